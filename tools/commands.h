@@ -1,0 +1,14 @@
+/* Sub-commands of the mlxc tool; each returns the process exit code. */
+#ifndef MLXC_TOOLS_COMMANDS_H
+#define MLXC_TOOLS_COMMANDS_H
+
+/* `mlxc info` with no operand: backends and devices (tools/cmd_info.c). */
+int mlxc_cmd_info(int argc, char **argv);
+/* `mlxc info FILE|DIR [--json]`: a model file or directory (tools/cmd_info_file.c). */
+int mlxc_cmd_info_file(int argc, char **argv);
+/* `mlxc tokenize --vocab FILE|DIR [--file TEXT | TEXT] [--bos] [--decode]` (tools/cmd_tokenize.c). */
+int mlxc_cmd_tokenize(int argc, char **argv);
+/* `mlxc demo`: the default main job (tools/cmd_demo.c). */
+int mlxc_cmd_demo(int argc, char **argv);
+
+#endif
