@@ -142,7 +142,8 @@ typedef enum mlxc_ggml_type {
     MLXC_GGML_IQ2_S = 22, MLXC_GGML_IQ4_XS = 23, MLXC_GGML_I8 = 24, MLXC_GGML_I16 = 25,
     MLXC_GGML_I32 = 26, MLXC_GGML_I64 = 27, MLXC_GGML_F64 = 28, MLXC_GGML_IQ1_M = 29,
     MLXC_GGML_BF16 = 30, MLXC_GGML_TQ1_0 = 34, MLXC_GGML_TQ2_0 = 35, MLXC_GGML_MXFP4 = 39,
-    MLXC_GGML_TYPE_LIMIT = 40
+    MLXC_GGML_NVFP4 = 40, MLXC_GGML_Q1_0 = 41,
+    MLXC_GGML_TYPE_LIMIT = 42
 } mlxc_ggml_type;
 
 /* Block size (elements per block) and type size (bytes per block) of a ggml
@@ -179,8 +180,13 @@ MLXC_API mlxc_status mlxc_gguf_tensor_find(const mlxc_gguf *g, const char *name,
  * quantized type become flat U8 buffers of the tensor's bytes (ask
  * mlxc_gguf_tensor_at for the ggml type).  On a host-visible device the
  * buffer wraps the mapping without a copy when the data is suitably aligned
- * (it keeps the mapping alive); otherwise the bytes are copied in chunks. */
-MLXC_API mlxc_status mlxc_gguf_tensor_buffer(mlxc_gguf *g, size_t i, mlxc_device *dev, mlxc_buffer **out);
+ * (it keeps the mapping alive; pages are copy-on-write, so writing to the
+ * buffer never changes the file); otherwise the bytes are copied in chunks. */
+#ifndef MLXC_LOAD_COPY
+#define MLXC_LOAD_COPY 1u   /* flags: always copy, never wrap the mapping       */
+#endif
+MLXC_API mlxc_status mlxc_gguf_tensor_buffer(mlxc_gguf *g, size_t i, mlxc_device *dev, unsigned flags,
+                                             mlxc_buffer **out);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,199 @@
+/*
+ * mlxc/model.h — model weights and hyperparameters from files and directories.
+ *
+ * One interface over the layouts a user brings:
+ *   - a single `*.safetensors` file, or a directory with `model.safetensors`,
+ *     a sharded set (`model.safetensors.index.json` + shards), or other
+ *     `*.safetensors` files (an MLX or Hugging Face model directory);
+ *   - a `*.gguf` file, or a directory holding exactly one.
+ * Hyperparameters come from the directory's `config.json` or from the GGUF
+ * metadata (`<arch>.embedding_length`, `<arch>.block_count`, ...), into the
+ * same mlxc_model_config, so both kinds are described the same way.
+ *
+ *     mlxc_weights *w;
+ *     if (mlxc_weights_open("models/SmolLM2-135M", &w)) { puts(mlxc_last_error()); ... }
+ *     const mlxc_model_config *cfg = mlxc_weights_config(w);
+ *     mlxc_load_options opt = { .progress = print_bar };
+ *     mlxc_buffer **bufs = calloc(mlxc_weights_count(w), sizeof *bufs);
+ *     mlxc_weights_load_all(w, dev, &opt, bufs);     // bufs[i] is tensor i
+ *     ...
+ *     mlxc_weights_close(w);                         // buffers stay valid
+ *
+ * Every failure returns a status and a message that names the file and the
+ * tensor: a missing shard or tensor (MLXC_ERR_NOT_FOUND), a truncated or
+ * malformed file (MLXC_ERR_FORMAT), an unreadable one (MLXC_ERR_IO), a dtype
+ * that cannot load (MLXC_ERR_DTYPE), a shape that disagrees with the config
+ * or its quantization partner (MLXC_ERR_SHAPE).
+ */
+#ifndef MLXC_MODEL_H
+#define MLXC_MODEL_H
+
+#include "mlxc/common.h"
+#include "mlxc/device.h"
+#include "mlxc/gguf.h"
+#include "mlxc/safetensors.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- hyperparameters ------------------------------------------------------------ */
+
+typedef struct mlxc_rope_scaling {
+    bool    present;
+    char    type[32];              /* "linear", "dynamic", "yarn", "llama3", ...    */
+    double  factor;                /* 0 when absent                                 */
+    double  low_freq_factor;       /* llama3                                        */
+    double  high_freq_factor;      /* llama3                                        */
+    int64_t original_max_position_embeddings;
+} mlxc_rope_scaling;
+
+/* MLX affine quantization of one tensor. */
+typedef struct mlxc_quant_params {
+    bool quantized;                /* false: the tensor is stored unquantized       */
+    int  bits;                     /* 2, 3, 4, 5, 6, 8                               */
+    int  group_size;               /* 32, 64, 128                                    */
+} mlxc_quant_params;
+
+typedef struct mlxc_quant_table mlxc_quant_table;   /* per-layer overrides (opaque) */
+
+/* 0 / "" / false mean "not given".  Counts are per model. */
+typedef struct mlxc_model_config {
+    char     architecture[64];     /* HF "architectures"[0] or GGUF general.architecture */
+    char     model_type[64];       /* HF "model_type" (GGUF: the architecture)      */
+    int64_t  hidden_size;
+    int64_t  intermediate_size;
+    int64_t  num_layers;
+    int64_t  num_heads;
+    int64_t  num_kv_heads;         /* = num_heads when the file does not say        */
+    int64_t  head_dim;             /* = hidden_size / num_heads when not given      */
+    int64_t  vocab_size;
+    int64_t  max_position_embeddings;
+    int64_t  sliding_window;
+    double   rope_theta;
+    double   norm_eps;             /* rms_norm_eps, layer_norm_eps, ...             */
+    bool     tie_word_embeddings;
+    mlxc_rope_scaling rope_scaling;
+    /* MLX "quantization" (or "quantization_config") section */
+    bool     has_quantization;
+    mlxc_quant_params quant;       /* the model-wide default                        */
+    mlxc_quant_table *quant_overrides;   /* per-layer entries; NULL when none       */
+} mlxc_model_config;
+
+/* Parse config.json text (not NUL-terminated).  MLXC_ERR_FORMAT on malformed
+ * JSON, duplicate keys or fields of the wrong kind.  Release with
+ * mlxc_model_config_clear(). */
+MLXC_API mlxc_status mlxc_model_config_parse(const char *json, size_t len, mlxc_model_config *cfg);
+/* Read `path`: a config.json file, or a directory holding one. */
+MLXC_API mlxc_status mlxc_model_config_load(const char *path, mlxc_model_config *cfg);
+/* The same facts from GGUF metadata (general.architecture, <arch>.*). */
+MLXC_API mlxc_status mlxc_model_config_from_gguf(const mlxc_gguf *g, mlxc_model_config *cfg);
+/* Free the overrides and zero *cfg.  NULL is accepted. */
+MLXC_API void        mlxc_model_config_clear(mlxc_model_config *cfg);
+
+/* Quantization of `tensor_name`, looked up as MLX does: the exact name, then
+ * the name without .weight/.scales/.biases, then without a leading
+ * "language_model.", then with one added; the model default otherwise.
+ * MLXC_ERR_NOT_FOUND when the config has no quantization section. */
+MLXC_API mlxc_status mlxc_model_config_quant(const mlxc_model_config *cfg, const char *tensor_name,
+                                             mlxc_quant_params *out);
+/* Per-layer override entries, in file order (for listing). */
+MLXC_API size_t      mlxc_model_config_quant_override_count(const mlxc_model_config *cfg);
+MLXC_API mlxc_status mlxc_model_config_quant_override_at(const mlxc_model_config *cfg, size_t i,
+                                                         const char **name, mlxc_quant_params *out);
+
+/* ---- weights ---------------------------------------------------------------------- */
+
+typedef enum mlxc_model_format {
+    MLXC_FORMAT_SAFETENSORS = 1,
+    MLXC_FORMAT_GGUF        = 2
+} mlxc_model_format;
+
+MLXC_API const char *mlxc_model_format_name(mlxc_model_format f);   /* "safetensors", "gguf" */
+
+typedef struct mlxc_weights mlxc_weights;
+
+typedef struct mlxc_tensor_info {
+    const char  *name;                 /* NUL-terminated, owned by the handle         */
+    const char  *dtype_name;           /* "BF16", "F8_E4M3", "Q4_K", ...              */
+    mlxc_dtype   dtype;                /* the buffer's dtype                          */
+    bool         dtype_exact;          /* false: raw bytes (U8) of dtype_name         */
+    int          ggml_type;            /* GGUF: mlxc_ggml_type; safetensors: -1       */
+    int          ndim;
+    int64_t      shape[MLXC_MAX_DIMS]; /* row-major (GGUF dims reversed)              */
+    uint64_t     elements;
+    uint64_t     bytes;
+    size_t       file;                 /* index into the file list                    */
+} mlxc_tensor_info;
+
+/* Open a file or directory as described at the top.  Every file is mapped
+ * and validated now; sharded sets are checked against their index (a missing
+ * shard, a tensor the index names but its shard lacks, a tensor in two
+ * shards: all errors).  A config.json beside the weights is read when
+ * present (a malformed one is an error). */
+MLXC_API mlxc_status mlxc_weights_open(const char *path, mlxc_weights **out);
+/* NULL is accepted.  Buffers made from it stay valid. */
+MLXC_API void        mlxc_weights_close(mlxc_weights *w);
+
+MLXC_API mlxc_model_format mlxc_weights_format(const mlxc_weights *w);
+MLXC_API size_t      mlxc_weights_file_count(const mlxc_weights *w);
+MLXC_API const char *mlxc_weights_file_path(const mlxc_weights *w, size_t i);   /* NULL if out of range */
+/* The GGUF handle (GGUF models) or NULL. */
+MLXC_API const mlxc_gguf *mlxc_weights_gguf(const mlxc_weights *w);
+/* safetensors shard i, or NULL. */
+MLXC_API const mlxc_safetensors *mlxc_weights_safetensors(const mlxc_weights *w, size_t i);
+/* Hyperparameters (from config.json or GGUF metadata); NULL when there are none. */
+MLXC_API const mlxc_model_config *mlxc_weights_config(const mlxc_weights *w);
+
+/* Tensors, sorted by name. */
+MLXC_API size_t      mlxc_weights_count(const mlxc_weights *w);
+MLXC_API mlxc_status mlxc_weights_info(const mlxc_weights *w, size_t i, mlxc_tensor_info *info);
+MLXC_API mlxc_status mlxc_weights_find(const mlxc_weights *w, const char *name, size_t *index);
+/* Sum of all tensors' bytes. */
+MLXC_API uint64_t    mlxc_weights_total_bytes(const mlxc_weights *w);
+/* Number of model parameters: elements of plain tensors, plus, for MLX
+ * quantized triples, the unpacked weight elements (scales and biases not
+ * counted); GGUF quantized tensors count their elements. */
+MLXC_API uint64_t    mlxc_weights_param_count(const mlxc_weights *w);
+
+/* Return false to stop the load (it then fails with MLXC_ERR_STATE). */
+typedef bool (*mlxc_load_progress_fn)(uint64_t bytes_done, uint64_t bytes_total, void *user);
+
+typedef struct mlxc_load_options {
+    unsigned              flags;       /* MLXC_LOAD_COPY                               */
+    mlxc_load_progress_fn progress;    /* called after each chunk; may be NULL        */
+    void                 *user;
+} mlxc_load_options;
+
+/* Tensor i as a buffer on `dev` (zero copy where possible, see safetensors.h).
+ * opt may be NULL. */
+MLXC_API mlxc_status mlxc_weights_load(mlxc_weights *w, size_t i, mlxc_device *dev,
+                                       const mlxc_load_options *opt, mlxc_buffer **out);
+/* Every tensor: out[i] for tensor i (out has mlxc_weights_count entries).  On
+ * failure every buffer made so far is released and out[] is all NULL. */
+MLXC_API mlxc_status mlxc_weights_load_all(mlxc_weights *w, mlxc_device *dev,
+                                           const mlxc_load_options *opt, mlxc_buffer **out);
+
+/* ---- MLX quantized triples ---------------------------------------------------------- */
+
+/* One quantized linear layer: `<stem>.weight` (U32 packed, [rows, K*bits/32]),
+ * `<stem>.scales` and optional `<stem>.biases` ([rows, K/group_size]).  Shapes
+ * are checked against the bits and group size from the config. */
+typedef struct mlxc_quant_triple {
+    const char       *stem;            /* NUL-terminated, owned by the handle         */
+    size_t            weight, scales;  /* tensor indices                              */
+    size_t            biases;          /* SIZE_MAX when absent                        */
+    mlxc_quant_params params;
+    int64_t           rows, cols;      /* unpacked weight shape (last two dims)       */
+} mlxc_quant_triple;
+
+/* Triples found at open (every `*.scales` tensor with a weight partner). */
+MLXC_API size_t      mlxc_weights_quant_count(const mlxc_weights *w);
+MLXC_API mlxc_status mlxc_weights_quant_at(const mlxc_weights *w, size_t i, mlxc_quant_triple *out);
+/* The triple a tensor name (any of the three, or the stem) belongs to. */
+MLXC_API mlxc_status mlxc_weights_quant_find(const mlxc_weights *w, const char *name, mlxc_quant_triple *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MLXC_MODEL_H */
