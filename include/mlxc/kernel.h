@@ -63,6 +63,8 @@ typedef struct mlxc_cpu_launch {
     size_t               shared_bytes;
     const mlxc_constant *constants;
     uint32_t             nconstants;
+    int                 *fault;       /* set non-zero to fail the command
+                                         buffer, as a device fault would */
 } mlxc_cpu_launch;
 
 typedef void (*mlxc_cpu_kernel_fn)(const mlxc_cpu_launch *launch);

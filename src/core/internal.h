@@ -151,6 +151,8 @@ struct mlxc_cmdbuf {
     char              error[256];        /* failure detail from the backend   */
     void             *impl;              /* backend private                   */
     mlxc_cmdbuf      *next_inflight;     /* device's in-flight list           */
+    struct mlxc_graph_exec **execs;      /* executables launched (held)       */
+    size_t            nexecs;
 };
 
 /* Arena allocation inside a command buffer (8-byte aligned, stable). */
@@ -166,6 +168,7 @@ struct mlxc_timeline {
 /* ---- graph executables ----------------------------------------------------------- */
 
 typedef struct mlxc_graph_exec {
+    _Atomic int   refs;      /* the caller's, plus one per command buffer using it */
     mlxc_device  *dev;
     mlxc_cmdbuf  *plan;      /* the resolved dispatches and barriers          */
     void         *impl;      /* backend executable, or NULL: replay the plan  */
@@ -249,6 +252,8 @@ mlxc_status mlxc_cmdbuf_create(mlxc_device *dev, mlxc_cmdbuf **out);
 /* Append a command (copying args/ranges into the arena is the caller's job). */
 mlxc_status mlxc_cmdbuf_append(mlxc_cmdbuf *cb, const mlxc_cmd *cmd);
 mlxc_status mlxc_cmdbuf_retain_storage(mlxc_cmdbuf *cb, mlxc_storage *st);
+/* Keep an executable alive until the command buffer is freed. */
+mlxc_status mlxc_cmdbuf_hold_exec(mlxc_cmdbuf *cb, struct mlxc_graph_exec *exec);
 mlxc_status mlxc_cmdbuf_submit(mlxc_cmdbuf *cb);
 mlxc_status mlxc_cmdbuf_wait(mlxc_cmdbuf *cb);
 /* Free a never-submitted buffer, or hand a submitted one to the device to be
@@ -257,9 +262,27 @@ void        mlxc_cmdbuf_dispose(mlxc_cmdbuf *cb);
 /* Free completed in-flight buffers of the device (non-blocking). */
 void        mlxc_device_reap(mlxc_device *dev, bool block);
 
+/* Encoder internals used by sessions and graph replay. */
+mlxc_status mlxc_encoder_reopen(mlxc_encoder *enc);
+mlxc_status mlxc_encoder_record(mlxc_encoder *enc, const mlxc_dispatch *d, mlxc_op_kind kind,
+                                const mlxc_buffer_range *ranges, uint32_t nranges);
+mlxc_status mlxc_encoder_append_sync(mlxc_encoder *enc, mlxc_cmd_type type, mlxc_timeline *tl, uint64_t value);
+
 /* Resolve a public dispatch into a command (validating it). */
 mlxc_status mlxc_resolve_dispatch(mlxc_cmdbuf *cb, const mlxc_dispatch *d, mlxc_op_kind kind,
                                   const mlxc_range_set *ranges, mlxc_cmd *out);
+
+/* ---- ranges and graphs (core) ------------------------------------------------------ */
+
+#define MLXC_MAX_TRACKED 64
+bool        mlxc_ranges_disjoint(const mlxc_buffer_range *a, size_t na, const mlxc_buffer_range *b, size_t nb);
+mlxc_status mlxc_ranges_from_sets(const mlxc_buffer *const *reads, uint32_t nreads,
+                                  const mlxc_buffer *const *writes, uint32_t nwrites, mlxc_buffer_range *out);
+mlxc_status mlxc_graph_new(mlxc_graph **out);
+mlxc_status mlxc_graph_append_dispatch(mlxc_graph *g, const mlxc_dispatch *d, mlxc_op_kind kind,
+                                       const mlxc_buffer_range *ranges, uint32_t nranges);
+mlxc_status mlxc_graph_append_barrier(mlxc_graph *g);
+void        mlxc_graph_exec_release(mlxc_graph_exec_t *exec);
 
 /* ---- profiling (core) ---------------------------------------------------------------- */
 

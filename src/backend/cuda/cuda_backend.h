@@ -1,0 +1,138 @@
+/*
+ * CUDA backend: internal state shared by its files, and a few hooks that
+ * tests and benchmarks use (not public API).
+ *
+ * One device = the GPU's primary context and ONE stream.  Everything a
+ * device does (uploads, downloads, command buffers in commit order, timeline
+ * signals and waits) is ordered on that stream; concurrency comes from inside
+ * a command buffer, where graph mode turns the dispatches between barriers
+ * into independent nodes of a CUDA graph.
+ */
+#ifndef MLXC_BACKEND_CUDA_H
+#define MLXC_BACKEND_CUDA_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "backend/cuda/cuda_driver.h"
+#include "core/internal.h"
+
+/* ---- hooks for tests and benchmarks ------------------------------------------ */
+
+typedef struct mlxc_cuda_stats {
+    uint64_t nvrtc_compiles;   /* NVRTC runs                                   */
+    uint64_t disk_hits;        /* cubins served from the disk cache            */
+    uint64_t memory_hits;      /* modules served from a device's memory cache  */
+    uint64_t graph_builds;     /* CUDA graphs built and instantiated           */
+    uint64_t graph_hits;       /* commits served by a cached executable        */
+    uint64_t node_updates;     /* kernel nodes updated in place                */
+    uint64_t graph_launches;   /* cuGraphLaunch calls (commits and replays)    */
+    uint64_t kernel_launches;  /* cuLaunchKernel calls                         */
+} mlxc_cuda_stats;
+
+void mlxc_cuda_stats_get(mlxc_cuda_stats *out);
+void mlxc_cuda_stats_reset(void);
+/* Graph mode (1) or immediate mode (0) for command buffers opened from now
+ * on; the default comes from MLXC_CUDA_GRAPHS at device open. */
+mlxc_status mlxc_cuda_set_graph_mode(mlxc_device *dev, int on);
+int         mlxc_cuda_graph_mode(const mlxc_device *dev);
+
+/* ---- internals ----------------------------------------------------------------- */
+
+typedef struct mlxc_cuda_stats_atomic {
+    _Atomic uint64_t nvrtc_compiles, disk_hits, memory_hits, graph_builds, graph_hits, node_updates,
+        graph_launches, kernel_launches;
+} mlxc_cuda_stats_atomic;
+extern mlxc_cuda_stats_atomic mlxc_cuda_g_stats;
+#define CU_STAT(field, n) atomic_fetch_add_explicit(&mlxc_cuda_g_stats.field, (n), memory_order_relaxed)
+
+/* A resolved kernel (mlxc_kernel.impl). */
+typedef struct cu_func {
+    CUfunction      fn;
+    uint32_t        nparams;           /* UINT32_MAX: not known               */
+    uint32_t        sizes[MLXC_MAX_KERNEL_ARGS];
+    int             shared_limit;      /* dynamic shared memory allowed so far */
+    struct cu_func *next;
+} cu_func;
+
+typedef struct cu_source {
+    char             *name, *src;
+    struct cu_source *next;
+} cu_source;
+
+typedef struct cu_module {
+    uint64_t          key[2];
+    CUmodule          mod;
+    struct cu_module *next;
+} cu_module;
+
+typedef struct cu_gexec cu_gexec;
+
+typedef struct cu_dev {
+    CUdevice     cudev;
+    CUcontext    ctx;
+    CUstream     stream;
+    int          graph_mode;       /* 1: graphs at commit; 0: launch as encoded */
+    int          range_edges;      /* edges from tracked ranges when complete   */
+    pthread_mutex_t mu;            /* stream order, events, caches, staging     */
+
+    CUmodule     builtin;          /* the embedded fatbin, loaded lazily        */
+    cu_func     *funcs;
+    cu_source   *sources;
+    cu_module   *modules;
+
+    CUevent     *events;           /* free timing events                        */
+    size_t       nevents, cap_events;
+
+    void        *stage[2];         /* pinned staging for uploads/downloads      */
+    CUevent      stage_ev[2];
+    int          stage_used[2];
+    size_t       stage_bytes;
+
+    CUevent      ref_ev;           /* device-time reference...                  */
+    int64_t      ref_ns;           /* ...and its host-clock value               */
+
+    cu_gexec    *gcache;           /* executables by topology (LRU)             */
+    size_t       ngcache;
+    uint64_t     gclock;
+
+    /* scratch for building topologies (under mu) */
+    uint64_t    *key;
+    size_t       cap_key;
+} cu_dev;
+
+static inline cu_dev *cu_of(const mlxc_device *dev) { return (cu_dev *)dev->impl; }
+
+/* Make the device's context current on this thread. */
+mlxc_status cu_bind(cu_dev *cu);
+/* Turn a driver failure into a status: sticky errors mark the device lost. */
+mlxc_status cu_fail(mlxc_device *dev, CUresult r, const char *what);
+
+CUevent cu_event_get(cu_dev *cu);          /* under mu */
+void    cu_event_put(cu_dev *cu, CUevent e); /* under mu */
+/* Device time of a completed event, in ns on the host clock's scale. */
+uint64_t cu_event_ns(cu_dev *cu, CUevent e);
+
+/* Built-in kernels: the signature of `name`, or NULL. */
+const mlxc_kernel_signature *cu_builtin_sig(const char *name);
+extern const unsigned char mlxc_cuda_fatbin[];
+extern const size_t mlxc_cuda_fatbin_size;
+
+/* NVRTC: compile `src` (kernel `name`, constants as -D defines) for the
+ * device's architecture, through the memory and disk caches; returns the
+ * loaded module. */
+mlxc_status cu_nvrtc_module(mlxc_device *dev, const char *name, const char *src, const mlxc_constant *c,
+                            uint32_t nc, CUmodule *out);
+
+/* Command buffers and graphs (cuda_cmdbuf.c). */
+mlxc_status cu_cb_begin(mlxc_cmdbuf *cb);
+mlxc_status cu_cb_record(mlxc_cmdbuf *cb, const mlxc_cmd *cmd);
+mlxc_status cu_cb_submit(mlxc_cmdbuf *cb);
+bool        cu_cb_poll(mlxc_cmdbuf *cb);
+mlxc_status cu_cb_wait(mlxc_cmdbuf *cb);
+void        cu_cb_release(mlxc_cmdbuf *cb);
+mlxc_status cu_exec_create(mlxc_graph_exec_t *exec);
+void        cu_exec_destroy(mlxc_graph_exec_t *exec);
+void        cu_gcache_clear(cu_dev *cu);
+
+#endif /* MLXC_BACKEND_CUDA_H */

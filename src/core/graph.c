@@ -1,0 +1,473 @@
+/* Captured graphs: replay, the rms_norm+mul fusion pass, the lookahead
+ * reorder pass, and instantiation into reusable executables. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/internal.h"
+#include "kernels/params.h"
+
+typedef struct gnode {
+    bool               barrier;
+    const mlxc_kernel *kernel;
+    mlxc_arg          *args;        /* buffers retained, bytes owned */
+    uint32_t           nargs;
+    mlxc_dim3          grid, block;
+    uint32_t           shared_bytes;
+    mlxc_grid_mode     grid_mode;
+    mlxc_op_kind       kind;
+    mlxc_buffer_range *ranges;      /* reads (SRC) then writes (DST) */
+    uint32_t           nranges;
+} gnode;
+
+struct mlxc_graph {
+    gnode  *nodes;
+    size_t  n, cap;
+};
+
+mlxc_status mlxc_graph_new(mlxc_graph **out) {
+    *out = calloc(1, sizeof **out);
+    if (!*out) return mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "out of host memory");
+    return MLXC_OK;
+}
+
+static void node_free(gnode *nd) {
+    for (uint32_t i = 0; i < nd->nargs; i++) {
+        if (nd->args[i].kind == MLXC_ARG_BYTES) free((void *)nd->args[i].bytes);
+        else mlxc_buffer_release((mlxc_buffer *)nd->args[i].buffer);
+    }
+    free(nd->args);
+    free(nd->ranges);
+    memset(nd, 0, sizeof *nd);
+}
+
+void mlxc_graph_destroy(mlxc_graph *g) {
+    if (!g) return;
+    for (size_t i = 0; i < g->n; i++) node_free(&g->nodes[i]);
+    free(g->nodes);
+    free(g);
+}
+
+static gnode *push(mlxc_graph *g) {
+    if (g->n == g->cap) {
+        size_t nc = g->cap ? g->cap * 2 : 128;
+        gnode *v = realloc(g->nodes, nc * sizeof *v);
+        if (!v) return NULL;
+        g->nodes = v;
+        g->cap = nc;
+    }
+    gnode *nd = &g->nodes[g->n++];
+    memset(nd, 0, sizeof *nd);
+    return nd;
+}
+
+mlxc_status mlxc_graph_append_barrier(mlxc_graph *g) {
+    gnode *nd = push(g);
+    if (!nd) return mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "out of host memory");
+    nd->barrier = true;
+    return MLXC_OK;
+}
+
+/* Deep-copy a dispatch into a node (retaining buffers, copying bytes). */
+static mlxc_status node_fill(gnode *nd, const mlxc_dispatch *d, mlxc_op_kind kind, const mlxc_buffer_range *r,
+                             uint32_t nr) {
+    MLXC_CHECK_ARG(d->kernel, "dispatch: NULL kernel");
+    MLXC_CHECK_ARG(d->nargs <= MLXC_MAX_KERNEL_ARGS && (d->nargs == 0 || d->args), "dispatch: bad argument list");
+    const mlxc_kernel *k = d->kernel;
+    if (k->has_sig && k->sig.nparams != d->nargs)
+        return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "kernel %s takes %u arguments, dispatch passes %u", k->name,
+                              k->sig.nparams, d->nargs);
+    nd->kernel = k;
+    nd->grid = d->grid;
+    nd->block = d->block;
+    nd->shared_bytes = d->shared_bytes;
+    nd->grid_mode = d->grid_mode;
+    nd->kind = kind;
+    nd->args = calloc(d->nargs ? d->nargs : 1, sizeof *nd->args);
+    if (!nd->args) return mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "out of host memory");
+    for (uint32_t i = 0; i < d->nargs; i++) {
+        const mlxc_arg *a = &d->args[i];
+        if (a->kind == MLXC_ARG_BYTES) {
+            if (!a->bytes || a->size == 0 || a->size > 4096)
+                return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "dispatch of %s: argument %u has %u bytes", k->name, i, a->size);
+            void *copy = malloc(a->size);
+            if (!copy) return mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "out of host memory");
+            memcpy(copy, a->bytes, a->size);
+            nd->args[i] = mlxc_arg_bytes(copy, a->size);
+        } else if (a->kind == MLXC_ARG_BUFFER || a->kind == MLXC_ARG_BUFFER_OFFSET) {
+            if (!a->buffer) return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "dispatch of %s: argument %u is a NULL buffer", k->name, i);
+            nd->args[i] = *a;
+            mlxc_buffer_retain((mlxc_buffer *)a->buffer);
+        } else {
+            return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "dispatch of %s: argument %u has invalid kind", k->name, i);
+        }
+        nd->nargs = i + 1;
+    }
+    if (nr) {
+        nd->ranges = malloc(nr * sizeof *r);
+        if (!nd->ranges) return mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "out of host memory");
+        memcpy(nd->ranges, r, nr * sizeof *r);
+        nd->nranges = nr;
+    }
+    return MLXC_OK;
+}
+
+mlxc_status mlxc_graph_append_dispatch(mlxc_graph *g, const mlxc_dispatch *d, mlxc_op_kind kind,
+                                       const mlxc_buffer_range *r, uint32_t nr) {
+    gnode *nd = push(g);
+    if (!nd) return mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "out of host memory");
+    mlxc_status s = node_fill(nd, d, kind, r, nr);
+    if (s) {
+        node_free(nd);
+        g->n--;
+    }
+    return s;
+}
+
+size_t mlxc_graph_node_count(const mlxc_graph *g) { return g ? g->n : 0; }
+
+size_t mlxc_graph_dispatch_count(const mlxc_graph *g) {
+    size_t c = 0;
+    for (size_t i = 0; g && i < g->n; i++) c += !g->nodes[i].barrier;
+    return c;
+}
+
+size_t mlxc_graph_barrier_count(const mlxc_graph *g) {
+    size_t c = 0;
+    for (size_t i = 0; g && i < g->n; i++) c += g->nodes[i].barrier;
+    return c;
+}
+
+size_t mlxc_graph_unannotated_count(const mlxc_graph *g) {
+    size_t c = 0;
+    for (size_t i = 0; g && i < g->n; i++) c += !g->nodes[i].barrier && g->nodes[i].nranges == 0;
+    return c;
+}
+
+mlxc_status mlxc_graph_node(const mlxc_graph *g, size_t i, mlxc_graph_node_info *out) {
+    MLXC_CHECK_ARG(g && out, "mlxc_graph_node: NULL argument");
+    if (i >= g->n) return mlxc_set_error(MLXC_ERR_OUT_OF_RANGE, "node %zu of %zu", i, g->n);
+    const gnode *nd = &g->nodes[i];
+    memset(out, 0, sizeof *out);
+    out->is_barrier = nd->barrier;
+    if (nd->barrier) return MLXC_OK;
+    out->kernel = nd->kernel->name;
+    out->op_kind = nd->kind;
+    out->nargs = nd->nargs;
+    for (uint32_t r = 0; r < nd->nranges; r++) {
+        if (nd->ranges[r].role == MLXC_RANGE_SRC) out->nreads++;
+        else out->nwrites++;
+    }
+    return MLXC_OK;
+}
+
+static mlxc_dispatch node_dispatch(const gnode *nd) {
+    mlxc_dispatch d = {0};
+    d.kernel = nd->kernel;
+    d.args = nd->args;
+    d.nargs = nd->nargs;
+    d.grid = nd->grid;
+    d.block = nd->block;
+    d.shared_bytes = nd->shared_bytes;
+    d.grid_mode = nd->grid_mode;
+    return d;
+}
+
+/* ---- replay --------------------------------------------------------------------- */
+
+mlxc_status mlxc_graph_encode_sequential(const mlxc_graph *g, mlxc_encoder *enc, size_t *barriers_out) {
+    MLXC_CHECK_ARG(g && enc, "mlxc_graph_encode_sequential: NULL argument");
+    size_t nb = 0;
+    for (size_t i = 0; i < g->n; i++) {
+        const gnode *nd = &g->nodes[i];
+        mlxc_status s;
+        if (nd->barrier) {
+            if ((s = mlxc_encoder_barrier(enc))) return s;
+            nb++;
+            continue;
+        }
+        mlxc_dispatch d = node_dispatch(nd);
+        if ((s = mlxc_encoder_record(enc, &d, nd->kind, nd->ranges, nd->nranges))) return s;
+    }
+    if (barriers_out) *barriers_out = nb;
+    return MLXC_OK;
+}
+
+mlxc_status mlxc_graph_encode_with_barriers(const mlxc_graph *g, mlxc_encoder *enc, size_t *barriers_out) {
+    MLXC_CHECK_ARG(g && enc, "mlxc_graph_encode_with_barriers: NULL argument");
+    mlxc_mem_ranges *mr;
+    mlxc_status s = mlxc_mem_ranges_create(&mr);
+    if (s) return s;
+    size_t nb = 0;
+    for (size_t i = 0; i < g->n && !s; i++) {
+        const gnode *nd = &g->nodes[i];
+        if (nd->barrier) {
+            s = mlxc_encoder_barrier(enc);
+            mlxc_mem_ranges_reset(mr);
+            nb++;
+            continue;
+        }
+        if (nd->nranges) {
+            bool concurrent;
+            mlxc_mem_ranges_check_ranges(mr, nd->ranges, nd->nranges, &concurrent);
+            if (!concurrent) {
+                if ((s = mlxc_encoder_barrier(enc))) break;
+                mlxc_mem_ranges_reset(mr);
+                nb++;
+            }
+            if ((s = mlxc_mem_ranges_add_ranges(mr, nd->ranges, nd->nranges))) break;
+        }
+        mlxc_dispatch d = node_dispatch(nd);
+        s = mlxc_encoder_record(enc, &d, nd->kind, nd->ranges, nd->nranges);
+    }
+    mlxc_mem_ranges_destroy(mr);
+    if (!s && barriers_out) *barriers_out = nb;
+    return s;
+}
+
+/* ---- fusion: rms_norm, barrier(s), mul reading the norm output ------------------------ */
+
+static const char *dtype_suffix(const char *name, const char *prefix) {
+    size_t n = strlen(prefix);
+    if (strncmp(name, prefix, n) != 0) return NULL;
+    const char *sfx = name + n;
+    if (strcmp(sfx, "f32") && strcmp(sfx, "f16") && strcmp(sfx, "bf16")) return NULL;
+    return sfx;
+}
+
+static bool same_view(const mlxc_arg *a, const mlxc_arg *b) {
+    if (a->kind == MLXC_ARG_BYTES || b->kind == MLXC_ARG_BYTES) return false;
+    uint64_t oa = a->kind == MLXC_ARG_BUFFER ? a->buffer->offset : a->offset;
+    uint64_t ob = b->kind == MLXC_ARG_BUFFER ? b->buffer->offset : b->offset;
+    return a->buffer->st == b->buffer->st && oa == ob;
+}
+
+/* Does any node after `from` read the range written by `w`? */
+static bool read_later(const mlxc_graph *g, size_t from, const mlxc_buffer_range *w) {
+    for (size_t i = from; i < g->n; i++) {
+        const gnode *nd = &g->nodes[i];
+        if (nd->barrier) continue;
+        if (nd->nranges == 0) return true; /* unknown: assume it does */
+        bool overwritten = false;
+        for (uint32_t r = 0; r < nd->nranges; r++) {
+            const mlxc_buffer_range *x = &nd->ranges[r];
+            if (x->alloc_id != w->alloc_id || !(x->p0 < w->p1 && w->p0 < x->p1)) continue;
+            if (x->role == MLXC_RANGE_SRC) return true;
+            if (x->p0 <= w->p0 && x->p1 >= w->p1) overwritten = true;
+        }
+        if (overwritten) return false;
+    }
+    return false;
+}
+
+mlxc_status mlxc_graph_fuse(mlxc_graph *g, mlxc_device *dev, size_t *fused_out) {
+    MLXC_CHECK_ARG(g && dev, "mlxc_graph_fuse: NULL argument");
+    size_t fused = 0;
+    for (size_t i = 0; i < g->n; i++) {
+        gnode *norm = &g->nodes[i];
+        if (norm->barrier || norm->kind != MLXC_OP_RMS_NORM || norm->nargs != 4) continue;
+        const char *sfx = dtype_suffix(norm->kernel->name, "rms_norm_");
+        if (!sfx) continue;
+        /* The multiply may follow directly (a captured tracked graph has no
+         * barrier nodes) or after barriers; its reading the norm's output is
+         * the dependency that makes the pair fusable. */
+        size_t j = i + 1;
+        while (j < g->n && g->nodes[j].barrier) j++;
+        if (j >= g->n) continue;
+        gnode *mul = &g->nodes[j];
+        if (mul->kind != MLXC_OP_ELEM_MUL || mul->nargs != 4) continue;
+        const char *msfx = dtype_suffix(mul->kernel->name, "mul_");
+        if (!msfx || strcmp(sfx, msfx) != 0) continue;
+        const mlxc_arg *nout = &norm->args[2];
+        int other;
+        if (same_view(&mul->args[0], nout)) other = 1;
+        else if (same_view(&mul->args[1], nout)) other = 0;
+        else continue;
+        if (same_view(&mul->args[other], nout)) continue; /* x*x: keep as is */
+        const mlxc_p_rms_norm *np = norm->args[3].bytes;
+        const mlxc_p_elementwise *mp = mul->args[3].bytes;
+        if (norm->args[3].size != sizeof *np || mul->args[3].size != sizeof *mp) continue;
+        if ((uint64_t)np->rows * np->dim != mp->n) continue;
+        /* The norm's output must be dead after the multiply. */
+        mlxc_buffer_range nw = {0};
+        bool have_w = false;
+        for (uint32_t r = 0; r < norm->nranges; r++)
+            if (norm->ranges[r].role == MLXC_RANGE_DST) { nw = norm->ranges[r]; have_w = true; }
+        if (!have_w || read_later(g, j + 1, &nw)) continue;
+        char fname[MLXC_MAX_KERNEL_NAME];
+        snprintf(fname, sizeof fname, "rms_norm_mul_%s", sfx);
+        const mlxc_kernel *fk;
+        if (mlxc_kernel_get(dev, fname, &fk) != MLXC_OK) { mlxc_clear_error(); continue; }
+        /* Build the fused node: (x, w, s, out, params). */
+        mlxc_arg args[5] = {norm->args[0], norm->args[1], mul->args[other], mul->args[2], norm->args[3]};
+        mlxc_buffer_range rr[MLXC_MAX_TRACKED];
+        uint32_t nr = 0;
+        for (uint32_t r = 0; r < norm->nranges && nr < MLXC_MAX_TRACKED; r++)
+            if (norm->ranges[r].role == MLXC_RANGE_SRC) rr[nr++] = norm->ranges[r];
+        for (uint32_t r = 0; r < mul->nranges && nr < MLXC_MAX_TRACKED; r++) {
+            const mlxc_buffer_range *x = &mul->ranges[r];
+            if (x->role == MLXC_RANGE_SRC && x->alloc_id == nw.alloc_id && x->p0 == nw.p0 && x->p1 == nw.p1) continue;
+            rr[nr++] = *x;
+        }
+        mlxc_dispatch d = node_dispatch(norm);
+        d.kernel = fk;
+        d.args = args;
+        d.nargs = 5;
+        gnode fusedn;
+        memset(&fusedn, 0, sizeof fusedn);
+        mlxc_status s = node_fill(&fusedn, &d, MLXC_OP_OTHER, rr, nr);
+        if (s) { node_free(&fusedn); return s; }
+        node_free(norm);
+        *norm = fusedn;
+        /* Drop the barriers and the multiply. */
+        for (size_t k = i + 1; k <= j; k++) node_free(&g->nodes[k]);
+        memmove(&g->nodes[i + 1], &g->nodes[j + 1], (g->n - j - 1) * sizeof *g->nodes);
+        g->n -= j - i;
+        fused++;
+    }
+    if (fused_out) *fused_out = fused;
+    return MLXC_OK;
+}
+
+/* ---- reorder: greedy lookahead --------------------------------------------------------- */
+
+#define REORDER_LOOKAHEAD 64
+
+mlxc_status mlxc_graph_reorder(mlxc_graph *g, size_t *moved_out) {
+    MLXC_CHECK_ARG(g, "mlxc_graph_reorder: NULL graph");
+    if (mlxc_graph_unannotated_count(g))
+        return mlxc_set_error(MLXC_ERR_STATE, "mlxc_graph_reorder: %zu dispatches carry no read/write ranges",
+                              mlxc_graph_unannotated_count(g));
+    /* Work on the dispatch nodes alone; barriers are recomputed after. */
+    size_t nd = 0;
+    gnode *disp = malloc((g->n ? g->n : 1) * sizeof *disp);
+    size_t *order = malloc((g->n ? g->n : 1) * sizeof *order);
+    bool *used = calloc(g->n ? g->n : 1, 1);
+    mlxc_mem_ranges *cur = NULL, *skipped = NULL;
+    mlxc_status s = MLXC_OK;
+    if (!disp || !order || !used || mlxc_mem_ranges_create(&cur) || mlxc_mem_ranges_create(&skipped)) {
+        s = mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "out of host memory");
+        goto done;
+    }
+    for (size_t i = 0; i < g->n; i++) {
+        if (g->nodes[i].barrier) node_free(&g->nodes[i]);
+        else disp[nd++] = g->nodes[i];
+    }
+    size_t no = 0, moved = 0;
+    for (size_t i0 = 0; i0 < nd; i0++) {
+        if (used[i0]) continue;
+        order[no++] = i0;
+        used[i0] = true;
+        if (!mlxc_op_kind_is_reorderable(disp[i0].kind)) continue;
+        mlxc_mem_ranges_reset(cur);
+        mlxc_mem_ranges_reset(skipped);
+        if ((s = mlxc_mem_ranges_add_ranges(cur, disp[i0].ranges, disp[i0].nranges))) goto done;
+        for (size_t i1 = i0 + 1; i1 < nd && i1 <= i0 + REORDER_LOOKAHEAD; i1++) {
+            if (used[i1]) continue;
+            const gnode *c = &disp[i1];
+            if (!mlxc_op_kind_is_reorderable(c->kind)) break;
+            bool with_cur, with_skipped;
+            mlxc_mem_ranges_check_ranges(cur, c->ranges, c->nranges, &with_cur);
+            mlxc_mem_ranges_check_ranges(skipped, c->ranges, c->nranges, &with_skipped);
+            if (with_cur && with_skipped) {
+                /* Independent of the group and of everything it jumps over. */
+                order[no++] = i1;
+                used[i1] = true;
+                if (i1 != i0 + 1) moved++;
+                if ((s = mlxc_mem_ranges_add_ranges(cur, c->ranges, c->nranges))) goto done;
+            } else {
+                if ((s = mlxc_mem_ranges_add_ranges(skipped, c->ranges, c->nranges))) goto done;
+            }
+        }
+    }
+    /* Rebuild: nodes in the new order with barriers where ranges conflict
+     * (at most one barrier between two dispatches). */
+    if (2 * nd > g->cap) {
+        gnode *v = realloc(g->nodes, 2 * nd * sizeof *v);
+        if (!v) { s = mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "out of host memory"); g->n = 0; goto done; }
+        g->nodes = v;
+        g->cap = 2 * nd;
+    }
+    g->n = 0;
+    mlxc_mem_ranges_reset(cur);
+    for (size_t k = 0; k < no; k++) {
+        gnode *n = &disp[order[k]];
+        bool concurrent;
+        mlxc_mem_ranges_check_ranges(cur, n->ranges, n->nranges, &concurrent);
+        if (!concurrent) {
+            memset(&g->nodes[g->n], 0, sizeof *g->nodes);
+            g->nodes[g->n].barrier = true;
+            g->n++;
+            mlxc_mem_ranges_reset(cur);
+        }
+        if ((s = mlxc_mem_ranges_add_ranges(cur, n->ranges, n->nranges))) goto done;
+        g->nodes[g->n++] = *n;
+    }
+    if (moved_out) *moved_out = moved;
+done:
+    mlxc_mem_ranges_destroy(cur);
+    mlxc_mem_ranges_destroy(skipped);
+    free(disp);
+    free(order);
+    free(used);
+    return s;
+}
+
+/* ---- instantiation ------------------------------------------------------------------------ */
+
+mlxc_status mlxc_graph_instantiate(const mlxc_graph *g, mlxc_device *dev, mlxc_graph_exec **out) {
+    MLXC_CHECK_ARG(g && dev && out, "mlxc_graph_instantiate: NULL argument");
+    *out = NULL;
+    mlxc_graph_exec_t *ex = calloc(1, sizeof *ex);
+    if (!ex) return mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "out of host memory");
+    atomic_store(&ex->refs, 1);
+    ex->dev = dev;
+    mlxc_status s = mlxc_cmdbuf_create(dev, &ex->plan);
+    for (size_t i = 0; i < g->n && !s; i++) {
+        const gnode *nd = &g->nodes[i];
+        mlxc_cmd cmd;
+        if (nd->barrier) {
+            if (ex->plan->ncmds == 0 || ex->plan->cmds[ex->plan->ncmds - 1].type == MLXC_CMD_BARRIER) continue;
+            memset(&cmd, 0, sizeof cmd);
+            cmd.type = MLXC_CMD_BARRIER;
+        } else {
+            mlxc_dispatch d = node_dispatch(nd);
+            mlxc_range_set rs = {nd->ranges, nd->nranges};
+            if ((s = mlxc_resolve_dispatch(ex->plan, &d, nd->kind, &rs, &cmd))) break;
+        }
+        /* The plan is never submitted: append without the backend's record hook. */
+        mlxc_cmdbuf *p = ex->plan;
+        if (p->ncmds == p->cap) {
+            size_t nc = p->cap ? p->cap * 2 : 64;
+            mlxc_cmd *v = realloc(p->cmds, nc * sizeof *v);
+            if (!v) { s = mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "out of host memory"); break; }
+            p->cmds = v;
+            p->cap = nc;
+        }
+        if (cmd.type == MLXC_CMD_DISPATCH) cmd.u.d.index = p->ndispatch++;
+        p->cmds[p->ncmds++] = cmd;
+    }
+    if (!s && dev->be->exec_create) s = dev->be->exec_create(ex);
+    if (s) {
+        mlxc_graph_exec_release(ex);
+        return s;
+    }
+    mlxc_device_retain(dev);
+    *out = ex;
+    return MLXC_OK;
+}
+
+void mlxc_graph_exec_release(mlxc_graph_exec_t *ex) {
+    if (!ex || atomic_fetch_sub(&ex->refs, 1) != 1) return;
+    mlxc_device *dev = ex->dev;
+    if (ex->impl && dev->be->exec_destroy) dev->be->exec_destroy(ex);
+    if (ex->plan) mlxc_cmdbuf_dispose(ex->plan);
+    free(ex);
+}
+
+void mlxc_graph_exec_destroy(mlxc_graph_exec *ex) {
+    if (!ex) return;
+    mlxc_device *dev = ex->dev;
+    mlxc_graph_exec_release(ex);
+    mlxc_device_release(dev);
+}

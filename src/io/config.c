@@ -1,0 +1,421 @@
+/*
+ * Model hyperparameters: Hugging Face / MLX config.json and GGUF metadata,
+ * both into mlxc_model_config; MLX quantization sections and their per-layer
+ * lookup.
+ */
+#include <jansson.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "io/io_internal.h"
+
+typedef struct quant_entry {
+    char             *name;
+    mlxc_quant_params p;
+} quant_entry;
+
+struct mlxc_quant_table {
+    quant_entry  *e;      /* [n] in file order                                   */
+    size_t        n;
+    mlxc_io_names names;
+};
+
+static void quant_table_free(mlxc_quant_table *q) {
+    if (!q) return;
+    for (size_t i = 0; i < q->n; i++) free(q->e[i].name);
+    free(q->e);
+    mlxc_io_names_free(&q->names);
+    free(q);
+}
+
+void mlxc_model_config_clear(mlxc_model_config *cfg) {
+    if (!cfg) return;
+    quant_table_free(cfg->quant_overrides);
+    memset(cfg, 0, sizeof *cfg);
+}
+
+static void qname_get(const void *ctx, size_t i, const char **s, size_t *n) {
+    const mlxc_quant_table *q = ctx;
+    *s = q->e[i].name;
+    *n = strlen(q->e[i].name);
+}
+
+/* ---- config.json ------------------------------------------------------------------ */
+
+/* Look a field up in the text config first (multimodal models nest the
+ * language model's settings there), then at the top level. */
+typedef struct cfg_src { json_t *text, *root; } cfg_src;
+
+static json_t *field(const cfg_src *s, const char *k) {
+    json_t *v = s->text ? json_object_get(s->text, k) : NULL;
+    if (!v || json_is_null(v)) v = json_object_get(s->root, k);
+    return (v && !json_is_null(v)) ? v : NULL;
+}
+
+/* The first of `keys` that is present, as a non-negative integer. */
+static mlxc_status get_int(const cfg_src *s, const char *const *keys, int64_t *out) {
+    for (; *keys; keys++) {
+        json_t *v = field(s, *keys);
+        if (!v) continue;
+        if (json_is_real(v) && json_real_value(v) == (double)(int64_t)json_real_value(v))
+            *out = (int64_t)json_real_value(v);
+        else if (json_is_integer(v))
+            *out = json_integer_value(v);
+        else
+            return mlxc_set_error(MLXC_ERR_FORMAT, "config.json: \"%s\" is not an integer", *keys);
+        if (*out < 0) return mlxc_set_error(MLXC_ERR_FORMAT, "config.json: \"%s\" is negative", *keys);
+        return MLXC_OK;
+    }
+    return MLXC_OK;
+}
+
+static mlxc_status get_num(const cfg_src *s, const char *const *keys, double *out) {
+    for (; *keys; keys++) {
+        json_t *v = field(s, *keys);
+        if (!v) continue;
+        if (!json_is_number(v)) return mlxc_set_error(MLXC_ERR_FORMAT, "config.json: \"%s\" is not a number", *keys);
+        *out = json_number_value(v);
+        return MLXC_OK;
+    }
+    return MLXC_OK;
+}
+
+static void copy_str(char *dst, size_t cap, const char *s) {
+    snprintf(dst, cap, "%s", s);
+}
+
+static mlxc_status parse_qparams(json_t *o, const mlxc_quant_params *def, const char *what, mlxc_quant_params *p) {
+    *p = *def;
+    p->quantized = true;
+    json_t *b = json_object_get(o, "bits"), *g = json_object_get(o, "group_size");
+    if (b) {
+        if (!json_is_integer(b) || json_integer_value(b) < 1 || json_integer_value(b) > 8)
+            return mlxc_set_error(MLXC_ERR_FORMAT, "config.json: %s: \"bits\" must be an integer in 1..8", what);
+        p->bits = (int)json_integer_value(b);
+    }
+    if (g) {
+        if (!json_is_integer(g) || json_integer_value(g) < 1 || json_integer_value(g) > (1 << 20))
+            return mlxc_set_error(MLXC_ERR_FORMAT, "config.json: %s: \"group_size\" must be a positive integer", what);
+        p->group_size = (int)json_integer_value(g);
+    }
+    return MLXC_OK;
+}
+
+static mlxc_status parse_quant(json_t *q, mlxc_model_config *cfg) {
+    if (!json_is_object(q)) return mlxc_set_error(MLXC_ERR_FORMAT, "config.json: \"quantization\" is not an object");
+    mlxc_quant_params def = {.quantized = true, .bits = 0, .group_size = 0};
+    mlxc_status st = parse_qparams(q, &def, "quantization", &cfg->quant);
+    if (st) return st;
+    if (!cfg->quant.bits || !cfg->quant.group_size)
+        return mlxc_set_error(MLXC_ERR_FORMAT, "config.json: \"quantization\" lacks \"bits\" or \"group_size\"");
+    cfg->has_quantization = true;
+
+    /* Per-layer entries: an object with bits/group_size, or a bool (false:
+     * left unquantized, true: the default). */
+    size_t n = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(q, k, v) {
+        if (json_is_boolean(v) || (json_is_object(v) && (json_object_get(v, "bits") || json_object_get(v, "group_size"))))
+            n++;
+    }
+    if (n == 0) return MLXC_OK;
+    mlxc_quant_table *t = calloc(1, sizeof *t);
+    if (!t || !(t->e = calloc(n, sizeof *t->e))) {
+        free(t);
+        return mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "out of memory");
+    }
+    cfg->quant_overrides = t;
+    json_object_foreach(q, k, v) {
+        mlxc_quant_params p;
+        if (json_is_boolean(v)) {
+            p = cfg->quant;
+            p.quantized = json_is_true(v);
+        } else if (json_is_object(v) && (json_object_get(v, "bits") || json_object_get(v, "group_size"))) {
+            char what[96];
+            snprintf(what, sizeof what, "quantization entry \"%.64s\"", k);
+            if ((st = parse_qparams(v, &cfg->quant, what, &p))) return st;
+        } else {
+            continue;
+        }
+        if (!(t->e[t->n].name = strdup(k))) return mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "out of memory");
+        t->e[t->n++].p = p;
+    }
+    size_t dup;
+    return mlxc_io_names_build(&t->names, t->n, qname_get, t, &dup);   /* JSON keys are unique */
+}
+
+static mlxc_status parse_root(json_t *root, mlxc_model_config *cfg) {
+    if (!json_is_object(root)) return mlxc_set_error(MLXC_ERR_FORMAT, "config.json: not a JSON object");
+    cfg_src s = {.text = NULL, .root = root};
+    json_t *tc = json_object_get(root, "text_config");
+    if (tc && json_is_object(tc)) s.text = tc;
+    else if (tc && !json_is_null(tc)) return mlxc_set_error(MLXC_ERR_FORMAT, "config.json: \"text_config\" is not an object");
+
+    json_t *a = json_object_get(root, "architectures");
+    if (a && !json_is_null(a)) {
+        if (!json_is_array(a)) return mlxc_set_error(MLXC_ERR_FORMAT, "config.json: \"architectures\" is not an array");
+        json_t *a0 = json_array_get(a, 0);
+        if (a0 && !json_is_string(a0))
+            return mlxc_set_error(MLXC_ERR_FORMAT, "config.json: \"architectures\"[0] is not a string");
+        if (a0) copy_str(cfg->architecture, sizeof cfg->architecture, json_string_value(a0));
+    }
+    json_t *mt = field(&s, "model_type");
+    if (mt) {
+        if (!json_is_string(mt)) return mlxc_set_error(MLXC_ERR_FORMAT, "config.json: \"model_type\" is not a string");
+        copy_str(cfg->model_type, sizeof cfg->model_type, json_string_value(mt));
+    }
+    mlxc_status st;
+    static const char *const k_hidden[] = {"hidden_size", "n_embd", "d_model", "dim", NULL};
+    static const char *const k_inter[] = {"intermediate_size", "n_inner", "ffn_dim", "hidden_dim", NULL};
+    static const char *const k_layers[] = {"num_hidden_layers", "n_layer", "num_layers", "n_layers", NULL};
+    static const char *const k_heads[] = {"num_attention_heads", "n_head", "n_heads", NULL};
+    static const char *const k_kv[] = {"num_key_value_heads", "n_kv_heads", "num_kv_heads", NULL};
+    static const char *const k_hd[] = {"head_dim", NULL};
+    static const char *const k_vocab[] = {"vocab_size", NULL};
+    static const char *const k_pos[] = {"max_position_embeddings", "n_positions", "max_seq_len", NULL};
+    static const char *const k_sw[] = {"sliding_window", NULL};
+    static const char *const k_theta[] = {"rope_theta", NULL};
+    static const char *const k_eps[] = {"rms_norm_eps", "layer_norm_eps", "layer_norm_epsilon", "norm_eps",
+                                        "norm_epsilon", NULL};
+    if ((st = get_int(&s, k_hidden, &cfg->hidden_size)) || (st = get_int(&s, k_inter, &cfg->intermediate_size)) ||
+        (st = get_int(&s, k_layers, &cfg->num_layers)) || (st = get_int(&s, k_heads, &cfg->num_heads)) ||
+        (st = get_int(&s, k_kv, &cfg->num_kv_heads)) || (st = get_int(&s, k_hd, &cfg->head_dim)) ||
+        (st = get_int(&s, k_vocab, &cfg->vocab_size)) || (st = get_int(&s, k_pos, &cfg->max_position_embeddings)) ||
+        (st = get_int(&s, k_sw, &cfg->sliding_window)) || (st = get_num(&s, k_theta, &cfg->rope_theta)) ||
+        (st = get_num(&s, k_eps, &cfg->norm_eps)))
+        return st;
+    json_t *tie = field(&s, "tie_word_embeddings");
+    if (tie) {
+        if (!json_is_boolean(tie))
+            return mlxc_set_error(MLXC_ERR_FORMAT, "config.json: \"tie_word_embeddings\" is not a bool");
+        cfg->tie_word_embeddings = json_is_true(tie);
+    }
+    json_t *rs = field(&s, "rope_scaling");
+    if (rs) {
+        if (!json_is_object(rs)) return mlxc_set_error(MLXC_ERR_FORMAT, "config.json: \"rope_scaling\" is not an object");
+        cfg_src r = {.text = NULL, .root = rs};
+        cfg->rope_scaling.present = true;
+        json_t *t = json_object_get(rs, "rope_type");
+        if (!t) t = json_object_get(rs, "type");
+        if (t) {
+            if (!json_is_string(t)) return mlxc_set_error(MLXC_ERR_FORMAT, "config.json: rope_scaling type is not a string");
+            copy_str(cfg->rope_scaling.type, sizeof cfg->rope_scaling.type, json_string_value(t));
+        }
+        static const char *const k_f[] = {"factor", NULL}, *const k_lo[] = {"low_freq_factor", NULL},
+                                 *const k_hi[] = {"high_freq_factor", NULL},
+                                 *const k_orig[] = {"original_max_position_embeddings", NULL};
+        if ((st = get_num(&r, k_f, &cfg->rope_scaling.factor)) ||
+            (st = get_num(&r, k_lo, &cfg->rope_scaling.low_freq_factor)) ||
+            (st = get_num(&r, k_hi, &cfg->rope_scaling.high_freq_factor)) ||
+            (st = get_int(&r, k_orig, &cfg->rope_scaling.original_max_position_embeddings)))
+            return st;
+    }
+    if (cfg->num_heads && !cfg->num_kv_heads) cfg->num_kv_heads = cfg->num_heads;
+    if (cfg->num_heads && !cfg->head_dim && cfg->hidden_size) cfg->head_dim = cfg->hidden_size / cfg->num_heads;
+
+    json_t *q = json_object_get(root, "quantization");
+    if (!q || json_is_null(q)) {
+        /* MLX writes both; others (GPTQ, AWQ, ...) only quantization_config,
+         * which we read when it has MLX's fields. */
+        json_t *qc = json_object_get(root, "quantization_config");
+        if (qc && json_is_object(qc) && json_object_get(qc, "bits") && json_object_get(qc, "group_size")) q = qc;
+        else q = NULL;
+    }
+    if (q) return parse_quant(q, cfg);
+    return MLXC_OK;
+}
+
+mlxc_status mlxc_model_config_parse(const char *text, size_t len, mlxc_model_config *cfg) {
+    MLXC_CHECK_ARG(cfg && (text || len == 0), "mlxc_model_config_parse: NULL argument");
+    memset(cfg, 0, sizeof *cfg);
+    json_t *root;
+    mlxc_status st = mlxc_io_json_parse(text ? text : "", len, "config.json", &root);
+    if (st) return st;
+    st = parse_root(root, cfg);
+    json_decref(root);
+    if (st) mlxc_model_config_clear(cfg);
+    return st;
+}
+
+mlxc_status mlxc_model_config_load(const char *path, mlxc_model_config *cfg) {
+    MLXC_CHECK_ARG(path && cfg, "mlxc_model_config_load: NULL argument");
+    memset(cfg, 0, sizeof *cfg);
+    struct stat sb;
+    char *full = NULL;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        if (asprintf(&full, "%s/config.json", path) < 0) return mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "out of memory");
+        path = full;
+    }
+    char *text;
+    size_t len;
+    mlxc_status st = mlxc_io_read_text(path, (size_t)64 << 20, &text, &len);
+    if (st == MLXC_OK) {
+        st = mlxc_model_config_parse(text, len, cfg);
+        if (st) {
+            /* prefix the path: the parser only knows "config.json" */
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", mlxc_last_error());
+            mlxc_set_error(st, "%s: %s", path, msg);
+        }
+        free(text);
+    }
+    free(full);
+    return st;
+}
+
+/* ---- quantization lookup -------------------------------------------------------------- */
+
+static bool q_find(const mlxc_quant_table *t, const char *s, size_t n, mlxc_quant_params *out) {
+    size_t i;
+    if (!t || !mlxc_io_names_find(&t->names, qname_get, t, s, n, &i)) return false;
+    *out = t->e[i].p;
+    return true;
+}
+
+mlxc_status mlxc_model_config_quant(const mlxc_model_config *cfg, const char *name, mlxc_quant_params *out) {
+    MLXC_CHECK_ARG(cfg && name && out, "mlxc_model_config_quant: NULL argument");
+    if (!cfg->has_quantization) return mlxc_set_error(MLXC_ERR_NOT_FOUND, "model config has no quantization section");
+    const mlxc_quant_table *t = cfg->quant_overrides;
+    size_t n = strlen(name);
+    if (q_find(t, name, n, out)) return MLXC_OK;
+    static const char *const sfx[] = {".weight", ".scales", ".biases"};
+    size_t bn = n;
+    for (int i = 0; i < 3; i++) {
+        size_t sl = strlen(sfx[i]);
+        if (n >= sl && memcmp(name + n - sl, sfx[i], sl) == 0) { bn = n - sl; break; }
+    }
+    if (q_find(t, name, bn, out)) return MLXC_OK;
+    static const char lm[] = "language_model.";
+    size_t ll = sizeof lm - 1;
+    if (bn >= ll && memcmp(name, lm, ll) == 0) {
+        if (q_find(t, name + ll, bn - ll, out)) return MLXC_OK;
+    } else if (t) {
+        char *with = malloc(ll + bn + 1);
+        if (!with) return mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "out of memory");
+        memcpy(with, lm, ll);
+        memcpy(with + ll, name, bn);
+        bool hit = q_find(t, with, ll + bn, out);
+        free(with);
+        if (hit) return MLXC_OK;
+    }
+    *out = cfg->quant;
+    return MLXC_OK;
+}
+
+size_t mlxc_model_config_quant_override_count(const mlxc_model_config *cfg) {
+    return cfg && cfg->quant_overrides ? cfg->quant_overrides->n : 0;
+}
+
+mlxc_status mlxc_model_config_quant_override_at(const mlxc_model_config *cfg, size_t i, const char **name,
+                                                mlxc_quant_params *out) {
+    MLXC_CHECK_ARG(cfg, "mlxc_model_config_quant_override_at: NULL config");
+    size_t n = mlxc_model_config_quant_override_count(cfg);
+    if (i >= n) return mlxc_set_error(MLXC_ERR_OUT_OF_RANGE, "quantization override %zu of %zu", i, n);
+    if (name) *name = cfg->quant_overrides->e[i].name;
+    if (out) *out = cfg->quant_overrides->e[i].p;
+    return MLXC_OK;
+}
+
+/* ---- GGUF metadata ------------------------------------------------------------------------ */
+
+/* <arch>.<suffix> as an integer; arrays (per-layer values) give their
+ * largest element.  Absent: leaves *out. */
+static mlxc_status gg_int(const mlxc_gguf *g, const char *arch, const char *suffix, int64_t *out) {
+    char key[160];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    mlxc_gguf_value v;
+    if (mlxc_gguf_find(g, key, &v) != MLXC_OK) { mlxc_clear_error(); return MLXC_OK; }
+    mlxc_status st;
+    if (v.type == MLXC_GGUF_ARRAY) {
+        int64_t best = 0;
+        for (uint64_t i = 0; i < v.count; i++) {
+            mlxc_gguf_value e;
+            int64_t x;
+            if ((st = mlxc_gguf_value_elem(&v, i, &e)) || (st = mlxc_gguf_value_int(&e, &x)))
+                return mlxc_set_error(MLXC_ERR_FORMAT, "GGUF: \"%s\" is not an array of integers", key);
+            if (x > best) best = x;
+        }
+        *out = best;
+        return MLXC_OK;
+    }
+    int64_t x;
+    if ((st = mlxc_gguf_value_int(&v, &x)) || x < 0)
+        return mlxc_set_error(MLXC_ERR_FORMAT, "GGUF: \"%s\" is a %s, not a non-negative integer", key,
+                              mlxc_gguf_type_name(v.type));
+    *out = x;
+    return MLXC_OK;
+}
+
+static mlxc_status gg_num(const mlxc_gguf *g, const char *arch, const char *suffix, double *out) {
+    char key[160];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    mlxc_gguf_value v;
+    if (mlxc_gguf_find(g, key, &v) != MLXC_OK) { mlxc_clear_error(); return MLXC_OK; }
+    if (mlxc_gguf_value_float(&v, out) != MLXC_OK)
+        return mlxc_set_error(MLXC_ERR_FORMAT, "GGUF: \"%s\" is a %s, not a number", key, mlxc_gguf_type_name(v.type));
+    return MLXC_OK;
+}
+
+mlxc_status mlxc_model_config_from_gguf(const mlxc_gguf *g, mlxc_model_config *cfg) {
+    MLXC_CHECK_ARG(g && cfg, "mlxc_model_config_from_gguf: NULL argument");
+    memset(cfg, 0, sizeof *cfg);
+    const char *a;
+    size_t alen;
+    mlxc_status st = mlxc_gguf_get_string(g, "general.architecture", &a, &alen);
+    if (st == MLXC_ERR_NOT_FOUND)
+        return mlxc_set_error(st, "GGUF: no general.architecture: the file does not describe a model");
+    if (st) return mlxc_set_error(MLXC_ERR_FORMAT, "GGUF: general.architecture is not a string");
+    if (alen == 0 || alen >= sizeof cfg->architecture)
+        return mlxc_set_error(MLXC_ERR_FORMAT, "GGUF: general.architecture has %zu bytes", alen);
+    char arch[64];
+    memcpy(arch, a, alen);
+    arch[alen] = 0;
+    if (strlen(arch) != alen) return mlxc_set_error(MLXC_ERR_FORMAT, "GGUF: general.architecture contains NUL");
+    copy_str(cfg->architecture, sizeof cfg->architecture, arch);
+    copy_str(cfg->model_type, sizeof cfg->model_type, arch);
+    if ((st = gg_int(g, arch, "embedding_length", &cfg->hidden_size)) ||
+        (st = gg_int(g, arch, "feed_forward_length", &cfg->intermediate_size)) ||
+        (st = gg_int(g, arch, "block_count", &cfg->num_layers)) ||
+        (st = gg_int(g, arch, "attention.head_count", &cfg->num_heads)) ||
+        (st = gg_int(g, arch, "attention.head_count_kv", &cfg->num_kv_heads)) ||
+        (st = gg_int(g, arch, "attention.key_length", &cfg->head_dim)) ||
+        (st = gg_int(g, arch, "vocab_size", &cfg->vocab_size)) ||
+        (st = gg_int(g, arch, "context_length", &cfg->max_position_embeddings)) ||
+        (st = gg_int(g, arch, "attention.sliding_window", &cfg->sliding_window)) ||
+        (st = gg_num(g, arch, "rope.freq_base", &cfg->rope_theta)) ||
+        (st = gg_num(g, arch, "attention.layer_norm_rms_epsilon", &cfg->norm_eps)))
+        return st;
+    if (cfg->norm_eps == 0 && (st = gg_num(g, arch, "attention.layer_norm_epsilon", &cfg->norm_eps))) return st;
+    if (cfg->vocab_size == 0) {
+        mlxc_gguf_type et;
+        size_t n;
+        if (mlxc_gguf_get_array_info(g, "tokenizer.ggml.tokens", &et, &n) == MLXC_OK) cfg->vocab_size = (int64_t)n;
+        else mlxc_clear_error();
+    }
+    char key[160];
+    snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
+    const char *rt;
+    size_t rtl;
+    if (mlxc_gguf_get_string(g, key, &rt, &rtl) == MLXC_OK) {
+        cfg->rope_scaling.present = true;
+        snprintf(cfg->rope_scaling.type, sizeof cfg->rope_scaling.type, "%.*s", (int)(rtl < 31 ? rtl : 31), rt);
+    } else {
+        mlxc_clear_error();
+    }
+    if ((st = gg_num(g, arch, "rope.scaling.factor", &cfg->rope_scaling.factor)) ||
+        (st = gg_int(g, arch, "rope.scaling.original_context_length",
+                     &cfg->rope_scaling.original_max_position_embeddings)))
+        return st;
+    if (cfg->rope_scaling.factor != 0) cfg->rope_scaling.present = true;
+    if (cfg->num_heads && !cfg->num_kv_heads) cfg->num_kv_heads = cfg->num_heads;
+    if (cfg->num_heads && !cfg->head_dim && cfg->hidden_size) cfg->head_dim = cfg->hidden_size / cfg->num_heads;
+    /* llama.cpp ties the output projection to the embedding when the file
+     * has no output.weight. */
+    size_t ti;
+    if (mlxc_gguf_tensor_find(g, "token_embd.weight", &ti) == MLXC_OK) {
+        cfg->tie_word_embeddings = mlxc_gguf_tensor_find(g, "output.weight", &ti) != MLXC_OK;
+    }
+    mlxc_clear_error();
+    return MLXC_OK;
+}
