@@ -1,5 +1,5 @@
 /*
- * Signatures of the built-in CUDA kernels (src/kernels/cuda/*.cu), the same
+ * Signatures of the built-in CUDA kernels (the .cu files in src/kernels/cuda), the same
  * names and layouts as the CPU kernels (src/kernels/params.h).  The registry
  * uses them to reject wrong argument counts and kinds before a launch; at
  * resolve time they are cross-checked against the module's own parameter

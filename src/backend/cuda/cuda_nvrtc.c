@@ -85,7 +85,7 @@ static void *disk_load(const char *path, const uint64_t key[2], size_t *size) {
 }
 
 static void disk_store(const char *path, const uint64_t key[2], const void *img, size_t size) {
-    char tmp[1100];
+    char tmp[1200];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%p", path, (long)getpid(), (void *)&tmp);
     FILE *f = fopen(tmp, "wb");
     if (!f) return;
