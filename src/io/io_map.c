@@ -130,7 +130,10 @@ mlxc_status mlxc_io_make_buffer(mlxc_io_map *m, const void *src, size_t bytes, m
             }
             return MLXC_OK;
         }
-        mlxc_io_map_release(m);
+        /* wrap_host runs on_release only once it has made its storage, and
+         * after that it can fail only for lack of memory: then the reference
+         * is already gone (leaking one is the safe side of the doubt). */
+        if (st != MLXC_ERR_OUT_OF_MEMORY) mlxc_io_map_release(m);
         if (st != MLXC_ERR_UNSUPPORTED) return st;
         mlxc_clear_error();   /* fall back to a copy */
     }

@@ -1,0 +1,22 @@
+# Model-file (io) tests.  Their data is made at test time by
+# scripts/make_io_fixtures.py with the real Python packages (numpy,
+# safetensors, gguf: scripts/requirements-test.txt) into <build>/io_fixtures;
+# the real-model test reads what scripts/fetch_models.sh put in
+# $MLXC_MODELS_DIR (default ~/.cache/mlxc-models) and skips when it is absent.
+find_package(Python3 COMPONENTS Interpreter)
+if(NOT DEFINED ENV{MLXC_MODELS_DIR})
+  set(MLXC_IO_MODELS_DIR "$ENV{HOME}/.cache/mlxc-models")
+else()
+  set(MLXC_IO_MODELS_DIR "$ENV{MLXC_MODELS_DIR}")
+endif()
+add_test(NAME io_fixtures
+  COMMAND ${Python3_EXECUTABLE} ${CMAKE_SOURCE_DIR}/scripts/make_io_fixtures.py
+          ${CMAKE_BINARY_DIR}/io_fixtures --models ${MLXC_IO_MODELS_DIR})
+set_tests_properties(io_fixtures PROPERTIES FIXTURES_SETUP io_fixtures TIMEOUT 300)
+
+foreach(t test_io_gguf test_io_safetensors test_io_model test_io_real_models)
+  if(TEST ${t})
+    set_tests_properties(${t} PROPERTIES FIXTURES_REQUIRED io_fixtures SKIP_RETURN_CODE 77
+      ENVIRONMENT "MLXC_IO_FIXTURES=${CMAKE_BINARY_DIR}/io_fixtures;MLXC_MODELS_DIR=${MLXC_IO_MODELS_DIR}")
+  endif()
+endforeach()
