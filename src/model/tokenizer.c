@@ -140,8 +140,7 @@ mlxc_status mlxc_tok_add_token(mlxc_tokenizer *t, const char *s, size_t len, flo
         return mlxc_set_error(MLXC_ERR_FORMAT, "tokenizer: duplicate token '%.*s' (id %zu)",
                               (int)(len > 64 ? 64 : len), s, t->n_vocab);
     size_t n = t->n_vocab;
-    size_t cap = n;   /* scores/attr grow with the vocabulary, by doubling   */
-    if ((n & (n - 1)) == 0 || n == 0) {
+    if (n == t->vocab_cap) {
         size_t nc = n ? n * 2 : 256;
         float *ns = realloc(t->scores, nc * sizeof *ns);
         if (!ns) return OOM();
@@ -149,8 +148,8 @@ mlxc_status mlxc_tok_add_token(mlxc_tokenizer *t, const char *s, size_t len, flo
         uint8_t *na = realloc(t->attr, nc);
         if (!na) return OOM();
         t->attr = na;
+        t->vocab_cap = nc;
     }
-    (void)cap;
     int32_t id;
     mlxc_status st = strings_append(&t->str, s, len, &id);
     if (st) return st;

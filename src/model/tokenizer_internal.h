@@ -108,6 +108,7 @@ struct mlxc_tokenizer {
     mlxc_tokenizer_kind kind;
     mlxc_tok_strings    str;          /* ids 0..n_vocab-1 are tokens           */
     size_t              n_vocab;
+    size_t              vocab_cap;    /* allocated entries of scores/attr       */
     float              *scores;       /* [n_vocab]                               */
     uint8_t            *attr;         /* [n_vocab] MLXC_TOKA_*                   */
     size_t              max_token_len;
@@ -162,9 +163,6 @@ int32_t     mlxc_tok_lookup(const mlxc_tokenizer *t, const char *s, size_t len);
 const char *mlxc_tok_str(const mlxc_tokenizer *t, int32_t id, size_t *len);
 /* Add token n_vocab with this text; a duplicate string is MLXC_ERR_FORMAT. */
 mlxc_status mlxc_tok_add_token(mlxc_tokenizer *t, const char *s, size_t len, float score, uint8_t attr);
-/* Place a token at a given id (tokenizer.json vocab is a map): ids must end
- * up dense 0..n-1; call mlxc_tok_vocab_reserve(n) first. */
-mlxc_status mlxc_tok_vocab_reserve(mlxc_tokenizer *t, size_t n);
 mlxc_status mlxc_tok_add_merge(mlxc_tokenizer *t, const char *a, size_t alen, const char *b, size_t blen,
                                uint32_t rank);
 mlxc_status mlxc_tok_add_added(mlxc_tokenizer *t, int32_t id, bool special, bool lstrip, bool rstrip);
