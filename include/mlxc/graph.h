@@ -9,7 +9,9 @@
  *   encode_with_barriers   replays, recomputing barriers from the ranges
  *                          (explicit barrier nodes still force one)
  *   fuse                   rms_norm followed by a multiply of its output
- *                          becomes one rms_norm_mul dispatch
+ *                          becomes one rms_norm_mul dispatch, when no later
+ *                          node reads the norm's output: the fused graph
+ *                          does not write that intermediate at all
  *   reorder                greedy 64-node lookahead that pulls independent
  *                          dispatches together (drops barrier nodes: replay
  *                          it with encode_with_barriers)

@@ -317,12 +317,30 @@ mlxc_status mlxc_graph_fuse(mlxc_graph *g, mlxc_device *dev, size_t *fused_out) 
         memset(&fusedn, 0, sizeof fusedn);
         mlxc_status s = node_fill(&fusedn, &d, MLXC_OP_OTHER, rr, nr);
         if (s) { node_free(&fusedn); return s; }
-        node_free(norm);
-        *norm = fusedn;
-        /* Drop the barriers and the multiply. */
-        for (size_t k = i + 1; k <= j; k++) node_free(&g->nodes[k]);
-        memmove(&g->nodes[i + 1], &g->nodes[j + 1], (g->n - j - 1) * sizeof *g->nodes);
-        g->n -= j - i;
+        /* Replace [norm, barriers, mul] by [barrier, fused, barrier]: the fused
+         * node does the norm's reads and the multiply's, so it must be ordered
+         * after everything the norm ran beside and before everything the
+         * multiply ran beside.  Barriers at the ends or next to another
+         * barrier are not needed. */
+        bool lead = i > 0 && !g->nodes[i - 1].barrier;
+        bool trail = j + 1 < g->n && !g->nodes[j + 1].barrier;
+        for (size_t k = i; k <= j; k++) node_free(&g->nodes[k]);
+        size_t want = (size_t)lead + 1 + (size_t)trail, have = j - i + 1;
+        if (want > have) {
+            if (g->n + (want - have) > g->cap) {
+                gnode *v = realloc(g->nodes, (g->cap + want) * sizeof *v);
+                if (!v) { node_free(&fusedn); return mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "out of host memory"); }
+                g->nodes = v;
+                g->cap += want;
+            }
+        }
+        memmove(&g->nodes[i + want], &g->nodes[j + 1], (g->n - j - 1) * sizeof *g->nodes);
+        g->n = g->n - have + want;
+        size_t at = i;
+        if (lead) { memset(&g->nodes[at], 0, sizeof *g->nodes); g->nodes[at++].barrier = true; }
+        g->nodes[at++] = fusedn;
+        if (trail) { memset(&g->nodes[at], 0, sizeof *g->nodes); g->nodes[at].barrier = true; }
+        i = at - 1;
         fused++;
     }
     if (fused_out) *fused_out = fused;
@@ -415,6 +433,20 @@ done:
 
 /* ---- instantiation ------------------------------------------------------------------------ */
 
+/* The plan is never submitted: append without the backend's record hook. */
+static mlxc_status plan_push(mlxc_cmdbuf *p, mlxc_cmd *cmd) {
+    if (p->ncmds == p->cap) {
+        size_t nc = p->cap ? p->cap * 2 : 64;
+        mlxc_cmd *v = realloc(p->cmds, nc * sizeof *v);
+        if (!v) return mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "out of host memory");
+        p->cmds = v;
+        p->cap = nc;
+    }
+    if (cmd->type == MLXC_CMD_DISPATCH) cmd->u.d.index = p->ndispatch++;
+    p->cmds[p->ncmds++] = *cmd;
+    return MLXC_OK;
+}
+
 mlxc_status mlxc_graph_instantiate(const mlxc_graph *g, mlxc_device *dev, mlxc_graph_exec **out) {
     MLXC_CHECK_ARG(g && dev && out, "mlxc_graph_instantiate: NULL argument");
     *out = NULL;
@@ -423,30 +455,38 @@ mlxc_status mlxc_graph_instantiate(const mlxc_graph *g, mlxc_device *dev, mlxc_g
     atomic_store(&ex->refs, 1);
     ex->dev = dev;
     mlxc_status s = mlxc_cmdbuf_create(dev, &ex->plan);
+    /* Barriers as encode_with_barriers places them: explicit barrier nodes,
+     * plus one wherever a dispatch's ranges conflict with its group. */
+    mlxc_mem_ranges *mr = NULL;
+    if (!s) s = mlxc_mem_ranges_create(&mr);
     for (size_t i = 0; i < g->n && !s; i++) {
         const gnode *nd = &g->nodes[i];
         mlxc_cmd cmd;
-        if (nd->barrier) {
-            if (ex->plan->ncmds == 0 || ex->plan->cmds[ex->plan->ncmds - 1].type == MLXC_CMD_BARRIER) continue;
-            memset(&cmd, 0, sizeof cmd);
-            cmd.type = MLXC_CMD_BARRIER;
-        } else {
+        bool need_barrier = nd->barrier;
+        if (!nd->barrier && nd->nranges) {
+            bool concurrent;
+            mlxc_mem_ranges_check_ranges(mr, nd->ranges, nd->nranges, &concurrent);
+            need_barrier = !concurrent;
+        }
+        if (need_barrier) {
+            mlxc_mem_ranges_reset(mr);
+            bool redundant = ex->plan->ncmds == 0 || ex->plan->cmds[ex->plan->ncmds - 1].type == MLXC_CMD_BARRIER;
+            if (!redundant) {
+                memset(&cmd, 0, sizeof cmd);
+                cmd.type = MLXC_CMD_BARRIER;
+                if ((s = plan_push(ex->plan, &cmd))) break;
+            }
+        }
+        if (nd->barrier) continue;
+        if (nd->nranges && (s = mlxc_mem_ranges_add_ranges(mr, nd->ranges, nd->nranges))) break;
+        {
             mlxc_dispatch d = node_dispatch(nd);
             mlxc_range_set rs = {nd->ranges, nd->nranges};
             if ((s = mlxc_resolve_dispatch(ex->plan, &d, nd->kind, &rs, &cmd))) break;
         }
-        /* The plan is never submitted: append without the backend's record hook. */
-        mlxc_cmdbuf *p = ex->plan;
-        if (p->ncmds == p->cap) {
-            size_t nc = p->cap ? p->cap * 2 : 64;
-            mlxc_cmd *v = realloc(p->cmds, nc * sizeof *v);
-            if (!v) { s = mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "out of host memory"); break; }
-            p->cmds = v;
-            p->cap = nc;
-        }
-        if (cmd.type == MLXC_CMD_DISPATCH) cmd.u.d.index = p->ndispatch++;
-        p->cmds[p->ncmds++] = cmd;
+        s = plan_push(ex->plan, &cmd);
     }
+    mlxc_mem_ranges_destroy(mr);
     if (!s && dev->be->exec_create) s = dev->be->exec_create(ex);
     if (s) {
         mlxc_graph_exec_release(ex);
