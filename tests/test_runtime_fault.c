@@ -1,0 +1,66 @@
+/* A command buffer that fails on the device: commit/wait report
+ * MLXC_ERR_COMMAND_BUFFER, the device is marked lost, later work fails fast
+ * with MLXC_ERR_DEVICE_LOST, and nothing hangs. */
+#include "test_util.h"
+
+static void test_fault(void) {
+    mlxc_device *dev = tu_open();
+    mlxc_buffer *x = tu_alloc_f32(dev, 16);
+    const mlxc_kernel *k = tu_kernel(dev, "fault_kernel");
+    mlxc_arg args[1] = {mlxc_arg_buffer(x)};
+    mlxc_dispatch d = {.kernel = k, .args = args, .nargs = 1, .grid = {1, 1, 1}, .block = {1, 1, 1}};
+    mlxc_encoder *enc;
+    CHECK_OK(mlxc_encoder_create(dev, &enc));
+    CHECK_OK(mlxc_encoder_dispatch(enc, &d));
+    CHECK_ERR(mlxc_encoder_commit_and_wait(enc), MLXC_ERR_COMMAND_BUFFER);
+    CHECK_ERR(mlxc_encoder_wait(enc), MLXC_ERR_COMMAND_BUFFER); /* sticky */
+    mlxc_encoder_destroy(enc);
+    CHECK(mlxc_device_is_lost(dev));
+    CHECK_ERR(mlxc_encoder_create(dev, &enc), MLXC_ERR_DEVICE_LOST);
+    mlxc_buffer *y = NULL;
+    CHECK_ERR(mlxc_buffer_alloc(dev, 64, MLXC_F32, 0, NULL, &y), MLXC_ERR_DEVICE_LOST);
+    float h[4];
+    CHECK_ERR(mlxc_buffer_read(x, 0, h, sizeof h), MLXC_ERR_DEVICE_LOST);
+    mlxc_buffer_release(x);
+    mlxc_device_close(dev);
+    /* A fresh device works. */
+    dev = tu_open();
+    CHECK(!mlxc_device_is_lost(dev));
+    x = tu_alloc_f32(dev, 16);
+    CHECK_OK(mlxc_encoder_create(dev, &enc));
+    CHECK_OK(mlxc_add(enc, x, x, x));
+    CHECK_OK(mlxc_encoder_commit_and_wait(enc));
+    mlxc_encoder_destroy(enc);
+    mlxc_buffer_release(x);
+    mlxc_device_close(dev);
+}
+
+/* A session whose fenced stage fails: the next stage's wait fails too
+ * instead of hanging. */
+static void test_fault_in_session(void) {
+    mlxc_device *dev = tu_open();
+    mlxc_buffer *x = tu_alloc_f32(dev, 16);
+    const mlxc_kernel *k = tu_kernel(dev, "fault_kernel");
+    mlxc_arg args[1] = {mlxc_arg_buffer(x)};
+    mlxc_dispatch d = {.kernel = k, .args = args, .nargs = 1, .grid = {1, 1, 1}, .block = {1, 1, 1}};
+    mlxc_session *s;
+    CHECK_OK(mlxc_session_create(dev, &s));
+    CHECK_OK(mlxc_encoder_dispatch(mlxc_session_encoder(s), &d));
+    CHECK_OK(mlxc_session_fence_stage(s, "faulty"));
+    mlxc_status st = mlxc_session_reset_for_next_stage(s);
+    if (st == MLXC_OK) {
+        mlxc_status st2 = mlxc_add(mlxc_session_encoder(s), x, x, x);
+        if (st2 == MLXC_OK) st2 = mlxc_session_fence_stage(s, "after");
+        CHECK(mlxc_session_wait(s) != MLXC_OK);
+    }
+    CHECK(mlxc_device_is_lost(dev));
+    mlxc_session_destroy(s);
+    mlxc_buffer_release(x);
+    mlxc_device_close(dev);
+}
+
+int main(void) {
+    RUN(test_fault);
+    RUN(test_fault_in_session);
+    HARNESS_END();
+}
