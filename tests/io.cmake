@@ -20,3 +20,17 @@ foreach(t test_io_gguf test_io_safetensors test_io_model test_io_real_models)
       ENVIRONMENT "MLXC_IO_FIXTURES=${CMAKE_BINARY_DIR}/io_fixtures;MLXC_MODELS_DIR=${MLXC_IO_MODELS_DIR}")
   endif()
 endforeach()
+# `mlxc info` on the fixtures: text and JSON both describe the model.
+if(TARGET mlxc_tool)
+  add_test(NAME io_info_gguf COMMAND mlxc_tool info ${CMAKE_BINARY_DIR}/io_fixtures/v3.gguf)
+  set_tests_properties(io_info_gguf PROPERTIES FIXTURES_REQUIRED io_fixtures
+    PASS_REGULAR_EXPRESSION "format +gguf v3.*architecture +llama.*hidden_size +64.*t\\.q4_k +Q4_K")
+  add_test(NAME io_info_sharded_json COMMAND mlxc_tool info ${CMAKE_BINARY_DIR}/io_fixtures/sharded --json)
+  set_tests_properties(io_info_sharded_json PROPERTIES FIXTURES_REQUIRED io_fixtures
+    PASS_REGULAR_EXPRESSION "\"format\": \"safetensors\".*\"bits\": 8")
+  add_test(NAME io_info_load COMMAND mlxc_tool info ${CMAKE_BINARY_DIR}/io_fixtures/sharded --load)
+  set_tests_properties(io_info_load PROPERTIES FIXTURES_REQUIRED io_fixtures
+    PASS_REGULAR_EXPRESSION "loaded [0-9]+ tensors")
+  add_test(NAME io_info_bad COMMAND mlxc_tool info ${CMAKE_BINARY_DIR}/io_fixtures/no-such-file)
+  set_tests_properties(io_info_bad PROPERTIES FIXTURES_REQUIRED io_fixtures WILL_FAIL TRUE)
+endif()
