@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include "core/internal.h"
@@ -12,6 +13,10 @@
 
 #define CPU_SHARED_BYTES (64 * 1024)
 #define CPU_MAX_THREADS_PER_GROUP 1024
+
+/* Spin this long before sleeping: short command buffers finish sooner than
+ * a sleeping thread can be woken. */
+#define CPU_SPIN_NS 30000
 
 /* ---- worker pool --------------------------------------------------------------- */
 
@@ -74,6 +79,15 @@ static void *worker_main(void *arg) {
     uint64_t seen = 0;
     pthread_mutex_lock(&p->lock);
     for (;;) {
+        if (!p->stop && p->generation == seen) {
+            /* Barrier groups follow each other within microseconds: stay hot. */
+            uint64_t t0 = mlxc_now_ns();
+            while (!p->stop && p->generation == seen && mlxc_now_ns() - t0 < CPU_SPIN_NS) {
+                pthread_mutex_unlock(&p->lock);
+                sched_yield();
+                pthread_mutex_lock(&p->lock);
+            }
+        }
         while (!p->stop && p->generation == seen) pthread_cond_wait(&p->wake, &p->lock);
         if (p->stop) break;
         seen = p->generation;
@@ -182,6 +196,15 @@ static void *queue_main(void *arg) {
     cpu_device *cd = dev->impl;
     pthread_mutex_lock(&cd->qlock);
     for (;;) {
+        if (!cd->stop && cd->qhead == cd->qtail) {
+            /* Poll a little before sleeping: the next commit often follows soon. */
+            uint64_t t0 = mlxc_now_ns();
+            while (!cd->stop && cd->qhead == cd->qtail && mlxc_now_ns() - t0 < CPU_SPIN_NS) {
+                pthread_mutex_unlock(&cd->qlock);
+                sched_yield();
+                pthread_mutex_lock(&cd->qlock);
+            }
+        }
         while (!cd->stop && cd->qhead == cd->qtail) pthread_cond_wait(&cd->qcond, &cd->qlock);
         if (cd->qhead == cd->qtail && cd->stop) break;
         mlxc_cmdbuf *cb = cd->queue[cd->qhead % cd->qcap];
@@ -274,7 +297,6 @@ static void cpu_device_close(mlxc_device *dev) {
         free(p->scratch);
     }
     free(p->threads);
-    free(p->items);
     free(cd->queue);
     free(cd->user);
     pthread_mutex_destroy(&p->lock);
@@ -510,10 +532,18 @@ static mlxc_status cpu_cb_submit(mlxc_cmdbuf *cb) {
 
 static bool cpu_cb_poll(mlxc_cmdbuf *cb) { return atomic_load(&((cpu_cb *)cb->impl)->done); }
 
+static bool spin_until(_Atomic bool *flag) {
+    uint64_t t0 = mlxc_now_ns();
+    while (!atomic_load_explicit(flag, memory_order_acquire)) {
+        if (mlxc_now_ns() - t0 > CPU_SPIN_NS) return false;
+    }
+    return true;
+}
+
 static mlxc_status cpu_cb_wait(mlxc_cmdbuf *cb) {
     cpu_device *cd = cb->dev->impl;
     cpu_cb *cc = cb->impl;
-    if (!atomic_load(&cc->done)) {
+    if (!atomic_load(&cc->done) && !spin_until(&cc->done)) {
         pthread_mutex_lock(&cd->qlock);
         while (!atomic_load(&cc->done)) pthread_cond_wait(&cd->done_cond, &cd->qlock);
         pthread_mutex_unlock(&cd->qlock);
