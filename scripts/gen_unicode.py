@@ -6,7 +6,11 @@ the output): general categories (as ranges), full lower-case mappings (per
 code point, as Rust's char::to_lowercase and Python's str.lower of one
 character give them), canonical decompositions (fully recursive, Hangul
 excluded: it is algorithmic), canonical combining classes and the primary
-composites used by NFC.
+composites used by NFC.  It also probes the Hugging Face `tokenizers`
+package (pip install tokenizers) for the character classes its BERT
+normalizer and pre-tokenizer use, which come from older Unicode tables than
+Python's: the characters clean_text removes, the marks strip_accents drops,
+and the characters BertPreTokenizer isolates as punctuation.
 
     python3 scripts/gen_unicode.py > src/model/unicode_data.c
 """
@@ -89,6 +93,8 @@ def main():
     emit_map("lower", lower)
     emit_map("nfd", nfd)
 
+    emit_hf_tables(w)
+
     comp = []
     for cp in range(MAXCP):
         if 0xD800 <= cp <= 0xDFFF or HANGUL_S0 <= cp < HANGUL_S0 + HANGUL_SN:
@@ -107,6 +113,44 @@ def main():
     for a, b, c in comp:
         w("    {0x%X, 0x%X, 0x%X},\n" % (a, b, c))
     w("};\nconst size_t mlxc_ucd_compose_count = %d;\n" % len(comp))
+
+
+def bool_ranges(cps):
+    out = []
+    for cp in sorted(cps):
+        if out and out[-1][1] == cp - 1:
+            out[-1][1] = cp
+        else:
+            out.append([cp, cp])
+    return out
+
+
+def emit_hf_tables(w):
+    from tokenizers import normalizers, pre_tokenizers
+    clean = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=False, strip_accents=False,
+                                       lowercase=False)
+    strip = normalizers.BertNormalizer(clean_text=False, handle_chinese_chars=False, strip_accents=True,
+                                       lowercase=False)
+    pre = pre_tokenizers.BertPreTokenizer()
+    removed, marks, punct = [], [], []
+    for cp in range(MAXCP):
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        c = chr(cp)
+        if clean.normalize_str("a" + c + "b") == "ab":
+            removed.append(cp)
+        if unicodedata.normalize("NFD", c) == c and strip.normalize_str(c) == "":
+            marks.append(cp)
+        if len(pre.pre_tokenize_str("a" + c + "b")) == 3:
+            punct.append(cp)
+    import tokenizers
+    w("/* Probed from Hugging Face tokenizers %s. */\n" % tokenizers.__version__)
+    for name, cps in (("bert_removed", removed), ("bert_marks", marks), ("bert_punct", punct)):
+        rs = bool_ranges(cps)
+        w("const mlxc_ucd_range mlxc_ucd_%s[] = {\n" % name)
+        for a, b in rs:
+            w("    {0x%X, 0x%X, 1},\n" % (a, b))
+        w("};\nconst size_t mlxc_ucd_%s_count = %d;\n\n" % (name, len(rs)))
 
 
 if __name__ == "__main__":

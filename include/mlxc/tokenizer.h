@@ -100,6 +100,23 @@ MLXC_API mlxc_status mlxc_tokenizer_load_json_memory(const char *json, size_t le
 /* NULL is accepted. */
 MLXC_API void        mlxc_tokenizer_free(mlxc_tokenizer *tok);
 
+/* Loading options (zero-initialise; NULL means all defaults). */
+typedef struct mlxc_tokenizer_options {
+    /* GGUF byte-level (gpt2) vocabularies: tokenize as the tokenizer that
+     * Hugging Face transformers builds from a GGUF file
+     * (AutoTokenizer.from_pretrained(dir, gguf_file=...)) rather than as
+     * llama.cpp does.  transformers ignores `tokenizer.ggml.pre` and always
+     * uses the GPT-2 ByteLevel regex, and adds the BOS id whenever there is
+     * one (whatever add_bos_token says).  The two differ where the model's
+     * own pre-tokenizer splits more than GPT-2's: SmolLM2 ("smollm") splits
+     * every \p{N} character, so e.g. " ١٢" or "²³" tokenize differently. */
+    bool gguf_transformers_compat;
+} mlxc_tokenizer_options;
+
+/* mlxc_tokenizer_load with options. */
+MLXC_API mlxc_status mlxc_tokenizer_load_ex(const char *path, const mlxc_tokenizer_options *opt,
+                                            mlxc_tokenizer **out);
+
 /* ---- encode / decode ----------------------------------------------------------- */
 
 /* Token ids of text[0..len) into a new array (*ids, *n_ids; release with

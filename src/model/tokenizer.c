@@ -445,18 +445,22 @@ mlxc_status mlxc_tokenizer_load_json(const char *path, mlxc_tokenizer **out) {
 mlxc_status mlxc_tokenizer_load_gguf_handle(const mlxc_gguf *g, mlxc_tokenizer **out) {
     MLXC_CHECK_ARG(g && out, "mlxc_tokenizer_load_gguf_handle: NULL argument");
     *out = NULL;
-    return mlxc_tok_from_gguf(g, out);
+    return mlxc_tok_from_gguf(g, NULL, out);
+}
+
+static mlxc_status load_gguf(const char *path, const mlxc_tokenizer_options *opt, mlxc_tokenizer **out) {
+    mlxc_gguf *g;
+    mlxc_status st = mlxc_gguf_open(path, &g);
+    if (st) return st;
+    st = mlxc_tok_from_gguf(g, opt, out);
+    mlxc_gguf_close(g);
+    return st;
 }
 
 mlxc_status mlxc_tokenizer_load_gguf(const char *path, mlxc_tokenizer **out) {
     MLXC_CHECK_ARG(path && out, "mlxc_tokenizer_load_gguf: NULL argument");
     *out = NULL;
-    mlxc_gguf *g;
-    mlxc_status st = mlxc_gguf_open(path, &g);
-    if (st) return st;
-    st = mlxc_tok_from_gguf(g, out);
-    mlxc_gguf_close(g);
-    return st;
+    return load_gguf(path, NULL, out);
 }
 
 static bool ends_with(const char *s, const char *suf) {
@@ -465,6 +469,10 @@ static bool ends_with(const char *s, const char *suf) {
 }
 
 mlxc_status mlxc_tokenizer_load(const char *path, mlxc_tokenizer **out) {
+    return mlxc_tokenizer_load_ex(path, NULL, out);
+}
+
+mlxc_status mlxc_tokenizer_load_ex(const char *path, const mlxc_tokenizer_options *opt, mlxc_tokenizer **out) {
     MLXC_CHECK_ARG(path && out, "mlxc_tokenizer_load: NULL argument");
     *out = NULL;
     struct stat sb;
@@ -472,7 +480,7 @@ mlxc_status mlxc_tokenizer_load(const char *path, mlxc_tokenizer **out) {
         return mlxc_set_error(MLXC_ERR_NOT_FOUND, "tokenizer: %s: %s", path, strerror(errno));
     if (!S_ISDIR(sb.st_mode)) {
         if (ends_with(path, ".json")) return mlxc_tokenizer_load_json(path, out);
-        return mlxc_tokenizer_load_gguf(path, out);
+        return load_gguf(path, opt, out);
     }
     size_t pl = strlen(path);
     char *p = malloc(pl + 300);
@@ -494,7 +502,7 @@ mlxc_status mlxc_tokenizer_load(const char *path, mlxc_tokenizer **out) {
     }
     closedir(d);
     mlxc_status st;
-    if (found == 1) st = mlxc_tokenizer_load_gguf(p, out);
+    if (found == 1) st = load_gguf(p, opt, out);
     else if (found == 0) st = mlxc_set_error(MLXC_ERR_NOT_FOUND, "tokenizer: %s has no tokenizer.json and no .gguf file", path);
     else st = mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "tokenizer: %s has several .gguf files; name one", path);
     free(p);

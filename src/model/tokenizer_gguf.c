@@ -116,7 +116,11 @@ static mlxc_status opt_array(const mlxc_gguf *g, const char *key, size_t n, bool
     return MLXC_OK;
 }
 
-static mlxc_status build(const mlxc_gguf *g, mlxc_tokenizer *t) {
+/* Hugging Face's ByteLevel regex (GPT-2's, plus a final \s+), as the
+ * transformers GGUF converter uses it. */
+#define RX_HF_BYTELEVEL RX_GPT2 "|\\s+"
+
+static mlxc_status build(const mlxc_gguf *g, mlxc_tokenizer *t, bool hf_compat) {
     const char *model, *pre = "default";
     size_t model_len, pre_len = 7;
     mlxc_status st = mlxc_gguf_get_string(g, K("model"), &model, &model_len);
@@ -215,9 +219,14 @@ static mlxc_status build(const mlxc_gguf *g, mlxc_tokenizer *t) {
             if (name_in(PRE_DEFS[i].names, pre, pre_len)) d = &PRE_DEFS[i];
         if (!d) return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "tokenizer: pre-tokenizer '%.*s' is not supported",
                                       (int)(pre_len > 40 ? 40 : pre_len), pre);
-        for (int i = 0; i < 6 && d->rx[i]; i++)
-            if ((st = mlxc_tok_add_regex(t, d->rx[i], strlen(d->rx[i]), MLXC_SPLIT_ISOLATED, false))) return st;
-        t->ignore_merges = d->ignore_merges;
+        if (hf_compat) {
+            if ((st = mlxc_tok_add_regex(t, RX_HF_BYTELEVEL, strlen(RX_HF_BYTELEVEL), MLXC_SPLIT_ISOLATED, false)))
+                return st;
+        } else {
+            for (int i = 0; i < 6 && d->rx[i]; i++)
+                if ((st = mlxc_tok_add_regex(t, d->rx[i], strlen(d->rx[i]), MLXC_SPLIT_ISOLATED, false))) return st;
+            t->ignore_merges = d->ignore_merges;
+        }
         add_bos = d->add_bos;
         t->byte_level = true;
         t->dec_mode = MLXC_DEC_BYTELEVEL;
@@ -263,6 +272,7 @@ static mlxc_status build(const mlxc_gguf *g, mlxc_tokenizer *t) {
     if ((st = opt_bool(g, K("add_eos_token"), &add_eos))) return st;
     if ((st = opt_bool(g, K("add_sep_token"), &add_sep))) return st;
     if ((st = opt_bool(g, K("add_space_prefix"), &space_prefix))) return st;
+    if (hf_compat && kind == MLXC_TOKENIZER_BPE) add_bos = t->role[MLXC_TOKEN_BOS] >= 0;
     if (kind == MLXC_TOKENIZER_SPM) {
         t->spm_space_prefix = space_prefix;
         t->dec_strip_first_space = space_prefix;
@@ -290,11 +300,11 @@ static mlxc_status build(const mlxc_gguf *g, mlxc_tokenizer *t) {
     return mlxc_tok_finish(t);
 }
 
-mlxc_status mlxc_tok_from_gguf(const mlxc_gguf *g, mlxc_tokenizer **out) {
+mlxc_status mlxc_tok_from_gguf(const mlxc_gguf *g, const mlxc_tokenizer_options *opt, mlxc_tokenizer **out) {
     mlxc_tokenizer *t;
     mlxc_status st = mlxc_tok_create(&t);
     if (st) return st;
-    if ((st = build(g, t))) { mlxc_tokenizer_free(t); return st; }
+    if ((st = build(g, t, opt && opt->gguf_transformers_compat))) { mlxc_tokenizer_free(t); return st; }
     *out = t;
     return MLXC_OK;
 }

@@ -53,6 +53,7 @@ typedef struct mlxc_norm_step {
     char  *a, *b;
     size_t alen, blen;
     bool   clean_text, chinese, strip_accents, lowercase;   /* BERT          */
+    bool   hf_tables;          /* BERT: Hugging Face's character classes     */
     bool   left, right;                                     /* STRIP         */
 } mlxc_norm_step;
 
@@ -85,6 +86,7 @@ typedef struct mlxc_pre_step {
     bool                individual;   /* DIGITS                                 */
     int                 prepend;      /* METASPACE: 0 never, 1 first, 2 always  */
     bool                split;        /* METASPACE                              */
+    bool                hf_tables;    /* BERT: Hugging Face's punctuation       */
 } mlxc_pre_step;
 
 /* ---- added / special tokens matched in text ------------------------------------ */
@@ -208,7 +210,7 @@ mlxc_status mlxc_tok_model_word(const mlxc_tokenizer *t, mlxc_tok_work *w, const
                                 mlxc_ids *out);
 
 /* ---- sources ------------------------------------------------------------------------ */
-mlxc_status mlxc_tok_from_gguf(const mlxc_gguf *g, mlxc_tokenizer **out);
+mlxc_status mlxc_tok_from_gguf(const mlxc_gguf *g, const mlxc_tokenizer_options *opt, mlxc_tokenizer **out);
 mlxc_status mlxc_tok_from_json(const char *json, size_t len, mlxc_tokenizer **out);
 
 #endif /* MLXC_MODEL_TOKENIZER_INTERNAL_H */

@@ -142,6 +142,7 @@ static mlxc_status parse_normalizer(mlxc_tokenizer *t, json_t *n, int depth) {
         s.chinese = jbool(n, "handle_chinese_chars", true);
         s.lowercase = jbool(n, "lowercase", true);
         s.strip_accents = jbool(n, "strip_accents", s.lowercase);   /* null: follows lowercase */
+        s.hf_tables = true;
     } else if (!strcmp(type, "Lowercase")) {
         s.kind = MLXC_NORM_LOWERCASE;
     } else if (!strcmp(type, "NFD")) {
@@ -232,7 +233,7 @@ static mlxc_status parse_pre(mlxc_tokenizer *t, json_t *n, int depth) {
         return st;
     }
     if (!strcmp(type, "BertPreTokenizer")) {
-        mlxc_pre_step s = { .kind = MLXC_PRE_BERT };
+        mlxc_pre_step s = { .kind = MLXC_PRE_BERT, .hf_tables = true };
         return mlxc_tok_add_pre(t, &s);
     }
     if (!strcmp(type, "Whitespace")) return mlxc_tok_add_regex(t, "\\w+|[^\\w\\s]+", 13, MLXC_SPLIT_REMOVED, true);

@@ -45,7 +45,8 @@ static mlxc_status norm_cps(const mlxc_norm_step *s, const char *in, size_t n, m
             uint32_t c = a.v[i];
             if (s->clean_text) {
                 bool tnr = c == '\t' || c == '\n' || c == '\r';
-                if (c == 0 || c == MLXC_UC_REPLACEMENT || (!tnr && mlxc_uc_is_other(c))) continue;
+                bool ctl = s->hf_tables ? mlxc_uc_hf_bert_removed(c) : mlxc_uc_is_other(c);
+                if (c == 0 || c == MLXC_UC_REPLACEMENT || (!tnr && ctl)) continue;
                 if (tnr || mlxc_uc_is_white_space(c)) c = ' ';
             }
             if (s->chinese && is_cjk(c)) {
@@ -61,7 +62,8 @@ static mlxc_status norm_cps(const mlxc_norm_step *s, const char *in, size_t n, m
             if ((st = mlxc_uc_nfd_append(b.v, b.n, &a))) goto done;
             b.n = 0;
             for (size_t i = 0; i < a.n && !st; i++)
-                if (mlxc_uc_category(a.v[i]) != MLXC_UC_Mn) st = mlxc_cpbuf_push(&b, a.v[i]);
+                if (!(s->hf_tables ? mlxc_uc_hf_bert_mark(a.v[i]) : mlxc_uc_category(a.v[i]) == MLXC_UC_Mn))
+                    st = mlxc_cpbuf_push(&b, a.v[i]);
             if (st) goto done;
         }
         for (size_t i = 0; i < b.n && !st; i++) {
@@ -263,7 +265,7 @@ static mlxc_status split_regex(const mlxc_pre_step *s, const char *text, mlxc_sp
     return st;
 }
 
-static mlxc_status split_bert(const char *text, mlxc_span sp, mlxc_spans *out) {
+static mlxc_status split_bert(const char *text, mlxc_span sp, bool hf, mlxc_spans *out) {
     size_t i = sp.off, end = sp.off + sp.len, word = i;
     mlxc_status st = MLXC_OK;
     while (i < end && !st) {
@@ -272,7 +274,7 @@ static mlxc_status split_bert(const char *text, mlxc_span sp, mlxc_spans *out) {
         bool ws = cp == '\t' || cp == '\n' || cp == '\r' || mlxc_uc_is_white_space(cp);
         bool pu = (cp < 0x80 && ((cp >= 33 && cp <= 47) || (cp >= 58 && cp <= 64) ||
                                  (cp >= 91 && cp <= 96) || (cp >= 123 && cp <= 126))) ||
-                  mlxc_uc_is_punct(cp);
+                  (hf ? mlxc_uc_hf_bert_punct(cp) : mlxc_uc_is_punct(cp));
         if (ws || pu) {
             if (i > word) st = mlxc_spans_push(out, word, i - word);
             if (!st && pu) st = mlxc_spans_push(out, i, k);
@@ -335,7 +337,7 @@ mlxc_status mlxc_tok_pretokenize(const mlxc_tokenizer *t, mlxc_bytes *text, bool
         if (s->kind == MLXC_PRE_METASPACE || s->kind == MLXC_PRE_BYTELEVEL_PREFIX) {
             st = rewrite_step(s, text, first, words, &next);
         } else if (s->kind == MLXC_PRE_BERT) {
-            for (size_t i = 0; i < words->n && !st; i++) st = split_bert(text->v, words->v[i], &next);
+            for (size_t i = 0; i < words->n && !st; i++) st = split_bert(text->v, words->v[i], s->hf_tables, &next);
         } else if (s->kind == MLXC_PRE_REGEX) {
             if (!md && !(md = pcre2_match_data_create(4, NULL))) {
                 st = mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "tokenizer: out of memory");

@@ -134,6 +134,16 @@ bool mlxc_uc_is_symbol(uint32_t cp) { int c = mlxc_uc_category(cp); return c >= 
 bool mlxc_uc_is_mark(uint32_t cp)   { int c = mlxc_uc_category(cp); return c >= MLXC_UC_Mn && c <= MLXC_UC_Me; }
 bool mlxc_uc_is_other(uint32_t cp)  { int c = mlxc_uc_category(cp); return c == MLXC_UC_Cn || c >= MLXC_UC_Cc; }
 
+bool mlxc_uc_hf_bert_removed(uint32_t cp) {
+    return range_find(mlxc_ucd_bert_removed, mlxc_ucd_bert_removed_count, cp) != NULL;
+}
+bool mlxc_uc_hf_bert_mark(uint32_t cp) {
+    return cp >= 0x300 && range_find(mlxc_ucd_bert_marks, mlxc_ucd_bert_marks_count, cp) != NULL;
+}
+bool mlxc_uc_hf_bert_punct(uint32_t cp) {
+    return range_find(mlxc_ucd_bert_punct, mlxc_ucd_bert_punct_count, cp) != NULL;
+}
+
 int mlxc_uc_ccc(uint32_t cp) {
     if (cp < 0x300) return 0;
     const mlxc_ucd_range *r = range_find(mlxc_ucd_ccc, mlxc_ucd_ccc_count, cp);

@@ -40,6 +40,12 @@ extern const uint32_t *const mlxc_ucd_lower_cps;
 extern const mlxc_ucd_map mlxc_ucd_nfd[];
 extern const size_t mlxc_ucd_nfd_count;
 extern const uint32_t *const mlxc_ucd_nfd_cps;
+extern const mlxc_ucd_range mlxc_ucd_bert_removed[];
+extern const size_t mlxc_ucd_bert_removed_count;
+extern const mlxc_ucd_range mlxc_ucd_bert_marks[];
+extern const size_t mlxc_ucd_bert_marks_count;
+extern const mlxc_ucd_range mlxc_ucd_bert_punct[];
+extern const size_t mlxc_ucd_bert_punct_count;
 extern const mlxc_ucd_pair mlxc_ucd_compose[];
 extern const size_t mlxc_ucd_compose_count;
 
@@ -67,6 +73,13 @@ bool     mlxc_uc_is_symbol(uint32_t cp);        /* S*                           
 bool     mlxc_uc_is_mark(uint32_t cp);          /* M*                           */
 bool     mlxc_uc_is_other(uint32_t cp);         /* C* (Cc Cf Cs Co Cn)          */
 int      mlxc_uc_ccc(uint32_t cp);
+/* The classes of Hugging Face's BERT normalizer / pre-tokenizer (older
+ * Unicode tables, probed from the tokenizers package): removed by
+ * clean_text (besides NUL and U+FFFD), dropped by strip_accents after NFD,
+ * isolated as punctuation. */
+bool     mlxc_uc_hf_bert_removed(uint32_t cp);
+bool     mlxc_uc_hf_bert_mark(uint32_t cp);
+bool     mlxc_uc_hf_bert_punct(uint32_t cp);
 /* Full lower-case mapping of one code point: writes 1..3 code points. */
 size_t   mlxc_uc_lower(uint32_t cp, uint32_t out[3]);
 /* Canonical decomposition of one code point: writes 1..4 code points. */
