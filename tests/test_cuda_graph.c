@@ -110,10 +110,12 @@ static void test_overlap(void) {
     CHECK_MSG(overlaps(s), "disjoint tracked writes should overlap");
     spin_pair(3, s);
     CHECK_MSG(s[2] >= s[1] || s[0] >= s[3], "conflicting tracked writes must not overlap");
-    /* Immediate mode runs one stream: never concurrent (informative). */
+    /* Immediate mode: side streams give the same concurrency. */
     CHECK_OK(mlxc_cuda_set_graph_mode(dev, 0));
     spin_pair(0, s);
-    printf("  immediate mode, no barrier: overlap %d\n", overlaps(s));
+    CHECK_MSG(overlaps(s), "immediate mode, no barrier: should overlap");
+    spin_pair(1, s);
+    CHECK_MSG(s[2] >= s[1], "immediate mode, barrier: second spin started %lld ns early", (long long)(s[1] - s[2]));
     CHECK_OK(mlxc_cuda_set_graph_mode(dev, 1));
 }
 

@@ -275,6 +275,7 @@ static void test_ops(void) {
             mlxc_encoder *enc;
             CHECK_OK(mlxc_encoder_create(dev, &enc));
             CHECK_OK(mlxc_add(enc, A, B, O1));
+            CHECK_OK(mlxc_encoder_barrier(enc)); /* mul reads what add wrote */
             CHECK_OK(mlxc_mul(enc, A, O1, O2));
             CHECK_OK(mlxc_rms_norm(enc, Av, W, O3v, 4096, 1e-5f));
             CHECK_OK(mlxc_encoder_commit_and_wait(enc));

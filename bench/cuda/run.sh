@@ -14,6 +14,15 @@ export MLXC_CACHE_DIR=/tmp/mlxc-cache
   nvcc --version | tail -2; ls /usr/local/cuda/lib64/libnvrtc.so* 2>/dev/null | head -3
 } 2>&1 | tee "$OUT/machine.txt"
 
+# The device image lacks jansson and pcre2 headers: the call carries them in
+# .cache/devdeps (apt-get download + dpkg -x on the workstation).
+D=$PWD/.cache/devdeps/root/usr
+if ! pkg-config --exists jansson libpcre2-8 2>/dev/null && [ -d "$D" ]; then
+  for pc in "$D"/lib/x86_64-linux-gnu/pkgconfig/*.pc; do sed -i "s|^prefix=.*|prefix=$D|" "$pc"; done
+  export PKG_CONFIG_PATH=$D/lib/x86_64-linux-gnu/pkgconfig
+  export LD_LIBRARY_PATH=$D/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
+fi
+
 t0=$(date +%s)
 cmake -S . -B $B -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo > "$OUT/build.log" 2>&1 &&
   cmake --build $B -j 16 >> "$OUT/build.log" 2>&1
@@ -45,12 +54,15 @@ if [ "${1:-}" != quick ]; then
       for t in test_cuda_parity test_cuda_graph test_runtime_api test_runtime_semantics; do
         [ -x $B/$t ] || continue
         echo "### $tool $t"
-        (cd $B && MLXC_BACKEND=cuda timeout 240 compute-sanitizer --tool $tool --error-exitcode 9 ./$t 2>&1 | tail -6)
-        echo "exit ${PIPESTATUS[0]}"
+        (cd $B && MLXC_BACKEND=cuda timeout 240 compute-sanitizer --tool $tool --error-exitcode 9 ./$t > "$OUT/san_$tool.$t.log" 2>&1; echo "exit $?")
+        grep -E "passed|SUMMARY" "$OUT/san_$tool.$t.log"
+        # one line per distinct report (API errors name the call)
+        grep -E "^========= (Program hit|Invalid|Error|Race|Warning)" "$OUT/san_$tool.$t.log" | sed 's/0x[0-9a-f]*/0x../g' | sort | uniq -c | head -12
       done
     done
   } > "$OUT/sanitizer.log" 2>&1
-  grep -E "^###|ERROR SUMMARY|RACECHECK SUMMARY|passed|^exit" "$OUT/sanitizer.log"
+  rm -f "$OUT"/san_*.log
+  cat "$OUT/sanitizer.log"
 fi
 
 ( cd $B && ./bench_cuda_graphs 50 ) > "$OUT/bench.md" 2>&1

@@ -126,7 +126,7 @@ static int env_flag(const char *name, int dflt) {
     return strcmp(v, "0") != 0 && strcmp(v, "off") != 0 && strcmp(v, "false") != 0;
 }
 
-static void cu_free_dev(cu_dev *cu);
+static void cu_free_dev(cu_dev *cu, bool lost);
 
 static mlxc_status cu_device_open(mlxc_device *dev, int index) {
     const mlxc_cu_api *api = mlxc_cu();
@@ -144,7 +144,7 @@ static mlxc_status cu_device_open(mlxc_device *dev, int index) {
             mlxc_status st_ = mlxc_set_error(r == CUDA_ERROR_OUT_OF_MEMORY ? MLXC_ERR_OUT_OF_MEMORY \
                                                                            : MLXC_ERR_NO_DEVICE, \
                                              "CUDA device %d: %s: %s", index, what, msg);  \
-            cu_free_dev(cu);                                                               \
+            cu_free_dev(cu, false);                                                        \
             dev->impl = NULL;                                                              \
             return st_;                                                                    \
         }                                                                                  \
@@ -153,6 +153,7 @@ static mlxc_status cu_device_open(mlxc_device *dev, int index) {
     OPEN_CHECK(api->DevicePrimaryCtxRetain(&cu->ctx, cu->cudev), "cuDevicePrimaryCtxRetain");
     OPEN_CHECK(api->CtxSetCurrent(cu->ctx), "cuCtxSetCurrent");
     OPEN_CHECK(api->StreamCreate(&cu->stream, CU_STREAM_NON_BLOCKING), "cuStreamCreate");
+    for (int i = 0; i < 3; i++) OPEN_CHECK(api->StreamCreate(&cu->side[i], CU_STREAM_NON_BLOCKING), "cuStreamCreate");
 
     mlxc_device_caps *c = &dev->caps;
     c->backend = MLXC_BACKEND_CUDA;
@@ -190,7 +191,7 @@ static mlxc_status cu_device_open(mlxc_device *dev, int index) {
     return MLXC_OK;
 }
 
-static void cu_free_dev(cu_dev *cu) {
+static void cu_free_dev(cu_dev *cu, bool lost) {
     const mlxc_cu_api *api = mlxc_cu();
     if (cu->ctx) (void)api->CtxSetCurrent(cu->ctx);
     if (cu->stream) (void)api->StreamSynchronize(cu->stream);
@@ -221,9 +222,16 @@ static void cu_free_dev(cu_dev *cu) {
         if (cu->stage_ev[i]) (void)api->EventDestroy(cu->stage_ev[i]);
     }
     if (cu->ref_ev) (void)api->EventDestroy(cu->ref_ev);
+    for (int i = 0; i < 3; i++)
+        if (cu->side[i]) (void)api->StreamDestroy(cu->side[i]);
     if (cu->stream) (void)api->StreamDestroy(cu->stream);
     free(cu->key);
-    if (cu->ctx) (void)api->DevicePrimaryCtxRelease(cu->cudev);
+    if (cu->ctx) {
+        (void)api->DevicePrimaryCtxRelease(cu->cudev);
+        /* A sticky error poisons the primary context for the whole process;
+         * resetting it lets a device opened later start clean. */
+        if (lost) (void)api->DevicePrimaryCtxReset(cu->cudev);
+    }
     pthread_mutex_destroy(&cu->mu);
     free(cu);
 }
@@ -231,7 +239,7 @@ static void cu_free_dev(cu_dev *cu) {
 static void cu_device_close(mlxc_device *dev) {
     cu_dev *cu = cu_of(dev);
     if (!cu) return;
-    cu_free_dev(cu);
+    cu_free_dev(cu, atomic_load(&dev->lost));
     dev->impl = NULL;
 }
 

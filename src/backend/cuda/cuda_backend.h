@@ -72,6 +72,7 @@ typedef struct cu_dev {
     CUdevice     cudev;
     CUcontext    ctx;
     CUstream     stream;
+    CUstream     side[3];          /* immediate mode: concurrent dispatches    */
     int          graph_mode;       /* 1: graphs at commit; 0: launch as encoded */
     int          range_edges;      /* edges from tracked ranges when complete   */
     pthread_mutex_t mu;            /* stream order, events, caches, staging     */

@@ -1,9 +1,13 @@
 /*
  * CUDA command buffers, commit-time graphs and graph executables.
  *
- * Immediate mode launches each command on the device's stream as it is
- * recorded; barriers cost nothing because one stream already runs
- * everything in order.
+ * Immediate mode launches each command as it is recorded.  The first
+ * dispatch after a barrier goes to the device's stream; further ones of the
+ * same barrier group go round-robin to three side streams that first wait
+ * for the group's start (an event recorded on the main stream before its
+ * first dispatch), so they can run concurrently; a barrier (or any
+ * stream-level command, or the commit) joins the side streams back into the
+ * main one with events.
  *
  * Graph mode records nothing but validation while encoding.  At commit the
  * command list is cut into segments at stream-level commands (timeline
@@ -35,11 +39,18 @@
 
 CUdeviceptr cu_timeline_addr(const mlxc_timeline *tl);
 
+#define CU_NSIDE 3
+
 typedef struct cu_cb {
     bool     immediate;
     bool     started;
     bool     submitted;
     CUevent  start, end;
+    /* immediate mode: the current barrier group */
+    uint32_t gn;               /* dispatches in it so far               */
+    bool     fork_stale;       /* `fork` does not mark its start yet    */
+    uint32_t side_used;        /* side streams joined at the next barrier */
+    CUevent  fork, join[CU_NSIDE];
     CUevent *pev;           /* [2 * ndispatch] when profiling dispatches */
     uint32_t cap_pev;
 } cu_cb;
@@ -105,14 +116,16 @@ static mlxc_status check_dispatch(mlxc_device *dev, cu_dev *cu, const mlxc_cmd_d
     return MLXC_OK;
 }
 
-static CUresult launch_one(cu_dev *cu, const mlxc_cmd_dispatch *d) {
+static CUresult launch_on(CUstream st, const mlxc_cmd_dispatch *d) {
     void *pp[MLXC_MAX_KERNEL_ARGS];
     param_ptrs(d, pp);
     const cu_func *f = d->kernel->impl;
     CU_STAT(kernel_launches, 1);
     return mlxc_cu()->LaunchKernel(f->fn, d->grid.x, d->grid.y, d->grid.z, d->block.x, d->block.y, d->block.z,
-                                   d->shared_bytes, cu->stream, d->nargs ? pp : NULL, NULL);
+                                   d->shared_bytes, st, d->nargs ? pp : NULL, NULL);
 }
+
+static CUresult launch_one(cu_dev *cu, const mlxc_cmd_dispatch *d) { return launch_on(cu->stream, d); }
 
 /* ---- topology of a segment --------------------------------------------------------- */
 
@@ -595,6 +608,45 @@ static mlxc_status ensure_pev(cu_cb *c, uint32_t index) {
     return MLXC_OK;
 }
 
+/* Immediate mode: join the side streams into the main one (a barrier). */
+static CUresult imm_join(cu_dev *cu, cu_cb *c) {
+    const mlxc_cu_api *api = mlxc_cu();
+    CUresult r = CUDA_SUCCESS;
+    for (int i = 0; i < CU_NSIDE && r == CUDA_SUCCESS; i++) {
+        if (!(c->side_used & (1u << i))) continue;
+        if (!c->join[i] && !(c->join[i] = cu_event_get(cu))) return CUDA_ERROR_OUT_OF_MEMORY;
+        r = api->EventRecord(c->join[i], cu->side[i]);
+        if (r == CUDA_SUCCESS) r = api->StreamWaitEvent(cu->stream, c->join[i], 0);
+    }
+    c->side_used = 0;
+    if (c->gn) c->fork_stale = true;
+    c->gn = 0;
+    return r;
+}
+
+/* Immediate mode: launch a dispatch of the current barrier group. */
+static CUresult imm_dispatch(cu_dev *cu, cu_cb *c, const mlxc_cmd_dispatch *d) {
+    const mlxc_cu_api *api = mlxc_cu();
+    CUresult r;
+    if (c->gn == 0) {
+        /* Mark the group's start, for dispatches that join it later. */
+        if (c->fork_stale || !c->fork) {
+            if (!c->fork && !(c->fork = cu_event_get(cu))) return CUDA_ERROR_OUT_OF_MEMORY;
+            if ((r = api->EventRecord(c->fork, cu->stream)) != CUDA_SUCCESS) return r;
+            c->fork_stale = false;
+        }
+        c->gn++;
+        return launch_one(cu, d);
+    }
+    int i = (int)((c->gn - 1) % CU_NSIDE);
+    if (!(c->side_used & (1u << i))) {
+        if ((r = api->StreamWaitEvent(cu->side[i], c->fork, 0)) != CUDA_SUCCESS) return r;
+        c->side_used |= 1u << i;
+    }
+    c->gn++;
+    return launch_on(cu->side[i], d);
+}
+
 /* One command on the stream, in order (immediate mode and profiling). */
 static mlxc_status run_cmd(mlxc_cmdbuf *cb, cu_dev *cu, cu_cb *c, const mlxc_cmd *cmd) {
     mlxc_device *dev = cb->dev;
@@ -614,16 +666,21 @@ static mlxc_status run_cmd(mlxc_cmdbuf *cb, cu_dev *cu, cu_cb *c, const mlxc_cmd
             if (r == CUDA_SUCCESS) r = api->EventRecord(ev[1], cu->stream);
             return r == CUDA_SUCCESS ? MLXC_OK : cu_fail(dev, r, "cuLaunchKernel");
         }
-        CUresult r = launch_one(cu, d);
+        CUresult r = c->immediate ? imm_dispatch(cu, c, d) : launch_one(cu, d);
         return r == CUDA_SUCCESS ? MLXC_OK : cu_fail(dev, r, "cuLaunchKernel");
     }
-    case MLXC_CMD_BARRIER:
-        return MLXC_OK; /* one stream: already ordered */
+    case MLXC_CMD_BARRIER: {
+        CUresult r = c->immediate ? imm_join(cu, c) : CUDA_SUCCESS;
+        return r == CUDA_SUCCESS ? MLXC_OK : cu_fail(dev, r, "barrier (cuStreamWaitEvent)");
+    }
     case MLXC_CMD_WAIT:
     case MLXC_CMD_SIGNAL:
-        return run_sync(dev, cu, cmd);
-    case MLXC_CMD_EXEC:
-        return run_exec(dev, cu, cmd->u.exec.exec);
+    case MLXC_CMD_EXEC: {
+        /* Stream-level commands order against everything in the buffer. */
+        CUresult r = c->immediate ? imm_join(cu, c) : CUDA_SUCCESS;
+        if (r != CUDA_SUCCESS) return cu_fail(dev, r, "cuStreamWaitEvent");
+        return cmd->type == MLXC_CMD_EXEC ? run_exec(dev, cu, cmd->u.exec.exec) : run_sync(dev, cu, cmd);
+    }
     }
     return mlxc_set_error(MLXC_ERR_INTERNAL, "unknown command type %d", (int)cmd->type);
 }
@@ -687,6 +744,10 @@ mlxc_status cu_cb_submit(mlxc_cmdbuf *cb) {
             }
             if (!s) s = run_segment(dev, cu, cb->cmds + seg, cb->ncmds - seg);
         }
+    }
+    if (!s && c->immediate) {
+        CUresult r = imm_join(cu, c);
+        if (r != CUDA_SUCCESS) s = cu_fail(dev, r, "cuStreamWaitEvent");
     }
     if (!s) {
         if (!c->end) c->end = cu_event_get(cu);
@@ -756,6 +817,8 @@ void cu_cb_release(mlxc_cmdbuf *cb) {
     pthread_mutex_lock(&cu->mu);
     cu_event_put(cu, c->start);
     cu_event_put(cu, c->end);
+    cu_event_put(cu, c->fork);
+    for (int i = 0; i < CU_NSIDE; i++) cu_event_put(cu, c->join[i]);
     for (uint32_t i = 0; i < c->cap_pev; i++) cu_event_put(cu, c->pev[i]);
     pthread_mutex_unlock(&cu->mu);
     free(c->pev);

@@ -71,6 +71,7 @@ static void cu_load(void) {
     NEED(DeviceTotalMem, "cuDeviceTotalMem_v2");
     NEED(DevicePrimaryCtxRetain, "cuDevicePrimaryCtxRetain");
     NEED(DevicePrimaryCtxRelease, "cuDevicePrimaryCtxRelease_v2", "cuDevicePrimaryCtxRelease");
+    NEED(DevicePrimaryCtxReset, "cuDevicePrimaryCtxReset_v2", "cuDevicePrimaryCtxReset");
     NEED(CtxSetCurrent, "cuCtxSetCurrent");
     NEED(CtxGetCurrent, "cuCtxGetCurrent");
     NEED(StreamCreate, "cuStreamCreate");

@@ -97,6 +97,7 @@ typedef struct mlxc_cu_api {
     CUresult (*DeviceTotalMem)(size_t *, CUdevice);
     CUresult (*DevicePrimaryCtxRetain)(CUcontext *, CUdevice);
     CUresult (*DevicePrimaryCtxRelease)(CUdevice);
+    CUresult (*DevicePrimaryCtxReset)(CUdevice);
     CUresult (*CtxSetCurrent)(CUcontext);
     CUresult (*CtxGetCurrent)(CUcontext *);
     CUresult (*StreamCreate)(CUstream *, unsigned int);
