@@ -141,7 +141,10 @@ static mlxc_status cu_device_open(mlxc_device *dev, int index) {
     do {                                                                                   \
         if ((r = (call)) != CUDA_SUCCESS) {                                                \
             mlxc_cu_describe(r, msg, sizeof msg);                                          \
+            /* A sticky error earlier in this process poisons the GPU until  \
+             * the process exits (CUDA offers no in-process recovery). */    \
             mlxc_status st_ = mlxc_set_error(r == CUDA_ERROR_OUT_OF_MEMORY ? MLXC_ERR_OUT_OF_MEMORY \
+                                             : mlxc_cu_is_sticky(r)        ? MLXC_ERR_DEVICE_LOST \
                                                                            : MLXC_ERR_NO_DEVICE, \
                                              "CUDA device %d: %s: %s", index, what, msg);  \
             cu_free_dev(cu, false);                                                        \
@@ -377,7 +380,9 @@ static mlxc_status cu_mem_read(mlxc_device *dev, mlxc_storage *st, size_t off, v
 
 /* ---- kernels ------------------------------------------------------------------- */
 
-static mlxc_status func_new(mlxc_device *dev, cu_dev *cu, CUmodule mod, const char *name, cu_func **out) {
+/* `known`: the parameter count from a signature table, or UINT32_MAX. */
+static mlxc_status func_new(mlxc_device *dev, cu_dev *cu, CUmodule mod, const char *name, uint32_t known,
+                            cu_func **out) {
     const mlxc_cu_api *api = mlxc_cu();
     CUfunction fn = NULL;
     CUresult r = api->ModuleGetFunction(&fn, mod, name);
@@ -391,10 +396,12 @@ static mlxc_status func_new(mlxc_device *dev, cu_dev *cu, CUmodule mod, const ch
     f->shared_limit = 48 * 1024;
     /* Parameter sizes from the driver (CUDA >= 12.4): wrong argument counts
      * and sizes are then rejected even for kernels registered without a
-     * signature. */
+     * signature.  With a known count only those parameters are asked about:
+     * probing past the end is an API error (compute-sanitizer reports it). */
     if (api->FuncGetParamInfo) {
-        uint32_t n = 0;
-        for (; n <= MLXC_MAX_KERNEL_ARGS; n++) {
+        uint32_t n = 0, lim = known != UINT32_MAX ? known : MLXC_MAX_KERNEL_ARGS;
+        for (; n <= lim; n++) {
+            if (n == known) break;
             size_t po = 0, ps = 0;
             if (api->FuncGetParamInfo(fn, n, &po, &ps) != CUDA_SUCCESS) break;
             if (n < MLXC_MAX_KERNEL_ARGS) f->sizes[n] = (uint32_t)ps;
@@ -422,7 +429,7 @@ static mlxc_status cu_kernel_resolve(mlxc_device *dev, mlxc_kernel *k) {
         /* Registered source wins over a built-in of the same name. */
         CUmodule mod = NULL;
         s = cu_nvrtc_module(dev, k->name, src->src, k->constants, k->nconstants, &mod);
-        if (!s) s = func_new(dev, cu, mod, k->name, &f);
+        if (!s) s = func_new(dev, cu, mod, k->name, UINT32_MAX, &f);
     } else {
         const mlxc_kernel_signature *sig = cu_builtin_sig(k->name);
         if (!sig) {
@@ -440,12 +447,20 @@ static mlxc_status cu_kernel_resolve(mlxc_device *dev, mlxc_kernel *k) {
                                       dev->caps.name, dev->caps.arch_major, dev->caps.arch_minor, msg);
             }
         }
-        s = func_new(dev, cu, cu->builtin, k->name, &f);
+        s = func_new(dev, cu, cu->builtin, k->name, sig->nparams, &f);
         if (!s) {
             if (f->nparams != UINT32_MAX && f->nparams != sig->nparams) {
                 pthread_mutex_unlock(&cu->mu);
                 return mlxc_set_error(MLXC_ERR_INTERNAL, "built-in CUDA kernel %s: table says %u parameters, module %u",
                                       k->name, sig->nparams, f->nparams);
+            }
+            for (uint32_t i = 0; f->nparams != UINT32_MAX && i < sig->nparams; i++) {
+                uint32_t want = sig->kinds[i] == MLXC_PARAM_PTR ? 8 : sig->sizes[i];
+                if (f->sizes[i] != want) {
+                    pthread_mutex_unlock(&cu->mu);
+                    return mlxc_set_error(MLXC_ERR_INTERNAL, "built-in CUDA kernel %s: parameter %u is %u bytes in the module, %u in the table",
+                                          k->name, i, f->sizes[i], want);
+                }
             }
             f->nparams = sig->nparams;
             for (uint32_t i = 0; i < sig->nparams; i++)
