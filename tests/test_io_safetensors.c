@@ -238,6 +238,7 @@ static void expect(const char *header, size_t data, mlxc_status want, const char
 
 static void test_valid_headers(void) {
     expect("{}", 0, MLXC_OK, NULL);
+    expect("{\"__metadata__\":null}", 0, MLXC_OK, NULL);   /* an absent Option in the reference */
     expect("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, MLXC_OK, NULL);
     expect("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}   ", 8, MLXC_OK, NULL);   /* padding */
     expect("{\"a\":{\"dtype\":\"F6_E2M3\",\"shape\":[4],\"data_offsets\":[0,3]}}", 3, MLXC_OK, NULL);

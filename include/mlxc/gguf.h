@@ -53,12 +53,13 @@ MLXC_API const char *mlxc_gguf_type_name(mlxc_gguf_type t);
 
 /* ---- open / close ----------------------------------------------------------- */
 
-/* Map `path` read-only and validate it.  MLXC_ERR_IO when it cannot be opened
- * or mapped, MLXC_ERR_FORMAT (with a message naming the offending field) when
- * its contents are malformed. */
+/* Map `path` read-only and validate it.  MLXC_ERR_NOT_FOUND when it does not
+ * exist, MLXC_ERR_IO when it cannot be read or mapped, MLXC_ERR_FORMAT (with a
+ * message naming the offending field and byte offset) when its contents are
+ * malformed. */
 MLXC_API mlxc_status mlxc_gguf_open(const char *path, mlxc_gguf **out);
 /* Same, over caller memory; the caller keeps `data` alive (and unchanged)
- * until mlxc_gguf_close() and until every buffer made from it is released. */
+ * until mlxc_gguf_close().  Buffers made from it are copies. */
 MLXC_API mlxc_status mlxc_gguf_open_memory(const void *data, size_t size, mlxc_gguf **out);
 /* NULL is accepted and ignored.  Buffers made with mlxc_gguf_tensor_buffer()
  * keep the mapping alive on their own. */

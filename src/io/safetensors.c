@@ -202,7 +202,7 @@ static mlxc_status parse(mlxc_safetensors *st) {
     const char *k;
     json_t *v;
     json_object_foreach(root, k, v) {
-        if (strcmp(k, "__metadata__") == 0) rc = parse_metadata(st, v);
+        if (strcmp(k, "__metadata__") == 0) rc = json_is_null(v) ? MLXC_OK : parse_metadata(st, v);
         else if ((rc = parse_tensor(st, k, v, data_size, &st->t[st->n])) == MLXC_OK) st->n++;
         if (rc) break;
     }

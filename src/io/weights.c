@@ -457,8 +457,10 @@ static mlxc_status open_impl(mlxc_weights *w, const char *path) {
     if ((st = finish_table(w))) goto done;
     if (index && (st = check_index(w, index, map, nmap))) goto done;
 
-    if ((st = load_config_beside(w, dir))) goto done;
-    if (!w->has_cfg && w->gguf) {
+    /* A GGUF file describes itself; a config.json beside it may belong to
+     * another model in the same folder. */
+    if (!w->gguf && (st = load_config_beside(w, dir))) goto done;
+    if (w->gguf) {
         if (mlxc_model_config_from_gguf(w->gguf, &w->cfg) == MLXC_OK) w->has_cfg = true;
         else mlxc_clear_error();   /* a GGUF without a model description is still a tensor file */
     }
