@@ -110,6 +110,7 @@ static void encode_decode_all(mlxc_tokenizer *t, const char *name) {
         int32_t *ids;
         size_t n;
         CHECK_OK(mlxc_tokenizer_encode(t, BAD_UTF8[i].s, BAD_UTF8[i].n, 0, &ids, &n));
+        free(ids);
         CHECK_OK(mlxc_tokenizer_encode(t, BAD_UTF8[i].s, BAD_UTF8[i].n,
                                        MLXC_TOKENIZE_ADD_SPECIAL | MLXC_TOKENIZE_PARSE_SPECIAL, &ids, &n));
         char *txt;

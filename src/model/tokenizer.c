@@ -380,6 +380,19 @@ mlxc_status mlxc_tok_finish(mlxc_tokenizer *t) {
         if (t->post_suffix[i] < 0 || (size_t)t->post_suffix[i] >= t->n_vocab)
             return mlxc_set_error(MLXC_ERR_FORMAT, "tokenizer: post-processor id %d outside the vocabulary",
                                   t->post_suffix[i]);
+    /* SentencePiece by score merges over the whole text; when no token
+     * holds a ▁ after a non-▁ character, no merge can cross the point before
+     * such a ▁, and the text can be cut there into words (same result,
+     * smaller heaps, and the word cache applies). */
+    t->spm_split_ok = t->score_merges;
+    for (size_t id = 0; id < t->n_vocab && t->spm_split_ok; id++) {
+        size_t len;
+        const char *s = mlxc_tok_str(t, (int32_t)id, &len);
+        for (size_t i = 1; i + 3 <= len; i++) {
+            if (memcmp(s + i, "\xe2\x96\x81", 3) != 0) continue;
+            if (i < 3 || memcmp(s + i - 3, "\xe2\x96\x81", 3) != 0) { t->spm_split_ok = false; break; }
+        }
+    }
     memset(t->added_first, 0, sizeof t->added_first);
     for (size_t i = 0; i < t->n_added; i++) {
         size_t len;
@@ -548,7 +561,14 @@ static mlxc_status encode_text(const mlxc_tokenizer *t, mlxc_tok_work *w, const 
             *norm = esc;
         }
         if (norm->n == 0) return MLXC_OK;
-        if ((st = mlxc_spans_push(words, 0, norm->n))) return st;
+        size_t a = 0;
+        if (t->spm_split_ok)
+            for (size_t i = 3; i + 3 <= norm->n && !st; i++)
+                if (memcmp(norm->v + i, "\xe2\x96\x81", 3) == 0 && memcmp(norm->v + i - 3, "\xe2\x96\x81", 3) != 0) {
+                    st = mlxc_spans_push(words, a, i - a);
+                    a = i;
+                }
+        if (st || (st = mlxc_spans_push(words, a, norm->n - a))) return st;
     } else {
         if ((st = mlxc_tok_normalize(t, s, n, first, norm))) return st;
         if (norm->n == 0) return MLXC_OK;

@@ -135,6 +135,8 @@ struct mlxc_tokenizer {
     int16_t  bl_rev[0x180];           /* cp → byte, -1                            */
     bool     spm_escape;              /* GGUF llama: ' ' → ▁                     */
     bool     spm_space_prefix;        /* GGUF llama: prepend ' ' per segment      */
+    bool     spm_split_ok;            /* no token holds "X▁" (X not ▁): the text
+                                         may be cut before such a ▁ exactly    */
 
     /* WordPiece */
     char    *wp_cont;  size_t wp_cont_len;    /* "##" (tokenizer.json) or ""    */

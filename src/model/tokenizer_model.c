@@ -342,10 +342,12 @@ static mlxc_status wordpiece_word(const mlxc_tokenizer *t, mlxc_tok_work *w, con
 
 mlxc_status mlxc_tok_model_word(const mlxc_tokenizer *t, mlxc_tok_work *w, const char *s, size_t n, mlxc_ids *out) {
     mlxc_status st = MLXC_OK;
-    if (t->kind == MLXC_TOKENIZER_SPM && t->score_merges) return bpe_score_word(t, w, s, n, out);
+    if (t->score_merges && !t->spm_split_ok) return bpe_score_word(t, w, s, n, out);
     if (cache_get(w, s, n, out, &st)) return st;
     size_t mark = out->n;
-    if (t->kind == MLXC_TOKENIZER_WORDPIECE) {
+    if (t->score_merges) {
+        st = bpe_score_word(t, w, s, n, out);
+    } else if (t->kind == MLXC_TOKENIZER_WORDPIECE) {
         st = wordpiece_word(t, w, s, n, out);
     } else {
         const char *word = s;
