@@ -31,14 +31,22 @@ for f in "$root"/fuzz/fuzz_*.c; do
   if [[ -n "${MLXC_FUZZ_ONLY:-}" && " $MLXC_FUZZ_ONLY " != *" $n "* ]]; then continue; fi
   names+=("$n")
 done
-targets=()
-for n in "${names[@]}"; do targets+=("fuzz_$n"); done
-cmake --build "$build" -j"$(nproc)" --target "${targets[@]}"
-
 work="$build/fuzz-work"
 mkdir -p "$work"
 status=0
+# Build each harness on its own, so one that does not compile fails the run
+# without keeping the others from running.
+built=()
 for n in "${names[@]}"; do
+  if cmake --build "$build" -j"$(nproc)" --target "fuzz_$n" >"$work/build-$n.log" 2>&1; then
+    built+=("$n")
+  else
+    grep -E "error" "$work/build-$n.log" | head -n 5
+    echo "== fuzz_$n: BUILD FAILED (see $work/build-$n.log)"
+    status=1
+  fi
+done
+for n in "${built[@]}"; do
   mkdir -p "$work/$n"
   seeds=()
   [[ -d "$root/fuzz/corpus/$n" ]] && seeds+=("$root/fuzz/corpus/$n")
