@@ -87,6 +87,36 @@ static void test_fault(void) {
     dev = cpu;
     mlxc_device_close(dev);
 }
+
+/* A fenced session stage faults: the next stage waits for its fence on the
+ * device.  That wait must end with an error, not hang the stream. */
+static void test_fault_in_session(void) {
+    mlxc_device *dev = NULL;
+    CHECK_OK(mlxc_device_open(MLXC_BACKEND_CUDA, 0, &dev));
+    if (!dev) return;
+    CHECK_OK(mlxc_cuda_set_graph_mode(dev, g_mode));
+    CHECK_OK(mlxc_kernel_register_source(dev, "fault_kernel", fault_src, NULL));
+    const mlxc_kernel *k = NULL;
+    CHECK_OK(mlxc_kernel_get(dev, "fault_kernel", &k));
+    mlxc_buffer *x = NULL;
+    int64_t sh[1] = {16};
+    CHECK_OK(mlxc_buffer_alloc(dev, 64, MLXC_F32, 1, sh, &x));
+    mlxc_arg a[1] = {mlxc_arg_buffer(x)};
+    mlxc_dispatch d = {.kernel = k, .args = a, .nargs = 1, .grid = {1, 1, 1}, .block = {1, 1, 1}};
+    mlxc_session *s = NULL;
+    CHECK_OK(mlxc_session_create(dev, &s));
+    CHECK_OK(mlxc_encoder_dispatch(mlxc_session_encoder(s), &d));
+    CHECK_OK(mlxc_session_fence_stage(s, "faulty"));
+    if (mlxc_session_reset_for_next_stage(s) == MLXC_OK) {
+        if (mlxc_add(mlxc_session_encoder(s), x, x, x) == MLXC_OK) (void)mlxc_session_fence_stage(s, "after");
+    }
+    CHECK(mlxc_session_wait(s) != MLXC_OK);
+    CHECK(mlxc_device_is_lost(dev));
+    CHECK(mlxc_session_completed_value(s) == 0);
+    mlxc_session_destroy(s);
+    mlxc_buffer_release(x);
+    mlxc_device_close(dev);
+}
 #endif
 
 int main(void) {
@@ -94,7 +124,8 @@ int main(void) {
     SKIP_ALL("no CUDA device (built without the CUDA backend)");
 #else
     int failed = 0, skipped = 0;
-    for (int mode = 1; mode >= 0; mode--) {
+    /* mode 1/0: commit fault in graph/immediate mode; 3/2: session fault. */
+    for (int mode = 3; mode >= 0; mode--) {
         fflush(stdout);
         pid_t pid = fork();
         if (pid == 0) {
@@ -108,9 +139,12 @@ int main(void) {
             mlxc_device_caps_get(probe, &caps);
             mlxc_device_close(probe);
             if (!caps.runtime_compile) _exit(77);
-            g_mode = mode;
-            printf("%s mode:\n", mode ? "graph" : "immediate");
-            RUN(test_fault);
+            g_mode = mode & 1;
+            printf("%s mode:\n", g_mode ? "graph" : "immediate");
+            if (mode >= 2)
+                RUN(test_fault_in_session);
+            else
+                RUN(test_fault);
             fflush(stdout);
             _exit(th_failed ? 1 : 0);
         }
@@ -121,7 +155,8 @@ int main(void) {
             continue;
         }
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-            fprintf(stderr, "FAILED %s mode (status %d%s)\n", mode ? "graph" : "immediate", status,
+            fprintf(stderr, "FAILED %s, %s mode (status %d%s)\n", mode >= 2 ? "session" : "commit",
+                    mode & 1 ? "graph" : "immediate", status,
                     WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM ? ", hung" : "");
             failed++;
         } else {
