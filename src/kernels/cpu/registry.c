@@ -3,9 +3,27 @@
 
 extern const mlxc_cpu_builtin mlxc_cpu_kernels_basic[];
 extern const size_t mlxc_cpu_kernels_basic_count;
+extern const mlxc_cpu_builtin mlxc_cpu_kernels_ops_elementwise[];
+extern const size_t mlxc_cpu_kernels_ops_elementwise_count;
+extern const mlxc_cpu_builtin mlxc_cpu_kernels_ops_layout[];
+extern const size_t mlxc_cpu_kernels_ops_layout_count;
+extern const mlxc_cpu_builtin mlxc_cpu_kernels_ops_sample[];
+extern const size_t mlxc_cpu_kernels_ops_sample_count;
+extern const mlxc_cpu_builtin mlxc_cpu_kernels_ops_norm[];
+extern const size_t mlxc_cpu_kernels_ops_norm_count;
+extern const mlxc_cpu_builtin mlxc_cpu_kernels_ops_rope[];
+extern const size_t mlxc_cpu_kernels_ops_rope_count;
+extern const mlxc_cpu_builtin mlxc_cpu_kernels_ops_softmax[];
+extern const size_t mlxc_cpu_kernels_ops_softmax_count;
 
 static const struct { const mlxc_cpu_builtin *v; const size_t *n; } k_tables[] = {
     {mlxc_cpu_kernels_basic, &mlxc_cpu_kernels_basic_count},
+    {mlxc_cpu_kernels_ops_elementwise, &mlxc_cpu_kernels_ops_elementwise_count},
+    {mlxc_cpu_kernels_ops_layout, &mlxc_cpu_kernels_ops_layout_count},
+    {mlxc_cpu_kernels_ops_sample, &mlxc_cpu_kernels_ops_sample_count},
+    {mlxc_cpu_kernels_ops_norm, &mlxc_cpu_kernels_ops_norm_count},
+    {mlxc_cpu_kernels_ops_rope, &mlxc_cpu_kernels_ops_rope_count},
+    {mlxc_cpu_kernels_ops_softmax, &mlxc_cpu_kernels_ops_softmax_count},
 };
 
 const mlxc_cpu_builtin *mlxc_cpu_builtin_find(const char *name) {

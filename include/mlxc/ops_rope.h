@@ -1,0 +1,62 @@
+/*
+ * mlxc/ops_rope.h — rotary position embedding (RoPE) in every layout the
+ * supported model families use.
+ *
+ * x and out are (n_tokens, n_heads, head_dim) of f32, f16 or bf16 and may be
+ * the same buffer.  The first rope_dim elements of each head are rotated in
+ * pairs, the rest pass through (partial rotary).  Pair i turns by
+ *
+ *     theta = pos * inv_freq[i]  (then / freq_factors[i], when given),
+ *     inv_freq[i] = freq_scale * theta_base^(-2i / rope_dim)
+ *
+ * with inv_freq rounded once to f32 here, so every backend rotates by the
+ * same angles.  freq_scale is the linear scaling factor (1 = none, 0.25 for
+ * a 4x linear context extension); freq_factors (Llama 3 / Phi long-context
+ * "rope_freqs") is an f32 (rope_dim / 2) device buffer.  Positions are i32
+ * device data, so a replayed decode graph needs no new parameters.
+ *
+ *   NORM    pairs (2i, 2i+1)                       Llama in GGUF order, GPT-J
+ *   NEOX    pairs (i, i + rope_dim/2)              HF/MLX Llama, Qwen, Gemma
+ *   MROPE   NeoX pairs; pair i takes its position from section
+ *           s = which of sections[0..3] contains i % sum(sections)   Qwen2-VL
+ *   IMROPE  as MROPE with sections interleaved: sector = i % sum,
+ *           s = 1 if sector % 3 == 1 and sector < 3*sections[1], 2 likewise,
+ *           0 if sector % 3 == 0 and sector < 3*sections[0], else 3  Qwen3.5
+ * Positions: (n_tokens) i32 for NORM/NEOX; (4, n_tokens) i32 for the
+ * multi-section modes (row s holds the positions of section s).
+ */
+#ifndef MLXC_OPS_ROPE_H
+#define MLXC_OPS_ROPE_H
+
+#include "mlxc/encoder.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum mlxc_rope_mode {
+    MLXC_ROPE_NORM   = 0,
+    MLXC_ROPE_NEOX   = 2,
+    MLXC_ROPE_MROPE  = 8,
+    MLXC_ROPE_IMROPE = 40
+} mlxc_rope_mode;
+
+typedef struct mlxc_rope_desc {
+    mlxc_rope_mode mode;
+    uint32_t       n_heads;
+    uint32_t       head_dim;
+    uint32_t       rope_dim;     /* even, <= head_dim, <= 512; 0 = head_dim */
+    float          theta_base;   /* e.g. 10000, 1e6                        */
+    float          freq_scale;   /* 1 = no scaling                         */
+    uint32_t       sections[4];  /* MROPE / IMROPE only                    */
+} mlxc_rope_desc;
+
+/*   x, out: (n_tokens, n_heads, head_dim)   pos: (n_tokens) or (4, n_tokens) i32
+ *   freq_factors: (rope_dim / 2) f32 or NULL */
+MLXC_API mlxc_status mlxc_rope(mlxc_encoder *enc, const mlxc_buffer *x, mlxc_buffer *out, const mlxc_buffer *pos,
+                               const mlxc_buffer *freq_factors, const mlxc_rope_desc *desc);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MLXC_OPS_ROPE_H */

@@ -1,0 +1,100 @@
+/* Normalisation op-library kernels: rms_norm with a fused residual add,
+ * l2_norm and layer_norm.  Row sums use eight fixed partial sums (the order
+ * of the rms_norm kernel in basic.c), so they vectorize and are
+ * deterministic for any grid. */
+#include "kernels/cpu/ops_cpu.h"
+
+/* acc = sum over j < dim of EXPR (an expression in j), as f32 in eight lanes. */
+static inline float sq(float v) { return v * v; }
+
+#define SUM8(acc, dim, EXPR)                                                    \
+    float acc;                                                                 \
+    {                                                                          \
+        float l_[8] = {0};                                                     \
+        uint32_t i_ = 0;                                                       \
+        for (; i_ + 8 <= (dim); i_ += 8)                                       \
+            for (uint32_t k_ = 0; k_ < 8; k_++) { const uint32_t j = i_ + k_; l_[k_] += (EXPR); } \
+        for (uint32_t j = i_; j < (dim); j++) l_[0] += (EXPR);                 \
+        acc = ((l_[0] + l_[1]) + (l_[2] + l_[3])) + ((l_[4] + l_[5]) + (l_[6] + l_[7])); \
+    }
+
+/* rms_norm_residual(x, r, w, out, sum, p): s = round(x + r) (written to sum
+ * when write_sum), out = s * inv_rms(s) * w: bit-identical to add followed by
+ * rms_norm on this backend. */
+#define RMS_RES(SFX, T, LD, ST)                                                 \
+    static void rms_norm_residual_##SFX(const mlxc_cpu_launch *l) {            \
+        const T *x = l->args[0], *res = l->args[1], *w = l->args[2];           \
+        T *out = l->args[3], *sum = l->args[4];                                \
+        const mlxc_p_norm *p = l->args[5];                                     \
+        const uint32_t dim = p->dim;                                           \
+        uint64_t r0, r1;                                                       \
+        mlxc_cpu_slice(l, p->rows, &r0, &r1);                                  \
+        for (uint64_t r = r0; r < r1; r++) {                                   \
+            const T *xr = x + r * dim, *rr = res + r * dim;                    \
+            T *o = out + r * dim;                                              \
+            SUM8(ss, dim, sq(LD(ST(LD(xr[j]) + LD(rr[j])))))                  \
+            const float inv = 1.0f / sqrtf(ss / (float)dim + p->eps);          \
+            for (uint32_t i = 0; i < dim; i++) {                               \
+                const float v = LD(ST(LD(xr[i]) + LD(rr[i]))) * inv;          \
+                o[i] = ST(p->has_weight ? v * LD(w[i]) : v);                   \
+            }                                                                  \
+            /* Last: sum may be x or r itself. */                              \
+            if (p->write_sum)                                                  \
+                for (uint32_t i = 0; i < dim; i++) sum[r * dim + i] = ST(LD(xr[i]) + LD(rr[i])); \
+        }                                                                      \
+    }
+OPS_FLOAT_DTYPES(RMS_RES)
+
+/* l2_norm(x, out, p): out = x / sqrt(sum(x^2) + eps). */
+#define L2(SFX, T, LD, ST)                                                      \
+    static void l2_norm_##SFX(const mlxc_cpu_launch *l) {                      \
+        const T *x = l->args[0];                                               \
+        T *out = l->args[1];                                                   \
+        const mlxc_p_norm *p = l->args[2];                                     \
+        const uint32_t dim = p->dim;                                           \
+        uint64_t r0, r1;                                                       \
+        mlxc_cpu_slice(l, p->rows, &r0, &r1);                                  \
+        for (uint64_t r = r0; r < r1; r++) {                                   \
+            const T *xr = x + r * dim;                                         \
+            T *o = out + r * dim;                                              \
+            SUM8(ss, dim, sq(LD(xr[j])))                                               \
+            const float inv = 1.0f / sqrtf(ss + p->eps);                       \
+            for (uint32_t i = 0; i < dim; i++) o[i] = ST(LD(xr[i]) * inv);     \
+        }                                                                      \
+    }
+OPS_FLOAT_DTYPES(L2)
+
+/* layer_norm(x, w, b, out, p): two passes (mean, then the variance of
+ * x - mean), out = (x - mean) * inv_std * w + b; w/b optional. */
+#define LAYER(SFX, T, LD, ST)                                                   \
+    static void layer_norm_##SFX(const mlxc_cpu_launch *l) {                   \
+        const T *x = l->args[0], *w = l->args[1], *b = l->args[2];             \
+        T *out = l->args[3];                                                   \
+        const mlxc_p_norm *p = l->args[4];                                     \
+        const uint32_t dim = p->dim;                                           \
+        uint64_t r0, r1;                                                       \
+        mlxc_cpu_slice(l, p->rows, &r0, &r1);                                  \
+        for (uint64_t r = r0; r < r1; r++) {                                   \
+            const T *xr = x + r * dim;                                         \
+            T *o = out + r * dim;                                              \
+            SUM8(s1, dim, LD(xr[j]))                                                \
+            const float mean = s1 / (float)dim;                                \
+            SUM8(s2, dim, sq(LD(xr[j]) - mean))                                               \
+            const float inv = 1.0f / sqrtf(s2 / (float)dim + p->eps);          \
+            for (uint32_t i = 0; i < dim; i++) {                               \
+                float v = (LD(xr[i]) - mean) * inv;                            \
+                if (p->has_weight) v *= LD(w[i]);                              \
+                if (p->has_bias) v += LD(b[i]);                                \
+                o[i] = ST(v);                                                  \
+            }                                                                  \
+        }                                                                      \
+    }
+OPS_FLOAT_DTYPES(LAYER)
+
+#define ENTRIES(SFX, T, LD, ST)                                                 \
+    {"rms_norm_residual_" #SFX, rms_norm_residual_##SFX, OPS_SIG5(sizeof(mlxc_p_norm))}, \
+    {"l2_norm_" #SFX, l2_norm_##SFX, OPS_SIG2(sizeof(mlxc_p_norm))},            \
+    {"layer_norm_" #SFX, layer_norm_##SFX, OPS_SIG4(sizeof(mlxc_p_norm))},
+
+const mlxc_cpu_builtin mlxc_cpu_kernels_ops_norm[] = {OPS_FLOAT_DTYPES(ENTRIES)};
+const size_t mlxc_cpu_kernels_ops_norm_count = sizeof mlxc_cpu_kernels_ops_norm / sizeof *mlxc_cpu_kernels_ops_norm;

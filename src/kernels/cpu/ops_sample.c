@@ -1,0 +1,113 @@
+/* Selection op-library kernels: argmax, top-k and softmax sampling, one
+ * row (of logits) per step.  They rank elements by ops_rank_key: larger
+ * value first, ties to the lower index, NaN last. */
+#include "kernels/cpu/ops_cpu.h"
+
+/* argmax(x, idx, val, {rows, n}) */
+#define ARGMAX(SFX, T, LD, ST)                                                  \
+    static void argmax_##SFX(const mlxc_cpu_launch *l) {                       \
+        const T *x = l->args[0];                                               \
+        uint32_t *idx = l->args[1];                                            \
+        float *val = l->args[2];                                               \
+        const mlxc_p_rows *p = l->args[3];                                     \
+        uint64_t lo, hi;                                                       \
+        mlxc_cpu_slice(l, p->rows, &lo, &hi);                                  \
+        for (uint64_t r = lo; r < hi; r++) {                                   \
+            const T *row = x + r * p->n;                                       \
+            uint64_t best = 0;                                                 \
+            for (uint32_t i = 0; i < p->n; i++) {                              \
+                const uint64_t key = ops_rank_key(LD(row[i]), i);              \
+                if (key > best) best = key;                                    \
+            }                                                                  \
+            idx[r] = ops_rank_index(best);                                     \
+            val[r] = LD(row[idx[r]]);                                          \
+        }                                                                      \
+    }
+OPS_FLOAT_DTYPES(ARGMAX)
+
+/* topk(x, val, idx, {rows, n, k}): a descending list of the k best keys,
+ * kept by insertion (an element below the k-th is rejected at once). */
+#define TOPK(SFX, T, LD, ST)                                                    \
+    static void topk_##SFX(const mlxc_cpu_launch *l) {                         \
+        const T *x = l->args[0];                                               \
+        float *val = l->args[1];                                               \
+        uint32_t *idx = l->args[2];                                            \
+        const mlxc_p_topk *p = l->args[3];                                     \
+        const uint32_t k = p->k;                                               \
+        uint64_t keys[64];                                                     \
+        uint64_t lo, hi;                                                       \
+        mlxc_cpu_slice(l, p->rows, &lo, &hi);                                  \
+        for (uint64_t r = lo; r < hi; r++) {                                   \
+            const T *row = x + r * p->n;                                       \
+            uint32_t have = 0;                                                 \
+            for (uint32_t i = 0; i < p->n; i++) {                              \
+                const uint64_t key = ops_rank_key(LD(row[i]), i);              \
+                if (have == k && key <= keys[k - 1]) continue;                 \
+                uint32_t j = have < k ? have++ : k - 1;                        \
+                for (; j > 0 && keys[j - 1] < key; j--) keys[j] = keys[j - 1]; \
+                keys[j] = key;                                                 \
+            }                                                                  \
+            for (uint32_t j = 0; j < k; j++) {                                 \
+                const uint32_t i = ops_rank_index(keys[j]);                    \
+                idx[r * k + j] = i;                                            \
+                val[r * k + j] = LD(row[i]);                                   \
+            }                                                                  \
+        }                                                                      \
+    }
+OPS_FLOAT_DTYPES(TOPK)
+
+/* sample(x, uniforms, token, logprob, mlxc_p_sample); see params_ops.h.
+ * p_i = exp((x_i - max) / T); the sums run in double.  When rounding leaves
+ * u * sum at or past the last partial sum, the last index with p_i > 0 wins. */
+#define SAMPLE(SFX, T, LD, ST)                                                  \
+    static void sample_##SFX(const mlxc_cpu_launch *l) {                       \
+        const T *x = l->args[0];                                               \
+        const float *uniforms = l->args[1];                                    \
+        uint32_t *token = l->args[2];                                          \
+        float *logprob = l->args[3];                                           \
+        const mlxc_p_sample *p = l->args[4];                                   \
+        const uint32_t n = p->n;                                               \
+        const float inv_t = p->temperature > 0.0f ? 1.0f / p->temperature : 1.0f; \
+        uint64_t lo, hi;                                                       \
+        mlxc_cpu_slice(l, p->rows, &lo, &hi);                                  \
+        for (uint64_t r = lo; r < hi; r++) {                                   \
+            const T *row = x + r * n;                                          \
+            uint64_t best = 0;                                                 \
+            for (uint32_t i = 0; i < n; i++) {                                 \
+                const uint64_t key = ops_rank_key(LD(row[i]), i);              \
+                if (key > best) best = key;                                    \
+            }                                                                  \
+            const uint32_t amax = ops_rank_index(best);                        \
+            const float m = LD(row[amax]);                                     \
+            double sum = 0.0;                                                  \
+            for (uint32_t i = 0; i < n; i++) sum += expf((LD(row[i]) - m) * inv_t); \
+            uint32_t tok = amax;                                               \
+            if (p->temperature > 0.0f) {                                       \
+                const double u = p->use_u_buf ? uniforms[r] : p->u;            \
+                const double target = u * sum;                                 \
+                double c = 0.0;                                                \
+                uint32_t last = amax;                                          \
+                tok = UINT32_MAX;                                              \
+                for (uint32_t i = 0; i < n && tok == UINT32_MAX; i++) {        \
+                    const float e = expf((LD(row[i]) - m) * inv_t);            \
+                    if (e > 0.0f) last = i;                                    \
+                    c += e;                                                    \
+                    if (c > target) tok = i;                                   \
+                }                                                              \
+                if (tok == UINT32_MAX) tok = last;                             \
+            }                                                                  \
+            token[r] = tok;                                                    \
+            if (p->write_logprob)                                              \
+                logprob[r] = (float)((double)((LD(row[tok]) - m) * inv_t) - log(sum)); \
+        }                                                                      \
+    }
+OPS_FLOAT_DTYPES(SAMPLE)
+
+#define ENTRIES(SFX, T, LD, ST)                                                 \
+    {"argmax_" #SFX, argmax_##SFX, OPS_SIG3(sizeof(mlxc_p_rows))},              \
+    {"topk_" #SFX, topk_##SFX, OPS_SIG3(sizeof(mlxc_p_topk))},                  \
+    {"sample_" #SFX, sample_##SFX, OPS_SIG4(sizeof(mlxc_p_sample))},
+
+const mlxc_cpu_builtin mlxc_cpu_kernels_ops_sample[] = {OPS_FLOAT_DTYPES(ENTRIES)};
+const size_t mlxc_cpu_kernels_ops_sample_count =
+    sizeof mlxc_cpu_kernels_ops_sample / sizeof *mlxc_cpu_kernels_ops_sample;

@@ -1,0 +1,49 @@
+/* Helpers shared by the op-library front-ends (src/ops/ops_*.c): dtype
+ * suffixes, grid choice per backend, argument checks that leave a clear
+ * message, and the tagged, tracked dispatch every op ends with. */
+#ifndef MLXC_OPS_INTERNAL_H
+#define MLXC_OPS_INTERNAL_H
+
+#include "core/internal.h"
+#include "kernels/params_ops.h"
+
+/* "f32", "f16", "bf16", or NULL for any other dtype. */
+const char *ops_float_sfx(mlxc_dtype dt);
+bool        ops_is_cpu(const mlxc_device *dev);
+
+/* Thread groups for `n` units at ~`per_group` units each, capped at what
+ * the device keeps busy (grid-stride kernels cover the rest). */
+uint32_t ops_groups(const mlxc_device *dev, uint64_t n, uint64_t per_group);
+/* Groups for a row-wise kernel: CPU, contiguous runs of rows of ~16K
+ * elements per group; CUDA, one block per row (capped). */
+uint32_t ops_row_groups(const mlxc_device *dev, uint64_t rows, uint64_t row_elems);
+/* Threads per CUDA block for a row of `row_elems` (the CPU ignores it). */
+uint32_t ops_row_block(uint64_t row_elems);
+
+/* Checks; each returns MLXC_OK or sets the error "op: ..." and returns it. */
+mlxc_status ops_check_float(const char *op, const char *what, const mlxc_buffer *b);
+mlxc_status ops_check_dtype(const char *op, const char *what, const mlxc_buffer *b, mlxc_dtype want);
+mlxc_status ops_check_elems(const char *op, const char *what, const mlxc_buffer *b, uint64_t want);
+/* rows = elements of x / dim, checked to divide and to fit in 32 bits. */
+mlxc_status ops_rows_of(const char *op, const mlxc_buffer *x, uint32_t dim, uint32_t *rows);
+
+/* Do two views share bytes of one allocation? */
+bool        ops_overlap(const mlxc_buffer *a, const mlxc_buffer *b);
+
+/* The end of every op: look the kernel up, tag the op kind, dispatch
+ * tracked.  NULL entries of reads/writes are skipped; every buffer must
+ * live on the encoder's device. */
+typedef struct ops_launch {
+    const char        *kernel;
+    mlxc_op_kind       kind;
+    const mlxc_arg    *args;
+    uint32_t           nargs;
+    uint32_t           groups;
+    uint32_t           block;
+    const mlxc_buffer *reads[6];
+    const mlxc_buffer *writes[3];
+} ops_launch;
+
+mlxc_status ops_dispatch(mlxc_encoder *enc, const char *op, const ops_launch *l);
+
+#endif

@@ -1,0 +1,85 @@
+/* Front-ends of rms_norm_residual, l2_norm and layer_norm (include/mlxc/ops_norm.h). */
+#include <stdio.h>
+
+#include "mlxc/ops_norm.h"
+#include "ops/ops_internal.h"
+
+/* Shared checks: dtypes, eps, rows of x; `row_bufs` must have x's shape,
+ * `vec_bufs` (dim) elements; NULL entries are skipped. */
+static mlxc_status norm_check(const char *op, const mlxc_buffer *x, uint32_t dim, float eps,
+                              const mlxc_buffer *const *row_bufs, int nrow, const mlxc_buffer *const *vec_bufs,
+                              int nvec, mlxc_p_norm *p) {
+    MLXC_CHECK_ARG(eps >= 0.0f && eps <= 3.4e38f, "mlxc_%s: eps = %g (finite, >= 0)", op, (double)eps);
+    mlxc_status s;
+    uint32_t rows;
+    if ((s = ops_check_float(op, "x", x)) || (s = ops_rows_of(op, x, dim, &rows))) return s;
+    for (int i = 0; i < nrow + nvec; i++) {
+        const mlxc_buffer *b = i < nrow ? row_bufs[i] : vec_bufs[i - nrow];
+        if (!b) continue;
+        if ((s = ops_check_dtype(op, "an operand", b, x->dtype))) return s;
+        if ((s = ops_check_elems(op, i < nrow ? "a (rows, dim) operand" : "a (dim) operand", b,
+                                 i < nrow ? (uint64_t)rows * dim : dim)))
+            return s;
+    }
+    *p = (mlxc_p_norm){rows, dim, eps, 0, 0, 0};
+    return MLXC_OK;
+}
+
+static mlxc_status norm_launch(mlxc_encoder *enc, const char *op, mlxc_op_kind kind, const mlxc_buffer *x,
+                               const mlxc_arg *args, uint32_t nargs, const mlxc_p_norm *p,
+                               const mlxc_buffer *const reads[4], const mlxc_buffer *const writes[2]) {
+    char name[48];
+    snprintf(name, sizeof name, "%s_%s", op, ops_float_sfx(x->dtype));
+    ops_launch l = {.kernel = name, .kind = kind, .args = args, .nargs = nargs,
+                    .groups = ops_row_groups(mlxc_encoder_device(enc), p->rows, p->dim), .block = ops_row_block(p->dim),
+                    .reads = {reads[0], reads[1], reads[2], reads[3]}, .writes = {writes[0], writes[1]}};
+    return ops_dispatch(enc, op, &l);
+}
+
+mlxc_status mlxc_rms_norm_residual(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buffer *r, const mlxc_buffer *w,
+                                   mlxc_buffer *out, mlxc_buffer *sum, uint32_t dim, float eps) {
+    const char *op = "rms_norm_residual";
+    MLXC_CHECK_ARG(enc && x && r && out, "mlxc_rms_norm_residual: NULL argument");
+    const mlxc_buffer *rows[3] = {r, out, sum}, *vecs[1] = {w};
+    mlxc_p_norm p;
+    mlxc_status s = norm_check(op, x, dim, eps, rows, 3, vecs, 1, &p);
+    if (s) return s;
+    if (ops_overlap(out, x) || ops_overlap(out, r) || (sum && ops_overlap(out, sum)))
+        return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_rms_norm_residual: out overlaps an input or sum");
+    /* sum may be x or r exactly (in place), but not partly overlap them. */
+    if (sum && ((ops_overlap(sum, x) && (sum->offset != x->offset || sum->bytes != x->bytes)) ||
+                (ops_overlap(sum, r) && (sum->offset != r->offset || sum->bytes != r->bytes))))
+        return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_rms_norm_residual: sum partly overlaps x or r");
+    p.has_weight = w != NULL;
+    p.write_sum = sum != NULL;
+    mlxc_arg args[6] = {mlxc_arg_buffer(x), mlxc_arg_buffer(r), mlxc_arg_buffer(w ? w : x), mlxc_arg_buffer(out),
+                        mlxc_arg_buffer(sum ? sum : out), mlxc_arg_bytes(&p, sizeof p)};
+    const mlxc_buffer *reads[4] = {x, r, w, NULL}, *writes[2] = {out, sum};
+    return norm_launch(enc, op, MLXC_OP_RMS_NORM, x, args, 6, &p, reads, writes);
+}
+
+mlxc_status mlxc_l2_norm(mlxc_encoder *enc, const mlxc_buffer *x, mlxc_buffer *out, uint32_t dim, float eps) {
+    MLXC_CHECK_ARG(enc && x && out, "mlxc_l2_norm: NULL argument");
+    const mlxc_buffer *rows[1] = {out};
+    mlxc_p_norm p;
+    mlxc_status s = norm_check("l2_norm", x, dim, eps, rows, 1, NULL, 0, &p);
+    if (s) return s;
+    mlxc_arg args[3] = {mlxc_arg_buffer(x), mlxc_arg_buffer(out), mlxc_arg_bytes(&p, sizeof p)};
+    const mlxc_buffer *reads[4] = {x, NULL, NULL, NULL}, *writes[2] = {out, NULL};
+    return norm_launch(enc, "l2_norm", MLXC_OP_NORM, x, args, 3, &p, reads, writes);
+}
+
+mlxc_status mlxc_layer_norm(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buffer *w, const mlxc_buffer *b,
+                            mlxc_buffer *out, uint32_t dim, float eps) {
+    MLXC_CHECK_ARG(enc && x && out, "mlxc_layer_norm: NULL argument");
+    const mlxc_buffer *rows[1] = {out}, *vecs[2] = {w, b};
+    mlxc_p_norm p;
+    mlxc_status s = norm_check("layer_norm", x, dim, eps, rows, 1, vecs, 2, &p);
+    if (s) return s;
+    p.has_weight = w != NULL;
+    p.has_bias = b != NULL;
+    mlxc_arg args[5] = {mlxc_arg_buffer(x), mlxc_arg_buffer(w ? w : x), mlxc_arg_buffer(b ? b : x),
+                        mlxc_arg_buffer(out), mlxc_arg_bytes(&p, sizeof p)};
+    const mlxc_buffer *reads[4] = {x, w, b, NULL}, *writes[2] = {out, NULL};
+    return norm_launch(enc, "layer_norm", MLXC_OP_NORM, x, args, 5, &p, reads, writes);
+}
