@@ -295,6 +295,12 @@ static void test_config_parse(void) {
     CHECK_ERR(parse("{\"hidden_size\":\"big\"}", &c), MLXC_ERR_FORMAT);
     CHECK_ERR(parse("{\"hidden_size\":-1}", &c), MLXC_ERR_FORMAT);
     CHECK_ERR(parse("{\"hidden_size\":1.5}", &c), MLXC_ERR_FORMAT);
+    /* reals beyond int64 (a fuzz_config find: the cast was undefined) */
+    CHECK_ERR(parse("{\"hidden_size\":3.3e107}", &c), MLXC_ERR_FORMAT);
+    CHECK_ERR(parse("{\"text_config\":{\"num_hidden_layers\":-1e300}}", &c), MLXC_ERR_FORMAT);
+    CHECK_OK(parse("{\"hidden_size\":4096.0}", &c));
+    CHECK_EQ_INT(c.hidden_size, 4096);
+    mlxc_model_config_clear(&c);
     CHECK_ERR(parse("{\"rms_norm_eps\":\"x\"}", &c), MLXC_ERR_FORMAT);
     CHECK_ERR(parse("{\"tie_word_embeddings\":1}", &c), MLXC_ERR_FORMAT);
     CHECK_ERR(parse("{\"architectures\":\"Llama\"}", &c), MLXC_ERR_FORMAT);

@@ -57,8 +57,12 @@ static mlxc_status get_int(const cfg_src *s, const char *const *keys, int64_t *o
     for (; *keys; keys++) {
         json_t *v = field(s, *keys);
         if (!v) continue;
-        if (json_is_real(v) && json_real_value(v) == (double)(int64_t)json_real_value(v))
-            *out = (int64_t)json_real_value(v);
+        /* 4096.0 is accepted as 4096; the range check comes before the
+         * cast, which is undefined for doubles outside int64 (found by
+         * fuzz_config) */
+        double d = json_is_real(v) ? json_real_value(v) : 0;
+        if (json_is_real(v) && d >= -9.0e18 && d <= 9.0e18 && d == (double)(int64_t)d)
+            *out = (int64_t)d;
         else if (json_is_integer(v))
             *out = json_integer_value(v);
         else
