@@ -142,14 +142,15 @@ mlxc_status mlxc_encoder_record(mlxc_encoder *enc, const mlxc_dispatch *d, mlxc_
     return MLXC_OK;
 }
 
-static mlxc_status issue_barrier(mlxc_encoder *enc) {
-    if (enc->capture) return mlxc_graph_append_barrier(enc->capture);
+static mlxc_status issue_barrier(mlxc_encoder *enc, bool automatic) {
+    if (enc->capture) return mlxc_graph_append_barrier(enc->capture, automatic);
     mlxc_status s = writable(enc);
     if (s) return s;
     if (!enc->has_work) return MLXC_OK; /* nothing to order yet */
     bool timed = mlxc_env()->profile_barriers;
     uint64_t t0 = timed ? mlxc_now_ns() : 0;
     mlxc_cmd cmd = {.type = MLXC_CMD_BARRIER};
+    cmd.u.barrier.automatic = automatic;
     if ((s = mlxc_cmdbuf_append(enc->cb, &cmd))) return s;
     MLXC_COUNT(barrier, 1);
     if (timed) MLXC_COUNT(barrier_ns, mlxc_now_ns() - t0);
@@ -158,12 +159,16 @@ static mlxc_status issue_barrier(mlxc_encoder *enc) {
 
 mlxc_status mlxc_encoder_barrier(mlxc_encoder *enc) {
     MLXC_CHECK_ARG(enc, "mlxc_encoder_barrier: NULL encoder");
-    return issue_barrier(enc);
+    return issue_barrier(enc, false);
+}
+
+mlxc_status mlxc_encoder_barrier_internal(mlxc_encoder *enc, bool automatic) {
+    return issue_barrier(enc, automatic);
 }
 
 mlxc_status mlxc_encoder_force_barrier_and_reset_tracker(mlxc_encoder *enc) {
     MLXC_CHECK_ARG(enc, "mlxc_encoder_force_barrier_and_reset_tracker: NULL encoder");
-    mlxc_status s = issue_barrier(enc);
+    mlxc_status s = issue_barrier(enc, false);
     mlxc_mem_ranges_reset(enc->tracker);
     return s;
 }
@@ -202,7 +207,7 @@ mlxc_status mlxc_encoder_dispatch_tracked(mlxc_encoder *enc, const mlxc_dispatch
         if (concurrent) {
             MLXC_COUNT(auto_barrier_concurrent, 1);
         } else {
-            if ((s = issue_barrier(enc))) return s;
+            if ((s = issue_barrier(enc, true))) return s;
             mlxc_mem_ranges_reset(enc->tracker);
             MLXC_COUNT(auto_barrier, 1);
         }
@@ -306,7 +311,7 @@ mlxc_status mlxc_graph_exec_launch(mlxc_graph_exec *exec, mlxc_encoder *enc) {
     if (exec->dev != enc->dev) return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "executable and encoder are on different devices");
     mlxc_cmdbuf *plan = exec->plan;
     /* Order the replay against what the command buffer already holds. */
-    if ((s = issue_barrier(enc))) return s;
+    if ((s = issue_barrier(enc, false))) return s;
     if (exec->impl) {
         mlxc_cmd cmd = {.type = MLXC_CMD_EXEC};
         cmd.u.exec.exec = exec;
@@ -315,13 +320,13 @@ mlxc_status mlxc_graph_exec_launch(mlxc_graph_exec *exec, mlxc_encoder *enc) {
         if ((s = mlxc_cmdbuf_hold_exec(enc->cb, exec))) return s;
         if ((s = mlxc_cmdbuf_append(enc->cb, &cmd))) return s;
         enc->has_work = true;
-        return issue_barrier(enc);
+        return issue_barrier(enc, false);
     }
     /* No native executable: replay the resolved plan. */
     for (size_t i = 0; i < plan->ncmds; i++) {
         mlxc_cmd cmd = plan->cmds[i];
         if (cmd.type == MLXC_CMD_BARRIER) {
-            if ((s = issue_barrier(enc))) return s;
+            if ((s = issue_barrier(enc, cmd.u.barrier.automatic))) return s;
             continue;
         }
         if (cmd.type != MLXC_CMD_DISPATCH) continue;
@@ -345,5 +350,5 @@ mlxc_status mlxc_graph_exec_launch(mlxc_graph_exec *exec, mlxc_encoder *enc) {
     }
     for (size_t i = 0; i < plan->nretained; i++)
         if ((s = mlxc_cmdbuf_retain_storage(enc->cb, plan->retained[i]))) return s;
-    return issue_barrier(enc);
+    return issue_barrier(enc, false);
 }

@@ -9,6 +9,7 @@
 
 typedef struct gnode {
     bool               barrier;
+    bool               automatic;   /* barrier placed from ranges, not by the caller */
     const mlxc_kernel *kernel;
     mlxc_arg          *args;        /* buffers retained, bytes owned */
     uint32_t           nargs;
@@ -61,10 +62,11 @@ static gnode *push(mlxc_graph *g) {
     return nd;
 }
 
-mlxc_status mlxc_graph_append_barrier(mlxc_graph *g) {
+mlxc_status mlxc_graph_append_barrier(mlxc_graph *g, bool automatic) {
     gnode *nd = push(g);
     if (!nd) return mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "out of host memory");
     nd->barrier = true;
+    nd->automatic = automatic;
     return MLXC_OK;
 }
 
@@ -182,7 +184,7 @@ mlxc_status mlxc_graph_encode_sequential(const mlxc_graph *g, mlxc_encoder *enc,
         const gnode *nd = &g->nodes[i];
         mlxc_status s;
         if (nd->barrier) {
-            if ((s = mlxc_encoder_barrier(enc))) return s;
+            if ((s = mlxc_encoder_barrier_internal(enc, nd->automatic))) return s;
             nb++;
             continue;
         }
@@ -202,7 +204,7 @@ mlxc_status mlxc_graph_encode_with_barriers(const mlxc_graph *g, mlxc_encoder *e
     for (size_t i = 0; i < g->n && !s; i++) {
         const gnode *nd = &g->nodes[i];
         if (nd->barrier) {
-            s = mlxc_encoder_barrier(enc);
+            s = mlxc_encoder_barrier_internal(enc, nd->automatic);
             mlxc_mem_ranges_reset(mr);
             nb++;
             continue;
@@ -211,7 +213,7 @@ mlxc_status mlxc_graph_encode_with_barriers(const mlxc_graph *g, mlxc_encoder *e
             bool concurrent;
             mlxc_mem_ranges_check_ranges(mr, nd->ranges, nd->nranges, &concurrent);
             if (!concurrent) {
-                if ((s = mlxc_encoder_barrier(enc))) break;
+                if ((s = mlxc_encoder_barrier_internal(enc, true))) break;
                 mlxc_mem_ranges_reset(mr);
                 nb++;
             }
@@ -337,9 +339,20 @@ mlxc_status mlxc_graph_fuse(mlxc_graph *g, mlxc_device *dev, size_t *fused_out) 
         memmove(&g->nodes[i + want], &g->nodes[j + 1], (g->n - j - 1) * sizeof *g->nodes);
         g->n = g->n - have + want;
         size_t at = i;
-        if (lead) { memset(&g->nodes[at], 0, sizeof *g->nodes); g->nodes[at++].barrier = true; }
+        /* The fused node's ranges describe all it touches, so these barriers
+         * are as replaceable by range edges as the ones ranges produce. */
+        bool from_ranges = fusedn.nranges > 0;
+        if (lead) {
+            memset(&g->nodes[at], 0, sizeof *g->nodes);
+            g->nodes[at].barrier = true;
+            g->nodes[at++].automatic = from_ranges;
+        }
         g->nodes[at++] = fusedn;
-        if (trail) { memset(&g->nodes[at], 0, sizeof *g->nodes); g->nodes[at].barrier = true; }
+        if (trail) {
+            memset(&g->nodes[at], 0, sizeof *g->nodes);
+            g->nodes[at].barrier = true;
+            g->nodes[at].automatic = from_ranges;
+        }
         i = at - 1;
         fused++;
     }
@@ -415,6 +428,7 @@ mlxc_status mlxc_graph_reorder(mlxc_graph *g, size_t *moved_out) {
         if (!concurrent) {
             memset(&g->nodes[g->n], 0, sizeof *g->nodes);
             g->nodes[g->n].barrier = true;
+            g->nodes[g->n].automatic = true; /* placed from ranges */
             g->n++;
             mlxc_mem_ranges_reset(cur);
         }
@@ -474,6 +488,7 @@ mlxc_status mlxc_graph_instantiate(const mlxc_graph *g, mlxc_device *dev, mlxc_g
             if (!redundant) {
                 memset(&cmd, 0, sizeof cmd);
                 cmd.type = MLXC_CMD_BARRIER;
+                cmd.u.barrier.automatic = !nd->barrier || nd->automatic;
                 if ((s = plan_push(ex->plan, &cmd))) break;
             }
         }

@@ -120,6 +120,10 @@ typedef struct mlxc_cmd {
     mlxc_cmd_type type;
     union {
         mlxc_cmd_dispatch d;
+        /* automatic: placed from read/write ranges (auto-barrier, recomputed
+         * replay), so a backend may replace it by finer range edges; a
+         * barrier the caller placed orders everything and must be kept. */
+        struct { bool automatic; } barrier;
         struct { mlxc_timeline *tl; uint64_t value; } sync;
         struct { struct mlxc_graph_exec *exec; } exec;
     } u;
@@ -266,6 +270,7 @@ void        mlxc_device_reap(mlxc_device *dev, bool block);
 mlxc_status mlxc_encoder_reopen(mlxc_encoder *enc);
 mlxc_status mlxc_encoder_record(mlxc_encoder *enc, const mlxc_dispatch *d, mlxc_op_kind kind,
                                 const mlxc_buffer_range *ranges, uint32_t nranges);
+mlxc_status mlxc_encoder_barrier_internal(mlxc_encoder *enc, bool automatic);
 mlxc_status mlxc_encoder_append_sync(mlxc_encoder *enc, mlxc_cmd_type type, mlxc_timeline *tl, uint64_t value);
 
 /* Resolve a public dispatch into a command (validating it). */
@@ -281,7 +286,7 @@ mlxc_status mlxc_ranges_from_sets(const mlxc_buffer *const *reads, uint32_t nrea
 mlxc_status mlxc_graph_new(mlxc_graph **out);
 mlxc_status mlxc_graph_append_dispatch(mlxc_graph *g, const mlxc_dispatch *d, mlxc_op_kind kind,
                                        const mlxc_buffer_range *ranges, uint32_t nranges);
-mlxc_status mlxc_graph_append_barrier(mlxc_graph *g);
+mlxc_status mlxc_graph_append_barrier(mlxc_graph *g, bool automatic);
 void        mlxc_graph_exec_release(mlxc_graph_exec_t *exec);
 
 /* ---- profiling (core) ---------------------------------------------------------------- */

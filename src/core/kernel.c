@@ -143,8 +143,11 @@ mlxc_status mlxc_kernel_get_specialized(mlxc_device *dev, const char *name, cons
         pthread_mutex_unlock(&dev->lock);
         return MLXC_OK;
     }
+    /* Resolve without the lock: loading or compiling a kernel can take long
+     * (NVRTC), and other threads' lookups must not wait behind it. */
+    pthread_mutex_unlock(&dev->lock);
     mlxc_kernel *k = calloc(1, sizeof *k);
-    if (!k) { pthread_mutex_unlock(&dev->lock); return mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "out of host memory"); }
+    if (!k) return mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "out of host memory");
     snprintf(k->name, sizeof k->name, "%s", name);
     for (size_t i = 0; i < n; i++) {
         k->constants[i] = c[i];
@@ -155,8 +158,23 @@ mlxc_status mlxc_kernel_get_specialized(mlxc_device *dev, const char *name, cons
     mlxc_status s = dev->be->kernel_resolve(dev, k);
     if (s) {
         free(k);
-        pthread_mutex_unlock(&dev->lock);
         return s;
+    }
+    pthread_mutex_lock(&dev->lock);
+    ge = gen_entry(t, name);
+    e = find_slot(t, key);
+    if ((ge ? ge->gen : 0) != gen) {
+        /* Re-registered meanwhile: this resolution is stale; retry. */
+        pthread_mutex_unlock(&dev->lock);
+        free(k);
+        return mlxc_kernel_get_specialized(dev, name, c, n, out);
+    }
+    if (e->key && e->k->generation == gen) {
+        /* Another thread resolved it first: use theirs. */
+        *out = e->k;
+        pthread_mutex_unlock(&dev->lock);
+        free(k);
+        return MLXC_OK;
     }
     if (ge && ge->has_sig) {
         k->has_sig = true;

@@ -248,11 +248,15 @@ static mlxc_status topo_build(cu_dev *cu, const mlxc_cmd *cmds, size_t n, topo *
     memset(t, 0, sizeof *t);
     uint32_t k = 0;
     bool all_ranges = true;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         if (cmds[i].type == MLXC_CMD_DISPATCH) {
             k++;
             if (cmds[i].u.d.ranges.n == 0) all_ranges = false;
         }
+        /* A barrier the caller placed orders everything: ranges alone may
+         * not describe what it protects, so keep barrier edges. */
+        if (cmds[i].type == MLXC_CMD_BARRIER && !cmds[i].u.barrier.automatic) all_ranges = false;
+    }
     t->k = k;
     t->d = malloc((k ? k : 1) * sizeof *t->d);
     t->group = malloc((k ? k : 1) * sizeof *t->group);
