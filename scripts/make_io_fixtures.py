@@ -32,7 +32,11 @@ import sys
 
 import numpy as np
 import gguf
-from safetensors import serialize, deserialize, TensorSpec
+try:
+    from safetensors import serialize, deserialize, TensorSpec
+except ImportError:   # TensorSpec (every dtype through serialize) is in 0.8
+    raise SystemExit("make_io_fixtures: safetensors >= 0.8 is needed: "
+                     "python3 -m pip install -r scripts/requirements-test.txt")
 from safetensors.numpy import save_file as st_save_numpy
 
 MASK = (1 << 64) - 1
