@@ -1,0 +1,67 @@
+/*
+ * Op-library RoPE (src/kernels/params_ops.h, include/mlxc/ops_rope.h): one
+ * thread per rotated pair, grid-stride over (token, head, pair); a second
+ * loop copies the pass-through tail when out is not x.  theta = pos *
+ * inv_freq[i] (/ freq_factors[i]) in f32 with explicit round-to-nearest
+ * operations (no contraction), so the angle is bit-identical to the CPU's;
+ * sincosf is the accurate libdevice version.
+ */
+#include "ops_common.cuh"
+
+namespace mlxc_ops {
+
+__device__ __forceinline__ float rope_position(const int32_t *pos, const mlxc_p_rope &p, uint32_t t, uint32_t i) {
+    if (p.mode != MLXC_ROPE_MODE_MROPE && p.mode != MLXC_ROPE_MODE_IMROPE) return (float)pos[t];
+    const uint32_t s0 = p.sections[0], s1 = p.sections[1], s2 = p.sections[2];
+    const uint32_t sector = i % (s0 + s1 + s2 + p.sections[3]);
+    uint32_t sec;
+    if (p.mode == MLXC_ROPE_MODE_IMROPE) {
+        if (sector % 3 == 1 && sector < 3 * s1) sec = 1;
+        else if (sector % 3 == 2 && sector < 3 * s2) sec = 2;
+        else if (sector % 3 == 0 && sector < 3 * s0) sec = 0;
+        else sec = 3;
+    } else {
+        sec = sector < s0 ? 0 : sector < s0 + s1 ? 1 : sector < s0 + s1 + s2 ? 2 : 3;
+    }
+    return (float)pos[(uint64_t)sec * p.n_tokens + t];
+}
+
+template <typename T>
+__device__ __forceinline__ void rope(const T *x, T *out, const int32_t *pos, const float *ff, const mlxc_p_rope &p) {
+    const uint32_t half = p.rope_dim / 2, hd = p.head_dim;
+    const bool adjacent = p.mode == MLXC_ROPE_MODE_NORM;
+    const uint64_t rows = (uint64_t)p.n_tokens * p.n_heads, pairs = rows * half;
+    for (uint64_t e = global_index(); e < pairs; e += global_stride()) {
+        const uint32_t i = (uint32_t)(e % half);
+        const uint64_t row = e / half;
+        const uint32_t t = (uint32_t)(row / p.n_heads);
+        float theta = __fmul_rn(rope_position(pos, p, t, i), p.inv_freq[i]);
+        if (p.has_freq_factors) theta = __fdiv_rn(theta, ff[i]);
+        float sn, cs;
+        sincosf(theta, &sn, &cs);
+        const uint32_t ia = adjacent ? 2 * i : i, ib = adjacent ? 2 * i + 1 : i + half;
+        const T *xr = x + row * hd;
+        T *o = out + row * hd;
+        const float a = conv<T>::load(xr[ia]), b = conv<T>::load(xr[ib]);
+        o[ia] = conv<T>::store(a * cs - b * sn);
+        o[ib] = conv<T>::store(a * sn + b * cs);
+    }
+    if (out != x && p.rope_dim < hd) {
+        const uint32_t tail = hd - p.rope_dim;
+        for (uint64_t e = global_index(); e < rows * tail; e += global_stride()) {
+            const uint64_t row = e / tail, j = p.rope_dim + e % tail;
+            out[row * hd + j] = x[row * hd + j];
+        }
+    }
+}
+
+} // namespace mlxc_ops
+
+#define OPS_ROPE(T, sfx)                                                                        \
+    extern "C" __global__ void rope_##sfx(const T *x, T *out, const int32_t *pos, const float *ff, mlxc_p_rope p) { \
+        mlxc_ops::rope<T>(x, out, pos, ff, p);                                                  \
+    }
+OPS_ROPE(float, f32)
+OPS_ROPE(__half, f16)
+OPS_ROPE(__nv_bfloat16, bf16)
+#undef OPS_ROPE
