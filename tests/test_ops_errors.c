@@ -1,0 +1,329 @@
+/* Every op-library front-end's validation: NULL arguments, dtypes, shapes,
+ * extents, overlap, out-of-range parameters, KV-cache overflow, buffers of
+ * another device.  Each failure must return the documented status, leave a
+ * message, and record nothing (the encoder's dispatch count is unchanged).
+ * Also: the CUDA signature table matches the CPU kernel table both ways. */
+#include "kernels/cpu/cpu_kernels.h"
+#include "ops_test.h"
+
+static mlxc_device *dev;
+static mlxc_encoder *enc;
+
+static mlxc_buffer *buf(mlxc_dtype dt, int64_t n) {
+    mlxc_buffer *b = NULL;
+    int64_t shape[1] = {n};
+    if (mlxc_buffer_alloc(dev, (size_t)n * mlxc_dtype_size(dt), dt, 1, shape, &b) != MLXC_OK) exit(1);
+    return b;
+}
+static mlxc_buffer *view(mlxc_buffer *p, size_t off, mlxc_dtype dt, int64_t n) {
+    mlxc_buffer *v = NULL;
+    int64_t shape[1] = {n};
+    if (mlxc_buffer_view(p, off, dt, 1, shape, &v) != MLXC_OK) exit(1);
+    return v;
+}
+
+/* A failing call records nothing. */
+#define FAILS(call, want)                                                                      \
+    do {                                                                                       \
+        size_t n0_ = mlxc_encoder_dispatch_count(enc);                                         \
+        CHECK_ERR(call, want);                                                                 \
+        CHECK_EQ_INT(mlxc_encoder_dispatch_count(enc), n0_);                                   \
+    } while (0)
+
+#define BAD_ARG MLXC_ERR_INVALID_ARGUMENT
+
+static void err_elementwise(void) {
+    mlxc_buffer *a = buf(MLXC_F32, 10), *b = buf(MLXC_F32, 10), *h = buf(MLXC_F16, 10), *s = buf(MLXC_F32, 9);
+    mlxc_buffer *u = buf(MLXC_U32, 10);
+    FAILS(mlxc_scale(NULL, a, b, 1.0f), BAD_ARG);
+    FAILS(mlxc_scale(enc, NULL, b, 1.0f), BAD_ARG);
+    FAILS(mlxc_scale(enc, a, NULL, 1.0f), BAD_ARG);
+    FAILS(mlxc_scale(enc, a, b, NAN), BAD_ARG);
+    FAILS(mlxc_scale(enc, u, u, 1.0f), MLXC_ERR_DTYPE);
+    FAILS(mlxc_scale(enc, a, h, 1.0f), MLXC_ERR_DTYPE);
+    FAILS(mlxc_scale(enc, a, s, 1.0f), MLXC_ERR_SHAPE);
+    FAILS(mlxc_softcap(enc, a, b, 0.0f), BAD_ARG);
+    FAILS(mlxc_softcap(enc, a, b, -3.0f), BAD_ARG);
+    FAILS(mlxc_softcap(enc, a, b, INFINITY), BAD_ARG);
+    FAILS(mlxc_gelu(enc, a, s), MLXC_ERR_SHAPE);
+    FAILS(mlxc_silu_mul(enc, a, NULL, b), BAD_ARG);
+    FAILS(mlxc_silu_mul(enc, a, h, b), MLXC_ERR_DTYPE);
+    FAILS(mlxc_silu_mul(enc, a, s, b), MLXC_ERR_SHAPE);
+    FAILS(mlxc_sigmoid_mul(enc, a, b, s), MLXC_ERR_SHAPE);
+    FAILS(mlxc_sigmoid_mul(enc, NULL, b, a), BAD_ARG);
+    FAILS(mlxc_cast(enc, a, NULL), BAD_ARG);
+    FAILS(mlxc_cast(enc, u, a), MLXC_ERR_DTYPE);
+    FAILS(mlxc_cast(enc, a, u), MLXC_ERR_DTYPE);
+    mlxc_buffer *h9 = buf(MLXC_F16, 9);
+    FAILS(mlxc_cast(enc, a, h9), MLXC_ERR_SHAPE);
+    mlxc_buffer_release(h9);
+    mlxc_buffer_release(a); mlxc_buffer_release(b); mlxc_buffer_release(h); mlxc_buffer_release(s);
+    mlxc_buffer_release(u);
+}
+
+static void err_layout(void) {
+    mlxc_buffer *a = buf(MLXC_F32, 60), *b = buf(MLXC_F32, 60), *h = buf(MLXC_F16, 60), *c = buf(MLXC_F32, 59);
+    mlxc_strided_copy sc = {2, {6, 10}, {10, 1}, {10, 1}};
+    FAILS(mlxc_copy_strided(enc, a, b, NULL), BAD_ARG);
+    FAILS(mlxc_copy_strided(enc, a, h, &sc), MLXC_ERR_DTYPE);
+    FAILS(mlxc_copy_strided(enc, a, c, &sc), MLXC_ERR_OUT_OF_RANGE); /* dst too small */
+    FAILS(mlxc_copy_strided(enc, c, a, &sc), MLXC_ERR_OUT_OF_RANGE); /* src too small */
+    FAILS(mlxc_copy_strided(enc, a, a, &sc), BAD_ARG);               /* overlap */
+    mlxc_strided_copy bad = sc;
+    bad.ndim = 4;
+    FAILS(mlxc_copy_strided(enc, a, b, &bad), BAD_ARG);
+    bad.ndim = 0;
+    FAILS(mlxc_copy_strided(enc, a, b, &bad), BAD_ARG);
+    bad = sc;
+    bad.shape[1] = 0;
+    FAILS(mlxc_copy_strided(enc, a, b, &bad), MLXC_ERR_SHAPE);
+    bad = sc;
+    bad.dst_stride[0] = 0;
+    FAILS(mlxc_copy_strided(enc, a, b, &bad), BAD_ARG);
+    bad = sc;
+    bad.src_stride[0] = UINT64_MAX / 2;
+    FAILS(mlxc_copy_strided(enc, a, b, &bad), MLXC_ERR_OUT_OF_RANGE); /* index overflow */
+    FAILS(mlxc_transpose_2d(enc, a, b, 1, 0, 60), BAD_ARG);
+    FAILS(mlxc_transpose_2d(enc, a, b, 1, 7, 9), MLXC_ERR_SHAPE);
+    FAILS(mlxc_transpose_2d(enc, a, h, 1, 6, 10), MLXC_ERR_DTYPE);
+    FAILS(mlxc_transpose_2d(enc, a, a, 1, 6, 10), BAD_ARG);
+    FAILS(mlxc_permute_021(enc, a, b, 2, 3, 11), MLXC_ERR_SHAPE);
+    FAILS(mlxc_permute_021(enc, a, NULL, 2, 3, 10), BAD_ARG);
+    FAILS(mlxc_permute_021(enc, a, b, 0, 3, 10), BAD_ARG);
+    /* Overlapping views of one allocation. */
+    mlxc_buffer *big = buf(MLXC_F32, 100), *v1 = view(big, 0, MLXC_F32, 60), *v2 = view(big, 160, MLXC_F32, 60);
+    FAILS(mlxc_permute_021(enc, v1, v2, 2, 3, 10), BAD_ARG);
+    mlxc_buffer_release(v1); mlxc_buffer_release(v2); mlxc_buffer_release(big);
+
+    /* embedding gather: table (vocab, dim), u32 ids, out f32 or table dtype */
+    mlxc_buffer *tab = buf(MLXC_BF16, 40), *ids = buf(MLXC_U32, 3), *ids_i = buf(MLXC_I32, 3);
+    mlxc_buffer *o = buf(MLXC_F32, 24), *oh = buf(MLXC_F16, 24);
+    FAILS(mlxc_embedding_gather(enc, tab, ids, o, 0, 1.0f), BAD_ARG);
+    FAILS(mlxc_embedding_gather(enc, tab, ids, o, 6, 1.0f), MLXC_ERR_SHAPE); /* 40 not rows of 6 */
+    FAILS(mlxc_embedding_gather(enc, tab, ids_i, o, 8, 1.0f), MLXC_ERR_DTYPE);
+    FAILS(mlxc_embedding_gather(enc, tab, ids, oh, 8, 1.0f), MLXC_ERR_DTYPE);
+    FAILS(mlxc_embedding_gather(enc, ids, ids, o, 8, 1.0f), MLXC_ERR_DTYPE);
+    FAILS(mlxc_embedding_gather(enc, tab, ids, o, 4, 1.0f), MLXC_ERR_SHAPE); /* out not 3 x 4 */
+    FAILS(mlxc_embedding_gather(enc, tab, ids, o, 8, NAN), BAD_ARG);
+    FAILS(mlxc_embedding_gather(enc, NULL, ids, o, 8, 1.0f), BAD_ARG);
+
+    /* kv cache: src (n, 2, 4), cache (2, 8, 4) */
+    mlxc_buffer *src = buf(MLXC_F32, 3 * 8), *cache = buf(MLXC_BF16, 2 * 8 * 4), *pos = buf(MLXC_I32, 1);
+    mlxc_buffer *posu = buf(MLXC_U32, 1);
+    mlxc_kv_cache_desc kd = {2, 4, 8, false};
+    CHECK_OK(mlxc_kv_cache_copy(enc, src, cache, &kd, 5, NULL)); /* positions 5, 6, 7: fits */
+    FAILS(mlxc_kv_cache_copy(enc, src, cache, &kd, 6, NULL), MLXC_ERR_OUT_OF_RANGE);
+    FAILS(mlxc_kv_cache_copy(enc, src, cache, &kd, UINT32_MAX, NULL), MLXC_ERR_OUT_OF_RANGE);
+    CHECK_OK(mlxc_kv_cache_copy(enc, src, cache, &kd, 6, pos)); /* device position: not checkable here */
+    kd.sliding = true;
+    CHECK_OK(mlxc_kv_cache_copy(enc, src, cache, &kd, 6, NULL)); /* a ring wraps */
+    kd.sliding = false;
+    FAILS(mlxc_kv_cache_copy(enc, src, cache, &kd, 0, posu), MLXC_ERR_DTYPE);
+    FAILS(mlxc_kv_cache_copy(enc, src, cache, NULL, 0, NULL), BAD_ARG);
+    mlxc_kv_cache_desc k0 = {2, 4, 0, false};
+    FAILS(mlxc_kv_cache_copy(enc, src, cache, &k0, 0, NULL), BAD_ARG);
+    mlxc_kv_cache_desc k5 = {2, 5, 8, false};
+    FAILS(mlxc_kv_cache_copy(enc, src, cache, &k5, 0, NULL), MLXC_ERR_SHAPE); /* src not rows of 10 */
+    mlxc_kv_cache_desc k16 = {2, 4, 16, false};
+    FAILS(mlxc_kv_cache_copy(enc, src, cache, &k16, 0, NULL), MLXC_ERR_SHAPE); /* cache extent */
+    FAILS(mlxc_kv_cache_copy(enc, ids, cache, &kd, 0, NULL), MLXC_ERR_DTYPE);
+    FAILS(mlxc_kv_cache_copy(enc, src, src, &kd, 0, NULL), MLXC_ERR_SHAPE);
+    mlxc_buffer_release(a); mlxc_buffer_release(b); mlxc_buffer_release(h); mlxc_buffer_release(c);
+    mlxc_buffer_release(tab); mlxc_buffer_release(ids); mlxc_buffer_release(ids_i); mlxc_buffer_release(o);
+    mlxc_buffer_release(oh); mlxc_buffer_release(src); mlxc_buffer_release(cache); mlxc_buffer_release(pos);
+    mlxc_buffer_release(posu);
+}
+
+static void err_select(void) {
+    mlxc_buffer *x = buf(MLXC_F32, 30), *idx = buf(MLXC_U32, 3), *val = buf(MLXC_F32, 3), *ii = buf(MLXC_I32, 3);
+    mlxc_buffer *tv = buf(MLXC_F32, 12), *ti = buf(MLXC_U32, 12), *u = buf(MLXC_F32, 3);
+    FAILS(mlxc_argmax(enc, x, idx, val, 0), BAD_ARG);
+    FAILS(mlxc_argmax(enc, x, idx, val, 7), MLXC_ERR_SHAPE);
+    FAILS(mlxc_argmax(enc, x, ii, val, 10), MLXC_ERR_DTYPE);
+    FAILS(mlxc_argmax(enc, x, idx, idx, 10), MLXC_ERR_DTYPE);
+    FAILS(mlxc_argmax(enc, x, idx, val, 15), MLXC_ERR_SHAPE); /* 2 rows, idx has 3 */
+    FAILS(mlxc_argmax(enc, idx, idx, val, 1), MLXC_ERR_DTYPE);
+    FAILS(mlxc_argmax(enc, x, NULL, val, 10), BAD_ARG);
+    FAILS(mlxc_topk(enc, x, tv, ti, 10, 0), BAD_ARG);
+    FAILS(mlxc_topk(enc, x, tv, ti, 10, 65), BAD_ARG);
+    FAILS(mlxc_topk(enc, x, tv, ti, 10, 11), BAD_ARG);
+    FAILS(mlxc_topk(enc, x, tv, ti, 10, 3), MLXC_ERR_SHAPE); /* wants 9 */
+    FAILS(mlxc_topk(enc, x, ti, tv, 10, 4), MLXC_ERR_DTYPE);
+    FAILS(mlxc_sample_softmax(enc, x, NULL, idx, val, 10, -1.0f, 0.5f), BAD_ARG);
+    FAILS(mlxc_sample_softmax(enc, x, NULL, idx, val, 10, NAN, 0.5f), BAD_ARG);
+    FAILS(mlxc_sample_softmax(enc, x, NULL, idx, val, 10, 1.0f, 1.0f), BAD_ARG);
+    FAILS(mlxc_sample_softmax(enc, x, NULL, idx, val, 10, 1.0f, -0.1f), BAD_ARG);
+    FAILS(mlxc_sample_softmax(enc, x, NULL, ii, val, 10, 1.0f, 0.5f), MLXC_ERR_DTYPE);
+    FAILS(mlxc_sample_softmax(enc, x, idx, idx, val, 10, 1.0f, 0.5f), MLXC_ERR_DTYPE); /* uniforms u32 */
+    FAILS(mlxc_sample_softmax(enc, x, tv, idx, val, 10, 1.0f, 0.5f), MLXC_ERR_SHAPE);
+    FAILS(mlxc_sample_softmax(enc, x, u, idx, tv, 10, 1.0f, 0.5f), MLXC_ERR_SHAPE);
+    FAILS(mlxc_sample_softmax(enc, x, u, idx, val, 11, 1.0f, 0.5f), MLXC_ERR_SHAPE);
+    CHECK_OK(mlxc_sample_softmax(enc, x, u, idx, NULL, 10, 1.0f, 7.0f)); /* u ignored with a buffer */
+    mlxc_buffer_release(x); mlxc_buffer_release(idx); mlxc_buffer_release(val); mlxc_buffer_release(ii);
+    mlxc_buffer_release(tv); mlxc_buffer_release(ti); mlxc_buffer_release(u);
+}
+
+static void err_norm(void) {
+    mlxc_buffer *x = buf(MLXC_BF16, 32), *r = buf(MLXC_BF16, 32), *w = buf(MLXC_BF16, 8), *o = buf(MLXC_BF16, 32);
+    mlxc_buffer *s = buf(MLXC_BF16, 32), *wf = buf(MLXC_F32, 8), *w7 = buf(MLXC_BF16, 7), *o31 = buf(MLXC_BF16, 31);
+    FAILS(mlxc_rms_norm_residual(enc, x, NULL, w, o, s, 8, 1e-6f), BAD_ARG);
+    FAILS(mlxc_rms_norm_residual(enc, x, r, w, o, s, 0, 1e-6f), BAD_ARG);
+    FAILS(mlxc_rms_norm_residual(enc, x, r, w, o, s, 8, -1.0f), BAD_ARG);
+    FAILS(mlxc_rms_norm_residual(enc, x, r, w, o, s, 8, NAN), BAD_ARG);
+    FAILS(mlxc_rms_norm_residual(enc, x, r, wf, o, s, 8, 1e-6f), MLXC_ERR_DTYPE);
+    FAILS(mlxc_rms_norm_residual(enc, x, r, w7, o, s, 8, 1e-6f), MLXC_ERR_SHAPE);
+    FAILS(mlxc_rms_norm_residual(enc, x, r, w, o31, s, 8, 1e-6f), MLXC_ERR_SHAPE);
+    FAILS(mlxc_rms_norm_residual(enc, x, r, w, o, s, 5, 1e-6f), MLXC_ERR_SHAPE);
+    FAILS(mlxc_rms_norm_residual(enc, x, r, w, x, s, 8, 1e-6f), BAD_ARG); /* out overlaps x */
+    FAILS(mlxc_rms_norm_residual(enc, x, r, w, o, o, 8, 1e-6f), BAD_ARG); /* out overlaps sum */
+    CHECK_OK(mlxc_rms_norm_residual(enc, x, r, w, o, r, 8, 1e-6f));      /* sum in place of r */
+    mlxc_buffer *big = buf(MLXC_BF16, 40), *p1 = view(big, 0, MLXC_BF16, 32), *p2 = view(big, 16, MLXC_BF16, 32);
+    FAILS(mlxc_rms_norm_residual(enc, p1, r, w, o, p2, 8, 1e-6f), BAD_ARG); /* sum partly overlaps x */
+    FAILS(mlxc_l2_norm(enc, x, o31, 8, 1e-6f), MLXC_ERR_SHAPE);
+    FAILS(mlxc_l2_norm(enc, x, w, 8, 1e-6f), MLXC_ERR_SHAPE);
+    FAILS(mlxc_l2_norm(enc, w, wf, 8, 1e-6f), MLXC_ERR_DTYPE);
+    FAILS(mlxc_l2_norm(enc, x, NULL, 8, 1e-6f), BAD_ARG);
+    FAILS(mlxc_layer_norm(enc, x, w, w7, o, 8, 1e-5f), MLXC_ERR_SHAPE);
+    FAILS(mlxc_layer_norm(enc, x, wf, NULL, o, 8, 1e-5f), MLXC_ERR_DTYPE);
+    FAILS(mlxc_layer_norm(enc, x, w, w, o, 8, INFINITY), BAD_ARG);
+    mlxc_buffer_release(x); mlxc_buffer_release(r); mlxc_buffer_release(w); mlxc_buffer_release(o);
+    mlxc_buffer_release(s); mlxc_buffer_release(wf); mlxc_buffer_release(w7); mlxc_buffer_release(o31);
+    mlxc_buffer_release(p1); mlxc_buffer_release(p2); mlxc_buffer_release(big);
+}
+
+static void err_rope(void) {
+    /* 3 tokens x 2 heads x 8 */
+    mlxc_buffer *x = buf(MLXC_F16, 48), *o = buf(MLXC_F16, 48), *pos = buf(MLXC_I32, 3), *pos4 = buf(MLXC_I32, 12);
+    mlxc_buffer *posu = buf(MLXC_U32, 3), *ff = buf(MLXC_F32, 4), *ff3 = buf(MLXC_F32, 3), *of = buf(MLXC_F32, 48);
+    mlxc_rope_desc d = {MLXC_ROPE_NEOX, 2, 8, 0, 10000.0f, 1.0f, {0}};
+    CHECK_OK(mlxc_rope(enc, x, o, pos, ff, &d));
+    FAILS(mlxc_rope(enc, x, o, NULL, NULL, &d), BAD_ARG);
+    FAILS(mlxc_rope(enc, x, o, pos, NULL, NULL), BAD_ARG);
+    FAILS(mlxc_rope(enc, x, o, posu, NULL, &d), MLXC_ERR_DTYPE);
+    FAILS(mlxc_rope(enc, x, o, pos4, NULL, &d), MLXC_ERR_SHAPE);
+    FAILS(mlxc_rope(enc, x, o, pos, ff3, &d), MLXC_ERR_SHAPE);
+    FAILS(mlxc_rope(enc, x, of, pos, NULL, &d), MLXC_ERR_DTYPE);
+    mlxc_rope_desc b = d;
+    b.mode = (mlxc_rope_mode)1;
+    FAILS(mlxc_rope(enc, x, o, pos, NULL, &b), BAD_ARG);
+    b = d;
+    b.rope_dim = 7;
+    FAILS(mlxc_rope(enc, x, o, pos, NULL, &b), BAD_ARG);
+    b.rope_dim = 10;
+    FAILS(mlxc_rope(enc, x, o, pos, NULL, &b), BAD_ARG);
+    b = d;
+    b.theta_base = 0.0f;
+    FAILS(mlxc_rope(enc, x, o, pos, NULL, &b), BAD_ARG);
+    b = d;
+    b.freq_scale = -1.0f;
+    FAILS(mlxc_rope(enc, x, o, pos, NULL, &b), BAD_ARG);
+    b = d;
+    b.head_dim = 5;
+    FAILS(mlxc_rope(enc, x, o, pos, NULL, &b), BAD_ARG); /* rope_dim = head_dim odd */
+    b.head_dim = 6;
+    b.rope_dim = 6;
+    FAILS(mlxc_rope(enc, x, o, pos, NULL, &b), MLXC_ERR_SHAPE); /* 48 not rows of 12 */
+    b = d;
+    b.mode = MLXC_ROPE_MROPE;
+    FAILS(mlxc_rope(enc, x, o, pos4, NULL, &b), BAD_ARG); /* all sections 0 */
+    b.sections[0] = 2;
+    b.sections[1] = 2;
+    CHECK_OK(mlxc_rope(enc, x, o, pos4, NULL, &b));
+    FAILS(mlxc_rope(enc, x, o, pos, NULL, &b), MLXC_ERR_SHAPE); /* multi needs (4, n) */
+    mlxc_buffer *big = buf(MLXC_F16, 60), *p1 = view(big, 0, MLXC_F16, 48), *p2 = view(big, 8, MLXC_F16, 48);
+    FAILS(mlxc_rope(enc, p1, p2, pos, NULL, &d), BAD_ARG); /* partial overlap */
+    CHECK_OK(mlxc_rope(enc, p1, p1, pos, NULL, &d));      /* in place */
+    mlxc_buffer_release(x); mlxc_buffer_release(o); mlxc_buffer_release(pos); mlxc_buffer_release(pos4);
+    mlxc_buffer_release(posu); mlxc_buffer_release(ff); mlxc_buffer_release(ff3); mlxc_buffer_release(of);
+    mlxc_buffer_release(p1); mlxc_buffer_release(p2); mlxc_buffer_release(big);
+}
+
+static void err_softmax(void) {
+    mlxc_buffer *x = buf(MLXC_F32, 24), *o = buf(MLXC_F32, 24), *m = buf(MLXC_F32, 12), *mh = buf(MLXC_F16, 12);
+    mlxc_scale_mask_softmax_desc d = {6, 2, 0.5f, true, 0};
+    CHECK_OK(mlxc_scale_mask_softmax(enc, x, m, o, &d));
+    FAILS(mlxc_softmax(enc, x, o, 0), BAD_ARG);
+    FAILS(mlxc_softmax(enc, x, o, 5), MLXC_ERR_SHAPE);
+    FAILS(mlxc_softmax(enc, x, mh, 6), MLXC_ERR_DTYPE);
+    FAILS(mlxc_scale_mask_softmax(enc, x, m, o, NULL), BAD_ARG);
+    FAILS(mlxc_scale_mask_softmax(enc, x, mh, o, &d), MLXC_ERR_DTYPE);
+    mlxc_scale_mask_softmax_desc b = d;
+    b.q_len = 3;
+    FAILS(mlxc_scale_mask_softmax(enc, x, m, o, &b), MLXC_ERR_SHAPE); /* 4 rows, q_len 3 */
+    b.q_len = 4;
+    FAILS(mlxc_scale_mask_softmax(enc, x, m, o, &b), MLXC_ERR_SHAPE); /* mask extent */
+    b = d;
+    b.q_len = 0;
+    FAILS(mlxc_scale_mask_softmax(enc, x, m, o, &b), BAD_ARG);
+    b = d;
+    b.scale = INFINITY;
+    FAILS(mlxc_scale_mask_softmax(enc, x, m, o, &b), BAD_ARG);
+    b = d;
+    b.q_offset = UINT32_MAX;
+    FAILS(mlxc_scale_mask_softmax(enc, x, m, o, &b), BAD_ARG);
+    FAILS(mlxc_scale_mask_softmax(enc, x, m, m, &d), MLXC_ERR_SHAPE);
+    CHECK_OK(mlxc_softmax(enc, x, x, 6)); /* in place */
+    mlxc_buffer_release(x); mlxc_buffer_release(o); mlxc_buffer_release(m); mlxc_buffer_release(mh);
+}
+
+/* A buffer of another device is refused before anything is recorded. */
+static void err_other_device(void) {
+    mlxc_device *other = NULL;
+    CHECK_OK(mlxc_device_open(MLXC_BACKEND_CPU, 0, &other));
+    if (!other) return;
+    mlxc_buffer *a = buf(MLXC_F32, 8), *b = NULL;
+    int64_t shape[1] = {8};
+    CHECK_OK(mlxc_buffer_alloc(other, 32, MLXC_F32, 1, shape, &b));
+    if (other != dev && b) FAILS(mlxc_scale(enc, a, b, 2.0f), BAD_ARG);
+    mlxc_buffer_release(a);
+    mlxc_buffer_release(b);
+    mlxc_device_close(other);
+}
+
+/* The CUDA signature table and the CPU kernel tables describe the same
+ * kernels with the same argument layouts. */
+typedef struct { const char *name; mlxc_kernel_signature sig; } sig_entry;
+extern const sig_entry mlxc_kernel_sigs_ops[];
+extern const size_t mlxc_kernel_sigs_ops_count;
+
+static void signatures_match(void) {
+    CHECK_EQ_INT(mlxc_kernel_sigs_ops_count, 67);
+    for (size_t i = 0; i < mlxc_kernel_sigs_ops_count; i++) {
+        const sig_entry *e = &mlxc_kernel_sigs_ops[i];
+        const mlxc_cpu_builtin *b = mlxc_cpu_builtin_find(e->name);
+        CHECK_MSG(b != NULL, "%s has no CPU kernel", e->name);
+        if (!b) continue;
+        CHECK_MSG(b->sig.nparams == e->sig.nparams &&
+                      memcmp(b->sig.kinds, e->sig.kinds, e->sig.nparams * sizeof *e->sig.kinds) == 0 &&
+                      memcmp(b->sig.sizes, e->sig.sizes, e->sig.nparams * sizeof *e->sig.sizes) == 0,
+                  "%s: signatures differ", e->name);
+        for (size_t j = 0; j < i; j++) CHECK_MSG(strcmp(mlxc_kernel_sigs_ops[j].name, e->name) != 0, "%s twice", e->name);
+    }
+    /* Every kernel an op names resolves on the CPU. */
+    static const char *const names[] = {"scale_bf16", "cast_f16_bf16", "copy_strided_x64", "transpose_x8",
+                                        "embedding_gather_bf16_f32", "kv_cache_copy_f16_bf16", "sample_f16",
+                                        "rms_norm_residual_f32", "layer_norm_f16", "rope_bf16", "softmax_f32"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        const mlxc_kernel *k = NULL;
+        CHECK_OK(mlxc_kernel_get(dev, names[i], &k));
+    }
+}
+
+int main(void) {
+    if (mlxc_device_open(MLXC_BACKEND_CPU, 0, &dev) != MLXC_OK || mlxc_encoder_create(dev, &enc) != MLXC_OK) {
+        fprintf(stderr, "setup: %s\n", mlxc_last_error());
+        return 1;
+    }
+    RUN(err_elementwise);
+    RUN(err_layout);
+    RUN(err_select);
+    RUN(err_norm);
+    RUN(err_rope);
+    RUN(err_softmax);
+    RUN(err_other_device);
+    RUN(signatures_match);
+    CHECK_OK(mlxc_encoder_commit_and_wait(enc)); /* the accepted calls run */
+    mlxc_encoder_destroy(enc);
+    mlxc_device_close(dev);
+    HARNESS_END();
+}
