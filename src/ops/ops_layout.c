@@ -82,17 +82,25 @@ mlxc_status mlxc_copy_strided(mlxc_encoder *enc, const mlxc_buffer *src, mlxc_bu
     return strided(enc, "copy_strided", src, dst, &p);
 }
 
+/* Checks shared by permute_021 and transpose_2d: dense (d0, d1, d2) src and
+ * dst of one element width, not overlapping. */
+static mlxc_status dense_3d_check(const mlxc_encoder *enc, const char *op, const mlxc_buffer *src,
+                                  const mlxc_buffer *dst, uint32_t d0, uint32_t d1, uint32_t d2) {
+    MLXC_CHECK_ARG(enc && src && dst, "mlxc_%s: NULL argument", op);
+    MLXC_CHECK_ARG(d0 && d1 && d2, "mlxc_%s: a zero dimension (%u, %u, %u)", op, d0, d1, d2);
+    mlxc_status s;
+    const uint64_t n = (uint64_t)d0 * d1 * d2;
+    if ((s = same_width(op, src, dst)) || (s = ops_check_elems(op, "src", src, n)) ||
+        (s = ops_check_elems(op, "dst", dst, n)))
+        return s;
+    if (ops_overlap(src, dst)) return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_%s: src and dst overlap", op);
+    return MLXC_OK;
+}
+
 mlxc_status mlxc_permute_021(mlxc_encoder *enc, const mlxc_buffer *src, mlxc_buffer *dst, uint32_t a, uint32_t b,
                              uint32_t c) {
-    MLXC_CHECK_ARG(enc && src && dst, "mlxc_permute_021: NULL argument");
-    MLXC_CHECK_ARG(a && b && c, "mlxc_permute_021: a zero dimension (%u, %u, %u)", a, b, c);
-    mlxc_status s;
-    if ((s = same_width("permute_021", src, dst))) return s;
-    const uint64_t n = (uint64_t)a * b * c;
-    if ((s = ops_check_elems("permute_021", "src", src, n)) || (s = ops_check_elems("permute_021", "dst", dst, n)))
-        return s;
-    if (ops_overlap(src, dst))
-        return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_permute_021: src and dst overlap");
+    mlxc_status s = dense_3d_check(enc, "permute_021", src, dst, a, b, c);
+    if (s) return s;
     /* Iterate over dst (b, a, c): dst is written contiguously. */
     mlxc_p_copy_strided p = {{b, a, c}, {c, (uint64_t)b * c, 1}, {(uint64_t)a * c, c, 1}};
     return strided(enc, "permute_021", src, dst, &p);
@@ -100,15 +108,8 @@ mlxc_status mlxc_permute_021(mlxc_encoder *enc, const mlxc_buffer *src, mlxc_buf
 
 mlxc_status mlxc_transpose_2d(mlxc_encoder *enc, const mlxc_buffer *src, mlxc_buffer *dst, uint32_t batch,
                               uint32_t rows, uint32_t cols) {
-    MLXC_CHECK_ARG(enc && src && dst, "mlxc_transpose_2d: NULL argument");
-    MLXC_CHECK_ARG(batch && rows && cols, "mlxc_transpose_2d: a zero dimension (%u, %u, %u)", batch, rows, cols);
-    mlxc_status s;
-    if ((s = same_width("transpose_2d", src, dst))) return s;
-    const uint64_t n = (uint64_t)batch * rows * cols;
-    if ((s = ops_check_elems("transpose_2d", "src", src, n)) || (s = ops_check_elems("transpose_2d", "dst", dst, n)))
-        return s;
-    if (ops_overlap(src, dst))
-        return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_transpose_2d: src and dst overlap");
+    mlxc_status s = dense_3d_check(enc, "transpose_2d", src, dst, batch, rows, cols);
+    if (s) return s;
     char name[32];
     snprintf(name, sizeof name, "transpose_%s", width_sfx(src->dtype));
     mlxc_p_transpose p = {batch, rows, cols};
