@@ -58,6 +58,8 @@ set(MLXC_CUDA_GENCODE
 
 file(GLOB MLXC_CUDA_KERNEL_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/src/kernels/cuda/*.cu)
 file(GLOB MLXC_CUDA_KERNEL_HEADERS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/src/kernels/cuda/*.cuh)
+# The parameter structs shared with the C side (params.h, params_ops.h, ...).
+file(GLOB MLXC_KERNEL_PARAM_HEADERS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/src/kernels/params*.h)
 list(SORT MLXC_CUDA_KERNEL_SOURCES)
 
 # One translation unit that includes every .cu: a fatbin holds one module
@@ -87,7 +89,7 @@ add_custom_command(
           -I${CMAKE_SOURCE_DIR}/src -I${CMAKE_SOURCE_DIR}/src/kernels/cuda
           -o ${MLXC_CUDA_FATBIN} ${MLXC_CUDA_UNITY}
   DEPENDS ${MLXC_CUDA_UNITY} ${MLXC_CUDA_KERNEL_SOURCES} ${MLXC_CUDA_KERNEL_HEADERS}
-          ${CMAKE_SOURCE_DIR}/src/kernels/params.h
+          ${MLXC_KERNEL_PARAM_HEADERS}
   COMMENT "nvcc: CUDA kernels -> fatbin"
   VERBATIM)
 

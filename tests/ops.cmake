@@ -12,12 +12,3 @@ if(TARGET test_ops_autobarrier)
   set_tests_properties(test_ops_autobarrier PROPERTIES ENVIRONMENT "MLXC_CPU_THREADS=4")
 endif()
 
-# The CUDA signature table of the op kernels (src/kernels/signatures_ops.c)
-# lives outside the globbed folders until the CUDA backend's lookup uses it.
-target_sources(mlxc_obj PRIVATE ${CMAKE_SOURCE_DIR}/src/kernels/signatures_ops.c)
-
-# The CUDA kernels include params_ops.h: rebuild the fatbin when it changes.
-if(MLXC_HAVE_CUDA AND MLXC_CUDA_FATBIN)
-  add_custom_command(OUTPUT ${MLXC_CUDA_FATBIN} APPEND
-                     DEPENDS ${CMAKE_SOURCE_DIR}/src/kernels/params_ops.h)
-endif()

@@ -18,5 +18,11 @@
 #include "mlxc/graph.h"
 #include "mlxc/profile.h"
 #include "mlxc/ops.h"
+#include "mlxc/ops_elementwise.h"
+#include "mlxc/ops_layout.h"
+#include "mlxc/ops_norm.h"
+#include "mlxc/ops_rope.h"
+#include "mlxc/ops_sample.h"
+#include "mlxc/ops_softmax.h"
 
 #endif /* MLXC_H */

@@ -4,11 +4,7 @@
  * this table.  Each entry equals the CPU table entry of the same name
  * (tests/test_ops_errors.c checks that both ways). */
 #include "kernels/cpu/ops_cpu.h"
-
-typedef struct mlxc_kernel_sig_entry {
-    const char           *name;
-    mlxc_kernel_signature sig;
-} mlxc_kernel_sig_entry;
+#include "kernels/signatures.h"
 
 #define S2(PT) OPS_SIG2(sizeof(PT))
 #define S3(PT) OPS_SIG3(sizeof(PT))
