@@ -21,7 +21,6 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 py="${PYTHON:-python3}"
-if ! "$py" -c "import numpy, safetensors, gguf" >/dev/null 2>&1; then
-  echo "setup: installing Python test packages (scripts/requirements-test.txt)"
-  "$py" -m pip install -q -r scripts/requirements-test.txt
-fi
+# Always through pip: it is quick when satisfied, and upgrades packages that
+# are present but older than the minimum versions the fixtures need.
+"$py" -m pip install -q -r scripts/requirements-test.txt

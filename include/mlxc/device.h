@@ -82,7 +82,8 @@ MLXC_API mlxc_status mlxc_buffer_alloc(mlxc_device *dev, size_t bytes, mlxc_dtyp
                                        int ndim, const int64_t *shape, mlxc_buffer **out);
 
 /* Wrap caller-owned host memory as a buffer (zero copy) on a host-visible
- * device.  `on_release(user)` runs when the last reference is gone.
+ * device.  `on_release(user)` runs when the last reference is gone, and
+ * never when the call fails (the caller still owns the memory then).
  * Not zero-filled.  MLXC_ERR_UNSUPPORTED on devices without host access. */
 MLXC_API mlxc_status mlxc_buffer_wrap_host(mlxc_device *dev, void *ptr, size_t bytes,
                                            mlxc_dtype dtype, int ndim, const int64_t *shape,

@@ -133,6 +133,7 @@ mlxc_status mlxc_buffer_wrap_host(mlxc_device *dev, void *ptr, size_t bytes, mlx
     atomic_store(&st->refs, 1);
     mlxc_device_retain(dev);
     s = buffer_over(st, 0, bytes, dtype, ndim, shape, false, out);
+    if (s) st->on_release = wrap_noop; /* a failed wrap never calls the hook */
     mlxc_storage_release(st);
     return s;
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sched.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "core/internal.h"
@@ -314,13 +315,26 @@ static void cpu_device_close(mlxc_device *dev) {
 
 /* ---- memory ---------------------------------------------------------------------------- */
 
+/* Large allocations come straight from mmap: the kernel hands out zeroed
+ * pages (no memset pass over fresh memory) and can back them with huge pages. */
+#define CPU_MMAP_MIN (1u << 20)
+
 static mlxc_status cpu_mem_alloc(mlxc_device *dev, mlxc_storage *st) {
     (void)dev;
     size_t bytes = (st->bytes + 63) & ~(size_t)63;
     if (bytes < st->bytes) return mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "allocation of %zu bytes overflows", st->bytes);
-    void *p = aligned_alloc(64, bytes);
-    if (!p) return mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "cannot allocate %zu bytes of host memory", st->bytes);
-    memset(p, 0, bytes);
+    void *p;
+    if (bytes >= CPU_MMAP_MIN) {
+        p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) return mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "cannot map %zu bytes of host memory", st->bytes);
+#ifdef MADV_HUGEPAGE
+        (void)madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+    } else {
+        p = aligned_alloc(64, bytes);
+        if (!p) return mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "cannot allocate %zu bytes of host memory", st->bytes);
+        memset(p, 0, bytes);
+    }
     st->host = p;
     st->addr = (uint64_t)(uintptr_t)p;
     return MLXC_OK;
@@ -328,7 +342,9 @@ static mlxc_status cpu_mem_alloc(mlxc_device *dev, mlxc_storage *st) {
 
 static void cpu_mem_free(mlxc_device *dev, mlxc_storage *st) {
     (void)dev;
-    free(st->host);
+    size_t bytes = (st->bytes + 63) & ~(size_t)63;
+    if (bytes >= CPU_MMAP_MIN) munmap(st->host, bytes);
+    else free(st->host);
 }
 
 static mlxc_status cpu_mem_write(mlxc_device *dev, mlxc_storage *st, size_t off, const void *src, size_t n) {
