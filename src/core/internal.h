@@ -197,7 +197,9 @@ typedef struct mlxc_backend {
 
     /* k->name and constants are set; fill k->impl and (if known) k->sig. */
     mlxc_status (*kernel_resolve)(mlxc_device *dev, mlxc_kernel *k);
-    mlxc_status (*kernel_register_source)(mlxc_device *dev, const char *name, const char *src);
+    /* `sig` (may be NULL) is the caller's signature for the new kernel. */
+    mlxc_status (*kernel_register_source)(mlxc_device *dev, const char *name, const char *src,
+                                          const mlxc_kernel_signature *sig);
     mlxc_status (*kernel_register_cpu)(mlxc_device *dev, const char *name, mlxc_cpu_kernel_fn fn);
 
     mlxc_status (*timeline_create)(mlxc_device *dev, mlxc_timeline *tl);

@@ -216,7 +216,7 @@ mlxc_status mlxc_kernel_register_source(mlxc_device *dev, const char *name, cons
     if (!dev->be->kernel_register_source)
         return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "the %s backend cannot compile kernels from source",
                               dev->be->name);
-    mlxc_status s = dev->be->kernel_register_source(dev, name, src);
+    mlxc_status s = dev->be->kernel_register_source(dev, name, src, sig);
     if (s) return s;
     return registration(dev, name, sig);
 }

@@ -429,7 +429,9 @@ static mlxc_status cu_kernel_resolve(mlxc_device *dev, mlxc_kernel *k) {
         /* Registered source wins over a built-in of the same name. */
         CUmodule mod = NULL;
         s = cu_nvrtc_module(dev, k->name, src->src, k->constants, k->nconstants, &mod);
-        if (!s) s = func_new(dev, cu, mod, k->name, UINT32_MAX, &f);
+        /* A caller's signature gives the count, so the driver is not probed
+         * past the last parameter. */
+        if (!s) s = func_new(dev, cu, mod, k->name, src->nparams, &f);
     } else {
         const mlxc_kernel_signature *sig = cu_builtin_sig(k->name);
         if (!sig) {
@@ -475,7 +477,8 @@ static mlxc_status cu_kernel_resolve(mlxc_device *dev, mlxc_kernel *k) {
     return MLXC_OK;
 }
 
-static mlxc_status cu_kernel_register_source(mlxc_device *dev, const char *name, const char *src) {
+static mlxc_status cu_kernel_register_source(mlxc_device *dev, const char *name, const char *src,
+                                             const mlxc_kernel_signature *sig) {
     cu_dev *cu = cu_of(dev);
     if (!mlxc_nvrtc())
         return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "kernel %s: NVRTC (libnvrtc.so) could not be loaded", name);
@@ -492,6 +495,7 @@ static mlxc_status cu_kernel_register_source(mlxc_device *dev, const char *name,
         free(nm);
         free(e->src);
         e->src = sc;
+        e->nparams = sig ? sig->nparams : UINT32_MAX;
     } else {
         e = calloc(1, sizeof *e);
         if (!e) {
@@ -502,6 +506,7 @@ static mlxc_status cu_kernel_register_source(mlxc_device *dev, const char *name,
         }
         e->name = nm;
         e->src = sc;
+        e->nparams = sig ? sig->nparams : UINT32_MAX;
         e->next = cu->sources;
         cu->sources = e;
     }

@@ -57,6 +57,7 @@ typedef struct cu_func {
 
 typedef struct cu_source {
     char             *name, *src;
+    uint32_t          nparams;   /* from the caller's signature, or UINT32_MAX */
     struct cu_source *next;
 } cu_source;
 
