@@ -28,5 +28,13 @@ const mlxc_kernel_signature *mlxc_kernel_builtin_signature(const char *name) {
         if (strcmp(k_basic[i].name, name) == 0) return &k_basic[i].sig;
     for (size_t i = 0; i < mlxc_kernel_sigs_ops_count; i++)
         if (strcmp(mlxc_kernel_sigs_ops[i].name, name) == 0) return &mlxc_kernel_sigs_ops[i].sig;
+    extern const mlxc_kernel_sig_entry mlxc_kernel_sigs_matmul[];
+    extern const size_t mlxc_kernel_sigs_matmul_count;
+    for (size_t i = 0; i < mlxc_kernel_sigs_matmul_count; i++)
+        if (strcmp(mlxc_kernel_sigs_matmul[i].name, name) == 0) return &mlxc_kernel_sigs_matmul[i].sig;
+    extern const mlxc_kernel_sig_entry mlxc_kernel_sigs_attention[];
+    extern const size_t mlxc_kernel_sigs_attention_count;
+    for (size_t i = 0; i < mlxc_kernel_sigs_attention_count; i++)
+        if (strcmp(mlxc_kernel_sigs_attention[i].name, name) == 0) return &mlxc_kernel_sigs_attention[i].sig;
     return NULL;
 }

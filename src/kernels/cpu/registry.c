@@ -15,6 +15,10 @@ extern const mlxc_cpu_builtin mlxc_cpu_kernels_ops_rope[];
 extern const size_t mlxc_cpu_kernels_ops_rope_count;
 extern const mlxc_cpu_builtin mlxc_cpu_kernels_ops_softmax[];
 extern const size_t mlxc_cpu_kernels_ops_softmax_count;
+extern const mlxc_cpu_builtin mlxc_cpu_kernels_ops_attention[];
+extern const size_t mlxc_cpu_kernels_ops_attention_count;
+extern const mlxc_cpu_builtin mlxc_cpu_kernels_ops_matmul[];
+extern const size_t mlxc_cpu_kernels_ops_matmul_count;
 
 static const struct { const mlxc_cpu_builtin *v; const size_t *n; } k_tables[] = {
     {mlxc_cpu_kernels_basic, &mlxc_cpu_kernels_basic_count},
@@ -24,6 +28,8 @@ static const struct { const mlxc_cpu_builtin *v; const size_t *n; } k_tables[] =
     {mlxc_cpu_kernels_ops_norm, &mlxc_cpu_kernels_ops_norm_count},
     {mlxc_cpu_kernels_ops_rope, &mlxc_cpu_kernels_ops_rope_count},
     {mlxc_cpu_kernels_ops_softmax, &mlxc_cpu_kernels_ops_softmax_count},
+    {mlxc_cpu_kernels_ops_attention, &mlxc_cpu_kernels_ops_attention_count},
+    {mlxc_cpu_kernels_ops_matmul, &mlxc_cpu_kernels_ops_matmul_count},
 };
 
 const mlxc_cpu_builtin *mlxc_cpu_builtin_find(const char *name) {
