@@ -24,6 +24,8 @@ static const char *const fault_src =
     "  float *bad = (float *)0x10; *bad = out[0];\n"
     "}\n";
 
+static const mlxc_kernel_signature fault_sig = {1, {MLXC_PARAM_PTR}, {0}};
+
 static int g_mode;
 
 static void test_fault(void) {
@@ -31,7 +33,7 @@ static void test_fault(void) {
     CHECK_OK(mlxc_device_open(MLXC_BACKEND_CUDA, 0, &dev));
     if (!dev) return;
     CHECK_OK(mlxc_cuda_set_graph_mode(dev, g_mode));
-    CHECK_OK(mlxc_kernel_register_source(dev, "fault_kernel", fault_src, NULL));
+    CHECK_OK(mlxc_kernel_register_source(dev, "fault_kernel", fault_src, &fault_sig));
     const mlxc_kernel *k = NULL, *add = NULL;
     CHECK_OK(mlxc_kernel_get(dev, "fault_kernel", &k));
     CHECK_OK(mlxc_kernel_get(dev, "add_f32", &add));
@@ -95,7 +97,7 @@ static void test_fault_in_session(void) {
     CHECK_OK(mlxc_device_open(MLXC_BACKEND_CUDA, 0, &dev));
     if (!dev) return;
     CHECK_OK(mlxc_cuda_set_graph_mode(dev, g_mode));
-    CHECK_OK(mlxc_kernel_register_source(dev, "fault_kernel", fault_src, NULL));
+    CHECK_OK(mlxc_kernel_register_source(dev, "fault_kernel", fault_src, &fault_sig));
     const mlxc_kernel *k = NULL;
     CHECK_OK(mlxc_kernel_get(dev, "fault_kernel", &k));
     mlxc_buffer *x = NULL;

@@ -96,7 +96,8 @@ static void spin_pair(int mode, uint64_t out[4]) {
 static int overlaps(const uint64_t s[4]) { return s[2] < s[1] && s[0] < s[3]; }
 
 static void test_overlap(void) {
-    CHECK_OK(mlxc_kernel_register_source(dev, "cu_spin", spin_src, NULL));
+    static const mlxc_kernel_signature spin_sig = {2, {MLXC_PARAM_PTR, MLXC_PARAM_BYTES}, {0, 8}};
+    CHECK_OK(mlxc_kernel_register_source(dev, "cu_spin", spin_src, &spin_sig));
     CHECK_OK(mlxc_cuda_set_graph_mode(dev, 1));
     uint64_t s[4];
     spin_pair(0, s);
