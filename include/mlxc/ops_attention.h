@@ -1,0 +1,89 @@
+/*
+ * mlxc/ops_attention.h — scaled dot-product attention over a KV cache:
+ * decode (one query token, the KV length split across thread groups, the
+ * query heads of a KV head processed together) and prefill (flash-attention
+ * tiling with online softmax, causal with a query offset).
+ *
+ * Layouts (row-major, head_dim contiguous):
+ *   decode   q, out: (n_heads, head_dim)
+ *   prefill  q, out: (q_len, n_heads, head_dim)
+ *   k, v:            (n_kv_heads, kv_capacity, head_dim), the KV cache layout
+ *                    of mlxc_kv_cache_copy; only the valid positions are read
+ * q and out are f32, f16 or bf16 (independently); k and v are f16 or bf16
+ * (the same dtype).  Query head h reads KV head h / (n_heads / n_kv_heads);
+ * n_heads / n_kv_heads is 1..8.  head_dim is 64, 96, 128 or 256.
+ *
+ * A logit is s = scale * (q . k); with softcap c > 0 it becomes c*tanh(s/c).
+ * Query at position P attends key positions j with j <= P and, when window
+ * > 0, j > P - window (the last `window` positions).  Softmax and the value
+ * sum accumulate in f32.  A query that sees no key gets zeros, never NaN.
+ *
+ * Decode: the valid length is L = kv_len + len_buf[0] when len_buf (a u32
+ * or i32 scalar on the device) is given, else kv_len; the query is position
+ * L - 1.  Give len_buf = the position buffer of mlxc_kv_cache_copy and
+ * kv_len = 1, and a captured graph replays at any length.  With ring = true
+ * the cache is a ring (position p lives in slot p % kv_capacity, as
+ * mlxc_kv_cache_copy's sliding mode writes it) and only the last
+ * kv_capacity positions are attended; otherwise L beyond kv_capacity is an
+ * error when host-known and clamped to kv_capacity when read from len_buf.
+ * The work is split over the KV length: each split writes a partial
+ * (running max, sum, f32 accumulator) to `scratch` (f32, at least
+ * mlxc_attention_decode_scratch_bytes bytes), and a second kernel merges
+ * them.  scratch must not overlap any operand.
+ *
+ * Prefill: query i (0 <= i < q_len) is position q_offset + i; keys are the
+ * positions 0 .. kv_len - 1 of a linear cache (kv_len <= kv_capacity; ring
+ * must be false).  q_offset + q_len may exceed kv_len: those queries see
+ * only the first kv_len keys.
+ *
+ *     mlxc_attention_desc d = {.n_heads = 32, .n_kv_heads = 8, .head_dim = 128,
+ *                              .kv_capacity = 8192, .kv_len = 1,
+ *                              .scale = 0.08838834764f};
+ *     size_t sb;
+ *     mlxc_attention_decode_scratch_bytes(dev, &d, &sb);   // once
+ *     mlxc_attention_decode(enc, q, kc, vc, out, scratch, pos, &d);
+ */
+#ifndef MLXC_OPS_ATTENTION_H
+#define MLXC_OPS_ATTENTION_H
+
+#include "mlxc/encoder.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct mlxc_attention_desc {
+    uint32_t n_heads;      /* query heads                                  */
+    uint32_t n_kv_heads;   /* divides n_heads, ratio 1..8                  */
+    uint32_t head_dim;     /* 64, 96, 128 or 256                           */
+    uint32_t kv_capacity;  /* positions per KV head in k and v             */
+    uint32_t kv_len;       /* valid keys (decode: plus len_buf[0])         */
+    uint32_t window;       /* sliding window; 0 = none                     */
+    float    scale;        /* logit scale, usually 1/sqrt(head_dim)        */
+    float    softcap;      /* c of c*tanh(s/c); 0 = off                    */
+    bool     ring;         /* decode only: the cache is a ring             */
+    uint32_t q_len;        /* prefill only: query tokens                   */
+    uint32_t q_offset;     /* prefill only: position of query 0            */
+} mlxc_attention_desc;
+
+/* Scratch bytes mlxc_attention_decode needs on `dev` for `desc` (the split
+ * count depends on the device and on kv_capacity/window, not on kv_len). */
+MLXC_API mlxc_status mlxc_attention_decode_scratch_bytes(const mlxc_device *dev, const mlxc_attention_desc *desc,
+                                                         size_t *bytes);
+
+/*   q, out: (n_heads, head_dim)   k, v: (n_kv_heads, kv_capacity, head_dim)
+ *   scratch: f32, >= mlxc_attention_decode_scratch_bytes   len_buf: NULL or
+ *   one u32/i32 */
+MLXC_API mlxc_status mlxc_attention_decode(mlxc_encoder *enc, const mlxc_buffer *q, const mlxc_buffer *k,
+                                           const mlxc_buffer *v, mlxc_buffer *out, mlxc_buffer *scratch,
+                                           const mlxc_buffer *len_buf, const mlxc_attention_desc *desc);
+
+/*   q, out: (q_len, n_heads, head_dim)   k, v: (n_kv_heads, kv_capacity, head_dim) */
+MLXC_API mlxc_status mlxc_attention_prefill(mlxc_encoder *enc, const mlxc_buffer *q, const mlxc_buffer *k,
+                                            const mlxc_buffer *v, mlxc_buffer *out,
+                                            const mlxc_attention_desc *desc);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MLXC_OPS_ATTENTION_H */

@@ -1,0 +1,65 @@
+/*
+ * By-value parameter structs of the attention kernels (include/mlxc/
+ * ops_attention.h), shared by the CPU kernels, the CUDA kernels and the
+ * front-end.  HD is 64, 96, 128 or 256; KV is f16 or bf16.
+ *
+ *   attn_decode_hdHD_KV(q, k, v, len_buf, scratch, mlxc_p_attn_decode)
+ *       one work item per (kv head, split); writes the split's partial
+ *   attn_decode_merge(scratch, out, mlxc_p_attn_decode)
+ *       one work item per query head: out = merged partials
+ *   attn_prefill_hdHD_KV(q, k, v, out, mlxc_p_attn_prefill)
+ *       one work item per (query tile, head)
+ *
+ * q and out dtypes are run-time fields (MLXC_ATTN_DT_*).  Work items are
+ * covered for any grid (grid-stride); on CUDA the block must have
+ * MLXC_ATTN_CUDA_THREADS threads and the dynamic shared memory the
+ * front-end computes (attention kernels are the exception to params.h's
+ * "any block size").
+ *
+ * Scratch (f32), with S = n_splits:
+ *   acc[n_heads][S][head_dim]   unnormalised sum of p * v of the split
+ *   ml [n_heads][S][2]          (m, l): m = max of logit * log2(e) over the
+ *                               split (-inf when it saw no key), l = sum of
+ *                               2^(logit * log2(e) - m)
+ * The merge reads acc of a split only when its m > -inf.
+ *
+ * Split s of a decode covers the positions [lo + s*chunk, lo + (s+1)*chunk)
+ * clipped to [lo, L), chunk = round_up(ceil((L - lo) / S), 16), with L the
+ * valid length and lo its first attended position.
+ */
+#ifndef MLXC_KERNELS_PARAMS_ATTENTION_H
+#define MLXC_KERNELS_PARAMS_ATTENTION_H
+
+#include <stdint.h>
+
+#define MLXC_ATTN_DT_F32  0u
+#define MLXC_ATTN_DT_F16  1u
+#define MLXC_ATTN_DT_BF16 2u
+
+#define MLXC_ATTN_LEN_NONE 0u
+#define MLXC_ATTN_LEN_U32  1u
+#define MLXC_ATTN_LEN_I32  2u
+
+#define MLXC_ATTN_CUDA_THREADS 128u
+#define MLXC_ATTN_SPLIT_ALIGN  16u
+
+typedef struct mlxc_p_attn_decode {
+    uint32_t n_heads, n_kv_heads, head_dim, capacity;
+    uint32_t kv_len;      /* L = kv_len + len_buf[0] (len_mode != NONE)   */
+    uint32_t len_mode;    /* MLXC_ATTN_LEN_*                              */
+    uint32_t window;      /* 0 = none                                     */
+    uint32_t ring;        /* slot = position % capacity                   */
+    uint32_t n_splits;
+    uint32_t q_dtype, out_dtype;
+    float    scale, softcap;
+    uint32_t pad[3];
+} mlxc_p_attn_decode;
+
+typedef struct mlxc_p_attn_prefill {
+    uint32_t n_heads, n_kv_heads, head_dim, capacity;
+    uint32_t q_len, q_offset, kv_len, window;
+    uint32_t q_dtype, out_dtype;
+    float    scale, softcap;
+} mlxc_p_attn_prefill;
+
+#endif /* MLXC_KERNELS_PARAMS_ATTENTION_H */

@@ -1,0 +1,201 @@
+/* Front-ends of attention (include/mlxc/ops_attention.h): validation, the
+ * split count and scratch size of decode, the per-backend launch shapes
+ * and shared memory, and the tracked dispatches (decode: split kernel, then
+ * merge kernel, ordered by a barrier when auto-barrier is off). */
+#include <math.h>
+#include <stdio.h>
+
+#include "kernels/params_attention.h"
+#include "mlxc/ops_attention.h"
+#include "ops/ops_internal.h"
+
+/* Key tile and stage counts of the CUDA kernels (ops_attention.cuh). */
+#define ATTN_CUDA_BK     64u
+#define ATTN_CUDA_STAGES 2u
+#define ATTN_CPU_BK      16u
+
+/* Dynamic shared memory of each kernel (bytes). */
+static uint32_t attn_smem(const mlxc_device *dev, uint32_t hd, bool prefill) {
+    if (ops_is_cpu(dev)) return 2u * ATTN_CPU_BK * hd * 4u;
+    const uint32_t row = (hd + 8u) * 2u; /* padded 16-bit row */
+    const uint32_t q_rows = prefill ? 64u : 16u;
+    return q_rows * row + ATTN_CUDA_STAGES * 2u * ATTN_CUDA_BK * row;
+}
+
+static uint32_t attn_dt(mlxc_dtype dt) {
+    return dt == MLXC_F32 ? MLXC_ATTN_DT_F32 : dt == MLXC_F16 ? MLXC_ATTN_DT_F16 : MLXC_ATTN_DT_BF16;
+}
+
+/* The checks every attention call shares (desc only). */
+static mlxc_status attn_check_desc(const char *op, const mlxc_attention_desc *d) {
+    MLXC_CHECK_ARG(d->n_heads > 0 && d->n_kv_heads > 0, "mlxc_%s: n_heads %u, n_kv_heads %u must be > 0", op, d->n_heads,
+                   d->n_kv_heads);
+    MLXC_CHECK_ARG(d->n_heads % d->n_kv_heads == 0 && d->n_heads / d->n_kv_heads <= 8,
+                   "mlxc_%s: n_heads %u / n_kv_heads %u must be a whole ratio of 1..8", op, d->n_heads, d->n_kv_heads);
+    MLXC_CHECK_ARG(d->head_dim == 64 || d->head_dim == 96 || d->head_dim == 128 || d->head_dim == 256,
+                   "mlxc_%s: head_dim %u (64, 96, 128 or 256)", op, d->head_dim);
+    MLXC_CHECK_ARG(d->kv_capacity > 0, "mlxc_%s: kv_capacity is 0", op);
+    MLXC_CHECK_ARG(isfinite(d->scale), "mlxc_%s: scale %g is not finite", op, (double)d->scale);
+    MLXC_CHECK_ARG(isfinite(d->softcap) && d->softcap >= 0.0f, "mlxc_%s: softcap %g (finite, >= 0; 0 = off)", op,
+                   (double)d->softcap);
+    return MLXC_OK;
+}
+
+/* Split count of decode: enough (kv head, split) items to fill the device,
+ * with at least ~64 keys per split at the longest length. */
+static uint32_t attn_splits(const mlxc_device *dev, const mlxc_attention_desc *d) {
+    uint64_t maxlen = d->kv_capacity;
+    if (d->window && d->window < maxlen) maxlen = d->window;
+    const uint64_t cap = (maxlen + 63) / 64;
+    const uint64_t cu = dev->caps.compute_units > 0 ? (uint64_t)dev->caps.compute_units : 1;
+    uint64_t target;
+    if (ops_is_cpu(dev)) target = 2 * cu;
+    else {
+        uint64_t per_sm = 232448u / (attn_smem(dev, d->head_dim, false) + 1024u);
+        target = cu * (per_sm < 1 ? 1 : per_sm > 4 ? 4 : per_sm);
+    }
+    uint64_t s = target / d->n_kv_heads;
+    if (s > cap) s = cap;
+    if (s > 1024) s = 1024;
+    return s ? (uint32_t)s : 1;
+}
+
+mlxc_status mlxc_attention_decode_scratch_bytes(const mlxc_device *dev, const mlxc_attention_desc *desc,
+                                                size_t *bytes) {
+    MLXC_CHECK_ARG(dev && desc && bytes, "mlxc_attention_decode_scratch_bytes: NULL argument");
+    mlxc_status s = attn_check_desc("attention_decode_scratch_bytes", desc);
+    if (s) return s;
+    *bytes = (size_t)desc->n_heads * attn_splits(dev, desc) * (desc->head_dim + 2u) * sizeof(float);
+    return MLXC_OK;
+}
+
+/* Checks of q, k, v, out against the desc (q rows: 1 for decode). */
+static mlxc_status attn_check_bufs(const char *op, const mlxc_buffer *q, const mlxc_buffer *k, const mlxc_buffer *v,
+                                   const mlxc_buffer *out, const mlxc_attention_desc *d, uint64_t q_rows) {
+    mlxc_status s;
+    const uint64_t qn = q_rows * d->n_heads * d->head_dim;
+    const uint64_t kvn = (uint64_t)d->n_kv_heads * d->kv_capacity * d->head_dim;
+    if ((s = ops_check_float(op, "q", q)) || (s = ops_check_float(op, "out", out))) return s;
+    if (k->dtype != MLXC_F16 && k->dtype != MLXC_BF16)
+        return mlxc_set_error(MLXC_ERR_DTYPE, "mlxc_%s: k has dtype %s (f16 or bf16)", op, mlxc_dtype_name(k->dtype));
+    if ((s = ops_check_dtype(op, "v", v, k->dtype))) return s;
+    if ((s = ops_check_elems(op, "q", q, qn)) || (s = ops_check_elems(op, "out", out, qn)) ||
+        (s = ops_check_elems(op, "k", k, kvn)) || (s = ops_check_elems(op, "v", v, kvn)))
+        return s;
+    if (ops_overlap(out, q) || ops_overlap(out, k) || ops_overlap(out, v))
+        return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_%s: out overlaps q, k or v", op);
+    return MLXC_OK;
+}
+
+/* Look up, tag and dispatch (tracked) one attention kernel. */
+static mlxc_status attn_dispatch(mlxc_encoder *enc, const char *op, const char *kernel, const mlxc_arg *args,
+                                 uint32_t nargs, uint32_t groups, uint32_t shared, const mlxc_buffer *const *reads,
+                                 uint32_t nreads, const mlxc_buffer *w) {
+    mlxc_device *dev = mlxc_encoder_device(enc);
+    const mlxc_buffer *rs[5];
+    uint32_t nr = 0;
+    for (uint32_t i = 0; i < nreads; i++) {
+        if (!reads[i]) continue;
+        if (mlxc_buffer_device(reads[i]) != dev)
+            return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_%s: a buffer lives on another device than the encoder", op);
+        rs[nr++] = reads[i];
+    }
+    if (mlxc_buffer_device(w) != dev)
+        return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_%s: a buffer lives on another device than the encoder", op);
+    if (shared > dev->caps.max_shared_bytes)
+        return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "mlxc_%s: %s needs %u bytes of shared memory, the device has %zu", op,
+                              kernel, shared, dev->caps.max_shared_bytes);
+    const mlxc_kernel *kern;
+    mlxc_status s = mlxc_kernel_get(dev, kernel, &kern);
+    if (s) return s;
+    const mlxc_buffer *ws[1] = {w};
+    mlxc_dispatch dd = {.kernel = kern, .args = args, .nargs = nargs, .grid = {groups ? groups : 1, 1, 1},
+                        .block = {MLXC_ATTN_CUDA_THREADS, 1, 1}, .shared_bytes = shared, .reads = rs, .nreads = nr,
+                        .writes = ws, .nwrites = 1};
+    if ((s = mlxc_encoder_set_op_kind(enc, MLXC_OP_SDPA))) return s;
+    return mlxc_encoder_dispatch_tracked(enc, &dd);
+}
+
+mlxc_status mlxc_attention_decode(mlxc_encoder *enc, const mlxc_buffer *q, const mlxc_buffer *k, const mlxc_buffer *v,
+                                  mlxc_buffer *out, mlxc_buffer *scratch, const mlxc_buffer *len_buf,
+                                  const mlxc_attention_desc *d) {
+    const char *op = "attention_decode";
+    MLXC_CHECK_ARG(enc && q && k && v && out && scratch && d, "mlxc_attention_decode: NULL argument");
+    mlxc_status s = attn_check_desc(op, d);
+    if (s || (s = attn_check_bufs(op, q, k, v, out, d, 1))) return s;
+    mlxc_device *dev = mlxc_encoder_device(enc);
+    MLXC_CHECK_ARG(d->ring || len_buf || d->kv_len <= d->kv_capacity,
+                   "mlxc_attention_decode: kv_len %u exceeds kv_capacity %u of a linear cache", d->kv_len,
+                   d->kv_capacity);
+    uint32_t len_mode = MLXC_ATTN_LEN_NONE;
+    if (len_buf) {
+        if (len_buf->dtype != MLXC_U32 && len_buf->dtype != MLXC_I32)
+            return mlxc_set_error(MLXC_ERR_DTYPE, "mlxc_attention_decode: len_buf has dtype %s (u32 or i32)",
+                                  mlxc_dtype_name(len_buf->dtype));
+        if (mlxc_buffer_elements(len_buf) < 1)
+            return mlxc_set_error(MLXC_ERR_SHAPE, "mlxc_attention_decode: len_buf is empty");
+        len_mode = len_buf->dtype == MLXC_U32 ? MLXC_ATTN_LEN_U32 : MLXC_ATTN_LEN_I32;
+    }
+    if ((s = ops_check_dtype(op, "scratch", scratch, MLXC_F32))) return s;
+    const uint32_t S = attn_splits(dev, d);
+    const size_t need = (size_t)d->n_heads * S * (d->head_dim + 2u) * sizeof(float);
+    if (scratch->bytes < need)
+        return mlxc_set_error(MLXC_ERR_SHAPE, "mlxc_attention_decode: scratch has %zu bytes, needs %zu "
+                              "(mlxc_attention_decode_scratch_bytes)", scratch->bytes, need);
+    if (ops_overlap(scratch, q) || ops_overlap(scratch, k) || ops_overlap(scratch, v) || ops_overlap(scratch, out) ||
+        (len_buf && (ops_overlap(scratch, len_buf) || ops_overlap(out, len_buf))))
+        return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_attention_decode: scratch or out overlaps an operand");
+
+    mlxc_p_attn_decode p = {d->n_heads, d->n_kv_heads, d->head_dim, d->kv_capacity, d->kv_len, len_mode, d->window,
+                            d->ring, S, attn_dt(q->dtype), attn_dt(out->dtype), d->scale, d->softcap, {0, 0, 0}};
+    /* The exact bytes written: the used prefix of scratch. */
+    mlxc_buffer *sv = NULL;
+    int64_t shape[1] = {(int64_t)(need / sizeof(float))};
+    if ((s = mlxc_buffer_view(scratch, 0, MLXC_F32, 1, shape, &sv))) return s;
+    char name[40];
+    snprintf(name, sizeof name, "attn_decode_hd%u_%s", d->head_dim, ops_float_sfx(k->dtype));
+    mlxc_arg a1[6] = {mlxc_arg_buffer(q), mlxc_arg_buffer(k), mlxc_arg_buffer(v), mlxc_arg_buffer(len_buf ? len_buf : q),
+                      mlxc_arg_buffer(sv), mlxc_arg_bytes(&p, sizeof p)};
+    const mlxc_buffer *r1[4] = {q, k, v, len_buf};
+    const uint32_t items = d->n_kv_heads * S;
+    const uint32_t g1 = ops_is_cpu(dev) ? ops_groups(dev, items, 1) : items;
+    s = attn_dispatch(enc, op, name, a1, 6, g1, attn_smem(dev, d->head_dim, false), r1, 4, sv);
+    if (!s && !mlxc_encoder_auto_barrier(enc)) s = mlxc_encoder_barrier(enc);
+    if (!s) {
+        mlxc_arg a2[3] = {mlxc_arg_buffer(sv), mlxc_arg_buffer(out), mlxc_arg_bytes(&p, sizeof p)};
+        const mlxc_buffer *r2[1] = {sv};
+        s = attn_dispatch(enc, op, "attn_decode_merge", a2, 3, ops_is_cpu(dev) ? ops_groups(dev, d->n_heads, 1) : d->n_heads,
+                          0, r2, 1, out);
+    }
+    mlxc_buffer_release(sv);
+    return s;
+}
+
+mlxc_status mlxc_attention_prefill(mlxc_encoder *enc, const mlxc_buffer *q, const mlxc_buffer *k, const mlxc_buffer *v,
+                                   mlxc_buffer *out, const mlxc_attention_desc *d) {
+    const char *op = "attention_prefill";
+    MLXC_CHECK_ARG(enc && q && k && v && out && d, "mlxc_attention_prefill: NULL argument");
+    mlxc_status s = attn_check_desc(op, d);
+    if (s) return s;
+    MLXC_CHECK_ARG(d->q_len > 0, "mlxc_attention_prefill: q_len is 0");
+    MLXC_CHECK_ARG(!d->ring, "mlxc_attention_prefill: a ring cache is not supported (linear caches only)");
+    MLXC_CHECK_ARG(d->kv_len <= d->kv_capacity, "mlxc_attention_prefill: kv_len %u exceeds kv_capacity %u", d->kv_len,
+                   d->kv_capacity);
+    MLXC_CHECK_ARG((uint64_t)d->q_offset + d->q_len <= UINT32_MAX, "mlxc_attention_prefill: q_offset %u too large",
+                   d->q_offset);
+    if ((s = attn_check_bufs(op, q, k, v, out, d, d->q_len))) return s;
+    mlxc_device *dev = mlxc_encoder_device(enc);
+    mlxc_p_attn_prefill p = {d->n_heads, d->n_kv_heads, d->head_dim, d->kv_capacity, d->q_len, d->q_offset, d->kv_len,
+                             d->window, attn_dt(q->dtype), attn_dt(out->dtype), d->scale, d->softcap};
+    char name[40];
+    snprintf(name, sizeof name, "attn_prefill_hd%u_%s", d->head_dim, ops_float_sfx(k->dtype));
+    mlxc_arg args[5] = {mlxc_arg_buffer(q), mlxc_arg_buffer(k), mlxc_arg_buffer(v), mlxc_arg_buffer(out),
+                        mlxc_arg_bytes(&p, sizeof p)};
+    const mlxc_buffer *r[3] = {q, k, v};
+    const uint64_t tiles = ops_is_cpu(dev) ? (d->q_len + 7u) / 8u : (d->q_len + 63u) / 64u;
+    const uint64_t items = tiles * d->n_heads;
+    uint32_t groups;
+    if (ops_is_cpu(dev)) groups = ops_groups(dev, items, 1);
+    else groups = items > 65535u * 64u ? 65535u * 64u : (uint32_t)items;
+    return attn_dispatch(enc, op, name, args, 5, groups, attn_smem(dev, d->head_dim, true), r, 3, out);
+}
