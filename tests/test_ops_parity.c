@@ -10,8 +10,9 @@
  *
  *   test_ops_parity          the parity suite (exit 77 without a GPU)
  *   test_ops_parity --perf   time each CUDA kernel at LLM shapes (hidden
- *                            2048/4096, 32 heads, head_dim 128) and print
- *                            bytes moved, time and GB/s
+ *                            2048/4096, FFN 8192-14336, head_dim 128, 4096
+ *                            tokens, decode rows) over operands rotated past
+ *                            the L2; print bytes, time, GB/s, % of 3 TB/s
  *   MLXC_OPS_PARITY_SELF=1   the second device is a CPU device too (checks
  *                            the harness and the CPU kernels' launch shapes)
  */
@@ -288,13 +289,17 @@ static void raw_dispatch(mlxc_device *dev, const char *kernel, mlxc_buffer *cons
 static void par_launch_shapes(void) {
     static const uint32_t blocks[] = {1, 32, 96, 1000, 1024};
     static const uint32_t grids[] = {1, 3, 50};
-    const uint32_t R = 7, D = 3001;
+    /* 3001: the element paths; 4096: 16-byte frags, a block per row; 128:
+     * frags, warp teams (whole-warp blocks) */
+    static const uint32_t dims[] = {3001, 4096, 128};
+    const uint32_t R = 7;
+    for (size_t dd = 0; dd < sizeof dims / sizeof *dims; dd++)
     for (int di = 0; di < 3; di++)
         for (size_t bi = 0; bi < 5; bi++)
             for (size_t gi = 0; gi < 3; gi++) {
                 mlxc_dtype dt = ot_float_dtypes[di];
                 const char *sfx = dt == MLXC_F32 ? "f32" : dt == MLXC_F16 ? "f16" : "bf16";
-                uint32_t g = grids[gi], bl = blocks[bi];
+                uint32_t g = grids[gi], bl = blocks[bi], D = dims[dd];
                 char name[48];
                 pbuf x = p_rand(dt, (size_t)R * D, -3, 3), r = p_rand(dt, (size_t)R * D, -3, 3), w = p_rand(dt, D, 0.5, 1.5);
                 pbuf o = p_out(dt, (size_t)R * D), s = p_out(dt, (size_t)R * D);
@@ -333,19 +338,123 @@ static void par_launch_shapes(void) {
                 }
                 P_CHECK(&idx, 0, "sample (T=0) grid %u block %u %s", g, bl, sfx);
                 P_CHECK(&lp, 1e-4, "sample logprob grid %u block %u %s", g, bl, sfx);
+                pbuf tv = p_out(MLXC_F32, (size_t)R * 10), ti = p_out(MLXC_U32, (size_t)R * 10);
+                for (int side = 0; side < 2; side++) {
+                    mlxc_device *dev = side ? gpu : cpu;
+                    mlxc_p_topk pk = {R, D, 10, 0};
+                    mlxc_buffer *kb[3] = {B(x), B(tv), B(ti)};
+                    snprintf(name, sizeof name, "topk_%s", sfx);
+                    raw_dispatch(dev, name, kb, 3, &pk, sizeof pk, g, bl);
+                }
+                P_CHECK(&ti, 0, "topk grid %u block %u %s D %u", g, bl, sfx, D);
+                P_CHECK(&tv, 0, "topk val grid %u block %u %s D %u", g, bl, sfx, D);
+                p_free(&tv); p_free(&ti);
                 p_free(&x); p_free(&r); p_free(&w); p_free(&o); p_free(&s);
                 p_free(&idx); p_free(&val); p_free(&lp);
             }
 }
 
-/* ---- --perf: CUDA kernel times at LLM shapes -------------------------------------------- */
+/* ---- --perf: CUDA kernel times at LLM shapes -------------------------------------------- *
+ * Each kernel runs PERF_ITERS times per command buffer (one CUDA graph),
+ * best of three after a warm-up, timed by the buffer's device events.  The
+ * operands of iteration i are set i % nsets of a rotation: enough copies of
+ * every input and output, carved from one pool, that the sets together
+ * exceed PERF_ROTATE bytes (4x the H100's 50 MB L2), so each iteration
+ * reads HBM, not L2.  Bytes = each input read once + each output written
+ * once; the fraction is of PERF_PEAK (the measured copy bandwidth).
+ * Decode shapes ([1, 4096], ...) are latency-bound: read their microseconds. */
 
 #define PERF_ITERS 50
+#define PERF_ROTATE (256ull << 20)
+#define PERF_PEAK 3.0e12
+#define PERF_MAXSETS 64
+#define PERF_MAXV 6
+#define PERF_POOL (1600ull << 20)
 
-/* Times `call` (an expression using `enc`) PERF_ITERS times per command
- * buffer, best of three after a warm-up; prints bytes, time and GB/s. */
-#define PERF(label, bytes, call)                                                               \
+static uint64_t p_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* A small integer operand (positions, ids): i % 1000. */
+static mlxc_buffer *g_alloc_ints(mlxc_dtype dt, size_t n) {
+    ot_buf t = ot_alloc(gpu, dt, n);
+    for (size_t i = 0; i < n; i++) t.h[i] = (double)(i % 1000);
+    ot_upload(&t);
+    free(t.h);
+    return t.b;
+}
+
+/* One pool of random values of the phase's float dtype (f32 or bf16). */
+static mlxc_buffer *g_pool;
+
+static void pool_fill(mlxc_dtype dt) {
+    mlxc_buffer_release(g_pool);
+    g_pool = NULL;
+    int64_t shape[1] = {(int64_t)(PERF_POOL / 4)};
+    if (mlxc_buffer_alloc(gpu, PERF_POOL, MLXC_F32, 1, shape, &g_pool) != MLXC_OK) {
+        fprintf(stderr, "perf pool: %s\n", mlxc_last_error());
+        exit(1);
+    }
+    const size_t chunk = 64u << 20;
+    unsigned char *raw = malloc(chunk);
+    for (size_t i = 0; i < chunk / 4; i++) {
+        float v = (float)ot_uniform(-1, 1);
+        if (dt == MLXC_BF16) {
+            uint16_t h[2] = {mlxc_f32_to_bf16(v), mlxc_f32_to_bf16((float)ot_uniform(-1, 1))};
+            memcpy(raw + 4 * i, h, 4);
+        } else {
+            memcpy(raw + 4 * i, &v, 4);
+        }
+    }
+    for (size_t off = 0; off < PERF_POOL; off += chunk) mlxc_buffer_write(g_pool, off, raw, chunk);
+    free(raw);
+}
+
+/* A rotation: nsets copies of nv operands (elems[i] elements of dts[i];
+ * integer operands hold i % 1000). */
+typedef struct rot {
+    int          nsets, nv;
+    mlxc_buffer *v[PERF_MAXSETS][PERF_MAXV];
+} rot;
+
+static rot rot_make(int nv, const size_t *elems, const mlxc_dtype *dts) {
+    rot r = {0, nv, {{NULL}}};
+    size_t set = 0;
+    for (int i = 0; i < nv; i++) set += (elems[i] * mlxc_dtype_size(dts[i]) + 255) / 256 * 256;
+    uint64_t n = (PERF_ROTATE + set - 1) / set;
+    r.nsets = n < 2 ? 2 : n > PERF_MAXSETS ? PERF_MAXSETS : (int)n;
+    if ((uint64_t)r.nsets * set > PERF_POOL) r.nsets = (int)(PERF_POOL / set);
+    size_t off = 0;
+    for (int k = 0; k < r.nsets; k++)
+        for (int i = 0; i < nv; i++) {
+            int64_t shape[1] = {(int64_t)elems[i]};
+            if (dts[i] == MLXC_U32 || dts[i] == MLXC_I32) {
+                r.v[k][i] = g_alloc_ints(dts[i], elems[i]);
+                continue;
+            }
+            if (mlxc_buffer_view(g_pool, off, dts[i], 1, shape, &r.v[k][i]) != MLXC_OK) {
+                fprintf(stderr, "perf view: %s\n", mlxc_last_error());
+                exit(1);
+            }
+            off += (elems[i] * mlxc_dtype_size(dts[i]) + 255) / 256 * 256;
+        }
+    return r;
+}
+static void rot_free(rot *r) {
+    for (int k = 0; k < r->nsets; k++)
+        for (int i = 0; i < r->nv; i++) mlxc_buffer_release(r->v[k][i]);
+}
+
+/* Operand i of this iteration's set (inside PERF). */
+#define S(i) (R_->v[it_ % R_->nsets][i])
+
+/* Times `call` (an expression using `enc` and S(i)) over rotation `rp`;
+ * prints bytes, time, GB/s and the fraction of PERF_PEAK. */
+#define PERF(label, bytes, rp, call)                                                           \
     do {                                                                                       \
+        const rot *R_ = (rp);                                                                  \
         double best_ = 1e30;                                                                   \
         for (int rep_ = 0; rep_ < 4; rep_++) {                                                 \
             mlxc_encoder *enc = NULL;                                                          \
@@ -359,7 +468,7 @@ static void par_launch_shapes(void) {
             if (!st_) st_ = mlxc_encoder_commit_and_wait(enc);                                 \
             uint64_t h1_ = p_ns(), g0_ = 0, g1_ = 0;                                          \
             if (st_) {                                                                         \
-                printf("%-44s failed: %s\n", label, mlxc_last_error());                        \
+                printf("%-50s failed: %s\n", label, mlxc_last_error());                        \
                 mlxc_encoder_destroy(enc);                                                     \
                 break;                                                                         \
             }                                                                                  \
@@ -369,127 +478,127 @@ static void par_launch_shapes(void) {
             if (rep_ > 0 && ns_ / PERF_ITERS < best_) best_ = ns_ / PERF_ITERS;                \
         }                                                                                      \
         if (best_ < 1e30)                                                                      \
-            printf("%-44s %10.2f MB %9.2f us %8.1f GB/s\n", label, (double)(bytes) / 1e6, best_ / 1e3, \
-                   (double)(bytes) / best_);                                                   \
+            printf("%-50s %9.2f MB %2d sets %9.2f us %8.1f GB/s %5.1f%%\n", label, (double)(bytes) / 1e6, \
+                   R_->nsets, best_ / 1e3, (double)(bytes) / best_, 100.0 * (double)(bytes) / best_ / (PERF_PEAK / 1e9)); \
     } while (0)
 
-static uint64_t p_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
+/* One rotation of up to PERF_MAXV operands, timed, freed. */
+#define PERF_ROT(label, bytes, nv, elems, dts, call)                                           \
+    do {                                                                                       \
+        rot r_ = rot_make((nv), (elems), (dts));                                               \
+        PERF(label, bytes, &r_, call);                                                         \
+        rot_free(&r_);                                                                         \
+    } while (0)
 
-static mlxc_buffer *g_alloc(mlxc_dtype dt, size_t n) {
-    ot_buf t = ot_alloc(gpu, dt, n);
-    for (size_t i = 0; i < n; i++) t.h[i] = dt == MLXC_U32 || dt == MLXC_I32 ? (double)(i % 1000) : ot_uniform(-1, 1);
-    ot_upload(&t);
-    free(t.h);
-    return t.b;
+static void perf_dtype(mlxc_dtype dt) {
+    char label[96];
+    const char *dn = mlxc_dtype_name(dt);
+    const size_t es = mlxc_dtype_size(dt);
+    const mlxc_dtype D6[6] = {dt, dt, dt, dt, dt, dt};
+    pool_fill(dt);
+    /* elementwise: FFN activations of 512 tokens, a [4096, 4096] scale */
+    static const uint32_t ffn[3] = {8192, 11008, 14336};
+    for (int fi = 0; fi < 3; fi++) {
+        const size_t nf = (size_t)512 * ffn[fi];
+        const size_t e3[3] = {nf, nf, nf};
+        snprintf(label, sizeof label, "silu_mul %s [512, %u]", dn, ffn[fi]);
+        PERF_ROT(label, 3 * nf * es, 3, e3, D6, mlxc_silu_mul(enc, S(0), S(1), S(2)));
+    }
+    {
+        const size_t nf = (size_t)512 * 14336, e3[3] = {nf, nf, nf};
+        snprintf(label, sizeof label, "gelu %s [512, 14336]", dn);
+        PERF_ROT(label, 2 * nf * es, 2, e3, D6, mlxc_gelu(enc, S(0), S(1)));
+        snprintf(label, sizeof label, "sigmoid_mul %s [512, 14336]", dn);
+        PERF_ROT(label, 3 * nf * es, 3, e3, D6, mlxc_sigmoid_mul(enc, S(0), S(1), S(2)));
+        if (dt != MLXC_BF16) {
+            const mlxc_dtype cd[2] = {dt, MLXC_BF16};
+            snprintf(label, sizeof label, "cast %s->bf16 [512, 14336]", dn);
+            PERF_ROT(label, nf * (es + 2), 2, e3, cd, mlxc_cast(enc, S(0), S(1)));
+        }
+        const size_t n = (size_t)4096 * 4096, e2[2] = {n, n};
+        snprintf(label, sizeof label, "scale %s [4096, 4096]", dn);
+        PERF_ROT(label, 2 * n * es, 2, e2, D6, mlxc_scale(enc, S(0), S(1), 0.5f));
+        snprintf(label, sizeof label, "softcap %s [4096, 4096]", dn);
+        PERF_ROT(label, 2 * n * es, 2, e2, D6, mlxc_softcap(enc, S(0), S(1), 30.0f));
+    }
+    /* norms over long sequences (4096 tokens) and decode rows */
+    static const uint32_t hid[2] = {2048, 4096};
+    static const uint32_t toks[2] = {4096, 1};
+    for (int ti = 0; ti < 2; ti++)
+        for (int hi = 0; hi < 2; hi++) {
+            const uint32_t T = toks[ti], H = hid[hi];
+            const size_t n = (size_t)T * H;
+            const size_t er[5] = {n, n, H, n, n}, el[4] = {n, H, H, n};
+            snprintf(label, sizeof label, "rms_norm_residual %s [%u, %u]", dn, T, H);
+            PERF_ROT(label, (4 * n + H) * es, 5, er, D6, mlxc_rms_norm_residual(enc, S(0), S(1), S(2), S(3), S(4), H, 1e-6f));
+            snprintf(label, sizeof label, "rms_norm_residual %s [%u, %u] no sum", dn, T, H);
+            PERF_ROT(label, (3 * n + H) * es, 4, er, D6, mlxc_rms_norm_residual(enc, S(0), S(1), S(2), S(3), NULL, H, 1e-6f));
+            snprintf(label, sizeof label, "layer_norm %s [%u, %u]", dn, T, H);
+            PERF_ROT(label, (2 * n + 2 * H) * es, 4, el, D6, mlxc_layer_norm(enc, S(0), S(1), S(2), S(3), H, 1e-5f));
+            /* per-head norm (q/k norm): rows of 128 */
+            snprintf(label, sizeof label, "l2_norm %s [%u, 128]", dn, T * (H / 128));
+            PERF_ROT(label, 2 * n * es, 2, er + 3, D6, mlxc_l2_norm(enc, S(0), S(1), 128, 1e-6f));
+            /* rope, NeoX, head_dim 128, in place; permute and transpose */
+            const uint32_t nh = H / 128;
+            const size_t ep[2] = {n, T};
+            const mlxc_dtype dp[2] = {dt, MLXC_I32};
+            mlxc_rope_desc rd = {MLXC_ROPE_NEOX, nh, 128, 0, 500000.0f, 1.0f, {0}};
+            snprintf(label, sizeof label, "rope neox %s [%u, %u, 128] in place", dn, T, nh);
+            PERF_ROT(label, 2 * n * es, 2, ep, dp, mlxc_rope(enc, S(0), S(0), S(1), NULL, &rd));
+            if (T > 1) {
+                snprintf(label, sizeof label, "permute_021 %s [%u, %u, 128]", dn, T, nh);
+                PERF_ROT(label, 2 * n * es, 2, er + 3, D6, mlxc_permute_021(enc, S(0), S(1), T, nh, 128));
+                snprintf(label, sizeof label, "transpose_2d %s [%u, %u]", dn, T, H);
+                PERF_ROT(label, 2 * n * es, 2, er + 3, D6, mlxc_transpose_2d(enc, S(0), S(1), 1, T, H));
+            }
+        }
+    /* attention-score softmax: 32 heads x 512 queries x 512 keys, causal */
+    {
+        const size_t n = (size_t)32 * 512 * 512, e2[2] = {n, n};
+        mlxc_scale_mask_softmax_desc sd = {512, 512, 0.0884f, true, 0};
+        snprintf(label, sizeof label, "scale_mask_softmax causal %s [32, 512, 512]", dn);
+        PERF_ROT(label, 2 * n * es, 2, e2, D6, mlxc_scale_mask_softmax(enc, S(0), NULL, S(1), &sd));
+    }
+    /* vocabulary-sized rows: argmax, top-k, sampling (Qwen 151936) */
+    {
+        const uint32_t V = 151936;
+        const size_t ea[3] = {V, 40, 40};
+        const mlxc_dtype da[3] = {dt, MLXC_U32, MLXC_F32}, dv[3] = {dt, MLXC_F32, MLXC_U32};
+        const size_t e1[3] = {V, 1, 1};
+        snprintf(label, sizeof label, "argmax %s [1, %u]", dn, V);
+        PERF_ROT(label, (size_t)V * es, 3, e1, da, mlxc_argmax(enc, S(0), S(1), S(2), V));
+        snprintf(label, sizeof label, "topk k=40 %s [1, %u]", dn, V);
+        PERF_ROT(label, (size_t)V * es, 3, ea, dv, mlxc_topk(enc, S(0), S(1), S(2), V, 40));
+        snprintf(label, sizeof label, "sample T=0.8 %s [1, %u]", dn, V);
+        const mlxc_dtype ds[3] = {dt, MLXC_U32, MLXC_F32};
+        PERF_ROT(label, (size_t)V * es, 3, e1, ds, mlxc_sample_softmax(enc, S(0), NULL, S(1), S(2), V, 0.8f, 0.37f));
+    }
 }
 
 static void perf(void) {
-    printf("op-library CUDA kernels on %s: %d iterations per command buffer, best of 3\n", mlxc_device_name(gpu),
-           PERF_ITERS);
-    printf("%-44s %13s %12s %13s\n", "kernel (shape)", "bytes", "time", "bandwidth");
-    char label[96];
-    for (int di = 0; di < 3; di += 2) { /* f32 and bf16 */
-        mlxc_dtype dt = ot_float_dtypes[di];
-        const char *dn = mlxc_dtype_name(dt);
-        size_t es = mlxc_dtype_size(dt);
-        for (int hi = 0; hi < 2; hi++) {
-            const uint32_t H = hi ? 4096 : 2048, T = 512, FF = hi ? 14336 : 8192;
-            const size_t n = (size_t)T * H, nf = (size_t)T * FF;
-            mlxc_buffer *a = g_alloc(dt, nf), *b = g_alloc(dt, nf), *o = g_alloc(dt, nf), *w = g_alloc(dt, H);
-            mlxc_buffer *r = g_alloc(dt, n), *s = g_alloc(dt, n);
-            snprintf(label, sizeof label, "silu_mul %s [%u, %u]", dn, T, FF);
-            PERF(label, 3 * nf * es, mlxc_silu_mul(enc, a, b, o));
-            snprintf(label, sizeof label, "gelu %s [%u, %u]", dn, T, FF);
-            PERF(label, 2 * nf * es, mlxc_gelu(enc, a, o));
-            snprintf(label, sizeof label, "scale %s [%u, %u]", dn, T, H);
-            PERF(label, 2 * n * es, mlxc_scale(enc, r, s, 0.5f));
-            snprintf(label, sizeof label, "rms_norm_residual %s [%u, %u]", dn, T, H);
-            {
-                mlxc_buffer *o2 = g_alloc(dt, n), *s2 = g_alloc(dt, n);
-                PERF(label, 4 * n * es, mlxc_rms_norm_residual(enc, r, s, w, o2, s2, H, 1e-6f));
-                mlxc_buffer_release(o2);
-                mlxc_buffer_release(s2);
-            }
-            snprintf(label, sizeof label, "rms_norm_residual %s [1, %u]", dn, H);
-            {
-                mlxc_buffer *r1, *s1, *a1;
-                int64_t sh[1] = {H};
-                mlxc_buffer_view(r, 0, dt, 1, sh, &r1);
-                mlxc_buffer_view(s, 0, dt, 1, sh, &s1);
-                mlxc_buffer_view(a, 0, dt, 1, sh, &a1);
-                PERF(label, 3 * (size_t)H * es, mlxc_rms_norm_residual(enc, r1, s1, w, a1, NULL, H, 1e-6f));
-                mlxc_buffer_release(r1); mlxc_buffer_release(s1); mlxc_buffer_release(a1);
-            }
-            snprintf(label, sizeof label, "layer_norm %s [%u, %u]", dn, T, H);
-            PERF(label, 2 * n * es, mlxc_layer_norm(enc, r, w, w, s, H, 1e-5f));
-            snprintf(label, sizeof label, "l2_norm %s [%u, 128]", dn, T * 32);
-            PERF(label, 2 * n * es, mlxc_l2_norm(enc, r, s, 128, 1e-6f));
-            mlxc_buffer *bo = g_alloc(MLXC_BF16, nf);
-            snprintf(label, sizeof label, "cast %s->bf16 [%u, %u]", dn, T, FF);
-            if (dt != MLXC_BF16) PERF(label, nf * (es + 2), mlxc_cast(enc, a, bo));
-            mlxc_buffer_release(bo);
-            /* rope, NeoX, 32 heads x 128 (prefill 512 tokens and decode 1) */
-            mlxc_buffer *pos = g_alloc(MLXC_I32, T);
-            mlxc_rope_desc rd = {MLXC_ROPE_NEOX, H / 128, 128, 0, 500000.0f, 1.0f, {0}};
-            snprintf(label, sizeof label, "rope neox %s [%u, %u, 128] in place", dn, T, H / 128);
-            PERF(label, 2 * n * es, mlxc_rope(enc, r, r, pos, NULL, &rd));
-            snprintf(label, sizeof label, "permute_021 %s [%u, %u, 128]", dn, T, H / 128);
-            PERF(label, 2 * n * es, mlxc_permute_021(enc, r, s, T, H / 128, 128));
-            snprintf(label, sizeof label, "transpose_2d %s [%u, %u]", dn, T, H);
-            PERF(label, 2 * n * es, mlxc_transpose_2d(enc, r, s, 1, T, H));
-            mlxc_buffer_release(pos);
-            mlxc_buffer_release(a); mlxc_buffer_release(b); mlxc_buffer_release(o); mlxc_buffer_release(w);
-            mlxc_buffer_release(r); mlxc_buffer_release(s);
-        }
-        /* attention-score softmax: 32 heads x 512 queries x 512 keys, causal */
-        {
-            const uint32_t Hh = 32, Q = 512, K = 512;
-            mlxc_buffer *x = g_alloc(dt, (size_t)Hh * Q * K), *y = g_alloc(dt, (size_t)Hh * Q * K);
-            mlxc_scale_mask_softmax_desc sd = {K, Q, 0.0884f, true, 0};
-            snprintf(label, sizeof label, "scale_mask_softmax causal %s [%u, %u, %u]", dn, Hh, Q, K);
-            PERF(label, 2ull * Hh * Q * K * es, mlxc_scale_mask_softmax(enc, x, NULL, y, &sd));
-            mlxc_buffer_release(x);
-            mlxc_buffer_release(y);
-        }
-        /* vocabulary-sized rows: argmax, top-k, sampling (Qwen 151936) */
-        {
-            const uint32_t V = 151936;
-            mlxc_buffer *x = g_alloc(dt, V), *idx = g_alloc(MLXC_U32, 40), *val = g_alloc(MLXC_F32, 40);
-            mlxc_buffer *i1, *v1;
-            int64_t one[1] = {1};
-            mlxc_buffer_view(idx, 0, MLXC_U32, 1, one, &i1);
-            mlxc_buffer_view(val, 0, MLXC_F32, 1, one, &v1);
-            snprintf(label, sizeof label, "argmax %s [1, %u]", dn, V);
-            PERF(label, (size_t)V * es, mlxc_argmax(enc, x, i1, v1, V));
-            snprintf(label, sizeof label, "topk k=40 %s [1, %u]", dn, V);
-            PERF(label, (size_t)V * es, mlxc_topk(enc, x, val, idx, V, 40));
-            snprintf(label, sizeof label, "sample T=0.8 %s [1, %u]", dn, V);
-            PERF(label, (size_t)V * es, mlxc_sample_softmax(enc, x, NULL, i1, v1, V, 0.8f, 0.37f));
-            mlxc_buffer_release(i1); mlxc_buffer_release(v1);
-            mlxc_buffer_release(x); mlxc_buffer_release(idx); mlxc_buffer_release(val);
-        }
-    }
-    /* embedding gather and the KV cache (bf16 storage) */
+    printf("op-library CUDA kernels on %s: %d iterations per command buffer, best of 3;\n"
+           "operands rotate over sets totalling >= %llu MB; %% = fraction of %.1f TB/s\n",
+           mlxc_device_name(gpu), PERF_ITERS, PERF_ROTATE >> 20, PERF_PEAK / 1e12);
+    printf("%-50s %12s %7s %12s %13s %6s\n", "kernel (shape)", "bytes", "", "time", "bandwidth", "peak");
+    perf_dtype(MLXC_F32);
+    perf_dtype(MLXC_BF16);
+    /* embedding gather and the KV cache (bf16 storage; the pool is bf16 now) */
     {
         const uint32_t V = 32000, Hd = 4096, T = 512;
-        mlxc_buffer *tab = g_alloc(MLXC_BF16, (size_t)V * Hd), *ids = g_alloc(MLXC_U32, T);
-        mlxc_buffer *out = g_alloc(MLXC_F32, (size_t)T * Hd);
-        PERF("embedding_gather bf16->f32 [512 of 32000, 4096]", (size_t)T * Hd * 6, mlxc_embedding_gather(enc, tab, ids, out, Hd, 1.0f));
-        mlxc_buffer_release(tab); mlxc_buffer_release(ids); mlxc_buffer_release(out);
-        mlxc_buffer *src = g_alloc(MLXC_BF16, (size_t)T * 8 * 128), *cache = g_alloc(MLXC_BF16, (size_t)8 * 4096 * 128);
-        mlxc_buffer *pos = g_alloc(MLXC_I32, 1), *src1;
+        const size_t eg[3] = {(size_t)V * Hd, T, (size_t)T * Hd};
+        const mlxc_dtype dg[3] = {MLXC_BF16, MLXC_U32, MLXC_F32};
+        PERF_ROT("embedding_gather bf16->f32 [512 of 32000, 4096]", (size_t)T * Hd * 6, 3, eg, dg,
+                 mlxc_embedding_gather(enc, S(0), S(1), S(2), Hd, 1.0f));
         mlxc_kv_cache_desc kd = {8, 128, 4096, false};
-        PERF("kv_cache_copy bf16 [512, 8, 128] -> cap 4096", (size_t)T * 8 * 128 * 4,
-             mlxc_kv_cache_copy(enc, src, cache, &kd, 0, NULL));
-        int64_t sh[1] = {8 * 128};
-        mlxc_buffer_view(src, 0, MLXC_BF16, 1, sh, &src1);
-        PERF("kv_cache_copy bf16 [1, 8, 128] (device pos)", 8 * 128 * 4, mlxc_kv_cache_copy(enc, src1, cache, &kd, 0, pos));
-        mlxc_buffer_release(src1); mlxc_buffer_release(src); mlxc_buffer_release(cache); mlxc_buffer_release(pos);
+        const size_t ek[3] = {(size_t)T * 8 * 128, (size_t)8 * 4096 * 128, 1};
+        const mlxc_dtype dk[3] = {MLXC_BF16, MLXC_BF16, MLXC_I32};
+        PERF_ROT("kv_cache_copy bf16 [512, 8, 128] -> cap 4096", (size_t)T * 8 * 128 * 4, 2, ek, dk,
+                 mlxc_kv_cache_copy(enc, S(0), S(1), &kd, 0, NULL));
+        const size_t e1[3] = {8 * 128, (size_t)8 * 4096 * 128, 1};
+        PERF_ROT("kv_cache_copy bf16 [1, 8, 128] (device pos)", 8 * 128 * 4, 3, e1, dk,
+                 mlxc_kv_cache_copy(enc, S(0), S(1), &kd, 0, S(2)));
     }
+    mlxc_buffer_release(g_pool);
 }
 
 int main(int argc, char **argv) {

@@ -39,10 +39,15 @@ static mlxc_status strided(mlxc_encoder *enc, const char *op, const mlxc_buffer 
     char name[32];
     snprintf(name, sizeof name, "copy_strided_%s", width_sfx(src->dtype));
     const uint64_t rows = p->shape[0] * p->shape[1];
+    mlxc_device *dev = mlxc_encoder_device(enc);
     mlxc_arg args[3] = {mlxc_arg_buffer(src), mlxc_arg_buffer(dst), mlxc_arg_bytes(p, sizeof *p)};
     ops_launch l = {.kernel = name, .kind = MLXC_OP_COPY, .args = args, .nargs = 3,
-                    .groups = ops_row_groups(mlxc_encoder_device(enc), rows, p->shape[2]),
-                    .block = ops_row_block(p->shape[2]), .reads = {src}, .writes = {dst}};
+                    .groups = ops_row_groups(dev, rows, p->shape[2]), .block = ops_row_block(p->shape[2]),
+                    .reads = {src}, .writes = {dst}};
+    if (!ops_is_cpu(dev)) { /* CUDA: grid-stride over 16-byte pieces (or elements) */
+        l.groups = ops_groups(dev, rows * p->shape[2] / (16 / mlxc_dtype_size(src->dtype)) + 1, 256);
+        l.block = 256;
+    }
     return ops_dispatch(enc, op, &l);
 }
 
@@ -115,9 +120,11 @@ mlxc_status mlxc_transpose_2d(mlxc_encoder *enc, const mlxc_buffer *src, mlxc_bu
     mlxc_p_transpose p = {batch, rows, cols};
     mlxc_device *dev = mlxc_encoder_device(enc);
     const uint64_t tiles = (uint64_t)batch * ((rows + 31) / 32) * ((cols + 31) / 32);
+    /* CUDA: the kernel's 64 x 64 tiles at 256 threads */
+    const uint64_t tiles64 = (uint64_t)batch * ((rows + 63) / 64) * ((cols + 63) / 64);
     mlxc_arg args[3] = {mlxc_arg_buffer(src), mlxc_arg_buffer(dst), mlxc_arg_bytes(&p, sizeof p)};
     ops_launch l = {.kernel = name, .kind = MLXC_OP_COPY, .args = args, .nargs = 3,
-                    .groups = ops_is_cpu(dev) ? ops_groups(dev, tiles, 16) : ops_groups(dev, tiles, 1),
+                    .groups = ops_is_cpu(dev) ? ops_groups(dev, tiles, 16) : ops_groups(dev, tiles64, 1),
                     .block = 256, .reads = {src}, .writes = {dst}};
     return ops_dispatch(enc, "transpose_2d", &l);
 }
@@ -142,9 +149,14 @@ mlxc_status mlxc_embedding_gather(mlxc_encoder *enc, const mlxc_buffer *table, c
     snprintf(name, sizeof name, "embedding_gather_%s_%s", ops_float_sfx(table->dtype), ops_float_sfx(out->dtype));
     mlxc_p_gather p = {n, dim, vocab, scale};
     mlxc_arg args[4] = {mlxc_arg_buffer(table), mlxc_arg_buffer(ids), mlxc_arg_buffer(out), mlxc_arg_bytes(&p, sizeof p)};
+    mlxc_device *dev = mlxc_encoder_device(enc);
     ops_launch l = {.kernel = name, .kind = MLXC_OP_GATHER, .args = args, .nargs = 4,
-                    .groups = ops_row_groups(mlxc_encoder_device(enc), n, dim), .block = ops_row_block(dim),
+                    .groups = ops_row_groups(dev, n, dim), .block = ops_row_block(dim),
                     .reads = {table, ids}, .writes = {out}};
+    if (!ops_is_cpu(dev)) { /* CUDA: grid-stride over 16-byte pieces of rows */
+        l.groups = ops_groups(dev, (uint64_t)n * dim / 4 + 1, 256);
+        l.block = 256;
+    }
     return ops_dispatch(enc, op, &l);
 }
 
@@ -176,8 +188,13 @@ mlxc_status mlxc_kv_cache_copy(mlxc_encoder *enc, const mlxc_buffer *src, mlxc_b
     mlxc_p_kv_copy p = {n, desc->kv_heads, desc->head_dim, desc->capacity, pos, desc->sliding, pos_buf != NULL, 0};
     mlxc_arg args[4] = {mlxc_arg_buffer(src), mlxc_arg_buffer(cache), mlxc_arg_buffer(pos_buf ? pos_buf : src),
                         mlxc_arg_bytes(&p, sizeof p)};
+    mlxc_device *dev = mlxc_encoder_device(enc);
     ops_launch l = {.kernel = name, .kind = MLXC_OP_KV_CACHE, .args = args, .nargs = 4,
-                    .groups = ops_row_groups(mlxc_encoder_device(enc), (uint64_t)n * desc->kv_heads, desc->head_dim),
+                    .groups = ops_row_groups(dev, (uint64_t)n * desc->kv_heads, desc->head_dim),
                     .block = ops_row_block(desc->head_dim), .reads = {src, pos_buf}, .writes = {cache}};
+    if (!ops_is_cpu(dev)) { /* CUDA: grid-stride over 16-byte pieces of head rows */
+        l.groups = ops_groups(dev, row * n / 4 + 1, 256);
+        l.block = 256;
+    }
     return ops_dispatch(enc, op, &l);
 }

@@ -25,13 +25,38 @@ static mlxc_status norm_check(const char *op, const mlxc_buffer *x, uint32_t dim
     return MLXC_OK;
 }
 
+/* Launch shape.  CUDA rows of whole 16-byte frags (the kernels' vector
+ * paths): up to 32 frags, warp teams of the next power of two lanes, 256
+ * threads a block; longer rows, one block per row with about two frags per
+ * thread (a [1, 4096] decode row is then launch-bound).  Other rows, and
+ * the CPU, one group per row (or run of rows). */
+static void norm_shape(const mlxc_device *dev, mlxc_dtype dt, const mlxc_p_norm *p, uint32_t *groups, uint32_t *block) {
+    const uint32_t per = 16 / (uint32_t)mlxc_dtype_size(dt);
+    *groups = ops_row_groups(dev, p->rows, p->dim);
+    *block = ops_row_block(p->dim);
+    if (ops_is_cpu(dev) || p->dim % per) return;
+    const uint32_t nv = p->dim / per;
+    if (nv <= 32) {
+        uint32_t width = 1;
+        while (width < nv) width <<= 1;
+        const uint64_t rows_per_block = 256 / width;
+        *block = 256;
+        *groups = ops_row_groups(dev, (p->rows + rows_per_block - 1) / rows_per_block, 1);
+        return;
+    }
+    uint32_t b = ((nv + 1) / 2 + 31) / 32 * 32;
+    *block = b < 64 ? 64 : b > 1024 ? 1024 : b;
+}
+
 static mlxc_status norm_launch(mlxc_encoder *enc, const char *op, mlxc_op_kind kind, const mlxc_buffer *x,
                                const mlxc_arg *args, uint32_t nargs, const mlxc_p_norm *p,
                                const mlxc_buffer *const reads[4], const mlxc_buffer *const writes[2]) {
     char name[48];
     snprintf(name, sizeof name, "%s_%s", op, ops_float_sfx(x->dtype));
+    uint32_t groups, block;
+    norm_shape(mlxc_encoder_device(enc), x->dtype, p, &groups, &block);
     ops_launch l = {.kernel = name, .kind = kind, .args = args, .nargs = nargs,
-                    .groups = ops_row_groups(mlxc_encoder_device(enc), p->rows, p->dim), .block = ops_row_block(p->dim),
+                    .groups = groups, .block = block,
                     .reads = {reads[0], reads[1], reads[2], reads[3]}, .writes = {writes[0], writes[1]}};
     return ops_dispatch(enc, op, &l);
 }

@@ -57,8 +57,14 @@ mlxc_status mlxc_rope(mlxc_encoder *enc, const mlxc_buffer *x, mlxc_buffer *out,
     snprintf(name, sizeof name, "rope_%s", ops_float_sfx(x->dtype));
     mlxc_arg args[5] = {mlxc_arg_buffer(x), mlxc_arg_buffer(out), mlxc_arg_buffer(pos),
                         mlxc_arg_buffer(freq_factors ? freq_factors : pos), mlxc_arg_bytes(&p, sizeof p)};
+    mlxc_device *dev = mlxc_encoder_device(enc);
+    const uint64_t rows = (uint64_t)n_tokens * d->n_heads;
+    /* CUDA: grid-stride over groups of 16 bytes' worth of pairs, 256 threads
+     * a block; the CPU, runs of rows. */
+    const uint64_t units = rows * (rope_dim / 2) / (16 / mlxc_dtype_size(x->dtype)) + 1;
     ops_launch l = {.kernel = name, .kind = MLXC_OP_ROPE, .args = args, .nargs = 5,
-                    .groups = ops_row_groups(mlxc_encoder_device(enc), (uint64_t)n_tokens * d->n_heads, d->head_dim),
-                    .block = ops_row_block(d->head_dim) / 2, .reads = {x, pos, freq_factors}, .writes = {out}};
+                    .groups = ops_is_cpu(dev) ? ops_row_groups(dev, rows, d->head_dim) : ops_groups(dev, units, 256),
+                    .block = ops_is_cpu(dev) ? ops_row_block(d->head_dim) / 2 : 256,
+                    .reads = {x, pos, freq_factors}, .writes = {out}};
     return ops_dispatch(enc, op, &l);
 }

@@ -118,6 +118,67 @@ __device__ float block_inclusive_scan(float v, float *total) {
     return v;
 }
 
+
+/* ---- 16-byte vector access ------------------------------------------------------ *
+ * A frag<T, N> holds N elements of T as raw 32-bit words (N * sizeof(T) a
+ * multiple of 16), loaded and stored with 16-byte accesses (LDG.E.128 /
+ * STG.E.128); get/set convert one element with the same rounding as conv<T>,
+ * so a vector path gives the bits of the scalar one.  Indices must be
+ * compile-time constants after unrolling, or the words go to local memory. */
+
+__device__ __forceinline__ bool aligned16(const void *p) { return ((uintptr_t)p & 15u) == 0; }
+
+template <typename T> struct word_bits;
+template <> struct word_bits<float> {
+    static __device__ __forceinline__ float get(const uint32_t *w, uint32_t j) { return __uint_as_float(w[j]); }
+    static __device__ __forceinline__ void set(uint32_t *w, uint32_t j, float v) { w[j] = __float_as_uint(v); }
+};
+__device__ __forceinline__ __half from_bits(unsigned short b, __half *) { return __ushort_as_half(b); }
+__device__ __forceinline__ __nv_bfloat16 from_bits(unsigned short b, __nv_bfloat16 *) { return __ushort_as_bfloat16(b); }
+__device__ __forceinline__ unsigned short to_bits(__half h) { return __half_as_ushort(h); }
+__device__ __forceinline__ unsigned short to_bits(__nv_bfloat16 h) { return __bfloat16_as_ushort(h); }
+template <typename T> struct half_bits {
+    static __device__ __forceinline__ float get(const uint32_t *w, uint32_t j) {
+        const unsigned short b = (unsigned short)(w[j >> 1] >> ((j & 1u) * 16u));
+        return conv<T>::load(from_bits(b, (T *)0));
+    }
+    static __device__ __forceinline__ void set(uint32_t *w, uint32_t j, float v) {
+        const unsigned short b = to_bits(conv<T>::store(v));
+        const uint32_t sh = (j & 1u) * 16u;
+        w[j >> 1] = (w[j >> 1] & ~(0xffffu << sh)) | ((uint32_t)b << sh);
+    }
+};
+template <> struct word_bits<__half> : half_bits<__half> {};
+template <> struct word_bits<__nv_bfloat16> : half_bits<__nv_bfloat16> {};
+
+template <typename T, uint32_t N> struct frag {
+    static constexpr uint32_t Q = N * sizeof(T) / 16; /* 16-byte pieces */
+    static_assert(Q >= 1 && Q * 16 == N * sizeof(T), "a frag is whole 16-byte pieces");
+    uint4 q[Q];
+    __device__ __forceinline__ void load(const T *p) {
+#pragma unroll
+        for (uint32_t i = 0; i < Q; i++) q[i] = reinterpret_cast<const uint4 *>(p)[i];
+    }
+    __device__ __forceinline__ void store(T *p) const {
+#pragma unroll
+        for (uint32_t i = 0; i < Q; i++) reinterpret_cast<uint4 *>(p)[i] = q[i];
+    }
+    __device__ __forceinline__ float get(uint32_t j) const {
+        return word_bits<T>::get(reinterpret_cast<const uint32_t *>(q), j);
+    }
+    __device__ __forceinline__ void set(uint32_t j, float v) { word_bits<T>::set(reinterpret_cast<uint32_t *>(q), j, v); }
+};
+
+/* Elements of T in one 16-byte access. */
+template <typename T> struct vec_n { static constexpr uint32_t N = 16 / sizeof(T); };
+
+/* The sum of v over aligned groups of `width` lanes (a power of two <= 32),
+ * returned to every lane of the group; every lane of the warp must call it. */
+__device__ __forceinline__ float team_sum(float v, uint32_t width) {
+    for (uint32_t o = width >> 1; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
 } // namespace mlxc_ops
 
 #endif

@@ -1,8 +1,9 @@
 /*
  * Op-library elementwise kernels (src/kernels/params_ops.h): scale, softcap,
  * gelu (tanh form), silu_mul, sigmoid_mul and the casts.  Grid-stride loops
- * over elements, f32 arithmetic with the accurate libdevice functions
- * (tanhf, expf), one rounding to the storage type.
+ * over 16-byte frags (8 elements of a 16-bit type, 4 of f32) with a scalar
+ * tail, f32 arithmetic with the accurate libdevice functions (tanhf, expf),
+ * one rounding to the storage type.
  */
 #include "ops_common.cuh"
 
@@ -19,22 +20,75 @@ __device__ __forceinline__ float sigmoid(float v) { return 1.0f / (1.0f + expf(-
 struct f_silu_mul { static __device__ __forceinline__ float f(float a, float b) { return a * sigmoid(a) * b; } };
 struct f_sigmoid_mul { static __device__ __forceinline__ float f(float a, float b) { return a * sigmoid(b); } };
 
+/* A frag of N elements of TS in, N of TD out (N fills whole 16-byte pieces
+ * on both sides); G maps the input element j (a, and b of a second input)
+ * to the output value. */
+template <typename TS, typename TD, uint32_t N, typename G>
+__device__ __forceinline__ frag<TD, N> map_frag(const frag<TS, N> &a, const frag<TS, N> &b, const G &g) {
+    frag<TD, N> o;
+#pragma unroll
+    for (uint32_t j = 0; j < N; j++) o.set(j, g(a.get(j), b.get(j)));
+    return o;
+}
+
+/* out[i] = g(a[i], b[i]) for i < n (b may be a itself for one input).  When
+ * every pointer is 16-byte aligned, the first n - n % N elements go as
+ * frags, two per thread in flight (grid-stride); the rest, and unaligned
+ * views, one element per thread.  Each element is read and written by one
+ * thread, so out may be a or b (in place). */
+template <typename TS, typename TD, typename G>
+__device__ __forceinline__ void map(const TS *a, const TS *b, TD *out, uint64_t n, const G &g) {
+    constexpr uint32_t N = vec_n<TS>::N > vec_n<TD>::N ? vec_n<TS>::N : vec_n<TD>::N;
+    const uint64_t st = global_stride();
+    uint64_t done = 0;
+    if (aligned16(a) && aligned16(b) && aligned16(out)) {
+        const uint64_t nv = n / N;
+        uint64_t i = global_index();
+        for (; i + st < nv; i += 2 * st) {
+            frag<TS, N> a0, b0, a1, b1;
+            a0.load(a + i * N);
+            b0.load(b + i * N);
+            a1.load(a + (i + st) * N);
+            b1.load(b + (i + st) * N);
+            map_frag<TS, TD, N>(a0, b0, g).store(out + i * N);
+            map_frag<TS, TD, N>(a1, b1, g).store(out + (i + st) * N);
+        }
+        if (i < nv) {
+            frag<TS, N> a0, b0;
+            a0.load(a + i * N);
+            b0.load(b + i * N);
+            map_frag<TS, TD, N>(a0, b0, g).store(out + i * N);
+        }
+        done = nv * N;
+    }
+    for (uint64_t i = done + global_index(); i < n; i += st)
+        out[i] = conv<TD>::store(g(conv<TS>::load(a[i]), conv<TS>::load(b[i])));
+}
+
+template <typename F> struct g_unary {
+    float s;
+    __device__ __forceinline__ float operator()(float v, float) const { return F::f(v, s); }
+};
+template <typename F> struct g_binary {
+    __device__ __forceinline__ float operator()(float a, float b) const { return F::f(a, b); }
+};
+struct g_copy {
+    __device__ __forceinline__ float operator()(float v, float) const { return v; }
+};
+
 template <typename T, typename F>
 __device__ __forceinline__ void unary(const T *x, T *out, uint64_t n, float s) {
-    for (uint64_t i = global_index(); i < n; i += global_stride())
-        out[i] = conv<T>::store(F::f(conv<T>::load(x[i]), s));
+    map<T, T>(x, x, out, n, g_unary<F>{s});
 }
 
 template <typename T, typename F>
-__device__ __forceinline__ void binary(const T *a, const T *b, T *out,
-                                       uint64_t n) {
-    for (uint64_t i = global_index(); i < n; i += global_stride())
-        out[i] = conv<T>::store(F::f(conv<T>::load(a[i]), conv<T>::load(b[i])));
+__device__ __forceinline__ void binary(const T *a, const T *b, T *out, uint64_t n) {
+    map<T, T>(a, b, out, n, g_binary<F>{});
 }
 
 template <typename TS, typename TD>
 __device__ __forceinline__ void cast(const TS *src, TD *dst, uint64_t n) {
-    for (uint64_t i = global_index(); i < n; i += global_stride()) dst[i] = conv<TD>::store(conv<TS>::load(src[i]));
+    map<TS, TD>(src, src, dst, n, g_copy{});
 }
 
 } // namespace mlxc_ops

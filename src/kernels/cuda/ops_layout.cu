@@ -1,7 +1,8 @@
 /*
  * Op-library layout kernels (src/kernels/params_ops.h): strided copy,
- * batched 2-D transpose (32x32 tiles through shared memory, both sides
- * coalesced), embedding gather and the KV-cache write.  Copies move bits
+ * batched 2-D transpose (tiles through shared memory, both sides
+ * coalesced), embedding gather and the KV-cache write.  Copies whose rows
+ * are whole 16-byte pieces on aligned views move 16 bytes per access.  Copies move bits
  * or convert once, so results equal the CPU backend's exactly.
  */
 #include "ops_common.cuh"
@@ -9,8 +10,8 @@
 namespace mlxc_ops {
 
 template <typename T>
-__device__ __forceinline__ void copy_strided(const T *__restrict__ src, T *__restrict__ dst,
-                                             const mlxc_p_copy_strided &p) {
+__device__ __forceinline__ void copy_strided_elems(const T *__restrict__ src, T *__restrict__ dst,
+                                                   const mlxc_p_copy_strided &p) {
     const uint64_t n1 = p.shape[1], n2 = p.shape[2];
     const uint64_t total = p.shape[0] * n1 * n2;
     for (uint64_t e = global_index(); e < total; e += global_stride()) {
@@ -20,10 +21,83 @@ __device__ __forceinline__ void copy_strided(const T *__restrict__ src, T *__res
     }
 }
 
+/* Rows contiguous on both sides, in whole 16-byte pieces: copy pieces,
+ * with 32-bit index arithmetic when the piece count allows. */
+template <typename I>
+__device__ __forceinline__ void copy_rows16(const uint4 *__restrict__ src, uint4 *__restrict__ dst, I n0, I n1, I n2,
+                                            const uint64_t *ss, const uint64_t *ds) {
+    const I total = n0 * n1 * n2;
+    for (I e = (I)global_index(); e < total; e += (I)global_stride()) {
+        const I r = e / n2, i2 = e - r * n2, i0 = r / n1, i1 = r - i0 * n1;
+        dst[i0 * ds[0] + i1 * ds[1] + i2] = src[i0 * ss[0] + i1 * ss[1] + i2];
+    }
+}
+
+template <typename T>
+__device__ __forceinline__ void copy_strided(const T *__restrict__ src, T *__restrict__ dst,
+                                             const mlxc_p_copy_strided &p) {
+    constexpr uint64_t N = 16 / sizeof(T);
+    bool vec = p.src_stride[2] == 1 && p.dst_stride[2] == 1 && p.shape[2] % N == 0 && aligned16(src) && aligned16(dst);
+    for (int d = 0; d < 2; d++) vec = vec && p.src_stride[d] % N == 0 && p.dst_stride[d] % N == 0;
+    if (!vec) {
+        copy_strided_elems<T>(src, dst, p);
+        return;
+    }
+    const uint64_t ss[2] = {p.src_stride[0] / N, p.src_stride[1] / N}, ds[2] = {p.dst_stride[0] / N, p.dst_stride[1] / N};
+    const uint64_t n2 = p.shape[2] / N, total = p.shape[0] * p.shape[1] * n2;
+    const uint4 *s = reinterpret_cast<const uint4 *>(src);
+    uint4 *d = reinterpret_cast<uint4 *>(dst);
+    if (total + global_stride() < 0xffffffffull)
+        copy_rows16<uint32_t>(s, d, (uint32_t)p.shape[0], (uint32_t)p.shape[1], (uint32_t)n2, ss, ds);
+    else
+        copy_rows16<uint64_t>(s, d, p.shape[0], p.shape[1], n2, ss, ds);
+}
+
+/* transpose: 64 x 64 tiles, 16 elements per thread in flight, when the
+ * block is 256 threads (the front-end's choice) and elements are at most 4
+ * bytes; anything else takes the 32 x 32 loop below.  Rows of the tile are padded to an odd number of
+ * 4-byte words so the column reads hit 32 banks. */
+constexpr uint32_t BIG = 64, BIG_THREADS = 256;
+
+template <typename T>
+__device__ __forceinline__ void transpose64(const T *__restrict__ src, T *__restrict__ dst, const mlxc_p_transpose &p) {
+    constexpr uint32_t PAD = sizeof(T) >= 4 ? 1 : 4 / sizeof(T), K = BIG * BIG / BIG_THREADS;
+    __shared__ T tile[BIG][BIG + PAD];
+    const uint64_t R = p.rows, C = p.cols;
+    const uint64_t tr = (R + BIG - 1) / BIG, tc = (C + BIG - 1) / BIG, tiles = p.batch * tr * tc;
+    const uint32_t t = thread_linear(), lane = t % BIG, sub = t / BIG;
+    for (uint64_t k = block_linear(); k < tiles; k += block_count()) {
+        const uint64_t b = k / (tr * tc), r0 = (k / tc) % tr * BIG, c0 = k % tc * BIG;
+        const T *s = src + b * R * C;
+        T *d = dst + b * R * C;
+        T v[K];
+#pragma unroll
+        for (uint32_t i = 0; i < K; i++) {
+            const uint32_t r = sub + i * (BIG_THREADS / BIG);
+            if (r0 + r < R && c0 + lane < C) v[i] = s[(r0 + r) * C + c0 + lane];
+        }
+#pragma unroll
+        for (uint32_t i = 0; i < K; i++) tile[sub + i * (BIG_THREADS / BIG)][lane] = v[i];
+        __syncthreads();
+#pragma unroll
+        for (uint32_t i = 0; i < K; i++) {
+            const uint32_t c = sub + i * (BIG_THREADS / BIG);
+            if (r0 + lane < R && c0 + c < C) d[(c0 + c) * R + r0 + lane] = tile[lane][c];
+        }
+        __syncthreads();
+    }
+}
+
 constexpr uint32_t TILE = 32;
 
 template <typename T>
 __device__ __forceinline__ void transpose(const T *__restrict__ src, T *__restrict__ dst, const mlxc_p_transpose &p) {
+    if constexpr (sizeof(T) < 8) { /* 8-byte elements: 16 in flight would spill */
+        if (thread_count() == BIG_THREADS) {
+            transpose64<T>(src, dst, p);
+            return;
+        }
+    }
     __shared__ T tile[TILE][TILE + 1];
     const uint64_t R = p.rows, C = p.cols;
     const uint64_t tr = (R + TILE - 1) / TILE, tc = (C + TILE - 1) / TILE, tiles = p.batch * tr * tc;
@@ -50,6 +124,27 @@ __device__ __forceinline__ void transpose(const T *__restrict__ src, T *__restri
 template <typename TT, typename TO>
 __device__ __forceinline__ void gather(const TT *__restrict__ table, const uint32_t *__restrict__ ids,
                                        TO *__restrict__ out, const mlxc_p_gather &p) {
+    constexpr uint32_t N = vec_n<TT>::N > vec_n<TO>::N ? vec_n<TT>::N : vec_n<TO>::N;
+    if (p.dim % N == 0 && aligned16(table) && aligned16(out)) {
+        /* whole frags of a row: N elements per thread, 16-byte accesses */
+        const uint64_t per = p.dim / N, units = (uint64_t)p.n_ids * per;
+        for (uint64_t u = global_index(); u < units; u += global_stride()) {
+            const uint64_t i = u / per, j = (u - i * per) * N;
+            const uint32_t id = ids[i];
+            frag<TO, N> o;
+            if (id < p.vocab) {
+                frag<TT, N> a;
+                a.load(table + (uint64_t)id * p.dim + j);
+#pragma unroll
+                for (uint32_t q = 0; q < N; q++) o.set(q, a.get(q) * p.scale);
+            } else {
+#pragma unroll
+                for (uint32_t q = 0; q < N; q++) o.set(q, 0.0f);
+            }
+            o.store(out + i * p.dim + j);
+        }
+        return;
+    }
     const uint64_t dim = p.dim, total = (uint64_t)p.n_ids * dim;
     for (uint64_t e = global_index(); e < total; e += global_stride()) {
         const uint64_t i = e / dim, j = e % dim;
@@ -65,6 +160,25 @@ __device__ __forceinline__ void kv_copy(const TS *__restrict__ src, TC *__restri
     const uint64_t hd = p.head_dim, cap = p.capacity, H = p.kv_heads, T = p.n_tokens;
     const uint64_t start = (uint64_t)p.pos + (p.use_pos_buf ? (uint32_t)pos[0] : 0u);
     const uint64_t first = p.sliding && T > cap ? T - cap : 0;
+    constexpr uint32_t N = vec_n<TS>::N > vec_n<TC>::N ? vec_n<TS>::N : vec_n<TC>::N;
+    if (hd % N == 0 && aligned16(src) && aligned16(cache)) {
+        /* whole frags of a head row: N elements per thread */
+        const uint64_t per = hd / N, units = T * H * per;
+        for (uint64_t u = global_index(); u < units; u += global_stride()) {
+            const uint64_t row = u / per, j = (u - row * per) * N, h = row % H, t = row / H;
+            if (t < first) continue;
+            uint64_t slot = start + t;
+            if (p.sliding) slot %= cap;
+            else if (slot >= cap) continue;
+            frag<TS, N> a;
+            frag<TC, N> o;
+            a.load(src + row * hd + j);
+#pragma unroll
+            for (uint32_t q = 0; q < N; q++) o.set(q, a.get(q));
+            o.store(cache + (h * cap + slot) * hd + j);
+        }
+        return;
+    }
     const uint64_t total = T * H * hd;
     for (uint64_t e = global_index(); e < total; e += global_stride()) {
         const uint64_t j = e % hd, row = e / hd, h = row % H, t = row / H;
@@ -82,7 +196,7 @@ __device__ __forceinline__ void kv_copy(const TS *__restrict__ src, TC *__restri
     extern "C" __global__ void copy_strided_##w(const T *src, T *dst, mlxc_p_copy_strided p) {  \
         mlxc_ops::copy_strided<T>(src, dst, p);                                                 \
     }                                                                                           \
-    extern "C" __global__ void transpose_##w(const T *src, T *dst, mlxc_p_transpose p) {        \
+    extern "C" __global__ void __launch_bounds__(1024, 1) transpose_##w(const T *src, T *dst, mlxc_p_transpose p) {        \
         mlxc_ops::transpose<T>(src, dst, p);                                                    \
     }
 OPS_WIDTH(uint8_t, x8)

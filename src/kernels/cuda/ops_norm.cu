@@ -1,7 +1,9 @@
 /*
  * Op-library normalisations (src/kernels/params_ops.h): rms_norm with the
- * residual add fused, l2_norm, layer_norm.  One thread block per row
- * (grid-stride over rows); sums in f32 through block_reduce.
+ * residual add fused, l2_norm, layer_norm; sums in f32.  Rows of whole
+ * 16-byte frags on aligned views take the vector paths below (a warp team
+ * or a block per row, the row held in registers between passes); other
+ * views one thread block per row, element by element (the *_scalar ones).
  *
  * rms_norm_residual rounds s = x + r to the storage type before squaring,
  * as add followed by rms_norm would, and writes the sum last so that `sum`
@@ -12,7 +14,7 @@
 namespace mlxc_ops {
 
 template <typename T>
-__device__ __forceinline__ void rms_norm_residual(const T *x, const T *res, const T *w, T *out, T *sum,
+__device__ __forceinline__ void rms_norm_residual_scalar(const T *x, const T *res, const T *w, T *out, T *sum,
                                                   const mlxc_p_norm &p) {
     const uint32_t t = thread_linear(), nt = thread_count(), dim = p.dim;
     for (uint64_t row = block_linear(); row < p.rows; row += block_count()) {
@@ -34,7 +36,7 @@ __device__ __forceinline__ void rms_norm_residual(const T *x, const T *res, cons
     }
 }
 
-template <typename T> __device__ __forceinline__ void l2_norm(const T *x, T *out, const mlxc_p_norm &p) {
+template <typename T> __device__ __forceinline__ void l2_norm_scalar(const T *x, T *out, const mlxc_p_norm &p) {
     const uint32_t t = thread_linear(), nt = thread_count(), dim = p.dim;
     for (uint64_t row = block_linear(); row < p.rows; row += block_count()) {
         const T *xr = x + row * dim;
@@ -49,7 +51,7 @@ template <typename T> __device__ __forceinline__ void l2_norm(const T *x, T *out
 }
 
 template <typename T>
-__device__ __forceinline__ void layer_norm(const T *x, const T *w, const T *b, T *out, const mlxc_p_norm &p) {
+__device__ __forceinline__ void layer_norm_scalar(const T *x, const T *w, const T *b, T *out, const mlxc_p_norm &p) {
     const uint32_t t = thread_linear(), nt = thread_count(), dim = p.dim;
     for (uint64_t row = block_linear(); row < p.rows; row += block_count()) {
         const T *xr = x + row * dim;
@@ -71,17 +73,289 @@ __device__ __forceinline__ void layer_norm(const T *x, const T *w, const T *b, T
     }
 }
 
+
+/* ---- vector paths: rows of whole 16-byte frags, 16-byte aligned ----------------- *
+ * A row is spread over a team of threads: the whole block (rows longer than
+ * 32 frags; block_reduce) or an aligned group of `width` lanes of a warp
+ * (short rows such as 128-wide heads; team_sum), several rows per warp.  A
+ * thread's frags are v = first + c * step; its first NC stay in registers
+ * between the passes, so a row is read from memory once unless it is longer
+ * than NC frags per thread. */
+
+constexpr uint32_t NC = 4;
+constexpr uint32_t NCR = 3; /* rms_norm_residual: two inputs in flight; 4 spills at 64 registers */
+
+struct team {
+    uint32_t first, step; /* this thread's frags of the row */
+    uint32_t width;       /* 0: the whole block reduces */
+    __device__ __forceinline__ float sum(float v) const {
+        return width ? team_sum(v, width) : block_reduce<op_sum>(v);
+    }
+};
+
+template <typename T>
+__device__ __forceinline__ void rms_row(const T *xr, const T *rr, const T *w, T *o, T *sr, uint32_t nv,
+                                        const team &tm, const mlxc_p_norm &p) {
+    constexpr uint32_t N = vec_n<T>::N;
+    typedef frag<T, N> F;
+    F cs[NCR]; /* s = x + r, rounded to T */
+    float acc = 0.0f;
+#pragma unroll
+    for (uint32_t c = 0; c < NCR; c++) {
+        const uint32_t v = tm.first + c * tm.step;
+        if (v < nv) {
+            F a, b;
+            a.load(xr + v * N);
+            b.load(rr + v * N);
+#pragma unroll
+            for (uint32_t j = 0; j < N; j++) {
+                const float s = mlxc::round_to<T>(a.get(j) + b.get(j));
+                cs[c].set(j, s);
+                acc += s * s;
+            }
+        }
+    }
+    for (uint32_t v = tm.first + NCR * tm.step; v < nv; v += tm.step) {
+        F a, b;
+        a.load(xr + v * N);
+        b.load(rr + v * N);
+#pragma unroll
+        for (uint32_t j = 0; j < N; j++) {
+            const float s = mlxc::round_to<T>(a.get(j) + b.get(j));
+            acc += s * s;
+        }
+    }
+    const float inv = 1.0f / sqrtf(tm.sum(acc) / (float)p.dim + p.eps);
+    /* The sum is written after this thread's last read of the same frag of
+     * x and r (sum may be x or r). */
+#pragma unroll
+    for (uint32_t c = 0; c < NCR; c++) {
+        const uint32_t v = tm.first + c * tm.step;
+        if (v < nv) {
+            F out, wv;
+            if (p.has_weight) wv.load(w + v * N);
+#pragma unroll
+            for (uint32_t j = 0; j < N; j++) {
+                const float y = cs[c].get(j) * inv;
+                out.set(j, p.has_weight ? y * wv.get(j) : y);
+            }
+            out.store(o + v * N);
+            if (p.write_sum) cs[c].store(sr + v * N);
+        }
+    }
+    for (uint32_t v = tm.first + NCR * tm.step; v < nv; v += tm.step) {
+        F a, b, out, sv, wv;
+        a.load(xr + v * N);
+        b.load(rr + v * N);
+        if (p.has_weight) wv.load(w + v * N);
+#pragma unroll
+        for (uint32_t j = 0; j < N; j++) {
+            const float s = mlxc::round_to<T>(a.get(j) + b.get(j));
+            sv.set(j, s);
+            out.set(j, p.has_weight ? s * inv * wv.get(j) : s * inv);
+        }
+        out.store(o + v * N);
+        if (p.write_sum) sv.store(sr + v * N);
+    }
+}
+
+template <typename T>
+__device__ __forceinline__ void l2_row(const T *xr, T *o, uint32_t nv, const team &tm, const mlxc_p_norm &p) {
+    constexpr uint32_t N = vec_n<T>::N;
+    typedef frag<T, N> F;
+    F cx[NC];
+    float acc = 0.0f;
+#pragma unroll
+    for (uint32_t c = 0; c < NC; c++) {
+        const uint32_t v = tm.first + c * tm.step;
+        if (v < nv) {
+            cx[c].load(xr + v * N);
+#pragma unroll
+            for (uint32_t j = 0; j < N; j++) acc += cx[c].get(j) * cx[c].get(j);
+        }
+    }
+    for (uint32_t v = tm.first + NC * tm.step; v < nv; v += tm.step) {
+        F a;
+        a.load(xr + v * N);
+#pragma unroll
+        for (uint32_t j = 0; j < N; j++) acc += a.get(j) * a.get(j);
+    }
+    const float inv = 1.0f / sqrtf(tm.sum(acc) + p.eps);
+#pragma unroll
+    for (uint32_t c = 0; c < NC; c++) {
+        const uint32_t v = tm.first + c * tm.step;
+        if (v < nv) {
+            F out;
+#pragma unroll
+            for (uint32_t j = 0; j < N; j++) out.set(j, cx[c].get(j) * inv);
+            out.store(o + v * N);
+        }
+    }
+    for (uint32_t v = tm.first + NC * tm.step; v < nv; v += tm.step) {
+        F a, out;
+        a.load(xr + v * N);
+#pragma unroll
+        for (uint32_t j = 0; j < N; j++) out.set(j, a.get(j) * inv);
+        out.store(o + v * N);
+    }
+}
+
+template <typename T>
+__device__ __forceinline__ void layer_row(const T *xr, const T *w, const T *b, T *o, uint32_t nv, const team &tm,
+                                          const mlxc_p_norm &p) {
+    constexpr uint32_t N = vec_n<T>::N;
+    typedef frag<T, N> F;
+    F cx[NC];
+    float acc = 0.0f;
+#pragma unroll
+    for (uint32_t c = 0; c < NC; c++) {
+        const uint32_t v = tm.first + c * tm.step;
+        if (v < nv) {
+            cx[c].load(xr + v * N);
+#pragma unroll
+            for (uint32_t j = 0; j < N; j++) acc += cx[c].get(j);
+        }
+    }
+    for (uint32_t v = tm.first + NC * tm.step; v < nv; v += tm.step) {
+        F a;
+        a.load(xr + v * N);
+#pragma unroll
+        for (uint32_t j = 0; j < N; j++) acc += a.get(j);
+    }
+    const float mean = tm.sum(acc) / (float)p.dim;
+    acc = 0.0f;
+#pragma unroll
+    for (uint32_t c = 0; c < NC; c++) {
+        const uint32_t v = tm.first + c * tm.step;
+        if (v < nv) {
+#pragma unroll
+            for (uint32_t j = 0; j < N; j++) {
+                const float d = cx[c].get(j) - mean;
+                acc += d * d;
+            }
+        }
+    }
+    for (uint32_t v = tm.first + NC * tm.step; v < nv; v += tm.step) {
+        F a;
+        a.load(xr + v * N);
+#pragma unroll
+        for (uint32_t j = 0; j < N; j++) {
+            const float d = a.get(j) - mean;
+            acc += d * d;
+        }
+    }
+    const float inv = 1.0f / sqrtf(tm.sum(acc) / (float)p.dim + p.eps);
+    const auto put = [&](uint32_t v, const F &a) {
+        F out, wv, bv;
+        if (p.has_weight) wv.load(w + v * N);
+        if (p.has_bias) bv.load(b + v * N);
+#pragma unroll
+        for (uint32_t j = 0; j < N; j++) {
+            float y = (a.get(j) - mean) * inv;
+            if (p.has_weight) y *= wv.get(j);
+            if (p.has_bias) y += bv.get(j);
+            out.set(j, y);
+        }
+        out.store(o + v * N);
+    };
+#pragma unroll
+    for (uint32_t c = 0; c < NC; c++) {
+        const uint32_t v = tm.first + c * tm.step;
+        if (v < nv) put(v, cx[c]);
+    }
+    for (uint32_t v = tm.first + NC * tm.step; v < nv; v += tm.step) {
+        F a;
+        a.load(xr + v * N);
+        put(v, a);
+    }
+}
+
+/* Runs row_fn(row, team) over every row: warp teams when the row is at
+ * most 32 frags and the block is whole warps, else one block per row. */
+template <typename ROW>
+__device__ __forceinline__ void for_rows(uint32_t rows, uint32_t nv, const ROW &row_fn) {
+    const uint32_t t = thread_linear(), nt = thread_count();
+    if (nv <= 32 && nt % 32 == 0) {
+        uint32_t width = 1;
+        while (width < nv) width <<= 1;
+        const uint32_t per_warp = 32 / width, lane = t & 31u;
+        const uint64_t warps = block_count() * (nt / 32);
+        for (uint64_t base = (block_linear() * (nt / 32) + t / 32) * per_warp; base < rows;
+             base += warps * per_warp) {
+            const uint64_t row = base + lane / width;
+            const uint32_t sub = lane % width;
+            const bool valid = row < rows && sub < nv;
+            row_fn(row < rows ? row : 0, team{valid ? sub : nv, width, width});
+        }
+        return;
+    }
+    for (uint64_t row = block_linear(); row < rows; row += block_count()) row_fn(row, team{t, nt, 0});
+}
+
+template <typename T> struct rms_fn {
+    const T *x, *r, *w;
+    T *out, *sum;
+    const mlxc_p_norm *p;
+    __device__ __forceinline__ void operator()(uint64_t row, const team &tm) const {
+        const uint64_t off = row * p->dim;
+        rms_row<T>(x + off, r + off, w, out + off, sum + off, p->dim / vec_n<T>::N, tm, *p);
+    }
+};
+template <typename T> struct l2_fn {
+    const T *x;
+    T *out;
+    const mlxc_p_norm *p;
+    __device__ __forceinline__ void operator()(uint64_t row, const team &tm) const {
+        const uint64_t off = row * p->dim;
+        l2_row<T>(x + off, out + off, p->dim / vec_n<T>::N, tm, *p);
+    }
+};
+template <typename T> struct layer_fn {
+    const T *x, *w, *b;
+    T *out;
+    const mlxc_p_norm *p;
+    __device__ __forceinline__ void operator()(uint64_t row, const team &tm) const {
+        const uint64_t off = row * p->dim;
+        layer_row<T>(x + off, w, b, out + off, p->dim / vec_n<T>::N, tm, *p);
+    }
+};
+
+template <typename T>
+__device__ __forceinline__ void rms_norm_residual(const T *x, const T *res, const T *w, T *out, T *sum,
+                                                  const mlxc_p_norm &p) {
+    if (p.dim % vec_n<T>::N == 0 && aligned16(x) && aligned16(res) && aligned16(w) && aligned16(out) &&
+        aligned16(sum))
+        for_rows(p.rows, p.dim / vec_n<T>::N, rms_fn<T>{x, res, w, out, sum, &p});
+    else
+        rms_norm_residual_scalar<T>(x, res, w, out, sum, p);
+}
+
+template <typename T> __device__ __forceinline__ void l2_norm(const T *x, T *out, const mlxc_p_norm &p) {
+    if (p.dim % vec_n<T>::N == 0 && aligned16(x) && aligned16(out))
+        for_rows(p.rows, p.dim / vec_n<T>::N, l2_fn<T>{x, out, &p});
+    else
+        l2_norm_scalar<T>(x, out, p);
+}
+
+template <typename T>
+__device__ __forceinline__ void layer_norm(const T *x, const T *w, const T *b, T *out, const mlxc_p_norm &p) {
+    if (p.dim % vec_n<T>::N == 0 && aligned16(x) && aligned16(w) && aligned16(b) && aligned16(out))
+        for_rows(p.rows, p.dim / vec_n<T>::N, layer_fn<T>{x, w, b, out, &p});
+    else
+        layer_norm_scalar<T>(x, w, b, out, p);
+}
+
 } // namespace mlxc_ops
 
 #define OPS_NORM(T, sfx)                                                                        \
-    extern "C" __global__ void rms_norm_residual_##sfx(const T *x, const T *r, const T *w, T *out, T *sum, \
+    extern "C" __global__ void __launch_bounds__(1024, 1) rms_norm_residual_##sfx(const T *x, const T *r, const T *w, T *out, T *sum, \
                                                        mlxc_p_norm p) {                         \
         mlxc_ops::rms_norm_residual<T>(x, r, w, out, sum, p);                                   \
     }                                                                                           \
-    extern "C" __global__ void l2_norm_##sfx(const T *x, T *out, mlxc_p_norm p) {               \
+    extern "C" __global__ void __launch_bounds__(1024, 1) l2_norm_##sfx(const T *x, T *out, mlxc_p_norm p) {               \
         mlxc_ops::l2_norm<T>(x, out, p);                                                        \
     }                                                                                           \
-    extern "C" __global__ void layer_norm_##sfx(const T *x, const T *w, const T *b, T *out, mlxc_p_norm p) { \
+    extern "C" __global__ void __launch_bounds__(1024, 1) layer_norm_##sfx(const T *x, const T *w, const T *b, T *out, mlxc_p_norm p) { \
         mlxc_ops::layer_norm<T>(x, w, b, out, p);                                               \
     }
 OPS_NORM(float, f32)

@@ -1,7 +1,8 @@
 /*
- * Op-library RoPE (src/kernels/params_ops.h, include/mlxc/ops_rope.h): one
- * thread per rotated pair, grid-stride over (token, head, pair); a second
- * loop copies the pass-through tail when out is not x.  theta = pos *
+ * Op-library RoPE (src/kernels/params_ops.h, include/mlxc/ops_rope.h):
+ * grid-stride over (token, head, group of pairs) with 16-byte accesses when
+ * the head splits into whole frags (rope_vec), else one thread per rotated
+ * pair (rope_scalar); the pass-through tail is copied when out is not x.  theta = pos *
  * inv_freq[i] (/ freq_factors[i]) in f32 with explicit round-to-nearest
  * operations (no contraction), so the angle is bit-identical to the CPU's;
  * sincosf is the accurate libdevice version.
@@ -27,7 +28,7 @@ __device__ __forceinline__ float rope_position(const int32_t *pos, const mlxc_p_
 }
 
 template <typename T>
-__device__ __forceinline__ void rope(const T *x, T *out, const int32_t *pos, const float *ff, const mlxc_p_rope &p) {
+__device__ __forceinline__ void rope_scalar(const T *x, T *out, const int32_t *pos, const float *ff, const mlxc_p_rope &p) {
     const uint32_t half = p.rope_dim / 2, hd = p.head_dim;
     const bool adjacent = p.mode == MLXC_ROPE_MODE_NORM;
     const uint64_t rows = (uint64_t)p.n_tokens * p.n_heads, pairs = rows * half;
@@ -53,6 +54,86 @@ __device__ __forceinline__ void rope(const T *x, T *out, const int32_t *pos, con
             out[row * hd + j] = x[row * hd + j];
         }
     }
+}
+
+/* The angle of pair i of token t, and its sine and cosine. */
+__device__ __forceinline__ void rope_angle(float position, const float *ff, const mlxc_p_rope &p, uint32_t i, float *sn,
+                                           float *cs) {
+    float theta = __fmul_rn(position, p.inv_freq[i]);
+    if (p.has_freq_factors) theta = __fdiv_rn(theta, ff[i]);
+    sincosf(theta, sn, cs);
+}
+
+/* Vector path: one unit is N consecutive pairs (NeoX-style: a frag at i and
+ * one at i + rope_dim/2) or one frag of N/2 adjacent pairs (NORM), so every
+ * access is 16 bytes; the pass-through tail goes as frags too.  Both frags
+ * of a unit are read before either is written (in place). */
+template <typename T>
+__device__ __forceinline__ void rope_vec(const T *x, T *out, const int32_t *pos, const float *ff, const mlxc_p_rope &p) {
+    constexpr uint32_t N = vec_n<T>::N;
+    typedef frag<T, N> F;
+    const uint32_t half = p.rope_dim / 2, hd = p.head_dim;
+    const bool adjacent = p.mode == MLXC_ROPE_MODE_NORM;
+    const bool multi = p.mode == MLXC_ROPE_MODE_MROPE || p.mode == MLXC_ROPE_MODE_IMROPE;
+    const uint64_t rows = (uint64_t)p.n_tokens * p.n_heads;
+    const uint32_t per_row = adjacent ? p.rope_dim / N : half / N;
+    const uint64_t units = rows * per_row;
+    for (uint64_t u = global_index(); u < units; u += global_stride()) {
+        const uint64_t row = u / per_row;
+        const uint32_t c = (uint32_t)(u - row * per_row);
+        const uint32_t t = (uint32_t)(row / p.n_heads);
+        const float ptok = multi ? 0.0f : (float)pos[t];
+        const T *xr = x + row * hd;
+        T *o = out + row * hd;
+        if (adjacent) {
+            F a, r;
+            a.load(xr + c * N);
+#pragma unroll
+            for (uint32_t j = 0; j < N / 2; j++) {
+                const uint32_t i = c * (N / 2) + j;
+                float sn, cs;
+                rope_angle(ptok, ff, p, i, &sn, &cs);
+                const float x0 = a.get(2 * j), x1 = a.get(2 * j + 1);
+                r.set(2 * j, x0 * cs - x1 * sn);
+                r.set(2 * j + 1, x0 * sn + x1 * cs);
+            }
+            r.store(o + c * N);
+        } else {
+            F a, b, ra, rb;
+            a.load(xr + c * N);
+            b.load(xr + half + c * N);
+#pragma unroll
+            for (uint32_t j = 0; j < N; j++) {
+                const uint32_t i = c * N + j;
+                float sn, cs;
+                rope_angle(multi ? rope_position(pos, p, t, i) : ptok, ff, p, i, &sn, &cs);
+                const float x0 = a.get(j), x1 = b.get(j);
+                ra.set(j, x0 * cs - x1 * sn);
+                rb.set(j, x0 * sn + x1 * cs);
+            }
+            ra.store(o + c * N);
+            rb.store(o + half + c * N);
+        }
+    }
+    if (out != x && p.rope_dim < hd) {
+        const uint32_t tail = (hd - p.rope_dim) / N;
+        for (uint64_t e = global_index(); e < rows * tail; e += global_stride()) {
+            const uint64_t row = e / tail, j = p.rope_dim + (e - row * tail) * N;
+            F v;
+            v.load(x + row * hd + j);
+            v.store(out + row * hd + j);
+        }
+    }
+}
+
+template <typename T>
+__device__ __forceinline__ void rope(const T *x, T *out, const int32_t *pos, const float *ff, const mlxc_p_rope &p) {
+    constexpr uint32_t N = vec_n<T>::N;
+    const bool adjacent = p.mode == MLXC_ROPE_MODE_NORM;
+    if (p.head_dim % N == 0 && (adjacent ? p.rope_dim % N : (p.rope_dim / 2) % N) == 0 && aligned16(x) && aligned16(out))
+        rope_vec<T>(x, out, pos, ff, p);
+    else
+        rope_scalar<T>(x, out, pos, ff, p);
 }
 
 } // namespace mlxc_ops
