@@ -1,0 +1,437 @@
+/*
+ * Dense matmul CUDA kernels (src/kernels/params_matmul.h):
+ *
+ *     y[i, j] = sum_k x[i, k] * w[j, k]      x (m, k)  w (n, k)  y (m, n)
+ *
+ * matvec_W_X_Y (m <= 8, decode) is memory-bound: the weights are read once
+ * and nothing else matters.  A block owns MLXC_MATVEC_ROWS weight rows and
+ * its threads stride along k in 16-byte weight vectors (8 bf16/f16 or 4
+ * f32), two vectors per row in flight before the first use, loaded past L1
+ * (ld.global.nc.L1::no_allocate) so that L1 keeps x.  Each x vector is
+ * loaded once and used for all the block's rows; the m x rows partial sums
+ * leave the warp through a transposing shuffle reduction (each step halves
+ * the values a lane holds: 31 shuffles for 32 sums instead of 160), then
+ * the warps' sums meet in shared memory.
+ *
+ * gemm_W_X_Y (prefill): for bf16 x and bf16 w, a tensor-core kernel
+ * (mma.sync m16n8k16, f32 accumulators): 128 x 128 output tiles, 8 warps of
+ * 64 x 32, k in steps of 64 through a 3-stage cp.async pipeline, shared
+ * tiles swizzled (16-byte chunk c of row r at c ^ (r & 7)) so that cp.async
+ * writes and ldmatrix reads are free of bank conflicts.  Other dtype
+ * combinations, and launches or operands the fast paths cannot take (block
+ * size, dynamic shared memory, k not a multiple of 8, pointers not 16-byte
+ * aligned) run a plain f32 dot product per output, which is the same
+ * function (params.h: any launch shape is correct).
+ */
+#include <type_traits>
+
+#include "kernels/params_matmul.h"
+#include "ops_common.cuh"
+
+namespace mlxc_mm {
+
+using mlxc::block_count;
+using mlxc::block_linear;
+using mlxc::conv;
+using mlxc::thread_count;
+using mlxc::thread_linear;
+
+typedef __nv_bfloat16 bf16;
+
+/* ---- small helpers ----------------------------------------------------------------- */
+
+/* 16 bytes that are read once: past L1, so that L1 keeps what is reused. */
+__device__ __forceinline__ uint4 ld_stream(const void *p) {
+    uint4 v;
+    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                 : "l"(p));
+    return v;
+}
+
+__device__ __forceinline__ void bf16x2_to_f32(uint32_t u, float &lo, float &hi) {
+    lo = __uint_as_float(u << 16);
+    hi = __uint_as_float(u & 0xffff0000u);
+}
+__device__ __forceinline__ void f16x2_to_f32(uint32_t u, float &lo, float &hi) {
+    __half2 h = *reinterpret_cast<__half2 *>(&u);
+    float2 f = __half22float2(h);
+    lo = f.x;
+    hi = f.y;
+}
+
+/* A 16-byte weight vector as floats: VEC = 16 / sizeof(W) of them. */
+template <typename W> struct wvec;
+template <> struct wvec<float> {
+    static constexpr int VEC = 4;
+    static __device__ __forceinline__ void cvt(uint4 v, float (&f)[4]) {
+        f[0] = __uint_as_float(v.x);
+        f[1] = __uint_as_float(v.y);
+        f[2] = __uint_as_float(v.z);
+        f[3] = __uint_as_float(v.w);
+    }
+};
+template <> struct wvec<__half> {
+    static constexpr int VEC = 8;
+    static __device__ __forceinline__ void cvt(uint4 v, float (&f)[8]) {
+        f16x2_to_f32(v.x, f[0], f[1]);
+        f16x2_to_f32(v.y, f[2], f[3]);
+        f16x2_to_f32(v.z, f[4], f[5]);
+        f16x2_to_f32(v.w, f[6], f[7]);
+    }
+};
+template <> struct wvec<bf16> {
+    static constexpr int VEC = 8;
+    static __device__ __forceinline__ void cvt(uint4 v, float (&f)[8]) {
+        bf16x2_to_f32(v.x, f[0], f[1]);
+        bf16x2_to_f32(v.y, f[2], f[3]);
+        bf16x2_to_f32(v.z, f[4], f[5]);
+        bf16x2_to_f32(v.w, f[6], f[7]);
+    }
+};
+
+/* VEC consecutive x values (aligned to VEC elements) as floats, through the
+ * read-only path: x is reread by every block. */
+template <typename X, int VEC> struct xvec;
+template <> struct xvec<float, 4> {
+    static __device__ __forceinline__ void load(const float *p, float (&f)[4]) {
+        float4 a = __ldg(reinterpret_cast<const float4 *>(p));
+        f[0] = a.x; f[1] = a.y; f[2] = a.z; f[3] = a.w;
+    }
+};
+template <> struct xvec<float, 8> {
+    static __device__ __forceinline__ void load(const float *p, float (&f)[8]) {
+        float4 a = __ldg(reinterpret_cast<const float4 *>(p)), b = __ldg(reinterpret_cast<const float4 *>(p) + 1);
+        f[0] = a.x; f[1] = a.y; f[2] = a.z; f[3] = a.w;
+        f[4] = b.x; f[5] = b.y; f[6] = b.z; f[7] = b.w;
+    }
+};
+template <> struct xvec<bf16, 4> {
+    static __device__ __forceinline__ void load(const bf16 *p, float (&f)[4]) {
+        uint2 a = __ldg(reinterpret_cast<const uint2 *>(p));
+        bf16x2_to_f32(a.x, f[0], f[1]);
+        bf16x2_to_f32(a.y, f[2], f[3]);
+    }
+};
+template <> struct xvec<bf16, 8> {
+    static __device__ __forceinline__ void load(const bf16 *p, float (&f)[8]) {
+        uint4 a = __ldg(reinterpret_cast<const uint4 *>(p));
+        bf16x2_to_f32(a.x, f[0], f[1]);
+        bf16x2_to_f32(a.y, f[2], f[3]);
+        bf16x2_to_f32(a.z, f[4], f[5]);
+        bf16x2_to_f32(a.w, f[6], f[7]);
+    }
+};
+
+__device__ __forceinline__ bool aligned16(const void *p) { return ((uintptr_t)p & 15u) == 0; }
+
+/* ---- the plain path: one f32 dot product per output (any launch) --------------------- */
+
+template <typename W, typename X, typename Y>
+__device__ void mm_plain(const X *x, const W *w, Y *y, const mlxc_p_matmul &p) {
+    const uint64_t total = (uint64_t)p.m * p.n, stride = block_count() * thread_count();
+    for (uint64_t o = block_linear() * thread_count() + thread_linear(); o < total; o += stride) {
+        const uint64_t i = o / p.n, j = o % p.n;
+        const X *xr = x + i * p.k;
+        const W *wr = w + j * p.k;
+        float s = 0.0f;
+        for (uint32_t q = 0; q < p.k; q++) s += conv<X>::load(xr[q]) * conv<W>::load(wr[q]);
+        y[o] = conv<Y>::store(s);
+    }
+}
+
+/* ---- mat-vec -------------------------------------------------------------------------- */
+
+constexpr int R = MLXC_MATVEC_ROWS;
+
+/* The warps' partial sums of the mat-vec: [warp][value]. */
+__shared__ float mv_red[32][32];
+
+__host__ __device__ constexpr int pow2_at_least(int v) { return v <= 1 ? 1 : 2 * pow2_at_least((v + 1) / 2); }
+
+/* One halving step of warp_transpose_sum: exchange half the H*2 values
+ * with the lane O apart, keep the half that this lane's bit O selects. */
+template <int H, int O, int NV> __device__ __forceinline__ void transpose_step(float (&v)[NV], uint32_t lane) {
+    if constexpr (H >= 1) {
+        const bool up = (lane & (uint32_t)O) != 0;
+#pragma unroll
+        for (int j = 0; j < H; j++) {
+            const float send = up ? v[j] : v[j + H], keep = up ? v[j + H] : v[j];
+            v[j] = keep + __shfl_xor_sync(0xffffffffu, send, O);
+        }
+        transpose_step<H / 2, O / 2, NV>(v, lane);
+    }
+}
+
+/* Sum v[0..NV) over the warp; afterwards lane l holds the total of value
+ * l >> (5 - log2 NV) (NV a power of two <= 32): NV - 1 shuffles to halve
+ * the values down to one, then plain butterflies over the remaining lanes. */
+template <int NV> __device__ __forceinline__ float warp_transpose_sum(float (&v)[NV], uint32_t lane) {
+    static_assert(NV >= 1 && NV <= 32 && (NV & (NV - 1)) == 0, "NV: a power of two <= 32");
+    transpose_step<NV / 2, 16, NV>(v, lane);
+    float s = v[0];
+#pragma unroll
+    for (int o = 16 / NV; o >= 1; o /= 2) s += __shfl_xor_sync(0xffffffffu, s, o);
+    return s;
+}
+
+/* The fast path: thread_count() a multiple of 32 (<= 1024), w 16-byte
+ * aligned, x aligned to VEC elements, k a multiple of VEC. */
+template <typename W, typename X, typename Y, int M>
+__device__ __forceinline__ void matvec_fast(const X *x, const W *w, Y *y, const mlxc_p_matmul &p) {
+    constexpr int VEC = wvec<W>::VEC, NV = pow2_at_least(M * R);
+    const uint32_t t = thread_linear(), nt = thread_count(), lane = t & 31u, warp = t >> 5, nwarps = nt >> 5;
+    const uint32_t nvec = p.k / VEC, n = p.n, k = p.k;
+    for (uint64_t r0 = block_linear() * R; r0 < n; r0 += block_count() * R) {
+        const W *wr[R];
+#pragma unroll
+        for (int r = 0; r < R; r++) wr[r] = w + (r0 + r < n ? r0 + r : n - 1) * (uint64_t)k; /* clamped: discarded */
+        float acc[NV];
+#pragma unroll
+        for (int j = 0; j < NV; j++) acc[j] = 0.0f;
+
+        /* acc[i * R + r] += dot(x[i, c*VEC ..], w_r[c*VEC ..]) for one vector c */
+        auto fma_vec = [&](uint32_t c, const uint4 (&wv)[R]) {
+            float wf[R][VEC];
+#pragma unroll
+            for (int r = 0; r < R; r++) wvec<W>::cvt(wv[r], wf[r]);
+#pragma unroll
+            for (int i = 0; i < M; i++) {
+                float xf[VEC];
+                xvec<X, VEC>::load(x + (uint64_t)i * k + (uint64_t)c * VEC, xf);
+#pragma unroll
+                for (int r = 0; r < R; r++)
+#pragma unroll
+                    for (int e = 0; e < VEC; e++) acc[i * R + r] = fmaf(xf[e], wf[r][e], acc[i * R + r]);
+            }
+        };
+        /* Two vectors per row in flight; one for larger m, whose x values
+         * and sums take the registers (and whose arithmetic per weight
+         * vector hides more of the latency). */
+        constexpr bool PAIRS = M <= (sizeof(X) == 4 && VEC == 8 ? 2 : 4);
+        uint32_t c = t;
+        for (; PAIRS && c + nt < nvec; c += 2 * nt) {
+            uint4 w0[R], w1[R];
+#pragma unroll
+            for (int r = 0; r < R; r++) {
+                w0[r] = ld_stream(wr[r] + (uint64_t)c * VEC);
+                w1[r] = ld_stream(wr[r] + (uint64_t)(c + nt) * VEC);
+            }
+            fma_vec(c, w0);
+            fma_vec(c + nt, w1);
+        }
+        for (; c < nvec; c += nt) {
+            uint4 w0[R];
+#pragma unroll
+            for (int r = 0; r < R; r++) w0[r] = ld_stream(wr[r] + (uint64_t)c * VEC);
+            fma_vec(c, w0);
+        }
+
+        const float s = warp_transpose_sum<NV>(acc, lane);
+        constexpr uint32_t SPAN = 32 / NV; /* lanes that hold one value */
+        if (lane % SPAN == 0) mv_red[warp][lane / SPAN] = s;
+        __syncthreads();
+        if (t < (uint32_t)(M * R)) {
+            float tot = 0.0f;
+            for (uint32_t q = 0; q < nwarps; q++) tot += mv_red[q][t];
+            const uint32_t i = t / R, r = t % R;
+            if (r0 + r < n) y[(uint64_t)i * n + r0 + r] = conv<Y>::store(tot);
+        }
+        __syncthreads(); /* mv_red is reused by the next rows */
+    }
+}
+
+template <typename W, typename X, typename Y>
+__device__ __forceinline__ void matvec(const X *x, const W *w, Y *y, const mlxc_p_matmul &p) {
+    constexpr int VEC = wvec<W>::VEC;
+    const uint32_t nt = thread_count();
+    const bool fast = nt % 32 == 0 && nt <= 1024 && p.m <= MLXC_MATVEC_MAX_M && p.k % VEC == 0 && aligned16(w) &&
+                      ((uintptr_t)x % (VEC * sizeof(X))) == 0;
+    if (!fast) {
+        mm_plain<W, X, Y>(x, w, y, p);
+        return;
+    }
+    switch (p.m) {
+    case 1: matvec_fast<W, X, Y, 1>(x, w, y, p); break;
+    case 2: matvec_fast<W, X, Y, 2>(x, w, y, p); break;
+    case 3: matvec_fast<W, X, Y, 3>(x, w, y, p); break;
+    case 4: matvec_fast<W, X, Y, 4>(x, w, y, p); break;
+    case 5: matvec_fast<W, X, Y, 5>(x, w, y, p); break;
+    case 6: matvec_fast<W, X, Y, 6>(x, w, y, p); break;
+    case 7: matvec_fast<W, X, Y, 7>(x, w, y, p); break;
+    default: matvec_fast<W, X, Y, 8>(x, w, y, p); break;
+    }
+}
+
+/* ---- tensor-core GEMM (bf16 x, bf16 w) -------------------------------------------------- */
+
+constexpr int BM = MLXC_GEMM_BM, BN = MLXC_GEMM_BN, BK = MLXC_GEMM_BK, STAGES = MLXC_GEMM_STAGES;
+constexpr int NTH = MLXC_GEMM_THREADS;
+constexpr uint32_t STAGE_BYTES = (BM + BN) * BK * 2;
+static_assert(BK == 64, "rows of 128 bytes: the swizzle below assumes eight 16-byte chunks");
+static_assert(BM == 128 && BN == 128 && NTH == 256, "the warp layout below is 2 x 4 warps of 64 x 32");
+static_assert(MLXC_GEMM_SHARED == STAGES * STAGE_BYTES, "params_matmul.h and the kernel disagree");
+
+/* Byte offset of 16-byte chunk c of row r in a [rows][64] bf16 tile. */
+__device__ __forceinline__ uint32_t swz(uint32_t r, uint32_t c) { return r * 128u + ((c ^ (r & 7u)) << 4); }
+
+__device__ __forceinline__ void cp_async16(uint32_t dst, const void *src, bool valid) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(src), "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
+template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N)); }
+
+__device__ __forceinline__ void ldmatrix_x4(uint32_t addr, uint32_t &a, uint32_t &b, uint32_t &c, uint32_t &d) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(a), "=r"(b), "=r"(c), "=r"(d)
+                 : "r"(addr));
+}
+
+__device__ __forceinline__ void mma_bf16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+                 "{%8, %9}, {%0, %1, %2, %3};"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+template <typename Y> __device__ __forceinline__ void store2(Y *y, uint64_t idx, uint32_t col, uint32_t n, float a, float b) {
+    if (col + 1 < n && (idx & 1) == 0) {
+        if constexpr (sizeof(Y) == 4) {
+            *reinterpret_cast<float2 *>(y + idx) = make_float2(a, b);
+        } else {
+            *reinterpret_cast<__nv_bfloat162 *>(y + idx) = __floats2bfloat162_rn(a, b);
+        }
+    } else {
+        y[idx] = conv<Y>::store(a);
+        if (col + 1 < n) y[idx + 1] = conv<Y>::store(b);
+    }
+}
+
+template <typename Y>
+__device__ __forceinline__ void gemm_tc(const bf16 *x, const bf16 *w, Y *y, const mlxc_p_matmul &p, unsigned char *smem) {
+    const uint32_t m = p.m, n = p.n, k = p.k;
+    const uint32_t t = thread_linear(), lane = t & 31u, warp = t >> 5;
+    const uint32_t wm = warp >> 2, wn = warp & 3u;
+    const uint32_t tiles_m = (m + BM - 1) / BM, tiles_n = (n + BN - 1) / BN, nk = (k + BK - 1) / BK;
+    const uint32_t sbase = (uint32_t)__cvta_generic_to_shared(smem);
+    constexpr uint32_t GROUP = 8; /* tile rows that walk the n tiles together (L2 reuse of w) */
+
+    for (uint64_t tile = block_linear(); tile < (uint64_t)tiles_m * tiles_n; tile += block_count()) {
+        const uint32_t per_group = GROUP * tiles_n, g = (uint32_t)(tile / per_group), in = (uint32_t)(tile % per_group);
+        const uint32_t first = g * GROUP, gsz = tiles_m - first < GROUP ? tiles_m - first : GROUP;
+        const uint32_t tm = first + in % gsz, tn = in / gsz;
+
+        /* Stage s <- k tile kt: 4 chunks of A (x rows) and 4 of B (w rows) per thread. */
+        auto load = [&](uint32_t s, uint32_t kt) {
+            const uint32_t a_s = sbase + s * STAGE_BYTES, b_s = a_s + BM * BK * 2;
+#pragma unroll
+            for (int q = 0; q < 4; q++) {
+                const uint32_t idx = t + q * NTH, row = idx >> 3, c = idx & 7u, gk = kt * BK + c * 8;
+                const uint32_t gm = tm * BM + row, gn = tn * BN + row;
+                const bool va = gm < m && gk < k, vb = gn < n && gk < k;
+                cp_async16(a_s + swz(row, c), va ? (const void *)(x + (uint64_t)gm * k + gk) : (const void *)x, va);
+                cp_async16(b_s + swz(row, c), vb ? (const void *)(w + (uint64_t)gn * k + gk) : (const void *)w, vb);
+            }
+        };
+
+#pragma unroll
+        for (int s = 0; s < STAGES - 1; s++) {
+            if ((uint32_t)s < nk) load(s, s);
+            cp_async_commit();
+        }
+        float acc[4][4][4];
+#pragma unroll
+        for (int i = 0; i < 4; i++)
+#pragma unroll
+            for (int j = 0; j < 4; j++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) acc[i][j][e] = 0.0f;
+
+        for (uint32_t kt = 0; kt < nk; kt++) {
+            cp_async_wait<STAGES - 2>();
+            __syncthreads(); /* stage kt landed; everyone is done with stage kt - 1 */
+            const uint32_t nxt = kt + STAGES - 1;
+            if (nxt < nk) load(nxt % STAGES, nxt);
+            cp_async_commit();
+            const uint32_t a_s = sbase + (kt % STAGES) * STAGE_BYTES, b_s = a_s + BM * BK * 2;
+#pragma unroll
+            for (uint32_t kk = 0; kk < BK / 16; kk++) {
+                uint32_t a[4][4], b[4][2];
+#pragma unroll
+                for (int mi = 0; mi < 4; mi++) {
+                    const uint32_t row = wm * 64 + mi * 16 + (lane & 15u), c = kk * 2 + (lane >> 4);
+                    ldmatrix_x4(a_s + swz(row, c), a[mi][0], a[mi][1], a[mi][2], a[mi][3]);
+                }
+#pragma unroll
+                for (int nj = 0; nj < 2; nj++) {
+                    const uint32_t row = wn * 32 + nj * 16 + (lane & 7u) + ((lane >> 4) << 3);
+                    const uint32_t c = kk * 2 + ((lane >> 3) & 1u);
+                    ldmatrix_x4(b_s + swz(row, c), b[2 * nj][0], b[2 * nj][1], b[2 * nj + 1][0], b[2 * nj + 1][1]);
+                }
+#pragma unroll
+                for (int mi = 0; mi < 4; mi++)
+#pragma unroll
+                    for (int ni = 0; ni < 4; ni++) mma_bf16(acc[mi][ni], a[mi], b[ni][0], b[ni][1]);
+            }
+        }
+        cp_async_wait<0>();
+        __syncthreads(); /* the next tile's prologue overwrites the stages */
+
+#pragma unroll
+        for (int mi = 0; mi < 4; mi++)
+#pragma unroll
+            for (int ni = 0; ni < 4; ni++) {
+                const uint32_t row = tm * BM + wm * 64 + mi * 16 + (lane >> 2);
+                const uint32_t col = tn * BN + wn * 32 + ni * 8 + (lane & 3u) * 2;
+                if (col >= n) continue;
+                if (row < m) store2(y, (uint64_t)row * n + col, col, n, acc[mi][ni][0], acc[mi][ni][1]);
+                if (row + 8 < m) store2(y, (uint64_t)(row + 8) * n + col, col, n, acc[mi][ni][2], acc[mi][ni][3]);
+            }
+    }
+}
+
+__device__ __forceinline__ uint32_t dynamic_smem_bytes() {
+    uint32_t v;
+    asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(v));
+    return v;
+}
+
+template <typename W, typename X, typename Y>
+__device__ __forceinline__ void gemm(const X *x, const W *w, Y *y, const mlxc_p_matmul &p, unsigned char *smem) {
+    if constexpr (sizeof(W) == 2 && sizeof(X) == 2 && !std::is_same<W, __half>::value && !std::is_same<X, __half>::value) {
+        if (thread_count() == NTH && dynamic_smem_bytes() >= MLXC_GEMM_SHARED && p.k % 8 == 0 && aligned16(x) &&
+            aligned16(w)) {
+            gemm_tc<Y>(x, w, y, p, smem);
+            return;
+        }
+    }
+    mm_plain<W, X, Y>(x, w, y, p);
+}
+
+} // namespace mlxc_mm
+
+extern __shared__ __align__(128) unsigned char mlxc_mm_smem[];
+
+/* Register caps of the mat-vec: 128 gives two 256-thread blocks per SM (the
+ * second hides the first one's reduction) without spilling, except with f32
+ * x and 16-bit w, whose m = 8 path holds 16 x values per weight vector:
+ * those get 168 (one block per SM).  sm_80 code needs 168 throughout. */
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
+#define MV_NREG(X, W) 168
+#else
+#define MV_NREG(X, W) (sizeof(X) == 4 && sizeof(W) == 2 ? 168 : 128)
+#endif
+
+#define MM_KERNELS(W, WS, X, XS, Y, YS)                                                                          \
+    extern "C" __global__ void __maxnreg__(MV_NREG(X, W)) matvec_##WS##_##XS##_##YS(const X *x, const W *w, Y *y, mlxc_p_matmul p) {         \
+        mlxc_mm::matvec<W, X, Y>(x, w, y, p);                                                                    \
+    }                                                                                                            \
+    extern "C" __global__ void gemm_##WS##_##XS##_##YS(const X *x, const W *w, Y *y, mlxc_p_matmul p) {           \
+        mlxc_mm::gemm<W, X, Y>(x, w, y, p, mlxc_mm_smem);                                                        \
+    }
+#define MM_FOR_Y(W, WS, X, XS) MM_KERNELS(W, WS, X, XS, float, f32) MM_KERNELS(W, WS, X, XS, __nv_bfloat16, bf16)
+#define MM_FOR_X(W, WS) MM_FOR_Y(W, WS, float, f32) MM_FOR_Y(W, WS, __nv_bfloat16, bf16)
+
+MM_FOR_X(float, f32)
+MM_FOR_X(__half, f16)
+MM_FOR_X(__nv_bfloat16, bf16)
