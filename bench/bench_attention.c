@@ -6,11 +6,13 @@
  *                              GB/s and the fraction of 3.0 TB/s; prefill
  *                              (causal, 4096 tokens, head dim 128, 32 heads):
  *                              TFLOP/s with causal flops 4*S^2*hd*H/2
+ *   bench_attention --decode   the decode table only
  *   bench_attention --torch    print a PyTorch script timing SDPA on the same
  *                              shapes (run it with python3 on the device)
  *
  * Each figure is the best of 3 command buffers of 20 calls (after a warm-up),
  * timed on the device clock. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,6 +169,7 @@ static const char *const k_torch =
     "    print(f'| {S} | {H} | {KVH} | {hd} | {us / 1e3:.3f} | {4 * S * S * hd * H / 2 / us / 1e6:.1f} |')\n";
 
 int main(int argc, char **argv) {
+    const bool decode_only = argc > 1 && strcmp(argv[1], "--decode") == 0;
     if (argc > 1 && strcmp(argv[1], "--torch") == 0) {
         fputs(k_torch, stdout);
         return 0;
@@ -183,7 +186,7 @@ int main(int argc, char **argv) {
     }
     printf("device: %s\n", mlxc_device_name(gpu));
     decode_table();
-    prefill_table();
+    if (!decode_only) prefill_table();
     mlxc_device_close(gpu);
     return 0;
 }

@@ -4,6 +4,7 @@
  * merge kernel, ordered by a barrier when auto-barrier is off). */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "kernels/params_attention.h"
 #include "mlxc/ops_attention.h"
@@ -42,7 +43,8 @@ static mlxc_status attn_check_desc(const char *op, const mlxc_attention_desc *d)
 }
 
 /* Split count of decode: enough (kv head, split) items to fill the device,
- * with at least ~64 keys per split at the longest length. */
+ * with at least ~64 keys per split at the longest length.
+ * MLXC_ATTN_DECODE_SPLITS=n forces n (capped likewise; for tuning). */
 static uint32_t attn_splits(const mlxc_device *dev, const mlxc_attention_desc *d) {
     uint64_t maxlen = d->kv_capacity;
     if (d->window && d->window < maxlen) maxlen = d->window;
@@ -55,6 +57,9 @@ static uint32_t attn_splits(const mlxc_device *dev, const mlxc_attention_desc *d
         target = cu * (per_sm < 1 ? 1 : per_sm > 4 ? 4 : per_sm);
     }
     uint64_t s = target / d->n_kv_heads;
+    /* Tuning knob for benchmarks: a fixed split count. */
+    const char *env = getenv("MLXC_ATTN_DECODE_SPLITS");
+    if (env && atoi(env) > 0) s = (uint64_t)atoi(env);
     if (s > cap) s = cap;
     if (s > 1024) s = 1024;
     return s ? (uint32_t)s : 1;

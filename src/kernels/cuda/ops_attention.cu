@@ -133,27 +133,41 @@ __device__ __forceinline__ void decode(const void *q, const T *k, const T *v, co
     }
 }
 
+/* One block per query head: the split weights 2^(m_s - M) / L go to shared
+ * memory first (threads over splits, block reductions), then each thread
+ * sums two output dims over the splits with independent loads. */
 __device__ __forceinline__ void decode_merge(const float *scratch, void *out, const mlxc_p_attn_decode &p) {
-    const uint32_t hd = p.head_dim, S = p.n_splits;
+    __shared__ float w[1024]; /* n_splits <= 1024 (the front-end's cap) */
+    const uint32_t hd = p.head_dim, S = p.n_splits, tid = threadIdx.x, nt = blockDim.x;
     const float *ml = scratch + (uint64_t)p.n_heads * S * hd;
-    for (uint64_t h = block_linear(); h < p.n_heads; h += block_count())
-        for (uint32_t d = 2 * threadIdx.x; d < hd; d += 2 * blockDim.x) {
-            float M = -INFINITY;
-            for (uint32_t s = 0; s < S; s++) M = fmaxf(M, ml[(h * S + s) * 2]);
-            float a = 0.0f, b = 0.0f, L = 0.0f;
-            if (M > -INFINITY)
-                for (uint32_t s = 0; s < S; s++) {
-                    const float ms = ml[(h * S + s) * 2];
-                    if (!(ms > -INFINITY)) continue;
-                    const float w = exp2f(ms - M);
+    for (uint64_t h = block_linear(); h < p.n_heads; h += block_count()) {
+        float mloc = -INFINITY;
+        for (uint32_t s = tid; s < S; s += nt) mloc = fmaxf(mloc, ml[(h * S + s) * 2]);
+        const float M = mlxc_ops::block_reduce<mlxc_ops::op_max>(mloc);
+        float lloc = 0.0f;
+        for (uint32_t s = tid; s < S; s += nt) {
+            const float ms = ml[(h * S + s) * 2];
+            const float ws = ms > -INFINITY ? exp2f(ms - M) : 0.0f;
+            w[s] = ws;
+            lloc += ws * ml[(h * S + s) * 2 + 1];
+        }
+        const float L = mlxc_ops::block_reduce<mlxc_ops::op_sum>(lloc); /* also publishes w */
+        const float inv = L > 0.0f ? 1.0f / L : 0.0f;
+        for (uint32_t d = 2 * tid; d < hd; d += 2 * nt) {
+            float a = 0.0f, b = 0.0f;
+#pragma unroll 8
+            for (uint32_t s = 0; s < S; s++) {
+                const float ws = w[s];
+                if (ws != 0.0f) {
                     const float2 v = *reinterpret_cast<const float2 *>(scratch + (h * S + s) * hd + d);
-                    L += w * ml[(h * S + s) * 2 + 1];
-                    a += w * v.x;
-                    b += w * v.y;
+                    a += ws * v.x;
+                    b += ws * v.y;
                 }
-            const float inv = L > 0.0f ? 1.0f / L : 0.0f;
+            }
             st2_dt(p.out_dtype, out, h * hd + d, a * inv, b * inv);
         }
+        __syncthreads(); /* w is rewritten for the next head */
+    }
 }
 
 /* The key range [lo, hi) of the query at tile row `row` (empty past q_len). */
