@@ -42,22 +42,24 @@ static mlxc_status attn_check_desc(const char *op, const mlxc_attention_desc *d)
     return MLXC_OK;
 }
 
-/* Split count of decode: enough (kv head, split) items to fill the device,
- * with at least ~64 keys per split at the longest length.
+/* Split count of decode.  CPU: about two items per worker.  CUDA: at least
+ * 16 splits and at least one block per SM; measured on the H100 (bench/
+ * results/attention-h100-2026-11-23.md), 16 splits beat 24..98 at every
+ * context for 32/8 and 32/32 heads: the per-block start-up and the merge
+ * grow with the split count faster than the extra blocks help.  Never more
+ * than one split per 64 keys of the longest length.
  * MLXC_ATTN_DECODE_SPLITS=n forces n (capped likewise; for tuning). */
 static uint32_t attn_splits(const mlxc_device *dev, const mlxc_attention_desc *d) {
     uint64_t maxlen = d->kv_capacity;
     if (d->window && d->window < maxlen) maxlen = d->window;
     const uint64_t cap = (maxlen + 63) / 64;
     const uint64_t cu = dev->caps.compute_units > 0 ? (uint64_t)dev->caps.compute_units : 1;
-    uint64_t target;
-    if (ops_is_cpu(dev)) target = 2 * cu;
+    uint64_t s;
+    if (ops_is_cpu(dev)) s = (2 * cu + d->n_kv_heads - 1) / d->n_kv_heads;
     else {
-        uint64_t per_sm = 232448u / (attn_smem(dev, d->head_dim, false) + 1024u);
-        target = cu * (per_sm < 1 ? 1 : per_sm > 4 ? 4 : per_sm);
+        s = (cu + d->n_kv_heads - 1) / d->n_kv_heads;
+        if (s < 16) s = 16;
     }
-    uint64_t s = target / d->n_kv_heads;
-    /* Tuning knob for benchmarks: a fixed split count. */
     const char *env = getenv("MLXC_ATTN_DECODE_SPLITS");
     if (env && atoi(env) > 0) s = (uint64_t)atoi(env);
     if (s > cap) s = cap;
