@@ -5,7 +5,9 @@
  * MLX-compatible weights: devices (CUDA and CPU), buffers, a kernel registry,
  * command encoders with barriers and auto-barriers, sessions with device-side
  * fences, captured graphs with fusion, reordering and one-launch replay,
- * profiling, and op front-ends on top.
+ * profiling, op front-ends (elementwise, layout, norms, RoPE, softmax,
+ * sampling, dense matmul, attention), model-file readers (GGUF,
+ * safetensors, MLX / Hugging Face directories) and tokenizers on top.
  */
 #ifndef MLXC_H
 #define MLXC_H
@@ -24,5 +26,11 @@
 #include "mlxc/ops_rope.h"
 #include "mlxc/ops_sample.h"
 #include "mlxc/ops_softmax.h"
+#include "mlxc/ops_matmul.h"
+#include "mlxc/ops_attention.h"
+#include "mlxc/gguf.h"
+#include "mlxc/safetensors.h"
+#include "mlxc/model.h"
+#include "mlxc/tokenizer.h"
 
 #endif /* MLXC_H */
