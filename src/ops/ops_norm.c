@@ -1,5 +1,6 @@
 /* Front-ends of rms_norm_residual, l2_norm and layer_norm (include/mlxc/ops_norm.h). */
 #include <stdio.h>
+#include <string.h>
 
 #include "mlxc/ops_norm.h"
 #include "ops/ops_internal.h"
@@ -26,25 +27,28 @@ static mlxc_status norm_check(const char *op, const mlxc_buffer *x, uint32_t dim
 }
 
 /* Launch shape.  CUDA rows of whole 16-byte frags (the kernels' vector
- * paths): up to 32 frags, warp teams of the next power of two lanes, 256
- * threads a block; longer rows, one block per row with about two frags per
- * thread (a [1, 4096] decode row is then launch-bound).  Other rows, and
+ * paths): up to 32 * per_lane frags, warp teams with per_lane frags a lane,
+ * 256 threads a block; longer rows, one block per row with per_lane frags
+ * a thread (a [1, 4096] decode row is then launch-bound).  per_lane is what
+ * the kernel keeps in registers: 2 for rms_norm_residual (two inputs), 4
+ * for the others.  Other rows, and
  * the CPU, one group per row (or run of rows). */
-static void norm_shape(const mlxc_device *dev, mlxc_dtype dt, const mlxc_p_norm *p, uint32_t *groups, uint32_t *block) {
+static void norm_shape(const mlxc_device *dev, mlxc_dtype dt, const mlxc_p_norm *p, uint32_t per_lane,
+                       uint32_t *groups, uint32_t *block) {
     const uint32_t per = 16 / (uint32_t)mlxc_dtype_size(dt);
     *groups = ops_row_groups(dev, p->rows, p->dim);
     *block = ops_row_block(p->dim);
     if (ops_is_cpu(dev) || p->dim % per) return;
     const uint32_t nv = p->dim / per;
-    if (nv <= 32) {
+    if (nv <= 32 * per_lane) { /* the kernel's team_width */
         uint32_t width = 1;
-        while (width < nv) width <<= 1;
+        while (width * per_lane < nv) width <<= 1;
         const uint64_t rows_per_block = 256 / width;
         *block = 256;
         *groups = ops_row_groups(dev, (p->rows + rows_per_block - 1) / rows_per_block, 1);
         return;
     }
-    uint32_t b = ((nv + 1) / 2 + 31) / 32 * 32;
+    uint32_t b = ((nv + per_lane - 1) / per_lane + 31) / 32 * 32;
     *block = b < 64 ? 64 : b > 1024 ? 1024 : b;
 }
 
@@ -54,7 +58,7 @@ static mlxc_status norm_launch(mlxc_encoder *enc, const char *op, mlxc_op_kind k
     char name[48];
     snprintf(name, sizeof name, "%s_%s", op, ops_float_sfx(x->dtype));
     uint32_t groups, block;
-    norm_shape(mlxc_encoder_device(enc), x->dtype, p, &groups, &block);
+    norm_shape(mlxc_encoder_device(enc), x->dtype, p, strcmp(op, "rms_norm_residual") ? 4 : 2, &groups, &block);
     ops_launch l = {.kernel = name, .kind = kind, .args = args, .nargs = nargs,
                     .groups = groups, .block = block,
                     .reads = {reads[0], reads[1], reads[2], reads[3]}, .writes = {writes[0], writes[1]}};

@@ -30,9 +30,20 @@ static mlxc_status softmax_common(mlxc_encoder *enc, const char *op, const mlxc_
     snprintf(name, sizeof name, "softmax_%s", ops_float_sfx(x->dtype));
     mlxc_arg args[4] = {mlxc_arg_buffer(x), mlxc_arg_buffer(mask ? mask : x), mlxc_arg_buffer(out),
                         mlxc_arg_bytes(&p, sizeof p)};
+    mlxc_device *dev = mlxc_encoder_device(enc);
     ops_launch l = {.kernel = name, .kind = MLXC_OP_SOFTMAX, .args = args, .nargs = 4,
-                    .groups = ops_row_groups(mlxc_encoder_device(enc), rows, d->cols), .block = ops_row_block(d->cols),
+                    .groups = ops_row_groups(dev, rows, d->cols), .block = ops_row_block(d->cols),
                     .reads = {x, mask}, .writes = {out}};
+    /* CUDA rows of at most 64 16-byte frags run as warp teams of up to 2
+     * frags a lane (the kernel's vector path, NCS = 2): 256 threads a block */
+    const uint32_t per = 16 / (uint32_t)mlxc_dtype_size(x->dtype), nv = d->cols / per;
+    if (!ops_is_cpu(dev) && d->cols % per == 0 && nv <= 64) {
+        uint32_t width = 1;
+        while (width * 2 < nv) width <<= 1;
+        const uint64_t rows_per_block = 256 / width;
+        l.block = 256;
+        l.groups = ops_row_groups(dev, (rows + rows_per_block - 1) / rows_per_block, 1);
+    }
     return ops_dispatch(enc, op, &l);
 }
 

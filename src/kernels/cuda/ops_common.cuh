@@ -179,6 +179,52 @@ __device__ __forceinline__ float team_sum(float v, uint32_t width) {
     return v;
 }
 
+/* A row spread over threads: this thread's frags are v = first + c * step;
+ * width 0 means the whole block reduces (block_reduce), else an aligned
+ * group of `width` lanes (shuffles). */
+struct team {
+    uint32_t first, step;
+    uint32_t width;
+    __device__ __forceinline__ float sum(float v) const {
+        return width ? team_sum(v, width) : block_reduce<op_sum>(v);
+    }
+    __device__ __forceinline__ float max(float v) const {
+        if (!width) return block_reduce<op_max>(v);
+        for (uint32_t o = width >> 1; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+        return v;
+    }
+};
+
+/* Lanes per row in team mode: the power of two that gives each lane at
+ * most `per_lane` of the row's nv frags (the front-ends mirror it). */
+__device__ __forceinline__ uint32_t team_width(uint32_t nv, uint32_t per_lane) {
+    uint32_t width = 1;
+    while (width * per_lane < nv) width <<= 1;
+    return width;
+}
+
+/* Runs row_fn(row, team) over every row of nv frags: in warp teams (several
+ * rows per warp) when a row is at most 32 * per_lane frags and the block is
+ * whole warps, else one block per row (grid-stride).  The team loop is
+ * warp-uniform, so lanes past the last row still join the shuffles. */
+template <typename ROW>
+__device__ __forceinline__ void for_rows(uint64_t rows, uint32_t nv, uint32_t per_lane, const ROW &row_fn) {
+    const uint32_t t = thread_linear(), nt = thread_count();
+    if (nv <= 32 * per_lane && nt % 32 == 0) {
+        const uint32_t width = team_width(nv, per_lane);
+        const uint32_t per_warp = 32 / width, lane = t & 31u;
+        const uint64_t warps = block_count() * (nt / 32);
+        for (uint64_t base = (block_linear() * (nt / 32) + t / 32) * per_warp; base < rows;
+             base += warps * per_warp) {
+            const uint64_t row = base + lane / width;
+            const uint32_t sub = lane % width;
+            row_fn(row < rows ? row : 0, team{row < rows ? sub : nv, width, width});
+        }
+        return;
+    }
+    for (uint64_t row = block_linear(); row < rows; row += block_count()) row_fn(row, team{t, nt, 0});
+}
+
 } // namespace mlxc_ops
 
 #endif

@@ -75,23 +75,14 @@ __device__ __forceinline__ void layer_norm_scalar(const T *x, const T *w, const 
 
 
 /* ---- vector paths: rows of whole 16-byte frags, 16-byte aligned ----------------- *
- * A row is spread over a team of threads: the whole block (rows longer than
- * 32 frags; block_reduce) or an aligned group of `width` lanes of a warp
- * (short rows such as 128-wide heads; team_sum), several rows per warp.  A
- * thread's frags are v = first + c * step; its first NC stay in registers
- * between the passes, so a row is read from memory once unless it is longer
- * than NC frags per thread. */
+ * A row is spread over a team of threads (for_rows in ops_common.cuh): the
+ * whole block, or a few lanes of a warp for short rows such as 128-wide
+ * heads.  A thread's first NC frags stay in registers between the passes,
+ * so a row is read from memory once unless it is longer than NC frags per
+ * thread. */
 
 constexpr uint32_t NC = 4;
 constexpr uint32_t NCR = 3; /* rms_norm_residual: two inputs in flight; 4 spills at 64 registers */
-
-struct team {
-    uint32_t first, step; /* this thread's frags of the row */
-    uint32_t width;       /* 0: the whole block reduces */
-    __device__ __forceinline__ float sum(float v) const {
-        return width ? team_sum(v, width) : block_reduce<op_sum>(v);
-    }
-};
 
 template <typename T>
 __device__ __forceinline__ void rms_row(const T *xr, const T *rr, const T *w, T *o, T *sr, uint32_t nv,
@@ -270,28 +261,6 @@ __device__ __forceinline__ void layer_row(const T *xr, const T *w, const T *b, T
     }
 }
 
-/* Runs row_fn(row, team) over every row: warp teams when the row is at
- * most 32 frags and the block is whole warps, else one block per row. */
-template <typename ROW>
-__device__ __forceinline__ void for_rows(uint32_t rows, uint32_t nv, const ROW &row_fn) {
-    const uint32_t t = thread_linear(), nt = thread_count();
-    if (nv <= 32 && nt % 32 == 0) {
-        uint32_t width = 1;
-        while (width < nv) width <<= 1;
-        const uint32_t per_warp = 32 / width, lane = t & 31u;
-        const uint64_t warps = block_count() * (nt / 32);
-        for (uint64_t base = (block_linear() * (nt / 32) + t / 32) * per_warp; base < rows;
-             base += warps * per_warp) {
-            const uint64_t row = base + lane / width;
-            const uint32_t sub = lane % width;
-            const bool valid = row < rows && sub < nv;
-            row_fn(row < rows ? row : 0, team{valid ? sub : nv, width, width});
-        }
-        return;
-    }
-    for (uint64_t row = block_linear(); row < rows; row += block_count()) row_fn(row, team{t, nt, 0});
-}
-
 template <typename T> struct rms_fn {
     const T *x, *r, *w;
     T *out, *sum;
@@ -325,14 +294,14 @@ __device__ __forceinline__ void rms_norm_residual(const T *x, const T *res, cons
                                                   const mlxc_p_norm &p) {
     if (p.dim % vec_n<T>::N == 0 && aligned16(x) && aligned16(res) && aligned16(w) && aligned16(out) &&
         aligned16(sum))
-        for_rows(p.rows, p.dim / vec_n<T>::N, rms_fn<T>{x, res, w, out, sum, &p});
+        for_rows(p.rows, p.dim / vec_n<T>::N, 2, rms_fn<T>{x, res, w, out, sum, &p});
     else
         rms_norm_residual_scalar<T>(x, res, w, out, sum, p);
 }
 
 template <typename T> __device__ __forceinline__ void l2_norm(const T *x, T *out, const mlxc_p_norm &p) {
     if (p.dim % vec_n<T>::N == 0 && aligned16(x) && aligned16(out))
-        for_rows(p.rows, p.dim / vec_n<T>::N, l2_fn<T>{x, out, &p});
+        for_rows(p.rows, p.dim / vec_n<T>::N, NC, l2_fn<T>{x, out, &p});
     else
         l2_norm_scalar<T>(x, out, p);
 }
@@ -340,7 +309,7 @@ template <typename T> __device__ __forceinline__ void l2_norm(const T *x, T *out
 template <typename T>
 __device__ __forceinline__ void layer_norm(const T *x, const T *w, const T *b, T *out, const mlxc_p_norm &p) {
     if (p.dim % vec_n<T>::N == 0 && aligned16(x) && aligned16(w) && aligned16(b) && aligned16(out))
-        for_rows(p.rows, p.dim / vec_n<T>::N, layer_fn<T>{x, w, b, out, &p});
+        for_rows(p.rows, p.dim / vec_n<T>::N, NC, layer_fn<T>{x, w, b, out, &p});
     else
         layer_norm_scalar<T>(x, w, b, out, p);
 }

@@ -130,7 +130,11 @@ template <typename T>
 __device__ __forceinline__ void rope(const T *x, T *out, const int32_t *pos, const float *ff, const mlxc_p_rope &p) {
     constexpr uint32_t N = vec_n<T>::N;
     const bool adjacent = p.mode == MLXC_ROPE_MODE_NORM;
-    if (p.head_dim % N == 0 && (adjacent ? p.rope_dim % N : (p.rope_dim / 2) % N) == 0 && aligned16(x) && aligned16(out))
+    /* A launch with a thread per pair (decode) is latency-bound: one
+     * sincosf per thread beats N in a row. */
+    const uint64_t pairs = (uint64_t)p.n_tokens * p.n_heads * (p.rope_dim / 2);
+    if (pairs > global_stride() && p.head_dim % N == 0 && (adjacent ? p.rope_dim % N : (p.rope_dim / 2) % N) == 0 &&
+        aligned16(x) && aligned16(out))
         rope_vec<T>(x, out, pos, ff, p);
     else
         rope_scalar<T>(x, out, pos, ff, p);

@@ -38,9 +38,10 @@ template <typename T> __device__ __forceinline__ void softmax_scalar(const T *x,
     }
 }
 
-/* Vector path: rows of whole 16-byte frags on aligned views, one block per
- * row; a thread's first NCS frags of logits stay in registers, so the row
- * is read once (frags past the causal limit are not read at all). */
+/* Vector path: rows of whole 16-byte frags on aligned views, a warp team
+ * (rows up to 32 * NCS frags) or a block per row; a thread's first NCS
+ * frags of logits stay in registers, so the row is read once (frags past
+ * the causal limit are not read at all). */
 constexpr uint32_t NCS = 2;
 
 template <typename T>
@@ -62,10 +63,14 @@ __device__ __forceinline__ void logits_frag(const T *xr, const T *mr, const mlxc
     }
 }
 
-template <typename T> __device__ __forceinline__ void softmax_vec(const T *x, const T *mask, T *out, const mlxc_p_softmax &p) {
-    constexpr uint32_t N = vec_n<T>::N;
-    const uint32_t t = thread_linear(), nt = thread_count(), nv = p.cols / N;
-    for (uint64_t r = block_linear(); r < p.rows; r += block_count()) {
+template <typename T> struct softmax_row {
+    const T *x, *mask;
+    T *out;
+    const mlxc_p_softmax *pp;
+    __device__ __forceinline__ void operator()(uint64_t r, const team &tm) const {
+        constexpr uint32_t N = vec_n<T>::N;
+        const mlxc_p_softmax &p = *pp;
+        const uint32_t nv = p.cols / N;
         const uint32_t q = (uint32_t)(r % p.q_len);
         const uint32_t lim = p.causal ? p.q_offset + q : 0xffffffffu;
         const T *xr = x + r * p.cols, *mr = mask + (uint64_t)q * p.cols;
@@ -74,46 +79,46 @@ template <typename T> __device__ __forceinline__ void softmax_vec(const T *x, co
         float m = -INFINITY;
 #pragma unroll
         for (uint32_t c = 0; c < NCS; c++) {
-            const uint32_t v = t + c * nt;
+            const uint32_t v = tm.first + c * tm.step;
             if (v < nv) logits_frag(xr, mr, p, lim, v, l[c]);
 #pragma unroll
             for (uint32_t j = 0; j < N; j++) m = v < nv ? fmaxf(m, l[c][j]) : m;
         }
-        for (uint32_t v = t + NCS * nt; v < nv; v += nt) {
+        for (uint32_t v = tm.first + NCS * tm.step; v < nv; v += tm.step) {
             float e[N];
             logits_frag(xr, mr, p, lim, v, e);
 #pragma unroll
             for (uint32_t j = 0; j < N; j++) m = fmaxf(m, e[j]);
         }
-        m = block_reduce<op_max>(m);
+        m = tm.max(m);
         if (m == -INFINITY) {
             frag<T, N> z;
 #pragma unroll
             for (uint32_t j = 0; j < N; j++) z.set(j, 0.0f);
-            for (uint32_t v = t; v < nv; v += nt) z.store(o + v * N);
-            continue;
+            for (uint32_t v = tm.first; v < nv; v += tm.step) z.store(o + v * N);
+            return;
         }
         float acc = 0.0f;
 #pragma unroll
         for (uint32_t c = 0; c < NCS; c++) {
-            const uint32_t v = t + c * nt;
+            const uint32_t v = tm.first + c * tm.step;
 #pragma unroll
             for (uint32_t j = 0; j < N; j++) {
                 l[c][j] = expf(l[c][j] - m);
                 acc += v < nv ? l[c][j] : 0.0f;
             }
         }
-        for (uint32_t v = t + NCS * nt; v < nv; v += nt) {
+        for (uint32_t v = tm.first + NCS * tm.step; v < nv; v += tm.step) {
             float e[N];
             logits_frag(xr, mr, p, lim, v, e);
 #pragma unroll
             for (uint32_t j = 0; j < N; j++) acc += expf(e[j] - m);
         }
-        const float inv = 1.0f / block_reduce<op_sum>(acc);
+        const float inv = 1.0f / tm.sum(acc);
         /* out may be x: every read of this row happened before the reduce. */
 #pragma unroll
         for (uint32_t c = 0; c < NCS; c++) {
-            const uint32_t v = t + c * nt;
+            const uint32_t v = tm.first + c * tm.step;
             if (v < nv) {
                 frag<T, N> y;
 #pragma unroll
@@ -121,7 +126,7 @@ template <typename T> __device__ __forceinline__ void softmax_vec(const T *x, co
                 y.store(o + v * N);
             }
         }
-        for (uint32_t v = t + NCS * nt; v < nv; v += nt) {
+        for (uint32_t v = tm.first + NCS * tm.step; v < nv; v += tm.step) {
             float e[N];
             logits_frag(xr, mr, p, lim, v, e);
             frag<T, N> y;
@@ -130,11 +135,11 @@ template <typename T> __device__ __forceinline__ void softmax_vec(const T *x, co
             y.store(o + v * N);
         }
     }
-}
+};
 
 template <typename T> __device__ __forceinline__ void softmax(const T *x, const T *mask, T *out, const mlxc_p_softmax &p) {
     if (p.cols % vec_n<T>::N == 0 && aligned16(x) && aligned16(mask) && aligned16(out))
-        softmax_vec<T>(x, mask, out, p);
+        for_rows(p.rows, p.cols / vec_n<T>::N, NCS, softmax_row<T>{x, mask, out, &p});
     else
         softmax_scalar<T>(x, mask, out, p);
 }
