@@ -208,7 +208,7 @@ __device__ __forceinline__ void matvec_fast(const X *x, const W *w, Y *y, const 
         /* Two vectors per row in flight; one for larger m, whose x values
          * and sums take the registers (and whose arithmetic per weight
          * vector hides more of the latency). */
-        constexpr bool PAIRS = M <= (sizeof(X) == 4 && VEC == 8 ? 2 : 4);
+        constexpr bool PAIRS = M <= (sizeof(X) == 4 && VEC == 8 ? 2 : 6);
         uint32_t c = t;
         for (; PAIRS && c + nt < nvec; c += 2 * nt) {
             uint4 w0[R], w1[R];
