@@ -40,6 +40,7 @@ static void norm_shape(const mlxc_device *dev, mlxc_dtype dt, const mlxc_p_norm 
     *block = ops_row_block(p->dim);
     if (ops_is_cpu(dev) || p->dim % per) return;
     const uint32_t nv = p->dim / per;
+    if ((uint64_t)p->rows * nv <= 65536) per_lane = 1; /* decode: a thread per frag (for_rows) */
     if (nv <= 32 * per_lane) { /* the kernel's team_width */
         uint32_t width = 1;
         while (width * per_lane < nv) width <<= 1;

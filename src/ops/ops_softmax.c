@@ -37,9 +37,10 @@ static mlxc_status softmax_common(mlxc_encoder *enc, const char *op, const mlxc_
     /* CUDA rows of at most 64 16-byte frags run as warp teams of up to 2
      * frags a lane (the kernel's vector path, NCS = 2): 256 threads a block */
     const uint32_t per = 16 / (uint32_t)mlxc_dtype_size(x->dtype), nv = d->cols / per;
-    if (!ops_is_cpu(dev) && d->cols % per == 0 && nv <= 64) {
+    const uint32_t per_lane = (uint64_t)rows * nv <= 65536 ? 1 : 2; /* as for_rows */
+    if (!ops_is_cpu(dev) && d->cols % per == 0 && nv <= 32 * per_lane) {
         uint32_t width = 1;
-        while (width * 2 < nv) width <<= 1;
+        while (width * per_lane < nv) width <<= 1;
         const uint64_t rows_per_block = 256 / width;
         l.block = 256;
         l.groups = ops_row_groups(dev, (rows + rows_per_block - 1) / rows_per_block, 1);

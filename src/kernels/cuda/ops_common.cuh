@@ -205,11 +205,14 @@ __device__ __forceinline__ uint32_t team_width(uint32_t nv, uint32_t per_lane) {
 
 /* Runs row_fn(row, team) over every row of nv frags: in warp teams (several
  * rows per warp) when a row is at most 32 * per_lane frags and the block is
- * whole warps, else one block per row (grid-stride).  The team loop is
+ * whole warps, else one block per row (grid-stride); per_lane drops to 1
+ * when the launch has a thread for every frag.  The team loop is
  * warp-uniform, so lanes past the last row still join the shuffles. */
 template <typename ROW>
 __device__ __forceinline__ void for_rows(uint64_t rows, uint32_t nv, uint32_t per_lane, const ROW &row_fn) {
     const uint32_t t = thread_linear(), nt = thread_count();
+    /* a launch with a thread per frag (decode): one frag a lane, wide teams */
+    if ((uint64_t)rows * nv <= block_count() * nt) per_lane = 1;
     if (nv <= 32 * per_lane && nt % 32 == 0) {
         const uint32_t width = team_width(nv, per_lane);
         const uint32_t per_warp = 32 / width, lane = t & 31u;
