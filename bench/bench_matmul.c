@@ -1,7 +1,9 @@
 /* Dense matmul on CUDA: the mat-vec (decode) as a fraction of the copy
  * bandwidth and the GEMM (prefill) as a fraction of cuBLAS.
  *
- *   bench_matmul [--no-torch]
+ *   bench_matmul [--no-torch] [--gemm-only]
+ *
+ * --gemm-only skips the copy and mat-vec rows.
  *
  * Mat-vec: (k, n) = (4096, 14336) and (14336, 4096), m = 1 and 4..8, bf16,
  * f16 and f32 weights, bf16 x and y.  Three weight buffers (each >= 117 MB,
@@ -149,12 +151,20 @@ int main(int argc, char **argv) {
         fprintf(stderr, "open: %s\n", mlxc_last_error());
         return 1;
     }
-    const int use_torch = !(argc > 1 && strcmp(argv[1], "--no-torch") == 0);
+    int use_torch = 1, gemm_only = 0;
+    for (int a = 1; a < argc; a++) {
+        if (strcmp(argv[a], "--no-torch") == 0) use_torch = 0;
+        else if (strcmp(argv[a], "--gemm-only") == 0) gemm_only = 1;
+        else {
+            fprintf(stderr, "usage: bench_matmul [--no-torch] [--gemm-only]\n");
+            return 2;
+        }
+    }
     printf("bench_matmul on %s; %d iterations per command buffer (one barrier each), best of 3\n\n",
            mlxc_device_name(gpu), ITERS);
 
     /* ---- the ceiling: device-to-device copy ---- */
-    {
+    if (!gemm_only) {
         const size_t n = (size_t)1 << 26; /* f32 elements: 256 MiB, two pairs rotated */
         mlxc_buffer *b[4] = {rand_buf(MLXC_F32, n), rand_buf(MLXC_F32, n), rand_buf(MLXC_F32, n), rand_buf(MLXC_F32, n)};
         double t = time_iters(run_copy, b);
@@ -168,7 +178,7 @@ int main(int argc, char **argv) {
     static const uint32_t kn[2][2] = {{4096, 14336}, {14336, 4096}};
     static const uint32_t ms[] = {1, 4, 5, 6, 7, 8};
     static const mlxc_dtype wds[3] = {MLXC_BF16, MLXC_F16, MLXC_F32};
-    for (int wi = 0; wi < 3; wi++)
+    for (int wi = 0; wi < (gemm_only ? 0 : 3); wi++)
         for (int s = 0; s < 2; s++) {
             mm_ctx c = {0};
             c.k = kn[s][0];

@@ -390,6 +390,18 @@ __device__ __forceinline__ void gemm_tc(const bf16 *x, const bf16 *w, Y *y, cons
     }
 }
 
+/* The Hopper path (wgmma; sm_90a only).  MLXC_GEMM_WGMMA=0 at build time
+ * keeps the mma.sync kernel on Hopper too. */
+#ifndef MLXC_GEMM_WGMMA
+#define MLXC_GEMM_WGMMA 1
+#endif
+#if MLXC_GEMM_WGMMA && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define MLXC_MM_SM90 1
+#include "ops_matmul_sm90.cuh"
+#else
+#define MLXC_MM_SM90 0
+#endif
+
 __device__ __forceinline__ uint32_t dynamic_smem_bytes() {
     uint32_t v;
     asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(v));
@@ -401,8 +413,18 @@ __device__ __forceinline__ void gemm(const X *x, const W *w, Y *y, const mlxc_p_
     if constexpr (sizeof(W) == 2 && sizeof(X) == 2 && !std::is_same<W, __half>::value && !std::is_same<X, __half>::value) {
         if (thread_count() == NTH && dynamic_smem_bytes() >= MLXC_GEMM_SHARED && p.k % 8 == 0 && aligned16(x) &&
             aligned16(w)) {
+#if MLXC_MM_SM90
+            /* wgmma's swizzle is on absolute address bits: the stages must
+             * start 1024-byte aligned (the dynamic shared memory of a kernel
+             * without static shared memory does). */
+            if (((uint32_t)__cvta_generic_to_shared(smem) & 1023u) == 0) {
+                gemm_wg<Y>(x, w, y, p, smem);
+                return;
+            }
+#else
             gemm_tc<Y>(x, w, y, p, smem);
             return;
+#endif
         }
     }
     mm_plain<W, X, Y>(x, w, y, p);
@@ -422,11 +444,18 @@ extern __shared__ __align__(128) unsigned char mlxc_mm_smem[];
 #define MV_NREG(X, W) (sizeof(X) == 4 && sizeof(W) == 2 ? 168 : 128)
 #endif
 
+/* The Hopper GEMM runs two 256-thread blocks per SM: at most 128 registers. */
+#if MLXC_MM_SM90
+#define GEMM_BOUNDS __maxnreg__(128)
+#else
+#define GEMM_BOUNDS
+#endif
+
 #define MM_KERNELS(W, WS, X, XS, Y, YS)                                                                          \
     extern "C" __global__ void __maxnreg__(MV_NREG(X, W)) matvec_##WS##_##XS##_##YS(const X *x, const W *w, Y *y, mlxc_p_matmul p) {         \
         mlxc_mm::matvec<W, X, Y>(x, w, y, p);                                                                    \
     }                                                                                                            \
-    extern "C" __global__ void gemm_##WS##_##XS##_##YS(const X *x, const W *w, Y *y, mlxc_p_matmul p) {           \
+    extern "C" __global__ void GEMM_BOUNDS gemm_##WS##_##XS##_##YS(const X *x, const W *w, Y *y, mlxc_p_matmul p) {           \
         mlxc_mm::gemm<W, X, Y>(x, w, y, p, mlxc_mm_smem);                                                        \
     }
 #define MM_FOR_Y(W, WS, X, XS) MM_KERNELS(W, WS, X, XS, float, f32) MM_KERNELS(W, WS, X, XS, __nv_bfloat16, bf16)
