@@ -21,7 +21,9 @@
  * combinations, and launches or operands the fast paths cannot take (block
  * size, dynamic shared memory, k not a multiple of 8, pointers not 16-byte
  * aligned) run a plain f32 dot product per output, which is the same
- * function (params.h: any launch shape is correct).
+ * function (params.h: any launch shape is correct).  On sm_90a the bf16
+ * GEMM runs on wgmma instead (ops_matmul_sm90.cuh; building with
+ * -DMLXC_GEMM_WGMMA=0 keeps mma.sync there too).
  */
 #include <type_traits>
 
@@ -444,7 +446,8 @@ extern __shared__ __align__(128) unsigned char mlxc_mm_smem[];
 #define MV_NREG(X, W) (sizeof(X) == 4 && sizeof(W) == 2 ? 168 : 128)
 #endif
 
-/* The Hopper GEMM runs two 256-thread blocks per SM: at most 128 registers. */
+/* The Hopper GEMM runs two 256-thread blocks per SM: at most 128 registers
+ * (which also keeps 512-thread launches of the plain path launchable). */
 #if MLXC_MM_SM90
 #define GEMM_BOUNDS __maxnreg__(128)
 #else
