@@ -11,7 +11,10 @@
  *                              shapes (run it with python3 on the device)
  *
  * Each figure is the best of 3 command buffers of 20 calls (after a warm-up),
- * timed on the device clock. */
+ * timed on the device clock.  Decode rotates among sets of K/V caches (views
+ * of one pool) whose total is at least 256 MB, at least 2 sets, so that no
+ * call finds its K/V in the 50 MB L2 left by the one before: the figures are
+ * HBM bandwidth.  The PyTorch script rotates the same way. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,49 +74,85 @@ static double time_calls(attn_fn fn, void *ctx) {
     return best;
 }
 
+#define ROT_BYTES (256.0 * 1e6) /* decode K/V rotation: at least this much, at least 2 sets */
+#define MAX_SETS  256
+
 typedef struct dec_ctx {
     mlxc_buffer *q, *k, *v, *out, *scratch;
+    mlxc_buffer *ks[MAX_SETS], *vs[MAX_SETS];
+    int nsets, cur;
     mlxc_attention_desc d;
 } dec_ctx;
 static mlxc_status run_decode(mlxc_encoder *enc, void *p) {
     dec_ctx *c = p;
-    return mlxc_attention_decode(enc, c->q, c->k, c->v, c->out, c->scratch, NULL, &c->d);
+    const int i = c->cur;
+    c->cur = (c->cur + 1) % c->nsets;
+    return mlxc_attention_decode(enc, c->q, c->ks[i], c->vs[i], c->out, c->scratch, NULL, &c->d);
 }
 static mlxc_status run_prefill(mlxc_encoder *enc, void *p) {
     dec_ctx *c = p;
     return mlxc_attention_prefill(enc, c->q, c->k, c->v, c->out, &c->d);
 }
 
+static const uint32_t dec_ctxs[] = {512, 1024, 2048, 4096, 8192, 16384, 32768};
+static const uint32_t dec_kvhs[] = {8, 32};
+
+/* K/V sets of a decode shape: elements of one K (or V) cache, and the count. */
+static int dec_sets(uint32_t KVH, uint32_t T, size_t *elems) {
+    *elems = (size_t)KVH * T * 128;
+    const double set_bytes = 2.0 * (double)*elems * 2;
+    int n = (int)((ROT_BYTES + set_bytes - 1) / set_bytes);
+    if (n < 2) n = 2;
+    if (n > MAX_SETS) n = MAX_SETS;
+    return n;
+}
+
 static void decode_table(void) {
-    static const uint32_t ctxs[] = {512, 1024, 2048, 4096, 8192, 16384, 32768};
-    static const uint32_t kvhs[] = {8, 32};
-    printf("\n## decode (bf16 q/K/V/out, head dim 128, 32 query heads)\n\n");
-    printf("| KV heads | context | splits | time (us) | MB read+written | GB/s | of 3.0 TB/s |\n");
-    printf("|---:|---:|---:|---:|---:|---:|---:|\n");
+    /* one pool of bf16 for every shape's sets: K_i, V_i at 2i, 2i+1 cache sizes */
+    size_t pool_elems = 0;
     for (size_t hi = 0; hi < 2; hi++)
-        for (size_t ci = 0; ci < sizeof ctxs / sizeof *ctxs; ci++) {
-            const uint32_t H = 32, KVH = kvhs[hi], hd = 128, T = ctxs[ci];
+        for (size_t ci = 0; ci < sizeof dec_ctxs / sizeof *dec_ctxs; ci++) {
+            size_t e;
+            const int n = dec_sets(dec_kvhs[hi], dec_ctxs[ci], &e);
+            if ((size_t)n * 2 * e > pool_elems) pool_elems = (size_t)n * 2 * e;
+        }
+    mlxc_buffer *pool = alloc_rand(MLXC_BF16, pool_elems);
+    printf("\n## decode (bf16 q/K/V/out, head dim 128, 32 query heads; K/V rotated over >= 256 MB)\n\n");
+    printf("| KV heads | context | splits | K/V sets | time (us) | MB read+written | GB/s | of 3.0 TB/s |\n");
+    printf("|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (size_t hi = 0; hi < 2; hi++)
+        for (size_t ci = 0; ci < sizeof dec_ctxs / sizeof *dec_ctxs; ci++) {
+            const uint32_t H = 32, KVH = dec_kvhs[hi], hd = 128, T = dec_ctxs[ci];
             dec_ctx c;
             memset(&c, 0, sizeof c);
             c.d = (mlxc_attention_desc){H, KVH, hd, T, T, 0, 0.08838834764f, 0.0f, false, 0, 0};
-            size_t sb = 0;
+            size_t sb = 0, e = 0;
             mlxc_attention_decode_scratch_bytes(gpu, &c.d, &sb);
+            c.nsets = dec_sets(KVH, T, &e);
+            int64_t shape[1] = {(int64_t)e};
+            for (int i = 0; i < c.nsets; i++)
+                if (mlxc_buffer_view(pool, (size_t)(2 * i) * e * 2, MLXC_BF16, 1, shape, &c.ks[i]) ||
+                    mlxc_buffer_view(pool, (size_t)(2 * i + 1) * e * 2, MLXC_BF16, 1, shape, &c.vs[i])) {
+                    fprintf(stderr, "view: %s\n", mlxc_last_error());
+                    exit(1);
+                }
             c.q = alloc_rand(MLXC_BF16, (size_t)H * hd);
             c.out = alloc_rand(MLXC_BF16, (size_t)H * hd);
-            c.k = alloc_rand(MLXC_BF16, (size_t)KVH * T * hd);
-            c.v = alloc_rand(MLXC_BF16, (size_t)KVH * T * hd);
             c.scratch = alloc_rand(MLXC_F32, sb / 4);
             const double ns = time_calls(run_decode, &c);
             const double bytes = 2.0 * KVH * T * hd * 2 + 2.0 * H * hd * 2;
             if (ns > 0)
-                printf("| %u | %u | %zu | %.2f | %.2f | %.0f | %.0f%% |\n", KVH, T, sb / 4 / (H * (hd + 2)), ns / 1e3,
-                       bytes / 1e6, bytes / ns, bytes / ns / 3000.0 * 100.0);
+                printf("| %u | %u | %zu | %d | %.2f | %.2f | %.0f | %.0f%% |\n", KVH, T, sb / 4 / (H * (hd + 2)),
+                       c.nsets, ns / 1e3, bytes / 1e6, bytes / ns, bytes / ns / 3000.0 * 100.0);
             mlxc_buffer_release(c.q);
             mlxc_buffer_release(c.out);
-            mlxc_buffer_release(c.k);
-            mlxc_buffer_release(c.v);
+            for (int i = 0; i < c.nsets; i++) {
+                mlxc_buffer_release(c.ks[i]);
+                mlxc_buffer_release(c.vs[i]);
+            }
             mlxc_buffer_release(c.scratch);
         }
+    mlxc_buffer_release(pool);
 }
 
 static void prefill_table(void) {
@@ -153,14 +192,21 @@ static const char *const k_torch =
     "        b.record(); torch.cuda.synchronize(); best = min(best, a.elapsed_time(b) / n)\n"
     "    return best * 1e3\n"
     "print('torch', torch.__version__, torch.cuda.get_device_name())\n"
-    "print('| SDPA decode KV heads | context | time (us) | GB/s | of 3.0 TB/s |')\n"
+    "print('| SDPA decode KV heads | context | K/V sets | time (us) | GB/s | of 3.0 TB/s |')\n"
     "for kvh in (8, 32):\n"
     "    for T in (512, 1024, 2048, 4096, 8192, 16384, 32768):\n"
     "        q = torch.randn(1, 32, 1, 128, device='cuda', dtype=torch.bfloat16)\n"
-    "        k = torch.randn(1, kvh, T, 128, device='cuda', dtype=torch.bfloat16); v = torch.randn_like(k)\n"
-    "        us = t(lambda: F.scaled_dot_product_attention(q, k, v, enable_gqa=kvh != 32))\n"
     "        by = 2 * kvh * T * 128 * 2 + 2 * 32 * 128 * 2\n"
-    "        print(f'| {kvh} | {T} | {us:.2f} | {by / us / 1e3:.0f} | {by / us / 3e6 * 100:.0f}% |')\n"
+    "        n = min(256, max(2, -(-256_000_000 // (2 * kvh * T * 128 * 2))))  # K/V sets over >= 256 MB\n"
+    "        kv = [(torch.randn(1, kvh, T, 128, device='cuda', dtype=torch.bfloat16),\n"
+    "               torch.randn(1, kvh, T, 128, device='cuda', dtype=torch.bfloat16)) for _ in range(n)]\n"
+    "        it = [0]\n"
+    "        def f():\n"
+    "            k, v = kv[it[0] % n]; it[0] += 1\n"
+    "            return F.scaled_dot_product_attention(q, k, v, enable_gqa=kvh != 32)\n"
+    "        us = t(f)\n"
+    "        print(f'| {kvh} | {T} | {n} | {us:.2f} | {by / us / 1e3:.0f} | {by / us / 3e6 * 100:.0f}% |')\n"
+    "        del kv\n"
     "print('| SDPA prefill tokens | heads | KV heads | hd | ms | TFLOP/s causal |')\n"
     "for S, H, KVH, hd in ((4096, 32, 32, 128), (4096, 32, 8, 128), (1024, 32, 8, 128), (4096, 32, 32, 64), (4096, 16, 16, 256)):\n"
     "    q = torch.randn(1, H, S, hd, device='cuda', dtype=torch.bfloat16)\n"

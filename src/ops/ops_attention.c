@@ -10,17 +10,22 @@
 #include "mlxc/ops_attention.h"
 #include "ops/ops_internal.h"
 
-/* Key tile and stage counts of the CUDA kernels (ops_attention.cuh). */
+/* Key tile and stage counts of the CUDA kernels (ops_attention.cuh:
+ * STAGES for prefill, decode_stages(hd) for decode). */
 #define ATTN_CUDA_BK     64u
 #define ATTN_CUDA_STAGES 2u
 #define ATTN_CPU_BK      16u
+static uint32_t attn_cuda_decode_stages(uint32_t hd) { return hd <= 128u ? 3u : 2u; }
 
-/* Dynamic shared memory of each kernel (bytes). */
+/* Dynamic shared memory of each kernel (bytes).  CUDA decode: 16 Q rows +
+ * decode stages (108.8 KB at head dim 128, 3 stages; 135 KB at 256, 2),
+ * within the 163 KB an sm_80 block may take. */
 static uint32_t attn_smem(const mlxc_device *dev, uint32_t hd, bool prefill) {
     if (ops_is_cpu(dev)) return 2u * ATTN_CPU_BK * hd * 4u;
     const uint32_t row = (hd + 8u) * 2u; /* padded 16-bit row */
     const uint32_t q_rows = prefill ? 64u : 16u;
-    return q_rows * row + ATTN_CUDA_STAGES * 2u * ATTN_CUDA_BK * row;
+    const uint32_t stages = prefill ? ATTN_CUDA_STAGES : attn_cuda_decode_stages(hd);
+    return q_rows * row + stages * 2u * ATTN_CUDA_BK * row;
 }
 
 static uint32_t attn_dt(mlxc_dtype dt) {
@@ -42,12 +47,15 @@ static mlxc_status attn_check_desc(const char *op, const mlxc_attention_desc *d)
     return MLXC_OK;
 }
 
-/* Split count of decode.  CPU: about two items per worker.  CUDA: at least
- * 16 splits and at least one block per SM; measured on the H100 (bench/
- * results/attention-h100-2026-11-23.md), 16 splits beat 24..98 at every
- * context for 32/8 and 32/32 heads: the per-block start-up and the merge
- * grow with the split count faster than the extra blocks help.  Never more
- * than one split per 64 keys of the longest length.
+/* Split count of decode.  CPU: about two items per worker.  CUDA: one block
+ * per SM in one wave (floor(SMs / n_kv_heads): equal chunks of keys, every
+ * block streams one long split with its cp.async pipeline full), at least
+ * 8.  Measured on the H100 with K/V rotated through HBM (bench/results/
+ * attention-h100-2026-11-23.md, 3-stage kernel): 32/8 heads, 16 splits
+ * (128 blocks) beat 33 (264 blocks, two per SM) and 66 at every context
+ * >= 2048 (68% vs 63% and 54% of 3.0 TB/s at 16k); 32/32 heads, 8 splits
+ * (256 blocks) beat 16 up to 8k and tie it at 16k-32k.
+ * Never more than one split per 64 keys of the longest length.
  * MLXC_ATTN_DECODE_SPLITS=n forces n (capped likewise; for tuning). */
 static uint32_t attn_splits(const mlxc_device *dev, const mlxc_attention_desc *d) {
     uint64_t maxlen = d->kv_capacity;
@@ -57,8 +65,8 @@ static uint32_t attn_splits(const mlxc_device *dev, const mlxc_attention_desc *d
     uint64_t s;
     if (ops_is_cpu(dev)) s = (2 * cu + d->n_kv_heads - 1) / d->n_kv_heads;
     else {
-        s = (cu + d->n_kv_heads - 1) / d->n_kv_heads;
-        if (s < 16) s = 16;
+        s = cu / d->n_kv_heads;
+        if (s < 8) s = 8;
     }
     const char *env = getenv("MLXC_ATTN_DECODE_SPLITS");
     if (env && atoi(env) > 0) s = (uint64_t)atoi(env);

@@ -1,13 +1,16 @@
 /*
  * Attention on CUDA (src/kernels/params_attention.h): tensor-core flash
  * attention (mma.sync m16n8k16, f32 accumulators) over K/V tiles streamed
- * into shared memory with cp.async, two stages deep.
+ * into shared memory with cp.async (prefill 2 stages; decode 3 at head dim <= 128, else 2).
  *
  * Decode: one block per (kv head, split).  The 16 MMA rows are the query
  * heads of the KV head (1..8; the rest are zero), so K and V are read once
  * for the whole group; each of the 4 warps takes 16 keys of a 64-key tile,
  * and the warps' states are combined in shared memory before the split's
- * partial is written.  attn_decode_merge then combines the splits.
+ * partial is written.  Decode streams decode_stages(HD) stages (3 at head
+ * dim <= 128: two tiles in flight while one is consumed, one barrier per
+ * tile; 2 at 256 to fit the sm_80 shared memory).  attn_decode_merge then
+ * combines the splits.
  *
  * Prefill: one block per (64-query tile, head), heaviest causal tiles
  * first; each warp owns 16 query rows and walks every 64-key tile of the
@@ -16,8 +19,9 @@
  *
  * Q is converted to the K/V dtype for the MMA; P is rounded to it for P.V.
  * Blocks must have MLXC_ATTN_CUDA_THREADS threads and the dynamic shared
- * memory the front-end computes: Q rows (16 or 64) and 2 stages of K and V
- * tiles, rows of HD + 8 elements.
+ * memory the front-end computes: Q rows (16 or 64) and the stages of K and V
+ * tiles (decode: decode_stages(HD); prefill: STAGES), rows of HD + 8
+ * elements.
  */
 #include "ops_attention.cuh"
 
@@ -31,9 +35,10 @@ __device__ __forceinline__ void decode(const void *q, const T *k, const T *v, co
                                        const mlxc_p_attn_decode &p) {
     constexpr int LD = HD + 8;
     constexpr bool QREG = HD <= 128;
+    constexpr int DS = decode_stages(HD);
     extern __shared__ __align__(16) unsigned char smem[];
     T *sQ = reinterpret_cast<T *>(smem);
-    T *sK = sQ + 16 * LD, *sV = sK + STAGES * BK * LD;
+    T *sK = sQ + 16 * LD, *sV = sK + DS * BK * LD;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const uint32_t G = p.n_heads / p.n_kv_heads, S = p.n_splits;
 
@@ -63,32 +68,43 @@ __device__ __forceinline__ void decode(const void *q, const T *k, const T *v, co
         }
         const T *kh = k + (uint64_t)kvh * p.capacity * HD, *vh = v + (uint64_t)kvh * p.capacity * HD;
         const int ntiles = (int)((s_hi - s_lo + BK - 1) / BK);
-        load_kv_tile<T, HD>(sK, sV, kh, vh, s_lo, s_hi, p.capacity, p.ring);
-        cp_async_commit();
+        /* Prologue: tiles 0 .. DS-2 in flight (one commit group each, empty
+         * past the last tile, so the group count stays tile-aligned). */
+#pragma unroll
+        for (int st = 0; st < DS - 1; st++) {
+            if (st < ntiles)
+                load_kv_tile<T, HD>(sK + st * BK * LD, sV + st * BK * LD, kh, vh, s_lo + (int64_t)st * BK, s_hi,
+                                    p.capacity, p.ring);
+            cp_async_commit();
+        }
         load_q_tile<T, HD>(sQ, 16, q, p.q_dtype,
                            [&](int r) -> int64_t { return r < (int)G ? (int64_t)kvh * G + r : -1; });
-        __syncthreads();
         uint32_t qf[QREG ? HD / 16 : 1][4];
-        if constexpr (QREG) load_q_frags<T, HD>(qf, sQ, 0);
         warp_state<HD> st;
         st.init();
         const int64_t rlo[2] = {s_lo, s_lo}, rhi[2] = {s_hi, s_hi};
         for (int tile = 0; tile < ntiles; tile++) {
             const int64_t key0 = s_lo + (int64_t)tile * BK;
-            if (tile + 1 < ntiles)
-                load_kv_tile<T, HD>(sK + ((tile + 1) % STAGES) * BK * LD, sV + ((tile + 1) % STAGES) * BK * LD, kh, vh,
-                                    key0 + BK, s_hi, p.capacity, p.ring);
-            cp_async_commit();
-            cp_async_wait<1>();
+            /* tile's group is complete; after the barrier every warp is done
+             * with tile - 1, whose stage receives tile + DS - 1 */
+            cp_async_wait<DS - 2>();
             __syncthreads();
+            if constexpr (QREG)
+                if (tile == 0) load_q_frags<T, HD>(qf, sQ, 0);
+            if (tile + DS - 1 < ntiles) {
+                const int nst = (tile + DS - 1) % DS;
+                load_kv_tile<T, HD>(sK + nst * BK * LD, sV + nst * BK * LD, kh, vh, key0 + (int64_t)(DS - 1) * BK, s_hi,
+                                    p.capacity, p.ring);
+            }
+            cp_async_commit();
             const int kofs = warp * 16;
             if (key0 + kofs < s_hi)
-                warp_step<T, HD, 16, QREG>(st, qf, sQ, 0, sK + (tile % STAGES) * BK * LD, sV + (tile % STAGES) * BK * LD,
-                                           kofs, key0, rlo, rhi, key0 + kofs + 16 > s_hi, p.scale, p.softcap);
-            __syncthreads();
+                warp_step<T, HD, 16, QREG>(st, qf, sQ, 0, sK + (tile % DS) * BK * LD, sV + (tile % DS) * BK * LD, kofs,
+                                           key0, rlo, rhi, key0 + kofs + 16 > s_hi, p.scale, p.softcap);
         }
         cp_async_wait<0>();
         st.finish_l();
+        __syncthreads(); /* every warp is done with the tiles: their memory is reused below */
         /* Combine the 4 warps: each parks (m, l, o) in shared memory. */
         float *cm = reinterpret_cast<float *>(sK), *cl = cm + 4 * 16, *co = cl + 4 * 16;
         const int g = lane >> 2, t = lane & 3;
@@ -134,11 +150,17 @@ __device__ __forceinline__ void decode(const void *q, const T *k, const T *v, co
 }
 
 /* One block per query head: the split weights 2^(m_s - M) / L go to shared
- * memory first (threads over splits, block reductions), then each thread
- * sums two output dims over the splits with independent loads. */
+ * memory first (threads over splits, block reductions); then the threads
+ * form (dim group of 4 dims) x (split group) teams: each sums its dims over
+ * every SG-th split with independent float4 loads, and the split groups'
+ * sums are added in shared memory.  The acc of a split with m = -inf was
+ * never written: it is read but selected away. */
 __device__ __forceinline__ void decode_merge(const float *scratch, void *out, const mlxc_p_attn_decode &p) {
     __shared__ float w[1024]; /* n_splits <= 1024 (the front-end's cap) */
+    __shared__ __align__(16) float part[4 * 1024]; /* 4 floats per thread, blockDim.x <= 1024 */
     const uint32_t hd = p.head_dim, S = p.n_splits, tid = threadIdx.x, nt = blockDim.x;
+    const uint32_t DG = hd / 4, SG = nt / DG >= 1 ? nt / DG : 1;
+    const uint32_t dg = tid % DG, sg = tid / DG;
     const float *ml = scratch + (uint64_t)p.n_heads * S * hd;
     for (uint64_t h = block_linear(); h < p.n_heads; h += block_count()) {
         float mloc = -INFINITY;
@@ -153,20 +175,31 @@ __device__ __forceinline__ void decode_merge(const float *scratch, void *out, co
         }
         const float L = mlxc_ops::block_reduce<mlxc_ops::op_sum>(lloc); /* also publishes w */
         const float inv = L > 0.0f ? 1.0f / L : 0.0f;
-        for (uint32_t d = 2 * tid; d < hd; d += 2 * nt) {
-            float a = 0.0f, b = 0.0f;
-#pragma unroll 8
-            for (uint32_t s = 0; s < S; s++) {
+        float4 a = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        if (sg < SG && dg < DG) {
+#pragma unroll 4
+            for (uint32_t s = sg; s < S; s += SG) {
                 const float ws = w[s];
+                const float4 x = *reinterpret_cast<const float4 *>(scratch + (h * S + s) * hd + 4 * dg);
                 if (ws != 0.0f) {
-                    const float2 v = *reinterpret_cast<const float2 *>(scratch + (h * S + s) * hd + d);
-                    a += ws * v.x;
-                    b += ws * v.y;
+                    a.x += ws * x.x;
+                    a.y += ws * x.y;
+                    a.z += ws * x.z;
+                    a.w += ws * x.w;
                 }
             }
-            st2_dt(p.out_dtype, out, h * hd + d, a * inv, b * inv);
         }
-        __syncthreads(); /* w is rewritten for the next head */
+        if (sg < SG) reinterpret_cast<float4 *>(part)[sg * DG + dg] = a;
+        __syncthreads();
+        for (uint32_t d = 2 * tid; d < hd; d += 2 * nt) {
+            float x = 0.0f, y = 0.0f;
+            for (uint32_t j = 0; j < SG; j++) {
+                x += part[j * hd + d];
+                y += part[j * hd + d + 1];
+            }
+            st2_dt(p.out_dtype, out, h * hd + d, x * inv, y * inv);
+        }
+        __syncthreads(); /* w and part are rewritten for the next head */
     }
 }
 

@@ -26,7 +26,9 @@ namespace mlxc_attn {
 
 constexpr int NT = MLXC_ATTN_CUDA_THREADS; /* 4 warps */
 constexpr int BK = 64;                     /* keys per tile */
-constexpr int STAGES = 2;
+constexpr int STAGES = 2; /* prefill */
+/* Decode stages (the front-end's attn_smem mirrors this). */
+__host__ __device__ constexpr int decode_stages(int hd) { return hd <= 128 ? 3 : 2; }
 constexpr float LOG2E = 1.4426950408889634f;
 
 __device__ __forceinline__ uint32_t smem_addr(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
