@@ -309,6 +309,34 @@ template <typename Y> __device__ __forceinline__ void store2(Y *y, uint64_t idx,
     }
 }
 
+/* Tile (tm, tn) for linear tile index `tile`: GEMM_GROUP tile rows walk the
+ * n tiles together, so a band of w stays in L2 while they use it. */
+constexpr uint32_t GEMM_GROUP = 8;
+__device__ __forceinline__ void gemm_tile_coords(uint64_t tile, uint32_t tiles_m, uint32_t tiles_n, uint32_t &tm,
+                                                 uint32_t &tn) {
+    const uint32_t per_group = GEMM_GROUP * tiles_n, g = (uint32_t)(tile / per_group), in = (uint32_t)(tile % per_group);
+    const uint32_t first = g * GEMM_GROUP, gsz = tiles_m - first < GEMM_GROUP ? tiles_m - first : GEMM_GROUP;
+    tm = first + in % gsz;
+    tn = in / gsz;
+}
+
+/* Stage `s` <- k tile `kt` of output tile (tm, tn): 4 chunks of A (x rows)
+ * and 4 of B (w rows) per thread, zero-filled past the edges, in the
+ * swizzled layout both the ldmatrix and the wgmma paths read. */
+__device__ __forceinline__ void gemm_load_stage(const bf16 *x, const bf16 *w, uint32_t m, uint32_t n, uint32_t k,
+                                                uint32_t sbase, uint32_t t, uint32_t tm, uint32_t tn, uint32_t s,
+                                                uint32_t kt) {
+    const uint32_t a_s = sbase + s * STAGE_BYTES, b_s = a_s + BM * BK * 2;
+#pragma unroll
+    for (int q = 0; q < 4; q++) {
+        const uint32_t idx = t + q * NTH, row = idx >> 3, c = idx & 7u, gk = kt * BK + c * 8;
+        const uint32_t gm = tm * BM + row, gn = tn * BN + row;
+        const bool va = gm < m && gk < k, vb = gn < n && gk < k;
+        cp_async16(a_s + swz(row, c), va ? (const void *)(x + (uint64_t)gm * k + gk) : (const void *)x, va);
+        cp_async16(b_s + swz(row, c), vb ? (const void *)(w + (uint64_t)gn * k + gk) : (const void *)w, vb);
+    }
+}
+
 template <typename Y>
 __device__ __forceinline__ void gemm_tc(const bf16 *x, const bf16 *w, Y *y, const mlxc_p_matmul &p, unsigned char *smem) {
     const uint32_t m = p.m, n = p.n, k = p.k;
@@ -316,25 +344,11 @@ __device__ __forceinline__ void gemm_tc(const bf16 *x, const bf16 *w, Y *y, cons
     const uint32_t wm = warp >> 2, wn = warp & 3u;
     const uint32_t tiles_m = (m + BM - 1) / BM, tiles_n = (n + BN - 1) / BN, nk = (k + BK - 1) / BK;
     const uint32_t sbase = (uint32_t)__cvta_generic_to_shared(smem);
-    constexpr uint32_t GROUP = 8; /* tile rows that walk the n tiles together (L2 reuse of w) */
 
     for (uint64_t tile = block_linear(); tile < (uint64_t)tiles_m * tiles_n; tile += block_count()) {
-        const uint32_t per_group = GROUP * tiles_n, g = (uint32_t)(tile / per_group), in = (uint32_t)(tile % per_group);
-        const uint32_t first = g * GROUP, gsz = tiles_m - first < GROUP ? tiles_m - first : GROUP;
-        const uint32_t tm = first + in % gsz, tn = in / gsz;
-
-        /* Stage s <- k tile kt: 4 chunks of A (x rows) and 4 of B (w rows) per thread. */
-        auto load = [&](uint32_t s, uint32_t kt) {
-            const uint32_t a_s = sbase + s * STAGE_BYTES, b_s = a_s + BM * BK * 2;
-#pragma unroll
-            for (int q = 0; q < 4; q++) {
-                const uint32_t idx = t + q * NTH, row = idx >> 3, c = idx & 7u, gk = kt * BK + c * 8;
-                const uint32_t gm = tm * BM + row, gn = tn * BN + row;
-                const bool va = gm < m && gk < k, vb = gn < n && gk < k;
-                cp_async16(a_s + swz(row, c), va ? (const void *)(x + (uint64_t)gm * k + gk) : (const void *)x, va);
-                cp_async16(b_s + swz(row, c), vb ? (const void *)(w + (uint64_t)gn * k + gk) : (const void *)w, vb);
-            }
-        };
+        uint32_t tm, tn;
+        gemm_tile_coords(tile, tiles_m, tiles_n, tm, tn);
+        auto load = [&](uint32_t s, uint32_t kt) { gemm_load_stage(x, w, m, n, k, sbase, t, tm, tn, s, kt); };
 
 #pragma unroll
         for (int s = 0; s < STAGES - 1; s++) {
