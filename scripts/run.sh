@@ -10,7 +10,7 @@ bash scripts/build.sh
 if models=$(bash scripts/fetch_models.sh 2>/dev/null); then
   gguf=$(echo "$models" | awk '$1 == "smollm2" {print $2}')
   echo "== mlxc info $gguf =="
-  build/mlxc info "$gguf" | head -40
+  build/mlxc info "$gguf" --no-tensors
   echo "== mlxc tokenize =="
   build/mlxc tokenize --vocab "$gguf" "Hello from mlxc: 3 backends, 1 API." || true
 else
@@ -19,4 +19,6 @@ fi
 echo "== mlxc info =="
 build/mlxc info
 echo "== mlxc demo =="
-build/mlxc demo --trace build/demo-trace.json "$@"
+build/mlxc demo "$@"
+echo "== mlxc demo, profiled (per command buffer and per dispatch; dispatches serialised) =="
+MLXC_PROFILE_CB=1 MLXC_PROFILE_DISPATCH=1 build/mlxc demo --replays 3 --trace build/demo-trace.json | tail -2

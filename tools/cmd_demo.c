@@ -184,7 +184,9 @@ int mlxc_cmd_demo(int argc, char **argv) {
            ok ? "identical" : "MISMATCH");
     if (trace) {
         TRY(mlxc_profile_write_trace(trace));
-        printf("trace written to %s\n", trace);
+        size_t ncb = mlxc_profile_cb_entries(NULL, 0), nd = mlxc_profile_dispatch_entries(NULL, 0);
+        printf("trace written to %s (%zu command-buffer labels, %zu dispatches)%s\n", trace, ncb, nd,
+               ncb || nd ? "" : ": set MLXC_PROFILE_CB / MLXC_PROFILE_DISPATCH to record them");
     }
     mlxc_buffer_release(d.x);
     mlxc_buffer_release(d.gate);
