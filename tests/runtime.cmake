@@ -7,3 +7,10 @@ set_tests_properties(test_runtime_env PROPERTIES
 set_tests_properties(test_runtime_semantics PROPERTIES ENVIRONMENT "MLXC_CPU_THREADS=4" SKIP_RETURN_CODE 77)
 set_tests_properties(test_runtime_api test_runtime_fault test_runtime_threads PROPERTIES SKIP_RETURN_CODE 77)
 set_tests_properties(test_readme_example PROPERTIES SKIP_RETURN_CODE 77)
+# The tool's default job runs and its three paths agree.
+if(TARGET mlxc_tool)
+  add_test(NAME mlxc_demo COMMAND mlxc_tool demo --replays 5)
+  set_tests_properties(mlxc_demo PROPERTIES PASS_REGULAR_EXPRESSION "checksums: .* -> identical")
+  add_test(NAME mlxc_info_devices COMMAND mlxc_tool info)
+  set_tests_properties(mlxc_info_devices PROPERTIES PASS_REGULAR_EXPRESSION "cpu:0 +CPU")
+endif()
