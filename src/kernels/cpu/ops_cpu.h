@@ -27,6 +27,42 @@
 #define OPS_SIG4(sz) {5, {OPS_P, OPS_P, OPS_P, OPS_P, OPS_B}, {0, 0, 0, 0, sz}}
 #define OPS_SIG5(sz) {6, {OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_B}, {0, 0, 0, 0, 0, sz}}
 
+/* Four f32 lanes (GNU vector extension, gcc and clang): the kernels that
+ * call exp or divide per element run through these so they use SIMD at
+ * -O2.  Every lane computes exactly what one element alone would, so the
+ * results do not depend on where a slice starts or ends. */
+typedef float   ops_v4f __attribute__((vector_size(16)));
+typedef int32_t ops_v4i __attribute__((vector_size(16)));
+
+static inline ops_v4f ops_v4_sel(ops_v4i m, ops_v4f a, ops_v4f b) {
+    return (ops_v4f)((m & (ops_v4i)a) | (~m & (ops_v4i)b));
+}
+static inline ops_v4f ops_v4_splat(float x) { return (ops_v4f){x, x, x, x}; }
+
+/* exp(x) per lane without a libm call: x = n ln2 + r with |r| <= ln2/2
+ * (Cody-Waite split of ln2), e^r by its Taylor polynomial to r^7
+ * (truncation < 1e-8 relative), times 2^n built in the exponent bits.
+ * Within a few ulp of expf; 0 below -87.3 (where expf is subnormal or 0),
+ * clamped near 2^127 above 88.3; NaN stays NaN. */
+static inline ops_v4f ops_exp4(ops_v4f x) {
+    const ops_v4f lo = ops_v4_splat(-87.3f), hi = ops_v4_splat(88.3f);
+    ops_v4f xc = ops_v4_sel(x > hi, hi, x);
+    xc = ops_v4_sel(xc < lo, lo, xc);
+    const ops_v4f n = (xc * 1.44269504f + 12582912.0f) - 12582912.0f; /* round to nearest */
+    const ops_v4f r = (xc - n * 0.693359375f) + n * 2.12194440e-4f;
+    ops_v4f q = ops_v4_splat(1.0f / 5040.0f);
+    q = q * r + 1.0f / 720.0f;
+    q = q * r + 1.0f / 120.0f;
+    q = q * r + 1.0f / 24.0f;
+    q = q * r + 1.0f / 6.0f;
+    q = q * r + 0.5f;
+    q = q * r + 1.0f;
+    q = q * r + 1.0f;
+    const ops_v4i bits = (__builtin_convertvector(n, ops_v4i) + 127) << 23;
+    const ops_v4f e = q * (ops_v4f)bits;
+    return ops_v4_sel(x < lo, ops_v4_splat(0.0f), ops_v4_sel(x != x, x, e));
+}
+
 /* A key whose unsigned order is the order argmax/top-k rank elements by:
  * larger value first, then lower index; NaN ranks below everything and
  * -0 equals +0.  The high word orders the float, the low word is ~index. */
