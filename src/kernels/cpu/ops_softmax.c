@@ -4,11 +4,29 @@
  * masked row gives zeros, not NaN. */
 #include "kernels/cpu/ops_cpu.h"
 
+/* Three passes over the columns j < nv a row can see (the causal limit):
+ * the max, the sum of exp(logit - max) in eight fixed lanes (j % 8), and
+ * the scaled exps; four columns at a time through ops_exp4, the last
+ * partial chunk padded with -inf (exp 0).  Columns past nv get zeros. */
 #define SOFTMAX(SFX, T, LD, ST)                                                 \
-    static inline float logit_##SFX(const T *xr, const T *mr, const mlxc_p_softmax *p, uint32_t lim, uint32_t j) { \
-        if (j > lim) return -INFINITY;                                         \
-        float v = LD(xr[j]) * p->scale;                                        \
-        return p->has_mask ? v + LD(mr[j]) : v;                                \
+    /* Logits of columns j..j+3 (those below nv; -inf past it). */             \
+    static inline ops_v4f logit4_##SFX(const T *xr, const T *mr, const mlxc_p_softmax *p, uint32_t nv, uint32_t j) { \
+        float f[4];                                                            \
+        if (j + 4 <= nv) {                                                     \
+            const ops_v4f v = (ops_v4f){LD(xr[j]), LD(xr[j + 1]), LD(xr[j + 2]), LD(xr[j + 3])} * p->scale; \
+            if (!p->has_mask) return v;                                        \
+            return v + (ops_v4f){LD(mr[j]), LD(mr[j + 1]), LD(mr[j + 2]), LD(mr[j + 3])}; \
+        }                                                                      \
+        for (uint32_t k = 0; k < 4; k++) {                                     \
+            f[k] = -INFINITY;                                                  \
+            if (j + k < nv) {                                                  \
+                f[k] = LD(xr[j + k]) * p->scale;                               \
+                if (p->has_mask) f[k] = f[k] + LD(mr[j + k]);                  \
+            }                                                                  \
+        }                                                                      \
+        ops_v4f v;                                                             \
+        memcpy(&v, f, 16);                                                     \
+        return v;                                                              \
     }                                                                          \
     static void softmax_##SFX(const mlxc_cpu_launch *l) {                      \
         const T *x = l->args[0], *mask = l->args[1];                           \
@@ -19,23 +37,37 @@
         mlxc_cpu_slice(l, p->rows, &r0, &r1);                                  \
         for (uint64_t r = r0; r < r1; r++) {                                   \
             const uint32_t q = (uint32_t)(r % p->q_len);                       \
-            const uint32_t lim = p->causal ? p->q_offset + q : UINT32_MAX;     \
+            const uint64_t lim = p->causal ? (uint64_t)p->q_offset + q : UINT64_MAX; \
+            const uint32_t nv = lim < cols ? (uint32_t)lim + 1 : cols;         \
             const T *xr = x + r * cols, *mr = mask + (uint64_t)q * cols;       \
             T *o = out + r * cols;                                             \
-            float m = -INFINITY;                                               \
-            for (uint32_t j = 0; j < cols; j++) m = fmaxf(m, logit_##SFX(xr, mr, p, lim, j)); \
+            ops_v4f vm = ops_v4_splat(-INFINITY);                              \
+            for (uint32_t j = 0; j < nv; j += 4) {                             \
+                const ops_v4f v = logit4_##SFX(xr, mr, p, nv, j);              \
+                vm = ops_v4_sel(v > vm, v, vm);                                \
+            }                                                                  \
+            float m = vm[0];                                                   \
+            for (uint32_t k = 1; k < 4; k++) m = vm[k] > m ? vm[k] : m;        \
             if (m == -INFINITY) {                                              \
                 for (uint32_t j = 0; j < cols; j++) o[j] = ST(0.0f);           \
                 continue;                                                      \
             }                                                                  \
-            float acc[8] = {0};                                                \
+            ops_v4f a0 = ops_v4_splat(0.0f), a1 = a0;                          \
             uint32_t j = 0;                                                    \
-            for (; j + 8 <= cols; j += 8)                                      \
-                for (uint32_t k = 0; k < 8; k++) acc[k] += expf(logit_##SFX(xr, mr, p, lim, j + k) - m); \
-            for (; j < cols; j++) acc[0] += expf(logit_##SFX(xr, mr, p, lim, j) - m); \
-            const float sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])); \
+            for (; j + 8 <= nv; j += 8) {                                      \
+                a0 += ops_exp4(logit4_##SFX(xr, mr, p, nv, j) - m);            \
+                a1 += ops_exp4(logit4_##SFX(xr, mr, p, nv, j + 4) - m);        \
+            }                                                                  \
+            if (j < nv) a0 += ops_exp4(logit4_##SFX(xr, mr, p, nv, j) - m);    \
+            if (j + 4 < nv) a1 += ops_exp4(logit4_##SFX(xr, mr, p, nv, j + 4) - m); \
+            const float sum = ((a0[0] + a0[1]) + (a0[2] + a0[3])) + ((a1[0] + a1[1]) + (a1[2] + a1[3])); \
             const float inv = 1.0f / sum;                                      \
-            for (j = 0; j < cols; j++) o[j] = ST(expf(logit_##SFX(xr, mr, p, lim, j) - m) * inv); \
+            for (j = 0; j < nv; j += 4) {                                      \
+                const ops_v4f e = ops_exp4(logit4_##SFX(xr, mr, p, nv, j) - m) * inv; \
+                const uint32_t n4 = nv - j < 4 ? nv - j : 4;                   \
+                for (uint32_t k = 0; k < n4; k++) o[j + k] = ST(e[k]);         \
+            }                                                                  \
+            for (j = nv; j < cols; j++) o[j] = ST(0.0f);                       \
         }                                                                      \
     }
 OPS_FLOAT_DTYPES(SOFTMAX)
