@@ -3,6 +3,27 @@
  * value first, ties to the lower index, NaN last. */
 #include "kernels/cpu/ops_cpu.h"
 
+/* The index ops_rank_key ranks first in row[0, n), without a key per
+ * element: the largest non-NaN value m by a four-lane max, then the first
+ * index holding a value == m (so -0 and +0 tie, the lower index wins);
+ * index 0 when every element is NaN. */
+#define ARGMAX_ROW(SFX, T, LD, ST)                                              \
+    static inline uint32_t argmax_row_##SFX(const T *row, uint32_t n) {        \
+        ops_v4f vm = ops_v4_splat(-INFINITY);                                  \
+        uint32_t i = 0;                                                        \
+        for (; i + 4 <= n; i += 4) {                                           \
+            const ops_v4f v = {LD(row[i]), LD(row[i + 1]), LD(row[i + 2]), LD(row[i + 3])}; \
+            vm = ops_v4_sel(v > vm, v, vm);                                    \
+        }                                                                      \
+        float m = vm[0];                                                       \
+        for (uint32_t k = 1; k < 4; k++) m = vm[k] > m ? vm[k] : m;            \
+        for (; i < n; i++) m = LD(row[i]) > m ? LD(row[i]) : m;                \
+        for (i = 0; i < n; i++)                                                \
+            if (LD(row[i]) == m) return i;                                     \
+        return 0;                                                              \
+    }
+OPS_FLOAT_DTYPES(ARGMAX_ROW)
+
 /* argmax(x, idx, val, {rows, n}) */
 #define ARGMAX(SFX, T, LD, ST)                                                  \
     static void argmax_##SFX(const mlxc_cpu_launch *l) {                       \
@@ -14,12 +35,7 @@
         mlxc_cpu_slice(l, p->rows, &lo, &hi);                                  \
         for (uint64_t r = lo; r < hi; r++) {                                   \
             const T *row = x + r * p->n;                                       \
-            uint64_t best = 0;                                                 \
-            for (uint32_t i = 0; i < p->n; i++) {                              \
-                const uint64_t key = ops_rank_key(LD(row[i]), i);              \
-                if (key > best) best = key;                                    \
-            }                                                                  \
-            idx[r] = ops_rank_index(best);                                     \
+            idx[r] = argmax_row_##SFX(row, p->n);                              \
             val[r] = LD(row[idx[r]]);                                          \
         }                                                                      \
     }
@@ -40,12 +56,28 @@ OPS_FLOAT_DTYPES(ARGMAX)
         for (uint64_t r = lo; r < hi; r++) {                                   \
             const T *row = x + r * p->n;                                       \
             uint32_t have = 0;                                                 \
+            /* Once the list is full, a value below tv cannot enter (tv: the   \
+             * k-th value, -inf while that is NaN): chunks of four with none   \
+             * >= tv skip the key test. */                                     \
+            float tv = -INFINITY;                                              \
             for (uint32_t i = 0; i < p->n; i++) {                              \
+                if (have == k && i % 4 == 0 && i + 4 <= p->n) {                \
+                    const ops_v4f v = {LD(row[i]), LD(row[i + 1]), LD(row[i + 2]), LD(row[i + 3])}; \
+                    const ops_v4i ge = v >= tv;                                \
+                    if (!((ge[0] | ge[1]) | (ge[2] | ge[3]))) {                \
+                        i += 3;                                                \
+                        continue;                                              \
+                    }                                                          \
+                }                                                              \
                 const uint64_t key = ops_rank_key(LD(row[i]), i);              \
                 if (have == k && key <= keys[k - 1]) continue;                 \
                 uint32_t j = have < k ? have++ : k - 1;                        \
                 for (; j > 0 && keys[j - 1] < key; j--) keys[j] = keys[j - 1]; \
                 keys[j] = key;                                                 \
+                if (have == k) {                                               \
+                    const float t = LD(row[ops_rank_index(keys[k - 1])]);     \
+                    tv = t == t ? t : -INFINITY;                               \
+                }                                                              \
             }                                                                  \
             for (uint32_t j = 0; j < k; j++) {                                 \
                 const uint32_t i = ops_rank_index(keys[j]);                    \
@@ -72,12 +104,7 @@ OPS_FLOAT_DTYPES(TOPK)
         mlxc_cpu_slice(l, p->rows, &lo, &hi);                                  \
         for (uint64_t r = lo; r < hi; r++) {                                   \
             const T *row = x + r * n;                                          \
-            uint64_t best = 0;                                                 \
-            for (uint32_t i = 0; i < n; i++) {                                 \
-                const uint64_t key = ops_rank_key(LD(row[i]), i);              \
-                if (key > best) best = key;                                    \
-            }                                                                  \
-            const uint32_t amax = ops_rank_index(best);                        \
+            const uint32_t amax = argmax_row_##SFX(row, n);                    \
             const float m = LD(row[amax]);                                     \
             double sum = 0.0;                                                  \
             for (uint32_t i = 0; i < n; i++) sum += expf((LD(row[i]) - m) * inv_t); \
