@@ -39,6 +39,36 @@ static inline ops_v4f ops_v4_sel(ops_v4i m, ops_v4f a, ops_v4f b) {
 }
 static inline ops_v4f ops_v4_splat(float x) { return (ops_v4f){x, x, x, x}; }
 
+typedef uint32_t ops_v4u __attribute__((vector_size(16)));
+
+/* Four consecutive elements to and from f32 lanes, per storage dtype; the
+ * same values as OPS_F32_LD/ST, mlxc_cpu_bf16_load/store and the f16
+ * conversions element by element. */
+static inline ops_v4f ops_ld4_f32(const float *p) {
+    ops_v4f v;
+    memcpy(&v, p, 16);
+    return v;
+}
+static inline void ops_st4_f32(float *p, ops_v4f v) { memcpy(p, &v, 16); }
+static inline ops_v4f ops_ld4_bf16(const uint16_t *p) {
+    const ops_v4u u = {p[0], p[1], p[2], p[3]};
+    return (ops_v4f)(u << 16);
+}
+/* mlxc_cpu_bf16_store per lane: quiet NaN, else round to nearest even. */
+static inline void ops_st4_bf16(uint16_t *p, ops_v4f v) {
+    const ops_v4u u = (ops_v4u)v;
+    const ops_v4i nan = (ops_v4i)(u & 0x7fffffffu) > 0x7f800000;
+    const ops_v4u q = (u >> 16) | 0x40u, rn = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    const ops_v4u r = ((ops_v4u)nan & q) | (~(ops_v4u)nan & rn);
+    p[0] = (uint16_t)r[0], p[1] = (uint16_t)r[1], p[2] = (uint16_t)r[2], p[3] = (uint16_t)r[3];
+}
+static inline ops_v4f ops_ld4_f16(const uint16_t *p) {
+    return (ops_v4f){mlxc_f16_to_f32(p[0]), mlxc_f16_to_f32(p[1]), mlxc_f16_to_f32(p[2]), mlxc_f16_to_f32(p[3])};
+}
+static inline void ops_st4_f16(uint16_t *p, ops_v4f v) {
+    for (int k = 0; k < 4; k++) p[k] = mlxc_f32_to_f16(v[k]);
+}
+
 /* exp(x) per lane without a libm call: x = n ln2 + r with |r| <= ln2/2
  * (Cody-Waite split of ln2), e^r by its Taylor polynomial to r^7
  * (truncation < 1e-8 relative), times 2^n built in the exponent bits.

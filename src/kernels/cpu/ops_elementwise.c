@@ -15,7 +15,7 @@ static inline ops_v4f sigmoid_mul4(ops_v4f a, ops_v4f b) { return a * sigmoid4(b
 
 /* out = F4(a[, b]) four lanes at a time over this group's slice; the last
  * partial chunk runs padded with zeros and stores its valid lanes only. */
-#define VEC_BODY(T, LD, ST, NIN, F4)                                            \
+#define VEC_BODY(SFX, T, LD, ST, NIN, F4)                                          \
     const T *xa = l->args[0], *xb = l->args[NIN - 1];                          \
     T *out = l->args[NIN];                                                     \
     const mlxc_p_elementwise *p = l->args[NIN + 1];                            \
@@ -23,10 +23,8 @@ static inline ops_v4f sigmoid_mul4(ops_v4f a, ops_v4f b) { return a * sigmoid4(b
     mlxc_cpu_slice(l, p->n, &lo, &hi);                                         \
     uint64_t i = lo;                                                           \
     for (; i + 4 <= hi; i += 4) {                                              \
-        const ops_v4f va = {LD(xa[i]), LD(xa[i + 1]), LD(xa[i + 2]), LD(xa[i + 3])}; \
-        const ops_v4f vb = {LD(xb[i]), LD(xb[i + 1]), LD(xb[i + 2]), LD(xb[i + 3])}; \
-        const ops_v4f vr = NIN == 1 ? F4##_1(va) : F4##_2(va, vb);             \
-        out[i] = ST(vr[0]), out[i + 1] = ST(vr[1]), out[i + 2] = ST(vr[2]), out[i + 3] = ST(vr[3]); \
+        const ops_v4f va = ops_ld4_##SFX(xa + i), vb = ops_ld4_##SFX(xb + i);  \
+        ops_st4_##SFX(out + i, NIN == 1 ? F4##_1(va) : F4##_2(va, vb));        \
     }                                                                          \
     if (i < hi) {                                                              \
         const uint32_t m = (uint32_t)(hi - i);                                 \
@@ -39,9 +37,9 @@ static inline ops_v4f sigmoid_mul4(ops_v4f a, ops_v4f b) { return a * sigmoid4(b
         for (uint32_t k = 0; k < m; k++) out[i + k] = ST(fr[k]);               \
     }
 #define VEC(OP, NIN)                                                            \
-    static void OP##_f32(const mlxc_cpu_launch *l) { VEC_BODY(float, OPS_F32_LD, OPS_F32_ST, NIN, OP) } \
-    static void OP##_f16(const mlxc_cpu_launch *l) { VEC_BODY(uint16_t, mlxc_f16_to_f32, mlxc_f32_to_f16, NIN, OP) } \
-    static void OP##_bf16(const mlxc_cpu_launch *l) { VEC_BODY(uint16_t, mlxc_cpu_bf16_load, mlxc_cpu_bf16_store, NIN, OP) }
+    static void OP##_f32(const mlxc_cpu_launch *l) { VEC_BODY(f32, float, OPS_F32_LD, OPS_F32_ST, NIN, OP) } \
+    static void OP##_f16(const mlxc_cpu_launch *l) { VEC_BODY(f16, uint16_t, mlxc_f16_to_f32, mlxc_f32_to_f16, NIN, OP) } \
+    static void OP##_bf16(const mlxc_cpu_launch *l) { VEC_BODY(bf16, uint16_t, mlxc_cpu_bf16_load, mlxc_cpu_bf16_store, NIN, OP) }
 /* Each op as a one- and a two-input function, so VEC_BODY compiles for both. */
 static inline ops_v4f gelu_1(ops_v4f a) { return gelu4(a); }
 static inline ops_v4f gelu_2(ops_v4f a, ops_v4f b) { (void)b; return gelu4(a); }
