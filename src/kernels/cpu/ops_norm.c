@@ -17,6 +17,26 @@ static inline float sq(float v) { return v * v; }
         for (uint32_t j = i_; j < (dim); j++) l_[0] += (EXPR);                 \
         acc = ((l_[0] + l_[1]) + (l_[2] + l_[3])) + ((l_[4] + l_[5]) + (l_[6] + l_[7])); \
     }
+/* The same sum, lanes j % 8 as two four-lane vectors: EXPR4 is an
+ * expression in the ops_v4f x4 of elements j..j+3, EXPR1 in the float x1. */
+#define SUM8V(acc, dim, SFX, LD, row, EXPR4, EXPR1)                               \
+    float acc;                                                                 \
+    {                                                                          \
+        ops_v4f a_ = ops_v4_splat(0.0f), b_ = a_;                              \
+        uint32_t i_ = 0;                                                       \
+        for (; i_ + 8 <= (dim); i_ += 8) {                                     \
+            ops_v4f x4 = ops_ld4_##SFX((row) + i_);                            \
+            a_ += (EXPR4);                                                     \
+            x4 = ops_ld4_##SFX((row) + i_ + 4);                                \
+            b_ += (EXPR4);                                                     \
+        }                                                                      \
+        float l0_ = a_[0];                                                     \
+        for (uint32_t j = i_; j < (dim); j++) {                                \
+            const float x1 = LD((row)[j]);                                     \
+            l0_ += (EXPR1);                                                    \
+        }                                                                      \
+        acc = ((l0_ + a_[1]) + (a_[2] + a_[3])) + ((b_[0] + b_[1]) + (b_[2] + b_[3])); \
+    }
 
 /* rms_norm_residual(x, r, w, out, sum, p): s = round(x + r) (written to sum
  * when write_sum), out = s * inv_rms(s) * w: bit-identical to add followed by
@@ -77,11 +97,18 @@ OPS_FLOAT_DTYPES(L2)
         for (uint64_t r = r0; r < r1; r++) {                                   \
             const T *xr = x + r * dim;                                         \
             T *o = out + r * dim;                                              \
-            SUM8(s1, dim, LD(xr[j]))                                                \
+            SUM8V(s1, dim, SFX, LD, xr, x4, x1)                                \
             const float mean = s1 / (float)dim;                                \
-            SUM8(s2, dim, sq(LD(xr[j]) - mean))                                               \
+            SUM8V(s2, dim, SFX, LD, xr, (x4 - mean) * (x4 - mean), sq(x1 - mean))\
             const float inv = 1.0f / sqrtf(s2 / (float)dim + p->eps);          \
-            for (uint32_t i = 0; i < dim; i++) {                               \
+            uint32_t i = 0;                                                    \
+            for (; i + 4 <= dim; i += 4) {                                     \
+                ops_v4f v = (ops_v4f)(ops_ld4_##SFX(xr + i) - mean) * inv;     \
+                if (p->has_weight) v *= ops_ld4_##SFX(w + i);                  \
+                if (p->has_bias) v += ops_ld4_##SFX(b + i);                    \
+                ops_st4_##SFX(o + i, v);                                       \
+            }                                                                  \
+            for (; i < dim; i++) {                                             \
                 float v = (LD(xr[i]) - mean) * inv;                            \
                 if (p->has_weight) v *= LD(w[i]);                              \
                 if (p->has_bias) v += LD(b[i]);                                \
