@@ -42,6 +42,12 @@ static inline float sq(float v) { return v * v; }
  * when write_sum), out = s * inv_rms(s) * w: bit-identical to add followed by
  * rms_norm on this backend. */
 #define RMS_RES(SFX, T, LD, ST)                                                 \
+    /* round(x + r) for four elements, back in f32. */                         \
+    static inline ops_v4f res4_##SFX(const T *x, const T *r) {                 \
+        T t[4];                                                                \
+        ops_st4_##SFX(t, ops_ld4_##SFX(x) + ops_ld4_##SFX(r));                 \
+        return ops_ld4_##SFX(t);                                               \
+    }                                                                          \
     static void rms_norm_residual_##SFX(const mlxc_cpu_launch *l) {            \
         const T *x = l->args[0], *res = l->args[1], *w = l->args[2];           \
         T *out = l->args[3], *sum = l->args[4];                                \
@@ -52,15 +58,33 @@ static inline float sq(float v) { return v * v; }
         for (uint64_t r = r0; r < r1; r++) {                                   \
             const T *xr = x + r * dim, *rr = res + r * dim;                    \
             T *o = out + r * dim;                                              \
-            SUM8(ss, dim, sq(LD(ST(LD(xr[j]) + LD(rr[j])))))                  \
+            /* The SUM8 lanes j % 8 as two vectors, the tail into lane 0. */   \
+            ops_v4f a_ = ops_v4_splat(0.0f), b_ = a_;                          \
+            uint32_t i = 0;                                                    \
+            for (; i + 8 <= dim; i += 8) {                                     \
+                const ops_v4f s0 = res4_##SFX(xr + i, rr + i), s1 = res4_##SFX(xr + i + 4, rr + i + 4); \
+                a_ += s0 * s0;                                                 \
+                b_ += s1 * s1;                                                 \
+            }                                                                  \
+            float l0 = a_[0];                                                  \
+            for (; i < dim; i++) l0 += sq(LD(ST(LD(xr[i]) + LD(rr[i]))));     \
+            const float ss = ((l0 + a_[1]) + (a_[2] + a_[3])) + ((b_[0] + b_[1]) + (b_[2] + b_[3])); \
             const float inv = 1.0f / sqrtf(ss / (float)dim + p->eps);          \
-            for (uint32_t i = 0; i < dim; i++) {                               \
+            for (i = 0; i + 4 <= dim; i += 4) {                                \
+                const ops_v4f v = res4_##SFX(xr + i, rr + i) * inv;            \
+                ops_st4_##SFX(o + i, p->has_weight ? v * ops_ld4_##SFX(w + i) : v); \
+            }                                                                  \
+            for (; i < dim; i++) {                                             \
                 const float v = LD(ST(LD(xr[i]) + LD(rr[i]))) * inv;          \
                 o[i] = ST(p->has_weight ? v * LD(w[i]) : v);                   \
             }                                                                  \
             /* Last: sum may be x or r itself. */                              \
-            if (p->write_sum)                                                  \
-                for (uint32_t i = 0; i < dim; i++) sum[r * dim + i] = ST(LD(xr[i]) + LD(rr[i])); \
+            if (p->write_sum) {                                                \
+                T *sr = sum + r * dim;                                         \
+                for (i = 0; i + 4 <= dim; i += 4)                              \
+                    ops_st4_##SFX(sr + i, ops_ld4_##SFX(xr + i) + ops_ld4_##SFX(rr + i)); \
+                for (; i < dim; i++) sr[i] = ST(LD(xr[i]) + LD(rr[i]));        \
+            }                                                                  \
         }                                                                      \
     }
 OPS_FLOAT_DTYPES(RMS_RES)
