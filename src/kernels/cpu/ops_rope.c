@@ -48,7 +48,16 @@ static inline float rope_position(const int32_t *pos, const mlxc_p_rope *p, uint
             }                                                                  \
             const T *xr = x + r * hd;                                          \
             T *o = out + r * hd;                                               \
-            for (uint32_t i = 0; i < half; i++) {                              \
+            uint32_t i0 = 0;                                                   \
+            if (!adjacent) /* NeoX halves: four pairs at a time */             \
+                for (; i0 + 4 <= half; i0 += 4) {                              \
+                    ops_v4f c4, s4;                                            \
+                    memcpy(&c4, cs + i0, 16), memcpy(&s4, sn + i0, 16);        \
+                    const ops_v4f a = ops_ld4_##SFX(xr + i0), b = ops_ld4_##SFX(xr + i0 + half); \
+                    ops_st4_##SFX(o + i0, a * c4 - b * s4);                    \
+                    ops_st4_##SFX(o + i0 + half, a * s4 + b * c4);             \
+                }                                                              \
+            for (uint32_t i = i0; i < half; i++) {                             \
                 const uint32_t ia = adjacent ? 2 * i : i, ib = adjacent ? 2 * i + 1 : i + half; \
                 const float a = LD(xr[ia]), b = LD(xr[ib]);                    \
                 o[ia] = ST(a * cs[i] - b * sn[i]);                             \
