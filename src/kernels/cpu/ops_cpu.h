@@ -62,8 +62,16 @@ static inline void ops_st4_bf16(uint16_t *p, ops_v4f v) {
     const ops_v4u r = ((ops_v4u)nan & q) | (~(ops_v4u)nan & rn);
     p[0] = (uint16_t)r[0], p[1] = (uint16_t)r[1], p[2] = (uint16_t)r[2], p[3] = (uint16_t)r[3];
 }
+/* f16 to f32 without a call: the exponent and mantissa bits moved into
+ * place and scaled by 2^112 (exact, subnormals included), Inf/NaN given
+ * the f32 all-ones exponent, then the sign: mlxc_f16_to_f32 per lane. */
 static inline ops_v4f ops_ld4_f16(const uint16_t *p) {
-    return (ops_v4f){mlxc_f16_to_f32(p[0]), mlxc_f16_to_f32(p[1]), mlxc_f16_to_f32(p[2]), mlxc_f16_to_f32(p[3])};
+    const ops_v4u h = {p[0], p[1], p[2], p[3]};
+    const ops_v4u em = h & 0x7fffu, sign = (h & 0x8000u) << 16;
+    const ops_v4u fin = (ops_v4u)((ops_v4f)(em << 13) * 0x1p112f);
+    const ops_v4u inf = (em << 13) | 0x7f800000u;
+    const ops_v4u big = (ops_v4u)((ops_v4i)em >= 0x7c00);
+    return (ops_v4f)(sign | (big & inf) | (~big & fin));
 }
 static inline void ops_st4_f16(uint16_t *p, ops_v4f v) {
     for (int k = 0; k < 4; k++) p[k] = mlxc_f32_to_f16(v[k]);
