@@ -12,13 +12,18 @@
         ops_v4f vm = ops_v4_splat(-INFINITY);                                  \
         uint32_t i = 0;                                                        \
         for (; i + 4 <= n; i += 4) {                                           \
-            const ops_v4f v = {LD(row[i]), LD(row[i + 1]), LD(row[i + 2]), LD(row[i + 3])}; \
+            const ops_v4f v = ops_ld4_##SFX(row + i);                          \
             vm = ops_v4_sel(v > vm, v, vm);                                    \
         }                                                                      \
         float m = vm[0];                                                       \
         for (uint32_t k = 1; k < 4; k++) m = vm[k] > m ? vm[k] : m;            \
         for (; i < n; i++) m = LD(row[i]) > m ? LD(row[i]) : m;                \
-        for (i = 0; i < n; i++)                                                \
+        for (i = 0; i + 4 <= n; i += 4) {                                      \
+            const ops_v4i eq = ops_ld4_##SFX(row + i) == m;                    \
+            if ((eq[0] | eq[1]) | (eq[2] | eq[3]))                             \
+                return i + (eq[0] ? 0 : eq[1] ? 1 : eq[2] ? 2 : 3);            \
+        }                                                                      \
+        for (; i < n; i++)                                                     \
             if (LD(row[i]) == m) return i;                                     \
         return 0;                                                              \
     }
@@ -62,7 +67,7 @@ OPS_FLOAT_DTYPES(ARGMAX)
             float tv = -INFINITY;                                              \
             for (uint32_t i = 0; i < p->n; i++) {                              \
                 if (have == k && i % 4 == 0 && i + 4 <= p->n) {                \
-                    const ops_v4f v = {LD(row[i]), LD(row[i + 1]), LD(row[i + 2]), LD(row[i + 3])}; \
+                    const ops_v4f v = ops_ld4_##SFX(row + i);                  \
                     const ops_v4i ge = v >= tv;                                \
                     if (!((ge[0] | ge[1]) | (ge[2] | ge[3]))) {                \
                         i += 3;                                                \
