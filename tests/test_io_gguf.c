@@ -10,28 +10,12 @@
 #include <math.h>
 
 #include "harness.h"
+#include "io_test.h"
 #include "mlxc/mlxc.h"
 #include "mlxc/gguf.h"
 #include "mlxc/model.h"
 
-static const char *fixture_dir(void) {
-    const char *d = getenv("MLXC_IO_FIXTURES");
-    return d ? d : MLXC_BINARY_DIR "/io_fixtures";
-}
 
-/* sum64 as in scripts/make_io_fixtures.py */
-static uint64_t sum64(const void *data, size_t n) {
-    const uint8_t *p = data;
-    uint64_t h = 0;
-    for (size_t i = 0; i * 8 < n; i++) {
-        uint8_t w8[8] = {0};
-        memcpy(w8, p + i * 8, n - i * 8 < 8 ? n - i * 8 : 8);
-        uint64_t w = 0;
-        for (int k = 7; k >= 0; k--) w = (w << 8) | w8[k];
-        h += w * (2 * (uint64_t)i + 1);
-    }
-    return h ^ ((uint64_t)n * 0x9E3779B97F4A7C15ull);
-}
 
 static uint64_t hex64(const char *s) { return strtoull(s, NULL, 16); }
 
@@ -602,18 +586,7 @@ static void test_open_errors(void) {
 }
 
 int main(void) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/manifest.json", fixture_dir());
-    json_error_t e;
-    g_manifest = json_load_file(path, 0, &e);
-    if (!g_manifest) {
-        fprintf(stderr, "cannot read %s (%s): run scripts/make_io_fixtures.py %s\n", path, e.text, fixture_dir());
-        return 1;
-    }
-    if (mlxc_device_open(MLXC_BACKEND_CPU, 0, &g_dev) != MLXC_OK) {
-        fprintf(stderr, "no CPU device: %s\n", mlxc_last_error());
-        return 1;
-    }
+    if (!(g_manifest = io_test_manifest()) || !(g_dev = io_test_cpu_device())) return 1;
     RUN(test_v3);
     RUN(test_v2);
     RUN(test_align64);

@@ -9,13 +9,10 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "io_test.h"
 #include "mlxc/mlxc.h"
 #include "mlxc/model.h"
 
-static const char *fixture_dir(void) {
-    const char *d = getenv("MLXC_IO_FIXTURES");
-    return d ? d : MLXC_BINARY_DIR "/io_fixtures";
-}
 
 static mlxc_device *g_dev;
 static char g_tmp[512];
@@ -540,10 +537,7 @@ int main(void) {
         fprintf(stderr, "no fixtures in %s: run scripts/make_io_fixtures.py %s\n", fixture_dir(), fixture_dir());
         return 1;
     }
-    if (mlxc_device_open(MLXC_BACKEND_CPU, 0, &g_dev) != MLXC_OK) {
-        fprintf(stderr, "no CPU device: %s\n", mlxc_last_error());
-        return 1;
-    }
+    if (!(g_dev = io_test_cpu_device())) return 1;
     RUN(test_sharded);
     RUN(test_load_all);
     RUN(test_mlx_single);

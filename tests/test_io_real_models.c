@@ -7,32 +7,11 @@
 #include <jansson.h>
 
 #include "harness.h"
+#include "io_test.h"
 #include "mlxc/mlxc.h"
 #include "mlxc/model.h"
 
-static const char *fixture_dir(void) {
-    const char *d = getenv("MLXC_IO_FIXTURES");
-    return d ? d : MLXC_BINARY_DIR "/io_fixtures";
-}
 
-static uint64_t sum64(const void *data, size_t n) {
-    const uint8_t *p = data;
-    uint64_t h = 0;
-    size_t i = 0;
-    for (; (i + 1) * 8 <= n; i++) {
-        uint64_t w;
-        memcpy(&w, p + i * 8, 8);   /* little-endian host */
-        h += w * (2 * (uint64_t)i + 1);
-    }
-    if (i * 8 < n) {
-        uint8_t w8[8] = {0};
-        memcpy(w8, p + i * 8, n - i * 8);
-        uint64_t w;
-        memcpy(&w, w8, 8);
-        h += w * (2 * (uint64_t)i + 1);
-    }
-    return h ^ ((uint64_t)n * 0x9E3779B97F4A7C15ull);
-}
 
 static json_t *g_models;
 static mlxc_device *g_dev;
@@ -137,10 +116,7 @@ int main(void) {
     if (!g_models) SKIP_ALL("no %s (run scripts/fetch_models.sh, then scripts/make_io_fixtures.py --models)", path);
     if (!json_object_get(g_models, "smollm2") && !json_object_get(g_models, "minilm"))
         SKIP_ALL("models not fetched: run scripts/fetch_models.sh (cache $MLXC_MODELS_DIR or ~/.cache/mlxc-models)");
-    if (mlxc_device_open(MLXC_BACKEND_CPU, 0, &g_dev) != MLXC_OK) {
-        fprintf(stderr, "no CPU device: %s\n", mlxc_last_error());
-        return 1;
-    }
+    if (!(g_dev = io_test_cpu_device())) return 1;
     RUN(test_smollm2_gguf);
     RUN(test_minilm_safetensors);
     mlxc_device_close(g_dev);
