@@ -4,5 +4,8 @@
 foreach(t test_ops_matmul test_ops_matmul_parity)
   if(TARGET ${t})
     set_tests_properties(${t} PROPERTIES SKIP_RETURN_CODE 77)
+    if(MLXC_HAVE_CUDA)
+      target_compile_definitions(${t} PRIVATE MLXC_HAVE_CUDA=1)
+    endif()
   endif()
 endforeach()

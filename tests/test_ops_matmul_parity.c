@@ -6,6 +6,9 @@
  * tensor-core GEMM with partial tiles and its plain path, and the kernels
  * launched by hand with odd grids and block sizes (params.h: any launch
  * shape is correct).  Exits 77 "SKIP: no CUDA device" without a GPU. */
+#ifdef MLXC_HAVE_CUDA
+#include "backend/cuda/cuda_backend.h"
+#endif
 #include "kernels/params_matmul.h"
 #include "mlxc/ops_matmul.h"
 #include "ops_test.h"
@@ -84,8 +87,9 @@ static void par_matvec(void) {
 }
 
 static void par_gemm(void) {
-    static const struct { uint32_t m, n, k; } c[] = {{9, 130, 264}, {33, 257, 4104}, {300, 100, 1001}, {129, 129, 64},
-                                                     {200, 300, 8}, {512, 1024, 4096}};
+    static const struct { uint32_t m, n, k; } c[] = {{9, 130, 264},   {33, 257, 4104}, {300, 100, 1001},
+                                                     {129, 129, 64},  {200, 300, 8},   {512, 1024, 4096},
+                                                     {9, 8, 8},       {17, 136, 72},   {1000, 2048, 1024}};
     for (size_t s = 0; s < sizeof c / sizeof *c; s++) {
         one(c[s].m, c[s].n, c[s].k, MLXC_BF16, MLXC_BF16, MLXC_F32);
         one(c[s].m, c[s].n, c[s].k, MLXC_BF16, MLXC_BF16, MLXC_BF16);
@@ -125,6 +129,137 @@ static void par_launch(void) {
     p_free(&y);
 }
 
+/* Our own tensor-core GEMM at a full-tile shape (the front-end gives such
+ * shapes to cuBLASLt where it is present). */
+static void par_own_gemm(void) {
+    const uint32_t m = 512, n = 1024, k = 4096;
+    pair x = p_rand(MLXC_BF16, (size_t)m * k), w = p_rand(MLXC_BF16, (size_t)n * k), y = p_out(MLXC_BF16, (size_t)m * n);
+    OT_RUN(cpu, mlxc_matmul(enc, x.c.b, w.c.b, y.c.b, m, n, k));
+    const uint32_t grid = (m / MLXC_GEMM_BM) * (n / MLXC_GEMM_BN);
+    raw_gpu("gemm_bf16_bf16_bf16", &x, &w, &y, m, n, k, grid, MLXC_GEMM_THREADS, MLXC_GEMM_SHARED);
+    compare(&y, MLXC_BF16, "own tensor-core gemm", m, n, k);
+    p_free(&x);
+    p_free(&w);
+    p_free(&y);
+}
+
+/* The cuBLASLt GEMM (a library call, not a kernel) inside every kind of
+ * command buffer, between kernels: two scales of x (a CUDA graph in graph
+ * mode), two GEMMs of the scaled x and a third GEMM of the first one's
+ * output, then two element-wise ops of that (another graph).  Committed
+ * twice with new buffers (the cached graphs updated), in the other command
+ * buffer mode, and as an instantiated mlxc_graph launched twice. */
+enum { LT_M = 96, LT_N = 256, LT_K = 512 };
+typedef struct lt_set {
+    pair x, xs, xn, w, y, y2, z, zs, zc;
+} lt_set;
+
+static lt_set lt_new(void) {
+    const size_t mk = LT_M * LT_K, mn = LT_M * LT_N;
+    lt_set s = {p_rand(MLXC_BF16, mk),         p_out(MLXC_BF16, mk),       p_out(MLXC_BF16, mk),
+                p_rand(MLXC_BF16, LT_N * LT_K), p_out(MLXC_BF16, mn),       p_out(MLXC_F32, mn),
+                p_out(MLXC_F32, mn),           p_out(MLXC_F32, mn),        p_out(MLXC_F32, mn)};
+    return s;
+}
+
+#define LT_SIDE(p) (gpu_side ? (p).g.b : (p).c.b)
+static mlxc_status lt_encode(mlxc_encoder *enc, lt_set *s, bool gpu_side) {
+    /* barriers from the tracked ranges (at instantiation for a capture) */
+    mlxc_status st = mlxc_encoder_set_auto_barrier(enc, true);
+    if (!st) st = mlxc_scale(enc, LT_SIDE(s->x), LT_SIDE(s->xs), 0.5f);
+    if (!st) st = mlxc_scale(enc, LT_SIDE(s->x), LT_SIDE(s->xn), -1.0f);
+    if (!st) st = mlxc_matmul(enc, LT_SIDE(s->xs), LT_SIDE(s->w), LT_SIDE(s->y), LT_M, LT_N, LT_K);
+    if (!st) st = mlxc_matmul(enc, LT_SIDE(s->xn), LT_SIDE(s->w), LT_SIDE(s->y2), LT_M, LT_N, LT_K);
+    /* z (m, n) = y (m, k' = n) w'^T, w' the first n x n elements of w */
+    mlxc_buffer *wv = NULL;
+    const int64_t shape[1] = {(int64_t)LT_N * LT_N};
+    if (!st) st = mlxc_buffer_view(LT_SIDE(s->w), 0, MLXC_BF16, 1, shape, &wv);
+    if (!st) st = mlxc_matmul(enc, LT_SIDE(s->y), wv, LT_SIDE(s->z), LT_M, LT_N, LT_N);
+    mlxc_buffer_release(wv);
+    if (!st) st = mlxc_scale(enc, LT_SIDE(s->z), LT_SIDE(s->zs), 2.0f);
+    if (!st) st = mlxc_softcap(enc, LT_SIDE(s->z), LT_SIDE(s->zc), 30.0f);
+    return st;
+}
+#undef LT_SIDE
+
+static void lt_check(lt_set *s, const char *what) {
+    OT_RUN(cpu, lt_encode(enc, s, false));
+    /* z and what follows are f32 but computed from the bf16 y, whose
+     * roundings may differ by an ulp between the backends: bf16 bound. */
+    static const struct { size_t off; mlxc_dtype tol_dt; uint32_t k; const char *name; } outs[] = {
+        {offsetof(lt_set, y), MLXC_BF16, LT_K, "y = (x/2) w^T"},
+        {offsetof(lt_set, y2), MLXC_F32, LT_K, "y2 = -x w^T"},
+        {offsetof(lt_set, z), MLXC_BF16, LT_N, "z = y w'^T"},
+        {offsetof(lt_set, zs), MLXC_BF16, LT_N, "2 z"},
+        {offsetof(lt_set, zc), MLXC_BF16, LT_N, "softcap z"}};
+    for (size_t i = 0; i < sizeof outs / sizeof *outs; i++) {
+        char msg[80];
+        snprintf(msg, sizeof msg, "%s: %s", what, outs[i].name);
+        compare((pair *)((char *)s + outs[i].off), outs[i].tol_dt, msg, LT_M, LT_N, outs[i].k);
+    }
+}
+
+static void lt_free(lt_set *s) {
+    pair *all[] = {&s->x, &s->xs, &s->xn, &s->w, &s->y, &s->y2, &s->z, &s->zs, &s->zc};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) p_free(all[i]);
+}
+
+static void par_lt(void) {
+    const mlxc_kernel *kern = NULL;
+    if (mlxc_kernel_get(gpu, "gemm_lt_bf16_bf16_bf16", &kern) != MLXC_OK) {
+        printf("  cuBLASLt not available (%s): the GEMM runs our own kernel\n", mlxc_last_error());
+        return;
+    }
+#ifdef MLXC_HAVE_CUDA
+    mlxc_cuda_stats st0, st1;
+    mlxc_cuda_stats_get(&st0);
+#endif
+    /* two live sets, so the second commit's buffers are other addresses
+     * and the cached graphs' nodes are updated */
+    lt_set r[2] = {lt_new(), lt_new()};
+    for (int round = 0; round < 2; round++) {
+        OT_RUN(gpu, lt_encode(enc, &r[round], true));
+        lt_check(&r[round], round ? "graph, updated" : "graph, built");
+    }
+    lt_free(&r[0]);
+    lt_free(&r[1]);
+    lt_set s = lt_new();
+#ifdef MLXC_HAVE_CUDA
+    mlxc_cuda_stats_get(&st1);
+    const int mode = mlxc_cuda_graph_mode(gpu);
+    const char *prof = getenv("MLXC_PROFILE_DISPATCH"); /* dispatches one at a time, no graphs */
+    if (mode && !(prof && *prof && strcmp(prof, "0") != 0))
+        CHECK(st1.graph_hits > st0.graph_hits && st1.node_updates > st0.node_updates);
+    CHECK_OK(mlxc_cuda_set_graph_mode(gpu, !mode));
+    OT_RUN(gpu, lt_encode(enc, &s, true));
+    lt_check(&s, mode ? "immediate" : "graph");
+    CHECK_OK(mlxc_cuda_set_graph_mode(gpu, mode));
+#endif
+
+    /* captured once, instantiated, launched twice (inputs changed between) */
+    mlxc_encoder *cap = NULL;
+    mlxc_graph *g = NULL;
+    mlxc_graph_exec *ex = NULL;
+    CHECK_OK(mlxc_encoder_create(gpu, &cap));
+    CHECK_OK(mlxc_encoder_start_capture(cap));
+    CHECK_OK(lt_encode(cap, &s, true));
+    CHECK_OK(mlxc_encoder_take_capture(cap, &g));
+    mlxc_encoder_destroy(cap);
+    CHECK_OK(mlxc_graph_instantiate(g, gpu, &ex));
+    for (int rep = 0; rep < 2 && ex; rep++) {
+        for (size_t i = 0; i < (size_t)LT_M * LT_K; i++) s.x.c.h[i] = s.x.g.h[i] = ot_uniform(-1, 1);
+        ot_upload(&s.x.c);
+        ot_upload(&s.x.g);
+        pair *outs[] = {&s.xs, &s.xn, &s.y, &s.y2, &s.z, &s.zs, &s.zc};
+        for (size_t i = 0; i < sizeof outs / sizeof *outs; i++) ot_poison(&outs[i]->g);
+        OT_RUN(gpu, mlxc_graph_exec_launch(ex, enc));
+        lt_check(&s, rep ? "instantiated, second launch" : "instantiated");
+    }
+    mlxc_graph_exec_destroy(ex);
+    mlxc_graph_destroy(g);
+    lt_free(&s);
+}
+
 int main(void) {
     int n = 0;
     mlxc_device_count(MLXC_BACKEND_CUDA, &n);
@@ -135,6 +270,8 @@ int main(void) {
     }
     printf("matmul parity: %s vs %s\n", mlxc_device_name(gpu), mlxc_device_name(cpu));
     RUN(par_launch);
+    RUN(par_own_gemm);
+    RUN(par_lt);
     RUN(par_gemm);
     RUN(par_matvec);
     printf("%d comparisons\n", g_cases);

@@ -14,8 +14,10 @@
  *
  * m <= 8 runs the mat-vec kernel (decode: the weights are streamed once,
  * every x row reused per weight load); a larger m runs the GEMM (prefill; on
- * CUDA bf16 x with bf16 w uses the tensor cores, the other combinations a
- * plain f32 kernel).  x, w and y are contiguous; each view's byte offset
+ * CUDA bf16 x with bf16 w uses the tensor cores: cuBLASLt, loaded at run
+ * time, when it is present and x, w, y start 16-byte aligned with k and n
+ * multiples of 8, else our own kernel; the other combinations a plain f32
+ * kernel).  x, w and y are contiguous; each view's byte offset
  * must be a multiple of its element size, and y may not overlap x or w.
  *
  *     // logits = h @ lm_head^T for one token

@@ -49,10 +49,23 @@ mlxc_status mlxc_matmul(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buff
     /* The launch: CPU groups own whole tiles of weight rows (and x rows for
      * the GEMM); CUDA blocks own MLXC_MATVEC_ROWS rows (mat-vec) or one
      * 128 x 128 output tile (tensor-core GEMM), or grid-stride elements. */
+    /* bf16 GEMMs on CUDA go to cuBLASLt when it is present (its kernels
+     * measured ahead of ours: bench/results/matmul-*.md) and the operands
+     * are 16-byte aligned row by row, the alignment its plans assume. */
+    const mlxc_kernel *kern = NULL;
+    if (!cpu && !matvec && w->dtype == MLXC_BF16 && x->dtype == MLXC_BF16 && k % 8 == 0 && n % 8 == 0 &&
+        x->offset % 16 == 0 && w->offset % 16 == 0 && y->offset % 16 == 0) {
+        char lt[48];
+        snprintf(lt, sizeof lt, "gemm_lt_bf16_bf16_%s", ops_float_sfx(y->dtype));
+        if (mlxc_kernel_get(dev, lt, &kern) != MLXC_OK) kern = NULL;
+    }
     uint64_t groups;
     uint32_t block = 256, shared = 0;
     const uint64_t ntiles = (n + MLXC_CPU_MM_NT - 1) / MLXC_CPU_MM_NT;
-    if (cpu) {
+    if (kern) {
+        groups = 1; /* the library picks its own launch */
+        block = 1;
+    } else if (cpu) {
         groups = matvec ? ntiles : ntiles * ((m + MLXC_CPU_MM_MT - 1) / MLXC_CPU_MM_MT);
         uint64_t cap = (uint64_t)(dev->caps.compute_units > 0 ? dev->caps.compute_units : 1) * 16;
         if (groups > cap) groups = cap;
@@ -69,8 +82,7 @@ mlxc_status mlxc_matmul(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buff
     if (groups > INT32_MAX) groups = INT32_MAX;
     if (groups == 0) groups = 1;
 
-    const mlxc_kernel *kern;
-    if ((s = mlxc_kernel_get(dev, name, &kern))) return s;
+    if (!kern && (s = mlxc_kernel_get(dev, name, &kern))) return s;
     if (mlxc_buffer_device(x) != dev || mlxc_buffer_device(w) != dev || mlxc_buffer_device(y) != dev)
         return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_matmul: a buffer lives on another device than the encoder");
     mlxc_p_matmul p = {m, n, k, 0};

@@ -199,6 +199,7 @@ static void cu_free_dev(cu_dev *cu, bool lost) {
     if (cu->ctx) (void)api->CtxSetCurrent(cu->ctx);
     if (cu->stream) (void)api->StreamSynchronize(cu->stream);
     cu_gcache_clear(cu);
+    cu_lt_free(cu);
     for (cu_func *f = cu->funcs; f;) {
         cu_func *n = f->next;
         free(f);
@@ -425,7 +426,9 @@ static mlxc_status cu_kernel_resolve(mlxc_device *dev, mlxc_kernel *k) {
     const cu_source *src = NULL;
     for (const cu_source *e = cu->sources; e; e = e->next)
         if (strcmp(e->name, k->name) == 0) { src = e; break; }
-    if (src) {
+    if (!src && cu_lt_name(k->name)) {
+        s = cu_lt_resolve(dev, cu, k, &f);
+    } else if (src) {
         /* Registered source wins over a built-in of the same name. */
         CUmodule mod = NULL;
         s = cu_nvrtc_module(dev, k->name, src->src, k->constants, k->nconstants, &mod);

@@ -46,9 +46,20 @@ typedef struct mlxc_cuda_stats_atomic {
 extern mlxc_cuda_stats_atomic mlxc_cuda_g_stats;
 #define CU_STAT(field, n) atomic_fetch_add_explicit(&mlxc_cuda_g_stats.field, (n), memory_order_relaxed)
 
-/* A resolved kernel (mlxc_kernel.impl). */
+struct cu_func;
+/* A library routine standing in for a kernel (cuBLASLt): enqueue the
+ * dispatch's work on `stream`; check builds what it needs ahead of time. */
+typedef CUresult (*cu_lib_fn)(const struct cu_func *f, CUstream stream, const mlxc_cmd_dispatch *d);
+typedef mlxc_status (*cu_lib_check_fn)(const struct cu_func *f, const mlxc_cmd_dispatch *d);
+
+/* A resolved kernel (mlxc_kernel.impl): a CUfunction, or a library routine
+ * (fn NULL, lib set). */
 typedef struct cu_func {
     CUfunction      fn;
+    cu_lib_fn       lib;
+    cu_lib_check_fn lib_check;
+    void           *lib_ctx;           /* the routine's per-device state       */
+    int             lib_arg;           /* a routine-defined variant            */
     uint32_t        nparams;           /* UINT32_MAX: not known               */
     uint32_t        sizes[MLXC_MAX_KERNEL_ARGS];
     int             shared_limit;      /* dynamic shared memory allowed so far */
@@ -68,6 +79,7 @@ typedef struct cu_module {
 } cu_module;
 
 typedef struct cu_gexec cu_gexec;
+typedef struct cu_lt cu_lt;
 
 typedef struct cu_dev {
     CUdevice     cudev;
@@ -95,6 +107,7 @@ typedef struct cu_dev {
     int64_t      ref_ns;           /* ...and its host-clock value               */
 
     cu_gexec    *gcache;           /* executables by topology (LRU)             */
+    cu_lt       *lt;               /* cuBLASLt handle and plans, or NULL        */
     size_t       ngcache;
     uint64_t     gclock;
 
@@ -125,6 +138,13 @@ extern const size_t mlxc_cuda_fatbin_size;
  * loaded module. */
 mlxc_status cu_nvrtc_module(mlxc_device *dev, const char *name, const char *src, const mlxc_constant *c,
                             uint32_t nc, CUmodule *out);
+
+/* cuBLASLt (cuda_blaslt.c): whether `name` is one of its kernel names;
+ * resolve it (MLXC_ERR_NOT_FOUND when the library is absent); free the
+ * device's handle and plans. */
+bool        cu_lt_name(const char *name);
+mlxc_status cu_lt_resolve(mlxc_device *dev, cu_dev *cu, mlxc_kernel *k, cu_func **out);
+void        cu_lt_free(cu_dev *cu);
 
 /* Command buffers and graphs (cuda_cmdbuf.c). */
 mlxc_status cu_cb_begin(mlxc_cmdbuf *cb);

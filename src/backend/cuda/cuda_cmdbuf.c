@@ -11,8 +11,10 @@
  *
  * Graph mode records nothing but validation while encoding.  At commit the
  * command list is cut into segments at stream-level commands (timeline
- * waits and signals, executable launches); each segment of two or more
- * dispatches becomes one CUDA graph launch.  Edges come from:
+ * waits and signals, executable launches) and at library calls (cuBLASLt
+ * GEMMs: launched on the stream between graph launches, ordered after
+ * everything before them); each segment of two or more dispatches becomes
+ * one CUDA graph launch.  Edges come from:
  *   - the tracked read/write ranges, when every dispatch of the segment has
  *     them: a dispatch depends on the earlier dispatches whose ranges
  *     conflict with its own (RAW, WAR, WAW on overlapping bytes of one
@@ -94,6 +96,7 @@ static mlxc_status check_dispatch(mlxc_device *dev, cu_dev *cu, const mlxc_cmd_d
                                       i, sz, f->sizes[i]);
         }
     }
+    if (f->lib) return f->lib_check ? f->lib_check(f, d) : MLXC_OK;
     if (d->grid.x > 0x7fffffffu || d->grid.y > 65535u || d->grid.z > 65535u)
         return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "kernel %s: grid %u x %u x %u exceeds the CUDA limits",
                               d->kernel->name, d->grid.x, d->grid.y, d->grid.z);
@@ -117,15 +120,22 @@ static mlxc_status check_dispatch(mlxc_device *dev, cu_dev *cu, const mlxc_cmd_d
 }
 
 static CUresult launch_on(CUstream st, const mlxc_cmd_dispatch *d) {
+    const cu_func *f = d->kernel->impl;
+    if (f->lib) return f->lib(f, st, d);
     void *pp[MLXC_MAX_KERNEL_ARGS];
     param_ptrs(d, pp);
-    const cu_func *f = d->kernel->impl;
     CU_STAT(kernel_launches, 1);
     return mlxc_cu()->LaunchKernel(f->fn, d->grid.x, d->grid.y, d->grid.z, d->block.x, d->block.y, d->block.z,
                                    d->shared_bytes, st, d->nargs ? pp : NULL, NULL);
 }
 
 static CUresult launch_one(cu_dev *cu, const mlxc_cmd_dispatch *d) { return launch_on(cu->stream, d); }
+
+/* A library routine (cuBLASLt) rather than a kernel: it is launched on the
+ * stream, never made a graph node. */
+static bool is_lib(const mlxc_cmd *c) {
+    return c->type == MLXC_CMD_DISPATCH && ((const cu_func *)c->u.d.kernel->impl)->lib;
+}
 
 /* ---- topology of a segment --------------------------------------------------------- */
 
@@ -741,7 +751,7 @@ mlxc_status cu_cb_submit(mlxc_cmdbuf *cb) {
             size_t seg = 0;
             for (size_t i = 0; i < cb->ncmds && !s; i++) {
                 mlxc_cmd_type ty = cb->cmds[i].type;
-                if (ty == MLXC_CMD_DISPATCH || ty == MLXC_CMD_BARRIER) continue;
+                if ((ty == MLXC_CMD_DISPATCH && !is_lib(&cb->cmds[i])) || ty == MLXC_CMD_BARRIER) continue;
                 s = run_segment(dev, cu, cb->cmds + seg, i - seg);
                 if (!s) s = run_cmd(cb, cu, c, &cb->cmds[i]);
                 seg = i + 1;
@@ -840,7 +850,8 @@ mlxc_status cu_exec_create(mlxc_graph_exec_t *exec) {
     if (!plan || plan->ncmds == 0) return MLXC_OK;
     for (size_t i = 0; i < plan->ncmds; i++) {
         mlxc_cmd_type ty = plan->cmds[i].type;
-        if (ty != MLXC_CMD_DISPATCH && ty != MLXC_CMD_BARRIER) return MLXC_OK; /* replayed from the plan */
+        /* replayed from the plan, one launch at a time */
+        if ((ty != MLXC_CMD_DISPATCH && ty != MLXC_CMD_BARRIER) || is_lib(&plan->cmds[i])) return MLXC_OK;
         if (ty == MLXC_CMD_DISPATCH) {
             mlxc_status s = check_dispatch(dev, cu, &plan->cmds[i].u.d);
             if (s) return s;

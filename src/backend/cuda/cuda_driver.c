@@ -141,33 +141,36 @@ void mlxc_cu_describe(CUresult r, char *buf, size_t cap) {
 
 /* ---- NVRTC ---------------------------------------------------------------- */
 
-static void *nvrtc_open(void) {
-    const char *env = getenv("MLXC_NVRTC_PATH");
+void *mlxc_cuda_lib_open(const char *env_var, const char *const *sonames) {
+    const char *env = env_var ? getenv(env_var) : NULL;
     if (env && *env) {
         void *lib = dlopen(env, RTLD_NOW | RTLD_LOCAL);
         if (lib) return lib;
     }
-    /* Newest first; then the toolkit's usual folders, for machines whose
-     * loader path does not list them. */
-    static const char *const names[] = {
-        "libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so",
-        "/usr/local/cuda/lib64/libnvrtc.so.13", "/usr/local/cuda/lib64/libnvrtc.so.12",
-        "/usr/local/cuda/lib64/libnvrtc.so", NULL};
-    for (const char *const *n = names; *n; n++) {
+    for (const char *const *n = sonames; *n; n++) {
         void *lib = dlopen(*n, RTLD_NOW | RTLD_LOCAL);
         if (lib) return lib;
     }
+    /* The toolkit's usual folders, for machines whose loader path does not
+     * list them. */
     const char *home = getenv("CUDA_HOME");
-    if (home && *home) {
-        char path[1024];
-        static const char *const tails[] = {"libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so", NULL};
-        for (const char *const *t = tails; *t; t++) {
-            snprintf(path, sizeof path, "%s/lib64/%s", home, *t);
+    const char *const dirs[] = {"/usr/local/cuda/lib64", home && *home ? home : NULL};
+    for (size_t d = 0; d < sizeof dirs / sizeof *dirs; d++) {
+        if (!dirs[d]) continue;
+        for (const char *const *n = sonames; *n; n++) {
+            char path[1024];
+            snprintf(path, sizeof path, "%s%s/%s", dirs[d], d ? "/lib64" : "", *n);
             void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
             if (lib) return lib;
         }
     }
     return NULL;
+}
+
+static void *nvrtc_open(void) {
+    /* Newest first. */
+    static const char *const names[] = {"libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so", NULL};
+    return mlxc_cuda_lib_open("MLXC_NVRTC_PATH", names);
 }
 
 static void nvrtc_load(void) {

@@ -146,6 +146,11 @@ typedef struct mlxc_cu_api {
  * point, or cuInit fails (no GPU).  Loaded once. */
 const mlxc_cu_api *mlxc_cu(void);
 
+/* dlopen a CUDA library: the path in $env_var if set, else the first of
+ * `sonames` (NULL-terminated) through the loader's path, then under
+ * /usr/local/cuda/lib64 and $CUDA_HOME/lib64.  NULL when none loads. */
+void *mlxc_cuda_lib_open(const char *env_var, const char *const *sonames);
+
 /* "CUDA_ERROR_ILLEGAL_ADDRESS: an illegal memory access was encountered". */
 void mlxc_cu_describe(CUresult r, char *buf, size_t cap);
 
