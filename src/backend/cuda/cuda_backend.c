@@ -73,6 +73,11 @@ mlxc_status cu_bind(cu_dev *cu) {
     return MLXC_OK;
 }
 
+mlxc_status cu_enter(mlxc_device *dev) {
+    if (atomic_load(&dev->lost)) return mlxc_set_error(MLXC_ERR_DEVICE_LOST, "device %s is lost", dev->caps.name);
+    return cu_bind(cu_of(dev));
+}
+
 /* ---- events and time ----------------------------------------------------------- */
 
 CUevent cu_event_get(cu_dev *cu) {
@@ -249,8 +254,7 @@ static void cu_device_close(mlxc_device *dev) {
 
 static mlxc_status cu_synchronize(mlxc_device *dev) {
     cu_dev *cu = cu_of(dev);
-    if (atomic_load(&dev->lost)) return mlxc_set_error(MLXC_ERR_DEVICE_LOST, "device %s is lost", dev->caps.name);
-    mlxc_status s = cu_bind(cu);
+    mlxc_status s = cu_enter(dev);
     if (s) return s;
     CUresult r = mlxc_cu()->StreamSynchronize(cu->stream);
     if (r != CUDA_SUCCESS) return cu_fail(dev, r, "cuStreamSynchronize");
@@ -261,8 +265,7 @@ static mlxc_status cu_synchronize(mlxc_device *dev) {
 
 static mlxc_status cu_mem_alloc(mlxc_device *dev, mlxc_storage *st) {
     cu_dev *cu = cu_of(dev);
-    if (atomic_load(&dev->lost)) return mlxc_set_error(MLXC_ERR_DEVICE_LOST, "device %s is lost", dev->caps.name);
-    mlxc_status s = cu_bind(cu);
+    mlxc_status s = cu_enter(dev);
     if (s) return s;
     const mlxc_cu_api *api = mlxc_cu();
     CUdeviceptr p = 0;
@@ -311,10 +314,8 @@ static mlxc_status stage_init(mlxc_device *dev, cu_dev *cu) {
 
 static mlxc_status cu_mem_write(mlxc_device *dev, mlxc_storage *st, size_t off, const void *src, size_t n) {
     cu_dev *cu = cu_of(dev);
-    if (atomic_load(&dev->lost)) return mlxc_set_error(MLXC_ERR_DEVICE_LOST, "device %s is lost", dev->caps.name);
-    if (n == 0) return MLXC_OK;
-    mlxc_status s = cu_bind(cu);
-    if (s) return s;
+    mlxc_status s = cu_enter(dev);
+    if (s || n == 0) return s;
     const mlxc_cu_api *api = mlxc_cu();
     pthread_mutex_lock(&cu->mu);
     s = stage_init(dev, cu);
@@ -342,10 +343,8 @@ static mlxc_status cu_mem_write(mlxc_device *dev, mlxc_storage *st, size_t off, 
 
 static mlxc_status cu_mem_read(mlxc_device *dev, mlxc_storage *st, size_t off, void *dst, size_t n) {
     cu_dev *cu = cu_of(dev);
-    if (atomic_load(&dev->lost)) return mlxc_set_error(MLXC_ERR_DEVICE_LOST, "device %s is lost", dev->caps.name);
-    if (n == 0) return MLXC_OK;
-    mlxc_status s = cu_bind(cu);
-    if (s) return s;
+    mlxc_status s = cu_enter(dev);
+    if (s || n == 0) return s;
     const mlxc_cu_api *api = mlxc_cu();
     pthread_mutex_lock(&cu->mu);
     s = stage_init(dev, cu);
@@ -417,8 +416,7 @@ static mlxc_status func_new(mlxc_device *dev, cu_dev *cu, CUmodule mod, const ch
 
 static mlxc_status cu_kernel_resolve(mlxc_device *dev, mlxc_kernel *k) {
     cu_dev *cu = cu_of(dev);
-    if (atomic_load(&dev->lost)) return mlxc_set_error(MLXC_ERR_DEVICE_LOST, "device %s is lost", dev->caps.name);
-    mlxc_status s = cu_bind(cu);
+    mlxc_status s = cu_enter(dev);
     if (s) return s;
     const mlxc_cu_api *api = mlxc_cu();
     pthread_mutex_lock(&cu->mu);

@@ -120,6 +120,9 @@ static inline cu_dev *cu_of(const mlxc_device *dev) { return (cu_dev *)dev->impl
 
 /* Make the device's context current on this thread. */
 mlxc_status cu_bind(cu_dev *cu);
+/* The entry of every device operation: MLXC_ERR_DEVICE_LOST once the device
+ * is lost, else cu_bind. */
+mlxc_status cu_enter(mlxc_device *dev);
 /* Turn a driver failure into a status: sticky errors mark the device lost. */
 mlxc_status cu_fail(mlxc_device *dev, CUresult r, const char *what);
 
