@@ -109,7 +109,7 @@ static void par_elementwise(void) {
 
 static void par_layout(void) {
     static const mlxc_dtype dts[4] = {MLXC_U8, MLXC_BF16, MLXC_F32, MLXC_I64};
-    static const uint32_t shp[][3] = {{1, 1, 1}, {1, 7, 3}, {3, 33, 65}, {2, 64, 32}, {1, 1, 300}, {4, 129, 257}};
+    static const uint32_t shp[][3] = {{1, 1, 1}, {1, 7, 3}, {3, 33, 65}, {2, 64, 32}, {1, 1, 300}, {4, 129, 257}, {2, 136, 200}};
     for (int di = 0; di < 4; di++)
         for (size_t k = 0; k < sizeof shp / sizeof *shp; k++) {
             uint32_t A = shp[k][0], R = shp[k][1], C = shp[k][2];

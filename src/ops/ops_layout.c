@@ -120,8 +120,11 @@ mlxc_status mlxc_transpose_2d(mlxc_encoder *enc, const mlxc_buffer *src, mlxc_bu
     mlxc_p_transpose p = {batch, rows, cols};
     mlxc_device *dev = mlxc_encoder_device(enc);
     const uint64_t tiles = (uint64_t)batch * ((rows + 31) / 32) * ((cols + 31) / 32);
-    /* CUDA: the kernel's 64 x 64 tiles at 256 threads */
-    const uint64_t tiles64 = (uint64_t)batch * ((rows + 63) / 64) * ((cols + 63) / 64);
+    /* CUDA: the kernel's 64 x 64 tiles at 256 threads; 2-byte elements
+     * with rows and columns in eights, its 128 x 64 tiles */
+    uint64_t tiles64 = (uint64_t)batch * ((rows + 63) / 64) * ((cols + 63) / 64);
+    if (mlxc_dtype_size(src->dtype) == 2 && rows % 8 == 0 && cols % 8 == 0)
+        tiles64 = (uint64_t)batch * ((rows + 127) / 128) * ((cols + 63) / 64);
     mlxc_arg args[3] = {mlxc_arg_buffer(src), mlxc_arg_buffer(dst), mlxc_arg_bytes(&p, sizeof p)};
     ops_launch l = {.kernel = name, .kind = MLXC_OP_COPY, .args = args, .nargs = 3,
                     .groups = ops_is_cpu(dev) ? ops_groups(dev, tiles, 16) : ops_groups(dev, tiles64, 1),

@@ -59,11 +59,12 @@ mlxc_status mlxc_rope(mlxc_encoder *enc, const mlxc_buffer *x, mlxc_buffer *out,
                         mlxc_arg_buffer(freq_factors ? freq_factors : pos), mlxc_arg_bytes(&p, sizeof p)};
     mlxc_device *dev = mlxc_encoder_device(enc);
     const uint64_t rows = (uint64_t)n_tokens * d->n_heads;
-    /* CUDA: grid-stride over groups of 16 bytes' worth of pairs, 256 threads
-     * a block, or a thread per pair for up to 64K pairs (decode: the kernel
-     * then takes its latency path); the CPU, runs of rows. */
+    /* CUDA: grid-stride over groups of 16 bytes' worth of pairs for 4 heads
+     * (2 in f32: the kernel's rope_heads), 256 threads a block, or a thread per pair
+     * for up to 64K pairs (decode: the kernel then takes its latency path);
+     * the CPU, runs of rows. */
     const uint64_t pairs = rows * (rope_dim / 2);
-    const uint64_t units = pairs <= 65536 ? pairs : pairs / (16 / mlxc_dtype_size(x->dtype)) + 1;
+    const uint64_t units = pairs <= 65536 ? pairs : pairs / (16 / mlxc_dtype_size(x->dtype)) / (mlxc_dtype_size(x->dtype) == 4 ? 2 : 4) + 1;
     ops_launch l = {.kernel = name, .kind = MLXC_OP_ROPE, .args = args, .nargs = 5,
                     .groups = ops_is_cpu(dev) ? ops_row_groups(dev, rows, d->head_dim) : ops_groups(dev, units, 256),
                     .block = ops_is_cpu(dev) ? ops_row_block(d->head_dim) / 2 : 256,

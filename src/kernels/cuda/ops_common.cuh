@@ -151,6 +151,18 @@ template <typename T> struct half_bits {
 template <> struct word_bits<__half> : half_bits<__half> {};
 template <> struct word_bits<__nv_bfloat16> : half_bits<__nv_bfloat16> {};
 
+/* Two floats rounded to T and packed into one 32-bit word (a low, b high):
+ * one F2FP pack instruction for a 16-bit pair instead of two conversions
+ * and a merge; the rounding of each half is that of conv<T>::store. */
+__device__ __forceinline__ uint32_t pack2(float a, float b, __half *) {
+    const __half2 h = __floats2half2_rn(a, b);
+    return *reinterpret_cast<const uint32_t *>(&h);
+}
+__device__ __forceinline__ uint32_t pack2(float a, float b, __nv_bfloat16 *) {
+    const __nv_bfloat162 h = __floats2bfloat162_rn(a, b);
+    return *reinterpret_cast<const uint32_t *>(&h);
+}
+
 template <typename T, uint32_t N> struct frag {
     static constexpr uint32_t Q = N * sizeof(T) / 16; /* 16-byte pieces */
     static_assert(Q >= 1 && Q * 16 == N * sizeof(T), "a frag is whole 16-byte pieces");
@@ -167,6 +179,32 @@ template <typename T, uint32_t N> struct frag {
         return word_bits<T>::get(reinterpret_cast<const uint32_t *>(q), j);
     }
     __device__ __forceinline__ void set(uint32_t j, float v) { word_bits<T>::set(reinterpret_cast<uint32_t *>(q), j, v); }
+    /* Elements j and j + 1 (j even) from two floats: one pack for 16-bit. */
+    __device__ __forceinline__ void set2(uint32_t j, float a, float b) {
+        uint32_t *w = reinterpret_cast<uint32_t *>(q);
+        if constexpr (sizeof(T) == 4) {
+            w[j] = __float_as_uint(a);
+            w[j + 1] = __float_as_uint(b);
+        } else {
+            w[j / 2] = pack2(a, b, (T *)0);
+        }
+    }
+    /* All N elements as floats, and back: the whole-frag forms, which
+     * round 16-bit pairs with one pack each (same bits as set). */
+    __device__ __forceinline__ void unpack(float (&v)[N]) const {
+#pragma unroll
+        for (uint32_t j = 0; j < N; j++) v[j] = get(j);
+    }
+    __device__ __forceinline__ void pack(const float (&v)[N]) {
+        uint32_t *w = reinterpret_cast<uint32_t *>(q);
+        if constexpr (sizeof(T) == 4) {
+#pragma unroll
+            for (uint32_t j = 0; j < N; j++) w[j] = __float_as_uint(v[j]);
+        } else {
+#pragma unroll
+            for (uint32_t j = 0; j < N; j += 2) w[j / 2] = pack2(v[j], v[j + 1], (T *)0);
+        }
+    }
 };
 
 /* Elements of T in one 16-byte access. */

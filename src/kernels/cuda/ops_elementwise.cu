@@ -26,8 +26,10 @@ struct f_sigmoid_mul { static __device__ __forceinline__ float f(float a, float 
 template <typename TS, typename TD, uint32_t N, typename G>
 __device__ __forceinline__ frag<TD, N> map_frag(const frag<TS, N> &a, const frag<TS, N> &b, const G &g) {
     frag<TD, N> o;
+    float y[N];
 #pragma unroll
-    for (uint32_t j = 0; j < N; j++) o.set(j, g(a.get(j), b.get(j)));
+    for (uint32_t j = 0; j < N; j++) y[j] = g(a.get(j), b.get(j));
+    o.pack(y);
     return o;
 }
 

@@ -88,10 +88,75 @@ __device__ __forceinline__ void transpose64(const T *__restrict__ src, T *__rest
     }
 }
 
+/* transpose of 2-byte elements with 16-byte accesses on both sides, when
+ * the block is 256 threads, rows and columns are multiples of 8 and both
+ * views are 16-byte aligned: tiles of 128 rows x 64 columns.  A thread
+ * loads the same 8 columns of two adjacent rows (2 x 16 bytes, twice), and
+ * pairs them into 32-bit words (row r low, row r + 1 high: one PRMT each)
+ * that are already two consecutive elements of an output row; the tile is
+ * kept as [column][row pair] words, read back as 16-byte pieces of output
+ * rows.  The 4-word chunks of each column are XOR-swizzled by column / 8,
+ * so the word stores and the 16-byte reads are both free of bank
+ * conflicts. */
+constexpr uint32_t T16_ROWS = 128, T16_COLS = 64;
+
+__device__ __forceinline__ uint32_t t16_word(uint32_t col, uint32_t pair) {
+    return col * (T16_ROWS / 2) + (((pair >> 2) ^ (col >> 3)) << 2) + (pair & 3u);
+}
+
+__device__ __forceinline__ void transpose16(const uint16_t *__restrict__ src, uint16_t *__restrict__ dst,
+                                            const mlxc_p_transpose &p) {
+    constexpr uint32_t NT = BIG_THREADS, VECS = T16_COLS / 8;          /* 16-byte pieces per tile row */
+    constexpr uint32_t LOADS = T16_ROWS / 2 * VECS / NT;                /* (pair, piece) items a thread */
+    constexpr uint32_t STORES = T16_COLS * (T16_ROWS / 8) / NT;         /* output pieces a thread */
+    __shared__ __align__(16) uint32_t tile[T16_COLS * T16_ROWS / 2];
+    const uint64_t R = p.rows, C = p.cols;
+    const uint64_t tr = (R + T16_ROWS - 1) / T16_ROWS, tc = (C + T16_COLS - 1) / T16_COLS, tiles = p.batch * tr * tc;
+    const uint32_t t = thread_linear();
+    for (uint64_t k = block_linear(); k < tiles; k += block_count()) {
+        const uint64_t b = k / (tr * tc), r0 = (k / tc) % tr * T16_ROWS, c0 = k % tc * T16_COLS;
+        const uint16_t *s = src + b * R * C;
+        uint16_t *d = dst + b * R * C;
+        uint4 va[LOADS], vb[LOADS];
+#pragma unroll
+        for (uint32_t i = 0; i < LOADS; i++) {
+            const uint32_t e = t + i * NT, v = e % VECS, pair = e / VECS;
+            const uint64_t r = r0 + 2 * pair, c = c0 + 8 * v;
+            if (r < R && c < C) {
+                va[i] = *reinterpret_cast<const uint4 *>(s + r * C + c);
+                vb[i] = *reinterpret_cast<const uint4 *>(s + (r + 1) * C + c);
+            }
+        }
+#pragma unroll
+        for (uint32_t i = 0; i < LOADS; i++) {
+            const uint32_t e = t + i * NT, v = e % VECS, pair = e / VECS;
+            const uint32_t wa[4] = {va[i].x, va[i].y, va[i].z, va[i].w}, wb[4] = {vb[i].x, vb[i].y, vb[i].z, vb[i].w};
+#pragma unroll
+            for (uint32_t j = 0; j < 8; j++)
+                tile[t16_word(8 * v + j, pair)] = __byte_perm(wa[j / 2], wb[j / 2], (j & 1u) ? 0x7632u : 0x5410u);
+        }
+        __syncthreads();
+#pragma unroll
+        for (uint32_t i = 0; i < STORES; i++) {
+            const uint32_t e = t + i * NT, q = e % (T16_ROWS / 8), col = e / (T16_ROWS / 8);
+            const uint64_t c = c0 + col, r = r0 + 8 * q;
+            if (c < C && r < R)
+                *reinterpret_cast<uint4 *>(d + c * R + r) = *reinterpret_cast<const uint4 *>(&tile[t16_word(col, 4 * q)]);
+        }
+        __syncthreads();
+    }
+}
+
 constexpr uint32_t TILE = 32;
 
 template <typename T>
 __device__ __forceinline__ void transpose(const T *__restrict__ src, T *__restrict__ dst, const mlxc_p_transpose &p) {
+    if constexpr (sizeof(T) == 2) {
+        if (thread_count() == BIG_THREADS && p.rows % 8 == 0 && p.cols % 8 == 0 && aligned16(src) && aligned16(dst)) {
+            transpose16(reinterpret_cast<const uint16_t *>(src), reinterpret_cast<uint16_t *>(dst), p);
+            return;
+        }
+    }
     if constexpr (sizeof(T) < 8) { /* 8-byte elements: 16 in flight would spill */
         if (thread_count() == BIG_THREADS) {
             transpose64<T>(src, dst, p);
@@ -126,10 +191,12 @@ __device__ __forceinline__ void gather(const TT *__restrict__ table, const uint3
                                        TO *__restrict__ out, const mlxc_p_gather &p) {
     constexpr uint32_t N = vec_n<TT>::N > vec_n<TO>::N ? vec_n<TT>::N : vec_n<TO>::N;
     if (p.dim % N == 0 && aligned16(table) && aligned16(out)) {
-        /* whole frags of a row: N elements per thread, 16-byte accesses */
+        /* whole frags of a row: N elements per thread, 16-byte accesses;
+         * 32-bit index arithmetic when it fits (the id load waits on it) */
         const uint64_t per = p.dim / N, units = (uint64_t)p.n_ids * per;
+        const bool narrow = units + global_stride() < 0xffffffffull;
         for (uint64_t u = global_index(); u < units; u += global_stride()) {
-            const uint64_t i = u / per, j = (u - i * per) * N;
+            const uint64_t i = narrow ? (uint32_t)u / (uint32_t)per : u / per, j = (u - i * per) * N;
             const uint32_t id = ids[i];
             frag<TO, N> o;
             if (id < p.vocab) {

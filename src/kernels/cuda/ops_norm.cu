@@ -77,118 +77,126 @@ __device__ __forceinline__ void layer_norm_scalar(const T *x, const T *w, const 
 /* ---- vector paths: rows of whole 16-byte frags, 16-byte aligned ----------------- *
  * A row is spread over a team of threads (for_rows in ops_common.cuh): the
  * whole block, or a few lanes of a warp for short rows such as 128-wide
- * heads.  A thread's first NC frags stay in registers between the passes,
- * so a row is read from memory once unless it is longer than NC frags per
- * thread. */
+ * heads.  Every norm walks its row the same way (row_walk): the first pass
+ * loads the thread's frags and keeps the first NC in registers, a later
+ * pass visits those and reloads only the rest, so a row is read from memory
+ * once unless it is longer than NC frags per thread.  Values go through
+ * frag::unpack / pack (16-bit pairs rounded by one pack instruction). */
 
 constexpr uint32_t NC = 4;
 constexpr uint32_t NCR = 3; /* rms_norm_residual: two inputs in flight; 4 spills at 64 registers */
+
+/* The thread's frags of one row: v = tm.first + c * tm.step < nv.  LOAD(v)
+ * returns the frag the row function works on (x, or x + r rounded). */
+template <typename T, uint32_t K> struct row_walk {
+    static constexpr uint32_t N = vec_n<T>::N;
+    frag<T, N> cache[K];
+    /* Pass 1: load every frag, keep the first K, call fn(v, values). */
+    template <typename LOAD, typename FN>
+    __device__ __forceinline__ void first(const team &tm, uint32_t nv, const LOAD &load, const FN &fn) {
+#pragma unroll
+        for (uint32_t c = 0; c < K; c++) {
+            const uint32_t v = tm.first + c * tm.step;
+            if (v < nv) cache[c] = load(v);
+        }
+#pragma unroll
+        for (uint32_t c = 0; c < K; c++) {
+            const uint32_t v = tm.first + c * tm.step;
+            if (v < nv) fn(v, cache[c]);
+        }
+#pragma unroll 1
+        for (uint32_t v = tm.first + K * tm.step; v < nv; v += tm.step) fn(v, load(v));
+    }
+    /* A later pass: the cached frags, then the rest reloaded. */
+    template <typename LOAD, typename FN>
+    __device__ __forceinline__ void again(const team &tm, uint32_t nv, const LOAD &load, const FN &fn) const {
+#pragma unroll
+        for (uint32_t c = 0; c < K; c++) {
+            const uint32_t v = tm.first + c * tm.step;
+            if (v < nv) fn(v, cache[c]);
+        }
+#pragma unroll 1
+        for (uint32_t v = tm.first + K * tm.step; v < nv; v += tm.step) fn(v, load(v));
+    }
+};
 
 template <typename T>
 __device__ __forceinline__ void rms_row(const T *xr, const T *rr, const T *w, T *o, T *sr, uint32_t nv,
                                         const team &tm, const mlxc_p_norm &p) {
     constexpr uint32_t N = vec_n<T>::N;
     typedef frag<T, N> F;
-    F cs[NCR]; /* s = x + r, rounded to T */
-    float acc = 0.0f;
-#pragma unroll
-    for (uint32_t c = 0; c < NCR; c++) {
-        const uint32_t v = tm.first + c * tm.step;
-        if (v < nv) {
-            F a, b;
-            a.load(xr + v * N);
-            b.load(rr + v * N);
-#pragma unroll
-            for (uint32_t j = 0; j < N; j++) {
-                const float s = mlxc::round_to<T>(a.get(j) + b.get(j));
-                cs[c].set(j, s);
-                acc += s * s;
-            }
-        }
-    }
-    for (uint32_t v = tm.first + NCR * tm.step; v < nv; v += tm.step) {
-        F a, b;
+    /* s = x + r, rounded to T */
+    const auto load = [&](uint32_t v) {
+        F a, b, s;
         a.load(xr + v * N);
         b.load(rr + v * N);
+        float fa[N], fb[N];
+        a.unpack(fa);
+        b.unpack(fb);
 #pragma unroll
-        for (uint32_t j = 0; j < N; j++) {
-            const float s = mlxc::round_to<T>(a.get(j) + b.get(j));
-            acc += s * s;
-        }
-    }
+        for (uint32_t j = 0; j < N; j++) fa[j] += fb[j];
+        s.pack(fa);
+        return s;
+    };
+    row_walk<T, NCR> rw;
+    float acc = 0.0f;
+    rw.first(tm, nv, load, [&](uint32_t, const F &s) {
+        float f[N];
+        s.unpack(f);
+#pragma unroll
+        for (uint32_t j = 0; j < N; j++) acc += f[j] * f[j];
+    });
     const float inv = 1.0f / sqrtf(tm.sum(acc) / (float)p.dim + p.eps);
     /* The sum is written after this thread's last read of the same frag of
      * x and r (sum may be x or r). */
+    rw.again(tm, nv, load, [&](uint32_t v, const F &s) {
+        F out;
+        float f[N];
+        s.unpack(f);
+        if (p.has_weight) {
+            F wv;
+            float fw[N];
+            wv.load(w + v * N);
+            wv.unpack(fw);
 #pragma unroll
-    for (uint32_t c = 0; c < NCR; c++) {
-        const uint32_t v = tm.first + c * tm.step;
-        if (v < nv) {
-            F out, wv;
-            if (p.has_weight) wv.load(w + v * N);
+            for (uint32_t j = 0; j < N; j++) f[j] = f[j] * inv * fw[j];
+        } else {
 #pragma unroll
-            for (uint32_t j = 0; j < N; j++) {
-                const float y = cs[c].get(j) * inv;
-                out.set(j, p.has_weight ? y * wv.get(j) : y);
-            }
-            out.store(o + v * N);
-            if (p.write_sum) cs[c].store(sr + v * N);
+            for (uint32_t j = 0; j < N; j++) f[j] *= inv;
         }
-    }
-    for (uint32_t v = tm.first + NCR * tm.step; v < nv; v += tm.step) {
-        F a, b, out, sv, wv;
-        a.load(xr + v * N);
-        b.load(rr + v * N);
-        if (p.has_weight) wv.load(w + v * N);
-#pragma unroll
-        for (uint32_t j = 0; j < N; j++) {
-            const float s = mlxc::round_to<T>(a.get(j) + b.get(j));
-            sv.set(j, s);
-            out.set(j, p.has_weight ? s * inv * wv.get(j) : s * inv);
-        }
+        out.pack(f);
         out.store(o + v * N);
-        if (p.write_sum) sv.store(sr + v * N);
-    }
+        if (p.write_sum) s.store(sr + v * N);
+    });
 }
 
 template <typename T>
 __device__ __forceinline__ void l2_row(const T *xr, T *o, uint32_t nv, const team &tm, const mlxc_p_norm &p) {
     constexpr uint32_t N = vec_n<T>::N;
     typedef frag<T, N> F;
-    F cx[NC];
-    float acc = 0.0f;
-#pragma unroll
-    for (uint32_t c = 0; c < NC; c++) {
-        const uint32_t v = tm.first + c * tm.step;
-        if (v < nv) {
-            cx[c].load(xr + v * N);
-#pragma unroll
-            for (uint32_t j = 0; j < N; j++) acc += cx[c].get(j) * cx[c].get(j);
-        }
-    }
-    for (uint32_t v = tm.first + NC * tm.step; v < nv; v += tm.step) {
+    const auto load = [&](uint32_t v) {
         F a;
         a.load(xr + v * N);
+        return a;
+    };
+    row_walk<T, NC> rw;
+    float acc = 0.0f;
+    rw.first(tm, nv, load, [&](uint32_t, const F &a) {
+        float f[N];
+        a.unpack(f);
 #pragma unroll
-        for (uint32_t j = 0; j < N; j++) acc += a.get(j) * a.get(j);
-    }
+        for (uint32_t j = 0; j < N; j++) acc += f[j] * f[j];
+    });
     const float inv = 1.0f / sqrtf(tm.sum(acc) + p.eps);
+    rw.again(tm, nv, load, [&](uint32_t v, const F &a) {
+        F out;
+        float f[N];
+        a.unpack(f);
 #pragma unroll
-    for (uint32_t c = 0; c < NC; c++) {
-        const uint32_t v = tm.first + c * tm.step;
-        if (v < nv) {
-            F out;
-#pragma unroll
-            for (uint32_t j = 0; j < N; j++) out.set(j, cx[c].get(j) * inv);
-            out.store(o + v * N);
-        }
-    }
-    for (uint32_t v = tm.first + NC * tm.step; v < nv; v += tm.step) {
-        F a, out;
-        a.load(xr + v * N);
-#pragma unroll
-        for (uint32_t j = 0; j < N; j++) out.set(j, a.get(j) * inv);
+        for (uint32_t j = 0; j < N; j++) f[j] *= inv;
+        out.pack(f);
         out.store(o + v * N);
-    }
+    });
 }
 
 template <typename T>
@@ -196,47 +204,28 @@ __device__ __forceinline__ void layer_row(const T *xr, const T *w, const T *b, T
                                           const mlxc_p_norm &p) {
     constexpr uint32_t N = vec_n<T>::N;
     typedef frag<T, N> F;
-    F cx[NC];
-    float acc = 0.0f;
-#pragma unroll
-    for (uint32_t c = 0; c < NC; c++) {
-        const uint32_t v = tm.first + c * tm.step;
-        if (v < nv) {
-            cx[c].load(xr + v * N);
-#pragma unroll
-            for (uint32_t j = 0; j < N; j++) acc += cx[c].get(j);
-        }
-    }
-    for (uint32_t v = tm.first + NC * tm.step; v < nv; v += tm.step) {
+    const auto load = [&](uint32_t v) {
         F a;
         a.load(xr + v * N);
+        return a;
+    };
+    row_walk<T, NC> rw;
+    float acc = 0.0f;
+    rw.first(tm, nv, load, [&](uint32_t, const F &a) {
 #pragma unroll
         for (uint32_t j = 0; j < N; j++) acc += a.get(j);
-    }
+    });
     const float mean = tm.sum(acc) / (float)p.dim;
     acc = 0.0f;
-#pragma unroll
-    for (uint32_t c = 0; c < NC; c++) {
-        const uint32_t v = tm.first + c * tm.step;
-        if (v < nv) {
-#pragma unroll
-            for (uint32_t j = 0; j < N; j++) {
-                const float d = cx[c].get(j) - mean;
-                acc += d * d;
-            }
-        }
-    }
-    for (uint32_t v = tm.first + NC * tm.step; v < nv; v += tm.step) {
-        F a;
-        a.load(xr + v * N);
+    rw.again(tm, nv, load, [&](uint32_t, const F &a) {
 #pragma unroll
         for (uint32_t j = 0; j < N; j++) {
             const float d = a.get(j) - mean;
             acc += d * d;
         }
-    }
+    });
     const float inv = 1.0f / sqrtf(tm.sum(acc) / (float)p.dim + p.eps);
-    const auto put = [&](uint32_t v, const F &a) {
+    rw.again(tm, nv, load, [&](uint32_t v, const F &a) {
         F out, wv, bv;
         if (p.has_weight) wv.load(w + v * N);
         if (p.has_bias) bv.load(b + v * N);
@@ -248,17 +237,7 @@ __device__ __forceinline__ void layer_row(const T *xr, const T *w, const T *b, T
             out.set(j, y);
         }
         out.store(o + v * N);
-    };
-#pragma unroll
-    for (uint32_t c = 0; c < NC; c++) {
-        const uint32_t v = tm.first + c * tm.step;
-        if (v < nv) put(v, cx[c]);
-    }
-    for (uint32_t v = tm.first + NC * tm.step; v < nv; v += tm.step) {
-        F a;
-        a.load(xr + v * N);
-        put(v, a);
-    }
+    });
 }
 
 template <typename T> struct rms_fn {

@@ -66,56 +66,73 @@ __device__ __forceinline__ void rope_angle(float position, const float *ff, cons
 
 /* Vector path: one unit is N consecutive pairs (NeoX-style: a frag at i and
  * one at i + rope_dim/2) or one frag of N/2 adjacent pairs (NORM), so every
- * access is 16 bytes; the pass-through tail goes as frags too.  Both frags
- * of a unit are read before either is written (in place). */
+ * access is 16 bytes, for rope_heads<T>::HB heads of one token at once: the angle
+ * depends on the token and the pair only, so each sincosf serves every head
+ * of the group (sincosf, not the bytes, bounded the 16-bit rope before).
+ * Every frag of a unit is read before any is written (in place); the
+ * pass-through tail goes as frags too. */
+template <typename T> struct rope_heads { static constexpr uint32_t HB = sizeof(T) == 4 ? 2 : 4; }; /* f32: 4 spills */
+
 template <typename T>
 __device__ __forceinline__ void rope_vec(const T *x, T *out, const int32_t *pos, const float *ff, const mlxc_p_rope &p) {
-    constexpr uint32_t N = vec_n<T>::N;
+    constexpr uint32_t N = vec_n<T>::N, HB = rope_heads<T>::HB;
     typedef frag<T, N> F;
-    const uint32_t half = p.rope_dim / 2, hd = p.head_dim;
+    const uint32_t half = p.rope_dim / 2, hd = p.head_dim, H = p.n_heads;
     const bool adjacent = p.mode == MLXC_ROPE_MODE_NORM;
     const bool multi = p.mode == MLXC_ROPE_MODE_MROPE || p.mode == MLXC_ROPE_MODE_IMROPE;
-    const uint64_t rows = (uint64_t)p.n_tokens * p.n_heads;
-    const uint32_t per_row = adjacent ? p.rope_dim / N : half / N;
-    const uint64_t units = rows * per_row;
+    const uint32_t per_row = adjacent ? p.rope_dim / N : half / N, groups = (H + HB - 1) / HB;
+    const uint64_t units = (uint64_t)p.n_tokens * groups * per_row;
+    const bool narrow = units + global_stride() < 0xffffffffull; /* 32-bit divisions */
     for (uint64_t u = global_index(); u < units; u += global_stride()) {
-        const uint64_t row = u / per_row;
-        const uint32_t c = (uint32_t)(u - row * per_row);
-        const uint32_t t = (uint32_t)(row / p.n_heads);
+        const uint64_t r = narrow ? (uint32_t)u / per_row : u / per_row;
+        const uint32_t c = (uint32_t)(u - r * per_row);
+        const uint32_t t = (uint32_t)(narrow ? (uint32_t)r / groups : r / groups);
+        const uint32_t h0 = (uint32_t)(r - (uint64_t)t * groups) * HB;
+        const uint32_t nh = H - h0 < HB ? H - h0 : HB;
         const float ptok = multi ? 0.0f : (float)pos[t];
-        const T *xr = x + row * hd;
-        T *o = out + row * hd;
+        const uint64_t row0 = (uint64_t)t * H + h0;
+        F a[HB], b[HB];
+#pragma unroll
+        for (uint32_t k = 0; k < HB; k++)
+            if (k < nh) {
+                a[k].load(x + (row0 + k) * hd + c * N);
+                if (!adjacent) b[k].load(x + (row0 + k) * hd + half + c * N);
+            }
         if (adjacent) {
-            F a, r;
-            a.load(xr + c * N);
 #pragma unroll
             for (uint32_t j = 0; j < N / 2; j++) {
-                const uint32_t i = c * (N / 2) + j;
                 float sn, cs;
-                rope_angle(ptok, ff, p, i, &sn, &cs);
-                const float x0 = a.get(2 * j), x1 = a.get(2 * j + 1);
-                r.set(2 * j, x0 * cs - x1 * sn);
-                r.set(2 * j + 1, x0 * sn + x1 * cs);
-            }
-            r.store(o + c * N);
-        } else {
-            F a, b, ra, rb;
-            a.load(xr + c * N);
-            b.load(xr + half + c * N);
+                rope_angle(ptok, ff, p, c * (N / 2) + j, &sn, &cs);
 #pragma unroll
-            for (uint32_t j = 0; j < N; j++) {
-                const uint32_t i = c * N + j;
-                float sn, cs;
-                rope_angle(multi ? rope_position(pos, p, t, i) : ptok, ff, p, i, &sn, &cs);
-                const float x0 = a.get(j), x1 = b.get(j);
-                ra.set(j, x0 * cs - x1 * sn);
-                rb.set(j, x0 * sn + x1 * cs);
+                for (uint32_t k = 0; k < HB; k++) {
+                    const float x0 = a[k].get(2 * j), x1 = a[k].get(2 * j + 1);
+                    a[k].set2(2 * j, x0 * cs - x1 * sn, x0 * sn + x1 * cs);
+                }
             }
-            ra.store(o + c * N);
-            rb.store(o + half + c * N);
+        } else {
+#pragma unroll
+            for (uint32_t j = 0; j < N; j += 2) {
+                const uint32_t i = c * N + j;
+                float s0, c0, s1, c1;
+                rope_angle(multi ? rope_position(pos, p, t, i) : ptok, ff, p, i, &s0, &c0);
+                rope_angle(multi ? rope_position(pos, p, t, i + 1) : ptok, ff, p, i + 1, &s1, &c1);
+#pragma unroll
+                for (uint32_t k = 0; k < HB; k++) {
+                    const float x00 = a[k].get(j), x01 = a[k].get(j + 1), x10 = b[k].get(j), x11 = b[k].get(j + 1);
+                    a[k].set2(j, x00 * c0 - x10 * s0, x01 * c1 - x11 * s1);
+                    b[k].set2(j, x00 * s0 + x10 * c0, x01 * s1 + x11 * c1);
+                }
+            }
         }
+#pragma unroll
+        for (uint32_t k = 0; k < HB; k++)
+            if (k < nh) {
+                a[k].store(out + (row0 + k) * hd + c * N);
+                if (!adjacent) b[k].store(out + (row0 + k) * hd + half + c * N);
+            }
     }
     if (out != x && p.rope_dim < hd) {
+        const uint64_t rows = (uint64_t)p.n_tokens * H;
         const uint32_t tail = (hd - p.rope_dim) / N;
         for (uint64_t e = global_index(); e < rows * tail; e += global_stride()) {
             const uint64_t row = e / tail, j = p.rope_dim + (e - row * tail) * N;
@@ -143,7 +160,7 @@ __device__ __forceinline__ void rope(const T *x, T *out, const int32_t *pos, con
 } // namespace mlxc_ops
 
 #define OPS_ROPE(T, sfx)                                                                        \
-    extern "C" __global__ void rope_##sfx(const T *x, T *out, const int32_t *pos, const float *ff, mlxc_p_rope p) { \
+    extern "C" __global__ void __launch_bounds__(1024, 1) rope_##sfx(const T *x, T *out, const int32_t *pos, const float *ff, mlxc_p_rope p) { \
         mlxc_ops::rope<T>(x, out, pos, ff, p);                                                  \
     }
 OPS_ROPE(float, f32)
