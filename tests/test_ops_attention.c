@@ -4,7 +4,12 @@
  * on and off, caches longer than the valid length (the unused positions
  * hold NaN, so reading one shows), ring caches, device-side lengths, odd
  * lengths, prefill with a query offset; fresh random inputs and outputs
- * poisoned with NaN.  Also the argument checks.
+ * poisoned with NaN.  Also the argument checks, and the decode scratch
+ * contract: the counter region zero on entry is enough (the partials are
+ * NaN-poisoned), every call leaves the counters zero, and one scratch gives
+ * correct results across lengths, descs, split counts, repeated calls in
+ * one command buffer and captured-graph replays.  The contract tests also
+ * run on the default device when that is not the CPU (MLXC_BACKEND=cuda).
  *
  * tests/test_ops_attention_parity.c includes this file (ATTN_NO_MAIN) and
  * runs the same cases on the CUDA device. */
@@ -106,6 +111,32 @@ static mlxc_attention_desc ac_desc(const attn_case *c) {
     return d;
 }
 
+/* Bytes of the decode scratch's counter region (ops_attention.h). */
+static size_t ac_counter_bytes(uint32_t n_kv_heads) { return 4096u * (((size_t)n_kv_heads + 1023u) / 1024u); }
+
+/* A decode scratch of `bytes`: the counter region zero, as the contract
+ * asks, and everything after it NaN, so a partial read before it is
+ * written shows. */
+static mlxc_buffer *ac_scratch(mlxc_device *dev, size_t bytes, uint32_t n_kv_heads) {
+    ot_buf sc = ot_out(dev, MLXC_F32, bytes / 4);
+    const size_t cb = ac_counter_bytes(n_kv_heads);
+    unsigned char *zero = calloc(1, cb);
+    if (cb <= bytes) CHECK_OK(mlxc_buffer_write(sc.b, 0, zero, cb));
+    free(zero);
+    free(sc.h);
+    return sc.b;
+}
+
+/* Whether the counter region of scratch is all zero again. */
+static bool ac_counters_zero(const mlxc_buffer *scratch, uint32_t n_kv_heads) {
+    const size_t cb = ac_counter_bytes(n_kv_heads);
+    unsigned char *raw = malloc(cb);
+    bool zero = mlxc_buffer_read(scratch, 0, raw, cb) == MLXC_OK;
+    for (size_t i = 0; zero && i < cb; i++) zero = raw[i] == 0;
+    free(raw);
+    return zero;
+}
+
 /* Run the case on `dev`; returns the output (host doubles) or NULL. */
 static double *ac_run(mlxc_device *dev, const attn_case *c) {
     const uint32_t rows = c->prefill ? c->q_len : 1;
@@ -127,9 +158,7 @@ static double *ac_run(mlxc_device *dev, const attn_case *c) {
     } else {
         size_t sb = 0;
         CHECK_OK(mlxc_attention_decode_scratch_bytes(dev, &d, &sb));
-        ot_buf sc = ot_out(dev, MLXC_F32, sb / 4);
-        scratch = sc.b;
-        free(sc.h);
+        scratch = ac_scratch(dev, sb, c->KVH);
         if (c->len_buf) {
             /* L = kv_len + len_buf[0]: split the length between the two. */
             lbuf = ot_alloc(dev, c->len_buf == 1 ? MLXC_U32 : MLXC_I32, 1);
@@ -139,6 +168,7 @@ static double *ac_run(mlxc_device *dev, const attn_case *c) {
             lb = lbuf.b;
         }
         OT_RUN(dev, mlxc_attention_decode(enc, q.b, k.b, v.b, out.b, scratch, lb, &d));
+        CHECK_MSG(ac_counters_zero(scratch, c->KVH), "decode left a counter set");
     }
     ot_download(&out);
     res = malloc(qn * sizeof(double));
@@ -215,9 +245,195 @@ static attn_case ac_prefill_case(uint32_t i) {
  * inputs, by output dtype. */
 static double ac_tol(mlxc_dtype out) { return out == MLXC_F32 ? 2e-5 : out == MLXC_F16 ? 1.5e-3 : 8e-3; }
 
+/* ---- the decode scratch contract (ops_attention.h, "Decode scratch") ---- */
+
+/* A decode case's operands on a device; lb is a u32 length buffer. */
+typedef struct ac_bufs {
+    ot_buf q, k, v, out, lb;
+} ac_bufs;
+
+static ac_bufs ac_upload(mlxc_device *dev, const attn_case *c) {
+    const size_t qn = (size_t)c->H * c->hd, kn = (size_t)c->KVH * c->cap * c->hd;
+    ac_bufs b;
+    b.q = ot_alloc(dev, c->q_dt, qn);
+    b.k = ot_alloc(dev, c->kv_dt, kn);
+    b.v = ot_alloc(dev, c->kv_dt, kn);
+    memcpy(b.q.h, c->q, qn * sizeof(double));
+    memcpy(b.k.h, c->k, kn * sizeof(double));
+    memcpy(b.v.h, c->v, kn * sizeof(double));
+    ot_upload(&b.q);
+    ot_upload(&b.k);
+    ot_upload(&b.v);
+    b.out = ot_out(dev, c->out_dt, qn);
+    b.lb = ot_alloc(dev, MLXC_U32, 1);
+    return b;
+}
+static void ac_bufs_free(ac_bufs *b) {
+    ot_free(&b->q);
+    ot_free(&b->k);
+    ot_free(&b->v);
+    ot_free(&b->out);
+    ot_free(&b->lb);
+}
+
+/* Download `out` and compare it with the reference of c at length len. */
+static void ac_check_out(attn_case *c, ot_buf *out, uint32_t len, const char *what) {
+    char s[256];
+    ot_download(out);
+    const uint32_t keep = c->len;
+    c->len = len;
+    double *ref = ac_reference(c);
+    OT_CLOSE(out, ref, ac_tol(c->out_dt) > 1.2e-2 ? ac_tol(c->out_dt) : 1.2e-2, "%s, length %u: %s", what, len,
+             ac_str(c, s, sizeof s));
+    c->len = keep;
+    free(ref);
+}
+
+static attn_case ac_contract_case(uint32_t H, uint32_t KVH, uint32_t hd, uint32_t cap, uint32_t window, bool ring) {
+    attn_case c;
+    memset(&c, 0, sizeof c);
+    c.H = H;
+    c.KVH = KVH;
+    c.hd = hd;
+    c.cap = cap;
+    c.len = cap;
+    c.window = window;
+    c.ring = ring;
+    c.scale = 4.0f / sqrtf((float)hd);
+    c.q_dt = MLXC_F32;
+    c.kv_dt = MLXC_BF16;
+    c.out_dt = MLXC_F32;
+    ac_fill(&c);
+    return c;
+}
+
+/* One scratch, zeroed once, under a sequence of decodes of three descs at
+ * several lengths (host-known and from len_buf), first with the device's
+ * split rule, then with 37 forced splits (two merge rounds, trailing empty
+ * splits); the counters are zero after every call. */
+static void scratch_sequence_on(mlxc_device *dev) {
+    attn_case cs[3] = {ac_contract_case(16, 2, 128, 2500, 0, false), ac_contract_case(8, 8, 64, 300, 50, false),
+                       ac_contract_case(12, 4, 256, 640, 0, true)};
+    static const uint32_t lens[3][3] = {{2500, 1, 333}, {300, 17, 64}, {900, 641, 2}};
+    size_t most = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass) setenv("MLXC_ATTN_DECODE_SPLITS", "37", 1);
+        for (int i = 0; i < 3; i++) {
+            mlxc_attention_desc d = ac_desc(&cs[i]);
+            size_t sb = 0;
+            CHECK_OK(mlxc_attention_decode_scratch_bytes(dev, &d, &sb));
+            if (sb > most) most = sb;
+        }
+    }
+    unsetenv("MLXC_ATTN_DECODE_SPLITS");
+    mlxc_buffer *scratch = ac_scratch(dev, most, 8);
+    ac_bufs b[3];
+    for (int i = 0; i < 3; i++) b[i] = ac_upload(dev, &cs[i]);
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass) setenv("MLXC_ATTN_DECODE_SPLITS", "37", 1);
+        for (int j = 0; j < 3; j++)
+            for (int i = 0; i < 3; i++) {
+                attn_case *c = &cs[i];
+                mlxc_attention_desc d = ac_desc(c);
+                const uint32_t len = lens[i][j];
+                const bool dev_len = (i + j) % 2 == 1;
+                d.kv_len = dev_len ? 1 : len;
+                if (dev_len) {
+                    b[i].lb.h[0] = len - 1;
+                    ot_upload(&b[i].lb);
+                }
+                ot_poison(&b[i].out);
+                OT_RUN(dev, mlxc_attention_decode(enc, b[i].q.b, b[i].k.b, b[i].v.b, b[i].out.b, scratch,
+                                                  dev_len ? b[i].lb.b : NULL, &d));
+                ac_check_out(c, &b[i].out, len, pass ? "37 splits" : "default splits");
+                CHECK_MSG(ac_counters_zero(scratch, 8), "pass %d, desc %d, length %u left a counter set", pass, i, len);
+            }
+    }
+    unsetenv("MLXC_ATTN_DECODE_SPLITS");
+    for (int i = 0; i < 3; i++) {
+        ac_bufs_free(&b[i]);
+        ac_free(&cs[i]);
+    }
+    mlxc_buffer_release(scratch);
+}
+
+/* Three decodes at different lengths on one scratch in one command buffer
+ * (ordered by auto-barrier, then by explicit barriers), and a captured
+ * graph of two decodes replayed at four device-side lengths. */
+static void scratch_replay_on(mlxc_device *dev) {
+    attn_case c = ac_contract_case(8, 2, 128, 1000, 0, false);
+    mlxc_attention_desc d = ac_desc(&c);
+    size_t sb = 0;
+    CHECK_OK(mlxc_attention_decode_scratch_bytes(dev, &d, &sb));
+    mlxc_buffer *scratch = ac_scratch(dev, sb, c.KVH);
+    ac_bufs b = ac_upload(dev, &c);
+    ot_buf outs[3];
+    for (int i = 0; i < 3; i++) outs[i] = ot_out(dev, c.out_dt, (size_t)c.H * c.hd);
+    static const uint32_t lens[3] = {1000, 5, 517};
+    for (int mode = 0; mode < 2; mode++) {
+        mlxc_encoder *enc = NULL;
+        CHECK_OK(mlxc_encoder_create(dev, &enc));
+        if (!enc) break;
+        CHECK_OK(mlxc_encoder_set_auto_barrier(enc, mode == 0));
+        for (int i = 0; i < 3; i++) {
+            ot_poison(&outs[i]);
+            mlxc_attention_desc di = d;
+            di.kv_len = lens[i];
+            if (mode == 1 && i > 0) CHECK_OK(mlxc_encoder_barrier(enc));
+            CHECK_OK(mlxc_attention_decode(enc, b.q.b, b.k.b, b.v.b, outs[i].b, scratch, NULL, &di));
+        }
+        CHECK_OK(mlxc_encoder_commit_and_wait(enc));
+        mlxc_encoder_destroy(enc);
+        for (int i = 0; i < 3; i++) ac_check_out(&c, &outs[i], lens[i], mode ? "one command buffer, barriers"
+                                                                              : "one command buffer, auto-barrier");
+        CHECK_MSG(ac_counters_zero(scratch, c.KVH), "command buffer (mode %d) left a counter set", mode);
+    }
+    /* The captured graph: L = 1 + lb[0] into outs[0], then L = 1 into outs[1]. */
+    mlxc_encoder *cap = NULL;
+    CHECK_OK(mlxc_encoder_create(dev, &cap));
+    mlxc_graph *g = NULL;
+    mlxc_graph_exec *ex = NULL;
+    if (cap) {
+        CHECK_OK(mlxc_encoder_start_capture(cap));
+        mlxc_attention_desc d1 = d;
+        d1.kv_len = 1;
+        CHECK_OK(mlxc_attention_decode(cap, b.q.b, b.k.b, b.v.b, outs[0].b, scratch, b.lb.b, &d1));
+        CHECK_OK(mlxc_encoder_barrier(cap));
+        CHECK_OK(mlxc_attention_decode(cap, b.q.b, b.k.b, b.v.b, outs[1].b, scratch, NULL, &d1));
+        CHECK_OK(mlxc_encoder_take_capture(cap, &g));
+        mlxc_encoder_destroy(cap);
+    }
+    if (g) CHECK_OK(mlxc_graph_instantiate(g, dev, &ex));
+    static const uint32_t rlens[4] = {1000, 64, 999, 1};
+    for (int r = 0; r < 4 && ex; r++) {
+        b.lb.h[0] = rlens[r] - 1;
+        ot_upload(&b.lb);
+        ot_poison(&outs[0]);
+        ot_poison(&outs[1]);
+        mlxc_encoder *enc = NULL;
+        CHECK_OK(mlxc_encoder_create(dev, &enc));
+        if (!enc) break;
+        CHECK_OK(mlxc_graph_exec_launch(ex, enc));
+        CHECK_OK(mlxc_encoder_commit_and_wait(enc));
+        mlxc_encoder_destroy(enc);
+        ac_check_out(&c, &outs[0], rlens[r], "graph replay");
+        ac_check_out(&c, &outs[1], 1, "graph replay, second decode");
+        CHECK_MSG(ac_counters_zero(scratch, c.KVH), "replay %d left a counter set", r);
+    }
+    mlxc_graph_exec_destroy(ex);
+    mlxc_graph_destroy(g);
+    for (int i = 0; i < 3; i++) ot_free(&outs[i]);
+    ac_bufs_free(&b);
+    ac_free(&c);
+    mlxc_buffer_release(scratch);
+}
+
 #ifndef ATTN_NO_MAIN
 
-static mlxc_device *g_cpu;
+static mlxc_device *g_cpu, *g_dev;
+
+static void scratch_sequence(void) { scratch_sequence_on(g_dev); }
+static void scratch_replay(void) { scratch_replay_on(g_dev); }
 
 static void check_case(attn_case *c) {
     char s[256];
@@ -326,12 +542,14 @@ static void device_length_changes(void) {
     ot_upload(&q);
     ot_upload(&k);
     ot_upload(&v);
-    ot_buf out = ot_out(g_cpu, MLXC_F32, qn), sc = ot_out(g_cpu, MLXC_F32, sb / 4), lb = ot_alloc(g_cpu, MLXC_U32, 1);
+    ot_buf out = ot_out(g_cpu, MLXC_F32, qn), lb = ot_alloc(g_cpu, MLXC_U32, 1);
+    mlxc_buffer *sc = ac_scratch(g_cpu, sb, c.KVH);
     static const uint32_t lens[3] = {3, 200, 77};
     for (int r = 0; r < 3; r++) {
         lb.h[0] = lens[r];
         ot_upload(&lb);
-        OT_RUN(g_cpu, mlxc_attention_decode(enc, q.b, k.b, v.b, out.b, sc.b, lb.b, &d));
+        OT_RUN(g_cpu, mlxc_attention_decode(enc, q.b, k.b, v.b, out.b, sc, lb.b, &d));
+        CHECK(ac_counters_zero(sc, c.KVH));
         ot_download(&out);
         c.len = lens[r];
         double *ref = ac_reference(&c);
@@ -342,7 +560,7 @@ static void device_length_changes(void) {
     ot_free(&k);
     ot_free(&v);
     ot_free(&out);
-    ot_free(&sc);
+    mlxc_buffer_release(sc);
     ot_free(&lb);
     ac_free(&c);
 }
@@ -385,6 +603,17 @@ static void argument_checks(void) {
     CHECK_ERR(mlxc_attention_decode(enc, q.b, kf.b, kf.b, o.b, sc.b, NULL, &d), MLXC_ERR_DTYPE);
     CHECK_ERR(mlxc_attention_decode(enc, q.b, k.b, vh.b, o.b, sc.b, NULL, &d), MLXC_ERR_DTYPE);
     CHECK_ERR(mlxc_attention_decode(enc, q.b, k.b, v.b, o.b, small.b, NULL, &d), MLXC_ERR_SHAPE);
+    /* the counter region comes first: at least 4 KB more than the partials */
+    CHECK(sb >= 4096u + (size_t)8 * (128 + 2) * 4);
+    {
+        ot_buf big = ot_alloc(g_cpu, MLXC_F32, sb / 4 + 4);
+        mlxc_buffer *mis = NULL;
+        int64_t shape[1] = {(int64_t)(sb / 4)};
+        CHECK_OK(mlxc_buffer_view(big.b, 4, MLXC_F32, 1, shape, &mis));
+        CHECK_ERR(mlxc_attention_decode(enc, q.b, k.b, v.b, o.b, mis, NULL, &d), MLXC_ERR_INVALID_ARGUMENT);
+        mlxc_buffer_release(mis);
+        ot_free(&big);
+    }
     CHECK_ERR(mlxc_attention_decode(enc, q.b, k.b, v.b, o.b, sc.b, lb.b, &d), MLXC_ERR_DTYPE);
     CHECK_ERR(mlxc_attention_decode(enc, q4.b, k.b, v.b, o.b, sc.b, NULL, &d), MLXC_ERR_SHAPE);
     CHECK_ERR(mlxc_attention_decode(enc, q.b, k.b, v.b, q.b, sc.b, NULL, &d), MLXC_ERR_INVALID_ARGUMENT);
@@ -420,6 +649,18 @@ int main(void) {
     RUN(empty_rows_are_zero);
     RUN(device_length_changes);
     RUN(argument_checks);
+    g_dev = g_cpu;
+    RUN(scratch_sequence);
+    RUN(scratch_replay);
+    /* The contract once more on the default device when it is not the CPU. */
+    mlxc_device *other = NULL;
+    if (mlxc_device_open(MLXC_BACKEND_AUTO, 0, &other) == MLXC_OK && mlxc_device_backend(other) != MLXC_BACKEND_CPU) {
+        printf("scratch contract on %s\n", mlxc_device_name(other));
+        g_dev = other;
+        RUN(scratch_sequence);
+        RUN(scratch_replay);
+    }
+    mlxc_device_close(other);
     mlxc_device_close(g_cpu);
     HARNESS_END();
 }

@@ -2,9 +2,10 @@
  * kernels: every case of tests/test_ops_attention.c, then long contexts
  * (many splits, ring caches that wrapped, GQA 4 at head dim 128), a decode
  * whose device-side length changes between runs, and prefill tiles that
- * cross the causal diagonal and the window.  The CUDA kernels round Q to
- * the K/V dtype and P to it for P.V (tensor cores), so the bound is that
- * of the K/V dtype.  Exits 77 after "SKIP: no CUDA device" without a GPU. */
+ * cross the causal diagonal and the window; then the decode scratch
+ * contract (repeated calls, captured-graph replays, counters back at
+ * zero).  The CUDA kernels round Q to the K/V dtype and P to it for P.V
+ * (tensor cores), so the bound is that of the K/V dtype.  Exits 77 after "SKIP: no CUDA device" without a GPU. */
 #define ATTN_NO_MAIN
 #include "test_ops_attention.c"
 
@@ -43,6 +44,10 @@ static void small_cases(void) {
         parity_case(&c);
     }
 }
+
+/* The decode scratch contract (test_ops_attention.c) on the GPU. */
+static void scratch_sequence(void) { scratch_sequence_on(g_gpu); }
+static void scratch_replay(void) { scratch_replay_on(g_gpu); }
 
 static void long_cases(void) {
     static const struct { uint32_t H, KVH, hd, cap, len, window; bool ring; float softcap; } dc[] = {
@@ -92,6 +97,8 @@ int main(void) {
     printf("attention parity: %s vs %s\n", mlxc_device_name(g_gpu), mlxc_device_name(g_cpu));
     RUN(small_cases);
     RUN(long_cases);
+    RUN(scratch_sequence);
+    RUN(scratch_replay);
     mlxc_device_close(g_gpu);
     mlxc_device_close(g_cpu);
     HARNESS_END();

@@ -26,10 +26,30 @@
  * mlxc_kv_cache_copy's sliding mode writes it) and only the last
  * kv_capacity positions are attended; otherwise L beyond kv_capacity is an
  * error when host-known and clamped to kv_capacity when read from len_buf.
- * The work is split over the KV length: each split writes a partial
- * (running max, sum, f32 accumulator) to `scratch` (f32, at least
- * mlxc_attention_decode_scratch_bytes bytes), and a second kernel merges
- * them.  scratch must not overlap any operand.
+ *
+ * Decode scratch.  The work is split over the KV length: each split writes
+ * a partial (running max, sum, f32 accumulator) to `scratch` and counts
+ * itself in a per-KV-head counter kept at the start of scratch; the split
+ * that arrives last merges the partials into `out` and sets its counter
+ * back to zero, all within one dispatch.  So:
+ *   - scratch is f32, at least mlxc_attention_decode_scratch_bytes bytes
+ *     (counters included), starts at a multiple of 16 bytes of its
+ *     allocation, and overlaps no operand;
+ *   - scratch must be all zero the first time a decode uses it.  A fresh
+ *     mlxc_buffer_alloc buffer is (buffers are zero-filled); a pooled or
+ *     reused buffer that held other data must be cleared first (e.g. with
+ *     mlxc_buffer_write of zeros).  The counter region is the first
+ *     4096 * ceil(n_kv_heads / 1024) bytes; every decode leaves its
+ *     counters zero again and writes partials only past that region, so
+ *     one scratch serves any sequence of decodes (other lengths, descs and
+ *     layers with n_kv_heads <= 1024, repeated commits, captured-graph
+ *     replays) without being cleared again;
+ *   - two decodes that may run at the same time must not share a scratch.
+ *     Decodes on one encoder are ordered when auto-barrier is on (each
+ *     writes scratch) or when a barrier separates them; without either, or
+ *     across command buffers that may overlap, give each its own scratch.
+ * A decode that fails on the device (a lost device) may leave counters
+ * set: clear the scratch before using it again.
  *
  * Prefill: query i (0 <= i < q_len) is position q_offset + i; keys are the
  * positions 0 .. kv_len - 1 of a linear cache (kv_len <= kv_capacity; ring
@@ -66,14 +86,16 @@ typedef struct mlxc_attention_desc {
     uint32_t q_offset;     /* prefill only: position of query 0            */
 } mlxc_attention_desc;
 
-/* Scratch bytes mlxc_attention_decode needs on `dev` for `desc` (the split
- * count depends on the device and on kv_capacity/window, not on kv_len). */
+/* Scratch bytes mlxc_attention_decode needs on `dev` for `desc`: the
+ * counter region (4 bytes per KV head, rounded up to 4 KB) plus a partial
+ * per (query head, split).  The split count depends on the device and on
+ * kv_capacity/window, not on kv_len. */
 MLXC_API mlxc_status mlxc_attention_decode_scratch_bytes(const mlxc_device *dev, const mlxc_attention_desc *desc,
                                                          size_t *bytes);
 
 /*   q, out: (n_heads, head_dim)   k, v: (n_kv_heads, kv_capacity, head_dim)
- *   scratch: f32, >= mlxc_attention_decode_scratch_bytes   len_buf: NULL or
- *   one u32/i32 */
+ *   scratch: f32, >= mlxc_attention_decode_scratch_bytes, zero at first use
+ *   (see "Decode scratch" above)   len_buf: NULL or one u32/i32 */
 MLXC_API mlxc_status mlxc_attention_decode(mlxc_encoder *enc, const mlxc_buffer *q, const mlxc_buffer *k,
                                            const mlxc_buffer *v, mlxc_buffer *out, mlxc_buffer *scratch,
                                            const mlxc_buffer *len_buf, const mlxc_attention_desc *desc);

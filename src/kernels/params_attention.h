@@ -3,10 +3,11 @@
  * ops_attention.h), shared by the CPU kernels, the CUDA kernels and the
  * front-end.  HD is 64, 96, 128 or 256; KV is f16 or bf16.
  *
- *   attn_decode_hdHD_KV(q, k, v, len_buf, scratch, mlxc_p_attn_decode)
- *       one work item per (kv head, split); writes the split's partial
- *   attn_decode_merge(scratch, out, mlxc_p_attn_decode)
- *       one work item per query head: out = merged partials
+ *   attn_decode_hdHD_KV(q, k, v, len_buf, scratch, out, mlxc_p_attn_decode)
+ *       one work item per (kv head, split): writes the split's partial,
+ *       then counts it in the KV head's counter; the item that arrives
+ *       last merges the head group's partials into out and sets the
+ *       counter back to zero
  *   attn_prefill_hdHD_KV(q, k, v, out, mlxc_p_attn_prefill)
  *       one work item per (query tile, head)
  *
@@ -16,12 +17,18 @@
  * front-end computes (attention kernels are the exception to params.h's
  * "any block size").
  *
- * Scratch (f32), with S = n_splits:
+ * Scratch (f32), with S = n_splits and C = MLXC_ATTN_COUNTER_WORDS(n_kv_heads):
+ *   ctr[C]                      u32 arrival counters, ctr[kvh] for KV head
+ *                               kvh; zero before and after every call (the
+ *                               rest of the C words are never written)
  *   acc[n_heads][S][head_dim]   unnormalised sum of p * v of the split
  *   ml [n_heads][S][2]          (m, l): m = max of logit * log2(e) over the
  *                               split (-inf when it saw no key), l = sum of
  *                               2^(logit * log2(e) - m)
- * The merge reads acc of a split only when its m > -inf.
+ * The merge uses acc of a split only when its m > -inf (an empty split
+ * writes only its ml).  A fixed counter region (4 KB up to 1024 KV heads)
+ * keeps decodes of different descs from writing partials over each other's
+ * counters when they share one scratch.
  *
  * Split s of a decode covers the positions [lo + s*chunk, lo + (s+1)*chunk)
  * clipped to [lo, L), chunk = round_up(ceil((L - lo) / S), 16), with L the
@@ -42,6 +49,9 @@
 
 #define MLXC_ATTN_CUDA_THREADS 128u
 #define MLXC_ATTN_SPLIT_ALIGN  16u
+/* u32 counter words at the start of the decode scratch (a multiple of 1024,
+ * so the partials after them stay 16-byte aligned). */
+#define MLXC_ATTN_COUNTER_WORDS(n_kv_heads) ((((uint64_t)(n_kv_heads) + 1023u) / 1024u) * 1024u)
 
 typedef struct mlxc_p_attn_decode {
     uint32_t n_heads, n_kv_heads, head_dim, capacity;

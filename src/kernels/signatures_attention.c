@@ -5,13 +5,12 @@
 #include "kernels/params_attention.h"
 #include "kernels/signatures.h"
 
-#define DEC OPS_SIG5(sizeof(mlxc_p_attn_decode))
+#define DEC OPS_SIG6(sizeof(mlxc_p_attn_decode))
 #define PRE OPS_SIG4(sizeof(mlxc_p_attn_prefill))
 #define HD(N) {"attn_decode_hd" #N "_f16", DEC}, {"attn_decode_hd" #N "_bf16", DEC}, \
               {"attn_prefill_hd" #N "_f16", PRE}, {"attn_prefill_hd" #N "_bf16", PRE}
 
 const mlxc_kernel_sig_entry mlxc_kernel_sigs_attention[] = {
     HD(64), HD(96), HD(128), HD(256),
-    {"attn_decode_merge", OPS_SIG2(sizeof(mlxc_p_attn_decode))},
 };
 const size_t mlxc_kernel_sigs_attention_count = sizeof mlxc_kernel_sigs_attention / sizeof *mlxc_kernel_sigs_attention;

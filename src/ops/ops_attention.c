@@ -1,7 +1,7 @@
 /* Front-ends of attention (include/mlxc/ops_attention.h): validation, the
  * split count and scratch size of decode, the per-backend launch shapes
- * and shared memory, and the tracked dispatches (decode: split kernel, then
- * merge kernel, ordered by a barrier when auto-barrier is off). */
+ * and shared memory, and the tracked dispatches (decode: one kernel whose
+ * last split per KV head merges; it writes the scratch and out). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,12 +75,19 @@ static uint32_t attn_splits(const mlxc_device *dev, const mlxc_attention_desc *d
     return s ? (uint32_t)s : 1;
 }
 
+/* Scratch bytes of S splits (params_attention.h): the counter region, then
+ * acc and (m, l) per (query head, split). */
+static size_t attn_scratch_bytes(const mlxc_attention_desc *d, uint32_t S) {
+    return (size_t)MLXC_ATTN_COUNTER_WORDS(d->n_kv_heads) * sizeof(uint32_t) +
+           (size_t)d->n_heads * S * (d->head_dim + 2u) * sizeof(float);
+}
+
 mlxc_status mlxc_attention_decode_scratch_bytes(const mlxc_device *dev, const mlxc_attention_desc *desc,
                                                 size_t *bytes) {
     MLXC_CHECK_ARG(dev && desc && bytes, "mlxc_attention_decode_scratch_bytes: NULL argument");
     mlxc_status s = attn_check_desc("attention_decode_scratch_bytes", desc);
     if (s) return s;
-    *bytes = (size_t)desc->n_heads * attn_splits(dev, desc) * (desc->head_dim + 2u) * sizeof(float);
+    *bytes = attn_scratch_bytes(desc, attn_splits(dev, desc));
     return MLXC_OK;
 }
 
@@ -102,10 +109,11 @@ static mlxc_status attn_check_bufs(const char *op, const mlxc_buffer *q, const m
     return MLXC_OK;
 }
 
-/* Look up, tag and dispatch (tracked) one attention kernel. */
-static mlxc_status attn_dispatch(mlxc_encoder *enc, const char *op, const char *kernel, const mlxc_arg *args,
-                                 uint32_t nargs, uint32_t groups, uint32_t shared, const mlxc_buffer *const *reads,
-                                 uint32_t nreads, const mlxc_buffer *w) {
+/* Look up, tag and dispatch (tracked) one attention kernel that writes
+ * ws[0 .. nws). */
+static mlxc_status attn_dispatch_w(mlxc_encoder *enc, const char *op, const char *kernel, const mlxc_arg *args,
+                                   uint32_t nargs, uint32_t groups, uint32_t shared, const mlxc_buffer *const *reads,
+                                   uint32_t nreads, const mlxc_buffer *const *ws, uint32_t nws) {
     mlxc_device *dev = mlxc_encoder_device(enc);
     const mlxc_buffer *rs[5];
     uint32_t nr = 0;
@@ -115,20 +123,29 @@ static mlxc_status attn_dispatch(mlxc_encoder *enc, const char *op, const char *
             return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_%s: a buffer lives on another device than the encoder", op);
         rs[nr++] = reads[i];
     }
-    if (mlxc_buffer_device(w) != dev)
-        return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_%s: a buffer lives on another device than the encoder", op);
+    for (uint32_t i = 0; i < nws; i++)
+        if (mlxc_buffer_device(ws[i]) != dev)
+            return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_%s: a buffer lives on another device than the encoder",
+                                  op);
     if (shared > dev->caps.max_shared_bytes)
         return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "mlxc_%s: %s needs %u bytes of shared memory, the device has %zu", op,
                               kernel, shared, dev->caps.max_shared_bytes);
     const mlxc_kernel *kern;
     mlxc_status s = mlxc_kernel_get(dev, kernel, &kern);
     if (s) return s;
-    const mlxc_buffer *ws[1] = {w};
     mlxc_dispatch dd = {.kernel = kern, .args = args, .nargs = nargs, .grid = {groups ? groups : 1, 1, 1},
                         .block = {MLXC_ATTN_CUDA_THREADS, 1, 1}, .shared_bytes = shared, .reads = rs, .nreads = nr,
-                        .writes = ws, .nwrites = 1};
+                        .writes = ws, .nwrites = nws};
     if ((s = mlxc_encoder_set_op_kind(enc, MLXC_OP_SDPA))) return s;
     return mlxc_encoder_dispatch_tracked(enc, &dd);
+}
+
+/* attn_dispatch_w with the one written buffer w. */
+static mlxc_status attn_dispatch(mlxc_encoder *enc, const char *op, const char *kernel, const mlxc_arg *args,
+                                 uint32_t nargs, uint32_t groups, uint32_t shared, const mlxc_buffer *const *reads,
+                                 uint32_t nreads, const mlxc_buffer *w) {
+    const mlxc_buffer *ws[1] = {w};
+    return attn_dispatch_w(enc, op, kernel, args, nargs, groups, shared, reads, nreads, ws, 1);
 }
 
 mlxc_status mlxc_attention_decode(mlxc_encoder *enc, const mlxc_buffer *q, const mlxc_buffer *k, const mlxc_buffer *v,
@@ -153,35 +170,32 @@ mlxc_status mlxc_attention_decode(mlxc_encoder *enc, const mlxc_buffer *q, const
     }
     if ((s = ops_check_dtype(op, "scratch", scratch, MLXC_F32))) return s;
     const uint32_t S = attn_splits(dev, d);
-    const size_t need = (size_t)d->n_heads * S * (d->head_dim + 2u) * sizeof(float);
+    const size_t need = attn_scratch_bytes(d, S);
     if (scratch->bytes < need)
         return mlxc_set_error(MLXC_ERR_SHAPE, "mlxc_attention_decode: scratch has %zu bytes, needs %zu "
                               "(mlxc_attention_decode_scratch_bytes)", scratch->bytes, need);
+    if (mlxc_buffer_offset(scratch) % 16u)
+        return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_attention_decode: scratch starts at byte %zu of its "
+                              "allocation (a multiple of 16 is needed)", mlxc_buffer_offset(scratch));
     if (ops_overlap(scratch, q) || ops_overlap(scratch, k) || ops_overlap(scratch, v) || ops_overlap(scratch, out) ||
         (len_buf && (ops_overlap(scratch, len_buf) || ops_overlap(out, len_buf))))
         return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_attention_decode: scratch or out overlaps an operand");
 
     mlxc_p_attn_decode p = {d->n_heads, d->n_kv_heads, d->head_dim, d->kv_capacity, d->kv_len, len_mode, d->window,
                             d->ring, S, attn_dt(q->dtype), attn_dt(out->dtype), d->scale, d->softcap, {0, 0, 0}};
-    /* The exact bytes written: the used prefix of scratch. */
+    /* The exact bytes used (counters read and written, partials written):
+     * the prefix of scratch. */
     mlxc_buffer *sv = NULL;
     int64_t shape[1] = {(int64_t)(need / sizeof(float))};
     if ((s = mlxc_buffer_view(scratch, 0, MLXC_F32, 1, shape, &sv))) return s;
     char name[40];
     snprintf(name, sizeof name, "attn_decode_hd%u_%s", d->head_dim, ops_float_sfx(k->dtype));
-    mlxc_arg a1[6] = {mlxc_arg_buffer(q), mlxc_arg_buffer(k), mlxc_arg_buffer(v), mlxc_arg_buffer(len_buf ? len_buf : q),
-                      mlxc_arg_buffer(sv), mlxc_arg_bytes(&p, sizeof p)};
-    const mlxc_buffer *r1[4] = {q, k, v, len_buf};
+    mlxc_arg a[7] = {mlxc_arg_buffer(q), mlxc_arg_buffer(k), mlxc_arg_buffer(v), mlxc_arg_buffer(len_buf ? len_buf : q),
+                     mlxc_arg_buffer(sv), mlxc_arg_buffer(out), mlxc_arg_bytes(&p, sizeof p)};
+    const mlxc_buffer *r[4] = {q, k, v, len_buf}, *w[2] = {sv, out};
     const uint32_t items = d->n_kv_heads * S;
-    const uint32_t g1 = ops_is_cpu(dev) ? ops_groups(dev, items, 1) : items;
-    s = attn_dispatch(enc, op, name, a1, 6, g1, attn_smem(dev, d->head_dim, false), r1, 4, sv);
-    if (!s && !mlxc_encoder_auto_barrier(enc)) s = mlxc_encoder_barrier(enc);
-    if (!s) {
-        mlxc_arg a2[3] = {mlxc_arg_buffer(sv), mlxc_arg_buffer(out), mlxc_arg_bytes(&p, sizeof p)};
-        const mlxc_buffer *r2[1] = {sv};
-        s = attn_dispatch(enc, op, "attn_decode_merge", a2, 3, ops_is_cpu(dev) ? ops_groups(dev, d->n_heads, 1) : d->n_heads,
-                          0, r2, 1, out);
-    }
+    const uint32_t groups = ops_is_cpu(dev) ? ops_groups(dev, items, 1) : items;
+    s = attn_dispatch_w(enc, op, name, a, 7, groups, attn_smem(dev, d->head_dim, false), r, 4, w, 2);
     mlxc_buffer_release(sv);
     return s;
 }

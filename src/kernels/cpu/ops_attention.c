@@ -1,9 +1,10 @@
 /* Attention on the CPU (src/kernels/params_attention.h): split-KV decode
- * with a merge kernel, and prefill over (query tile, head) items.  Both run
- * one routine: a set of query rows (the heads of a KV group, or a tile of
- * tokens) walks blocks of keys, each block converted to f32 once in the
- * worker's scratch, with an online softmax per row in the log2 domain (the
- * CUDA kernels keep the same m/l/acc, so the scratch layout is shared). */
+ * (the last split of a KV head to finish merges the head's partials) and
+ * prefill over (query tile, head) items.  Both run one routine: a set of
+ * query rows (the heads of a KV group, or a tile of tokens) walks blocks of
+ * keys, each block converted to f32 once in the worker's scratch, with an
+ * online softmax per row in the log2 domain (the CUDA kernels keep the same
+ * m/l/acc, so the scratch layout is shared). */
 #include "kernels/cpu/ops_cpu.h"
 #include "kernels/params_attention.h"
 
@@ -104,14 +105,42 @@ static void attn_decode_range(const mlxc_p_attn_decode *p, const void *len_buf, 
     *len = L;
 }
 
+/* Merge the S partials of each query head of KV head kvh into out. */
+static void attn_decode_merge_group(const mlxc_p_attn_decode *p, const float *acc_in, const float *ml, void *out,
+                                    uint32_t kvh) {
+    const uint32_t hd = p->head_dim, G = p->n_heads / p->n_kv_heads, S = p->n_splits;
+    for (uint64_t h = (uint64_t)kvh * G; h < (uint64_t)(kvh + 1) * G; h++) {
+        float M = -INFINITY, L = 0.0f, o[ATTN_MAX_HD];
+        for (uint32_t s = 0; s < S; s++) M = fmaxf(M, ml[(h * S + s) * 2]);
+        for (uint32_t d = 0; d < hd; d++) o[d] = 0.0f;
+        if (M > -INFINITY)
+            for (uint32_t s = 0; s < S; s++) {
+                const float ms = ml[(h * S + s) * 2];
+                if (!(ms > -INFINITY)) continue;
+                const float w = exp2f(ms - M);
+                const float *a = acc_in + (h * S + s) * hd;
+                L += w * ml[(h * S + s) * 2 + 1];
+                for (uint32_t d = 0; d < hd; d++) o[d] += w * a[d];
+            }
+        const float inv = L > 0.0f ? 1.0f / L : 0.0f;
+        for (uint32_t d = 0; d < hd; d++) attn_st(p->out_dtype, out, h * hd + d, o[d] * inv);
+    }
+}
+
+/* One item per (KV head, split), as on CUDA: the item writes its partial
+ * and counts it in the head's counter (acquire-release, so the last to
+ * arrive sees every other item's partial); the last merges and resets the
+ * counter to zero for the next call. */
 static void attn_decode(const mlxc_cpu_launch *l, uint32_t kv_dt) {
     const void *q = l->args[0], *len_buf = l->args[3];
     const uint16_t *k = l->args[1], *v = l->args[2];
     float *scratch = l->args[4];
-    const mlxc_p_attn_decode *p = l->args[5];
+    void *out = l->args[5];
+    const mlxc_p_attn_decode *p = l->args[6];
     const uint32_t hd = p->head_dim, G = p->n_heads / p->n_kv_heads, S = p->n_splits;
     float *kb = l->shared, *vb = kb + (size_t)ATTN_BK * hd;
-    float *acc_out = scratch, *ml_out = scratch + (size_t)p->n_heads * S * hd;
+    uint32_t *ctr = (uint32_t *)scratch;
+    float *acc_out = scratch + MLXC_ATTN_COUNTER_WORDS(p->n_kv_heads), *ml_out = acc_out + (size_t)p->n_heads * S * hd;
     int64_t lo, L;
     attn_decode_range(p, len_buf, &lo, &L);
     const int64_t span = L - lo;
@@ -146,32 +175,10 @@ static void attn_decode(const mlxc_cpu_launch *l, uint32_t kv_dt) {
             if (m[g] > -INFINITY)
                 for (uint32_t d = 0; d < hd; d++) acc_out[row * hd + d] = acc[g * hd + d];
         }
-    }
-}
-
-static void attn_decode_merge(const mlxc_cpu_launch *l) {
-    const float *scratch = l->args[0];
-    void *out = l->args[1];
-    const mlxc_p_attn_decode *p = l->args[2];
-    const uint32_t hd = p->head_dim, S = p->n_splits;
-    const float *ml = scratch + (size_t)p->n_heads * S * hd;
-    uint64_t h0, h1;
-    mlxc_cpu_slice(l, p->n_heads, &h0, &h1);
-    for (uint64_t h = h0; h < h1; h++) {
-        float M = -INFINITY, L = 0.0f, o[ATTN_MAX_HD];
-        for (uint32_t s = 0; s < S; s++) M = fmaxf(M, ml[(h * S + s) * 2]);
-        for (uint32_t d = 0; d < hd; d++) o[d] = 0.0f;
-        if (M > -INFINITY)
-            for (uint32_t s = 0; s < S; s++) {
-                const float ms = ml[(h * S + s) * 2];
-                if (!(ms > -INFINITY)) continue;
-                const float w = exp2f(ms - M);
-                const float *a = scratch + (h * S + s) * hd;
-                L += w * ml[(h * S + s) * 2 + 1];
-                for (uint32_t d = 0; d < hd; d++) o[d] += w * a[d];
-            }
-        const float inv = L > 0.0f ? 1.0f / L : 0.0f;
-        for (uint32_t d = 0; d < hd; d++) attn_st(p->out_dtype, out, h * hd + d, o[d] * inv);
+        if (__atomic_add_fetch(&ctr[kvh], 1u, __ATOMIC_ACQ_REL) == S) {
+            __atomic_store_n(&ctr[kvh], 0u, __ATOMIC_RELAXED);
+            attn_decode_merge_group(p, acc_out, ml_out, out, kvh);
+        }
     }
 }
 
@@ -226,14 +233,13 @@ static void attn_prefill(const mlxc_cpu_launch *l, uint32_t kv_dt) {
     static void attn_prefill_hd##HD##_##SFX(const mlxc_cpu_launch *l) { attn_prefill(l, DT); }
 HEAD_DIMS(DEFINE)
 
-#define SIG5 OPS_SIG5(sizeof(mlxc_p_attn_decode))
+#define SIG6 OPS_SIG6(sizeof(mlxc_p_attn_decode))
 #define SIG4 OPS_SIG4(sizeof(mlxc_p_attn_prefill))
 #define ENTRIES(HD, SFX, DT)                                                        \
-    {"attn_decode_hd" #HD "_" #SFX, attn_decode_hd##HD##_##SFX, SIG5},              \
+    {"attn_decode_hd" #HD "_" #SFX, attn_decode_hd##HD##_##SFX, SIG6},              \
     {"attn_prefill_hd" #HD "_" #SFX, attn_prefill_hd##HD##_##SFX, SIG4},
 const mlxc_cpu_builtin mlxc_cpu_kernels_ops_attention[] = {
     HEAD_DIMS(ENTRIES)
-    {"attn_decode_merge", attn_decode_merge, OPS_SIG2(sizeof(mlxc_p_attn_decode))},
 };
 const size_t mlxc_cpu_kernels_ops_attention_count =
     sizeof mlxc_cpu_kernels_ops_attention / sizeof *mlxc_cpu_kernels_ops_attention;

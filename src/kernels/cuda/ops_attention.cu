@@ -9,8 +9,10 @@
  * and the warps' states are combined in shared memory before the split's
  * partial is written.  Decode streams decode_stages(HD) stages (3 at head
  * dim <= 128: two tiles in flight while one is consumed, one barrier per
- * tile; 2 at 256 to fit the sm_80 shared memory).  attn_decode_merge then
- * combines the splits.
+ * tile; 2 at 256 to fit the sm_80 shared memory).  Each block then
+ * counts its split in the KV head's counter in the scratch; the block that
+ * arrives last merges the group's splits into out (decode_merge_group) and
+ * sets the counter back to zero, so one kernel does the whole call.
  *
  * Prefill: one block per (64-query tile, head), heaviest causal tiles
  * first; each warp owns 16 query rows and walks every 64-key tile of the
@@ -30,13 +32,72 @@ namespace mlxc_attn {
 using mlxc::block_count;
 using mlxc::block_linear;
 
+/* The last-arriving block of KV head kvh merges the head group's partials
+ * into out.  Thread e takes 4 dims (one float4) of one query head and reads
+ * the (m, l) and acc of 16 splits per round, all loads issued together, so
+ * a merge of up to 16 splits costs one L2 round trip; rounds of more
+ * splits rescale the running sum online.  Loads go through L2 (ld.cg): the
+ * partials were written by other SMs during this kernel.  The acc of a
+ * split with m = -inf was never written: it is loaded but selected away. */
+template <int HD>
+__device__ __forceinline__ void decode_merge_group(const float *acc, const float *ml, void *out, uint32_t kvh,
+                                                   uint32_t G, uint32_t S, uint32_t out_dt) {
+    constexpr int D4 = HD / 4, R = 16;
+    for (uint32_t e = threadIdx.x; e < G * D4; e += NT) {
+        const uint32_t r = e / D4, d4 = e % D4;
+        const uint64_t row0 = ((uint64_t)kvh * G + r) * S; /* (head, split 0) */
+        float M = -INFINITY, L = 0.0f;
+        float4 o = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        for (uint32_t s0 = 0; s0 < S; s0 += R) {
+            float2 w[R];
+            float4 x[R];
+#pragma unroll
+            for (int j = 0; j < R; j++) {
+                w[j] = make_float2(-INFINITY, 0.0f);
+                x[j] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+                if (s0 + j < S) {
+                    w[j] = __ldcg(reinterpret_cast<const float2 *>(ml) + row0 + s0 + j);
+                    x[j] = __ldcg(reinterpret_cast<const float4 *>(acc + (row0 + s0 + j) * HD) + d4);
+                }
+            }
+            float mn = M;
+#pragma unroll
+            for (int j = 0; j < R; j++) mn = fmaxf(mn, w[j].x);
+            if (mn == -INFINITY) continue; /* nothing seen yet */
+            const float c = exp2f(M - mn); /* M = -inf: 0 */
+            L *= c;
+            o.x *= c;
+            o.y *= c;
+            o.z *= c;
+            o.w *= c;
+#pragma unroll
+            for (int j = 0; j < R; j++) {
+                const bool seen = w[j].x > -INFINITY;
+                const float f = seen ? exp2f(w[j].x - mn) : 0.0f;
+                const float4 xj = seen ? x[j] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+                L += f * w[j].y;
+                o.x += f * xj.x;
+                o.y += f * xj.y;
+                o.z += f * xj.z;
+                o.w += f * xj.w;
+            }
+            M = mn;
+        }
+        const float inv = L > 0.0f ? 1.0f / L : 0.0f;
+        const uint64_t oi = ((uint64_t)kvh * G + r) * HD + 4 * d4;
+        st2_dt(out_dt, out, oi, o.x * inv, o.y * inv);
+        st2_dt(out_dt, out, oi + 2, o.z * inv, o.w * inv);
+    }
+}
+
 template <typename T, int HD>
 __device__ __forceinline__ void decode(const void *q, const T *k, const T *v, const void *len_buf, float *scratch,
-                                       const mlxc_p_attn_decode &p) {
+                                       void *out, const mlxc_p_attn_decode &p) {
     constexpr int LD = HD + 8;
     constexpr bool QREG = HD <= 128;
     constexpr int DS = decode_stages(HD);
     extern __shared__ __align__(16) unsigned char smem[];
+    __shared__ uint32_t s_last;
     T *sQ = reinterpret_cast<T *>(smem);
     T *sK = sQ + 16 * LD, *sV = sK + DS * BK * LD;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -53,7 +114,9 @@ __device__ __forceinline__ void decode(const void *q, const T *k, const T *v, co
     int64_t chunk = (L - lo + S - 1) / S;
     chunk = (chunk + MLXC_ATTN_SPLIT_ALIGN - 1) / MLXC_ATTN_SPLIT_ALIGN * MLXC_ATTN_SPLIT_ALIGN;
 
-    float *acc_out = scratch, *ml_out = scratch + (uint64_t)p.n_heads * S * HD;
+    unsigned int *ctr = reinterpret_cast<unsigned int *>(scratch);
+    float *acc_out = scratch + MLXC_ATTN_COUNTER_WORDS(p.n_kv_heads);
+    float *ml_out = acc_out + (uint64_t)p.n_heads * S * HD;
     for (uint64_t item = block_linear(); item < (uint64_t)p.n_kv_heads * S; item += block_count()) {
         const uint32_t kvh = (uint32_t)(item / S), sp = (uint32_t)(item % S);
         const int64_t s_lo = lo + (int64_t)sp * chunk;
@@ -64,142 +127,110 @@ __device__ __forceinline__ void decode(const void *q, const T *k, const T *v, co
                 ml_out[row * 2] = -INFINITY;
                 ml_out[row * 2 + 1] = 0.0f;
             }
-            continue;
-        }
-        const T *kh = k + (uint64_t)kvh * p.capacity * HD, *vh = v + (uint64_t)kvh * p.capacity * HD;
-        const int ntiles = (int)((s_hi - s_lo + BK - 1) / BK);
-        /* Prologue: tiles 0 .. DS-2 in flight (one commit group each, empty
-         * past the last tile, so the group count stays tile-aligned). */
+        } else {
+            const T *kh = k + (uint64_t)kvh * p.capacity * HD, *vh = v + (uint64_t)kvh * p.capacity * HD;
+            const int ntiles = (int)((s_hi - s_lo + BK - 1) / BK);
+            /* Prologue: tiles 0 .. DS-2 in flight (one commit group each, empty
+             * past the last tile, so the group count stays tile-aligned). */
 #pragma unroll
-        for (int st = 0; st < DS - 1; st++) {
-            if (st < ntiles)
-                load_kv_tile<T, HD>(sK + st * BK * LD, sV + st * BK * LD, kh, vh, s_lo + (int64_t)st * BK, s_hi,
-                                    p.capacity, p.ring);
-            cp_async_commit();
-        }
-        load_q_tile<T, HD>(sQ, 16, q, p.q_dtype,
-                           [&](int r) -> int64_t { return r < (int)G ? (int64_t)kvh * G + r : -1; });
-        uint32_t qf[QREG ? HD / 16 : 1][4];
-        warp_state<HD> st;
-        st.init();
-        const int64_t rlo[2] = {s_lo, s_lo}, rhi[2] = {s_hi, s_hi};
-        for (int tile = 0; tile < ntiles; tile++) {
-            const int64_t key0 = s_lo + (int64_t)tile * BK;
-            /* tile's group is complete; after the barrier every warp is done
-             * with tile - 1, whose stage receives tile + DS - 1 */
-            cp_async_wait<DS - 2>();
+            for (int st = 0; st < DS - 1; st++) {
+                if (st < ntiles)
+                    load_kv_tile<T, HD>(sK + st * BK * LD, sV + st * BK * LD, kh, vh, s_lo + (int64_t)st * BK, s_hi,
+                                        p.capacity, p.ring);
+                cp_async_commit();
+            }
+            load_q_tile<T, HD>(sQ, 16, q, p.q_dtype,
+                               [&](int r) -> int64_t { return r < (int)G ? (int64_t)kvh * G + r : -1; });
+            uint32_t qf[QREG ? HD / 16 : 1][4];
+            warp_state<HD> st;
+            st.init();
+            const int64_t rlo[2] = {s_lo, s_lo}, rhi[2] = {s_hi, s_hi};
+            for (int tile = 0; tile < ntiles; tile++) {
+                const int64_t key0 = s_lo + (int64_t)tile * BK;
+                /* tile's group is complete; after the barrier every warp is done
+                 * with tile - 1, whose stage receives tile + DS - 1 */
+                cp_async_wait<DS - 2>();
+                __syncthreads();
+                if constexpr (QREG)
+                    if (tile == 0) load_q_frags<T, HD>(qf, sQ, 0);
+                if (tile + DS - 1 < ntiles) {
+                    const int nst = (tile + DS - 1) % DS;
+                    load_kv_tile<T, HD>(sK + nst * BK * LD, sV + nst * BK * LD, kh, vh, key0 + (int64_t)(DS - 1) * BK,
+                                        s_hi, p.capacity, p.ring);
+                }
+                cp_async_commit();
+                const int kofs = warp * 16;
+                if (key0 + kofs < s_hi)
+                    warp_step<T, HD, 16, QREG>(st, qf, sQ, 0, sK + (tile % DS) * BK * LD, sV + (tile % DS) * BK * LD,
+                                               kofs, key0, rlo, rhi, key0 + kofs + 16 > s_hi, p.scale, p.softcap);
+            }
+            cp_async_wait<0>();
+            st.finish_l();
+            __syncthreads(); /* every warp is done with the tiles: their memory is reused below */
+            /* Combine the 4 warps: each parks (m, l) of its 16 rows and o of
+             * the G live rows in shared memory. */
+            float *cm = reinterpret_cast<float *>(sK), *cl = cm + 4 * 16, *co = cl + 4 * 16;
+            const int g = lane >> 2, t = lane & 3;
+            if (t == 0) {
+                cm[warp * 16 + g] = st.m[0];
+                cm[warp * 16 + g + 8] = st.m[1];
+                cl[warp * 16 + g] = st.l[0];
+                cl[warp * 16 + g + 8] = st.l[1];
+            }
+#pragma unroll
+            for (int n = 0; n < HD / 8; n++) {
+                if (g < (int)G) {
+                    co[(warp * 16 + g) * HD + n * 8 + 2 * t] = st.o[n][0];
+                    co[(warp * 16 + g) * HD + n * 8 + 2 * t + 1] = st.o[n][1];
+                }
+                if (g + 8 < (int)G) {
+                    co[(warp * 16 + g + 8) * HD + n * 8 + 2 * t] = st.o[n][2];
+                    co[(warp * 16 + g + 8) * HD + n * 8 + 2 * t + 1] = st.o[n][3];
+                }
+            }
             __syncthreads();
-            if constexpr (QREG)
-                if (tile == 0) load_q_frags<T, HD>(qf, sQ, 0);
-            if (tile + DS - 1 < ntiles) {
-                const int nst = (tile + DS - 1) % DS;
-                load_kv_tile<T, HD>(sK + nst * BK * LD, sV + nst * BK * LD, kh, vh, key0 + (int64_t)(DS - 1) * BK, s_hi,
-                                    p.capacity, p.ring);
-            }
-            cp_async_commit();
-            const int kofs = warp * 16;
-            if (key0 + kofs < s_hi)
-                warp_step<T, HD, 16, QREG>(st, qf, sQ, 0, sK + (tile % DS) * BK * LD, sV + (tile % DS) * BK * LD, kofs,
-                                           key0, rlo, rhi, key0 + kofs + 16 > s_hi, p.scale, p.softcap);
-        }
-        cp_async_wait<0>();
-        st.finish_l();
-        __syncthreads(); /* every warp is done with the tiles: their memory is reused below */
-        /* Combine the 4 warps: each parks (m, l, o) in shared memory. */
-        float *cm = reinterpret_cast<float *>(sK), *cl = cm + 4 * 16, *co = cl + 4 * 16;
-        const int g = lane >> 2, t = lane & 3;
-        if (t == 0) {
-            cm[warp * 16 + g] = st.m[0];
-            cm[warp * 16 + g + 8] = st.m[1];
-            cl[warp * 16 + g] = st.l[0];
-            cl[warp * 16 + g + 8] = st.l[1];
-        }
+            for (uint32_t e = threadIdx.x; e < G * HD; e += NT) {
+                const uint32_t r = e / HD, d = e % HD;
+                float M = -INFINITY;
 #pragma unroll
-        for (int n = 0; n < HD / 8; n++) {
-            co[(warp * 16 + g) * HD + n * 8 + 2 * t] = st.o[n][0];
-            co[(warp * 16 + g) * HD + n * 8 + 2 * t + 1] = st.o[n][1];
-            co[(warp * 16 + g + 8) * HD + n * 8 + 2 * t] = st.o[n][2];
-            co[(warp * 16 + g + 8) * HD + n * 8 + 2 * t + 1] = st.o[n][3];
-        }
-        __syncthreads();
-        for (uint32_t e = threadIdx.x; e < G * HD; e += NT) {
-            const uint32_t r = e / HD, d = e % HD;
-            float M = -INFINITY;
+                for (int w = 0; w < 4; w++) M = fmaxf(M, cm[w * 16 + r]);
+                float a = 0.0f, lsum = 0.0f;
+                if (M > -INFINITY)
 #pragma unroll
-            for (int w = 0; w < 4; w++) M = fmaxf(M, cm[w * 16 + r]);
-            float a = 0.0f, lsum = 0.0f;
-            if (M > -INFINITY)
-#pragma unroll
-                for (int w = 0; w < 4; w++) {
-                    const float mw = cm[w * 16 + r];
-                    if (mw > -INFINITY) {
-                        const float f = exp2f(mw - M);
-                        a += f * co[(w * 16 + r) * HD + d];
-                        lsum += f * cl[w * 16 + r];
+                    for (int w = 0; w < 4; w++) {
+                        const float mw = cm[w * 16 + r];
+                        if (mw > -INFINITY) {
+                            const float f = exp2f(mw - M);
+                            a += f * co[(w * 16 + r) * HD + d];
+                            lsum += f * cl[w * 16 + r];
+                        }
                     }
-                }
-            const uint64_t row = ((uint64_t)kvh * G + r) * S + sp;
-            acc_out[row * HD + d] = a;
-            if (d == 0) {
-                ml_out[row * 2] = M;
-                ml_out[row * 2 + 1] = lsum;
-            }
-        }
-        __syncthreads(); /* shared memory is reused by the next item */
-    }
-}
-
-/* One block per query head: the split weights 2^(m_s - M) / L go to shared
- * memory first (threads over splits, block reductions); then the threads
- * form (dim group of 4 dims) x (split group) teams: each sums its dims over
- * every SG-th split with independent float4 loads, and the split groups'
- * sums are added in shared memory.  The acc of a split with m = -inf was
- * never written: it is read but selected away. */
-__device__ __forceinline__ void decode_merge(const float *scratch, void *out, const mlxc_p_attn_decode &p) {
-    __shared__ float w[1024]; /* n_splits <= 1024 (the front-end's cap) */
-    __shared__ __align__(16) float part[4 * 1024]; /* 4 floats per thread, blockDim.x <= 1024 */
-    const uint32_t hd = p.head_dim, S = p.n_splits, tid = threadIdx.x, nt = blockDim.x;
-    const uint32_t DG = hd / 4, SG = nt / DG >= 1 ? nt / DG : 1;
-    const uint32_t dg = tid % DG, sg = tid / DG;
-    const float *ml = scratch + (uint64_t)p.n_heads * S * hd;
-    for (uint64_t h = block_linear(); h < p.n_heads; h += block_count()) {
-        float mloc = -INFINITY;
-        for (uint32_t s = tid; s < S; s += nt) mloc = fmaxf(mloc, ml[(h * S + s) * 2]);
-        const float M = mlxc_ops::block_reduce<mlxc_ops::op_max>(mloc);
-        float lloc = 0.0f;
-        for (uint32_t s = tid; s < S; s += nt) {
-            const float ms = ml[(h * S + s) * 2];
-            const float ws = ms > -INFINITY ? exp2f(ms - M) : 0.0f;
-            w[s] = ws;
-            lloc += ws * ml[(h * S + s) * 2 + 1];
-        }
-        const float L = mlxc_ops::block_reduce<mlxc_ops::op_sum>(lloc); /* also publishes w */
-        const float inv = L > 0.0f ? 1.0f / L : 0.0f;
-        float4 a = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-        if (sg < SG && dg < DG) {
-#pragma unroll 4
-            for (uint32_t s = sg; s < S; s += SG) {
-                const float ws = w[s];
-                const float4 x = *reinterpret_cast<const float4 *>(scratch + (h * S + s) * hd + 4 * dg);
-                if (ws != 0.0f) {
-                    a.x += ws * x.x;
-                    a.y += ws * x.y;
-                    a.z += ws * x.z;
-                    a.w += ws * x.w;
+                const uint64_t row = ((uint64_t)kvh * G + r) * S + sp;
+                acc_out[row * HD + d] = a;
+                if (d == 0) {
+                    ml_out[row * 2] = M;
+                    ml_out[row * 2 + 1] = lsum;
                 }
             }
         }
-        if (sg < SG) reinterpret_cast<float4 *>(part)[sg * DG + dg] = a;
+        /* Publish the partial, then count it: every thread's stores are
+         * fenced before thread 0's increment, so the block that sees S - 1
+         * finds every split's partial in L2.  That block sets the counter
+         * back to 0 (no other block of this call touches it again) and
+         * merges. */
+        __threadfence();
         __syncthreads();
-        for (uint32_t d = 2 * tid; d < hd; d += 2 * nt) {
-            float x = 0.0f, y = 0.0f;
-            for (uint32_t j = 0; j < SG; j++) {
-                x += part[j * hd + d];
-                y += part[j * hd + d + 1];
+        if (threadIdx.x == 0) {
+            const unsigned int prev = atomicAdd(ctr + kvh, 1u);
+            s_last = prev == S - 1;
+            if (prev == S - 1) {
+                ctr[kvh] = 0u;
+                __threadfence();
             }
-            st2_dt(p.out_dtype, out, h * hd + d, x * inv, y * inv);
         }
-        __syncthreads(); /* w and part are rewritten for the next head */
+        __syncthreads();
+        if (s_last) decode_merge_group<HD>(acc_out, ml_out, out, kvh, G, S, p.out_dtype);
+        __syncthreads(); /* shared memory and s_last are reused by the next item */
     }
 }
 
@@ -295,8 +326,8 @@ __device__ __forceinline__ void prefill(const void *q, const T *k, const T *v, v
 #define ATTN_KERNELS(HD, T, SFX)                                                                                    \
     extern "C" __global__ void __launch_bounds__(MLXC_ATTN_CUDA_THREADS, 1)                                         \
         attn_decode_hd##HD##_##SFX(const void *q, const T *k, const T *v, const void *len_buf, float *scratch,      \
-                                   mlxc_p_attn_decode p) {                                                          \
-        mlxc_attn::decode<T, HD>(q, k, v, len_buf, scratch, p);                                                     \
+                                   void *out, mlxc_p_attn_decode p) {                                               \
+        mlxc_attn::decode<T, HD>(q, k, v, len_buf, scratch, out, p);                                                \
     }                                                                                                               \
     extern "C" __global__ void __launch_bounds__(MLXC_ATTN_CUDA_THREADS, 1)                                         \
         attn_prefill_hd##HD##_##SFX(const void *q, const T *k, const T *v, void *out, mlxc_p_attn_prefill p) {      \
@@ -309,7 +340,3 @@ ATTN_HD(128)
 ATTN_HD(256)
 #undef ATTN_HD
 #undef ATTN_KERNELS
-
-extern "C" __global__ void attn_decode_merge(const float *scratch, void *out, mlxc_p_attn_decode p) {
-    mlxc_attn::decode_merge(scratch, out, p);
-}
