@@ -76,7 +76,9 @@ static void one(uint32_t m, uint32_t n, uint32_t k, mlxc_dtype wd, mlxc_dtype xd
 }
 
 static void par_matvec(void) {
-    static const struct { uint32_t n, k; } nk[] = {{1, 1}, {67, 129}, {130, 1000}, {33, 1001}, {300, 4096}, {5, 14344}};
+    /* k % 32 == 0 with bf16 w and x takes the tensor-core path for m >= 2 */
+    static const struct { uint32_t n, k; } nk[] = {{1, 1},      {67, 129},  {130, 1000}, {33, 1001},
+                                                   {300, 4096}, {5, 14344}, {67, 1024},  {1000, 64}};
     static const uint32_t ms[] = {1, 2, 3, 5, 8};
     for (int wi = 0; wi < 3; wi++)
         for (int xi = 0; xi < 2; xi++)
@@ -102,8 +104,13 @@ static void par_gemm(void) {
 /* Odd launches: grids 1 and 7, blocks of 32, 96, 100 (a partial warp: the
  * plain path) and 512; the GEMM with and without its shared memory, and
  * the tensor-core GEMM with m <= 8. */
+static void par_launch_k(uint32_t k);
 static void par_launch(void) {
-    const uint32_t m = 6, n = 77, k = 520;
+    par_launch_k(520); /* the FMA mat-vec */
+    par_launch_k(544); /* k % 32 == 0: the tensor-core mat-vec */
+}
+static void par_launch_k(uint32_t k) {
+    const uint32_t m = 6, n = 77;
     pair x = p_rand(MLXC_BF16, (size_t)m * k), w = p_rand(MLXC_BF16, (size_t)n * k), y = p_out(MLXC_F32, (size_t)m * n);
     OT_RUN(cpu, mlxc_matmul(enc, x.c.b, w.c.b, y.c.b, m, n, k));
     static const uint32_t grids[] = {1, 7}, blocks[] = {32, 96, 100, 256, 512};
@@ -112,7 +119,7 @@ static void par_launch(void) {
             ot_poison(&y.g);
             raw_gpu("matvec_bf16_bf16_f32", &x, &w, &y, m, n, k, grids[g], blocks[b], 0);
             char what[64];
-            snprintf(what, sizeof what, "matvec grid %u block %u", grids[g], blocks[b]);
+            snprintf(what, sizeof what, "matvec k %u grid %u block %u", k, grids[g], blocks[b]);
             compare(&y, MLXC_F32, what, m, n, k);
             ot_poison(&y.g);
             raw_gpu("gemm_bf16_bf16_f32", &x, &w, &y, m, n, k, grids[g], blocks[b], 0);

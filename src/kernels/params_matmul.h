@@ -28,6 +28,11 @@
 /* CUDA mat-vec launch: threads per block and weight rows per block. */
 #define MLXC_MATVEC_THREADS 256
 #define MLXC_MATVEC_ROWS    4
+/* bf16 w and bf16 x with m >= MLXC_MATVEC_TC_MIN_M run on the tensor cores
+ * (k a multiple of 32): weight rows per block, k chunks in flight per warp. */
+#define MLXC_MATVEC_TC_MIN_M    5
+#define MLXC_MATVEC_TC_ROWS     16
+#define MLXC_MATVEC_TC_INFLIGHT 4
 
 /* CUDA tensor-core GEMM launch (bf16 x, bf16 w): threads per block, the
  * output tile, and the dynamic shared memory its pipeline needs. */

@@ -70,7 +70,9 @@ mlxc_status mlxc_matmul(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buff
         uint64_t cap = (uint64_t)(dev->caps.compute_units > 0 ? dev->caps.compute_units : 1) * 16;
         if (groups > cap) groups = cap;
     } else if (matvec) {
-        groups = (n + MLXC_MATVEC_ROWS - 1) / MLXC_MATVEC_ROWS;
+        const bool tc = m >= MLXC_MATVEC_TC_MIN_M && w->dtype == MLXC_BF16 && x->dtype == MLXC_BF16;
+        const uint32_t rows = tc ? MLXC_MATVEC_TC_ROWS : MLXC_MATVEC_ROWS;
+        groups = (n + rows - 1) / rows;
         block = MLXC_MATVEC_THREADS;
     } else if (w->dtype == MLXC_BF16 && x->dtype == MLXC_BF16 && dev->caps.max_shared_bytes >= MLXC_GEMM_SHARED) {
         groups = (uint64_t)((m + MLXC_GEMM_BM - 1) / MLXC_GEMM_BM) * ((n + MLXC_GEMM_BN - 1) / MLXC_GEMM_BN);

@@ -11,7 +11,10 @@
  * loaded once and used for all the block's rows; the m x rows partial sums
  * leave the warp through a transposing shuffle reduction (each step halves
  * the values a lane holds: 31 shuffles for 32 sums instead of 160), then
- * the warps' sums meet in shared memory.
+ * the warps' sums meet in shared memory.  For bf16 w and bf16 x with
+ * m >= 2 (and k % 32 == 0) the products run on the tensor cores instead
+ * (matvec_tc: 32 weight rows per block, mma.sync m16n8k16 with x as the
+ * 8-column B operand), where the FMA path turns compute-bound.
  *
  * gemm_W_X_Y (prefill): for bf16 x and bf16 w, a tensor-core kernel
  * (mma.sync m16n8k16, f32 accumulators): 128 x 128 output tiles, 8 warps of
@@ -142,6 +145,14 @@ __device__ void mm_plain(const X *x, const W *w, Y *y, const mlxc_p_matmul &p) {
     }
 }
 
+/* D += A B, one m16n8k16 tensor-core step (bf16 in, f32 accumulate). */
+__device__ __forceinline__ void mma_bf16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+                 "{%8, %9}, {%0, %1, %2, %3};"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
 /* ---- mat-vec -------------------------------------------------------------------------- */
 
 constexpr int R = MLXC_MATVEC_ROWS;
@@ -243,6 +254,85 @@ __device__ __forceinline__ void matvec_fast(const X *x, const W *w, Y *y, const 
     }
 }
 
+/* The tensor-core path for bf16 w and bf16 x with m >= MLXC_MATVEC_TC_MIN_M:
+ * the FMA path turns compute-bound there (up to 8 x rows per weight
+ * vector).  A block owns tiles of TC_ROWS = 16 TILES weight rows
+ * (grid-stride), its warps split k in chunks of 32.  Lane (g, q) =
+ * (lane / 4, lane % 4) loads the 16 bytes at k = 32 c + 8 q of weight rows
+ * g + 8 h (h < 2 TILES) and of x row g (zeros for g >= m); its 8 values feed
+ * two m16n8k16 steps per 16-row tile, whose k order within the chunk is
+ * thereby permuted the same way for A (w) and B (x), which a sum over k
+ * does not see.  U chunks are in flight per warp.  D[w row][x row] sums in
+ * f32 and the warps' tiles meet in shared memory.  Needs k % 32 == 0,
+ * 16-byte aligned w and x rows, thread_count() a multiple of 32 (<= 1024). */
+constexpr int TC_ROWS = MLXC_MATVEC_TC_ROWS, TC_TILES = TC_ROWS / 16, TC_U = MLXC_MATVEC_TC_INFLIGHT;
+static_assert(TC_ROWS % 16 == 0, "MLXC_MATVEC_TC_ROWS: a multiple of 16");
+__shared__ float mv_tc_red[32][TC_ROWS][8];
+
+template <typename Y>
+__device__ __forceinline__ void matvec_tc(const bf16 *x, const bf16 *w, Y *y, const mlxc_p_matmul &p) {
+    constexpr int H = 2 * TC_TILES; /* weight rows per lane */
+    const uint32_t t = thread_linear(), nt = thread_count(), lane = t & 31u, warp = t >> 5, nwarps = nt >> 5;
+    const uint32_t g = lane >> 2, q = lane & 3u, n = p.n, k = p.k, m = p.m, nchunk = k / 32;
+    const bf16 *xr = x + (uint64_t)(g < m ? g : 0) * k + 8 * q;
+    for (uint64_t r0 = block_linear() * TC_ROWS; r0 < n; r0 += block_count() * TC_ROWS) {
+        const bf16 *wr[H];
+#pragma unroll
+        for (int h = 0; h < H; h++) {
+            const uint64_t r = r0 + g + 8 * h;
+            wr[h] = w + (r < n ? r : n - 1) * (uint64_t)k + 8 * q; /* clamped rows: discarded */
+        }
+        float d[TC_TILES][4];
+#pragma unroll
+        for (int tile = 0; tile < TC_TILES; tile++) d[tile][0] = d[tile][1] = d[tile][2] = d[tile][3] = 0.0f;
+        auto step = [&](const uint4 (&wv)[H], uint4 xv) {
+            if (g >= m) xv = make_uint4(0, 0, 0, 0);
+#pragma unroll
+            for (int half = 0; half < 2; half++) {
+                const uint32_t b0 = half ? xv.z : xv.x, b1 = half ? xv.w : xv.y;
+#pragma unroll
+                for (int tile = 0; tile < TC_TILES; tile++) {
+                    const uint4 &lo = wv[2 * tile], &hi = wv[2 * tile + 1]; /* rows g, g + 8 of the tile */
+                    const uint32_t a[4] = {half ? lo.z : lo.x, half ? hi.z : hi.x, half ? lo.w : lo.y,
+                                           half ? hi.w : hi.y};
+                    mma_bf16(d[tile], a, b0, b1);
+                }
+            }
+        };
+        uint32_t c = warp;
+        for (; c + (TC_U - 1) * nwarps < nchunk; c += TC_U * nwarps) {
+            uint4 wv[TC_U][H], xv[TC_U];
+#pragma unroll
+            for (int u = 0; u < TC_U; u++) {
+#pragma unroll
+                for (int h = 0; h < H; h++) wv[u][h] = ld_stream(wr[h] + (uint64_t)(c + u * nwarps) * 32);
+                xv[u] = __ldg(reinterpret_cast<const uint4 *>(xr + (uint64_t)(c + u * nwarps) * 32));
+            }
+#pragma unroll
+            for (int u = 0; u < TC_U; u++) step(wv[u], xv[u]);
+        }
+        for (; c < nchunk; c += nwarps) {
+            uint4 wv[H];
+#pragma unroll
+            for (int h = 0; h < H; h++) wv[h] = ld_stream(wr[h] + (uint64_t)c * 32);
+            step(wv, __ldg(reinterpret_cast<const uint4 *>(xr + (uint64_t)c * 32)));
+        }
+        /* D fragment: d[tile][0..1] = row g, cols 2q, 2q+1; [2..3] = row g + 8 */
+#pragma unroll
+        for (int tile = 0; tile < TC_TILES; tile++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) mv_tc_red[warp][16 * tile + g + 8 * (e >> 1)][2 * q + (e & 1)] = d[tile][e];
+        __syncthreads();
+        for (uint32_t o = t; o < TC_ROWS * m; o += nt) {
+            const uint32_t r = o % TC_ROWS, i = o / TC_ROWS;
+            float tot = 0.0f;
+            for (uint32_t v = 0; v < nwarps; v++) tot += mv_tc_red[v][r][i];
+            if (r0 + r < n) y[(uint64_t)i * n + r0 + r] = conv<Y>::store(tot);
+        }
+        __syncthreads(); /* mv_tc_red is reused by the next tile */
+    }
+}
+
 template <typename W, typename X, typename Y>
 __device__ __forceinline__ void matvec(const X *x, const W *w, Y *y, const mlxc_p_matmul &p) {
     constexpr int VEC = wvec<W>::VEC;
@@ -252,6 +342,12 @@ __device__ __forceinline__ void matvec(const X *x, const W *w, Y *y, const mlxc_
     if (!fast) {
         mm_plain<W, X, Y>(x, w, y, p);
         return;
+    }
+    if constexpr (std::is_same<W, bf16>::value && std::is_same<X, bf16>::value) {
+        if (p.m >= MLXC_MATVEC_TC_MIN_M && p.k % 32 == 0 && aligned16(x)) {
+            matvec_tc<Y>(x, w, y, p);
+            return;
+        }
     }
     switch (p.m) {
     case 1: matvec_fast<W, X, Y, 1>(x, w, y, p); break;
@@ -289,12 +385,6 @@ __device__ __forceinline__ void ldmatrix_x4(uint32_t addr, uint32_t &a, uint32_t
                  : "r"(addr));
 }
 
-__device__ __forceinline__ void mma_bf16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
-                 "{%8, %9}, {%0, %1, %2, %3};"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
 
 template <typename Y> __device__ __forceinline__ void store2(Y *y, uint64_t idx, uint32_t col, uint32_t n, float a, float b) {
     if (col + 1 < n && (idx & 1) == 0) {
