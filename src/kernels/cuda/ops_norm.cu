@@ -99,13 +99,7 @@ template <typename T, uint32_t K> struct row_walk {
             const uint32_t v = tm.first + c * tm.step;
             if (v < nv) cache[c] = load(v);
         }
-#pragma unroll
-        for (uint32_t c = 0; c < K; c++) {
-            const uint32_t v = tm.first + c * tm.step;
-            if (v < nv) fn(v, cache[c]);
-        }
-#pragma unroll 1
-        for (uint32_t v = tm.first + K * tm.step; v < nv; v += tm.step) fn(v, load(v));
+        again(tm, nv, load, fn);
     }
     /* A later pass: the cached frags, then the rest reloaded. */
     template <typename LOAD, typename FN>
@@ -119,6 +113,24 @@ template <typename T, uint32_t K> struct row_walk {
         for (uint32_t v = tm.first + K * tm.step; v < nv; v += tm.step) fn(v, load(v));
     }
 };
+
+/* The sum of squares of a frag's elements, and a frag scaled by s stored. */
+template <uint32_t N, typename F> __device__ __forceinline__ float frag_sumsq(const F &a) {
+    float f[N], acc = 0.0f;
+    a.unpack(f);
+#pragma unroll
+    for (uint32_t j = 0; j < N; j++) acc += f[j] * f[j];
+    return acc;
+}
+template <uint32_t N, typename F, typename T> __device__ __forceinline__ void frag_scale_store(const F &a, float sc, T *dst) {
+    F out;
+    float f[N];
+    a.unpack(f);
+#pragma unroll
+    for (uint32_t j = 0; j < N; j++) f[j] *= sc;
+    out.pack(f);
+    out.store(dst);
+}
 
 template <typename T>
 __device__ __forceinline__ void rms_row(const T *xr, const T *rr, const T *w, T *o, T *sr, uint32_t nv,
@@ -140,32 +152,24 @@ __device__ __forceinline__ void rms_row(const T *xr, const T *rr, const T *w, T 
     };
     row_walk<T, NCR> rw;
     float acc = 0.0f;
-    rw.first(tm, nv, load, [&](uint32_t, const F &s) {
-        float f[N];
-        s.unpack(f);
-#pragma unroll
-        for (uint32_t j = 0; j < N; j++) acc += f[j] * f[j];
-    });
+    rw.first(tm, nv, load, [&](uint32_t, const F &s) { acc += frag_sumsq<N>(s); });
     const float inv = 1.0f / sqrtf(tm.sum(acc) / (float)p.dim + p.eps);
     /* The sum is written after this thread's last read of the same frag of
      * x and r (sum may be x or r). */
     rw.again(tm, nv, load, [&](uint32_t v, const F &s) {
-        F out;
-        float f[N];
-        s.unpack(f);
         if (p.has_weight) {
-            F wv;
-            float fw[N];
+            F out, wv;
+            float f[N], fw[N];
+            s.unpack(f);
             wv.load(w + v * N);
             wv.unpack(fw);
 #pragma unroll
             for (uint32_t j = 0; j < N; j++) f[j] = f[j] * inv * fw[j];
+            out.pack(f);
+            out.store(o + v * N);
         } else {
-#pragma unroll
-            for (uint32_t j = 0; j < N; j++) f[j] *= inv;
+            frag_scale_store<N>(s, inv, o + v * N);
         }
-        out.pack(f);
-        out.store(o + v * N);
         if (p.write_sum) s.store(sr + v * N);
     });
 }
@@ -181,22 +185,9 @@ __device__ __forceinline__ void l2_row(const T *xr, T *o, uint32_t nv, const tea
     };
     row_walk<T, NC> rw;
     float acc = 0.0f;
-    rw.first(tm, nv, load, [&](uint32_t, const F &a) {
-        float f[N];
-        a.unpack(f);
-#pragma unroll
-        for (uint32_t j = 0; j < N; j++) acc += f[j] * f[j];
-    });
+    rw.first(tm, nv, load, [&](uint32_t, const F &a) { acc += frag_sumsq<N>(a); });
     const float inv = 1.0f / sqrtf(tm.sum(acc) + p.eps);
-    rw.again(tm, nv, load, [&](uint32_t v, const F &a) {
-        F out;
-        float f[N];
-        a.unpack(f);
-#pragma unroll
-        for (uint32_t j = 0; j < N; j++) f[j] *= inv;
-        out.pack(f);
-        out.store(o + v * N);
-    });
+    rw.again(tm, nv, load, [&](uint32_t v, const F &a) { frag_scale_store<N>(a, inv, o + v * N); });
 }
 
 template <typename T>
