@@ -310,6 +310,9 @@ ATTN_HD(256)
 #undef ATTN_HD
 #undef ATTN_KERNELS
 
+/* The Hopper prefill (wgmma; the fast path on sm_90a only). */
+#include "ops_attention_sm90.cuh"
+
 extern "C" __global__ void attn_decode_merge(const float *scratch, void *out, mlxc_p_attn_decode p) {
     mlxc_attn::decode_merge(scratch, out, p);
 }
