@@ -51,14 +51,14 @@
 
 /* The Hopper prefill: a producer warpgroup and two consumer warpgroups of
  * 64 query rows; K/V tiles of BK keys in STAGES stages; Q, the stages, then
- * 3 mbarriers per stage. */
+ * 4 mbarriers per stage (K and V full, K and V empty). */
 #define MLXC_ATTN_SM90_THREADS 384u
 #define MLXC_ATTN_SM90_BQ      128u
 #define MLXC_ATTN_SM90_BK      128u
-#define MLXC_ATTN_SM90_STAGES(hd) ((hd) <= 64u ? 4u : 2u)
+#define MLXC_ATTN_SM90_STAGES(hd) ((hd) <= 64u ? 6u : 3u)
 #define MLXC_ATTN_SM90_SMEM(hd)                                                                       \
     (MLXC_ATTN_SM90_BQ * (hd) * 2u + MLXC_ATTN_SM90_STAGES(hd) * 2u * MLXC_ATTN_SM90_BK * (hd) * 2u + \
-     MLXC_ATTN_SM90_STAGES(hd) * 3u * 8u)
+     MLXC_ATTN_SM90_STAGES(hd) * 4u * 8u)
 
 typedef struct mlxc_p_attn_decode {
     uint32_t n_heads, n_kv_heads, head_dim, capacity;

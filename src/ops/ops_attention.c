@@ -205,7 +205,9 @@ mlxc_status mlxc_attention_prefill(mlxc_encoder *enc, const mlxc_buffer *q, cons
                              d->window, attn_dt(q->dtype), attn_dt(out->dtype), d->scale, d->softcap};
     /* The Hopper kernel (wgmma, warp-specialised; ops_attention_sm90.cuh)
      * on sm_90 for head dims 64 and 128; the mma.sync kernel elsewhere.
-     * MLXC_ATTN_PREFILL=mma forces the mma.sync kernel (for comparisons). */
+     * MLXC_ATTN_PREFILL=mma forces the mma.sync kernel (for comparisons);
+     * MLXC_ATTN_PREFILL_GRID=n caps the CUDA grid at n blocks (each walks
+     * several items: for tuning). */
     const char *env = getenv("MLXC_ATTN_PREFILL");
     const bool sm90 = !ops_is_cpu(dev) && dev->caps.arch_major == 9 && dev->caps.arch_minor == 0 &&
                       (d->head_dim == 64 || d->head_dim == 128) &&
@@ -220,6 +222,8 @@ mlxc_status mlxc_attention_prefill(mlxc_encoder *enc, const mlxc_buffer *q, cons
     uint32_t groups;
     if (ops_is_cpu(dev)) groups = ops_groups(dev, items, 1);
     else groups = items > 65535u * 64u ? 65535u * 64u : (uint32_t)items;
+    const char *genv = getenv("MLXC_ATTN_PREFILL_GRID");
+    if (!ops_is_cpu(dev) && genv && atoi(genv) > 0 && (uint32_t)atoi(genv) < groups) groups = (uint32_t)atoi(genv);
     if (sm90)
         return attn_dispatch(enc, op, name, args, 5, groups, MLXC_ATTN_SM90_THREADS, MLXC_ATTN_SM90_SMEM(d->head_dim),
                              r, 3, out);

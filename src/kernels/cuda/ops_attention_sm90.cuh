@@ -9,8 +9,9 @@
  *     the CTA's key range into STAGES shared-memory stages with cp.async, in
  *     the 128-byte swizzle wgmma reads (wgmma_sm90.cuh), and signals each
  *     with an mbarrier (fullK, fullV) that completes when its copies land;
- *     it waits on a stage's `empty` barrier before refilling it.  It gives
- *     its registers away (setmaxnreg 40).
+ *     it waits on the stage's emptyK (emptyV) barrier before refilling its
+ *     K (V) half.  STAGES is 3 at head dim 128 (224 KB with Q), 6 at 64.
+ *     It gives its registers away (setmaxnreg 40).
  *   - warpgroups 1 and 2 consume (setmaxnreg 232): each owns 64 query rows,
  *     loaded (converted to the K/V dtype) into its part of sQ.  Per tile:
  *       S = Q K^T      wgmma m64n128k16, Q and K from shared memory
@@ -23,8 +24,8 @@
  *     pipelined within the warpgroup: S of tile j is issued, then P V of
  *     tile j - 1, and the softmax of tile j runs while P V is in flight
  *     (the two warpgroups also overlap each other's softmax and MMAs).
- *     A warp releases a stage (arrives on `empty`) once its MMAs that read
- *     it have completed.  The output is normalised, rounded, staged
+ *     A warp releases K of a stage (arrives on emptyK) once S has read it,
+ *     V once P V has: K of tile j + STAGES can load while P V of tile j runs.  The output is normalised, rounded, staged
  *     through the warpgroup's sQ and written in 16-byte rows.
  *
  * The numerics are those of the mma.sync kernel: Q and P rounded to the K/V
@@ -131,8 +132,10 @@ template <int HD> struct cfg {
     static constexpr uint32_t WQ = 64u * HD * 2u;        /* one consumer's Q rows (and output staging) */
     static constexpr uint32_t KV = (uint32_t)BK * HD * 2u; /* one K or V tile */
     static constexpr uint32_t STAGE0 = 2u * WQ;          /* stage s: K at STAGE0 + 2s*KV, V after it */
-    static constexpr uint32_t BAR = STAGE0 + (uint32_t)ST * 2u * KV; /* fullK[ST], fullV[ST], empty[ST] */
-    static_assert(BAR + ST * 24 == MLXC_ATTN_SM90_SMEM(HD), "the front-end's shared memory size");
+    /* mbarriers: fullK[ST], fullV[ST], emptyK[ST], emptyV[ST] */
+    static constexpr uint32_t BAR = STAGE0 + (uint32_t)ST * 2u * KV;
+    static constexpr uint32_t FULL_K = BAR, FULL_V = BAR + ST * 8, EMPTY_K = BAR + 2 * ST * 8, EMPTY_V = BAR + 3 * ST * 8;
+    static_assert(BAR + ST * 32 == MLXC_ATTN_SM90_SMEM(HD), "the front-end's shared memory size");
     static_assert(HD % 64 == 0 && HD <= 128, "64-element column blocks; registers");
 };
 
@@ -166,7 +169,7 @@ __device__ __forceinline__ void producer(const T *k, const T *v, const mlxc_p_at
         const T *kh = k + (uint64_t)(I.h / G) * p.capacity * HD, *vh = v + (uint64_t)(I.h / G) * p.capacity * HD;
         for (int j = 0; j < I.ntiles; j++, it++) {
             const uint32_t s = it % C::ST, u = it / C::ST;
-            if (u > 0) mlxc_wg::mbar_wait(sbase + C::BAR + (2 * C::ST + s) * 8, (u - 1) & 1);
+            if (u > 0) mlxc_wg::mbar_wait(sbase + C::EMPTY_K + s * 8, (u - 1) & 1);
             const int64_t key0 = I.blo + (int64_t)j * BK;
             const uint32_t sk = sbase + C::STAGE0 + 2 * s * C::KV, sv = sk + C::KV;
 #pragma unroll 4
@@ -176,7 +179,8 @@ __device__ __forceinline__ void producer(const T *k, const T *v, const mlxc_p_at
                 const bool valid = pos < I.bhi;
                 cp_async16(sk + swz<BK>(row, c), kh + (valid ? pos : 0) * HD + c * 8, valid);
             }
-            mlxc_wg::mbar_arrive_cp_async(sbase + C::BAR + s * 8);
+            mlxc_wg::mbar_arrive_cp_async(sbase + C::FULL_K + s * 8);
+            if (u > 0) mlxc_wg::mbar_wait(sbase + C::EMPTY_V + s * 8, (u - 1) & 1);
 #pragma unroll 4
             for (int i = tid; i < BK * CH; i += 128) {
                 const int row = i / CH, c = i % CH;
@@ -184,7 +188,7 @@ __device__ __forceinline__ void producer(const T *k, const T *v, const mlxc_p_at
                 const bool valid = pos < I.bhi;
                 cp_async16(sv + swz<BK>(row, c), vh + (valid ? pos : 0) * HD + c * 8, valid);
             }
-            mlxc_wg::mbar_arrive_cp_async(sbase + C::BAR + (C::ST + s) * 8);
+            mlxc_wg::mbar_arrive_cp_async(sbase + C::FULL_V + s * 8);
         }
     });
     cp_async_wait<0>();
@@ -246,12 +250,26 @@ __device__ __forceinline__ void consumer(const void *q, void *out, const mlxc_p_
     const float sl2 = p.scale * LOG2E;
     uint32_t it = 0;
 
-    auto full_k = [&](uint32_t i) { return sbase + C::BAR + (i % C::ST) * 8; };
-    auto full_v = [&](uint32_t i) { return sbase + C::BAR + (C::ST + i % C::ST) * 8; };
+    auto full_k = [&](uint32_t i) { return sbase + C::FULL_K + (i % C::ST) * 8; };
+    auto full_v = [&](uint32_t i) { return sbase + C::FULL_V + (i % C::ST) * 8; };
     auto parity = [&](uint32_t i) { return (i / C::ST) & 1u; };
-    auto release = [&](uint32_t i) {
+    /* K of a stage is free once S read it, V once P V read it; each warp
+     * arrives for itself (8 arrivals free a stage) */
+    auto release_k = [&](uint32_t i) {
         __syncwarp();
-        if (lane == 0) mlxc_wg::mbar_arrive(sbase + C::BAR + (2 * C::ST + i % C::ST) * 8);
+        if (lane == 0) mlxc_wg::mbar_arrive(sbase + C::EMPTY_K + (i % C::ST) * 8);
+    };
+    auto release_v = [&](uint32_t i) {
+        __syncwarp();
+        if (lane == 0) mlxc_wg::mbar_arrive(sbase + C::EMPTY_V + (i % C::ST) * 8);
+    };
+    /* A tile this warpgroup does not see: released once it has landed (so
+     * that an arrival never counts toward the stage's previous use). */
+    auto skip = [&](uint32_t i) {
+        mlxc_wg::mbar_wait(full_k(i), parity(i));
+        release_k(i);
+        mlxc_wg::mbar_wait(full_v(i), parity(i));
+        release_v(i);
     };
     auto sk = [&](uint32_t i) { return sbase + C::STAGE0 + 2 * (i % C::ST) * C::KV; };
 
@@ -357,10 +375,7 @@ __device__ __forceinline__ void consumer(const void *q, void *out, const mlxc_p_
                 for (int x = 0; x < 4; x++) pa[ks][x] = mma_t<T>::pack(s[8 * ks + 2 * x], s[8 * ks + 2 * x + 1]);
         };
 
-        for (int j = 0; j < jlo; j++) {
-            mlxc_wg::mbar_wait(full_k(it + j), parity(it + j));
-            release(it + j);
-        }
+        for (int j = 0; j < jlo; j++) skip(it + j);
         /* Tile j: S_j = Q K_j^T is issued, then P_{j-1} V_{j-1}; the softmax
          * of S_j runs while P V is in flight.  The first tile is peeled and
          * every wgmma sits on a straight path (a wgmma under a branch makes
@@ -373,6 +388,7 @@ __device__ __forceinline__ void consumer(const void *q, void *out, const mlxc_p_
             mlxc_wg::commit();
             mlxc_wg::wait<0>();
             mlxc_wg::keep(s);
+            release_k(it + jlo);
             softmax(jlo);
             pack_p();
             for (int j = jlo + 1; j < jhi; j++) {
@@ -389,11 +405,12 @@ __device__ __forceinline__ void consumer(const void *q, void *out, const mlxc_p_
                 mlxc_wg::commit();
                 mlxc_wg::wait<1>();
                 mlxc_wg::keep(s);
+                release_k(it + j);
                 softmax(j);
                 mlxc_wg::wait<0>();
                 mlxc_wg::keep(o);
                 mlxc_wg::keep(pa);
-                release(it + j - 1);
+                release_v(it + j - 1);
 #pragma unroll
                 for (int n = 0; n < HD / 8; n++) {
                     o[4 * n] *= corr[0];
@@ -413,12 +430,9 @@ __device__ __forceinline__ void consumer(const void *q, void *out, const mlxc_p_
             mlxc_wg::wait<0>();
             mlxc_wg::keep(o);
             mlxc_wg::keep(pa);
-            release(it + jhi - 1);
+            release_v(it + jhi - 1);
         }
-        for (int j = jhi; j < I.ntiles; j++) {
-            mlxc_wg::mbar_wait(full_k(it + j), parity(it + j));
-            release(it + j);
-        }
+        for (int j = jhi; j < I.ntiles; j++) skip(it + j);
         it += I.ntiles;
 
         /* epilogue: rows wr0 + 16 wi + g (+ 8) */
@@ -481,9 +495,10 @@ __device__ __forceinline__ void prefill(const void *q, const T *k, const T *v, v
         const int wg = (int)threadIdx.x / 128;
         if (threadIdx.x == 0) {
             for (int s = 0; s < C::ST; s++) {
-                mlxc_wg::mbar_init(sbase + C::BAR + s * 8, 128);                /* fullK: producer threads */
-                mlxc_wg::mbar_init(sbase + C::BAR + (C::ST + s) * 8, 128);     /* fullV */
-                mlxc_wg::mbar_init(sbase + C::BAR + (2 * C::ST + s) * 8, 8);   /* empty: consumer warps */
+                mlxc_wg::mbar_init(sbase + C::FULL_K + s * 8, 128); /* full: every producer thread's copies */
+                mlxc_wg::mbar_init(sbase + C::FULL_V + s * 8, 128);
+                mlxc_wg::mbar_init(sbase + C::EMPTY_K + s * 8, 8); /* empty: every consumer warp */
+                mlxc_wg::mbar_init(sbase + C::EMPTY_V + s * 8, 8);
             }
             asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
         }
