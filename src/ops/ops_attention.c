@@ -214,6 +214,8 @@ mlxc_status mlxc_attention_prefill(mlxc_encoder *enc, const mlxc_buffer *q, cons
                       dev->caps.max_shared_bytes >= MLXC_ATTN_SM90_SMEM(d->head_dim) && !(env && strcmp(env, "mma") == 0);
     char name[48];
     snprintf(name, sizeof name, "attn_prefill_%shd%u_%s", sm90 ? "sm90_" : "", d->head_dim, ops_float_sfx(k->dtype));
+    if (sm90 && env && env[0] == 'v' && env[1] >= '1' && env[1] <= '3' && d->head_dim == 128 && k->dtype == MLXC_BF16)
+        snprintf(name, sizeof name, "attn_prefill_sm90v%c_hd128_bf16", env[1]);
     mlxc_arg args[5] = {mlxc_arg_buffer(q), mlxc_arg_buffer(k), mlxc_arg_buffer(v), mlxc_arg_buffer(out),
                         mlxc_arg_bytes(&p, sizeof p)};
     const mlxc_buffer *r[3] = {q, k, v};

@@ -239,7 +239,7 @@ __device__ __forceinline__ void softmax_tile(float (&s)[BK / 2], const int (&rlo
     l[1] = l[1] * corr[1] + ls[1];
 }
 
-template <typename T, int HD>
+template <typename T, int HD, int VAR>
 __device__ __forceinline__ void consumer(const void *q, void *out, const mlxc_p_attn_prefill &p, uint32_t sbase, int w,
                                          bool q_vec, bool out_vec) {
     using C = cfg<HD>;
@@ -273,6 +273,16 @@ __device__ __forceinline__ void consumer(const void *q, void *out, const mlxc_p_
     };
     auto sk = [&](uint32_t i) { return sbase + C::STAGE0 + 2 * (i % C::ST) * C::KV; };
 
+    /* VAR 1: the warpgroups take turns issuing their MMAs (named barriers
+     * 3 and 4; each must issue as often as the other, so both walk every
+     * tile of the item). */
+    auto pp_wait = [&]() {
+        if constexpr (VAR == 1) mlxc_wg::bar_sync(3 + w, 256);
+    };
+    auto pp_signal = [&]() {
+        if constexpr (VAR == 1) mlxc_wg::bar_arrive(3 + (1 - w), 256);
+    };
+    if (VAR == 1 && w == 1) mlxc_wg::bar_arrive(3, 256);
     for_each_item(p, [&](const item_t &I) {
         const int64_t wr0 = I.t0 + 64 * w;
         const int64_t wl = wr0 + 63 < (int64_t)p.q_len - 1 ? wr0 + 63 : (int64_t)p.q_len - 1;
@@ -285,6 +295,10 @@ __device__ __forceinline__ void consumer(const void *q, void *out, const mlxc_p_
                 jlo = (int)((lo_first - I.blo) / BK);
                 jhi = (int)((hi_last - I.blo + BK - 1) / BK);
             }
+        }
+        if (VAR == 1 && I.ntiles > 0) {
+            jlo = 0;
+            jhi = I.ntiles;
         }
         /* Key limits relative to blo (clamped: a tile offset never exceeds
          * 2^30 keys): this thread's two rows, and the warpgroup's bounds of
@@ -383,30 +397,36 @@ __device__ __forceinline__ void consumer(const void *q, void *out, const mlxc_p_
         if (jlo < jhi) {
             mlxc_wg::mbar_wait(full_k(it + jlo), parity(it + jlo));
             mlxc_wg::fence_proxy_async();
+            pp_wait();
             mlxc_wg::fence();
             issue_s(it + jlo);
             mlxc_wg::commit();
+            pp_signal();
             mlxc_wg::wait<0>();
             mlxc_wg::keep(s);
             release_k(it + jlo);
-            softmax(jlo);
+            if constexpr (VAR == 2) corr[0] = corr[1] = 1.0f;
+            else softmax(jlo);
             pack_p();
             for (int j = jlo + 1; j < jhi; j++) {
                 mlxc_wg::mbar_wait(full_k(it + j), parity(it + j));
                 mlxc_wg::mbar_wait(full_v(it + j - 1), parity(it + j - 1));
-                mlxc_wg::fence_proxy_async();
+                if constexpr (VAR != 3) mlxc_wg::fence_proxy_async();
                 mlxc_wg::keep(s);
                 mlxc_wg::keep(o);
                 mlxc_wg::keep(pa);
+                pp_wait();
                 mlxc_wg::fence();
                 issue_s(it + j);
                 mlxc_wg::commit();
                 issue_pv(it + j - 1);
                 mlxc_wg::commit();
+                pp_signal();
                 mlxc_wg::wait<1>();
                 mlxc_wg::keep(s);
                 release_k(it + j);
-                softmax(j);
+                if constexpr (VAR == 2) corr[0] = corr[1] = 1.0f;
+                else softmax(j);
                 mlxc_wg::wait<0>();
                 mlxc_wg::keep(o);
                 mlxc_wg::keep(pa);
@@ -421,12 +441,14 @@ __device__ __forceinline__ void consumer(const void *q, void *out, const mlxc_p_
                 pack_p();
             }
             mlxc_wg::mbar_wait(full_v(it + jhi - 1), parity(it + jhi - 1));
-            mlxc_wg::fence_proxy_async();
+            if constexpr (VAR != 3) mlxc_wg::fence_proxy_async();
             mlxc_wg::keep(o);
             mlxc_wg::keep(pa);
+            pp_wait();
             mlxc_wg::fence();
             issue_pv(it + jhi - 1);
             mlxc_wg::commit();
+            pp_signal();
             mlxc_wg::wait<0>();
             mlxc_wg::keep(o);
             mlxc_wg::keep(pa);
@@ -479,13 +501,14 @@ __device__ __forceinline__ void consumer(const void *q, void *out, const mlxc_p_
             }
         }
     });
+    if (VAR == 1 && w == 0) mlxc_wg::bar_sync(3, 256); /* the first turn WG 1 handed over */
 }
 
 #endif /* MLXC_WG_SM90 */
 
 extern __shared__ __align__(1024) unsigned char sm90_smem[];
 
-template <typename T, int HD>
+template <typename T, int HD, int VAR>
 __device__ __forceinline__ void prefill(const void *q, const T *k, const T *v, void *out, const mlxc_p_attn_prefill &p) {
 #if MLXC_WG_SM90
     using C = cfg<HD>;
@@ -509,7 +532,7 @@ __device__ __forceinline__ void prefill(const void *q, const T *k, const T *v, v
         } else {
             mlxc_wg::setmaxnreg_inc<232>();
             const uint32_t tdt = std::is_same<T, __half>::value ? MLXC_ATTN_DT_F16 : MLXC_ATTN_DT_BF16;
-            consumer<T, HD>(q, out, p, sbase, wg - 1, p.q_dtype == tdt && aligned16(q),
+            consumer<T, HD, VAR>(q, out, p, sbase, wg - 1, p.q_dtype == tdt && aligned16(q),
                             p.out_dtype != MLXC_ATTN_DT_F32 && aligned16(out));
         }
         return;
@@ -524,10 +547,23 @@ __device__ __forceinline__ void prefill(const void *q, const T *k, const T *v, v
 #define ATTN_SM90_KERNELS(HD, T, SFX)                                                                              \
     extern "C" __global__ void __launch_bounds__(MLXC_ATTN_SM90_THREADS, 1)                                        \
         attn_prefill_sm90_hd##HD##_##SFX(const void *q, const T *k, const T *v, void *out, mlxc_p_attn_prefill p) { \
-        mlxc_attn::sm90::prefill<T, HD>(q, k, v, out, p);                                                          \
+        mlxc_attn::sm90::prefill<T, HD, 0>(q, k, v, out, p);                                                       \
     }
 ATTN_SM90_KERNELS(64, __half, f16)
 ATTN_SM90_KERNELS(64, __nv_bfloat16, bf16)
 ATTN_SM90_KERNELS(128, __half, f16)
 ATTN_SM90_KERNELS(128, __nv_bfloat16, bf16)
 #undef ATTN_SM90_KERNELS
+
+/* Experimental variants (hd 128, bf16; MLXC_ATTN_PREFILL=v1|v2|v3): 1 the
+ * warpgroups take turns issuing MMAs; 2 no softmax (wrong results: the
+ * MMA/pipeline bound); 3 no async-proxy fence per tile. */
+#define ATTN_SM90_VAR(V)                                                                                           \
+    extern "C" __global__ void __launch_bounds__(MLXC_ATTN_SM90_THREADS, 1) attn_prefill_sm90v##V##_hd128_bf16(      \
+        const void *q, const __nv_bfloat16 *k, const __nv_bfloat16 *v, void *out, mlxc_p_attn_prefill p) {         \
+        mlxc_attn::sm90::prefill<__nv_bfloat16, 128, V>(q, k, v, out, p);                                          \
+    }
+ATTN_SM90_VAR(1)
+ATTN_SM90_VAR(2)
+ATTN_SM90_VAR(3)
+#undef ATTN_SM90_VAR
