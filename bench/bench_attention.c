@@ -174,9 +174,13 @@ static void prefill_table(void) {
         c.k = alloc_rand(MLXC_BF16, (size_t)KVH * S * hd);
         c.v = alloc_rand(MLXC_BF16, (size_t)KVH * S * hd);
         const double ns = time_calls(run_prefill, &c);
+        const char *was = getenv("MLXC_ATTN_PREFILL");
+        char saved[32] = "";
+        if (was) snprintf(saved, sizeof saved, "%s", was);
         setenv("MLXC_ATTN_PREFILL", "mma", 1);
         const double ns_mma = time_calls(run_prefill, &c);
-        unsetenv("MLXC_ATTN_PREFILL");
+        if (was) setenv("MLXC_ATTN_PREFILL", saved, 1);
+        else unsetenv("MLXC_ATTN_PREFILL");
         const double flops = 4.0 * S * S * hd * H / 2.0;
         if (ns > 0 && ns_mma > 0)
             printf("| %u | %u | %u | %u | %.3f | %.1f | %.3f | %.1f |\n", S, H, KVH, hd, ns / 1e6, flops / ns / 1e3,

@@ -15,8 +15,7 @@ const mlxc_kernel_sig_entry mlxc_kernel_sigs_attention[] = {
     HD(64), HD(96), HD(128), HD(256),
     {"attn_prefill_sm90_hd64_f16", PRE}, {"attn_prefill_sm90_hd64_bf16", PRE},
     {"attn_prefill_sm90_hd128_f16", PRE}, {"attn_prefill_sm90_hd128_bf16", PRE},
-    {"attn_prefill_sm90v1_hd128_bf16", PRE}, {"attn_prefill_sm90v2_hd128_bf16", PRE},
-    {"attn_prefill_sm90v3_hd128_bf16", PRE},
+    {"attn_prefill_sm90qs_hd64_bf16", PRE},
     {"attn_decode_merge", OPS_SIG2(sizeof(mlxc_p_attn_decode))},
 };
 const size_t mlxc_kernel_sigs_attention_count = sizeof mlxc_kernel_sigs_attention / sizeof *mlxc_kernel_sigs_attention;

@@ -205,7 +205,8 @@ mlxc_status mlxc_attention_prefill(mlxc_encoder *enc, const mlxc_buffer *q, cons
                              d->window, attn_dt(q->dtype), attn_dt(out->dtype), d->scale, d->softcap};
     /* The Hopper kernel (wgmma, warp-specialised; ops_attention_sm90.cuh)
      * on sm_90 for head dims 64 and 128; the mma.sync kernel elsewhere.
-     * MLXC_ATTN_PREFILL=mma forces the mma.sync kernel (for comparisons);
+     * MLXC_ATTN_PREFILL=mma forces the mma.sync kernel, =qsmem (hd 64,
+     * bf16) the Hopper kernel with Q in shared memory (for comparisons);
      * MLXC_ATTN_PREFILL_GRID=n caps the CUDA grid at n blocks (each walks
      * several items: for tuning). */
     const char *env = getenv("MLXC_ATTN_PREFILL");
@@ -214,8 +215,8 @@ mlxc_status mlxc_attention_prefill(mlxc_encoder *enc, const mlxc_buffer *q, cons
                       dev->caps.max_shared_bytes >= MLXC_ATTN_SM90_SMEM(d->head_dim) && !(env && strcmp(env, "mma") == 0);
     char name[48];
     snprintf(name, sizeof name, "attn_prefill_%shd%u_%s", sm90 ? "sm90_" : "", d->head_dim, ops_float_sfx(k->dtype));
-    if (sm90 && env && env[0] == 'v' && env[1] >= '1' && env[1] <= '3' && d->head_dim == 128 && k->dtype == MLXC_BF16)
-        snprintf(name, sizeof name, "attn_prefill_sm90v%c_hd128_bf16", env[1]);
+    if (sm90 && env && strcmp(env, "qsmem") == 0 && d->head_dim == 64 && k->dtype == MLXC_BF16)
+        snprintf(name, sizeof name, "attn_prefill_sm90qs_hd64_bf16");
     mlxc_arg args[5] = {mlxc_arg_buffer(q), mlxc_arg_buffer(k), mlxc_arg_buffer(v), mlxc_arg_buffer(out),
                         mlxc_arg_bytes(&p, sizeof p)};
     const mlxc_buffer *r[3] = {q, k, v};

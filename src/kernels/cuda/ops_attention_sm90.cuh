@@ -13,8 +13,11 @@
  *     K (V) half.  STAGES is 3 at head dim 128 (224 KB with Q), 6 at 64.
  *     It gives its registers away (setmaxnreg 40).
  *   - warpgroups 1 and 2 consume (setmaxnreg 232): each owns 64 query rows,
- *     loaded (converted to the K/V dtype) into its part of sQ.  Per tile:
- *       S = Q K^T      wgmma m64n128k16, Q and K from shared memory
+ *     converted to the K/V dtype: at head dim 64 held in registers as the A
+ *     fragments, at 128 stored in its part of sQ (in registers the 32 more
+ *     would spill).  Per tile:
+ *       S = Q K^T      wgmma m64n128k16, Q from registers or shared memory,
+ *                      K from shared memory
  *       online softmax in f32 registers (log2 domain), masks only on tiles
  *                      that cross a row's [lo, hi); tiles no row of the
  *                      warpgroup sees are skipped
@@ -239,7 +242,7 @@ __device__ __forceinline__ void softmax_tile(float (&s)[BK / 2], const int (&rlo
     l[1] = l[1] * corr[1] + ls[1];
 }
 
-template <typename T, int HD, int VAR>
+template <typename T, int HD, bool QSMEM>
 __device__ __forceinline__ void consumer(const void *q, void *out, const mlxc_p_attn_prefill &p, uint32_t sbase, int w,
                                          bool q_vec, bool out_vec) {
     using C = cfg<HD>;
@@ -273,16 +276,6 @@ __device__ __forceinline__ void consumer(const void *q, void *out, const mlxc_p_
     };
     auto sk = [&](uint32_t i) { return sbase + C::STAGE0 + 2 * (i % C::ST) * C::KV; };
 
-    /* VAR 1: the warpgroups take turns issuing their MMAs (named barriers
-     * 3 and 4; each must issue as often as the other, so both walk every
-     * tile of the item). */
-    auto pp_wait = [&]() {
-        if constexpr (VAR == 1) mlxc_wg::bar_sync(3 + w, 256);
-    };
-    auto pp_signal = [&]() {
-        if constexpr (VAR == 1) mlxc_wg::bar_arrive(3 + (1 - w), 256);
-    };
-    if (VAR == 1 && w == 1) mlxc_wg::bar_arrive(3, 256);
     for_each_item(p, [&](const item_t &I) {
         const int64_t wr0 = I.t0 + 64 * w;
         const int64_t wl = wr0 + 63 < (int64_t)p.q_len - 1 ? wr0 + 63 : (int64_t)p.q_len - 1;
@@ -296,10 +289,7 @@ __device__ __forceinline__ void consumer(const void *q, void *out, const mlxc_p_
                 jhi = (int)((hi_last - I.blo + BK - 1) / BK);
             }
         }
-        if (VAR == 1 && I.ntiles > 0) {
-            jlo = 0;
-            jhi = I.ntiles;
-        }
+
         /* Key limits relative to blo (clamped: a tile offset never exceeds
          * 2^30 keys): this thread's two rows, and the warpgroup's bounds of
          * the tiles that need no mask. */
@@ -318,7 +308,32 @@ __device__ __forceinline__ void consumer(const void *q, void *out, const mlxc_p_
             rh[1] = rel(b);
         }
         const int full_lo = rel(lo_last), full_hi = rel(hi_first);
-        if (jlo < jhi) { /* Q rows of this warpgroup, as T, into sQ */
+        /* Q of this warpgroup as T: in registers (the A fragments of S =
+         * Q K^T: rows 16 wi + g and + 8, dims 16 kk + 2t (+1, +8, +9)), or
+         * with QSMEM in sQ (swizzled, the A operand from shared memory). */
+        uint32_t qf[QSMEM ? 1 : HD / 16][4];
+        if (!QSMEM && jlo < jhi) {
+            const int64_t r0 = wr0 + 16 * wi + g;
+#pragma unroll
+            for (int x = 0; x < 2; x++) {
+                const int64_t row = r0 + 8 * x;
+                const bool ok = row < (int64_t)p.q_len;
+                const uint64_t e = ((uint64_t)(ok ? row : 0) * H + I.h) * HD + 2 * t;
+#pragma unroll
+                for (int kk = 0; kk < (QSMEM ? 0 : HD / 16); kk++)
+#pragma unroll
+                    for (int hf = 0; hf < 2; hf++) {
+                        const uint64_t ee = e + 16 * kk + 8 * hf;
+                        uint32_t v2 = 0;
+                        if (ok) {
+                            if (q_vec) v2 = *reinterpret_cast<const uint32_t *>(static_cast<const T *>(q) + ee);
+                            else v2 = mma_t<T>::pack(ld_dt(p.q_dtype, q, ee), ld_dt(p.q_dtype, q, ee + 1));
+                        }
+                        qf[kk][x + 2 * hf] = v2;
+                    }
+            }
+        }
+        if (QSMEM && jlo < jhi) {
             mlxc_wg::bar_sync(bar_id, 128); /* the previous item's staging reads are done */
             for (int i = tw; i < 64 * CH; i += 128) {
                 const int r = i / CH, c = i % CH;
@@ -350,9 +365,13 @@ __device__ __forceinline__ void consumer(const void *q, void *out, const mlxc_p_
         auto issue_s = [&](uint32_t i) {
             const uint32_t kb = sk(i);
 #pragma unroll
-            for (int kk = 0; kk < HD / 16; kk++)
-                mlxc_wg::mma_ss<T, BK>(s, mlxc_wg::desc_kmajor(sQ + (kk >> 2) * (64 * 128) + (kk & 3) * 32),
-                                       mlxc_wg::desc_kmajor(kb + (kk >> 2) * (BK * 128) + (kk & 3) * 32), kk > 0);
+            for (int kk = 0; kk < HD / 16; kk++) {
+                const uint64_t db = mlxc_wg::desc_kmajor(kb + (kk >> 2) * (BK * 128) + (kk & 3) * 32);
+                if constexpr (QSMEM)
+                    mlxc_wg::mma_ss<T, BK>(s, mlxc_wg::desc_kmajor(sQ + (kk >> 2) * (64 * 128) + (kk & 3) * 32), db,
+                                           kk > 0);
+                else mlxc_wg::mma_rs<T, BK>(s, qf[QSMEM ? 0 : kk], db, kk > 0);
+            }
         };
         auto issue_pv = [&](uint32_t i) {
             const uint32_t vb = sk(i) + C::KV;
@@ -397,36 +416,30 @@ __device__ __forceinline__ void consumer(const void *q, void *out, const mlxc_p_
         if (jlo < jhi) {
             mlxc_wg::mbar_wait(full_k(it + jlo), parity(it + jlo));
             mlxc_wg::fence_proxy_async();
-            pp_wait();
             mlxc_wg::fence();
             issue_s(it + jlo);
             mlxc_wg::commit();
-            pp_signal();
             mlxc_wg::wait<0>();
             mlxc_wg::keep(s);
             release_k(it + jlo);
-            if constexpr (VAR == 2) corr[0] = corr[1] = 1.0f;
-            else softmax(jlo);
+            softmax(jlo);
             pack_p();
             for (int j = jlo + 1; j < jhi; j++) {
                 mlxc_wg::mbar_wait(full_k(it + j), parity(it + j));
                 mlxc_wg::mbar_wait(full_v(it + j - 1), parity(it + j - 1));
-                if constexpr (VAR != 3) mlxc_wg::fence_proxy_async();
+                mlxc_wg::fence_proxy_async();
                 mlxc_wg::keep(s);
                 mlxc_wg::keep(o);
                 mlxc_wg::keep(pa);
-                pp_wait();
-                mlxc_wg::fence();
+                    mlxc_wg::fence();
                 issue_s(it + j);
                 mlxc_wg::commit();
                 issue_pv(it + j - 1);
                 mlxc_wg::commit();
-                pp_signal();
-                mlxc_wg::wait<1>();
+                    mlxc_wg::wait<1>();
                 mlxc_wg::keep(s);
                 release_k(it + j);
-                if constexpr (VAR == 2) corr[0] = corr[1] = 1.0f;
-                else softmax(j);
+                softmax(j);
                 mlxc_wg::wait<0>();
                 mlxc_wg::keep(o);
                 mlxc_wg::keep(pa);
@@ -441,14 +454,12 @@ __device__ __forceinline__ void consumer(const void *q, void *out, const mlxc_p_
                 pack_p();
             }
             mlxc_wg::mbar_wait(full_v(it + jhi - 1), parity(it + jhi - 1));
-            if constexpr (VAR != 3) mlxc_wg::fence_proxy_async();
+            mlxc_wg::fence_proxy_async();
             mlxc_wg::keep(o);
             mlxc_wg::keep(pa);
-            pp_wait();
             mlxc_wg::fence();
             issue_pv(it + jhi - 1);
             mlxc_wg::commit();
-            pp_signal();
             mlxc_wg::wait<0>();
             mlxc_wg::keep(o);
             mlxc_wg::keep(pa);
@@ -501,14 +512,13 @@ __device__ __forceinline__ void consumer(const void *q, void *out, const mlxc_p_
             }
         }
     });
-    if (VAR == 1 && w == 0) mlxc_wg::bar_sync(3, 256); /* the first turn WG 1 handed over */
 }
 
 #endif /* MLXC_WG_SM90 */
 
 extern __shared__ __align__(1024) unsigned char sm90_smem[];
 
-template <typename T, int HD, int VAR>
+template <typename T, int HD, bool QSMEM>
 __device__ __forceinline__ void prefill(const void *q, const T *k, const T *v, void *out, const mlxc_p_attn_prefill &p) {
 #if MLXC_WG_SM90
     using C = cfg<HD>;
@@ -532,7 +542,7 @@ __device__ __forceinline__ void prefill(const void *q, const T *k, const T *v, v
         } else {
             mlxc_wg::setmaxnreg_inc<232>();
             const uint32_t tdt = std::is_same<T, __half>::value ? MLXC_ATTN_DT_F16 : MLXC_ATTN_DT_BF16;
-            consumer<T, HD, VAR>(q, out, p, sbase, wg - 1, p.q_dtype == tdt && aligned16(q),
+            consumer<T, HD, QSMEM>(q, out, p, sbase, wg - 1, p.q_dtype == tdt && aligned16(q),
                             p.out_dtype != MLXC_ATTN_DT_F32 && aligned16(out));
         }
         return;
@@ -547,7 +557,7 @@ __device__ __forceinline__ void prefill(const void *q, const T *k, const T *v, v
 #define ATTN_SM90_KERNELS(HD, T, SFX)                                                                              \
     extern "C" __global__ void __launch_bounds__(MLXC_ATTN_SM90_THREADS, 1)                                        \
         attn_prefill_sm90_hd##HD##_##SFX(const void *q, const T *k, const T *v, void *out, mlxc_p_attn_prefill p) { \
-        mlxc_attn::sm90::prefill<T, HD, 0>(q, k, v, out, p);                                                       \
+        mlxc_attn::sm90::prefill<T, HD, (HD > 64)>(q, k, v, out, p);                                                    \
     }
 ATTN_SM90_KERNELS(64, __half, f16)
 ATTN_SM90_KERNELS(64, __nv_bfloat16, bf16)
@@ -555,15 +565,10 @@ ATTN_SM90_KERNELS(128, __half, f16)
 ATTN_SM90_KERNELS(128, __nv_bfloat16, bf16)
 #undef ATTN_SM90_KERNELS
 
-/* Experimental variants (hd 128, bf16; MLXC_ATTN_PREFILL=v1|v2|v3): 1 the
- * warpgroups take turns issuing MMAs; 2 no softmax (wrong results: the
- * MMA/pipeline bound); 3 no async-proxy fence per tile. */
-#define ATTN_SM90_VAR(V)                                                                                           \
-    extern "C" __global__ void __launch_bounds__(MLXC_ATTN_SM90_THREADS, 1) attn_prefill_sm90v##V##_hd128_bf16(      \
-        const void *q, const __nv_bfloat16 *k, const __nv_bfloat16 *v, void *out, mlxc_p_attn_prefill p) {         \
-        mlxc_attn::sm90::prefill<__nv_bfloat16, 128, V>(q, k, v, out, p);                                          \
-    }
-ATTN_SM90_VAR(1)
-ATTN_SM90_VAR(2)
-ATTN_SM90_VAR(3)
-#undef ATTN_SM90_VAR
+/* For comparison (MLXC_ATTN_PREFILL=qsmem, hd 64 bf16): Q read by the S
+ * wgmma from shared memory, as at hd 128 (where Q in registers spills). */
+extern "C" __global__ void __launch_bounds__(MLXC_ATTN_SM90_THREADS, 1)
+    attn_prefill_sm90qs_hd64_bf16(const void *q, const __nv_bfloat16 *k, const __nv_bfloat16 *v, void *out,
+                                  mlxc_p_attn_prefill p) {
+    mlxc_attn::sm90::prefill<__nv_bfloat16, 64, true>(q, k, v, out, p);
+}
