@@ -7,6 +7,9 @@
  *                              (causal, 4096 tokens, head dim 128, 32 heads):
  *                              TFLOP/s with causal flops 4*S^2*hd*H/2
  *   bench_attention --decode   the decode table only
+ *   bench_attention --prefill  the prefill table only; each shape is timed
+ *                              with the kernel the front-end picks and with
+ *                              the mma.sync kernel (MLXC_ATTN_PREFILL=mma)
  *   bench_attention --torch    print a PyTorch script timing SDPA on the same
  *                              shapes (run it with python3 on the device)
  *
@@ -159,8 +162,8 @@ static void prefill_table(void) {
     static const struct { uint32_t S, H, KVH, hd; } pc[] = {
         {4096, 32, 32, 128}, {4096, 32, 8, 128}, {1024, 32, 8, 128}, {4096, 32, 32, 64}, {4096, 16, 16, 256}};
     printf("\n## prefill (causal, bf16 q/K/V/out)\n\n");
-    printf("| tokens | heads | KV heads | head dim | time (ms) | TFLOP/s (causal) |\n");
-    printf("|---:|---:|---:|---:|---:|---:|\n");
+    printf("| tokens | heads | KV heads | head dim | time (ms) | TFLOP/s (causal) | mma.sync kernel (ms) | mma.sync TFLOP/s |\n");
+    printf("|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (size_t i = 0; i < sizeof pc / sizeof *pc; i++) {
         const uint32_t S = pc[i].S, H = pc[i].H, KVH = pc[i].KVH, hd = pc[i].hd;
         dec_ctx c;
@@ -171,8 +174,17 @@ static void prefill_table(void) {
         c.k = alloc_rand(MLXC_BF16, (size_t)KVH * S * hd);
         c.v = alloc_rand(MLXC_BF16, (size_t)KVH * S * hd);
         const double ns = time_calls(run_prefill, &c);
+        const char *was = getenv("MLXC_ATTN_PREFILL");
+        char saved[32] = "";
+        if (was) snprintf(saved, sizeof saved, "%s", was);
+        setenv("MLXC_ATTN_PREFILL", "mma", 1);
+        const double ns_mma = time_calls(run_prefill, &c);
+        if (was) setenv("MLXC_ATTN_PREFILL", saved, 1);
+        else unsetenv("MLXC_ATTN_PREFILL");
         const double flops = 4.0 * S * S * hd * H / 2.0;
-        if (ns > 0) printf("| %u | %u | %u | %u | %.3f | %.1f |\n", S, H, KVH, hd, ns / 1e6, flops / ns / 1e3);
+        if (ns > 0 && ns_mma > 0)
+            printf("| %u | %u | %u | %u | %.3f | %.1f | %.3f | %.1f |\n", S, H, KVH, hd, ns / 1e6, flops / ns / 1e3,
+                   ns_mma / 1e6, flops / ns_mma / 1e3);
         mlxc_buffer_release(c.q);
         mlxc_buffer_release(c.out);
         mlxc_buffer_release(c.k);
@@ -216,6 +228,7 @@ static const char *const k_torch =
 
 int main(int argc, char **argv) {
     const bool decode_only = argc > 1 && strcmp(argv[1], "--decode") == 0;
+    const bool prefill_only = argc > 1 && strcmp(argv[1], "--prefill") == 0;
     if (argc > 1 && strcmp(argv[1], "--torch") == 0) {
         fputs(k_torch, stdout);
         return 0;
@@ -231,7 +244,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     printf("device: %s\n", mlxc_device_name(gpu));
-    decode_table();
+    if (!prefill_only) decode_table();
     if (!decode_only) prefill_table();
     mlxc_device_close(gpu);
     return 0;

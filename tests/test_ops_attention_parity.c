@@ -2,11 +2,17 @@
  * kernels: every case of tests/test_ops_attention.c, then long contexts
  * (many splits, ring caches that wrapped, GQA 4 at head dim 128), a decode
  * whose device-side length changes between runs, and prefill tiles that
- * cross the causal diagonal and the window; then the decode scratch
- * contract (repeated calls, captured-graph replays, counters back at
- * zero).  The CUDA kernels round Q to the K/V dtype and P to it for P.V
- * (tensor cores), so the bound is that of the K/V dtype.  Exits 77 after "SKIP: no CUDA device" without a GPU. */
+ * cross the causal diagonal and the window; the Hopper prefill kernel
+ * (attn_prefill_sm90_*, chosen on sm_90 for head dims 64 and 128) over
+ * several 128-query tiles with every option, and launched by hand with odd
+ * grids (the fast path walking several items per block) and block sizes
+ * (its plain path); then the decode scratch contract (repeated calls,
+ * captured-graph replays, counters back at zero).  The CUDA kernels round
+ * Q to the K/V dtype and P to it for P.V (tensor cores), so the bound is
+ * that of the K/V dtype.  Exits 77 after "SKIP: no CUDA device" without a
+ * GPU. */
 #define ATTN_NO_MAIN
+#include "kernels/params_attention.h"
 #include "test_ops_attention.c"
 
 static mlxc_device *g_cpu, *g_gpu;
@@ -85,6 +91,90 @@ static void long_cases(void) {
     }
 }
 
+/* Prefill shapes for the Hopper kernel: several tiles per head, tails where
+ * the second warpgroup has no rows, windows narrower and wider than a key
+ * tile, softcap, a query offset, queries past kv_len, every dtype of q/out
+ * (16-bit q of the K/V dtype takes the vector load, 16-bit out the staged
+ * store). */
+static void sm90_cases(void) {
+    static const struct {
+        uint32_t H, KVH, hd, q_len, q_off, len_cut, window;
+        float softcap;
+        mlxc_dtype q, kv, out;
+    } pc[] = {
+        {8, 8, 128, 700, 0, 0, 0, 0, MLXC_BF16, MLXC_BF16, MLXC_BF16},
+        {8, 2, 128, 300, 0, 0, 0, 0, MLXC_F16, MLXC_F16, MLXC_F16},
+        {4, 1, 64, 513, 0, 0, 200, 0, MLXC_F16, MLXC_F16, MLXC_F32},
+        {8, 2, 128, 384, 37, 0, 0, 15.0f, MLXC_BF16, MLXC_BF16, MLXC_BF16},
+        {6, 2, 64, 450, 0, 200, 0, 0, MLXC_F32, MLXC_BF16, MLXC_BF16},
+        {8, 1, 128, 260, 300, 0, 90, 0, MLXC_BF16, MLXC_BF16, MLXC_F32},
+        {16, 2, 64, 1000, 0, 0, 0, 30.0f, MLXC_BF16, MLXC_BF16, MLXC_F16},
+        {4, 4, 128, 1, 0, 0, 0, 0, MLXC_BF16, MLXC_BF16, MLXC_BF16},
+        {4, 4, 128, 200, 5000, 0, 0, 0, MLXC_BF16, MLXC_F16, MLXC_BF16},
+    };
+    for (size_t i = 0; i < sizeof pc / sizeof *pc; i++) {
+        attn_case c;
+        memset(&c, 0, sizeof c);
+        c.prefill = true;
+        c.H = pc[i].H; c.KVH = pc[i].KVH; c.hd = pc[i].hd; c.q_len = pc[i].q_len; c.q_offset = pc[i].q_off;
+        c.window = pc[i].window; c.softcap = pc[i].softcap;
+        c.len = c.q_offset + c.q_len - pc[i].len_cut;
+        c.cap = c.len + 3;
+        c.scale = 6.0f / sqrtf((float)c.hd);
+        c.q_dt = pc[i].q; c.kv_dt = pc[i].kv; c.out_dt = pc[i].out;
+        parity_case(&c);
+    }
+}
+
+/* attn_prefill_sm90_hd128_bf16 launched by hand: grids 1 and 7 with its
+ * block and shared memory (the fast path, items walked per block), blocks
+ * of 32, 100, 128 and 384 without shared memory (the plain path). */
+static void sm90_launch(void) {
+    attn_case c;
+    memset(&c, 0, sizeof c);
+    c.prefill = true;
+    c.H = 4; c.KVH = 2; c.hd = 128; c.q_len = 333; c.q_offset = 20; c.len = 353; c.cap = 360; c.window = 150;
+    c.scale = 6.0f / sqrtf(128.0f);
+    c.q_dt = MLXC_BF16; c.kv_dt = MLXC_BF16; c.out_dt = MLXC_F32;
+    ac_fill(&c);
+    double *ref = ac_reference(&c);
+    const size_t qn = (size_t)c.q_len * c.H * c.hd, kn = (size_t)c.KVH * c.cap * c.hd;
+    ot_buf q = ot_alloc(g_gpu, c.q_dt, qn), k = ot_alloc(g_gpu, c.kv_dt, kn), v = ot_alloc(g_gpu, c.kv_dt, kn);
+    memcpy(q.h, c.q, qn * sizeof(double));
+    memcpy(k.h, c.k, kn * sizeof(double));
+    memcpy(v.h, c.v, kn * sizeof(double));
+    ot_upload(&q);
+    ot_upload(&k);
+    ot_upload(&v);
+    ot_buf out = ot_out(g_gpu, c.out_dt, qn);
+    const mlxc_kernel *kern = NULL;
+    CHECK_OK(mlxc_kernel_get(g_gpu, "attn_prefill_sm90_hd128_bf16", &kern));
+    mlxc_p_attn_prefill p = {c.H, c.KVH, c.hd, c.cap, c.q_len, c.q_offset, c.len, c.window, MLXC_ATTN_DT_BF16,
+                             MLXC_ATTN_DT_F32, c.scale, c.softcap};
+    mlxc_arg args[5] = {mlxc_arg_buffer(q.b), mlxc_arg_buffer(k.b), mlxc_arg_buffer(v.b), mlxc_arg_buffer(out.b),
+                        mlxc_arg_bytes(&p, sizeof p)};
+    static const struct { uint32_t grid, block, shared; } ls[] = {
+        {1, MLXC_ATTN_SM90_THREADS, MLXC_ATTN_SM90_SMEM(128)}, {7, MLXC_ATTN_SM90_THREADS, MLXC_ATTN_SM90_SMEM(128)},
+        {1, 32, 0}, {7, 100, 0}, {3, 128, 0}, {2, MLXC_ATTN_SM90_THREADS, 0}};
+    for (size_t i = 0; kern && i < sizeof ls / sizeof *ls; i++) {
+        ot_poison(&out);
+        mlxc_dispatch d = {.kernel = kern, .args = args, .nargs = 5, .grid = {ls[i].grid, 1, 1},
+                           .block = {ls[i].block, 1, 1}, .shared_bytes = ls[i].shared};
+        OT_RUN(g_gpu, mlxc_encoder_dispatch(enc, &d));
+        ot_download(&out);
+        size_t w;
+        const double e = ot_nerr(out.h, ref, qn, &w);
+        CHECK_MSG(e <= 1.2e-2, "sm90 launch grid %u block %u shared %u: nerr %.3g at [%zu] %.9g vs %.9g", ls[i].grid,
+                  ls[i].block, ls[i].shared, e, w, out.h[w], ref[w]);
+    }
+    free(ref);
+    ot_free(&q);
+    ot_free(&k);
+    ot_free(&v);
+    ot_free(&out);
+    ac_free(&c);
+}
+
 int main(void) {
     int n = 0;
     mlxc_device_count(MLXC_BACKEND_CUDA, &n);
@@ -97,6 +187,8 @@ int main(void) {
     printf("attention parity: %s vs %s\n", mlxc_device_name(g_gpu), mlxc_device_name(g_cpu));
     RUN(small_cases);
     RUN(long_cases);
+    RUN(sm90_cases);
+    RUN(sm90_launch);
     RUN(scratch_sequence);
     RUN(scratch_replay);
     mlxc_device_close(g_gpu);

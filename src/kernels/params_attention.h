@@ -10,6 +10,12 @@
  *       counter back to zero
  *   attn_prefill_hdHD_KV(q, k, v, out, mlxc_p_attn_prefill)
  *       one work item per (query tile, head)
+ *   attn_prefill_sm90_hdHD_KV(q, k, v, out, mlxc_p_attn_prefill), HD 64 or 128
+ *       the Hopper kernel (wgmma; ops_attention_sm90.cuh): one work item per
+ *       (MLXC_ATTN_SM90_BQ-query tile, head).  Its fast path needs sm_90a,
+ *       MLXC_ATTN_SM90_THREADS threads and MLXC_ATTN_SM90_SMEM(HD) bytes of
+ *       dynamic shared memory; any other launch (up to 384 threads) runs a
+ *       plain f32 path, the same function.
  *
  * q and out dtypes are run-time fields (MLXC_ATTN_DT_*).  Work items are
  * covered for any grid (grid-stride); on CUDA the block must have
@@ -52,6 +58,17 @@
 /* u32 counter words at the start of the decode scratch (a multiple of 1024,
  * so the partials after them stay 16-byte aligned). */
 #define MLXC_ATTN_COUNTER_WORDS(n_kv_heads) ((((uint64_t)(n_kv_heads) + 1023u) / 1024u) * 1024u)
+
+/* The Hopper prefill: a producer warpgroup and two consumer warpgroups of
+ * 64 query rows; K/V tiles of BK keys in STAGES stages; Q, the stages, then
+ * 4 mbarriers per stage (K and V full, K and V empty). */
+#define MLXC_ATTN_SM90_THREADS 384u
+#define MLXC_ATTN_SM90_BQ      128u
+#define MLXC_ATTN_SM90_BK      128u
+#define MLXC_ATTN_SM90_STAGES(hd) ((hd) <= 64u ? 6u : 3u)
+#define MLXC_ATTN_SM90_SMEM(hd)                                                                       \
+    (MLXC_ATTN_SM90_BQ * (hd) * 2u + MLXC_ATTN_SM90_STAGES(hd) * 2u * MLXC_ATTN_SM90_BK * (hd) * 2u + \
+     MLXC_ATTN_SM90_STAGES(hd) * 4u * 8u)
 
 typedef struct mlxc_p_attn_decode {
     uint32_t n_heads, n_kv_heads, head_dim, capacity;

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "kernels/params_attention.h"
 #include "mlxc/ops_attention.h"
@@ -110,10 +111,11 @@ static mlxc_status attn_check_bufs(const char *op, const mlxc_buffer *q, const m
 }
 
 /* Look up, tag and dispatch (tracked) one attention kernel that writes
- * ws[0 .. nws). */
+ * ws[0 .. nws); `block` threads per group on CUDA. */
 static mlxc_status attn_dispatch_w(mlxc_encoder *enc, const char *op, const char *kernel, const mlxc_arg *args,
-                                   uint32_t nargs, uint32_t groups, uint32_t shared, const mlxc_buffer *const *reads,
-                                   uint32_t nreads, const mlxc_buffer *const *ws, uint32_t nws) {
+                                   uint32_t nargs, uint32_t groups, uint32_t block, uint32_t shared,
+                                   const mlxc_buffer *const *reads, uint32_t nreads, const mlxc_buffer *const *ws,
+                                   uint32_t nws) {
     mlxc_device *dev = mlxc_encoder_device(enc);
     const mlxc_buffer *rs[5];
     uint32_t nr = 0;
@@ -134,7 +136,7 @@ static mlxc_status attn_dispatch_w(mlxc_encoder *enc, const char *op, const char
     mlxc_status s = mlxc_kernel_get(dev, kernel, &kern);
     if (s) return s;
     mlxc_dispatch dd = {.kernel = kern, .args = args, .nargs = nargs, .grid = {groups ? groups : 1, 1, 1},
-                        .block = {MLXC_ATTN_CUDA_THREADS, 1, 1}, .shared_bytes = shared, .reads = rs, .nreads = nr,
+                        .block = {block, 1, 1}, .shared_bytes = shared, .reads = rs, .nreads = nr,
                         .writes = ws, .nwrites = nws};
     if ((s = mlxc_encoder_set_op_kind(enc, MLXC_OP_SDPA))) return s;
     return mlxc_encoder_dispatch_tracked(enc, &dd);
@@ -142,10 +144,10 @@ static mlxc_status attn_dispatch_w(mlxc_encoder *enc, const char *op, const char
 
 /* attn_dispatch_w with the one written buffer w. */
 static mlxc_status attn_dispatch(mlxc_encoder *enc, const char *op, const char *kernel, const mlxc_arg *args,
-                                 uint32_t nargs, uint32_t groups, uint32_t shared, const mlxc_buffer *const *reads,
-                                 uint32_t nreads, const mlxc_buffer *w) {
+                                 uint32_t nargs, uint32_t groups, uint32_t block, uint32_t shared,
+                                 const mlxc_buffer *const *reads, uint32_t nreads, const mlxc_buffer *w) {
     const mlxc_buffer *ws[1] = {w};
-    return attn_dispatch_w(enc, op, kernel, args, nargs, groups, shared, reads, nreads, ws, 1);
+    return attn_dispatch_w(enc, op, kernel, args, nargs, groups, block, shared, reads, nreads, ws, 1);
 }
 
 mlxc_status mlxc_attention_decode(mlxc_encoder *enc, const mlxc_buffer *q, const mlxc_buffer *k, const mlxc_buffer *v,
@@ -195,7 +197,8 @@ mlxc_status mlxc_attention_decode(mlxc_encoder *enc, const mlxc_buffer *q, const
     const mlxc_buffer *r[4] = {q, k, v, len_buf}, *w[2] = {sv, out};
     const uint32_t items = d->n_kv_heads * S;
     const uint32_t groups = ops_is_cpu(dev) ? ops_groups(dev, items, 1) : items;
-    s = attn_dispatch_w(enc, op, name, a, 7, groups, attn_smem(dev, d->head_dim, false), r, 4, w, 2);
+    s = attn_dispatch_w(enc, op, name, a, 7, groups, MLXC_ATTN_CUDA_THREADS, attn_smem(dev, d->head_dim, false), r, 4,
+                        w, 2);
     mlxc_buffer_release(sv);
     return s;
 }
@@ -216,15 +219,33 @@ mlxc_status mlxc_attention_prefill(mlxc_encoder *enc, const mlxc_buffer *q, cons
     mlxc_device *dev = mlxc_encoder_device(enc);
     mlxc_p_attn_prefill p = {d->n_heads, d->n_kv_heads, d->head_dim, d->kv_capacity, d->q_len, d->q_offset, d->kv_len,
                              d->window, attn_dt(q->dtype), attn_dt(out->dtype), d->scale, d->softcap};
-    char name[40];
-    snprintf(name, sizeof name, "attn_prefill_hd%u_%s", d->head_dim, ops_float_sfx(k->dtype));
+    /* The Hopper kernel (wgmma, warp-specialised; ops_attention_sm90.cuh)
+     * on sm_90 for head dims 64 and 128; the mma.sync kernel elsewhere.
+     * MLXC_ATTN_PREFILL=mma forces the mma.sync kernel, =qsmem (hd 64,
+     * bf16) the Hopper kernel with Q in shared memory (for comparisons);
+     * MLXC_ATTN_PREFILL_GRID=n caps the CUDA grid at n blocks (each walks
+     * several items: for tuning). */
+    const char *env = getenv("MLXC_ATTN_PREFILL");
+    const bool sm90 = !ops_is_cpu(dev) && dev->caps.arch_major == 9 && dev->caps.arch_minor == 0 &&
+                      (d->head_dim == 64 || d->head_dim == 128) &&
+                      dev->caps.max_shared_bytes >= MLXC_ATTN_SM90_SMEM(d->head_dim) && !(env && strcmp(env, "mma") == 0);
+    char name[48];
+    snprintf(name, sizeof name, "attn_prefill_%shd%u_%s", sm90 ? "sm90_" : "", d->head_dim, ops_float_sfx(k->dtype));
+    if (sm90 && env && strcmp(env, "qsmem") == 0 && d->head_dim == 64 && k->dtype == MLXC_BF16)
+        snprintf(name, sizeof name, "attn_prefill_sm90qs_hd64_bf16");
     mlxc_arg args[5] = {mlxc_arg_buffer(q), mlxc_arg_buffer(k), mlxc_arg_buffer(v), mlxc_arg_buffer(out),
                         mlxc_arg_bytes(&p, sizeof p)};
     const mlxc_buffer *r[3] = {q, k, v};
-    const uint64_t tiles = ops_is_cpu(dev) ? (d->q_len + 7u) / 8u : (d->q_len + 63u) / 64u;
-    const uint64_t items = tiles * d->n_heads;
+    const uint32_t bq = ops_is_cpu(dev) ? 8u : sm90 ? MLXC_ATTN_SM90_BQ : 64u;
+    const uint64_t items = (uint64_t)(d->q_len + bq - 1u) / bq * d->n_heads;
     uint32_t groups;
     if (ops_is_cpu(dev)) groups = ops_groups(dev, items, 1);
     else groups = items > 65535u * 64u ? 65535u * 64u : (uint32_t)items;
-    return attn_dispatch(enc, op, name, args, 5, groups, attn_smem(dev, d->head_dim, true), r, 3, out);
+    const char *genv = getenv("MLXC_ATTN_PREFILL_GRID");
+    if (!ops_is_cpu(dev) && genv && atoi(genv) > 0 && (uint32_t)atoi(genv) < groups) groups = (uint32_t)atoi(genv);
+    if (sm90)
+        return attn_dispatch(enc, op, name, args, 5, groups, MLXC_ATTN_SM90_THREADS, MLXC_ATTN_SM90_SMEM(d->head_dim),
+                             r, 3, out);
+    return attn_dispatch(enc, op, name, args, 5, groups, MLXC_ATTN_CUDA_THREADS, attn_smem(dev, d->head_dim, true), r,
+                         3, out);
 }

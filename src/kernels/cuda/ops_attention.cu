@@ -340,3 +340,6 @@ ATTN_HD(128)
 ATTN_HD(256)
 #undef ATTN_HD
 #undef ATTN_KERNELS
+
+/* The Hopper prefill (wgmma; the fast path on sm_90a only). */
+#include "ops_attention_sm90.cuh"

@@ -32,6 +32,7 @@
 
 #include "kernels/params_matmul.h"
 #include "ops_common.cuh"
+#include "wgmma_sm90.cuh"
 
 namespace mlxc_mm {
 

@@ -18,30 +18,9 @@
  * land, before the barrier.
  */
 
-__device__ __forceinline__ uint64_t wg_desc(uint32_t saddr) {
-    /* start >> 4 | LBO (unused for swizzled K-major) 16 B | SBO 1024 B | 128-byte swizzle */
-    return (uint64_t)((saddr & 0x3ffffu) >> 4) | ((uint64_t)1 << 16) | ((uint64_t)(1024 >> 4) << 32) |
-           ((uint64_t)1 << 62);
-}
-
-__device__ __forceinline__ void wg_mma(float (&d)[64], uint64_t da, uint64_t db) {
-    asm volatile(
-        "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-        "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
-        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
-        "%64, %65, p, 1, 1, 0, 0;\n}\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
-        : "l"(da), "l"(db), "r"(1));
-}
-
-__device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
-__device__ __forceinline__ void wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
-__device__ __forceinline__ void wg_wait0() { asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory"); }
-__device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); }
-__device__ __forceinline__ void wg_keep(float (&d)[64]) {
-#pragma unroll
-    for (int i = 0; i < 64; i++) asm volatile("" : "+f"(d[i])::"memory");
-}
+/* wgmma helpers (descriptors, fences, the MMA itself): wgmma_sm90.cuh. */
+using mlxc_wg::desc_kmajor;
+using mlxc_wg::fence_proxy_async;
 
 template <typename Y>
 __device__ __forceinline__ void gemm_wg(const bf16 *x, const bf16 *w, Y *y, const mlxc_p_matmul &p, unsigned char *smem) {
@@ -71,16 +50,16 @@ __device__ __forceinline__ void gemm_wg(const bf16 *x, const bf16 *w, Y *y, cons
             __syncthreads(); /* stage kt landed; every warpgroup is done reading stage kt - 1 */
             const uint32_t a_s = sbase + (kt % STAGES) * STAGE_BYTES + wg * (64 * BK * 2),
                            b_s = sbase + (kt % STAGES) * STAGE_BYTES + BM * BK * 2;
-            wg_keep(acc);
-            wg_fence();
+            mlxc_wg::keep(acc);
+            mlxc_wg::fence();
 #pragma unroll
-            for (uint32_t kk = 0; kk < BK / 16; kk++) wg_mma(acc, wg_desc(a_s + kk * 32), wg_desc(b_s + kk * 32));
-            wg_commit();
+            for (uint32_t kk = 0; kk < BK / 16; kk++) mlxc_wg::mma_ss<bf16, 128>(acc, desc_kmajor(a_s + kk * 32), desc_kmajor(b_s + kk * 32), 1);
+            mlxc_wg::commit();
             const uint32_t nxt = kt + STAGES - 1;
             if (nxt < nk) load(nxt % STAGES, nxt);
             cp_async_commit();
-            wg_wait0();
-            wg_keep(acc);
+            mlxc_wg::wait<0>();
+            mlxc_wg::keep(acc);
         }
         cp_async_wait<0>();
         __syncthreads(); /* the next tile's prologue overwrites the stages */
