@@ -53,6 +53,16 @@ namespace sm90 {
 
 constexpr int NTH = (int)MLXC_ATTN_SM90_THREADS, BQ = (int)MLXC_ATTN_SM90_BQ, BK = (int)MLXC_ATTN_SM90_BK;
 
+/* Optimisation bits of the fast path (OPT), all set in the library's
+ * kernels; the others exist only for the A/B rows of the bench:
+ *   OPT_PROD  producer: each thread copies one fixed 16-byte column of rows
+ *             r0, r0 + RP, ...: one base address per tile, the swizzled
+ *             offsets are immediates (was ~20 integer instructions per copy)
+ *   OPT_EXP   ex2.approx.ftz for the probabilities (exp2f adds a denormal
+ *             fix-up: a compare and two multiplies per element)
+ *   OPT_DESC  wgmma descriptors built once per tile, per-k offsets added */
+constexpr int OPT_PROD = 1, OPT_EXP = 2, OPT_DESC = 4, OPT_ALL = 7;
+
 __device__ __forceinline__ uint32_t dynamic_smem_bytes() {
     uint32_t v;
     asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(v));
@@ -161,37 +171,73 @@ template <int R> __device__ __forceinline__ uint32_t swz(int r, int c) {
     return (uint32_t)(c >> 3) * (R * 128u) + (uint32_t)r * 128u + ((uint32_t)((c & 7) ^ (r & 7)) << 4);
 }
 
-template <typename T, int HD>
+/* cp.async of 16 bytes that always copies (the full-tile path). */
+__device__ __forceinline__ void cp_async16_all(uint32_t dst, const void *src) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(dst), "l"(src));
+}
+
+
+template <typename T, int HD, int OPT>
 __device__ __forceinline__ void producer(const T *k, const T *v, const mlxc_p_attn_prefill &p, uint32_t sbase) {
     using C = cfg<HD>;
     constexpr int CH = HD / 8;
     const int tid = (int)threadIdx.x; /* 0..127 */
     const uint32_t G = p.n_heads / p.n_kv_heads;
     uint32_t it = 0;
+    /* OPT_PROD: thread tid copies chunk c of rows r0 + RP n, n < NP; RP is a
+     * multiple of 8, so the swizzle (row & 7) is r0's for every n. */
+    constexpr int RP = 128 / CH, NP = BK / RP;
+    static_assert(RP % 8 == 0 && BK % RP == 0, "rows per pass");
+    const int c0 = tid % CH, r0 = tid / CH;
+    const uint32_t soff = swz<BK>(r0, c0);
     for_each_item(p, [&](const item_t &I) {
         const T *kh = k + (uint64_t)(I.h / G) * p.capacity * HD, *vh = v + (uint64_t)(I.h / G) * p.capacity * HD;
         for (int j = 0; j < I.ntiles; j++, it++) {
             const uint32_t s = it % C::ST, u = it / C::ST;
-            if (u > 0) mlxc_wg::mbar_wait(sbase + C::EMPTY_K + s * 8, (u - 1) & 1);
             const int64_t key0 = I.blo + (int64_t)j * BK;
             const uint32_t sk = sbase + C::STAGE0 + 2 * s * C::KV, sv = sk + C::KV;
+            if constexpr ((OPT & OPT_PROD) != 0) {
+                const int64_t left = I.bhi - key0 - r0; /* rows r0 + RP n valid iff RP n < left */
+                const bool full = key0 + BK <= I.bhi;
+                auto tile = [&](const T *src, uint32_t dst) {
+                    const T *g = src + (key0 + r0) * HD + c0 * 8;
+                    if (full) {
+#pragma unroll
+                        for (int n = 0; n < NP; n++) cp_async16_all(dst + soff + n * RP * 128, g + n * RP * HD);
+                    } else {
+#pragma unroll
+                        for (int n = 0; n < NP; n++) {
+                            const bool ok = RP * n < left;
+                            cp_async16(dst + soff + n * RP * 128, ok ? g + n * RP * HD : src, ok);
+                        }
+                    }
+                };
+                if (u > 0) mlxc_wg::mbar_wait(sbase + C::EMPTY_K + s * 8, (u - 1) & 1);
+                tile(kh, sk);
+                mlxc_wg::mbar_arrive_cp_async(sbase + C::FULL_K + s * 8);
+                if (u > 0) mlxc_wg::mbar_wait(sbase + C::EMPTY_V + s * 8, (u - 1) & 1);
+                tile(vh, sv);
+                mlxc_wg::mbar_arrive_cp_async(sbase + C::FULL_V + s * 8);
+            } else {
+                if (u > 0) mlxc_wg::mbar_wait(sbase + C::EMPTY_K + s * 8, (u - 1) & 1);
 #pragma unroll 4
-            for (int i = tid; i < BK * CH; i += 128) {
-                const int row = i / CH, c = i % CH;
-                const int64_t pos = key0 + row;
-                const bool valid = pos < I.bhi;
-                cp_async16(sk + swz<BK>(row, c), kh + (valid ? pos : 0) * HD + c * 8, valid);
-            }
-            mlxc_wg::mbar_arrive_cp_async(sbase + C::FULL_K + s * 8);
-            if (u > 0) mlxc_wg::mbar_wait(sbase + C::EMPTY_V + s * 8, (u - 1) & 1);
+                for (int i = tid; i < BK * CH; i += 128) {
+                    const int row = i / CH, c = i % CH;
+                    const int64_t pos = key0 + row;
+                    const bool valid = pos < I.bhi;
+                    cp_async16(sk + swz<BK>(row, c), kh + (valid ? pos : 0) * HD + c * 8, valid);
+                }
+                mlxc_wg::mbar_arrive_cp_async(sbase + C::FULL_K + s * 8);
+                if (u > 0) mlxc_wg::mbar_wait(sbase + C::EMPTY_V + s * 8, (u - 1) & 1);
 #pragma unroll 4
-            for (int i = tid; i < BK * CH; i += 128) {
-                const int row = i / CH, c = i % CH;
-                const int64_t pos = key0 + row;
-                const bool valid = pos < I.bhi;
-                cp_async16(sv + swz<BK>(row, c), vh + (valid ? pos : 0) * HD + c * 8, valid);
+                for (int i = tid; i < BK * CH; i += 128) {
+                    const int row = i / CH, c = i % CH;
+                    const int64_t pos = key0 + row;
+                    const bool valid = pos < I.bhi;
+                    cp_async16(sv + swz<BK>(row, c), vh + (valid ? pos : 0) * HD + c * 8, valid);
+                }
+                mlxc_wg::mbar_arrive_cp_async(sbase + C::FULL_V + s * 8);
             }
-            mlxc_wg::mbar_arrive_cp_async(sbase + C::FULL_V + s * 8);
         }
     });
     cp_async_wait<0>();
@@ -201,7 +247,16 @@ __device__ __forceinline__ void producer(const T *k, const T *v, const mlxc_p_at
  * mask when MASK (column c of row r is visible iff rlo[r] <= c < rhi[r],
  * relative to the tile), the running max m and sum l of this thread's two
  * rows; corr = the factor the output rows must be multiplied by. */
-template <bool MASK, bool CAP>
+/* 2^x; -inf gives 0, results below 2^-126 flush to 0 (a probability that
+ * small is 0 after rounding P to the K/V dtype's use in P V anyway). */
+__device__ __forceinline__ float ex2_ftz(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+}
+template <bool FAST> __device__ __forceinline__ float pexp2(float x) { return FAST ? ex2_ftz(x) : exp2f(x); }
+
+template <bool MASK, bool CAP, bool FAST>
 __device__ __forceinline__ void softmax_tile(float (&s)[BK / 2], const int (&rlo)[2], const int (&rhi)[2], int t,
                                              float sl2, float scale, float softcap, float (&m)[2], float (&l)[2],
                                              float (&corr)[2]) {
@@ -227,14 +282,14 @@ __device__ __forceinline__ void softmax_tile(float (&s)[BK / 2], const int (&rlo
         mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
         const float mn = fmaxf(m[r], mx[r]);
         mu[r] = mn == -INFINITY ? 0.0f : mn; /* a row that saw nothing yet: p = 0 */
-        corr[r] = exp2f(m[r] - mu[r]);
+        corr[r] = pexp2<FAST>(m[r] - mu[r]);
         m[r] = mn;
     }
 #pragma unroll
     for (int n = 0; n < BK / 8; n++)
 #pragma unroll
         for (int e = 0; e < 4; e++) {
-            const float pr = exp2f(s[4 * n + e] - mu[e >> 1]);
+            const float pr = pexp2<FAST>(s[4 * n + e] - mu[e >> 1]);
             s[4 * n + e] = pr;
             ls[e >> 1] += pr;
         }
@@ -242,7 +297,7 @@ __device__ __forceinline__ void softmax_tile(float (&s)[BK / 2], const int (&rlo
     l[1] = l[1] * corr[1] + ls[1];
 }
 
-template <typename T, int HD, bool QSMEM>
+template <typename T, int HD, bool QSMEM, int OPT>
 __device__ __forceinline__ void consumer(const void *q, void *out, const mlxc_p_attn_prefill &p, uint32_t sbase, int w,
                                          bool q_vec, bool out_vec) {
     using C = cfg<HD>;
@@ -251,6 +306,7 @@ __device__ __forceinline__ void consumer(const void *q, void *out, const mlxc_p_
     const uint32_t sQ = sbase + (uint32_t)w * C::WQ, bar_id = 1 + w;
     const uint32_t H = p.n_heads;
     const float sl2 = p.scale * LOG2E;
+    constexpr bool FAST_EXP = (OPT & OPT_EXP) != 0, DESC = (OPT & OPT_DESC) != 0;
     uint32_t it = 0;
 
     auto full_k = [&](uint32_t i) { return sbase + C::FULL_K + (i % C::ST) * 8; };
@@ -362,22 +418,30 @@ __device__ __forceinline__ void consumer(const void *q, void *out, const mlxc_p_
 #pragma unroll
         for (int i = 0; i < HD / 2; i++) o[i] = 0.0f;
 
+        /* DESC: a descriptor's low bits are the start address / 16 (below
+         * 2^14 for any shared address + offset here), so the per-k operand
+         * offsets are added to one descriptor built per tile. */
+        const uint64_t dq0 = mlxc_wg::desc_kmajor(sQ);
         auto issue_s = [&](uint32_t i) {
             const uint32_t kb = sk(i);
+            const uint64_t dk0 = mlxc_wg::desc_kmajor(kb);
 #pragma unroll
             for (int kk = 0; kk < HD / 16; kk++) {
-                const uint64_t db = mlxc_wg::desc_kmajor(kb + (kk >> 2) * (BK * 128) + (kk & 3) * 32);
+                const uint32_t ko = (kk >> 2) * (BK * 128) + (kk & 3) * 32, qo = (kk >> 2) * (64 * 128) + (kk & 3) * 32;
+                const uint64_t db = DESC ? dk0 + (ko >> 4) : mlxc_wg::desc_kmajor(kb + ko);
                 if constexpr (QSMEM)
-                    mlxc_wg::mma_ss<T, BK>(s, mlxc_wg::desc_kmajor(sQ + (kk >> 2) * (64 * 128) + (kk & 3) * 32), db,
-                                           kk > 0);
+                    mlxc_wg::mma_ss<T, BK>(s, DESC ? dq0 + (qo >> 4) : mlxc_wg::desc_kmajor(sQ + qo), db, kk > 0);
                 else mlxc_wg::mma_rs<T, BK>(s, qf[QSMEM ? 0 : kk], db, kk > 0);
             }
         };
         auto issue_pv = [&](uint32_t i) {
             const uint32_t vb = sk(i) + C::KV;
+            const uint64_t dv0 = mlxc_wg::desc_mnmajor(vb, BK * 128);
 #pragma unroll
             for (int ks = 0; ks < BK / 16; ks++)
-                mlxc_wg::mma_rs_tb<T, HD>(o, pa[ks], mlxc_wg::desc_mnmajor(vb + ks * 2048, BK * 128), 1);
+                mlxc_wg::mma_rs_tb<T, HD>(o, pa[ks],
+                                          DESC ? dv0 + (uint32_t)(ks * 2048 >> 4) : mlxc_wg::desc_mnmajor(vb + ks * 2048, BK * 128),
+                                          1);
         };
         /* the mask of tile j relative to its first key, and whether it is needed */
         auto tile_mask = [&](int j, int (&rlo)[2], int (&rhi)[2]) {
@@ -394,11 +458,11 @@ __device__ __forceinline__ void consumer(const void *q, void *out, const mlxc_p_
             int rlo[2], rhi[2];
             const bool mask = tile_mask(j, rlo, rhi);
             if (p.softcap > 0.0f) {
-                if (mask) softmax_tile<true, true>(s, rlo, rhi, t, sl2, p.scale, p.softcap, m, l, corr);
-                else softmax_tile<false, true>(s, rlo, rhi, t, sl2, p.scale, p.softcap, m, l, corr);
+                if (mask) softmax_tile<true, true, FAST_EXP>(s, rlo, rhi, t, sl2, p.scale, p.softcap, m, l, corr);
+                else softmax_tile<false, true, FAST_EXP>(s, rlo, rhi, t, sl2, p.scale, p.softcap, m, l, corr);
             } else {
-                if (mask) softmax_tile<true, false>(s, rlo, rhi, t, sl2, p.scale, p.softcap, m, l, corr);
-                else softmax_tile<false, false>(s, rlo, rhi, t, sl2, p.scale, p.softcap, m, l, corr);
+                if (mask) softmax_tile<true, false, FAST_EXP>(s, rlo, rhi, t, sl2, p.scale, p.softcap, m, l, corr);
+                else softmax_tile<false, false, FAST_EXP>(s, rlo, rhi, t, sl2, p.scale, p.softcap, m, l, corr);
             }
         };
         auto pack_p = [&]() {
@@ -518,7 +582,7 @@ __device__ __forceinline__ void consumer(const void *q, void *out, const mlxc_p_
 
 extern __shared__ __align__(1024) unsigned char sm90_smem[];
 
-template <typename T, int HD, bool QSMEM>
+template <typename T, int HD, bool QSMEM, int OPT = OPT_ALL>
 __device__ __forceinline__ void prefill(const void *q, const T *k, const T *v, void *out, const mlxc_p_attn_prefill &p) {
 #if MLXC_WG_SM90
     using C = cfg<HD>;
@@ -538,11 +602,11 @@ __device__ __forceinline__ void prefill(const void *q, const T *k, const T *v, v
         __syncthreads();
         if (wg == 0) {
             mlxc_wg::setmaxnreg_dec<40>();
-            producer<T, HD>(k, v, p, sbase);
+            producer<T, HD, OPT>(k, v, p, sbase);
         } else {
             mlxc_wg::setmaxnreg_inc<232>();
             const uint32_t tdt = std::is_same<T, __half>::value ? MLXC_ATTN_DT_F16 : MLXC_ATTN_DT_BF16;
-            consumer<T, HD, QSMEM>(q, out, p, sbase, wg - 1, p.q_dtype == tdt && aligned16(q),
+            consumer<T, HD, QSMEM, OPT>(q, out, p, sbase, wg - 1, p.q_dtype == tdt && aligned16(q),
                             p.out_dtype != MLXC_ATTN_DT_F32 && aligned16(out));
         }
         return;
@@ -572,3 +636,16 @@ extern "C" __global__ void __launch_bounds__(MLXC_ATTN_SM90_THREADS, 1)
                                   mlxc_p_attn_prefill p) {
     mlxc_attn::sm90::prefill<__nv_bfloat16, 64, true>(q, k, v, out, p);
 }
+
+/* A/B rows of the bench only (MLXC_ATTN_PREFILL=o0, o1, o3: hd 128 bf16
+ * with the optimisation bits OPT = 0, 1, 3; 0 is the kernel of 6b5fbee). */
+#define ATTN_SM90_OPT_KERNEL(OPT)                                                                                     \
+    extern "C" __global__ void __launch_bounds__(MLXC_ATTN_SM90_THREADS, 1)                                        \
+        attn_prefill_sm90o##OPT##_hd128_bf16(const void *q, const __nv_bfloat16 *k, const __nv_bfloat16 *v, void *out, \
+                                             mlxc_p_attn_prefill p) {                                              \
+        mlxc_attn::sm90::prefill<__nv_bfloat16, 128, true, OPT>(q, k, v, out, p);                                   \
+    }
+ATTN_SM90_OPT_KERNEL(0)
+ATTN_SM90_OPT_KERNEL(1)
+ATTN_SM90_OPT_KERNEL(3)
+#undef ATTN_SM90_OPT_KERNEL
