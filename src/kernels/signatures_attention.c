@@ -17,7 +17,7 @@ const mlxc_kernel_sig_entry mlxc_kernel_sigs_attention[] = {
     {"attn_prefill_sm90_hd128_f16", PRE}, {"attn_prefill_sm90_hd128_bf16", PRE},
     {"attn_prefill_sm90qs_hd64_bf16", PRE},
     {"attn_prefill_sm90o0_hd128_bf16", PRE},
-    {"attn_prefill_sm90o1_hd128_bf16", PRE},
-    {"attn_prefill_sm90o3_hd128_bf16", PRE},
+    {"attn_prefill_sm90o7_hd128_bf16", PRE},
+    {"attn_prefill_sm90o15_hd128_bf16", PRE},
 };
 const size_t mlxc_kernel_sigs_attention_count = sizeof mlxc_kernel_sigs_attention / sizeof *mlxc_kernel_sigs_attention;

@@ -222,7 +222,7 @@ mlxc_status mlxc_attention_prefill(mlxc_encoder *enc, const mlxc_buffer *q, cons
     /* The Hopper kernel (wgmma, warp-specialised; ops_attention_sm90.cuh)
      * on sm_90 for head dims 64 and 128; the mma.sync kernel elsewhere.
      * MLXC_ATTN_PREFILL=mma forces the mma.sync kernel, =qsmem (hd 64,
-     * bf16) the Hopper kernel with Q in shared memory, =o0/o1/o3 (hd 128,
+     * bf16) the Hopper kernel with Q in shared memory, =o0/o7/o15 (hd 128,
      * bf16) the Hopper kernel with only some of its optimisations (A/B);
      * MLXC_ATTN_PREFILL_GRID=n caps the CUDA grid at n blocks (each walks
      * several items: for tuning). */
@@ -234,9 +234,9 @@ mlxc_status mlxc_attention_prefill(mlxc_encoder *enc, const mlxc_buffer *q, cons
     snprintf(name, sizeof name, "attn_prefill_%shd%u_%s", sm90 ? "sm90_" : "", d->head_dim, ops_float_sfx(k->dtype));
     if (sm90 && env && strcmp(env, "qsmem") == 0 && d->head_dim == 64 && k->dtype == MLXC_BF16)
         snprintf(name, sizeof name, "attn_prefill_sm90qs_hd64_bf16");
-    if (sm90 && env && env[0] == 'o' && (env[1] == '0' || env[1] == '1' || env[1] == '3') && !env[2] &&
-        d->head_dim == 128 && k->dtype == MLXC_BF16)
-        snprintf(name, sizeof name, "attn_prefill_sm90o%c_hd128_bf16", env[1]);
+    if (sm90 && env && (!strcmp(env, "o0") || !strcmp(env, "o7") || !strcmp(env, "o15")) && d->head_dim == 128 &&
+        k->dtype == MLXC_BF16)
+        snprintf(name, sizeof name, "attn_prefill_sm90%s_hd128_bf16", env);
     mlxc_arg args[5] = {mlxc_arg_buffer(q), mlxc_arg_buffer(k), mlxc_arg_buffer(v), mlxc_arg_buffer(out),
                         mlxc_arg_bytes(&p, sizeof p)};
     const mlxc_buffer *r[3] = {q, k, v};

@@ -60,8 +60,10 @@ constexpr int NTH = (int)MLXC_ATTN_SM90_THREADS, BQ = (int)MLXC_ATTN_SM90_BQ, BK
  *             offsets are immediates (was ~20 integer instructions per copy)
  *   OPT_EXP   ex2.approx.ftz for the probabilities (exp2f adds a denormal
  *             fix-up: a compare and two multiplies per element)
- *   OPT_DESC  wgmma descriptors built once per tile, per-k offsets added */
-constexpr int OPT_PROD = 1, OPT_EXP = 2, OPT_DESC = 4, OPT_ALL = 7;
+ *   OPT_DESC  wgmma descriptors built once per tile, per-k offsets added
+ *   OPT_TREE  softmax row max / sum in 4 partial chains (softmax_tile)
+ *   OPT_FUSE  softmax scale folded into the exponent's FFMA (softmax_tile) */
+constexpr int OPT_PROD = 1, OPT_EXP = 2, OPT_DESC = 4, OPT_TREE = 8, OPT_FUSE = 16, OPT_ALL = 31;
 
 __device__ __forceinline__ uint32_t dynamic_smem_bytes() {
     uint32_t v;
@@ -256,45 +258,67 @@ __device__ __forceinline__ float ex2_ftz(float x) {
 }
 template <bool FAST> __device__ __forceinline__ float pexp2(float x) { return FAST ? ex2_ftz(x) : exp2f(x); }
 
-template <bool MASK, bool CAP, bool FAST>
+/* TREE: the row max and sum in 4 independent partial chains per row (each
+ * thread holds 32 values of each of its two rows: one chain is 32 dependent
+ * FMNMX / FADD).  FUSE (no softcap, sl2 > 0): the max taken on the raw
+ * logits (the scale is positive, so it commutes with max) and the scale
+ * folded into the exponent: p = 2^(s sl2 - mu) in one FFMA. */
+template <bool MASK, bool CAP, bool FAST, bool TREE, bool FUSE>
 __device__ __forceinline__ void softmax_tile(float (&s)[BK / 2], const int (&rlo)[2], const int (&rhi)[2], int t,
                                              float sl2, float scale, float softcap, float (&m)[2], float (&l)[2],
                                              float (&corr)[2]) {
-    float mx[2] = {-INFINITY, -INFINITY};
+    static_assert(!(FUSE && CAP), "the softcap is not linear");
+    constexpr int NP = TREE ? 4 : 1;
+    float mx[2][NP];
+#pragma unroll
+    for (int r = 0; r < 2; r++)
+#pragma unroll
+        for (int i = 0; i < NP; i++) mx[r][i] = -INFINITY;
 #pragma unroll
     for (int n = 0; n < BK / 8; n++)
 #pragma unroll
         for (int e = 0; e < 4; e++) {
             float x;
             if (CAP) x = softcap * tanhf(s[4 * n + e] * scale / softcap) * LOG2E;
+            else if (FUSE) x = s[4 * n + e];
             else x = s[4 * n + e] * sl2;
             if (MASK) {
                 const int c = 8 * n + 2 * t + (e & 1);
                 if (c < rlo[e >> 1] || c >= rhi[e >> 1]) x = -INFINITY;
             }
             s[4 * n + e] = x;
-            mx[e >> 1] = fmaxf(mx[e >> 1], x);
+            const int i = TREE ? (n & 1) * 2 + (e & 1) : 0;
+            mx[e >> 1][i] = fmaxf(mx[e >> 1][i], x);
         }
-    float mu[2], ls[2] = {0.0f, 0.0f};
+    float mu[2], ls[2][NP];
 #pragma unroll
     for (int r = 0; r < 2; r++) {
-        mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
-        mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
-        const float mn = fmaxf(m[r], mx[r]);
+        float v = mx[r][0];
+        if (TREE) v = fmaxf(fmaxf(mx[r][0], mx[r][1]), fmaxf(mx[r][2], mx[r][3]));
+        v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
+        v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
+        if (FUSE) v *= sl2; /* -inf stays -inf (sl2 > 0) */
+        const float mn = fmaxf(m[r], v);
         mu[r] = mn == -INFINITY ? 0.0f : mn; /* a row that saw nothing yet: p = 0 */
         corr[r] = pexp2<FAST>(m[r] - mu[r]);
         m[r] = mn;
+#pragma unroll
+        for (int i = 0; i < NP; i++) ls[r][i] = 0.0f;
     }
 #pragma unroll
     for (int n = 0; n < BK / 8; n++)
 #pragma unroll
         for (int e = 0; e < 4; e++) {
-            const float pr = pexp2<FAST>(s[4 * n + e] - mu[e >> 1]);
+            const float x = s[4 * n + e];
+            const float pr = pexp2<FAST>(FUSE ? fmaf(x, sl2, -mu[e >> 1]) : x - mu[e >> 1]);
             s[4 * n + e] = pr;
-            ls[e >> 1] += pr;
+            ls[e >> 1][TREE ? (n & 1) * 2 + (e & 1) : 0] += pr;
         }
-    l[0] = l[0] * corr[0] + ls[0];
-    l[1] = l[1] * corr[1] + ls[1];
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        const float sum = TREE ? (ls[r][0] + ls[r][1]) + (ls[r][2] + ls[r][3]) : ls[r][0];
+        l[r] = l[r] * corr[r] + sum;
+    }
 }
 
 template <typename T, int HD, bool QSMEM, int OPT>
@@ -306,7 +330,8 @@ __device__ __forceinline__ void consumer(const void *q, void *out, const mlxc_p_
     const uint32_t sQ = sbase + (uint32_t)w * C::WQ, bar_id = 1 + w;
     const uint32_t H = p.n_heads;
     const float sl2 = p.scale * LOG2E;
-    constexpr bool FAST_EXP = (OPT & OPT_EXP) != 0, DESC = (OPT & OPT_DESC) != 0;
+    constexpr bool FAST_EXP = (OPT & OPT_EXP) != 0, DESC = (OPT & OPT_DESC) != 0, TREE = (OPT & OPT_TREE) != 0,
+                   FUSE = (OPT & OPT_FUSE) != 0;
     uint32_t it = 0;
 
     auto full_k = [&](uint32_t i) { return sbase + C::FULL_K + (i % C::ST) * 8; };
@@ -458,11 +483,14 @@ __device__ __forceinline__ void consumer(const void *q, void *out, const mlxc_p_
             int rlo[2], rhi[2];
             const bool mask = tile_mask(j, rlo, rhi);
             if (p.softcap > 0.0f) {
-                if (mask) softmax_tile<true, true, FAST_EXP>(s, rlo, rhi, t, sl2, p.scale, p.softcap, m, l, corr);
-                else softmax_tile<false, true, FAST_EXP>(s, rlo, rhi, t, sl2, p.scale, p.softcap, m, l, corr);
+                if (mask) softmax_tile<true, true, FAST_EXP, TREE, false>(s, rlo, rhi, t, sl2, p.scale, p.softcap, m, l, corr);
+                else softmax_tile<false, true, FAST_EXP, TREE, false>(s, rlo, rhi, t, sl2, p.scale, p.softcap, m, l, corr);
+            } else if (FUSE && sl2 > 0.0f) {
+                if (mask) softmax_tile<true, false, FAST_EXP, TREE, FUSE>(s, rlo, rhi, t, sl2, p.scale, p.softcap, m, l, corr);
+                else softmax_tile<false, false, FAST_EXP, TREE, FUSE>(s, rlo, rhi, t, sl2, p.scale, p.softcap, m, l, corr);
             } else {
-                if (mask) softmax_tile<true, false, FAST_EXP>(s, rlo, rhi, t, sl2, p.scale, p.softcap, m, l, corr);
-                else softmax_tile<false, false, FAST_EXP>(s, rlo, rhi, t, sl2, p.scale, p.softcap, m, l, corr);
+                if (mask) softmax_tile<true, false, FAST_EXP, TREE, false>(s, rlo, rhi, t, sl2, p.scale, p.softcap, m, l, corr);
+                else softmax_tile<false, false, FAST_EXP, TREE, false>(s, rlo, rhi, t, sl2, p.scale, p.softcap, m, l, corr);
             }
         };
         auto pack_p = [&]() {
@@ -637,8 +665,8 @@ extern "C" __global__ void __launch_bounds__(MLXC_ATTN_SM90_THREADS, 1)
     mlxc_attn::sm90::prefill<__nv_bfloat16, 64, true>(q, k, v, out, p);
 }
 
-/* A/B rows of the bench only (MLXC_ATTN_PREFILL=o0, o1, o3: hd 128 bf16
- * with the optimisation bits OPT = 0, 1, 3; 0 is the kernel of 6b5fbee). */
+/* A/B rows of the bench only (MLXC_ATTN_PREFILL=o0, o7, o15: hd 128 bf16
+ * with the optimisation bits OPT = 0, 7, 15; 0 is the kernel of 6b5fbee). */
 #define ATTN_SM90_OPT_KERNEL(OPT)                                                                                     \
     extern "C" __global__ void __launch_bounds__(MLXC_ATTN_SM90_THREADS, 1)                                        \
         attn_prefill_sm90o##OPT##_hd128_bf16(const void *q, const __nv_bfloat16 *k, const __nv_bfloat16 *v, void *out, \
@@ -646,6 +674,6 @@ extern "C" __global__ void __launch_bounds__(MLXC_ATTN_SM90_THREADS, 1)
         mlxc_attn::sm90::prefill<__nv_bfloat16, 128, true, OPT>(q, k, v, out, p);                                   \
     }
 ATTN_SM90_OPT_KERNEL(0)
-ATTN_SM90_OPT_KERNEL(1)
-ATTN_SM90_OPT_KERNEL(3)
+ATTN_SM90_OPT_KERNEL(7)
+ATTN_SM90_OPT_KERNEL(15)
 #undef ATTN_SM90_OPT_KERNEL
