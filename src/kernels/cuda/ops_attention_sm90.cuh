@@ -33,7 +33,10 @@
  *
  * The numerics are those of the mma.sync kernel: Q and P rounded to the K/V
  * dtype, f32 accumulation, exp2 of logit * log2(e) - running max; a row
- * that sees no key gets zeros.
+ * that sees no key gets zeros.  The exp2 is ex2.approx.ftz (probabilities
+ * below 2^-126 are 0) and, with no softcap and a positive scale, its
+ * argument is one FFMA (logit * scale * log2(e) - max): within rounding of
+ * the mma.sync kernel's.
  *
  * Launch contract (the grid convention of params.h): any grid (items are
  * walked grid-stride, a snake over the blocks per round so that the
