@@ -22,6 +22,22 @@ static double cuda_tol(const attn_case *c) {
     return ac_tol(c->out_dt) > kv ? ac_tol(c->out_dt) : kv;
 }
 
+/* A prefill case: keys 0 .. q_off + q_len - len_cut - 1 valid, `spare`
+ * more cache positions, a sharp logit scale (6 / sqrt(hd)); dtypes and
+ * data are the caller's. */
+static attn_case prefill_case(uint32_t H, uint32_t KVH, uint32_t hd, uint32_t q_len, uint32_t q_off, uint32_t len_cut,
+                              uint32_t window, float softcap, uint32_t spare) {
+    attn_case c;
+    memset(&c, 0, sizeof c);
+    c.prefill = true;
+    c.H = H; c.KVH = KVH; c.hd = hd; c.q_len = q_len; c.q_offset = q_off;
+    c.window = window; c.softcap = softcap;
+    c.len = q_off + q_len - len_cut;
+    c.cap = c.len + spare;
+    c.scale = 6.0f / sqrtf((float)hd);
+    return c;
+}
+
 static void parity_case(attn_case *c) {
     char s[256];
     ac_fill(c);
@@ -76,14 +92,8 @@ static void long_cases(void) {
         {8, 2, 128, 300, 0, 0, 0}, {4, 4, 64, 257, 100, 0, 0}, {8, 1, 256, 130, 7, 50, 20},
         {6, 2, 96, 200, 0, 64, 0}, {16, 2, 128, 129, 1000, 0, 0}};
     for (size_t i = 0; i < sizeof pc / sizeof *pc; i++) {
-        attn_case c;
-        memset(&c, 0, sizeof c);
-        c.prefill = true;
-        c.H = pc[i].H; c.KVH = pc[i].KVH; c.hd = pc[i].hd; c.q_len = pc[i].q_len; c.q_offset = pc[i].q_off;
-        c.window = pc[i].window; c.softcap = pc[i].softcap;
-        c.len = c.q_offset + c.q_len;
-        c.cap = c.len + 5;
-        c.scale = 6.0f / sqrtf((float)c.hd);
+        attn_case c = prefill_case(pc[i].H, pc[i].KVH, pc[i].hd, pc[i].q_len, pc[i].q_off, 0, pc[i].window,
+                                   pc[i].softcap, 5);
         c.q_dt = i % 2 ? MLXC_F32 : MLXC_BF16;
         c.kv_dt = i % 2 ? MLXC_F16 : MLXC_BF16;
         c.out_dt = i % 3 ? MLXC_BF16 : MLXC_F32;
@@ -113,14 +123,8 @@ static void sm90_cases(void) {
         {4, 4, 128, 200, 5000, 0, 0, 0, MLXC_BF16, MLXC_F16, MLXC_BF16},
     };
     for (size_t i = 0; i < sizeof pc / sizeof *pc; i++) {
-        attn_case c;
-        memset(&c, 0, sizeof c);
-        c.prefill = true;
-        c.H = pc[i].H; c.KVH = pc[i].KVH; c.hd = pc[i].hd; c.q_len = pc[i].q_len; c.q_offset = pc[i].q_off;
-        c.window = pc[i].window; c.softcap = pc[i].softcap;
-        c.len = c.q_offset + c.q_len - pc[i].len_cut;
-        c.cap = c.len + 3;
-        c.scale = 6.0f / sqrtf((float)c.hd);
+        attn_case c = prefill_case(pc[i].H, pc[i].KVH, pc[i].hd, pc[i].q_len, pc[i].q_off, pc[i].len_cut,
+                                   pc[i].window, pc[i].softcap, 3);
         c.q_dt = pc[i].q; c.kv_dt = pc[i].kv; c.out_dt = pc[i].out;
         parity_case(&c);
     }

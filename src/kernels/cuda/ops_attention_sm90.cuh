@@ -224,23 +224,20 @@ __device__ __forceinline__ void producer(const T *k, const T *v, const mlxc_p_at
                 tile(vh, sv);
                 mlxc_wg::mbar_arrive_cp_async(sbase + C::FULL_V + s * 8);
             } else {
-                if (u > 0) mlxc_wg::mbar_wait(sbase + C::EMPTY_K + s * 8, (u - 1) & 1);
+                auto tile = [&](const T *src, uint32_t dst) {
 #pragma unroll 4
-                for (int i = tid; i < BK * CH; i += 128) {
-                    const int row = i / CH, c = i % CH;
-                    const int64_t pos = key0 + row;
-                    const bool valid = pos < I.bhi;
-                    cp_async16(sk + swz<BK>(row, c), kh + (valid ? pos : 0) * HD + c * 8, valid);
-                }
+                    for (int i = tid; i < BK * CH; i += 128) {
+                        const int row = i / CH, c = i % CH;
+                        const int64_t pos = key0 + row;
+                        const bool valid = pos < I.bhi;
+                        cp_async16(dst + swz<BK>(row, c), src + (valid ? pos : 0) * HD + c * 8, valid);
+                    }
+                };
+                if (u > 0) mlxc_wg::mbar_wait(sbase + C::EMPTY_K + s * 8, (u - 1) & 1);
+                tile(kh, sk);
                 mlxc_wg::mbar_arrive_cp_async(sbase + C::FULL_K + s * 8);
                 if (u > 0) mlxc_wg::mbar_wait(sbase + C::EMPTY_V + s * 8, (u - 1) & 1);
-#pragma unroll 4
-                for (int i = tid; i < BK * CH; i += 128) {
-                    const int row = i / CH, c = i % CH;
-                    const int64_t pos = key0 + row;
-                    const bool valid = pos < I.bhi;
-                    cp_async16(sv + swz<BK>(row, c), vh + (valid ? pos : 0) * HD + c * 8, valid);
-                }
+                tile(vh, sv);
                 mlxc_wg::mbar_arrive_cp_async(sbase + C::FULL_V + s * 8);
             }
         }
