@@ -21,24 +21,12 @@
 #include <time.h>
 
 #include "mlxc/tokenizer.h"
+#include "read_file.h"
 
 static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) { free(b); b = NULL; }
-    fclose(f);
-    if (b) *len = (size_t)n;
-    return b;
 }
 
 static void bench(const char *label, const char *path, const char *text, size_t len, const char *tname) {
@@ -77,7 +65,7 @@ int main(int argc, char **argv) {
     else snprintf(shared, sizeof shared, "%s/../shared", srcdir);
     snprintf(fpath, sizeof fpath, "%s/tests/fixtures/tokenizer/multilingual.txt", srcdir);
     size_t flen;
-    char *fix = slurp(fpath, &flen);
+    char *fix = read_file(fpath, &flen);
     if (!fix) { fprintf(stderr, "fixture text missing\n"); return 1; }
     size_t target = 8u << 20, len = 0;
     char *multi = malloc(target + flen);

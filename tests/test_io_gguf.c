@@ -14,6 +14,7 @@
 #include "mlxc/mlxc.h"
 #include "mlxc/gguf.h"
 #include "mlxc/model.h"
+#include "read_file.h"
 
 
 
@@ -542,15 +543,10 @@ static void test_deep_nesting(void) {
 static void test_random_flips(void) {
     char path[1024];
     snprintf(path, sizeof path, "%s/v3.gguf", fixture_dir());
-    FILE *f = fopen(path, "rb");
-    CHECK(f != NULL);
-    if (!f) return;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *orig = malloc((size_t)n);
-    CHECK(fread(orig, 1, (size_t)n, f) == (size_t)n);
-    fclose(f);
+    size_t n = 0;
+    uint8_t *orig = (uint8_t *)read_file(path, &n);
+    CHECK(orig != NULL);
+    if (!orig) return;
     uint64_t r = 0x243F6A8885A308D3ull;
     /* only the header part matters: the data is not interpreted */
     mlxc_gguf *g0 = NULL;

@@ -12,6 +12,7 @@
 #include "io_test.h"
 #include "mlxc/mlxc.h"
 #include "mlxc/model.h"
+#include "read_file.h"
 
 
 static mlxc_device *g_dev;
@@ -49,22 +50,9 @@ static void fresh_sharded(char *dir, size_t cap, const char *name) {
     }
 }
 
-static char *read_all(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    *n = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *p = malloc(*n + 1);
-    if (fread(p, 1, *n, f) != *n) *n = 0;
-    p[*n] = 0;
-    fclose(f);
-    return p;
-}
-
 static void replace_in_file(const char *path, const char *from, const char *to) {
     size_t n;
-    char *s = read_all(path, &n);
+    char *s = read_file(path, &n);
     if (!s) return;
     /* memmem: safetensors files start with NUL bytes */
     char *at = memmem(s, n, from, strlen(from));
@@ -420,7 +408,9 @@ static void test_truncated_shard(void) {
     fresh_sharded(dir, sizeof dir, "truncated");
     snprintf(p, sizeof p, "%s/model-00001-of-00002.safetensors", dir);
     size_t n;
-    char *s = read_all(p, &n);
+    char *s = read_file(p, &n);
+    CHECK(s != NULL && n > 100);
+    if (!s || n <= 100) return;
     FILE *f = fopen(p, "wb");
     fwrite(s, 1, n - 100, f);
     fclose(f);

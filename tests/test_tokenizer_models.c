@@ -16,23 +16,11 @@
 
 #include "harness.h"
 #include "mlxc/tokenizer.h"
+#include "read_file.h"
 
 #define FIX MLXC_SOURCE_DIR "/tests/fixtures/tokenizer/"
 
 static char g_models[1024];
-
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) { free(b); b = NULL; }
-    fclose(f);
-    if (b) { b[n] = 0; if (len) *len = (size_t)n; }
-    return b;
-}
 
 /* Parse whitespace-separated ids of one line (up to '\n'); returns count. */
 static size_t parse_ids(const char *s, int32_t **out) {
@@ -75,11 +63,11 @@ static mlxc_tokenizer *load_model(const char *rel, bool hf_compat) {
 
 static void check_text(mlxc_tokenizer *tok, const char *name) {
     size_t tl;
-    char *text = slurp(FIX "multilingual.txt", &tl);
+    char *text = read_file(FIX "multilingual.txt", &tl);
     char p1[512], p2[512];
     snprintf(p1, sizeof p1, FIX "%s.whole.ids", name);
     snprintf(p2, sizeof p2, FIX "%s.lines.ids", name);
-    char *whole = slurp(p1, NULL), *lines = slurp(p2, NULL);
+    char *whole = read_file(p1, NULL), *lines = read_file(p2, NULL);
     CHECK(text && whole && lines);
     if (!text || !whole || !lines) goto out;
     CHECK(tl >= 100000);
@@ -133,7 +121,7 @@ out:
 static void check_cases(mlxc_tokenizer *tok, const char *name) {
     char p[512];
     snprintf(p, sizeof p, FIX "%s.cases.txt", name);
-    char *cases = slurp(p, NULL);
+    char *cases = read_file(p, NULL);
     CHECK(cases);
     if (!cases) return;
     size_t ncase = 0, nbad = 0;

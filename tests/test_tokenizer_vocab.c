@@ -14,21 +14,9 @@
 
 #include "harness.h"
 #include "mlxc/tokenizer.h"
+#include "read_file.h"
 
 #define VOCAB_DIR MLXC_SHARED_DIR "/data/vocab/"
-
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) { free(b); b = NULL; }
-    fclose(f);
-    if (b) { b[n] = 0; *len = (size_t)n; }
-    return b;
-}
 
 static void run_vocab(const char *name) {
     char path[512], inp[600], out[600];
@@ -39,7 +27,7 @@ static void run_vocab(const char *name) {
     CHECK_OK(mlxc_tokenizer_load(path, &tok));
     if (!tok) return;
     size_t il, ol;
-    char *in = slurp(inp, &il), *ex = slurp(out, &ol);
+    char *in = read_file(inp, &il), *ex = read_file(out, &ol);
     CHECK(in && ex);
     if (!in || !ex) { free(in); free(ex); mlxc_tokenizer_free(tok); return; }
 
