@@ -7,6 +7,7 @@
  * copy where the CPU backend would wrap the mapping.
  */
 #include <jansson.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,20 +57,34 @@ static void human(char *s, size_t cap, double bytes) {
     snprintf(s, cap, i ? "%.2f %s" : "%.0f %s", bytes, u[i]);
 }
 
+/* The integer fields of a config: the text name, the JSON key, where. */
+static const struct {
+    const char *text, *json;
+    size_t      off;
+} k_int_fields[] = {
+    {"hidden_size", "hidden_size", offsetof(mlxc_model_config, hidden_size)},
+    {"intermediate_size", "intermediate_size", offsetof(mlxc_model_config, intermediate_size)},
+    {"num_layers", "num_layers", offsetof(mlxc_model_config, num_layers)},
+    {"num_heads", "num_heads", offsetof(mlxc_model_config, num_heads)},
+    {"num_kv_heads", "num_kv_heads", offsetof(mlxc_model_config, num_kv_heads)},
+    {"head_dim", "head_dim", offsetof(mlxc_model_config, head_dim)},
+    {"vocab_size", "vocab_size", offsetof(mlxc_model_config, vocab_size)},
+    {"max_positions", "max_position_embeddings", offsetof(mlxc_model_config, max_position_embeddings)},
+    {"sliding_window", "sliding_window", offsetof(mlxc_model_config, sliding_window)},
+};
+#define N_INT_FIELDS (sizeof k_int_fields / sizeof *k_int_fields)
+
+static int64_t int_field(const mlxc_model_config *c, size_t i) {
+    int64_t v;
+    memcpy(&v, (const char *)c + k_int_fields[i].off, sizeof v);
+    return v;
+}
+
 static void print_config_text(const mlxc_model_config *c) {
     if (c->architecture[0]) printf("architecture        %s\n", c->architecture);
     if (c->model_type[0]) printf("model_type          %s\n", c->model_type);
-#define P(name, v) if (v) printf("%-20s%lld\n", name, (long long)(v))
-    P("hidden_size", c->hidden_size);
-    P("intermediate_size", c->intermediate_size);
-    P("num_layers", c->num_layers);
-    P("num_heads", c->num_heads);
-    P("num_kv_heads", c->num_kv_heads);
-    P("head_dim", c->head_dim);
-    P("vocab_size", c->vocab_size);
-    P("max_positions", c->max_position_embeddings);
-    P("sliding_window", c->sliding_window);
-#undef P
+    for (size_t i = 0; i < N_INT_FIELDS; i++)
+        if (int_field(c, i)) printf("%-20s%lld\n", k_int_fields[i].text, (long long)int_field(c, i));
     if (c->rope_theta) printf("rope_theta          %g\n", c->rope_theta);
     if (c->rope_scaling.present)
         printf("rope_scaling        %s factor %g\n", c->rope_scaling.type[0] ? c->rope_scaling.type : "?",
@@ -92,17 +107,8 @@ static json_t *config_json(const mlxc_model_config *c) {
     json_t *o = json_object();
     json_object_set_new(o, "architecture", json_string(c->architecture));
     json_object_set_new(o, "model_type", json_string(c->model_type));
-#define I(name, v) json_object_set_new(o, name, json_integer(v))
-    I("hidden_size", c->hidden_size);
-    I("intermediate_size", c->intermediate_size);
-    I("num_layers", c->num_layers);
-    I("num_heads", c->num_heads);
-    I("num_kv_heads", c->num_kv_heads);
-    I("head_dim", c->head_dim);
-    I("vocab_size", c->vocab_size);
-    I("max_position_embeddings", c->max_position_embeddings);
-    I("sliding_window", c->sliding_window);
-#undef I
+    for (size_t i = 0; i < N_INT_FIELDS; i++)
+        json_object_set_new(o, k_int_fields[i].json, json_integer(int_field(c, i)));
     json_object_set_new(o, "rope_theta", json_real(c->rope_theta));
     json_object_set_new(o, "norm_eps", json_real(c->norm_eps));
     json_object_set_new(o, "tie_word_embeddings", json_boolean(c->tie_word_embeddings));
