@@ -1,11 +1,11 @@
-/* Captured graphs: replay, the rms_norm+mul fusion pass, the lookahead
+/* Captured graphs: replay, the fusion pass (rules from graph_rules.h), the lookahead
  * reorder pass, and instantiation into reusable executables. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/internal.h"
-#include "kernels/params.h"
+#include "core/graph_rules.h"
 
 typedef struct gnode {
     bool               barrier;
@@ -227,26 +227,18 @@ mlxc_status mlxc_graph_encode_with_barriers(const mlxc_graph *g, mlxc_encoder *e
     return s;
 }
 
-/* ---- fusion: rms_norm, barrier(s), mul reading the norm output ------------------------ */
+/* ---- fusion: windows of dispatches that a rule replaces by one ------------------------ */
 
-static const char *dtype_suffix(const char *name, const char *prefix) {
-    size_t n = strlen(prefix);
-    if (strncmp(name, prefix, n) != 0) return NULL;
-    const char *sfx = name + n;
-    if (strcmp(sfx, "f32") && strcmp(sfx, "f16") && strcmp(sfx, "bf16")) return NULL;
-    return sfx;
-}
-
-static bool same_view(const mlxc_arg *a, const mlxc_arg *b) {
+bool mlxc_graph_arg_same_view(const mlxc_arg *a, const mlxc_arg *b) {
     if (a->kind == MLXC_ARG_BYTES || b->kind == MLXC_ARG_BYTES) return false;
     uint64_t oa = a->kind == MLXC_ARG_BUFFER ? a->buffer->offset : a->offset;
     uint64_t ob = b->kind == MLXC_ARG_BUFFER ? b->buffer->offset : b->offset;
     return a->buffer->st == b->buffer->st && oa == ob;
 }
 
-/* Does any node after `from` read the range written by `w`? */
-static bool read_later(const mlxc_graph *g, size_t from, const mlxc_buffer_range *w) {
-    for (size_t i = from; i < g->n; i++) {
+bool mlxc_graph_range_read_after(const mlxc_graph_rule_window *win, const mlxc_buffer_range *w) {
+    const mlxc_graph *g = win->g;
+    for (size_t i = win->end; i < g->n; i++) {
         const gnode *nd = &g->nodes[i];
         if (nd->barrier) continue;
         if (nd->nranges == 0) return true; /* unknown: assume it does */
@@ -262,99 +254,98 @@ static bool read_later(const mlxc_graph *g, size_t from, const mlxc_buffer_range
     return false;
 }
 
+/* The window of `span` dispatch nodes that starts at node i: the nodes may
+ * follow each other directly (a captured tracked graph has no barrier
+ * nodes) or with barriers between them.  False when the graph ends first. */
+static bool window_at(const mlxc_graph *g, size_t i, uint32_t span, size_t idx[MLXC_GRAPH_RULE_MAX_SPAN]) {
+    idx[0] = i;
+    size_t k = i;
+    for (uint32_t s = 1; s < span; s++) {
+        k++;
+        while (k < g->n && g->nodes[k].barrier) k++;
+        if (k >= g->n) return false;
+        idx[s] = k;
+    }
+    return true;
+}
+
+/* Replace nodes [i, j] by the fused node, with the barriers it needs; the
+ * graph index of the fused node goes to *at_out. */
+static mlxc_status splice(mlxc_graph *g, size_t i, size_t j, gnode *fusedn, size_t *at_out) {
+    /* Replace [first, barriers, ..., last] by [barrier, fused, barrier]: the
+     * fused node does the reads of every node it replaces, so it must be
+     * ordered after everything the first ran beside and before everything
+     * the last ran beside.  Barriers at the ends or next to another
+     * barrier are not needed. */
+    bool lead = i > 0 && !g->nodes[i - 1].barrier;
+    bool trail = j + 1 < g->n && !g->nodes[j + 1].barrier;
+    for (size_t k = i; k <= j; k++) node_free(&g->nodes[k]);
+    size_t want = (size_t)lead + 1 + (size_t)trail, have = j - i + 1;
+    if (want > have) {
+        if (g->n + (want - have) > g->cap) {
+            gnode *v = realloc(g->nodes, (g->cap + want) * sizeof *v);
+            if (!v) { node_free(fusedn); return mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "out of host memory"); }
+            g->nodes = v;
+            g->cap += want;
+        }
+    }
+    memmove(&g->nodes[i + want], &g->nodes[j + 1], (g->n - j - 1) * sizeof *g->nodes);
+    g->n = g->n - have + want;
+    size_t at = i;
+    /* The fused node's ranges describe all it touches, so these barriers
+     * are as replaceable by range edges as the ones ranges produce. */
+    bool from_ranges = fusedn->nranges > 0;
+    if (lead) {
+        memset(&g->nodes[at], 0, sizeof *g->nodes);
+        g->nodes[at].barrier = true;
+        g->nodes[at++].automatic = from_ranges;
+    }
+    *at_out = at;
+    g->nodes[at++] = *fusedn;
+    if (trail) {
+        memset(&g->nodes[at], 0, sizeof *g->nodes);
+        g->nodes[at].barrier = true;
+        g->nodes[at].automatic = from_ranges;
+    }
+    return MLXC_OK;
+}
+
 mlxc_status mlxc_graph_fuse(mlxc_graph *g, mlxc_device *dev, size_t *fused_out) {
     MLXC_CHECK_ARG(g && dev, "mlxc_graph_fuse: NULL argument");
+    size_t nrules = 0;
+    const mlxc_graph_rule *const *rules = mlxc_graph_rules(&nrules);
     size_t fused = 0;
     for (size_t i = 0; i < g->n; i++) {
-        gnode *norm = &g->nodes[i];
-        if (norm->barrier || norm->kind != MLXC_OP_RMS_NORM || norm->nargs != 4) continue;
-        const char *sfx = dtype_suffix(norm->kernel->name, "rms_norm_");
-        if (!sfx) continue;
-        /* The multiply may follow directly (a captured tracked graph has no
-         * barrier nodes) or after barriers; its reading the norm's output is
-         * the dependency that makes the pair fusable. */
-        size_t j = i + 1;
-        while (j < g->n && g->nodes[j].barrier) j++;
-        if (j >= g->n) continue;
-        gnode *mul = &g->nodes[j];
-        if (mul->kind != MLXC_OP_ELEM_MUL || mul->nargs != 4) continue;
-        const char *msfx = dtype_suffix(mul->kernel->name, "mul_");
-        if (!msfx || strcmp(sfx, msfx) != 0) continue;
-        const mlxc_arg *nout = &norm->args[2];
-        int other;
-        if (same_view(&mul->args[0], nout)) other = 1;
-        else if (same_view(&mul->args[1], nout)) other = 0;
-        else continue;
-        if (same_view(&mul->args[other], nout)) continue; /* x*x: keep as is */
-        const mlxc_p_rms_norm *np = norm->args[3].bytes;
-        const mlxc_p_elementwise *mp = mul->args[3].bytes;
-        if (norm->args[3].size != sizeof *np || mul->args[3].size != sizeof *mp) continue;
-        if ((uint64_t)np->rows * np->dim != mp->n) continue;
-        /* The norm's output must be dead after the multiply. */
-        mlxc_buffer_range nw = {0};
-        bool have_w = false;
-        for (uint32_t r = 0; r < norm->nranges; r++)
-            if (norm->ranges[r].role == MLXC_RANGE_DST) { nw = norm->ranges[r]; have_w = true; }
-        if (!have_w || read_later(g, j + 1, &nw)) continue;
-        char fname[MLXC_MAX_KERNEL_NAME];
-        snprintf(fname, sizeof fname, "rms_norm_mul_%s", sfx);
-        const mlxc_kernel *fk;
-        if (mlxc_kernel_get(dev, fname, &fk) != MLXC_OK) { mlxc_clear_error(); continue; }
-        /* Build the fused node: (x, w, s, out, params). */
-        mlxc_arg args[5] = {norm->args[0], norm->args[1], mul->args[other], mul->args[2], norm->args[3]};
-        mlxc_buffer_range rr[MLXC_MAX_TRACKED];
-        uint32_t nr = 0;
-        for (uint32_t r = 0; r < norm->nranges && nr < MLXC_MAX_TRACKED; r++)
-            if (norm->ranges[r].role == MLXC_RANGE_SRC) rr[nr++] = norm->ranges[r];
-        for (uint32_t r = 0; r < mul->nranges && nr < MLXC_MAX_TRACKED; r++) {
-            const mlxc_buffer_range *x = &mul->ranges[r];
-            if (x->role == MLXC_RANGE_SRC && x->alloc_id == nw.alloc_id && x->p0 == nw.p0 && x->p1 == nw.p1) continue;
-            rr[nr++] = *x;
-        }
-        mlxc_dispatch d = node_dispatch(norm);
-        d.kernel = fk;
-        d.args = args;
-        d.nargs = 5;
-        gnode fusedn;
-        memset(&fusedn, 0, sizeof fusedn);
-        mlxc_status s = node_fill(&fusedn, &d, MLXC_OP_OTHER, rr, nr);
-        if (s) { node_free(&fusedn); return s; }
-        /* Replace [norm, barriers, mul] by [barrier, fused, barrier]: the fused
-         * node does the norm's reads and the multiply's, so it must be ordered
-         * after everything the norm ran beside and before everything the
-         * multiply ran beside.  Barriers at the ends or next to another
-         * barrier are not needed. */
-        bool lead = i > 0 && !g->nodes[i - 1].barrier;
-        bool trail = j + 1 < g->n && !g->nodes[j + 1].barrier;
-        for (size_t k = i; k <= j; k++) node_free(&g->nodes[k]);
-        size_t want = (size_t)lead + 1 + (size_t)trail, have = j - i + 1;
-        if (want > have) {
-            if (g->n + (want - have) > g->cap) {
-                gnode *v = realloc(g->nodes, (g->cap + want) * sizeof *v);
-                if (!v) { node_free(&fusedn); return mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "out of host memory"); }
-                g->nodes = v;
-                g->cap += want;
+        if (g->nodes[i].barrier) continue;
+        for (size_t ri = 0; ri < nrules; ri++) {
+            const mlxc_graph_rule *rule = rules[ri];
+            size_t idx[MLXC_GRAPH_RULE_MAX_SPAN];
+            if (rule->span < 1 || rule->span > MLXC_GRAPH_RULE_MAX_SPAN || !window_at(g, i, rule->span, idx))
+                continue;
+            mlxc_graph_rule_node wn[MLXC_GRAPH_RULE_MAX_SPAN];
+            for (uint32_t s = 0; s < rule->span; s++) {
+                const gnode *nd = &g->nodes[idx[s]];
+                wn[s] = (mlxc_graph_rule_node){nd->kernel->name, nd->kind, node_dispatch(nd), nd->ranges, nd->nranges};
             }
+            size_t j = idx[rule->span - 1];
+            mlxc_graph_rule_window win = {dev, g, wn, rule->span, j + 1};
+            mlxc_graph_rule_out ro;
+            memset(&ro, 0, sizeof ro);
+            bool matched = false;
+            mlxc_status s = rule->apply(&win, &ro, &matched);
+            if (s) return s;
+            if (!matched) continue;
+            gnode fusedn;
+            memset(&fusedn, 0, sizeof fusedn);
+            s = node_fill(&fusedn, &ro.d, ro.kind, ro.ranges, ro.nranges);
+            if (s) { node_free(&fusedn); return s; }
+            size_t at = i;
+            if ((s = splice(g, i, j, &fusedn, &at))) return s;
+            /* Go on after the fused node: it is not itself a window start. */
+            i = at;
+            fused++;
+            break;
         }
-        memmove(&g->nodes[i + want], &g->nodes[j + 1], (g->n - j - 1) * sizeof *g->nodes);
-        g->n = g->n - have + want;
-        size_t at = i;
-        /* The fused node's ranges describe all it touches, so these barriers
-         * are as replaceable by range edges as the ones ranges produce. */
-        bool from_ranges = fusedn.nranges > 0;
-        if (lead) {
-            memset(&g->nodes[at], 0, sizeof *g->nodes);
-            g->nodes[at].barrier = true;
-            g->nodes[at++].automatic = from_ranges;
-        }
-        g->nodes[at++] = fusedn;
-        if (trail) {
-            memset(&g->nodes[at], 0, sizeof *g->nodes);
-            g->nodes[at].barrier = true;
-            g->nodes[at].automatic = from_ranges;
-        }
-        i = at - 1;
-        fused++;
     }
     if (fused_out) *fused_out = fused;
     return MLXC_OK;
