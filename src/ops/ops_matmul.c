@@ -1,9 +1,10 @@
 /* Front-end of the dense matmul (include/mlxc/ops_matmul.h): validate, pick
  * the mat-vec (m <= 8) or the GEMM kernel and its launch per backend, and
  * dispatch tracked.  Kernel names are matvec_W_X_Y and gemm_W_X_Y
- * (src/kernels/params_matmul.h). */
+ * (src/kernels/params_matmul.h), and gemm_lt_* (src/core/libcall.h). */
 #include <stdio.h>
 
+#include "core/libcall.h"
 #include "kernels/params_matmul.h"
 #include "mlxc/ops_matmul.h"
 #include "ops/ops_internal.h"
@@ -59,10 +60,11 @@ mlxc_status mlxc_matmul(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buff
         snprintf(lt, sizeof lt, "gemm_lt_bf16_bf16_%s", ops_float_sfx(y->dtype));
         if (mlxc_kernel_get(dev, lt, &kern) != MLXC_OK) kern = NULL;
     }
+    const bool lib = kern != NULL;
     uint64_t groups;
     uint32_t block = 256, shared = 0;
     const uint64_t ntiles = (n + MLXC_CPU_MM_NT - 1) / MLXC_CPU_MM_NT;
-    if (kern) {
+    if (lib) {
         groups = 1; /* the library picks its own launch */
         block = 1;
     } else if (cpu) {
@@ -87,8 +89,13 @@ mlxc_status mlxc_matmul(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buff
     if (!kern && (s = mlxc_kernel_get(dev, name, &kern))) return s;
     if (mlxc_buffer_device(x) != dev || mlxc_buffer_device(w) != dev || mlxc_buffer_device(y) != dev)
         return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_matmul: a buffer lives on another device than the encoder");
+    /* Our kernels take the op's parameters; the library GEMM the call's
+     * description (src/core/libcall.h): contiguous rows, so each leading
+     * dimension is the row length. */
     mlxc_p_matmul p = {m, n, k, 0};
-    mlxc_arg args[4] = {mlxc_arg_buffer(x), mlxc_arg_buffer(w), mlxc_arg_buffer(y), mlxc_arg_bytes(&p, sizeof p)};
+    mlxc_lib_gemm lg = {.m = m, .n = n, .k = k, .ld_x = k, .ld_w = k, .ld_y = n};
+    mlxc_arg args[4] = {mlxc_arg_buffer(x), mlxc_arg_buffer(w), mlxc_arg_buffer(y),
+                        lib ? mlxc_arg_bytes(&lg, sizeof lg) : mlxc_arg_bytes(&p, sizeof p)};
     const mlxc_buffer *reads[2] = {x, w}, *writes[1] = {y};
     mlxc_dispatch d = {.kernel = kern, .args = args, .nargs = 4, .grid = {(uint32_t)groups, 1, 1},
                        .block = {block, 1, 1}, .shared_bytes = shared, .reads = reads, .nreads = 2,

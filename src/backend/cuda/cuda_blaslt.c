@@ -2,12 +2,12 @@
  * cuBLASLt behind kernel names, for the tensor-core GEMM of the dense matmul
  * (include/mlxc/ops_matmul.h) where it beats our own kernel.
  *
- *   gemm_lt_bf16_bf16_bf16(x, w, y, mlxc_p_matmul)   y bf16
- *   gemm_lt_bf16_bf16_f32 (x, w, y, mlxc_p_matmul)   y f32
+ *   gemm_lt_bf16_bf16_bf16(x, w, y, mlxc_lib_gemm)   y bf16
+ *   gemm_lt_bf16_bf16_f32 (x, w, y, mlxc_lib_gemm)   y f32
  *
- * The names take the arguments of the gemm_W_X_Y kernels (the signature
- * table of src/kernels/signatures_matmul.c), so the front-end dispatches
- * them like any kernel: tracked, in command buffers, graphs and profiles.
+ * The call is described by mlxc_lib_gemm (src/core/libcall.h; signatures in
+ * src/kernels/signatures_matmul.c), so the front-end dispatches the names
+ * like any kernel: tracked, in command buffers, graphs and profiles.
  * The backend launches one through cu_func.lib instead of cuLaunchKernel,
  * always on a stream: in graph mode between the graph launches of the
  * kernels around it, and an instantiated mlxc_graph that holds one replays
@@ -18,7 +18,9 @@
  * a file; MLXC_CUBLASLT=0 hides it); without it the names do not resolve
  * and the front-end keeps its own kernel.  Row-major y (m, n) = x (m, k)
  * w (n, k)^T is cuBLASLt's column-major D (n, m) = A^T B with A = w as a
- * (k, n) matrix and B = x as (k, m): the "TN" case, f32 compute and scale.
+ * (k, n) matrix and B = x as (k, m), each column-major matrix's leading
+ * dimension the row-major one's row distance: the "TN" case, f32 compute
+ * and scale.
  * Plans (descriptors and the heuristic's algorithm) are cached per device
  * and shape.  The algorithm is chosen for 16-byte aligned operands and no
  * workspace, so any call of the shape may run it and concurrent graph nodes
@@ -29,7 +31,7 @@
 #include <string.h>
 
 #include "backend/cuda/cuda_backend.h"
-#include "kernels/params_matmul.h"
+#include "core/libcall.h"
 
 /* ---- the slice of the cuBLASLt API used (cublasLt.h, CUDA 12 and 13) ------------- */
 
@@ -121,10 +123,10 @@ static const lt_api *lt(void) {
 /* ---- per-device state and plans ------------------------------------------------- */
 
 typedef struct lt_plan {
-    uint32_t m, n, k;
-    int      ytype;
-    lt_obj   desc, a, b, d;
-    lt_algo  algo;
+    mlxc_lib_gemm g;      /* the call: with ytype, the cache key */
+    int           ytype;
+    lt_obj        desc, a, b, d;
+    lt_algo       algo;
 } lt_plan;
 
 struct cu_lt {
@@ -155,10 +157,15 @@ void cu_lt_free(cu_dev *cu) {
 
 /* Find or build the plan of a shape (under s->mu).  NULL with an error set
  * when cuBLASLt offers no algorithm. */
-static const lt_plan *plan_get(cu_lt *s, uint32_t m, uint32_t n, uint32_t k, int ytype) {
+static bool same_gemm(const mlxc_lib_gemm *a, const mlxc_lib_gemm *b) {
+    return a->m == b->m && a->n == b->n && a->k == b->k && a->ld_x == b->ld_x && a->ld_w == b->ld_w &&
+           a->ld_y == b->ld_y;
+}
+
+static const lt_plan *plan_get(cu_lt *s, const mlxc_lib_gemm *g, int ytype) {
     for (size_t i = 0; i < s->nplans; i++) {
         const lt_plan *p = &s->plans[i];
-        if (p->m == m && p->n == n && p->k == k && p->ytype == ytype) return p;
+        if (same_gemm(&p->g, g) && p->ytype == ytype) return p;
     }
     if (s->nplans == s->cap) {
         size_t nc = s->cap ? 2 * s->cap : 16;
@@ -171,7 +178,7 @@ static const lt_plan *plan_get(cu_lt *s, uint32_t m, uint32_t n, uint32_t k, int
         s->cap = nc;
     }
     const lt_api *a = lt();
-    lt_plan p = {.m = m, .n = n, .k = k, .ytype = ytype};
+    lt_plan p = {.g = *g, .ytype = ytype};
     const int32_t ta = LT_OP_T, tb = LT_OP_N;
     const uint64_t ws = 0;
     const uint32_t align = 16;
@@ -181,9 +188,9 @@ static const lt_plan *plan_get(cu_lt *s, uint32_t m, uint32_t n, uint32_t k, int
     lt_status st = a->DescCreate(&p.desc, LT_COMPUTE_32F, LT_R_32F);
     if (!st) st = a->DescSetAttribute(p.desc, LT_DESC_TRANSA, &ta, sizeof ta);
     if (!st) st = a->DescSetAttribute(p.desc, LT_DESC_TRANSB, &tb, sizeof tb);
-    if (!st) st = a->LayoutCreate(&p.a, LT_R_16BF, k, n, k);
-    if (!st) st = a->LayoutCreate(&p.b, LT_R_16BF, k, m, k);
-    if (!st) st = a->LayoutCreate(&p.d, ytype, n, m, n);
+    if (!st) st = a->LayoutCreate(&p.a, LT_R_16BF, g->k, g->n, g->ld_w);
+    if (!st) st = a->LayoutCreate(&p.b, LT_R_16BF, g->k, g->m, g->ld_x);
+    if (!st) st = a->LayoutCreate(&p.d, ytype, g->n, g->m, g->ld_y);
     if (!st) st = a->PrefCreate(&pref);
     if (!st) st = a->PrefSetAttribute(pref, LT_PREF_MAX_WORKSPACE, &ws, sizeof ws);
     for (int attr = LT_PREF_ALIGN_A; !st && attr <= LT_PREF_ALIGN_D; attr++)
@@ -192,8 +199,8 @@ static const lt_plan *plan_get(cu_lt *s, uint32_t m, uint32_t n, uint32_t k, int
     if (pref) a->PrefDestroy(pref);
     if (st || count < 1 || res.state) {
         plan_destroy(a, &p);
-        mlxc_set_error(MLXC_ERR_UNSUPPORTED, "cuBLASLt has no algorithm for a %u x %u x %u bf16 GEMM (status %d)", m,
-                       n, k, st ? st : res.state);
+        mlxc_set_error(MLXC_ERR_UNSUPPORTED, "cuBLASLt has no algorithm for a %u x %u x %u bf16 GEMM (status %d)",
+                       g->m, g->n, g->k, st ? st : res.state);
         return NULL;
     }
     p.algo = res.algo;
@@ -201,18 +208,19 @@ static const lt_plan *plan_get(cu_lt *s, uint32_t m, uint32_t n, uint32_t k, int
     return &s->plans[s->nplans++];
 }
 
-/* The dispatch's shape, read from its mlxc_p_matmul argument. */
-static mlxc_p_matmul lt_shape(const mlxc_cmd_dispatch *d) {
-    mlxc_p_matmul p;
-    memcpy(&p, d->args[3].bytes, sizeof p);
-    return p;
+/* The call, read from the dispatch's mlxc_lib_gemm argument (its size
+ * checked against the signature when the dispatch was recorded). */
+static mlxc_lib_gemm lt_call(const mlxc_cmd_dispatch *d) {
+    mlxc_lib_gemm g;      /* the call, and the cache key with ytype */
+    memcpy(&g, d->args[3].bytes, sizeof g);
+    return g;
 }
 
 static mlxc_status lt_check(const cu_func *f, const mlxc_cmd_dispatch *d) {
     cu_lt *s = f->lib_ctx;
-    mlxc_p_matmul p = lt_shape(d);
+    mlxc_lib_gemm g = lt_call(d);
     pthread_mutex_lock(&s->mu);
-    const lt_plan *pl = plan_get(s, p.m, p.n, p.k, f->lib_arg);
+    const lt_plan *pl = plan_get(s, &g, f->lib_arg);
     pthread_mutex_unlock(&s->mu);
     return pl ? MLXC_OK : MLXC_ERR_UNSUPPORTED;
 }
@@ -220,10 +228,10 @@ static mlxc_status lt_check(const cu_func *f, const mlxc_cmd_dispatch *d) {
 static CUresult lt_launch(const cu_func *f, CUstream stream, const mlxc_cmd_dispatch *d) {
     cu_lt *s = f->lib_ctx;
     const lt_api *a = lt();
-    mlxc_p_matmul p = lt_shape(d);
+    mlxc_lib_gemm g = lt_call(d);
     static const float alpha = 1.0f, beta = 0.0f;
     pthread_mutex_lock(&s->mu);
-    const lt_plan *pl = plan_get(s, p.m, p.n, p.k, f->lib_arg);
+    const lt_plan *pl = plan_get(s, &g, f->lib_arg);
     lt_status st = -1;
     if (pl) {
         const void *x = (const void *)(uintptr_t)d->args[0].value, *w = (const void *)(uintptr_t)d->args[1].value;
@@ -250,8 +258,8 @@ mlxc_status cu_lt_resolve(mlxc_device *dev, cu_dev *cu, mlxc_kernel *k, cu_func 
         return mlxc_set_error(MLXC_ERR_NOT_FOUND, "no CUDA kernel named %s", k->name);
     const lt_api *a = lt();
     if (!a) return mlxc_set_error(MLXC_ERR_NOT_FOUND, "%s: cuBLASLt 12 or newer is not available", k->name);
-    const mlxc_kernel_signature *sig = cu_builtin_sig("gemm_bf16_bf16_bf16");
-    if (!sig) return mlxc_set_error(MLXC_ERR_INTERNAL, "no signature for the GEMM kernels");
+    const mlxc_kernel_signature *sig = cu_builtin_sig(k->name);
+    if (!sig) return mlxc_set_error(MLXC_ERR_INTERNAL, "no signature for %s", k->name);
     if (!cu->lt) {
         cu_lt *s = calloc(1, sizeof *s);
         if (!s) return mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "out of host memory");
