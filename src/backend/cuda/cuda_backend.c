@@ -1,6 +1,7 @@
 /*
  * CUDA backend: devices, memory, kernels, timelines, and the vtable.
- * Command buffers and graphs are in cuda_cmdbuf.c, NVRTC in cuda_nvrtc.c.
+ * Command buffers and graphs are in cuda_cmdbuf.c and the files it lists
+ * (cuda_cmdbuf.h), NVRTC in cuda_nvrtc.c.
  */
 #include "backend/cuda/cuda_backend.h"
 
@@ -571,7 +572,7 @@ static uint64_t cu_timeline_value(mlxc_device *dev, mlxc_timeline *tl) {
     return __atomic_load_n(t->host, __ATOMIC_ACQUIRE);
 }
 
-/* Used by cuda_cmdbuf.c. */
+/* Used by cuda_immediate.c (declared in cuda_cmdbuf.h). */
 CUdeviceptr cu_timeline_addr(const mlxc_timeline *tl);
 CUdeviceptr cu_timeline_addr(const mlxc_timeline *tl) {
     const cu_timeline *t = tl->impl;

@@ -149,7 +149,8 @@ bool        cu_lt_name(const char *name);
 mlxc_status cu_lt_resolve(mlxc_device *dev, cu_dev *cu, mlxc_kernel *k, cu_func **out);
 void        cu_lt_free(cu_dev *cu);
 
-/* Command buffers and graphs (cuda_cmdbuf.c). */
+/* Command buffers and graphs (cuda_cmdbuf.c, cuda_instantiate.c, cuda_exec_cache.c;
+ * the files and their shared declarations: cuda_cmdbuf.h). */
 mlxc_status cu_cb_begin(mlxc_cmdbuf *cb);
 mlxc_status cu_cb_record(mlxc_cmdbuf *cb, const mlxc_cmd *cmd);
 mlxc_status cu_cb_submit(mlxc_cmdbuf *cb);

@@ -11,8 +11,9 @@
  * The backend launches one through cu_func.lib instead of cuLaunchKernel,
  * always on a stream: in graph mode between the graph launches of the
  * kernels around it, and an instantiated mlxc_graph that holds one replays
- * its plan launch by launch (cuda_cmdbuf.c).  alpha and beta live in static
- * storage, so nothing the library reads later points into a stack frame.
+ * its plan launch by launch (cuda_instantiate.c, cuda_immediate.c).  alpha
+ * and beta live in static storage, so nothing the library reads later
+ * points into a stack frame.
  *
  * libcublasLt is loaded with dlopen on first use (MLXC_CUBLASLT_PATH names
  * a file; MLXC_CUBLASLT=0 hides it); without it the names do not resolve

@@ -1,0 +1,221 @@
+/* The topology of a segment of dispatches and barriers - edges from the
+ * tracked ranges, or from the barriers - and the CUDA graph built from it
+ * (overview in cuda_cmdbuf.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cuda/cuda_cmdbuf.h"
+
+void cu_topo_free(cu_topo *t) {
+    free(t->d);
+    free(t->group);
+    free(t->dep_off);
+    free(t->deps);
+    memset(t, 0, sizeof *t);
+}
+
+static int dep_push(cu_topo *t, uint32_t v) {
+    if (t->ndeps == t->cap_deps) {
+        size_t nc = t->cap_deps ? t->cap_deps * 2 : 256;
+        uint32_t *p = realloc(t->deps, nc * sizeof *p);
+        if (!p) return -1;
+        t->deps = p;
+        t->cap_deps = nc;
+    }
+    t->deps[t->ndeps++] = v;
+    return 0;
+}
+
+/* Live accesses per allocation, for range-derived edges. */
+typedef struct rrec { uint64_t p0, p1; uint32_t node, next; } rrec;
+typedef struct rslot { uint64_t id; uint32_t reads, writes; bool used; } rslot;
+#define RNIL UINT32_MAX
+
+static rslot *rslot_find(rslot *tab, size_t cap, uint64_t id) {
+    size_t i = (size_t)(id * 0x9e3779b97f4a7c15ull) & (cap - 1);
+    while (tab[i].used && tab[i].id != id) i = (i + 1) & (cap - 1);
+    if (!tab[i].used) {
+        tab[i].used = true;
+        tab[i].id = id;
+        tab[i].reads = tab[i].writes = RNIL;
+    }
+    return &tab[i];
+}
+
+static int range_edges(cu_topo *t) {
+    size_t nr = 0;
+    for (uint32_t j = 0; j < t->k; j++) nr += t->d[j]->ranges.n;
+    size_t cap = 16;
+    while (cap < 2 * nr) cap <<= 1;
+    rslot *tab = calloc(cap, sizeof *tab);
+    rrec *pool = malloc((nr ? nr : 1) * sizeof *pool);
+    uint32_t *stamp = malloc(t->k * sizeof *stamp);
+    t->dep_off = malloc((t->k + 1) * sizeof *t->dep_off);
+    if (!tab || !pool || !stamp || !t->dep_off) {
+        free(tab);
+        free(pool);
+        free(stamp);
+        return -1;
+    }
+    for (uint32_t j = 0; j < t->k; j++) stamp[j] = RNIL;
+    uint32_t npool = 0;
+    int rc = 0;
+    for (uint32_t j = 0; j < t->k && !rc; j++) {
+        t->dep_off[j] = (uint32_t)t->ndeps;
+        const mlxc_range_set *rs = &t->d[j]->ranges;
+        /* Edges to every live access this one conflicts with. */
+        for (uint32_t q = 0; q < rs->n && !rc; q++) {
+            const mlxc_buffer_range *r = &rs->r[q];
+            rslot *sl = rslot_find(tab, cap, r->alloc_id);
+            for (int list = 0; list < 2; list++) {
+                if (list == 0 && r->role != MLXC_RANGE_DST) continue; /* read/read never conflicts */
+                for (uint32_t e = list == 0 ? sl->reads : sl->writes; e != RNIL; e = pool[e].next) {
+                    if (pool[e].p0 >= r->p1 || r->p0 >= pool[e].p1) continue;
+                    uint32_t node = pool[e].node;
+                    if (stamp[node] == j) continue;
+                    stamp[node] = j;
+                    if (dep_push(t, node)) { rc = -1; break; }
+                }
+            }
+        }
+        /* A write retires the accesses it covers, then this dispatch's
+         * accesses become live. */
+        for (uint32_t q = 0; q < rs->n && !rc; q++) {
+            const mlxc_buffer_range *r = &rs->r[q];
+            if (r->role != MLXC_RANGE_DST) continue;
+            rslot *sl = rslot_find(tab, cap, r->alloc_id);
+            for (int list = 0; list < 2; list++) {
+                uint32_t *link = list == 0 ? &sl->reads : &sl->writes;
+                while (*link != RNIL) {
+                    rrec *e = &pool[*link];
+                    if (e->p0 >= r->p0 && e->p1 <= r->p1 && e->node != j)
+                        *link = e->next;
+                    else
+                        link = &e->next;
+                }
+            }
+        }
+        for (uint32_t q = 0; q < rs->n && !rc; q++) {
+            const mlxc_buffer_range *r = &rs->r[q];
+            if (r->p1 <= r->p0) continue;
+            rslot *sl = rslot_find(tab, cap, r->alloc_id);
+            uint32_t *head = r->role == MLXC_RANGE_DST ? &sl->writes : &sl->reads;
+            pool[npool] = (rrec){r->p0, r->p1, j, *head};
+            *head = npool++;
+        }
+    }
+    t->dep_off[t->k] = (uint32_t)t->ndeps;
+    free(tab);
+    free(pool);
+    free(stamp);
+    return rc;
+}
+
+mlxc_status cu_topo_build(cu_dev *cu, const mlxc_cmd *cmds, size_t n, cu_topo *t) {
+    memset(t, 0, sizeof *t);
+    uint32_t k = 0;
+    bool all_ranges = true;
+    for (size_t i = 0; i < n; i++) {
+        if (cmds[i].type == MLXC_CMD_DISPATCH) {
+            k++;
+            if (cmds[i].u.d.ranges.n == 0) all_ranges = false;
+        }
+        /* A barrier the caller placed orders everything: ranges alone may
+         * not describe what it protects, so keep barrier edges. */
+        if (cmds[i].type == MLXC_CMD_BARRIER && !cmds[i].u.barrier.automatic) all_ranges = false;
+    }
+    t->k = k;
+    t->d = malloc((k ? k : 1) * sizeof *t->d);
+    t->group = malloc((k ? k : 1) * sizeof *t->group);
+    if (!t->d || !t->group) {
+        cu_topo_free(t);
+        return mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "out of host memory");
+    }
+    uint32_t j = 0, g = 0;
+    bool pending = false;
+    for (size_t i = 0; i < n; i++) {
+        if (cmds[i].type == MLXC_CMD_BARRIER) {
+            if (pending) g++;
+            pending = false;
+        } else if (cmds[i].type == MLXC_CMD_DISPATCH) {
+            t->d[j] = &cmds[i].u.d;
+            t->group[j++] = g;
+            pending = true;
+        }
+    }
+    t->ranges = cu->range_edges && all_ranges && k > 0;
+    if (t->ranges && range_edges(t)) {
+        cu_topo_free(t);
+        return mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "out of host memory");
+    }
+    return MLXC_OK;
+}
+
+void cu_node_params(const mlxc_cmd_dispatch *d, void **pp, CUDA_KERNEL_NODE_PARAMS_v2 *p) {
+    memset(p, 0, sizeof *p);
+    const cu_func *f = d->kernel->impl;
+    cu_param_ptrs(d, pp);
+    p->func = f->fn;
+    p->gridDimX = d->grid.x;
+    p->gridDimY = d->grid.y;
+    p->gridDimZ = d->grid.z;
+    p->blockDimX = d->block.x;
+    p->blockDimY = d->block.y;
+    p->blockDimZ = d->block.z;
+    p->sharedMemBytes = d->shared_bytes;
+    p->kernelParams = d->nargs ? pp : NULL;
+}
+
+/* Build a CUDA graph for the topology; nodes[j] is dispatch j's node. */
+CUresult cu_graph_build(const cu_topo *t, CUgraph *gout, CUgraphNode *nodes) {
+    const mlxc_cu_api *api = mlxc_cu();
+    CUgraph g = NULL;
+    CUresult r = api->GraphCreate(&g, 0);
+    if (r != CUDA_SUCCESS) return r;
+    void *pp[MLXC_MAX_KERNEL_ARGS];
+    CUDA_KERNEL_NODE_PARAMS_v2 p;
+    CUgraphNode *deps = malloc(((size_t)t->k + 1) * sizeof *deps);
+    if (!deps) {
+        api->GraphDestroy(g);
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    if (t->ranges) {
+        for (uint32_t j = 0; j < t->k && r == CUDA_SUCCESS; j++) {
+            size_t nd = 0;
+            for (uint32_t q = t->dep_off[j]; q < t->dep_off[j + 1]; q++) deps[nd++] = nodes[t->deps[q]];
+            cu_node_params(t->d[j], pp, &p);
+            r = api->GraphAddKernelNode(&nodes[j], g, deps, nd, &p);
+        }
+    } else {
+        /* Groups are contiguous runs of equal group ids. */
+        uint32_t pa = 0, pb = 0; /* previous group [pa, pb) */
+        for (uint32_t a = 0; a < t->k && r == CUDA_SUCCESS;) {
+            uint32_t b = a;
+            while (b < t->k && t->group[b] == t->group[a]) b++;
+            size_t nd = 0;
+            if (pb > pa) {
+                if (pb - pa == 1 || b - a == 1) {
+                    for (uint32_t q = pa; q < pb; q++) deps[nd++] = nodes[q];
+                } else {
+                    CUgraphNode join = NULL;
+                    r = api->GraphAddEmptyNode(&join, g, &nodes[pa], pb - pa);
+                    deps[nd++] = join;
+                }
+            }
+            for (uint32_t j = a; j < b && r == CUDA_SUCCESS; j++) {
+                cu_node_params(t->d[j], pp, &p);
+                r = api->GraphAddKernelNode(&nodes[j], g, deps, nd, &p);
+            }
+            pa = a;
+            pb = b;
+            a = b;
+        }
+    }
+    free(deps);
+    if (r != CUDA_SUCCESS) {
+        api->GraphDestroy(g);
+        return r;
+    }
+    *gout = g;
+    return CUDA_SUCCESS;
+}
