@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #include "mlxc/mlxc.h"
-#include "mlxc/model.h"
+#include "mlxc/weights.h"
 
 static double now_s(void) {
     struct timespec ts;

@@ -2,7 +2,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "mlxc/model.h"
+#include "mlxc/weights.h"
 
 static volatile uint64_t g_sink;
 

@@ -13,7 +13,7 @@
 #include "io_test.h"
 #include "mlxc/mlxc.h"
 #include "mlxc/gguf.h"
-#include "mlxc/model.h"
+#include "mlxc/weights.h"
 #include "read_file.h"
 
 

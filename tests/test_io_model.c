@@ -11,7 +11,7 @@
 #include "harness.h"
 #include "io_test.h"
 #include "mlxc/mlxc.h"
-#include "mlxc/model.h"
+#include "mlxc/weights.h"
 #include "read_file.h"
 
 

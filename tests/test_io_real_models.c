@@ -9,7 +9,7 @@
 #include "harness.h"
 #include "io_test.h"
 #include "mlxc/mlxc.h"
-#include "mlxc/model.h"
+#include "mlxc/weights.h"
 
 
 

@@ -16,7 +16,7 @@
 
 #include "commands.h"
 #include "mlxc/mlxc.h"
-#include "mlxc/model.h"
+#include "mlxc/weights.h"
 
 static double now_s(void) {
     struct timespec ts;
@@ -207,7 +207,7 @@ int mlxc_cmd_info_file(int argc, char **argv) {
     if (as_json) {
         json_t *o = json_object();
         json_object_set_new(o, "path", json_string(path));
-        json_object_set_new(o, "format", json_string(mlxc_model_format_name(mlxc_weights_format(w))));
+        json_object_set_new(o, "format", json_string(mlxc_file_format_name(mlxc_weights_format(w))));
         if (g) {
             json_object_set_new(o, "gguf_version", json_integer(mlxc_gguf_version(g)));
             json_object_set_new(o, "alignment", json_integer((json_int_t)mlxc_gguf_alignment(g)));

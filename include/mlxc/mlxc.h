@@ -30,7 +30,7 @@
 #include "mlxc/ops_attention.h"
 #include "mlxc/gguf.h"
 #include "mlxc/safetensors.h"
-#include "mlxc/model.h"
+#include "mlxc/weights.h"
 #include "mlxc/tokenizer.h"
 
 #endif /* MLXC_H */

@@ -101,7 +101,7 @@ MLXC_API mlxc_status mlxc_safetensors_metadata_at(const mlxc_safetensors *st, si
 MLXC_API mlxc_status mlxc_safetensors_metadata_get(const mlxc_safetensors *st, const char *key,
                                                    const char **value);
 
-/* Flags for the tensor → buffer calls (here and in model.h). */
+/* Flags for the tensor → buffer calls (here and in weights.h). */
 #ifndef MLXC_LOAD_COPY
 #define MLXC_LOAD_COPY 1u   /* always copy, never wrap the mapping             */
 #endif

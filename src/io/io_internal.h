@@ -14,7 +14,7 @@
 
 #include "core/internal.h"
 #include "mlxc/gguf.h"
-#include "mlxc/model.h"
+#include "mlxc/weights.h"
 #include "mlxc/safetensors.h"
 
 /* One mapped file.  Buffers that wrap its pages (zero copy) hold a reference,

@@ -18,7 +18,7 @@ typedef struct w_tensor {
 } w_tensor;
 
 struct mlxc_weights {
-    mlxc_model_format  fmt;
+    mlxc_file_format  fmt;
     char             **paths;    /* [nfiles]                                          */
     size_t             nfiles;
     mlxc_safetensors **st;       /* [nfiles] for safetensors                          */
@@ -33,7 +33,7 @@ struct mlxc_weights {
     uint64_t           total_bytes, params;
 };
 
-const char *mlxc_model_format_name(mlxc_model_format f) {
+const char *mlxc_file_format_name(mlxc_file_format f) {
     return f == MLXC_FORMAT_SAFETENSORS ? "safetensors" : f == MLXC_FORMAT_GGUF ? "gguf" : "unknown";
 }
 
@@ -487,7 +487,7 @@ mlxc_status mlxc_weights_open(const char *path, mlxc_weights **out) {
 
 /* ---- accessors ------------------------------------------------------------------------------------- */
 
-mlxc_model_format mlxc_weights_format(const mlxc_weights *w) { return w ? w->fmt : (mlxc_model_format)0; }
+mlxc_file_format mlxc_weights_format(const mlxc_weights *w) { return w ? w->fmt : (mlxc_file_format)0; }
 size_t mlxc_weights_file_count(const mlxc_weights *w) { return w ? w->nfiles : 0; }
 const char *mlxc_weights_file_path(const mlxc_weights *w, size_t i) {
     return w && i < w->nfiles ? w->paths[i] : NULL;

@@ -1,5 +1,5 @@
 /*
- * mlxc/model.h — model weights and hyperparameters from files and directories.
+ * mlxc/weights.h — model weights and hyperparameters from files and directories.
  *
  * One interface over the layouts a user brings:
  *   - a single `*.safetensors` file, or a directory with `model.safetensors`,
@@ -25,8 +25,8 @@
  * that cannot load (MLXC_ERR_DTYPE), a shape that disagrees with the config
  * or its quantization partner (MLXC_ERR_SHAPE).
  */
-#ifndef MLXC_MODEL_H
-#define MLXC_MODEL_H
+#ifndef MLXC_WEIGHTS_H
+#define MLXC_WEIGHTS_H
 
 #include "mlxc/common.h"
 #include "mlxc/device.h"
@@ -104,12 +104,12 @@ MLXC_API mlxc_status mlxc_model_config_quant_override_at(const mlxc_model_config
 
 /* ---- weights ---------------------------------------------------------------------- */
 
-typedef enum mlxc_model_format {
+typedef enum mlxc_file_format {
     MLXC_FORMAT_SAFETENSORS = 1,
     MLXC_FORMAT_GGUF        = 2
-} mlxc_model_format;
+} mlxc_file_format;
 
-MLXC_API const char *mlxc_model_format_name(mlxc_model_format f);   /* "safetensors", "gguf" */
+MLXC_API const char *mlxc_file_format_name(mlxc_file_format f);   /* "safetensors", "gguf" */
 
 typedef struct mlxc_weights mlxc_weights;
 
@@ -135,7 +135,7 @@ MLXC_API mlxc_status mlxc_weights_open(const char *path, mlxc_weights **out);
 /* NULL is accepted.  Buffers made from it stay valid. */
 MLXC_API void        mlxc_weights_close(mlxc_weights *w);
 
-MLXC_API mlxc_model_format mlxc_weights_format(const mlxc_weights *w);
+MLXC_API mlxc_file_format mlxc_weights_format(const mlxc_weights *w);
 MLXC_API size_t      mlxc_weights_file_count(const mlxc_weights *w);
 MLXC_API const char *mlxc_weights_file_path(const mlxc_weights *w, size_t i);   /* NULL if out of range */
 /* The GGUF handle (GGUF models) or NULL. */
@@ -196,4 +196,4 @@ MLXC_API mlxc_status mlxc_weights_quant_find(const mlxc_weights *w, const char *
 #ifdef __cplusplus
 }
 #endif
-#endif /* MLXC_MODEL_H */
+#endif /* MLXC_WEIGHTS_H */
