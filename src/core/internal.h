@@ -11,15 +11,7 @@
 #include <stdatomic.h>
 
 #include "mlxc/mlxc.h"
-
-/* ---- errors ------------------------------------------------------------ */
-
-/* Record a formatted message for the calling thread and return `st`. */
-mlxc_status mlxc_set_error(mlxc_status st, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-#define MLXC_CHECK_ARG(cond, ...) \
-    do { if (!(cond)) return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, __VA_ARGS__); } while (0)
+#include "core/error.h"
 
 /* Monotonic host clock in ns. */
 uint64_t mlxc_now_ns(void);

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/tokenizer_internal.h"
+#include "tokenizer/tokenizer_internal.h"
 
 bool mlxc_tok_find_merge(const mlxc_tokenizer *t, int32_t a, int32_t b, uint32_t *rank, int32_t *res);
 

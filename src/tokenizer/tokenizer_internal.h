@@ -5,15 +5,16 @@
  * (tokenizer_model.c: BPE by rank, BPE by score, WordPiece;
  * tokenizer_pretok.c: normalizers and pre-tokenizers) read only this struct.
  */
-#ifndef MLXC_MODEL_TOKENIZER_INTERNAL_H
-#define MLXC_MODEL_TOKENIZER_INTERNAL_H
+#ifndef MLXC_TOKENIZER_INTERNAL_H
+#define MLXC_TOKENIZER_INTERNAL_H
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
-#include "core/internal.h"
+#include "core/error.h"
+#include "mlxc/gguf.h"
 #include "mlxc/tokenizer.h"
-#include "model/unicode.h"
+#include "tokenizer/unicode.h"
 
 /* Token attributes (llama.cpp's token types, as bits). */
 enum {
@@ -215,4 +216,4 @@ mlxc_status mlxc_tok_model_word(const mlxc_tokenizer *t, mlxc_tok_work *w, const
 mlxc_status mlxc_tok_from_gguf(const mlxc_gguf *g, const mlxc_tokenizer_options *opt, mlxc_tokenizer **out);
 mlxc_status mlxc_tok_from_json(const char *json, size_t len, mlxc_tokenizer **out);
 
-#endif /* MLXC_MODEL_TOKENIZER_INTERNAL_H */
+#endif /* MLXC_TOKENIZER_INTERNAL_H */

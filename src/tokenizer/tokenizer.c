@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "model/tokenizer_internal.h"
+#include "tokenizer/tokenizer_internal.h"
 
 #define OOM() mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "tokenizer: out of memory")
 

@@ -5,8 +5,8 @@
  * by scripts/gen_unicode.py; nothing here allocates except the *_alloc
  * helpers, which report MLXC_ERR_OUT_OF_MEMORY.
  */
-#ifndef MLXC_MODEL_UNICODE_H
-#define MLXC_MODEL_UNICODE_H
+#ifndef MLXC_TOKENIZER_UNICODE_H
+#define MLXC_TOKENIZER_UNICODE_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -96,4 +96,4 @@ mlxc_status mlxc_uc_nfd_append(const uint32_t *cps, size_t n, mlxc_cpbuf *out);
 /* NFC in place over a buffer that is already NFD. */
 void        mlxc_uc_compose(mlxc_cpbuf *b);
 
-#endif /* MLXC_MODEL_UNICODE_H */
+#endif /* MLXC_TOKENIZER_UNICODE_H */

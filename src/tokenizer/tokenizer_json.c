@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/tokenizer_internal.h"
+#include "tokenizer/tokenizer_internal.h"
 
 #define FMT(...) mlxc_set_error(MLXC_ERR_FORMAT, "tokenizer.json: " __VA_ARGS__)
 #define UNSUP(...) mlxc_set_error(MLXC_ERR_UNSUPPORTED, "tokenizer.json: " __VA_ARGS__)

@@ -2,12 +2,12 @@
  * UTF-8 and Unicode property helpers for the tokenizers (see unicode.h).
  * Lookups are binary searches over the generated tables.
  */
-#include "model/unicode.h"
+#include "tokenizer/unicode.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/internal.h"
+#include "core/error.h"
 
 size_t mlxc_utf8_next(const uint8_t *s, size_t n, uint32_t *cp, bool *valid) {
     uint8_t b0 = s[0];
