@@ -20,10 +20,10 @@
 #define F32_ID(x) (x)
 ELEMENTWISE(add_f32, float, F32_ID, F32_ID, +)
 ELEMENTWISE(mul_f32, float, F32_ID, F32_ID, *)
-ELEMENTWISE(add_bf16, uint16_t, mlxc_cpu_bf16_load, mlxc_cpu_bf16_store, +)
-ELEMENTWISE(mul_bf16, uint16_t, mlxc_cpu_bf16_load, mlxc_cpu_bf16_store, *)
-ELEMENTWISE(add_f16, uint16_t, mlxc_f16_to_f32, mlxc_f32_to_f16, +)
-ELEMENTWISE(mul_f16, uint16_t, mlxc_f16_to_f32, mlxc_f32_to_f16, *)
+ELEMENTWISE(add_bf16, uint16_t, mlxc_half_bf16_to_f32, mlxc_half_f32_to_bf16, +)
+ELEMENTWISE(mul_bf16, uint16_t, mlxc_half_bf16_to_f32, mlxc_half_f32_to_bf16, *)
+ELEMENTWISE(add_f16, uint16_t, mlxc_half_f16_to_f32, mlxc_half_f32_to_f16, +)
+ELEMENTWISE(mul_f16, uint16_t, mlxc_half_f16_to_f32, mlxc_half_f32_to_f16, *)
 
 static void copy_bytes(const mlxc_cpu_launch *l) {
     const unsigned char *src = l->args[0];
@@ -50,8 +50,8 @@ static void copy_bytes(const mlxc_cpu_launch *l) {
     }
 
 INV_RMS(inv_rms_f32, float, F32_ID)
-INV_RMS(inv_rms_bf16, uint16_t, mlxc_cpu_bf16_load)
-INV_RMS(inv_rms_f16, uint16_t, mlxc_f16_to_f32)
+INV_RMS(inv_rms_bf16, uint16_t, mlxc_half_bf16_to_f32)
+INV_RMS(inv_rms_f16, uint16_t, mlxc_half_f16_to_f32)
 
 /* rms_norm(x, w, out, p): row r = x[r] * inv_rms * w (w optional). */
 #define RMS_NORM(NAME, T, LOAD, STORE, INV)                                     \
@@ -73,8 +73,8 @@ INV_RMS(inv_rms_f16, uint16_t, mlxc_f16_to_f32)
     }
 
 RMS_NORM(rms_norm_f32, float, F32_ID, F32_ID, inv_rms_f32)
-RMS_NORM(rms_norm_bf16, uint16_t, mlxc_cpu_bf16_load, mlxc_cpu_bf16_store, inv_rms_bf16)
-RMS_NORM(rms_norm_f16, uint16_t, mlxc_f16_to_f32, mlxc_f32_to_f16, inv_rms_f16)
+RMS_NORM(rms_norm_bf16, uint16_t, mlxc_half_bf16_to_f32, mlxc_half_f32_to_bf16, inv_rms_bf16)
+RMS_NORM(rms_norm_f16, uint16_t, mlxc_half_f16_to_f32, mlxc_half_f32_to_f16, inv_rms_f16)
 
 /* rms_norm_mul(x, w, s, out, p): the normalised value is rounded to T first,
  * exactly as rms_norm stores it, then multiplied by s and rounded again. */
@@ -98,8 +98,8 @@ RMS_NORM(rms_norm_f16, uint16_t, mlxc_f16_to_f32, mlxc_f32_to_f16, inv_rms_f16)
     }
 
 RMS_NORM_MUL(rms_norm_mul_f32, float, F32_ID, F32_ID, inv_rms_f32)
-RMS_NORM_MUL(rms_norm_mul_bf16, uint16_t, mlxc_cpu_bf16_load, mlxc_cpu_bf16_store, inv_rms_bf16)
-RMS_NORM_MUL(rms_norm_mul_f16, uint16_t, mlxc_f16_to_f32, mlxc_f32_to_f16, inv_rms_f16)
+RMS_NORM_MUL(rms_norm_mul_bf16, uint16_t, mlxc_half_bf16_to_f32, mlxc_half_f32_to_bf16, inv_rms_bf16)
+RMS_NORM_MUL(rms_norm_mul_f16, uint16_t, mlxc_half_f16_to_f32, mlxc_half_f32_to_f16, inv_rms_f16)
 
 /* ---- table --------------------------------------------------------------------------- */
 

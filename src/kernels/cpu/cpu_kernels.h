@@ -5,6 +5,7 @@
 
 #include <string.h>
 
+#include "core/half.h"
 #include "mlxc/kernel.h"
 
 typedef struct mlxc_cpu_builtin {
@@ -31,23 +32,5 @@ static inline void mlxc_cpu_slice(const mlxc_cpu_launch *l, uint64_t n, uint64_t
     *b = lo < n ? lo : n;
     *e = lo + per < n ? lo + per : n;
 }
-
-/* Inline 16-bit float conversions (round to nearest even), shared by the
- * kernels so the compiler can vectorize their loops. */
-static inline float mlxc_cpu_bf16_load(uint16_t b) {
-    uint32_t u = (uint32_t)b << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-static inline uint16_t mlxc_cpu_bf16_store(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
-}
-float    mlxc_f16_to_f32(uint16_t h);
-uint16_t mlxc_f32_to_f16(float f);
 
 #endif

@@ -17,15 +17,15 @@
 static inline float attn_ld(uint32_t dt, const void *p, uint64_t i) {
     switch (dt) {
     case MLXC_ATTN_DT_F32: return ((const float *)p)[i];
-    case MLXC_ATTN_DT_F16: return mlxc_f16_to_f32(((const uint16_t *)p)[i]);
-    default: return mlxc_cpu_bf16_load(((const uint16_t *)p)[i]);
+    case MLXC_ATTN_DT_F16: return mlxc_half_f16_to_f32(((const uint16_t *)p)[i]);
+    default: return mlxc_half_bf16_to_f32(((const uint16_t *)p)[i]);
     }
 }
 static inline void attn_st(uint32_t dt, void *p, uint64_t i, float v) {
     switch (dt) {
     case MLXC_ATTN_DT_F32: ((float *)p)[i] = v; break;
-    case MLXC_ATTN_DT_F16: ((uint16_t *)p)[i] = mlxc_f32_to_f16(v); break;
-    default: ((uint16_t *)p)[i] = mlxc_cpu_bf16_store(v); break;
+    case MLXC_ATTN_DT_F16: ((uint16_t *)p)[i] = mlxc_half_f32_to_f16(v); break;
+    default: ((uint16_t *)p)[i] = mlxc_half_f32_to_bf16(v); break;
     }
 }
 
@@ -58,11 +58,11 @@ static void attn_rows(const attn_src *s, const float *qf, uint32_t nrows, const 
             const uint16_t *kr = s->k + slot * hd, *vr = s->v + slot * hd;
             float *kf = kb + (size_t)j * hd, *vf = vb + (size_t)j * hd;
             if (s->kv_dt == MLXC_ATTN_DT_BF16) {
-                for (uint32_t d = 0; d < hd; d++) kf[d] = mlxc_cpu_bf16_load(kr[d]);
-                for (uint32_t d = 0; d < hd; d++) vf[d] = mlxc_cpu_bf16_load(vr[d]);
+                for (uint32_t d = 0; d < hd; d++) kf[d] = mlxc_half_bf16_to_f32(kr[d]);
+                for (uint32_t d = 0; d < hd; d++) vf[d] = mlxc_half_bf16_to_f32(vr[d]);
             } else {
-                for (uint32_t d = 0; d < hd; d++) kf[d] = mlxc_f16_to_f32(kr[d]);
-                for (uint32_t d = 0; d < hd; d++) vf[d] = mlxc_f16_to_f32(vr[d]);
+                for (uint32_t d = 0; d < hd; d++) kf[d] = mlxc_half_f16_to_f32(kr[d]);
+                for (uint32_t d = 0; d < hd; d++) vf[d] = mlxc_half_f16_to_f32(vr[d]);
             }
         }
         for (uint32_t r = 0; r < nrows; r++) {

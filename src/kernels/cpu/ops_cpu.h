@@ -16,8 +16,8 @@
 /* M(sfx, storage type, load to f32, store from f32) for every float dtype. */
 #define OPS_FLOAT_DTYPES(M)                                   \
     M(f32, float, OPS_F32_LD, OPS_F32_ST)                     \
-    M(f16, uint16_t, mlxc_f16_to_f32, mlxc_f32_to_f16)        \
-    M(bf16, uint16_t, mlxc_cpu_bf16_load, mlxc_cpu_bf16_store)
+    M(f16, uint16_t, mlxc_half_f16_to_f32, mlxc_half_f32_to_f16)        \
+    M(bf16, uint16_t, mlxc_half_bf16_to_f32, mlxc_half_f32_to_bf16)
 
 #define OPS_P MLXC_PARAM_PTR
 #define OPS_B MLXC_PARAM_BYTES
@@ -43,7 +43,7 @@ static inline ops_v4f ops_v4_splat(float x) { return (ops_v4f){x, x, x, x}; }
 typedef uint32_t ops_v4u __attribute__((vector_size(16)));
 
 /* Four consecutive elements to and from f32 lanes, per storage dtype; the
- * same values as OPS_F32_LD/ST, mlxc_cpu_bf16_load/store and the f16
+ * same values as OPS_F32_LD/ST, mlxc_half_bf16_to_f32/store and the f16
  * conversions element by element. */
 static inline ops_v4f ops_ld4_f32(const float *p) {
     ops_v4f v;
@@ -55,7 +55,7 @@ static inline ops_v4f ops_ld4_bf16(const uint16_t *p) {
     const ops_v4u u = {p[0], p[1], p[2], p[3]};
     return (ops_v4f)(u << 16);
 }
-/* mlxc_cpu_bf16_store per lane: quiet NaN, else round to nearest even. */
+/* mlxc_half_f32_to_bf16 per lane: quiet NaN, else round to nearest even. */
 static inline void ops_st4_bf16(uint16_t *p, ops_v4f v) {
     const ops_v4u u = (ops_v4u)v;
     const ops_v4i nan = (ops_v4i)(u & 0x7fffffffu) > 0x7f800000;
@@ -65,7 +65,7 @@ static inline void ops_st4_bf16(uint16_t *p, ops_v4f v) {
 }
 /* f16 to f32 without a call: the exponent and mantissa bits moved into
  * place and scaled by 2^112 (exact, subnormals included), Inf/NaN given
- * the f32 all-ones exponent, then the sign: mlxc_f16_to_f32 per lane. */
+ * the f32 all-ones exponent, then the sign: mlxc_half_f16_to_f32 per lane. */
 static inline ops_v4f ops_ld4_f16(const uint16_t *p) {
     const ops_v4u h = {p[0], p[1], p[2], p[3]};
     const ops_v4u em = h & 0x7fffu, sign = (h & 0x8000u) << 16;
@@ -75,7 +75,7 @@ static inline ops_v4f ops_ld4_f16(const uint16_t *p) {
     return (ops_v4f)(sign | (big & inf) | (~big & fin));
 }
 static inline void ops_st4_f16(uint16_t *p, ops_v4f v) {
-    for (int k = 0; k < 4; k++) p[k] = mlxc_f32_to_f16(v[k]);
+    for (int k = 0; k < 4; k++) p[k] = mlxc_half_f32_to_f16(v[k]);
 }
 
 /* exp(x) per lane without a libm call: x = n ln2 + r with |r| <= ln2/2

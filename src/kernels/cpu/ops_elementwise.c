@@ -38,8 +38,8 @@ static inline ops_v4f sigmoid_mul4(ops_v4f a, ops_v4f b) { return a * sigmoid4(b
     }
 #define VEC(OP, NIN)                                                            \
     static void OP##_f32(const mlxc_cpu_launch *l) { VEC_BODY(f32, float, OPS_F32_LD, OPS_F32_ST, NIN, OP) } \
-    static void OP##_f16(const mlxc_cpu_launch *l) { VEC_BODY(f16, uint16_t, mlxc_f16_to_f32, mlxc_f32_to_f16, NIN, OP) } \
-    static void OP##_bf16(const mlxc_cpu_launch *l) { VEC_BODY(bf16, uint16_t, mlxc_cpu_bf16_load, mlxc_cpu_bf16_store, NIN, OP) }
+    static void OP##_f16(const mlxc_cpu_launch *l) { VEC_BODY(f16, uint16_t, mlxc_half_f16_to_f32, mlxc_half_f32_to_f16, NIN, OP) } \
+    static void OP##_bf16(const mlxc_cpu_launch *l) { VEC_BODY(bf16, uint16_t, mlxc_half_bf16_to_f32, mlxc_half_f32_to_bf16, NIN, OP) }
 /* Each op as a one- and a two-input function, so VEC_BODY compiles for both. */
 static inline ops_v4f gelu_1(ops_v4f a) { return gelu4(a); }
 static inline ops_v4f gelu_2(ops_v4f a, ops_v4f b) { (void)b; return gelu4(a); }
@@ -51,8 +51,8 @@ static inline ops_v4f sigmoid_mul_2(ops_v4f a, ops_v4f b) { return sigmoid_mul4(
 /* y = f(x, s) over p->n elements; s is the mlxc_p_scale factor. */
 #define UNARY_S(OP, EXPR)                                                       \
     static void OP##_f32(const mlxc_cpu_launch *l) { UNARY_BODY(float, OPS_F32_LD, OPS_F32_ST, EXPR) } \
-    static void OP##_f16(const mlxc_cpu_launch *l) { UNARY_BODY(uint16_t, mlxc_f16_to_f32, mlxc_f32_to_f16, EXPR) } \
-    static void OP##_bf16(const mlxc_cpu_launch *l) { UNARY_BODY(uint16_t, mlxc_cpu_bf16_load, mlxc_cpu_bf16_store, EXPR) }
+    static void OP##_f16(const mlxc_cpu_launch *l) { UNARY_BODY(uint16_t, mlxc_half_f16_to_f32, mlxc_half_f32_to_f16, EXPR) } \
+    static void OP##_bf16(const mlxc_cpu_launch *l) { UNARY_BODY(uint16_t, mlxc_half_bf16_to_f32, mlxc_half_f32_to_bf16, EXPR) }
 #define UNARY_BODY(T, LD, ST, EXPR)                                             \
     const T *x = l->args[0];                                                   \
     T *out = l->args[1];                                                       \
@@ -114,8 +114,8 @@ OPS_FLOAT_DTYPES(SOFTCAP)
 /* The same without a factor (mlxc_p_elementwise). */
 #define UNARY(OP, EXPR)                                                         \
     static void OP##_f32(const mlxc_cpu_launch *l) { UNARY_NS(float, OPS_F32_LD, OPS_F32_ST, EXPR) } \
-    static void OP##_f16(const mlxc_cpu_launch *l) { UNARY_NS(uint16_t, mlxc_f16_to_f32, mlxc_f32_to_f16, EXPR) } \
-    static void OP##_bf16(const mlxc_cpu_launch *l) { UNARY_NS(uint16_t, mlxc_cpu_bf16_load, mlxc_cpu_bf16_store, EXPR) }
+    static void OP##_f16(const mlxc_cpu_launch *l) { UNARY_NS(uint16_t, mlxc_half_f16_to_f32, mlxc_half_f32_to_f16, EXPR) } \
+    static void OP##_bf16(const mlxc_cpu_launch *l) { UNARY_NS(uint16_t, mlxc_half_bf16_to_f32, mlxc_half_f32_to_bf16, EXPR) }
 #define UNARY_NS(T, LD, ST, EXPR)                                               \
     const T *x = l->args[0];                                                   \
     T *out = l->args[1];                                                       \
@@ -132,8 +132,8 @@ VEC(gelu, 1)
 /* out = f(a, b), elementwise. */
 #define BINARY(OP, EXPR)                                                        \
     static void OP##_f32(const mlxc_cpu_launch *l) { BINARY_BODY(float, OPS_F32_LD, OPS_F32_ST, EXPR) } \
-    static void OP##_f16(const mlxc_cpu_launch *l) { BINARY_BODY(uint16_t, mlxc_f16_to_f32, mlxc_f32_to_f16, EXPR) } \
-    static void OP##_bf16(const mlxc_cpu_launch *l) { BINARY_BODY(uint16_t, mlxc_cpu_bf16_load, mlxc_cpu_bf16_store, EXPR) }
+    static void OP##_f16(const mlxc_cpu_launch *l) { BINARY_BODY(uint16_t, mlxc_half_f16_to_f32, mlxc_half_f32_to_f16, EXPR) } \
+    static void OP##_bf16(const mlxc_cpu_launch *l) { BINARY_BODY(uint16_t, mlxc_half_bf16_to_f32, mlxc_half_f32_to_bf16, EXPR) }
 #define BINARY_BODY(T, LD, ST, EXPR)                                            \
     const T *xa = l->args[0], *xb = l->args[1];                                \
     T *out = l->args[2];                                                       \
@@ -159,12 +159,12 @@ VEC(sigmoid_mul, 2)
         for (uint64_t i = lo; i < hi; i++) dst[i] = ST(LD(src[i]));            \
     }
 
-CAST(cast_f32_f16, float, OPS_F32_LD, uint16_t, mlxc_f32_to_f16)
-CAST(cast_f32_bf16, float, OPS_F32_LD, uint16_t, mlxc_cpu_bf16_store)
-CAST(cast_f16_f32, uint16_t, mlxc_f16_to_f32, float, OPS_F32_ST)
-CAST(cast_bf16_f32, uint16_t, mlxc_cpu_bf16_load, float, OPS_F32_ST)
-CAST(cast_f16_bf16, uint16_t, mlxc_f16_to_f32, uint16_t, mlxc_cpu_bf16_store)
-CAST(cast_bf16_f16, uint16_t, mlxc_cpu_bf16_load, uint16_t, mlxc_f32_to_f16)
+CAST(cast_f32_f16, float, OPS_F32_LD, uint16_t, mlxc_half_f32_to_f16)
+CAST(cast_f32_bf16, float, OPS_F32_LD, uint16_t, mlxc_half_f32_to_bf16)
+CAST(cast_f16_f32, uint16_t, mlxc_half_f16_to_f32, float, OPS_F32_ST)
+CAST(cast_bf16_f32, uint16_t, mlxc_half_bf16_to_f32, float, OPS_F32_ST)
+CAST(cast_f16_bf16, uint16_t, mlxc_half_f16_to_f32, uint16_t, mlxc_half_f32_to_bf16)
+CAST(cast_bf16_f16, uint16_t, mlxc_half_bf16_to_f32, uint16_t, mlxc_half_f32_to_f16)
 
 #define ENTRIES(OP, SIG)                                                        \
     {#OP "_f32", OP##_f32, SIG}, {#OP "_f16", OP##_f16, SIG}, {#OP "_bf16", OP##_bf16, SIG},

@@ -97,10 +97,10 @@ TRANSPOSE(transpose_x64, uint64_t, 32u)
     }
 
 GATHER(embedding_gather_f32_f32, float, OPS_F32_LD, float, OPS_F32_ST)
-GATHER(embedding_gather_f16_f16, uint16_t, mlxc_f16_to_f32, uint16_t, mlxc_f32_to_f16)
-GATHER(embedding_gather_f16_f32, uint16_t, mlxc_f16_to_f32, float, OPS_F32_ST)
-GATHER(embedding_gather_bf16_bf16, uint16_t, mlxc_cpu_bf16_load, uint16_t, mlxc_cpu_bf16_store)
-GATHER(embedding_gather_bf16_f32, uint16_t, mlxc_cpu_bf16_load, float, OPS_F32_ST)
+GATHER(embedding_gather_f16_f16, uint16_t, mlxc_half_f16_to_f32, uint16_t, mlxc_half_f32_to_f16)
+GATHER(embedding_gather_f16_f32, uint16_t, mlxc_half_f16_to_f32, float, OPS_F32_ST)
+GATHER(embedding_gather_bf16_bf16, uint16_t, mlxc_half_bf16_to_f32, uint16_t, mlxc_half_f32_to_bf16)
+GATHER(embedding_gather_bf16_f32, uint16_t, mlxc_half_bf16_to_f32, float, OPS_F32_ST)
 
 /* ---- KV cache copy ------------------------------------------------------------------ */
 
@@ -130,11 +130,11 @@ GATHER(embedding_gather_bf16_f32, uint16_t, mlxc_cpu_bf16_load, float, OPS_F32_S
 
 #define KV_FROM(S, TS, LDS)                                                     \
     KV_COPY(kv_cache_copy_##S##_f32, TS, LDS, float, OPS_F32_ST)               \
-    KV_COPY(kv_cache_copy_##S##_f16, TS, LDS, uint16_t, mlxc_f32_to_f16)       \
-    KV_COPY(kv_cache_copy_##S##_bf16, TS, LDS, uint16_t, mlxc_cpu_bf16_store)
+    KV_COPY(kv_cache_copy_##S##_f16, TS, LDS, uint16_t, mlxc_half_f32_to_f16)       \
+    KV_COPY(kv_cache_copy_##S##_bf16, TS, LDS, uint16_t, mlxc_half_f32_to_bf16)
 KV_FROM(f32, float, OPS_F32_LD)
-KV_FROM(f16, uint16_t, mlxc_f16_to_f32)
-KV_FROM(bf16, uint16_t, mlxc_cpu_bf16_load)
+KV_FROM(f16, uint16_t, mlxc_half_f16_to_f32)
+KV_FROM(bf16, uint16_t, mlxc_half_bf16_to_f32)
 
 /* ---- table -------------------------------------------------------------------------- */
 

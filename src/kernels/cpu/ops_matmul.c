@@ -17,36 +17,18 @@
 
 #define MM_KB 256u
 
-/* f16 -> f32 without a call, so the conversion loops vectorize: the 15
- * bits of exponent and mantissa move into place and one multiply by 2^112
- * rebiases the exponent (exact for normals and subnormals); inf and NaN
- * get the all-ones exponent. */
-static inline float mm_f16(uint16_t h) {
-    const uint32_t em = h & 0x7fffu, sign = (uint32_t)(h & 0x8000u) << 16;
-    uint32_t u = em << 13;
-    float f;
-    memcpy(&f, &u, 4);
-    f *= 0x1p112f;
-    uint32_t r;
-    memcpy(&r, &f, 4);
-    r = em >= 0x7c00u ? (u | 0x7f800000u) : r;
-    r |= sign;
-    memcpy(&f, &r, 4);
-    return f;
-}
-
 static inline void mm_cvt_f32(const void *s, float *d, uint32_t n) { memcpy(d, s, (size_t)n * 4); }
 static inline void mm_cvt_f16(const void *s, float *d, uint32_t n) {
     const uint16_t *h = s;
-    for (uint32_t i = 0; i < n; i++) d[i] = mm_f16(h[i]);
+    for (uint32_t i = 0; i < n; i++) d[i] = mlxc_half_f16_to_f32(h[i]);
 }
 static inline void mm_cvt_bf16(const void *s, float *d, uint32_t n) {
     const uint16_t *h = s;
-    for (uint32_t i = 0; i < n; i++) d[i] = mlxc_cpu_bf16_load(h[i]);
+    for (uint32_t i = 0; i < n; i++) d[i] = mlxc_half_bf16_to_f32(h[i]);
 }
 
 static inline void mm_st_f32(void *y, uint64_t i, float v) { ((float *)y)[i] = v; }
-static inline void mm_st_bf16(void *y, uint64_t i, float v) { ((uint16_t *)y)[i] = mlxc_cpu_bf16_store(v); }
+static inline void mm_st_bf16(void *y, uint64_t i, float v) { ((uint16_t *)y)[i] = mlxc_half_f32_to_bf16(v); }
 
 /* The 8-lane sum of a[j] * b[j] over one block, combined in a fixed tree. */
 static inline float mm_lanes(const float l[8]) {
