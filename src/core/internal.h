@@ -11,13 +11,11 @@
 #include <stdatomic.h>
 
 #include "mlxc/mlxc.h"
+#include "core/env.h"
 #include "core/error.h"
 
 /* Monotonic host clock in ns. */
 uint64_t mlxc_now_ns(void);
-
-/* Environment flags, read once. */
-const mlxc_env_flags *mlxc_env(void);
 
 /* ---- process counters ---------------------------------------------------- */
 

@@ -69,8 +69,8 @@ static uint32_t attn_splits(const mlxc_device *dev, const mlxc_attention_desc *d
         s = cu / d->n_kv_heads;
         if (s < 8) s = 8;
     }
-    const char *env = getenv("MLXC_ATTN_DECODE_SPLITS");
-    if (env && atoi(env) > 0) s = (uint64_t)atoi(env);
+    const long env = mlxc_env_int("MLXC_ATTN_DECODE_SPLITS", 0);
+    if (env > 0 && env <= INT32_MAX) s = (uint64_t)env;
     if (s > cap) s = cap;
     if (s > 1024) s = 1024;
     return s ? (uint32_t)s : 1;
@@ -226,7 +226,7 @@ mlxc_status mlxc_attention_prefill(mlxc_encoder *enc, const mlxc_buffer *q, cons
      * bf16) the Hopper kernel with only some of its optimisations (A/B);
      * MLXC_ATTN_PREFILL_GRID=n caps the CUDA grid at n blocks (each walks
      * several items: for tuning). */
-    const char *env = getenv("MLXC_ATTN_PREFILL");
+    const char *env = mlxc_env_str("MLXC_ATTN_PREFILL");
     const bool sm90 = !ops_is_cpu(dev) && dev->caps.arch_major == 9 && dev->caps.arch_minor == 0 &&
                       (d->head_dim == 64 || d->head_dim == 128) &&
                       dev->caps.max_shared_bytes >= MLXC_ATTN_SM90_SMEM(d->head_dim) && !(env && strcmp(env, "mma") == 0);
@@ -245,8 +245,8 @@ mlxc_status mlxc_attention_prefill(mlxc_encoder *enc, const mlxc_buffer *q, cons
     uint32_t groups;
     if (ops_is_cpu(dev)) groups = ops_groups(dev, items, 1);
     else groups = items > 65535u * 64u ? 65535u * 64u : (uint32_t)items;
-    const char *genv = getenv("MLXC_ATTN_PREFILL_GRID");
-    if (!ops_is_cpu(dev) && genv && atoi(genv) > 0 && (uint32_t)atoi(genv) < groups) groups = (uint32_t)atoi(genv);
+    const long genv = mlxc_env_int("MLXC_ATTN_PREFILL_GRID", 0);
+    if (!ops_is_cpu(dev) && genv > 0 && genv < (long)groups) groups = (uint32_t)genv;
     if (sm90)
         return attn_dispatch(enc, op, name, args, 5, groups, MLXC_ATTN_SM90_THREADS, MLXC_ATTN_SM90_SMEM(d->head_dim),
                              r, 3, out);

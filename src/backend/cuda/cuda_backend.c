@@ -127,7 +127,7 @@ static mlxc_status cu_device_count(int *count) {
 }
 
 static int env_flag(const char *name, int dflt) {
-    const char *v = getenv(name);
+    const char *v = mlxc_env_str(name);
     if (!v || !*v) return dflt;
     return strcmp(v, "0") != 0 && strcmp(v, "off") != 0 && strcmp(v, "false") != 0;
 }

@@ -89,7 +89,7 @@ static int lt_sym(void *lib, void *fnptr, const char *name) {
 }
 
 static void lt_load(void) {
-    const char *off = getenv("MLXC_CUBLASLT");
+    const char *off = mlxc_env_str("MLXC_CUBLASLT");
     if (off && strcmp(off, "0") == 0) return;
     static const char *const names[] = {"libcublasLt.so.13", "libcublasLt.so.12", "libcublasLt.so", NULL};
     void *lib = mlxc_cuda_lib_open("MLXC_CUBLASLT_PATH", names);

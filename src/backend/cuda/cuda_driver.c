@@ -8,6 +8,7 @@
  * same.
  */
 #include "backend/cuda/cuda_driver.h"
+#include "core/env.h"
 
 #include <dlfcn.h>
 #include <pthread.h>
@@ -52,7 +53,7 @@ static int sym(void *lib, void *fnptr, const char *const *names) {
 
 static void cu_load(void) {
     /* MLXC_CUDA_DISABLE lets a user (or a test) hide the GPU entirely. */
-    const char *off = getenv("MLXC_CUDA_DISABLE");
+    const char *off = mlxc_env_str("MLXC_CUDA_DISABLE");
     if (off && *off && strcmp(off, "0") != 0) return;
     void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
     if (!lib) lib = dlopen("libcuda.so", RTLD_NOW | RTLD_LOCAL);
@@ -142,7 +143,7 @@ void mlxc_cu_describe(CUresult r, char *buf, size_t cap) {
 /* ---- NVRTC ---------------------------------------------------------------- */
 
 void *mlxc_cuda_lib_open(const char *env_var, const char *const *sonames) {
-    const char *env = env_var ? getenv(env_var) : NULL;
+    const char *env = env_var ? mlxc_env_str(env_var) : NULL;
     if (env && *env) {
         void *lib = dlopen(env, RTLD_NOW | RTLD_LOCAL);
         if (lib) return lib;

@@ -49,7 +49,7 @@ static int mkdirs(const char *path) {
 }
 
 static int cache_dir(char *out, size_t cap) {
-    const char *d = getenv("MLXC_CACHE_DIR");
+    const char *d = mlxc_env_str("MLXC_CACHE_DIR");
     if (d && *d) {
         snprintf(out, cap, "%s", d);
     } else if ((d = getenv("XDG_CACHE_HOME")) && *d) {
