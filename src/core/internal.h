@@ -10,7 +10,15 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#include "mlxc/mlxc.h"
+/* Core's own public headers only: the umbrella mlxc.h would bring in ops,
+ * io and tokenizer, which core and the backends must not see. */
+#include "mlxc/common.h"
+#include "mlxc/device.h"
+#include "mlxc/kernel.h"
+#include "mlxc/encoder.h"
+#include "mlxc/session.h"
+#include "mlxc/graph.h"
+#include "mlxc/profile.h"
 #include "core/env.h"
 #include "core/error.h"
 

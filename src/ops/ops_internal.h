@@ -5,6 +5,15 @@
 #define MLXC_OPS_INTERNAL_H
 
 #include "core/internal.h"
+#include "mlxc/ops.h"
+#include "mlxc/ops_attention.h"
+#include "mlxc/ops_elementwise.h"
+#include "mlxc/ops_layout.h"
+#include "mlxc/ops_matmul.h"
+#include "mlxc/ops_norm.h"
+#include "mlxc/ops_rope.h"
+#include "mlxc/ops_sample.h"
+#include "mlxc/ops_softmax.h"
 #include "kernels/params_ops.h"
 
 /* "f32", "f16", "bf16", or NULL for any other dtype. */
