@@ -33,6 +33,7 @@
 
 #include "mlxc/common.h"
 #include "mlxc/device.h"
+#include "mlxc/quant.h"   /* the ggml type numbers and table */
 
 #ifdef __cplusplus
 extern "C" {
@@ -129,29 +130,7 @@ MLXC_API mlxc_status mlxc_gguf_value_int(const mlxc_gguf_value *v, int64_t *out)
 MLXC_API mlxc_status mlxc_gguf_value_uint(const mlxc_gguf_value *v, uint64_t *out);
 MLXC_API mlxc_status mlxc_gguf_value_float(const mlxc_gguf_value *v, double *out);
 
-/* ---- ggml tensor types ----------------------------------------------------------------- */
-
-/* ggml_type numbers as written in GGUF tensor infos (ggml.h).  Numbers that
- * were retired upstream (4, 5: Q4_2/Q4_3; 31-33: Q4_0_4_4 ...; 36-38: IQ4_NL_4_4
- * ...) are not accepted. */
-typedef enum mlxc_ggml_type {
-    MLXC_GGML_F32 = 0, MLXC_GGML_F16 = 1, MLXC_GGML_Q4_0 = 2, MLXC_GGML_Q4_1 = 3,
-    MLXC_GGML_Q5_0 = 6, MLXC_GGML_Q5_1 = 7, MLXC_GGML_Q8_0 = 8, MLXC_GGML_Q8_1 = 9,
-    MLXC_GGML_Q2_K = 10, MLXC_GGML_Q3_K = 11, MLXC_GGML_Q4_K = 12, MLXC_GGML_Q5_K = 13,
-    MLXC_GGML_Q6_K = 14, MLXC_GGML_Q8_K = 15, MLXC_GGML_IQ2_XXS = 16, MLXC_GGML_IQ2_XS = 17,
-    MLXC_GGML_IQ3_XXS = 18, MLXC_GGML_IQ1_S = 19, MLXC_GGML_IQ4_NL = 20, MLXC_GGML_IQ3_S = 21,
-    MLXC_GGML_IQ2_S = 22, MLXC_GGML_IQ4_XS = 23, MLXC_GGML_I8 = 24, MLXC_GGML_I16 = 25,
-    MLXC_GGML_I32 = 26, MLXC_GGML_I64 = 27, MLXC_GGML_F64 = 28, MLXC_GGML_IQ1_M = 29,
-    MLXC_GGML_BF16 = 30, MLXC_GGML_TQ1_0 = 34, MLXC_GGML_TQ2_0 = 35, MLXC_GGML_MXFP4 = 39,
-    MLXC_GGML_NVFP4 = 40, MLXC_GGML_Q1_0 = 41,
-    MLXC_GGML_TYPE_LIMIT = 42
-} mlxc_ggml_type;
-
-/* Block size (elements per block) and type size (bytes per block) of a ggml
- * type; false for an unknown number. */
-MLXC_API bool        mlxc_ggml_type_info(uint32_t type, uint32_t *block_size, uint32_t *type_size);
-/* "F32", "Q4_K", "IQ2_XXS", ...; NULL for an unknown number. */
-MLXC_API const char *mlxc_ggml_type_name(uint32_t type);
+/* ---- ggml tensor types: mlxc_ggml_type and its table are in mlxc/quant.h ---------- */
 
 /* ---- tensor table ---------------------------------------------------------------------- */
 

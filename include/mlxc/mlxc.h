@@ -28,6 +28,7 @@
 #include "mlxc/ops_softmax.h"
 #include "mlxc/ops_matmul.h"
 #include "mlxc/ops_attention.h"
+#include "mlxc/quant.h"
 #include "mlxc/gguf.h"
 #include "mlxc/safetensors.h"
 #include "mlxc/weights.h"

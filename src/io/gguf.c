@@ -47,35 +47,8 @@ struct mlxc_gguf {
 
 /* ---- ggml types ------------------------------------------------------------------ */
 
-typedef struct ggml_type_desc { const char *name; uint32_t block, size; } ggml_type_desc;
-
-/* Block size and bytes per block, as in ggml's type traits (and the gguf
- * Python package's GGML_QUANT_SIZES). */
-static const ggml_type_desc k_ggml_types[MLXC_GGML_TYPE_LIMIT] = {
-    [0] = {"F32", 1, 4},        [1] = {"F16", 1, 2},        [2] = {"Q4_0", 32, 18},
-    [3] = {"Q4_1", 32, 20},     [6] = {"Q5_0", 32, 22},     [7] = {"Q5_1", 32, 24},
-    [8] = {"Q8_0", 32, 34},     [9] = {"Q8_1", 32, 40},     [10] = {"Q2_K", 256, 84},
-    [11] = {"Q3_K", 256, 110},  [12] = {"Q4_K", 256, 144},  [13] = {"Q5_K", 256, 176},
-    [14] = {"Q6_K", 256, 210},  [15] = {"Q8_K", 256, 292},  [16] = {"IQ2_XXS", 256, 66},
-    [17] = {"IQ2_XS", 256, 74}, [18] = {"IQ3_XXS", 256, 98}, [19] = {"IQ1_S", 256, 50},
-    [20] = {"IQ4_NL", 32, 18},  [21] = {"IQ3_S", 256, 110}, [22] = {"IQ2_S", 256, 82},
-    [23] = {"IQ4_XS", 256, 136}, [24] = {"I8", 1, 1},       [25] = {"I16", 1, 2},
-    [26] = {"I32", 1, 4},       [27] = {"I64", 1, 8},       [28] = {"F64", 1, 8},
-    [29] = {"IQ1_M", 256, 56},  [30] = {"BF16", 1, 2},      [34] = {"TQ1_0", 256, 54},
-    [35] = {"TQ2_0", 256, 66},  [39] = {"MXFP4", 32, 17},   [40] = {"NVFP4", 64, 36},
-    [41] = {"Q1_0", 128, 18},
-};
-
-bool mlxc_ggml_type_info(uint32_t type, uint32_t *block_size, uint32_t *type_size) {
-    if (type >= MLXC_GGML_TYPE_LIMIT || !k_ggml_types[type].name) return false;
-    if (block_size) *block_size = k_ggml_types[type].block;
-    if (type_size) *type_size = k_ggml_types[type].size;
-    return true;
-}
-
-const char *mlxc_ggml_type_name(uint32_t type) {
-    return type < MLXC_GGML_TYPE_LIMIT ? k_ggml_types[type].name : NULL;
-}
+/* The table (block and type sizes) lives in src/quant (quant_types.c): io
+ * depends on quant for it, the one place that knows the formats. */
 
 static const char *const k_value_names[] = {"uint8", "int8", "uint16", "int16", "uint32", "int32", "float32",
                                             "bool", "string", "array", "uint64", "int64", "float64"};
@@ -441,7 +414,7 @@ static mlxc_status parse(mlxc_gguf *g) {
         if (!mlxc_ggml_type_info(t->type, &blk, &tsz)) return fail(&c, "unknown ggml type %u", t->type);
         if (t->dims[0] % blk != 0)
             return fail(&c, "row length %llu is not a multiple of the %s block size %u",
-                        (unsigned long long)t->dims[0], k_ggml_types[t->type].name, blk);
+                        (unsigned long long)t->dims[0], mlxc_ggml_type_name(t->type), blk);
         if (!mlxc_io_mul_u64(elems / blk, tsz, &t->bytes)) return fail(&c, "byte size overflows");
         if ((st = rd_u64(&c, "tensor offset", &t->offset))) return st;
         if (t->offset % g->alignment != 0)

@@ -1,0 +1,393 @@
+/* GGML block formats on the CPU: reference dequantize for every block type in
+ * quant_blocks.h, and quantize for the types the gguf Python package
+ * quantizes (Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 MXFP4), float for float as that package
+ * computes them (f32 arithmetic, one rounding per operation), so the bytes
+ * match gguf.quants.quantize and the floats gguf.quants.dequantize. */
+#include <math.h>
+#include <string.h>
+
+#include "mlxc/quant.h"
+#include "core/internal.h"
+#include "quant/quant_blocks.h"
+
+static const int8_t k_e2m1_x2[16] = MLXC_E2M1_X2_INIT;
+static const int8_t k_iq4nl[16] = MLXC_IQ4NL_INIT;
+
+static float h2f(uint16_t h) { return mlxc_f16_to_f32(h); }
+
+/* Blocks are only 2-byte aligned inside a GGUF file; read the struct by copy
+ * so that no access assumes more. */
+#define LOAD_BLOCK(T, var, src, i) T var; memcpy(&var, (const uint8_t *)(src) + (i) * sizeof(T), sizeof(T))
+
+/* ---- dequantize, one block ----------------------------------------------------------- */
+
+static void deq_q4_0(const void *s, size_t i, float *y) {
+    LOAD_BLOCK(mlxc_block_q4_0, b, s, i);
+    float d = h2f(b.d);
+    for (int j = 0; j < 16; j++) {
+        y[j] = d * (float)((b.qs[j] & 15) - 8);
+        y[j + 16] = d * (float)((b.qs[j] >> 4) - 8);
+    }
+}
+
+static void deq_q4_1(const void *s, size_t i, float *y) {
+    LOAD_BLOCK(mlxc_block_q4_1, b, s, i);
+    float d = h2f(b.d), m = h2f(b.m);
+    for (int j = 0; j < 16; j++) {
+        y[j] = d * (float)(b.qs[j] & 15) + m;
+        y[j + 16] = d * (float)(b.qs[j] >> 4) + m;
+    }
+}
+
+static uint32_t le32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void deq_q5_0(const void *s, size_t i, float *y) {
+    LOAD_BLOCK(mlxc_block_q5_0, b, s, i);
+    float d = h2f(b.d);
+    uint32_t qh = le32(b.qh);
+    for (int j = 0; j < 16; j++) {
+        int lo = (b.qs[j] & 15) | (int)((qh >> j) & 1) << 4;
+        int hi = (b.qs[j] >> 4) | (int)((qh >> (j + 16)) & 1) << 4;
+        y[j] = d * (float)(lo - 16);
+        y[j + 16] = d * (float)(hi - 16);
+    }
+}
+
+static void deq_q5_1(const void *s, size_t i, float *y) {
+    LOAD_BLOCK(mlxc_block_q5_1, b, s, i);
+    float d = h2f(b.d), m = h2f(b.m);
+    uint32_t qh = le32(b.qh);
+    for (int j = 0; j < 16; j++) {
+        int lo = (b.qs[j] & 15) | (int)((qh >> j) & 1) << 4;
+        int hi = (b.qs[j] >> 4) | (int)((qh >> (j + 16)) & 1) << 4;
+        y[j] = d * (float)lo + m;
+        y[j + 16] = d * (float)hi + m;
+    }
+}
+
+static void deq_q8_0(const void *s, size_t i, float *y) {
+    LOAD_BLOCK(mlxc_block_q8_0, b, s, i);
+    float d = h2f(b.d);
+    for (int j = 0; j < 32; j++) y[j] = (float)b.qs[j] * d;
+}
+
+/* Q2_K: 256 = 2 halves of 128; in half h, shift k (0,2,4,6) takes 32 codes
+ * from qs[32h .. 32h+31]; those 32 are sub-blocks 8h+2k' and +1 of 16. */
+static void deq_q2_k(const void *s, size_t i, float *y) {
+    LOAD_BLOCK(mlxc_block_q2_k, b, s, i);
+    float d = h2f(b.d), dmin = h2f(b.dmin);
+    for (int n = 0; n < MLXC_QK_K; n++) {
+        int h = n / 128, k = (n % 128) / 32, l = n % 32, sb = n / 16;
+        int q = (b.qs[32 * h + l] >> (2 * k)) & 3;
+        float dl = d * (float)(b.scales[sb] & 15), ml = dmin * (float)(b.scales[sb] >> 4);
+        y[n] = dl * (float)q - ml;
+    }
+}
+
+static void deq_q3_k(const void *s, size_t i, float *y) {
+    LOAD_BLOCK(mlxc_block_q3_k, b, s, i);
+    float d = h2f(b.d);
+    int sc[16];
+    for (int j = 0; j < 16; j++) {
+        int lo = (b.scales[j % 8] >> (4 * (j / 8))) & 15;
+        int hi = (b.scales[8 + j % 4] >> (2 * (j / 4))) & 3;
+        sc[j] = (lo | hi << 4) - 32;
+    }
+    for (int n = 0; n < MLXC_QK_K; n++) {
+        int h = n / 128, k = (n % 128) / 32, l = n % 32, sb = n / 16;
+        int q = (b.qs[32 * h + l] >> (2 * k)) & 3;
+        int m = (b.hmask[l] >> (n / 32)) & 1;
+        float dl = d * (float)sc[sb];
+        y[n] = dl * (float)(q - (m ? 0 : 4));
+    }
+}
+
+/* The 6-bit scale and min of sub-block j of Q4_K / Q5_K. */
+static void k_scale_min(const uint8_t *q, int j, int *sc, int *m) {
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *sc = (q[j + 4] & 15) | ((q[j - 4] >> 6) << 4);
+        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
+static void deq_q4_k(const void *s, size_t i, float *y) {
+    LOAD_BLOCK(mlxc_block_q4_k, b, s, i);
+    float d = h2f(b.d), dmin = h2f(b.dmin);
+    for (int j = 0; j < 8; j++) {
+        int sc, m;
+        k_scale_min(b.scales, j, &sc, &m);
+        float dl = d * (float)sc, ml = dmin * (float)m;
+        for (int l = 0; l < 32; l++) {
+            int q = (b.qs[32 * (j / 2) + l] >> (4 * (j % 2))) & 15;
+            y[32 * j + l] = dl * (float)q - ml;
+        }
+    }
+}
+
+static void deq_q5_k(const void *s, size_t i, float *y) {
+    LOAD_BLOCK(mlxc_block_q5_k, b, s, i);
+    float d = h2f(b.d), dmin = h2f(b.dmin);
+    for (int j = 0; j < 8; j++) {
+        int sc, m;
+        k_scale_min(b.scales, j, &sc, &m);
+        float dl = d * (float)sc, ml = dmin * (float)m;
+        for (int l = 0; l < 32; l++) {
+            int q = ((b.qs[32 * (j / 2) + l] >> (4 * (j % 2))) & 15) | ((b.qh[l] >> j) & 1) << 4;
+            y[32 * j + l] = dl * (float)q - ml;
+        }
+    }
+}
+
+/* Q6_K: halves of 128; in half h, quarter k takes low nibbles from
+ * ql[64h + 32(k%2) + l] (high nibble when k >= 2) and 2 high bits from
+ * qh[32h + l] at shift 2k. */
+static void deq_q6_k(const void *s, size_t i, float *y) {
+    LOAD_BLOCK(mlxc_block_q6_k, b, s, i);
+    float d = h2f(b.d);
+    for (int n = 0; n < MLXC_QK_K; n++) {
+        int h = n / 128, k = (n % 128) / 32, l = n % 32;
+        int lo = (b.ql[64 * h + 32 * (k % 2) + l] >> (4 * (k / 2))) & 15;
+        int hi = (b.qh[32 * h + l] >> (2 * k)) & 3;
+        float dl = d * (float)b.scales[n / 16];
+        y[n] = dl * (float)((lo | hi << 4) - 32);
+    }
+}
+
+static void deq_iq4_nl(const void *s, size_t i, float *y) {
+    LOAD_BLOCK(mlxc_block_iq4_nl, b, s, i);
+    float d = h2f(b.d);
+    for (int j = 0; j < 16; j++) {
+        y[j] = d * (float)k_iq4nl[b.qs[j] & 15];
+        y[j + 16] = d * (float)k_iq4nl[b.qs[j] >> 4];
+    }
+}
+
+static void deq_iq4_xs(const void *s, size_t i, float *y) {
+    LOAD_BLOCK(mlxc_block_iq4_xs, b, s, i);
+    float d = h2f(b.d);
+    for (int j = 0; j < 8; j++) {
+        int lo = (b.scales_l[j / 2] >> (4 * (j % 2))) & 15, hi = (b.scales_h >> (2 * j)) & 3;
+        float dl = d * (float)((lo | hi << 4) - 32);
+        for (int l = 0; l < 16; l++) {
+            y[32 * j + l] = dl * (float)k_iq4nl[b.qs[16 * j + l] & 15];
+            y[32 * j + l + 16] = dl * (float)k_iq4nl[b.qs[16 * j + l] >> 4];
+        }
+    }
+}
+
+/* Half the e8m0 scale, so that the doubled e2m1 code book gives the value. */
+static float e8m0_half(uint8_t e) {
+    uint32_t bits = e < 2 ? 0x00200000u << e : (uint32_t)(e - 1) << 23;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+static void deq_mxfp4(const void *s, size_t i, float *y) {
+    LOAD_BLOCK(mlxc_block_mxfp4, b, s, i);
+    float d = e8m0_half(b.e);
+    for (int j = 0; j < 16; j++) {
+        y[j] = d * (float)k_e2m1_x2[b.qs[j] & 15];
+        y[j + 16] = d * (float)k_e2m1_x2[b.qs[j] >> 4];
+    }
+}
+
+/* Unsigned e4m3 (bias 7), halved for the doubled code book; 0x7F reads 0. */
+static float ue4m3_half(uint8_t x) {
+    int e = (x >> 3) & 15, m = x & 7;
+    if (x == 0 || x == 0x7F) return 0.0f;
+    float v = e == 0 ? ldexpf((float)m, -9) : ldexpf(1.0f + (float)m / 8.0f, e - 7);
+    return v * 0.5f;
+}
+
+static void deq_nvfp4(const void *s, size_t i, float *y) {
+    LOAD_BLOCK(mlxc_block_nvfp4, b, s, i);
+    for (int sb = 0; sb < 4; sb++) {
+        float d = ue4m3_half(b.d[sb]);
+        for (int j = 0; j < 8; j++) {
+            uint8_t q = b.qs[8 * sb + j];
+            y[16 * sb + j] = d * (float)k_e2m1_x2[q & 15];
+            y[16 * sb + j + 8] = d * (float)k_e2m1_x2[q >> 4];
+        }
+    }
+}
+
+typedef void (*deq_fn)(const void *src, size_t block, float *y);
+
+static deq_fn deq_for(uint32_t t) {
+    switch (t) {
+    case MLXC_GGML_Q4_0: return deq_q4_0;
+    case MLXC_GGML_Q4_1: return deq_q4_1;
+    case MLXC_GGML_Q5_0: return deq_q5_0;
+    case MLXC_GGML_Q5_1: return deq_q5_1;
+    case MLXC_GGML_Q8_0: return deq_q8_0;
+    case MLXC_GGML_Q2_K: return deq_q2_k;
+    case MLXC_GGML_Q3_K: return deq_q3_k;
+    case MLXC_GGML_Q4_K: return deq_q4_k;
+    case MLXC_GGML_Q5_K: return deq_q5_k;
+    case MLXC_GGML_Q6_K: return deq_q6_k;
+    case MLXC_GGML_IQ4_NL: return deq_iq4_nl;
+    case MLXC_GGML_IQ4_XS: return deq_iq4_xs;
+    case MLXC_GGML_MXFP4: return deq_mxfp4;
+    case MLXC_GGML_NVFP4: return deq_nvfp4;
+    default: return NULL;
+    }
+}
+
+static mlxc_status check_sizes(const char *fn, uint32_t type, size_t n, size_t bytes, uint32_t *blk, uint32_t *tsz) {
+    if (!mlxc_ggml_type_info(type, blk, tsz))
+        return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "%s: unknown ggml type %u", fn, type);
+    if (n == 0) return mlxc_set_error(MLXC_ERR_SHAPE, "%s: no elements", fn);
+    if (n % *blk)
+        return mlxc_set_error(MLXC_ERR_SHAPE, "%s: %zu elements is not a multiple of the %s block size %u", fn, n,
+                              mlxc_ggml_type_name(type), *blk);
+    if (bytes != n / *blk * *tsz)
+        return mlxc_set_error(MLXC_ERR_SHAPE, "%s: %zu bytes, %s needs %zu for %zu elements", fn, bytes,
+                              mlxc_ggml_type_name(type), n / *blk * *tsz, n);
+    return MLXC_OK;
+}
+
+mlxc_status mlxc_ggml_dequantize(uint32_t type, const void *src, size_t src_bytes, size_t n, float *y) {
+    MLXC_CHECK_ARG(src && y, "mlxc_ggml_dequantize: NULL argument");
+    uint32_t blk, tsz;
+    mlxc_status st = check_sizes("mlxc_ggml_dequantize", type, n, src_bytes, &blk, &tsz);
+    if (st) return st;
+    deq_fn f = deq_for(type);
+    if (!f) return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "mlxc_ggml_dequantize: no CPU reference for %s",
+                                  mlxc_ggml_type_name(type));
+    for (size_t b = 0; b < n / blk; b++) f(src, b, y + b * blk);
+    return MLXC_OK;
+}
+
+/* ---- quantize, one block ------------------------------------------------------------- */
+
+/* The signed value of largest magnitude (the first on ties). */
+static float absmax_signed(const float *x, int n) {
+    float m = x[0];
+    for (int j = 1; j < n; j++)
+        if (fabsf(x[j]) > fabsf(m)) m = x[j];
+    return m;
+}
+
+static uint8_t clip_u8(float v, int hi) {
+    int q = (int)v;   /* v is already truncated and non-negative */
+    return (uint8_t)(q > hi ? hi : q < 0 ? 0 : q);
+}
+
+static void q_q4_0(const float *x, void *dst) {
+    mlxc_block_q4_0 b;
+    float d = absmax_signed(x, 32) / -8.0f, id = d == 0.0f ? 0.0f : 1.0f / d;
+    for (int j = 0; j < 16; j++) {
+        uint8_t lo = clip_u8(truncf(x[j] * id + 8.5f), 15), hi = clip_u8(truncf(x[j + 16] * id + 8.5f), 15);
+        b.qs[j] = (uint8_t)(lo | hi << 4);
+    }
+    b.d = mlxc_f32_to_f16(d);
+    memcpy(dst, &b, sizeof b);
+}
+
+static void q_q4_1(const float *x, void *dst) {
+    mlxc_block_q4_1 b;
+    float mx = x[0], mn = x[0];
+    for (int j = 1; j < 32; j++) { mx = fmaxf(mx, x[j]); mn = fminf(mn, x[j]); }
+    float d = (mx - mn) / 15.0f, id = d == 0.0f ? 0.0f : 1.0f / d;
+    for (int j = 0; j < 16; j++) {
+        uint8_t lo = clip_u8(truncf((x[j] - mn) * id + 0.5f), 15), hi = clip_u8(truncf((x[j + 16] - mn) * id + 0.5f), 15);
+        b.qs[j] = (uint8_t)(lo | hi << 4);
+    }
+    b.d = mlxc_f32_to_f16(d);
+    b.m = mlxc_f32_to_f16(mn);
+    memcpy(dst, &b, sizeof b);
+}
+
+static void pack_q5(const uint8_t *q, uint8_t *qs, uint8_t *qh) {
+    uint32_t h = 0;
+    for (int j = 0; j < 16; j++) qs[j] = (uint8_t)((q[j] & 15) | (q[j + 16] & 15) << 4);
+    for (int j = 0; j < 32; j++) h |= (uint32_t)(q[j] >> 4 & 1) << j;
+    for (int k = 0; k < 4; k++) qh[k] = (uint8_t)(h >> (8 * k));
+}
+
+static void q_q5_0(const float *x, void *dst) {
+    mlxc_block_q5_0 b;
+    uint8_t q[32];
+    float d = absmax_signed(x, 32) / -16.0f, id = d == 0.0f ? 0.0f : 1.0f / d;
+    for (int j = 0; j < 32; j++) q[j] = clip_u8(truncf(x[j] * id + 16.5f), 31);
+    pack_q5(q, b.qs, b.qh);
+    b.d = mlxc_f32_to_f16(d);
+    memcpy(dst, &b, sizeof b);
+}
+
+static void q_q5_1(const float *x, void *dst) {
+    mlxc_block_q5_1 b;
+    uint8_t q[32];
+    float mx = x[0], mn = x[0];
+    for (int j = 1; j < 32; j++) { mx = fmaxf(mx, x[j]); mn = fminf(mn, x[j]); }
+    float d = (mx - mn) / 31.0f, id = d == 0.0f ? 0.0f : 1.0f / d;
+    for (int j = 0; j < 32; j++) q[j] = clip_u8(truncf((x[j] - mn) * id + 0.5f), 31);
+    pack_q5(q, b.qs, b.qh);
+    b.d = mlxc_f32_to_f16(d);
+    b.m = mlxc_f32_to_f16(mn);
+    memcpy(dst, &b, sizeof b);
+}
+
+static void q_q8_0(const float *x, void *dst) {
+    mlxc_block_q8_0 b;
+    float amax = 0.0f;
+    for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[j]));
+    float d = amax / 127.0f, id = d == 0.0f ? 0.0f : 1.0f / d;
+    for (int j = 0; j < 32; j++) b.qs[j] = (int8_t)roundf(x[j] * id);   /* half away from zero */
+    b.d = mlxc_f32_to_f16(d);
+    memcpy(dst, &b, sizeof b);
+}
+
+static void q_mxfp4(const float *x, void *dst) {
+    mlxc_block_mxfp4 b;
+    float amax = 0.0f;
+    for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[j]));
+    b.e = amax > 0.0f ? (uint8_t)(int)(floorf(log2f(amax)) - 2.0f + 127.0f) : 0;
+    float d = e8m0_half(b.e);
+    uint8_t q[32];
+    for (int j = 0; j < 32; j++) {
+        int best = 0;
+        float be = fabsf(d * (float)k_e2m1_x2[0] - x[j]);
+        for (int k = 1; k < 16; k++) {
+            float e = fabsf(d * (float)k_e2m1_x2[k] - x[j]);
+            if (e < be) { be = e; best = k; }
+        }
+        q[j] = (uint8_t)best;
+    }
+    for (int j = 0; j < 16; j++) b.qs[j] = (uint8_t)(q[j] | q[j + 16] << 4);
+    memcpy(dst, &b, sizeof b);
+}
+
+typedef void (*q_fn)(const float *x, void *dst);
+
+static q_fn q_for(uint32_t t) {
+    switch (t) {
+    case MLXC_GGML_Q4_0: return q_q4_0;
+    case MLXC_GGML_Q4_1: return q_q4_1;
+    case MLXC_GGML_Q5_0: return q_q5_0;
+    case MLXC_GGML_Q5_1: return q_q5_1;
+    case MLXC_GGML_Q8_0: return q_q8_0;
+    case MLXC_GGML_MXFP4: return q_mxfp4;
+    default: return NULL;
+    }
+}
+
+bool mlxc_ggml_can_quantize(uint32_t type) { return q_for(type) != NULL; }
+
+mlxc_status mlxc_ggml_quantize(uint32_t type, const float *x, size_t n, void *dst, size_t dst_bytes) {
+    MLXC_CHECK_ARG(x && dst, "mlxc_ggml_quantize: NULL argument");
+    uint32_t blk, tsz;
+    mlxc_status st = check_sizes("mlxc_ggml_quantize", type, n, dst_bytes, &blk, &tsz);
+    if (st) return st;
+    q_fn f = q_for(type);
+    if (!f) return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "mlxc_ggml_quantize: no quantizer for %s",
+                                  mlxc_ggml_type_name(type));
+    for (size_t b = 0; b < n / blk; b++) f(x + b * blk, (uint8_t *)dst + b * tsz);
+    return MLXC_OK;
+}
