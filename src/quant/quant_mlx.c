@@ -155,11 +155,22 @@ static uint8_t to_e4m3(float f) {
     return (uint8_t)(r | (sign >> 24));
 }
 
-/* e4m3 -> f32 as mlx's FromFP8: the 7 magnitude bits read as an f16 and scaled
- * by 256 (so 0x7F is 480, not NaN). */
+/* e4m3 -> f32 as mlx's CPU path (0.32.4): 0x7F and 0xFF are NaN, with the
+ * payload mlx gives them (compared bit for bit). */
 static float from_e4m3(uint8_t x) {
+    if ((x & 127u) == 127u) return u2f((x & 128u) ? 0xFFF00000u : 0x7FF00000u);
     float v = mlxc_f16_to_f32((uint16_t)((x & 127u) << 7)) * 256.0f;
     return (x & 128u) ? -v : v;
+}
+
+/* ceil(log2(x)) for finite x > 0, exact (a float log2 would round
+ * 2^k * (1 + 2^-23) down to k). */
+static int32_t ceil_log2(float x) {
+    uint32_t b = f2u(x) & 0x7FFFFFFFu, e = b >> 23, m = b & 0x7FFFFFu;
+    if (e) return (int32_t)e - 127 + (m != 0);
+    int32_t k = 0;   /* subnormal: x = m * 2^-149 */
+    while ((1u << k) < m) k++;
+    return k - 149;
 }
 
 typedef struct fp_mode { uint32_t group, bits; bool e4m3_scale; } fp_mode;
@@ -199,9 +210,11 @@ mlxc_status mlxc_mlx_fp_quantize(mlxc_qformat format, const float *w, size_t row
                 code = to_e4m3(s);
                 div = from_e4m3(code);
             } else {
-                /* e8m0: the nearest power of two in log2 (half to even), the
-                 * exponent wrapping into a byte as mlx's int32 -> uint8 cast. */
-                int32_t e = s == 0.0f ? 0 : (int32_t)rintf(log2f(s));
+                /* e8m0: the smallest power of two >= s, i.e. exactly
+                 * ceil(log2(s)) (mlx 0.32.4 rounds the exponent up; older
+                 * sources rounded log2 to nearest), the exponent wrapping
+                 * into a byte as mlx's cast does. */
+                int32_t e = s == 0.0f ? 0 : ceil_log2(s);
                 code = (uint8_t)(e + 127);
                 div = powf(2.0f, (float)e);
             }
