@@ -131,6 +131,16 @@ static void test_sharded(void) {
     CHECK(q.params.bits == 4 && q.rows == 96 && q.cols == 64);
     CHECK_ERR(mlxc_weights_quant_find(w, "lm_head.weight", &q), MLXC_ERR_NOT_FOUND);
 
+    /* one descriptor for a triple (by stem or member) and for a dense tensor */
+    mlxc_qweight d;
+    CHECK_OK(mlxc_weights_qweight(w, "model.layers.0.mlp.down_proj.scales", &d));
+    CHECK(d.format == MLXC_QF_MLX_AFFINE && d.bits == 8 && d.group_size == 64 && d.rows == 64 && d.cols == 128);
+    CHECK(d.data && d.scales && d.biases && d.data_bytes == 64 * 128 && d.scales_bytes == d.biases_bytes);
+    CHECK_OK(mlxc_weights_qweight(w, "lm_head.weight", &d));
+    CHECK(d.format == MLXC_QF_F16 && d.rows == 96 && d.cols == 64 && d.data_bytes == 96 * 64 * 2 && !d.scales);
+    CHECK_ERR(mlxc_weights_qweight(w, "no.such.tensor", &d), MLXC_ERR_NOT_FOUND);
+    CHECK_ERR(mlxc_weights_qweight(w, NULL, &d), MLXC_ERR_INVALID_ARGUMENT);
+
     /* totals: 30848 bytes; parameters = unpacked quantized weights + plain tensors */
     CHECK_EQ_INT(mlxc_weights_total_bytes(w), 30848);
     uint64_t want = 96 * 64 + 64 * 64 + 64 * 128 + 128 * 64 + 64 + 64 + 96 * 64;
@@ -249,6 +259,16 @@ static void test_gguf_through_weights(void) {
     if (b) CHECK_EQ_INT(mlxc_buffer_dtype(b), MLXC_BF16);
     mlxc_buffer_release(b);
     CHECK_EQ_INT(mlxc_weights_quant_count(w), 0);
+    /* the descriptor of a GGUF tensor: the same struct as for an MLX triple */
+    mlxc_qweight d;
+    CHECK_OK(mlxc_weights_qweight(w, "t.q4_k", &d));
+    CHECK(d.format == MLXC_QF_Q4_K && d.group_size == 256 && d.block_bytes == 144 && d.rows == 2 && d.cols == 512);
+    CHECK(d.data && d.data_bytes == 2 * 2 * 144 && !d.scales && !d.biases);
+    float *deq = malloc(2 * 512 * sizeof *deq);
+    CHECK_OK(mlxc_qweight_dequantize(&d, deq, 2 * 512));
+    free(deq);
+    CHECK_OK(mlxc_weights_qweight(w, "t.bf16", &d));
+    CHECK(d.format == MLXC_QF_BF16 && d.rows == 2 && d.cols == 2);
     mlxc_weights_close(w);
 }
 
@@ -347,6 +367,36 @@ static void test_quant_lookup(void) {
     CHECK(strcmp(name, "exact.name.weight") == 0);
     CHECK_ERR(mlxc_model_config_quant_override_at(&c, 7, &name, &p), MLXC_ERR_OUT_OF_RANGE);
     mlxc_model_config_clear(&c);
+}
+
+/* "mode" names the MLX format, at the top and per layer; the microscaling
+ * modes fix bits and group size. */
+static void test_quant_modes(void) {
+    mlxc_model_config c;
+    mlxc_quant_params p;
+    CHECK_OK(parse("{\"quantization\":{\"group_size\":64,\"bits\":4,"
+                   "\"a.proj\":{\"mode\":\"mxfp4\"},\"b.proj\":{\"mode\":\"nvfp4\",\"bits\":4,\"group_size\":16},"
+                   "\"c.proj\":{\"mode\":\"mxfp8\"},\"d.proj\":{\"bits\":8}}}", &c));
+    CHECK(c.quant.mode == MLXC_QF_MLX_AFFINE);
+    CHECK_OK(mlxc_model_config_quant(&c, "a.proj.weight", &p));
+    CHECK(p.mode == MLXC_QF_MLX_MXFP4 && p.bits == 4 && p.group_size == 32);
+    CHECK_OK(mlxc_model_config_quant(&c, "b.proj.scales", &p));
+    CHECK(p.mode == MLXC_QF_MLX_NVFP4 && p.bits == 4 && p.group_size == 16);
+    CHECK_OK(mlxc_model_config_quant(&c, "c.proj", &p));
+    CHECK(p.mode == MLXC_QF_MLX_MXFP8 && p.bits == 8 && p.group_size == 32);
+    CHECK_OK(mlxc_model_config_quant(&c, "d.proj", &p));
+    CHECK(p.mode == MLXC_QF_MLX_AFFINE && p.bits == 8 && p.group_size == 64);
+    mlxc_model_config_clear(&c);
+    CHECK_OK(parse("{\"quantization\":{\"mode\":\"mxfp4\",\"x\":{\"bits\":4}}}", &c));
+    CHECK(c.has_quantization && c.quant.mode == MLXC_QF_MLX_MXFP4 && c.quant.bits == 4 && c.quant.group_size == 32);
+    CHECK_OK(mlxc_model_config_quant(&c, "x", &p));
+    CHECK(p.mode == MLXC_QF_MLX_MXFP4);   /* the default mode carries over */
+    mlxc_model_config_clear(&c);
+    CHECK_ERR(parse("{\"quantization\":{\"mode\":\"fp4\",\"bits\":4,\"group_size\":32}}", &c), MLXC_ERR_FORMAT);
+    CHECK_ERR(parse("{\"quantization\":{\"mode\":4,\"bits\":4,\"group_size\":32}}", &c), MLXC_ERR_FORMAT);
+    CHECK_ERR(parse("{\"quantization\":{\"mode\":\"nvfp4\",\"group_size\":32}}", &c), MLXC_ERR_FORMAT);
+    CHECK_ERR(parse("{\"quantization\":{\"bits\":4,\"group_size\":64,\"y\":{\"mode\":\"mxfp8\",\"bits\":4}}}", &c),
+              MLXC_ERR_FORMAT);
 }
 
 /* ---- loading errors ------------------------------------------------------------------------------ */
@@ -534,6 +584,7 @@ int main(void) {
     RUN(test_gguf_through_weights);
     RUN(test_config_parse);
     RUN(test_quant_lookup);
+    RUN(test_quant_modes);
     RUN(test_missing_shard);
     RUN(test_missing_tensor);
     RUN(test_hostile_index);

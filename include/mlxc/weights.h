@@ -48,11 +48,12 @@ typedef struct mlxc_rope_scaling {
     int64_t original_max_position_embeddings;
 } mlxc_rope_scaling;
 
-/* MLX affine quantization of one tensor. */
+/* MLX quantization of one tensor ("mode" in config.json; affine when absent). */
 typedef struct mlxc_quant_params {
-    bool quantized;                /* false: the tensor is stored unquantized       */
-    int  bits;                     /* 2, 3, 4, 5, 6, 8                               */
-    int  group_size;               /* 32, 64, 128                                    */
+    bool         quantized;        /* false: the tensor is stored unquantized       */
+    int          bits;             /* affine 2..8; mxfp4/nvfp4 4; mxfp8 8            */
+    int          group_size;       /* affine 32, 64, 128; mx* 32; nvfp4 16           */
+    mlxc_qformat mode;             /* MLXC_QF_MLX_AFFINE, _MXFP4, _NVFP4, _MXFP8     */
 } mlxc_quant_params;
 
 typedef struct mlxc_quant_table mlxc_quant_table;   /* per-layer overrides (opaque) */
@@ -192,6 +193,14 @@ MLXC_API size_t      mlxc_weights_quant_count(const mlxc_weights *w);
 MLXC_API mlxc_status mlxc_weights_quant_at(const mlxc_weights *w, size_t i, mlxc_quant_triple *out);
 /* The triple a tensor name (any of the three, or the stem) belongs to. */
 MLXC_API mlxc_status mlxc_weights_quant_find(const mlxc_weights *w, const char *name, mlxc_quant_triple *out);
+
+/* The weight descriptor (mlxc/quant.h) of a tensor, whatever the file: a
+ * GGUF tensor, a dense safetensors tensor, or an MLX triple named by its stem
+ * or any of its three tensors.  Host pointers into the mapping, valid while w
+ * is open.  MLXC_ERR_UNSUPPORTED for tensors that are not weights (integer
+ * dtypes); MLXC_ERR_FORMAT for an MLX triple without a config (the group
+ * size, hence the column count, is unknown). */
+MLXC_API mlxc_status mlxc_weights_qweight(const mlxc_weights *w, const char *name, mlxc_qweight *out);
 
 #ifdef __cplusplus
 }

@@ -88,10 +88,25 @@ static void copy_str(char *dst, size_t cap, const char *s) {
     snprintf(dst, cap, "%s", s);
 }
 
+/* An entry that sets any quantization parameter (as opposed to a model
+ * section that merely sits in the same object). */
+static bool is_qparams(json_t *v) {
+    return json_is_object(v) &&
+           (json_object_get(v, "bits") || json_object_get(v, "group_size") || json_object_get(v, "mode"));
+}
+
 static mlxc_status parse_qparams(json_t *o, const mlxc_quant_params *def, const char *what, mlxc_quant_params *p) {
     *p = *def;
     p->quantized = true;
-    json_t *b = json_object_get(o, "bits"), *g = json_object_get(o, "group_size");
+    json_t *b = json_object_get(o, "bits"), *g = json_object_get(o, "group_size"), *m = json_object_get(o, "mode");
+    if (m) {
+        if (!json_is_string(m) || mlxc_qformat_from_mlx_mode(json_string_value(m), &p->mode))
+            return mlxc_set_error(MLXC_ERR_FORMAT,
+                                  "config.json: %s: \"mode\" must be \"affine\", \"mxfp4\", \"nvfp4\" or \"mxfp8\"", what);
+    }
+    /* The microscaling modes fix bits and group size; a file may omit them. */
+    int mbits = p->mode == MLXC_QF_MLX_MXFP8 ? 8 : 4, mgroup = p->mode == MLXC_QF_MLX_NVFP4 ? 16 : 32;
+    if (m && p->mode != MLXC_QF_MLX_AFFINE) p->bits = mbits, p->group_size = mgroup;
     if (b) {
         if (!json_is_integer(b) || json_integer_value(b) < 1 || json_integer_value(b) > 8)
             return mlxc_set_error(MLXC_ERR_FORMAT, "config.json: %s: \"bits\" must be an integer in 1..8", what);
@@ -102,12 +117,15 @@ static mlxc_status parse_qparams(json_t *o, const mlxc_quant_params *def, const 
             return mlxc_set_error(MLXC_ERR_FORMAT, "config.json: %s: \"group_size\" must be a positive integer", what);
         p->group_size = (int)json_integer_value(g);
     }
+    if (p->mode != MLXC_QF_MLX_AFFINE && (p->bits != mbits || p->group_size != mgroup))
+        return mlxc_set_error(MLXC_ERR_FORMAT, "config.json: %s: mode %s has %d bits and group size %d, not %d and %d",
+                              what, mlxc_qformat_name(p->mode), mbits, mgroup, p->bits, p->group_size);
     return MLXC_OK;
 }
 
 static mlxc_status parse_quant(json_t *q, mlxc_model_config *cfg) {
     if (!json_is_object(q)) return mlxc_set_error(MLXC_ERR_FORMAT, "config.json: \"quantization\" is not an object");
-    mlxc_quant_params def = {.quantized = true, .bits = 0, .group_size = 0};
+    mlxc_quant_params def = {.quantized = true, .bits = 0, .group_size = 0, .mode = MLXC_QF_MLX_AFFINE};
     mlxc_status st = parse_qparams(q, &def, "quantization", &cfg->quant);
     if (st) return st;
     if (!cfg->quant.bits || !cfg->quant.group_size)
@@ -120,8 +138,7 @@ static mlxc_status parse_quant(json_t *q, mlxc_model_config *cfg) {
     const char *k;
     json_t *v;
     json_object_foreach(q, k, v) {
-        if (json_is_boolean(v) || (json_is_object(v) && (json_object_get(v, "bits") || json_object_get(v, "group_size"))))
-            n++;
+        if (json_is_boolean(v) || is_qparams(v)) n++;
     }
     if (n == 0) return MLXC_OK;
     mlxc_quant_table *t = calloc(1, sizeof *t);
@@ -135,7 +152,7 @@ static mlxc_status parse_quant(json_t *q, mlxc_model_config *cfg) {
         if (json_is_boolean(v)) {
             p = cfg->quant;
             p.quantized = json_is_true(v);
-        } else if (json_is_object(v) && (json_object_get(v, "bits") || json_object_get(v, "group_size"))) {
+        } else if (is_qparams(v)) {
             char what[96];
             snprintf(what, sizeof what, "quantization entry \"%.64s\"", k);
             if ((st = parse_qparams(v, &cfg->quant, what, &p))) return st;
