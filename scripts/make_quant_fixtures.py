@@ -139,6 +139,25 @@ for tname, fields in F16_FIELDS.items():
     save(name, "deq", deq.astype(np.float32))
     lines.append(f"ggml {name} {int(t)} {w.size} 1")
 
+# ---- an MLX model directory mixing modes per layer -------------------------------------
+# (read back through mlxc_weights_open + mlxc_weights_qweight)
+d = os.path.join(out, "mlx_modes")
+os.makedirs(d, exist_ok=True)
+tensors = {}
+wa = mx.array(rng.standard_normal((16, 128)).astype(np.float32)).astype(mx.bfloat16)
+qa, sa, ba = mx.quantize(wa, 64, 4)
+tensors.update({"a.weight": qa, "a.scales": sa, "a.biases": ba})
+save("dir_a", "deq", np.array(mx.dequantize(qa, sa, ba, 64, 4).astype(mx.float32)))
+for mode in ("mxfp4", "nvfp4", "mxfp8"):
+    q, s_ = mx.quantize(mx.array(rng.standard_normal((8, 64)).astype(np.float32)), mode=mode)
+    tensors.update({f"{mode}.weight": q, f"{mode}.scales": s_})
+    save(f"dir_{mode}", "deq", np.array(mx.dequantize(q, s_, mode=mode, dtype=mx.float32)))
+mx.save_safetensors(os.path.join(d, "model.safetensors"), tensors)
+with open(os.path.join(d, "config.json"), "w") as f:
+    f.write('{"model_type": "llama", "quantization": {"group_size": 64, "bits": 4, "mode": "affine",'
+            ' "mxfp4": {"mode": "mxfp4"}, "nvfp4": {"mode": "nvfp4", "group_size": 16, "bits": 4},'
+            ' "mxfp8": {"mode": "mxfp8"}}}\n')
+
 with open(os.path.join(out, "cases.txt"), "w") as f:
     from importlib.metadata import version
     f.write(f"# mlx {mx.__version__}, gguf {version('gguf')}\n")

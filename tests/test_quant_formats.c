@@ -307,6 +307,39 @@ static void test_bad_input(void) {
     CHECK_ERR(mlxc_qweight_dequantize(&d, out, 1024), MLXC_ERR_UNSUPPORTED);
 }
 
+/* An MLX directory whose config names a mode per layer: the loader's
+ * descriptor carries the mode, and dequantizing it gives mlx's floats. */
+static void test_mlx_directory_modes(void) {
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/mlx_modes", g_dir);
+    mlxc_weights *w = NULL;
+    CHECK_OK(mlxc_weights_open(dir, &w));
+    if (!w) return;
+    const struct { const char *name; mlxc_qformat f; uint32_t bits, group; int64_t rows, cols; } k[] = {
+        {"a", MLXC_QF_MLX_AFFINE, 4, 64, 16, 128},     {"mxfp4", MLXC_QF_MLX_MXFP4, 4, 32, 8, 64},
+        {"nvfp4", MLXC_QF_MLX_NVFP4, 4, 16, 8, 64},    {"mxfp8", MLXC_QF_MLX_MXFP8, 8, 32, 8, 64},
+    };
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+        mlxc_qweight d;
+        CHECK_OK(mlxc_weights_qweight(w, k[i].name, &d));
+        CHECK_MSG(d.format == k[i].f && d.bits == k[i].bits && d.group_size == k[i].group && d.rows == k[i].rows &&
+                      d.cols == k[i].cols, "%s: %s %u bits group %u [%lld, %lld]", k[i].name,
+                  mlxc_qformat_name(d.format), d.bits, d.group_size, (long long)d.rows, (long long)d.cols);
+        CHECK(i == 0 ? d.scale_dtype == MLXC_BF16 && d.biases != NULL : d.scale_dtype == MLXC_U8 && !d.biases);
+        size_t n = (size_t)(k[i].rows * k[i].cols);
+        char nm[64];
+        snprintf(nm, sizeof nm, "dir_%s", i == 0 ? "a" : k[i].name);
+        float *ref = part(nm, "deq", n * 4), *got = calloc(n, 4);
+        CHECK(ref != NULL);
+        if (ref && d.format == k[i].f) {
+            CHECK_OK(mlxc_qweight_dequantize(&d, got, n));
+            CHECK_SAME(k[i].name, "dequantized through the loader", ref, got, n, 4);
+        }
+        free(ref), free(got);
+    }
+    mlxc_weights_close(w);
+}
+
 int main(void) {
     RUN(test_bad_input);
     RUN(test_affine_round_trip_bound);
@@ -318,6 +351,7 @@ int main(void) {
     if (f) {
         fclose(f);
         RUN(test_against_reference_packages);
+        RUN(test_mlx_directory_modes);
     } else {
         printf("skip   test_against_reference_packages (no fixtures: python with mlx and gguf unavailable)\n");
     }

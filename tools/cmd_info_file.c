@@ -92,15 +92,25 @@ static void print_config_text(const mlxc_model_config *c) {
     if (c->norm_eps) printf("norm_eps            %g\n", c->norm_eps);
     printf("tie_embeddings      %s\n", c->tie_word_embeddings ? "yes" : "no");
     if (c->has_quantization) {
-        printf("quantization        %d bits, group %d\n", c->quant.bits, c->quant.group_size);
+        printf("quantization        %s, %d bits, group %d\n", mlxc_qformat_name(c->quant.mode), c->quant.bits,
+               c->quant.group_size);
         for (size_t i = 0; i < mlxc_model_config_quant_override_count(c); i++) {
             const char *n;
             mlxc_quant_params p;
             mlxc_model_config_quant_override_at(c, i, &n, &p);
-            if (p.quantized) printf("  %-40s %d bits, group %d\n", n, p.bits, p.group_size);
+            if (p.quantized) printf("  %-40s %s, %d bits, group %d\n", n, mlxc_qformat_name(p.mode), p.bits, p.group_size);
             else printf("  %-40s not quantized\n", n);
         }
     }
+}
+
+/* The weight format through the one descriptor (mlxc_weights_qweight), so
+ * that GGUF, dense and MLX tensors read alike; "-" for what is not a weight. */
+static const char *tensor_format(const mlxc_weights *w, const char *name) {
+    mlxc_qweight d;
+    const char *f = mlxc_weights_qweight(w, name, &d) == MLXC_OK ? mlxc_qformat_name(d.format) : NULL;
+    mlxc_clear_error();
+    return f ? f : "-";
 }
 
 static json_t *config_json(const mlxc_model_config *c) {
@@ -124,6 +134,7 @@ static json_t *config_json(const mlxc_model_config *c) {
     }
     if (c->has_quantization) {
         json_t *q = json_object();
+        json_object_set_new(q, "mode", json_string(mlxc_qformat_name(c->quant.mode)));
         json_object_set_new(q, "bits", json_integer(c->quant.bits));
         json_object_set_new(q, "group_size", json_integer(c->quant.group_size));
         json_t *ov = json_object();
@@ -133,6 +144,7 @@ static json_t *config_json(const mlxc_model_config *c) {
             mlxc_model_config_quant_override_at(c, i, &n, &p);
             if (!p.quantized) { json_object_set_new(ov, n, json_false()); continue; }
             json_t *e = json_object();
+            json_object_set_new(e, "mode", json_string(mlxc_qformat_name(p.mode)));
             json_object_set_new(e, "bits", json_integer(p.bits));
             json_object_set_new(e, "group_size", json_integer(p.group_size));
             json_object_set_new(ov, n, e);
@@ -226,6 +238,7 @@ int mlxc_cmd_info_file(int argc, char **argv) {
                 json_t *e = json_object();
                 json_object_set_new(e, "name", json_string(t.name));
                 json_object_set_new(e, "dtype", json_string(t.dtype_name));
+                json_object_set_new(e, "format", json_string(tensor_format(w, t.name)));
                 json_t *sh = json_array();
                 for (int d = 0; d < t.ndim; d++) json_array_append_new(sh, json_integer(t.shape[d]));
                 json_object_set_new(e, "shape", sh);
@@ -241,6 +254,7 @@ int mlxc_cmd_info_file(int argc, char **argv) {
             mlxc_weights_quant_at(w, i, &t);
             json_t *e = json_object();
             json_object_set_new(e, "stem", json_string(t.stem));
+            json_object_set_new(e, "format", json_string(tensor_format(w, t.stem)));
             json_object_set_new(e, "bits", json_integer(t.params.bits));
             json_object_set_new(e, "group_size", json_integer(t.params.group_size));
             json_object_set_new(e, "rows", json_integer(t.rows));
@@ -275,13 +289,14 @@ int mlxc_cmd_info_file(int argc, char **argv) {
     if (cfg) print_config_text(cfg);
     else printf("config              none (no config.json)\n");
     if (tensors && n) {
-        printf("\n%-56s %-8s %-24s %12s\n", "tensor", "dtype", "shape", "bytes");
+        printf("\n%-56s %-8s %-10s %-24s %12s\n", "tensor", "dtype", "format", "shape", "bytes");
         for (size_t i = 0; i < n; i++) {
             mlxc_tensor_info t;
             mlxc_weights_info(w, i, &t);
             char sh[96];
             shape_str(sh, sizeof sh, &t);
-            printf("%-56s %-8s %-24s %12llu\n", t.name, t.dtype_name, sh, (unsigned long long)t.bytes);
+            printf("%-56s %-8s %-10s %-24s %12llu\n", t.name, t.dtype_name, tensor_format(w, t.name), sh,
+                   (unsigned long long)t.bytes);
         }
     }
     size_t nq = mlxc_weights_quant_count(w);
@@ -290,7 +305,8 @@ int mlxc_cmd_info_file(int argc, char **argv) {
         for (size_t i = 0; i < nq; i++) {
             mlxc_quant_triple t;
             mlxc_weights_quant_at(w, i, &t);
-            printf("  %-50s %d bits, group %d, [%lld, %lld]%s\n", t.stem, t.params.bits, t.params.group_size,
+            printf("  %-50s %s, %d bits, group %d, [%lld, %lld]%s\n", t.stem, tensor_format(w, t.stem),
+                   t.params.bits, t.params.group_size,
                    (long long)t.rows, (long long)t.cols, t.biases == SIZE_MAX ? ", no biases" : "");
         }
     }
