@@ -21,6 +21,9 @@
  *     uint32_t wq[4 * 256 * 4 / 32]; uint16_t s[4 * 4], b[4 * 4];
  *     mlxc_mlx_affine_quantize(w, MLXC_F16, 4, 256, 4, 64, wq, s, b);
  *
+ * Input and output arrays need no alignment beyond a byte (tensors inside a
+ * mapped file are only as aligned as its offsets).
+ *
  * Every function validates its arguments and returns a status (never aborts):
  * bits or group sizes a format does not have, a column count that is not a
  * multiple of the group or block, byte counts that do not match, NULL pointers.

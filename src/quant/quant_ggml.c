@@ -274,9 +274,11 @@ static float absmax_signed(const float *x, int n) {
     return m;
 }
 
+/* Compared as floats first, so that NaN or inf input never reaches an
+ * out-of-range conversion (the package's clip gives these 0 or hi too). */
 static uint8_t clip_u8(float v, int hi) {
-    int q = (int)v;   /* v is already truncated and non-negative */
-    return (uint8_t)(q > hi ? hi : q < 0 ? 0 : q);
+    if (!(v >= 0.0f)) return 0;
+    return v >= (float)hi ? (uint8_t)hi : (uint8_t)(int)v;
 }
 
 static void q_q4_0(const float *x, void *dst) {
@@ -339,7 +341,10 @@ static void q_q8_0(const float *x, void *dst) {
     float amax = 0.0f;
     for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[j]));
     float d = amax / 127.0f, id = d == 0.0f ? 0.0f : 1.0f / d;
-    for (int j = 0; j < 32; j++) b.qs[j] = (int8_t)roundf(x[j] * id);   /* half away from zero */
+    for (int j = 0; j < 32; j++) {
+        float r = roundf(x[j] * id);   /* half away from zero */
+        b.qs[j] = (int8_t)(r >= 127.0f ? 127 : r <= -127.0f ? -127 : r == r ? (int)r : 0);
+    }
     b.d = mlxc_f32_to_f16(d);
     memcpy(dst, &b, sizeof b);
 }
@@ -348,7 +353,8 @@ static void q_mxfp4(const float *x, void *dst) {
     mlxc_block_mxfp4 b;
     float amax = 0.0f;
     for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[j]));
-    b.e = amax > 0.0f ? (uint8_t)(int)(floorf(log2f(amax)) - 2.0f + 127.0f) : 0;
+    float fe = amax > 0.0f ? floorf(log2f(amax)) - 2.0f + 127.0f : 0.0f;
+    b.e = isfinite(fe) ? (uint8_t)(int)fe : 0xFF;   /* the int -> byte wrap as numpy's cast */
     float d = e8m0_half(b.e);
     uint8_t q[32];
     for (int j = 0; j < 32; j++) {

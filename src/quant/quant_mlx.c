@@ -7,9 +7,12 @@
  *                     rint (half to even), group max starting at -inf;
  *   affine dequantize the op graph (uint32 codes * scales + biases), each op
  *                     rounded to the scales' dtype;
- *   fp quantize       the op graph for f32 input (mx.quantize has no CPU kernel
- *                     for these modes);
- *   fp dequantize     the op graph with dtype=float32.
+ *   fp quantize       f32 input, as mlx 0.32.4 computes it on the CPU: the
+ *                     e8m0 exponent is ceil(log2(amax / maxval)), the e2m1
+ *                     code the nearest value (the smaller magnitude on ties),
+ *                     e4m3 by mlx's ToFP8 (found by comparison: the 2026-08
+ *                     sources rounded the exponent to nearest instead);
+ *   fp dequantize     dtype=float32; e4m3 0x7F / 0xFF decode to NaN.
  */
 #include <math.h>
 #include <string.h>
@@ -23,15 +26,32 @@ static const float k_e2m1[16] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f,
 
 /* ---- element access in the three scale dtypes --------------------------------------- */
 
+/* Loads by copy: tensors inside a safetensors mapping are only as aligned as
+ * the file's offsets make them. */
 static float load_el(const void *p, mlxc_dtype dt, size_t i) {
-    if (dt == MLXC_F32) return ((const float *)p)[i];
-    uint16_t h = ((const uint16_t *)p)[i];
+    if (dt == MLXC_F32) {
+        float f;
+        memcpy(&f, (const char *)p + 4 * i, 4);
+        return f;
+    }
+    uint16_t h;
+    memcpy(&h, (const char *)p + 2 * i, 2);
     return dt == MLXC_F16 ? mlxc_f16_to_f32(h) : mlxc_bf16_to_f32(h);
 }
 
+static uint32_t load_word(const uint32_t *row, size_t w) {
+    uint32_t v;
+    memcpy(&v, (const char *)row + 4 * w, 4);
+    return v;
+}
+
 static void store_el(void *p, mlxc_dtype dt, size_t i, float v) {
-    if (dt == MLXC_F32) ((float *)p)[i] = v;
-    else ((uint16_t *)p)[i] = dt == MLXC_F16 ? mlxc_f32_to_f16(v) : mlxc_f32_to_bf16(v);
+    if (dt == MLXC_F32) {
+        memcpy((char *)p + 4 * i, &v, 4);
+        return;
+    }
+    uint16_t h = dt == MLXC_F16 ? mlxc_f32_to_f16(v) : mlxc_f32_to_bf16(v);
+    memcpy((char *)p + 2 * i, &h, 2);
 }
 
 /* What storing v in dt and reading it back gives: mlx's per-op rounding. */
@@ -46,8 +66,8 @@ static float round_to(mlxc_dtype dt, float v) {
 static uint32_t get_code(const uint32_t *row, size_t i, uint32_t bits) {
     size_t bit = i * bits, w = bit / 32;
     unsigned sh = (unsigned)(bit % 32);
-    uint64_t v = row[w] >> sh;
-    if (sh + bits > 32) v |= (uint64_t)row[w + 1] << (32 - sh);
+    uint64_t v = load_word(row, w) >> sh;
+    if (sh + bits > 32) v |= (uint64_t)load_word(row, w + 1) << (32 - sh);
     return (uint32_t)(v & ((1u << bits) - 1));
 }
 

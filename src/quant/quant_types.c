@@ -94,7 +94,7 @@ static mlxc_status dense_to_f32(const mlxc_qweight *w, float *out, size_t n) {
     if (w->data_bytes != n * es) return mlxc_set_error(MLXC_ERR_SHAPE, "mlxc_qweight_dequantize: %llu data bytes for %zu %s elements",
                                                        (unsigned long long)w->data_bytes, n, mlxc_qformat_name(w->format));
     for (size_t i = 0; i < n; i++) {
-        if (w->format == MLXC_QF_F32) out[i] = ((const float *)w->data)[i];
+        if (w->format == MLXC_QF_F32) memcpy(&out[i], (const uint8_t *)w->data + 4 * i, 4);
         else {
             uint16_t h;
             memcpy(&h, (const uint8_t *)w->data + 2 * i, 2);
