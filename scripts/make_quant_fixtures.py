@@ -8,7 +8,7 @@ Usage: make_quant_fixtures.py OUTDIR
 Writes raw little-endian files OUTDIR/<case>.<part> and a manifest
 OUTDIR/cases.txt, one case a line:
   affine NAME DTYPE ROWS COLS BITS GROUP   parts: in q s b deq
-  fp     NAME MODE ROWS COLS QUANT         parts: in(f32, QUANT=1) q s deq
+  fp     NAME MODE DTYPE ROWS COLS QUANT   parts: in(DTYPE, QUANT=1) q s deq
   ggml   NAME TYPE N QUANT                 parts: in(f32, QUANT=1) q deq
 Exits 77 (skip) when mlx or gguf is not importable.
 """
@@ -83,15 +83,16 @@ for dt_name, dt in (("f32", mx.float32), ("f16", mx.float16), ("bf16", mx.bfloat
 
 # ---- MLX microscaling ---------------------------------------------------------------
 for mode, bits, group in (("mxfp4", 4, 32), ("nvfp4", 4, 16), ("mxfp8", 8, 32)):
-    w = test_matrix(cols, FP4_TIES)
-    q, s = mx.quantize(mx.array(w), mode=mode)
-    deq = mx.dequantize(q, s, mode=mode, dtype=mx.float32)
-    name = f"fp_{mode}_quant"
-    save(name, "in", w)
-    save(name, "q", np.array(q))
-    save(name, "s", np.array(s))
-    save(name, "deq", np.array(deq))
-    lines.append(f"fp {name} {mode} {w.shape[0]} {cols} 1")
+    for dt_name, dt in (("f32", mx.float32), ("f16", mx.float16), ("bf16", mx.bfloat16)):
+        w = mx.array(test_matrix(cols, FP4_TIES)).astype(dt)
+        q, s = mx.quantize(w, mode=mode)
+        deq = mx.dequantize(q, s, mode=mode, dtype=mx.float32)
+        name = f"fp_{mode}_{dt_name}_quant"
+        save(name, "in", mx_bytes(w))
+        save(name, "q", np.array(q))
+        save(name, "s", np.array(s))
+        save(name, "deq", np.array(deq))
+        lines.append(f"fp {name} {mode} {dt_name} {w.shape[0]} {cols} 1")
     # every code and a wide range of scales, straight from random bytes
     rows = 16
     qr = rng.integers(0, 2**32, size=(rows, cols * bits // 32), dtype=np.uint32)
@@ -102,7 +103,7 @@ for mode, bits, group in (("mxfp4", 4, 32), ("nvfp4", 4, 16), ("mxfp8", 8, 32)):
     save(name, "q", qr)
     save(name, "s", sr)
     save(name, "deq", np.array(deq))
-    lines.append(f"fp {name} {mode} {rows} {cols} 0")
+    lines.append(f"fp {name} {mode} f32 {rows} {cols} 0")
 
 # ---- GGML blocks -------------------------------------------------------------------
 # byte offsets of each block's f16 fields, kept finite in the random-byte cases

@@ -78,8 +78,9 @@ static mlxc_qformat mode_of(const char *m) {
     return f;
 }
 
-static void fp_case(const char *name, const char *mode, size_t rows, size_t cols, int quant) {
+static void fp_case(const char *name, const char *mode, const char *dts, size_t rows, size_t cols, int quant) {
     mlxc_qformat f = mode_of(mode);
+    mlxc_dtype dt = dtype_of(dts);
     uint32_t bits = f == MLXC_QF_MLX_MXFP8 ? 8 : 4, group = f == MLXC_QF_MLX_NVFP4 ? 16 : 32;
     size_t nq = rows * cols * bits / 32, ns = rows * cols / group;
     uint32_t *q = part(name, "q", nq * 4), *mq = calloc(nq, 4);
@@ -88,10 +89,10 @@ static void fp_case(const char *name, const char *mode, size_t rows, size_t cols
     CHECK_MSG(q && s && deq, "%s: fixture missing", name);
     if (q && s && deq) {
         if (quant) {
-            float *in = part(name, "in", rows * cols * 4);
+            void *in = part(name, "in", rows * cols * mlxc_dtype_size(dt));
             CHECK(in != NULL);
             if (in) {
-                CHECK_OK(mlxc_mlx_fp_quantize(f, in, rows, cols, mq, ms));
+                CHECK_OK(mlxc_mlx_fp_quantize(f, in, dt, rows, cols, mq, ms));
                 CHECK_SAME(name, "codes", q, mq, nq, 4);
                 CHECK_SAME(name, "scales", s, ms, ns, 1);
             }
@@ -144,15 +145,15 @@ static void test_against_reference_packages(void) {
     if (!f) return;
     char line[512];
     while (fgets(line, sizeof line, f)) {
-        char kind[16], name[128], a[16];
+        char kind[16], name[128], a[16], b[16];
         size_t r, c;
         unsigned x, y;
         if (line[0] == '#') { printf("       reference: %s", line + 2); continue; }
         if (sscanf(line, "%15s %127s", kind, name) != 2) continue;
         if (!strcmp(kind, "affine") && sscanf(line, "%*s %*s %15s %zu %zu %u %u", a, &r, &c, &x, &y) == 5)
             affine_case(name, a, r, c, x, y);
-        else if (!strcmp(kind, "fp") && sscanf(line, "%*s %*s %15s %zu %zu %u", a, &r, &c, &x) == 4)
-            fp_case(name, a, r, c, (int)x);
+        else if (!strcmp(kind, "fp") && sscanf(line, "%*s %*s %15s %15s %zu %zu %u", a, b, &r, &c, &x) == 5)
+            fp_case(name, a, b, r, c, (int)x);
         else if (!strcmp(kind, "ggml") && sscanf(line, "%*s %*s %u %zu %u", &x, &r, &y) == 3)
             ggml_case(name, x, r, (int)y);
         else CHECK_MSG(0, "bad manifest line: %s", line);
@@ -262,9 +263,10 @@ static void test_bad_input(void) {
     CHECK_ERR(mlxc_mlx_affine_dequantize(q, s, b, MLXC_U8, 4, 256, 4, 64, out), MLXC_ERR_DTYPE);
     CHECK_ERR(mlxc_mlx_affine_dequantize(q, s, b, MLXC_F16, 4, 256, 9, 64, out), MLXC_ERR_UNSUPPORTED);
     /* microscaling */
-    CHECK_ERR(mlxc_mlx_fp_quantize(MLXC_QF_MLX_AFFINE, w, 4, 256, q, s8), MLXC_ERR_UNSUPPORTED);
-    CHECK_ERR(mlxc_mlx_fp_quantize(MLXC_QF_MLX_MXFP4, w, 4, 48, q, s8), MLXC_ERR_SHAPE);
-    CHECK_ERR(mlxc_mlx_fp_quantize(MLXC_QF_MLX_NVFP4, NULL, 4, 256, q, s8), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_ERR(mlxc_mlx_fp_quantize(MLXC_QF_MLX_AFFINE, w, MLXC_F32, 4, 256, q, s8), MLXC_ERR_UNSUPPORTED);
+    CHECK_ERR(mlxc_mlx_fp_quantize(MLXC_QF_MLX_MXFP4, w, MLXC_F32, 4, 48, q, s8), MLXC_ERR_SHAPE);
+    CHECK_ERR(mlxc_mlx_fp_quantize(MLXC_QF_MLX_NVFP4, NULL, MLXC_F32, 4, 256, q, s8), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_ERR(mlxc_mlx_fp_quantize(MLXC_QF_MLX_NVFP4, w, MLXC_I8, 4, 256, q, s8), MLXC_ERR_DTYPE);
     CHECK_ERR(mlxc_mlx_fp_dequantize(MLXC_QF_Q4_0, q, s8, 4, 256, out), MLXC_ERR_UNSUPPORTED);
     CHECK_ERR(mlxc_mlx_fp_dequantize(MLXC_QF_MLX_MXFP8, q, s8, 4, 40, out), MLXC_ERR_SHAPE);
     CHECK_ERR(mlxc_mlx_fp_dequantize(MLXC_QF_MLX_MXFP8, q, NULL, 4, 256, out), MLXC_ERR_INVALID_ARGUMENT);

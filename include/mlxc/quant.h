@@ -12,7 +12,7 @@
  *                  rounds scale*q and then +bias to the scales' dtype, as the
  *                  CPU op graph does, and widens the result to f32.
  *   MLX mxfp4 / nvfp4 / mxfp8   mx.dequantize(..., dtype=float32), and
- *                  mx.quantize for f32 input.
+ *                  mx.quantize for f32, f16 and bf16 input.
  *   GGML blocks    gguf.quants.dequantize (gguf 0.19) for Q4_0 Q4_1 Q5_0 Q5_1
  *                  Q8_0 Q2_K Q3_K Q4_K Q5_K Q6_K IQ4_NL IQ4_XS MXFP4 NVFP4;
  *                  gguf.quants.quantize for Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 MXFP4
@@ -154,11 +154,12 @@ MLXC_API mlxc_status mlxc_mlx_affine_dequantize(const uint32_t *wq, const void *
 
 /* ---- MLX microscaling (mxfp4, nvfp4, mxfp8) ------------------------------------------- */
 
-/* Quantize f32 w [rows, cols] as mx.quantize(w, mode=...) on the CPU stream:
+/* Quantize w [rows, cols] (F32, F16 or BF16) as mx.quantize(w, mode=...) on
+ * the CPU stream:
  * wq [rows, cols*bits/32] uint32 (bits 4 or 8), scales uint8 [rows,
  * cols/group].  format is MLXC_QF_MLX_MXFP4, _NVFP4 or _MXFP8. */
-MLXC_API mlxc_status mlxc_mlx_fp_quantize(mlxc_qformat format, const float *w, size_t rows, size_t cols,
-                                          uint32_t *wq, uint8_t *scales);
+MLXC_API mlxc_status mlxc_mlx_fp_quantize(mlxc_qformat format, const void *w, mlxc_dtype dtype, size_t rows,
+                                          size_t cols, uint32_t *wq, uint8_t *scales);
 /* out[rows*cols] as mx.dequantize(wq, scales, mode=..., dtype=float32). */
 MLXC_API mlxc_status mlxc_mlx_fp_dequantize(mlxc_qformat format, const uint32_t *wq, const uint8_t *scales,
                                             size_t rows, size_t cols, float *out);

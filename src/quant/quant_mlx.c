@@ -7,7 +7,8 @@
  *                     rint (half to even), group max starting at -inf;
  *   affine dequantize the op graph (uint32 codes * scales + biases), each op
  *                     rounded to the scales' dtype;
- *   fp quantize       f32 input, as mlx 0.32.4 computes it on the CPU: the
+ *   fp quantize       f32/f16/bf16 input, every op rounded to the input dtype
+ *                     as mlx 0.32.4's CPU op graph does: the
  *                     e8m0 exponent is ceil(log2(amax / maxval)), the e2m1
  *                     code the nearest value (the smaller magnitude on ties),
  *                     e4m3 by mlx's ToFP8 (found by comparison: the 2026-08
@@ -209,22 +210,25 @@ static mlxc_status fp_mode_of(const char *fn, mlxc_qformat f, size_t rows, size_
     return MLXC_OK;
 }
 
-mlxc_status mlxc_mlx_fp_quantize(mlxc_qformat format, const float *w, size_t rows, size_t cols, uint32_t *wq,
-                                 uint8_t *scales) {
+mlxc_status mlxc_mlx_fp_quantize(mlxc_qformat format, const void *w, mlxc_dtype dt, size_t rows, size_t cols,
+                                 uint32_t *wq, uint8_t *scales) {
     MLXC_CHECK_ARG(w && wq && scales, "mlxc_mlx_fp_quantize: NULL argument");
     fp_mode m;
     mlxc_status st = fp_mode_of("mlxc_mlx_fp_quantize", format, rows, cols, &m);
     if (st) return st;
+    if (dt != MLXC_F32 && dt != MLXC_F16 && dt != MLXC_BF16)
+        return mlxc_set_error(MLXC_ERR_DTYPE, "mlxc_mlx_fp_quantize: dtype %s is not f32, f16 or bf16", mlxc_dtype_name(dt));
     const float maxval = m.bits == 4 ? 6.0f : 448.0f;
     size_t row_words = cols * m.bits / 32, groups = cols / m.group;
     for (size_t r = 0; r < rows; r++) {
         uint32_t *qrow = wq + r * row_words;
         memset(qrow, 0, row_words * sizeof *qrow);
         for (size_t g = 0; g < groups; g++) {
-            const float *x = w + r * cols + g * m.group;
+            size_t x0 = r * cols + g * m.group;
             float amax = -INFINITY;
-            for (uint32_t j = 0; j < m.group; j++) amax = fmaxf(amax, fabsf(x[j]));
-            float s = amax / maxval, div;
+            for (uint32_t j = 0; j < m.group; j++) amax = fmaxf(amax, fabsf(load_el(w, dt, x0 + j)));
+            /* each op rounds to the input dtype, as mlx's op graph does */
+            float s = round_to(dt, amax / maxval), div;
             uint8_t code;
             if (m.e4m3_scale) {
                 code = to_e4m3(s);
@@ -240,16 +244,16 @@ mlxc_status mlxc_mlx_fp_quantize(mlxc_qformat format, const float *w, size_t row
             }
             scales[r * groups + g] = code;
             for (uint32_t j = 0; j < m.group; j++) {
-                float v = x[j] / div;
+                float v = round_to(dt, load_el(w, dt, x0 + j) / div);
                 uint32_t q;
                 if (m.bits == 8) {
                     q = to_e4m3(v);
                 } else {
                     /* nearest e2m1 value, the first (smaller magnitude, +0) on ties */
                     q = 0;
-                    float best = fabsf(v - k_e2m1[0]);
+                    float best = round_to(dt, fabsf(v));
                     for (uint32_t k = 1; k < 16; k++) {
-                        float d = fabsf(v - k_e2m1[k]);
+                        float d = round_to(dt, fabsf(round_to(dt, v - k_e2m1[k])));
                         if (d < best) { best = d; q = k; }
                     }
                 }
