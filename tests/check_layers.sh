@@ -1,7 +1,11 @@
 #!/bin/sh
 # The layer map (design.md section 1) as a check on #include lines:
 #
-#   tools -> model -> {ops, quant, io, tokenizer} -> core -> backend
+#   tools -> model -> {ops, io, tokenizer} -> quant -> core -> backend
+#
+# quant (block layouts, the GGML type table, reference (de)quantizers) sits
+# beneath ops and io: the kernels read its block header and io names tensor
+# types through its table.
 #
 # core and the backends include no op, io, quant, tokenizer or model header;
 # ops no io, tokenizer or model; io, quant and tokenizer no ops or model;
@@ -49,12 +53,12 @@ allowed() {
     src/core/*) echo "core" ;;
     src/backend/cpu/*) echo "core backend_cpu kernels_cpu kernels" ;;
     src/backend/cuda/*) echo "core backend_cuda kernels_cuda kernels" ;;
-    src/kernels/cpu/*) echo "core kernels kernels_cpu" ;;
-    src/kernels/cuda/*) echo "kernels kernels_cuda" ;;
-    src/kernels/*) echo "core kernels kernels_cpu" ;;
-    src/ops/*) echo "core ops kernels" ;;
-    src/io/*) echo "core io" ;;
-    src/quant/*) echo "core quant io" ;;
+    src/kernels/cpu/*) echo "core kernels kernels_cpu quant" ;;
+    src/kernels/cuda/*) echo "kernels kernels_cuda quant" ;;
+    src/kernels/*) echo "core kernels kernels_cpu quant" ;;
+    src/ops/*) echo "core ops kernels quant" ;;
+    src/io/*) echo "core io quant" ;;
+    src/quant/*) echo "core quant" ;;
     src/tokenizer/*) echo "core io tokenizer" ;;
     src/model/*) echo "core ops quant io tokenizer model kernels umbrella" ;;
     tools/*) echo "any" ;;
