@@ -27,6 +27,7 @@
 #include "mlxc/ops_sample.h"
 #include "mlxc/ops_softmax.h"
 #include "mlxc/ops_matmul.h"
+#include "mlxc/ops_qmatmul.h"
 #include "mlxc/ops_attention.h"
 #include "mlxc/quant.h"
 #include "mlxc/gguf.h"

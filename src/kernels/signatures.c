@@ -36,5 +36,9 @@ const mlxc_kernel_signature *mlxc_kernel_builtin_signature(const char *name) {
     extern const size_t mlxc_kernel_sigs_attention_count;
     for (size_t i = 0; i < mlxc_kernel_sigs_attention_count; i++)
         if (strcmp(mlxc_kernel_sigs_attention[i].name, name) == 0) return &mlxc_kernel_sigs_attention[i].sig;
+    extern const mlxc_kernel_sig_entry mlxc_kernel_sigs_qmatmul[];
+    extern const size_t mlxc_kernel_sigs_qmatmul_count;
+    for (size_t i = 0; i < mlxc_kernel_sigs_qmatmul_count; i++)
+        if (strcmp(mlxc_kernel_sigs_qmatmul[i].name, name) == 0) return &mlxc_kernel_sigs_qmatmul[i].sig;
     return NULL;
 }

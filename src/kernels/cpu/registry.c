@@ -19,6 +19,8 @@ extern const mlxc_cpu_builtin mlxc_cpu_kernels_ops_attention[];
 extern const size_t mlxc_cpu_kernels_ops_attention_count;
 extern const mlxc_cpu_builtin mlxc_cpu_kernels_ops_matmul[];
 extern const size_t mlxc_cpu_kernels_ops_matmul_count;
+extern const mlxc_cpu_builtin mlxc_cpu_kernels_qmatmul[];
+extern const size_t mlxc_cpu_kernels_qmatmul_count;
 
 static const struct { const mlxc_cpu_builtin *v; const size_t *n; } k_tables[] = {
     {mlxc_cpu_kernels_basic, &mlxc_cpu_kernels_basic_count},
@@ -30,6 +32,7 @@ static const struct { const mlxc_cpu_builtin *v; const size_t *n; } k_tables[] =
     {mlxc_cpu_kernels_ops_softmax, &mlxc_cpu_kernels_ops_softmax_count},
     {mlxc_cpu_kernels_ops_attention, &mlxc_cpu_kernels_ops_attention_count},
     {mlxc_cpu_kernels_ops_matmul, &mlxc_cpu_kernels_ops_matmul_count},
+    {mlxc_cpu_kernels_qmatmul, &mlxc_cpu_kernels_qmatmul_count},
 };
 
 const mlxc_cpu_builtin *mlxc_cpu_builtin_find(const char *name) {

@@ -1,0 +1,341 @@
+/* Quantized matmul CPU kernels (src/kernels/params_qmatmul.h):
+ *
+ *     y[i, j] = sum_k x[i, k] * W[j, k]      x (m, k)  W (n, k)  y (m, n)
+ *
+ * Plain on purpose: k is walked in chunks of MLXC_CPU_QMM_KB values; each
+ * chunk of a weight row is dequantized into f32 (one block at a time, the
+ * formulas of the formats' own reference code), each chunk of an x row
+ * converted to f32, and the pair dotted with eight fixed partial sums.  A
+ * group owns whole tiles of weight rows by x rows, so the result does not
+ * depend on the grid, and the mat-vec and mat-mat names run the same code:
+ * one function serves every format, which the parameters name. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "kernels/cpu/ops_cpu.h"
+#include "kernels/params_qmatmul.h"
+
+static inline float qc_f16(const uint8_t *p) { return mlxc_f16_to_f32((uint16_t)(p[0] | p[1] << 8)); }
+static inline uint32_t qc_u32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* fp8 e4m3 (no infinities; S.1111.111 is NaN) to f32. */
+static inline float qc_e4m3(uint8_t v) {
+    const int e = (v >> 3) & 15, mnt = v & 7;
+    float f;
+    if (e == 15 && mnt == 7) f = NAN;
+    else if (e == 0) f = ldexpf((float)mnt, -9);
+    else f = ldexpf((float)(8 + mnt), e - 10);
+    return (v & 0x80) ? -f : f;
+}
+/* e8m0 scale: 2^(e - 127); 255 is NaN. */
+static inline float qc_e8m0(uint8_t e) { return e == 255 ? NAN : ldexpf(1.0f, (int)e - 127); }
+
+static inline float qc_scale(const void *s, uint32_t sdtype, uint64_t i) {
+    if (sdtype == MLXC_QS_F32) return ((const float *)s)[i];
+    const uint16_t h = ((const uint16_t *)s)[i];
+    return sdtype == MLXC_QS_F16 ? mlxc_f16_to_f32(h) : mlxc_cpu_bf16_load(h);
+}
+
+/* The K-quants' packed 6-bit scale and min j (0..7) of 12 bytes. */
+static inline void qc_scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m) {
+    if (j < 4) {
+        *d = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *d = (uint8_t)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+        *m = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+    }
+}
+
+static const int8_t k_iq4nl[16] = MLXC_QF_IQ4NL_VALUES;
+static const int8_t k_mxfp4x2[16] = MLXC_QF_MXFP4X2_VALUES;
+static const float k_e2m1[16] = MLXC_QF_E2M1_VALUES;
+
+/* One GGML block b (of the format's block_elems values) into y. */
+static void qc_block(uint32_t f, const uint8_t *b, float *y) {
+    switch (f) {
+    case MLXC_QF_Q4_0: {
+        const float d = qc_f16(b);
+        for (int j = 0; j < 16; j++) {
+            y[j] = (float)((b[2 + j] & 0xF) - 8) * d;
+            y[j + 16] = (float)((b[2 + j] >> 4) - 8) * d;
+        }
+        break;
+    }
+    case MLXC_QF_Q4_1: {
+        const float d = qc_f16(b), mn = qc_f16(b + 2);
+        for (int j = 0; j < 16; j++) {
+            y[j] = (float)(b[4 + j] & 0xF) * d + mn;
+            y[j + 16] = (float)(b[4 + j] >> 4) * d + mn;
+        }
+        break;
+    }
+    case MLXC_QF_Q5_0: {
+        const float d = qc_f16(b);
+        const uint32_t qh = qc_u32(b + 2);
+        for (int j = 0; j < 16; j++) {
+            const int h0 = (int)((qh >> j) << 4) & 0x10, h1 = (int)(qh >> (j + 12)) & 0x10;
+            y[j] = (float)(((b[6 + j] & 0xF) | h0) - 16) * d;
+            y[j + 16] = (float)(((b[6 + j] >> 4) | h1) - 16) * d;
+        }
+        break;
+    }
+    case MLXC_QF_Q5_1: {
+        const float d = qc_f16(b), mn = qc_f16(b + 2);
+        const uint32_t qh = qc_u32(b + 4);
+        for (int j = 0; j < 16; j++) {
+            const int h0 = (int)((qh >> j) << 4) & 0x10, h1 = (int)(qh >> (j + 12)) & 0x10;
+            y[j] = (float)((b[8 + j] & 0xF) | h0) * d + mn;
+            y[j + 16] = (float)((b[8 + j] >> 4) | h1) * d + mn;
+        }
+        break;
+    }
+    case MLXC_QF_Q8_0: {
+        const float d = qc_f16(b);
+        for (int j = 0; j < 32; j++) y[j] = (float)(int8_t)b[2 + j] * d;
+        break;
+    }
+    case MLXC_QF_IQ4_NL: {
+        const float d = qc_f16(b);
+        for (int j = 0; j < 16; j++) {
+            y[j] = d * (float)k_iq4nl[b[2 + j] & 0xF];
+            y[j + 16] = d * (float)k_iq4nl[b[2 + j] >> 4];
+        }
+        break;
+    }
+    case MLXC_QF_GGML_MXFP4: {
+        /* The table holds doubled e2m1 values, hence 2^(e - 128). */
+        const float d = b[0] == 255 ? NAN : ldexpf(1.0f, (int)b[0] - 128);
+        for (int j = 0; j < 16; j++) {
+            y[j] = (float)k_mxfp4x2[b[1 + j] & 0xF] * d;
+            y[j + 16] = (float)k_mxfp4x2[b[1 + j] >> 4] * d;
+        }
+        break;
+    }
+    case MLXC_QF_Q2_K: { /* scales[16] qs[64] d dmin */
+        const uint8_t *sc = b, *q = b + 16;
+        const float d = qc_f16(b + 80), dmin = qc_f16(b + 82);
+        int is = 0;
+        for (int n = 0; n < 256; n += 128) {
+            for (int shift = 0; shift < 8; shift += 2) {
+                for (int h = 0; h < 2; h++) {
+                    const uint8_t s = sc[is++];
+                    const float dl = d * (float)(s & 0xF), ml = dmin * (float)(s >> 4);
+                    for (int l = 0; l < 16; l++) *y++ = dl * (float)((q[l + 16 * h] >> shift) & 3) - ml;
+                }
+            }
+            q += 32;
+        }
+        break;
+    }
+    case MLXC_QF_Q3_K: { /* hmask[32] qs[64] scales[12] d */
+        const uint8_t *hm = b, *q = b + 32, *s12 = b + 96;
+        const float d = qc_f16(b + 108);
+        int8_t sc[16];
+        for (int j = 0; j < 16; j++) {
+            const int lo = j < 8 ? s12[j] & 0xF : s12[j - 8] >> 4, hi = (s12[8 + j % 4] >> (2 * (j / 4))) & 3;
+            sc[j] = (int8_t)((lo | hi << 4) - 32);
+        }
+        int is = 0;
+        uint8_t mask = 1;
+        for (int n = 0; n < 256; n += 128) {
+            for (int shift = 0; shift < 8; shift += 2) {
+                for (int h = 0; h < 2; h++) {
+                    const float dl = d * (float)sc[is++];
+                    for (int l = 16 * h; l < 16 * h + 16; l++)
+                        *y++ = dl * (float)((int)((q[l] >> shift) & 3) - ((hm[l] & mask) ? 0 : 4));
+                }
+                mask <<= 1;
+            }
+            q += 32;
+        }
+        break;
+    }
+    case MLXC_QF_Q4_K: /* d dmin scales[12] qs[128] */
+    case MLXC_QF_Q5_K: { /* d dmin scales[12] qh[32] qs[128] */
+        const int five = f == MLXC_QF_Q5_K;
+        const float d = qc_f16(b), dmin = qc_f16(b + 2);
+        const uint8_t *s12 = b + 4, *qh = b + 16, *q = b + (five ? 48 : 16);
+        uint8_t u1 = 1, u2 = 2;
+        for (int j = 0, is = 0; j < 256; j += 64, is += 2) {
+            uint8_t sc, mn;
+            qc_scale_min_k4(is, s12, &sc, &mn);
+            const float d1 = d * sc, m1 = dmin * mn;
+            qc_scale_min_k4(is + 1, s12, &sc, &mn);
+            const float d2 = d * sc, m2 = dmin * mn;
+            for (int l = 0; l < 32; l++)
+                *y++ = d1 * (float)((q[l] & 0xF) + (five && (qh[l] & u1) ? 16 : 0)) - m1;
+            for (int l = 0; l < 32; l++)
+                *y++ = d2 * (float)((q[l] >> 4) + (five && (qh[l] & u2) ? 16 : 0)) - m2;
+            q += 32;
+            u1 <<= 2;
+            u2 <<= 2;
+        }
+        break;
+    }
+    case MLXC_QF_Q6_K: { /* ql[128] qh[64] scales[16] d */
+        const uint8_t *ql = b, *qh = b + 128;
+        const int8_t *sc = (const int8_t *)(b + 192);
+        const float d = qc_f16(b + 208);
+        for (int n = 0; n < 256; n += 128) {
+            for (int l = 0; l < 32; l++) {
+                const int is = l / 16;
+                const int q1 = (int)((ql[l] & 0xF) | ((qh[l] & 3) << 4)) - 32;
+                const int q2 = (int)((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+                const int q3 = (int)((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+                const int q4 = (int)((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+                y[l] = d * (float)sc[is] * (float)q1;
+                y[l + 32] = d * (float)sc[is + 2] * (float)q2;
+                y[l + 64] = d * (float)sc[is + 4] * (float)q3;
+                y[l + 96] = d * (float)sc[is + 6] * (float)q4;
+            }
+            y += 128;
+            ql += 64;
+            qh += 32;
+            sc += 8;
+        }
+        break;
+    }
+    case MLXC_QF_IQ4_XS: { /* d scales_h scales_l[4] qs[128] */
+        const float d = qc_f16(b);
+        const uint32_t sh = (uint32_t)(b[2] | b[3] << 8);
+        const uint8_t *sl = b + 4, *q = b + 8;
+        for (int ib = 0; ib < 8; ib++) {
+            const int ls = ((sl[ib / 2] >> (4 * (ib % 2))) & 0xF) | (int)(((sh >> (2 * ib)) & 3) << 4);
+            const float dl = d * (float)(ls - 32);
+            for (int j = 0; j < 16; j++) {
+                y[j] = dl * (float)k_iq4nl[q[j] & 0xF];
+                y[j + 16] = dl * (float)k_iq4nl[q[j] >> 4];
+            }
+            y += 32;
+            q += 16;
+        }
+        break;
+    }
+    default: break;
+    }
+}
+
+/* Values [e0, e0 + cnt) of weight row r into y; e0 and cnt are multiples
+ * of the format's block or group size. */
+static void qc_dequant_row(const mlxc_p_qmatmul *p, const uint8_t *w, const void *scales, const void *biases,
+                           uint32_t r, uint32_t e0, uint32_t cnt, float *y) {
+    const uint8_t *row = w + (uint64_t)r * p->row_bytes;
+    const uint64_t g0 = ((uint64_t)r * p->k + e0) / p->group; /* first scale of the chunk */
+    switch (p->format) {
+    case MLXC_QF_AFFINE: {
+        /* An LSB-first bitstream over the row's little-endian words. */
+        const uint32_t bits = p->bits, mask = (1u << bits) - 1;
+        for (uint32_t i = 0; i < cnt; i += p->group) {
+            const float s = qc_scale(scales, p->sdtype, g0 + i / p->group);
+            const float bb = qc_scale(biases, p->sdtype, g0 + i / p->group);
+            for (uint32_t j = i; j < i + p->group; j++) {
+                const uint64_t bit = (uint64_t)(e0 + j) * bits;
+                const uint8_t *at = row + bit / 8;
+                /* Up to 8 bits starting anywhere in a byte span two bytes. */
+                const uint32_t two = (uint32_t)at[0] | ((bit % 8 + bits > 8) ? (uint32_t)at[1] << 8 : 0u);
+                const uint32_t q = (two >> (bit % 8)) & mask;
+                y[j] = s * (float)q + bb;
+            }
+        }
+        break;
+    }
+    case MLXC_QF_MXFP4:
+    case MLXC_QF_NVFP4:
+        for (uint32_t j = 0; j < cnt; j++) {
+            const uint32_t e = e0 + j;
+            const uint8_t sb = ((const uint8_t *)scales)[g0 + j / p->group];
+            const float s = p->format == MLXC_QF_MXFP4 ? qc_e8m0(sb) : qc_e4m3(sb);
+            y[j] = k_e2m1[(row[e / 2] >> (4 * (e % 2))) & 0xF] * s;
+        }
+        break;
+    case MLXC_QF_MXFP8:
+        for (uint32_t j = 0; j < cnt; j++)
+            y[j] = qc_e4m3(row[e0 + j]) * qc_e8m0(((const uint8_t *)scales)[g0 + j / p->group]);
+        break;
+    default: {
+        const uint32_t be = mlxc_qf_block_elems(p->format), bb = mlxc_qf_block_bytes(p->format);
+        for (uint32_t j = 0; j < cnt; j += be) qc_block(p->format, row + (uint64_t)(e0 + j) / be * bb, y + j);
+        break;
+    }
+    }
+}
+
+static inline float qc_lanes(const float l[8]) {
+    return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+}
+static inline float qc_dot(const float *a, const float *b, uint32_t n) {
+    float l[8] = {0};
+    uint32_t j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (uint32_t q = 0; q < 8; q++) l[q] += a[j + q] * b[j + q];
+    for (uint32_t q = 0; j + q < n; q++) l[q] += a[j + q] * b[j + q];
+    return qc_lanes(l);
+}
+
+static void qc_run(const mlxc_cpu_launch *l, int x_bf16, int y_bf16) {
+    const unsigned char *x = l->args[0];
+    const uint8_t *w = l->args[1];
+    const void *scales = l->args[2], *biases = l->args[3];
+    void *y = l->args[4];
+    const mlxc_p_qmatmul *p = l->args[5];
+    const uint32_t m = p->m, n = p->n, k = p->k, NT = MLXC_CPU_QMM_NT, MT = MLXC_CPU_QMM_MT, KB = MLXC_CPU_QMM_KB;
+    const uint64_t ntn = (n + NT - 1) / NT, ntm = (m + MT - 1) / MT;
+    uint64_t t0, t1;
+    mlxc_cpu_slice(l, ntn * ntm, &t0, &t1);
+    if (t0 >= t1) return;
+    float *xf = malloc(((size_t)MT + NT) * KB * sizeof(float) + (size_t)MT * NT * sizeof(float));
+    if (!xf) {
+        *l->fault = 1;
+        return;
+    }
+    float *wf = xf + (size_t)MT * KB, *acc = wf + (size_t)NT * KB;
+    for (uint64_t t = t0; t < t1; t++) {
+        const uint32_t c0 = (uint32_t)(t / ntm) * NT, i0 = (uint32_t)(t % ntm) * MT;
+        const uint32_t nr = n - c0 < NT ? n - c0 : NT, mr = m - i0 < MT ? m - i0 : MT;
+        memset(acc, 0, (size_t)MT * NT * sizeof(float));
+        for (uint32_t kb = 0; kb < k; kb += KB) {
+            const uint32_t kl = k - kb < KB ? k - kb : KB;
+            for (uint32_t i = 0; i < mr; i++) {
+                const uint64_t at = (uint64_t)(i0 + i) * k + kb;
+                for (uint32_t q = 0; q < kl; q++)
+                    xf[(size_t)i * KB + q] =
+                        x_bf16 ? mlxc_cpu_bf16_load(((const uint16_t *)x)[at + q]) : ((const float *)x)[at + q];
+            }
+            for (uint32_t r = 0; r < nr; r++) qc_dequant_row(p, w, scales, biases, c0 + r, kb, kl, wf + (size_t)r * KB);
+            for (uint32_t i = 0; i < mr; i++)
+                for (uint32_t r = 0; r < nr; r++)
+                    acc[(size_t)i * NT + r] += qc_dot(wf + (size_t)r * KB, xf + (size_t)i * KB, kl);
+        }
+        for (uint32_t i = 0; i < mr; i++)
+            for (uint32_t r = 0; r < nr; r++) {
+                const uint64_t o = (uint64_t)(i0 + i) * n + c0 + r;
+                const float v = acc[(size_t)i * NT + r];
+                if (y_bf16) ((uint16_t *)y)[o] = mlxc_cpu_bf16_store(v);
+                else ((float *)y)[o] = v;
+            }
+    }
+    free(xf);
+}
+
+static void qc_f32_f32(const mlxc_cpu_launch *l) { qc_run(l, 0, 0); }
+static void qc_f32_bf16(const mlxc_cpu_launch *l) { qc_run(l, 0, 1); }
+static void qc_bf16_f32(const mlxc_cpu_launch *l) { qc_run(l, 1, 0); }
+static void qc_bf16_bf16(const mlxc_cpu_launch *l) { qc_run(l, 1, 1); }
+
+/* Every name of params_qmatmul.h: {qmv, qmm} x format x X x Y. */
+#define QC_SIG OPS_SIG5(sizeof(mlxc_p_qmatmul))
+#define QC_XY(OP, F)                                                                                                  \
+    {OP "_" F "_f32_f32", qc_f32_f32, QC_SIG}, {OP "_" F "_f32_bf16", qc_f32_bf16, QC_SIG},                           \
+        {OP "_" F "_bf16_f32", qc_bf16_f32, QC_SIG}, {OP "_" F "_bf16_bf16", qc_bf16_bf16, QC_SIG}
+#define QC_F(OP)                                                                                                      \
+    QC_XY(OP, "affine2"), QC_XY(OP, "affine3"), QC_XY(OP, "affine4"), QC_XY(OP, "affine5"), QC_XY(OP, "affine6"),     \
+        QC_XY(OP, "affine8"), QC_XY(OP, "mxfp4"), QC_XY(OP, "nvfp4"), QC_XY(OP, "mxfp8"), QC_XY(OP, "q4_0"),          \
+        QC_XY(OP, "q4_1"), QC_XY(OP, "q5_0"), QC_XY(OP, "q5_1"), QC_XY(OP, "q8_0"), QC_XY(OP, "q2_k"),                \
+        QC_XY(OP, "q3_k"), QC_XY(OP, "q4_k"), QC_XY(OP, "q5_k"), QC_XY(OP, "q6_k"), QC_XY(OP, "iq4_nl"),              \
+        QC_XY(OP, "iq4_xs"), QC_XY(OP, "gmxfp4")
+
+const mlxc_cpu_builtin mlxc_cpu_kernels_qmatmul[] = {QC_F("qmv"), QC_F("qmm")};
+const size_t mlxc_cpu_kernels_qmatmul_count = sizeof mlxc_cpu_kernels_qmatmul / sizeof *mlxc_cpu_kernels_qmatmul;

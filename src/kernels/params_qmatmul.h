@@ -1,0 +1,114 @@
+/*
+ * By-value parameters of the quantized matmul kernels
+ * (include/mlxc/ops_qmatmul.h), shared by the CPU kernels (C), the CUDA
+ * kernels (.cu) and the front-end.
+ *
+ *   qmv_F_X_Y(x, w, scales, biases, y, mlxc_p_qmatmul)   m <= 8 (decode)
+ *   qmm_F_X_Y(x, w, scales, biases, y, mlxc_p_qmatmul)   any m (prefill)
+ *
+ *       y[i, j] = sum_k x[i, k] * W[j, k]      x (m, k)  W (n, k)  y (m, n)
+ *
+ * F names the weight format (mlxc_qmm_format, "affine4", "q4_k", ...; the
+ * table below), X and Y are f32 or bf16.  W is stored row by row, each row
+ * `row_bytes` bytes of whole blocks; the MLX formats keep their per-group
+ * scales (and affine biases) in separate buffers of n * k / group entries,
+ * row-major; the GGML formats carry their scales inside the blocks and the
+ * front-end passes w again as `scales` and `biases` (never read).  Every
+ * kernel dequantizes into f32, multiplies and sums in f32, and rounds a
+ * bf16 y once at the end.  Each kernel covers all of its work for any grid
+ * and block size (params.h).
+ */
+#ifndef MLXC_KERNELS_PARAMS_QMATMUL_H
+#define MLXC_KERNELS_PARAMS_QMATMUL_H
+
+#include <stdint.h>
+
+/* The largest m the mat-vec kernels take. */
+#define MLXC_QMV_MAX_M 8
+/* CUDA mat-vec launch: threads per block (one warp per weight row). */
+#define MLXC_QMV_THREADS 256
+#define MLXC_QMV_ROWS    (MLXC_QMV_THREADS / 32)
+/* CUDA mat-mat launch: an output tile of QMM_BM x rows by QMM_BN weight
+ * rows, k walked in chunks of QMM_BK dequantized values. */
+#define MLXC_QMM_THREADS 256
+#define MLXC_QMM_BM      32
+#define MLXC_QMM_BN      32
+#define MLXC_QMM_BK      256
+
+/* CPU tiles: a group owns tiles of MLXC_CPU_QMM_NT weight rows by
+ * MLXC_CPU_QMM_MT x rows, k walked in chunks of MLXC_CPU_QMM_KB (a
+ * multiple of every block and group size). */
+#define MLXC_CPU_QMM_NT 32
+#define MLXC_CPU_QMM_MT 32
+#define MLXC_CPU_QMM_KB 256
+
+/* Weight formats; values are the codes of include/mlxc/ops_qmatmul.h. */
+enum {
+    MLXC_QF_AFFINE = 1, /* MLX affine: w = scale * q + bias, bits 2..8         */
+    MLXC_QF_MXFP4,      /* MLX mxfp4: e2m1 x 2^(e8m0 - 127), group 32           */
+    MLXC_QF_NVFP4,      /* MLX nvfp4: e2m1 x e4m3 scale, group 16               */
+    MLXC_QF_MXFP8,      /* MLX mxfp8: e4m3 x 2^(e8m0 - 127), group 32           */
+    MLXC_QF_Q4_0,       /* GGML blocks, ggml-common.h layouts                   */
+    MLXC_QF_Q4_1,
+    MLXC_QF_Q5_0,
+    MLXC_QF_Q5_1,
+    MLXC_QF_Q8_0,
+    MLXC_QF_Q2_K,
+    MLXC_QF_Q3_K,
+    MLXC_QF_Q4_K,
+    MLXC_QF_Q5_K,
+    MLXC_QF_Q6_K,
+    MLXC_QF_IQ4_NL,
+    MLXC_QF_IQ4_XS,
+    MLXC_QF_GGML_MXFP4,
+    MLXC_QF_COUNT
+};
+
+/* Scale and bias storage of the affine format. */
+enum { MLXC_QS_F32 = 0, MLXC_QS_F16 = 1, MLXC_QS_BF16 = 2 };
+
+typedef struct mlxc_p_qmatmul {
+    uint32_t m, n, k;
+    uint32_t format;    /* MLXC_QF_*                                          */
+    uint32_t bits;      /* affine: 2, 3, 4, 5, 6 or 8; else the element bits  */
+    uint32_t group;     /* elements per block or scale group                  */
+    uint32_t sdtype;    /* affine: MLXC_QS_* of scales and biases             */
+    uint32_t row_bytes; /* bytes of one weight row                            */
+} mlxc_p_qmatmul;
+
+/* Elements and bytes of one GGML block; 0 for the MLX formats. */
+static inline uint32_t mlxc_qf_block_elems(uint32_t f) {
+    switch (f) {
+    case MLXC_QF_Q4_0: case MLXC_QF_Q4_1: case MLXC_QF_Q5_0: case MLXC_QF_Q5_1: case MLXC_QF_Q8_0:
+    case MLXC_QF_IQ4_NL: case MLXC_QF_GGML_MXFP4: return 32;
+    case MLXC_QF_Q2_K: case MLXC_QF_Q3_K: case MLXC_QF_Q4_K: case MLXC_QF_Q5_K: case MLXC_QF_Q6_K:
+    case MLXC_QF_IQ4_XS: return 256;
+    default: return 0;
+    }
+}
+static inline uint32_t mlxc_qf_block_bytes(uint32_t f) {
+    switch (f) {
+    case MLXC_QF_Q4_0: return 18;
+    case MLXC_QF_Q4_1: return 20;
+    case MLXC_QF_Q5_0: return 22;
+    case MLXC_QF_Q5_1: return 24;
+    case MLXC_QF_Q8_0: return 34;
+    case MLXC_QF_Q2_K: return 84;
+    case MLXC_QF_Q3_K: return 110;
+    case MLXC_QF_Q4_K: return 144;
+    case MLXC_QF_Q5_K: return 176;
+    case MLXC_QF_Q6_K: return 210;
+    case MLXC_QF_IQ4_NL: return 18;
+    case MLXC_QF_IQ4_XS: return 136;
+    case MLXC_QF_GGML_MXFP4: return 17;
+    default: return 0;
+    }
+}
+
+/* The 16 values of the IQ4_NL / IQ4_XS and GGML MXFP4 (doubled e2m1)
+ * code books, and the e2m1 values of the MLX fp4 modes. */
+#define MLXC_QF_IQ4NL_VALUES {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113}
+#define MLXC_QF_MXFP4X2_VALUES {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12}
+#define MLXC_QF_E2M1_VALUES {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f, -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f}
+
+#endif /* MLXC_KERNELS_PARAMS_QMATMUL_H */

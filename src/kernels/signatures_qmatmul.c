@@ -1,0 +1,21 @@
+/* Argument signatures of the quantized matmul kernels
+ * (src/kernels/params_qmatmul.h) for backends whose kernels carry none of
+ * their own (CUDA): every name is (x, w, scales, biases, y, mlxc_p_qmatmul),
+ * as in the CPU table of src/kernels/cpu/qmatmul.c. */
+#include "kernels/cpu/ops_cpu.h"
+#include "kernels/params_qmatmul.h"
+#include "kernels/signatures.h"
+
+#define QS_SIG OPS_SIG5(sizeof(mlxc_p_qmatmul))
+#define QS_XY(OP, F)                                                                                                  \
+    {OP "_" F "_f32_f32", QS_SIG}, {OP "_" F "_f32_bf16", QS_SIG}, {OP "_" F "_bf16_f32", QS_SIG},                    \
+        {OP "_" F "_bf16_bf16", QS_SIG}
+#define QS_F(OP)                                                                                                      \
+    QS_XY(OP, "affine2"), QS_XY(OP, "affine3"), QS_XY(OP, "affine4"), QS_XY(OP, "affine5"), QS_XY(OP, "affine6"),     \
+        QS_XY(OP, "affine8"), QS_XY(OP, "mxfp4"), QS_XY(OP, "nvfp4"), QS_XY(OP, "mxfp8"), QS_XY(OP, "q4_0"),          \
+        QS_XY(OP, "q4_1"), QS_XY(OP, "q5_0"), QS_XY(OP, "q5_1"), QS_XY(OP, "q8_0"), QS_XY(OP, "q2_k"),                \
+        QS_XY(OP, "q3_k"), QS_XY(OP, "q4_k"), QS_XY(OP, "q5_k"), QS_XY(OP, "q6_k"), QS_XY(OP, "iq4_nl"),              \
+        QS_XY(OP, "iq4_xs"), QS_XY(OP, "gmxfp4")
+
+const mlxc_kernel_sig_entry mlxc_kernel_sigs_qmatmul[] = {QS_F("qmv"), QS_F("qmm")};
+const size_t mlxc_kernel_sigs_qmatmul_count = sizeof mlxc_kernel_sigs_qmatmul / sizeof *mlxc_kernel_sigs_qmatmul;

@@ -1,0 +1,188 @@
+/* Front-end of the quantized matmul (include/mlxc/ops_qmatmul.h): validate
+ * the weight against its format, pick the mat-vec (m <= 8) or the mat-mat
+ * kernel and its launch per backend, and dispatch tracked.  Kernel names
+ * are qmv_F_X_Y and qmm_F_X_Y (src/kernels/params_qmatmul.h). */
+#include <stdio.h>
+
+#include "kernels/params_qmatmul.h"
+#include "mlxc/ops_qmatmul.h"
+#include "ops/ops_internal.h"
+
+_Static_assert((int)MLXC_QMM_AFFINE == MLXC_QF_AFFINE && (int)MLXC_QMM_GGML_MXFP4 == MLXC_QF_GGML_MXFP4 &&
+                   (int)MLXC_QMM_Q4_K == MLXC_QF_Q4_K && (int)MLXC_QMM_IQ4_XS == MLXC_QF_IQ4_XS,
+               "the public format codes are the kernels' codes");
+
+static const char *const k_names[MLXC_QF_COUNT] = {
+    [MLXC_QF_AFFINE] = "affine", [MLXC_QF_MXFP4] = "mxfp4",   [MLXC_QF_NVFP4] = "nvfp4",   [MLXC_QF_MXFP8] = "mxfp8",
+    [MLXC_QF_Q4_0] = "q4_0",     [MLXC_QF_Q4_1] = "q4_1",     [MLXC_QF_Q5_0] = "q5_0",     [MLXC_QF_Q5_1] = "q5_1",
+    [MLXC_QF_Q8_0] = "q8_0",     [MLXC_QF_Q2_K] = "q2_k",     [MLXC_QF_Q3_K] = "q3_k",     [MLXC_QF_Q4_K] = "q4_k",
+    [MLXC_QF_Q5_K] = "q5_k",     [MLXC_QF_Q6_K] = "q6_k",     [MLXC_QF_IQ4_NL] = "iq4_nl", [MLXC_QF_IQ4_XS] = "iq4_xs",
+    [MLXC_QF_GGML_MXFP4] = "gmxfp4",
+};
+
+const char *mlxc_qmm_format_name(mlxc_qmm_format f) {
+    return (int)f > 0 && (int)f < MLXC_QF_COUNT ? k_names[f] : NULL;
+}
+
+/* The MLX microscaling modes' fixed element bits and group size. */
+static void qmm_mode(uint32_t f, uint32_t *bits, uint32_t *group) {
+    *bits = f == MLXC_QF_MXFP8 ? 8 : 4;
+    *group = f == MLXC_QF_NVFP4 ? 16 : 32;
+}
+
+uint64_t mlxc_qmm_row_bytes(mlxc_qmm_format f, uint32_t bits, uint32_t group_size, uint32_t k) {
+    if (!mlxc_qmm_format_name(f) || k == 0) return 0;
+    if (f == MLXC_QMM_AFFINE || f == MLXC_QMM_MXFP4 || f == MLXC_QMM_NVFP4 || f == MLXC_QMM_MXFP8) {
+        if (f != MLXC_QMM_AFFINE) qmm_mode(f, &bits, &group_size);
+        if (group_size == 0 || k % group_size) return 0;
+        return (uint64_t)k * bits / 8; /* whole words: every group is a multiple of 32 bits */
+    }
+    const uint32_t be = mlxc_qf_block_elems(f);
+    return k % be ? 0 : (uint64_t)k / be * mlxc_qf_block_bytes(f);
+}
+
+static mlxc_status qmm_check_view(const char *what, const mlxc_buffer *b, uint64_t want, bool elems, size_t align) {
+    const uint64_t have = elems ? (uint64_t)mlxc_buffer_elements(b) : mlxc_buffer_bytes(b);
+    if (have != want)
+        return mlxc_set_error(MLXC_ERR_SHAPE, "mlxc_qmatmul: %s has %llu %s, want %llu", what,
+                              (unsigned long long)have, elems ? "elements" : "bytes", (unsigned long long)want);
+    if (b->offset % align)
+        return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT,
+                              "mlxc_qmatmul: %s starts at byte offset %zu, not a multiple of %zu", what, b->offset,
+                              align);
+    return MLXC_OK;
+}
+
+static mlxc_status qmm_check_act(const char *what, const mlxc_buffer *b) {
+    if (b->dtype != MLXC_F32 && b->dtype != MLXC_BF16)
+        return mlxc_set_error(MLXC_ERR_DTYPE, "mlxc_qmatmul: %s has dtype %s (f32 or bf16)", what,
+                              mlxc_dtype_name(b->dtype));
+    return MLXC_OK;
+}
+
+/* The weight's format parameters into p (bits, group, sdtype, row_bytes). */
+static mlxc_status qmm_check_weight(const mlxc_qmm_weight *w, uint32_t n, uint32_t k, mlxc_p_qmatmul *p) {
+    const uint32_t f = (uint32_t)w->format;
+    const char *name = mlxc_qmm_format_name(w->format);
+    if (!name) return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_qmatmul: unknown weight format %d", (int)f);
+    if (!w->data) return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_qmatmul: %s weight without data", name);
+    const bool mlx = f <= MLXC_QF_MXFP8;
+    uint32_t bits = w->bits, group = w->group_size;
+    p->format = f;
+    p->sdtype = 0;
+    if (f == MLXC_QF_AFFINE) {
+        if (bits < 2 || bits > 8 || bits == 7)
+            return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_qmatmul: affine bits = %u (2, 3, 4, 5, 6 or 8)",
+                                  bits);
+        if (group != 32 && group != 64 && group != 128)
+            return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_qmatmul: affine group size %u (32, 64 or 128)",
+                                  group);
+    } else if (mlx) {
+        uint32_t mb, mg;
+        qmm_mode(f, &mb, &mg);
+        if ((bits && bits != mb) || (group && group != mg))
+            return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT,
+                                  "mlxc_qmatmul: %s has %u-bit values in groups of %u, not bits %u group %u", name, mb,
+                                  mg, bits, group);
+        bits = mb, group = mg;
+    } else {
+        bits = 0;
+        group = mlxc_qf_block_elems(f);
+    }
+    if (k % group)
+        return mlxc_set_error(MLXC_ERR_SHAPE, "mlxc_qmatmul: k = %u is not a multiple of the %s %s of %u", k, name,
+                              mlx ? "group size" : "block", group);
+    const uint64_t row = mlxc_qmm_row_bytes(w->format, bits, group, k);
+    if (row == 0 || row > UINT32_MAX)
+        return mlxc_set_error(MLXC_ERR_SHAPE, "mlxc_qmatmul: a %s row of k = %u does not fit", name, k);
+    p->bits = bits;
+    p->group = group;
+    p->row_bytes = (uint32_t)row;
+    mlxc_status s = qmm_check_view("the weight data", w->data, row * n, false, mlx ? 4 : 2);
+    if (s || !mlx) return s;
+
+    const uint64_t ng = (uint64_t)n * (k / group);
+    if (!w->scales) return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_qmatmul: %s weight without scales", name);
+    if (f == MLXC_QF_AFFINE) {
+        const mlxc_dtype dt = w->scales->dtype;
+        if (dt != MLXC_F32 && dt != MLXC_F16 && dt != MLXC_BF16)
+            return mlxc_set_error(MLXC_ERR_DTYPE, "mlxc_qmatmul: affine scales have dtype %s (f32, f16 or bf16)",
+                                  mlxc_dtype_name(dt));
+        if (!w->biases) return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_qmatmul: affine weight without biases");
+        if (w->biases->dtype != dt)
+            return mlxc_set_error(MLXC_ERR_DTYPE, "mlxc_qmatmul: affine biases have dtype %s, the scales %s",
+                                  mlxc_dtype_name(w->biases->dtype), mlxc_dtype_name(dt));
+        const size_t es = mlxc_dtype_size(dt);
+        if ((s = qmm_check_view("the scales (n, k / group)", w->scales, ng, true, es)) ||
+            (s = qmm_check_view("the biases (n, k / group)", w->biases, ng, true, es)))
+            return s;
+        p->sdtype = dt == MLXC_F32 ? MLXC_QS_F32 : dt == MLXC_F16 ? MLXC_QS_F16 : MLXC_QS_BF16;
+        return MLXC_OK;
+    }
+    if (w->scales->dtype != MLXC_U8)
+        return mlxc_set_error(MLXC_ERR_DTYPE, "mlxc_qmatmul: %s scales have dtype %s (u8)", name,
+                              mlxc_dtype_name(w->scales->dtype));
+    return qmm_check_view("the scales (n, k / group)", w->scales, ng, true, 1);
+}
+
+static bool qmm_overlaps_weight(const mlxc_buffer *y, const mlxc_qmm_weight *w) {
+    return ops_overlap(y, w->data) || (w->scales && ops_overlap(y, w->scales)) ||
+           (w->biases && ops_overlap(y, w->biases));
+}
+
+mlxc_status mlxc_qmatmul(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_qmm_weight *w, mlxc_buffer *y,
+                         uint32_t m, uint32_t n, uint32_t k) {
+    MLXC_CHECK_ARG(enc && x && w && y, "mlxc_qmatmul: NULL argument");
+    MLXC_CHECK_ARG(m >= 1 && n >= 1 && k >= 1 && m <= INT32_MAX && n <= INT32_MAX && k <= INT32_MAX,
+                   "mlxc_qmatmul: m = %u, n = %u, k = %u (each 1 .. 2^31 - 1)", m, n, k);
+    mlxc_p_qmatmul p = {.m = m, .n = n, .k = k};
+    mlxc_status s;
+    if ((s = qmm_check_act("x", x)) || (s = qmm_check_act("y", y)) || (s = qmm_check_weight(w, n, k, &p)))
+        return s;
+    if ((s = qmm_check_view("x (m, k)", x, (uint64_t)m * k, true, mlxc_dtype_size(x->dtype))) ||
+        (s = qmm_check_view("y (m, n)", y, (uint64_t)m * n, true, mlxc_dtype_size(y->dtype))))
+        return s;
+    if (ops_overlap(y, x) || qmm_overlaps_weight(y, w))
+        return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_qmatmul: y overlaps x or the weight");
+
+    mlxc_device *dev = mlxc_encoder_device(enc);
+    const bool cpu = ops_is_cpu(dev), matvec = m <= MLXC_QMV_MAX_M;
+    char fmt[16], name[48];
+    if (p.format == MLXC_QF_AFFINE) snprintf(fmt, sizeof fmt, "affine%u", p.bits);
+    else snprintf(fmt, sizeof fmt, "%s", k_names[p.format]);
+    snprintf(name, sizeof name, "%s_%s_%s_%s", matvec ? "qmv" : "qmm", fmt, ops_float_sfx(x->dtype),
+             ops_float_sfx(y->dtype));
+
+    /* CPU groups own tiles of weight rows by x rows; CUDA mat-vec blocks
+     * one weight row per warp, mat-mat blocks one output tile. */
+    uint64_t groups;
+    uint32_t block;
+    if (cpu) {
+        groups = (uint64_t)((n + MLXC_CPU_QMM_NT - 1) / MLXC_CPU_QMM_NT) * ((m + MLXC_CPU_QMM_MT - 1) / MLXC_CPU_QMM_MT);
+        const uint64_t cap = (uint64_t)(dev->caps.compute_units > 0 ? dev->caps.compute_units : 1) * 16;
+        if (groups > cap) groups = cap;
+        block = 1;
+    } else if (matvec) {
+        groups = (n + MLXC_QMV_ROWS - 1) / MLXC_QMV_ROWS;
+        block = MLXC_QMV_THREADS;
+    } else {
+        groups = (uint64_t)((n + MLXC_QMM_BN - 1) / MLXC_QMM_BN) * ((m + MLXC_QMM_BM - 1) / MLXC_QMM_BM);
+        block = MLXC_QMM_THREADS;
+    }
+    if (groups > INT32_MAX) groups = INT32_MAX;
+
+    const mlxc_kernel *kern = NULL;
+    if ((s = mlxc_kernel_get(dev, name, &kern))) return s;
+    const mlxc_buffer *sc = w->scales ? w->scales : w->data, *bi = w->biases ? w->biases : sc;
+    if (mlxc_buffer_device(x) != dev || mlxc_buffer_device(w->data) != dev || mlxc_buffer_device(sc) != dev ||
+        mlxc_buffer_device(bi) != dev || mlxc_buffer_device(y) != dev)
+        return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT,
+                              "mlxc_qmatmul: a buffer lives on another device than the encoder");
+    mlxc_arg args[6] = {mlxc_arg_buffer(x),  mlxc_arg_buffer(w->data), mlxc_arg_buffer(sc),
+                        mlxc_arg_buffer(bi), mlxc_arg_buffer(y),       mlxc_arg_bytes(&p, sizeof p)};
+    const mlxc_buffer *reads[4] = {x, w->data, sc, bi}, *writes[1] = {y};
+    mlxc_dispatch d = {.kernel = kern, .args = args, .nargs = 6, .grid = {(uint32_t)groups, 1, 1},
+                       .block = {block, 1, 1}, .reads = reads, .nreads = 4, .writes = writes, .nwrites = 1};
+    if ((s = mlxc_encoder_set_op_kind(enc, MLXC_OP_MATMUL))) return s;
+    return mlxc_encoder_dispatch_tracked(enc, &d);
+}
