@@ -23,6 +23,8 @@
 
 #include <stdint.h>
 
+#include "quant/quant_blocks.h"
+
 /* The largest m the mat-vec kernels take. */
 #define MLXC_QMV_MAX_M 8
 /* CUDA mat-vec launch: threads per block (one warp per weight row). */
@@ -76,39 +78,34 @@ typedef struct mlxc_p_qmatmul {
     uint32_t row_bytes; /* bytes of one weight row                            */
 } mlxc_p_qmatmul;
 
-/* Elements and bytes of one GGML block; 0 for the MLX formats. */
+/* Elements and bytes of one GGML block (src/quant/quant_blocks.h); 0 for
+ * the MLX formats. */
 static inline uint32_t mlxc_qf_block_elems(uint32_t f) {
     switch (f) {
     case MLXC_QF_Q4_0: case MLXC_QF_Q4_1: case MLXC_QF_Q5_0: case MLXC_QF_Q5_1: case MLXC_QF_Q8_0:
     case MLXC_QF_IQ4_NL: case MLXC_QF_GGML_MXFP4: return 32;
     case MLXC_QF_Q2_K: case MLXC_QF_Q3_K: case MLXC_QF_Q4_K: case MLXC_QF_Q5_K: case MLXC_QF_Q6_K:
-    case MLXC_QF_IQ4_XS: return 256;
+    case MLXC_QF_IQ4_XS: return MLXC_QK_K;
     default: return 0;
     }
 }
 static inline uint32_t mlxc_qf_block_bytes(uint32_t f) {
     switch (f) {
-    case MLXC_QF_Q4_0: return 18;
-    case MLXC_QF_Q4_1: return 20;
-    case MLXC_QF_Q5_0: return 22;
-    case MLXC_QF_Q5_1: return 24;
-    case MLXC_QF_Q8_0: return 34;
-    case MLXC_QF_Q2_K: return 84;
-    case MLXC_QF_Q3_K: return 110;
-    case MLXC_QF_Q4_K: return 144;
-    case MLXC_QF_Q5_K: return 176;
-    case MLXC_QF_Q6_K: return 210;
-    case MLXC_QF_IQ4_NL: return 18;
-    case MLXC_QF_IQ4_XS: return 136;
-    case MLXC_QF_GGML_MXFP4: return 17;
+    case MLXC_QF_Q4_0: return sizeof(mlxc_block_q4_0);
+    case MLXC_QF_Q4_1: return sizeof(mlxc_block_q4_1);
+    case MLXC_QF_Q5_0: return sizeof(mlxc_block_q5_0);
+    case MLXC_QF_Q5_1: return sizeof(mlxc_block_q5_1);
+    case MLXC_QF_Q8_0: return sizeof(mlxc_block_q8_0);
+    case MLXC_QF_Q2_K: return sizeof(mlxc_block_q2_k);
+    case MLXC_QF_Q3_K: return sizeof(mlxc_block_q3_k);
+    case MLXC_QF_Q4_K: return sizeof(mlxc_block_q4_k);
+    case MLXC_QF_Q5_K: return sizeof(mlxc_block_q5_k);
+    case MLXC_QF_Q6_K: return sizeof(mlxc_block_q6_k);
+    case MLXC_QF_IQ4_NL: return sizeof(mlxc_block_iq4_nl);
+    case MLXC_QF_IQ4_XS: return sizeof(mlxc_block_iq4_xs);
+    case MLXC_QF_GGML_MXFP4: return sizeof(mlxc_block_mxfp4);
     default: return 0;
     }
 }
-
-/* The 16 values of the IQ4_NL / IQ4_XS and GGML MXFP4 (doubled e2m1)
- * code books, and the e2m1 values of the MLX fp4 modes. */
-#define MLXC_QF_IQ4NL_VALUES {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113}
-#define MLXC_QF_MXFP4X2_VALUES {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12}
-#define MLXC_QF_E2M1_VALUES {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f, -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f}
 
 #endif /* MLXC_KERNELS_PARAMS_QMATMUL_H */

@@ -15,7 +15,7 @@
 #include "kernels/cpu/ops_cpu.h"
 #include "kernels/params_qmatmul.h"
 
-static inline float qc_f16(const uint8_t *p) { return mlxc_f16_to_f32((uint16_t)(p[0] | p[1] << 8)); }
+static inline float qc_f16(uint16_t h) { return mlxc_f16_to_f32(h); }
 static inline uint32_t qc_u32(const uint8_t *p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
@@ -49,74 +49,83 @@ static inline void qc_scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t 
     }
 }
 
-static const int8_t k_iq4nl[16] = MLXC_QF_IQ4NL_VALUES;
-static const int8_t k_mxfp4x2[16] = MLXC_QF_MXFP4X2_VALUES;
-static const float k_e2m1[16] = MLXC_QF_E2M1_VALUES;
+static const int8_t k_iq4nl[16] = MLXC_IQ4NL_INIT;
+static const int8_t k_e2m1x2[16] = MLXC_E2M1_X2_INIT;
 
-/* One GGML block b (of the format's block_elems values) into y. */
-static void qc_block(uint32_t f, const uint8_t *b, float *y) {
+/* One GGML block (src/quant/quant_blocks.h) at b into y; blocks holding
+ * an f16 are 2-byte aligned (the front-end checks the view, and every such
+ * block has an even size). */
+static void qc_block(uint32_t f, const void *b, float *y) {
     switch (f) {
     case MLXC_QF_Q4_0: {
-        const float d = qc_f16(b);
+        const mlxc_block_q4_0 *x = b;
+        const float d = qc_f16(x->d);
         for (int j = 0; j < 16; j++) {
-            y[j] = (float)((b[2 + j] & 0xF) - 8) * d;
-            y[j + 16] = (float)((b[2 + j] >> 4) - 8) * d;
+            y[j] = (float)((x->qs[j] & 0xF) - 8) * d;
+            y[j + 16] = (float)((x->qs[j] >> 4) - 8) * d;
         }
         break;
     }
     case MLXC_QF_Q4_1: {
-        const float d = qc_f16(b), mn = qc_f16(b + 2);
+        const mlxc_block_q4_1 *x = b;
+        const float d = qc_f16(x->d), mn = qc_f16(x->m);
         for (int j = 0; j < 16; j++) {
-            y[j] = (float)(b[4 + j] & 0xF) * d + mn;
-            y[j + 16] = (float)(b[4 + j] >> 4) * d + mn;
+            y[j] = (float)(x->qs[j] & 0xF) * d + mn;
+            y[j + 16] = (float)(x->qs[j] >> 4) * d + mn;
         }
         break;
     }
     case MLXC_QF_Q5_0: {
-        const float d = qc_f16(b);
-        const uint32_t qh = qc_u32(b + 2);
+        const mlxc_block_q5_0 *x = b;
+        const float d = qc_f16(x->d);
+        const uint32_t qh = qc_u32(x->qh);
         for (int j = 0; j < 16; j++) {
             const int h0 = (int)((qh >> j) << 4) & 0x10, h1 = (int)(qh >> (j + 12)) & 0x10;
-            y[j] = (float)(((b[6 + j] & 0xF) | h0) - 16) * d;
-            y[j + 16] = (float)(((b[6 + j] >> 4) | h1) - 16) * d;
+            y[j] = (float)(((x->qs[j] & 0xF) | h0) - 16) * d;
+            y[j + 16] = (float)(((x->qs[j] >> 4) | h1) - 16) * d;
         }
         break;
     }
     case MLXC_QF_Q5_1: {
-        const float d = qc_f16(b), mn = qc_f16(b + 2);
-        const uint32_t qh = qc_u32(b + 4);
+        const mlxc_block_q5_1 *x = b;
+        const float d = qc_f16(x->d), mn = qc_f16(x->m);
+        const uint32_t qh = qc_u32(x->qh);
         for (int j = 0; j < 16; j++) {
             const int h0 = (int)((qh >> j) << 4) & 0x10, h1 = (int)(qh >> (j + 12)) & 0x10;
-            y[j] = (float)((b[8 + j] & 0xF) | h0) * d + mn;
-            y[j + 16] = (float)((b[8 + j] >> 4) | h1) * d + mn;
+            y[j] = (float)((x->qs[j] & 0xF) | h0) * d + mn;
+            y[j + 16] = (float)((x->qs[j] >> 4) | h1) * d + mn;
         }
         break;
     }
     case MLXC_QF_Q8_0: {
-        const float d = qc_f16(b);
-        for (int j = 0; j < 32; j++) y[j] = (float)(int8_t)b[2 + j] * d;
+        const mlxc_block_q8_0 *x = b;
+        const float d = qc_f16(x->d);
+        for (int j = 0; j < 32; j++) y[j] = (float)x->qs[j] * d;
         break;
     }
     case MLXC_QF_IQ4_NL: {
-        const float d = qc_f16(b);
+        const mlxc_block_iq4_nl *x = b;
+        const float d = qc_f16(x->d);
         for (int j = 0; j < 16; j++) {
-            y[j] = d * (float)k_iq4nl[b[2 + j] & 0xF];
-            y[j + 16] = d * (float)k_iq4nl[b[2 + j] >> 4];
+            y[j] = d * (float)k_iq4nl[x->qs[j] & 0xF];
+            y[j + 16] = d * (float)k_iq4nl[x->qs[j] >> 4];
         }
         break;
     }
     case MLXC_QF_GGML_MXFP4: {
         /* The table holds doubled e2m1 values, hence 2^(e - 128). */
-        const float d = b[0] == 255 ? NAN : ldexpf(1.0f, (int)b[0] - 128);
+        const mlxc_block_mxfp4 *x = b;
+        const float d = x->e == 255 ? NAN : ldexpf(1.0f, (int)x->e - 128);
         for (int j = 0; j < 16; j++) {
-            y[j] = (float)k_mxfp4x2[b[1 + j] & 0xF] * d;
-            y[j + 16] = (float)k_mxfp4x2[b[1 + j] >> 4] * d;
+            y[j] = (float)k_e2m1x2[x->qs[j] & 0xF] * d;
+            y[j + 16] = (float)k_e2m1x2[x->qs[j] >> 4] * d;
         }
         break;
     }
-    case MLXC_QF_Q2_K: { /* scales[16] qs[64] d dmin */
-        const uint8_t *sc = b, *q = b + 16;
-        const float d = qc_f16(b + 80), dmin = qc_f16(b + 82);
+    case MLXC_QF_Q2_K: {
+        const mlxc_block_q2_k *x = b;
+        const uint8_t *sc = x->scales, *q = x->qs;
+        const float d = qc_f16(x->d), dmin = qc_f16(x->dmin);
         int is = 0;
         for (int n = 0; n < 256; n += 128) {
             for (int shift = 0; shift < 8; shift += 2) {
@@ -130,9 +139,10 @@ static void qc_block(uint32_t f, const uint8_t *b, float *y) {
         }
         break;
     }
-    case MLXC_QF_Q3_K: { /* hmask[32] qs[64] scales[12] d */
-        const uint8_t *hm = b, *q = b + 32, *s12 = b + 96;
-        const float d = qc_f16(b + 108);
+    case MLXC_QF_Q3_K: {
+        const mlxc_block_q3_k *x = b;
+        const uint8_t *hm = x->hmask, *q = x->qs, *s12 = x->scales;
+        const float d = qc_f16(x->d);
         int8_t sc[16];
         for (int j = 0; j < 16; j++) {
             const int lo = j < 8 ? s12[j] & 0xF : s12[j - 8] >> 4, hi = (s12[8 + j % 4] >> (2 * (j / 4))) & 3;
@@ -153,11 +163,13 @@ static void qc_block(uint32_t f, const uint8_t *b, float *y) {
         }
         break;
     }
-    case MLXC_QF_Q4_K: /* d dmin scales[12] qs[128] */
-    case MLXC_QF_Q5_K: { /* d dmin scales[12] qh[32] qs[128] */
+    case MLXC_QF_Q4_K:
+    case MLXC_QF_Q5_K: { /* the same but for Q5_K's high bits */
         const int five = f == MLXC_QF_Q5_K;
-        const float d = qc_f16(b), dmin = qc_f16(b + 2);
-        const uint8_t *s12 = b + 4, *qh = b + 16, *q = b + (five ? 48 : 16);
+        const mlxc_block_q4_k *x4 = b;
+        const mlxc_block_q5_k *x5 = b;
+        const float d = qc_f16(five ? x5->d : x4->d), dmin = qc_f16(five ? x5->dmin : x4->dmin);
+        const uint8_t *s12 = five ? x5->scales : x4->scales, *qh = x5->qh, *q = five ? x5->qs : x4->qs;
         uint8_t u1 = 1, u2 = 2;
         for (int j = 0, is = 0; j < 256; j += 64, is += 2) {
             uint8_t sc, mn;
@@ -175,10 +187,11 @@ static void qc_block(uint32_t f, const uint8_t *b, float *y) {
         }
         break;
     }
-    case MLXC_QF_Q6_K: { /* ql[128] qh[64] scales[16] d */
-        const uint8_t *ql = b, *qh = b + 128;
-        const int8_t *sc = (const int8_t *)(b + 192);
-        const float d = qc_f16(b + 208);
+    case MLXC_QF_Q6_K: {
+        const mlxc_block_q6_k *x = b;
+        const uint8_t *ql = x->ql, *qh = x->qh;
+        const int8_t *sc = x->scales;
+        const float d = qc_f16(x->d);
         for (int n = 0; n < 256; n += 128) {
             for (int l = 0; l < 32; l++) {
                 const int is = l / 16;
@@ -198,10 +211,11 @@ static void qc_block(uint32_t f, const uint8_t *b, float *y) {
         }
         break;
     }
-    case MLXC_QF_IQ4_XS: { /* d scales_h scales_l[4] qs[128] */
-        const float d = qc_f16(b);
-        const uint32_t sh = (uint32_t)(b[2] | b[3] << 8);
-        const uint8_t *sl = b + 4, *q = b + 8;
+    case MLXC_QF_IQ4_XS: {
+        const mlxc_block_iq4_xs *x = b;
+        const float d = qc_f16(x->d);
+        const uint32_t sh = x->scales_h;
+        const uint8_t *sl = x->scales_l, *q = x->qs;
         for (int ib = 0; ib < 8; ib++) {
             const int ls = ((sl[ib / 2] >> (4 * (ib % 2))) & 0xF) | (int)(((sh >> (2 * ib)) & 3) << 4);
             const float dl = d * (float)(ls - 32);
@@ -248,7 +262,7 @@ static void qc_dequant_row(const mlxc_p_qmatmul *p, const uint8_t *w, const void
             const uint32_t e = e0 + j;
             const uint8_t sb = ((const uint8_t *)scales)[g0 + j / p->group];
             const float s = p->format == MLXC_QF_MXFP4 ? qc_e8m0(sb) : qc_e4m3(sb);
-            y[j] = k_e2m1[(row[e / 2] >> (4 * (e % 2))) & 0xF] * s;
+            y[j] = 0.5f * (float)k_e2m1x2[(row[e / 2] >> (4 * (e % 2))) & 0xF] * s;
         }
         break;
     case MLXC_QF_MXFP8:
