@@ -1,0 +1,204 @@
+/* Quantized matmul (include/mlxc/ops_qmatmul.h) on the CPU device against a
+ * double-precision reference (every weight element dequantized by its own
+ * index, tests/qmatmul_test.h, then a double dot): every format, m = 1..8
+ * (mat-vec), 9 and 33 (mat-mat), k a multiple of 256 and not (where the
+ * format allows), odd n; fresh random inputs, outputs poisoned with NaN,
+ * the normalized error bounded per output dtype (f32 1e-5: only the f32
+ * dequantize and sum; bf16 8e-3: the one rounding of the result).  Also:
+ * any grid gives the same bits, and every error the front-end reports. */
+#include "kernels/params_qmatmul.h"
+#include "qmatmul_test.h"
+
+static mlxc_device *dev;
+
+static double qt_tol(mlxc_dtype y) { return y == MLXC_F32 ? 1e-5 : 8e-3; }
+
+static void qcase(const qt_format *f, uint32_t m, uint32_t n, uint32_t k, mlxc_dtype xd, mlxc_dtype yd) {
+    qt_weight w = qt_weight_rand(*f, n, k);
+    qt_dev_weight dw = qt_upload(dev, &w);
+    ot_buf x = ot_rand(dev, xd, (size_t)m * k, -1, 1), y = ot_out(dev, yd, (size_t)m * n);
+    double *wd = malloc((size_t)k * sizeof *wd), *ref = malloc((size_t)m * n * sizeof *ref);
+    for (uint32_t j = 0; j < n; j++) {
+        for (uint32_t q = 0; q < k; q++) wd[q] = qt_elem(&w, j, q);
+        for (uint32_t i = 0; i < m; i++) {
+            double s = 0;
+            for (uint32_t q = 0; q < k; q++) s += x.h[(size_t)i * k + q] * wd[q];
+            ref[(size_t)i * n + j] = s;
+        }
+    }
+    OT_RUN(dev, mlxc_qmatmul(enc, x.b, &dw.w, y.b, m, n, k));
+    ot_download(&y);
+    char lab[48];
+    OT_CLOSE(&y, ref, qt_tol(yd), "%s m=%u n=%u k=%u x %s y %s", qt_label(f, lab, sizeof lab), m, n, k,
+             mlxc_dtype_name(xd), mlxc_dtype_name(yd));
+    free(wd);
+    free(ref);
+    ot_free(&x);
+    ot_free(&y);
+    qt_dev_free(&dw);
+    qt_weight_free(&w);
+}
+
+/* k values for a format: 256-multiples and, where the group allows, not. */
+static size_t qt_ks(const qt_format *f, uint32_t ks[4]) {
+    size_t c = 0;
+    ks[c++] = 256;
+    ks[c++] = 768;
+    if (f->group < 256) ks[c++] = 3 * f->group;      /* 96, 192, 384, 48 */
+    if (f->group <= 32) ks[c++] = 256 + 5 * f->group; /* 416, 336 */
+    return c;
+}
+
+static void all_formats(void) {
+    static const uint32_t ms[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 33};
+    static const uint32_t ns[] = {1, 7, 37};
+    static const mlxc_dtype dts[2] = {MLXC_F32, MLXC_BF16};
+    unsigned combo = 0;
+    for (size_t fi = 0; fi < QT_NFORMATS; fi++) {
+        uint32_t ks[4];
+        const size_t nk = qt_ks(&qt_formats[fi], ks);
+        for (size_t mi = 0; mi < sizeof ms / sizeof *ms; mi++)
+            for (size_t ki = 0; ki < nk; ki++, combo++)
+                qcase(&qt_formats[fi], ms[mi], ns[(mi + ki) % 3], ks[ki], dts[combo % 2], dts[(combo / 2) % 2]);
+    }
+}
+
+/* A tall one with many CPU tiles in both directions. */
+static void large(void) {
+    const qt_format f4 = {MLXC_QMM_Q4_K, 0, 256, MLXC_U8}, a4 = {MLXC_QMM_AFFINE, 4, 64, MLXC_BF16};
+    qcase(&f4, 70, 131, 1024, MLXC_BF16, MLXC_F32);
+    qcase(&a4, 8, 300, 2048 + 64, MLXC_F32, MLXC_F32);
+}
+
+/* Any grid covers the work with the same bits, qmv and qmm alike. */
+static void launch_shapes(void) {
+    const qt_format f = {MLXC_QMM_Q6_K, 0, 256, MLXC_U8};
+    const uint32_t m = 5, n = 100, k = 512;
+    qt_weight w = qt_weight_rand(f, n, k);
+    qt_dev_weight dw = qt_upload(dev, &w);
+    ot_buf x = ot_rand(dev, MLXC_F32, (size_t)m * k, -1, 1), y = ot_out(dev, MLXC_F32, (size_t)m * n);
+    OT_RUN(dev, mlxc_qmatmul(enc, x.b, &dw.w, y.b, m, n, k));
+    ot_download(&y);
+    double *want = malloc((size_t)m * n * sizeof *want);
+    memcpy(want, y.h, (size_t)m * n * sizeof *want);
+    mlxc_p_qmatmul p = {m, n, k, MLXC_QF_Q6_K, 0, 256, 0, (uint32_t)w.row_bytes};
+    static const char *const names[2] = {"qmv_q6_k_f32_f32", "qmm_q6_k_f32_f32"};
+    static const uint32_t grids[] = {1, 2, 3, 1000};
+    for (int nm = 0; nm < 2; nm++)
+        for (size_t g = 0; g < sizeof grids / sizeof *grids; g++) {
+            const mlxc_kernel *kern = NULL;
+            CHECK_OK(mlxc_kernel_get(dev, names[nm], &kern));
+            if (!kern) continue;
+            ot_poison(&y);
+            mlxc_arg args[6] = {mlxc_arg_buffer(x.b),    mlxc_arg_buffer(dw.data), mlxc_arg_buffer(dw.data),
+                                mlxc_arg_buffer(dw.data), mlxc_arg_buffer(y.b),    mlxc_arg_bytes(&p, sizeof p)};
+            mlxc_dispatch d = {.kernel = kern, .args = args, .nargs = 6, .grid = {grids[g], 1, 1}, .block = {1, 1, 1}};
+            OT_RUN(dev, mlxc_encoder_dispatch(enc, &d));
+            ot_download(&y);
+            OT_EXACT(&y, want, "%s grid %u", names[nm], grids[g]);
+        }
+    free(want);
+    ot_free(&x);
+    ot_free(&y);
+    qt_dev_free(&dw);
+    qt_weight_free(&w);
+}
+
+static mlxc_buffer *alloc(mlxc_dtype dt, int64_t n) {
+    mlxc_buffer *b = NULL;
+    if (mlxc_buffer_alloc(dev, (size_t)n * mlxc_dtype_size(dt), dt, 1, &n, &b) != MLXC_OK) exit(1);
+    return b;
+}
+
+static void errors(void) {
+    /* x (2, 128), W (4, 128) affine 4-bit g64: 256 bytes, 8 scales; y (2, 4) */
+    mlxc_buffer *x = alloc(MLXC_F32, 256), *y = alloc(MLXC_F32, 8), *wq = alloc(MLXC_U32, 64);
+    mlxc_buffer *sc = alloc(MLXC_BF16, 8), *bi = alloc(MLXC_BF16, 8), *sc7 = alloc(MLXC_BF16, 7);
+    mlxc_buffer *sci = alloc(MLXC_I32, 8), *bh = alloc(MLXC_F16, 8), *xh = alloc(MLXC_F16, 256);
+    mlxc_buffer *q40 = alloc(MLXC_U8, 4 * 4 * 18), *raw8 = alloc(MLXC_U8, 1024), *mxs = alloc(MLXC_U8, 16);
+    mlxc_encoder *enc = NULL;
+    CHECK_OK(mlxc_encoder_create(dev, &enc));
+    if (!enc) return;
+    mlxc_qmm_weight w = {MLXC_QMM_AFFINE, 4, 64, wq, sc, bi}, v;
+    CHECK_OK(mlxc_qmatmul(enc, x, &w, y, 2, 4, 128));
+    CHECK_ERR(mlxc_qmatmul(enc, x, NULL, y, 2, 4, 128), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_ERR(mlxc_qmatmul(enc, x, &w, y, 0, 4, 128), MLXC_ERR_INVALID_ARGUMENT);
+    /* k not a multiple of the group / the block */
+    CHECK_ERR(mlxc_qmatmul(enc, x, &w, y, 2, 4, 96), MLXC_ERR_SHAPE);
+    mlxc_qmm_weight g = {MLXC_QMM_Q4_K, 0, 0, q40, NULL, NULL};
+    CHECK_ERR(mlxc_qmatmul(enc, x, &g, y, 2, 4, 128), MLXC_ERR_SHAPE);
+    g.format = MLXC_QMM_Q4_0;
+    CHECK_OK(mlxc_qmatmul(enc, x, &g, y, 2, 4, 128));
+    /* unsupported bits, group, format */
+    v = w, v.bits = 7;
+    CHECK_ERR(mlxc_qmatmul(enc, x, &v, y, 2, 4, 128), MLXC_ERR_INVALID_ARGUMENT);
+    v = w, v.bits = 1;
+    CHECK_ERR(mlxc_qmatmul(enc, x, &v, y, 2, 4, 128), MLXC_ERR_INVALID_ARGUMENT);
+    v = w, v.group_size = 16;
+    CHECK_ERR(mlxc_qmatmul(enc, x, &v, y, 2, 4, 128), MLXC_ERR_INVALID_ARGUMENT);
+    v = w, v.format = (mlxc_qmm_format)99;
+    CHECK_ERR(mlxc_qmatmul(enc, x, &v, y, 2, 4, 128), MLXC_ERR_INVALID_ARGUMENT);
+    mlxc_qmm_weight mx = {MLXC_QMM_MXFP4, 8, 0, wq, mxs, NULL};
+    CHECK_ERR(mlxc_qmatmul(enc, x, &mx, y, 2, 4, 128), MLXC_ERR_INVALID_ARGUMENT);
+    mx.bits = 0;
+    CHECK_OK(mlxc_qmatmul(enc, x, &mx, y, 2, 4, 128));
+    mx.scales = sc;
+    CHECK_ERR(mlxc_qmatmul(enc, x, &mx, y, 2, 4, 128), MLXC_ERR_DTYPE);
+    /* scales of the wrong shape or dtype; biases missing or of another dtype */
+    v = w, v.scales = sc7;
+    CHECK_ERR(mlxc_qmatmul(enc, x, &v, y, 2, 4, 128), MLXC_ERR_SHAPE);
+    v = w, v.scales = sci;
+    CHECK_ERR(mlxc_qmatmul(enc, x, &v, y, 2, 4, 128), MLXC_ERR_DTYPE);
+    v = w, v.biases = bh;
+    CHECK_ERR(mlxc_qmatmul(enc, x, &v, y, 2, 4, 128), MLXC_ERR_DTYPE);
+    v = w, v.biases = NULL;
+    CHECK_ERR(mlxc_qmatmul(enc, x, &v, y, 2, 4, 128), MLXC_ERR_INVALID_ARGUMENT);
+    v = w, v.scales = NULL;
+    CHECK_ERR(mlxc_qmatmul(enc, x, &v, y, 2, 4, 128), MLXC_ERR_INVALID_ARGUMENT);
+    /* weight data of the wrong size (the rows of another n) */
+    CHECK_ERR(mlxc_qmatmul(enc, x, &w, y, 1, 8, 128), MLXC_ERR_SHAPE);
+    /* x and y: dtype, shape */
+    CHECK_ERR(mlxc_qmatmul(enc, xh, &w, y, 2, 4, 128), MLXC_ERR_DTYPE);
+    CHECK_ERR(mlxc_qmatmul(enc, x, &w, bh, 2, 4, 128), MLXC_ERR_DTYPE);
+    CHECK_ERR(mlxc_qmatmul(enc, x, &w, y, 3, 4, 128), MLXC_ERR_SHAPE);
+    /* misaligned weight views: MLX words at byte 2, GGML blocks at byte 1 */
+    mlxc_buffer *mis = NULL, *mis1 = NULL, *yx = NULL, *yw = NULL;
+    int64_t s256[1] = {256}, s288[1] = {288}, s8[1] = {8};
+    CHECK_OK(mlxc_buffer_view(raw8, 2, MLXC_U8, 1, s256, &mis));
+    v = w, v.data = mis;
+    if (mis) CHECK_ERR(mlxc_qmatmul(enc, x, &v, y, 2, 4, 128), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_OK(mlxc_buffer_view(raw8, 1, MLXC_U8, 1, s288, &mis1));
+    g.data = mis1;
+    if (mis1) CHECK_ERR(mlxc_qmatmul(enc, x, &g, y, 2, 4, 128), MLXC_ERR_INVALID_ARGUMENT);
+    /* y overlapping x or the weight */
+    CHECK_OK(mlxc_buffer_view(x, 0, MLXC_F32, 1, s8, &yx));
+    if (yx) CHECK_ERR(mlxc_qmatmul(enc, x, &w, yx, 2, 4, 128), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_OK(mlxc_buffer_view(wq, 0, MLXC_F32, 1, s8, &yw));
+    if (yw) CHECK_ERR(mlxc_qmatmul(enc, x, &w, yw, 2, 4, 128), MLXC_ERR_INVALID_ARGUMENT);
+    mlxc_buffer_release(mis);
+    mlxc_buffer_release(mis1);
+    mlxc_buffer_release(yx);
+    mlxc_buffer_release(yw);
+    CHECK_OK(mlxc_encoder_commit_and_wait(enc));
+    mlxc_encoder_destroy(enc);
+    mlxc_buffer *all[] = {x, y, wq, sc, bi, sc7, sci, bh, xh, q40, raw8, mxs};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) mlxc_buffer_release(all[i]);
+    /* the helpers */
+    CHECK(mlxc_qmm_row_bytes(MLXC_QMM_Q4_K, 0, 0, 512) == 288);
+    CHECK(mlxc_qmm_row_bytes(MLXC_QMM_Q4_K, 0, 0, 500) == 0);
+    CHECK(mlxc_qmm_row_bytes(MLXC_QMM_AFFINE, 3, 32, 96) == 36);
+    CHECK(mlxc_qmm_format_name((mlxc_qmm_format)0) == NULL);
+}
+
+int main(void) {
+    if (mlxc_device_open(MLXC_BACKEND_CPU, 0, &dev) != MLXC_OK) {
+        fprintf(stderr, "cannot open the CPU device: %s\n", mlxc_last_error());
+        return 1;
+    }
+    RUN(errors);
+    RUN(launch_shapes);
+    RUN(all_formats);
+    RUN(large);
+    mlxc_device_close(dev);
+    HARNESS_END();
+}
