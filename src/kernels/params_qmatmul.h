@@ -78,9 +78,15 @@ typedef struct mlxc_p_qmatmul {
     uint32_t row_bytes; /* bytes of one weight row                            */
 } mlxc_p_qmatmul;
 
+#ifdef __CUDACC__
+#define MLXC_QF_HD __host__ __device__
+#else
+#define MLXC_QF_HD
+#endif
+
 /* Elements and bytes of one GGML block (src/quant/quant_blocks.h); 0 for
  * the MLX formats. */
-static inline uint32_t mlxc_qf_block_elems(uint32_t f) {
+MLXC_QF_HD static inline uint32_t mlxc_qf_block_elems(uint32_t f) {
     switch (f) {
     case MLXC_QF_Q4_0: case MLXC_QF_Q4_1: case MLXC_QF_Q5_0: case MLXC_QF_Q5_1: case MLXC_QF_Q8_0:
     case MLXC_QF_IQ4_NL: case MLXC_QF_GGML_MXFP4: return 32;
@@ -89,7 +95,7 @@ static inline uint32_t mlxc_qf_block_elems(uint32_t f) {
     default: return 0;
     }
 }
-static inline uint32_t mlxc_qf_block_bytes(uint32_t f) {
+MLXC_QF_HD static inline uint32_t mlxc_qf_block_bytes(uint32_t f) {
     switch (f) {
     case MLXC_QF_Q4_0: return sizeof(mlxc_block_q4_0);
     case MLXC_QF_Q4_1: return sizeof(mlxc_block_q4_1);
