@@ -1,0 +1,126 @@
+/* Quantized matmul parity: the same mlxc_qmatmul calls on the CPU device
+ * and on the CUDA device over the same random quantized weights and inputs,
+ * outputs poisoned first, compared by normalized error (y f32 1e-5, y bf16
+ * 1.6e-2: two roundings apart at most).  Every format x m = 1..8 (the
+ * mat-vec) and m in 9..600 (the mat-mat), k a multiple of 256 and not
+ * where the format allows, odd n; and both kernels launched by hand with
+ * odd grids and block sizes (params.h: any launch shape is correct).
+ * Exits 77 "SKIP: no CUDA device" without a GPU. */
+#include "kernels/params_qmatmul.h"
+#include "qmatmul_test.h"
+
+static mlxc_device *cpu, *gpu;
+static int g_cases;
+
+static double tol(mlxc_dtype y) { return y == MLXC_F32 ? 1e-5 : 1.6e-2; }
+
+typedef struct pair {
+    ot_buf c, g;
+} pair;
+
+static pair p_rand(mlxc_dtype dt, size_t n) {
+    pair p = {ot_alloc(cpu, dt, n), ot_alloc(gpu, dt, n)};
+    for (size_t i = 0; i < n; i++) p.c.h[i] = p.g.h[i] = ot_uniform(-1, 1);
+    ot_upload(&p.c);
+    ot_upload(&p.g);
+    return p;
+}
+static void p_free(pair *p) {
+    ot_free(&p->c);
+    ot_free(&p->g);
+}
+
+/* y on both devices through the front-end; when block != 0 the GPU side is
+ * dispatched by hand with `grid` x `block` under the front-end's name. */
+static void one(const qt_format *f, uint32_t m, uint32_t n, uint32_t k, mlxc_dtype xd, mlxc_dtype yd, uint32_t grid,
+                uint32_t block) {
+    qt_weight w = qt_weight_rand(*f, n, k);
+    qt_dev_weight wc = qt_upload(cpu, &w), wg = qt_upload(gpu, &w);
+    pair x = p_rand(xd, (size_t)m * k), y = {ot_out(cpu, yd, (size_t)m * n), ot_out(gpu, yd, (size_t)m * n)};
+    OT_RUN(cpu, mlxc_qmatmul(enc, x.c.b, &wc.w, y.c.b, m, n, k));
+    if (!block) {
+        OT_RUN(gpu, mlxc_qmatmul(enc, x.g.b, &wg.w, y.g.b, m, n, k));
+    } else {
+        char name[48], fmt[16];
+        if (f->f == MLXC_QMM_AFFINE) snprintf(fmt, sizeof fmt, "affine%u", f->bits);
+        else snprintf(fmt, sizeof fmt, "%s", mlxc_qmm_format_name(f->f));
+        snprintf(name, sizeof name, "%s_%s_%s_%s", m <= MLXC_QMV_MAX_M ? "qmv" : "qmm", fmt,
+                 xd == MLXC_F32 ? "f32" : "bf16", yd == MLXC_F32 ? "f32" : "bf16");
+        const mlxc_kernel *kern = NULL;
+        CHECK_OK(mlxc_kernel_get(gpu, name, &kern));
+        const uint32_t sd = f->sdt == MLXC_F32 ? MLXC_QS_F32 : f->sdt == MLXC_F16 ? MLXC_QS_F16 : MLXC_QS_BF16;
+        mlxc_p_qmatmul p = {m, n, k, (uint32_t)f->f, f->bits, f->group, f->f == MLXC_QMM_AFFINE ? sd : 0,
+                            (uint32_t)w.row_bytes};
+        const mlxc_buffer *sc = wg.scales ? wg.scales : wg.data, *bi = wg.biases ? wg.biases : sc;
+        mlxc_arg args[6] = {mlxc_arg_buffer(x.g.b), mlxc_arg_buffer(wg.data), mlxc_arg_buffer(sc),
+                            mlxc_arg_buffer(bi),    mlxc_arg_buffer(y.g.b),   mlxc_arg_bytes(&p, sizeof p)};
+        mlxc_dispatch d = {.kernel = kern, .args = args, .nargs = 6, .grid = {grid, 1, 1}, .block = {block, 1, 1}};
+        if (kern) OT_RUN(gpu, mlxc_encoder_dispatch(enc, &d));
+    }
+    ot_download(&y.c);
+    ot_download(&y.g);
+    g_cases++;
+    char lab[48];
+    OT_CLOSE(&y.g, y.c.h, tol(yd), "%s m=%u n=%u k=%u x %s y %s grid %u block %u", qt_label(f, lab, sizeof lab), m,
+             n, k, mlxc_dtype_name(xd), mlxc_dtype_name(yd), grid, block);
+    p_free(&x);
+    p_free(&y);
+    qt_dev_free(&wc);
+    qt_dev_free(&wg);
+    qt_weight_free(&w);
+}
+
+static const mlxc_dtype k_dt[2] = {MLXC_F32, MLXC_BF16};
+
+static void par_matvec(void) {
+    unsigned combo = 0;
+    for (size_t fi = 0; fi < QT_NFORMATS; fi++) {
+        const qt_format *f = &qt_formats[fi];
+        const uint32_t ks[3] = {256, 2048, f->group < 256 ? 13 * f->group : 1280};
+        for (uint32_t m = 1; m <= 8; m++)
+            for (int ki = 0; ki < 3; ki++, combo++)
+                one(f, m, ki == 1 ? 301 : 37, ks[ki], k_dt[combo % 2], k_dt[(combo / 2) % 2], 0, 0);
+    }
+}
+
+static void par_matmat(void) {
+    static const uint32_t ms[] = {9, 17, 33, 100, 600};
+    unsigned combo = 0;
+    for (size_t fi = 0; fi < QT_NFORMATS; fi++) {
+        const qt_format *f = &qt_formats[fi];
+        for (size_t mi = 0; mi < sizeof ms / sizeof *ms; mi++, combo++) {
+            const uint32_t k = mi % 2 ? 512 : (f->group < 256 ? 5 * f->group : 768);
+            one(f, ms[mi], mi == 4 ? 67 : 131, k, k_dt[combo % 2], k_dt[(combo / 2) % 2], 0, 0);
+        }
+    }
+}
+
+/* Odd launches: grid 1 and 3, blocks of 32, 96, 100 (not whole warps) and 1. */
+static void par_launch(void) {
+    static const struct { uint32_t grid, block; } l[] = {{1, 32}, {3, 96}, {2, 100}, {5, 1}, {1, 1024}};
+    const qt_format fs[3] = {{MLXC_QMM_Q4_K, 0, 256, MLXC_U8}, {MLXC_QMM_AFFINE, 3, 64, MLXC_BF16},
+                             {MLXC_QMM_Q5_0, 0, 32, MLXC_U8}};
+    for (int fi = 0; fi < 3; fi++)
+        for (size_t i = 0; i < sizeof l / sizeof *l; i++) {
+            one(&fs[fi], 3, 41, 768, MLXC_F32, MLXC_F32, l[i].grid, l[i].block);
+            one(&fs[fi], 40, 41, 768, MLXC_BF16, MLXC_F32, l[i].grid, l[i].block);
+        }
+}
+
+int main(void) {
+    int n = 0;
+    mlxc_device_count(MLXC_BACKEND_CUDA, &n);
+    if (n == 0) SKIP_ALL("no CUDA device");
+    if (mlxc_device_open(MLXC_BACKEND_CPU, 0, &cpu) != MLXC_OK || mlxc_device_open(MLXC_BACKEND_CUDA, 0, &gpu) != MLXC_OK) {
+        fprintf(stderr, "cannot open the devices: %s\n", mlxc_last_error());
+        return 1;
+    }
+    printf("qmatmul parity: %s vs %s\n", mlxc_device_name(gpu), mlxc_device_name(cpu));
+    RUN(par_launch);
+    RUN(par_matvec);
+    RUN(par_matmat);
+    printf("%d comparisons\n", g_cases);
+    mlxc_device_close(gpu);
+    mlxc_device_close(cpu);
+    HARNESS_END();
+}
