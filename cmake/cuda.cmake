@@ -58,8 +58,10 @@ set(MLXC_CUDA_GENCODE
 
 file(GLOB MLXC_CUDA_KERNEL_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/src/kernels/cuda/*.cu)
 file(GLOB MLXC_CUDA_KERNEL_HEADERS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/src/kernels/cuda/*.cuh)
-# The parameter structs shared with the C side (params.h, params_ops.h, ...).
-file(GLOB MLXC_KERNEL_PARAM_HEADERS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/src/kernels/params*.h)
+# The parameter structs shared with the C side (params.h, params_ops.h, ...)
+# and the quantized block layouts (src/quant/quant_blocks.h).
+file(GLOB MLXC_KERNEL_PARAM_HEADERS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/src/kernels/params*.h
+     ${CMAKE_SOURCE_DIR}/src/quant/*.h)
 list(SORT MLXC_CUDA_KERNEL_SOURCES)
 
 # One translation unit that includes every .cu: a fatbin holds one module
