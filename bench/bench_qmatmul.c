@@ -1,0 +1,188 @@
+/* Quantized matmul on CUDA: first every format checked against the CPU
+ * device (normalized error, f32 x and y), then the mat-vec (decode) timed
+ * as a fraction of the device-to-device copy bandwidth measured in the same
+ * run.
+ *
+ *   bench_qmatmul [--check-only]
+ *
+ * Mat-vec: (k, n) = (4096, 14336) and (14336, 4096), m = 1 and 8, bf16 x
+ * and y, every format (MLX affine at group 64 with bf16 scales).  Weight
+ * sets (the same random bytes at different addresses) are rotated so that
+ * they total at least 4x the L2 (60 MB assumed, the H200's): no iteration
+ * finds its weights in L2, as in decode.  Bytes counted: packed weights +
+ * scales + biases + x + y.  Each iteration is one dispatch followed by a
+ * barrier in one command buffer; best of 3 command buffers of ITERS. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mlxc/mlxc.h"
+#include "qmatmul_test.h"
+
+#define ITERS   30
+#define L2_BYTES (60.0 * 1e6)
+#define MAX_ROT 64
+
+static mlxc_device *gpu, *cpu;
+
+typedef mlxc_status (*bench_fn)(mlxc_encoder *enc, int i, void *ctx);
+static double time_iters(bench_fn fn, void *ctx) {
+    double best = 1e30;
+    for (int rep = 0; rep < 4; rep++) {
+        mlxc_encoder *enc = NULL;
+        if (mlxc_encoder_create(gpu, &enc)) return NAN;
+        mlxc_status st = MLXC_OK;
+        for (int i = 0; i < ITERS && !st; i++) {
+            st = fn(enc, i, ctx);
+            if (!st) st = mlxc_encoder_barrier(enc);
+        }
+        if (!st) st = mlxc_encoder_commit_and_wait(enc);
+        uint64_t g0 = 0, g1 = 0;
+        if (st || mlxc_encoder_gpu_time(enc, &g0, &g1) != MLXC_OK || g1 <= g0) {
+            fprintf(stderr, "run failed: %s\n", mlxc_last_error());
+            mlxc_encoder_destroy(enc);
+            return NAN;
+        }
+        mlxc_encoder_destroy(enc);
+        const double t = (double)(g1 - g0) * 1e-9 / ITERS;
+        if (rep > 0 && t < best) best = t;
+    }
+    return best;
+}
+
+static mlxc_status run_copy(mlxc_encoder *enc, int i, void *ctx) {
+    mlxc_buffer **b = ctx;
+    return mlxc_copy(enc, b[i % 2], b[2 + i % 2]);
+}
+
+typedef struct qctx {
+    qt_dev_weight w[MAX_ROT];
+    int           nrot;
+    mlxc_buffer  *x, *y;
+    uint32_t      m, n, k;
+} qctx;
+
+static mlxc_status run_q(mlxc_encoder *enc, int i, void *ctx) {
+    qctx *c = ctx;
+    return mlxc_qmatmul(enc, c->x, &c->w[i % c->nrot].w, c->y, c->m, c->n, c->k);
+}
+
+static mlxc_buffer *fbuf(mlxc_device *dev, mlxc_dtype dt, size_t n, const double *v) {
+    mlxc_buffer *b = NULL;
+    int64_t sh[1] = {(int64_t)n};
+    const size_t es = mlxc_dtype_size(dt);
+    unsigned char *raw = malloc(n * es);
+    for (size_t i = 0; i < n; i++) ot_st(dt, raw, i, v ? v[i] : ot_uniform(-1, 1));
+    if (mlxc_buffer_alloc(dev, n * es, dt, 1, sh, &b) || mlxc_buffer_write(b, 0, raw, n * es)) {
+        fprintf(stderr, "alloc: %s\n", mlxc_last_error());
+        exit(1);
+    }
+    free(raw);
+    return b;
+}
+
+/* The check: one shape per format, f32 x and y, CPU vs CUDA. */
+static int check(const qt_format *f) {
+    const uint32_t m = 3, n = 67, k = 1024;
+    qt_weight w = qt_weight_rand(*f, n, k);
+    qt_dev_weight wc = qt_upload(cpu, &w), wg = qt_upload(gpu, &w);
+    double *xh = malloc((size_t)m * k * sizeof *xh), *yc = malloc((size_t)m * n * sizeof *yc);
+    double *yg = malloc((size_t)m * n * sizeof *yg);
+    for (size_t i = 0; i < (size_t)m * k; i++) xh[i] = ot_uniform(-1, 1);
+    mlxc_buffer *xc = fbuf(cpu, MLXC_F32, (size_t)m * k, xh), *xg = fbuf(gpu, MLXC_F32, (size_t)m * k, xh);
+    mlxc_buffer *ybc = fbuf(cpu, MLXC_F32, (size_t)m * n, NULL), *ybg = fbuf(gpu, MLXC_F32, (size_t)m * n, NULL);
+    int bad = 0;
+    for (int dev = 0; dev < 2 && !bad; dev++) {
+        mlxc_encoder *enc = NULL;
+        mlxc_device *d = dev ? gpu : cpu;
+        if (mlxc_encoder_create(d, &enc) ||
+            mlxc_qmatmul(enc, dev ? xg : xc, dev ? &wg.w : &wc.w, dev ? ybg : ybc, m, n, k) ||
+            mlxc_encoder_commit_and_wait(enc))
+            bad = 1;
+        mlxc_encoder_destroy(enc);
+        float *raw = malloc((size_t)m * n * 4);
+        if (!bad && mlxc_buffer_read(dev ? ybg : ybc, 0, raw, (size_t)m * n * 4)) bad = 1;
+        for (size_t i = 0; i < (size_t)m * n; i++) (dev ? yg : yc)[i] = raw[i];
+        free(raw);
+    }
+    size_t worst = 0;
+    const double e = bad ? INFINITY : ot_nerr(yg, yc, (size_t)m * n, &worst);
+    char lab[48];
+    printf("check %-22s nerr %.2e %s%s\n", qt_label(f, lab, sizeof lab), e, e <= 1e-5 ? "ok" : "MISMATCH",
+           bad ? mlxc_last_error() : "");
+    mlxc_buffer_release(xc), mlxc_buffer_release(xg), mlxc_buffer_release(ybc), mlxc_buffer_release(ybg);
+    qt_dev_free(&wc), qt_dev_free(&wg), qt_weight_free(&w);
+    free(xh), free(yc), free(yg);
+    return !(e <= 1e-5);
+}
+
+int main(int argc, char **argv) {
+    int ndev = 0;
+    mlxc_device_count(MLXC_BACKEND_CUDA, &ndev);
+    if (ndev == 0) {
+        printf("SKIP: no CUDA device\n");
+        return 0;
+    }
+    if (mlxc_device_open(MLXC_BACKEND_CUDA, 0, &gpu) || mlxc_device_open(MLXC_BACKEND_CPU, 0, &cpu)) {
+        fprintf(stderr, "open: %s\n", mlxc_last_error());
+        return 1;
+    }
+    const int check_only = argc > 1 && strcmp(argv[1], "--check-only") == 0;
+    /* The benched formats: affine at g64 bf16 for every bits, then the rest. */
+    qt_format fs[32];
+    int nf = 0;
+    static const uint32_t abits[6] = {2, 3, 4, 5, 6, 8};
+    for (int b = 0; b < 6; b++) fs[nf++] = (qt_format){MLXC_QMM_AFFINE, abits[b], 64, MLXC_BF16};
+    for (size_t i = 0; i < QT_NFORMATS; i++)
+        if (qt_formats[i].f != MLXC_QMM_AFFINE) fs[nf++] = qt_formats[i];
+    int bad = 0;
+    for (int i = 0; i < nf; i++) bad |= check(&fs[i]);
+    for (size_t i = 0; i < QT_NFORMATS; i++)
+        if (qt_formats[i].f == MLXC_QMM_AFFINE) bad |= check(&qt_formats[i]);
+    if (bad) printf("CPU/CUDA MISMATCH: see above\n");
+    if (check_only) return bad;
+
+    printf("\nbench_qmatmul on %s; %d iterations per command buffer (one barrier each), best of 3\n",
+           mlxc_device_name(gpu), ITERS);
+    const size_t cn = (size_t)1 << 26; /* f32: 256 MiB, two pairs rotated */
+    mlxc_buffer *cb[4] = {fbuf(gpu, MLXC_F32, cn, NULL), fbuf(gpu, MLXC_F32, cn, NULL), fbuf(gpu, MLXC_F32, cn, NULL),
+                          fbuf(gpu, MLXC_F32, cn, NULL)};
+    const double tc = time_iters(run_copy, cb), ceiling = 2.0 * cn * 4 / tc;
+    for (int i = 0; i < 4; i++) mlxc_buffer_release(cb[i]);
+    printf("copy 256 MiB: %.1f us, %.0f GB/s (read + write): the ceiling below\n\n", tc * 1e6, ceiling / 1e9);
+
+    printf("%-22s %6s %6s %3s %4s %10s %9s %9s %8s\n", "format", "k", "n", "m", "sets", "time us", "MB", "GB/s",
+           "of copy");
+    static const uint32_t kn[2][2] = {{4096, 14336}, {14336, 4096}};
+    static const uint32_t ms[2] = {1, 8};
+    for (int fi = 0; fi < nf; fi++)
+        for (int s = 0; s < 2; s++) {
+            qctx c = {.k = kn[s][0], .n = kn[s][1]};
+            qt_weight w = qt_weight_rand(fs[fi], c.n, c.k);
+            double wbytes = (double)w.row_bytes * c.n;
+            if (qt_is_mlx(fs[fi].f))
+                wbytes += (double)c.n * (c.k / fs[fi].group) * mlxc_dtype_size(fs[fi].sdt) *
+                          (fs[fi].f == MLXC_QMM_AFFINE ? 2 : 1);
+            c.nrot = (int)ceil(4 * L2_BYTES / wbytes) + 1;
+            if (c.nrot > MAX_ROT) c.nrot = MAX_ROT;
+            for (int r = 0; r < c.nrot; r++) c.w[r] = qt_upload(gpu, &w);
+            qt_weight_free(&w);
+            for (int mi = 0; mi < 2; mi++) {
+                c.m = ms[mi];
+                c.x = fbuf(gpu, MLXC_BF16, (size_t)c.m * c.k, NULL);
+                c.y = fbuf(gpu, MLXC_BF16, (size_t)c.m * c.n, NULL);
+                const double t = time_iters(run_q, &c);
+                const double bytes = wbytes + 2.0 * c.m * (c.k + c.n);
+                char lab[48];
+                printf("%-22s %6u %6u %3u %4d %10.2f %9.2f %9.1f %7.1f%%\n", qt_label(&fs[fi], lab, sizeof lab), c.k,
+                       c.n, c.m, c.nrot, t * 1e6, bytes / 1e6, bytes / t / 1e9, 100.0 * bytes / t / ceiling);
+                mlxc_buffer_release(c.x);
+                mlxc_buffer_release(c.y);
+            }
+            for (int r = 0; r < c.nrot; r++) qt_dev_free(&c.w[r]);
+        }
+    mlxc_device_close(gpu);
+    mlxc_device_close(cpu);
+    return bad;
+}
