@@ -77,8 +77,19 @@ __device__ __forceinline__ void deq8(const uint8_t *__restrict__ w, const void *
         /* 8 values of B bits are B whole bytes at byte e * B / 8. */
         const uint8_t *at = row + (uint64_t)e * B / 8;
         uint64_t bits = 0;
+        /* Rows start on word boundaries (the front-end checks the view) and
+         * e is a multiple of 8, so `at` is aligned to the power of two in B
+         * (at most 4: the view need only start on a word). */
+        if (B == 8) bits = (uint64_t)((const uint32_t *)at)[0] | (uint64_t)((const uint32_t *)at)[1] << 32;
+        else if (B == 4) bits = *(const uint32_t *)at;
+        else if (B == 2) bits = *(const uint16_t *)at;
+        else if (B == 6) {
+            const uint16_t *h = (const uint16_t *)at;
+            bits = (uint64_t)h[0] | (uint64_t)h[1] << 16 | (uint64_t)h[2] << 32;
+        } else {
 #pragma unroll
-        for (int b = 0; b < B; b++) bits |= (uint64_t)at[b] << (8 * b);
+            for (int b = 0; b < B; b++) bits |= (uint64_t)at[b] << (8 * b);
+        }
         const uint64_t gi = ((uint64_t)r * p.k + e) / p.group;
         const float s = scale_at(scales, p.sdtype, gi), bb = scale_at(biases, p.sdtype, gi);
 #pragma unroll
@@ -89,11 +100,12 @@ __device__ __forceinline__ void deq8(const uint8_t *__restrict__ w, const void *
         const uint64_t gi = ((uint64_t)r * p.k + e) / p.group;
         const uint32_t sb = ((const uint8_t *)scales)[gi];
         const float s = F == MLXC_QF_NVFP4 ? e4m3(sb) : e8m0(sb);
+        /* 4 or 8 bytes at a word boundary (as the affine words). */
+        const uint32_t *at = (const uint32_t *)(row + (F == MLXC_QF_MXFP8 ? e : e / 2));
+        const uint32_t w0 = at[0], w1 = F == MLXC_QF_MXFP8 ? at[1] : 0u;
 #pragma unroll
-        for (int t = 0; t < 8; t++) {
-            const uint32_t et = e + t;
-            v[t] = (F == MLXC_QF_MXFP8 ? e4m3(row[et]) : e2m1((row[et / 2] >> (4 * (et % 2))) & 15)) * s;
-        }
+        for (int t = 0; t < 8; t++)
+            v[t] = (F == MLXC_QF_MXFP8 ? e4m3(((t < 4 ? w0 : w1) >> (8 * (t % 4))) & 0xff) : e2m1((w0 >> (4 * t)) & 15)) * s;
         return;
     }
     const uint32_t be = F == MLXC_QF_Q2_K || F == MLXC_QF_Q3_K || F == MLXC_QF_Q4_K || F == MLXC_QF_Q5_K ||
@@ -185,16 +197,41 @@ template <> __device__ __forceinline__ void sty<uint16_t>(uint16_t *y, uint64_t 
     y[i] = __bfloat16_as_ushort(__float2bfloat16_rn(v));
 }
 
-/* acc[i] += v . x[i, e .. e + 7] for the M rows. */
+/* x[i .. i + 7] as f32; `vec`: x is 16-byte aligned (i is a multiple of 8,
+ * so the runs are too). */
+__device__ __forceinline__ void ld8(const float *__restrict__ x, uint64_t i, bool vec, float o[8]) {
+    if (vec) {
+        const float4 a = __ldg((const float4 *)(x + i)), b = __ldg((const float4 *)(x + i) + 1);
+        o[0] = a.x, o[1] = a.y, o[2] = a.z, o[3] = a.w, o[4] = b.x, o[5] = b.y, o[6] = b.z, o[7] = b.w;
+    } else {
+#pragma unroll
+        for (int t = 0; t < 8; t++) o[t] = __ldg(x + i + t);
+    }
+}
+__device__ __forceinline__ void ld8(const uint16_t *__restrict__ x, uint64_t i, bool vec, float o[8]) {
+    if (vec) {
+        const uint4 a = __ldg((const uint4 *)(x + i));
+        const uint32_t u[4] = {a.x, a.y, a.z, a.w};
+#pragma unroll
+        for (int t = 0; t < 4; t++) o[2 * t] = __uint_as_float(u[t] << 16), o[2 * t + 1] = __uint_as_float(u[t] & 0xffff0000u);
+    } else {
+#pragma unroll
+        for (int t = 0; t < 8; t++) o[t] = bf16(__ldg(x + i + t));
+    }
+}
+
+/* acc[i] += v . x[i, e .. e + 7] for the M rows; vec as ld8 (k is a
+ * multiple of 8: every group and block is). */
 template <int M, typename X>
-__device__ __forceinline__ void fma8(const X *__restrict__ x, uint32_t m, uint32_t k, uint32_t e, const float v[8],
-                                     float acc[M]) {
+__device__ __forceinline__ void fma8(const X *__restrict__ x, uint32_t m, uint32_t k, uint32_t e, bool vec,
+                                     const float v[8], float acc[M]) {
 #pragma unroll
     for (int i = 0; i < M; i++) {
         if (i < (int)m) {
-            float s = 0.0f;
+            float xv[8], s = 0.0f;
+            ld8(x, (uint64_t)i * k + e, vec, xv);
 #pragma unroll
-            for (int t = 0; t < 8; t++) s = fmaf(v[t], ldx(x, (uint64_t)i * k + e + t), s);
+            for (int t = 0; t < 8; t++) s = fmaf(v[t], xv[t], s);
             acc[i] += s;
         }
     }
@@ -206,6 +243,7 @@ __device__ __forceinline__ void qmv(const X *__restrict__ x, const uint8_t *__re
                                     const mlxc_p_qmatmul &p) {
     const uint32_t m = p.m < MLXC_QMV_MAX_M ? p.m : MLXC_QMV_MAX_M, n = p.n, k = p.k;
     float v[8];
+    const bool vec = ((uintptr_t)x & 15) == 0;
     if (blockDim.x % 32 != 0) {
         /* Not whole warps: one thread per row, no shuffles. */
         const uint64_t stride = (uint64_t)gridDim.x * blockDim.x;
@@ -213,7 +251,7 @@ __device__ __forceinline__ void qmv(const X *__restrict__ x, const uint8_t *__re
             float acc[MLXC_QMV_MAX_M] = {0};
             for (uint32_t e = 0; e < k; e += 8) {
                 deq8<F, B>(w, scales, biases, p, (uint32_t)r, e, v);
-                fma8<MLXC_QMV_MAX_M>(x, m, k, e, v, acc);
+                fma8<MLXC_QMV_MAX_M>(x, m, k, e, vec, v, acc);
             }
             for (uint32_t i = 0; i < m; i++) sty(y, (uint64_t)i * n + r, acc[i]);
         }
@@ -229,12 +267,12 @@ __device__ __forceinline__ void qmv(const X *__restrict__ x, const uint8_t *__re
             float u[8];
             deq8<F, B>(w, scales, biases, p, (uint32_t)r, e, v);
             deq8<F, B>(w, scales, biases, p, (uint32_t)r, e + 256, u);
-            fma8<MLXC_QMV_MAX_M>(x, m, k, e, v, acc);
-            fma8<MLXC_QMV_MAX_M>(x, m, k, e + 256, u, acc);
+            fma8<MLXC_QMV_MAX_M>(x, m, k, e, vec, v, acc);
+            fma8<MLXC_QMV_MAX_M>(x, m, k, e + 256, vec, u, acc);
         }
         if (e < k) {
             deq8<F, B>(w, scales, biases, p, (uint32_t)r, e, v);
-            fma8<MLXC_QMV_MAX_M>(x, m, k, e, v, acc);
+            fma8<MLXC_QMV_MAX_M>(x, m, k, e, vec, v, acc);
         }
 #pragma unroll
         for (int i = 0; i < MLXC_QMV_MAX_M; i++) {
