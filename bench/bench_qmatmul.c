@@ -133,13 +133,13 @@ int main(int argc, char **argv) {
     qt_format fs[32];
     int nf = 0;
     static const uint32_t abits[6] = {2, 3, 4, 5, 6, 8};
-    for (int b = 0; b < 6; b++) fs[nf++] = (qt_format){MLXC_QMM_AFFINE, abits[b], 64, MLXC_BF16};
+    for (int b = 0; b < 6; b++) fs[nf++] = (qt_format){MLXC_QF_MLX_AFFINE, abits[b], 64, MLXC_BF16};
     for (size_t i = 0; i < QT_NFORMATS; i++)
-        if (qt_formats[i].f != MLXC_QMM_AFFINE) fs[nf++] = qt_formats[i];
+        if (qt_formats[i].f != MLXC_QF_MLX_AFFINE) fs[nf++] = qt_formats[i];
     int bad = 0;
     for (int i = 0; i < nf; i++) bad |= check(&fs[i]);
     for (size_t i = 0; i < QT_NFORMATS; i++)
-        if (qt_formats[i].f == MLXC_QMM_AFFINE) bad |= check(&qt_formats[i]);
+        if (qt_formats[i].f == MLXC_QF_MLX_AFFINE) bad |= check(&qt_formats[i]);
     if (bad) printf("CPU/CUDA MISMATCH: see above\n");
     if (check_only) return bad;
 
@@ -163,7 +163,7 @@ int main(int argc, char **argv) {
             double wbytes = (double)w.row_bytes * c.n;
             if (qt_is_mlx(fs[fi].f))
                 wbytes += (double)c.n * (c.k / fs[fi].group) * mlxc_dtype_size(fs[fi].sdt) *
-                          (fs[fi].f == MLXC_QMM_AFFINE ? 2 : 1);
+                          (fs[fi].f == MLXC_QF_MLX_AFFINE ? 2 : 1);
             c.nrot = (int)ceil(4 * L2_BYTES / wbytes) + 1;
             if (c.nrot > MAX_ROT) c.nrot = MAX_ROT;
             for (int r = 0; r < c.nrot; r++) c.w[r] = qt_upload(gpu, &w);

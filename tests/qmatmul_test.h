@@ -13,26 +13,26 @@
 #include "quant/quant_blocks.h"
 
 typedef struct qt_format {
-    mlxc_qmm_format f;
+    mlxc_qformat    f;
     uint32_t        bits, group; /* MLX: the values' bits and the group size; GGML: 0, block */
     mlxc_dtype      sdt;         /* affine scales and biases                                  */
 } qt_format;
 
 static const qt_format qt_formats[] = {
-    {MLXC_QMM_AFFINE, 2, 64, MLXC_BF16},  {MLXC_QMM_AFFINE, 3, 32, MLXC_F16},   {MLXC_QMM_AFFINE, 4, 32, MLXC_F32},
-    {MLXC_QMM_AFFINE, 4, 64, MLXC_BF16},  {MLXC_QMM_AFFINE, 4, 128, MLXC_F16},  {MLXC_QMM_AFFINE, 5, 128, MLXC_BF16},
-    {MLXC_QMM_AFFINE, 6, 64, MLXC_F32},   {MLXC_QMM_AFFINE, 8, 32, MLXC_BF16},  {MLXC_QMM_AFFINE, 8, 128, MLXC_F16},
-    {MLXC_QMM_AFFINE, 3, 128, MLXC_BF16}, {MLXC_QMM_AFFINE, 6, 32, MLXC_F16},   {MLXC_QMM_AFFINE, 2, 32, MLXC_F32},
-    {MLXC_QMM_MXFP4, 4, 32, MLXC_U8},     {MLXC_QMM_NVFP4, 4, 16, MLXC_U8},     {MLXC_QMM_MXFP8, 8, 32, MLXC_U8},
-    {MLXC_QMM_Q4_0, 0, 32, MLXC_U8},      {MLXC_QMM_Q4_1, 0, 32, MLXC_U8},      {MLXC_QMM_Q5_0, 0, 32, MLXC_U8},
-    {MLXC_QMM_Q5_1, 0, 32, MLXC_U8},      {MLXC_QMM_Q8_0, 0, 32, MLXC_U8},      {MLXC_QMM_Q2_K, 0, 256, MLXC_U8},
-    {MLXC_QMM_Q3_K, 0, 256, MLXC_U8},     {MLXC_QMM_Q4_K, 0, 256, MLXC_U8},     {MLXC_QMM_Q5_K, 0, 256, MLXC_U8},
-    {MLXC_QMM_Q6_K, 0, 256, MLXC_U8},     {MLXC_QMM_IQ4_NL, 0, 32, MLXC_U8},    {MLXC_QMM_IQ4_XS, 0, 256, MLXC_U8},
-    {MLXC_QMM_GGML_MXFP4, 0, 32, MLXC_U8},
+    {MLXC_QF_MLX_AFFINE, 2, 64, MLXC_BF16},  {MLXC_QF_MLX_AFFINE, 3, 32, MLXC_F16},   {MLXC_QF_MLX_AFFINE, 4, 32, MLXC_F32},
+    {MLXC_QF_MLX_AFFINE, 4, 64, MLXC_BF16},  {MLXC_QF_MLX_AFFINE, 4, 128, MLXC_F16},  {MLXC_QF_MLX_AFFINE, 5, 128, MLXC_BF16},
+    {MLXC_QF_MLX_AFFINE, 6, 64, MLXC_F32},   {MLXC_QF_MLX_AFFINE, 8, 32, MLXC_BF16},  {MLXC_QF_MLX_AFFINE, 8, 128, MLXC_F16},
+    {MLXC_QF_MLX_AFFINE, 3, 128, MLXC_BF16}, {MLXC_QF_MLX_AFFINE, 6, 32, MLXC_F16},   {MLXC_QF_MLX_AFFINE, 2, 32, MLXC_F32},
+    {MLXC_QF_MLX_MXFP4, 4, 32, MLXC_U8},     {MLXC_QF_MLX_NVFP4, 4, 16, MLXC_U8},     {MLXC_QF_MLX_MXFP8, 8, 32, MLXC_U8},
+    {MLXC_QF_Q4_0, 0, 32, MLXC_U8},      {MLXC_QF_Q4_1, 0, 32, MLXC_U8},      {MLXC_QF_Q5_0, 0, 32, MLXC_U8},
+    {MLXC_QF_Q5_1, 0, 32, MLXC_U8},      {MLXC_QF_Q8_0, 0, 32, MLXC_U8},      {MLXC_QF_Q2_K, 0, 256, MLXC_U8},
+    {MLXC_QF_Q3_K, 0, 256, MLXC_U8},     {MLXC_QF_Q4_K, 0, 256, MLXC_U8},     {MLXC_QF_Q5_K, 0, 256, MLXC_U8},
+    {MLXC_QF_Q6_K, 0, 256, MLXC_U8},     {MLXC_QF_IQ4_NL, 0, 32, MLXC_U8},    {MLXC_QF_IQ4_XS, 0, 256, MLXC_U8},
+    {MLXC_QF_MXFP4, 0, 32, MLXC_U8},
 };
 #define QT_NFORMATS (sizeof qt_formats / sizeof *qt_formats)
 
-static inline bool qt_is_mlx(mlxc_qmm_format f) { return f <= MLXC_QMM_MXFP8; }
+static inline bool qt_is_mlx(mlxc_qformat f) { return f >= MLXC_QF_MLX_AFFINE && f <= MLXC_QF_MLX_MXFP8; }
 
 /* A quantized weight (n, k) on the host: the bytes and, for MLX, the scales
  * and biases as stored (doubles of u8 codes or of the float dtype). */
@@ -59,7 +59,7 @@ static inline qt_weight qt_weight_rand(qt_format fmt, uint32_t n, uint32_t k) {
         w.biases = malloc(ng * sizeof(double));
         for (size_t i = 0; i < ng; i++) {
             switch (fmt.f) {
-            case MLXC_QMM_AFFINE: {
+            case MLXC_QF_MLX_AFFINE: {
                 /* stored values: round through the dtype */
                 uint8_t raw[8];
                 ot_st(fmt.sdt, raw, 0, ot_uniform(-0.05, 0.05));
@@ -68,11 +68,11 @@ static inline qt_weight qt_weight_rand(qt_format fmt, uint32_t n, uint32_t k) {
                 w.biases[i] = ot_ld(fmt.sdt, raw, 0);
                 break;
             }
-            case MLXC_QMM_NVFP4: w.scales[i] = 0x28 + ot_u32() % 0x20; break; /* e4m3 0.03 .. 0.9 */
+            case MLXC_QF_MLX_NVFP4: w.scales[i] = 0x28 + ot_u32() % 0x20; break; /* e4m3 0.03 .. 0.9 */
             default: w.scales[i] = 120 + ot_u32() % 14; break;                /* e8m0 2^-7 .. 2^6 */
             }
         }
-        if (fmt.f == MLXC_QMM_MXFP8)
+        if (fmt.f == MLXC_QF_MLX_MXFP8)
             for (size_t i = 0; i < bytes; i++)
                 if ((w.data[i] & 0x7f) == 0x7f) w.data[i] ^= 1; /* e4m3 NaN */
         return w;
@@ -80,21 +80,21 @@ static inline qt_weight qt_weight_rand(qt_format fmt, uint32_t n, uint32_t k) {
     /* GGML: the f16 fields (d, and the min where there is one). */
     size_t off[2] = {0, 0}, nh = 1;
     switch (fmt.f) {
-    case MLXC_QMM_Q4_1: off[1] = offsetof(mlxc_block_q4_1, m), nh = 2; break;
-    case MLXC_QMM_Q5_1: off[1] = offsetof(mlxc_block_q5_1, m), nh = 2; break;
-    case MLXC_QMM_Q2_K: off[0] = offsetof(mlxc_block_q2_k, d), off[1] = offsetof(mlxc_block_q2_k, dmin), nh = 2; break;
-    case MLXC_QMM_Q3_K: off[0] = offsetof(mlxc_block_q3_k, d); break;
-    case MLXC_QMM_Q4_K: off[1] = offsetof(mlxc_block_q4_k, dmin), nh = 2; break;
-    case MLXC_QMM_Q5_K: off[1] = offsetof(mlxc_block_q5_k, dmin), nh = 2; break;
-    case MLXC_QMM_Q6_K: off[0] = offsetof(mlxc_block_q6_k, d); break;
-    case MLXC_QMM_GGML_MXFP4: nh = 0; break;
+    case MLXC_QF_Q4_1: off[1] = offsetof(mlxc_block_q4_1, m), nh = 2; break;
+    case MLXC_QF_Q5_1: off[1] = offsetof(mlxc_block_q5_1, m), nh = 2; break;
+    case MLXC_QF_Q2_K: off[0] = offsetof(mlxc_block_q2_k, d), off[1] = offsetof(mlxc_block_q2_k, dmin), nh = 2; break;
+    case MLXC_QF_Q3_K: off[0] = offsetof(mlxc_block_q3_k, d); break;
+    case MLXC_QF_Q4_K: off[1] = offsetof(mlxc_block_q4_k, dmin), nh = 2; break;
+    case MLXC_QF_Q5_K: off[1] = offsetof(mlxc_block_q5_k, dmin), nh = 2; break;
+    case MLXC_QF_Q6_K: off[0] = offsetof(mlxc_block_q6_k, d); break;
+    case MLXC_QF_MXFP4: nh = 0; break;
     default: break;
     }
     const uint32_t be = fmt.group;
     const size_t bb = w.row_bytes / (k / be), nb = bytes / bb;
     for (size_t b = 0; b < nb; b++) {
         uint8_t *blk = w.data + b * bb;
-        if (fmt.f == MLXC_QMM_GGML_MXFP4) blk[0] = (uint8_t)(120 + ot_u32() % 14);
+        if (fmt.f == MLXC_QF_MXFP4) blk[0] = (uint8_t)(120 + ot_u32() % 14);
         for (size_t h = 0; h < nh; h++) qt_put16(blk + off[h], qt_half(ot_uniform(-1, 1) / 64));
     }
     return w;
@@ -132,42 +132,42 @@ static inline double qt_elem(const qt_weight *w, uint32_t r, uint32_t e) {
     const size_t gi = (size_t)r * (w->k / g) + e / g;
     static const int iq4[16] = MLXC_IQ4NL_INIT;
     switch (w->fmt.f) {
-    case MLXC_QMM_AFFINE: {
+    case MLXC_QF_MLX_AFFINE: {
         unsigned q = 0;
         for (unsigned b = 0; b < w->fmt.bits; b++) q |= qt_bit(row, (uint64_t)e * w->fmt.bits + b) << b;
         return w->scales[gi] * q + w->biases[gi];
     }
-    case MLXC_QMM_MXFP4: return qt_e2m1((row[e / 2] >> (4 * (e % 2))) & 15) * ldexp(1, (int)w->scales[gi] - 127);
-    case MLXC_QMM_NVFP4: return qt_e2m1((row[e / 2] >> (4 * (e % 2))) & 15) * qt_e4m3((unsigned)w->scales[gi]);
-    case MLXC_QMM_MXFP8: return qt_e4m3(row[e]) * ldexp(1, (int)w->scales[gi] - 127);
+    case MLXC_QF_MLX_MXFP4: return qt_e2m1((row[e / 2] >> (4 * (e % 2))) & 15) * ldexp(1, (int)w->scales[gi] - 127);
+    case MLXC_QF_MLX_NVFP4: return qt_e2m1((row[e / 2] >> (4 * (e % 2))) & 15) * qt_e4m3((unsigned)w->scales[gi]);
+    case MLXC_QF_MLX_MXFP8: return qt_e4m3(row[e]) * ldexp(1, (int)w->scales[gi] - 127);
     default: break;
     }
     const size_t bb = w->row_bytes / (w->k / g);
     const uint8_t *b = row + (e / g) * bb;
     const unsigned j = e % g;
     switch (w->fmt.f) {
-    case MLXC_QMM_Q4_0: return qt_f16(b) * ((int)qt_nib(b + 2, j) - 8);
-    case MLXC_QMM_Q4_1: return qt_f16(b) * qt_nib(b + 4, j) + qt_f16(b + 2);
-    case MLXC_QMM_Q5_0: return qt_f16(b) * ((int)(qt_nib(b + 6, j) | qt_bit(b + 2, j) << 4) - 16);
-    case MLXC_QMM_Q5_1: return qt_f16(b) * (qt_nib(b + 8, j) | qt_bit(b + 4, j) << 4) + qt_f16(b + 2);
-    case MLXC_QMM_Q8_0: return qt_f16(b) * (int8_t)b[2 + j];
-    case MLXC_QMM_IQ4_NL: return qt_f16(b) * iq4[qt_nib(b + 2, j)];
-    case MLXC_QMM_GGML_MXFP4: return 2 * qt_e2m1(qt_nib(b + 1, j)) * ldexp(1, b[0] - 128);
-    case MLXC_QMM_Q2_K: { /* 16 groups of 16: scales[16] qs[64] d dmin */
+    case MLXC_QF_Q4_0: return qt_f16(b) * ((int)qt_nib(b + 2, j) - 8);
+    case MLXC_QF_Q4_1: return qt_f16(b) * qt_nib(b + 4, j) + qt_f16(b + 2);
+    case MLXC_QF_Q5_0: return qt_f16(b) * ((int)(qt_nib(b + 6, j) | qt_bit(b + 2, j) << 4) - 16);
+    case MLXC_QF_Q5_1: return qt_f16(b) * (qt_nib(b + 8, j) | qt_bit(b + 4, j) << 4) + qt_f16(b + 2);
+    case MLXC_QF_Q8_0: return qt_f16(b) * (int8_t)b[2 + j];
+    case MLXC_QF_IQ4_NL: return qt_f16(b) * iq4[qt_nib(b + 2, j)];
+    case MLXC_QF_MXFP4: return 2 * qt_e2m1(qt_nib(b + 1, j)) * ldexp(1, b[0] - 128);
+    case MLXC_QF_Q2_K: { /* 16 groups of 16: scales[16] qs[64] d dmin */
         const unsigned h = j / 128, jj = (j % 128) / 32, l = j % 32, sc = b[h * 8 + jj * 2 + l / 16];
         const unsigned q = (b[16 + h * 32 + l] >> (2 * jj)) & 3;
         return qt_f16(b + 80) * (sc & 15) * q - qt_f16(b + 82) * (sc >> 4);
     }
-    case MLXC_QMM_Q3_K: { /* hmask[32] qs[64] scales[12] d */
+    case MLXC_QF_Q3_K: { /* hmask[32] qs[64] scales[12] d */
         const unsigned h = j / 128, jj = (j % 128) / 32, l = j % 32, si = h * 8 + jj * 2 + l / 16;
         const uint8_t *s = b + 96;
         const int lo = si < 8 ? s[si] & 15 : s[si - 8] >> 4, hi = (s[8 + si % 4] >> (2 * (si / 4))) & 3;
         const int q = (int)((b[32 + h * 32 + l] >> (2 * jj)) & 3) - ((b[l] >> (h * 4 + jj)) & 1 ? 0 : 4);
         return qt_f16(b + 108) * ((lo | hi << 4) - 32) * q;
     }
-    case MLXC_QMM_Q4_K:
-    case MLXC_QMM_Q5_K: { /* d dmin scales[12] (qh[32]) qs[128] */
-        const int five = w->fmt.f == MLXC_QMM_Q5_K;
+    case MLXC_QF_Q4_K:
+    case MLXC_QF_Q5_K: { /* d dmin scales[12] (qh[32]) qs[128] */
+        const int five = w->fmt.f == MLXC_QF_Q5_K;
         const unsigned c = j / 64, hi = (j % 64) / 32, l = j % 32, byte = b[(five ? 48 : 16) + c * 32 + l];
         unsigned q = hi ? byte >> 4 : byte & 15;
         if (five) q |= ((b[16 + l] >> (2 * c + hi)) & 1) << 4;
@@ -175,20 +175,57 @@ static inline double qt_elem(const qt_weight *w, uint32_t r, uint32_t e) {
         qt_k4(b + 4, (int)(2 * c + hi), &sc, &mn);
         return qt_f16(b) * sc * q - qt_f16(b + 2) * mn;
     }
-    case MLXC_QMM_Q6_K: { /* ql[128] qh[64] scales[16] d */
+    case MLXC_QF_Q6_K: { /* ql[128] qh[64] scales[16] d */
         const unsigned h = j / 128, qu = (j % 128) / 32, l = j % 32;
         const unsigned lb = b[h * 64 + l + (qu & 1) * 32], lo = qu >= 2 ? lb >> 4 : lb & 15;
         const unsigned hb = (b[128 + h * 32 + l] >> (2 * qu)) & 3;
         const int sc = (int8_t)b[192 + h * 8 + l / 16 + 2 * qu];
         return qt_f16(b + 208) * sc * ((int)(lo | hb << 4) - 32);
     }
-    case MLXC_QMM_IQ4_XS: { /* d scales_h scales_l[4] qs[128] */
+    case MLXC_QF_IQ4_XS: { /* d scales_h scales_l[4] qs[128] */
         const unsigned ib = j / 32, jj = j % 32, sh = b[2] | b[3] << 8;
         const int ls = (int)(((b[4 + ib / 2] >> (4 * (ib % 2))) & 15) | ((sh >> (2 * ib)) & 3) << 4);
         return qt_f16(b) * (ls - 32) * iq4[qt_nib(b + 8 + ib * 16, jj)];
     }
     default: return NAN;
     }
+}
+
+/* The format layer's CPU dequantize (mlxc_qweight_dequantize, bit-exact
+ * with the formats' reference packages) of the whole weight into out
+ * (n * k floats). */
+static inline mlxc_status qt_layer_dequantize(const qt_weight *w, float *out) {
+    mlxc_qweight d = {0};
+    d.format = w->fmt.f;
+    d.rows = w->n;
+    d.cols = w->k;
+    d.data = w->data;
+    d.data_bytes = w->row_bytes * w->n;
+    unsigned char *s = NULL, *b = NULL;
+    if (qt_is_mlx(w->fmt.f)) {
+        const size_t ng = (size_t)w->n * (w->k / w->fmt.group), es = mlxc_dtype_size(w->fmt.sdt);
+        s = malloc(ng * es);
+        b = malloc(ng * es);
+        for (size_t i = 0; i < ng; i++) {
+            ot_st(w->fmt.sdt, s, i, w->scales[i]);
+            ot_st(w->fmt.sdt, b, i, w->biases[i]);
+        }
+        d.bits = w->fmt.bits;
+        d.group_size = w->fmt.group;
+        d.scale_dtype = w->fmt.sdt;
+        d.scales = s;
+        d.scales_bytes = ng * es;
+        if (w->fmt.f == MLXC_QF_MLX_AFFINE) d.biases = b, d.biases_bytes = ng * es;
+    } else {
+        uint32_t bs = 0, ts = 0;
+        mlxc_ggml_type_info((uint32_t)(w->fmt.f - MLXC_QF_GGML), &bs, &ts);
+        d.group_size = bs;
+        d.block_bytes = ts;
+    }
+    mlxc_status st = mlxc_qweight_dequantize(&d, out, (size_t)w->n * w->k);
+    free(s);
+    free(b);
+    return st;
 }
 
 /* The weight on a device: buffers and the descriptor pointing at them. */
@@ -210,7 +247,7 @@ static inline qt_dev_weight qt_upload(mlxc_device *dev, const qt_weight *w) {
         const size_t ng = (size_t)w->n * (w->k / w->fmt.group), es = mlxc_dtype_size(w->fmt.sdt);
         unsigned char *raw = malloc(ng * es);
         shape[0] = (int64_t)ng;
-        for (int which = 0; which < (w->fmt.f == MLXC_QMM_AFFINE ? 2 : 1); which++) {
+        for (int which = 0; which < (w->fmt.f == MLXC_QF_MLX_AFFINE ? 2 : 1); which++) {
             mlxc_buffer **b = which ? &d.biases : &d.scales;
             for (size_t i = 0; i < ng; i++) ot_st(w->fmt.sdt, raw, i, which ? w->biases[i] : w->scales[i]);
             if (mlxc_buffer_alloc(dev, ng * es, w->fmt.sdt, 1, shape, b) || mlxc_buffer_write(*b, 0, raw, ng * es)) {
@@ -233,9 +270,9 @@ static inline void qt_dev_free(qt_dev_weight *d) {
 
 /* "affine4 g64 bf16", "q4_k" */
 static inline const char *qt_label(const qt_format *f, char *buf, size_t n) {
-    if (f->f == MLXC_QMM_AFFINE)
+    if (f->f == MLXC_QF_MLX_AFFINE)
         snprintf(buf, n, "affine%u g%u %s", f->bits, f->group, mlxc_dtype_name(f->sdt));
-    else snprintf(buf, n, "%s", mlxc_qmm_format_name(f->f));
+    else snprintf(buf, n, "%s", mlxc_qformat_name(f->f));
     return buf;
 }
 

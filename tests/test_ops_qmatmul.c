@@ -26,9 +26,30 @@ static void qcase(const qt_format *f, uint32_t m, uint32_t n, uint32_t k, mlxc_d
             ref[(size_t)i * n + j] = s;
         }
     }
+    char lab[48];
+    /* The reference's weights against the format layer's dequantize: equal
+     * up to f32 rounding, or up to the scales' rounding where mx.dequantize
+     * rounds an affine value to f16 / bf16 (the op keeps it in f32). */
+    float *lw = malloc((size_t)n * k * sizeof *lw);
+    if (lw) {
+        CHECK_OK(qt_layer_dequantize(&w, lw));
+        double num = 0, den = 0;
+        for (uint32_t j = 0; j < n; j++)
+            for (uint32_t q = 0; q < k; q++) {
+                const double a = qt_elem(&w, j, q), d = lw[(size_t)j * k + q];
+                num += (a - d) * (a - d), den += d * d;
+            }
+        const double e = sqrt(num / (den > 0 ? den : 1));
+        const double bound = f->f == MLXC_QF_MLX_AFFINE && f->sdt != MLXC_F32 ? 4e-3 : 1e-7;
+        if (!(e <= bound)) {
+            fprintf(stderr, "  FAIL [%s]: the reference dequantizes %s unlike the format layer: nerr %.3g\n",
+                    th_current, qt_label(f, lab, sizeof lab), e);
+            th_checks_failed_in_test++;
+        }
+    }
+    free(lw);
     OT_RUN(dev, mlxc_qmatmul(enc, x.b, &dw.w, y.b, m, n, k));
     ot_download(&y);
-    char lab[48];
     OT_CLOSE(&y, ref, qt_tol(yd), "%s m=%u n=%u k=%u x %s y %s", qt_label(f, lab, sizeof lab), m, n, k,
              mlxc_dtype_name(xd), mlxc_dtype_name(yd));
     free(wd);
@@ -65,14 +86,14 @@ static void all_formats(void) {
 
 /* A tall one with many CPU tiles in both directions. */
 static void large(void) {
-    const qt_format f4 = {MLXC_QMM_Q4_K, 0, 256, MLXC_U8}, a4 = {MLXC_QMM_AFFINE, 4, 64, MLXC_BF16};
+    const qt_format f4 = {MLXC_QF_Q4_K, 0, 256, MLXC_U8}, a4 = {MLXC_QF_MLX_AFFINE, 4, 64, MLXC_BF16};
     qcase(&f4, 70, 131, 1024, MLXC_BF16, MLXC_F32);
     qcase(&a4, 8, 300, 2048 + 64, MLXC_F32, MLXC_F32);
 }
 
 /* Any grid covers the work with the same bits, qmv and qmm alike. */
 static void launch_shapes(void) {
-    const qt_format f = {MLXC_QMM_Q6_K, 0, 256, MLXC_U8};
+    const qt_format f = {MLXC_QF_Q6_K, 0, 256, MLXC_U8};
     const uint32_t m = 5, n = 100, k = 512;
     qt_weight w = qt_weight_rand(f, n, k);
     qt_dev_weight dw = qt_upload(dev, &w);
@@ -81,7 +102,7 @@ static void launch_shapes(void) {
     ot_download(&y);
     double *want = malloc((size_t)m * n * sizeof *want);
     memcpy(want, y.h, (size_t)m * n * sizeof *want);
-    mlxc_p_qmatmul p = {m, n, k, MLXC_QF_Q6_K, 0, 256, 0, (uint32_t)w.row_bytes};
+    mlxc_p_qmatmul p = {m, n, k, MLXC_QMMF_Q6_K, 0, 256, 0, (uint32_t)w.row_bytes};
     static const char *const names[2] = {"qmv_q6_k_f32_f32", "qmm_q6_k_f32_f32"};
     static const uint32_t grids[] = {1, 2, 3, 1000};
     for (int nm = 0; nm < 2; nm++)
@@ -119,15 +140,15 @@ static void errors(void) {
     mlxc_encoder *enc = NULL;
     CHECK_OK(mlxc_encoder_create(dev, &enc));
     if (!enc) return;
-    mlxc_qmm_weight w = {MLXC_QMM_AFFINE, 4, 64, wq, sc, bi}, v;
+    mlxc_qmm_weight w = {MLXC_QF_MLX_AFFINE, 4, 64, wq, sc, bi}, v;
     CHECK_OK(mlxc_qmatmul(enc, x, &w, y, 2, 4, 128));
     CHECK_ERR(mlxc_qmatmul(enc, x, NULL, y, 2, 4, 128), MLXC_ERR_INVALID_ARGUMENT);
     CHECK_ERR(mlxc_qmatmul(enc, x, &w, y, 0, 4, 128), MLXC_ERR_INVALID_ARGUMENT);
     /* k not a multiple of the group / the block */
     CHECK_ERR(mlxc_qmatmul(enc, x, &w, y, 2, 4, 96), MLXC_ERR_SHAPE);
-    mlxc_qmm_weight g = {MLXC_QMM_Q4_K, 0, 0, q40, NULL, NULL};
+    mlxc_qmm_weight g = {MLXC_QF_Q4_K, 0, 0, q40, NULL, NULL};
     CHECK_ERR(mlxc_qmatmul(enc, x, &g, y, 2, 4, 128), MLXC_ERR_SHAPE);
-    g.format = MLXC_QMM_Q4_0;
+    g.format = MLXC_QF_Q4_0;
     CHECK_OK(mlxc_qmatmul(enc, x, &g, y, 2, 4, 128));
     /* unsupported bits, group, format */
     v = w, v.bits = 7;
@@ -136,9 +157,11 @@ static void errors(void) {
     CHECK_ERR(mlxc_qmatmul(enc, x, &v, y, 2, 4, 128), MLXC_ERR_INVALID_ARGUMENT);
     v = w, v.group_size = 16;
     CHECK_ERR(mlxc_qmatmul(enc, x, &v, y, 2, 4, 128), MLXC_ERR_INVALID_ARGUMENT);
-    v = w, v.format = (mlxc_qmm_format)99;
-    CHECK_ERR(mlxc_qmatmul(enc, x, &v, y, 2, 4, 128), MLXC_ERR_INVALID_ARGUMENT);
-    mlxc_qmm_weight mx = {MLXC_QMM_MXFP4, 8, 0, wq, mxs, NULL};
+    v = w, v.format = (mlxc_qformat)99;
+    CHECK_ERR(mlxc_qmatmul(enc, x, &v, y, 2, 4, 128), MLXC_ERR_UNSUPPORTED);
+    v = w, v.format = MLXC_QF_F32;
+    CHECK_ERR(mlxc_qmatmul(enc, x, &v, y, 2, 4, 128), MLXC_ERR_UNSUPPORTED);
+    mlxc_qmm_weight mx = {MLXC_QF_MLX_MXFP4, 8, 0, wq, mxs, NULL};
     CHECK_ERR(mlxc_qmatmul(enc, x, &mx, y, 2, 4, 128), MLXC_ERR_INVALID_ARGUMENT);
     mx.bits = 0;
     CHECK_OK(mlxc_qmatmul(enc, x, &mx, y, 2, 4, 128));
@@ -184,10 +207,10 @@ static void errors(void) {
     mlxc_buffer *all[] = {x, y, wq, sc, bi, sc7, sci, bh, xh, q40, raw8, mxs};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) mlxc_buffer_release(all[i]);
     /* the helpers */
-    CHECK(mlxc_qmm_row_bytes(MLXC_QMM_Q4_K, 0, 0, 512) == 288);
-    CHECK(mlxc_qmm_row_bytes(MLXC_QMM_Q4_K, 0, 0, 500) == 0);
-    CHECK(mlxc_qmm_row_bytes(MLXC_QMM_AFFINE, 3, 32, 96) == 36);
-    CHECK(mlxc_qmm_format_name((mlxc_qmm_format)0) == NULL);
+    CHECK(mlxc_qmm_row_bytes(MLXC_QF_Q4_K, 0, 0, 512) == 288);
+    CHECK(mlxc_qmm_row_bytes(MLXC_QF_Q4_K, 0, 0, 500) == 0);
+    CHECK(mlxc_qmm_row_bytes(MLXC_QF_MLX_AFFINE, 3, 32, 96) == 36);
+    CHECK(mlxc_qmm_row_bytes(MLXC_QF_BF16, 0, 0, 256) == 0);
 }
 
 int main(void) {

@@ -6,11 +6,37 @@
  * where the format allows, odd n; and both kernels launched by hand with
  * odd grids and block sizes (params.h: any launch shape is correct).
  * Exits 77 "SKIP: no CUDA device" without a GPU. */
+#include <ctype.h>
+
 #include "kernels/params_qmatmul.h"
 #include "qmatmul_test.h"
 
 static mlxc_device *cpu, *gpu;
 static int g_cases;
+
+/* The kernels' format code (src/kernels/params_qmatmul.h) of a public one. */
+static uint32_t qt_kernel_code(mlxc_qformat f) {
+    switch (f) {
+    case MLXC_QF_MLX_AFFINE: return MLXC_QMMF_AFFINE;
+    case MLXC_QF_MLX_MXFP4: return MLXC_QMMF_MXFP4;
+    case MLXC_QF_MLX_NVFP4: return MLXC_QMMF_NVFP4;
+    case MLXC_QF_MLX_MXFP8: return MLXC_QMMF_MXFP8;
+    case MLXC_QF_Q4_0: return MLXC_QMMF_Q4_0;
+    case MLXC_QF_Q4_1: return MLXC_QMMF_Q4_1;
+    case MLXC_QF_Q5_0: return MLXC_QMMF_Q5_0;
+    case MLXC_QF_Q5_1: return MLXC_QMMF_Q5_1;
+    case MLXC_QF_Q8_0: return MLXC_QMMF_Q8_0;
+    case MLXC_QF_Q2_K: return MLXC_QMMF_Q2_K;
+    case MLXC_QF_Q3_K: return MLXC_QMMF_Q3_K;
+    case MLXC_QF_Q4_K: return MLXC_QMMF_Q4_K;
+    case MLXC_QF_Q5_K: return MLXC_QMMF_Q5_K;
+    case MLXC_QF_Q6_K: return MLXC_QMMF_Q6_K;
+    case MLXC_QF_IQ4_NL: return MLXC_QMMF_IQ4_NL;
+    case MLXC_QF_IQ4_XS: return MLXC_QMMF_IQ4_XS;
+    case MLXC_QF_MXFP4: return MLXC_QMMF_GGML_MXFP4;
+    default: return 0;
+    }
+}
 
 static double tol(mlxc_dtype y) { return y == MLXC_F32 ? 1e-5 : 1.6e-2; }
 
@@ -42,14 +68,22 @@ static void one(const qt_format *f, uint32_t m, uint32_t n, uint32_t k, mlxc_dty
         OT_RUN(gpu, mlxc_qmatmul(enc, x.g.b, &wg.w, y.g.b, m, n, k));
     } else {
         char name[48], fmt[16];
-        if (f->f == MLXC_QMM_AFFINE) snprintf(fmt, sizeof fmt, "affine%u", f->bits);
-        else snprintf(fmt, sizeof fmt, "%s", mlxc_qmm_format_name(f->f));
+        /* the kernels' name for the format: lower case, GGML's MXFP4 "gmxfp4" */
+        if (f->f == MLXC_QF_MLX_AFFINE) snprintf(fmt, sizeof fmt, "affine%u", f->bits);
+        else if (f->f == MLXC_QF_MXFP4) snprintf(fmt, sizeof fmt, "gmxfp4");
+        else {
+            const char *s = mlxc_qformat_name(f->f);
+            size_t i = 0;
+            if (strncmp(s, "mlx-", 4) == 0) s += 4;
+            for (; s[i] && i + 1 < sizeof fmt; i++) fmt[i] = (char)tolower((unsigned char)s[i]);
+            fmt[i] = 0;
+        }
         snprintf(name, sizeof name, "%s_%s_%s_%s", m <= MLXC_QMV_MAX_M ? "qmv" : "qmm", fmt,
                  xd == MLXC_F32 ? "f32" : "bf16", yd == MLXC_F32 ? "f32" : "bf16");
         const mlxc_kernel *kern = NULL;
         CHECK_OK(mlxc_kernel_get(gpu, name, &kern));
         const uint32_t sd = f->sdt == MLXC_F32 ? MLXC_QS_F32 : f->sdt == MLXC_F16 ? MLXC_QS_F16 : MLXC_QS_BF16;
-        mlxc_p_qmatmul p = {m, n, k, (uint32_t)f->f, f->bits, f->group, f->f == MLXC_QMM_AFFINE ? sd : 0,
+        mlxc_p_qmatmul p = {m, n, k, qt_kernel_code(f->f), f->bits, f->group, f->f == MLXC_QF_MLX_AFFINE ? sd : 0,
                             (uint32_t)w.row_bytes};
         const mlxc_buffer *sc = wg.scales ? wg.scales : wg.data, *bi = wg.biases ? wg.biases : sc;
         mlxc_arg args[6] = {mlxc_arg_buffer(x.g.b), mlxc_arg_buffer(wg.data), mlxc_arg_buffer(sc),
@@ -98,8 +132,8 @@ static void par_matmat(void) {
 /* Odd launches: grid 1 and 3, blocks of 32, 96, 100 (not whole warps) and 1. */
 static void par_launch(void) {
     static const struct { uint32_t grid, block; } l[] = {{1, 32}, {3, 96}, {2, 100}, {5, 1}, {1, 1024}};
-    const qt_format fs[3] = {{MLXC_QMM_Q4_K, 0, 256, MLXC_U8}, {MLXC_QMM_AFFINE, 3, 64, MLXC_BF16},
-                             {MLXC_QMM_Q5_0, 0, 32, MLXC_U8}};
+    const qt_format fs[3] = {{MLXC_QF_Q4_K, 0, 256, MLXC_U8}, {MLXC_QF_MLX_AFFINE, 3, 64, MLXC_BF16},
+                             {MLXC_QF_Q5_0, 0, 32, MLXC_U8}};
     for (int fi = 0; fi < 3; fi++)
         for (size_t i = 0; i < sizeof l / sizeof *l; i++) {
             one(&fs[fi], 3, 41, 768, MLXC_F32, MLXC_F32, l[i].grid, l[i].block);

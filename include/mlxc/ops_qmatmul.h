@@ -10,26 +10,30 @@
  * runs the mat-vec kernels (decode: the weights streamed once), a larger m
  * the mat-mat kernels (prefill).
  *
- * Formats (mlxc_qmm_weight.format):
+ * Formats (mlxc_qmm_weight.format, the codes of mlxc/quant.h):
  *
- *   MLXC_QMM_AFFINE   MLX affine: per group of `group_size` (32, 64 or 128)
+ *   MLXC_QF_MLX_AFFINE  MLX affine: per group of `group_size` (32, 64 or 128)
  *                     values of a row, w = scale * q + bias, q of `bits`
  *                     (2, 3, 4, 5, 6 or 8) packed LSB-first as one bitstream
  *                     into little-endian uint32 words, k * bits / 32 words a
  *                     row.  scales and biases: f32, f16 or bf16 (the same),
- *                     n * k / group_size elements each, row-major.
- *   MLXC_QMM_MXFP4    MLX mxfp4: e2m1 values (4 bits, packed as above) times
+ *                     n * k / group_size elements each, row-major.  The
+ *                     dequantized value is computed in f32 (as MLX's
+ *                     quantized matmul does; mx.dequantize would round it to
+ *                     the scales' dtype).
+ *   MLXC_QF_MLX_MXFP4 MLX mxfp4: e2m1 values (4 bits, packed as above) times
  *                     2^(s - 127), s one uint8 (e8m0) per group of 32.
- *   MLXC_QMM_NVFP4    MLX nvfp4: e2m1 values times an fp8 e4m3 scale (one
+ *   MLXC_QF_MLX_NVFP4 MLX nvfp4: e2m1 values times an fp8 e4m3 scale (one
  *                     uint8 per group of 16).
- *   MLXC_QMM_MXFP8    MLX mxfp8: fp8 e4m3 values (one byte each) times
+ *   MLXC_QF_MLX_MXFP8 MLX mxfp8: fp8 e4m3 values (one byte each) times
  *                     2^(s - 127), s one uint8 per group of 32.
- *   MLXC_QMM_Q4_0 .. MLXC_QMM_GGML_MXFP4
- *                     GGML blocks as a GGUF file stores them (ggml-common.h
- *                     layouts, scales inside the blocks): k a multiple of 32
- *                     (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, MXFP4) or 256
- *                     (Q2_K .. Q6_K, IQ4_XS); `scales`, `biases`, `bits`
- *                     and `group_size` are ignored.
+ *   MLXC_QF_Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K,
+ *   IQ4_NL, IQ4_XS, MXFP4
+ *                     GGML blocks as a GGUF file stores them
+ *                     (src/quant/quant_blocks.h, scales inside the blocks):
+ *                     k a multiple of 32, or 256 for the K-quants and
+ *                     IQ4_XS; `scales`, `biases`, `bits` and `group_size`
+ *                     are ignored.
  *
  * For the MLX formats `bits` and `group_size` must be the mode's own (0
  * picks them) except for the affine mode where both are required.  `data`
@@ -37,42 +41,24 @@
  * a multiple of 4 bytes (MLX, uint32 words) or 2 bytes (GGML blocks).  y
  * may not overlap x or any part of the weight.
  *
- *     mlxc_qmm_weight w = {MLXC_QMM_AFFINE, 4, 64, wq, scales, biases};
+ *     mlxc_qmm_weight w = {MLXC_QF_MLX_AFFINE, 4, 64, wq, scales, biases};
  *     mlxc_qmatmul(enc, h, &w, out, 1, n, k);   // one token
  */
 #ifndef MLXC_OPS_QMATMUL_H
 #define MLXC_OPS_QMATMUL_H
 
 #include "mlxc/encoder.h"
+#include "mlxc/quant.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-typedef enum mlxc_qmm_format {
-    MLXC_QMM_AFFINE = 1,
-    MLXC_QMM_MXFP4,
-    MLXC_QMM_NVFP4,
-    MLXC_QMM_MXFP8,
-    MLXC_QMM_Q4_0,
-    MLXC_QMM_Q4_1,
-    MLXC_QMM_Q5_0,
-    MLXC_QMM_Q5_1,
-    MLXC_QMM_Q8_0,
-    MLXC_QMM_Q2_K,
-    MLXC_QMM_Q3_K,
-    MLXC_QMM_Q4_K,
-    MLXC_QMM_Q5_K,
-    MLXC_QMM_Q6_K,
-    MLXC_QMM_IQ4_NL,
-    MLXC_QMM_IQ4_XS,
-    MLXC_QMM_GGML_MXFP4,
-} mlxc_qmm_format;
-
-/* A quantized weight matrix: the format, its parameters and its buffers
- * (see above for which the format reads). */
+/* A quantized weight matrix on a device: the format, its parameters and its
+ * buffers (see above for which the format reads).  The loaders' host-side
+ * descriptor is mlxc_qweight (mlxc/quant.h); this one holds device views. */
 typedef struct mlxc_qmm_weight {
-    mlxc_qmm_format    format;
+    mlxc_qformat       format;
     uint32_t           bits;       /* MLX affine: 2, 3, 4, 5, 6, 8        */
     uint32_t           group_size; /* MLX: values per scale               */
     const mlxc_buffer *data;       /* the packed values or GGML blocks    */
@@ -80,11 +66,8 @@ typedef struct mlxc_qmm_weight {
     const mlxc_buffer *biases;     /* MLX affine                          */
 } mlxc_qmm_weight;
 
-/* "affine", "q4_k", ...; NULL for an unknown format. */
-MLXC_API const char *mlxc_qmm_format_name(mlxc_qmm_format f);
-
 /* Bytes of one packed row of k values (0 when k does not fit the format). */
-MLXC_API uint64_t mlxc_qmm_row_bytes(mlxc_qmm_format f, uint32_t bits, uint32_t group_size, uint32_t k);
+MLXC_API uint64_t mlxc_qmm_row_bytes(mlxc_qformat f, uint32_t bits, uint32_t group_size, uint32_t k);
 
 /* y = x @ W^T.  x holds m*k elements and y m*n; m, n, k >= 1 and at most
  * 2^31 - 1. */

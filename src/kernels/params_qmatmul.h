@@ -46,24 +46,24 @@
 
 /* Weight formats; values are the codes of include/mlxc/ops_qmatmul.h. */
 enum {
-    MLXC_QF_AFFINE = 1, /* MLX affine: w = scale * q + bias, bits 2..8         */
-    MLXC_QF_MXFP4,      /* MLX mxfp4: e2m1 x 2^(e8m0 - 127), group 32           */
-    MLXC_QF_NVFP4,      /* MLX nvfp4: e2m1 x e4m3 scale, group 16               */
-    MLXC_QF_MXFP8,      /* MLX mxfp8: e4m3 x 2^(e8m0 - 127), group 32           */
-    MLXC_QF_Q4_0,       /* GGML blocks, ggml-common.h layouts                   */
-    MLXC_QF_Q4_1,
-    MLXC_QF_Q5_0,
-    MLXC_QF_Q5_1,
-    MLXC_QF_Q8_0,
-    MLXC_QF_Q2_K,
-    MLXC_QF_Q3_K,
-    MLXC_QF_Q4_K,
-    MLXC_QF_Q5_K,
-    MLXC_QF_Q6_K,
-    MLXC_QF_IQ4_NL,
-    MLXC_QF_IQ4_XS,
-    MLXC_QF_GGML_MXFP4,
-    MLXC_QF_COUNT
+    MLXC_QMMF_AFFINE = 1, /* MLX affine: w = scale * q + bias, bits 2..8         */
+    MLXC_QMMF_MXFP4,      /* MLX mxfp4: e2m1 x 2^(e8m0 - 127), group 32           */
+    MLXC_QMMF_NVFP4,      /* MLX nvfp4: e2m1 x e4m3 scale, group 16               */
+    MLXC_QMMF_MXFP8,      /* MLX mxfp8: e4m3 x 2^(e8m0 - 127), group 32           */
+    MLXC_QMMF_Q4_0,       /* GGML blocks, ggml-common.h layouts                   */
+    MLXC_QMMF_Q4_1,
+    MLXC_QMMF_Q5_0,
+    MLXC_QMMF_Q5_1,
+    MLXC_QMMF_Q8_0,
+    MLXC_QMMF_Q2_K,
+    MLXC_QMMF_Q3_K,
+    MLXC_QMMF_Q4_K,
+    MLXC_QMMF_Q5_K,
+    MLXC_QMMF_Q6_K,
+    MLXC_QMMF_IQ4_NL,
+    MLXC_QMMF_IQ4_XS,
+    MLXC_QMMF_GGML_MXFP4,
+    MLXC_QMMF_COUNT
 };
 
 /* Scale and bias storage of the affine format. */
@@ -71,7 +71,7 @@ enum { MLXC_QS_F32 = 0, MLXC_QS_F16 = 1, MLXC_QS_BF16 = 2 };
 
 typedef struct mlxc_p_qmatmul {
     uint32_t m, n, k;
-    uint32_t format;    /* MLXC_QF_*                                          */
+    uint32_t format;    /* MLXC_QMMF_*                                          */
     uint32_t bits;      /* affine: 2, 3, 4, 5, 6 or 8; else the element bits  */
     uint32_t group;     /* elements per block or scale group                  */
     uint32_t sdtype;    /* affine: MLXC_QS_* of scales and biases             */
@@ -88,28 +88,28 @@ typedef struct mlxc_p_qmatmul {
  * the MLX formats. */
 MLXC_QF_HD static inline uint32_t mlxc_qf_block_elems(uint32_t f) {
     switch (f) {
-    case MLXC_QF_Q4_0: case MLXC_QF_Q4_1: case MLXC_QF_Q5_0: case MLXC_QF_Q5_1: case MLXC_QF_Q8_0:
-    case MLXC_QF_IQ4_NL: case MLXC_QF_GGML_MXFP4: return 32;
-    case MLXC_QF_Q2_K: case MLXC_QF_Q3_K: case MLXC_QF_Q4_K: case MLXC_QF_Q5_K: case MLXC_QF_Q6_K:
-    case MLXC_QF_IQ4_XS: return MLXC_QK_K;
+    case MLXC_QMMF_Q4_0: case MLXC_QMMF_Q4_1: case MLXC_QMMF_Q5_0: case MLXC_QMMF_Q5_1: case MLXC_QMMF_Q8_0:
+    case MLXC_QMMF_IQ4_NL: case MLXC_QMMF_GGML_MXFP4: return 32;
+    case MLXC_QMMF_Q2_K: case MLXC_QMMF_Q3_K: case MLXC_QMMF_Q4_K: case MLXC_QMMF_Q5_K: case MLXC_QMMF_Q6_K:
+    case MLXC_QMMF_IQ4_XS: return MLXC_QK_K;
     default: return 0;
     }
 }
 MLXC_QF_HD static inline uint32_t mlxc_qf_block_bytes(uint32_t f) {
     switch (f) {
-    case MLXC_QF_Q4_0: return sizeof(mlxc_block_q4_0);
-    case MLXC_QF_Q4_1: return sizeof(mlxc_block_q4_1);
-    case MLXC_QF_Q5_0: return sizeof(mlxc_block_q5_0);
-    case MLXC_QF_Q5_1: return sizeof(mlxc_block_q5_1);
-    case MLXC_QF_Q8_0: return sizeof(mlxc_block_q8_0);
-    case MLXC_QF_Q2_K: return sizeof(mlxc_block_q2_k);
-    case MLXC_QF_Q3_K: return sizeof(mlxc_block_q3_k);
-    case MLXC_QF_Q4_K: return sizeof(mlxc_block_q4_k);
-    case MLXC_QF_Q5_K: return sizeof(mlxc_block_q5_k);
-    case MLXC_QF_Q6_K: return sizeof(mlxc_block_q6_k);
-    case MLXC_QF_IQ4_NL: return sizeof(mlxc_block_iq4_nl);
-    case MLXC_QF_IQ4_XS: return sizeof(mlxc_block_iq4_xs);
-    case MLXC_QF_GGML_MXFP4: return sizeof(mlxc_block_mxfp4);
+    case MLXC_QMMF_Q4_0: return sizeof(mlxc_block_q4_0);
+    case MLXC_QMMF_Q4_1: return sizeof(mlxc_block_q4_1);
+    case MLXC_QMMF_Q5_0: return sizeof(mlxc_block_q5_0);
+    case MLXC_QMMF_Q5_1: return sizeof(mlxc_block_q5_1);
+    case MLXC_QMMF_Q8_0: return sizeof(mlxc_block_q8_0);
+    case MLXC_QMMF_Q2_K: return sizeof(mlxc_block_q2_k);
+    case MLXC_QMMF_Q3_K: return sizeof(mlxc_block_q3_k);
+    case MLXC_QMMF_Q4_K: return sizeof(mlxc_block_q4_k);
+    case MLXC_QMMF_Q5_K: return sizeof(mlxc_block_q5_k);
+    case MLXC_QMMF_Q6_K: return sizeof(mlxc_block_q6_k);
+    case MLXC_QMMF_IQ4_NL: return sizeof(mlxc_block_iq4_nl);
+    case MLXC_QMMF_IQ4_XS: return sizeof(mlxc_block_iq4_xs);
+    case MLXC_QMMF_GGML_MXFP4: return sizeof(mlxc_block_mxfp4);
     default: return 0;
     }
 }

@@ -8,37 +8,49 @@
 #include "mlxc/ops_qmatmul.h"
 #include "ops/ops_internal.h"
 
-_Static_assert((int)MLXC_QMM_AFFINE == MLXC_QF_AFFINE && (int)MLXC_QMM_GGML_MXFP4 == MLXC_QF_GGML_MXFP4 &&
-                   (int)MLXC_QMM_Q4_K == MLXC_QF_Q4_K && (int)MLXC_QMM_IQ4_XS == MLXC_QF_IQ4_XS,
-               "the public format codes are the kernels' codes");
-
-static const char *const k_names[MLXC_QF_COUNT] = {
-    [MLXC_QF_AFFINE] = "affine", [MLXC_QF_MXFP4] = "mxfp4",   [MLXC_QF_NVFP4] = "nvfp4",   [MLXC_QF_MXFP8] = "mxfp8",
-    [MLXC_QF_Q4_0] = "q4_0",     [MLXC_QF_Q4_1] = "q4_1",     [MLXC_QF_Q5_0] = "q5_0",     [MLXC_QF_Q5_1] = "q5_1",
-    [MLXC_QF_Q8_0] = "q8_0",     [MLXC_QF_Q2_K] = "q2_k",     [MLXC_QF_Q3_K] = "q3_k",     [MLXC_QF_Q4_K] = "q4_k",
-    [MLXC_QF_Q5_K] = "q5_k",     [MLXC_QF_Q6_K] = "q6_k",     [MLXC_QF_IQ4_NL] = "iq4_nl", [MLXC_QF_IQ4_XS] = "iq4_xs",
-    [MLXC_QF_GGML_MXFP4] = "gmxfp4",
+/* The public formats (mlxc/quant.h) as the kernels' codes and names. */
+static const struct {
+    mlxc_qformat f;
+    uint32_t     code;
+    const char  *name;
+} k_formats[] = {
+    {MLXC_QF_MLX_AFFINE, MLXC_QMMF_AFFINE, "affine"}, {MLXC_QF_MLX_MXFP4, MLXC_QMMF_MXFP4, "mxfp4"},
+    {MLXC_QF_MLX_NVFP4, MLXC_QMMF_NVFP4, "nvfp4"},    {MLXC_QF_MLX_MXFP8, MLXC_QMMF_MXFP8, "mxfp8"},
+    {MLXC_QF_Q4_0, MLXC_QMMF_Q4_0, "q4_0"},           {MLXC_QF_Q4_1, MLXC_QMMF_Q4_1, "q4_1"},
+    {MLXC_QF_Q5_0, MLXC_QMMF_Q5_0, "q5_0"},           {MLXC_QF_Q5_1, MLXC_QMMF_Q5_1, "q5_1"},
+    {MLXC_QF_Q8_0, MLXC_QMMF_Q8_0, "q8_0"},           {MLXC_QF_Q2_K, MLXC_QMMF_Q2_K, "q2_k"},
+    {MLXC_QF_Q3_K, MLXC_QMMF_Q3_K, "q3_k"},           {MLXC_QF_Q4_K, MLXC_QMMF_Q4_K, "q4_k"},
+    {MLXC_QF_Q5_K, MLXC_QMMF_Q5_K, "q5_k"},           {MLXC_QF_Q6_K, MLXC_QMMF_Q6_K, "q6_k"},
+    {MLXC_QF_IQ4_NL, MLXC_QMMF_IQ4_NL, "iq4_nl"},     {MLXC_QF_IQ4_XS, MLXC_QMMF_IQ4_XS, "iq4_xs"},
+    {MLXC_QF_MXFP4, MLXC_QMMF_GGML_MXFP4, "gmxfp4"},
 };
 
-const char *mlxc_qmm_format_name(mlxc_qmm_format f) {
-    return (int)f > 0 && (int)f < MLXC_QF_COUNT ? k_names[f] : NULL;
+/* The kernel code of f, 0 when no kernel takes it; *name its kernel name part. */
+static uint32_t qmm_code(mlxc_qformat f, const char **name) {
+    for (size_t i = 0; i < sizeof k_formats / sizeof *k_formats; i++)
+        if (k_formats[i].f == f) {
+            if (name) *name = k_formats[i].name;
+            return k_formats[i].code;
+        }
+    return 0;
 }
 
 /* The MLX microscaling modes' fixed element bits and group size. */
 static void qmm_mode(uint32_t f, uint32_t *bits, uint32_t *group) {
-    *bits = f == MLXC_QF_MXFP8 ? 8 : 4;
-    *group = f == MLXC_QF_NVFP4 ? 16 : 32;
+    *bits = f == MLXC_QMMF_MXFP8 ? 8 : 4;
+    *group = f == MLXC_QMMF_NVFP4 ? 16 : 32;
 }
 
-uint64_t mlxc_qmm_row_bytes(mlxc_qmm_format f, uint32_t bits, uint32_t group_size, uint32_t k) {
-    if (!mlxc_qmm_format_name(f) || k == 0) return 0;
-    if (f == MLXC_QMM_AFFINE || f == MLXC_QMM_MXFP4 || f == MLXC_QMM_NVFP4 || f == MLXC_QMM_MXFP8) {
-        if (f != MLXC_QMM_AFFINE) qmm_mode(f, &bits, &group_size);
+uint64_t mlxc_qmm_row_bytes(mlxc_qformat f, uint32_t bits, uint32_t group_size, uint32_t k) {
+    const uint32_t c = qmm_code(f, NULL);
+    if (c == 0 || k == 0) return 0;
+    if (c <= MLXC_QMMF_MXFP8) {
+        if (c != MLXC_QMMF_AFFINE) qmm_mode(c, &bits, &group_size);
         if (group_size == 0 || k % group_size) return 0;
         return (uint64_t)k * bits / 8; /* whole words: every group is a multiple of 32 bits */
     }
-    const uint32_t be = mlxc_qf_block_elems(f);
-    return k % be ? 0 : (uint64_t)k / be * mlxc_qf_block_bytes(f);
+    const uint32_t be = mlxc_qf_block_elems(c);
+    return k % be ? 0 : (uint64_t)k / be * mlxc_qf_block_bytes(c);
 }
 
 static mlxc_status qmm_check_view(const char *what, const mlxc_buffer *b, uint64_t want, bool elems, size_t align) {
@@ -62,15 +74,17 @@ static mlxc_status qmm_check_act(const char *what, const mlxc_buffer *b) {
 
 /* The weight's format parameters into p (bits, group, sdtype, row_bytes). */
 static mlxc_status qmm_check_weight(const mlxc_qmm_weight *w, uint32_t n, uint32_t k, mlxc_p_qmatmul *p) {
-    const uint32_t f = (uint32_t)w->format;
-    const char *name = mlxc_qmm_format_name(w->format);
-    if (!name) return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_qmatmul: unknown weight format %d", (int)f);
+    const uint32_t f = qmm_code(w->format, NULL);
+    const char *name = mlxc_qformat_name(w->format);
+    if (!f)
+        return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "mlxc_qmatmul: no kernel for the weight format %s (%d)",
+                              name ? name : "unknown", (int)w->format);
     if (!w->data) return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_qmatmul: %s weight without data", name);
-    const bool mlx = f <= MLXC_QF_MXFP8;
+    const bool mlx = f <= MLXC_QMMF_MXFP8;
     uint32_t bits = w->bits, group = w->group_size;
     p->format = f;
     p->sdtype = 0;
-    if (f == MLXC_QF_AFFINE) {
+    if (f == MLXC_QMMF_AFFINE) {
         if (bits < 2 || bits > 8 || bits == 7)
             return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_qmatmul: affine bits = %u (2, 3, 4, 5, 6 or 8)",
                                   bits);
@@ -103,7 +117,7 @@ static mlxc_status qmm_check_weight(const mlxc_qmm_weight *w, uint32_t n, uint32
 
     const uint64_t ng = (uint64_t)n * (k / group);
     if (!w->scales) return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_qmatmul: %s weight without scales", name);
-    if (f == MLXC_QF_AFFINE) {
+    if (f == MLXC_QMMF_AFFINE) {
         const mlxc_dtype dt = w->scales->dtype;
         if (dt != MLXC_F32 && dt != MLXC_F16 && dt != MLXC_BF16)
             return mlxc_set_error(MLXC_ERR_DTYPE, "mlxc_qmatmul: affine scales have dtype %s (f32, f16 or bf16)",
@@ -148,8 +162,10 @@ mlxc_status mlxc_qmatmul(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_qmm
     mlxc_device *dev = mlxc_encoder_device(enc);
     const bool cpu = ops_is_cpu(dev), matvec = m <= MLXC_QMV_MAX_M;
     char fmt[16], name[48];
-    if (p.format == MLXC_QF_AFFINE) snprintf(fmt, sizeof fmt, "affine%u", p.bits);
-    else snprintf(fmt, sizeof fmt, "%s", k_names[p.format]);
+    const char *kname = NULL;
+    qmm_code(w->format, &kname);
+    if (p.format == MLXC_QMMF_AFFINE) snprintf(fmt, sizeof fmt, "affine%u", p.bits);
+    else snprintf(fmt, sizeof fmt, "%s", kname);
     snprintf(name, sizeof name, "%s_%s_%s_%s", matvec ? "qmv" : "qmm", fmt, ops_float_sfx(x->dtype),
              ops_float_sfx(y->dtype));
 

@@ -57,7 +57,7 @@ static const int8_t k_e2m1x2[16] = MLXC_E2M1_X2_INIT;
  * block has an even size). */
 static void qc_block(uint32_t f, const void *b, float *y) {
     switch (f) {
-    case MLXC_QF_Q4_0: {
+    case MLXC_QMMF_Q4_0: {
         const mlxc_block_q4_0 *x = b;
         const float d = qc_f16(x->d);
         for (int j = 0; j < 16; j++) {
@@ -66,7 +66,7 @@ static void qc_block(uint32_t f, const void *b, float *y) {
         }
         break;
     }
-    case MLXC_QF_Q4_1: {
+    case MLXC_QMMF_Q4_1: {
         const mlxc_block_q4_1 *x = b;
         const float d = qc_f16(x->d), mn = qc_f16(x->m);
         for (int j = 0; j < 16; j++) {
@@ -75,7 +75,7 @@ static void qc_block(uint32_t f, const void *b, float *y) {
         }
         break;
     }
-    case MLXC_QF_Q5_0: {
+    case MLXC_QMMF_Q5_0: {
         const mlxc_block_q5_0 *x = b;
         const float d = qc_f16(x->d);
         const uint32_t qh = qc_u32(x->qh);
@@ -86,7 +86,7 @@ static void qc_block(uint32_t f, const void *b, float *y) {
         }
         break;
     }
-    case MLXC_QF_Q5_1: {
+    case MLXC_QMMF_Q5_1: {
         const mlxc_block_q5_1 *x = b;
         const float d = qc_f16(x->d), mn = qc_f16(x->m);
         const uint32_t qh = qc_u32(x->qh);
@@ -97,13 +97,13 @@ static void qc_block(uint32_t f, const void *b, float *y) {
         }
         break;
     }
-    case MLXC_QF_Q8_0: {
+    case MLXC_QMMF_Q8_0: {
         const mlxc_block_q8_0 *x = b;
         const float d = qc_f16(x->d);
         for (int j = 0; j < 32; j++) y[j] = (float)x->qs[j] * d;
         break;
     }
-    case MLXC_QF_IQ4_NL: {
+    case MLXC_QMMF_IQ4_NL: {
         const mlxc_block_iq4_nl *x = b;
         const float d = qc_f16(x->d);
         for (int j = 0; j < 16; j++) {
@@ -112,7 +112,7 @@ static void qc_block(uint32_t f, const void *b, float *y) {
         }
         break;
     }
-    case MLXC_QF_GGML_MXFP4: {
+    case MLXC_QMMF_GGML_MXFP4: {
         /* The table holds doubled e2m1 values, hence 2^(e - 128). */
         const mlxc_block_mxfp4 *x = b;
         const float d = x->e == 255 ? NAN : ldexpf(1.0f, (int)x->e - 128);
@@ -122,7 +122,7 @@ static void qc_block(uint32_t f, const void *b, float *y) {
         }
         break;
     }
-    case MLXC_QF_Q2_K: {
+    case MLXC_QMMF_Q2_K: {
         const mlxc_block_q2_k *x = b;
         const uint8_t *sc = x->scales, *q = x->qs;
         const float d = qc_f16(x->d), dmin = qc_f16(x->dmin);
@@ -139,7 +139,7 @@ static void qc_block(uint32_t f, const void *b, float *y) {
         }
         break;
     }
-    case MLXC_QF_Q3_K: {
+    case MLXC_QMMF_Q3_K: {
         const mlxc_block_q3_k *x = b;
         const uint8_t *hm = x->hmask, *q = x->qs, *s12 = x->scales;
         const float d = qc_f16(x->d);
@@ -163,9 +163,9 @@ static void qc_block(uint32_t f, const void *b, float *y) {
         }
         break;
     }
-    case MLXC_QF_Q4_K:
-    case MLXC_QF_Q5_K: { /* the same but for Q5_K's high bits */
-        const int five = f == MLXC_QF_Q5_K;
+    case MLXC_QMMF_Q4_K:
+    case MLXC_QMMF_Q5_K: { /* the same but for Q5_K's high bits */
+        const int five = f == MLXC_QMMF_Q5_K;
         const mlxc_block_q4_k *x4 = b;
         const mlxc_block_q5_k *x5 = b;
         const float d = qc_f16(five ? x5->d : x4->d), dmin = qc_f16(five ? x5->dmin : x4->dmin);
@@ -187,7 +187,7 @@ static void qc_block(uint32_t f, const void *b, float *y) {
         }
         break;
     }
-    case MLXC_QF_Q6_K: {
+    case MLXC_QMMF_Q6_K: {
         const mlxc_block_q6_k *x = b;
         const uint8_t *ql = x->ql, *qh = x->qh;
         const int8_t *sc = x->scales;
@@ -211,7 +211,7 @@ static void qc_block(uint32_t f, const void *b, float *y) {
         }
         break;
     }
-    case MLXC_QF_IQ4_XS: {
+    case MLXC_QMMF_IQ4_XS: {
         const mlxc_block_iq4_xs *x = b;
         const float d = qc_f16(x->d);
         const uint32_t sh = x->scales_h;
@@ -239,7 +239,7 @@ static void qc_dequant_row(const mlxc_p_qmatmul *p, const uint8_t *w, const void
     const uint8_t *row = w + (uint64_t)r * p->row_bytes;
     const uint64_t g0 = ((uint64_t)r * p->k + e0) / p->group; /* first scale of the chunk */
     switch (p->format) {
-    case MLXC_QF_AFFINE: {
+    case MLXC_QMMF_AFFINE: {
         /* An LSB-first bitstream over the row's little-endian words. */
         const uint32_t bits = p->bits, mask = (1u << bits) - 1;
         for (uint32_t i = 0; i < cnt; i += p->group) {
@@ -256,16 +256,16 @@ static void qc_dequant_row(const mlxc_p_qmatmul *p, const uint8_t *w, const void
         }
         break;
     }
-    case MLXC_QF_MXFP4:
-    case MLXC_QF_NVFP4:
+    case MLXC_QMMF_MXFP4:
+    case MLXC_QMMF_NVFP4:
         for (uint32_t j = 0; j < cnt; j++) {
             const uint32_t e = e0 + j;
             const uint8_t sb = ((const uint8_t *)scales)[g0 + j / p->group];
-            const float s = p->format == MLXC_QF_MXFP4 ? qc_e8m0(sb) : qc_e4m3(sb);
+            const float s = p->format == MLXC_QMMF_MXFP4 ? qc_e8m0(sb) : qc_e4m3(sb);
             y[j] = 0.5f * (float)k_e2m1x2[(row[e / 2] >> (4 * (e % 2))) & 0xF] * s;
         }
         break;
-    case MLXC_QF_MXFP8:
+    case MLXC_QMMF_MXFP8:
         for (uint32_t j = 0; j < cnt; j++)
             y[j] = qc_e4m3(row[e0 + j]) * qc_e8m0(((const uint8_t *)scales)[g0 + j / p->group]);
         break;

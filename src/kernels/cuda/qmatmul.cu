@@ -73,7 +73,7 @@ __device__ __forceinline__ void deq8(const uint8_t *__restrict__ w, const void *
                                      const void *__restrict__ biases, const mlxc_p_qmatmul &p, uint32_t r, uint32_t e,
                                      float v[8]) {
     const uint8_t *row = w + (uint64_t)r * p.row_bytes;
-    if (F == MLXC_QF_AFFINE) {
+    if (F == MLXC_QMMF_AFFINE) {
         /* 8 values of B bits are B whole bytes at byte e * B / 8. */
         const uint8_t *at = row + (uint64_t)e * B / 8;
         uint64_t bits = 0;
@@ -96,35 +96,35 @@ __device__ __forceinline__ void deq8(const uint8_t *__restrict__ w, const void *
         for (int t = 0; t < 8; t++) v[t] = s * (float)((bits >> (B * t)) & ((1u << B) - 1)) + bb;
         return;
     }
-    if (F == MLXC_QF_MXFP4 || F == MLXC_QF_NVFP4 || F == MLXC_QF_MXFP8) {
+    if (F == MLXC_QMMF_MXFP4 || F == MLXC_QMMF_NVFP4 || F == MLXC_QMMF_MXFP8) {
         const uint64_t gi = ((uint64_t)r * p.k + e) / p.group;
         const uint32_t sb = ((const uint8_t *)scales)[gi];
-        const float s = F == MLXC_QF_NVFP4 ? e4m3(sb) : e8m0(sb);
+        const float s = F == MLXC_QMMF_NVFP4 ? e4m3(sb) : e8m0(sb);
         /* 4 or 8 bytes at a word boundary (as the affine words). */
-        const uint32_t *at = (const uint32_t *)(row + (F == MLXC_QF_MXFP8 ? e : e / 2));
-        const uint32_t w0 = at[0], w1 = F == MLXC_QF_MXFP8 ? at[1] : 0u;
+        const uint32_t *at = (const uint32_t *)(row + (F == MLXC_QMMF_MXFP8 ? e : e / 2));
+        const uint32_t w0 = at[0], w1 = F == MLXC_QMMF_MXFP8 ? at[1] : 0u;
 #pragma unroll
         for (int t = 0; t < 8; t++)
-            v[t] = (F == MLXC_QF_MXFP8 ? e4m3(((t < 4 ? w0 : w1) >> (8 * (t % 4))) & 0xff) : e2m1((w0 >> (4 * t)) & 15)) * s;
+            v[t] = (F == MLXC_QMMF_MXFP8 ? e4m3(((t < 4 ? w0 : w1) >> (8 * (t % 4))) & 0xff) : e2m1((w0 >> (4 * t)) & 15)) * s;
         return;
     }
-    const uint32_t be = F == MLXC_QF_Q2_K || F == MLXC_QF_Q3_K || F == MLXC_QF_Q4_K || F == MLXC_QF_Q5_K ||
-                                F == MLXC_QF_Q6_K || F == MLXC_QF_IQ4_XS
+    const uint32_t be = F == MLXC_QMMF_Q2_K || F == MLXC_QMMF_Q3_K || F == MLXC_QMMF_Q4_K || F == MLXC_QMMF_Q5_K ||
+                                F == MLXC_QMMF_Q6_K || F == MLXC_QMMF_IQ4_XS
                             ? 256
                             : 32;
     const uint8_t *b = row + (uint64_t)(e / be) * mlxc_qf_block_bytes(F);
     const uint32_t j0 = e % be;
-    if (F == MLXC_QF_Q4_0 || F == MLXC_QF_IQ4_NL) {
+    if (F == MLXC_QMMF_Q4_0 || F == MLXC_QMMF_IQ4_NL) {
         const float d = ld16(b);
 #pragma unroll
         for (int t = 0; t < 8; t++)
-            v[t] = F == MLXC_QF_Q4_0 ? d * (float)((int)nib(b + 2, j0 + t) - 8) : d * (float)iq4nl(nib(b + 2, j0 + t));
-    } else if (F == MLXC_QF_Q4_1) {
+            v[t] = F == MLXC_QMMF_Q4_0 ? d * (float)((int)nib(b + 2, j0 + t) - 8) : d * (float)iq4nl(nib(b + 2, j0 + t));
+    } else if (F == MLXC_QMMF_Q4_1) {
         const float d = ld16(b), m = ld16(b + 2);
 #pragma unroll
         for (int t = 0; t < 8; t++) v[t] = (float)nib(b + 4, j0 + t) * d + m;
-    } else if (F == MLXC_QF_Q5_0 || F == MLXC_QF_Q5_1) {
-        const bool one = F == MLXC_QF_Q5_1;
+    } else if (F == MLXC_QMMF_Q5_0 || F == MLXC_QMMF_Q5_1) {
+        const bool one = F == MLXC_QMMF_Q5_1;
         const float d = ld16(b), m = one ? ld16(b + 2) : 0.0f;
         const uint8_t *qh = b + (one ? 4 : 2), *qs = b + (one ? 8 : 6);
         const uint32_t h = (uint32_t)qh[0] | (uint32_t)qh[1] << 8 | (uint32_t)qh[2] << 16 | (uint32_t)qh[3] << 24;
@@ -133,20 +133,20 @@ __device__ __forceinline__ void deq8(const uint8_t *__restrict__ w, const void *
             const uint32_t q = nib(qs, j0 + t) | ((h >> (j0 + t)) & 1) << 4;
             v[t] = one ? (float)q * d + m : (float)((int)q - 16) * d;
         }
-    } else if (F == MLXC_QF_Q8_0) {
+    } else if (F == MLXC_QMMF_Q8_0) {
         const float d = ld16(b);
 #pragma unroll
         for (int t = 0; t < 8; t++) v[t] = (float)(int8_t)b[2 + j0 + t] * d;
-    } else if (F == MLXC_QF_GGML_MXFP4) {
+    } else if (F == MLXC_QMMF_GGML_MXFP4) {
         const float d = e8m0_half(b[0]);
 #pragma unroll
         for (int t = 0; t < 8; t++) v[t] = 2.0f * e2m1(nib(b + 1, j0 + t)) * d;
-    } else if (F == MLXC_QF_Q2_K) { /* scales[16] qs[64] d dmin */
+    } else if (F == MLXC_QMMF_Q2_K) { /* scales[16] qs[64] d dmin */
         const uint32_t h = j0 / 128, jj = (j0 % 128) / 32, l0 = j0 % 32, sc = b[h * 8 + jj * 2 + l0 / 16];
         const float dl = ld16(b + 80) * (float)(sc & 15), ml = ld16(b + 82) * (float)(sc >> 4);
 #pragma unroll
         for (int t = 0; t < 8; t++) v[t] = dl * (float)((b[16 + h * 32 + l0 + t] >> (2 * jj)) & 3) - ml;
-    } else if (F == MLXC_QF_Q3_K) { /* hmask[32] qs[64] scales[12] d */
+    } else if (F == MLXC_QMMF_Q3_K) { /* hmask[32] qs[64] scales[12] d */
         const uint32_t h = j0 / 128, jj = (j0 % 128) / 32, l0 = j0 % 32, si = h * 8 + jj * 2 + l0 / 16;
         const uint8_t *s = b + 96;
         const int lo = si < 8 ? s[si] & 15 : s[si - 8] >> 4, hi = (s[8 + si % 4] >> (2 * (si / 4))) & 3;
@@ -157,8 +157,8 @@ __device__ __forceinline__ void deq8(const uint8_t *__restrict__ w, const void *
             const int q = (int)((b[32 + h * 32 + l] >> (2 * jj)) & 3) - (((b[l] >> (h * 4 + jj)) & 1) ? 0 : 4);
             v[t] = dl * (float)q;
         }
-    } else if (F == MLXC_QF_Q4_K || F == MLXC_QF_Q5_K) { /* d dmin scales[12] (qh[32]) qs[128] */
-        const bool five = F == MLXC_QF_Q5_K;
+    } else if (F == MLXC_QMMF_Q4_K || F == MLXC_QMMF_Q5_K) { /* d dmin scales[12] (qh[32]) qs[128] */
+        const bool five = F == MLXC_QMMF_Q5_K;
         const uint32_t c = j0 / 64, hi = (j0 % 64) / 32, l0 = j0 % 32;
         float sc, mn;
         k4(b + 4, 2 * c + hi, &sc, &mn);
@@ -170,7 +170,7 @@ __device__ __forceinline__ void deq8(const uint8_t *__restrict__ w, const void *
             if (five) q |= ((b[16 + l] >> (2 * c + hi)) & 1) << 4;
             v[t] = dl * (float)q - ml;
         }
-    } else if (F == MLXC_QF_Q6_K) { /* ql[128] qh[64] scales[16] d */
+    } else if (F == MLXC_QMMF_Q6_K) { /* ql[128] qh[64] scales[16] d */
         const uint32_t h = j0 / 128, qu = (j0 % 128) / 32, l0 = j0 % 32;
         const float dl = ld16(b + 208) * (float)(int8_t)b[192 + h * 8 + l0 / 16 + 2 * qu];
 #pragma unroll
@@ -179,7 +179,7 @@ __device__ __forceinline__ void deq8(const uint8_t *__restrict__ w, const void *
             const uint32_t hb = (b[128 + h * 32 + l] >> (2 * qu)) & 3;
             v[t] = dl * (float)((int)(lo | hb << 4) - 32);
         }
-    } else if (F == MLXC_QF_IQ4_XS) { /* d scales_h scales_l[4] qs[128] */
+    } else if (F == MLXC_QMMF_IQ4_XS) { /* d scales_h scales_l[4] qs[128] */
         const uint32_t ib = j0 / 32, jj0 = j0 % 32, sh = (uint32_t)(b[2] | b[3] << 8);
         const int ls = (int)(((b[4 + ib / 2] >> (4 * (ib % 2))) & 15) | ((sh >> (2 * ib)) & 3) << 4);
         const float dl = ld16(b) * (float)(ls - 32);
@@ -341,28 +341,28 @@ __device__ __forceinline__ void qmm(const X *__restrict__ x, const uint8_t *__re
     QMM_ENTRY(OP, NAME, F, B, bf16, uint16_t, f32, float)                                                             \
     QMM_ENTRY(OP, NAME, F, B, bf16, uint16_t, bf16, uint16_t)
 #define QMM_FORMATS(OP)                                                                                               \
-    QMM_XY(OP, affine2, MLXC_QF_AFFINE, 2)                                                                            \
-    QMM_XY(OP, affine3, MLXC_QF_AFFINE, 3)                                                                            \
-    QMM_XY(OP, affine4, MLXC_QF_AFFINE, 4)                                                                            \
-    QMM_XY(OP, affine5, MLXC_QF_AFFINE, 5)                                                                            \
-    QMM_XY(OP, affine6, MLXC_QF_AFFINE, 6)                                                                            \
-    QMM_XY(OP, affine8, MLXC_QF_AFFINE, 8)                                                                            \
-    QMM_XY(OP, mxfp4, MLXC_QF_MXFP4, 4)                                                                               \
-    QMM_XY(OP, nvfp4, MLXC_QF_NVFP4, 4)                                                                               \
-    QMM_XY(OP, mxfp8, MLXC_QF_MXFP8, 8)                                                                               \
-    QMM_XY(OP, q4_0, MLXC_QF_Q4_0, 0)                                                                                 \
-    QMM_XY(OP, q4_1, MLXC_QF_Q4_1, 0)                                                                                 \
-    QMM_XY(OP, q5_0, MLXC_QF_Q5_0, 0)                                                                                 \
-    QMM_XY(OP, q5_1, MLXC_QF_Q5_1, 0)                                                                                 \
-    QMM_XY(OP, q8_0, MLXC_QF_Q8_0, 0)                                                                                 \
-    QMM_XY(OP, q2_k, MLXC_QF_Q2_K, 0)                                                                                 \
-    QMM_XY(OP, q3_k, MLXC_QF_Q3_K, 0)                                                                                 \
-    QMM_XY(OP, q4_k, MLXC_QF_Q4_K, 0)                                                                                 \
-    QMM_XY(OP, q5_k, MLXC_QF_Q5_K, 0)                                                                                 \
-    QMM_XY(OP, q6_k, MLXC_QF_Q6_K, 0)                                                                                 \
-    QMM_XY(OP, iq4_nl, MLXC_QF_IQ4_NL, 0)                                                                             \
-    QMM_XY(OP, iq4_xs, MLXC_QF_IQ4_XS, 0)                                                                             \
-    QMM_XY(OP, gmxfp4, MLXC_QF_GGML_MXFP4, 0)
+    QMM_XY(OP, affine2, MLXC_QMMF_AFFINE, 2)                                                                            \
+    QMM_XY(OP, affine3, MLXC_QMMF_AFFINE, 3)                                                                            \
+    QMM_XY(OP, affine4, MLXC_QMMF_AFFINE, 4)                                                                            \
+    QMM_XY(OP, affine5, MLXC_QMMF_AFFINE, 5)                                                                            \
+    QMM_XY(OP, affine6, MLXC_QMMF_AFFINE, 6)                                                                            \
+    QMM_XY(OP, affine8, MLXC_QMMF_AFFINE, 8)                                                                            \
+    QMM_XY(OP, mxfp4, MLXC_QMMF_MXFP4, 4)                                                                               \
+    QMM_XY(OP, nvfp4, MLXC_QMMF_NVFP4, 4)                                                                               \
+    QMM_XY(OP, mxfp8, MLXC_QMMF_MXFP8, 8)                                                                               \
+    QMM_XY(OP, q4_0, MLXC_QMMF_Q4_0, 0)                                                                                 \
+    QMM_XY(OP, q4_1, MLXC_QMMF_Q4_1, 0)                                                                                 \
+    QMM_XY(OP, q5_0, MLXC_QMMF_Q5_0, 0)                                                                                 \
+    QMM_XY(OP, q5_1, MLXC_QMMF_Q5_1, 0)                                                                                 \
+    QMM_XY(OP, q8_0, MLXC_QMMF_Q8_0, 0)                                                                                 \
+    QMM_XY(OP, q2_k, MLXC_QMMF_Q2_K, 0)                                                                                 \
+    QMM_XY(OP, q3_k, MLXC_QMMF_Q3_K, 0)                                                                                 \
+    QMM_XY(OP, q4_k, MLXC_QMMF_Q4_K, 0)                                                                                 \
+    QMM_XY(OP, q5_k, MLXC_QMMF_Q5_K, 0)                                                                                 \
+    QMM_XY(OP, q6_k, MLXC_QMMF_Q6_K, 0)                                                                                 \
+    QMM_XY(OP, iq4_nl, MLXC_QMMF_IQ4_NL, 0)                                                                             \
+    QMM_XY(OP, iq4_xs, MLXC_QMMF_IQ4_XS, 0)                                                                             \
+    QMM_XY(OP, gmxfp4, MLXC_QMMF_GGML_MXFP4, 0)
 
 QMM_FORMATS(qmv)
 QMM_FORMATS(qmm)
