@@ -125,6 +125,47 @@ static void launch_shapes(void) {
     qt_weight_free(&w);
 }
 
+/* Rows of the table dequantized, through ids (one past the table: zeros)
+ * and without (the whole matrix), every format, f32 and bf16 out. */
+static void gather(void) {
+    for (size_t fi = 0; fi < QT_NFORMATS; fi++) {
+        const qt_format *f = &qt_formats[fi];
+        const uint32_t n = 13, k = f->group < 256 ? 5 * f->group : 512;
+        qt_weight w = qt_weight_rand(*f, n, k);
+        qt_dev_weight dw = qt_upload(dev, &w);
+        static const uint32_t idv[5] = {3, 0, 13 + 5, 12, 3};
+        ot_buf ids = ot_alloc(dev, MLXC_U32, 5);
+        for (int i = 0; i < 5; i++) ids.h[i] = idv[i];
+        ot_upload(&ids);
+        char lab[48];
+        for (int full = 0; full < 2; full++) {
+            const mlxc_dtype od = (fi + (size_t)full) % 2 ? MLXC_BF16 : MLXC_F32;
+            const uint32_t rows = full ? n : 5;
+            const float scale = full ? 1.0f : 0.5f;
+            ot_buf out = ot_out(dev, od, (size_t)rows * k);
+            double *ref = malloc((size_t)rows * k * sizeof *ref);
+            for (uint32_t r = 0; r < rows; r++) {
+                const uint32_t src = full ? r : idv[r];
+                for (uint32_t q = 0; q < k; q++) ref[(size_t)r * k + q] = src < n ? qt_elem(&w, src, q) * scale : 0.0;
+            }
+            OT_RUN(dev, mlxc_qembedding_gather(enc, &dw.w, full ? NULL : ids.b, out.b, n, k, scale));
+            ot_download(&out);
+            OT_CLOSE(&out, ref, od == MLXC_F32 ? 1e-6 : 8e-3, "gather %s %s out %s", qt_label(f, lab, sizeof lab),
+                     full ? "all rows" : "ids", mlxc_dtype_name(od));
+            for (uint32_t q = 0; q < k && !full; q++)
+                if (out.h[2 * (size_t)k + q] != 0.0) {
+                    CHECK(out.h[2 * (size_t)k + q] == 0.0); /* the id past the table */
+                    break;
+                }
+            free(ref);
+            ot_free(&out);
+        }
+        ot_free(&ids);
+        qt_dev_free(&dw);
+        qt_weight_free(&w);
+    }
+}
+
 static mlxc_buffer *alloc(mlxc_dtype dt, int64_t n) {
     mlxc_buffer *b = NULL;
     if (mlxc_buffer_alloc(dev, (size_t)n * mlxc_dtype_size(dt), dt, 1, &n, &b) != MLXC_OK) exit(1);
@@ -198,6 +239,18 @@ static void errors(void) {
     if (yx) CHECK_ERR(mlxc_qmatmul(enc, x, &w, yx, 2, 4, 128), MLXC_ERR_INVALID_ARGUMENT);
     CHECK_OK(mlxc_buffer_view(wq, 0, MLXC_F32, 1, s8, &yw));
     if (yw) CHECK_ERR(mlxc_qmatmul(enc, x, &w, yw, 2, 4, 128), MLXC_ERR_INVALID_ARGUMENT);
+    /* the gather: ids of another dtype, out of the wrong size or dtype, k off the group */
+    mlxc_buffer *ids = alloc(MLXC_U32, 2), *idf = alloc(MLXC_F32, 2), *o2 = alloc(MLXC_F32, 256);
+    CHECK_OK(mlxc_qembedding_gather(enc, &w, ids, o2, 4, 128, 1.0f));
+    mlxc_qmm_weight g0 = {MLXC_QF_Q4_0, 0, 0, q40, NULL, NULL};
+    CHECK_OK(mlxc_qembedding_gather(enc, &g0, ids, o2, 4, 128, 1.0f));
+    CHECK_ERR(mlxc_qembedding_gather(enc, &w, idf, o2, 4, 128, 1.0f), MLXC_ERR_DTYPE);
+    CHECK_ERR(mlxc_qembedding_gather(enc, &w, NULL, o2, 4, 128, 1.0f), MLXC_ERR_SHAPE);
+    CHECK_ERR(mlxc_qembedding_gather(enc, &w, ids, xh, 4, 128, 1.0f), MLXC_ERR_DTYPE);
+    CHECK_ERR(mlxc_qembedding_gather(enc, &w, ids, o2, 4, 96, 1.0f), MLXC_ERR_SHAPE);
+    mlxc_buffer_release(ids);
+    mlxc_buffer_release(idf);
+    mlxc_buffer_release(o2);
     mlxc_buffer_release(mis);
     mlxc_buffer_release(mis1);
     mlxc_buffer_release(yx);
@@ -222,6 +275,7 @@ int main(void) {
     RUN(launch_shapes);
     RUN(all_formats);
     RUN(large);
+    RUN(gather);
     mlxc_device_close(dev);
     HARNESS_END();
 }

@@ -74,6 +74,19 @@ MLXC_API uint64_t mlxc_qmm_row_bytes(mlxc_qformat f, uint32_t bits, uint32_t gro
 MLXC_API mlxc_status mlxc_qmatmul(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_qmm_weight *w, mlxc_buffer *y,
                                   uint32_t m, uint32_t n, uint32_t k);
 
+/* Rows of a quantized table, dequantized: out[i, :] = W[ids[i], :] * scale
+ * for a table W (n, k) described as above.  ids: u32 device data (an id >= n
+ * gives a zero row, ids cannot be checked here), out (n_ids, k) f32 or bf16.
+ * ids NULL dequantizes the whole matrix into out (n, k): with a bf16 out,
+ * the scratch that lets prefill run the dense GEMM on the tensor cores
+ * (cuBLASLt where present):
+ *
+ *     mlxc_qembedding_gather(enc, &w, NULL, scratch, n, k, 1.0f);
+ *     mlxc_matmul(enc, x, scratch, y, m, n, k);
+ */
+MLXC_API mlxc_status mlxc_qembedding_gather(mlxc_encoder *enc, const mlxc_qmm_weight *table, const mlxc_buffer *ids,
+                                            mlxc_buffer *out, uint32_t n, uint32_t k, float scale);
+
 #ifdef __cplusplus
 }
 #endif

@@ -5,6 +5,7 @@
  *
  *   qmv_F_X_Y(x, w, scales, biases, y, mlxc_p_qmatmul)   m <= 8 (decode)
  *   qmm_F_X_Y(x, w, scales, biases, y, mlxc_p_qmatmul)   any m (prefill)
+ *   qgather_F_Y(ids, w, scales, biases, out, mlxc_p_qgather)   rows of W
  *
  *       y[i, j] = sum_k x[i, k] * W[j, k]      x (m, k)  W (n, k)  y (m, n)
  *
@@ -83,6 +84,15 @@ typedef struct mlxc_p_qmatmul {
 #else
 #define MLXC_QF_HD
 #endif
+
+/* qgather_F_Y(ids, w, scales, biases, out, mlxc_p_qgather): out[r, :] =
+ * W[ids[r], :] * scale for r < q.m (ids u32; has_ids 0: W[r, :], the whole
+ * matrix when q.m = q.n); an id >= q.n gives a zero row.  out f32 or bf16. */
+typedef struct mlxc_p_qgather {
+    mlxc_p_qmatmul q;
+    uint32_t       has_ids;
+    float          scale;
+} mlxc_p_qgather;
 
 /* Elements and bytes of one GGML block (src/quant/quant_blocks.h); 0 for
  * the MLX formats. */

@@ -1,6 +1,7 @@
 /* Argument signatures of the quantized matmul kernels
  * (src/kernels/params_qmatmul.h) for backends whose kernels carry none of
- * their own (CUDA): every name is (x, w, scales, biases, y, mlxc_p_qmatmul),
+ * their own (CUDA): every name is (x, w, scales, biases, y, mlxc_p_qmatmul)
+ * or, for qgather, (ids, w, scales, biases, out, mlxc_p_qgather),
  * as in the CPU table of src/kernels/cpu/qmatmul.c. */
 #include "kernels/cpu/ops_cpu.h"
 #include "kernels/params_qmatmul.h"
@@ -17,5 +18,13 @@
         QS_XY(OP, "q3_k"), QS_XY(OP, "q4_k"), QS_XY(OP, "q5_k"), QS_XY(OP, "q6_k"), QS_XY(OP, "iq4_nl"),              \
         QS_XY(OP, "iq4_xs"), QS_XY(OP, "gmxfp4")
 
-const mlxc_kernel_sig_entry mlxc_kernel_sigs_qmatmul[] = {QS_F("qmv"), QS_F("qmm")};
+#define QS_GSIG OPS_SIG5(sizeof(mlxc_p_qgather))
+#define QS_GY(F) {"qgather_" F "_f32", QS_GSIG}, {"qgather_" F "_bf16", QS_GSIG}
+#define QS_G                                                                                                          \
+    QS_GY("affine2"), QS_GY("affine3"), QS_GY("affine4"), QS_GY("affine5"), QS_GY("affine6"), QS_GY("affine8"),       \
+        QS_GY("mxfp4"), QS_GY("nvfp4"), QS_GY("mxfp8"), QS_GY("q4_0"), QS_GY("q4_1"), QS_GY("q5_0"), QS_GY("q5_1"),   \
+        QS_GY("q8_0"), QS_GY("q2_k"), QS_GY("q3_k"), QS_GY("q4_k"), QS_GY("q5_k"), QS_GY("q6_k"), QS_GY("iq4_nl"),    \
+        QS_GY("iq4_xs"), QS_GY("gmxfp4")
+
+const mlxc_kernel_sig_entry mlxc_kernel_sigs_qmatmul[] = {QS_F("qmv"), QS_F("qmm"), QS_G};
 const size_t mlxc_kernel_sigs_qmatmul_count = sizeof mlxc_kernel_sigs_qmatmul / sizeof *mlxc_kernel_sigs_qmatmul;

@@ -202,3 +202,58 @@ mlxc_status mlxc_qmatmul(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_qmm
     if ((s = mlxc_encoder_set_op_kind(enc, MLXC_OP_MATMUL))) return s;
     return mlxc_encoder_dispatch_tracked(enc, &d);
 }
+
+mlxc_status mlxc_qembedding_gather(mlxc_encoder *enc, const mlxc_qmm_weight *table, const mlxc_buffer *ids,
+                                   mlxc_buffer *out, uint32_t n, uint32_t k, float scale) {
+    MLXC_CHECK_ARG(enc && table && out, "mlxc_qembedding_gather: NULL argument");
+    MLXC_CHECK_ARG(n >= 1 && k >= 1 && n <= INT32_MAX && k <= INT32_MAX,
+                   "mlxc_qembedding_gather: n = %u, k = %u (each 1 .. 2^31 - 1)", n, k);
+    mlxc_p_qgather g = {.q = {.n = n, .k = k}, .has_ids = ids != NULL, .scale = scale};
+    mlxc_status s;
+    if ((s = qmm_check_act("out", out)) || (s = qmm_check_weight(table, n, k, &g.q))) return s;
+    uint64_t rows = n;
+    if (ids) {
+        if (ids->dtype != MLXC_U32)
+            return mlxc_set_error(MLXC_ERR_DTYPE, "mlxc_qembedding_gather: ids have dtype %s (u32)",
+                                  mlxc_dtype_name(ids->dtype));
+        rows = (uint64_t)mlxc_buffer_elements(ids);
+        if (rows == 0 || rows > INT32_MAX)
+            return mlxc_set_error(MLXC_ERR_SHAPE, "mlxc_qembedding_gather: %llu ids (1 .. 2^31 - 1)",
+                                  (unsigned long long)rows);
+        if (ids->offset % 4)
+            return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT,
+                                  "mlxc_qembedding_gather: ids start at byte offset %zu, not a multiple of 4",
+                                  ids->offset);
+    }
+    g.q.m = (uint32_t)rows;
+    if ((s = qmm_check_view("out (rows, k)", out, rows * k, true, mlxc_dtype_size(out->dtype)))) return s;
+    if ((ids && ops_overlap(out, ids)) || qmm_overlaps_weight(out, table))
+        return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_qembedding_gather: out overlaps the ids or the table");
+
+    mlxc_device *dev = mlxc_encoder_device(enc);
+    char fmt[16], name[48];
+    const char *kname = NULL;
+    qmm_code(table->format, &kname);
+    if (g.q.format == MLXC_QMMF_AFFINE) snprintf(fmt, sizeof fmt, "affine%u", g.q.bits);
+    else snprintf(fmt, sizeof fmt, "%s", kname);
+    snprintf(name, sizeof name, "qgather_%s_%s", fmt, ops_float_sfx(out->dtype));
+    const uint64_t units = rows * (k / 8);
+    uint32_t groups = ops_is_cpu(dev) ? ops_groups(dev, rows * k, 1u << 14) : ops_groups(dev, units, 256);
+    if (groups == 0) groups = 1;
+
+    const mlxc_kernel *kern = NULL;
+    if ((s = mlxc_kernel_get(dev, name, &kern))) return s;
+    const mlxc_buffer *sc = table->scales ? table->scales : table->data, *bi = table->biases ? table->biases : sc;
+    const mlxc_buffer *id = ids ? ids : table->data;
+    if (mlxc_buffer_device(id) != dev || mlxc_buffer_device(table->data) != dev || mlxc_buffer_device(sc) != dev ||
+        mlxc_buffer_device(bi) != dev || mlxc_buffer_device(out) != dev)
+        return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT,
+                              "mlxc_qembedding_gather: a buffer lives on another device than the encoder");
+    mlxc_arg args[6] = {mlxc_arg_buffer(id),  mlxc_arg_buffer(table->data), mlxc_arg_buffer(sc),
+                        mlxc_arg_buffer(bi),  mlxc_arg_buffer(out),         mlxc_arg_bytes(&g, sizeof g)};
+    const mlxc_buffer *reads[4] = {id, table->data, sc, bi}, *writes[1] = {out};
+    mlxc_dispatch d = {.kernel = kern, .args = args, .nargs = 6, .grid = {groups, 1, 1},
+                       .block = {256, 1, 1}, .reads = reads, .nreads = 4, .writes = writes, .nwrites = 1};
+    if ((s = mlxc_encoder_set_op_kind(enc, MLXC_OP_GATHER))) return s;
+    return mlxc_encoder_dispatch_tracked(enc, &d);
+}

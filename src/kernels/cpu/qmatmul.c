@@ -339,6 +339,36 @@ static void qc_f32_bf16(const mlxc_cpu_launch *l) { qc_run(l, 0, 1); }
 static void qc_bf16_f32(const mlxc_cpu_launch *l) { qc_run(l, 1, 0); }
 static void qc_bf16_bf16(const mlxc_cpu_launch *l) { qc_run(l, 1, 1); }
 
+/* Rows of W dequantized (mlxc_p_qgather): a group owns a run of output rows. */
+static void qc_gather(const mlxc_cpu_launch *l, int y_bf16) {
+    const uint32_t *ids = l->args[0];
+    const uint8_t *w = l->args[1];
+    const void *scales = l->args[2], *biases = l->args[3];
+    void *out = l->args[4];
+    const mlxc_p_qgather *g = l->args[5];
+    const mlxc_p_qmatmul *p = &g->q;
+    const uint32_t KB = MLXC_CPU_QMM_KB;
+    float buf[MLXC_CPU_QMM_KB];
+    uint64_t r0, r1;
+    mlxc_cpu_slice(l, p->m, &r0, &r1);
+    for (uint64_t r = r0; r < r1; r++) {
+        const uint32_t src = g->has_ids ? ids[r] : (uint32_t)r;
+        for (uint32_t kb = 0; kb < p->k; kb += KB) {
+            const uint32_t kl = p->k - kb < KB ? p->k - kb : KB;
+            if (src < p->n) qc_dequant_row(p, w, scales, biases, src, kb, kl, buf);
+            else memset(buf, 0, sizeof buf);
+            for (uint32_t q = 0; q < kl; q++) {
+                const uint64_t o = r * p->k + kb + q;
+                const float v = buf[q] * g->scale;
+                if (y_bf16) ((uint16_t *)out)[o] = mlxc_cpu_bf16_store(v);
+                else ((float *)out)[o] = v;
+            }
+        }
+    }
+}
+static void qc_gather_f32(const mlxc_cpu_launch *l) { qc_gather(l, 0); }
+static void qc_gather_bf16(const mlxc_cpu_launch *l) { qc_gather(l, 1); }
+
 /* Every name of params_qmatmul.h: {qmv, qmm} x format x X x Y. */
 #define QC_SIG OPS_SIG5(sizeof(mlxc_p_qmatmul))
 #define QC_XY(OP, F)                                                                                                  \
@@ -351,5 +381,13 @@ static void qc_bf16_bf16(const mlxc_cpu_launch *l) { qc_run(l, 1, 1); }
         QC_XY(OP, "q3_k"), QC_XY(OP, "q4_k"), QC_XY(OP, "q5_k"), QC_XY(OP, "q6_k"), QC_XY(OP, "iq4_nl"),              \
         QC_XY(OP, "iq4_xs"), QC_XY(OP, "gmxfp4")
 
-const mlxc_cpu_builtin mlxc_cpu_kernels_qmatmul[] = {QC_F("qmv"), QC_F("qmm")};
+#define QC_GSIG OPS_SIG5(sizeof(mlxc_p_qgather))
+#define QC_GY(F) {"qgather_" F "_f32", qc_gather_f32, QC_GSIG}, {"qgather_" F "_bf16", qc_gather_bf16, QC_GSIG}
+#define QC_G                                                                                                          \
+    QC_GY("affine2"), QC_GY("affine3"), QC_GY("affine4"), QC_GY("affine5"), QC_GY("affine6"), QC_GY("affine8"),       \
+        QC_GY("mxfp4"), QC_GY("nvfp4"), QC_GY("mxfp8"), QC_GY("q4_0"), QC_GY("q4_1"), QC_GY("q5_0"), QC_GY("q5_1"),   \
+        QC_GY("q8_0"), QC_GY("q2_k"), QC_GY("q3_k"), QC_GY("q4_k"), QC_GY("q5_k"), QC_GY("q6_k"), QC_GY("iq4_nl"),    \
+        QC_GY("iq4_xs"), QC_GY("gmxfp4")
+
+const mlxc_cpu_builtin mlxc_cpu_kernels_qmatmul[] = {QC_F("qmv"), QC_F("qmm"), QC_G};
 const size_t mlxc_cpu_kernels_qmatmul_count = sizeof mlxc_cpu_kernels_qmatmul / sizeof *mlxc_cpu_kernels_qmatmul;

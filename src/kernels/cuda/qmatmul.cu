@@ -11,6 +11,9 @@
  *               values of k, the x tile and the dequantized weight tile go
  *               to shared memory as f32 and each thread sums its outputs.
  *               The plain correct path (no tensor cores yet).
+ *   qgather_F_Y rows of W dequantized (embedding gather, or the whole
+ *               matrix as a scratch for the dense GEMM): one thread per run
+ *               of 8 values, grid-stride.
  *
  * One template body serves every format: deq8<F, B> dequantizes the 8
  * values e .. e + 7 (e a multiple of 8) of one weight row with the
@@ -326,6 +329,24 @@ __device__ __forceinline__ void qmm(const X *__restrict__ x, const uint8_t *__re
     }
 }
 
+/* out[r, e .. e + 7] for every (row, run of 8) unit, grid-stride. */
+template <int F, int B, typename Y>
+__device__ __forceinline__ void qgather(const uint32_t *__restrict__ ids, const uint8_t *__restrict__ w,
+                                        const void *__restrict__ scales, const void *__restrict__ biases,
+                                        Y *__restrict__ out, const mlxc_p_qgather &g) {
+    const mlxc_p_qmatmul &p = g.q;
+    const uint64_t runs = p.k / 8, units = (uint64_t)p.m * runs;
+    const uint64_t stride = (uint64_t)gridDim.x * blockDim.x;
+    for (uint64_t u = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x; u < units; u += stride) {
+        const uint64_t r = u / runs;
+        const uint32_t e = (uint32_t)(u % runs) * 8, src = g.has_ids ? ids[r] : (uint32_t)r;
+        float v[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        if (src < p.n) deq8<F, B>(w, scales, biases, p, src, e, v);
+#pragma unroll
+        for (int t = 0; t < 8; t++) sty(out, r * p.k + e + t, v[t] * g.scale);
+    }
+}
+
 } // namespace mlxc_qmm
 
 /* extern "C" entry points: {qmv, qmm} x format x X x Y (X, Y: f32 float,
@@ -366,3 +387,12 @@ __device__ __forceinline__ void qmm(const X *__restrict__ x, const uint8_t *__re
 
 QMM_FORMATS(qmv)
 QMM_FORMATS(qmm)
+
+#define QGATHER_ENTRY(NAME, F, B, YS, YT)                                                                            \
+    extern "C" __global__ void qgather_##NAME##_##YS(const uint32_t *ids, const uint8_t *w, const void *scales,       \
+                                                      const void *biases, YT *out, mlxc_p_qgather p) {                \
+        mlxc_qmm::qgather<F, B>(ids, w, scales, biases, out, p);                                                     \
+    }
+#undef QMM_XY
+#define QMM_XY(OP, NAME, F, B) QGATHER_ENTRY(NAME, F, B, f32, float) QGATHER_ENTRY(NAME, F, B, bf16, uint16_t)
+QMM_FORMATS(qgather)
