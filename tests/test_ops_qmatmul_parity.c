@@ -3,8 +3,9 @@
  * outputs poisoned first, compared by normalized error (y f32 1e-5, y bf16
  * 1.6e-2: two roundings apart at most).  Every format x m = 1..8 (the
  * mat-vec) and m in 9..600 (the mat-mat), k a multiple of 256 and not
- * where the format allows, odd n; and both kernels launched by hand with
- * odd grids and block sizes (params.h: any launch shape is correct).
+ * where the format allows, odd n; both kernels launched by hand with odd
+ * grids and block sizes (params.h: any launch shape is correct); and the
+ * quantized embedding gather, every format.
  * Exits 77 "SKIP: no CUDA device" without a GPU. */
 #include <ctype.h>
 
@@ -141,6 +142,39 @@ static void par_launch(void) {
         }
 }
 
+/* The gather (ids, one past the table, and the whole matrix), every format. */
+static void par_gather(void) {
+    for (size_t fi = 0; fi < QT_NFORMATS; fi++) {
+        const qt_format *f = &qt_formats[fi];
+        const uint32_t n = 37, k = f->group < 256 ? 7 * f->group : 768;
+        qt_weight w = qt_weight_rand(*f, n, k);
+        qt_dev_weight wc = qt_upload(cpu, &w), wg = qt_upload(gpu, &w);
+        pair ids = {ot_alloc(cpu, MLXC_U32, 6), ot_alloc(gpu, MLXC_U32, 6)};
+        static const uint32_t idv[6] = {5, 36, 0, 37, 1000, 5};
+        for (int i = 0; i < 6; i++) ids.c.h[i] = ids.g.h[i] = idv[i];
+        ot_upload(&ids.c);
+        ot_upload(&ids.g);
+        for (int full = 0; full < 2; full++) {
+            const mlxc_dtype od = k_dt[(fi + (size_t)full) % 2];
+            const size_t rows = full ? n : 6;
+            pair out = {ot_out(cpu, od, rows * k), ot_out(gpu, od, rows * k)};
+            OT_RUN(cpu, mlxc_qembedding_gather(enc, &wc.w, full ? NULL : ids.c.b, out.c.b, n, k, 0.75f));
+            OT_RUN(gpu, mlxc_qembedding_gather(enc, &wg.w, full ? NULL : ids.g.b, out.g.b, n, k, 0.75f));
+            ot_download(&out.c);
+            ot_download(&out.g);
+            g_cases++;
+            char lab[48];
+            OT_CLOSE(&out.g, out.c.h, od == MLXC_F32 ? 1e-6 : 8e-3, "gather %s %s", qt_label(f, lab, sizeof lab),
+                     full ? "all rows" : "ids");
+            p_free(&out);
+        }
+        p_free(&ids);
+        qt_dev_free(&wc);
+        qt_dev_free(&wg);
+        qt_weight_free(&w);
+    }
+}
+
 int main(void) {
     int n = 0;
     mlxc_device_count(MLXC_BACKEND_CUDA, &n);
@@ -153,6 +187,7 @@ int main(void) {
     RUN(par_launch);
     RUN(par_matvec);
     RUN(par_matmat);
+    RUN(par_gather);
     printf("%d comparisons\n", g_cases);
     mlxc_device_close(gpu);
     mlxc_device_close(cpu);
