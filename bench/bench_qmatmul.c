@@ -3,7 +3,7 @@
  * as a fraction of the device-to-device copy bandwidth measured in the same
  * run.
  *
- *   bench_qmatmul [--check-only]
+ *   bench_qmatmul [--check-only] [--no-prefill]
  *
  * Mat-vec: (k, n) = (4096, 14336) and (14336, 4096), m = 1 and 8, bf16 x
  * and y, every format (MLX affine at group 64 with bf16 scales).  Weight
@@ -11,13 +11,19 @@
  * they total at least 4x the L2 (60 MB assumed, the H200's): no iteration
  * finds its weights in L2, as in decode.  Bytes counted: packed weights +
  * scales + biases + x + y.  Each iteration is one dispatch followed by a
- * barrier in one command buffer; best of 3 command buffers of ITERS. */
+ * barrier in one command buffer; best of 3 command buffers of ITERS.
+ *
+ * Prefill: m = 512 and 2048 on the same shapes for affine4 g64, Q4_K and
+ * Q8_0: the mat-mat kernel, the whole matrix dequantized to a bf16 scratch
+ * then the dense GEMM (cuBLASLt where present), and the dense GEMM alone
+ * (the rate to compare with), in TFLOP/s. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "mlxc/mlxc.h"
+#include "mlxc/ops_matmul.h"
 #include "qmatmul_test.h"
 
 #define ITERS   30
@@ -117,6 +123,60 @@ static int check(const qt_format *f) {
     return !(e <= 1e-5);
 }
 
+/* Prefill: the mat-mat kernel, the bf16 scratch (qembedding_gather of the
+ * whole matrix) + the dense GEMM, and the dense bf16 GEMM alone. */
+typedef struct pctx {
+    qt_dev_weight w;
+    mlxc_buffer  *x, *y, *scratch;
+    uint32_t      m, n, k;
+    int           mode; /* 0 qmm, 1 scratch + GEMM, 2 GEMM alone */
+} pctx;
+
+static mlxc_status run_p(mlxc_encoder *enc, int i, void *ctx) {
+    (void)i;
+    pctx *c = ctx;
+    mlxc_status s;
+    if (c->mode == 0) return mlxc_qmatmul(enc, c->x, &c->w.w, c->y, c->m, c->n, c->k);
+    if (c->mode == 1) {
+        if ((s = mlxc_qembedding_gather(enc, &c->w.w, NULL, c->scratch, c->n, c->k, 1.0f))) return s;
+        if ((s = mlxc_encoder_barrier(enc))) return s;
+    }
+    return mlxc_matmul(enc, c->x, c->scratch, c->y, c->m, c->n, c->k);
+}
+
+static void prefill(void) {
+    const qt_format fs[3] = {{MLXC_QF_MLX_AFFINE, 4, 64, MLXC_BF16}, {MLXC_QF_Q4_K, 0, 256, MLXC_U8},
+                             {MLXC_QF_Q8_0, 0, 32, MLXC_U8}};
+    static const uint32_t kn[2][2] = {{4096, 14336}, {14336, 4096}};
+    static const uint32_t ms[2] = {512, 2048};
+    static const char *const modes[3] = {"qmm kernel", "bf16 scratch + GEMM", "dense bf16 GEMM"};
+    printf("\nprefill (bf16 x and y): TFLOP/s = 2 m n k / time\n%-22s %6s %6s %5s %-20s %10s %8s\n", "format", "k",
+           "n", "m", "path", "time us", "TFLOP/s");
+    for (int fi = 0; fi < 3; fi++)
+        for (int s = 0; s < 2; s++) {
+            pctx c = {.k = kn[s][0], .n = kn[s][1]};
+            qt_weight w = qt_weight_rand(fs[fi], c.n, c.k);
+            c.w = qt_upload(gpu, &w);
+            qt_weight_free(&w);
+            c.scratch = fbuf(gpu, MLXC_BF16, (size_t)c.n * c.k, NULL);
+            for (int mi = 0; mi < 2; mi++) {
+                c.m = ms[mi];
+                c.x = fbuf(gpu, MLXC_BF16, (size_t)c.m * c.k, NULL);
+                c.y = fbuf(gpu, MLXC_BF16, (size_t)c.m * c.n, NULL);
+                for (c.mode = 0; c.mode < 3; c.mode++) {
+                    const double t = time_iters(run_p, &c);
+                    char lab[48];
+                    printf("%-22s %6u %6u %5u %-20s %10.1f %8.1f\n", qt_label(&fs[fi], lab, sizeof lab), c.k, c.n, c.m,
+                           modes[c.mode], t * 1e6, 2.0 * c.m * c.n * c.k / t / 1e12);
+                }
+                mlxc_buffer_release(c.x);
+                mlxc_buffer_release(c.y);
+            }
+            mlxc_buffer_release(c.scratch);
+            qt_dev_free(&c.w);
+        }
+}
+
 int main(int argc, char **argv) {
     int ndev = 0;
     mlxc_device_count(MLXC_BACKEND_CUDA, &ndev);
@@ -128,7 +188,15 @@ int main(int argc, char **argv) {
         fprintf(stderr, "open: %s\n", mlxc_last_error());
         return 1;
     }
-    const int check_only = argc > 1 && strcmp(argv[1], "--check-only") == 0;
+    int check_only = 0, no_prefill = 0;
+    for (int a = 1; a < argc; a++) {
+        if (strcmp(argv[a], "--check-only") == 0) check_only = 1;
+        else if (strcmp(argv[a], "--no-prefill") == 0) no_prefill = 1;
+        else {
+            fprintf(stderr, "usage: bench_qmatmul [--check-only] [--no-prefill]\n");
+            return 2;
+        }
+    }
     /* The benched formats: affine at g64 bf16 for every bits, then the rest. */
     qt_format fs[32];
     int nf = 0;
@@ -182,6 +250,7 @@ int main(int argc, char **argv) {
             }
             for (int r = 0; r < c.nrot; r++) qt_dev_free(&c.w[r]);
         }
+    if (!no_prefill) prefill();
     mlxc_device_close(gpu);
     mlxc_device_close(cpu);
     return bad;
