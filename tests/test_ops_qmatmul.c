@@ -166,6 +166,59 @@ static void gather(void) {
     }
 }
 
+static mlxc_buffer *view(mlxc_buffer *b, size_t off, mlxc_dtype dt, int64_t n) {
+    mlxc_buffer *v = NULL;
+    if (mlxc_buffer_view(b, off, dt, 1, &n, &v) != MLXC_OK) {
+        fprintf(stderr, "view: %s\n", mlxc_last_error());
+        exit(1);
+    }
+    return v;
+}
+
+/* The expert-routed form equals the plain op on each expert's matrix (views
+ * of the stacked weight) bit for bit; an id past the experts gives zeros. */
+static void experts(void) {
+    const uint32_t E = 5, n = 19, tokens = 3, topk = 2, pairs = tokens * topk;
+    static const uint32_t idv[6] = {4, 0, 2, 2, 7, 1};
+    for (size_t fi = 0; fi < QT_NFORMATS; fi++) {
+        const qt_format *f = &qt_formats[fi];
+        const uint32_t k = f->group < 256 ? 5 * f->group : 512;
+        const mlxc_dtype xd = fi % 2 ? MLXC_BF16 : MLXC_F32, yd = fi % 3 ? MLXC_F32 : MLXC_BF16;
+        qt_weight w = qt_weight_rand(*f, E * n, k);
+        qt_dev_weight dw = qt_upload(dev, &w);
+        ot_buf x = ot_rand(dev, xd, (size_t)tokens * k, -1, 1), y = ot_out(dev, yd, (size_t)pairs * n);
+        ot_buf ids = ot_alloc(dev, MLXC_U32, pairs), yp = ot_out(dev, yd, (size_t)pairs * n);
+        for (uint32_t i = 0; i < pairs; i++) ids.h[i] = idv[i];
+        ot_upload(&ids);
+        OT_RUN(dev, mlxc_qmatmul_experts(enc, x.b, &dw.w, ids.b, y.b, tokens, topk, E, n, k));
+        ot_download(&y);
+        double *want = calloc((size_t)pairs * n, sizeof *want);
+        const size_t xes = mlxc_dtype_size(xd), yes = mlxc_dtype_size(yd), ng = k / f->group;
+        const size_t ses = qt_is_mlx(f->f) ? mlxc_dtype_size(f->sdt) : 1;
+        for (uint32_t pr = 0; pr < pairs; pr++) {
+            const uint32_t e = idv[pr];
+            if (e >= E) continue;
+            mlxc_buffer *xv = view(x.b, (size_t)(pr / topk) * k * xes, xd, k);
+            mlxc_buffer *yv = view(yp.b, (size_t)pr * n * yes, yd, n);
+            mlxc_buffer *wv = view(dw.data, (size_t)e * n * w.row_bytes, MLXC_U8, (int64_t)(n * w.row_bytes));
+            mlxc_buffer *sv = dw.scales ? view(dw.scales, (size_t)e * n * ng * ses, f->sdt, (int64_t)(n * ng)) : NULL;
+            mlxc_buffer *bv = dw.biases ? view(dw.biases, (size_t)e * n * ng * ses, f->sdt, (int64_t)(n * ng)) : NULL;
+            mlxc_qmm_weight we = {f->f, f->bits, f->group, wv, sv, bv};
+            OT_RUN(dev, mlxc_qmatmul(enc, xv, &we, yv, 1, n, k));
+            mlxc_buffer_release(xv), mlxc_buffer_release(yv), mlxc_buffer_release(wv);
+            mlxc_buffer_release(sv), mlxc_buffer_release(bv);
+        }
+        ot_download(&yp);
+        for (size_t i = 0; i < (size_t)pairs * n; i++) want[i] = idv[i / n] < E ? yp.h[i] : 0.0;
+        char lab[48];
+        OT_EXACT(&y, want, "experts %s", qt_label(f, lab, sizeof lab));
+        free(want);
+        ot_free(&x), ot_free(&y), ot_free(&ids), ot_free(&yp);
+        qt_dev_free(&dw);
+        qt_weight_free(&w);
+    }
+}
+
 static mlxc_buffer *alloc(mlxc_dtype dt, int64_t n) {
     mlxc_buffer *b = NULL;
     if (mlxc_buffer_alloc(dev, (size_t)n * mlxc_dtype_size(dt), dt, 1, &n, &b) != MLXC_OK) exit(1);
@@ -248,6 +301,13 @@ static void errors(void) {
     CHECK_ERR(mlxc_qembedding_gather(enc, &w, NULL, o2, 4, 128, 1.0f), MLXC_ERR_SHAPE);
     CHECK_ERR(mlxc_qembedding_gather(enc, &w, ids, xh, 4, 128, 1.0f), MLXC_ERR_DTYPE);
     CHECK_ERR(mlxc_qembedding_gather(enc, &w, ids, o2, 4, 96, 1.0f), MLXC_ERR_SHAPE);
+    /* the expert-routed form: ids dtype and count, the stacked weight's size */
+    CHECK_OK(mlxc_qmatmul_experts(enc, x, &w, ids, y, 2, 1, 1, 4, 128));
+    CHECK_ERR(mlxc_qmatmul_experts(enc, x, &w, idf, y, 2, 1, 1, 4, 128), MLXC_ERR_DTYPE);
+    CHECK_ERR(mlxc_qmatmul_experts(enc, x, &w, ids, y, 1, 1, 1, 4, 128), MLXC_ERR_SHAPE);
+    CHECK_ERR(mlxc_qmatmul_experts(enc, x, &w, ids, y, 2, 1, 2, 4, 128), MLXC_ERR_SHAPE);
+    CHECK_ERR(mlxc_qmatmul_experts(enc, x, &w, ids, y, 2, 1, 1, 4, 96), MLXC_ERR_SHAPE);
+    CHECK_ERR(mlxc_qmatmul_experts(enc, x, &w, ids, x, 2, 1, 1, 4, 128), MLXC_ERR_SHAPE);
     mlxc_buffer_release(ids);
     mlxc_buffer_release(idf);
     mlxc_buffer_release(o2);
@@ -276,6 +336,7 @@ int main(void) {
     RUN(all_formats);
     RUN(large);
     RUN(gather);
+    RUN(experts);
     mlxc_device_close(dev);
     HARNESS_END();
 }

@@ -38,7 +38,8 @@
  * For the MLX formats `bits` and `group_size` must be the mode's own (0
  * picks them) except for the affine mode where both are required.  `data`
  * holds exactly n rows of packed values, any dtype; its view must start at
- * a multiple of 4 bytes (MLX, uint32 words) or 2 bytes (GGML blocks).  y
+ * a multiple of 4 bytes (MLX, uint32 words) or 2 bytes (GGML blocks
+ * holding an f16; MXFP4 blocks any byte).  y
  * may not overlap x or any part of the weight.
  *
  *     mlxc_qmm_weight w = {MLXC_QF_MLX_AFFINE, 4, 64, wq, scales, biases};
@@ -73,6 +74,16 @@ MLXC_API uint64_t mlxc_qmm_row_bytes(mlxc_qformat f, uint32_t bits, uint32_t gro
  * 2^31 - 1. */
 MLXC_API mlxc_status mlxc_qmatmul(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_qmm_weight *w, mlxc_buffer *y,
                                   uint32_t m, uint32_t n, uint32_t k);
+
+/* Expert-routed mat-vec (MoE decode).  w describes `experts` matrices
+ * (n, k) stacked as one (experts * n, k) weight (scales and biases stacked
+ * the same way); ids (tokens, topk) u32 are device data naming each token's
+ * experts.  y (tokens, topk, n): y[t, j, :] = x[t, :] . W_{ids[t, j]}^T, an
+ * id >= experts gives a zero row.  Each row equals mlxc_qmatmul on that
+ * expert's matrix (on the CPU bit for bit). */
+MLXC_API mlxc_status mlxc_qmatmul_experts(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_qmm_weight *w,
+                                          const mlxc_buffer *ids, mlxc_buffer *y, uint32_t tokens, uint32_t topk,
+                                          uint32_t experts, uint32_t n, uint32_t k);
 
 /* Rows of a quantized table, dequantized: out[i, :] = W[ids[i], :] * scale
  * for a table W (n, k) described as above.  ids: u32 device data (an id >= n

@@ -6,6 +6,7 @@
  *   qmv_F_X_Y(x, w, scales, biases, y, mlxc_p_qmatmul)   m <= 8 (decode)
  *   qmm_F_X_Y(x, w, scales, biases, y, mlxc_p_qmatmul)   any m (prefill)
  *   qgather_F_Y(ids, w, scales, biases, out, mlxc_p_qgather)   rows of W
+ *   qmoe_F_X_Y(x, w, scales, biases, ids, y, mlxc_p_qmoe)       experts
  *
  *       y[i, j] = sum_k x[i, k] * W[j, k]      x (m, k)  W (n, k)  y (m, n)
  *
@@ -93,6 +94,15 @@ typedef struct mlxc_p_qgather {
     uint32_t       has_ids;
     float          scale;
 } mlxc_p_qgather;
+
+/* qmoe_F_X_Y(x, w, scales, biases, ids, y, mlxc_p_qmoe): expert-routed
+ * mat-vec.  W holds `experts` matrices (n, k) stacked as (experts * n, k);
+ * for every pair p < q.m (token t = p / topk), y[p, :] = x[t, :] . W_e^T
+ * with e = ids[p] (u32; e >= experts gives a zero row); y (q.m, n). */
+typedef struct mlxc_p_qmoe {
+    mlxc_p_qmatmul q;
+    uint32_t       topk, experts;
+} mlxc_p_qmoe;
 
 /* Elements and bytes of one GGML block (src/quant/quant_blocks.h); 0 for
  * the MLX formats. */

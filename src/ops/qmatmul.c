@@ -112,7 +112,10 @@ static mlxc_status qmm_check_weight(const mlxc_qmm_weight *w, uint32_t n, uint32
     p->bits = bits;
     p->group = group;
     p->row_bytes = (uint32_t)row;
-    mlxc_status s = qmm_check_view("the weight data", w->data, row * n, false, mlx ? 4 : 2);
+    /* MLX: uint32 words; GGML: blocks holding an f16 are 2-byte aligned,
+     * MXFP4's (bytes only) are not. */
+    mlxc_status s =
+        qmm_check_view("the weight data", w->data, row * n, false, mlx ? 4 : f == MLXC_QMMF_GGML_MXFP4 ? 1 : 2);
     if (s || !mlx) return s;
 
     const uint64_t ng = (uint64_t)n * (k / group);
@@ -255,5 +258,64 @@ mlxc_status mlxc_qembedding_gather(mlxc_encoder *enc, const mlxc_qmm_weight *tab
     mlxc_dispatch d = {.kernel = kern, .args = args, .nargs = 6, .grid = {groups, 1, 1},
                        .block = {256, 1, 1}, .reads = reads, .nreads = 4, .writes = writes, .nwrites = 1};
     if ((s = mlxc_encoder_set_op_kind(enc, MLXC_OP_GATHER))) return s;
+    return mlxc_encoder_dispatch_tracked(enc, &d);
+}
+
+mlxc_status mlxc_qmatmul_experts(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_qmm_weight *w,
+                                 const mlxc_buffer *ids, mlxc_buffer *y, uint32_t tokens, uint32_t topk,
+                                 uint32_t experts, uint32_t n, uint32_t k) {
+    MLXC_CHECK_ARG(enc && x && w && ids && y, "mlxc_qmatmul_experts: NULL argument");
+    MLXC_CHECK_ARG(tokens >= 1 && topk >= 1 && experts >= 1 && n >= 1 && k >= 1 && k <= INT32_MAX &&
+                       (uint64_t)tokens * topk <= INT32_MAX && (uint64_t)experts * n <= INT32_MAX,
+                   "mlxc_qmatmul_experts: tokens = %u, topk = %u, experts = %u, n = %u, k = %u (each >= 1, "
+                   "tokens * topk and experts * n at most 2^31 - 1)",
+                   tokens, topk, experts, n, k);
+    const uint32_t pairs = tokens * topk;
+    mlxc_p_qmoe mp = {.q = {.m = pairs, .n = n, .k = k}, .topk = topk, .experts = experts};
+    mlxc_status s;
+    if ((s = qmm_check_act("x", x)) || (s = qmm_check_act("y", y)) ||
+        (s = qmm_check_weight(w, experts * n, k, &mp.q)))
+        return s;
+    mp.q.n = n; /* the rows of one expert; the check covered all of them */
+    if (ids->dtype != MLXC_U32)
+        return mlxc_set_error(MLXC_ERR_DTYPE, "mlxc_qmatmul_experts: ids have dtype %s (u32)",
+                              mlxc_dtype_name(ids->dtype));
+    if ((s = qmm_check_view("ids (tokens, topk)", ids, pairs, true, 4)) ||
+        (s = qmm_check_view("x (tokens, k)", x, (uint64_t)tokens * k, true, mlxc_dtype_size(x->dtype))) ||
+        (s = qmm_check_view("y (tokens, topk, n)", y, (uint64_t)pairs * n, true, mlxc_dtype_size(y->dtype))))
+        return s;
+    if (ops_overlap(y, x) || ops_overlap(y, ids) || qmm_overlaps_weight(y, w))
+        return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_qmatmul_experts: y overlaps x, the ids or the weight");
+
+    mlxc_device *dev = mlxc_encoder_device(enc);
+    char fmt[16], name[48];
+    const char *kname = NULL;
+    qmm_code(w->format, &kname);
+    if (mp.q.format == MLXC_QMMF_AFFINE) snprintf(fmt, sizeof fmt, "affine%u", mp.q.bits);
+    else snprintf(fmt, sizeof fmt, "%s", kname);
+    snprintf(name, sizeof name, "qmoe_%s_%s_%s", fmt, ops_float_sfx(x->dtype), ops_float_sfx(y->dtype));
+    uint64_t groups;
+    if (ops_is_cpu(dev)) {
+        groups = (uint64_t)pairs * ((n + MLXC_CPU_QMM_NT - 1) / MLXC_CPU_QMM_NT);
+        const uint64_t cap = (uint64_t)(dev->caps.compute_units > 0 ? dev->caps.compute_units : 1) * 16;
+        if (groups > cap) groups = cap;
+    } else {
+        groups = ((uint64_t)pairs * n + MLXC_QMV_ROWS - 1) / MLXC_QMV_ROWS;
+    }
+    if (groups > INT32_MAX) groups = INT32_MAX;
+
+    const mlxc_kernel *kern = NULL;
+    if ((s = mlxc_kernel_get(dev, name, &kern))) return s;
+    const mlxc_buffer *sc = w->scales ? w->scales : w->data, *bi = w->biases ? w->biases : sc;
+    if (mlxc_buffer_device(x) != dev || mlxc_buffer_device(w->data) != dev || mlxc_buffer_device(sc) != dev ||
+        mlxc_buffer_device(bi) != dev || mlxc_buffer_device(ids) != dev || mlxc_buffer_device(y) != dev)
+        return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT,
+                              "mlxc_qmatmul_experts: a buffer lives on another device than the encoder");
+    mlxc_arg args[7] = {mlxc_arg_buffer(x),   mlxc_arg_buffer(w->data), mlxc_arg_buffer(sc),          mlxc_arg_buffer(bi),
+                        mlxc_arg_buffer(ids), mlxc_arg_buffer(y),       mlxc_arg_bytes(&mp, sizeof mp)};
+    const mlxc_buffer *reads[5] = {x, w->data, sc, bi, ids}, *writes[1] = {y};
+    mlxc_dispatch d = {.kernel = kern, .args = args, .nargs = 7, .grid = {(uint32_t)groups, 1, 1},
+                       .block = {MLXC_QMV_THREADS, 1, 1}, .reads = reads, .nreads = 5, .writes = writes, .nwrites = 1};
+    if ((s = mlxc_encoder_set_op_kind(enc, MLXC_OP_MATMUL))) return s;
     return mlxc_encoder_dispatch_tracked(enc, &d);
 }

@@ -369,6 +369,48 @@ static void qc_gather(const mlxc_cpu_launch *l, int y_bf16) {
 static void qc_gather_f32(const mlxc_cpu_launch *l) { qc_gather(l, 0); }
 static void qc_gather_bf16(const mlxc_cpu_launch *l) { qc_gather(l, 1); }
 
+/* Expert-routed mat-vec (mlxc_p_qmoe): a group owns runs of (pair, tile of
+ * NT rows); the sums run in the order of qc_run, so each pair's row equals
+ * the plain op on that expert's matrix bit for bit. */
+static void qc_moe(const mlxc_cpu_launch *l, int x_bf16, int y_bf16) {
+    const unsigned char *x = l->args[0];
+    const uint8_t *w = l->args[1];
+    const void *scales = l->args[2], *biases = l->args[3];
+    const uint32_t *ids = l->args[4];
+    void *y = l->args[5];
+    const mlxc_p_qmoe *mp = l->args[6];
+    const mlxc_p_qmatmul *p = &mp->q;
+    const uint32_t n = p->n, k = p->k, NT = MLXC_CPU_QMM_NT, KB = MLXC_CPU_QMM_KB;
+    const uint64_t ntn = (n + NT - 1) / NT;
+    uint64_t t0, t1;
+    mlxc_cpu_slice(l, (uint64_t)p->m * ntn, &t0, &t1);
+    float xf[MLXC_CPU_QMM_KB], wf[MLXC_CPU_QMM_KB], acc[MLXC_CPU_QMM_NT];
+    for (uint64_t t = t0; t < t1; t++) {
+        const uint32_t pair = (uint32_t)(t / ntn), c0 = (uint32_t)(t % ntn) * NT, nr = n - c0 < NT ? n - c0 : NT;
+        const uint32_t e = ids[pair], tok = pair / mp->topk;
+        memset(acc, 0, sizeof acc);
+        for (uint32_t kb = 0; kb < k && e < mp->experts; kb += KB) {
+            const uint32_t kl = k - kb < KB ? k - kb : KB;
+            const uint64_t at = (uint64_t)tok * k + kb;
+            for (uint32_t q = 0; q < kl; q++)
+                xf[q] = x_bf16 ? mlxc_cpu_bf16_load(((const uint16_t *)x)[at + q]) : ((const float *)x)[at + q];
+            for (uint32_t r = 0; r < nr; r++) {
+                qc_dequant_row(p, w, scales, biases, e * n + c0 + r, kb, kl, wf);
+                acc[r] += qc_dot(wf, xf, kl);
+            }
+        }
+        for (uint32_t r = 0; r < nr; r++) {
+            const uint64_t o = (uint64_t)pair * n + c0 + r;
+            if (y_bf16) ((uint16_t *)y)[o] = mlxc_cpu_bf16_store(acc[r]);
+            else ((float *)y)[o] = acc[r];
+        }
+    }
+}
+static void qc_moe_f32_f32(const mlxc_cpu_launch *l) { qc_moe(l, 0, 0); }
+static void qc_moe_f32_bf16(const mlxc_cpu_launch *l) { qc_moe(l, 0, 1); }
+static void qc_moe_bf16_f32(const mlxc_cpu_launch *l) { qc_moe(l, 1, 0); }
+static void qc_moe_bf16_bf16(const mlxc_cpu_launch *l) { qc_moe(l, 1, 1); }
+
 /* Every name of params_qmatmul.h: {qmv, qmm} x format x X x Y. */
 #define QC_SIG OPS_SIG5(sizeof(mlxc_p_qmatmul))
 #define QC_XY(OP, F)                                                                                                  \
@@ -389,5 +431,15 @@ static void qc_gather_bf16(const mlxc_cpu_launch *l) { qc_gather(l, 1); }
         QC_GY("q8_0"), QC_GY("q2_k"), QC_GY("q3_k"), QC_GY("q4_k"), QC_GY("q5_k"), QC_GY("q6_k"), QC_GY("iq4_nl"),    \
         QC_GY("iq4_xs"), QC_GY("gmxfp4")
 
-const mlxc_cpu_builtin mlxc_cpu_kernels_qmatmul[] = {QC_F("qmv"), QC_F("qmm"), QC_G};
+#define QC_MSIG OPS_SIG6(sizeof(mlxc_p_qmoe))
+#define QC_MXY(F)                                                                                                     \
+    {"qmoe_" F "_f32_f32", qc_moe_f32_f32, QC_MSIG}, {"qmoe_" F "_f32_bf16", qc_moe_f32_bf16, QC_MSIG},               \
+        {"qmoe_" F "_bf16_f32", qc_moe_bf16_f32, QC_MSIG}, {"qmoe_" F "_bf16_bf16", qc_moe_bf16_bf16, QC_MSIG}
+#define QC_M                                                                                                          \
+    QC_MXY("affine2"), QC_MXY("affine3"), QC_MXY("affine4"), QC_MXY("affine5"), QC_MXY("affine6"),                    \
+        QC_MXY("affine8"), QC_MXY("mxfp4"), QC_MXY("nvfp4"), QC_MXY("mxfp8"), QC_MXY("q4_0"), QC_MXY("q4_1"),          \
+        QC_MXY("q5_0"), QC_MXY("q5_1"), QC_MXY("q8_0"), QC_MXY("q2_k"), QC_MXY("q3_k"), QC_MXY("q4_k"),               \
+        QC_MXY("q5_k"), QC_MXY("q6_k"), QC_MXY("iq4_nl"), QC_MXY("iq4_xs"), QC_MXY("gmxfp4")
+
+const mlxc_cpu_builtin mlxc_cpu_kernels_qmatmul[] = {QC_F("qmv"), QC_F("qmm"), QC_G, QC_M};
 const size_t mlxc_cpu_kernels_qmatmul_count = sizeof mlxc_cpu_kernels_qmatmul / sizeof *mlxc_cpu_kernels_qmatmul;

@@ -11,6 +11,8 @@
  *               values of k, the x tile and the dequantized weight tile go
  *               to shared memory as f32 and each thread sums its outputs.
  *               The plain correct path (no tensor cores yet).
+ *   qmoe_F_X_Y  expert-routed mat-vec: one warp per (token-expert pair,
+ *               weight row), the expert's rows picked by the device ids.
  *   qgather_F_Y rows of W dequantized (embedding gather, or the whole
  *               matrix as a scratch for the dense GEMM): one thread per run
  *               of 8 values, grid-stride.
@@ -347,6 +349,34 @@ __device__ __forceinline__ void qgather(const uint32_t *__restrict__ ids, const 
     }
 }
 
+/* Expert-routed mat-vec: one warp per (pair, weight row) unit, grid-stride
+ * (the plain path, one thread per unit, when the block is not whole warps). */
+template <int F, int B, typename X, typename Y>
+__device__ __forceinline__ void qmoe(const X *__restrict__ x, const uint8_t *__restrict__ w,
+                                     const void *__restrict__ scales, const void *__restrict__ biases,
+                                     const uint32_t *__restrict__ ids, Y *__restrict__ y, const mlxc_p_qmoe &mp) {
+    const mlxc_p_qmatmul &p = mp.q;
+    const uint32_t n = p.n, k = p.k;
+    const uint64_t units = (uint64_t)p.m * n;
+    const bool vec = ((uintptr_t)x & 15) == 0, whole = blockDim.x % 32 == 0;
+    const uint32_t lane = whole ? threadIdx.x % 32 : 0, step = whole ? 256 : 8;
+    const uint64_t per_block = whole ? blockDim.x / 32 : blockDim.x;
+    const uint64_t first = (uint64_t)blockIdx.x * per_block + (whole ? threadIdx.x / 32 : threadIdx.x);
+    for (uint64_t u = first; u < units; u += (uint64_t)gridDim.x * per_block) {
+        const uint32_t pair = (uint32_t)(u / n), r = (uint32_t)(u % n), e = ids[pair];
+        const X *xt = x + (uint64_t)(pair / mp.topk) * k;
+        float acc[1] = {0.0f}, v[8];
+        if (e < mp.experts)
+            for (uint32_t q = lane * 8; q < k; q += step) {
+                deq8<F, B>(w, scales, biases, p, e * n + r, q, v);
+                fma8<1>(xt, 1, k, q, vec, v, acc);
+            }
+        if (whole)
+            for (int o = 16; o > 0; o >>= 1) acc[0] += __shfl_xor_sync(0xffffffffu, acc[0], o);
+        if (lane == 0) sty(y, (uint64_t)pair * n + r, acc[0]);
+    }
+}
+
 } // namespace mlxc_qmm
 
 /* extern "C" entry points: {qmv, qmm} x format x X x Y (X, Y: f32 float,
@@ -396,3 +426,17 @@ QMM_FORMATS(qmm)
 #undef QMM_XY
 #define QMM_XY(OP, NAME, F, B) QGATHER_ENTRY(NAME, F, B, f32, float) QGATHER_ENTRY(NAME, F, B, bf16, uint16_t)
 QMM_FORMATS(qgather)
+
+#define QMOE_ENTRY(NAME, F, B, XS, XT, YS, YT)                                                                        \
+    extern "C" __global__ void qmoe_##NAME##_##XS##_##YS(const XT *x, const uint8_t *w, const void *scales,           \
+                                                          const void *biases, const uint32_t *ids, YT *y,             \
+                                                          mlxc_p_qmoe p) {                                            \
+        mlxc_qmm::qmoe<F, B>(x, w, scales, biases, ids, y, p);                                                       \
+    }
+#undef QMM_XY
+#define QMM_XY(OP, NAME, F, B)                                                                                        \
+    QMOE_ENTRY(NAME, F, B, f32, float, f32, float)                                                                    \
+    QMOE_ENTRY(NAME, F, B, f32, float, bf16, uint16_t)                                                                \
+    QMOE_ENTRY(NAME, F, B, bf16, uint16_t, f32, float)                                                                \
+    QMOE_ENTRY(NAME, F, B, bf16, uint16_t, bf16, uint16_t)
+QMM_FORMATS(qmoe)
