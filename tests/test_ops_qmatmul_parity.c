@@ -5,7 +5,7 @@
  * mat-vec) and m in 9..600 (the mat-mat), k a multiple of 256 and not
  * where the format allows, odd n; both kernels launched by hand with odd
  * grids and block sizes (params.h: any launch shape is correct); and the
- * quantized embedding gather, every format.
+ * quantized embedding gather and the expert-routed mat-vec, every format.
  * Exits 77 "SKIP: no CUDA device" without a GPU. */
 #include <ctype.h>
 
@@ -175,6 +175,35 @@ static void par_gather(void) {
     }
 }
 
+/* The expert-routed mat-vec: 8 experts of (n, k), 3 tokens x top 4 with an
+ * id past the experts, every format. */
+static void par_experts(void) {
+    const uint32_t E = 8, n = 45, tokens = 3, topk = 4, pairs = tokens * topk;
+    static const uint32_t idv[12] = {7, 0, 3, 5, 1, 1, 2, 9, 6, 4, 0, 7};
+    for (size_t fi = 0; fi < QT_NFORMATS; fi++) {
+        const qt_format *f = &qt_formats[fi];
+        const uint32_t k = f->group < 256 ? 9 * f->group : 768;
+        const mlxc_dtype xd = k_dt[fi % 2], yd = k_dt[(fi / 2) % 2];
+        qt_weight w = qt_weight_rand(*f, E * n, k);
+        qt_dev_weight wc = qt_upload(cpu, &w), wg = qt_upload(gpu, &w);
+        pair x = p_rand(xd, (size_t)tokens * k), y = {ot_out(cpu, yd, (size_t)pairs * n), ot_out(gpu, yd, (size_t)pairs * n)};
+        pair ids = {ot_alloc(cpu, MLXC_U32, pairs), ot_alloc(gpu, MLXC_U32, pairs)};
+        for (uint32_t i = 0; i < pairs; i++) ids.c.h[i] = ids.g.h[i] = idv[i];
+        ot_upload(&ids.c);
+        ot_upload(&ids.g);
+        OT_RUN(cpu, mlxc_qmatmul_experts(enc, x.c.b, &wc.w, ids.c.b, y.c.b, tokens, topk, E, n, k));
+        OT_RUN(gpu, mlxc_qmatmul_experts(enc, x.g.b, &wg.w, ids.g.b, y.g.b, tokens, topk, E, n, k));
+        ot_download(&y.c);
+        ot_download(&y.g);
+        g_cases++;
+        char lab[48];
+        OT_CLOSE(&y.g, y.c.h, tol(yd), "experts %s x %s y %s", qt_label(f, lab, sizeof lab), mlxc_dtype_name(xd),
+                 mlxc_dtype_name(yd));
+        p_free(&x), p_free(&y), p_free(&ids);
+        qt_dev_free(&wc), qt_dev_free(&wg), qt_weight_free(&w);
+    }
+}
+
 int main(void) {
     int n = 0;
     mlxc_device_count(MLXC_BACKEND_CUDA, &n);
@@ -188,6 +217,7 @@ int main(void) {
     RUN(par_matvec);
     RUN(par_matmat);
     RUN(par_gather);
+    RUN(par_experts);
     printf("%d comparisons\n", g_cases);
     mlxc_device_close(gpu);
     mlxc_device_close(cpu);
