@@ -16,7 +16,9 @@
  * Prefill: m = 512 and 2048 on the same shapes for affine4 g64, Q4_K and
  * Q8_0: the mat-mat kernel, the whole matrix dequantized to a bf16 scratch
  * then the dense GEMM (cuBLASLt where present), and the dense GEMM alone
- * (the rate to compare with), in TFLOP/s. */
+ * (the rate to compare with), in TFLOP/s.
+ *
+ * MoE decode: 128 experts of 768 x 2048, top 8, one token (moe() below). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -177,6 +179,50 @@ static void prefill(void) {
         }
 }
 
+/* MoE decode: 128 experts of (n 768, k 2048) (Qwen3-30B-A3B's), one token,
+ * top 8; iteration i takes the 8 experts 8 (i % 16) .. 8 (i % 16) + 7, so
+ * the bank (over the L2) is walked and each expert is cold when touched.
+ * Bytes: the 8 experts' weights and scales, x and y. */
+typedef struct mctx {
+    qt_dev_weight w;
+    mlxc_buffer  *x, *y, *ids[16];
+} mctx;
+
+static mlxc_status run_moe(mlxc_encoder *enc, int i, void *ctx) {
+    mctx *c = ctx;
+    return mlxc_qmatmul_experts(enc, c->x, &c->w.w, c->ids[i % 16], c->y, 1, 8, 128, 768, 2048);
+}
+
+static void moe(double ceiling) {
+    const qt_format fs[4] = {{MLXC_QF_MLX_AFFINE, 4, 64, MLXC_BF16}, {MLXC_QF_Q4_K, 0, 256, MLXC_U8},
+                             {MLXC_QF_Q8_0, 0, 32, MLXC_U8}, {MLXC_QF_MXFP4, 0, 32, MLXC_U8}};
+    printf("\nMoE decode: 128 experts (768 x 2048), top 8, one token, bf16 x and y\n%-22s %10s %9s %9s %8s\n",
+           "format", "time us", "MB", "GB/s", "of copy");
+    for (int fi = 0; fi < 4; fi++) {
+        mctx c;
+        qt_weight w = qt_weight_rand(fs[fi], 128 * 768, 2048);
+        double per = (double)w.row_bytes * 768;
+        if (qt_is_mlx(fs[fi].f)) per += 768.0 * (2048 / fs[fi].group) * mlxc_dtype_size(fs[fi].sdt) * 2;
+        c.w = qt_upload(gpu, &w);
+        qt_weight_free(&w);
+        c.x = fbuf(gpu, MLXC_BF16, 2048, NULL);
+        c.y = fbuf(gpu, MLXC_BF16, 8 * 768, NULL);
+        for (int sset = 0; sset < 16; sset++) {
+            double v[8];
+            for (int j = 0; j < 8; j++) v[j] = 8 * sset + j;
+            c.ids[sset] = fbuf(gpu, MLXC_U32, 8, v);
+        }
+        const double t = time_iters(run_moe, &c), bytes = 8 * per + 2.0 * (2048 + 8 * 768);
+        char lab[48];
+        printf("%-22s %10.2f %9.2f %9.1f %7.1f%%\n", qt_label(&fs[fi], lab, sizeof lab), t * 1e6, bytes / 1e6,
+               bytes / t / 1e9, 100.0 * bytes / t / ceiling);
+        for (int sset = 0; sset < 16; sset++) mlxc_buffer_release(c.ids[sset]);
+        mlxc_buffer_release(c.x);
+        mlxc_buffer_release(c.y);
+        qt_dev_free(&c.w);
+    }
+}
+
 int main(int argc, char **argv) {
     int ndev = 0;
     mlxc_device_count(MLXC_BACKEND_CUDA, &ndev);
@@ -250,6 +296,7 @@ int main(int argc, char **argv) {
             }
             for (int r = 0; r < c.nrot; r++) qt_dev_free(&c.w[r]);
         }
+    moe(ceiling);
     if (!no_prefill) prefill();
     mlxc_device_close(gpu);
     mlxc_device_close(cpu);
