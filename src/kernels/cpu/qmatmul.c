@@ -15,7 +15,7 @@
 #include "kernels/cpu/ops_cpu.h"
 #include "kernels/params_qmatmul.h"
 
-static inline float qc_f16(uint16_t h) { return mlxc_f16_to_f32(h); }
+static inline float qc_f16(uint16_t h) { return mlxc_half_f16_to_f32(h); }
 static inline uint32_t qc_u32(const uint8_t *p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
@@ -35,7 +35,7 @@ static inline float qc_e8m0(uint8_t e) { return e == 255 ? NAN : ldexpf(1.0f, (i
 static inline float qc_scale(const void *s, uint32_t sdtype, uint64_t i) {
     if (sdtype == MLXC_QS_F32) return ((const float *)s)[i];
     const uint16_t h = ((const uint16_t *)s)[i];
-    return sdtype == MLXC_QS_F16 ? mlxc_f16_to_f32(h) : mlxc_cpu_bf16_load(h);
+    return sdtype == MLXC_QS_F16 ? mlxc_half_f16_to_f32(h) : mlxc_half_bf16_to_f32(h);
 }
 
 /* The K-quants' packed 6-bit scale and min j (0..7) of 12 bytes. */
@@ -316,7 +316,7 @@ static void qc_run(const mlxc_cpu_launch *l, int x_bf16, int y_bf16) {
                 const uint64_t at = (uint64_t)(i0 + i) * k + kb;
                 for (uint32_t q = 0; q < kl; q++)
                     xf[(size_t)i * KB + q] =
-                        x_bf16 ? mlxc_cpu_bf16_load(((const uint16_t *)x)[at + q]) : ((const float *)x)[at + q];
+                        x_bf16 ? mlxc_half_bf16_to_f32(((const uint16_t *)x)[at + q]) : ((const float *)x)[at + q];
             }
             for (uint32_t r = 0; r < nr; r++) qc_dequant_row(p, w, scales, biases, c0 + r, kb, kl, wf + (size_t)r * KB);
             for (uint32_t i = 0; i < mr; i++)
@@ -327,7 +327,7 @@ static void qc_run(const mlxc_cpu_launch *l, int x_bf16, int y_bf16) {
             for (uint32_t r = 0; r < nr; r++) {
                 const uint64_t o = (uint64_t)(i0 + i) * n + c0 + r;
                 const float v = acc[(size_t)i * NT + r];
-                if (y_bf16) ((uint16_t *)y)[o] = mlxc_cpu_bf16_store(v);
+                if (y_bf16) ((uint16_t *)y)[o] = mlxc_half_f32_to_bf16(v);
                 else ((float *)y)[o] = v;
             }
     }
@@ -360,7 +360,7 @@ static void qc_gather(const mlxc_cpu_launch *l, int y_bf16) {
             for (uint32_t q = 0; q < kl; q++) {
                 const uint64_t o = r * p->k + kb + q;
                 const float v = buf[q] * g->scale;
-                if (y_bf16) ((uint16_t *)out)[o] = mlxc_cpu_bf16_store(v);
+                if (y_bf16) ((uint16_t *)out)[o] = mlxc_half_f32_to_bf16(v);
                 else ((float *)out)[o] = v;
             }
         }
@@ -393,7 +393,7 @@ static void qc_moe(const mlxc_cpu_launch *l, int x_bf16, int y_bf16) {
             const uint32_t kl = k - kb < KB ? k - kb : KB;
             const uint64_t at = (uint64_t)tok * k + kb;
             for (uint32_t q = 0; q < kl; q++)
-                xf[q] = x_bf16 ? mlxc_cpu_bf16_load(((const uint16_t *)x)[at + q]) : ((const float *)x)[at + q];
+                xf[q] = x_bf16 ? mlxc_half_bf16_to_f32(((const uint16_t *)x)[at + q]) : ((const float *)x)[at + q];
             for (uint32_t r = 0; r < nr; r++) {
                 qc_dequant_row(p, w, scales, biases, e * n + c0 + r, kb, kl, wf);
                 acc[r] += qc_dot(wf, xf, kl);
@@ -401,7 +401,7 @@ static void qc_moe(const mlxc_cpu_launch *l, int x_bf16, int y_bf16) {
         }
         for (uint32_t r = 0; r < nr; r++) {
             const uint64_t o = (uint64_t)pair * n + c0 + r;
-            if (y_bf16) ((uint16_t *)y)[o] = mlxc_cpu_bf16_store(acc[r]);
+            if (y_bf16) ((uint16_t *)y)[o] = mlxc_half_f32_to_bf16(acc[r]);
             else ((float *)y)[o] = acc[r];
         }
     }
