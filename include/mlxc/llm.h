@@ -1,0 +1,193 @@
+/*
+ * mlxc/llm.h — run a language model: open it, evaluate tokens through a KV
+ * cache, read logits, sample, generate.
+ *
+ * A model is weights + hyperparameters + tokenizer from one GGUF file or one
+ * Hugging Face directory (config.json, f32/f16/bf16 safetensors, sharded or
+ * not, tokenizer.json).  A context is one sequence: a KV cache of n_ctx
+ * positions and the buffers one forward pass needs.  Every step is encoded
+ * from the op library (mlxc/ops_*.h) into command buffers, so the same code
+ * runs on the CPU and on CUDA.
+ *
+ *     mlxc_model *m;
+ *     mlxc_context *ctx;
+ *     if (mlxc_model_open(dev, "SmolLM2-135M", &m)) { puts(mlxc_last_error()); ... }
+ *     mlxc_context_create(m, 2048, &ctx);
+ *     mlxc_context_eval(ctx, prompt_ids, n_prompt);        // prefill, in chunks
+ *     int32_t tok;
+ *     for (int i = 0; i < 32; i++) {
+ *         mlxc_sampler_sample(s, ctx, &tok, NULL);         // or argmax of mlxc_context_logits
+ *         mlxc_context_eval(ctx, &tok, 1);                 // decode one token
+ *     }
+ *     mlxc_context_free(ctx);
+ *     mlxc_model_close(m);
+ *
+ * Architectures: the Llama family ("LlamaForCausalLM" / GGUF "llama": Llama
+ * 1/2/3 with llama3 or linear rope scaling, SmolLM2, Mistral without a
+ * sliding window), Qwen2 (q/k/v biases) and Qwen3 (q/k RMS norms).  Weight
+ * names as GGUF writes them (`blk.N.attn_q.weight`) and as Hugging Face
+ * writes them (`model.layers.N.self_attn.q_proj.weight`) bind to one internal
+ * layout.  GGUF llama files store q and k rows permuted for rope on adjacent
+ * pairs (llama.cpp's converter); those run with adjacent-pair rope, which
+ * gives the same attention as the unpermuted weights with NeoX rope.
+ *
+ * Failures return a status and a message naming the cause: an unknown
+ * architecture (MLXC_ERR_UNSUPPORTED), a missing tensor (MLXC_ERR_NOT_FOUND,
+ * naming it), a tensor of the wrong shape (MLXC_ERR_SHAPE, naming it and
+ * both shapes), a weight dtype this build cannot multiply (MLXC_ERR_DTYPE /
+ * MLXC_ERR_UNSUPPORTED), evaluation past the cache (MLXC_ERR_OUT_OF_RANGE),
+ * an empty token list or invalid sampling values (MLXC_ERR_INVALID_ARGUMENT).
+ */
+#ifndef MLXC_LLM_H
+#define MLXC_LLM_H
+
+#include "mlxc/common.h"
+#include "mlxc/device.h"
+#include "mlxc/model.h"
+#include "mlxc/tokenizer.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct mlxc_model   mlxc_model;
+typedef struct mlxc_context mlxc_context;
+typedef struct mlxc_sampler mlxc_sampler;
+
+/* ---- model ------------------------------------------------------------------------ */
+
+typedef enum mlxc_arch {
+    MLXC_ARCH_LLAMA = 1,   /* Llama 1/2/3, SmolLM2, Mistral (no sliding window) */
+    MLXC_ARCH_QWEN2 = 2,   /* + q/k/v biases                                    */
+    MLXC_ARCH_QWEN3 = 3    /* + q/k RMS norms per head                          */
+} mlxc_arch;
+
+/* "llama", "qwen2", "qwen3"; "unknown" otherwise. */
+MLXC_API const char *mlxc_arch_name(mlxc_arch arch);
+
+typedef struct mlxc_model_options {
+    mlxc_load_progress_fn progress;   /* called while weights load; may be NULL    */
+    void                 *user;
+    unsigned              load_flags; /* mlxc_load_options flags (MLXC_LOAD_COPY)  */
+    bool                  no_tokenizer; /* do not look for one                     */
+} mlxc_model_options;
+
+/* Open the model at `path` (a .gguf file, or a directory) on `dev`: read the
+ * configuration, bind and load every tensor the architecture needs, and
+ * load the tokenizer when the file or directory has one. */
+MLXC_API mlxc_status mlxc_model_open(mlxc_device *dev, const char *path, mlxc_model **out);
+/* The same with options (opt may be NULL). */
+MLXC_API mlxc_status mlxc_model_open_ex(mlxc_device *dev, const char *path, const mlxc_model_options *opt,
+                                        mlxc_model **out);
+/* NULL is accepted.  Contexts must be freed first. */
+MLXC_API void        mlxc_model_close(mlxc_model *m);
+
+MLXC_API mlxc_arch   mlxc_model_arch(const mlxc_model *m);
+MLXC_API mlxc_device *mlxc_model_device(const mlxc_model *m);
+/* The hyperparameters the model runs with (defaults filled in). */
+MLXC_API const mlxc_model_config *mlxc_model_get_config(const mlxc_model *m);
+/* The tokenizer, or NULL when the file or directory has none. */
+MLXC_API const mlxc_tokenizer *mlxc_model_tokenizer(const mlxc_model *m);
+/* Rows of the logits (the output projection's size). */
+MLXC_API int64_t     mlxc_model_vocab_size(const mlxc_model *m);
+/* Bytes of weights on the device. */
+MLXC_API uint64_t    mlxc_model_weight_bytes(const mlxc_model *m);
+
+/* ---- context: one sequence and its KV cache ---------------------------------------- */
+
+typedef struct mlxc_context_params {
+    uint32_t   n_ctx;      /* KV cache positions; 0: min(trained context, 4096)      */
+    uint32_t   n_batch;    /* tokens per prefill chunk; 0: 512                       */
+    mlxc_dtype kv_dtype;   /* MLXC_F16, MLXC_BF16 or MLXC_F32                        */
+} mlxc_context_params;
+
+/* n_ctx 0, n_batch 0, kv_dtype F16. */
+MLXC_API mlxc_context_params mlxc_context_default_params(void);
+
+/* A context of n_ctx positions with the default parameters. */
+MLXC_API mlxc_status mlxc_context_create(mlxc_model *m, uint32_t n_ctx, mlxc_context **out);
+MLXC_API mlxc_status mlxc_context_create_ex(mlxc_model *m, const mlxc_context_params *p, mlxc_context **out);
+/* NULL is accepted. */
+MLXC_API void        mlxc_context_free(mlxc_context *ctx);
+
+/* Evaluate tokens[0..n) at positions n_past .. n_past + n - 1, appending
+ * them to the cache (n >= 1; n_past + n <= n_ctx; every id < vocab).
+ * Prompts run in chunks of n_batch tokens; n == 1 is one decode step.
+ * Afterwards mlxc_context_logits gives the last token's logits.  On failure
+ * the cache is left as before the call. */
+MLXC_API mlxc_status mlxc_context_eval(mlxc_context *ctx, const int32_t *tokens, size_t n);
+/* As mlxc_context_eval, and `logits` (n * vocab floats) receives every
+ * token's logits, row i for tokens[i] (for scoring and perplexity). */
+MLXC_API mlxc_status mlxc_context_eval_all(mlxc_context *ctx, const int32_t *tokens, size_t n, float *logits);
+/* The logits of the last evaluated token into out[0..n_vocab);
+ * n_vocab must be mlxc_model_vocab_size.  MLXC_ERR_STATE before any eval. */
+MLXC_API mlxc_status mlxc_context_logits(const mlxc_context *ctx, float *out, size_t n_vocab);
+
+MLXC_API uint32_t    mlxc_context_n_past(const mlxc_context *ctx);
+MLXC_API uint32_t    mlxc_context_n_ctx(const mlxc_context *ctx);
+/* Forget every position. */
+MLXC_API mlxc_status mlxc_context_reset(mlxc_context *ctx);
+/* Keep positions [0, n_keep) and forget the rest (n_keep <= n_past).  The
+ * logits are invalid until the next eval. */
+MLXC_API mlxc_status mlxc_context_truncate(mlxc_context *ctx, uint32_t n_keep);
+
+/* ---- sampling ------------------------------------------------------------------------ */
+
+/* The chain, in llama.cpp's order: repetition penalty over the last
+ * repeat_last_n accepted tokens (a positive logit divided by the penalty, a
+ * negative one multiplied), top-k, top-p (nucleus), min-p (relative to the
+ * most likely token), then temperature and a seeded draw.  temperature 0 is
+ * greedy (the argmax after the penalty, ties to the lower id). */
+typedef struct mlxc_sampler_params {
+    float    temperature;     /* >= 0; 0 = greedy                           */
+    int32_t  top_k;           /* 0 = off                                    */
+    float    top_p;           /* (0, 1]; 1 = off                            */
+    float    min_p;           /* [0, 1); 0 = off                            */
+    float    repeat_penalty;  /* > 0; 1 = off                               */
+    int32_t  repeat_last_n;   /* window of the penalty; 0 = off, -1 = all   */
+    uint64_t seed;
+} mlxc_sampler_params;
+
+/* temperature 0.8, top_k 40, top_p 0.95, min_p 0.05, repeat_penalty 1,
+ * repeat_last_n 64, seed 0 (llama.cpp's defaults). */
+MLXC_API mlxc_sampler_params mlxc_sampler_default_params(void);
+/* MLXC_ERR_INVALID_ARGUMENT (naming the field) for values outside the
+ * ranges above or NaN. */
+MLXC_API mlxc_status mlxc_sampler_create(const mlxc_sampler_params *p, mlxc_sampler **out);
+MLXC_API void        mlxc_sampler_free(mlxc_sampler *s);
+/* Pick a token from logits[0..n_vocab).  *logprob (may be NULL) is the
+ * token's log-probability under the model's distribution, softmax of the
+ * raw logits (no penalty, filter or temperature). */
+MLXC_API mlxc_status mlxc_sampler_sample_logits(mlxc_sampler *s, const float *logits, size_t n_vocab,
+                                                int32_t *token, float *logprob);
+/* The same from the context's last logits. */
+MLXC_API mlxc_status mlxc_sampler_sample(mlxc_sampler *s, const mlxc_context *ctx, int32_t *token,
+                                         float *logprob);
+/* Record a token for the repetition penalty (prompt tokens too). */
+MLXC_API void        mlxc_sampler_accept(mlxc_sampler *s, int32_t token);
+/* Forget the accepted tokens and restart the random stream from the seed. */
+MLXC_API void        mlxc_sampler_reset(mlxc_sampler *s);
+
+/* ---- generation ------------------------------------------------------------------------ */
+
+/* Called once per generated token; return false to stop. */
+typedef bool (*mlxc_token_fn)(int32_t token, float logprob, void *user);
+
+typedef struct mlxc_generate_stats {
+    uint32_t n_prompt, n_gen;
+    double   prompt_s, gen_s;    /* wall time of prefill and of decoding       */
+} mlxc_generate_stats;
+
+/* Evaluate prompt[0..n_prompt) after what the context holds, then sample
+ * and evaluate up to n_gen tokens, calling fn (may be NULL) for each.
+ * Stops early at the tokenizer's EOS when stop_at_eos (the EOS token is
+ * reported but not evaluated), when fn returns false, or when the cache is
+ * full.  stats may be NULL. */
+MLXC_API mlxc_status mlxc_generate(mlxc_context *ctx, mlxc_sampler *s, const int32_t *prompt, size_t n_prompt,
+                                   uint32_t n_gen, bool stop_at_eos, mlxc_token_fn fn, void *user,
+                                   mlxc_generate_stats *stats);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MLXC_LLM_H */

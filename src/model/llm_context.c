@@ -1,0 +1,220 @@
+/*
+ * A context: one sequence's KV cache and the activation buffers of one
+ * chunk, and evaluation in chunks of n_batch tokens (one command buffer
+ * each).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/llm_internal.h"
+#include "mlxc/ops_attention.h"
+
+/* Largest logits block kept on the device, and largest score block of the
+ * composed attention (bytes): they bound the chunk, not the context. */
+#define LLM_LOGITS_BYTES (64u << 20)
+#define LLM_SCORES_BYTES (256u << 20)
+
+mlxc_context_params mlxc_context_default_params(void) {
+    mlxc_context_params p = {.n_ctx = 0, .n_batch = 0, .kv_dtype = MLXC_F16};
+    return p;
+}
+
+mlxc_status mlxc_context_create(mlxc_model *m, uint32_t n_ctx, mlxc_context **out) {
+    mlxc_context_params p = mlxc_context_default_params();
+    p.n_ctx = n_ctx;
+    return mlxc_context_create_ex(m, &p, out);
+}
+
+static mlxc_status alloc(mlxc_device *dev, mlxc_dtype dt, int64_t d0, int64_t d1, int64_t d2, mlxc_buffer **out) {
+    int64_t shape[3] = {d0, d1, d2};
+    int nd = d2 ? 3 : d1 ? 2 : 1;
+    uint64_t n = (uint64_t)d0 * (uint64_t)(d1 ? d1 : 1) * (uint64_t)(d2 ? d2 : 1);
+    if (n == 0 || n > (UINT64_C(1) << 40))
+        return mlxc_set_error(MLXC_ERR_OUT_OF_RANGE, "context: a buffer of %llu elements", (unsigned long long)n);
+    return mlxc_buffer_alloc(dev, (size_t)n * mlxc_dtype_size(dt), dt, nd, shape, out);
+}
+
+mlxc_status mlxc_context_create_ex(mlxc_model *m, const mlxc_context_params *p, mlxc_context **out) {
+    MLXC_CHECK_ARG(m && p && out, "mlxc_context_create: NULL argument");
+    *out = NULL;
+    if (p->kv_dtype != MLXC_F16 && p->kv_dtype != MLXC_BF16 && p->kv_dtype != MLXC_F32)
+        return mlxc_set_error(MLXC_ERR_DTYPE, "context: the KV cache dtype must be f16, bf16 or f32, not %s",
+                              mlxc_dtype_name(p->kv_dtype));
+    uint32_t n_ctx = p->n_ctx;
+    if (n_ctx == 0) {
+        int64_t train = m->cfg.max_position_embeddings;
+        n_ctx = train > 0 && train < 4096 ? (uint32_t)train : 4096;
+    }
+    if (n_ctx > (1u << 24)) return mlxc_set_error(MLXC_ERR_OUT_OF_RANGE, "context: n_ctx %u is too large", n_ctx);
+    mlxc_context *c = calloc(1, sizeof *c);
+    if (!c) return mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "context: out of memory");
+    c->m = m;
+    c->n_ctx = n_ctx;
+    c->kv_dtype = p->kv_dtype;
+    int64_t H = m->n_heads, KV = m->n_kv_heads, hd = m->head_dim;
+    c->fused_attn = p->kv_dtype != MLXC_F32 && (hd == 64 || hd == 96 || hd == 128 || hd == 256) && H / KV <= 8;
+    uint32_t nb = p->n_batch ? p->n_batch : 512;
+    if (nb > n_ctx) nb = n_ctx;
+    uint64_t lrows = LLM_LOGITS_BYTES / ((uint64_t)m->vocab * 4);
+    if (!c->fused_attn) {
+        uint64_t srows = LLM_SCORES_BYTES / ((uint64_t)H * n_ctx * 4);
+        if (srows < nb) nb = srows ? (uint32_t)srows : 1;
+    }
+    c->n_batch = nb;
+    uint32_t nlog = lrows < nb ? (lrows ? (uint32_t)lrows : 1) : nb;
+    mlxc_device *dev = m->dev;
+    mlxc_dtype A = m->act;
+    mlxc_status st;
+    c->k_cache = calloc((size_t)m->n_layers, sizeof *c->k_cache);
+    c->v_cache = calloc((size_t)m->n_layers, sizeof *c->v_cache);
+    if (!c->k_cache || !c->v_cache) {
+        st = mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "context: out of memory");
+        goto fail;
+    }
+    for (int64_t l = 0; l < m->n_layers; l++)
+        if ((st = alloc(dev, c->kv_dtype, KV, n_ctx, hd, &c->k_cache[l])) ||
+            (st = alloc(dev, c->kv_dtype, KV, n_ctx, hd, &c->v_cache[l])))
+            goto fail;
+    int64_t bias_cols = H * hd > KV * hd ? H * hd : KV * hd;
+    if ((st = alloc(dev, MLXC_U32, nb, 0, 0, &c->ids)) || (st = alloc(dev, MLXC_I32, nb, 0, 0, &c->pos)) ||
+        (st = alloc(dev, A, nb, m->dim, 0, &c->x)) || (st = alloc(dev, A, nb, m->dim, 0, &c->xb)) ||
+        (st = alloc(dev, A, nb, m->dim, 0, &c->xb2)) || (st = alloc(dev, A, nb, H, hd, &c->q)) ||
+        (st = alloc(dev, A, nb, KV, hd, &c->k)) || (st = alloc(dev, A, nb, KV, hd, &c->v)) ||
+        (st = alloc(dev, A, nb, H, hd, &c->att)) || (st = alloc(dev, A, nb, m->ff, 0, &c->gate)) ||
+        (st = alloc(dev, A, nb, m->ff, 0, &c->up)) || (st = alloc(dev, MLXC_F32, nlog, m->vocab, 0, &c->logits)))
+        goto fail;
+    if (m->layers[0].bq && (st = alloc(dev, A, nb, bias_cols, 0, &c->bias_rows))) goto fail;
+    if (m->layers[0].k_norm && (st = alloc(dev, A, nb, KV, hd, &c->kn))) goto fail;
+    if (c->fused_attn) {
+        mlxc_attention_desc d = {.n_heads = (uint32_t)H, .n_kv_heads = (uint32_t)KV, .head_dim = (uint32_t)hd,
+                                 .kv_capacity = n_ctx, .kv_len = 1, .scale = 1.0f};
+        size_t sb;
+        if ((st = mlxc_attention_decode_scratch_bytes(dev, &d, &sb))) goto fail;
+        int64_t shape[1] = {(int64_t)(sb / 4)};
+        if ((st = mlxc_buffer_alloc(dev, sb, MLXC_F32, 1, shape, &c->attn_scratch))) goto fail;
+    } else {
+        if ((st = alloc(dev, A, H, nb, hd, &c->qh)) || (st = alloc(dev, A, H, nb, hd, &c->oh)) ||
+            (st = alloc(dev, MLXC_F32, H, nb, n_ctx, &c->scores)) ||
+            (st = alloc(dev, c->kv_dtype, KV, hd, n_ctx, &c->vt)))
+            goto fail;
+    }
+    *out = c;
+    return MLXC_OK;
+fail:
+    mlxc_context_free(c);
+    return st;
+}
+
+void mlxc_context_free(mlxc_context *c) {
+    if (!c) return;
+    for (int64_t l = 0; c->k_cache && l < c->m->n_layers; l++) mlxc_buffer_release(c->k_cache[l]);
+    for (int64_t l = 0; c->v_cache && l < c->m->n_layers; l++) mlxc_buffer_release(c->v_cache[l]);
+    free(c->k_cache);
+    free(c->v_cache);
+    mlxc_buffer *bufs[] = {c->ids, c->pos, c->x,  c->xb,     c->xb2,    c->q,      c->k,
+                           c->v,   c->att, c->kn, c->gate,   c->up,     c->bias_rows, c->logits,
+                           c->attn_scratch, c->qh, c->oh,   c->scores, c->vt};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) mlxc_buffer_release(bufs[i]);
+    llm_release_views(c);
+    free(c->views);
+    free(c);
+}
+
+/* One chunk: ids and positions to the device, the forward pass in one
+ * command buffer, wait. */
+static mlxc_status run_chunk(mlxc_context *c, const int32_t *tokens, uint32_t m, uint32_t n_out) {
+    uint32_t p0 = c->n_past;
+    uint32_t buf[512];
+    for (uint32_t i = 0; i < m; i += 512) {
+        uint32_t k = m - i < 512 ? m - i : 512;
+        for (uint32_t j = 0; j < k; j++) buf[j] = (uint32_t)tokens[i + j];
+        mlxc_status st = mlxc_buffer_write(c->ids, (size_t)i * 4, buf, (size_t)k * 4);
+        for (uint32_t j = 0; j < k && !st; j++) buf[j] = p0 + i + j;
+        if (!st) st = mlxc_buffer_write(c->pos, (size_t)i * 4, buf, (size_t)k * 4);
+        if (st) return st;
+    }
+    mlxc_encoder *enc;
+    mlxc_status st = mlxc_encoder_create(c->m->dev, &enc);
+    if (st) return st;
+    mlxc_encoder_set_auto_barrier(enc, true);
+    st = llm_forward(c, enc, p0, m, n_out);
+    if (!st) st = mlxc_encoder_commit_and_wait_labeled(enc, m == 1 ? "model.decode" : "model.prefill");
+    mlxc_encoder_destroy(enc);
+    llm_release_views(c);
+    if (!st) c->n_past += m;
+    return st;
+}
+
+static mlxc_status eval(mlxc_context *c, const int32_t *tokens, size_t n, float *all) {
+    MLXC_CHECK_ARG(c && (tokens || n == 0), "mlxc_context_eval: NULL argument");
+    if (n == 0) return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "context: no tokens to evaluate (empty prompt)");
+    if (n > c->n_ctx - c->n_past)
+        return mlxc_set_error(MLXC_ERR_OUT_OF_RANGE,
+                              "context: %zu tokens after %u do not fit the context of %u positions", n, c->n_past,
+                              c->n_ctx);
+    for (size_t i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= c->m->vocab)
+            return mlxc_set_error(MLXC_ERR_OUT_OF_RANGE, "context: token %d (at %zu) is outside the vocabulary of %lld",
+                                  tokens[i], i, (long long)c->m->vocab);
+    uint32_t start = c->n_past;
+    uint32_t chunk = c->n_batch;
+    size_t lrows = mlxc_buffer_bytes(c->logits) / ((size_t)c->m->vocab * 4);
+    if (all && chunk > lrows) chunk = (uint32_t)lrows;
+    c->have_logits = false;
+    mlxc_status st = MLXC_OK;
+    for (size_t i = 0; i < n && !st; i += chunk) {
+        uint32_t m = (uint32_t)(n - i < chunk ? n - i : chunk);
+        bool last = i + m == n;
+        uint32_t n_out = all ? m : last ? 1 : 0;
+        st = run_chunk(c, tokens + i, m, n_out);
+        if (!st && all)
+            st = mlxc_buffer_read(c->logits, 0, all + i * (size_t)c->m->vocab, (size_t)m * (size_t)c->m->vocab * 4);
+    }
+    if (st) {
+        c->n_past = start;
+        return st;
+    }
+    /* eval_all leaves the chunk's last row where mlxc_context_logits reads */
+    if (all) {
+        uint32_t m_last = (uint32_t)((n - 1) % chunk + 1);
+        if (m_last > 1)
+            st = mlxc_buffer_write(c->logits, 0, all + (n - 1) * (size_t)c->m->vocab, (size_t)c->m->vocab * 4);
+    }
+    c->have_logits = st == MLXC_OK;
+    return st;
+}
+
+mlxc_status mlxc_context_eval(mlxc_context *c, const int32_t *tokens, size_t n) { return eval(c, tokens, n, NULL); }
+
+mlxc_status mlxc_context_eval_all(mlxc_context *c, const int32_t *tokens, size_t n, float *logits) {
+    MLXC_CHECK_ARG(logits, "mlxc_context_eval_all: NULL logits");
+    return eval(c, tokens, n, logits);
+}
+
+mlxc_status mlxc_context_logits(const mlxc_context *c, float *out, size_t n_vocab) {
+    MLXC_CHECK_ARG(c && out, "mlxc_context_logits: NULL argument");
+    if (n_vocab != (size_t)c->m->vocab)
+        return mlxc_set_error(MLXC_ERR_SHAPE, "mlxc_context_logits: %zu floats, the vocabulary has %lld", n_vocab,
+                              (long long)c->m->vocab);
+    if (!c->have_logits) return mlxc_set_error(MLXC_ERR_STATE, "mlxc_context_logits: nothing evaluated yet");
+    return mlxc_buffer_read(c->logits, 0, out, n_vocab * 4);
+}
+
+uint32_t mlxc_context_n_past(const mlxc_context *c) { return c ? c->n_past : 0; }
+uint32_t mlxc_context_n_ctx(const mlxc_context *c) { return c ? c->n_ctx : 0; }
+
+mlxc_status mlxc_context_reset(mlxc_context *c) {
+    MLXC_CHECK_ARG(c, "mlxc_context_reset: NULL context");
+    c->n_past = 0;
+    c->have_logits = false;
+    return MLXC_OK;
+}
+
+mlxc_status mlxc_context_truncate(mlxc_context *c, uint32_t n_keep) {
+    MLXC_CHECK_ARG(c, "mlxc_context_truncate: NULL context");
+    if (n_keep > c->n_past)
+        return mlxc_set_error(MLXC_ERR_OUT_OF_RANGE, "mlxc_context_truncate: %u kept of %u positions", n_keep, c->n_past);
+    c->n_past = n_keep;
+    c->have_logits = false;
+    return MLXC_OK;
+}

@@ -1,0 +1,247 @@
+/*
+ * The transformer forward pass of the Llama family (Llama, Mistral, Qwen2,
+ * Qwen3), encoded from ops so that one code path runs on every backend.
+ *
+ * One call evaluates a chunk of m tokens at positions p0 .. p0 + m - 1:
+ *
+ *   x = embed(ids)                                       (m, dim)
+ *   per layer:
+ *     xb  = rms_norm(x) * attn_norm                      (m, dim)
+ *     q, k, v = xb @ wq^T (+bq), xb @ wk^T, xb @ wv^T   (m, H, hd) (m, KV, hd)
+ *     [Qwen3: q, k = rms_norm per head * q_norm, k_norm]
+ *     q, k = rope(q, k)
+ *     cache[p0 .. p0+m) = k, v
+ *     att = softmax(q k^T / sqrt(hd), causal) v          (m, H, hd)
+ *     x  += att @ wo^T
+ *     xb  = rms_norm(x) * ffn_norm
+ *     x  += (silu(xb @ wg^T) * (xb @ wu^T)) @ wd^T
+ *   logits = rms_norm(x) * out_norm @ output^T           (n_out, vocab)
+ *
+ * Each residual add is fused into the norm that follows it.  The encoder
+ * runs with auto-barrier on, so the order between dispatches comes from
+ * what they read and write, not from hand-placed barriers.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/llm_internal.h"
+#include "mlxc/ops.h"
+#include "mlxc/ops_attention.h"
+#include "mlxc/ops_elementwise.h"
+#include "mlxc/ops_layout.h"
+#include "mlxc/ops_matmul.h"
+#include "mlxc/ops_norm.h"
+#include "mlxc/ops_rope.h"
+#include "mlxc/ops_softmax.h"
+
+/* ---- the matmul call site --------------------------------------------------------------- */
+
+mlxc_status llm_linear(mlxc_encoder *enc, const mlxc_buffer *x, const llm_weight *w, mlxc_buffer *y, uint32_t m) {
+    switch (w->format) {
+    case LLM_W_DENSE:
+        return mlxc_matmul(enc, x, w->w, y, m, (uint32_t)w->rows, (uint32_t)w->cols);
+    case LLM_W_GGML_QUANT:
+    case LLM_W_MLX_AFFINE:
+        break;
+    }
+    return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "model: quantized matmul is not in this build");
+}
+
+/* ---- views ---------------------------------------------------------------------------- */
+
+/* Views made during one forward call live in the context until its
+ * command buffer has completed (llm_release_views). */
+typedef struct fw {
+    mlxc_context *ctx;
+    mlxc_model   *m;
+    mlxc_status   st;
+} fw;
+
+/* A view of `b` at element `off` of `b`'s dtype with the given shape; NULL
+ * (and fw->st set) on failure, which every op then rejects. */
+static mlxc_buffer *view(fw *f, mlxc_buffer *b, int64_t off, int ndim, int64_t d0, int64_t d1, int64_t d2) {
+    mlxc_context *c = f->ctx;
+    if (f->st) return NULL;
+    if (c->n_views == c->cap_views) {
+        size_t cap = c->cap_views ? c->cap_views * 2 : 256;
+        mlxc_buffer **nv = realloc(c->views, cap * sizeof *nv);
+        if (!nv) {
+            f->st = mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "model: out of memory");
+            return NULL;
+        }
+        c->views = nv;
+        c->cap_views = cap;
+    }
+    mlxc_dtype dt = mlxc_buffer_dtype(b);
+    int64_t shape[3] = {d0, d1, d2};
+    mlxc_buffer *v;
+    f->st = mlxc_buffer_view(b, (size_t)off * mlxc_dtype_size(dt), dt, ndim, shape, &v);
+    if (f->st) return NULL;
+    c->views[c->n_views++] = v;
+    return v;
+}
+
+mlxc_status llm_rows(mlxc_buffer *b, int64_t r0, int64_t nrows, int64_t cols, mlxc_buffer **out) {
+    mlxc_dtype dt = mlxc_buffer_dtype(b);
+    int64_t shape[2] = {nrows, cols};
+    return mlxc_buffer_view(b, (size_t)(r0 * cols) * mlxc_dtype_size(dt), dt, 2, shape, out);
+}
+
+#define TRY(call)                              \
+    do {                                       \
+        mlxc_status st_ = (call);              \
+        if (st_) return f->st ? f->st : st_;   \
+    } while (0)
+
+/* ---- attention ------------------------------------------------------------------------ */
+
+/* The attention ops: f16/bf16 caches, head sizes 64/96/128/256. */
+static mlxc_status attention_fused(fw *f, mlxc_encoder *enc, int l, uint32_t p0, uint32_t m) {
+    mlxc_context *c = f->ctx;
+    mlxc_model *M = f->m;
+    int64_t H = M->n_heads, hd = M->head_dim;
+    mlxc_attention_desc d = {.n_heads = (uint32_t)H, .n_kv_heads = (uint32_t)M->n_kv_heads,
+                             .head_dim = (uint32_t)hd, .kv_capacity = c->n_ctx, .kv_len = p0 + m,
+                             .scale = 1.0f / sqrtf((float)hd)};
+    if (m == 1) {
+        mlxc_buffer *q = view(f, c->q, 0, 2, H, hd, 0), *o = view(f, c->att, 0, 2, H, hd, 0);
+        return mlxc_attention_decode(enc, q, c->k_cache[l], c->v_cache[l], o, c->attn_scratch, NULL, &d);
+    }
+    d.q_len = m;
+    d.q_offset = p0;
+    mlxc_buffer *q = view(f, c->q, 0, 3, m, H, hd), *o = view(f, c->att, 0, 3, m, H, hd);
+    return mlxc_attention_prefill(enc, q, c->k_cache[l], c->v_cache[l], o, &d);
+}
+
+/* The same attention from matmul, softmax and layout ops: any cache dtype
+ * (f32 for the CPU reference), any head size.  Per head h (KV head g):
+ *   scores_h = q_h k_g^T          (m, L)      L = p0 + m keys
+ *   probs    = softmax(scale * scores, causal from position p0)
+ *   o_h      = probs_h v_g        (m, hd)     through v_g^T (hd, L)          */
+static mlxc_status attention_composed(fw *f, mlxc_encoder *enc, int l, uint32_t p0, uint32_t m) {
+    mlxc_context *c = f->ctx;
+    mlxc_model *M = f->m;
+    int64_t H = M->n_heads, KV = M->n_kv_heads, hd = M->head_dim, L = p0 + m, cap = c->n_ctx;
+    int64_t group = H / KV;
+    mlxc_buffer *q = view(f, c->q, 0, 3, m, H, hd);
+    mlxc_buffer *qh = view(f, c->qh, 0, 3, H, m, hd);                  /* (H, m, hd) */
+    TRY(mlxc_permute_021(enc, q, qh, m, (uint32_t)H, (uint32_t)hd));
+    for (int64_t g = 0; g < KV; g++) {
+        mlxc_buffer *vg = view(f, c->v_cache[l], g * cap * hd, 2, L, hd, 0);   /* (L, hd) */
+        mlxc_buffer *vt = view(f, c->vt, g * hd * cap, 2, hd, L, 0);           /* (hd, L) */
+        TRY(mlxc_transpose_2d(enc, vg, vt, 1, (uint32_t)L, (uint32_t)hd));
+    }
+    for (int64_t h = 0; h < H; h++) {
+        mlxc_buffer *kg = view(f, c->k_cache[l], (h / group) * cap * hd, 2, L, hd, 0);
+        mlxc_buffer *qv = view(f, c->qh, h * m * hd, 2, m, hd, 0);
+        mlxc_buffer *sv = view(f, c->scores, h * m * L, 2, m, L, 0);
+        TRY(mlxc_matmul(enc, qv, kg, sv, m, (uint32_t)L, (uint32_t)hd));
+    }
+    mlxc_buffer *s = view(f, c->scores, 0, 2, H * m, L, 0);
+    mlxc_scale_mask_softmax_desc sd = {.cols = (uint32_t)L, .q_len = m, .scale = 1.0f / sqrtf((float)hd),
+                                       .causal = true, .q_offset = p0};
+    TRY(mlxc_scale_mask_softmax(enc, s, NULL, s, &sd));
+    for (int64_t h = 0; h < H; h++) {
+        mlxc_buffer *sv = view(f, c->scores, h * m * L, 2, m, L, 0);
+        mlxc_buffer *vt = view(f, c->vt, (h / group) * hd * cap, 2, hd, L, 0);
+        mlxc_buffer *ov = view(f, c->oh, h * m * hd, 2, m, hd, 0);
+        TRY(mlxc_matmul(enc, sv, vt, ov, m, (uint32_t)hd, (uint32_t)L));
+    }
+    mlxc_buffer *oh = view(f, c->oh, 0, 3, H, m, hd), *o = view(f, c->att, 0, 3, m, H, hd);
+    return mlxc_permute_021(enc, oh, o, (uint32_t)H, m, (uint32_t)hd);
+}
+
+/* y (m, n) += bias (n), broadcast over the rows. */
+static mlxc_status add_bias(fw *f, mlxc_encoder *enc, mlxc_buffer *y, mlxc_buffer *bias, uint32_t m, int64_t n) {
+    if (m == 1) return mlxc_add(enc, y, bias, y);
+    mlxc_buffer *rows = view(f, f->ctx->bias_rows, 0, 2, m, n, 0);
+    mlxc_strided_copy sc = {.ndim = 2, .shape = {m, (uint64_t)n}, .src_stride = {0, 1}, .dst_stride = {(uint64_t)n, 1}};
+    TRY(mlxc_copy_strided(enc, bias, rows, &sc));
+    return mlxc_add(enc, y, rows, y);
+}
+
+static mlxc_status attention_block(fw *f, mlxc_encoder *enc, int l, uint32_t p0, uint32_t m) {
+    mlxc_context *c = f->ctx;
+    mlxc_model *M = f->m;
+    const llm_layer *L = &M->layers[l];
+    int64_t H = M->n_heads, KV = M->n_kv_heads, hd = M->head_dim;
+    mlxc_buffer *xb = view(f, c->xb, 0, 2, m, M->dim, 0);
+    mlxc_buffer *q = view(f, c->q, 0, 2, m, H * hd, 0);                 /* (m, H*hd)  */
+    mlxc_buffer *k = view(f, c->k, 0, 2, m, KV * hd, 0);                /* (m, KV*hd) */
+    mlxc_buffer *v = view(f, c->v, 0, 2, m, KV * hd, 0);                /* (m, KV*hd) */
+    TRY(llm_linear(enc, xb, &L->wq, q, m));
+    TRY(llm_linear(enc, xb, &L->wk, k, m));
+    TRY(llm_linear(enc, xb, &L->wv, v, m));
+    if (L->bq) TRY(add_bias(f, enc, q, L->bq, m, H * hd));
+    if (L->bk) TRY(add_bias(f, enc, k, L->bk, m, KV * hd));
+    if (L->bv) TRY(add_bias(f, enc, v, L->bv, m, KV * hd));
+
+    mlxc_rope_desc rd = {.mode = M->rope_mode, .head_dim = (uint32_t)hd, .theta_base = M->rope_theta,
+                         .freq_scale = M->rope_freq_scale};
+    mlxc_buffer *pos = view(f, c->pos, 0, 1, m, 0, 0);
+    mlxc_buffer *q3 = view(f, c->q, 0, 3, m, H, hd), *k3 = view(f, c->k, 0, 3, m, KV, hd);
+    mlxc_buffer *qsrc = q3, *ksrc = k3;
+    if (L->q_norm) {   /* Qwen3: RMS norm of each head's q and k before rope */
+        qsrc = view(f, c->att, 0, 3, m, H, hd);
+        ksrc = view(f, c->kn, 0, 3, m, KV, hd);
+        TRY(mlxc_rms_norm(enc, q3, L->q_norm, qsrc, (uint32_t)hd, M->eps));
+        TRY(mlxc_rms_norm(enc, k3, L->k_norm, ksrc, (uint32_t)hd, M->eps));
+    }
+    rd.n_heads = (uint32_t)H;
+    TRY(mlxc_rope(enc, qsrc, q3, pos, M->rope_freqs, &rd));
+    rd.n_heads = (uint32_t)KV;
+    TRY(mlxc_rope(enc, ksrc, k3, pos, M->rope_freqs, &rd));
+
+    mlxc_kv_cache_desc kd = {.kv_heads = (uint32_t)KV, .head_dim = (uint32_t)hd, .capacity = c->n_ctx};
+    TRY(mlxc_kv_cache_copy(enc, k3, c->k_cache[l], &kd, p0, NULL));
+    TRY(mlxc_kv_cache_copy(enc, view(f, c->v, 0, 3, m, KV, hd), c->v_cache[l], &kd, p0, NULL));
+
+    TRY(c->fused_attn ? attention_fused(f, enc, l, p0, m) : attention_composed(f, enc, l, p0, m));
+    mlxc_buffer *att = view(f, c->att, 0, 2, m, H * hd, 0);
+    return llm_linear(enc, att, &L->wo, view(f, c->xb2, 0, 2, m, M->dim, 0), m);
+}
+
+static mlxc_status ffn_block(fw *f, mlxc_encoder *enc, int l, uint32_t m) {
+    mlxc_context *c = f->ctx;
+    mlxc_model *M = f->m;
+    const llm_layer *L = &M->layers[l];
+    mlxc_buffer *xb = view(f, c->xb, 0, 2, m, M->dim, 0);
+    mlxc_buffer *gate = view(f, c->gate, 0, 2, m, M->ff, 0);           /* (m, ff) */
+    mlxc_buffer *up = view(f, c->up, 0, 2, m, M->ff, 0);               /* (m, ff) */
+    TRY(llm_linear(enc, xb, &L->w_gate, gate, m));
+    TRY(llm_linear(enc, xb, &L->w_up, up, m));
+    TRY(mlxc_silu_mul(enc, gate, up, gate));
+    return llm_linear(enc, gate, &L->w_down, view(f, c->xb2, 0, 2, m, M->dim, 0), m);
+}
+
+static mlxc_status forward(fw *f, mlxc_encoder *enc, uint32_t p0, uint32_t m, uint32_t n_out) {
+    mlxc_context *c = f->ctx;
+    mlxc_model *M = f->m;
+    mlxc_buffer *x = view(f, c->x, 0, 2, m, M->dim, 0);                /* (m, dim) residual */
+    mlxc_buffer *xb = view(f, c->xb, 0, 2, m, M->dim, 0);              /* (m, dim) normed   */
+    mlxc_buffer *xb2 = view(f, c->xb2, 0, 2, m, M->dim, 0);            /* (m, dim) block out */
+    TRY(mlxc_embedding_gather(enc, M->tok_embd, view(f, c->ids, 0, 1, m, 0, 0), x, (uint32_t)M->dim, 1.0f));
+    for (int l = 0; l < (int)M->n_layers; l++) {
+        const llm_layer *L = &M->layers[l];
+        if (l == 0) TRY(mlxc_rms_norm(enc, x, L->attn_norm, xb, (uint32_t)M->dim, M->eps));
+        else TRY(mlxc_rms_norm_residual(enc, xb2, x, L->attn_norm, xb, x, (uint32_t)M->dim, M->eps));
+        TRY(attention_block(f, enc, l, p0, m));
+        TRY(mlxc_rms_norm_residual(enc, xb2, x, L->ffn_norm, xb, x, (uint32_t)M->dim, M->eps));
+        TRY(ffn_block(f, enc, l, m));
+    }
+    if (n_out == 0) return MLXC_OK;
+    TRY(mlxc_rms_norm_residual(enc, xb2, x, M->out_norm, xb, x, (uint32_t)M->dim, M->eps));
+    mlxc_buffer *last = view(f, c->xb, (int64_t)(m - n_out) * M->dim, 2, n_out, M->dim, 0);
+    return llm_linear(enc, last, &M->output, view(f, c->logits, 0, 2, n_out, M->vocab, 0), n_out);
+}
+
+mlxc_status llm_forward(mlxc_context *ctx, mlxc_encoder *enc, uint32_t p0, uint32_t m, uint32_t n_out) {
+    fw f = {.ctx = ctx, .m = ctx->m};
+    return forward(&f, enc, p0, m, n_out);
+}
+
+void llm_release_views(mlxc_context *ctx) {
+    for (size_t i = 0; i < ctx->n_views; i++) mlxc_buffer_release(ctx->views[i]);
+    ctx->n_views = 0;
+}

@@ -1,0 +1,110 @@
+/*
+ * The model layer's internal description: one layout of weights that both
+ * GGUF and Hugging Face names bind to (llm_load.c), the per-context run
+ * state (llm_context.c) and the forward pass that reads both (llm_forward.c).
+ * Only public headers of the layers below are used.
+ */
+#ifndef MLXC_MODEL_LLM_INTERNAL_H
+#define MLXC_MODEL_LLM_INTERNAL_H
+
+#include "core/internal.h"   /* mlxc_set_error: the library's one error channel */
+#include "mlxc/llm.h"
+
+/* How a linear layer's weight is stored: the matmul call site dispatches on
+ * it, so a quantized format adds a case in llm_linear() and nothing else. */
+typedef enum llm_weight_format {
+    LLM_W_DENSE = 0,      /* f32 / f16 / bf16, row-major (out, in)            */
+    LLM_W_GGML_QUANT,     /* a GGML block type (ggml_type)                    */
+    LLM_W_MLX_AFFINE      /* MLX affine triple (weight, scales, biases)       */
+} llm_weight_format;
+
+typedef struct llm_weight {
+    mlxc_buffer      *w;          /* dense: (rows, cols)                       */
+    mlxc_buffer      *scales;     /* MLX affine only                           */
+    mlxc_buffer      *biases;     /* MLX affine only                           */
+    llm_weight_format format;
+    int               ggml_type;  /* LLM_W_GGML_QUANT: the block type          */
+    int64_t           rows, cols; /* logical (out features, in features)       */
+} llm_weight;
+
+typedef struct llm_layer {
+    mlxc_buffer *attn_norm;       /* (dim) act dtype                           */
+    llm_weight   wq;              /* (n_heads * head_dim, dim)                 */
+    llm_weight   wk;              /* (n_kv_heads * head_dim, dim)              */
+    llm_weight   wv;              /* (n_kv_heads * head_dim, dim)              */
+    llm_weight   wo;              /* (dim, n_heads * head_dim)                 */
+    mlxc_buffer *bq, *bk, *bv;    /* Qwen2: (q_dim), (kv_dim), (kv_dim) or NULL */
+    mlxc_buffer *q_norm, *k_norm; /* Qwen3: (head_dim) or NULL                 */
+    mlxc_buffer *ffn_norm;        /* (dim)                                     */
+    llm_weight   w_gate;          /* (ff, dim)                                 */
+    llm_weight   w_up;            /* (ff, dim)                                 */
+    llm_weight   w_down;          /* (dim, ff)                                 */
+} llm_layer;
+
+struct mlxc_model {
+    mlxc_device       *dev;
+    mlxc_arch          arch;
+    mlxc_model_config  cfg;       /* defaults filled in                        */
+    mlxc_tokenizer    *tok;       /* NULL when none                            */
+    int64_t            dim;       /* hidden size                               */
+    int64_t            n_layers, n_heads, n_kv_heads, head_dim, ff, vocab;
+    float              eps;
+    mlxc_dtype         act;       /* activation dtype (f32)                    */
+    mlxc_rope_mode     rope_mode; /* NEOX; NORM for GGUF llama (permuted q/k)  */
+    float              rope_theta, rope_freq_scale;
+    mlxc_buffer       *rope_freqs;/* (head_dim / 2) f32 divisors, or NULL       */
+    mlxc_buffer       *tok_embd;  /* (vocab, dim)                              */
+    mlxc_buffer       *out_norm;  /* (dim)                                     */
+    llm_weight         output;    /* (vocab, dim); the embedding when tied     */
+    llm_layer         *layers;    /* (n_layers)                                */
+    mlxc_buffer      **owned;     /* every buffer the model holds              */
+    size_t             n_owned, cap_owned;
+    uint64_t           weight_bytes;
+};
+
+/* y (m, w.rows) = x (m, w.cols) @ w^T, whatever w's storage. */
+mlxc_status llm_linear(mlxc_encoder *enc, const mlxc_buffer *x, const llm_weight *w, mlxc_buffer *y, uint32_t m);
+
+/* A view of rows [r0, r0 + nrows) of a row-major (*, cols) buffer. */
+mlxc_status llm_rows(mlxc_buffer *b, int64_t r0, int64_t nrows, int64_t cols, mlxc_buffer **out);
+
+struct mlxc_context {
+    mlxc_model  *m;
+    uint32_t     n_ctx, n_batch, n_past;
+    mlxc_dtype   kv_dtype;
+    bool         fused_attn;      /* the attention ops take this shape         */
+    bool         have_logits;
+    mlxc_buffer **k_cache;        /* (n_layers) of (n_kv_heads, n_ctx, head_dim) */
+    mlxc_buffer **v_cache;        /* (n_layers) of (n_kv_heads, n_ctx, head_dim) */
+    /* activations for one chunk of up to n_batch tokens (act dtype) */
+    mlxc_buffer *ids;             /* (n_batch) u32                             */
+    mlxc_buffer *pos;             /* (n_batch) i32                             */
+    mlxc_buffer *x;               /* (n_batch, dim) the residual stream        */
+    mlxc_buffer *xb;              /* (n_batch, dim) normed input of a block    */
+    mlxc_buffer *xb2;             /* (n_batch, dim) a block's output           */
+    mlxc_buffer *q;               /* (n_batch, n_heads, head_dim)              */
+    mlxc_buffer *k;               /* (n_batch, n_kv_heads, head_dim)           */
+    mlxc_buffer *v;               /* (n_batch, n_kv_heads, head_dim)           */
+    mlxc_buffer *att;             /* (n_batch, n_heads, head_dim)              */
+    mlxc_buffer *kn;              /* (n_batch, n_kv_heads, head_dim) Qwen3 k norm */
+    mlxc_buffer *gate;            /* (n_batch, ff)                             */
+    mlxc_buffer *up;              /* (n_batch, ff)                             */
+    mlxc_buffer *bias_rows;       /* (n_batch, max(q_dim, kv_dim)) broadcast bias */
+    mlxc_buffer *logits;          /* (n_batch, vocab) f32                      */
+    mlxc_buffer *attn_scratch;    /* decode attention partials (fused path)    */
+    /* the composed attention (f32 caches, other head sizes) */
+    mlxc_buffer *qh;              /* (n_heads, n_batch, head_dim)              */
+    mlxc_buffer *oh;              /* (n_heads, n_batch, head_dim)              */
+    mlxc_buffer *scores;          /* (n_heads, n_batch, n_ctx) f32             */
+    mlxc_buffer *vt;              /* (n_kv_heads, head_dim, n_ctx)             */
+    mlxc_buffer **views;          /* made while encoding, released after the wait */
+    size_t       n_views, cap_views;
+};
+
+/* Encode the forward pass of tokens at positions p0 .. p0 + m - 1 (ids and
+ * positions already in ctx->ids / ctx->pos); logits for the last `n_out`
+ * tokens go to ctx->logits rows 0 .. n_out - 1. */
+mlxc_status llm_forward(mlxc_context *ctx, mlxc_encoder *enc, uint32_t p0, uint32_t m, uint32_t n_out);
+void        llm_release_views(mlxc_context *ctx);
+
+#endif

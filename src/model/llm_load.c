@@ -1,0 +1,427 @@
+/*
+ * Opening a model: the architecture from the config, every tensor the
+ * forward pass reads bound by its GGUF or Hugging Face name to one layout
+ * (struct mlxc_model), shapes checked against the config, small vectors
+ * (norm weights, biases) converted to the activation dtype, rope frequency
+ * factors prepared, and the tokenizer from the same file or directory.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "model/llm_internal.h"
+#include "mlxc/ops_elementwise.h"
+
+const char *mlxc_arch_name(mlxc_arch arch) {
+    switch (arch) {
+    case MLXC_ARCH_LLAMA: return "llama";
+    case MLXC_ARCH_QWEN2: return "qwen2";
+    case MLXC_ARCH_QWEN3: return "qwen3";
+    }
+    return "unknown";
+}
+
+/* Hugging Face class names and model types, GGUF general.architecture. */
+static const struct { const char *name; mlxc_arch arch; } k_arch_names[] = {
+    {"LlamaForCausalLM", MLXC_ARCH_LLAMA},   {"MistralForCausalLM", MLXC_ARCH_LLAMA},
+    {"Qwen2ForCausalLM", MLXC_ARCH_QWEN2},   {"Qwen3ForCausalLM", MLXC_ARCH_QWEN3},
+    {"llama", MLXC_ARCH_LLAMA},              {"mistral", MLXC_ARCH_LLAMA},
+    {"qwen2", MLXC_ARCH_QWEN2},              {"qwen3", MLXC_ARCH_QWEN3},
+};
+
+static mlxc_status find_arch(const mlxc_model_config *cfg, mlxc_arch *out) {
+    for (size_t i = 0; i < sizeof k_arch_names / sizeof *k_arch_names; i++)
+        if (!strcmp(cfg->architecture, k_arch_names[i].name) || !strcmp(cfg->model_type, k_arch_names[i].name)) {
+            *out = k_arch_names[i].arch;
+            return MLXC_OK;
+        }
+    return mlxc_set_error(MLXC_ERR_UNSUPPORTED,
+                          "model: unknown architecture \"%s\" (model_type \"%s\"); this build runs "
+                          "llama, mistral, qwen2 and qwen3",
+                          cfg->architecture[0] ? cfg->architecture : "(none)",
+                          cfg->model_type[0] ? cfg->model_type : "(none)");
+}
+
+/* ---- binding -------------------------------------------------------------------------- */
+
+/* One tensor role: its name in each format ("%d" is the layer). */
+typedef struct role {
+    const char *hf, *gguf;
+} role;
+
+static const role R_EMBD   = {"model.embed_tokens.weight", "token_embd.weight"};
+static const role R_NORM   = {"model.norm.weight", "output_norm.weight"};
+static const role R_OUT    = {"lm_head.weight", "output.weight"};
+static const role R_FREQS  = {NULL, "rope_freqs.weight"};
+static const role R_ANORM  = {"model.layers.%d.input_layernorm.weight", "blk.%d.attn_norm.weight"};
+static const role R_Q      = {"model.layers.%d.self_attn.q_proj.weight", "blk.%d.attn_q.weight"};
+static const role R_K      = {"model.layers.%d.self_attn.k_proj.weight", "blk.%d.attn_k.weight"};
+static const role R_V      = {"model.layers.%d.self_attn.v_proj.weight", "blk.%d.attn_v.weight"};
+static const role R_O      = {"model.layers.%d.self_attn.o_proj.weight", "blk.%d.attn_output.weight"};
+static const role R_BQ     = {"model.layers.%d.self_attn.q_proj.bias", "blk.%d.attn_q.bias"};
+static const role R_BK     = {"model.layers.%d.self_attn.k_proj.bias", "blk.%d.attn_k.bias"};
+static const role R_BV     = {"model.layers.%d.self_attn.v_proj.bias", "blk.%d.attn_v.bias"};
+static const role R_QNORM  = {"model.layers.%d.self_attn.q_norm.weight", "blk.%d.attn_q_norm.weight"};
+static const role R_KNORM  = {"model.layers.%d.self_attn.k_norm.weight", "blk.%d.attn_k_norm.weight"};
+static const role R_FNORM  = {"model.layers.%d.post_attention_layernorm.weight", "blk.%d.ffn_norm.weight"};
+static const role R_GATE   = {"model.layers.%d.mlp.gate_proj.weight", "blk.%d.ffn_gate.weight"};
+static const role R_UP     = {"model.layers.%d.mlp.up_proj.weight", "blk.%d.ffn_up.weight"};
+static const role R_DOWN   = {"model.layers.%d.mlp.down_proj.weight", "blk.%d.ffn_down.weight"};
+
+typedef struct binder {
+    mlxc_model        *m;
+    mlxc_weights      *w;
+    mlxc_encoder      *enc;        /* casts of small vectors to the act dtype */
+    const mlxc_load_options *lopt;
+    bool               gguf;
+    mlxc_status        st;
+    char               name[256];
+} binder;
+
+static mlxc_status own(mlxc_model *m, mlxc_buffer *b) {
+    if (m->n_owned == m->cap_owned) {
+        size_t cap = m->cap_owned ? m->cap_owned * 2 : 64;
+        mlxc_buffer **nb = realloc(m->owned, cap * sizeof *nb);
+        if (!nb) {
+            mlxc_buffer_release(b);
+            return mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "model: out of memory");
+        }
+        m->owned = nb;
+        m->cap_owned = cap;
+    }
+    m->owned[m->n_owned++] = b;
+    return MLXC_OK;
+}
+
+/* The tensor of `r` in layer `layer` (-1: none), or SIZE_MAX when absent. */
+static size_t lookup(binder *b, const role *r, int layer) {
+    const char *fmt = b->gguf ? r->gguf : r->hf;
+    if (!fmt) return SIZE_MAX;
+    snprintf(b->name, sizeof b->name, fmt, layer);
+    size_t i;
+    if (mlxc_weights_find(b->w, b->name, &i) != MLXC_OK) {
+        mlxc_clear_error();
+        return SIZE_MAX;
+    }
+    return i;
+}
+
+static void shape_str(const int64_t *s, int n, char *buf, size_t cap) {
+    size_t k = 0;
+    k += (size_t)snprintf(buf + k, cap - k, "(");
+    for (int i = 0; i < n && k < cap; i++)
+        k += (size_t)snprintf(buf + k, cap - k, i ? ", %lld" : "%lld", (long long)s[i]);
+    if (k < cap) snprintf(buf + k, cap - k, ")");
+}
+
+static mlxc_status check_shape(binder *b, const mlxc_tensor_info *ti, int ndim, const int64_t *want) {
+    bool ok = ti->ndim == ndim;
+    for (int i = 0; ok && i < ndim; i++) ok = ti->shape[i] == want[i];
+    if (ok) return MLXC_OK;
+    char have[96], need[96];
+    shape_str(ti->shape, ti->ndim, have, sizeof have);
+    shape_str(want, ndim, need, sizeof need);
+    return mlxc_set_error(MLXC_ERR_SHAPE, "model: tensor %s has shape %s, the config needs %s", b->name, have, need);
+}
+
+static mlxc_status load_tensor(binder *b, size_t i, mlxc_buffer **out) {
+    mlxc_status st = mlxc_weights_load(b->w, i, b->m->dev, b->lopt, out);
+    if (st) return st;
+    b->m->weight_bytes += mlxc_buffer_bytes(*out);
+    return own(b->m, *out);
+}
+
+/* A vector of n elements in the activation dtype.  Absent: *out = NULL and
+ * MLXC_OK when optional, MLXC_ERR_NOT_FOUND naming it otherwise. */
+static mlxc_status bind_vec(binder *b, const role *r, int layer, int64_t n, bool optional, mlxc_buffer **out) {
+    *out = NULL;
+    size_t i = lookup(b, r, layer);
+    if (i == SIZE_MAX) {
+        if (optional) return MLXC_OK;
+        return mlxc_set_error(MLXC_ERR_NOT_FOUND, "model: tensor %s is missing", b->name);
+    }
+    mlxc_tensor_info ti;
+    mlxc_status st = mlxc_weights_info(b->w, i, &ti);
+    if (st) return st;
+    if ((st = check_shape(b, &ti, 1, &n))) return st;
+    if (!ti.dtype_exact || (ti.dtype != MLXC_F32 && ti.dtype != MLXC_F16 && ti.dtype != MLXC_BF16))
+        return mlxc_set_error(MLXC_ERR_DTYPE, "model: tensor %s is %s; norms and biases must be F32, F16 or BF16",
+                              b->name, ti.dtype_name);
+    mlxc_buffer *raw;
+    if ((st = load_tensor(b, i, &raw))) return st;
+    if (ti.dtype == b->m->act) {
+        *out = raw;
+        return MLXC_OK;
+    }
+    int64_t shape[1] = {n};
+    mlxc_buffer *conv;
+    if ((st = mlxc_buffer_alloc(b->m->dev, (size_t)n * mlxc_dtype_size(b->m->act), b->m->act, 1, shape, &conv)))
+        return st;
+    if ((st = own(b->m, conv))) return st;
+    if ((st = mlxc_cast(b->enc, raw, conv))) return st;
+    *out = conv;
+    return MLXC_OK;
+}
+
+/* A linear layer's weight of (rows, cols). */
+static mlxc_status bind_linear(binder *b, const role *r, int layer, int64_t rows, int64_t cols, llm_weight *out) {
+    memset(out, 0, sizeof *out);
+    size_t i = lookup(b, r, layer);
+    if (i == SIZE_MAX) return mlxc_set_error(MLXC_ERR_NOT_FOUND, "model: tensor %s is missing", b->name);
+    mlxc_tensor_info ti;
+    mlxc_status st = mlxc_weights_info(b->w, i, &ti);
+    if (st) return st;
+    mlxc_quant_triple qt;
+    if (!b->gguf && mlxc_weights_quant_find(b->w, b->name, &qt) == MLXC_OK)
+        return mlxc_set_error(MLXC_ERR_UNSUPPORTED,
+                              "model: tensor %s is MLX-quantized (%d bits); quantized matmul is not in this build",
+                              b->name, qt.params.bits);
+    mlxc_clear_error();
+    if (ti.dtype_exact && (ti.dtype == MLXC_F32 || ti.dtype == MLXC_F16 || ti.dtype == MLXC_BF16)) {
+        int64_t want[2] = {rows, cols};
+        if ((st = check_shape(b, &ti, 2, want))) return st;
+        out->format = LLM_W_DENSE;
+    } else if (b->gguf && ti.ggml_type >= 0) {
+        out->format = LLM_W_GGML_QUANT;
+        out->ggml_type = ti.ggml_type;
+        return mlxc_set_error(MLXC_ERR_UNSUPPORTED,
+                              "model: tensor %s is %s; quantized matmul is not in this build (F32, F16, BF16 only)",
+                              b->name, ti.dtype_name);
+    } else {
+        return mlxc_set_error(MLXC_ERR_DTYPE, "model: tensor %s is %s; a linear weight must be F32, F16 or BF16",
+                              b->name, ti.dtype_name);
+    }
+    out->rows = rows;
+    out->cols = cols;
+    return load_tensor(b, i, &out->w);
+}
+
+/* ---- rope ---------------------------------------------------------------------------- */
+
+/* Llama 3's frequency scaling as divisors of the plain inverse frequencies:
+ * long wavelengths slowed by `factor`, short ones kept, a smooth blend in
+ * between (transformers' _compute_llama3_parameters). */
+static mlxc_status llama3_freqs(mlxc_model *m, const mlxc_rope_scaling *rs) {
+    if (rs->factor <= 0 || rs->original_max_position_embeddings <= 0 || rs->high_freq_factor <= rs->low_freq_factor)
+        return mlxc_set_error(MLXC_ERR_FORMAT,
+                              "model: llama3 rope scaling needs factor, low/high_freq_factor and "
+                              "original_max_position_embeddings");
+    int64_t half = m->head_dim / 2;
+    float *f = malloc((size_t)half * sizeof *f);
+    if (!f) return mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "model: out of memory");
+    double old_ctx = (double)rs->original_max_position_embeddings;
+    double lo_wl = old_ctx / rs->low_freq_factor, hi_wl = old_ctx / rs->high_freq_factor;
+    for (int64_t i = 0; i < half; i++) {
+        float inv = (float)(1.0 / pow(m->rope_theta, (double)(2 * i) / (double)m->head_dim));
+        double wl = 2 * M_PI / inv;
+        double scaled;
+        if (wl < hi_wl) scaled = inv;
+        else if (wl > lo_wl) scaled = inv / rs->factor;
+        else {
+            double smooth = (old_ctx / wl - rs->low_freq_factor) / (rs->high_freq_factor - rs->low_freq_factor);
+            scaled = (1 - smooth) * inv / rs->factor + smooth * inv;
+        }
+        f[i] = (float)(inv / scaled);
+    }
+    int64_t shape[1] = {half};
+    mlxc_status st = mlxc_buffer_alloc(m->dev, (size_t)half * 4, MLXC_F32, 1, shape, &m->rope_freqs);
+    if (!st) st = mlxc_buffer_write(m->rope_freqs, 0, f, (size_t)half * 4);
+    free(f);
+    if (!st) st = own(m, m->rope_freqs);
+    return st;
+}
+
+static mlxc_status setup_rope(binder *b) {
+    mlxc_model *m = b->m;
+    const mlxc_rope_scaling *rs = &m->cfg.rope_scaling;
+    m->rope_theta = (float)m->cfg.rope_theta;
+    m->rope_freq_scale = 1.0f;
+    m->rope_mode = (b->gguf && m->arch == MLXC_ARCH_LLAMA) ? MLXC_ROPE_NORM : MLXC_ROPE_NEOX;
+    /* GGUF stores the llama3 divisors as a tensor (llama.cpp's converter). */
+    mlxc_status st = bind_vec(b, &R_FREQS, -1, m->head_dim / 2, true, &m->rope_freqs);
+    if (st || m->rope_freqs) return st;
+    if (!rs->present || !rs->type[0] || !strcmp(rs->type, "default")) {
+        if (rs->present && rs->factor > 0 && !rs->type[0])
+            return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "model: rope scaling without a type");
+        return MLXC_OK;
+    }
+    if (!strcmp(rs->type, "llama3")) return llama3_freqs(m, rs);
+    if (!strcmp(rs->type, "linear")) {
+        if (rs->factor <= 0) return mlxc_set_error(MLXC_ERR_FORMAT, "model: linear rope scaling without a factor");
+        m->rope_freq_scale = (float)(1.0 / rs->factor);
+        return MLXC_OK;
+    }
+    return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "model: rope scaling \"%s\" is not supported (llama3, linear)",
+                          rs->type);
+}
+
+/* ---- open ---------------------------------------------------------------------------- */
+
+static mlxc_status check_config(mlxc_model *m) {
+    mlxc_model_config *c = &m->cfg;
+    if (c->hidden_size <= 0 || c->num_layers <= 0 || c->num_heads <= 0 || c->intermediate_size <= 0)
+        return mlxc_set_error(MLXC_ERR_FORMAT,
+                              "model: the config lacks hidden_size, num_hidden_layers, num_attention_heads "
+                              "or intermediate_size");
+    if (c->num_kv_heads <= 0) c->num_kv_heads = c->num_heads;
+    if (c->head_dim <= 0) c->head_dim = c->hidden_size / c->num_heads;
+    if (c->num_heads % c->num_kv_heads)
+        return mlxc_set_error(MLXC_ERR_FORMAT, "model: %lld attention heads are not a multiple of %lld KV heads",
+                              (long long)c->num_heads, (long long)c->num_kv_heads);
+    if (c->head_dim <= 0 || c->head_dim % 2 || c->head_dim > 512)
+        return mlxc_set_error(MLXC_ERR_FORMAT, "model: head_dim %lld (even, up to 512)", (long long)c->head_dim);
+    if (c->rope_theta <= 0) c->rope_theta = 10000.0;
+    if (c->norm_eps <= 0) c->norm_eps = 1e-6;
+    const int64_t lim = INT32_MAX / 8;
+    if (c->hidden_size > lim || c->intermediate_size > lim || c->num_layers > 4096 || c->num_heads > 4096 ||
+        c->num_heads * c->head_dim > lim)
+        return mlxc_set_error(MLXC_ERR_FORMAT, "model: the config's sizes are out of range");
+    m->dim = c->hidden_size;
+    m->n_layers = c->num_layers;
+    m->n_heads = c->num_heads;
+    m->n_kv_heads = c->num_kv_heads;
+    m->head_dim = c->head_dim;
+    m->ff = c->intermediate_size;
+    m->eps = (float)c->norm_eps;
+    m->act = MLXC_F32;
+    return MLXC_OK;
+}
+
+static mlxc_status bind_all(binder *b) {
+    mlxc_model *m = b->m;
+    mlxc_status st;
+    /* the embedding fixes the vocabulary: config vocab_size may count padding */
+    size_t ei = lookup(b, &R_EMBD, -1);
+    if (ei == SIZE_MAX) return mlxc_set_error(MLXC_ERR_NOT_FOUND, "model: tensor %s is missing", b->name);
+    mlxc_tensor_info ti;
+    if ((st = mlxc_weights_info(b->w, ei, &ti))) return st;
+    if (ti.ndim != 2 || ti.shape[1] != m->dim || ti.shape[0] <= 0 || ti.shape[0] > INT32_MAX) {
+        int64_t want[2] = {m->cfg.vocab_size > 0 ? m->cfg.vocab_size : ti.shape[0], m->dim};
+        return check_shape(b, &ti, 2, want);
+    }
+    m->vocab = ti.shape[0];
+    if (!ti.dtype_exact || (ti.dtype != MLXC_F32 && ti.dtype != MLXC_F16 && ti.dtype != MLXC_BF16))
+        return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "model: tensor %s is %s; the embedding must be F32, F16 or BF16",
+                              b->name, ti.dtype_name);
+    if ((st = load_tensor(b, ei, &m->tok_embd))) return st;
+    if ((st = bind_vec(b, &R_NORM, -1, m->dim, false, &m->out_norm))) return st;
+    if (lookup(b, &R_OUT, -1) != SIZE_MAX) {
+        if ((st = bind_linear(b, &R_OUT, -1, m->vocab, m->dim, &m->output))) return st;
+    } else if (m->cfg.tie_word_embeddings || b->gguf) {
+        m->output = (llm_weight){.w = m->tok_embd, .format = LLM_W_DENSE, .rows = m->vocab, .cols = m->dim};
+    } else {
+        return mlxc_set_error(MLXC_ERR_NOT_FOUND,
+                              "model: tensor %s is missing (tie_word_embeddings is false)", b->name);
+    }
+    if ((st = setup_rope(b))) return st;
+
+    int64_t qd = m->n_heads * m->head_dim, kvd = m->n_kv_heads * m->head_dim;
+    m->layers = calloc((size_t)m->n_layers, sizeof *m->layers);
+    if (!m->layers) return mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "model: out of memory");
+    bool bias = m->arch == MLXC_ARCH_QWEN2, qk_norm = m->arch == MLXC_ARCH_QWEN3;
+    for (int l = 0; l < (int)m->n_layers; l++) {
+        llm_layer *L = &m->layers[l];
+        if ((st = bind_vec(b, &R_ANORM, l, m->dim, false, &L->attn_norm)) ||
+            (st = bind_linear(b, &R_Q, l, qd, m->dim, &L->wq)) ||
+            (st = bind_linear(b, &R_K, l, kvd, m->dim, &L->wk)) ||
+            (st = bind_linear(b, &R_V, l, kvd, m->dim, &L->wv)) ||
+            (st = bind_linear(b, &R_O, l, m->dim, qd, &L->wo)) ||
+            /* biases are Qwen2's by definition, and taken wherever a file has them */
+            (st = bind_vec(b, &R_BQ, l, qd, !bias, &L->bq)) ||
+            (st = bind_vec(b, &R_BK, l, kvd, !bias, &L->bk)) ||
+            (st = bind_vec(b, &R_BV, l, kvd, !bias, &L->bv)) ||
+            (st = bind_vec(b, &R_QNORM, l, m->head_dim, !qk_norm, &L->q_norm)) ||
+            (st = bind_vec(b, &R_KNORM, l, m->head_dim, !qk_norm, &L->k_norm)) ||
+            (st = bind_vec(b, &R_FNORM, l, m->dim, false, &L->ffn_norm)) ||
+            (st = bind_linear(b, &R_GATE, l, m->ff, m->dim, &L->w_gate)) ||
+            (st = bind_linear(b, &R_UP, l, m->ff, m->dim, &L->w_up)) ||
+            (st = bind_linear(b, &R_DOWN, l, m->dim, m->ff, &L->w_down)))
+            return st;
+        if ((L->q_norm != NULL) != (L->k_norm != NULL))
+            return mlxc_set_error(MLXC_ERR_NOT_FOUND, "model: layer %d has only one of the q/k norms", l);
+        if (m->rope_mode == MLXC_ROPE_NORM && L->q_norm)
+            return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "model: q/k norms on permuted GGUF llama weights");
+    }
+    return MLXC_OK;
+}
+
+static bool is_dir(const char *p) {
+    struct stat sb;
+    return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+static mlxc_status load_tokenizer(mlxc_model *m, mlxc_weights *w, const char *path) {
+    mlxc_status st;
+    if (mlxc_weights_format(w) == MLXC_FORMAT_GGUF) st = mlxc_tokenizer_load_gguf_handle(mlxc_weights_gguf(w), &m->tok);
+    else if (is_dir(path)) st = mlxc_tokenizer_load(path, &m->tok);
+    else return MLXC_OK;
+    if (st == MLXC_ERR_NOT_FOUND) {
+        mlxc_clear_error();
+        m->tok = NULL;
+        return MLXC_OK;
+    }
+    return st;
+}
+
+mlxc_status mlxc_model_open(mlxc_device *dev, const char *path, mlxc_model **out) {
+    return mlxc_model_open_ex(dev, path, NULL, out);
+}
+
+mlxc_status mlxc_model_open_ex(mlxc_device *dev, const char *path, const mlxc_model_options *opt, mlxc_model **out) {
+    MLXC_CHECK_ARG(dev && path && out, "mlxc_model_open: NULL argument");
+    *out = NULL;
+    mlxc_weights *w;
+    mlxc_status st = mlxc_weights_open(path, &w);
+    if (st) return st;
+    mlxc_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        mlxc_weights_close(w);
+        return mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "model: out of memory");
+    }
+    m->dev = dev;
+    const mlxc_model_config *cfg = mlxc_weights_config(w);
+    mlxc_load_options lopt = {.flags = opt ? opt->load_flags : 0, .progress = opt ? opt->progress : NULL,
+                              .user = opt ? opt->user : NULL};
+    binder b = {.m = m, .w = w, .lopt = &lopt, .gguf = mlxc_weights_format(w) == MLXC_FORMAT_GGUF};
+    if (!cfg) {
+        st = mlxc_set_error(MLXC_ERR_NOT_FOUND, "model: %s has no config.json or GGUF model metadata", path);
+        goto fail;
+    }
+    m->cfg = *cfg;
+    m->cfg.quant_overrides = NULL;   /* owned by the weights handle */
+    if ((st = find_arch(&m->cfg, &m->arch)) || (st = check_config(m))) goto fail;
+    if ((st = mlxc_encoder_create(dev, &b.enc))) goto fail;
+    mlxc_encoder_set_auto_barrier(b.enc, true);
+    if ((st = bind_all(&b))) goto fail;
+    if ((st = mlxc_encoder_commit_and_wait_labeled(b.enc, "model.load"))) goto fail;
+    mlxc_encoder_destroy(b.enc);
+    b.enc = NULL;
+    if ((!opt || !opt->no_tokenizer) && (st = load_tokenizer(m, w, path))) goto fail;
+    m->cfg.vocab_size = m->vocab;
+    mlxc_weights_close(w);
+    *out = m;
+    return MLXC_OK;
+fail:
+    mlxc_encoder_destroy(b.enc);
+    mlxc_weights_close(w);
+    mlxc_model_close(m);
+    return st;
+}
+
+void mlxc_model_close(mlxc_model *m) {
+    if (!m) return;
+    for (size_t i = 0; i < m->n_owned; i++) mlxc_buffer_release(m->owned[i]);
+    free(m->owned);
+    free(m->layers);
+    mlxc_tokenizer_free(m->tok);
+    free(m);
+}
+
+mlxc_arch mlxc_model_arch(const mlxc_model *m) { return m ? m->arch : (mlxc_arch)0; }
+mlxc_device *mlxc_model_device(const mlxc_model *m) { return m ? m->dev : NULL; }
+const mlxc_model_config *mlxc_model_get_config(const mlxc_model *m) { return m ? &m->cfg : NULL; }
+const mlxc_tokenizer *mlxc_model_tokenizer(const mlxc_model *m) { return m ? m->tok : NULL; }
+int64_t mlxc_model_vocab_size(const mlxc_model *m) { return m ? m->vocab : 0; }
+uint64_t mlxc_model_weight_bytes(const mlxc_model *m) { return m ? m->weight_bytes : 0; }
