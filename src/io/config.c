@@ -212,15 +212,33 @@ static mlxc_status parse_root(json_t *root, mlxc_model_config *cfg) {
             return mlxc_set_error(MLXC_ERR_FORMAT, "config.json: \"tie_word_embeddings\" is not a bool");
         cfg->tie_word_embeddings = json_is_true(tie);
     }
+    /* transformers 4 writes rope_theta + rope_scaling; transformers 5 one
+     * rope_parameters object holding both (keyed by layer type where local
+     * and global layers differ: then the "full_attention" entry). */
     json_t *rs = field(&s, "rope_scaling");
+    const char *rs_name = "rope_scaling";
+    json_t *rp = field(&s, "rope_parameters");
+    if (rp && json_is_object(rp) && json_is_object(json_object_get(rp, "full_attention")))
+        rp = json_object_get(rp, "full_attention");
+    if (rp && !json_is_object(rp))
+        return mlxc_set_error(MLXC_ERR_FORMAT, "config.json: \"rope_parameters\" is not an object");
+    if (rp) {
+        cfg_src r = {.text = NULL, .root = rp};
+        if (cfg->rope_theta == 0 && (st = get_num(&r, k_theta, &cfg->rope_theta))) return st;
+        json_t *t = json_object_get(rp, "rope_type");
+        if (!rs && !(t && json_is_string(t) && strcmp(json_string_value(t), "default") == 0)) {
+            rs = rp;
+            rs_name = "rope_parameters";
+        }
+    }
     if (rs) {
-        if (!json_is_object(rs)) return mlxc_set_error(MLXC_ERR_FORMAT, "config.json: \"rope_scaling\" is not an object");
+        if (!json_is_object(rs)) return mlxc_set_error(MLXC_ERR_FORMAT, "config.json: \"%s\" is not an object", rs_name);
         cfg_src r = {.text = NULL, .root = rs};
         cfg->rope_scaling.present = true;
         json_t *t = json_object_get(rs, "rope_type");
         if (!t) t = json_object_get(rs, "type");
         if (t) {
-            if (!json_is_string(t)) return mlxc_set_error(MLXC_ERR_FORMAT, "config.json: rope_scaling type is not a string");
+            if (!json_is_string(t)) return mlxc_set_error(MLXC_ERR_FORMAT, "config.json: %s type is not a string", rs_name);
             copy_str(cfg->rope_scaling.type, sizeof cfg->rope_scaling.type, json_string_value(t));
         }
         static const char *const k_f[] = {"factor", NULL}, *const k_lo[] = {"low_freq_factor", NULL},

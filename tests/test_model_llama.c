@@ -1,0 +1,317 @@
+/* The forward pass against Hugging Face transformers: each tiny fixture
+ * model (tests/fixtures/models, scripts/make_model_fixtures.py) loaded on the
+ * CPU device must give the reference logits of its prompt (every position)
+ * and of each greedy decode step within a relative error of 1e-4 (f32
+ * weights, f32 KV cache), and the same greedy continuation; the same model
+ * as an F32 GGUF file (q/k permuted as llama.cpp writes them) likewise.
+ * Chunked prefill, f16/bf16 caches (the attention ops where the head size
+ * allows) and truncation are checked against the same numbers. */
+#include <jansson.h>
+#include <math.h>
+
+#include "harness.h"
+#include "mlxc/mlxc.h"
+#include "read_file.h"
+
+#define MAX_TOK 64
+
+typedef struct ref {
+    char     name[64];
+    int32_t  prompt[MAX_TOK], greedy[MAX_TOK];
+    size_t   n_prompt, n_greedy, vocab, steps;
+    float   *prefill;   /* (n_prompt, vocab) */
+    float   *decode;    /* (steps, vocab)    */
+} ref;
+
+static mlxc_device *g_dev;
+static const char *g_fix, *g_gen;
+
+static void *read_all_file(const char *path, size_t *n) {
+    return read_file(path, n);
+}
+
+static bool load_ref(const char *name, ref *r) {
+    memset(r, 0, sizeof *r);
+    snprintf(r->name, sizeof r->name, "%s", name);
+    char p[1024];
+    snprintf(p, sizeof p, "%s/%s/ref.json", g_fix, name);
+    json_error_t je;
+    json_t *j = json_load_file(p, 0, &je);
+    if (!j) { fprintf(stderr, "  cannot read %s: %s\n", p, je.text); return false; }
+    json_t *pr = json_object_get(j, "prompt"), *gr = json_object_get(j, "greedy");
+    r->vocab = (size_t)json_integer_value(json_object_get(j, "vocab"));
+    r->steps = (size_t)json_integer_value(json_object_get(j, "decode_steps"));
+    for (size_t i = 0; i < json_array_size(pr) && i < MAX_TOK; i++) r->prompt[r->n_prompt++] = (int32_t)json_integer_value(json_array_get(pr, i));
+    for (size_t i = 0; i < json_array_size(gr) && i < MAX_TOK; i++) r->greedy[r->n_greedy++] = (int32_t)json_integer_value(json_array_get(gr, i));
+    json_decref(j);
+    size_t n;
+    snprintf(p, sizeof p, "%s/%s/ref_prefill.f32", g_fix, name);
+    r->prefill = read_all_file(p, &n);
+    if (!r->prefill || n != r->n_prompt * r->vocab * 4) return false;
+    snprintf(p, sizeof p, "%s/%s/ref_decode.f32", g_fix, name);
+    r->decode = read_all_file(p, &n);
+    return r->decode && n == r->steps * r->vocab * 4 && r->n_greedy == r->steps + 1;
+}
+
+static void free_ref(ref *r) {
+    free(r->prefill);
+    free(r->decode);
+}
+
+/* max |a - b| / max |b| over one row */
+static double rel_err(const float *a, const float *b, size_t n) {
+    double e = 0, m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]);
+        if (!(d <= e)) e = d;   /* NaN counts as infinite */
+        if (fabs(b[i]) > m) m = fabs(b[i]);
+    }
+    return m > 0 ? e / m : e;
+}
+
+static int32_t argmax(const float *x, size_t n) {
+    size_t k = 0;
+    for (size_t i = 1; i < n; i++)
+        if (x[i] > x[k]) k = i;
+    return (int32_t)k;
+}
+
+/* Prefill + greedy decode of `r` on a model at `path`; returns the worst
+ * relative error seen (and checks the greedy ids). */
+static double run_ref(const char *path, const ref *r, mlxc_dtype kv, uint32_t n_batch, double tol) {
+    mlxc_model *m = NULL;
+    mlxc_context *c = NULL;
+    double worst = 0;
+    CHECK_OK(mlxc_model_open(g_dev, path, &m));
+    if (!m) return INFINITY;
+    CHECK_EQ_INT(mlxc_model_vocab_size(m), r->vocab);
+    mlxc_context_params cp = {.n_ctx = 32, .n_batch = n_batch, .kv_dtype = kv};
+    CHECK_OK(mlxc_context_create_ex(m, &cp, &c));
+    if (!c) { mlxc_model_close(m); return INFINITY; }
+    float *all = malloc(r->n_prompt * r->vocab * 4), *row = malloc(r->vocab * 4);
+    CHECK_OK(mlxc_context_eval_all(c, r->prompt, r->n_prompt, all));
+    for (size_t i = 0; i < r->n_prompt; i++) {
+        double e = rel_err(all + i * r->vocab, r->prefill + i * r->vocab, r->vocab);
+        CHECK_MSG(e <= tol, "%s kv %s: prompt position %zu rel err %.3g", path, mlxc_dtype_name(kv), i, e);
+        if (e > worst) worst = e;
+    }
+    CHECK_OK(mlxc_context_logits(c, row, r->vocab));
+    CHECK(memcmp(row, all + (r->n_prompt - 1) * r->vocab, r->vocab * 4) == 0);
+    int32_t tok = argmax(row, r->vocab);
+    CHECK_EQ_INT(tok, r->greedy[0]);
+    for (size_t s = 0; s < r->steps; s++) {
+        tok = r->greedy[s];   /* follow the reference path even after a mismatch */
+        CHECK_OK(mlxc_context_eval(c, &tok, 1));
+        CHECK_OK(mlxc_context_logits(c, row, r->vocab));
+        double e = rel_err(row, r->decode + s * r->vocab, r->vocab);
+        CHECK_MSG(e <= tol, "%s kv %s: decode step %zu rel err %.3g", path, mlxc_dtype_name(kv), s, e);
+        if (e > worst) worst = e;
+        CHECK_EQ_INT(argmax(row, r->vocab), r->greedy[s + 1]);
+    }
+    CHECK_EQ_INT(mlxc_context_n_past(c), r->n_prompt + r->steps);
+
+    /* truncate back into the prompt and decode again: the same numbers */
+    CHECK_OK(mlxc_context_truncate(c, (uint32_t)r->n_prompt - 3));
+    CHECK_OK(mlxc_context_eval(c, r->prompt + r->n_prompt - 3, 3));
+    CHECK_OK(mlxc_context_logits(c, row, r->vocab));
+    double e = rel_err(row, r->prefill + (r->n_prompt - 1) * r->vocab, r->vocab);
+    CHECK_MSG(e <= tol, "%s after truncate: rel err %.3g", path, e);
+    free(all);
+    free(row);
+    mlxc_context_free(c);
+    mlxc_model_close(m);
+    return worst;
+}
+
+static const char *const k_models[] = {"llama-tiny", "qwen2-tiny", "qwen3-tiny"};
+
+static void test_hf_f32(void) {
+    for (size_t i = 0; i < 3; i++) {
+        ref r;
+        CHECK(load_ref(k_models[i], &r));
+        char p[1024];
+        snprintf(p, sizeof p, "%s/%s", g_fix, k_models[i]);
+        double e = run_ref(p, &r, MLXC_F32, 0, 1e-4);
+        printf("       %-11s safetensors f32 KV: max rel err %.2e\n", k_models[i], e);
+        free_ref(&r);
+    }
+}
+
+static void test_gguf_f32(void) {
+    for (size_t i = 0; i < 3; i++) {
+        ref r;
+        CHECK(load_ref(k_models[i], &r));
+        char p[1024];
+        snprintf(p, sizeof p, "%s/%s.gguf", g_gen, k_models[i]);
+        double e = run_ref(p, &r, MLXC_F32, 0, 1e-4);
+        printf("       %-11s gguf f32 KV:        max rel err %.2e\n", k_models[i], e);
+        free_ref(&r);
+    }
+}
+
+/* Prompts longer than a chunk: the chunks see the cache the earlier ones wrote. */
+static void test_chunked_prefill(void) {
+    for (size_t i = 0; i < 3; i++) {
+        ref r;
+        CHECK(load_ref(k_models[i], &r));
+        char p[1024];
+        snprintf(p, sizeof p, "%s/%s", g_fix, k_models[i]);
+        run_ref(p, &r, MLXC_F32, 4, 1e-4);
+        run_ref(p, &r, MLXC_F32, 1, 1e-4);
+        free_ref(&r);
+    }
+}
+
+/* 16-bit caches: qwen3-tiny (head_dim 64) runs the attention ops, the others
+ * the composed attention over an f16/bf16 cache. */
+static void test_half_caches(void) {
+    for (size_t i = 0; i < 3; i++) {
+        ref r;
+        CHECK(load_ref(k_models[i], &r));
+        char p[1024];
+        snprintf(p, sizeof p, "%s/%s", g_fix, k_models[i]);
+        double e16 = run_ref(p, &r, MLXC_F16, 0, 5e-3);
+        double eb16 = run_ref(p, &r, MLXC_BF16, 0, 3e-2);
+        double e16c = run_ref(p, &r, MLXC_F16, 3, 5e-3);
+        printf("       %-11s f16 KV %.2e, bf16 KV %.2e, f16 KV chunked %.2e\n", k_models[i], e16, eb16, e16c);
+        free_ref(&r);
+    }
+}
+
+typedef struct collected {
+    int32_t ids[MAX_TOK];
+    float   lp[MAX_TOK];
+    size_t  n;
+} collected;
+
+static bool collect(int32_t t, float lp, void *user) {
+    collected *c = user;
+    if (c->n < MAX_TOK) { c->ids[c->n] = t; c->lp[c->n] = lp; c->n++; }
+    return true;
+}
+
+/* Greedy generation through the library's loop reproduces the reference. */
+static void test_generate_greedy(void) {
+    ref r;
+    CHECK(load_ref("llama-tiny", &r));
+    char p[1024];
+    snprintf(p, sizeof p, "%s/llama-tiny", g_fix);
+    mlxc_model *m = NULL;
+    mlxc_context *c = NULL;
+    mlxc_sampler *s = NULL;
+    CHECK_OK(mlxc_model_open(g_dev, p, &m));
+    mlxc_context_params cp = {.n_ctx = 32, .kv_dtype = MLXC_F32};
+    if (m) CHECK_OK(mlxc_context_create_ex(m, &cp, &c));
+    mlxc_sampler_params sp = mlxc_sampler_default_params();
+    sp.temperature = 0;
+    CHECK_OK(mlxc_sampler_create(&sp, &s));
+    CHECK(m && mlxc_model_tokenizer(m) != NULL);
+    if (c && s) {
+        collected got = {.n = 0};
+        mlxc_generate_stats st;
+        CHECK_OK(mlxc_generate(c, s, r.prompt, r.n_prompt, (uint32_t)r.n_greedy, false, collect, &got, &st));
+        CHECK_EQ_INT(st.n_gen, r.n_greedy);
+        CHECK_EQ_INT(st.n_prompt, r.n_prompt);
+        CHECK_EQ_INT(got.n, r.n_greedy);
+        CHECK(memcmp(got.ids, r.greedy, r.n_greedy * sizeof *got.ids) == 0);
+        for (size_t i = 0; i < got.n; i++) CHECK(got.lp[i] <= 0 && got.lp[i] > -20);
+        /* the context now holds the prompt and all but the last token */
+        CHECK_EQ_INT(mlxc_context_n_past(c), r.n_prompt + r.n_greedy - 1);
+        /* sampling at temperature > 0 is reproducible from the seed */
+        int32_t a[8], b[8];
+        for (int rep = 0; rep < 2; rep++) {
+            mlxc_sampler *s2;
+            mlxc_sampler_params q = mlxc_sampler_default_params();
+            q.seed = 42;
+            q.temperature = 1.0f;
+            q.top_k = 0;
+            q.top_p = 1;
+            q.min_p = 0;
+            CHECK_OK(mlxc_sampler_create(&q, &s2));
+            float *l = malloc(r.vocab * 4);
+            memcpy(l, r.prefill + (r.n_prompt - 1) * r.vocab, r.vocab * 4);
+            for (int k = 0; k < 8; k++) CHECK_OK(mlxc_sampler_sample_logits(s2, l, r.vocab, rep ? &b[k] : &a[k], NULL));
+            free(l);
+            mlxc_sampler_free(s2);
+        }
+        CHECK(memcmp(a, b, sizeof a) == 0);
+    }
+    mlxc_sampler_free(s);
+    mlxc_context_free(c);
+    mlxc_model_close(m);
+    free_ref(&r);
+}
+
+/* The sampling chain on hand-made logits. */
+static void test_sampler_chain(void) {
+    float l[6] = {1.0f, 3.0f, 2.0f, 3.0f, -1.0f, 0.5f};
+    mlxc_sampler_params p = mlxc_sampler_default_params();
+    mlxc_sampler *s;
+    int32_t t;
+    float lp;
+    p.temperature = 0;
+    CHECK_OK(mlxc_sampler_create(&p, &s));
+    CHECK_OK(mlxc_sampler_sample_logits(s, l, 6, &t, &lp));
+    CHECK_EQ_INT(t, 1);   /* ties go to the lower id */
+    double z = 0;
+    for (int i = 0; i < 6; i++) z += exp(l[i]);
+    CHECK(fabs(lp - (3.0 - log(z))) < 1e-5);
+    mlxc_sampler_free(s);
+    /* a penalty on the leaders hands greedy to token 2 */
+    p.repeat_penalty = 2.0f;
+    CHECK_OK(mlxc_sampler_create(&p, &s));
+    mlxc_sampler_accept(s, 1);
+    mlxc_sampler_accept(s, 3);
+    mlxc_sampler_accept(s, 1);
+    CHECK_OK(mlxc_sampler_sample_logits(s, l, 6, &t, NULL));
+    CHECK_EQ_INT(t, 2);
+    mlxc_sampler_free(s);
+    /* top-k 1 is greedy at any temperature; min-p 0.9 keeps only the ties at the top */
+    p = mlxc_sampler_default_params();
+    p.top_k = 1;
+    p.temperature = 5;
+    CHECK_OK(mlxc_sampler_create(&p, &s));
+    for (int i = 0; i < 20; i++) {
+        CHECK_OK(mlxc_sampler_sample_logits(s, l, 6, &t, NULL));
+        CHECK_EQ_INT(t, 1);
+    }
+    mlxc_sampler_free(s);
+    p = mlxc_sampler_default_params();
+    p.top_k = 0;
+    p.min_p = 0.9f;
+    p.temperature = 5;
+    CHECK_OK(mlxc_sampler_create(&p, &s));
+    for (int i = 0; i < 40; i++) {
+        CHECK_OK(mlxc_sampler_sample_logits(s, l, 6, &t, NULL));
+        CHECK(t == 1 || t == 3);
+    }
+    mlxc_sampler_free(s);
+    /* top-p: the first candidate alone reaches 0.3 */
+    p = mlxc_sampler_default_params();
+    p.top_k = 0;
+    p.min_p = 0;
+    p.top_p = 0.3f;
+    p.temperature = 5;
+    CHECK_OK(mlxc_sampler_create(&p, &s));
+    for (int i = 0; i < 20; i++) {
+        CHECK_OK(mlxc_sampler_sample_logits(s, l, 6, &t, NULL));
+        CHECK_EQ_INT(t, 1);
+    }
+    mlxc_sampler_free(s);
+}
+
+int main(void) {
+    g_fix = getenv("MLXC_MODEL_FIXTURES");
+    g_gen = getenv("MLXC_MODEL_GEN");
+    if (!g_fix) g_fix = MLXC_SOURCE_DIR "/tests/fixtures/models";
+    if (!g_gen) SKIP_ALL("MLXC_MODEL_GEN not set (run through ctest)");
+    if (mlxc_device_open(MLXC_BACKEND_CPU, 0, &g_dev)) SKIP_ALL("no CPU device: %s", mlxc_last_error());
+    RUN(test_hf_f32);
+    RUN(test_gguf_f32);
+    RUN(test_chunked_prefill);
+    RUN(test_half_caches);
+    RUN(test_generate_greedy);
+    RUN(test_sampler_chain);
+    mlxc_device_close(g_dev);
+    HARNESS_END();
+}
