@@ -1,0 +1,155 @@
+/* Bad input to the model layer: each case a clear status and a message
+ * naming the cause, never a crash.  The broken model copies come from
+ * scripts/make_model_fixtures.py --test-data. */
+#include <math.h>
+
+#include "harness.h"
+#include "mlxc/mlxc.h"
+
+static mlxc_device *g_dev;
+static const char *g_fix, *g_gen;
+
+static void path_of(char *p, size_t cap, const char *dir, const char *name) { snprintf(p, cap, "%s/%s", dir, name); }
+
+static void test_missing_tensor(void) {
+    char p[1024];
+    path_of(p, sizeof p, g_gen, "bad-missing");
+    mlxc_model *m = (mlxc_model *)1;
+    CHECK_ERR(mlxc_model_open(g_dev, p, &m), MLXC_ERR_NOT_FOUND);
+    CHECK(m == NULL);
+    CHECK_MSG(strstr(mlxc_last_error(), "model.layers.1.mlp.up_proj.weight") != NULL, "%s", mlxc_last_error());
+}
+
+static void test_misshapen_tensor(void) {
+    char p[1024];
+    path_of(p, sizeof p, g_gen, "bad-shape");
+    mlxc_model *m = NULL;
+    CHECK_ERR(mlxc_model_open(g_dev, p, &m), MLXC_ERR_SHAPE);
+    CHECK_MSG(strstr(mlxc_last_error(), "model.layers.0.self_attn.k_proj.weight") != NULL &&
+                  strstr(mlxc_last_error(), "(48, 64)") && strstr(mlxc_last_error(), "(32, 64)"),
+              "%s", mlxc_last_error());
+}
+
+static void test_unknown_arch(void) {
+    char p[1024];
+    path_of(p, sizeof p, g_gen, "bad-arch");
+    mlxc_model *m = NULL;
+    CHECK_ERR(mlxc_model_open(g_dev, p, &m), MLXC_ERR_UNSUPPORTED);
+    CHECK_MSG(strstr(mlxc_last_error(), "FooForCausalLM") != NULL, "%s", mlxc_last_error());
+}
+
+static void test_not_a_model(void) {
+    mlxc_model *m = NULL;
+    CHECK_ERR(mlxc_model_open(g_dev, "/no/such/model", &m), MLXC_ERR_NOT_FOUND);
+    CHECK_ERR(mlxc_model_open(NULL, g_fix, &m), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_ERR(mlxc_model_open(g_dev, NULL, &m), MLXC_ERR_INVALID_ARGUMENT);
+}
+
+static void test_context_limits(void) {
+    char p[1024];
+    path_of(p, sizeof p, g_fix, "llama-tiny");
+    mlxc_model *m = NULL;
+    CHECK_OK(mlxc_model_open(g_dev, p, &m));
+    if (!m) return;
+    mlxc_context *c = NULL;
+    mlxc_context_params cp = {.n_ctx = 8, .kv_dtype = MLXC_F32};
+    CHECK_OK(mlxc_context_create_ex(m, &cp, &c));
+    if (!c) { mlxc_model_close(m); return; }
+    int32_t toks[12] = {0, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    float l[517];
+    /* nothing evaluated yet */
+    CHECK_ERR(mlxc_context_logits(c, l, 517), MLXC_ERR_STATE);
+    /* empty prompt */
+    CHECK_ERR(mlxc_context_eval(c, toks, 0), MLXC_ERR_INVALID_ARGUMENT);
+    /* a prompt longer than the context */
+    CHECK_ERR(mlxc_context_eval(c, toks, 12), MLXC_ERR_OUT_OF_RANGE);
+    CHECK_EQ_INT(mlxc_context_n_past(c), 0);
+    /* a token outside the vocabulary, negative or too large */
+    int32_t bad[2] = {3, 517};
+    CHECK_ERR(mlxc_context_eval(c, bad, 2), MLXC_ERR_OUT_OF_RANGE);
+    bad[1] = -1;
+    CHECK_ERR(mlxc_context_eval(c, bad, 2), MLXC_ERR_OUT_OF_RANGE);
+    /* fill the cache, then one more token is past it */
+    CHECK_OK(mlxc_context_eval(c, toks, 6));
+    CHECK_OK(mlxc_context_eval(c, toks + 6, 2));
+    CHECK_EQ_INT(mlxc_context_n_past(c), 8);
+    CHECK_ERR(mlxc_context_eval(c, toks, 1), MLXC_ERR_OUT_OF_RANGE);
+    CHECK_EQ_INT(mlxc_context_n_past(c), 8);
+    CHECK_ERR(mlxc_context_logits(c, l, 516), MLXC_ERR_SHAPE);
+    CHECK_OK(mlxc_context_logits(c, l, 517));
+    CHECK_ERR(mlxc_context_truncate(c, 9), MLXC_ERR_OUT_OF_RANGE);
+    CHECK_OK(mlxc_context_reset(c));
+    CHECK_EQ_INT(mlxc_context_n_past(c), 0);
+    CHECK_OK(mlxc_context_eval(c, toks, 8));
+    /* generation stops at the end of the cache without an error */
+    CHECK_OK(mlxc_context_reset(c));
+    mlxc_sampler_params sp = mlxc_sampler_default_params();
+    sp.temperature = 0;
+    mlxc_sampler *s = NULL;
+    CHECK_OK(mlxc_sampler_create(&sp, &s));
+    mlxc_generate_stats st;
+    CHECK_OK(mlxc_generate(c, s, toks, 6, 100, false, NULL, NULL, &st));
+    CHECK_EQ_INT(st.n_gen, 3);   /* positions 6 and 7 evaluated, the third token sampled from 7 */
+    CHECK_ERR(mlxc_generate(c, s, toks, 0, 4, false, NULL, NULL, &st), MLXC_ERR_INVALID_ARGUMENT);
+    mlxc_sampler_free(s);
+    mlxc_context_free(c);
+    /* bad context parameters */
+    cp.kv_dtype = MLXC_I32;
+    CHECK_ERR(mlxc_context_create_ex(m, &cp, &c), MLXC_ERR_DTYPE);
+    cp.kv_dtype = MLXC_F16;
+    cp.n_ctx = 1u << 30;
+    CHECK_ERR(mlxc_context_create_ex(m, &cp, &c), MLXC_ERR_OUT_OF_RANGE);
+    CHECK_ERR(mlxc_context_create_ex(NULL, &cp, &c), MLXC_ERR_INVALID_ARGUMENT);
+    mlxc_model_close(m);
+}
+
+static void test_sampler_values(void) {
+    mlxc_sampler *s = NULL;
+    mlxc_sampler_params p = mlxc_sampler_default_params();
+    p.temperature = -1;
+    CHECK_ERR(mlxc_sampler_create(&p, &s), MLXC_ERR_INVALID_ARGUMENT);
+    p.temperature = NAN;
+    CHECK_ERR(mlxc_sampler_create(&p, &s), MLXC_ERR_INVALID_ARGUMENT);
+    p = mlxc_sampler_default_params();
+    p.top_p = 0;
+    CHECK_ERR(mlxc_sampler_create(&p, &s), MLXC_ERR_INVALID_ARGUMENT);
+    p.top_p = 1.5f;
+    CHECK_ERR(mlxc_sampler_create(&p, &s), MLXC_ERR_INVALID_ARGUMENT);
+    p = mlxc_sampler_default_params();
+    p.min_p = 1;
+    CHECK_ERR(mlxc_sampler_create(&p, &s), MLXC_ERR_INVALID_ARGUMENT);
+    p = mlxc_sampler_default_params();
+    p.top_k = -3;
+    CHECK_ERR(mlxc_sampler_create(&p, &s), MLXC_ERR_INVALID_ARGUMENT);
+    p = mlxc_sampler_default_params();
+    p.repeat_penalty = 0;
+    CHECK_ERR(mlxc_sampler_create(&p, &s), MLXC_ERR_INVALID_ARGUMENT);
+    p = mlxc_sampler_default_params();
+    p.repeat_last_n = -2;
+    CHECK_ERR(mlxc_sampler_create(&p, &s), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK(s == NULL);
+    p = mlxc_sampler_default_params();
+    CHECK_OK(mlxc_sampler_create(&p, &s));
+    int32_t t;
+    float l[3] = {NAN, NAN, NAN};
+    CHECK_ERR(mlxc_sampler_sample_logits(s, l, 0, &t, NULL), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_OK(mlxc_sampler_sample_logits(s, l, 3, &t, NULL));   /* all NaN: some id, never a crash */
+    CHECK(t >= 0 && t < 3);
+    mlxc_sampler_free(s);
+}
+
+int main(void) {
+    g_fix = getenv("MLXC_MODEL_FIXTURES");
+    g_gen = getenv("MLXC_MODEL_GEN");
+    if (!g_fix) g_fix = MLXC_SOURCE_DIR "/tests/fixtures/models";
+    if (!g_gen) SKIP_ALL("MLXC_MODEL_GEN not set (run through ctest)");
+    if (mlxc_device_open(MLXC_BACKEND_CPU, 0, &g_dev)) SKIP_ALL("no CPU device: %s", mlxc_last_error());
+    RUN(test_missing_tensor);
+    RUN(test_misshapen_tensor);
+    RUN(test_unknown_arch);
+    RUN(test_not_a_model);
+    RUN(test_context_limits);
+    RUN(test_sampler_values);
+    mlxc_device_close(g_dev);
+    HARNESS_END();
+}
