@@ -30,6 +30,8 @@ import numpy as np
 VOCAB = 517
 PROMPT_LEN = 11
 DECODE_STEPS = 6
+TEXT_PROMPT = "Hello world, the quick brown fox"
+TEXT_STEPS = 8
 
 # Every fixture: GQA (4 query heads on 2 KV heads), an odd vocabulary.
 MODELS = {
@@ -66,9 +68,14 @@ def make_tokenizer(path):
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=VOCAB, special_tokens=["<s>", "</s>", "<unk>"],
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    tok.train_from_iterator([TRAIN_TEXT] * 4, trainer)
+    # made-up words on top of the text, so that the merges fill the vocabulary
+    import random
+    rnd = random.Random(0)
+    syl = ["ka", "lo", "mi", "ne", "tu", "ra", "shi", "po", "ve", "dun", "gre", "fal", "ish", "ton", "ber", "qu"]
+    words = [" " + "".join(rnd.choice(syl) for _ in range(rnd.randint(1, 4))) for _ in range(3000)]
+    tok.train_from_iterator([TRAIN_TEXT] * 4 + ["".join(words)], trainer)
     tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 0)])
-    assert tok.get_vocab_size() <= VOCAB, tok.get_vocab_size()
+    assert tok.get_vocab_size() == VOCAB, tok.get_vocab_size()
     tok.save(path)
 
 
@@ -130,11 +137,22 @@ def make_model(out, name, spec):
             decode.append(row)
             tok = int(np.argmax(row))
         greedy.append(tok)
+        # a text prompt through the fixture's tokenizer, for `mlxc run`
+        from tokenizers import Tokenizer
+        text_ids = Tokenizer.from_file(os.path.join(d, "tokenizer.json")).encode(TEXT_PROMPT).ids
+        past, cur, text_greedy = None, torch.tensor([text_ids]), []
+        for _ in range(TEXT_STEPS):
+            o = model(cur, past_key_values=past, use_cache=True)
+            past = o.past_key_values
+            t_ = int(torch.argmax(o.logits[0, -1]))
+            text_greedy.append(t_)
+            cur = torch.tensor([[t_]])
     prefill.astype("<f4").tofile(os.path.join(d, "ref_prefill.f32"))
     np.stack(decode).astype("<f4").tofile(os.path.join(d, "ref_decode.f32"))
     with open(os.path.join(d, "ref.json"), "w") as f:
         json.dump({"model": name, "architecture": arch, "vocab": VOCAB, "prompt": prompt,
                    "greedy": greedy, "decode_steps": DECODE_STEPS,
+                   "text": {"prompt": TEXT_PROMPT, "ids": text_ids, "greedy": text_greedy},
                    "made_with": {"transformers": transformers.__version__, "torch": torch.__version__}},
                   f, indent=1)
         f.write("\n")

@@ -8,6 +8,8 @@ int mlxc_cmd_info(int argc, char **argv);
 int mlxc_cmd_info_file(int argc, char **argv);
 /* `mlxc tokenize --vocab FILE|DIR [--file TEXT | TEXT] [--bos] [--decode]` (tools/cmd_tokenize.c). */
 int mlxc_cmd_tokenize(int argc, char **argv);
+/* `mlxc run -m MODEL -p PROMPT [-n N] [sampling] [--json]`: generate text (tools/cmd_run.c). */
+int mlxc_cmd_run(int argc, char **argv);
 /* `mlxc demo`: the default main job (tools/cmd_demo.c). */
 int mlxc_cmd_demo(int argc, char **argv);
 

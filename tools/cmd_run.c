@@ -1,0 +1,361 @@
+/*
+ * `mlxc run -m MODEL -p PROMPT [-n N] [sampling flags] [-c N] [--json]`
+ *
+ * Opens a GGUF file or a model directory on the default device
+ * (MLXC_BACKEND picks it), tokenizes the prompt with the model's own
+ * tokenizer (BOS added as the model does), and streams the continuation to
+ * stdout, closing with a line of prompt and generation speed on stderr.
+ * --json prints one JSON object instead: the prompt's ids, each generated
+ * id with its log-probability and text, the whole text and the timings.
+ * Ctrl-C stops the generation after the current token.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "mlxc/mlxc.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: mlxc run -m MODEL -p PROMPT [-n N] [options]\n"
+            "  -m, --model PATH       a .gguf file or a model directory (safetensors + config.json)\n"
+            "  -p, --prompt TEXT      the prompt\n"
+            "  -n, --n-predict N      tokens to generate (default 64)\n"
+            "  -c, --ctx-size N       context (KV cache) positions (default: prompt + n, at least 256)\n"
+            "  --temp T               temperature; 0 is greedy (default 0.8)\n"
+            "  --top-k K              keep the K most likely tokens; 0 = off (default 40)\n"
+            "  --top-p P              nucleus sampling threshold in (0, 1] (default 0.95)\n"
+            "  --min-p P              drop tokens below P x the best one's probability (default 0.05)\n"
+            "  --repeat-penalty R     penalty of recent tokens; 1 = off (default 1)\n"
+            "  --repeat-last-n N      tokens the penalty looks back at; -1 = all (default 64)\n"
+            "  --seed S               random seed (default 0)\n"
+            "  --kv f16|bf16|f32      KV cache dtype (default f16)\n"
+            "  --ignore-eos           keep generating after the end-of-sequence token\n"
+            "  --no-bos               do not add the model's BOS token\n"
+            "  --json                 one JSON object: prompt ids, generated ids and log-probs, timings\n"
+            "environment: MLXC_BACKEND=auto|cpu|cuda chooses the device\n");
+}
+
+static volatile sig_atomic_t g_stop;
+static void on_sigint(int sig) {
+    (void)sig;
+    g_stop = 1;
+}
+
+static bool parse_long(const char *s, long lo, long hi, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || errno || v < lo || v > hi) return false;
+    *out = v;
+    return true;
+}
+
+static bool parse_float(const char *s, float *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (!*s || *end || errno || isnan(v)) return false;
+    *out = (float)v;
+    return true;
+}
+
+static bool parse_u64(const char *s, uint64_t *out) {
+    char *end;
+    errno = 0;
+    if (!*s || *s == '-') return false;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*end || errno) return false;
+    *out = v;
+    return true;
+}
+
+/* Length of the longest prefix of s[0..n) that does not end inside a UTF-8
+ * sequence (so a streamed character is never printed in halves). */
+static size_t utf8_complete(const char *s, size_t n) {
+    size_t i = n, back = 0;
+    while (i > 0 && back < 4) {
+        unsigned char c = (unsigned char)s[i - 1];
+        if ((c & 0xC0) != 0x80) {
+            size_t need = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
+            return back + 1 >= need ? n : i - 1;
+        }
+        i--;
+        back++;
+    }
+    return n;
+}
+
+/* dec holds the prompt, then the generated tokens the tokenizer knows (a
+ * model's vocabulary may be padded past it): decoding them together gives
+ * each new token's text as it reads after the prompt (a SentencePiece
+ * word's space, a character split across tokens). */
+typedef struct run_state {
+    const mlxc_tokenizer *tok;
+    bool      json;
+    int32_t  *ids;         /* (cap) generated tokens                    */
+    float    *lp;          /* (cap) their log-probs                     */
+    size_t    n, cap;
+    int32_t  *dec;         /* (n0 + cap) prompt + decodable generated   */
+    size_t    n0, n_dec;
+    size_t    printed;     /* bytes of the decoded text already written */
+    int32_t   eos;
+    bool      hit_eos;
+    mlxc_status err;
+} run_state;
+
+static bool on_token(int32_t t, float lp, void *user) {
+    run_state *r = user;
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 64;
+        int32_t *ni = realloc(r->ids, cap * sizeof *ni);
+        if (ni) r->ids = ni;
+        float *nl = ni ? realloc(r->lp, cap * sizeof *nl) : NULL;
+        if (nl) r->lp = nl;
+        int32_t *nd = nl ? realloc(r->dec, (r->n0 + cap) * sizeof *nd) : NULL;
+        if (!nd) return false;
+        r->dec = nd;
+        r->cap = cap;
+    }
+    r->ids[r->n] = t;
+    r->lp[r->n] = lp;
+    r->n++;
+    if (r->tok && (size_t)t < mlxc_tokenizer_vocab_size(r->tok)) r->dec[r->n_dec++] = t;
+    if (t == r->eos) r->hit_eos = true;
+    if (!r->json && r->tok) {
+        char *text;
+        size_t len;
+        if (mlxc_tokenizer_decode(r->tok, r->dec, r->n_dec, MLXC_DECODE_SKIP_SPECIAL, &text, &len) == MLXC_OK) {
+            size_t upto = utf8_complete(text, len);
+            if (upto > r->printed) {
+                fwrite(text + r->printed, 1, upto - r->printed, stdout);
+                fflush(stdout);
+                r->printed = upto;
+            }
+            free(text);
+        }
+    }
+    return !g_stop;
+}
+
+static bool progress(uint64_t done, uint64_t total, void *user) {
+    (void)user;
+    int w = 40, k = total ? (int)((double)done / (double)total * w) : w;
+    fprintf(stderr, "\rloading [%.*s%*s] %3d%%", k, "########################################", w - k, "",
+            total ? (int)(100.0 * (double)done / (double)total) : 100);
+    if (done >= total) fputc('\n', stderr);
+    return !g_stop;
+}
+
+static int print_json(const char *model, const run_state *r, const int32_t *prompt, size_t n_prompt,
+                      const mlxc_generate_stats *st, const char *stop) {
+    json_t *o = json_object(), *pi = json_array(), *gen = json_array();
+    for (size_t i = 0; i < n_prompt; i++) json_array_append_new(pi, json_integer(prompt[i]));
+    const int32_t *gids = r->ids;
+    for (size_t i = 0; i < r->n; i++) {
+        json_t *e = json_object();
+        json_object_set_new(e, "id", json_integer(gids[i]));
+        json_object_set_new(e, "logprob", json_real(r->lp[i]));
+        char buf[256];
+        size_t len = 0;
+        if (r->tok && mlxc_tokenizer_token_piece(r->tok, gids[i], buf, sizeof buf, &len) == MLXC_OK) {
+            /* a piece may be part of a UTF-8 character: then its bytes */
+            json_t *ps = json_stringn(buf, len);
+            if (!ps) {
+                ps = json_array();
+                for (size_t b = 0; b < len; b++) json_array_append_new(ps, json_integer((unsigned char)buf[b]));
+            }
+            json_object_set_new(e, "piece", ps);
+        }
+        json_array_append_new(gen, e);
+    }
+    json_object_set_new(o, "model", json_string(model));
+    json_object_set_new(o, "prompt_ids", pi);
+    json_object_set_new(o, "generated", gen);
+    if (r->tok) {
+        char *text;
+        size_t len;
+        if (mlxc_tokenizer_decode(r->tok, r->dec + r->n0, r->n_dec - r->n0,
+                                  MLXC_DECODE_SKIP_SPECIAL | MLXC_DECODE_REPLACE_INVALID, &text,
+                                  &len) == MLXC_OK) {
+            json_object_set_new(o, "text", json_stringn(text, len));
+            free(text);
+        }
+    }
+    json_object_set_new(o, "stop", json_string(stop));
+    json_t *t = json_object();
+    json_object_set_new(t, "prompt_tokens", json_integer(st->n_prompt));
+    json_object_set_new(t, "prompt_s", json_real(st->prompt_s));
+    json_object_set_new(t, "prompt_tok_s", json_real(st->prompt_s > 0 ? st->n_prompt / st->prompt_s : 0));
+    json_object_set_new(t, "gen_tokens", json_integer(st->n_gen));
+    json_object_set_new(t, "gen_s", json_real(st->gen_s));
+    json_object_set_new(t, "gen_tok_s", json_real(st->gen_s > 0 ? st->n_gen / st->gen_s : 0));
+    json_object_set_new(o, "timings", t);
+    char *s = json_dumps(o, JSON_REAL_PRECISION(9));   /* one line: a script reads it line by line */
+    json_decref(o);
+    if (!s) return 1;
+    puts(s);
+    free(s);
+    return 0;
+}
+
+static bool takes_value(const char *a) {
+    static const char *const k[] = {"-m", "--model", "-p", "--prompt", "-n", "--n-predict", "-c", "--ctx-size",
+                                    "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty",
+                                    "--repeat-last-n", "--seed", "--kv", NULL};
+    for (int i = 0; k[i]; i++)
+        if (!strcmp(a, k[i])) return true;
+    return false;
+}
+
+int mlxc_cmd_run(int argc, char **argv) {
+    const char *model = NULL, *prompt = NULL;
+    long n_gen = 64, n_ctx = 0;
+    bool json = false, ignore_eos = false, no_bos = false;
+    mlxc_sampler_params sp = mlxc_sampler_default_params();
+    mlxc_dtype kv = MLXC_F16;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        bool ok = true, takes = true;
+        long lv;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--json")) { json = true; takes = false; }
+        else if (!strcmp(a, "--ignore-eos")) { ignore_eos = true; takes = false; }
+        else if (!strcmp(a, "--no-bos")) { no_bos = true; takes = false; }
+        else if (!v && takes_value(a)) {
+            fprintf(stderr, "mlxc run: %s needs a value\n\n", a);
+            usage(stderr);
+            return 2;
+        } else if (!v) {
+            fprintf(stderr, "mlxc run: unknown option '%s'\n\n", a);
+            usage(stderr);
+            return 2;
+        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) model = v;
+        else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) prompt = v;
+        else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) ok = parse_long(v, 0, 1 << 24, &n_gen);
+        else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) ok = parse_long(v, 1, 1 << 24, &n_ctx);
+        else if (!strcmp(a, "--temp")) ok = parse_float(v, &sp.temperature);
+        else if (!strcmp(a, "--top-k")) { ok = parse_long(v, 0, INT32_MAX, &lv); sp.top_k = (int32_t)lv; }
+        else if (!strcmp(a, "--top-p")) ok = parse_float(v, &sp.top_p);
+        else if (!strcmp(a, "--min-p")) ok = parse_float(v, &sp.min_p);
+        else if (!strcmp(a, "--repeat-penalty")) ok = parse_float(v, &sp.repeat_penalty);
+        else if (!strcmp(a, "--repeat-last-n")) { ok = parse_long(v, -1, INT32_MAX, &lv); sp.repeat_last_n = (int32_t)lv; }
+        else if (!strcmp(a, "--seed")) ok = parse_u64(v, &sp.seed);
+        else if (!strcmp(a, "--kv")) {
+            if (!strcmp(v, "f16")) kv = MLXC_F16;
+            else if (!strcmp(v, "bf16")) kv = MLXC_BF16;
+            else if (!strcmp(v, "f32")) kv = MLXC_F32;
+            else ok = false;
+        } else {
+            fprintf(stderr, "mlxc run: unknown option '%s'\n\n", a);
+            usage(stderr);
+            return 2;
+        }
+        if (!ok) {
+            fprintf(stderr, "mlxc run: bad value '%s' for %s\n\n", v, a);
+            usage(stderr);
+            return 2;
+        }
+        if (takes) i++;
+    }
+    if (!model || !prompt) {
+        fprintf(stderr, "mlxc run: %s\n\n", !model ? "-m MODEL is required" : "-p PROMPT is required");
+        usage(stderr);
+        return 2;
+    }
+    mlxc_sampler *smp = NULL;
+    if (mlxc_sampler_create(&sp, &smp)) {
+        fprintf(stderr, "mlxc run: %s\n", mlxc_last_error());
+        return 2;
+    }
+
+    int rc = 1;
+    mlxc_device *dev = NULL;
+    mlxc_model *m = NULL;
+    mlxc_context *ctx = NULL;
+    int32_t *ids = NULL;
+    size_t n_ids = 0;
+    run_state r = {.json = json, .eos = -1};
+    signal(SIGINT, on_sigint);
+    if (mlxc_device_open(MLXC_BACKEND_AUTO, 0, &dev)) goto fail;
+    mlxc_model_options mo = {.progress = (!json && isatty(2)) ? progress : NULL};
+    if (mlxc_model_open_ex(dev, model, &mo, &m)) goto fail;
+    r.tok = mlxc_model_tokenizer(m);
+    if (!r.tok) {
+        fprintf(stderr, "mlxc run: %s has no tokenizer\n", model);
+        goto out;
+    }
+    if (mlxc_tokenizer_encode(r.tok, prompt, strlen(prompt), no_bos ? 0 : MLXC_TOKENIZE_ADD_SPECIAL, &ids, &n_ids))
+        goto fail;
+    if (n_ids == 0) {
+        fprintf(stderr, "mlxc run: the prompt has no tokens\n");
+        goto out;
+    }
+    r.eos = ignore_eos ? -1 : mlxc_tokenizer_special_id(r.tok, MLXC_TOKEN_EOS);
+    if (n_ctx == 0) {
+        n_ctx = (long)n_ids + n_gen;
+        if (n_ctx < 256) n_ctx = 256;
+    }
+    if ((long)n_ids > n_ctx) {
+        fprintf(stderr, "mlxc run: the prompt has %zu tokens, the context only %ld (-c)\n", n_ids, n_ctx);
+        goto out;
+    }
+    mlxc_context_params cp = {.n_ctx = (uint32_t)n_ctx, .kv_dtype = kv};
+    if (mlxc_context_create_ex(m, &cp, &ctx)) goto fail;
+    mlxc_generate_stats st = {0};
+    r.dec = malloc(n_ids * sizeof *r.dec);
+    if (!r.dec) goto fail;
+    memcpy(r.dec, ids, n_ids * sizeof *ids);
+    r.n0 = r.n_dec = n_ids;
+    if (!json) {
+        /* the prompt as the user wrote it; the stream continues after its decoded text */
+        char *text;
+        size_t len;
+        if (mlxc_tokenizer_decode(r.tok, ids, n_ids, MLXC_DECODE_SKIP_SPECIAL, &text, &len)) goto fail;
+        r.printed = len;
+        free(text);
+        fputs(prompt, stdout);
+        fflush(stdout);
+    }
+    if (n_gen > 0) {
+        if (mlxc_generate(ctx, smp, ids, n_ids, (uint32_t)n_gen, !ignore_eos, on_token, &r, &st)) goto fail;
+    } else {
+        if (mlxc_context_eval(ctx, ids, n_ids)) goto fail;
+        st.n_prompt = (uint32_t)n_ids;
+    }
+    const char *stop = g_stop ? "interrupted" : r.hit_eos ? "eos" : st.n_gen < (uint32_t)n_gen ? "context" : "length";
+    if (json) {
+        rc = print_json(model, &r, ids, n_ids, &st, stop);
+    } else {
+        fputc('\n', stdout);
+        fflush(stdout);
+        fprintf(stderr, "prompt %u tokens, %.1f tok/s | generated %u tokens, %.1f tok/s | %s | stop: %s\n",
+                st.n_prompt, st.prompt_s > 0 ? st.n_prompt / st.prompt_s : 0.0, st.n_gen,
+                st.gen_s > 0 ? st.n_gen / st.gen_s : 0.0, mlxc_device_name(dev), stop);
+        rc = 0;
+    }
+    goto out;
+fail:
+    fprintf(stderr, "mlxc run: %s\n", mlxc_last_error());
+    rc = 1;
+out:
+    signal(SIGINT, SIG_DFL);
+    free(ids);
+    free(r.ids);
+    free(r.lp);
+    free(r.dec);
+    mlxc_context_free(ctx);
+    mlxc_model_close(m);
+    mlxc_sampler_free(smp);
+    mlxc_device_close(dev);
+    return rc;
+}
