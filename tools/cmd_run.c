@@ -145,11 +145,13 @@ static bool on_token(int32_t t, float lp, void *user) {
 }
 
 static bool progress(uint64_t done, uint64_t total, void *user) {
-    (void)user;
-    int w = 40, k = total ? (int)((double)done / (double)total * w) : w;
-    fprintf(stderr, "\rloading [%.*s%*s] %3d%%", k, "########################################", w - k, "",
-            total ? (int)(100.0 * (double)done / (double)total) : 100);
-    if (done >= total) fputc('\n', stderr);
+    int *last = user;   /* the percentage shown, so the bar redraws only on a change */
+    int pct = total ? (int)(100.0 * (double)done / (double)total) : 100;
+    if (pct == *last) return !g_stop;
+    *last = pct;
+    int w = 40, k = pct * w / 100;
+    fprintf(stderr, "\rloading [%.*s%*s] %3d%%", k, "########################################", w - k, "", pct);
+    if (pct >= 100) fputc('\n', stderr);
     return !g_stop;
 }
 
@@ -287,7 +289,8 @@ int mlxc_cmd_run(int argc, char **argv) {
     run_state r = {.json = json, .eos = -1};
     signal(SIGINT, on_sigint);
     if (mlxc_device_open(MLXC_BACKEND_AUTO, 0, &dev)) goto fail;
-    mlxc_model_options mo = {.progress = (!json && isatty(2)) ? progress : NULL};
+    int shown = -1;
+    mlxc_model_options mo = {.progress = (!json && isatty(2)) ? progress : NULL, .user = &shown};
     if (mlxc_model_open_ex(dev, model, &mo, &m)) goto fail;
     r.tok = mlxc_model_tokenizer(m);
     if (!r.tok) {

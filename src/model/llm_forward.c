@@ -193,9 +193,12 @@ static mlxc_status attention_block(fw *f, mlxc_encoder *enc, int l, uint32_t p0,
     rd.n_heads = (uint32_t)KV;
     TRY(mlxc_rope(enc, ksrc, k3, pos, M->rope_freqs, &rd));
 
+    /* the start position is read on the device (pos[0] = p0; the context
+     * checked the capacity), as a replayed decode graph needs */
     mlxc_kv_cache_desc kd = {.kv_heads = (uint32_t)KV, .head_dim = (uint32_t)hd, .capacity = c->n_ctx};
-    TRY(mlxc_kv_cache_copy(enc, k3, c->k_cache[l], &kd, p0, NULL));
-    TRY(mlxc_kv_cache_copy(enc, view(f, c->v, 0, 3, m, KV, hd), c->v_cache[l], &kd, p0, NULL));
+    mlxc_buffer *p_0 = view(f, c->pos, 0, 1, 1, 0, 0);
+    TRY(mlxc_kv_cache_copy(enc, k3, c->k_cache[l], &kd, 0, p_0));
+    TRY(mlxc_kv_cache_copy(enc, view(f, c->v, 0, 3, m, KV, hd), c->v_cache[l], &kd, 0, p_0));
 
     TRY(c->fused_attn ? attention_fused(f, enc, l, p0, m) : attention_composed(f, enc, l, p0, m));
     mlxc_buffer *att = view(f, c->att, 0, 2, m, H * hd, 0);

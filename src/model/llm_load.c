@@ -74,7 +74,10 @@ typedef struct binder {
     mlxc_model        *m;
     mlxc_weights      *w;
     mlxc_encoder      *enc;        /* casts of small vectors to the act dtype */
-    const mlxc_load_options *lopt;
+    mlxc_load_options  lopt;       /* progress through per_tensor_progress   */
+    mlxc_load_progress_fn user_progress;
+    void              *user;
+    uint64_t           done, total;/* bytes of whole tensors loaded, of all   */
     bool               gguf;
     mlxc_status        st;
     char               name[256];
@@ -126,9 +129,18 @@ static mlxc_status check_shape(binder *b, const mlxc_tensor_info *ti, int ndim, 
     return mlxc_set_error(MLXC_ERR_SHAPE, "model: tensor %s has shape %s, the config needs %s", b->name, have, need);
 }
 
+/* The weights layer reports progress per tensor; the user sees the model. */
+static bool per_tensor_progress(uint64_t done, uint64_t total, void *user) {
+    binder *b = user;
+    (void)total;
+    return b->user_progress(b->done + done, b->total, b->user);
+}
+
 static mlxc_status load_tensor(binder *b, size_t i, mlxc_buffer **out) {
-    mlxc_status st = mlxc_weights_load(b->w, i, b->m->dev, b->lopt, out);
+    mlxc_status st = mlxc_weights_load(b->w, i, b->m->dev, &b->lopt, out);
     if (st) return st;
+    mlxc_tensor_info ti;
+    if (mlxc_weights_info(b->w, i, &ti) == MLXC_OK) b->done += ti.bytes;
     b->m->weight_bytes += mlxc_buffer_bytes(*out);
     return own(b->m, *out);
 }
@@ -382,9 +394,14 @@ mlxc_status mlxc_model_open_ex(mlxc_device *dev, const char *path, const mlxc_mo
     }
     m->dev = dev;
     const mlxc_model_config *cfg = mlxc_weights_config(w);
-    mlxc_load_options lopt = {.flags = opt ? opt->load_flags : 0, .progress = opt ? opt->progress : NULL,
-                              .user = opt ? opt->user : NULL};
-    binder b = {.m = m, .w = w, .lopt = &lopt, .gguf = mlxc_weights_format(w) == MLXC_FORMAT_GGUF};
+    binder b = {.m = m, .w = w, .gguf = mlxc_weights_format(w) == MLXC_FORMAT_GGUF,
+                .user_progress = opt ? opt->progress : NULL, .user = opt ? opt->user : NULL,
+                .total = mlxc_weights_total_bytes(w)};
+    b.lopt.flags = opt ? opt->load_flags : 0;
+    if (b.user_progress) {
+        b.lopt.progress = per_tensor_progress;
+        b.lopt.user = &b;
+    }
     if (!cfg) {
         st = mlxc_set_error(MLXC_ERR_NOT_FOUND, "model: %s has no config.json or GGUF model metadata", path);
         goto fail;
@@ -395,6 +412,11 @@ mlxc_status mlxc_model_open_ex(mlxc_device *dev, const char *path, const mlxc_mo
     if ((st = mlxc_encoder_create(dev, &b.enc))) goto fail;
     mlxc_encoder_set_auto_barrier(b.enc, true);
     if ((st = bind_all(&b))) goto fail;
+    /* tensors the architecture does not read count as done */
+    if (b.user_progress && !b.user_progress(b.total, b.total, b.user)) {
+        st = mlxc_set_error(MLXC_ERR_STATE, "model: loading stopped by the progress callback");
+        goto fail;
+    }
     if ((st = mlxc_encoder_commit_and_wait_labeled(b.enc, "model.load"))) goto fail;
     mlxc_encoder_destroy(b.enc);
     b.enc = NULL;
