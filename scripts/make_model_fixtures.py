@@ -292,6 +292,53 @@ def write_bad(src, out):
     variant("bad-arch", t, dict(cfg, architectures=["FooForCausalLM"], model_type="foo"))
 
 
+def write_half(src, out, dtype):
+    """The fixture with f16 or bf16 weights, in two shards with an index (as
+    transformers writes large models)."""
+    import shutil
+    from safetensors.numpy import load_file, save_file
+    t = load_file(os.path.join(src, "model.safetensors"))
+    os.makedirs(out, exist_ok=True)
+    names = sorted(t)
+    shards = [names[: len(names) // 2], names[len(names) // 2:]]
+    wmap = {}
+    for i, part in enumerate(shards):
+        fn = f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors"
+        conv = {}
+        for n in part:
+            a = t[n].astype(np.float32)
+            if dtype == "bf16":   # round to nearest even, kept as the raw 16 bits
+                u = a.view(np.uint32).astype(np.uint64)
+                u = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
+                conv[n] = u
+            else:
+                conv[n] = a.astype(np.float16)
+            wmap[n] = fn
+        save_file(conv, os.path.join(out, fn))
+        if dtype == "bf16":   # safetensors.numpy has no bfloat16: patch the header's dtype
+            _retag_bf16(os.path.join(out, fn))
+    with open(os.path.join(out, "model.safetensors.index.json"), "w") as f:
+        json.dump({"metadata": {}, "weight_map": wmap}, f, indent=1)
+    cfg = json.load(open(os.path.join(src, "config.json")))
+    cfg["dtype"] = {"bf16": "bfloat16", "f16": "float16"}[dtype]
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=1)
+    shutil.copy(os.path.join(src, "tokenizer.json"), out)
+
+
+def _retag_bf16(path):
+    import struct
+    raw = open(path, "rb").read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    h = json.loads(raw[8:8 + n])
+    for k, v in h.items():
+        if k != "__metadata__" and v["dtype"] == "U16":
+            v["dtype"] = "BF16"
+    hdr = json.dumps(h, separators=(",", ":")).encode()
+    hdr += b" " * (-len(hdr) % 8)   # data offsets are relative to the end of the header
+    open(path, "wb").write(struct.pack("<Q", len(hdr)) + hdr + raw[8 + n:])
+
+
 def check_gguf_with_transformers(d, gguf_path):
     """transformers reading the GGUF (un-permuting q/k) must give the HF
     logits.  Two known gaps on its side: its GGUF reader ignores rope_freqs
@@ -328,6 +375,9 @@ def main():
         for name in MODELS:
             write_gguf(os.path.join(a.out, name), os.path.join(a.test_data, name + ".gguf"))
         write_bad(os.path.join(a.out, "llama-tiny"), a.test_data)
+        for name in MODELS:
+            for dt in ("f16", "bf16"):
+                write_half(os.path.join(a.out, name), os.path.join(a.test_data, f"{name}-{dt}"), dt)
         return 0
     if a.gguf:
         write_gguf(*a.gguf)

@@ -191,6 +191,42 @@ static bool collect(int32_t t, float lp, void *user) {
     return true;
 }
 
+/* f16 and bf16 weights (two shards and an index): the 16-bit matmul path
+ * and the norm vectors converted at load.  The reference is the f32 model,
+ * so the bound is the weights' rounding; the greedy ids are not compared
+ * (a near tie may flip). */
+static void test_half_weights(void) {
+    for (size_t i = 0; i < 3; i++) {
+        ref r;
+        CHECK(load_ref(k_models[i], &r));
+        char p[1024];
+        double e[2];
+        for (int h = 0; h < 2; h++) {
+            snprintf(p, sizeof p, "%s/%s-%s", g_gen, k_models[i], h ? "bf16" : "f16");
+            mlxc_model *m = NULL;
+            mlxc_context *c = NULL;
+            CHECK_OK(mlxc_model_open(g_dev, p, &m));
+            mlxc_context_params cp = {.n_ctx = 32, .kv_dtype = MLXC_F32};
+            if (m) CHECK_OK(mlxc_context_create_ex(m, &cp, &c));
+            float *all = malloc(r.n_prompt * r.vocab * 4);
+            e[h] = INFINITY;
+            if (c && mlxc_context_eval_all(c, r.prompt, r.n_prompt, all) == MLXC_OK) {
+                e[h] = 0;
+                for (size_t k = 0; k < r.n_prompt; k++) {
+                    double ek = rel_err(all + k * r.vocab, r.prefill + k * r.vocab, r.vocab);
+                    if (ek > e[h]) e[h] = ek;
+                }
+            }
+            CHECK_MSG(e[h] <= (h ? 5e-2 : 5e-3), "%s: rel err %.3g", p, e[h]);
+            free(all);
+            mlxc_context_free(c);
+            mlxc_model_close(m);
+        }
+        printf("       %-11s f16 weights %.2e, bf16 weights %.2e\n", k_models[i], e[0], e[1]);
+        free_ref(&r);
+    }
+}
+
 /* Greedy generation through the library's loop reproduces the reference. */
 static void test_generate_greedy(void) {
     ref r;
@@ -311,6 +347,7 @@ int main(void) {
     RUN(test_gguf_f32);
     RUN(test_chunked_prefill);
     RUN(test_half_caches);
+    RUN(test_half_weights);
     RUN(test_generate_greedy);
     RUN(test_sampler_chain);
     mlxc_device_close(g_dev);
@@ -325,6 +362,7 @@ int main(void) {
         RUN(test_gguf_f32);
         RUN(test_chunked_prefill);
         RUN(test_half_caches);
+        RUN(test_half_weights);
         RUN(test_generate_greedy);
         mlxc_device_close(g_dev);
     }
