@@ -227,6 +227,55 @@ static void test_half_weights(void) {
     }
 }
 
+/* bf16 activations (f32 and bf16 weights, bf16 and f32 caches): the bound
+ * of bf16 rounding in the residual stream. */
+static void test_bf16_activations(void) {
+    for (size_t i = 0; i < 3; i++) {
+        ref r;
+        CHECK(load_ref(k_models[i], &r));
+        char p[1024];
+        double worst = 0;
+        for (int v = 0; v < 3; v++) {
+            if (v < 2) snprintf(p, sizeof p, "%s/%s", g_fix, k_models[i]);
+            else snprintf(p, sizeof p, "%s/%s-bf16", g_gen, k_models[i]);
+            mlxc_model_options mo = {.act_dtype = MLXC_BF16};
+            mlxc_model *m = NULL;
+            mlxc_context *c = NULL;
+            CHECK_OK(mlxc_model_open_ex(g_dev, p, &mo, &m));
+            mlxc_context_params cp = {.n_ctx = 32, .n_batch = v == 1 ? 5 : 0, .kv_dtype = v ? MLXC_BF16 : MLXC_F32};
+            if (m) CHECK_OK(mlxc_context_create_ex(m, &cp, &c));
+            float *all = malloc(r.n_prompt * r.vocab * 4), *row = malloc(r.vocab * 4);
+            double e = INFINITY;
+            if (c && mlxc_context_eval_all(c, r.prompt, r.n_prompt, all) == MLXC_OK) {
+                e = 0;
+                for (size_t k = 0; k < r.n_prompt; k++) {
+                    double ek = rel_err(all + k * r.vocab, r.prefill + k * r.vocab, r.vocab);
+                    if (ek > e) e = ek;
+                }
+                for (size_t s = 0; s < r.steps; s++) {
+                    CHECK_OK(mlxc_context_eval(c, &r.greedy[s], 1));
+                    CHECK_OK(mlxc_context_logits(c, row, r.vocab));
+                    double ek = rel_err(row, r.decode + s * r.vocab, r.vocab);
+                    if (ek > e) e = ek;
+                }
+            }
+            CHECK_MSG(e <= 6e-2, "%s bf16 activations (variant %d): rel err %.3g", p, v, e);
+            if (e > worst) worst = e;
+            free(all);
+            free(row);
+            mlxc_context_free(c);
+            mlxc_model_close(m);
+        }
+        printf("       %-11s bf16 activations: max rel err %.2e\n", k_models[i], worst);
+        free_ref(&r);
+    }
+    mlxc_model_options bad = {.act_dtype = MLXC_F16};
+    mlxc_model *m = NULL;
+    char p[1024];
+    snprintf(p, sizeof p, "%s/llama-tiny", g_fix);
+    CHECK_ERR(mlxc_model_open_ex(g_dev, p, &bad, &m), MLXC_ERR_DTYPE);
+}
+
 /* Greedy generation through the library's loop reproduces the reference. */
 static void test_generate_greedy(void) {
     ref r;
@@ -348,6 +397,7 @@ int main(void) {
     RUN(test_chunked_prefill);
     RUN(test_half_caches);
     RUN(test_half_weights);
+    RUN(test_bf16_activations);
     RUN(test_generate_greedy);
     RUN(test_sampler_chain);
     mlxc_device_close(g_dev);
@@ -363,6 +413,7 @@ int main(void) {
         RUN(test_chunked_prefill);
         RUN(test_half_caches);
         RUN(test_half_weights);
+        RUN(test_bf16_activations);
         RUN(test_generate_greedy);
         mlxc_device_close(g_dev);
     }

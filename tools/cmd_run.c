@@ -36,6 +36,7 @@ static void usage(FILE *f) {
             "  --repeat-last-n N      tokens the penalty looks back at; -1 = all (default 64)\n"
             "  --seed S               random seed (default 0)\n"
             "  --kv f16|bf16|f32      KV cache dtype (default f16)\n"
+            "  --act f32|bf16         activation dtype (default f32)\n"
             "  --ignore-eos           keep generating after the end-of-sequence token\n"
             "  --no-bos               do not add the model's BOS token\n"
             "  --json                 one JSON object: prompt ids, generated ids and log-probs, timings\n"
@@ -210,7 +211,7 @@ static int print_json(const char *model, const run_state *r, const int32_t *prom
 static bool takes_value(const char *a) {
     static const char *const k[] = {"-m", "--model", "-p", "--prompt", "-n", "--n-predict", "-c", "--ctx-size",
                                     "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty",
-                                    "--repeat-last-n", "--seed", "--kv", NULL};
+                                    "--repeat-last-n", "--seed", "--kv", "--act", NULL};
     for (int i = 0; k[i]; i++)
         if (!strcmp(a, k[i])) return true;
     return false;
@@ -221,7 +222,7 @@ int mlxc_cmd_run(int argc, char **argv) {
     long n_gen = 64, n_ctx = 0;
     bool json = false, ignore_eos = false, no_bos = false;
     mlxc_sampler_params sp = mlxc_sampler_default_params();
-    mlxc_dtype kv = MLXC_F16;
+    mlxc_dtype kv = MLXC_F16, act = MLXC_F32;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -257,6 +258,10 @@ int mlxc_cmd_run(int argc, char **argv) {
             else if (!strcmp(v, "bf16")) kv = MLXC_BF16;
             else if (!strcmp(v, "f32")) kv = MLXC_F32;
             else ok = false;
+        } else if (!strcmp(a, "--act")) {
+            if (!strcmp(v, "f32")) act = MLXC_F32;
+            else if (!strcmp(v, "bf16")) act = MLXC_BF16;
+            else ok = false;
         } else {
             fprintf(stderr, "mlxc run: unknown option '%s'\n\n", a);
             usage(stderr);
@@ -290,7 +295,7 @@ int mlxc_cmd_run(int argc, char **argv) {
     signal(SIGINT, on_sigint);
     if (mlxc_device_open(MLXC_BACKEND_AUTO, 0, &dev)) goto fail;
     int shown = -1;
-    mlxc_model_options mo = {.progress = (!json && isatty(2)) ? progress : NULL, .user = &shown};
+    mlxc_model_options mo = {.progress = (!json && isatty(2)) ? progress : NULL, .user = &shown, .act_dtype = act};
     if (mlxc_model_open_ex(dev, model, &mo, &m)) goto fail;
     r.tok = mlxc_model_tokenizer(m);
     if (!r.tok) {

@@ -70,6 +70,10 @@ typedef struct mlxc_model_options {
     void                 *user;
     unsigned              load_flags; /* mlxc_load_options flags (MLXC_LOAD_COPY)  */
     bool                  no_tokenizer; /* do not look for one                     */
+    /* Activations, norm weights and biases: MLXC_F32 (the default, also for
+     * a zero-initialised struct) or MLXC_BF16 (half the activation traffic,
+     * the tensor-core GEMM for bf16 weights on CUDA; logits stay f32). */
+    mlxc_dtype            act_dtype;
 } mlxc_model_options;
 
 /* Open the model at `path` (a .gguf file, or a directory) on `dev`: read the

@@ -84,6 +84,9 @@ mlxc_status mlxc_context_create_ex(mlxc_model *m, const mlxc_context_params *p, 
         (st = alloc(dev, A, nb, m->ff, 0, &c->up)) || (st = alloc(dev, MLXC_F32, nlog, m->vocab, 0, &c->logits)))
         goto fail;
     if (m->layers[0].bq && (st = alloc(dev, A, nb, bias_cols, 0, &c->bias_rows))) goto fail;
+    /* the gather writes f32 or the table's dtype; other activations get a cast */
+    if (A != MLXC_F32 && A != mlxc_buffer_dtype(m->tok_embd) && (st = alloc(dev, MLXC_F32, nb, m->dim, 0, &c->emb)))
+        goto fail;
     if (m->layers[0].k_norm && (st = alloc(dev, A, nb, KV, hd, &c->kn))) goto fail;
     if (c->fused_attn) {
         mlxc_attention_desc d = {.n_heads = (uint32_t)H, .n_kv_heads = (uint32_t)KV, .head_dim = (uint32_t)hd,
@@ -112,7 +115,7 @@ void mlxc_context_free(mlxc_context *c) {
     free(c->k_cache);
     free(c->v_cache);
     mlxc_buffer *bufs[] = {c->ids, c->pos, c->x,  c->xb,     c->xb2,    c->q,      c->k,
-                           c->v,   c->att, c->kn, c->gate,   c->up,     c->bias_rows, c->logits,
+                           c->v,   c->att, c->kn, c->emb, c->gate,   c->up,     c->bias_rows, c->logits,
                            c->attn_scratch, c->qh, c->oh,   c->scores, c->vt};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) mlxc_buffer_release(bufs[i]);
     llm_release_views(c);

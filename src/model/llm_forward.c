@@ -224,7 +224,14 @@ static mlxc_status forward(fw *f, mlxc_encoder *enc, uint32_t p0, uint32_t m, ui
     mlxc_buffer *x = view(f, c->x, 0, 2, m, M->dim, 0);                /* (m, dim) residual */
     mlxc_buffer *xb = view(f, c->xb, 0, 2, m, M->dim, 0);              /* (m, dim) normed   */
     mlxc_buffer *xb2 = view(f, c->xb2, 0, 2, m, M->dim, 0);            /* (m, dim) block out */
-    TRY(mlxc_embedding_gather(enc, M->tok_embd, view(f, c->ids, 0, 1, m, 0, 0), x, (uint32_t)M->dim, 1.0f));
+    mlxc_buffer *ids = view(f, c->ids, 0, 1, m, 0, 0);
+    if (c->emb) {
+        mlxc_buffer *e = view(f, c->emb, 0, 2, m, M->dim, 0);           /* (m, dim) f32 */
+        TRY(mlxc_embedding_gather(enc, M->tok_embd, ids, e, (uint32_t)M->dim, 1.0f));
+        TRY(mlxc_cast(enc, e, x));
+    } else {
+        TRY(mlxc_embedding_gather(enc, M->tok_embd, ids, x, (uint32_t)M->dim, 1.0f));
+    }
     for (int l = 0; l < (int)M->n_layers; l++) {
         const llm_layer *L = &M->layers[l];
         if (l == 0) TRY(mlxc_rms_norm(enc, x, L->attn_norm, xb, (uint32_t)M->dim, M->eps));

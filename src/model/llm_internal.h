@@ -49,7 +49,7 @@ struct mlxc_model {
     int64_t            dim;       /* hidden size                               */
     int64_t            n_layers, n_heads, n_kv_heads, head_dim, ff, vocab;
     float              eps;
-    mlxc_dtype         act;       /* activation dtype (f32)                    */
+    mlxc_dtype         act;       /* activation dtype (f32 or bf16)            */
     mlxc_rope_mode     rope_mode; /* NEOX; NORM for GGUF llama (permuted q/k)  */
     float              rope_theta, rope_freq_scale;
     mlxc_buffer       *rope_freqs;/* (head_dim / 2) f32 divisors, or NULL       */
@@ -80,6 +80,7 @@ struct mlxc_context {
     mlxc_buffer *ids;             /* (n_batch) u32                             */
     mlxc_buffer *pos;             /* (n_batch) i32                             */
     mlxc_buffer *x;               /* (n_batch, dim) the residual stream        */
+    mlxc_buffer *emb;             /* (n_batch, dim) f32 rows before a cast, or NULL */
     mlxc_buffer *xb;              /* (n_batch, dim) normed input of a block    */
     mlxc_buffer *xb2;             /* (n_batch, dim) a block's output           */
     mlxc_buffer *q;               /* (n_batch, n_heads, head_dim)              */

@@ -271,7 +271,7 @@ static mlxc_status setup_rope(binder *b) {
 
 /* ---- open ---------------------------------------------------------------------------- */
 
-static mlxc_status check_config(mlxc_model *m) {
+static mlxc_status check_config(mlxc_model *m, const mlxc_model_options *opt) {
     mlxc_model_config *c = &m->cfg;
     if (c->hidden_size <= 0 || c->num_layers <= 0 || c->num_heads <= 0 || c->intermediate_size <= 0)
         return mlxc_set_error(MLXC_ERR_FORMAT,
@@ -297,7 +297,9 @@ static mlxc_status check_config(mlxc_model *m) {
     m->head_dim = c->head_dim;
     m->ff = c->intermediate_size;
     m->eps = (float)c->norm_eps;
-    m->act = MLXC_F32;
+    m->act = opt ? opt->act_dtype : MLXC_F32;
+    if (m->act != MLXC_F32 && m->act != MLXC_BF16)
+        return mlxc_set_error(MLXC_ERR_DTYPE, "model: activations must be f32 or bf16, not %s", mlxc_dtype_name(m->act));
     return MLXC_OK;
 }
 
@@ -408,7 +410,7 @@ mlxc_status mlxc_model_open_ex(mlxc_device *dev, const char *path, const mlxc_mo
     }
     m->cfg = *cfg;
     m->cfg.quant_overrides = NULL;   /* owned by the weights handle */
-    if ((st = find_arch(&m->cfg, &m->arch)) || (st = check_config(m))) goto fail;
+    if ((st = find_arch(&m->cfg, &m->arch)) || (st = check_config(m, opt))) goto fail;
     if ((st = mlxc_encoder_create(dev, &b.enc))) goto fail;
     mlxc_encoder_set_auto_barrier(b.enc, true);
     if ((st = bind_all(&b))) goto fail;
