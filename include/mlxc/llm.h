@@ -23,8 +23,8 @@
  *     mlxc_model_close(m);
  *
  * Architectures: the Llama family ("LlamaForCausalLM" / GGUF "llama": Llama
- * 1/2/3 with llama3 or linear rope scaling, SmolLM2, Mistral without a
- * sliding window), Qwen2 (q/k/v biases) and Qwen3 (q/k RMS norms).  Weight
+ * 1/2/3 with llama3 or linear rope scaling, SmolLM2; "MistralForCausalLM"
+ * with its sliding window), Qwen2 (q/k/v biases) and Qwen3 (q/k RMS norms).  Weight
  * names as GGUF writes them (`blk.N.attn_q.weight`) and as Hugging Face
  * writes them (`model.layers.N.self_attn.q_proj.weight`) bind to one internal
  * layout.  GGUF llama files store q and k rows permuted for rope on adjacent
@@ -57,7 +57,7 @@ typedef struct mlxc_sampler mlxc_sampler;
 /* ---- model ------------------------------------------------------------------------ */
 
 typedef enum mlxc_arch {
-    MLXC_ARCH_LLAMA = 1,   /* Llama 1/2/3, SmolLM2, Mistral (no sliding window) */
+    MLXC_ARCH_LLAMA = 1,   /* Llama 1/2/3, SmolLM2, Mistral (sliding window)    */
     MLXC_ARCH_QWEN2 = 2,   /* + q/k/v biases                                    */
     MLXC_ARCH_QWEN3 = 3    /* + q/k RMS norms per head                          */
 } mlxc_arch;

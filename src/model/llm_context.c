@@ -3,6 +3,7 @@
  * chunk, and evaluation in chunks of n_batch tokens (one command buffer
  * each).
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -100,6 +101,14 @@ mlxc_status mlxc_context_create_ex(mlxc_model *m, const mlxc_context_params *p, 
             (st = alloc(dev, MLXC_F32, H, nb, n_ctx, &c->scores)) ||
             (st = alloc(dev, c->kv_dtype, KV, hd, n_ctx, &c->vt)))
             goto fail;
+        if (m->window && m->window < n_ctx) {
+            if ((st = alloc(dev, MLXC_F32, nb, n_ctx, 0, &c->mask))) goto fail;
+            c->mask_host = malloc((size_t)nb * n_ctx * 4);
+            if (!c->mask_host) {
+                st = mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "context: out of memory");
+                goto fail;
+            }
+        }
     }
     *out = c;
     return MLXC_OK;
@@ -116,10 +125,11 @@ void mlxc_context_free(mlxc_context *c) {
     free(c->v_cache);
     mlxc_buffer *bufs[] = {c->ids, c->pos, c->x,  c->xb,     c->xb2,    c->q,      c->k,
                            c->v,   c->att, c->kn, c->emb, c->gate,   c->up,     c->bias_rows, c->logits,
-                           c->attn_scratch, c->qh, c->oh,   c->scores, c->vt};
+                           c->attn_scratch, c->qh, c->oh,   c->scores, c->vt, c->mask};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) mlxc_buffer_release(bufs[i]);
     llm_release_views(c);
     free(c->views);
+    free(c->mask_host);
     free(c);
 }
 
@@ -134,6 +144,16 @@ static mlxc_status run_chunk(mlxc_context *c, const int32_t *tokens, uint32_t m,
         mlxc_status st = mlxc_buffer_write(c->ids, (size_t)i * 4, buf, (size_t)k * 4);
         for (uint32_t j = 0; j < k && !st; j++) buf[j] = p0 + i + j;
         if (!st) st = mlxc_buffer_write(c->pos, (size_t)i * 4, buf, (size_t)k * 4);
+        if (st) return st;
+    }
+    if (c->mask) {
+        /* the composed attention's window: query i (position p0 + i) sees
+         * keys j > p0 + i - window; the causal limit is the softmax op's */
+        uint32_t L = p0 + m, w = c->m->window;
+        for (uint32_t i = 0; i < m; i++)
+            for (uint32_t j = 0; j < L; j++)
+                c->mask_host[(size_t)i * L + j] = (int64_t)j > (int64_t)(p0 + i) - (int64_t)w ? 0.0f : -INFINITY;
+        mlxc_status st = mlxc_buffer_write(c->mask, 0, c->mask_host, (size_t)m * L * 4);
         if (st) return st;
     }
     mlxc_encoder *enc;

@@ -103,7 +103,7 @@ static mlxc_status attention_fused(fw *f, mlxc_encoder *enc, int l, uint32_t p0,
     int64_t H = M->n_heads, hd = M->head_dim;
     mlxc_attention_desc d = {.n_heads = (uint32_t)H, .n_kv_heads = (uint32_t)M->n_kv_heads,
                              .head_dim = (uint32_t)hd, .kv_capacity = c->n_ctx, .kv_len = p0 + m,
-                             .scale = 1.0f / sqrtf((float)hd)};
+                             .window = M->window, .scale = 1.0f / sqrtf((float)hd)};
     if (m == 1) {
         mlxc_buffer *q = view(f, c->q, 0, 2, H, hd, 0), *o = view(f, c->att, 0, 2, H, hd, 0);
         return mlxc_attention_decode(enc, q, c->k_cache[l], c->v_cache[l], o, c->attn_scratch, NULL, &d);
@@ -141,7 +141,8 @@ static mlxc_status attention_composed(fw *f, mlxc_encoder *enc, int l, uint32_t 
     mlxc_buffer *s = view(f, c->scores, 0, 2, H * m, L, 0);
     mlxc_scale_mask_softmax_desc sd = {.cols = (uint32_t)L, .q_len = m, .scale = 1.0f / sqrtf((float)hd),
                                        .causal = true, .q_offset = p0};
-    TRY(mlxc_scale_mask_softmax(enc, s, NULL, s, &sd));
+    mlxc_buffer *mask = c->mask ? view(f, c->mask, 0, 2, m, L, 0) : NULL;   /* (m, L) window */
+    TRY(mlxc_scale_mask_softmax(enc, s, mask, s, &sd));
     for (int64_t h = 0; h < H; h++) {
         mlxc_buffer *sv = view(f, c->scores, h * m * L, 2, m, L, 0);
         mlxc_buffer *vt = view(f, c->vt, (h / group) * hd * cap, 2, hd, L, 0);

@@ -49,6 +49,7 @@ struct mlxc_model {
     int64_t            dim;       /* hidden size                               */
     int64_t            n_layers, n_heads, n_kv_heads, head_dim, ff, vocab;
     float              eps;
+    uint32_t           window;    /* sliding-window attention (Mistral); 0 = none */
     mlxc_dtype         act;       /* activation dtype (f32 or bf16)            */
     mlxc_rope_mode     rope_mode; /* NEOX; NORM for GGUF llama (permuted q/k)  */
     float              rope_theta, rope_freq_scale;
@@ -98,6 +99,8 @@ struct mlxc_context {
     mlxc_buffer *oh;              /* (n_heads, n_batch, head_dim)              */
     mlxc_buffer *scores;          /* (n_heads, n_batch, n_ctx) f32             */
     mlxc_buffer *vt;              /* (n_kv_heads, head_dim, n_ctx)             */
+    mlxc_buffer *mask;            /* (n_batch, n_ctx) f32 sliding-window mask, or NULL */
+    float       *mask_host;       /* (n_batch * n_ctx) its host copy           */
     mlxc_buffer **views;          /* made while encoding, released after the wait */
     size_t       n_views, cap_views;
 };

@@ -31,10 +31,16 @@ static const struct { const char *name; mlxc_arch arch; } k_arch_names[] = {
     {"qwen2", MLXC_ARCH_QWEN2},              {"qwen3", MLXC_ARCH_QWEN3},
 };
 
-static mlxc_status find_arch(const mlxc_model_config *cfg, mlxc_arch *out) {
+static mlxc_status find_arch(mlxc_model *m) {
+    const mlxc_model_config *cfg = &m->cfg;
     for (size_t i = 0; i < sizeof k_arch_names / sizeof *k_arch_names; i++)
         if (!strcmp(cfg->architecture, k_arch_names[i].name) || !strcmp(cfg->model_type, k_arch_names[i].name)) {
-            *out = k_arch_names[i].arch;
+            m->arch = k_arch_names[i].arch;
+            /* Mistral's sliding window is always on; Qwen2 configs carry one
+             * that is off (use_sliding_window false) */
+            bool mistral = !strcmp(cfg->architecture, "MistralForCausalLM") || !strcmp(cfg->model_type, "mistral");
+            if (mistral && cfg->sliding_window > 0)
+                m->window = cfg->sliding_window > INT32_MAX ? INT32_MAX : (uint32_t)cfg->sliding_window;
             return MLXC_OK;
         }
     return mlxc_set_error(MLXC_ERR_UNSUPPORTED,
@@ -410,7 +416,7 @@ mlxc_status mlxc_model_open_ex(mlxc_device *dev, const char *path, const mlxc_mo
     }
     m->cfg = *cfg;
     m->cfg.quant_overrides = NULL;   /* owned by the weights handle */
-    if ((st = find_arch(&m->cfg, &m->arch)) || (st = check_config(m, opt))) goto fail;
+    if ((st = find_arch(m)) || (st = check_config(m, opt))) goto fail;
     if ((st = mlxc_encoder_create(dev, &b.enc))) goto fail;
     mlxc_encoder_set_auto_barrier(b.enc, true);
     if ((st = bind_all(&b))) goto fail;
