@@ -103,9 +103,15 @@ typedef struct mlxc_context_params {
     uint32_t   n_ctx;      /* KV cache positions; 0: min(trained context, 4096)      */
     uint32_t   n_batch;    /* tokens per prefill chunk; 0: 512                       */
     mlxc_dtype kv_dtype;   /* MLXC_F16, MLXC_BF16 or MLXC_F32                        */
+    /* Decode steps replay one captured graph (a CUDA graph on CUDA): the
+     * first step records it, later ones only write the token and position
+     * into device memory and launch it.  Used where the attention ops take
+     * the model (f16/bf16 cache, head size 64/96/128/256); elsewhere each
+     * step is encoded anew. */
+    bool       decode_graph;
 } mlxc_context_params;
 
-/* n_ctx 0, n_batch 0, kv_dtype F16. */
+/* n_ctx 0, n_batch 0, kv_dtype F16, decode_graph true. */
 MLXC_API mlxc_context_params mlxc_context_default_params(void);
 
 /* A context of n_ctx positions with the default parameters. */

@@ -16,7 +16,7 @@
 #define LLM_SCORES_BYTES (256u << 20)
 
 mlxc_context_params mlxc_context_default_params(void) {
-    mlxc_context_params p = {.n_ctx = 0, .n_batch = 0, .kv_dtype = MLXC_F16};
+    mlxc_context_params p = {.n_ctx = 0, .n_batch = 0, .kv_dtype = MLXC_F16, .decode_graph = true};
     return p;
 }
 
@@ -54,6 +54,7 @@ mlxc_status mlxc_context_create_ex(mlxc_model *m, const mlxc_context_params *p, 
     c->kv_dtype = p->kv_dtype;
     int64_t H = m->n_heads, KV = m->n_kv_heads, hd = m->head_dim;
     c->fused_attn = p->kv_dtype != MLXC_F32 && (hd == 64 || hd == 96 || hd == 128 || hd == 256) && H / KV <= 8;
+    c->use_graph = p->decode_graph && c->fused_attn;
     uint32_t nb = p->n_batch ? p->n_batch : 512;
     if (nb > n_ctx) nb = n_ctx;
     uint64_t lrows = LLM_LOGITS_BYTES / ((uint64_t)m->vocab * 4);
@@ -119,6 +120,8 @@ fail:
 
 void mlxc_context_free(mlxc_context *c) {
     if (!c) return;
+    mlxc_graph_exec_destroy(c->decode_exec);
+    mlxc_graph_destroy(c->decode_graph);
     for (int64_t l = 0; c->k_cache && l < c->m->n_layers; l++) mlxc_buffer_release(c->k_cache[l]);
     for (int64_t l = 0; c->v_cache && l < c->m->n_layers; l++) mlxc_buffer_release(c->v_cache[l]);
     free(c->k_cache);
@@ -131,6 +134,38 @@ void mlxc_context_free(mlxc_context *c) {
     free(c->views);
     free(c->mask_host);
     free(c);
+}
+
+/* A decode step as a replayed graph.  Nothing in the step depends on the
+ * position on the host: rope, the KV write and the attention length all
+ * read it from ctx->pos, so one capture serves every position. */
+static mlxc_status decode_replay(mlxc_context *c) {
+    mlxc_status st;
+    mlxc_encoder *enc;
+    if (!c->decode_exec) {
+        if ((st = mlxc_encoder_create(c->m->dev, &enc))) return st;
+        mlxc_encoder_set_auto_barrier(enc, true);
+        st = mlxc_encoder_start_capture(enc);
+        if (!st) st = llm_forward(c, enc, c->n_past, 1, 1);
+        mlxc_graph *g = NULL;
+        mlxc_status st2 = mlxc_encoder_take_capture(enc, &g);
+        if (!st) st = st2;
+        mlxc_encoder_destroy(enc);
+        llm_release_views(c);   /* the graph holds what it names */
+        if (!st) st = mlxc_graph_instantiate(g, c->m->dev, &c->decode_exec);
+        if (st) {
+            mlxc_graph_destroy(g);
+            c->decode_exec = NULL;
+            return st;
+        }
+        c->decode_graph = g;
+    }
+    if ((st = mlxc_encoder_create(c->m->dev, &enc))) return st;
+    st = mlxc_graph_exec_launch(c->decode_exec, enc);
+    if (!st) st = mlxc_encoder_commit_and_wait_labeled(enc, "model.decode");
+    mlxc_encoder_destroy(enc);
+    if (!st) c->n_past += 1;
+    return st;
 }
 
 /* One chunk: ids and positions to the device, the forward pass in one
@@ -156,6 +191,7 @@ static mlxc_status run_chunk(mlxc_context *c, const int32_t *tokens, uint32_t m,
         mlxc_status st = mlxc_buffer_write(c->mask, 0, c->mask_host, (size_t)m * L * 4);
         if (st) return st;
     }
+    if (m == 1 && c->use_graph) return decode_replay(c);
     mlxc_encoder *enc;
     mlxc_status st = mlxc_encoder_create(c->m->dev, &enc);
     if (st) return st;

@@ -105,8 +105,12 @@ static mlxc_status attention_fused(fw *f, mlxc_encoder *enc, int l, uint32_t p0,
                              .head_dim = (uint32_t)hd, .kv_capacity = c->n_ctx, .kv_len = p0 + m,
                              .window = M->window, .scale = 1.0f / sqrtf((float)hd)};
     if (m == 1) {
+        /* the length comes from the position buffer (L = 1 + pos[0]), so a
+         * captured decode step replays at any position */
         mlxc_buffer *q = view(f, c->q, 0, 2, H, hd, 0), *o = view(f, c->att, 0, 2, H, hd, 0);
-        return mlxc_attention_decode(enc, q, c->k_cache[l], c->v_cache[l], o, c->attn_scratch, NULL, &d);
+        d.kv_len = 1;
+        return mlxc_attention_decode(enc, q, c->k_cache[l], c->v_cache[l], o, c->attn_scratch,
+                                     view(f, c->pos, 0, 1, 1, 0, 0), &d);
     }
     d.q_len = m;
     d.q_offset = p0;

@@ -74,6 +74,9 @@ struct mlxc_context {
     uint32_t     n_ctx, n_batch, n_past;
     mlxc_dtype   kv_dtype;
     bool         fused_attn;      /* the attention ops take this shape         */
+    bool         use_graph;       /* decode by replaying decode_exec           */
+    mlxc_graph  *decode_graph;    /* the captured decode step (holds its buffers) */
+    mlxc_graph_exec *decode_exec;
     bool         have_logits;
     mlxc_buffer **k_cache;        /* (n_layers) of (n_kv_heads, n_ctx, head_dim) */
     mlxc_buffer **v_cache;        /* (n_layers) of (n_kv_heads, n_ctx, head_dim) */
