@@ -146,6 +146,8 @@ def make_model(out, name, spec):
         # a text prompt through the fixture's tokenizer, for `mlxc run`
         from tokenizers import Tokenizer
         text_ids = Tokenizer.from_file(os.path.join(d, "tokenizer.json")).encode(TEXT_PROMPT).ids
+        tl = torch.log_softmax(model(torch.tensor([text_ids])).logits[0].double(), dim=-1)
+        text_ppl = float(torch.exp(-tl[torch.arange(len(text_ids) - 1), torch.tensor(text_ids[1:])].mean()))
         past, cur, text_greedy = None, torch.tensor([text_ids]), []
         for _ in range(TEXT_STEPS):
             o = model(cur, past_key_values=past, use_cache=True)
@@ -158,7 +160,7 @@ def make_model(out, name, spec):
     with open(os.path.join(d, "ref.json"), "w") as f:
         json.dump({"model": name, "architecture": arch, "vocab": VOCAB, "prompt": prompt,
                    "greedy": greedy, "decode_steps": DECODE_STEPS,
-                   "text": {"prompt": TEXT_PROMPT, "ids": text_ids, "greedy": text_greedy},
+                   "text": {"prompt": TEXT_PROMPT, "ids": text_ids, "greedy": text_greedy, "ppl": text_ppl},
                    "made_with": {"transformers": transformers.__version__, "torch": torch.__version__}},
                   f, indent=1)
         f.write("\n")

@@ -40,6 +40,15 @@ if(TARGET mlxc_tool)
       string(APPEND rx "{\"id\": ${id}, [^}]*}[, ]*")
     endforeach()
     string(APPEND rx "\\].*\"stop\": \"length\".*\"gen_tokens\": ${n_gen}")
+    # perplexity of the same text: transformers' figure to two decimals
+    string(JSON ppl GET "${ref}" text ppl)
+    string(REGEX MATCH "^[0-9]+\\.[0-9][0-9]" ppl2 "${ppl}")
+    string(REPLACE "." "\\." ppl2 "${ppl2}")
+    file(WRITE ${MLXC_MODEL_OUT}/text_prompt.txt "${prompt}")
+    add_test(NAME model_perplexity_${m} COMMAND mlxc_tool perplexity -m ${MLXC_MODEL_FIX}/${m}
+             -f ${MLXC_MODEL_OUT}/text_prompt.txt --kv f32)
+    set_tests_properties(model_perplexity_${m} PROPERTIES PASS_REGULAR_EXPRESSION "perplexity ${ppl2}"
+      ENVIRONMENT "MLXC_BACKEND=cpu")
     add_test(NAME model_run_${m} COMMAND mlxc_tool run -m ${MLXC_MODEL_FIX}/${m} -p "${prompt}" -n ${n_gen}
              --temp 0 --kv f32 --json)
     set_tests_properties(model_run_${m} PROPERTIES PASS_REGULAR_EXPRESSION "${rx}" ENVIRONMENT "MLXC_BACKEND=cpu")
@@ -48,6 +57,10 @@ if(TARGET mlxc_tool)
   add_test(NAME model_run_text COMMAND mlxc_tool run -m ${MLXC_MODEL_FIX}/llama-tiny -p "Hello" -n 4 --seed 7)
   set_tests_properties(model_run_text PROPERTIES ENVIRONMENT "MLXC_BACKEND=cpu"
     PASS_REGULAR_EXPRESSION "^Hello.*prompt [0-9]+ tokens, [0-9.]+ tok/s \\| generated 4 tokens")
+  add_test(NAME model_perplexity_chunks COMMAND mlxc_tool perplexity -m ${MLXC_MODEL_FIX}/qwen3-tiny
+           -f ${MLXC_MODEL_OUT}/text_prompt.txt -c 5 --json)
+  set_tests_properties(model_perplexity_chunks PROPERTIES ENVIRONMENT "MLXC_BACKEND=cpu"
+    PASS_REGULAR_EXPRESSION "\"chunk\": 5, \"scored\": 1[0-9], \"ppl\": [0-9.e+]+, \"chunks\": \\[{")
   add_test(NAME model_run_help COMMAND mlxc_tool run --help)
   set_tests_properties(model_run_help PROPERTIES PASS_REGULAR_EXPRESSION "usage: mlxc run")
   foreach(bad "--temp;abc" "--top-p;0" "--bogus" "-n;-3")

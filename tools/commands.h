@@ -10,6 +10,8 @@ int mlxc_cmd_info_file(int argc, char **argv);
 int mlxc_cmd_tokenize(int argc, char **argv);
 /* `mlxc run -m MODEL -p PROMPT [-n N] [sampling] [--json]`: generate text (tools/cmd_run.c). */
 int mlxc_cmd_run(int argc, char **argv);
+/* `mlxc perplexity -m MODEL -f FILE [-c N] [--json]`: score a text (tools/cmd_perplexity.c). */
+int mlxc_cmd_perplexity(int argc, char **argv);
 /* `mlxc demo`: the default main job (tools/cmd_demo.c). */
 int mlxc_cmd_demo(int argc, char **argv);
 

@@ -12,6 +12,7 @@ static void usage(FILE *f) {
             "commands:\n"
             "  run -m MODEL -p TEXT generate text from a prompt (-n N, --temp, --top-k, --top-p, --min-p,\n"
             "                       --repeat-penalty, --seed, -c N, --json; run --help for all)\n"
+            "  perplexity -m MODEL -f FILE   perplexity of a text in chunks of -c N tokens (--json)\n"
             "  info                 backends, devices and their capabilities\n"
             "  info FILE|DIR        describe a GGUF / safetensors file or a model directory (--json)\n"
             "  tokenize --vocab V   token ids of a text (--file F | TEXT) [--bos] [--decode]\n"
@@ -32,6 +33,7 @@ int main(int argc, char **argv) {
         return mlxc_cmd_info(argc - 1, argv + 1);
     }
     if (strcmp(cmd, "run") == 0) return mlxc_cmd_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "perplexity") == 0) return mlxc_cmd_perplexity(argc - 1, argv + 1);
     if (strcmp(cmd, "tokenize") == 0) return mlxc_cmd_tokenize(argc - 1, argv + 1);
     if (strcmp(cmd, "demo") == 0) return mlxc_cmd_demo(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
