@@ -355,7 +355,15 @@ static void test_generate_greedy(void) {
         CHECK_EQ_INT(st.n_prompt, r.n_prompt);
         CHECK_EQ_INT(got.n, r.n_greedy);
         CHECK(memcmp(got.ids, r.greedy, r.n_greedy * sizeof *got.ids) == 0);
-        for (size_t i = 0; i < got.n; i++) CHECK(got.lp[i] <= 0 && got.lp[i] > -20);
+        /* the device's pick carries the log-probability under the reference's softmax */
+        for (size_t i = 0; i < got.n && i <= r.steps; i++) {
+            const float *row = i == 0 ? r.prefill + (r.n_prompt - 1) * r.vocab : r.decode + (i - 1) * r.vocab;
+            double mx = row[0], z = 0;
+            for (size_t t = 1; t < r.vocab; t++) mx = row[t] > mx ? row[t] : mx;
+            for (size_t t = 0; t < r.vocab; t++) z += exp(row[t] - mx);
+            double want = row[r.greedy[i]] - mx - log(z);
+            CHECK_MSG(fabs(got.lp[i] - want) < 1e-3, "token %zu: logprob %g, reference %g", i, got.lp[i], want);
+        }
         /* the context now holds the prompt and all but the last token */
         CHECK_EQ_INT(mlxc_context_n_past(c), r.n_prompt + r.n_greedy - 1);
         /* sampling at temperature > 0 is reproducible from the seed */

@@ -170,7 +170,9 @@ MLXC_API void        mlxc_sampler_free(mlxc_sampler *s);
  * raw logits (no penalty, filter or temperature). */
 MLXC_API mlxc_status mlxc_sampler_sample_logits(mlxc_sampler *s, const float *logits, size_t n_vocab,
                                                 int32_t *token, float *logprob);
-/* The same from the context's last logits. */
+/* The same from the context's last logits.  Greedy with no penalty in
+ * effect reads the pick the forward pass made on the device (argmax and its
+ * log-probability: 8 bytes, not the logits row). */
 MLXC_API mlxc_status mlxc_sampler_sample(mlxc_sampler *s, const mlxc_context *ctx, int32_t *token,
                                          float *logprob);
 /* Record a token for the repetition penalty (prompt tokens too). */

@@ -83,7 +83,8 @@ mlxc_status mlxc_context_create_ex(mlxc_model *m, const mlxc_context_params *p, 
         (st = alloc(dev, A, nb, m->dim, 0, &c->xb2)) || (st = alloc(dev, A, nb, H, hd, &c->q)) ||
         (st = alloc(dev, A, nb, KV, hd, &c->k)) || (st = alloc(dev, A, nb, KV, hd, &c->v)) ||
         (st = alloc(dev, A, nb, H, hd, &c->att)) || (st = alloc(dev, A, nb, m->ff, 0, &c->gate)) ||
-        (st = alloc(dev, A, nb, m->ff, 0, &c->up)) || (st = alloc(dev, MLXC_F32, nlog, m->vocab, 0, &c->logits)))
+        (st = alloc(dev, A, nb, m->ff, 0, &c->up)) || (st = alloc(dev, MLXC_F32, nlog, m->vocab, 0, &c->logits)) ||
+        (st = alloc(dev, MLXC_U32, 1, 0, 0, &c->top_id)) || (st = alloc(dev, MLXC_F32, 1, 0, 0, &c->top_lp)))
         goto fail;
     if (m->layers[0].bq && (st = alloc(dev, A, nb, bias_cols, 0, &c->bias_rows))) goto fail;
     /* the gather writes f32 or the table's dtype; other activations get a cast */
@@ -127,7 +128,7 @@ void mlxc_context_free(mlxc_context *c) {
     free(c->k_cache);
     free(c->v_cache);
     mlxc_buffer *bufs[] = {c->ids, c->pos, c->x,  c->xb,     c->xb2,    c->q,      c->k,
-                           c->v,   c->att, c->kn, c->emb, c->gate,   c->up,     c->bias_rows, c->logits,
+                           c->v,   c->att, c->kn, c->emb, c->gate,   c->up,     c->bias_rows, c->logits, c->top_id, c->top_lp,
                            c->attn_scratch, c->qh, c->oh,   c->scores, c->vt, c->mask};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) mlxc_buffer_release(bufs[i]);
     llm_release_views(c);
@@ -257,6 +258,15 @@ mlxc_status mlxc_context_logits(const mlxc_context *c, float *out, size_t n_voca
                               (long long)c->m->vocab);
     if (!c->have_logits) return mlxc_set_error(MLXC_ERR_STATE, "mlxc_context_logits: nothing evaluated yet");
     return mlxc_buffer_read(c->logits, 0, out, n_vocab * 4);
+}
+
+mlxc_status llm_context_top1(const mlxc_context *c, int32_t *token, float *logprob) {
+    if (!c->have_logits) return mlxc_set_error(MLXC_ERR_STATE, "sampler: the context has evaluated nothing yet");
+    uint32_t id;
+    mlxc_status st = mlxc_buffer_read(c->top_id, 0, &id, 4);
+    if (!st && logprob) st = mlxc_buffer_read(c->top_lp, 0, logprob, 4);
+    *token = (int32_t)id;
+    return st;
 }
 
 uint32_t mlxc_context_n_past(const mlxc_context *c) { return c ? c->n_past : 0; }

@@ -33,6 +33,7 @@
 #include "mlxc/ops_matmul.h"
 #include "mlxc/ops_norm.h"
 #include "mlxc/ops_rope.h"
+#include "mlxc/ops_sample.h"
 #include "mlxc/ops_softmax.h"
 
 /* ---- the matmul call site --------------------------------------------------------------- */
@@ -248,7 +249,10 @@ static mlxc_status forward(fw *f, mlxc_encoder *enc, uint32_t p0, uint32_t m, ui
     if (n_out == 0) return MLXC_OK;
     TRY(mlxc_rms_norm_residual(enc, xb2, x, M->out_norm, xb, x, (uint32_t)M->dim, M->eps));
     mlxc_buffer *last = view(f, c->xb, (int64_t)(m - n_out) * M->dim, 2, n_out, M->dim, 0);
-    return llm_linear(enc, last, &M->output, view(f, c->logits, 0, 2, n_out, M->vocab, 0), n_out);
+    TRY(llm_linear(enc, last, &M->output, view(f, c->logits, 0, 2, n_out, M->vocab, 0), n_out));
+    /* greedy's pick of the last row, so a decode step ends in 8 bytes to read */
+    mlxc_buffer *row = view(f, c->logits, (int64_t)(n_out - 1) * M->vocab, 2, 1, M->vocab, 0);
+    return mlxc_sample_softmax(enc, row, NULL, c->top_id, c->top_lp, (uint32_t)M->vocab, 0.0f, 0.0f);
 }
 
 mlxc_status llm_forward(mlxc_context *ctx, mlxc_encoder *enc, uint32_t p0, uint32_t m, uint32_t n_out) {

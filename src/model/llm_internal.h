@@ -96,6 +96,8 @@ struct mlxc_context {
     mlxc_buffer *up;              /* (n_batch, ff)                             */
     mlxc_buffer *bias_rows;       /* (n_batch, max(q_dim, kv_dim)) broadcast bias */
     mlxc_buffer *logits;          /* (n_batch, vocab) f32                      */
+    mlxc_buffer *top_id;          /* (1) u32 argmax of the last token's logits */
+    mlxc_buffer *top_lp;          /* (1) f32 its log-probability               */
     mlxc_buffer *attn_scratch;    /* decode attention partials (fused path)    */
     /* the composed attention (f32 caches, other head sizes) */
     mlxc_buffer *qh;              /* (n_heads, n_batch, head_dim)              */
@@ -113,5 +115,8 @@ struct mlxc_context {
  * tokens go to ctx->logits rows 0 .. n_out - 1. */
 mlxc_status llm_forward(mlxc_context *ctx, mlxc_encoder *enc, uint32_t p0, uint32_t m, uint32_t n_out);
 void        llm_release_views(mlxc_context *ctx);
+/* The last evaluated token's argmax and its log-probability, computed on
+ * the device with the forward pass: reading them is 8 bytes, not a row. */
+mlxc_status llm_context_top1(const mlxc_context *ctx, int32_t *token, float *logprob);
 
 #endif

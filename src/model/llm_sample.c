@@ -187,6 +187,9 @@ mlxc_status mlxc_sampler_sample_logits(mlxc_sampler *s, const float *logits, siz
 
 mlxc_status mlxc_sampler_sample(mlxc_sampler *s, const mlxc_context *ctx, int32_t *token, float *logprob) {
     MLXC_CHECK_ARG(s && ctx && token, "mlxc_sampler_sample: NULL argument");
+    /* greedy with no penalty to apply: the pick the forward pass made on the device */
+    if (s->p.temperature == 0 && (s->p.repeat_penalty == 1.0f || s->hist_n == 0))
+        return llm_context_top1(ctx, token, logprob);
     size_t n = (size_t)ctx->m->vocab;
     float *l = malloc(n * sizeof *l);
     if (!l) return mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "sampler: out of memory");
@@ -218,20 +221,16 @@ mlxc_status mlxc_generate(mlxc_context *ctx, mlxc_sampler *s, const int32_t *pro
     }
     const mlxc_tokenizer *tok = mlxc_model_tokenizer(ctx->m);
     int32_t eos = tok ? mlxc_tokenizer_special_id(tok, MLXC_TOKEN_EOS) : -1;
-    size_t n = (size_t)ctx->m->vocab;
-    float *l = malloc(n * sizeof *l);
-    if (!l) return mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "generate: out of memory");
     for (uint32_t i = 0; i < n_gen; i++) {
         int32_t t;
         float lp;
-        if ((st = mlxc_context_logits(ctx, l, n)) || (st = mlxc_sampler_sample_logits(s, l, n, &t, &lp))) break;
+        if ((st = mlxc_sampler_sample(s, ctx, &t, &lp))) break;
         mlxc_sampler_accept(s, t);
         if (stats) stats->n_gen++;
         bool go = fn ? fn(t, lp, user) : true;
         if (!go || (stop_at_eos && t == eos) || i + 1 == n_gen || ctx->n_past >= ctx->n_ctx) break;
         if ((st = mlxc_context_eval(ctx, &t, 1))) break;
     }
-    free(l);
     if (stats) stats->gen_s = now_s() - t1;
     return st;
 }
