@@ -34,6 +34,6 @@
 #include "mlxc/safetensors.h"
 #include "mlxc/weights.h"
 #include "mlxc/tokenizer.h"
-#include "mlxc/llm.h"
+#include "mlxc/model.h"
 
 #endif /* MLXC_H */

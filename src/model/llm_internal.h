@@ -7,8 +7,9 @@
 #ifndef MLXC_MODEL_LLM_INTERNAL_H
 #define MLXC_MODEL_LLM_INTERNAL_H
 
-#include "core/internal.h"   /* mlxc_set_error: the library's one error channel */
-#include "mlxc/llm.h"
+#include "core/error.h"   /* mlxc_set_error: the library's one error channel */
+#include "mlxc/mlxc.h"
+#include "mlxc/model.h"
 
 /* How a linear layer's weight is stored: the matmul call site dispatches on
  * it, so a quantized format adds a case in llm_linear() and nothing else. */

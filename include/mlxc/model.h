@@ -1,5 +1,5 @@
 /*
- * mlxc/llm.h — run a language model: open it, evaluate tokens through a KV
+ * mlxc/model.h — run a language model: open it, evaluate tokens through a KV
  * cache, read logits, sample, generate.
  *
  * A model is weights + hyperparameters + tokenizer from one GGUF file or one
@@ -38,12 +38,12 @@
  * MLXC_ERR_UNSUPPORTED), evaluation past the cache (MLXC_ERR_OUT_OF_RANGE),
  * an empty token list or invalid sampling values (MLXC_ERR_INVALID_ARGUMENT).
  */
-#ifndef MLXC_LLM_H
-#define MLXC_LLM_H
+#ifndef MLXC_MODEL_H
+#define MLXC_MODEL_H
 
 #include "mlxc/common.h"
 #include "mlxc/device.h"
-#include "mlxc/model.h"
+#include "mlxc/weights.h"
 #include "mlxc/tokenizer.h"
 
 #ifdef __cplusplus
@@ -202,4 +202,4 @@ MLXC_API mlxc_status mlxc_generate(mlxc_context *ctx, mlxc_sampler *s, const int
 #ifdef __cplusplus
 }
 #endif
-#endif /* MLXC_LLM_H */
+#endif /* MLXC_MODEL_H */
