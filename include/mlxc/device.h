@@ -49,6 +49,14 @@ typedef struct mlxc_device_caps {
     bool     dispatch_timestamps;  /* per-dispatch profiling is supported      */
     bool     graphs;               /* instantiated graphs replay natively      */
     bool     runtime_compile;      /* mlxc_kernel_register_source works        */
+    /* Sizing a working set that misses the cache (benchmarks rotate
+     * operands past it): the GPU's L2, or the CPU's largest cache level;
+     * 0 when unknown. */
+    uint64_t l2_bytes;
+    /* Memory interface as the driver reports it (CUDA; 0 on the CPU or
+     * when unknown): bus width in bits and memory clock in kHz. */
+    int      memory_bus_bits;
+    int      memory_clock_khz;
 } mlxc_device_caps;
 
 /* Name of a backend kind ("auto", "cpu", "cuda"). */

@@ -183,6 +183,28 @@ static mlxc_status cpu_device_count(int *count) {
     return MLXC_OK;
 }
 
+/* The largest cache level cpu0 reports (the size a working set must exceed
+ * to come from memory); 0 when sysfs says nothing. */
+static uint64_t largest_cache_bytes(void) {
+    uint64_t best = 0;
+    for (int i = 0; i < 16; i++) {
+        char path[96];
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", i);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        unsigned long long v = 0;
+        char unit = 0;
+        int n = fscanf(f, "%llu%c", &v, &unit);
+        fclose(f);
+        if (n < 1) continue;
+        if (n == 2 && (unit == 'K' || unit == 'k')) v <<= 10;
+        else if (n == 2 && (unit == 'M' || unit == 'm')) v <<= 20;
+        else if (n == 2 && (unit == 'G' || unit == 'g')) v <<= 30;
+        if (v > best) best = v;
+    }
+    return best;
+}
+
 static int default_threads(void) {
     int n = mlxc_env()->cpu_threads;
     if (n > 0) return n;
@@ -271,6 +293,7 @@ static mlxc_status cpu_device_open(mlxc_device *dev, int index) {
     c->dispatch_timestamps = true;
     c->graphs = false;
     c->runtime_compile = false;
+    c->l2_bytes = largest_cache_bytes();
     return MLXC_OK;
 oom:
     cpu_device_close(dev);

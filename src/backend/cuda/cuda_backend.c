@@ -180,6 +180,13 @@ static mlxc_status cu_device_open(mlxc_device *dev, int index) {
     size_t total = 0;
     OPEN_CHECK(api->DeviceTotalMem(&total, cu->cudev), "cuDeviceTotalMem");
     c->total_memory = total;
+    /* Informational only: a driver that does not report them leaves 0. */
+    if (api->DeviceGetAttribute(&v, CU_ATTR_L2_CACHE_SIZE, cu->cudev) == CUDA_SUCCESS && v > 0)
+        c->l2_bytes = (uint64_t)v;
+    if (api->DeviceGetAttribute(&v, CU_ATTR_GLOBAL_MEMORY_BUS_WIDTH, cu->cudev) == CUDA_SUCCESS && v > 0)
+        c->memory_bus_bits = v;
+    if (api->DeviceGetAttribute(&v, CU_ATTR_MEMORY_CLOCK_RATE, cu->cudev) == CUDA_SUCCESS && v > 0)
+        c->memory_clock_khz = v;
     c->host_visible = false;
     c->dispatch_timestamps = true;
     c->graphs = true;

@@ -51,6 +51,8 @@ enum {
     CU_ATTR_MAX_GRID_DIM_Z              = 7,
     CU_ATTR_MAX_SHARED_PER_BLOCK        = 8,
     CU_ATTR_MULTIPROCESSOR_COUNT        = 16,
+    CU_ATTR_MEMORY_CLOCK_RATE           = 36,
+    CU_ATTR_GLOBAL_MEMORY_BUS_WIDTH     = 37,
     CU_ATTR_L2_CACHE_SIZE               = 38,
     CU_ATTR_CC_MAJOR                    = 75,
     CU_ATTR_CC_MINOR                    = 76,
