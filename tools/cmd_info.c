@@ -26,7 +26,7 @@ static void print_device(mlxc_backend_kind kind, int index) {
 
 int mlxc_cmd_info(int argc, char **argv) {
     (void)argc; (void)argv;
-    printf("mlxc %d.%d.%d\n", MLXC_VERSION_MAJOR, MLXC_VERSION_MINOR, MLXC_VERSION_PATCH);
+    printf("mlxc %s\n", mlxc_version());
     mlxc_env_flags env;
     mlxc_env_get(&env);
     int ncpu = 0, ncuda = 0;

@@ -37,7 +37,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "tokenize") == 0) return mlxc_cmd_tokenize(argc - 1, argv + 1);
     if (strcmp(cmd, "demo") == 0) return mlxc_cmd_demo(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
-        printf("mlxc %d.%d.%d\n", MLXC_VERSION_MAJOR, MLXC_VERSION_MINOR, MLXC_VERSION_PATCH);
+        printf("mlxc %s\n", mlxc_version());
         return 0;
     }
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {

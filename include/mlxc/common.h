@@ -25,9 +25,8 @@ extern "C" {
 #define MLXC_API
 #endif
 
-#define MLXC_VERSION_MAJOR 0
-#define MLXC_VERSION_MINOR 1
-#define MLXC_VERSION_PATCH 0
+/* MLXC_VERSION_MAJOR/MINOR/PATCH/STRING: generated from the build */
+#include "mlxc/version.h"
 
 /* Largest rank a buffer shape may have. */
 #define MLXC_MAX_DIMS 8
@@ -53,6 +52,14 @@ typedef enum mlxc_status {
 
 /* Human-readable name of a status ("MLXC_ERR_SHAPE"). Never NULL. */
 MLXC_API const char *mlxc_status_name(mlxc_status st);
+
+/* The version of the library at run time, "MAJOR.MINOR.PATCH" (static
+ * storage; never NULL).  Compare with MLXC_VERSION_STRING, the version the
+ * caller was compiled against. */
+MLXC_API const char *mlxc_version(void);
+/* The same as a number: major * 10000 + minor * 100 + patch (as
+ * MLXC_VERSION_NUMBER). */
+MLXC_API int mlxc_version_number(void);
 
 /* Message describing the calling thread's most recent failure ("" if none). */
 MLXC_API const char *mlxc_last_error(void);
