@@ -3,7 +3,8 @@
  *   bench_attention            decode at contexts 512..32768 (bf16 KV, head
  *                              dim 128, 32 query heads over 8 and over 32 KV
  *                              heads): time, bytes (K and V once, q, out),
- *                              GB/s and the fraction of 3.0 TB/s; prefill
+ *                              GB/s and the fraction of the measured copy
+ *                              ceiling (bench/bench.h); prefill
  *                              (causal, 4096 tokens, head dim 128, 32 heads):
  *                              TFLOP/s with causal flops 4*S^2*hd*H/2
  *   bench_attention --decode   the decode table only
@@ -11,23 +12,20 @@
  *                              with the kernel the front-end picks and with
  *                              the mma.sync kernel (MLXC_ATTN_PREFILL=mma)
  *   bench_attention --torch    print a PyTorch script timing SDPA on the same
- *                              shapes (run it with python3 on the device)
+ *                              shapes (run it with python3 on the device; it
+ *                              measures its own copy ceiling)
  *
- * Each figure is the best of 3 command buffers of 20 calls (after a warm-up),
- * timed on the device clock.  Decode rotates among sets of K/V caches (views
- * of one pool) whose total is at least 256 MB, at least 2 sets, so that no
- * call finds its K/V in the 50 MB L2 left by the one before: the figures are
- * HBM bandwidth.  The PyTorch script rotates the same way. */
-#include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "mlxc/mlxc.h"
+ * Exits 77 without a CUDA device.  Each figure is the median of 5 command
+ * buffers of 20 calls (after a warm-up), timed on the device clock.  Decode
+ * rotates among sets of K/V caches (views of one pool) whose total is at
+ * least 5x the L2 (from the device caps), at least 2 sets, so that no call
+ * finds its K/V in the L2 left by the one before: the figures are HBM
+ * bandwidth.  The PyTorch script rotates over 256 MB. */
+#include "bench.h"
 #include "mlxc/ops_attention.h"
 
 #define ITERS 20
-static mlxc_device *gpu;
+#define gpu (bench_g.dev)
 
 static mlxc_buffer *alloc_rand(mlxc_dtype dt, size_t n) {
     mlxc_buffer *b = NULL;
@@ -50,34 +48,13 @@ static mlxc_buffer *alloc_rand(mlxc_dtype dt, size_t n) {
     return b;
 }
 
-typedef mlxc_status (*attn_fn)(mlxc_encoder *enc, void *ctx);
-
-/* Best time per call in ns (0 on failure). */
-static double time_calls(attn_fn fn, void *ctx) {
-    double best = 0;
-    for (int rep = 0; rep < 4; rep++) {
-        mlxc_encoder *enc = NULL;
-        if (mlxc_encoder_create(gpu, &enc)) return 0;
-        mlxc_status st = MLXC_OK;
-        for (int i = 0; i < ITERS && !st; i++) {
-            st = fn(enc, ctx);
-            if (!st) st = mlxc_encoder_barrier(enc);
-        }
-        if (!st) st = mlxc_encoder_commit_and_wait(enc);
-        uint64_t g0 = 0, g1 = 0;
-        if (st || mlxc_encoder_gpu_time(enc, &g0, &g1) != MLXC_OK) {
-            fprintf(stderr, "failed: %s\n", mlxc_last_error());
-            mlxc_encoder_destroy(enc);
-            return 0;
-        }
-        mlxc_encoder_destroy(enc);
-        const double ns = (double)(g1 - g0) / ITERS;
-        if (rep > 0 && (best == 0 || ns < best)) best = ns;
-    }
-    return best;
+/* Median time per call in ns (0 on failure). */
+static double time_calls(bench_iter_fn fn, void *ctx) {
+    const double t = bench_time_on(gpu, ITERS, fn, ctx);
+    return isnan(t) ? 0 : t * 1e9;
 }
 
-#define ROT_BYTES (256.0 * 1e6) /* decode K/V rotation: at least this much, at least 2 sets */
+#define ROT_BYTES ((double)bench_g.rotate) /* decode K/V rotation: at least this much, at least 2 sets */
 #define MAX_SETS  256
 
 typedef struct dec_ctx {
@@ -86,13 +63,13 @@ typedef struct dec_ctx {
     int nsets, cur;
     mlxc_attention_desc d;
 } dec_ctx;
-static mlxc_status run_decode(mlxc_encoder *enc, void *p) {
+static mlxc_status run_decode(mlxc_encoder *enc, int it, void *p) {
     dec_ctx *c = p;
     const int i = c->cur;
     c->cur = (c->cur + 1) % c->nsets;
     return mlxc_attention_decode(enc, c->q, c->ks[i], c->vs[i], c->out, c->scratch, NULL, &c->d);
 }
-static mlxc_status run_prefill(mlxc_encoder *enc, void *p) {
+static mlxc_status run_prefill(mlxc_encoder *enc, int it, void *p) {
     dec_ctx *c = p;
     return mlxc_attention_prefill(enc, c->q, c->k, c->v, c->out, &c->d);
 }
@@ -120,8 +97,9 @@ static void decode_table(void) {
             if ((size_t)n * 2 * e > pool_elems) pool_elems = (size_t)n * 2 * e;
         }
     mlxc_buffer *pool = alloc_rand(MLXC_BF16, pool_elems);
-    printf("\n## decode (bf16 q/K/V/out, head dim 128, 32 query heads; K/V rotated over >= 256 MB)\n\n");
-    printf("| KV heads | context | splits | K/V sets | time (us) | MB read+written | GB/s | of 3.0 TB/s |\n");
+    printf("\n## decode (bf16 q/K/V/out, head dim 128, 32 query heads; K/V rotated over >= %.0f MB)\n\n", ROT_BYTES / 1e6);
+    printf("| KV heads | context | splits | K/V sets | time (us) | MB read+written | GB/s | of ceiling (%.0f GB/s) |\n",
+           bench_g.ceiling / 1e9);
     printf("|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (size_t hi = 0; hi < 2; hi++)
         for (size_t ci = 0; ci < sizeof dec_ctxs / sizeof *dec_ctxs; ci++) {
@@ -146,7 +124,7 @@ static void decode_table(void) {
             const double bytes = 2.0 * KVH * T * hd * 2 + 2.0 * H * hd * 2;
             if (ns > 0)
                 printf("| %u | %u | %zu | %d | %.2f | %.2f | %.0f | %.0f%% |\n", KVH, T, sb / 4 / (H * (hd + 2)),
-                       c.nsets, ns / 1e3, bytes / 1e6, bytes / ns, bytes / ns / 3000.0 * 100.0);
+                       c.nsets, ns / 1e3, bytes / 1e6, bytes / ns, bytes / ns / (bench_g.ceiling / 1e9) * 100.0);
             mlxc_buffer_release(c.q);
             mlxc_buffer_release(c.out);
             for (int i = 0; i < c.nsets; i++) {
@@ -204,7 +182,14 @@ static const char *const k_torch =
     "        b.record(); torch.cuda.synchronize(); best = min(best, a.elapsed_time(b) / n)\n"
     "    return best * 1e3\n"
     "print('torch', torch.__version__, torch.cuda.get_device_name())\n"
-    "print('| SDPA decode KV heads | context | K/V sets | time (us) | GB/s | of 3.0 TB/s |')\n"
+    "src = torch.rand(64 << 20, device='cuda'); dst = torch.empty_like(src); srcs = [src, torch.rand_like(src)]\n"
+    "ci = [0]\n"
+    "def cp():\n"
+    "    dst.copy_(srcs[ci[0] % 2]); ci[0] += 1\n"
+    "ceil = 2 * src.numel() * 4 / t(cp) / 1e3  # GB/s, read + write of 256 MiB\n"
+    "del src, dst, srcs\n"
+    "print(f'copy ceiling: {ceil:.0f} GB/s')\n"
+    "print('| SDPA decode KV heads | context | K/V sets | time (us) | GB/s | of ceiling |')\n"
     "for kvh in (8, 32):\n"
     "    for T in (512, 1024, 2048, 4096, 8192, 16384, 32768):\n"
     "        q = torch.randn(1, 32, 1, 128, device='cuda', dtype=torch.bfloat16)\n"
@@ -217,7 +202,7 @@ static const char *const k_torch =
     "            k, v = kv[it[0] % n]; it[0] += 1\n"
     "            return F.scaled_dot_product_attention(q, k, v, enable_gqa=kvh != 32)\n"
     "        us = t(f)\n"
-    "        print(f'| {kvh} | {T} | {n} | {us:.2f} | {by / us / 1e3:.0f} | {by / us / 3e6 * 100:.0f}% |')\n"
+    "        print(f'| {kvh} | {T} | {n} | {us:.2f} | {by / us / 1e3:.0f} | {by / us / 1e3 / ceil * 100:.0f}% |')\n"
     "        del kv\n"
     "print('| SDPA prefill tokens | heads | KV heads | hd | ms | TFLOP/s causal |')\n"
     "for S, H, KVH, hd in ((4096, 32, 32, 128), (4096, 32, 8, 128), (1024, 32, 8, 128), (4096, 32, 32, 64), (4096, 16, 16, 256)):\n"
@@ -227,8 +212,6 @@ static const char *const k_torch =
     "    print(f'| {S} | {H} | {KVH} | {hd} | {us / 1e3:.3f} | {4 * S * S * hd * H / 2 / us / 1e6:.1f} |')\n";
 
 int main(int argc, char **argv) {
-    const bool decode_only = argc > 1 && strcmp(argv[1], "--decode") == 0;
-    const bool prefill_only = argc > 1 && strcmp(argv[1], "--prefill") == 0;
     if (argc > 1 && strcmp(argv[1], "--torch") == 0) {
         fputs(k_torch, stdout);
         return 0;
@@ -237,15 +220,16 @@ int main(int argc, char **argv) {
     mlxc_device_count(MLXC_BACKEND_CUDA, &n);
     if (n == 0) {
         printf("SKIP: no CUDA device\n");
-        return 0;
+        return 77;
     }
-    if (mlxc_device_open(MLXC_BACKEND_CUDA, 0, &gpu) != MLXC_OK) {
-        fprintf(stderr, "cannot open the CUDA device: %s\n", mlxc_last_error());
-        return 1;
+    const int a = bench_init(argc, argv, "bench_attention");
+    const bool decode_only = a < argc && strcmp(argv[a], "--decode") == 0;
+    const bool prefill_only = a < argc && strcmp(argv[a], "--prefill") == 0;
+    if (a < argc && !decode_only && !prefill_only) {
+        fprintf(stderr, "usage: bench_attention [--iters N] [--decode | --prefill | --torch]\n");
+        return 2;
     }
-    printf("device: %s\n", mlxc_device_name(gpu));
     if (!prefill_only) decode_table();
     if (!decode_only) prefill_table();
-    mlxc_device_close(gpu);
-    return 0;
+    return bench_end();
 }
