@@ -106,7 +106,7 @@ static void decode_table(void) {
             const uint32_t H = 32, KVH = dec_kvhs[hi], hd = 128, T = dec_ctxs[ci];
             dec_ctx c;
             memset(&c, 0, sizeof c);
-            c.d = (mlxc_attention_desc){H, KVH, hd, T, T, 0, 0.08838834764f, 0.0f, false, 0, 0};
+            c.d = (mlxc_attention_desc){sizeof(mlxc_attention_desc), H, KVH, hd, T, T, 0, 0.08838834764f, 0.0f, false, 0, 0};
             size_t sb = 0, e = 0;
             mlxc_attention_decode_scratch_bytes(gpu, &c.d, &sb);
             c.nsets = dec_sets(KVH, T, &e);
@@ -146,7 +146,7 @@ static void prefill_table(void) {
         const uint32_t S = pc[i].S, H = pc[i].H, KVH = pc[i].KVH, hd = pc[i].hd;
         dec_ctx c;
         memset(&c, 0, sizeof c);
-        c.d = (mlxc_attention_desc){H, KVH, hd, S, S, 0, 1.0f / 11.3137f, 0.0f, false, S, 0};
+        c.d = (mlxc_attention_desc){sizeof(mlxc_attention_desc), H, KVH, hd, S, S, 0, 1.0f / 11.3137f, 0.0f, false, S, 0};
         c.q = alloc_rand(MLXC_BF16, (size_t)S * H * hd);
         c.out = alloc_rand(MLXC_BF16, (size_t)S * H * hd);
         c.k = alloc_rand(MLXC_BF16, (size_t)KVH * S * hd);

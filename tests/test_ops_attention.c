@@ -106,7 +106,7 @@ static double *ac_reference(const attn_case *c) {
 }
 
 static mlxc_attention_desc ac_desc(const attn_case *c) {
-    mlxc_attention_desc d = {c->H, c->KVH, c->hd, c->cap, c->len, c->window, c->scale, c->softcap,
+    mlxc_attention_desc d = {sizeof(mlxc_attention_desc), c->H, c->KVH, c->hd, c->cap, c->len, c->window, c->scale, c->softcap,
                              c->ring, c->q_len, c->q_offset};
     return d;
 }
@@ -566,7 +566,19 @@ static void device_length_changes(void) {
 }
 
 static void argument_checks(void) {
-    mlxc_attention_desc d = {8, 2, 128, 64, 10, 0, 0.1f, 0.0f, false, 4, 0};
+    mlxc_attention_desc d = MLXC_ATTENTION_DESC_INIT;
+    d.n_heads = 8;
+    d.n_kv_heads = 2;
+    d.head_dim = 128;
+    d.kv_capacity = 64;
+    d.kv_len = 10;
+    d.scale = 0.1f;
+    d.q_len = 4;
+    {
+        mlxc_attention_desc z;
+        mlxc_attention_desc_init(&z);
+        CHECK_MSG(z.struct_size == sizeof z && z.n_heads == 0 && !z.ring, "mlxc_attention_desc_init");
+    }
     ot_buf q = ot_alloc(g_cpu, MLXC_F32, 8 * 128), o = ot_alloc(g_cpu, MLXC_F32, 8 * 128);
     ot_buf k = ot_alloc(g_cpu, MLXC_BF16, 2 * 64 * 128), v = ot_alloc(g_cpu, MLXC_BF16, 2 * 64 * 128);
     ot_buf kf = ot_alloc(g_cpu, MLXC_F32, 2 * 64 * 128), vh = ot_alloc(g_cpu, MLXC_F16, 2 * 64 * 128);
@@ -579,6 +591,18 @@ static void argument_checks(void) {
     CHECK_OK(mlxc_encoder_create(g_cpu, &enc));
     mlxc_attention_desc e = d;
     CHECK_ERR(mlxc_attention_decode(enc, q.b, k.b, v.b, o.b, sc.b, NULL, NULL), MLXC_ERR_INVALID_ARGUMENT);
+    /* a desc not started from the initializer, or of an unknown older size */
+    e.struct_size = 0;
+    CHECK_ERR(mlxc_attention_decode(enc, q.b, k.b, v.b, o.b, sc.b, NULL, &e), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_MSG(strstr(mlxc_last_error(), "struct_size") != NULL, "struct_size message: %s", mlxc_last_error());
+    CHECK_ERR(mlxc_attention_prefill(enc, q4.b, k.b, v.b, o4.b, &e), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_ERR(mlxc_attention_decode_scratch_bytes(g_cpu, &e, &sb), MLXC_ERR_INVALID_ARGUMENT);
+    e.struct_size = MLXC_ATTENTION_DESC_SIZE_V1 - 1;
+    CHECK_ERR(mlxc_attention_decode(enc, q.b, k.b, v.b, o.b, sc.b, NULL, &e), MLXC_ERR_INVALID_ARGUMENT);
+    /* a caller built against a larger desc: its extra bytes are not read */
+    e.struct_size = sizeof e + 64;
+    CHECK_OK(mlxc_attention_decode_scratch_bytes(g_cpu, &e, &sb));
+    e = d;
     e.head_dim = 80;
     CHECK_ERR(mlxc_attention_decode(enc, q.b, k.b, v.b, o.b, sc.b, NULL, &e), MLXC_ERR_INVALID_ARGUMENT);
     e = d;

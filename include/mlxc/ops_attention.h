@@ -56,9 +56,9 @@
  * must be false).  q_offset + q_len may exceed kv_len: those queries see
  * only the first kv_len keys.
  *
- *     mlxc_attention_desc d = {.n_heads = 32, .n_kv_heads = 8, .head_dim = 128,
- *                              .kv_capacity = 8192, .kv_len = 1,
- *                              .scale = 0.08838834764f};
+ *     mlxc_attention_desc d = MLXC_ATTENTION_DESC_INIT;
+ *     d.n_heads = 32; d.n_kv_heads = 8; d.head_dim = 128;
+ *     d.kv_capacity = 8192; d.kv_len = 1; d.scale = 0.08838834764f;
  *     size_t sb;
  *     mlxc_attention_decode_scratch_bytes(dev, &d, &sb);   // once
  *     mlxc_attention_decode(enc, q, kc, vc, out, scratch, pos, &d);
@@ -66,13 +66,22 @@
 #ifndef MLXC_OPS_ATTENTION_H
 #define MLXC_OPS_ATTENTION_H
 
+#include <stddef.h>
+
 #include "mlxc/encoder.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
+/* The desc grows as attention learns new options; struct_size tells the
+ * library which version the caller filled.  Start every desc from
+ * MLXC_ATTENTION_DESC_INIT or mlxc_attention_desc_init (struct_size set,
+ * every option off); a desc with struct_size 0 or smaller than the first
+ * version is rejected (MLXC_ERR_INVALID_ARGUMENT), and fields past a
+ * smaller struct_size read as 0. */
 typedef struct mlxc_attention_desc {
+    size_t   struct_size;  /* sizeof(mlxc_attention_desc) of the caller    */
     uint32_t n_heads;      /* query heads                                  */
     uint32_t n_kv_heads;   /* divides n_heads, ratio 1..8                  */
     uint32_t head_dim;     /* 64, 96, 128 or 256                           */
@@ -85,6 +94,17 @@ typedef struct mlxc_attention_desc {
     uint32_t q_len;        /* prefill only: query tokens                   */
     uint32_t q_offset;     /* prefill only: position of query 0            */
 } mlxc_attention_desc;
+
+/* An initializer: struct_size set, everything else 0.  In C also usable as
+ * (mlxc_attention_desc){.struct_size = sizeof(mlxc_attention_desc), ...}. */
+#define MLXC_ATTENTION_DESC_INIT {sizeof(mlxc_attention_desc), 0, 0, 0, 0, 0, 0, 0.0f, 0.0f, false, 0, 0}
+
+/* Size of the first version of the desc (through q_offset): the smallest
+ * struct_size accepted. */
+#define MLXC_ATTENTION_DESC_SIZE_V1 (offsetof(mlxc_attention_desc, q_offset) + sizeof(uint32_t))
+
+/* Zero *desc and set its struct_size (NULL is ignored). */
+MLXC_API void mlxc_attention_desc_init(mlxc_attention_desc *desc);
 
 /* Scratch bytes mlxc_attention_decode needs on `dev` for `desc`: the
  * counter region (4 bytes per KV head, rounded up to 4 KB) plus a partial

@@ -33,6 +33,25 @@ static uint32_t attn_dt(mlxc_dtype dt) {
     return dt == MLXC_F32 ? MLXC_ATTN_DT_F32 : dt == MLXC_F16 ? MLXC_ATTN_DT_F16 : MLXC_ATTN_DT_BF16;
 }
 
+void mlxc_attention_desc_init(mlxc_attention_desc *desc) {
+    if (!desc) return;
+    memset(desc, 0, sizeof *desc);
+    desc->struct_size = sizeof *desc;
+}
+
+/* The caller's desc as this library's version: struct_size checked, the
+ * fields it has copied, newer ones 0. */
+static mlxc_status attn_load_desc(const char *op, const mlxc_attention_desc *user, mlxc_attention_desc *d) {
+    MLXC_CHECK_ARG(user->struct_size >= MLXC_ATTENTION_DESC_SIZE_V1,
+                   "mlxc_%s: desc struct_size %zu (start the desc from MLXC_ATTENTION_DESC_INIT or "
+                   "mlxc_attention_desc_init; at least %zu)",
+                   op, user->struct_size, (size_t)MLXC_ATTENTION_DESC_SIZE_V1);
+    memset(d, 0, sizeof *d);
+    memcpy(d, user, user->struct_size < sizeof *d ? user->struct_size : sizeof *d);
+    d->struct_size = sizeof *d;
+    return MLXC_OK;
+}
+
 /* The checks every attention call shares (desc only). */
 static mlxc_status attn_check_desc(const char *op, const mlxc_attention_desc *d) {
     MLXC_CHECK_ARG(d->n_heads > 0 && d->n_kv_heads > 0, "mlxc_%s: n_heads %u, n_kv_heads %u must be > 0", op, d->n_heads,
@@ -83,10 +102,12 @@ static size_t attn_scratch_bytes(const mlxc_attention_desc *d, uint32_t S) {
            (size_t)d->n_heads * S * (d->head_dim + 2u) * sizeof(float);
 }
 
-mlxc_status mlxc_attention_decode_scratch_bytes(const mlxc_device *dev, const mlxc_attention_desc *desc,
+mlxc_status mlxc_attention_decode_scratch_bytes(const mlxc_device *dev, const mlxc_attention_desc *user,
                                                 size_t *bytes) {
-    MLXC_CHECK_ARG(dev && desc && bytes, "mlxc_attention_decode_scratch_bytes: NULL argument");
-    mlxc_status s = attn_check_desc("attention_decode_scratch_bytes", desc);
+    MLXC_CHECK_ARG(dev && user && bytes, "mlxc_attention_decode_scratch_bytes: NULL argument");
+    mlxc_attention_desc desc_, *desc = &desc_;
+    mlxc_status s = attn_load_desc("attention_decode_scratch_bytes", user, desc);
+    if (!s) s = attn_check_desc("attention_decode_scratch_bytes", desc);
     if (s) return s;
     *bytes = attn_scratch_bytes(desc, attn_splits(dev, desc));
     return MLXC_OK;
@@ -152,10 +173,12 @@ static mlxc_status attn_dispatch(mlxc_encoder *enc, const char *op, const char *
 
 mlxc_status mlxc_attention_decode(mlxc_encoder *enc, const mlxc_buffer *q, const mlxc_buffer *k, const mlxc_buffer *v,
                                   mlxc_buffer *out, mlxc_buffer *scratch, const mlxc_buffer *len_buf,
-                                  const mlxc_attention_desc *d) {
+                                  const mlxc_attention_desc *user) {
     const char *op = "attention_decode";
-    MLXC_CHECK_ARG(enc && q && k && v && out && scratch && d, "mlxc_attention_decode: NULL argument");
-    mlxc_status s = attn_check_desc(op, d);
+    MLXC_CHECK_ARG(enc && q && k && v && out && scratch && user, "mlxc_attention_decode: NULL argument");
+    mlxc_attention_desc d_, *d = &d_;
+    mlxc_status s = attn_load_desc(op, user, d);
+    if (!s) s = attn_check_desc(op, d);
     if (s || (s = attn_check_bufs(op, q, k, v, out, d, 1))) return s;
     mlxc_device *dev = mlxc_encoder_device(enc);
     MLXC_CHECK_ARG(d->ring || len_buf || d->kv_len <= d->kv_capacity,
@@ -204,10 +227,12 @@ mlxc_status mlxc_attention_decode(mlxc_encoder *enc, const mlxc_buffer *q, const
 }
 
 mlxc_status mlxc_attention_prefill(mlxc_encoder *enc, const mlxc_buffer *q, const mlxc_buffer *k, const mlxc_buffer *v,
-                                   mlxc_buffer *out, const mlxc_attention_desc *d) {
+                                   mlxc_buffer *out, const mlxc_attention_desc *user) {
     const char *op = "attention_prefill";
-    MLXC_CHECK_ARG(enc && q && k && v && out && d, "mlxc_attention_prefill: NULL argument");
-    mlxc_status s = attn_check_desc(op, d);
+    MLXC_CHECK_ARG(enc && q && k && v && out && user, "mlxc_attention_prefill: NULL argument");
+    mlxc_attention_desc d_, *d = &d_;
+    mlxc_status s = attn_load_desc(op, user, d);
+    if (!s) s = attn_check_desc(op, d);
     if (s) return s;
     MLXC_CHECK_ARG(d->q_len > 0, "mlxc_attention_prefill: q_len is 0");
     MLXC_CHECK_ARG(!d->ring, "mlxc_attention_prefill: a ring cache is not supported (linear caches only)");
