@@ -15,7 +15,8 @@
  *                              shapes (run it with python3 on the device; it
  *                              measures its own copy ceiling)
  *
- * Exits 77 without a CUDA device.  Each figure is the median of 5 command
+ * Exits 77 without a CUDA device.  Every decode shape and the 1024-token
+ * prefill are checked against the CPU device first (bench/bench.h).  Each figure is the median of 5 command
  * buffers of 20 calls (after a warm-up), timed on the device clock.  Decode
  * rotates among sets of K/V caches (views of one pool) whose total is at
  * least 5x the L2 (from the device caps), at least 2 sets, so that no call
@@ -74,6 +75,50 @@ static mlxc_status run_prefill(mlxc_encoder *enc, int it, void *p) {
     return mlxc_attention_prefill(enc, c->q, c->k, c->v, c->out, &c->d);
 }
 
+/* ---- the check against the CPU device: scratch is per device (its size
+ * follows the device's split count), so the call picks the one of the
+ * device its operands live on. */
+typedef struct chk_arg {
+    mlxc_attention_desc d;
+    mlxc_buffer        *scratch_ref, *scratch_dev;
+} chk_arg;
+static mlxc_status chk_decode(mlxc_encoder *enc, mlxc_buffer *const *S, const void *p) {
+    const chk_arg *c = p;
+    mlxc_buffer *sc = mlxc_buffer_device(S[0]) == bench_g.ref ? c->scratch_ref : c->scratch_dev;
+    return mlxc_attention_decode(enc, S[0], S[1], S[2], S[3], sc, NULL, &c->d);
+}
+static mlxc_status chk_prefill(mlxc_encoder *enc, mlxc_buffer *const *S, const void *p) {
+    return mlxc_attention_prefill(enc, S[0], S[1], S[2], S[3], &((const chk_arg *)p)->d);
+}
+/* "ok 1.2e-03" / "FAIL ..." into out; q rows: 1 for decode, q_len for prefill. */
+static void check_attn(const mlxc_attention_desc *d, bool prefill, char *out, size_t n) {
+    chk_arg c = {*d, NULL, NULL};
+    snprintf(out, n, "-");
+    if (!bench_g.ref) return;
+    if (!prefill) {
+        size_t sr = 0, sd = 0;
+        if (mlxc_attention_decode_scratch_bytes(bench_g.ref, d, &sr) || mlxc_attention_decode_scratch_bytes(gpu, d, &sd))
+            return;
+        c.scratch_ref = bench_alloc(bench_g.ref, MLXC_F32, sr / 4); /* zero-filled, as decode needs */
+        c.scratch_dev = bench_alloc(gpu, MLXC_F32, sd / 4);
+    }
+    const size_t qn = (size_t)(prefill ? d->q_len : 1) * d->n_heads * d->head_dim;
+    const size_t kvn = (size_t)d->n_kv_heads * d->kv_capacity * d->head_dim;
+    bench_variant v = {"attention", 4,
+                       {BIN(MLXC_BF16, qn), BIN(MLXC_BF16, kvn), BIN(MLXC_BF16, kvn),
+                        BOUT(MLXC_BF16, qn, bench_tol(MLXC_BF16))},
+                       0, prefill ? chk_prefill : chk_decode, &c};
+    double e = 0;
+    const char *why = "";
+    const bool ok = bench_check(&v, &e, &why);
+    bench_g.checked++;
+    bench_g.failed += !ok;
+    snprintf(out, n, "%s %.1e", ok ? "ok" : "FAIL", e);
+    if (!ok) fprintf(stderr, "bench_attention: check failed: %s\n", why);
+    mlxc_buffer_release(c.scratch_ref);
+    mlxc_buffer_release(c.scratch_dev);
+}
+
 static const uint32_t dec_ctxs[] = {512, 1024, 2048, 4096, 8192, 16384, 32768};
 static const uint32_t dec_kvhs[] = {8, 32};
 
@@ -98,9 +143,9 @@ static void decode_table(void) {
         }
     mlxc_buffer *pool = alloc_rand(MLXC_BF16, pool_elems);
     printf("\n## decode (bf16 q/K/V/out, head dim 128, 32 query heads; K/V rotated over >= %.0f MB)\n\n", ROT_BYTES / 1e6);
-    printf("| KV heads | context | splits | K/V sets | time (us) | MB read+written | GB/s | of ceiling (%.0f GB/s) |\n",
+    printf("| KV heads | context | splits | K/V sets | time (us) | MB read+written | GB/s | of ceiling (%.0f GB/s) | check |\n",
            bench_g.ceiling / 1e9);
-    printf("|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    printf("|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
     for (size_t hi = 0; hi < 2; hi++)
         for (size_t ci = 0; ci < sizeof dec_ctxs / sizeof *dec_ctxs; ci++) {
             const uint32_t H = 32, KVH = dec_kvhs[hi], hd = 128, T = dec_ctxs[ci];
@@ -120,11 +165,14 @@ static void decode_table(void) {
             c.q = alloc_rand(MLXC_BF16, (size_t)H * hd);
             c.out = alloc_rand(MLXC_BF16, (size_t)H * hd);
             c.scratch = alloc_rand(MLXC_F32, sb / 4);
+            char chk[32];
+            check_attn(&c.d, false, chk, sizeof chk);
             const double ns = time_calls(run_decode, &c);
             const double bytes = 2.0 * KVH * T * hd * 2 + 2.0 * H * hd * 2;
             if (ns > 0)
-                printf("| %u | %u | %zu | %d | %.2f | %.2f | %.0f | %.0f%% |\n", KVH, T, sb / 4 / (H * (hd + 2)),
-                       c.nsets, ns / 1e3, bytes / 1e6, bytes / ns, bytes / ns / (bench_g.ceiling / 1e9) * 100.0);
+                printf("| %u | %u | %zu | %d | %.2f | %.2f | %.0f | %.0f%% | %s |\n", KVH, T, sb / 4 / (H * (hd + 2)),
+                       c.nsets, ns / 1e3, bytes / 1e6, bytes / ns, bytes / ns / (bench_g.ceiling / 1e9) * 100.0, chk);
+            fflush(stdout);
             mlxc_buffer_release(c.q);
             mlxc_buffer_release(c.out);
             for (int i = 0; i < c.nsets; i++) {
@@ -140,8 +188,8 @@ static void prefill_table(void) {
     static const struct { uint32_t S, H, KVH, hd; } pc[] = {
         {4096, 32, 32, 128}, {4096, 32, 8, 128}, {1024, 32, 8, 128}, {4096, 32, 32, 64}, {4096, 16, 16, 256}};
     printf("\n## prefill (causal, bf16 q/K/V/out)\n\n");
-    printf("| tokens | heads | KV heads | head dim | time (ms) | TFLOP/s (causal) | mma.sync kernel (ms) | mma.sync TFLOP/s |\n");
-    printf("|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    printf("| tokens | heads | KV heads | head dim | time (ms) | TFLOP/s (causal) | mma.sync kernel (ms) | mma.sync TFLOP/s | check |\n");
+    printf("|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
     for (size_t i = 0; i < sizeof pc / sizeof *pc; i++) {
         const uint32_t S = pc[i].S, H = pc[i].H, KVH = pc[i].KVH, hd = pc[i].hd;
         dec_ctx c;
@@ -151,6 +199,9 @@ static void prefill_table(void) {
         c.out = alloc_rand(MLXC_BF16, (size_t)S * H * hd);
         c.k = alloc_rand(MLXC_BF16, (size_t)KVH * S * hd);
         c.v = alloc_rand(MLXC_BF16, (size_t)KVH * S * hd);
+        /* the CPU reference takes seconds per 10 GFLOP: check the short prefill */
+        char chk[32] = "-";
+        if (S <= 1024) check_attn(&c.d, true, chk, sizeof chk);
         const double ns = time_calls(run_prefill, &c);
         const char *was = getenv("MLXC_ATTN_PREFILL");
         char saved[32] = "";
@@ -161,8 +212,9 @@ static void prefill_table(void) {
         else unsetenv("MLXC_ATTN_PREFILL");
         const double flops = 4.0 * S * S * hd * H / 2.0;
         if (ns > 0 && ns_mma > 0)
-            printf("| %u | %u | %u | %u | %.3f | %.1f | %.3f | %.1f |\n", S, H, KVH, hd, ns / 1e6, flops / ns / 1e3,
-                   ns_mma / 1e6, flops / ns_mma / 1e3);
+            printf("| %u | %u | %u | %u | %.3f | %.1f | %.3f | %.1f | %s |\n", S, H, KVH, hd, ns / 1e6, flops / ns / 1e3,
+                   ns_mma / 1e6, flops / ns_mma / 1e3, chk);
+        fflush(stdout);
         mlxc_buffer_release(c.q);
         mlxc_buffer_release(c.out);
         mlxc_buffer_release(c.k);
@@ -218,7 +270,7 @@ int main(int argc, char **argv) {
     }
     int n = 0;
     mlxc_device_count(MLXC_BACKEND_CUDA, &n);
-    if (n == 0) {
+    if (n == 0 && !(argc > 1 && strcmp(argv[1], "--cpu") == 0)) { /* --cpu: the CPU device, slowly */
         printf("SKIP: no CUDA device\n");
         return 77;
     }
