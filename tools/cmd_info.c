@@ -19,6 +19,8 @@ static void print_device(mlxc_backend_kind kind, int index) {
     printf("      memory %.1f GiB%s", (double)c.total_memory / (1024.0 * 1024.0 * 1024.0),
            c.host_visible ? " (host visible)" : "");
     if (c.arch_major) printf(", compute capability %d.%d", c.arch_major, c.arch_minor);
+    if (c.l2_bytes) printf(", cache %.1f MiB", (double)c.l2_bytes / (1024.0 * 1024.0));
+    if (c.memory_bus_bits) printf(", %d-bit memory bus", c.memory_bus_bits);
     printf("\n      dispatch timestamps %s, native graphs %s, run-time compile %s\n",
            c.dispatch_timestamps ? "yes" : "no", c.graphs ? "yes" : "no", c.runtime_compile ? "yes" : "no");
     mlxc_device_close(dev);
