@@ -1,22 +1,3 @@
-/* Dense matmul on CUDA: the mat-vec (decode) as a fraction of the copy
- * bandwidth and the GEMM (prefill) as a fraction of cuBLAS.
- *
- *   bench_matmul [--no-torch] [--gemm-only]
- *
- * --gemm-only skips the copy and mat-vec rows.
- *
- * Mat-vec: (k, n) = (4096, 14336) and (14336, 4096), m = 1 and 4..8, bf16,
- * f16 and f32 weights, bf16 x and y.  Three weight buffers (each >= 117 MB,
- * over the 50 MB L2) are rotated so no iteration finds its weights in L2.
- * Bytes counted: weights + x + y.  Each iteration is one dispatch followed
- * by a barrier in one command buffer (a CUDA graph: the launch gaps are in
- * the time); best of 3 command buffers of ITERS.  The copy row times
- * mlxc_copy of 256 MiB (two pairs of buffers rotated) the same way (bytes read + written): the ceiling.
- *
- * GEMM: m = 512, 2048, 4096 against (k, n) = (4096, 14336), (14336, 4096),
- * (2048, 8192), (8192, 2048), bf16 x, w, y; TFLOP/s = 2 m n k / time.  The
- * cuBLAS reference is torch.nn.functional.linear on the same shapes (python3
- * with torch on the device), timed with CUDA events, median of 20. */
 /* Dense matmul: the mat-vec (decode) as a fraction of the measured copy
  * ceiling and the GEMM (prefill) as a fraction of cuBLAS.
  *
