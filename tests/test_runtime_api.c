@@ -48,6 +48,11 @@ static void test_device(void) {
     CHECK(c.compute_units > 0);
     CHECK(c.max_threads_per_group >= 256);
     CHECK(strcmp(mlxc_device_name(dev), c.name) == 0);
+    /* 0 means unknown; a reported cache is at least a few KiB and smaller
+     * than the memory */
+    CHECK(c.l2_bytes == 0 || (c.l2_bytes >= 4096 && (c.total_memory == 0 || c.l2_bytes < c.total_memory)));
+    CHECK(c.memory_bus_bits >= 0 && c.memory_clock_khz >= 0);
+    CHECK(strcmp(mlxc_version(), MLXC_VERSION_STRING) == 0 && mlxc_version_number() == MLXC_VERSION_NUMBER);
     int n = -1;
     CHECK_OK(mlxc_device_count(MLXC_BACKEND_CPU, &n));
     CHECK_EQ_INT(n, 1);
