@@ -7,7 +7,7 @@
 static volatile uint64_t g_sink;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    mlxc_model_config c;
+    mlxc_model_config c = MLXC_MODEL_CONFIG_INIT;
     if (mlxc_model_config_parse((const char *)data, size, &c) != MLXC_OK) return 0;
     g_sink += (uint64_t)c.hidden_size + strlen(c.architecture) + strlen(c.rope_scaling.type);
     static const char *const names[] = {"model.layers.0.mlp.down_proj.weight", "language_model.lm_head.scales",

@@ -230,7 +230,7 @@ static void test_typed_getters(void) {
     CHECK_ERR(mlxc_gguf_value_elem(&e2, 3, &e3), MLXC_ERR_OUT_OF_RANGE);
     CHECK_ERR(mlxc_gguf_value_elem(&e3, 0, &e2), MLXC_ERR_DTYPE);
     /* hyperparameters from metadata */
-    mlxc_model_config cfg;
+    mlxc_model_config cfg = MLXC_MODEL_CONFIG_INIT;
     CHECK_OK(mlxc_model_config_from_gguf(g, &cfg));
     CHECK(strcmp(cfg.architecture, "llama") == 0);
     CHECK_EQ_INT(cfg.hidden_size, 64);

@@ -277,7 +277,15 @@ static void test_gguf_through_weights(void) {
 static mlxc_status parse(const char *s, mlxc_model_config *c) { return mlxc_model_config_parse(s, strlen(s), c); }
 
 static void test_config_parse(void) {
-    mlxc_model_config c;
+    mlxc_model_config c = {0};
+    /* a struct not started from the initializer is refused, never written */
+    CHECK_ERR(parse("{\"hidden_size\":32}", &c), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(mlxc_last_error(), "struct_size") != NULL);
+    CHECK_ERR(mlxc_model_config_load(MLXC_SOURCE_DIR, &c), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(c.hidden_size, 0);
+    mlxc_model_config_clear(&c);
+    mlxc_model_config_init(&c);
+    CHECK(c.struct_size == sizeof c);
     /* nested text_config (multimodal), HF aliases, rope_scaling "type" */
     CHECK_OK(parse("{\"architectures\":[\"Gemma3ForConditionalGeneration\"],\"model_type\":\"gemma3\","
                    "\"text_config\":{\"hidden_size\":32,\"num_attention_heads\":2,\"sliding_window\":512,"
@@ -334,7 +342,7 @@ static void test_config_parse(void) {
 /* The MLX lookup order: exact, then without .weight/.scales/.biases, then
  * without a leading "language_model.", then with one added; else the default. */
 static void test_quant_lookup(void) {
-    mlxc_model_config c;
+    mlxc_model_config c = MLXC_MODEL_CONFIG_INIT;
     CHECK_OK(parse("{\"quantization\":{\"group_size\":64,\"bits\":4,\"mode\":\"affine\","
                    "\"exact.name.weight\":{\"bits\":2,\"group_size\":32},"
                    "\"stem.a\":{\"bits\":3},"

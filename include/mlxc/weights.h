@@ -28,6 +28,8 @@
 #ifndef MLXC_WEIGHTS_H
 #define MLXC_WEIGHTS_H
 
+#include <stddef.h>
+
 #include "mlxc/common.h"
 #include "mlxc/device.h"
 #include "mlxc/gguf.h"
@@ -58,8 +60,16 @@ typedef struct mlxc_quant_params {
 
 typedef struct mlxc_quant_table mlxc_quant_table;   /* per-layer overrides (opaque) */
 
-/* 0 / "" / false mean "not given".  Counts are per model. */
+/* 0 / "" / false mean "not given".  Counts are per model.
+ *
+ * The library fills this struct, and it grows as more hyperparameters are
+ * read; struct_size tells the library how much the caller has room for.
+ * Start every one from MLXC_MODEL_CONFIG_INIT or mlxc_model_config_init
+ * before the parse/load/from_gguf calls; a struct_size of 0 or below the
+ * first version is MLXC_ERR_INVALID_ARGUMENT, and fields past a smaller
+ * struct_size are left alone. */
 typedef struct mlxc_model_config {
+    size_t   struct_size;          /* sizeof(mlxc_model_config) of the caller       */
     char     architecture[64];     /* HF "architectures"[0] or GGUF general.architecture */
     char     model_type[64];       /* HF "model_type" (GGUF: the architecture)      */
     int64_t  hidden_size;
@@ -81,6 +91,14 @@ typedef struct mlxc_model_config {
     mlxc_quant_table *quant_overrides;   /* per-layer entries; NULL when none       */
 } mlxc_model_config;
 
+/* An initializer: struct_size set, nothing given. */
+#define MLXC_MODEL_CONFIG_INIT {.struct_size = sizeof(mlxc_model_config)}
+/* Size of the first version (through quant_overrides): the smallest
+ * struct_size accepted. */
+#define MLXC_MODEL_CONFIG_SIZE_V1 (offsetof(mlxc_model_config, quant_overrides) + sizeof(mlxc_quant_table *))
+/* Zero *cfg and set its struct_size (NULL is ignored). */
+MLXC_API void mlxc_model_config_init(mlxc_model_config *cfg);
+
 /* Parse config.json text (not NUL-terminated).  MLXC_ERR_FORMAT on malformed
  * JSON, duplicate keys or fields of the wrong kind.  Release with
  * mlxc_model_config_clear(). */
@@ -89,7 +107,8 @@ MLXC_API mlxc_status mlxc_model_config_parse(const char *json, size_t len, mlxc_
 MLXC_API mlxc_status mlxc_model_config_load(const char *path, mlxc_model_config *cfg);
 /* The same facts from GGUF metadata (general.architecture, <arch>.*). */
 MLXC_API mlxc_status mlxc_model_config_from_gguf(const mlxc_gguf *g, mlxc_model_config *cfg);
-/* Free the overrides and zero *cfg.  NULL is accepted. */
+/* Free the overrides and zero *cfg, keeping its struct_size.  NULL is
+ * accepted. */
 MLXC_API void        mlxc_model_config_clear(mlxc_model_config *cfg);
 
 /* Quantization of `tensor_name`, looked up as MLX does: the exact name, then

@@ -28,10 +28,42 @@ static void quant_table_free(mlxc_quant_table *q) {
     free(q);
 }
 
-void mlxc_model_config_clear(mlxc_model_config *cfg) {
+void mlxc_model_config_init(mlxc_model_config *cfg) {
     if (!cfg) return;
-    quant_table_free(cfg->quant_overrides);
     memset(cfg, 0, sizeof *cfg);
+    cfg->struct_size = sizeof *cfg;
+}
+
+/* A struct the fill functions rejected was never written: nothing to free. */
+void mlxc_model_config_clear(mlxc_model_config *cfg) {
+    if (!cfg || cfg->struct_size < MLXC_MODEL_CONFIG_SIZE_V1) return;
+    const size_t size = cfg->struct_size;
+    quant_table_free(cfg->quant_overrides);
+    memset(cfg, 0, size < sizeof *cfg ? size : sizeof *cfg);
+    cfg->struct_size = size;
+}
+
+static mlxc_status cfg_check_size(const char *fn, const mlxc_model_config *cfg) {
+    MLXC_CHECK_ARG(cfg->struct_size >= MLXC_MODEL_CONFIG_SIZE_V1,
+                   "%s: cfg struct_size %zu (start it from MLXC_MODEL_CONFIG_INIT or mlxc_model_config_init; "
+                   "at least %zu)",
+                   fn, cfg->struct_size, (size_t)MLXC_MODEL_CONFIG_SIZE_V1);
+    return MLXC_OK;
+}
+
+/* Zero the caller's struct within its size (its contents are not ours to
+ * free: it may never have been filled). */
+static void cfg_zero(mlxc_model_config *cfg) {
+    const size_t size = cfg->struct_size;
+    memset(cfg, 0, size < sizeof *cfg ? size : sizeof *cfg);
+    cfg->struct_size = size;
+}
+
+/* Hand a filled full-size config to the caller's struct of its own size. */
+static void cfg_store(mlxc_model_config *cfg, mlxc_model_config *full) {
+    const size_t size = cfg->struct_size;
+    memcpy(cfg, full, size < sizeof *full ? size : sizeof *full);
+    cfg->struct_size = size;
 }
 
 static void qname_get(const void *ctx, size_t i, const char **s, size_t *n) {
@@ -265,21 +297,28 @@ static mlxc_status parse_root(json_t *root, mlxc_model_config *cfg) {
     return MLXC_OK;
 }
 
-mlxc_status mlxc_model_config_parse(const char *text, size_t len, mlxc_model_config *cfg) {
-    MLXC_CHECK_ARG(cfg && (text || len == 0), "mlxc_model_config_parse: NULL argument");
-    memset(cfg, 0, sizeof *cfg);
+mlxc_status mlxc_model_config_parse(const char *text, size_t len, mlxc_model_config *out) {
+    MLXC_CHECK_ARG(out && (text || len == 0), "mlxc_model_config_parse: NULL argument");
+    mlxc_status st = cfg_check_size("mlxc_model_config_parse", out);
+    if (st) return st;
+    mlxc_model_config full_, *cfg = &full_;
+    mlxc_model_config_init(cfg);
+    cfg_zero(out);
     json_t *root;
-    mlxc_status st = mlxc_io_json_parse(text ? text : "", len, "config.json", &root);
+    st = mlxc_io_json_parse(text ? text : "", len, "config.json", &root);
     if (st) return st;
     st = parse_root(root, cfg);
     json_decref(root);
     if (st) mlxc_model_config_clear(cfg);
+    else cfg_store(out, cfg);
     return st;
 }
 
 mlxc_status mlxc_model_config_load(const char *path, mlxc_model_config *cfg) {
     MLXC_CHECK_ARG(path && cfg, "mlxc_model_config_load: NULL argument");
-    memset(cfg, 0, sizeof *cfg);
+    mlxc_status st0 = cfg_check_size("mlxc_model_config_load", cfg);
+    if (st0) return st0;
+    cfg_zero(cfg);
     struct stat sb;
     char *full = NULL;
     if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
@@ -396,9 +435,8 @@ static mlxc_status gg_num(const mlxc_gguf *g, const char *arch, const char *suff
     return MLXC_OK;
 }
 
-mlxc_status mlxc_model_config_from_gguf(const mlxc_gguf *g, mlxc_model_config *cfg) {
-    MLXC_CHECK_ARG(g && cfg, "mlxc_model_config_from_gguf: NULL argument");
-    memset(cfg, 0, sizeof *cfg);
+/* Fills a zeroed full-size config from GGUF metadata. */
+static mlxc_status gguf_fill(const mlxc_gguf *g, mlxc_model_config *cfg) {
     const char *a;
     size_t alen;
     mlxc_status st = mlxc_gguf_get_string(g, "general.architecture", &a, &alen);
@@ -457,4 +495,16 @@ mlxc_status mlxc_model_config_from_gguf(const mlxc_gguf *g, mlxc_model_config *c
     }
     mlxc_clear_error();
     return MLXC_OK;
+}
+
+mlxc_status mlxc_model_config_from_gguf(const mlxc_gguf *g, mlxc_model_config *out) {
+    MLXC_CHECK_ARG(g && out, "mlxc_model_config_from_gguf: NULL argument");
+    mlxc_status st = cfg_check_size("mlxc_model_config_from_gguf", out);
+    if (st) return st;
+    cfg_zero(out);
+    mlxc_model_config full;
+    mlxc_model_config_init(&full);
+    st = gguf_fill(g, &full);
+    if (st == MLXC_OK) cfg_store(out, &full);
+    return st;
 }

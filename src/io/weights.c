@@ -369,6 +369,7 @@ static mlxc_status load_config_beside(mlxc_weights *w, const char *dir) {
     if (!cp) return mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "out of memory");
     mlxc_status st = MLXC_OK;
     if (is_file(cp)) {
+        mlxc_model_config_init(&w->cfg);
         st = mlxc_model_config_load(cp, &w->cfg);
         w->has_cfg = st == MLXC_OK;
     }
@@ -461,6 +462,7 @@ static mlxc_status open_impl(mlxc_weights *w, const char *path) {
      * another model in the same folder. */
     if (!w->gguf && (st = load_config_beside(w, dir))) goto done;
     if (w->gguf) {
+        mlxc_model_config_init(&w->cfg);
         if (mlxc_model_config_from_gguf(w->gguf, &w->cfg) == MLXC_OK) w->has_cfg = true;
         else mlxc_clear_error();   /* a GGUF without a model description is still a tensor file */
     }
