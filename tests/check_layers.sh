@@ -23,7 +23,7 @@ ALLOW=''
 # include/; a bare name is the includer's own directory).
 inc_layer() {
     case $1 in
-    mlxc/common.h|mlxc/device.h|mlxc/encoder.h|mlxc/kernel.h|mlxc/graph.h|mlxc/profile.h|mlxc/session.h) echo core ;;
+    mlxc/common.h|mlxc/device.h|mlxc/encoder.h|mlxc/kernel.h|mlxc/graph.h|mlxc/profile.h|mlxc/session.h|mlxc/version.h) echo core ;;
     mlxc/ops*.h) echo ops ;;
     mlxc/gguf.h|mlxc/safetensors.h|mlxc/weights.h) echo io ;;
     mlxc/tokenizer.h) echo tokenizer ;;
