@@ -8,7 +8,7 @@
  * Mat-vec: (k, n) = (4096, 14336) and (14336, 4096), m = 1 and 8, bf16 x
  * and y, every format (MLX affine at group 64 with bf16 scales).  Weight
  * sets (the same random bytes at different addresses) are rotated so that
- * they total at least 4x the L2 (60 MB assumed, the H200's): no iteration
+ * they total at least 4x the L2 (from the device caps): no iteration
  * finds its weights in L2, as in decode.  Bytes counted: packed weights +
  * scales + biases + x + y.  Each iteration is one dispatch followed by a
  * barrier in one command buffer; best of 3 command buffers of ITERS.
@@ -29,7 +29,9 @@
 #include "qmatmul_test.h"
 
 #define ITERS   30
-#define L2_BYTES (60.0 * 1e6)
+/* The L2 from the device caps (60 MB, the H200's, when the driver does not say) */
+static double g_l2_bytes = 60.0 * 1e6;
+#define L2_BYTES g_l2_bytes
 #define MAX_ROT 64
 
 static mlxc_device *gpu, *cpu;
@@ -234,6 +236,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "open: %s\n", mlxc_last_error());
         return 1;
     }
+    mlxc_device_caps caps;
+    if (mlxc_device_caps_get(gpu, &caps) == MLXC_OK && caps.l2_bytes) g_l2_bytes = (double)caps.l2_bytes;
     int check_only = 0, no_prefill = 0;
     for (int a = 1; a < argc; a++) {
         if (strcmp(argv[a], "--check-only") == 0) check_only = 1;
