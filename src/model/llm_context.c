@@ -92,7 +92,7 @@ mlxc_status mlxc_context_create_ex(mlxc_model *m, const mlxc_context_params *p, 
         goto fail;
     if (m->layers[0].k_norm && (st = alloc(dev, A, nb, KV, hd, &c->kn))) goto fail;
     if (c->fused_attn) {
-        mlxc_attention_desc d = {.n_heads = (uint32_t)H, .n_kv_heads = (uint32_t)KV, .head_dim = (uint32_t)hd,
+        mlxc_attention_desc d = {.struct_size = sizeof(mlxc_attention_desc), .n_heads = (uint32_t)H, .n_kv_heads = (uint32_t)KV, .head_dim = (uint32_t)hd,
                                  .kv_capacity = n_ctx, .kv_len = 1, .scale = 1.0f};
         size_t sb;
         if ((st = mlxc_attention_decode_scratch_bytes(dev, &d, &sb))) goto fail;

@@ -102,7 +102,7 @@ static mlxc_status attention_fused(fw *f, mlxc_encoder *enc, int l, uint32_t p0,
     mlxc_context *c = f->ctx;
     mlxc_model *M = f->m;
     int64_t H = M->n_heads, hd = M->head_dim;
-    mlxc_attention_desc d = {.n_heads = (uint32_t)H, .n_kv_heads = (uint32_t)M->n_kv_heads,
+    mlxc_attention_desc d = {.struct_size = sizeof(mlxc_attention_desc), .n_heads = (uint32_t)H, .n_kv_heads = (uint32_t)M->n_kv_heads,
                              .head_dim = (uint32_t)hd, .kv_capacity = c->n_ctx, .kv_len = p0 + m,
                              .window = M->window, .scale = 1.0f / sqrtf((float)hd)};
     if (m == 1) {
