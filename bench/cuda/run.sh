@@ -1,17 +1,25 @@
 #!/usr/bin/env bash
-# One device call: build, run the whole suite on the CPU and on CUDA (graph
-# and immediate modes), compute-sanitizer memcheck + racecheck on the CUDA
-# tests, and the command-buffer benchmark.  Logs go to $OUT (or ./out).
+# One device call: build, then the phases named on the command line, each
+# logging to $OUT (or ./out):
 #
-#   bash bench/cuda/run.sh [quick]
+#   suite   the whole ctest on the CPU and on CUDA (graph and immediate modes)
+#   cuda    the CUDA-only test programs, verbose
+#   san     compute-sanitizer memcheck + racecheck on the CUDA tests
+#   bench   every bench_<family> program (fractions of the copy bandwidth
+#           measured in the same run) and the command-buffer benchmark
+#   qmm     quantized matmul parity and bench_qmatmul
+#
+#   bash bench/cuda/run.sh suite cuda        (no phase: suite cuda san bench)
 set -u
 OUT=${OUT:-$PWD/out}
 mkdir -p "$OUT"
-B=build-device
+B=${MLXC_DEVICE_BUILD:-build-device}
 export MLXC_CACHE_DIR=/tmp/mlxc-cache
+phases=("$@")
+[ ${#phases[@]} -eq 0 ] && phases=(suite cuda san bench)
 {
   echo "## machine"; date -u; nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv
-  nvcc --version | tail -2; ls /usr/local/cuda/lib64/libnvrtc.so* 2>/dev/null | head -3
+  nvcc --version | tail -2; git rev-parse --short HEAD 2>/dev/null
 } 2>&1 | tee "$OUT/machine.txt"
 
 # The device image lacks jansson and pcre2 headers: the call carries them in
@@ -24,31 +32,44 @@ if ! pkg-config --exists jansson libpcre2-8 2>/dev/null && [ -d "$D" ]; then
 fi
 
 t0=$(date +%s)
-cmake -S . -B $B -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo > "$OUT/build.log" 2>&1 &&
-  cmake --build $B -j 16 >> "$OUT/build.log" 2>&1
+cmake -S . -B $B -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo ${MLXC_DEVICE_CMAKE:-} > "$OUT/build.log" 2>&1 &&
+  cmake --build $B -j ${MLXC_DEVICE_JOBS:-16} >> "$OUT/build.log" 2>&1
 rc=$?
 echo "build rc=$rc in $(( $(date +%s) - t0 )) s"
-if [ $rc -ne 0 ]; then tail -40 "$OUT/build.log"; exit 1; fi
+if [ $rc -ne 0 ]; then grep -E "error|FAILED" "$OUT/build.log" | head -30; tail -20 "$OUT/build.log"; exit 1; fi
+
+has() { local p; for p in "${phases[@]}"; do [ "$p" = "$1" ] && return 0; done; return 1; }
 
 run_suite() { # label, env...
   local label=$1; shift
   echo "### $label"
-  ( cd $B && env "$@" ctest --timeout 300 --output-on-failure 2>&1 | grep -vE "^\s*(Start|Test command)" )
+  ( cd $B && env "$@" ctest -j4 --timeout 300 --output-on-failure 2>&1 | grep -vE "^\s*(Start|Test command)" )
 }
-{
-  echo "# suite"
-  run_suite "CPU (MLXC_BACKEND=cpu)" MLXC_BACKEND=cpu
-  run_suite "CUDA, graph mode (MLXC_BACKEND=cuda)" MLXC_BACKEND=cuda
-  run_suite "CUDA, immediate mode (MLXC_BACKEND=cuda MLXC_CUDA_GRAPHS=0)" MLXC_BACKEND=cuda MLXC_CUDA_GRAPHS=0
-} > "$OUT/suite.log" 2>&1
-grep -E "^###|tests passed|tests failed|\(Failed\)|\(Timeout\)|Skipped|FAIL" "$OUT/suite.log" | head -60
+if has suite; then
+  {
+    echo "# suite"
+    run_suite "CPU (MLXC_BACKEND=cpu)" MLXC_BACKEND=cpu
+    run_suite "CUDA, graph mode (MLXC_BACKEND=cuda)" MLXC_BACKEND=cuda
+    run_suite "CUDA, immediate mode (MLXC_BACKEND=cuda MLXC_CUDA_GRAPHS=0)" MLXC_BACKEND=cuda MLXC_CUDA_GRAPHS=0
+  } > "$OUT/suite.log" 2>&1
+  grep -E "^###|tests passed|tests failed|\(Failed\)|\(Timeout\)|FAIL" "$OUT/suite.log" | head -60
+fi
 
-for t in test_cuda_parity test_cuda_graph test_cuda_nvrtc test_cuda_fault; do
-  echo "--- $t"; (cd $B && MLXC_BACKEND=cuda ./$t 2>&1 | tail -25)
-done > "$OUT/cuda_tests.log" 2>&1
-grep -E "^---|passed|FAIL|SKIP" "$OUT/cuda_tests.log"
+if has cuda; then
+  for t in test_cuda_parity test_cuda_graph test_cuda_nvrtc test_cuda_fault test_ops_qmatmul_parity test_model_llama; do
+    echo "--- $t"; (cd $B && MLXC_BACKEND=cuda ./$t 2>&1 | tail -25)
+  done > "$OUT/cuda_tests.log" 2>&1
+  grep -E "^---|passed|FAIL|SKIP|err" "$OUT/cuda_tests.log" | head -60
+fi
 
-if [ "${1:-}" != quick ]; then
+if has qmm; then
+  ( cd $B && MLXC_BACKEND=cuda ./test_ops_qmatmul_parity 2>&1 | tail -30 ) > "$OUT/qmm_parity.log" 2>&1
+  grep -E "passed|FAIL" "$OUT/qmm_parity.log" | head -30
+  ( cd $B && ./bench_qmatmul ${MLXC_QMM_ARGS:-} 2>&1 ) > "$OUT/qmm_bench.md"
+  tail -80 "$OUT/qmm_bench.md"
+fi
+
+if has san; then
   {
     for tool in memcheck racecheck; do
       for t in test_cuda_parity test_cuda_graph test_runtime_api test_runtime_semantics; do
@@ -56,7 +77,6 @@ if [ "${1:-}" != quick ]; then
         echo "### $tool $t"
         (cd $B && MLXC_BACKEND=cuda timeout 240 compute-sanitizer --tool $tool --error-exitcode 9 ./$t > "$OUT/san_$tool.$t.log" 2>&1; echo "exit $?")
         grep -E "passed|SUMMARY" "$OUT/san_$tool.$t.log"
-        # one line per distinct report (API errors name the call)
         grep -E "^========= (Program hit|Invalid|Error|Race|Warning)" "$OUT/san_$tool.$t.log" | sed 's/0x[0-9a-f]*/0x../g' | sort | uniq -c | head -12
       done
     done
@@ -65,6 +85,10 @@ if [ "${1:-}" != quick ]; then
   cat "$OUT/sanitizer.log"
 fi
 
-# Twice: the spread between the runs is the noise floor.
-( cd $B && ./bench_cuda_graphs 50 && echo && echo "# second run" && ./bench_cuda_graphs 50 ) > "$OUT/bench.md" 2>&1
-cat "$OUT/bench.md"
+if has bench; then
+  for b in elementwise layout sample norm rope softmax matmul attention; do
+    echo "# bench_$b"; (cd $B && ./bench_$b ${MLXC_BENCH_ARGS:-} 2>&1)
+  done > "$OUT/bench_families.md" 2>&1
+  grep -E "ceiling|FAIL|reproduce|^# bench" "$OUT/bench_families.md" | head -40
+  ( cd $B && ./bench_cuda_graphs 50 ) > "$OUT/bench_graphs.md" 2>&1
+fi
