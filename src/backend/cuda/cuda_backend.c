@@ -231,7 +231,9 @@ static void cu_free_dev(cu_dev *cu, bool lost) {
         free(m);
         m = n;
     }
-    if (cu->builtin) (void)api->ModuleUnload(cu->builtin);
+    for (size_t i = 0; cu->builtin && i < mlxc_cuda_nmodules; i++)
+        if (cu->builtin[i]) (void)api->ModuleUnload(cu->builtin[i]);
+    free(cu->builtin);
     for (size_t i = 0; i < cu->nevents; i++) (void)api->EventDestroy(cu->events[i]);
     free(cu->events);
     for (int i = 0; i < 2; i++) {
@@ -422,11 +424,60 @@ static mlxc_status func_new(mlxc_device *dev, cu_dev *cu, CUmodule mod, const ch
     return MLXC_OK;
 }
 
+/* Load embedded module i (under mu). */
+static mlxc_status builtin_load(mlxc_device *dev, cu_dev *cu, size_t i) {
+    if (cu->builtin[i]) return MLXC_OK;
+    CUresult r = mlxc_cu()->ModuleLoadData(&cu->builtin[i], mlxc_cuda_modules[i].image);
+    if (r == CUDA_SUCCESS) return MLXC_OK;
+    cu->builtin[i] = NULL;
+    char msg[200];
+    mlxc_cu_describe(r, msg, sizeof msg);
+    return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "loading the embedded CUDA kernels %s on %s (sm_%d%d): %s",
+                          mlxc_cuda_modules[i].name, dev->caps.name, dev->caps.arch_major, dev->caps.arch_minor, msg);
+}
+
+/* The module of built-in `name` (under mu).  Modules are loaded only when
+ * needed: the family's own when the name maps to one, else the loaded ones
+ * are asked first and the others loaded one at a time until one has it. */
+static mlxc_status builtin_find(mlxc_device *dev, cu_dev *cu, const char *name, CUmodule *out) {
+    const mlxc_cu_api *api = mlxc_cu();
+    size_t n = mlxc_cuda_nmodules;
+    if (n == 0)
+        return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "CUDA kernel %s: the library was built without nvcc (no built-in CUDA kernels)",
+                              name);
+    if (!cu->builtin && !(cu->builtin = calloc(n, sizeof *cu->builtin)))
+        return mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "out of host memory");
+    const char *fam = cu_builtin_family(name);
+    for (size_t i = 0; fam && i < n; i++) {
+        if (strcmp(mlxc_cuda_modules[i].name, fam) != 0) continue;
+        mlxc_status s = builtin_load(dev, cu, i);
+        if (s) return s;
+        *out = cu->builtin[i];
+        return MLXC_OK;
+    }
+    /* Pass 0: the loaded modules; pass 1: load the rest in turn. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < n; i++) {
+            if ((cu->builtin[i] != NULL) != (pass == 0)) continue;
+            mlxc_status s = builtin_load(dev, cu, i);
+            if (s) return s;
+            CUfunction fn = NULL;
+            CUresult r = api->ModuleGetFunction(&fn, cu->builtin[i], name);
+            if (r == CUDA_SUCCESS) {
+                *out = cu->builtin[i];
+                return MLXC_OK;
+            }
+            if (r != CUDA_ERROR_NOT_FOUND) return cu_fail(dev, r, "cuModuleGetFunction");
+        }
+    }
+    return mlxc_set_error(MLXC_ERR_NOT_FOUND, "CUDA kernel %s: in none of the %zu embedded modules (is it extern \"C\"?)",
+                          name, n);
+}
+
 static mlxc_status cu_kernel_resolve(mlxc_device *dev, mlxc_kernel *k) {
     cu_dev *cu = cu_of(dev);
     mlxc_status s = cu_enter(dev);
     if (s) return s;
-    const mlxc_cu_api *api = mlxc_cu();
     pthread_mutex_lock(&cu->mu);
     cu_func *f = NULL;
     const cu_source *src = NULL;
@@ -447,18 +498,13 @@ static mlxc_status cu_kernel_resolve(mlxc_device *dev, mlxc_kernel *k) {
             pthread_mutex_unlock(&cu->mu);
             return mlxc_set_error(MLXC_ERR_NOT_FOUND, "no CUDA kernel named %s", k->name);
         }
-        if (!cu->builtin) {
-            CUresult r = api->ModuleLoadData(&cu->builtin, mlxc_cuda_fatbin);
-            if (r != CUDA_SUCCESS) {
-                cu->builtin = NULL;
-                pthread_mutex_unlock(&cu->mu);
-                char msg[200];
-                mlxc_cu_describe(r, msg, sizeof msg);
-                return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "loading the embedded CUDA kernels on %s (sm_%d%d): %s",
-                                      dev->caps.name, dev->caps.arch_major, dev->caps.arch_minor, msg);
-            }
+        CUmodule mod = NULL;
+        s = builtin_find(dev, cu, k->name, &mod);
+        if (s) {
+            pthread_mutex_unlock(&cu->mu);
+            return s;
         }
-        s = func_new(dev, cu, cu->builtin, k->name, sig->nparams, &f);
+        s = func_new(dev, cu, mod, k->name, sig->nparams, &f);
         if (!s) {
             if (f->nparams != UINT32_MAX && f->nparams != sig->nparams) {
                 pthread_mutex_unlock(&cu->mu);
