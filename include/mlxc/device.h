@@ -31,8 +31,9 @@ typedef struct mlxc_buffer mlxc_buffer;
 typedef struct mlxc_pool   mlxc_pool;
 
 typedef enum mlxc_backend_kind {
-    MLXC_BACKEND_AUTO = 0,   /* CUDA when a driver and a GPU are usable, else CPU;
-                                MLXC_BACKEND in the environment overrides */
+    MLXC_BACKEND_AUTO = 0,   /* CUDA when a driver and a GPU are usable and the
+                                library was built with its CUDA kernels, else
+                                CPU; MLXC_BACKEND in the environment overrides */
     MLXC_BACKEND_CPU  = 1,
     MLXC_BACKEND_CUDA = 2
 } mlxc_backend_kind;

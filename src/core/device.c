@@ -27,12 +27,20 @@ const char *mlxc_backend_name(mlxc_backend_kind kind) {
     return "invalid";
 }
 
+/* CUDA devices that MLXC_BACKEND_AUTO may choose. */
+static int auto_cuda_count(void) {
+    const mlxc_backend *be = backend_for(MLXC_BACKEND_CUDA);
+    if (!be || (be->auto_eligible && !be->auto_eligible())) return 0;
+    int n = 0;
+    if (be->device_count(&n) != MLXC_OK) n = 0;
+    return n;
+}
+
 mlxc_status mlxc_device_count(mlxc_backend_kind kind, int *count) {
     MLXC_CHECK_ARG(count, "mlxc_device_count: NULL output");
     *count = 0;
     if (kind == MLXC_BACKEND_AUTO) {
-        int n = 0;
-        mlxc_device_count(MLXC_BACKEND_CUDA, &n);
+        int n = auto_cuda_count();
         *count = n > 0 ? n : 1;
         return MLXC_OK;
     }
@@ -55,8 +63,7 @@ mlxc_status mlxc_device_open(mlxc_backend_kind kind, int index, mlxc_device **ou
         if (env != MLXC_BACKEND_AUTO) {
             kind = (mlxc_backend_kind)env;
         } else {
-            int n = 0;
-            mlxc_device_count(MLXC_BACKEND_CUDA, &n);
+            int n = auto_cuda_count();
             kind = n > index ? MLXC_BACKEND_CUDA : MLXC_BACKEND_CPU;
             if (kind == MLXC_BACKEND_CPU) index = 0;
         }

@@ -182,6 +182,10 @@ typedef struct mlxc_backend {
     const char        *name;
     mlxc_backend_kind  kind;
     mlxc_status (*device_count)(int *count);
+    /* Whether MLXC_BACKEND_AUTO may pick this backend when it has a device
+     * (NULL: yes).  A CUDA backend built without its kernels says no: the
+     * ops would find none of their kernels there. */
+    bool        (*auto_eligible)(void);
     /* Fill dev->impl and dev->caps. */
     mlxc_status (*device_open)(mlxc_device *dev, int index);
     void        (*device_close)(mlxc_device *dev);

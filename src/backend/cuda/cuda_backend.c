@@ -632,10 +632,13 @@ CUdeviceptr cu_timeline_addr(const mlxc_timeline *tl) {
     return t ? t->dptr : 0;
 }
 
+static bool cu_auto_eligible(void) { return mlxc_cuda_nmodules > 0; }
+
 const mlxc_backend mlxc_cuda_backend = {
     .name = "cuda",
     .kind = MLXC_BACKEND_CUDA,
     .device_count = cu_device_count,
+    .auto_eligible = cu_auto_eligible,
     .device_open = cu_device_open,
     .device_close = cu_device_close,
     .synchronize = cu_synchronize,
