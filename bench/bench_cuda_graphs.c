@@ -13,7 +13,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "kernels/params.h"
+#include "kernels/params_elementwise.h"
+#include "kernels/params_norm.h"
 #include "mlxc/mlxc.h"
 
 /* Test hooks of the CUDA backend (src/backend/cuda/cuda_backend.h); weak so

@@ -9,7 +9,8 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "kernels/params.h"
+#include "kernels/params_elementwise.h"
+#include "kernels/params_norm.h"
 #include "mlxc/mlxc.h"
 
 static uint64_t now(void) {

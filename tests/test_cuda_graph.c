@@ -6,8 +6,9 @@
  * Overlap is observed, not inferred: two spin kernels each write their own
  * start and end %globaltimer; without an edge between them their intervals
  * must intersect, with one they must not. */
+#include "kernels/params_elementwise.h"
+#include "kernels/params_norm.h"
 #include "harness.h"
-#include "kernels/params.h"
 #include "mlxc/mlxc.h"
 #ifdef MLXC_HAVE_CUDA
 #include "backend/cuda/cuda_backend.h"

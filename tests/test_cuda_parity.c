@@ -9,8 +9,9 @@
  * ||gpu - cpu|| / ||cpu|| and the worst element. */
 #include <math.h>
 
+#include "kernels/params_elementwise.h"
+#include "kernels/params_norm.h"
 #include "harness.h"
-#include "kernels/params.h"
 #include "mlxc/mlxc.h"
 
 static mlxc_device *cpu, *gpu;

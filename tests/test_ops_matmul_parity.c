@@ -4,7 +4,7 @@
  * two roundings apart at most).  Covers every dtype combination, the mat-vec
  * fast path (k a multiple of the vector) and its plain path (odd k), the
  * tensor-core GEMM with partial tiles and its plain path, and the kernels
- * launched by hand with odd grids and block sizes (params.h: any launch
+ * launched by hand with odd grids and block sizes (params_elementwise.h: any launch
  * shape is correct).  Exits 77 "SKIP: no CUDA device" without a GPU. */
 #ifdef MLXC_HAVE_CUDA
 #include "backend/cuda/cuda_backend.h"

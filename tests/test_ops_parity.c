@@ -6,13 +6,18 @@
  * f16 2e-3, bf16 1.6e-2: two roundings apart at most), or exactly for
  * copies, gathers, casts, argmax and top-k.  The row kernels are also
  * launched directly with odd grids and block sizes (partial warps), which
- * they must handle (src/kernels/params.h).
+ * they must handle (src/kernels/params_elementwise.h).
  *
  *   test_ops_parity          the parity suite (exit 77 without a GPU)
  *   MLXC_OPS_PARITY_SELF=1   the second device is a CPU device too (checks
  *                            the harness and the CPU kernels' launch shapes)
  */
-#include "kernels/params_ops.h"
+#include "kernels/params_elementwise.h"
+#include "kernels/params_layout.h"
+#include "kernels/params_norm.h"
+#include "kernels/params_rope.h"
+#include "kernels/params_sample.h"
+#include "kernels/params_softmax.h"
 #include "ops_test.h"
 
 static mlxc_device *cpu, *gpu;

@@ -4,7 +4,7 @@
  * 1.6e-2: two roundings apart at most).  Every format x m = 1..8 (the
  * mat-vec) and m in 9..600 (the mat-mat), k a multiple of 256 and not
  * where the format allows, odd n; both kernels launched by hand with odd
- * grids and block sizes (params.h: any launch shape is correct); and the
+ * grids and block sizes (params_elementwise.h: any launch shape is correct); and the
  * quantized embedding gather and the expert-routed mat-vec, every format.
  * Exits 77 "SKIP: no CUDA device" without a GPU. */
 #include <ctype.h>

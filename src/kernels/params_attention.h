@@ -11,7 +11,7 @@
  *   attn_prefill_hdHD_KV(q, k, v, out, mlxc_p_attn_prefill)
  *       one work item per (query tile, head)
  *   attn_prefill_sm90_hdHD_KV(q, k, v, out, mlxc_p_attn_prefill), HD 64 or 128
- *       the Hopper kernel (wgmma; ops_attention_sm90.cuh): one work item per
+ *       the Hopper kernel (wgmma; attention_sm90.cuh): one work item per
  *       (MLXC_ATTN_SM90_BQ-query tile, head).  Its fast path needs sm_90a,
  *       MLXC_ATTN_SM90_THREADS threads and MLXC_ATTN_SM90_SMEM(HD) bytes of
  *       dynamic shared memory; any other launch (up to 384 threads) runs a
@@ -20,7 +20,7 @@
  * q and out dtypes are run-time fields (MLXC_ATTN_DT_*).  Work items are
  * covered for any grid (grid-stride); on CUDA the block must have
  * MLXC_ATTN_CUDA_THREADS threads and the dynamic shared memory the
- * front-end computes (attention kernels are the exception to params.h's
+ * front-end computes (attention kernels are the exception to params_elementwise.h's
  * "any block size").
  *
  * Scratch (f32), with S = n_splits and C = MLXC_ATTN_COUNTER_WORDS(n_kv_heads):

@@ -11,7 +11,7 @@
  * f32 or bf16.  Products and sums are f32; a bf16 y is rounded once, at the
  * end, to nearest even.  All three are contiguous row-major.
  *
- * The grid convention of params.h holds: each kernel covers all of its work
+ * The grid convention of params_elementwise.h holds: each kernel covers all of its work
  * for any grid >= 1, any block size and any dynamic shared memory.  The CUDA
  * kernels take their fast paths when the launch shape allows (the front-end
  * asks for it: MLXC_MATVEC_* and MLXC_GEMM_* below) and the pointers are 16-

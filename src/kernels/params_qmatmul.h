@@ -18,7 +18,7 @@
  * front-end passes w again as `scales` and `biases` (never read).  Every
  * kernel dequantizes into f32, multiplies and sums in f32, and rounds a
  * bf16 y once at the end.  Each kernel covers all of its work for any grid
- * and block size (params.h).
+ * and block size (params_elementwise.h).
  */
 #ifndef MLXC_KERNELS_PARAMS_QMATMUL_H
 #define MLXC_KERNELS_PARAMS_QMATMUL_H

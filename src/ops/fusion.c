@@ -5,7 +5,8 @@
 #include <string.h>
 
 #include "core/graph_rules.h"
-#include "kernels/params.h"
+#include "kernels/params_elementwise.h"
+#include "kernels/params_norm.h"
 #include "ops/ops_internal.h"
 
 /* The dtype suffix of `name` after `prefix`, or NULL when the name is not

@@ -1,4 +1,4 @@
-/* Helpers shared by the op-library front-ends (src/ops/ops_*.c): dtype
+/* Helpers shared by the op-library front-ends (one src/ops file per family): dtype
  * suffixes, grid choice per backend, argument checks that leave a clear
  * message, and the tagged, tracked dispatch every op ends with. */
 #ifndef MLXC_OPS_INTERNAL_H
@@ -14,7 +14,6 @@
 #include "mlxc/ops_rope.h"
 #include "mlxc/ops_sample.h"
 #include "mlxc/ops_softmax.h"
-#include "kernels/params_ops.h"
 
 /* "f32", "f16", "bf16", or NULL for any other dtype. */
 const char *ops_float_sfx(mlxc_dtype dt);

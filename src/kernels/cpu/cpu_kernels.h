@@ -1,5 +1,5 @@
 /* The CPU backend's built-in kernels: one C function per kernel name, with
- * the argument layout of src/kernels/params.h. */
+ * the argument layout of src/kernels/params_*.h. */
 #ifndef MLXC_KERNELS_CPU_H
 #define MLXC_KERNELS_CPU_H
 
@@ -16,6 +16,8 @@ typedef struct mlxc_cpu_builtin {
 
 /* NULL when no built-in has that name. */
 const mlxc_cpu_builtin *mlxc_cpu_builtin_find(const char *name);
+/* Entry i over every table; NULL past the end. */
+const mlxc_cpu_builtin *mlxc_cpu_builtin_at(size_t i);
 
 /* Linear index of the launch's group and the group count. */
 static inline uint64_t mlxc_cpu_group_linear(const mlxc_cpu_launch *l) {

@@ -8,7 +8,6 @@
 #include <stdint.h>
 
 #include "kernels/cpu/cpu_kernels.h"
-#include "kernels/params_ops.h"
 
 #define OPS_F32_LD(x) (x)
 #define OPS_F32_ST(x) (x)

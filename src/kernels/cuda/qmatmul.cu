@@ -20,7 +20,7 @@
  * One template body serves every format: deq8<F, B> dequantizes the 8
  * values e .. e + 7 (e a multiple of 8) of one weight row with the
  * formats' own formulas.  Both kernels are correct for any grid and block
- * size (params.h): the mat-vec falls back to one thread per row when the
+ * size (params_elementwise.h): the mat-vec falls back to one thread per row when the
  * block is not whole warps.
  */
 #include <cuda_bf16.h>

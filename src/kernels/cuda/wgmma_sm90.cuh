@@ -1,6 +1,6 @@
 /*
  * Hopper (sm_90a) building blocks shared by the wgmma kernels (the GEMM in
- * ops_matmul_sm90.cuh, prefill attention in ops_attention_sm90.cuh):
+ * matmul_sm90.cuh, prefill attention in attention_sm90.cuh):
  * shared-memory matrix descriptors for the 128-byte swizzle, the warpgroup
  * MMA in its two operand forms, the wgmma fences, the async-proxy fence and
  * mbarriers.

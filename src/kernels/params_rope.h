@@ -1,0 +1,33 @@
+/*
+ * By-value parameters of the rotary embedding kernels (grid convention:
+ * params_elementwise.h).
+ *
+ *   rope_DT(x, out, pos, freq_factors, mlxc_p_rope)
+ */
+#ifndef MLXC_KERNELS_PARAMS_ROPE_H
+#define MLXC_KERNELS_PARAMS_ROPE_H
+
+#include <stdint.h>
+
+/* RoPE modes (ggml's numbering, as mlx-native uses it). */
+#define MLXC_ROPE_MODE_NORM   0u   /* adjacent pairs (2i, 2i+1)                 */
+#define MLXC_ROPE_MODE_NEOX   2u   /* halves (i, i + rope_dim/2)                */
+#define MLXC_ROPE_MODE_MROPE  8u   /* NeoX pairs, contiguous position sections */
+#define MLXC_ROPE_MODE_IMROPE 40u  /* NeoX pairs, sections interleaved (% 3)   */
+#define MLXC_ROPE_MAX_PAIRS   256u
+
+/* x, out: (n_tokens, n_heads, head_dim).  Pair i (0 <= i < rope_dim/2)
+ * rotates by theta = pos * inv_freq[i] (then / freq_factors[i] when
+ * has_freq_factors), all in f32; inv_freq is computed by the front-end
+ * (freq_scale * base^(-2i/rope_dim), rounded once) so every backend uses the
+ * same angles.  Elements past rope_dim pass through.  Positions: i32
+ * (n_tokens) for NORM/NEOX, (4, n_tokens) for MROPE/IMROPE. */
+typedef struct mlxc_p_rope {
+    uint32_t n_tokens, n_heads, head_dim, rope_dim;
+    uint32_t mode;
+    uint32_t has_freq_factors;
+    uint32_t sections[4];
+    float    inv_freq[MLXC_ROPE_MAX_PAIRS];
+} mlxc_p_rope;
+
+#endif /* MLXC_KERNELS_PARAMS_ROPE_H */

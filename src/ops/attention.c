@@ -1,0 +1,273 @@
+/* Front-ends of attention (include/mlxc/ops_attention.h): validation, the
+ * split count and scratch size of decode, the per-backend launch shapes
+ * and shared memory, and the tracked dispatches (decode: one kernel whose
+ * last split per KV head merges; it writes the scratch and out). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/params_attention.h"
+#include "mlxc/ops_attention.h"
+#include "ops/ops_internal.h"
+
+/* Key tile and stage counts of the CUDA kernels (attention.cuh:
+ * STAGES for prefill, decode_stages(hd) for decode). */
+#define ATTN_CUDA_BK     64u
+#define ATTN_CUDA_STAGES 2u
+#define ATTN_CPU_BK      16u
+static uint32_t attn_cuda_decode_stages(uint32_t hd) { return hd <= 128u ? 3u : 2u; }
+
+/* Dynamic shared memory of each kernel (bytes).  CUDA decode: 16 Q rows +
+ * decode stages (108.8 KB at head dim 128, 3 stages; 135 KB at 256, 2),
+ * within the 163 KB an sm_80 block may take. */
+static uint32_t attn_smem(const mlxc_device *dev, uint32_t hd, bool prefill) {
+    if (ops_is_cpu(dev)) return 2u * ATTN_CPU_BK * hd * 4u;
+    const uint32_t row = (hd + 8u) * 2u; /* padded 16-bit row */
+    const uint32_t q_rows = prefill ? 64u : 16u;
+    const uint32_t stages = prefill ? ATTN_CUDA_STAGES : attn_cuda_decode_stages(hd);
+    return q_rows * row + stages * 2u * ATTN_CUDA_BK * row;
+}
+
+static uint32_t attn_dt(mlxc_dtype dt) {
+    return dt == MLXC_F32 ? MLXC_ATTN_DT_F32 : dt == MLXC_F16 ? MLXC_ATTN_DT_F16 : MLXC_ATTN_DT_BF16;
+}
+
+void mlxc_attention_desc_init(mlxc_attention_desc *desc) {
+    if (!desc) return;
+    memset(desc, 0, sizeof *desc);
+    desc->struct_size = sizeof *desc;
+}
+
+/* The caller's desc as this library's version: struct_size checked, the
+ * fields it has copied, newer ones 0. */
+static mlxc_status attn_load_desc(const char *op, const mlxc_attention_desc *user, mlxc_attention_desc *d) {
+    MLXC_CHECK_ARG(user->struct_size >= MLXC_ATTENTION_DESC_SIZE_V1,
+                   "mlxc_%s: desc struct_size %zu (start the desc from MLXC_ATTENTION_DESC_INIT or "
+                   "mlxc_attention_desc_init; at least %zu)",
+                   op, user->struct_size, (size_t)MLXC_ATTENTION_DESC_SIZE_V1);
+    memset(d, 0, sizeof *d);
+    memcpy(d, user, user->struct_size < sizeof *d ? user->struct_size : sizeof *d);
+    d->struct_size = sizeof *d;
+    return MLXC_OK;
+}
+
+/* The checks every attention call shares (desc only). */
+static mlxc_status attn_check_desc(const char *op, const mlxc_attention_desc *d) {
+    MLXC_CHECK_ARG(d->n_heads > 0 && d->n_kv_heads > 0, "mlxc_%s: n_heads %u, n_kv_heads %u must be > 0", op, d->n_heads,
+                   d->n_kv_heads);
+    MLXC_CHECK_ARG(d->n_heads % d->n_kv_heads == 0 && d->n_heads / d->n_kv_heads <= 8,
+                   "mlxc_%s: n_heads %u / n_kv_heads %u must be a whole ratio of 1..8", op, d->n_heads, d->n_kv_heads);
+    MLXC_CHECK_ARG(d->head_dim == 64 || d->head_dim == 96 || d->head_dim == 128 || d->head_dim == 256,
+                   "mlxc_%s: head_dim %u (64, 96, 128 or 256)", op, d->head_dim);
+    MLXC_CHECK_ARG(d->kv_capacity > 0, "mlxc_%s: kv_capacity is 0", op);
+    MLXC_CHECK_ARG(isfinite(d->scale), "mlxc_%s: scale %g is not finite", op, (double)d->scale);
+    MLXC_CHECK_ARG(isfinite(d->softcap) && d->softcap >= 0.0f, "mlxc_%s: softcap %g (finite, >= 0; 0 = off)", op,
+                   (double)d->softcap);
+    return MLXC_OK;
+}
+
+/* Split count of decode.  CPU: about two items per worker.  CUDA: one block
+ * per SM in one wave (floor(SMs / n_kv_heads): equal chunks of keys, every
+ * block streams one long split with its cp.async pipeline full), at least
+ * 8.  Measured on the H100 with K/V rotated through HBM (bench/results/
+ * attention-h100-2026-11-23.md, 3-stage kernel): 32/8 heads, 16 splits
+ * (128 blocks) beat 33 (264 blocks, two per SM) and 66 at every context
+ * >= 2048 (68% vs 63% and 54% of 3.0 TB/s at 16k); 32/32 heads, 8 splits
+ * (256 blocks) beat 16 up to 8k and tie it at 16k-32k.
+ * Never more than one split per 64 keys of the longest length.
+ * MLXC_ATTN_DECODE_SPLITS=n forces n (capped likewise; for tuning). */
+static uint32_t attn_splits(const mlxc_device *dev, const mlxc_attention_desc *d) {
+    uint64_t maxlen = d->kv_capacity;
+    if (d->window && d->window < maxlen) maxlen = d->window;
+    const uint64_t cap = (maxlen + 63) / 64;
+    const uint64_t cu = dev->caps.compute_units > 0 ? (uint64_t)dev->caps.compute_units : 1;
+    uint64_t s;
+    if (ops_is_cpu(dev)) s = (2 * cu + d->n_kv_heads - 1) / d->n_kv_heads;
+    else {
+        s = cu / d->n_kv_heads;
+        if (s < 8) s = 8;
+    }
+    const long env = mlxc_env_int("MLXC_ATTN_DECODE_SPLITS", 0);
+    if (env > 0 && env <= INT32_MAX) s = (uint64_t)env;
+    if (s > cap) s = cap;
+    if (s > 1024) s = 1024;
+    return s ? (uint32_t)s : 1;
+}
+
+/* Scratch bytes of S splits (params_attention.h): the counter region, then
+ * acc and (m, l) per (query head, split). */
+static size_t attn_scratch_bytes(const mlxc_attention_desc *d, uint32_t S) {
+    return (size_t)MLXC_ATTN_COUNTER_WORDS(d->n_kv_heads) * sizeof(uint32_t) +
+           (size_t)d->n_heads * S * (d->head_dim + 2u) * sizeof(float);
+}
+
+mlxc_status mlxc_attention_decode_scratch_bytes(const mlxc_device *dev, const mlxc_attention_desc *user,
+                                                size_t *bytes) {
+    MLXC_CHECK_ARG(dev && user && bytes, "mlxc_attention_decode_scratch_bytes: NULL argument");
+    mlxc_attention_desc desc_, *desc = &desc_;
+    mlxc_status s = attn_load_desc("attention_decode_scratch_bytes", user, desc);
+    if (!s) s = attn_check_desc("attention_decode_scratch_bytes", desc);
+    if (s) return s;
+    *bytes = attn_scratch_bytes(desc, attn_splits(dev, desc));
+    return MLXC_OK;
+}
+
+/* Checks of q, k, v, out against the desc (q rows: 1 for decode). */
+static mlxc_status attn_check_bufs(const char *op, const mlxc_buffer *q, const mlxc_buffer *k, const mlxc_buffer *v,
+                                   const mlxc_buffer *out, const mlxc_attention_desc *d, uint64_t q_rows) {
+    mlxc_status s;
+    const uint64_t qn = q_rows * d->n_heads * d->head_dim;
+    const uint64_t kvn = (uint64_t)d->n_kv_heads * d->kv_capacity * d->head_dim;
+    if ((s = ops_check_float(op, "q", q)) || (s = ops_check_float(op, "out", out))) return s;
+    if (k->dtype != MLXC_F16 && k->dtype != MLXC_BF16)
+        return mlxc_set_error(MLXC_ERR_DTYPE, "mlxc_%s: k has dtype %s (f16 or bf16)", op, mlxc_dtype_name(k->dtype));
+    if ((s = ops_check_dtype(op, "v", v, k->dtype))) return s;
+    if ((s = ops_check_elems(op, "q", q, qn)) || (s = ops_check_elems(op, "out", out, qn)) ||
+        (s = ops_check_elems(op, "k", k, kvn)) || (s = ops_check_elems(op, "v", v, kvn)))
+        return s;
+    if (ops_overlap(out, q) || ops_overlap(out, k) || ops_overlap(out, v))
+        return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_%s: out overlaps q, k or v", op);
+    return MLXC_OK;
+}
+
+/* Look up, tag and dispatch (tracked) one attention kernel that writes
+ * ws[0 .. nws); `block` threads per group on CUDA. */
+static mlxc_status attn_dispatch_w(mlxc_encoder *enc, const char *op, const char *kernel, const mlxc_arg *args,
+                                   uint32_t nargs, uint32_t groups, uint32_t block, uint32_t shared,
+                                   const mlxc_buffer *const *reads, uint32_t nreads, const mlxc_buffer *const *ws,
+                                   uint32_t nws) {
+    mlxc_device *dev = mlxc_encoder_device(enc);
+    const mlxc_buffer *rs[5];
+    uint32_t nr = 0;
+    for (uint32_t i = 0; i < nreads; i++) {
+        if (!reads[i]) continue;
+        if (mlxc_buffer_device(reads[i]) != dev)
+            return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_%s: a buffer lives on another device than the encoder", op);
+        rs[nr++] = reads[i];
+    }
+    for (uint32_t i = 0; i < nws; i++)
+        if (mlxc_buffer_device(ws[i]) != dev)
+            return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_%s: a buffer lives on another device than the encoder",
+                                  op);
+    if (shared > dev->caps.max_shared_bytes)
+        return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "mlxc_%s: %s needs %u bytes of shared memory, the device has %zu", op,
+                              kernel, shared, dev->caps.max_shared_bytes);
+    const mlxc_kernel *kern;
+    mlxc_status s = mlxc_kernel_get(dev, kernel, &kern);
+    if (s) return s;
+    mlxc_dispatch dd = {.kernel = kern, .args = args, .nargs = nargs, .grid = {groups ? groups : 1, 1, 1},
+                        .block = {block, 1, 1}, .shared_bytes = shared, .reads = rs, .nreads = nr,
+                        .writes = ws, .nwrites = nws};
+    if ((s = mlxc_encoder_set_op_kind(enc, MLXC_OP_SDPA))) return s;
+    return mlxc_encoder_dispatch_tracked(enc, &dd);
+}
+
+/* attn_dispatch_w with the one written buffer w. */
+static mlxc_status attn_dispatch(mlxc_encoder *enc, const char *op, const char *kernel, const mlxc_arg *args,
+                                 uint32_t nargs, uint32_t groups, uint32_t block, uint32_t shared,
+                                 const mlxc_buffer *const *reads, uint32_t nreads, const mlxc_buffer *w) {
+    const mlxc_buffer *ws[1] = {w};
+    return attn_dispatch_w(enc, op, kernel, args, nargs, groups, block, shared, reads, nreads, ws, 1);
+}
+
+mlxc_status mlxc_attention_decode(mlxc_encoder *enc, const mlxc_buffer *q, const mlxc_buffer *k, const mlxc_buffer *v,
+                                  mlxc_buffer *out, mlxc_buffer *scratch, const mlxc_buffer *len_buf,
+                                  const mlxc_attention_desc *user) {
+    const char *op = "attention_decode";
+    MLXC_CHECK_ARG(enc && q && k && v && out && scratch && user, "mlxc_attention_decode: NULL argument");
+    mlxc_attention_desc d_, *d = &d_;
+    mlxc_status s = attn_load_desc(op, user, d);
+    if (!s) s = attn_check_desc(op, d);
+    if (s || (s = attn_check_bufs(op, q, k, v, out, d, 1))) return s;
+    mlxc_device *dev = mlxc_encoder_device(enc);
+    MLXC_CHECK_ARG(d->ring || len_buf || d->kv_len <= d->kv_capacity,
+                   "mlxc_attention_decode: kv_len %u exceeds kv_capacity %u of a linear cache", d->kv_len,
+                   d->kv_capacity);
+    uint32_t len_mode = MLXC_ATTN_LEN_NONE;
+    if (len_buf) {
+        if (len_buf->dtype != MLXC_U32 && len_buf->dtype != MLXC_I32)
+            return mlxc_set_error(MLXC_ERR_DTYPE, "mlxc_attention_decode: len_buf has dtype %s (u32 or i32)",
+                                  mlxc_dtype_name(len_buf->dtype));
+        if (mlxc_buffer_elements(len_buf) < 1)
+            return mlxc_set_error(MLXC_ERR_SHAPE, "mlxc_attention_decode: len_buf is empty");
+        len_mode = len_buf->dtype == MLXC_U32 ? MLXC_ATTN_LEN_U32 : MLXC_ATTN_LEN_I32;
+    }
+    if ((s = ops_check_dtype(op, "scratch", scratch, MLXC_F32))) return s;
+    const uint32_t S = attn_splits(dev, d);
+    const size_t need = attn_scratch_bytes(d, S);
+    if (scratch->bytes < need)
+        return mlxc_set_error(MLXC_ERR_SHAPE, "mlxc_attention_decode: scratch has %zu bytes, needs %zu "
+                              "(mlxc_attention_decode_scratch_bytes)", scratch->bytes, need);
+    if (mlxc_buffer_offset(scratch) % 16u)
+        return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_attention_decode: scratch starts at byte %zu of its "
+                              "allocation (a multiple of 16 is needed)", mlxc_buffer_offset(scratch));
+    if (ops_overlap(scratch, q) || ops_overlap(scratch, k) || ops_overlap(scratch, v) || ops_overlap(scratch, out) ||
+        (len_buf && (ops_overlap(scratch, len_buf) || ops_overlap(out, len_buf))))
+        return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_attention_decode: scratch or out overlaps an operand");
+
+    mlxc_p_attn_decode p = {d->n_heads, d->n_kv_heads, d->head_dim, d->kv_capacity, d->kv_len, len_mode, d->window,
+                            d->ring, S, attn_dt(q->dtype), attn_dt(out->dtype), d->scale, d->softcap, {0, 0, 0}};
+    /* The exact bytes used (counters read and written, partials written):
+     * the prefix of scratch. */
+    mlxc_buffer *sv = NULL;
+    int64_t shape[1] = {(int64_t)(need / sizeof(float))};
+    if ((s = mlxc_buffer_view(scratch, 0, MLXC_F32, 1, shape, &sv))) return s;
+    char name[40];
+    snprintf(name, sizeof name, "attn_decode_hd%u_%s", d->head_dim, ops_float_sfx(k->dtype));
+    mlxc_arg a[7] = {mlxc_arg_buffer(q), mlxc_arg_buffer(k), mlxc_arg_buffer(v), mlxc_arg_buffer(len_buf ? len_buf : q),
+                     mlxc_arg_buffer(sv), mlxc_arg_buffer(out), mlxc_arg_bytes(&p, sizeof p)};
+    const mlxc_buffer *r[4] = {q, k, v, len_buf}, *w[2] = {sv, out};
+    const uint32_t items = d->n_kv_heads * S;
+    const uint32_t groups = ops_is_cpu(dev) ? ops_groups(dev, items, 1) : items;
+    s = attn_dispatch_w(enc, op, name, a, 7, groups, MLXC_ATTN_CUDA_THREADS, attn_smem(dev, d->head_dim, false), r, 4,
+                        w, 2);
+    mlxc_buffer_release(sv);
+    return s;
+}
+
+mlxc_status mlxc_attention_prefill(mlxc_encoder *enc, const mlxc_buffer *q, const mlxc_buffer *k, const mlxc_buffer *v,
+                                   mlxc_buffer *out, const mlxc_attention_desc *user) {
+    const char *op = "attention_prefill";
+    MLXC_CHECK_ARG(enc && q && k && v && out && user, "mlxc_attention_prefill: NULL argument");
+    mlxc_attention_desc d_, *d = &d_;
+    mlxc_status s = attn_load_desc(op, user, d);
+    if (!s) s = attn_check_desc(op, d);
+    if (s) return s;
+    MLXC_CHECK_ARG(d->q_len > 0, "mlxc_attention_prefill: q_len is 0");
+    MLXC_CHECK_ARG(!d->ring, "mlxc_attention_prefill: a ring cache is not supported (linear caches only)");
+    MLXC_CHECK_ARG(d->kv_len <= d->kv_capacity, "mlxc_attention_prefill: kv_len %u exceeds kv_capacity %u", d->kv_len,
+                   d->kv_capacity);
+    MLXC_CHECK_ARG((uint64_t)d->q_offset + d->q_len <= UINT32_MAX, "mlxc_attention_prefill: q_offset %u too large",
+                   d->q_offset);
+    if ((s = attn_check_bufs(op, q, k, v, out, d, d->q_len))) return s;
+    mlxc_device *dev = mlxc_encoder_device(enc);
+    mlxc_p_attn_prefill p = {d->n_heads, d->n_kv_heads, d->head_dim, d->kv_capacity, d->q_len, d->q_offset, d->kv_len,
+                             d->window, attn_dt(q->dtype), attn_dt(out->dtype), d->scale, d->softcap};
+    /* The Hopper kernel (wgmma, warp-specialised; attention_sm90.cuh)
+     * on sm_90 for head dims 64 and 128; the mma.sync kernel elsewhere.
+     * MLXC_ATTN_PREFILL=mma forces the mma.sync kernel (the bench compares
+     * the two); MLXC_ATTN_PREFILL_GRID=n caps the CUDA grid at n blocks (each walks
+     * several items: for tuning). */
+    const char *env = mlxc_env_str("MLXC_ATTN_PREFILL");
+    const bool sm90 = !ops_is_cpu(dev) && dev->caps.arch_major == 9 && dev->caps.arch_minor == 0 &&
+                      (d->head_dim == 64 || d->head_dim == 128) &&
+                      dev->caps.max_shared_bytes >= MLXC_ATTN_SM90_SMEM(d->head_dim) && !(env && strcmp(env, "mma") == 0);
+    char name[48];
+    snprintf(name, sizeof name, "attn_prefill_%shd%u_%s", sm90 ? "sm90_" : "", d->head_dim, ops_float_sfx(k->dtype));
+    mlxc_arg args[5] = {mlxc_arg_buffer(q), mlxc_arg_buffer(k), mlxc_arg_buffer(v), mlxc_arg_buffer(out),
+                        mlxc_arg_bytes(&p, sizeof p)};
+    const mlxc_buffer *r[3] = {q, k, v};
+    const uint32_t bq = ops_is_cpu(dev) ? 8u : sm90 ? MLXC_ATTN_SM90_BQ : 64u;
+    const uint64_t items = (uint64_t)(d->q_len + bq - 1u) / bq * d->n_heads;
+    uint32_t groups;
+    if (ops_is_cpu(dev)) groups = ops_groups(dev, items, 1);
+    else groups = items > 65535u * 64u ? 65535u * 64u : (uint32_t)items;
+    const long genv = mlxc_env_int("MLXC_ATTN_PREFILL_GRID", 0);
+    if (!ops_is_cpu(dev) && genv > 0 && genv < (long)groups) groups = (uint32_t)genv;
+    if (sm90)
+        return attn_dispatch(enc, op, name, args, 5, groups, MLXC_ATTN_SM90_THREADS, MLXC_ATTN_SM90_SMEM(d->head_dim),
+                             r, 3, out);
+    return attn_dispatch(enc, op, name, args, 5, groups, MLXC_ATTN_CUDA_THREADS, attn_smem(dev, d->head_dim, true), r,
+                         3, out);
+}
