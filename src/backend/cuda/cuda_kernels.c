@@ -11,10 +11,13 @@
 
 const mlxc_kernel_signature *cu_builtin_sig(const char *name) { return mlxc_kernel_builtin_signature(name); }
 
-/* Not known yet: the resolver searches the embedded modules, loading them
- * one at a time.  A name -> family map (a kernel's family is the stem of its
- * .cu) lets it load exactly the one module. */
+/* A kernel's family (src/kernels/families.def) is the stem of the .cu that
+ * defines it and so the name of its embedded module: the resolver loads
+ * exactly that one.  The Hopper prefill kernels (attn_prefill_sm90_*) are in
+ * attention.cu like the rest of their family.  The cuBLASLt GEMMs (gemm_lt_*)
+ * are in no module; the resolver takes them before any module lookup, and
+ * NULL here keeps a stray lookup from blaming the matmul module. */
 const char *cu_builtin_family(const char *name) {
-    (void)name;
-    return NULL;
+    if (cu_lt_name(name)) return NULL;
+    return mlxc_kernel_family_of(name);
 }
