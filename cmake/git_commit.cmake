@@ -2,9 +2,13 @@
 # ("unknown" outside a git checkout).  Run at build time, so benchmarks
 # name the commit they were built from; the file changes only when the
 # commit does, so nothing rebuilds needlessly.
+# MLXC_COMMIT in the environment names the commit where the tree was copied
+# without its history (a remote build machine).
 set(commit "unknown")
 find_package(Git QUIET)
-if(GIT_FOUND)
+if(DEFINED ENV{MLXC_COMMIT} AND NOT "$ENV{MLXC_COMMIT}" STREQUAL "")
+  set(commit "$ENV{MLXC_COMMIT}")
+elseif(GIT_FOUND)
   execute_process(COMMAND ${GIT_EXECUTABLE} -C ${SRC} describe --always --dirty --tags
                   OUTPUT_VARIABLE out RESULT_VARIABLE rc OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
   if(rc EQUAL 0 AND out)

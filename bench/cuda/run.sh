@@ -19,7 +19,7 @@ phases=("$@")
 [ ${#phases[@]} -eq 0 ] && phases=(suite cuda san bench)
 {
   echo "## machine"; date -u; nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv
-  nvcc --version | tail -2; git rev-parse --short HEAD 2>/dev/null
+  nvcc --version | tail -2; echo "commit ${MLXC_COMMIT:-unknown}"
 } 2>&1 | tee "$OUT/machine.txt"
 
 # The device image lacks jansson and pcre2 headers: the call carries them in
