@@ -388,7 +388,9 @@ __device__ __forceinline__ void ldmatrix_x4(uint32_t addr, uint32_t &a, uint32_t
 
 
 template <typename Y> __device__ __forceinline__ void store2(Y *y, uint64_t idx, uint32_t col, uint32_t n, float a, float b) {
-    if (col + 1 < n && (idx & 1) == 0) {
+    /* A pair store needs the pair's address aligned, not only an even
+     * index: y may be a view whose offset is a multiple of one element. */
+    if (col + 1 < n && (reinterpret_cast<uintptr_t>(y + idx) & (2 * sizeof(Y) - 1)) == 0) {
         if constexpr (sizeof(Y) == 4) {
             *reinterpret_cast<float2 *>(y + idx) = make_float2(a, b);
         } else {
