@@ -88,7 +88,7 @@ mlxc_status mlxc_context_create_ex(mlxc_model *m, const mlxc_context_params *p, 
         goto fail;
     if (m->layers[0].bq && (st = alloc(dev, A, nb, bias_cols, 0, &c->bias_rows))) goto fail;
     /* the gather writes f32 or the table's dtype; other activations get a cast */
-    if (A != MLXC_F32 && A != mlxc_buffer_dtype(m->tok_embd) && (st = alloc(dev, MLXC_F32, nb, m->dim, 0, &c->emb)))
+    if (m->tok_embd && A != MLXC_F32 && A != mlxc_buffer_dtype(m->tok_embd) && (st = alloc(dev, MLXC_F32, nb, m->dim, 0, &c->emb)))
         goto fail;
     if (m->layers[0].k_norm && (st = alloc(dev, A, nb, KV, hd, &c->kn))) goto fail;
     if (c->fused_attn) {

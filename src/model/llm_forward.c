@@ -38,15 +38,21 @@
 
 /* ---- the matmul call site --------------------------------------------------------------- */
 
+mlxc_qmm_weight llm_qmm(const llm_weight *w) {
+    return (mlxc_qmm_weight){.format = w->qformat, .bits = w->bits, .group_size = w->group_size,
+                             .data = w->w, .scales = w->scales, .biases = w->biases};
+}
+
 mlxc_status llm_linear(mlxc_encoder *enc, const mlxc_buffer *x, const llm_weight *w, mlxc_buffer *y, uint32_t m) {
     switch (w->format) {
     case LLM_W_DENSE:
         return mlxc_matmul(enc, x, w->w, y, m, (uint32_t)w->rows, (uint32_t)w->cols);
-    case LLM_W_GGML_QUANT:
-    case LLM_W_MLX_AFFINE:
-        break;
+    case LLM_W_QUANT: {
+        mlxc_qmm_weight q = llm_qmm(w);
+        return mlxc_qmatmul(enc, x, &q, y, m, (uint32_t)w->rows, (uint32_t)w->cols);
     }
-    return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "model: quantized matmul is not in this build");
+    }
+    return mlxc_set_error(MLXC_ERR_INTERNAL, "model: unknown weight storage %d", (int)w->format);
 }
 
 /* ---- views ---------------------------------------------------------------------------- */
@@ -231,7 +237,11 @@ static mlxc_status forward(fw *f, mlxc_encoder *enc, uint32_t p0, uint32_t m, ui
     mlxc_buffer *xb = view(f, c->xb, 0, 2, m, M->dim, 0);              /* (m, dim) normed   */
     mlxc_buffer *xb2 = view(f, c->xb2, 0, 2, m, M->dim, 0);            /* (m, dim) block out */
     mlxc_buffer *ids = view(f, c->ids, 0, 1, m, 0, 0);
-    if (c->emb) {
+    if (M->embd.format == LLM_W_QUANT) {
+        /* dequantized straight into the activation dtype */
+        mlxc_qmm_weight q = llm_qmm(&M->embd);
+        TRY(mlxc_qembedding_gather(enc, &q, ids, x, (uint32_t)M->vocab, (uint32_t)M->dim, 1.0f));
+    } else if (c->emb) {
         mlxc_buffer *e = view(f, c->emb, 0, 2, m, M->dim, 0);           /* (m, dim) f32 */
         TRY(mlxc_embedding_gather(enc, M->tok_embd, ids, e, (uint32_t)M->dim, 1.0f));
         TRY(mlxc_cast(enc, e, x));

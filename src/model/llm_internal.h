@@ -10,21 +10,22 @@
 #include "core/error.h"   /* mlxc_set_error: the library's one error channel */
 #include "mlxc/mlxc.h"
 #include "mlxc/model.h"
+#include "mlxc/ops_qmatmul.h"
 
 /* How a linear layer's weight is stored: the matmul call site dispatches on
- * it, so a quantized format adds a case in llm_linear() and nothing else. */
+ * it, so a storage kind adds a case in llm_linear() and nothing else. */
 typedef enum llm_weight_format {
     LLM_W_DENSE = 0,      /* f32 / f16 / bf16, row-major (out, in)            */
-    LLM_W_GGML_QUANT,     /* a GGML block type (ggml_type)                    */
-    LLM_W_MLX_AFFINE      /* MLX affine triple (weight, scales, biases)       */
+    LLM_W_QUANT           /* any format mlxc_qmatmul reads (GGML blocks, MLX) */
 } llm_weight_format;
 
 typedef struct llm_weight {
-    mlxc_buffer      *w;          /* dense: (rows, cols)                       */
-    mlxc_buffer      *scales;     /* MLX affine only                           */
+    mlxc_buffer      *w;          /* dense: (rows, cols); quantized: the packed data */
+    mlxc_buffer      *scales;     /* MLX formats only                          */
     mlxc_buffer      *biases;     /* MLX affine only                           */
     llm_weight_format format;
-    int               ggml_type;  /* LLM_W_GGML_QUANT: the block type          */
+    mlxc_qformat      qformat;    /* LLM_W_QUANT: the layout                   */
+    uint32_t          bits, group_size; /* LLM_W_QUANT, MLX formats            */
     int64_t           rows, cols; /* logical (out features, in features)       */
 } llm_weight;
 
@@ -55,7 +56,8 @@ struct mlxc_model {
     mlxc_rope_mode     rope_mode; /* NEOX; NORM for GGUF llama (permuted q/k)  */
     float              rope_theta, rope_freq_scale;
     mlxc_buffer       *rope_freqs;/* (head_dim / 2) f32 divisors, or NULL       */
-    mlxc_buffer       *tok_embd;  /* (vocab, dim)                              */
+    mlxc_buffer       *tok_embd;  /* (vocab, dim) dense, or NULL when quantized */
+    llm_weight         embd;      /* the embedding table, whatever its storage */
     mlxc_buffer       *out_norm;  /* (dim)                                     */
     llm_weight         output;    /* (vocab, dim); the embedding when tied     */
     llm_layer         *layers;    /* (n_layers)                                */
@@ -66,6 +68,9 @@ struct mlxc_model {
 
 /* y (m, w.rows) = x (m, w.cols) @ w^T, whatever w's storage. */
 mlxc_status llm_linear(mlxc_encoder *enc, const mlxc_buffer *x, const llm_weight *w, mlxc_buffer *y, uint32_t m);
+
+/* The kernels' view of a quantized weight. */
+mlxc_qmm_weight llm_qmm(const llm_weight *w);
 
 /* A view of rows [r0, r0 + nrows) of a row-major (*, cols) buffer. */
 mlxc_status llm_rows(mlxc_buffer *b, int64_t r0, int64_t nrows, int64_t cols, mlxc_buffer **out);

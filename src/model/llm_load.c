@@ -13,6 +13,7 @@
 
 #include "model/llm_internal.h"
 #include "mlxc/ops_elementwise.h"
+#include "mlxc/ops_qmatmul.h"
 
 const char *mlxc_arch_name(mlxc_arch arch) {
     switch (arch) {
@@ -183,7 +184,49 @@ static mlxc_status bind_vec(binder *b, const role *r, int layer, int64_t n, bool
     return MLXC_OK;
 }
 
-/* A linear layer's weight of (rows, cols). */
+/* A quantized weight: the packed data as raw bytes (or MLX's uint32 words),
+ * scales and biases beside it for the MLX formats, loaded as the dense
+ * weights are (zero copy where the device can read the mapping). */
+static mlxc_status bind_quant(binder *b, size_t i, int64_t rows, int64_t cols, llm_weight *out) {
+    mlxc_quant_triple qt;
+    bool triple = !b->gguf && mlxc_weights_quant_find(b->w, b->name, &qt) == MLXC_OK;
+    mlxc_clear_error();
+    mlxc_qweight d;
+    mlxc_status st = mlxc_weights_qweight(b->w, b->name, &d);
+    if (st) return st;
+    int64_t have[2] = {d.rows, d.cols}, want[2] = {rows, cols};
+    if (d.rows != rows || d.cols != cols) {
+        char hs[96], ws[96];
+        shape_str(have, 2, hs, sizeof hs);
+        shape_str(want, 2, ws, sizeof ws);
+        return mlxc_set_error(MLXC_ERR_SHAPE, "model: tensor %s has shape %s, the config needs %s", b->name, hs, ws);
+    }
+    if (cols > UINT32_MAX || rows > UINT32_MAX || mlxc_qmm_row_bytes(d.format, d.bits, d.group_size, (uint32_t)cols) == 0)
+        return mlxc_set_error(MLXC_ERR_UNSUPPORTED,
+                              "model: tensor %s is %s (%u bits, group %u); the quantized matmul does not read it",
+                              b->name, mlxc_qformat_name(d.format) ? mlxc_qformat_name(d.format) : "?", d.bits,
+                              d.group_size);
+    out->format = LLM_W_QUANT;
+    out->qformat = d.format;
+    out->bits = d.bits;
+    out->group_size = d.group_size;
+    out->rows = rows;
+    out->cols = cols;
+    if (!triple) {
+        /* the kernels read f16 block headers: an odd GGUF alignment gets a copy */
+        const mlxc_gguf *g = mlxc_weights_gguf(b->w);
+        unsigned flags = b->lopt.flags;
+        if (g && mlxc_gguf_alignment(g) % 4) b->lopt.flags |= MLXC_LOAD_COPY;
+        st = load_tensor(b, i, &out->w);
+        b->lopt.flags = flags;
+        return st;
+    }
+    if ((st = load_tensor(b, qt.weight, &out->w)) || (st = load_tensor(b, qt.scales, &out->scales))) return st;
+    if (qt.biases != SIZE_MAX) return load_tensor(b, qt.biases, &out->biases);
+    return MLXC_OK;
+}
+
+/* A linear layer's weight of (rows, cols), dense or quantized. */
 static mlxc_status bind_linear(binder *b, const role *r, int layer, int64_t rows, int64_t cols, llm_weight *out) {
     memset(out, 0, sizeof *out);
     size_t i = lookup(b, r, layer);
@@ -192,25 +235,16 @@ static mlxc_status bind_linear(binder *b, const role *r, int layer, int64_t rows
     mlxc_status st = mlxc_weights_info(b->w, i, &ti);
     if (st) return st;
     mlxc_quant_triple qt;
-    if (!b->gguf && mlxc_weights_quant_find(b->w, b->name, &qt) == MLXC_OK)
-        return mlxc_set_error(MLXC_ERR_UNSUPPORTED,
-                              "model: tensor %s is MLX-quantized (%d bits); quantized matmul is not in this build",
-                              b->name, qt.params.bits);
+    bool triple = !b->gguf && mlxc_weights_quant_find(b->w, b->name, &qt) == MLXC_OK;
     mlxc_clear_error();
-    if (ti.dtype_exact && (ti.dtype == MLXC_F32 || ti.dtype == MLXC_F16 || ti.dtype == MLXC_BF16)) {
-        int64_t want[2] = {rows, cols};
-        if ((st = check_shape(b, &ti, 2, want))) return st;
-        out->format = LLM_W_DENSE;
-    } else if (b->gguf && ti.ggml_type >= 0) {
-        out->format = LLM_W_GGML_QUANT;
-        out->ggml_type = ti.ggml_type;
-        return mlxc_set_error(MLXC_ERR_UNSUPPORTED,
-                              "model: tensor %s is %s; quantized matmul is not in this build (F32, F16, BF16 only)",
-                              b->name, ti.dtype_name);
-    } else {
-        return mlxc_set_error(MLXC_ERR_DTYPE, "model: tensor %s is %s; a linear weight must be F32, F16 or BF16",
-                              b->name, ti.dtype_name);
-    }
+    if (triple || (b->gguf && ti.ggml_type >= 0 && !ti.dtype_exact)) return bind_quant(b, i, rows, cols, out);
+    if (!ti.dtype_exact || (ti.dtype != MLXC_F32 && ti.dtype != MLXC_F16 && ti.dtype != MLXC_BF16))
+        return mlxc_set_error(MLXC_ERR_DTYPE,
+                              "model: tensor %s is %s; a linear weight must be F32, F16, BF16 or quantized", b->name,
+                              ti.dtype_name);
+    int64_t want[2] = {rows, cols};
+    if ((st = check_shape(b, &ti, 2, want))) return st;
+    out->format = LLM_W_DENSE;
     out->rows = rows;
     out->cols = cols;
     return load_tensor(b, i, &out->w);
@@ -317,20 +351,24 @@ static mlxc_status bind_all(binder *b) {
     if (ei == SIZE_MAX) return mlxc_set_error(MLXC_ERR_NOT_FOUND, "model: tensor %s is missing", b->name);
     mlxc_tensor_info ti;
     if ((st = mlxc_weights_info(b->w, ei, &ti))) return st;
+    mlxc_quant_triple qt;
+    if (!b->gguf && mlxc_weights_quant_find(b->w, b->name, &qt) == MLXC_OK) {
+        ti.shape[0] = qt.rows;   /* the packed words hide the column count */
+        ti.shape[1] = qt.cols;
+    }
+    mlxc_clear_error();
     if (ti.ndim != 2 || ti.shape[1] != m->dim || ti.shape[0] <= 0 || ti.shape[0] > INT32_MAX) {
         int64_t want[2] = {m->cfg.vocab_size > 0 ? m->cfg.vocab_size : ti.shape[0], m->dim};
         return check_shape(b, &ti, 2, want);
     }
     m->vocab = ti.shape[0];
-    if (!ti.dtype_exact || (ti.dtype != MLXC_F32 && ti.dtype != MLXC_F16 && ti.dtype != MLXC_BF16))
-        return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "model: tensor %s is %s; the embedding must be F32, F16 or BF16",
-                              b->name, ti.dtype_name);
-    if ((st = load_tensor(b, ei, &m->tok_embd))) return st;
+    if ((st = bind_linear(b, &R_EMBD, -1, m->vocab, m->dim, &m->embd))) return st;
+    if (m->embd.format == LLM_W_DENSE) m->tok_embd = m->embd.w;
     if ((st = bind_vec(b, &R_NORM, -1, m->dim, false, &m->out_norm))) return st;
     if (lookup(b, &R_OUT, -1) != SIZE_MAX) {
         if ((st = bind_linear(b, &R_OUT, -1, m->vocab, m->dim, &m->output))) return st;
     } else if (m->cfg.tie_word_embeddings || b->gguf) {
-        m->output = (llm_weight){.w = m->tok_embd, .format = LLM_W_DENSE, .rows = m->vocab, .cols = m->dim};
+        m->output = m->embd;   /* the same table, quantized or not */
     } else {
         return mlxc_set_error(MLXC_ERR_NOT_FOUND,
                               "model: tensor %s is missing (tie_word_embeddings is false)", b->name);
