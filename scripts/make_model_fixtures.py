@@ -13,6 +13,11 @@ Hugging Face transformers (the oracle of the model tests).
         every committed fixture as GGUF into <out dir>, and broken copies
         for the error tests (what ctest runs).
 
+        Also llama-tiny quantized: GGUF Q8_0 and Q4_0 (gguf.quants) and an
+        MLX 4-bit group-64 directory (mlx's mx.quantize; skipped with a
+        message when mlx cannot be imported), each beside a "-deq" twin
+        holding the same values dequantized to f32.
+
     python3 scripts/make_model_fixtures.py --gguf <hf dir> <out.gguf>
         needs numpy, safetensors, gguf only (run by ctest): the same model
         as an F32 GGUF file in llama.cpp's layout (q/k rows of llama
@@ -23,6 +28,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import sys
 
 import numpy as np
@@ -196,11 +202,16 @@ def _llama3_factors(cfg, head_dim):
     return np.array(out, dtype=np.float32)
 
 
-def write_gguf(hf_dir, path):
+def write_gguf(hf_dir, path, qtype=None, dequantized=False):
+    """qtype (a gguf.GGMLQuantizationType name, e.g. "Q8_0"): the 2-D weights
+    (embedding, output, every linear layer) quantized with gguf.quants, norms
+    kept F32.  dequantized: the same quantized values written back as F32
+    (the exact reference of the quantized file)."""
     import gguf
     from safetensors.numpy import load_file
     cfg = json.load(open(os.path.join(hf_dir, "config.json")))
     t = load_file(os.path.join(hf_dir, "model.safetensors"))
+    qt = getattr(gguf.GGMLQuantizationType, qtype) if qtype else None
     arch = {"llama": "llama", "qwen2": "qwen2", "qwen3": "qwen3"}[cfg["model_type"]]
     nh, nkv = cfg["num_attention_heads"], cfg["num_key_value_heads"]
     hd = cfg.get("head_dim") or cfg["hidden_size"] // nh
@@ -219,7 +230,8 @@ def write_gguf(hf_dir, path):
     w.add_rope_freq_base(float(theta))
     w.add_layer_norm_rms_eps(cfg["rms_norm_eps"])
     w.add_vocab_size(cfg["vocab_size"])
-    w.add_file_type(gguf.LlamaFileType.ALL_F32)
+    w.add_file_type(getattr(gguf.LlamaFileType, "MOSTLY_" + qtype) if qt is not None and not dequantized
+                    else gguf.LlamaFileType.ALL_F32)
     tj = json.load(open(os.path.join(hf_dir, "tokenizer.json")))
     vocab = tj["model"]["vocab"]
     added = {a["content"]: a["id"] for a in tj.get("added_tokens", [])}
@@ -243,7 +255,15 @@ def write_gguf(hf_dir, path):
     w.add_add_bos_token(True)
 
     def put(name, a):
-        w.add_tensor(name, np.ascontiguousarray(a, dtype=np.float32))
+        a = np.ascontiguousarray(a, dtype=np.float32)
+        if qt is not None and a.ndim == 2:
+            q = gguf.quants.quantize(a, qt)
+            if dequantized:
+                w.add_tensor(name, np.ascontiguousarray(gguf.quants.dequantize(q, qt), dtype=np.float32))
+            else:
+                w.add_tensor(name, q, raw_dtype=qt)
+            return
+        w.add_tensor(name, a)
 
     put("token_embd.weight", t["model.embed_tokens.weight"])
     put("output_norm.weight", t["model.norm.weight"])
@@ -276,6 +296,45 @@ def write_gguf(hf_dir, path):
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
     w.close()
+
+
+def write_mlx(hf_dir, out, bits=4, group_size=64, dequantized=False):
+    """The model as an MLX directory quantized with mlx itself
+    (mx.quantize, affine mode): every linear layer and the embedding whose
+    input width the group divides becomes a (weight, scales, biases) triple,
+    the others stay dense, as mlx_lm converts.  dequantized: the same values
+    through mx.dequantize as a plain f32 directory (the exact reference).
+    False when mlx cannot be imported."""
+    import shutil
+    try:
+        import mlx.core as mx
+    except Exception as e:  # noqa: BLE001 - the caller reports the skip
+        print(f"  mlx is not importable ({e}); skipping the MLX fixture {out}")
+        return False
+    from safetensors.numpy import load_file, save_file
+    t = load_file(os.path.join(hf_dir, "model.safetensors"))
+    cfg = json.load(open(os.path.join(hf_dir, "config.json")))
+    res = {}
+    for n, a in t.items():
+        if a.ndim == 2 and a.shape[1] % group_size == 0 and n.endswith(".weight"):
+            wq, sc, bi = mx.quantize(mx.array(a.astype(np.float32)), group_size=group_size, bits=bits)
+            if dequantized:
+                res[n] = np.array(mx.dequantize(wq, sc, bi, group_size=group_size, bits=bits), dtype=np.float32)
+            else:
+                stem = n[: -len(".weight")]
+                res[n] = np.array(wq, dtype=np.uint32)
+                res[stem + ".scales"] = np.array(sc, dtype=np.float32)
+                res[stem + ".biases"] = np.array(bi, dtype=np.float32)
+        else:
+            res[n] = a
+    os.makedirs(out, exist_ok=True)
+    save_file(res, os.path.join(out, "model.safetensors"))
+    if not dequantized:
+        cfg["quantization"] = {"group_size": group_size, "bits": bits, "mode": "affine"}
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=1)
+    shutil.copy(os.path.join(hf_dir, "tokenizer.json"), out)
+    return True
 
 
 def write_bad(src, out):
@@ -384,6 +443,18 @@ def main():
             if name != "mistral-tiny":
                 write_gguf(os.path.join(a.out, name), os.path.join(a.test_data, name + ".gguf"))
         write_bad(os.path.join(a.out, "llama-tiny"), a.test_data)
+        # quantized forms of llama-tiny and their dequantized twins
+        src = os.path.join(a.out, "llama-tiny")
+        for qt in ("Q8_0", "Q4_0"):
+            base = os.path.join(a.test_data, "llama-tiny-" + qt.lower())
+            write_gguf(src, base + ".gguf", qt)
+            write_gguf(src, base + "-deq.gguf", qt, dequantized=True)
+        mlx_dir = os.path.join(a.test_data, "llama-tiny-mlx4")
+        if write_mlx(src, mlx_dir):
+            write_mlx(src, mlx_dir + "-deq", dequantized=True)
+        else:
+            shutil.rmtree(mlx_dir, ignore_errors=True)
+            shutil.rmtree(mlx_dir + "-deq", ignore_errors=True)
         for name in MODELS:
             for dt in ("f16", "bf16"):
                 write_half(os.path.join(a.out, name), os.path.join(a.test_data, f"{name}-{dt}"), dt)
