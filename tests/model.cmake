@@ -74,3 +74,10 @@ if(TARGET mlxc_tool)
   set_tests_properties(model_run_missing PROPERTIES FIXTURES_REQUIRED model_fixtures
     PASS_REGULAR_EXPRESSION "model.layers.1.mlp.up_proj.weight is missing")
 endif()
+
+# SmolLM2-135M-Instruct Q4_1 against transformers on the same GGUF
+# (test_model_real, reference ids committed): it reads the model where
+# scripts/fetch_models.sh caches it and skips (77) when it is absent.
+if(TEST test_model_real AND DEFINED ENV{MLXC_MODELS_DIR})
+  set_tests_properties(test_model_real PROPERTIES ENVIRONMENT "MLXC_MODELS_DIR=$ENV{MLXC_MODELS_DIR}")
+endif()
