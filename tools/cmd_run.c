@@ -39,6 +39,8 @@ static void usage(FILE *f) {
             "  --act f32|bf16         activation dtype (default f32)\n"
             "  --ignore-eos           keep generating after the end-of-sequence token\n"
             "  --no-bos               do not add the model's BOS token\n"
+            "  --chat                 the prompt as one user turn of a ChatML chat (<|im_start|>user ...\n"
+            "                         <|im_end|> <|im_start|>assistant), for instruct models with those tokens\n"
             "  --json                 one JSON object: prompt ids, generated ids and log-probs, timings\n"
             "environment: MLXC_BACKEND=auto|cpu|cuda chooses the device\n");
 }
@@ -217,10 +219,60 @@ static bool takes_value(const char *a) {
     return false;
 }
 
+/* Append the ids of text[0..len) to *ids. */
+static mlxc_status append_text(const mlxc_tokenizer *tok, const char *text, int32_t **ids, size_t *n, size_t *cap) {
+    int32_t *t;
+    size_t nt;
+    mlxc_status st = mlxc_tokenizer_encode(tok, text, strlen(text), 0, &t, &nt);
+    if (st) return st;
+    if (*n + nt + 1 > *cap) {
+        size_t c = (*n + nt + 1) * 2;
+        int32_t *g = realloc(*ids, c * sizeof *g);
+        if (!g) {
+            free(t);
+            return MLXC_ERR_OUT_OF_MEMORY;
+        }
+        *ids = g;
+        *cap = c;
+    }
+    memcpy(*ids + *n, t, nt * sizeof *t);
+    *n += nt;
+    free(t);
+    return MLXC_OK;
+}
+
+/* One user turn of ChatML, the special tokens by id (text never encodes to
+ * them): what the chat templates of SmolLM2, Qwen and others make of a
+ * single user message with no system turn. */
+static mlxc_status chat_encode(const mlxc_tokenizer *tok, const char *prompt, int32_t **ids, size_t *n_ids) {
+    int32_t start, end;
+    if (mlxc_tokenizer_token_id(tok, "<|im_start|>", 12, &start) || mlxc_tokenizer_token_id(tok, "<|im_end|>", 10, &end)) {
+        mlxc_clear_error();
+        return MLXC_ERR_NOT_FOUND;
+    }
+    size_t n = 0, cap = 64;
+    int32_t *v = malloc(cap * sizeof *v);
+    if (!v) return MLXC_ERR_OUT_OF_MEMORY;
+    char *user = malloc(strlen(prompt) + 6);
+    mlxc_status st = user ? MLXC_OK : MLXC_ERR_OUT_OF_MEMORY;
+    if (user) sprintf(user, "user\n%s", prompt);
+    if (!st) { v[n++] = start; st = append_text(tok, user, &v, &n, &cap); }
+    if (!st) { v[n++] = end; st = append_text(tok, "\n", &v, &n, &cap); }
+    if (!st) { v[n++] = start; st = append_text(tok, "assistant\n", &v, &n, &cap); }
+    free(user);
+    if (st) {
+        free(v);
+        return st;
+    }
+    *ids = v;
+    *n_ids = n;
+    return MLXC_OK;
+}
+
 int mlxc_cmd_run(int argc, char **argv) {
     const char *model = NULL, *prompt = NULL;
     long n_gen = 64, n_ctx = 0;
-    bool json = false, ignore_eos = false, no_bos = false;
+    bool json = false, ignore_eos = false, no_bos = false, chat = false;
     mlxc_sampler_params sp = mlxc_sampler_default_params();
     mlxc_dtype kv = MLXC_F16, act = MLXC_F32;
     for (int i = 1; i < argc; i++) {
@@ -234,6 +286,7 @@ int mlxc_cmd_run(int argc, char **argv) {
         } else if (!strcmp(a, "--json")) { json = true; takes = false; }
         else if (!strcmp(a, "--ignore-eos")) { ignore_eos = true; takes = false; }
         else if (!strcmp(a, "--no-bos")) { no_bos = true; takes = false; }
+        else if (!strcmp(a, "--chat")) { chat = true; takes = false; }
         else if (!v && takes_value(a)) {
             fprintf(stderr, "mlxc run: %s needs a value\n\n", a);
             usage(stderr);
@@ -302,7 +355,15 @@ int mlxc_cmd_run(int argc, char **argv) {
         fprintf(stderr, "mlxc run: %s has no tokenizer\n", model);
         goto out;
     }
-    if (mlxc_tokenizer_encode(r.tok, prompt, strlen(prompt), no_bos ? 0 : MLXC_TOKENIZE_ADD_SPECIAL, &ids, &n_ids))
+    if (chat) {
+        mlxc_status cs = chat_encode(r.tok, prompt, &ids, &n_ids);
+        if (cs == MLXC_ERR_NOT_FOUND) {
+            fprintf(stderr, "mlxc run: --chat: the vocabulary has no <|im_start|> / <|im_end|> tokens\n");
+            goto out;
+        }
+        if (cs) goto fail;
+    } else if (mlxc_tokenizer_encode(r.tok, prompt, strlen(prompt), no_bos ? 0 : MLXC_TOKENIZE_ADD_SPECIAL, &ids,
+                                     &n_ids))
         goto fail;
     if (n_ids == 0) {
         fprintf(stderr, "mlxc run: the prompt has no tokens\n");
@@ -332,6 +393,7 @@ int mlxc_cmd_run(int argc, char **argv) {
         r.printed = len;
         free(text);
         fputs(prompt, stdout);
+        if (chat) fputc('\n', stdout);
         fflush(stdout);
     }
     if (n_gen > 0) {
