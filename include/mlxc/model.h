@@ -3,8 +3,13 @@
  * cache, read logits, sample, generate.
  *
  * A model is weights + hyperparameters + tokenizer from one GGUF file or one
- * Hugging Face directory (config.json, f32/f16/bf16 safetensors, sharded or
- * not, tokenizer.json).  A context is one sequence: a KV cache of n_ctx
+ * Hugging Face / MLX directory (config.json, f32/f16/bf16 safetensors, sharded
+ * or not, tokenizer.json).  Weights may be quantized: GGUF block types
+ * (Q4_0 .. Q8_0, the K-quants, IQ4_NL/XS, MXFP4) and MLX (weight, scales,
+ * biases) triples (config "quantization": affine 2-8 bits, mxfp4, nvfp4,
+ * mxfp8) stay packed on the device and multiply through mlxc_qmatmul; a
+ * quantized embedding is gathered row by row, a tied output head multiplies
+ * by the same table.  A context is one sequence: a KV cache of n_ctx
  * positions and the buffers one forward pass needs.  Every step is encoded
  * from the op library (mlxc/ops_*.h) into command buffers, so the same code
  * runs on the CPU and on CUDA.
