@@ -70,6 +70,10 @@ if(TARGET mlxc_tool)
              $<TARGET_FILE:mlxc_tool> run -m ${MLXC_MODEL_FIX}/llama-tiny -p x ${bad})
     set_tests_properties(model_run_bad_${tn} PROPERTIES WILL_FAIL TRUE)
   endforeach()
+  # --chat on a vocabulary without ChatML tokens: a clear refusal
+  add_test(NAME model_run_chat_none COMMAND mlxc_tool run -m ${MLXC_MODEL_FIX}/llama-tiny --chat -p x -n 1)
+  set_tests_properties(model_run_chat_none PROPERTIES ENVIRONMENT "MLXC_BACKEND=cpu"
+    PASS_REGULAR_EXPRESSION "--chat: the vocabulary has no <.im_start.> / <.im_end.> tokens")
   add_test(NAME model_run_missing COMMAND mlxc_tool run -m ${MLXC_MODEL_OUT}/bad-missing -p x)
   set_tests_properties(model_run_missing PROPERTIES FIXTURES_REQUIRED model_fixtures
     PASS_REGULAR_EXPRESSION "model.layers.1.mlp.up_proj.weight is missing")

@@ -357,11 +357,14 @@ int mlxc_cmd_run(int argc, char **argv) {
     }
     if (chat) {
         mlxc_status cs = chat_encode(r.tok, prompt, &ids, &n_ids);
-        if (cs == MLXC_ERR_NOT_FOUND) {
-            fprintf(stderr, "mlxc run: --chat: the vocabulary has no <|im_start|> / <|im_end|> tokens\n");
+        if (cs) {
+            fprintf(stderr, "mlxc run: --chat: %s\n",
+                    cs == MLXC_ERR_NOT_FOUND       ? "the vocabulary has no <|im_start|> / <|im_end|> tokens"
+                    : cs == MLXC_ERR_OUT_OF_MEMORY ? "out of memory"
+                                                   : mlxc_last_error());
+            rc = 1;
             goto out;
         }
-        if (cs) goto fail;
     } else if (mlxc_tokenizer_encode(r.tok, prompt, strlen(prompt), no_bos ? 0 : MLXC_TOKENIZE_ADD_SPECIAL, &ids,
                                      &n_ids))
         goto fail;
