@@ -548,6 +548,7 @@ int main(void) {
         g_tol32 = 1e-3;
         RUN(test_hf_f32);
         RUN(test_gguf_f32);
+        RUN(test_quantized);
         RUN(test_chunked_prefill);
         RUN(test_half_caches);
         RUN(test_half_weights);
