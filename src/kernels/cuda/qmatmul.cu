@@ -279,9 +279,6 @@ __device__ __forceinline__ void cp16(void *dst, const void *src, uint32_t bytes)
                  "r"(bytes)
                  : "memory");
 }
-__device__ __forceinline__ void prefetch_l2(const void *p) {
-    asm volatile("prefetch.global.L2 [%0];\n" ::"l"(__cvta_generic_to_global(p)));
-}
 __device__ __forceinline__ void cp_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
 template <int N> __device__ __forceinline__ void cp_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory"); }
 
@@ -307,17 +304,6 @@ __device__ __forceinline__ void qmv_stream(const X *__restrict__ x, const uint8_
                 const uint64_t kc = (uint64_t)(wi + j * nw) * QMV_KC;
                 const uint64_t len = k - kc < QMV_KC ? k - kc : QMV_KC;
                 const uint64_t cb0 = kc * rb / k, cbytes = len * rb / k;
-                /* The MLX formats' scales (and biases) live apart from the
-                 * packed values: pull the chunk's into L2 now, so the decode
-                 * does not wait on memory for them. */
-                if (F == MLXC_QMMF_AFFINE || F == MLXC_QMMF_MXFP4 || F == MLXC_QMMF_NVFP4 || F == MLXC_QMMF_MXFP8) {
-                    const uint32_t rr = lane / 4, end = lane % 2, bias = (lane / 2) % 2;
-                    if (rr < R && r0 + rr < n && (F == MLXC_QMMF_AFFINE || !bias)) {
-                        const uint64_t gi = ((uint64_t)(r0 + rr) * k + kc + (end ? len - 1 : 0)) / p.group;
-                        const uint32_t es = F != MLXC_QMMF_AFFINE ? 1 : p.sdtype == MLXC_QS_F32 ? 4 : 2;
-                        prefetch_l2((const uint8_t *)(bias ? biases : scales) + gi * es);
-                    }
-                }
                 for (uint32_t t = lane; t < R * QMV_SEGS; t += 32) {
                     const uint32_t rr = t / QMV_SEGS, sg = t % QMV_SEGS;
                     if (r0 + rr >= n) break; /* rr only grows with t */
