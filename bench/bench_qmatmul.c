@@ -14,11 +14,9 @@
  * barrier in one command buffer; best of 3 command buffers of ITERS.
  *
  * Prefill: m = 512 and 2048 on the same shapes for affine4 g64, Q4_K and
- * Q8_0: the mat-mat kernel, mlxc_qmatmul_ex (the whole matrix dequantized
- * to a bf16 scratch, then the dense GEMM: cuBLASLt where present), and the
- * dense GEMM alone (the rate to compare with), in TFLOP/s; at m = 512 also
- * the dequantize pass alone, with its GB/s (weights read + 2 n k bytes
- * written).
+ * Q8_0: the mat-mat kernel, the whole matrix dequantized to a bf16 scratch
+ * then the dense GEMM (cuBLASLt where present), and the dense GEMM alone
+ * (the rate to compare with), in TFLOP/s.
  *
  * MoE decode: 128 experts of 768 x 2048, top 8, one token (moe() below). */
 #include <math.h>
@@ -135,16 +133,18 @@ typedef struct pctx {
     qt_dev_weight w;
     mlxc_buffer  *x, *y, *scratch;
     uint32_t      m, n, k;
-    double        wbytes; /* the weights' bytes, scales included */
-    int           mode;   /* 0 qmm, 1 qmatmul_ex (scratch + GEMM), 2 GEMM alone, 3 the dequantize pass */
+    int           mode; /* 0 qmm, 1 scratch + GEMM, 2 GEMM alone */
 } pctx;
 
 static mlxc_status run_p(mlxc_encoder *enc, int i, void *ctx) {
     (void)i;
     pctx *c = ctx;
+    mlxc_status s;
     if (c->mode == 0) return mlxc_qmatmul(enc, c->x, &c->w.w, c->y, c->m, c->n, c->k);
-    if (c->mode == 1) return mlxc_qmatmul_ex(enc, c->x, &c->w.w, c->y, c->m, c->n, c->k, c->scratch);
-    if (c->mode == 3) return mlxc_qembedding_gather(enc, &c->w.w, NULL, c->scratch, c->n, c->k, 1.0f);
+    if (c->mode == 1) {
+        if ((s = mlxc_qembedding_gather(enc, &c->w.w, NULL, c->scratch, c->n, c->k, 1.0f))) return s;
+        if ((s = mlxc_encoder_barrier(enc))) return s;
+    }
     return mlxc_matmul(enc, c->x, c->scratch, c->y, c->m, c->n, c->k);
 }
 
@@ -153,18 +153,13 @@ static void prefill(void) {
                              {MLXC_QF_Q8_0, 0, 32, MLXC_U8}};
     static const uint32_t kn[2][2] = {{4096, 14336}, {14336, 4096}};
     static const uint32_t ms[2] = {512, 2048};
-    static const char *const modes[4] = {"qmm kernel", "qmatmul_ex (scratch)", "dense bf16 GEMM",
-                                         "dequantize alone"};
+    static const char *const modes[3] = {"qmm kernel", "bf16 scratch + GEMM", "dense bf16 GEMM"};
     printf("\nprefill (bf16 x and y): TFLOP/s = 2 m n k / time\n%-22s %6s %6s %5s %-20s %10s %8s\n", "format", "k",
            "n", "m", "path", "time us", "TFLOP/s");
     for (int fi = 0; fi < 3; fi++)
         for (int s = 0; s < 2; s++) {
             pctx c = {.k = kn[s][0], .n = kn[s][1]};
             qt_weight w = qt_weight_rand(fs[fi], c.n, c.k);
-            c.wbytes = (double)w.row_bytes * c.n;
-            if (qt_is_mlx(fs[fi].f))
-                c.wbytes += (double)c.n * (c.k / fs[fi].group) * mlxc_dtype_size(fs[fi].sdt) *
-                            (fs[fi].f == MLXC_QF_MLX_AFFINE ? 2 : 1);
             c.w = qt_upload(gpu, &w);
             qt_weight_free(&w);
             c.scratch = fbuf(gpu, MLXC_BF16, (size_t)c.n * c.k, NULL);
@@ -172,14 +167,11 @@ static void prefill(void) {
                 c.m = ms[mi];
                 c.x = fbuf(gpu, MLXC_BF16, (size_t)c.m * c.k, NULL);
                 c.y = fbuf(gpu, MLXC_BF16, (size_t)c.m * c.n, NULL);
-                for (c.mode = 0; c.mode < (mi ? 3 : 4); c.mode++) {
+                for (c.mode = 0; c.mode < 3; c.mode++) {
                     const double t = time_iters(run_p, &c);
                     char lab[48];
-                    printf("%-22s %6u %6u %5u %-20s %10.1f %8.1f", qt_label(&fs[fi], lab, sizeof lab), c.k, c.n, c.m,
+                    printf("%-22s %6u %6u %5u %-20s %10.1f %8.1f\n", qt_label(&fs[fi], lab, sizeof lab), c.k, c.n, c.m,
                            modes[c.mode], t * 1e6, 2.0 * c.m * c.n * c.k / t / 1e12);
-                    /* The dequantize pass: its GB/s (weights read, 2 n k bytes written) instead. */
-                    if (c.mode == 3) printf("  (%.0f GB/s)", (c.wbytes + 2.0 * c.n * c.k) / t / 1e9);
-                    printf("\n");
                 }
                 mlxc_buffer_release(c.x);
                 mlxc_buffer_release(c.y);

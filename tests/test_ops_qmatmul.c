@@ -11,11 +11,7 @@
 
 static mlxc_device *dev;
 
-/* Run qcase through mlxc_qmatmul_ex with a bf16 scratch: where that path
- * runs (CUDA prefill) the weights are rounded to bf16 first. */
-static bool use_ex;
-
-static double qt_tol(mlxc_dtype y) { return use_ex ? 1.5e-2 : y == MLXC_F32 ? 1e-5 : 8e-3; }
+static double qt_tol(mlxc_dtype y) { return y == MLXC_F32 ? 1e-5 : 8e-3; }
 
 static void qcase(const qt_format *f, uint32_t m, uint32_t n, uint32_t k, mlxc_dtype xd, mlxc_dtype yd) {
     qt_weight w = qt_weight_rand(*f, n, k);
@@ -52,15 +48,9 @@ static void qcase(const qt_format *f, uint32_t m, uint32_t n, uint32_t k, mlxc_d
         }
     }
     free(lw);
-    if (use_ex) {
-        ot_buf sc = ot_out(dev, MLXC_BF16, (size_t)n * k);
-        OT_RUN(dev, mlxc_qmatmul_ex(enc, x.b, &dw.w, y.b, m, n, k, sc.b));
-        ot_free(&sc);
-    } else {
-        OT_RUN(dev, mlxc_qmatmul(enc, x.b, &dw.w, y.b, m, n, k));
-    }
+    OT_RUN(dev, mlxc_qmatmul(enc, x.b, &dw.w, y.b, m, n, k));
     ot_download(&y);
-    OT_CLOSE(&y, ref, qt_tol(yd), "%s%s m=%u n=%u k=%u x %s y %s", use_ex ? "ex " : "", qt_label(f, lab, sizeof lab), m, n, k,
+    OT_CLOSE(&y, ref, qt_tol(yd), "%s m=%u n=%u k=%u x %s y %s", qt_label(f, lab, sizeof lab), m, n, k,
              mlxc_dtype_name(xd), mlxc_dtype_name(yd));
     free(wd);
     free(ref);
@@ -229,20 +219,6 @@ static void experts(void) {
     }
 }
 
-/* mlxc_qmatmul_ex: the scratch path (m > 8) and the mat-vec (m <= 8) for
- * a few formats, and its scratch checks. */
-static void scratch_path(void) {
-    const qt_format fs[] = {{MLXC_QF_MLX_AFFINE, 4, 64, MLXC_BF16}, {MLXC_QF_Q4_K, 0, 256, MLXC_U8},
-                            {MLXC_QF_Q8_0, 0, 32, MLXC_U8}};
-    use_ex = true;
-    for (size_t i = 0; i < sizeof fs / sizeof *fs; i++) {
-        qcase(&fs[i], 20, 40, 512, MLXC_BF16, MLXC_BF16);
-        qcase(&fs[i], 9, 33, 256, MLXC_F32, MLXC_F32);
-        qcase(&fs[i], 3, 17, 256, MLXC_BF16, MLXC_F32);
-    }
-    use_ex = false;
-}
-
 static mlxc_buffer *alloc(mlxc_dtype dt, int64_t n) {
     mlxc_buffer *b = NULL;
     if (mlxc_buffer_alloc(dev, (size_t)n * mlxc_dtype_size(dt), dt, 1, &n, &b) != MLXC_OK) exit(1);
@@ -332,17 +308,6 @@ static void errors(void) {
     CHECK_ERR(mlxc_qmatmul_experts(enc, x, &w, ids, y, 2, 1, 2, 4, 128), MLXC_ERR_SHAPE);
     CHECK_ERR(mlxc_qmatmul_experts(enc, x, &w, ids, y, 2, 1, 1, 4, 96), MLXC_ERR_SHAPE);
     CHECK_ERR(mlxc_qmatmul_experts(enc, x, &w, ids, x, 2, 1, 1, 4, 128), MLXC_ERR_SHAPE);
-    /* the scratch of mlxc_qmatmul_ex: n * k f32 / bf16 elements, apart from the rest */
-    mlxc_buffer *s512 = alloc(MLXC_BF16, 512), *s500 = alloc(MLXC_BF16, 500), *s512h = alloc(MLXC_F16, 512);
-    CHECK_OK(mlxc_qmatmul_ex(enc, x, &w, y, 2, 4, 128, NULL));
-    CHECK_OK(mlxc_qmatmul_ex(enc, x, &w, y, 2, 4, 128, s512));
-    CHECK_ERR(mlxc_qmatmul_ex(enc, x, &w, y, 2, 4, 128, s500), MLXC_ERR_SHAPE);
-    CHECK_ERR(mlxc_qmatmul_ex(enc, x, &w, y, 2, 4, 128, s512h), MLXC_ERR_DTYPE);
-    CHECK_ERR(mlxc_qmatmul_ex(enc, x, &w, y, 2, 4, 128, x), MLXC_ERR_INVALID_ARGUMENT);
-    CHECK_ERR(mlxc_qmatmul_ex(enc, x, NULL, y, 2, 4, 128, s512), MLXC_ERR_INVALID_ARGUMENT);
-    mlxc_buffer_release(s512);
-    mlxc_buffer_release(s500);
-    mlxc_buffer_release(s512h);
     mlxc_buffer_release(ids);
     mlxc_buffer_release(idf);
     mlxc_buffer_release(o2);
@@ -372,7 +337,6 @@ int main(void) {
     RUN(large);
     RUN(gather);
     RUN(experts);
-    RUN(scratch_path);
     mlxc_device_close(dev);
     HARNESS_END();
 }

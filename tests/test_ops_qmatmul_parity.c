@@ -5,8 +5,7 @@
  * mat-vec) and m in 9..600 (the mat-mat), k a multiple of 256 and not
  * where the format allows, odd n; both kernels launched by hand with odd
  * grids and block sizes (params_elementwise.h: any launch shape is correct); and the
- * quantized embedding gather, the expert-routed mat-vec and
- * mlxc_qmatmul_ex's scratch path, every format.
+ * quantized embedding gather and the expert-routed mat-vec, every format.
  * Exits 77 "SKIP: no CUDA device" without a GPU. */
 #include <ctype.h>
 
@@ -143,33 +142,6 @@ static void par_launch(void) {
         }
 }
 
-/* mlxc_qmatmul_ex with a bf16 scratch against the CPU's mlxc_qmatmul: on
- * CUDA (m > 8) the dequantize pass and the dense GEMM, the weights rounded
- * to bf16 first, so every y is held to the bf16 bound; every format. */
-static void par_scratch(void) {
-    unsigned combo = 0;
-    for (size_t fi = 0; fi < QT_NFORMATS; fi++, combo++) {
-        const qt_format *f = &qt_formats[fi];
-        const uint32_t m = fi % 2 ? 40 : 9, n = 67, k = f->group < 256 ? 5 * f->group : 512;
-        const mlxc_dtype xd = k_dt[combo % 2], yd = k_dt[(combo / 2) % 2];
-        qt_weight w = qt_weight_rand(*f, n, k);
-        qt_dev_weight wc = qt_upload(cpu, &w), wg = qt_upload(gpu, &w);
-        pair x = p_rand(xd, (size_t)m * k), y = {ot_out(cpu, yd, (size_t)m * n), ot_out(gpu, yd, (size_t)m * n)};
-        ot_buf sc = ot_out(gpu, MLXC_BF16, (size_t)n * k);
-        OT_RUN(cpu, mlxc_qmatmul(enc, x.c.b, &wc.w, y.c.b, m, n, k));
-        OT_RUN(gpu, mlxc_qmatmul_ex(enc, x.g.b, &wg.w, y.g.b, m, n, k, sc.b));
-        ot_download(&y.c);
-        ot_download(&y.g);
-        g_cases++;
-        char lab[48];
-        OT_CLOSE(&y.g, y.c.h, 1.6e-2, "scratch %s m=%u x %s y %s", qt_label(f, lab, sizeof lab), m,
-                 mlxc_dtype_name(xd), mlxc_dtype_name(yd));
-        ot_free(&sc);
-        p_free(&x), p_free(&y);
-        qt_dev_free(&wc), qt_dev_free(&wg), qt_weight_free(&w);
-    }
-}
-
 /* The gather (ids, one past the table, and the whole matrix), every format. */
 static void par_gather(void) {
     for (size_t fi = 0; fi < QT_NFORMATS; fi++) {
@@ -244,7 +216,6 @@ int main(void) {
     RUN(par_launch);
     RUN(par_matvec);
     RUN(par_matmat);
-    RUN(par_scratch);
     RUN(par_gather);
     RUN(par_experts);
     printf("%d comparisons\n", g_cases);

@@ -8,8 +8,7 @@
  * x and y are f32 or bf16 (every combination).  W is dequantized to f32,
  * products and sums are f32, a bf16 y is rounded once at the end.  m <= 8
  * runs the mat-vec kernels (decode: the weights streamed once), a larger m
- * the mat-mat kernels (prefill; on CUDA mlxc_qmatmul_ex with a scratch is
- * far faster there, see below).
+ * the mat-mat kernels (prefill).
  *
  * Formats (mlxc_qmm_weight.format, the codes of mlxc/quant.h):
  *
@@ -75,22 +74,6 @@ MLXC_API uint64_t mlxc_qmm_row_bytes(mlxc_qformat f, uint32_t bits, uint32_t gro
  * 2^31 - 1. */
 MLXC_API mlxc_status mlxc_qmatmul(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_qmm_weight *w, mlxc_buffer *y,
                                   uint32_t m, uint32_t n, uint32_t k);
-
-/* mlxc_qmatmul with a dequantize scratch for prefill.  scratch: n*k
- * elements, f32 or bf16 (bf16 is the one that reaches the tensor cores),
- * overlapping nothing else; NULL makes this mlxc_qmatmul.  On CUDA with
- * m > 8, W is dequantized into scratch (mlxc_qembedding_gather with NULL
- * ids), a barrier, and y = x @ scratch^T runs the dense GEMM
- * (mlxc_matmul; x, y and the scratch must then meet its rules): the tiled
- * mat-mat kernel reaches about 7 TFLOP/s on an H200, the scratch path
- * 190-580 (dense bf16 alone 700-825), so a caller that can spare n*k bf16
- * elements should take it.  The weights are then rounded to the scratch's
- * dtype before the products, so y differs from mlxc_qmatmul by that
- * rounding.  On the CPU, and for m <= 8 (decode: the mat-vec streams the
- * weights once), the scratch is checked but unused and the result is
- * mlxc_qmatmul's. */
-MLXC_API mlxc_status mlxc_qmatmul_ex(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_qmm_weight *w,
-                                     mlxc_buffer *y, uint32_t m, uint32_t n, uint32_t k, mlxc_buffer *scratch);
 
 /* Expert-routed mat-vec (MoE decode).  w describes `experts` matrices
  * (n, k) stacked as one (experts * n, k) weight (scales and biases stacked

@@ -32,11 +32,6 @@
 /* CUDA mat-vec launch: threads per block (one warp per weight row). */
 #define MLXC_QMV_THREADS 256
 #define MLXC_QMV_ROWS    (MLXC_QMV_THREADS / 32)
-/* CUDA streaming mat-vec launch: MLXC_QMV_SWARPS warps per block share
- * MLXC_QMV_SROWS weight rows (split over k), each warp staging its weight
- * bytes through its own shared-memory ring. */
-#define MLXC_QMV_SWARPS 4
-#define MLXC_QMV_SROWS  2
 /* CUDA mat-mat launch: an output tile of QMM_BM x rows by QMM_BN weight
  * rows, k walked in chunks of QMM_BK dequantized values. */
 #define MLXC_QMM_THREADS 256

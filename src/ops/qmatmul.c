@@ -5,7 +5,6 @@
 #include <stdio.h>
 
 #include "kernels/params_qmatmul.h"
-#include "mlxc/ops_matmul.h"
 #include "mlxc/ops_qmatmul.h"
 #include "ops/ops_internal.h"
 
@@ -173,11 +172,8 @@ mlxc_status mlxc_qmatmul(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_qmm
     snprintf(name, sizeof name, "%s_%s_%s_%s", matvec ? "qmv" : "qmm", fmt, ops_float_sfx(x->dtype),
              ops_float_sfx(y->dtype));
 
-    /* CPU groups own tiles of weight rows by x rows; a CUDA mat-vec block
-     * owns MLXC_QMV_SROWS weight rows, its warps streaming the rows' bytes
-     * through shared memory chunk by chunk of k (the kernel takes this path
-     * for whole-warp blocks of at most MLXC_QMV_SWARPS warps); a mat-mat
-     * block owns one output tile. */
+    /* CPU groups own tiles of weight rows by x rows; CUDA mat-vec blocks
+     * one weight row per warp, mat-mat blocks one output tile. */
     uint64_t groups;
     uint32_t block;
     if (cpu) {
@@ -186,8 +182,8 @@ mlxc_status mlxc_qmatmul(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_qmm
         if (groups > cap) groups = cap;
         block = 1;
     } else if (matvec) {
-        groups = (n + MLXC_QMV_SROWS - 1) / MLXC_QMV_SROWS;
-        block = MLXC_QMV_SWARPS * 32;
+        groups = (n + MLXC_QMV_ROWS - 1) / MLXC_QMV_ROWS;
+        block = MLXC_QMV_THREADS;
     } else {
         groups = (uint64_t)((n + MLXC_QMM_BN - 1) / MLXC_QMM_BN) * ((m + MLXC_QMM_BM - 1) / MLXC_QMM_BM);
         block = MLXC_QMM_THREADS;
@@ -208,28 +204,6 @@ mlxc_status mlxc_qmatmul(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_qmm
                        .block = {block, 1, 1}, .reads = reads, .nreads = 4, .writes = writes, .nwrites = 1};
     if ((s = mlxc_encoder_set_op_kind(enc, MLXC_OP_MATMUL))) return s;
     return mlxc_encoder_dispatch_tracked(enc, &d);
-}
-
-mlxc_status mlxc_qmatmul_ex(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_qmm_weight *w, mlxc_buffer *y,
-                            uint32_t m, uint32_t n, uint32_t k, mlxc_buffer *scratch) {
-    if (!scratch) return mlxc_qmatmul(enc, x, w, y, m, n, k);
-    MLXC_CHECK_ARG(enc && x && w && y, "mlxc_qmatmul_ex: NULL argument");
-    mlxc_status s;
-    if ((s = qmm_check_act("scratch", scratch))) return s;
-    if (ops_overlap(scratch, x) || ops_overlap(scratch, y) || qmm_overlaps_weight(scratch, w))
-        return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_qmatmul_ex: scratch overlaps x, y or the weight");
-    /* Decode streams the weights once either way, and the CPU kernel is as
-     * fast as a dequantize pass plus the dense GEMM: only CUDA prefill takes
-     * the scratch path (the front-end checks of both ops still apply). */
-    if (m <= MLXC_QMV_MAX_M || ops_is_cpu(mlxc_encoder_device(enc))) {
-        if ((s = qmm_check_view("scratch (n, k)", scratch, (uint64_t)n * k, true, mlxc_dtype_size(scratch->dtype))))
-            return s;
-        return mlxc_qmatmul(enc, x, w, y, m, n, k);
-    }
-    /* The GEMM reads what the gather wrote: a barrier between them whatever
-     * the encoder's auto-barrier setting. */
-    if ((s = mlxc_qembedding_gather(enc, w, NULL, scratch, n, k, 1.0f)) || (s = mlxc_encoder_barrier(enc))) return s;
-    return mlxc_matmul(enc, x, scratch, y, m, n, k);
 }
 
 mlxc_status mlxc_qembedding_gather(mlxc_encoder *enc, const mlxc_qmm_weight *table, const mlxc_buffer *ids,

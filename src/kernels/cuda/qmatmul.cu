@@ -2,12 +2,11 @@
  * Quantized matmul CUDA kernels (src/kernels/params_qmatmul.h): the same
  * names and arguments as the CPU kernels of src/kernels/cpu/qmatmul.c.
  *
- *   qmv_F_X_Y   mat-vec, m <= 8: a block of whole warps owns a few
- *               weight rows and streams their bytes through shared memory
- *               with 16-byte cp.async loads (qmv_stream below); each weight
- *               value is decoded once for all m x rows.  Blocks that are
- *               not whole warps, or larger than the stream path's shared
- *               arrays, take the plain path: one warp (or thread) per row.
+ *   qmv_F_X_Y   mat-vec, m <= 8: one warp per weight row; each lane takes
+ *               runs of 8 consecutive values (strided by 256 over k),
+ *               dequantizes them in registers and multiplies them with the
+ *               m x rows held in registers as f32 sums; a shuffle tree sums
+ *               the lanes.  The weights are read once, x through the cache.
  *   qmm_F_X_Y   any m: a block owns a 32 x 32 output tile; per chunk of 64
  *               values of k, the x tile and the dequantized weight tile go
  *               to shared memory as f32 and each thread sums its outputs.
@@ -73,15 +72,12 @@ __device__ __forceinline__ void k4(const uint8_t *s, uint32_t j, float *d, float
     else *d = (float)((s[j + 4] & 15) | ((s[j - 4] >> 6) << 4)), *m = (float)((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
 }
 
-/* Values e .. e + 7 of weight row r into v, the row's bytes read from
- * `row` (global memory, or a shared-memory copy of a chunk of the row: then
- * `e` counts from the chunk's first value and `eg` is the value's index in
- * the whole row, which picks the MLX scale group; a chunk starts on a block
- * and group boundary, so e and eg agree within a block). */
+/* Values e .. e + 7 of weight row r into v. */
 template <int F, int B>
-__device__ __forceinline__ void deq8at(const uint8_t *__restrict__ row, const void *__restrict__ scales,
-                                       const void *__restrict__ biases, const mlxc_p_qmatmul &p, uint32_t r,
-                                       uint32_t e, uint32_t eg, float v[8]) {
+__device__ __forceinline__ void deq8(const uint8_t *__restrict__ w, const void *__restrict__ scales,
+                                     const void *__restrict__ biases, const mlxc_p_qmatmul &p, uint32_t r, uint32_t e,
+                                     float v[8]) {
+    const uint8_t *row = w + (uint64_t)r * p.row_bytes;
     if (F == MLXC_QMMF_AFFINE) {
         /* 8 values of B bits are B whole bytes at byte e * B / 8. */
         const uint8_t *at = row + (uint64_t)e * B / 8;
@@ -99,14 +95,14 @@ __device__ __forceinline__ void deq8at(const uint8_t *__restrict__ row, const vo
 #pragma unroll
             for (int b = 0; b < B; b++) bits |= (uint64_t)at[b] << (8 * b);
         }
-        const uint64_t gi = ((uint64_t)r * p.k + eg) / p.group;
+        const uint64_t gi = ((uint64_t)r * p.k + e) / p.group;
         const float s = scale_at(scales, p.sdtype, gi), bb = scale_at(biases, p.sdtype, gi);
 #pragma unroll
         for (int t = 0; t < 8; t++) v[t] = s * (float)((bits >> (B * t)) & ((1u << B) - 1)) + bb;
         return;
     }
     if (F == MLXC_QMMF_MXFP4 || F == MLXC_QMMF_NVFP4 || F == MLXC_QMMF_MXFP8) {
-        const uint64_t gi = ((uint64_t)r * p.k + eg) / p.group;
+        const uint64_t gi = ((uint64_t)r * p.k + e) / p.group;
         const uint32_t sb = ((const uint8_t *)scales)[gi];
         const float s = F == MLXC_QMMF_NVFP4 ? e4m3(sb) : e8m0(sb);
         /* 4 or 8 bytes at a word boundary (as the affine words). */
@@ -197,14 +193,6 @@ __device__ __forceinline__ void deq8at(const uint8_t *__restrict__ row, const vo
     }
 }
 
-/* Values e .. e + 7 of weight row r, read from global memory. */
-template <int F, int B>
-__device__ __forceinline__ void deq8(const uint8_t *__restrict__ w, const void *__restrict__ scales,
-                                     const void *__restrict__ biases, const mlxc_p_qmatmul &p, uint32_t r, uint32_t e,
-                                     float v[8]) {
-    deq8at<F, B>(w + (uint64_t)r * p.row_bytes, scales, biases, p, r, e, e, v);
-}
-
 template <typename X> __device__ __forceinline__ float ldx(const X *x, uint64_t i);
 template <> __device__ __forceinline__ float ldx<float>(const float *x, uint64_t i) { return __ldg(x + i); }
 template <> __device__ __forceinline__ float ldx<uint16_t>(const uint16_t *x, uint64_t i) { return bf16(__ldg(x + i)); }
@@ -254,151 +242,11 @@ __device__ __forceinline__ void fma8(const X *__restrict__ x, uint32_t m, uint32
     }
 }
 
-/* Streaming mat-vec (blocks of whole warps, at most MLXC_QMV_SWARPS).  A
- * block owns MLXC_QMV_SROWS consecutive weight rows; k is cut in chunks of
- * QMV_KC values and the block's warps take the chunks in turn.  Each warp
- * copies its chunk of every row into its own shared-memory ring with 16-byte
- * cp.async loads, QMV_STAGES chunks ahead, so the weight bytes stream at
- * full width whatever the format's alignment (GGML blocks are only 2-byte
- * aligned): a row chunk's copy starts at the 16-byte boundary at or below it
- * and keeps its offset within 16 bytes, so the decode sees the alignment the
- * global row has.  Each lane then decodes one run of 8 values of every row
- * from shared memory and multiplies it with the M x runs it holds in
- * registers (read once per chunk for all rows).  Lanes, then warps (through
- * shared memory) are summed; one store per output. */
-#define QMV_KC     256
-#define QMV_STAGES 8
-/* Bytes of one row chunk's slot: the largest chunk (Q8_0: 8 blocks of 34
- * bytes) plus up to 15 bytes ahead of it, whole 16-byte segments. */
-#define QMV_SLOT   288
-#define QMV_SEGS   (QMV_SLOT / 16)
-
-__device__ __forceinline__ void cp16(void *dst, const void *src, uint32_t bytes) {
-    const uint32_t d = (uint32_t)__cvta_generic_to_shared(dst);
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(__cvta_generic_to_global(src)),
-                 "r"(bytes)
-                 : "memory");
-}
-__device__ __forceinline__ void cp_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-template <int N> __device__ __forceinline__ void cp_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory"); }
-
-template <int F, int B, int M, typename X, typename Y>
-__device__ __forceinline__ void qmv_stream(const X *__restrict__ x, const uint8_t *__restrict__ w,
-                                           const void *__restrict__ scales, const void *__restrict__ biases,
-                                           Y *__restrict__ y, const mlxc_p_qmatmul &p, uint32_t m,
-                                           uint8_t (*ring)[QMV_STAGES][MLXC_QMV_SROWS][QMV_SLOT],
-                                           float (*red)[MLXC_QMV_SROWS][MLXC_QMV_MAX_M]) {
-    constexpr int R = MLXC_QMV_SROWS;
-    const uint32_t n = p.n, k = p.k, lane = threadIdx.x % 32, wi = threadIdx.x / 32, nw = blockDim.x / 32;
-    const uint64_t rb = p.row_bytes, wend = (uint64_t)n * rb;
-    const uint32_t chunks = (k + QMV_KC - 1) / QMV_KC;
-    /* This warp's chunks: wi, wi + nw, ... */
-    const uint32_t mine = chunks > wi ? (chunks - wi + nw - 1) / nw : 0;
-    const bool vec = ((uintptr_t)x & 15) == 0;
-    uint8_t(*const wr)[R][QMV_SLOT] = ring[wi];
-    for (uint64_t g = blockIdx.x; g * R < n; g += gridDim.x) {
-        const uint32_t r0 = (uint32_t)(g * R);
-        /* Issue the copies of this warp's j-th chunk into stage j % STAGES. */
-        auto issue = [&](uint32_t j) {
-            if (j < mine) {
-                const uint64_t kc = (uint64_t)(wi + j * nw) * QMV_KC;
-                const uint64_t len = k - kc < QMV_KC ? k - kc : QMV_KC;
-                const uint64_t cb0 = kc * rb / k, cbytes = len * rb / k;
-                for (uint32_t t = lane; t < R * QMV_SEGS; t += 32) {
-                    const uint32_t rr = t / QMV_SEGS, sg = t % QMV_SEGS;
-                    if (r0 + rr >= n) break; /* rr only grows with t */
-                    const uint64_t at = (uint64_t)(r0 + rr) * rb + cb0;
-                    const uint8_t *src = (const uint8_t *)(((uintptr_t)(w + at) & ~(uintptr_t)15) + 16u * sg);
-                    const uint64_t pre = (uintptr_t)(w + at) & 15;
-                    if (16u * sg < pre + cbytes) {
-                        /* Never read past the weights' last byte. */
-                        const uint64_t left = (uint64_t)((w + wend) - src);
-                        cp16(&wr[j % QMV_STAGES][rr][16u * sg], src, left < 16 ? (uint32_t)left : 16u);
-                    }
-                }
-            }
-            cp_commit();
-        };
-        float acc[R][M];
-#pragma unroll
-        for (int rr = 0; rr < R; rr++)
-#pragma unroll
-            for (int i = 0; i < M; i++) acc[rr][i] = 0.0f;
-#pragma unroll
-        for (int s = 0; s < QMV_STAGES - 1; s++) issue((uint32_t)s);
-        for (uint32_t j = 0; j < mine; j++) {
-            issue(j + QMV_STAGES - 1);
-            cp_wait<QMV_STAGES - 1>();
-            __syncwarp();
-            const uint32_t kc = (wi + j * nw) * QMV_KC, e = lane * 8;
-            if (kc + e < k) {
-                /* Every row's run decoded first, so each x run is read once. */
-                float v[R][8];
-                const uint64_t cb0 = (uint64_t)kc * rb / k;
-#pragma unroll
-                for (int rr = 0; rr < R; rr++) {
-                    if (r0 + rr < n) {
-                        const uint32_t pre = (uint32_t)(((uintptr_t)w + (uint64_t)(r0 + rr) * rb + cb0) & 15);
-                        deq8at<F, B>(&wr[j % QMV_STAGES][rr][pre], scales, biases, p, r0 + rr, e, kc + e, v[rr]);
-                    } else {
-#pragma unroll
-                        for (int t = 0; t < 8; t++) v[rr][t] = 0.0f;
-                    }
-                }
-#pragma unroll
-                for (int i = 0; i < M; i++) {
-                    if (i < (int)m) {
-                        float xr[8];
-                        ld8(x, (uint64_t)i * k + kc + e, vec, xr);
-#pragma unroll
-                        for (int rr = 0; rr < R; rr++) {
-                            float s = 0.0f;
-#pragma unroll
-                            for (int t = 0; t < 8; t++) s = fmaf(v[rr][t], xr[t], s);
-                            acc[rr][i] += s;
-                        }
-                    }
-                }
-            }
-            /* Every lane is done with this stage before it is refilled. */
-            __syncwarp();
-        }
-        cp_wait<0>();
-#pragma unroll
-        for (int rr = 0; rr < R; rr++)
-#pragma unroll
-            for (int i = 0; i < M; i++) {
-                float a = acc[rr][i];
-#pragma unroll
-                for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
-                if (lane == 0) red[wi][rr][i] = a;
-            }
-        __syncthreads();
-        for (uint32_t t = threadIdx.x; t < (uint32_t)(R * M); t += blockDim.x) {
-            const uint32_t rr = t / M, i = t % M;
-            if (r0 + rr < n && i < m) {
-                float a = 0.0f;
-                for (uint32_t q = 0; q < nw; q++) a += red[q][rr][i];
-                sty(y, (uint64_t)i * n + r0 + rr, a);
-            }
-        }
-        __syncthreads();
-    }
-}
-
 template <int F, int B, typename X, typename Y>
 __device__ __forceinline__ void qmv(const X *__restrict__ x, const uint8_t *__restrict__ w,
                                     const void *__restrict__ scales, const void *__restrict__ biases, Y *__restrict__ y,
                                     const mlxc_p_qmatmul &p) {
     const uint32_t m = p.m < MLXC_QMV_MAX_M ? p.m : MLXC_QMV_MAX_M, n = p.n, k = p.k;
-    if (blockDim.x % 32 == 0 && blockDim.x <= 32 * MLXC_QMV_SWARPS) {
-        __shared__ __align__(16) uint8_t ring[MLXC_QMV_SWARPS][QMV_STAGES][MLXC_QMV_SROWS][QMV_SLOT];
-        __shared__ float red[MLXC_QMV_SWARPS][MLXC_QMV_SROWS][MLXC_QMV_MAX_M];
-        /* Decode (m = 1) gets its own body: fewer registers, more blocks. */
-        if (m <= 1) qmv_stream<F, B, 1>(x, w, scales, biases, y, p, m, ring, red);
-        else qmv_stream<F, B, MLXC_QMV_MAX_M>(x, w, scales, biases, y, p, m, ring, red);
-        return;
-    }
     float v[8];
     const bool vec = ((uintptr_t)x & 15) == 0;
     if (blockDim.x % 32 != 0) {
@@ -483,31 +331,6 @@ __device__ __forceinline__ void qmm(const X *__restrict__ x, const uint8_t *__re
     }
 }
 
-/* o[i .. i + 7] = v * scale; `vec`: o is 16-byte aligned (i is a multiple
- * of 8), so the run goes out as whole 16-byte stores. */
-__device__ __forceinline__ void st8(float *o, uint64_t i, bool vec, const float v[8], float scale) {
-    if (vec) {
-        ((float4 *)(o + i))[0] = make_float4(v[0] * scale, v[1] * scale, v[2] * scale, v[3] * scale);
-        ((float4 *)(o + i))[1] = make_float4(v[4] * scale, v[5] * scale, v[6] * scale, v[7] * scale);
-    } else {
-#pragma unroll
-        for (int t = 0; t < 8; t++) o[i + t] = v[t] * scale;
-    }
-}
-__device__ __forceinline__ void st8(uint16_t *o, uint64_t i, bool vec, const float v[8], float scale) {
-    uint32_t u[4];
-#pragma unroll
-    for (int t = 0; t < 4; t++)
-        u[t] = (uint32_t)__bfloat16_as_ushort(__float2bfloat16_rn(v[2 * t] * scale)) |
-               (uint32_t)__bfloat16_as_ushort(__float2bfloat16_rn(v[2 * t + 1] * scale)) << 16;
-    if (vec) {
-        *(uint4 *)(o + i) = make_uint4(u[0], u[1], u[2], u[3]);
-    } else {
-#pragma unroll
-        for (int t = 0; t < 4; t++) o[i + 2 * t] = (uint16_t)u[t], o[i + 2 * t + 1] = (uint16_t)(u[t] >> 16);
-    }
-}
-
 /* out[r, e .. e + 7] for every (row, run of 8) unit, grid-stride. */
 template <int F, int B, typename Y>
 __device__ __forceinline__ void qgather(const uint32_t *__restrict__ ids, const uint8_t *__restrict__ w,
@@ -516,13 +339,13 @@ __device__ __forceinline__ void qgather(const uint32_t *__restrict__ ids, const 
     const mlxc_p_qmatmul &p = g.q;
     const uint64_t runs = p.k / 8, units = (uint64_t)p.m * runs;
     const uint64_t stride = (uint64_t)gridDim.x * blockDim.x;
-    const bool vec = ((uintptr_t)out & 15) == 0;
     for (uint64_t u = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x; u < units; u += stride) {
         const uint64_t r = u / runs;
         const uint32_t e = (uint32_t)(u % runs) * 8, src = g.has_ids ? ids[r] : (uint32_t)r;
         float v[8] = {0, 0, 0, 0, 0, 0, 0, 0};
         if (src < p.n) deq8<F, B>(w, scales, biases, p, src, e, v);
-        st8(out, r * p.k + e, vec, v, g.scale);
+#pragma unroll
+        for (int t = 0; t < 8; t++) sty(out, r * p.k + e + t, v[t] * g.scale);
     }
 }
 
@@ -592,18 +415,8 @@ __device__ __forceinline__ void qmoe(const X *__restrict__ x, const uint8_t *__r
     QMM_XY(OP, iq4_xs, MLXC_QMMF_IQ4_XS, 0)                                                                             \
     QMM_XY(OP, gmxfp4, MLXC_QMMF_GGML_MXFP4, 0)
 
-QMM_FORMATS(qmm)
-
-/* The mat-vec entries are bounded to 1024 threads a block so that any launch
- * shape fits the register file (64 registers a thread). */
-#undef QMM_ENTRY
-#define QMM_ENTRY(OP, NAME, F, B, XS, XT, YS, YT)                                                                     \
-    extern "C" __global__ void __launch_bounds__(1024)                                                                \
-        OP##_##NAME##_##XS##_##YS(const XT *x, const uint8_t *w, const void *scales, const void *biases, YT *y,       \
-                                  mlxc_p_qmatmul p) {                                                                 \
-        mlxc_qmm::OP<F, B>(x, w, scales, biases, y, p);                                                               \
-    }
 QMM_FORMATS(qmv)
+QMM_FORMATS(qmm)
 
 #define QGATHER_ENTRY(NAME, F, B, YS, YT)                                                                            \
     extern "C" __global__ void qgather_##NAME##_##YS(const uint32_t *ids, const uint8_t *w, const void *scales,       \
