@@ -281,8 +281,8 @@ static void err_other_device(void) {
     mlxc_device_close(other);
 }
 
-/* The signature tables (src/kernels/signatures.c) and the CPU kernel tables
- * describe the same kernels with the same argument layouts, both ways; only
+/* The signature tables (src/kernels/signatures.c) and the CPU kernel tables,
+ * both generated from each family's src/kernels/F.def, describe the same kernels with the same argument layouts, both ways; only
  * the Hopper prefill kernels and the library GEMMs are CUDA-only. */
 static int sig_equal(const mlxc_kernel_signature *a, const mlxc_kernel_signature *b) {
     return a->nparams == b->nparams && memcmp(a->kinds, b->kinds, a->nparams * sizeof *a->kinds) == 0 &&

@@ -5,8 +5,8 @@
  *   gemm_lt_bf16_bf16_bf16(x, w, y, mlxc_lib_gemm)   y bf16
  *   gemm_lt_bf16_bf16_f32 (x, w, y, mlxc_lib_gemm)   y f32
  *
- * The call is described by mlxc_lib_gemm (src/core/libcall.h; signatures in
- * src/kernels/signatures.c), so the front-end dispatches the names
+ * The call is described by mlxc_lib_gemm (src/core/libcall.h; its rows in
+ * src/kernels/matmul.def), so the front-end dispatches the names
  * like any kernel: tracked, in command buffers, graphs and profiles.
  * The backend launches one through cu_func.lib instead of cuLaunchKernel,
  * always on a stream: in graph mode between the graph launches of the

@@ -1,6 +1,7 @@
 /*
  * Signatures of the built-in CUDA kernels: the shared table of
- * src/kernels/signatures.c (one layout per name on every backend).  The
+ * src/kernels/signatures.c, generated like the CPU tables from each family's
+ * src/kernels/F.def (one layout per name on every backend).  The
  * registry uses them to reject wrong argument counts and kinds before a
  * launch; at resolve time they are cross-checked against the module's own
  * parameter info where the driver reports it.  Also which embedded module

@@ -233,13 +233,6 @@ static void attn_prefill(const mlxc_cpu_launch *l, uint32_t kv_dt) {
     static void attn_prefill_hd##HD##_##SFX(const mlxc_cpu_launch *l) { attn_prefill(l, DT); }
 HEAD_DIMS(DEFINE)
 
-#define SIG6 OPS_SIG6(sizeof(mlxc_p_attn_decode))
-#define SIG4 OPS_SIG4(sizeof(mlxc_p_attn_prefill))
-#define ENTRIES(HD, SFX, DT)                                                        \
-    {"attn_decode_hd" #HD "_" #SFX, attn_decode_hd##HD##_##SFX, SIG6},              \
-    {"attn_prefill_hd" #HD "_" #SFX, attn_prefill_hd##HD##_##SFX, SIG4},
-const mlxc_cpu_builtin mlxc_cpu_kernels_attention[] = {
-    HEAD_DIMS(ENTRIES)
-};
-const size_t mlxc_cpu_kernels_attention_count =
-    sizeof mlxc_cpu_kernels_attention / sizeof *mlxc_cpu_kernels_attention;
+#define MLXC_FAMILY_NAME attention
+#define MLXC_FAMILY_DEF "kernels/attention.def"
+#include "kernels/cpu/family_tables.h"

@@ -187,20 +187,6 @@ ELEMENTWISE(add_f16, uint16_t, mlxc_half_f16_to_f32, mlxc_half_f32_to_f16, +)
 ELEMENTWISE(mul_f16, uint16_t, mlxc_half_f16_to_f32, mlxc_half_f32_to_f16, *)
 #undef ELEMENTWISE
 
-#define ENTRIES(OP, SIG)                                                        \
-    {#OP "_f32", OP##_f32, SIG}, {#OP "_f16", OP##_f16, SIG}, {#OP "_bf16", OP##_bf16, SIG},
-#define CAST_ENTRY(NAME) {#NAME, NAME, OPS_SIG2(sizeof(mlxc_p_elementwise))},
-
-const mlxc_cpu_builtin mlxc_cpu_kernels_elementwise[] = {
-    {"add_f32", add_f32, OPS_SIG3(sizeof(mlxc_p_elementwise))}, {"add_f16", add_f16, OPS_SIG3(sizeof(mlxc_p_elementwise))}, {"add_bf16", add_bf16, OPS_SIG3(sizeof(mlxc_p_elementwise))}, {"mul_f32", mul_f32, OPS_SIG3(sizeof(mlxc_p_elementwise))}, {"mul_f16", mul_f16, OPS_SIG3(sizeof(mlxc_p_elementwise))}, {"mul_bf16", mul_bf16, OPS_SIG3(sizeof(mlxc_p_elementwise))},
-   
-    ENTRIES(scale, OPS_SIG2(sizeof(mlxc_p_scale)))
-    ENTRIES(softcap, OPS_SIG2(sizeof(mlxc_p_scale)))
-    ENTRIES(gelu, OPS_SIG2(sizeof(mlxc_p_elementwise)))
-    ENTRIES(silu_mul, OPS_SIG3(sizeof(mlxc_p_elementwise)))
-    ENTRIES(sigmoid_mul, OPS_SIG3(sizeof(mlxc_p_elementwise)))
-    CAST_ENTRY(cast_f32_f16) CAST_ENTRY(cast_f32_bf16) CAST_ENTRY(cast_f16_f32)
-    CAST_ENTRY(cast_bf16_f32) CAST_ENTRY(cast_f16_bf16) CAST_ENTRY(cast_bf16_f16)
-};
-const size_t mlxc_cpu_kernels_elementwise_count =
-    sizeof mlxc_cpu_kernels_elementwise / sizeof *mlxc_cpu_kernels_elementwise;
+#define MLXC_FAMILY_NAME elementwise
+#define MLXC_FAMILY_DEF "kernels/elementwise.def"
+#include "kernels/cpu/family_tables.h"

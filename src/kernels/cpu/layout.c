@@ -137,14 +137,6 @@ KV_FROM(f32, float, OPS_F32_LD)
 KV_FROM(f16, uint16_t, mlxc_half_f16_to_f32)
 KV_FROM(bf16, uint16_t, mlxc_half_bf16_to_f32)
 
-/* ---- table -------------------------------------------------------------------------- */
-
-#define E2(NAME, PT) {#NAME, NAME, OPS_SIG2(sizeof(PT))},
-#define E3(NAME, PT) {#NAME, NAME, OPS_SIG3(sizeof(PT))},
-#define KV_ENTRIES(S)                                                           \
-    E3(kv_cache_copy_##S##_f32, mlxc_p_kv_copy) E3(kv_cache_copy_##S##_f16, mlxc_p_kv_copy) \
-    E3(kv_cache_copy_##S##_bf16, mlxc_p_kv_copy)
-
 /* copy_bytes(src, dst, mlxc_p_elementwise{n = bytes}) */
 static void copy_bytes(const mlxc_cpu_launch *l) {
     const unsigned char *src = l->args[0];
@@ -155,17 +147,6 @@ static void copy_bytes(const mlxc_cpu_launch *l) {
     if (hi > lo) memmove(dst + lo, src + lo, hi - lo);
 }
 
-const mlxc_cpu_builtin mlxc_cpu_kernels_layout[] = {
-    {"copy_bytes", copy_bytes, OPS_SIG2(sizeof(mlxc_p_elementwise))},
-   
-    E2(copy_strided_x8, mlxc_p_copy_strided) E2(copy_strided_x16, mlxc_p_copy_strided)
-    E2(copy_strided_x32, mlxc_p_copy_strided) E2(copy_strided_x64, mlxc_p_copy_strided)
-    E2(transpose_x8, mlxc_p_transpose) E2(transpose_x16, mlxc_p_transpose)
-    E2(transpose_x32, mlxc_p_transpose) E2(transpose_x64, mlxc_p_transpose)
-    E3(embedding_gather_f32_f32, mlxc_p_gather) E3(embedding_gather_f16_f16, mlxc_p_gather)
-    E3(embedding_gather_f16_f32, mlxc_p_gather) E3(embedding_gather_bf16_bf16, mlxc_p_gather)
-    E3(embedding_gather_bf16_f32, mlxc_p_gather)
-    KV_ENTRIES(f32) KV_ENTRIES(f16) KV_ENTRIES(bf16)
-};
-const size_t mlxc_cpu_kernels_layout_count =
-    sizeof mlxc_cpu_kernels_layout / sizeof *mlxc_cpu_kernels_layout;
+#define MLXC_FAMILY_NAME layout
+#define MLXC_FAMILY_DEF "kernels/layout.def"
+#include "kernels/cpu/family_tables.h"

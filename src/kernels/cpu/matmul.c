@@ -12,6 +12,7 @@
  * the mat-vec bit for bit. */
 #include <stdlib.h>
 
+#include "core/libcall.h" /* mlxc_lib_gemm, the CUDA-only rows of matmul.def */
 #include "kernels/cpu/ops_cpu.h"
 #include "kernels/params_matmul.h"
 
@@ -149,10 +150,6 @@ static inline void mm_gemm(const mlxc_cpu_launch *l, size_t wes, mm_cvt_fn cw, s
 
 MM_ALL(MM_KERNELS)
 
-#define MM_SIG OPS_SIG3(sizeof(mlxc_p_matmul))
-#define MM_ENTRIES(W, WES, X, XES, Y)                                                               \
-    {"matvec_" #W "_" #X "_" #Y, matvec_##W##_##X##_##Y, MM_SIG},                                   \
-    {"gemm_" #W "_" #X "_" #Y, gemm_##W##_##X##_##Y, MM_SIG},
-
-const mlxc_cpu_builtin mlxc_cpu_kernels_matmul[] = {MM_ALL(MM_ENTRIES)};
-const size_t mlxc_cpu_kernels_matmul_count = sizeof mlxc_cpu_kernels_matmul / sizeof *mlxc_cpu_kernels_matmul;
+#define MLXC_FAMILY_NAME matmul
+#define MLXC_FAMILY_DEF "kernels/matmul.def"
+#include "kernels/cpu/family_tables.h"

@@ -210,13 +210,6 @@ RMS_NORM_MUL(rms_norm_mul_f32, float, F32_ID, F32_ID, inv_rms_f32)
 RMS_NORM_MUL(rms_norm_mul_bf16, uint16_t, mlxc_half_bf16_to_f32, mlxc_half_f32_to_bf16, inv_rms_bf16)
 RMS_NORM_MUL(rms_norm_mul_f16, uint16_t, mlxc_half_f16_to_f32, mlxc_half_f32_to_f16, inv_rms_f16)
 
-#define ENTRIES(SFX, T, LD, ST)                                                 \
-    {"rms_norm_residual_" #SFX, rms_norm_residual_##SFX, OPS_SIG5(sizeof(mlxc_p_norm))}, \
-    {"l2_norm_" #SFX, l2_norm_##SFX, OPS_SIG2(sizeof(mlxc_p_norm))},            \
-    {"layer_norm_" #SFX, layer_norm_##SFX, OPS_SIG4(sizeof(mlxc_p_norm))},
-
-const mlxc_cpu_builtin mlxc_cpu_kernels_norm[] = {
-    {"rms_norm_f32", rms_norm_f32, OPS_SIG3(sizeof(mlxc_p_rms_norm))}, {"rms_norm_f16", rms_norm_f16, OPS_SIG3(sizeof(mlxc_p_rms_norm))}, {"rms_norm_bf16", rms_norm_bf16, OPS_SIG3(sizeof(mlxc_p_rms_norm))},
-    {"rms_norm_mul_f32", rms_norm_mul_f32, OPS_SIG4(sizeof(mlxc_p_rms_norm))}, {"rms_norm_mul_f16", rms_norm_mul_f16, OPS_SIG4(sizeof(mlxc_p_rms_norm))}, {"rms_norm_mul_bf16", rms_norm_mul_bf16, OPS_SIG4(sizeof(mlxc_p_rms_norm))},
-   OPS_FLOAT_DTYPES(ENTRIES)};
-const size_t mlxc_cpu_kernels_norm_count = sizeof mlxc_cpu_kernels_norm / sizeof *mlxc_cpu_kernels_norm;
+#define MLXC_FAMILY_NAME norm
+#define MLXC_FAMILY_DEF "kernels/norm.def"
+#include "kernels/cpu/family_tables.h"

@@ -411,35 +411,6 @@ static void qc_moe_f32_bf16(const mlxc_cpu_launch *l) { qc_moe(l, 0, 1); }
 static void qc_moe_bf16_f32(const mlxc_cpu_launch *l) { qc_moe(l, 1, 0); }
 static void qc_moe_bf16_bf16(const mlxc_cpu_launch *l) { qc_moe(l, 1, 1); }
 
-/* Every name of params_qmatmul.h: {qmv, qmm} x format x X x Y. */
-#define QC_SIG OPS_SIG5(sizeof(mlxc_p_qmatmul))
-#define QC_XY(OP, F)                                                                                                  \
-    {OP "_" F "_f32_f32", qc_f32_f32, QC_SIG}, {OP "_" F "_f32_bf16", qc_f32_bf16, QC_SIG},                           \
-        {OP "_" F "_bf16_f32", qc_bf16_f32, QC_SIG}, {OP "_" F "_bf16_bf16", qc_bf16_bf16, QC_SIG}
-#define QC_F(OP)                                                                                                      \
-    QC_XY(OP, "affine2"), QC_XY(OP, "affine3"), QC_XY(OP, "affine4"), QC_XY(OP, "affine5"), QC_XY(OP, "affine6"),     \
-        QC_XY(OP, "affine8"), QC_XY(OP, "mxfp4"), QC_XY(OP, "nvfp4"), QC_XY(OP, "mxfp8"), QC_XY(OP, "q4_0"),          \
-        QC_XY(OP, "q4_1"), QC_XY(OP, "q5_0"), QC_XY(OP, "q5_1"), QC_XY(OP, "q8_0"), QC_XY(OP, "q2_k"),                \
-        QC_XY(OP, "q3_k"), QC_XY(OP, "q4_k"), QC_XY(OP, "q5_k"), QC_XY(OP, "q6_k"), QC_XY(OP, "iq4_nl"),              \
-        QC_XY(OP, "iq4_xs"), QC_XY(OP, "gmxfp4")
-
-#define QC_GSIG OPS_SIG5(sizeof(mlxc_p_qgather))
-#define QC_GY(F) {"qgather_" F "_f32", qc_gather_f32, QC_GSIG}, {"qgather_" F "_bf16", qc_gather_bf16, QC_GSIG}
-#define QC_G                                                                                                          \
-    QC_GY("affine2"), QC_GY("affine3"), QC_GY("affine4"), QC_GY("affine5"), QC_GY("affine6"), QC_GY("affine8"),       \
-        QC_GY("mxfp4"), QC_GY("nvfp4"), QC_GY("mxfp8"), QC_GY("q4_0"), QC_GY("q4_1"), QC_GY("q5_0"), QC_GY("q5_1"),   \
-        QC_GY("q8_0"), QC_GY("q2_k"), QC_GY("q3_k"), QC_GY("q4_k"), QC_GY("q5_k"), QC_GY("q6_k"), QC_GY("iq4_nl"),    \
-        QC_GY("iq4_xs"), QC_GY("gmxfp4")
-
-#define QC_MSIG OPS_SIG6(sizeof(mlxc_p_qmoe))
-#define QC_MXY(F)                                                                                                     \
-    {"qmoe_" F "_f32_f32", qc_moe_f32_f32, QC_MSIG}, {"qmoe_" F "_f32_bf16", qc_moe_f32_bf16, QC_MSIG},               \
-        {"qmoe_" F "_bf16_f32", qc_moe_bf16_f32, QC_MSIG}, {"qmoe_" F "_bf16_bf16", qc_moe_bf16_bf16, QC_MSIG}
-#define QC_M                                                                                                          \
-    QC_MXY("affine2"), QC_MXY("affine3"), QC_MXY("affine4"), QC_MXY("affine5"), QC_MXY("affine6"),                    \
-        QC_MXY("affine8"), QC_MXY("mxfp4"), QC_MXY("nvfp4"), QC_MXY("mxfp8"), QC_MXY("q4_0"), QC_MXY("q4_1"),          \
-        QC_MXY("q5_0"), QC_MXY("q5_1"), QC_MXY("q8_0"), QC_MXY("q2_k"), QC_MXY("q3_k"), QC_MXY("q4_k"),               \
-        QC_MXY("q5_k"), QC_MXY("q6_k"), QC_MXY("iq4_nl"), QC_MXY("iq4_xs"), QC_MXY("gmxfp4")
-
-const mlxc_cpu_builtin mlxc_cpu_kernels_qmatmul[] = {QC_F("qmv"), QC_F("qmm"), QC_G, QC_M};
-const size_t mlxc_cpu_kernels_qmatmul_count = sizeof mlxc_cpu_kernels_qmatmul / sizeof *mlxc_cpu_kernels_qmatmul;
+#define MLXC_FAMILY_NAME qmatmul
+#define MLXC_FAMILY_DEF "kernels/qmatmul.def"
+#include "kernels/cpu/family_tables.h"

@@ -70,6 +70,6 @@ static inline float rope_position(const int32_t *pos, const mlxc_p_rope *p, uint
     }
 OPS_FLOAT_DTYPES(ROPE)
 
-#define ENTRIES(SFX, T, LD, ST) {"rope_" #SFX, rope_##SFX, OPS_SIG4(sizeof(mlxc_p_rope))},
-const mlxc_cpu_builtin mlxc_cpu_kernels_rope[] = {OPS_FLOAT_DTYPES(ENTRIES)};
-const size_t mlxc_cpu_kernels_rope_count = sizeof mlxc_cpu_kernels_rope / sizeof *mlxc_cpu_kernels_rope;
+#define MLXC_FAMILY_NAME rope
+#define MLXC_FAMILY_DEF "kernels/rope.def"
+#include "kernels/cpu/family_tables.h"

@@ -136,11 +136,6 @@ OPS_FLOAT_DTYPES(TOPK)
     }
 OPS_FLOAT_DTYPES(SAMPLE)
 
-#define ENTRIES(SFX, T, LD, ST)                                                 \
-    {"argmax_" #SFX, argmax_##SFX, OPS_SIG3(sizeof(mlxc_p_rows))},              \
-    {"topk_" #SFX, topk_##SFX, OPS_SIG3(sizeof(mlxc_p_topk))},                  \
-    {"sample_" #SFX, sample_##SFX, OPS_SIG4(sizeof(mlxc_p_sample))},
-
-const mlxc_cpu_builtin mlxc_cpu_kernels_sample[] = {OPS_FLOAT_DTYPES(ENTRIES)};
-const size_t mlxc_cpu_kernels_sample_count =
-    sizeof mlxc_cpu_kernels_sample / sizeof *mlxc_cpu_kernels_sample;
+#define MLXC_FAMILY_NAME sample
+#define MLXC_FAMILY_DEF "kernels/sample.def"
+#include "kernels/cpu/family_tables.h"

@@ -91,7 +91,6 @@
     }
 OPS_FLOAT_DTYPES(SOFTMAX)
 
-#define ENTRIES(SFX, T, LD, ST) {"softmax_" #SFX, softmax_##SFX, OPS_SIG3(sizeof(mlxc_p_softmax))},
-const mlxc_cpu_builtin mlxc_cpu_kernels_softmax[] = {OPS_FLOAT_DTYPES(ENTRIES)};
-const size_t mlxc_cpu_kernels_softmax_count =
-    sizeof mlxc_cpu_kernels_softmax / sizeof *mlxc_cpu_kernels_softmax;
+#define MLXC_FAMILY_NAME softmax
+#define MLXC_FAMILY_DEF "kernels/softmax.def"
+#include "kernels/cpu/family_tables.h"
