@@ -14,59 +14,62 @@ static inline ops_v4f sigmoid4(ops_v4f x) { return 1.0f / (1.0f + ops_exp4(-x));
 static inline ops_v4f silu_mul4(ops_v4f a, ops_v4f b) { return a * sigmoid4(a) * b; }
 static inline ops_v4f sigmoid_mul4(ops_v4f a, ops_v4f b) { return a * sigmoid4(b); }
 
-/* out = F4(a[, b]) four lanes at a time over this group's slice; the last
- * partial chunk runs padded with zeros and stores its valid lanes only. */
-#define VEC_BODY(SFX, T, LD, ST, NIN, F4)                                          \
-    const T *xa = l->args[0], *xb = l->args[NIN - 1];                          \
-    T *out = l->args[NIN];                                                     \
-    const mlxc_p_elementwise *p = l->args[NIN + 1];                            \
-    uint64_t lo, hi;                                                           \
-    mlxc_cpu_slice(l, p->n, &lo, &hi);                                         \
-    uint64_t i = lo;                                                           \
-    for (; i + 4 <= hi; i += 4) {                                              \
-        const ops_v4f va = ops_ld4_##SFX(xa + i), vb = ops_ld4_##SFX(xb + i);  \
-        ops_st4_##SFX(out + i, NIN == 1 ? F4##_1(va) : F4##_2(va, vb));        \
-    }                                                                          \
-    if (i < hi) {                                                              \
-        const uint32_t m = (uint32_t)(hi - i);                                 \
-        float fa[4] = {0}, fb[4] = {0}, fr[4];                                 \
-        for (uint32_t k = 0; k < m; k++) fa[k] = LD(xa[i + k]), fb[k] = LD(xb[i + k]); \
-        ops_v4f va, vb, vr;                                                    \
-        memcpy(&va, fa, 16), memcpy(&vb, fb, 16);                              \
-        vr = NIN == 1 ? F4##_1(va) : F4##_2(va, vb);                           \
-        memcpy(fr, &vr, 16);                                                   \
-        for (uint32_t k = 0; k < m; k++) out[i + k] = ST(fr[k]);               \
-    }
-#define VEC(OP, NIN)                                                            \
-    static void OP##_f32(const mlxc_cpu_launch *l) { VEC_BODY(f32, float, OPS_F32_LD, OPS_F32_ST, NIN, OP) } \
-    static void OP##_f16(const mlxc_cpu_launch *l) { VEC_BODY(f16, uint16_t, mlxc_half_f16_to_f32, mlxc_half_f32_to_f16, NIN, OP) } \
-    static void OP##_bf16(const mlxc_cpu_launch *l) { VEC_BODY(bf16, uint16_t, mlxc_half_bf16_to_f32, mlxc_half_f32_to_bf16, NIN, OP) }
-/* Each op as a one- and a two-input function, so VEC_BODY compiles for both. */
-static inline ops_v4f gelu_1(ops_v4f a) { return gelu4(a); }
-static inline ops_v4f gelu_2(ops_v4f a, ops_v4f b) { (void)b; return gelu4(a); }
-static inline ops_v4f silu_mul_1(ops_v4f a) { return a; }
-static inline ops_v4f silu_mul_2(ops_v4f a, ops_v4f b) { return silu_mul4(a, b); }
-static inline ops_v4f sigmoid_mul_1(ops_v4f a) { return a; }
-static inline ops_v4f sigmoid_mul_2(ops_v4f a, ops_v4f b) { return sigmoid_mul4(a, b); }
+/* The last m < 4 elements from i: loaded into lanes padded with zeros, and
+ * only the m valid lanes stored. */
+OPS_ALWAYS_INLINE ops_v4f ew_ld_part(ops_dtype t, const void *p, uint64_t i, uint32_t m) {
+    float f[4] = {0};
+    for (uint32_t k = 0; k < m; k++) f[k] = ops_ld(t, p, i + k);
+    ops_v4f v;
+    memcpy(&v, f, 16);
+    return v;
+}
+OPS_ALWAYS_INLINE void ew_st_part(ops_dtype t, void *p, uint64_t i, uint32_t m, ops_v4f v) {
+    float f[4];
+    memcpy(f, &v, 16);
+    for (uint32_t k = 0; k < m; k++) ops_st(t, p, i + k, f[k]);
+}
 
-/* y = f(x, s) over p->n elements; s is the mlxc_p_scale factor. */
-#define UNARY_S(OP, EXPR)                                                       \
-    static void OP##_f32(const mlxc_cpu_launch *l) { UNARY_BODY(float, OPS_F32_LD, OPS_F32_ST, EXPR) } \
-    static void OP##_f16(const mlxc_cpu_launch *l) { UNARY_BODY(uint16_t, mlxc_half_f16_to_f32, mlxc_half_f32_to_f16, EXPR) } \
-    static void OP##_bf16(const mlxc_cpu_launch *l) { UNARY_BODY(uint16_t, mlxc_half_bf16_to_f32, mlxc_half_f32_to_bf16, EXPR) }
-#define UNARY_BODY(T, LD, ST, EXPR)                                             \
-    const T *x = l->args[0];                                                   \
-    T *out = l->args[1];                                                       \
-    const mlxc_p_scale *p = l->args[2];                                        \
-    const float s = p->s;                                                      \
-    uint64_t lo, hi;                                                           \
-    mlxc_cpu_slice(l, p->n, &lo, &hi);                                         \
-    for (uint64_t i = lo; i < hi; i++) {                                       \
-        const float v = LD(x[i]);                                              \
-        out[i] = ST(EXPR);                                                     \
+/* The activations that run four lanes at a time (they call exp). */
+typedef enum { EW_GELU, EW_SILU_MUL, EW_SIGMOID_MUL } ew_act_kind;
+OPS_ALWAYS_INLINE ops_v4f ew_act4(ew_act_kind op, ops_v4f a, ops_v4f b) {
+    switch (op) {
+    case EW_GELU:     return gelu4(a);
+    case EW_SILU_MUL: return silu_mul4(a, b);
+    default:          return sigmoid_mul4(a, b);
     }
+}
 
-UNARY_S(scale, v * s)
+/* out = op(a[, b]) over this group's slice, four lanes at a time; the last
+ * partial chunk runs padded.  nin is 1 (gelu) or 2. */
+OPS_ALWAYS_INLINE void ew_act(const mlxc_cpu_launch *l, ops_dtype t, ew_act_kind op, int nin) {
+    const void *a = l->args[0];       /* (n) */
+    const void *b = l->args[nin - 1]; /* (n); a again when nin is 1 */
+    void *out = l->args[nin];         /* (n) */
+    const mlxc_p_elementwise *p = l->args[nin + 1];
+    uint64_t lo, hi;
+    mlxc_cpu_slice(l, p->n, &lo, &hi);
+    uint64_t i = lo;
+    for (; i + 4 <= hi; i += 4) {
+        const ops_v4f va = ops_ld4(t, a, i), vb = ops_ld4(t, b, i);
+        ops_st4(t, out, i, ew_act4(op, va, vb));
+    }
+    if (i < hi) {
+        const uint32_t m = (uint32_t)(hi - i);
+        const ops_v4f va = ew_ld_part(t, a, i, m), vb = ew_ld_part(t, b, i, m);
+        ew_st_part(t, out, i, m, ew_act4(op, va, vb));
+    }
+}
+
+/* out = x * s over this group's slice (mlxc_p_scale). */
+OPS_ALWAYS_INLINE void ew_scale(const mlxc_cpu_launch *l, ops_dtype t) {
+    const void *x = l->args[0]; /* (n) */
+    void *out = l->args[1];     /* (n) */
+    const mlxc_p_scale *p = l->args[2];
+    const float s = p->s;
+    uint64_t lo, hi;
+    mlxc_cpu_slice(l, p->n, &lo, &hi);
+    for (uint64_t i = lo; i < hi; i++) ops_st(t, out, i, ops_ld(t, x, i) * s);
+}
 
 /* e^y - 1 per lane: its Taylor series to y^9 where |y| < 0.5 (truncation
  * < 1e-8 relative), e^y - 1 (no harmful cancellation) elsewhere. */
@@ -90,102 +93,74 @@ static inline ops_v4f tanh4(ops_v4f t) {
     return m / (m + 2.0f);
 }
 
-/* softcap: tanh(v / s) * s, four lanes at a time (the tail padded). */
-#define SOFTCAP(SFX, T, LD, ST)                                                 \
-    static void softcap_##SFX(const mlxc_cpu_launch *l) {                      \
-        const T *x = l->args[0];                                               \
-        T *out = l->args[1];                                                   \
-        const mlxc_p_scale *p = l->args[2];                                    \
-        const float s = p->s;                                                  \
-        uint64_t lo, hi;                                                       \
-        mlxc_cpu_slice(l, p->n, &lo, &hi);                                     \
-        uint64_t i = lo;                                                       \
-        for (; i + 4 <= hi; i += 4) ops_st4_##SFX(out + i, tanh4(ops_ld4_##SFX(x + i) / s) * s); \
-        if (i < hi) {                                                          \
-            float f[4] = {0};                                                  \
-            for (uint32_t k = 0; k < hi - i; k++) f[k] = LD(x[i + k]);         \
-            ops_v4f v;                                                         \
-            memcpy(&v, f, 16);                                                 \
-            v = tanh4(v / s) * s;                                              \
-            for (uint32_t k = 0; k < hi - i; k++) out[i + k] = ST(v[k]);       \
-        }                                                                      \
+/* softcap: tanh(x / s) * s, four lanes at a time (the tail padded). */
+OPS_ALWAYS_INLINE void ew_softcap(const mlxc_cpu_launch *l, ops_dtype t) {
+    const void *x = l->args[0]; /* (n) */
+    void *out = l->args[1];     /* (n) */
+    const mlxc_p_scale *p = l->args[2];
+    const float s = p->s;
+    uint64_t lo, hi;
+    mlxc_cpu_slice(l, p->n, &lo, &hi);
+    uint64_t i = lo;
+    for (; i + 4 <= hi; i += 4) ops_st4(t, out, i, tanh4(ops_ld4(t, x, i) / s) * s);
+    if (i < hi) {
+        const uint32_t m = (uint32_t)(hi - i);
+        ew_st_part(t, out, i, m, tanh4(ew_ld_part(t, x, i, m) / s) * s);
     }
-OPS_FLOAT_DTYPES(SOFTCAP)
-
-/* The same without a factor (mlxc_p_elementwise). */
-#define UNARY(OP, EXPR)                                                         \
-    static void OP##_f32(const mlxc_cpu_launch *l) { UNARY_NS(float, OPS_F32_LD, OPS_F32_ST, EXPR) } \
-    static void OP##_f16(const mlxc_cpu_launch *l) { UNARY_NS(uint16_t, mlxc_half_f16_to_f32, mlxc_half_f32_to_f16, EXPR) } \
-    static void OP##_bf16(const mlxc_cpu_launch *l) { UNARY_NS(uint16_t, mlxc_half_bf16_to_f32, mlxc_half_f32_to_bf16, EXPR) }
-#define UNARY_NS(T, LD, ST, EXPR)                                               \
-    const T *x = l->args[0];                                                   \
-    T *out = l->args[1];                                                       \
-    const mlxc_p_elementwise *p = l->args[2];                                  \
-    uint64_t lo, hi;                                                           \
-    mlxc_cpu_slice(l, p->n, &lo, &hi);                                         \
-    for (uint64_t i = lo; i < hi; i++) {                                       \
-        const float v = LD(x[i]);                                              \
-        out[i] = ST(EXPR);                                                     \
-    }
-
-VEC(gelu, 1)
-
-/* out = f(a, b), elementwise. */
-#define BINARY(OP, EXPR)                                                        \
-    static void OP##_f32(const mlxc_cpu_launch *l) { BINARY_BODY(float, OPS_F32_LD, OPS_F32_ST, EXPR) } \
-    static void OP##_f16(const mlxc_cpu_launch *l) { BINARY_BODY(uint16_t, mlxc_half_f16_to_f32, mlxc_half_f32_to_f16, EXPR) } \
-    static void OP##_bf16(const mlxc_cpu_launch *l) { BINARY_BODY(uint16_t, mlxc_half_bf16_to_f32, mlxc_half_f32_to_bf16, EXPR) }
-#define BINARY_BODY(T, LD, ST, EXPR)                                            \
-    const T *xa = l->args[0], *xb = l->args[1];                                \
-    T *out = l->args[2];                                                       \
-    const mlxc_p_elementwise *p = l->args[3];                                  \
-    uint64_t lo, hi;                                                           \
-    mlxc_cpu_slice(l, p->n, &lo, &hi);                                         \
-    for (uint64_t i = lo; i < hi; i++) {                                       \
-        const float a = LD(xa[i]), b = LD(xb[i]);                              \
-        out[i] = ST(EXPR);                                                     \
-    }
-
-VEC(silu_mul, 2)
-VEC(sigmoid_mul, 2)
-
-/* cast_A_B(src, dst, {n}) */
-#define CAST(NAME, TS, LD, TD, ST)                                              \
-    static void NAME(const mlxc_cpu_launch *l) {                               \
-        const TS *src = l->args[0];                                            \
-        TD *dst = l->args[1];                                                  \
-        const mlxc_p_elementwise *p = l->args[2];                              \
-        uint64_t lo, hi;                                                       \
-        mlxc_cpu_slice(l, p->n, &lo, &hi);                                     \
-        for (uint64_t i = lo; i < hi; i++) dst[i] = ST(LD(src[i]));            \
-    }
-
-CAST(cast_f32_f16, float, OPS_F32_LD, uint16_t, mlxc_half_f32_to_f16)
-CAST(cast_f32_bf16, float, OPS_F32_LD, uint16_t, mlxc_half_f32_to_bf16)
-CAST(cast_f16_f32, uint16_t, mlxc_half_f16_to_f32, float, OPS_F32_ST)
-CAST(cast_bf16_f32, uint16_t, mlxc_half_bf16_to_f32, float, OPS_F32_ST)
-CAST(cast_f16_bf16, uint16_t, mlxc_half_f16_to_f32, uint16_t, mlxc_half_f32_to_bf16)
-CAST(cast_bf16_f16, uint16_t, mlxc_half_bf16_to_f32, uint16_t, mlxc_half_f32_to_f16)
+}
 
 /* add and mul: out = a OP b in f32, one rounding. */
-#define F32_ID(x) (x)
-#define ELEMENTWISE(NAME, T, LOAD, STORE, OP)                                   \
-    static void NAME(const mlxc_cpu_launch *l) {                               \
-        const T *a = l->args[0], *b = l->args[1];                              \
-        T *out = l->args[2];                                                   \
-        const mlxc_p_elementwise *p = l->args[3];                              \
-        uint64_t lo, hi;                                                       \
-        mlxc_cpu_slice(l, p->n, &lo, &hi);                                     \
-        for (uint64_t i = lo; i < hi; i++) out[i] = STORE(LOAD(a[i]) OP LOAD(b[i])); \
+OPS_ALWAYS_INLINE void ew_binary(const mlxc_cpu_launch *l, ops_dtype t, int is_mul) {
+    const void *a = l->args[0]; /* (n) */
+    const void *b = l->args[1]; /* (n) */
+    void *out = l->args[2];     /* (n) */
+    const mlxc_p_elementwise *p = l->args[3];
+    uint64_t lo, hi;
+    mlxc_cpu_slice(l, p->n, &lo, &hi);
+    for (uint64_t i = lo; i < hi; i++) {
+        const float va = ops_ld(t, a, i), vb = ops_ld(t, b, i);
+        ops_st(t, out, i, is_mul ? va * vb : va + vb);
     }
+}
 
-ELEMENTWISE(add_f32, float, F32_ID, F32_ID, +)
-ELEMENTWISE(mul_f32, float, F32_ID, F32_ID, *)
-ELEMENTWISE(add_bf16, uint16_t, mlxc_half_bf16_to_f32, mlxc_half_f32_to_bf16, +)
-ELEMENTWISE(mul_bf16, uint16_t, mlxc_half_bf16_to_f32, mlxc_half_f32_to_bf16, *)
-ELEMENTWISE(add_f16, uint16_t, mlxc_half_f16_to_f32, mlxc_half_f32_to_f16, +)
-ELEMENTWISE(mul_f16, uint16_t, mlxc_half_f16_to_f32, mlxc_half_f32_to_f16, *)
-#undef ELEMENTWISE
+/* dst = src converted from dtype ts to td. */
+OPS_ALWAYS_INLINE void ew_cast(const mlxc_cpu_launch *l, ops_dtype ts, ops_dtype td) {
+    const void *src = l->args[0]; /* (n) */
+    void *dst = l->args[1];       /* (n) */
+    const mlxc_p_elementwise *p = l->args[2];
+    uint64_t lo, hi;
+    mlxc_cpu_slice(l, p->n, &lo, &hi);
+    for (uint64_t i = lo; i < hi; i++) ops_st(td, dst, i, ops_ld(ts, src, i));
+}
+
+/* One entry point per kernel name. */
+static void add_f32(const mlxc_cpu_launch *l) { ew_binary(l, OPS_F32, 0); }
+static void add_f16(const mlxc_cpu_launch *l) { ew_binary(l, OPS_F16, 0); }
+static void add_bf16(const mlxc_cpu_launch *l) { ew_binary(l, OPS_BF16, 0); }
+static void mul_f32(const mlxc_cpu_launch *l) { ew_binary(l, OPS_F32, 1); }
+static void mul_f16(const mlxc_cpu_launch *l) { ew_binary(l, OPS_F16, 1); }
+static void mul_bf16(const mlxc_cpu_launch *l) { ew_binary(l, OPS_BF16, 1); }
+static void scale_f32(const mlxc_cpu_launch *l) { ew_scale(l, OPS_F32); }
+static void scale_f16(const mlxc_cpu_launch *l) { ew_scale(l, OPS_F16); }
+static void scale_bf16(const mlxc_cpu_launch *l) { ew_scale(l, OPS_BF16); }
+static void softcap_f32(const mlxc_cpu_launch *l) { ew_softcap(l, OPS_F32); }
+static void softcap_f16(const mlxc_cpu_launch *l) { ew_softcap(l, OPS_F16); }
+static void softcap_bf16(const mlxc_cpu_launch *l) { ew_softcap(l, OPS_BF16); }
+static void gelu_f32(const mlxc_cpu_launch *l) { ew_act(l, OPS_F32, EW_GELU, 1); }
+static void gelu_f16(const mlxc_cpu_launch *l) { ew_act(l, OPS_F16, EW_GELU, 1); }
+static void gelu_bf16(const mlxc_cpu_launch *l) { ew_act(l, OPS_BF16, EW_GELU, 1); }
+static void silu_mul_f32(const mlxc_cpu_launch *l) { ew_act(l, OPS_F32, EW_SILU_MUL, 2); }
+static void silu_mul_f16(const mlxc_cpu_launch *l) { ew_act(l, OPS_F16, EW_SILU_MUL, 2); }
+static void silu_mul_bf16(const mlxc_cpu_launch *l) { ew_act(l, OPS_BF16, EW_SILU_MUL, 2); }
+static void sigmoid_mul_f32(const mlxc_cpu_launch *l) { ew_act(l, OPS_F32, EW_SIGMOID_MUL, 2); }
+static void sigmoid_mul_f16(const mlxc_cpu_launch *l) { ew_act(l, OPS_F16, EW_SIGMOID_MUL, 2); }
+static void sigmoid_mul_bf16(const mlxc_cpu_launch *l) { ew_act(l, OPS_BF16, EW_SIGMOID_MUL, 2); }
+static void cast_f32_f16(const mlxc_cpu_launch *l) { ew_cast(l, OPS_F32, OPS_F16); }
+static void cast_f32_bf16(const mlxc_cpu_launch *l) { ew_cast(l, OPS_F32, OPS_BF16); }
+static void cast_f16_f32(const mlxc_cpu_launch *l) { ew_cast(l, OPS_F16, OPS_F32); }
+static void cast_bf16_f32(const mlxc_cpu_launch *l) { ew_cast(l, OPS_BF16, OPS_F32); }
+static void cast_f16_bf16(const mlxc_cpu_launch *l) { ew_cast(l, OPS_F16, OPS_BF16); }
+static void cast_bf16_f16(const mlxc_cpu_launch *l) { ew_cast(l, OPS_BF16, OPS_F16); }
 
 #define MLXC_FAMILY_NAME elementwise
 #define MLXC_FAMILY_DEF "kernels/elementwise.def"

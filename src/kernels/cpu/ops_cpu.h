@@ -77,6 +77,53 @@ static inline void ops_st4_f16(uint16_t *p, ops_v4f v) {
     for (int k = 0; k < 4; k++) p[k] = mlxc_half_f32_to_f16(v[k]);
 }
 
+/* The storage dtype of a kernel name, for kernel bodies written once: a
+ * body takes it as a constant and is always inlined into its per-dtype
+ * entry point, so the switches below fold away and each entry point is the
+ * loop a hand-written one would be. */
+typedef enum { OPS_F32, OPS_F16, OPS_BF16 } ops_dtype;
+#define OPS_ALWAYS_INLINE static inline __attribute__((always_inline))
+
+/* Element i of p (dtype t), as f32. */
+OPS_ALWAYS_INLINE float ops_ld(ops_dtype t, const void *p, uint64_t i) {
+    switch (t) {
+    case OPS_F32: return ((const float *)p)[i];
+    case OPS_F16: return mlxc_half_f16_to_f32(((const uint16_t *)p)[i]);
+    default:      return mlxc_half_bf16_to_f32(((const uint16_t *)p)[i]);
+    }
+}
+/* p[i] = v rounded once (nearest even) to dtype t. */
+OPS_ALWAYS_INLINE void ops_st(ops_dtype t, void *p, uint64_t i, float v) {
+    switch (t) {
+    case OPS_F32: ((float *)p)[i] = v; break;
+    case OPS_F16: ((uint16_t *)p)[i] = mlxc_half_f32_to_f16(v); break;
+    default:      ((uint16_t *)p)[i] = mlxc_half_f32_to_bf16(v); break;
+    }
+}
+/* v rounded to dtype t and back: what a store then a load would give. */
+OPS_ALWAYS_INLINE float ops_round(ops_dtype t, float v) {
+    switch (t) {
+    case OPS_F32: return v;
+    case OPS_F16: return mlxc_half_f16_to_f32(mlxc_half_f32_to_f16(v));
+    default:      return mlxc_half_bf16_to_f32(mlxc_half_f32_to_bf16(v));
+    }
+}
+/* Elements i..i+3 of p as four f32 lanes, and back. */
+OPS_ALWAYS_INLINE ops_v4f ops_ld4(ops_dtype t, const void *p, uint64_t i) {
+    switch (t) {
+    case OPS_F32: return ops_ld4_f32((const float *)p + i);
+    case OPS_F16: return ops_ld4_f16((const uint16_t *)p + i);
+    default:      return ops_ld4_bf16((const uint16_t *)p + i);
+    }
+}
+OPS_ALWAYS_INLINE void ops_st4(ops_dtype t, void *p, uint64_t i, ops_v4f v) {
+    switch (t) {
+    case OPS_F32: ops_st4_f32((float *)p + i, v); break;
+    case OPS_F16: ops_st4_f16((uint16_t *)p + i, v); break;
+    default:      ops_st4_bf16((uint16_t *)p + i, v); break;
+    }
+}
+
 /* exp(x) per lane without a libm call: x = n ln2 + r with |r| <= ln2/2
  * (Cody-Waite split of ln2), e^r by its Taylor polynomial to r^7
  * (truncation < 1e-8 relative), times 2^n built in the exponent bits.
