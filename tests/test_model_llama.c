@@ -202,30 +202,23 @@ static const char *const k_models[] = {"llama-tiny", "qwen2-tiny", "qwen3-tiny",
 /* mistral-tiny has no GGUF form (llama.cpp's llama layout has no window) */
 #define HAS_GGUF(i) (strcmp(k_models[i], "mistral-tiny") != 0)
 
-static void test_hf_f32(void) {
+/* Every fixture in one file form (dir: the committed HF directory, else
+ * the generated GGUF), f32 KV cache, against transformers' logits. */
+static void check_f32_form(bool gguf, const char *label) {
     for (size_t i = 0; i < N_MODELS; i++) {
+        if (gguf && !HAS_GGUF(i)) continue;
         ref r;
         CHECK(load_ref(k_models[i], &r));
         char p[1024];
-        snprintf(p, sizeof p, "%s/%s", g_fix, k_models[i]);
+        if (gguf) snprintf(p, sizeof p, "%s/%s.gguf", g_gen, k_models[i]);
+        else snprintf(p, sizeof p, "%s/%s", g_fix, k_models[i]);
         double e = run_ref(p, &r, MLXC_F32, 0, g_tol32);
-        printf("       %-11s safetensors f32 KV: max rel err %.2e\n", k_models[i], e);
+        printf("       %-11s %s max rel err %.2e\n", k_models[i], label, e);
         free_ref(&r);
     }
 }
-
-static void test_gguf_f32(void) {
-    for (size_t i = 0; i < N_MODELS; i++) {
-        if (!HAS_GGUF(i)) continue;
-        ref r;
-        CHECK(load_ref(k_models[i], &r));
-        char p[1024];
-        snprintf(p, sizeof p, "%s/%s.gguf", g_gen, k_models[i]);
-        double e = run_ref(p, &r, MLXC_F32, 0, g_tol32);
-        printf("       %-11s gguf f32 KV:        max rel err %.2e\n", k_models[i], e);
-        free_ref(&r);
-    }
-}
+static void test_hf_f32(void) { check_f32_form(false, "safetensors f32 KV:"); }
+static void test_gguf_f32(void) { check_f32_form(true, "gguf f32 KV:       "); }
 
 /* Prompts longer than a chunk: the chunks see the cache the earlier ones wrote. */
 static void test_chunked_prefill(void) {
