@@ -302,7 +302,7 @@ static void signatures_match(void) {
     }
     /* 126 + qmatmul: qmv and qmm 22 formats x 4 dtype pairs each, qgather 22 x 2,
      * qmoe 22 x 4. */
-    CHECK_EQ_INT(n, 126 + 88 + 88 + 44 + 88);
+    CHECK_EQ_INT(n, 126 + 88 + 28 + 88 + 44 + 88);
     size_t ncpu = 0;
     for (const mlxc_cpu_builtin *b; (b = mlxc_cpu_builtin_at(ncpu)) != NULL; ncpu++) {
         const mlxc_kernel_signature *s = mlxc_kernel_builtin_signature(b->name);

@@ -59,6 +59,9 @@ static void p_free(pair *p) {
 
 /* y on both devices through the front-end; when block != 0 the GPU side is
  * dispatched by hand with `grid` x `block` under the front-end's name. */
+/* When set, hand launches use this kernel prefix instead of qmv/qmm. */
+static const char *g_prefix;
+
 static void one(const qt_format *f, uint32_t m, uint32_t n, uint32_t k, mlxc_dtype xd, mlxc_dtype yd, uint32_t grid,
                 uint32_t block) {
     qt_weight w = qt_weight_rand(*f, n, k);
@@ -79,7 +82,7 @@ static void one(const qt_format *f, uint32_t m, uint32_t n, uint32_t k, mlxc_dty
             for (; s[i] && i + 1 < sizeof fmt; i++) fmt[i] = (char)tolower((unsigned char)s[i]);
             fmt[i] = 0;
         }
-        snprintf(name, sizeof name, "%s_%s_%s_%s", m <= MLXC_QMV_MAX_M ? "qmv" : "qmm", fmt,
+        snprintf(name, sizeof name, "%s_%s_%s_%s", g_prefix ? g_prefix : m <= MLXC_QMV_MAX_M ? "qmv" : "qmm", fmt,
                  xd == MLXC_F32 ? "f32" : "bf16", yd == MLXC_F32 ? "f32" : "bf16");
         const mlxc_kernel *kern = NULL;
         CHECK_OK(mlxc_kernel_get(gpu, name, &kern));
@@ -140,6 +143,20 @@ static void par_launch(void) {
             one(&fs[fi], 3, 41, 768, MLXC_F32, MLXC_F32, l[i].grid, l[i].block);
             one(&fs[fi], 40, 41, 768, MLXC_BF16, MLXC_F32, l[i].grid, l[i].block);
         }
+    /* The tensor-core mat-vec (at most MLXC_QMVT_THREADS threads a block):
+     * both of its paths (whole warps) and the warp-per-row fallback. */
+    static const struct { uint32_t grid, block; } lt[] = {{1, 32}, {3, 96}, {2, 100}, {5, 1}, {1, 256}, {2, 64}};
+    const qt_format ft[7] = {{MLXC_QF_MLX_AFFINE, 4, 64, MLXC_BF16}, {MLXC_QF_MLX_AFFINE, 8, 32, MLXC_F32},
+                             {MLXC_QF_Q4_0, 0, 32, MLXC_U8},         {MLXC_QF_Q4_1, 0, 32, MLXC_U8},
+                             {MLXC_QF_Q8_0, 0, 32, MLXC_U8},         {MLXC_QF_Q4_K, 0, 256, MLXC_U8},
+                             {MLXC_QF_Q6_K, 0, 256, MLXC_U8}};
+    g_prefix = "qmvt";
+    for (int fi = 0; fi < 7; fi++)
+        for (size_t i = 0; i < sizeof lt / sizeof *lt; i++) {
+            one(&ft[fi], 3, 41, 768, MLXC_F32, MLXC_F32, lt[i].grid, lt[i].block);
+            one(&ft[fi], 8, 19, 2048, MLXC_BF16, MLXC_BF16, lt[i].grid, lt[i].block);
+        }
+    g_prefix = NULL;
 }
 
 /* The gather (ids, one past the table, and the whole matrix), every format. */

@@ -32,6 +32,13 @@
 /* CUDA mat-vec launch: threads per block (one warp per weight row). */
 #define MLXC_QMV_THREADS 256
 #define MLXC_QMV_ROWS    (MLXC_QMV_THREADS / 32)
+/* Weight rows per mat-vec block in the launch the front-end makes: the
+ * tensor-core path's block owns 16 rows (its warps split k); the
+ * warp-per-row path walks them in two rounds. */
+#define MLXC_QMV_BLOCK_ROWS 16
+/* qmvt_F_X_Y: the tensor-core mat-vec (m <= 8) of the formats that have
+ * one (mlxc_qmvt_has); at most this many threads a block. */
+#define MLXC_QMVT_THREADS 256
 /* CUDA mat-mat launch: an output tile of QMM_BM x rows by QMM_BN weight
  * rows, k walked in chunks of QMM_BK dequantized values. */
 #define MLXC_QMM_THREADS 256
@@ -132,6 +139,11 @@ MLXC_QF_HD static inline uint32_t mlxc_qf_block_bytes(uint32_t f) {
     case MLXC_QMMF_GGML_MXFP4: return sizeof(mlxc_block_mxfp4);
     default: return 0;
     }
+}
+/* Whether qmvt_F_X_Y exists for the format (affine: its bits). */
+MLXC_QF_HD static inline int mlxc_qmvt_has(uint32_t f, uint32_t bits) {
+    return (f == MLXC_QMMF_AFFINE && (bits == 4 || bits == 8)) || f == MLXC_QMMF_Q4_0 || f == MLXC_QMMF_Q4_1 ||
+           f == MLXC_QMMF_Q8_0 || f == MLXC_QMMF_Q4_K || f == MLXC_QMMF_Q6_K;
 }
 
 #endif /* MLXC_KERNELS_PARAMS_QMATMUL_H */

@@ -169,7 +169,9 @@ mlxc_status mlxc_qmatmul(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_qmm
     qmm_code(w->format, &kname);
     if (p.format == MLXC_QMMF_AFFINE) snprintf(fmt, sizeof fmt, "affine%u", p.bits);
     else snprintf(fmt, sizeof fmt, "%s", kname);
-    snprintf(name, sizeof name, "%s_%s_%s_%s", matvec ? "qmv" : "qmm", fmt, ops_float_sfx(x->dtype),
+    /* CUDA mat-vec: the tensor-core kernel where the format has one. */
+    const bool tc = !cpu && matvec && mlxc_qmvt_has(p.format, p.bits);
+    snprintf(name, sizeof name, "%s_%s_%s_%s", tc ? "qmvt" : matvec ? "qmv" : "qmm", fmt, ops_float_sfx(x->dtype),
              ops_float_sfx(y->dtype));
 
     /* CPU groups own tiles of weight rows by x rows; CUDA mat-vec blocks
@@ -182,8 +184,8 @@ mlxc_status mlxc_qmatmul(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_qmm
         if (groups > cap) groups = cap;
         block = 1;
     } else if (matvec) {
-        groups = (n + MLXC_QMV_ROWS - 1) / MLXC_QMV_ROWS;
-        block = MLXC_QMV_THREADS;
+        groups = (n + MLXC_QMV_BLOCK_ROWS - 1) / MLXC_QMV_BLOCK_ROWS;
+        block = tc ? MLXC_QMVT_THREADS : MLXC_QMV_THREADS;
     } else {
         groups = (uint64_t)((n + MLXC_QMM_BN - 1) / MLXC_QMM_BN) * ((m + MLXC_QMM_BM - 1) / MLXC_QMM_BM);
         block = MLXC_QMM_THREADS;

@@ -96,6 +96,7 @@ static void cu_load(void) {
     NEED(ModuleGetFunction, "cuModuleGetFunction");
     NEED(FuncSetAttribute, "cuFuncSetAttribute");
     WANT(FuncGetParamInfo, "cuFuncGetParamInfo");
+    WANT(FuncGetAttribute, "cuFuncGetAttribute");
     NEED(LaunchKernel, "cuLaunchKernel");
     NEED(EventCreate, "cuEventCreate");
     NEED(EventDestroy, "cuEventDestroy_v2");

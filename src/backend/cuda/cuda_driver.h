@@ -59,7 +59,9 @@ enum {
     CU_ATTR_MAX_SHARED_PER_BLOCK_OPTIN  = 97
 };
 
+#define CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES             1
 #define CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES 8
+#define CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT 9
 #define CU_STREAM_NON_BLOCKING      0x1u
 #define CU_EVENT_DEFAULT            0x0u
 #define CU_EVENT_DISABLE_TIMING     0x2u
@@ -123,6 +125,7 @@ typedef struct mlxc_cu_api {
     CUresult (*ModuleGetFunction)(CUfunction *, CUmodule, const char *);
     CUresult (*FuncSetAttribute)(CUfunction, int, int);
     CUresult (*FuncGetParamInfo)(CUfunction, size_t, size_t *, size_t *); /* may be NULL */
+    CUresult (*FuncGetAttribute)(int *, int, CUfunction);                  /* may be NULL */
     CUresult (*LaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned,
                              unsigned, unsigned, CUstream, void **, void **);
     CUresult (*EventCreate)(CUevent *, unsigned int);

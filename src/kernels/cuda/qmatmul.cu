@@ -242,6 +242,657 @@ __device__ __forceinline__ void fma8(const X *__restrict__ x, uint32_t m, uint32
     }
 }
 
+/* ---------------------------------------------------------------------------
+ * Tensor-core mat-vec (m <= 8) for the formats most models ship in: MLX
+ * affine 4 and 8 bits, GGML Q4_0, Q4_1, Q8_0, Q4_K and Q6_K.
+ *
+ * One mma.m16n8k16 (bf16 in, f32 accumulate) multiplies the x rows (the A
+ * operand: row i = token i, rows 8..15 zero) by 8 weight rows (the B
+ * operand).  Thread (g, t) = (lane / 4, lane % 4) supplies the k slots
+ * {2t, 2t+1, 2t+8, 2t+9} of token g and of weight row g, and receives
+ * C[token g][weight rows 2t, 2t+1].  Which physical k each slot stands for
+ * is free as long as x and W agree, so each thread takes the values its
+ * own 32-bit load of packed codes holds.  The codes become bf16 exactly:
+ * a byte c < 128 under 0x43 is the bf16 128 + c (__byte_perm), and one
+ * bf16x2 FMA subtracts the offset.  Every mma's 16 values lie inside one
+ * scale group, so the scales (and the affine bias times the x sum, which a
+ * second mma against ones gives) are applied in f32 after the mma: the
+ * products are exact and the sums are f32, as in the CPU reference.  An f32
+ * x is split into a bf16 high part and a bf16 low part (two mmas).
+ *
+ * A block owns QTC_ROWS weight rows; its warps split k into chunks
+ * (interleaved, so the warps of a block read neighbouring bytes) and add
+ * their partial sums through shared memory in a fixed order.
+ * ------------------------------------------------------------------------- */
+#define QTC_RT   2              /* 8-row tiles per block                   */
+#define QTC_ROWS (8 * QTC_RT)   /* weight rows per block                   */
+#define QTC_MAXW 32             /* warps per block at most                 */
+
+struct XP { /* one step's A fragment of token g: slots (2t, 2t+1), (2t+8, 2t+9) */
+    uint32_t h0, h2, l0, l2;
+};
+
+__device__ __forceinline__ void mma16(float c[4], uint32_t a0, uint32_t a2, uint32_t b0, uint32_t b1) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a0), "r"(0u), "r"(a2), "r"(0u), "r"(b0), "r"(b1));
+}
+/* c += x(step) . W(step); the low part too when x is f32. */
+template <typename X> __device__ __forceinline__ void mmax(float c[4], const XP &a, uint32_t b0, uint32_t b1) {
+    mma16(c, a.h0, a.h2, b0, b1);
+    if (sizeof(X) == 4) mma16(c, a.l0, a.l2, b0, b1);
+}
+/* bf16x2 a * 1 + nb: subtracts the code offset exactly. */
+__device__ __forceinline__ uint32_t bsub(uint32_t a, uint32_t nb) {
+    uint32_t r;
+    asm("fma.rn.bf16x2 %0, %1, %2, %3;" : "=r"(r) : "r"(a), "r"(0x3f803f80u), "r"(nb));
+    return r;
+}
+/* bf16 -128, -136 (-(128 + 8)) and -160 (-(128 + 32)), paired. */
+#define QTC_N128 0xc300c300u
+#define QTC_N136 0xc308c308u
+#define QTC_N160 0xc320c320u
+/* Bytes 0, 1 and 2, 3 of q (each < 128) as bf16 pairs, minus the offset. */
+__device__ __forceinline__ void codes(uint32_t q, uint32_t nb, uint32_t &b0, uint32_t &b1) {
+    b0 = bsub(__byte_perm(q, 0x43434343u, 0x4140), nb);
+    b1 = bsub(__byte_perm(q, 0x43434343u, 0x4342), nb);
+}
+
+/* f32 pairs as bf16x2 high and low parts (a in the low half). */
+__device__ __forceinline__ void split2(float a, float b, uint32_t &h, uint32_t &l) {
+    const __nv_bfloat162 hh = __floats2bfloat162_rn(a, b);
+    const __nv_bfloat162 ll = __floats2bfloat162_rn(a - __low2float(hh), b - __high2float(hh));
+    h = *(const uint32_t *)&hh;
+    l = *(const uint32_t *)&ll;
+}
+/* x[i .. i + 3] of one token in natural pairs (x0, x1), (x2, x3); zeros
+ * for a token beyond m (xr NULL).  i is a multiple of 4. */
+__device__ __forceinline__ void xnat(const uint16_t *xr, bool xv, uint32_t i, XP &a) {
+    const uint2 u = __ldg((const uint2 *)(xr + i));
+    a.l0 = a.l2 = 0;
+    a.h0 = xv ? u.x : 0u, a.h2 = xv ? u.y : 0u;
+}
+__device__ __forceinline__ void xnat(const float *xr, bool xv, uint32_t i, XP &a) {
+    const float4 u = __ldg((const float4 *)(xr + i));
+    split2(xv ? u.x : 0.0f, xv ? u.y : 0.0f, a.h0, a.l0);
+    split2(xv ? u.z : 0.0f, xv ? u.w : 0.0f, a.h2, a.l2);
+}
+/* x[i .. i + 7] interleaved as the affine nibbles: s0 = (x0, x2), (x4, x6),
+ * s1 = (x1, x3), (x5, x7).  i is a multiple of 8. */
+__device__ __forceinline__ void xodd(const uint16_t *xr, bool xv, uint32_t i, XP &s0, XP &s1) {
+    s0.l0 = s0.l2 = s1.l0 = s1.l2 = 0;
+    uint4 u = __ldg((const uint4 *)(xr + i));
+    if (!xv) u = make_uint4(0, 0, 0, 0);
+    s0.h0 = __byte_perm(u.x, u.y, 0x5410), s0.h2 = __byte_perm(u.z, u.w, 0x5410);
+    s1.h0 = __byte_perm(u.x, u.y, 0x7632), s1.h2 = __byte_perm(u.z, u.w, 0x7632);
+}
+__device__ __forceinline__ void xodd(const float *xr, bool xv, uint32_t i, XP &s0, XP &s1) {
+    float4 u = __ldg((const float4 *)(xr + i)), v = __ldg((const float4 *)(xr + i) + 1);
+    if (!xv) u = v = make_float4(0, 0, 0, 0);
+    split2(u.x, u.z, s0.h0, s0.l0);
+    split2(v.x, v.z, s0.h2, s0.l2);
+    split2(u.y, u.w, s1.h0, s1.l0);
+    split2(v.y, v.w, s1.h2, s1.l2);
+}
+/* c += sum of the step's x (against a B of ones). */
+template <typename X> __device__ __forceinline__ void xsum(float c[4], const XP &a) {
+    mmax<X>(c, a, 0x3f803f80u, 0x3f803f80u);
+}
+/* 4 bytes at p: one load when 4-aligned, else two 2-byte loads. */
+template <bool W4 = false> __device__ __forceinline__ uint32_t ld32(const uint8_t *p) {
+    if (W4) return *(const uint32_t *)p;
+    const uint16_t *h = (const uint16_t *)p;
+    return (uint32_t)h[0] | (uint32_t)h[1] << 16;
+}
+__device__ __forceinline__ float ldh(const uint8_t *p) { return f16(*(const uint16_t *)p); }
+template <int SD> __device__ __forceinline__ float scale_t(const void *s, uint64_t i) {
+    if (SD == MLXC_QS_F32) return ((const float *)s)[i];
+    const uint16_t h = ((const uint16_t *)s)[i];
+    return SD == MLXC_QS_F16 ? f16(h) : bf16(h);
+}
+
+/* Where thread (g, t)'s bytes are: its code row g, its output rows a = 2t
+ * and b = 2t + 1 (GGML block headers), and the affine scales and biases
+ * of rows a and b, each at the first chunk the caller counts from. */
+struct Rows {
+    const uint8_t *g, *a, *b;
+    const void *sa, *sb, *ba, *bb;
+    uint32_t group;
+};
+
+/* Per format: VALS values of a row per chunk; load() reads thread t's
+ * codes of row g and the scales of its output rows a = 2t, b = 2t + 1;
+ * run() multiplies and adds into acc[2] (rows a, b of token g). */
+template <int F, int B> struct QT;
+
+template <> struct QT<MLXC_QMMF_AFFINE, 4> {
+    static constexpr uint32_t VALS = 32, U = 2;
+    struct Xc { XP s0, s1; };
+    struct Wc { uint32_t q; float s[2], b[2]; };
+    template <typename X> __device__ static void xload(const X *xr, bool xv, uint32_t c, uint32_t t, Xc &x) {
+        xodd(xr, xv, c * 32 + t * 8, x.s0, x.s1);
+    }
+    template <int SD, bool W4>
+    __device__ static void load(const Rows &R, uint32_t c, uint32_t t, Wc &o) {
+        o.q = *(const uint32_t *)(R.g + c * 16 + t * 4);
+        const uint32_t gi = c * 32 / R.group;
+        o.s[0] = scale_t<SD>(R.sa, gi), o.s[1] = scale_t<SD>(R.sb, gi);
+        o.b[0] = scale_t<SD>(R.ba, gi), o.b[1] = scale_t<SD>(R.bb, gi);
+    }
+    template <typename X> __device__ static void run(const Xc &x, const float xs, const Wc &o, float acc[2]) {
+        uint32_t b0, b1;
+        float cc[4] = {0, 0, 0, 0};
+        codes(o.q & 0x0f0f0f0fu, QTC_N128, b0, b1);
+        mmax<X>(cc, x.s0, b0, b1);
+        codes((o.q >> 4) & 0x0f0f0f0fu, QTC_N128, b0, b1);
+        mmax<X>(cc, x.s1, b0, b1);
+        acc[0] += o.s[0] * cc[0] + o.b[0] * xs;
+        acc[1] += o.s[1] * cc[1] + o.b[1] * xs;
+    }
+    template <typename X> __device__ static float xsum_of(const Xc &x) {
+        float c[4] = {0, 0, 0, 0};
+        xsum<X>(c, x.s0);
+        xsum<X>(c, x.s1);
+        return c[0];
+    }
+};
+
+template <> struct QT<MLXC_QMMF_AFFINE, 8> {
+    static constexpr uint32_t VALS = 16, U = 2;
+    struct Xc { XP s; };
+    struct Wc { uint32_t q; float s[2], b[2]; };
+    template <typename X> __device__ static void xload(const X *xr, bool xv, uint32_t c, uint32_t t, Xc &x) {
+        xnat(xr, xv, c * 16 + t * 4, x.s);
+    }
+    template <int SD, bool W4>
+    __device__ static void load(const Rows &R, uint32_t c, uint32_t t, Wc &o) {
+        o.q = *(const uint32_t *)(R.g + c * 16 + t * 4);
+        const uint32_t gi = c * 16 / R.group;
+        o.s[0] = scale_t<SD>(R.sa, gi), o.s[1] = scale_t<SD>(R.sb, gi);
+        o.b[0] = scale_t<SD>(R.ba, gi), o.b[1] = scale_t<SD>(R.bb, gi);
+    }
+    template <typename X> __device__ static void run(const Xc &x, const float xs, const Wc &o, float acc[2]) {
+        uint32_t b0, b1;
+        float lo[4] = {0, 0, 0, 0}, hi[4] = {0, 0, 0, 0};
+        codes(o.q & 0x0f0f0f0fu, QTC_N128, b0, b1);
+        mmax<X>(lo, x.s, b0, b1);
+        codes((o.q >> 4) & 0x0f0f0f0fu, QTC_N128, b0, b1);
+        mmax<X>(hi, x.s, b0, b1);
+        acc[0] += o.s[0] * (16.0f * hi[0] + lo[0]) + o.b[0] * xs;
+        acc[1] += o.s[1] * (16.0f * hi[1] + lo[1]) + o.b[1] * xs;
+    }
+    template <typename X> __device__ static float xsum_of(const Xc &x) {
+        float c[4] = {0, 0, 0, 0};
+        xsum<X>(c, x.s);
+        return c[0];
+    }
+};
+
+/* Q4_0 (d, qs[16]) and Q4_1 (d, m, qs[16]): thread t holds bytes 4t..4t+3
+ * of qs: values 4t.. (low nibbles) and 16 + 4t.. (high nibbles). */
+template <int F> struct QT_q4 {
+    static constexpr bool ONE = F == MLXC_QMMF_Q4_1;
+    static constexpr uint32_t VALS = 32, U = 2, BB = ONE ? 20 : 18;
+    struct Xc { XP lo, hi; };
+    struct Wc { uint32_t q; float d[2], m[2]; };
+    template <typename X> __device__ static void xload(const X *xr, bool xv, uint32_t c, uint32_t t, Xc &x) {
+        xnat(xr, xv, c * 32 + t * 4, x.lo);
+        xnat(xr, xv, c * 32 + 16 + t * 4, x.hi);
+    }
+    template <int SD, bool W4>
+    __device__ static void load(const Rows &R, uint32_t c, uint32_t t, Wc &o) {
+        o.q = ld32<ONE && W4>(R.g + c * BB + (ONE ? 4 : 2) + t * 4);
+#pragma unroll
+        for (int j = 0; j < 2; j++) {
+            const uint8_t *b = (j ? R.b : R.a) + c * BB;
+            o.d[j] = ldh(b);
+            o.m[j] = ONE ? ldh(b + 2) : 0.0f;
+        }
+    }
+    template <typename X> __device__ static void run(const Xc &x, const float xs, const Wc &o, float acc[2]) {
+        uint32_t b0, b1;
+        float cc[4] = {0, 0, 0, 0};
+        codes(o.q & 0x0f0f0f0fu, ONE ? QTC_N128 : QTC_N136, b0, b1);
+        mmax<X>(cc, x.lo, b0, b1);
+        codes((o.q >> 4) & 0x0f0f0f0fu, ONE ? QTC_N128 : QTC_N136, b0, b1);
+        mmax<X>(cc, x.hi, b0, b1);
+        acc[0] += o.d[0] * cc[0] + (ONE ? o.m[0] * xs : 0.0f);
+        acc[1] += o.d[1] * cc[1] + (ONE ? o.m[1] * xs : 0.0f);
+    }
+    template <typename X> __device__ static float xsum_of(const Xc &x) {
+        if (!ONE) return 0.0f;
+        float c[4] = {0, 0, 0, 0};
+        xsum<X>(c, x.lo);
+        xsum<X>(c, x.hi);
+        return c[0];
+    }
+};
+template <> struct QT<MLXC_QMMF_Q4_0, 0> : QT_q4<MLXC_QMMF_Q4_0> {};
+template <> struct QT<MLXC_QMMF_Q4_1, 0> : QT_q4<MLXC_QMMF_Q4_1> {};
+
+/* Q8_0 (d, qs[32] int8): thread t holds values 8t .. 8t + 7.  A signed
+ * byte v is (v ^ 0x80) - 128 = 16 (hi - 8) + lo with hi, lo its nibbles. */
+template <> struct QT<MLXC_QMMF_Q8_0, 0> {
+    static constexpr uint32_t VALS = 32, U = 1;
+    struct Xc { XP s[2]; };
+    struct Wc { uint32_t q[2]; float d[2]; };
+    template <typename X> __device__ static void xload(const X *xr, bool xv, uint32_t c, uint32_t t, Xc &x) {
+        xnat(xr, xv, c * 32 + t * 8, x.s[0]);
+        xnat(xr, xv, c * 32 + t * 8 + 4, x.s[1]);
+    }
+    template <int SD, bool W4>
+    __device__ static void load(const Rows &R, uint32_t c, uint32_t t, Wc &o) {
+        o.q[0] = ld32(R.g + c * 34 + 2 + t * 8);
+        o.q[1] = ld32(R.g + c * 34 + 6 + t * 8);
+        o.d[0] = ldh(R.a + c * 34), o.d[1] = ldh(R.b + c * 34);
+    }
+    template <typename X> __device__ static void run(const Xc &x, const float, const Wc &o, float acc[2]) {
+        uint32_t b0, b1;
+        float lo[4] = {0, 0, 0, 0}, hi[4] = {0, 0, 0, 0};
+#pragma unroll
+        for (int i = 0; i < 2; i++) {
+            const uint32_t u = o.q[i] ^ 0x80808080u;
+            codes(u & 0x0f0f0f0fu, QTC_N128, b0, b1);
+            mmax<X>(lo, x.s[i], b0, b1);
+            codes((u >> 4) & 0x0f0f0f0fu, QTC_N136, b0, b1);
+            mmax<X>(hi, x.s[i], b0, b1);
+        }
+        acc[0] += o.d[0] * (16.0f * hi[0] + lo[0]);
+        acc[1] += o.d[1] * (16.0f * hi[1] + lo[1]);
+    }
+    template <typename X> __device__ static float xsum_of(const Xc &) { return 0.0f; }
+};
+
+/* Q4_K (d, dmin, scales[12], qs[128] per 256 values): a chunk is 64
+ * values, qs bytes 32j .. 32j + 31 of super-block c / 4 (j = c % 4): low
+ * nibbles are sub-block 2j, high nibbles 2j + 1.  Thread t holds bytes
+ * 8t .. 8t + 7 of them. */
+__device__ __forceinline__ uint32_t byte_of(const uint32_t s[3], uint32_t i) {
+    const uint32_t v = i < 4 ? s[0] : i < 8 ? s[1] : s[2];
+    return (v >> (8 * (i % 4))) & 255;
+}
+template <> struct QT<MLXC_QMMF_Q4_K, 0> {
+    static constexpr uint32_t VALS = 64, U = 1;
+    struct Xc { XP lo[2], hi[2]; };
+    struct Wc { uint32_t q[2]; float s[2][2], m[2][2]; };
+    template <typename X> __device__ static void xload(const X *xr, bool xv, uint32_t c, uint32_t t, Xc &x) {
+#pragma unroll
+        for (int i = 0; i < 2; i++) {
+            xnat(xr, xv, c * 64 + t * 8 + i * 4, x.lo[i]);
+            xnat(xr, xv, c * 64 + 32 + t * 8 + i * 4, x.hi[i]);
+        }
+    }
+    template <int SD, bool W4>
+    __device__ static void load(const Rows &R, uint32_t c, uint32_t t, Wc &o) {
+        const uint32_t sb = c / 4, j = c % 4;
+#pragma unroll
+        for (int i = 0; i < 2; i++) o.q[i] = ld32<W4>(R.g + sb * 144 + 16 + j * 32 + t * 8 + i * 4);
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            const uint8_t *b = (r ? R.b : R.a) + sb * 144;
+            const uint32_t dd = ld32<W4>(b), s[3] = {ld32<W4>(b + 4), ld32<W4>(b + 8), ld32<W4>(b + 12)};
+            const float d = f16((uint16_t)dd), dmin = f16((uint16_t)(dd >> 16));
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                const uint32_t sub = 2 * j + h;
+                uint32_t sc, mn;
+                if (sub < 4) sc = byte_of(s, sub) & 63, mn = byte_of(s, sub + 4) & 63;
+                else
+                    sc = (byte_of(s, sub + 4) & 15) | (byte_of(s, sub - 4) >> 6) << 4,
+                    mn = (byte_of(s, sub + 4) >> 4) | (byte_of(s, sub) >> 6) << 4;
+                o.s[r][h] = d * (float)sc;
+                o.m[r][h] = dmin * (float)mn;
+            }
+        }
+    }
+    /* The two sub-blocks' x sums come in packed: xs holds sub-block 2j in
+     * xsl and 2j + 1 in xsh (see xsum2). */
+    template <typename X> __device__ static void run2(const Xc &x, float xsl, float xsh, const Wc &o, float acc[2]) {
+        uint32_t b0, b1;
+        float lo[4] = {0, 0, 0, 0}, hi[4] = {0, 0, 0, 0};
+#pragma unroll
+        for (int i = 0; i < 2; i++) {
+            codes(o.q[i] & 0x0f0f0f0fu, QTC_N128, b0, b1);
+            mmax<X>(lo, x.lo[i], b0, b1);
+            codes((o.q[i] >> 4) & 0x0f0f0f0fu, QTC_N128, b0, b1);
+            mmax<X>(hi, x.hi[i], b0, b1);
+        }
+#pragma unroll
+        for (int r = 0; r < 2; r++)
+            acc[r] += o.s[r][0] * lo[r] - o.m[r][0] * xsl + o.s[r][1] * hi[r] - o.m[r][1] * xsh;
+    }
+    template <typename X> __device__ static void xsum2(const Xc &x, float &xsl, float &xsh) {
+        float a[4] = {0, 0, 0, 0}, b[4] = {0, 0, 0, 0};
+        xsum<X>(a, x.lo[0]);
+        xsum<X>(a, x.lo[1]);
+        xsum<X>(b, x.hi[0]);
+        xsum<X>(b, x.hi[1]);
+        xsl = a[0], xsh = b[0];
+    }
+};
+
+/* Q6_K (ql[128], qh[64], scales[16] int8, d per 256 values): a chunk is
+ * one half h (128 values).  Value h*128 + 32 qu + l (l < 32) is the nibble
+ * of ql[64h + l + 32 (qu & 1)] (high for qu >= 2) with bits 2qu of
+ * qh[32h + l] above it, minus 32, times scales[8h + 2qu + l / 16].  Thread
+ * t holds l = 16 l16 + 4t .. + 3 for l16 = 0, 1: each (l16, qu) step is
+ * one 16-value sub-block. */
+template <> struct QT<MLXC_QMMF_Q6_K, 0> {
+    static constexpr uint32_t VALS = 128, U = 1;
+    struct Xc { XP s[2][4]; };
+    struct Wc { uint32_t a[2], b[2], h[2]; float s[2][8]; };
+    template <typename X> __device__ static void xload(const X *xr, bool xv, uint32_t c, uint32_t t, Xc &x) {
+#pragma unroll
+        for (int l16 = 0; l16 < 2; l16++)
+#pragma unroll
+            for (int qu = 0; qu < 4; qu++) xnat(xr, xv, c * 128 + qu * 32 + l16 * 16 + t * 4, x.s[l16][qu]);
+    }
+    template <int SD, bool W4>
+    __device__ static void load(const Rows &R, uint32_t c, uint32_t t, Wc &o) {
+        const uint8_t *b = R.g + (c / 2) * 210;
+        const uint32_t h = c % 2;
+#pragma unroll
+        for (int l16 = 0; l16 < 2; l16++) {
+            const uint32_t l = l16 * 16 + t * 4;
+            o.a[l16] = ld32(b + h * 64 + l);
+            o.b[l16] = ld32(b + h * 64 + 32 + l);
+            o.h[l16] = ld32(b + 128 + h * 32 + l);
+        }
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            const uint8_t *br = (r ? R.b : R.a) + (c / 2) * 210;
+            const float d = ldh(br + 208);
+            const uint32_t s01 = ld32(br + 192 + h * 8), s23 = ld32(br + 196 + h * 8);
+#pragma unroll
+            for (int i = 0; i < 8; i++) o.s[r][i] = d * (float)(int8_t)(((i < 4 ? s01 : s23) >> (8 * (i % 4))) & 255);
+        }
+    }
+    template <typename X> __device__ static void run(const Xc &x, const float, const Wc &o, float acc[2]) {
+#pragma unroll
+        for (int l16 = 0; l16 < 2; l16++) {
+            const uint32_t a = o.a[l16], bq = o.b[l16], h = o.h[l16];
+            const uint32_t q[4] = {(a & 0x0f0f0f0fu) | ((h << 4) & 0x30303030u),
+                                   (bq & 0x0f0f0f0fu) | ((h << 2) & 0x30303030u),
+                                   ((a >> 4) & 0x0f0f0f0fu) | (h & 0x30303030u),
+                                   ((bq >> 4) & 0x0f0f0f0fu) | ((h >> 2) & 0x30303030u)};
+#pragma unroll
+            for (int qu = 0; qu < 4; qu++) {
+                uint32_t b0, b1;
+                float cc[4] = {0, 0, 0, 0};
+                codes(q[qu], QTC_N160, b0, b1);
+                mmax<X>(cc, x.s[l16][qu], b0, b1);
+                acc[0] += o.s[0][2 * qu + l16] * cc[0];
+                acc[1] += o.s[1][2 * qu + l16] * cc[1];
+            }
+        }
+    }
+    template <typename X> __device__ static float xsum_of(const Xc &) { return 0.0f; }
+};
+
+/* Adapters: every format as run(x, sums, w, acc) with its own sums. */
+template <int F, int B> struct QTS {
+    struct S { float a; };
+    template <typename X> __device__ static void sums(const typename QT<F, B>::Xc &x, S &s) { s.a = QT<F, B>::template xsum_of<X>(x); }
+    template <typename X>
+    __device__ static void run(const typename QT<F, B>::Xc &x, const S &s, const typename QT<F, B>::Wc &o, float acc[2]) {
+        QT<F, B>::template run<X>(x, s.a, o, acc);
+    }
+};
+template <> struct QTS<MLXC_QMMF_Q4_K, 0> {
+    struct S { float l, h; };
+    template <typename X> __device__ static void sums(const QT<MLXC_QMMF_Q4_K, 0>::Xc &x, S &s) {
+        QT<MLXC_QMMF_Q4_K, 0>::xsum2<X>(x, s.l, s.h);
+    }
+    template <typename X>
+    __device__ static void run(const QT<MLXC_QMMF_Q4_K, 0>::Xc &x, const S &s, const QT<MLXC_QMMF_Q4_K, 0>::Wc &o,
+                               float acc[2]) {
+        QT<MLXC_QMMF_Q4_K, 0>::run2<X>(x, s.l, s.h, o, acc);
+    }
+};
+
+template <int F, int B> struct has_qt { static constexpr bool v = false; };
+template <> struct has_qt<MLXC_QMMF_AFFINE, 4> { static constexpr bool v = true; };
+template <> struct has_qt<MLXC_QMMF_AFFINE, 8> { static constexpr bool v = true; };
+template <> struct has_qt<MLXC_QMMF_Q4_0, 0> { static constexpr bool v = true; };
+template <> struct has_qt<MLXC_QMMF_Q4_1, 0> { static constexpr bool v = true; };
+template <> struct has_qt<MLXC_QMMF_Q8_0, 0> { static constexpr bool v = true; };
+template <> struct has_qt<MLXC_QMMF_Q4_K, 0> { static constexpr bool v = true; };
+template <> struct has_qt<MLXC_QMMF_Q6_K, 0> { static constexpr bool v = true; };
+
+/* Thread t's codes and fold scales of UU chunks, and the x of token g for
+ * them: chunk cb + u * step of the rows R (byte position) is chunk
+ * cx + u * step of k (x position). */
+template <int F, int B, int UU, int SD, bool W4, typename X> struct QTChunks {
+    typename QT<F, B>::Xc x[UU];
+    typename QT<F, B>::Wc w[UU][QTC_RT];
+    __device__ __forceinline__ void load(const X *xr, bool xv, const Rows R[QTC_RT], uint32_t cb, uint32_t cx,
+                                         uint32_t step, uint32_t t) {
+#pragma unroll
+        for (int u = 0; u < UU; u++) {
+            QT<F, B>::xload(xr, xv, cx + u * step, t, x[u]);
+#pragma unroll
+            for (int r = 0; r < QTC_RT; r++) QT<F, B>::template load<SD, W4>(R[r], cb + u * step, t, w[u][r]);
+        }
+    }
+    __device__ __forceinline__ void run(float acc[QTC_RT][2]) const {
+        using S = QTS<F, B>;
+#pragma unroll
+        for (int u = 0; u < UU; u++) {
+            typename S::S s;
+            S::template sums<X>(x[u], s);
+#pragma unroll
+            for (int r = 0; r < QTC_RT; r++) S::template run<X>(x[u], s, w[u][r], acc[r]);
+        }
+    }
+};
+
+/* Chunks wid, wid + nw, ... below nch (bytes from cb0, x from cx0), U at a
+ * time, into acc. */
+template <int F, int B, int SD, bool W4, int U, typename X>
+__device__ __forceinline__ void qtc_walk(const X *xr, bool xv, const Rows R[QTC_RT], uint32_t cb0, uint32_t cx0,
+                                         uint32_t nch, uint32_t wid, uint32_t nw, uint32_t t,
+                                         float acc[QTC_RT][2]) {
+    uint32_t c = wid;
+    for (; c + (U - 1) * nw < nch; c += U * nw) {
+        QTChunks<F, B, U, SD, W4, X> q;
+        q.load(xr, xv, R, cb0 + c, cx0 + c, nw, t);
+        q.run(acc);
+    }
+    for (; c < nch; c += nw) {
+        QTChunks<F, B, 1, SD, W4, X> q;
+        q.load(xr, xv, R, cb0 + c, cx0 + c, nw, t);
+        q.run(acc);
+    }
+}
+
+/* The warps' partial sums of the tile added in a fixed order, stored. */
+template <typename Y>
+__device__ __forceinline__ void qtc_store(float (*red)[QTC_ROWS][8], const float acc[QTC_RT][2], Y *y, uint64_t tile,
+                                          uint32_t n, uint32_t m, uint32_t g, uint32_t t, uint32_t wid, uint32_t nw) {
+#pragma unroll
+    for (int r = 0; r < QTC_RT; r++) {
+        red[wid][r * 8 + 2 * t][g] = acc[r][0];
+        red[wid][r * 8 + 2 * t + 1][g] = acc[r][1];
+    }
+    __syncthreads();
+    for (uint32_t o = threadIdx.x; o < QTC_ROWS * 8; o += blockDim.x) {
+        const uint32_t row = o / 8, tok = o % 8;
+        float s = 0.0f;
+        for (uint32_t v = 0; v < nw; v++) s += red[v][row][tok];
+        if (tok < m && tile + row < n) sty(y, (uint64_t)tok * n + tile + row, s);
+    }
+    __syncthreads();
+}
+
+/* Register path: every thread reads its bytes from global memory. */
+template <int F, int B, int SD, bool W4, typename X, typename Y>
+__device__ __forceinline__ void qmv_tc_reg(const X *__restrict__ x, const uint8_t *__restrict__ w,
+                                           const void *__restrict__ sc, const void *__restrict__ bi, Y *__restrict__ y,
+                                           const mlxc_p_qmatmul &p, float (*red)[QTC_ROWS][8]) {
+    const uint32_t lane = threadIdx.x % 32, g = lane / 4, t = lane % 4, wid = threadIdx.x / 32, nw = blockDim.x / 32;
+    const uint32_t m = p.m < 8 ? p.m : 8, n = p.n, nch = p.k / QT<F, B>::VALS;
+    const uint32_t es = SD == MLXC_QS_F32 ? 4 : 2, gpr = p.group ? p.k / p.group : 0;
+    /* Tokens beyond m read token 0's row and use zeros. */
+    const bool xv = g < m;
+    const X *xr = x + (xv ? (uint64_t)g * p.k : 0);
+    for (uint64_t tile = (uint64_t)blockIdx.x * QTC_ROWS; tile < n; tile += (uint64_t)gridDim.x * QTC_ROWS) {
+        Rows R[QTC_RT];
+#pragma unroll
+        for (int r = 0; r < QTC_RT; r++) {
+            /* Rows past n read row n - 1 and are never stored. */
+            const uint64_t row = tile + r * 8 + g, rowa = tile + r * 8 + 2 * t;
+            const uint64_t rg = row < n ? row : n - 1, ra = rowa < n ? rowa : n - 1,
+                           rb = rowa + 1 < n ? rowa + 1 : n - 1;
+            R[r].g = w + rg * p.row_bytes, R[r].a = w + ra * p.row_bytes, R[r].b = w + rb * p.row_bytes;
+            R[r].sa = (const uint8_t *)sc + ra * gpr * es, R[r].sb = (const uint8_t *)sc + rb * gpr * es;
+            R[r].ba = (const uint8_t *)bi + ra * gpr * es, R[r].bb = (const uint8_t *)bi + rb * gpr * es;
+            R[r].group = p.group;
+        }
+        float acc[QTC_RT][2] = {};
+        qtc_walk<F, B, SD, W4, QT<F, B>::U>(xr, xv, R, 0, 0, nch, wid, nw, t, acc);
+        qtc_store(red, acc, y, tile, n, m, g, t, wid, nw);
+    }
+}
+
+/* Shared-memory path: the block's 16 rows stream through a ring of QTC_P
+ * stages of SV values each (16-byte cp.async, no registers held), so the
+ * block keeps up to QTC_P - 1 stages of loads in flight while its warps
+ * multiply the current one out of shared memory. */
+template <int F, int B> struct QTStage;
+template <int B> struct QTStage<MLXC_QMMF_AFFINE, B> { static constexpr uint32_t SV = B == 4 ? 1024 : 512, UNIT = 32, UB = 4 * B, P = 3; };
+template <> struct QTStage<MLXC_QMMF_Q4_0, 0> { static constexpr uint32_t SV = 1024, UNIT = 32, UB = 18, P = 4; };
+template <> struct QTStage<MLXC_QMMF_Q4_1, 0> { static constexpr uint32_t SV = 1024, UNIT = 32, UB = 20, P = 4; };
+template <> struct QTStage<MLXC_QMMF_Q8_0, 0> { static constexpr uint32_t SV = 512, UNIT = 32, UB = 34, P = 4; };
+template <> struct QTStage<MLXC_QMMF_Q4_K, 0> { static constexpr uint32_t SV = 1024, UNIT = 256, UB = 144, P = 4; };
+template <int F, int B> struct has_smem { static constexpr bool v = F == MLXC_QMMF_AFFINE || F == MLXC_QMMF_Q4_0 || F == MLXC_QMMF_Q4_1 || F == MLXC_QMMF_Q8_0 || F == MLXC_QMMF_Q4_K; };
+#define QTC_SMEM  (44 * 1024)
+#define QTC_WARPS 8
+
+__device__ __forceinline__ void cp16(void *dst, const void *src) {
+    const uint32_t d = (uint32_t)__cvta_generic_to_shared(dst);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(d), "l"(src) : "memory");
+}
+__device__ __forceinline__ void cp_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+template <int N> __device__ __forceinline__ void cp_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory"); }
+
+template <int F, int B>
+__device__ __forceinline__ bool qtc_smem_ok(const uint8_t *w, const void *sc, const void *bi, const mlxc_p_qmatmul &p) {
+    if constexpr (!has_smem<F, B>::v) return false;
+    else {
+        using S = QTStage<F, B>;
+        if (blockDim.x != 32 * QTC_WARPS || ((uintptr_t)w & 15) || p.row_bytes % 16) return false;
+        if (F != MLXC_QMMF_AFFINE) return true;
+        const uint32_t es = p.sdtype == MLXC_QS_F32 ? 4 : 2;
+        return p.k % S::SV == 0 && ((uintptr_t)sc & 15) == 0 && ((uintptr_t)bi & 15) == 0 &&
+               (p.k / p.group * es) % 16 == 0 && (S::SV / p.group * es) % 16 == 0;
+    }
+}
+
+template <int F, int B, int SD, typename X, typename Y>
+__device__ __forceinline__ void qmv_tc_smem(const X *__restrict__ x, const uint8_t *__restrict__ w,
+                                            const void *__restrict__ sc, const void *__restrict__ bi,
+                                            Y *__restrict__ y, const mlxc_p_qmatmul &p, float (*red)[QTC_ROWS][8],
+                                            uint8_t *smem) {
+    using S = QTStage<F, B>;
+    constexpr bool AFF = F == MLXC_QMMF_AFFINE;
+    constexpr uint32_t SB = S::SV / S::UNIT * S::UB, RS = SB + 16, ES = SD == MLXC_QS_F32 ? 4 : 2;
+    const uint32_t lane = threadIdx.x % 32, g = lane / 4, t = lane % 4, wid = threadIdx.x / 32, nw = QTC_WARPS;
+    const uint32_t m = p.m < 8 ? p.m : 8, n = p.n, rowb = p.row_bytes, nst = (rowb + SB - 1) / SB;
+    const uint32_t gpr = AFF ? p.k / p.group : 0, SS = AFF ? S::SV / p.group * ES : 0; /* scale bytes per stage row */
+    const uint32_t stage_bytes = QTC_ROWS * RS + 2 * QTC_ROWS * SS;
+    const bool xv = g < m;
+    const X *xr = x + (xv ? (uint64_t)g * p.k : 0);
+    for (uint64_t tile = (uint64_t)blockIdx.x * QTC_ROWS; tile < n; tile += (uint64_t)gridDim.x * QTC_ROWS) {
+        auto issue = [&](uint32_t st) {
+            if (st < nst) {
+                uint8_t *buf = smem + (st % S::P) * stage_bytes;
+                const uint32_t off = st * SB, bytes = rowb - off < SB ? rowb - off : SB, v16 = bytes / 16;
+                for (uint32_t i = threadIdx.x; i < QTC_ROWS * v16; i += blockDim.x) {
+                    const uint32_t r = i / v16, col = i % v16;
+                    const uint64_t row = tile + r < n ? tile + r : n - 1;
+                    cp16(buf + r * RS + col * 16, w + row * rowb + off + col * 16);
+                }
+                if constexpr (AFF) {
+                    const uint32_t s16 = SS / 16;
+                    uint8_t *sbuf = buf + QTC_ROWS * RS;
+                    for (uint32_t i = threadIdx.x; i < 2 * QTC_ROWS * s16; i += blockDim.x) {
+                        const uint32_t which = i / (QTC_ROWS * s16), r = (i / s16) % QTC_ROWS, col = i % s16;
+                        const uint64_t row = tile + r < n ? tile + r : n - 1;
+                        const uint8_t *src = (const uint8_t *)(which ? bi : sc) + row * gpr * ES + (uint64_t)st * SS;
+                        cp16(sbuf + which * QTC_ROWS * SS + r * SS + col * 16, src + col * 16);
+                    }
+                }
+            }
+            cp_commit();
+        };
+#pragma unroll
+        for (uint32_t st = 0; st + 1 < S::P; st++) issue(st);
+        float acc[QTC_RT][2] = {};
+        for (uint32_t st = 0; st < nst; st++) {
+            cp_wait<S::P - 2>();
+            __syncthreads();
+            issue(st + S::P - 1);
+            const uint8_t *buf = smem + (st % S::P) * stage_bytes, *sbuf = buf + QTC_ROWS * RS;
+            Rows R[QTC_RT];
+#pragma unroll
+            for (int r = 0; r < QTC_RT; r++) {
+                const uint32_t a = r * 8 + 2 * t;
+                R[r].g = buf + (r * 8 + g) * RS, R[r].a = buf + a * RS, R[r].b = buf + (a + 1) * RS;
+                R[r].sa = sbuf + a * SS, R[r].sb = sbuf + (a + 1) * SS;
+                R[r].ba = sbuf + QTC_ROWS * SS + a * SS, R[r].bb = sbuf + QTC_ROWS * SS + (a + 1) * SS;
+                R[r].group = p.group;
+            }
+            const uint32_t vals = (rowb - st * SB < SB ? rowb - st * SB : SB) / S::UB * S::UNIT;
+            /* From shared memory two chunks at a time are enough. */
+            qtc_walk<F, B, SD, true, (QT<F, B>::U < 2 ? QT<F, B>::U : 2)>(xr, xv, R, 0, st * (S::SV / QT<F, B>::VALS), vals / QT<F, B>::VALS, wid, nw, t,
+                                     acc);
+        }
+        cp_wait<0>();
+        __syncthreads(); /* the sums overwrite the ring */
+        qtc_store(red, acc, y, tile, n, m, g, t, wid, nw);
+    }
+}
+
+/* Whether qmv_tc takes this launch: whole warps, aligned x, k whole chunks. */
+template <int F, int B, typename X>
+__device__ __forceinline__ bool qtc_ok(const X *x, const mlxc_p_qmatmul &p) {
+    return has_qt<F, B>::v && blockDim.x % 32 == 0 && blockDim.x <= 32 * QTC_MAXW && ((uintptr_t)x & 15) == 0 &&
+           p.k % QT<F, B>::VALS == 0 && p.k % 8 == 0;
+}
+
+/* The scale dtype and the 4-byte alignment of the rows as template
+ * arguments, so that the loads carry no branches. */
+template <int F, int B, typename X, typename Y>
+__device__ __forceinline__ void qmv_tc(const X *__restrict__ x, const uint8_t *__restrict__ w,
+                                       const void *__restrict__ sc, const void *__restrict__ bi, Y *__restrict__ y,
+                                       const mlxc_p_qmatmul &p) {
+    /* The partial sums share the ring's memory where there is one. */
+    static_assert(sizeof(float) * QTC_MAXW * QTC_ROWS * 8 <= QTC_SMEM, "the sums fit in the ring");
+    __shared__ __align__(16) uint8_t smem[has_smem<F, B>::v ? QTC_SMEM : sizeof(float) * QTC_MAXW * QTC_ROWS * 8];
+    float(*red)[QTC_ROWS][8] = (float(*)[QTC_ROWS][8])smem;
+    if constexpr (has_smem<F, B>::v) {
+        if (qtc_smem_ok<F, B>(w, sc, bi, p)) {
+            if (F != MLXC_QMMF_AFFINE) qmv_tc_smem<F, B, 0>(x, w, sc, bi, y, p, red, smem);
+            else if (p.sdtype == MLXC_QS_F32) qmv_tc_smem<F, B, MLXC_QS_F32>(x, w, sc, bi, y, p, red, smem);
+            else if (p.sdtype == MLXC_QS_F16) qmv_tc_smem<F, B, MLXC_QS_F16>(x, w, sc, bi, y, p, red, smem);
+            else qmv_tc_smem<F, B, MLXC_QS_BF16>(x, w, sc, bi, y, p, red, smem);
+            return;
+        }
+    }
+    const bool w4 = ((uintptr_t)w & 3) == 0 && p.row_bytes % 4 == 0;
+    if (F == MLXC_QMMF_AFFINE) {
+        if (p.sdtype == MLXC_QS_F32) qmv_tc_reg<F, B, MLXC_QS_F32, true>(x, w, sc, bi, y, p, red);
+        else if (p.sdtype == MLXC_QS_F16) qmv_tc_reg<F, B, MLXC_QS_F16, true>(x, w, sc, bi, y, p, red);
+        else qmv_tc_reg<F, B, MLXC_QS_BF16, true>(x, w, sc, bi, y, p, red);
+    } else if (F == MLXC_QMMF_Q4_1 || F == MLXC_QMMF_Q4_K) {
+        if (w4) qmv_tc_reg<F, B, 0, true>(x, w, sc, bi, y, p, red);
+        else qmv_tc_reg<F, B, 0, false>(x, w, sc, bi, y, p, red);
+    } else {
+        qmv_tc_reg<F, B, 0, false>(x, w, sc, bi, y, p, red);
+    }
+}
+
 template <int F, int B, typename X, typename Y>
 __device__ __forceinline__ void qmv(const X *__restrict__ x, const uint8_t *__restrict__ w,
                                     const void *__restrict__ scales, const void *__restrict__ biases, Y *__restrict__ y,
@@ -287,6 +938,16 @@ __device__ __forceinline__ void qmv(const X *__restrict__ x, const uint8_t *__re
         if (lane == 0)
             for (uint32_t i = 0; i < m; i++) sty(y, (uint64_t)i * n + r, acc[i]);
     }
+}
+
+/* qmvt: the tensor-core mat-vec where the launch allows it (whole warps,
+ * aligned x), else the warp-per-row body. */
+template <int F, int B, typename X, typename Y>
+__device__ __forceinline__ void qmvt(const X *__restrict__ x, const uint8_t *__restrict__ w,
+                                     const void *__restrict__ scales, const void *__restrict__ biases,
+                                     Y *__restrict__ y, const mlxc_p_qmatmul &p) {
+    if (qtc_ok<F, B>(x, p)) qmv_tc<F, B>(x, w, scales, biases, y, p);
+    else qmv<F, B>(x, w, scales, biases, y, p);
 }
 
 #define QMM_KC 64
@@ -417,6 +1078,26 @@ __device__ __forceinline__ void qmoe(const X *__restrict__ x, const uint8_t *__r
 
 QMM_FORMATS(qmv)
 QMM_FORMATS(qmm)
+
+/* qmvt_F_X_Y: at most MLXC_QMVT_THREADS threads a block (its registers). */
+#define QMVT_ENTRY(NAME, F, B, XS, XT, YS, YT)                                                                        \
+    extern "C" __global__ void __launch_bounds__(MLXC_QMVT_THREADS, F == MLXC_QMMF_Q6_K ? 1 : 2)                                               \
+        qmvt_##NAME##_##XS##_##YS(const XT *x, const uint8_t *w, const void *scales, const void *biases, YT *y,      \
+                                  mlxc_p_qmatmul p) {                                                                 \
+        mlxc_qmm::qmvt<F, B>(x, w, scales, biases, y, p);                                                            \
+    }
+#define QMVT_XY(NAME, F, B)                                                                                           \
+    QMVT_ENTRY(NAME, F, B, f32, float, f32, float)                                                                    \
+    QMVT_ENTRY(NAME, F, B, f32, float, bf16, uint16_t)                                                                \
+    QMVT_ENTRY(NAME, F, B, bf16, uint16_t, f32, float)                                                                \
+    QMVT_ENTRY(NAME, F, B, bf16, uint16_t, bf16, uint16_t)
+QMVT_XY(affine4, MLXC_QMMF_AFFINE, 4)
+QMVT_XY(affine8, MLXC_QMMF_AFFINE, 8)
+QMVT_XY(q4_0, MLXC_QMMF_Q4_0, 0)
+QMVT_XY(q4_1, MLXC_QMMF_Q4_1, 0)
+QMVT_XY(q8_0, MLXC_QMMF_Q8_0, 0)
+QMVT_XY(q4_k, MLXC_QMMF_Q4_K, 0)
+QMVT_XY(q6_k, MLXC_QMMF_Q6_K, 0)
 
 #define QGATHER_ENTRY(NAME, F, B, YS, YT)                                                                            \
     extern "C" __global__ void qgather_##NAME##_##YS(const uint32_t *ids, const uint8_t *w, const void *scales,       \
