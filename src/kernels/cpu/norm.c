@@ -57,15 +57,19 @@ OPS_ALWAYS_INLINE float sum_v(ops_dtype t, const void *x, /* (dim) */ uint32_t d
         return ops_ld4_##SFX(t);                                               \
     }                                                                          \
     static void rms_norm_residual_##SFX(const mlxc_cpu_launch *l) {            \
-        const T *x = l->args[0], *res = l->args[1], *w = l->args[2];           \
-        T *out = l->args[3], *sum = l->args[4];                                \
+        const T *x = l->args[0];   /* (rows, dim) */                           \
+        const T *res = l->args[1]; /* (rows, dim) */                           \
+        const T *w = l->args[2];   /* (dim), read when has_weight */           \
+        T *out = l->args[3];       /* (rows, dim) */                           \
+        T *sum = l->args[4];       /* (rows, dim), written when write_sum */   \
         const mlxc_p_norm *p = l->args[5];                                     \
         const uint32_t dim = p->dim;                                           \
         uint64_t r0, r1;                                                       \
         mlxc_cpu_slice(l, p->rows, &r0, &r1);                                  \
         for (uint64_t r = r0; r < r1; r++) {                                   \
-            const T *xr = x + r * dim, *rr = res + r * dim;                    \
-            T *o = out + r * dim;                                              \
+            const T *xr = x + r * dim;   /* (dim) */                           \
+            const T *rr = res + r * dim; /* (dim) */                           \
+            T *o = out + r * dim;        /* (dim) */                           \
             /* The SUM8 lanes j % 8 as two vectors, the tail into lane 0. */   \
             ops_v4f a_ = ops_v4_splat(0.0f), b_ = a_;                          \
             uint32_t i = 0;                                                    \
@@ -88,14 +92,18 @@ OPS_ALWAYS_INLINE float sum_v(ops_dtype t, const void *x, /* (dim) */ uint32_t d
             }                                                                  \
             /* Last: sum may be x or r itself. */                              \
             if (p->write_sum) {                                                \
-                T *sr = sum + r * dim;                                         \
+                T *sr = sum + r * dim; /* (dim) */                             \
                 for (i = 0; i + 4 <= dim; i += 4)                              \
                     ops_st4_##SFX(sr + i, ops_ld4_##SFX(xr + i) + ops_ld4_##SFX(rr + i)); \
                 for (; i < dim; i++) sr[i] = ST(LD(xr[i]) + LD(rr[i]));        \
             }                                                                  \
         }                                                                      \
     }
-OPS_FLOAT_DTYPES(RMS_RES)
+#define F32_LD(x) (x)
+#define F32_ST(x) (x)
+RMS_RES(f32, float, F32_LD, F32_ST)
+RMS_RES(f16, uint16_t, mlxc_half_f16_to_f32, mlxc_half_f32_to_f16)
+RMS_RES(bf16, uint16_t, mlxc_half_bf16_to_f32, mlxc_half_f32_to_bf16)
 
 /* l2_norm(x, out, p): out = x / sqrt(sum(x^2) + eps). */
 OPS_ALWAYS_INLINE void l2_norm(const mlxc_cpu_launch *l, ops_dtype t) {

@@ -1,6 +1,8 @@
-/* Shared by the op-library CPU kernels (ops_*.c): per-dtype load/store
- * macros, the dtype lists the kernel tables are generated from, and the
- * total order on (value, index) that argmax and top-k use. */
+/* Shared by the op-library CPU kernels (src/kernels/cpu/F.c): the
+ * argument signatures the kernel tables are built with, element loads and
+ * stores per storage dtype (one at a time and four f32 lanes at a time),
+ * a vectorized exp, and the total order on (value, index) that argmax and
+ * top-k use. */
 #ifndef MLXC_KERNELS_CPU_OPS_CPU_H
 #define MLXC_KERNELS_CPU_OPS_CPU_H
 
@@ -8,15 +10,6 @@
 #include <stdint.h>
 
 #include "kernels/cpu/cpu_kernels.h"
-
-#define OPS_F32_LD(x) (x)
-#define OPS_F32_ST(x) (x)
-
-/* M(sfx, storage type, load to f32, store from f32) for every float dtype. */
-#define OPS_FLOAT_DTYPES(M)                                   \
-    M(f32, float, OPS_F32_LD, OPS_F32_ST)                     \
-    M(f16, uint16_t, mlxc_half_f16_to_f32, mlxc_half_f32_to_f16)        \
-    M(bf16, uint16_t, mlxc_half_bf16_to_f32, mlxc_half_f32_to_bf16)
 
 #define OPS_P MLXC_PARAM_PTR
 #define OPS_B MLXC_PARAM_BYTES
@@ -42,8 +35,8 @@ static inline ops_v4f ops_v4_splat(float x) { return (ops_v4f){x, x, x, x}; }
 typedef uint32_t ops_v4u __attribute__((vector_size(16)));
 
 /* Four consecutive elements to and from f32 lanes, per storage dtype; the
- * same values as OPS_F32_LD/ST, mlxc_half_bf16_to_f32/store and the f16
- * conversions element by element. */
+ * same values as ops_ld/ops_st below (the mlxc_half_* conversions)
+ * element by element. */
 static inline ops_v4f ops_ld4_f32(const float *p) {
     ops_v4f v;
     memcpy(&v, p, 16);
