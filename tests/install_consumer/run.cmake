@@ -1,6 +1,7 @@
 # Installs the build BUILD into a fresh prefix under WORK, then builds and
 # runs tests/install_consumer against it twice: with find_package(mlxc)
-# (shared and static) and with a plain compiler line from pkg-config.
+# (shared and static, and the README's C program) and with a plain
+# compiler line from pkg-config.
 # FLAGS: compile/link flags the consumer needs too (sanitizers).
 file(REMOVE_RECURSE ${WORK})
 set(prefix ${WORK}/prefix)
@@ -18,15 +19,25 @@ foreach(f include/mlxc/mlxc.h include/mlxc/version.h bin/mlxc)
   endif()
 endforeach()
 
-# find_package(mlxc)
+# find_package(mlxc): the consumer, and the README's C program (open a
+# model, generate) run on a tiny model; it prints the prompt and what it
+# generated.
+set(README ${SRC}/README.md)
+set(OUT ${WORK}/readme_example.c)
+include(${SRC}/cmake/readme_example.cmake)
 run(${CMAKE_COMMAND} -S ${SRC}/tests/install_consumer -B ${WORK}/build -G ${GENERATOR}
-    -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_C_COMPILER=${CC}
+    -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_C_COMPILER=${CC} -DREADME_EXAMPLE=${WORK}/readme_example.c
     "-DCMAKE_C_FLAGS=${FLAGS}" "-DCMAKE_EXE_LINKER_FLAGS=${FLAGS}")
 run(${CMAKE_COMMAND} --build ${WORK}/build)
 foreach(exe consumer_shared consumer_static)
   run(${WORK}/build/${exe})
   message(STATUS "${exe}: ${out}")
 endforeach()
+run(${WORK}/build/readme_example ${SRC}/tests/fixtures/models/llama-tiny "Hello world")
+if(NOT out MATCHES "^Hello world.")
+  message(FATAL_ERROR "readme_example printed: ${out}")
+endif()
+message(STATUS "readme_example: ${out}")
 
 # pkg-config: the shared library, then the static one (--static brings
 # Libs.private and the Requires.private libraries)
