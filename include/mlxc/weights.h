@@ -89,6 +89,17 @@ typedef struct mlxc_model_config {
     bool     has_quantization;
     mlxc_quant_params quant;       /* the model-wide default                        */
     mlxc_quant_table *quant_overrides;   /* per-layer entries; NULL when none       */
+    /* Gemma 2 / 3 (config.json keys; GGUF <arch>.attn_logit_softcapping,
+     * <arch>.final_logit_softcapping, <arch>.rope.freq_base_swa) */
+    double   attn_logit_softcap;   /* attention logits s -> c tanh(s / c); 0 = off  */
+    double   final_logit_softcap;  /* the same on the output logits                 */
+    double   query_pre_attn_scalar;/* attention scale 1 / sqrt(this)                */
+    double   rope_local_theta;     /* rope base of the sliding-window layers        */
+    /* Local (sliding-window) and global layers alternate: layer i is global
+     * when (i + 1) % pattern == 0.  From "sliding_window_pattern", or
+     * derived from "layer_types" when that list has this form (a pattern
+     * above num_layers: every layer local). */
+    int64_t  sliding_window_pattern;
 } mlxc_model_config;
 
 /* An initializer: struct_size set, nothing given. */

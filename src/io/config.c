@@ -198,6 +198,58 @@ static mlxc_status parse_quant(json_t *q, mlxc_model_config *cfg) {
     return mlxc_io_names_build(&t->names, t->n, qname_get, t, &dup);   /* JSON keys are unique */
 }
 
+/* The period of a layer_types list ("sliding_attention" / "full_attention")
+ * where layer i is global exactly when (i + 1) % period == 0; 0 when the
+ * list has another form (the caller then knows nothing of it). */
+static int64_t layer_types_period(json_t *lt) {
+    size_t n = json_array_size(lt);
+    int64_t period = (int64_t)n + 1;   /* no global layer */
+    for (size_t i = 0; i < n; i++) {
+        const char *t = json_string_value(json_array_get(lt, i));
+        if (t && !strcmp(t, "full_attention")) {
+            period = (int64_t)i + 1;
+            break;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *t = json_string_value(json_array_get(lt, i));
+        bool global = ((int64_t)i + 1) % period == 0;
+        if (!t || strcmp(t, global ? "full_attention" : "sliding_attention")) return 0;
+    }
+    return period;
+}
+
+/* Gemma's local / global layers: softcaps, the attention scale, the local
+ * rope base (transformers 4: rope_local_base_freq; 5: the
+ * "sliding_attention" entry of rope_parameters) and the layer pattern. */
+static mlxc_status parse_local_global(const cfg_src *s, mlxc_model_config *cfg) {
+    static const char *const k_acap[] = {"attn_logit_softcapping", NULL};
+    static const char *const k_fcap[] = {"final_logit_softcapping", NULL};
+    static const char *const k_qpas[] = {"query_pre_attn_scalar", NULL};
+    static const char *const k_local[] = {"rope_local_base_freq", NULL};
+    static const char *const k_pat[] = {"sliding_window_pattern", NULL};
+    static const char *const k_theta[] = {"rope_theta", NULL};
+    mlxc_status st;
+    if ((st = get_num(s, k_acap, &cfg->attn_logit_softcap)) || (st = get_num(s, k_fcap, &cfg->final_logit_softcap)) ||
+        (st = get_num(s, k_qpas, &cfg->query_pre_attn_scalar)) || (st = get_num(s, k_local, &cfg->rope_local_theta)) ||
+        (st = get_int(s, k_pat, &cfg->sliding_window_pattern)))
+        return st;
+    if (cfg->attn_logit_softcap < 0 || cfg->final_logit_softcap < 0 || cfg->query_pre_attn_scalar < 0 ||
+        cfg->rope_local_theta < 0)
+        return mlxc_set_error(MLXC_ERR_FORMAT, "config.json: a softcap, query_pre_attn_scalar or "
+                                               "rope_local_base_freq is negative");
+    json_t *rp = field(s, "rope_parameters");
+    json_t *loc = rp && json_is_object(rp) ? json_object_get(rp, "sliding_attention") : NULL;
+    if (loc && json_is_object(loc) && cfg->rope_local_theta == 0) {
+        cfg_src r = {.text = NULL, .root = loc};
+        if ((st = get_num(&r, k_theta, &cfg->rope_local_theta))) return st;
+    }
+    json_t *lt = field(s, "layer_types");
+    if (lt && !json_is_array(lt)) return mlxc_set_error(MLXC_ERR_FORMAT, "config.json: \"layer_types\" is not an array");
+    if (lt && cfg->sliding_window_pattern == 0) cfg->sliding_window_pattern = layer_types_period(lt);
+    return MLXC_OK;
+}
+
 static mlxc_status parse_root(json_t *root, mlxc_model_config *cfg) {
     if (!json_is_object(root)) return mlxc_set_error(MLXC_ERR_FORMAT, "config.json: not a JSON object");
     cfg_src s = {.text = NULL, .root = root};
@@ -284,6 +336,7 @@ static mlxc_status parse_root(json_t *root, mlxc_model_config *cfg) {
     }
     if (cfg->num_heads && !cfg->num_kv_heads) cfg->num_kv_heads = cfg->num_heads;
     if (cfg->num_heads && !cfg->head_dim && cfg->hidden_size) cfg->head_dim = cfg->hidden_size / cfg->num_heads;
+    if ((st = parse_local_global(&s, cfg))) return st;
 
     json_t *q = json_object_get(root, "quantization");
     if (!q || json_is_null(q)) {
@@ -435,6 +488,39 @@ static mlxc_status gg_num(const mlxc_gguf *g, const char *arch, const char *suff
     return MLXC_OK;
 }
 
+/* <arch>.attention.sliding_window_pattern: a period (uint), or one bool
+ * per layer (true: sliding window), read as mlxc_model_config's period
+ * where the bools have that form (left 0 otherwise). */
+static mlxc_status gg_pattern(const mlxc_gguf *g, const char *arch, int64_t *out) {
+    char key[160];
+    snprintf(key, sizeof key, "%s.attention.sliding_window_pattern", arch);
+    mlxc_gguf_value v;
+    if (mlxc_gguf_find(g, key, &v) != MLXC_OK) { mlxc_clear_error(); return MLXC_OK; }
+    int64_t x;
+    if (v.type != MLXC_GGUF_ARRAY) {
+        if (mlxc_gguf_value_int(&v, &x) || x < 0)
+            return mlxc_set_error(MLXC_ERR_FORMAT, "GGUF: \"%s\" is a %s, not a non-negative integer", key,
+                                  mlxc_gguf_type_name(v.type));
+        *out = x;
+        return MLXC_OK;
+    }
+    int64_t period = (int64_t)v.count + 1;   /* no global layer */
+    for (int pass = 0; pass < 2; pass++)
+        for (uint64_t i = 0; i < v.count; i++) {
+            mlxc_gguf_value e;
+            if (mlxc_gguf_value_elem(&v, i, &e) || mlxc_gguf_value_int(&e, &x))
+                return mlxc_set_error(MLXC_ERR_FORMAT, "GGUF: \"%s\" is not an array of bools", key);
+            bool global = x == 0;
+            if (pass == 0 && global) {
+                period = (int64_t)i + 1;
+                break;
+            }
+            if (pass == 1 && global != (((int64_t)i + 1) % period == 0)) return MLXC_OK;
+        }
+    *out = period;
+    return MLXC_OK;
+}
+
 /* Fills a zeroed full-size config from GGUF metadata. */
 static mlxc_status gguf_fill(const mlxc_gguf *g, mlxc_model_config *cfg) {
     const char *a;
@@ -464,6 +550,16 @@ static mlxc_status gguf_fill(const mlxc_gguf *g, mlxc_model_config *cfg) {
         (st = gg_num(g, arch, "attention.layer_norm_rms_epsilon", &cfg->norm_eps)))
         return st;
     if (cfg->norm_eps == 0 && (st = gg_num(g, arch, "attention.layer_norm_epsilon", &cfg->norm_eps))) return st;
+    if ((st = gg_num(g, arch, "attn_logit_softcapping", &cfg->attn_logit_softcap)) ||
+        (st = gg_num(g, arch, "final_logit_softcapping", &cfg->final_logit_softcap)) ||
+        (st = gg_num(g, arch, "rope.freq_base_swa", &cfg->rope_local_theta)) ||
+        (st = gg_pattern(g, arch, &cfg->sliding_window_pattern)))
+        return st;
+    /* llama.cpp's attention.scale replaces 1/sqrt(head_dim): the same fact
+     * as Gemma's query_pre_attn_scalar */
+    double ascale = 0;
+    if ((st = gg_num(g, arch, "attention.scale", &ascale))) return st;
+    if (ascale > 0) cfg->query_pre_attn_scalar = 1.0 / (ascale * ascale);
     if (cfg->vocab_size == 0) {
         mlxc_gguf_type et;
         size_t n;
