@@ -63,7 +63,28 @@ MODELS = {
     "qwen3-tiny": dict(arch="Qwen3ForCausalLM", hidden_size=64, intermediate_size=160, num_hidden_layers=2,
                        num_attention_heads=4, num_key_value_heads=2, head_dim=64, rope_theta=1000000.0,
                        tie_word_embeddings=True),
+    # Gemma 2: local (window 4) and global layers alternating, attention and
+    # final logit softcaps small enough to bite, query_pre_attn_scalar other
+    # than head_dim (GGUF: as llama.cpp's <arch>.attention.scale).
+    "gemma2-tiny": dict(arch="Gemma2ForCausalLM", hidden_size=64, intermediate_size=160, num_hidden_layers=2,
+                        num_attention_heads=4, num_key_value_heads=2, head_dim=16, query_pre_attn_scalar=24,
+                        sliding_window=4, attn_logit_softcapping=3.0, final_logit_softcapping=2.0,
+                        rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+                        tie_word_embeddings=True),
+    # Gemma 3: six layers (five local with window 4 and rope base 10000, the
+    # sixth global with base 1e6 and linear scaling), q/k norms, head_dim 64
+    # (the attention ops with a 16-bit cache).
+    "gemma3-tiny": dict(arch="Gemma3ForCausalLM", config="Gemma3TextConfig", hidden_size=64, intermediate_size=160,
+                        num_hidden_layers=6, num_attention_heads=4, num_key_value_heads=2, head_dim=64,
+                        query_pre_attn_scalar=64, sliding_window=4,
+                        rope_parameters={"full_attention": {"rope_type": "linear", "factor": 2.0,
+                                                            "rope_theta": 1000000.0},
+                                         "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0}},
+                        tie_word_embeddings=True),
 }
+
+# Gemma's norms scale by 1 + w (the weights hold w; GGUF holds 1 + w)
+GEMMA = ("gemma2", "gemma3_text")
 
 TRAIN_TEXT = """The quick brown fox jumps over the lazy dog. A tiny model speaks in random words,
 but its numbers must match the reference to the last digit that matters. Hello world!
@@ -91,16 +112,17 @@ def make_tokenizer(path):
     tok.save(path)
 
 
-def randomize(model, seed, emb_scale):
+def randomize(model, seed, emb_scale, norm_base=1.0):
     """Weights with unit-scale activations, so logits differ clearly.  A tied
     head gets a small embedding: else the residual stream is mostly the input
-    token's own row and greedy decoding just repeats it."""
+    token's own row and greedy decoding just repeats it.  Norm weights are
+    norm_base + noise (Gemma's norms add the 1 themselves: base 0)."""
     import torch
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in model.named_parameters():
             if name.endswith("norm.weight"):
-                p.copy_(1.0 + 0.2 * torch.randn(p.shape, generator=g))
+                p.copy_(norm_base + 0.2 * torch.randn(p.shape, generator=g))
             elif name.endswith(".bias"):
                 p.copy_(0.3 * torch.randn(p.shape, generator=g))
             elif "embed_tokens" in name:
@@ -116,11 +138,12 @@ def make_model(out, name, spec):
     spec = dict(spec)
     arch = spec.pop("arch")
     cls = getattr(transformers, arch)
-    cfg_cls = getattr(transformers, arch.replace("ForCausalLM", "Config"))
+    cfg_cls = getattr(transformers, spec.pop("config", arch.replace("ForCausalLM", "Config")))
     cfg = cfg_cls(vocab_size=VOCAB, max_position_embeddings=256, rms_norm_eps=1e-5, bos_token_id=0,
                   eos_token_id=1, attn_implementation="eager", **spec)
     model = cls(cfg).float().eval()
-    randomize(model, seed=sum(map(ord, name)), emb_scale=0.1 if cfg.tie_word_embeddings else 1.0)
+    randomize(model, seed=sum(map(ord, name)), emb_scale=0.1 if cfg.tie_word_embeddings else 1.0,
+              norm_base=0.0 if cfg.model_type in GEMMA else 1.0)
     if cfg.tie_word_embeddings:
         model.tie_weights()
     d = os.path.join(out, name)
@@ -212,10 +235,15 @@ def write_gguf(hf_dir, path, qtype=None, dequantized=False):
     cfg = json.load(open(os.path.join(hf_dir, "config.json")))
     t = load_file(os.path.join(hf_dir, "model.safetensors"))
     qt = getattr(gguf.GGMLQuantizationType, qtype) if qtype else None
-    arch = {"llama": "llama", "qwen2": "qwen2", "qwen3": "qwen3"}[cfg["model_type"]]
+    arch = {"llama": "llama", "qwen2": "qwen2", "qwen3": "qwen3", "gemma2": "gemma2",
+            "gemma3_text": "gemma3"}[cfg["model_type"]]
+    gemma = cfg["model_type"] in GEMMA
     nh, nkv = cfg["num_attention_heads"], cfg["num_key_value_heads"]
     hd = cfg.get("head_dim") or cfg["hidden_size"] // nh
-    theta = cfg.get("rope_theta") or (cfg.get("rope_parameters") or {}).get("rope_theta", 10000.0)
+    rp = cfg.get("rope_parameters") or {}
+    rp_local = rp.get("sliding_attention")
+    rp = rp.get("full_attention", rp)   # transformers 5 keys them by layer type where they differ
+    theta = cfg.get("rope_theta") or rp.get("rope_theta", 10000.0)
     w = gguf.GGUFWriter(path, arch)
     w.add_name(os.path.basename(os.path.normpath(hf_dir)))
     w.add_context_length(cfg["max_position_embeddings"])
@@ -230,6 +258,22 @@ def write_gguf(hf_dir, path, qtype=None, dequantized=False):
     w.add_rope_freq_base(float(theta))
     w.add_layer_norm_rms_eps(cfg["rms_norm_eps"])
     w.add_vocab_size(cfg["vocab_size"])
+    if gemma:
+        # llama.cpp's converter: the window, Gemma 2's softcaps; the layer
+        # pattern (2 / 6) and Gemma 3's local rope base (10000) are its
+        # defaults, written here only where they differ
+        w.add_sliding_window(cfg["sliding_window"])
+        if cfg.get("attn_logit_softcapping"):
+            w.add_attn_logit_softcapping(cfg["attn_logit_softcapping"])
+        if cfg.get("final_logit_softcapping"):
+            w.add_final_logit_softcapping(cfg["final_logit_softcapping"])
+        if cfg.get("query_pre_attn_scalar", hd) != hd:
+            w.add_attention_scale(1.0 / math.sqrt(cfg["query_pre_attn_scalar"]))
+        if rp_local and rp_local.get("rope_theta", 10000.0) != 10000.0:
+            w.add_rope_freq_base_swa(rp_local["rope_theta"])
+        if rp.get("rope_type") == "linear":
+            w.add_rope_scaling_type(gguf.RopeScalingType.LINEAR)
+            w.add_rope_scaling_factor(rp["factor"])
     w.add_file_type(getattr(gguf.LlamaFileType, "MOSTLY_" + qtype) if qt is not None and not dequantized
                     else gguf.LlamaFileType.ALL_F32)
     tj = json.load(open(os.path.join(hf_dir, "tokenizer.json")))
@@ -256,6 +300,8 @@ def write_gguf(hf_dir, path, qtype=None, dequantized=False):
 
     def put(name, a):
         a = np.ascontiguousarray(a, dtype=np.float32)
+        if gemma and name.endswith("norm.weight"):
+            a = a + 1.0   # llama.cpp stores Gemma's 1 + w
         if qt is not None and a.ndim == 2:
             q = gguf.quants.quantize(a, qt)
             if dequantized:
@@ -288,7 +334,12 @@ def write_gguf(hf_dir, path, qtype=None, dequantized=False):
         if p + "self_attn.q_norm.weight" in t:
             put(f"blk.{i}.attn_q_norm.weight", t[p + "self_attn.q_norm.weight"])
             put(f"blk.{i}.attn_k_norm.weight", t[p + "self_attn.k_norm.weight"])
-        put(f"blk.{i}.ffn_norm.weight", t[p + "post_attention_layernorm.weight"])
+        if gemma:
+            put(f"blk.{i}.post_attention_norm.weight", t[p + "post_attention_layernorm.weight"])
+            put(f"blk.{i}.ffn_norm.weight", t[p + "pre_feedforward_layernorm.weight"])
+            put(f"blk.{i}.post_ffw_norm.weight", t[p + "post_feedforward_layernorm.weight"])
+        else:
+            put(f"blk.{i}.ffn_norm.weight", t[p + "post_attention_layernorm.weight"])
         put(f"blk.{i}.ffn_gate.weight", t[p + "mlp.gate_proj.weight"])
         put(f"blk.{i}.ffn_up.weight", t[p + "mlp.up_proj.weight"])
         put(f"blk.{i}.ffn_down.weight", t[p + "mlp.down_proj.weight"])

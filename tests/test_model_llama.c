@@ -197,8 +197,9 @@ static void test_quantized(void) {
     free_ref(&r);
 }
 
-static const char *const k_models[] = {"llama-tiny", "qwen2-tiny", "qwen3-tiny", "mistral-tiny"};
-#define N_MODELS 4
+static const char *const k_models[] = {"llama-tiny", "qwen2-tiny", "qwen3-tiny", "mistral-tiny", "gemma2-tiny",
+                                       "gemma3-tiny"};
+#define N_MODELS 6
 /* mistral-tiny has no GGUF form (llama.cpp's llama layout has no window) */
 #define HAS_GGUF(i) (strcmp(k_models[i], "mistral-tiny") != 0)
 
@@ -233,9 +234,9 @@ static void test_chunked_prefill(void) {
     }
 }
 
-/* 16-bit caches: qwen3-tiny and mistral-tiny (head_dim 64) run the
- * attention ops (mistral with its sliding window), the others the composed
- * attention over an f16/bf16 cache. */
+/* 16-bit caches: qwen3-tiny, mistral-tiny and gemma3-tiny (head_dim 64)
+ * run the attention ops (mistral and gemma3 with their sliding windows),
+ * the others the composed attention over an f16/bf16 cache. */
 static void test_half_caches(void) {
     for (size_t i = 0; i < N_MODELS; i++) {
         ref r;
@@ -351,8 +352,8 @@ static void test_bf16_activations(void) {
  * step by step, at every position (after a truncate and a reset too), and
  * a replayed step records no new dispatch. */
 static void test_decode_graph(void) {
-    const char *names[2] = {"qwen3-tiny", "mistral-tiny"};
-    for (int i = 0; i < 2; i++) {
+    const char *names[3] = {"qwen3-tiny", "mistral-tiny", "gemma3-tiny"};
+    for (int i = 0; i < 3; i++) {
         ref r;
         CHECK(load_ref(names[i], &r));
         char p[1024];

@@ -91,6 +91,7 @@ mlxc_status mlxc_context_create_ex(mlxc_model *m, const mlxc_context_params *p, 
     if (m->tok_embd && A != MLXC_F32 && A != mlxc_buffer_dtype(m->tok_embd) && (st = alloc(dev, MLXC_F32, nb, m->dim, 0, &c->emb)))
         goto fail;
     if (m->layers[0].k_norm && (st = alloc(dev, A, nb, KV, hd, &c->kn))) goto fail;
+    if (m->layers[0].post_attn_norm && (st = alloc(dev, A, nb, m->dim, 0, &c->post))) goto fail;
     if (c->fused_attn) {
         mlxc_attention_desc d = {.struct_size = sizeof(mlxc_attention_desc), .n_heads = (uint32_t)H, .n_kv_heads = (uint32_t)KV, .head_dim = (uint32_t)hd,
                                  .kv_capacity = n_ctx, .kv_len = 1, .scale = 1.0f};
@@ -127,7 +128,7 @@ void mlxc_context_free(mlxc_context *c) {
     for (int64_t l = 0; c->v_cache && l < c->m->n_layers; l++) mlxc_buffer_release(c->v_cache[l]);
     free(c->k_cache);
     free(c->v_cache);
-    mlxc_buffer *bufs[] = {c->ids, c->pos, c->x,  c->xb,     c->xb2,    c->q,      c->k,
+    mlxc_buffer *bufs[] = {c->ids, c->pos, c->x,  c->xb,     c->xb2,    c->post,   c->q,      c->k,
                            c->v,   c->att, c->kn, c->emb, c->gate,   c->up,     c->bias_rows, c->logits, c->top_id, c->top_lp,
                            c->attn_scratch, c->qh, c->oh,   c->scores, c->vt, c->mask};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) mlxc_buffer_release(bufs[i]);

@@ -1,6 +1,7 @@
 /*
  * The transformer forward pass of the Llama family (Llama, Mistral, Qwen2,
- * Qwen3), encoded from ops so that one code path runs on every backend.
+ * Qwen3) and of Gemma 2 / 3, encoded from ops so that one code path runs
+ * on every backend.
  *
  * One call evaluates a chunk of m tokens at positions p0 .. p0 + m - 1:
  *
@@ -16,6 +17,13 @@
  *     xb  = rms_norm(x) * ffn_norm
  *     x  += (silu(xb @ wg^T) * (xb @ wu^T)) @ wd^T
  *   logits = rms_norm(x) * out_norm @ output^T           (n_out, vocab)
+ *
+ * Gemma differs in places: the embedding is scaled by sqrt(dim); each
+ * block's output is normed (post_attn_norm, post_ffn_norm) before it joins
+ * the residual; the attention scale is 1/sqrt(query_pre_attn_scalar), its
+ * logits (Gemma 2) and the output logits may be soft-capped (c tanh(s/c));
+ * the MLP is GeGLU (gelu, tanh form); local layers attend through a
+ * sliding window, and in Gemma 3 rotate with their own rope base.
  *
  * Each residual add is fused into the norm that follows it.  The encoder
  * runs with auto-barrier on, so the order between dispatches comes from
@@ -110,7 +118,7 @@ static mlxc_status attention_fused(fw *f, mlxc_encoder *enc, int l, uint32_t p0,
     int64_t H = M->n_heads, hd = M->head_dim;
     mlxc_attention_desc d = {.struct_size = sizeof(mlxc_attention_desc), .n_heads = (uint32_t)H, .n_kv_heads = (uint32_t)M->n_kv_heads,
                              .head_dim = (uint32_t)hd, .kv_capacity = c->n_ctx, .kv_len = p0 + m,
-                             .window = M->window, .scale = 1.0f / sqrtf((float)hd)};
+                             .window = M->layers[l].window, .scale = M->attn_scale, .softcap = M->attn_softcap};
     if (m == 1) {
         /* the length comes from the position buffer (L = 1 + pos[0]), so a
          * captured decode step replays at any position */
@@ -150,9 +158,12 @@ static mlxc_status attention_composed(fw *f, mlxc_encoder *enc, int l, uint32_t 
         TRY(mlxc_matmul(enc, qv, kg, sv, m, (uint32_t)L, (uint32_t)hd));
     }
     mlxc_buffer *s = view(f, c->scores, 0, 2, H * m, L, 0);
-    mlxc_scale_mask_softmax_desc sd = {.cols = (uint32_t)L, .q_len = m, .scale = 1.0f / sqrtf((float)hd),
+    mlxc_scale_mask_softmax_desc sd = {.cols = (uint32_t)L, .q_len = m, .scale = M->attn_scale,
                                        .causal = true, .q_offset = p0};
-    mlxc_buffer *mask = c->mask ? view(f, c->mask, 0, 2, m, L, 0) : NULL;   /* (m, L) window */
+    /* c tanh(scale s / c) = scale * c' tanh(s / c') with c' = c / scale:
+     * the cap on the raw scores, then the softmax's own scale */
+    if (M->attn_softcap > 0) TRY(mlxc_softcap(enc, s, s, M->attn_softcap / M->attn_scale));
+    mlxc_buffer *mask = c->mask && M->layers[l].window ? view(f, c->mask, 0, 2, m, L, 0) : NULL;   /* (m, L) window */
     TRY(mlxc_scale_mask_softmax(enc, s, mask, s, &sd));
     for (int64_t h = 0; h < H; h++) {
         mlxc_buffer *sv = view(f, c->scores, h * m * L, 2, m, L, 0);
@@ -189,8 +200,8 @@ static mlxc_status attention_block(fw *f, mlxc_encoder *enc, int l, uint32_t p0,
     if (L->bk) TRY(add_bias(f, enc, k, L->bk, m, KV * hd));
     if (L->bv) TRY(add_bias(f, enc, v, L->bv, m, KV * hd));
 
-    mlxc_rope_desc rd = {.mode = M->rope_mode, .head_dim = (uint32_t)hd, .theta_base = M->rope_theta,
-                         .freq_scale = M->rope_freq_scale};
+    mlxc_rope_desc rd = {.mode = M->rope_mode, .head_dim = (uint32_t)hd, .theta_base = L->rope_theta,
+                         .freq_scale = L->rope_freq_scale};
     mlxc_buffer *pos = view(f, c->pos, 0, 1, m, 0, 0);
     mlxc_buffer *q3 = view(f, c->q, 0, 3, m, H, hd), *k3 = view(f, c->k, 0, 3, m, KV, hd);
     mlxc_buffer *qsrc = q3, *ksrc = k3;
@@ -201,9 +212,9 @@ static mlxc_status attention_block(fw *f, mlxc_encoder *enc, int l, uint32_t p0,
         TRY(mlxc_rms_norm(enc, k3, L->k_norm, ksrc, (uint32_t)hd, M->eps));
     }
     rd.n_heads = (uint32_t)H;
-    TRY(mlxc_rope(enc, qsrc, q3, pos, M->rope_freqs, &rd));
+    TRY(mlxc_rope(enc, qsrc, q3, pos, L->rope_freqs, &rd));
     rd.n_heads = (uint32_t)KV;
-    TRY(mlxc_rope(enc, ksrc, k3, pos, M->rope_freqs, &rd));
+    TRY(mlxc_rope(enc, ksrc, k3, pos, L->rope_freqs, &rd));
 
     /* the start position is read on the device (pos[0] = p0; the context
      * checked the capacity), as a replayed decode graph needs */
@@ -226,8 +237,22 @@ static mlxc_status ffn_block(fw *f, mlxc_encoder *enc, int l, uint32_t m) {
     mlxc_buffer *up = view(f, c->up, 0, 2, m, M->ff, 0);               /* (m, ff) */
     TRY(llm_linear(enc, xb, &L->w_gate, gate, m));
     TRY(llm_linear(enc, xb, &L->w_up, up, m));
-    TRY(mlxc_silu_mul(enc, gate, up, gate));
+    if (M->gelu) {
+        TRY(mlxc_gelu(enc, gate, gate));
+        TRY(mlxc_mul(enc, gate, up, gate));
+    } else {
+        TRY(mlxc_silu_mul(enc, gate, up, gate));
+    }
     return llm_linear(enc, gate, &L->w_down, view(f, c->xb2, 0, 2, m, M->dim, 0), m);
+}
+
+/* A block's output as it joins the residual: xb2, or Gemma's norm of it. */
+static mlxc_buffer *block_out(fw *f, mlxc_encoder *enc, mlxc_buffer *xb2, const mlxc_buffer *norm, uint32_t m) {
+    if (!norm || f->st) return xb2;
+    mlxc_buffer *out = view(f, f->ctx->post, 0, 2, m, f->m->dim, 0);
+    mlxc_status st = mlxc_rms_norm(enc, xb2, norm, out, (uint32_t)f->m->dim, f->m->eps);
+    if (st && !f->st) f->st = st;
+    return f->st ? NULL : out;
 }
 
 static mlxc_status forward(fw *f, mlxc_encoder *enc, uint32_t p0, uint32_t m, uint32_t n_out) {
@@ -240,26 +265,31 @@ static mlxc_status forward(fw *f, mlxc_encoder *enc, uint32_t p0, uint32_t m, ui
     if (M->embd.format == LLM_W_QUANT) {
         /* dequantized straight into the activation dtype */
         mlxc_qmm_weight q = llm_qmm(&M->embd);
-        TRY(mlxc_qembedding_gather(enc, &q, ids, x, (uint32_t)M->vocab, (uint32_t)M->dim, 1.0f));
+        TRY(mlxc_qembedding_gather(enc, &q, ids, x, (uint32_t)M->vocab, (uint32_t)M->dim, M->embd_scale));
     } else if (c->emb) {
         mlxc_buffer *e = view(f, c->emb, 0, 2, m, M->dim, 0);           /* (m, dim) f32 */
-        TRY(mlxc_embedding_gather(enc, M->tok_embd, ids, e, (uint32_t)M->dim, 1.0f));
+        TRY(mlxc_embedding_gather(enc, M->tok_embd, ids, e, (uint32_t)M->dim, M->embd_scale));
         TRY(mlxc_cast(enc, e, x));
     } else {
-        TRY(mlxc_embedding_gather(enc, M->tok_embd, ids, x, (uint32_t)M->dim, 1.0f));
+        TRY(mlxc_embedding_gather(enc, M->tok_embd, ids, x, (uint32_t)M->dim, M->embd_scale));
     }
+    mlxc_buffer *out = xb2;                                             /* the last block's output */
     for (int l = 0; l < (int)M->n_layers; l++) {
         const llm_layer *L = &M->layers[l];
         if (l == 0) TRY(mlxc_rms_norm(enc, x, L->attn_norm, xb, (uint32_t)M->dim, M->eps));
-        else TRY(mlxc_rms_norm_residual(enc, xb2, x, L->attn_norm, xb, x, (uint32_t)M->dim, M->eps));
+        else TRY(mlxc_rms_norm_residual(enc, out, x, L->attn_norm, xb, x, (uint32_t)M->dim, M->eps));
         TRY(attention_block(f, enc, l, p0, m));
-        TRY(mlxc_rms_norm_residual(enc, xb2, x, L->ffn_norm, xb, x, (uint32_t)M->dim, M->eps));
+        out = block_out(f, enc, xb2, L->post_attn_norm, m);
+        TRY(mlxc_rms_norm_residual(enc, out, x, L->ffn_norm, xb, x, (uint32_t)M->dim, M->eps));
         TRY(ffn_block(f, enc, l, m));
+        out = block_out(f, enc, xb2, L->post_ffn_norm, m);
     }
     if (n_out == 0) return MLXC_OK;
-    TRY(mlxc_rms_norm_residual(enc, xb2, x, M->out_norm, xb, x, (uint32_t)M->dim, M->eps));
+    TRY(mlxc_rms_norm_residual(enc, out, x, M->out_norm, xb, x, (uint32_t)M->dim, M->eps));
     mlxc_buffer *last = view(f, c->xb, (int64_t)(m - n_out) * M->dim, 2, n_out, M->dim, 0);
-    TRY(llm_linear(enc, last, &M->output, view(f, c->logits, 0, 2, n_out, M->vocab, 0), n_out));
+    mlxc_buffer *logits = view(f, c->logits, 0, 2, n_out, M->vocab, 0);
+    TRY(llm_linear(enc, last, &M->output, logits, n_out));
+    if (M->final_softcap > 0) TRY(mlxc_softcap(enc, logits, logits, M->final_softcap));
     /* greedy's pick of the last row, so a decode step ends in 8 bytes to read */
     mlxc_buffer *row = view(f, c->logits, (int64_t)(n_out - 1) * M->vocab, 2, 1, M->vocab, 0);
     return mlxc_sample_softmax(enc, row, NULL, c->top_id, c->top_lp, (uint32_t)M->vocab, 0.0f, 0.0f);

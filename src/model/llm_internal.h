@@ -37,10 +37,16 @@ typedef struct llm_layer {
     llm_weight   wo;              /* (dim, n_heads * head_dim)                 */
     mlxc_buffer *bq, *bk, *bv;    /* Qwen2: (q_dim), (kv_dim), (kv_dim) or NULL */
     mlxc_buffer *q_norm, *k_norm; /* Qwen3: (head_dim) or NULL                 */
+    mlxc_buffer *post_attn_norm;  /* Gemma: (dim) on the attention output, or NULL */
     mlxc_buffer *ffn_norm;        /* (dim)                                     */
+    mlxc_buffer *post_ffn_norm;   /* Gemma: (dim) on the MLP output, or NULL   */
     llm_weight   w_gate;          /* (ff, dim)                                 */
     llm_weight   w_up;            /* (ff, dim)                                 */
     llm_weight   w_down;          /* (dim, ff)                                 */
+    uint32_t     window;          /* sliding window of this layer; 0 = global  */
+    float        rope_theta;      /* this layer's rope base (Gemma 3: local ones differ) */
+    float        rope_freq_scale;
+    mlxc_buffer *rope_freqs;      /* (head_dim / 2) or NULL                    */
 } llm_layer;
 
 struct mlxc_model {
@@ -51,7 +57,11 @@ struct mlxc_model {
     int64_t            dim;       /* hidden size                               */
     int64_t            n_layers, n_heads, n_kv_heads, head_dim, ff, vocab;
     float              eps;
-    uint32_t           window;    /* sliding-window attention (Mistral); 0 = none */
+    uint32_t           window;    /* the sliding window (Mistral, Gemma's local layers); 0 = none */
+    float              attn_scale;/* 1/sqrt(head_dim), Gemma 1/sqrt(query_pre_attn_scalar) */
+    float              attn_softcap, final_softcap; /* Gemma 2; 0 = off           */
+    float              embd_scale;/* 1, Gemma sqrt(dim)                         */
+    bool               gelu;      /* GeGLU (gelu tanh) instead of SwiGLU        */
     mlxc_dtype         act;       /* activation dtype (f32 or bf16)            */
     mlxc_rope_mode     rope_mode; /* NEOX; NORM for GGUF llama (permuted q/k)  */
     float              rope_theta, rope_freq_scale;
@@ -93,6 +103,7 @@ struct mlxc_context {
     mlxc_buffer *emb;             /* (n_batch, dim) f32 rows before a cast, or NULL */
     mlxc_buffer *xb;              /* (n_batch, dim) normed input of a block    */
     mlxc_buffer *xb2;             /* (n_batch, dim) a block's output           */
+    mlxc_buffer *post;            /* (n_batch, dim) Gemma: the block output normed, or NULL */
     mlxc_buffer *q;               /* (n_batch, n_heads, head_dim)              */
     mlxc_buffer *k;               /* (n_batch, n_kv_heads, head_dim)           */
     mlxc_buffer *v;               /* (n_batch, n_kv_heads, head_dim)           */

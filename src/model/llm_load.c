@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "model/llm_internal.h"
+#include "mlxc/ops.h"
 #include "mlxc/ops_elementwise.h"
 #include "mlxc/ops_qmatmul.h"
 
@@ -20,6 +21,8 @@ const char *mlxc_arch_name(mlxc_arch arch) {
     case MLXC_ARCH_LLAMA: return "llama";
     case MLXC_ARCH_QWEN2: return "qwen2";
     case MLXC_ARCH_QWEN3: return "qwen3";
+    case MLXC_ARCH_GEMMA2: return "gemma2";
+    case MLXC_ARCH_GEMMA3: return "gemma3";
     }
     return "unknown";
 }
@@ -30,6 +33,9 @@ static const struct { const char *name; mlxc_arch arch; } k_arch_names[] = {
     {"Qwen2ForCausalLM", MLXC_ARCH_QWEN2},   {"Qwen3ForCausalLM", MLXC_ARCH_QWEN3},
     {"llama", MLXC_ARCH_LLAMA},              {"mistral", MLXC_ARCH_LLAMA},
     {"qwen2", MLXC_ARCH_QWEN2},              {"qwen3", MLXC_ARCH_QWEN3},
+    {"Gemma2ForCausalLM", MLXC_ARCH_GEMMA2}, {"Gemma3ForCausalLM", MLXC_ARCH_GEMMA3},
+    {"gemma2", MLXC_ARCH_GEMMA2},            {"gemma3", MLXC_ARCH_GEMMA3},
+    {"gemma3_text", MLXC_ARCH_GEMMA3},
 };
 
 static mlxc_status find_arch(mlxc_model *m) {
@@ -46,7 +52,7 @@ static mlxc_status find_arch(mlxc_model *m) {
         }
     return mlxc_set_error(MLXC_ERR_UNSUPPORTED,
                           "model: unknown architecture \"%s\" (model_type \"%s\"); this build runs "
-                          "llama, mistral, qwen2 and qwen3",
+                          "llama, mistral, qwen2, qwen3, gemma2 and gemma3",
                           cfg->architecture[0] ? cfg->architecture : "(none)",
                           cfg->model_type[0] ? cfg->model_type : "(none)");
 }
@@ -76,6 +82,11 @@ static const role R_FNORM  = {"model.layers.%d.post_attention_layernorm.weight",
 static const role R_GATE   = {"model.layers.%d.mlp.gate_proj.weight", "blk.%d.ffn_gate.weight"};
 static const role R_UP     = {"model.layers.%d.mlp.up_proj.weight", "blk.%d.ffn_up.weight"};
 static const role R_DOWN   = {"model.layers.%d.mlp.down_proj.weight", "blk.%d.ffn_down.weight"};
+/* Gemma norms each block's input and output: its post_attention_layernorm
+ * is the attention output's norm, not the MLP input's as in Llama. */
+static const role R_G_PANORM = {"model.layers.%d.post_attention_layernorm.weight", "blk.%d.post_attention_norm.weight"};
+static const role R_G_FNORM  = {"model.layers.%d.pre_feedforward_layernorm.weight", "blk.%d.ffn_norm.weight"};
+static const role R_G_PFNORM = {"model.layers.%d.post_feedforward_layernorm.weight", "blk.%d.post_ffw_norm.weight"};
 
 typedef struct binder {
     mlxc_model        *m;
@@ -86,6 +97,7 @@ typedef struct binder {
     void              *user;
     uint64_t           done, total;/* bytes of whole tensors loaded, of all   */
     bool               gguf;
+    bool               norm_plus_one; /* Gemma HF/MLX norms: the kernels take 1 + w */
     mlxc_status        st;
     char               name[256];
 } binder;
@@ -181,6 +193,34 @@ static mlxc_status bind_vec(binder *b, const role *r, int layer, int64_t n, bool
     if ((st = own(b->m, conv))) return st;
     if ((st = mlxc_cast(b->enc, raw, conv))) return st;
     *out = conv;
+    return MLXC_OK;
+}
+
+/* A norm's weight.  Gemma scales by 1 + w; llama.cpp's converter stores
+ * 1 + w in GGUF files, Hugging Face and MLX store w, so those get the 1
+ * added here, once, into a buffer of their own (the loaded one may be the
+ * file's read-only mapping). */
+static mlxc_status bind_norm(binder *b, const role *r, int layer, int64_t n, bool optional, mlxc_buffer **out) {
+    mlxc_status st = bind_vec(b, r, layer, n, optional, out);
+    if (st || !*out || !b->norm_plus_one) return st;
+    mlxc_model *m = b->m;
+    size_t es = mlxc_dtype_size(m->act);
+    int64_t shape[1] = {n};
+    mlxc_buffer *ones, *sum;
+    if ((st = mlxc_buffer_alloc(m->dev, (size_t)n * es, m->act, 1, shape, &ones))) return st;
+    if ((st = own(m, ones))) return st;
+    unsigned char *host = malloc((size_t)n * es);
+    if (!host) return mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "model: out of memory");
+    const uint16_t one16 = 0x3F80;   /* 1.0 in bf16 */
+    const float one32 = 1.0f;
+    for (int64_t i = 0; i < n; i++) memcpy(host + (size_t)i * es, m->act == MLXC_F32 ? (const void *)&one32 : (const void *)&one16, es);
+    st = mlxc_buffer_write(ones, 0, host, (size_t)n * es);
+    free(host);
+    if (st) return st;
+    if ((st = mlxc_buffer_alloc(m->dev, (size_t)n * es, m->act, 1, shape, &sum))) return st;
+    if ((st = own(m, sum))) return st;
+    if ((st = mlxc_add(b->enc, *out, ones, sum))) return st;
+    *out = sum;
     return MLXC_OK;
 }
 
@@ -309,6 +349,52 @@ static mlxc_status setup_rope(binder *b) {
                           rs->type);
 }
 
+/* ---- per-layer attention ------------------------------------------------------------- */
+
+static bool is_gemma(const mlxc_model *m) { return m->arch == MLXC_ARCH_GEMMA2 || m->arch == MLXC_ARCH_GEMMA3; }
+
+/* The attention's scale, softcaps and each layer's window and rope.  Gemma
+ * alternates sliding-window (local) layers with global ones; Gemma 3's
+ * local layers rotate with their own base and without the global layers'
+ * rope scaling.  Other architectures use one window (Mistral's, or none)
+ * and one rope everywhere. */
+static mlxc_status setup_layers(mlxc_model *m, bool gguf) {
+    const mlxc_model_config *c = &m->cfg;
+    double qpas = (double)m->head_dim;
+    int64_t pattern = 0;
+    double local_theta = m->rope_theta;
+    m->embd_scale = 1.0f;
+    if (is_gemma(m)) {
+        m->gelu = true;
+        m->embd_scale = sqrtf((float)m->dim);
+        m->attn_softcap = (float)c->attn_logit_softcap;
+        m->final_softcap = (float)c->final_logit_softcap;
+        if (c->query_pre_attn_scalar > 0) qpas = c->query_pre_attn_scalar;
+        else if (gguf && ((m->arch == MLXC_ARCH_GEMMA2 && m->n_layers == 46) ||
+                          (m->arch == MLXC_ARCH_GEMMA3 && m->n_layers == 62)))
+            qpas = (double)(m->dim / m->n_heads);   /* the 27B models; GGUF has no key (llama.cpp's rule) */
+        if (c->sliding_window > 0) m->window = c->sliding_window > INT32_MAX ? INT32_MAX : (uint32_t)c->sliding_window;
+        /* the defaults of transformers and llama.cpp where a file is silent */
+        pattern = c->sliding_window_pattern > 0 ? c->sliding_window_pattern : m->arch == MLXC_ARCH_GEMMA2 ? 2 : 6;
+        if (m->arch == MLXC_ARCH_GEMMA3) local_theta = c->rope_local_theta > 0 ? c->rope_local_theta : 10000.0;
+    }
+    m->attn_scale = (float)(1.0 / sqrt(qpas));
+    for (int64_t l = 0; l < m->n_layers; l++) {
+        llm_layer *L = &m->layers[l];
+        bool local = pattern > 0 && (l + 1) % pattern != 0;
+        L->window = pattern == 0 || local ? m->window : 0;
+        L->rope_theta = m->rope_theta;
+        L->rope_freq_scale = m->rope_freq_scale;
+        L->rope_freqs = m->rope_freqs;
+        if (local && m->arch == MLXC_ARCH_GEMMA3) {
+            L->rope_theta = (float)local_theta;
+            L->rope_freq_scale = 1.0f;
+            L->rope_freqs = NULL;
+        }
+    }
+    return MLXC_OK;
+}
+
 /* ---- open ---------------------------------------------------------------------------- */
 
 static mlxc_status check_config(mlxc_model *m, const mlxc_model_options *opt) {
@@ -364,7 +450,7 @@ static mlxc_status bind_all(binder *b) {
     m->vocab = ti.shape[0];
     if ((st = bind_linear(b, &R_EMBD, -1, m->vocab, m->dim, &m->embd))) return st;
     if (m->embd.format == LLM_W_DENSE) m->tok_embd = m->embd.w;
-    if ((st = bind_vec(b, &R_NORM, -1, m->dim, false, &m->out_norm))) return st;
+    if ((st = bind_norm(b, &R_NORM, -1, m->dim, false, &m->out_norm))) return st;
     if (lookup(b, &R_OUT, -1) != SIZE_MAX) {
         if ((st = bind_linear(b, &R_OUT, -1, m->vocab, m->dim, &m->output))) return st;
     } else if (m->cfg.tie_word_embeddings || b->gguf) {
@@ -378,10 +464,11 @@ static mlxc_status bind_all(binder *b) {
     int64_t qd = m->n_heads * m->head_dim, kvd = m->n_kv_heads * m->head_dim;
     m->layers = calloc((size_t)m->n_layers, sizeof *m->layers);
     if (!m->layers) return mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "model: out of memory");
-    bool bias = m->arch == MLXC_ARCH_QWEN2, qk_norm = m->arch == MLXC_ARCH_QWEN3;
+    bool bias = m->arch == MLXC_ARCH_QWEN2, qk_norm = m->arch == MLXC_ARCH_QWEN3 || m->arch == MLXC_ARCH_GEMMA3;
+    bool gemma = is_gemma(m);
     for (int l = 0; l < (int)m->n_layers; l++) {
         llm_layer *L = &m->layers[l];
-        if ((st = bind_vec(b, &R_ANORM, l, m->dim, false, &L->attn_norm)) ||
+        if ((st = bind_norm(b, &R_ANORM, l, m->dim, false, &L->attn_norm)) ||
             (st = bind_linear(b, &R_Q, l, qd, m->dim, &L->wq)) ||
             (st = bind_linear(b, &R_K, l, kvd, m->dim, &L->wk)) ||
             (st = bind_linear(b, &R_V, l, kvd, m->dim, &L->wv)) ||
@@ -390,9 +477,11 @@ static mlxc_status bind_all(binder *b) {
             (st = bind_vec(b, &R_BQ, l, qd, !bias, &L->bq)) ||
             (st = bind_vec(b, &R_BK, l, kvd, !bias, &L->bk)) ||
             (st = bind_vec(b, &R_BV, l, kvd, !bias, &L->bv)) ||
-            (st = bind_vec(b, &R_QNORM, l, m->head_dim, !qk_norm, &L->q_norm)) ||
-            (st = bind_vec(b, &R_KNORM, l, m->head_dim, !qk_norm, &L->k_norm)) ||
-            (st = bind_vec(b, &R_FNORM, l, m->dim, false, &L->ffn_norm)) ||
+            (st = bind_norm(b, &R_QNORM, l, m->head_dim, !qk_norm, &L->q_norm)) ||
+            (st = bind_norm(b, &R_KNORM, l, m->head_dim, !qk_norm, &L->k_norm)) ||
+            (st = bind_norm(b, gemma ? &R_G_FNORM : &R_FNORM, l, m->dim, false, &L->ffn_norm)) ||
+            (gemma && (st = bind_norm(b, &R_G_PANORM, l, m->dim, false, &L->post_attn_norm))) ||
+            (gemma && (st = bind_norm(b, &R_G_PFNORM, l, m->dim, false, &L->post_ffn_norm))) ||
             (st = bind_linear(b, &R_GATE, l, m->ff, m->dim, &L->w_gate)) ||
             (st = bind_linear(b, &R_UP, l, m->ff, m->dim, &L->w_up)) ||
             (st = bind_linear(b, &R_DOWN, l, m->dim, m->ff, &L->w_down)))
@@ -402,7 +491,7 @@ static mlxc_status bind_all(binder *b) {
         if (m->rope_mode == MLXC_ROPE_NORM && L->q_norm)
             return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "model: q/k norms on permuted GGUF llama weights");
     }
-    return MLXC_OK;
+    return setup_layers(m, b->gguf);
 }
 
 static bool is_dir(const char *p) {
@@ -455,6 +544,7 @@ mlxc_status mlxc_model_open_ex(mlxc_device *dev, const char *path, const mlxc_mo
     m->cfg = *cfg;
     m->cfg.quant_overrides = NULL;   /* owned by the weights handle */
     if ((st = find_arch(m)) || (st = check_config(m, opt))) goto fail;
+    b.norm_plus_one = is_gemma(m) && !b.gguf;
     if ((st = mlxc_encoder_create(dev, &b.enc))) goto fail;
     mlxc_encoder_set_auto_barrier(b.enc, true);
     if ((st = bind_all(&b))) goto fail;
