@@ -289,6 +289,32 @@ static inline float qc_dot(const float *a, const float *b, uint32_t n) {
     return qc_lanes(l);
 }
 
+/* Four qc_dot at once: rows a, a + lda against b, b + ldb, into
+ * acc[0], acc[1], acc[ldc], acc[ldc + 1].  Each sum keeps qc_dot's lanes
+ * and order (the same bits); the four share their loads. */
+static inline void qc_dot2x2(const float *a, const float *b, uint32_t n, uint32_t ld, float *acc, uint32_t ldc) {
+    float l00[8] = {0}, l01[8] = {0}, l10[8] = {0}, l11[8] = {0};
+    const float *a1 = a + ld, *b1 = b + ld;
+    uint32_t j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (uint32_t q = 0; q < 8; q++) {
+            l00[q] += a[j + q] * b[j + q];
+            l01[q] += a1[j + q] * b[j + q];
+            l10[q] += a[j + q] * b1[j + q];
+            l11[q] += a1[j + q] * b1[j + q];
+        }
+    for (uint32_t q = 0; j + q < n; q++) {
+        l00[q] += a[j + q] * b[j + q];
+        l01[q] += a1[j + q] * b[j + q];
+        l10[q] += a[j + q] * b1[j + q];
+        l11[q] += a1[j + q] * b1[j + q];
+    }
+    acc[0] += qc_lanes(l00);
+    acc[1] += qc_lanes(l01);
+    acc[ldc] += qc_lanes(l10);
+    acc[ldc + 1] += qc_lanes(l11);
+}
+
 static void qc_run(const mlxc_cpu_launch *l, int x_bf16, int y_bf16) {
     const unsigned char *x = l->args[0];
     const uint8_t *w = l->args[1];
@@ -319,7 +345,17 @@ static void qc_run(const mlxc_cpu_launch *l, int x_bf16, int y_bf16) {
                         x_bf16 ? mlxc_half_bf16_to_f32(((const uint16_t *)x)[at + q]) : ((const float *)x)[at + q];
             }
             for (uint32_t r = 0; r < nr; r++) qc_dequant_row(p, w, scales, biases, c0 + r, kb, kl, wf + (size_t)r * KB);
-            for (uint32_t i = 0; i < mr; i++)
+            uint32_t i = 0;
+            for (; i + 2 <= mr; i += 2) {
+                uint32_t r = 0;
+                for (; r + 2 <= nr; r += 2)
+                    qc_dot2x2(wf + (size_t)r * KB, xf + (size_t)i * KB, kl, KB, acc + (size_t)i * NT + r, NT);
+                for (; r < nr; r++) {
+                    acc[(size_t)i * NT + r] += qc_dot(wf + (size_t)r * KB, xf + (size_t)i * KB, kl);
+                    acc[(size_t)(i + 1) * NT + r] += qc_dot(wf + (size_t)r * KB, xf + (size_t)(i + 1) * KB, kl);
+                }
+            }
+            for (; i < mr; i++)
                 for (uint32_t r = 0; r < nr; r++)
                     acc[(size_t)i * NT + r] += qc_dot(wf + (size_t)r * KB, xf + (size_t)i * KB, kl);
         }
