@@ -85,6 +85,18 @@ endif()
 if(TEST test_model_real AND DEFINED ENV{MLXC_MODELS_DIR})
   set_tests_properties(test_model_real PROPERTIES ENVIRONMENT "MLXC_MODELS_DIR=$ENV{MLXC_MODELS_DIR}")
 endif()
+# Gemma 3 270M Q4_K_M likewise (the same program with "gemma3": top-1 over
+# 256 positions of a text, perplexity, 32 greedy tokens), its own test so
+# that the two real models can run side by side.  Not in sanitizer builds:
+# it is a numerical check of a 270M model (about a minute of CPU time in a
+# release build); the tiny Gemma fixtures run the same code under ASan.
+if(TARGET test_model_real AND NOT MLXC_SANITIZE AND NOT MLXC_TSAN)
+  add_test(NAME model_real_gemma3 COMMAND test_model_real gemma3)
+  set_tests_properties(model_real_gemma3 PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77)
+  if(DEFINED ENV{MLXC_MODELS_DIR})
+    set_tests_properties(model_real_gemma3 PROPERTIES ENVIRONMENT "MLXC_MODELS_DIR=$ENV{MLXC_MODELS_DIR}")
+  endif()
+endif()
 # `mlxc run --chat` on it: the ChatML prompt ids and the greedy answer are
 # transformers' (the reference's "chat" case).
 if(DEFINED ENV{MLXC_MODELS_DIR})
