@@ -410,6 +410,18 @@ def write_bad(src, out):
     variant("bad-arch", t, dict(cfg, architectures=["FooForCausalLM"], model_type="foo"))
 
 
+def write_bad_gemma(src, out):
+    """gemma3-tiny without a norm only Gemma has, for the error tests."""
+    from safetensors.numpy import load_file, save_file
+    t = load_file(os.path.join(src, "model.safetensors"))
+    d = os.path.join(out, "bad-gemma-missing")
+    os.makedirs(d, exist_ok=True)
+    save_file({k: v for k, v in t.items() if k != "model.layers.5.post_feedforward_layernorm.weight"},
+              os.path.join(d, "model.safetensors"))
+    for f in ("config.json", "tokenizer.json"):
+        shutil.copy(os.path.join(src, f), d)
+
+
 def write_half(src, out, dtype):
     """The fixture with f16 or bf16 weights, in two shards with an index (as
     transformers writes large models)."""
@@ -494,6 +506,7 @@ def main():
             if name != "mistral-tiny":
                 write_gguf(os.path.join(a.out, name), os.path.join(a.test_data, name + ".gguf"))
         write_bad(os.path.join(a.out, "llama-tiny"), a.test_data)
+        write_bad_gemma(os.path.join(a.out, "gemma3-tiny"), a.test_data)
         # quantized forms of llama-tiny and their dequantized twins
         src = os.path.join(a.out, "llama-tiny")
         for qt in ("Q8_0", "Q4_0"):

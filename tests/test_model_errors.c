@@ -20,6 +20,16 @@ static void test_missing_tensor(void) {
     CHECK_MSG(strstr(mlxc_last_error(), "model.layers.1.mlp.up_proj.weight") != NULL, "%s", mlxc_last_error());
 }
 
+/* Gemma's post-feedforward norm is required of Gemma alone. */
+static void test_missing_gemma_norm(void) {
+    char p[1024];
+    path_of(p, sizeof p, g_gen, "bad-gemma-missing");
+    mlxc_model *m = NULL;
+    CHECK_ERR(mlxc_model_open(g_dev, p, &m), MLXC_ERR_NOT_FOUND);
+    CHECK_MSG(strstr(mlxc_last_error(), "model.layers.5.post_feedforward_layernorm.weight") != NULL, "%s",
+              mlxc_last_error());
+}
+
 static void test_misshapen_tensor(void) {
     char p[1024];
     path_of(p, sizeof p, g_gen, "bad-shape");
@@ -145,6 +155,7 @@ int main(void) {
     if (!g_gen) SKIP_ALL("MLXC_MODEL_GEN not set (run through ctest)");
     if (mlxc_device_open(MLXC_BACKEND_CPU, 0, &g_dev)) SKIP_ALL("no CPU device: %s", mlxc_last_error());
     RUN(test_missing_tensor);
+    RUN(test_missing_gemma_norm);
     RUN(test_misshapen_tensor);
     RUN(test_unknown_arch);
     RUN(test_not_a_model);

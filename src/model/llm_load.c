@@ -378,7 +378,7 @@ static mlxc_status setup_layers(mlxc_model *m, bool gguf) {
         pattern = c->sliding_window_pattern > 0 ? c->sliding_window_pattern : m->arch == MLXC_ARCH_GEMMA2 ? 2 : 6;
         if (m->arch == MLXC_ARCH_GEMMA3) local_theta = c->rope_local_theta > 0 ? c->rope_local_theta : 10000.0;
     }
-    m->attn_scale = (float)(1.0 / sqrt(qpas));
+    m->attn_scale = 1.0f / sqrtf((float)qpas);   /* the form the Llama family always used */
     for (int64_t l = 0; l < m->n_layers; l++) {
         llm_layer *L = &m->layers[l];
         bool local = pattern > 0 && (l + 1) % pattern != 0;
