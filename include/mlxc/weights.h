@@ -93,7 +93,8 @@ typedef struct mlxc_model_config {
      * <arch>.final_logit_softcapping, <arch>.rope.freq_base_swa) */
     double   attn_logit_softcap;   /* attention logits s -> c tanh(s / c); 0 = off  */
     double   final_logit_softcap;  /* the same on the output logits                 */
-    double   query_pre_attn_scalar;/* attention scale 1 / sqrt(this)                */
+    double   query_pre_attn_scalar;/* attention scale 1 / sqrt(this) (GGUF: from
+                                      <arch>.attention.scale, 1 / scale^2)      */
     double   rope_local_theta;     /* rope base of the sliding-window layers        */
     /* Local (sliding-window) and global layers alternate: layer i is global
      * when (i + 1) % pattern == 0.  From "sliding_window_pattern", or
