@@ -37,10 +37,13 @@
  * Python's bytes.decode("utf-8", "replace") gives, so the ids equal those of
  * the Hugging Face tokenizers on that decoded string).
  *
- * Special and added tokens (BOS, "<|im_start|>", "[SEP]", ...) are
- * recognised in the text only with MLXC_TOKENIZE_PARSE_SPECIAL (leftmost,
- * longest match first; lstrip/rstrip of tokenizer.json honoured); without
- * it their text is tokenized as ordinary text.  MLXC_TOKENIZE_ADD_SPECIAL
+ * Special tokens (BOS, "<|im_start|>", "[SEP]", ...) are recognised in the
+ * text only with MLXC_TOKENIZE_PARSE_SPECIAL; without it their text is
+ * tokenized as ordinary text.  User-defined tokens (GGUF token type 4, the
+ * non-special added tokens of a tokenizer.json: runs of spaces, code
+ * keywords) are always cut out of the raw text first, before normalization
+ * and pre-tokenization, as llama.cpp and Hugging Face tokenizers do.  Both
+ * match leftmost, longest first; lstrip/rstrip of tokenizer.json honoured.  MLXC_TOKENIZE_ADD_SPECIAL
  * adds what the model's post-processor adds (BOS for Llama, [CLS] … [SEP]
  * for BERT, nothing for GPT-2).
  *
@@ -75,7 +78,7 @@ typedef enum mlxc_token_role {
 
 /* encode flags */
 #define MLXC_TOKENIZE_ADD_SPECIAL   1u  /* add BOS/EOS/CLS/SEP as the model does   */
-#define MLXC_TOKENIZE_PARSE_SPECIAL 2u  /* match special/added token text          */
+#define MLXC_TOKENIZE_PARSE_SPECIAL 2u  /* match special token text too             */
 
 /* decode flags */
 #define MLXC_DECODE_SKIP_SPECIAL    1u  /* leave out control tokens (BOS, [CLS]...)*/

@@ -394,10 +394,16 @@ mlxc_status mlxc_tok_finish(mlxc_tokenizer *t) {
         }
     }
     memset(t->added_first, 0, sizeof t->added_first);
+    memset(t->plain_first, 0, sizeof t->plain_first);
+    t->n_plain = 0;
     for (size_t i = 0; i < t->n_added; i++) {
         size_t len;
         const char *s = mlxc_tok_str(t, t->added[i].id, &len);
         if (len) t->added_first[(uint8_t)s[0]] = 1;
+        if (len && !t->added[i].special) {
+            t->plain_first[(uint8_t)s[0]] = 1;
+            t->n_plain++;
+        }
         if (t->added[i].special) t->attr[t->added[i].id] |= MLXC_TOKA_CONTROL;
     }
     return MLXC_OK;
@@ -528,11 +534,13 @@ static bool is_ascii_space(char c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
 }
 
-/* Longest added token starting at s[0..n), or -1 (index into t->added). */
-static int match_added(const mlxc_tokenizer *t, const char *s, size_t n, size_t *mlen) {
+/* Longest added token starting at s[0..n), or -1 (index into t->added);
+ * special (control) tokens only when `special` is set. */
+static int match_added(const mlxc_tokenizer *t, const char *s, size_t n, bool special, size_t *mlen) {
     int best = -1;
     size_t bl = 0;
     for (size_t i = 0; i < t->n_added; i++) {
+        if (t->added[i].special && !special) continue;
         size_t len;
         const char *a = mlxc_tok_str(t, t->added[i].id, &len);
         if (len > bl && len <= n && memcmp(a, s, len) == 0) { best = (int)i; bl = len; }
@@ -606,12 +614,19 @@ mlxc_status mlxc_tokenizer_encode(const mlxc_tokenizer *t, const char *text, siz
     out.n = 0;
     if (flags & MLXC_TOKENIZE_ADD_SPECIAL)
         for (size_t i = 0; i < t->n_post_prefix && !st; i++) st = mlxc_ids_push(&out, t->post_prefix[i]);
-    bool parse = (flags & MLXC_TOKENIZE_PARSE_SPECIAL) && t->n_added;
+    /* Added tokens are cut out of the raw text before normalization and
+     * pre-tokenization, as llama.cpp and Hugging Face tokenizers do: the
+     * user-defined ones always (a run of spaces or a code keyword would
+     * otherwise be split by the pre-tokenizer), the special ones only when
+     * their text is to be parsed. */
+    bool parse = (flags & MLXC_TOKENIZE_PARSE_SPECIAL) != 0;
+    const uint8_t *first_bytes = parse ? t->added_first : t->plain_first;
+    bool any = parse ? t->n_added > 0 : t->n_plain > 0;
     size_t seg = 0, i = 0;
     while (!st && i <= len) {
         size_t mlen = 0;
         int a = -1;
-        if (parse && i < len && t->added_first[(uint8_t)text[i]]) a = match_added(t, text + i, len - i, &mlen);
+        if (any && i < len && first_bytes[(uint8_t)text[i]]) a = match_added(t, text + i, len - i, parse, &mlen);
         if (a < 0 && i < len) { i++; continue; }
         /* text before the token (or the tail) */
         size_t end = i;

@@ -149,6 +149,8 @@ struct mlxc_tokenizer {
 
     mlxc_added_token *added; size_t n_added;  /* sorted by id                    */
     uint8_t           added_first[256];       /* first bytes of added tokens      */
+    uint8_t           plain_first[256];       /* ... of the non-special ones      */
+    size_t            n_plain;                /* non-special added tokens         */
 
     int32_t  role[MLXC_TOKEN_ROLE_COUNT];
     int32_t  post_prefix[MLXC_TOK_MAX_POST]; size_t n_post_prefix;
