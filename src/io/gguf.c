@@ -316,8 +316,10 @@ static mlxc_status parse(mlxc_gguf *g) {
     mlxc_status st;
     c.ctx[0] = 0;
     if (c.size < 4 || memcmp(c.p, "GGUF", 4) != 0) {
+        if (c.size == 0) return fail(&c, "the file is empty");
         if (c.size < 4) return fail(&c, "file of %zu bytes is too short for the magic", c.size);
-        return fail(&c, "bad magic %02x %02x %02x %02x (expected \"GGUF\")", c.p[0], c.p[1], c.p[2], c.p[3]);
+        return fail(&c, "not a GGUF file: it starts with %02x %02x %02x %02x, not the magic \"GGUF\"", c.p[0], c.p[1],
+                    c.p[2], c.p[3]);
     }
     c.pos = 4;
     uint32_t version;

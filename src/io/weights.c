@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 
 #include "io/io_internal.h"
@@ -433,18 +434,28 @@ static mlxc_status open_impl(mlxc_weights *w, const char *path) {
         if (ends_with(path, ".index.json")) {
             if (!(index = strdup(path))) { st = mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "out of memory"); goto done; }
         } else {
-            /* GGUF by its magic, whatever the name */
+            /* The format the name gives (.gguf, .safetensors), else the one
+             * the first bytes give: an error then speaks of the format the
+             * user meant. */
             FILE *f = fopen(path, "rb");
-            char magic[4] = {0};
+            unsigned char magic[4] = {0};
             if (f) {
                 if (fread(magic, 1, 4, f) != 4) memset(magic, 0, 4);
                 fclose(f);
             }
-            if (memcmp(magic, "GGUF", 4) == 0) w->fmt = MLXC_FORMAT_GGUF;
+            bool gguf_magic = memcmp(magic, "GGUF", 4) == 0;
+            if (ends_with(path, ".gguf") || (!ends_with(path, ".safetensors") && gguf_magic)) w->fmt = MLXC_FORMAT_GGUF;
             if ((st = add_path(w, strdup(path)))) goto done;
         }
     } else {
-        st = mlxc_set_error(MLXC_ERR_NOT_FOUND, "%s: no such file or directory", path);
+        struct stat sb;
+        if (stat(path, &sb) != 0)
+            st = mlxc_set_error(errno == ENOENT || errno == ENOTDIR ? MLXC_ERR_NOT_FOUND : MLXC_ERR_IO, "%s: %s", path,
+                                errno == ENOENT ? "no such file or directory" : strerror(errno));
+        else
+            st = mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "%s: not a regular file or a directory (a %s)", path,
+                                S_ISCHR(sb.st_mode) ? "character device" : S_ISBLK(sb.st_mode) ? "block device"
+                                : S_ISFIFO(sb.st_mode) ? "pipe" : S_ISSOCK(sb.st_mode) ? "socket" : "special file");
         goto done;
     }
 
