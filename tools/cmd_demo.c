@@ -10,6 +10,7 @@
 
 #include "commands.h"
 #include "mlxc/mlxc.h"
+#include "opt.h"
 
 #define ROWS 64
 #define DIM 1024
@@ -66,16 +67,21 @@ static void delta(const char *what, const mlxc_counters *a, const mlxc_counters 
 
 int mlxc_cmd_demo(int argc, char **argv) {
     const char *trace = NULL;
-    int replays = 200;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--trace") == 0 && i + 1 < argc) trace = argv[++i];
-        else if (strcmp(argv[i], "--replays") == 0 && i + 1 < argc) replays = atoi(argv[++i]);
-        else {
-            fprintf(stderr, "usage: mlxc demo [--trace FILE.json] [--replays N]\n");
-            return 2;
-        }
-    }
-    if (replays < 1) replays = 1;
+    long replays = 200;
+    const cli_opt opts[] = {
+        CLI_OPT_STRING("--trace", &trace),
+        CLI_OPT_INT("--replays", &replays, 1, 1000000),
+        CLI_OPT_END,
+    };
+    cli_cmd c = {"demo",
+                 "usage: mlxc demo [--trace FILE.json] [--replays N]\n"
+                 "  a small transformer-like block run three ways (an encoder with auto-barriers, a fenced\n"
+                 "  session, a fused and replayed graph); prints dispatches, barriers, fences and timings\n"
+                 "  --trace FILE   write a Chrome/Perfetto trace (with MLXC_PROFILE_CB / MLXC_PROFILE_DISPATCH)\n"
+                 "  --replays N    graph replays to time (default 200)\n",
+                 opts, NULL, 0, 0};
+    int prc = cli_parse(&c, argc, argv);
+    if (prc >= 0) return prc;
     demo d = {0};
     TRY(mlxc_device_open(MLXC_BACKEND_AUTO, 0, &d.dev));
     printf("mlxc demo on %s (%s backend)\n", mlxc_device_name(d.dev), mlxc_backend_name(mlxc_device_backend(d.dev)));
@@ -173,7 +179,7 @@ int mlxc_cmd_demo(int argc, char **argv) {
         total += e - s;
         mlxc_encoder_destroy(enc);
     }
-    printf("   %d replays: %.1f us device time each (%zu dispatches)\n\n", replays, (double)total / replays / 1e3,
+    printf("   %ld replays: %.1f us device time each (%zu dispatches)\n\n", replays, (double)total / replays / 1e3,
            mlxc_graph_dispatch_count(graph));
     mlxc_graph_exec_destroy(exec);
     mlxc_graph_destroy(graph);

@@ -1,9 +1,22 @@
-/* `mlxc info`: which backends are built and usable, and each device's caps. */
+/* `mlxc info`: which backends are built and usable, and each device's caps;
+ * `mlxc info FILE|DIR` describes a model file (tools/cmd_info_file.c). */
 #include <stdio.h>
 #include <string.h>
 
 #include "commands.h"
 #include "mlxc/mlxc.h"
+#include "opt.h"
+
+static const char k_usage[] =
+    "usage: mlxc info [FILE|DIR] [--json] [--load] [--copy] [--no-tensors] [--metadata]\n"
+    "  with no operand: the library version, backends, devices and their capabilities\n"
+    "  FILE|DIR        a .gguf or .safetensors file, or a model directory: format, metadata,\n"
+    "                  hyperparameters, quantization and the tensor table\n"
+    "  --json          one JSON object instead of text\n"
+    "  --load          also load every tensor onto the device (MLXC_BACKEND picks it) and time it\n"
+    "  --copy          with --load: copy even where the device could map the file\n"
+    "  --no-tensors    leave out the tensor table\n"
+    "  --metadata      list every GGUF metadata entry (--json always has them)\n";
 
 static void print_device(mlxc_backend_kind kind, int index) {
     mlxc_device *dev;
@@ -26,8 +39,7 @@ static void print_device(mlxc_backend_kind kind, int index) {
     mlxc_device_close(dev);
 }
 
-int mlxc_cmd_info(int argc, char **argv) {
-    (void)argc; (void)argv;
+static int info_devices(void) {
     printf("mlxc %s\n", mlxc_version());
     mlxc_env_flags env;
     mlxc_env_get(&env);
@@ -53,5 +65,38 @@ int mlxc_cmd_info(int argc, char **argv) {
     printf("settings: auto_barrier=%d profile_cb=%d profile_dispatch=%d profile_barriers=%d unretained_refs=%d cpu_threads=%d\n",
            env.auto_barrier, env.profile_cb, env.profile_dispatch, env.profile_barriers, env.unretained_refs,
            env.cpu_threads);
+    return 0;
+}
+
+int mlxc_cmd_info(int argc, char **argv) {
+    mlxc_info_opts o = {.tensors = true};
+    bool no_tensors = false;
+    const cli_opt opts[] = {
+        CLI_OPT_FLAG("--json", &o.json),
+        CLI_OPT_FLAG("--load", &o.load),
+        CLI_OPT_FLAG("--copy", &o.copy),
+        CLI_OPT_FLAG("--no-tensors", &no_tensors),
+        CLI_OPT_FLAG("--metadata", &o.metadata),
+        CLI_OPT_END,
+    };
+    const char *path = NULL;
+    cli_cmd c = {"info", k_usage, opts, &path, 1, 0};
+    int rc = cli_parse(&c, argc, argv);
+    if (rc >= 0) return rc;
+    o.tensors = !no_tensors;
+    o.load |= o.copy;
+    if (!path) {
+        if (o.json || o.load || no_tensors || o.metadata)
+            return cli_usage_error(&c, "--json, --load, --copy, --no-tensors and --metadata describe a FILE|DIR");
+        return info_devices();
+    }
+    return mlxc_info_file(path, &o);
+}
+
+int mlxc_cmd_version(int argc, char **argv) {
+    cli_cmd c = {"version", "usage: mlxc version\n  print the library version\n", NULL, NULL, 0, 0};
+    int rc = cli_parse(&c, argc, argv);
+    if (rc >= 0) return rc;
+    printf("mlxc %s\n", mlxc_version());
     return 0;
 }

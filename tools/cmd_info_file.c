@@ -1,11 +1,16 @@
 /*
- * `mlxc info FILE|DIR [--json] [--load] [--copy] [--no-tensors]`: describe a
- * GGUF or safetensors file, or a model directory: format, architecture,
- * hyperparameters, quantization, the tensor table and a summary.  --load
- * also loads every tensor into buffers on the device (MLXC_BACKEND picks it)
- * with a progress bar on stderr and reports the throughput; --copy forces a
- * copy where the CPU backend would wrap the mapping.
+ * `mlxc info FILE|DIR [--json] [--load] [--copy] [--no-tensors] [--metadata]`:
+ * describe a GGUF or safetensors file, or a model directory: format, the
+ * GGUF metadata a user looks for (name, file type, context length,
+ * tokenizer and token counts, special tokens, chat template), architecture,
+ * hyperparameters, quantization, the tensor table in layer order and a
+ * summary; --metadata lists every GGUF metadata entry.  --load also loads
+ * every tensor into buffers on the device (MLXC_BACKEND picks it) with a
+ * progress bar on stderr and reports the throughput of a copy (a device that
+ * maps the file moves nothing: no throughput); --copy forces a copy where
+ * the CPU backend would wrap the mapping.
  */
+#include <ctype.h>
 #include <jansson.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -155,24 +160,240 @@ static json_t *config_json(const mlxc_model_config *c) {
     return o;
 }
 
-static void usage(void) {
-    fprintf(stderr, "usage: mlxc info FILE|DIR [--json] [--load] [--copy] [--no-tensors]\n");
+
+/* ---- tensor order: blk.2 before blk.10 ------------------------------------------------ */
+
+/* Names compared with runs of digits as numbers, so that layers list in
+ * layer order rather than string order. */
+static int natural_cmp(const char *a, const char *b) {
+    while (*a && *b) {
+        if (isdigit((unsigned char)*a) && isdigit((unsigned char)*b)) {
+            while (*a == '0' && isdigit((unsigned char)a[1])) a++;
+            while (*b == '0' && isdigit((unsigned char)b[1])) b++;
+            size_t la = 0, lb = 0;
+            while (isdigit((unsigned char)a[la])) la++;
+            while (isdigit((unsigned char)b[lb])) lb++;
+            if (la != lb) return la < lb ? -1 : 1;
+            int c = memcmp(a, b, la);
+            if (c) return c;
+            a += la;
+            b += lb;
+            continue;
+        }
+        if (*a != *b) return (unsigned char)*a < (unsigned char)*b ? -1 : 1;
+        a++;
+        b++;
+    }
+    return *a ? 1 : *b ? -1 : 0;
 }
 
-int mlxc_cmd_info_file(int argc, char **argv) {
-    const char *path = NULL;
-    bool as_json = false, load = false, copy = false, tensors = true;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0) as_json = true;
-        else if (strcmp(argv[i], "--load") == 0) load = true;
-        else if (strcmp(argv[i], "--copy") == 0) copy = load = true;
-        else if (strcmp(argv[i], "--no-tensors") == 0) tensors = false;
-        else if (argv[i][0] == '-') { usage(); return 2; }
-        else if (!path) path = argv[i];
-        else { usage(); return 2; }
-    }
-    if (!path) { usage(); return 2; }
+static const mlxc_weights *g_sort_w;   /* qsort has no context argument */
 
+static int cmp_tensor(const void *x, const void *y) {
+    mlxc_tensor_info a, b;
+    mlxc_weights_info(g_sort_w, *(const size_t *)x, &a);
+    mlxc_weights_info(g_sort_w, *(const size_t *)y, &b);
+    int c = natural_cmp(a.name, b.name);
+    return c ? c : strcmp(a.name, b.name);
+}
+
+/* The tensors' indices in layer order (NULL when out of memory). */
+static size_t *tensor_order(const mlxc_weights *w, size_t n) {
+    size_t *ord = malloc((n ? n : 1) * sizeof *ord);
+    if (!ord) return NULL;
+    for (size_t i = 0; i < n; i++) ord[i] = i;
+    g_sort_w = w;
+    qsort(ord, n, sizeof *ord, cmp_tensor);
+    return ord;
+}
+
+/* ---- GGUF metadata -------------------------------------------------------------------- */
+
+const char *mlxc_tool_file_type_name(int64_t t) {
+    static const char *const names[] = {
+        [0] = "F32", [1] = "F16", [2] = "Q4_0", [3] = "Q4_1", [7] = "Q8_0", [8] = "Q5_0", [9] = "Q5_1",
+        [10] = "Q2_K", [11] = "Q3_K_S", [12] = "Q3_K_M", [13] = "Q3_K_L", [14] = "Q4_K_S", [15] = "Q4_K_M",
+        [16] = "Q5_K_S", [17] = "Q5_K_M", [18] = "Q6_K", [19] = "IQ2_XXS", [20] = "IQ2_XS", [21] = "Q2_K_S",
+        [22] = "IQ3_XS", [23] = "IQ3_XXS", [24] = "IQ1_S", [25] = "IQ4_NL", [26] = "IQ3_S", [27] = "IQ3_M",
+        [28] = "IQ2_S", [29] = "IQ2_M", [30] = "IQ4_XS", [31] = "IQ1_M", [32] = "BF16", [36] = "TQ1_0",
+        [37] = "TQ2_0", [38] = "MXFP4_MOE",
+    };
+    return t >= 0 && (size_t)t < sizeof names / sizeof *names && names[t] ? names[t] : "?";
+}
+
+/* What a user looks for first in a GGUF file, in one place for text and JSON. */
+typedef struct gguf_summary {
+    const char *name, *arch, *tok_model, *tok_pre;
+    size_t      name_len, arch_len, tok_model_len, tok_pre_len;
+    int64_t     file_type, context_length, bos, eos;
+    int         add_bos, add_eos;          /* -1: not set */
+    size_t      chat_template_bytes;       /* 0: none     */
+    size_t      n_tokens, n_merges;
+    size_t      n_type[7];                 /* tokens per tokenizer.ggml.token_type (1..6) */
+} gguf_summary;
+
+static void summarize_gguf(const mlxc_gguf *g, gguf_summary *s) {
+    memset(s, 0, sizeof *s);
+    s->file_type = s->context_length = s->bos = s->eos = -1;
+    s->add_bos = s->add_eos = -1;
+    if (mlxc_gguf_get_string(g, "general.name", &s->name, &s->name_len)) s->name = NULL;
+    if (mlxc_gguf_get_string(g, "general.architecture", &s->arch, &s->arch_len)) s->arch = NULL;
+    if (mlxc_gguf_get_string(g, "tokenizer.ggml.model", &s->tok_model, &s->tok_model_len)) s->tok_model = NULL;
+    if (mlxc_gguf_get_string(g, "tokenizer.ggml.pre", &s->tok_pre, &s->tok_pre_len)) s->tok_pre = NULL;
+    if (mlxc_gguf_get_int(g, "general.file_type", &s->file_type)) s->file_type = -1;
+    if (s->arch && s->arch_len < 64) {
+        char key[96];
+        snprintf(key, sizeof key, "%.*s.context_length", (int)s->arch_len, s->arch);
+        if (mlxc_gguf_get_int(g, key, &s->context_length)) s->context_length = -1;
+    }
+    if (mlxc_gguf_get_int(g, "tokenizer.ggml.bos_token_id", &s->bos)) s->bos = -1;
+    if (mlxc_gguf_get_int(g, "tokenizer.ggml.eos_token_id", &s->eos)) s->eos = -1;
+    bool b;
+    if (!mlxc_gguf_get_bool(g, "tokenizer.ggml.add_bos_token", &b)) s->add_bos = b;
+    if (!mlxc_gguf_get_bool(g, "tokenizer.ggml.add_eos_token", &b)) s->add_eos = b;
+    const char *tpl;
+    size_t tl;
+    if (!mlxc_gguf_get_string(g, "tokenizer.chat_template", &tpl, &tl)) s->chat_template_bytes = tl ? tl : 1;
+    mlxc_gguf_type elem;
+    if (mlxc_gguf_get_array_info(g, "tokenizer.ggml.tokens", &elem, &s->n_tokens)) s->n_tokens = 0;
+    if (mlxc_gguf_get_array_info(g, "tokenizer.ggml.merges", &elem, &s->n_merges)) s->n_merges = 0;
+    size_t nt = 0;
+    if (!mlxc_gguf_get_array_info(g, "tokenizer.ggml.token_type", &elem, &nt))
+        for (size_t i = 0; i < nt; i++) {
+            int64_t t;
+            if (!mlxc_gguf_get_array_int(g, "tokenizer.ggml.token_type", i, &t) && t >= 1 && t <= 6) s->n_type[t]++;
+        }
+    mlxc_clear_error();   /* absent keys are not failures */
+}
+
+static const char *const k_token_types[7] = {"", "normal", "unknown", "control", "user-defined", "unused", "byte"};
+
+static void print_gguf_text(const mlxc_gguf *g, bool with_arch) {
+    gguf_summary s;
+    summarize_gguf(g, &s);
+    if (s.name) printf("name                %.*s\n", (int)s.name_len, s.name);
+    if (s.arch && with_arch) printf("architecture        %.*s\n", (int)s.arch_len, s.arch);
+    if (s.file_type >= 0) printf("file_type           %s (%lld)\n", mlxc_tool_file_type_name(s.file_type), (long long)s.file_type);
+    if (s.context_length >= 0) printf("context_length      %lld\n", (long long)s.context_length);
+    if (s.tok_model) {
+        printf("tokenizer           %.*s", (int)s.tok_model_len, s.tok_model);
+        if (s.tok_pre) printf(", pre-tokenizer %.*s", (int)s.tok_pre_len, s.tok_pre);
+        printf(", %zu tokens", s.n_tokens);
+        for (int t = 2; t <= 6; t++)
+            if (s.n_type[t]) printf(", %zu %s", s.n_type[t], k_token_types[t]);
+        if (s.n_merges) printf(", %zu merges", s.n_merges);
+        printf("\n");
+        printf("special tokens      bos %lld, eos %lld; add_bos %s, add_eos %s\n", (long long)s.bos, (long long)s.eos,
+               s.add_bos < 0 ? "unset" : s.add_bos ? "yes" : "no", s.add_eos < 0 ? "unset" : s.add_eos ? "yes" : "no");
+    }
+    if (s.chat_template_bytes) printf("chat_template       present (%zu bytes)\n", s.chat_template_bytes);
+    else printf("chat_template       none\n");
+}
+
+/* One metadata value in JSON: scalars as they are, strings as strings (or
+ * their bytes when not UTF-8), arrays of up to 16 elements in full, longer
+ * ones as their element type and count. */
+static json_t *gguf_value_json(const mlxc_gguf_value *v, int depth) {
+    int64_t i;
+    uint64_t u;
+    double f;
+    switch (v->type) {
+    case MLXC_GGUF_BOOL: return json_boolean(v->data[0] != 0);
+    case MLXC_GGUF_FLOAT32:
+    case MLXC_GGUF_FLOAT64: return mlxc_gguf_value_float(v, &f) ? json_null() : json_real(f);
+    case MLXC_GGUF_UINT64: return mlxc_gguf_value_uint(v, &u) ? json_null() : u > INT64_MAX ? json_real((double)u) : json_integer((json_int_t)u);
+    case MLXC_GGUF_STRING: {
+        json_t *sv = json_stringn((const char *)v->data, (size_t)v->len);
+        return sv ? sv : json_string("(not UTF-8)");
+    }
+    case MLXC_GGUF_ARRAY: {
+        if (v->count > 16 || depth > 2) {
+            json_t *o = json_object();
+            json_object_set_new(o, "array", json_string(mlxc_gguf_type_name(v->elem)));
+            json_object_set_new(o, "count", json_integer((json_int_t)v->count));
+            return o;
+        }
+        json_t *a = json_array();
+        for (uint64_t k = 0; k < v->count; k++) {
+            mlxc_gguf_value e;
+            json_array_append_new(a, mlxc_gguf_value_elem(v, k, &e) ? json_null() : gguf_value_json(&e, depth + 1));
+        }
+        return a;
+    }
+    default: return mlxc_gguf_value_int(v, &i) ? json_null() : json_integer(i);
+    }
+}
+
+static json_t *gguf_json(const mlxc_gguf *g) {
+    gguf_summary s;
+    summarize_gguf(g, &s);
+    json_t *o = json_object();
+    if (s.name) json_object_set_new(o, "name", json_stringn(s.name, s.name_len));
+    if (s.arch) json_object_set_new(o, "architecture", json_stringn(s.arch, s.arch_len));
+    if (s.file_type >= 0) json_object_set_new(o, "file_type", json_string(mlxc_tool_file_type_name(s.file_type)));
+    if (s.context_length >= 0) json_object_set_new(o, "context_length", json_integer(s.context_length));
+    if (s.tok_model) json_object_set_new(o, "tokenizer", json_stringn(s.tok_model, s.tok_model_len));
+    if (s.tok_pre) json_object_set_new(o, "pre_tokenizer", json_stringn(s.tok_pre, s.tok_pre_len));
+    json_object_set_new(o, "tokens", json_integer((json_int_t)s.n_tokens));
+    json_t *types = json_object();
+    for (int t = 1; t <= 6; t++)
+        if (s.n_type[t]) json_object_set_new(types, k_token_types[t], json_integer((json_int_t)s.n_type[t]));
+    json_object_set_new(o, "token_types", types);
+    json_object_set_new(o, "merges", json_integer((json_int_t)s.n_merges));
+    if (s.bos >= 0) json_object_set_new(o, "bos_token_id", json_integer(s.bos));
+    if (s.eos >= 0) json_object_set_new(o, "eos_token_id", json_integer(s.eos));
+    if (s.add_bos >= 0) json_object_set_new(o, "add_bos_token", json_boolean(s.add_bos));
+    if (s.add_eos >= 0) json_object_set_new(o, "add_eos_token", json_boolean(s.add_eos));
+    json_object_set_new(o, "chat_template", json_boolean(s.chat_template_bytes > 0));
+    return o;
+}
+
+static json_t *gguf_metadata_json(const mlxc_gguf *g) {
+    json_t *o = json_object();
+    for (size_t i = 0; i < mlxc_gguf_kv_count(g); i++) {
+        const char *k;
+        size_t kl;
+        mlxc_gguf_value v;
+        if (mlxc_gguf_kv_at(g, i, &k, &kl, &v)) continue;
+        char key[256];
+        snprintf(key, sizeof key, "%.*s", (int)(kl < 255 ? kl : 255), k);
+        json_object_set_new(o, key, gguf_value_json(&v, 0));
+    }
+    return o;
+}
+
+/* Every metadata entry on one line each: long strings and arrays abridged. */
+static void print_gguf_metadata(const mlxc_gguf *g) {
+    printf("\nmetadata (%zu entries):\n", mlxc_gguf_kv_count(g));
+    for (size_t i = 0; i < mlxc_gguf_kv_count(g); i++) {
+        const char *k;
+        size_t kl;
+        mlxc_gguf_value v;
+        if (mlxc_gguf_kv_at(g, i, &k, &kl, &v)) continue;
+        printf("  %-44.*s ", (int)kl, k);
+        if (v.type == MLXC_GGUF_STRING) {
+            size_t n = (size_t)v.len;
+            bool nl = memchr(v.data, '\n', n) != NULL;
+            if (n > 60 || nl) printf("(a string of %zu bytes)\n", n);
+            else printf("\"%.*s\"\n", (int)n, (const char *)v.data);
+        } else if (v.type == MLXC_GGUF_ARRAY) {
+            printf("[%llu x %s]\n", (unsigned long long)v.count, mlxc_gguf_type_name(v.elem));
+        } else if (v.type == MLXC_GGUF_FLOAT32 || v.type == MLXC_GGUF_FLOAT64) {
+            double f = 0;
+            mlxc_gguf_value_float(&v, &f);
+            printf("%g\n", f);
+        } else {
+            json_t *j = gguf_value_json(&v, 0);
+            char *t = json_dumps(j, JSON_ENCODE_ANY);
+            printf("%s\n", t ? t : "?");
+            free(t);
+            json_decref(j);
+        }
+    }
+}
+
+int mlxc_info_file(const char *path, const mlxc_info_opts *io) {
+    bool as_json = io->json, load = io->load, copy = io->copy, tensors = io->tensors, zero_copy = false;
     mlxc_weights *w;
     double t0 = now_s();
     if (mlxc_weights_open(path, &w) != MLXC_OK) {
@@ -197,6 +418,10 @@ int mlxc_cmd_info_file(int argc, char **argv) {
             return 1;
         }
         snprintf(dev_name, sizeof dev_name, "%s", mlxc_device_name(dev));
+        /* a device that sees host memory wraps the file's pages: nothing
+         * moves, and a "bandwidth" would only time page-table work */
+        mlxc_device_caps caps;
+        zero_copy = !copy && mlxc_device_caps_get(dev, &caps) == MLXC_OK && caps.host_visible;
         mlxc_buffer **bufs = calloc(n ? n : 1, sizeof *bufs);
         bar b = {.start = now_s(), .last = 0};
         mlxc_load_options opt = {.flags = copy ? MLXC_LOAD_COPY : 0, .progress = progress_cb, .user = &b};
@@ -216,6 +441,7 @@ int mlxc_cmd_info_file(int argc, char **argv) {
     }
 
     uint64_t params = mlxc_weights_param_count(w);
+    size_t *ord = tensor_order(w, n);   /* NULL: file order */
     if (as_json) {
         json_t *o = json_object();
         json_object_set_new(o, "path", json_string(path));
@@ -224,6 +450,8 @@ int mlxc_cmd_info_file(int argc, char **argv) {
             json_object_set_new(o, "gguf_version", json_integer(mlxc_gguf_version(g)));
             json_object_set_new(o, "alignment", json_integer((json_int_t)mlxc_gguf_alignment(g)));
             json_object_set_new(o, "metadata_count", json_integer((json_int_t)mlxc_gguf_kv_count(g)));
+            json_object_set_new(o, "gguf", gguf_json(g));
+            json_object_set_new(o, "metadata", gguf_metadata_json(g));
         }
         json_t *files = json_array();
         for (size_t i = 0; i < mlxc_weights_file_count(w); i++)
@@ -234,7 +462,7 @@ int mlxc_cmd_info_file(int argc, char **argv) {
             json_t *ts = json_array();
             for (size_t i = 0; i < n; i++) {
                 mlxc_tensor_info t;
-                mlxc_weights_info(w, i, &t);
+                mlxc_weights_info(w, ord ? ord[i] : i, &t);
                 json_t *e = json_object();
                 json_object_set_new(e, "name", json_string(t.name));
                 json_object_set_new(e, "dtype", json_string(t.dtype_name));
@@ -270,13 +498,16 @@ int mlxc_cmd_info_file(int argc, char **argv) {
         json_object_set_new(s, "open_seconds", json_real(t_open));
         if (load) {
             json_object_set_new(s, "load_seconds", json_real(load_s));
-            json_object_set_new(s, "load_gb_per_s", json_real(load_s > 0 ? (double)total / load_s / 1e9 : 0));
+            json_object_set_new(s, "zero_copy", json_boolean(zero_copy));
+            if (!zero_copy)
+                json_object_set_new(s, "load_gb_per_s", json_real(load_s > 0 ? (double)total / load_s / 1e9 : 0));
             json_object_set_new(s, "device", json_string(dev_name));
         }
         json_object_set_new(o, "summary", s);
         char *text = json_dumps(o, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
         if (text) { puts(text); free(text); }
         json_decref(o);
+        free(ord);
         mlxc_weights_close(w);
         return 0;
     }
@@ -286,13 +517,14 @@ int mlxc_cmd_info_file(int argc, char **argv) {
                   mlxc_gguf_alignment(g), mlxc_gguf_kv_count(g));
     else printf("format              safetensors (%zu file%s)\n", mlxc_weights_file_count(w),
                 mlxc_weights_file_count(w) == 1 ? "" : "s");
+    if (g) print_gguf_text(g, cfg == NULL);
     if (cfg) print_config_text(cfg);
     else printf("config              none (no config.json)\n");
     if (tensors && n) {
         printf("\n%-56s %-8s %-10s %-24s %12s\n", "tensor", "dtype", "format", "shape", "bytes");
         for (size_t i = 0; i < n; i++) {
             mlxc_tensor_info t;
-            mlxc_weights_info(w, i, &t);
+            mlxc_weights_info(w, ord ? ord[i] : i, &t);
             char sh[96];
             shape_str(sh, sizeof sh, &t);
             printf("%-56s %-8s %-10s %-24s %12llu\n", t.name, t.dtype_name, tensor_format(w, t.name), sh,
@@ -314,10 +546,14 @@ int mlxc_cmd_info_file(int argc, char **argv) {
     human(hb, sizeof hb, (double)total);
     printf("\nsummary             %zu tensors, %s (%llu bytes), %.3fM parameters, opened in %.1f ms\n", n, hb,
            (unsigned long long)total, (double)params / 1e6, t_open * 1e3);
-    if (load)
-        printf("loaded %zu tensors  %.3f s on %s: %.2f GB/s%s\n", n, load_s, dev_name,
-               load_s > 0 ? (double)total / load_s / 1e9 : 0.0,
-               copy ? " (copied)" : " (zero copy where the device maps host memory; --copy to copy)");
+    if (load && zero_copy)
+        printf("loaded %zu tensors  %.3f s on %s: zero copy (the buffers map the file; no data moved, so no\n"
+               "                    bandwidth to report; --copy measures a copy)\n", n, load_s, dev_name);
+    else if (load)
+        printf("loaded %zu tensors  %.3f s on %s: %.2f GB/s (copied)\n", n, load_s, dev_name,
+               load_s > 0 ? (double)total / load_s / 1e9 : 0.0);
+    if (g && io->metadata) print_gguf_metadata(g);
+    free(ord);
     mlxc_weights_close(w);
     return 0;
 }

@@ -19,16 +19,15 @@
 
 #include "commands.h"
 #include "mlxc/mlxc.h"
+#include "opt.h"
 
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: mlxc perplexity -m MODEL -f FILE [-c N] [--kv f16|bf16|f32] [--json]\n"
-            "  -m, --model PATH   a .gguf file or a model directory\n"
-            "  -f, --file FILE    the text to score\n"
-            "  -c, --ctx-size N   tokens per chunk (default 512)\n"
-            "  --kv DTYPE         KV cache dtype (default f16)\n"
-            "  --json             per-chunk perplexity and each scored position's top-1 id\n");
-}
+static const char k_usage[] =
+    "usage: mlxc perplexity -m MODEL -f FILE [-c N] [--kv f16|bf16|f32] [--json]\n"
+    "  -m, --model PATH   a .gguf file or a model directory\n"
+    "  -f, --file FILE    the text to score\n"
+    "  -c, --ctx-size N   tokens per chunk (default 512)\n"
+    "  --kv DTYPE         KV cache dtype (default f16)\n"
+    "  --json             per-chunk perplexity and each scored position's top-1 id\n";
 
 static char *slurp(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
@@ -56,41 +55,20 @@ int mlxc_cmd_perplexity(int argc, char **argv) {
     long n_chunk = 512;
     bool json = false;
     mlxc_dtype kv = MLXC_F16;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
-        if (!strcmp(a, "--json")) { json = true; continue; }
-        bool known = !strcmp(a, "-m") || !strcmp(a, "--model") || !strcmp(a, "-f") || !strcmp(a, "--file") ||
-                     !strcmp(a, "-c") || !strcmp(a, "--ctx-size") || !strcmp(a, "--kv");
-        if (!known || !v) {
-            fprintf(stderr, known ? "mlxc perplexity: %s needs a value\n\n" : "mlxc perplexity: unknown option '%s'\n\n", a);
-            usage(stderr);
-            return 2;
-        }
-        i++;
-        bool ok = true;
-        if (!strcmp(a, "-m") || !strcmp(a, "--model")) model = v;
-        else if (!strcmp(a, "-f") || !strcmp(a, "--file")) file = v;
-        else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
-            char *end;
-            errno = 0;
-            n_chunk = strtol(v, &end, 10);
-            ok = *v && !*end && !errno && n_chunk >= 2 && n_chunk <= (1 << 20);
-        } else if (!strcmp(v, "f16")) kv = MLXC_F16;
-        else if (!strcmp(v, "bf16")) kv = MLXC_BF16;
-        else if (!strcmp(v, "f32")) kv = MLXC_F32;
-        else ok = false;
-        if (!ok) {
-            fprintf(stderr, "mlxc perplexity: bad value '%s' for %s\n\n", v, a);
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (!model || !file) {
-        fprintf(stderr, "mlxc perplexity: %s is required\n\n", !model ? "-m MODEL" : "-f FILE");
-        usage(stderr);
-        return 2;
-    }
+    int kv_i = 0;
+    const cli_opt opts[] = {
+        CLI_OPT_STRING("-m|--model", &model),
+        CLI_OPT_STRING("-f|--file", &file),
+        CLI_OPT_INT("-c|--ctx-size", &n_chunk, 2, 1 << 20),
+        CLI_OPT_CHOICE("--kv", &kv_i, "f16|bf16|f32"),
+        CLI_OPT_FLAG("--json", &json),
+        CLI_OPT_END,
+    };
+    cli_cmd cmd = {"perplexity", k_usage, opts, NULL, 0, 0};
+    int prc = cli_parse(&cmd, argc, argv);
+    if (prc >= 0) return prc;
+    kv = kv_i == 0 ? MLXC_F16 : kv_i == 1 ? MLXC_BF16 : MLXC_F32;
+    if (!model || !file) return cli_usage_error(&cmd, "%s is required", !model ? "-m MODEL" : "-f FILE");
     size_t tlen;
     char *text = slurp(file, &tlen);
     if (!text) {

@@ -20,63 +20,34 @@
 
 #include "commands.h"
 #include "mlxc/mlxc.h"
+#include "opt.h"
 
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: mlxc run -m MODEL -p PROMPT [-n N] [options]\n"
-            "  -m, --model PATH       a .gguf file or a model directory (safetensors + config.json)\n"
-            "  -p, --prompt TEXT      the prompt\n"
-            "  -n, --n-predict N      tokens to generate (default 64)\n"
-            "  -c, --ctx-size N       context (KV cache) positions (default: prompt + n, at least 256)\n"
-            "  --temp T               temperature; 0 is greedy (default 0.8)\n"
-            "  --top-k K              keep the K most likely tokens; 0 = off (default 40)\n"
-            "  --top-p P              nucleus sampling threshold in (0, 1] (default 0.95)\n"
-            "  --min-p P              drop tokens below P x the best one's probability (default 0.05)\n"
-            "  --repeat-penalty R     penalty of recent tokens; 1 = off (default 1)\n"
-            "  --repeat-last-n N      tokens the penalty looks back at; -1 = all (default 64)\n"
-            "  --seed S               random seed (default 0)\n"
-            "  --kv f16|bf16|f32      KV cache dtype (default f16)\n"
-            "  --act f32|bf16         activation dtype (default f32)\n"
-            "  --ignore-eos           keep generating after the end-of-sequence token\n"
-            "  --no-bos               do not add the model's BOS token\n"
-            "  --chat                 the prompt as one user turn of a ChatML chat (<|im_start|>user ...\n"
-            "                         <|im_end|> <|im_start|>assistant), for instruct models with those tokens\n"
-            "  --json                 one JSON object: prompt ids, generated ids and log-probs, timings\n"
-            "environment: MLXC_BACKEND=auto|cpu|cuda chooses the device\n");
-}
+static const char k_usage[] =
+    "usage: mlxc run -m MODEL -p PROMPT [-n N] [options]\n"
+    "  -m, --model PATH       a .gguf file or a model directory (safetensors + config.json)\n"
+    "  -p, --prompt TEXT      the prompt\n"
+    "  -n, --n-predict N      tokens to generate (default 64)\n"
+    "  -c, --ctx-size N       context (KV cache) positions (default: prompt + n, at least 256)\n"
+    "  --temp T               temperature; 0 is greedy (default 0.8)\n"
+    "  --top-k K              keep the K most likely tokens; 0 = off (default 40)\n"
+    "  --top-p P              nucleus sampling threshold in (0, 1] (default 0.95)\n"
+    "  --min-p P              drop tokens below P x the best one's probability (default 0.05)\n"
+    "  --repeat-penalty R     penalty of recent tokens; 1 = off (default 1)\n"
+    "  --repeat-last-n N      tokens the penalty looks back at; -1 = all (default 64)\n"
+    "  --seed S               random seed (default 0)\n"
+    "  --kv f16|bf16|f32      KV cache dtype (default f16)\n"
+    "  --act f32|bf16         activation dtype (default f32)\n"
+    "  --ignore-eos           keep generating after the end-of-sequence token\n"
+    "  --no-bos               do not add the model's BOS token\n"
+    "  --chat                 the prompt as one user turn of a ChatML chat (<|im_start|>user ...\n"
+    "                         <|im_end|> <|im_start|>assistant), for instruct models with those tokens\n"
+    "  --json                 one JSON object: prompt ids, generated ids and log-probs, timings\n"
+    "environment: MLXC_BACKEND=auto|cpu|cuda chooses the device\n";
 
 static volatile sig_atomic_t g_stop;
 static void on_sigint(int sig) {
     (void)sig;
     g_stop = 1;
-}
-
-static bool parse_long(const char *s, long lo, long hi, long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || errno || v < lo || v > hi) return false;
-    *out = v;
-    return true;
-}
-
-static bool parse_float(const char *s, float *out) {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (!*s || *end || errno || isnan(v)) return false;
-    *out = (float)v;
-    return true;
-}
-
-static bool parse_u64(const char *s, uint64_t *out) {
-    char *end;
-    errno = 0;
-    if (!*s || *s == '-') return false;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (*end || errno) return false;
-    *out = v;
-    return true;
 }
 
 /* Length of the longest prefix of s[0..n) that does not end inside a UTF-8
@@ -210,15 +181,6 @@ static int print_json(const char *model, const run_state *r, const int32_t *prom
     return 0;
 }
 
-static bool takes_value(const char *a) {
-    static const char *const k[] = {"-m", "--model", "-p", "--prompt", "-n", "--n-predict", "-c", "--ctx-size",
-                                    "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty",
-                                    "--repeat-last-n", "--seed", "--kv", "--act", NULL};
-    for (int i = 0; k[i]; i++)
-        if (!strcmp(a, k[i])) return true;
-    return false;
-}
-
 /* Append the ids of text[0..len) to *ids. */
 static mlxc_status append_text(const mlxc_tokenizer *tok, const char *text, int32_t **ids, size_t *n, size_t *cap) {
     int32_t *t;
@@ -275,68 +237,38 @@ int mlxc_cmd_run(int argc, char **argv) {
     bool json = false, ignore_eos = false, no_bos = false, chat = false;
     mlxc_sampler_params sp = mlxc_sampler_default_params();
     mlxc_dtype kv = MLXC_F16, act = MLXC_F32;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        bool ok = true, takes = true;
-        long lv;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "--json")) { json = true; takes = false; }
-        else if (!strcmp(a, "--ignore-eos")) { ignore_eos = true; takes = false; }
-        else if (!strcmp(a, "--no-bos")) { no_bos = true; takes = false; }
-        else if (!strcmp(a, "--chat")) { chat = true; takes = false; }
-        else if (!v && takes_value(a)) {
-            fprintf(stderr, "mlxc run: %s needs a value\n\n", a);
-            usage(stderr);
-            return 2;
-        } else if (!v) {
-            fprintf(stderr, "mlxc run: unknown option '%s'\n\n", a);
-            usage(stderr);
-            return 2;
-        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) model = v;
-        else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) prompt = v;
-        else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) ok = parse_long(v, 0, 1 << 24, &n_gen);
-        else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) ok = parse_long(v, 1, 1 << 24, &n_ctx);
-        else if (!strcmp(a, "--temp")) ok = parse_float(v, &sp.temperature);
-        else if (!strcmp(a, "--top-k")) { ok = parse_long(v, 0, INT32_MAX, &lv); sp.top_k = (int32_t)lv; }
-        else if (!strcmp(a, "--top-p")) ok = parse_float(v, &sp.top_p);
-        else if (!strcmp(a, "--min-p")) ok = parse_float(v, &sp.min_p);
-        else if (!strcmp(a, "--repeat-penalty")) ok = parse_float(v, &sp.repeat_penalty);
-        else if (!strcmp(a, "--repeat-last-n")) { ok = parse_long(v, -1, INT32_MAX, &lv); sp.repeat_last_n = (int32_t)lv; }
-        else if (!strcmp(a, "--seed")) ok = parse_u64(v, &sp.seed);
-        else if (!strcmp(a, "--kv")) {
-            if (!strcmp(v, "f16")) kv = MLXC_F16;
-            else if (!strcmp(v, "bf16")) kv = MLXC_BF16;
-            else if (!strcmp(v, "f32")) kv = MLXC_F32;
-            else ok = false;
-        } else if (!strcmp(a, "--act")) {
-            if (!strcmp(v, "f32")) act = MLXC_F32;
-            else if (!strcmp(v, "bf16")) act = MLXC_BF16;
-            else ok = false;
-        } else {
-            fprintf(stderr, "mlxc run: unknown option '%s'\n\n", a);
-            usage(stderr);
-            return 2;
-        }
-        if (!ok) {
-            fprintf(stderr, "mlxc run: bad value '%s' for %s\n\n", v, a);
-            usage(stderr);
-            return 2;
-        }
-        if (takes) i++;
-    }
-    if (!model || !prompt) {
-        fprintf(stderr, "mlxc run: %s\n\n", !model ? "-m MODEL is required" : "-p PROMPT is required");
-        usage(stderr);
-        return 2;
-    }
+    long top_k = sp.top_k, last_n = sp.repeat_last_n;
+    int kv_i = 0, act_i = 0;
+    const cli_opt opts[] = {
+        CLI_OPT_STRING("-m|--model", &model),
+        CLI_OPT_STRING("-p|--prompt", &prompt),
+        CLI_OPT_INT("-n|--n-predict", &n_gen, 0, 1 << 24),
+        CLI_OPT_INT("-c|--ctx-size", &n_ctx, 1, 1 << 24),
+        CLI_OPT_FLOAT("--temp", &sp.temperature),
+        CLI_OPT_INT("--top-k", &top_k, 0, INT32_MAX),
+        CLI_OPT_FLOAT("--top-p", &sp.top_p),
+        CLI_OPT_FLOAT("--min-p", &sp.min_p),
+        CLI_OPT_FLOAT("--repeat-penalty", &sp.repeat_penalty),
+        CLI_OPT_INT("--repeat-last-n", &last_n, -1, INT32_MAX),
+        CLI_OPT_U64("--seed", &sp.seed),
+        CLI_OPT_CHOICE("--kv", &kv_i, "f16|bf16|f32"),
+        CLI_OPT_CHOICE("--act", &act_i, "f32|bf16"),
+        CLI_OPT_FLAG("--ignore-eos", &ignore_eos),
+        CLI_OPT_FLAG("--no-bos", &no_bos),
+        CLI_OPT_FLAG("--chat", &chat),
+        CLI_OPT_FLAG("--json", &json),
+        CLI_OPT_END,
+    };
+    cli_cmd c = {"run", k_usage, opts, NULL, 0, 0};
+    int prc = cli_parse(&c, argc, argv);
+    if (prc >= 0) return prc;
+    sp.top_k = (int32_t)top_k;
+    sp.repeat_last_n = (int32_t)last_n;
+    kv = kv_i == 0 ? MLXC_F16 : kv_i == 1 ? MLXC_BF16 : MLXC_F32;
+    act = act_i == 0 ? MLXC_F32 : MLXC_BF16;
+    if (!model || !prompt) return cli_usage_error(&c, "%s", !model ? "-m MODEL is required" : "-p PROMPT is required");
     mlxc_sampler *smp = NULL;
-    if (mlxc_sampler_create(&sp, &smp)) {
-        fprintf(stderr, "mlxc run: %s\n", mlxc_last_error());
-        return 2;
-    }
+    if (mlxc_sampler_create(&sp, &smp)) return cli_usage_error(&c, "%s", mlxc_last_error());
 
     int rc = 1;
     mlxc_device *dev = NULL;
@@ -355,6 +287,7 @@ int mlxc_cmd_run(int argc, char **argv) {
         fprintf(stderr, "mlxc run: %s has no tokenizer\n", model);
         goto out;
     }
+    mlxc_warn_invalid_utf8("run", prompt, strlen(prompt));
     if (chat) {
         mlxc_status cs = chat_encode(r.tok, prompt, &ids, &n_ids);
         if (cs) {

@@ -8,7 +8,8 @@
  * (BOS, or [CLS] ... [SEP]); --parse-special recognises special-token text.
  * --decode reads ids (whitespace-separated, from the operand or the file)
  * and prints their text instead.  The text comes byte for byte from the
- * file (NUL bytes and invalid UTF-8 included) or from the operand.
+ * file (NUL bytes and invalid UTF-8 included) or from the operand; invalid
+ * UTF-8 is replaced by U+FFFD, with a warning on stderr.
  * --transformers tokenizes a GGUF byte-level vocabulary as Hugging Face
  * transformers' GGUF converter does instead of as llama.cpp does (see
  * mlxc_tokenizer_options in mlxc/tokenizer.h).
@@ -20,20 +21,19 @@
 
 #include "commands.h"
 #include "mlxc/tokenizer.h"
+#include "opt.h"
 
-static void usage(void) {
-    fprintf(stderr,
-            "usage: mlxc tokenize --vocab FILE|DIR [--file TEXT | TEXT] [--bos] [--decode]\n"
-            "                     [--parse-special] [--skip-special] [--transformers]\n"
-            "  --vocab V         a .gguf file, a tokenizer.json, or a model directory\n"
-            "  --file F          read the text (or, with --decode, the ids) from F ('-': stdin)\n"
-            "  --bos             add the model's special tokens (BOS / [CLS] ... [SEP])\n"
-            "  --parse-special   recognise special-token text such as <|im_start|>\n"
-            "  --decode          read token ids and print their text\n"
-            "  --skip-special    with --decode: leave out control tokens\n"
-            "  --transformers    GGUF gpt2 vocabularies: pre-tokenize as transformers' GGUF\n"
-            "                    converter does (GPT-2 regex), not as llama.cpp does\n");
-}
+static const char k_usage[] =
+    "usage: mlxc tokenize --vocab FILE|DIR [--file TEXT | TEXT] [--bos] [--decode]\n"
+    "                     [--parse-special] [--skip-special] [--transformers]\n"
+    "  --vocab V         a .gguf file, a tokenizer.json, or a model directory\n"
+    "  --file F          read the text (or, with --decode, the ids) from F ('-': stdin)\n"
+    "  --bos             add the model's special tokens (BOS / [CLS] ... [SEP])\n"
+    "  --parse-special   recognise special-token text such as <|im_start|>\n"
+    "  --decode          read token ids and print their text\n"
+    "  --skip-special    with --decode: leave out control tokens\n"
+    "  --transformers    GGUF gpt2 vocabularies: pre-tokenize as transformers' GGUF\n"
+    "                    converter does (GPT-2 regex), not as llama.cpp does\n";
 
 static int read_all(const char *path, char **data, size_t *len) {
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
@@ -114,25 +114,22 @@ static int do_decode(const mlxc_tokenizer *tok, const char *text, size_t len, un
 int mlxc_cmd_tokenize(int argc, char **argv) {
     const char *vocab = NULL, *file = NULL, *text = NULL;
     bool bos = false, decode = false, parse = false, skip = false, hf = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--vocab") && i + 1 < argc) vocab = argv[++i];
-        else if (!strcmp(a, "--file") && i + 1 < argc) file = argv[++i];
-        else if (!strcmp(a, "--bos")) bos = true;
-        else if (!strcmp(a, "--decode")) decode = true;
-        else if (!strcmp(a, "--parse-special")) parse = true;
-        else if (!strcmp(a, "--skip-special")) skip = true;
-        else if (!strcmp(a, "--transformers")) hf = true;
-        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(); return 0; }
-        else if (!strcmp(a, "--")) { if (i + 1 < argc) text = argv[++i]; }
-        else if (a[0] == '-' && a[1] == '-') { fprintf(stderr, "mlxc tokenize: unknown option %s\n", a); usage(); return 2; }
-        else if (!text) text = a;
-        else { fprintf(stderr, "mlxc tokenize: more than one text operand\n"); usage(); return 2; }
-    }
-    if (!vocab || (!file && !text) || (file && text)) {
-        usage();
-        return 2;
-    }
+    const cli_opt opts[] = {
+        CLI_OPT_STRING("--vocab", &vocab),
+        CLI_OPT_STRING("--file", &file),
+        CLI_OPT_FLAG("--bos", &bos),
+        CLI_OPT_FLAG("--decode", &decode),
+        CLI_OPT_FLAG("--parse-special", &parse),
+        CLI_OPT_FLAG("--skip-special", &skip),
+        CLI_OPT_FLAG("--transformers", &hf),
+        CLI_OPT_END,
+    };
+    cli_cmd c = {"tokenize", k_usage, opts, &text, 1, 0};
+    int prc = cli_parse(&c, argc, argv);
+    if (prc >= 0) return prc;
+    if (!vocab) return cli_usage_error(&c, "--vocab FILE|DIR is required");
+    if (!file && !text) return cli_usage_error(&c, "give the text as an operand or with --file");
+    if (file && text) return cli_usage_error(&c, "give the text as an operand or with --file, not both");
     mlxc_tokenizer *tok;
     mlxc_tokenizer_options opt = { .gguf_transformers_compat = hf };
     if (mlxc_tokenizer_load_ex(vocab, &opt, &tok) != MLXC_OK) {
@@ -151,6 +148,7 @@ int mlxc_cmd_tokenize(int argc, char **argv) {
     if (decode) {
         rc = do_decode(tok, src, len, skip ? MLXC_DECODE_SKIP_SPECIAL : 0);
     } else {
+        mlxc_warn_invalid_utf8("tokenize", src, len);
         int32_t *ids;
         size_t n;
         unsigned flags = (bos ? MLXC_TOKENIZE_ADD_SPECIAL : 0) | (parse ? MLXC_TOKENIZE_PARSE_SPECIAL : 0);

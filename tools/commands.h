@@ -1,18 +1,38 @@
-/* Sub-commands of the mlxc tool; each returns the process exit code. */
+/* Sub-commands of the mlxc tool; each takes its own name as argv[0] and
+ * returns the process exit code (0 done, 1 failed, 2 bad usage). */
 #ifndef MLXC_TOOLS_COMMANDS_H
 #define MLXC_TOOLS_COMMANDS_H
 
-/* `mlxc info` with no operand: backends and devices (tools/cmd_info.c). */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* `mlxc info [FILE|DIR] [--json] [--load] [--copy] [--no-tensors] [--metadata]` (tools/cmd_info.c). */
 int mlxc_cmd_info(int argc, char **argv);
-/* `mlxc info FILE|DIR [--json]`: a model file or directory (tools/cmd_info_file.c). */
-int mlxc_cmd_info_file(int argc, char **argv);
 /* `mlxc tokenize --vocab FILE|DIR [--file TEXT | TEXT] [--bos] [--decode]` (tools/cmd_tokenize.c). */
 int mlxc_cmd_tokenize(int argc, char **argv);
 /* `mlxc run -m MODEL -p PROMPT [-n N] [sampling] [--json]`: generate text (tools/cmd_run.c). */
 int mlxc_cmd_run(int argc, char **argv);
+/* `mlxc bench -m MODEL [-p N] [-n N] [-r N] [-o md|json]`: speed (tools/cmd_bench.c). */
+int mlxc_cmd_bench(int argc, char **argv);
 /* `mlxc perplexity -m MODEL -f FILE [-c N] [--json]`: score a text (tools/cmd_perplexity.c). */
 int mlxc_cmd_perplexity(int argc, char **argv);
-/* `mlxc demo`: the default main job (tools/cmd_demo.c). */
+/* `mlxc demo`: encoders, sessions and graph replay (tools/cmd_demo.c). */
 int mlxc_cmd_demo(int argc, char **argv);
+/* `mlxc version` (tools/cmd_info.c). */
+int mlxc_cmd_version(int argc, char **argv);
+
+/* What `mlxc info FILE|DIR` shows (tools/cmd_info_file.c). */
+typedef struct mlxc_info_opts {
+    bool json, load, copy, tensors, metadata;
+} mlxc_info_opts;
+int mlxc_info_file(const char *path, const mlxc_info_opts *o);
+/* GGUF general.file_type (llama.cpp's numbering of a file's dominant
+ * weight type) as "Q4_K_M", ...; "?" when unknown (tools/cmd_info_file.c). */
+const char *mlxc_tool_file_type_name(int64_t t);
+
+/* Warn once on stderr, as "mlxc CMD: ...", when text[0..len) is not valid
+ * UTF-8 (the tokenizer replaces the invalid bytes by U+FFFD) (tools/utf8_warn.c). */
+void mlxc_warn_invalid_utf8(const char *cmd, const char *text, size_t len);
 
 #endif

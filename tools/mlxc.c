@@ -5,42 +5,54 @@
 #include "commands.h"
 #include "mlxc/mlxc.h"
 
+/* The commands only; each command's options are in its own --help. */
 static void usage(FILE *f) {
     fprintf(f,
             "usage: mlxc <command> [options]\n"
             "\n"
             "commands:\n"
-            "  run -m MODEL -p TEXT generate text from a prompt (-n N, --temp, --top-k, --top-p, --min-p,\n"
-            "                       --repeat-penalty, --seed, -c N, --json; run --help for all)\n"
-            "  perplexity -m MODEL -f FILE   perplexity of a text in chunks of -c N tokens (--json)\n"
-            "  info                 backends, devices and their capabilities\n"
-            "  info FILE|DIR        describe a GGUF / safetensors file or a model directory (--json)\n"
-            "  tokenize --vocab V   token ids of a text (--file F | TEXT) [--bos] [--decode]\n"
-            "  demo                 run a multi-stage workload through encoders, a session and a\n"
-            "                       captured graph replay, and report what ran (the default job)\n"
-            "  version              print the library version\n"
+            "  run -m MODEL -p TEXT        generate text from a prompt\n"
+            "  bench -m MODEL              prompt processing and generation speed (llama-bench's table)\n"
+            "  perplexity -m MODEL -f FILE perplexity of a text\n"
+            "  info [FILE|DIR]             backends and devices, or a GGUF / safetensors file or model directory\n"
+            "  tokenize --vocab V TEXT     token ids of a text\n"
+            "  demo                        encoders, sessions and graph replay on a small workload\n"
+            "  version                     print the library version\n"
             "\n"
-            "environment: MLXC_BACKEND=auto|cpu|cuda, MLXC_AUTO_BARRIER=1, MLXC_PROFILE_CB=1,\n"
-            "  MLXC_PROFILE_DISPATCH=1, MLXC_PROFILE_BARRIERS=1, MLXC_UNRETAINED_REFS=1, MLXC_CPU_THREADS=N\n");
+            "`mlxc COMMAND --help` lists a command's options.\n"
+            "environment: MLXC_BACKEND=auto|cpu|cuda chooses the device (README.md lists the rest)\n");
 }
 
+static const struct {
+    const char *name;
+    int (*fn)(int, char **);
+} k_commands[] = {
+    {"run", mlxc_cmd_run},
+    {"bench", mlxc_cmd_bench},
+    {"perplexity", mlxc_cmd_perplexity},
+    {"info", mlxc_cmd_info},
+    {"tokenize", mlxc_cmd_tokenize},
+    {"demo", mlxc_cmd_demo},
+    {"version", mlxc_cmd_version},
+};
+
 int main(int argc, char **argv) {
-    if (argc < 2) return mlxc_cmd_demo(argc - 1, argv + 1);
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
     const char *cmd = argv[1];
-    if (strcmp(cmd, "info") == 0) {
-        for (int i = 2; i < argc; i++)
-            if (argv[i][0] != '-') return mlxc_cmd_info_file(argc - 1, argv + 1);
-        return mlxc_cmd_info(argc - 1, argv + 1);
-    }
-    if (strcmp(cmd, "run") == 0) return mlxc_cmd_run(argc - 1, argv + 1);
-    if (strcmp(cmd, "perplexity") == 0) return mlxc_cmd_perplexity(argc - 1, argv + 1);
-    if (strcmp(cmd, "tokenize") == 0) return mlxc_cmd_tokenize(argc - 1, argv + 1);
-    if (strcmp(cmd, "demo") == 0) return mlxc_cmd_demo(argc - 1, argv + 1);
-    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
-        printf("mlxc %s\n", mlxc_version());
-        return 0;
-    }
-    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+    for (size_t i = 0; i < sizeof k_commands / sizeof *k_commands; i++)
+        if (!strcmp(cmd, k_commands[i].name)) return k_commands[i].fn(argc - 1, argv + 1);
+    if (!strcmp(cmd, "--version")) return mlxc_cmd_version(1, argv + 1);
+    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+        /* `mlxc help COMMAND` is `mlxc COMMAND --help` */
+        if (argc > 2)
+            for (size_t i = 0; i < sizeof k_commands / sizeof *k_commands; i++)
+                if (!strcmp(argv[2], k_commands[i].name)) {
+                    char *help[] = {argv[2], "--help", NULL};
+                    return k_commands[i].fn(2, help);
+                }
         usage(stdout);
         return 0;
     }

@@ -1,0 +1,392 @@
+/*
+ * `mlxc bench -m MODEL [-p N[,N...]] [-n N[,N...]] [-r N] [-o md|json|jsonl]`
+ *
+ * Prompt processing and text generation speed, measured as llama-bench
+ * measures them, and printed in its table (same columns, with the device in
+ * place of the GPU-layer count: mlxc runs a whole model on one device):
+ *
+ *   pp N  prefill of N token ids (fixed pseudo-random ids, BOS first when
+ *         the model adds one) into an empty KV cache, in chunks of -b;
+ *   tg N  N decode steps of one token each, starting from an empty cache.
+ *
+ * Each test runs once untimed (warm-up: first-touch of the weights, the
+ * decode graph's capture), then -r times, each from an empty cache; t/s is
+ * the mean ± the sample standard deviation of the repetitions' tokens per
+ * second.  Below the table: dispatches, command buffers and host waits per
+ * decode token, from the library's counters (mlxc_counters).
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "commands.h"
+#include "mlxc/mlxc.h"
+#include "opt.h"
+
+static const char k_usage[] =
+    "usage: mlxc bench -m MODEL [-p N[,N...]] [-n N[,N...]] [-r N] [-o md|json|jsonl]\n"
+    "  -m, --model PATH       a .gguf file or a model directory\n"
+    "  -p, --n-prompt N       prompt processing test(s): prefill N tokens (default 512; 0: none)\n"
+    "  -n, --n-gen N          text generation test(s): decode N tokens one by one (default 128; 0: none)\n"
+    "  -r, --repetitions N    timed runs of each test (default 5)\n"
+    "  -b, --batch-size N     tokens per prefill chunk (default 512)\n"
+    "  --kv f16|bf16|f32      KV cache dtype (default f16)\n"
+    "  --no-warmup            skip the untimed first run of each test\n"
+    "  -o, --output FORMAT    md (llama-bench's table, default), json (one array), jsonl (one object a line)\n"
+    "  --json                 the same as -o json\n"
+    "environment: MLXC_BACKEND=auto|cpu|cuda chooses the device\n";
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+#define MAX_TESTS 16
+
+/* "512" or "128,256": at most MAX_TESTS values in [0, 1 << 20]. */
+static bool parse_list(const char *s, long *v, int *n) {
+    *n = 0;
+    while (*s) {
+        char *end;
+        errno = 0;
+        long x = strtol(s, &end, 10);
+        if (end == s || errno || x < 0 || x > (1 << 20) || *n == MAX_TESTS || (*end && *end != ',')) return false;
+        v[(*n)++] = x;
+        s = *end ? end + 1 : end;
+        if (*end && !*s) return false;   /* a trailing comma */
+    }
+    return *n > 0;
+}
+
+typedef struct bench_result {
+    char     test[24];          /* "pp512", "tg128"                     */
+    long     n_prompt, n_gen;
+    double  *ts;                /* (reps) tokens per second of each run */
+    double  *ns;                /* (reps) nanoseconds of each run       */
+    double   avg_ts, sd_ts, avg_ns, sd_ns;
+    /* per decode token (tg only; -1: not measured) */
+    double   dispatch, cmd_buf, sync;
+    bool     replayed;          /* the decode step ran as a graph launch */
+} bench_result;
+
+static void mean_sd(const double *v, int n, double *mean, double *sd) {
+    double s = 0, q = 0;
+    for (int i = 0; i < n; i++) s += v[i];
+    *mean = n ? s / n : 0;
+    for (int i = 0; i < n; i++) q += (v[i] - *mean) * (v[i] - *mean);
+    *sd = n > 1 ? sqrt(q / (n - 1)) : 0;
+}
+
+/* What the table calls the model: llama-bench's "<arch> <size> <type>". */
+static void describe(const mlxc_weights *w, const mlxc_model *m, char *out, size_t cap) {
+    const mlxc_model_config *cfg = mlxc_model_get_config(m);
+    const char *arch = mlxc_arch_name(mlxc_model_arch(m));
+    char size[32] = "", type[32] = "";
+    uint64_t params = mlxc_weights_param_count(w);
+    const mlxc_gguf *g = mlxc_weights_gguf(w);
+    const char *label;
+    size_t ll;
+    if (g && !mlxc_gguf_get_string(g, "general.size_label", &label, &ll) && ll < sizeof size)
+        snprintf(size, sizeof size, "%.*s", (int)ll, label);
+    else if (params >= 1000000000ull) snprintf(size, sizeof size, "%.0fB", (double)params / 1e9);
+    else if (params >= 1000000ull) snprintf(size, sizeof size, "%.0fM", (double)params / 1e6);
+    else snprintf(size, sizeof size, "%.0fK", (double)params / 1e3);
+    /* GGUF's file type, the quantization (MLX) or the largest weight's type */
+    int64_t ft;
+    if (g && !mlxc_gguf_get_int(g, "general.file_type", &ft)) {
+        snprintf(type, sizeof type, "%s", mlxc_tool_file_type_name(ft));
+    } else if (cfg && cfg->has_quantization) {
+        snprintf(type, sizeof type, "%s %d-bit", mlxc_qformat_name(cfg->quant.mode), cfg->quant.bits);
+    } else {
+        uint64_t best = 0;
+        for (size_t i = 0; i < mlxc_weights_count(w); i++) {
+            mlxc_tensor_info t;
+            if (mlxc_weights_info(w, i, &t) == MLXC_OK && t.bytes > best && t.ndim >= 2) {
+                best = t.bytes;
+                snprintf(type, sizeof type, "%s", t.dtype_name);
+            }
+        }
+    }
+    mlxc_clear_error();
+    snprintf(out, cap, "%s %s %s", arch, size, type);
+}
+
+/* Pseudo-random ids in [0, vocab): the same for every run and every machine. */
+static void fill_ids(int32_t *ids, size_t n, int64_t vocab, int32_t bos) {
+    uint64_t s = 0x9E3779B97F4A7C15ull;
+    for (size_t i = 0; i < n; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        ids[i] = (int32_t)((s >> 33) % (uint64_t)vocab);
+    }
+    if (n && bos >= 0) ids[0] = bos;
+}
+
+/* One run of a test from an empty cache; its wall time in *secs. */
+static mlxc_status run_once(mlxc_context *ctx, const int32_t *ids, long n_prompt, long n_gen, double *secs) {
+    mlxc_status st = mlxc_context_reset(ctx);
+    if (st) return st;
+    double t0 = now_s();
+    if (n_prompt) {
+        st = mlxc_context_eval(ctx, ids, (size_t)n_prompt);
+    } else {
+        for (long i = 0; i < n_gen && !st; i++) st = mlxc_context_eval(ctx, ids + i, 1);
+    }
+    *secs = now_s() - t0;
+    return st;
+}
+
+static void print_md(const bench_result *r, int nr, const char *model, double size_b, uint64_t params,
+                     const char *backend, const char *device) {
+    char size[32], par[32];
+    if (size_b < 1024.0 * 1024 * 1024) snprintf(size, sizeof size, "%.2f MiB", size_b / (1024.0 * 1024));
+    else snprintf(size, sizeof size, "%.2f GiB", size_b / (1024.0 * 1024 * 1024));
+    if (params < 1000000000ull) snprintf(par, sizeof par, "%.2f M", (double)params / 1e6);
+    else snprintf(par, sizeof par, "%.2f B", (double)params / 1e9);
+    printf("| %-30s | %10s | %10s | %-10s | %-20s | %13s | %20s |\n", "model", "size", "params", "backend", "device",
+           "test", "t/s");
+    printf("| ------------------------------ | ---------: | ---------: | ---------- | -------------------- | "
+           "------------: | -------------------: |\n");
+    for (int i = 0; i < nr; i++) {
+        char ts[48];
+        snprintf(ts, sizeof ts, "%.2f ± %.2f", r[i].avg_ts, r[i].sd_ts);
+        /* "±" is two bytes and one column: pad by one more */
+        printf("| %-30.30s | %10s | %10s | %-10s | %-20.20s | %13s | %21s |\n", model, size, par, backend, device,
+               r[i].test, ts);
+    }
+    printf("\n");
+    for (int i = 0; i < nr; i++)
+        if (r[i].n_gen && r[i].dispatch >= 0) {
+            if (r[i].replayed)
+                printf("%s: per decode token %.1f dispatches in %.1f graph launch, %.1f command buffer, %.1f host wait\n",
+                       r[i].test, r[i].dispatch, r[i].cmd_buf, r[i].cmd_buf, r[i].sync);
+            else
+                printf("%s: per decode token %.1f dispatches, %.1f command buffers, %.1f host waits (no graph replay)\n",
+                       r[i].test, r[i].dispatch, r[i].cmd_buf, r[i].sync);
+        }
+    printf("build: mlxc %s\n", mlxc_version());
+}
+
+static json_t *result_json(const bench_result *r, int reps, const char *path, const char *model, uint64_t size_b,
+                           uint64_t params, const char *backend, const char *device, long n_batch, const char *kv) {
+    json_t *o = json_object();
+    json_object_set_new(o, "build", json_string(mlxc_version()));
+    json_object_set_new(o, "model_filename", json_string(path));
+    json_object_set_new(o, "model_type", json_string(model));
+    json_object_set_new(o, "model_size", json_integer((json_int_t)size_b));
+    json_object_set_new(o, "model_n_params", json_integer((json_int_t)params));
+    json_object_set_new(o, "backends", json_string(backend));
+    json_object_set_new(o, "device", json_string(device));
+    json_object_set_new(o, "n_batch", json_integer(n_batch));
+    json_object_set_new(o, "type_k", json_string(kv));
+    json_object_set_new(o, "type_v", json_string(kv));
+    json_object_set_new(o, "n_prompt", json_integer(r->n_prompt));
+    json_object_set_new(o, "n_gen", json_integer(r->n_gen));
+    json_object_set_new(o, "test", json_string(r->test));
+    json_object_set_new(o, "avg_ns", json_integer((json_int_t)llround(r->avg_ns)));
+    json_object_set_new(o, "stddev_ns", json_integer((json_int_t)llround(r->sd_ns)));
+    json_object_set_new(o, "avg_ts", json_real(r->avg_ts));
+    json_object_set_new(o, "stddev_ts", json_real(r->sd_ts));
+    json_t *sn = json_array(), *st = json_array();
+    for (int i = 0; i < reps; i++) {
+        json_array_append_new(sn, json_integer((json_int_t)llround(r->ns[i])));
+        json_array_append_new(st, json_real(r->ts[i]));
+    }
+    json_object_set_new(o, "samples_ns", sn);
+    json_object_set_new(o, "samples_ts", st);
+    if (r->n_gen && r->dispatch >= 0) {
+        json_object_set_new(o, "dispatches_per_token", json_real(r->dispatch));
+        json_object_set_new(o, "command_buffers_per_token", json_real(r->cmd_buf));
+        json_object_set_new(o, "graph_launches_per_token", json_real(r->replayed ? r->cmd_buf : 0));
+        json_object_set_new(o, "host_waits_per_token", json_real(r->sync));
+    }
+    return o;
+}
+
+/* Dispatches of one decode step when it is encoded op by op (a replayed
+ * graph records none when it runs): one step in a small context without
+ * the decode graph. */
+static double eager_dispatches(mlxc_model *m, int32_t id, mlxc_dtype kv) {
+    mlxc_context_params cp = mlxc_context_default_params();
+    cp.n_ctx = 2;
+    cp.kv_dtype = kv;
+    cp.decode_graph = false;
+    mlxc_context *c;
+    if (mlxc_context_create_ex(m, &cp, &c)) { mlxc_clear_error(); return -1; }
+    mlxc_counters a, b;
+    mlxc_counters_get(&a);
+    mlxc_status st = mlxc_context_eval(c, &id, 1);
+    mlxc_counters_get(&b);
+    mlxc_context_free(c);
+    if (st) { mlxc_clear_error(); return -1; }
+    return (double)(b.dispatch - a.dispatch);
+}
+
+int mlxc_cmd_bench(int argc, char **argv) {
+    const char *model = NULL, *p_list = "512", *n_list = "128";
+    long reps = 5, n_batch = 512;
+    int kv_i = 0, out_i = 0;
+    bool json = false, no_warmup = false;
+    const cli_opt opts[] = {
+        CLI_OPT_STRING("-m|--model", &model),
+        CLI_OPT_STRING("-p|--n-prompt", &p_list),
+        CLI_OPT_STRING("-n|--n-gen", &n_list),
+        CLI_OPT_INT("-r|--repetitions", &reps, 1, 1000),
+        CLI_OPT_INT("-b|--batch-size", &n_batch, 1, 1 << 16),
+        CLI_OPT_CHOICE("--kv", &kv_i, "f16|bf16|f32"),
+        CLI_OPT_FLAG("--no-warmup", &no_warmup),
+        CLI_OPT_CHOICE("-o|--output", &out_i, "md|json|jsonl"),
+        CLI_OPT_FLAG("--json", &json),
+        CLI_OPT_END,
+    };
+    cli_cmd c = {"bench", k_usage, opts, NULL, 0, 0};
+    int prc = cli_parse(&c, argc, argv);
+    if (prc >= 0) return prc;
+    long pv[MAX_TESTS], nv[MAX_TESTS];
+    int np, nn;
+    if (!parse_list(p_list, pv, &np)) return cli_usage_error(&c, "bad value '%s' for -p (N or N,N,...)", p_list);
+    if (!parse_list(n_list, nv, &nn)) return cli_usage_error(&c, "bad value '%s' for -n (N or N,N,...)", n_list);
+    if (!model) return cli_usage_error(&c, "-m MODEL is required");
+    if (json) out_i = 1;
+    static const char *const kv_names[] = {"f16", "bf16", "f32"};
+    mlxc_dtype kv = kv_i == 0 ? MLXC_F16 : kv_i == 1 ? MLXC_BF16 : MLXC_F32;
+
+    /* the tests, in llama-bench's order: every pp, then every tg */
+    bench_result res[2 * MAX_TESTS];
+    int nr = 0;
+    long max_p = 0, max_n = 0;
+    for (int i = 0; i < np; i++)
+        if (pv[i]) {
+            res[nr] = (bench_result){.n_prompt = pv[i], .dispatch = -1};
+            snprintf(res[nr].test, sizeof res[nr].test, "pp%ld", pv[i]);
+            if (pv[i] > max_p) max_p = pv[i];
+            nr++;
+        }
+    for (int i = 0; i < nn; i++)
+        if (nv[i]) {
+            res[nr] = (bench_result){.n_gen = nv[i], .dispatch = -1};
+            snprintf(res[nr].test, sizeof res[nr].test, "tg%ld", nv[i]);
+            if (nv[i] > max_n) max_n = nv[i];
+            nr++;
+        }
+    if (nr == 0) return cli_usage_error(&c, "nothing to run: -p and -n are both 0");
+
+    int rc = 1;
+    mlxc_device *dev = NULL;
+    mlxc_weights *w = NULL;
+    mlxc_model *m = NULL;
+    mlxc_context *ctx = NULL;
+    int32_t *ids = NULL;
+    json_t *arr = NULL;
+    for (int i = 0; i < nr; i++) {
+        res[i].ts = calloc((size_t)reps, sizeof(double));
+        res[i].ns = calloc((size_t)reps, sizeof(double));
+        if (!res[i].ts || !res[i].ns) goto fail_oom;
+    }
+    if (mlxc_device_open(MLXC_BACKEND_AUTO, 0, &dev) || mlxc_weights_open(model, &w)) goto fail;
+    if (mlxc_model_open(dev, model, &m)) goto fail;
+    const mlxc_tokenizer *tok = mlxc_model_tokenizer(m);
+    int32_t bos = -1;
+    if (tok) {
+        /* BOS first, as llama-bench does for a model that adds one */
+        int32_t *t;
+        size_t n;
+        if (mlxc_tokenizer_encode(tok, "", 0, MLXC_TOKENIZE_ADD_SPECIAL, &t, &n) == MLXC_OK) {
+            if (n > 0) bos = t[0];
+            free(t);
+        }
+        mlxc_clear_error();
+    }
+    int64_t vocab = mlxc_model_vocab_size(m);
+    long n_ids = max_p > max_n ? max_p : max_n;
+    ids = malloc((size_t)(n_ids ? n_ids : 1) * sizeof *ids);
+    if (!ids) goto fail_oom;
+    fill_ids(ids, (size_t)n_ids, vocab, bos);
+    mlxc_context_params cp = mlxc_context_default_params();
+    cp.n_ctx = (uint32_t)(max_p > max_n ? max_p : max_n);
+    if (cp.n_ctx < 16) cp.n_ctx = 16;
+    cp.n_batch = (uint32_t)n_batch;
+    cp.kv_dtype = kv;
+    if (mlxc_context_create_ex(m, &cp, &ctx)) goto fail;
+
+    for (int i = 0; i < nr; i++) {
+        bench_result *r = &res[i];
+        double s;
+        if (!no_warmup) {
+            /* llama-bench's warm-up: the prompt once, one decode step */
+            if (run_once(ctx, ids, r->n_prompt, r->n_gen ? 1 : 0, &s)) goto fail;
+        }
+        mlxc_counters a, b;
+        for (int k = 0; k < reps; k++) {
+            if (k == reps - 1) mlxc_counters_get(&a);
+            if (run_once(ctx, ids, r->n_prompt, r->n_gen, &s)) goto fail;
+            if (k == reps - 1) mlxc_counters_get(&b);
+            long n = r->n_prompt ? r->n_prompt : r->n_gen;
+            r->ns[k] = s * 1e9;
+            r->ts[k] = s > 0 ? (double)n / s : 0;
+        }
+        mean_sd(r->ts, (int)reps, &r->avg_ts, &r->sd_ts);
+        mean_sd(r->ns, (int)reps, &r->avg_ns, &r->sd_ns);
+        if (r->n_gen) {
+            double n = (double)r->n_gen;
+            r->cmd_buf = (double)(b.cmd_buf - a.cmd_buf) / n;
+            r->sync = (double)(b.sync - a.sync) / n;
+            double d = (double)(b.dispatch - a.dispatch) / n;
+            /* a replayed decode graph records no dispatch when it runs */
+            r->replayed = d < 0.5 && r->cmd_buf > 0;
+            r->dispatch = r->replayed ? eager_dispatches(m, ids[0], kv) : d;
+        }
+    }
+
+    char desc[160];
+    describe(w, m, desc, sizeof desc);
+    const char *backend = mlxc_device_backend(dev) == MLXC_BACKEND_CUDA ? "CUDA" : "CPU";
+    uint64_t size_b = mlxc_weights_total_bytes(w), params = mlxc_weights_param_count(w);
+    if (out_i == 0) {
+        print_md(res, nr, desc, (double)size_b, params, backend, mlxc_device_name(dev));
+    } else {
+        arr = json_array();
+        for (int i = 0; i < nr; i++) {
+            json_t *o = result_json(&res[i], (int)reps, model, desc, size_b, params, backend, mlxc_device_name(dev),
+                                    n_batch, kv_names[kv_i]);
+            if (out_i == 2) {
+                char *line = json_dumps(o, JSON_COMPACT);
+                if (line) puts(line);
+                free(line);
+                json_decref(o);
+            } else {
+                json_array_append_new(arr, o);
+            }
+        }
+        if (out_i == 1) {
+            char *text = json_dumps(arr, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+            if (text) puts(text);
+            free(text);
+        }
+    }
+    rc = 0;
+    goto out;
+fail_oom:
+    fprintf(stderr, "mlxc bench: out of memory\n");
+    rc = 1;
+    goto out;
+fail:
+    fprintf(stderr, "mlxc bench: %s\n", mlxc_last_error());
+    rc = 1;
+out:
+    json_decref(arr);
+    for (int i = 0; i < nr; i++) {
+        free(res[i].ts);
+        free(res[i].ns);
+    }
+    free(ids);
+    mlxc_context_free(ctx);
+    mlxc_model_close(m);
+    mlxc_weights_close(w);
+    mlxc_device_close(dev);
+    return rc;
+}
