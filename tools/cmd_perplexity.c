@@ -88,6 +88,7 @@ int mlxc_cmd_perplexity(int argc, char **argv) {
         fprintf(stderr, "mlxc perplexity: %s has no tokenizer\n", model);
         goto out;
     }
+    mlxc_warn_invalid_utf8("perplexity", text, tlen);
     if (mlxc_tokenizer_encode(mlxc_model_tokenizer(m), text, tlen, MLXC_TOKENIZE_ADD_SPECIAL, &ids, &n_ids)) goto fail;
     if (n_ids < 2) {
         fprintf(stderr, "mlxc perplexity: %s has fewer than 2 tokens\n", file);
