@@ -384,6 +384,7 @@ static mlxc_status open_impl(mlxc_weights *w, const char *path) {
     json_t *root = NULL;
     index_entry *map = NULL;
     size_t nmap = 0;
+    bool guessed = false;   /* a file read as safetensors for want of a GGUF magic */
 
     if (is_dir(path)) {
         dir = strdup(path);
@@ -445,6 +446,7 @@ static mlxc_status open_impl(mlxc_weights *w, const char *path) {
             }
             bool gguf_magic = memcmp(magic, "GGUF", 4) == 0;
             if (ends_with(path, ".gguf") || (!ends_with(path, ".safetensors") && gguf_magic)) w->fmt = MLXC_FORMAT_GGUF;
+            else guessed = !ends_with(path, ".safetensors");
             if ((st = add_path(w, strdup(path)))) goto done;
         }
     } else {
@@ -464,7 +466,18 @@ static mlxc_status open_impl(mlxc_weights *w, const char *path) {
         if ((st = open_gguf_file(w))) goto done;
     } else {
         w->fmt = MLXC_FORMAT_SAFETENSORS;
-        if ((st = open_safetensors_files(w, index))) goto done;
+        if ((st = open_safetensors_files(w, index))) {
+            if (guessed && st == MLXC_ERR_FORMAT) {
+                /* the name said nothing: say both formats were considered */
+                char why[512];
+                const char *e = mlxc_last_error();
+                size_t pl = strlen(path);
+                if (!strncmp(e, path, pl) && !strncmp(e + pl, ": ", 2)) e += pl + 2;
+                snprintf(why, sizeof why, "%s", e);
+                st = mlxc_set_error(st, "%s: neither GGUF (no \"GGUF\" magic) nor safetensors (%s)", path, why);
+            }
+            goto done;
+        }
     }
     if ((st = finish_table(w))) goto done;
     if (index && (st = check_index(w, index, map, nmap))) goto done;
