@@ -395,13 +395,30 @@ mlxc_status mlxc_tok_finish(mlxc_tokenizer *t) {
     }
     memset(t->added_first, 0, sizeof t->added_first);
     memset(t->plain_first, 0, sizeof t->plain_first);
+    memset(t->added_start, 0, sizeof t->added_start);
     t->n_plain = 0;
+    free(t->added_by_byte);
+    t->added_by_byte = malloc((t->n_added ? t->n_added : 1) * sizeof *t->added_by_byte);
+    if (!t->added_by_byte) return OOM();
+    /* added tokens bucketed by first byte (a counting sort; an empty token
+     * never matches and is left out) */
     for (size_t i = 0; i < t->n_added; i++) {
         size_t len;
         const char *s = mlxc_tok_str(t, t->added[i].id, &len);
-        if (len) t->added_first[(uint8_t)s[0]] = 1;
-        if (len && !t->added[i].special) {
-            t->plain_first[(uint8_t)s[0]] = 1;
+        if (len) t->added_start[(uint8_t)s[0] + 1]++;
+    }
+    for (int b = 0; b < 256; b++) t->added_start[b + 1] += t->added_start[b];
+    uint32_t fill[256];
+    memcpy(fill, t->added_start, sizeof fill);
+    for (size_t i = 0; i < t->n_added; i++) {
+        size_t len;
+        const char *s = mlxc_tok_str(t, t->added[i].id, &len);
+        if (!len) continue;
+        uint8_t b = (uint8_t)s[0];
+        t->added_by_byte[fill[b]++] = (uint32_t)i;
+        t->added_first[b] = 1;
+        if (!t->added[i].special) {
+            t->plain_first[b] = 1;
             t->n_plain++;
         }
         if (t->added[i].special) t->attr[t->added[i].id] |= MLXC_TOKA_CONTROL;
@@ -422,6 +439,7 @@ void mlxc_tokenizer_free(mlxc_tokenizer *t) {
     for (size_t i = 0; i < t->n_pre; i++) { if (t->pre[i].re) pcre2_code_free(t->pre[i].re); free(t->pre[i].lit); }
     free(t->pre);
     free(t->added);
+    free(t->added_by_byte);
     free(t);
 }
 
@@ -535,11 +553,15 @@ static bool is_ascii_space(char c) {
 }
 
 /* Longest added token starting at s[0..n), or -1 (index into t->added);
- * special (control) tokens only when `special` is set. */
+ * special (control) tokens only when `special` is set.  Only the tokens
+ * that begin with s[0] are tried (a vocabulary may have thousands of
+ * user-defined tokens). */
 static int match_added(const mlxc_tokenizer *t, const char *s, size_t n, bool special, size_t *mlen) {
     int best = -1;
     size_t bl = 0;
-    for (size_t i = 0; i < t->n_added; i++) {
+    uint8_t b = (uint8_t)s[0];
+    for (uint32_t k = t->added_start[b]; k < t->added_start[b + 1]; k++) {
+        uint32_t i = t->added_by_byte[k];
         if (t->added[i].special && !special) continue;
         size_t len;
         const char *a = mlxc_tok_str(t, t->added[i].id, &len);

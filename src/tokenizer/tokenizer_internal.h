@@ -151,6 +151,10 @@ struct mlxc_tokenizer {
     uint8_t           added_first[256];       /* first bytes of added tokens      */
     uint8_t           plain_first[256];       /* ... of the non-special ones      */
     size_t            n_plain;                /* non-special added tokens         */
+    uint32_t          added_start[257];       /* added_by_byte[added_start[b] ..
+                                                 added_start[b + 1]): the added
+                                                 tokens whose text begins with b */
+    uint32_t         *added_by_byte;          /* (n_added) indices into added    */
 
     int32_t  role[MLXC_TOKEN_ROLE_COUNT];
     int32_t  post_prefix[MLXC_TOK_MAX_POST]; size_t n_post_prefix;
