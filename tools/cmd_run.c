@@ -7,7 +7,8 @@
  * stdout, closing with a line of prompt and generation speed on stderr.
  * --json prints one JSON object instead: the prompt's ids, each generated
  * id with its log-probability and text, the whole text and the timings.
- * Ctrl-C stops the generation after the current token.
+ * Ctrl-C stops the generation after the current token.  A prompt that is
+ * not valid UTF-8 is warned about once (the tokenizer replaces the bytes).
  */
 #include <errno.h>
 #include <jansson.h>
