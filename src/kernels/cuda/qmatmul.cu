@@ -807,11 +807,23 @@ __device__ __forceinline__ void qmv_tc_smem(const X *__restrict__ x, const uint8
         auto issue = [&](uint32_t st) {
             if (st < nst) {
                 uint8_t *buf = smem + (st % S::P) * stage_bytes;
-                const uint32_t off = st * SB, bytes = rowb - off < SB ? rowb - off : SB, v16 = bytes / 16;
-                for (uint32_t i = threadIdx.x; i < QTC_ROWS * v16; i += blockDim.x) {
-                    const uint32_t r = i / v16, col = i % v16;
-                    const uint64_t row = tile + r < n ? tile + r : n - 1;
-                    cp16(buf + r * RS + col * 16, w + row * rowb + off + col * 16);
+                const uint32_t off = st * SB;
+                if (rowb - off >= SB) {
+                    /* A whole stage: the row and column of each 16 bytes by
+                     * constant division. */
+#pragma unroll 4
+                    for (uint32_t i = threadIdx.x; i < QTC_ROWS * (SB / 16); i += blockDim.x) {
+                        const uint32_t r = i / (SB / 16), col = i % (SB / 16);
+                        const uint64_t row = tile + r < n ? tile + r : n - 1;
+                        cp16(buf + r * RS + col * 16, w + row * rowb + off + col * 16);
+                    }
+                } else {
+                    const uint32_t v16 = (rowb - off) / 16;
+                    for (uint32_t i = threadIdx.x; i < QTC_ROWS * v16; i += blockDim.x) {
+                        const uint32_t r = i / v16, col = i % v16;
+                        const uint64_t row = tile + r < n ? tile + r : n - 1;
+                        cp16(buf + r * RS + col * 16, w + row * rowb + off + col * 16);
+                    }
                 }
                 if constexpr (AFF) {
                     const uint32_t s16 = SS / 16;
