@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""Random-weight Llama models as GGUF files, for speed measurements at real
+shapes (the weights are valid blocks of random codes with sane scales, so
+the activations stay finite; the text they produce means nothing).
+
+    python3 scripts/make_random_models.py SHAPE TYPE OUT.gguf [--vocab V.gguf]
+
+    SHAPE   1b: hidden 2048, 16 layers, FFN 8192, 32 heads, 8 KV heads
+            7b: hidden 4096, 32 layers, FFN 11008, 32 heads, 32 KV heads
+    TYPE    q4_0, q8_0, q4_k_m or f16 (the tensor types llama.cpp's quantize
+            gives: Q4_0 and Q4_K_M keep the output head in Q6_K, Q4_K_M puts
+            attn_v and ffn_down of some layers in Q6_K as llama.cpp does)
+    --vocab a GGUF whose tokenizer.* metadata is copied (default: the
+            llama SentencePiece vocabulary of ../shared/data/vocab)
+
+Needs numpy and gguf.  Writes tensors one at a time (about the file size in
+memory at most for one tensor).
+"""
+import argparse
+import os
+import sys
+
+import numpy as np
+import gguf
+from gguf import GGMLQuantizationType as T
+
+SHAPES = {
+    "1b": dict(hidden=2048, layers=16, ffn=8192, heads=32, kv=8),
+    "7b": dict(hidden=4096, layers=32, ffn=11008, heads=32, kv=32),
+    "tiny": dict(hidden=256, layers=2, ffn=768, heads=4, kv=2),  # for checking the script
+}
+# bytes and values per block; the f16 scale fields set below
+BLOCK = {T.Q4_0: (18, 32), T.Q8_0: (34, 32), T.Q4_K: (144, 256), T.Q6_K: (210, 256)}
+
+
+def f16_bytes(rng, n, lo, hi):
+    return rng.uniform(lo, hi, n).astype(np.float16).view(np.uint8).reshape(n, 2)
+
+
+def random_blocks(rng, qt, rows, cols):
+    nb, vals = BLOCK[qt]
+    assert cols % vals == 0, (qt, cols)
+    n = rows * cols // vals
+    b = rng.integers(0, 256, size=(n, nb), dtype=np.uint8)
+    if qt == T.Q4_0:
+        b[:, 0:2] = f16_bytes(rng, n, 0.004, 0.006)
+    elif qt == T.Q8_0:
+        b[:, 0:2] = f16_bytes(rng, n, 0.0002, 0.0003)
+    elif qt == T.Q4_K:
+        b[:, 0:2] = f16_bytes(rng, n, 0.8e-4, 1.2e-4)  # d
+        b[:, 2:4] = f16_bytes(rng, n, 0.8e-4, 1.2e-4)  # dmin
+    elif qt == T.Q6_K:
+        b[:, 208:210] = f16_bytes(rng, n, 4e-6, 6e-6)
+    return b.reshape(rows, cols // vals * nb)
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    ap = argparse.ArgumentParser()
+    ap.add_argument("shape", choices=SHAPES)
+    ap.add_argument("type", choices=["q4_0", "q8_0", "q4_k_m", "f16"])
+    ap.add_argument("out")
+    ap.add_argument("--vocab", default=os.path.join(here, "..", "..", "shared", "data", "vocab",
+                                                    "ggml-vocab-llama-spm.gguf"))
+    ap.add_argument("--seed", type=int, default=1)
+    a = ap.parse_args()
+    s = SHAPES[a.shape]
+    rng = np.random.default_rng(a.seed)
+    voc = gguf.GGUFReader(a.vocab)
+    tokens = voc.fields["tokenizer.ggml.tokens"]
+    n_vocab = len(tokens.data)
+
+    w = gguf.GGUFWriter(a.out, "llama")
+    w.add_name(f"random-llama-{a.shape}-{a.type}")
+    ft = gguf.LlamaFileType
+    w.add_file_type({"q4_0": ft.MOSTLY_Q4_0, "q8_0": ft.MOSTLY_Q8_0, "q4_k_m": ft.MOSTLY_Q4_K_M,
+                     "f16": ft.MOSTLY_F16}[a.type])
+    w.add_block_count(s["layers"])
+    w.add_context_length(4096)
+    w.add_embedding_length(s["hidden"])
+    w.add_feed_forward_length(s["ffn"])
+    w.add_head_count(s["heads"])
+    w.add_head_count_kv(s["kv"])
+    w.add_layer_norm_rms_eps(1e-5)
+    w.add_rope_dimension_count(s["hidden"] // s["heads"])
+    w.add_rope_freq_base(10000.0)
+    w.add_vocab_size(n_vocab)
+    for name, field in voc.fields.items():
+        if not name.startswith("tokenizer."):
+            continue
+        vt = field.types[0]
+        if vt == gguf.GGUFValueType.ARRAY:
+            et = field.types[1]
+            if et == gguf.GGUFValueType.STRING:
+                vals = [bytes(field.parts[i]).decode("utf-8", errors="surrogateescape") for i in field.data]
+            else:
+                vals = [field.parts[i].tolist()[0] for i in field.data]
+            w.add_key_value(name, vals, vt, sub_type=et)
+        elif vt == gguf.GGUFValueType.STRING:
+            w.add_key_value(name, bytes(field.parts[field.data[0]]).decode("utf-8"), vt)
+        else:
+            w.add_key_value(name, field.parts[field.data[0]].tolist()[0], vt)
+
+    h, f, L = s["hidden"], s["ffn"], s["layers"]
+    hd = h // s["heads"]
+    base = {"q4_0": T.Q4_0, "q8_0": T.Q8_0, "q4_k_m": T.Q4_K, "f16": T.F16}[a.type]
+    head = T.Q6_K if a.type in ("q4_0", "q4_k_m") else base
+
+    def more_bits(i):  # llama.cpp's use_more_bits for Q4_K_M
+        return i < L // 8 or i >= 7 * L // 8 or (i - L // 8) % 3 == 2
+
+    def add(name, qt, rows, cols):
+        if qt == T.F32:
+            w.add_tensor(name, np.ones(cols, dtype=np.float32))
+        elif qt == T.F16:
+            w.add_tensor(name, (rng.standard_normal((rows, cols), dtype=np.float32) * 0.02).astype(np.float16))
+        else:
+            w.add_tensor(name, random_blocks(rng, qt, rows, cols), raw_dtype=qt)
+
+    add("token_embd.weight", base, n_vocab, h)
+    for i in range(L):
+        p = f"blk.{i}."
+        add(p + "attn_norm.weight", T.F32, 1, h)
+        add(p + "attn_q.weight", base, h, h)
+        add(p + "attn_k.weight", base, s["kv"] * hd, h)
+        qv = T.Q6_K if a.type == "q4_k_m" and more_bits(i) else base
+        add(p + "attn_v.weight", qv, s["kv"] * hd, h)
+        add(p + "attn_output.weight", base, h, h)
+        add(p + "ffn_norm.weight", T.F32, 1, h)
+        add(p + "ffn_gate.weight", base, f, h)
+        add(p + "ffn_up.weight", base, f, h)
+        add(p + "ffn_down.weight", qv, h, f)
+    add("output_norm.weight", T.F32, 1, h)
+    add("output.weight", head, n_vocab, h)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    print(f"{a.out}: {os.path.getsize(a.out) / 1e9:.2f} GB", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
