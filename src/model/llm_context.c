@@ -92,6 +92,19 @@ mlxc_status mlxc_context_create_ex(mlxc_model *m, const mlxc_context_params *p, 
         goto fail;
     if (m->layers[0].k_norm && (st = alloc(dev, A, nb, KV, hd, &c->kn))) goto fail;
     if (m->layers[0].post_attn_norm && (st = alloc(dev, A, nb, m->dim, 0, &c->post))) goto fail;
+    /* GPU prefill of a quantized model: room for its largest layer weight
+     * dequantized to bf16 (llm_linear).  The output head uses it too when
+     * it fits. */
+    if (mlxc_device_backend(dev) != MLXC_BACKEND_CPU && nb > 8) {
+        int64_t most = 0;
+        for (int64_t l = 0; l < m->n_layers; l++) {
+            const llm_weight *ws[] = {&m->layers[l].wq, &m->layers[l].wk,     &m->layers[l].wv,  &m->layers[l].wo,
+                                      &m->layers[l].w_gate, &m->layers[l].w_up, &m->layers[l].w_down};
+            for (size_t i = 0; i < sizeof ws / sizeof *ws; i++)
+                if (ws[i]->format == LLM_W_QUANT && ws[i]->rows * ws[i]->cols > most) most = ws[i]->rows * ws[i]->cols;
+        }
+        if (most && (st = alloc(dev, MLXC_BF16, most, 0, 0, &c->wdeq))) goto fail;
+    }
     if (c->fused_attn) {
         mlxc_attention_desc d = {.struct_size = sizeof(mlxc_attention_desc), .n_heads = (uint32_t)H, .n_kv_heads = (uint32_t)KV, .head_dim = (uint32_t)hd,
                                  .kv_capacity = n_ctx, .kv_len = 1, .scale = 1.0f};
@@ -130,7 +143,7 @@ void mlxc_context_free(mlxc_context *c) {
     free(c->v_cache);
     mlxc_buffer *bufs[] = {c->ids, c->pos, c->x,  c->xb,     c->xb2,    c->post,   c->q,      c->k,
                            c->v,   c->att, c->kn, c->emb, c->gate,   c->up,     c->bias_rows, c->logits, c->top_id, c->top_lp,
-                           c->attn_scratch, c->qh, c->oh,   c->scores, c->vt, c->mask};
+                           c->attn_scratch, c->qh, c->oh,   c->scores, c->vt, c->mask, c->wdeq};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) mlxc_buffer_release(bufs[i]);
     llm_release_views(c);
     free(c->views);

@@ -77,7 +77,8 @@ struct mlxc_model {
 };
 
 /* y (m, w.rows) = x (m, w.cols) @ w^T, whatever w's storage. */
-mlxc_status llm_linear(mlxc_encoder *enc, const mlxc_buffer *x, const llm_weight *w, mlxc_buffer *y, uint32_t m);
+mlxc_status llm_linear(mlxc_encoder *enc, const mlxc_buffer *x, const llm_weight *w, mlxc_buffer *y, uint32_t m,
+                       mlxc_buffer *wdeq);
 
 /* The kernels' view of a quantized weight. */
 mlxc_qmm_weight llm_qmm(const llm_weight *w);
@@ -116,6 +117,9 @@ struct mlxc_context {
     mlxc_buffer *top_id;          /* (1) u32 argmax of the last token's logits */
     mlxc_buffer *top_lp;          /* (1) f32 its log-probability               */
     mlxc_buffer *attn_scratch;    /* decode attention partials (fused path)    */
+    mlxc_buffer *wdeq;            /* GPU prefill: one quantized layer weight
+                                   * dequantized to bf16 for the dense GEMM,
+                                   * or NULL (CPU, dense models)               */
     /* the composed attention (f32 caches, other head sizes) */
     mlxc_buffer *qh;              /* (n_heads, n_batch, head_dim)              */
     mlxc_buffer *oh;              /* (n_heads, n_batch, head_dim)              */
