@@ -21,7 +21,7 @@ static void family(mlxc_dtype dt) {
         for (int hi = 0; hi < 2; hi++) {
             const uint32_t T = toks[ti], H = hid[hi], nh = H / 128;
             const size_t n = (size_t)T * H;
-            const mlxc_rope_desc rd = {MLXC_ROPE_NEOX, nh, 128, 0, 500000.0f, 1.0f, {0}};
+            const mlxc_rope_desc rd = {MLXC_ROPE_NEOX, nh, 128, 0, 500000.0f, 1.0f, {0}, 0.0f};
             snprintf(label, sizeof label, "rope neox %s [%u, %u, 128] in place", dn, T, nh);
             bench_variant v = {label, 2, {BINOUT(dt, n, bench_tol(dt)), BINT(MLXC_I32, T, 200)}, 2.0 * n * es,
                                do_rope, &rd};

@@ -56,7 +56,7 @@ static void run_chain(mlxc_device *dev, bool autob, chain *c) {
         CHECK_OK(call);                                                                        \
         if (!autob) CHECK_OK(mlxc_encoder_barrier(enc));                                       \
     } while (0)
-    mlxc_rope_desc rd = {MLXC_ROPE_NEOX, HEADS, HD, 0, 10000.0f, 1.0f, {0}};
+    mlxc_rope_desc rd = {MLXC_ROPE_NEOX, HEADS, HD, 0, 10000.0f, 1.0f, {0}, 0.0f};
     mlxc_scale_mask_softmax_desc sd = {HID, T, 0.25f, true, HID - T};
     mlxc_kv_cache_desc kd = {HEADS, HD, CAP, true};
     STEP(mlxc_embedding_gather(enc, b[TABLE], b[IDS], b[H], HID, 1.0f));             /* H = emb          */

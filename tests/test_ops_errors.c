@@ -196,7 +196,7 @@ static void err_rope(void) {
     /* 3 tokens x 2 heads x 8 */
     mlxc_buffer *x = buf(MLXC_F16, 48), *o = buf(MLXC_F16, 48), *pos = buf(MLXC_I32, 3), *pos4 = buf(MLXC_I32, 12);
     mlxc_buffer *posu = buf(MLXC_U32, 3), *ff = buf(MLXC_F32, 4), *ff3 = buf(MLXC_F32, 3), *of = buf(MLXC_F32, 48);
-    mlxc_rope_desc d = {MLXC_ROPE_NEOX, 2, 8, 0, 10000.0f, 1.0f, {0}};
+    mlxc_rope_desc d = {MLXC_ROPE_NEOX, 2, 8, 0, 10000.0f, 1.0f, {0}, 0.0f};
     CHECK_OK(mlxc_rope(enc, x, o, pos, ff, &d));
     FAILS(mlxc_rope(enc, x, o, NULL, NULL, &d), BAD_ARG);
     FAILS(mlxc_rope(enc, x, o, pos, NULL, NULL), BAD_ARG);
@@ -217,6 +217,11 @@ static void err_rope(void) {
     FAILS(mlxc_rope(enc, x, o, pos, NULL, &b), BAD_ARG);
     b = d;
     b.freq_scale = -1.0f;
+    FAILS(mlxc_rope(enc, x, o, pos, NULL, &b), BAD_ARG);
+    b = d;
+    b.attn_factor = -0.5f;
+    FAILS(mlxc_rope(enc, x, o, pos, NULL, &b), BAD_ARG);
+    b.attn_factor = NAN;
     FAILS(mlxc_rope(enc, x, o, pos, NULL, &b), BAD_ARG);
     b = d;
     b.head_dim = 5;

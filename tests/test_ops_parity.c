@@ -232,7 +232,8 @@ static void par_rope(void) {
     for (int di = 0; di < 3; di++)
         for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
             mlxc_dtype dt = ot_float_dtypes[di];
-            mlxc_rope_desc d = {cases[c].mode, cases[c].H, cases[c].D, cases[c].rd, c % 2 ? 1e6f : 10000.0f, 1.0f, {0}};
+            mlxc_rope_desc d = {cases[c].mode, cases[c].H, cases[c].D, cases[c].rd, c % 2 ? 1e6f : 10000.0f, 1.0f, {0},
+                                c == 2 || c == 3 ? 1.118f : 0.0f};   /* LongRoPE's scale, full and partial */
             memcpy(d.sections, cases[c].sec, sizeof d.sections);
             uint32_t T = cases[c].T, rd = d.rope_dim ? d.rope_dim : d.head_dim;
             bool multi = d.mode == MLXC_ROPE_MROPE || d.mode == MLXC_ROPE_IMROPE;

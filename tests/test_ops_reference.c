@@ -491,7 +491,8 @@ static void rope_ref(double *out, const double *x, const int32_t *pos, const flo
                 float theta = (float)p * inv;
                 if (ff) theta = theta / ff[i];
                 uint32_t ia = d->mode == MLXC_ROPE_NORM ? 2 * i : i, ib = d->mode == MLXC_ROPE_NORM ? 2 * i + 1 : i + half;
-                double c = cos((double)theta), s = sin((double)theta);
+                double af = d->attn_factor > 0 ? d->attn_factor : 1.0;   /* the rotated elements only */
+                double c = af * cos((double)theta), s = af * sin((double)theta);
                 o[ia] = xr[ia] * c - xr[ib] * s;
                 o[ib] = xr[ia] * s + xr[ib] * c;
             }
@@ -512,7 +513,7 @@ static void test_rope(void) {
             for (int inplace = 0; inplace < 2; inplace++) {
                 mlxc_dtype dt = ot_float_dtypes[di];
                 mlxc_rope_desc d = {cases[c].mode, cases[c].H, cases[c].D, cases[c].rd, c % 2 ? 1e6f : 10000.0f,
-                                    c == 3 ? 0.25f : 1.0f, {0}};
+                                    c == 3 ? 0.25f : 1.0f, {0}, c == 3 || c == 5 ? 1.118f : 0.0f};
                 memcpy(d.sections, cases[c].sec, sizeof d.sections);
                 uint32_t T = cases[c].T, rd = d.rope_dim ? d.rope_dim : d.head_dim;
                 bool multi = d.mode == MLXC_ROPE_MROPE || d.mode == MLXC_ROPE_IMROPE;

@@ -10,7 +10,8 @@
  *     inv_freq[i] = freq_scale * theta_base^(-2i / rope_dim)
  *
  * with inv_freq rounded once to f32 here, so every backend rotates by the
- * same angles.  freq_scale is the linear scaling factor (1 = none, 0.25 for
+ * same angles.  attn_factor scales the rotated elements (transformers'
+ * attention_scaling: cos and sin times it; the pass-through ones are not).  freq_scale is the linear scaling factor (1 = none, 0.25 for
  * a 4x linear context extension); freq_factors (Llama 3 / Phi long-context
  * "rope_freqs") is an f32 (rope_dim / 2) device buffer.  Positions are i32
  * device data, so a replayed decode graph needs no new parameters.
@@ -49,6 +50,8 @@ typedef struct mlxc_rope_desc {
     float          theta_base;   /* e.g. 10000, 1e6                        */
     float          freq_scale;   /* 1 = no scaling                         */
     uint32_t       sections[4];  /* MROPE / IMROPE only                    */
+    float          attn_factor;  /* cos and sin times this (LongRoPE, YaRN);
+                                    0 = 1                                  */
 } mlxc_rope_desc;
 
 /*   x, out: (n_tokens, n_heads, head_dim)   pos: (n_tokens) or (4, n_tokens) i32

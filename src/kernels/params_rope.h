@@ -18,7 +18,8 @@
 
 /* x, out: (n_tokens, n_heads, head_dim).  Pair i (0 <= i < rope_dim/2)
  * rotates by theta = pos * inv_freq[i] (then / freq_factors[i] when
- * has_freq_factors), all in f32; inv_freq is computed by the front-end
+ * has_freq_factors), all in f32, and is scaled by mscale (cos and sin are
+ * multiplied by it, so 1 changes no bit); inv_freq is computed by the front-end
  * (freq_scale * base^(-2i/rope_dim), rounded once) so every backend uses the
  * same angles.  Elements past rope_dim pass through.  Positions: i32
  * (n_tokens) for NORM/NEOX, (4, n_tokens) for MROPE/IMROPE. */
@@ -27,6 +28,7 @@ typedef struct mlxc_p_rope {
     uint32_t mode;
     uint32_t has_freq_factors;
     uint32_t sections[4];
+    float    mscale;       /* cos and sin times this (LongRoPE's attention factor); 1 = none */
     float    inv_freq[MLXC_ROPE_MAX_PAIRS];
 } mlxc_p_rope;
 

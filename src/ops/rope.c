@@ -24,6 +24,8 @@ mlxc_status mlxc_rope(mlxc_encoder *enc, const mlxc_buffer *x, mlxc_buffer *out,
                    (double)d->theta_base);
     MLXC_CHECK_ARG(d->freq_scale > 0.0f && d->freq_scale <= 3.4e38f, "mlxc_rope: freq_scale %g (> 0)",
                    (double)d->freq_scale);
+    MLXC_CHECK_ARG(d->attn_factor >= 0.0f && d->attn_factor <= 3.4e38f, "mlxc_rope: attn_factor %g (>= 0; 0 = 1)",
+                   (double)d->attn_factor);
     uint64_t sect = (uint64_t)d->sections[0] + d->sections[1] + d->sections[2] + d->sections[3];
     MLXC_CHECK_ARG(!multi || sect > 0, "mlxc_rope: multi-section mode with all sections 0");
     mlxc_status s;
@@ -50,6 +52,7 @@ mlxc_status mlxc_rope(mlxc_encoder *enc, const mlxc_buffer *x, mlxc_buffer *out,
     p.rope_dim = rope_dim;
     p.mode = (uint32_t)d->mode;
     p.has_freq_factors = freq_factors != NULL;
+    p.mscale = d->attn_factor > 0.0f ? d->attn_factor : 1.0f;
     memcpy(p.sections, d->sections, sizeof p.sections);
     for (uint32_t i = 0; i < rope_dim / 2; i++)
         p.inv_freq[i] = (float)((double)d->freq_scale * pow((double)d->theta_base, -2.0 * i / rope_dim));

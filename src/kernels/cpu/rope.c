@@ -42,8 +42,8 @@ OPS_ALWAYS_INLINE void rope(const mlxc_cpu_launch *l, ops_dtype t) {
             for (uint32_t i = 0; i < half; i++) {
                 float theta = rope_position(pos, p, tok, i) * p->inv_freq[i];
                 if (p->has_freq_factors) theta = theta / ff[i];
-                cs[i] = cosf(theta);
-                sn[i] = sinf(theta);
+                cs[i] = cosf(theta) * p->mscale;
+                sn[i] = sinf(theta) * p->mscale;
             }
             cached = tok;
         }

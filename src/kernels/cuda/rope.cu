@@ -5,7 +5,8 @@
  * pair (rope_scalar); the pass-through tail is copied when out is not x.  theta = pos *
  * inv_freq[i] (/ freq_factors[i]) in f32 with explicit round-to-nearest
  * operations (no contraction), so the angle is bit-identical to the CPU's;
- * sincosf is the accurate libdevice version.
+ * sincosf is the accurate libdevice version; its results times mscale
+ * rounded once, as the CPU does.
  */
 #include "kernels/params_rope.h"
 #include "common.cuh"
@@ -41,6 +42,8 @@ __device__ __forceinline__ void rope_scalar(const T *x, T *out, const int32_t *p
         if (p.has_freq_factors) theta = __fdiv_rn(theta, ff[i]);
         float sn, cs;
         sincosf(theta, &sn, &cs);
+        sn = __fmul_rn(sn, p.mscale);
+        cs = __fmul_rn(cs, p.mscale);
         const uint32_t ia = adjacent ? 2 * i : i, ib = adjacent ? 2 * i + 1 : i + half;
         const T *xr = x + row * hd;
         T *o = out + row * hd;
@@ -57,12 +60,14 @@ __device__ __forceinline__ void rope_scalar(const T *x, T *out, const int32_t *p
     }
 }
 
-/* The angle of pair i of token t, and its sine and cosine. */
+/* The angle of pair i of token t, and its sine and cosine times mscale. */
 __device__ __forceinline__ void rope_angle(float position, const float *ff, const mlxc_p_rope &p, uint32_t i, float *sn,
                                            float *cs) {
     float theta = __fmul_rn(position, p.inv_freq[i]);
     if (p.has_freq_factors) theta = __fdiv_rn(theta, ff[i]);
     sincosf(theta, sn, cs);
+    *sn = __fmul_rn(*sn, p.mscale);
+    *cs = __fmul_rn(*cs, p.mscale);
 }
 
 /* Vector path: one unit is N consecutive pairs (NeoX-style: a frag at i and
