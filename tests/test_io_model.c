@@ -303,6 +303,33 @@ static void test_config_parse(void) {
     CHECK_OK(parse("{\"n_embd\":768,\"n_layer\":12,\"n_head\":12,\"sliding_window\":null}", &c));
     CHECK(c.hidden_size == 768 && c.num_layers == 12 && c.num_heads == 12 && c.sliding_window == 0);
     mlxc_model_config_clear(&c);
+    /* Phi-3 (transformers 4): LongRoPE as "su" with the pretraining length
+     * at the top level; partial rotary there too */
+    CHECK_OK(parse("{\"hidden_size\":64,\"num_attention_heads\":4,\"partial_rotary_factor\":0.75,"
+                   "\"original_max_position_embeddings\":4096,\"rope_scaling\":{\"type\":\"su\","
+                   "\"short_factor\":[1,1.5,2,2.5,3,3.5],\"long_factor\":[2,3,4,5,6,7]}}", &c));
+    CHECK(c.rope_dim == 12 && c.n_rope_factors == 6 && c.rope_short_factor[1] == 1.5f && c.rope_long_factor[5] == 7.0f);
+    CHECK(c.rope_scaling.original_max_position_embeddings == 4096 && !strcmp(c.rope_scaling.type, "su"));
+    CHECK(c.rope_attn_factor == 0);
+    mlxc_model_config_clear(&c);
+    /* transformers 5: everything in rope_parameters, attention_factor given */
+    CHECK_OK(parse("{\"hidden_size\":64,\"num_attention_heads\":4,\"rope_parameters\":{\"rope_type\":\"longrope\","
+                   "\"partial_rotary_factor\":0.5,\"original_max_position_embeddings\":256,\"attention_factor\":1.2,"
+                   "\"short_factor\":[1,1,1,1],\"long_factor\":[2,2,2,2]}}", &c));
+    CHECK(c.rope_dim == 8 && c.n_rope_factors == 4 && c.rope_attn_factor == 1.2);
+    CHECK(c.rope_scaling.original_max_position_embeddings == 256 && !strcmp(c.rope_scaling.type, "longrope"));
+    mlxc_model_config_clear(&c);
+    /* a default rope keeps partial rotary among its parameters */
+    CHECK_OK(parse("{\"hidden_size\":64,\"num_attention_heads\":2,\"rope_parameters\":{\"rope_type\":\"default\","
+                   "\"rope_theta\":10000,\"partial_rotary_factor\":0.25}}", &c));
+    CHECK(c.rope_dim == 8 && !c.rope_scaling.present);
+    mlxc_model_config_clear(&c);
+    CHECK_ERR(parse("{\"partial_rotary_factor\":1.5}", &c), MLXC_ERR_FORMAT);
+    CHECK_ERR(parse("{\"rope_scaling\":{\"type\":\"su\",\"short_factor\":[1,2],\"long_factor\":[1]}}", &c),
+              MLXC_ERR_FORMAT);
+    CHECK_ERR(parse("{\"rope_scaling\":{\"type\":\"su\",\"short_factor\":[1,\"2\"]}}", &c), MLXC_ERR_FORMAT);
+    CHECK_ERR(parse("{\"rope_scaling\":{\"type\":\"su\",\"short_factor\":[1,0]}}", &c), MLXC_ERR_FORMAT);
+    CHECK_ERR(parse("{\"rope_scaling\":{\"type\":\"su\",\"long_factor\":{}}}", &c), MLXC_ERR_FORMAT);
 
     /* wrong kinds and bad JSON */
     CHECK_ERR(parse("{\"hidden_size\":\"big\"}", &c), MLXC_ERR_FORMAT);

@@ -60,6 +60,9 @@ typedef struct mlxc_quant_params {
 
 typedef struct mlxc_quant_table mlxc_quant_table;   /* per-layer overrides (opaque) */
 
+/* LongRoPE lists hold one divisor per rotated pair: head_dim 512 at most. */
+#define MLXC_MAX_ROPE_FACTORS 256
+
 /* 0 / "" / false mean "not given".  Counts are per model.
  *
  * The library fills this struct, and it grows as more hyperparameters are
@@ -101,6 +104,16 @@ typedef struct mlxc_model_config {
      * derived from "layer_types" when that list has this form (a pattern
      * above num_layers: every layer local). */
     int64_t  sliding_window_pattern;
+    /* Partial rotary and LongRoPE (Phi-3): */
+    int64_t  rope_dim;             /* rotated dimensions of each head: head_dim *
+                                      partial_rotary_factor, GGUF rope.dimension_count;
+                                      0 = all of head_dim                            */
+    double   rope_attn_factor;     /* LongRoPE's scale of cos and sin (attention_factor,
+                                      GGUF rope.scaling.attn_factor); 0 = not given  */
+    int32_t  n_rope_factors;       /* LongRoPE: entries of the two lists below (rope_dim
+                                      / 2); 0 = none (GGUF keeps them as tensors)   */
+    float    rope_short_factor[MLXC_MAX_ROPE_FACTORS]; /* frequency divisors up to the */
+    float    rope_long_factor[MLXC_MAX_ROPE_FACTORS];  /* original context, and past it */
 } mlxc_model_config;
 
 /* An initializer: struct_size set, nothing given. */

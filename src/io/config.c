@@ -116,6 +116,28 @@ static mlxc_status get_num(const cfg_src *s, const char *const *keys, double *ou
     return MLXC_OK;
 }
 
+/* A LongRoPE list (short_factor, long_factor) of rs into dst; *n is the
+ * length both lists must share (0 until the first is read). */
+static mlxc_status get_factors(json_t *rs, const char *key, float *dst, int32_t *n) {
+    json_t *a = json_object_get(rs, key);
+    if (!a || json_is_null(a)) return MLXC_OK;
+    size_t len = json_is_array(a) ? json_array_size(a) : 0;
+    if (!len || len > MLXC_MAX_ROPE_FACTORS)
+        return mlxc_set_error(MLXC_ERR_FORMAT, "config.json: rope \"%s\" is not a list of 1 to %d numbers", key,
+                              MLXC_MAX_ROPE_FACTORS);
+    if (*n && (size_t)*n != len)
+        return mlxc_set_error(MLXC_ERR_FORMAT, "config.json: rope \"%s\" has %zu entries, the other list %d", key,
+                              len, (int)*n);
+    for (size_t i = 0; i < len; i++) {
+        json_t *v = json_array_get(a, i);
+        if (!json_is_number(v) || !(json_number_value(v) > 0))
+            return mlxc_set_error(MLXC_ERR_FORMAT, "config.json: rope \"%s\"[%zu] is not a positive number", key, i);
+        dst[i] = (float)json_number_value(v);
+    }
+    *n = (int32_t)len;
+    return MLXC_OK;
+}
+
 static void copy_str(char *dst, size_t cap, const char *s) {
     snprintf(dst, cap, "%s", s);
 }
@@ -328,15 +350,39 @@ static mlxc_status parse_root(json_t *root, mlxc_model_config *cfg) {
         static const char *const k_f[] = {"factor", NULL}, *const k_lo[] = {"low_freq_factor", NULL},
                                  *const k_hi[] = {"high_freq_factor", NULL},
                                  *const k_orig[] = {"original_max_position_embeddings", NULL};
+        static const char *const k_af[] = {"attention_factor", NULL};
         if ((st = get_num(&r, k_f, &cfg->rope_scaling.factor)) ||
             (st = get_num(&r, k_lo, &cfg->rope_scaling.low_freq_factor)) ||
             (st = get_num(&r, k_hi, &cfg->rope_scaling.high_freq_factor)) ||
-            (st = get_int(&r, k_orig, &cfg->rope_scaling.original_max_position_embeddings)))
+            (st = get_int(&r, k_orig, &cfg->rope_scaling.original_max_position_embeddings)) ||
+            (st = get_num(&r, k_af, &cfg->rope_attn_factor)) ||
+            (st = get_factors(rs, "short_factor", cfg->rope_short_factor, &cfg->n_rope_factors)) ||
+            (st = get_factors(rs, "long_factor", cfg->rope_long_factor, &cfg->n_rope_factors)))
+            return st;
+        /* Phi-3 configs keep the pretraining context at the top level */
+        static const char *const k_orig_top[] = {"original_max_position_embeddings", NULL};
+        if (!cfg->rope_scaling.original_max_position_embeddings &&
+            (st = get_int(&s, k_orig_top, &cfg->rope_scaling.original_max_position_embeddings)))
             return st;
     }
     if (cfg->num_heads && !cfg->num_kv_heads) cfg->num_kv_heads = cfg->num_heads;
     if (cfg->num_heads && !cfg->head_dim && cfg->hidden_size) cfg->head_dim = cfg->hidden_size / cfg->num_heads;
     if ((st = parse_local_global(&s, cfg))) return st;
+    /* partial rotary: at the top level (transformers 4) or among the rope
+     * parameters (transformers 5), where a "default" rope leaves rs unset */
+    static const char *const k_prf[] = {"partial_rotary_factor", NULL};
+    double prf = 0;
+    if ((st = get_num(&s, k_prf, &prf))) return st;
+    json_t *ro = rp ? rp : rs;
+    if (prf == 0 && ro && json_is_object(ro)) {
+        cfg_src r = {.text = NULL, .root = ro};
+        if ((st = get_num(&r, k_prf, &prf))) return st;
+    }
+    if (prf != 0) {
+        if (!(prf > 0 && prf <= 1))
+            return mlxc_set_error(MLXC_ERR_FORMAT, "config.json: \"partial_rotary_factor\" %g is not in (0, 1]", prf);
+        cfg->rope_dim = (int64_t)((double)cfg->head_dim * prf);   /* transformers truncates the same way */
+    }
 
     json_t *q = json_object_get(root, "quantization");
     if (!q || json_is_null(q)) {
@@ -547,7 +593,9 @@ static mlxc_status gguf_fill(const mlxc_gguf *g, mlxc_model_config *cfg) {
         (st = gg_int(g, arch, "context_length", &cfg->max_position_embeddings)) ||
         (st = gg_int(g, arch, "attention.sliding_window", &cfg->sliding_window)) ||
         (st = gg_num(g, arch, "rope.freq_base", &cfg->rope_theta)) ||
-        (st = gg_num(g, arch, "attention.layer_norm_rms_epsilon", &cfg->norm_eps)))
+        (st = gg_num(g, arch, "attention.layer_norm_rms_epsilon", &cfg->norm_eps)) ||
+        (st = gg_int(g, arch, "rope.dimension_count", &cfg->rope_dim)) ||
+        (st = gg_num(g, arch, "rope.scaling.attn_factor", &cfg->rope_attn_factor)))
         return st;
     if (cfg->norm_eps == 0 && (st = gg_num(g, arch, "attention.layer_norm_epsilon", &cfg->norm_eps))) return st;
     if ((st = gg_num(g, arch, "attn_logit_softcapping", &cfg->attn_logit_softcap)) ||
