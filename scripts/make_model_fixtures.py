@@ -16,7 +16,8 @@ Hugging Face transformers (the oracle of the model tests).
         Also llama-tiny quantized: GGUF Q8_0 and Q4_0 (gguf.quants) and an
         MLX 4-bit group-64 directory (mlx's mx.quantize; skipped with a
         message when mlx cannot be imported), each beside a "-deq" twin
-        holding the same values dequantized to f32.
+        holding the same values dequantized to f32; phi3-tiny likewise as
+        Q8_0 and MLX 4-bit.
 
     python3 scripts/make_model_fixtures.py --gguf <hf dir> <out.gguf>
         needs numpy, safetensors, gguf only (run by ctest): the same model
@@ -81,6 +82,19 @@ MODELS = {
                                                             "rope_theta": 1000000.0},
                                          "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0}},
                         tie_word_embeddings=True),
+    # Phi-3: fused qkv_proj and gate_up_proj, half the head rotated
+    # (partial_rotary_factor 0.5: rope_dim 8 of 16), LongRoPE with a 4x
+    # extension (its attention factor then scales cos and sin), a sliding
+    # window of 6.  The references run on the short factors (every sequence
+    # stays within the original 256 positions); ref_prefill_long.f32 is the
+    # prompt with the long ones, as a context past 256 positions uses them.
+    "phi3-tiny": dict(arch="Phi3ForCausalLM", hidden_size=64, intermediate_size=160, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
+                      original_max_position_embeddings=256, sliding_window=6, pad_token_id=None,
+                      rope_parameters={"rope_type": "longrope", "rope_theta": 10000.0, "partial_rotary_factor": 0.5,
+                                       "original_max_position_embeddings": 256,
+                                       "short_factor": [1.0, 1.1, 1.4, 2.2], "long_factor": [1.3, 3.1, 7.9, 19.5]},
+                      tie_word_embeddings=False),
 }
 
 # Gemma's norms scale by 1 + w (the weights hold w; GGUF holds 1 + w)
@@ -139,8 +153,10 @@ def make_model(out, name, spec):
     arch = spec.pop("arch")
     cls = getattr(transformers, arch)
     cfg_cls = getattr(transformers, spec.pop("config", arch.replace("ForCausalLM", "Config")))
-    cfg = cfg_cls(vocab_size=VOCAB, max_position_embeddings=256, rms_norm_eps=1e-5, bos_token_id=0,
-                  eos_token_id=1, attn_implementation="eager", **spec)
+    base = dict(vocab_size=VOCAB, max_position_embeddings=256, rms_norm_eps=1e-5, bos_token_id=0, eos_token_id=1,
+                attn_implementation="eager")
+    base.update(spec)
+    cfg = cfg_cls(**base)
     model = cls(cfg).float().eval()
     randomize(model, seed=sum(map(ord, name)), emb_scale=0.1 if cfg.tie_word_embeddings else 1.0,
               norm_base=0.0 if cfg.model_type in GEMMA else 1.0)
@@ -186,10 +202,28 @@ def make_model(out, name, spec):
             cur = torch.tensor([[t_]])
     prefill.astype("<f4").tofile(os.path.join(d, "ref_prefill.f32"))
     np.stack(decode).astype("<f4").tofile(os.path.join(d, "ref_decode.f32"))
+    extra = {}
+    rp = cfg.rope_parameters or {}
+    if rp.get("rope_type") == "longrope":
+        # The prompt on LongRoPE's long factors: transformers takes them
+        # once a sequence passes the original length; here the stored short
+        # set is swapped for the long one, so the same short prompt runs on
+        # them (what a context longer than that length gives in mlxc).
+        from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
+        orig = rp["original_max_position_embeddings"]
+        rot = model.model.rotary_emb
+        long_inv, _ = ROPE_INIT_FUNCTIONS["longrope"](model.config, None, seq_len=orig + 1)
+        with torch.no_grad():
+            rot.original_inv_freq.copy_(long_inv)
+            rot.inv_freq.copy_(long_inv)
+            long_logits = model(torch.tensor([prompt])).logits[0].float().numpy()
+        long_logits.astype("<f4").tofile(os.path.join(d, "ref_prefill_long.f32"))
+        extra["long_rope"] = {"n_ctx": orig + 1, "attention_factor": rot.attention_scaling}
     with open(os.path.join(d, "ref.json"), "w") as f:
         json.dump({"model": name, "architecture": arch, "vocab": VOCAB, "prompt": prompt,
                    "greedy": greedy, "decode_steps": DECODE_STEPS,
                    "text": {"prompt": TEXT_PROMPT, "ids": text_ids, "greedy": text_greedy, "ppl": text_ppl},
+                   **extra,
                    "made_with": {"transformers": transformers.__version__, "torch": torch.__version__}},
                   f, indent=1)
         f.write("\n")
@@ -236,14 +270,15 @@ def write_gguf(hf_dir, path, qtype=None, dequantized=False):
     t = load_file(os.path.join(hf_dir, "model.safetensors"))
     qt = getattr(gguf.GGMLQuantizationType, qtype) if qtype else None
     arch = {"llama": "llama", "qwen2": "qwen2", "qwen3": "qwen3", "gemma2": "gemma2",
-            "gemma3_text": "gemma3"}[cfg["model_type"]]
+            "gemma3_text": "gemma3", "phi3": "phi3"}[cfg["model_type"]]
     gemma = cfg["model_type"] in GEMMA
     nh, nkv = cfg["num_attention_heads"], cfg["num_key_value_heads"]
     hd = cfg.get("head_dim") or cfg["hidden_size"] // nh
-    rp = cfg.get("rope_parameters") or {}
+    rp = cfg.get("rope_parameters") or cfg.get("rope_scaling") or {}
     rp_local = rp.get("sliding_attention")
     rp = rp.get("full_attention", rp)   # transformers 5 keys them by layer type where they differ
     theta = cfg.get("rope_theta") or rp.get("rope_theta", 10000.0)
+    rope_dims = int(hd * rp.get("partial_rotary_factor", cfg.get("partial_rotary_factor", 1.0)))   # partial rotary
     w = gguf.GGUFWriter(path, arch)
     w.add_name(os.path.basename(os.path.normpath(hf_dir)))
     w.add_context_length(cfg["max_position_embeddings"])
@@ -254,8 +289,17 @@ def write_gguf(hf_dir, path, qtype=None, dequantized=False):
     w.add_head_count_kv(nkv)
     w.add_key_length(hd)
     w.add_value_length(hd)
-    w.add_rope_dimension_count(hd)
+    w.add_rope_dimension_count(rope_dims)
     w.add_rope_freq_base(float(theta))
+    if arch == "phi3":
+        # llama.cpp's Phi-3 keys: the pretraining context, LongRoPE's
+        # attention factor (its lists are tensors, below), the window (0: none)
+        orig = rp.get("original_max_position_embeddings") or cfg["original_max_position_embeddings"]
+        w.add_rope_scaling_orig_ctx_len(orig)
+        scale = cfg["max_position_embeddings"] / orig
+        if rp.get("long_factor"):
+            w.add_rope_scaling_attn_factors(math.sqrt(1 + math.log(scale) / math.log(orig)) if scale > 1 else 1.0)
+        w.add_sliding_window(cfg.get("sliding_window") or 0)
     w.add_layer_norm_rms_eps(cfg["rms_norm_eps"])
     w.add_vocab_size(cfg["vocab_size"])
     if gemma:
@@ -318,8 +362,19 @@ def write_gguf(hf_dir, path, qtype=None, dequantized=False):
     rf = _llama3_factors(cfg, hd)
     if rf is not None:
         put("rope_freqs.weight", rf)
+    if arch == "phi3" and rp.get("long_factor"):
+        put("rope_factors_long.weight", np.array(rp["long_factor"], dtype=np.float32))
+        put("rope_factors_short.weight", np.array(rp["short_factor"], dtype=np.float32))
     for i in range(cfg["num_hidden_layers"]):
         p = f"model.layers.{i}."
+        if arch == "phi3":   # fused as in the HF file; ffn_up holds gate then up
+            put(f"blk.{i}.attn_norm.weight", t[p + "input_layernorm.weight"])
+            put(f"blk.{i}.attn_qkv.weight", t[p + "self_attn.qkv_proj.weight"])
+            put(f"blk.{i}.attn_output.weight", t[p + "self_attn.o_proj.weight"])
+            put(f"blk.{i}.ffn_norm.weight", t[p + "post_attention_layernorm.weight"])
+            put(f"blk.{i}.ffn_up.weight", t[p + "mlp.gate_up_proj.weight"])
+            put(f"blk.{i}.ffn_down.weight", t[p + "mlp.down_proj.weight"])
+            continue
         q, k = t[p + "self_attn.q_proj.weight"], t[p + "self_attn.k_proj.weight"]
         if arch == "llama":
             q, k = _permute(q, nh), _permute(k, nkv)
@@ -507,18 +562,20 @@ def main():
                 write_gguf(os.path.join(a.out, name), os.path.join(a.test_data, name + ".gguf"))
         write_bad(os.path.join(a.out, "llama-tiny"), a.test_data)
         write_bad_gemma(os.path.join(a.out, "gemma3-tiny"), a.test_data)
-        # quantized forms of llama-tiny and their dequantized twins
-        src = os.path.join(a.out, "llama-tiny")
-        for qt in ("Q8_0", "Q4_0"):
-            base = os.path.join(a.test_data, "llama-tiny-" + qt.lower())
-            write_gguf(src, base + ".gguf", qt)
-            write_gguf(src, base + "-deq.gguf", qt, dequantized=True)
-        mlx_dir = os.path.join(a.test_data, "llama-tiny-mlx4")
-        if write_mlx(src, mlx_dir):
-            write_mlx(src, mlx_dir + "-deq", dequantized=True)
-        else:
-            shutil.rmtree(mlx_dir, ignore_errors=True)
-            shutil.rmtree(mlx_dir + "-deq", ignore_errors=True)
+        # quantized forms of llama-tiny and phi3-tiny (its fused weights
+        # split by rows of blocks) and their dequantized twins
+        for name, qts in (("llama-tiny", ("Q8_0", "Q4_0")), ("phi3-tiny", ("Q8_0",))):
+            src = os.path.join(a.out, name)
+            for qt in qts:
+                base = os.path.join(a.test_data, f"{name}-{qt.lower()}")
+                write_gguf(src, base + ".gguf", qt)
+                write_gguf(src, base + "-deq.gguf", qt, dequantized=True)
+            mlx_dir = os.path.join(a.test_data, name + "-mlx4")
+            if write_mlx(src, mlx_dir):
+                write_mlx(src, mlx_dir + "-deq", dequantized=True)
+            else:
+                shutil.rmtree(mlx_dir, ignore_errors=True)
+                shutil.rmtree(mlx_dir + "-deq", ignore_errors=True)
         for name in MODELS:
             for dt in ("f16", "bf16"):
                 write_half(os.path.join(a.out, name), os.path.join(a.test_data, f"{name}-{dt}"), dt)

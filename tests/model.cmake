@@ -19,7 +19,7 @@ endforeach()
 # `mlxc run` on the fixtures: the prompt's ids from the model's tokenizer
 # and the greedy continuation must be transformers' (ref.json "text").
 if(TARGET mlxc_tool)
-  foreach(m llama-tiny qwen2-tiny qwen3-tiny mistral-tiny gemma2-tiny gemma3-tiny)
+  foreach(m llama-tiny qwen2-tiny qwen3-tiny mistral-tiny gemma2-tiny gemma3-tiny phi3-tiny)
     file(READ ${MLXC_MODEL_FIX}/${m}/ref.json ref)
     string(JSON prompt GET "${ref}" text prompt)
     string(JSON n_ids LENGTH "${ref}" text ids)

@@ -5,7 +5,9 @@
  * weights, f32 KV cache), and the same greedy continuation; the same model
  * as an F32 GGUF file (q/k permuted as llama.cpp writes them) likewise.
  * Chunked prefill, f16/bf16 caches (the attention ops where the head size
- * allows) and truncation are checked against the same numbers. */
+ * allows) and truncation are checked against the same numbers.  phi3-tiny
+ * (fused projections split into row views, partial rotary, LongRoPE, a
+ * sliding window) runs every check, and its long factors one more. */
 #include <jansson.h>
 #include <math.h>
 #include <sys/stat.h>
@@ -149,23 +151,30 @@ static float *path_logits(const char *path, const ref *r) {
     return all;
 }
 
-/* llama-tiny quantized (GGUF Q8_0, Q4_0 from gguf.quants; MLX 4-bit g64
- * from mx.quantize).  The exact check: the same model with the quantized
+/* llama-tiny and phi3-tiny quantized (GGUF Q8_0, Q4_0 from gguf.quants;
+ * MLX 4-bit g64 from mx.quantize).  The exact check: the same model with the quantized
  * values dequantized to f32 (the "-deq" twin) within the f32 bound (on the
  * CPU it measures 0: the kernels dequantize to the same f32 values).
  * Against transformers' f32 model the error is the format's own, and large
- * on these random weights with their nearly flat logits: measured 2.1e-2
- * (Q8_0) and 0.25-0.27 (4-bit) of the largest logit, bounded with some
+ * on these random weights with their nearly flat logits: measured 2.0e-2
+ * (Q8_0) and 0.25-0.35 (4-bit) of the largest logit, bounded with some
  * room; top-1 agreement is printed, not checked (10/17 for 4-bit). */
 static void test_quantized(void) {
-    static const struct { const char *name, *deq; double tol_ref; } v[] = {
-        {"llama-tiny-q8_0.gguf", "llama-tiny-q8_0-deq.gguf", 3e-2},
-        {"llama-tiny-q4_0.gguf", "llama-tiny-q4_0-deq.gguf", 3.5e-1},
-        {"llama-tiny-mlx4", "llama-tiny-mlx4-deq", 3.5e-1},
+    static const struct { const char *model, *name, *deq; double tol_ref; } v[] = {
+        {"llama-tiny", "llama-tiny-q8_0.gguf", "llama-tiny-q8_0-deq.gguf", 3e-2},
+        {"llama-tiny", "llama-tiny-q4_0.gguf", "llama-tiny-q4_0-deq.gguf", 3.5e-1},
+        {"llama-tiny", "llama-tiny-mlx4", "llama-tiny-mlx4-deq", 3.5e-1},
+        /* fused qkv and gate/up split by rows of blocks, of packed words */
+        {"phi3-tiny", "phi3-tiny-q8_0.gguf", "phi3-tiny-q8_0-deq.gguf", 3e-2},
+        {"phi3-tiny", "phi3-tiny-mlx4", "phi3-tiny-mlx4-deq", 4.5e-1},
     };
     ref r;
-    CHECK(load_ref("llama-tiny", &r));
+    memset(&r, 0, sizeof r);
     for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
+        if (strcmp(r.name, v[i].model)) {
+            free_ref(&r);
+            CHECK(load_ref(v[i].model, &r));
+        }
         char p[1024], pd[1024];
         snprintf(p, sizeof p, "%s/%s", g_gen, v[i].name);
         snprintf(pd, sizeof pd, "%s/%s", g_gen, v[i].deq);
@@ -198,8 +207,8 @@ static void test_quantized(void) {
 }
 
 static const char *const k_models[] = {"llama-tiny", "qwen2-tiny", "qwen3-tiny", "mistral-tiny", "gemma2-tiny",
-                                       "gemma3-tiny"};
-#define N_MODELS 6
+                                       "gemma3-tiny", "phi3-tiny"};
+#define N_MODELS 7
 /* mistral-tiny has no GGUF form (llama.cpp's llama layout has no window) */
 #define HAS_GGUF(i) (strcmp(k_models[i], "mistral-tiny") != 0)
 
@@ -220,6 +229,53 @@ static void check_f32_form(bool gguf, const char *label) {
 }
 static void test_hf_f32(void) { check_f32_form(false, "safetensors f32 KV:"); }
 static void test_gguf_f32(void) { check_f32_form(true, "gguf f32 KV:       "); }
+
+/* LongRoPE (phi3-tiny): a context longer than the pretraining length
+ * runs on the long factors at every position; transformers' logits of
+ * the prompt on those (ref_prefill_long.f32), from the HF directory and
+ * the GGUF file (factors as tensors, attention factor as metadata). */
+static void test_long_rope(void) {
+    ref r;
+    CHECK(load_ref("phi3-tiny", &r));
+    char p[1024];
+    snprintf(p, sizeof p, "%s/phi3-tiny/ref.json", g_fix);
+    json_t *j = json_load_file(p, 0, NULL);
+    uint32_t n_ctx = (uint32_t)json_integer_value(json_object_get(json_object_get(j, "long_rope"), "n_ctx"));
+    json_decref(j);
+    snprintf(p, sizeof p, "%s/phi3-tiny/ref_prefill_long.f32", g_fix);
+    size_t n;
+    float *want = read_all_file(p, &n);
+    CHECK(want && n == r.n_prompt * r.vocab * 4 && n_ctx > 32);
+    for (int gguf = 0; gguf < 2 && want && n_ctx > 32; gguf++) {
+        if (gguf) snprintf(p, sizeof p, "%s/phi3-tiny.gguf", g_gen);
+        else snprintf(p, sizeof p, "%s/phi3-tiny", g_fix);
+        mlxc_model *m = NULL;
+        mlxc_context *c = NULL;
+        CHECK_OK(mlxc_model_open(g_dev, p, &m));
+        mlxc_context_params cp = {.n_ctx = n_ctx, .kv_dtype = MLXC_F32};
+        if (m) CHECK_OK(mlxc_context_create_ex(m, &cp, &c));
+        float *all = malloc(r.n_prompt * r.vocab * 4);
+        double e = INFINITY, e_short = 0;
+        if (c && mlxc_context_eval_all(c, r.prompt, r.n_prompt, all) == MLXC_OK) {
+            e = 0;
+            for (size_t k = 0; k < r.n_prompt; k++) {
+                double ek = rel_err(all + k * r.vocab, want + k * r.vocab, r.vocab);
+                double es = rel_err(all + k * r.vocab, r.prefill + k * r.vocab, r.vocab);
+                if (ek > e) e = ek;
+                if (es > e_short) e_short = es;
+            }
+        }
+        CHECK_MSG(e <= g_tol32, "%s n_ctx %u: long-factor logits rel err %.3g", p, n_ctx, e);
+        CHECK_MSG(e_short > 1e-2, "%s n_ctx %u: the long factors changed nothing (%.3g)", p, n_ctx, e_short);
+        printf("       phi3-tiny   %s n_ctx %u (long factors): max rel err %.2e (%.2e from the short ones)\n",
+               gguf ? "gguf       " : "safetensors", n_ctx, e, e_short);
+        free(all);
+        mlxc_context_free(c);
+        mlxc_model_close(m);
+    }
+    free(want);
+    free_ref(&r);
+}
 
 /* Prompts longer than a chunk: the chunks see the cache the earlier ones wrote. */
 static void test_chunked_prefill(void) {
@@ -524,6 +580,7 @@ int main(void) {
     if (mlxc_device_open(MLXC_BACKEND_CPU, 0, &g_dev)) SKIP_ALL("no CPU device: %s", mlxc_last_error());
     RUN(test_hf_f32);
     RUN(test_gguf_f32);
+    RUN(test_long_rope);
     RUN(test_quantized);
     RUN(test_chunked_prefill);
     RUN(test_half_caches);
@@ -542,6 +599,7 @@ int main(void) {
         g_tol32 = 1e-3;
         RUN(test_hf_f32);
         RUN(test_gguf_f32);
+        RUN(test_long_rope);
         RUN(test_quantized);
         RUN(test_chunked_prefill);
         RUN(test_half_caches);

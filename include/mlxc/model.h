@@ -30,11 +30,17 @@
  * Architectures: the Llama family ("LlamaForCausalLM" / GGUF "llama": Llama
  * 1/2/3 with llama3 or linear rope scaling, SmolLM2; "MistralForCausalLM"
  * with its sliding window), Qwen2 (q/k/v biases), Qwen3 (q/k RMS norms),
- * and the Gemma 2 / Gemma 3 text models ("Gemma2ForCausalLM",
+ * the Gemma 2 / Gemma 3 text models ("Gemma2ForCausalLM",
  * "Gemma3ForCausalLM" / GGUF "gemma2", "gemma3": sliding-window layers
  * alternating with global ones, Gemma 3's separate rope base for the local
  * layers, Gemma 2's attention and final logit softcaps; Gemma's norms
- * scale by 1 + w, which GGUF files store already added).  Weight
+ * scale by 1 + w, which GGUF files store already added) and Phi-3 /
+ * Phi-3.5 ("Phi3ForCausalLM" / "phi3": fused qkv and gate/up projections,
+ * partial rotary, LongRoPE, sliding window).  LongRoPE uses its
+ * long-context frequencies in a context longer than the pretraining length
+ * (original_max_position_embeddings) and the short ones otherwise, at every
+ * position, as llama.cpp does (transformers switches per call, once the
+ * sequence itself grows past that length).  Weight
  * names as GGUF writes them (`blk.N.attn_q.weight`) and as Hugging Face
  * writes them (`model.layers.N.self_attn.q_proj.weight`) bind to one internal
  * layout.  GGUF llama files store q and k rows permuted for rope on adjacent
@@ -72,10 +78,11 @@ typedef enum mlxc_arch {
     MLXC_ARCH_QWEN3 = 3,   /* + q/k RMS norms per head                          */
     MLXC_ARCH_GEMMA2 = 4,  /* GeGLU, (1 + w) norms around both blocks, scaled
                               embedding, local/global layers, logit softcaps  */
-    MLXC_ARCH_GEMMA3 = 5   /* Gemma 2's layout + q/k norms, a local rope base */
+    MLXC_ARCH_GEMMA3 = 5,  /* Gemma 2's layout + q/k norms, a local rope base */
+    MLXC_ARCH_PHI3   = 6   /* fused qkv and gate/up, partial rotary, LongRoPE   */
 } mlxc_arch;
 
-/* "llama", "qwen2", "qwen3", "gemma2", "gemma3"; "unknown" otherwise. */
+/* "llama", "qwen2", "qwen3", "gemma2", "gemma3", "phi3"; "unknown" otherwise. */
 MLXC_API const char *mlxc_arch_name(mlxc_arch arch);
 
 typedef struct mlxc_model_options {

@@ -1,7 +1,9 @@
 /*
  * The transformer forward pass of the Llama family (Llama, Mistral, Qwen2,
- * Qwen3) and of Gemma 2 / 3, encoded from ops so that one code path runs
- * on every backend.
+ * The transformer forward pass of the Llama family (Llama, Mistral, Qwen2,
+ * Qwen3, Phi-3) and of Gemma 2 / 3, encoded from ops so that one code path
+ * runs on every backend.  Phi-3's fused projections arrive here as
+ * separate weights (row views of the fused tensor, llm_load.c).
  *
  * One call evaluates a chunk of m tokens at positions p0 .. p0 + m - 1:
  *
@@ -213,8 +215,12 @@ static mlxc_status attention_block(fw *f, mlxc_encoder *enc, int l, uint32_t p0,
     if (L->bk) TRY(add_bias(f, enc, k, L->bk, m, KV * hd));
     if (L->bv) TRY(add_bias(f, enc, v, L->bv, m, KV * hd));
 
-    mlxc_rope_desc rd = {.mode = M->rope_mode, .head_dim = (uint32_t)hd, .theta_base = L->rope_theta,
-                         .freq_scale = L->rope_freq_scale};
+    mlxc_rope_desc rd = {.mode = M->rope_mode, .head_dim = (uint32_t)hd, .rope_dim = (uint32_t)M->rope_dim,
+                         .theta_base = L->rope_theta, .freq_scale = L->rope_freq_scale,
+                         .attn_factor = M->rope_attn_factor};
+    /* LongRoPE: the long list for a context past the pretraining length */
+    mlxc_buffer *freqs = L->rope_freqs;
+    if (M->rope_freqs_long && freqs == M->rope_freqs && c->n_ctx > M->rope_orig_ctx) freqs = M->rope_freqs_long;
     mlxc_buffer *pos = view(f, c->pos, 0, 1, m, 0, 0);
     mlxc_buffer *q3 = view(f, c->q, 0, 3, m, H, hd), *k3 = view(f, c->k, 0, 3, m, KV, hd);
     mlxc_buffer *qsrc = q3, *ksrc = k3;
@@ -225,9 +231,9 @@ static mlxc_status attention_block(fw *f, mlxc_encoder *enc, int l, uint32_t p0,
         TRY(mlxc_rms_norm(enc, k3, L->k_norm, ksrc, (uint32_t)hd, M->eps));
     }
     rd.n_heads = (uint32_t)H;
-    TRY(mlxc_rope(enc, qsrc, q3, pos, L->rope_freqs, &rd));
+    TRY(mlxc_rope(enc, qsrc, q3, pos, freqs, &rd));
     rd.n_heads = (uint32_t)KV;
-    TRY(mlxc_rope(enc, ksrc, k3, pos, L->rope_freqs, &rd));
+    TRY(mlxc_rope(enc, ksrc, k3, pos, freqs, &rd));
 
     /* the start position is read on the device (pos[0] = p0; the context
      * checked the capacity), as a replayed decode graph needs */

@@ -65,7 +65,14 @@ struct mlxc_model {
     mlxc_dtype         act;       /* activation dtype (f32 or bf16)            */
     mlxc_rope_mode     rope_mode; /* NEOX; NORM for GGUF llama (permuted q/k)  */
     float              rope_theta, rope_freq_scale;
-    mlxc_buffer       *rope_freqs;/* (head_dim / 2) f32 divisors, or NULL       */
+    int64_t            rope_dim;  /* rotated dimensions of a head (<= head_dim)  */
+    mlxc_buffer       *rope_freqs;/* (rope_dim / 2) f32 divisors, or NULL       */
+    /* LongRoPE: the divisors of a context longer than rope_orig_ctx (then
+     * used at every position, as llama.cpp does; transformers switches per
+     * call once the sequence passes it), or NULL */
+    mlxc_buffer       *rope_freqs_long; /* (rope_dim / 2) f32                   */
+    uint32_t           rope_orig_ctx;
+    float              rope_attn_factor; /* LongRoPE's scale of cos and sin; 1 = none */
     mlxc_buffer       *tok_embd;  /* (vocab, dim) dense, or NULL when quantized */
     llm_weight         embd;      /* the embedding table, whatever its storage */
     mlxc_buffer       *out_norm;  /* (dim)                                     */

@@ -23,6 +23,7 @@ const char *mlxc_arch_name(mlxc_arch arch) {
     case MLXC_ARCH_QWEN3: return "qwen3";
     case MLXC_ARCH_GEMMA2: return "gemma2";
     case MLXC_ARCH_GEMMA3: return "gemma3";
+    case MLXC_ARCH_PHI3: return "phi3";
     }
     return "unknown";
 }
@@ -36,6 +37,7 @@ static const struct { const char *name; mlxc_arch arch; } k_arch_names[] = {
     {"Gemma2ForCausalLM", MLXC_ARCH_GEMMA2}, {"Gemma3ForCausalLM", MLXC_ARCH_GEMMA3},
     {"gemma2", MLXC_ARCH_GEMMA2},            {"gemma3", MLXC_ARCH_GEMMA3},
     {"gemma3_text", MLXC_ARCH_GEMMA3},
+    {"Phi3ForCausalLM", MLXC_ARCH_PHI3},     {"phi3", MLXC_ARCH_PHI3},
 };
 
 static mlxc_status find_arch(mlxc_model *m) {
@@ -43,16 +45,16 @@ static mlxc_status find_arch(mlxc_model *m) {
     for (size_t i = 0; i < sizeof k_arch_names / sizeof *k_arch_names; i++)
         if (!strcmp(cfg->architecture, k_arch_names[i].name) || !strcmp(cfg->model_type, k_arch_names[i].name)) {
             m->arch = k_arch_names[i].arch;
-            /* Mistral's sliding window is always on; Qwen2 configs carry one
-             * that is off (use_sliding_window false) */
+            /* Mistral's and Phi-3's sliding windows are on whenever given;
+             * Qwen2 configs carry one that is off (use_sliding_window false) */
             bool mistral = !strcmp(cfg->architecture, "MistralForCausalLM") || !strcmp(cfg->model_type, "mistral");
-            if (mistral && cfg->sliding_window > 0)
+            if ((mistral || m->arch == MLXC_ARCH_PHI3) && cfg->sliding_window > 0)
                 m->window = cfg->sliding_window > INT32_MAX ? INT32_MAX : (uint32_t)cfg->sliding_window;
             return MLXC_OK;
         }
     return mlxc_set_error(MLXC_ERR_UNSUPPORTED,
                           "model: unknown architecture \"%s\" (model_type \"%s\"); this build runs "
-                          "llama, mistral, qwen2, qwen3, gemma2 and gemma3",
+                          "llama, mistral, qwen2, qwen3, gemma2, gemma3 and phi3",
                           cfg->architecture[0] ? cfg->architecture : "(none)",
                           cfg->model_type[0] ? cfg->model_type : "(none)");
 }
@@ -87,6 +89,12 @@ static const role R_DOWN   = {"model.layers.%d.mlp.down_proj.weight", "blk.%d.ff
 static const role R_G_PANORM = {"model.layers.%d.post_attention_layernorm.weight", "blk.%d.post_attention_norm.weight"};
 static const role R_G_FNORM  = {"model.layers.%d.pre_feedforward_layernorm.weight", "blk.%d.ffn_norm.weight"};
 static const role R_G_PFNORM = {"model.layers.%d.post_feedforward_layernorm.weight", "blk.%d.post_ffw_norm.weight"};
+/* Phi-3: q, k, v stacked in one tensor, and gate over up (GGUF's ffn_up
+ * holds both halves); LongRoPE's divisors as GGUF tensors */
+static const role R_QKV    = {"model.layers.%d.self_attn.qkv_proj.weight", "blk.%d.attn_qkv.weight"};
+static const role R_GATEUP = {"model.layers.%d.mlp.gate_up_proj.weight", "blk.%d.ffn_up.weight"};
+static const role R_RF_SHORT = {NULL, "rope_factors_short.weight"};
+static const role R_RF_LONG  = {NULL, "rope_factors_long.weight"};
 
 typedef struct binder {
     mlxc_model        *m;
@@ -290,7 +298,96 @@ static mlxc_status bind_linear(binder *b, const role *r, int layer, int64_t rows
     return load_tensor(b, i, &out->w);
 }
 
+/* Rows [r0, r0 + rows) of a buffer holding `total` equal rows (dense
+ * values, GGML blocks, MLX words, scales or biases alike), or NULL for NULL. */
+static mlxc_status row_view(binder *b, mlxc_buffer *buf, int64_t total, int64_t r0, int64_t rows, mlxc_buffer **out) {
+    *out = NULL;
+    if (!buf) return MLXC_OK;
+    size_t bytes = mlxc_buffer_bytes(buf);
+    mlxc_dtype dt = mlxc_buffer_dtype(buf);
+    size_t es = mlxc_dtype_size(dt);
+    if (bytes % (size_t)total || (bytes / (size_t)total) % es)
+        return mlxc_set_error(MLXC_ERR_SHAPE, "model: tensor %s (%zu bytes) does not split into %lld rows", b->name,
+                              bytes, (long long)total);
+    size_t rb = bytes / (size_t)total;
+    int64_t shape[2] = {rows, (int64_t)(rb / es)};
+    mlxc_status st = mlxc_buffer_view(buf, (size_t)r0 * rb, dt, 2, shape, out);
+    return st ? st : own(b->m, *out);
+}
+
+/* A fused projection (Phi-3's qkv_proj, gate_up_proj): one tensor of n
+ * stacked row blocks, loaded whole and handed out as n weights that view
+ * their rows, so the forward pass multiplies by each part as by a separate
+ * weight (no copy, and no strided split of a fused output). */
+static mlxc_status bind_fused(binder *b, const role *r, int layer, int64_t cols, int n, const int64_t *rows,
+                              llm_weight *const *out) {
+    int64_t total = 0;
+    for (int i = 0; i < n; i++) total += rows[i];
+    llm_weight whole;
+    mlxc_status st = bind_linear(b, r, layer, total, cols, &whole);
+    int64_t r0 = 0;
+    for (int i = 0; i < n && !st; i++) {
+        llm_weight *o = out[i];
+        *o = whole;
+        o->rows = rows[i];
+        if (!(st = row_view(b, whole.w, total, r0, rows[i], &o->w)) &&
+            !(st = row_view(b, whole.scales, total, r0, rows[i], &o->scales)))
+            st = row_view(b, whole.biases, total, r0, rows[i], &o->biases);
+        r0 += rows[i];
+    }
+    return st;
+}
+
+/* q, k, v of layer l: three tensors, or Phi-3's one. */
+static mlxc_status bind_qkv(binder *b, int l, llm_layer *L, int64_t qd, int64_t kvd) {
+    mlxc_model *m = b->m;
+    if (m->arch == MLXC_ARCH_PHI3) {
+        const int64_t rows[3] = {qd, kvd, kvd};
+        llm_weight *const out[3] = {&L->wq, &L->wk, &L->wv};
+        return bind_fused(b, &R_QKV, l, m->dim, 3, rows, out);
+    }
+    mlxc_status st;
+    if ((st = bind_linear(b, &R_Q, l, qd, m->dim, &L->wq)) || (st = bind_linear(b, &R_K, l, kvd, m->dim, &L->wk)))
+        return st;
+    return bind_linear(b, &R_V, l, kvd, m->dim, &L->wv);
+}
+
+/* gate and up of layer l: two tensors, or Phi-3's one (gate rows first). */
+static mlxc_status bind_gate_up(binder *b, int l, llm_layer *L) {
+    mlxc_model *m = b->m;
+    if (m->arch == MLXC_ARCH_PHI3) {
+        const int64_t rows[2] = {m->ff, m->ff};
+        llm_weight *const out[2] = {&L->w_gate, &L->w_up};
+        return bind_fused(b, &R_GATEUP, l, m->dim, 2, rows, out);
+    }
+    mlxc_status st = bind_linear(b, &R_GATE, l, m->ff, m->dim, &L->w_gate);
+    return st ? st : bind_linear(b, &R_UP, l, m->ff, m->dim, &L->w_up);
+}
+
 /* ---- rope ---------------------------------------------------------------------------- */
+
+/* n f32 values into a new buffer the model owns. */
+static mlxc_status upload_f32(mlxc_model *m, const float *v, int64_t n, mlxc_buffer **out) {
+    int64_t shape[1] = {n};
+    mlxc_status st = mlxc_buffer_alloc(m->dev, (size_t)n * 4, MLXC_F32, 1, shape, out);
+    if (!st && (st = own(m, *out))) *out = NULL;
+    return st ? st : mlxc_buffer_write(*out, 0, v, (size_t)n * 4);
+}
+
+/* A rope factor tensor of GGUF (llama3's rope_freqs, LongRoPE's lists):
+ * n f32 values, kept f32 whatever the activations (the rope op reads f32).
+ * Absent: *out = NULL. */
+static mlxc_status bind_rope_factors(binder *b, const role *r, int64_t n, mlxc_buffer **out) {
+    *out = NULL;
+    size_t i = lookup(b, r, -1);
+    if (i == SIZE_MAX) return MLXC_OK;
+    mlxc_tensor_info ti;
+    mlxc_status st = mlxc_weights_info(b->w, i, &ti);
+    if (st || (st = check_shape(b, &ti, 1, &n))) return st;
+    if (!ti.dtype_exact || ti.dtype != MLXC_F32)
+        return mlxc_set_error(MLXC_ERR_DTYPE, "model: tensor %s is %s; rope factors must be F32", b->name, ti.dtype_name);
+    return load_tensor(b, i, out);
+}
 
 /* Llama 3's frequency scaling as divisors of the plain inverse frequencies:
  * long wavelengths slowed by `factor`, short ones kept, a smooth blend in
@@ -300,13 +397,13 @@ static mlxc_status llama3_freqs(mlxc_model *m, const mlxc_rope_scaling *rs) {
         return mlxc_set_error(MLXC_ERR_FORMAT,
                               "model: llama3 rope scaling needs factor, low/high_freq_factor and "
                               "original_max_position_embeddings");
-    int64_t half = m->head_dim / 2;
+    int64_t half = m->rope_dim / 2;
     float *f = malloc((size_t)half * sizeof *f);
     if (!f) return mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "model: out of memory");
     double old_ctx = (double)rs->original_max_position_embeddings;
     double lo_wl = old_ctx / rs->low_freq_factor, hi_wl = old_ctx / rs->high_freq_factor;
     for (int64_t i = 0; i < half; i++) {
-        float inv = (float)(1.0 / pow(m->rope_theta, (double)(2 * i) / (double)m->head_dim));
+        float inv = (float)(1.0 / pow(m->rope_theta, (double)(2 * i) / (double)m->rope_dim));
         double wl = 2 * M_PI / inv;
         double scaled;
         if (wl < hi_wl) scaled = inv;
@@ -317,12 +414,29 @@ static mlxc_status llama3_freqs(mlxc_model *m, const mlxc_rope_scaling *rs) {
         }
         f[i] = (float)(inv / scaled);
     }
-    int64_t shape[1] = {half};
-    mlxc_status st = mlxc_buffer_alloc(m->dev, (size_t)half * 4, MLXC_F32, 1, shape, &m->rope_freqs);
-    if (!st) st = mlxc_buffer_write(m->rope_freqs, 0, f, (size_t)half * 4);
+    mlxc_status st = upload_f32(m, f, half, &m->rope_freqs);
     free(f);
-    if (!st) st = own(m, m->rope_freqs);
     return st;
+}
+
+/* LongRoPE (Phi-3 long-context models): two lists of divisors of the
+ * inverse frequencies, one for contexts up to the pretraining length and
+ * one past it (in place: m->rope_freqs and m->rope_freqs_long), and a
+ * scale of cos and sin. */
+static mlxc_status longrope_finish(mlxc_model *m) {
+    const mlxc_rope_scaling *rs = &m->cfg.rope_scaling;
+    int64_t orig = rs->original_max_position_embeddings;
+    if (orig < 2 || orig > INT32_MAX)
+        return mlxc_set_error(MLXC_ERR_FORMAT, "model: LongRoPE needs original_max_position_embeddings (have %lld)",
+                              (long long)orig);
+    m->rope_orig_ctx = (uint32_t)orig;
+    double af = m->cfg.rope_attn_factor;
+    if (af <= 0) {   /* transformers' default, from the context extension */
+        double factor = rs->factor > 0 ? rs->factor : (double)m->cfg.max_position_embeddings / (double)orig;
+        af = factor <= 1 ? 1.0 : sqrt(1 + log(factor) / log((double)orig));
+    }
+    m->rope_attn_factor = (float)af;
+    return MLXC_OK;
 }
 
 static mlxc_status setup_rope(binder *b) {
@@ -330,10 +444,44 @@ static mlxc_status setup_rope(binder *b) {
     const mlxc_rope_scaling *rs = &m->cfg.rope_scaling;
     m->rope_theta = (float)m->cfg.rope_theta;
     m->rope_freq_scale = 1.0f;
+    m->rope_attn_factor = 1.0f;
+    m->rope_dim = m->cfg.rope_dim > 0 ? m->cfg.rope_dim : m->head_dim;
+    if (m->rope_dim % 2 || m->rope_dim > m->head_dim)
+        return mlxc_set_error(MLXC_ERR_FORMAT, "model: %lld rotated dimensions in a head of %lld (even, at most the head)",
+                              (long long)m->rope_dim, (long long)m->head_dim);
     m->rope_mode = (b->gguf && m->arch == MLXC_ARCH_LLAMA) ? MLXC_ROPE_NORM : MLXC_ROPE_NEOX;
-    /* GGUF stores the llama3 divisors as a tensor (llama.cpp's converter). */
-    mlxc_status st = bind_vec(b, &R_FREQS, -1, m->head_dim / 2, true, &m->rope_freqs);
+    int64_t half = m->rope_dim / 2;
+    /* GGUF stores LongRoPE's lists and the llama3 divisors as tensors
+     * (llama.cpp's converter). */
+    mlxc_buffer *lr_short, *lr_long;
+    mlxc_status st;
+    if ((st = bind_rope_factors(b, &R_RF_SHORT, half, &lr_short)) ||
+        (st = bind_rope_factors(b, &R_RF_LONG, half, &lr_long)))
+        return st;
+    if (lr_short || lr_long) {
+        if (!lr_short || !lr_long)
+            return mlxc_set_error(MLXC_ERR_NOT_FOUND, "model: tensor %s is missing (LongRoPE needs both lists)",
+                                  lr_short ? R_RF_LONG.gguf : R_RF_SHORT.gguf);
+        m->rope_freqs = lr_short;
+        m->rope_freqs_long = lr_long;
+        return longrope_finish(m);
+    }
+    st = bind_rope_factors(b, &R_FREQS, half, &m->rope_freqs);
     if (st || m->rope_freqs) return st;
+    /* "su", and "yarn" on Phi-3, are older names of LongRoPE (transformers'
+     * Phi3Config renames them) */
+    if (rs->present && (!strcmp(rs->type, "longrope") || !strcmp(rs->type, "su") ||
+                        (m->arch == MLXC_ARCH_PHI3 && !strcmp(rs->type, "yarn")))) {
+        if (m->cfg.n_rope_factors != half)
+            return mlxc_set_error(MLXC_ERR_FORMAT,
+                                  "model: LongRoPE needs short_factor and long_factor of %lld entries (half the "
+                                  "rotated dimensions), the config has %d",
+                                  (long long)half, (int)m->cfg.n_rope_factors);
+        if ((st = upload_f32(m, m->cfg.rope_short_factor, half, &m->rope_freqs)) ||
+            (st = upload_f32(m, m->cfg.rope_long_factor, half, &m->rope_freqs_long)))
+            return st;
+        return longrope_finish(m);
+    }
     if (!rs->present || !rs->type[0] || !strcmp(rs->type, "default")) {
         if (rs->present && rs->factor > 0 && !rs->type[0])
             return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "model: rope scaling without a type");
@@ -345,8 +493,8 @@ static mlxc_status setup_rope(binder *b) {
         m->rope_freq_scale = (float)(1.0 / rs->factor);
         return MLXC_OK;
     }
-    return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "model: rope scaling \"%s\" is not supported (llama3, linear)",
-                          rs->type);
+    return mlxc_set_error(MLXC_ERR_UNSUPPORTED,
+                          "model: rope scaling \"%s\" is not supported (llama3, linear, longrope)", rs->type);
 }
 
 /* ---- per-layer attention ------------------------------------------------------------- */
@@ -469,9 +617,7 @@ static mlxc_status bind_all(binder *b) {
     for (int l = 0; l < (int)m->n_layers; l++) {
         llm_layer *L = &m->layers[l];
         if ((st = bind_norm(b, &R_ANORM, l, m->dim, false, &L->attn_norm)) ||
-            (st = bind_linear(b, &R_Q, l, qd, m->dim, &L->wq)) ||
-            (st = bind_linear(b, &R_K, l, kvd, m->dim, &L->wk)) ||
-            (st = bind_linear(b, &R_V, l, kvd, m->dim, &L->wv)) ||
+            (st = bind_qkv(b, l, L, qd, kvd)) ||
             (st = bind_linear(b, &R_O, l, m->dim, qd, &L->wo)) ||
             /* biases are Qwen2's by definition, and taken wherever a file has them */
             (st = bind_vec(b, &R_BQ, l, qd, !bias, &L->bq)) ||
@@ -482,8 +628,7 @@ static mlxc_status bind_all(binder *b) {
             (st = bind_norm(b, gemma ? &R_G_FNORM : &R_FNORM, l, m->dim, false, &L->ffn_norm)) ||
             (gemma && (st = bind_norm(b, &R_G_PANORM, l, m->dim, false, &L->post_attn_norm))) ||
             (gemma && (st = bind_norm(b, &R_G_PFNORM, l, m->dim, false, &L->post_ffn_norm))) ||
-            (st = bind_linear(b, &R_GATE, l, m->ff, m->dim, &L->w_gate)) ||
-            (st = bind_linear(b, &R_UP, l, m->ff, m->dim, &L->w_up)) ||
+            (st = bind_gate_up(b, l, L)) ||
             (st = bind_linear(b, &R_DOWN, l, m->dim, m->ff, &L->w_down)))
             return st;
         if ((L->q_norm != NULL) != (L->k_norm != NULL))
