@@ -259,11 +259,13 @@ def _llama3_factors(cfg, head_dim):
     return np.array(out, dtype=np.float32)
 
 
-def write_gguf(hf_dir, path, qtype=None, dequantized=False):
+def write_gguf(hf_dir, path, qtype=None, dequantized=False, drop=None, arch_name=None):
     """qtype (a gguf.GGMLQuantizationType name, e.g. "Q8_0"): the 2-D weights
     (embedding, output, every linear layer) quantized with gguf.quants, norms
     kept F32.  dequantized: the same quantized values written back as F32
-    (the exact reference of the quantized file)."""
+    (the exact reference of the quantized file).  For the error tests: drop
+    leaves out the tensor of that name, arch_name writes another
+    general.architecture."""
     import gguf
     from safetensors.numpy import load_file
     cfg = json.load(open(os.path.join(hf_dir, "config.json")))
@@ -279,7 +281,7 @@ def write_gguf(hf_dir, path, qtype=None, dequantized=False):
     rp = rp.get("full_attention", rp)   # transformers 5 keys them by layer type where they differ
     theta = cfg.get("rope_theta") or rp.get("rope_theta", 10000.0)
     rope_dims = int(hd * rp.get("partial_rotary_factor", cfg.get("partial_rotary_factor", 1.0)))   # partial rotary
-    w = gguf.GGUFWriter(path, arch)
+    w = gguf.GGUFWriter(path, arch_name or arch)
     w.add_name(os.path.basename(os.path.normpath(hf_dir)))
     w.add_context_length(cfg["max_position_embeddings"])
     w.add_embedding_length(cfg["hidden_size"])
@@ -343,6 +345,8 @@ def write_gguf(hf_dir, path, qtype=None, dequantized=False):
     w.add_add_bos_token(True)
 
     def put(name, a):
+        if name == drop:
+            return
         a = np.ascontiguousarray(a, dtype=np.float32)
         if gemma and name.endswith("norm.weight"):
             a = a + 1.0   # llama.cpp stores Gemma's 1 + w
@@ -477,6 +481,28 @@ def write_bad_gemma(src, out):
         shutil.copy(os.path.join(src, f), d)
 
 
+def write_bad_phi3(src, out):
+    """Broken copies of phi3-tiny: a fused tensor missing or misshapen, and
+    LongRoPE lists shorter than half the rotated dimensions."""
+    from safetensors.numpy import load_file, save_file
+    t = load_file(os.path.join(src, "model.safetensors"))
+    cfg = json.load(open(os.path.join(src, "config.json")))
+
+    def variant(name, tensors, config):
+        d = os.path.join(out, name)
+        os.makedirs(d, exist_ok=True)
+        save_file(tensors, os.path.join(d, "model.safetensors"))
+        with open(os.path.join(d, "config.json"), "w") as f:
+            json.dump(config, f, indent=1)
+        shutil.copy(os.path.join(src, "tokenizer.json"), d)
+
+    variant("bad-phi3-missing", {k: v for k, v in t.items() if k != "model.layers.1.mlp.gate_up_proj.weight"}, cfg)
+    variant("bad-phi3-shape", dict(t, **{"model.layers.0.self_attn.qkv_proj.weight":
+                                         np.zeros((96, cfg["hidden_size"]), dtype=np.float32)}), cfg)
+    rp = dict(cfg["rope_parameters"], short_factor=[1.0, 1.0, 1.0], long_factor=[2.0, 2.0, 2.0])
+    variant("bad-phi3-rope", t, dict(cfg, rope_parameters=rp))
+
+
 def write_half(src, out, dtype):
     """The fixture with f16 or bf16 weights, in two shards with an index (as
     transformers writes large models)."""
@@ -562,6 +588,12 @@ def main():
                 write_gguf(os.path.join(a.out, name), os.path.join(a.test_data, name + ".gguf"))
         write_bad(os.path.join(a.out, "llama-tiny"), a.test_data)
         write_bad_gemma(os.path.join(a.out, "gemma3-tiny"), a.test_data)
+        write_bad_phi3(os.path.join(a.out, "phi3-tiny"), a.test_data)
+        write_gguf(os.path.join(a.out, "llama-tiny"), os.path.join(a.test_data, "bad-missing.gguf"),
+                   drop="blk.1.ffn_down.weight")
+        write_gguf(os.path.join(a.out, "phi3-tiny"), os.path.join(a.test_data, "bad-phi3-missing.gguf"),
+                   drop="blk.0.attn_qkv.weight")
+        write_gguf(os.path.join(a.out, "llama-tiny"), os.path.join(a.test_data, "bad-arch.gguf"), arch_name="foo")
         # quantized forms of llama-tiny and phi3-tiny (its fused weights
         # split by rows of blocks) and their dequantized twins
         for name, qts in (("llama-tiny", ("Q8_0", "Q4_0")), ("phi3-tiny", ("Q8_0",))):

@@ -63,7 +63,7 @@ if(TARGET mlxc_tool)
     PASS_REGULAR_EXPRESSION "\"chunk\": 5, \"scored\": 1[0-9], \"ppl\": [0-9.e+]+, \"chunks\": \\[{")
   add_test(NAME model_run_help COMMAND mlxc_tool run --help)
   set_tests_properties(model_run_help PROPERTIES PASS_REGULAR_EXPRESSION "usage: mlxc run")
-  foreach(bad "--temp;abc" "--top-p;0" "--bogus" "-n;-3")
+  foreach(bad "--temp;abc" "--top-p;0" "--bogus" "-n;-3" "--temp;-1" "--top-k;-1" "--min-p;2" "--repeat-penalty;0")
     string(REPLACE ";" "_" tn "${bad}")
     string(REPLACE "-" "" tn "${tn}")
     add_test(NAME model_run_bad_${tn} COMMAND ${CMAKE_COMMAND} -E env MLXC_BACKEND=cpu
@@ -74,6 +74,22 @@ if(TARGET mlxc_tool)
   add_test(NAME model_run_chat_none COMMAND mlxc_tool run -m ${MLXC_MODEL_FIX}/llama-tiny --chat -p x -n 1)
   set_tests_properties(model_run_chat_none PROPERTIES ENVIRONMENT "MLXC_BACKEND=cpu"
     PASS_REGULAR_EXPRESSION "--chat: the vocabulary has no <.im_start.> / <.im_end.> tokens")
+  # bad input named in the message: a context past the trained one, a
+  # prompt longer than the context, an empty prompt, bad sampling values
+  function(mlxc_run_reject tn rx)
+    add_test(NAME model_run_reject_${tn} COMMAND mlxc_tool run -m ${MLXC_MODEL_FIX}/llama-tiny ${ARGN})
+    set_tests_properties(model_run_reject_${tn} PROPERTIES ENVIRONMENT "MLXC_BACKEND=cpu"
+      PASS_REGULAR_EXPRESSION "${rx}")
+  endfunction()
+  mlxc_run_reject(ctx_trained "n_ctx 100000 is more than the 256 positions" -p x -c 100000)
+  mlxc_run_reject(ctx_prompt "the prompt has [0-9]+ tokens, the context only 3" -p "Hello world, the quick" -c 3)
+  add_test(NAME model_run_reject_empty COMMAND mlxc_tool run -m ${MLXC_MODEL_FIX}/llama-tiny --no-bos -p "")
+  set_tests_properties(model_run_reject_empty PROPERTIES ENVIRONMENT "MLXC_BACKEND=cpu"
+    PASS_REGULAR_EXPRESSION "the prompt has no tokens")
+  mlxc_run_reject(temp "temperature -0.5 must be >= 0" -p x --temp -0.5)
+  mlxc_run_reject(min_p "min_p 1.5 must be in .0, 1." -p x --min-p 1.5)
+  mlxc_run_reject(top_p "top_p 1.5 must be in .0, 1." -p x --top-p 1.5)
+  mlxc_run_reject(penalty "repeat_penalty -1 must be > 0" -p x --repeat-penalty -1)
   add_test(NAME model_run_missing COMMAND mlxc_tool run -m ${MLXC_MODEL_OUT}/bad-missing -p x)
   set_tests_properties(model_run_missing PROPERTIES FIXTURES_REQUIRED model_fixtures
     PASS_REGULAR_EXPRESSION "model.layers.1.mlp.up_proj.weight is missing")

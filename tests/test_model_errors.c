@@ -48,6 +48,60 @@ static void test_unknown_arch(void) {
     CHECK_MSG(strstr(mlxc_last_error(), "FooForCausalLM") != NULL, "%s", mlxc_last_error());
 }
 
+/* Each broken file names what is wrong: the tensor (missing or misshapen,
+ * fused ones too, in HF and GGUF names), the architecture, the rope lists. */
+static void test_broken_files(void) {
+    static const struct { const char *name; mlxc_status st; const char *want[3]; } v[] = {
+        {"bad-missing.gguf", MLXC_ERR_NOT_FOUND, {"blk.1.ffn_down.weight is missing"}},
+        {"bad-arch.gguf", MLXC_ERR_UNSUPPORTED, {"unknown architecture \"foo\""}},
+        {"bad-phi3-missing", MLXC_ERR_NOT_FOUND, {"model.layers.1.mlp.gate_up_proj.weight is missing"}},
+        {"bad-phi3-missing.gguf", MLXC_ERR_NOT_FOUND, {"blk.0.attn_qkv.weight is missing"}},
+        {"bad-phi3-shape", MLXC_ERR_SHAPE, {"model.layers.0.self_attn.qkv_proj.weight", "(96, 64)", "(128, 64)"}},
+        {"bad-phi3-rope", MLXC_ERR_FORMAT, {"LongRoPE", "of 4 entries", "has 3"}},
+    };
+    for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
+        char p[1024];
+        path_of(p, sizeof p, g_gen, v[i].name);
+        mlxc_model *m = (mlxc_model *)1;
+        CHECK_ERR(mlxc_model_open(g_dev, p, &m), v[i].st);
+        CHECK(m == NULL);
+        for (int k = 0; k < 3 && v[i].want[k]; k++)
+            CHECK_MSG(strstr(mlxc_last_error(), v[i].want[k]) != NULL, "%s: \"%s\" not in: %s", v[i].name, v[i].want[k],
+                      mlxc_last_error());
+    }
+}
+
+/* More than the device's memory (here a budget smaller than the tiny
+ * model): refused before anything is allocated, naming the sizes; a
+ * context that would not fit beside the weights likewise. */
+static void test_memory_budget(void) {
+    char p[1024];
+    path_of(p, sizeof p, g_fix, "llama-tiny");
+    mlxc_model_options mo = {.memory_budget = 100000};
+    mlxc_model *m = (mlxc_model *)1;
+    CHECK_ERR(mlxc_model_open_ex(g_dev, p, &mo, &m), MLXC_ERR_OUT_OF_MEMORY);
+    CHECK(m == NULL);
+    CHECK_MSG(strstr(mlxc_last_error(), "the weights take") && strstr(mlxc_last_error(), "memory_budget"), "%s",
+              mlxc_last_error());
+    mo.memory_budget = 900000;   /* the weights (612 KB) and a small context */
+    CHECK_OK(mlxc_model_open_ex(g_dev, p, &mo, &m));
+    if (!m) return;
+    mlxc_context *c = (mlxc_context *)1;
+    mlxc_context_params cp = {.n_ctx = 256, .kv_dtype = MLXC_F32};
+    CHECK_ERR(mlxc_context_create_ex(m, &cp, &c), MLXC_ERR_OUT_OF_MEMORY);
+    CHECK(c == NULL);
+    CHECK_MSG(strstr(mlxc_last_error(), "256 positions take") != NULL, "%s", mlxc_last_error());
+    cp.n_ctx = 16;
+    CHECK_OK(mlxc_context_create_ex(m, &cp, &c));
+    int32_t toks[3] = {0, 5, 6};
+    if (c) CHECK_OK(mlxc_context_eval(c, toks, 3));
+    mlxc_context_free(c);
+    mlxc_model_close(m);
+    /* no budget: the device's memory, far above this model */
+    CHECK_OK(mlxc_model_open(g_dev, p, &m));
+    mlxc_model_close(m);
+}
+
 static void test_not_a_model(void) {
     mlxc_model *m = NULL;
     CHECK_ERR(mlxc_model_open(g_dev, "/no/such/model", &m), MLXC_ERR_NOT_FOUND);
@@ -109,6 +163,19 @@ static void test_context_limits(void) {
     cp.kv_dtype = MLXC_F16;
     cp.n_ctx = 1u << 30;
     CHECK_ERR(mlxc_context_create_ex(m, &cp, &c), MLXC_ERR_OUT_OF_RANGE);
+    /* past the context the model was trained for (max_position_embeddings 256) */
+    cp.n_ctx = 257;
+    CHECK_ERR(mlxc_context_create_ex(m, &cp, &c), MLXC_ERR_OUT_OF_RANGE);
+    CHECK_MSG(strstr(mlxc_last_error(), "n_ctx 257") && strstr(mlxc_last_error(), "256 positions"), "%s",
+              mlxc_last_error());
+    cp.n_ctx = 256;
+    CHECK_OK(mlxc_context_create_ex(m, &cp, &c));
+    mlxc_context_free(c);
+    /* 0: the trained context, at most 4096 */
+    cp.n_ctx = 0;
+    CHECK_OK(mlxc_context_create_ex(m, &cp, &c));
+    CHECK_EQ_INT(mlxc_context_n_ctx(c), 256);
+    mlxc_context_free(c);
     CHECK_ERR(mlxc_context_create_ex(NULL, &cp, &c), MLXC_ERR_INVALID_ARGUMENT);
     mlxc_model_close(m);
 }
@@ -125,15 +192,52 @@ static void test_sampler_values(void) {
     CHECK_ERR(mlxc_sampler_create(&p, &s), MLXC_ERR_INVALID_ARGUMENT);
     p.top_p = 1.5f;
     CHECK_ERR(mlxc_sampler_create(&p, &s), MLXC_ERR_INVALID_ARGUMENT);
-    p = mlxc_sampler_default_params();
-    p.min_p = 1;
+    p.top_p = NAN;
     CHECK_ERR(mlxc_sampler_create(&p, &s), MLXC_ERR_INVALID_ARGUMENT);
+    p.top_p = -0.5f;
+    CHECK_ERR(mlxc_sampler_create(&p, &s), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_MSG(strstr(mlxc_last_error(), "top_p") != NULL, "%s", mlxc_last_error());
+    p = mlxc_sampler_default_params();
+    p.min_p = 1.01f;
+    CHECK_ERR(mlxc_sampler_create(&p, &s), MLXC_ERR_INVALID_ARGUMENT);
+    p.min_p = -0.1f;
+    CHECK_ERR(mlxc_sampler_create(&p, &s), MLXC_ERR_INVALID_ARGUMENT);
+    p.min_p = NAN;
+    CHECK_ERR(mlxc_sampler_create(&p, &s), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_MSG(strstr(mlxc_last_error(), "min_p") != NULL, "%s", mlxc_last_error());
     p = mlxc_sampler_default_params();
     p.top_k = -3;
     CHECK_ERR(mlxc_sampler_create(&p, &s), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_MSG(strstr(mlxc_last_error(), "top_k") != NULL, "%s", mlxc_last_error());
     p = mlxc_sampler_default_params();
     p.repeat_penalty = 0;
     CHECK_ERR(mlxc_sampler_create(&p, &s), MLXC_ERR_INVALID_ARGUMENT);
+    p.repeat_penalty = -1.1f;
+    CHECK_ERR(mlxc_sampler_create(&p, &s), MLXC_ERR_INVALID_ARGUMENT);
+    p.repeat_penalty = INFINITY;
+    CHECK_ERR(mlxc_sampler_create(&p, &s), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_MSG(strstr(mlxc_last_error(), "repeat_penalty") != NULL, "%s", mlxc_last_error());
+    p = mlxc_sampler_default_params();
+    p.temperature = -0.01f;
+    CHECK_ERR(mlxc_sampler_create(&p, &s), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_MSG(strstr(mlxc_last_error(), "temperature") != NULL, "%s", mlxc_last_error());
+    p.temperature = INFINITY;
+    CHECK_ERR(mlxc_sampler_create(&p, &s), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_ERR(mlxc_sampler_create(NULL, &s), MLXC_ERR_INVALID_ARGUMENT);
+    /* the bounds themselves are valid: min_p 1 keeps the most likely token(s), top_p 1 all */
+    p = mlxc_sampler_default_params();
+    p.min_p = 1;
+    p.top_p = 1;
+    p.temperature = 1;
+    CHECK_OK(mlxc_sampler_create(&p, &s));
+    float lg[3] = {1.0f, 3.0f, 2.0f};
+    for (int i = 0; i < 8 && s; i++) {
+        int32_t tk = -1;
+        CHECK_OK(mlxc_sampler_sample_logits(s, lg, 3, &tk, NULL));
+        CHECK_EQ_INT(tk, 1);
+    }
+    mlxc_sampler_free(s);
+    s = NULL;
     p = mlxc_sampler_default_params();
     p.repeat_last_n = -2;
     CHECK_ERR(mlxc_sampler_create(&p, &s), MLXC_ERR_INVALID_ARGUMENT);
@@ -158,6 +262,8 @@ int main(void) {
     RUN(test_missing_gemma_norm);
     RUN(test_misshapen_tensor);
     RUN(test_unknown_arch);
+    RUN(test_broken_files);
+    RUN(test_memory_budget);
     RUN(test_not_a_model);
     RUN(test_context_limits);
     RUN(test_sampler_values);

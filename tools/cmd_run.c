@@ -28,7 +28,8 @@ static const char k_usage[] =
     "  -m, --model PATH       a .gguf file or a model directory (safetensors + config.json)\n"
     "  -p, --prompt TEXT      the prompt\n"
     "  -n, --n-predict N      tokens to generate (default 64)\n"
-    "  -c, --ctx-size N       context (KV cache) positions (default: prompt + n, at least 256)\n"
+    "  -c, --ctx-size N       context (KV cache) positions (default: prompt + n, at least 256,\n"
+    "                         at most the model's trained context)\n"
     "  --temp T               temperature; 0 is greedy (default 0.8)\n"
     "  --top-k K              keep the K most likely tokens; 0 = off (default 40)\n"
     "  --top-p P              nucleus sampling threshold in (0, 1] (default 0.95)\n"
@@ -307,9 +308,11 @@ int mlxc_cmd_run(int argc, char **argv) {
         goto out;
     }
     r.eos = ignore_eos ? -1 : mlxc_tokenizer_special_id(r.tok, MLXC_TOKEN_EOS);
-    if (n_ctx == 0) {
+    if (n_ctx == 0) {   /* room for the answer, within what the model was trained for */
+        long train = (long)mlxc_model_get_config(m)->max_position_embeddings;
         n_ctx = (long)n_ids + n_gen;
         if (n_ctx < 256) n_ctx = 256;
+        if (train > 0 && n_ctx > train) n_ctx = train;
     }
     if ((long)n_ids > n_ctx) {
         fprintf(stderr, "mlxc run: the prompt has %zu tokens, the context only %ld (-c)\n", n_ids, n_ctx);

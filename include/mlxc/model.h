@@ -52,7 +52,10 @@
  * naming it), a tensor of the wrong shape (MLXC_ERR_SHAPE, naming it and
  * both shapes), a weight dtype this build cannot multiply (MLXC_ERR_DTYPE /
  * MLXC_ERR_UNSUPPORTED), evaluation past the cache (MLXC_ERR_OUT_OF_RANGE),
- * an empty token list or invalid sampling values (MLXC_ERR_INVALID_ARGUMENT).
+ * an empty token list or invalid sampling values (MLXC_ERR_INVALID_ARGUMENT),
+ * a context longer than the model was trained for (MLXC_ERR_OUT_OF_RANGE),
+ * weights or a KV cache larger than the device's memory
+ * (MLXC_ERR_OUT_OF_MEMORY, before allocating).
  */
 #ifndef MLXC_MODEL_H
 #define MLXC_MODEL_H
@@ -94,6 +97,12 @@ typedef struct mlxc_model_options {
      * a zero-initialised struct) or MLXC_BF16 (half the activation traffic,
      * the tensor-core GEMM for bf16 weights on CUDA; logits stay f32). */
     mlxc_dtype            act_dtype;
+    /* Bytes of device memory the weights and each context (with the
+     * weights) may take; 0: the device's total memory, except that
+     * weights a CPU device maps from the file do not count.  A model or
+     * context that would not fit is refused with MLXC_ERR_OUT_OF_MEMORY
+     * before anything is allocated. */
+    uint64_t              memory_budget;
 } mlxc_model_options;
 
 /* Open the model at `path` (a .gguf file, or a directory) on `dev`: read the
@@ -120,7 +129,8 @@ MLXC_API uint64_t    mlxc_model_weight_bytes(const mlxc_model *m);
 /* ---- context: one sequence and its KV cache ---------------------------------------- */
 
 typedef struct mlxc_context_params {
-    uint32_t   n_ctx;      /* KV cache positions; 0: min(trained context, 4096)      */
+    uint32_t   n_ctx;      /* KV cache positions; 0: min(trained context, 4096); at
+                              most the trained context (max_position_embeddings) */
     uint32_t   n_batch;    /* tokens per prefill chunk; 0: 512                       */
     mlxc_dtype kv_dtype;   /* MLXC_F16, MLXC_BF16 or MLXC_F32                        */
     /* Decode steps replay one captured graph (a CUDA graph on CUDA): the
@@ -172,7 +182,7 @@ typedef struct mlxc_sampler_params {
     float    temperature;     /* >= 0; 0 = greedy                           */
     int32_t  top_k;           /* 0 = off                                    */
     float    top_p;           /* (0, 1]; 1 = off                            */
-    float    min_p;           /* [0, 1); 0 = off                            */
+    float    min_p;           /* [0, 1]; 0 = off                            */
     float    repeat_penalty;  /* > 0; 1 = off                               */
     int32_t  repeat_last_n;   /* window of the penalty; 0 = off, -1 = all   */
     uint64_t seed;

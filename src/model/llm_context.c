@@ -35,6 +35,21 @@ static mlxc_status alloc(mlxc_device *dev, mlxc_dtype dt, int64_t d0, int64_t d1
     return mlxc_buffer_alloc(dev, (size_t)n * mlxc_dtype_size(dt), dt, nd, shape, out);
 }
 
+/* Device bytes of a context's buffers (what mlxc_context_create_ex
+ * allocates, less the small ones), for the memory check before any is. */
+static uint64_t context_bytes(const mlxc_model *m, const mlxc_context *c, uint32_t nlog) {
+    uint64_t H = (uint64_t)m->n_heads, KV = (uint64_t)m->n_kv_heads, hd = (uint64_t)m->head_dim;
+    uint64_t nb = c->n_batch, n_ctx = c->n_ctx, a = mlxc_dtype_size(m->act), kv = mlxc_dtype_size(c->kv_dtype);
+    uint64_t bytes = 2 * (uint64_t)m->n_layers * KV * n_ctx * hd * kv;
+    bytes += nb * (3 * (uint64_t)m->dim + 2 * H * hd + 2 * KV * hd + 2 * (uint64_t)m->ff) * a;
+    bytes += (uint64_t)nlog * (uint64_t)m->vocab * 4;
+    if (!c->fused_attn) {
+        bytes += 2 * H * nb * hd * a + H * nb * n_ctx * 4 + KV * hd * n_ctx * kv;
+        if (m->window && m->window < n_ctx) bytes += nb * n_ctx * 4;
+    }
+    return bytes;
+}
+
 mlxc_status mlxc_context_create_ex(mlxc_model *m, const mlxc_context_params *p, mlxc_context **out) {
     MLXC_CHECK_ARG(m && p && out, "mlxc_context_create: NULL argument");
     *out = NULL;
@@ -47,6 +62,11 @@ mlxc_status mlxc_context_create_ex(mlxc_model *m, const mlxc_context_params *p, 
         n_ctx = train > 0 && train < 4096 ? (uint32_t)train : 4096;
     }
     if (n_ctx > (1u << 24)) return mlxc_set_error(MLXC_ERR_OUT_OF_RANGE, "context: n_ctx %u is too large", n_ctx);
+    if (m->cfg.max_position_embeddings > 0 && n_ctx > m->cfg.max_position_embeddings)
+        return mlxc_set_error(MLXC_ERR_OUT_OF_RANGE,
+                              "context: n_ctx %u is more than the %lld positions the model was trained for "
+                              "(max_position_embeddings)",
+                              n_ctx, (long long)m->cfg.max_position_embeddings);
     mlxc_context *c = calloc(1, sizeof *c);
     if (!c) return mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "context: out of memory");
     c->m = m;
@@ -67,6 +87,16 @@ mlxc_status mlxc_context_create_ex(mlxc_model *m, const mlxc_context_params *p, 
     mlxc_device *dev = m->dev;
     mlxc_dtype A = m->act;
     mlxc_status st;
+    uint64_t need = context_bytes(m, c, nlog);
+    if (m->mem_budget && m->mem_weights + need > m->mem_budget) {
+        char a[32], w[32], t[32];
+        st = mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY,
+                            "context: %u positions take %s beside %s of weights, more than the %s of memory "
+                            "(a smaller n_ctx or a 16-bit KV cache takes less)",
+                            n_ctx, llm_bytes_str(need, a, sizeof a), llm_bytes_str(m->mem_weights, w, sizeof w),
+                            llm_bytes_str(m->mem_budget, t, sizeof t));
+        goto fail;
+    }
     c->k_cache = calloc((size_t)m->n_layers, sizeof *c->k_cache);
     c->v_cache = calloc((size_t)m->n_layers, sizeof *c->v_cache);
     if (!c->k_cache || !c->v_cache) {

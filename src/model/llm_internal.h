@@ -81,6 +81,8 @@ struct mlxc_model {
     mlxc_buffer      **owned;     /* every buffer the model holds              */
     size_t             n_owned, cap_owned;
     uint64_t           weight_bytes;
+    uint64_t           mem_budget;  /* bytes the weights and a context may take; 0: no limit */
+    uint64_t           mem_weights; /* of weight_bytes, those that count against it */
 };
 
 /* y (m, w.rows) = x (m, w.cols) @ w^T, whatever w's storage. */
@@ -89,6 +91,9 @@ mlxc_status llm_linear(mlxc_encoder *enc, const mlxc_buffer *x, const llm_weight
 
 /* The kernels' view of a quantized weight. */
 mlxc_qmm_weight llm_qmm(const llm_weight *w);
+
+/* n bytes for a message: "1.50 GiB", "12.00 MiB" or "4096 bytes" in buf. */
+const char *llm_bytes_str(uint64_t n, char *buf, size_t cap);
 
 /* A view of rows [r0, r0 + nrows) of a row-major (*, cols) buffer. */
 mlxc_status llm_rows(mlxc_buffer *b, int64_t r0, int64_t nrows, int64_t cols, mlxc_buffer **out);

@@ -106,6 +106,7 @@ typedef struct binder {
     uint64_t           done, total;/* bytes of whole tensors loaded, of all   */
     bool               gguf;
     bool               norm_plus_one; /* Gemma HF/MLX norms: the kernels take 1 + w */
+    bool               count_weights; /* the weights count against m->mem_budget */
     mlxc_status        st;
     char               name[256];
 } binder;
@@ -577,6 +578,37 @@ static mlxc_status check_config(mlxc_model *m, const mlxc_model_options *opt) {
     return MLXC_OK;
 }
 
+const char *llm_bytes_str(uint64_t n, char *buf, size_t cap) {
+    if (n >= (UINT64_C(1) << 30)) snprintf(buf, cap, "%.2f GiB", (double)n / (double)(UINT64_C(1) << 30));
+    else if (n >= (UINT64_C(1) << 20)) snprintf(buf, cap, "%.2f MiB", (double)n / (double)(UINT64_C(1) << 20));
+    else snprintf(buf, cap, "%llu bytes", (unsigned long long)n);
+    return buf;
+}
+
+/* The device memory the model may take (the caller's budget, else the
+ * device's memory), checked against the file's tensors before any is
+ * loaded.  A CPU device reads weights mapped from the file unless asked to
+ * copy them: those the OS pages in and out, and only an explicit budget
+ * counts them. */
+static mlxc_status check_budget(binder *b, const mlxc_model_options *opt) {
+    mlxc_model *m = b->m;
+    mlxc_device_caps caps;
+    mlxc_status st = mlxc_device_caps_get(m->dev, &caps);
+    if (st) return st;
+    bool given = opt && opt->memory_budget;
+    bool mapped = caps.host_visible && !(b->lopt.flags & MLXC_LOAD_COPY);
+    m->mem_budget = given ? opt->memory_budget : caps.total_memory;
+    if (mapped && !given) return MLXC_OK;
+    b->count_weights = true;
+    uint64_t need = mlxc_weights_total_bytes(b->w);
+    char a[32], c[32];
+    if (m->mem_budget && need > m->mem_budget)
+        return mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "model: the weights take %s, more than the %s %s",
+                              llm_bytes_str(need, a, sizeof a), llm_bytes_str(m->mem_budget, c, sizeof c),
+                              given ? "of memory_budget" : "of memory the device has");
+    return MLXC_OK;
+}
+
 static mlxc_status bind_all(binder *b) {
     mlxc_model *m = b->m;
     mlxc_status st;
@@ -688,7 +720,7 @@ mlxc_status mlxc_model_open_ex(mlxc_device *dev, const char *path, const mlxc_mo
     }
     m->cfg = *cfg;
     m->cfg.quant_overrides = NULL;   /* owned by the weights handle */
-    if ((st = find_arch(m)) || (st = check_config(m, opt))) goto fail;
+    if ((st = find_arch(m)) || (st = check_config(m, opt)) || (st = check_budget(&b, opt))) goto fail;
     b.norm_plus_one = is_gemma(m) && !b.gguf;
     if ((st = mlxc_encoder_create(dev, &b.enc))) goto fail;
     mlxc_encoder_set_auto_barrier(b.enc, true);
@@ -703,6 +735,7 @@ mlxc_status mlxc_model_open_ex(mlxc_device *dev, const char *path, const mlxc_mo
     b.enc = NULL;
     if ((!opt || !opt->no_tokenizer) && (st = load_tokenizer(m, w, path))) goto fail;
     m->cfg.vocab_size = m->vocab;
+    m->mem_weights = b.count_weights ? m->weight_bytes : 0;
     mlxc_weights_close(w);
     *out = m;
     return MLXC_OK;

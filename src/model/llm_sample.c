@@ -38,8 +38,8 @@ mlxc_status mlxc_sampler_create(const mlxc_sampler_params *p, mlxc_sampler **out
     if (p->top_k < 0) return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "sampler: top_k %d must be >= 0", p->top_k);
     if (!(p->top_p > 0 && p->top_p <= 1))
         return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "sampler: top_p %g must be in (0, 1]", p->top_p);
-    if (!(p->min_p >= 0 && p->min_p < 1))
-        return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "sampler: min_p %g must be in [0, 1)", p->min_p);
+    if (!(p->min_p >= 0 && p->min_p <= 1))
+        return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "sampler: min_p %g must be in [0, 1]", p->min_p);
     if (!(p->repeat_penalty > 0) || isinf(p->repeat_penalty))
         return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "sampler: repeat_penalty %g must be > 0",
                               p->repeat_penalty);
