@@ -503,6 +503,31 @@ def write_bad_phi3(src, out):
     variant("bad-phi3-rope", t, dict(cfg, rope_parameters=rp))
 
 
+def write_phi3_split(src, out):
+    """phi3-tiny with q/k/v and gate/up as separate tensors (Llama's names),
+    a layout llama.cpp's Phi-3 also reads: the same model."""
+    from safetensors.numpy import load_file, save_file
+    t = load_file(os.path.join(src, "model.safetensors"))
+    cfg = json.load(open(os.path.join(src, "config.json")))
+    nh, nkv, d = cfg["num_attention_heads"], cfg["num_key_value_heads"], cfg["hidden_size"]
+    qd, kvd, ff = d, d // nh * nkv, cfg["intermediate_size"]
+    res = {}
+    for n, a in t.items():
+        if n.endswith("self_attn.qkv_proj.weight"):
+            p = n[: -len("qkv_proj.weight")]
+            res[p + "q_proj.weight"], res[p + "k_proj.weight"], res[p + "v_proj.weight"] = \
+                a[:qd].copy(), a[qd:qd + kvd].copy(), a[qd + kvd:].copy()
+        elif n.endswith("mlp.gate_up_proj.weight"):
+            p = n[: -len("gate_up_proj.weight")]
+            res[p + "gate_proj.weight"], res[p + "up_proj.weight"] = a[:ff].copy(), a[ff:].copy()
+        else:
+            res[n] = a
+    os.makedirs(out, exist_ok=True)
+    save_file(res, os.path.join(out, "model.safetensors"))
+    shutil.copy(os.path.join(src, "config.json"), out)
+    shutil.copy(os.path.join(src, "tokenizer.json"), out)
+
+
 def write_half(src, out, dtype):
     """The fixture with f16 or bf16 weights, in two shards with an index (as
     transformers writes large models)."""
@@ -589,6 +614,7 @@ def main():
         write_bad(os.path.join(a.out, "llama-tiny"), a.test_data)
         write_bad_gemma(os.path.join(a.out, "gemma3-tiny"), a.test_data)
         write_bad_phi3(os.path.join(a.out, "phi3-tiny"), a.test_data)
+        write_phi3_split(os.path.join(a.out, "phi3-tiny"), os.path.join(a.test_data, "phi3-tiny-split"))
         write_gguf(os.path.join(a.out, "llama-tiny"), os.path.join(a.test_data, "bad-missing.gguf"),
                    drop="blk.1.ffn_down.weight")
         write_gguf(os.path.join(a.out, "phi3-tiny"), os.path.join(a.test_data, "bad-phi3-missing.gguf"),

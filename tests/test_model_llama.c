@@ -277,6 +277,17 @@ static void test_long_rope(void) {
     free_ref(&r);
 }
 
+/* phi3-tiny with q/k/v and gate/up stored apart binds them as such. */
+static void test_phi3_split(void) {
+    ref r;
+    CHECK(load_ref("phi3-tiny", &r));
+    char p[1024];
+    snprintf(p, sizeof p, "%s/phi3-tiny-split", g_gen);
+    double e = run_ref(p, &r, MLXC_F32, 0, g_tol32);
+    printf("       phi3-tiny   q/k/v, gate/up apart: max rel err %.2e\n", e);
+    free_ref(&r);
+}
+
 /* Prompts longer than a chunk: the chunks see the cache the earlier ones wrote. */
 static void test_chunked_prefill(void) {
     for (size_t i = 0; i < N_MODELS; i++) {
@@ -581,6 +592,7 @@ int main(void) {
     RUN(test_hf_f32);
     RUN(test_gguf_f32);
     RUN(test_long_rope);
+    RUN(test_phi3_split);
     RUN(test_quantized);
     RUN(test_chunked_prefill);
     RUN(test_half_caches);

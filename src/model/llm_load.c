@@ -339,10 +339,11 @@ static mlxc_status bind_fused(binder *b, const role *r, int layer, int64_t cols,
     return st;
 }
 
-/* q, k, v of layer l: three tensors, or Phi-3's one. */
+/* q, k, v of layer l: three tensors, or Phi-3's one (unless the file has
+ * them apart, which llama.cpp's Phi-3 also reads). */
 static mlxc_status bind_qkv(binder *b, int l, llm_layer *L, int64_t qd, int64_t kvd) {
     mlxc_model *m = b->m;
-    if (m->arch == MLXC_ARCH_PHI3) {
+    if (m->arch == MLXC_ARCH_PHI3 && lookup(b, &R_Q, l) == SIZE_MAX) {
         const int64_t rows[3] = {qd, kvd, kvd};
         llm_weight *const out[3] = {&L->wq, &L->wk, &L->wv};
         return bind_fused(b, &R_QKV, l, m->dim, 3, rows, out);
@@ -353,10 +354,11 @@ static mlxc_status bind_qkv(binder *b, int l, llm_layer *L, int64_t qd, int64_t 
     return bind_linear(b, &R_V, l, kvd, m->dim, &L->wv);
 }
 
-/* gate and up of layer l: two tensors, or Phi-3's one (gate rows first). */
+/* gate and up of layer l: two tensors, or Phi-3's one (gate rows first;
+ * a file with a separate gate has them apart). */
 static mlxc_status bind_gate_up(binder *b, int l, llm_layer *L) {
     mlxc_model *m = b->m;
-    if (m->arch == MLXC_ARCH_PHI3) {
+    if (m->arch == MLXC_ARCH_PHI3 && lookup(b, &R_GATE, l) == SIZE_MAX) {
         const int64_t rows[2] = {m->ff, m->ff};
         llm_weight *const out[2] = {&L->w_gate, &L->w_up};
         return bind_fused(b, &R_GATEUP, l, m->dim, 2, rows, out);
