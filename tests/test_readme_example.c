@@ -61,8 +61,8 @@ static bool collect(int32_t id, float logprob, void *user) {
     return g->n < 32;
 }
 
-/* What the example should print: its calls with its settings (a context of
- * 512 positions, the default sampler, up to 32 tokens stopping at EOS, the
+/* What the example should print: its calls with its settings (the default
+ * context, the trained one up to 4096 positions, the default sampler, up to 32 tokens stopping at EOS, the
  * text decoded without special tokens) made here. */
 static char *expected_output(mlxc_device *dev, const char *path, const char *prompt) {
     mlxc_model *model = NULL;
@@ -77,7 +77,7 @@ static char *expected_output(mlxc_device *dev, const char *path, const char *pro
     if (model) {
         CHECK_OK(mlxc_tokenizer_encode(mlxc_model_tokenizer(model), prompt, strlen(prompt), MLXC_TOKENIZE_ADD_SPECIAL,
                                        &ids, &n_ids));
-        CHECK_OK(mlxc_context_create(model, 512, &ctx));
+        CHECK_OK(mlxc_context_create(model, 0, &ctx));
         CHECK_OK(mlxc_sampler_create(&sp, &smp));
     }
     if (ids && ctx && smp) {
