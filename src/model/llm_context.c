@@ -125,7 +125,7 @@ mlxc_status mlxc_context_create_ex(mlxc_model *m, const mlxc_context_params *p, 
     /* GPU prefill of a quantized model: room for its largest layer weight
      * dequantized to bf16 (llm_linear).  The output head uses it too when
      * it fits. */
-    if (mlxc_device_backend(dev) != MLXC_BACKEND_CPU && nb > 8) {
+    if (mlxc_device_backend(dev) != MLXC_BACKEND_CPU && nb > 8 && A == MLXC_BF16) {
         int64_t most = 0;
         for (int64_t l = 0; l < m->n_layers; l++) {
             const llm_weight *ws[] = {&m->layers[l].wq, &m->layers[l].wk,     &m->layers[l].wv,  &m->layers[l].wo,

@@ -57,7 +57,8 @@ mlxc_qmm_weight llm_qmm(const llm_weight *w) {
 #define LLM_QMV_ROWS 8
 
 /* Quantized weights times more than LLM_QMV_ROWS rows on a GPU: the
- * weight dequantized to bf16 in `wdeq`, then the dense GEMM (tensor cores),
+ * weight dequantized to bf16 in `wdeq`, then the dense bf16 x bf16 GEMM
+ * (cuBLASLt or the tensor-core kernel; bf16 activations only),
  * which beats the quantized mat-mat kernel by an order of magnitude at
  * prefill sizes (bench/results/qmatmul-h200-2026-12-04.md). */
 mlxc_status llm_linear(mlxc_encoder *enc, const mlxc_buffer *x, const llm_weight *w, mlxc_buffer *y, uint32_t m,
@@ -68,7 +69,8 @@ mlxc_status llm_linear(mlxc_encoder *enc, const mlxc_buffer *x, const llm_weight
     case LLM_W_QUANT: {
         mlxc_qmm_weight q = llm_qmm(w);
         const uint32_t n = (uint32_t)w->rows, k = (uint32_t)w->cols;
-        if (wdeq && m > LLM_QMV_ROWS && (uint64_t)n * k <= mlxc_buffer_bytes(wdeq) / 2) {
+        if (wdeq && m > LLM_QMV_ROWS && mlxc_buffer_dtype(x) == MLXC_BF16 &&
+            (uint64_t)n * k <= mlxc_buffer_bytes(wdeq) / 2) {
             mlxc_status s = mlxc_qembedding_gather(enc, &q, NULL, wdeq, n, k, 1.0f);
             return s ? s : mlxc_matmul(enc, x, wdeq, y, m, n, k);
         }
