@@ -57,8 +57,9 @@ mlxc_qmm_weight llm_qmm(const llm_weight *w) {
 #define LLM_QMV_ROWS 8
 
 /* Quantized weights times more than LLM_QMV_ROWS rows on a GPU: the
- * weight dequantized to bf16 in `wdeq`, then the dense bf16 x bf16 GEMM
- * (cuBLASLt or the tensor-core kernel; bf16 activations only),
+ * weight dequantized to bf16 in `wdeq` (an (n, k) bf16 buffer, or NULL for
+ * the quantized kernels), then the dense bf16 x bf16 GEMM (cuBLASLt or the
+ * tensor-core kernel; the caller passes it for bf16 activations only),
  * which beats the quantized mat-mat kernel by an order of magnitude at
  * prefill sizes (bench/results/qmatmul-h200-2026-12-04.md). */
 mlxc_status llm_linear(mlxc_encoder *enc, const mlxc_buffer *x, const llm_weight *w, mlxc_buffer *y, uint32_t m,
@@ -69,8 +70,7 @@ mlxc_status llm_linear(mlxc_encoder *enc, const mlxc_buffer *x, const llm_weight
     case LLM_W_QUANT: {
         mlxc_qmm_weight q = llm_qmm(w);
         const uint32_t n = (uint32_t)w->rows, k = (uint32_t)w->cols;
-        if (wdeq && m > LLM_QMV_ROWS && mlxc_buffer_dtype(x) == MLXC_BF16 &&
-            (uint64_t)n * k <= mlxc_buffer_bytes(wdeq) / 2) {
+        if (wdeq && m > LLM_QMV_ROWS && (uint64_t)n * k == mlxc_buffer_bytes(wdeq) / 2) {
             mlxc_status s = mlxc_qembedding_gather(enc, &q, NULL, wdeq, n, k, 1.0f);
             return s ? s : mlxc_matmul(enc, x, wdeq, y, m, n, k);
         }
@@ -129,6 +129,18 @@ mlxc_status llm_rows(mlxc_buffer *b, int64_t r0, int64_t nrows, int64_t cols, ml
 /* ---- attention ------------------------------------------------------------------------ */
 
 /* The attention ops: f16/bf16 caches, head sizes 64/96/128/256. */
+/* llm_linear with the context's bf16 scratch as an (n, k) view where the
+ * dequantize-then-GEMM path applies (GPU, bf16 activations, prefill). */
+static mlxc_status linear(fw *f, mlxc_encoder *enc, const mlxc_buffer *x, const llm_weight *w, mlxc_buffer *y,
+                          uint32_t m) {
+    mlxc_buffer *deq = NULL, *scratch = f->ctx->wdeq;
+    if (scratch && w->format == LLM_W_QUANT && m > LLM_QMV_ROWS && mlxc_buffer_dtype(x) == MLXC_BF16 &&
+        (uint64_t)w->rows * (uint64_t)w->cols <= mlxc_buffer_bytes(scratch) / 2)
+        deq = view(f, scratch, 0, 2, w->rows, w->cols, 0);
+    if (f->st) return f->st;
+    return llm_linear(enc, x, w, y, m, deq);
+}
+
 static mlxc_status attention_fused(fw *f, mlxc_encoder *enc, int l, uint32_t p0, uint32_t m) {
     mlxc_context *c = f->ctx;
     mlxc_model *M = f->m;
@@ -210,9 +222,9 @@ static mlxc_status attention_block(fw *f, mlxc_encoder *enc, int l, uint32_t p0,
     mlxc_buffer *q = view(f, c->q, 0, 2, m, H * hd, 0);                 /* (m, H*hd)  */
     mlxc_buffer *k = view(f, c->k, 0, 2, m, KV * hd, 0);                /* (m, KV*hd) */
     mlxc_buffer *v = view(f, c->v, 0, 2, m, KV * hd, 0);                /* (m, KV*hd) */
-    TRY(llm_linear(enc, xb, &L->wq, q, m, c->wdeq));
-    TRY(llm_linear(enc, xb, &L->wk, k, m, c->wdeq));
-    TRY(llm_linear(enc, xb, &L->wv, v, m, c->wdeq));
+    TRY(linear(f, enc, xb, &L->wq, q, m));
+    TRY(linear(f, enc, xb, &L->wk, k, m));
+    TRY(linear(f, enc, xb, &L->wv, v, m));
     if (L->bq) TRY(add_bias(f, enc, q, L->bq, m, H * hd));
     if (L->bk) TRY(add_bias(f, enc, k, L->bk, m, KV * hd));
     if (L->bv) TRY(add_bias(f, enc, v, L->bv, m, KV * hd));
@@ -246,7 +258,7 @@ static mlxc_status attention_block(fw *f, mlxc_encoder *enc, int l, uint32_t p0,
 
     TRY(c->fused_attn ? attention_fused(f, enc, l, p0, m) : attention_composed(f, enc, l, p0, m));
     mlxc_buffer *att = view(f, c->att, 0, 2, m, H * hd, 0);
-    return llm_linear(enc, att, &L->wo, view(f, c->xb2, 0, 2, m, M->dim, 0), m, c->wdeq);
+    return linear(f, enc, att, &L->wo, view(f, c->xb2, 0, 2, m, M->dim, 0), m);
 }
 
 static mlxc_status ffn_block(fw *f, mlxc_encoder *enc, int l, uint32_t m) {
@@ -256,15 +268,15 @@ static mlxc_status ffn_block(fw *f, mlxc_encoder *enc, int l, uint32_t m) {
     mlxc_buffer *xb = view(f, c->xb, 0, 2, m, M->dim, 0);
     mlxc_buffer *gate = view(f, c->gate, 0, 2, m, M->ff, 0);           /* (m, ff) */
     mlxc_buffer *up = view(f, c->up, 0, 2, m, M->ff, 0);               /* (m, ff) */
-    TRY(llm_linear(enc, xb, &L->w_gate, gate, m, c->wdeq));
-    TRY(llm_linear(enc, xb, &L->w_up, up, m, c->wdeq));
+    TRY(linear(f, enc, xb, &L->w_gate, gate, m));
+    TRY(linear(f, enc, xb, &L->w_up, up, m));
     if (M->gelu) {
         TRY(mlxc_gelu(enc, gate, gate));
         TRY(mlxc_mul(enc, gate, up, gate));
     } else {
         TRY(mlxc_silu_mul(enc, gate, up, gate));
     }
-    return llm_linear(enc, gate, &L->w_down, view(f, c->xb2, 0, 2, m, M->dim, 0), m, c->wdeq);
+    return linear(f, enc, gate, &L->w_down, view(f, c->xb2, 0, 2, m, M->dim, 0), m);
 }
 
 /* A block's output as it joins the residual: xb2, or Gemma's norm of it. */
@@ -309,7 +321,7 @@ static mlxc_status forward(fw *f, mlxc_encoder *enc, uint32_t p0, uint32_t m, ui
     TRY(mlxc_rms_norm_residual(enc, out, x, M->out_norm, xb, x, (uint32_t)M->dim, M->eps));
     mlxc_buffer *last = view(f, c->xb, (int64_t)(m - n_out) * M->dim, 2, n_out, M->dim, 0);
     mlxc_buffer *logits = view(f, c->logits, 0, 2, n_out, M->vocab, 0);
-    TRY(llm_linear(enc, last, &M->output, logits, n_out, f->ctx->wdeq));
+    TRY(linear(f, enc, last, &M->output, logits, n_out));
     if (M->final_softcap > 0) TRY(mlxc_softcap(enc, logits, logits, M->final_softcap));
     /* greedy's pick of the last row, so a decode step ends in 8 bytes to read */
     mlxc_buffer *row = view(f, c->logits, (int64_t)(n_out - 1) * M->vocab, 2, 1, M->vocab, 0);
