@@ -2,10 +2,13 @@
  *
  *   bench_attention            decode at contexts 512..32768 (bf16 KV, head
  *                              dim 128, 32 query heads over 8 and over 32 KV
- *                              heads): time, bytes (K and V once, q, out),
+ *                              heads), and at head dim 512 (16 query heads
+ *                              over 1 and 2 KV heads, contexts 1k..16k):
+ *                              time, bytes (K and V once, q, out),
  *                              GB/s and the fraction of the measured copy
  *                              ceiling (bench/bench.h); prefill
- *                              (causal, 4096 tokens, head dim 128, 32 heads):
+ *                              (causal, 4096 tokens, head dim 128, 32 heads;
+ *                              also head dims 64, 256 and 512):
  *                              TFLOP/s with causal flops 4*S^2*hd*H/2
  *   bench_attention --decode   the decode table only
  *   bench_attention --prefill  the prefill table only; each shape is timed
@@ -123,8 +126,8 @@ static const uint32_t dec_ctxs[] = {512, 1024, 2048, 4096, 8192, 16384, 32768};
 static const uint32_t dec_kvhs[] = {8, 32};
 
 /* K/V sets of a decode shape: elements of one K (or V) cache, and the count. */
-static int dec_sets(uint32_t KVH, uint32_t T, size_t *elems) {
-    *elems = (size_t)KVH * T * 128;
+static int dec_sets(uint32_t KVH, uint32_t T, uint32_t hd, size_t *elems) {
+    *elems = (size_t)KVH * T * hd;
     const double set_bytes = 2.0 * (double)*elems * 2;
     int n = (int)((ROT_BYTES + set_bytes - 1) / set_bytes);
     if (n < 2) n = 2;
@@ -132,29 +135,35 @@ static int dec_sets(uint32_t KVH, uint32_t T, size_t *elems) {
     return n;
 }
 
-static void decode_table(void) {
+/* One decode table: query heads H over each of the n_kvh KV head counts
+ * kvhs, at head dim hd, over the n_ctx contexts ctxs. */
+static void decode_table_of(uint32_t H, const uint32_t *kvhs, size_t n_kvh, uint32_t hd, const uint32_t *ctxs,
+                            size_t n_ctx) {
     /* one pool of bf16 for every shape's sets: K_i, V_i at 2i, 2i+1 cache sizes */
     size_t pool_elems = 0;
-    for (size_t hi = 0; hi < 2; hi++)
-        for (size_t ci = 0; ci < sizeof dec_ctxs / sizeof *dec_ctxs; ci++) {
+    for (size_t hi = 0; hi < n_kvh; hi++)
+        for (size_t ci = 0; ci < n_ctx; ci++) {
             size_t e;
-            const int n = dec_sets(dec_kvhs[hi], dec_ctxs[ci], &e);
+            const int n = dec_sets(kvhs[hi], ctxs[ci], hd, &e);
             if ((size_t)n * 2 * e > pool_elems) pool_elems = (size_t)n * 2 * e;
         }
     mlxc_buffer *pool = alloc_rand(MLXC_BF16, pool_elems);
-    printf("\n## decode (bf16 q/K/V/out, head dim 128, 32 query heads; K/V rotated over >= %.0f MB)\n\n", ROT_BYTES / 1e6);
+    printf("\n## decode (bf16 q/K/V/out, head dim %u, %u query heads; K/V rotated over >= %.0f MB)\n\n", hd, H,
+           ROT_BYTES / 1e6);
     printf("| KV heads | context | splits | K/V sets | time (us) | MB read+written | GB/s | of ceiling (%.0f GB/s) | check |\n",
            bench_g.ceiling / 1e9);
     printf("|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
-    for (size_t hi = 0; hi < 2; hi++)
-        for (size_t ci = 0; ci < sizeof dec_ctxs / sizeof *dec_ctxs; ci++) {
-            const uint32_t H = 32, KVH = dec_kvhs[hi], hd = 128, T = dec_ctxs[ci];
+    for (size_t hi = 0; hi < n_kvh; hi++)
+        for (size_t ci = 0; ci < n_ctx; ci++) {
+            const uint32_t KVH = kvhs[hi], T = ctxs[ci];
             dec_ctx c;
             memset(&c, 0, sizeof c);
-            c.d = (mlxc_attention_desc){sizeof(mlxc_attention_desc), H, KVH, hd, T, T, 0, 0.08838834764f, 0.0f, false, 0, 0};
+            c.d = (mlxc_attention_desc){.struct_size = sizeof(mlxc_attention_desc), .n_heads = H, .n_kv_heads = KVH,
+                                        .head_dim = hd, .kv_capacity = T, .kv_len = T,
+                                        .scale = 1.0f / sqrtf((float)hd)};
             size_t sb = 0, e = 0;
             mlxc_attention_decode_scratch_bytes(gpu, &c.d, &sb);
-            c.nsets = dec_sets(KVH, T, &e);
+            c.nsets = dec_sets(KVH, T, hd, &e);
             int64_t shape[1] = {(int64_t)e};
             for (int i = 0; i < c.nsets; i++)
                 if (mlxc_buffer_view(pool, (size_t)(2 * i) * e * 2, MLXC_BF16, 1, shape, &c.ks[i]) ||
@@ -184,9 +193,20 @@ static void decode_table(void) {
     mlxc_buffer_release(pool);
 }
 
+/* Head dim 128 (32 query heads over 8 and 32 KV heads), then head dim 512
+ * (Gemma 4's global layers: 16 query heads over 1 and 2 KV heads, GQA 16
+ * and 8; the plain f32 kernel). */
+static const uint32_t dec512_ctxs[] = {1024, 4096, 16384};
+static const uint32_t dec512_kvhs[] = {1, 2};
+static void decode_table(void) {
+    decode_table_of(32, dec_kvhs, 2, 128, dec_ctxs, sizeof dec_ctxs / sizeof *dec_ctxs);
+    decode_table_of(16, dec512_kvhs, 2, 512, dec512_ctxs, sizeof dec512_ctxs / sizeof *dec512_ctxs);
+}
+
 static void prefill_table(void) {
     static const struct { uint32_t S, H, KVH, hd; } pc[] = {
-        {4096, 32, 32, 128}, {4096, 32, 8, 128}, {1024, 32, 8, 128}, {4096, 32, 32, 64}, {4096, 16, 16, 256}};
+        {4096, 32, 32, 128}, {4096, 32, 8, 128}, {1024, 32, 8, 128}, {4096, 32, 32, 64}, {4096, 16, 16, 256},
+        {1024, 16, 2, 512}, {4096, 16, 2, 512}};
     printf("\n## prefill (causal, bf16 q/K/V/out)\n\n");
     printf("| tokens | heads | KV heads | head dim | time (ms) | TFLOP/s (causal) | mma.sync kernel (ms) | mma.sync TFLOP/s | check |\n");
     printf("|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
@@ -194,7 +214,9 @@ static void prefill_table(void) {
         const uint32_t S = pc[i].S, H = pc[i].H, KVH = pc[i].KVH, hd = pc[i].hd;
         dec_ctx c;
         memset(&c, 0, sizeof c);
-        c.d = (mlxc_attention_desc){sizeof(mlxc_attention_desc), H, KVH, hd, S, S, 0, 1.0f / 11.3137f, 0.0f, false, S, 0};
+        c.d = (mlxc_attention_desc){.struct_size = sizeof(mlxc_attention_desc), .n_heads = H, .n_kv_heads = KVH,
+                                    .head_dim = hd, .kv_capacity = S, .kv_len = S, .scale = 1.0f / sqrtf((float)hd),
+                                    .q_len = S};
         c.q = alloc_rand(MLXC_BF16, (size_t)S * H * hd);
         c.out = alloc_rand(MLXC_BF16, (size_t)S * H * hd);
         c.k = alloc_rand(MLXC_BF16, (size_t)KVH * S * hd);

@@ -24,8 +24,32 @@ typedef struct attn_case {
     bool       ring, prefill;
     int        len_buf;      /* 0 none, 1 u32, 2 i32 (decode)   */
     mlxc_dtype q_dt, kv_dt, out_dt;
+    /* the general prefill (mlxc_attention_prefill_masked / _ring) */
+    uint32_t   batch;        /* 0 = 1                           */
+    bool       non_causal;
+    int        mask;         /* 0 none; the mask's leading dims: 1 (q, kv),
+                                2 (H, q, kv), 3 (B, 1, q, kv), 4 (B, H, q, kv) */
+    mlxc_dtype mask_dt;
+    int        klens;        /* 0 none, 1 u32, 2 i32 key lengths */
+    bool       chunked;      /* ring prefill: k/v a ring, kc/vc the chunk */
     double    *q, *k, *v;    /* host values                     */
+    double    *mk;           /* mask values                     */
+    int64_t   *kl;           /* key lengths                     */
+    double    *kc, *vc;      /* chunk keys and values           */
 } attn_case;
+
+static uint32_t ac_batch(const attn_case *c) { return c->batch ? c->batch : 1; }
+static size_t ac_qn(const attn_case *c) { return (size_t)ac_batch(c) * (c->prefill ? c->q_len : 1) * c->H * c->hd; }
+static size_t ac_kn(const attn_case *c) { return (size_t)ac_batch(c) * c->KVH * c->cap * c->hd; }
+static size_t ac_cn(const attn_case *c) { return (size_t)ac_batch(c) * c->q_len * c->KVH * c->hd; }
+/* Mask elements and the (batch, head) strides of the mask. */
+static size_t ac_mask_n(const attn_case *c, size_t *bs, size_t *hs) {
+    const size_t plane = (size_t)c->q_len * c->len;
+    const size_t mh = c->mask == 2 || c->mask == 4 ? c->H : 1, mb = c->mask >= 3 ? ac_batch(c) : 1;
+    if (hs) *hs = mh > 1 ? plane : 0;
+    if (bs) *bs = mb > 1 ? mh * plane : 0;
+    return c->mask ? mb * mh * plane : 0;
+}
 
 static double ac_round(mlxc_dtype dt, double x) {
     unsigned char raw[8];
@@ -33,15 +57,40 @@ static double ac_round(mlxc_dtype dt, double x) {
     return ot_ld(dt, raw, 0);
 }
 
-/* Fill q, k, v; unused cache positions hold NaN. */
+/* Fill q, k, v (and the mask, key lengths, chunk); unused cache positions
+ * hold NaN. */
 static void ac_fill(attn_case *c) {
-    const size_t qn = (size_t)(c->prefill ? c->q_len : 1) * c->H * c->hd;
-    const size_t kn = (size_t)c->KVH * c->cap * c->hd;
+    const size_t qn = ac_qn(c), kn = ac_kn(c);
     c->q = malloc(qn * sizeof(double));
     c->k = malloc(kn * sizeof(double));
     c->v = malloc(kn * sizeof(double));
+    c->mk = NULL;
+    c->kl = NULL;
+    c->kc = c->vc = NULL;
     for (size_t i = 0; i < qn; i++) c->q[i] = ac_round(c->q_dt, ot_uniform(-1, 1));
-    const uint32_t valid = c->ring ? c->cap : c->len;
+    if (c->mask) {
+        const size_t mn = ac_mask_n(c, NULL, NULL);
+        c->mk = malloc(mn * sizeof(double));
+        /* biases of a few units and some hidden keys (-inf) */
+        for (size_t i = 0; i < mn; i++) c->mk[i] = ot_u32() % 5 == 0 ? -INFINITY : ac_round(c->mask_dt, ot_uniform(-3, 3));
+    }
+    if (c->klens) {
+        c->kl = malloc(ac_batch(c) * sizeof(int64_t));
+        for (uint32_t b = 0; b < ac_batch(c); b++) c->kl[b] = b % 3 == 2 ? (int64_t)c->len + 5 : (int64_t)(ot_u32() % (c->len + 1));
+        if (c->klens == 2 && ac_batch(c) > 1) c->kl[1] = -3; /* a negative length reads as 0 */
+    }
+    if (c->chunked) {
+        const size_t cn = ac_cn(c);
+        c->kc = malloc(cn * sizeof(double));
+        c->vc = malloc(cn * sizeof(double));
+        for (size_t i = 0; i < cn; i++) {
+            c->kc[i] = ac_round(c->kv_dt, ot_uniform(-1, 1));
+            c->vc[i] = ac_round(c->kv_dt, ot_uniform(-2, 2));
+        }
+    }
+    /* slots that hold a key: a ring that wrapped holds all, a ring prefill
+     * the positions before q_offset */
+    const uint32_t valid = c->chunked ? (c->q_offset < c->cap ? c->q_offset : c->cap) : c->ring ? c->cap : c->len;
     for (size_t i = 0; i < kn; i++) {
         const uint32_t pos = (uint32_t)((i / c->hd) % c->cap);
         const bool ok = pos < valid;
@@ -53,27 +102,41 @@ static void ac_free(attn_case *c) {
     free(c->q);
     free(c->k);
     free(c->v);
+    free(c->mk);
+    free(c->kl);
+    free(c->kc);
+    free(c->vc);
 }
 
-/* out[row] = attention of query row (head h, position P) over [lo, hi). */
-static void ac_ref_row(const attn_case *c, const double *qr, uint32_t h, int64_t lo, int64_t hi, double *o) {
-    const uint32_t kvh = h / (c->H / c->KVH), hd = c->hd;
+/* Key (v: value) row of position p for head h of sequence b. */
+static const double *ac_key(const attn_case *c, bool val, uint32_t b, uint32_t h, int64_t p) {
+    const uint32_t kvh = h / (c->H / c->KVH);
+    if (c->chunked && p >= (int64_t)c->q_offset)
+        return (val ? c->vc : c->kc) + (((size_t)b * c->q_len + (size_t)(p - c->q_offset)) * c->KVH + kvh) * c->hd;
+    const uint64_t slot = c->ring || c->chunked ? (uint64_t)p % c->cap : (uint64_t)p;
+    return (val ? c->v : c->k) + (((size_t)b * c->KVH + kvh) * c->cap + slot) * c->hd;
+}
+
+/* out[row] = attention of query row (sequence b, head h) over [lo, hi),
+ * plus mrow[p] when mrow is given. */
+static void ac_ref_row(const attn_case *c, const double *qr, uint32_t b, uint32_t h, int64_t lo, int64_t hi,
+                       const double *mrow, double *o) {
+    const uint32_t hd = c->hd;
     double m = -INFINITY, l = 0;
     double *s = malloc((size_t)(hi > lo ? hi - lo : 1) * sizeof(double));
     for (int64_t p = lo; p < hi; p++) {
-        const uint64_t slot = c->ring ? (uint64_t)p % c->cap : (uint64_t)p;
-        const double *kr = c->k + ((uint64_t)kvh * c->cap + slot) * hd;
+        const double *kr = ac_key(c, false, b, h, p);
         double x = 0;
         for (uint32_t d = 0; d < hd; d++) x += qr[d] * kr[d];
         x *= c->scale;
         if (c->softcap > 0) x = c->softcap * tanh(x / c->softcap);
+        if (mrow) x += mrow[p];
         s[p - lo] = x;
         if (x > m) m = x;
     }
     for (uint32_t d = 0; d < hd; d++) o[d] = 0;
-    for (int64_t p = lo; p < hi; p++) {
-        const uint64_t slot = c->ring ? (uint64_t)p % c->cap : (uint64_t)p;
-        const double *vr = c->v + ((uint64_t)kvh * c->cap + slot) * hd, e = exp(s[p - lo] - m);
+    for (int64_t p = lo; p < hi && m > -INFINITY; p++) {
+        const double *vr = ac_key(c, true, b, h, p), e = exp(s[p - lo] - m);
         l += e;
         for (uint32_t d = 0; d < hd; d++) o[d] += e * vr[d];
     }
@@ -84,30 +147,48 @@ static void ac_ref_row(const attn_case *c, const double *qr, uint32_t h, int64_t
 /* The reference output (rounded to out_dt). */
 static double *ac_reference(const attn_case *c) {
     const uint32_t rows = c->prefill ? c->q_len : 1, hd = c->hd;
-    double *o = malloc((size_t)rows * c->H * hd * sizeof(double));
-    for (uint32_t t = 0; t < rows; t++)
-        for (uint32_t h = 0; h < c->H; h++) {
-            int64_t lo, hi;
-            if (c->prefill) {
-                const int64_t P = (int64_t)c->q_offset + t;
-                hi = P + 1 < (int64_t)c->len ? P + 1 : (int64_t)c->len;
-                lo = c->window && P + 1 > (int64_t)c->window ? P + 1 - c->window : 0;
-            } else {
-                hi = c->len;
-                if (!c->ring && hi > c->cap) hi = c->cap;
-                lo = c->window && hi > (int64_t)c->window ? hi - c->window : 0;
-                if (c->ring && hi - lo > (int64_t)c->cap) lo = hi - c->cap;
+    double *o = malloc(ac_qn(c) * sizeof(double));
+    size_t mbs, mhs;
+    ac_mask_n(c, &mbs, &mhs);
+    for (uint32_t b = 0; b < ac_batch(c); b++)
+        for (uint32_t t = 0; t < rows; t++)
+            for (uint32_t h = 0; h < c->H; h++) {
+                int64_t lo, hi;
+                if (c->chunked) {
+                    const int64_t P = (int64_t)c->q_offset + t, w = c->window ? c->window : c->cap;
+                    hi = P + 1;
+                    lo = P + 1 > w ? P + 1 - w : 0;
+                } else if (c->prefill) {
+                    int64_t klen = c->len;
+                    if (c->klens && c->kl[b] < klen) klen = c->kl[b] < 0 ? 0 : c->kl[b];
+                    const int64_t P = (int64_t)c->q_offset + t;
+                    if (c->non_causal) {
+                        lo = 0;
+                        hi = klen;
+                    } else {
+                        hi = P + 1 < klen ? P + 1 : klen;
+                        lo = c->window && P + 1 > (int64_t)c->window ? P + 1 - c->window : 0;
+                    }
+                } else {
+                    hi = c->len;
+                    if (!c->ring && hi > c->cap) hi = c->cap;
+                    lo = c->window && hi > (int64_t)c->window ? hi - c->window : 0;
+                    if (c->ring && hi - lo > (int64_t)c->cap) lo = hi - c->cap;
+                }
+                const double *mrow = c->mask ? c->mk + b * mbs + h * mhs + (size_t)t * c->len : NULL;
+                const size_t row = ((size_t)b * rows + t) * c->H + h;
+                double *orow = o + row * hd;
+                ac_ref_row(c, c->q + row * hd, b, h, lo, hi, mrow, orow);
+                for (uint32_t d = 0; d < hd; d++) orow[d] = ac_round(c->out_dt, orow[d]);
             }
-            double *orow = o + ((size_t)t * c->H + h) * hd;
-            ac_ref_row(c, c->q + ((size_t)t * c->H + h) * hd, h, lo, hi, orow);
-            for (uint32_t d = 0; d < hd; d++) orow[d] = ac_round(c->out_dt, orow[d]);
-        }
     return o;
 }
 
 static mlxc_attention_desc ac_desc(const attn_case *c) {
-    mlxc_attention_desc d = {sizeof(mlxc_attention_desc), c->H, c->KVH, c->hd, c->cap, c->len, c->window, c->scale, c->softcap,
-                             c->ring, c->q_len, c->q_offset};
+    mlxc_attention_desc d = {.struct_size = sizeof(mlxc_attention_desc), .n_heads = c->H, .n_kv_heads = c->KVH,
+                             .head_dim = c->hd, .kv_capacity = c->cap, .kv_len = c->len, .window = c->window,
+                             .scale = c->scale, .softcap = c->softcap, .ring = c->ring, .q_len = c->q_len,
+                             .q_offset = c->q_offset, .batch = c->batch, .non_causal = c->non_causal};
     return d;
 }
 
@@ -139,8 +220,7 @@ static bool ac_counters_zero(const mlxc_buffer *scratch, uint32_t n_kv_heads) {
 
 /* Run the case on `dev`; returns the output (host doubles) or NULL. */
 static double *ac_run(mlxc_device *dev, const attn_case *c) {
-    const uint32_t rows = c->prefill ? c->q_len : 1;
-    const size_t qn = (size_t)rows * c->H * c->hd, kn = (size_t)c->KVH * c->cap * c->hd;
+    const size_t qn = ac_qn(c), kn = ac_kn(c);
     ot_buf q = ot_alloc(dev, c->q_dt, qn), k = ot_alloc(dev, c->kv_dt, kn), v = ot_alloc(dev, c->kv_dt, kn);
     memcpy(q.h, c->q, qn * sizeof(double));
     memcpy(k.h, c->k, kn * sizeof(double));
@@ -153,7 +233,43 @@ static double *ac_run(mlxc_device *dev, const attn_case *c) {
     mlxc_buffer *scratch = NULL, *lb = NULL;
     ot_buf lbuf = {0};
     double *res = NULL;
-    if (c->prefill) {
+    if (c->chunked) {
+        const size_t cn = ac_cn(c);
+        ot_buf kc = ot_alloc(dev, c->kv_dt, cn), vc = ot_alloc(dev, c->kv_dt, cn);
+        memcpy(kc.h, c->kc, cn * sizeof(double));
+        memcpy(vc.h, c->vc, cn * sizeof(double));
+        ot_upload(&kc);
+        ot_upload(&vc);
+        OT_RUN(dev, mlxc_attention_prefill_ring(enc, q.b, k.b, v.b, kc.b, vc.b, out.b, &d));
+        ot_free(&kc);
+        ot_free(&vc);
+    } else if (c->mask || c->klens) {
+        ot_buf mk = {0}, kl = {0};
+        mlxc_buffer *mview = NULL;
+        if (c->mask) {
+            size_t bs, hs;
+            const size_t mn = ac_mask_n(c, &bs, &hs);
+            mk = ot_alloc(dev, c->mask_dt, mn);
+            memcpy(mk.h, c->mk, mn * sizeof(double));
+            ot_upload(&mk);
+            int64_t shape[4];
+            int nd = 0;
+            if (c->mask >= 3) shape[nd++] = bs ? ac_batch(c) : 1;
+            if (c->mask >= 2) shape[nd++] = hs ? c->H : 1;
+            shape[nd++] = c->q_len;
+            shape[nd++] = c->len;
+            CHECK_OK(mlxc_buffer_view(mk.b, 0, c->mask_dt, nd, shape, &mview));
+        }
+        if (c->klens) {
+            kl = ot_alloc(dev, c->klens == 1 ? MLXC_U32 : MLXC_I32, ac_batch(c));
+            for (uint32_t b = 0; b < ac_batch(c); b++) kl.h[b] = (double)c->kl[b];
+            ot_upload(&kl);
+        }
+        OT_RUN(dev, mlxc_attention_prefill_masked(enc, q.b, k.b, v.b, out.b, mview, kl.b, &d));
+        mlxc_buffer_release(mview);
+        if (c->mask) ot_free(&mk);
+        if (c->klens) ot_free(&kl);
+    } else if (c->prefill) {
         OT_RUN(dev, mlxc_attention_prefill(enc, q.b, k.b, v.b, out.b, &d));
     } else {
         size_t sb = 0;
@@ -183,10 +299,12 @@ static double *ac_run(mlxc_device *dev, const attn_case *c) {
 }
 
 static const char *ac_str(const attn_case *c, char *buf, size_t n) {
-    snprintf(buf, n, "%s H=%u KVH=%u hd=%u cap=%u len=%u win=%u cap=%g ring=%d lb=%d q_len=%u off=%u %s/%s/%s",
+    snprintf(buf, n, "%s H=%u KVH=%u hd=%u cap=%u len=%u win=%u cap=%g ring=%d lb=%d q_len=%u off=%u %s/%s/%s "
+             "batch=%u noncausal=%d mask=%d/%s klens=%d chunked=%d",
              c->prefill ? "prefill" : "decode", c->H, c->KVH, c->hd, c->cap, c->len, c->window, (double)c->softcap,
              c->ring, c->len_buf, c->q_len, c->q_offset, mlxc_dtype_name(c->q_dt), mlxc_dtype_name(c->kv_dt),
-             mlxc_dtype_name(c->out_dt));
+             mlxc_dtype_name(c->out_dt), ac_batch(c), c->non_causal, c->mask,
+             c->mask ? mlxc_dtype_name(c->mask_dt) : "-", c->klens, c->chunked);
     return buf;
 }
 
@@ -240,6 +358,97 @@ static attn_case ac_prefill_case(uint32_t i) {
 
 #define N_DECODE_CASES 48u
 #define N_PREFILL_CASES 32u
+
+/* Head dim 512 (Gemma 4's global layers) and GQA ratios up to 16. */
+static const struct {
+    bool     prefill;
+    uint32_t H, KVH, hd, len, cap, window, q_len, q_off;
+    float    softcap;
+    bool     ring;
+} k_wide[] = {
+    {false, 16, 1, 512, 300, 310, 0, 0, 0, 0, false},   {false, 32, 2, 512, 77, 77, 0, 0, 0, 30, false},
+    {false, 8, 8, 512, 1, 16, 0, 0, 0, 0, false},       {false, 16, 1, 128, 200, 205, 50, 0, 0, 0, false},
+    {false, 32, 2, 256, 129, 140, 0, 0, 0, 0, false},   {false, 12, 1, 64, 100, 100, 0, 0, 0, 0, false},
+    {false, 16, 1, 512, 700, 256, 0, 0, 0, 0, true},    {false, 10, 2, 96, 50, 64, 10, 0, 0, 0, false},
+    {true, 4, 2, 512, 37, 40, 0, 37, 0, 0, false},      {true, 16, 1, 512, 33, 36, 9, 20, 13, 0, false},
+    {true, 32, 2, 128, 70, 73, 0, 70, 0, 0, false},     {true, 16, 1, 256, 69, 72, 0, 5, 64, 2, false},
+    {true, 8, 1, 512, 100, 103, 0, 129, 0, 0, false},
+};
+#define N_WIDE_CASES ((uint32_t)(sizeof k_wide / sizeof *k_wide))
+
+static attn_case ac_wide_case(uint32_t i) {
+    attn_case c;
+    memset(&c, 0, sizeof c);
+    c.prefill = k_wide[i].prefill;
+    c.H = k_wide[i].H; c.KVH = k_wide[i].KVH; c.hd = k_wide[i].hd;
+    c.len = k_wide[i].len; c.cap = k_wide[i].cap; c.window = k_wide[i].window;
+    c.q_len = k_wide[i].q_len; c.q_offset = k_wide[i].q_off; c.softcap = k_wide[i].softcap; c.ring = k_wide[i].ring;
+    c.scale = 4.0f / sqrtf((float)c.hd);
+    c.len_buf = c.prefill ? 0 : (int)(i % 3);
+    c.q_dt = i % 3 == 0 ? MLXC_F32 : i % 3 == 1 ? MLXC_BF16 : MLXC_F16;
+    c.kv_dt = i % 2 ? MLXC_F16 : MLXC_BF16;
+    c.out_dt = i % 4 == 0 ? MLXC_F32 : i % 4 == 1 ? MLXC_BF16 : i % 4 == 2 ? MLXC_F16 : MLXC_F32;
+    return c;
+}
+
+/* Encoder-style prefill: batches, non-causal, additive masks of every
+ * shape and dtype, per-sequence key lengths (padding). */
+static const struct {
+    uint32_t   hd, H, KVH, batch, q_len, len, q_off, window;
+    bool       non_causal;
+    int        mask;
+    mlxc_dtype mask_dt;
+    int        klens;
+} k_enc[] = {
+    {64, 4, 2, 1, 17, 17, 0, 0, true, 1, MLXC_F32, 0},    {128, 8, 2, 3, 33, 33, 0, 0, true, 4, MLXC_BF16, 1},
+    {96, 4, 4, 2, 20, 25, 0, 0, true, 3, MLXC_F16, 2},    {256, 4, 1, 2, 9, 40, 31, 0, false, 2, MLXC_F32, 0},
+    {512, 4, 1, 3, 24, 24, 0, 0, true, 0, MLXC_F32, 1},   {64, 16, 1, 1, 70, 70, 0, 0, true, 2, MLXC_BF16, 0},
+    {128, 4, 2, 4, 1, 12, 0, 0, true, 0, MLXC_F32, 0},    {128, 2, 1, 3, 16, 16, 0, 5, false, 0, MLXC_F32, 0},
+    {512, 4, 2, 1, 40, 40, 0, 0, true, 1, MLXC_BF16, 0},  {64, 6, 2, 2, 19, 19, 0, 0, false, 4, MLXC_F16, 2},
+};
+#define N_ENC_CASES ((uint32_t)(sizeof k_enc / sizeof *k_enc))
+
+static attn_case ac_enc_case(uint32_t i) {
+    attn_case c;
+    memset(&c, 0, sizeof c);
+    c.prefill = true;
+    c.hd = k_enc[i].hd; c.H = k_enc[i].H; c.KVH = k_enc[i].KVH; c.batch = k_enc[i].batch;
+    c.q_len = k_enc[i].q_len; c.len = k_enc[i].len; c.q_offset = k_enc[i].q_off; c.window = k_enc[i].window;
+    c.cap = c.len + i % 3;
+    c.non_causal = k_enc[i].non_causal; c.mask = k_enc[i].mask; c.mask_dt = k_enc[i].mask_dt;
+    c.klens = k_enc[i].klens;
+    c.softcap = i % 4 == 3 ? 5.0f : 0.0f;
+    c.scale = 4.0f / sqrtf((float)c.hd);
+    c.q_dt = i % 3 == 0 ? MLXC_BF16 : i % 3 == 1 ? MLXC_F32 : MLXC_F16;
+    c.kv_dt = i % 2 ? MLXC_BF16 : MLXC_F16;
+    c.out_dt = i % 4 == 0 ? MLXC_F32 : i % 4 == 1 ? MLXC_F16 : i % 4 == 2 ? MLXC_BF16 : MLXC_F32;
+    return c;
+}
+
+/* Chunked prefill into a sliding-window ring: an empty ring, chunks longer
+ * than the ring, a ring not yet full, one-token chunks, batches. */
+static const struct { uint32_t hd, H, KVH, batch, cap, window, q_off, q_len; } k_ring[] = {
+    {64, 4, 2, 1, 16, 0, 0, 10},   {128, 8, 2, 1, 16, 16, 40, 37}, {96, 4, 1, 2, 32, 20, 50, 8},
+    {256, 16, 1, 1, 24, 24, 10, 30}, {512, 4, 1, 1, 16, 12, 33, 20}, {128, 4, 4, 1, 64, 64, 100, 1},
+    {64, 32, 2, 2, 8, 5, 7, 19},
+};
+#define N_RING_CASES ((uint32_t)(sizeof k_ring / sizeof *k_ring))
+
+static attn_case ac_ring_case(uint32_t i) {
+    attn_case c;
+    memset(&c, 0, sizeof c);
+    c.prefill = true;
+    c.chunked = true;
+    c.hd = k_ring[i].hd; c.H = k_ring[i].H; c.KVH = k_ring[i].KVH; c.batch = k_ring[i].batch;
+    c.cap = k_ring[i].cap; c.window = k_ring[i].window; c.q_offset = k_ring[i].q_off; c.q_len = k_ring[i].q_len;
+    c.len = 0; /* not read */
+    c.softcap = i % 3 == 1 ? 10.0f : 0.0f;
+    c.scale = 4.0f / sqrtf((float)c.hd);
+    c.q_dt = i % 2 ? MLXC_BF16 : MLXC_F32;
+    c.kv_dt = i % 3 ? MLXC_BF16 : MLXC_F16;
+    c.out_dt = i % 4 == 0 ? MLXC_F32 : i % 4 == 1 ? MLXC_F16 : i % 4 == 2 ? MLXC_BF16 : MLXC_F32;
+    return c;
+}
 
 /* Normalized error bound of a kernel that accumulates in f32 from rounded
  * inputs, by output dtype. */
@@ -428,6 +637,70 @@ static void scratch_replay_on(mlxc_device *dev) {
     mlxc_buffer_release(scratch);
 }
 
+/* A sequence prefilled in chunks through a ring of W slots (after each
+ * chunk its keys are written into the ring, as mlxc_kv_cache_copy's
+ * sliding mode would) equals one prefill over a linear cache with the
+ * window; checked on `dev` to `tol`. */
+static void ring_chunks_on(mlxc_device *dev, uint32_t hd, double tol) {
+    enum { N = 60, W = 16 };
+    static const uint32_t chunks[] = {7, 20, 1, 16, 16};
+    attn_case full;
+    memset(&full, 0, sizeof full);
+    full.prefill = true;
+    full.H = 8; full.KVH = 2; full.hd = hd; full.q_len = N; full.len = N; full.cap = N; full.window = W;
+    full.scale = 4.0f / sqrtf((float)hd);
+    full.q_dt = MLXC_F32; full.kv_dt = MLXC_BF16; full.out_dt = MLXC_F32;
+    ac_fill(&full);
+    double *want = ac_run(dev, &full);
+    const size_t kn = (size_t)full.KVH * W * hd;
+    double *rk = malloc(kn * sizeof(double)), *rv = malloc(kn * sizeof(double));
+    for (size_t i = 0; i < kn; i++) rk[i] = rv[i] = NAN;
+    uint32_t pos = 0;
+    for (size_t ci = 0; ci < sizeof chunks / sizeof *chunks; ci++) {
+        const uint32_t n = chunks[ci];
+        attn_case c = full;
+        c.chunked = true;
+        c.cap = W;
+        c.q_len = n;
+        c.q_offset = pos;
+        c.len = 0;
+        c.q = full.q + (size_t)pos * full.H * hd;
+        c.k = rk;
+        c.v = rv;
+        c.kc = malloc((size_t)n * full.KVH * hd * sizeof(double));
+        c.vc = malloc((size_t)n * full.KVH * hd * sizeof(double));
+        for (uint32_t t = 0; t < n; t++)
+            for (uint32_t kvh = 0; kvh < full.KVH; kvh++)
+                for (uint32_t d = 0; d < hd; d++) {
+                    const size_t src = ((size_t)kvh * N + pos + t) * hd + d, dst = ((size_t)t * full.KVH + kvh) * hd + d;
+                    c.kc[dst] = full.k[src];
+                    c.vc[dst] = full.v[src];
+                }
+        double *got = ac_run(dev, &c);
+        size_t w;
+        const double e = ot_nerr(got, want + (size_t)pos * full.H * hd, (size_t)n * full.H * hd, &w);
+        CHECK_MSG(e <= tol, "ring chunk %zu (positions %u..%u) vs full windowed prefill: nerr %.3g", ci, pos,
+                  pos + n - 1, e);
+        free(got);
+        /* the chunk into the ring */
+        for (uint32_t t = 0; t < n; t++)
+            for (uint32_t kvh = 0; kvh < full.KVH; kvh++)
+                for (uint32_t d = 0; d < hd; d++) {
+                    const size_t src = ((size_t)t * full.KVH + kvh) * hd + d;
+                    const size_t dst = ((size_t)kvh * W + (pos + t) % W) * hd + d;
+                    rk[dst] = c.kc[src];
+                    rv[dst] = c.vc[src];
+                }
+        free(c.kc);
+        free(c.vc);
+        pos += n;
+    }
+    free(rk);
+    free(rv);
+    free(want);
+    ac_free(&full);
+}
+
 #ifndef ATTN_NO_MAIN
 
 static mlxc_device *g_cpu, *g_dev;
@@ -439,7 +712,7 @@ static void check_case(attn_case *c) {
     char s[256];
     ac_fill(c);
     double *ref = ac_reference(c), *out = ac_run(g_cpu, c);
-    const size_t n = (size_t)(c->prefill ? c->q_len : 1) * c->H * c->hd;
+    const size_t n = ac_qn(c);
     size_t w;
     const double e = ot_nerr(out, ref, n, &w);
     CHECK_MSG(e <= ac_tol(c->out_dt), "nerr %.3g at [%zu] %.9g vs %.9g: %s", e, w, out[w], ref[w], ac_str(c, s, sizeof s));
@@ -460,6 +733,32 @@ static void prefill_cases(void) {
         attn_case c = ac_prefill_case(i);
         check_case(&c);
     }
+}
+
+static void wide_cases(void) {
+    for (uint32_t i = 0; i < N_WIDE_CASES; i++) {
+        attn_case c = ac_wide_case(i);
+        check_case(&c);
+    }
+}
+
+static void encoder_cases(void) {
+    for (uint32_t i = 0; i < N_ENC_CASES; i++) {
+        attn_case c = ac_enc_case(i);
+        check_case(&c);
+    }
+}
+
+static void ring_cases(void) {
+    for (uint32_t i = 0; i < N_RING_CASES; i++) {
+        attn_case c = ac_ring_case(i);
+        check_case(&c);
+    }
+}
+
+static void ring_chunks_equal_full(void) {
+    ring_chunks_on(g_cpu, 128, 1e-5);
+    ring_chunks_on(g_cpu, 512, 1e-5);
 }
 
 /* Decode equals the last row of a prefill over the same cache. */
@@ -612,8 +911,23 @@ static void argument_checks(void) {
     e.n_kv_heads = 1; /* ratio 8 is fine, but k now has the wrong size */
     CHECK_ERR(mlxc_attention_decode(enc, q.b, k.b, v.b, o.b, sc.b, NULL, &e), MLXC_ERR_SHAPE);
     e = d;
-    e.n_heads = 18;
-    e.n_kv_heads = 2; /* ratio 9 */
+    e.n_heads = 34;
+    e.n_kv_heads = 2; /* ratio 17 */
+    CHECK_ERR(mlxc_attention_decode(enc, q.b, k.b, v.b, o.b, sc.b, NULL, &e), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_MSG(strstr(mlxc_last_error(), "GQA ratio") != NULL, "ratio message: %s", mlxc_last_error());
+    e.n_kv_heads = 4; /* not a whole ratio */
+    CHECK_ERR(mlxc_attention_decode(enc, q.b, k.b, v.b, o.b, sc.b, NULL, &e), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_MSG(strstr(mlxc_last_error(), "whole number") != NULL, "ratio message: %s", mlxc_last_error());
+    e = d;
+    e.head_dim = 1024;
+    CHECK_ERR(mlxc_attention_prefill(enc, q4.b, k.b, v.b, o4.b, &e), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_MSG(strstr(mlxc_last_error(), "head_dim 1024 is not supported") != NULL, "head_dim message: %s",
+              mlxc_last_error());
+    e = d;
+    e.batch = 2; /* decode takes one sequence */
+    CHECK_ERR(mlxc_attention_decode(enc, q.b, k.b, v.b, o.b, sc.b, NULL, &e), MLXC_ERR_INVALID_ARGUMENT);
+    e = d;
+    e.non_causal = true;
     CHECK_ERR(mlxc_attention_decode(enc, q.b, k.b, v.b, o.b, sc.b, NULL, &e), MLXC_ERR_INVALID_ARGUMENT);
     e = d;
     e.scale = NAN;
@@ -657,6 +971,75 @@ static void argument_checks(void) {
     CHECK_ERR(mlxc_attention_prefill(enc, q4.b, k.b, v.b, o4.b, &e), MLXC_ERR_SHAPE);
     CHECK_ERR(mlxc_attention_prefill(enc, q4.b, k.b, v.b, q4.b, &d), MLXC_ERR_INVALID_ARGUMENT);
     CHECK_ERR(mlxc_attention_decode_scratch_bytes(g_cpu, &e, NULL), MLXC_ERR_INVALID_ARGUMENT);
+    e = d;
+    e.batch = 2; /* q4 holds one sequence */
+    CHECK_ERR(mlxc_attention_prefill(enc, q4.b, k.b, v.b, o4.b, &e), MLXC_ERR_SHAPE);
+    e = d;
+    e.non_causal = true;
+    CHECK_OK(mlxc_attention_prefill(enc, q4.b, k.b, v.b, o4.b, &e));
+    e.window = 4; /* a window is causal */
+    CHECK_ERR(mlxc_attention_prefill(enc, q4.b, k.b, v.b, o4.b, &e), MLXC_ERR_INVALID_ARGUMENT);
+    {
+        /* masks: (q_len, kv_len) = (4, 10), per head (8, 4, 10), per sequence and head (1, 8, 4, 10) */
+        ot_buf mb = ot_alloc(g_cpu, MLXC_F32, 8 * 4 * 11), mi = ot_alloc(g_cpu, MLXC_I32, 4);
+        ot_buf kl = ot_alloc(g_cpu, MLXC_U32, 2), klf = ot_alloc(g_cpu, MLXC_F32, 1);
+        mlxc_buffer *m2 = NULL, *m3 = NULL, *m4 = NULL, *bad = NULL, *badh = NULL, *badb = NULL;
+        CHECK_OK(mlxc_buffer_view(mb.b, 0, MLXC_F32, 2, (int64_t[]){4, 10}, &m2));
+        CHECK_OK(mlxc_buffer_view(mb.b, 0, MLXC_F32, 3, (int64_t[]){8, 4, 10}, &m3));
+        CHECK_OK(mlxc_buffer_view(mb.b, 0, MLXC_F32, 4, (int64_t[]){1, 8, 4, 10}, &m4));
+        CHECK_OK(mlxc_buffer_view(mb.b, 0, MLXC_F32, 2, (int64_t[]){4, 11}, &bad));
+        CHECK_OK(mlxc_buffer_view(mb.b, 0, MLXC_F32, 3, (int64_t[]){2, 4, 10}, &badh));
+        CHECK_OK(mlxc_buffer_view(mb.b, 0, MLXC_F32, 4, (int64_t[]){3, 1, 4, 10}, &badb));
+        CHECK_OK(mlxc_attention_prefill_masked(enc, q4.b, k.b, v.b, o4.b, m2, NULL, &d));
+        CHECK_OK(mlxc_attention_prefill_masked(enc, q4.b, k.b, v.b, o4.b, m3, kl.b, &d));
+        CHECK_OK(mlxc_attention_prefill_masked(enc, q4.b, k.b, v.b, o4.b, m4, NULL, &d));
+        CHECK_OK(mlxc_attention_prefill_masked(enc, q4.b, k.b, v.b, o4.b, NULL, NULL, &d));
+        CHECK_ERR(mlxc_attention_prefill_masked(enc, q4.b, k.b, v.b, o4.b, bad, NULL, &d), MLXC_ERR_SHAPE);
+        CHECK_MSG(strstr(mlxc_last_error(), "mask must be") != NULL, "mask message: %s", mlxc_last_error());
+        CHECK_ERR(mlxc_attention_prefill_masked(enc, q4.b, k.b, v.b, o4.b, badh, NULL, &d), MLXC_ERR_SHAPE);
+        CHECK_MSG(strstr(mlxc_last_error(), "mask head dim") != NULL, "mask message: %s", mlxc_last_error());
+        CHECK_ERR(mlxc_attention_prefill_masked(enc, q4.b, k.b, v.b, o4.b, badb, NULL, &d), MLXC_ERR_SHAPE);
+        CHECK_MSG(strstr(mlxc_last_error(), "mask batch dim") != NULL, "mask message: %s", mlxc_last_error());
+        CHECK_ERR(mlxc_attention_prefill_masked(enc, q4.b, k.b, v.b, o4.b, mi.b, NULL, &d), MLXC_ERR_DTYPE);
+        CHECK_ERR(mlxc_attention_prefill_masked(enc, q4.b, k.b, v.b, o4.b, NULL, klf.b, &d), MLXC_ERR_DTYPE);
+        e = d;
+        e.kv_len = 0; /* a mask over no keys */
+        CHECK_ERR(mlxc_attention_prefill_masked(enc, q4.b, k.b, v.b, o4.b, m2, NULL, &e), MLXC_ERR_INVALID_ARGUMENT);
+        e = d;
+        e.batch = 2;
+        ot_buf q8 = ot_alloc(g_cpu, MLXC_BF16, 2 * 4 * 8 * 128), o8 = ot_alloc(g_cpu, MLXC_BF16, 2 * 4 * 8 * 128);
+        ot_buf k2 = ot_alloc(g_cpu, MLXC_BF16, 2 * 2 * 64 * 128), v2 = ot_alloc(g_cpu, MLXC_BF16, 2 * 2 * 64 * 128);
+        CHECK_OK(mlxc_attention_prefill_masked(enc, q8.b, k2.b, v2.b, o8.b, m4, kl.b, &e));
+        CHECK_ERR(mlxc_attention_prefill_masked(enc, q8.b, k.b, v.b, o8.b, m4, kl.b, &e), MLXC_ERR_SHAPE);
+        CHECK_ERR(mlxc_attention_prefill_masked(enc, q8.b, k2.b, v2.b, o8.b, m4, klf.b, &e), MLXC_ERR_DTYPE);
+        ot_buf kl1 = ot_alloc(g_cpu, MLXC_U32, 1);
+        CHECK_ERR(mlxc_attention_prefill_masked(enc, q8.b, k2.b, v2.b, o8.b, NULL, kl1.b, &e), MLXC_ERR_SHAPE);
+        /* the ring prefill: chunk (q_len, n_kv_heads, head_dim) */
+        ot_buf kc = ot_alloc(g_cpu, MLXC_BF16, 4 * 2 * 128), vc = ot_alloc(g_cpu, MLXC_BF16, 4 * 2 * 128);
+        ot_buf kch = ot_alloc(g_cpu, MLXC_F16, 4 * 2 * 128);
+        e = d;
+        e.q_offset = 100;
+        e.window = 64;
+        CHECK_OK(mlxc_attention_prefill_ring(enc, q4.b, k.b, v.b, kc.b, vc.b, o4.b, &e));
+        e.window = 65; /* wider than the ring */
+        CHECK_ERR(mlxc_attention_prefill_ring(enc, q4.b, k.b, v.b, kc.b, vc.b, o4.b, &e), MLXC_ERR_INVALID_ARGUMENT);
+        CHECK_MSG(strstr(mlxc_last_error(), "exceeds the ring") != NULL, "ring message: %s", mlxc_last_error());
+        e.window = 0;
+        e.non_causal = true;
+        CHECK_ERR(mlxc_attention_prefill_ring(enc, q4.b, k.b, v.b, kc.b, vc.b, o4.b, &e), MLXC_ERR_INVALID_ARGUMENT);
+        e.non_causal = false;
+        CHECK_ERR(mlxc_attention_prefill_ring(enc, q4.b, k.b, v.b, kch.b, vc.b, o4.b, &e), MLXC_ERR_DTYPE);
+        CHECK_ERR(mlxc_attention_prefill_ring(enc, q4.b, k.b, v.b, q8.b, vc.b, o4.b, &e), MLXC_ERR_SHAPE);
+        mlxc_buffer *oc = NULL; /* a chunk inside out */
+        CHECK_OK(mlxc_buffer_view(o4.b, 0, MLXC_BF16, 1, (int64_t[]){4 * 2 * 128}, &oc));
+        CHECK_ERR(mlxc_attention_prefill_ring(enc, q4.b, k.b, v.b, oc, vc.b, o4.b, &e), MLXC_ERR_INVALID_ARGUMENT);
+        mlxc_buffer_release(oc);
+        CHECK_ERR(mlxc_attention_prefill_ring(enc, q4.b, k.b, v.b, NULL, vc.b, o4.b, &e), MLXC_ERR_INVALID_ARGUMENT);
+        mlxc_buffer_release(m2); mlxc_buffer_release(m3); mlxc_buffer_release(m4);
+        mlxc_buffer_release(bad); mlxc_buffer_release(badh); mlxc_buffer_release(badb);
+        ot_free(&mb); ot_free(&mi); ot_free(&kl); ot_free(&klf); ot_free(&kl1);
+        ot_free(&q8); ot_free(&o8); ot_free(&k2); ot_free(&v2); ot_free(&kc); ot_free(&vc); ot_free(&kch);
+    }
     mlxc_encoder_destroy(enc);
     ot_free(&q); ot_free(&o); ot_free(&k); ot_free(&v); ot_free(&kf); ot_free(&vh);
     ot_free(&q4); ot_free(&o4); ot_free(&lb); ot_free(&sc); ot_free(&small);
@@ -669,6 +1052,10 @@ int main(void) {
     }
     RUN(decode_cases);
     RUN(prefill_cases);
+    RUN(wide_cases);
+    RUN(encoder_cases);
+    RUN(ring_cases);
+    RUN(ring_chunks_equal_full);
     RUN(decode_matches_prefill);
     RUN(empty_rows_are_zero);
     RUN(device_length_changes);

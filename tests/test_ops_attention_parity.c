@@ -7,7 +7,10 @@
  * several 128-query tiles with every option, and launched by hand with odd
  * grids (the fast path walking several items per block) and block sizes
  * (its plain path); then the decode scratch contract (repeated calls,
- * captured-graph replays, counters back at zero).  The CUDA kernels round
+ * captured-graph replays, counters back at zero); head dim 512 and GQA
+ * ratios up to 16, encoder prefill (batches, non-causal, masks, key
+ * lengths) and chunked prefill into a ring (attn_prefill_x_*, the plain
+ * f32 kernel, and the 512 kernels).  The CUDA tensor-core kernels round
  * Q to the K/V dtype and P to it for P.V (tensor cores), so the bound is
  * that of the K/V dtype.  Exits 77 after "SKIP: no CUDA device" without a
  * GPU. */
@@ -42,7 +45,7 @@ static void parity_case(attn_case *c) {
     char s[256];
     ac_fill(c);
     double *ref = ac_reference(c), *co = ac_run(g_cpu, c), *go = ac_run(g_gpu, c);
-    const size_t n = (size_t)(c->prefill ? c->q_len : 1) * c->H * c->hd;
+    const size_t n = ac_qn(c);
     size_t w;
     double e = ot_nerr(go, ref, n, &w);
     CHECK_MSG(e <= cuda_tol(c), "cuda vs ref nerr %.3g at [%zu] %.9g vs %.9g: %s", e, w, go[w], ref[w],
@@ -65,6 +68,50 @@ static void small_cases(void) {
         attn_case c = ac_prefill_case(i);
         parity_case(&c);
     }
+}
+
+/* Head dim 512 and GQA ratios up to 16; encoder prefill (batches,
+ * non-causal, masks, key lengths); chunked prefill into a ring, and a
+ * sequence chunked through a ring against one windowed prefill. */
+static void wide_cases(void) {
+    for (uint32_t i = 0; i < N_WIDE_CASES; i++) {
+        attn_case c = ac_wide_case(i);
+        parity_case(&c);
+    }
+}
+static void encoder_cases(void) {
+    for (uint32_t i = 0; i < N_ENC_CASES; i++) {
+        attn_case c = ac_enc_case(i);
+        parity_case(&c);
+    }
+}
+static void ring_cases(void) {
+    for (uint32_t i = 0; i < N_RING_CASES; i++) {
+        attn_case c = ac_ring_case(i);
+        parity_case(&c);
+    }
+    ring_chunks_on(g_gpu, 128, 1.2e-2);
+    ring_chunks_on(g_gpu, 512, 1.2e-2);
+}
+
+/* Long contexts at head dim 512 and ratio 16 (many splits, many key tiles). */
+static void wide_long_cases(void) {
+    attn_case c;
+    memset(&c, 0, sizeof c);
+    c.H = 16; c.KVH = 1; c.hd = 512; c.cap = 8192; c.len = 6000; c.scale = 6.0f / sqrtf(512.0f);
+    c.len_buf = 1; c.q_dt = MLXC_BF16; c.kv_dt = MLXC_BF16; c.out_dt = MLXC_BF16;
+    parity_case(&c);
+    c = prefill_case(8, 1, 512, 300, 0, 0, 0, 0, 5);
+    c.q_dt = MLXC_BF16; c.kv_dt = MLXC_BF16; c.out_dt = MLXC_F32;
+    parity_case(&c);
+    c = prefill_case(32, 2, 128, 200, 50, 0, 0, 0, 5);
+    c.q_dt = MLXC_BF16; c.kv_dt = MLXC_BF16; c.out_dt = MLXC_BF16;
+    parity_case(&c);
+    memset(&c, 0, sizeof c);
+    c.prefill = true; c.non_causal = true; c.batch = 2; c.H = 12; c.KVH = 12; c.hd = 64; c.q_len = 577;
+    c.len = 577; c.cap = 577; c.klens = 1; c.mask = 1; c.mask_dt = MLXC_BF16; c.scale = 0.125f;
+    c.q_dt = MLXC_BF16; c.kv_dt = MLXC_BF16; c.out_dt = MLXC_BF16;
+    parity_case(&c);
 }
 
 /* The decode scratch contract (test_ops_attention.c) on the GPU. */
@@ -191,6 +238,10 @@ int main(void) {
     printf("attention parity: %s vs %s\n", mlxc_device_name(g_gpu), mlxc_device_name(g_cpu));
     RUN(small_cases);
     RUN(long_cases);
+    RUN(wide_cases);
+    RUN(encoder_cases);
+    RUN(ring_cases);
+    RUN(wide_long_cases);
     RUN(sm90_cases);
     RUN(sm90_launch);
     RUN(scratch_sequence);

@@ -11,7 +11,9 @@
  *                    of mlxc_kv_cache_copy; only the valid positions are read
  * q and out are f32, f16 or bf16 (independently); k and v are f16 or bf16
  * (the same dtype).  Query head h reads KV head h / (n_heads / n_kv_heads);
- * n_heads / n_kv_heads is 1..8.  head_dim is 64, 96, 128 or 256.
+ * n_heads / n_kv_heads is a whole number 1..16.  head_dim is 64, 96, 128,
+ * 256 or 512 (512: Gemma 4's global layers; on CUDA a plain f32 kernel,
+ * slower than the tensor-core kernels of the others).
  *
  * A logit is s = scale * (q . k); with softcap c > 0 it becomes c*tanh(s/c).
  * Query at position P attends key positions j with j <= P and, when window
@@ -56,6 +58,21 @@
  * must be false).  q_offset + q_len may exceed kv_len: those queries see
  * only the first kv_len keys.
  *
+ * Batches and encoders (prefill only).  With batch = B > 1, q and out are
+ * (B, q_len, n_heads, head_dim) and k, v (B, n_kv_heads, kv_capacity,
+ * head_dim): B independent sequences of the same shape.  non_causal = true
+ * lets every query see every key 0 .. kv_len - 1 (BERT-style encoders,
+ * vision towers; window must be 0).  mlxc_attention_prefill_masked adds an
+ * additive mask and/or per-sequence key lengths (padding), causal or not.
+ *
+ * Chunked prefill into a sliding-window ring (mlxc_attention_prefill_ring):
+ * k and v are a ring of W = kv_capacity slots (position p in slot p % W, as
+ * mlxc_kv_cache_copy's sliding mode writes them) holding the positions
+ * before q_offset; the chunk's own keys and values come separately, so a
+ * chunk longer than the free slots never reads a slot it overwrote.  The
+ * result equals full causal attention with the window mask; write the chunk
+ * into the ring afterwards.
+ *
  *     mlxc_attention_desc d = MLXC_ATTENTION_DESC_INIT;
  *     d.n_heads = 32; d.n_kv_heads = 8; d.head_dim = 128;
  *     d.kv_capacity = 8192; d.kv_len = 1; d.scale = 0.08838834764f;
@@ -83,8 +100,8 @@ extern "C" {
 typedef struct mlxc_attention_desc {
     size_t   struct_size;  /* sizeof(mlxc_attention_desc) of the caller    */
     uint32_t n_heads;      /* query heads                                  */
-    uint32_t n_kv_heads;   /* divides n_heads, ratio 1..8                  */
-    uint32_t head_dim;     /* 64, 96, 128 or 256                           */
+    uint32_t n_kv_heads;   /* divides n_heads, ratio 1..16                 */
+    uint32_t head_dim;     /* 64, 96, 128, 256 or 512                      */
     uint32_t kv_capacity;  /* positions per KV head in k and v             */
     uint32_t kv_len;       /* valid keys (decode: plus len_buf[0])         */
     uint32_t window;       /* sliding window; 0 = none                     */
@@ -93,11 +110,14 @@ typedef struct mlxc_attention_desc {
     bool     ring;         /* decode only: the cache is a ring             */
     uint32_t q_len;        /* prefill only: query tokens                   */
     uint32_t q_offset;     /* prefill only: position of query 0            */
+    /* version 2 */
+    uint32_t batch;        /* prefill only: sequences; 0 reads as 1        */
+    bool     non_causal;   /* prefill only: every query sees every key     */
 } mlxc_attention_desc;
 
 /* An initializer: struct_size set, everything else 0.  In C also usable as
  * (mlxc_attention_desc){.struct_size = sizeof(mlxc_attention_desc), ...}. */
-#define MLXC_ATTENTION_DESC_INIT {sizeof(mlxc_attention_desc), 0, 0, 0, 0, 0, 0, 0.0f, 0.0f, false, 0, 0}
+#define MLXC_ATTENTION_DESC_INIT {sizeof(mlxc_attention_desc), 0, 0, 0, 0, 0, 0, 0.0f, 0.0f, false, 0, 0, 0, false}
 
 /* Size of the first version of the desc (through q_offset): the smallest
  * struct_size accepted. */
@@ -120,10 +140,38 @@ MLXC_API mlxc_status mlxc_attention_decode(mlxc_encoder *enc, const mlxc_buffer 
                                            const mlxc_buffer *v, mlxc_buffer *out, mlxc_buffer *scratch,
                                            const mlxc_buffer *len_buf, const mlxc_attention_desc *desc);
 
-/*   q, out: (q_len, n_heads, head_dim)   k, v: (n_kv_heads, kv_capacity, head_dim) */
+/*   q, out: ([batch,] q_len, n_heads, head_dim)
+ *   k, v:   ([batch,] n_kv_heads, kv_capacity, head_dim) */
 MLXC_API mlxc_status mlxc_attention_prefill(mlxc_encoder *enc, const mlxc_buffer *q, const mlxc_buffer *k,
                                             const mlxc_buffer *v, mlxc_buffer *out,
                                             const mlxc_attention_desc *desc);
+
+/* Prefill with an additive mask and/or per-sequence key lengths (either may
+ * be NULL; causal unless desc->non_causal).  Shapes as mlxc_attention_prefill.
+ *   mask: f32, f16 or bf16, added to the logit (after scale and softcap;
+ *         -inf hides a key), one of
+ *           (q_len, kv_len)                      every sequence and head
+ *           (n_heads or 1, q_len, kv_len)        per head, every sequence
+ *           (batch or 1, n_heads or 1, q_len, kv_len)
+ *   key_lens: u32 or i32, batch elements: sequence b sees only keys
+ *         j < key_lens[b] (and < kv_len) — padding of an encoder batch.
+ * A query that sees no key (everything masked) gets zeros. */
+MLXC_API mlxc_status mlxc_attention_prefill_masked(mlxc_encoder *enc, const mlxc_buffer *q, const mlxc_buffer *k,
+                                                   const mlxc_buffer *v, mlxc_buffer *out, const mlxc_buffer *mask,
+                                                   const mlxc_buffer *key_lens, const mlxc_attention_desc *desc);
+
+/* A chunk of prefill over a sliding-window ring (see above): queries at
+ * positions q_offset .. q_offset + q_len - 1 see the last `window`
+ * positions (window 0 = kv_capacity; window <= kv_capacity), taken from
+ * the ring (positions < q_offset) or from the chunk.  kv_len and ring are
+ * not read; non_causal must be false.
+ *   q, out:           ([batch,] q_len, n_heads, head_dim)
+ *   k, v:             ([batch,] n_kv_heads, kv_capacity, head_dim), the ring
+ *   k_chunk, v_chunk: ([batch,] q_len, n_kv_heads, head_dim), dtype of k */
+MLXC_API mlxc_status mlxc_attention_prefill_ring(mlxc_encoder *enc, const mlxc_buffer *q, const mlxc_buffer *k,
+                                                 const mlxc_buffer *v, const mlxc_buffer *k_chunk,
+                                                 const mlxc_buffer *v_chunk, mlxc_buffer *out,
+                                                 const mlxc_attention_desc *desc);
 
 #ifdef __cplusplus
 }

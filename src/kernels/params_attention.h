@@ -1,7 +1,7 @@
 /*
  * By-value parameter structs of the attention kernels (include/mlxc/
  * ops_attention.h), shared by the CPU kernels, the CUDA kernels and the
- * front-end.  HD is 64, 96, 128 or 256; KV is f16 or bf16.
+ * front-end.  HD is 64, 96, 128, 256 or 512; KV is f16 or bf16.
  *
  *   attn_decode_hdHD_KV(q, k, v, len_buf, scratch, out, mlxc_p_attn_decode)
  *       one work item per (kv head, split): writes the split's partial,
@@ -10,6 +10,13 @@
  *       counter back to zero
  *   attn_prefill_hdHD_KV(q, k, v, out, mlxc_p_attn_prefill)
  *       one work item per (query tile, head)
+ *   attn_prefill_x_hdHD_KV(q, k, v, out, mask, key_lens, k_chunk, v_chunk,
+ *                          mlxc_p_attn_prefill_x)
+ *       the general prefill: a batch, causal or not, an additive mask,
+ *       per-sequence key lengths, or a ring cache plus the chunk's own
+ *       keys (see mlxc_p_attn_prefill_x); one work item per (sequence,
+ *       query tile, head).  Pointers a call does not use carry any valid
+ *       address (the front-end passes q)
  *   attn_prefill_sm90_hdHD_KV(q, k, v, out, mlxc_p_attn_prefill), HD 64 or 128
  *       the Hopper kernel (wgmma; attention_sm90.cuh): one work item per
  *       (MLXC_ATTN_SM90_BQ-query tile, head).  Its fast path needs sm_90a,
@@ -54,6 +61,25 @@
 #define MLXC_ATTN_LEN_I32  2u
 
 #define MLXC_ATTN_CUDA_THREADS 128u
+#define MLXC_ATTN_MAX_HD       512u
+#define MLXC_ATTN_MAX_RATIO    16u  /* query heads per KV head */
+
+/* Head dim 512 on CUDA, and the general prefill (attn_prefill_x_*) at every
+ * head dim, run a plain f32 kernel (attention.cu, `simt`): blocks of
+ * MLXC_ATTN_SIMT_ROWS query rows walk tiles of MLXC_ATTN_SIMT_BK keys held
+ * as f32 in shared memory (rows padded by one float against bank
+ * conflicts), with the logits of the tile and the rows' softmax state. */
+#define MLXC_ATTN_SIMT_ROWS 16u
+#define MLXC_ATTN_SIMT_BK   16u
+#define MLXC_ATTN_SIMT_SMEM(hd)                                                                 \
+    ((MLXC_ATTN_SIMT_ROWS * (hd) + 2u * MLXC_ATTN_SIMT_BK * ((hd) + 1u) +                      \
+      MLXC_ATTN_SIMT_ROWS * MLXC_ATTN_SIMT_BK + 4u * MLXC_ATTN_SIMT_ROWS) * 4u)
+
+/* Mask dtypes of attn_prefill_x (0 = no mask). */
+#define MLXC_ATTN_MASK_NONE 0u
+#define MLXC_ATTN_MASK_F32  1u
+#define MLXC_ATTN_MASK_F16  2u
+#define MLXC_ATTN_MASK_BF16 3u
 #define MLXC_ATTN_SPLIT_ALIGN  16u
 /* u32 counter words at the start of the decode scratch (a multiple of 1024,
  * so the partials after them stay 16-byte aligned). */
@@ -88,5 +114,33 @@ typedef struct mlxc_p_attn_prefill {
     uint32_t q_dtype, out_dtype;
     float    scale, softcap;
 } mlxc_p_attn_prefill;
+
+/* The general prefill.  Sequence b (0 <= b < batch) has q and out rows
+ * q[b][i][h] (q_len x n_heads x head_dim each) and the cache k[b], v[b]
+ * (n_kv_heads x capacity x head_dim each).  Query i is position
+ * q_offset + i and sees the keys j with:
+ *   causal:  j <= position, j > position - window when window > 0;
+ *   else:    every j;
+ * and j < klen(b) = min(kv_len, key_lens[b]) (key_lens given: len_mode
+ * != NONE; negative lengths read as 0).  The additive mask, when given,
+ * adds mask[b * mask_bstride + h * mask_hstride + i * kv_len + j] to the
+ * scaled (and softcapped) logit; -inf masks a key.
+ * ring: k and v are a ring of `capacity` slots holding the positions
+ * before q_offset (position p in slot p % capacity) and k_chunk, v_chunk
+ * (batch x q_len x n_kv_heads x head_dim) the chunk's own keys: position
+ * p >= q_offset is row p - q_offset of the chunk.  Ring calls are causal,
+ * with window (1 .. capacity) as given; kv_len, key lengths and the mask
+ * are not used. */
+typedef struct mlxc_p_attn_prefill_x {
+    uint64_t mask_bstride, mask_hstride; /* elements; 0 = broadcast     */
+    uint32_t n_heads, n_kv_heads, head_dim, capacity;
+    uint32_t q_len, q_offset, kv_len, window;
+    uint32_t q_dtype, out_dtype;
+    float    scale, softcap;
+    uint32_t batch, causal, ring;
+    uint32_t mask_dtype;                 /* MLXC_ATTN_MASK_*            */
+    uint32_t len_mode;                   /* key_lens: MLXC_ATTN_LEN_*   */
+    uint32_t pad[3];
+} mlxc_p_attn_prefill_x;
 
 #endif /* MLXC_KERNELS_PARAMS_ATTENTION_H */

@@ -23,6 +23,7 @@ static uint32_t attn_cuda_decode_stages(uint32_t hd) { return hd <= 128u ? 3u : 
  * within the 163 KB an sm_80 block may take. */
 static uint32_t attn_smem(const mlxc_device *dev, uint32_t hd, bool prefill) {
     if (ops_is_cpu(dev)) return 2u * ATTN_CPU_BK * hd * 4u;
+    if (hd > 256u) return MLXC_ATTN_SIMT_SMEM(hd); /* the plain f32 kernel */
     const uint32_t row = (hd + 8u) * 2u; /* padded 16-bit row */
     const uint32_t q_rows = prefill ? 64u : 16u;
     const uint32_t stages = prefill ? ATTN_CUDA_STAGES : attn_cuda_decode_stages(hd);
@@ -56,10 +57,15 @@ static mlxc_status attn_load_desc(const char *op, const mlxc_attention_desc *use
 static mlxc_status attn_check_desc(const char *op, const mlxc_attention_desc *d) {
     MLXC_CHECK_ARG(d->n_heads > 0 && d->n_kv_heads > 0, "mlxc_%s: n_heads %u, n_kv_heads %u must be > 0", op, d->n_heads,
                    d->n_kv_heads);
-    MLXC_CHECK_ARG(d->n_heads % d->n_kv_heads == 0 && d->n_heads / d->n_kv_heads <= 8,
-                   "mlxc_%s: n_heads %u / n_kv_heads %u must be a whole ratio of 1..8", op, d->n_heads, d->n_kv_heads);
-    MLXC_CHECK_ARG(d->head_dim == 64 || d->head_dim == 96 || d->head_dim == 128 || d->head_dim == 256,
-                   "mlxc_%s: head_dim %u (64, 96, 128 or 256)", op, d->head_dim);
+    MLXC_CHECK_ARG(d->n_heads % d->n_kv_heads == 0,
+                   "mlxc_%s: n_heads %u is not a multiple of n_kv_heads %u (the GQA ratio must be a whole number)", op,
+                   d->n_heads, d->n_kv_heads);
+    MLXC_CHECK_ARG(d->n_heads / d->n_kv_heads <= MLXC_ATTN_MAX_RATIO,
+                   "mlxc_%s: GQA ratio n_heads / n_kv_heads = %u is not supported (1..%u)", op,
+                   d->n_heads / d->n_kv_heads, MLXC_ATTN_MAX_RATIO);
+    MLXC_CHECK_ARG(d->head_dim == 64 || d->head_dim == 96 || d->head_dim == 128 || d->head_dim == 256 ||
+                       d->head_dim == 512,
+                   "mlxc_%s: head_dim %u is not supported (64, 96, 128, 256 or 512)", op, d->head_dim);
     MLXC_CHECK_ARG(d->kv_capacity > 0, "mlxc_%s: kv_capacity is 0", op);
     MLXC_CHECK_ARG(isfinite(d->scale), "mlxc_%s: scale %g is not finite", op, (double)d->scale);
     MLXC_CHECK_ARG(isfinite(d->softcap) && d->softcap >= 0.0f, "mlxc_%s: softcap %g (finite, >= 0; 0 = off)", op,
@@ -113,12 +119,14 @@ mlxc_status mlxc_attention_decode_scratch_bytes(const mlxc_device *dev, const ml
     return MLXC_OK;
 }
 
-/* Checks of q, k, v, out against the desc (q rows: 1 for decode). */
+/* Checks of q, k, v, out against the desc (q rows: 1 for decode; seqs
+ * caches of n_kv_heads x kv_capacity rows). */
 static mlxc_status attn_check_bufs(const char *op, const mlxc_buffer *q, const mlxc_buffer *k, const mlxc_buffer *v,
-                                   const mlxc_buffer *out, const mlxc_attention_desc *d, uint64_t q_rows) {
+                                   const mlxc_buffer *out, const mlxc_attention_desc *d, uint64_t q_rows,
+                                   uint64_t seqs) {
     mlxc_status s;
     const uint64_t qn = q_rows * d->n_heads * d->head_dim;
-    const uint64_t kvn = (uint64_t)d->n_kv_heads * d->kv_capacity * d->head_dim;
+    const uint64_t kvn = seqs * d->n_kv_heads * d->kv_capacity * d->head_dim;
     if ((s = ops_check_float(op, "q", q)) || (s = ops_check_float(op, "out", out))) return s;
     if (k->dtype != MLXC_F16 && k->dtype != MLXC_BF16)
         return mlxc_set_error(MLXC_ERR_DTYPE, "mlxc_%s: k has dtype %s (f16 or bf16)", op, mlxc_dtype_name(k->dtype));
@@ -138,7 +146,7 @@ static mlxc_status attn_dispatch_w(mlxc_encoder *enc, const char *op, const char
                                    const mlxc_buffer *const *reads, uint32_t nreads, const mlxc_buffer *const *ws,
                                    uint32_t nws) {
     mlxc_device *dev = mlxc_encoder_device(enc);
-    const mlxc_buffer *rs[5];
+    const mlxc_buffer *rs[8];
     uint32_t nr = 0;
     for (uint32_t i = 0; i < nreads; i++) {
         if (!reads[i]) continue;
@@ -179,7 +187,9 @@ mlxc_status mlxc_attention_decode(mlxc_encoder *enc, const mlxc_buffer *q, const
     mlxc_attention_desc d_, *d = &d_;
     mlxc_status s = attn_load_desc(op, user, d);
     if (!s) s = attn_check_desc(op, d);
-    if (s || (s = attn_check_bufs(op, q, k, v, out, d, 1))) return s;
+    if (s || (s = attn_check_bufs(op, q, k, v, out, d, 1, 1))) return s;
+    MLXC_CHECK_ARG(d->batch <= 1, "mlxc_attention_decode: batch %u (decode takes one sequence)", d->batch);
+    MLXC_CHECK_ARG(!d->non_causal, "mlxc_attention_decode: non_causal is a prefill option");
     mlxc_device *dev = mlxc_encoder_device(enc);
     MLXC_CHECK_ARG(d->ring || len_buf || d->kv_len <= d->kv_capacity,
                    "mlxc_attention_decode: kv_len %u exceeds kv_capacity %u of a linear cache", d->kv_len,
@@ -226,21 +236,68 @@ mlxc_status mlxc_attention_decode(mlxc_encoder *enc, const mlxc_buffer *q, const
     return s;
 }
 
+/* The general prefill (attn_prefill_x_*): any of batch, non-causal, mask,
+ * key lengths, ring chunk.  The checks of the desc and q/k/v/out are done;
+ * mask, key_lens and the chunk are checked by the callers. */
+static mlxc_status attn_prefill_general(mlxc_encoder *enc, const char *op, const mlxc_buffer *q, const mlxc_buffer *k,
+                                        const mlxc_buffer *v, mlxc_buffer *out, const mlxc_buffer *mask,
+                                        uint64_t mask_bstride, uint64_t mask_hstride, const mlxc_buffer *key_lens,
+                                        const mlxc_buffer *kc, const mlxc_buffer *vc, const mlxc_attention_desc *d) {
+    mlxc_device *dev = mlxc_encoder_device(enc);
+    const uint32_t batch = d->batch ? d->batch : 1;
+    uint32_t mask_dt = MLXC_ATTN_MASK_NONE, len_mode = MLXC_ATTN_LEN_NONE;
+    if (mask)
+        mask_dt = mask->dtype == MLXC_F32 ? MLXC_ATTN_MASK_F32 : mask->dtype == MLXC_F16 ? MLXC_ATTN_MASK_F16
+                                                                                          : MLXC_ATTN_MASK_BF16;
+    if (key_lens) len_mode = key_lens->dtype == MLXC_U32 ? MLXC_ATTN_LEN_U32 : MLXC_ATTN_LEN_I32;
+    const bool ring = kc != NULL;
+    mlxc_p_attn_prefill_x p = {mask_bstride, mask_hstride, d->n_heads, d->n_kv_heads, d->head_dim, d->kv_capacity,
+                               d->q_len, d->q_offset, d->kv_len, d->window, attn_dt(q->dtype), attn_dt(out->dtype),
+                               d->scale, d->softcap, batch, ring || !d->non_causal, ring, mask_dt, len_mode,
+                               {0, 0, 0}};
+    char name[48];
+    snprintf(name, sizeof name, "attn_prefill_x_hd%u_%s", d->head_dim, ops_float_sfx(k->dtype));
+    mlxc_arg args[9] = {mlxc_arg_buffer(q), mlxc_arg_buffer(k), mlxc_arg_buffer(v), mlxc_arg_buffer(out),
+                        mlxc_arg_buffer(mask ? mask : q), mlxc_arg_buffer(key_lens ? key_lens : q),
+                        mlxc_arg_buffer(kc ? kc : q), mlxc_arg_buffer(vc ? vc : q), mlxc_arg_bytes(&p, sizeof p)};
+    const mlxc_buffer *r[7] = {q, k, v, mask, key_lens, kc, vc};
+    const uint32_t bq = ops_is_cpu(dev) ? 8u : MLXC_ATTN_SIMT_ROWS;
+    const uint64_t items = (uint64_t)batch * ((d->q_len + bq - 1u) / bq) * d->n_heads;
+    uint32_t groups;
+    if (ops_is_cpu(dev)) groups = ops_groups(dev, items, 1);
+    else groups = items > 65535u * 64u ? 65535u * 64u : (uint32_t)items;
+    const uint32_t smem = ops_is_cpu(dev) ? attn_smem(dev, d->head_dim, true) : MLXC_ATTN_SIMT_SMEM(d->head_dim);
+    return attn_dispatch(enc, op, name, args, 9, groups, MLXC_ATTN_CUDA_THREADS, smem, r, 7, out);
+}
+
+/* The prefill checks shared by the three entry points (desc loaded). */
+static mlxc_status attn_prefill_check(const char *op, const mlxc_buffer *q, const mlxc_buffer *k,
+                                      const mlxc_buffer *v, const mlxc_buffer *out, const mlxc_attention_desc *d,
+                                      bool ring) {
+    mlxc_status s = attn_check_desc(op, d);
+    if (s) return s;
+    const uint64_t batch = d->batch ? d->batch : 1;
+    MLXC_CHECK_ARG(d->q_len > 0, "mlxc_%s: q_len is 0", op);
+    MLXC_CHECK_ARG((uint64_t)d->q_offset + d->q_len <= UINT32_MAX, "mlxc_%s: q_offset %u too large", op, d->q_offset);
+    MLXC_CHECK_ARG(!d->non_causal || d->window == 0,
+                   "mlxc_%s: window %u with non_causal (a sliding window is causal)", op, d->window);
+    if (!ring) {
+        MLXC_CHECK_ARG(!d->ring, "mlxc_%s: a ring cache needs mlxc_attention_prefill_ring", op);
+        MLXC_CHECK_ARG(d->kv_len <= d->kv_capacity, "mlxc_%s: kv_len %u exceeds kv_capacity %u", op, d->kv_len,
+                       d->kv_capacity);
+    }
+    return attn_check_bufs(op, q, k, v, out, d, batch * d->q_len, batch);
+}
+
 mlxc_status mlxc_attention_prefill(mlxc_encoder *enc, const mlxc_buffer *q, const mlxc_buffer *k, const mlxc_buffer *v,
                                    mlxc_buffer *out, const mlxc_attention_desc *user) {
     const char *op = "attention_prefill";
     MLXC_CHECK_ARG(enc && q && k && v && out && user, "mlxc_attention_prefill: NULL argument");
     mlxc_attention_desc d_, *d = &d_;
     mlxc_status s = attn_load_desc(op, user, d);
-    if (!s) s = attn_check_desc(op, d);
-    if (s) return s;
-    MLXC_CHECK_ARG(d->q_len > 0, "mlxc_attention_prefill: q_len is 0");
-    MLXC_CHECK_ARG(!d->ring, "mlxc_attention_prefill: a ring cache is not supported (linear caches only)");
-    MLXC_CHECK_ARG(d->kv_len <= d->kv_capacity, "mlxc_attention_prefill: kv_len %u exceeds kv_capacity %u", d->kv_len,
-                   d->kv_capacity);
-    MLXC_CHECK_ARG((uint64_t)d->q_offset + d->q_len <= UINT32_MAX, "mlxc_attention_prefill: q_offset %u too large",
-                   d->q_offset);
-    if ((s = attn_check_bufs(op, q, k, v, out, d, d->q_len))) return s;
+    if (s || (s = attn_prefill_check(op, q, k, v, out, d, false))) return s;
+    if (d->batch > 1 || d->non_causal)
+        return attn_prefill_general(enc, op, q, k, v, out, NULL, 0, 0, NULL, NULL, NULL, d);
     mlxc_device *dev = mlxc_encoder_device(enc);
     mlxc_p_attn_prefill p = {d->n_heads, d->n_kv_heads, d->head_dim, d->kv_capacity, d->q_len, d->q_offset, d->kv_len,
                              d->window, attn_dt(q->dtype), attn_dt(out->dtype), d->scale, d->softcap};
@@ -248,7 +305,8 @@ mlxc_status mlxc_attention_prefill(mlxc_encoder *enc, const mlxc_buffer *q, cons
      * on sm_90 for head dims 64 and 128; the mma.sync kernel elsewhere.
      * MLXC_ATTN_PREFILL=mma forces the mma.sync kernel (the bench compares
      * the two); MLXC_ATTN_PREFILL_GRID=n caps the CUDA grid at n blocks (each walks
-     * several items: for tuning). */
+     * several items: for tuning).  Head dim 512 runs the plain f32 kernel
+     * on CUDA (MLXC_ATTN_SIMT_ROWS query rows per item). */
     const char *env = mlxc_env_str("MLXC_ATTN_PREFILL");
     const bool sm90 = !ops_is_cpu(dev) && dev->caps.arch_major == 9 && dev->caps.arch_minor == 0 &&
                       (d->head_dim == 64 || d->head_dim == 128) &&
@@ -258,7 +316,7 @@ mlxc_status mlxc_attention_prefill(mlxc_encoder *enc, const mlxc_buffer *q, cons
     mlxc_arg args[5] = {mlxc_arg_buffer(q), mlxc_arg_buffer(k), mlxc_arg_buffer(v), mlxc_arg_buffer(out),
                         mlxc_arg_bytes(&p, sizeof p)};
     const mlxc_buffer *r[3] = {q, k, v};
-    const uint32_t bq = ops_is_cpu(dev) ? 8u : sm90 ? MLXC_ATTN_SM90_BQ : 64u;
+    const uint32_t bq = ops_is_cpu(dev) ? 8u : sm90 ? MLXC_ATTN_SM90_BQ : d->head_dim > 256u ? MLXC_ATTN_SIMT_ROWS : 64u;
     const uint64_t items = (uint64_t)(d->q_len + bq - 1u) / bq * d->n_heads;
     uint32_t groups;
     if (ops_is_cpu(dev)) groups = ops_groups(dev, items, 1);
@@ -270,4 +328,75 @@ mlxc_status mlxc_attention_prefill(mlxc_encoder *enc, const mlxc_buffer *q, cons
                              r, 3, out);
     return attn_dispatch(enc, op, name, args, 5, groups, MLXC_ATTN_CUDA_THREADS, attn_smem(dev, d->head_dim, true), r,
                          3, out);
+}
+
+mlxc_status mlxc_attention_prefill_masked(mlxc_encoder *enc, const mlxc_buffer *q, const mlxc_buffer *k,
+                                          const mlxc_buffer *v, mlxc_buffer *out, const mlxc_buffer *mask,
+                                          const mlxc_buffer *key_lens, const mlxc_attention_desc *user) {
+    const char *op = "attention_prefill_masked";
+    MLXC_CHECK_ARG(enc && q && k && v && out && user, "mlxc_attention_prefill_masked: NULL argument");
+    mlxc_attention_desc d_, *d = &d_;
+    mlxc_status s = attn_load_desc(op, user, d);
+    if (s || (s = attn_prefill_check(op, q, k, v, out, d, false))) return s;
+    const uint64_t batch = d->batch ? d->batch : 1;
+    uint64_t bstride = 0, hstride = 0;
+    if (mask) {
+        if ((s = ops_check_float(op, "mask", mask))) return s;
+        const uint64_t plane = (uint64_t)d->q_len * d->kv_len;
+        const int nd = mask->ndim;
+        MLXC_CHECK_ARG(d->kv_len > 0, "mlxc_attention_prefill_masked: a mask needs kv_len > 0");
+        if (nd < 2 || nd > 4 || mask->shape[nd - 2] != (int64_t)d->q_len || mask->shape[nd - 1] != (int64_t)d->kv_len)
+            return mlxc_set_error(MLXC_ERR_SHAPE,
+                                  "mlxc_attention_prefill_masked: mask must be ([batch|1,] [n_heads|1,] q_len %u, "
+                                  "kv_len %u); it has %d dims",
+                                  d->q_len, d->kv_len, nd);
+        const int64_t mh = nd >= 3 ? mask->shape[nd - 3] : 1, mb = nd == 4 ? mask->shape[0] : 1;
+        if (mh != 1 && mh != (int64_t)d->n_heads)
+            return mlxc_set_error(MLXC_ERR_SHAPE,
+                                  "mlxc_attention_prefill_masked: mask head dim %lld (1 or n_heads %u)", (long long)mh,
+                                  d->n_heads);
+        if (mb != 1 && (uint64_t)mb != batch)
+            return mlxc_set_error(MLXC_ERR_SHAPE, "mlxc_attention_prefill_masked: mask batch dim %lld (1 or batch %llu)",
+                                  (long long)mb, (unsigned long long)batch);
+        if ((s = ops_check_elems(op, "mask", mask, (uint64_t)mb * mh * plane))) return s;
+        hstride = mh > 1 ? plane : 0;
+        bstride = mb > 1 ? (uint64_t)mh * plane : 0;
+        if (ops_overlap(out, mask))
+            return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_attention_prefill_masked: out overlaps mask");
+    }
+    if (key_lens) {
+        if (key_lens->dtype != MLXC_U32 && key_lens->dtype != MLXC_I32)
+            return mlxc_set_error(MLXC_ERR_DTYPE, "mlxc_attention_prefill_masked: key_lens has dtype %s (u32 or i32)",
+                                  mlxc_dtype_name(key_lens->dtype));
+        if ((uint64_t)mlxc_buffer_elements(key_lens) < batch)
+            return mlxc_set_error(MLXC_ERR_SHAPE,
+                                  "mlxc_attention_prefill_masked: key_lens has %llu elements, batch is %llu",
+                                  (unsigned long long)mlxc_buffer_elements(key_lens), (unsigned long long)batch);
+        if (ops_overlap(out, key_lens))
+            return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_attention_prefill_masked: out overlaps key_lens");
+    }
+    return attn_prefill_general(enc, op, q, k, v, out, mask, bstride, hstride, key_lens, NULL, NULL, d);
+}
+
+mlxc_status mlxc_attention_prefill_ring(mlxc_encoder *enc, const mlxc_buffer *q, const mlxc_buffer *k,
+                                        const mlxc_buffer *v, const mlxc_buffer *k_chunk, const mlxc_buffer *v_chunk,
+                                        mlxc_buffer *out, const mlxc_attention_desc *user) {
+    const char *op = "attention_prefill_ring";
+    MLXC_CHECK_ARG(enc && q && k && v && k_chunk && v_chunk && out && user,
+                   "mlxc_attention_prefill_ring: NULL argument");
+    mlxc_attention_desc d_, *d = &d_;
+    mlxc_status s = attn_load_desc(op, user, d);
+    if (s || (s = attn_prefill_check(op, q, k, v, out, d, true))) return s;
+    MLXC_CHECK_ARG(!d->non_causal, "mlxc_attention_prefill_ring: non_causal (a ring prefill is causal)");
+    MLXC_CHECK_ARG(d->window <= d->kv_capacity,
+                   "mlxc_attention_prefill_ring: window %u exceeds the ring's kv_capacity %u (older keys are gone)",
+                   d->window, d->kv_capacity);
+    const uint64_t batch = d->batch ? d->batch : 1;
+    const uint64_t cn = batch * d->q_len * d->n_kv_heads * d->head_dim;
+    if ((s = ops_check_dtype(op, "k_chunk", k_chunk, k->dtype)) || (s = ops_check_dtype(op, "v_chunk", v_chunk, k->dtype)) ||
+        (s = ops_check_elems(op, "k_chunk", k_chunk, cn)) || (s = ops_check_elems(op, "v_chunk", v_chunk, cn)))
+        return s;
+    if (ops_overlap(out, k_chunk) || ops_overlap(out, v_chunk))
+        return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_attention_prefill_ring: out overlaps k_chunk or v_chunk");
+    return attn_prefill_general(enc, op, q, k, v, out, NULL, 0, 0, NULL, k_chunk, v_chunk, d);
 }
