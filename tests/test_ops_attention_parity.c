@@ -90,7 +90,8 @@ static void ring_cases(void) {
         attn_case c = ac_ring_case(i);
         parity_case(&c);
     }
-    ring_chunks_on(g_gpu, 128, 1.2e-2);
+    /* the full prefill may take a tensor-core kernel (P rounded to bf16), the chunks the f32 one */
+    ring_chunks_on(g_gpu, 128, 2e-2);
     ring_chunks_on(g_gpu, 512, 1.2e-2);
 }
 

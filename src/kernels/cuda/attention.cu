@@ -4,7 +4,7 @@
  * into shared memory with cp.async (prefill 2 stages; decode 3 at head dim <= 128, else 2).
  *
  * Decode: one block per (kv head, split).  The 16 MMA rows are the query
- * heads of the KV head (1..8; the rest are zero), so K and V are read once
+ * heads of the KV head (1..16; the rest are zero), so K and V are read once
  * for the whole group; each of the 4 warps takes 16 keys of a 64-key tile,
  * and the warps' states are combined in shared memory before the split's
  * partial is written.  Decode streams decode_stages(HD) stages (3 at head
@@ -18,6 +18,10 @@
  * first; each warp owns 16 query rows and walks every 64-key tile of the
  * block's key range, skipping tiles it cannot see and masking only tiles
  * that cross a row's limits.  A row that sees no key gets zeros.
+ *
+ * Head dim 512 (decode and prefill) and the general prefill
+ * attn_prefill_x_* (every head dim) run the plain f32 kernel of
+ * attention_simt.cuh instead.
  *
  * Q is converted to the K/V dtype for the MMA; P is rounded to it for P.V.
  * Blocks must have MLXC_ATTN_CUDA_THREADS threads and the dynamic shared
@@ -323,6 +327,9 @@ __device__ __forceinline__ void prefill(const void *q, const T *k, const T *v, v
 
 } // namespace mlxc_attn
 
+/* Head dim 512 and the general prefill: the plain f32 kernel. */
+#include "attention_simt.cuh"
+
 #define ATTN_KERNELS(HD, T, SFX)                                                                                    \
     extern "C" __global__ void __launch_bounds__(MLXC_ATTN_CUDA_THREADS, 1)                                         \
         attn_decode_hd##HD##_##SFX(const void *q, const T *k, const T *v, const void *len_buf, float *scratch,      \
@@ -333,13 +340,38 @@ __device__ __forceinline__ void prefill(const void *q, const T *k, const T *v, v
         attn_prefill_hd##HD##_##SFX(const void *q, const T *k, const T *v, void *out, mlxc_p_attn_prefill p) {      \
         mlxc_attn::prefill<T, HD>(q, k, v, out, p);                                                                 \
     }
-#define ATTN_HD(HD) ATTN_KERNELS(HD, __half, f16) ATTN_KERNELS(HD, __nv_bfloat16, bf16)
+#define ATTN_KERNELS_SIMT(HD, T, SFX)                                                                               \
+    extern "C" __global__ void __launch_bounds__(MLXC_ATTN_CUDA_THREADS, 1)                                         \
+        attn_decode_hd##HD##_##SFX(const void *q, const T *k, const T *v, const void *len_buf, float *scratch,      \
+                                   void *out, mlxc_p_attn_decode p) {                                               \
+        mlxc_attn::simt_decode<T, HD>(q, k, v, len_buf, scratch, out, p);                                           \
+    }                                                                                                               \
+    extern "C" __global__ void __launch_bounds__(MLXC_ATTN_CUDA_THREADS, 1)                                         \
+        attn_prefill_hd##HD##_##SFX(const void *q, const T *k, const T *v, void *out, mlxc_p_attn_prefill p) {      \
+        mlxc_attn::simt_prefill_causal<T, HD>(q, k, v, out, p);                                                     \
+    }
+#define ATTN_KERNELS_X(HD, T, SFX)                                                                                  \
+    extern "C" __global__ void __launch_bounds__(MLXC_ATTN_CUDA_THREADS, 1)                                         \
+        attn_prefill_x_hd##HD##_##SFX(const void *q, const T *k, const T *v, void *out, const void *mask,           \
+                                      const void *key_lens, const T *k_chunk, const T *v_chunk,                     \
+                                      mlxc_p_attn_prefill_x p) {                                                    \
+        mlxc_attn::simt_prefill<T, HD>(q, k, v, out, mask, key_lens, k_chunk, v_chunk, p);                          \
+    }
+#define ATTN_HD(HD)                                                                                                 \
+    ATTN_KERNELS(HD, __half, f16) ATTN_KERNELS(HD, __nv_bfloat16, bf16) ATTN_KERNELS_X(HD, __half, f16)             \
+    ATTN_KERNELS_X(HD, __nv_bfloat16, bf16)
 ATTN_HD(64)
 ATTN_HD(96)
 ATTN_HD(128)
 ATTN_HD(256)
+ATTN_KERNELS_SIMT(512, __half, f16)
+ATTN_KERNELS_SIMT(512, __nv_bfloat16, bf16)
+ATTN_KERNELS_X(512, __half, f16)
+ATTN_KERNELS_X(512, __nv_bfloat16, bf16)
 #undef ATTN_HD
 #undef ATTN_KERNELS
+#undef ATTN_KERNELS_SIMT
+#undef ATTN_KERNELS_X
 
 /* The Hopper prefill (wgmma; the fast path on sm_90a only). */
 #include "attention_sm90.cuh"
