@@ -167,7 +167,9 @@ MLXC_API mlxc_status mlxc_attention_prefill_masked(mlxc_encoder *enc, const mlxc
  * not read; non_causal must be false.
  *   q, out:           ([batch,] q_len, n_heads, head_dim)
  *   k, v:             ([batch,] n_kv_heads, kv_capacity, head_dim), the ring
- *   k_chunk, v_chunk: ([batch,] q_len, n_kv_heads, head_dim), dtype of k */
+ *   k_chunk, v_chunk: ([batch,] q_len, n_kv_heads, head_dim), dtype of k: the
+ *                     src layout of mlxc_kv_cache_copy, which then writes
+ *                     them into the ring (sliding mode) */
 MLXC_API mlxc_status mlxc_attention_prefill_ring(mlxc_encoder *enc, const mlxc_buffer *q, const mlxc_buffer *k,
                                                  const mlxc_buffer *v, const mlxc_buffer *k_chunk,
                                                  const mlxc_buffer *v_chunk, mlxc_buffer *out,
