@@ -305,9 +305,10 @@ static void signatures_match(void) {
         CHECK_MSG(b != NULL, "%s has no CPU kernel", e->name);
         if (b) CHECK_MSG(sig_equal(&b->sig, &e->sig), "%s: signatures differ", e->name);
     }
-    /* 126 + qmatmul: qmv and qmm 22 formats x 4 dtype pairs each, qgather 22 x 2,
-     * qmoe 22 x 4. */
-    CHECK_EQ_INT(n, 126 + 88 + 28 + 88 + 44 + 88);
+    /* 126 + attention at head dim 512 (decode and prefill x 2 KV dtypes) and
+     * its general prefill (5 head dims x 2) + qmatmul: qmv and qmm 22 formats
+     * x 4 dtype pairs each, qgather 22 x 2, qmoe 22 x 4. */
+    CHECK_EQ_INT(n, 126 + 4 + 10 + 88 + 28 + 88 + 44 + 88);
     size_t ncpu = 0;
     for (const mlxc_cpu_builtin *b; (b = mlxc_cpu_builtin_at(ncpu)) != NULL; ncpu++) {
         const mlxc_kernel_signature *s = mlxc_kernel_builtin_signature(b->name);
