@@ -26,7 +26,7 @@ inc_layer() {
     mlxc/common.h|mlxc/device.h|mlxc/encoder.h|mlxc/kernel.h|mlxc/graph.h|mlxc/profile.h|mlxc/session.h|mlxc/version.h) echo core ;;
     mlxc/ops*.h) echo ops ;;
     mlxc/gguf.h|mlxc/safetensors.h|mlxc/weights.h) echo io ;;
-    mlxc/tokenizer.h) echo tokenizer ;;
+    mlxc/tokenizer.h|mlxc/chat.h) echo tokenizer ;;
     mlxc/quant*.h) echo quant ;;
     mlxc/model*.h) echo model ;;
     mlxc/mlxc.h) echo umbrella ;;

@@ -7,7 +7,8 @@ if(NOT DEFINED ENV{MLXC_MODELS_DIR})
 else()
   set(MLXC_TOK_MODELS_DIR "$ENV{MLXC_MODELS_DIR}")
 endif()
-foreach(t test_tokenizer_vocab test_tokenizer_models test_tokenizer_hostile test_tokenizer_unit)
+foreach(t test_tokenizer_vocab test_tokenizer_models test_tokenizer_hostile test_tokenizer_unit
+        test_chat_template)
   if(TEST ${t})
     set_tests_properties(${t} PROPERTIES TIMEOUT 300
       ENVIRONMENT "MLXC_MODELS_DIR=${MLXC_TOK_MODELS_DIR}")

@@ -35,6 +35,7 @@
 #include "mlxc/safetensors.h"
 #include "mlxc/weights.h"
 #include "mlxc/tokenizer.h"
+#include "mlxc/chat.h"
 #include "mlxc/model.h"
 
 #endif /* MLXC_H */
