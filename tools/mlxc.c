@@ -12,6 +12,7 @@ static void usage(FILE *f) {
             "\n"
             "commands:\n"
             "  run -m MODEL -p TEXT        generate text from a prompt\n"
+            "  chat -m MODEL               a conversation on stdin through the model's chat template\n"
             "  bench -m MODEL              prompt processing and generation speed (llama-bench's table)\n"
             "  perplexity -m MODEL -f FILE perplexity of a text\n"
             "  info [FILE|DIR]             backends and devices, or a GGUF / safetensors file or model directory\n"
@@ -28,6 +29,7 @@ static const struct {
     int (*fn)(int, char **);
 } k_commands[] = {
     {"run", mlxc_cmd_run},
+    {"chat", mlxc_cmd_chat},
     {"bench", mlxc_cmd_bench},
     {"perplexity", mlxc_cmd_perplexity},
     {"info", mlxc_cmd_info},

@@ -64,6 +64,7 @@
 #include "mlxc/device.h"
 #include "mlxc/weights.h"
 #include "mlxc/tokenizer.h"
+#include "mlxc/chat.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -121,6 +122,12 @@ MLXC_API mlxc_device *mlxc_model_device(const mlxc_model *m);
 MLXC_API const mlxc_model_config *mlxc_model_get_config(const mlxc_model *m);
 /* The tokenizer, or NULL when the file or directory has none. */
 MLXC_API const mlxc_tokenizer *mlxc_model_tokenizer(const mlxc_model *m);
+/* The chat template's text (mlxc/chat.h renders it), or NULL when the model
+ * has none: GGUF `tokenizer.chat_template`, or the directory's
+ * chat_template.jinja, chat_template.json or tokenizer_config.json
+ * (mlxc_chat_template_read).  Read with the tokenizer; valid while the
+ * model is open. */
+MLXC_API const char *mlxc_model_chat_template(const mlxc_model *m);
 /* Rows of the logits (the output projection's size). */
 MLXC_API int64_t     mlxc_model_vocab_size(const mlxc_model *m);
 /* Bytes of weights on the device. */

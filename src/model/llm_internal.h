@@ -54,6 +54,7 @@ struct mlxc_model {
     mlxc_arch          arch;
     mlxc_model_config  cfg;       /* defaults filled in                        */
     mlxc_tokenizer    *tok;       /* NULL when none                            */
+    char              *chat_template; /* the model's template text; NULL when none */
     int64_t            dim;       /* hidden size                               */
     int64_t            n_layers, n_heads, n_kv_heads, head_dim, ff, vocab;
     float              eps;

@@ -688,6 +688,16 @@ static mlxc_status load_tokenizer(mlxc_model *m, mlxc_weights *w, const char *pa
         m->tok = NULL;
         return MLXC_OK;
     }
+    if (st) return st;
+    /* the chat template travels with the tokenizer: GGUF metadata, or the
+     * directory's chat_template.jinja / chat_template.json / tokenizer_config.json */
+    if (mlxc_weights_format(w) == MLXC_FORMAT_GGUF) st = mlxc_chat_template_read_gguf(mlxc_weights_gguf(w), &m->chat_template, NULL);
+    else st = mlxc_chat_template_read(path, &m->chat_template, NULL);
+    if (st == MLXC_ERR_NOT_FOUND) {
+        mlxc_clear_error();
+        m->chat_template = NULL;
+        return MLXC_OK;
+    }
     return st;
 }
 
@@ -754,6 +764,7 @@ void mlxc_model_close(mlxc_model *m) {
     free(m->owned);
     free(m->layers);
     mlxc_tokenizer_free(m->tok);
+    free(m->chat_template);
     free(m);
 }
 
@@ -761,5 +772,6 @@ mlxc_arch mlxc_model_arch(const mlxc_model *m) { return m ? m->arch : (mlxc_arch
 mlxc_device *mlxc_model_device(const mlxc_model *m) { return m ? m->dev : NULL; }
 const mlxc_model_config *mlxc_model_get_config(const mlxc_model *m) { return m ? &m->cfg : NULL; }
 const mlxc_tokenizer *mlxc_model_tokenizer(const mlxc_model *m) { return m ? m->tok : NULL; }
+const char *mlxc_model_chat_template(const mlxc_model *m) { return m ? m->chat_template : NULL; }
 int64_t mlxc_model_vocab_size(const mlxc_model *m) { return m ? m->vocab : 0; }
 uint64_t mlxc_model_weight_bytes(const mlxc_model *m) { return m ? m->weight_bytes : 0; }
