@@ -255,7 +255,7 @@ static void test_errors(void) {
 /* Hostile templates end with a status, within the limits. */
 static void test_hostile(void) {
     size_t n = 100000;
-    char *deep = malloc(2 * n + 16);
+    char *deep = malloc(4 * n + 16);   /* the longest template below: 20000 elifs */
     strcpy(deep, "{{ ");
     for (size_t i = 0; i < n / 2; i++) deep[3 + i] = '(';
     deep[3 + n / 2] = '1';
@@ -265,6 +265,22 @@ static void test_hostile(void) {
     size_t k = 0;
     for (size_t i = 0; i < 5000; i++) k += (size_t)sprintf(deep + k, "{%% if 1 %%}");
     deep[k] = 0;
+    check_fails(deep, MLXC_ERR_OUT_OF_RANGE);
+    /* long left-deep chains and elif ladders */
+    static const char *const link[] = {"+1", "|trim", "~'x'", " and 1", ".a", "[0]", NULL};
+    for (int l = 0; link[l]; l++) {
+        k = (size_t)sprintf(deep, "{{ 1");
+        for (size_t i = 0; i < 20000; i++) k += (size_t)sprintf(deep + k, "%s", link[l]);
+        sprintf(deep + k, " }}");
+        mlxc_status st;
+        char *got = render(deep, NULL, NULL, &st);
+        CHECK_MSG(!got && (st == MLXC_ERR_OUT_OF_RANGE || st == MLXC_ERR_INVALID_ARGUMENT), "chain %s: %s", link[l],
+                  mlxc_status_name(st));
+        free(got);
+    }
+    k = (size_t)sprintf(deep, "{%% if 0 %%}");
+    for (size_t i = 0; i < 20000; i++) k += (size_t)sprintf(deep + k, "{%% elif 0 %%}");
+    sprintf(deep + k, "{%% endif %%}");
     check_fails(deep, MLXC_ERR_OUT_OF_RANGE);
     free(deep);
     check_fails("{% for i in range(1000000000) %}{% endfor %}", MLXC_ERR_OUT_OF_RANGE);

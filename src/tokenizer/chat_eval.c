@@ -1434,8 +1434,23 @@ overflow:
 
 /* ---- expressions -------------------------------------------------------------------------------- */
 
+static chat_value eval_node(ev *E, const chat_node *n);
+
+/* Left-deep chains (a + b + c ..., x | f | g ...) are as deep as they are
+ * long: the depth is bounded here, not only in the parser. */
 static chat_value eval(ev *E, const chat_node *n) {
     if (!step(E)) return UNDEF;
+    if (++E->depth > 4 * CHAT_MAX_DEPTH) {
+        everr(E, MLXC_ERR_OUT_OF_RANGE, "expressions nested deeper than %d levels", 4 * CHAT_MAX_DEPTH);
+        E->depth--;
+        return UNDEF;
+    }
+    chat_value r = eval_node(E, n);
+    E->depth--;
+    return r;
+}
+
+static chat_value eval_node(ev *E, const chat_node *n) {
     switch (n->kind) {
     case CN_LIT: return n->lit;
     case CN_NAME: {

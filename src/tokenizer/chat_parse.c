@@ -950,6 +950,7 @@ static bool is_end(token t, const char *const *ends) {
 }
 
 static chat_node *parse_if(parser *P) {
+    if (!enter(P)) return NULL;   /* each elif is one level deeper */
     chat_node *n = node(P, CN_IF);
     if (!n || !(n->a = parse_expr(P)) || !tag_done(P)) return NULL;
     static const char *const ends[] = {"elif", "else", "endif", NULL};
@@ -957,6 +958,7 @@ static chat_node *parse_if(parser *P) {
     if (!(n->b = parse_body(P, ends, &w))) return NULL;
     if (tok_is(w, "elif")) {
         if (!(n->c = parse_if(P))) return NULL;   /* consumes through endif */
+        P->depth--;
         return n;
     }
     if (tok_is(w, "else")) {
@@ -965,6 +967,7 @@ static chat_node *parse_if(parser *P) {
         if (!(n->c = parse_body(P, ends2, &w))) return NULL;
     }
     if (!tag_done(P)) return NULL;
+    P->depth--;
     return n;
 }
 
