@@ -38,6 +38,7 @@ struct chat_format {
     bool                  templated;   /* the model's (or the given) template */
     char                  bos[256], eos[256];
     bool                  has_bos, has_eos;
+    const char           *vars_json;   /* further template variables, or NULL */
 };
 
 static void token_string(const mlxc_tokenizer *tok, mlxc_token_role role, char *buf, size_t cap, bool *has) {
@@ -100,12 +101,15 @@ void chat_format_close(chat_format *f) {
 
 bool chat_format_templated(const chat_format *f) { return f && f->templated; }
 
+void chat_format_set_vars(chat_format *f, const char *vars_json) { f->vars_json = vars_json; }
+
 mlxc_status chat_format_ids(const chat_format *f, const mlxc_chat_message *msgs, size_t n, int32_t **ids,
                             size_t *n_ids) {
     mlxc_chat_options o = {
         .add_generation_prompt = true,
         .bos_token = f->has_bos ? f->bos : NULL,
         .eos_token = f->has_eos ? f->eos : NULL,
+        .vars_json = f->vars_json,
     };
     char *text;
     size_t len;
@@ -127,6 +131,7 @@ static void usage(FILE *f) {
             "  -m, --model PATH       a .gguf file or a model directory\n"
             "  --system TEXT          a system message first\n"
             "  --chat-template FILE   a template (.jinja, tokenizer_config.json, .gguf) instead of the model's\n"
+            "  --chat-vars JSON       more template variables, e.g. '{\"enable_thinking\": false}'\n"
             "  -n, --n-predict N      most tokens per reply (default 512)\n"
             "  -c, --ctx-size N       context (KV cache) positions for the whole chat (default 4096)\n"
             "  --temp T, --top-k K, --top-p P, --min-p P, --repeat-penalty R, --repeat-last-n N, --seed S\n"
@@ -256,7 +261,7 @@ static int stop_tokens(const mlxc_tokenizer *tok, int32_t *out) {
 }
 
 static bool takes_value(const char *a) {
-    static const char *const k[] = {"-m", "--model", "--system", "--chat-template", "-n", "--n-predict", "-c",
+    static const char *const k[] = {"-m", "--model", "--system", "--chat-template", "--chat-vars", "-n", "--n-predict", "-c",
                                     "--ctx-size", "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty",
                                     "--repeat-last-n", "--seed", "--kv", "--act", NULL};
     for (int i = 0; k[i]; i++)
@@ -301,7 +306,7 @@ static void convo_free(convo *c) {
 }
 
 int mlxc_cmd_chat(int argc, char **argv) {
-    const char *model = NULL, *system = NULL, *tmpl_path = NULL;
+    const char *model = NULL, *system = NULL, *tmpl_path = NULL, *vars = NULL;
     long n_gen = 512, n_ctx = 4096;
     bool reuse = true, verbose = false;
     mlxc_sampler_params sp = mlxc_sampler_default_params();
@@ -323,6 +328,7 @@ int mlxc_cmd_chat(int argc, char **argv) {
         } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) model = v;
         else if (!strcmp(a, "--system")) system = v;
         else if (!strcmp(a, "--chat-template")) tmpl_path = v;
+        else if (!strcmp(a, "--chat-vars")) vars = v;
         else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) ok = parse_long(v, 1, 1 << 24, &n_gen);
         else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) ok = parse_long(v, 1, 1 << 24, &n_ctx);
         else if (!strcmp(a, "--temp")) ok = parse_float(v, &sp.temperature);
@@ -384,6 +390,7 @@ int mlxc_cmd_chat(int argc, char **argv) {
         goto out;
     }
     if (chat_format_open(m, tmpl_path, "mlxc chat", &fmt)) goto fail;
+    chat_format_set_vars(fmt, vars);
     mlxc_context_params cp = {.n_ctx = (uint32_t)n_ctx, .kv_dtype = kv, .decode_graph = true};
     if (mlxc_context_create_ex(m, &cp, &ctx)) goto fail;
     cache = malloc((size_t)n_ctx * sizeof *cache);

@@ -46,6 +46,8 @@ typedef struct chat_format chat_format;
 mlxc_status chat_format_open(const mlxc_model *m, const char *template_path, const char *who, chat_format **out);
 /* Whether a real template (not the plain fallback) formats the prompt. */
 bool        chat_format_templated(const chat_format *f);
+/* More template variables, a JSON object (kept by reference; NULL: none). */
+void        chat_format_set_vars(chat_format *f, const char *vars_json);
 /* The token ids of msgs[0..n) with the assistant's turn opened (free()). */
 mlxc_status chat_format_ids(const chat_format *f, const mlxc_chat_message *msgs, size_t n, int32_t **ids,
                             size_t *n_ids);
