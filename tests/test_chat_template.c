@@ -169,6 +169,9 @@ static void test_expressions(void) {
     check_render("{{ 'a' 'b' }}", "ab");
     check_render("{{ (1, 'a') }}{{ (1,) }}{{ () }}{{ (1, 2) | tojson }}", "(1, 'a')(1,)()[1, 2]");
     check_render("{{ undefined_thing }}|{{ undefined_thing is defined }}|{{ none is none }}", "|False|True");
+    check_render("[{{ u | trim }}{{ u | upper }}{{ u | length }}{{ u | join }}{{ u | list }}{{ u | string }}{{ u | first }}]",
+                 "[0[]]");
+    check_render("{{ u ~ 'x' }}{{ 'a' in u }}{{ u == none }}{{ u is string }}{{ u or 'd' }}", "xFalseFalseFalsed");
 }
 
 static void test_statements(void) {
@@ -232,6 +235,8 @@ static void test_errors(void) {
     CHECK(strstr(mlxc_last_error(), "boom") != NULL);
     check_fails("{{ 'a' + 1 }}", MLXC_ERR_INVALID_ARGUMENT);
     check_fails("{{ x.y }}", MLXC_ERR_INVALID_ARGUMENT);
+    check_fails("{{ x | tojson }}", MLXC_ERR_INVALID_ARGUMENT);
+    check_fails("{{ x | int }}", MLXC_ERR_INVALID_ARGUMENT);
     check_fails("{{ 1 // 0 }}", MLXC_ERR_INVALID_ARGUMENT);
     check_fails("{% for x in none %}{% endfor %}", MLXC_ERR_INVALID_ARGUMENT);
     check_fails("{% set x.y = 1 %}", MLXC_ERR_INVALID_ARGUMENT);

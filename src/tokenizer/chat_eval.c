@@ -1143,7 +1143,11 @@ static chat_value filter(ev *E, chat_value v, const char *s, size_t n, const arg
         if (v.kind == CV_UNDEF || (boolean && !truthy(v))) return d.kind == CV_UNDEF ? mkstr("", 0) : d;
         return v;
     }
-    if (v.kind == CV_UNDEF && !F("length") && !F("count") && !F("list") && !F("string") && !F("join") && !F("tojson")) {
+    /* undefined reads as "" to the string filters and as nothing to the
+     * sequence ones, as in Jinja; the rest refuse it */
+    if (v.kind == CV_UNDEF && (F("tojson") || F("items") || F("abs") || F("int") || F("float") || F("indent") || F("dictsort") || F("reverse") ||
+                               F("unique") || F("select") || F("reject") || F("selectattr") || F("rejectattr") ||
+                               F("map"))) {
         everr(E, MLXC_ERR_INVALID_ARGUMENT, "filter '%.*s' of an undefined value", (int)(n > 64 ? 64 : n), s);
         return UNDEF;
     }
