@@ -217,6 +217,9 @@ static void test_filters_and_methods(void) {
     check_render("{{ {'a': 1}.get('a') }}{{ {'a': 1}.get('b', 2) }}{{ {'a': 1}.keys() | list }}", "12['a']");
     check_render("{{ 'x' is string }}{{ 1 is number }}{{ {} is mapping }}{{ [] is iterable }}{{ 3 is odd }}"
                  "{{ 4 is divisibleby 2 }}{{ 1 is not none }}{{ false is false }}", "TrueTrueTrueTrueTrueTrueTrueTrue");
+    check_render("{{ true is number }}{{ true is integer }}{{ 2.5 is odd }}{{ 3.0 is odd }}{{ 2 is in [1, 2] }}"
+                 "{{ 'k' is in {'k': 1} }}", "TrueFalseFalseTrueTrueTrue");
+    check_render("{{ [1] * 2 }}{{ 'ab' * true }}{{ false * 'x' }}|{{ none[1:] }}{{ 5[0] }}{{ true[::-1] }}|", "[1, 1]ab||");
     check_render("{{ 'a\\nb' | indent(2) }}|{{ 'one two' | wordcount }}|{{ '<a>' | e }}", "a\n  b|2|&lt;a&gt;");
 }
 

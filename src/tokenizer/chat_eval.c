@@ -681,12 +681,9 @@ static chat_value slice(ev *E, chat_value obj, const chat_node *n) {
         return UNDEF;
     }
     bool is_str = obj.kind == CV_STR;
-    chat_value items = is_str ? as_list(E, obj) : obj;
+    chat_value items = is_str ? as_list(E, obj) : obj.kind == CV_LIST ? obj : UNDEF;
     if (E->err) return UNDEF;
-    if (items.kind != CV_LIST) {
-        everr(E, MLXC_ERR_INVALID_ARGUMENT, "'%s' object is not subscriptable", kind_name(obj));
-        return UNDEF;
-    }
+    if (items.kind != CV_LIST) return UNDEF;   /* Jinja: a failed subscript is undefined */
     int64_t len = (int64_t)items.u.list->n;
     int64_t stepv = parts[2].kind == CV_UNDEF ? 1 : num_i(parts[2]);
     if (stepv == 0) {
@@ -1041,7 +1038,7 @@ static bool test(ev *E, chat_value v, const char *s, size_t n, const args *a) {
     if (T("undefined")) return v.kind == CV_UNDEF;
     if (T("none")) return v.kind == CV_NONE;
     if (T("string")) return v.kind == CV_STR;
-    if (T("number")) return v.kind == CV_INT || v.kind == CV_FLOAT;
+    if (T("number")) return is_num(v);   /* Python counts a bool as a number, not as an integer */
     if (T("integer")) return v.kind == CV_INT;
     if (T("float")) return v.kind == CV_FLOAT;
     if (T("boolean")) return v.kind == CV_BOOL;
@@ -1064,9 +1061,15 @@ static bool test(ev *E, chat_value v, const char *s, size_t n, const args *a) {
         return any;
     }
     if (T("odd") || T("even") || T("divisibleby")) {
-        if (v.kind != CV_INT && v.kind != CV_BOOL) {
-            everr(E, MLXC_ERR_INVALID_ARGUMENT, "test '%.*s' needs an integer", (int)n, s);
+        if (!is_num(v)) {
+            everr(E, MLXC_ERR_INVALID_ARGUMENT, "test '%.*s' needs a number", (int)n, s);
             return false;
+        }
+        if (v.kind == CV_FLOAT) {   /* Python: x % 2 == 1 */
+            double r = fmod(v.u.f, 2.0);
+            if (r < 0) r += 2.0;
+            if (T("odd")) return r == 1.0;
+            if (T("even")) return r == 0.0;
         }
         int64_t x = num_i(v);
         if (T("odd")) return x % 2 != 0;
@@ -1339,6 +1342,21 @@ static chat_value filter(ev *E, chat_value v, const char *s, size_t n, const arg
 
 /* ---- operators ---------------------------------------------------------------------------------- */
 
+static chat_value repeat(ev *E, chat_value seq, int64_t k) {
+    if (seq.kind == CV_STR) {
+        sb b = {0};
+        sb_put(E, &b, "", 0);
+        for (int64_t i = 0; i < k && !E->err; i++) sb_put(E, &b, seq.u.str.s, seq.u.str.n);   /* sb_put bounds it */
+        return E->err ? UNDEF : sb_value(&b);
+    }
+    chat_value out = newlist(E);
+    for (int64_t i = 0; i < k && !E->err; i++) {
+        if (!step(E)) break;
+        for (size_t j = 0; j < seq.u.list->n && !E->err; j++) push(E, out, seq.u.list->v[j]);
+    }
+    return E->err ? UNDEF : out;
+}
+
 static chat_value binop(ev *E, int op, chat_value x, chat_value y) {
     if (op == OP_CONCAT) {
         chat_value a = to_str(E, x), b = to_str(E, y);
@@ -1371,20 +1389,10 @@ static chat_value binop(ev *E, int op, chat_value x, chat_value y) {
         for (size_t i = 0; !E->err && i < y.u.list->n; i++) push(E, out, y.u.list->v[i]);
         return E->err ? UNDEF : out;
     }
-    if (op == OP_MUL && ((x.kind == CV_STR && y.kind == CV_INT) || (x.kind == CV_INT && y.kind == CV_STR))) {
-        chat_value s = x.kind == CV_STR ? x : y;
-        int64_t k = x.kind == CV_INT ? x.u.i : y.u.i;
-        sb b = {0};
-        sb_put(E, &b, "", 0);
-        for (int64_t i = 0; i < k && !E->err; i++) {
-            if (b.n + s.u.str.n > E->max_out) {
-                everr(E, MLXC_ERR_OUT_OF_RANGE, "string repetition past the output limit");
-                return UNDEF;
-            }
-            sb_put(E, &b, s.u.str.s, s.u.str.n);
-        }
-        return E->err ? UNDEF : sb_value(&b);
-    }
+    /* sequence * count repeats it (a bool counts as 0 or 1, as in Python) */
+    bool xi = x.kind == CV_INT || x.kind == CV_BOOL, yi = y.kind == CV_INT || y.kind == CV_BOOL;
+    if (op == OP_MUL && ((x.kind == CV_STR || x.kind == CV_LIST) && yi)) return repeat(E, x, num_i(y));
+    if (op == OP_MUL && ((y.kind == CV_STR || y.kind == CV_LIST) && xi)) return repeat(E, y, num_i(x));
     if (!is_num(x) || !is_num(y)) {
         static const char *const names[] = {"", "+", "-", "*", "/", "//", "%", "**"};
         everr(E, MLXC_ERR_INVALID_ARGUMENT, "unsupported operand types for %s: %s and %s",

@@ -750,12 +750,14 @@ static chat_node *parse_filters(parser *P, chat_node *n) {
             } else {
                 /* one argument without parentheses: `is divisibleby 3`, `is equalto 'x'` */
                 token u = peek_tok(P);
-                if (u.kind == TK_STR || u.kind == TK_INT || u.kind == TK_FLOAT ||
+                if (u.kind == TK_STR || u.kind == TK_INT || u.kind == TK_FLOAT || tok_is(u, "[") || tok_is(u, "{") ||
                     (u.kind == TK_NAME && !tok_is(u, "and") && !tok_is(u, "or") && !tok_is(u, "else") &&
                      !tok_is(u, "if") && !tok_is(u, "in") && !tok_is(u, "is") && !tok_is(u, "not") &&
                      !tok_is(u, "recursive"))) {
                     size_t cap = 0;
-                    chat_node *arg = parse_unary(P, false);
+                    if (!enter(P)) return NULL;
+                    chat_node *arg = parse_postfix(P, parse_primary(P));
+                    P->depth--;
                     if (!arg || !add_kid(P, m, arg, &cap)) return NULL;
                 }
             }
