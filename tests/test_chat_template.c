@@ -149,6 +149,8 @@ static void test_whitespace(void) {
     check_render("line\n\n", "line\n");
     check_render("a\r\nb", "a\nb");
     check_render("{% raw %}{{ x }}{% endraw %}", "{{ x }}");
+    check_render("{% raw -%}  {{ m }}\n{%- endraw -%}  z", "{{ m }}z");
+    check_render(" \n {%- raw %} {{ m }}\n{% endraw %}\n {% if 1 %}x{% endif %}", " {{ m }}\nx");
     check_render("{{ {'a': {'b': 1}}['a']['b'] }}", "1");
     check_render("{{ '%}' }}", "%}");
 }
@@ -232,6 +234,7 @@ static void test_errors(void) {
     check_fails("{{ x", MLXC_ERR_FORMAT);
     check_fails("{# x", MLXC_ERR_FORMAT);
     check_fails("{% frobnicate %}", MLXC_ERR_UNSUPPORTED);
+    check_fails("{% raw +%} x{% endraw %}", MLXC_ERR_UNSUPPORTED);
     check_fails("{{ 1 | nosuchfilter }}", MLXC_ERR_UNSUPPORTED);
     check_fails("{{ 1 is nosuchtest }}", MLXC_ERR_UNSUPPORTED);
     check_fails("{{ raise_exception('boom') }}", MLXC_ERR_INVALID_ARGUMENT);

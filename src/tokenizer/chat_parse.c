@@ -257,7 +257,13 @@ static mlxc_status split(parser *P, const char *src, size_t len) {
         size_t inn = inner1 - inner0;
         while (inn && is_ws(*in)) in++, inn--;
         while (inn && is_ws(in[inn - 1])) inn--;
-        if (tkind == PC_BLOCK && inn == 3 && memcmp(in, "raw", 3) == 0) {
+        /* (Jinja's raw tag takes no '+' before its "%}": that one is an unknown tag) */
+        if (tkind == PC_BLOCK && inn == 3 && memcmp(in, "raw", 3) == 0 && cm != '+') {
+            if (cm == '-')
+                while (i < len && is_ws(src[i])) {
+                    line += src[i] == '\n';
+                    i++;
+                }
             size_t r = i;
             for (;;) {
                 while (r + 1 < len && !(src[r] == '{' && src[r + 1] == '%')) r++;
@@ -278,7 +284,11 @@ static mlxc_status split(parser *P, const char *src, size_t len) {
                     strip_next = src[ce - 2] == '-';
                     line += count_lines(src + i, ce + 1 - i);
                     i = ce + 1;
-                    if (!strip_next && src[ce - 2] != '+' && i < len && src[i] == '\n') i++, line++;
+                    if (!strip_next && src[ce - 2] != '+' && i < len && src[i] == '\n') {
+                        i++;
+                        line++;
+                        line_starting = true;
+                    }
                     break;
                 }
                 r += 2;
