@@ -169,6 +169,8 @@ static void test_expressions(void) {
     check_render("{{ \"it's\" }}|{{ ['it\\'s', 'a\"b'] }}", "it's|[\"it's\", 'a\"b']");
     check_render("{{ '\\u00e9\\x41\\n\\t' }}", "\xc3\xa9" "A\n\t");
     check_render("{{ 'a' 'b' }}", "ab");
+    check_render("{{ '%s=%d%%' % ('x', 5) }}|{{ 'v: %s' % 'x' }}|{{ 'plain' % {'k': 1} }}|{{ '%r' % 'q' }}{{ '' % [1] }}{{ (1, 2)[1:] }}",
+                 "x=5%|v: x|plain|'q'(2,)");
     check_render("{{ (1, 'a') }}{{ (1,) }}{{ () }}{{ (1, 2) | tojson }}", "(1, 'a')(1,)()[1, 2]");
     check_render("{{ undefined_thing }}|{{ undefined_thing is defined }}|{{ none is none }}", "|False|True");
     check_render("[{{ u | trim }}{{ u | upper }}{{ u | length }}{{ u | join }}{{ u | list }}{{ u | string }}{{ u | first }}]",
@@ -222,6 +224,8 @@ static void test_filters_and_methods(void) {
     check_render("{{ true is number }}{{ true is integer }}{{ 2.5 is odd }}{{ 3.0 is odd }}{{ 2 is in [1, 2] }}"
                  "{{ 'k' is in {'k': 1} }}", "TrueFalseFalseTrueTrueTrue");
     check_render("{{ [1] * 2 }}{{ 'ab' * true }}{{ false * 'x' }}|{{ none[1:] }}{{ 5[0] }}{{ true[::-1] }}|", "[1, 1]ab||");
+    check_render("{{ ['x', 'y'] | title }}|{{ \"it's a-b (c)\" | title }}|{{ \"it's a-b (c)\".title() }}",
+                 "['x', 'y']|It's A-B (C)|It'S A-B (C)");
     check_render("{{ 'a\\nb' | indent(2) }}|{{ 'one two' | wordcount }}|{{ '<a>' | e }}", "a\n  b|2|&lt;a&gt;");
 }
 
@@ -247,6 +251,8 @@ static void test_errors(void) {
     check_fails("{% for x in none %}{% endfor %}", MLXC_ERR_INVALID_ARGUMENT);
     check_fails("{% set x.y = 1 %}", MLXC_ERR_INVALID_ARGUMENT);
     check_fails("{{ 1 < 'a' }}", MLXC_ERR_INVALID_ARGUMENT);
+    check_fails("{{ '%s %s' % ('a',) }}", MLXC_ERR_INVALID_ARGUMENT);
+    check_fails("{{ 'x' % 1 }}", MLXC_ERR_INVALID_ARGUMENT);
     check_fails("{{ 9223372036854775807 + 1 }}", MLXC_ERR_UNSUPPORTED);
     mlxc_chat_template *t;
     CHECK_OK(mlxc_chat_template_parse("{{ x }}", 7, &t));

@@ -40,8 +40,10 @@
  * sequence, callable, odd, even, divisibleby, equalto / eq / ne / gt / ...,
  * in), string methods (strip, lstrip, rstrip, split, startswith, endswith,
  * upper, lower, replace, title, capitalize, join, find, count, format is
- * not), dict methods (items, keys, values, get), globals range, namespace,
- * dict, raise_exception and strftime_now.
+ * not), dict methods (items, keys, values, get), printf-style str % args
+ * (%s %d %i %r), globals range, namespace, dict, raise_exception and
+ * strftime_now.  scripts/chat_template_diff.py compares random templates
+ * with transformers.
  *
  * Every failure is a status with a message, never an abort: a syntax error
  * (MLXC_ERR_FORMAT, with the line), a construct this interpreter does not

@@ -711,6 +711,8 @@ static chat_value slice(ev *E, chat_value obj, const chat_node *n) {
         }
     }
     chat_value out = newlist(E);
+    if (E->err) return UNDEF;
+    out.u.list->tuple = items.u.list->tuple;
     sb b = {0};
     for (int64_t i = start; stepv > 0 ? i < stop : i > stop; i += stepv) {
         if (is_str) sb_put(E, &b, items.u.list->v[i].u.str.s, items.u.list->v[i].u.str.n);
@@ -772,18 +774,23 @@ static chat_value strip(chat_value s, chat_value chars, bool left, bool right) {
     return mkstr(s.u.str.s + a, b - a);
 }
 
-static chat_value change_case(ev *E, chat_value s, int mode) {   /* 0 lower, 1 upper, 2 title, 3 capitalize */
+/* ASCII case changes.  mode 0 lower, 1 upper, 2 str.title() (a word starts
+ * after any non-letter), 3 capitalize, 4 Jinja's title filter (a word starts
+ * after whitespace, '-', '(', '{', '[' or '<'). */
+static chat_value change_case(ev *E, chat_value s, int mode) {
     char *o = ealloc(E, s.u.str.n + 1);
     if (!o) return UNDEF;
     bool start = true;
     for (size_t i = 0; i < s.u.str.n; i++) {
         char c = s.u.str.s[i];
         bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-        bool up = mode == 1 || (mode == 2 && start) || (mode == 3 && i == 0);
+        bool up = mode == 1 || ((mode == 2 || mode == 4) && start) || (mode == 3 && i == 0);
         if (up && c >= 'a' && c <= 'z') c = (char)(c - 32);
         else if (!up && mode != 1 && c >= 'A' && c <= 'Z') c = (char)(c + 32);
         o[i] = c;
         if (mode == 2) start = !alpha && !((unsigned char)c >= 0x80);
+        if (mode == 4) start = c == '-' || c == '(' || c == '{' || c == '[' || c == '<' || c == ' ' || c == '\t' ||
+                               c == '\n' || c == '\r' || c == '\f' || c == '\v';
     }
     return mkstr(o, s.u.str.n);
 }
@@ -1101,7 +1108,7 @@ static chat_value filter(ev *E, chat_value v, const char *s, size_t n, const arg
 /* select/reject/selectattr/rejectattr: keep the items whose test (by name,
  * default truthiness) passes, or fails */
 static chat_value select_items(ev *E, chat_value v, const args *a, bool attr, bool keep) {
-    chat_value l = as_list(E, v);
+    chat_value l = truthy(v) ? as_list(E, v) : newlist(E);   /* Jinja walks only a true value */
     if (E->err) return UNDEF;
     size_t first = attr ? 1 : 0;
     chat_value an = attr ? arg(a, 0, NULL) : UNDEF;
@@ -1185,7 +1192,7 @@ static chat_value filter(ev *E, chat_value v, const char *s, size_t n, const arg
     if (F("upper") || F("lower") || F("title") || F("capitalize")) {
         chat_value t = to_str(E, v);
         if (E->err) return UNDEF;
-        return change_case(E, t, F("lower") ? 0 : F("upper") ? 1 : F("title") ? 2 : 3);
+        return change_case(E, t, F("lower") ? 0 : F("upper") ? 1 : F("title") ? 4 : 3);
     }
     if (F("string")) return to_str(E, v);
     if (F("join")) return join(E, v, arg(a, 0, "d").kind == CV_UNDEF ? mkstr("", 0) : to_str(E, arg(a, 0, "d")), arg(a, 1, "attribute"));
@@ -1261,7 +1268,7 @@ static chat_value filter(ev *E, chat_value v, const char *s, size_t n, const arg
     if (F("select") || F("reject")) return select_items(E, v, a, false, F("select"));
     if (F("selectattr") || F("rejectattr")) return select_items(E, v, a, true, F("selectattr"));
     if (F("map")) {
-        chat_value l = as_list(E, v), out = newlist(E);
+        chat_value l = truthy(v) ? as_list(E, v) : newlist(E), out = newlist(E);
         if (E->err) return UNDEF;
         chat_value at = arg(a, 99, "attribute");
         if (at.kind == CV_STR) {
@@ -1284,7 +1291,11 @@ static chat_value filter(ev *E, chat_value v, const char *s, size_t n, const arg
         return E->err ? UNDEF : out;
     }
     if (F("indent")) {
-        chat_value t = to_str(E, v), w = arg(a, 0, "width");
+        if (v.kind != CV_STR) {
+            everr(E, MLXC_ERR_INVALID_ARGUMENT, "indent of a %s", kind_name(v));
+            return UNDEF;
+        }
+        chat_value t = v, w = arg(a, 0, "width");
         bool first = truthy(arg(a, 1, "first")), blank = truthy(arg(a, 2, "blank"));
         chat_value pad = w.kind == CV_STR ? w : UNDEF;
         int64_t width = w.kind == CV_INT ? (w.u.i < 0 ? 0 : w.u.i > 256 ? 256 : w.u.i) : 4;
@@ -1342,6 +1353,60 @@ static chat_value filter(ev *E, chat_value v, const char *s, size_t n, const arg
 
 /* ---- operators ---------------------------------------------------------------------------------- */
 
+/* str % args: Python's printf-style formatting, the conversions templates
+ * use (%s, %d, %i, %r, %%); args is a tuple or one value. */
+static chat_value percent_format(ev *E, chat_value fmt, chat_value y) {
+    bool tuple = y.kind == CV_LIST && y.u.list->tuple;
+    size_t nargs = tuple ? y.u.list->n : 1, used = 0;
+    sb b = {0};
+    sb_put(E, &b, "", 0);
+    const char *s = fmt.u.str.s;
+    size_t n = fmt.u.str.n;
+    for (size_t i = 0; i < n && !E->err; i++) {
+        if (s[i] != '%') {
+            sb_put(E, &b, s + i, 1);
+            continue;
+        }
+        if (++i >= n) {
+            everr(E, MLXC_ERR_INVALID_ARGUMENT, "incomplete format");
+            return UNDEF;
+        }
+        if (s[i] == '%') {
+            sb_put(E, &b, "%", 1);
+            continue;
+        }
+        if (s[i] != 's' && s[i] != 'd' && s[i] != 'i' && s[i] != 'r') {
+            everr(E, MLXC_ERR_UNSUPPORTED, "format conversion '%%%c' is not supported", s[i]);
+            return UNDEF;
+        }
+        if (used >= nargs) {
+            everr(E, MLXC_ERR_INVALID_ARGUMENT, "not enough arguments for format string");
+            return UNDEF;
+        }
+        chat_value a = tuple ? y.u.list->v[used] : y;
+        used++;
+        if (s[i] == 's') put_str(E, &b, a, 0);
+        else if (s[i] == 'r') put_repr(E, &b, a, 0);
+        else if (is_num(a)) {
+            char num[32];
+            double f = num_f(a);
+            snprintf(num, sizeof num, "%lld", a.kind == CV_FLOAT ? (long long)(isfinite(f) && fabs(f) < 9e18 ? f : 0) : (long long)num_i(a));
+            sb_puts(E, &b, num);
+        } else {
+            everr(E, MLXC_ERR_INVALID_ARGUMENT, "%%d format: a number is required, not %s", kind_name(a));
+            return UNDEF;
+        }
+    }
+    /* Python: leftover arguments are an error unless the argument is a
+     * mapping (which, to CPython, a list is too) */
+    bool mapping = y.kind == CV_DICT || (y.kind == CV_LIST && !tuple);
+    if (!E->err && used < nargs && !mapping) {
+        everr(E, MLXC_ERR_INVALID_ARGUMENT, "not all arguments converted during string formatting");
+        return UNDEF;
+    }
+    return E->err ? UNDEF : sb_value(&b);
+}
+
 static chat_value repeat(ev *E, chat_value seq, int64_t k) {
     if (seq.kind == CV_STR) {
         sb b = {0};
@@ -1377,6 +1442,7 @@ static chat_value binop(ev *E, int op, chat_value x, chat_value y) {
         everr(E, MLXC_ERR_INVALID_ARGUMENT, "arithmetic with an undefined value");
         return UNDEF;
     }
+    if (op == OP_MOD && x.kind == CV_STR) return percent_format(E, x, y);
     if (op == OP_ADD && x.kind == CV_STR && y.kind == CV_STR) {
         sb s = {0};
         sb_put(E, &s, x.u.str.s, x.u.str.n);
