@@ -39,8 +39,8 @@
  * number, integer, float, boolean, true, false, mapping, iterable,
  * sequence, callable, odd, even, divisibleby, equalto / eq / ne / gt / ...,
  * in), string methods (strip, lstrip, rstrip, split, startswith, endswith,
- * upper, lower, replace, title, capitalize, join, find, count, format is
- * not), dict methods (items, keys, values, get), printf-style str % args
+ * upper, lower, replace, title, capitalize, join, find, count; not format),
+ * dict methods (items, keys, values, get), printf-style str % args
  * (%s %d %i %r), globals range, namespace, dict, raise_exception and
  * strftime_now.  scripts/chat_template_diff.py compares random templates
  * with transformers.
