@@ -218,6 +218,8 @@ static void test_filters_and_methods(void) {
                  "x|axx|['a', 'b', 'c']|b");
     check_render("{{ 'abc'.startswith('ab') }}{{ 'abc'.endswith(('x', 'c')) }}{{ 'a-b'.replace('-', '+') }}"
                  "{{ 'hi you'.title() }}{{ ', '.join(['a', 'b']) }}", "TrueTruea+bHi Youa, b");
+    check_render("{{ 'éab'.find('b') }}{{ 'abab'.count('ab') }}{{ 'ab'.count('') }}{{ 'a,b,,c'.split(',', 1) }}"
+                 "{{ 'aXbXc'.replace('X', '--') }}{{ 'aXbXc'.replace('X', '', 1) }}", "223['a', 'b,,c']a--b--cabXc");
     check_render("{{ {'a': 1}.get('a') }}{{ {'a': 1}.get('b', 2) }}{{ {'a': 1}.keys() | list }}", "12['a']");
     check_render("{{ 'x' is string }}{{ 1 is number }}{{ {} is mapping }}{{ [] is iterable }}{{ 3 is odd }}"
                  "{{ 4 is divisibleby 2 }}{{ 1 is not none }}{{ false is false }}", "TrueTrueTrueTrueTrueTrueTrueTrue");
@@ -305,6 +307,9 @@ static void test_hostile(void) {
     check_fails("{% set ns = namespace(s='xxxxxxxxxxxxxxxx') %}{% for i in range(100) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
                 MLXC_ERR_OUT_OF_RANGE);
     check_fails("{{ 'x' * 100000000000 }}", MLXC_ERR_OUT_OF_RANGE);
+    /* work inside a step is charged: indexing a long string in a loop */
+    check_fails("{% set ns = namespace(s='xy' * 500000) %}{% for i in range(1000000) %}{{ ns.s[i] }}{{ 'y' in ns.s }}"
+                "{% endfor %}", MLXC_ERR_OUT_OF_RANGE);
     mlxc_chat_template *t;
     const char *big = "{% for i in range(100000) %}0123456789{% endfor %}";
     CHECK_OK(mlxc_chat_template_parse(big, strlen(big), &t));

@@ -85,7 +85,9 @@ typedef struct mlxc_chat_options {
     const char *vars_json;
     size_t      max_output;             /* bytes of text; 0: 64 MiB                   */
     size_t      max_memory;             /* bytes of values while rendering; 0: 512 MiB */
-    uint64_t    max_steps;              /* evaluation steps; 0: 100 million           */
+    /* Evaluation steps (a node evaluated, or 64 bytes or items processed);
+     * 0: 10 million, some thousand times what real templates take. */
+    uint64_t    max_steps;
 } mlxc_chat_options;
 
 /* Parse a template (src[0..len), UTF-8; need not be NUL-terminated). */

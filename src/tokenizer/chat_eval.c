@@ -90,8 +90,29 @@ typedef struct sb {
     size_t n, cap;
 } sb;
 
-static bool sb_put(ev *E, sb *b, const char *s, size_t n) {
+/* Work proportional to n bytes or items counts against the step budget (one
+ * step per 64), so that a loop over a large string cannot run unbounded
+ * within few steps. */
+static bool charge(ev *E, size_t n) {
     if (E->err) return false;
+    E->steps += n >> 6;
+    if (E->steps > E->max_steps) {
+        everr(E, MLXC_ERR_OUT_OF_RANGE, "rendering takes more than %llu steps", (unsigned long long)E->max_steps);
+        return false;
+    }
+    return true;
+}
+
+/* The first occurrence of needle[0..m) in hay[0..n) at or after `from`, or n. */
+static size_t find_bytes(const char *hay, size_t n, size_t from, const char *needle, size_t m) {
+    if (from > n) return n;
+    if (m == 0) return from;
+    const char *p = memmem(hay + from, n - from, needle, m);
+    return p ? (size_t)(p - hay) : n;
+}
+
+static bool sb_put(ev *E, sb *b, const char *s, size_t n) {
+    if (E->err || !charge(E, n)) return false;
     if (b->n + n > E->max_out) {   /* no string may outgrow the text it would be part of */
         everr(E, MLXC_ERR_OUT_OF_RANGE, "a string longer than the output limit (%zu bytes)", E->max_out);
         return false;
@@ -482,15 +503,15 @@ static bool contains(ev *E, chat_value hay, chat_value x) {
             everr(E, MLXC_ERR_INVALID_ARGUMENT, "'in <string>' needs a string on the left, not %s", kind_name(x));
             return false;
         }
-        if (x.u.str.n == 0) return true;
-        for (size_t i = 0; i + x.u.str.n <= hay.u.str.n; i++)
-            if (memcmp(hay.u.str.s + i, x.u.str.s, x.u.str.n) == 0) return true;
-        return false;
+        if (!charge(E, hay.u.str.n)) return false;
+        return find_bytes(hay.u.str.s, hay.u.str.n, 0, x.u.str.s, x.u.str.n) + x.u.str.n <= hay.u.str.n;
     case CV_LIST:
+        if (!charge(E, hay.u.list->n)) return false;
         for (size_t i = 0; i < hay.u.list->n; i++)
             if (equal(hay.u.list->v[i], x, 0)) return true;
         return false;
     case CV_DICT: case CV_NS:
+        if (!charge(E, hay.u.dict->n)) return false;
         return x.kind == CV_STR && chat_dict_get(hay.u.dict, x.u.str.s, x.u.str.n) != NULL;
     case CV_UNDEF: return false;
     default:
@@ -512,6 +533,7 @@ static size_t utf8_len(const char *s, size_t n, size_t i) {
 static chat_value as_list(ev *E, chat_value v) {
     if (v.kind == CV_LIST) return v;
     if (v.kind == CV_UNDEF) return newlist(E);
+    if (!charge(E, v.kind == CV_STR ? v.u.str.n : v.kind == CV_DICT ? v.u.dict->n : 0)) return UNDEF;
     chat_value l = newlist(E);
     if (E->err) return UNDEF;
     if (v.kind == CV_DICT) {
@@ -812,15 +834,14 @@ static chat_value replace(ev *E, chat_value s, chat_value from, chat_value to, i
         return sb_value(&b);
     }
     while (i < s.u.str.n) {
-        if ((count < 0 || done < count) && i + from.u.str.n <= s.u.str.n &&
-            memcmp(s.u.str.s + i, from.u.str.s, from.u.str.n) == 0) {
-            sb_put(E, &b, to.u.str.s, to.u.str.n);
-            i += from.u.str.n;
-            done++;
-        } else {
-            sb_put(E, &b, s.u.str.s + i, 1);
-            i++;
-        }
+        size_t at = count >= 0 && done >= count ? s.u.str.n
+                  : find_bytes(s.u.str.s, s.u.str.n, i, from.u.str.s, from.u.str.n);
+        if (at + from.u.str.n > s.u.str.n) at = s.u.str.n;
+        sb_put(E, &b, s.u.str.s + i, at - i);
+        if (at == s.u.str.n) break;
+        sb_put(E, &b, to.u.str.s, to.u.str.n);
+        i = at + from.u.str.n;
+        done++;
         if (E->err) return UNDEF;
     }
     if (!b.s) return mkstr("", 0);
@@ -873,17 +894,15 @@ static chat_value split(ev *E, chat_value s, chat_value sep, chat_value maxsplit
         everr(E, MLXC_ERR_INVALID_ARGUMENT, "empty separator");
         return UNDEF;
     }
-    size_t i = 0, last = 0;
-    while (i + sep.u.str.n <= n) {
-        if ((max < 0 || done < max) && memcmp(p + i, sep.u.str.s, sep.u.str.n) == 0) {
-            push(E, out, mkstr(p + last, i - last));
-            i += sep.u.str.n;
-            last = i;
-            done++;
-            if (E->err) return UNDEF;
-        } else {
-            i++;
-        }
+    if (!charge(E, n)) return UNDEF;
+    size_t last = 0;
+    while (max < 0 || done < max) {
+        size_t at = find_bytes(p, n, last, sep.u.str.s, sep.u.str.n);
+        if (at + sep.u.str.n > n) break;
+        push(E, out, mkstr(p + last, at - last));
+        last = at + sep.u.str.n;
+        done++;
+        if (E->err) return UNDEF;
     }
     push(E, out, mkstr(p + last, n - last));
     return out;
@@ -1006,16 +1025,21 @@ static chat_value call(ev *E, chat_value f, const args *a) {
     case F_S_FIND: case F_S_COUNT: {
         chat_value x = arg(a, 0, NULL);
         if (!want_str(E, x, "the argument")) return UNDEF;
+        if (!charge(E, self.u.str.n)) return UNDEF;
         int64_t cnt = 0;
         for (size_t i = 0; i + x.u.str.n <= self.u.str.n;) {
-            if (memcmp(self.u.str.s + i, x.u.str.s, x.u.str.n) == 0) {
-                if (f.u.fn.id == F_S_FIND) return mkint((int64_t)i);
-                cnt++;
-                i += x.u.str.n ? x.u.str.n : 1;
-            } else {
-                i++;
+            size_t at = find_bytes(self.u.str.s, self.u.str.n, i, x.u.str.s, x.u.str.n);
+            if (at + x.u.str.n > self.u.str.n) break;
+            if (f.u.fn.id == F_S_FIND) {   /* Python counts characters, not bytes */
+                int64_t ch = 0;
+                for (size_t k = 0; k < at; k += utf8_len(self.u.str.s, self.u.str.n, k)) ch++;
+                return mkint(ch);
             }
+            cnt++;
+            if (x.u.str.n == 0 && at == self.u.str.n) break;
+            i = at + (x.u.str.n ? x.u.str.n : 1);
         }
+        if (x.u.str.n == 0 && f.u.fn.id == F_S_COUNT) cnt = (int64_t)self.u.str.n + 1;   /* Python: len + 1 */
         return mkint(f.u.fn.id == F_S_FIND ? -1 : cnt);
     }
     case F_D_ITEMS: return dict_items(E, self);
@@ -1849,7 +1873,7 @@ mlxc_status chat_render(const mlxc_chat_template *t, chat_arena *ar, const chat_
     outbuf o = {0};
     ev E = {.ar = ar, .out = &o};
     E.max_out = opt && opt->max_output ? opt->max_output : (size_t)64 << 20;
-    E.max_steps = opt && opt->max_steps ? opt->max_steps : 100000000ull;
+    E.max_steps = opt && opt->max_steps ? opt->max_steps : 10000000ull;
     scope globals = {0}, top = {0};
     if (vars && vars->kind == CV_DICT) globals.vars = *vars->u.dict;
     top.parent = &globals;
