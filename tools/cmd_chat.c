@@ -13,8 +13,6 @@
  * The prompt building is shared with `mlxc run --chat` (chat_format_*,
  * declared in commands.h).
  */
-#include <errno.h>
-#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +21,7 @@
 
 #include "commands.h"
 #include "mlxc/mlxc.h"
+#include "opt.h"
 
 /* ---- the prompt of a conversation ----------------------------------------------------------- */
 
@@ -125,56 +124,27 @@ mlxc_status chat_format_ids(const chat_format *f, const mlxc_chat_message *msgs,
 
 /* ---- the chat ---------------------------------------------------------------------------------- */
 
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: mlxc chat -m MODEL [options]   (user turns on stdin; /exit or end of input ends)\n"
-            "  -m, --model PATH       a .gguf file or a model directory\n"
-            "  --system TEXT          a system message first\n"
-            "  --chat-template FILE   a template (.jinja, tokenizer_config.json, .gguf) instead of the model's\n"
-            "  --chat-vars JSON       more template variables, e.g. '{\"enable_thinking\": false}'\n"
-            "  -n, --n-predict N      most tokens per reply (default 512)\n"
-            "  -c, --ctx-size N       context (KV cache) positions for the whole chat (default 4096)\n"
-            "  --temp T, --top-k K, --top-p P, --min-p P, --repeat-penalty R, --repeat-last-n N, --seed S\n"
-            "                         sampling, as mlxc run (default temp 0.8, top-k 40, top-p 0.95, min-p 0.05)\n"
-            "  --kv f16|bf16|f32      KV cache dtype (default f16)\n"
-            "  --act f32|bf16         activation dtype (default f32)\n"
-            "  --no-reuse             evaluate the whole conversation every turn (no KV cache reuse)\n"
-            "  --verbose              per turn on stderr: tokens reused from the cache, evaluated, generated\n"
-            "environment: MLXC_BACKEND=auto|cpu|cuda chooses the device\n");
-}
+static const char k_usage[] =
+    "usage: mlxc chat -m MODEL [options]   (user turns on stdin; /exit or end of input ends)\n"
+    "  -m, --model PATH       a .gguf file or a model directory\n"
+    "  --system TEXT          a system message first\n"
+    "  --chat-template FILE   a template (.jinja, tokenizer_config.json, .gguf) instead of the model's\n"
+    "  --chat-vars JSON       more template variables, e.g. '{\"enable_thinking\": false}'\n"
+    "  -n, --n-predict N      most tokens per reply (default 512)\n"
+    "  -c, --ctx-size N       context (KV cache) positions for the whole chat (default: the model's\n"
+    "                         trained context, at most 4096)\n"
+    "  --temp T, --top-k K, --top-p P, --min-p P, --repeat-penalty R, --repeat-last-n N, --seed S\n"
+    "                         sampling, as mlxc run (default temp 0.8, top-k 40, top-p 0.95, min-p 0.05)\n"
+    "  --kv f16|bf16|f32      KV cache dtype (default f16)\n"
+    "  --act f32|bf16         activation dtype (default f32)\n"
+    "  --no-reuse             evaluate the whole conversation every turn (no KV cache reuse)\n"
+    "  --verbose              per turn on stderr: tokens reused from the cache, evaluated, generated\n"
+    "environment: MLXC_BACKEND=auto|cpu|cuda chooses the device\n";
 
 static volatile sig_atomic_t g_stop;
 static void on_sigint(int sig) {
     (void)sig;
     g_stop = 1;
-}
-
-static bool parse_long(const char *s, long lo, long hi, long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || errno || v < lo || v > hi) return false;
-    *out = v;
-    return true;
-}
-
-static bool parse_float(const char *s, float *out) {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (!*s || *end || errno || isnan(v)) return false;
-    *out = (float)v;
-    return true;
-}
-
-static bool parse_u64(const char *s, uint64_t *out) {
-    char *end;
-    errno = 0;
-    if (!*s || *s == '-') return false;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (*end || errno) return false;
-    *out = v;
-    return true;
 }
 
 /* Length of the longest prefix of s[0..n) that does not end inside a
@@ -260,15 +230,6 @@ static int stop_tokens(const mlxc_tokenizer *tok, int32_t *out) {
     return n;
 }
 
-static bool takes_value(const char *a) {
-    static const char *const k[] = {"-m", "--model", "--system", "--chat-template", "--chat-vars", "-n", "--n-predict", "-c",
-                                    "--ctx-size", "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty",
-                                    "--repeat-last-n", "--seed", "--kv", "--act", NULL};
-    for (int i = 0; k[i]; i++)
-        if (!strcmp(a, k[i])) return true;
-    return false;
-}
-
 /* The conversation: messages with owned strings. */
 typedef struct convo {
     mlxc_chat_message *m;
@@ -307,68 +268,42 @@ static void convo_free(convo *c) {
 
 int mlxc_cmd_chat(int argc, char **argv) {
     const char *model = NULL, *system = NULL, *tmpl_path = NULL, *vars = NULL;
-    long n_gen = 512, n_ctx = 4096;
-    bool reuse = true, verbose = false;
+    long n_gen = 512, n_ctx = 0;
+    bool no_reuse = false, verbose = false;
     mlxc_sampler_params sp = mlxc_sampler_default_params();
-    mlxc_dtype kv = MLXC_F16, act = MLXC_F32;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        bool ok = true, takes = true;
-        long lv;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "--no-reuse")) { reuse = false; takes = false; }
-        else if (!strcmp(a, "--verbose")) { verbose = true; takes = false; }
-        else if (!v) {
-            fprintf(stderr, takes_value(a) ? "mlxc chat: %s needs a value\n\n" : "mlxc chat: unknown option '%s'\n\n", a);
-            usage(stderr);
-            return 2;
-        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) model = v;
-        else if (!strcmp(a, "--system")) system = v;
-        else if (!strcmp(a, "--chat-template")) tmpl_path = v;
-        else if (!strcmp(a, "--chat-vars")) vars = v;
-        else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) ok = parse_long(v, 1, 1 << 24, &n_gen);
-        else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) ok = parse_long(v, 1, 1 << 24, &n_ctx);
-        else if (!strcmp(a, "--temp")) ok = parse_float(v, &sp.temperature);
-        else if (!strcmp(a, "--top-k")) { ok = parse_long(v, 0, INT32_MAX, &lv); sp.top_k = (int32_t)lv; }
-        else if (!strcmp(a, "--top-p")) ok = parse_float(v, &sp.top_p);
-        else if (!strcmp(a, "--min-p")) ok = parse_float(v, &sp.min_p);
-        else if (!strcmp(a, "--repeat-penalty")) ok = parse_float(v, &sp.repeat_penalty);
-        else if (!strcmp(a, "--repeat-last-n")) { ok = parse_long(v, -1, INT32_MAX, &lv); sp.repeat_last_n = (int32_t)lv; }
-        else if (!strcmp(a, "--seed")) ok = parse_u64(v, &sp.seed);
-        else if (!strcmp(a, "--kv")) {
-            if (!strcmp(v, "f16")) kv = MLXC_F16;
-            else if (!strcmp(v, "bf16")) kv = MLXC_BF16;
-            else if (!strcmp(v, "f32")) kv = MLXC_F32;
-            else ok = false;
-        } else if (!strcmp(a, "--act")) {
-            if (!strcmp(v, "f32")) act = MLXC_F32;
-            else if (!strcmp(v, "bf16")) act = MLXC_BF16;
-            else ok = false;
-        } else {
-            fprintf(stderr, "mlxc chat: unknown option '%s'\n\n", a);
-            usage(stderr);
-            return 2;
-        }
-        if (!ok) {
-            fprintf(stderr, "mlxc chat: bad value '%s' for %s\n\n", v, a);
-            usage(stderr);
-            return 2;
-        }
-        if (takes) i++;
-    }
-    if (!model) {
-        fprintf(stderr, "mlxc chat: -m MODEL is required\n\n");
-        usage(stderr);
-        return 2;
-    }
+    long top_k = sp.top_k, last_n = sp.repeat_last_n;
+    int kv_i = 0, act_i = 0;
+    const cli_opt opts[] = {
+        CLI_OPT_STRING("-m|--model", &model),
+        CLI_OPT_STRING("--system", &system),
+        CLI_OPT_STRING("--chat-template", &tmpl_path),
+        CLI_OPT_STRING("--chat-vars", &vars),
+        CLI_OPT_INT("-n|--n-predict", &n_gen, 1, 1 << 24),
+        CLI_OPT_INT("-c|--ctx-size", &n_ctx, 1, 1 << 24),
+        CLI_OPT_FLOAT("--temp", &sp.temperature),
+        CLI_OPT_INT("--top-k", &top_k, 0, INT32_MAX),
+        CLI_OPT_FLOAT("--top-p", &sp.top_p),
+        CLI_OPT_FLOAT("--min-p", &sp.min_p),
+        CLI_OPT_FLOAT("--repeat-penalty", &sp.repeat_penalty),
+        CLI_OPT_INT("--repeat-last-n", &last_n, -1, INT32_MAX),
+        CLI_OPT_U64("--seed", &sp.seed),
+        CLI_OPT_CHOICE("--kv", &kv_i, "f16|bf16|f32"),
+        CLI_OPT_CHOICE("--act", &act_i, "f32|bf16"),
+        CLI_OPT_FLAG("--no-reuse", &no_reuse),
+        CLI_OPT_FLAG("--verbose", &verbose),
+        CLI_OPT_END,
+    };
+    cli_cmd c = {"chat", k_usage, opts, NULL, 0, 0};
+    int prc = cli_parse(&c, argc, argv);
+    if (prc >= 0) return prc;
+    sp.top_k = (int32_t)top_k;
+    sp.repeat_last_n = (int32_t)last_n;
+    mlxc_dtype kv = kv_i == 0 ? MLXC_F16 : kv_i == 1 ? MLXC_BF16 : MLXC_F32;
+    mlxc_dtype act = act_i == 0 ? MLXC_F32 : MLXC_BF16;
+    bool reuse = !no_reuse;
+    if (!model) return cli_usage_error(&c, "-m MODEL is required");
     mlxc_sampler *smp = NULL;
-    if (mlxc_sampler_create(&sp, &smp)) {
-        fprintf(stderr, "mlxc chat: %s\n", mlxc_last_error());
-        return 2;
-    }
+    if (mlxc_sampler_create(&sp, &smp)) return cli_usage_error(&c, "%s", mlxc_last_error());
 
     int rc = 1;
     mlxc_device *dev = NULL;
@@ -391,8 +326,11 @@ int mlxc_cmd_chat(int argc, char **argv) {
     }
     if (chat_format_open(m, tmpl_path, "mlxc chat", &fmt)) goto fail;
     chat_format_set_vars(fmt, vars);
-    mlxc_context_params cp = {.n_ctx = (uint32_t)n_ctx, .kv_dtype = kv, .decode_graph = true};
+    mlxc_context_params cp = mlxc_context_default_params();   /* n_ctx 0: the trained context, at most 4096 */
+    cp.n_ctx = (uint32_t)n_ctx;
+    cp.kv_dtype = kv;
     if (mlxc_context_create_ex(m, &cp, &ctx)) goto fail;
+    n_ctx = (long)mlxc_context_n_ctx(ctx);
     cache = malloc((size_t)n_ctx * sizeof *cache);
     if (!cache) goto fail;
     r.tok = mlxc_model_tokenizer(m);
@@ -412,6 +350,7 @@ int mlxc_cmd_chat(int argc, char **argv) {
             turn--;
             continue;
         }
+        mlxc_warn_invalid_utf8("chat", line, (size_t)got);
         if (!convo_add(&cv, "user", line, (size_t)got)) goto fail;
         size_t n_ids;
         free(ids);
