@@ -73,7 +73,8 @@
 #define MLXC_ATTN_SIMT_BK   16u
 #define MLXC_ATTN_SIMT_SMEM(hd)                                                                 \
     ((MLXC_ATTN_SIMT_ROWS * (hd) + 2u * MLXC_ATTN_SIMT_BK * ((hd) + 1u) +                      \
-      MLXC_ATTN_SIMT_ROWS * MLXC_ATTN_SIMT_BK + 4u * MLXC_ATTN_SIMT_ROWS) * 4u)
+      MLXC_ATTN_SIMT_ROWS * MLXC_ATTN_SIMT_BK + 4u * MLXC_ATTN_SIMT_ROWS +                      \
+      ((hd) > 256u ? MLXC_ATTN_SIMT_ROWS * (hd) : 0u)) * 4u)
 
 /* Mask dtypes of attn_prefill_x (0 = no mask). */
 #define MLXC_ATTN_MASK_NONE 0u

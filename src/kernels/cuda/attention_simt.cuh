@@ -60,9 +60,9 @@ struct simt_rows_state {
  * softmax state.  key_row(pos, &k, &v) gives the K and V rows of a
  * position; mask (may be NULL) holds the additive bias of dtype mask_dt.
  * Every thread of the block calls it; it begins and ends with a barrier. */
-template <typename T, int HD, typename KeyRow>
+template <typename T, int HD, typename Acc, typename KeyRow>
 __device__ __forceinline__ void simt_rows(simt_rows_state &rs, const float *sQ, float *sK, float *sV, float *sS,
-                                          float (&acc)[SROWS * HD / NT], float scale, float softcap, const void *mask,
+                                          Acc &acc, float scale, float softcap, const void *mask,
                                           uint32_t mask_dt, KeyRow key_row) {
     constexpr int LDK = HD + 1, NACC = SROWS * HD / NT;
     __syncthreads();
@@ -77,6 +77,9 @@ __device__ __forceinline__ void simt_rows(simt_rows_state &rs, const float *sQ, 
     for (int i = 0; i < NACC; i++) acc[i] = 0.0f;
     for (int64_t b0 = blo; b0 < bhi; b0 += SBK) {
         const int nb = bhi - b0 < SBK ? (int)(bhi - b0) : SBK;
+        /* Partly unrolled: fully, at head dim 512, the hoisted loads of 64
+         * rounds would not fit the registers. */
+#pragma unroll 4
         for (int e = threadIdx.x; e < SBK * HD; e += NT) {
             const int j = e / HD, d = e % HD;
             float kx = 0.0f, vx = 0.0f;
@@ -146,13 +149,29 @@ __device__ __forceinline__ void simt_rows(simt_rows_state &rs, const float *sQ, 
 }
 
 /* The dynamic shared memory of simt_rows: Q, the K and V tiles, the logits. */
+/* The thread's NACC accumulator elements: registers up to head dim 256;
+ * at 512 (64 per thread) they live in shared memory, in slots of their
+ * own thread (consecutive threads, consecutive words), which keeps the
+ * kernel within the registers without spilling. */
+template <int HD, bool SMEM = (HD > 256)> struct simt_acc {
+    float r[SROWS * HD / NT];
+    __device__ __forceinline__ explicit simt_acc(float *) {}
+    __device__ __forceinline__ float &operator[](int i) { return r[i]; }
+};
+template <int HD> struct simt_acc<HD, true> {
+    float *p;
+    __device__ __forceinline__ explicit simt_acc(float *base) : p(base + threadIdx.x) {}
+    __device__ __forceinline__ float &operator[](int i) { return p[i * NT]; }
+};
+
 template <int HD> struct simt_smem {
-    float *sQ, *sK, *sV, *sS;
+    float *sQ, *sK, *sV, *sS, *sAcc; /* sAcc: head dims above 256 only */
     __device__ __forceinline__ explicit simt_smem(unsigned char *base) {
         sQ = reinterpret_cast<float *>(base);
         sK = sQ + SROWS * HD;
         sV = sK + SBK * (HD + 1);
         sS = sV + SBK * (HD + 1);
+        sAcc = sS + SROWS * SBK + 4 * SROWS;
     }
 };
 
@@ -202,6 +221,7 @@ __device__ __forceinline__ void simt_decode(const void *q, const T *k, const T *
                 rs.m[r] = -INFINITY;
                 rs.l[r] = 0.0f;
             }
+#pragma unroll 4
             for (int e = threadIdx.x; e < SROWS * HD; e += NT) {
                 const int r = e / HD, d = e % HD;
                 sm.sQ[e] = r < (int)G ? ld_dt(p.q_dtype, q, ((uint64_t)kvh * G + r) * HD + d) : 0.0f;
@@ -209,7 +229,7 @@ __device__ __forceinline__ void simt_decode(const void *q, const T *k, const T *
             const T *kh = k + (uint64_t)kvh * p.capacity * HD, *vh = v + (uint64_t)kvh * p.capacity * HD;
             const bool ring = p.ring != 0;
             const uint32_t cap = p.capacity;
-            float acc[NACC];
+            simt_acc<HD> acc(sm.sAcc);
             simt_rows<T, HD>(rs, sm.sQ, sm.sK, sm.sV, sm.sS, acc, p.scale, p.softcap, nullptr, 0,
                              [&](int64_t pos, const T *&kr, const T *&vr) {
                                  const uint64_t slot = ring ? (uint64_t)pos % cap : (uint64_t)pos;
@@ -291,6 +311,7 @@ __device__ __forceinline__ void simt_prefill(const void *q, const T *k, const T 
             rs.m[r] = -INFINITY;
             rs.l[r] = 0.0f;
         }
+#pragma unroll 4
         for (int e = threadIdx.x; e < SROWS * HD; e += NT) {
             const int r = e / HD, d = e % HD;
             sm.sQ[e] = r < nrows ? ld_dt(p.q_dtype, q, b * q_seq + ((uint64_t)(t0 + r) * H + h) * HD + d) : 0.0f;
@@ -304,7 +325,7 @@ __device__ __forceinline__ void simt_prefill(const void *q, const T *k, const T 
         const int64_t chunk0 = ring ? (int64_t)p.q_offset : INT64_MAX;
         const uint64_t chunk_ld = (uint64_t)p.n_kv_heads * HD;
         const uint32_t cap = p.capacity;
-        float acc[NACC];
+        simt_acc<HD> acc(sm.sAcc);
         simt_rows<T, HD>(rs, sm.sQ, sm.sK, sm.sV, sm.sS, acc, p.scale, p.softcap,
                          p.mask_dtype != MLXC_ATTN_MASK_NONE ? mask : nullptr, p.mask_dtype,
                          [&](int64_t pos, const T *&kr, const T *&vr) {
