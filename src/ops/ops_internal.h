@@ -14,6 +14,7 @@
 #include "mlxc/ops_rope.h"
 #include "mlxc/ops_sample.h"
 #include "mlxc/ops_softmax.h"
+#include "mlxc/ops_moe.h"
 
 /* "f32", "f16", "bf16", or NULL for any other dtype. */
 const char *ops_float_sfx(mlxc_dtype dt);

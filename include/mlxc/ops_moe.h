@@ -1,0 +1,103 @@
+/*
+ * mlxc/ops_moe.h — mixture-of-experts routing, combine and grouping on the
+ * device.
+ *
+ * A MoE layer with `experts` experts sends each token to k of them:
+ *
+ *     mlxc_matmul(enc, x, w_router, logits, tokens, experts, hidden);
+ *     mlxc_moe_route(enc, logits, NULL, ids, weights, &route);   // ids, weights (tokens, k)
+ *     mlxc_qmatmul_experts(...ids...)  ->  expert_out (tokens, k, hidden)
+ *     mlxc_moe_combine(enc, expert_out, weights, NULL, NULL, x, x, tokens, k, hidden);
+ *
+ * and, for prefill, mlxc_moe_group lists the (token, slot) pairs of each
+ * expert so that one expert's rows can be gathered and multiplied together.
+ *
+ * Routing.  Per token (a row of `experts` logits, f32 or bf16) the k best
+ * experts are chosen, in descending order, ties to the lower expert id,
+ * NaN below every number (the order of mlxc_topk, and of a stable
+ * descending sort; torch.topk itself returns tied elements in an order of
+ * its own), and each gets a weight in f32:
+ *   MLXC_MOE_SOFTMAX_TOPK  p = softmax(logits); the k largest p (ranked by
+ *                          logit, which softmax keeps in order); w = p.
+ *                          Mixtral, Qwen2/3-MoE.
+ *   MLXC_MOE_SIGMOID_BIAS  s = sigmoid(logits); the k largest s + bias (bias
+ *                          per expert, f32, NULL for zeros: it steers the
+ *                          choice only); w = s.  DeepSeek-V3 (its grouped
+ *                          limit of experts per node is not applied here).
+ *   MLXC_MOE_TOPK_SOFTMAX  the k largest logits; w = softmax over those k.
+ *                          gpt-oss.
+ * Then, when renormalize, w /= the sum of the token's k weights (Mixtral,
+ * Qwen3-MoE norm_topk_prob, DeepSeek-V3 norm_topk_prob); then w *= scale
+ * (DeepSeek-V3 routed_scaling_factor; 1 for the others).  k <= 64,
+ * k <= experts <= 512.
+ *
+ * Combine.  out = sum_j w[t, j] * expert_out[t, j, :] + g * shared[t, :] +
+ * residual[t, :], accumulated in f32 and rounded once; g = sigmoid(gate[t])
+ * with a gate, else 1 (a shared expert without a gate, DeepSeek-V3); each
+ * of shared, gate and residual is optional.  out may be the residual
+ * buffer itself (in place).
+ *
+ * Grouping.  Slot s = t * k + j is token t's j-th choice.  From ids
+ * (tokens, k): counts[e] (the slots of expert e), offsets (experts + 1: the
+ * exclusive scan of counts, offsets[experts] = the routed slots) and perm
+ * (tokens * k): perm[offsets[e] .. offsets[e + 1]) are e's slots in
+ * increasing order (a stable sort by expert); a slot whose id is >= experts
+ * belongs to no expert and is listed after offsets[experts], in order, so
+ * perm is always a permutation.  Deterministic on every backend (no
+ * atomics).  The token of slot s is s / k.
+ */
+#ifndef MLXC_OPS_MOE_H
+#define MLXC_OPS_MOE_H
+
+#include "mlxc/encoder.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MLXC_MOE_MAX_K 64
+#define MLXC_MOE_MAX_EXPERTS 512
+
+typedef enum mlxc_moe_scoring {
+    MLXC_MOE_SOFTMAX_TOPK = 0,
+    MLXC_MOE_SIGMOID_BIAS = 1,
+    MLXC_MOE_TOPK_SOFTMAX = 2
+} mlxc_moe_scoring;
+
+typedef struct mlxc_moe_route_desc {
+    mlxc_moe_scoring scoring;
+    uint32_t         experts;     /* 1 .. 512 */
+    uint32_t         k;           /* 1 .. min(64, experts) */
+    bool             renormalize; /* divide the k weights by their sum */
+    float            scale;       /* multiplies every weight; finite (1 for none) */
+} mlxc_moe_route_desc;
+
+/* Top-k routing of each row of router logits (see above).
+ *   logits: (tokens, experts) f32 or bf16   bias: (experts) f32 or NULL
+ *   (MLXC_MOE_SIGMOID_BIAS only)   ids: (tokens, k) u32   weights: (tokens, k) f32 */
+MLXC_API mlxc_status mlxc_moe_route(mlxc_encoder *enc, const mlxc_buffer *logits, const mlxc_buffer *bias,
+                                    mlxc_buffer *ids, mlxc_buffer *weights, const mlxc_moe_route_desc *desc);
+
+/* Weighted sum of the expert outputs, plus an optional gated shared expert
+ * and an optional residual, in one pass.
+ *   expert_out: (tokens, k, hidden) f32 or bf16   weights: (tokens, k) f32
+ *   shared: (tokens, hidden) or NULL   gate: (tokens) f32 or the dtype of
+ *   expert_out, or NULL (needs shared)   residual: (tokens, hidden) or NULL
+ *   out: (tokens, hidden); shared, residual and out have expert_out's dtype.
+ * out overlaps no input except that it may be exactly the residual view. */
+MLXC_API mlxc_status mlxc_moe_combine(mlxc_encoder *enc, const mlxc_buffer *expert_out, const mlxc_buffer *weights,
+                                      const mlxc_buffer *shared, const mlxc_buffer *gate,
+                                      const mlxc_buffer *residual, mlxc_buffer *out, uint32_t tokens, uint32_t k,
+                                      uint32_t hidden);
+
+/* Stable grouping of the slots by expert (see above).
+ *   ids: (tokens, k) u32   counts: (experts) u32   offsets: (experts + 1) u32
+ *   perm: (tokens, k) u32; experts 1 .. 512; outputs overlap nothing. */
+MLXC_API mlxc_status mlxc_moe_group(mlxc_encoder *enc, const mlxc_buffer *ids, mlxc_buffer *counts,
+                                    mlxc_buffer *offsets, mlxc_buffer *perm, uint32_t tokens, uint32_t k,
+                                    uint32_t experts);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MLXC_OPS_MOE_H */

@@ -1,0 +1,128 @@
+/* Mixture-of-experts kernels (src/kernels/params_moe.h), written as the
+ * reference the CUDA ones are checked against: routing (a score per
+ * expert, the k best, their weights), the weighted combine of the expert
+ * outputs, and the stable grouping of token slots by expert for prefill. */
+#include "kernels/params_moe.h"
+#include "kernels/cpu/ops_cpu.h"
+
+static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+/* The value expert e is ranked by (params_moe.h). */
+OPS_ALWAYS_INLINE float route_score(ops_dtype t, const void *row, const float *bias, const mlxc_p_moe_route *p,
+                                    uint32_t e) {
+    const float x = ops_ld(t, row, e);
+    if (p->scoring != MLXC_P_MOE_SIGMOID_BIAS) return x;
+    return sigmoidf(x) + (p->use_bias ? bias[e] : 0.0f);
+}
+
+/* moe_route(logits, bias, ids, weights, p): per token, k rounds of
+ * "the best key below the last one chosen" (keys are unique: they carry
+ * the index), then the weights of the chosen experts. */
+OPS_ALWAYS_INLINE void moe_route(const mlxc_cpu_launch *l, ops_dtype t) {
+    const void *logits = l->args[0]; /* (tokens, experts) */
+    const float *bias = l->args[1];  /* (experts), read when use_bias */
+    uint32_t *ids = l->args[2];      /* (tokens, k) */
+    float *weights = l->args[3];     /* (tokens, k) */
+    const mlxc_p_moe_route *p = l->args[4];
+    const uint32_t E = p->experts, k = p->k;
+    const size_t es = t == OPS_F32 ? 4 : 2;
+    uint64_t lo, hi;
+    mlxc_cpu_slice(l, p->tokens, &lo, &hi);
+    for (uint64_t r = lo; r < hi; r++) {
+        const void *row = (const char *)logits + r * E * es; /* (experts) */
+        uint32_t *id = ids + r * k;                          /* (k) */
+        float *w = weights + r * k;                          /* (k) */
+        uint64_t prev = UINT64_MAX;
+        for (uint32_t j = 0; j < k; j++) {
+            uint64_t best = 0;
+            for (uint32_t e = 0; e < E; e++) {
+                const uint64_t key = ops_rank_key(route_score(t, row, bias, p, e), e);
+                if (key < prev && key > best) best = key;
+            }
+            id[j] = ops_rank_index(best);
+            prev = best;
+        }
+        /* softmax over every expert: max and sum of exp (in f32, in order) */
+        float m = -INFINITY, sum = 0.0f;
+        if (p->scoring == MLXC_P_MOE_SOFTMAX_TOPK) {
+            for (uint32_t e = 0; e < E; e++) m = fmaxf(m, ops_ld(t, row, e));
+            for (uint32_t e = 0; e < E; e++) sum += expf(ops_ld(t, row, e) - m);
+        } else if (p->scoring == MLXC_P_MOE_TOPK_SOFTMAX) {
+            m = ops_ld(t, row, id[0]); /* the largest chosen logit */
+            for (uint32_t j = 0; j < k; j++) sum += expf(ops_ld(t, row, id[j]) - m);
+        }
+        float wsum = 0.0f;
+        for (uint32_t j = 0; j < k; j++) {
+            const float x = ops_ld(t, row, id[j]);
+            w[j] = p->scoring == MLXC_P_MOE_SIGMOID_BIAS ? sigmoidf(x) : expf(x - m) / sum;
+            wsum += w[j];
+        }
+        const float norm = p->renorm && wsum > 0.0f ? wsum : 1.0f;
+        for (uint32_t j = 0; j < k; j++) w[j] = w[j] / norm * p->scale;
+    }
+}
+
+/* moe_combine(expert_out, weights, shared, gate, residual, out, p). */
+OPS_ALWAYS_INLINE void moe_combine(const mlxc_cpu_launch *l, ops_dtype t) {
+    const void *y = l->args[0];         /* (tokens, k, hidden) */
+    const float *w = l->args[1];        /* (tokens, k) */
+    const void *shared = l->args[2];    /* (tokens, hidden), read when use_shared */
+    const void *gate = l->args[3];      /* (tokens), DT or f32, read when use_gate */
+    const void *residual = l->args[4];  /* (tokens, hidden), read when use_residual; may be out */
+    void *out = l->args[5];             /* (tokens, hidden) */
+    const mlxc_p_moe_combine *p = l->args[6];
+    const uint32_t k = p->k, H = p->hidden;
+    uint64_t lo, hi;
+    mlxc_cpu_slice(l, p->tokens, &lo, &hi);
+    for (uint64_t r = lo; r < hi; r++) {
+        float g = 1.0f;
+        if (p->use_gate) g = sigmoidf(p->gate_f32 ? ((const float *)gate)[r] : ops_ld(t, gate, r));
+        for (uint32_t h = 0; h < H; h++) {
+            const uint64_t o = r * H + h;
+            float acc = 0.0f;
+            for (uint32_t j = 0; j < k; j++) acc += w[r * k + j] * ops_ld(t, y, (r * k + j) * H + h);
+            if (p->use_shared) acc += g * ops_ld(t, shared, o);
+            if (p->use_residual) acc += ops_ld(t, residual, o);
+            ops_st(t, out, o, acc);
+        }
+    }
+}
+
+/* moe_group(ids, counts, offsets, perm, p): a counting sort, on one group
+ * (the scan is serial; other groups have nothing to do). */
+static void moe_group(const mlxc_cpu_launch *l) {
+    const uint32_t *ids = l->args[0]; /* (slots) */
+    uint32_t *counts = l->args[1];    /* (experts) */
+    uint32_t *offsets = l->args[2];   /* (experts + 1) */
+    uint32_t *perm = l->args[3];      /* (slots) */
+    const mlxc_p_moe_group *p = l->args[4];
+    const uint32_t E = p->experts;
+    if (mlxc_cpu_group_linear(l) != 0) return;
+    for (uint32_t e = 0; e < E; e++) counts[e] = 0;
+    for (uint32_t s = 0; s < p->slots; s++)
+        if (ids[s] < E) counts[ids[s]]++;
+    uint32_t sum = 0;
+    for (uint32_t e = 0; e < E; e++) {
+        offsets[e] = sum;
+        sum += counts[e];
+    }
+    offsets[E] = sum;
+    /* a second pass places each slot after the earlier ones of its expert;
+     * offsets[e] is the start again once it is done */
+    uint32_t tail = sum;
+    for (uint32_t s = 0; s < p->slots; s++) {
+        if (ids[s] < E) perm[offsets[ids[s]]++] = s;
+        else perm[tail++] = s;
+    }
+    for (uint32_t e = 0; e < E; e++) offsets[e] -= counts[e];
+}
+
+/* One entry point per kernel name. */
+static void moe_route_f32(const mlxc_cpu_launch *l) { moe_route(l, OPS_F32); }
+static void moe_route_bf16(const mlxc_cpu_launch *l) { moe_route(l, OPS_BF16); }
+static void moe_combine_f32(const mlxc_cpu_launch *l) { moe_combine(l, OPS_F32); }
+static void moe_combine_bf16(const mlxc_cpu_launch *l) { moe_combine(l, OPS_BF16); }
+
+#define MLXC_FAMILY_NAME moe
+#define MLXC_FAMILY_DEF "kernels/moe.def"
+#include "kernels/cpu/family_tables.h"

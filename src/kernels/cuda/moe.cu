@@ -1,0 +1,253 @@
+/*
+ * Mixture-of-experts kernels (src/kernels/params_moe.h).
+ *
+ * moe_route: a warp per token (grid-stride over the warps of the grid; a
+ * partial last warp works with the lanes it has).  Each lane keeps the
+ * rank keys of experts lane, lane + W, ... (16 of them in registers, the
+ * rest, only with warps under 32 lanes, recomputed), and k rounds of a warp
+ * max pick "the best key below the last one chosen": keys are unique
+ * (they carry the index), so this is top-k in the order of the CPU kernel,
+ * exactly, whatever the launch shape.  Lane 0 writes the ids; the lanes
+ * then share the weight work.
+ *
+ * moe_combine: a thread per 16-byte vector of out (per element when rows
+ * are not whole vectors or a pointer is not aligned), the k expert rows
+ * summed in order in f32, one rounding at the store.
+ *
+ * moe_group: one block (blocks past the first have nothing to do).  Two
+ * passes over the slots in rounds of one slot per thread: within a warp,
+ * __match_any_sync gives each slot the lanes with the same expert, so the
+ * lowest such lane writes the warp's count of that expert, with no atomics;
+ * a scan of those counts over the warps, per expert, orders the warps.
+ * The first pass only counts; the scan of the counts gives the offsets; the
+ * second pass places slot s at offsets[e] + (slots of e before s), which is
+ * a stable sort and the same bits every run.
+ */
+#include "kernels/params_moe.h"
+#include "common.cuh"
+
+namespace mlxc_ops {
+
+__device__ __forceinline__ float sigmoid_f(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+/* Warp-wide OP of v over the warp's first W lanes, to every lane. */
+template <typename OP, typename T> __device__ __forceinline__ T warp_all(T v, uint32_t W, unsigned mask) {
+    v = warp_reduce<OP>(v, W);
+    return __shfl_sync(mask, v, 0);
+}
+
+template <typename T>
+__device__ __forceinline__ float route_score(const T *row, const float *bias, const mlxc_p_moe_route &p, uint32_t e) {
+    const float x = conv<T>::load(row[e]);
+    if (p.scoring != MLXC_P_MOE_SIGMOID_BIAS) return x;
+    return sigmoid_f(x) + (p.use_bias ? bias[e] : 0.0f);
+}
+
+template <typename T>
+__device__ __forceinline__ void moe_route(const T *logits, const float *bias, uint32_t *ids, float *weights,
+                                          const mlxc_p_moe_route &p) {
+    constexpr uint32_t PER = 16; /* keys a lane holds in registers: 512 experts over 32 lanes */
+    const uint32_t t = thread_linear(), lane = t & 31u, W = warp_width();
+    const unsigned mask = lanes_mask(W);
+    const uint64_t wpb = (thread_count() + 31u) / 32u;
+    const uint32_t E = p.experts, k = p.k;
+    for (uint64_t r = block_linear() * wpb + t / 32u; r < p.tokens; r += block_count() * wpb) {
+        const T *row = logits + r * E;   /* (experts) */
+        uint32_t *id = ids + r * k;      /* (k) */
+        float *w = weights + r * k;      /* (k) */
+        u64 kc[PER];
+#pragma unroll
+        for (uint32_t c = 0; c < PER; c++) {
+            const uint32_t e = lane + c * W;
+            kc[c] = e < E ? rank_key(route_score(row, bias, p, e), e) : 0;
+        }
+        u64 prev = ~0ull;
+        for (uint32_t j = 0; j < k; j++) {
+            u64 best = 0;
+#pragma unroll
+            for (uint32_t c = 0; c < PER; c++) best = kc[c] < prev && kc[c] > best ? kc[c] : best;
+            for (uint32_t e = lane + PER * W; e < E; e += W) {
+                const u64 key = rank_key(route_score(row, bias, p, e), e);
+                best = key < prev && key > best ? key : best;
+            }
+            best = warp_all<op_max>(best, W, mask);
+            if (lane == 0) id[j] = rank_index(best);
+            prev = best;
+        }
+        __syncwarp(mask); /* the ids lane 0 wrote are seen by every lane */
+        /* the softmax's max and sum (f32) */
+        float m = 0.0f, sum = 1.0f;
+        if (p.scoring == MLXC_P_MOE_SOFTMAX_TOPK) {
+            float lm = -INFINITY, ls = 0.0f;
+            for (uint32_t e = lane; e < E; e += W) lm = fmaxf(lm, conv<T>::load(row[e]));
+            m = warp_all<op_max>(lm, W, mask);
+            for (uint32_t e = lane; e < E; e += W) ls += expf(conv<T>::load(row[e]) - m);
+            sum = warp_all<op_sum>(ls, W, mask);
+        } else if (p.scoring == MLXC_P_MOE_TOPK_SOFTMAX) {
+            float ls = 0.0f;
+            m = conv<T>::load(row[id[0]]);
+            for (uint32_t j = lane; j < k; j += W) ls += expf(conv<T>::load(row[id[j]]) - m);
+            sum = warp_all<op_sum>(ls, W, mask);
+        }
+        /* the k weights, their sum when renormalising, then the stores */
+        float lw = 0.0f;
+        if (p.renorm)
+            for (uint32_t j = lane; j < k; j += W) {
+                const float x = conv<T>::load(row[id[j]]);
+                lw += p.scoring == MLXC_P_MOE_SIGMOID_BIAS ? sigmoid_f(x) : expf(x - m) / sum;
+            }
+        const float wsum = p.renorm ? warp_all<op_sum>(lw, W, mask) : 0.0f;
+        const float norm = p.renorm && wsum > 0.0f ? wsum : 1.0f;
+        for (uint32_t j = lane; j < k; j += W) {
+            const float x = conv<T>::load(row[id[j]]);
+            const float wj = p.scoring == MLXC_P_MOE_SIGMOID_BIAS ? sigmoid_f(x) : expf(x - m) / sum;
+            w[j] = wj / norm * p.scale;
+        }
+        __syncwarp(mask); /* every lane has read the ids before the next token's are written */
+    }
+}
+
+template <typename T>
+__device__ __forceinline__ float gate_of(const void *gate, uint64_t r, const mlxc_p_moe_combine &p) {
+    if (!p.use_gate) return 1.0f;
+    return sigmoid_f(p.gate_f32 ? ((const float *)gate)[r] : conv<T>::load(((const T *)gate)[r]));
+}
+
+template <typename T>
+__device__ __forceinline__ void moe_combine(const T *y, const float *w, const T *shared, const void *gate,
+                                            const T *residual, T *out, const mlxc_p_moe_combine &p) {
+    constexpr uint32_t N = vec_n<T>::N;
+    typedef frag<T, N> F;
+    const uint32_t H = p.hidden, k = p.k;
+    const uint64_t total = (uint64_t)p.tokens * H;
+    const bool vec = H % N == 0 && aligned16(y) && aligned16(out) && (!p.use_shared || aligned16(shared)) &&
+                     (!p.use_residual || aligned16(residual));
+    if (vec) {
+        for (uint64_t v = global_index(); v < total / N; v += global_stride()) {
+            const uint64_t o = v * N, r = o / H, h = o % H;
+            float acc[N];
+#pragma unroll
+            for (uint32_t i = 0; i < N; i++) acc[i] = 0.0f;
+            for (uint32_t j = 0; j < k; j++) {
+                const float wj = w[r * k + j];
+                F f;
+                f.load(y + (r * k + j) * H + h);
+#pragma unroll
+                for (uint32_t i = 0; i < N; i++) acc[i] += wj * f.get(i);
+            }
+            if (p.use_shared) {
+                const float g = gate_of<T>(gate, r, p);
+                F f;
+                f.load(shared + o);
+#pragma unroll
+                for (uint32_t i = 0; i < N; i++) acc[i] += g * f.get(i);
+            }
+            if (p.use_residual) {
+                F f;
+                f.load(residual + o);
+#pragma unroll
+                for (uint32_t i = 0; i < N; i++) acc[i] += f.get(i);
+            }
+            F f;
+            f.pack(acc);
+            f.store(out + o);
+        }
+        return;
+    }
+    for (uint64_t o = global_index(); o < total; o += global_stride()) {
+        const uint64_t r = o / H, h = o % H;
+        float acc = 0.0f;
+        for (uint32_t j = 0; j < k; j++) acc += w[r * k + j] * conv<T>::load(y[(r * k + j) * H + h]);
+        if (p.use_shared) acc += gate_of<T>(gate, r, p) * conv<T>::load(shared[o]);
+        if (p.use_residual) acc += conv<T>::load(residual[o]);
+        out[o] = conv<T>::store(acc);
+    }
+}
+
+constexpr uint32_t GROUP_BUCKETS = 513; /* 512 experts + the slots of no expert */
+
+__device__ __forceinline__ void moe_group(const uint32_t *ids, uint32_t *counts, uint32_t *offsets, uint32_t *perm,
+                                          const mlxc_p_moe_group &p) {
+    __shared__ uint32_t base[GROUP_BUCKETS];      /* per bucket: slots before this round (+ its start) */
+    __shared__ uint32_t round_n[GROUP_BUCKETS];   /* per bucket: slots of this round */
+    __shared__ uint16_t wc[32][GROUP_BUCKETS];    /* per warp, per bucket: count, then warps before */
+    if (block_linear() != 0) return;
+    const uint32_t t = thread_linear(), nt = thread_count(), lane = t & 31u, warp = t >> 5;
+    const uint32_t nw = (nt + 31u) / 32u, W = warp_width();
+    const unsigned mask = lanes_mask(W);
+    const uint32_t E = p.experts, B = E + 1, S = p.slots;
+    for (uint32_t b = t; b < B; b += nt) base[b] = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        __syncthreads();
+        for (uint32_t r0 = 0; r0 < S; r0 += nt) {
+            for (uint32_t b = lane; b < B; b += W) wc[warp][b] = 0;
+            __syncwarp(mask);
+            const uint32_t s = r0 + t;
+            const bool have = s < S;
+            const uint32_t bucket = have ? (ids[s] < E ? ids[s] : E) : 0xffffffffu;
+            const unsigned same = __match_any_sync(mask, bucket);
+            const uint32_t rank = __popc(same & ((1u << lane) - 1u));
+            if (have && rank == 0) wc[warp][bucket] = (uint16_t)__popc(same);
+            __syncthreads();
+            for (uint32_t b = t; b < B; b += nt) {
+                uint32_t run = 0;
+                for (uint32_t q = 0; q < nw; q++) {
+                    const uint32_t c = wc[q][b];
+                    wc[q][b] = (uint16_t)run;
+                    run += c;
+                }
+                round_n[b] = run;
+            }
+            __syncthreads();
+            if (pass == 1 && have) perm[base[bucket] + wc[warp][bucket] + rank] = s;
+            __syncthreads();
+            for (uint32_t b = t; b < B; b += nt) base[b] += round_n[b];
+        }
+        __syncthreads();
+        if (pass == 1) break;
+        /* counts, then their exclusive scan by warp 0, W0 lanes a step */
+        for (uint32_t e = t; e < E; e += nt) counts[e] = base[e];
+        __syncthreads(); /* the counts are read before the scan rewrites base */
+        if (warp == 0) {
+            uint32_t carry = 0;
+            for (uint32_t c0 = 0; c0 < B; c0 += W) {
+                const uint32_t b = c0 + lane;
+                const uint32_t v = b < B ? base[b] : 0;
+                uint32_t incl = v;
+                for (uint32_t o = 1; o < 32; o <<= 1) {
+                    const uint32_t other = __shfl_up_sync(mask, incl, o);
+                    if (lane >= o) incl += other;
+                }
+                if (b < B) {
+                    base[b] = carry + incl - v; /* the start of bucket b */
+                    if (b <= E) offsets[b] = carry + incl - v;
+                }
+                carry += __shfl_sync(mask, incl, W - 1);
+            }
+        }
+    }
+}
+
+} // namespace mlxc_ops
+
+#define MOE_KERNELS(T, sfx)                                                                                      \
+    extern "C" __global__ void __launch_bounds__(1024) moe_route_##sfx(const T *logits, const float *bias,       \
+                                                                       uint32_t *ids, float *weights,            \
+                                                                       mlxc_p_moe_route p) {                     \
+        mlxc_ops::moe_route<T>(logits, bias, ids, weights, p);                                                  \
+    }                                                                                                            \
+    extern "C" __global__ void __launch_bounds__(1024) moe_combine_##sfx(const T *y, const float *w,             \
+                                                                         const T *shared, const void *gate,      \
+                                                                         const T *residual, T *out,              \
+                                                                         mlxc_p_moe_combine p) {                 \
+        mlxc_ops::moe_combine<T>(y, w, shared, gate, residual, out, p);                                         \
+    }
+MOE_KERNELS(float, f32)
+MOE_KERNELS(__nv_bfloat16, bf16)
+#undef MOE_KERNELS
+
+extern "C" __global__ void __launch_bounds__(1024, 1) moe_group(const uint32_t *ids, uint32_t *counts,
+                                                                uint32_t *offsets, uint32_t *perm,
+                                                                mlxc_p_moe_group p) {
+    mlxc_ops::moe_group(ids, counts, offsets, perm, p);
+}
