@@ -5,6 +5,7 @@
  * Also: the CUDA signature table matches the CPU kernel table both ways. */
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/signatures.h"
+#include "mlxc/ops_moe.h"
 #include "ops_test.h"
 
 static mlxc_device *dev;
@@ -273,6 +274,102 @@ static void err_softmax(void) {
 }
 
 /* A buffer of another device is refused before anything is recorded. */
+static void err_moe(void) {
+    /* routing: 4 tokens x 8 experts, k 2 */
+    mlxc_buffer *lg = buf(MLXC_F32, 32), *lh = buf(MLXC_F16, 32), *lu = buf(MLXC_U32, 32), *l31 = buf(MLXC_F32, 31);
+    mlxc_buffer *ids = buf(MLXC_U32, 8), *w = buf(MLXC_F32, 8), *idf = buf(MLXC_F32, 8), *wu = buf(MLXC_U32, 8);
+    mlxc_buffer *ids7 = buf(MLXC_U32, 7), *bias = buf(MLXC_F32, 8), *bias7 = buf(MLXC_F32, 7), *biash = buf(MLXC_BF16, 8);
+    mlxc_buffer *big = buf(MLXC_F32, 1026), *bigi = buf(MLXC_U32, 130), *bigw = buf(MLXC_F32, 130);
+    mlxc_moe_route_desc d = {MLXC_MOE_SOFTMAX_TOPK, 8, 2, true, 1.0f};
+    FAILS(mlxc_moe_route(NULL, lg, NULL, ids, w, &d), BAD_ARG);
+    FAILS(mlxc_moe_route(enc, NULL, NULL, ids, w, &d), BAD_ARG);
+    FAILS(mlxc_moe_route(enc, lg, NULL, NULL, w, &d), BAD_ARG);
+    FAILS(mlxc_moe_route(enc, lg, NULL, ids, NULL, &d), BAD_ARG);
+    FAILS(mlxc_moe_route(enc, lg, NULL, ids, w, NULL), BAD_ARG);
+    mlxc_moe_route_desc e = d;
+    e.k = 9; /* k > experts */
+    FAILS(mlxc_moe_route(enc, lg, NULL, ids, w, &e), BAD_ARG);
+    e.k = 0;
+    FAILS(mlxc_moe_route(enc, lg, NULL, ids, w, &e), BAD_ARG);
+    e = d;
+    e.experts = 513; /* experts > 512 (1026 logits: 2 rows) */
+    FAILS(mlxc_moe_route(enc, big, NULL, bigi, bigw, &e), BAD_ARG);
+    e.experts = 0;
+    FAILS(mlxc_moe_route(enc, lg, NULL, ids, w, &e), BAD_ARG);
+    e.experts = 513;
+    e.k = 65; /* k > 64 */
+    FAILS(mlxc_moe_route(enc, big, NULL, bigi, bigw, &e), BAD_ARG);
+    e = d;
+    e.scoring = (mlxc_moe_scoring)3;
+    FAILS(mlxc_moe_route(enc, lg, NULL, ids, w, &e), BAD_ARG);
+    e = d;
+    e.scale = NAN;
+    FAILS(mlxc_moe_route(enc, lg, NULL, ids, w, &e), BAD_ARG);
+    FAILS(mlxc_moe_route(enc, lg, bias, ids, w, &d), BAD_ARG); /* a bias with softmax */
+    FAILS(mlxc_moe_route(enc, lh, NULL, ids, w, &d), MLXC_ERR_DTYPE);
+    FAILS(mlxc_moe_route(enc, lu, NULL, ids, w, &d), MLXC_ERR_DTYPE);
+    FAILS(mlxc_moe_route(enc, l31, NULL, ids, w, &d), MLXC_ERR_SHAPE);
+    FAILS(mlxc_moe_route(enc, lg, NULL, idf, w, &d), MLXC_ERR_DTYPE);
+    FAILS(mlxc_moe_route(enc, lg, NULL, ids, wu, &d), MLXC_ERR_DTYPE);
+    FAILS(mlxc_moe_route(enc, lg, NULL, ids7, w, &d), MLXC_ERR_SHAPE);
+    e = d;
+    e.scoring = MLXC_MOE_SIGMOID_BIAS;
+    FAILS(mlxc_moe_route(enc, lg, bias7, ids, w, &e), MLXC_ERR_SHAPE);
+    FAILS(mlxc_moe_route(enc, lg, biash, ids, w, &e), MLXC_ERR_DTYPE);
+    mlxc_buffer *u16 = buf(MLXC_U32, 16), *ida = view(u16, 0, MLXC_U32, 8), *wa = view(u16, 16, MLXC_F32, 8);
+    FAILS(mlxc_moe_route(enc, lg, NULL, ida, wa, &d), BAD_ARG); /* ids and weights overlap */
+    CHECK_OK(mlxc_moe_route(enc, lg, bias, ids, w, &e));
+    CHECK_OK(mlxc_moe_route(enc, lg, NULL, ids, w, &d));
+
+    /* combine: 2 tokens, k 2, hidden 4 */
+    mlxc_buffer *y = buf(MLXC_F32, 16), *yb = buf(MLXC_BF16, 16), *yh = buf(MLXC_F16, 16), *y15 = buf(MLXC_F32, 15);
+    mlxc_buffer *cw = buf(MLXC_F32, 4), *cwb = buf(MLXC_BF16, 4), *sh = buf(MLXC_F32, 8), *shb = buf(MLXC_BF16, 8);
+    mlxc_buffer *g = buf(MLXC_F32, 2), *gh = buf(MLXC_F16, 2), *g3 = buf(MLXC_F32, 3), *res = buf(MLXC_F32, 8);
+    mlxc_buffer *out = buf(MLXC_F32, 8), *outb = buf(MLXC_BF16, 8), *out7 = buf(MLXC_F32, 7);
+    FAILS(mlxc_moe_combine(NULL, y, cw, NULL, NULL, NULL, out, 2, 2, 4), BAD_ARG);
+    FAILS(mlxc_moe_combine(enc, NULL, cw, NULL, NULL, NULL, out, 2, 2, 4), BAD_ARG);
+    FAILS(mlxc_moe_combine(enc, y, NULL, NULL, NULL, NULL, out, 2, 2, 4), BAD_ARG);
+    FAILS(mlxc_moe_combine(enc, y, cw, NULL, NULL, NULL, NULL, 2, 2, 4), BAD_ARG);
+    FAILS(mlxc_moe_combine(enc, y, cw, NULL, g, NULL, out, 2, 2, 4), BAD_ARG); /* a gate without shared */
+    FAILS(mlxc_moe_combine(enc, y, cw, NULL, NULL, NULL, out, 0, 2, 4), BAD_ARG);
+    FAILS(mlxc_moe_combine(enc, yh, cw, NULL, NULL, NULL, out, 2, 2, 4), MLXC_ERR_DTYPE);
+    FAILS(mlxc_moe_combine(enc, y, cwb, NULL, NULL, NULL, out, 2, 2, 4), MLXC_ERR_DTYPE);
+    FAILS(mlxc_moe_combine(enc, y, cw, NULL, NULL, NULL, outb, 2, 2, 4), MLXC_ERR_DTYPE);
+    FAILS(mlxc_moe_combine(enc, y, cw, shb, NULL, NULL, out, 2, 2, 4), MLXC_ERR_DTYPE);
+    FAILS(mlxc_moe_combine(enc, y, cw, sh, gh, NULL, out, 2, 2, 4), MLXC_ERR_DTYPE);
+    FAILS(mlxc_moe_combine(enc, y15, cw, NULL, NULL, NULL, out, 2, 2, 4), MLXC_ERR_SHAPE);
+    FAILS(mlxc_moe_combine(enc, y, cw, NULL, NULL, NULL, out7, 2, 2, 4), MLXC_ERR_SHAPE);
+    FAILS(mlxc_moe_combine(enc, y, cw, sh, g3, NULL, out, 2, 2, 4), MLXC_ERR_SHAPE);
+    FAILS(mlxc_moe_combine(enc, y, cw, NULL, NULL, NULL, out, 2, 3, 4), MLXC_ERR_SHAPE);
+    FAILS(mlxc_moe_combine(enc, y, cw, sh, NULL, NULL, sh, 2, 2, 4), BAD_ARG); /* out is an input */
+    mlxc_buffer *ov = view(res, 0, MLXC_F32, 8);
+    CHECK_OK(mlxc_moe_combine(enc, y, cw, sh, g, res, ov, 2, 2, 4)); /* in place: the same bytes */
+    mlxc_buffer *big2 = buf(MLXC_F32, 9), *ov2 = view(big2, 4, MLXC_F32, 8), *rv2 = view(big2, 0, MLXC_F32, 8);
+    FAILS(mlxc_moe_combine(enc, y, cw, NULL, NULL, rv2, ov2, 2, 2, 4), BAD_ARG); /* a shifted residual */
+    CHECK_OK(mlxc_moe_combine(enc, yb, cw, shb, g, NULL, outb, 2, 2, 4)); /* an f32 gate with bf16 */
+
+    /* grouping: 4 tokens, k 2, 8 experts */
+    mlxc_buffer *cnt = buf(MLXC_U32, 8), *off = buf(MLXC_U32, 9), *perm = buf(MLXC_U32, 8), *off8 = buf(MLXC_U32, 8);
+    mlxc_buffer *cnti = buf(MLXC_I32, 8), *cnt513 = buf(MLXC_U32, 513), *off514 = buf(MLXC_U32, 514);
+    FAILS(mlxc_moe_group(NULL, ids, cnt, off, perm, 4, 2, 8), BAD_ARG);
+    FAILS(mlxc_moe_group(enc, ids, NULL, off, perm, 4, 2, 8), BAD_ARG);
+    FAILS(mlxc_moe_group(enc, ids, cnt, off, perm, 4, 2, 0), BAD_ARG);
+    FAILS(mlxc_moe_group(enc, ids, cnt513, off514, perm, 4, 2, 513), BAD_ARG);
+    FAILS(mlxc_moe_group(enc, ids, cnt, off, perm, 0, 2, 8), BAD_ARG);
+    FAILS(mlxc_moe_group(enc, ids, cnt, off, perm, 65536, 65536, 8), BAD_ARG);
+    FAILS(mlxc_moe_group(enc, w, cnt, off, perm, 4, 2, 8), MLXC_ERR_DTYPE);
+    FAILS(mlxc_moe_group(enc, ids, cnti, off, perm, 4, 2, 8), MLXC_ERR_DTYPE);
+    FAILS(mlxc_moe_group(enc, ids, cnt, off8, perm, 4, 2, 8), MLXC_ERR_SHAPE);
+    FAILS(mlxc_moe_group(enc, ids, cnt, off, perm, 4, 3, 8), MLXC_ERR_SHAPE);
+    FAILS(mlxc_moe_group(enc, ids, cnt, off, ids, 4, 2, 8), BAD_ARG); /* perm is ids */
+    CHECK_OK(mlxc_moe_group(enc, ids, cnt, off, perm, 4, 2, 8));
+
+    mlxc_buffer *all[] = {lg, lh, lu, l31, ids, w, idf, wu, ids7, bias, bias7, biash, big, bigi, bigw, u16, ida, wa,
+                          y, yb, yh, y15, cw, cwb, sh, shb, g, gh, g3, res, out, outb, out7, ov, big2, ov2, rv2,
+                          cnt, off, perm, off8, cnti, cnt513, off514};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) mlxc_buffer_release(all[i]);
+}
+
 static void err_other_device(void) {
     mlxc_device *other = NULL;
     CHECK_OK(mlxc_device_open(MLXC_BACKEND_CPU, 0, &other));
@@ -307,8 +404,9 @@ static void signatures_match(void) {
     }
     /* 126 + attention at head dim 512 (decode and prefill x 2 KV dtypes) and
      * its general prefill (5 head dims x 2) + qmatmul: qmv and qmm 22 formats
-     * x 4 dtype pairs each, qgather 22 x 2, qmoe 22 x 4. */
-    CHECK_EQ_INT(n, 126 + 4 + 10 + 88 + 28 + 88 + 44 + 88);
+     * x 4 dtype pairs each, qgather 22 x 2, qmoe 22 x 4 + moe: route and
+     * combine x 2 dtypes, group. */
+    CHECK_EQ_INT(n, 126 + 4 + 10 + 88 + 28 + 88 + 44 + 88 + 5);
     size_t ncpu = 0;
     for (const mlxc_cpu_builtin *b; (b = mlxc_cpu_builtin_at(ncpu)) != NULL; ncpu++) {
         const mlxc_kernel_signature *s = mlxc_kernel_builtin_signature(b->name);
@@ -323,7 +421,8 @@ static void signatures_match(void) {
     static const char *const names[] = {"scale_bf16", "cast_f16_bf16", "copy_strided_x64", "transpose_x8",
                                         "embedding_gather_bf16_f32", "kv_cache_copy_f16_bf16", "sample_f16",
                                         "rms_norm_residual_f32", "layer_norm_f16", "rope_bf16", "softmax_f32",
-                                        "qmm_affine4_f32_bf16", "qgather_q8_0_f32"};
+                                        "qmm_affine4_f32_bf16", "qgather_q8_0_f32", "moe_route_bf16",
+                                        "moe_combine_f32", "moe_group"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         const mlxc_kernel *k = NULL;
         CHECK_OK(mlxc_kernel_get(dev, names[i], &k));
@@ -341,6 +440,7 @@ int main(void) {
     RUN(err_norm);
     RUN(err_rope);
     RUN(err_softmax);
+    RUN(err_moe);
     RUN(err_other_device);
     RUN(signatures_match);
     CHECK_OK(mlxc_encoder_commit_and_wait(enc)); /* the accepted calls run */
