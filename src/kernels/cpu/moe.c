@@ -15,9 +15,10 @@ OPS_ALWAYS_INLINE float route_score(ops_dtype t, const void *row, const float *b
     return sigmoidf(x) + (p->use_bias ? bias[e] : 0.0f);
 }
 
-/* moe_route(logits, bias, ids, weights, p): per token, k rounds of
- * "the best key below the last one chosen" (keys are unique: they carry
- * the index), then the weights of the chosen experts. */
+/* moe_route(logits, bias, ids, weights, p): per token, the rank keys of
+ * all experts, then k rounds of "the best key below the last one chosen"
+ * (keys are unique: they carry the index), then the chosen experts'
+ * weights. */
 OPS_ALWAYS_INLINE void moe_route(const mlxc_cpu_launch *l, ops_dtype t) {
     const void *logits = l->args[0]; /* (tokens, experts) */
     const float *bias = l->args[1];  /* (experts), read when use_bias */
@@ -26,19 +27,19 @@ OPS_ALWAYS_INLINE void moe_route(const mlxc_cpu_launch *l, ops_dtype t) {
     const mlxc_p_moe_route *p = l->args[4];
     const uint32_t E = p->experts, k = p->k;
     const size_t es = t == OPS_F32 ? 4 : 2;
+    uint64_t key[512]; /* (experts) */
     uint64_t lo, hi;
     mlxc_cpu_slice(l, p->tokens, &lo, &hi);
     for (uint64_t r = lo; r < hi; r++) {
         const void *row = (const char *)logits + r * E * es; /* (experts) */
         uint32_t *id = ids + r * k;                          /* (k) */
         float *w = weights + r * k;                          /* (k) */
+        for (uint32_t e = 0; e < E; e++) key[e] = ops_rank_key(route_score(t, row, bias, p, e), e);
         uint64_t prev = UINT64_MAX;
         for (uint32_t j = 0; j < k; j++) {
             uint64_t best = 0;
-            for (uint32_t e = 0; e < E; e++) {
-                const uint64_t key = ops_rank_key(route_score(t, row, bias, p, e), e);
-                if (key < prev && key > best) best = key;
-            }
+            for (uint32_t e = 0; e < E; e++)
+                if (key[e] < prev && key[e] > best) best = key[e];
             id[j] = ops_rank_index(best);
             prev = best;
         }
@@ -62,7 +63,11 @@ OPS_ALWAYS_INLINE void moe_route(const mlxc_cpu_launch *l, ops_dtype t) {
     }
 }
 
-/* moe_combine(expert_out, weights, shared, gate, residual, out, p). */
+/* moe_combine(expert_out, weights, shared, gate, residual, out, p): a
+ * token's row in chunks of HC, each summed over the k expert rows in f32
+ * (row by row, so the reads run along rows), then the shared and residual
+ * terms, one rounding at the store. */
+#define HC 256
 OPS_ALWAYS_INLINE void moe_combine(const mlxc_cpu_launch *l, ops_dtype t) {
     const void *y = l->args[0];         /* (tokens, k, hidden) */
     const float *w = l->args[1];        /* (tokens, k) */
@@ -72,21 +77,30 @@ OPS_ALWAYS_INLINE void moe_combine(const mlxc_cpu_launch *l, ops_dtype t) {
     void *out = l->args[5];             /* (tokens, hidden) */
     const mlxc_p_moe_combine *p = l->args[6];
     const uint32_t k = p->k, H = p->hidden;
+    float acc[HC]; /* (HC) one chunk of the token's row */
     uint64_t lo, hi;
     mlxc_cpu_slice(l, p->tokens, &lo, &hi);
     for (uint64_t r = lo; r < hi; r++) {
         float g = 1.0f;
         if (p->use_gate) g = sigmoidf(p->gate_f32 ? ((const float *)gate)[r] : ops_ld(t, gate, r));
-        for (uint32_t h = 0; h < H; h++) {
-            const uint64_t o = r * H + h;
-            float acc = 0.0f;
-            for (uint32_t j = 0; j < k; j++) acc += w[r * k + j] * ops_ld(t, y, (r * k + j) * H + h);
-            if (p->use_shared) acc += g * ops_ld(t, shared, o);
-            if (p->use_residual) acc += ops_ld(t, residual, o);
-            ops_st(t, out, o, acc);
+        for (uint32_t h0 = 0; h0 < H; h0 += HC) {
+            const uint32_t n = H - h0 < HC ? H - h0 : HC;
+            for (uint32_t i = 0; i < n; i++) acc[i] = 0.0f;
+            for (uint32_t j = 0; j < k; j++) {
+                const float wj = w[r * k + j];
+                const uint64_t yrow = (r * k + j) * H + h0;
+                for (uint32_t i = 0; i < n; i++) acc[i] += wj * ops_ld(t, y, yrow + i);
+            }
+            const uint64_t o = r * H + h0;
+            if (p->use_shared)
+                for (uint32_t i = 0; i < n; i++) acc[i] += g * ops_ld(t, shared, o + i);
+            if (p->use_residual)
+                for (uint32_t i = 0; i < n; i++) acc[i] += ops_ld(t, residual, o + i);
+            for (uint32_t i = 0; i < n; i++) ops_st(t, out, o + i, acc[i]);
         }
     }
 }
+#undef HC
 
 /* moe_group(ids, counts, offsets, perm, p): a counting sort, on one group
  * (the scan is serial; other groups have nothing to do). */
