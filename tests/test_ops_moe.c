@@ -329,12 +329,12 @@ static void check_torch_on(mlxc_device *d) {
     free(text);
 }
 
+#ifndef MOE_NO_MAIN
 static void route_reference(void) { check_route_on(dev); }
 static void combine_reference(void) { check_combine_on(dev); }
 static void group_reference(void) { check_group_on(dev); }
 static void route_torch(void) { check_torch_on(dev); }
 
-#ifndef MOE_NO_MAIN
 int main(void) {
     if (mlxc_device_open(MLXC_BACKEND_CPU, 0, &dev) != MLXC_OK) {
         fprintf(stderr, "setup: %s\n", mlxc_last_error());
