@@ -22,8 +22,15 @@
  *                          Mixtral, Qwen2/3-MoE.
  *   MLXC_MOE_SIGMOID_BIAS  s = sigmoid(logits); the k largest s + bias (bias
  *                          per expert, f32, NULL for zeros: it steers the
- *                          choice only); w = s.  DeepSeek-V3 (its grouped
- *                          limit of experts per node is not applied here).
+ *                          choice only); w = s.  DeepSeek-V3.  With n_group
+ *                          > 1 the choice is group-limited as DeepSeek-V3's
+ *                          (n_group 8, topk_group 4): the experts form
+ *                          n_group equal runs, a run scores the sum of its
+ *                          two largest s + bias, and the k come from the
+ *                          topk_group best runs only (run ties to the lower
+ *                          run; the experts of the other runs are left out
+ *                          where the reference code sets their score to 0,
+ *                          the same choice unless scores drop to 0 or below).
  *   MLXC_MOE_TOPK_SOFTMAX  the k largest logits; w = softmax over those k.
  *                          gpt-oss.
  * Then, when renormalize, w /= the sum of the token's k weights (Mixtral,
@@ -57,6 +64,7 @@ extern "C" {
 
 #define MLXC_MOE_MAX_K 64
 #define MLXC_MOE_MAX_EXPERTS 512
+#define MLXC_MOE_MAX_GROUPS 32
 
 typedef enum mlxc_moe_scoring {
     MLXC_MOE_SOFTMAX_TOPK = 0,
@@ -70,6 +78,9 @@ typedef struct mlxc_moe_route_desc {
     uint32_t         k;           /* 1 .. min(64, experts) */
     bool             renormalize; /* divide the k weights by their sum */
     float            scale;       /* multiplies every weight; finite (1 for none) */
+    uint32_t         n_group;     /* 0 or 1: no groups; else MLXC_MOE_SIGMOID_BIAS, 2 .. 32,
+                                     dividing experts into runs of 2 or more */
+    uint32_t         topk_group;  /* runs kept, 1 .. n_group, k <= topk_group * experts / n_group */
 } mlxc_moe_route_desc;
 
 /* Top-k routing of each row of router logits (see above).

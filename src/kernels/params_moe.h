@@ -29,13 +29,18 @@
 
 /* The k largest experts per token, in descending rank; then, when
  * renorm, w /= sum of the k w (left as is when that sum is not > 0);
- * then w *= scale. */
+ * then w *= scale.  n_group > 1 (sigmoid scoring only): the experts form
+ * n_group runs of experts / n_group, a run scores the sum of its two
+ * largest ranking values (the larger first, in f32), and only the experts
+ * of the topk_group best runs (ties to the lower run) can be chosen. */
+#define MLXC_P_MOE_MAX_GROUPS 32u /* MLXC_MOE_MAX_GROUPS */
 typedef struct mlxc_p_moe_route {
     uint32_t tokens, experts, k;
     uint32_t scoring;
     uint32_t renorm;
     uint32_t use_bias;
     float    scale;
+    uint32_t n_group, topk_group;
     uint32_t pad;
 } mlxc_p_moe_route;
 

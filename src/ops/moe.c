@@ -38,6 +38,19 @@ mlxc_status mlxc_moe_route(mlxc_encoder *enc, const mlxc_buffer *logits, const m
     MLXC_CHECK_ARG(isfinite(d.scale), "mlxc_moe_route: scale %g is not finite", (double)d.scale);
     MLXC_CHECK_ARG(!bias || d.scoring == MLXC_MOE_SIGMOID_BIAS,
                    "mlxc_moe_route: a bias is only used by MLXC_MOE_SIGMOID_BIAS");
+    if (d.n_group > 1) {
+        MLXC_CHECK_ARG(d.scoring == MLXC_MOE_SIGMOID_BIAS, "mlxc_moe_route: n_group needs MLXC_MOE_SIGMOID_BIAS");
+        MLXC_CHECK_ARG(d.n_group <= MLXC_MOE_MAX_GROUPS && d.experts % d.n_group == 0 && d.experts / d.n_group >= 2,
+                       "mlxc_moe_route: n_group = %u (at most %u, dividing experts = %u into runs of 2 or more)",
+                       d.n_group, MLXC_MOE_MAX_GROUPS, d.experts);
+        MLXC_CHECK_ARG(d.topk_group >= 1 && d.topk_group <= d.n_group &&
+                           d.k <= d.topk_group * (d.experts / d.n_group),
+                       "mlxc_moe_route: topk_group = %u (1 to n_group = %u, keeping at least k = %u experts)",
+                       d.topk_group, d.n_group, d.k);
+    } else {
+        MLXC_CHECK_ARG(d.topk_group <= 1, "mlxc_moe_route: topk_group = %u without groups (n_group = %u)",
+                       d.topk_group, d.n_group);
+    }
     mlxc_status s;
     uint32_t tokens;
     if ((s = check_act(op, "logits", logits)) || (s = ops_rows_of(op, logits, d.experts, &tokens))) return s;
@@ -50,7 +63,8 @@ mlxc_status mlxc_moe_route(mlxc_encoder *enc, const mlxc_buffer *logits, const m
     if (ops_overlap(ids, weights) || ops_overlap(ids, logits) || ops_overlap(weights, logits) ||
         (bias && (ops_overlap(ids, bias) || ops_overlap(weights, bias))))
         return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_moe_route: ids and weights overlap each other or an input");
-    mlxc_p_moe_route p = {tokens, d.experts, d.k, (uint32_t)d.scoring, d.renormalize, bias != NULL, d.scale, 0};
+    mlxc_p_moe_route p = {tokens,      d.experts, d.k, (uint32_t)d.scoring, d.renormalize, bias != NULL, d.scale,
+                          d.n_group > 1 ? d.n_group : 1, d.n_group > 1 ? d.topk_group : 1, 0};
     mlxc_arg args[5] = {mlxc_arg_buffer(logits), mlxc_arg_buffer(bias ? bias : logits), mlxc_arg_buffer(ids),
                         mlxc_arg_buffer(weights), mlxc_arg_bytes(&p, sizeof p)};
     const mlxc_device *dev = mlxc_encoder_device(enc);

@@ -15,8 +15,39 @@ OPS_ALWAYS_INLINE float route_score(ops_dtype t, const void *row, const float *b
     return sigmoidf(x) + (p->use_bias ? bias[e] : 0.0f);
 }
 
+/* The runs of experts that may be chosen, one bit per run (params_moe.h):
+ * each run's two best keys name the values of its score, and topk_group
+ * rounds pick the best run keys (unique: they carry the run index). */
+OPS_ALWAYS_INLINE uint32_t allowed_groups(ops_dtype t, const void *row, const float *bias, const uint64_t *key,
+                                          /* (experts) */ const mlxc_p_moe_route *p) {
+    if (p->n_group <= 1) return 1u;
+    const uint32_t gsz = p->experts / p->n_group;
+    uint64_t gkey[MLXC_P_MOE_MAX_GROUPS]; /* (n_group) */
+    for (uint32_t g = 0; g < p->n_group; g++) {
+        uint64_t k1 = 0, k2 = 0; /* the two best keys of run g */
+        for (uint32_t e = g * gsz; e < (g + 1) * gsz; e++) {
+            if (key[e] > k1) k2 = k1, k1 = key[e];
+            else if (key[e] > k2) k2 = key[e];
+        }
+        const float s1 = route_score(t, row, bias, p, ops_rank_index(k1));
+        const float s2 = route_score(t, row, bias, p, ops_rank_index(k2));
+        gkey[g] = ops_rank_key(s1 + s2, g);
+    }
+    uint32_t mask = 0;
+    uint64_t prev = UINT64_MAX;
+    for (uint32_t j = 0; j < p->topk_group; j++) {
+        uint64_t best = 0;
+        for (uint32_t g = 0; g < p->n_group; g++)
+            if (gkey[g] < prev && gkey[g] > best) best = gkey[g];
+        mask |= 1u << ops_rank_index(best);
+        prev = best;
+    }
+    return mask;
+}
+
 /* moe_route(logits, bias, ids, weights, p): per token, the rank keys of
- * all experts, then k rounds of "the best key below the last one chosen"
+ * all experts (0, below every key, for experts of runs left out), then k
+ * rounds of "the best key below the last one chosen"
  * (keys are unique: they carry the index), then the chosen experts'
  * weights. */
 OPS_ALWAYS_INLINE void moe_route(const mlxc_cpu_launch *l, ops_dtype t) {
@@ -35,6 +66,10 @@ OPS_ALWAYS_INLINE void moe_route(const mlxc_cpu_launch *l, ops_dtype t) {
         uint32_t *id = ids + r * k;                          /* (k) */
         float *w = weights + r * k;                          /* (k) */
         for (uint32_t e = 0; e < E; e++) key[e] = ops_rank_key(route_score(t, row, bias, p, e), e);
+        const uint32_t groups = allowed_groups(t, row, bias, key, p);
+        if (p->n_group > 1)
+            for (uint32_t e = 0; e < E; e++)
+                if (!(groups >> (e / (E / p->n_group)) & 1u)) key[e] = 0;
         uint64_t prev = UINT64_MAX;
         for (uint32_t j = 0; j < k; j++) {
             uint64_t best = 0;

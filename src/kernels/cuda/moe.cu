@@ -3,12 +3,14 @@
  *
  * moe_route: a warp per token (grid-stride over the warps of the grid; a
  * partial last warp works with the lanes it has).  Each lane keeps the
- * rank keys of experts lane, lane + W, ... (16 of them in registers, the
- * rest, only with warps under 32 lanes, recomputed), and k rounds of a warp
+ * rank keys of experts lane, lane + W, ... (8 of them in registers, the
+ * rest recomputed when needed), and k rounds of a warp
  * max pick "the best key below the last one chosen": keys are unique
  * (they carry the index), so this is top-k in the order of the CPU kernel,
- * exactly, whatever the launch shape.  Lane 0 writes the ids; the lanes
- * then share the weight work.
+ * exactly, whatever the launch shape.  With runs of experts (n_group > 1)
+ * the warp first scores each run by its two best keys and leaves out the
+ * experts of the runs not kept.  Lane 0 writes the ids; the lanes then
+ * share the weight work.
  *
  * moe_combine: a thread per 16-byte vector of out (per element when rows
  * are not whole vectors or a pointer is not aligned), the k expert rows
@@ -43,10 +45,79 @@ __device__ __forceinline__ float route_score(const T *row, const float *bias, co
     return sigmoid_f(x) + (p.use_bias ? bias[e] : 0.0f);
 }
 
+/* Keys a lane holds in registers: 256 experts over a full warp (DeepSeek-V3);
+ * more are recomputed from the row, which stays in L1, each round.  16
+ * spilled under the 64 registers that 1024-thread blocks leave. */
+constexpr uint32_t PER = 8;
+
+/* The rank keys of one token's experts lane + c * W (c < PER) held by a
+ * lane: only the high words (the low word is ~index, known from c, which
+ * halves the registers), and a bit per c for the experts that exist and
+ * may be chosen; key() is 0, below every key, for the others. */
+struct lane_keys {
+    uint32_t hi[PER];
+    uint32_t live;
+    uint32_t lane, W;
+    __device__ __forceinline__ u64 key(uint32_t c) const {
+        return live >> c & 1u ? ((u64)hi[c] << 32) | (uint32_t)~(lane + c * W) : 0;
+    }
+};
+
+/* The runs of experts that may be chosen, one bit per run (params_moe.h),
+ * for the warp's token: per run, its two best keys by two warp maxes (the
+ * lane holding the best offers its second), lane 0 storing the run's key
+ * in gk; then topk_group rounds of the best run key below the last.
+ * Experts past PER * W are recomputed.
+ * Every lane of the warp calls it and gets the mask. */
+template <typename T>
+__device__ __forceinline__ uint32_t allowed_groups(const T *row, const float *bias, const mlxc_p_moe_route &p,
+                                                   const lane_keys &kc, u64 *gk /* (n_group) this warp's */) {
+    const uint32_t lane = thread_linear() & 31u, W = warp_width();
+    const unsigned mask = lanes_mask(W);
+    const uint32_t E = p.experts, G = p.n_group, gsz = E / G;
+    for (uint32_t g = 0; g < G; g++) {
+        const uint32_t lo = g * gsz, hi = lo + gsz;
+        u64 k1 = 0, k2 = 0; /* this lane's two best keys of run g */
+#pragma unroll
+        for (uint32_t c = 0; c < PER; c++) {
+            const uint32_t e = lane + c * W;
+            if (e >= lo && e < hi) {
+                const u64 key = kc.key(c);
+                if (key > k1) k2 = k1, k1 = key;
+                else if (key > k2) k2 = key;
+            }
+        }
+        for (uint32_t e = lane + PER * W; e < E; e += W)
+            if (e >= lo && e < hi) {
+                const u64 key = rank_key(route_score(row, bias, p, e), e);
+                if (key > k1) k2 = k1, k1 = key;
+                else if (key > k2) k2 = key;
+            }
+        const u64 b1 = warp_all<op_max>(k1, W, mask);
+        const u64 b2 = warp_all<op_max>(k1 == b1 ? k2 : k1, W, mask);
+        if (lane == 0) {
+            const float s1 = route_score(row, bias, p, rank_index(b1)), s2 = route_score(row, bias, p, rank_index(b2));
+            gk[g] = rank_key(s1 + s2, g);
+        }
+    }
+    __syncwarp(mask); /* lane 0's run keys are seen by every lane */
+    uint32_t groups = 0;
+    u64 prev = ~0ull;
+    for (uint32_t j = 0; j < p.topk_group; j++) {
+        u64 best = 0;
+        for (uint32_t g = lane; g < G; g += W) best = gk[g] < prev && gk[g] > best ? gk[g] : best;
+        best = warp_all<op_max>(best, W, mask);
+        groups |= 1u << rank_index(best);
+        prev = best;
+    }
+    __syncwarp(mask); /* every lane has read gk before the next token's are stored */
+    return groups;
+}
+
 template <typename T>
 __device__ __forceinline__ void moe_route(const T *logits, const float *bias, uint32_t *ids, float *weights,
                                           const mlxc_p_moe_route &p) {
-    constexpr uint32_t PER = 16; /* keys a lane holds in registers: 512 experts over 32 lanes */
+    __shared__ u64 gks[32][MLXC_P_MOE_MAX_GROUPS]; /* per warp of the block: its token's run keys */
     const uint32_t t = thread_linear(), lane = t & 31u, W = warp_width();
     const unsigned mask = lanes_mask(W);
     const uint64_t wpb = (thread_count() + 31u) / 32u;
@@ -55,19 +126,33 @@ __device__ __forceinline__ void moe_route(const T *logits, const float *bias, ui
         const T *row = logits + r * E;   /* (experts) */
         uint32_t *id = ids + r * k;      /* (k) */
         float *w = weights + r * k;      /* (k) */
-        u64 kc[PER];
+        lane_keys kc;
+        kc.live = 0, kc.lane = lane, kc.W = W;
 #pragma unroll
         for (uint32_t c = 0; c < PER; c++) {
             const uint32_t e = lane + c * W;
-            kc[c] = e < E ? rank_key(route_score(row, bias, p, e), e) : 0;
+            kc.hi[c] = e < E ? (uint32_t)(rank_key(route_score(row, bias, p, e), e) >> 32) : 0;
+            kc.live |= (e < E ? 1u : 0u) << c;
+        }
+        const uint32_t gsz = p.n_group > 1 ? E / p.n_group : E;
+        const uint32_t groups = p.n_group > 1 ? allowed_groups(row, bias, p, kc, gks[t / 32u]) : 1u;
+        if (p.n_group > 1) {
+#pragma unroll
+            for (uint32_t c = 0; c < PER; c++) {
+                const uint32_t e = lane + c * W;
+                if (e < E && !(groups >> (e / gsz) & 1u)) kc.live &= ~(1u << c);
+            }
         }
         u64 prev = ~0ull;
         for (uint32_t j = 0; j < k; j++) {
             u64 best = 0;
 #pragma unroll
-            for (uint32_t c = 0; c < PER; c++) best = kc[c] < prev && kc[c] > best ? kc[c] : best;
+            for (uint32_t c = 0; c < PER; c++) {
+                const u64 key = kc.key(c);
+                best = key < prev && key > best ? key : best;
+            }
             for (uint32_t e = lane + PER * W; e < E; e += W) {
-                const u64 key = rank_key(route_score(row, bias, p, e), e);
+                const u64 key = groups >> (e / gsz) & 1u ? rank_key(route_score(row, bias, p, e), e) : 0;
                 best = key < prev && key > best ? key : best;
             }
             best = warp_all<op_max>(best, W, mask);
