@@ -280,7 +280,8 @@ static void err_moe(void) {
     mlxc_buffer *ids = buf(MLXC_U32, 8), *w = buf(MLXC_F32, 8), *idf = buf(MLXC_F32, 8), *wu = buf(MLXC_U32, 8);
     mlxc_buffer *ids7 = buf(MLXC_U32, 7), *bias = buf(MLXC_F32, 8), *bias7 = buf(MLXC_F32, 7), *biash = buf(MLXC_BF16, 8);
     mlxc_buffer *big = buf(MLXC_F32, 1026), *bigi = buf(MLXC_U32, 130), *bigw = buf(MLXC_F32, 130);
-    mlxc_moe_route_desc d = {MLXC_MOE_SOFTMAX_TOPK, 8, 2, true, 1.0f};
+    const mlxc_moe_route_desc d = {.scoring = MLXC_MOE_SOFTMAX_TOPK, .experts = 8, .k = 2, .renormalize = true,
+                                   .scale = 1.0f};
     FAILS(mlxc_moe_route(NULL, lg, NULL, ids, w, &d), BAD_ARG);
     FAILS(mlxc_moe_route(enc, NULL, NULL, ids, w, &d), BAD_ARG);
     FAILS(mlxc_moe_route(enc, lg, NULL, NULL, w, &d), BAD_ARG);
@@ -316,6 +317,28 @@ static void err_moe(void) {
     e.scoring = MLXC_MOE_SIGMOID_BIAS;
     FAILS(mlxc_moe_route(enc, lg, bias7, ids, w, &e), MLXC_ERR_SHAPE);
     FAILS(mlxc_moe_route(enc, lg, biash, ids, w, &e), MLXC_ERR_DTYPE);
+    e.n_group = 4, e.topk_group = 2; /* runs of 2 experts, 4 kept: k 2 is fine */
+    CHECK_OK(mlxc_moe_route(enc, lg, bias, ids, w, &e));
+    e.n_group = 3; /* does not divide 8 */
+    FAILS(mlxc_moe_route(enc, lg, bias, ids, w, &e), BAD_ARG);
+    e.n_group = 8; /* runs of 1 */
+    FAILS(mlxc_moe_route(enc, lg, bias, ids, w, &e), BAD_ARG);
+    e.n_group = 4, e.topk_group = 5;
+    FAILS(mlxc_moe_route(enc, lg, bias, ids, w, &e), BAD_ARG);
+    e.topk_group = 0;
+    FAILS(mlxc_moe_route(enc, lg, bias, ids, w, &e), BAD_ARG);
+    e.topk_group = 1, e.k = 3; /* one run of 2 kept: fewer than k experts */
+    FAILS(mlxc_moe_route(enc, lg, bias, ids, w, &e), BAD_ARG);
+    e.k = 2;
+    e.n_group = 0, e.topk_group = 2; /* topk_group without groups */
+    FAILS(mlxc_moe_route(enc, lg, bias, ids, w, &e), BAD_ARG);
+    mlxc_moe_route_desc f = d;
+    f.n_group = 4, f.topk_group = 2; /* groups with softmax */
+    FAILS(mlxc_moe_route(enc, lg, NULL, ids, w, &f), BAD_ARG);
+    e.n_group = 64, e.experts = 512, e.topk_group = 1; /* more than 32 groups */
+    FAILS(mlxc_moe_route(enc, big, NULL, bigi, bigw, &e), BAD_ARG);
+    e = d;
+    e.scoring = MLXC_MOE_SIGMOID_BIAS;
     mlxc_buffer *u16 = buf(MLXC_U32, 16), *ida = view(u16, 0, MLXC_U32, 8), *wa = view(u16, 16, MLXC_F32, 8);
     FAILS(mlxc_moe_route(enc, lg, NULL, ida, wa, &d), BAD_ARG); /* ids and weights overlap */
     CHECK_OK(mlxc_moe_route(enc, lg, bias, ids, w, &e));

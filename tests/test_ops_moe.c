@@ -20,6 +20,7 @@ typedef struct route_case {
     uint32_t         tokens, experts, k;
     bool             renorm, bias, ties;
     float            scale;
+    uint32_t         n_group, topk_group; /* 0: no groups */
 } route_case;
 
 /* ids and weights (tokens, k) of the documented routing, in double, from
@@ -34,6 +35,26 @@ static void route_ref(const route_case *c, const double *x, const double *bias, 
             taken[e] = 0;
             score[e] = c->scoring == MLXC_MOE_SIGMOID_BIAS ? 1.0 / (1.0 + exp(-row[e])) + (bias ? bias[e] : 0.0)
                                                            : row[e];
+        }
+        if (c->n_group > 1) { /* runs of gsz: the topk_group best sums of two best scores; the rest taken */
+            const uint32_t G = c->n_group, gsz = E / G;
+            double gs[32];
+            char gtaken[32] = {0};
+            for (uint32_t g = 0; g < G; g++) {
+                double s1 = -INFINITY, s2 = -INFINITY;
+                for (uint32_t e = g * gsz; e < (g + 1) * gsz; e++) {
+                    if (score[e] > s1) s2 = s1, s1 = score[e];
+                    else if (score[e] > s2) s2 = score[e];
+                }
+                gs[g] = (double)((float)s1 + (float)s2); /* as the kernels add them, in f32 */
+            }
+            for (uint32_t j = 0; j < c->topk_group; j++) {
+                uint32_t b = UINT32_MAX;
+                for (uint32_t g = 0; g < G; g++)
+                    if (!gtaken[g] && (b == UINT32_MAX || gs[g] > gs[b])) b = g;
+                gtaken[b] = 1;
+            }
+            for (uint32_t e = 0; e < E; e++) taken[e] = !gtaken[e / gsz];
         }
         for (uint32_t j = 0; j < k; j++) { /* the best untaken score, the lower index on a tie */
             uint32_t b = UINT32_MAX;
@@ -63,34 +84,45 @@ static void route_ref(const route_case *c, const double *x, const double *bias, 
 }
 
 static mlxc_moe_route_desc route_desc(const route_case *c) {
-    mlxc_moe_route_desc d = {c->scoring, c->experts, c->k, c->renorm, c->scale};
+    mlxc_moe_route_desc d = {.scoring = c->scoring, .experts = c->experts, .k = c->k, .renormalize = c->renorm,
+                             .scale = c->scale, .n_group = c->n_group, .topk_group = c->topk_group};
     return d;
 }
 
 /* Logits of a case: random, or drawn from five values (many ties, also
- * across the k-th place). */
+ * across the k-th place).  With groups the tied values are 0, 0.5, 1 and
+ * 1.5: sigmoid(x) + sigmoid(-x) = 1 would make sums of two different
+ * pairs tie in exact arithmetic, and then rounding, not the index, would
+ * break the tie. */
 static ot_buf route_logits(mlxc_device *d, const route_case *c) {
     const size_t n = (size_t)c->tokens * c->experts;
     ot_buf x = ot_alloc(d, c->dt, n);
-    for (size_t i = 0; i < n; i++) x.h[i] = c->ties ? 0.5 * (double)((int)(ot_u32() % 5) - 2) : ot_uniform(-4, 4);
+    for (size_t i = 0; i < n; i++)
+        x.h[i] = !c->ties ? ot_uniform(-4, 4)
+                 : c->n_group > 1 ? 0.5 * (double)(ot_u32() % 4) : 0.5 * (double)((int)(ot_u32() % 5) - 2);
     ot_upload(&x);
     return x;
 }
 
 static const route_case k_route[] = {
-    {MLXC_MOE_SOFTMAX_TOPK, MLXC_F32, 1, 1, 1, false, false, false, 1.0f},
-    {MLXC_MOE_SOFTMAX_TOPK, MLXC_F32, 5, 8, 2, true, false, true, 1.0f},
-    {MLXC_MOE_SOFTMAX_TOPK, MLXC_BF16, 7, 128, 8, true, false, false, 1.0f},
-    {MLXC_MOE_SOFTMAX_TOPK, MLXC_BF16, 3, 60, 8, false, false, true, 1.0f},
-    {MLXC_MOE_SOFTMAX_TOPK, MLXC_F32, 2, 512, 64, true, false, false, 1.0f},
-    {MLXC_MOE_SOFTMAX_TOPK, MLXC_F32, 3, 64, 64, false, false, true, 1.0f},
-    {MLXC_MOE_SIGMOID_BIAS, MLXC_F32, 6, 256, 8, true, true, false, 2.5f},
-    {MLXC_MOE_SIGMOID_BIAS, MLXC_BF16, 4, 64, 6, true, true, true, 2.5f},
-    {MLXC_MOE_SIGMOID_BIAS, MLXC_F32, 3, 33, 5, false, false, true, 1.0f},
-    {MLXC_MOE_SIGMOID_BIAS, MLXC_BF16, 2, 512, 64, false, true, false, 0.5f},
-    {MLXC_MOE_TOPK_SOFTMAX, MLXC_BF16, 9, 32, 4, false, false, false, 1.0f},
-    {MLXC_MOE_TOPK_SOFTMAX, MLXC_F32, 4, 128, 4, false, false, true, 1.0f},
-    {MLXC_MOE_TOPK_SOFTMAX, MLXC_F32, 2, 500, 37, true, false, false, 1.0f},
+    {MLXC_MOE_SOFTMAX_TOPK, MLXC_F32, 1, 1, 1, false, false, false, 1.0f, 0, 0},
+    {MLXC_MOE_SOFTMAX_TOPK, MLXC_F32, 5, 8, 2, true, false, true, 1.0f, 0, 0},
+    {MLXC_MOE_SOFTMAX_TOPK, MLXC_BF16, 7, 128, 8, true, false, false, 1.0f, 0, 0},
+    {MLXC_MOE_SOFTMAX_TOPK, MLXC_BF16, 3, 60, 8, false, false, true, 1.0f, 0, 0},
+    {MLXC_MOE_SOFTMAX_TOPK, MLXC_F32, 2, 512, 64, true, false, false, 1.0f, 0, 0},
+    {MLXC_MOE_SOFTMAX_TOPK, MLXC_F32, 3, 64, 64, false, false, true, 1.0f, 0, 0},
+    {MLXC_MOE_SIGMOID_BIAS, MLXC_F32, 6, 256, 8, true, true, false, 2.5f, 0, 0},
+    {MLXC_MOE_SIGMOID_BIAS, MLXC_BF16, 4, 64, 6, true, true, true, 2.5f, 0, 0},
+    {MLXC_MOE_SIGMOID_BIAS, MLXC_F32, 3, 33, 5, false, false, true, 1.0f, 0, 0},
+    {MLXC_MOE_SIGMOID_BIAS, MLXC_BF16, 2, 512, 64, false, true, false, 0.5f, 0, 0},
+    {MLXC_MOE_TOPK_SOFTMAX, MLXC_BF16, 9, 32, 4, false, false, false, 1.0f, 0, 0},
+    {MLXC_MOE_TOPK_SOFTMAX, MLXC_F32, 4, 128, 4, false, false, true, 1.0f, 0, 0},
+    {MLXC_MOE_TOPK_SOFTMAX, MLXC_F32, 2, 500, 37, true, false, false, 1.0f, 0, 0},
+    {MLXC_MOE_SIGMOID_BIAS, MLXC_F32, 5, 256, 8, true, true, false, 2.5f, 8, 4},
+    {MLXC_MOE_SIGMOID_BIAS, MLXC_BF16, 5, 256, 8, true, true, true, 2.5f, 8, 4},
+    {MLXC_MOE_SIGMOID_BIAS, MLXC_F32, 6, 16, 4, false, true, true, 1.0f, 4, 2},
+    {MLXC_MOE_SIGMOID_BIAS, MLXC_F32, 3, 512, 64, true, false, false, 1.0f, 32, 5},
+    {MLXC_MOE_SIGMOID_BIAS, MLXC_BF16, 4, 64, 8, true, true, false, 1.0f, 2, 1},
 };
 #define NROUTE (sizeof k_route / sizeof *k_route)
 
@@ -290,17 +322,17 @@ static void check_torch_on(mlxc_device *d) {
         }
         char name[64], dts[8];
         int scoring, renorm, has_bias, used = 0;
-        unsigned tokens, experts, k;
+        unsigned tokens, experts, k, n_group, topk_group;
         float scale;
-        if (sscanf(p, "case %63s %d %7s %u %u %u %d %g %d%n", name, &scoring, dts, &tokens, &experts, &k, &renorm,
-                   &scale, &has_bias, &used) != 9) {
+        if (sscanf(p, "case %63s %d %7s %u %u %u %d %g %d %u %u%n", name, &scoring, dts, &tokens, &experts, &k,
+                   &renorm, &scale, &has_bias, &n_group, &topk_group, &used) != 11) {
             CHECK_MSG(0, "bad case line: %.40s", p);
             break;
         }
         p += used;
         while (*p == '\n' || *p == ' ') p++;
         route_case c = {(mlxc_moe_scoring)scoring, strcmp(dts, "bf16") == 0 ? MLXC_BF16 : MLXC_F32, tokens, experts,
-                        k, renorm != 0, has_bias != 0, false, scale};
+                        k, renorm != 0, has_bias != 0, false, scale, n_group, topk_group};
         const size_t tk = (size_t)tokens * k;
         ot_buf x = ot_alloc(d, c.dt, (size_t)tokens * experts), bias = {0}, ids, w;
         double *eid = malloc(tk * sizeof *eid), *ew = malloc(tk * sizeof *ew);

@@ -3,8 +3,9 @@
  * routing ids and grouping exactly, routing weights within 1e-5 and the
  * combine within the bound of its dtype; then each kernel launched by hand
  * with grids and blocks the front-ends never choose (one group, partial
- * warps, a block smaller than a warp, more groups than tokens), which it
- * must handle (src/kernels/params_elementwise.h).  Exits 77 after
+ * warps, a block smaller than a warp, more groups than tokens; routing
+ * with and without runs of experts), which it must handle
+ * (src/kernels/params_elementwise.h).  Exits 77 after
  * "SKIP: no CUDA device" without a GPU.
  *
  *   MLXC_OPS_PARITY_SELF=1   the second device is a CPU device too */
@@ -100,7 +101,9 @@ static void launch_shapes(void) {
     double *y = malloc((size_t)T * K * H * sizeof *y), *w = malloc((size_t)T * K * sizeof *w);
     double *sh = malloc((size_t)T * H * sizeof *sh), *g = malloc(T * sizeof *g), *ids = malloc((size_t)T * K * sizeof *ids);
     ot_rng = 4242;
-    for (size_t i = 0; i < (size_t)T * E; i++) lg[i] = 0.5 * (double)((int)(ot_u32() % 9) - 4);
+    /* tied logits, none negative: sigmoid(x) + sigmoid(-x) = 1 would let two
+     * different pairs of a run tie in exact arithmetic, and rounding decide */
+    for (size_t i = 0; i < (size_t)T * E; i++) lg[i] = 0.5 * (double)(ot_u32() % 5);
     for (uint32_t e = 0; e < E; e++) bias[e] = 0.125 * (ot_u32() % 3);
     for (size_t i = 0; i < (size_t)T * K * H; i++) y[i] = ot_uniform(-2, 2);
     for (size_t i = 0; i < (size_t)T * K; i++) w[i] = ot_uniform(0, 1), ids[i] = ot_u32() % (E + 2);
@@ -126,7 +129,9 @@ static void launch_shapes(void) {
                     out[side][3] = ot_out(d, MLXC_U32, E);
                     out[side][4] = ot_out(d, MLXC_U32, E + 1);
                     out[side][5] = ot_out(d, MLXC_U32, (size_t)T * K);
-                    mlxc_p_moe_route pr = {T, E, K, MLXC_P_MOE_SIGMOID_BIAS, 1, 1, 2.5f, 0};
+                    /* odd blocks: 8 runs of 25 experts, 3 kept */
+                    const uint32_t ng = bi % 2 ? 8 : 1, tg = bi % 2 ? 3 : 1;
+                    mlxc_p_moe_route pr = {T, E, K, MLXC_P_MOE_SIGMOID_BIAS, 1, 1, 2.5f, ng, tg, 0};
                     mlxc_buffer *rb[4] = {x.b, b.b, out[side][0].b, out[side][1].b};
                     snprintf(name, sizeof name, "moe_route_%s", sfx);
                     raw_dispatch(d, name, rb, 4, &pr, sizeof pr, gr, bl);
