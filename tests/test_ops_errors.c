@@ -6,6 +6,7 @@
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/signatures.h"
 #include "mlxc/ops_moe.h"
+#include "mlxc/ops_linear_attn.h"
 #include "ops_test.h"
 
 static mlxc_device *dev;
@@ -391,6 +392,101 @@ static void err_moe(void) {
                           y, yb, yh, y15, cw, cwb, sh, shb, g, gh, g3, res, out, outb, out7, ov, big2, ov2, rv2,
                           cnt, off, perm, off8, cnti, cnt513, off514};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) mlxc_buffer_release(all[i]);
+static void err_linear_attn(void) {
+    /* short_conv: 2 sequences x 3 tokens x 8 channels, width 4 */
+    mlxc_buffer *x = buf(MLXC_F32, 48), *o = buf(MLXC_F32, 48), *w = buf(MLXC_F32, 32), *st = buf(MLXC_F32, 48);
+    mlxc_buffer *xh = buf(MLXC_BF16, 48), *st5 = buf(MLXC_F32, 47);
+    mlxc_short_conv_desc cd = {2, 3, 8, 4, true};
+    CHECK_OK(mlxc_short_conv(enc, x, w, st, o, &cd));
+    CHECK_OK(mlxc_short_conv(enc, x, w, st, x, &cd)); /* in place */
+    FAILS(mlxc_short_conv(enc, x, w, st, o, NULL), BAD_ARG);
+    FAILS(mlxc_short_conv(enc, NULL, w, st, o, &cd), BAD_ARG);
+    mlxc_short_conv_desc cb = cd;
+    cb.width = 5;
+    FAILS(mlxc_short_conv(enc, x, w, st, o, &cb), BAD_ARG);
+    cb.width = 1;
+    FAILS(mlxc_short_conv(enc, x, w, st, o, &cb), BAD_ARG);
+    cb = cd;
+    cb.seq_len = 0;
+    FAILS(mlxc_short_conv(enc, x, w, st, o, &cb), BAD_ARG);
+    FAILS(mlxc_short_conv(enc, x, w, st5, o, &cd), MLXC_ERR_SHAPE); /* state of the wrong shape */
+    FAILS(mlxc_short_conv(enc, xh, w, st, o, &cd), MLXC_ERR_DTYPE);
+    FAILS(mlxc_short_conv(enc, x, w, st, xh, &cd), MLXC_ERR_DTYPE);
+    FAILS(mlxc_short_conv(enc, x, w, st, st, &cd), BAD_ARG); /* out is the state */
+    cb = cd;
+    cb.width = 3; /* w and state now of the wrong shape */
+    FAILS(mlxc_short_conv(enc, x, w, st, o, &cb), MLXC_ERR_SHAPE);
+    mlxc_buffer *u = buf(MLXC_U32, 48);
+    FAILS(mlxc_short_conv(enc, u, w, st, o, &cd), MLXC_ERR_DTYPE);
+    mlxc_buffer_release(u); mlxc_buffer_release(xh); mlxc_buffer_release(st5);
+    mlxc_buffer_release(x); mlxc_buffer_release(o); mlxc_buffer_release(w); mlxc_buffer_release(st);
+
+    /* gating: 3 rows of 4 heads */
+    mlxc_buffer *a = buf(MLXC_BF16, 12), *b = buf(MLXC_BF16, 12), *al = buf(MLXC_F32, 4), *dt = buf(MLXC_F32, 4);
+    mlxc_buffer *g = buf(MLXC_F32, 12), *be = buf(MLXC_F32, 12), *alh = buf(MLXC_BF16, 4), *gh = buf(MLXC_BF16, 12);
+    CHECK_OK(mlxc_gdn_gating(enc, a, b, al, dt, g, be, 4));
+    FAILS(mlxc_gdn_gating(enc, a, b, alh, dt, g, be, 4), MLXC_ERR_DTYPE);
+    FAILS(mlxc_gdn_gating(enc, a, b, al, dt, gh, be, 4), MLXC_ERR_DTYPE);
+    FAILS(mlxc_gdn_gating(enc, a, b, al, dt, g, be, 5), MLXC_ERR_SHAPE);
+    FAILS(mlxc_gdn_gating(enc, a, b, al, dt, g, be, 6), MLXC_ERR_SHAPE); /* a_log of 4 */
+    FAILS(mlxc_gdn_gating(enc, a, b, al, dt, g, g, 4), BAD_ARG);
+    FAILS(mlxc_gdn_gating(enc, a, b, al, NULL, g, be, 4), BAD_ARG);
+    mlxc_buffer_release(a); mlxc_buffer_release(b); mlxc_buffer_release(al); mlxc_buffer_release(dt);
+    mlxc_buffer_release(g); mlxc_buffer_release(be); mlxc_buffer_release(alh); mlxc_buffer_release(gh);
+
+    /* rms_norm_gated: 2 rows of 8 */
+    mlxc_buffer *nx = buf(MLXC_F16, 16), *nz = buf(MLXC_F16, 16), *nw = buf(MLXC_F16, 8), *no = buf(MLXC_F16, 16);
+    mlxc_buffer *nzf = buf(MLXC_F32, 16), *nw9 = buf(MLXC_F16, 9);
+    CHECK_OK(mlxc_rms_norm_gated(enc, nx, nz, nw, no, 8, 1e-6f));
+    CHECK_OK(mlxc_rms_norm_gated(enc, nx, nz, nw, nz, 8, 1e-6f)); /* in place over z */
+    FAILS(mlxc_rms_norm_gated(enc, nx, nzf, nw, no, 8, 1e-6f), MLXC_ERR_DTYPE);
+    FAILS(mlxc_rms_norm_gated(enc, nx, nz, nw9, no, 8, 1e-6f), MLXC_ERR_SHAPE);
+    FAILS(mlxc_rms_norm_gated(enc, nx, nz, nw, no, 5, 1e-6f), MLXC_ERR_SHAPE);
+    FAILS(mlxc_rms_norm_gated(enc, nx, nz, nw, no, 8, -1.0f), BAD_ARG);
+    FAILS(mlxc_rms_norm_gated(enc, nx, nz, nw, nw, 8, 1e-6f), MLXC_ERR_SHAPE);
+    mlxc_buffer_release(nx); mlxc_buffer_release(nz); mlxc_buffer_release(nw); mlxc_buffer_release(no);
+    mlxc_buffer_release(nzf); mlxc_buffer_release(nw9);
+
+    /* the delta rule: 1 sequence x 2 tokens, 1 key head of 4, 2 value heads of 3 */
+    mlxc_buffer *q = buf(MLXC_BF16, 8), *k = buf(MLXC_BF16, 8), *v = buf(MLXC_BF16, 12), *out = buf(MLXC_BF16, 12);
+    mlxc_buffer *gg = buf(MLXC_F32, 4), *bb = buf(MLXC_F32, 4), *S = buf(MLXC_F32, 24), *Sh = buf(MLXC_BF16, 24);
+    mlxc_buffer *S23 = buf(MLXC_F32, 23), *qf = buf(MLXC_F32, 8), *ggh = buf(MLXC_BF16, 4);
+    mlxc_gdn_desc d = {1, 2, 1, 2, 4, 3, true, 0};
+    for (int chunked = 0; chunked < 2; chunked++) {
+        mlxc_status (*fn)(mlxc_encoder *, const mlxc_buffer *, const mlxc_buffer *, const mlxc_buffer *,
+                          const mlxc_buffer *, const mlxc_buffer *, mlxc_buffer *, mlxc_buffer *,
+                          const mlxc_gdn_desc *) = chunked ? mlxc_gdn_chunked : mlxc_gdn_recurrent;
+        CHECK_OK(fn(enc, q, k, v, gg, bb, S, out, &d));
+        FAILS(fn(enc, q, k, v, gg, bb, S, out, NULL), BAD_ARG);
+        FAILS(fn(enc, q, k, v, gg, bb, NULL, out, &d), BAD_ARG);
+        FAILS(fn(enc, q, k, v, gg, bb, S23, out, &d), MLXC_ERR_SHAPE); /* state of the wrong shape */
+        FAILS(fn(enc, q, k, v, gg, bb, Sh, out, &d), MLXC_ERR_DTYPE);  /* the state is f32 */
+        FAILS(fn(enc, qf, k, v, gg, bb, S, out, &d), MLXC_ERR_DTYPE);
+        FAILS(fn(enc, q, k, v, ggh, bb, S, out, &d), MLXC_ERR_DTYPE);  /* g is f32 */
+        FAILS(fn(enc, q, k, v, gg, bb, S, v, &d), BAD_ARG);            /* out is v */
+        mlxc_gdn_desc e = d;
+        e.k_dim = 257; /* head dims above 256 */
+        FAILS(fn(enc, q, k, v, gg, bb, S, out, &e), BAD_ARG);
+        e = d;
+        e.v_dim = 300;
+        FAILS(fn(enc, q, k, v, gg, bb, S, out, &e), BAD_ARG);
+        e = d;
+        e.v_heads = 3; /* 3 value heads over 2 key heads */
+        e.k_heads = 2;
+        FAILS(fn(enc, q, k, v, gg, bb, S, out, &e), BAD_ARG);
+        e = d;
+        e.k_heads = 0;
+        FAILS(fn(enc, q, k, v, gg, bb, S, out, &e), BAD_ARG);
+        e = d;
+        e.seq_len = 3;
+        FAILS(fn(enc, q, k, v, gg, bb, S, out, &e), MLXC_ERR_SHAPE);
+        e = d;
+        e.scale = NAN;
+        FAILS(fn(enc, q, k, v, gg, bb, S, out, &e), BAD_ARG);
+    }
+    mlxc_buffer_release(q); mlxc_buffer_release(k); mlxc_buffer_release(v); mlxc_buffer_release(out);
+    mlxc_buffer_release(gg); mlxc_buffer_release(bb); mlxc_buffer_release(S); mlxc_buffer_release(Sh);
+    mlxc_buffer_release(S23); mlxc_buffer_release(qf); mlxc_buffer_release(ggh);
 }
 
 static void err_other_device(void) {
@@ -428,8 +524,8 @@ static void signatures_match(void) {
     /* 126 + attention at head dim 512 (decode and prefill x 2 KV dtypes) and
      * its general prefill (5 head dims x 2) + qmatmul: qmv and qmm 22 formats
      * x 4 dtype pairs each, qgather 22 x 2, qmoe 22 x 4 + moe: route and
-     * combine x 2 dtypes, group. */
-    CHECK_EQ_INT(n, 126 + 4 + 10 + 88 + 28 + 88 + 44 + 88 + 5);
+     * combine x 2 dtypes, group; linear_attn: 5 ops x 3 dtypes. */
+    CHECK_EQ_INT(n, 126 + 4 + 10 + 88 + 28 + 88 + 44 + 88 + 5 + 15);
     size_t ncpu = 0;
     for (const mlxc_cpu_builtin *b; (b = mlxc_cpu_builtin_at(ncpu)) != NULL; ncpu++) {
         const mlxc_kernel_signature *s = mlxc_kernel_builtin_signature(b->name);
@@ -445,7 +541,8 @@ static void signatures_match(void) {
                                         "embedding_gather_bf16_f32", "kv_cache_copy_f16_bf16", "sample_f16",
                                         "rms_norm_residual_f32", "layer_norm_f16", "rope_bf16", "softmax_f32",
                                         "qmm_affine4_f32_bf16", "qgather_q8_0_f32", "moe_route_bf16",
-                                        "moe_combine_f32", "moe_group"};
+                                        "moe_combine_f32", "moe_group",
+                                        "short_conv_bf16", "gdn_recurrent_f32", "gdn_chunked_bf16"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         const mlxc_kernel *k = NULL;
         CHECK_OK(mlxc_kernel_get(dev, names[i], &k));
@@ -464,6 +561,7 @@ int main(void) {
     RUN(err_rope);
     RUN(err_softmax);
     RUN(err_moe);
+    RUN(err_linear_attn);
     RUN(err_other_device);
     RUN(signatures_match);
     CHECK_OK(mlxc_encoder_commit_and_wait(enc)); /* the accepted calls run */
