@@ -31,7 +31,7 @@
 #endif
 
 #define BENCH_REPS  5   /* timed command buffers (after one warm-up): the median */
-#define BENCH_MAXOP 6
+#define BENCH_MAXOP 8
 #define BENCH_MAXSETS 64
 
 typedef struct bench_state {
