@@ -392,6 +392,8 @@ static void err_moe(void) {
                           y, yb, yh, y15, cw, cwb, sh, shb, g, gh, g3, res, out, outb, out7, ov, big2, ov2, rv2,
                           cnt, off, perm, off8, cnti, cnt513, off514};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) mlxc_buffer_release(all[i]);
+}
+
 static void err_linear_attn(void) {
     /* short_conv: 2 sequences x 3 tokens x 8 channels, width 4 */
     mlxc_buffer *x = buf(MLXC_F32, 48), *o = buf(MLXC_F32, 48), *w = buf(MLXC_F32, 32), *st = buf(MLXC_F32, 48);
