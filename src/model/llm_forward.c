@@ -141,25 +141,29 @@ static mlxc_status linear(fw *f, mlxc_encoder *enc, const mlxc_buffer *x, const 
     return llm_linear(enc, x, w, y, m, deq);
 }
 
-static mlxc_status attention_fused(fw *f, mlxc_encoder *enc, int l, uint32_t p0, uint32_t m) {
+/* Rows r .. r + m - 1 of the pass (queries at positions p0 ..) attend to
+ * kc's cache: kc is the context itself, or in a batched decode step the
+ * sequence whose token row r is (then m = 1). */
+static mlxc_status attention_fused(fw *f, mlxc_encoder *enc, int l, uint32_t p0, uint32_t m, uint32_t r,
+                                   const mlxc_context *kc) {
     mlxc_context *c = f->ctx;
     mlxc_model *M = f->m;
-    int64_t H = M->n_heads, hd = M->head_dim;
+    int64_t H = M->n_heads, hd = M->head_dim, off = (int64_t)r * H * hd;
     mlxc_attention_desc d = {.struct_size = sizeof(mlxc_attention_desc), .n_heads = (uint32_t)H, .n_kv_heads = (uint32_t)M->n_kv_heads,
-                             .head_dim = (uint32_t)hd, .kv_capacity = c->n_ctx, .kv_len = p0 + m,
+                             .head_dim = (uint32_t)hd, .kv_capacity = kc->n_ctx, .kv_len = p0 + m,
                              .window = M->layers[l].window, .scale = M->attn_scale, .softcap = M->attn_softcap};
     if (m == 1) {
-        /* the length comes from the position buffer (L = 1 + pos[0]), so a
+        /* the length comes from the position buffer (L = 1 + pos[r]), so a
          * captured decode step replays at any position */
-        mlxc_buffer *q = view(f, c->q, 0, 2, H, hd, 0), *o = view(f, c->att, 0, 2, H, hd, 0);
+        mlxc_buffer *q = view(f, c->q, off, 2, H, hd, 0), *o = view(f, c->att, off, 2, H, hd, 0);
         d.kv_len = 1;
-        return mlxc_attention_decode(enc, q, c->k_cache[l], c->v_cache[l], o, c->attn_scratch,
-                                     view(f, c->pos, 0, 1, 1, 0, 0), &d);
+        return mlxc_attention_decode(enc, q, kc->k_cache[l], kc->v_cache[l], o, c->attn_scratch,
+                                     view(f, c->pos, r, 1, 1, 0, 0), &d);
     }
     d.q_len = m;
     d.q_offset = p0;
-    mlxc_buffer *q = view(f, c->q, 0, 3, m, H, hd), *o = view(f, c->att, 0, 3, m, H, hd);
-    return mlxc_attention_prefill(enc, q, c->k_cache[l], c->v_cache[l], o, &d);
+    mlxc_buffer *q = view(f, c->q, off, 3, m, H, hd), *o = view(f, c->att, off, 3, m, H, hd);
+    return mlxc_attention_prefill(enc, q, kc->k_cache[l], kc->v_cache[l], o, &d);
 }
 
 /* The same attention from matmul, softmax and layout ops: any cache dtype
@@ -167,21 +171,22 @@ static mlxc_status attention_fused(fw *f, mlxc_encoder *enc, int l, uint32_t p0,
  *   scores_h = q_h k_g^T          (m, L)      L = p0 + m keys
  *   probs    = softmax(scale * scores, causal from position p0)
  *   o_h      = probs_h v_g        (m, hd)     through v_g^T (hd, L)          */
-static mlxc_status attention_composed(fw *f, mlxc_encoder *enc, int l, uint32_t p0, uint32_t m) {
+static mlxc_status attention_composed(fw *f, mlxc_encoder *enc, int l, uint32_t p0, uint32_t m, uint32_t r,
+                                      const mlxc_context *kc) {
     mlxc_context *c = f->ctx;
     mlxc_model *M = f->m;
-    int64_t H = M->n_heads, KV = M->n_kv_heads, hd = M->head_dim, L = p0 + m, cap = c->n_ctx;
-    int64_t group = H / KV;
-    mlxc_buffer *q = view(f, c->q, 0, 3, m, H, hd);
+    int64_t H = M->n_heads, KV = M->n_kv_heads, hd = M->head_dim, L = p0 + m, cap = kc->n_ctx;
+    int64_t group = H / KV, off = (int64_t)r * H * hd;
+    mlxc_buffer *q = view(f, c->q, off, 3, m, H, hd);
     mlxc_buffer *qh = view(f, c->qh, 0, 3, H, m, hd);                  /* (H, m, hd) */
     TRY(mlxc_permute_021(enc, q, qh, m, (uint32_t)H, (uint32_t)hd));
     for (int64_t g = 0; g < KV; g++) {
-        mlxc_buffer *vg = view(f, c->v_cache[l], g * cap * hd, 2, L, hd, 0);   /* (L, hd) */
+        mlxc_buffer *vg = view(f, kc->v_cache[l], g * cap * hd, 2, L, hd, 0);  /* (L, hd) */
         mlxc_buffer *vt = view(f, c->vt, g * hd * cap, 2, hd, L, 0);           /* (hd, L) */
         TRY(mlxc_transpose_2d(enc, vg, vt, 1, (uint32_t)L, (uint32_t)hd));
     }
     for (int64_t h = 0; h < H; h++) {
-        mlxc_buffer *kg = view(f, c->k_cache[l], (h / group) * cap * hd, 2, L, hd, 0);
+        mlxc_buffer *kg = view(f, kc->k_cache[l], (h / group) * cap * hd, 2, L, hd, 0);
         mlxc_buffer *qv = view(f, c->qh, h * m * hd, 2, m, hd, 0);
         mlxc_buffer *sv = view(f, c->scores, h * m * L, 2, m, L, 0);
         TRY(mlxc_matmul(enc, qv, kg, sv, m, (uint32_t)L, (uint32_t)hd));
@@ -192,7 +197,8 @@ static mlxc_status attention_composed(fw *f, mlxc_encoder *enc, int l, uint32_t 
     /* c tanh(scale s / c) = scale * c' tanh(s / c') with c' = c / scale:
      * the cap on the raw scores, then the softmax's own scale */
     if (M->attn_softcap > 0) TRY(mlxc_softcap(enc, s, s, M->attn_softcap / M->attn_scale));
-    mlxc_buffer *mask = c->mask && M->layers[l].window ? view(f, c->mask, 0, 2, m, L, 0) : NULL;   /* (m, L) window */
+    /* (m, L) window; a batched step's row r has its own at row r of the buffer */
+    mlxc_buffer *mask = c->mask && M->layers[l].window ? view(f, c->mask, (int64_t)r * c->n_ctx, 2, m, L, 0) : NULL;
     TRY(mlxc_scale_mask_softmax(enc, s, mask, s, &sd));
     for (int64_t h = 0; h < H; h++) {
         mlxc_buffer *sv = view(f, c->scores, h * m * L, 2, m, L, 0);
@@ -200,7 +206,7 @@ static mlxc_status attention_composed(fw *f, mlxc_encoder *enc, int l, uint32_t 
         mlxc_buffer *ov = view(f, c->oh, h * m * hd, 2, m, hd, 0);
         TRY(mlxc_matmul(enc, sv, vt, ov, m, (uint32_t)hd, (uint32_t)L));
     }
-    mlxc_buffer *oh = view(f, c->oh, 0, 3, H, m, hd), *o = view(f, c->att, 0, 3, m, H, hd);
+    mlxc_buffer *oh = view(f, c->oh, 0, 3, H, m, hd), *o = view(f, c->att, off, 3, m, H, hd);
     return mlxc_permute_021(enc, oh, o, (uint32_t)H, m, (uint32_t)hd);
 }
 
@@ -252,11 +258,24 @@ static mlxc_status attention_block(fw *f, mlxc_encoder *enc, int l, uint32_t p0,
     /* the start position is read on the device (pos[0] = p0; the context
      * checked the capacity), as a replayed decode graph needs */
     mlxc_kv_cache_desc kd = {.kv_heads = (uint32_t)KV, .head_dim = (uint32_t)hd, .capacity = c->n_ctx};
-    mlxc_buffer *p_0 = view(f, c->pos, 0, 1, 1, 0, 0);
-    TRY(mlxc_kv_cache_copy(enc, k3, c->k_cache[l], &kd, 0, p_0));
-    TRY(mlxc_kv_cache_copy(enc, view(f, c->v, 0, 3, m, KV, hd), c->v_cache[l], &kd, 0, p_0));
-
-    TRY(c->fused_attn ? attention_fused(f, enc, l, p0, m) : attention_composed(f, enc, l, p0, m));
+    if (!c->rows) {
+        mlxc_buffer *p_0 = view(f, c->pos, 0, 1, 1, 0, 0);
+        TRY(mlxc_kv_cache_copy(enc, k3, c->k_cache[l], &kd, 0, p_0));
+        TRY(mlxc_kv_cache_copy(enc, view(f, c->v, 0, 3, m, KV, hd), c->v_cache[l], &kd, 0, p_0));
+        TRY(c->fused_attn ? attention_fused(f, enc, l, p0, m, 0, c) : attention_composed(f, enc, l, p0, m, 0, c));
+    } else {
+        /* a batched decode step: every row is one sequence's next token,
+         * written to and attending over that sequence's own cache */
+        for (uint32_t r = 0; r < m; r++) {
+            const mlxc_context *kc = c->rows[r];
+            mlxc_buffer *p_r = view(f, c->pos, r, 1, 1, 0, 0);
+            kd.capacity = kc->n_ctx;
+            TRY(mlxc_kv_cache_copy(enc, view(f, c->k, (int64_t)r * KV * hd, 3, 1, KV, hd), kc->k_cache[l], &kd, 0, p_r));
+            TRY(mlxc_kv_cache_copy(enc, view(f, c->v, (int64_t)r * KV * hd, 3, 1, KV, hd), kc->v_cache[l], &kd, 0, p_r));
+            TRY(c->fused_attn ? attention_fused(f, enc, l, kc->n_past, 1, r, kc)
+                              : attention_composed(f, enc, l, kc->n_past, 1, r, kc));
+        }
+    }
     mlxc_buffer *att = view(f, c->att, 0, 2, m, H * hd, 0);
     return linear(f, enc, att, &L->wo, view(f, c->xb2, 0, 2, m, M->dim, 0), m);
 }

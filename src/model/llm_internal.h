@@ -140,6 +140,9 @@ struct mlxc_context {
     mlxc_buffer *vt;              /* (n_kv_heads, head_dim, n_ctx)             */
     mlxc_buffer *mask;            /* (n_batch, n_ctx) f32 sliding-window mask, or NULL */
     float       *mask_host;       /* (n_batch * n_ctx) its host copy           */
+    /* A batched decode step (llm_batch.c): row i of the pass is one token
+     * of rows[i], which supplies its cache and position; NULL otherwise. */
+    mlxc_context **rows;
     mlxc_buffer **views;          /* made while encoding, released after the wait */
     size_t       n_views, cap_views;
 };
