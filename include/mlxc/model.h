@@ -178,6 +178,48 @@ MLXC_API mlxc_status mlxc_context_reset(mlxc_context *ctx);
  * logits are invalid until the next eval. */
 MLXC_API mlxc_status mlxc_context_truncate(mlxc_context *ctx, uint32_t n_keep);
 
+/* ---- batch: several sequences decoding together ------------------------------------ */
+
+/* n_seq independent sequences, each with its own KV cache of n_ctx
+ * positions (a context each), whose decode steps run together: one token
+ * of each of n sequences goes through ONE forward pass, every matmul with
+ * n rows (the quantized mat-vec takes up to 8), while rope, the cache
+ * write and attention run per sequence against its own cache and
+ * position.  Prefill runs one sequence at a time.  The batched step is
+ * encoded anew each time (no captured graph). */
+typedef struct mlxc_batch mlxc_batch;
+
+/* At most this many sequences in a batch. */
+#define MLXC_BATCH_MAX_SEQ 8
+
+/* n_seq in 1 .. MLXC_BATCH_MAX_SEQ sequences, each a context made with `p`
+ * (NULL: mlxc_context_default_params; n_ctx must hold at least n_seq
+ * positions, the rows of a batched step). */
+MLXC_API mlxc_status mlxc_batch_create(mlxc_model *m, uint32_t n_seq, const mlxc_context_params *p,
+                                       mlxc_batch **out);
+/* NULL is accepted. */
+MLXC_API void        mlxc_batch_free(mlxc_batch *b);
+MLXC_API uint32_t    mlxc_batch_n_seq(const mlxc_batch *b);
+/* Positions sequence `seq` holds (0 for a bad seq). */
+MLXC_API uint32_t    mlxc_batch_n_past(const mlxc_batch *b, uint32_t seq);
+/* Evaluate tokens[0..n) after what sequence `seq` holds (a prefill, or any
+ * number of tokens), as mlxc_context_eval does. */
+MLXC_API mlxc_status mlxc_batch_eval_seq(mlxc_batch *b, uint32_t seq, const int32_t *tokens, size_t n);
+/* One decode step for n sequences together: tokens[i] is appended to
+ * sequence seqs[i] (1 <= n <= n_seq, seqs distinct and < n_seq, each
+ * sequence with room for one more position).  `logits` (may be NULL) receives n * vocab floats, row i for
+ * seqs[i].  On failure no sequence's positions change
+ * (MLXC_ERR_INVALID_ARGUMENT for a bad seq list, MLXC_ERR_OUT_OF_RANGE for a
+ * full sequence or a token outside the vocabulary, both found before
+ * anything runs). */
+MLXC_API mlxc_status mlxc_batch_decode(mlxc_batch *b, const int32_t *tokens, const uint32_t *seqs, uint32_t n,
+                                       float *logits);
+/* The logits of sequence seq's last evaluated token (MLXC_ERR_STATE when it
+ * has none). */
+MLXC_API mlxc_status mlxc_batch_logits(const mlxc_batch *b, uint32_t seq, float *out, size_t n_vocab);
+/* Forget every position of sequence seq; the others keep theirs. */
+MLXC_API mlxc_status mlxc_batch_reset_seq(mlxc_batch *b, uint32_t seq);
+
 /* ---- sampling ------------------------------------------------------------------------ */
 
 /* The chain, in llama.cpp's order: repetition penalty over the last
