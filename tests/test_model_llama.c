@@ -583,6 +583,173 @@ static void test_sampler_chain(void) {
     mlxc_sampler_free(s);
 }
 
+/* Several sequences decoding together (mlxc_batch): each sequence's logits
+ * after its prefill and after every batched step equal those of the same
+ * tokens run alone through a context, whatever the other rows of the step
+ * are: 1 .. n_seq sequences per step in changing orders, at different
+ * positions, one sequence reset and refilled while the others continue. */
+#define BATCH_STEPS 10
+static int32_t batch_tok(const ref *r, uint32_t s, size_t k) {
+    return k == 0 ? 0 : r->greedy[(k + s) % r->n_greedy];
+}
+static size_t batch_prompt(const ref *r, uint32_t s, int32_t *out) {
+    size_t n = 1 + (s * 3) % r->n_prompt;
+    for (size_t i = 0; i < n; i++) out[i] = r->prompt[(i + s) % r->n_prompt];
+    return n;
+}
+static void check_batch(const char *name, mlxc_dtype kv, uint32_t n_seq, double tol) {
+    ref r;
+    CHECK(load_ref(name, &r));
+    char p[1024];
+    snprintf(p, sizeof p, "%s/%s", g_fix, name);
+    mlxc_model *m = NULL;
+    CHECK_OK(mlxc_model_open(g_dev, p, &m));
+    if (!m) { free_ref(&r); return; }
+    size_t V = r.vocab;
+    mlxc_context_params cp = mlxc_context_default_params();
+    cp.n_ctx = 32;
+    cp.kv_dtype = kv;
+    /* the reference: each sequence alone, logits after its prefill (k = 0)
+     * and after each of its decode steps */
+    float *want = malloc((size_t)n_seq * (BATCH_STEPS + 1) * V * 4);
+    int32_t pr[MAX_TOK];
+    for (uint32_t s = 0; s < n_seq; s++) {
+        mlxc_context *c = NULL;
+        CHECK_OK(mlxc_context_create_ex(m, &cp, &c));
+        if (!c) break;
+        size_t np = batch_prompt(&r, s, pr);
+        CHECK_OK(mlxc_context_eval(c, pr, np));
+        for (size_t k = 0; k <= BATCH_STEPS; k++) {
+            int32_t t = batch_tok(&r, s, k);
+            if (k > 0) CHECK_OK(mlxc_context_eval(c, &t, 1));
+            CHECK_OK(mlxc_context_logits(c, want + ((size_t)s * (BATCH_STEPS + 1) + k) * V, V));
+        }
+        mlxc_context_free(c);
+    }
+    mlxc_batch *b = NULL;
+    CHECK_OK(mlxc_batch_create(m, n_seq, &cp, &b));
+    float *got = malloc((size_t)n_seq * V * 4), *one = malloc(V * 4);
+    size_t done[MLXC_BATCH_MAX_SEQ] = {0};
+    double worst = 0;
+    for (uint32_t s = 0; s < n_seq && b; s++) {
+        size_t np = batch_prompt(&r, s, pr);
+        CHECK_OK(mlxc_batch_eval_seq(b, s, pr, np));
+        CHECK_OK(mlxc_batch_logits(b, s, one, V));
+        double e = rel_err(one, want + (size_t)s * (BATCH_STEPS + 1) * V, V);
+        CHECK_MSG(e <= tol, "%s: sequence %u prefill rel err %.3g", name, s, e);
+    }
+    bool did_reset = false;
+    for (uint32_t t = 0; t < 200 && b; t++) {
+        /* 1 .. n_seq rows, in an order that changes from step to step */
+        uint32_t want_n = 1 + (t * 5) % n_seq, n = 0, seqs[MLXC_BATCH_MAX_SEQ];
+        int32_t toks[MLXC_BATCH_MAX_SEQ];
+        bool used[MLXC_BATCH_MAX_SEQ] = {false};
+        for (uint32_t i = 0; i < 4 * n_seq && n < want_n; i++) {
+            uint32_t s = (t + 3 * i + i / n_seq) % n_seq;
+            if (used[s] || done[s] >= BATCH_STEPS) continue;
+            used[s] = true;
+            seqs[n] = s;
+            toks[n++] = batch_tok(&r, s, done[s] + 1);
+        }
+        if (n == 0) break;
+        CHECK_OK(mlxc_batch_decode(b, toks, seqs, n, got));
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t s = seqs[i];
+            done[s]++;
+            const float *w = want + ((size_t)s * (BATCH_STEPS + 1) + done[s]) * V;
+            double e = rel_err(got + (size_t)i * V, w, V);
+            if (e > worst) worst = e;
+            CHECK_MSG(e <= tol, "%s: step %u row %u (sequence %u at %u) rel err %.3g", name, t, i, s,
+                      mlxc_batch_n_past(b, s), e);
+            CHECK_OK(mlxc_batch_logits(b, s, one, V));
+            CHECK_MSG(memcmp(one, got + (size_t)i * V, V * 4) == 0, "%s: sequence %u's logits", name, s);
+        }
+        /* one sequence starts over while the others continue */
+        if (!did_reset && n_seq > 2 && done[2] == 4) {
+            did_reset = true;
+            CHECK_OK(mlxc_batch_reset_seq(b, 2));
+            CHECK_EQ_INT(mlxc_batch_n_past(b, 2), 0);
+            CHECK_EQ_INT(mlxc_batch_logits(b, 2, one, V), MLXC_ERR_STATE);
+            size_t np = batch_prompt(&r, 2, pr);
+            CHECK_OK(mlxc_batch_eval_seq(b, 2, pr, np));
+            done[2] = 0;
+        }
+    }
+    for (uint32_t s = 0; s < n_seq && b; s++) CHECK_EQ_INT(done[s], BATCH_STEPS);
+    printf("       %-12s %u sequences, %s KV: max rel err %.2e\n", name, n_seq, mlxc_dtype_name(kv), worst);
+    free(got);
+    free(one);
+    free(want);
+    mlxc_batch_free(b);
+    mlxc_model_close(m);
+    free_ref(&r);
+}
+
+static void test_batch(void) {
+    bool cpu = mlxc_device_backend(g_dev) == MLXC_BACKEND_CPU;
+    double tol = cpu ? 1e-5 : 1e-4;
+    const char *names[] = {"llama-tiny", "qwen2-tiny", "qwen3-tiny", "mistral-tiny", "gemma2-tiny", "gemma3-tiny",
+                           "phi3-tiny"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) check_batch(names[i], MLXC_F32, 8, tol);
+    check_batch("llama-tiny", MLXC_F32, 1, tol);
+    check_batch("qwen3-tiny", MLXC_F32, 3, tol);
+    /* the attention ops (16-bit caches) */
+    check_batch("qwen3-tiny", MLXC_BF16, 8, cpu ? 1e-5 : 1e-3);
+    check_batch("gemma3-tiny", MLXC_F16, 5, cpu ? 1e-5 : 1e-3);
+}
+
+/* Bad input to the batch: statuses, nothing changed. */
+static void test_batch_errors(void) {
+    char p[1024];
+    snprintf(p, sizeof p, "%s/llama-tiny", g_fix);
+    mlxc_model *m = NULL;
+    CHECK_OK(mlxc_model_open(g_dev, p, &m));
+    if (!m) return;
+    mlxc_context_params cp = mlxc_context_default_params();
+    cp.n_ctx = 4;
+    mlxc_batch *b = NULL;
+    CHECK_EQ_INT(mlxc_batch_create(m, 0, &cp, &b), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(mlxc_batch_create(m, MLXC_BATCH_MAX_SEQ + 1, &cp, &b), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(mlxc_batch_create(m, 5, &cp, &b), MLXC_ERR_INVALID_ARGUMENT);   /* 5 rows, 4 positions */
+    CHECK_EQ_INT(mlxc_batch_create(NULL, 2, &cp, &b), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK(b == NULL);
+    CHECK_OK(mlxc_batch_create(m, 3, &cp, &b));
+    if (!b) { mlxc_model_close(m); return; }
+    CHECK_EQ_INT(mlxc_batch_n_seq(b), 3);
+    int32_t toks[4] = {1, 2, 3, 4};
+    uint32_t seqs[4] = {0, 1, 2, 0};
+    float *l = malloc(2 * (size_t)mlxc_model_vocab_size(m) * 4);   /* a step of two rows */
+    CHECK_EQ_INT(mlxc_batch_logits(b, 0, l, (size_t)mlxc_model_vocab_size(m)), MLXC_ERR_STATE);
+    CHECK_EQ_INT(mlxc_batch_eval_seq(b, 3, toks, 1), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(mlxc_batch_logits(b, 3, l, (size_t)mlxc_model_vocab_size(m)), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(mlxc_batch_reset_seq(b, 7), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(mlxc_batch_decode(b, toks, seqs, 4, NULL), MLXC_ERR_INVALID_ARGUMENT);   /* n > n_seq */
+    CHECK_EQ_INT(mlxc_batch_decode(b, toks, seqs, 0, NULL), MLXC_ERR_INVALID_ARGUMENT);
+    uint32_t dup[2] = {1, 1}, out[2] = {0, 3};
+    CHECK_EQ_INT(mlxc_batch_decode(b, toks, dup, 2, NULL), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(mlxc_batch_decode(b, toks, out, 2, NULL), MLXC_ERR_INVALID_ARGUMENT);
+    int32_t bad[2] = {1, (int32_t)mlxc_model_vocab_size(m)};
+    CHECK_EQ_INT(mlxc_batch_decode(b, bad, seqs, 2, NULL), MLXC_ERR_OUT_OF_RANGE);
+    CHECK_EQ_INT(mlxc_batch_decode(NULL, toks, seqs, 1, NULL), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(mlxc_batch_decode(b, NULL, seqs, 1, NULL), MLXC_ERR_INVALID_ARGUMENT);
+    for (uint32_t s = 0; s < 3; s++) CHECK_EQ_INT(mlxc_batch_n_past(b, s), 0);
+    /* sequence 1 full: a step with it is refused and moves no other */
+    CHECK_OK(mlxc_batch_eval_seq(b, 1, toks, 4));
+    CHECK_EQ_INT(mlxc_batch_decode(b, toks, seqs, 2, NULL), MLXC_ERR_OUT_OF_RANGE);
+    CHECK_EQ_INT(mlxc_batch_n_past(b, 0), 0);
+    CHECK_EQ_INT(mlxc_batch_eval_seq(b, 1, toks, 1), MLXC_ERR_OUT_OF_RANGE);
+    uint32_t ok[2] = {2, 0};
+    CHECK_OK(mlxc_batch_decode(b, toks, ok, 2, l));
+    CHECK_EQ_INT(mlxc_batch_n_past(b, 2), 1);
+    CHECK_EQ_INT(mlxc_batch_n_past(b, 0), 1);
+    CHECK_EQ_INT(mlxc_batch_n_past(b, 1), 4);
+    CHECK_EQ_INT(mlxc_batch_n_past(b, 9), 0);
+    free(l);
+    mlxc_batch_free(b);
+    mlxc_batch_free(NULL);
+    mlxc_model_close(m);
+}
+
 int main(void) {
     g_fix = getenv("MLXC_MODEL_FIXTURES");
     g_gen = getenv("MLXC_MODEL_GEN");
@@ -599,6 +766,8 @@ int main(void) {
     RUN(test_half_weights);
     RUN(test_bf16_activations);
     RUN(test_decode_graph);
+    RUN(test_batch);
+    RUN(test_batch_errors);
     RUN(test_generate_greedy);
     RUN(test_sampler_chain);
     mlxc_device_close(g_dev);
@@ -618,6 +787,8 @@ int main(void) {
         RUN(test_half_weights);
         RUN(test_bf16_activations);
         RUN(test_decode_graph);
+        RUN(test_batch);
+        RUN(test_batch_errors);
         RUN(test_generate_greedy);
         mlxc_device_close(g_dev);
     }
