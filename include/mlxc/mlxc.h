@@ -32,6 +32,7 @@
 #include "mlxc/ops_attention.h"
 #include "mlxc/ops_moe.h"
 #include "mlxc/ops_linear_attn.h"
+#include "mlxc/ops_hadamard.h"
 #include "mlxc/quant.h"
 #include "mlxc/gguf.h"
 #include "mlxc/safetensors.h"

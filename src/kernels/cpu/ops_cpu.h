@@ -14,11 +14,13 @@
 #define OPS_P MLXC_PARAM_PTR
 #define OPS_B MLXC_PARAM_BYTES
 /* Signatures: n pointers, then one by-value struct of `sz` bytes. */
+#define OPS_SIG1(sz) {2, {OPS_P, OPS_B}, {0, sz}}
 #define OPS_SIG2(sz) {3, {OPS_P, OPS_P, OPS_B}, {0, 0, sz}}
 #define OPS_SIG3(sz) {4, {OPS_P, OPS_P, OPS_P, OPS_B}, {0, 0, 0, sz}}
 #define OPS_SIG4(sz) {5, {OPS_P, OPS_P, OPS_P, OPS_P, OPS_B}, {0, 0, 0, 0, sz}}
 #define OPS_SIG5(sz) {6, {OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_B}, {0, 0, 0, 0, 0, sz}}
 #define OPS_SIG6(sz) {7, {OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_B}, {0, 0, 0, 0, 0, 0, sz}}
+#define OPS_SIG7(sz) {8, {OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_B}, {0, 0, 0, 0, 0, 0, 0, sz}}
 #define OPS_SIG8(sz) {9, {OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_B}, {0, 0, 0, 0, 0, 0, 0, 0, sz}}
 
 /* Four f32 lanes (GNU vector extension, gcc and clang): the kernels that
