@@ -58,6 +58,9 @@ static mlxc_status tq_check_cache(const char *op, const mlxc_buffer *codes, cons
     if ((s = ops_check_elems(op, "codes", codes, rows * MLXC_TQ_ROW_BYTES(d->head_dim, d->bits))) ||
         (s = ops_check_elems(op, "norms", norms, rows)))
         return s;
+    if (mlxc_buffer_offset(codes) % 8u) /* the CUDA kernels read rows as 8-byte words */
+        return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_%s: codes start at byte %zu of their allocation "
+                              "(a multiple of 8 is needed)", op, mlxc_buffer_offset(codes));
     if (ops_overlap(codes, norms)) return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_%s: codes and norms overlap", op);
     return MLXC_OK;
 }
