@@ -487,11 +487,17 @@ static tq_case tq_decode_case(uint32_t i) {
                     t[i].lb, i);
 }
 
+/* Every case with the device's split count, then with 13 splits forced
+ * (empty splits, splits of one tile, merges of many). */
 static void tq_decode_cases_on(mlxc_device *dev) {
-    for (uint32_t i = 0; i < N_TQ_CASES; i++) {
-        tq_case c = tq_decode_case(i);
-        tq_decode_case_on(dev, &c);
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass) setenv("MLXC_TQ_DECODE_SPLITS", "13", 1);
+        for (uint32_t i = 0; i < N_TQ_CASES; i++) {
+            tq_case c = tq_decode_case(i);
+            tq_decode_case_on(dev, &c);
+        }
     }
+    unsetenv("MLXC_TQ_DECODE_SPLITS");
 }
 
 /* The attention error of the quantized cache against an f16 cache (double

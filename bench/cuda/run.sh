@@ -86,7 +86,7 @@ if has san; then
 fi
 
 if has bench; then
-  for b in elementwise layout sample norm rope softmax matmul attention; do
+  for b in elementwise layout sample norm rope softmax matmul attention hadamard; do
     echo "# bench_$b"; (cd $B && ./bench_$b ${MLXC_BENCH_ARGS:-} 2>&1)
   done > "$OUT/bench_families.md" 2>&1
   grep -E "ceiling|FAIL|reproduce|^# bench" "$OUT/bench_families.md" | head -40

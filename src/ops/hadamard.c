@@ -138,9 +138,13 @@ static mlxc_status tq_check_desc(const char *op, const mlxc_tq_attention_desc *d
     return MLXC_OK;
 }
 
-/* Splits of the context: on CUDA one block per SM in one wave, at least 8
- * (as mlxc_attention_decode); on the CPU about two items per worker.
- * Never more than one split per tile of the longest length. */
+/* Splits of the context.  CUDA: four blocks per SM in one wave, at least 8:
+ * a decode block unpacks codes with few warps (128 threads), so an SM
+ * needs several of them to hide shared-memory latency, and their shared
+ * memory (28 KB at head dim 128, 4 bits; 80 KB at most) lets them fit.
+ * CPU: about two items per worker.  Never more than one split per tile of
+ * the longest length.  MLXC_TQ_DECODE_SPLITS=n forces n (capped likewise;
+ * for tuning). */
 static uint32_t tq_splits(const mlxc_device *dev, const mlxc_tq_attention_desc *d) {
     uint64_t maxlen = d->kv_capacity;
     if (d->window && d->window < maxlen) maxlen = d->window;
@@ -149,9 +153,11 @@ static uint32_t tq_splits(const mlxc_device *dev, const mlxc_tq_attention_desc *
     uint64_t s;
     if (ops_is_cpu(dev)) s = (2 * cu + d->n_kv_heads - 1) / d->n_kv_heads;
     else {
-        s = cu / d->n_kv_heads;
+        s = 4 * cu / d->n_kv_heads;
         if (s < 8) s = 8;
     }
+    const long env = mlxc_env_int("MLXC_TQ_DECODE_SPLITS", 0);
+    if (env > 0 && env <= INT32_MAX) s = (uint64_t)env;
     if (s > cap) s = cap;
     if (s > 1024) s = 1024;
     return s ? (uint32_t)s : 1;
