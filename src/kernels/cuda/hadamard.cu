@@ -11,9 +11,12 @@
  *                      128 keys, the K and V codes staged in shared memory
  *                      (rows padded by 8 bytes), a thread per key for the
  *                      logits of every query head (codes unpacked from
- *                      64-bit words, compile-time shifts), one warp per head
- *                      for the online softmax, a thread per coordinate for
- *                      the rotated value sums
+ *                      64-bit words, compile-time shifts, the queries read
+ *                      as 16-byte broadcasts), one warp per head for the
+ *                      online softmax, then a thread per (key group, 8
+ *                      coordinates) for the rotated value sums (one load of
+ *                      B bytes gives its 8 codes), the key groups summed at
+ *                      the end of the split
  *   tq_decode_combine  a block per query head: merge the splits, rotate back
  */
 #include "kernels/params_hadamard.h"
@@ -197,10 +200,10 @@ __device__ void tq_decode(const void *q, const uint8_t *kc, const void *kn, cons
                           const void *len_buf, float *scratch, const mlxc_p_tq_decode &p) {
     constexpr uint32_t NT = MLXC_TQ_CUDA_THREADS, TILE = MLXC_TQ_TILE, MAXG = MLXC_TQ_MAX_GROUP;
     constexpr uint32_t RB = HD * B / 8, RS = RB + 8, WPR = RB / 8; /* 8-byte words per row */
-    constexpr uint32_t KS = HD < NT ? NT / HD : 1;                 /* key parities of the V phase */
-    constexpr uint32_t CW = NT / KS;                               /* threads per key in it */
-    constexpr uint32_t CPT = HD / CW;                              /* coordinates per thread */
+    constexpr uint32_t CG = HD / 8;  /* V phase: a thread per 8 coordinates (B bytes of codes) */
+    constexpr uint32_t KS = NT / CG; /* ... and key groups of CG threads, keys j = kg mod KS    */
     static_assert(TILE == NT, "a thread per key of a tile");
+    static_assert(TILE * RS >= MAXG * HD * 4, "the K tile holds the key groups' sums at the end");
     extern __shared__ __align__(16) unsigned char smem[];
     uint8_t *ktile = smem;                     /* (TILE, RS) */
     uint8_t *vtile = ktile + TILE * RS;        /* (TILE, RS) */
@@ -235,12 +238,12 @@ __device__ void tq_decode(const void *q, const uint8_t *kc, const void *kn, cons
         }
         fwht_shared(qr, HD, G);
         for (uint32_t i = t; i < G * HD; i += NT) qr[i] *= p.scale / (float)HD;
-        float acc[MAXG][CPT];
+        float acc[MAXG][8]; /* coordinates cg*8 .. cg*8+7 of each query head */
 #pragma unroll
         for (uint32_t g = 0; g < MAXG; g++)
 #pragma unroll
-            for (uint32_t c = 0; c < CPT; c++) acc[g][c] = 0.0f;
-        const uint32_t kpar = t / CW, c0 = t % CW;
+            for (uint32_t c = 0; c < 8; c++) acc[g][c] = 0.0f;
+        const uint32_t kg = t / CG, cg = t % CG;
 
         for (int64_t t0 = s_lo; t0 < s_hi; t0 += TILE) {
             const uint32_t nk = (uint32_t)(s_hi - t0 < TILE ? s_hi - t0 : TILE);
@@ -275,15 +278,22 @@ __device__ void tq_decode(const void *q, const uint8_t *kc, const void *kn, cons
                         W[w] = (uint64_t)u.x | ((uint64_t)u.y << 32);
                     }
 #pragma unroll
-                    for (uint32_t i = 0; i < 64; i++) {
-                        const uint32_t bit = i * B, wi = bit / 64, sh = bit % 64;
-                        uint64_t v = W[wi] >> sh;
-                        if (sh + B > 64) v |= W[wi + 1] << (64 - sh);
-                        const float c = cb[v & ((1u << B) - 1u)];
-                        const float *qc = qr + c64 * 64 + i;
+                    for (uint32_t i4 = 0; i4 < 16; i4++) {
+                        float c[4];
+#pragma unroll
+                        for (uint32_t k = 0; k < 4; k++) {
+                            const uint32_t bit = (i4 * 4 + k) * B, wi = bit / 64, sh = bit % 64;
+                            uint64_t v = W[wi] >> sh;
+                            if (sh + B > 64) v |= W[wi + 1] << (64 - sh);
+                            c[k] = cb[v & ((1u << B) - 1u)];
+                        }
+                        /* one 16-byte broadcast load per head and 4 coordinates */
 #pragma unroll
                         for (uint32_t g = 0; g < MAXG; g++)
-                            if (g < G) dot[g] += qc[g * HD] * c;
+                            if (g < G) {
+                                const float4 qv = *(const float4 *)(qr + g * HD + c64 * 64 + i4 * 4);
+                                dot[g] += qv.x * c[0] + qv.y * c[1] + qv.z * c[2] + qv.w * c[3];
+                            }
                     }
                 }
             }
@@ -323,50 +333,61 @@ __device__ void tq_decode(const void *q, const uint8_t *kc, const void *kn, cons
                 }
             }
             __syncthreads();
-            /* values: a thread per coordinate (and key parity) */
+            /* values: a thread per (key group, 8 coordinates) */
 #pragma unroll
             for (uint32_t g = 0; g < MAXG; g++) {
                 if (g >= G) break;
                 const float corr = mls[2 * MAXG + g];
 #pragma unroll
-                for (uint32_t c = 0; c < CPT; c++) acc[g][c] *= corr;
+                for (uint32_t c = 0; c < 8; c++) acc[g][c] *= corr;
             }
-            for (uint32_t j = kpar; j < nk; j += KS) {
-                const uint8_t *vr = vtile + j * RS;
+            for (uint32_t j = kg; j < nk; j += KS) {
+                const uint8_t *vr = vtile + j * RS + cg * B; /* the 8 codes: B bytes */
+                uint64_t w;
+                if (B == 8) {
+                    const uint2 u = *(const uint2 *)vr;
+                    w = (uint64_t)u.x | ((uint64_t)u.y << 32);
+                } else if (B == 4) w = *(const uint32_t *)vr;
+                else if (B == 2) w = *(const uint16_t *)vr;
+                else w = (uint64_t)vr[0] | ((uint64_t)vr[1] << 8) | ((uint64_t)vr[2] << 16);
+                float cv[8];
 #pragma unroll
-                for (uint32_t c = 0; c < CPT; c++) {
-                    const float cv = cb[code_at(vr, c0 + c * CW, B)];
+                for (uint32_t c = 0; c < 8; c++) cv[c] = cb[(w >> (c * B)) & ((1u << B) - 1u)];
 #pragma unroll
-                    for (uint32_t g = 0; g < MAXG; g++)
-                        if (g < G) acc[g][c] += pt[g * TILE + j] * cv;
-                }
+                for (uint32_t g = 0; g < MAXG; g++)
+                    if (g < G) {
+                        const float pj = pt[g * TILE + j];
+#pragma unroll
+                        for (uint32_t c = 0; c < 8; c++) acc[g][c] += pj * cv[c];
+                    }
             }
         }
-        /* the key parities' sums into parity 0 (pt is free now) */
-        __syncthreads();
-        if (KS > 1) {
-            if (kpar > 0)
+        /* the key groups' sums into group 0, one group at a time through
+         * the K tile (free now) */
+        float *red = (float *)ktile; /* (MAXG, HD) */
+        for (uint32_t r = 1; r < KS; r++) {
+            __syncthreads();
+            if (kg == r)
 #pragma unroll
                 for (uint32_t g = 0; g < MAXG; g++)
                     if (g < G)
 #pragma unroll
-                        for (uint32_t c = 0; c < CPT; c++) pt[((kpar - 1) * MAXG + g) * HD + c0 + c * CW] = acc[g][c];
+                        for (uint32_t c = 0; c < 8; c++) red[g * HD + cg * 8 + c] = acc[g][c];
             __syncthreads();
-            if (kpar == 0)
-                for (uint32_t k = 1; k < KS; k++)
+            if (kg == 0)
 #pragma unroll
-                    for (uint32_t g = 0; g < MAXG; g++)
-                        if (g < G)
+                for (uint32_t g = 0; g < MAXG; g++)
+                    if (g < G)
 #pragma unroll
-                            for (uint32_t c = 0; c < CPT; c++) acc[g][c] += pt[((k - 1) * MAXG + g) * HD + c0 + c * CW];
+                        for (uint32_t c = 0; c < 8; c++) acc[g][c] += red[g * HD + cg * 8 + c];
         }
-        if (kpar == 0)
+        if (kg == 0)
 #pragma unroll
             for (uint32_t g = 0; g < MAXG; g++)
                 if (g < G)
 #pragma unroll
-                    for (uint32_t c = 0; c < CPT; c++)
-                        acc_out[(((uint64_t)kvh * G + g) * S + sp) * HD + c0 + c * CW] = acc[g][c];
+                    for (uint32_t c = 0; c < 8; c++)
+                        acc_out[(((uint64_t)kvh * G + g) * S + sp) * HD + cg * 8 + c] = acc[g][c];
         if (t < G) {
             const uint64_t prow = ((uint64_t)kvh * G + t) * S + sp;
             ml_out[prow * 2] = mls[t];
@@ -415,7 +436,7 @@ HAD_KERNELS(__nv_bfloat16, bf16)
 #undef HAD_KERNELS
 
 #define TQ_DECODE(HD, B)                                                                                            \
-    extern "C" __global__ void __launch_bounds__(MLXC_TQ_CUDA_THREADS)                                              \
+    extern "C" __global__ void __launch_bounds__(MLXC_TQ_CUDA_THREADS)                                               \
         tq_decode_hd##HD##_b##B(const void *q, const uint8_t *kc, const void *kn, const uint8_t *vc, const void *vn, \
                                 const void *len_buf, float *scratch, mlxc_p_tq_decode p) {                          \
         mlxc_tq::tq_decode<HD, B>(q, kc, kn, vc, vn, len_buf, scratch, p);                                          \
