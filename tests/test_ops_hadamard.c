@@ -338,12 +338,27 @@ static void tqc_free(tq_case *c) {
     free(c->v);
 }
 
+/* Upload the bytes of a downloaded cache into c (same desc and dtypes). */
+static void tq_cache_upload(tq_cache *c, const tq_cache *from) {
+    const size_t rows = (size_t)c->d.kv_heads * c->d.capacity, rb = MLXC_TQ_ROW_BYTES(c->d.head_dim, c->d.bits);
+    void *raw = malloc(rows * 4);
+    for (size_t i = 0; i < rows; i++) ot_st(c->norm_dt, raw, i, from->hn[i]);
+    CHECK_OK(mlxc_buffer_write(c->codes, 0, from->hc, rows * rb));
+    CHECK_OK(mlxc_buffer_write(c->norms, 0, raw, rows * mlxc_dtype_size(c->norm_dt)));
+    free(raw);
+}
+
 /* Write the tokens into quantized caches on `dev` (a ring cache in chunks
- * that wrap), run the decode, return out; the caches' downloads in *kc, *vc
- * when asked. */
-static double *tqc_run(mlxc_device *dev, tq_case *c, tq_cache *kc_out, tq_cache *vc_out) {
+ * that wrap) or, with kfrom/vfrom, upload those caches' bytes instead; run
+ * the decode, return out; the caches' downloads in *kc, *vc when asked. */
+static double *tqc_run(mlxc_device *dev, tq_case *c, tq_cache *kc_out, tq_cache *vc_out, const tq_cache *kfrom,
+                       const tq_cache *vfrom) {
     const mlxc_tq_cache_desc cd = {c->KVH, c->hd, c->cap, c->bits, 4242, c->ring};
     tq_cache kc = tq_cache_new(dev, &cd, c->norm_dt), vc = tq_cache_new(dev, &cd, c->norm_dt);
+    if (kfrom) {
+        tq_cache_upload(&kc, kfrom);
+        tq_cache_upload(&vc, vfrom);
+    }
     const size_t row = (size_t)c->KVH * c->hd;
     ot_buf ks = ot_alloc(dev, c->src_dt, (size_t)c->len * row), vs = ot_alloc(dev, c->src_dt, (size_t)c->len * row);
     memcpy(ks.h, c->k, ks.n * sizeof(double));
@@ -353,7 +368,7 @@ static double *tqc_run(mlxc_device *dev, tq_case *c, tq_cache *kc_out, tq_cache 
     memcpy(c->k, ks.h, ks.n * sizeof(double)); /* the values the device saw */
     memcpy(c->v, vs.h, vs.n * sizeof(double));
     const uint32_t chunk = c->ring ? (c->cap > 3 ? c->cap / 3 : 1) : c->len;
-    for (uint32_t t0 = 0; t0 < c->len; t0 += chunk) {
+    for (uint32_t t0 = 0; !kfrom && t0 < c->len; t0 += chunk) {
         const uint32_t nt = c->len - t0 < chunk ? c->len - t0 : chunk;
         mlxc_buffer *kv = NULL, *vv = NULL;
         int64_t sh[1] = {(int64_t)(nt * row)};
@@ -442,11 +457,13 @@ static double *tqc_attend(const tq_case *c, const double *k, const double *v, bo
 static void tq_decode_case_on(mlxc_device *dev, tq_case *c) {
     tqc_fill(c);
     tq_cache kc, vc;
-    double *out = tqc_run(dev, c, &kc, &vc);
+    double *out = tqc_run(dev, c, &kc, &vc, NULL, NULL);
     double *kd = tq_cache_decode(&kc), *vd = tq_cache_decode(&vc);
     double *ref = tqc_attend(c, kd, vd, false);
     size_t w;
-    const double tol = c->out_dt == MLXC_F32 ? 2e-5 : ot_tol(c->out_dt);
+    /* f32: sums over thousands of keys whose logits reach tens (heavy
+     * tails), in another order than the reference's */
+    const double tol = c->out_dt == MLXC_F32 ? 1e-4 : ot_tol(c->out_dt);
     const double e = ot_nerr(out, ref, (size_t)c->H * c->hd, &w);
     CHECK_MSG(e <= tol, "tq decode H %u KVH %u hd %u cap %u len %u win %u ring %d bits %u softcap %g len_buf %d: "
               "nerr %.3g at [%zu] %.9g vs %.9g", c->H, c->KVH, c->hd, c->cap, c->len, c->window, c->ring, c->bits,
@@ -516,7 +533,7 @@ static void tq_error_table_on(mlxc_device *dev, double errs[2][4], bool print) {
             c.heavy = heavy;
             ot_rng = 0x9e3779b97f4a7c15ull + (uint64_t)heavy; /* the same data for every bit width */
             tqc_fill(&c);
-            double *out = tqc_run(dev, &c, NULL, NULL);
+            double *out = tqc_run(dev, &c, NULL, NULL, NULL, NULL);
             const size_t kvn = (size_t)c.len * c.KVH * c.hd;
             double *k16 = malloc(kvn * sizeof(double)), *v16 = malloc(kvn * sizeof(double));
             for (size_t i = 0; i < kvn; i++) {

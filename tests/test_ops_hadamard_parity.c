@@ -2,8 +2,8 @@
  * the CPU kernels: every case of tests/test_ops_hadamard.c on the GPU (the
  * transform, the cache's codes, round trips and positions, decode attention
  * against double attention over the decoded cache), then long contexts
- * (many splits and tiles, rings that wrapped, GQA 4 and 8) with the same
- * cache bytes on both devices.  Codes may differ from the CPU's only where
+ * (many splits and tiles, rings that wrapped, GQA 4 and 8) against the
+ * double reference and against the CPU decoding the same cache bytes.  Codes may differ from the CPU's only where
  * a rotated coordinate lies within 1e-4 of a cell boundary (the sums run
  * in another order).  Exits 77 after "SKIP: no CUDA device" without a GPU. */
 #define HAD_NO_MAIN
@@ -29,19 +29,22 @@ static void long_cases(void) {
                              t[i].lb, (uint32_t)i);
         c.heavy = i % 2;
         tq_decode_case_on(g_gpu, &c);
+        /* the CPU decodes the GPU's cache bytes: codes may differ where a
+         * rotated coordinate sits on a cell boundary (the norms are summed
+         * in another order), and one flipped code of a key that dominates
+         * the softmax would show here */
         tq_case d = tqc_make(t[i].H, t[i].KVH, t[i].hd, t[i].cap, t[i].len, t[i].window, t[i].ring, 0, t[i].bits,
                              t[i].lb, (uint32_t)i);
         d.heavy = i % 2;
-        const uint64_t seed = ot_rng;
         tqc_fill(&d);
-        double *go = tqc_run(g_gpu, &d, NULL, NULL);
-        tqc_free(&d);
-        ot_rng = seed;
-        tqc_fill(&d);
-        double *co = tqc_run(g_cpu, &d, NULL, NULL);
+        tq_cache kc, vc;
+        double *go = tqc_run(g_gpu, &d, &kc, &vc, NULL, NULL);
+        double *co = tqc_run(g_cpu, &d, NULL, NULL, &kc, &vc);
+        tq_cache_free(&kc);
+        tq_cache_free(&vc);
         size_t w;
         const double e = ot_nerr(go, co, (size_t)d.H * d.hd, &w);
-        const double tol = d.out_dt == MLXC_F32 ? 1e-3 : ot_tol(d.out_dt) + 1e-3;
+        const double tol = d.out_dt == MLXC_F32 ? 1e-4 : ot_tol(d.out_dt) + 1e-4;
         CHECK_MSG(e <= tol, "long case %zu: cuda vs cpu nerr %.3g at [%zu] %.9g vs %.9g", i, e, w, go[w], co[w]);
         free(go);
         free(co);
@@ -49,7 +52,9 @@ static void long_cases(void) {
     }
 }
 
-/* The error table on the GPU matches the CPU's within a few percent. */
+/* The error table on the GPU matches the CPU's within a few percent (the
+ * caches are written on each device: a few codes on cell boundaries may
+ * differ). */
 static void gpu_error_table(void) {
     double eg[2][4], ec[2][4];
     tq_error_table_on(g_gpu, eg, true);
