@@ -38,8 +38,10 @@
  * ||k|| / sqrt(head_dim) * (q' . c(k)), sums the values as
  * p * ||v|| / sqrt(head_dim) * c(v) in the rotated space and rotates that
  * sum back at the end.  Semantics otherwise as mlxc_attention_decode
- * (ops_attention.h): GQA with n_heads / n_kv_heads of 1..8, scale,
- * softcap, sliding window, ring caches, the length from a device buffer.
+ * (ops_attention.h): GQA with n_heads / n_kv_heads of 1..8 (not 16:
+ * a decode thread keeps the value sums of every query head of its group
+ * in registers), scale, softcap, sliding window, ring caches, the length
+ * from a device buffer; no masks.
  * K and V share bits and seed; the seed must be the one the cache was
  * written with.
  *
