@@ -138,11 +138,12 @@ static mlxc_status tq_check_desc(const char *op, const mlxc_tq_attention_desc *d
     return MLXC_OK;
 }
 
-/* Splits of the context.  CUDA: three blocks per SM in one wave, at least
+/* Splits of the context.  CUDA: two blocks per SM in one wave, at least
  * 8: a decode block unpacks codes with few warps (128 threads), so an SM
- * needs several of them to hide shared-memory latency; three fit its
- * registers (about 144 a thread) and, up to head dim 128, its shared
- * memory (28 KB at head dim 128, 4 bits; 80 KB at most).
+ * needs more than one to hide shared-memory latency; two fit its
+ * registers (about 212 a thread: the kernel is built spill-free, which
+ * takes that many) and its shared memory (28 KB at head dim 128, 4 bits;
+ * 80 KB at most).
  * CPU: about two items per worker.  Never more than one split per tile of
  * the longest length.  MLXC_TQ_DECODE_SPLITS=n forces n (capped likewise;
  * for tuning). */
@@ -154,7 +155,7 @@ static uint32_t tq_splits(const mlxc_device *dev, const mlxc_tq_attention_desc *
     uint64_t s;
     if (ops_is_cpu(dev)) s = (2 * cu + d->n_kv_heads - 1) / d->n_kv_heads;
     else {
-        s = 3 * cu / d->n_kv_heads;
+        s = 2 * cu / d->n_kv_heads;
         if (s < 8) s = 8;
     }
     const long env = mlxc_env_int("MLXC_TQ_DECODE_SPLITS", 0);
