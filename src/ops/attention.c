@@ -139,36 +139,18 @@ static mlxc_status attn_check_bufs(const char *op, const mlxc_buffer *q, const m
     return MLXC_OK;
 }
 
-/* Look up, tag and dispatch (tracked) one attention kernel that writes
- * ws[0 .. nws); `block` threads per group on CUDA. */
+/* ops_dispatch of one attention kernel (tagged SDPA) that reads reads[0 ..
+ * nreads) (NULL entries skipped) and writes ws[0 .. nws); `block` threads
+ * per group on CUDA. */
 static mlxc_status attn_dispatch_w(mlxc_encoder *enc, const char *op, const char *kernel, const mlxc_arg *args,
                                    uint32_t nargs, uint32_t groups, uint32_t block, uint32_t shared,
                                    const mlxc_buffer *const *reads, uint32_t nreads, const mlxc_buffer *const *ws,
                                    uint32_t nws) {
-    mlxc_device *dev = mlxc_encoder_device(enc);
-    const mlxc_buffer *rs[8];
-    uint32_t nr = 0;
-    for (uint32_t i = 0; i < nreads; i++) {
-        if (!reads[i]) continue;
-        if (mlxc_buffer_device(reads[i]) != dev)
-            return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_%s: a buffer lives on another device than the encoder", op);
-        rs[nr++] = reads[i];
-    }
-    for (uint32_t i = 0; i < nws; i++)
-        if (mlxc_buffer_device(ws[i]) != dev)
-            return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_%s: a buffer lives on another device than the encoder",
-                                  op);
-    if (shared > dev->caps.max_shared_bytes)
-        return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "mlxc_%s: %s needs %u bytes of shared memory, the device has %zu", op,
-                              kernel, shared, dev->caps.max_shared_bytes);
-    const mlxc_kernel *kern;
-    mlxc_status s = mlxc_kernel_get(dev, kernel, &kern);
-    if (s) return s;
-    mlxc_dispatch dd = {.kernel = kern, .args = args, .nargs = nargs, .grid = {groups ? groups : 1, 1, 1},
-                        .block = {block, 1, 1}, .shared_bytes = shared, .reads = rs, .nreads = nr,
-                        .writes = ws, .nwrites = nws};
-    if ((s = mlxc_encoder_set_op_kind(enc, MLXC_OP_SDPA))) return s;
-    return mlxc_encoder_dispatch_tracked(enc, &dd);
+    ops_launch l = {.kernel = kernel, .kind = MLXC_OP_SDPA, .args = args, .nargs = nargs, .groups = groups,
+                    .block = block, .shared = shared};
+    for (uint32_t i = 0; i < nreads; i++) l.reads[i] = reads[i];
+    for (uint32_t i = 0; i < nws; i++) l.writes[i] = ws[i];
+    return ops_dispatch(enc, op, &l);
 }
 
 /* attn_dispatch_w with the one written buffer w. */

@@ -178,33 +178,15 @@ mlxc_status mlxc_tq_attention_decode_scratch_bytes(const mlxc_device *dev, const
     return MLXC_OK;
 }
 
-/* Dispatch one kernel (tracked, tagged SDPA) with dynamic shared memory. */
+/* ops_dispatch of one kernel (tagged SDPA) that reads reads[0 .. nreads)
+ * (NULL entries skipped) and writes w. */
 static mlxc_status tq_dispatch(mlxc_encoder *enc, const char *op, const char *kernel, const mlxc_arg *args,
                                uint32_t nargs, uint32_t groups, uint32_t block, uint32_t shared,
                                const mlxc_buffer *const *reads, uint32_t nreads, const mlxc_buffer *w) {
-    mlxc_device *dev = mlxc_encoder_device(enc);
-    const mlxc_buffer *rs[6];
-    uint32_t nr = 0;
-    for (uint32_t i = 0; i < nreads; i++) {
-        if (!reads[i]) continue;
-        if (mlxc_buffer_device(reads[i]) != dev)
-            return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_%s: a buffer lives on another device than the encoder", op);
-        rs[nr++] = reads[i];
-    }
-    if (mlxc_buffer_device(w) != dev)
-        return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_%s: a buffer lives on another device than the encoder", op);
-    if (shared > dev->caps.max_shared_bytes)
-        return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "mlxc_%s: %s needs %u bytes of shared memory, the device has %zu", op,
-                              kernel, shared, dev->caps.max_shared_bytes);
-    const mlxc_kernel *kern;
-    mlxc_status s = mlxc_kernel_get(dev, kernel, &kern);
-    if (s) return s;
-    const mlxc_buffer *ws[1] = {w};
-    mlxc_dispatch dd = {.kernel = kern, .args = args, .nargs = nargs, .grid = {groups ? groups : 1, 1, 1},
-                        .block = {block, 1, 1}, .shared_bytes = shared, .reads = rs, .nreads = nr,
-                        .writes = ws, .nwrites = 1};
-    if ((s = mlxc_encoder_set_op_kind(enc, MLXC_OP_SDPA))) return s;
-    return mlxc_encoder_dispatch_tracked(enc, &dd);
+    ops_launch l = {.kernel = kernel, .kind = MLXC_OP_SDPA, .args = args, .nargs = nargs, .groups = groups,
+                    .block = block, .shared = shared, .writes = {w}};
+    for (uint32_t i = 0; i < nreads; i++) l.reads[i] = reads[i];
+    return ops_dispatch(enc, op, &l);
 }
 
 mlxc_status mlxc_tq_attention_decode(mlxc_encoder *enc, const mlxc_buffer *q, const mlxc_buffer *k_codes,

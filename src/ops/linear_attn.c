@@ -8,33 +8,6 @@
 #include "mlxc/ops_linear_attn.h"
 #include "ops/ops_internal.h"
 
-/* ops_dispatch with dynamic shared memory (the CUDA chunked kernel's). */
-static mlxc_status la_dispatch(mlxc_encoder *enc, const char *op, const ops_launch *l, uint32_t shared) {
-    mlxc_device *dev = mlxc_encoder_device(enc);
-    if (shared == 0) return ops_dispatch(enc, op, l);
-    const mlxc_buffer *reads[6], *writes[3];
-    uint32_t nr = 0, nw = 0;
-    for (int i = 0; i < 9; i++) {
-        const mlxc_buffer *b = i < 6 ? l->reads[i] : l->writes[i - 6];
-        if (!b) continue;
-        if (mlxc_buffer_device(b) != dev)
-            return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_%s: a buffer lives on another device than the encoder", op);
-        if (i < 6) reads[nr++] = b;
-        else writes[nw++] = b;
-    }
-    if (shared > dev->caps.max_shared_bytes)
-        return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "mlxc_%s: %s needs %u bytes of shared memory, the device has %zu", op,
-                              l->kernel, shared, dev->caps.max_shared_bytes);
-    const mlxc_kernel *k;
-    mlxc_status s = mlxc_kernel_get(dev, l->kernel, &k);
-    if (s) return s;
-    mlxc_dispatch d = {.kernel = k, .args = l->args, .nargs = l->nargs, .grid = {l->groups ? l->groups : 1, 1, 1},
-                       .block = {l->block, 1, 1}, .shared_bytes = shared, .reads = reads, .nreads = nr,
-                       .writes = writes, .nwrites = nw};
-    if ((s = mlxc_encoder_set_op_kind(enc, l->kind))) return s;
-    return mlxc_encoder_dispatch_tracked(enc, &d);
-}
-
 mlxc_status mlxc_short_conv(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buffer *w, mlxc_buffer *state,
                             mlxc_buffer *out, const mlxc_short_conv_desc *d) {
     const char *op = "short_conv";
@@ -176,19 +149,18 @@ static mlxc_status gdn_run(mlxc_encoder *enc, const char *op, bool chunked, cons
     const uint64_t heads = (uint64_t)d->n_seq * d->v_heads;
     ops_launch l = {.kernel = name, .kind = MLXC_OP_SDPA, .args = args, .nargs = 8, .reads = {q, k, v, g, beta, state},
                     .writes = {out, state}};
-    uint32_t shared = 0;
     if (ops_is_cpu(dev)) {
         l.groups = ops_groups(dev, heads, 1);
         l.block = 1;
     } else if (chunked) {
         l.groups = ops_groups(dev, heads * ((d->v_dim + MLXC_GDN_COLS - 1) / MLXC_GDN_COLS), 1);
         l.block = MLXC_GDN_COLS;
-        shared = MLXC_GDN_SMEM(d->k_dim);
+        l.shared = MLXC_GDN_SMEM(d->k_dim);
     } else {
         l.groups = ops_groups(dev, heads * ((d->v_dim + MLXC_GDN_DEC_COLS - 1) / MLXC_GDN_DEC_COLS), 1);
         l.block = 32 * ((d->k_dim + MLXC_GDN_ROWS - 1) / MLXC_GDN_ROWS);
     }
-    return la_dispatch(enc, op, &l, shared);
+    return ops_dispatch(enc, op, &l);
 }
 
 mlxc_status mlxc_gdn_recurrent(mlxc_encoder *enc, const mlxc_buffer *q, const mlxc_buffer *k, const mlxc_buffer *v,

@@ -49,7 +49,8 @@ typedef struct ops_launch {
     uint32_t           nargs;
     uint32_t           groups;
     uint32_t           block;
-    const mlxc_buffer *reads[6];
+    uint32_t           shared; /* dynamic shared memory bytes (CUDA), 0: none */
+    const mlxc_buffer *reads[8];
     const mlxc_buffer *writes[3];
 } ops_launch;
 

@@ -72,22 +72,26 @@ bool ops_overlap(const mlxc_buffer *a, const mlxc_buffer *b) {
 
 mlxc_status ops_dispatch(mlxc_encoder *enc, const char *op, const ops_launch *l) {
     mlxc_device *dev = mlxc_encoder_device(enc);
-    const mlxc_buffer *reads[6], *writes[3];
+    enum { NR = sizeof l->reads / sizeof *l->reads, NW = sizeof l->writes / sizeof *l->writes };
+    const mlxc_buffer *reads[NR], *writes[NW];
     uint32_t nr = 0, nw = 0;
-    for (int i = 0; i < 9; i++) {
-        const mlxc_buffer *b = i < 6 ? l->reads[i] : l->writes[i - 6];
+    for (int i = 0; i < NR + NW; i++) {
+        const mlxc_buffer *b = i < NR ? l->reads[i] : l->writes[i - NR];
         if (!b) continue;
         if (mlxc_buffer_device(b) != dev)
             return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_%s: a buffer lives on another device than the encoder", op);
-        if (i < 6) reads[nr++] = b;
+        if (i < NR) reads[nr++] = b;
         else writes[nw++] = b;
     }
+    if (l->shared > dev->caps.max_shared_bytes)
+        return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "mlxc_%s: %s needs %u bytes of shared memory, the device has %zu", op,
+                              l->kernel, l->shared, dev->caps.max_shared_bytes);
     const mlxc_kernel *k;
     mlxc_status s = mlxc_kernel_get(dev, l->kernel, &k);
     if (s) return s;
     mlxc_dispatch d = {.kernel = k, .args = l->args, .nargs = l->nargs, .grid = {l->groups ? l->groups : 1, 1, 1},
-                       .block = {l->block ? l->block : 256, 1, 1}, .reads = reads, .nreads = nr,
-                       .writes = writes, .nwrites = nw};
+                       .block = {l->block ? l->block : 256, 1, 1}, .shared_bytes = l->shared, .reads = reads,
+                       .nreads = nr, .writes = writes, .nwrites = nw};
     if ((s = mlxc_encoder_set_op_kind(enc, l->kind))) return s;
     return mlxc_encoder_dispatch_tracked(enc, &d);
 }
