@@ -141,28 +141,6 @@ static const char k_usage[] =
     "  --verbose              per turn on stderr: tokens reused from the cache, evaluated, generated\n"
     "environment: MLXC_BACKEND=auto|cpu|cuda chooses the device\n";
 
-static volatile sig_atomic_t g_stop;
-static void on_sigint(int sig) {
-    (void)sig;
-    g_stop = 1;
-}
-
-/* Length of the longest prefix of s[0..n) that does not end inside a
- * UTF-8 sequence. */
-static size_t utf8_complete(const char *s, size_t n) {
-    size_t i = n, back = 0;
-    while (i > 0 && back < 4) {
-        unsigned char c = (unsigned char)s[i - 1];
-        if ((c & 0xC0) != 0x80) {
-            size_t need = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
-            return back + 1 >= need ? n : i - 1;
-        }
-        i--;
-        back++;
-    }
-    return n;
-}
-
 #define MAX_STOP 8
 
 typedef struct reply {
@@ -200,7 +178,7 @@ static bool on_token(int32_t t, float lp, void *user) {
     size_t len;
     if ((size_t)t < mlxc_tokenizer_vocab_size(r->tok) &&
         mlxc_tokenizer_decode(r->tok, r->ids, r->n, MLXC_DECODE_SKIP_SPECIAL, &text, &len) == MLXC_OK) {
-        size_t upto = utf8_complete(text, len);
+        size_t upto = mlxc_utf8_complete(text, len);
         if (upto > r->printed) {
             fwrite(text + r->printed, 1, upto - r->printed, stdout);
             fflush(stdout);
@@ -208,7 +186,7 @@ static bool on_token(int32_t t, float lp, void *user) {
         }
         free(text);
     }
-    return !g_stop;
+    return !mlxc_stop_requested();
 }
 
 /* The tokens that end a turn: the EOS and the end-of-turn markers of the
@@ -316,7 +294,7 @@ int mlxc_cmd_chat(int argc, char **argv) {
     char *line = NULL;
     size_t line_cap = 0;
     reply r = {0};
-    signal(SIGINT, on_sigint);
+    mlxc_stop_on_sigint();
     if (mlxc_device_open(MLXC_BACKEND_AUTO, 0, &dev)) goto fail;
     mlxc_model_options mo = {.act_dtype = act};
     if (mlxc_model_open_ex(dev, model, &mo, &m)) goto fail;
@@ -337,7 +315,7 @@ int mlxc_cmd_chat(int argc, char **argv) {
     r.n_stop = stop_tokens(r.tok, r.stop);
     if (system && !convo_add(&cv, "system", system, strlen(system))) goto fail;
     bool tty = isatty(0);
-    for (int turn = 1; !g_stop; turn++) {
+    for (int turn = 1; !mlxc_stop_requested(); turn++) {
         if (tty) {
             fputs("> ", stderr);
             fflush(stderr);

@@ -46,28 +46,6 @@ static const char k_usage[] =
     "  --json                 one JSON object: prompt ids, generated ids and log-probs, timings\n"
     "environment: MLXC_BACKEND=auto|cpu|cuda chooses the device\n";
 
-static volatile sig_atomic_t g_stop;
-static void on_sigint(int sig) {
-    (void)sig;
-    g_stop = 1;
-}
-
-/* Length of the longest prefix of s[0..n) that does not end inside a UTF-8
- * sequence (so a streamed character is never printed in halves). */
-static size_t utf8_complete(const char *s, size_t n) {
-    size_t i = n, back = 0;
-    while (i > 0 && back < 4) {
-        unsigned char c = (unsigned char)s[i - 1];
-        if ((c & 0xC0) != 0x80) {
-            size_t need = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
-            return back + 1 >= need ? n : i - 1;
-        }
-        i--;
-        back++;
-    }
-    return n;
-}
-
 /* dec holds the prompt, then the generated tokens the tokenizer knows (a
  * model's vocabulary may be padded past it): decoding them together gives
  * each new token's text as it reads after the prompt (a SentencePiece
@@ -108,7 +86,7 @@ static bool on_token(int32_t t, float lp, void *user) {
         char *text;
         size_t len;
         if (mlxc_tokenizer_decode(r->tok, r->dec, r->n_dec, MLXC_DECODE_SKIP_SPECIAL, &text, &len) == MLXC_OK) {
-            size_t upto = utf8_complete(text, len);
+            size_t upto = mlxc_utf8_complete(text, len);
             if (upto > r->printed) {
                 fwrite(text + r->printed, 1, upto - r->printed, stdout);
                 fflush(stdout);
@@ -117,18 +95,18 @@ static bool on_token(int32_t t, float lp, void *user) {
             free(text);
         }
     }
-    return !g_stop;
+    return !mlxc_stop_requested();
 }
 
 static bool progress(uint64_t done, uint64_t total, void *user) {
     int *last = user;   /* the percentage shown, so the bar redraws only on a change */
     int pct = total ? (int)(100.0 * (double)done / (double)total) : 100;
-    if (pct == *last) return !g_stop;
+    if (pct == *last) return !mlxc_stop_requested();
     *last = pct;
     int w = 40, k = pct * w / 100;
     fprintf(stderr, "\rloading [%.*s%*s] %3d%%", k, "########################################", w - k, "", pct);
     if (pct >= 100) fputc('\n', stderr);
-    return !g_stop;
+    return !mlxc_stop_requested();
 }
 
 static int print_json(const char *model, const run_state *r, const int32_t *prompt, size_t n_prompt,
@@ -229,7 +207,7 @@ int mlxc_cmd_run(int argc, char **argv) {
     int32_t *ids = NULL;
     size_t n_ids = 0;
     run_state r = {.json = json, .eos = -1};
-    signal(SIGINT, on_sigint);
+    mlxc_stop_on_sigint();
     if (mlxc_device_open(MLXC_BACKEND_AUTO, 0, &dev)) goto fail;
     int shown = -1;
     mlxc_model_options mo = {.progress = (!json && isatty(2)) ? progress : NULL, .user = &shown, .act_dtype = act};
@@ -290,7 +268,7 @@ int mlxc_cmd_run(int argc, char **argv) {
         if (mlxc_context_eval(ctx, ids, n_ids)) goto fail;
         st.n_prompt = (uint32_t)n_ids;
     }
-    const char *stop = g_stop ? "interrupted" : r.hit_eos ? "eos" : st.n_gen < (uint32_t)n_gen ? "context" : "length";
+    const char *stop = mlxc_stop_requested() ? "interrupted" : r.hit_eos ? "eos" : st.n_gen < (uint32_t)n_gen ? "context" : "length";
     if (json) {
         rc = print_json(model, &r, ids, n_ids, &st, stop);
     } else {

@@ -39,6 +39,15 @@ const char *mlxc_tool_file_type_name(int64_t t);
  * UTF-8 (the tokenizer replaces the invalid bytes by U+FFFD) (tools/utf8_warn.c). */
 void mlxc_warn_invalid_utf8(const char *cmd, const char *text, size_t len);
 
+/* Streaming generated text (tools/stream.c): after mlxc_stop_on_sigint(),
+ * Ctrl-C makes mlxc_stop_requested() true instead of killing the process;
+ * mlxc_utf8_complete(s, n) is the length of the longest prefix of s[0..n)
+ * that does not end inside a UTF-8 sequence (so a streamed character is
+ * never printed in halves). */
+void   mlxc_stop_on_sigint(void);
+int    mlxc_stop_requested(void);
+size_t mlxc_utf8_complete(const char *s, size_t n);
+
 /* The prompt of a conversation as the model formats it (tools/cmd_chat.c):
  * its chat template (or template_path's), else a plain "Role: text" prompt
  * after a warning on stderr naming `who`.  The model must have a tokenizer. */
