@@ -119,16 +119,10 @@ static void attn_rows(const attn_src *s, const float *qf, uint32_t nrows, const 
 
 /* The decode length L and first attended position lo (see ops_attention.h). */
 static void attn_decode_range(const mlxc_p_attn_decode *p, const void *len_buf, int64_t *lo, int64_t *len) {
-    int64_t L = p->kv_len;
-    if (p->len_mode == MLXC_ATTN_LEN_U32) L += ((const uint32_t *)len_buf)[0];
-    else if (p->len_mode == MLXC_ATTN_LEN_I32) L += ((const int32_t *)len_buf)[0];
-    if (L < 0) L = 0;
-    if (!p->ring && L > p->capacity) L = p->capacity;
-    int64_t first = 0;
-    if (p->window && L > p->window) first = L - p->window;
-    if (p->ring && L - first > p->capacity) first = L - p->capacity;
-    *lo = first;
-    *len = L;
+    const int64_t add = p->len_mode == MLXC_ATTN_LEN_U32   ? (int64_t)((const uint32_t *)len_buf)[0]
+                        : p->len_mode == MLXC_ATTN_LEN_I32 ? (int64_t)((const int32_t *)len_buf)[0]
+                                                            : 0;
+    ops_decode_range(p->kv_len, add, p->capacity, p->window, p->ring, lo, len);
 }
 
 /* Merge the S partials of each query head of KV head kvh into out. */

@@ -33,6 +33,23 @@ typedef int32_t ops_v4i __attribute__((vector_size(16)));
 static inline ops_v4f ops_v4_sel(ops_v4i m, ops_v4f a, ops_v4f b) {
     return (ops_v4f)((m & (ops_v4i)a) | (~m & (ops_v4i)b));
 }
+/* The keys a decode step attends: the length L = kv_len plus the device
+ * length (`add`, already read from len_buf by the caller's len_mode),
+ * clamped to the cache unless it is a ring, and the first position lo (the
+ * sliding window's, and a ring keeps only its last `capacity`).  The
+ * attention and quantized-cache decodes share it. */
+static inline void ops_decode_range(int64_t kv_len, int64_t add, uint32_t capacity, uint32_t window, uint32_t ring,
+                                    int64_t *lo, int64_t *len) {
+    int64_t L = kv_len + add;
+    if (L < 0) L = 0;
+    if (!ring && L > capacity) L = capacity;
+    int64_t first = 0;
+    if (window && L > window) first = L - window;
+    if (ring && L - first > capacity) first = L - capacity;
+    *lo = first;
+    *len = L;
+}
+
 static inline ops_v4f ops_v4_splat(float x) { return (ops_v4f){x, x, x, x}; }
 
 typedef uint32_t ops_v4u __attribute__((vector_size(16)));
