@@ -61,6 +61,8 @@ static void p_free(pair *p) {
  * dispatched by hand with `grid` x `block` under the front-end's name. */
 /* When set, hand launches use this kernel prefix instead of qmv/qmm. */
 static const char *g_prefix;
+/* Dynamic shared memory of hand launches. */
+static uint32_t g_shared;
 
 static void one(const qt_format *f, uint32_t m, uint32_t n, uint32_t k, mlxc_dtype xd, mlxc_dtype yd, uint32_t grid,
                 uint32_t block) {
@@ -92,7 +94,8 @@ static void one(const qt_format *f, uint32_t m, uint32_t n, uint32_t k, mlxc_dty
         const mlxc_buffer *sc = wg.scales ? wg.scales : wg.data, *bi = wg.biases ? wg.biases : sc;
         mlxc_arg args[6] = {mlxc_arg_buffer(x.g.b), mlxc_arg_buffer(wg.data), mlxc_arg_buffer(sc),
                             mlxc_arg_buffer(bi),    mlxc_arg_buffer(y.g.b),   mlxc_arg_bytes(&p, sizeof p)};
-        mlxc_dispatch d = {.kernel = kern, .args = args, .nargs = 6, .grid = {grid, 1, 1}, .block = {block, 1, 1}};
+        mlxc_dispatch d = {.kernel = kern, .args = args, .nargs = 6, .grid = {grid, 1, 1}, .block = {block, 1, 1},
+                           .shared_bytes = g_shared};
         if (kern) OT_RUN(gpu, mlxc_encoder_dispatch(enc, &d));
     }
     ot_download(&y.c);
@@ -156,6 +159,21 @@ static void par_launch(void) {
             one(&ft[fi], 3, 41, 768, MLXC_F32, MLXC_F32, lt[i].grid, lt[i].block);
             one(&ft[fi], 8, 19, 2048, MLXC_BF16, MLXC_BF16, lt[i].grid, lt[i].block);
         }
+    /* The shared-memory ring given its memory: one or two blocks walking
+     * several 16-row tiles (the ring runs on across them), k of 2 to 4
+     * stages and one ending in a partial stage. */
+    for (int fi = 0; fi < 7; fi++) {
+        const qt_format *f = &ft[fi];
+        const uint32_t es = f->sdt == MLXC_F32 ? 4 : 2, code = qt_kernel_code(f->f);
+        static const struct { uint32_t m, n, k, grid; mlxc_dtype xd, yd; } c[] = {
+            {1, 41, 2048, 1, MLXC_BF16, MLXC_BF16}, {3, 57, 2048, 2, MLXC_F32, MLXC_F32},
+            {8, 41, 4096, 1, MLXC_BF16, MLXC_F32},  {5, 70, 1792, 3, MLXC_F32, MLXC_BF16}};
+        for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
+            g_shared = mlxc_qmvt_smem_bytes(code, f->bits, c[i].m, c[i].xd == MLXC_F32 ? 4 : 2, f->group, es);
+            one(f, c[i].m, c[i].n, c[i].k, c[i].xd, c[i].yd, c[i].grid, MLXC_QMVT_THREADS);
+        }
+    }
+    g_shared = 0;
     g_prefix = NULL;
 }
 

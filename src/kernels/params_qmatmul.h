@@ -37,8 +37,13 @@
  * warp-per-row path walks them in two rounds. */
 #define MLXC_QMV_BLOCK_ROWS 16
 /* qmvt_F_X_Y: the tensor-core mat-vec (m <= 8) of the formats that have
- * one (mlxc_qmvt_has); at most this many threads a block. */
+ * one (mlxc_qmvt_has); at most this many threads a block.  A block owns
+ * MLXC_QMVT_ROWS weight rows at a time; its shared-memory path (the
+ * launch's dynamic shared memory, mlxc_qmvt_smem_bytes) takes blocks of
+ * exactly MLXC_QMVT_WARPS warps. */
 #define MLXC_QMVT_THREADS 256
+#define MLXC_QMVT_ROWS    16
+#define MLXC_QMVT_WARPS   8
 /* CUDA mat-mat launch: an output tile of QMM_BM x rows by QMM_BN weight
  * rows, k walked in chunks of QMM_BK dequantized values. */
 #define MLXC_QMM_THREADS 256
@@ -139,6 +144,45 @@ MLXC_QF_HD static inline uint32_t mlxc_qf_block_bytes(uint32_t f) {
     case MLXC_QMMF_GGML_MXFP4: return sizeof(mlxc_block_mxfp4);
     default: return 0;
     }
+}
+/* The ring of qmvt's shared-memory path: each stage holds `sv` values of
+ * every row of the block's MLXC_QMVT_ROWS (in units of `unit` values
+ * stored in `ub` bytes: a GGML block, or 32 affine values), the affine
+ * scales and biases of those values, and the x rows for them; `stages`
+ * stages are in flight.  0 when the format streams no ring. */
+typedef struct mlxc_qmvt_ring {
+    uint32_t sv, unit, ub, stages;
+} mlxc_qmvt_ring;
+MLXC_QF_HD static inline int mlxc_qmvt_ring_of(uint32_t f, uint32_t bits, mlxc_qmvt_ring *r) {
+    switch (f) {
+    case MLXC_QMMF_AFFINE:
+        if (bits != 4 && bits != 8) return 0;
+        r->sv = bits == 4 ? 1024 : 512, r->unit = 32, r->ub = 4 * bits, r->stages = 4;
+        return 1;
+    case MLXC_QMMF_Q4_0: r->sv = 1024, r->unit = 32, r->ub = 18, r->stages = 4; return 1;
+    case MLXC_QMMF_Q4_1: r->sv = 1024, r->unit = 32, r->ub = 20, r->stages = 4; return 1;
+    case MLXC_QMMF_Q8_0: r->sv = 512, r->unit = 32, r->ub = 34, r->stages = 4; return 1;
+    case MLXC_QMMF_Q4_K: r->sv = 1024, r->unit = 256, r->ub = 144, r->stages = 4; return 1;
+    default: return 0;
+    }
+}
+/* Bytes of one ring stage: rows padded by 16 bytes (the row offsets fall
+ * on different banks), then the affine scales and biases (`ss` bytes a
+ * row), then min(m, 8) x rows of `sv` values of `xsize` bytes. */
+MLXC_QF_HD static inline uint32_t mlxc_qmvt_stage_bytes(const mlxc_qmvt_ring *r, uint32_t m, uint32_t xsize,
+                                                        uint32_t ss) {
+    const uint32_t mx = m < 8 ? m : 8;
+    return MLXC_QMVT_ROWS * (r->sv / r->unit * r->ub + 16) + 2 * MLXC_QMVT_ROWS * ss + mx * r->sv * xsize;
+}
+/* The dynamic shared memory that puts qmvt on its ring for this format,
+ * m, x element size and affine group and scale size (0 when the format
+ * has no ring: the kernel then reads global memory directly). */
+MLXC_QF_HD static inline uint32_t mlxc_qmvt_smem_bytes(uint32_t f, uint32_t bits, uint32_t m, uint32_t xsize,
+                                                       uint32_t group, uint32_t scale_size) {
+    mlxc_qmvt_ring r;
+    if (!mlxc_qmvt_ring_of(f, bits, &r)) return 0;
+    const uint32_t ss = f == MLXC_QMMF_AFFINE && group ? r.sv / group * scale_size : 0;
+    return r.stages * mlxc_qmvt_stage_bytes(&r, m, xsize, ss);
 }
 /* Whether qmvt_F_X_Y exists for the format (affine: its bits). */
 MLXC_QF_HD static inline int mlxc_qmvt_has(uint32_t f, uint32_t bits) {

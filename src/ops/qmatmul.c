@@ -177,7 +177,7 @@ mlxc_status mlxc_qmatmul(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_qmm
     /* CPU groups own tiles of weight rows by x rows; CUDA mat-vec blocks
      * one weight row per warp, mat-mat blocks one output tile. */
     uint64_t groups;
-    uint32_t block;
+    uint32_t block, shared = 0;
     if (cpu) {
         groups = (uint64_t)((n + MLXC_CPU_QMM_NT - 1) / MLXC_CPU_QMM_NT) * ((m + MLXC_CPU_QMM_MT - 1) / MLXC_CPU_QMM_MT);
         const uint64_t cap = (uint64_t)(dev->caps.compute_units > 0 ? dev->caps.compute_units : 1) * 16;
@@ -186,6 +186,23 @@ mlxc_status mlxc_qmatmul(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_qmm
     } else if (matvec) {
         groups = (n + MLXC_QMV_BLOCK_ROWS - 1) / MLXC_QMV_BLOCK_ROWS;
         block = tc ? MLXC_QMVT_THREADS : MLXC_QMV_THREADS;
+        /* The tensor-core kernel's ring (formats that have one): a grid of
+         * as many blocks as fit on the SMs at once (two, by registers), so
+         * each block's ring runs over several tiles without draining. */
+        const uint32_t es = p.sdtype == MLXC_QS_F32 ? 4 : 2,
+                       ring = tc ? mlxc_qmvt_smem_bytes(p.format, p.bits, m, (uint32_t)mlxc_dtype_size(x->dtype),
+                                                        p.group, es)
+                                 : 0;
+        if (ring && ring <= dev->caps.max_shared_bytes) {
+            /* 228 KB a Hopper or Ampere SM; 1 KB of it reserved a block;
+             * the kernel's static sums 4.6 KB. */
+            const uint32_t per_block = ring + 6 * 1024, fit = (uint32_t)(228 * 1024 / per_block);
+            const uint64_t cap = (uint64_t)(dev->caps.compute_units > 0 ? dev->caps.compute_units : 1) *
+                                 (fit >= 2 ? 2 : 1);
+            block = 32 * MLXC_QMVT_WARPS;
+            shared = ring;
+            if (groups > cap) groups = cap;
+        }
     } else {
         groups = (uint64_t)((n + MLXC_QMM_BN - 1) / MLXC_QMM_BN) * ((m + MLXC_QMM_BM - 1) / MLXC_QMM_BM);
         block = MLXC_QMM_THREADS;
@@ -203,7 +220,8 @@ mlxc_status mlxc_qmatmul(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_qmm
                         mlxc_arg_buffer(bi), mlxc_arg_buffer(y),       mlxc_arg_bytes(&p, sizeof p)};
     const mlxc_buffer *reads[4] = {x, w->data, sc, bi}, *writes[1] = {y};
     mlxc_dispatch d = {.kernel = kern, .args = args, .nargs = 6, .grid = {(uint32_t)groups, 1, 1},
-                       .block = {block, 1, 1}, .reads = reads, .nreads = 4, .writes = writes, .nwrites = 1};
+                       .block = {block, 1, 1}, .shared_bytes = shared, .reads = reads, .nreads = 4,
+                       .writes = writes, .nwrites = 1};
     if ((s = mlxc_encoder_set_op_kind(enc, MLXC_OP_MATMUL))) return s;
     return mlxc_encoder_dispatch_tracked(enc, &d);
 }

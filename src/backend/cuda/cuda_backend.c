@@ -423,8 +423,10 @@ static mlxc_status func_new(mlxc_device *dev, cu_dev *cu, CUmodule mod, const ch
      * split fits one block per SM. */
     int sbytes = 0;
     if (api->FuncGetAttribute && api->FuncGetAttribute(&sbytes, CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES, fn) == CUDA_SUCCESS &&
-        sbytes >= 32 * 1024)
+        sbytes >= 32 * 1024) {
         (void)api->FuncSetAttribute(fn, CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT, 100);
+        f->carveout_max = 1;
+    }
     f->next = cu->funcs;
     cu->funcs = f;
     *out = f;

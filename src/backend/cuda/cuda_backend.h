@@ -63,6 +63,7 @@ typedef struct cu_func {
     uint32_t        nparams;           /* UINT32_MAX: not known               */
     uint32_t        sizes[MLXC_MAX_KERNEL_ARGS];
     int             shared_limit;      /* dynamic shared memory allowed so far */
+    int             carveout_max;      /* the largest shared-memory carveout asked */
     struct cu_func *next;
 } cu_func;
 

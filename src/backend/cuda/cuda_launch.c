@@ -30,6 +30,16 @@ mlxc_status cu_check_dispatch(mlxc_device *dev, cu_dev *cu, const mlxc_cmd_dispa
     if (d->grid.x > 0x7fffffffu || d->grid.y > 65535u || d->grid.z > 65535u)
         return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "kernel %s: grid %u x %u x %u exceeds the CUDA limits",
                               d->kernel->name, d->grid.x, d->grid.y, d->grid.z);
+    /* A launch with a large dynamic ring (the streaming mat-vec) asks for
+     * the largest carveout once, as kernels with a large static one do:
+     * the default split fits one such block per SM. */
+    if (d->shared_bytes >= 32 * 1024 && !f->carveout_max) {
+        pthread_mutex_lock(&cu->mu);
+        if (!f->carveout_max)
+            (void)mlxc_cu()->FuncSetAttribute(f->fn, CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT, 100);
+        f->carveout_max = 1;
+        pthread_mutex_unlock(&cu->mu);
+    }
     if ((int)d->shared_bytes > f->shared_limit) {
         pthread_mutex_lock(&cu->mu);
         CUresult r = CUDA_SUCCESS;

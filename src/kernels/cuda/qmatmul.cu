@@ -267,6 +267,9 @@ __device__ __forceinline__ void fma8(const X *__restrict__ x, uint32_t m, uint32
 #define QTC_RT   2              /* 8-row tiles per block                   */
 #define QTC_ROWS (8 * QTC_RT)   /* weight rows per block                   */
 #define QTC_MAXW 32             /* warps per block at most                 */
+#define QTC_RED  8              /* warps whose sums one reduction round holds */
+#define QTC_WARPS MLXC_QMVT_WARPS /* warps of the shared-memory path           */
+static_assert(QTC_ROWS == MLXC_QMVT_ROWS, "the front-end's rows per block");
 
 struct XP { /* one step's A fragment of token g: slots (2t, 2t+1), (2t+8, 2t+9) */
     uint32_t h0, h2, l0, l2;
@@ -309,12 +312,12 @@ __device__ __forceinline__ void split2(float a, float b, uint32_t &h, uint32_t &
 /* x[i .. i + 3] of one token in natural pairs (x0, x1), (x2, x3); zeros
  * for a token beyond m (xr NULL).  i is a multiple of 4. */
 __device__ __forceinline__ void xnat(const uint16_t *xr, bool xv, uint32_t i, XP &a) {
-    const uint2 u = __ldg((const uint2 *)(xr + i));
+    const uint2 u = *(const uint2 *)(xr + i);
     a.l0 = a.l2 = 0;
     a.h0 = xv ? u.x : 0u, a.h2 = xv ? u.y : 0u;
 }
 __device__ __forceinline__ void xnat(const float *xr, bool xv, uint32_t i, XP &a) {
-    const float4 u = __ldg((const float4 *)(xr + i));
+    const float4 u = *(const float4 *)(xr + i);
     split2(xv ? u.x : 0.0f, xv ? u.y : 0.0f, a.h0, a.l0);
     split2(xv ? u.z : 0.0f, xv ? u.w : 0.0f, a.h2, a.l2);
 }
@@ -322,13 +325,13 @@ __device__ __forceinline__ void xnat(const float *xr, bool xv, uint32_t i, XP &a
  * s1 = (x1, x3), (x5, x7).  i is a multiple of 8. */
 __device__ __forceinline__ void xodd(const uint16_t *xr, bool xv, uint32_t i, XP &s0, XP &s1) {
     s0.l0 = s0.l2 = s1.l0 = s1.l2 = 0;
-    uint4 u = __ldg((const uint4 *)(xr + i));
+    uint4 u = *(const uint4 *)(xr + i);
     if (!xv) u = make_uint4(0, 0, 0, 0);
     s0.h0 = __byte_perm(u.x, u.y, 0x5410), s0.h2 = __byte_perm(u.z, u.w, 0x5410);
     s1.h0 = __byte_perm(u.x, u.y, 0x7632), s1.h2 = __byte_perm(u.z, u.w, 0x7632);
 }
 __device__ __forceinline__ void xodd(const float *xr, bool xv, uint32_t i, XP &s0, XP &s1) {
-    float4 u = __ldg((const float4 *)(xr + i)), v = __ldg((const float4 *)(xr + i) + 1);
+    float4 u = *(const float4 *)(xr + i), v = *((const float4 *)(xr + i) + 1);
     if (!xv) u = v = make_float4(0, 0, 0, 0);
     split2(u.x, u.z, s0.h0, s0.l0);
     split2(v.x, v.z, s0.h2, s0.l2);
@@ -706,21 +709,35 @@ __device__ __forceinline__ void qtc_walk(const X *xr, bool xv, const Rows R[QTC_
     }
 }
 
-/* The warps' partial sums of the tile added in a fixed order, stored. */
+/* The warps' partial sums of the tile added in warp order, stored: up to
+ * QTC_RED warps a round through `red`, the running sums in `tot`. */
+struct QtcRed {
+    float red[QTC_RED][QTC_ROWS][8];
+    float tot[QTC_ROWS * 8];
+};
 template <typename Y>
-__device__ __forceinline__ void qtc_store(float (*red)[QTC_ROWS][8], const float acc[QTC_RT][2], Y *y, uint64_t tile,
-                                          uint32_t n, uint32_t m, uint32_t g, uint32_t t, uint32_t wid, uint32_t nw) {
+__device__ __forceinline__ void qtc_store(QtcRed &R, const float acc[QTC_RT][2], Y *y, uint64_t tile, uint32_t n,
+                                          uint32_t m, uint32_t g, uint32_t t, uint32_t wid, uint32_t nw) {
+    for (uint32_t base = 0; base < nw; base += QTC_RED) {
+        if (wid >= base && wid < base + QTC_RED) {
 #pragma unroll
-    for (int r = 0; r < QTC_RT; r++) {
-        red[wid][r * 8 + 2 * t][g] = acc[r][0];
-        red[wid][r * 8 + 2 * t + 1][g] = acc[r][1];
+            for (int r = 0; r < QTC_RT; r++) {
+                R.red[wid - base][r * 8 + 2 * t][g] = acc[r][0];
+                R.red[wid - base][r * 8 + 2 * t + 1][g] = acc[r][1];
+            }
+        }
+        __syncthreads();
+        const uint32_t cnt = nw - base < QTC_RED ? nw - base : QTC_RED;
+        for (uint32_t o = threadIdx.x; o < QTC_ROWS * 8; o += blockDim.x) {
+            float s = base ? R.tot[o] : 0.0f;
+            for (uint32_t v = 0; v < cnt; v++) s += R.red[v][o / 8][o % 8];
+            R.tot[o] = s;
+        }
+        __syncthreads();
     }
-    __syncthreads();
     for (uint32_t o = threadIdx.x; o < QTC_ROWS * 8; o += blockDim.x) {
         const uint32_t row = o / 8, tok = o % 8;
-        float s = 0.0f;
-        for (uint32_t v = 0; v < nw; v++) s += red[v][row][tok];
-        if (tok < m && tile + row < n) sty(y, (uint64_t)tok * n + tile + row, s);
+        if (tok < m && tile + row < n) sty(y, (uint64_t)tok * n + tile + row, R.tot[o]);
     }
     __syncthreads();
 }
@@ -729,7 +746,7 @@ __device__ __forceinline__ void qtc_store(float (*red)[QTC_ROWS][8], const float
 template <int F, int B, int SD, bool W4, typename X, typename Y>
 __device__ __forceinline__ void qmv_tc_reg(const X *__restrict__ x, const uint8_t *__restrict__ w,
                                            const void *__restrict__ sc, const void *__restrict__ bi, Y *__restrict__ y,
-                                           const mlxc_p_qmatmul &p, float (*red)[QTC_ROWS][8]) {
+                                           const mlxc_p_qmatmul &p, QtcRed &red) {
     const uint32_t lane = threadIdx.x % 32, g = lane / 4, t = lane % 4, wid = threadIdx.x / 32, nw = blockDim.x / 32;
     const uint32_t m = p.m < 8 ? p.m : 8, n = p.n, nch = p.k / QT<F, B>::VALS;
     const uint32_t es = SD == MLXC_QS_F32 ? 4 : 2, gpr = p.group ? p.k / p.group : 0;
@@ -755,19 +772,21 @@ __device__ __forceinline__ void qmv_tc_reg(const X *__restrict__ x, const uint8_
     }
 }
 
-/* Shared-memory path: the block's 16 rows stream through a ring of QTC_P
- * stages of SV values each (16-byte cp.async, no registers held), so the
- * block keeps up to QTC_P - 1 stages of loads in flight while its warps
- * multiply the current one out of shared memory. */
+/* Shared-memory path: the rows of the block's tiles stream through a ring
+ * of P stages of SV values each (16-byte cp.async, no registers held),
+ * together with the x values they multiply, so the block keeps P - 1
+ * stages of loads in flight while its warps multiply the current one out
+ * of shared memory.  The ring runs across the block's tiles (the stages
+ * of the next tile load while the last ones of the current tile are
+ * multiplied): with a grid of a few blocks per SM it never drains until
+ * the end.  Sizes: mlxc_qmvt_ring_of, which this table must match. */
 template <int F, int B> struct QTStage;
-template <int B> struct QTStage<MLXC_QMMF_AFFINE, B> { static constexpr uint32_t SV = B == 4 ? 1024 : 512, UNIT = 32, UB = 4 * B, P = 3; };
+template <int B> struct QTStage<MLXC_QMMF_AFFINE, B> { static constexpr uint32_t SV = B == 4 ? 1024 : 512, UNIT = 32, UB = 4 * B, P = 4; };
 template <> struct QTStage<MLXC_QMMF_Q4_0, 0> { static constexpr uint32_t SV = 1024, UNIT = 32, UB = 18, P = 4; };
 template <> struct QTStage<MLXC_QMMF_Q4_1, 0> { static constexpr uint32_t SV = 1024, UNIT = 32, UB = 20, P = 4; };
 template <> struct QTStage<MLXC_QMMF_Q8_0, 0> { static constexpr uint32_t SV = 512, UNIT = 32, UB = 34, P = 4; };
 template <> struct QTStage<MLXC_QMMF_Q4_K, 0> { static constexpr uint32_t SV = 1024, UNIT = 256, UB = 144, P = 4; };
 template <int F, int B> struct has_smem { static constexpr bool v = F == MLXC_QMMF_AFFINE || F == MLXC_QMMF_Q4_0 || F == MLXC_QMMF_Q4_1 || F == MLXC_QMMF_Q8_0 || F == MLXC_QMMF_Q4_K; };
-#define QTC_SMEM  (44 * 1024)
-#define QTC_WARPS 8
 
 __device__ __forceinline__ void cp16(void *dst, const void *src) {
     const uint32_t d = (uint32_t)__cvta_generic_to_shared(dst);
@@ -775,15 +794,28 @@ __device__ __forceinline__ void cp16(void *dst, const void *src) {
 }
 __device__ __forceinline__ void cp_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
 template <int N> __device__ __forceinline__ void cp_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory"); }
+__device__ __forceinline__ uint32_t dyn_smem() {
+    uint32_t r;
+    asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(r));
+    return r;
+}
 
-template <int F, int B>
-__device__ __forceinline__ bool qtc_smem_ok(const uint8_t *w, const void *sc, const void *bi, const mlxc_p_qmatmul &p) {
+/* Whether the launch gave the ring its memory and the views suit 16-byte
+ * copies (else the register path runs). */
+template <int F, int B, typename X>
+__device__ __forceinline__ bool qtc_smem_ok(const X *x, const uint8_t *w, const void *sc, const void *bi,
+                                            const mlxc_p_qmatmul &p) {
     if constexpr (!has_smem<F, B>::v) return false;
     else {
         using S = QTStage<F, B>;
-        if (blockDim.x != 32 * QTC_WARPS || ((uintptr_t)w & 15) || p.row_bytes % 16) return false;
-        if (F != MLXC_QMMF_AFFINE) return true;
+        mlxc_qmvt_ring r;
         const uint32_t es = p.sdtype == MLXC_QS_F32 ? 4 : 2;
+        if (!mlxc_qmvt_ring_of(F, B, &r) || r.sv != S::SV || r.unit != S::UNIT || r.ub != S::UB || r.stages != S::P)
+            return false;
+        if (blockDim.x != 32 * QTC_WARPS || ((uintptr_t)w & 15) || p.row_bytes % 16 || ((uintptr_t)x & 15) ||
+            ((uint64_t)p.k * sizeof(X)) % 16 || dyn_smem() < mlxc_qmvt_smem_bytes(F, B, p.m, sizeof(X), p.group, es))
+            return false;
+        if (F != MLXC_QMMF_AFFINE) return true;
         return p.k % S::SV == 0 && ((uintptr_t)sc & 15) == 0 && ((uintptr_t)bi & 15) == 0 &&
                (p.k / p.group * es) % 16 == 0 && (S::SV / p.group * es) % 16 == 0;
     }
@@ -792,7 +824,7 @@ __device__ __forceinline__ bool qtc_smem_ok(const uint8_t *w, const void *sc, co
 template <int F, int B, int SD, typename X, typename Y>
 __device__ __forceinline__ void qmv_tc_smem(const X *__restrict__ x, const uint8_t *__restrict__ w,
                                             const void *__restrict__ sc, const void *__restrict__ bi,
-                                            Y *__restrict__ y, const mlxc_p_qmatmul &p, float (*red)[QTC_ROWS][8],
+                                            Y *__restrict__ y, const mlxc_p_qmatmul &p, QtcRed &red,
                                             uint8_t *smem) {
     using S = QTStage<F, B>;
     constexpr bool AFF = F == MLXC_QMMF_AFFINE;
@@ -800,70 +832,85 @@ __device__ __forceinline__ void qmv_tc_smem(const X *__restrict__ x, const uint8
     const uint32_t lane = threadIdx.x % 32, g = lane / 4, t = lane % 4, wid = threadIdx.x / 32, nw = QTC_WARPS;
     const uint32_t m = p.m < 8 ? p.m : 8, n = p.n, rowb = p.row_bytes, nst = (rowb + SB - 1) / SB;
     const uint32_t gpr = AFF ? p.k / p.group : 0, SS = AFF ? S::SV / p.group * ES : 0; /* scale bytes per stage row */
-    const uint32_t stage_bytes = QTC_ROWS * RS + 2 * QTC_ROWS * SS;
+    const uint32_t wbytes = QTC_ROWS * RS + 2 * QTC_ROWS * SS, XB = S::SV * (uint32_t)sizeof(X);
+    const uint32_t stage_bytes = wbytes + m * XB;
+    const uint64_t ntile = (n + QTC_ROWS - 1) / QTC_ROWS;
+    const uint64_t mine = blockIdx.x < ntile ? (ntile - 1 - blockIdx.x) / gridDim.x + 1 : 0, total = mine * nst;
     const bool xv = g < m;
-    const X *xr = x + (xv ? (uint64_t)g * p.k : 0);
-    for (uint64_t tile = (uint64_t)blockIdx.x * QTC_ROWS; tile < n; tile += (uint64_t)gridDim.x * QTC_ROWS) {
-        auto issue = [&](uint32_t st) {
-            if (st < nst) {
-                uint8_t *buf = smem + (st % S::P) * stage_bytes;
-                const uint32_t off = st * SB;
-                if (rowb - off >= SB) {
-                    /* A whole stage: the row and column of each 16 bytes by
-                     * constant division. */
+    /* Stage L of the block: stage L % nst of its tile L / nst. */
+    auto issue = [&](uint64_t L) {
+        if (L < total) {
+            const uint64_t tile = (blockIdx.x + (L / nst) * (uint64_t)gridDim.x) * QTC_ROWS;
+            const uint32_t st = (uint32_t)(L % nst), off = st * SB, have = rowb - off < SB ? rowb - off : SB;
+            uint8_t *buf = smem + (uint32_t)(L % S::P) * stage_bytes;
+            if (have == SB) {
+                /* A whole stage: the row and column of each 16 bytes by
+                 * constant division. */
 #pragma unroll 4
-                    for (uint32_t i = threadIdx.x; i < QTC_ROWS * (SB / 16); i += blockDim.x) {
-                        const uint32_t r = i / (SB / 16), col = i % (SB / 16);
-                        const uint64_t row = tile + r < n ? tile + r : n - 1;
-                        cp16(buf + r * RS + col * 16, w + row * rowb + off + col * 16);
-                    }
-                } else {
-                    const uint32_t v16 = (rowb - off) / 16;
-                    for (uint32_t i = threadIdx.x; i < QTC_ROWS * v16; i += blockDim.x) {
-                        const uint32_t r = i / v16, col = i % v16;
-                        const uint64_t row = tile + r < n ? tile + r : n - 1;
-                        cp16(buf + r * RS + col * 16, w + row * rowb + off + col * 16);
-                    }
+                for (uint32_t i = threadIdx.x; i < QTC_ROWS * (SB / 16); i += blockDim.x) {
+                    const uint32_t r = i / (SB / 16), col = i % (SB / 16);
+                    const uint64_t row = tile + r < n ? tile + r : n - 1;
+                    cp16(buf + r * RS + col * 16, w + row * rowb + off + col * 16);
                 }
-                if constexpr (AFF) {
-                    const uint32_t s16 = SS / 16;
-                    uint8_t *sbuf = buf + QTC_ROWS * RS;
-                    for (uint32_t i = threadIdx.x; i < 2 * QTC_ROWS * s16; i += blockDim.x) {
-                        const uint32_t which = i / (QTC_ROWS * s16), r = (i / s16) % QTC_ROWS, col = i % s16;
-                        const uint64_t row = tile + r < n ? tile + r : n - 1;
-                        const uint8_t *src = (const uint8_t *)(which ? bi : sc) + row * gpr * ES + (uint64_t)st * SS;
-                        cp16(sbuf + which * QTC_ROWS * SS + r * SS + col * 16, src + col * 16);
-                    }
+            } else {
+                const uint32_t v16 = have / 16;
+                for (uint32_t i = threadIdx.x; i < QTC_ROWS * v16; i += blockDim.x) {
+                    const uint32_t r = i / v16, col = i % v16;
+                    const uint64_t row = tile + r < n ? tile + r : n - 1;
+                    cp16(buf + r * RS + col * 16, w + row * rowb + off + col * 16);
                 }
             }
-            cp_commit();
-        };
-#pragma unroll
-        for (uint32_t st = 0; st + 1 < S::P; st++) issue(st);
-        float acc[QTC_RT][2] = {};
-        for (uint32_t st = 0; st < nst; st++) {
-            cp_wait<S::P - 2>();
-            __syncthreads();
-            issue(st + S::P - 1);
-            const uint8_t *buf = smem + (st % S::P) * stage_bytes, *sbuf = buf + QTC_ROWS * RS;
-            Rows R[QTC_RT];
-#pragma unroll
-            for (int r = 0; r < QTC_RT; r++) {
-                const uint32_t a = r * 8 + 2 * t;
-                R[r].g = buf + (r * 8 + g) * RS, R[r].a = buf + a * RS, R[r].b = buf + (a + 1) * RS;
-                R[r].sa = sbuf + a * SS, R[r].sb = sbuf + (a + 1) * SS;
-                R[r].ba = sbuf + QTC_ROWS * SS + a * SS, R[r].bb = sbuf + QTC_ROWS * SS + (a + 1) * SS;
-                R[r].group = p.group;
+            if constexpr (AFF) {
+                const uint32_t s16 = SS / 16;
+                uint8_t *sbuf = buf + QTC_ROWS * RS;
+                for (uint32_t i = threadIdx.x; i < 2 * QTC_ROWS * s16; i += blockDim.x) {
+                    const uint32_t which = i / (QTC_ROWS * s16), r = (i / s16) % QTC_ROWS, col = i % s16;
+                    const uint64_t row = tile + r < n ? tile + r : n - 1;
+                    const uint8_t *src = (const uint8_t *)(which ? bi : sc) + row * gpr * ES + (uint64_t)st * SS;
+                    cp16(sbuf + which * QTC_ROWS * SS + r * SS + col * 16, src + col * 16);
+                }
             }
-            const uint32_t vals = (rowb - st * SB < SB ? rowb - st * SB : SB) / S::UB * S::UNIT;
-            /* From shared memory two chunks at a time are enough. */
-            qtc_walk<F, B, SD, true, (QT<F, B>::U < 2 ? QT<F, B>::U : 2)>(xr, xv, R, 0, st * (S::SV / QT<F, B>::VALS), vals / QT<F, B>::VALS, wid, nw, t,
-                                     acc);
+            /* The x values of the stage, token by token. */
+            const uint32_t x16 = have / S::UB * S::UNIT * (uint32_t)sizeof(X) / 16;
+            uint8_t *xb = buf + wbytes;
+            for (uint32_t i = threadIdx.x; i < m * x16; i += blockDim.x) {
+                const uint32_t tok = i / x16, col = i % x16;
+                cp16(xb + tok * XB + col * 16, (const uint8_t *)(x + (uint64_t)tok * p.k + (uint64_t)st * S::SV) + col * 16);
+            }
         }
-        cp_wait<0>();
-        __syncthreads(); /* the sums overwrite the ring */
-        qtc_store(red, acc, y, tile, n, m, g, t, wid, nw);
+        cp_commit();
+    };
+#pragma unroll
+    for (uint32_t st = 0; st + 1 < S::P; st++) issue(st);
+    float acc[QTC_RT][2] = {};
+    for (uint64_t L = 0; L < total; L++) {
+        cp_wait<S::P - 2>();
+        __syncthreads();
+        issue(L + S::P - 1);
+        const uint32_t st = (uint32_t)(L % nst);
+        const uint8_t *buf = smem + (uint32_t)(L % S::P) * stage_bytes, *sbuf = buf + QTC_ROWS * RS;
+        const X *xs = (const X *)(buf + wbytes) + (xv ? g : 0) * S::SV;
+        Rows R[QTC_RT];
+#pragma unroll
+        for (int r = 0; r < QTC_RT; r++) {
+            const uint32_t a = r * 8 + 2 * t;
+            R[r].g = buf + (r * 8 + g) * RS, R[r].a = buf + a * RS, R[r].b = buf + (a + 1) * RS;
+            R[r].sa = sbuf + a * SS, R[r].sb = sbuf + (a + 1) * SS;
+            R[r].ba = sbuf + QTC_ROWS * SS + a * SS, R[r].bb = sbuf + QTC_ROWS * SS + (a + 1) * SS;
+            R[r].group = p.group;
+        }
+        const uint32_t vals = (rowb - st * SB < SB ? rowb - st * SB : SB) / S::UB * S::UNIT;
+        /* From shared memory two chunks at a time are enough. */
+        qtc_walk<F, B, SD, true, (QT<F, B>::U < 2 ? QT<F, B>::U : 2)>(xs, xv, R, 0, 0, vals / QT<F, B>::VALS, wid, nw,
+                                                                       t, acc);
+        if (st == nst - 1) {
+            const uint64_t tile = (blockIdx.x + (L / nst) * (uint64_t)gridDim.x) * QTC_ROWS;
+            qtc_store(red, acc, y, tile, n, m, g, t, wid, nw);
+#pragma unroll
+            for (int r = 0; r < QTC_RT; r++) acc[r][0] = acc[r][1] = 0.0f;
+        }
     }
+    cp_wait<0>();
 }
 
 /* Whether qmv_tc takes this launch: whole warps, aligned x, k whole chunks. */
@@ -879,16 +926,14 @@ template <int F, int B, typename X, typename Y>
 __device__ __forceinline__ void qmv_tc(const X *__restrict__ x, const uint8_t *__restrict__ w,
                                        const void *__restrict__ sc, const void *__restrict__ bi, Y *__restrict__ y,
                                        const mlxc_p_qmatmul &p) {
-    /* The partial sums share the ring's memory where there is one. */
-    static_assert(sizeof(float) * QTC_MAXW * QTC_ROWS * 8 <= QTC_SMEM, "the sums fit in the ring");
-    __shared__ __align__(16) uint8_t smem[has_smem<F, B>::v ? QTC_SMEM : sizeof(float) * QTC_MAXW * QTC_ROWS * 8];
-    float(*red)[QTC_ROWS][8] = (float(*)[QTC_ROWS][8])smem;
+    __shared__ __align__(16) QtcRed red;
     if constexpr (has_smem<F, B>::v) {
-        if (qtc_smem_ok<F, B>(w, sc, bi, p)) {
-            if (F != MLXC_QMMF_AFFINE) qmv_tc_smem<F, B, 0>(x, w, sc, bi, y, p, red, smem);
-            else if (p.sdtype == MLXC_QS_F32) qmv_tc_smem<F, B, MLXC_QS_F32>(x, w, sc, bi, y, p, red, smem);
-            else if (p.sdtype == MLXC_QS_F16) qmv_tc_smem<F, B, MLXC_QS_F16>(x, w, sc, bi, y, p, red, smem);
-            else qmv_tc_smem<F, B, MLXC_QS_BF16>(x, w, sc, bi, y, p, red, smem);
+        extern __shared__ __align__(16) uint8_t qtc_ring[];
+        if (qtc_smem_ok<F, B>(x, w, sc, bi, p)) {
+            if (F != MLXC_QMMF_AFFINE) qmv_tc_smem<F, B, 0>(x, w, sc, bi, y, p, red, qtc_ring);
+            else if (p.sdtype == MLXC_QS_F32) qmv_tc_smem<F, B, MLXC_QS_F32>(x, w, sc, bi, y, p, red, qtc_ring);
+            else if (p.sdtype == MLXC_QS_F16) qmv_tc_smem<F, B, MLXC_QS_F16>(x, w, sc, bi, y, p, red, qtc_ring);
+            else qmv_tc_smem<F, B, MLXC_QS_BF16>(x, w, sc, bi, y, p, red, qtc_ring);
             return;
         }
     }
