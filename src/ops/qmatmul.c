@@ -193,7 +193,7 @@ mlxc_status mlxc_qmatmul(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_qmm
                        ring = tc ? mlxc_qmvt_smem_bytes(p.format, p.bits, m, (uint32_t)mlxc_dtype_size(x->dtype),
                                                         p.group, es)
                                  : 0;
-        if (ring && ring <= dev->caps.max_shared_bytes) {
+        if (ring && ring + 8 * 1024 <= dev->caps.max_shared_bytes) {
             /* 228 KB a Hopper or Ampere SM; 1 KB of it reserved a block;
              * the kernel's static sums 4.6 KB. */
             const uint32_t per_block = ring + 6 * 1024, fit = (uint32_t)(228 * 1024 / per_block);

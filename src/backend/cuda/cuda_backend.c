@@ -427,6 +427,9 @@ static mlxc_status func_new(mlxc_device *dev, cu_dev *cu, CUmodule mod, const ch
         (void)api->FuncSetAttribute(fn, CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT, 100);
         f->carveout_max = 1;
     }
+    /* Without the attribute, static and dynamic shared memory together
+     * stay within 48 KB. */
+    if (sbytes > 0 && sbytes < f->shared_limit) f->shared_limit -= sbytes;
     f->next = cu->funcs;
     cu->funcs = f;
     *out = f;
