@@ -321,22 +321,45 @@ __device__ __forceinline__ void xnat(const float *xr, bool xv, uint32_t i, XP &a
     split2(xv ? u.x : 0.0f, xv ? u.y : 0.0f, a.h0, a.l0);
     split2(xv ? u.z : 0.0f, xv ? u.w : 0.0f, a.h2, a.l2);
 }
-/* x[i .. i + 7] interleaved as the affine nibbles: s0 = (x0, x2), (x4, x6),
- * s1 = (x1, x3), (x5, x7).  i is a multiple of 8. */
-__device__ __forceinline__ void xodd(const uint16_t *xr, bool xv, uint32_t i, XP &s0, XP &s1) {
+/* The 8 nibbles of q (nibble i at bits 4i) as bf16 pairs 128 + code:
+ * o[j] = (nibble j, nibble j + 4).  One LOP3 a pair: the 128 offset is
+ * taken out after the mma through the x sum. */
+__device__ __forceinline__ void nib8(uint32_t q, uint32_t o[4]) {
+    o[0] = (q & 0x000f000fu) | 0x43004300u;
+    o[1] = ((q >> 4) & 0x000f000fu) | 0x43004300u;
+    o[2] = ((q >> 8) & 0x000f000fu) | 0x43004300u;
+    o[3] = ((q >> 12) & 0x000f000fu) | 0x43004300u;
+}
+/* x[i .. i + 3] of one token as (x0, x2), (x1, x3): the pairs nib8 makes
+ * of a GGML Q4 word (its bytes hold values j and j + 16).  i % 4 == 0. */
+__device__ __forceinline__ void xq4(const uint16_t *xr, bool xv, uint32_t i, XP &a) {
+    uint2 u = *(const uint2 *)(xr + i);
+    if (!xv) u = make_uint2(0, 0);
+    a.l0 = a.l2 = 0;
+    a.h0 = __byte_perm(u.x, u.y, 0x5410), a.h2 = __byte_perm(u.x, u.y, 0x7632);
+}
+__device__ __forceinline__ void xq4(const float *xr, bool xv, uint32_t i, XP &a) {
+    float4 u = *(const float4 *)(xr + i);
+    if (!xv) u = make_float4(0, 0, 0, 0);
+    split2(u.x, u.z, a.h0, a.l0);
+    split2(u.y, u.w, a.h2, a.l2);
+}
+/* x[i .. i + 7] as the pairs nib8 makes of an affine word (value j in
+ * nibble j): s0 = (x0, x4), (x2, x6); s1 = (x1, x5), (x3, x7). */
+__device__ __forceinline__ void xa4(const uint16_t *xr, bool xv, uint32_t i, XP &s0, XP &s1) {
     s0.l0 = s0.l2 = s1.l0 = s1.l2 = 0;
     uint4 u = *(const uint4 *)(xr + i);
     if (!xv) u = make_uint4(0, 0, 0, 0);
-    s0.h0 = __byte_perm(u.x, u.y, 0x5410), s0.h2 = __byte_perm(u.z, u.w, 0x5410);
-    s1.h0 = __byte_perm(u.x, u.y, 0x7632), s1.h2 = __byte_perm(u.z, u.w, 0x7632);
+    s0.h0 = __byte_perm(u.x, u.z, 0x5410), s0.h2 = __byte_perm(u.y, u.w, 0x5410);
+    s1.h0 = __byte_perm(u.x, u.z, 0x7632), s1.h2 = __byte_perm(u.y, u.w, 0x7632);
 }
-__device__ __forceinline__ void xodd(const float *xr, bool xv, uint32_t i, XP &s0, XP &s1) {
+__device__ __forceinline__ void xa4(const float *xr, bool xv, uint32_t i, XP &s0, XP &s1) {
     float4 u = *(const float4 *)(xr + i), v = *((const float4 *)(xr + i) + 1);
     if (!xv) u = v = make_float4(0, 0, 0, 0);
-    split2(u.x, u.z, s0.h0, s0.l0);
-    split2(v.x, v.z, s0.h2, s0.l2);
-    split2(u.y, u.w, s1.h0, s1.l0);
-    split2(v.y, v.w, s1.h2, s1.l2);
+    split2(u.x, v.x, s0.h0, s0.l0);
+    split2(u.z, v.z, s0.h2, s0.l2);
+    split2(u.y, v.y, s1.h0, s1.l0);
+    split2(u.w, v.w, s1.h2, s1.l2);
 }
 /* c += sum of the step's x (against a B of ones). */
 template <typename X> __device__ __forceinline__ void xsum(float c[4], const XP &a) {
@@ -374,7 +397,7 @@ template <> struct QT<MLXC_QMMF_AFFINE, 4> {
     struct Xc { XP s0, s1; };
     struct Wc { uint32_t q; float s[2], b[2]; };
     template <typename X> __device__ static void xload(const X *xr, bool xv, uint32_t c, uint32_t t, Xc &x) {
-        xodd(xr, xv, c * 32 + t * 8, x.s0, x.s1);
+        xa4(xr, xv, c * 32 + t * 8, x.s0, x.s1);
     }
     template <int SD, bool W4>
     __device__ static void load(const Rows &R, uint32_t c, uint32_t t, Wc &o) {
@@ -384,14 +407,14 @@ template <> struct QT<MLXC_QMMF_AFFINE, 4> {
         o.b[0] = scale_t<SD>(R.ba, gi), o.b[1] = scale_t<SD>(R.bb, gi);
     }
     template <typename X> __device__ static void run(const Xc &x, const float xs, const Wc &o, float acc[2]) {
-        uint32_t b0, b1;
+        uint32_t b[4];
         float cc[4] = {0, 0, 0, 0};
-        codes(o.q & 0x0f0f0f0fu, QTC_N128, b0, b1);
-        mmax<X>(cc, x.s0, b0, b1);
-        codes((o.q >> 4) & 0x0f0f0f0fu, QTC_N128, b0, b1);
-        mmax<X>(cc, x.s1, b0, b1);
-        acc[0] += o.s[0] * cc[0] + o.b[0] * xs;
-        acc[1] += o.s[1] * cc[1] + o.b[1] * xs;
+        nib8(o.q, b);
+        mmax<X>(cc, x.s0, b[0], b[2]);
+        mmax<X>(cc, x.s1, b[1], b[3]);
+        /* cc holds sum x (128 + q) */
+        acc[0] += o.s[0] * (cc[0] - 128.0f * xs) + o.b[0] * xs;
+        acc[1] += o.s[1] * (cc[1] - 128.0f * xs) + o.b[1] * xs;
     }
     template <typename X> __device__ static float xsum_of(const Xc &x) {
         float c[4] = {0, 0, 0, 0};
@@ -440,8 +463,8 @@ template <int F> struct QT_q4 {
     struct Xc { XP lo, hi; };
     struct Wc { uint32_t q; float d[2], m[2]; };
     template <typename X> __device__ static void xload(const X *xr, bool xv, uint32_t c, uint32_t t, Xc &x) {
-        xnat(xr, xv, c * 32 + t * 4, x.lo);
-        xnat(xr, xv, c * 32 + 16 + t * 4, x.hi);
+        xq4(xr, xv, c * 32 + t * 4, x.lo);
+        xq4(xr, xv, c * 32 + 16 + t * 4, x.hi);
     }
     template <int SD, bool W4>
     __device__ static void load(const Rows &R, uint32_t c, uint32_t t, Wc &o) {
@@ -454,17 +477,19 @@ template <int F> struct QT_q4 {
         }
     }
     template <typename X> __device__ static void run(const Xc &x, const float xs, const Wc &o, float acc[2]) {
-        uint32_t b0, b1;
+        /* Byte j holds values j (low nibble) and j + 16 (high): nib8's
+         * even pairs are low nibbles of bytes (0, 2) and (1, 3). */
+        uint32_t b[4];
         float cc[4] = {0, 0, 0, 0};
-        codes(o.q & 0x0f0f0f0fu, ONE ? QTC_N128 : QTC_N136, b0, b1);
-        mmax<X>(cc, x.lo, b0, b1);
-        codes((o.q >> 4) & 0x0f0f0f0fu, ONE ? QTC_N128 : QTC_N136, b0, b1);
-        mmax<X>(cc, x.hi, b0, b1);
-        acc[0] += o.d[0] * cc[0] + (ONE ? o.m[0] * xs : 0.0f);
-        acc[1] += o.d[1] * cc[1] + (ONE ? o.m[1] * xs : 0.0f);
+        nib8(o.q, b);
+        mmax<X>(cc, x.lo, b[0], b[2]);
+        mmax<X>(cc, x.hi, b[1], b[3]);
+        /* cc holds sum x (128 + q); Q4_0's code offset is 8 more */
+        constexpr float OFF = ONE ? 128.0f : 136.0f;
+        acc[0] += o.d[0] * (cc[0] - OFF * xs) + (ONE ? o.m[0] * xs : 0.0f);
+        acc[1] += o.d[1] * (cc[1] - OFF * xs) + (ONE ? o.m[1] * xs : 0.0f);
     }
     template <typename X> __device__ static float xsum_of(const Xc &x) {
-        if (!ONE) return 0.0f;
         float c[4] = {0, 0, 0, 0};
         xsum<X>(c, x.lo);
         xsum<X>(c, x.hi);
@@ -838,26 +863,49 @@ __device__ __forceinline__ void qmv_tc_smem(const X *__restrict__ x, const uint8
     const uint64_t mine = blockIdx.x < ntile ? (ntile - 1 - blockIdx.x) / gridDim.x + 1 : 0, total = mine * nst;
     const bool xv = g < m;
     /* Stage L of the block: stage L % nst of its tile L / nst. */
+    /* This thread's 16-byte pieces of a whole stage, the same in every
+     * stage: row r_j, destination and source offsets (computed once, so a
+     * stage costs each thread a few adds per copy). */
+    constexpr uint32_t W16 = QTC_ROWS * (SB / 16), WJ = (W16 + 32 * QTC_WARPS - 1) / (32 * QTC_WARPS);
+    constexpr uint32_t X16 = S::SV * (uint32_t)sizeof(X) / 16;
+    static_assert((X16 & (X16 - 1)) == 0, "x pieces per token a power of two");
+    uint32_t wr[WJ], wdst[WJ];
+    uint64_t wsrc[WJ];
+#pragma unroll
+    for (uint32_t j = 0; j < WJ; j++) {
+        const uint32_t i = threadIdx.x + j * 32 * QTC_WARPS, r = i / (SB / 16), col = i % (SB / 16);
+        wr[j] = i < W16 ? r : 0xffffffffu;
+        wdst[j] = r * RS + col * 16;
+        wsrc[j] = (uint64_t)r * rowb + col * 16;
+    }
+    /* Stage L of the block: stage L % nst of its tile L / nst.  Rows past
+     * n are not copied (their sums are never stored). */
     auto issue = [&](uint64_t L) {
         if (L < total) {
             const uint64_t tile = (blockIdx.x + (L / nst) * (uint64_t)gridDim.x) * QTC_ROWS;
             const uint32_t st = (uint32_t)(L % nst), off = st * SB, have = rowb - off < SB ? rowb - off : SB;
             uint8_t *buf = smem + (uint32_t)(L % S::P) * stage_bytes;
+            const uint8_t *base = w + tile * rowb + off;
+            const uint64_t left = n - tile;
+            uint8_t *xb = buf + wbytes;
+            const uint8_t *xsrc = (const uint8_t *)(x + (uint64_t)st * S::SV);
             if (have == SB) {
-                /* A whole stage: the row and column of each 16 bytes by
-                 * constant division. */
-#pragma unroll 4
-                for (uint32_t i = threadIdx.x; i < QTC_ROWS * (SB / 16); i += blockDim.x) {
-                    const uint32_t r = i / (SB / 16), col = i % (SB / 16);
-                    const uint64_t row = tile + r < n ? tile + r : n - 1;
-                    cp16(buf + r * RS + col * 16, w + row * rowb + off + col * 16);
+#pragma unroll
+                for (uint32_t j = 0; j < WJ; j++)
+                    if (wr[j] < left) cp16(buf + wdst[j], base + wsrc[j]);
+                for (uint32_t i = threadIdx.x; i < m * X16; i += blockDim.x) {
+                    const uint32_t tok = i / X16, col = i % X16;
+                    cp16(xb + tok * XB + col * 16, xsrc + (uint64_t)tok * p.k * sizeof(X) + col * 16);
                 }
             } else {
-                const uint32_t v16 = have / 16;
+                const uint32_t v16 = have / 16, x16 = have / S::UB * S::UNIT * (uint32_t)sizeof(X) / 16;
                 for (uint32_t i = threadIdx.x; i < QTC_ROWS * v16; i += blockDim.x) {
                     const uint32_t r = i / v16, col = i % v16;
-                    const uint64_t row = tile + r < n ? tile + r : n - 1;
-                    cp16(buf + r * RS + col * 16, w + row * rowb + off + col * 16);
+                    if (r < left) cp16(buf + r * RS + col * 16, base + (uint64_t)r * rowb + col * 16);
+                }
+                for (uint32_t i = threadIdx.x; i < m * x16; i += blockDim.x) {
+                    const uint32_t tok = i / x16, col = i % x16;
+                    cp16(xb + tok * XB + col * 16, xsrc + (uint64_t)tok * p.k * sizeof(X) + col * 16);
                 }
             }
             if constexpr (AFF) {
@@ -869,13 +917,6 @@ __device__ __forceinline__ void qmv_tc_smem(const X *__restrict__ x, const uint8
                     const uint8_t *src = (const uint8_t *)(which ? bi : sc) + row * gpr * ES + (uint64_t)st * SS;
                     cp16(sbuf + which * QTC_ROWS * SS + r * SS + col * 16, src + col * 16);
                 }
-            }
-            /* The x values of the stage, token by token. */
-            const uint32_t x16 = have / S::UB * S::UNIT * (uint32_t)sizeof(X) / 16;
-            uint8_t *xb = buf + wbytes;
-            for (uint32_t i = threadIdx.x; i < m * x16; i += blockDim.x) {
-                const uint32_t tok = i / x16, col = i % x16;
-                cp16(xb + tok * XB + col * 16, (const uint8_t *)(x + (uint64_t)tok * p.k + (uint64_t)st * S::SV) + col * 16);
             }
         }
         cp_commit();
