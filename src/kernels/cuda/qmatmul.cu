@@ -324,11 +324,18 @@ __device__ __forceinline__ void xnat(const float *xr, bool xv, uint32_t i, XP &a
 /* The 8 nibbles of q (nibble i at bits 4i) as bf16 pairs 128 + code:
  * o[j] = (nibble j, nibble j + 4).  One LOP3 a pair: the 128 offset is
  * taken out after the mma through the x sum. */
+__device__ __forceinline__ uint32_t lop_nib(uint32_t q) {
+    uint32_t r;
+    /* (q & 0x000f000f) | 0x43004300 in one instruction (the second
+     * constant in a register: LOP3 takes one immediate) */
+    asm("lop3.b32 %0, %1, %2, %3, 0xEA;" : "=r"(r) : "r"(q), "n"(0x000f000f), "r"(0x43004300u));
+    return r;
+}
 __device__ __forceinline__ void nib8(uint32_t q, uint32_t o[4]) {
-    o[0] = (q & 0x000f000fu) | 0x43004300u;
-    o[1] = ((q >> 4) & 0x000f000fu) | 0x43004300u;
-    o[2] = ((q >> 8) & 0x000f000fu) | 0x43004300u;
-    o[3] = ((q >> 12) & 0x000f000fu) | 0x43004300u;
+    o[0] = lop_nib(q);
+    o[1] = lop_nib(q >> 4);
+    o[2] = lop_nib(q >> 8);
+    o[3] = lop_nib(q >> 12);
 }
 /* x[i .. i + 3] of one token as (x0, x2), (x1, x3): the pairs nib8 makes
  * of a GGML Q4 word (its bytes hold values j and j + 16).  i % 4 == 0. */
@@ -740,15 +747,24 @@ struct QtcRed {
     float red[QTC_RED][QTC_ROWS][8];
     float tot[QTC_ROWS * 8];
 };
-template <typename Y>
+template <bool A = false, typename Y>
 __device__ __forceinline__ void qtc_store(QtcRed &R, const float acc[QTC_RT][2], Y *y, uint64_t tile, uint32_t n,
                                           uint32_t m, uint32_t g, uint32_t t, uint32_t wid, uint32_t nw) {
+    static_assert(QTC_RT == 2, "the A layout's four sums fill acc");
     for (uint32_t base = 0; base < nw; base += QTC_RED) {
         if (wid >= base && wid < base + QTC_RED) {
+            if (A) {
+                /* rows g, g + 8 by tokens 2t, 2t + 1 */
+                R.red[wid - base][g][2 * t] = acc[0][0];
+                R.red[wid - base][g][2 * t + 1] = acc[0][1];
+                R.red[wid - base][g + 8][2 * t] = acc[1][0];
+                R.red[wid - base][g + 8][2 * t + 1] = acc[1][1];
+            } else {
 #pragma unroll
-            for (int r = 0; r < QTC_RT; r++) {
-                R.red[wid - base][r * 8 + 2 * t][g] = acc[r][0];
-                R.red[wid - base][r * 8 + 2 * t + 1][g] = acc[r][1];
+                for (int r = 0; r < QTC_RT; r++) {
+                    R.red[wid - base][r * 8 + 2 * t][g] = acc[r][0];
+                    R.red[wid - base][r * 8 + 2 * t + 1][g] = acc[r][1];
+                }
             }
         }
         __syncthreads();
@@ -794,6 +810,104 @@ __device__ __forceinline__ void qmv_tc_reg(const X *__restrict__ x, const uint8_
         float acc[QTC_RT][2] = {};
         qtc_walk<F, B, SD, W4, QT<F, B>::U>(xr, xv, R, 0, 0, nch, wid, nw, t, acc);
         qtc_store(red, acc, y, tile, n, m, g, t, wid, nw);
+    }
+}
+
+/* ---------------------------------------------------------------------------
+ * The 4-bit formats (MLX affine 4, Q4_0, Q4_1) on the shared-memory ring
+ * take the weights as the mma's A operand instead: thread (g, t) supplies
+ * the codes of rows g and g + 8 (one 32-bit word each, nib8's pairs) and
+ * the x of token g as B, and receives C[rows g, g + 8][tokens 2t, 2t + 1].
+ * All 16 rows of the block go through each mma (no zero half), and the
+ * scales a thread applies are those of the rows it loaded.
+ * ------------------------------------------------------------------------- */
+template <int F, int B> struct has_qa { static constexpr bool v = F == MLXC_QMMF_Q4_0 || F == MLXC_QMMF_Q4_1 || (F == MLXC_QMMF_AFFINE && B == 4); };
+
+__device__ __forceinline__ void mmaA(float c[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
+                                     uint32_t b1) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+template <typename X>
+__device__ __forceinline__ void mmaAx(float c[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, const XP &x) {
+    mmaA(c, a0, a1, a2, a3, x.h0, x.h2);
+    if (sizeof(X) == 4) mmaA(c, a0, a1, a2, a3, x.l0, x.l2);
+}
+
+/* One chunk (32 values of rows g and g + 8) of thread t. */
+template <int F, int SD> struct QAw {
+    uint32_t q[2];
+    float s[2], b[2]; /* scale (d) and bias (m; 0 for Q4_0) of rows g, g + 8 */
+};
+template <int F, int SD>
+__device__ __forceinline__ void qa_load(const uint8_t *rg, const uint8_t *rh, const uint8_t *sg, const uint8_t *sh,
+                                        const uint8_t *bg, const uint8_t *bh, uint32_t group, uint32_t c, uint32_t t,
+                                        QAw<F, SD> &o) {
+    if constexpr (F == MLXC_QMMF_AFFINE) {
+        o.q[0] = *(const uint32_t *)(rg + c * 16 + t * 4);
+        o.q[1] = *(const uint32_t *)(rh + c * 16 + t * 4);
+        const uint32_t gi = c * 32 / group;
+        o.s[0] = scale_t<SD>(sg, gi), o.s[1] = scale_t<SD>(sh, gi);
+        o.b[0] = scale_t<SD>(bg, gi), o.b[1] = scale_t<SD>(bh, gi);
+    } else {
+        constexpr bool ONE = F == MLXC_QMMF_Q4_1;
+        constexpr uint32_t BB = ONE ? 20 : 18;
+        const uint8_t *a = rg + c * BB, *b = rh + c * BB;
+        o.q[0] = ld32<ONE>(a + (ONE ? 4 : 2) + t * 4);
+        o.q[1] = ld32<ONE>(b + (ONE ? 4 : 2) + t * 4);
+        o.s[0] = ldh(a), o.s[1] = ldh(b);
+        o.b[0] = ONE ? ldh(a + 2) : 0.0f, o.b[1] = ONE ? ldh(b + 2) : 0.0f;
+    }
+}
+/* acc: C[row g][2t], C[row g][2t + 1], C[row g + 8][2t], C[row g + 8][2t + 1]. */
+template <int F, int SD, typename X>
+__device__ __forceinline__ void qa_run(const typename QT<F, F == MLXC_QMMF_AFFINE ? 4 : 0>::Xc &x,
+                                       const QAw<F, SD> &o, float acc[4]) {
+    /* x's two fragments: .s0/.s1 (affine) or .lo/.hi (GGML) */
+    const XP *xf = (const XP *)&x;
+    uint32_t a[4], b[4];
+    nib8(o.q[0], a);
+    nib8(o.q[1], b);
+    float cc[4] = {0, 0, 0, 0}, xs[4] = {0, 0, 0, 0};
+    mmaAx<X>(cc, a[0], b[0], a[2], b[2], xf[0]);
+    mmaAx<X>(cc, a[1], b[1], a[3], b[3], xf[1]);
+    /* the x sums of tokens 2t, 2t + 1 (A of ones) */
+    mmaAx<X>(xs, 0x3f803f80u, 0x3f803f80u, 0x3f803f80u, 0x3f803f80u, xf[0]);
+    mmaAx<X>(xs, 0x3f803f80u, 0x3f803f80u, 0x3f803f80u, 0x3f803f80u, xf[1]);
+    /* cc holds sum x (128 + q); Q4_0's code offset is 8 more */
+    constexpr float OFF = F == MLXC_QMMF_Q4_0 ? 136.0f : 128.0f;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        const float v = fmaf(-OFF, xs[i % 2], cc[i]);
+        acc[i] = F == MLXC_QMMF_Q4_0 ? fmaf(o.s[i / 2], v, acc[i])
+                                     : fmaf(o.s[i / 2], v, fmaf(o.b[i / 2], xs[i % 2], acc[i]));
+    }
+}
+/* Chunks wid, wid + nw, ... below nch of one stage, two at a time. */
+template <int F, int SD, typename X>
+__device__ __forceinline__ void qa_walk(const X *xr, bool xv, const uint8_t *rg, const uint8_t *rh, const uint8_t *sg,
+                                        const uint8_t *sh, const uint8_t *bg, const uint8_t *bh, uint32_t group,
+                                        uint32_t nch, uint32_t wid, uint32_t nw, uint32_t t, float acc[4]) {
+    using Q = QT<F, F == MLXC_QMMF_AFFINE ? 4 : 0>;
+    uint32_t c = wid;
+    for (; c + nw < nch; c += 2 * nw) {
+        typename Q::Xc x0, x1;
+        QAw<F, SD> w0, w1;
+        Q::xload(xr, xv, c, t, x0);
+        Q::xload(xr, xv, c + nw, t, x1);
+        qa_load<F, SD>(rg, rh, sg, sh, bg, bh, group, c, t, w0);
+        qa_load<F, SD>(rg, rh, sg, sh, bg, bh, group, c + nw, t, w1);
+        qa_run<F, SD, X>(x0, w0, acc);
+        qa_run<F, SD, X>(x1, w1, acc);
+    }
+    for (; c < nch; c += nw) {
+        typename Q::Xc x0;
+        QAw<F, SD> w0;
+        Q::xload(xr, xv, c, t, x0);
+        qa_load<F, SD>(rg, rh, sg, sh, bg, bh, group, c, t, w0);
+        qa_run<F, SD, X>(x0, w0, acc);
     }
 }
 
@@ -941,12 +1055,18 @@ __device__ __forceinline__ void qmv_tc_smem(const X *__restrict__ x, const uint8
             R[r].group = p.group;
         }
         const uint32_t vals = (rowb - st * SB < SB ? rowb - st * SB : SB) / S::UB * S::UNIT;
-        /* From shared memory two chunks at a time are enough. */
-        qtc_walk<F, B, SD, true, (QT<F, B>::U < 2 ? QT<F, B>::U : 2)>(xs, xv, R, 0, 0, vals / QT<F, B>::VALS, wid, nw,
-                                                                       t, acc);
+        if constexpr (has_qa<F, B>::v) {
+            qa_walk<F, SD, X>(xs, xv, buf + g * RS, buf + (g + 8) * RS, sbuf + g * SS, sbuf + (g + 8) * SS,
+                              sbuf + (QTC_ROWS + g) * SS, sbuf + (QTC_ROWS + g + 8) * SS, p.group, vals / 32, wid,
+                              nw, t, &acc[0][0]);
+        } else {
+            /* From shared memory two chunks at a time are enough. */
+            qtc_walk<F, B, SD, true, (QT<F, B>::U < 2 ? QT<F, B>::U : 2)>(xs, xv, R, 0, 0, vals / QT<F, B>::VALS,
+                                                                           wid, nw, t, acc);
+        }
         if (st == nst - 1) {
             const uint64_t tile = (blockIdx.x + (L / nst) * (uint64_t)gridDim.x) * QTC_ROWS;
-            qtc_store(red, acc, y, tile, n, m, g, t, wid, nw);
+            qtc_store<has_qa<F, B>::v>(red, acc, y, tile, n, m, g, t, wid, nw);
 #pragma unroll
             for (int r = 0; r < QTC_RT; r++) acc[r][0] = acc[r][1] = 0.0f;
         }
