@@ -921,8 +921,8 @@ __device__ __forceinline__ void qa_walk(const X *xr, bool xv, const uint8_t *rg,
  * the end.  Sizes: mlxc_qmvt_ring_of, which this table must match. */
 template <int F, int B> struct QTStage;
 template <int B> struct QTStage<MLXC_QMMF_AFFINE, B> { static constexpr uint32_t SV = B == 4 ? 1024 : 512, UNIT = 32, UB = 4 * B, P = 4; };
-template <> struct QTStage<MLXC_QMMF_Q4_0, 0> { static constexpr uint32_t SV = 1024, UNIT = 32, UB = 18, P = 4; };
-template <> struct QTStage<MLXC_QMMF_Q4_1, 0> { static constexpr uint32_t SV = 1024, UNIT = 32, UB = 20, P = 4; };
+template <> struct QTStage<MLXC_QMMF_Q4_0, 0> { static constexpr uint32_t SV = 2048, UNIT = 32, UB = 18, P = 3; };
+template <> struct QTStage<MLXC_QMMF_Q4_1, 0> { static constexpr uint32_t SV = 2048, UNIT = 32, UB = 20, P = 3; };
 template <> struct QTStage<MLXC_QMMF_Q8_0, 0> { static constexpr uint32_t SV = 512, UNIT = 32, UB = 34, P = 4; };
 template <> struct QTStage<MLXC_QMMF_Q4_K, 0> { static constexpr uint32_t SV = 1024, UNIT = 256, UB = 144, P = 4; };
 template <int F, int B> struct has_smem { static constexpr bool v = F == MLXC_QMMF_AFFINE || F == MLXC_QMMF_Q4_0 || F == MLXC_QMMF_Q4_1 || F == MLXC_QMMF_Q8_0 || F == MLXC_QMMF_Q4_K; };
@@ -974,9 +974,9 @@ __device__ __forceinline__ void qmv_tc_smem(const X *__restrict__ x, const uint8
     const uint32_t wbytes = QTC_ROWS * RS + 2 * QTC_ROWS * SS, XB = S::SV * (uint32_t)sizeof(X);
     const uint32_t stage_bytes = wbytes + m * XB;
     const uint64_t ntile = (n + QTC_ROWS - 1) / QTC_ROWS;
-    const uint64_t mine = blockIdx.x < ntile ? (ntile - 1 - blockIdx.x) / gridDim.x + 1 : 0, total = mine * nst;
+    const uint32_t mine = blockIdx.x < ntile ? (uint32_t)((ntile - 1 - blockIdx.x) / gridDim.x + 1) : 0;
+    const uint64_t total = (uint64_t)mine * nst;
     const bool xv = g < m;
-    /* Stage L of the block: stage L % nst of its tile L / nst. */
     /* This thread's 16-byte pieces of a whole stage, the same in every
      * stage: row r_j, destination and source offsets (computed once, so a
      * stage costs each thread a few adds per copy). */
@@ -992,13 +992,15 @@ __device__ __forceinline__ void qmv_tc_smem(const X *__restrict__ x, const uint8
         wdst[j] = r * RS + col * 16;
         wsrc[j] = (uint64_t)r * rowb + col * 16;
     }
-    /* Stage L of the block: stage L % nst of its tile L / nst.  Rows past
-     * n are not copied (their sums are never stored). */
-    auto issue = [&](uint64_t L) {
-        if (L < total) {
-            const uint64_t tile = (blockIdx.x + (L / nst) * (uint64_t)gridDim.x) * QTC_ROWS;
-            const uint32_t st = (uint32_t)(L % nst), off = st * SB, have = rowb - off < SB ? rowb - off : SB;
-            uint8_t *buf = smem + (uint32_t)(L % S::P) * stage_bytes;
+    /* Stage st of the block's tile i into ring slot `slot`.  Rows past n
+     * are not copied (their sums are never stored).  The stage counters
+     * advance by one (no division in the loop). */
+    uint32_t ii = 0, ist = 0, islot = 0;
+    auto issue = [&]() {
+        if (ii < mine) {
+            const uint64_t tile = (blockIdx.x + (uint64_t)ii * gridDim.x) * QTC_ROWS;
+            const uint32_t st = ist, off = st * SB, have = rowb - off < SB ? rowb - off : SB;
+            uint8_t *buf = smem + islot * stage_bytes;
             const uint8_t *base = w + tile * rowb + off;
             const uint64_t left = n - tile;
             uint8_t *xb = buf + wbytes;
@@ -1034,16 +1036,18 @@ __device__ __forceinline__ void qmv_tc_smem(const X *__restrict__ x, const uint8
             }
         }
         cp_commit();
+        if (++ist == nst) ist = 0, ii++;
+        if (++islot == S::P) islot = 0;
     };
 #pragma unroll
-    for (uint32_t st = 0; st + 1 < S::P; st++) issue(st);
+    for (uint32_t st = 0; st + 1 < S::P; st++) issue();
     float acc[QTC_RT][2] = {};
+    uint32_t ci = 0, st = 0, slot = 0;
     for (uint64_t L = 0; L < total; L++) {
         cp_wait<S::P - 2>();
         __syncthreads();
-        issue(L + S::P - 1);
-        const uint32_t st = (uint32_t)(L % nst);
-        const uint8_t *buf = smem + (uint32_t)(L % S::P) * stage_bytes, *sbuf = buf + QTC_ROWS * RS;
+        issue();
+        const uint8_t *buf = smem + slot * stage_bytes, *sbuf = buf + QTC_ROWS * RS;
         const X *xs = (const X *)(buf + wbytes) + (xv ? g : 0) * S::SV;
         Rows R[QTC_RT];
 #pragma unroll
@@ -1065,11 +1069,13 @@ __device__ __forceinline__ void qmv_tc_smem(const X *__restrict__ x, const uint8
                                                                            wid, nw, t, acc);
         }
         if (st == nst - 1) {
-            const uint64_t tile = (blockIdx.x + (L / nst) * (uint64_t)gridDim.x) * QTC_ROWS;
+            const uint64_t tile = (blockIdx.x + (uint64_t)ci * gridDim.x) * QTC_ROWS;
             qtc_store<has_qa<F, B>::v>(red, acc, y, tile, n, m, g, t, wid, nw);
 #pragma unroll
             for (int r = 0; r < QTC_RT; r++) acc[r][0] = acc[r][1] = 0.0f;
         }
+        if (++st == nst) st = 0, ci++;
+        if (++slot == S::P) slot = 0;
     }
     cp_wait<0>();
 }
