@@ -528,15 +528,16 @@ static void signatures_match(void) {
      * x 4 dtype pairs each, qgather 22 x 2, qmoe 22 x 4 + moe: route and
      * combine x 2 dtypes, group; linear_attn: 5 ops x 3 dtypes; hadamard: 3
      * dtypes x 3 (transform, tq copy, tq dequant), tq decode 3 head dims x 4
-     * bit widths, the combine. */
-    CHECK_EQ_INT(n, 126 + 4 + 10 + 88 + 28 + 88 + 44 + 88 + 5 + 15 + 22);
+     * bit widths, the combine; dense matmul with f16 x and f16 w: matvec
+     * and gemm x 2 y dtypes, and its library GEMM. */
+    CHECK_EQ_INT(n, 126 + 4 + 10 + 88 + 28 + 88 + 44 + 88 + 5 + 15 + 22 + 5);
     size_t ncpu = 0;
     for (const mlxc_cpu_builtin *b; (b = mlxc_cpu_builtin_at(ncpu)) != NULL; ncpu++) {
         const mlxc_kernel_signature *s = mlxc_kernel_builtin_signature(b->name);
         CHECK_MSG(s != NULL, "%s has no signature", b->name);
         if (s) CHECK_MSG(sig_equal(&b->sig, s), "%s: signatures differ", b->name);
     }
-    CHECK_EQ_INT(ncpu, n - 6);
+    CHECK_EQ_INT(ncpu, n - 7); /* the CUDA-only rows */
     CHECK(mlxc_kernel_family_of("no_such_kernel") == NULL);
     CHECK(strcmp(mlxc_kernel_family_of("copy_bytes"), "layout") == 0);
     CHECK(strcmp(mlxc_kernel_family_of("qmv_q4_k_bf16_bf16"), "qmatmul") == 0);

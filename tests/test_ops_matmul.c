@@ -1,5 +1,6 @@
 /* Dense matmul (include/mlxc/ops_matmul.h) on the CPU device against a
- * double-precision reference: every (w, x, y) dtype combination, m = 1..8
+ * double-precision reference: every (w, x, y) dtype combination (f16 x with
+ * f16 w too), m = 1..8
  * (the mat-vec) and 33 (the GEMM), n and k off every tile size, k = 1 and a
  * long k; fresh random inputs (never zero), outputs poisoned with NaN first,
  * the normalized error bounded per output dtype (f32 1e-5, bf16 8e-3: the
@@ -27,24 +28,28 @@ static void mm_ref(const ot_buf *x, const ot_buf *w, double *ref, uint32_t m, ui
         }
 }
 
+static void mm_one(uint32_t m, uint32_t n, uint32_t k, mlxc_dtype wd, mlxc_dtype xd, mlxc_dtype yd) {
+    ot_buf x = ot_rand(dev, xd, (size_t)m * k, -1, 1);
+    ot_buf w = ot_rand(dev, wd, (size_t)n * k, -1, 1);
+    ot_buf y = ot_out(dev, yd, (size_t)m * n);
+    double *ref = malloc((size_t)m * n * sizeof *ref);
+    mm_ref(&x, &w, ref, m, n, k);
+    OT_RUN(dev, mlxc_matmul(enc, x.b, w.b, y.b, m, n, k));
+    ot_download(&y);
+    OT_CLOSE(&y, ref, mm_tol(yd), "m=%u n=%u k=%u w %s x %s y %s", m, n, k, mlxc_dtype_name(wd),
+             mlxc_dtype_name(xd), mlxc_dtype_name(yd));
+    free(ref);
+    ot_free(&x);
+    ot_free(&w);
+    ot_free(&y);
+}
+
 static void mm_case(uint32_t m, uint32_t n, uint32_t k) {
     for (int wi = 0; wi < 3; wi++)
         for (int xi = 0; xi < 2; xi++)
-            for (int yi = 0; yi < 2; yi++) {
-                ot_buf x = ot_rand(dev, k_xy[xi], (size_t)m * k, -1, 1);
-                ot_buf w = ot_rand(dev, k_w[wi], (size_t)n * k, -1, 1);
-                ot_buf y = ot_out(dev, k_xy[yi], (size_t)m * n);
-                double *ref = malloc((size_t)m * n * sizeof *ref);
-                mm_ref(&x, &w, ref, m, n, k);
-                OT_RUN(dev, mlxc_matmul(enc, x.b, w.b, y.b, m, n, k));
-                ot_download(&y);
-                OT_CLOSE(&y, ref, mm_tol(k_xy[yi]), "m=%u n=%u k=%u w %s x %s y %s", m, n, k,
-                         mlxc_dtype_name(k_w[wi]), mlxc_dtype_name(k_xy[xi]), mlxc_dtype_name(k_xy[yi]));
-                free(ref);
-                ot_free(&x);
-                ot_free(&w);
-                ot_free(&y);
-            }
+            for (int yi = 0; yi < 2; yi++) mm_one(m, n, k, k_w[wi], k_xy[xi], k_xy[yi]);
+    /* f16 x goes with f16 w only */
+    for (int yi = 0; yi < 2; yi++) mm_one(m, n, k, MLXC_F16, MLXC_F16, k_xy[yi]);
 }
 
 static const struct { uint32_t n, k; } k_nk[] = {{1, 1}, {7, 1}, {5, 3}, {67, 129}, {130, 257}, {33, 1000}, {3, 4099}, {65, 64}};
@@ -109,6 +114,7 @@ static mlxc_buffer *alloc(mlxc_dtype dt, int64_t n) {
 static void errors(void) {
     mlxc_buffer *x = alloc(MLXC_F32, 64), *w = alloc(MLXC_BF16, 128), *y = alloc(MLXC_F32, 32);
     mlxc_buffer *xh = alloc(MLXC_F16, 64), *wi = alloc(MLXC_I32, 128), *raw8 = alloc(MLXC_U8, 1024);
+    mlxc_buffer *wh = alloc(MLXC_F16, 128), *wf = alloc(MLXC_F32, 128);
     mlxc_encoder *enc = NULL;
     CHECK_OK(mlxc_encoder_create(dev, &enc));
     if (!enc) return;
@@ -117,7 +123,10 @@ static void errors(void) {
     CHECK_ERR(mlxc_matmul(enc, NULL, w, y, 4, 8, 16), MLXC_ERR_INVALID_ARGUMENT);
     CHECK_ERR(mlxc_matmul(enc, x, w, y, 0, 8, 16), MLXC_ERR_INVALID_ARGUMENT);
     CHECK_ERR(mlxc_matmul(enc, x, w, y, 4, 8, 0), MLXC_ERR_INVALID_ARGUMENT);
-    CHECK_ERR(mlxc_matmul(enc, xh, w, y, 4, 8, 16), MLXC_ERR_DTYPE);
+    CHECK_ERR(mlxc_matmul(enc, xh, w, y, 4, 8, 16), MLXC_ERR_DTYPE);  /* f16 x, bf16 w */
+    CHECK_ERR(mlxc_matmul(enc, xh, wf, y, 4, 8, 16), MLXC_ERR_DTYPE); /* f16 x, f32 w */
+    CHECK_OK(mlxc_matmul(enc, xh, wh, y, 4, 8, 16));                  /* f16 x, f16 w */
+    CHECK_ERR(mlxc_matmul(enc, xh, wh, xh, 4, 2, 16), MLXC_ERR_DTYPE); /* y f16 */
     CHECK_ERR(mlxc_matmul(enc, x, wi, y, 4, 8, 16), MLXC_ERR_DTYPE);
     CHECK_ERR(mlxc_matmul(enc, x, w, xh, 4, 8, 16), MLXC_ERR_DTYPE);
     CHECK_ERR(mlxc_matmul(enc, x, w, y, 4, 8, 15), MLXC_ERR_SHAPE);
@@ -138,6 +147,7 @@ static void errors(void) {
     mlxc_encoder_destroy(enc);
     mlxc_buffer_release(x); mlxc_buffer_release(w); mlxc_buffer_release(y);
     mlxc_buffer_release(xh); mlxc_buffer_release(wi); mlxc_buffer_release(raw8);
+    mlxc_buffer_release(wh); mlxc_buffer_release(wf);
 }
 
 int main(void) {

@@ -1,7 +1,8 @@
 /* Dense matmul parity: the same mlxc_matmul calls on the CPU device and on
  * the CUDA device over the same random inputs (never zero), outputs
  * poisoned first, compared by normalized error (y f32 1e-5, y bf16 1.6e-2:
- * two roundings apart at most).  Covers every dtype combination, the mat-vec
+ * two roundings apart at most).  Covers every dtype combination (f16 x with
+ * f16 w too, whose f32-y GEMM is cuBLASLt's where it is present), the mat-vec
  * fast path (k a multiple of the vector) and its plain path (odd k), the
  * tensor-core GEMM with partial tiles and its plain path, and the kernels
  * launched by hand with odd grids and block sizes (params_elementwise.h: any launch
@@ -40,6 +41,8 @@ static void p_free(pair *p) {
     ot_free(&p->c);
     ot_free(&p->g);
 }
+
+static ot_buf view_at(ot_buf *parent, size_t elem_off, size_t n);
 
 /* The kernel by hand on the GPU (grid, block, shared); the CPU side
  * through the front-end. */
@@ -86,6 +89,10 @@ static void par_matvec(void) {
                 for (size_t s = 0; s < sizeof nk / sizeof *nk; s++)
                     for (size_t mi = 0; mi < sizeof ms / sizeof *ms; mi++)
                         one(ms[mi], nk[s].n, nk[s].k, k_w[wi], k_xy[xi], k_xy[yi]);
+    for (int yi = 0; yi < 2; yi++)
+        for (size_t s = 0; s < sizeof nk / sizeof *nk; s++)
+            for (size_t mi = 0; mi < sizeof ms / sizeof *ms; mi++)
+                one(ms[mi], nk[s].n, nk[s].k, MLXC_F16, MLXC_F16, k_xy[yi]);
 }
 
 static void par_gemm(void) {
@@ -95,10 +102,44 @@ static void par_gemm(void) {
     for (size_t s = 0; s < sizeof c / sizeof *c; s++) {
         one(c[s].m, c[s].n, c[s].k, MLXC_BF16, MLXC_BF16, MLXC_F32);
         one(c[s].m, c[s].n, c[s].k, MLXC_BF16, MLXC_BF16, MLXC_BF16);
+        one(c[s].m, c[s].n, c[s].k, MLXC_F16, MLXC_F16, MLXC_F32); /* cuBLASLt where n, k % 8 == 0 */
     }
     /* the plain path of the other combinations */
     for (int wi = 0; wi < 3; wi++)
         for (int xi = 0; xi < 2; xi++) one(40, 70, 300, k_w[wi], k_xy[xi], MLXC_F32);
+    one(40, 70, 300, MLXC_F16, MLXC_F16, MLXC_F32);
+    one(40, 72, 304, MLXC_F16, MLXC_F16, MLXC_BF16);
+}
+
+/* The f16 library GEMM resolves wherever the bf16 one does, and agrees with
+ * the CPU at the model's prefill shapes (1B Llama: dim 2048, ff 8192), x
+ * and w of a wider range than +-1 (f16 keeps 11 significant bits at any
+ * magnitude up to 65504), and y a view 16 bytes into its allocation. */
+static void par_lt_f16(void) {
+    const mlxc_kernel *kb = NULL, *kh = NULL;
+    if (mlxc_kernel_get(gpu, "gemm_lt_bf16_bf16_f32", &kb) != MLXC_OK) {
+        printf("  cuBLASLt not available (%s): the f16 GEMM runs our own kernel\n", mlxc_last_error());
+        return;
+    }
+    CHECK_OK(mlxc_kernel_get(gpu, "gemm_lt_f16_f16_f32", &kh));
+    static const struct { uint32_t m, n, k; } c[] = {{512, 2048, 2048}, {512, 8192, 2048}, {512, 2048, 8192},
+                                                     {77, 512, 2048}};
+    for (size_t s = 0; s < sizeof c / sizeof *c; s++) {
+        const uint32_t m = c[s].m, n = c[s].n, k = c[s].k;
+        pair x = p_rand(MLXC_F16, (size_t)m * k), w = p_rand(MLXC_F16, (size_t)n * k);
+        for (size_t i = 0; i < (size_t)m * k; i++) x.c.h[i] = x.g.h[i] = ot_uniform(-40, 40);
+        ot_upload(&x.c);
+        ot_upload(&x.g);
+        pair whole = p_out(MLXC_F32, (size_t)m * n + 4);
+        pair y = {view_at(&whole.c, 4, (size_t)m * n), view_at(&whole.g, 4, (size_t)m * n)};
+        OT_RUN(cpu, mlxc_matmul(enc, x.c.b, w.c.b, y.c.b, m, n, k));
+        OT_RUN(gpu, mlxc_matmul(enc, x.g.b, w.g.b, y.g.b, m, n, k));
+        compare(&y, MLXC_F32, "w f16 x f16 y f32 (cuBLASLt)", m, n, k);
+        p_free(&x);
+        p_free(&w);
+        p_free(&y);
+        p_free(&whole);
+    }
 }
 
 /* y as a view one element into its allocation (the model layer's scratch
@@ -306,6 +347,7 @@ int main(void) {
     RUN(par_launch);
     RUN(par_own_gemm);
     RUN(par_lt);
+    RUN(par_lt_f16);
     RUN(par_gemm);
     RUN(par_matvec);
     RUN(par_view_offset);

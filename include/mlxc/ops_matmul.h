@@ -9,15 +9,18 @@
  * rounded once at the end):
  *
  *     w  f32, f16 or bf16        the weights
- *     x  f32 or bf16             the activations, m rows
+ *     x  f32 or bf16             the activations, m rows; f16 too when w
+ *                                is f16 (else MLXC_ERR_DTYPE)
  *     y  f32 or bf16
  *
  * m <= 8 runs the mat-vec kernel (decode: the weights are streamed once,
  * every x row reused per weight load); a larger m runs the GEMM (prefill; on
- * CUDA bf16 x with bf16 w uses the tensor cores: cuBLASLt, loaded at run
- * time, when it is present and x, w, y start 16-byte aligned with k and n
- * multiples of 8, else our own kernel; the other combinations a plain f32
- * kernel).  x, w and y are contiguous; each view's byte offset
+ * CUDA bf16 x with bf16 w, and f16 x with f16 w into an f32 y, use the
+ * tensor cores through cuBLASLt, loaded at run time, when it is present and
+ * x, w, y start 16-byte aligned with k and n multiples of 8; bf16 x bf16
+ * falls back to our own tensor-core kernel, the other combinations to a
+ * plain f32 kernel).  An f16 x holds what the caller put there: converting
+ * activations to f16 (finite up to 65504) is the caller's choice.  x, w and y are contiguous; each view's byte offset
  * must be a multiple of its element size, and y may not overlap x or w.
  *
  *     // logits = h @ lm_head^T for one token

@@ -8,6 +8,7 @@
  *
  *   gemm_lt_bf16_bf16_bf16(x, w, y, mlxc_lib_gemm)   y bf16
  *   gemm_lt_bf16_bf16_f32 (x, w, y, mlxc_lib_gemm)   y f32
+ *   gemm_lt_f16_f16_f32   (x, w, y, mlxc_lib_gemm)   x, w f16, y f32
  *
  * A name resolves only where the library is present; the front-end keeps
  * its own kernel otherwise.

@@ -7,8 +7,8 @@
  *
  *       y[i, j] = sum_k x[i, k] * w[j, k]      x (m, k)  w (n, k)  y (m, n)
  *
- * W (weights) is f32, f16 or bf16; X (activations) f32 or bf16; Y (output)
- * f32 or bf16.  Products and sums are f32; a bf16 y is rounded once, at the
+ * W (weights) is f32, f16 or bf16; X (activations) f32 or bf16, or f16
+ * with f16 W; Y (output) f32 or bf16.  Products and sums are f32; a bf16 y is rounded once, at the
  * end, to nearest even.  All three are contiguous row-major.
  *
  * The grid convention of params_elementwise.h holds: each kernel covers all of its work

@@ -32,9 +32,12 @@ mlxc_status mlxc_matmul(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buff
     MLXC_CHECK_ARG(m >= 1 && n >= 1 && k >= 1 && m <= INT32_MAX && n <= INT32_MAX && k <= INT32_MAX,
                    "mlxc_matmul: m = %u, n = %u, k = %u (each 1 .. 2^31 - 1)", m, n, k);
     mlxc_status s;
-    if ((s = mm_check_dtype("w", w, true)) || (s = mm_check_dtype("x", x, false)) ||
-        (s = mm_check_dtype("y", y, false)))
-        return s;
+    if ((s = mm_check_dtype("w", w, true)) || (s = mm_check_dtype("y", y, false))) return s;
+    /* An f16 x exists for f16 weights alone (the f16 tensor-core GEMM). */
+    if (x->dtype == MLXC_F16 && w->dtype != MLXC_F16)
+        return mlxc_set_error(MLXC_ERR_DTYPE, "mlxc_matmul: x is f16 but w is %s (an f16 x needs f16 w)",
+                              mlxc_dtype_name(w->dtype));
+    if ((s = mm_check_dtype("x", x, x->dtype == MLXC_F16))) return s;
     if ((s = mm_check_view("x (m, k)", x, (uint64_t)m * k)) || (s = mm_check_view("w (n, k)", w, (uint64_t)n * k)) ||
         (s = mm_check_view("y (m, n)", y, (uint64_t)m * n)))
         return s;
@@ -52,12 +55,17 @@ mlxc_status mlxc_matmul(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buff
      * 128 x 128 output tile (tensor-core GEMM), or grid-stride elements. */
     /* bf16 GEMMs on CUDA go to cuBLASLt when it is present (its kernels
      * measured ahead of ours: bench/results/matmul-*.md) and the operands
-     * are 16-byte aligned row by row, the alignment its plans assume. */
+     * are 16-byte aligned row by row, the alignment its plans assume.  So
+     * do f16 GEMMs with an f32 y: cuBLASLt has no f16 x f16 -> bf16 GEMM
+     * with f32 compute, so f16 with a bf16 y stays on our plain kernel. */
     const mlxc_kernel *kern = NULL;
-    if (!cpu && !matvec && w->dtype == MLXC_BF16 && x->dtype == MLXC_BF16 && k % 8 == 0 && n % 8 == 0 &&
-        x->offset % 16 == 0 && w->offset % 16 == 0 && y->offset % 16 == 0) {
+    const bool lt_bf16 = w->dtype == MLXC_BF16 && x->dtype == MLXC_BF16;
+    const bool lt_f16 = w->dtype == MLXC_F16 && x->dtype == MLXC_F16 && y->dtype == MLXC_F32;
+    if (!cpu && !matvec && (lt_bf16 || lt_f16) && k % 8 == 0 && n % 8 == 0 && x->offset % 16 == 0 &&
+        w->offset % 16 == 0 && y->offset % 16 == 0) {
         char lt[48];
-        snprintf(lt, sizeof lt, "gemm_lt_bf16_bf16_%s", ops_float_sfx(y->dtype));
+        snprintf(lt, sizeof lt, "gemm_lt_%s_%s_%s", ops_float_sfx(w->dtype), ops_float_sfx(x->dtype),
+                 ops_float_sfx(y->dtype));
         if (mlxc_kernel_get(dev, lt, &kern) != MLXC_OK) kern = NULL;
     }
     const bool lib = kern != NULL;

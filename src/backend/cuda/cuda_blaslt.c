@@ -4,6 +4,7 @@
  *
  *   gemm_lt_bf16_bf16_bf16(x, w, y, mlxc_lib_gemm)   y bf16
  *   gemm_lt_bf16_bf16_f32 (x, w, y, mlxc_lib_gemm)   y f32
+ *   gemm_lt_f16_f16_f32   (x, w, y, mlxc_lib_gemm)   x, w f16, y f32
  *
  * The call is described by mlxc_lib_gemm (src/core/libcall.h; its rows in
  * src/kernels/matmul.def), so the front-end dispatches the names
@@ -21,7 +22,9 @@
  * w (n, k)^T is cuBLASLt's column-major D (n, m) = A^T B with A = w as a
  * (k, n) matrix and B = x as (k, m), each column-major matrix's leading
  * dimension the row-major one's row distance: the "TN" case, f32 compute
- * and scale.
+ * and scale.  Those are among cuBLASLt's documented combinations for
+ * bf16 A/B (C/D bf16 or f32) and f16 A/B (C/D f16 or f32); f16 A/B with a
+ * bf16 D is not, hence no gemm_lt_f16_f16_bf16.
  * Plans (descriptors and the heuristic's algorithm) are cached per device
  * and shape.  The algorithm is chosen for 16-byte aligned operands and no
  * workspace, so any call of the shape may run it and concurrent graph nodes
@@ -51,6 +54,7 @@ typedef struct {
 enum {
     LT_COMPUTE_32F = 68,        /* CUBLAS_COMPUTE_32F                    */
     LT_R_32F = 0,               /* CUDA_R_32F                            */
+    LT_R_16F = 2,               /* CUDA_R_16F                            */
     LT_R_16BF = 14,             /* CUDA_R_16BF                           */
     LT_OP_N = 0, LT_OP_T = 1,
     LT_DESC_TRANSA = 3, LT_DESC_TRANSB = 4,
@@ -123,9 +127,20 @@ static const lt_api *lt(void) {
 
 /* ---- per-device state and plans ------------------------------------------------- */
 
+/* The names, each with its A/B (x, w) and D (y) types; cu_func.lib_arg is
+ * the index of a function's row. */
+static const struct {
+    const char *name;
+    int         abtype, ytype;
+} k_lt_kinds[] = {
+    {"gemm_lt_bf16_bf16_bf16", LT_R_16BF, LT_R_16BF},
+    {"gemm_lt_bf16_bf16_f32", LT_R_16BF, LT_R_32F},
+    {"gemm_lt_f16_f16_f32", LT_R_16F, LT_R_32F},
+};
+
 typedef struct lt_plan {
-    mlxc_lib_gemm g;      /* the call: with ytype, the cache key */
-    int           ytype;
+    mlxc_lib_gemm g;      /* the call: with kind, the cache key */
+    int           kind;   /* the row of k_lt_kinds */
     lt_obj        desc, a, b, d;
     lt_algo       algo;
 } lt_plan;
@@ -163,10 +178,10 @@ static bool same_gemm(const mlxc_lib_gemm *a, const mlxc_lib_gemm *b) {
            a->ld_y == b->ld_y;
 }
 
-static const lt_plan *plan_get(cu_lt *s, const mlxc_lib_gemm *g, int ytype) {
+static const lt_plan *plan_get(cu_lt *s, const mlxc_lib_gemm *g, int kind) {
     for (size_t i = 0; i < s->nplans; i++) {
         const lt_plan *p = &s->plans[i];
-        if (same_gemm(&p->g, g) && p->ytype == ytype) return p;
+        if (same_gemm(&p->g, g) && p->kind == kind) return p;
     }
     if (s->nplans == s->cap) {
         size_t nc = s->cap ? 2 * s->cap : 16;
@@ -179,7 +194,8 @@ static const lt_plan *plan_get(cu_lt *s, const mlxc_lib_gemm *g, int ytype) {
         s->cap = nc;
     }
     const lt_api *a = lt();
-    lt_plan p = {.g = *g, .ytype = ytype};
+    lt_plan p = {.g = *g, .kind = kind};
+    const int abtype = k_lt_kinds[kind].abtype, ytype = k_lt_kinds[kind].ytype;
     const int32_t ta = LT_OP_T, tb = LT_OP_N;
     const uint64_t ws = 0;
     const uint32_t align = 16;
@@ -189,8 +205,8 @@ static const lt_plan *plan_get(cu_lt *s, const mlxc_lib_gemm *g, int ytype) {
     lt_status st = a->DescCreate(&p.desc, LT_COMPUTE_32F, LT_R_32F);
     if (!st) st = a->DescSetAttribute(p.desc, LT_DESC_TRANSA, &ta, sizeof ta);
     if (!st) st = a->DescSetAttribute(p.desc, LT_DESC_TRANSB, &tb, sizeof tb);
-    if (!st) st = a->LayoutCreate(&p.a, LT_R_16BF, g->k, g->n, g->ld_w);
-    if (!st) st = a->LayoutCreate(&p.b, LT_R_16BF, g->k, g->m, g->ld_x);
+    if (!st) st = a->LayoutCreate(&p.a, abtype, g->k, g->n, g->ld_w);
+    if (!st) st = a->LayoutCreate(&p.b, abtype, g->k, g->m, g->ld_x);
     if (!st) st = a->LayoutCreate(&p.d, ytype, g->n, g->m, g->ld_y);
     if (!st) st = a->PrefCreate(&pref);
     if (!st) st = a->PrefSetAttribute(pref, LT_PREF_MAX_WORKSPACE, &ws, sizeof ws);
@@ -200,8 +216,8 @@ static const lt_plan *plan_get(cu_lt *s, const mlxc_lib_gemm *g, int ytype) {
     if (pref) a->PrefDestroy(pref);
     if (st || count < 1 || res.state) {
         plan_destroy(a, &p);
-        mlxc_set_error(MLXC_ERR_UNSUPPORTED, "cuBLASLt has no algorithm for a %u x %u x %u bf16 GEMM (status %d)",
-                       g->m, g->n, g->k, st ? st : res.state);
+        mlxc_set_error(MLXC_ERR_UNSUPPORTED, "cuBLASLt has no algorithm for a %u x %u x %u GEMM %s (status %d)",
+                       g->m, g->n, g->k, k_lt_kinds[kind].name, st ? st : res.state);
         return NULL;
     }
     p.algo = res.algo;
@@ -212,7 +228,7 @@ static const lt_plan *plan_get(cu_lt *s, const mlxc_lib_gemm *g, int ytype) {
 /* The call, read from the dispatch's mlxc_lib_gemm argument (its size
  * checked against the signature when the dispatch was recorded). */
 static mlxc_lib_gemm lt_call(const mlxc_cmd_dispatch *d) {
-    mlxc_lib_gemm g;      /* the call, and the cache key with ytype */
+    mlxc_lib_gemm g;      /* the call, and the cache key with the kind */
     memcpy(&g, d->args[3].bytes, sizeof g);
     return g;
 }
@@ -250,13 +266,10 @@ static CUresult lt_launch(const cu_func *f, CUstream stream, const mlxc_cmd_disp
 bool cu_lt_name(const char *name) { return strncmp(name, "gemm_lt_", 8) == 0; }
 
 mlxc_status cu_lt_resolve(mlxc_device *dev, cu_dev *cu, mlxc_kernel *k, cu_func **out) {
-    int ytype;
-    if (strcmp(k->name, "gemm_lt_bf16_bf16_bf16") == 0)
-        ytype = LT_R_16BF;
-    else if (strcmp(k->name, "gemm_lt_bf16_bf16_f32") == 0)
-        ytype = LT_R_32F;
-    else
-        return mlxc_set_error(MLXC_ERR_NOT_FOUND, "no CUDA kernel named %s", k->name);
+    int kind = -1;
+    for (int i = 0; i < (int)(sizeof k_lt_kinds / sizeof *k_lt_kinds); i++)
+        if (strcmp(k->name, k_lt_kinds[i].name) == 0) kind = i;
+    if (kind < 0) return mlxc_set_error(MLXC_ERR_NOT_FOUND, "no CUDA kernel named %s", k->name);
     const lt_api *a = lt();
     if (!a) return mlxc_set_error(MLXC_ERR_NOT_FOUND, "%s: cuBLASLt 12 or newer is not available", k->name);
     const mlxc_kernel_signature *sig = cu_builtin_sig(k->name);
@@ -278,7 +291,7 @@ mlxc_status cu_lt_resolve(mlxc_device *dev, cu_dev *cu, mlxc_kernel *k, cu_func 
     f->lib = lt_launch;
     f->lib_check = lt_check;
     f->lib_ctx = cu->lt;
-    f->lib_arg = ytype;
+    f->lib_arg = kind;
     f->nparams = sig->nparams;
     for (uint32_t i = 0; i < sig->nparams; i++) f->sizes[i] = sig->kinds[i] == MLXC_PARAM_PTR ? 8 : sig->sizes[i];
     f->shared_limit = 0;

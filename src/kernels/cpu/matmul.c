@@ -136,7 +136,9 @@ static inline void mm_gemm(const mlxc_cpu_launch *l, size_t wes, mm_cvt_fn cw, s
     free(xf);
 }
 
-/* Every (w, x, y) combination: W in {f32, f16, bf16}, X and Y in {f32, bf16}. */
+/* Every (w, x, y) combination: W in {f32, f16, bf16}, X and Y in {f32,
+ * bf16}; and f16 x with f16 w (the model's route to the f16 tensor-core
+ * GEMM on CUDA, whose CPU twin this is). */
 #define MM_KERNELS(W, WES, X, XES, Y)                                                               \
     static void matvec_##W##_##X##_##Y(const mlxc_cpu_launch *l) {                                  \
         mm_matvec(l, WES, mm_cvt_##W, XES, mm_cvt_##X, mm_st_##Y);                                   \
@@ -146,7 +148,7 @@ static inline void mm_gemm(const mlxc_cpu_launch *l, size_t wes, mm_cvt_fn cw, s
     }
 #define MM_FOR_Y(M, W, WES, X, XES) M(W, WES, X, XES, f32) M(W, WES, X, XES, bf16)
 #define MM_FOR_X(M, W, WES) MM_FOR_Y(M, W, WES, f32, 4) MM_FOR_Y(M, W, WES, bf16, 2)
-#define MM_ALL(M) MM_FOR_X(M, f32, 4) MM_FOR_X(M, f16, 2) MM_FOR_X(M, bf16, 2)
+#define MM_ALL(M) MM_FOR_X(M, f32, 4) MM_FOR_X(M, f16, 2) MM_FOR_Y(M, f16, 2, f16, 2) MM_FOR_X(M, bf16, 2)
 
 MM_ALL(MM_KERNELS)
 

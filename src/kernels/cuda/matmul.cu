@@ -3,6 +3,8 @@
  *
  *     y[i, j] = sum_k x[i, k] * w[j, k]      x (m, k)  w (n, k)  y (m, n)
  *
+ * W is f32, f16 or bf16, X f32 or bf16 (or f16 with f16 W), Y f32 or bf16.
+ *
  * matvec_W_X_Y (m <= 8, decode) is memory-bound: the weights are read once
  * and nothing else matters.  A block owns MLXC_MATVEC_ROWS weight rows and
  * its threads stride along k in 16-byte weight vectors (8 bf16/f16 or 4
@@ -126,6 +128,17 @@ template <> struct xvec<bf16, 8> {
         bf16x2_to_f32(a.y, f[2], f[3]);
         bf16x2_to_f32(a.z, f[4], f[5]);
         bf16x2_to_f32(a.w, f[6], f[7]);
+    }
+};
+
+/* f16 x goes with f16 w alone, whose vectors hold 8 values. */
+template <> struct xvec<__half, 8> {
+    static __device__ __forceinline__ void load(const __half *p, float (&f)[8]) {
+        uint4 a = __ldg(reinterpret_cast<const uint4 *>(p));
+        f16x2_to_f32(a.x, f[0], f[1]);
+        f16x2_to_f32(a.y, f[2], f[3]);
+        f16x2_to_f32(a.z, f[4], f[5]);
+        f16x2_to_f32(a.w, f[6], f[7]);
     }
 };
 
@@ -573,4 +586,5 @@ extern __shared__ __align__(128) unsigned char mlxc_mm_smem[];
 
 MM_FOR_X(float, f32)
 MM_FOR_X(__half, f16)
+MM_FOR_Y(__half, f16, __half, f16)
 MM_FOR_X(__nv_bfloat16, bf16)
