@@ -86,6 +86,11 @@ struct mlxc_model {
     uint64_t           mem_weights; /* of weight_bytes, those that count against it */
 };
 
+/* A dense weight stored in f16 (the f16 GEMM's; llm_forward.c). */
+static inline bool llm_weight_is_f16(const llm_weight *w) {
+    return w->format == LLM_W_DENSE && w->w && mlxc_buffer_dtype(w->w) == MLXC_F16;
+}
+
 /* y (m, w.rows) = x (m, w.cols) @ w^T, whatever w's storage. */
 mlxc_status llm_linear(mlxc_encoder *enc, const mlxc_buffer *x, const llm_weight *w, mlxc_buffer *y, uint32_t m,
                        mlxc_buffer *wdeq);
@@ -133,6 +138,9 @@ struct mlxc_context {
     mlxc_buffer *wdeq;            /* GPU prefill: one quantized layer weight
                                    * dequantized to bf16 for the dense GEMM,
                                    * or NULL (CPU, dense models)               */
+    mlxc_buffer *xh;              /* GPU prefill, f16 weights: (n_batch, widest
+                                   * input) f16 activations, or NULL          */
+    mlxc_buffer *yf;              /* and (n_batch, widest output) f32, or NULL */
     /* the composed attention (f32 caches, other head sizes) */
     mlxc_buffer *qh;              /* (n_heads, n_batch, head_dim)              */
     mlxc_buffer *oh;              /* (n_heads, n_batch, head_dim)              */
