@@ -37,6 +37,7 @@ done
 
 # bad values
 for args in "demo --replays abc" "demo --replays 0" "run -m x -p y -n abc" "run -m x -p y --kv f8" \
+            "run -m x -p y --act f16" "chat -m x --act bogus" "bench -m x --act f16" \
             "run -m x -p y --temp" "run -m x -p y --seed -1" "perplexity -m x -f y -c 1" "bench -m x -p abc" \
             "bench -m x -r 0" "bench -m x -o xml" "tokenize --vocab" "info --json" "version extra"; do
     run "$mlxc" $args
@@ -46,6 +47,8 @@ run "$mlxc" tokenize --vocab
 want_err "needs a value" "mlxc tokenize --vocab"
 run "$mlxc" demo --replays abc
 want_err "bad value 'abc' for --replays" "mlxc demo --replays abc"
+run "$mlxc" run --help
+want_out "default auto: bf16 on a GPU, f32 on the CPU" "mlxc run --help"
 run "$mlxc" run -m x -p y --temp=abc
 want_rc 2 "mlxc run --temp=abc"; want_err "bad value 'abc' for --temp" "mlxc run --temp=abc"
 run "$mlxc" info --bogus

@@ -35,9 +35,9 @@ static const char k_usage[] =
     "  -r, --repetitions N    timed runs of each test (default 5)\n"
     "  -b, --batch-size N     tokens per prefill chunk (default 512)\n"
     "  --kv f16|bf16|f32      KV cache dtype (default f16)\n"
-    "  --act f32|bf16         activation dtype (default f32; bf16 halves the\n"
-    "                         activation traffic and lets GPU prefill use the\n"
-    "                         dense bf16 GEMM on dequantized weights)\n"
+    "  --act auto|f32|bf16    activation dtype (default auto: bf16 on a GPU, f32\n"
+    "                         on the CPU; bf16 halves the activation traffic and\n"
+    "                         lets GPU prefill use the tensor-core GEMMs)\n"
     "  --no-warmup            skip the untimed first run of each test\n"
     "  -o, --output FORMAT    md (llama-bench's table, default), json (one array), jsonl (one object a line)\n"
     "  --json                 the same as -o json\n"
@@ -241,7 +241,7 @@ int mlxc_cmd_bench(int argc, char **argv) {
         CLI_OPT_INT("-r|--repetitions", &reps, 1, 1000),
         CLI_OPT_INT("-b|--batch-size", &n_batch, 1, 1 << 16),
         CLI_OPT_CHOICE("--kv", &kv_i, "f16|bf16|f32"),
-        CLI_OPT_CHOICE("--act", &act_i, "f32|bf16"),
+        CLI_OPT_CHOICE("--act", &act_i, MLXC_TOOL_ACT_CHOICES),
         CLI_OPT_FLAG("--no-warmup", &no_warmup),
         CLI_OPT_CHOICE("-o|--output", &out_i, "md|json|jsonl"),
         CLI_OPT_FLAG("--json", &json),
@@ -292,7 +292,7 @@ int mlxc_cmd_bench(int argc, char **argv) {
         if (!res[i].ts || !res[i].ns) goto fail_oom;
     }
     if (mlxc_device_open(MLXC_BACKEND_AUTO, 0, &dev) || mlxc_weights_open(model, &w)) goto fail;
-    mlxc_model_options mo = {.act_dtype = act_i ? MLXC_BF16 : MLXC_F32};
+    mlxc_model_options mo = {.act_dtype = mlxc_tool_act_dtype(act_i, dev)};
     if (mlxc_model_open_ex(dev, model, &mo, &m)) goto fail;
     const mlxc_tokenizer *tok = mlxc_model_tokenizer(m);
     int32_t bos = -1;

@@ -136,7 +136,7 @@ static const char k_usage[] =
     "  --temp T, --top-k K, --top-p P, --min-p P, --repeat-penalty R, --repeat-last-n N, --seed S\n"
     "                         sampling, as mlxc run (default temp 0.8, top-k 40, top-p 0.95, min-p 0.05)\n"
     "  --kv f16|bf16|f32      KV cache dtype (default f16)\n"
-    "  --act f32|bf16         activation dtype (default f32)\n"
+    "  --act auto|f32|bf16    activation dtype (default auto: bf16 on a GPU, f32 on the CPU)\n"
     "  --no-reuse             evaluate the whole conversation every turn (no KV cache reuse)\n"
     "  --verbose              per turn on stderr: tokens reused from the cache, evaluated, generated\n"
     "environment: MLXC_BACKEND=auto|cpu|cuda chooses the device\n";
@@ -266,7 +266,7 @@ int mlxc_cmd_chat(int argc, char **argv) {
         CLI_OPT_INT("--repeat-last-n", &last_n, -1, INT32_MAX),
         CLI_OPT_U64("--seed", &sp.seed),
         CLI_OPT_CHOICE("--kv", &kv_i, "f16|bf16|f32"),
-        CLI_OPT_CHOICE("--act", &act_i, "f32|bf16"),
+        CLI_OPT_CHOICE("--act", &act_i, MLXC_TOOL_ACT_CHOICES),
         CLI_OPT_FLAG("--no-reuse", &no_reuse),
         CLI_OPT_FLAG("--verbose", &verbose),
         CLI_OPT_END,
@@ -277,7 +277,6 @@ int mlxc_cmd_chat(int argc, char **argv) {
     sp.top_k = (int32_t)top_k;
     sp.repeat_last_n = (int32_t)last_n;
     mlxc_dtype kv = kv_i == 0 ? MLXC_F16 : kv_i == 1 ? MLXC_BF16 : MLXC_F32;
-    mlxc_dtype act = act_i == 0 ? MLXC_F32 : MLXC_BF16;
     bool reuse = !no_reuse;
     if (!model) return cli_usage_error(&c, "-m MODEL is required");
     mlxc_sampler *smp = NULL;
@@ -296,7 +295,7 @@ int mlxc_cmd_chat(int argc, char **argv) {
     reply r = {0};
     mlxc_stop_on_sigint();
     if (mlxc_device_open(MLXC_BACKEND_AUTO, 0, &dev)) goto fail;
-    mlxc_model_options mo = {.act_dtype = act};
+    mlxc_model_options mo = {.act_dtype = mlxc_tool_act_dtype(act_i, dev)};
     if (mlxc_model_open_ex(dev, model, &mo, &m)) goto fail;
     if (!mlxc_model_tokenizer(m)) {
         fprintf(stderr, "mlxc chat: %s has no tokenizer\n", model);

@@ -38,7 +38,7 @@ static const char k_usage[] =
     "  --repeat-last-n N      tokens the penalty looks back at; -1 = all (default 64)\n"
     "  --seed S               random seed (default 0)\n"
     "  --kv f16|bf16|f32      KV cache dtype (default f16)\n"
-    "  --act f32|bf16         activation dtype (default f32)\n"
+    "  --act auto|f32|bf16    activation dtype (default auto: bf16 on a GPU, f32 on the CPU)\n"
     "  --ignore-eos           keep generating after the end-of-sequence token\n"
     "  --no-bos               do not add the model's BOS token\n"
     "  --chat                 the prompt as one user turn of a chat, formatted by the model's chat\n"
@@ -166,7 +166,7 @@ int mlxc_cmd_run(int argc, char **argv) {
     long n_gen = 64, n_ctx = 0;
     bool json = false, ignore_eos = false, no_bos = false, chat = false;
     mlxc_sampler_params sp = mlxc_sampler_default_params();
-    mlxc_dtype kv = MLXC_F16, act = MLXC_F32;
+    mlxc_dtype kv = MLXC_F16;
     long top_k = sp.top_k, last_n = sp.repeat_last_n;
     int kv_i = 0, act_i = 0;
     const cli_opt opts[] = {
@@ -182,7 +182,7 @@ int mlxc_cmd_run(int argc, char **argv) {
         CLI_OPT_INT("--repeat-last-n", &last_n, -1, INT32_MAX),
         CLI_OPT_U64("--seed", &sp.seed),
         CLI_OPT_CHOICE("--kv", &kv_i, "f16|bf16|f32"),
-        CLI_OPT_CHOICE("--act", &act_i, "f32|bf16"),
+        CLI_OPT_CHOICE("--act", &act_i, MLXC_TOOL_ACT_CHOICES),
         CLI_OPT_FLAG("--ignore-eos", &ignore_eos),
         CLI_OPT_FLAG("--no-bos", &no_bos),
         CLI_OPT_FLAG("--chat", &chat),
@@ -195,7 +195,6 @@ int mlxc_cmd_run(int argc, char **argv) {
     sp.top_k = (int32_t)top_k;
     sp.repeat_last_n = (int32_t)last_n;
     kv = kv_i == 0 ? MLXC_F16 : kv_i == 1 ? MLXC_BF16 : MLXC_F32;
-    act = act_i == 0 ? MLXC_F32 : MLXC_BF16;
     if (!model || !prompt) return cli_usage_error(&c, "%s", !model ? "-m MODEL is required" : "-p PROMPT is required");
     mlxc_sampler *smp = NULL;
     if (mlxc_sampler_create(&sp, &smp)) return cli_usage_error(&c, "%s", mlxc_last_error());
@@ -210,7 +209,8 @@ int mlxc_cmd_run(int argc, char **argv) {
     mlxc_stop_on_sigint();
     if (mlxc_device_open(MLXC_BACKEND_AUTO, 0, &dev)) goto fail;
     int shown = -1;
-    mlxc_model_options mo = {.progress = (!json && isatty(2)) ? progress : NULL, .user = &shown, .act_dtype = act};
+    mlxc_model_options mo = {.progress = (!json && isatty(2)) ? progress : NULL, .user = &shown,
+                             .act_dtype = mlxc_tool_act_dtype(act_i, dev)};
     if (mlxc_model_open_ex(dev, model, &mo, &m)) goto fail;
     r.tok = mlxc_model_tokenizer(m);
     if (!r.tok) {

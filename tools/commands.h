@@ -35,6 +35,17 @@ int mlxc_info_file(const char *path, const mlxc_info_opts *o);
  * weight type) as "Q4_K_M", ...; "?" when unknown (tools/cmd_info_file.c). */
 const char *mlxc_tool_file_type_name(int64_t t);
 
+/* --act auto|f32|bf16 of run, chat and bench, from the choice's index:
+ * auto is bf16 on a GPU (half the activation bytes, and prefill on the
+ * tensor-core GEMMs of bf16, f16 and dequantized weights) and f32 on the
+ * CPU (the reference precision; the library's own default everywhere). */
+#define MLXC_TOOL_ACT_CHOICES "auto|f32|bf16"
+static inline mlxc_dtype mlxc_tool_act_dtype(int choice, const mlxc_device *dev) {
+    if (choice == 1) return MLXC_F32;
+    if (choice == 2) return MLXC_BF16;
+    return mlxc_device_backend(dev) == MLXC_BACKEND_CPU ? MLXC_F32 : MLXC_BF16;
+}
+
 /* Warn once on stderr, as "mlxc CMD: ...", when text[0..len) is not valid
  * UTF-8 (the tokenizer replaces the invalid bytes by U+FFFD) (tools/utf8_warn.c). */
 void mlxc_warn_invalid_utf8(const char *cmd, const char *text, size_t len);

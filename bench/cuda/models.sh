@@ -4,7 +4,8 @@
 # llama-bench measures (pp512, tg128, 3 repetitions).
 #
 #   bash bench/cuda/models.sh BUILD_DIR VOCAB.gguf [SHAPE:TYPE ...]
-#   MLXC_BENCH_ARGS adds mlxc bench flags (e.g. --act bf16).
+#   MLXC_BENCH_ARGS adds mlxc bench flags (e.g. --act f32; the default on
+#   a GPU is bf16).
 #   (default 1b:q4_0 1b:q8_0 1b:q4_k_m 1b:f16 7b:q4_0 7b:q4_k_m)
 set -u
 B=$1; V=$2; shift 2

@@ -95,8 +95,10 @@ typedef struct mlxc_model_options {
     unsigned              load_flags; /* mlxc_load_options flags (MLXC_LOAD_COPY)  */
     bool                  no_tokenizer; /* do not look for one                     */
     /* Activations, norm weights and biases: MLXC_F32 (the default, also for
-     * a zero-initialised struct) or MLXC_BF16 (half the activation traffic,
-     * the tensor-core GEMM for bf16 weights on CUDA; logits stay f32). */
+     * a zero-initialised struct, on every device: MLXC_F32 is 0, so f32
+     * stays requestable) or MLXC_BF16 (half the activation traffic, and on
+     * CUDA prefill on the tensor cores for bf16, f16 and quantized weights;
+     * logits stay f32).  The mlxc tools pick bf16 on a GPU by default. */
     mlxc_dtype            act_dtype;
     /* Bytes of device memory the weights and each context (with the
      * weights) may take; 0: the device's total memory, except that
