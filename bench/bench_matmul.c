@@ -16,7 +16,12 @@
  * (2048, 8192), (8192, 2048), bf16 x, w, y; TFLOP/s = 2 m n k / time.  The
  * m = 512 shapes are checked against the CPU device.  The cuBLAS reference
  * is torch.nn.functional.linear on the same shapes (python3 with torch on
- * the device), timed with CUDA events, median of 20. */
+ * the device), timed with CUDA events, median of 20.
+ *
+ * f16 GEMM: f16 x and w, f32 y (cuBLASLt's f16 GEMM, what a model with f16
+ * weights runs at prefill) at the 1B Llama's shapes, m = 512: (k, n) =
+ * (2048, 2048), (2048, 8192), (8192, 2048); checked against the CPU device,
+ * TFLOP/s as above (compare the bf16 rows of the same k and n). */
 #include "bench.h"
 #include "mlxc/ops_matmul.h"
 
@@ -76,6 +81,34 @@ static void torch_ref(const uint32_t (*shapes)[3], int n) {
                 if (shapes[i][0] == m && shapes[i][1] == nn && shapes[i][2] == k) g_torch[i] = tf;
     }
     pclose(p);
+}
+
+static void f16_gemm_rows(void) {
+    static const uint32_t nk[3][2] = {{2048, 2048}, {8192, 2048}, {2048, 8192}};
+    printf("\n%-6s %6s %6s %10s  %s\n", "f16 m", "n", "k", "TFLOP/s", "check (w, x f16, y f32)");
+    for (int i = 0; i < 3; i++) {
+        gemm_ctx c = {NULL, NULL, NULL, {512, nk[i][0], nk[i][1]}};
+        bench_variant v = {"gemm f16", 3,
+                           {BIN(MLXC_F16, (size_t)c.p.m * c.p.k), BIN(MLXC_F16, (size_t)c.p.n * c.p.k),
+                            BOUT(MLXC_F32, (size_t)c.p.m * c.p.n, bench_tol(MLXC_F32))},
+                           0, do_mm, &c.p};
+        double e = 0;
+        const char *why = "";
+        bool ok = bench_check(&v, &e, &why);
+        bench_g.checked++;
+        bench_g.failed += !ok;
+        c.x = bench_alloc(bench_g.dev, MLXC_F16, (size_t)c.p.m * c.p.k);
+        c.w = bench_alloc(bench_g.dev, MLXC_F16, (size_t)c.p.n * c.p.k);
+        c.y = bench_alloc(bench_g.dev, MLXC_F32, (size_t)c.p.m * c.p.n);
+        bench_fill(c.x, -1, 1, 0, 1);
+        bench_fill(c.w, -1, 1, 0, 2);
+        const double t = bench_time_on(bench_g.dev, GEMM_ITERS, gemm_iter, &c);
+        printf("%-6u %6u %6u %10.1f  %s %.1e\n", c.p.m, c.p.n, c.p.k, 2.0 * c.p.m * c.p.n * c.p.k / t / 1e12,
+               ok ? "ok" : "FAIL", e);
+        mlxc_buffer_release(c.x);
+        mlxc_buffer_release(c.w);
+        mlxc_buffer_release(c.y);
+    }
 }
 
 int main(int argc, char **argv) {
@@ -154,6 +187,7 @@ int main(int argc, char **argv) {
         mlxc_buffer_release(c.w);
         mlxc_buffer_release(c.y);
     }
+    f16_gemm_rows();
     /* free the GPU for torch */
     mlxc_device_close(bench_g.dev);
     bench_g.dev = NULL;
