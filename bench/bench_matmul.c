@@ -83,20 +83,27 @@ static void torch_ref(const uint32_t (*shapes)[3], int n) {
     pclose(p);
 }
 
+/* One checked run of the GEMM c (x and w of dtype `in`, y of `out`)
+ * against the CPU, counted in bench_g; the error in *e. */
+static bool gemm_check(const char *name, gemm_ctx *c, mlxc_dtype in, mlxc_dtype out, double *e) {
+    bench_variant v = {name, 3,
+                       {BIN(in, (size_t)c->p.m * c->p.k), BIN(in, (size_t)c->p.n * c->p.k),
+                        BOUT(out, (size_t)c->p.m * c->p.n, bench_tol(out))},
+                       0, do_mm, &c->p};
+    const char *why = "";
+    const bool ok = bench_check(&v, e, &why);
+    bench_g.checked++;
+    bench_g.failed += !ok;
+    return ok;
+}
+
 static void f16_gemm_rows(void) {
     static const uint32_t nk[3][2] = {{2048, 2048}, {8192, 2048}, {2048, 8192}};
     printf("\n%-6s %6s %6s %10s  %s\n", "f16 m", "n", "k", "TFLOP/s", "check (w, x f16, y f32)");
     for (int i = 0; i < 3; i++) {
         gemm_ctx c = {NULL, NULL, NULL, {512, nk[i][0], nk[i][1]}};
-        bench_variant v = {"gemm f16", 3,
-                           {BIN(MLXC_F16, (size_t)c.p.m * c.p.k), BIN(MLXC_F16, (size_t)c.p.n * c.p.k),
-                            BOUT(MLXC_F32, (size_t)c.p.m * c.p.n, bench_tol(MLXC_F32))},
-                           0, do_mm, &c.p};
         double e = 0;
-        const char *why = "";
-        bool ok = bench_check(&v, &e, &why);
-        bench_g.checked++;
-        bench_g.failed += !ok;
+        const bool ok = gemm_check("gemm f16", &c, MLXC_F16, MLXC_F32, &e);
         c.x = bench_alloc(bench_g.dev, MLXC_F16, (size_t)c.p.m * c.p.k);
         c.w = bench_alloc(bench_g.dev, MLXC_F16, (size_t)c.p.n * c.p.k);
         c.y = bench_alloc(bench_g.dev, MLXC_F32, (size_t)c.p.m * c.p.n);
@@ -165,15 +172,8 @@ int main(int argc, char **argv) {
         gemm_ctx c = {NULL, NULL, NULL, {shapes[i][0], shapes[i][1], shapes[i][2]}};
         snprintf(chk[i], sizeof chk[i], "-");
         if (c.p.m == 512) {
-            bench_variant v = {"gemm", 3,
-                               {BIN(MLXC_BF16, (size_t)c.p.m * c.p.k), BIN(MLXC_BF16, (size_t)c.p.n * c.p.k),
-                                BOUT(MLXC_BF16, (size_t)c.p.m * c.p.n, bench_tol(MLXC_BF16))},
-                               0, do_mm, &c.p};
             double e = 0;
-            const char *why = "";
-            bool ok = bench_check(&v, &e, &why);
-            bench_g.checked++;
-            bench_g.failed += !ok;
+            const bool ok = gemm_check("gemm", &c, MLXC_BF16, MLXC_BF16, &e);
             snprintf(chk[i], sizeof chk[i], "%s %.1e", ok ? "ok" : "FAIL", e);
         }
         c.x = bench_alloc(bench_g.dev, MLXC_BF16, (size_t)c.p.m * c.p.k);
