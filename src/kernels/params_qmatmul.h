@@ -162,8 +162,8 @@ MLXC_QF_HD static inline int mlxc_qmvt_ring_of(uint32_t f, uint32_t bits, mlxc_q
     /* stages of twice the values: more work for each stage's fixed cost */
     case MLXC_QMMF_Q4_0: r->sv = 2048, r->unit = 32, r->ub = 18, r->stages = 3; return 1;
     case MLXC_QMMF_Q4_1: r->sv = 2048, r->unit = 32, r->ub = 20, r->stages = 3; return 1;
-    case MLXC_QMMF_Q8_0: r->sv = 512, r->unit = 32, r->ub = 34, r->stages = 4; return 1;
-    case MLXC_QMMF_Q4_K: r->sv = 1024, r->unit = 256, r->ub = 144, r->stages = 4; return 1;
+    case MLXC_QMMF_Q8_0: r->sv = 1024, r->unit = 32, r->ub = 34, r->stages = 3; return 1;
+    case MLXC_QMMF_Q4_K: r->sv = 2048, r->unit = 256, r->ub = 144, r->stages = 3; return 1;
     default: return 0;
     }
 }

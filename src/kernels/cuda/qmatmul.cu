@@ -821,7 +821,12 @@ __device__ __forceinline__ void qmv_tc_reg(const X *__restrict__ x, const uint8_
  * All 16 rows of the block go through each mma (no zero half), and the
  * scales a thread applies are those of the rows it loaded.
  * ------------------------------------------------------------------------- */
-template <int F, int B> struct has_qa { static constexpr bool v = F == MLXC_QMMF_Q4_0 || F == MLXC_QMMF_Q4_1 || (F == MLXC_QMMF_AFFINE && B == 4); };
+template <int F, int B> struct has_qa {
+    static constexpr bool v = F == MLXC_QMMF_Q4_0 || F == MLXC_QMMF_Q4_1 || F == MLXC_QMMF_Q4_K || F == MLXC_QMMF_Q8_0 ||
+                              (F == MLXC_QMMF_AFFINE && B == 4);
+};
+/* Values of a row one A-operand chunk covers. */
+template <int F> struct qa_vals { static constexpr uint32_t v = F == MLXC_QMMF_Q4_K ? 64 : 32; };
 
 __device__ __forceinline__ void mmaA(float c[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
                                      uint32_t b1) {
@@ -885,6 +890,105 @@ __device__ __forceinline__ void qa_run(const typename QT<F, F == MLXC_QMMF_AFFIN
                                      : fmaf(o.s[i / 2], v, fmaf(o.b[i / 2], xs[i % 2], acc[i]));
     }
 }
+/* Q4_K: a chunk is the sub-block pair (2j, 2j + 1) of super-block c / 4
+ * (j = c % 4): thread t holds bytes 8t .. 8t + 7 of the pair's 32 code
+ * bytes of rows g and g + 8 (low nibbles: sub-block 2j, high: 2j + 1), and
+ * the rows' sub-block scales d * sc and minimums dmin * m. */
+struct QAKw {
+    uint32_t q[2][2];        /* [row g, g + 8][word]                 */
+    float s[2][2], m[2][2];  /* [row][sub-block 2j, 2j + 1]          */
+};
+__device__ __forceinline__ void qak_load(const uint8_t *rg, const uint8_t *rh, uint32_t c, uint32_t t, QAKw &o) {
+    const uint32_t sb = c / 4, j = c % 4, sh = 16 * (j & 1);
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        const uint8_t *b = (r ? rh : rg) + sb * 144;
+        const uint2 q = *(const uint2 *)(b + 16 + j * 32 + t * 8);
+        o.q[r][0] = q.x, o.q[r][1] = q.y;
+        const uint4 hd = *(const uint4 *)b; /* d, dmin; the 12 scale bytes */
+        const float d = f16((uint16_t)hd.x), dmin = f16((uint16_t)(hd.x >> 16));
+        /* The 6-bit scales and minimums of sub-blocks 2j, 2j + 1 as byte
+         * pairs, without branches: sub-blocks 0..3 keep them whole in bytes
+         * 0..7, sub-blocks 4..7 split them over bytes 8..11 (low 4 bits) and
+         * the top 2 bits of bytes 0..7. */
+        const uint32_t a = hd.y >> sh, bb = hd.z >> sh, e = hd.w >> sh;
+        const uint32_t sc = j < 2 ? a & 0x3f3fu : (e & 0x0f0fu) | ((a >> 2) & 0x3030u);
+        const uint32_t mn = j < 2 ? bb & 0x3f3fu : ((e >> 4) & 0x0f0fu) | ((bb >> 2) & 0x3030u);
+        o.s[r][0] = d * (float)(sc & 0xff), o.s[r][1] = d * (float)(sc >> 8);
+        o.m[r][0] = dmin * (float)(mn & 0xff), o.m[r][1] = dmin * (float)(mn >> 8);
+    }
+}
+/* x of the chunk as nib8's pairs: sub-block 2j in lo, 2j + 1 in hi. */
+template <typename X>
+__device__ __forceinline__ void qak_xload(const X *xr, bool xv, uint32_t c, uint32_t t,
+                                          typename QT<MLXC_QMMF_Q4_K, 0>::Xc &x) {
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+        xq4(xr, xv, c * 64 + t * 8 + i * 4, x.lo[i]);
+        xq4(xr, xv, c * 64 + 32 + t * 8 + i * 4, x.hi[i]);
+    }
+}
+template <typename X>
+__device__ __forceinline__ void qak_run(const typename QT<MLXC_QMMF_Q4_K, 0>::Xc &x, const QAKw &o, float acc[4]) {
+    float cl[4] = {0, 0, 0, 0}, ch[4] = {0, 0, 0, 0}, xl[4] = {0, 0, 0, 0}, xh[4] = {0, 0, 0, 0};
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+        uint32_t a[4], b[4];
+        nib8(o.q[0][i], a);
+        nib8(o.q[1][i], b);
+        mmaAx<X>(cl, a[0], b[0], a[2], b[2], x.lo[i]);
+        mmaAx<X>(ch, a[1], b[1], a[3], b[3], x.hi[i]);
+        mmaAx<X>(xl, 0x3f803f80u, 0x3f803f80u, 0x3f803f80u, 0x3f803f80u, x.lo[i]);
+        mmaAx<X>(xh, 0x3f803f80u, 0x3f803f80u, 0x3f803f80u, 0x3f803f80u, x.hi[i]);
+    }
+    /* cl, ch hold sum x (128 + q) of each sub-block */
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        const int r = i / 2;
+        float v = fmaf(o.s[r][0], fmaf(-128.0f, xl[i % 2], cl[i]), acc[i]);
+        v = fmaf(o.s[r][1], fmaf(-128.0f, xh[i % 2], ch[i]), v);
+        v = fmaf(-o.m[r][0], xl[i % 2], v);
+        acc[i] = fmaf(-o.m[r][1], xh[i % 2], v);
+    }
+}
+
+/* Q8_0: a chunk is one block; thread t holds bytes 4t .. 4t + 3 and
+ * 16 + 4t .. 19 + 4t of the codes of rows g and g + 8.  A code q becomes
+ * u = q + 128 (flip the sign bit) and u's nibbles go through the mma
+ * separately (lo + 16 hi; each 128 + nibble is an exact bf16). */
+struct QA8w {
+    uint32_t q[2][2]; /* [row g, g + 8][word], sign bits flipped */
+    float d[2];
+};
+__device__ __forceinline__ void qa8_load(const uint8_t *rg, const uint8_t *rh, uint32_t c, uint32_t t, QA8w &o) {
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        const uint8_t *b = (r ? rh : rg) + c * 34;
+        o.q[r][0] = ld32(b + 2 + t * 4) ^ 0x80808080u;
+        o.q[r][1] = ld32(b + 18 + t * 4) ^ 0x80808080u;
+        o.d[r] = ldh(b);
+    }
+}
+template <typename X> __device__ __forceinline__ void qa8_xload(const X *xr, bool xv, uint32_t c, uint32_t t, XP x[2]) {
+    xq4(xr, xv, c * 32 + t * 4, x[0]);
+    xq4(xr, xv, c * 32 + 16 + t * 4, x[1]);
+}
+template <typename X> __device__ __forceinline__ void qa8_run(const XP x[2], const QA8w &o, float acc[4]) {
+    float lo[4] = {0, 0, 0, 0}, hi[4] = {0, 0, 0, 0}, xs[4] = {0, 0, 0, 0};
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+        const uint32_t a = o.q[0][i], b = o.q[1][i];
+        /* bytes (0, 2) and (1, 3) of each word: the x pairs of xq4 */
+        mmaAx<X>(lo, lop_nib(a), lop_nib(b), lop_nib(a >> 8), lop_nib(b >> 8), x[i]);
+        mmaAx<X>(hi, lop_nib(a >> 4), lop_nib(b >> 4), lop_nib(a >> 12), lop_nib(b >> 12), x[i]);
+        mmaAx<X>(xs, 0x3f803f80u, 0x3f803f80u, 0x3f803f80u, 0x3f803f80u, x[i]);
+    }
+    /* lo + 16 hi = sum x (128 + lo_nibble) + 16 sum x (128 + hi_nibble)
+     * = sum x u + 2176 sum x, and u = q + 128 */
+#pragma unroll
+    for (int i = 0; i < 4; i++) acc[i] = fmaf(o.d[i / 2], fmaf(16.0f, hi[i], fmaf(-2304.0f, xs[i % 2], lo[i])), acc[i]);
+}
+
 /* Chunks wid, wid + nw, ... below nch of one stage, two at a time. */
 template <int F, int SD, typename X>
 __device__ __forceinline__ void qa_walk(const X *xr, bool xv, const uint8_t *rg, const uint8_t *rh, const uint8_t *sg,
@@ -892,22 +996,60 @@ __device__ __forceinline__ void qa_walk(const X *xr, bool xv, const uint8_t *rg,
                                         uint32_t nch, uint32_t wid, uint32_t nw, uint32_t t, float acc[4]) {
     using Q = QT<F, F == MLXC_QMMF_AFFINE ? 4 : 0>;
     uint32_t c = wid;
-    for (; c + nw < nch; c += 2 * nw) {
-        typename Q::Xc x0, x1;
-        QAw<F, SD> w0, w1;
-        Q::xload(xr, xv, c, t, x0);
-        Q::xload(xr, xv, c + nw, t, x1);
-        qa_load<F, SD>(rg, rh, sg, sh, bg, bh, group, c, t, w0);
-        qa_load<F, SD>(rg, rh, sg, sh, bg, bh, group, c + nw, t, w1);
-        qa_run<F, SD, X>(x0, w0, acc);
-        qa_run<F, SD, X>(x1, w1, acc);
-    }
-    for (; c < nch; c += nw) {
-        typename Q::Xc x0;
-        QAw<F, SD> w0;
-        Q::xload(xr, xv, c, t, x0);
-        qa_load<F, SD>(rg, rh, sg, sh, bg, bh, group, c, t, w0);
-        qa_run<F, SD, X>(x0, w0, acc);
+    if constexpr (F == MLXC_QMMF_Q8_0) {
+        for (; c + nw < nch; c += 2 * nw) {
+            XP x0[2], x1[2];
+            QA8w w0, w1;
+            qa8_xload(xr, xv, c, t, x0);
+            qa8_xload(xr, xv, c + nw, t, x1);
+            qa8_load(rg, rh, c, t, w0);
+            qa8_load(rg, rh, c + nw, t, w1);
+            qa8_run<X>(x0, w0, acc);
+            qa8_run<X>(x1, w1, acc);
+        }
+        for (; c < nch; c += nw) {
+            XP x0[2];
+            QA8w w0;
+            qa8_xload(xr, xv, c, t, x0);
+            qa8_load(rg, rh, c, t, w0);
+            qa8_run<X>(x0, w0, acc);
+        }
+    } else if constexpr (F == MLXC_QMMF_Q4_K) {
+        for (; c + nw < nch; c += 2 * nw) {
+            typename Q::Xc x0, x1;
+            QAKw w0, w1;
+            qak_xload(xr, xv, c, t, x0);
+            qak_xload(xr, xv, c + nw, t, x1);
+            qak_load(rg, rh, c, t, w0);
+            qak_load(rg, rh, c + nw, t, w1);
+            qak_run<X>(x0, w0, acc);
+            qak_run<X>(x1, w1, acc);
+        }
+        for (; c < nch; c += nw) {
+            typename Q::Xc x0;
+            QAKw w0;
+            qak_xload(xr, xv, c, t, x0);
+            qak_load(rg, rh, c, t, w0);
+            qak_run<X>(x0, w0, acc);
+        }
+    } else {
+        for (; c + nw < nch; c += 2 * nw) {
+            typename Q::Xc x0, x1;
+            QAw<F, SD> w0, w1;
+            Q::xload(xr, xv, c, t, x0);
+            Q::xload(xr, xv, c + nw, t, x1);
+            qa_load<F, SD>(rg, rh, sg, sh, bg, bh, group, c, t, w0);
+            qa_load<F, SD>(rg, rh, sg, sh, bg, bh, group, c + nw, t, w1);
+            qa_run<F, SD, X>(x0, w0, acc);
+            qa_run<F, SD, X>(x1, w1, acc);
+        }
+        for (; c < nch; c += nw) {
+            typename Q::Xc x0;
+            QAw<F, SD> w0;
+            Q::xload(xr, xv, c, t, x0);
+            qa_load<F, SD>(rg, rh, sg, sh, bg, bh, group, c, t, w0);
+            qa_run<F, SD, X>(x0, w0, acc);
+        }
     }
 }
 
@@ -923,8 +1065,8 @@ template <int F, int B> struct QTStage;
 template <int B> struct QTStage<MLXC_QMMF_AFFINE, B> { static constexpr uint32_t SV = B == 4 ? 1024 : 512, UNIT = 32, UB = 4 * B, P = 4; };
 template <> struct QTStage<MLXC_QMMF_Q4_0, 0> { static constexpr uint32_t SV = 2048, UNIT = 32, UB = 18, P = 3; };
 template <> struct QTStage<MLXC_QMMF_Q4_1, 0> { static constexpr uint32_t SV = 2048, UNIT = 32, UB = 20, P = 3; };
-template <> struct QTStage<MLXC_QMMF_Q8_0, 0> { static constexpr uint32_t SV = 512, UNIT = 32, UB = 34, P = 4; };
-template <> struct QTStage<MLXC_QMMF_Q4_K, 0> { static constexpr uint32_t SV = 1024, UNIT = 256, UB = 144, P = 4; };
+template <> struct QTStage<MLXC_QMMF_Q8_0, 0> { static constexpr uint32_t SV = 1024, UNIT = 32, UB = 34, P = 3; };
+template <> struct QTStage<MLXC_QMMF_Q4_K, 0> { static constexpr uint32_t SV = 2048, UNIT = 256, UB = 144, P = 3; };
 template <int F, int B> struct has_smem { static constexpr bool v = F == MLXC_QMMF_AFFINE || F == MLXC_QMMF_Q4_0 || F == MLXC_QMMF_Q4_1 || F == MLXC_QMMF_Q8_0 || F == MLXC_QMMF_Q4_K; };
 
 __device__ __forceinline__ void cp16(void *dst, const void *src) {
@@ -1061,7 +1203,7 @@ __device__ __forceinline__ void qmv_tc_smem(const X *__restrict__ x, const uint8
         const uint32_t vals = (rowb - st * SB < SB ? rowb - st * SB : SB) / S::UB * S::UNIT;
         if constexpr (has_qa<F, B>::v) {
             qa_walk<F, SD, X>(xs, xv, buf + g * RS, buf + (g + 8) * RS, sbuf + g * SS, sbuf + (g + 8) * SS,
-                              sbuf + (QTC_ROWS + g) * SS, sbuf + (QTC_ROWS + g + 8) * SS, p.group, vals / 32, wid,
+                              sbuf + (QTC_ROWS + g) * SS, sbuf + (QTC_ROWS + g + 8) * SS, p.group, vals / qa_vals<F>::v, wid,
                               nw, t, &acc[0][0]);
         } else {
             /* From shared memory two chunks at a time are enough. */
