@@ -308,6 +308,17 @@ static void errors(void) {
     CHECK_ERR(mlxc_qmatmul_experts(enc, x, &w, ids, y, 2, 1, 2, 4, 128), MLXC_ERR_SHAPE);
     CHECK_ERR(mlxc_qmatmul_experts(enc, x, &w, ids, y, 2, 1, 1, 4, 96), MLXC_ERR_SHAPE);
     CHECK_ERR(mlxc_qmatmul_experts(enc, x, &w, ids, x, 2, 1, 1, 4, 128), MLXC_ERR_SHAPE);
+    /* the grouped form: offsets and perm dtype and count (their contents
+     * are device data: whatever they hold, the run stays in bounds) */
+    CHECK_OK(mlxc_qmatmul_grouped(enc, x, &w, ids, ids, y, 2, 1, 1, 4, 128));
+    CHECK_ERR(mlxc_qmatmul_grouped(enc, x, &w, idf, ids, y, 2, 1, 1, 4, 128), MLXC_ERR_DTYPE);
+    CHECK_ERR(mlxc_qmatmul_grouped(enc, x, &w, ids, idf, y, 2, 1, 1, 4, 128), MLXC_ERR_DTYPE);
+    CHECK_ERR(mlxc_qmatmul_grouped(enc, x, &w, ids, ids, y, 1, 1, 1, 4, 128), MLXC_ERR_SHAPE);
+    CHECK_ERR(mlxc_qmatmul_grouped(enc, x, &w, o2, ids, y, 2, 1, 1, 4, 128), MLXC_ERR_DTYPE);
+    CHECK_ERR(mlxc_qmatmul_grouped(enc, x, &w, ids, ids, y, 2, 1, 2, 4, 128), MLXC_ERR_SHAPE);
+    CHECK_ERR(mlxc_qmatmul_grouped(enc, x, &w, ids, ids, y, 2, 1, 1, 4, 96), MLXC_ERR_SHAPE);
+    CHECK_ERR(mlxc_qmatmul_grouped(enc, x, &w, ids, ids, y, 2, 0, 1, 4, 128), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_ERR(mlxc_qmatmul_grouped(enc, x, &w, NULL, ids, y, 2, 1, 1, 4, 128), MLXC_ERR_INVALID_ARGUMENT);
     mlxc_buffer_release(ids);
     mlxc_buffer_release(idf);
     mlxc_buffer_release(o2);
@@ -326,6 +337,37 @@ static void errors(void) {
     CHECK(mlxc_qmm_row_bytes(MLXC_QF_BF16, 0, 0, 256) == 0);
 }
 
+/* The grouped form equals the expert-routed one bit for bit, with the
+ * grouping made by mlxc_moe_group: more slots per expert than one tile,
+ * two tiles of rows, ids past the experts (zero rows). */
+static void grouped(void) {
+    const uint32_t E = 6, n = 45, tokens = 37, topk = 3, pairs = tokens * topk;
+    for (size_t fi = 0; fi < QT_NFORMATS; fi++) {
+        const qt_format *f = &qt_formats[fi];
+        const uint32_t k = f->group < 256 ? 3 * f->group : 512;
+        const mlxc_dtype xd = fi % 2 ? MLXC_BF16 : MLXC_F32, yd = fi % 3 ? MLXC_F32 : MLXC_BF16;
+        qt_weight w = qt_weight_rand(*f, E * n, k);
+        qt_dev_weight dw = qt_upload(dev, &w);
+        ot_buf x = ot_rand(dev, xd, (size_t)tokens * k, -1, 1), y = ot_out(dev, yd, (size_t)pairs * n);
+        ot_buf want = ot_out(dev, yd, (size_t)pairs * n), ids = ot_alloc(dev, MLXC_U32, pairs);
+        ot_buf counts = ot_alloc(dev, MLXC_U32, E), offsets = ot_alloc(dev, MLXC_U32, E + 1),
+               perm = ot_alloc(dev, MLXC_U32, pairs);
+        /* mostly expert 2, some past the experts */
+        for (uint32_t i = 0; i < pairs; i++) ids.h[i] = (i * 7 + fi) % 11 < 5 ? 2 : (i * 5 + fi) % (E + 2);
+        ot_upload(&ids);
+        OT_RUN(dev, mlxc_moe_group(enc, ids.b, counts.b, offsets.b, perm.b, tokens, topk, E));
+        OT_RUN(dev, mlxc_qmatmul_grouped(enc, x.b, &dw.w, offsets.b, perm.b, y.b, tokens, topk, E, n, k));
+        OT_RUN(dev, mlxc_qmatmul_experts(enc, x.b, &dw.w, ids.b, want.b, tokens, topk, E, n, k));
+        ot_download(&y);
+        ot_download(&want);
+        char lab[48];
+        OT_EXACT(&y, want.h, "grouped %s", qt_label(f, lab, sizeof lab));
+        ot_free(&x), ot_free(&y), ot_free(&want), ot_free(&ids), ot_free(&counts), ot_free(&offsets), ot_free(&perm);
+        qt_dev_free(&dw);
+        qt_weight_free(&w);
+    }
+}
+
 int main(void) {
     if (mlxc_device_open(MLXC_BACKEND_CPU, 0, &dev) != MLXC_OK) {
         fprintf(stderr, "cannot open the CPU device: %s\n", mlxc_last_error());
@@ -337,6 +379,7 @@ int main(void) {
     RUN(large);
     RUN(gather);
     RUN(experts);
+    RUN(grouped);
     mlxc_device_close(dev);
     HARNESS_END();
 }

@@ -210,6 +210,39 @@ static void par_gather(void) {
     }
 }
 
+/* The expert-grouped mat-mat: ids grouped by mlxc_moe_group on each
+ * device, more slots than a tile for one expert, ids past the experts. */
+static void par_grouped(void) {
+    const uint32_t E = 6, n = 45, tokens = 29, topk = 3, pairs = tokens * topk;
+    for (size_t fi = 0; fi < QT_NFORMATS; fi++) {
+        const qt_format *f = &qt_formats[fi];
+        const uint32_t k = f->group < 256 ? 5 * f->group : 768;
+        const mlxc_dtype xd = k_dt[fi % 2], yd = k_dt[(fi / 2) % 2];
+        qt_weight w = qt_weight_rand(*f, E * n, k);
+        qt_dev_weight wc = qt_upload(cpu, &w), wg = qt_upload(gpu, &w);
+        pair x = p_rand(xd, (size_t)tokens * k), y = {ot_out(cpu, yd, (size_t)pairs * n), ot_out(gpu, yd, (size_t)pairs * n)};
+        pair ids = {ot_alloc(cpu, MLXC_U32, pairs), ot_alloc(gpu, MLXC_U32, pairs)};
+        pair cnt = {ot_alloc(cpu, MLXC_U32, E), ot_alloc(gpu, MLXC_U32, E)};
+        pair off = {ot_alloc(cpu, MLXC_U32, E + 1), ot_alloc(gpu, MLXC_U32, E + 1)};
+        pair perm = {ot_alloc(cpu, MLXC_U32, pairs), ot_alloc(gpu, MLXC_U32, pairs)};
+        for (uint32_t i = 0; i < pairs; i++) ids.c.h[i] = ids.g.h[i] = (i * 7 + fi) % 11 < 5 ? 4 : (i * 5 + fi) % (E + 2);
+        ot_upload(&ids.c);
+        ot_upload(&ids.g);
+        OT_RUN(cpu, mlxc_moe_group(enc, ids.c.b, cnt.c.b, off.c.b, perm.c.b, tokens, topk, E));
+        OT_RUN(gpu, mlxc_moe_group(enc, ids.g.b, cnt.g.b, off.g.b, perm.g.b, tokens, topk, E));
+        OT_RUN(cpu, mlxc_qmatmul_grouped(enc, x.c.b, &wc.w, off.c.b, perm.c.b, y.c.b, tokens, topk, E, n, k));
+        OT_RUN(gpu, mlxc_qmatmul_grouped(enc, x.g.b, &wg.w, off.g.b, perm.g.b, y.g.b, tokens, topk, E, n, k));
+        ot_download(&y.c);
+        ot_download(&y.g);
+        g_cases++;
+        char lab[48];
+        OT_CLOSE(&y.g, y.c.h, tol(yd), "grouped %s x %s y %s", qt_label(f, lab, sizeof lab), mlxc_dtype_name(xd),
+                 mlxc_dtype_name(yd));
+        p_free(&x), p_free(&y), p_free(&ids), p_free(&cnt), p_free(&off), p_free(&perm);
+        qt_dev_free(&wc), qt_dev_free(&wg), qt_weight_free(&w);
+    }
+}
+
 /* The expert-routed mat-vec: 8 experts of (n, k), 3 tokens x top 4 with an
  * id past the experts, every format. */
 static void par_experts(void) {
@@ -253,6 +286,7 @@ int main(void) {
     RUN(par_matmat);
     RUN(par_gather);
     RUN(par_experts);
+    RUN(par_grouped);
     printf("%d comparisons\n", g_cases);
     mlxc_device_close(gpu);
     mlxc_device_close(cpu);

@@ -85,6 +85,20 @@ MLXC_API mlxc_status mlxc_qmatmul_experts(mlxc_encoder *enc, const mlxc_buffer *
                                           const mlxc_buffer *ids, mlxc_buffer *y, uint32_t tokens, uint32_t topk,
                                           uint32_t experts, uint32_t n, uint32_t k);
 
+/* Expert-grouped mat-mat (MoE prefill): the result of
+ * mlxc_qmatmul_experts, computed expert by expert so that each weight row
+ * is read once per tile of the expert's slots rather than once per slot.
+ * offsets (experts + 1) u32 and perm (tokens * topk) u32 are mlxc_moe_group's
+ * outputs for the same ids (ops_moe.h): slots perm[offsets[e] ..
+ * offsets[e + 1]) use expert e, slot s is token s / topk's choice, and the
+ * slots after offsets[experts] (ids >= experts) get zero rows.  y (tokens,
+ * topk, n); w, x as for mlxc_qmatmul_experts.  On the CPU each row equals
+ * mlxc_qmatmul_experts' bit for bit.  Device data cannot be checked here:
+ * offsets past the slots are clamped and slots past the end skipped. */
+MLXC_API mlxc_status mlxc_qmatmul_grouped(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_qmm_weight *w,
+                                          const mlxc_buffer *offsets, const mlxc_buffer *perm, mlxc_buffer *y,
+                                          uint32_t tokens, uint32_t topk, uint32_t experts, uint32_t n, uint32_t k);
+
 /* Rows of a quantized table, dequantized: out[i, :] = W[ids[i], :] * scale
  * for a table W (n, k) described as above.  ids: u32 device data (an id >= n
  * gives a zero row, ids cannot be checked here), out (n_ids, k) f32 or bf16.

@@ -116,6 +116,15 @@ typedef struct mlxc_p_qmoe {
     uint32_t       topk, experts;
 } mlxc_p_qmoe;
 
+/* qmoeg_F_X_Y(x, w, scales, biases, offsets, perm, y, mlxc_p_qmoe): the
+ * expert-grouped mat-mat (MoE prefill).  offsets (experts + 1) and perm
+ * (q.m = tokens * topk slots) as mlxc_moe_group makes them: slots
+ * perm[offsets[e] .. offsets[e + 1]) use expert e, the slots after
+ * offsets[experts] none (zero rows); y[s, :] = x[s / topk, :] . W_e^T.
+ * Work units are (expert or the unrouted tail, tile of output rows); each
+ * walks its expert's slots in tiles, so a weight row is read once per tile
+ * of slots.  Offsets and slots out of range are clamped or skipped. */
+
 /* Elements and bytes of one GGML block (src/quant/quant_blocks.h); 0 for
  * the MLX formats. */
 MLXC_QF_HD static inline uint32_t mlxc_qf_block_elems(uint32_t f) {

@@ -281,61 +281,116 @@ mlxc_status mlxc_qembedding_gather(mlxc_encoder *enc, const mlxc_qmm_weight *tab
     return mlxc_encoder_dispatch_tracked(enc, &d);
 }
 
+/* The checks and kernel name the two expert forms share: the counts, x
+ * (tokens, k), y (tokens * topk, n), the stacked weight, no overlaps of y
+ * with x or the weight.  `name` gets OP_FORMAT_X_Y. */
+static mlxc_status qmoe_prepare(const char *op, const char *kop, const mlxc_buffer *x, const mlxc_qmm_weight *w,
+                                const mlxc_buffer *y, uint32_t tokens, uint32_t topk, uint32_t experts, uint32_t n,
+                                uint32_t k, mlxc_p_qmoe *mp, char *name, size_t name_size) {
+    MLXC_CHECK_ARG(tokens >= 1 && topk >= 1 && experts >= 1 && n >= 1 && k >= 1 && k <= INT32_MAX &&
+                       (uint64_t)tokens * topk <= INT32_MAX && (uint64_t)experts * n <= INT32_MAX,
+                   "%s: tokens = %u, topk = %u, experts = %u, n = %u, k = %u (each >= 1, "
+                   "tokens * topk and experts * n at most 2^31 - 1)",
+                   op, tokens, topk, experts, n, k);
+    const uint32_t pairs = tokens * topk;
+    *mp = (mlxc_p_qmoe){.q = {.m = pairs, .n = n, .k = k}, .topk = topk, .experts = experts};
+    mlxc_status s;
+    if ((s = qmm_check_act("x", x)) || (s = qmm_check_act("y", y)) ||
+        (s = qmm_check_weight(w, experts * n, k, &mp->q)))
+        return s;
+    mp->q.n = n; /* the rows of one expert; the check covered all of them */
+    if ((s = qmm_check_view("x (tokens, k)", x, (uint64_t)tokens * k, true, mlxc_dtype_size(x->dtype))) ||
+        (s = qmm_check_view("y (tokens, topk, n)", y, (uint64_t)pairs * n, true, mlxc_dtype_size(y->dtype))))
+        return s;
+    if (ops_overlap(y, x) || qmm_overlaps_weight(y, w))
+        return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "%s: y overlaps x or the weight", op);
+    char fmt[16];
+    const char *kname = NULL;
+    qmm_code(w->format, &kname);
+    if (mp->q.format == MLXC_QMMF_AFFINE) snprintf(fmt, sizeof fmt, "affine%u", mp->q.bits);
+    else snprintf(fmt, sizeof fmt, "%s", kname);
+    snprintf(name, name_size, "%s_%s_%s_%s", kop, fmt, ops_float_sfx(x->dtype), ops_float_sfx(y->dtype));
+    return MLXC_OK;
+}
+
+/* A u32 index buffer of `count` elements that y does not overlap. */
+static mlxc_status qmoe_check_index(const char *op, const char *what, const mlxc_buffer *b, uint64_t count,
+                                    const mlxc_buffer *y) {
+    if (b->dtype != MLXC_U32)
+        return mlxc_set_error(MLXC_ERR_DTYPE, "%s: %s have dtype %s (u32)", op, what, mlxc_dtype_name(b->dtype));
+    mlxc_status s = qmm_check_view(what, b, count, true, 4);
+    if (s) return s;
+    if (ops_overlap(y, b)) return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "%s: y overlaps the %s", op, what);
+    return MLXC_OK;
+}
+
+/* Dispatch an expert form: x, the weight's three buffers, the index
+ * buffers, y, then the parameters. */
+static mlxc_status qmoe_dispatch(mlxc_encoder *enc, const char *op, const char *name, const mlxc_buffer *x,
+                                 const mlxc_qmm_weight *w, const mlxc_buffer *const *idx, uint32_t nidx,
+                                 mlxc_buffer *y, const mlxc_p_qmoe *mp, uint64_t groups, uint32_t block) {
+    mlxc_device *dev = mlxc_encoder_device(enc);
+    if (groups > INT32_MAX) groups = INT32_MAX;
+    const mlxc_kernel *kern = NULL;
+    mlxc_status s;
+    if ((s = mlxc_kernel_get(dev, name, &kern))) return s;
+    const mlxc_buffer *sc = w->scales ? w->scales : w->data, *bi = w->biases ? w->biases : sc;
+    bool same = mlxc_buffer_device(x) == dev && mlxc_buffer_device(w->data) == dev && mlxc_buffer_device(sc) == dev &&
+                mlxc_buffer_device(bi) == dev && mlxc_buffer_device(y) == dev;
+    for (uint32_t i = 0; i < nidx; i++) same = same && mlxc_buffer_device(idx[i]) == dev;
+    if (!same) return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "%s: a buffer lives on another device than the encoder", op);
+    mlxc_arg args[8] = {mlxc_arg_buffer(x), mlxc_arg_buffer(w->data), mlxc_arg_buffer(sc), mlxc_arg_buffer(bi)};
+    const mlxc_buffer *reads[6] = {x, w->data, sc, bi}, *writes[1] = {y};
+    for (uint32_t i = 0; i < nidx; i++) args[4 + i] = mlxc_arg_buffer(idx[i]), reads[4 + i] = idx[i];
+    args[4 + nidx] = mlxc_arg_buffer(y);
+    args[5 + nidx] = mlxc_arg_bytes(mp, sizeof *mp);
+    mlxc_dispatch d = {.kernel = kern, .args = args, .nargs = 6 + nidx, .grid = {(uint32_t)groups, 1, 1},
+                       .block = {block, 1, 1}, .reads = reads, .nreads = 4 + nidx, .writes = writes, .nwrites = 1};
+    if ((s = mlxc_encoder_set_op_kind(enc, MLXC_OP_MATMUL))) return s;
+    return mlxc_encoder_dispatch_tracked(enc, &d);
+}
+
+static uint64_t qmoe_cpu_groups(const mlxc_device *dev, uint64_t units) {
+    const uint64_t cap = (uint64_t)(dev->caps.compute_units > 0 ? dev->caps.compute_units : 1) * 16;
+    return units > cap ? cap : units;
+}
+
 mlxc_status mlxc_qmatmul_experts(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_qmm_weight *w,
                                  const mlxc_buffer *ids, mlxc_buffer *y, uint32_t tokens, uint32_t topk,
                                  uint32_t experts, uint32_t n, uint32_t k) {
+    static const char op[] = "mlxc_qmatmul_experts";
     MLXC_CHECK_ARG(enc && x && w && ids && y, "mlxc_qmatmul_experts: NULL argument");
-    MLXC_CHECK_ARG(tokens >= 1 && topk >= 1 && experts >= 1 && n >= 1 && k >= 1 && k <= INT32_MAX &&
-                       (uint64_t)tokens * topk <= INT32_MAX && (uint64_t)experts * n <= INT32_MAX,
-                   "mlxc_qmatmul_experts: tokens = %u, topk = %u, experts = %u, n = %u, k = %u (each >= 1, "
-                   "tokens * topk and experts * n at most 2^31 - 1)",
-                   tokens, topk, experts, n, k);
-    const uint32_t pairs = tokens * topk;
-    mlxc_p_qmoe mp = {.q = {.m = pairs, .n = n, .k = k}, .topk = topk, .experts = experts};
+    mlxc_p_qmoe mp;
+    char name[48];
     mlxc_status s;
-    if ((s = qmm_check_act("x", x)) || (s = qmm_check_act("y", y)) ||
-        (s = qmm_check_weight(w, experts * n, k, &mp.q)))
+    if ((s = qmoe_prepare(op, "qmoe", x, w, y, tokens, topk, experts, n, k, &mp, name, sizeof name)) ||
+        (s = qmoe_check_index(op, "ids (tokens, topk)", ids, mp.q.m, y)))
         return s;
-    mp.q.n = n; /* the rows of one expert; the check covered all of them */
-    if (ids->dtype != MLXC_U32)
-        return mlxc_set_error(MLXC_ERR_DTYPE, "mlxc_qmatmul_experts: ids have dtype %s (u32)",
-                              mlxc_dtype_name(ids->dtype));
-    if ((s = qmm_check_view("ids (tokens, topk)", ids, pairs, true, 4)) ||
-        (s = qmm_check_view("x (tokens, k)", x, (uint64_t)tokens * k, true, mlxc_dtype_size(x->dtype))) ||
-        (s = qmm_check_view("y (tokens, topk, n)", y, (uint64_t)pairs * n, true, mlxc_dtype_size(y->dtype))))
-        return s;
-    if (ops_overlap(y, x) || ops_overlap(y, ids) || qmm_overlaps_weight(y, w))
-        return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_qmatmul_experts: y overlaps x, the ids or the weight");
-
     mlxc_device *dev = mlxc_encoder_device(enc);
-    char fmt[16], name[48];
-    const char *kname = NULL;
-    qmm_code(w->format, &kname);
-    if (mp.q.format == MLXC_QMMF_AFFINE) snprintf(fmt, sizeof fmt, "affine%u", mp.q.bits);
-    else snprintf(fmt, sizeof fmt, "%s", kname);
-    snprintf(name, sizeof name, "qmoe_%s_%s_%s", fmt, ops_float_sfx(x->dtype), ops_float_sfx(y->dtype));
-    uint64_t groups;
-    if (ops_is_cpu(dev)) {
-        groups = (uint64_t)pairs * ((n + MLXC_CPU_QMM_NT - 1) / MLXC_CPU_QMM_NT);
-        const uint64_t cap = (uint64_t)(dev->caps.compute_units > 0 ? dev->caps.compute_units : 1) * 16;
-        if (groups > cap) groups = cap;
-    } else {
-        groups = ((uint64_t)pairs * n + MLXC_QMV_ROWS - 1) / MLXC_QMV_ROWS;
-    }
-    if (groups > INT32_MAX) groups = INT32_MAX;
+    const uint64_t groups = ops_is_cpu(dev)
+                                ? qmoe_cpu_groups(dev, (uint64_t)mp.q.m * ((n + MLXC_CPU_QMM_NT - 1) / MLXC_CPU_QMM_NT))
+                                : ((uint64_t)mp.q.m * n + MLXC_QMV_ROWS - 1) / MLXC_QMV_ROWS;
+    const mlxc_buffer *idx[1] = {ids};
+    return qmoe_dispatch(enc, op, name, x, w, idx, 1, y, &mp, groups, MLXC_QMV_THREADS);
+}
 
-    const mlxc_kernel *kern = NULL;
-    if ((s = mlxc_kernel_get(dev, name, &kern))) return s;
-    const mlxc_buffer *sc = w->scales ? w->scales : w->data, *bi = w->biases ? w->biases : sc;
-    if (mlxc_buffer_device(x) != dev || mlxc_buffer_device(w->data) != dev || mlxc_buffer_device(sc) != dev ||
-        mlxc_buffer_device(bi) != dev || mlxc_buffer_device(ids) != dev || mlxc_buffer_device(y) != dev)
-        return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT,
-                              "mlxc_qmatmul_experts: a buffer lives on another device than the encoder");
-    mlxc_arg args[7] = {mlxc_arg_buffer(x),   mlxc_arg_buffer(w->data), mlxc_arg_buffer(sc),          mlxc_arg_buffer(bi),
-                        mlxc_arg_buffer(ids), mlxc_arg_buffer(y),       mlxc_arg_bytes(&mp, sizeof mp)};
-    const mlxc_buffer *reads[5] = {x, w->data, sc, bi, ids}, *writes[1] = {y};
-    mlxc_dispatch d = {.kernel = kern, .args = args, .nargs = 7, .grid = {(uint32_t)groups, 1, 1},
-                       .block = {MLXC_QMV_THREADS, 1, 1}, .reads = reads, .nreads = 5, .writes = writes, .nwrites = 1};
-    if ((s = mlxc_encoder_set_op_kind(enc, MLXC_OP_MATMUL))) return s;
-    return mlxc_encoder_dispatch_tracked(enc, &d);
+mlxc_status mlxc_qmatmul_grouped(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_qmm_weight *w,
+                                 const mlxc_buffer *offsets, const mlxc_buffer *perm, mlxc_buffer *y, uint32_t tokens,
+                                 uint32_t topk, uint32_t experts, uint32_t n, uint32_t k) {
+    static const char op[] = "mlxc_qmatmul_grouped";
+    MLXC_CHECK_ARG(enc && x && w && offsets && perm && y, "mlxc_qmatmul_grouped: NULL argument");
+    mlxc_p_qmoe mp;
+    char name[48];
+    mlxc_status s;
+    if ((s = qmoe_prepare(op, "qmoeg", x, w, y, tokens, topk, experts, n, k, &mp, name, sizeof name)) ||
+        (s = qmoe_check_index(op, "offsets (experts + 1)", offsets, (uint64_t)experts + 1, y)) ||
+        (s = qmoe_check_index(op, "perm (tokens, topk)", perm, mp.q.m, y)))
+        return s;
+    mlxc_device *dev = mlxc_encoder_device(enc);
+    /* Units: (expert or the unrouted tail) x tile of output rows. */
+    const uint64_t units = ((uint64_t)experts + 1) * ((n + (ops_is_cpu(dev) ? MLXC_CPU_QMM_NT : MLXC_QMM_BN) - 1) /
+                                                      (ops_is_cpu(dev) ? MLXC_CPU_QMM_NT : MLXC_QMM_BN));
+    const uint64_t groups = ops_is_cpu(dev) ? qmoe_cpu_groups(dev, units) : units;
+    const mlxc_buffer *idx[2] = {offsets, perm};
+    return qmoe_dispatch(enc, op, name, x, w, idx, 2, y, &mp, groups, ops_is_cpu(dev) ? 1 : MLXC_QMM_THREADS);
 }

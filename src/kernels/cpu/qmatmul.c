@@ -447,6 +447,73 @@ static void qc_moe_f32_bf16(const mlxc_cpu_launch *l) { qc_moe(l, 0, 1); }
 static void qc_moe_bf16_f32(const mlxc_cpu_launch *l) { qc_moe(l, 1, 0); }
 static void qc_moe_bf16_bf16(const mlxc_cpu_launch *l) { qc_moe(l, 1, 1); }
 
+/* Expert-grouped mat-mat (qmoeg, params_qmatmul.h): a group owns runs of
+ * (expert, tile of NT rows) units and walks the expert's slots MT at a
+ * time; each (slot, row) sums its k chunks in the order of qc_moe, so a
+ * row equals mlxc_qmatmul_experts' bit for bit. */
+static void qc_moeg(const mlxc_cpu_launch *l, int x_bf16, int y_bf16) {
+    const unsigned char *x = l->args[0];
+    const uint8_t *w = l->args[1];
+    const void *scales = l->args[2], *biases = l->args[3];
+    const uint32_t *offsets = l->args[4], *perm = l->args[5];
+    void *y = l->args[6];
+    const mlxc_p_qmoe *mp = l->args[7];
+    const mlxc_p_qmatmul *p = &mp->q;
+    const uint32_t n = p->n, k = p->k, slots = p->m, E = mp->experts;
+    const uint32_t NT = MLXC_CPU_QMM_NT, MT = MLXC_CPU_QMM_MT, KB = MLXC_CPU_QMM_KB;
+    const uint64_t ntn = (n + NT - 1) / NT;
+    uint64_t u0, u1;
+    mlxc_cpu_slice(l, (uint64_t)(E + 1) * ntn, &u0, &u1);
+    if (u0 >= u1) return;
+    float *xf = malloc(((size_t)MT * KB + (size_t)NT * KB + (size_t)MT * NT) * sizeof(float));
+    if (!xf) {
+        *l->fault = 1;
+        return;
+    }
+    float *wf = xf + (size_t)MT * KB, *acc = wf + (size_t)NT * KB;
+    for (uint64_t u = u0; u < u1; u++) {
+        const uint32_t e = (uint32_t)(u / ntn), c0 = (uint32_t)(u % ntn) * NT, nr = n - c0 < NT ? n - c0 : NT;
+        /* The slots of e (the unrouted tail for e == E), clamped to the slots. */
+        uint32_t lo = e < E ? offsets[e] : offsets[E], hi = e < E ? offsets[e + 1] : slots;
+        if (hi > slots) hi = slots;
+        if (lo > hi) lo = hi;
+        for (uint32_t s0 = lo; s0 < hi; s0 += MT) {
+            const uint32_t sr = hi - s0 < MT ? hi - s0 : MT;
+            memset(acc, 0, (size_t)MT * NT * sizeof(float));
+            for (uint32_t kb = 0; kb < k && e < E; kb += KB) {
+                const uint32_t kl = k - kb < KB ? k - kb : KB;
+                for (uint32_t i = 0; i < sr; i++) {
+                    const uint32_t slot = perm[s0 + i];
+                    const uint64_t at = (uint64_t)(slot < slots ? slot / mp->topk : 0) * k + kb;
+                    for (uint32_t q = 0; q < kl; q++)
+                        xf[(size_t)i * KB + q] =
+                            x_bf16 ? mlxc_half_bf16_to_f32(((const uint16_t *)x)[at + q]) : ((const float *)x)[at + q];
+                }
+                for (uint32_t r = 0; r < nr; r++)
+                    qc_dequant_row(p, w, scales, biases, e * n + c0 + r, kb, kl, wf + (size_t)r * KB);
+                for (uint32_t i = 0; i < sr; i++)
+                    for (uint32_t r = 0; r < nr; r++)
+                        acc[(size_t)i * NT + r] += qc_dot(wf + (size_t)r * KB, xf + (size_t)i * KB, kl);
+            }
+            for (uint32_t i = 0; i < sr; i++) {
+                const uint32_t slot = perm[s0 + i];
+                if (slot >= slots) continue;
+                for (uint32_t r = 0; r < nr; r++) {
+                    const uint64_t o = (uint64_t)slot * n + c0 + r;
+                    const float v = acc[(size_t)i * NT + r];
+                    if (y_bf16) ((uint16_t *)y)[o] = mlxc_half_f32_to_bf16(v);
+                    else ((float *)y)[o] = v;
+                }
+            }
+        }
+    }
+    free(xf);
+}
+static void qc_moeg_f32_f32(const mlxc_cpu_launch *l) { qc_moeg(l, 0, 0); }
+static void qc_moeg_f32_bf16(const mlxc_cpu_launch *l) { qc_moeg(l, 0, 1); }
+static void qc_moeg_bf16_f32(const mlxc_cpu_launch *l) { qc_moeg(l, 1, 0); }
+static void qc_moeg_bf16_bf16(const mlxc_cpu_launch *l) { qc_moeg(l, 1, 1); }
+
 #define MLXC_FAMILY_NAME qmatmul
 #define MLXC_FAMILY_DEF "kernels/qmatmul.def"
 #include "kernels/cpu/family_tables.h"

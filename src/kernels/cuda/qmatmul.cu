@@ -1404,6 +1404,61 @@ __device__ __forceinline__ void qmoe(const X *__restrict__ x, const uint8_t *__r
     }
 }
 
+/* Expert-grouped mat-mat (qmoeg, params_qmatmul.h): a block owns a unit
+ * (expert or the unrouted tail, tile of BN weight rows) and walks the
+ * expert's slots BM at a time through the tiles of qmm (f32 in shared
+ * memory), the x rows gathered through perm.  Grid-stride over units. */
+template <int F, int B, typename X, typename Y>
+__device__ __forceinline__ void qmoeg(const X *__restrict__ x, const uint8_t *__restrict__ w,
+                                      const void *__restrict__ scales, const void *__restrict__ biases,
+                                      const uint32_t *__restrict__ offsets, const uint32_t *__restrict__ perm,
+                                      Y *__restrict__ y, const mlxc_p_qmoe &mp) {
+    __shared__ float xs[MLXC_QMM_BM][QMM_KC + 1], ws[MLXC_QMM_BN][QMM_KC + 1], acc[MLXC_QMM_BM][MLXC_QMM_BN];
+    __shared__ uint32_t sl[MLXC_QMM_BM];
+    const mlxc_p_qmatmul &p = mp.q;
+    const uint32_t n = p.n, k = p.k, slots = p.m, E = mp.experts, tid = threadIdx.x, nt = blockDim.x;
+    const uint32_t tn = (n + MLXC_QMM_BN - 1) / MLXC_QMM_BN;
+    for (uint64_t u = blockIdx.x; u < (uint64_t)(E + 1) * tn; u += gridDim.x) {
+        const uint32_t e = (uint32_t)(u / tn), c0 = (uint32_t)(u % tn) * MLXC_QMM_BN;
+        uint32_t lo = e < E ? offsets[e] : offsets[E], hi = e < E ? offsets[e + 1] : slots;
+        if (hi > slots) hi = slots;
+        if (lo > hi) lo = hi;
+        for (uint32_t s0 = lo; s0 < hi; s0 += MLXC_QMM_BM) {
+            const uint32_t sr = hi - s0 < MLXC_QMM_BM ? hi - s0 : MLXC_QMM_BM;
+            __syncthreads(); /* the previous tile's sl and acc are read */
+            for (uint32_t o = tid; o < MLXC_QMM_BM; o += nt) sl[o] = o < sr ? perm[s0 + o] : 0xffffffffu;
+            for (uint32_t o = tid; o < MLXC_QMM_BM * MLXC_QMM_BN; o += nt) acc[o / MLXC_QMM_BN][o % MLXC_QMM_BN] = 0.0f;
+            for (uint32_t kc = 0; kc < k && e < E; kc += QMM_KC) {
+                __syncthreads();
+                for (uint32_t o = tid; o < MLXC_QMM_BM * QMM_KC; o += nt) {
+                    const uint32_t i = o / QMM_KC, q = o % QMM_KC, slot = sl[i];
+                    xs[i][q] = slot < slots && kc + q < k ? ldx(x, (uint64_t)(slot / mp.topk) * k + kc + q) : 0.0f;
+                }
+                for (uint32_t o = tid; o < MLXC_QMM_BN * (QMM_KC / 8); o += nt) {
+                    const uint32_t r = o / (QMM_KC / 8), q = (o % (QMM_KC / 8)) * 8;
+                    float v[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+                    if (c0 + r < n && kc + q < k) deq8<F, B>(w, scales, biases, p, e * n + c0 + r, kc + q, v);
+#pragma unroll
+                    for (int t = 0; t < 8; t++) ws[r][q + t] = v[t];
+                }
+                __syncthreads();
+                for (uint32_t o = tid; o < MLXC_QMM_BM * MLXC_QMM_BN; o += nt) {
+                    const uint32_t i = o / MLXC_QMM_BN, c = o % MLXC_QMM_BN;
+                    float sum = 0.0f;
+#pragma unroll 8
+                    for (uint32_t q = 0; q < QMM_KC; q++) sum = fmaf(xs[i][q], ws[c][q], sum);
+                    acc[i][c] += sum;
+                }
+            }
+            __syncthreads();
+            for (uint32_t o = tid; o < MLXC_QMM_BM * MLXC_QMM_BN; o += nt) {
+                const uint32_t i = o / MLXC_QMM_BN, c = o % MLXC_QMM_BN, slot = sl[i];
+                if (i < sr && slot < slots && c0 + c < n) sty(y, (uint64_t)slot * n + c0 + c, acc[i][c]);
+            }
+        }
+    }
+}
+
 } // namespace mlxc_qmm
 
 /* extern "C" entry points: {qmv, qmm} x format x X x Y (X, Y: f32 float,
@@ -1487,3 +1542,17 @@ QMM_FORMATS(qgather)
     QMOE_ENTRY(NAME, F, B, bf16, uint16_t, f32, float)                                                                \
     QMOE_ENTRY(NAME, F, B, bf16, uint16_t, bf16, uint16_t)
 QMM_FORMATS(qmoe)
+
+#define QMOEG_ENTRY(NAME, F, B, XS, XT, YS, YT)                                                                       \
+    extern "C" __global__ void qmoeg_##NAME##_##XS##_##YS(const XT *x, const uint8_t *w, const void *scales,          \
+                                                           const void *biases, const uint32_t *offsets,               \
+                                                           const uint32_t *perm, YT *y, mlxc_p_qmoe p) {              \
+        mlxc_qmm::qmoeg<F, B>(x, w, scales, biases, offsets, perm, y, p);                                            \
+    }
+#undef QMM_XY
+#define QMM_XY(OP, NAME, F, B)                                                                                        \
+    QMOEG_ENTRY(NAME, F, B, f32, float, f32, float)                                                                   \
+    QMOEG_ENTRY(NAME, F, B, f32, float, bf16, uint16_t)                                                               \
+    QMOEG_ENTRY(NAME, F, B, bf16, uint16_t, f32, float)                                                               \
+    QMOEG_ENTRY(NAME, F, B, bf16, uint16_t, bf16, uint16_t)
+QMM_FORMATS(qmoeg)
