@@ -7,9 +7,19 @@ the activations stay finite; the text they produce means nothing).
 
     SHAPE   1b: hidden 2048, 16 layers, FFN 8192, 32 heads, 8 KV heads
             7b: hidden 4096, 32 layers, FFN 11008, 32 heads, 32 KV heads
-    TYPE    q4_0, q8_0, q4_k_m or f16 (the tensor types llama.cpp's quantize
-            gives: Q4_0 and Q4_K_M keep the output head in Q6_K, Q4_K_M puts
-            attn_v and ffn_down of some layers in Q6_K as llama.cpp does)
+            smollm2: SmolLM2-135M as its GGUF has it: hidden 576, 30 layers,
+                FFN 1536, 9 heads, 3 KV heads (head dim 64), rope theta
+                100000, context 8192, output head tied to the token
+                embedding (no output.weight).  Random weights of the real
+                shape; the vocabulary is --vocab's (pass a GGUF with
+                SmolLM2's tokenizer for its 49152 tokens)
+    TYPE    q4_0, q4_1, q8_0, q4_k_m or f16 (the tensor types llama.cpp's
+            quantize gives: Q4_0, Q4_1 and Q4_K_M keep the output head in
+            Q6_K, or Q8_0 where the hidden size is no multiple of 256 (the
+            head is the token embedding when tied, so SmolLM2 Q4_1 has
+            Q4_1 layers and a Q8_0 embedding, as the real file); Q4_K_M puts
+            attn_v and ffn_down of some layers in Q6_K as llama.cpp does
+            and needs a hidden size that is a multiple of 256)
     --vocab a GGUF whose tokenizer.* metadata is copied (default: the
             llama SentencePiece vocabulary of ../shared/data/vocab)
 
@@ -27,10 +37,11 @@ from gguf import GGMLQuantizationType as T
 SHAPES = {
     "1b": dict(hidden=2048, layers=16, ffn=8192, heads=32, kv=8),
     "7b": dict(hidden=4096, layers=32, ffn=11008, heads=32, kv=32),
+    "smollm2": dict(hidden=576, layers=30, ffn=1536, heads=9, kv=3, rope=100000.0, ctx=8192, tied=True),
     "tiny": dict(hidden=256, layers=2, ffn=768, heads=4, kv=2),  # for checking the script
 }
 # bytes and values per block; the f16 scale fields set below
-BLOCK = {T.Q4_0: (18, 32), T.Q8_0: (34, 32), T.Q4_K: (144, 256), T.Q6_K: (210, 256)}
+BLOCK = {T.Q4_0: (18, 32), T.Q4_1: (20, 32), T.Q8_0: (34, 32), T.Q4_K: (144, 256), T.Q6_K: (210, 256)}
 
 
 def f16_bytes(rng, n, lo, hi):
@@ -44,6 +55,11 @@ def random_blocks(rng, qt, rows, cols):
     b = rng.integers(0, 256, size=(n, nb), dtype=np.uint8)
     if qt == T.Q4_0:
         b[:, 0:2] = f16_bytes(rng, n, 0.004, 0.006)
+    elif qt == T.Q4_1:
+        # d * q + m with q in 0..15: m near -7.5 d centres the values on 0 as Q4_0's do
+        d = rng.uniform(0.004, 0.006, n).astype(np.float16)
+        b[:, 0:2] = d.view(np.uint8).reshape(n, 2)
+        b[:, 2:4] = (d.astype(np.float32) * -7.5).astype(np.float16).view(np.uint8).reshape(n, 2)
     elif qt == T.Q8_0:
         b[:, 0:2] = f16_bytes(rng, n, 0.0002, 0.0003)
     elif qt == T.Q4_K:
@@ -58,13 +74,15 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser()
     ap.add_argument("shape", choices=SHAPES)
-    ap.add_argument("type", choices=["q4_0", "q8_0", "q4_k_m", "f16"])
+    ap.add_argument("type", choices=["q4_0", "q4_1", "q8_0", "q4_k_m", "f16"])
     ap.add_argument("out")
     ap.add_argument("--vocab", default=os.path.join(here, "..", "..", "shared", "data", "vocab",
                                                     "ggml-vocab-llama-spm.gguf"))
     ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()
     s = SHAPES[a.shape]
+    if a.type == "q4_k_m" and s["hidden"] % 256:
+        ap.error(f"q4_k_m needs a hidden size that is a multiple of 256 ({a.shape}: {s['hidden']})")
     rng = np.random.default_rng(a.seed)
     voc = gguf.GGUFReader(a.vocab)
     tokens = voc.fields["tokenizer.ggml.tokens"]
@@ -73,17 +91,17 @@ def main():
     w = gguf.GGUFWriter(a.out, "llama")
     w.add_name(f"random-llama-{a.shape}-{a.type}")
     ft = gguf.LlamaFileType
-    w.add_file_type({"q4_0": ft.MOSTLY_Q4_0, "q8_0": ft.MOSTLY_Q8_0, "q4_k_m": ft.MOSTLY_Q4_K_M,
-                     "f16": ft.MOSTLY_F16}[a.type])
+    w.add_file_type({"q4_0": ft.MOSTLY_Q4_0, "q4_1": ft.MOSTLY_Q4_1, "q8_0": ft.MOSTLY_Q8_0,
+                     "q4_k_m": ft.MOSTLY_Q4_K_M, "f16": ft.MOSTLY_F16}[a.type])
     w.add_block_count(s["layers"])
-    w.add_context_length(4096)
+    w.add_context_length(s.get("ctx", 4096))
     w.add_embedding_length(s["hidden"])
     w.add_feed_forward_length(s["ffn"])
     w.add_head_count(s["heads"])
     w.add_head_count_kv(s["kv"])
     w.add_layer_norm_rms_eps(1e-5)
     w.add_rope_dimension_count(s["hidden"] // s["heads"])
-    w.add_rope_freq_base(10000.0)
+    w.add_rope_freq_base(s.get("rope", 10000.0))
     w.add_vocab_size(n_vocab)
     for name, field in voc.fields.items():
         if not name.startswith("tokenizer."):
@@ -103,8 +121,11 @@ def main():
 
     h, f, L = s["hidden"], s["ffn"], s["layers"]
     hd = h // s["heads"]
-    base = {"q4_0": T.Q4_0, "q8_0": T.Q8_0, "q4_k_m": T.Q4_K, "f16": T.F16}[a.type]
-    head = T.Q6_K if a.type in ("q4_0", "q4_k_m") else base
+    base = {"q4_0": T.Q4_0, "q4_1": T.Q4_1, "q8_0": T.Q8_0, "q4_k_m": T.Q4_K, "f16": T.F16}[a.type]
+    head = T.Q6_K if a.type in ("q4_0", "q4_1", "q4_k_m") else base
+    if head == T.Q6_K and h % 256:
+        head = T.Q8_0  # llama.cpp's fallback where Q6_K's blocks do not fit a row
+    tied = s.get("tied", False)
 
     def more_bits(i):  # llama.cpp's use_more_bits for Q4_K_M
         return i < L // 8 or i >= 7 * L // 8 or (i - L // 8) % 3 == 2
@@ -117,7 +138,7 @@ def main():
         else:
             w.add_tensor(name, random_blocks(rng, qt, rows, cols), raw_dtype=qt)
 
-    add("token_embd.weight", base, n_vocab, h)
+    add("token_embd.weight", head if tied else base, n_vocab, h)
     for i in range(L):
         p = f"blk.{i}."
         add(p + "attn_norm.weight", T.F32, 1, h)
@@ -131,7 +152,8 @@ def main():
         add(p + "ffn_up.weight", base, f, h)
         add(p + "ffn_down.weight", qv, h, f)
     add("output_norm.weight", T.F32, 1, h)
-    add("output.weight", head, n_vocab, h)
+    if not tied:
+        add("output.weight", head, n_vocab, h)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
