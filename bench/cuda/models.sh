@@ -3,18 +3,68 @@
 # (scripts/make_random_models.py), each timed with `mlxc bench` as
 # llama-bench measures (pp512, tg128, 3 repetitions).
 #
-#   bash bench/cuda/models.sh BUILD_DIR VOCAB.gguf [SHAPE:TYPE ...]
+#   bash bench/cuda/models.sh BUILD_DIR VOCAB.gguf [SHAPE:TYPE[:VOCAB.gguf] ...]
 #   MLXC_BENCH_ARGS adds mlxc bench flags (e.g. --act f32; the default on
 #   a GPU is bf16).
 #   (default 1b:q4_0 1b:q8_0 1b:q4_k_m 1b:f16 7b:q4_0 7b:q4_k_m)
+#   A third field gives that model its own vocabulary (smollm2:q4_1:V.gguf).
+#   LLAMA_BENCH=PATH/llama-bench also times each model with llama.cpp, same
+#   file and settings (-ngl 99 -fa 1 -p 512 -n 128 -r 3), right after mlxc,
+#   and ends with one table of both.  It is not built here: give a binary.
 set -u
 B=$1; V=$2; shift 2
 specs=("$@")
 [ ${#specs[@]} -eq 0 ] && specs=(1b:q4_0 1b:q8_0 1b:q4_k_m 1b:f16 7b:q4_0 7b:q4_k_m)
 M=${MLXC_MODELS_DIR:-/tmp/mlxc-random-models}
+L=${LLAMA_BENCH:-}
 mkdir -p "$M"
+if [ -n "$L" ] && [ ! -x "$L" ]; then
+  echo "models.sh: LLAMA_BENCH=$L is not an executable" >&2
+  exit 1
+fi
+
+# md_field TEST COLUMN < TABLE: the COLUMN cell of the row whose test is TEST
+# in a llama-bench style markdown table (mlxc bench prints the same
+# columns), the columns found by name since llama-bench adds some by flags.
+# For t/s only the mean of "mean ± sd".
+md_field() {
+  awk -F'|' -v test="$1" -v col="$2" '
+    /^\|/ {
+      for (i = 2; i < NF; i++) { v = $i; gsub(/^[ \t]+|[ \t]+$/, "", v); c[i] = v }
+      hdr = 0
+      for (i = 2; i < NF; i++) if (c[i] == "t/s") hdr = 1
+      if (hdr) { delete idx; for (i = 2; i < NF; i++) idx[c[i]] = i; next }
+      if (("test" in idx) && (col in idx) && c[idx["test"]] == test) {
+        v = c[idx[col]]
+        if (col == "t/s") { split(v, w, " "); v = w[1] }
+        print v; exit
+      }
+    }'
+}
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+rows=()
 for s in "${specs[@]}"; do
-  shape=${s%%:*}; type=${s##*:}; f=$M/llama-$shape-$type.gguf
-  [ -f "$f" ] || python3 scripts/make_random_models.py "$shape" "$type" "$f" --vocab "$V" || continue
-  MLXC_BACKEND=cuda "$B/mlxc" bench -m "$f" -p 512 -n 128 -r 3 ${MLXC_BENCH_ARGS:-} 2>&1 | grep -E "^\| llama|per decode token"
+  IFS=: read -r shape type voc <<<"$s"
+  voc=${voc:-$V}
+  f=$M/llama-$shape-$type.gguf
+  [ -f "$f" ] || python3 scripts/make_random_models.py "$shape" "$type" "$f" --vocab "$voc" || continue
+  MLXC_BACKEND=cuda "$B/mlxc" bench -m "$f" -p 512 -n 128 -r 3 ${MLXC_BENCH_ARGS:-} > "$tmp/mlxc" 2>&1
+  grep -E "^\| llama|per decode token" "$tmp/mlxc" || tail -5 "$tmp/mlxc"
+  [ -n "$L" ] || continue
+  "$L" -m "$f" -ngl 99 -fa 1 -p 512 -n 128 -r 3 > "$tmp/llama" 2>&1
+  grep -E "^\| llama|^build:" "$tmp/llama" || { echo "llama-bench failed on $f:"; tail -5 "$tmp/llama"; }
+  size=$(md_field pp512 size < "$tmp/mlxc"); [ -n "$size" ] || size=$(md_field pp512 size < "$tmp/llama")
+  rows+=("$shape $type|${size:--}|$(md_field pp512 t/s < "$tmp/mlxc")|$(md_field pp512 t/s < "$tmp/llama")|$(md_field tg128 t/s < "$tmp/mlxc")|$(md_field tg128 t/s < "$tmp/llama")")
+done
+
+[ -n "$L" ] || exit 0
+echo
+echo "| model | size | mlxc pp512 | llama.cpp pp512 | mlxc tg128 | llama.cpp tg128 | mlxc/llama.cpp tg |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+for r in "${rows[@]}"; do
+  IFS='|' read -r model size mp lp mt lt <<<"$r"
+  ratio=$(awk -v a="$mt" -v b="$lt" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "-" }')
+  echo "| $model | $size | ${mp:--} | ${lp:--} | ${mt:--} | ${lt:--} | $ratio |"
 done
