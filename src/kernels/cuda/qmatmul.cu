@@ -1317,42 +1317,60 @@ __device__ __forceinline__ void qmvt(const X *__restrict__ x, const uint8_t *__r
 }
 
 #define QMM_KC 64
-template <int F, int B, typename X, typename Y>
-__device__ __forceinline__ void qmm(const X *__restrict__ x, const uint8_t *__restrict__ w,
-                                    const void *__restrict__ scales, const void *__restrict__ biases, Y *__restrict__ y,
-                                    const mlxc_p_qmatmul &p) {
-    __shared__ float xs[MLXC_QMM_BM][QMM_KC + 1], ws[MLXC_QMM_BN][QMM_KC + 1], acc[MLXC_QMM_BM][MLXC_QMM_BN];
-    const uint32_t m = p.m, n = p.n, k = p.k, tid = threadIdx.x, nt = blockDim.x;
-    const uint32_t tm = (m + MLXC_QMM_BM - 1) / MLXC_QMM_BM, tn = (n + MLXC_QMM_BN - 1) / MLXC_QMM_BN;
-    for (uint64_t t = blockIdx.x; t < (uint64_t)tm * tn; t += gridDim.x) {
-        const uint32_t i0 = (uint32_t)(t % tm) * MLXC_QMM_BM, c0 = (uint32_t)(t / tm) * MLXC_QMM_BN;
-        for (uint32_t o = tid; o < MLXC_QMM_BM * MLXC_QMM_BN; o += nt) acc[o / MLXC_QMM_BN][o % MLXC_QMM_BN] = 0.0f;
-        for (uint32_t kc = 0; kc < k; kc += QMM_KC) {
-            __syncthreads();
-            for (uint32_t o = tid; o < MLXC_QMM_BM * QMM_KC; o += nt) {
-                const uint32_t i = o / QMM_KC, q = o % QMM_KC;
-                xs[i][q] = (i0 + i < m && kc + q < k) ? ldx(x, (uint64_t)(i0 + i) * k + kc + q) : 0.0f;
-            }
-            for (uint32_t o = tid; o < MLXC_QMM_BN * (QMM_KC / 8); o += nt) {
-                const uint32_t r = o / (QMM_KC / 8), q = (o % (QMM_KC / 8)) * 8;
-                float v[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-                if (c0 + r < n && kc + q < k) deq8<F, B>(w, scales, biases, p, c0 + r, kc + q, v);
+/* The f32 tiles of the mat-mat: x rows and dequantized weight rows through
+ * shared memory, KC values of k at a time. */
+struct QmmTile {
+    float xs[MLXC_QMM_BM][QMM_KC + 1], ws[MLXC_QMM_BN][QMM_KC + 1], acc[MLXC_QMM_BM][MLXC_QMM_BN];
+};
+/* acc = x rows . weight rows^T for one tile: x row i is xrow(i) (UINT64_MAX
+ * for none: zeros), weight row r is wrow0 + r for r < nr.  Ends with the
+ * block synchronized and acc complete. */
+template <int F, int B, typename X, typename XRow>
+__device__ __forceinline__ void qmm_tile(QmmTile &T, const X *__restrict__ x, const uint8_t *__restrict__ w,
+                                         const void *__restrict__ scales, const void *__restrict__ biases,
+                                         const mlxc_p_qmatmul &p, XRow xrow, uint32_t wrow0, uint32_t nr) {
+    const uint32_t k = p.k, tid = threadIdx.x, nt = blockDim.x;
+    for (uint32_t o = tid; o < MLXC_QMM_BM * MLXC_QMM_BN; o += nt) T.acc[o / MLXC_QMM_BN][o % MLXC_QMM_BN] = 0.0f;
+    for (uint32_t kc = 0; kc < k; kc += QMM_KC) {
+        __syncthreads();
+        for (uint32_t o = tid; o < MLXC_QMM_BM * QMM_KC; o += nt) {
+            const uint32_t i = o / QMM_KC, q = o % QMM_KC;
+            const uint64_t row = xrow(i);
+            T.xs[i][q] = row != UINT64_MAX && kc + q < k ? ldx(x, row * k + kc + q) : 0.0f;
+        }
+        for (uint32_t o = tid; o < MLXC_QMM_BN * (QMM_KC / 8); o += nt) {
+            const uint32_t r = o / (QMM_KC / 8), q = (o % (QMM_KC / 8)) * 8;
+            float v[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            if (r < nr && kc + q < k) deq8<F, B>(w, scales, biases, p, wrow0 + r, kc + q, v);
 #pragma unroll
-                for (int u = 0; u < 8; u++) ws[r][q + u] = v[u];
-            }
-            __syncthreads();
-            for (uint32_t o = tid; o < MLXC_QMM_BM * MLXC_QMM_BN; o += nt) {
-                const uint32_t i = o / MLXC_QMM_BN, c = o % MLXC_QMM_BN;
-                float s = 0.0f;
-#pragma unroll 8
-                for (uint32_t q = 0; q < QMM_KC; q++) s = fmaf(xs[i][q], ws[c][q], s);
-                acc[i][c] += s;
-            }
+            for (int u = 0; u < 8; u++) T.ws[r][q + u] = v[u];
         }
         __syncthreads();
         for (uint32_t o = tid; o < MLXC_QMM_BM * MLXC_QMM_BN; o += nt) {
             const uint32_t i = o / MLXC_QMM_BN, c = o % MLXC_QMM_BN;
-            if (i0 + i < m && c0 + c < n) sty(y, (uint64_t)(i0 + i) * n + c0 + c, acc[i][c]);
+            float sum = 0.0f;
+#pragma unroll 8
+            for (uint32_t q = 0; q < QMM_KC; q++) sum = fmaf(T.xs[i][q], T.ws[c][q], sum);
+            T.acc[i][c] += sum;
+        }
+    }
+    __syncthreads();
+}
+
+template <int F, int B, typename X, typename Y>
+__device__ __forceinline__ void qmm(const X *__restrict__ x, const uint8_t *__restrict__ w,
+                                    const void *__restrict__ scales, const void *__restrict__ biases, Y *__restrict__ y,
+                                    const mlxc_p_qmatmul &p) {
+    __shared__ QmmTile T;
+    const uint32_t m = p.m, n = p.n, tid = threadIdx.x, nt = blockDim.x;
+    const uint32_t tm = (m + MLXC_QMM_BM - 1) / MLXC_QMM_BM, tn = (n + MLXC_QMM_BN - 1) / MLXC_QMM_BN;
+    for (uint64_t t = blockIdx.x; t < (uint64_t)tm * tn; t += gridDim.x) {
+        const uint32_t i0 = (uint32_t)(t % tm) * MLXC_QMM_BM, c0 = (uint32_t)(t / tm) * MLXC_QMM_BN;
+        qmm_tile<F, B>(T, x, w, scales, biases, p, [&](uint32_t i) { return i0 + i < m ? (uint64_t)(i0 + i) : UINT64_MAX; },
+                       c0, n - c0 < MLXC_QMM_BN ? n - c0 : MLXC_QMM_BN);
+        for (uint32_t o = tid; o < MLXC_QMM_BM * MLXC_QMM_BN; o += nt) {
+            const uint32_t i = o / MLXC_QMM_BN, c = o % MLXC_QMM_BN;
+            if (i0 + i < m && c0 + c < n) sty(y, (uint64_t)(i0 + i) * n + c0 + c, T.acc[i][c]);
         }
         __syncthreads();
     }
@@ -1413,10 +1431,10 @@ __device__ __forceinline__ void qmoeg(const X *__restrict__ x, const uint8_t *__
                                       const void *__restrict__ scales, const void *__restrict__ biases,
                                       const uint32_t *__restrict__ offsets, const uint32_t *__restrict__ perm,
                                       Y *__restrict__ y, const mlxc_p_qmoe &mp) {
-    __shared__ float xs[MLXC_QMM_BM][QMM_KC + 1], ws[MLXC_QMM_BN][QMM_KC + 1], acc[MLXC_QMM_BM][MLXC_QMM_BN];
+    __shared__ QmmTile T;
     __shared__ uint32_t sl[MLXC_QMM_BM];
     const mlxc_p_qmatmul &p = mp.q;
-    const uint32_t n = p.n, k = p.k, slots = p.m, E = mp.experts, tid = threadIdx.x, nt = blockDim.x;
+    const uint32_t n = p.n, slots = p.m, E = mp.experts, tid = threadIdx.x, nt = blockDim.x;
     const uint32_t tn = (n + MLXC_QMM_BN - 1) / MLXC_QMM_BN;
     for (uint64_t u = blockIdx.x; u < (uint64_t)(E + 1) * tn; u += gridDim.x) {
         const uint32_t e = (uint32_t)(u / tn), c0 = (uint32_t)(u % tn) * MLXC_QMM_BN;
@@ -1425,36 +1443,16 @@ __device__ __forceinline__ void qmoeg(const X *__restrict__ x, const uint8_t *__
         if (lo > hi) lo = hi;
         for (uint32_t s0 = lo; s0 < hi; s0 += MLXC_QMM_BM) {
             const uint32_t sr = hi - s0 < MLXC_QMM_BM ? hi - s0 : MLXC_QMM_BM;
-            __syncthreads(); /* the previous tile's sl and acc are read */
             for (uint32_t o = tid; o < MLXC_QMM_BM; o += nt) sl[o] = o < sr ? perm[s0 + o] : 0xffffffffu;
-            for (uint32_t o = tid; o < MLXC_QMM_BM * MLXC_QMM_BN; o += nt) acc[o / MLXC_QMM_BN][o % MLXC_QMM_BN] = 0.0f;
-            for (uint32_t kc = 0; kc < k && e < E; kc += QMM_KC) {
-                __syncthreads();
-                for (uint32_t o = tid; o < MLXC_QMM_BM * QMM_KC; o += nt) {
-                    const uint32_t i = o / QMM_KC, q = o % QMM_KC, slot = sl[i];
-                    xs[i][q] = slot < slots && kc + q < k ? ldx(x, (uint64_t)(slot / mp.topk) * k + kc + q) : 0.0f;
-                }
-                for (uint32_t o = tid; o < MLXC_QMM_BN * (QMM_KC / 8); o += nt) {
-                    const uint32_t r = o / (QMM_KC / 8), q = (o % (QMM_KC / 8)) * 8;
-                    float v[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-                    if (c0 + r < n && kc + q < k) deq8<F, B>(w, scales, biases, p, e * n + c0 + r, kc + q, v);
-#pragma unroll
-                    for (int t = 0; t < 8; t++) ws[r][q + t] = v[t];
-                }
-                __syncthreads();
-                for (uint32_t o = tid; o < MLXC_QMM_BM * MLXC_QMM_BN; o += nt) {
-                    const uint32_t i = o / MLXC_QMM_BN, c = o % MLXC_QMM_BN;
-                    float sum = 0.0f;
-#pragma unroll 8
-                    for (uint32_t q = 0; q < QMM_KC; q++) sum = fmaf(xs[i][q], ws[c][q], sum);
-                    acc[i][c] += sum;
-                }
-            }
-            __syncthreads();
+            /* the unrouted tail multiplies nothing: zero rows */
+            qmm_tile<F, B>(T, x, w, scales, biases, p,
+                           [&](uint32_t i) { return sl[i] < slots ? (uint64_t)(sl[i] / mp.topk) : UINT64_MAX; },
+                           e * n + c0, e < E ? (n - c0 < MLXC_QMM_BN ? n - c0 : MLXC_QMM_BN) : 0);
             for (uint32_t o = tid; o < MLXC_QMM_BM * MLXC_QMM_BN; o += nt) {
                 const uint32_t i = o / MLXC_QMM_BN, c = o % MLXC_QMM_BN, slot = sl[i];
-                if (i < sr && slot < slots && c0 + c < n) sty(y, (uint64_t)slot * n + c0 + c, acc[i][c]);
+                if (i < sr && slot < slots && c0 + c < n) sty(y, (uint64_t)slot * n + c0 + c, T.acc[i][c]);
             }
+            __syncthreads(); /* sl and acc are read before the next tile */
         }
     }
 }
