@@ -989,68 +989,73 @@ template <typename X> __device__ __forceinline__ void qa8_run(const XP x[2], con
     for (int i = 0; i < 4; i++) acc[i] = fmaf(o.d[i / 2], fmaf(16.0f, hi[i], fmaf(-2304.0f, xs[i % 2], lo[i])), acc[i]);
 }
 
+/* Per format, what the walk needs: the x fragments of a chunk (Xf), the
+ * thread's codes and scales of rows g and g + 8 (W), and how to load and
+ * multiply them. */
+struct QA8P {
+    const uint8_t *rg, *rh;
+    using Xf = XP[2];
+    using W = QA8w;
+    template <typename X> __device__ void xload(const X *xr, bool xv, uint32_t c, uint32_t t, Xf &x) const {
+        qa8_xload(xr, xv, c, t, x);
+    }
+    __device__ void load(uint32_t c, uint32_t t, W &o) const { qa8_load(rg, rh, c, t, o); }
+    template <typename X> __device__ void run(const Xf &x, const W &o, float acc[4]) const { qa8_run<X>(x, o, acc); }
+};
+struct QAKP {
+    const uint8_t *rg, *rh;
+    using Xf = QT<MLXC_QMMF_Q4_K, 0>::Xc;
+    using W = QAKw;
+    template <typename X> __device__ void xload(const X *xr, bool xv, uint32_t c, uint32_t t, Xf &x) const {
+        qak_xload(xr, xv, c, t, x);
+    }
+    __device__ void load(uint32_t c, uint32_t t, W &o) const { qak_load(rg, rh, c, t, o); }
+    template <typename X> __device__ void run(const Xf &x, const W &o, float acc[4]) const { qak_run<X>(x, o, acc); }
+};
+template <int F, int SD> struct QA4P {
+    const uint8_t *rg, *rh, *sg, *sh, *bg, *bh;
+    uint32_t group;
+    using Q = QT<F, F == MLXC_QMMF_AFFINE ? 4 : 0>;
+    using Xf = typename Q::Xc;
+    using W = QAw<F, SD>;
+    template <typename X> __device__ void xload(const X *xr, bool xv, uint32_t c, uint32_t t, Xf &x) const {
+        Q::xload(xr, xv, c, t, x);
+    }
+    __device__ void load(uint32_t c, uint32_t t, W &o) const { qa_load<F, SD>(rg, rh, sg, sh, bg, bh, group, c, t, o); }
+    template <typename X> __device__ void run(const Xf &x, const W &o, float acc[4]) const {
+        qa_run<F, SD, X>(x, o, acc);
+    }
+};
 /* Chunks wid, wid + nw, ... below nch of one stage, two at a time. */
+template <typename X, class P>
+__device__ __forceinline__ void qa_walk_p(const P &pol, const X *xr, bool xv, uint32_t nch, uint32_t wid, uint32_t nw,
+                                          uint32_t t, float acc[4]) {
+    uint32_t c = wid;
+    for (; c + nw < nch; c += 2 * nw) {
+        typename P::Xf x0, x1;
+        typename P::W w0, w1;
+        pol.xload(xr, xv, c, t, x0);
+        pol.xload(xr, xv, c + nw, t, x1);
+        pol.load(c, t, w0);
+        pol.load(c + nw, t, w1);
+        pol.template run<X>(x0, w0, acc);
+        pol.template run<X>(x1, w1, acc);
+    }
+    for (; c < nch; c += nw) {
+        typename P::Xf x0;
+        typename P::W w0;
+        pol.xload(xr, xv, c, t, x0);
+        pol.load(c, t, w0);
+        pol.template run<X>(x0, w0, acc);
+    }
+}
 template <int F, int SD, typename X>
 __device__ __forceinline__ void qa_walk(const X *xr, bool xv, const uint8_t *rg, const uint8_t *rh, const uint8_t *sg,
                                         const uint8_t *sh, const uint8_t *bg, const uint8_t *bh, uint32_t group,
                                         uint32_t nch, uint32_t wid, uint32_t nw, uint32_t t, float acc[4]) {
-    using Q = QT<F, F == MLXC_QMMF_AFFINE ? 4 : 0>;
-    uint32_t c = wid;
-    if constexpr (F == MLXC_QMMF_Q8_0) {
-        for (; c + nw < nch; c += 2 * nw) {
-            XP x0[2], x1[2];
-            QA8w w0, w1;
-            qa8_xload(xr, xv, c, t, x0);
-            qa8_xload(xr, xv, c + nw, t, x1);
-            qa8_load(rg, rh, c, t, w0);
-            qa8_load(rg, rh, c + nw, t, w1);
-            qa8_run<X>(x0, w0, acc);
-            qa8_run<X>(x1, w1, acc);
-        }
-        for (; c < nch; c += nw) {
-            XP x0[2];
-            QA8w w0;
-            qa8_xload(xr, xv, c, t, x0);
-            qa8_load(rg, rh, c, t, w0);
-            qa8_run<X>(x0, w0, acc);
-        }
-    } else if constexpr (F == MLXC_QMMF_Q4_K) {
-        for (; c + nw < nch; c += 2 * nw) {
-            typename Q::Xc x0, x1;
-            QAKw w0, w1;
-            qak_xload(xr, xv, c, t, x0);
-            qak_xload(xr, xv, c + nw, t, x1);
-            qak_load(rg, rh, c, t, w0);
-            qak_load(rg, rh, c + nw, t, w1);
-            qak_run<X>(x0, w0, acc);
-            qak_run<X>(x1, w1, acc);
-        }
-        for (; c < nch; c += nw) {
-            typename Q::Xc x0;
-            QAKw w0;
-            qak_xload(xr, xv, c, t, x0);
-            qak_load(rg, rh, c, t, w0);
-            qak_run<X>(x0, w0, acc);
-        }
-    } else {
-        for (; c + nw < nch; c += 2 * nw) {
-            typename Q::Xc x0, x1;
-            QAw<F, SD> w0, w1;
-            Q::xload(xr, xv, c, t, x0);
-            Q::xload(xr, xv, c + nw, t, x1);
-            qa_load<F, SD>(rg, rh, sg, sh, bg, bh, group, c, t, w0);
-            qa_load<F, SD>(rg, rh, sg, sh, bg, bh, group, c + nw, t, w1);
-            qa_run<F, SD, X>(x0, w0, acc);
-            qa_run<F, SD, X>(x1, w1, acc);
-        }
-        for (; c < nch; c += nw) {
-            typename Q::Xc x0;
-            QAw<F, SD> w0;
-            Q::xload(xr, xv, c, t, x0);
-            qa_load<F, SD>(rg, rh, sg, sh, bg, bh, group, c, t, w0);
-            qa_run<F, SD, X>(x0, w0, acc);
-        }
-    }
+    if constexpr (F == MLXC_QMMF_Q8_0) qa_walk_p(QA8P{rg, rh}, xr, xv, nch, wid, nw, t, acc);
+    else if constexpr (F == MLXC_QMMF_Q4_K) qa_walk_p(QAKP{rg, rh}, xr, xv, nch, wid, nw, t, acc);
+    else qa_walk_p(QA4P<F, SD>{rg, rh, sg, sh, bg, bh, group}, xr, xv, nch, wid, nw, t, acc);
 }
 
 /* Shared-memory path: the rows of the block's tiles stream through a ring
