@@ -57,6 +57,11 @@ if(TARGET mlxc_tool)
   add_test(NAME model_run_text COMMAND mlxc_tool run -m ${MLXC_MODEL_FIX}/llama-tiny -p "Hello" -n 4 --seed 7)
   set_tests_properties(model_run_text PROPERTIES ENVIRONMENT "MLXC_BACKEND=cpu"
     PASS_REGULAR_EXPRESSION "^Hello.*prompt [0-9]+ tokens, [0-9.]+ tok/s \\| generated 4 tokens")
+  # bench --profile: one decode token's dispatches, the trace written
+  add_test(NAME model_bench_profile COMMAND mlxc_tool bench -m ${MLXC_MODEL_FIX}/llama-tiny -p 8
+           --profile ${MLXC_MODEL_OUT}/profile_trace.json)
+  set_tests_properties(model_bench_profile PROPERTIES ENVIRONMENT "MLXC_BACKEND=cpu"
+    PASS_REGULAR_EXPRESSION "one decode token after a 8-token prompt on CPU: [1-9][0-9]* dispatches.*\nmatvec_[a-z0-9_]+ +[0-9]+ +[0-9.]+ +[0-9.]+%.*op kind.*MatMul.*trace: ")
   add_test(NAME model_perplexity_chunks COMMAND mlxc_tool perplexity -m ${MLXC_MODEL_FIX}/qwen3-tiny
            -f ${MLXC_MODEL_OUT}/text_prompt.txt -c 5 --json)
   set_tests_properties(model_perplexity_chunks PROPERTIES ENVIRONMENT "MLXC_BACKEND=cpu"

@@ -28,7 +28,7 @@
 #include "opt.h"
 
 static const char k_usage[] =
-    "usage: mlxc bench -m MODEL [-p N[,N...]] [-n N[,N...]] [-r N] [-o md|json|jsonl]\n"
+    "usage: mlxc bench -m MODEL [-p N[,N...]] [-n N[,N...]] [-r N] [-o md|json|jsonl] [--profile FILE]\n"
     "  -m, --model PATH       a .gguf file or a model directory\n"
     "  -p, --n-prompt N       prompt processing test(s): prefill N tokens (default 512; 0: none)\n"
     "  -n, --n-gen N          text generation test(s): decode N tokens one by one (default 128; 0: none)\n"
@@ -41,6 +41,11 @@ static const char k_usage[] =
     "  --no-warmup            skip the untimed first run of each test\n"
     "  -o, --output FORMAT    md (llama-bench's table, default), json (one array), jsonl (one object a line)\n"
     "  --json                 the same as -o json\n"
+    "  --profile FILE         instead of the tests: one decode token after a prompt\n"
+    "                         of the first -p length, every dispatch timed; writes\n"
+    "                         its Perfetto trace to FILE and prints the time, the\n"
+    "                         bytes each kernel names and the fraction of the copy\n"
+    "                         bandwidth measured in the same run\n"
     "environment: MLXC_BACKEND=auto|cpu|cuda chooses the device\n";
 
 static double now_s(void) {
@@ -229,8 +234,123 @@ static double eager_dispatches(mlxc_model *m, int32_t id, mlxc_dtype kv) {
     return (double)(b.dispatch - a.dispatch);
 }
 
+/* ---- --profile ------------------------------------------------------------------------ */
+
+/* The device's copy bandwidth now (read + write bytes per second): the
+ * fastest of three 256 MiB copies, timed on the device like the kernels. */
+static double copy_ceiling(mlxc_device *dev) {
+    const size_t bytes = (size_t)256 << 20;
+    const int64_t shape[1] = {(int64_t)(bytes / 4)};
+    mlxc_buffer *a = NULL, *b = NULL;
+    mlxc_encoder *enc = NULL;
+    double best = 0;
+    if (mlxc_buffer_alloc(dev, bytes, MLXC_F32, 1, shape, &a) || mlxc_buffer_alloc(dev, bytes, MLXC_F32, 1, shape, &b) ||
+        mlxc_encoder_create(dev, &enc))
+        goto out;
+    mlxc_profile_reset();
+    bool ok = true;
+    for (int i = 0; i < 3 && ok; i++) ok = mlxc_copy(enc, i % 2 ? b : a, i % 2 ? a : b) == MLXC_OK;
+    if (!ok || mlxc_encoder_commit_and_wait_labeled(enc, "bench.copy")) goto out;
+    mlxc_profile_dispatch_entry e[8];
+    size_t n = mlxc_profile_dispatch_entries(e, 8);
+    for (size_t i = 0; i < n && i < 8; i++)
+        if (e[i].gpu_ns > 0 && 2.0 * (double)bytes / ((double)e[i].gpu_ns * 1e-9) > best)
+            best = 2.0 * (double)bytes / ((double)e[i].gpu_ns * 1e-9);
+out:
+    mlxc_encoder_destroy(enc);
+    mlxc_buffer_release(a);
+    mlxc_buffer_release(b);
+    mlxc_clear_error();
+    return best;
+}
+
+typedef struct kern_sum {
+    const char *name, *kind;
+    uint64_t    count, ns, bytes;
+} kern_sum;
+
+static int by_ns_desc(const void *a, const void *b) {
+    const kern_sum *x = a, *y = b;
+    return (x->ns < y->ns) - (x->ns > y->ns);
+}
+
+/* The decode token's dispatches by kernel, then by op kind. */
+static void print_profile(const mlxc_profile_dispatch_entry *e, size_t n, double ceiling, long n_prompt,
+                          const char *backend, const char *path) {
+    kern_sum *k = calloc(n ? n : 1, sizeof *k), *kinds = calloc(n ? n : 1, sizeof *kinds);
+    size_t nk = 0, nkind = 0;
+    uint64_t total = 0, bytes = 0;
+    if (!k || !kinds) {
+        free(k), free(kinds);
+        fprintf(stderr, "mlxc bench: out of memory\n");
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const uint64_t b = e[i].bytes_read + e[i].bytes_written;
+        size_t j = 0;
+        while (j < nk && strcmp(k[j].name, e[i].kernel) != 0) j++;
+        if (j == nk) k[nk++] = (kern_sum){.name = e[i].kernel, .kind = e[i].op_kind};
+        k[j].count++, k[j].ns += e[i].gpu_ns, k[j].bytes += b;
+        for (j = 0; j < nkind && strcmp(kinds[j].name, e[i].op_kind) != 0; j++) {}
+        if (j == nkind) kinds[nkind++] = (kern_sum){.name = e[i].op_kind};
+        kinds[j].count++, kinds[j].ns += e[i].gpu_ns, kinds[j].bytes += b;
+        total += e[i].gpu_ns, bytes += b;
+    }
+    qsort(k, nk, sizeof *k, by_ns_desc);
+    qsort(kinds, nkind, sizeof *kinds, by_ns_desc);
+    printf("one decode token after a %ld-token prompt on %s: %zu dispatches, %.1f us summed\n", n_prompt, backend, n,
+           (double)total * 1e-3);
+    printf("(each dispatch timed alone: profiling runs them one at a time, without the decode graph)\n");
+    if (ceiling > 0) printf("copy bandwidth now: %.0f GB/s (256 MiB device copy, read + write)\n", ceiling * 1e-9);
+    printf("MB: the bytes of the views a kernel names (reads + writes), an upper bound of what it moves\n\n");
+    printf("%-36s %5s %10s %6s %9s %9s %8s\n", "kernel", "n", "total us", "share", "MB", "GB/s", "of copy");
+    for (size_t i = 0; i < nk; i++) {
+        const double gbs = k[i].ns ? (double)k[i].bytes / (double)k[i].ns : 0;
+        printf("%-36s %5llu %10.1f %5.1f%% %9.2f %9.1f", k[i].name, (unsigned long long)k[i].count,
+               (double)k[i].ns * 1e-3, total ? 100.0 * (double)k[i].ns / (double)total : 0, (double)k[i].bytes * 1e-6,
+               gbs);
+        if (ceiling > 0) printf(" %7.1f%%", 100.0 * gbs * 1e9 / ceiling);
+        printf("\n");
+    }
+    printf("\n%-36s %5s %10s %6s %9s %9s\n", "op kind", "n", "total us", "share", "MB", "GB/s");
+    for (size_t i = 0; i < nkind; i++)
+        printf("%-36s %5llu %10.1f %5.1f%% %9.2f %9.1f\n", kinds[i].name, (unsigned long long)kinds[i].count,
+               (double)kinds[i].ns * 1e-3, total ? 100.0 * (double)kinds[i].ns / (double)total : 0,
+               (double)kinds[i].bytes * 1e-6, kinds[i].ns ? (double)kinds[i].bytes / (double)kinds[i].ns : 0);
+    printf("\ntrace: %s (open at ui.perfetto.dev)\n", path);
+    free(k);
+    free(kinds);
+}
+
+/* Warm up (the prompt and one token), then the profiled token. */
+static int bench_profile(mlxc_device *dev, mlxc_context *ctx, const int32_t *ids, long n_prompt, const char *path) {
+    double s;
+    if (run_once(ctx, ids, n_prompt, 0, &s) || mlxc_context_eval(ctx, ids + n_prompt, 1)) return 1;
+    const double ceiling = copy_ceiling(dev);
+    if (run_once(ctx, ids, n_prompt, 0, &s)) return 1;
+    mlxc_profile_reset();
+    if (mlxc_context_eval(ctx, ids + n_prompt, 1)) return 1;
+    size_t n = mlxc_profile_dispatch_entries(NULL, 0);
+    mlxc_profile_dispatch_entry *e = malloc((n ? n : 1) * sizeof *e);
+    if (!e) {
+        fprintf(stderr, "mlxc bench: out of memory\n");
+        return 1;
+    }
+    n = mlxc_profile_dispatch_entries(e, n);
+    size_t nd = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(e[i].cb_label, "model.decode") == 0) e[nd++] = e[i];
+    if (mlxc_profile_write_trace(path)) {
+        free(e);
+        return 1;
+    }
+    print_profile(e, nd, ceiling, n_prompt, mlxc_device_backend(dev) == MLXC_BACKEND_CUDA ? "CUDA" : "CPU", path);
+    free(e);
+    return 0;
+}
+
 int mlxc_cmd_bench(int argc, char **argv) {
-    const char *model = NULL, *p_list = "512", *n_list = "128";
+    const char *model = NULL, *p_list = "512", *n_list = "128", *profile = NULL;
     long reps = 5, n_batch = 512;
     int kv_i = 0, out_i = 0, act_i = 0;
     bool json = false, no_warmup = false;
@@ -245,6 +365,7 @@ int mlxc_cmd_bench(int argc, char **argv) {
         CLI_OPT_FLAG("--no-warmup", &no_warmup),
         CLI_OPT_CHOICE("-o|--output", &out_i, "md|json|jsonl"),
         CLI_OPT_FLAG("--json", &json),
+        CLI_OPT_STRING("--profile", &profile),
         CLI_OPT_END,
     };
     cli_cmd c = {"bench", k_usage, opts, NULL, 0, 0};
@@ -291,6 +412,8 @@ int mlxc_cmd_bench(int argc, char **argv) {
         res[i].ns = calloc((size_t)reps, sizeof(double));
         if (!res[i].ts || !res[i].ns) goto fail_oom;
     }
+    /* dispatch profiling is read from the environment once, on first use */
+    if (profile && setenv("MLXC_PROFILE_DISPATCH", "1", 1) != 0) goto fail_oom;
     if (mlxc_device_open(MLXC_BACKEND_AUTO, 0, &dev) || mlxc_weights_open(model, &w)) goto fail;
     mlxc_model_options mo = {.act_dtype = mlxc_tool_act_dtype(act_i, dev)};
     if (mlxc_model_open_ex(dev, model, &mo, &m)) goto fail;
@@ -307,7 +430,7 @@ int mlxc_cmd_bench(int argc, char **argv) {
         mlxc_clear_error();
     }
     int64_t vocab = mlxc_model_vocab_size(m);
-    long n_ids = max_p > max_n ? max_p : max_n;
+    long n_ids = (max_p > max_n ? max_p : max_n) + 1;
     ids = malloc((size_t)(n_ids ? n_ids : 1) * sizeof *ids);
     if (!ids) goto fail_oom;
     fill_ids(ids, (size_t)n_ids, vocab, bos);
@@ -316,7 +439,14 @@ int mlxc_cmd_bench(int argc, char **argv) {
     if (cp.n_ctx < 16) cp.n_ctx = 16;
     cp.n_batch = (uint32_t)n_batch;
     cp.kv_dtype = kv;
+    /* profiling times each dispatch: the decode step runs them directly */
+    if (profile) cp.decode_graph = false, cp.n_ctx += 1;
     if (mlxc_context_create_ex(m, &cp, &ctx)) goto fail;
+    if (profile) {
+        rc = bench_profile(dev, ctx, ids, max_p, profile);
+        if (rc) goto fail;
+        goto out;
+    }
 
     for (int i = 0; i < nr; i++) {
         bench_result *r = &res[i];

@@ -31,6 +31,10 @@ typedef struct mlxc_profile_dispatch_entry {
     const char *op_kind;          /* static string: "Other", "Sdpa", ... */
     uint32_t dispatch_index;      /* ordinal within its command buffer   */
     uint64_t start_ns, end_ns, gpu_ns;
+    /* Bytes of the views a tracked dispatch names as read and as written
+     * (0 for an untracked one): what it may touch, so an op that reads
+     * part of a view (decode attention over a cache) moves fewer. */
+    uint64_t bytes_read, bytes_written;
 } mlxc_profile_dispatch_entry;
 
 /* Copy up to `cap` per-label entries, largest total first; returns how many

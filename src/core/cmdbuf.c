@@ -122,8 +122,19 @@ static void record_profile(mlxc_cmdbuf *cb) {
         const mlxc_cmd *c = &cb->cmds[i];
         if (c->type != MLXC_CMD_DISPATCH) continue;
         uint32_t k = c->u.d.index;
+        uint64_t rd = 0, wr = 0;
+        for (uint32_t r = 0; r < c->u.d.ranges.n; r++) {
+            const mlxc_buffer_range *br = &c->u.d.ranges.r[r];
+            /* a view named twice (a weight passed as its own scales) counts once */
+            bool seen = false;
+            for (uint32_t q = 0; q < r && !seen; q++) {
+                const mlxc_buffer_range *o = &c->u.d.ranges.r[q];
+                seen = o->alloc_id == br->alloc_id && o->p0 == br->p0 && o->p1 == br->p1 && o->role == br->role;
+            }
+            if (!seen) *(br->role == MLXC_RANGE_DST ? &wr : &rd) += br->p1 - br->p0;
+        }
         mlxc_profile_record_dispatch(cb->label, c->u.d.kernel->name, c->u.d.op_kind, k, cb->disp_start[k],
-                                     cb->disp_end[k]);
+                                     cb->disp_end[k], rd, wr);
     }
 }
 

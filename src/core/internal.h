@@ -296,7 +296,7 @@ void        mlxc_graph_exec_release(mlxc_graph_exec_t *exec);
 /* ---- profiling (core) ---------------------------------------------------------------- */
 
 void mlxc_profile_record_cb(const char *label, uint64_t start_ns, uint64_t end_ns);
-void mlxc_profile_record_dispatch(const char *label, const char *kernel, mlxc_op_kind kind,
-                                  uint32_t index, uint64_t start_ns, uint64_t end_ns);
+void mlxc_profile_record_dispatch(const char *label, const char *kernel, mlxc_op_kind kind, uint32_t index,
+                                  uint64_t start_ns, uint64_t end_ns, uint64_t bytes_read, uint64_t bytes_written);
 
 #endif /* MLXC_CORE_INTERNAL_H */

@@ -57,7 +57,7 @@ out:
 }
 
 void mlxc_profile_record_dispatch(const char *label, const char *kernel, mlxc_op_kind kind, uint32_t index,
-                                  uint64_t start_ns, uint64_t end_ns) {
+                                  uint64_t start_ns, uint64_t end_ns, uint64_t bytes_read, uint64_t bytes_written) {
     pthread_mutex_lock(&g_lock);
     if (g_ndisp < MAX_EVENTS && grow((void **)&g_disp, &g_capdisp, g_ndisp, sizeof *g_disp)) {
         mlxc_profile_dispatch_entry *e = &g_disp[g_ndisp++];
@@ -69,6 +69,8 @@ void mlxc_profile_record_dispatch(const char *label, const char *kernel, mlxc_op
         e->start_ns = start_ns;
         e->end_ns = end_ns >= start_ns ? end_ns : start_ns;
         e->gpu_ns = e->end_ns - e->start_ns;
+        e->bytes_read = bytes_read;
+        e->bytes_written = bytes_written;
     }
     pthread_mutex_unlock(&g_lock);
 }
@@ -159,7 +161,8 @@ mlxc_status mlxc_profile_write_trace(const char *path) {
         fprintf(f, ",\"cat\":\"%s\",\"ph\":\"X\",\"pid\":1,\"tid\":2,\"ts\":%.3f,\"dur\":%.3f,\"args\":{\"cb\":",
                 e->op_kind, (double)(e->start_ns - t0) / 1000.0, (double)e->gpu_ns / 1000.0);
         json_str(f, e->cb_label);
-        fprintf(f, ",\"index\":%u}}", e->dispatch_index);
+        fprintf(f, ",\"index\":%u,\"bytes_read\":%llu,\"bytes_written\":%llu}}", e->dispatch_index,
+                (unsigned long long)e->bytes_read, (unsigned long long)e->bytes_written);
     }
     fprintf(f, "\n]}\n");
     pthread_mutex_unlock(&g_lock);
