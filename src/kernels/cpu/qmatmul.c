@@ -57,22 +57,22 @@ static const int8_t k_e2m1x2[16] = MLXC_E2M1_X2_INIT;
  * block has an even size). */
 static void qc_block(uint32_t f, const void *b, float *y) {
     switch (f) {
+    /* Q4_0 and Q4_1 unpack the codes first, then convert in one straight
+     * loop (the form a compiler vectorizes); the values are the same. */
     case MLXC_QMMF_Q4_0: {
         const mlxc_block_q4_0 *x = b;
         const float d = qc_f16(x->d);
-        for (int j = 0; j < 16; j++) {
-            y[j] = (float)((x->qs[j] & 0xF) - 8) * d;
-            y[j + 16] = (float)((x->qs[j] >> 4) - 8) * d;
-        }
+        int32_t q[32];
+        for (int j = 0; j < 16; j++) q[j] = (x->qs[j] & 0xF) - 8, q[j + 16] = (x->qs[j] >> 4) - 8;
+        for (int j = 0; j < 32; j++) y[j] = (float)q[j] * d;
         break;
     }
     case MLXC_QMMF_Q4_1: {
         const mlxc_block_q4_1 *x = b;
         const float d = qc_f16(x->d), mn = qc_f16(x->m);
-        for (int j = 0; j < 16; j++) {
-            y[j] = (float)(x->qs[j] & 0xF) * d + mn;
-            y[j + 16] = (float)(x->qs[j] >> 4) * d + mn;
-        }
+        int32_t q[32];
+        for (int j = 0; j < 16; j++) q[j] = x->qs[j] & 0xF, q[j + 16] = x->qs[j] >> 4;
+        for (int j = 0; j < 32; j++) y[j] = (float)q[j] * d + mn;
         break;
     }
     case MLXC_QMMF_Q5_0: {
@@ -100,7 +100,9 @@ static void qc_block(uint32_t f, const void *b, float *y) {
     case MLXC_QMMF_Q8_0: {
         const mlxc_block_q8_0 *x = b;
         const float d = qc_f16(x->d);
-        for (int j = 0; j < 32; j++) y[j] = (float)x->qs[j] * d;
+        int32_t q[32];
+        for (int j = 0; j < 32; j++) q[j] = x->qs[j];
+        for (int j = 0; j < 32; j++) y[j] = (float)q[j] * d;
         break;
     }
     case MLXC_QMMF_IQ4_NL: {
@@ -242,6 +244,25 @@ static void qc_dequant_row(const mlxc_p_qmatmul *p, const uint8_t *w, const void
     case MLXC_QMMF_AFFINE: {
         /* An LSB-first bitstream over the row's little-endian words. */
         const uint32_t bits = p->bits, mask = (1u << bits) - 1;
+        if (bits == 4 || bits == 8) {
+            /* whole bytes: 8 / bits values each, in order (the same values
+             * as the general loop below) */
+            for (uint32_t i = 0; i < cnt; i += p->group) {
+                const float s = qc_scale(scales, p->sdtype, g0 + i / p->group);
+                const float bb = qc_scale(biases, p->sdtype, g0 + i / p->group);
+                const uint8_t *at = row + (uint64_t)(e0 + i) * bits / 8;
+                int32_t q[128];
+                for (uint32_t j0 = 0; j0 < p->group; j0 += 128) {
+                    const uint32_t nj = p->group - j0 < 128 ? p->group - j0 : 128;
+                    if (bits == 8)
+                        for (uint32_t j = 0; j < nj; j++) q[j] = at[j0 + j];
+                    else
+                        for (uint32_t j = 0; j < nj; j += 2) q[j] = at[(j0 + j) / 2] & 0xF, q[j + 1] = at[(j0 + j) / 2] >> 4;
+                    for (uint32_t j = 0; j < nj; j++) y[i + j0 + j] = s * (float)q[j] + bb;
+                }
+            }
+            break;
+        }
         for (uint32_t i = 0; i < cnt; i += p->group) {
             const float s = qc_scale(scales, p->sdtype, g0 + i / p->group);
             const float bb = qc_scale(biases, p->sdtype, g0 + i / p->group);
@@ -280,12 +301,15 @@ static void qc_dequant_row(const mlxc_p_qmatmul *p, const uint8_t *w, const void
 static inline float qc_lanes(const float l[8]) {
     return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
 }
+/* Eight partial sums, lane q taking elements q, q + 8, ...  The chunks are
+ * addressed through pointers: with a 32-bit index j + q the compiler cannot
+ * assume consecutive addresses and gathers lane by lane. */
 static inline float qc_dot(const float *a, const float *b, uint32_t n) {
     float l[8] = {0};
-    uint32_t j = 0;
-    for (; j + 8 <= n; j += 8)
-        for (uint32_t q = 0; q < 8; q++) l[q] += a[j + q] * b[j + q];
-    for (uint32_t q = 0; j + q < n; q++) l[q] += a[j + q] * b[j + q];
+    const uint32_t n8 = n / 8 * 8;
+    for (const float *pa = a, *pb = b, *end = a + n8; pa < end; pa += 8, pb += 8)
+        for (int q = 0; q < 8; q++) l[q] += pa[q] * pb[q];
+    for (uint32_t q = 0; n8 + q < n; q++) l[q] += a[n8 + q] * b[n8 + q];
     return qc_lanes(l);
 }
 
@@ -295,19 +319,21 @@ static inline float qc_dot(const float *a, const float *b, uint32_t n) {
 static inline void qc_dot2x2(const float *a, const float *b, uint32_t n, uint32_t ld, float *acc, uint32_t ldc) {
     float l00[8] = {0}, l01[8] = {0}, l10[8] = {0}, l11[8] = {0};
     const float *a1 = a + ld, *b1 = b + ld;
-    uint32_t j = 0;
-    for (; j + 8 <= n; j += 8)
-        for (uint32_t q = 0; q < 8; q++) {
-            l00[q] += a[j + q] * b[j + q];
-            l01[q] += a1[j + q] * b[j + q];
-            l10[q] += a[j + q] * b1[j + q];
-            l11[q] += a1[j + q] * b1[j + q];
+    const uint32_t n8 = n / 8 * 8;
+    for (size_t j = 0; j < n8; j += 8) {
+        const float *pa = a + j, *pa1 = a1 + j, *pb = b + j, *pb1 = b1 + j;
+        for (int q = 0; q < 8; q++) {
+            l00[q] += pa[q] * pb[q];
+            l01[q] += pa1[q] * pb[q];
+            l10[q] += pa[q] * pb1[q];
+            l11[q] += pa1[q] * pb1[q];
         }
-    for (uint32_t q = 0; j + q < n; q++) {
-        l00[q] += a[j + q] * b[j + q];
-        l01[q] += a1[j + q] * b[j + q];
-        l10[q] += a[j + q] * b1[j + q];
-        l11[q] += a1[j + q] * b1[j + q];
+    }
+    for (uint32_t q = 0; n8 + q < n; q++) {
+        l00[q] += a[n8 + q] * b[n8 + q];
+        l01[q] += a1[n8 + q] * b[n8 + q];
+        l10[q] += a[n8 + q] * b1[n8 + q];
+        l11[q] += a1[n8 + q] * b1[n8 + q];
     }
     acc[0] += qc_lanes(l00);
     acc[1] += qc_lanes(l01);
