@@ -49,6 +49,13 @@ static inline void qc_scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t 
     }
 }
 
+/* Bit j of the 32 little-endian bits at p into h[j] (constant shifts, so
+ * the loop vectorizes). */
+static inline void qc_bits32(const uint8_t *p, int32_t h[32]) {
+    for (int i = 0; i < 4; i++)
+        for (int t = 0; t < 8; t++) h[8 * i + t] = (p[i] >> t) & 1;
+}
+
 static const int8_t k_iq4nl[16] = MLXC_IQ4NL_INIT;
 static const int8_t k_e2m1x2[16] = MLXC_E2M1_X2_INIT;
 
@@ -78,23 +85,20 @@ static void qc_block(uint32_t f, const void *b, float *y) {
     case MLXC_QMMF_Q5_0: {
         const mlxc_block_q5_0 *x = b;
         const float d = qc_f16(x->d);
-        const uint32_t qh = qc_u32(x->qh);
-        for (int j = 0; j < 16; j++) {
-            const int h0 = (int)((qh >> j) << 4) & 0x10, h1 = (int)(qh >> (j + 12)) & 0x10;
-            y[j] = (float)(((x->qs[j] & 0xF) | h0) - 16) * d;
-            y[j + 16] = (float)(((x->qs[j] >> 4) | h1) - 16) * d;
-        }
+        int32_t q[32], h[32];
+        qc_bits32(x->qh, h);
+        for (int j = 0; j < 16; j++)
+            q[j] = ((x->qs[j] & 0xF) | h[j] << 4) - 16, q[j + 16] = ((x->qs[j] >> 4) | h[j + 16] << 4) - 16;
+        for (int j = 0; j < 32; j++) y[j] = (float)q[j] * d;
         break;
     }
     case MLXC_QMMF_Q5_1: {
         const mlxc_block_q5_1 *x = b;
         const float d = qc_f16(x->d), mn = qc_f16(x->m);
-        const uint32_t qh = qc_u32(x->qh);
-        for (int j = 0; j < 16; j++) {
-            const int h0 = (int)((qh >> j) << 4) & 0x10, h1 = (int)(qh >> (j + 12)) & 0x10;
-            y[j] = (float)((x->qs[j] & 0xF) | h0) * d + mn;
-            y[j + 16] = (float)((x->qs[j] >> 4) | h1) * d + mn;
-        }
+        int32_t q[32], h[32];
+        qc_bits32(x->qh, h);
+        for (int j = 0; j < 16; j++) q[j] = (x->qs[j] & 0xF) | h[j] << 4, q[j + 16] = (x->qs[j] >> 4) | h[j + 16] << 4;
+        for (int j = 0; j < 32; j++) y[j] = (float)q[j] * d + mn;
         break;
     }
     case MLXC_QMMF_Q8_0: {
@@ -165,9 +169,27 @@ static void qc_block(uint32_t f, const void *b, float *y) {
         }
         break;
     }
-    case MLXC_QMMF_Q4_K:
-    case MLXC_QMMF_Q5_K: { /* the same but for Q5_K's high bits */
-        const int five = f == MLXC_QMMF_Q5_K;
+    case MLXC_QMMF_Q4_K: {
+        const mlxc_block_q4_k *x = b;
+        const float d = qc_f16(x->d), dmin = qc_f16(x->dmin);
+        const uint8_t *q = x->qs;
+        for (int j = 0, is = 0; j < 256; j += 64, is += 2) {
+            uint8_t sc, mn;
+            qc_scale_min_k4(is, x->scales, &sc, &mn);
+            const float d1 = d * sc, m1 = dmin * mn;
+            qc_scale_min_k4(is + 1, x->scales, &sc, &mn);
+            const float d2 = d * sc, m2 = dmin * mn;
+            int32_t lo[32], hi[32];
+            for (int l = 0; l < 32; l++) lo[l] = q[l] & 0xF, hi[l] = q[l] >> 4;
+            for (int l = 0; l < 32; l++) y[l] = d1 * (float)lo[l] - m1;
+            for (int l = 0; l < 32; l++) y[l + 32] = d2 * (float)hi[l] - m2;
+            y += 64;
+            q += 32;
+        }
+        break;
+    }
+    case MLXC_QMMF_Q5_K: {
+        const int five = 1;
         const mlxc_block_q4_k *x4 = b;
         const mlxc_block_q5_k *x5 = b;
         const float d = qc_f16(five ? x5->d : x4->d), dmin = qc_f16(five ? x5->dmin : x4->dmin);
@@ -195,17 +217,19 @@ static void qc_block(uint32_t f, const void *b, float *y) {
         const int8_t *sc = x->scales;
         const float d = qc_f16(x->d);
         for (int n = 0; n < 256; n += 128) {
+            /* the four 32-value quarters of 128, then each 16 with its scale */
+            int32_t q[4][32];
             for (int l = 0; l < 32; l++) {
-                const int is = l / 16;
-                const int q1 = (int)((ql[l] & 0xF) | ((qh[l] & 3) << 4)) - 32;
-                const int q2 = (int)((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
-                const int q3 = (int)((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-                const int q4 = (int)((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
-                y[l] = d * (float)sc[is] * (float)q1;
-                y[l + 32] = d * (float)sc[is + 2] * (float)q2;
-                y[l + 64] = d * (float)sc[is + 4] * (float)q3;
-                y[l + 96] = d * (float)sc[is + 6] * (float)q4;
+                q[0][l] = (int)((ql[l] & 0xF) | ((qh[l] & 3) << 4)) - 32;
+                q[1][l] = (int)((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+                q[2][l] = (int)((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+                q[3][l] = (int)((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
             }
+            for (int h = 0; h < 4; h++)
+                for (int half = 0; half < 2; half++) {
+                    const float ds = d * (float)sc[half + 2 * h];
+                    for (int l = 16 * half; l < 16 * half + 16; l++) y[32 * h + l] = ds * (float)q[h][l];
+                }
             y += 128;
             ql += 64;
             qh += 32;
