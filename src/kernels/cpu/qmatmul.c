@@ -16,9 +16,6 @@
 #include "kernels/params_qmatmul.h"
 
 static inline float qc_f16(uint16_t h) { return mlxc_half_f16_to_f32(h); }
-static inline uint32_t qc_u32(const uint8_t *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 /* fp8 e4m3 (no infinities; S.1111.111 is NaN) to f32. */
 static inline float qc_e4m3(uint8_t v) {
