@@ -130,18 +130,8 @@ static void attn_decode_merge_group(const mlxc_p_attn_decode *p, const float *ac
                                     uint32_t kvh) {
     const uint32_t hd = p->head_dim, G = p->n_heads / p->n_kv_heads, S = p->n_splits;
     for (uint64_t h = (uint64_t)kvh * G; h < (uint64_t)(kvh + 1) * G; h++) {
-        float M = -INFINITY, L = 0.0f, o[ATTN_MAX_HD];
-        for (uint32_t s = 0; s < S; s++) M = fmaxf(M, ml[(h * S + s) * 2]);
-        for (uint32_t d = 0; d < hd; d++) o[d] = 0.0f;
-        if (M > -INFINITY)
-            for (uint32_t s = 0; s < S; s++) {
-                const float ms = ml[(h * S + s) * 2];
-                if (!(ms > -INFINITY)) continue;
-                const float w = exp2f(ms - M);
-                const float *a = acc_in + (h * S + s) * hd;
-                L += w * ml[(h * S + s) * 2 + 1];
-                for (uint32_t d = 0; d < hd; d++) o[d] += w * a[d];
-            }
+        float o[ATTN_MAX_HD];
+        const float L = ops_merge_splits(acc_in + h * S * hd, ml + h * S * 2, S, hd, o);
         const float inv = L > 0.0f ? 1.0f / L : 0.0f;
         for (uint32_t d = 0; d < hd; d++) attn_st(p->out_dtype, out, h * hd + d, o[d] * inv);
     }

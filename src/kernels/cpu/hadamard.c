@@ -96,16 +96,12 @@ static void tq_kv_copy(const mlxc_cpu_launch *l, ops_dtype ts) {
     const uint32_t hd = p->head_dim, rb = MLXC_TQ_ROW_BYTES(hd, p->bits), levels = 1u << p->bits;
     const uint64_t cap = p->capacity, T = p->n_tokens;
     const uint64_t start = (uint64_t)p->pos + (p->use_pos_buf ? (uint32_t)pos[0] : 0u);
-    const uint64_t first = p->sliding && T > cap ? T - cap : 0;
     const float *cb = tq_codebook(p->bits);
     uint64_t lo, hi;
     mlxc_cpu_slice(l, T * p->kv_heads, &lo, &hi);
     for (uint64_t r = lo; r < hi; r++) {
-        const uint64_t t = r / p->kv_heads, h = r % p->kv_heads;
-        if (t < first) continue;
-        uint64_t slot = start + t;
-        if (p->sliding) slot %= cap;
-        else if (slot >= cap) continue;
+        uint64_t h, slot;
+        if (!ops_kv_slot(r, p->kv_heads, T, start, cap, p->sliding, &h, &slot)) continue;
         float x[TQ_MAX_HD], ss = 0.0f;
         uint8_t packed[TQ_MAX_HD] = {0};
         for (uint32_t i = 0; i < hd; i++) {
@@ -222,17 +218,8 @@ static void tq_decode_combine(const mlxc_cpu_launch *l) {
     uint64_t h0, h1;
     mlxc_cpu_slice(l, p->n_heads, &h0, &h1);
     for (uint64_t h = h0; h < h1; h++) {
-        float M = -INFINITY, L = 0.0f, o[TQ_MAX_HD];
-        for (uint32_t s = 0; s < S; s++) M = fmaxf(M, ml[(h * S + s) * 2]);
-        for (uint32_t d = 0; d < hd; d++) o[d] = 0.0f;
-        if (M > -INFINITY)
-            for (uint32_t s = 0; s < S; s++) {
-                const float ms = ml[(h * S + s) * 2];
-                if (!(ms > -INFINITY)) continue;
-                const float w = exp2f(ms - M);
-                L += w * ml[(h * S + s) * 2 + 1];
-                for (uint32_t d = 0; d < hd; d++) o[d] += w * acc_in[(h * S + s) * hd + d];
-            }
+        float o[TQ_MAX_HD];
+        const float L = ops_merge_splits(acc_in + h * S * hd, ml + h * S * 2, S, hd, o);
         const float inv = L > 0.0f ? 1.0f / (L * (float)hd) : 0.0f;
         fwht(o, hd);
         for (uint32_t d = 0; d < hd; d++)

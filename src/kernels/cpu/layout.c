@@ -118,16 +118,12 @@ OPS_ALWAYS_INLINE void kv_cache_copy(const mlxc_cpu_launch *l, ops_dtype ts, ops
     const mlxc_p_kv_copy *p = l->args[3];
     const uint64_t hd = p->head_dim, cap = p->capacity, T = p->n_tokens;
     const uint64_t start = (uint64_t)p->pos + (p->use_pos_buf ? (uint32_t)pos[0] : 0u);
-    const uint64_t first = p->sliding && T > cap ? T - cap : 0;
     const size_t ses = ts == OPS_F32 ? 4 : 2, ces = tc == OPS_F32 ? 4 : 2;
     uint64_t lo, hi;
     mlxc_cpu_slice(l, T * p->kv_heads, &lo, &hi);
     for (uint64_t r = lo; r < hi; r++) {
-        const uint64_t t = r / p->kv_heads, h = r % p->kv_heads;
-        if (t < first) continue;
-        uint64_t slot = start + t;
-        if (p->sliding) slot %= cap;
-        else if (slot >= cap) continue;
+        uint64_t h, slot;
+        if (!ops_kv_slot(r, p->kv_heads, T, start, cap, p->sliding, &h, &slot)) continue;
         const void *s = (const char *)src + r * hd * ses;      /* (head_dim) */
         void *d = (char *)cache + (h * cap + slot) * hd * ces; /* (head_dim) */
         for (uint64_t j = 0; j < hd; j++) ops_st(tc, d, j, ops_ld(ts, s, j));

@@ -7,6 +7,7 @@
 #define MLXC_KERNELS_CPU_OPS_CPU_H
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "kernels/cpu/cpu_kernels.h"
@@ -48,6 +49,41 @@ static inline void ops_decode_range(int64_t kv_len, int64_t add, uint32_t capaci
     if (ring && L - first > capacity) first = L - capacity;
     *lo = first;
     *len = L;
+}
+
+/* Where row r (token r / kv_heads, head r % kv_heads) of a KV-cache write
+ * of n_tokens goes: false when it is not written (a sliding window keeps
+ * the last `cap` tokens; a linear cache ends at cap), else its head and
+ * slot.  start: the position of the first token.  The plain and the
+ * quantized cache copies share it. */
+static inline bool ops_kv_slot(uint64_t r, uint32_t kv_heads, uint64_t n_tokens, uint64_t start, uint64_t cap,
+                               bool sliding, uint64_t *head, uint64_t *slot) {
+    const uint64_t t = r / kv_heads, first = sliding && n_tokens > cap ? n_tokens - cap : 0;
+    if (t < first) return false;
+    *head = r % kv_heads;
+    *slot = start + t;
+    if (sliding) *slot %= cap;
+    else if (*slot >= cap) return false;
+    return true;
+}
+
+/* The split decode's merge for one head: the S partials (accumulator s at
+ * acc + s * hd, its base-2 max and sum at ml[2 s], ml[2 s + 1]) weighted
+ * 2^(m_s - M) into o (hd values); returns the merged sum (0 when every
+ * split is empty).  The attention and quantized-cache decodes share it. */
+static inline float ops_merge_splits(const float *acc, const float *ml, uint32_t S, uint32_t hd, float *o) {
+    float M = -INFINITY, L = 0.0f;
+    for (uint32_t s = 0; s < S; s++) M = fmaxf(M, ml[s * 2]);
+    for (uint32_t d = 0; d < hd; d++) o[d] = 0.0f;
+    if (M > -INFINITY)
+        for (uint32_t s = 0; s < S; s++) {
+            const float ms = ml[s * 2];
+            if (!(ms > -INFINITY)) continue;
+            const float w = exp2f(ms - M);
+            L += w * ml[s * 2 + 1];
+            for (uint32_t d = 0; d < hd; d++) o[d] += w * acc[(size_t)s * hd + d];
+        }
+    return L;
 }
 
 static inline ops_v4f ops_v4_splat(float x) { return (ops_v4f){x, x, x, x}; }
