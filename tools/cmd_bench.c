@@ -360,7 +360,7 @@ int mlxc_cmd_bench(int argc, char **argv) {
         CLI_OPT_STRING("-n|--n-gen", &n_list),
         CLI_OPT_INT("-r|--repetitions", &reps, 1, 1000),
         CLI_OPT_INT("-b|--batch-size", &n_batch, 1, 1 << 16),
-        CLI_OPT_CHOICE("--kv", &kv_i, "f16|bf16|f32"),
+        CLI_OPT_CHOICE("--kv", &kv_i, MLXC_TOOL_KV_CHOICES),
         CLI_OPT_CHOICE("--act", &act_i, MLXC_TOOL_ACT_CHOICES),
         CLI_OPT_FLAG("--no-warmup", &no_warmup),
         CLI_OPT_CHOICE("-o|--output", &out_i, "md|json|jsonl"),
@@ -378,7 +378,7 @@ int mlxc_cmd_bench(int argc, char **argv) {
     if (!model) return cli_usage_error(&c, "-m MODEL is required");
     if (json) out_i = 1;
     static const char *const kv_names[] = {"f16", "bf16", "f32"};
-    mlxc_dtype kv = kv_i == 0 ? MLXC_F16 : kv_i == 1 ? MLXC_BF16 : MLXC_F32;
+    mlxc_dtype kv = mlxc_tool_kv_dtype(kv_i);
 
     /* the tests, in llama-bench's order: every pp, then every tg */
     bench_result res[2 * MAX_TESTS];

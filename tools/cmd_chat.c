@@ -258,14 +258,8 @@ int mlxc_cmd_chat(int argc, char **argv) {
         CLI_OPT_STRING("--chat-vars", &vars),
         CLI_OPT_INT("-n|--n-predict", &n_gen, 1, 1 << 24),
         CLI_OPT_INT("-c|--ctx-size", &n_ctx, 1, 1 << 24),
-        CLI_OPT_FLOAT("--temp", &sp.temperature),
-        CLI_OPT_INT("--top-k", &top_k, 0, INT32_MAX),
-        CLI_OPT_FLOAT("--top-p", &sp.top_p),
-        CLI_OPT_FLOAT("--min-p", &sp.min_p),
-        CLI_OPT_FLOAT("--repeat-penalty", &sp.repeat_penalty),
-        CLI_OPT_INT("--repeat-last-n", &last_n, -1, INT32_MAX),
-        CLI_OPT_U64("--seed", &sp.seed),
-        CLI_OPT_CHOICE("--kv", &kv_i, "f16|bf16|f32"),
+        MLXC_TOOL_SAMPLER_OPTS(sp, top_k, last_n),
+        CLI_OPT_CHOICE("--kv", &kv_i, MLXC_TOOL_KV_CHOICES),
         CLI_OPT_CHOICE("--act", &act_i, MLXC_TOOL_ACT_CHOICES),
         CLI_OPT_FLAG("--no-reuse", &no_reuse),
         CLI_OPT_FLAG("--verbose", &verbose),
@@ -276,7 +270,7 @@ int mlxc_cmd_chat(int argc, char **argv) {
     if (prc >= 0) return prc;
     sp.top_k = (int32_t)top_k;
     sp.repeat_last_n = (int32_t)last_n;
-    mlxc_dtype kv = kv_i == 0 ? MLXC_F16 : kv_i == 1 ? MLXC_BF16 : MLXC_F32;
+    mlxc_dtype kv = mlxc_tool_kv_dtype(kv_i);
     bool reuse = !no_reuse;
     if (!model) return cli_usage_error(&c, "-m MODEL is required");
     mlxc_sampler *smp = NULL;

@@ -60,14 +60,14 @@ int mlxc_cmd_perplexity(int argc, char **argv) {
         CLI_OPT_STRING("-m|--model", &model),
         CLI_OPT_STRING("-f|--file", &file),
         CLI_OPT_INT("-c|--ctx-size", &n_chunk, 2, 1 << 20),
-        CLI_OPT_CHOICE("--kv", &kv_i, "f16|bf16|f32"),
+        CLI_OPT_CHOICE("--kv", &kv_i, MLXC_TOOL_KV_CHOICES),
         CLI_OPT_FLAG("--json", &json),
         CLI_OPT_END,
     };
     cli_cmd cmd = {"perplexity", k_usage, opts, NULL, 0, 0};
     int prc = cli_parse(&cmd, argc, argv);
     if (prc >= 0) return prc;
-    kv = kv_i == 0 ? MLXC_F16 : kv_i == 1 ? MLXC_BF16 : MLXC_F32;
+    kv = mlxc_tool_kv_dtype(kv_i);
     if (!model || !file) return cli_usage_error(&cmd, "%s is required", !model ? "-m MODEL" : "-f FILE");
     size_t tlen;
     char *text = slurp(file, &tlen);

@@ -174,14 +174,8 @@ int mlxc_cmd_run(int argc, char **argv) {
         CLI_OPT_STRING("-p|--prompt", &prompt),
         CLI_OPT_INT("-n|--n-predict", &n_gen, 0, 1 << 24),
         CLI_OPT_INT("-c|--ctx-size", &n_ctx, 1, 1 << 24),
-        CLI_OPT_FLOAT("--temp", &sp.temperature),
-        CLI_OPT_INT("--top-k", &top_k, 0, INT32_MAX),
-        CLI_OPT_FLOAT("--top-p", &sp.top_p),
-        CLI_OPT_FLOAT("--min-p", &sp.min_p),
-        CLI_OPT_FLOAT("--repeat-penalty", &sp.repeat_penalty),
-        CLI_OPT_INT("--repeat-last-n", &last_n, -1, INT32_MAX),
-        CLI_OPT_U64("--seed", &sp.seed),
-        CLI_OPT_CHOICE("--kv", &kv_i, "f16|bf16|f32"),
+        MLXC_TOOL_SAMPLER_OPTS(sp, top_k, last_n),
+        CLI_OPT_CHOICE("--kv", &kv_i, MLXC_TOOL_KV_CHOICES),
         CLI_OPT_CHOICE("--act", &act_i, MLXC_TOOL_ACT_CHOICES),
         CLI_OPT_FLAG("--ignore-eos", &ignore_eos),
         CLI_OPT_FLAG("--no-bos", &no_bos),
@@ -194,7 +188,7 @@ int mlxc_cmd_run(int argc, char **argv) {
     if (prc >= 0) return prc;
     sp.top_k = (int32_t)top_k;
     sp.repeat_last_n = (int32_t)last_n;
-    kv = kv_i == 0 ? MLXC_F16 : kv_i == 1 ? MLXC_BF16 : MLXC_F32;
+    kv = mlxc_tool_kv_dtype(kv_i);
     if (!model || !prompt) return cli_usage_error(&c, "%s", !model ? "-m MODEL is required" : "-p PROMPT is required");
     mlxc_sampler *smp = NULL;
     if (mlxc_sampler_create(&sp, &smp)) return cli_usage_error(&c, "%s", mlxc_last_error());

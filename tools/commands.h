@@ -46,6 +46,22 @@ static inline mlxc_dtype mlxc_tool_act_dtype(int choice, const mlxc_device *dev)
     return mlxc_device_backend(dev) == MLXC_BACKEND_CPU ? MLXC_F32 : MLXC_BF16;
 }
 
+/* --kv f16|bf16|f32 of run, chat, bench and perplexity, from the choice's index. */
+#define MLXC_TOOL_KV_CHOICES "f16|bf16|f32"
+static inline mlxc_dtype mlxc_tool_kv_dtype(int choice) {
+    return choice == 0 ? MLXC_F16 : choice == 1 ? MLXC_BF16 : MLXC_F32;
+}
+
+/* The sampling options of run and chat (llama.cpp's names) as option-table
+ * entries: into the sampler parameters sp, with --top-k and
+ * --repeat-last-n parsed into the longs top_k and last_n (copy them into sp
+ * after parsing). */
+#define MLXC_TOOL_SAMPLER_OPTS(sp, top_k, last_n)                                                                     \
+    CLI_OPT_FLOAT("--temp", &(sp).temperature), CLI_OPT_INT("--top-k", &(top_k), 0, INT32_MAX),                       \
+        CLI_OPT_FLOAT("--top-p", &(sp).top_p), CLI_OPT_FLOAT("--min-p", &(sp).min_p),                                 \
+        CLI_OPT_FLOAT("--repeat-penalty", &(sp).repeat_penalty),                                                      \
+        CLI_OPT_INT("--repeat-last-n", &(last_n), -1, INT32_MAX), CLI_OPT_U64("--seed", &(sp).seed)
+
 /* Warn once on stderr, as "mlxc CMD: ...", when text[0..len) is not valid
  * UTF-8 (the tokenizer replaces the invalid bytes by U+FFFD) (tools/utf8_warn.c). */
 void mlxc_warn_invalid_utf8(const char *cmd, const char *text, size_t len);
