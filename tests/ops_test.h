@@ -180,6 +180,23 @@ static inline double ot_nerr(const double *out, const double *ref, size_t n, siz
             }                                                                                  \
     } while (0)
 
+/* The parity suites' two devices: the CPU, and the device checked against
+ * it (CUDA; with allow_self and MLXC_OPS_PARITY_SELF=1 the CPU again, a
+ * check of the harness itself).  Skips the program without that device,
+ * exits 1 when one does not open, and prints "SUITE: other vs cpu". */
+static inline void ot_parity_devices(const char *suite, bool allow_self, mlxc_device **cpu, mlxc_device **other) {
+    const char *self = allow_self ? getenv("MLXC_OPS_PARITY_SELF") : NULL;
+    const mlxc_backend_kind kind = self && self[0] == '1' ? MLXC_BACKEND_CPU : MLXC_BACKEND_CUDA;
+    int n = 0;
+    mlxc_device_count(kind, &n);
+    if (n == 0) SKIP_ALL("no CUDA device");
+    if (mlxc_device_open(MLXC_BACKEND_CPU, 0, cpu) != MLXC_OK || mlxc_device_open(kind, 0, other) != MLXC_OK) {
+        fprintf(stderr, "cannot open the devices: %s\n", mlxc_last_error());
+        exit(1);
+    }
+    printf("%s: %s vs %s\n", suite, mlxc_device_name(*other), mlxc_device_name(*cpu));
+}
+
 static const mlxc_dtype ot_float_dtypes[3] = {MLXC_F32, MLXC_F16, MLXC_BF16};
 
 /* Open an encoder, run `call` (an expression using `enc`), commit and wait. */

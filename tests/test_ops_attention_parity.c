@@ -228,15 +228,7 @@ static void sm90_launch(void) {
 }
 
 int main(void) {
-    int n = 0;
-    mlxc_device_count(MLXC_BACKEND_CUDA, &n);
-    if (n == 0) SKIP_ALL("no CUDA device");
-    if (mlxc_device_open(MLXC_BACKEND_CPU, 0, &g_cpu) != MLXC_OK ||
-        mlxc_device_open(MLXC_BACKEND_CUDA, 0, &g_gpu) != MLXC_OK) {
-        fprintf(stderr, "cannot open the devices: %s\n", mlxc_last_error());
-        return 1;
-    }
-    printf("attention parity: %s vs %s\n", mlxc_device_name(g_gpu), mlxc_device_name(g_cpu));
+    ot_parity_devices("attention parity", false, &g_cpu, &g_gpu);
     RUN(small_cases);
     RUN(long_cases);
     RUN(wide_cases);

@@ -157,17 +157,8 @@ static void launch_shapes(void) {
 }
 
 int main(void) {
-    const char *self = getenv("MLXC_OPS_PARITY_SELF");
-    mlxc_backend_kind other = self && self[0] == '1' ? MLXC_BACKEND_CPU : MLXC_BACKEND_CUDA;
-    int n = 0;
-    mlxc_device_count(other, &n);
-    if (n == 0) SKIP_ALL("no CUDA device");
-    if (mlxc_device_open(MLXC_BACKEND_CPU, 0, &g_cpu) != MLXC_OK || mlxc_device_open(other, 0, &g_gpu) != MLXC_OK) {
-        fprintf(stderr, "cannot open the devices: %s\n", mlxc_last_error());
-        return 1;
-    }
+    ot_parity_devices("moe parity", true, &g_cpu, &g_gpu);
     dev = g_cpu;
-    printf("moe parity: %s vs %s\n", mlxc_device_name(g_gpu), mlxc_device_name(g_cpu));
     RUN(cuda_route_reference);
     RUN(cuda_route_torch);
     RUN(cuda_combine_reference);

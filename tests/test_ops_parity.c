@@ -357,16 +357,7 @@ static void par_launch_shapes(void) {
 int main(int argc, char **argv) {
     /* MLXC_OPS_PARITY_SELF=1 runs the suite CPU against CPU: a check of the
      * harness itself (and of the CPU kernels under odd launch shapes). */
-    const char *self = getenv("MLXC_OPS_PARITY_SELF");
-    mlxc_backend_kind other = self && self[0] == '1' ? MLXC_BACKEND_CPU : MLXC_BACKEND_CUDA;
-    int n = 0;
-    mlxc_device_count(other, &n);
-    if (n == 0) SKIP_ALL("no CUDA device");
-    if (mlxc_device_open(MLXC_BACKEND_CPU, 0, &cpu) != MLXC_OK || mlxc_device_open(other, 0, &gpu) != MLXC_OK) {
-        fprintf(stderr, "cannot open the devices: %s\n", mlxc_last_error());
-        return 1;
-    }
-    printf("parity: %s vs %s\n", mlxc_device_name(gpu), mlxc_device_name(cpu));
+    ot_parity_devices("parity", true, &cpu, &gpu);
     RUN(par_elementwise);
     RUN(par_layout);
     RUN(par_select);

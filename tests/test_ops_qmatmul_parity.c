@@ -273,14 +273,7 @@ static void par_experts(void) {
 }
 
 int main(void) {
-    int n = 0;
-    mlxc_device_count(MLXC_BACKEND_CUDA, &n);
-    if (n == 0) SKIP_ALL("no CUDA device");
-    if (mlxc_device_open(MLXC_BACKEND_CPU, 0, &cpu) != MLXC_OK || mlxc_device_open(MLXC_BACKEND_CUDA, 0, &gpu) != MLXC_OK) {
-        fprintf(stderr, "cannot open the devices: %s\n", mlxc_last_error());
-        return 1;
-    }
-    printf("qmatmul parity: %s vs %s\n", mlxc_device_name(gpu), mlxc_device_name(cpu));
+    ot_parity_devices("qmatmul parity", false, &cpu, &gpu);
     RUN(par_launch);
     RUN(par_matvec);
     RUN(par_matmat);
