@@ -447,26 +447,30 @@ def write_mlx(hf_dir, out, bits=4, group_size=64, dequantized=False):
     return True
 
 
+def write_variant(src, out, name, tensors, config):
+    """A broken copy of the fixture src in out/name: these tensors and
+    config, src's tokenizer."""
+    from safetensors.numpy import save_file
+    d = os.path.join(out, name)
+    os.makedirs(d, exist_ok=True)
+    save_file(tensors, os.path.join(d, "model.safetensors"))
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(config, f, indent=1)
+    shutil.copy(os.path.join(src, "tokenizer.json"), d)
+
+
 def write_bad(src, out):
     """Broken copies of a fixture for the error tests: a missing tensor, a
     misshapen one, an unknown architecture."""
-    import shutil
-    from safetensors.numpy import load_file, save_file
+    from safetensors.numpy import load_file
     t = load_file(os.path.join(src, "model.safetensors"))
     cfg = json.load(open(os.path.join(src, "config.json")))
 
-    def variant(name, tensors, config):
-        d = os.path.join(out, name)
-        os.makedirs(d, exist_ok=True)
-        save_file(tensors, os.path.join(d, "model.safetensors"))
-        with open(os.path.join(d, "config.json"), "w") as f:
-            json.dump(config, f, indent=1)
-        shutil.copy(os.path.join(src, "tokenizer.json"), d)
-
-    variant("bad-missing", {k: v for k, v in t.items() if k != "model.layers.1.mlp.up_proj.weight"}, cfg)
-    variant("bad-shape", dict(t, **{"model.layers.0.self_attn.k_proj.weight":
-                                     np.zeros((48, cfg["hidden_size"]), dtype=np.float32)}), cfg)
-    variant("bad-arch", t, dict(cfg, architectures=["FooForCausalLM"], model_type="foo"))
+    write_variant(src, out, "bad-missing", {k: v for k, v in t.items() if k != "model.layers.1.mlp.up_proj.weight"},
+                  cfg)
+    write_variant(src, out, "bad-shape", dict(t, **{"model.layers.0.self_attn.k_proj.weight":
+                                                    np.zeros((48, cfg["hidden_size"]), dtype=np.float32)}), cfg)
+    write_variant(src, out, "bad-arch", t, dict(cfg, architectures=["FooForCausalLM"], model_type="foo"))
 
 
 def write_bad_gemma(src, out):
@@ -484,23 +488,16 @@ def write_bad_gemma(src, out):
 def write_bad_phi3(src, out):
     """Broken copies of phi3-tiny: a fused tensor missing or misshapen, and
     LongRoPE lists shorter than half the rotated dimensions."""
-    from safetensors.numpy import load_file, save_file
+    from safetensors.numpy import load_file
     t = load_file(os.path.join(src, "model.safetensors"))
     cfg = json.load(open(os.path.join(src, "config.json")))
 
-    def variant(name, tensors, config):
-        d = os.path.join(out, name)
-        os.makedirs(d, exist_ok=True)
-        save_file(tensors, os.path.join(d, "model.safetensors"))
-        with open(os.path.join(d, "config.json"), "w") as f:
-            json.dump(config, f, indent=1)
-        shutil.copy(os.path.join(src, "tokenizer.json"), d)
-
-    variant("bad-phi3-missing", {k: v for k, v in t.items() if k != "model.layers.1.mlp.gate_up_proj.weight"}, cfg)
-    variant("bad-phi3-shape", dict(t, **{"model.layers.0.self_attn.qkv_proj.weight":
-                                         np.zeros((96, cfg["hidden_size"]), dtype=np.float32)}), cfg)
+    write_variant(src, out, "bad-phi3-missing",
+                  {k: v for k, v in t.items() if k != "model.layers.1.mlp.gate_up_proj.weight"}, cfg)
+    write_variant(src, out, "bad-phi3-shape", dict(t, **{"model.layers.0.self_attn.qkv_proj.weight":
+                                                         np.zeros((96, cfg["hidden_size"]), dtype=np.float32)}), cfg)
     rp = dict(cfg["rope_parameters"], short_factor=[1.0, 1.0, 1.0], long_factor=[2.0, 2.0, 2.0])
-    variant("bad-phi3-rope", t, dict(cfg, rope_parameters=rp))
+    write_variant(src, out, "bad-phi3-rope", t, dict(cfg, rope_parameters=rp))
 
 
 def write_phi3_split(src, out):
