@@ -76,9 +76,7 @@ mlxc_status mlxc_matmul(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buff
         groups = 1; /* the library picks its own launch */
         block = 1;
     } else if (cpu) {
-        groups = matvec ? ntiles : ntiles * ((m + MLXC_CPU_MM_MT - 1) / MLXC_CPU_MM_MT);
-        uint64_t cap = (uint64_t)(dev->caps.compute_units > 0 ? dev->caps.compute_units : 1) * 16;
-        if (groups > cap) groups = cap;
+        groups = ops_cpu_tile_groups(dev, matvec ? ntiles : ntiles * ((m + MLXC_CPU_MM_MT - 1) / MLXC_CPU_MM_MT));
     } else if (matvec) {
         const bool tc = m >= MLXC_MATVEC_TC_MIN_M && w->dtype == MLXC_BF16 && x->dtype == MLXC_BF16;
         const uint32_t rows = tc ? MLXC_MATVEC_TC_ROWS : MLXC_MATVEC_ROWS;

@@ -23,6 +23,10 @@ bool        ops_is_cpu(const mlxc_device *dev);
 /* Thread groups for `n` units at ~`per_group` units each, capped at what
  * the device keeps busy (grid-stride kernels cover the rest). */
 uint32_t ops_groups(const mlxc_device *dev, uint64_t n, uint64_t per_group);
+/* CPU groups for a kernel whose units are whole tiles (the matmuls):
+ * `tiles`, at most 16 per core, so that the tiles a group owns do not
+ * depend on the grid. */
+uint64_t ops_cpu_tile_groups(const mlxc_device *dev, uint64_t tiles);
 /* Groups for a row-wise kernel: CPU, contiguous runs of rows of ~16K
  * elements per group; CUDA, one block per row (capped). */
 uint32_t ops_row_groups(const mlxc_device *dev, uint64_t rows, uint64_t row_elems);

@@ -21,6 +21,11 @@ uint32_t ops_groups(const mlxc_device *dev, uint64_t n, uint64_t per_group) {
     return g ? (uint32_t)g : 1;
 }
 
+uint64_t ops_cpu_tile_groups(const mlxc_device *dev, uint64_t tiles) {
+    const uint64_t cap = (uint64_t)(dev->caps.compute_units > 0 ? dev->caps.compute_units : 1) * 16;
+    return tiles > cap ? cap : tiles;
+}
+
 uint32_t ops_row_groups(const mlxc_device *dev, uint64_t rows, uint64_t row_elems) {
     if (ops_is_cpu(dev)) {
         uint64_t per = row_elems >= 16384 ? 1 : 16384 / (row_elems ? row_elems : 1);

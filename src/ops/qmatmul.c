@@ -179,9 +179,8 @@ mlxc_status mlxc_qmatmul(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_qmm
     uint64_t groups;
     uint32_t block, shared = 0;
     if (cpu) {
-        groups = (uint64_t)((n + MLXC_CPU_QMM_NT - 1) / MLXC_CPU_QMM_NT) * ((m + MLXC_CPU_QMM_MT - 1) / MLXC_CPU_QMM_MT);
-        const uint64_t cap = (uint64_t)(dev->caps.compute_units > 0 ? dev->caps.compute_units : 1) * 16;
-        if (groups > cap) groups = cap;
+        groups = ops_cpu_tile_groups(dev, (uint64_t)((n + MLXC_CPU_QMM_NT - 1) / MLXC_CPU_QMM_NT) *
+                                              ((m + MLXC_CPU_QMM_MT - 1) / MLXC_CPU_QMM_MT));
         block = 1;
     } else if (matvec) {
         groups = (n + MLXC_QMV_BLOCK_ROWS - 1) / MLXC_QMV_BLOCK_ROWS;
@@ -350,11 +349,6 @@ static mlxc_status qmoe_dispatch(mlxc_encoder *enc, const char *op, const char *
     return mlxc_encoder_dispatch_tracked(enc, &d);
 }
 
-static uint64_t qmoe_cpu_groups(const mlxc_device *dev, uint64_t units) {
-    const uint64_t cap = (uint64_t)(dev->caps.compute_units > 0 ? dev->caps.compute_units : 1) * 16;
-    return units > cap ? cap : units;
-}
-
 mlxc_status mlxc_qmatmul_experts(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_qmm_weight *w,
                                  const mlxc_buffer *ids, mlxc_buffer *y, uint32_t tokens, uint32_t topk,
                                  uint32_t experts, uint32_t n, uint32_t k) {
@@ -368,7 +362,7 @@ mlxc_status mlxc_qmatmul_experts(mlxc_encoder *enc, const mlxc_buffer *x, const 
         return s;
     mlxc_device *dev = mlxc_encoder_device(enc);
     const uint64_t groups = ops_is_cpu(dev)
-                                ? qmoe_cpu_groups(dev, (uint64_t)mp.q.m * ((n + MLXC_CPU_QMM_NT - 1) / MLXC_CPU_QMM_NT))
+                                ? ops_cpu_tile_groups(dev, (uint64_t)mp.q.m * ((n + MLXC_CPU_QMM_NT - 1) / MLXC_CPU_QMM_NT))
                                 : ((uint64_t)mp.q.m * n + MLXC_QMV_ROWS - 1) / MLXC_QMV_ROWS;
     const mlxc_buffer *idx[1] = {ids};
     return qmoe_dispatch(enc, op, name, x, w, idx, 1, y, &mp, groups, MLXC_QMV_THREADS);
@@ -390,7 +384,7 @@ mlxc_status mlxc_qmatmul_grouped(mlxc_encoder *enc, const mlxc_buffer *x, const 
     /* Units: (expert or the unrouted tail) x tile of output rows. */
     const uint64_t units = ((uint64_t)experts + 1) * ((n + (ops_is_cpu(dev) ? MLXC_CPU_QMM_NT : MLXC_QMM_BN) - 1) /
                                                       (ops_is_cpu(dev) ? MLXC_CPU_QMM_NT : MLXC_QMM_BN));
-    const uint64_t groups = ops_is_cpu(dev) ? qmoe_cpu_groups(dev, units) : units;
+    const uint64_t groups = ops_is_cpu(dev) ? ops_cpu_tile_groups(dev, units) : units;
     const mlxc_buffer *idx[2] = {offsets, perm};
     return qmoe_dispatch(enc, op, name, x, w, idx, 2, y, &mp, groups, ops_is_cpu(dev) ? 1 : MLXC_QMM_THREADS);
 }
