@@ -1196,21 +1196,21 @@ __device__ __forceinline__ void qmv_tc_smem(const X *__restrict__ x, const uint8
         issue();
         const uint8_t *buf = smem + slot * stage_bytes, *sbuf = buf + QTC_ROWS * RS;
         const X *xs = (const X *)(buf + wbytes) + (xv ? g : 0) * S::SV;
-        Rows R[QTC_RT];
-#pragma unroll
-        for (int r = 0; r < QTC_RT; r++) {
-            const uint32_t a = r * 8 + 2 * t;
-            R[r].g = buf + (r * 8 + g) * RS, R[r].a = buf + a * RS, R[r].b = buf + (a + 1) * RS;
-            R[r].sa = sbuf + a * SS, R[r].sb = sbuf + (a + 1) * SS;
-            R[r].ba = sbuf + QTC_ROWS * SS + a * SS, R[r].bb = sbuf + QTC_ROWS * SS + (a + 1) * SS;
-            R[r].group = p.group;
-        }
         const uint32_t vals = (rowb - st * SB < SB ? rowb - st * SB : SB) / S::UB * S::UNIT;
         if constexpr (has_qa<F, B>::v) {
             qa_walk<F, SD, X>(xs, xv, buf + g * RS, buf + (g + 8) * RS, sbuf + g * SS, sbuf + (g + 8) * SS,
                               sbuf + (QTC_ROWS + g) * SS, sbuf + (QTC_ROWS + g + 8) * SS, p.group, vals / qa_vals<F>::v, wid,
                               nw, t, &acc[0][0]);
         } else {
+            Rows R[QTC_RT];
+#pragma unroll
+            for (int r = 0; r < QTC_RT; r++) {
+                const uint32_t a = r * 8 + 2 * t;
+                R[r].g = buf + (r * 8 + g) * RS, R[r].a = buf + a * RS, R[r].b = buf + (a + 1) * RS;
+                R[r].sa = sbuf + a * SS, R[r].sb = sbuf + (a + 1) * SS;
+                R[r].ba = sbuf + QTC_ROWS * SS + a * SS, R[r].bb = sbuf + QTC_ROWS * SS + (a + 1) * SS;
+                R[r].group = p.group;
+            }
             /* From shared memory two chunks at a time are enough. */
             qtc_walk<F, B, SD, true, (QT<F, B>::U < 2 ? QT<F, B>::U : 2)>(xs, xv, R, 0, 0, vals / QT<F, B>::VALS,
                                                                            wid, nw, t, acc);
