@@ -4,6 +4,7 @@
 # tables), params_F.h, cpu/F.c, cuda/F.cu and ops/F.c; every .def and .cu
 # of src/kernels is a family (the CUDA backend loads the embedded
 # module named mlxc_kernel_family_of(kernel), the .cu stem).
+# Every CUDA kernel begins with MLXC_PDL_WAIT().
 # Usage: check_families.sh SOURCE_DIR
 root=${1:-.}
 cd "$root" || exit 2
@@ -25,6 +26,15 @@ done
 for cu in src/kernels/cuda/*.cu; do
     stem=$(basename "$cu" .cu)
     echo "$fams" | grep -qx "$stem" || { echo "$cu is not a family of src/kernels/families.def"; fail=1; }
+done
+# Every built-in CUDA kernel may be started early in a graph (programmatic
+# dependent launch, cuda_graph_build.c): each one's body must begin with
+# MLXC_PDL_WAIT() (common.cuh), one per __global__ definition.
+for cu in src/kernels/cuda/*.cu src/kernels/cuda/*.cuh; do
+    kernels=$(grep -o '__global__' "$cu" | wc -l)
+    waits=$(grep -o '{ MLXC_PDL_WAIT();' "$cu" | wc -l)
+    [ "$kernels" = "$waits" ] ||
+        { echo "$cu: $kernels __global__ kernels, $waits begin with MLXC_PDL_WAIT()"; fail=1; }
 done
 [ $fail = 0 ] && echo "families: $(echo "$fams" | wc -l), each with its list, params, CPU, CUDA and op files"
 exit $fail

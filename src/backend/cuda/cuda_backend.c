@@ -204,6 +204,12 @@ static mlxc_status cu_device_open(mlxc_device *dev, int index) {
      * measurements behind it.  MLXC_CUDA_GRAPHS=0 launches as encoded. */
     cu->graph_mode = env_flag("MLXC_CUDA_GRAPHS", 1);
     cu->range_edges = env_flag("MLXC_CUDA_RANGE_EDGES", 1);
+    /* Programmatic dependent launch: in a graph, a built-in kernel is
+     * scheduled while the kernel before it finishes and waits for it in
+     * griddepcontrol.wait, which hides the launch gap between dependent
+     * kernels (bench/results/models-h200-*.md).  MLXC_CUDA_PDL=0 turns it
+     * off. */
+    cu->pdl = env_flag("MLXC_CUDA_PDL", 1) && c->arch_major >= 9 && api->GraphAddDependencies;
     return MLXC_OK;
 }
 
@@ -518,6 +524,7 @@ static mlxc_status cu_kernel_resolve(mlxc_device *dev, mlxc_kernel *k) {
         }
         s = func_new(dev, cu, mod, k->name, sig->nparams, &f);
         if (!s) {
+            f->pdl = true;
             if (f->nparams != UINT32_MAX && f->nparams != sig->nparams) {
                 pthread_mutex_unlock(&cu->mu);
                 return mlxc_set_error(MLXC_ERR_INTERNAL, "built-in CUDA kernel %s: table says %u parameters, module %u",

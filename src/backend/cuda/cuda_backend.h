@@ -64,6 +64,9 @@ typedef struct cu_func {
     uint32_t        sizes[MLXC_MAX_KERNEL_ARGS];
     int             shared_limit;      /* dynamic shared memory allowed so far */
     int             carveout_max;      /* the largest shared-memory carveout asked */
+    bool            pdl;               /* a built-in: griddepcontrol.wait comes
+                                          before its first access (MLXC_PDL_WAIT),
+                                          so a graph may start it early        */
     struct cu_func *next;
 } cu_func;
 
@@ -89,6 +92,8 @@ typedef struct cu_dev {
     CUstream     side[3];          /* immediate mode: concurrent dispatches    */
     int          graph_mode;       /* 1: graphs at commit; 0: launch as encoded */
     int          range_edges;      /* edges from tracked ranges when complete   */
+    int          pdl;              /* programmatic edges into built-in kernels
+                                      (sm_90 and newer, CUDA >= 12.3)          */
     pthread_mutex_t mu;            /* stream order, events, caches, staging     */
 
     CUmodule    *builtin;          /* per embedded module, loaded lazily; NULL

@@ -91,6 +91,8 @@ typedef struct cu_topo {
     uint32_t                  k;
     const mlxc_cmd_dispatch **d;       /* [k]                               */
     int                       ranges;  /* edges from ranges (else barriers) */
+    int                       pdl;     /* programmatic edges into kernels
+                                          that wait for them (cu_func.pdl) */
     uint32_t                 *group;   /* [k] barrier group                 */
     uint32_t                 *dep_off; /* [k + 1] (range mode)              */
     uint32_t                 *deps;

@@ -108,6 +108,7 @@ static void cu_load(void) {
     NEED(GraphDestroy, "cuGraphDestroy");
     NEED(GraphAddKernelNode, "cuGraphAddKernelNode_v2");
     NEED(GraphAddEmptyNode, "cuGraphAddEmptyNode");
+    WANT(GraphAddDependencies, "cuGraphAddDependencies_v2");
     NEED(GraphInstantiate, "cuGraphInstantiateWithFlags");
     NEED(GraphLaunch, "cuGraphLaunch");
     NEED(GraphExecDestroy, "cuGraphExecDestroy");

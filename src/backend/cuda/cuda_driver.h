@@ -87,6 +87,18 @@ typedef struct CUgraphExecUpdateResultInfo {
     CUgraphNode errorFromNode;
 } CUgraphExecUpdateResultInfo;
 
+/* An edge's kind (CUgraphEdgeData, CUDA >= 12.3): from_port
+ * CU_GRAPH_PORT_PROGRAMMATIC with type CU_GRAPH_DEP_PROGRAMMATIC lets the
+ * downstream kernel start once every block of the upstream one has
+ * triggered (griddepcontrol.launch_dependents) or exited; the downstream
+ * kernel's griddepcontrol.wait then waits for the upstream's completion
+ * and its memory. */
+typedef struct CUgraphEdgeData {
+    unsigned char from_port, to_port, type, reserved[5];
+} CUgraphEdgeData;
+#define CU_GRAPH_PORT_PROGRAMMATIC 1
+#define CU_GRAPH_DEP_PROGRAMMATIC  1
+
 /* The driver entry points, resolved once per process. */
 typedef struct mlxc_cu_api {
     int driver_version;
@@ -139,6 +151,9 @@ typedef struct mlxc_cu_api {
     CUresult (*GraphAddKernelNode)(CUgraphNode *, CUgraph, const CUgraphNode *, size_t,
                                    const CUDA_KERNEL_NODE_PARAMS_v2 *);
     CUresult (*GraphAddEmptyNode)(CUgraphNode *, CUgraph, const CUgraphNode *, size_t);
+    /* NULL before CUDA 12.3: then no programmatic edges */
+    CUresult (*GraphAddDependencies)(CUgraph, const CUgraphNode *, const CUgraphNode *, const CUgraphEdgeData *,
+                                     size_t);
     CUresult (*GraphInstantiate)(CUgraphExec *, CUgraph, unsigned long long);
     CUresult (*GraphLaunch)(CUgraphExec, CUstream);
     CUresult (*GraphExecDestroy)(CUgraphExec);

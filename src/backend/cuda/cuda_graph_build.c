@@ -144,6 +144,7 @@ mlxc_status cu_topo_build(cu_dev *cu, const mlxc_cmd *cmds, size_t n, cu_topo *t
         }
     }
     t->ranges = cu->range_edges && all_ranges && k > 0;
+    t->pdl = cu->pdl;
     if (t->ranges && range_edges(t)) {
         cu_topo_free(t);
         return mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "out of host memory");
@@ -166,6 +167,21 @@ void cu_node_params(const mlxc_cmd_dispatch *d, void **pp, CUDA_KERNEL_NODE_PARA
     p->kernelParams = d->nargs ? pp : NULL;
 }
 
+/* Kernel node `node` of dispatch d after the nd kernel nodes in deps: plain
+ * edges, or programmatic ones when the kernel waits for them. */
+static CUresult add_kernel(const cu_topo *t, CUgraph g, const mlxc_cmd_dispatch *d, CUgraphNode *node,
+                           const CUgraphNode *deps, size_t nd, void **pp, CUDA_KERNEL_NODE_PARAMS_v2 *p) {
+    const mlxc_cu_api *api = mlxc_cu();
+    cu_node_params(d, pp, p);
+    if (!t->pdl || nd == 0 || !((const cu_func *)d->kernel->impl)->pdl) return api->GraphAddKernelNode(node, g, deps, nd, p);
+    CUresult r = api->GraphAddKernelNode(node, g, NULL, 0, p);
+    for (size_t i = 0; i < nd && r == CUDA_SUCCESS; i++) {
+        const CUgraphEdgeData e = {.from_port = CU_GRAPH_PORT_PROGRAMMATIC, .type = CU_GRAPH_DEP_PROGRAMMATIC};
+        r = api->GraphAddDependencies(g, &deps[i], node, &e, 1);
+    }
+    return r;
+}
+
 /* Build a CUDA graph for the topology; nodes[j] is dispatch j's node. */
 CUresult cu_graph_build(const cu_topo *t, CUgraph *gout, CUgraphNode *nodes) {
     const mlxc_cu_api *api = mlxc_cu();
@@ -183,8 +199,7 @@ CUresult cu_graph_build(const cu_topo *t, CUgraph *gout, CUgraphNode *nodes) {
         for (uint32_t j = 0; j < t->k && r == CUDA_SUCCESS; j++) {
             size_t nd = 0;
             for (uint32_t q = t->dep_off[j]; q < t->dep_off[j + 1]; q++) deps[nd++] = nodes[t->deps[q]];
-            cu_node_params(t->d[j], pp, &p);
-            r = api->GraphAddKernelNode(&nodes[j], g, deps, nd, &p);
+            r = add_kernel(t, g, t->d[j], &nodes[j], deps, nd, pp, &p);
         }
     } else {
         /* Groups are contiguous runs of equal group ids. */
@@ -193,6 +208,7 @@ CUresult cu_graph_build(const cu_topo *t, CUgraph *gout, CUgraphNode *nodes) {
             uint32_t b = a;
             while (b < t->k && t->group[b] == t->group[a]) b++;
             size_t nd = 0;
+            bool joined = false;   /* an empty node is no kernel: plain edges */
             if (pb > pa) {
                 if (pb - pa == 1 || b - a == 1) {
                     for (uint32_t q = pa; q < pb; q++) deps[nd++] = nodes[q];
@@ -200,11 +216,16 @@ CUresult cu_graph_build(const cu_topo *t, CUgraph *gout, CUgraphNode *nodes) {
                     CUgraphNode join = NULL;
                     r = api->GraphAddEmptyNode(&join, g, &nodes[pa], pb - pa);
                     deps[nd++] = join;
+                    joined = true;
                 }
             }
             for (uint32_t j = a; j < b && r == CUDA_SUCCESS; j++) {
-                cu_node_params(t->d[j], pp, &p);
-                r = api->GraphAddKernelNode(&nodes[j], g, deps, nd, &p);
+                if (joined) {
+                    cu_node_params(t->d[j], pp, &p);
+                    r = api->GraphAddKernelNode(&nodes[j], g, deps, nd, &p);
+                } else {
+                    r = add_kernel(t, g, t->d[j], &nodes[j], deps, nd, pp, &p);
+                }
             }
             pa = a;
             pb = b;

@@ -333,28 +333,28 @@ __device__ __forceinline__ void prefill(const void *q, const T *k, const T *v, v
 #define ATTN_KERNELS(HD, T, SFX)                                                                                    \
     extern "C" __global__ void __launch_bounds__(MLXC_ATTN_CUDA_THREADS, 1)                                         \
         attn_decode_hd##HD##_##SFX(const void *q, const T *k, const T *v, const void *len_buf, float *scratch,      \
-                                   void *out, mlxc_p_attn_decode p) {                                               \
+                                   void *out, mlxc_p_attn_decode p) { MLXC_PDL_WAIT();                                               \
         mlxc_attn::decode<T, HD>(q, k, v, len_buf, scratch, out, p);                                                \
     }                                                                                                               \
     extern "C" __global__ void __launch_bounds__(MLXC_ATTN_CUDA_THREADS, 1)                                         \
-        attn_prefill_hd##HD##_##SFX(const void *q, const T *k, const T *v, void *out, mlxc_p_attn_prefill p) {      \
+        attn_prefill_hd##HD##_##SFX(const void *q, const T *k, const T *v, void *out, mlxc_p_attn_prefill p) { MLXC_PDL_WAIT();      \
         mlxc_attn::prefill<T, HD>(q, k, v, out, p);                                                                 \
     }
 #define ATTN_KERNELS_SIMT(HD, T, SFX)                                                                               \
     extern "C" __global__ void __launch_bounds__(MLXC_ATTN_CUDA_THREADS, 1)                                         \
         attn_decode_hd##HD##_##SFX(const void *q, const T *k, const T *v, const void *len_buf, float *scratch,      \
-                                   void *out, mlxc_p_attn_decode p) {                                               \
+                                   void *out, mlxc_p_attn_decode p) { MLXC_PDL_WAIT();                                               \
         mlxc_attn::simt_decode<T, HD>(q, k, v, len_buf, scratch, out, p);                                           \
     }                                                                                                               \
     extern "C" __global__ void __launch_bounds__(MLXC_ATTN_CUDA_THREADS, 1)                                         \
-        attn_prefill_hd##HD##_##SFX(const void *q, const T *k, const T *v, void *out, mlxc_p_attn_prefill p) {      \
+        attn_prefill_hd##HD##_##SFX(const void *q, const T *k, const T *v, void *out, mlxc_p_attn_prefill p) { MLXC_PDL_WAIT();      \
         mlxc_attn::simt_prefill_causal<T, HD>(q, k, v, out, p);                                                     \
     }
 #define ATTN_KERNELS_X(HD, T, SFX)                                                                                  \
     extern "C" __global__ void __launch_bounds__(MLXC_ATTN_CUDA_THREADS, 1)                                         \
         attn_prefill_x_hd##HD##_##SFX(const void *q, const T *k, const T *v, void *out, const void *mask,           \
                                       const void *key_lens, const T *k_chunk, const T *v_chunk,                     \
-                                      mlxc_p_attn_prefill_x p) {                                                    \
+                                      mlxc_p_attn_prefill_x p) { MLXC_PDL_WAIT();                                                    \
         mlxc_attn::simt_prefill<T, HD>(q, k, v, out, mask, key_lens, k_chunk, v_chunk, p);                          \
     }
 #define ATTN_HD(HD)                                                                                                 \

@@ -648,7 +648,7 @@ __device__ __forceinline__ void prefill(const void *q, const T *k, const T *v, v
 
 #define ATTN_SM90_KERNELS(HD, T, SFX)                                                                              \
     extern "C" __global__ void __launch_bounds__(MLXC_ATTN_SM90_THREADS, 1)                                        \
-        attn_prefill_sm90_hd##HD##_##SFX(const void *q, const T *k, const T *v, void *out, mlxc_p_attn_prefill p) { \
+        attn_prefill_sm90_hd##HD##_##SFX(const void *q, const T *k, const T *v, void *out, mlxc_p_attn_prefill p) { MLXC_PDL_WAIT(); \
         mlxc_attn::sm90::prefill<T, HD, (HD > 64)>(q, k, v, out, p);                                                    \
     }
 ATTN_SM90_KERNELS(64, __half, f16)

@@ -12,6 +12,20 @@
 #include <cuda_fp16.h>
 #include <stdint.h>
 
+/* Programmatic dependent launch.  Every built-in kernel begins with this,
+ * before its first access to global memory: in a graph the backend lets a
+ * kernel be scheduled while the one it depends on is still running
+ * (cuda_graph_build.c), and griddepcontrol.wait holds it until that one has
+ * completed and its writes are visible.  It then lets its own dependents be
+ * scheduled, so at most one kernel waits ahead of the running one.  Both
+ * are no-ops in a launch without a programmatic dependency, and before
+ * sm_90.  tests/check_families.sh checks every kernel has it. */
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+#define MLXC_PDL_WAIT() asm volatile("griddepcontrol.wait;\n\tgriddepcontrol.launch_dependents;" ::: "memory")
+#else
+#define MLXC_PDL_WAIT() ((void)0)
+#endif
+
 namespace mlxc {
 
 template <typename T> struct conv;

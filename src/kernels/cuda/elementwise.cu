@@ -47,7 +47,7 @@ __device__ __forceinline__ void binary(const T *__restrict__ a, const T *__restr
 } // namespace mlxc
 
 #define MLXC_BINARY(name, T, OP)                                                                   \
-    extern "C" __global__ void name(const T *a, const T *b, T *out, mlxc_p_elementwise p) {       \
+    extern "C" __global__ void name(const T *a, const T *b, T *out, mlxc_p_elementwise p) { MLXC_PDL_WAIT();       \
         mlxc::binary<T, OP>(a, b, out, p.n);                                                     \
     }
 
@@ -155,15 +155,15 @@ __device__ __forceinline__ void cast(const TS *src, TD *dst, uint64_t n) {
 
 /* x and out may be one buffer (in place): no on the entry points. */
 #define OPS_UNARY_S(op, F, T, sfx)                                                              \
-    extern "C" __global__ void op##_##sfx(const T *x, T *out, mlxc_p_scale p) {                 \
+    extern "C" __global__ void op##_##sfx(const T *x, T *out, mlxc_p_scale p) { MLXC_PDL_WAIT();                 \
         mlxc_ops::unary<T, F>(x, out, p.n, p.s);                                                \
     }
 #define OPS_UNARY(op, F, T, sfx)                                                                \
-    extern "C" __global__ void op##_##sfx(const T *x, T *out, mlxc_p_elementwise p) {           \
+    extern "C" __global__ void op##_##sfx(const T *x, T *out, mlxc_p_elementwise p) { MLXC_PDL_WAIT();           \
         mlxc_ops::unary<T, F>(x, out, p.n, 0.0f);                                               \
     }
 #define OPS_BINARY(op, F, T, sfx)                                                               \
-    extern "C" __global__ void op##_##sfx(const T *a, const T *b, T *out, mlxc_p_elementwise p) { \
+    extern "C" __global__ void op##_##sfx(const T *a, const T *b, T *out, mlxc_p_elementwise p) { MLXC_PDL_WAIT(); \
         mlxc_ops::binary<T, F>(a, b, out, p.n);                                                 \
     }
 #define OPS_ALL_DTYPES(M, op, F) M(op, F, float, f32) M(op, F, __half, f16) M(op, F, __nv_bfloat16, bf16)
@@ -175,7 +175,7 @@ OPS_ALL_DTYPES(OPS_BINARY, silu_mul, mlxc_ops::f_silu_mul)
 OPS_ALL_DTYPES(OPS_BINARY, sigmoid_mul, mlxc_ops::f_sigmoid_mul)
 
 #define OPS_CAST(TS, s, TD, d)                                                                  \
-    extern "C" __global__ void cast_##s##_##d(const TS *src, TD *dst, mlxc_p_elementwise p) {   \
+    extern "C" __global__ void cast_##s##_##d(const TS *src, TD *dst, mlxc_p_elementwise p) { MLXC_PDL_WAIT();   \
         mlxc_ops::cast<TS, TD>(src, dst, p.n);                                                  \
     }
 OPS_CAST(float, f32, __half, f16)

@@ -422,12 +422,12 @@ __device__ void tq_decode_combine(const float *scratch, void *out, const mlxc_p_
 } // namespace mlxc_tq
 
 #define HAD_KERNELS(T, SFX)                                                                                         \
-    extern "C" __global__ void hadamard_##SFX(T *x, mlxc_p_hadamard p) { mlxc_tq::hadamard<T>(x, p); }             \
+    extern "C" __global__ void hadamard_##SFX(T *x, mlxc_p_hadamard p) { MLXC_PDL_WAIT(); mlxc_tq::hadamard<T>(x, p); }             \
     extern "C" __global__ void tq_kv_copy_##SFX(const T *src, uint8_t *codes, void *norms, const int32_t *pos,     \
-                                                mlxc_p_tq_copy p) {                                                 \
+                                                mlxc_p_tq_copy p) { MLXC_PDL_WAIT();                                                 \
         mlxc_tq::tq_kv_copy<T>(src, codes, norms, pos, p);                                                          \
     }                                                                                                               \
-    extern "C" __global__ void tq_dequant_##SFX(const uint8_t *codes, const void *norms, T *out, mlxc_p_tq_dequant p) { \
+    extern "C" __global__ void tq_dequant_##SFX(const uint8_t *codes, const void *norms, T *out, mlxc_p_tq_dequant p) { MLXC_PDL_WAIT(); \
         mlxc_tq::tq_dequant<T>(codes, norms, out, p);                                                               \
     }
 HAD_KERNELS(float, f32)
@@ -441,7 +441,7 @@ HAD_KERNELS(__nv_bfloat16, bf16)
 #define TQ_DECODE(HD, B)                                                                                            \
     extern "C" __global__ void __launch_bounds__(MLXC_TQ_CUDA_THREADS, 1)                                            \
         tq_decode_hd##HD##_b##B(const void *q, const uint8_t *kc, const void *kn, const uint8_t *vc, const void *vn, \
-                                const void *len_buf, float *scratch, mlxc_p_tq_decode p) {                          \
+                                const void *len_buf, float *scratch, mlxc_p_tq_decode p) { MLXC_PDL_WAIT();                          \
         mlxc_tq::tq_decode<HD, B>(q, kc, kn, vc, vn, len_buf, scratch, p);                                          \
     }
 #define TQ_DECODE_BITS(HD) TQ_DECODE(HD, 2) TQ_DECODE(HD, 3) TQ_DECODE(HD, 4) TQ_DECODE(HD, 8)
@@ -451,6 +451,6 @@ TQ_DECODE_BITS(256)
 #undef TQ_DECODE_BITS
 #undef TQ_DECODE
 
-extern "C" __global__ void tq_decode_combine(const float *scratch, void *out, mlxc_p_tq_decode p) {
+extern "C" __global__ void tq_decode_combine(const float *scratch, void *out, mlxc_p_tq_decode p) { MLXC_PDL_WAIT();
     mlxc_tq::tq_decode_combine(scratch, out, p);
 }

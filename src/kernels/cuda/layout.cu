@@ -261,10 +261,10 @@ __device__ __forceinline__ void kv_copy(const TS *__restrict__ src, TC *__restri
 } // namespace mlxc_ops
 
 #define OPS_WIDTH(T, w)                                                                         \
-    extern "C" __global__ void copy_strided_##w(const T *src, T *dst, mlxc_p_copy_strided p) {  \
+    extern "C" __global__ void copy_strided_##w(const T *src, T *dst, mlxc_p_copy_strided p) { MLXC_PDL_WAIT();  \
         mlxc_ops::copy_strided<T>(src, dst, p);                                                 \
     }                                                                                           \
-    extern "C" __global__ void __launch_bounds__(1024, 1) transpose_##w(const T *src, T *dst, mlxc_p_transpose p) {        \
+    extern "C" __global__ void __launch_bounds__(1024, 1) transpose_##w(const T *src, T *dst, mlxc_p_transpose p) { MLXC_PDL_WAIT();        \
         mlxc_ops::transpose<T>(src, dst, p);                                                    \
     }
 OPS_WIDTH(uint8_t, x8)
@@ -274,7 +274,7 @@ OPS_WIDTH(unsigned long long, x64)
 
 #define OPS_GATHER(TT, t, TO, o)                                                                \
     extern "C" __global__ void embedding_gather_##t##_##o(const TT *table, const uint32_t *ids, TO *out, \
-                                                          mlxc_p_gather p) {                    \
+                                                          mlxc_p_gather p) { MLXC_PDL_WAIT();                    \
         mlxc_ops::gather<TT, TO>(table, ids, out, p);                                           \
     }
 OPS_GATHER(float, f32, float, f32)
@@ -285,7 +285,7 @@ OPS_GATHER(__nv_bfloat16, bf16, float, f32)
 
 #define OPS_KV(TS, s, TC, c)                                                                    \
     extern "C" __global__ void kv_cache_copy_##s##_##c(const TS *src, TC *cache, const int32_t *pos, \
-                                                       mlxc_p_kv_copy p) {                      \
+                                                       mlxc_p_kv_copy p) { MLXC_PDL_WAIT();                      \
         mlxc_ops::kv_copy<TS, TC>(src, cache, pos, p);                                          \
     }
 #define OPS_KV_FROM(TS, s) OPS_KV(TS, s, float, f32) OPS_KV(TS, s, __half, f16) OPS_KV(TS, s, __nv_bfloat16, bf16)
@@ -300,7 +300,7 @@ OPS_KV_FROM(__nv_bfloat16, bf16)
 
 /* copy_bytes(src, dst, mlxc_p_elementwise{n = bytes}): 16-byte accesses when
  * both pointers are aligned, then a byte tail. */
-extern "C" __global__ void copy_bytes(const uint8_t *src, uint8_t *dst, mlxc_p_elementwise p) {
+extern "C" __global__ void copy_bytes(const uint8_t *src, uint8_t *dst, mlxc_p_elementwise p) { MLXC_PDL_WAIT();
     const uint64_t n = p.n;
     const uint64_t tid = mlxc::block_linear() * mlxc::thread_count() + mlxc::thread_linear();
     const uint64_t stride = mlxc::block_count() * mlxc::thread_count();

@@ -310,25 +310,25 @@ __device__ __forceinline__ void gdn_chunked(const T *q, const T *k, const T *v, 
 } // namespace mlxc_ops
 
 #define LA_KERNELS(T, sfx)                                                                                             \
-    extern "C" __global__ void short_conv_##sfx(const T *x, const T *w, T *state, T *out, mlxc_p_short_conv p) {      \
+    extern "C" __global__ void short_conv_##sfx(const T *x, const T *w, T *state, T *out, mlxc_p_short_conv p) { MLXC_PDL_WAIT();      \
         mlxc_ops::short_conv<T>(x, w, state, out, p);                                                                 \
     }                                                                                                                  \
     extern "C" __global__ void gdn_gating_##sfx(const T *a, const T *b, const float *a_log, const float *dt_bias,     \
-                                                float *g, float *beta, mlxc_p_gdn_gating p) {                          \
+                                                float *g, float *beta, mlxc_p_gdn_gating p) { MLXC_PDL_WAIT();                          \
         mlxc_ops::gdn_gating<T>(a, b, a_log, dt_bias, g, beta, p);                                                    \
     }                                                                                                                  \
     extern "C" __global__ void __launch_bounds__(1024, 1)                                                              \
-        rms_norm_gated_##sfx(const T *x, const T *z, const T *w, T *out, mlxc_p_rms_norm_gated p) {                    \
+        rms_norm_gated_##sfx(const T *x, const T *z, const T *w, T *out, mlxc_p_rms_norm_gated p) { MLXC_PDL_WAIT();                    \
         mlxc_ops::rms_norm_gated<T>(x, z, w, out, p);                                                                 \
     }                                                                                                                  \
     extern "C" __global__ void __launch_bounds__(1024, 1)                                                              \
         gdn_recurrent_##sfx(const T *q, const T *k, const T *v, const float *g, const float *beta, float *state,      \
-                            T *out, mlxc_p_gdn p) {                                                                    \
+                            T *out, mlxc_p_gdn p) { MLXC_PDL_WAIT();                                                                    \
         mlxc_ops::gdn_recurrent<T>(q, k, v, g, beta, state, out, p);                                                  \
     }                                                                                                                  \
     extern "C" __global__ void __launch_bounds__(MLXC_GDN_COLS)                                                        \
         gdn_chunked_##sfx(const T *q, const T *k, const T *v, const float *g, const float *beta, float *state,        \
-                          T *out, mlxc_p_gdn p) {                                                                      \
+                          T *out, mlxc_p_gdn p) { MLXC_PDL_WAIT();                                                                      \
         mlxc_ops::gdn_chunked<T>(q, k, v, g, beta, state, out, p);                                                    \
     }
 LA_KERNELS(float, f32)

@@ -575,10 +575,10 @@ extern __shared__ __align__(128) unsigned char mlxc_mm_smem[];
 #endif
 
 #define MM_KERNELS(W, WS, X, XS, Y, YS)                                                                          \
-    extern "C" __global__ void __maxnreg__(MV_NREG(X, W)) matvec_##WS##_##XS##_##YS(const X *x, const W *w, Y *y, mlxc_p_matmul p) {         \
+    extern "C" __global__ void __maxnreg__(MV_NREG(X, W)) matvec_##WS##_##XS##_##YS(const X *x, const W *w, Y *y, mlxc_p_matmul p) { MLXC_PDL_WAIT();         \
         mlxc_mm::matvec<W, X, Y>(x, w, y, p);                                                                    \
     }                                                                                                            \
-    extern "C" __global__ void GEMM_BOUNDS gemm_##WS##_##XS##_##YS(const X *x, const W *w, Y *y, mlxc_p_matmul p) {           \
+    extern "C" __global__ void GEMM_BOUNDS gemm_##WS##_##XS##_##YS(const X *x, const W *w, Y *y, mlxc_p_matmul p) { MLXC_PDL_WAIT();           \
         mlxc_mm::gemm<W, X, Y>(x, w, y, p, mlxc_mm_smem);                                                        \
     }
 #define MM_FOR_Y(W, WS, X, XS) MM_KERNELS(W, WS, X, XS, float, f32) MM_KERNELS(W, WS, X, XS, __nv_bfloat16, bf16)

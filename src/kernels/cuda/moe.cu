@@ -318,13 +318,13 @@ __device__ __forceinline__ void moe_group(const uint32_t *ids, uint32_t *counts,
 #define MOE_KERNELS(T, sfx)                                                                                      \
     extern "C" __global__ void __launch_bounds__(1024) moe_route_##sfx(const T *logits, const float *bias,       \
                                                                        uint32_t *ids, float *weights,            \
-                                                                       mlxc_p_moe_route p) {                     \
+                                                                       mlxc_p_moe_route p) { MLXC_PDL_WAIT();                     \
         mlxc_ops::moe_route<T>(logits, bias, ids, weights, p);                                                  \
     }                                                                                                            \
     extern "C" __global__ void __launch_bounds__(1024) moe_combine_##sfx(const T *y, const float *w,             \
                                                                          const T *shared, const void *gate,      \
                                                                          const T *residual, T *out,              \
-                                                                         mlxc_p_moe_combine p) {                 \
+                                                                         mlxc_p_moe_combine p) { MLXC_PDL_WAIT();                 \
         mlxc_ops::moe_combine<T>(y, w, shared, gate, residual, out, p);                                         \
     }
 MOE_KERNELS(float, f32)
@@ -333,6 +333,6 @@ MOE_KERNELS(__nv_bfloat16, bf16)
 
 extern "C" __global__ void __launch_bounds__(1024, 1) moe_group(const uint32_t *ids, uint32_t *counts,
                                                                 uint32_t *offsets, uint32_t *perm,
-                                                                mlxc_p_moe_group p) {
+                                                                mlxc_p_moe_group p) { MLXC_PDL_WAIT();
     mlxc_ops::moe_group(ids, counts, offsets, perm, p);
 }

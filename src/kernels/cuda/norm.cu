@@ -79,11 +79,11 @@ __device__ __forceinline__ void rms_norm_rows(const T *__restrict__ x,  // [rows
 } // namespace mlxc
 
 #define MLXC_RMS(T, sfx)                                                                           \
-    extern "C" __global__ void rms_norm_##sfx(const T *x, const T *w, T *out, mlxc_p_rms_norm p) { \
+    extern "C" __global__ void rms_norm_##sfx(const T *x, const T *w, T *out, mlxc_p_rms_norm p) { MLXC_PDL_WAIT(); \
         mlxc::rms_norm_rows<T, false>(x, w, nullptr, out, p);                                      \
     }                                                                                              \
     extern "C" __global__ void rms_norm_mul_##sfx(const T *x, const T *w, const T *s, T *out,      \
-                                                  mlxc_p_rms_norm p) {                             \
+                                                  mlxc_p_rms_norm p) { MLXC_PDL_WAIT();                             \
         mlxc::rms_norm_rows<T, true>(x, w, s, out, p);                                             \
     }
 
@@ -379,13 +379,13 @@ __device__ __forceinline__ void layer_norm(const T *x, const T *w, const T *b, T
 
 #define OPS_NORM(T, sfx)                                                                        \
     extern "C" __global__ void __launch_bounds__(1024, 1) rms_norm_residual_##sfx(const T *x, const T *r, const T *w, T *out, T *sum, \
-                                                       mlxc_p_norm p) {                         \
+                                                       mlxc_p_norm p) { MLXC_PDL_WAIT();                         \
         mlxc_ops::rms_norm_residual<T>(x, r, w, out, sum, p);                                   \
     }                                                                                           \
-    extern "C" __global__ void __launch_bounds__(1024, 1) l2_norm_##sfx(const T *x, T *out, mlxc_p_norm p) {               \
+    extern "C" __global__ void __launch_bounds__(1024, 1) l2_norm_##sfx(const T *x, T *out, mlxc_p_norm p) { MLXC_PDL_WAIT();               \
         mlxc_ops::l2_norm<T>(x, out, p);                                                        \
     }                                                                                           \
-    extern "C" __global__ void __launch_bounds__(1024, 1) layer_norm_##sfx(const T *x, const T *w, const T *b, T *out, mlxc_p_norm p) { \
+    extern "C" __global__ void __launch_bounds__(1024, 1) layer_norm_##sfx(const T *x, const T *w, const T *b, T *out, mlxc_p_norm p) { MLXC_PDL_WAIT(); \
         mlxc_ops::layer_norm<T>(x, w, b, out, p);                                               \
     }
 OPS_NORM(float, f32)

@@ -27,6 +27,7 @@
 #include <cuda_fp16.h>
 #include <stdint.h>
 
+#include "common.cuh"
 #include "kernels/params_qmatmul.h"
 
 namespace mlxc_qmm {
@@ -1468,7 +1469,7 @@ __device__ __forceinline__ void qmoeg(const X *__restrict__ x, const uint8_t *__
  * bf16 uint16_t bits). */
 #define QMM_ENTRY(OP, NAME, F, B, XS, XT, YS, YT)                                                                     \
     extern "C" __global__ void OP##_##NAME##_##XS##_##YS(const XT *x, const uint8_t *w, const void *scales,           \
-                                                         const void *biases, YT *y, mlxc_p_qmatmul p) {               \
+                                                         const void *biases, YT *y, mlxc_p_qmatmul p) { MLXC_PDL_WAIT();               \
         mlxc_qmm::OP<F, B>(x, w, scales, biases, y, p);                                                               \
     }
 #define QMM_XY(OP, NAME, F, B)                                                                                        \
@@ -1507,7 +1508,7 @@ QMM_FORMATS(qmm)
 #define QMVT_ENTRY(NAME, F, B, XS, XT, YS, YT)                                                                        \
     extern "C" __global__ void __launch_bounds__(MLXC_QMVT_THREADS, F == MLXC_QMMF_Q6_K ? 1 : 2)                                               \
         qmvt_##NAME##_##XS##_##YS(const XT *x, const uint8_t *w, const void *scales, const void *biases, YT *y,      \
-                                  mlxc_p_qmatmul p) {                                                                 \
+                                  mlxc_p_qmatmul p) { MLXC_PDL_WAIT();                                                                 \
         mlxc_qmm::qmvt<F, B>(x, w, scales, biases, y, p);                                                            \
     }
 #define QMVT_XY(NAME, F, B)                                                                                           \
@@ -1525,7 +1526,7 @@ QMVT_XY(q6_k, MLXC_QMMF_Q6_K, 0)
 
 #define QGATHER_ENTRY(NAME, F, B, YS, YT)                                                                            \
     extern "C" __global__ void qgather_##NAME##_##YS(const uint32_t *ids, const uint8_t *w, const void *scales,       \
-                                                      const void *biases, YT *out, mlxc_p_qgather p) {                \
+                                                      const void *biases, YT *out, mlxc_p_qgather p) { MLXC_PDL_WAIT();                \
         mlxc_qmm::qgather<F, B>(ids, w, scales, biases, out, p);                                                     \
     }
 #undef QMM_XY
@@ -1535,7 +1536,7 @@ QMM_FORMATS(qgather)
 #define QMOE_ENTRY(NAME, F, B, XS, XT, YS, YT)                                                                        \
     extern "C" __global__ void qmoe_##NAME##_##XS##_##YS(const XT *x, const uint8_t *w, const void *scales,           \
                                                           const void *biases, const uint32_t *ids, YT *y,             \
-                                                          mlxc_p_qmoe p) {                                            \
+                                                          mlxc_p_qmoe p) { MLXC_PDL_WAIT();                                            \
         mlxc_qmm::qmoe<F, B>(x, w, scales, biases, ids, y, p);                                                       \
     }
 #undef QMM_XY
@@ -1549,7 +1550,7 @@ QMM_FORMATS(qmoe)
 #define QMOEG_ENTRY(NAME, F, B, XS, XT, YS, YT)                                                                       \
     extern "C" __global__ void qmoeg_##NAME##_##XS##_##YS(const XT *x, const uint8_t *w, const void *scales,          \
                                                            const void *biases, const uint32_t *offsets,               \
-                                                           const uint32_t *perm, YT *y, mlxc_p_qmoe p) {              \
+                                                           const uint32_t *perm, YT *y, mlxc_p_qmoe p) { MLXC_PDL_WAIT();              \
         mlxc_qmm::qmoeg<F, B>(x, w, scales, biases, offsets, perm, y, p);                                            \
     }
 #undef QMM_XY

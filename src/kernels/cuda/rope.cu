@@ -166,7 +166,7 @@ __device__ __forceinline__ void rope(const T *x, T *out, const int32_t *pos, con
 } // namespace mlxc_ops
 
 #define OPS_ROPE(T, sfx)                                                                        \
-    extern "C" __global__ void __launch_bounds__(1024, 1) rope_##sfx(const T *x, T *out, const int32_t *pos, const float *ff, mlxc_p_rope p) { \
+    extern "C" __global__ void __launch_bounds__(1024, 1) rope_##sfx(const T *x, T *out, const int32_t *pos, const float *ff, mlxc_p_rope p) { MLXC_PDL_WAIT(); \
         mlxc_ops::rope<T>(x, out, pos, ff, p);                                                  \
     }
 OPS_ROPE(float, f32)

@@ -297,14 +297,14 @@ __device__ __forceinline__ void sample(const T *x, const float *uniforms, uint32
 } // namespace mlxc_ops
 
 #define OPS_SELECT(T, sfx)                                                                      \
-    extern "C" __global__ void __launch_bounds__(1024, 1) argmax_##sfx(const T *x, uint32_t *idx, float *val, mlxc_p_rows p) { \
+    extern "C" __global__ void __launch_bounds__(1024, 1) argmax_##sfx(const T *x, uint32_t *idx, float *val, mlxc_p_rows p) { MLXC_PDL_WAIT(); \
         mlxc_ops::argmax<T>(x, idx, val, p);                                                    \
     }                                                                                           \
-    extern "C" __global__ void __launch_bounds__(1024, 1) topk_##sfx(const T *x, float *val, uint32_t *idx, mlxc_p_topk p) { \
+    extern "C" __global__ void __launch_bounds__(1024, 1) topk_##sfx(const T *x, float *val, uint32_t *idx, mlxc_p_topk p) { MLXC_PDL_WAIT(); \
         mlxc_ops::topk<T>(x, val, idx, p);                                                      \
     }                                                                                           \
     extern "C" __global__ void __launch_bounds__(1024, 1) sample_##sfx(const T *x, const float *uniforms, uint32_t *token, \
-                                            float *logprob, mlxc_p_sample p) {                  \
+                                            float *logprob, mlxc_p_sample p) { MLXC_PDL_WAIT();                  \
         mlxc_ops::sample<T>(x, uniforms, token, logprob, p);                                    \
     }
 OPS_SELECT(float, f32)

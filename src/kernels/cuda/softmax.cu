@@ -148,7 +148,7 @@ template <typename T> __device__ __forceinline__ void softmax(const T *x, const 
 } // namespace mlxc_ops
 
 #define OPS_SOFTMAX(T, sfx)                                                                     \
-    extern "C" __global__ void __launch_bounds__(1024, 1) softmax_##sfx(const T *x, const T *mask, T *out, mlxc_p_softmax p) { \
+    extern "C" __global__ void __launch_bounds__(1024, 1) softmax_##sfx(const T *x, const T *mask, T *out, mlxc_p_softmax p) { MLXC_PDL_WAIT(); \
         mlxc_ops::softmax<T>(x, mask, out, p);                                                  \
     }
 OPS_SOFTMAX(float, f32)
