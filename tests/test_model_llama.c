@@ -130,10 +130,10 @@ static double run_ref(const char *path, const ref *r, mlxc_dtype kv, uint32_t n_
 /* Logits of the reference path (the prompt, every position, then each
  * greedy decode step) on the model at `path`: (n_prompt + steps, vocab),
  * NULL on failure. */
-static float *path_logits(const char *path, const ref *r) {
+static float *path_logits_ex(const char *path, const ref *r, const mlxc_model_options *opt) {
     mlxc_model *m = NULL;
     mlxc_context *c = NULL;
-    CHECK_OK(mlxc_model_open(g_dev, path, &m));
+    CHECK_OK(mlxc_model_open_ex(g_dev, path, opt, &m));
     if (!m) return NULL;
     mlxc_context_params cp = {.n_ctx = 32, .kv_dtype = MLXC_F32};
     CHECK_OK(mlxc_context_create_ex(m, &cp, &c));
@@ -150,6 +150,8 @@ static float *path_logits(const char *path, const ref *r) {
     if (!ok) { free(all); return NULL; }
     return all;
 }
+
+static float *path_logits(const char *path, const ref *r) { return path_logits_ex(path, r, NULL); }
 
 /* llama-tiny and phi3-tiny quantized (GGUF Q8_0, Q4_0 from gguf.quants;
  * MLX 4-bit g64 from mx.quantize).  The exact check: the same model with the quantized
@@ -211,6 +213,31 @@ static const char *const k_models[] = {"llama-tiny", "qwen2-tiny", "qwen3-tiny",
 #define N_MODELS 7
 /* mistral-tiny has no GGUF form (llama.cpp's llama layout has no window) */
 #define HAS_GGUF(i) (strcmp(k_models[i], "mistral-tiny") != 0)
+
+/* Weights copied rather than mapped get the decode step's stacked q/k/v and
+ * gate/up projections (one mat-vec each, llm_load.c); its logits must equal
+ * the separate projections' bit for bit, in every architecture (Qwen2's
+ * biases, Qwen3's and Gemma 3's q/k norms, Gemma's GeGLU) and storage. */
+static void test_stacked_projections(void) {
+    const mlxc_model_options copy = {.load_flags = MLXC_LOAD_COPY};
+    for (size_t i = 0; i < N_MODELS + 2; i++) {
+        const char *name = i < N_MODELS ? k_models[i] : "llama-tiny";
+        ref r;
+        CHECK(load_ref(name, &r));
+        char p[1024];
+        if (i < N_MODELS) snprintf(p, sizeof p, "%s/%s", g_fix, name);
+        else snprintf(p, sizeof p, "%s/%s", g_gen, i == N_MODELS ? "llama-tiny-q4_0.gguf" : "llama-tiny-mlx4");
+        struct stat sb;
+        if (stat(p, &sb) == 0) {
+            float *mapped = path_logits(p, &r), *stacked = path_logits_ex(p, &r, &copy);
+            size_t n = (r.n_prompt + r.steps) * r.vocab;
+            CHECK_MSG(mapped && stacked && memcmp(mapped, stacked, n * 4) == 0, "%s: stacked projections differ", p);
+            free(mapped);
+            free(stacked);
+        }
+        free_ref(&r);
+    }
+}
 
 /* Every fixture in one file form (dir: the committed HF directory, else
  * the generated GGUF), f32 KV cache, against transformers' logits. */
@@ -762,6 +789,7 @@ int main(void) {
     RUN(test_long_rope);
     RUN(test_phi3_split);
     RUN(test_quantized);
+    RUN(test_stacked_projections);
     RUN(test_chunked_prefill);
     RUN(test_half_caches);
     RUN(test_half_weights);

@@ -121,6 +121,14 @@ mlxc_status mlxc_context_create_ex(mlxc_model *m, const mlxc_context_params *p, 
     if (m->tok_embd && A != MLXC_F32 && A != mlxc_buffer_dtype(m->tok_embd) && (st = alloc(dev, MLXC_F32, nb, m->dim, 0, &c->emb)))
         goto fail;
     if (m->layers[0].k_norm && (st = alloc(dev, A, nb, KV, hd, &c->kn))) goto fail;
+    /* one token's row of the stacked projections (llm_forward.c) */
+    bool stacked_qkv = false, stacked_gu = false;
+    for (int64_t l = 0; l < m->n_layers; l++) {
+        stacked_qkv |= m->layers[l].qkv_parts != 0;
+        stacked_gu |= m->layers[l].w_gate_up.w != NULL;
+    }
+    if (stacked_qkv && (st = alloc(dev, A, 1, (H + 2 * KV) * hd, 0, &c->qkv))) goto fail;
+    if (stacked_gu && (st = alloc(dev, A, 1, 2 * m->ff, 0, &c->gu))) goto fail;
     if (m->layers[0].post_attn_norm && (st = alloc(dev, A, nb, m->dim, 0, &c->post))) goto fail;
     /* GPU prefill of a quantized model: room for its largest layer weight
      * dequantized to bf16 (llm_linear).  The output head uses it too when
@@ -188,7 +196,7 @@ void mlxc_context_free(mlxc_context *c) {
     free(c->k_cache);
     free(c->v_cache);
     mlxc_buffer *bufs[] = {c->ids, c->pos, c->x,  c->xb,     c->xb2,    c->post,   c->q,      c->k,
-                           c->v,   c->att, c->kn, c->emb, c->gate,   c->up,     c->bias_rows, c->logits, c->top_id, c->top_lp,
+                           c->v,   c->att, c->kn, c->qkv, c->gu, c->emb, c->gate,   c->up,     c->bias_rows, c->logits, c->top_id, c->top_lp,
                            c->attn_scratch, c->qh, c->oh,   c->scores, c->vt, c->mask, c->wdeq, c->xh, c->yf};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) mlxc_buffer_release(bufs[i]);
     llm_release_views(c);

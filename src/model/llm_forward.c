@@ -255,17 +255,26 @@ static mlxc_status attention_block(fw *f, mlxc_encoder *enc, int l, uint32_t p0,
     mlxc_context *c = f->ctx;
     mlxc_model *M = f->m;
     const llm_layer *L = &M->layers[l];
-    int64_t H = M->n_heads, KV = M->n_kv_heads, hd = M->head_dim;
+    int64_t H = M->n_heads, KV = M->n_kv_heads, hd = M->head_dim, qd = H * hd, kvd = KV * hd;
     mlxc_buffer *xb = view(f, c->xb, 0, 2, m, M->dim, 0);
-    mlxc_buffer *q = view(f, c->q, 0, 2, m, H * hd, 0);                 /* (m, H*hd)  */
-    mlxc_buffer *k = view(f, c->k, 0, 2, m, KV * hd, 0);                /* (m, KV*hd) */
-    mlxc_buffer *v = view(f, c->v, 0, 2, m, KV * hd, 0);                /* (m, KV*hd) */
-    TRY(linear(f, enc, xb, &L->wq, q, m));
-    TRY(linear(f, enc, xb, &L->wk, k, m));
-    TRY(linear(f, enc, xb, &L->wv, v, m));
-    if (L->bq) TRY(add_bias(f, enc, q, L->bq, m, H * hd));
-    if (L->bk) TRY(add_bias(f, enc, k, L->bk, m, KV * hd));
-    if (L->bv) TRY(add_bias(f, enc, v, L->bv, m, KV * hd));
+    mlxc_buffer *q3 = view(f, c->q, 0, 3, m, H, hd), *k3 = view(f, c->k, 0, 3, m, KV, hd);
+    /* the projections' outputs: q, k, v apart, or one token's stacked row */
+    mlxc_buffer *qsrc = q3, *ksrc = k3, *vsrc = view(f, c->v, 0, 3, m, KV, hd);
+    if (m == 1 && !c->rows && L->qkv_parts && c->qkv) {
+        int64_t n = L->qkv_parts == 3 ? qd + 2 * kvd : qd + kvd;
+        TRY(linear(f, enc, xb, &L->wqkv, view(f, c->qkv, 0, 2, 1, n, 0), 1));
+        if (L->qkv_parts == 2) TRY(linear(f, enc, xb, &L->wv, view(f, c->qkv, qd + kvd, 2, 1, kvd, 0), 1));
+        qsrc = view(f, c->qkv, 0, 3, 1, H, hd);
+        ksrc = view(f, c->qkv, qd, 3, 1, KV, hd);
+        vsrc = view(f, c->qkv, qd + kvd, 3, 1, KV, hd);
+    } else {
+        TRY(linear(f, enc, xb, &L->wq, view(f, c->q, 0, 2, m, qd, 0), m));
+        TRY(linear(f, enc, xb, &L->wk, view(f, c->k, 0, 2, m, kvd, 0), m));
+        TRY(linear(f, enc, xb, &L->wv, view(f, c->v, 0, 2, m, kvd, 0), m));
+    }
+    if (L->bq) TRY(add_bias(f, enc, qsrc, L->bq, m, qd));
+    if (L->bk) TRY(add_bias(f, enc, ksrc, L->bk, m, kvd));
+    if (L->bv) TRY(add_bias(f, enc, vsrc, L->bv, m, kvd));
 
     mlxc_rope_desc rd = {.mode = M->rope_mode, .head_dim = (uint32_t)hd, .rope_dim = (uint32_t)M->rope_dim,
                          .theta_base = L->rope_theta, .freq_scale = L->rope_freq_scale,
@@ -274,13 +283,12 @@ static mlxc_status attention_block(fw *f, mlxc_encoder *enc, int l, uint32_t p0,
     mlxc_buffer *freqs = L->rope_freqs;
     if (M->rope_freqs_long && freqs == M->rope_freqs && c->n_ctx > M->rope_orig_ctx) freqs = M->rope_freqs_long;
     mlxc_buffer *pos = view(f, c->pos, 0, 1, m, 0, 0);
-    mlxc_buffer *q3 = view(f, c->q, 0, 3, m, H, hd), *k3 = view(f, c->k, 0, 3, m, KV, hd);
-    mlxc_buffer *qsrc = q3, *ksrc = k3;
     if (L->q_norm) {   /* Qwen3: RMS norm of each head's q and k before rope */
-        qsrc = view(f, c->att, 0, 3, m, H, hd);
-        ksrc = view(f, c->kn, 0, 3, m, KV, hd);
-        TRY(mlxc_rms_norm(enc, q3, L->q_norm, qsrc, (uint32_t)hd, M->eps));
-        TRY(mlxc_rms_norm(enc, k3, L->k_norm, ksrc, (uint32_t)hd, M->eps));
+        mlxc_buffer *qn = view(f, c->att, 0, 3, m, H, hd), *kn = view(f, c->kn, 0, 3, m, KV, hd);
+        TRY(mlxc_rms_norm(enc, qsrc, L->q_norm, qn, (uint32_t)hd, M->eps));
+        TRY(mlxc_rms_norm(enc, ksrc, L->k_norm, kn, (uint32_t)hd, M->eps));
+        qsrc = qn;
+        ksrc = kn;
     }
     rd.n_heads = (uint32_t)H;
     TRY(mlxc_rope(enc, qsrc, q3, pos, freqs, &rd));
@@ -293,7 +301,7 @@ static mlxc_status attention_block(fw *f, mlxc_encoder *enc, int l, uint32_t p0,
     if (!c->rows) {
         mlxc_buffer *p_0 = view(f, c->pos, 0, 1, 1, 0, 0);
         TRY(mlxc_kv_cache_copy(enc, k3, c->k_cache[l], &kd, 0, p_0));
-        TRY(mlxc_kv_cache_copy(enc, view(f, c->v, 0, 3, m, KV, hd), c->v_cache[l], &kd, 0, p_0));
+        TRY(mlxc_kv_cache_copy(enc, vsrc, c->v_cache[l], &kd, 0, p_0));
         TRY(c->fused_attn ? attention_fused(f, enc, l, p0, m, 0, c) : attention_composed(f, enc, l, p0, m, 0, c));
     } else {
         /* a batched decode step: every row is one sequence's next token,
@@ -317,17 +325,25 @@ static mlxc_status ffn_block(fw *f, mlxc_encoder *enc, int l, uint32_t m) {
     mlxc_model *M = f->m;
     const llm_layer *L = &M->layers[l];
     mlxc_buffer *xb = view(f, c->xb, 0, 2, m, M->dim, 0);
-    mlxc_buffer *gate = view(f, c->gate, 0, 2, m, M->ff, 0);           /* (m, ff) */
-    mlxc_buffer *up = view(f, c->up, 0, 2, m, M->ff, 0);               /* (m, ff) */
-    TRY(linear(f, enc, xb, &L->w_gate, gate, m));
-    TRY(linear(f, enc, xb, &L->w_up, up, m));
+    mlxc_buffer *act = view(f, c->gate, 0, 2, m, M->ff, 0);            /* (m, ff) */
+    mlxc_buffer *gate = act, *up;
+    if (m == 1 && !c->rows && L->w_gate_up.w && c->gu) {
+        /* one mat-vec over the stacked rows: gate, then up */
+        TRY(linear(f, enc, xb, &L->w_gate_up, view(f, c->gu, 0, 2, 1, 2 * M->ff, 0), 1));
+        gate = view(f, c->gu, 0, 2, 1, M->ff, 0);
+        up = view(f, c->gu, M->ff, 2, 1, M->ff, 0);
+    } else {
+        up = view(f, c->up, 0, 2, m, M->ff, 0);
+        TRY(linear(f, enc, xb, &L->w_gate, gate, m));
+        TRY(linear(f, enc, xb, &L->w_up, up, m));
+    }
     if (M->gelu) {
         TRY(mlxc_gelu(enc, gate, gate));
-        TRY(mlxc_mul(enc, gate, up, gate));
+        TRY(mlxc_mul(enc, gate, up, act));
     } else {
-        TRY(mlxc_silu_mul(enc, gate, up, gate));
+        TRY(mlxc_silu_mul(enc, gate, up, act));
     }
-    return linear(f, enc, gate, &L->w_down, view(f, c->xb2, 0, 2, m, M->dim, 0), m);
+    return linear(f, enc, act, &L->w_down, view(f, c->xb2, 0, 2, m, M->dim, 0), m);
 }
 
 /* A block's output as it joins the residual: xb2, or Gemma's norm of it. */

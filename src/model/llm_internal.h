@@ -43,6 +43,14 @@ typedef struct llm_layer {
     llm_weight   w_gate;          /* (ff, dim)                                 */
     llm_weight   w_up;            /* (ff, dim)                                 */
     llm_weight   w_down;          /* (dim, ff)                                 */
+    /* The decode step's fused projections (GPU): wqkv stacks the rows of
+     * wq, wk and (qkv_parts 3) wv, whose weights are then row views of it,
+     * so one mat-vec computes them; qkv_parts 0 when they differ in storage
+     * (or on the CPU).  w_gate_up likewise stacks w_gate and w_up (w NULL
+     * when not fused). */
+    llm_weight   wqkv;
+    int          qkv_parts;
+    llm_weight   w_gate_up;
     uint32_t     window;          /* sliding window of this layer; 0 = global  */
     float        rope_theta;      /* this layer's rope base (Gemma 3: local ones differ) */
     float        rope_freq_scale;
@@ -128,6 +136,9 @@ struct mlxc_context {
     mlxc_buffer *v;               /* (n_batch, n_kv_heads, head_dim)           */
     mlxc_buffer *att;             /* (n_batch, n_heads, head_dim)              */
     mlxc_buffer *kn;              /* (n_batch, n_kv_heads, head_dim) Qwen3 k norm */
+    mlxc_buffer *qkv;             /* (n_heads + 2 n_kv_heads) * head_dim: one token's
+                                   * stacked q, k, v projection, or NULL     */
+    mlxc_buffer *gu;              /* (2 ff): its stacked gate and up, or NULL */
     mlxc_buffer *gate;            /* (n_batch, ff)                             */
     mlxc_buffer *up;              /* (n_batch, ff)                             */
     mlxc_buffer *bias_rows;       /* (n_batch, max(q_dim, kv_dim)) broadcast bias */

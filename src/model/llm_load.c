@@ -107,6 +107,7 @@ typedef struct binder {
     bool               gguf;
     bool               norm_plus_one; /* Gemma HF/MLX norms: the kernels take 1 + w */
     bool               count_weights; /* the weights count against m->mem_budget */
+    bool               mapped;     /* weights read from the file's mapping    */
     mlxc_status        st;
     char               name[256];
 } binder;
@@ -321,11 +322,12 @@ static mlxc_status row_view(binder *b, mlxc_buffer *buf, int64_t total, int64_t 
  * their rows, so the forward pass multiplies by each part as by a separate
  * weight (no copy, and no strided split of a fused output). */
 static mlxc_status bind_fused(binder *b, const role *r, int layer, int64_t cols, int n, const int64_t *rows,
-                              llm_weight *const *out) {
+                              llm_weight *const *out, llm_weight *whole_out) {
     int64_t total = 0;
     for (int i = 0; i < n; i++) total += rows[i];
     llm_weight whole;
     mlxc_status st = bind_linear(b, r, layer, total, cols, &whole);
+    if (!st) *whole_out = whole;
     int64_t r0 = 0;
     for (int i = 0; i < n && !st; i++) {
         llm_weight *o = out[i];
@@ -346,7 +348,8 @@ static mlxc_status bind_qkv(binder *b, int l, llm_layer *L, int64_t qd, int64_t 
     if (m->arch == MLXC_ARCH_PHI3 && lookup(b, &R_Q, l) == SIZE_MAX) {
         const int64_t rows[3] = {qd, kvd, kvd};
         llm_weight *const out[3] = {&L->wq, &L->wk, &L->wv};
-        return bind_fused(b, &R_QKV, l, m->dim, 3, rows, out);
+        L->qkv_parts = 3;
+        return bind_fused(b, &R_QKV, l, m->dim, 3, rows, out, &L->wqkv);
     }
     mlxc_status st;
     if ((st = bind_linear(b, &R_Q, l, qd, m->dim, &L->wq)) || (st = bind_linear(b, &R_K, l, kvd, m->dim, &L->wk)))
@@ -361,10 +364,105 @@ static mlxc_status bind_gate_up(binder *b, int l, llm_layer *L) {
     if (m->arch == MLXC_ARCH_PHI3 && lookup(b, &R_GATE, l) == SIZE_MAX) {
         const int64_t rows[2] = {m->ff, m->ff};
         llm_weight *const out[2] = {&L->w_gate, &L->w_up};
-        return bind_fused(b, &R_GATEUP, l, m->dim, 2, rows, out);
+        return bind_fused(b, &R_GATEUP, l, m->dim, 2, rows, out, &L->w_gate_up);
     }
     mlxc_status st = bind_linear(b, &R_GATE, l, m->ff, m->dim, &L->w_gate);
     return st ? st : bind_linear(b, &R_UP, l, m->ff, m->dim, &L->w_up);
+}
+
+/* ---- the decode step's fused projections --------------------------------------------- */
+
+/* Stored alike: the same storage, format, bits, group, columns and buffer
+ * dtypes, so their rows stack into one weight that one kernel reads. */
+static bool same_storage(const llm_weight *a, const llm_weight *b) {
+    if (a->format != b->format || a->cols != b->cols || a->qformat != b->qformat || a->bits != b->bits ||
+        a->group_size != b->group_size)
+        return false;
+    const mlxc_buffer *pa[3] = {a->w, a->scales, a->biases}, *pb[3] = {b->w, b->scales, b->biases};
+    for (int i = 0; i < 3; i++)
+        if ((pa[i] == NULL) != (pb[i] == NULL) || (pa[i] && mlxc_buffer_dtype(pa[i]) != mlxc_buffer_dtype(pb[i])))
+            return false;
+    return true;
+}
+
+/* Drop b from the model's buffers (it must be one of them). */
+static void disown(mlxc_model *m, mlxc_buffer *b) {
+    for (size_t i = m->n_owned; i-- > 0;) {
+        if (m->owned[i] != b) continue;
+        m->owned[i] = m->owned[--m->n_owned];
+        m->weight_bytes -= mlxc_buffer_bytes(b);
+        mlxc_buffer_release(b);
+        return;
+    }
+}
+
+/* Stack the rows of parts[0 .. n) into *out, and make each part a row view
+ * of it.  The copies run in an encoder of their own, waited for before the
+ * parts' own buffers are freed, so the weights are held twice only one
+ * layer at a time. */
+static mlxc_status stack_rows(binder *b, llm_weight *const *parts, int n, llm_weight *out) {
+    mlxc_model *m = b->m;
+    int64_t total = 0;
+    for (int i = 0; i < n; i++) total += parts[i]->rows;
+    *out = *parts[0];
+    out->rows = total;
+    mlxc_buffer *old[3][3] = {{NULL}};
+    mlxc_encoder *enc = NULL;
+    mlxc_status st = mlxc_encoder_create(m->dev, &enc);
+    for (int c = 0; c < 3 && !st; c++) {
+        mlxc_buffer **whole = c == 0 ? &out->w : c == 1 ? &out->scales : &out->biases;
+        if (!*whole) continue;
+        const mlxc_dtype dt = mlxc_buffer_dtype(*whole);
+        size_t bytes = 0;
+        for (int i = 0; i < n; i++) {
+            mlxc_buffer *pb = c == 0 ? parts[i]->w : c == 1 ? parts[i]->scales : parts[i]->biases;
+            bytes += mlxc_buffer_bytes(pb);
+        }
+        const size_t es = mlxc_dtype_size(dt);
+        int64_t shape[2] = {total, (int64_t)(bytes / es / (size_t)total)};
+        mlxc_buffer *nb;
+        if ((st = mlxc_buffer_alloc(m->dev, bytes, dt, 2, shape, &nb)) || (st = own(m, nb))) break;
+        m->weight_bytes += bytes;
+        *whole = nb;
+        size_t off = 0;
+        for (int i = 0; i < n && !st; i++) {
+            mlxc_buffer **pp = c == 0 ? &parts[i]->w : c == 1 ? &parts[i]->scales : &parts[i]->biases;
+            const size_t pbytes = mlxc_buffer_bytes(*pp);
+            int64_t pshape[2] = {parts[i]->rows, shape[1]};
+            mlxc_buffer *v;
+            if ((st = mlxc_buffer_view(nb, off, dt, 2, pshape, &v))) break;
+            if ((st = own(m, v))) break;
+            if ((st = mlxc_copy(enc, *pp, v))) break;
+            old[c][i] = *pp;
+            *pp = v;
+            off += pbytes;
+        }
+    }
+    if (!st) st = mlxc_encoder_commit_and_wait_labeled(enc, "model.load.stack");
+    mlxc_encoder_destroy(enc);
+    for (int c = 0; c < 3; c++)
+        for (int i = 0; i < n; i++)
+            if (old[c][i] && !st) disown(m, old[c][i]);
+    return st;
+}
+
+/* q, k, v (or q, k) and gate, up of layer L as stacked weights where their
+ * storage matches: the decode step then reads each stack in one mat-vec
+ * (llm_forward.c).  Only where the weights are device copies: on a device
+ * that reads the file's mapping, stacking would copy every weight. */
+static mlxc_status stack_layer(binder *b, llm_layer *L) {
+    mlxc_status st;
+    if (L->qkv_parts == 0 && same_storage(&L->wq, &L->wk)) {
+        int n = same_storage(&L->wq, &L->wv) ? 3 : 2;
+        llm_weight *const parts[3] = {&L->wq, &L->wk, &L->wv};
+        if ((st = stack_rows(b, parts, n, &L->wqkv))) return st;
+        L->qkv_parts = n;
+    }
+    if (!L->w_gate_up.w && same_storage(&L->w_gate, &L->w_up)) {
+        llm_weight *const parts[2] = {&L->w_gate, &L->w_up};
+        if ((st = stack_rows(b, parts, 2, &L->w_gate_up))) return st;
+    }
+    return MLXC_OK;
 }
 
 /* ---- rope ---------------------------------------------------------------------------- */
@@ -599,6 +697,7 @@ static mlxc_status check_budget(binder *b, const mlxc_model_options *opt) {
     if (st) return st;
     bool given = opt && opt->memory_budget;
     bool mapped = caps.host_visible && !(b->lopt.flags & MLXC_LOAD_COPY);
+    b->mapped = mapped;
     m->mem_budget = given ? opt->memory_budget : caps.total_memory;
     if (mapped && !given) return MLXC_OK;
     b->count_weights = true;
@@ -665,6 +764,7 @@ static mlxc_status bind_all(binder *b) {
             (st = bind_gate_up(b, l, L)) ||
             (st = bind_linear(b, &R_DOWN, l, m->dim, m->ff, &L->w_down)))
             return st;
+        if (!b->mapped && (st = stack_layer(b, L))) return st;
         if ((L->q_norm != NULL) != (L->k_norm != NULL))
             return mlxc_set_error(MLXC_ERR_NOT_FOUND, "model: layer %d has only one of the q/k norms", l);
         if (m->rope_mode == MLXC_ROPE_NORM && L->q_norm)
