@@ -32,6 +32,7 @@ find_program(MLXC_NVCC_EXECUTABLE nvcc
 
 set(MLXC_CUDA_ARCHS sm_90a sm_80 compute_80 CACHE STRING
   "CUDA targets of the embedded kernels: sm_NN (machine code), compute_NN (PTX)")
+set(MLXC_CUDA_NVCC_FLAGS "" CACHE STRING "extra nvcc flags for every kernel file (comparisons)")
 
 file(GLOB MLXC_CUDA_KERNEL_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/src/kernels/cuda/*.cu)
 list(SORT MLXC_CUDA_KERNEL_SOURCES)
@@ -79,11 +80,12 @@ foreach(cu ${MLXC_CUDA_KERNEL_SOURCES})
   set(fatbin ${mlxc_cuda_dir}/${stem}.fatbin)
   set(asm ${mlxc_cuda_dir}/${stem}_fatbin.S)
   # --threads 0: the targets of one file compile in parallel.
+  # MLXC_CUDA_NVCC_FLAGS: extra flags for every kernel file (comparisons).
   add_custom_command(
     OUTPUT ${fatbin}
     COMMAND ${MLXC_NVCC_EXECUTABLE} -fatbin -O3 -std=c++17 --threads 0
             ${mlxc_spill_flag} -Werror all-warnings
-            ${mlxc_gencode}
+            ${mlxc_gencode} ${MLXC_CUDA_NVCC_FLAGS}
             -I${CMAKE_SOURCE_DIR}/src -I${CMAKE_SOURCE_DIR}/src/kernels/cuda
             -MD -MF ${fatbin}.d
             -o ${fatbin} ${cu}

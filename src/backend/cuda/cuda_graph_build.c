@@ -111,6 +111,44 @@ static int range_edges(cu_topo *t) {
     return rc;
 }
 
+/* Drop the edges another path already implies (j after i and after i's
+ * dependent h: the edge i -> j adds nothing): fewer edges to launch, and
+ * in a chain each kernel keeps one dependency, the one a programmatic edge
+ * overlaps.  Bitsets of each node's ancestors, for segments of up to
+ * REDUCE_MAX dispatches (k^2 / 8 bytes). */
+#define REDUCE_MAX 4096u
+static int reduce_edges(cu_topo *t) {
+    const uint32_t k = t->k, words = (k + 63) / 64;
+    if (k > REDUCE_MAX || k < 3) return 0;
+    uint64_t *reach = calloc((size_t)k * words, sizeof *reach);
+    if (!reach) return -1;
+    size_t w = 0;
+    for (uint32_t j = 0; j < k; j++) {
+        uint32_t a = t->dep_off[j], b = t->dep_off[j + 1];
+        /* newest first: an older dependency is implied by a newer one or not at all */
+        for (uint32_t x = a + 1; x < b; x++)
+            for (uint32_t y = x; y > a && t->deps[y - 1] < t->deps[y]; y--) {
+                uint32_t tmp = t->deps[y];
+                t->deps[y] = t->deps[y - 1];
+                t->deps[y - 1] = tmp;
+            }
+        uint64_t *rj = reach + (size_t)j * words;
+        t->dep_off[j] = (uint32_t)w;
+        for (uint32_t x = a; x < b; x++) {
+            const uint32_t d = t->deps[x];
+            if (rj[d / 64] >> (d % 64) & 1) continue;
+            const uint64_t *rd = reach + (size_t)d * words;
+            for (uint32_t i = 0; i < words; i++) rj[i] |= rd[i];
+            rj[d / 64] |= 1ull << (d % 64);
+            t->deps[w++] = d;
+        }
+    }
+    t->dep_off[k] = (uint32_t)w;
+    t->ndeps = w;
+    free(reach);
+    return 0;
+}
+
 mlxc_status cu_topo_build(cu_dev *cu, const mlxc_cmd *cmds, size_t n, cu_topo *t) {
     memset(t, 0, sizeof *t);
     uint32_t k = 0;
@@ -145,7 +183,7 @@ mlxc_status cu_topo_build(cu_dev *cu, const mlxc_cmd *cmds, size_t n, cu_topo *t
     }
     t->ranges = cu->range_edges && all_ranges && k > 0;
     t->pdl = cu->pdl;
-    if (t->ranges && range_edges(t)) {
+    if (t->ranges && (range_edges(t) || reduce_edges(t))) {
         cu_topo_free(t);
         return mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "out of host memory");
     }

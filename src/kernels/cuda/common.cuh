@@ -20,7 +20,10 @@
  * scheduled, so at most one kernel waits ahead of the running one.  Both
  * are no-ops in a launch without a programmatic dependency, and before
  * sm_90.  tests/check_families.sh checks every kernel has it. */
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 && defined(MLXC_PDL_TRIGGER_AT_EXIT)
+/* (comparisons: dependents scheduled only as this kernel's blocks exit) */
+#define MLXC_PDL_WAIT() asm volatile("griddepcontrol.wait;" ::: "memory")
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
 #define MLXC_PDL_WAIT() asm volatile("griddepcontrol.wait;\n\tgriddepcontrol.launch_dependents;" ::: "memory")
 #else
 #define MLXC_PDL_WAIT() ((void)0)
