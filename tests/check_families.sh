@@ -29,12 +29,13 @@ for cu in src/kernels/cuda/*.cu; do
 done
 # Every built-in CUDA kernel may be started early in a graph (programmatic
 # dependent launch, cuda_graph_build.c): each one's body must begin with
-# MLXC_PDL_WAIT() (common.cuh), one per __global__ definition.
+# MLXC_PDL_WAIT() (common.cuh), one per __global__ definition, or with
+# MLXC_PDL_INSIDE() where the kernel waits later itself.
 for cu in src/kernels/cuda/*.cu src/kernels/cuda/*.cuh; do
     kernels=$(grep -o '__global__' "$cu" | wc -l)
-    waits=$(grep -o '{ MLXC_PDL_WAIT();' "$cu" | wc -l)
+    waits=$(grep -oE '\{ MLXC_PDL_(WAIT|INSIDE)\(\);' "$cu" | wc -l)
     [ "$kernels" = "$waits" ] ||
-        { echo "$cu: $kernels __global__ kernels, $waits begin with MLXC_PDL_WAIT()"; fail=1; }
+        { echo "$cu: $kernels __global__ kernels, $waits begin with MLXC_PDL_WAIT() or MLXC_PDL_INSIDE()"; fail=1; }
 done
 [ $fail = 0 ] && echo "families: $(echo "$fams" | wc -l), each with its list, params, CPU, CUDA and op files"
 exit $fail

@@ -272,6 +272,53 @@ static void par_experts(void) {
     }
 }
 
+/* Weights an earlier dispatch of the same command buffer writes: the
+ * streaming mat-vec loads its first weights before it waits for the kernels
+ * it depends on (programmatic dependent launch in a CUDA graph), which the
+ * backend must not allow here.  The GPU copy starts as garbage and a copy
+ * kernel writes the real weights (and scales) just before the mat-vec. */
+static void par_written_weights(void) {
+    const qt_format fmts[2] = {{MLXC_QF_Q4_0, 0, 32, MLXC_U8}, {MLXC_QF_MLX_AFFINE, 4, 64, MLXC_BF16}};
+    for (int fi = 0; fi < 2; fi++) {
+        const uint32_t n = 4096 + 16, k = 4096;
+        qt_weight w = qt_weight_rand(fmts[fi], n, k);
+        qt_dev_weight wc = qt_upload(cpu, &w), src = qt_upload(gpu, &w), wg = qt_upload(gpu, &w);
+        mlxc_buffer *dst[3] = {wg.data, wg.scales, wg.biases};
+        for (int b = 0; b < 3; b++) {
+            if (!dst[b]) continue;
+            size_t bytes = mlxc_buffer_bytes(dst[b]);
+            unsigned char *junk = malloc(bytes);
+            for (size_t i = 0; i < bytes; i++) junk[i] = (unsigned char)(i * 131 + 7);
+            CHECK_OK(mlxc_buffer_write(dst[b], 0, junk, bytes));
+            free(junk);
+        }
+        pair x = p_rand(MLXC_BF16, k), y = {ot_out(cpu, MLXC_F32, n), ot_out(gpu, MLXC_F32, n)};
+        OT_RUN(cpu, mlxc_qmatmul(enc, x.c.b, &wc.w, y.c.b, 1, n, k));
+        mlxc_encoder *enc = NULL;
+        CHECK_OK(mlxc_encoder_create(gpu, &enc));
+        if (enc) {
+            mlxc_encoder_set_auto_barrier(enc, true);
+            CHECK_OK(mlxc_copy(enc, src.data, wg.data));
+            if (src.scales) CHECK_OK(mlxc_copy(enc, src.scales, wg.scales));
+            if (src.biases) CHECK_OK(mlxc_copy(enc, src.biases, wg.biases));
+            CHECK_OK(mlxc_qmatmul(enc, x.g.b, &wg.w, y.g.b, 1, n, k));
+            CHECK_OK(mlxc_encoder_commit_and_wait(enc));
+            mlxc_encoder_destroy(enc);
+        }
+        ot_download(&y.c);
+        ot_download(&y.g);
+        char lab[48];
+        OT_CLOSE(&y.g, y.c.h, tol(MLXC_F32), "%s weights written in the same command buffer", qt_label(&fmts[fi], lab, sizeof lab));
+        g_cases++;
+        p_free(&x);
+        p_free(&y);
+        qt_dev_free(&wc);
+        qt_dev_free(&src);
+        qt_dev_free(&wg);
+        qt_weight_free(&w);
+    }
+}
+
 int main(void) {
     ot_parity_devices("qmatmul parity", false, &cpu, &gpu);
     RUN(par_launch);
@@ -280,6 +327,7 @@ int main(void) {
     RUN(par_gather);
     RUN(par_experts);
     RUN(par_grouped);
+    RUN(par_written_weights);
     printf("%d comparisons\n", g_cases);
     mlxc_device_close(gpu);
     mlxc_device_close(cpu);

@@ -93,6 +93,8 @@ typedef struct cu_topo {
     int                       ranges;  /* edges from ranges (else barriers) */
     int                       pdl;     /* programmatic edges into kernels
                                           that wait for them (cu_func.pdl) */
+    uint8_t                  *plain;   /* [k] 1: plain edges into dispatch j,
+                                          whose early reads an earlier one writes */
     uint32_t                 *group;   /* [k] barrier group                 */
     uint32_t                 *dep_off; /* [k + 1] (range mode)              */
     uint32_t                 *deps;

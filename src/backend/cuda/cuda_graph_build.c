@@ -11,6 +11,7 @@ void cu_topo_free(cu_topo *t) {
     free(t->group);
     free(t->dep_off);
     free(t->deps);
+    free(t->plain);
     memset(t, 0, sizeof *t);
 }
 
@@ -149,6 +150,41 @@ static int reduce_edges(cu_topo *t) {
     return 0;
 }
 
+/* A kernel that reads before it waits (cu_func.pdl_early: every tracked
+ * read but the first) may start early only if no earlier dispatch of the
+ * segment writes what it reads then: programmatic edges chain, so an
+ * ancestor may still be running when it starts.  Otherwise its edges are
+ * plain, which orders it after every ancestor (each one waits for its own
+ * before it completes).  Without ranges nothing is known: plain. */
+static int early_reads(cu_topo *t) {
+    t->plain = calloc(t->k ? t->k : 1, 1);
+    if (!t->plain) return -1;
+    for (uint32_t j = 0; j < t->k; j++) {
+        const mlxc_cmd_dispatch *d = t->d[j];
+        if (!((const cu_func *)d->kernel->impl)->pdl_early) continue;
+        if (!t->ranges) {
+            t->plain[j] = 1;
+            continue;
+        }
+        const mlxc_range_set *rj = &d->ranges;
+        for (uint32_t i = 0; i < j && !t->plain[j]; i++) {
+            const mlxc_range_set *ri = &t->d[i]->ranges;
+            for (uint32_t a = 0; a < ri->n && !t->plain[j]; a++) {
+                const mlxc_buffer_range *w = &ri->r[a];
+                if (w->role != MLXC_RANGE_DST) continue;
+                for (uint32_t b = 1; b < rj->n; b++) {
+                    const mlxc_buffer_range *r = &rj->r[b];
+                    if (r->role == MLXC_RANGE_SRC && r->alloc_id == w->alloc_id && r->p0 < w->p1 && w->p0 < r->p1) {
+                        t->plain[j] = 1;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    return 0;
+}
+
 mlxc_status cu_topo_build(cu_dev *cu, const mlxc_cmd *cmds, size_t n, cu_topo *t) {
     memset(t, 0, sizeof *t);
     uint32_t k = 0;
@@ -183,7 +219,7 @@ mlxc_status cu_topo_build(cu_dev *cu, const mlxc_cmd *cmds, size_t n, cu_topo *t
     }
     t->ranges = cu->range_edges && all_ranges && k > 0;
     t->pdl = cu->pdl;
-    if (t->ranges && (range_edges(t) || reduce_edges(t))) {
+    if ((t->ranges && (range_edges(t) || reduce_edges(t))) || (t->pdl && early_reads(t))) {
         cu_topo_free(t);
         return mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "out of host memory");
     }
@@ -207,11 +243,13 @@ void cu_node_params(const mlxc_cmd_dispatch *d, void **pp, CUDA_KERNEL_NODE_PARA
 
 /* Kernel node `node` of dispatch d after the nd kernel nodes in deps: plain
  * edges, or programmatic ones when the kernel waits for them. */
-static CUresult add_kernel(const cu_topo *t, CUgraph g, const mlxc_cmd_dispatch *d, CUgraphNode *node,
-                           const CUgraphNode *deps, size_t nd, void **pp, CUDA_KERNEL_NODE_PARAMS_v2 *p) {
+static CUresult add_kernel(const cu_topo *t, CUgraph g, uint32_t j, CUgraphNode *node, const CUgraphNode *deps,
+                           size_t nd, void **pp, CUDA_KERNEL_NODE_PARAMS_v2 *p) {
     const mlxc_cu_api *api = mlxc_cu();
+    const mlxc_cmd_dispatch *d = t->d[j];
     cu_node_params(d, pp, p);
-    if (!t->pdl || nd == 0 || !((const cu_func *)d->kernel->impl)->pdl) return api->GraphAddKernelNode(node, g, deps, nd, p);
+    if (!t->pdl || nd == 0 || !((const cu_func *)d->kernel->impl)->pdl || t->plain[j])
+        return api->GraphAddKernelNode(node, g, deps, nd, p);
     CUresult r = api->GraphAddKernelNode(node, g, NULL, 0, p);
     for (size_t i = 0; i < nd && r == CUDA_SUCCESS; i++) {
         const CUgraphEdgeData e = {.from_port = CU_GRAPH_PORT_PROGRAMMATIC, .type = CU_GRAPH_DEP_PROGRAMMATIC};
@@ -237,7 +275,7 @@ CUresult cu_graph_build(const cu_topo *t, CUgraph *gout, CUgraphNode *nodes) {
         for (uint32_t j = 0; j < t->k && r == CUDA_SUCCESS; j++) {
             size_t nd = 0;
             for (uint32_t q = t->dep_off[j]; q < t->dep_off[j + 1]; q++) deps[nd++] = nodes[t->deps[q]];
-            r = add_kernel(t, g, t->d[j], &nodes[j], deps, nd, pp, &p);
+            r = add_kernel(t, g, j, &nodes[j], deps, nd, pp, &p);
         }
     } else {
         /* Groups are contiguous runs of equal group ids. */
@@ -262,7 +300,7 @@ CUresult cu_graph_build(const cu_topo *t, CUgraph *gout, CUgraphNode *nodes) {
                     cu_node_params(t->d[j], pp, &p);
                     r = api->GraphAddKernelNode(&nodes[j], g, deps, nd, &p);
                 } else {
-                    r = add_kernel(t, g, t->d[j], &nodes[j], deps, nd, pp, &p);
+                    r = add_kernel(t, g, j, &nodes[j], deps, nd, pp, &p);
                 }
             }
             pa = a;

@@ -19,7 +19,8 @@
  * completed and its writes are visible.  It then lets its own dependents be
  * scheduled, so at most one kernel waits ahead of the running one.  Both
  * are no-ops in a launch without a programmatic dependency, and before
- * sm_90.  tests/check_families.sh checks every kernel has it. */
+ * sm_90.  tests/check_families.sh checks every kernel has it (or
+ * MLXC_PDL_INSIDE). */
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 && defined(MLXC_PDL_TRIGGER_AT_EXIT)
 /* (comparisons: dependents scheduled only as this kernel's blocks exit) */
 #define MLXC_PDL_WAIT() asm volatile("griddepcontrol.wait;" ::: "memory")
@@ -28,6 +29,10 @@
 #else
 #define MLXC_PDL_WAIT() ((void)0)
 #endif
+/* Marks a kernel that calls MLXC_PDL_WAIT() itself, later, on every path
+ * and before its first access to what an earlier kernel writes (the
+ * streaming mat-vec loads its first weights before it). */
+#define MLXC_PDL_INSIDE() ((void)0)
 
 namespace mlxc {
 

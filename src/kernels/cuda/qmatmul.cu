@@ -1144,51 +1144,77 @@ __device__ __forceinline__ void qmv_tc_smem(const X *__restrict__ x, const uint8
      * are not copied (their sums are never stored).  The stage counters
      * advance by one (no division in the loop). */
     uint32_t ii = 0, ist = 0, islot = 0;
-    auto issue = [&]() {
-        if (ii < mine) {
-            const uint64_t tile = (blockIdx.x + (uint64_t)ii * gridDim.x) * QTC_ROWS;
-            const uint32_t st = ist, off = st * SB, have = rowb - off < SB ? rowb - off : SB;
-            uint8_t *buf = smem + islot * stage_bytes;
-            const uint8_t *base = w + tile * rowb + off;
-            const uint64_t left = n - tile;
-            uint8_t *xb = buf + wbytes;
-            const uint8_t *xsrc = (const uint8_t *)(x + (uint64_t)st * S::SV);
-            if (have == SB) {
+    /* The weights (and scales) of stage `st_` of tile `i_` into ring slot
+     * `slot_`: they do not depend on an earlier kernel. */
+    auto copy_w = [&](uint32_t i_, uint32_t st_, uint32_t slot_) {
+        if (i_ >= mine) return;
+        const uint64_t tile = (blockIdx.x + (uint64_t)i_ * gridDim.x) * QTC_ROWS;
+        const uint32_t off = st_ * SB, have = rowb - off < SB ? rowb - off : SB;
+        uint8_t *buf = smem + slot_ * stage_bytes;
+        const uint8_t *base = w + tile * rowb + off;
+        const uint64_t left = n - tile;
+        if (have == SB) {
 #pragma unroll
-                for (uint32_t j = 0; j < WJ; j++)
-                    if (wr[j] < left) cp16(buf + wdst[j], base + wsrc[j]);
-                for (uint32_t i = threadIdx.x; i < m * X16; i += blockDim.x) {
-                    const uint32_t tok = i / X16, col = i % X16;
-                    cp16(xb + tok * XB + col * 16, xsrc + (uint64_t)tok * p.k * sizeof(X) + col * 16);
-                }
-            } else {
-                const uint32_t v16 = have / 16, x16 = have / S::UB * S::UNIT * (uint32_t)sizeof(X) / 16;
-                for (uint32_t i = threadIdx.x; i < QTC_ROWS * v16; i += blockDim.x) {
-                    const uint32_t r = i / v16, col = i % v16;
-                    if (r < left) cp16(buf + r * RS + col * 16, base + (uint64_t)r * rowb + col * 16);
-                }
-                for (uint32_t i = threadIdx.x; i < m * x16; i += blockDim.x) {
-                    const uint32_t tok = i / x16, col = i % x16;
-                    cp16(xb + tok * XB + col * 16, xsrc + (uint64_t)tok * p.k * sizeof(X) + col * 16);
-                }
-            }
-            if constexpr (AFF) {
-                const uint32_t s16 = SS / 16;
-                uint8_t *sbuf = buf + QTC_ROWS * RS;
-                for (uint32_t i = threadIdx.x; i < 2 * QTC_ROWS * s16; i += blockDim.x) {
-                    const uint32_t which = i / (QTC_ROWS * s16), r = (i / s16) % QTC_ROWS, col = i % s16;
-                    const uint64_t row = tile + r < n ? tile + r : n - 1;
-                    const uint8_t *src = (const uint8_t *)(which ? bi : sc) + row * gpr * ES + (uint64_t)st * SS;
-                    cp16(sbuf + which * QTC_ROWS * SS + r * SS + col * 16, src + col * 16);
-                }
+            for (uint32_t j = 0; j < WJ; j++)
+                if (wr[j] < left) cp16(buf + wdst[j], base + wsrc[j]);
+        } else {
+            const uint32_t v16 = have / 16;
+            for (uint32_t i = threadIdx.x; i < QTC_ROWS * v16; i += blockDim.x) {
+                const uint32_t r = i / v16, col = i % v16;
+                if (r < left) cp16(buf + r * RS + col * 16, base + (uint64_t)r * rowb + col * 16);
             }
         }
-        cp_commit();
-        if (++ist == nst) ist = 0, ii++;
-        if (++islot == S::P) islot = 0;
+        if constexpr (AFF) {
+            const uint32_t s16 = SS / 16;
+            uint8_t *sbuf = buf + QTC_ROWS * RS;
+            for (uint32_t i = threadIdx.x; i < 2 * QTC_ROWS * s16; i += blockDim.x) {
+                const uint32_t which = i / (QTC_ROWS * s16), r = (i / s16) % QTC_ROWS, col = i % s16;
+                const uint64_t row = tile + r < n ? tile + r : n - 1;
+                const uint8_t *src = (const uint8_t *)(which ? bi : sc) + row * gpr * ES + (uint64_t)st_ * SS;
+                cp16(sbuf + which * QTC_ROWS * SS + r * SS + col * 16, src + col * 16);
+            }
+        }
     };
+    /* The x values stage `st_` multiplies: an earlier kernel's output. */
+    auto copy_x = [&](uint32_t i_, uint32_t st_, uint32_t slot_) {
+        if (i_ >= mine) return;
+        const uint32_t off = st_ * SB, have = rowb - off < SB ? rowb - off : SB;
+        uint8_t *xb = smem + slot_ * stage_bytes + wbytes;
+        const uint8_t *xsrc = (const uint8_t *)(x + (uint64_t)st_ * S::SV);
+        const uint32_t x16 = have == SB ? X16 : have / S::UB * S::UNIT * (uint32_t)sizeof(X) / 16;
+        for (uint32_t i = threadIdx.x; i < m * x16; i += blockDim.x) {
+            const uint32_t tok = i / x16, col = i % x16;
+            cp16(xb + tok * XB + col * 16, xsrc + (uint64_t)tok * p.k * sizeof(X) + col * 16);
+        }
+    };
+    auto advance = [&](uint32_t &i_, uint32_t &st_, uint32_t &slot_) {
+        if (++st_ == nst) st_ = 0, i_++;
+        if (++slot_ == S::P) slot_ = 0;
+    };
+    auto issue = [&]() {
+        copy_w(ii, ist, islot);
+        copy_x(ii, ist, islot);
+        cp_commit();
+        advance(ii, ist, islot);
+    };
+    /* The first stages' weights load before the wait for the kernel this
+     * one depends on (programmatic dependent launch: MLXC_PDL_WAIT), so
+     * they stream while that kernel finishes; x only after it. */
+    {
+        uint32_t i_ = ii, st_ = ist, slot_ = islot;
 #pragma unroll
-    for (uint32_t st = 0; st + 1 < S::P; st++) issue();
+        for (uint32_t k = 0; k + 1 < S::P; k++) {
+            copy_w(i_, st_, slot_);
+            advance(i_, st_, slot_);
+        }
+    }
+    MLXC_PDL_WAIT();
+#pragma unroll
+    for (uint32_t k = 0; k + 1 < S::P; k++) {
+        copy_x(ii, ist, islot);
+        cp_commit();
+        advance(ii, ist, islot);
+    }
     float acc[QTC_RT][2] = {};
     uint32_t ci = 0, st = 0, slot = 0;
     for (uint64_t L = 0; L < total; L++) {
@@ -1252,6 +1278,7 @@ __device__ __forceinline__ void qmv_tc(const X *__restrict__ x, const uint8_t *_
             return;
         }
     }
+    MLXC_PDL_WAIT();
     const bool w4 = ((uintptr_t)w & 3) == 0 && p.row_bytes % 4 == 0;
     if (F == MLXC_QMMF_AFFINE) {
         if (p.sdtype == MLXC_QS_F32) qmv_tc_reg<F, B, MLXC_QS_F32, true>(x, w, sc, bi, y, p, red);
@@ -1318,8 +1345,12 @@ template <int F, int B, typename X, typename Y>
 __device__ __forceinline__ void qmvt(const X *__restrict__ x, const uint8_t *__restrict__ w,
                                      const void *__restrict__ scales, const void *__restrict__ biases,
                                      Y *__restrict__ y, const mlxc_p_qmatmul &p) {
-    if (qtc_ok<F, B>(x, p)) qmv_tc<F, B>(x, w, scales, biases, y, p);
-    else qmv<F, B>(x, w, scales, biases, y, p);
+    if (qtc_ok<F, B>(x, p)) {
+        qmv_tc<F, B>(x, w, scales, biases, y, p);
+    } else {
+        MLXC_PDL_WAIT();
+        qmv<F, B>(x, w, scales, biases, y, p);
+    }
 }
 
 #define QMM_KC 64
@@ -1508,7 +1539,7 @@ QMM_FORMATS(qmm)
 #define QMVT_ENTRY(NAME, F, B, XS, XT, YS, YT)                                                                        \
     extern "C" __global__ void __launch_bounds__(MLXC_QMVT_THREADS, F == MLXC_QMMF_Q6_K ? 1 : 2)                                               \
         qmvt_##NAME##_##XS##_##YS(const XT *x, const uint8_t *w, const void *scales, const void *biases, YT *y,      \
-                                  mlxc_p_qmatmul p) { MLXC_PDL_WAIT();                                                                 \
+                                  mlxc_p_qmatmul p) { MLXC_PDL_INSIDE();                                                               \
         mlxc_qmm::qmvt<F, B>(x, w, scales, biases, y, p);                                                            \
     }
 #define QMVT_XY(NAME, F, B)                                                                                           \
