@@ -246,6 +246,93 @@ static void err_rope(void) {
     mlxc_buffer_release(p1); mlxc_buffer_release(p2); mlxc_buffer_release(big);
 }
 
+static void err_rope_qkv(void) {
+    /* 3 tokens x (2 q + 1 k + 1 v heads) x 8; a cache of 4 rows */
+    mlxc_buffer *qkv = buf(MLXC_F16, 96), *bias = buf(MLXC_F16, 32), *qn = buf(MLXC_F16, 8), *kn = buf(MLXC_F16, 8);
+    mlxc_buffer *q = buf(MLXC_F16, 48), *kc = buf(MLXC_BF16, 32), *vc = buf(MLXC_BF16, 32), *pos = buf(MLXC_I32, 3);
+    mlxc_buffer *ff = buf(MLXC_F32, 4), *ff3 = buf(MLXC_F32, 3), *b31 = buf(MLXC_F16, 31), *bf = buf(MLXC_F32, 32);
+    mlxc_buffer *qn7 = buf(MLXC_F16, 7), *qnb = buf(MLXC_BF16, 8), *q47 = buf(MLXC_F16, 47), *qf = buf(MLXC_F32, 48);
+    mlxc_buffer *kc31 = buf(MLXC_BF16, 31), *vcf = buf(MLXC_F32, 32), *kcu = buf(MLXC_U16, 32), *pos2 = buf(MLXC_I32, 2);
+    mlxc_buffer *posu = buf(MLXC_U32, 3), *qkvu = buf(MLXC_U16, 96), *qkv95 = buf(MLXC_F16, 95);
+    mlxc_rope_qkv_desc d = {{MLXC_ROPE_NEOX, 2, 8, 0, 10000.0f, 1.0f, {0}, 0.0f}, 1, 4, false, 1e-6f};
+    CHECK_OK(mlxc_rope_qkv_cache(enc, qkv, bias, qn, kn, q, kc, vc, pos, ff, &d));
+    CHECK_OK(mlxc_rope_qkv_cache(enc, qkv, NULL, NULL, NULL, q, kc, vc, pos, NULL, &d));
+    FAILS(mlxc_rope_qkv_cache(NULL, qkv, bias, qn, kn, q, kc, vc, pos, ff, &d), BAD_ARG);
+    FAILS(mlxc_rope_qkv_cache(enc, NULL, bias, qn, kn, q, kc, vc, pos, ff, &d), BAD_ARG);
+    FAILS(mlxc_rope_qkv_cache(enc, qkv, bias, qn, kn, NULL, kc, vc, pos, ff, &d), BAD_ARG);
+    FAILS(mlxc_rope_qkv_cache(enc, qkv, bias, qn, kn, q, NULL, vc, pos, ff, &d), BAD_ARG);
+    FAILS(mlxc_rope_qkv_cache(enc, qkv, bias, qn, kn, q, kc, NULL, pos, ff, &d), BAD_ARG);
+    FAILS(mlxc_rope_qkv_cache(enc, qkv, bias, qn, kn, q, kc, vc, NULL, ff, &d), BAD_ARG);
+    FAILS(mlxc_rope_qkv_cache(enc, qkv, bias, qn, kn, q, kc, vc, pos, ff, NULL), BAD_ARG);
+    /* one norm without the other */
+    FAILS(mlxc_rope_qkv_cache(enc, qkv, bias, qn, NULL, q, kc, vc, pos, ff, &d), BAD_ARG);
+    FAILS(mlxc_rope_qkv_cache(enc, qkv, bias, NULL, kn, q, kc, vc, pos, ff, &d), BAD_ARG);
+    /* dtypes */
+    FAILS(mlxc_rope_qkv_cache(enc, qkvu, NULL, NULL, NULL, q, kc, vc, pos, NULL, &d), MLXC_ERR_DTYPE);
+    FAILS(mlxc_rope_qkv_cache(enc, qkv, bf, qn, kn, q, kc, vc, pos, ff, &d), MLXC_ERR_DTYPE);
+    FAILS(mlxc_rope_qkv_cache(enc, qkv, bias, qnb, kn, q, kc, vc, pos, ff, &d), MLXC_ERR_DTYPE);
+    FAILS(mlxc_rope_qkv_cache(enc, qkv, bias, qn, qnb, q, kc, vc, pos, ff, &d), MLXC_ERR_DTYPE);
+    FAILS(mlxc_rope_qkv_cache(enc, qkv, bias, qn, kn, qf, kc, vc, pos, ff, &d), MLXC_ERR_DTYPE);
+    FAILS(mlxc_rope_qkv_cache(enc, qkv, bias, qn, kn, q, kcu, vc, pos, ff, &d), MLXC_ERR_DTYPE);
+    FAILS(mlxc_rope_qkv_cache(enc, qkv, bias, qn, kn, q, kc, vcf, pos, ff, &d), MLXC_ERR_DTYPE); /* k, v differ */
+    FAILS(mlxc_rope_qkv_cache(enc, qkv, bias, qn, kn, q, kc, vc, posu, ff, &d), MLXC_ERR_DTYPE);
+    FAILS(mlxc_rope_qkv_cache(enc, qkv, bias, qn, kn, q, kc, vc, pos, pos, &d), MLXC_ERR_DTYPE);
+    /* sizes */
+    FAILS(mlxc_rope_qkv_cache(enc, qkv95, NULL, NULL, NULL, q, kc, vc, pos, NULL, &d), MLXC_ERR_SHAPE);
+    FAILS(mlxc_rope_qkv_cache(enc, qkv, b31, qn, kn, q, kc, vc, pos, ff, &d), MLXC_ERR_SHAPE);
+    FAILS(mlxc_rope_qkv_cache(enc, qkv, bias, qn7, kn, q, kc, vc, pos, ff, &d), MLXC_ERR_SHAPE);
+    FAILS(mlxc_rope_qkv_cache(enc, qkv, bias, qn, kn, q47, kc, vc, pos, ff, &d), MLXC_ERR_SHAPE);
+    FAILS(mlxc_rope_qkv_cache(enc, qkv, bias, qn, kn, q, kc31, vc, pos, ff, &d), MLXC_ERR_SHAPE);
+    FAILS(mlxc_rope_qkv_cache(enc, qkv, bias, qn, kn, q, kc, vc, pos2, ff, &d), MLXC_ERR_SHAPE);
+    FAILS(mlxc_rope_qkv_cache(enc, qkv, bias, qn, kn, q, kc, vc, pos, ff3, &d), MLXC_ERR_SHAPE);
+    /* the desc */
+    mlxc_rope_qkv_desc b = d;
+    b.rope.mode = MLXC_ROPE_MROPE;
+    b.rope.sections[0] = 4;
+    FAILS(mlxc_rope_qkv_cache(enc, qkv, bias, qn, kn, q, kc, vc, pos, ff, &b), BAD_ARG); /* NORM or NEOX only */
+    b.rope.mode = MLXC_ROPE_IMROPE;
+    FAILS(mlxc_rope_qkv_cache(enc, qkv, bias, qn, kn, q, kc, vc, pos, ff, &b), BAD_ARG);
+    b.rope.mode = (mlxc_rope_mode)1;
+    FAILS(mlxc_rope_qkv_cache(enc, qkv, bias, qn, kn, q, kc, vc, pos, ff, &b), BAD_ARG);
+    b = d;
+    b.rope.rope_dim = 10;
+    FAILS(mlxc_rope_qkv_cache(enc, qkv, bias, qn, kn, q, kc, vc, pos, ff, &b), BAD_ARG);
+    b = d;
+    b.rope.theta_base = -1.0f;
+    FAILS(mlxc_rope_qkv_cache(enc, qkv, bias, qn, kn, q, kc, vc, pos, ff, &b), BAD_ARG);
+    b = d;
+    b.n_kv_heads = 0;
+    FAILS(mlxc_rope_qkv_cache(enc, qkv, bias, qn, kn, q, kc, vc, pos, ff, &b), BAD_ARG);
+    b = d;
+    b.capacity = 0;
+    FAILS(mlxc_rope_qkv_cache(enc, qkv, bias, qn, kn, q, kc, vc, pos, ff, &b), BAD_ARG);
+    b = d;
+    b.capacity = 8; /* the caches hold 4 rows */
+    FAILS(mlxc_rope_qkv_cache(enc, qkv, bias, qn, kn, q, kc, vc, pos, ff, &b), MLXC_ERR_SHAPE);
+    b = d;
+    b.eps = -1.0f;
+    FAILS(mlxc_rope_qkv_cache(enc, qkv, bias, qn, kn, q, kc, vc, pos, ff, &b), BAD_ARG);
+    b.eps = NAN;
+    FAILS(mlxc_rope_qkv_cache(enc, qkv, bias, qn, kn, q, kc, vc, pos, ff, &b), BAD_ARG);
+    b = d;
+    b.rope.n_heads = 1;
+    b.rope.head_dim = 1024;
+    b.rope.rope_dim = 64;
+    FAILS(mlxc_rope_qkv_cache(enc, qkv, bias, qn, kn, q, kc, vc, pos, ff, &b), BAD_ARG); /* head_dim > 512 */
+    /* overlap: q_out on qkv, the caches on each other or on q_out */
+    mlxc_buffer *big = buf(MLXC_F16, 160), *qkvv = view(big, 0, MLXC_F16, 96), *qv = view(big, 96 * 2 - 16, MLXC_F16, 48);
+    mlxc_buffer *kv2 = buf(MLXC_BF16, 48), *kcv = view(kv2, 0, MLXC_BF16, 32), *vcv = view(kv2, 16, MLXC_BF16, 32);
+    mlxc_buffer *qh = view(kv2, 0, MLXC_F16, 48);
+    FAILS(mlxc_rope_qkv_cache(enc, qkvv, NULL, NULL, NULL, qv, kc, vc, pos, NULL, &d), BAD_ARG);
+    FAILS(mlxc_rope_qkv_cache(enc, qkv, NULL, NULL, NULL, q, kcv, vcv, pos, NULL, &d), BAD_ARG);
+    FAILS(mlxc_rope_qkv_cache(enc, qkv, NULL, NULL, NULL, q, kc, kc, pos, NULL, &d), BAD_ARG);
+    FAILS(mlxc_rope_qkv_cache(enc, qkv, NULL, NULL, NULL, qh, kcv, vc, pos, NULL, &d), BAD_ARG);
+    CHECK_OK(mlxc_rope_qkv_cache(enc, qkv, NULL, NULL, NULL, q, kc, vc, pos, NULL, &d));
+    mlxc_buffer *all[] = {qkv, bias, qn, kn, q, kc, vc, pos, ff, ff3, b31, bf, qn7, qnb, q47, qf, kc31, vcf, kcu,
+                          pos2, posu, qkvu, qkv95, qkvv, qv, big, kcv, vcv, qh, kv2};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) mlxc_buffer_release(all[i]);
+}
+
 static void err_softmax(void) {
     mlxc_buffer *x = buf(MLXC_F32, 24), *o = buf(MLXC_F32, 24), *m = buf(MLXC_F32, 12), *mh = buf(MLXC_F16, 12);
     mlxc_scale_mask_softmax_desc d = {6, 2, 0.5f, true, 0};
@@ -529,8 +616,9 @@ static void signatures_match(void) {
      * combine x 2 dtypes, group; linear_attn: 5 ops x 3 dtypes; hadamard: 3
      * dtypes x 3 (transform, tq copy, tq dequant), tq decode 3 head dims x 4
      * bit widths, the combine; dense matmul with f16 x and f16 w: matvec
-     * and gemm x 2 y dtypes, and its library GEMM. */
-    CHECK_EQ_INT(n, 126 + 4 + 10 + 88 + 28 + 88 + 44 + 88 + 88 + 5 + 15 + 22 + 5);
+     * and gemm x 2 y dtypes, and its library GEMM; rope_qkv_cache: 3 x 3 dtype
+     * pairs. */
+    CHECK_EQ_INT(n, 126 + 4 + 10 + 88 + 28 + 88 + 44 + 88 + 88 + 5 + 15 + 22 + 5 + 9);
     size_t ncpu = 0;
     for (const mlxc_cpu_builtin *b; (b = mlxc_cpu_builtin_at(ncpu)) != NULL; ncpu++) {
         const mlxc_kernel_signature *s = mlxc_kernel_builtin_signature(b->name);
@@ -565,6 +653,7 @@ int main(void) {
     RUN(err_select);
     RUN(err_norm);
     RUN(err_rope);
+    RUN(err_rope_qkv);
     RUN(err_softmax);
     RUN(err_moe);
     RUN(err_linear_attn);

@@ -59,6 +59,56 @@ typedef struct mlxc_rope_desc {
 MLXC_API mlxc_status mlxc_rope(mlxc_encoder *enc, const mlxc_buffer *x, mlxc_buffer *out, const mlxc_buffer *pos,
                                const mlxc_buffer *freq_factors, const mlxc_rope_desc *desc);
 
+/*
+ * The decode step's work between the q/k/v projection and attention, in one
+ * dispatch.  One projection over the stacked [wq; wk; wv] weight writes each
+ * token's q heads, then its k heads, then its v heads; this op then
+ *
+ *   1. adds bias (Qwen2's bq, bk, bv), when given;
+ *   2. RMS-normalises each q head times q_norm and each k head times
+ *      k_norm over head_dim (Qwen3, Gemma 3), when given;
+ *   3. rotates q and k as mlxc_rope does;
+ *   4. writes the rotated k and the v of token t to row pos[t] of every KV
+ *      head of k_cache and v_cache, converted to the caches' dtype.
+ *
+ * The result is bit for bit that of the separate ops on the same backend:
+ * mlxc_add, mlxc_rms_norm(x, w, out, head_dim, eps), mlxc_rope on q and on
+ * k, mlxc_kv_cache_copy of k and v with pos as its pos_buf; every
+ * intermediate is rounded to qkv's dtype as their buffers would round it.
+ *
+ *   qkv:    (n_tokens, n_heads + 2 n_kv_heads, head_dim) f32, f16 or bf16
+ *   bias:   NULL or (n_heads + 2 n_kv_heads, head_dim), qkv's dtype
+ *   q_norm, k_norm: both NULL or both (head_dim), qkv's dtype
+ *   q_out:  (n_tokens, n_heads, head_dim), qkv's dtype: the rotated q
+ *   k_cache, v_cache: (n_kv_heads, capacity, head_dim), one float dtype (any)
+ *   pos:    (n_tokens) i32 device positions, distinct, so that a replayed
+ *           graph needs no new parameters
+ *   freq_factors: (rope_dim / 2) f32 or NULL, as mlxc_rope
+ *
+ * Slots as mlxc_kv_cache_copy picks them: a sliding cache (a ring) takes
+ * pos[t] % capacity and keeps only the last `capacity` tokens of a call; a
+ * linear cache drops a token whose position is at or past its capacity (or
+ * negative).  rope.mode is NORM or NEOX, rope.n_heads the q heads, head_dim
+ * at most 512.  No output may overlap another operand.
+ *
+ *     mlxc_rope_qkv_desc d = {.rope = {MLXC_ROPE_NEOX, 32, 128, 0, 1e6f, 1.0f},
+ *                             .n_kv_heads = 8, .capacity = 4096, .eps = 1e-6f};
+ *     mlxc_rope_qkv_cache(enc, qkv, NULL, q_norm, k_norm, q, k_cache, v_cache,
+ *                         pos_i32, NULL, &d);
+ */
+typedef struct mlxc_rope_qkv_desc {
+    mlxc_rope_desc rope;       /* NORM or NEOX; n_heads = the q heads      */
+    uint32_t       n_kv_heads;
+    uint32_t       capacity;   /* cache rows per KV head                   */
+    bool           sliding;    /* as mlxc_kv_cache_desc.sliding            */
+    float          eps;        /* the q/k norms' epsilon (finite, >= 0)    */
+} mlxc_rope_qkv_desc;
+
+MLXC_API mlxc_status mlxc_rope_qkv_cache(mlxc_encoder *enc, const mlxc_buffer *qkv, const mlxc_buffer *bias,
+                                         const mlxc_buffer *q_norm, const mlxc_buffer *k_norm, mlxc_buffer *q_out,
+                                         mlxc_buffer *k_cache, mlxc_buffer *v_cache, const mlxc_buffer *pos,
+                                         const mlxc_buffer *freq_factors, const mlxc_rope_qkv_desc *desc);
+
 #ifdef __cplusplus
 }
 #endif

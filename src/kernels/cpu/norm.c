@@ -1,27 +1,12 @@
 /* Normalisation kernels: rms_norm with a fused residual add, l2_norm and
  * layer_norm, then rms_norm and rms_norm_mul.  Row sums use eight fixed
  * partial sums (lane j % 8, the tail into lane 0, the lanes combined in one
- * fixed tree), so they vectorize and are deterministic for any grid. */
+ * fixed tree: ops_sum8 and ops_sum_sq in ops_cpu.h), so they vectorize and
+ * are deterministic for any grid. */
 #include "kernels/params_norm.h"
 #include "kernels/cpu/ops_cpu.h"
 
 static inline float sq(float v) { return v * v; }
-
-/* The eight partial sums combined, always in this order. */
-static inline float sum8(const float l[8]) {
-    return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
-}
-
-/* sum of x[j]^2 over j < dim, eight scalar lanes (the compiler vectorizes
- * them).  rms_norm, rms_norm_mul and l2_norm share it, so they agree. */
-OPS_ALWAYS_INLINE float sum_sq(ops_dtype t, const void *x, /* (dim) */ uint32_t dim) {
-    float acc[8] = {0};
-    uint32_t i = 0;
-    for (; i + 8 <= dim; i += 8)
-        for (int k = 0; k < 8; k++) acc[k] += sq(ops_ld(t, x, i + k));
-    for (; i < dim; i++) acc[0] += sq(ops_ld(t, x, i));
-    return sum8(acc);
-}
 
 /* The same lanes as two four-lane vectors, of x[j] (centered == 0) or of
  * (x[j] - mean)^2 (centered == 1): layer_norm's two passes. */
@@ -39,7 +24,7 @@ OPS_ALWAYS_INLINE float sum_v(ops_dtype t, const void *x, /* (dim) */ uint32_t d
         l0 += centered ? sq(v - mean) : v;
     }
     const float l[8] = {l0, a[1], a[2], a[3], b[0], b[1], b[2], b[3]};
-    return sum8(l);
+    return ops_sum8(l);
 }
 
 /* rms_norm_residual(x, r, w, out, sum, p): s = round(x + r) (written to sum
@@ -117,7 +102,7 @@ OPS_ALWAYS_INLINE void l2_norm(const mlxc_cpu_launch *l, ops_dtype t) {
     for (uint64_t r = r0; r < r1; r++) {
         const void *xr = (const char *)x + r * dim * es; /* (dim) */
         void *o = (char *)out + r * dim * es;            /* (dim) */
-        const float inv = 1.0f / sqrtf(sum_sq(t, xr, dim) + p->eps);
+        const float inv = 1.0f / sqrtf(ops_sum_sq(t, xr, dim) + p->eps);
         for (uint32_t i = 0; i < dim; i++) ops_st(t, o, i, ops_ld(t, xr, i) * inv);
     }
 }
@@ -168,7 +153,7 @@ OPS_ALWAYS_INLINE void rms_norm(const mlxc_cpu_launch *l, ops_dtype t) {
     for (uint64_t r = r0; r < r1; r++) {
         const void *xr = (const char *)x + r * dim * es; /* (dim) */
         void *o = (char *)out + r * dim * es;            /* (dim) */
-        const float inv = 1.0f / sqrtf(sum_sq(t, xr, dim) / (float)dim + p->eps);
+        const float inv = 1.0f / sqrtf(ops_sum_sq(t, xr, dim) / (float)dim + p->eps);
         if (p->has_weight)
             for (uint32_t i = 0; i < dim; i++) ops_st(t, o, i, ops_ld(t, xr, i) * inv * ops_ld(t, w, i));
         else
@@ -193,7 +178,7 @@ OPS_ALWAYS_INLINE void rms_norm_mul(const mlxc_cpu_launch *l, ops_dtype t) {
         const void *xr = (const char *)x + r * dim * es; /* (dim) */
         const void *sr = (const char *)s + r * dim * es; /* (dim) */
         void *o = (char *)out + r * dim * es;            /* (dim) */
-        const float inv = 1.0f / sqrtf(sum_sq(t, xr, dim) / (float)dim + p->eps);
+        const float inv = 1.0f / sqrtf(ops_sum_sq(t, xr, dim) / (float)dim + p->eps);
         for (uint32_t i = 0; i < dim; i++) {
             float v = ops_ld(t, xr, i) * inv;
             if (p->has_weight) v = v * ops_ld(t, w, i);

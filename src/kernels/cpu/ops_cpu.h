@@ -173,6 +173,28 @@ OPS_ALWAYS_INLINE void ops_st4(ops_dtype t, void *p, uint64_t i, ops_v4f v) {
     }
 }
 
+/* Eight partial sums combined, always in this order. */
+static inline float ops_sum8(const float l[8]) {
+    return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+}
+/* The sum of x[j]^2 over j < dim in eight scalar lanes (lane j % 8, the
+ * tail into lane 0; the compiler vectorizes them): the order every RMS norm
+ * on the CPU sums in (norm.c, and rope.c's fused q/k norm), so they agree. */
+OPS_ALWAYS_INLINE float ops_sum_sq(ops_dtype t, const void *x, /* (dim) */ uint32_t dim) {
+    float acc[8] = {0};
+    uint32_t i = 0;
+    for (; i + 8 <= dim; i += 8)
+        for (int k = 0; k < 8; k++) {
+            const float v = ops_ld(t, x, i + k);
+            acc[k] += v * v;
+        }
+    for (; i < dim; i++) {
+        const float v = ops_ld(t, x, i);
+        acc[0] += v * v;
+    }
+    return ops_sum8(acc);
+}
+
 /* exp(x) per lane without a libm call: x = n ln2 + r with |r| <= ln2/2
  * (Cody-Waite split of ln2), e^r by its Taylor polynomial to r^7
  * (truncation < 1e-8 relative), times 2^n built in the exponent bits.
