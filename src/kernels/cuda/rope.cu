@@ -6,7 +6,8 @@
  * inv_freq[i] (/ freq_factors[i]) in f32 with explicit round-to-nearest
  * operations (no contraction), so the angle is bit-identical to the CPU's;
  * sincosf is the accurate libdevice version; its results times mscale
- * rounded once, as the CPU does.
+ * rounded once, as the CPU does.  Also rope_qkv_cache, the decode step's
+ * fused bias, q/k norm, rope and KV-cache write (below).
  */
 #include "kernels/params_rope.h"
 #include "common.cuh"
@@ -29,6 +30,14 @@ __device__ __forceinline__ float rope_position(const int32_t *pos, const mlxc_p_
     return (float)pos[(uint64_t)sec * p.n_tokens + t];
 }
 
+/* One pair turned by (cs, sn): the one expression every rotation of the
+ * family uses, so that nvcc contracts it alike in each (rope_qkv_cache must
+ * give rope's bits). */
+__device__ __forceinline__ void rope_rotate(float a, float b, float cs, float sn, float *lo, float *hi) {
+    *lo = a * cs - b * sn;
+    *hi = a * sn + b * cs;
+}
+
 template <typename T>
 __device__ __forceinline__ void rope_scalar(const T *x, T *out, const int32_t *pos, const float *ff, const mlxc_p_rope &p) {
     const uint32_t half = p.rope_dim / 2, hd = p.head_dim;
@@ -47,9 +56,10 @@ __device__ __forceinline__ void rope_scalar(const T *x, T *out, const int32_t *p
         const uint32_t ia = adjacent ? 2 * i : i, ib = adjacent ? 2 * i + 1 : i + half;
         const T *xr = x + row * hd;
         T *o = out + row * hd;
-        const float a = conv<T>::load(xr[ia]), b = conv<T>::load(xr[ib]);
-        o[ia] = conv<T>::store(a * cs - b * sn);
-        o[ib] = conv<T>::store(a * sn + b * cs);
+        float lo, hi;
+        rope_rotate(conv<T>::load(xr[ia]), conv<T>::load(xr[ib]), cs, sn, &lo, &hi);
+        o[ia] = conv<T>::store(lo);
+        o[ib] = conv<T>::store(hi);
     }
     if (out != x && p.rope_dim < hd) {
         const uint32_t tail = hd - p.rope_dim;
@@ -163,6 +173,105 @@ __device__ __forceinline__ void rope(const T *x, T *out, const int32_t *pos, con
         rope_scalar<T>(x, out, pos, ff, p);
 }
 
+/*
+ * rope_qkv_cache (mlxc_p_rope_qkv): one block per (token, head) row of the
+ * fused projection, grid-stride over rows.  A v row is converted straight
+ * into its cache row.  A q or k row is staged in shared memory, rounded to
+ * T after the bias (as add stores it), RMS-normed in rms_norm_rows' order
+ * (norm.cu: eight lanes, lane k summing elements k, k+8, ... sequentially,
+ * the tail into lane 0, the fixed tree; __fmul_rn/__fadd_rn throughout) and
+ * rounded again, then rotated by rope_angle and rope_rotate, a thread per
+ * pair, and stored: q as T, k rounded to T and converted to the cache's C,
+ * as kv_cache_copy converts.  Every stage so matches the separate kernel
+ * on this device bit for bit.  The row (head_dim <= 512) fits in 2 KB of
+ * shared memory; any block size works (the lanes loop when it is below 8).
+ */
+template <typename T, typename C>
+__device__ __forceinline__ void rope_qkv_cache(const T *qkv, const T *bias, const T *q_norm, const T *k_norm, T *q_out,
+                                               C *k_cache, C *v_cache, const int32_t *pos, const float *ff,
+                                               const mlxc_p_rope_qkv &q) {
+    __shared__ float xs[MLXC_ROPE_QKV_MAX_HEAD_DIM]; /* (head_dim) values of T */
+    __shared__ float lane_sum[8];
+    __shared__ float inv_sh;
+    const mlxc_p_rope &p = q.rope;
+    const uint32_t t = thread_linear(), nt = thread_count();
+    const uint32_t hd = p.head_dim, H = p.n_heads, KV = q.n_kv_heads, NH = H + 2 * KV, half = p.rope_dim / 2;
+    const uint64_t ntok = p.n_tokens, cap = q.capacity, rows = ntok * NH;
+    const bool adjacent = p.mode == MLXC_ROPE_MODE_NORM;
+    for (uint64_t r = block_linear(); r < rows; r += block_count()) {
+        const uint32_t tok = (uint32_t)(r / NH), h = (uint32_t)(r - (uint64_t)tok * NH);
+        const bool is_q = h < H, is_v = h >= H + KV;
+        /* The slot as kv_cache_copy picks it (ops_kv_slot on the CPU). */
+        uint64_t slot = (uint64_t)(uint32_t)pos[tok];
+        bool keep = !(q.sliding && ntok > cap && tok < ntok - cap);
+        if (q.sliding) slot %= cap;
+        else if (slot >= cap) keep = false;
+        if (!is_q && !keep) continue; /* the whole block skips the row */
+        const uint64_t kvh = is_q ? 0 : is_v ? h - H - KV : h - H;
+        const T *xr = qkv + r * hd;        /* (head_dim) */
+        const T *br = bias + (uint64_t)h * hd; /* (head_dim), when has_bias */
+        if (is_v) {
+            C *d = v_cache + (kvh * cap + slot) * hd;
+            for (uint32_t j = t; j < hd; j += nt) {
+                float v = conv<T>::load(xr[j]);
+                if (q.has_bias) v = mlxc::round_to<T>(v + conv<T>::load(br[j]));
+                d[j] = conv<C>::store(v);
+            }
+            continue;
+        }
+        __syncthreads(); /* every reader of the previous row's xs is done */
+        for (uint32_t j = t; j < hd; j += nt) {
+            float v = conv<T>::load(xr[j]);
+            if (q.has_bias) v = mlxc::round_to<T>(v + conv<T>::load(br[j]));
+            xs[j] = v;
+        }
+        __syncthreads();
+        if (q.has_norm) {
+            const uint32_t main = hd / 8 * 8;
+            for (uint32_t k = t; k < 8; k += nt) {
+                float acc = 0.0f;
+                for (uint32_t i = k; i < main; i += 8) acc = __fadd_rn(acc, __fmul_rn(xs[i], xs[i]));
+                lane_sum[k] = acc;
+            }
+            __syncthreads();
+            if (t == 0) {
+                float a0 = lane_sum[0];
+                for (uint32_t i = main; i < hd; i++) a0 = __fadd_rn(a0, __fmul_rn(xs[i], xs[i]));
+                const float *l = lane_sum;
+                const float ss = __fadd_rn(__fadd_rn(__fadd_rn(a0, l[1]), __fadd_rn(l[2], l[3])),
+                                           __fadd_rn(__fadd_rn(l[4], l[5]), __fadd_rn(l[6], l[7])));
+                inv_sh = __fdiv_rn(1.0f, __fsqrt_rn(__fadd_rn(__fdiv_rn(ss, (float)hd), q.eps)));
+            }
+            __syncthreads();
+            const float inv = inv_sh;
+            const T *w = is_q ? q_norm : k_norm; /* (head_dim) */
+            for (uint32_t j = t; j < hd; j += nt)
+                xs[j] = mlxc::round_to<T>(__fmul_rn(__fmul_rn(xs[j], inv), conv<T>::load(w[j])));
+            __syncthreads();
+        }
+        T *qo = q_out + ((uint64_t)tok * H + h) * hd;  /* (head_dim), a q row */
+        C *kd = k_cache + (kvh * cap + slot) * hd;     /* (head_dim), a k row */
+        const float ptok = (float)pos[tok];
+        for (uint32_t i = t; i < half; i += nt) {
+            float sn, cs, lo, hi;
+            rope_angle(ptok, ff, p, i, &sn, &cs);
+            const uint32_t ia = adjacent ? 2 * i : i, ib = adjacent ? 2 * i + 1 : i + half;
+            rope_rotate(xs[ia], xs[ib], cs, sn, &lo, &hi);
+            if (is_q) {
+                qo[ia] = conv<T>::store(lo);
+                qo[ib] = conv<T>::store(hi);
+            } else {
+                kd[ia] = conv<C>::store(mlxc::round_to<T>(lo));
+                kd[ib] = conv<C>::store(mlxc::round_to<T>(hi));
+            }
+        }
+        for (uint32_t j = p.rope_dim + t; j < hd; j += nt) {
+            if (is_q) qo[j] = conv<T>::store(xs[j]);
+            else kd[j] = conv<C>::store(xs[j]);
+        }
+    }
+}
+
 } // namespace mlxc_ops
 
 #define OPS_ROPE(T, sfx)                                                                        \
@@ -173,3 +282,17 @@ OPS_ROPE(float, f32)
 OPS_ROPE(__half, f16)
 OPS_ROPE(__nv_bfloat16, bf16)
 #undef OPS_ROPE
+
+#define OPS_ROPE_QKV(T, S, C, CS)                                                                               \
+    extern "C" __global__ void __launch_bounds__(1024, 1)                                                    \
+        rope_qkv_cache_##S##_##CS(const T *qkv, const T *bias, const T *q_norm, const T *k_norm, T *q_out,    \
+                                  C *k_cache, C *v_cache, const int32_t *pos, const float *ff, mlxc_p_rope_qkv p) { \
+        mlxc_ops::rope_qkv_cache<T, C>(qkv, bias, q_norm, k_norm, q_out, k_cache, v_cache, pos, ff, p);       \
+    }
+#define OPS_ROPE_QKV_CACHES(T, S)                                                                              \
+    OPS_ROPE_QKV(T, S, float, f32) OPS_ROPE_QKV(T, S, __half, f16) OPS_ROPE_QKV(T, S, __nv_bfloat16, bf16)
+OPS_ROPE_QKV_CACHES(float, f32)
+OPS_ROPE_QKV_CACHES(__half, f16)
+OPS_ROPE_QKV_CACHES(__nv_bfloat16, bf16)
+#undef OPS_ROPE_QKV_CACHES
+#undef OPS_ROPE_QKV
