@@ -19,6 +19,7 @@
 #include "kernels/params_sample.h"
 #include "kernels/params_softmax.h"
 #include "ops_test.h"
+#include "rope_qkv_test.h"
 
 static mlxc_device *cpu, *gpu;
 
@@ -250,6 +251,102 @@ static void par_rope(void) {
         }
 }
 
+/* The fused decode step (mlxc_rope_qkv_cache): the CUDA result against the
+ * CPU's, outputs and caches poisoned first (rows a cache does not take stay
+ * NaN on both), by normalized error where the rotation's sincosf enters (q,
+ * k) and exactly for v; and on CUDA the fused op against the separate ops
+ * it replaces, bit for bit (its contract on every backend). */
+static void par_rope_qkv(void) {
+    for (size_t c = 0; c < RQ_NCASES; c++)
+        for (int ai = 0; ai < 3; ai++)
+            for (int ci = 0; ci < 3; ci++)
+                for (int v = 0; v < 4; v++) {
+                    const rq_case *k = &rq_cases[c];
+                    const mlxc_dtype act = ot_float_dtypes[ai], cdt = ot_float_dtypes[ci];
+                    const bool bias = v & 1, norm = v & 2;
+                    rq_inputs in = rq_make(k, false);
+                    rq_out oc = rq_fused(cpu, k, &in, act, cdt, bias, norm);
+                    rq_out og = rq_fused(gpu, k, &in, act, cdt, bias, norm);
+                    pbuf q = {oc.q, og.q}, kc = {oc.k, og.k}, vc = {oc.v, og.v};
+                    P_CHECK(&q, p_tol(act), "rope_qkv q case %zu %s/%s bias %d norm %d", c, mlxc_dtype_name(act),
+                            mlxc_dtype_name(cdt), bias, norm);
+                    P_CHECK(&kc, p_tol(act) > p_tol(cdt) ? p_tol(act) : p_tol(cdt),
+                            "rope_qkv k cache case %zu %s/%s bias %d norm %d", c, mlxc_dtype_name(act),
+                            mlxc_dtype_name(cdt), bias, norm);
+                    P_CHECK(&vc, 0, "rope_qkv v cache case %zu %s/%s bias %d norm %d", c, mlxc_dtype_name(act),
+                            mlxc_dtype_name(cdt), bias, norm);
+                    rq_out rg = rq_composed(gpu, k, &in, act, cdt, bias, norm);
+                    g_cases++;
+                    CHECK_MSG(rq_same_bytes(&og.q, &rg.q) && rq_same_bytes(&og.k, &rg.k) && rq_same_bytes(&og.v, &rg.v),
+                              "rope_qkv case %zu %s/%s bias %d norm %d: fused differs from the separate ops on %s "
+                              "(q %d, k %d, v %d)",
+                              c, mlxc_dtype_name(act), mlxc_dtype_name(cdt), bias, norm, mlxc_device_name(gpu),
+                              rq_same_bytes(&og.q, &rg.q), rq_same_bytes(&og.k, &rg.k), rq_same_bytes(&og.v, &rg.v));
+                    rq_free_out(&oc);
+                    rq_free_out(&og);
+                    rq_free_out(&rg);
+                    rq_free_inputs(&in);
+                }
+}
+
+/* The fused kernel dispatched by hand with grids and blocks the front-end
+ * never picks (fewer threads than the norm's 8 lanes, partial warps, fewer
+ * blocks than rows): on each device the result must not move by a bit. */
+static void par_rope_qkv_shapes(void) {
+    static const uint32_t blocks[] = {1, 5, 33, 1024}, grids[] = {1, 4, 200};
+    const size_t cases[] = {1, 7};
+    for (size_t ci = 0; ci < 2; ci++)
+        for (int ai = 0; ai < 3; ai += 2) {
+            const rq_case *k = &rq_cases[cases[ci]];
+            const mlxc_dtype act = ot_float_dtypes[ai], cdt = MLXC_BF16;
+            const uint32_t NH = rq_nh(k), rd = k->rd ? k->rd : k->D;
+            rq_inputs in = rq_make(k, false);
+            mlxc_p_rope_qkv p;
+            memset(&p, 0, sizeof p);
+            p.rope = (mlxc_p_rope){k->T, k->H, k->D, rd, (uint32_t)k->mode, k->ff, {0}, 1.0f, {0}};
+            const mlxc_rope_desc d = rq_rope_desc(k, k->H);
+            for (uint32_t i = 0; i < rd / 2; i++) /* as the front-end forms it (ops_rope.h) */
+                p.rope.inv_freq[i] = (float)((double)d.freq_scale * pow((double)d.theta_base, -2.0 * i / rd));
+            p.n_kv_heads = k->KV;
+            p.capacity = k->cap;
+            p.sliding = k->sliding;
+            p.has_bias = 1;
+            p.has_norm = 1;
+            p.eps = RQ_EPS;
+            for (int side = 0; side < 2; side++) {
+                mlxc_device *dev = side ? gpu : cpu;
+                rq_out ref = rq_fused(dev, k, &in, act, cdt, true, true);
+                ot_buf qkv = rq_upload(dev, act, (size_t)k->T * NH * k->D, in.qkv);
+                ot_buf b = rq_upload(dev, act, (size_t)NH * k->D, in.bias), qn = rq_upload(dev, act, k->D, in.qn);
+                ot_buf kn = rq_upload(dev, act, k->D, in.kn), ff = rq_upload(dev, MLXC_F32, rd / 2, in.ff);
+                ot_buf pos = rq_upload(dev, MLXC_I32, k->T, in.pos);
+                char name[48];
+                snprintf(name, sizeof name, "rope_qkv_cache_%s_bf16", act == MLXC_F32 ? "f32" : "bf16");
+                const mlxc_kernel *kern = NULL;
+                CHECK_OK(mlxc_kernel_get(dev, name, &kern));
+                for (size_t bi = 0; bi < 4 && kern; bi++)
+                    for (size_t gi = 0; gi < 3; gi++) {
+                        rq_out o = {ot_out(dev, act, ref.q.n), ot_out(dev, cdt, ref.k.n), ot_out(dev, cdt, ref.v.n)};
+                        mlxc_arg args[10] = {mlxc_arg_buffer(qkv.b), mlxc_arg_buffer(b.b), mlxc_arg_buffer(qn.b),
+                                             mlxc_arg_buffer(kn.b), mlxc_arg_buffer(o.q.b), mlxc_arg_buffer(o.k.b),
+                                             mlxc_arg_buffer(o.v.b), mlxc_arg_buffer(pos.b),
+                                             mlxc_arg_buffer(k->ff ? ff.b : pos.b), mlxc_arg_bytes(&p, sizeof p)};
+                        mlxc_dispatch dd = {.kernel = kern, .args = args, .nargs = 10, .grid = {grids[gi], 1, 1},
+                                            .block = {blocks[bi], 1, 1}};
+                        OT_RUN(dev, mlxc_encoder_dispatch(enc, &dd));
+                        g_cases++;
+                        CHECK_MSG(rq_same_bytes(&o.q, &ref.q) && rq_same_bytes(&o.k, &ref.k) && rq_same_bytes(&o.v, &ref.v),
+                                  "rope_qkv case %zu %s on %s, grid %u block %u: differs from the op's own launch",
+                                  cases[ci], mlxc_dtype_name(act), mlxc_device_name(dev), grids[gi], blocks[bi]);
+                        rq_free_out(&o);
+                    }
+                rq_free_out(&ref);
+                ot_free(&qkv); ot_free(&b); ot_free(&qn); ot_free(&kn); ot_free(&ff); ot_free(&pos);
+            }
+            rq_free_inputs(&in);
+        }
+}
+
 static void par_softmax(void) {
     static const struct { uint32_t heads, q, cols; float scale; bool mask, causal; uint32_t off; } cases[] = {
         {1, 1, 1, 1.0f, false, false, 0},    {3, 1, 7, 1.0f, false, false, 0},    {2, 1, 32000, 1.0f, false, false, 0},
@@ -363,6 +460,8 @@ int main(int argc, char **argv) {
     RUN(par_select);
     RUN(par_norm);
     RUN(par_rope);
+    RUN(par_rope_qkv);
+    RUN(par_rope_qkv_shapes);
     RUN(par_softmax);
     RUN(par_launch_shapes);
     printf("%d comparisons\n", g_cases);

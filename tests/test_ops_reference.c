@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "ops_test.h"
+#include "rope_qkv_test.h"
 
 static mlxc_device *dev;
 
@@ -538,6 +539,41 @@ static void test_rope(void) {
             }
 }
 
+/* The fused decode step gives the bits of the separate ops (bias add,
+ * per-head RMS norm, rope of q and k, KV-cache copies), for every dtype of
+ * the activations and of the caches, with and without bias and norms; the
+ * caches start random (the rows not written must stay) or poisoned. */
+static void test_rope_qkv(void) {
+    int runs = 0;
+    for (size_t c = 0; c < RQ_NCASES; c++)
+        for (int ai = 0; ai < 3; ai++)
+            for (int ci = 0; ci < 3; ci++)
+                for (int v = 0; v < 4; v++) {
+                    const rq_case *k = &rq_cases[c];
+                    const mlxc_dtype act = ot_float_dtypes[ai], cdt = ot_float_dtypes[ci];
+                    const bool bias = v & 1, norm = v & 2;
+                    rq_inputs in = rq_make(k, (c + v) % 2 == 0);
+                    rq_out f = rq_fused(dev, k, &in, act, cdt, bias, norm);
+                    rq_out r = rq_composed(dev, k, &in, act, cdt, bias, norm);
+                    CHECK_MSG(rq_same_bytes(&f.q, &r.q), "rope_qkv case %zu %s/%s bias %d norm %d: q differs", c,
+                              mlxc_dtype_name(act), mlxc_dtype_name(cdt), bias, norm);
+                    CHECK_MSG(rq_same_bytes(&f.k, &r.k), "rope_qkv case %zu %s/%s bias %d norm %d: k cache differs", c,
+                              mlxc_dtype_name(act), mlxc_dtype_name(cdt), bias, norm);
+                    CHECK_MSG(rq_same_bytes(&f.v, &r.v), "rope_qkv case %zu %s/%s bias %d norm %d: v cache differs", c,
+                              mlxc_dtype_name(act), mlxc_dtype_name(cdt), bias, norm);
+                    /* Every q element was written (the poison is gone). */
+                    ot_download(&f.q);
+                    bool finite = true;
+                    for (size_t i = 0; i < f.q.n; i++) finite = finite && isfinite(f.q.h[i]);
+                    CHECK_MSG(finite, "rope_qkv case %zu: q not written", c);
+                    rq_free_out(&f);
+                    rq_free_out(&r);
+                    rq_free_inputs(&in);
+                    runs++;
+                }
+    CHECK_EQ_INT(runs, (int)RQ_NCASES * 36);
+}
+
 /* ---- softmax --------------------------------------------------------------------------- */
 
 static void test_softmax(void) {
@@ -602,6 +638,7 @@ int main(void) {
     RUN(test_rms_residual);
     RUN(test_l2_layer_norm);
     RUN(test_rope);
+    RUN(test_rope_qkv);
     RUN(test_softmax);
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
