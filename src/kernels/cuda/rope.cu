@@ -286,7 +286,7 @@ OPS_ROPE(__nv_bfloat16, bf16)
 #define OPS_ROPE_QKV(T, S, C, CS)                                                                               \
     extern "C" __global__ void __launch_bounds__(1024, 1)                                                    \
         rope_qkv_cache_##S##_##CS(const T *qkv, const T *bias, const T *q_norm, const T *k_norm, T *q_out,    \
-                                  C *k_cache, C *v_cache, const int32_t *pos, const float *ff, mlxc_p_rope_qkv p) { \
+                                  C *k_cache, C *v_cache, const int32_t *pos, const float *ff, mlxc_p_rope_qkv p) { MLXC_PDL_WAIT(); \
         mlxc_ops::rope_qkv_cache<T, C>(qkv, bias, q_norm, k_norm, q_out, k_cache, v_cache, pos, ff, p);       \
     }
 #define OPS_ROPE_QKV_CACHES(T, S)                                                                              \
