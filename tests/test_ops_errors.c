@@ -632,7 +632,7 @@ static void signatures_match(void) {
     /* Every kernel an op names resolves on the CPU. */
     static const char *const names[] = {"scale_bf16", "cast_f16_bf16", "copy_strided_x64", "transpose_x8",
                                         "embedding_gather_bf16_f32", "kv_cache_copy_f16_bf16", "sample_f16",
-                                        "rms_norm_residual_f32", "layer_norm_f16", "rope_bf16", "softmax_f32",
+                                        "rms_norm_residual_f32", "layer_norm_f16", "rope_bf16", "rope_qkv_cache_bf16_f16", "softmax_f32",
                                         "qmm_affine4_f32_bf16", "qgather_q8_0_f32", "qmoeg_q4_k_bf16_f32", "moe_route_bf16",
                                         "moe_combine_f32", "moe_group",
                                         "short_conv_bf16", "gdn_recurrent_f32", "gdn_chunked_bf16", "hadamard_bf16",

@@ -73,8 +73,10 @@ MLXC_API mlxc_status mlxc_rope(mlxc_encoder *enc, const mlxc_buffer *x, mlxc_buf
  *
  * The result is bit for bit that of the separate ops on the same backend:
  * mlxc_add, mlxc_rms_norm(x, w, out, head_dim, eps), mlxc_rope on q and on
- * k, mlxc_kv_cache_copy of k and v with pos as its pos_buf; every
- * intermediate is rounded to qkv's dtype as their buffers would round it.
+ * k, mlxc_kv_cache_copy of k and v with pos as its pos_buf (which writes at
+ * pos[0] + t: the same rows when the positions are consecutive, as a
+ * forward step's are); every intermediate is rounded to qkv's dtype as
+ * their buffers would round it.
  *
  *   qkv:    (n_tokens, n_heads + 2 n_kv_heads, head_dim) f32, f16 or bf16
  *   bias:   NULL or (n_heads + 2 n_kv_heads, head_dim), qkv's dtype
