@@ -262,6 +262,7 @@ static void par_rope_qkv(void) {
             for (int ci = 0; ci < 3; ci++)
                 for (int v = 0; v < 4; v++) {
                     const rq_case *k = &rq_cases[c];
+                    if (rq_skip(k, ai, ci, v)) continue;
                     const mlxc_dtype act = ot_float_dtypes[ai], cdt = ot_float_dtypes[ci];
                     const bool bias = v & 1, norm = v & 2;
                     rq_inputs in = rq_make(k, false);
