@@ -260,10 +260,26 @@ static mlxc_status attention_block(fw *f, mlxc_encoder *enc, int l, uint32_t p0,
     mlxc_buffer *q3 = view(f, c->q, 0, 3, m, H, hd), *k3 = view(f, c->k, 0, 3, m, KV, hd);
     /* the projections' outputs: q, k, v apart, or one token's stacked row */
     mlxc_buffer *qsrc = q3, *ksrc = k3, *vsrc = view(f, c->v, 0, 3, m, KV, hd);
+    mlxc_rope_desc rd = {.mode = M->rope_mode, .head_dim = (uint32_t)hd, .rope_dim = (uint32_t)M->rope_dim,
+                         .theta_base = L->rope_theta, .freq_scale = L->rope_freq_scale,
+                         .attn_factor = M->rope_attn_factor};
+    /* LongRoPE: the long list for a context past the pretraining length */
+    mlxc_buffer *freqs = L->rope_freqs;
+    if (M->rope_freqs_long && freqs == M->rope_freqs && c->n_ctx > M->rope_orig_ctx) freqs = M->rope_freqs_long;
+    mlxc_buffer *pos = view(f, c->pos, 0, 1, m, 0, 0);
     if (m == 1 && !c->rows && L->qkv_parts && c->qkv) {
         int64_t n = L->qkv_parts == 3 ? qd + 2 * kvd : qd + kvd;
         TRY(linear(f, enc, xb, &L->wqkv, view(f, c->qkv, 0, 2, 1, n, 0), 1));
         if (L->qkv_parts == 2) TRY(linear(f, enc, xb, &L->wv, view(f, c->qkv, qd + kvd, 2, 1, kvd, 0), 1));
+        if (!L->bq || L->bqkv) {
+            /* bias, q/k norms, rope and the cache write in one dispatch */
+            rd.n_heads = (uint32_t)H;
+            mlxc_rope_qkv_desc qkd = {.rope = rd, .n_kv_heads = (uint32_t)KV, .capacity = c->n_ctx, .eps = M->eps};
+            TRY(mlxc_rope_qkv_cache(enc, view(f, c->qkv, 0, 3, 1, H + 2 * KV, hd), L->bqkv, L->q_norm, L->k_norm, q3,
+                                    c->k_cache[l], c->v_cache[l], pos, freqs, &qkd));
+            TRY(c->fused_attn ? attention_fused(f, enc, l, p0, 1, 0, c) : attention_composed(f, enc, l, p0, 1, 0, c));
+            return linear(f, enc, view(f, c->att, 0, 2, 1, qd, 0), &L->wo, view(f, c->xb2, 0, 2, 1, M->dim, 0), 1);
+        }
         qsrc = view(f, c->qkv, 0, 3, 1, H, hd);
         ksrc = view(f, c->qkv, qd, 3, 1, KV, hd);
         vsrc = view(f, c->qkv, qd + kvd, 3, 1, KV, hd);
@@ -276,13 +292,6 @@ static mlxc_status attention_block(fw *f, mlxc_encoder *enc, int l, uint32_t p0,
     if (L->bk) TRY(add_bias(f, enc, ksrc, L->bk, m, kvd));
     if (L->bv) TRY(add_bias(f, enc, vsrc, L->bv, m, kvd));
 
-    mlxc_rope_desc rd = {.mode = M->rope_mode, .head_dim = (uint32_t)hd, .rope_dim = (uint32_t)M->rope_dim,
-                         .theta_base = L->rope_theta, .freq_scale = L->rope_freq_scale,
-                         .attn_factor = M->rope_attn_factor};
-    /* LongRoPE: the long list for a context past the pretraining length */
-    mlxc_buffer *freqs = L->rope_freqs;
-    if (M->rope_freqs_long && freqs == M->rope_freqs && c->n_ctx > M->rope_orig_ctx) freqs = M->rope_freqs_long;
-    mlxc_buffer *pos = view(f, c->pos, 0, 1, m, 0, 0);
     if (L->q_norm) {   /* Qwen3: RMS norm of each head's q and k before rope */
         mlxc_buffer *qn = view(f, c->att, 0, 3, m, H, hd), *kn = view(f, c->kn, 0, 3, m, KV, hd);
         TRY(mlxc_rms_norm(enc, qsrc, L->q_norm, qn, (uint32_t)hd, M->eps));

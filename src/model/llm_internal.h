@@ -50,6 +50,7 @@ typedef struct llm_layer {
      * when not fused). */
     llm_weight   wqkv;
     int          qkv_parts;
+    mlxc_buffer *bqkv;            /* with wqkv: bq, bk, bv stacked, or NULL    */
     llm_weight   w_gate_up;
     uint32_t     window;          /* sliding window of this layer; 0 = global  */
     float        rope_theta;      /* this layer's rope base (Gemma 3: local ones differ) */
