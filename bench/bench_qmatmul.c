@@ -3,7 +3,10 @@
  * as a fraction of the device-to-device copy bandwidth measured in the same
  * run.
  *
- *   bench_qmatmul [--check-only] [--no-prefill]
+ *   bench_qmatmul [--check-only] [--no-prefill] [--only NAME]
+ *
+ * --only NAME: the mat-vec checks and timings of the formats whose label
+ * contains NAME (e.g. q4_0, affine4), and neither MoE nor prefill.
  *
  * Mat-vec: (k, n) = (4096, 14336) and (14336, 4096), m = 1 and 8, bf16 x
  * and y, every format (MLX affine at group 64 with bf16 scales).  Weight
@@ -19,6 +22,7 @@
  * (the rate to compare with), in TFLOP/s.
  *
  * MoE decode: 128 experts of 768 x 2048, top 8, one token (moe() below). */
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -239,11 +243,13 @@ int main(int argc, char **argv) {
     mlxc_device_caps caps;
     if (mlxc_device_caps_get(gpu, &caps) == MLXC_OK && caps.l2_bytes) g_l2_bytes = (double)caps.l2_bytes;
     int check_only = 0, no_prefill = 0;
+    const char *only = NULL;
     for (int a = 1; a < argc; a++) {
         if (strcmp(argv[a], "--check-only") == 0) check_only = 1;
         else if (strcmp(argv[a], "--no-prefill") == 0) no_prefill = 1;
+        else if (strcmp(argv[a], "--only") == 0 && a + 1 < argc) only = argv[++a], no_prefill = 1;
         else {
-            fprintf(stderr, "usage: bench_qmatmul [--check-only] [--no-prefill]\n");
+            fprintf(stderr, "usage: bench_qmatmul [--check-only] [--no-prefill] [--only NAME]\n");
             return 2;
         }
     }
@@ -254,9 +260,24 @@ int main(int argc, char **argv) {
     for (int b = 0; b < 6; b++) fs[nf++] = (qt_format){MLXC_QF_MLX_AFFINE, abits[b], 64, MLXC_BF16};
     for (size_t i = 0; i < QT_NFORMATS; i++)
         if (qt_formats[i].f != MLXC_QF_MLX_AFFINE) fs[nf++] = qt_formats[i];
+    if (only) {
+        /* case-blind: the labels say Q4_0 and affine4 */
+        char want[48];
+        size_t wl = 0;
+        for (; only[wl] && wl + 1 < sizeof want; wl++) want[wl] = (char)tolower((unsigned char)only[wl]);
+        want[wl] = 0;
+        int kept = 0;
+        for (int i = 0; i < nf; i++) {
+            char lab[48];
+            qt_label(&fs[i], lab, sizeof lab);
+            for (char *c = lab; *c; c++) *c = (char)tolower((unsigned char)*c);
+            if (strstr(lab, want)) fs[kept++] = fs[i];
+        }
+        nf = kept;
+    }
     int bad = 0;
     for (int i = 0; i < nf; i++) bad |= check(&fs[i]);
-    for (size_t i = 0; i < QT_NFORMATS; i++)
+    for (size_t i = 0; i < QT_NFORMATS && !only; i++)
         if (qt_formats[i].f == MLXC_QF_MLX_AFFINE) bad |= check(&qt_formats[i]);
     if (bad) printf("CPU/CUDA MISMATCH: see above\n");
     if (check_only) return bad;
@@ -300,7 +321,7 @@ int main(int argc, char **argv) {
             }
             for (int r = 0; r < c.nrot; r++) qt_dev_free(&c.w[r]);
         }
-    moe(ceiling);
+    if (!only) moe(ceiling);
     if (!no_prefill) prefill();
     mlxc_device_close(gpu);
     mlxc_device_close(cpu);

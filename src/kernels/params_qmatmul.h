@@ -162,6 +162,10 @@ MLXC_QF_HD static inline uint32_t mlxc_qf_block_bytes(uint32_t f) {
 typedef struct mlxc_qmvt_ring {
     uint32_t sv, unit, ub, stages;
 } mlxc_qmvt_ring;
+/* Ring stages of Q4_0 and Q4_1 (a build-time knob for comparisons). */
+#ifndef MLXC_QMVT_Q4_STAGES
+#define MLXC_QMVT_Q4_STAGES 3
+#endif
 MLXC_QF_HD static inline int mlxc_qmvt_ring_of(uint32_t f, uint32_t bits, mlxc_qmvt_ring *r) {
     switch (f) {
     case MLXC_QMMF_AFFINE:
@@ -169,8 +173,8 @@ MLXC_QF_HD static inline int mlxc_qmvt_ring_of(uint32_t f, uint32_t bits, mlxc_q
         r->sv = bits == 4 ? 1024 : 512, r->unit = 32, r->ub = 4 * bits, r->stages = 4;
         return 1;
     /* stages of twice the values: more work for each stage's fixed cost */
-    case MLXC_QMMF_Q4_0: r->sv = 2048, r->unit = 32, r->ub = 18, r->stages = 3; return 1;
-    case MLXC_QMMF_Q4_1: r->sv = 2048, r->unit = 32, r->ub = 20, r->stages = 3; return 1;
+    case MLXC_QMMF_Q4_0: r->sv = 2048, r->unit = 32, r->ub = 18, r->stages = MLXC_QMVT_Q4_STAGES; return 1;
+    case MLXC_QMMF_Q4_1: r->sv = 2048, r->unit = 32, r->ub = 20, r->stages = MLXC_QMVT_Q4_STAGES; return 1;
     case MLXC_QMMF_Q8_0: r->sv = 1024, r->unit = 32, r->ub = 34, r->stages = 3; return 1;
     case MLXC_QMMF_Q4_K: r->sv = 2048, r->unit = 256, r->ub = 144, r->stages = 3; return 1;
     default: return 0;

@@ -1069,8 +1069,8 @@ __device__ __forceinline__ void qa_walk(const X *xr, bool xv, const uint8_t *rg,
  * the end.  Sizes: mlxc_qmvt_ring_of, which this table must match. */
 template <int F, int B> struct QTStage;
 template <int B> struct QTStage<MLXC_QMMF_AFFINE, B> { static constexpr uint32_t SV = B == 4 ? 1024 : 512, UNIT = 32, UB = 4 * B, P = 4; };
-template <> struct QTStage<MLXC_QMMF_Q4_0, 0> { static constexpr uint32_t SV = 2048, UNIT = 32, UB = 18, P = 3; };
-template <> struct QTStage<MLXC_QMMF_Q4_1, 0> { static constexpr uint32_t SV = 2048, UNIT = 32, UB = 20, P = 3; };
+template <> struct QTStage<MLXC_QMMF_Q4_0, 0> { static constexpr uint32_t SV = 2048, UNIT = 32, UB = 18, P = MLXC_QMVT_Q4_STAGES; };
+template <> struct QTStage<MLXC_QMMF_Q4_1, 0> { static constexpr uint32_t SV = 2048, UNIT = 32, UB = 20, P = MLXC_QMVT_Q4_STAGES; };
 template <> struct QTStage<MLXC_QMMF_Q8_0, 0> { static constexpr uint32_t SV = 1024, UNIT = 32, UB = 34, P = 3; };
 template <> struct QTStage<MLXC_QMMF_Q4_K, 0> { static constexpr uint32_t SV = 2048, UNIT = 256, UB = 144, P = 3; };
 template <int F, int B> struct has_smem { static constexpr bool v = F == MLXC_QMMF_AFFINE || F == MLXC_QMMF_Q4_0 || F == MLXC_QMMF_Q4_1 || F == MLXC_QMMF_Q8_0 || F == MLXC_QMMF_Q4_K; };
