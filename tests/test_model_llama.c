@@ -153,6 +153,48 @@ static float *path_logits_ex(const char *path, const ref *r, const mlxc_model_op
 
 static float *path_logits(const char *path, const ref *r) { return path_logits_ex(path, r, NULL); }
 
+/* The fused decode step (norms, silu and residual adds inside the
+ * mat-vecs, llm_forward.c's layer_fused) against the step of separate
+ * kernels, bf16 activations, the quantized fixtures.  On the CPU
+ * (MLXC_FUSED_DECODE=2) the fused mat-vec rounds as the ops it replaces,
+ * so the logits are equal bit for bit; on a GPU its norm sums in another
+ * order, so they agree within bf16 rounding. */
+static void test_fused_step(void) {
+    static const char *const files[][2] = {{"llama-tiny", "llama-tiny-q4_0.gguf"}, {"llama-tiny", "llama-tiny-q8_0.gguf"},
+                                           {"llama-tiny", "llama-tiny-mlx4"},      {"phi3-tiny", "phi3-tiny-q8_0.gguf"},
+                                           {"phi3-tiny", "phi3-tiny-mlx4"}};
+    const bool cpu = mlxc_device_backend(g_dev) == MLXC_BACKEND_CPU;
+    const mlxc_model_options opt = {.load_flags = MLXC_LOAD_COPY, .act_dtype = MLXC_BF16};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        ref r;
+        CHECK(load_ref(files[i][0], &r));
+        char p[1024];
+        snprintf(p, sizeof p, "%s/%s", g_gen, files[i][1]);
+        struct stat sb;
+        if (stat(p, &sb) == 0) {
+            setenv("MLXC_FUSED_DECODE", "0", 1);
+            float *apart = path_logits_ex(p, &r, &opt);
+            setenv("MLXC_FUSED_DECODE", cpu ? "2" : "1", 1);
+            float *fused = path_logits_ex(p, &r, &opt);
+            unsetenv("MLXC_FUSED_DECODE");
+            if (apart && fused) {
+                double e = 0;
+                for (size_t k = r.n_prompt; k < r.n_prompt + r.steps; k++) {
+                    double ek = rel_err(fused + k * r.vocab, apart + k * r.vocab, r.vocab);
+                    if (ek > e) e = ek;
+                }
+                const size_t n = (r.n_prompt + r.steps) * r.vocab;
+                if (cpu) CHECK_MSG(memcmp(apart, fused, n * 4) == 0, "%s: fused decode step differs (rel err %.3g)", p, e);
+                else CHECK_MSG(e <= 5e-2, "%s: fused decode step rel err %.3g", p, e);
+                printf("       %-26s fused decode step vs separate kernels: rel err %.2e\n", files[i][1], e);
+            }
+            free(apart);
+            free(fused);
+        }
+        free_ref(&r);
+    }
+}
+
 /* llama-tiny and phi3-tiny quantized (GGUF Q8_0, Q4_0 from gguf.quants;
  * MLX 4-bit g64 from mx.quantize).  The exact check: the same model with the quantized
  * values dequantized to f32 (the "-deq" twin) within the f32 bound (on the
@@ -790,6 +832,7 @@ int main(void) {
     RUN(test_phi3_split);
     RUN(test_quantized);
     RUN(test_stacked_projections);
+    RUN(test_fused_step);
     RUN(test_chunked_prefill);
     RUN(test_half_caches);
     RUN(test_half_weights);
@@ -811,6 +854,7 @@ int main(void) {
         RUN(test_gguf_f32);
         RUN(test_long_rope);
         RUN(test_quantized);
+        RUN(test_fused_step);
         RUN(test_chunked_prefill);
         RUN(test_half_caches);
         RUN(test_half_weights);

@@ -617,8 +617,8 @@ static void signatures_match(void) {
      * dtypes x 3 (transform, tq copy, tq dequant), tq decode 3 head dims x 4
      * bit widths, the combine; dense matmul with f16 x and f16 w: matvec
      * and gemm x 2 y dtypes, and its library GEMM; rope_qkv_cache: 3 x 3 dtype
-     * pairs. */
-    CHECK_EQ_INT(n, 126 + 4 + 10 + 88 + 28 + 88 + 44 + 88 + 88 + 5 + 15 + 22 + 5 + 9);
+     * pairs; the fused mat-vec qmvf: 6 formats, bf16. */
+    CHECK_EQ_INT(n, 126 + 4 + 10 + 88 + 28 + 88 + 44 + 88 + 88 + 5 + 15 + 22 + 5 + 9 + 6);
     size_t ncpu = 0;
     for (const mlxc_cpu_builtin *b; (b = mlxc_cpu_builtin_at(ncpu)) != NULL; ncpu++) {
         const mlxc_kernel_signature *s = mlxc_kernel_builtin_signature(b->name);
@@ -633,7 +633,7 @@ static void signatures_match(void) {
     static const char *const names[] = {"scale_bf16", "cast_f16_bf16", "copy_strided_x64", "transpose_x8",
                                         "embedding_gather_bf16_f32", "kv_cache_copy_f16_bf16", "sample_f16",
                                         "rms_norm_residual_f32", "layer_norm_f16", "rope_bf16", "rope_qkv_cache_bf16_f16", "softmax_f32",
-                                        "qmm_affine4_f32_bf16", "qgather_q8_0_f32", "qmoeg_q4_k_bf16_f32", "moe_route_bf16",
+                                        "qmm_affine4_f32_bf16", "qmvf_q4_k_bf16_bf16", "qgather_q8_0_f32", "qmoeg_q4_k_bf16_f32", "moe_route_bf16",
                                         "moe_combine_f32", "moe_group",
                                         "short_conv_bf16", "gdn_recurrent_f32", "gdn_chunked_bf16", "hadamard_bf16",
                                         "tq_decode_hd128_b4", "tq_decode_combine"};

@@ -368,6 +368,76 @@ static void grouped(void) {
     }
 }
 
+/* The fused decode mat-vec against the ops it folds in, bit for bit: the
+ * prologue's rms_norm or silu_mul into a bf16 vector, mlxc_qmatmul, then
+ * the epilogue's add. */
+static const qt_format k_fused[] = {
+    {MLXC_QF_Q4_0, 0, 32, MLXC_U8}, {MLXC_QF_Q4_1, 0, 32, MLXC_U8},         {MLXC_QF_Q8_0, 0, 32, MLXC_U8},
+    {MLXC_QF_Q4_K, 0, 256, MLXC_U8}, {MLXC_QF_MLX_AFFINE, 4, 64, MLXC_BF16}, {MLXC_QF_MLX_AFFINE, 8, 32, MLXC_F16},
+};
+static void fused(void) {
+    for (size_t fi = 0; fi < sizeof k_fused / sizeof *k_fused; fi++)
+        for (int pro = 0; pro < 3; pro++)
+            for (int epi = 0; epi < 2; epi++) {
+                const qt_format *f = &k_fused[fi];
+                const uint32_t n = 67, k = fi % 2 ? 512 : 1280;
+                qt_weight w = qt_weight_rand(*f, n, k);
+                qt_dev_weight dw = qt_upload(dev, &w);
+                ot_buf x = ot_rand(dev, MLXC_BF16, k, -2, 2), aux = ot_rand(dev, MLXC_BF16, k, -1, 1);
+                ot_buf g = ot_rand(dev, MLXC_BF16, k, 0.5, 1.5), y0 = ot_rand(dev, MLXC_BF16, n, -4, 4);
+                ot_buf y = ot_rand(dev, MLXC_BF16, n, 0, 0), xp = ot_out(dev, MLXC_BF16, k), t = ot_out(dev, MLXC_BF16, n);
+                ot_buf want = ot_out(dev, MLXC_BF16, n);
+                for (size_t i = 0; i < n; i++) y.h[i] = y0.h[i];
+                ot_upload(&y);
+                const mlxc_qmm_fuse fz = {(mlxc_qmm_prologue)pro, (mlxc_qmm_epilogue)epi, 1e-5f};
+                OT_RUN(dev, mlxc_qmatmul_fused(enc, x.b, pro == MLXC_QMM_PRO_SILU_MUL ? aux.b : NULL,
+                                               pro == MLXC_QMM_PRO_RMS_NORM ? g.b : NULL, &dw.w, y.b, n, k, &fz));
+                if (pro == MLXC_QMM_PRO_RMS_NORM) OT_RUN(dev, mlxc_rms_norm(enc, x.b, g.b, xp.b, k, 1e-5f));
+                else if (pro == MLXC_QMM_PRO_SILU_MUL) OT_RUN(dev, mlxc_silu_mul(enc, x.b, aux.b, xp.b));
+                else OT_RUN(dev, mlxc_copy(enc, x.b, xp.b));
+                OT_RUN(dev, mlxc_qmatmul(enc, xp.b, &dw.w, epi ? t.b : want.b, 1, n, k));
+                if (epi) OT_RUN(dev, mlxc_add(enc, y0.b, t.b, want.b));
+                ot_download(&y);
+                ot_download(&want);
+                char lab[48];
+                OT_EXACT(&y, want.h, "fused %s prologue %d epilogue %d", qt_label(f, lab, sizeof lab), pro, epi);
+                ot_free(&x), ot_free(&aux), ot_free(&g), ot_free(&y0), ot_free(&y), ot_free(&xp), ot_free(&t);
+                ot_free(&want);
+                qt_dev_free(&dw);
+                qt_weight_free(&w);
+            }
+    /* what it refuses */
+    qt_weight w = qt_weight_rand(k_fused[0], 8, 64), w6 = qt_weight_rand((qt_format){MLXC_QF_Q6_K, 0, 256, MLXC_U8}, 8, 256);
+    qt_dev_weight dw = qt_upload(dev, &w), d6 = qt_upload(dev, &w6);
+    mlxc_buffer *x = alloc(MLXC_BF16, 64), *xf = alloc(MLXC_F32, 64), *y = alloc(MLXC_BF16, 8), *g = alloc(MLXC_BF16, 64);
+    mlxc_buffer *g7 = alloc(MLXC_BF16, 63);
+    mlxc_encoder *enc = NULL;
+    CHECK_OK(mlxc_encoder_create(dev, &enc));
+    const mlxc_qmm_fuse nrm = {MLXC_QMM_PRO_RMS_NORM, MLXC_QMM_EPI_STORE, 1e-5f}, bad = {(mlxc_qmm_prologue)7, 0, 0};
+    const mlxc_qmm_fuse nan_eps = {MLXC_QMM_PRO_RMS_NORM, MLXC_QMM_EPI_ADD, NAN};
+    CHECK_ERR(mlxc_qmatmul_fused_supported(&d6.w), MLXC_ERR_UNSUPPORTED);
+    CHECK_OK(mlxc_qmatmul_fused_supported(&dw.w));
+    CHECK_ERR(mlxc_qmatmul_fused(enc, x, NULL, g, &d6.w, y, 8, 256, &nrm), MLXC_ERR_UNSUPPORTED);
+    CHECK_ERR(mlxc_qmatmul_fused(enc, x, NULL, NULL, &dw.w, y, 8, 64, &nrm), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_ERR(mlxc_qmatmul_fused(enc, x, g, g, &dw.w, y, 8, 64, &nrm), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_ERR(mlxc_qmatmul_fused(enc, x, NULL, g, &dw.w, y, 8, 64, &bad), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_ERR(mlxc_qmatmul_fused(enc, x, NULL, g, &dw.w, y, 8, 64, &nan_eps), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_ERR(mlxc_qmatmul_fused(enc, xf, NULL, g, &dw.w, y, 8, 64, &nrm), MLXC_ERR_DTYPE);
+    CHECK_ERR(mlxc_qmatmul_fused(enc, x, NULL, g7, &dw.w, y, 8, 64, &nrm), MLXC_ERR_SHAPE);
+    CHECK_ERR(mlxc_qmatmul_fused(enc, x, NULL, g, &dw.w, y, 8, 48, &nrm), MLXC_ERR_SHAPE);
+    mlxc_buffer *gy = NULL; /* y inside g */
+    const int64_t eight = 8;
+    CHECK_OK(mlxc_buffer_view(g, 16, MLXC_BF16, 1, &eight, &gy));
+    CHECK_ERR(mlxc_qmatmul_fused(enc, x, NULL, g, &dw.w, gy, 8, 64, &nrm), MLXC_ERR_INVALID_ARGUMENT);
+    mlxc_buffer_release(gy);
+    CHECK_ERR(mlxc_qmatmul_fused(enc, x, NULL, g, &dw.w, y, 8, 64, NULL), MLXC_ERR_INVALID_ARGUMENT);
+    mlxc_encoder_destroy(enc);
+    mlxc_buffer_release(x), mlxc_buffer_release(xf), mlxc_buffer_release(y), mlxc_buffer_release(g);
+    mlxc_buffer_release(g7);
+    qt_dev_free(&dw), qt_dev_free(&d6);
+    qt_weight_free(&w), qt_weight_free(&w6);
+}
+
 int main(void) {
     if (mlxc_device_open(MLXC_BACKEND_CPU, 0, &dev) != MLXC_OK) {
         fprintf(stderr, "cannot open the CPU device: %s\n", mlxc_last_error());
@@ -380,6 +450,7 @@ int main(void) {
     RUN(gather);
     RUN(experts);
     RUN(grouped);
+    RUN(fused);
     mlxc_device_close(dev);
     HARNESS_END();
 }

@@ -319,6 +319,66 @@ static void par_written_weights(void) {
     }
 }
 
+/* The fused decode mat-vec on both devices: every prologue and epilogue,
+ * the formats it takes, the decode shapes' k (down's 14336 for Q4_0), y
+ * starting from the same random residual; one hand launch with an odd
+ * grid and block and no shared memory (the kernel's any-launch path). */
+static void par_fused(void) {
+    static const qt_format fmts[] = {
+        {MLXC_QF_Q4_0, 0, 32, MLXC_U8},  {MLXC_QF_Q4_1, 0, 32, MLXC_U8},         {MLXC_QF_Q8_0, 0, 32, MLXC_U8},
+        {MLXC_QF_Q4_K, 0, 256, MLXC_U8}, {MLXC_QF_MLX_AFFINE, 4, 64, MLXC_BF16}, {MLXC_QF_MLX_AFFINE, 8, 32, MLXC_F16},
+    };
+    for (size_t fi = 0; fi < sizeof fmts / sizeof *fmts; fi++)
+        for (int c = 0; c < 7; c++) {
+            const int pro = c % 3, epi = (c / 3) % 2, hand = c == 6;
+            const uint32_t n = 1003, k = fi == 0 && c >= 4 ? 14336 : 4096;
+            qt_weight w = qt_weight_rand(fmts[fi], n, k);
+            qt_dev_weight wc = qt_upload(cpu, &w), wg = qt_upload(gpu, &w);
+            pair x = p_rand(MLXC_BF16, k), aux = p_rand(MLXC_BF16, k), g = p_rand(MLXC_BF16, k), y = p_rand(MLXC_BF16, n);
+            const mlxc_qmm_fuse fz = {(mlxc_qmm_prologue)pro, (mlxc_qmm_epilogue)epi, 1e-5f};
+            const bool ua = pro == MLXC_QMM_PRO_SILU_MUL, ug = pro == MLXC_QMM_PRO_RMS_NORM;
+            if (!epi) { /* STORE: poisoned outputs */
+                ot_poison(&y.c);
+                ot_poison(&y.g);
+            }
+            OT_RUN(cpu, mlxc_qmatmul_fused(enc, x.c.b, ua ? aux.c.b : NULL, ug ? g.c.b : NULL, &wc.w, y.c.b, n, k, &fz));
+            if (!hand) {
+                OT_RUN(gpu, mlxc_qmatmul_fused(enc, x.g.b, ua ? aux.g.b : NULL, ug ? g.g.b : NULL, &wg.w, y.g.b, n, k, &fz));
+            } else {
+                char name[48], fmt[16];
+                if (fmts[fi].f == MLXC_QF_MLX_AFFINE) snprintf(fmt, sizeof fmt, "affine%u", fmts[fi].bits);
+                else {
+                    const char *nm = mlxc_qformat_name(fmts[fi].f);
+                    size_t i = 0;
+                    for (; nm[i] && i + 1 < sizeof fmt; i++) fmt[i] = (char)tolower((unsigned char)nm[i]);
+                    fmt[i] = 0;
+                }
+                snprintf(name, sizeof name, "qmvf_%s_bf16_bf16", fmt);
+                const mlxc_kernel *kern = NULL;
+                CHECK_OK(mlxc_kernel_get(gpu, name, &kern));
+                const uint32_t sd = fmts[fi].sdt == MLXC_F32 ? MLXC_QS_F32 : fmts[fi].sdt == MLXC_F16 ? MLXC_QS_F16 : MLXC_QS_BF16;
+                mlxc_p_qmvf vp = {{1, n, k, qt_kernel_code(fmts[fi].f), fmts[fi].bits, fmts[fi].group,
+                                   fmts[fi].f == MLXC_QF_MLX_AFFINE ? sd : 0, (uint32_t)w.row_bytes},
+                                  (uint32_t)pro, (uint32_t)epi, 1e-5f, 0};
+                const mlxc_buffer *sc = wg.scales ? wg.scales : wg.data, *bi = wg.biases ? wg.biases : sc;
+                mlxc_arg args[8] = {mlxc_arg_buffer(x.g.b),  mlxc_arg_buffer(aux.g.b), mlxc_arg_buffer(g.g.b),
+                                    mlxc_arg_buffer(wg.data), mlxc_arg_buffer(sc),     mlxc_arg_buffer(bi),
+                                    mlxc_arg_buffer(y.g.b),  mlxc_arg_bytes(&vp, sizeof vp)};
+                mlxc_dispatch d = {.kernel = kern, .args = args, .nargs = 8, .grid = {5, 1, 1}, .block = {96, 1, 1}};
+                if (kern) OT_RUN(gpu, mlxc_encoder_dispatch(enc, &d));
+            }
+            ot_download(&y.c);
+            ot_download(&y.g);
+            g_cases++;
+            char lab[48];
+            OT_CLOSE(&y.g, y.c.h, tol(MLXC_BF16), "fused %s k=%u prologue %d epilogue %d%s", qt_label(&fmts[fi], lab, sizeof lab),
+                     k, pro, epi, hand ? " (hand launch)" : "");
+            p_free(&x), p_free(&aux), p_free(&g), p_free(&y);
+            qt_dev_free(&wc), qt_dev_free(&wg);
+            qt_weight_free(&w);
+        }
+}
+
 int main(void) {
     ot_parity_devices("qmatmul parity", false, &cpu, &gpu);
     RUN(par_launch);
@@ -328,6 +388,7 @@ int main(void) {
     RUN(par_experts);
     RUN(par_grouped);
     RUN(par_written_weights);
+    RUN(par_fused);
     printf("%d comparisons\n", g_cases);
     mlxc_device_close(gpu);
     mlxc_device_close(cpu);

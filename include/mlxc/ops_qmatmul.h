@@ -75,6 +75,41 @@ MLXC_API uint64_t mlxc_qmm_row_bytes(mlxc_qformat f, uint32_t bits, uint32_t gro
 MLXC_API mlxc_status mlxc_qmatmul(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_qmm_weight *w, mlxc_buffer *y,
                                   uint32_t m, uint32_t n, uint32_t k);
 
+/* One token's mat-vec with the decode step's neighbours folded in, so a
+ * layer needs fewer kernels.  The prologue makes the vector multiplied:
+ *   MLXC_QMM_PRO_NONE      x' = x
+ *   MLXC_QMM_PRO_RMS_NORM  x' = mlxc_rms_norm(x, g) (g: (k), eps below)
+ *   MLXC_QMM_PRO_SILU_MUL  x' = mlxc_silu_mul(x, aux) (aux: (k))
+ * rounded to bf16 as those ops store it; the epilogue stores
+ * y = round(x' @ W^T), or with MLXC_QMM_EPI_ADD adds it to y:
+ * y = round(y + round(x' @ W^T)), the residual add of
+ * mlxc_rms_norm_residual.  x, aux, g and y are bf16, x (k) and y (n); y
+ * may not overlap the others.  The formats: MLX affine 4 and 8 bits,
+ * Q4_0, Q4_1, Q8_0, Q4_K (MLXC_ERR_UNSUPPORTED for the rest, checked by
+ * mlxc_qmatmul_fused_supported before anything is encoded).  On the CPU
+ * the result equals those ops followed by mlxc_qmatmul bit for bit.
+ *
+ *     mlxc_qmm_fuse f = {MLXC_QMM_PRO_RMS_NORM, MLXC_QMM_EPI_STORE, 1e-5f};
+ *     mlxc_qmatmul_fused(enc, resid, NULL, attn_norm, &wqkv, qkv, n, k, &f); */
+typedef enum mlxc_qmm_prologue {
+    MLXC_QMM_PRO_NONE = 0,
+    MLXC_QMM_PRO_RMS_NORM = 1,
+    MLXC_QMM_PRO_SILU_MUL = 2
+} mlxc_qmm_prologue;
+typedef enum mlxc_qmm_epilogue { MLXC_QMM_EPI_STORE = 0, MLXC_QMM_EPI_ADD = 1 } mlxc_qmm_epilogue;
+typedef struct mlxc_qmm_fuse {
+    mlxc_qmm_prologue pro;
+    mlxc_qmm_epilogue epi;
+    float             eps;   /* RMS_NORM: finite, >= 0 */
+} mlxc_qmm_fuse;
+
+/* MLXC_OK when mlxc_qmatmul_fused takes this weight's format, else
+ * MLXC_ERR_UNSUPPORTED (with the error set). */
+MLXC_API mlxc_status mlxc_qmatmul_fused_supported(const mlxc_qmm_weight *w);
+MLXC_API mlxc_status mlxc_qmatmul_fused(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buffer *aux,
+                                        const mlxc_buffer *g, const mlxc_qmm_weight *w, mlxc_buffer *y, uint32_t n,
+                                        uint32_t k, const mlxc_qmm_fuse *f);
+
 /* Expert-routed mat-vec (MoE decode).  w describes `experts` matrices
  * (n, k) stacked as one (experts * n, k) weight (scales and biases stacked
  * the same way); ids (tokens, topk) u32 are device data naming each token's

@@ -107,6 +107,23 @@ typedef struct mlxc_p_qgather {
     float          scale;
 } mlxc_p_qgather;
 
+/* qmvf_F_bf16_bf16(x, aux, g, w, scales, biases, y, mlxc_p_qmvf): one
+ * token's mat-vec (q.m = 1, bf16 x and y) with the decode step's
+ * neighbours folded in.  The prologue makes the vector it multiplies:
+ *   MLXC_QMVF_NONE      x' = x
+ *   MLXC_QMVF_RMS_NORM  x' = round(x * inv_rms(x) * g)    (as rms_norm)
+ *   MLXC_QMVF_SILU_MUL  x' = round(silu(x) * aux)         (as silu_mul)
+ * and the epilogue stores y = round(x' . W^T), or with MLXC_QMVF_ADD adds
+ * it to what y holds: y = round(y + round(x' . W^T)) (the residual add). */
+enum { MLXC_QMVF_NONE = 0, MLXC_QMVF_RMS_NORM = 1, MLXC_QMVF_SILU_MUL = 2 };
+enum { MLXC_QMVF_STORE = 0, MLXC_QMVF_ADD = 1 };
+typedef struct mlxc_p_qmvf {
+    mlxc_p_qmatmul q;
+    uint32_t       pro, epi;
+    float          eps;       /* RMS_NORM */
+    uint32_t       pad;
+} mlxc_p_qmvf;
+
 /* qmoe_F_X_Y(x, w, scales, biases, ids, y, mlxc_p_qmoe): expert-routed
  * mat-vec.  W holds `experts` matrices (n, k) stacked as (experts * n, k);
  * for every pair p < q.m (token t = p / topk), y[p, :] = x[t, :] . W_e^T
@@ -197,6 +214,15 @@ MLXC_QF_HD static inline uint32_t mlxc_qmvt_smem_bytes(uint32_t f, uint32_t bits
     if (!mlxc_qmvt_ring_of(f, bits, &r)) return 0;
     const uint32_t ss = f == MLXC_QMMF_AFFINE && group ? r.sv / group * scale_size : 0;
     return r.stages * mlxc_qmvt_stage_bytes(&r, m, xsize, ss);
+}
+/* The dynamic shared memory of qmvf: the ring without x, then the whole
+ * x' of k bf16 values. */
+MLXC_QF_HD static inline uint32_t mlxc_qmvf_smem_bytes(uint32_t f, uint32_t bits, uint32_t k, uint32_t group,
+                                                       uint32_t scale_size) {
+    mlxc_qmvt_ring r;
+    if (!mlxc_qmvt_ring_of(f, bits, &r)) return 0;
+    const uint32_t ss = f == MLXC_QMMF_AFFINE && group ? r.sv / group * scale_size : 0;
+    return r.stages * mlxc_qmvt_stage_bytes(&r, 0, 2, ss) + ((k * 2 + 15) / 16) * 16;
 }
 /* Whether qmvt_F_X_Y exists for the format (affine: its bits). */
 MLXC_QF_HD static inline int mlxc_qmvt_has(uint32_t f, uint32_t bits) {

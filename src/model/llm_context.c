@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/env.h"
 #include "model/llm_internal.h"
 #include "mlxc/ops_attention.h"
 
@@ -75,6 +76,11 @@ mlxc_status mlxc_context_create_ex(mlxc_model *m, const mlxc_context_params *p, 
     int64_t H = m->n_heads, KV = m->n_kv_heads, hd = m->head_dim;
     c->fused_attn = p->kv_dtype != MLXC_F32 && (hd == 64 || hd == 96 || hd == 128 || hd == 256) && H / KV <= 8;
     c->use_graph = p->decode_graph && c->fused_attn;
+    /* the fused decode step: Gemma's block-output norms and GeGLU sit
+     * between the mat-vecs it fuses */
+    const long fz = mlxc_env_int("MLXC_FUSED_DECODE", 1); /* 2: on the CPU too (tests) */
+    c->fused_step = (fz == 2 || (fz == 1 && mlxc_device_backend(m->dev) != MLXC_BACKEND_CPU)) && m->act == MLXC_BF16 &&
+                    !m->gelu && !m->layers[0].post_attn_norm;
     uint32_t nb = p->n_batch ? p->n_batch : 512;
     if (nb > n_ctx) nb = n_ctx;
     uint64_t lrows = LLM_LOGITS_BYTES / ((uint64_t)m->vocab * 4);

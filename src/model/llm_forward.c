@@ -251,7 +251,25 @@ static mlxc_status add_bias(fw *f, mlxc_encoder *enc, mlxc_buffer *y, mlxc_buffe
     return mlxc_add(enc, y, rows, y);
 }
 
-static mlxc_status attention_block(fw *f, mlxc_encoder *enc, int l, uint32_t p0, uint32_t m) {
+/* The attention's output projection: into xb2, or (wo_add, one token)
+ * added into the residual by the fused mat-vec. */
+static mlxc_status attn_out(fw *f, mlxc_encoder *enc, const llm_layer *L, uint32_t m, bool wo_add) {
+    mlxc_context *c = f->ctx;
+    mlxc_model *M = f->m;
+    const int64_t qd = M->n_heads * M->head_dim;
+    if (wo_add) {
+        const mlxc_qmm_fuse add = {MLXC_QMM_PRO_NONE, MLXC_QMM_EPI_ADD, 0.0f};
+        mlxc_qmm_weight q = llm_qmm(&L->wo);
+        return mlxc_qmatmul_fused(enc, view(f, c->att, 0, 1, qd, 0, 0), NULL, NULL, &q, view(f, c->x, 0, 1, M->dim, 0, 0),
+                                  (uint32_t)M->dim, (uint32_t)qd, &add);
+    }
+    return linear(f, enc, view(f, c->att, 0, 2, m, qd, 0), &L->wo, view(f, c->xb2, 0, 2, m, M->dim, 0), m);
+}
+
+/* qkv_done: the stacked q/k/v row is already in ctx->qkv (the fused
+ * decode step's normed projection). */
+static mlxc_status attention_block(fw *f, mlxc_encoder *enc, int l, uint32_t p0, uint32_t m, bool qkv_done,
+                                   bool wo_add) {
     mlxc_context *c = f->ctx;
     mlxc_model *M = f->m;
     const llm_layer *L = &M->layers[l];
@@ -269,7 +287,7 @@ static mlxc_status attention_block(fw *f, mlxc_encoder *enc, int l, uint32_t p0,
     mlxc_buffer *pos = view(f, c->pos, 0, 1, m, 0, 0);
     if (m == 1 && !c->rows && L->qkv_parts && c->qkv) {
         int64_t n = L->qkv_parts == 3 ? qd + 2 * kvd : qd + kvd;
-        TRY(linear(f, enc, xb, &L->wqkv, view(f, c->qkv, 0, 2, 1, n, 0), 1));
+        if (!qkv_done) TRY(linear(f, enc, xb, &L->wqkv, view(f, c->qkv, 0, 2, 1, n, 0), 1));
         if (L->qkv_parts == 2) TRY(linear(f, enc, xb, &L->wv, view(f, c->qkv, qd + kvd, 2, 1, kvd, 0), 1));
         if (!L->bq || L->bqkv) {
             /* bias, q/k norms, rope and the cache write in one dispatch */
@@ -278,7 +296,7 @@ static mlxc_status attention_block(fw *f, mlxc_encoder *enc, int l, uint32_t p0,
             TRY(mlxc_rope_qkv_cache(enc, view(f, c->qkv, 0, 3, 1, H + 2 * KV, hd), L->bqkv, L->q_norm, L->k_norm, q3,
                                     c->k_cache[l], c->v_cache[l], pos, freqs, &qkd));
             TRY(c->fused_attn ? attention_fused(f, enc, l, p0, 1, 0, c) : attention_composed(f, enc, l, p0, 1, 0, c));
-            return linear(f, enc, view(f, c->att, 0, 2, 1, qd, 0), &L->wo, view(f, c->xb2, 0, 2, 1, M->dim, 0), 1);
+            return attn_out(f, enc, L, 1, wo_add);
         }
         qsrc = view(f, c->qkv, 0, 3, 1, H, hd);
         ksrc = view(f, c->qkv, qd, 3, 1, KV, hd);
@@ -325,11 +343,13 @@ static mlxc_status attention_block(fw *f, mlxc_encoder *enc, int l, uint32_t p0,
                               : attention_composed(f, enc, l, kc->n_past, 1, r, kc));
         }
     }
-    mlxc_buffer *att = view(f, c->att, 0, 2, m, H * hd, 0);
-    return linear(f, enc, att, &L->wo, view(f, c->xb2, 0, 2, m, M->dim, 0), m);
+    return attn_out(f, enc, L, m, wo_add);
 }
 
-static mlxc_status ffn_block(fw *f, mlxc_encoder *enc, int l, uint32_t m) {
+/* gu_done: the stacked gate/up row is already in ctx->gu; down_add: the
+ * down projection reads it through silu_mul and adds into the residual
+ * (the fused decode step). */
+static mlxc_status ffn_block(fw *f, mlxc_encoder *enc, int l, uint32_t m, bool gu_done, bool down_add) {
     mlxc_context *c = f->ctx;
     mlxc_model *M = f->m;
     const llm_layer *L = &M->layers[l];
@@ -338,9 +358,15 @@ static mlxc_status ffn_block(fw *f, mlxc_encoder *enc, int l, uint32_t m) {
     mlxc_buffer *gate = act, *up;
     if (m == 1 && !c->rows && L->w_gate_up.w && c->gu) {
         /* one mat-vec over the stacked rows: gate, then up */
-        TRY(linear(f, enc, xb, &L->w_gate_up, view(f, c->gu, 0, 2, 1, 2 * M->ff, 0), 1));
+        if (!gu_done) TRY(linear(f, enc, xb, &L->w_gate_up, view(f, c->gu, 0, 2, 1, 2 * M->ff, 0), 1));
         gate = view(f, c->gu, 0, 2, 1, M->ff, 0);
         up = view(f, c->gu, M->ff, 2, 1, M->ff, 0);
+        if (down_add) {
+            const mlxc_qmm_fuse glu = {MLXC_QMM_PRO_SILU_MUL, MLXC_QMM_EPI_ADD, 0.0f};
+            mlxc_qmm_weight q = llm_qmm(&L->w_down);
+            return mlxc_qmatmul_fused(enc, view(f, c->gu, 0, 1, M->ff, 0, 0), view(f, c->gu, M->ff, 1, M->ff, 0, 0), NULL,
+                                      &q, view(f, c->x, 0, 1, M->dim, 0, 0), (uint32_t)M->dim, (uint32_t)M->ff, &glu);
+        }
     } else {
         up = view(f, c->up, 0, 2, m, M->ff, 0);
         TRY(linear(f, enc, xb, &L->w_gate, gate, m));
@@ -364,6 +390,52 @@ static mlxc_buffer *block_out(fw *f, mlxc_encoder *enc, mlxc_buffer *xb2, const 
     return f->st ? NULL : out;
 }
 
+/* One layer of the fused decode step (one token on a GPU, the Llama
+ * family): the attention norm inside the q/k/v mat-vec, the residual adds
+ * inside the wo and down mat-vecs, the MLP norm inside the gate/up one and
+ * silu_mul inside down: with the fused rope/cache write and the attention,
+ * six kernels.  A weight the fused mat-vec does not take (Q6_K) gets the
+ * separate norm or add instead; *pending is then the block output the
+ * next norm must add to the residual (NULL: the residual is current). */
+static mlxc_status layer_fused(fw *f, mlxc_encoder *enc, int l, uint32_t p0, mlxc_buffer **pending) {
+    mlxc_context *c = f->ctx;
+    mlxc_model *M = f->m;
+    const llm_layer *L = &M->layers[l];
+    const uint32_t dim = (uint32_t)M->dim;
+    const int64_t qkvn = (M->n_heads + 2 * M->n_kv_heads) * M->head_dim;
+    const mlxc_qmm_fuse nrm = {MLXC_QMM_PRO_RMS_NORM, MLXC_QMM_EPI_STORE, M->eps};
+    mlxc_buffer *x1 = view(f, c->x, 0, 1, dim, 0, 0), *x = view(f, c->x, 0, 2, 1, dim, 0);
+    mlxc_buffer *xb = view(f, c->xb, 0, 2, 1, dim, 0), *xb2 = view(f, c->xb2, 0, 2, 1, dim, 0);
+    mlxc_qmm_weight q;
+    /* attention */
+    const bool qkv = L->fuse_qkv && !*pending;
+    if (qkv) {
+        q = llm_qmm(&L->wqkv);
+        TRY(mlxc_qmatmul_fused(enc, x1, NULL, L->attn_norm, &q, view(f, c->qkv, 0, 1, qkvn, 0, 0), (uint32_t)qkvn, dim,
+                               &nrm));
+    } else if (*pending) {
+        TRY(mlxc_rms_norm_residual(enc, *pending, x, L->attn_norm, xb, x, dim, M->eps));
+    } else {
+        TRY(mlxc_rms_norm(enc, x, L->attn_norm, xb, dim, M->eps));
+    }
+    TRY(attention_block(f, enc, l, p0, 1, qkv, L->fuse_wo));
+    *pending = L->fuse_wo ? NULL : xb2;
+    /* MLP */
+    const bool gu = L->fuse_gate_up && !*pending;
+    if (gu) {
+        q = llm_qmm(&L->w_gate_up);
+        TRY(mlxc_qmatmul_fused(enc, x1, NULL, L->ffn_norm, &q, view(f, c->gu, 0, 1, 2 * M->ff, 0, 0),
+                               (uint32_t)(2 * M->ff), dim, &nrm));
+    } else if (*pending) {
+        TRY(mlxc_rms_norm_residual(enc, *pending, x, L->ffn_norm, xb, x, dim, M->eps));
+    } else {
+        TRY(mlxc_rms_norm(enc, x, L->ffn_norm, xb, dim, M->eps));
+    }
+    TRY(ffn_block(f, enc, l, 1, gu, L->fuse_down));
+    *pending = L->fuse_down ? NULL : xb2;
+    return MLXC_OK;
+}
+
 static mlxc_status forward(fw *f, mlxc_encoder *enc, uint32_t p0, uint32_t m, uint32_t n_out) {
     mlxc_context *c = f->ctx;
     mlxc_model *M = f->m;
@@ -383,18 +455,25 @@ static mlxc_status forward(fw *f, mlxc_encoder *enc, uint32_t p0, uint32_t m, ui
         TRY(mlxc_embedding_gather(enc, M->tok_embd, ids, x, (uint32_t)M->dim, M->embd_scale));
     }
     mlxc_buffer *out = xb2;                                             /* the last block's output */
-    for (int l = 0; l < (int)M->n_layers; l++) {
-        const llm_layer *L = &M->layers[l];
-        if (l == 0) TRY(mlxc_rms_norm(enc, x, L->attn_norm, xb, (uint32_t)M->dim, M->eps));
-        else TRY(mlxc_rms_norm_residual(enc, out, x, L->attn_norm, xb, x, (uint32_t)M->dim, M->eps));
-        TRY(attention_block(f, enc, l, p0, m));
-        out = block_out(f, enc, xb2, L->post_attn_norm, m);
-        TRY(mlxc_rms_norm_residual(enc, out, x, L->ffn_norm, xb, x, (uint32_t)M->dim, M->eps));
-        TRY(ffn_block(f, enc, l, m));
-        out = block_out(f, enc, xb2, L->post_ffn_norm, m);
+    if (m == 1 && !c->rows && c->fused_step) {
+        /* out: a block output still to join the residual, or NULL */
+        out = NULL;
+        for (int l = 0; l < (int)M->n_layers; l++) TRY(layer_fused(f, enc, l, p0, &out));
+    } else {
+        for (int l = 0; l < (int)M->n_layers; l++) {
+            const llm_layer *L = &M->layers[l];
+            if (l == 0) TRY(mlxc_rms_norm(enc, x, L->attn_norm, xb, (uint32_t)M->dim, M->eps));
+            else TRY(mlxc_rms_norm_residual(enc, out, x, L->attn_norm, xb, x, (uint32_t)M->dim, M->eps));
+            TRY(attention_block(f, enc, l, p0, m, false, false));
+            out = block_out(f, enc, xb2, L->post_attn_norm, m);
+            TRY(mlxc_rms_norm_residual(enc, out, x, L->ffn_norm, xb, x, (uint32_t)M->dim, M->eps));
+            TRY(ffn_block(f, enc, l, m, false, false));
+            out = block_out(f, enc, xb2, L->post_ffn_norm, m);
+        }
     }
     if (n_out == 0) return MLXC_OK;
-    TRY(mlxc_rms_norm_residual(enc, out, x, M->out_norm, xb, x, (uint32_t)M->dim, M->eps));
+    if (out) TRY(mlxc_rms_norm_residual(enc, out, x, M->out_norm, xb, x, (uint32_t)M->dim, M->eps));
+    else TRY(mlxc_rms_norm(enc, x, M->out_norm, xb, (uint32_t)M->dim, M->eps));
     mlxc_buffer *last = view(f, c->xb, (int64_t)(m - n_out) * M->dim, 2, n_out, M->dim, 0);
     mlxc_buffer *logits = view(f, c->logits, 0, 2, n_out, M->vocab, 0);
     TRY(linear(f, enc, last, &M->output, logits, n_out));

@@ -51,6 +51,11 @@ typedef struct llm_layer {
     llm_weight   wqkv;
     int          qkv_parts;
     mlxc_buffer *bqkv;            /* with wqkv: bq, bk, bv stacked, or NULL    */
+    /* mlxc_qmatmul_fused takes these (llm_forward.c's fused decode step):
+     * wqkv (all three) with the attention norm, wo adding into the
+     * residual, w_gate_up with the MLP norm, w_down after silu_mul adding
+     * into the residual */
+    bool         fuse_qkv, fuse_wo, fuse_gate_up, fuse_down;
     llm_weight   w_gate_up;
     uint32_t     window;          /* sliding window of this layer; 0 = global  */
     float        rope_theta;      /* this layer's rope base (Gemma 3: local ones differ) */
@@ -118,6 +123,9 @@ struct mlxc_context {
     uint32_t     n_ctx, n_batch, n_past;
     mlxc_dtype   kv_dtype;
     bool         fused_attn;      /* the attention ops take this shape         */
+    bool         fused_step;      /* one token: the fused mat-vecs where the
+                                   * layer's weights allow (GPU, bf16, the
+                                   * Llama family; MLXC_FUSED_DECODE=0: off) */
     bool         use_graph;       /* decode by replaying decode_exec           */
     mlxc_graph  *decode_graph;    /* the captured decode step (holds its buffers) */
     mlxc_graph_exec *decode_exec;

@@ -446,6 +446,15 @@ static mlxc_status stack_rows(binder *b, llm_weight *const *parts, int n, llm_we
     return st;
 }
 
+/* Whether the fused decode mat-vec takes w. */
+static bool fusable(const llm_weight *w) {
+    if (w->format != LLM_W_QUANT || !w->w) return false;
+    mlxc_qmm_weight q = llm_qmm(w);
+    if (mlxc_qmatmul_fused_supported(&q) == MLXC_OK) return true;
+    mlxc_clear_error();
+    return false;
+}
+
 /* q, k, v (or q, k) and gate, up of layer L as stacked weights where their
  * storage matches: the decode step then reads each stack in one mat-vec
  * (llm_forward.c).  Only where the weights are device copies: on a device
@@ -783,6 +792,10 @@ static mlxc_status bind_all(binder *b) {
             (st = bind_linear(b, &R_DOWN, l, m->dim, m->ff, &L->w_down)))
             return st;
         if (!b->mapped && (st = stack_layer(b, L))) return st;
+        L->fuse_qkv = L->qkv_parts == 3 && fusable(&L->wqkv);
+        L->fuse_wo = fusable(&L->wo);
+        L->fuse_gate_up = fusable(&L->w_gate_up);
+        L->fuse_down = L->w_gate_up.w && fusable(&L->w_down);
         if ((L->q_norm != NULL) != (L->k_norm != NULL))
             return mlxc_set_error(MLXC_ERR_NOT_FOUND, "model: layer %d has only one of the q/k norms", l);
         if (m->rope_mode == MLXC_ROPE_NORM && L->q_norm)

@@ -2,6 +2,7 @@
  * the weight against its format, pick the mat-vec (m <= 8) or the mat-mat
  * kernel and its launch per backend, and dispatch tracked.  Kernel names
  * are qmv_F_X_Y and qmm_F_X_Y (src/kernels/params_qmatmul.h). */
+#include <math.h>
 #include <stdio.h>
 
 #include "kernels/params_qmatmul.h"
@@ -220,6 +221,104 @@ mlxc_status mlxc_qmatmul(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_qmm
     const mlxc_buffer *reads[4] = {x, w->data, sc, bi}, *writes[1] = {y};
     mlxc_dispatch d = {.kernel = kern, .args = args, .nargs = 6, .grid = {(uint32_t)groups, 1, 1},
                        .block = {block, 1, 1}, .shared_bytes = shared, .reads = reads, .nreads = 4,
+                       .writes = writes, .nwrites = 1};
+    if ((s = mlxc_encoder_set_op_kind(enc, MLXC_OP_MATMUL))) return s;
+    return mlxc_encoder_dispatch_tracked(enc, &d);
+}
+
+/* The formats of the fused mat-vec: those with a qmvt ring. */
+static bool qmvf_has(uint32_t f, uint32_t bits) {
+    mlxc_qmvt_ring r;
+    return mlxc_qmvt_ring_of(f, bits, &r) != 0;
+}
+
+mlxc_status mlxc_qmatmul_fused_supported(const mlxc_qmm_weight *w) {
+    MLXC_CHECK_ARG(w, "mlxc_qmatmul_fused_supported: NULL weight");
+    const uint32_t f = qmm_code(w->format, NULL);
+    if (f && qmvf_has(f, f == MLXC_QMMF_AFFINE ? w->bits : 0)) return MLXC_OK;
+    return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "mlxc_qmatmul_fused: %s%s weights are not supported",
+                          mlxc_qformat_name(w->format) ? mlxc_qformat_name(w->format) : "unknown",
+                          f == MLXC_QMMF_AFFINE ? " (affine: 4 or 8 bits)" : "");
+}
+
+mlxc_status mlxc_qmatmul_fused(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buffer *aux, const mlxc_buffer *g,
+                               const mlxc_qmm_weight *w, mlxc_buffer *y, uint32_t n, uint32_t k,
+                               const mlxc_qmm_fuse *f) {
+    const char *op = "qmatmul_fused";
+    MLXC_CHECK_ARG(enc && x && w && y && f, "mlxc_qmatmul_fused: NULL argument");
+    MLXC_CHECK_ARG(n >= 1 && k >= 1 && n <= INT32_MAX && k <= INT32_MAX,
+                   "mlxc_qmatmul_fused: n = %u, k = %u (each 1 .. 2^31 - 1)", n, k);
+    MLXC_CHECK_ARG(f->pro == MLXC_QMM_PRO_NONE || f->pro == MLXC_QMM_PRO_RMS_NORM || f->pro == MLXC_QMM_PRO_SILU_MUL,
+                   "mlxc_qmatmul_fused: unknown prologue %d", (int)f->pro);
+    MLXC_CHECK_ARG(f->epi == MLXC_QMM_EPI_STORE || f->epi == MLXC_QMM_EPI_ADD, "mlxc_qmatmul_fused: unknown epilogue %d",
+                   (int)f->epi);
+    MLXC_CHECK_ARG(f->pro != MLXC_QMM_PRO_RMS_NORM || (g && !aux), "mlxc_qmatmul_fused: RMS_NORM takes g and no aux");
+    MLXC_CHECK_ARG(f->pro != MLXC_QMM_PRO_SILU_MUL || (aux && !g), "mlxc_qmatmul_fused: SILU_MUL takes aux and no g");
+    MLXC_CHECK_ARG(f->pro != MLXC_QMM_PRO_NONE || (!aux && !g), "mlxc_qmatmul_fused: NONE takes neither aux nor g");
+    MLXC_CHECK_ARG(isfinite(f->eps) && f->eps >= 0.0f, "mlxc_qmatmul_fused: eps %g (finite, >= 0)", (double)f->eps);
+    mlxc_status s = mlxc_qmatmul_fused_supported(w);
+    if (s) return s;
+    mlxc_p_qmvf vp = {.q = {.m = 1, .n = n, .k = k}, .pro = (uint32_t)f->pro, .epi = (uint32_t)f->epi, .eps = f->eps};
+    if ((s = qmm_check_weight(w, n, k, &vp.q))) return s;
+    const mlxc_buffer *vecs[3] = {x, aux, g};
+    static const char *const vname[3] = {"x (k)", "aux (k)", "g (k)"};
+    for (int i = 0; i < 3; i++) {
+        if (!vecs[i]) continue;
+        if ((s = ops_check_dtype(op, vname[i], vecs[i], MLXC_BF16)) ||
+            (s = qmm_check_view(vname[i], vecs[i], k, true, 2)))
+            return s;
+        if (ops_overlap(y, vecs[i]))
+            return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_qmatmul_fused: y overlaps %s", vname[i]);
+    }
+    if ((s = ops_check_dtype(op, "y", y, MLXC_BF16)) || (s = qmm_check_view("y (n)", y, n, true, 2))) return s;
+    if (qmm_overlaps_weight(y, w))
+        return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_qmatmul_fused: y overlaps the weight");
+
+    mlxc_device *dev = mlxc_encoder_device(enc);
+    const bool cpu = ops_is_cpu(dev);
+    char fmt[16], name[48];
+    const char *kname = NULL;
+    qmm_code(w->format, &kname);
+    if (vp.q.format == MLXC_QMMF_AFFINE) snprintf(fmt, sizeof fmt, "affine%u", vp.q.bits);
+    else snprintf(fmt, sizeof fmt, "%s", kname);
+    snprintf(name, sizeof name, "qmvf_%s_bf16_bf16", fmt);
+    uint64_t groups;
+    uint32_t block, shared = 0;
+    if (cpu) {
+        groups = ops_cpu_tile_groups(dev, (n + MLXC_CPU_QMM_NT - 1) / MLXC_CPU_QMM_NT);
+        block = 1;
+    } else {
+        /* the ring without x, then the whole x': as qmvt, a grid of two
+         * blocks an SM where two fit */
+        const uint32_t es = vp.q.sdtype == MLXC_QS_F32 ? 4 : 2;
+        const uint32_t ring = mlxc_qmvf_smem_bytes(vp.q.format, vp.q.bits, k, vp.q.group, es);
+        groups = (n + MLXC_QMVT_ROWS - 1) / MLXC_QMVT_ROWS;
+        block = 32 * MLXC_QMVT_WARPS;
+        if (ring + 8 * 1024 <= dev->caps.max_shared_bytes) {
+            const uint32_t per_block = ring + 6 * 1024, fit = (uint32_t)(228 * 1024 / per_block);
+            const uint64_t cap = (uint64_t)(dev->caps.compute_units > 0 ? dev->caps.compute_units : 1) *
+                                 (fit >= 2 ? 2 : 1);
+            shared = ring;
+            if (groups > cap) groups = cap;
+        }
+    }
+    if (groups > INT32_MAX) groups = INT32_MAX;
+    const mlxc_kernel *kern = NULL;
+    if ((s = mlxc_kernel_get(dev, name, &kern))) return s;
+    const mlxc_buffer *sc = w->scales ? w->scales : w->data, *bi = w->biases ? w->biases : sc;
+    const mlxc_buffer *ax = aux ? aux : x, *gx = g ? g : x;
+    const mlxc_buffer *all[7] = {x, ax, gx, w->data, sc, bi, y};
+    for (int i = 0; i < 7; i++)
+        if (mlxc_buffer_device(all[i]) != dev)
+            return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT,
+                                  "mlxc_qmatmul_fused: a buffer lives on another device than the encoder");
+    mlxc_arg args[8] = {mlxc_arg_buffer(x),  mlxc_arg_buffer(ax), mlxc_arg_buffer(gx), mlxc_arg_buffer(w->data),
+                        mlxc_arg_buffer(sc), mlxc_arg_buffer(bi), mlxc_arg_buffer(y),  mlxc_arg_bytes(&vp, sizeof vp)};
+    /* the first three are read after the kernel waits for earlier ones,
+     * the weight before (cuda: pdl_late) */
+    const mlxc_buffer *reads[6] = {x, ax, gx, w->data, sc, bi}, *writes[1] = {y};
+    mlxc_dispatch d = {.kernel = kern, .args = args, .nargs = 8, .grid = {(uint32_t)groups, 1, 1},
+                       .block = {block, 1, 1}, .shared_bytes = shared, .reads = reads, .nreads = 6,
                        .writes = writes, .nwrites = 1};
     if ((s = mlxc_encoder_set_op_kind(enc, MLXC_OP_MATMUL))) return s;
     return mlxc_encoder_dispatch_tracked(enc, &d);

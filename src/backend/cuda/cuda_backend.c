@@ -525,9 +525,10 @@ static mlxc_status cu_kernel_resolve(mlxc_device *dev, mlxc_kernel *k) {
         s = func_new(dev, cu, mod, k->name, sig->nparams, &f);
         if (!s) {
             f->pdl = true;
-            /* the streaming mat-vec loads its first weights before it waits
-             * (qmatmul.cu, MLXC_PDL_INSIDE) */
-            f->pdl_early = strncmp(k->name, "qmvt_", 5) == 0;
+            /* the streaming mat-vecs load their first weights before they
+             * wait (qmatmul.cu, MLXC_PDL_INSIDE): qmvt tracks x then the
+             * weight, qmvf x, aux and g then the weight (ops/qmatmul.c) */
+            f->pdl_late = strncmp(k->name, "qmvt_", 5) == 0 ? 1 : strncmp(k->name, "qmvf_", 5) == 0 ? 3 : 0;
             if (f->nparams != UINT32_MAX && f->nparams != sig->nparams) {
                 pthread_mutex_unlock(&cu->mu);
                 return mlxc_set_error(MLXC_ERR_INTERNAL, "built-in CUDA kernel %s: table says %u parameters, module %u",

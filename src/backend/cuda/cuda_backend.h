@@ -67,8 +67,9 @@ typedef struct cu_func {
     bool            pdl;               /* a built-in: griddepcontrol.wait comes
                                           before its first access (MLXC_PDL_WAIT),
                                           so a graph may start it early        */
-    bool            pdl_early;         /* reads its arguments after the first
-                                          (a mat-vec's weights) before that wait */
+    uint8_t         pdl_late;          /* > 0: reads what it tracks after its
+                                          first pdl_late reads (a mat-vec's
+                                          weights) before that wait            */
     struct cu_func *next;
 } cu_func;
 

@@ -150,8 +150,8 @@ static int reduce_edges(cu_topo *t) {
     return 0;
 }
 
-/* A kernel that reads before it waits (cu_func.pdl_early: every tracked
- * read but the first) may start early only if no earlier dispatch of the
+/* A kernel that reads before it waits (cu_func.pdl_late: every tracked
+ * read after the first pdl_late) may start early only if no earlier dispatch of the
  * segment writes what it reads then: programmatic edges chain, so an
  * ancestor may still be running when it starts.  Otherwise its edges are
  * plain, which orders it after every ancestor (each one waits for its own
@@ -161,7 +161,8 @@ static int early_reads(cu_topo *t) {
     if (!t->plain) return -1;
     for (uint32_t j = 0; j < t->k; j++) {
         const mlxc_cmd_dispatch *d = t->d[j];
-        if (!((const cu_func *)d->kernel->impl)->pdl_early) continue;
+        const uint32_t late = ((const cu_func *)d->kernel->impl)->pdl_late;
+        if (!late) continue;
         if (!t->ranges) {
             t->plain[j] = 1;
             continue;
@@ -172,7 +173,7 @@ static int early_reads(cu_topo *t) {
             for (uint32_t a = 0; a < ri->n && !t->plain[j]; a++) {
                 const mlxc_buffer_range *w = &ri->r[a];
                 if (w->role != MLXC_RANGE_DST) continue;
-                for (uint32_t b = 1; b < rj->n; b++) {
+                for (uint32_t b = late; b < rj->n; b++) {
                     const mlxc_buffer_range *r = &rj->r[b];
                     if (r->role == MLXC_RANGE_SRC && r->alloc_id == w->alloc_id && r->p0 < w->p1 && w->p0 < r->p1) {
                         t->plain[j] = 1;

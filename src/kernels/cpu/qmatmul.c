@@ -562,5 +562,63 @@ static void qc_moeg_bf16_f32(const mlxc_cpu_launch *l) { qc_moeg(l, 1, 0); }
 static void qc_moeg_bf16_bf16(const mlxc_cpu_launch *l) { qc_moeg(l, 1, 1); }
 
 #define MLXC_FAMILY_NAME qmatmul
+/* The fused decode mat-vec (mlxc_p_qmvf): x' made with the formulas of
+ * the CPU rms_norm and silu_mul (so it equals what those ops store), then
+ * each row summed as qc_run sums it, then the epilogue.  A group owns
+ * tiles of MLXC_CPU_QMM_NT rows and makes x' itself. */
+static void qc_vf(const mlxc_cpu_launch *l) {
+    const uint16_t *x = l->args[0], *aux = l->args[1], *g = l->args[2];
+    const uint8_t *w = l->args[3];
+    const void *scales = l->args[4], *biases = l->args[5];
+    uint16_t *y = l->args[6];
+    const mlxc_p_qmvf *vp = l->args[7];
+    const mlxc_p_qmatmul *p = &vp->q;
+    const uint32_t n = p->n, k = p->k, NT = MLXC_CPU_QMM_NT, KB = MLXC_CPU_QMM_KB;
+    uint64_t t0, t1;
+    mlxc_cpu_slice(l, (n + NT - 1) / NT, &t0, &t1);
+    if (t0 >= t1) return;
+    float *xf = malloc(((size_t)k + KB) * sizeof(float)), *wf = xf + k;
+    if (!xf) {
+        *l->fault = 1;
+        return;
+    }
+    if (vp->pro == MLXC_QMVF_RMS_NORM) {
+        const float inv = 1.0f / sqrtf(ops_sum_sq(OPS_BF16, x, k) / (float)k + vp->eps);
+        for (uint32_t i = 0; i < k; i++)
+            xf[i] = mlxc_half_bf16_to_f32(mlxc_half_f32_to_bf16(ops_ld(OPS_BF16, x, i) * inv * ops_ld(OPS_BF16, g, i)));
+    } else if (vp->pro == MLXC_QMVF_SILU_MUL) {
+        /* silu_mul's four lanes: a * (1 / (1 + e^-a)) * b */
+        for (uint32_t i = 0; i < k; i += 4) {
+            float a[4] = {0}, b[4] = {0};
+            const uint32_t c = k - i < 4 ? k - i : 4;
+            for (uint32_t j = 0; j < c; j++) a[j] = ops_ld(OPS_BF16, x, i + j), b[j] = ops_ld(OPS_BF16, aux, i + j);
+            ops_v4f va, vb;
+            memcpy(&va, a, 16);
+            memcpy(&vb, b, 16);
+            const ops_v4f r = va * (1.0f / (1.0f + ops_exp4(-va))) * vb;
+            float o[4];
+            memcpy(o, &r, 16);
+            for (uint32_t j = 0; j < c; j++) xf[i + j] = mlxc_half_bf16_to_f32(mlxc_half_f32_to_bf16(o[j]));
+        }
+    } else {
+        for (uint32_t i = 0; i < k; i++) xf[i] = ops_ld(OPS_BF16, x, i);
+    }
+    for (uint64_t t = t0; t < t1; t++) {
+        const uint32_t c0 = (uint32_t)t * NT, nr = n - c0 < NT ? n - c0 : NT;
+        for (uint32_t r = 0; r < nr; r++) {
+            float acc = 0.0f;
+            for (uint32_t kb = 0; kb < k; kb += KB) {
+                const uint32_t kl = k - kb < KB ? k - kb : KB;
+                qc_dequant_row(p, w, scales, biases, c0 + r, kb, kl, wf);
+                acc += qc_dot(wf, xf + kb, kl);
+            }
+            float v = mlxc_half_bf16_to_f32(mlxc_half_f32_to_bf16(acc));
+            if (vp->epi == MLXC_QMVF_ADD) v += mlxc_half_bf16_to_f32(y[c0 + r]);
+            y[c0 + r] = mlxc_half_f32_to_bf16(v);
+        }
+    }
+    free(xf);
+}
+
 #define MLXC_FAMILY_DEF "kernels/qmatmul.def"
 #include "kernels/cpu/family_tables.h"

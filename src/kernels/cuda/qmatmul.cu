@@ -203,6 +203,14 @@ template <> __device__ __forceinline__ void sty<uint16_t>(uint16_t *y, uint64_t 
     y[i] = __bfloat16_as_ushort(__float2bfloat16_rn(v));
 }
 
+/* y[i] as f32, and v rounded as sty would store it (for the residual add). */
+__device__ __forceinline__ float ldy(const float *y, uint64_t i) { return y[i]; }
+__device__ __forceinline__ float ldy(const uint16_t *y, uint64_t i) { return bf16(y[i]); }
+__device__ __forceinline__ float rnd(const float *, float v) { return v; }
+__device__ __forceinline__ float rnd(const uint16_t *, float v) {
+    return bf16(__bfloat16_as_ushort(__float2bfloat16_rn(v)));
+}
+
 /* x[i .. i + 7] as f32; `vec`: x is 16-byte aligned (i is a multiple of 8,
  * so the runs are too). */
 __device__ __forceinline__ void ld8(const float *__restrict__ x, uint64_t i, bool vec, float o[8]) {
@@ -748,7 +756,7 @@ struct QtcRed {
     float red[QTC_RED][QTC_ROWS][8];
     float tot[QTC_ROWS * 8];
 };
-template <bool A = false, typename Y>
+template <bool A = false, bool ADD = false, typename Y>
 __device__ __forceinline__ void qtc_store(QtcRed &R, const float acc[QTC_RT][2], Y *y, uint64_t tile, uint32_t n,
                                           uint32_t m, uint32_t g, uint32_t t, uint32_t wid, uint32_t nw) {
     static_assert(QTC_RT == 2, "the A layout's four sums fill acc");
@@ -779,7 +787,12 @@ __device__ __forceinline__ void qtc_store(QtcRed &R, const float acc[QTC_RT][2],
     }
     for (uint32_t o = threadIdx.x; o < QTC_ROWS * 8; o += blockDim.x) {
         const uint32_t row = o / 8, tok = o % 8;
-        if (tok < m && tile + row < n) sty(y, (uint64_t)tok * n + tile + row, R.tot[o]);
+        if (tok < m && tile + row < n) {
+            const uint64_t i = (uint64_t)tok * n + tile + row;
+            /* ADD: y + the sum as y's dtype stores it (the residual add) */
+            if (ADD) sty(y, i, ldy(y, i) + rnd(y, R.tot[o]));
+            else sty(y, i, R.tot[o]);
+        }
     }
     __syncthreads();
 }
@@ -1108,11 +1121,52 @@ __device__ __forceinline__ bool qtc_smem_ok(const X *x, const uint8_t *w, const 
     }
 }
 
-template <int F, int B, int SD, typename X, typename Y>
+/* The fused mat-vec's extras (mlxc_p_qmvf): x' is made once per block in
+ * shared memory after the ring (FZ), instead of x riding the ring. */
+struct QFuse {
+    const uint16_t *aux, *g;
+    uint32_t pro, epi;
+    float eps;
+};
+
+/* x' of the fused mat-vec (bf16, k values) into shared memory: every
+ * block makes it whole (k is a few thousand values, read from L2). */
+template <typename X>
+__device__ __forceinline__ void qvf_prologue(const X *__restrict__ x, const QFuse *fz, uint32_t k, X *xf, QtcRed &red) {
+    static_assert(sizeof(X) == 2, "the fused mat-vec is bf16");
+    const uint16_t *xs = (const uint16_t *)x;
+    uint16_t *o = (uint16_t *)xf;
+    if (fz->pro == MLXC_QMVF_RMS_NORM) {
+        float ss = 0.0f;
+        for (uint32_t i = threadIdx.x; i < k; i += blockDim.x) {
+            const float v = bf16(xs[i]);
+            ss = fmaf(v, v, ss);
+        }
+#pragma unroll
+        for (int off = 16; off > 0; off >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, off);
+        if (threadIdx.x % 32 == 0) red.tot[threadIdx.x / 32] = ss;
+        __syncthreads();
+        float tot = 0.0f;
+        for (uint32_t i = 0; i < blockDim.x / 32; i++) tot += red.tot[i];
+        const float inv = 1.0f / sqrtf(tot / (float)k + fz->eps);
+        for (uint32_t i = threadIdx.x; i < k; i += blockDim.x)
+            o[i] = __bfloat16_as_ushort(__float2bfloat16_rn(bf16(xs[i]) * inv * bf16(fz->g[i])));
+    } else if (fz->pro == MLXC_QMVF_SILU_MUL) {
+        for (uint32_t i = threadIdx.x; i < k; i += blockDim.x) {
+            const float a = bf16(xs[i]);
+            o[i] = __bfloat16_as_ushort(__float2bfloat16_rn(a * (1.0f / (1.0f + __expf(-a))) * bf16(fz->aux[i])));
+        }
+    } else {
+        for (uint32_t i = threadIdx.x; i < k; i += blockDim.x) o[i] = xs[i];
+    }
+    __syncthreads();
+}
+
+template <int F, int B, int SD, bool FZ = false, typename X, typename Y>
 __device__ __forceinline__ void qmv_tc_smem(const X *__restrict__ x, const uint8_t *__restrict__ w,
                                             const void *__restrict__ sc, const void *__restrict__ bi,
                                             Y *__restrict__ y, const mlxc_p_qmatmul &p, QtcRed &red,
-                                            uint8_t *smem) {
+                                            uint8_t *smem, const QFuse *fz = nullptr) {
     using S = QTStage<F, B>;
     constexpr bool AFF = F == MLXC_QMMF_AFFINE;
     constexpr uint32_t SB = S::SV / S::UNIT * S::UB, RS = SB + 16, ES = SD == MLXC_QS_F32 ? 4 : 2;
@@ -1120,7 +1174,7 @@ __device__ __forceinline__ void qmv_tc_smem(const X *__restrict__ x, const uint8
     const uint32_t m = p.m < 8 ? p.m : 8, n = p.n, rowb = p.row_bytes, nst = (rowb + SB - 1) / SB;
     const uint32_t gpr = AFF ? p.k / p.group : 0, SS = AFF ? S::SV / p.group * ES : 0; /* scale bytes per stage row */
     const uint32_t wbytes = QTC_ROWS * RS + 2 * QTC_ROWS * SS, XB = S::SV * (uint32_t)sizeof(X);
-    const uint32_t stage_bytes = wbytes + m * XB;
+    const uint32_t stage_bytes = wbytes + (FZ ? 0 : m * XB);
     const uint64_t ntile = (n + QTC_ROWS - 1) / QTC_ROWS;
     const uint32_t mine = blockIdx.x < ntile ? (uint32_t)((ntile - 1 - blockIdx.x) / gridDim.x + 1) : 0;
     const uint64_t total = (uint64_t)mine * nst;
@@ -1177,7 +1231,7 @@ __device__ __forceinline__ void qmv_tc_smem(const X *__restrict__ x, const uint8
     };
     /* The x values stage `st_` multiplies: an earlier kernel's output. */
     auto copy_x = [&](uint32_t i_, uint32_t st_, uint32_t slot_) {
-        if (i_ >= mine) return;
+        if (FZ || i_ >= mine) return;
         const uint32_t off = st_ * SB, have = rowb - off < SB ? rowb - off : SB;
         uint8_t *xb = smem + slot_ * stage_bytes + wbytes;
         const uint8_t *xsrc = (const uint8_t *)(x + (uint64_t)st_ * S::SV);
@@ -1209,6 +1263,10 @@ __device__ __forceinline__ void qmv_tc_smem(const X *__restrict__ x, const uint8
         }
     }
     MLXC_PDL_WAIT();
+    X *xfull = (X *)(smem + S::P * stage_bytes);
+    if constexpr (FZ) {
+        if (mine) qvf_prologue(x, fz, p.k, xfull, red);
+    }
 #pragma unroll
     for (uint32_t k = 0; k + 1 < S::P; k++) {
         copy_x(ii, ist, islot);
@@ -1222,7 +1280,7 @@ __device__ __forceinline__ void qmv_tc_smem(const X *__restrict__ x, const uint8
         __syncthreads();
         issue();
         const uint8_t *buf = smem + slot * stage_bytes, *sbuf = buf + QTC_ROWS * RS;
-        const X *xs = (const X *)(buf + wbytes) + (xv ? g : 0) * S::SV;
+        const X *xs = FZ ? xfull + (uint64_t)st * S::SV : (const X *)(buf + wbytes) + (xv ? g : 0) * S::SV;
         const uint32_t vals = (rowb - st * SB < SB ? rowb - st * SB : SB) / S::UB * S::UNIT;
         if constexpr (has_qa<F, B>::v) {
             qa_walk<F, SD, X>(xs, xv, buf + g * RS, buf + (g + 8) * RS, sbuf + g * SS, sbuf + (g + 8) * SS,
@@ -1244,7 +1302,8 @@ __device__ __forceinline__ void qmv_tc_smem(const X *__restrict__ x, const uint8
         }
         if (st == nst - 1) {
             const uint64_t tile = (blockIdx.x + (uint64_t)ci * gridDim.x) * QTC_ROWS;
-            qtc_store<has_qa<F, B>::v>(red, acc, y, tile, n, m, g, t, wid, nw);
+            if (FZ && fz->epi == MLXC_QMVF_ADD) qtc_store<has_qa<F, B>::v, true>(red, acc, y, tile, n, m, g, t, wid, nw);
+            else qtc_store<has_qa<F, B>::v>(red, acc, y, tile, n, m, g, t, wid, nw);
 #pragma unroll
             for (int r = 0; r < QTC_RT; r++) acc[r][0] = acc[r][1] = 0.0f;
         }
@@ -1494,6 +1553,70 @@ __device__ __forceinline__ void qmoeg(const X *__restrict__ x, const uint8_t *__
     }
 }
 
+/* qmvf: the fused mat-vec.  The ring path where the launch suits it (the
+ * front-end's), else one thread per row reading global memory, correct
+ * for any launch shape. */
+template <int F, int B>
+__device__ __forceinline__ bool qvf_smem_ok(const uint16_t *x, const uint8_t *w, const void *sc, const void *bi,
+                                            const mlxc_p_qmatmul &p) {
+    using S = QTStage<F, B>;
+    mlxc_qmvt_ring r;
+    const uint32_t es = p.sdtype == MLXC_QS_F32 ? 4 : 2;
+    if (!mlxc_qmvt_ring_of(F, B, &r) || r.sv != S::SV || r.unit != S::UNIT || r.ub != S::UB || r.stages != S::P)
+        return false;
+    if (blockDim.x != 32 * QTC_WARPS || p.m != 1 || ((uintptr_t)w & 15) || p.row_bytes % 16 || p.k % 8 ||
+        dyn_smem() < mlxc_qmvf_smem_bytes(F, B, p.k, p.group, es))
+        return false;
+    (void)x;
+    if (F != MLXC_QMMF_AFFINE) return true;
+    return p.k % S::SV == 0 && ((uintptr_t)sc & 15) == 0 && ((uintptr_t)bi & 15) == 0 &&
+           (p.k / p.group * es) % 16 == 0 && (S::SV / p.group * es) % 16 == 0;
+}
+
+template <int F, int B>
+__device__ __forceinline__ void qmvf(const uint16_t *__restrict__ x, const uint16_t *__restrict__ aux,
+                                     const uint16_t *__restrict__ g, const uint8_t *__restrict__ w,
+                                     const void *__restrict__ sc, const void *__restrict__ bi, uint16_t *__restrict__ y,
+                                     const mlxc_p_qmvf &vp) {
+    __shared__ __align__(16) QtcRed red;
+    extern __shared__ __align__(16) uint8_t qtc_ring[];
+    const mlxc_p_qmatmul &p = vp.q;
+    const QFuse fz = {aux, g, vp.pro, vp.epi, vp.eps};
+    if (qvf_smem_ok<F, B>(x, w, sc, bi, p)) {
+        if (F != MLXC_QMMF_AFFINE) qmv_tc_smem<F, B, 0, true>(x, w, sc, bi, y, p, red, qtc_ring, &fz);
+        else if (p.sdtype == MLXC_QS_F32) qmv_tc_smem<F, B, MLXC_QS_F32, true>(x, w, sc, bi, y, p, red, qtc_ring, &fz);
+        else if (p.sdtype == MLXC_QS_F16) qmv_tc_smem<F, B, MLXC_QS_F16, true>(x, w, sc, bi, y, p, red, qtc_ring, &fz);
+        else qmv_tc_smem<F, B, MLXC_QS_BF16, true>(x, w, sc, bi, y, p, red, qtc_ring, &fz);
+        return;
+    }
+    MLXC_PDL_WAIT();
+    const uint32_t n = p.n, k = p.k;
+    /* every thread its own inv_rms: slow, for launches nobody tunes */
+    float inv = 1.0f;
+    if (vp.pro == MLXC_QMVF_RMS_NORM) {
+        float ss = 0.0f;
+        for (uint32_t i = 0; i < k; i++) ss = fmaf(bf16(x[i]), bf16(x[i]), ss);
+        inv = 1.0f / sqrtf(ss / (float)k + vp.eps);
+    }
+    const uint64_t stride = (uint64_t)gridDim.x * blockDim.x;
+    for (uint64_t r = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x; r < n; r += stride) {
+        float acc = 0.0f, v[8];
+        for (uint32_t e = 0; e < k; e += 8) {
+            deq8<F, B>(w, sc, bi, p, (uint32_t)r, e, v);
+#pragma unroll
+            for (int j = 0; j < 8; j++) {
+                const float a = bf16(x[e + j]);
+                float xp = vp.pro == MLXC_QMVF_RMS_NORM   ? a * inv * bf16(g[e + j])
+                           : vp.pro == MLXC_QMVF_SILU_MUL ? a * (1.0f / (1.0f + __expf(-a))) * bf16(aux[e + j])
+                                                          : a;
+                xp = bf16(__bfloat16_as_ushort(__float2bfloat16_rn(xp)));
+                acc = fmaf(v[j], xp, acc);
+            }
+        }
+        sty(y, r, vp.epi == MLXC_QMVF_ADD ? ldy(y, r) + rnd(y, acc) : acc);
+    }
+}
+
 } // namespace mlxc_qmm
 
 /* extern "C" entry points: {qmv, qmm} x format x X x Y (X, Y: f32 float,
@@ -1554,6 +1677,19 @@ QMVT_XY(q4_1, MLXC_QMMF_Q4_1, 0)
 QMVT_XY(q8_0, MLXC_QMMF_Q8_0, 0)
 QMVT_XY(q4_k, MLXC_QMMF_Q4_K, 0)
 QMVT_XY(q6_k, MLXC_QMMF_Q6_K, 0)
+
+#define QMVF_ENTRY(NAME, F, B)                                                                                        \
+    extern "C" __global__ void __launch_bounds__(MLXC_QMVT_THREADS, 2)                                               \
+        qmvf_##NAME##_bf16_bf16(const uint16_t *x, const uint16_t *aux, const uint16_t *g, const uint8_t *w,         \
+                                const void *scales, const void *biases, uint16_t *y, mlxc_p_qmvf p) { MLXC_PDL_INSIDE(); \
+        mlxc_qmm::qmvf<F, B>(x, aux, g, w, scales, biases, y, p);                                                    \
+    }
+QMVF_ENTRY(affine4, MLXC_QMMF_AFFINE, 4)
+QMVF_ENTRY(affine8, MLXC_QMMF_AFFINE, 8)
+QMVF_ENTRY(q4_0, MLXC_QMMF_Q4_0, 0)
+QMVF_ENTRY(q4_1, MLXC_QMMF_Q4_1, 0)
+QMVF_ENTRY(q8_0, MLXC_QMMF_Q8_0, 0)
+QMVF_ENTRY(q4_k, MLXC_QMMF_Q4_K, 0)
 
 #define QGATHER_ENTRY(NAME, F, B, YS, YT)                                                                            \
     extern "C" __global__ void qgather_##NAME##_##YS(const uint32_t *ids, const uint8_t *w, const void *scales,       \
