@@ -1130,35 +1130,84 @@ struct QFuse {
 };
 
 /* x' of the fused mat-vec (bf16, k values) into shared memory: every
- * block makes it whole (k is a few thousand values, read from L2). */
+ * block makes it whole (k is a few thousand values, read from L2).  The
+ * loads are 16 bytes and all issued before any is used (a thread holds up
+ * to QVF_R of them), so the prologue costs about one L2 round trip after
+ * the wait; x, aux and g are 16-byte aligned and k a multiple of 8
+ * (qvf_smem_ok). */
+#define QVF_R 4
+__device__ __forceinline__ void qvf_bf8(uint4 v, float f[8]) {
+    const uint32_t u[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+    for (int i = 0; i < 4; i++) f[2 * i] = __uint_as_float(u[i] << 16), f[2 * i + 1] = __uint_as_float(u[i] & 0xffff0000u);
+}
+__device__ __forceinline__ uint4 qvf_pack8(const float f[8]) {
+    uint32_t u[4];
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+        u[i] = (uint32_t)__bfloat16_as_ushort(__float2bfloat16_rn(f[2 * i])) |
+               (uint32_t)__bfloat16_as_ushort(__float2bfloat16_rn(f[2 * i + 1])) << 16;
+    return make_uint4(u[0], u[1], u[2], u[3]);
+}
 template <typename X>
 __device__ __forceinline__ void qvf_prologue(const X *__restrict__ x, const QFuse *fz, uint32_t k, X *xf, QtcRed &red) {
     static_assert(sizeof(X) == 2, "the fused mat-vec is bf16");
-    const uint16_t *xs = (const uint16_t *)x;
-    uint16_t *o = (uint16_t *)xf;
+    const uint4 *x4 = (const uint4 *)x, *o4 = (const uint4 *)(fz->pro == MLXC_QMVF_RMS_NORM ? fz->g : fz->aux);
+    uint4 *d4 = (uint4 *)xf;
+    const uint32_t k8 = k / 8, nt = blockDim.x;
+    const bool two = fz->pro != MLXC_QMVF_NONE;
+    uint4 xv[QVF_R], ov[QVF_R];
+    float ss = 0.0f;
+#pragma unroll
+    for (int r = 0; r < QVF_R; r++) {
+        const uint32_t i = threadIdx.x + r * nt;
+        if (i < k8) {
+            xv[r] = __ldg(x4 + i);
+            if (two) ov[r] = __ldg(o4 + i);
+        }
+    }
+    /* past QVF_R chunks a thread: the rest once more from memory (k > 8192) */
+    for (uint32_t i = threadIdx.x + QVF_R * nt; i < k8 && fz->pro == MLXC_QMVF_RMS_NORM; i += nt) {
+        float f[8];
+        qvf_bf8(__ldg(x4 + i), f);
+#pragma unroll
+        for (int j = 0; j < 8; j++) ss = fmaf(f[j], f[j], ss);
+    }
+    float inv = 1.0f;
     if (fz->pro == MLXC_QMVF_RMS_NORM) {
-        float ss = 0.0f;
-        for (uint32_t i = threadIdx.x; i < k; i += blockDim.x) {
-            const float v = bf16(xs[i]);
-            ss = fmaf(v, v, ss);
+#pragma unroll
+        for (int r = 0; r < QVF_R; r++) {
+            if (threadIdx.x + r * nt < k8) {
+                float f[8];
+                qvf_bf8(xv[r], f);
+#pragma unroll
+                for (int j = 0; j < 8; j++) ss = fmaf(f[j], f[j], ss);
+            }
         }
 #pragma unroll
         for (int off = 16; off > 0; off >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, off);
         if (threadIdx.x % 32 == 0) red.tot[threadIdx.x / 32] = ss;
         __syncthreads();
         float tot = 0.0f;
-        for (uint32_t i = 0; i < blockDim.x / 32; i++) tot += red.tot[i];
-        const float inv = 1.0f / sqrtf(tot / (float)k + fz->eps);
-        for (uint32_t i = threadIdx.x; i < k; i += blockDim.x)
-            o[i] = __bfloat16_as_ushort(__float2bfloat16_rn(bf16(xs[i]) * inv * bf16(fz->g[i])));
-    } else if (fz->pro == MLXC_QMVF_SILU_MUL) {
-        for (uint32_t i = threadIdx.x; i < k; i += blockDim.x) {
-            const float a = bf16(xs[i]);
-            o[i] = __bfloat16_as_ushort(__float2bfloat16_rn(a * (1.0f / (1.0f + __expf(-a))) * bf16(fz->aux[i])));
-        }
-    } else {
-        for (uint32_t i = threadIdx.x; i < k; i += blockDim.x) o[i] = xs[i];
+        for (uint32_t i = 0; i < nt / 32; i++) tot += red.tot[i];
+        inv = 1.0f / sqrtf(tot / (float)k + fz->eps);
     }
+    auto make = [&](uint4 a4, uint4 b4) {
+        float a[8], b[8], o[8];
+        qvf_bf8(a4, a);
+        if (fz->pro == MLXC_QMVF_NONE) return a4;
+        qvf_bf8(b4, b);
+#pragma unroll
+        for (int j = 0; j < 8; j++)
+            o[j] = fz->pro == MLXC_QMVF_RMS_NORM ? a[j] * inv * b[j] : a[j] * (1.0f / (1.0f + __expf(-a[j]))) * b[j];
+        return qvf_pack8(o);
+    };
+#pragma unroll
+    for (int r = 0; r < QVF_R; r++) {
+        const uint32_t i = threadIdx.x + r * nt;
+        if (i < k8) d4[i] = make(xv[r], two ? ov[r] : xv[r]);
+    }
+    for (uint32_t i = threadIdx.x + QVF_R * nt; i < k8; i += nt) d4[i] = make(__ldg(x4 + i), two ? __ldg(o4 + i) : x4[i]);
     __syncthreads();
 }
 
@@ -1557,17 +1606,16 @@ __device__ __forceinline__ void qmoeg(const X *__restrict__ x, const uint8_t *__
  * front-end's), else one thread per row reading global memory, correct
  * for any launch shape. */
 template <int F, int B>
-__device__ __forceinline__ bool qvf_smem_ok(const uint16_t *x, const uint8_t *w, const void *sc, const void *bi,
-                                            const mlxc_p_qmatmul &p) {
+__device__ __forceinline__ bool qvf_smem_ok(const uint16_t *x, const uint16_t *aux, const uint16_t *g, const uint8_t *w,
+                                            const void *sc, const void *bi, const mlxc_p_qmatmul &p) {
     using S = QTStage<F, B>;
     mlxc_qmvt_ring r;
     const uint32_t es = p.sdtype == MLXC_QS_F32 ? 4 : 2;
     if (!mlxc_qmvt_ring_of(F, B, &r) || r.sv != S::SV || r.unit != S::UNIT || r.ub != S::UB || r.stages != S::P)
         return false;
     if (blockDim.x != 32 * QTC_WARPS || p.m != 1 || ((uintptr_t)w & 15) || p.row_bytes % 16 || p.k % 8 ||
-        dyn_smem() < mlxc_qmvf_smem_bytes(F, B, p.k, p.group, es))
+        dyn_smem() < mlxc_qmvf_smem_bytes(F, B, p.k, p.group, es) || (((uintptr_t)x | (uintptr_t)aux | (uintptr_t)g) & 15))
         return false;
-    (void)x;
     if (F != MLXC_QMMF_AFFINE) return true;
     return p.k % S::SV == 0 && ((uintptr_t)sc & 15) == 0 && ((uintptr_t)bi & 15) == 0 &&
            (p.k / p.group * es) % 16 == 0 && (S::SV / p.group * es) % 16 == 0;
@@ -1582,7 +1630,7 @@ __device__ __forceinline__ void qmvf(const uint16_t *__restrict__ x, const uint1
     extern __shared__ __align__(16) uint8_t qtc_ring[];
     const mlxc_p_qmatmul &p = vp.q;
     const QFuse fz = {aux, g, vp.pro, vp.epi, vp.eps};
-    if (qvf_smem_ok<F, B>(x, w, sc, bi, p)) {
+    if (qvf_smem_ok<F, B>(x, aux, g, w, sc, bi, p)) {
         if (F != MLXC_QMMF_AFFINE) qmv_tc_smem<F, B, 0, true>(x, w, sc, bi, y, p, red, qtc_ring, &fz);
         else if (p.sdtype == MLXC_QS_F32) qmv_tc_smem<F, B, MLXC_QS_F32, true>(x, w, sc, bi, y, p, red, qtc_ring, &fz);
         else if (p.sdtype == MLXC_QS_F16) qmv_tc_smem<F, B, MLXC_QS_F16, true>(x, w, sc, bi, y, p, red, qtc_ring, &fz);
