@@ -86,8 +86,11 @@ MLXC_API mlxc_status mlxc_qmatmul(mlxc_encoder *enc, const mlxc_buffer *x, const
  * mlxc_rms_norm_residual.  x, aux, g and y are bf16, x (k) and y (n); y
  * may not overlap the others.  The formats: MLX affine 4 and 8 bits,
  * Q4_0, Q4_1, Q8_0, Q4_K (MLXC_ERR_UNSUPPORTED for the rest, checked by
- * mlxc_qmatmul_fused_supported before anything is encoded).  On the CPU
- * the result equals those ops followed by mlxc_qmatmul bit for bit.
+ * mlxc_qmatmul_fused_supported before anything is encoded).  On CUDA it
+ * is fast when a weight row is a whole number of 16-byte units and k a
+ * multiple of 8 (x, aux and g 16-byte aligned); other shapes are correct
+ * but run a slow path.  On the CPU the result equals those ops followed by
+ * mlxc_qmatmul bit for bit.
  *
  *     mlxc_qmm_fuse f = {MLXC_QMM_PRO_RMS_NORM, MLXC_QMM_EPI_STORE, 1e-5f};
  *     mlxc_qmatmul_fused(enc, resid, NULL, attn_norm, &wqkv, qkv, n, k, &f); */

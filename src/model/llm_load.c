@@ -446,9 +446,15 @@ static mlxc_status stack_rows(binder *b, llm_weight *const *parts, int n, llm_we
     return st;
 }
 
-/* Whether the fused decode mat-vec takes w. */
-static bool fusable(const llm_weight *w) {
+/* Whether the fused decode mat-vec takes w, on a GPU on its fast path:
+ * rows of whole 16-byte units (ops_qmatmul.h); SmolLM2's 576-column Q4_1
+ * rows (360 bytes) would run its slow any-shape path, 10x slower than the
+ * separate kernels.  The CPU has one path. */
+static bool fusable(const mlxc_model *m, const llm_weight *w) {
     if (w->format != LLM_W_QUANT || !w->w) return false;
+    if (mlxc_device_backend(m->dev) != MLXC_BACKEND_CPU &&
+        (w->cols % 8 || mlxc_qmm_row_bytes(w->qformat, w->bits, w->group_size, (uint32_t)w->cols) % 16))
+        return false;
     mlxc_qmm_weight q = llm_qmm(w);
     if (mlxc_qmatmul_fused_supported(&q) == MLXC_OK) return true;
     mlxc_clear_error();
@@ -792,10 +798,10 @@ static mlxc_status bind_all(binder *b) {
             (st = bind_linear(b, &R_DOWN, l, m->dim, m->ff, &L->w_down)))
             return st;
         if (!b->mapped && (st = stack_layer(b, L))) return st;
-        L->fuse_qkv = L->qkv_parts == 3 && fusable(&L->wqkv);
-        L->fuse_wo = fusable(&L->wo);
-        L->fuse_gate_up = fusable(&L->w_gate_up);
-        L->fuse_down = L->w_gate_up.w && fusable(&L->w_down);
+        L->fuse_qkv = L->qkv_parts == 3 && fusable(m, &L->wqkv);
+        L->fuse_wo = fusable(m, &L->wo);
+        L->fuse_gate_up = fusable(m, &L->w_gate_up);
+        L->fuse_down = L->w_gate_up.w && fusable(m, &L->w_down);
         if ((L->q_norm != NULL) != (L->k_norm != NULL))
             return mlxc_set_error(MLXC_ERR_NOT_FOUND, "model: layer %d has only one of the q/k norms", l);
         if (m->rope_mode == MLXC_ROPE_NORM && L->q_norm)
