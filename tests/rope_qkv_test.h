@@ -50,6 +50,14 @@ typedef struct rq_inputs {
 static inline bool rq_skip(const rq_case *c, int act_i, int cache_i, int variant) {
     return c->T > 8 && (act_i != cache_i || variant != 3);
 }
+/* Every case the suites run: case c, activation dtype ai, cache dtype ci,
+ * variant v (bit 0 bias, bit 1 norms), the long case once per dtype. */
+#define RQ_FOR_EACH(c, ai, ci, v)                                                                              \
+    for (size_t c = 0; c < RQ_NCASES; c++)                                                                     \
+        for (int ai = 0; ai < 3; ai++)                                                                         \
+            for (int ci = 0; ci < 3; ci++)                                                                     \
+                for (int v = 0; v < 4; v++)                                                                    \
+                    if (!rq_skip(&rq_cases[c], ai, ci, v))
 static inline uint32_t rq_nh(const rq_case *c) { return c->H + 2 * c->KV; }
 static inline size_t rq_cache_n(const rq_case *c) { return (size_t)c->KV * c->cap * c->D; }
 

@@ -257,37 +257,33 @@ static void par_rope(void) {
  * k) and exactly for v; and on CUDA the fused op against the separate ops
  * it replaces, bit for bit (its contract on every backend). */
 static void par_rope_qkv(void) {
-    for (size_t c = 0; c < RQ_NCASES; c++)
-        for (int ai = 0; ai < 3; ai++)
-            for (int ci = 0; ci < 3; ci++)
-                for (int v = 0; v < 4; v++) {
-                    const rq_case *k = &rq_cases[c];
-                    if (rq_skip(k, ai, ci, v)) continue;
-                    const mlxc_dtype act = ot_float_dtypes[ai], cdt = ot_float_dtypes[ci];
-                    const bool bias = v & 1, norm = v & 2;
-                    rq_inputs in = rq_make(k, false);
-                    rq_out oc = rq_fused(cpu, k, &in, act, cdt, bias, norm);
-                    rq_out og = rq_fused(gpu, k, &in, act, cdt, bias, norm);
-                    pbuf q = {oc.q, og.q}, kc = {oc.k, og.k}, vc = {oc.v, og.v};
-                    P_CHECK(&q, p_tol(act), "rope_qkv q case %zu %s/%s bias %d norm %d", c, mlxc_dtype_name(act),
-                            mlxc_dtype_name(cdt), bias, norm);
-                    P_CHECK(&kc, p_tol(act) > p_tol(cdt) ? p_tol(act) : p_tol(cdt),
-                            "rope_qkv k cache case %zu %s/%s bias %d norm %d", c, mlxc_dtype_name(act),
-                            mlxc_dtype_name(cdt), bias, norm);
-                    P_CHECK(&vc, 0, "rope_qkv v cache case %zu %s/%s bias %d norm %d", c, mlxc_dtype_name(act),
-                            mlxc_dtype_name(cdt), bias, norm);
-                    rq_out rg = rq_composed(gpu, k, &in, act, cdt, bias, norm);
-                    g_cases++;
-                    CHECK_MSG(rq_same_bytes(&og.q, &rg.q) && rq_same_bytes(&og.k, &rg.k) && rq_same_bytes(&og.v, &rg.v),
-                              "rope_qkv case %zu %s/%s bias %d norm %d: fused differs from the separate ops on %s "
-                              "(q %d, k %d, v %d)",
-                              c, mlxc_dtype_name(act), mlxc_dtype_name(cdt), bias, norm, mlxc_device_name(gpu),
-                              rq_same_bytes(&og.q, &rg.q), rq_same_bytes(&og.k, &rg.k), rq_same_bytes(&og.v, &rg.v));
-                    rq_free_out(&oc);
-                    rq_free_out(&og);
-                    rq_free_out(&rg);
-                    rq_free_inputs(&in);
-                }
+    RQ_FOR_EACH(c, ai, ci, v) {
+        const rq_case *k = &rq_cases[c];
+        const mlxc_dtype act = ot_float_dtypes[ai], cdt = ot_float_dtypes[ci];
+        const bool bias = v & 1, norm = v & 2;
+        rq_inputs in = rq_make(k, false);
+        rq_out oc = rq_fused(cpu, k, &in, act, cdt, bias, norm);
+        rq_out og = rq_fused(gpu, k, &in, act, cdt, bias, norm);
+        pbuf q = {oc.q, og.q}, kc = {oc.k, og.k}, vc = {oc.v, og.v};
+        P_CHECK(&q, p_tol(act), "rope_qkv q case %zu %s/%s bias %d norm %d", c, mlxc_dtype_name(act),
+                mlxc_dtype_name(cdt), bias, norm);
+        P_CHECK(&kc, p_tol(act) > p_tol(cdt) ? p_tol(act) : p_tol(cdt),
+                "rope_qkv k cache case %zu %s/%s bias %d norm %d", c, mlxc_dtype_name(act),
+                mlxc_dtype_name(cdt), bias, norm);
+        P_CHECK(&vc, 0, "rope_qkv v cache case %zu %s/%s bias %d norm %d", c, mlxc_dtype_name(act),
+                mlxc_dtype_name(cdt), bias, norm);
+        rq_out rg = rq_composed(gpu, k, &in, act, cdt, bias, norm);
+        g_cases++;
+        CHECK_MSG(rq_same_bytes(&og.q, &rg.q) && rq_same_bytes(&og.k, &rg.k) && rq_same_bytes(&og.v, &rg.v),
+                  "rope_qkv case %zu %s/%s bias %d norm %d: fused differs from the separate ops on %s "
+                  "(q %d, k %d, v %d)",
+                  c, mlxc_dtype_name(act), mlxc_dtype_name(cdt), bias, norm, mlxc_device_name(gpu),
+                  rq_same_bytes(&og.q, &rg.q), rq_same_bytes(&og.k, &rg.k), rq_same_bytes(&og.v, &rg.v));
+        rq_free_out(&oc);
+        rq_free_out(&og);
+        rq_free_out(&rg);
+        rq_free_inputs(&in);
+    }
 }
 
 /* The fused kernel dispatched by hand with grids and blocks the front-end

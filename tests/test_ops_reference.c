@@ -545,33 +545,29 @@ static void test_rope(void) {
  * caches start random (the rows not written must stay) or poisoned. */
 static void test_rope_qkv(void) {
     int runs = 0;
-    for (size_t c = 0; c < RQ_NCASES; c++)
-        for (int ai = 0; ai < 3; ai++)
-            for (int ci = 0; ci < 3; ci++)
-                for (int v = 0; v < 4; v++) {
-                    const rq_case *k = &rq_cases[c];
-                    if (rq_skip(k, ai, ci, v)) continue;
-                    const mlxc_dtype act = ot_float_dtypes[ai], cdt = ot_float_dtypes[ci];
-                    const bool bias = v & 1, norm = v & 2;
-                    rq_inputs in = rq_make(k, (c + v) % 2 == 0);
-                    rq_out f = rq_fused(dev, k, &in, act, cdt, bias, norm);
-                    rq_out r = rq_composed(dev, k, &in, act, cdt, bias, norm);
-                    CHECK_MSG(rq_same_bytes(&f.q, &r.q), "rope_qkv case %zu %s/%s bias %d norm %d: q differs", c,
-                              mlxc_dtype_name(act), mlxc_dtype_name(cdt), bias, norm);
-                    CHECK_MSG(rq_same_bytes(&f.k, &r.k), "rope_qkv case %zu %s/%s bias %d norm %d: k cache differs", c,
-                              mlxc_dtype_name(act), mlxc_dtype_name(cdt), bias, norm);
-                    CHECK_MSG(rq_same_bytes(&f.v, &r.v), "rope_qkv case %zu %s/%s bias %d norm %d: v cache differs", c,
-                              mlxc_dtype_name(act), mlxc_dtype_name(cdt), bias, norm);
-                    /* Every q element was written (the poison is gone). */
-                    ot_download(&f.q);
-                    bool finite = true;
-                    for (size_t i = 0; i < f.q.n; i++) finite = finite && isfinite(f.q.h[i]);
-                    CHECK_MSG(finite, "rope_qkv case %zu: q not written", c);
-                    rq_free_out(&f);
-                    rq_free_out(&r);
-                    rq_free_inputs(&in);
-                    runs++;
-                }
+    RQ_FOR_EACH(c, ai, ci, v) {
+        const rq_case *k = &rq_cases[c];
+        const mlxc_dtype act = ot_float_dtypes[ai], cdt = ot_float_dtypes[ci];
+        const bool bias = v & 1, norm = v & 2;
+        rq_inputs in = rq_make(k, (c + v) % 2 == 0);
+        rq_out f = rq_fused(dev, k, &in, act, cdt, bias, norm);
+        rq_out r = rq_composed(dev, k, &in, act, cdt, bias, norm);
+        CHECK_MSG(rq_same_bytes(&f.q, &r.q), "rope_qkv case %zu %s/%s bias %d norm %d: q differs", c,
+                  mlxc_dtype_name(act), mlxc_dtype_name(cdt), bias, norm);
+        CHECK_MSG(rq_same_bytes(&f.k, &r.k), "rope_qkv case %zu %s/%s bias %d norm %d: k cache differs", c,
+                  mlxc_dtype_name(act), mlxc_dtype_name(cdt), bias, norm);
+        CHECK_MSG(rq_same_bytes(&f.v, &r.v), "rope_qkv case %zu %s/%s bias %d norm %d: v cache differs", c,
+                  mlxc_dtype_name(act), mlxc_dtype_name(cdt), bias, norm);
+        /* Every q element was written (the poison is gone). */
+        ot_download(&f.q);
+        bool finite = true;
+        for (size_t i = 0; i < f.q.n; i++) finite = finite && isfinite(f.q.h[i]);
+        CHECK_MSG(finite, "rope_qkv case %zu: q not written", c);
+        rq_free_out(&f);
+        rq_free_out(&r);
+        rq_free_inputs(&in);
+        runs++;
+    }
     CHECK_EQ_INT(runs, (int)(RQ_NCASES - 1) * 36 + 3);
 }
 

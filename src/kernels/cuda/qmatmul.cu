@@ -1718,12 +1718,13 @@ QMM_FORMATS(qmm)
     QMVT_ENTRY(NAME, F, B, f32, float, bf16, uint16_t)                                                                \
     QMVT_ENTRY(NAME, F, B, bf16, uint16_t, f32, float)                                                                \
     QMVT_ENTRY(NAME, F, B, bf16, uint16_t, bf16, uint16_t)
-QMVT_XY(affine4, MLXC_QMMF_AFFINE, 4)
-QMVT_XY(affine8, MLXC_QMMF_AFFINE, 8)
-QMVT_XY(q4_0, MLXC_QMMF_Q4_0, 0)
-QMVT_XY(q4_1, MLXC_QMMF_Q4_1, 0)
-QMVT_XY(q8_0, MLXC_QMMF_Q8_0, 0)
-QMVT_XY(q4_k, MLXC_QMMF_Q4_K, 0)
+/* The formats with a ring (mlxc_qmvt_ring_of): qmvt and qmvf; qmvt also
+ * reads Q6_K, from global memory. */
+#define QMV_RING_FORMATS(M)                                                                                           \
+    M(affine4, MLXC_QMMF_AFFINE, 4)                                                                                   \
+    M(affine8, MLXC_QMMF_AFFINE, 8)                                                                                   \
+    M(q4_0, MLXC_QMMF_Q4_0, 0) M(q4_1, MLXC_QMMF_Q4_1, 0) M(q8_0, MLXC_QMMF_Q8_0, 0) M(q4_k, MLXC_QMMF_Q4_K, 0)
+QMV_RING_FORMATS(QMVT_XY)
 QMVT_XY(q6_k, MLXC_QMMF_Q6_K, 0)
 
 #define QMVF_ENTRY(NAME, F, B)                                                                                        \
@@ -1732,12 +1733,7 @@ QMVT_XY(q6_k, MLXC_QMMF_Q6_K, 0)
                                 const void *scales, const void *biases, uint16_t *y, mlxc_p_qmvf p) { MLXC_PDL_INSIDE(); \
         mlxc_qmm::qmvf<F, B>(x, aux, g, w, scales, biases, y, p);                                                    \
     }
-QMVF_ENTRY(affine4, MLXC_QMMF_AFFINE, 4)
-QMVF_ENTRY(affine8, MLXC_QMMF_AFFINE, 8)
-QMVF_ENTRY(q4_0, MLXC_QMMF_Q4_0, 0)
-QMVF_ENTRY(q4_1, MLXC_QMMF_Q4_1, 0)
-QMVF_ENTRY(q8_0, MLXC_QMMF_Q8_0, 0)
-QMVF_ENTRY(q4_k, MLXC_QMMF_Q4_K, 0)
+QMV_RING_FORMATS(QMVF_ENTRY)
 
 #define QGATHER_ENTRY(NAME, F, B, YS, YT)                                                                            \
     extern "C" __global__ void qgather_##NAME##_##YS(const uint32_t *ids, const uint8_t *w, const void *scales,       \
