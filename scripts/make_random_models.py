@@ -23,6 +23,15 @@ the activations stay finite; the text they produce means nothing).
     --vocab a GGUF whose tokenizer.* metadata is copied (default: the
             llama SentencePiece vocabulary of ../shared/data/vocab)
 
+    python3 scripts/make_random_models.py SHAPE mlx4 OUT_DIR --tokenizer DIR
+
+    mlx4    an MLX directory as mlx-lm's convert -q writes it (affine 4-bit,
+            group 64, f16 scales and biases, every linear layer and the
+            embedding quantized): model.safetensors, config.json and the
+            tokenizer files of DIR (tokenizer.json, tokenizer_config.json;
+            the vocabulary is its size), for MLX's CUDA backend (mlx-lm)
+            and mlxc on the same weights.  Needs safetensors.
+
 Needs numpy and gguf.  Writes tensors one at a time (about the file size in
 memory at most for one tensor).
 """
@@ -70,17 +79,77 @@ def random_blocks(rng, qt, rows, cols):
     return b.reshape(rows, cols // vals * nb)
 
 
+def write_mlx4(s, out, tok_dir, rng, group=64):
+    """The MLX 4-bit directory of shape s (see the docstring)."""
+    import json
+    import shutil
+    from safetensors.numpy import save_file
+
+    with open(os.path.join(tok_dir, "tokenizer.json")) as f:
+        n_vocab = len(json.load(f)["model"]["vocab"])
+    h, ff, L = s["hidden"], s["ffn"], s["layers"]
+    hd = h // s["heads"]
+    t = {}
+
+    def linear(name, rows, cols):
+        assert cols % group == 0, (name, cols)
+        # random codes (eight 4-bit values a word, LSB first); w = scale q + bias
+        # with the bias at -7.5 scale centres the values on 0
+        t[name + ".weight"] = rng.integers(0, 2**32, size=(rows, cols // 8), dtype=np.uint32)
+        sc = rng.uniform(0.004, 0.006, (rows, cols // group)).astype(np.float16)
+        t[name + ".scales"] = sc
+        t[name + ".biases"] = (sc.astype(np.float32) * -7.5).astype(np.float16)
+
+    linear("model.embed_tokens", n_vocab, h)
+    for i in range(L):
+        p = f"model.layers.{i}."
+        t[p + "input_layernorm.weight"] = np.ones(h, dtype=np.float16)
+        t[p + "post_attention_layernorm.weight"] = np.ones(h, dtype=np.float16)
+        linear(p + "self_attn.q_proj", h, h)
+        linear(p + "self_attn.k_proj", s["kv"] * hd, h)
+        linear(p + "self_attn.v_proj", s["kv"] * hd, h)
+        linear(p + "self_attn.o_proj", h, h)
+        linear(p + "mlp.gate_proj", ff, h)
+        linear(p + "mlp.up_proj", ff, h)
+        linear(p + "mlp.down_proj", h, ff)
+    t["model.norm.weight"] = np.ones(h, dtype=np.float16)
+    tied = s.get("tied", False)
+    if not tied:
+        linear("lm_head", n_vocab, h)
+    os.makedirs(out, exist_ok=True)
+    save_file(t, os.path.join(out, "model.safetensors"), metadata={"format": "mlx"})
+    cfg = {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": h,
+           "num_hidden_layers": L, "intermediate_size": ff, "num_attention_heads": s["heads"],
+           "num_key_value_heads": s["kv"], "head_dim": hd, "rms_norm_eps": 1e-5, "vocab_size": n_vocab,
+           "rope_theta": s.get("rope", 10000.0), "max_position_embeddings": s.get("ctx", 4096),
+           "tie_word_embeddings": tied, "torch_dtype": "float16",
+           "quantization": {"group_size": group, "bits": 4, "mode": "affine"}}
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt"):
+        if os.path.exists(os.path.join(tok_dir, name)):
+            shutil.copy(os.path.join(tok_dir, name), os.path.join(out, name))
+    size = sum(os.path.getsize(os.path.join(out, n)) for n in os.listdir(out))
+    print(f"{out}: {size / 1e9:.2f} GB", file=sys.stderr)
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser()
     ap.add_argument("shape", choices=SHAPES)
-    ap.add_argument("type", choices=["q4_0", "q4_1", "q8_0", "q4_k_m", "f16"])
+    ap.add_argument("type", choices=["q4_0", "q4_1", "q8_0", "q4_k_m", "f16", "mlx4"])
     ap.add_argument("out")
     ap.add_argument("--vocab", default=os.path.join(here, "..", "..", "shared", "data", "vocab",
                                                     "ggml-vocab-llama-spm.gguf"))
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--tokenizer", help="mlx4: a directory with tokenizer.json and tokenizer_config.json")
     a = ap.parse_args()
     s = SHAPES[a.shape]
+    if a.type == "mlx4":
+        if not a.tokenizer:
+            ap.error("mlx4 needs --tokenizer DIR")
+        write_mlx4(s, a.out, a.tokenizer, np.random.default_rng(a.seed))
+        return
     if a.type == "q4_k_m" and s["hidden"] % 256:
         ap.error(f"q4_k_m needs a hidden size that is a multiple of 256 ({a.shape}: {s['hidden']})")
     rng = np.random.default_rng(a.seed)

@@ -5,12 +5,17 @@
 #
 #   bash bench/cuda/models.sh BUILD_DIR VOCAB.gguf [SHAPE:TYPE[:VOCAB.gguf] ...]
 #   MLXC_BENCH_ARGS adds mlxc bench flags (e.g. --act f32; the default on
-#   a GPU is bf16).
+#   a GPU is bf16); MLXC_BACKEND (default cuda) picks mlxc's device.
 #   (default 1b:q4_0 1b:q8_0 1b:q4_k_m 1b:f16 7b:q4_0 7b:q4_k_m)
 #   A third field gives that model its own vocabulary (smollm2:q4_1:V.gguf).
 #   LLAMA_BENCH=PATH/llama-bench also times each model with llama.cpp, same
 #   file and settings (-ngl 99 -fa 1 -p 512 -n 128 -r 3), right after mlxc,
 #   and ends with one table of both.  It is not built here: give a binary.
+#   TYPE mlx4 makes an MLX 4-bit directory instead (make_random_models.py
+#   mlx4; MLX_TOKENIZER=DIR names the tokenizer files it copies); with
+#   MLX_LM=1 MLX itself times it (python3 -m mlx_lm.benchmark -p 512 -g 128
+#   -n 3: MLX's CUDA backend where the mlx-cuda wheel is installed), and the
+#   table gains MLX's columns.
 set -u
 B=$1; V=$2; shift 2
 specs=("$@")
@@ -48,23 +53,38 @@ rows=()
 for s in "${specs[@]}"; do
   IFS=: read -r shape type voc <<<"$s"
   voc=${voc:-$V}
-  f=$M/llama-$shape-$type.gguf
-  [ -f "$f" ] || python3 scripts/make_random_models.py "$shape" "$type" "$f" --vocab "$voc" || continue
-  MLXC_BACKEND=cuda "$B/mlxc" bench -m "$f" -p 512 -n 128 -r 3 ${MLXC_BENCH_ARGS:-} > "$tmp/mlxc" 2>&1
+  if [ "$type" = mlx4 ]; then
+    f=$M/llama-$shape-mlx4
+    [ -f "$f/config.json" ] || python3 scripts/make_random_models.py "$shape" mlx4 "$f" --tokenizer "${MLX_TOKENIZER:?mlx4 needs MLX_TOKENIZER=DIR}" || continue
+  else
+    f=$M/llama-$shape-$type.gguf
+    [ -f "$f" ] || python3 scripts/make_random_models.py "$shape" "$type" "$f" --vocab "$voc" || continue
+  fi
+  MLXC_BACKEND=${MLXC_BACKEND:-cuda} "$B/mlxc" bench -m "$f" -p 512 -n 128 -r 3 ${MLXC_BENCH_ARGS:-} > "$tmp/mlxc" 2>&1
   grep -E "^\| llama|per decode token" "$tmp/mlxc" || tail -5 "$tmp/mlxc"
-  [ -n "$L" ] || continue
-  "$L" -m "$f" -ngl 99 -fa 1 -p 512 -n 128 -r 3 > "$tmp/llama" 2>&1
-  grep -E "^\| llama|^build:" "$tmp/llama" || { echo "llama-bench failed on $f:"; tail -5 "$tmp/llama"; }
+  : > "$tmp/llama"
+  : > "$tmp/mlx"
+  if [ -n "$L" ] && [ "$type" != mlx4 ]; then
+    "$L" -m "$f" -ngl 99 -fa 1 -p 512 -n 128 -r 3 > "$tmp/llama" 2>&1
+    grep -E "^\| llama|^build:" "$tmp/llama" || { echo "llama-bench failed on $f:"; tail -5 "$tmp/llama"; }
+  fi
+  if [ -n "${MLX_LM:-}" ] && [ "$type" = mlx4 ]; then
+    python3 -m mlx_lm.benchmark --model "$f" -p 512 -g 128 -n 3 > "$tmp/mlx" 2>&1
+    grep -E "^Averages" "$tmp/mlx" || { echo "mlx_lm.benchmark failed on $f:"; tail -5 "$tmp/mlx"; }
+  fi
   size=$(md_field pp512 size < "$tmp/mlxc"); [ -n "$size" ] || size=$(md_field pp512 size < "$tmp/llama")
-  rows+=("$shape $type|${size:--}|$(md_field pp512 t/s < "$tmp/mlxc")|$(md_field pp512 t/s < "$tmp/llama")|$(md_field tg128 t/s < "$tmp/mlxc")|$(md_field tg128 t/s < "$tmp/llama")")
+  mlx_pp=$(sed -nE 's/^Averages: prompt_tps=([0-9.]+).*/\1/p' "$tmp/mlx")
+  mlx_tg=$(sed -nE 's/^Averages: .*generation_tps=([0-9.]+).*/\1/p' "$tmp/mlx")
+  rows+=("$shape $type|${size:--}|$(md_field pp512 t/s < "$tmp/mlxc")|$(md_field pp512 t/s < "$tmp/llama")|$(md_field tg128 t/s < "$tmp/mlxc")|$(md_field tg128 t/s < "$tmp/llama")|$mlx_pp|$mlx_tg")
 done
 
-[ -n "$L" ] || exit 0
+[ -n "$L" ] || [ -n "${MLX_LM:-}" ] || exit 0
 echo
-echo "| model | size | mlxc pp512 | llama.cpp pp512 | mlxc tg128 | llama.cpp tg128 | mlxc/llama.cpp tg |"
-echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+echo "| model | size | mlxc pp512 | llama.cpp pp512 | mlxc tg128 | llama.cpp tg128 | mlxc/llama.cpp tg | MLX pp512 | MLX tg128 | mlxc/MLX tg |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 for r in "${rows[@]}"; do
-  IFS='|' read -r model size mp lp mt lt <<<"$r"
+  IFS='|' read -r model size mp lp mt lt xp xt <<<"$r"
   ratio=$(awk -v a="$mt" -v b="$lt" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "-" }')
-  echo "| $model | $size | ${mp:--} | ${lp:--} | ${mt:--} | ${lt:--} | $ratio |"
+  xratio=$(awk -v a="$mt" -v b="$xt" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "-" }')
+  echo "| $model | $size | ${mp:--} | ${lp:--} | ${mt:--} | ${lt:--} | $ratio | ${xp:--} | ${xt:--} | $xratio |"
 done
