@@ -373,6 +373,33 @@ static void qc_run(const mlxc_cpu_launch *l, int x_bf16, int y_bf16) {
     uint64_t t0, t1;
     mlxc_cpu_slice(l, ntn * ntm, &t0, &t1);
     if (t0 >= t1) return;
+    if (m == 1) {
+        /* One token (decode): x converted once, then each weight row a chunk
+         * at a time, dotted while the chunk is in L1 (the tiles below write
+         * NT chunks before reading any).  The sums are the tiles' own. */
+        float *xk = malloc(((size_t)k + KB) * sizeof(float)), *wk = xk + k;
+        if (!xk) {
+            *l->fault = 1;
+            return;
+        }
+        for (uint32_t q = 0; q < k; q++)
+            xk[q] = x_bf16 ? mlxc_half_bf16_to_f32(((const uint16_t *)x)[q]) : ((const float *)x)[q];
+        for (uint64_t t = t0; t < t1; t++) {
+            const uint32_t c0 = (uint32_t)t * NT, nr = n - c0 < NT ? n - c0 : NT;
+            for (uint32_t r = 0; r < nr; r++) {
+                float acc = 0.0f;
+                for (uint32_t kb = 0; kb < k; kb += KB) {
+                    const uint32_t kl = k - kb < KB ? k - kb : KB;
+                    qc_dequant_row(p, w, scales, biases, c0 + r, kb, kl, wk);
+                    acc += qc_dot(wk, xk + kb, kl);
+                }
+                if (y_bf16) ((uint16_t *)y)[c0 + r] = mlxc_half_f32_to_bf16(acc);
+                else ((float *)y)[c0 + r] = acc;
+            }
+        }
+        free(xk);
+        return;
+    }
     float *xf = malloc(((size_t)MT + NT) * KB * sizeof(float) + (size_t)MT * NT * sizeof(float));
     if (!xf) {
         *l->fault = 1;
