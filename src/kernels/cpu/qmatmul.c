@@ -334,6 +334,19 @@ static inline float qc_dot(const float *a, const float *b, uint32_t n) {
     return qc_lanes(l);
 }
 
+/* Weight row r dotted with the whole x (k f32 values), a chunk of KB at a
+ * time through wk (KB floats): the sum qc_run forms for that row. */
+static float qc_row_dot(const mlxc_p_qmatmul *p, const uint8_t *w, const void *scales, const void *biases, uint32_t r,
+                        const float *xk, float *wk) {
+    float acc = 0.0f;
+    for (uint32_t kb = 0; kb < p->k; kb += MLXC_CPU_QMM_KB) {
+        const uint32_t kl = p->k - kb < MLXC_CPU_QMM_KB ? p->k - kb : MLXC_CPU_QMM_KB;
+        qc_dequant_row(p, w, scales, biases, r, kb, kl, wk);
+        acc += qc_dot(wk, xk + kb, kl);
+    }
+    return acc;
+}
+
 /* Four qc_dot at once: rows a, a + lda against b, b + ldb, into
  * acc[0], acc[1], acc[ldc], acc[ldc + 1].  Each sum keeps qc_dot's lanes
  * and order (the same bits); the four share their loads. */
@@ -387,12 +400,7 @@ static void qc_run(const mlxc_cpu_launch *l, int x_bf16, int y_bf16) {
         for (uint64_t t = t0; t < t1; t++) {
             const uint32_t c0 = (uint32_t)t * NT, nr = n - c0 < NT ? n - c0 : NT;
             for (uint32_t r = 0; r < nr; r++) {
-                float acc = 0.0f;
-                for (uint32_t kb = 0; kb < k; kb += KB) {
-                    const uint32_t kl = k - kb < KB ? k - kb : KB;
-                    qc_dequant_row(p, w, scales, biases, c0 + r, kb, kl, wk);
-                    acc += qc_dot(wk, xk + kb, kl);
-                }
+                const float acc = qc_row_dot(p, w, scales, biases, c0 + r, xk, wk);
                 if (y_bf16) ((uint16_t *)y)[c0 + r] = mlxc_half_f32_to_bf16(acc);
                 else ((float *)y)[c0 + r] = acc;
             }
@@ -633,13 +641,7 @@ static void qc_vf(const mlxc_cpu_launch *l) {
     for (uint64_t t = t0; t < t1; t++) {
         const uint32_t c0 = (uint32_t)t * NT, nr = n - c0 < NT ? n - c0 : NT;
         for (uint32_t r = 0; r < nr; r++) {
-            float acc = 0.0f;
-            for (uint32_t kb = 0; kb < k; kb += KB) {
-                const uint32_t kl = k - kb < KB ? k - kb : KB;
-                qc_dequant_row(p, w, scales, biases, c0 + r, kb, kl, wf);
-                acc += qc_dot(wf, xf + kb, kl);
-            }
-            float v = mlxc_half_bf16_to_f32(mlxc_half_f32_to_bf16(acc));
+            float v = mlxc_half_bf16_to_f32(mlxc_half_f32_to_bf16(qc_row_dot(p, w, scales, biases, c0 + r, xf, wf)));
             if (vp->epi == MLXC_QMVF_ADD) v += mlxc_half_bf16_to_f32(y[c0 + r]);
             y[c0 + r] = mlxc_half_f32_to_bf16(v);
         }
