@@ -128,12 +128,10 @@ mlxc_status mlxc_context_create_ex(mlxc_model *m, const mlxc_context_params *p, 
         goto fail;
     if (m->layers[0].k_norm && (st = alloc(dev, A, nb, KV, hd, &c->kn))) goto fail;
     /* one token's row of the stacked projections (llm_forward.c) */
-    bool stacked_qkv = false, stacked_gu = false;
-    for (int64_t l = 0; l < m->n_layers; l++) {
-        stacked_qkv |= m->layers[l].qkv_parts != 0;
-        stacked_gu |= m->layers[l].w_gate_up.w != NULL;
-    }
-    if (stacked_qkv && (st = alloc(dev, A, 1, (H + 2 * KV) * hd, 0, &c->qkv))) goto fail;
+    bool stacked_gu = false;
+    for (int64_t l = 0; l < m->n_layers; l++) stacked_gu |= m->layers[l].w_gate_up.w != NULL;
+    /* (every model: unstacked projections write their parts into it too) */
+    if ((st = alloc(dev, A, 1, (H + 2 * KV) * hd, 0, &c->qkv))) goto fail;
     if (stacked_gu && (st = alloc(dev, A, 1, 2 * m->ff, 0, &c->gu))) goto fail;
     if (m->layers[0].post_attn_norm && (st = alloc(dev, A, nb, m->dim, 0, &c->post))) goto fail;
     /* GPU prefill of a quantized model: room for its largest layer weight

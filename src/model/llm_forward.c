@@ -285,10 +285,17 @@ static mlxc_status attention_block(fw *f, mlxc_encoder *enc, int l, uint32_t p0,
     mlxc_buffer *freqs = L->rope_freqs;
     if (M->rope_freqs_long && freqs == M->rope_freqs && c->n_ctx > M->rope_orig_ctx) freqs = M->rope_freqs_long;
     mlxc_buffer *pos = view(f, c->pos, 0, 1, m, 0, 0);
-    if (m == 1 && !c->rows && L->qkv_parts && c->qkv) {
-        int64_t n = L->qkv_parts == 3 ? qd + 2 * kvd : qd + kvd;
-        if (!qkv_done) TRY(linear(f, enc, xb, &L->wqkv, view(f, c->qkv, 0, 2, 1, n, 0), 1));
-        if (L->qkv_parts == 2) TRY(linear(f, enc, xb, &L->wv, view(f, c->qkv, qd + kvd, 2, 1, kvd, 0), 1));
+    if (m == 1 && !c->rows && c->qkv) {
+        /* one token: q, k, v side by side in one row, from the stacked
+         * weight or into its parts */
+        if (L->qkv_parts) {
+            int64_t n = L->qkv_parts == 3 ? qd + 2 * kvd : qd + kvd;
+            if (!qkv_done) TRY(linear(f, enc, xb, &L->wqkv, view(f, c->qkv, 0, 2, 1, n, 0), 1));
+        } else {
+            TRY(linear(f, enc, xb, &L->wq, view(f, c->qkv, 0, 2, 1, qd, 0), 1));
+            TRY(linear(f, enc, xb, &L->wk, view(f, c->qkv, qd, 2, 1, kvd, 0), 1));
+        }
+        if (L->qkv_parts != 3) TRY(linear(f, enc, xb, &L->wv, view(f, c->qkv, qd + kvd, 2, 1, kvd, 0), 1));
         if (!L->bq || L->bqkv) {
             /* bias, q/k norms, rope and the cache write in one dispatch */
             rd.n_heads = (uint32_t)H;

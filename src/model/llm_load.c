@@ -473,27 +473,32 @@ static mlxc_status stack_layer(binder *b, llm_layer *L) {
         if ((st = stack_rows(b, parts, n, &L->wqkv))) return st;
         L->qkv_parts = n;
     }
-    if (L->qkv_parts && L->bq && L->bk && L->bv && !L->bqkv) {
-        /* Qwen2's biases in the stacked row's order, for the fused rope */
-        mlxc_model *m = b->m;
-        const mlxc_buffer *bs[3] = {L->bq, L->bk, L->bv};
-        size_t total = 0, off = 0;
-        for (int i = 0; i < 3; i++) total += mlxc_buffer_bytes(bs[i]);
-        const mlxc_dtype dt = mlxc_buffer_dtype(L->bq);
-        int64_t shape[1] = {(int64_t)(total / mlxc_dtype_size(dt))};
-        if ((st = mlxc_buffer_alloc(m->dev, total, dt, 1, shape, &L->bqkv)) || (st = own(m, L->bqkv))) return st;
-        for (int i = 0; i < 3; i++) {
-            mlxc_buffer *v;
-            int64_t vs[1] = {(int64_t)(mlxc_buffer_bytes(bs[i]) / mlxc_dtype_size(dt))};
-            if ((st = mlxc_buffer_view(L->bqkv, off, dt, 1, vs, &v)) || (st = own(m, v)) ||
-                (st = mlxc_copy(b->enc, bs[i], v)))
-                return st;
-            off += mlxc_buffer_bytes(bs[i]);
-        }
-    }
     if (!L->w_gate_up.w && same_storage(&L->w_gate, &L->w_up)) {
         llm_weight *const parts[2] = {&L->w_gate, &L->w_up};
         if ((st = stack_rows(b, parts, 2, &L->w_gate_up))) return st;
+    }
+    return MLXC_OK;
+}
+
+/* Qwen2's q, k, v biases as one vector in the stacked row's order, for
+ * the fused rope (llm_forward.c); small, so made on every device. */
+static mlxc_status stack_biases(binder *b, llm_layer *L) {
+    if (!L->bq || !L->bk || !L->bv || L->bqkv) return MLXC_OK;
+    mlxc_model *m = b->m;
+    mlxc_status st;
+    const mlxc_buffer *bs[3] = {L->bq, L->bk, L->bv};
+    size_t total = 0, off = 0;
+    for (int i = 0; i < 3; i++) total += mlxc_buffer_bytes(bs[i]);
+    const mlxc_dtype dt = mlxc_buffer_dtype(L->bq);
+    int64_t shape[1] = {(int64_t)(total / mlxc_dtype_size(dt))};
+    if ((st = mlxc_buffer_alloc(m->dev, total, dt, 1, shape, &L->bqkv)) || (st = own(m, L->bqkv))) return st;
+    for (int i = 0; i < 3; i++) {
+        mlxc_buffer *v;
+        int64_t vs[1] = {(int64_t)(mlxc_buffer_bytes(bs[i]) / mlxc_dtype_size(dt))};
+        if ((st = mlxc_buffer_view(L->bqkv, off, dt, 1, vs, &v)) || (st = own(m, v)) ||
+            (st = mlxc_copy(b->enc, bs[i], v)))
+            return st;
+        off += mlxc_buffer_bytes(bs[i]);
     }
     return MLXC_OK;
 }
@@ -797,7 +802,7 @@ static mlxc_status bind_all(binder *b) {
             (st = bind_gate_up(b, l, L)) ||
             (st = bind_linear(b, &R_DOWN, l, m->dim, m->ff, &L->w_down)))
             return st;
-        if (!b->mapped && (st = stack_layer(b, L))) return st;
+        if ((!b->mapped && (st = stack_layer(b, L))) || (st = stack_biases(b, L))) return st;
         L->fuse_qkv = L->qkv_parts == 3 && fusable(m, &L->wqkv);
         L->fuse_wo = fusable(m, &L->wo);
         L->fuse_gate_up = fusable(m, &L->w_gate_up);
