@@ -307,7 +307,8 @@ static void test_6_tracked_counters(void) {
     CHECK_EQ_INT(d.auto_barrier_concurrent, 0);
     CHECK_EQ_INT(d.barrier, 0);
     CHECK_EQ_INT(mlxc_encoder_mem_ranges_len(enc), 0);
-    CHECK_OK(mlxc_encoder_commit_and_wait(enc));
+    /* discarded, not run: without a barrier the two adds race on c (the
+     * thread sanitizer saw it when they happened to overlap) */
     mlxc_encoder_destroy(enc);
 
     CHECK_OK(mlxc_encoder_create(dev, &enc));
