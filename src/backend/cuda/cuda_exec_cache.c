@@ -49,12 +49,16 @@ static mlxc_status topo_key(cu_dev *cu, const cu_topo *t, size_t *nkey, uint64_t
         w[m++] = d->grid.z | ((uint64_t)d->block.x << 32);
         w[m++] = d->block.y | ((uint64_t)d->block.z << 32);
         w[m++] = d->shared_bytes | ((uint64_t)d->nargs << 32) | ((uint64_t)blob_len(d) << 40);
+        /* whether j's edges are plain (an earlier dispatch writes what j
+         * reads before its wait): the same edges for other reasons must not
+         * reuse a graph with programmatic ones */
+        const uint64_t plain = (uint64_t)(t->plain && t->plain[j]) << 40;
         if (t->ranges) {
             uint32_t a = t->dep_off[j], b = t->dep_off[j + 1];
-            w[m++] = b - a;
+            w[m++] = (b - a) | plain;
             for (uint32_t q = a; q < b; q++) w[m++] = t->deps[q];
         } else {
-            w[m++] = t->group[j];
+            w[m++] = t->group[j] | plain;
         }
     }
     uint64_t h = 1469598103934665603ull;
