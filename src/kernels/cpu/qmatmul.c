@@ -319,6 +319,17 @@ static void qc_dequant_row(const mlxc_p_qmatmul *p, const uint8_t *w, const void
     }
 }
 
+/* Element i of an f32 or bf16 activation, and v stored as one. */
+static inline float qc_ldx(const void *x, uint64_t i, int bf16) {
+    return bf16 ? mlxc_half_bf16_to_f32(((const uint16_t *)x)[i]) : ((const float *)x)[i];
+}
+static inline void qc_sty(void *y, uint64_t i, float v, int bf16) {
+    if (bf16) ((uint16_t *)y)[i] = mlxc_half_f32_to_bf16(v);
+    else ((float *)y)[i] = v;
+}
+/* v rounded to bf16, back in f32. */
+static inline float qc_round_bf16(float v) { return mlxc_half_bf16_to_f32(mlxc_half_f32_to_bf16(v)); }
+
 static inline float qc_lanes(const float l[8]) {
     return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
 }
@@ -396,13 +407,12 @@ static void qc_run(const mlxc_cpu_launch *l, int x_bf16, int y_bf16) {
             return;
         }
         for (uint32_t q = 0; q < k; q++)
-            xk[q] = x_bf16 ? mlxc_half_bf16_to_f32(((const uint16_t *)x)[q]) : ((const float *)x)[q];
+            xk[q] = qc_ldx(x, q, x_bf16);
         for (uint64_t t = t0; t < t1; t++) {
             const uint32_t c0 = (uint32_t)t * NT, nr = n - c0 < NT ? n - c0 : NT;
             for (uint32_t r = 0; r < nr; r++) {
                 const float acc = qc_row_dot(p, w, scales, biases, c0 + r, xk, wk);
-                if (y_bf16) ((uint16_t *)y)[c0 + r] = mlxc_half_f32_to_bf16(acc);
-                else ((float *)y)[c0 + r] = acc;
+                qc_sty(y, c0 + r, acc, y_bf16);
             }
         }
         free(xk);
@@ -423,8 +433,7 @@ static void qc_run(const mlxc_cpu_launch *l, int x_bf16, int y_bf16) {
             for (uint32_t i = 0; i < mr; i++) {
                 const uint64_t at = (uint64_t)(i0 + i) * k + kb;
                 for (uint32_t q = 0; q < kl; q++)
-                    xf[(size_t)i * KB + q] =
-                        x_bf16 ? mlxc_half_bf16_to_f32(((const uint16_t *)x)[at + q]) : ((const float *)x)[at + q];
+                    xf[(size_t)i * KB + q] = qc_ldx(x, at + q, x_bf16);
             }
             for (uint32_t r = 0; r < nr; r++) qc_dequant_row(p, w, scales, biases, c0 + r, kb, kl, wf + (size_t)r * KB);
             uint32_t i = 0;
@@ -444,9 +453,7 @@ static void qc_run(const mlxc_cpu_launch *l, int x_bf16, int y_bf16) {
         for (uint32_t i = 0; i < mr; i++)
             for (uint32_t r = 0; r < nr; r++) {
                 const uint64_t o = (uint64_t)(i0 + i) * n + c0 + r;
-                const float v = acc[(size_t)i * NT + r];
-                if (y_bf16) ((uint16_t *)y)[o] = mlxc_half_f32_to_bf16(v);
-                else ((float *)y)[o] = v;
+                qc_sty(y, o, acc[(size_t)i * NT + r], y_bf16);
             }
     }
     free(xf);
@@ -477,9 +484,7 @@ static void qc_gather(const mlxc_cpu_launch *l, int y_bf16) {
             else memset(buf, 0, sizeof buf);
             for (uint32_t q = 0; q < kl; q++) {
                 const uint64_t o = r * p->k + kb + q;
-                const float v = buf[q] * g->scale;
-                if (y_bf16) ((uint16_t *)out)[o] = mlxc_half_f32_to_bf16(v);
-                else ((float *)out)[o] = v;
+                qc_sty(out, o, buf[q] * g->scale, y_bf16);
             }
         }
     }
@@ -511,7 +516,7 @@ static void qc_moe(const mlxc_cpu_launch *l, int x_bf16, int y_bf16) {
             const uint32_t kl = k - kb < KB ? k - kb : KB;
             const uint64_t at = (uint64_t)tok * k + kb;
             for (uint32_t q = 0; q < kl; q++)
-                xf[q] = x_bf16 ? mlxc_half_bf16_to_f32(((const uint16_t *)x)[at + q]) : ((const float *)x)[at + q];
+                xf[q] = qc_ldx(x, at + q, x_bf16);
             for (uint32_t r = 0; r < nr; r++) {
                 qc_dequant_row(p, w, scales, biases, e * n + c0 + r, kb, kl, wf);
                 acc[r] += qc_dot(wf, xf, kl);
@@ -519,8 +524,7 @@ static void qc_moe(const mlxc_cpu_launch *l, int x_bf16, int y_bf16) {
         }
         for (uint32_t r = 0; r < nr; r++) {
             const uint64_t o = (uint64_t)pair * n + c0 + r;
-            if (y_bf16) ((uint16_t *)y)[o] = mlxc_half_f32_to_bf16(acc[r]);
-            else ((float *)y)[o] = acc[r];
+            qc_sty(y, o, acc[r], y_bf16);
         }
     }
 }
@@ -568,8 +572,7 @@ static void qc_moeg(const mlxc_cpu_launch *l, int x_bf16, int y_bf16) {
                     const uint32_t slot = perm[s0 + i];
                     const uint64_t at = (uint64_t)(slot < slots ? slot / mp->topk : 0) * k + kb;
                     for (uint32_t q = 0; q < kl; q++)
-                        xf[(size_t)i * KB + q] =
-                            x_bf16 ? mlxc_half_bf16_to_f32(((const uint16_t *)x)[at + q]) : ((const float *)x)[at + q];
+                        xf[(size_t)i * KB + q] = qc_ldx(x, at + q, x_bf16);
                 }
                 for (uint32_t r = 0; r < nr; r++)
                     qc_dequant_row(p, w, scales, biases, e * n + c0 + r, kb, kl, wf + (size_t)r * KB);
@@ -582,9 +585,7 @@ static void qc_moeg(const mlxc_cpu_launch *l, int x_bf16, int y_bf16) {
                 if (slot >= slots) continue;
                 for (uint32_t r = 0; r < nr; r++) {
                     const uint64_t o = (uint64_t)slot * n + c0 + r;
-                    const float v = acc[(size_t)i * NT + r];
-                    if (y_bf16) ((uint16_t *)y)[o] = mlxc_half_f32_to_bf16(v);
-                    else ((float *)y)[o] = v;
+                    qc_sty(y, o, acc[(size_t)i * NT + r], y_bf16);
                 }
             }
         }
@@ -620,7 +621,7 @@ static void qc_vf(const mlxc_cpu_launch *l) {
     if (vp->pro == MLXC_QMVF_RMS_NORM) {
         const float inv = 1.0f / sqrtf(ops_sum_sq(OPS_BF16, x, k) / (float)k + vp->eps);
         for (uint32_t i = 0; i < k; i++)
-            xf[i] = mlxc_half_bf16_to_f32(mlxc_half_f32_to_bf16(ops_ld(OPS_BF16, x, i) * inv * ops_ld(OPS_BF16, g, i)));
+            xf[i] = qc_round_bf16(ops_ld(OPS_BF16, x, i) * inv * ops_ld(OPS_BF16, g, i));
     } else if (vp->pro == MLXC_QMVF_SILU_MUL) {
         /* silu_mul's four lanes: a * (1 / (1 + e^-a)) * b */
         for (uint32_t i = 0; i < k; i += 4) {
@@ -633,7 +634,7 @@ static void qc_vf(const mlxc_cpu_launch *l) {
             const ops_v4f r = va * (1.0f / (1.0f + ops_exp4(-va))) * vb;
             float o[4];
             memcpy(o, &r, 16);
-            for (uint32_t j = 0; j < c; j++) xf[i + j] = mlxc_half_bf16_to_f32(mlxc_half_f32_to_bf16(o[j]));
+            for (uint32_t j = 0; j < c; j++) xf[i + j] = qc_round_bf16(o[j]);
         }
     } else {
         for (uint32_t i = 0; i < k; i++) xf[i] = ops_ld(OPS_BF16, x, i);
@@ -641,7 +642,7 @@ static void qc_vf(const mlxc_cpu_launch *l) {
     for (uint64_t t = t0; t < t1; t++) {
         const uint32_t c0 = (uint32_t)t * NT, nr = n - c0 < NT ? n - c0 : NT;
         for (uint32_t r = 0; r < nr; r++) {
-            float v = mlxc_half_bf16_to_f32(mlxc_half_f32_to_bf16(qc_row_dot(p, w, scales, biases, c0 + r, xf, wf)));
+            float v = qc_round_bf16(qc_row_dot(p, w, scales, biases, c0 + r, xf, wf));
             if (vp->epi == MLXC_QMVF_ADD) v += mlxc_half_bf16_to_f32(y[c0 + r]);
             y[c0 + r] = mlxc_half_f32_to_bf16(v);
         }
