@@ -1669,16 +1669,19 @@ __device__ __forceinline__ void qmvf(const uint16_t *__restrict__ x, const uint1
 
 /* extern "C" entry points: {qmv, qmm} x format x X x Y (X, Y: f32 float,
  * bf16 uint16_t bits). */
+/* ENTRY(args..., X suffix, X type, Y suffix, Y type) for the four x/y
+ * dtype pairs every mat-vec and mat-mat entry comes in. */
+#define QM_XY_PAIRS(ENTRY, ...)                                                                                       \
+    ENTRY(__VA_ARGS__, f32, float, f32, float)                                                                        \
+    ENTRY(__VA_ARGS__, f32, float, bf16, uint16_t)                                                                    \
+    ENTRY(__VA_ARGS__, bf16, uint16_t, f32, float)                                                                    \
+    ENTRY(__VA_ARGS__, bf16, uint16_t, bf16, uint16_t)
 #define QMM_ENTRY(OP, NAME, F, B, XS, XT, YS, YT)                                                                     \
     extern "C" __global__ void OP##_##NAME##_##XS##_##YS(const XT *x, const uint8_t *w, const void *scales,           \
                                                          const void *biases, YT *y, mlxc_p_qmatmul p) { MLXC_PDL_WAIT();               \
         mlxc_qmm::OP<F, B>(x, w, scales, biases, y, p);                                                               \
     }
-#define QMM_XY(OP, NAME, F, B)                                                                                        \
-    QMM_ENTRY(OP, NAME, F, B, f32, float, f32, float)                                                                 \
-    QMM_ENTRY(OP, NAME, F, B, f32, float, bf16, uint16_t)                                                             \
-    QMM_ENTRY(OP, NAME, F, B, bf16, uint16_t, f32, float)                                                             \
-    QMM_ENTRY(OP, NAME, F, B, bf16, uint16_t, bf16, uint16_t)
+#define QMM_XY(OP, NAME, F, B) QM_XY_PAIRS(QMM_ENTRY, OP, NAME, F, B)
 #define QMM_FORMATS(OP)                                                                                               \
     QMM_XY(OP, affine2, MLXC_QMMF_AFFINE, 2)                                                                            \
     QMM_XY(OP, affine3, MLXC_QMMF_AFFINE, 3)                                                                            \
@@ -1713,11 +1716,7 @@ QMM_FORMATS(qmm)
                                   mlxc_p_qmatmul p) { MLXC_PDL_INSIDE();                                                               \
         mlxc_qmm::qmvt<F, B>(x, w, scales, biases, y, p);                                                            \
     }
-#define QMVT_XY(NAME, F, B)                                                                                           \
-    QMVT_ENTRY(NAME, F, B, f32, float, f32, float)                                                                    \
-    QMVT_ENTRY(NAME, F, B, f32, float, bf16, uint16_t)                                                                \
-    QMVT_ENTRY(NAME, F, B, bf16, uint16_t, f32, float)                                                                \
-    QMVT_ENTRY(NAME, F, B, bf16, uint16_t, bf16, uint16_t)
+#define QMVT_XY(NAME, F, B) QM_XY_PAIRS(QMVT_ENTRY, NAME, F, B)
 /* The formats with a ring (mlxc_qmvt_ring_of): qmvt and qmvf; qmvt also
  * reads Q6_K, from global memory. */
 #define QMV_RING_FORMATS(M)                                                                                           \
@@ -1751,11 +1750,7 @@ QMM_FORMATS(qgather)
         mlxc_qmm::qmoe<F, B>(x, w, scales, biases, ids, y, p);                                                       \
     }
 #undef QMM_XY
-#define QMM_XY(OP, NAME, F, B)                                                                                        \
-    QMOE_ENTRY(NAME, F, B, f32, float, f32, float)                                                                    \
-    QMOE_ENTRY(NAME, F, B, f32, float, bf16, uint16_t)                                                                \
-    QMOE_ENTRY(NAME, F, B, bf16, uint16_t, f32, float)                                                                \
-    QMOE_ENTRY(NAME, F, B, bf16, uint16_t, bf16, uint16_t)
+#define QMM_XY(OP, NAME, F, B) QM_XY_PAIRS(QMOE_ENTRY, NAME, F, B)
 QMM_FORMATS(qmoe)
 
 #define QMOEG_ENTRY(NAME, F, B, XS, XT, YS, YT)                                                                       \
@@ -1765,9 +1760,5 @@ QMM_FORMATS(qmoe)
         mlxc_qmm::qmoeg<F, B>(x, w, scales, biases, offsets, perm, y, p);                                            \
     }
 #undef QMM_XY
-#define QMM_XY(OP, NAME, F, B)                                                                                        \
-    QMOEG_ENTRY(NAME, F, B, f32, float, f32, float)                                                                   \
-    QMOEG_ENTRY(NAME, F, B, f32, float, bf16, uint16_t)                                                               \
-    QMOEG_ENTRY(NAME, F, B, bf16, uint16_t, f32, float)                                                               \
-    QMOEG_ENTRY(NAME, F, B, bf16, uint16_t, bf16, uint16_t)
+#define QMM_XY(OP, NAME, F, B) QM_XY_PAIRS(QMOEG_ENTRY, NAME, F, B)
 QMM_FORMATS(qmoeg)
