@@ -285,7 +285,7 @@ static mlxc_status attention_block(fw *f, mlxc_encoder *enc, int l, uint32_t p0,
     mlxc_buffer *freqs = L->rope_freqs;
     if (M->rope_freqs_long && freqs == M->rope_freqs && c->n_ctx > M->rope_orig_ctx) freqs = M->rope_freqs_long;
     mlxc_buffer *pos = view(f, c->pos, 0, 1, m, 0, 0);
-    if (m == 1 && !c->rows && c->qkv) {
+    if (m == 1 && !c->rows) {
         /* one token: q, k, v side by side in one row, from the stacked
          * weight or into its parts */
         if (L->qkv_parts) {
