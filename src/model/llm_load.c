@@ -396,6 +396,9 @@ static void disown(mlxc_model *m, mlxc_buffer *b) {
     }
 }
 
+/* Buffer c of a weight: 0 the data, 1 the scales, 2 the biases. */
+static mlxc_buffer **weight_buf(llm_weight *w, int c) { return c == 0 ? &w->w : c == 1 ? &w->scales : &w->biases; }
+
 /* Stack the rows of parts[0 .. n) into *out, and make each part a row view
  * of it.  The copies run in an encoder of their own, waited for before the
  * parts' own buffers are freed, so the weights are held twice only one
@@ -410,12 +413,12 @@ static mlxc_status stack_rows(binder *b, llm_weight *const *parts, int n, llm_we
     mlxc_encoder *enc = NULL;
     mlxc_status st = mlxc_encoder_create(m->dev, &enc);
     for (int c = 0; c < 3 && !st; c++) {
-        mlxc_buffer **whole = c == 0 ? &out->w : c == 1 ? &out->scales : &out->biases;
+        mlxc_buffer **whole = weight_buf(out, c);
         if (!*whole) continue;
         const mlxc_dtype dt = mlxc_buffer_dtype(*whole);
         size_t bytes = 0;
         for (int i = 0; i < n; i++) {
-            mlxc_buffer *pb = c == 0 ? parts[i]->w : c == 1 ? parts[i]->scales : parts[i]->biases;
+            mlxc_buffer *pb = *weight_buf(parts[i], c);
             bytes += mlxc_buffer_bytes(pb);
         }
         const size_t es = mlxc_dtype_size(dt);
@@ -426,7 +429,7 @@ static mlxc_status stack_rows(binder *b, llm_weight *const *parts, int n, llm_we
         *whole = nb;
         size_t off = 0;
         for (int i = 0; i < n && !st; i++) {
-            mlxc_buffer **pp = c == 0 ? &parts[i]->w : c == 1 ? &parts[i]->scales : &parts[i]->biases;
+            mlxc_buffer **pp = weight_buf(parts[i], c);
             const size_t pbytes = mlxc_buffer_bytes(*pp);
             int64_t pshape[2] = {parts[i]->rows, shape[1]};
             mlxc_buffer *v;
