@@ -216,13 +216,13 @@ MLXC_QF_HD static inline uint32_t mlxc_qmvt_smem_bytes(uint32_t f, uint32_t bits
     return r.stages * mlxc_qmvt_stage_bytes(&r, m, xsize, ss);
 }
 /* The dynamic shared memory of qmvf: the ring without x, then the whole
- * x' of k bf16 values. */
+ * x' of k bf16 values, then the f32 sum of each 32 of them. */
 MLXC_QF_HD static inline uint32_t mlxc_qmvf_smem_bytes(uint32_t f, uint32_t bits, uint32_t k, uint32_t group,
                                                        uint32_t scale_size) {
     mlxc_qmvt_ring r;
     if (!mlxc_qmvt_ring_of(f, bits, &r)) return 0;
     const uint32_t ss = f == MLXC_QMMF_AFFINE && group ? r.sv / group * scale_size : 0;
-    return r.stages * mlxc_qmvt_stage_bytes(&r, 0, 2, ss) + ((k * 2 + 15) / 16) * 16;
+    return r.stages * mlxc_qmvt_stage_bytes(&r, 0, 2, ss) + ((k * 2 + 15) / 16) * 16 + ((k + 31) / 32 * 4 + 15) / 16 * 16;
 }
 /* Whether qmvt_F_X_Y exists for the format (affine: its bits). */
 MLXC_QF_HD static inline int mlxc_qmvt_has(uint32_t f, uint32_t bits) {

@@ -860,41 +860,52 @@ template <int F, int SD> struct QAw {
     uint32_t q[2];
     float s[2], b[2]; /* scale (d) and bias (m; 0 for Q4_0) of rows g, g + 8 */
 };
-template <int F, int SD>
+template <int F, int SD, bool A4>
 __device__ __forceinline__ void qa_load(const uint8_t *rg, const uint8_t *rh, const uint8_t *sg, const uint8_t *sh,
-                                        const uint8_t *bg, const uint8_t *bh, uint32_t group, uint32_t c, uint32_t t,
+                                        const uint8_t *bg, const uint8_t *bh, uint32_t gsh, uint32_t c, uint32_t t,
                                         QAw<F, SD> &o) {
     if constexpr (F == MLXC_QMMF_AFFINE) {
         o.q[0] = *(const uint32_t *)(rg + c * 16 + t * 4);
         o.q[1] = *(const uint32_t *)(rh + c * 16 + t * 4);
-        const uint32_t gi = c * 32 / group;
+        const uint32_t gi = (c * 32) >> gsh; /* the group (a power of two: the ring's) */
         o.s[0] = scale_t<SD>(sg, gi), o.s[1] = scale_t<SD>(sh, gi);
         o.b[0] = scale_t<SD>(bg, gi), o.b[1] = scale_t<SD>(bh, gi);
     } else {
         constexpr bool ONE = F == MLXC_QMMF_Q4_1;
         constexpr uint32_t BB = ONE ? 20 : 18;
         const uint8_t *a = rg + c * BB, *b = rh + c * BB;
-        o.q[0] = ld32<ONE>(a + (ONE ? 4 : 2) + t * 4);
-        o.q[1] = ld32<ONE>(b + (ONE ? 4 : 2) + t * 4);
+        o.q[0] = ld32<ONE || A4>(a + (ONE ? 4 : 2) + t * 4);
+        o.q[1] = ld32<ONE || A4>(b + (ONE ? 4 : 2) + t * 4);
         o.s[0] = ldh(a), o.s[1] = ldh(b);
         o.b[0] = ONE ? ldh(a + 2) : 0.0f, o.b[1] = ONE ? ldh(b + 2) : 0.0f;
     }
 }
 /* acc: C[row g][2t], C[row g][2t + 1], C[row g + 8][2t], C[row g + 8][2t + 1]. */
-template <int F, int SD, typename X>
-__device__ __forceinline__ void qa_run(const typename QT<F, F == MLXC_QMMF_AFFINE ? 4 : 0>::Xc &x,
+/* The x sums of tokens 2t, 2t + 1 over a chunk's fragments (an A of ones),
+ * or the sums the fused prologue made (xq: one token, both columns). */
+template <typename X, int N, bool PX>
+__device__ __forceinline__ void qa_xsums(const XP *xf, const float *xq, float xs[2]) {
+    if constexpr (PX) {
+        xs[0] = xs[1] = *xq;
+        return;
+    }
+    float c[4] = {0, 0, 0, 0};
+#pragma unroll
+    for (int i = 0; i < N; i++) mmaAx<X>(c, 0x3f803f80u, 0x3f803f80u, 0x3f803f80u, 0x3f803f80u, xf[i]);
+    xs[0] = c[0], xs[1] = c[1];
+}
+template <int F, int SD, typename X, bool PX>
+__device__ __forceinline__ void qa_run(const typename QT<F, F == MLXC_QMMF_AFFINE ? 4 : 0>::Xc &x, const float *xq,
                                        const QAw<F, SD> &o, float acc[4]) {
     /* x's two fragments: .s0/.s1 (affine) or .lo/.hi (GGML) */
     const XP *xf = (const XP *)&x;
     uint32_t a[4], b[4];
     nib8(o.q[0], a);
     nib8(o.q[1], b);
-    float cc[4] = {0, 0, 0, 0}, xs[4] = {0, 0, 0, 0};
+    float cc[4] = {0, 0, 0, 0}, xs[2];
     mmaAx<X>(cc, a[0], b[0], a[2], b[2], xf[0]);
     mmaAx<X>(cc, a[1], b[1], a[3], b[3], xf[1]);
-    /* the x sums of tokens 2t, 2t + 1 (A of ones) */
-    mmaAx<X>(xs, 0x3f803f80u, 0x3f803f80u, 0x3f803f80u, 0x3f803f80u, xf[0]);
-    mmaAx<X>(xs, 0x3f803f80u, 0x3f803f80u, 0x3f803f80u, 0x3f803f80u, xf[1]);
+    qa_xsums<X, 2, PX>(xf, xq, xs);
     /* cc holds sum x (128 + q); Q4_0's code offset is 8 more */
     constexpr float OFF = F == MLXC_QMMF_Q4_0 ? 136.0f : 128.0f;
 #pragma unroll
@@ -942,9 +953,10 @@ __device__ __forceinline__ void qak_xload(const X *xr, bool xv, uint32_t c, uint
         xq4(xr, xv, c * 64 + 32 + t * 8 + i * 4, x.hi[i]);
     }
 }
-template <typename X>
-__device__ __forceinline__ void qak_run(const typename QT<MLXC_QMMF_Q4_K, 0>::Xc &x, const QAKw &o, float acc[4]) {
-    float cl[4] = {0, 0, 0, 0}, ch[4] = {0, 0, 0, 0}, xl[4] = {0, 0, 0, 0}, xh[4] = {0, 0, 0, 0};
+template <typename X, bool PX>
+__device__ __forceinline__ void qak_run(const typename QT<MLXC_QMMF_Q4_K, 0>::Xc &x, const float *xq, const QAKw &o,
+                                        float acc[4]) {
+    float cl[4] = {0, 0, 0, 0}, ch[4] = {0, 0, 0, 0}, xl[2], xh[2];
 #pragma unroll
     for (int i = 0; i < 2; i++) {
         uint32_t a[4], b[4];
@@ -952,9 +964,9 @@ __device__ __forceinline__ void qak_run(const typename QT<MLXC_QMMF_Q4_K, 0>::Xc
         nib8(o.q[1][i], b);
         mmaAx<X>(cl, a[0], b[0], a[2], b[2], x.lo[i]);
         mmaAx<X>(ch, a[1], b[1], a[3], b[3], x.hi[i]);
-        mmaAx<X>(xl, 0x3f803f80u, 0x3f803f80u, 0x3f803f80u, 0x3f803f80u, x.lo[i]);
-        mmaAx<X>(xh, 0x3f803f80u, 0x3f803f80u, 0x3f803f80u, 0x3f803f80u, x.hi[i]);
     }
+    qa_xsums<X, 2, PX>(x.lo, xq, xl);
+    qa_xsums<X, 2, PX>(x.hi, xq + 1, xh);
     /* cl, ch hold sum x (128 + q) of each sub-block */
 #pragma unroll
     for (int i = 0; i < 4; i++) {
@@ -974,12 +986,13 @@ struct QA8w {
     uint32_t q[2][2]; /* [row g, g + 8][word], sign bits flipped */
     float d[2];
 };
+template <bool A4>
 __device__ __forceinline__ void qa8_load(const uint8_t *rg, const uint8_t *rh, uint32_t c, uint32_t t, QA8w &o) {
 #pragma unroll
     for (int r = 0; r < 2; r++) {
         const uint8_t *b = (r ? rh : rg) + c * 34;
-        o.q[r][0] = ld32(b + 2 + t * 4) ^ 0x80808080u;
-        o.q[r][1] = ld32(b + 18 + t * 4) ^ 0x80808080u;
+        o.q[r][0] = ld32<A4>(b + 2 + t * 4) ^ 0x80808080u;
+        o.q[r][1] = ld32<A4>(b + 18 + t * 4) ^ 0x80808080u;
         o.d[r] = ldh(b);
     }
 }
@@ -987,57 +1000,129 @@ template <typename X> __device__ __forceinline__ void qa8_xload(const X *xr, boo
     xq4(xr, xv, c * 32 + t * 4, x[0]);
     xq4(xr, xv, c * 32 + 16 + t * 4, x[1]);
 }
-template <typename X> __device__ __forceinline__ void qa8_run(const XP x[2], const QA8w &o, float acc[4]) {
-    float lo[4] = {0, 0, 0, 0}, hi[4] = {0, 0, 0, 0}, xs[4] = {0, 0, 0, 0};
+template <typename X, bool PX>
+__device__ __forceinline__ void qa8_run(const XP x[2], const float *xq, const QA8w &o, float acc[4]) {
+    float lo[4] = {0, 0, 0, 0}, hi[4] = {0, 0, 0, 0}, xs[2];
 #pragma unroll
     for (int i = 0; i < 2; i++) {
         const uint32_t a = o.q[0][i], b = o.q[1][i];
         /* bytes (0, 2) and (1, 3) of each word: the x pairs of xq4 */
         mmaAx<X>(lo, lop_nib(a), lop_nib(b), lop_nib(a >> 8), lop_nib(b >> 8), x[i]);
         mmaAx<X>(hi, lop_nib(a >> 4), lop_nib(b >> 4), lop_nib(a >> 12), lop_nib(b >> 12), x[i]);
-        mmaAx<X>(xs, 0x3f803f80u, 0x3f803f80u, 0x3f803f80u, 0x3f803f80u, x[i]);
     }
+    qa_xsums<X, 2, PX>(x, xq, xs);
     /* lo + 16 hi = sum x (128 + lo_nibble) + 16 sum x (128 + hi_nibble)
      * = sum x u + 2176 sum x, and u = q + 128 */
 #pragma unroll
     for (int i = 0; i < 4; i++) acc[i] = fmaf(o.d[i / 2], fmaf(16.0f, hi[i], fmaf(-2304.0f, xs[i % 2], lo[i])), acc[i]);
 }
 
+/* x[i .. i + 3] stored by the fused prologue as (x0, x2, x1, x3): xq4's
+ * pairs in one 8-byte load.  i % 4 == 0. */
+__device__ __forceinline__ void xq4p(const uint16_t *xr, uint32_t i, XP &a) {
+    const uint2 u = *(const uint2 *)(xr + i);
+    a.l0 = a.l2 = 0;
+    a.h0 = u.x, a.h2 = u.y;
+}
+/* x[i .. i + 7] stored as (x0, x4, x2, x6, x1, x5, x3, x7): xa4's pairs in
+ * one 16-byte load.  i % 8 == 0. */
+__device__ __forceinline__ void xa4p(const uint16_t *xr, uint32_t i, XP &s0, XP &s1) {
+    const uint4 u = *(const uint4 *)(xr + i);
+    s0.l0 = s0.l2 = s1.l0 = s1.l2 = 0;
+    s0.h0 = u.x, s0.h2 = u.y, s1.h0 = u.z, s1.h2 = u.w;
+}
+/* The x of the fused prologue (qvf_prologue) for a format: bf16 in the
+ * order that makes each chunk's fragments whole loads, and the sum of
+ * every 32 values. */
+struct XPre {
+    const uint16_t *x;
+    const float *sum;
+};
+
 /* Per format, what the walk needs: the x fragments of a chunk (Xf), the
  * thread's codes and scales of rows g and g + 8 (W), and how to load and
- * multiply them. */
-struct QA8P {
+ * multiply them.  PX: x comes from the fused prologue (XPre), else as
+ * stored (xq4, xa4) with its sums from the mma.  A4: the codes of this
+ * walk's chunks are 4-byte aligned (GGML blocks of 18 or 34 bytes at an
+ * odd chunk). */
+template <bool PX, bool A4> struct QA8P {
     const uint8_t *rg, *rh;
-    using Xf = XP[2];
+    struct Xf {
+        XP x[2];
+        const float *s;
+    };
     using W = QA8w;
     template <typename X> __device__ void xload(const X *xr, bool xv, uint32_t c, uint32_t t, Xf &x) const {
-        qa8_xload(xr, xv, c, t, x);
+        if constexpr (PX) {
+            xq4p((const uint16_t *)xr, c * 32 + t * 4, x.x[0]);
+            xq4p((const uint16_t *)xr, c * 32 + 16 + t * 4, x.x[1]);
+            x.s = sum + c;
+        } else {
+            qa8_xload(xr, xv, c, t, x.x);
+            x.s = nullptr;
+        }
     }
-    __device__ void load(uint32_t c, uint32_t t, W &o) const { qa8_load(rg, rh, c, t, o); }
-    template <typename X> __device__ void run(const Xf &x, const W &o, float acc[4]) const { qa8_run<X>(x, o, acc); }
+    __device__ void load(uint32_t c, uint32_t t, W &o) const { qa8_load<A4>(rg, rh, c, t, o); }
+    template <typename X> __device__ void run(const Xf &x, const W &o, float acc[4]) const {
+        qa8_run<X, PX>(x.x, x.s, o, acc);
+    }
+    const float *sum;
 };
-struct QAKP {
+template <bool PX> struct QAKP {
     const uint8_t *rg, *rh;
-    using Xf = QT<MLXC_QMMF_Q4_K, 0>::Xc;
+    struct Xf {
+        QT<MLXC_QMMF_Q4_K, 0>::Xc x;
+        const float *s;
+    };
     using W = QAKw;
     template <typename X> __device__ void xload(const X *xr, bool xv, uint32_t c, uint32_t t, Xf &x) const {
-        qak_xload(xr, xv, c, t, x);
+        if constexpr (PX) {
+#pragma unroll
+            for (int i = 0; i < 2; i++) {
+                xq4p((const uint16_t *)xr, c * 64 + t * 8 + i * 4, x.x.lo[i]);
+                xq4p((const uint16_t *)xr, c * 64 + 32 + t * 8 + i * 4, x.x.hi[i]);
+            }
+            x.s = sum + 2 * c;
+        } else {
+            qak_xload(xr, xv, c, t, x.x);
+            x.s = nullptr;
+        }
     }
     __device__ void load(uint32_t c, uint32_t t, W &o) const { qak_load(rg, rh, c, t, o); }
-    template <typename X> __device__ void run(const Xf &x, const W &o, float acc[4]) const { qak_run<X>(x, o, acc); }
+    template <typename X> __device__ void run(const Xf &x, const W &o, float acc[4]) const {
+        qak_run<X, PX>(x.x, x.s, o, acc);
+    }
+    const float *sum;
 };
-template <int F, int SD> struct QA4P {
+template <int F, int SD, bool PX, bool A4> struct QA4P {
     const uint8_t *rg, *rh, *sg, *sh, *bg, *bh;
-    uint32_t group;
+    uint32_t gsh; /* log2 of the affine group */
+    const float *sum;
     using Q = QT<F, F == MLXC_QMMF_AFFINE ? 4 : 0>;
-    using Xf = typename Q::Xc;
+    struct Xf {
+        typename Q::Xc x;
+        const float *s;
+    };
     using W = QAw<F, SD>;
     template <typename X> __device__ void xload(const X *xr, bool xv, uint32_t c, uint32_t t, Xf &x) const {
-        Q::xload(xr, xv, c, t, x);
+        if constexpr (PX) {
+            const XP *f = (const XP *)&x.x;
+            if constexpr (F == MLXC_QMMF_AFFINE) xa4p((const uint16_t *)xr, c * 32 + t * 8, (XP &)f[0], (XP &)f[1]);
+            else {
+                xq4p((const uint16_t *)xr, c * 32 + t * 4, (XP &)f[0]);
+                xq4p((const uint16_t *)xr, c * 32 + 16 + t * 4, (XP &)f[1]);
+            }
+            x.s = sum + c;
+        } else {
+            Q::xload(xr, xv, c, t, x.x);
+            x.s = nullptr;
+        }
     }
-    __device__ void load(uint32_t c, uint32_t t, W &o) const { qa_load<F, SD>(rg, rh, sg, sh, bg, bh, group, c, t, o); }
+    __device__ void load(uint32_t c, uint32_t t, W &o) const {
+        qa_load<F, SD, A4>(rg, rh, sg, sh, bg, bh, gsh, c, t, o);
+    }
     template <typename X> __device__ void run(const Xf &x, const W &o, float acc[4]) const {
-        qa_run<F, SD, X>(x, o, acc);
+        qa_run<F, SD, X, PX>(x.x, x.s, o, acc);
     }
 };
 /* Chunks wid, wid + nw, ... below nch of one stage, two at a time. */
@@ -1063,13 +1148,26 @@ __device__ __forceinline__ void qa_walk_p(const P &pol, const X *xr, bool xv, ui
         pol.template run<X>(x0, w0, acc);
     }
 }
-template <int F, int SD, typename X>
-__device__ __forceinline__ void qa_walk(const X *xr, bool xv, const uint8_t *rg, const uint8_t *rh, const uint8_t *sg,
-                                        const uint8_t *sh, const uint8_t *bg, const uint8_t *bh, uint32_t group,
-                                        uint32_t nch, uint32_t wid, uint32_t nw, uint32_t t, float acc[4]) {
-    if constexpr (F == MLXC_QMMF_Q8_0) qa_walk_p(QA8P{rg, rh}, xr, xv, nch, wid, nw, t, acc);
-    else if constexpr (F == MLXC_QMMF_Q4_K) qa_walk_p(QAKP{rg, rh}, xr, xv, nch, wid, nw, t, acc);
-    else qa_walk_p(QA4P<F, SD>{rg, rh, sg, sh, bg, bh, group}, xr, xv, nch, wid, nw, t, acc);
+/* xsum: the fused prologue's sums (PX), else null.  nw is even, so every
+ * chunk of a warp has its first chunk's (wid's) parity. */
+template <int F, int SD, bool PX, typename X>
+__device__ __forceinline__ void qa_walk(const X *xr, const float *xsum, bool xv, const uint8_t *rg, const uint8_t *rh,
+                                        const uint8_t *sg, const uint8_t *sh, const uint8_t *bg, const uint8_t *bh,
+                                        uint32_t group, uint32_t nch, uint32_t wid, uint32_t nw, uint32_t t,
+                                        float acc[4]) {
+    const bool odd = (wid & 1) && !(nw & 1);
+    const uint32_t gsh = group ? 31 - __clz(group) : 0;
+    if constexpr (F == MLXC_QMMF_Q8_0) {
+        if (odd) qa_walk_p(QA8P<PX, true>{rg, rh, xsum}, xr, xv, nch, wid, nw, t, acc);
+        else qa_walk_p(QA8P<PX, false>{rg, rh, xsum}, xr, xv, nch, wid, nw, t, acc);
+    } else if constexpr (F == MLXC_QMMF_Q4_K) {
+        qa_walk_p(QAKP<PX>{rg, rh, xsum}, xr, xv, nch, wid, nw, t, acc);
+    } else if constexpr (F == MLXC_QMMF_Q4_0) {
+        if (odd) qa_walk_p(QA4P<F, SD, PX, true>{rg, rh, sg, sh, bg, bh, gsh, xsum}, xr, xv, nch, wid, nw, t, acc);
+        else qa_walk_p(QA4P<F, SD, PX, false>{rg, rh, sg, sh, bg, bh, gsh, xsum}, xr, xv, nch, wid, nw, t, acc);
+    } else {
+        qa_walk_p(QA4P<F, SD, PX, false>{rg, rh, sg, sh, bg, bh, gsh, xsum}, xr, xv, nch, wid, nw, t, acc);
+    }
 }
 
 /* Shared-memory path: the rows of the block's tiles stream through a ring
@@ -1116,8 +1214,8 @@ __device__ __forceinline__ bool qtc_smem_ok(const X *x, const uint8_t *w, const 
             ((uint64_t)p.k * sizeof(X)) % 16 || dyn_smem() < mlxc_qmvt_smem_bytes(F, B, p.m, sizeof(X), p.group, es))
             return false;
         if (F != MLXC_QMMF_AFFINE) return true;
-        return p.k % S::SV == 0 && ((uintptr_t)sc & 15) == 0 && ((uintptr_t)bi & 15) == 0 &&
-               (p.k / p.group * es) % 16 == 0 && (S::SV / p.group * es) % 16 == 0;
+        return p.k % S::SV == 0 && ((uintptr_t)sc & 15) == 0 && ((uintptr_t)bi & 15) == 0 && p.group >= 32 &&
+               (p.group & (p.group - 1)) == 0 && (p.k / p.group * es) % 16 == 0 && (S::SV / p.group * es) % 16 == 0;
     }
 }
 
@@ -1149,8 +1247,20 @@ __device__ __forceinline__ uint4 qvf_pack8(const float f[8]) {
                (uint32_t)__bfloat16_as_ushort(__float2bfloat16_rn(f[2 * i + 1])) << 16;
     return make_uint4(u[0], u[1], u[2], u[3]);
 }
-template <typename X>
-__device__ __forceinline__ void qvf_prologue(const X *__restrict__ x, const QFuse *fz, uint32_t k, X *xf, QtcRed &red) {
+/* 8 bf16 values (v0, v1 in .x, ...) in the order the A-operand walk of
+ * format F loads them (xq4p, xa4p); as they are for the other walks. */
+template <int F, int B> __device__ __forceinline__ uint4 qvf_perm(uint4 u) {
+    if constexpr (!has_qa<F, B>::v) return u;
+    else if constexpr (F == MLXC_QMMF_AFFINE)
+        return make_uint4(__byte_perm(u.x, u.z, 0x5410), __byte_perm(u.y, u.w, 0x5410), __byte_perm(u.x, u.z, 0x7632),
+                          __byte_perm(u.y, u.w, 0x7632));
+    else
+        return make_uint4(__byte_perm(u.x, u.y, 0x5410), __byte_perm(u.x, u.y, 0x7632), __byte_perm(u.z, u.w, 0x5410),
+                          __byte_perm(u.z, u.w, 0x7632));
+}
+template <int F, int B, typename X>
+__device__ __forceinline__ void qvf_prologue(const X *__restrict__ x, const QFuse *fz, uint32_t k, X *xf, float *xsum,
+                                             QtcRed &red) {
     static_assert(sizeof(X) == 2, "the fused mat-vec is bf16");
     const uint4 *x4 = (const uint4 *)x, *o4 = (const uint4 *)(fz->pro == MLXC_QMVF_RMS_NORM ? fz->g : fz->aux);
     uint4 *d4 = (uint4 *)xf;
@@ -1202,12 +1312,28 @@ __device__ __forceinline__ void qvf_prologue(const X *__restrict__ x, const QFus
             o[j] = fz->pro == MLXC_QMVF_RMS_NORM ? a[j] * inv * b[j] : a[j] * (1.0f / (1.0f + __expf(-a[j]))) * b[j];
         return qvf_pack8(o);
     };
+    /* x' in the walk's order, and the sum of each 32 values (4 lanes'
+     * pieces: nt is whole warps, so the 4 lanes of a group are neighbours
+     * and every lane runs each shuffle) */
+    auto put = [&](uint32_t i, uint4 v) {
+        float f[8];
+        qvf_bf8(v, f);
+        float sm = ((f[0] + f[1]) + (f[2] + f[3])) + ((f[4] + f[5]) + (f[6] + f[7]));
+        if (i >= k8) sm = 0.0f;
+        else d4[i] = qvf_perm<F, B>(v);
+        sm += __shfl_xor_sync(0xffffffffu, sm, 1);
+        sm += __shfl_xor_sync(0xffffffffu, sm, 2);
+        if (i % 4 == 0 && i < k8) xsum[i / 4] = sm;
+    };
 #pragma unroll
     for (int r = 0; r < QVF_R; r++) {
         const uint32_t i = threadIdx.x + r * nt;
-        if (i < k8) d4[i] = make(xv[r], two ? ov[r] : xv[r]);
+        put(i, i < k8 ? make(xv[r], two ? ov[r] : xv[r]) : make_uint4(0, 0, 0, 0));
     }
-    for (uint32_t i = threadIdx.x + QVF_R * nt; i < k8; i += nt) d4[i] = make(__ldg(x4 + i), two ? __ldg(o4 + i) : x4[i]);
+    for (uint32_t i0 = QVF_R * nt; i0 < k8; i0 += nt) {
+        const uint32_t i = i0 + threadIdx.x;
+        put(i, i < k8 ? make(__ldg(x4 + i), two ? __ldg(o4 + i) : x4[i]) : make_uint4(0, 0, 0, 0));
+    }
     __syncthreads();
 }
 
@@ -1313,8 +1439,9 @@ __device__ __forceinline__ void qmv_tc_smem(const X *__restrict__ x, const uint8
     }
     MLXC_PDL_WAIT();
     X *xfull = (X *)(smem + S::P * stage_bytes);
+    float *xsum = (float *)(smem + S::P * stage_bytes + (p.k * 2 + 15) / 16 * 16);
     if constexpr (FZ) {
-        if (mine) qvf_prologue(x, fz, p.k, xfull, red);
+        if (mine) qvf_prologue<F, B>(x, fz, p.k, xfull, xsum, red);
     }
 #pragma unroll
     for (uint32_t k = 0; k + 1 < S::P; k++) {
@@ -1332,7 +1459,8 @@ __device__ __forceinline__ void qmv_tc_smem(const X *__restrict__ x, const uint8
         const X *xs = FZ ? xfull + (uint64_t)st * S::SV : (const X *)(buf + wbytes) + (xv ? g : 0) * S::SV;
         const uint32_t vals = (rowb - st * SB < SB ? rowb - st * SB : SB) / S::UB * S::UNIT;
         if constexpr (has_qa<F, B>::v) {
-            qa_walk<F, SD, X>(xs, xv, buf + g * RS, buf + (g + 8) * RS, sbuf + g * SS, sbuf + (g + 8) * SS,
+            /* tokens past m read token 0's x: their columns are never stored */
+            qa_walk<F, SD, FZ, X>(xs, FZ ? xsum + st * (S::SV / 32) : nullptr, true, buf + g * RS, buf + (g + 8) * RS, sbuf + g * SS, sbuf + (g + 8) * SS,
                               sbuf + (QTC_ROWS + g) * SS, sbuf + (QTC_ROWS + g + 8) * SS, p.group, vals / qa_vals<F>::v, wid,
                               nw, t, &acc[0][0]);
         } else {
@@ -1617,8 +1745,8 @@ __device__ __forceinline__ bool qvf_smem_ok(const uint16_t *x, const uint16_t *a
         dyn_smem() < mlxc_qmvf_smem_bytes(F, B, p.k, p.group, es) || (((uintptr_t)x | (uintptr_t)aux | (uintptr_t)g) & 15))
         return false;
     if (F != MLXC_QMMF_AFFINE) return true;
-    return p.k % S::SV == 0 && ((uintptr_t)sc & 15) == 0 && ((uintptr_t)bi & 15) == 0 &&
-           (p.k / p.group * es) % 16 == 0 && (S::SV / p.group * es) % 16 == 0;
+    return p.k % S::SV == 0 && ((uintptr_t)sc & 15) == 0 && ((uintptr_t)bi & 15) == 0 && p.group >= 32 &&
+           (p.group & (p.group - 1)) == 0 && (p.k / p.group * es) % 16 == 0 && (S::SV / p.group * es) % 16 == 0;
 }
 
 template <int F, int B>
