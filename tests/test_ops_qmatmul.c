@@ -432,6 +432,27 @@ static void fused(void) {
     mlxc_buffer_release(gy);
     CHECK_ERR(mlxc_qmatmul_fused(enc, x, NULL, g, &dw.w, y, 8, 64, NULL), MLXC_ERR_INVALID_ARGUMENT);
     mlxc_encoder_destroy(enc);
+    /* the GPU's fast path: whole 16-byte rows; affine k in whole stages */
+    struct { qt_format f; uint32_t k; mlxc_status want; } fast[] = {
+        {k_fused[0], 11008, MLXC_OK},                       /* 6192-byte Q4_0 rows   */
+        {k_fused[1], 576, MLXC_ERR_UNSUPPORTED},            /* SmolLM2: 360 bytes    */
+        {k_fused[1], 2048, MLXC_OK},
+        {k_fused[4], 4096, MLXC_OK},
+        {k_fused[4], 11008, MLXC_ERR_UNSUPPORTED},          /* Llama-2-7B down, 4-bit */
+        {k_fused[5], 11008, MLXC_ERR_UNSUPPORTED},
+        {k_fused[5], 1536, MLXC_OK},
+        {(qt_format){MLXC_QF_Q6_K, 0, 256, MLXC_U8}, 4096, MLXC_ERR_UNSUPPORTED},
+    };
+    for (size_t i = 0; i < sizeof fast / sizeof *fast; i++) {
+        qt_weight wf = qt_weight_rand(fast[i].f, 2, fast[i].k);
+        qt_dev_weight df = qt_upload(dev, &wf);
+        if (fast[i].want == MLXC_OK) CHECK_OK(mlxc_qmatmul_fused_fast(&df.w, fast[i].k));
+        else CHECK_ERR(mlxc_qmatmul_fused_fast(&df.w, fast[i].k), fast[i].want);
+        qt_dev_free(&df);
+        qt_weight_free(&wf);
+    }
+    CHECK_ERR(mlxc_qmatmul_fused_fast(NULL, 64), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_ERR(mlxc_qmatmul_fused_fast(&dw.w, 0), MLXC_ERR_INVALID_ARGUMENT);
     mlxc_buffer_release(x), mlxc_buffer_release(xf), mlxc_buffer_release(y), mlxc_buffer_release(g);
     mlxc_buffer_release(g7);
     qt_dev_free(&dw), qt_dev_free(&d6);

@@ -87,9 +87,9 @@ MLXC_API mlxc_status mlxc_qmatmul(mlxc_encoder *enc, const mlxc_buffer *x, const
  * may not overlap the others.  The formats: MLX affine 4 and 8 bits,
  * Q4_0, Q4_1, Q8_0, Q4_K (MLXC_ERR_UNSUPPORTED for the rest, checked by
  * mlxc_qmatmul_fused_supported before anything is encoded).  On CUDA it
- * is fast when a weight row is a whole number of 16-byte units and k a
- * multiple of 8 (x, aux and g 16-byte aligned); other shapes are correct
- * but run a slow path.  On the CPU the result equals those ops followed by
+ * is fast for the shapes mlxc_qmatmul_fused_fast names (with x, aux and g
+ * 16-byte aligned); other shapes are correct but run a slow path, one
+ * thread a row (50-200x slower).  On the CPU the result equals those ops followed by
  * mlxc_qmatmul bit for bit.
  *
  *     mlxc_qmm_fuse f = {MLXC_QMM_PRO_RMS_NORM, MLXC_QMM_EPI_STORE, 1e-5f};
@@ -109,6 +109,14 @@ typedef struct mlxc_qmm_fuse {
 /* MLXC_OK when mlxc_qmatmul_fused takes this weight's format, else
  * MLXC_ERR_UNSUPPORTED (with the error set). */
 MLXC_API mlxc_status mlxc_qmatmul_fused_supported(const mlxc_qmm_weight *w);
+
+/* MLXC_OK when a GPU runs mlxc_qmatmul_fused of this weight with k
+ * columns on its fast path: rows of whole 16-byte units, k a multiple of
+ * 8, and for MLX affine k a multiple of the kernel's stage (1024 values
+ * at 4 bits, 512 at 8), a power-of-two group of at least 32.  Else
+ * MLXC_ERR_UNSUPPORTED with the reason set (a caller then runs the
+ * separate ops). */
+MLXC_API mlxc_status mlxc_qmatmul_fused_fast(const mlxc_qmm_weight *w, uint32_t k);
 MLXC_API mlxc_status mlxc_qmatmul_fused(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buffer *aux,
                                         const mlxc_buffer *g, const mlxc_qmm_weight *w, mlxc_buffer *y, uint32_t n,
                                         uint32_t k, const mlxc_qmm_fuse *f);

@@ -449,17 +449,17 @@ static mlxc_status stack_rows(binder *b, llm_weight *const *parts, int n, llm_we
     return st;
 }
 
-/* Whether the fused decode mat-vec takes w, on a GPU on its fast path:
- * rows of whole 16-byte units (ops_qmatmul.h); SmolLM2's 576-column Q4_1
- * rows (360 bytes) would run its slow any-shape path, 10x slower than the
- * separate kernels.  The CPU has one path. */
+/* Whether the fused decode mat-vec takes w, on a GPU on its fast path
+ * (mlxc_qmatmul_fused_fast): elsewhere its any-shape path runs 10-200x
+ * slower than the separate kernels (SmolLM2's 360-byte Q4_1 rows; the
+ * 11008-column down projection of a Llama-2-7B MLX 4-bit directory, not
+ * whole 1024-value stages).  The CPU has one path. */
 static bool fusable(const mlxc_model *m, const llm_weight *w) {
     if (w->format != LLM_W_QUANT || !w->w) return false;
-    if (mlxc_device_backend(m->dev) != MLXC_BACKEND_CPU &&
-        (w->cols % 8 || mlxc_qmm_row_bytes(w->qformat, w->bits, w->group_size, (uint32_t)w->cols) % 16))
-        return false;
     mlxc_qmm_weight q = llm_qmm(w);
-    if (mlxc_qmatmul_fused_supported(&q) == MLXC_OK) return true;
+    const bool gpu = mlxc_device_backend(m->dev) != MLXC_BACKEND_CPU;
+    if ((gpu ? mlxc_qmatmul_fused_fast(&q, (uint32_t)w->cols) : mlxc_qmatmul_fused_supported(&q)) == MLXC_OK)
+        return true;
     mlxc_clear_error();
     return false;
 }

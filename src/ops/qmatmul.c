@@ -241,6 +241,21 @@ mlxc_status mlxc_qmatmul_fused_supported(const mlxc_qmm_weight *w) {
                           f == MLXC_QMMF_AFFINE ? " (affine: 4 or 8 bits)" : "");
 }
 
+mlxc_status mlxc_qmatmul_fused_fast(const mlxc_qmm_weight *w, uint32_t k) {
+    mlxc_status s = mlxc_qmatmul_fused_supported(w);
+    if (s) return s;
+    MLXC_CHECK_ARG(k >= 1 && k <= INT32_MAX, "mlxc_qmatmul_fused_fast: k = %u (1 .. 2^31 - 1)", k);
+    const uint32_t f = qmm_code(w->format, NULL);
+    const bool aff = f == MLXC_QMMF_AFFINE;
+    const uint32_t bits = aff ? w->bits : 0, group = aff ? w->group_size : mlxc_qf_block_elems(f);
+    const uint64_t row = group && k % group == 0 ? mlxc_qmm_row_bytes(w->format, bits, group, k) : 0;
+    const uint32_t es = aff && w->scales && w->scales->dtype == MLXC_F32 ? 4 : 2;
+    if (row && mlxc_qmv_ring_takes(f, bits, k, row, group, es)) return MLXC_OK;
+    return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "mlxc_qmatmul_fused: k = %u (%llu-byte rows%s) is off the fast path", k,
+                          (unsigned long long)row,
+                          aff ? "; affine: k whole stages, group a power of two >= 32" : "");
+}
+
 mlxc_status mlxc_qmatmul_fused(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buffer *aux, const mlxc_buffer *g,
                                const mlxc_qmm_weight *w, mlxc_buffer *y, uint32_t n, uint32_t k,
                                const mlxc_qmm_fuse *f) {

@@ -1210,12 +1210,11 @@ __device__ __forceinline__ bool qtc_smem_ok(const X *x, const uint8_t *w, const 
         const uint32_t es = p.sdtype == MLXC_QS_F32 ? 4 : 2;
         if (!mlxc_qmvt_ring_of(F, B, &r) || r.sv != S::SV || r.unit != S::UNIT || r.ub != S::UB || r.stages != S::P)
             return false;
-        if (blockDim.x != 32 * QTC_WARPS || ((uintptr_t)w & 15) || p.row_bytes % 16 || ((uintptr_t)x & 15) ||
-            ((uint64_t)p.k * sizeof(X)) % 16 || dyn_smem() < mlxc_qmvt_smem_bytes(F, B, p.m, sizeof(X), p.group, es))
+        if (blockDim.x != 32 * QTC_WARPS || ((uintptr_t)w & 15) || ((uintptr_t)x & 15) ||
+            ((uint64_t)p.k * sizeof(X)) % 16 || !mlxc_qmv_ring_takes(F, B, p.k, p.row_bytes, p.group, es) ||
+            dyn_smem() < mlxc_qmvt_smem_bytes(F, B, p.m, sizeof(X), p.group, es))
             return false;
-        if (F != MLXC_QMMF_AFFINE) return true;
-        return p.k % S::SV == 0 && ((uintptr_t)sc & 15) == 0 && ((uintptr_t)bi & 15) == 0 && p.group >= 32 &&
-               (p.group & (p.group - 1)) == 0 && (p.k / p.group * es) % 16 == 0 && (S::SV / p.group * es) % 16 == 0;
+        return F != MLXC_QMMF_AFFINE || (((uintptr_t)sc | (uintptr_t)bi) & 15) == 0;
     }
 }
 
@@ -1741,12 +1740,11 @@ __device__ __forceinline__ bool qvf_smem_ok(const uint16_t *x, const uint16_t *a
     const uint32_t es = p.sdtype == MLXC_QS_F32 ? 4 : 2;
     if (!mlxc_qmvt_ring_of(F, B, &r) || r.sv != S::SV || r.unit != S::UNIT || r.ub != S::UB || r.stages != S::P)
         return false;
-    if (blockDim.x != 32 * QTC_WARPS || p.m != 1 || ((uintptr_t)w & 15) || p.row_bytes % 16 || p.k % 8 ||
+    if (blockDim.x != 32 * QTC_WARPS || p.m != 1 || ((uintptr_t)w & 15) ||
+        !mlxc_qmv_ring_takes(F, B, p.k, p.row_bytes, p.group, es) ||
         dyn_smem() < mlxc_qmvf_smem_bytes(F, B, p.k, p.group, es) || (((uintptr_t)x | (uintptr_t)aux | (uintptr_t)g) & 15))
         return false;
-    if (F != MLXC_QMMF_AFFINE) return true;
-    return p.k % S::SV == 0 && ((uintptr_t)sc & 15) == 0 && ((uintptr_t)bi & 15) == 0 && p.group >= 32 &&
-           (p.group & (p.group - 1)) == 0 && (p.k / p.group * es) % 16 == 0 && (S::SV / p.group * es) % 16 == 0;
+    return F != MLXC_QMMF_AFFINE || (((uintptr_t)sc | (uintptr_t)bi) & 15) == 0;
 }
 
 template <int F, int B>
