@@ -438,8 +438,9 @@ static void fused(void) {
         {k_fused[1], 576, MLXC_ERR_UNSUPPORTED},            /* SmolLM2: 360 bytes    */
         {k_fused[1], 2048, MLXC_OK},
         {k_fused[4], 4096, MLXC_OK},
-        {k_fused[4], 11008, MLXC_ERR_UNSUPPORTED},          /* Llama-2-7B down, 4-bit */
-        {k_fused[5], 11008, MLXC_ERR_UNSUPPORTED},
+        {k_fused[4], 11008, MLXC_OK},                       /* Llama-2-7B down: a partial stage */
+        {k_fused[4], 576, MLXC_ERR_UNSUPPORTED},            /* 9 two-byte scales a row */
+        {k_fused[5], 11008, MLXC_OK},
         {k_fused[5], 1536, MLXC_OK},
         {(qt_format){MLXC_QF_Q6_K, 0, 256, MLXC_U8}, 4096, MLXC_ERR_UNSUPPORTED},
     };

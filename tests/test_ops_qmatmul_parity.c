@@ -320,7 +320,8 @@ static void par_written_weights(void) {
 }
 
 /* The fused decode mat-vec on both devices: every prologue and epilogue,
- * the formats it takes, the decode shapes' k (down's 14336 for Q4_0), y
+ * the formats it takes, the decode shapes' k (down's 14336 for Q4_0,
+ * 11008 and 1152 for affine: a partial last ring stage), y
  * starting from the same random residual; one hand launch with an odd
  * grid and block and no shared memory (the kernel's any-launch path). */
 static void par_fused(void) {
@@ -331,7 +332,9 @@ static void par_fused(void) {
     for (size_t fi = 0; fi < sizeof fmts / sizeof *fmts; fi++)
         for (int c = 0; c < 7; c++) {
             const int pro = c % 3, epi = (c / 3) % 2, hand = c == 6;
-            const uint32_t n = 1003, k = fi == 0 && c >= 4 ? 14336 : 4096;
+            /* affine: k of partial ring stages (Llama-2's 11008; 1152,
+             * whose scale rows copy in 4- or 8-byte pieces) */
+            const uint32_t n = 1003, k = fi == 0 && c >= 4 ? 14336 : fi >= 4 && c == 4 ? 11008 : fi >= 4 && c == 5 ? 1152 : 4096;
             qt_weight w = qt_weight_rand(fmts[fi], n, k);
             qt_dev_weight wc = qt_upload(cpu, &w), wg = qt_upload(gpu, &w);
             pair x = p_rand(MLXC_BF16, k), aux = p_rand(MLXC_BF16, k), g = p_rand(MLXC_BF16, k), y = p_rand(MLXC_BF16, n);

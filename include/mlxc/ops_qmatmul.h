@@ -112,8 +112,9 @@ MLXC_API mlxc_status mlxc_qmatmul_fused_supported(const mlxc_qmm_weight *w);
 
 /* MLXC_OK when a GPU runs mlxc_qmatmul_fused of this weight with k
  * columns on its fast path: rows of whole 16-byte units, k a multiple of
- * 8, and for MLX affine k a multiple of the kernel's stage (1024 values
- * at 4 bits, 512 at 8), a power-of-two group of at least 32.  Else
+ * 8, and for MLX affine a power-of-two group of at least 32 (at 8 bits
+ * with 2-byte scales, 32 or 64) and a row's scales a multiple of 4 bytes
+ * (k / group even for f16/bf16 scales).  Else
  * MLXC_ERR_UNSUPPORTED with the reason set (a caller then runs the
  * separate ops). */
 MLXC_API mlxc_status mlxc_qmatmul_fused_fast(const mlxc_qmm_weight *w, uint32_t k);

@@ -224,17 +224,27 @@ MLXC_QF_HD static inline uint32_t mlxc_qmvf_smem_bytes(uint32_t f, uint32_t bits
     const uint32_t ss = f == MLXC_QMMF_AFFINE && group ? r.sv / group * scale_size : 0;
     return r.stages * mlxc_qmvt_stage_bytes(&r, 0, 2, ss) + ((k * 2 + 15) / 16) * 16 + ((k + 31) / 32 * 4 + 15) / 16 * 16;
 }
+/* The copy size (16, 8 or 4 bytes; 0: none) of the MLX affine scales and
+ * biases on the ring: it divides a scale row (k / group scales of es
+ * bytes), a stage's share of it and the last, partial stage's. */
+MLXC_QF_HD static inline uint32_t mlxc_qmv_scale_granule(uint32_t k, uint32_t group, uint32_t es, uint32_t sv) {
+    const uint32_t row = k / group * es, stage = sv / group * es, last = k % sv / group * es;
+    uint32_t g = 16;
+    while (g >= 4 && (row % g || stage % g || last % g)) g /= 2;
+    return g >= 4 ? g : 0;
+}
 /* Whether the ring of qmvt/qmvf takes a weight of this shape (the rest
  * goes through their slower paths): rows of whole 16-byte units, and for
- * MLX affine k whole stages and scale rows of whole 16-byte units, a group
- * a power of two of at least 32.  es: bytes of one scale. */
+ * MLX affine a group a power of two of at least 32, a stage's scales
+ * whole 16-byte units and a scale row copied in pieces of 4 bytes or
+ * more.  es: bytes of one scale. */
 MLXC_QF_HD static inline int mlxc_qmv_ring_takes(uint32_t f, uint32_t bits, uint32_t k, uint64_t row_bytes,
                                                  uint32_t group, uint32_t es) {
     mlxc_qmvt_ring r;
     if (!mlxc_qmvt_ring_of(f, bits, &r) || row_bytes % 16 || k % 8) return 0;
     if (f != MLXC_QMMF_AFFINE) return 1;
-    return group >= 32 && (group & (group - 1)) == 0 && k % r.sv == 0 && (k / group * es) % 16 == 0 &&
-           (r.sv / group * es) % 16 == 0;
+    return group >= 32 && (group & (group - 1)) == 0 && k % group == 0 && (r.sv / group * es) % 16 == 0 &&
+           mlxc_qmv_scale_granule(k, group, es, r.sv) != 0;
 }
 /* Whether qmvt_F_X_Y exists for the format (affine: its bits). */
 MLXC_QF_HD static inline int mlxc_qmvt_has(uint32_t f, uint32_t bits) {

@@ -1190,6 +1190,15 @@ __device__ __forceinline__ void cp16(void *dst, const void *src) {
     const uint32_t d = (uint32_t)__cvta_generic_to_shared(dst);
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(d), "l"(src) : "memory");
 }
+/* 8 and 4 bytes (the affine scales of rows that are not whole 16-byte units). */
+__device__ __forceinline__ void cp8(void *dst, const void *src) {
+    const uint32_t d = (uint32_t)__cvta_generic_to_shared(dst);
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 8;" ::"r"(d), "l"(src) : "memory");
+}
+__device__ __forceinline__ void cp4(void *dst, const void *src) {
+    const uint32_t d = (uint32_t)__cvta_generic_to_shared(dst);
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(d), "l"(src) : "memory");
+}
 __device__ __forceinline__ void cp_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
 template <int N> __device__ __forceinline__ void cp_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory"); }
 __device__ __forceinline__ uint32_t dyn_smem() {
@@ -1347,6 +1356,7 @@ __device__ __forceinline__ void qmv_tc_smem(const X *__restrict__ x, const uint8
     const uint32_t lane = threadIdx.x % 32, g = lane / 4, t = lane % 4, wid = threadIdx.x / 32, nw = QTC_WARPS;
     const uint32_t m = p.m < 8 ? p.m : 8, n = p.n, rowb = p.row_bytes, nst = (rowb + SB - 1) / SB;
     const uint32_t gpr = AFF ? p.k / p.group : 0, SS = AFF ? S::SV / p.group * ES : 0; /* scale bytes per stage row */
+    const uint32_t sgr = AFF ? mlxc_qmv_scale_granule(p.k, p.group, ES, S::SV) : 16;
     const uint32_t wbytes = QTC_ROWS * RS + 2 * QTC_ROWS * SS, XB = S::SV * (uint32_t)sizeof(X);
     const uint32_t stage_bytes = wbytes + (FZ ? 0 : m * XB);
     const uint64_t ntile = (n + QTC_ROWS - 1) / QTC_ROWS;
@@ -1393,13 +1403,18 @@ __device__ __forceinline__ void qmv_tc_smem(const X *__restrict__ x, const uint8
             }
         }
         if constexpr (AFF) {
-            const uint32_t s16 = SS / 16;
+            /* this stage's scales and biases of each row, in pieces of
+             * sgr bytes (a partial last stage has fewer) */
+            const uint32_t hs = have / S::UB * S::UNIT / p.group * ES, np = hs / sgr;
             uint8_t *sbuf = buf + QTC_ROWS * RS;
-            for (uint32_t i = threadIdx.x; i < 2 * QTC_ROWS * s16; i += blockDim.x) {
-                const uint32_t which = i / (QTC_ROWS * s16), r = (i / s16) % QTC_ROWS, col = i % s16;
+            for (uint32_t i = threadIdx.x; i < 2 * QTC_ROWS * np; i += blockDim.x) {
+                const uint32_t which = i / (QTC_ROWS * np), r = (i / np) % QTC_ROWS, col = (i % np) * sgr;
                 const uint64_t row = tile + r < n ? tile + r : n - 1;
-                const uint8_t *src = (const uint8_t *)(which ? bi : sc) + row * gpr * ES + (uint64_t)st_ * SS;
-                cp16(sbuf + which * QTC_ROWS * SS + r * SS + col * 16, src + col * 16);
+                const uint8_t *src = (const uint8_t *)(which ? bi : sc) + row * gpr * ES + (uint64_t)st_ * SS + col;
+                uint8_t *dst = sbuf + which * QTC_ROWS * SS + r * SS + col;
+                if (sgr == 16) cp16(dst, src);
+                else if (sgr == 8) cp8(dst, src);
+                else cp4(dst, src);
             }
         }
     };
