@@ -1403,10 +1403,22 @@ __device__ __forceinline__ void qmv_tc_smem(const X *__restrict__ x, const uint8
             }
         }
         if constexpr (AFF) {
+            uint8_t *sbuf = buf + QTC_ROWS * RS;
+            if (sgr == 16 && have == SB) {
+                /* a whole stage of 16-byte scale rows (the common case:
+                 * no divisions beyond the one by s16) */
+                const uint32_t s16 = SS / 16;
+                for (uint32_t i = threadIdx.x; i < 2 * QTC_ROWS * s16; i += blockDim.x) {
+                    const uint32_t which = i / (QTC_ROWS * s16), r = (i / s16) % QTC_ROWS, col = i % s16;
+                    const uint64_t row = tile + r < n ? tile + r : n - 1;
+                    const uint8_t *src = (const uint8_t *)(which ? bi : sc) + row * gpr * ES + (uint64_t)st_ * SS;
+                    cp16(sbuf + which * QTC_ROWS * SS + r * SS + col * 16, src + col * 16);
+                }
+                return;
+            }
             /* this stage's scales and biases of each row, in pieces of
              * sgr bytes (a partial last stage has fewer) */
             const uint32_t hs = have / S::UB * S::UNIT / p.group * ES, np = hs / sgr;
-            uint8_t *sbuf = buf + QTC_ROWS * RS;
             for (uint32_t i = threadIdx.x; i < 2 * QTC_ROWS * np; i += blockDim.x) {
                 const uint32_t which = i / (QTC_ROWS * np), r = (i / np) % QTC_ROWS, col = (i % np) * sgr;
                 const uint64_t row = tile + r < n ? tile + r : n - 1;
