@@ -39,7 +39,8 @@ done
 for args in "demo --replays abc" "demo --replays 0" "run -m x -p y -n abc" "run -m x -p y --kv f8" \
             "run -m x -p y --act f16" "chat -m x --act bogus" "bench -m x --act f16" \
             "run -m x -p y --temp" "run -m x -p y --seed -1" "perplexity -m x -f y -c 1" "bench -m x -p abc" \
-            "bench -m x -r 0" "bench -m x -o xml" "tokenize --vocab" "info --json" "version extra"; do
+            "bench -m x -r 0" "bench -m x -o xml" "bench -m x --seqs 9" "bench -m x --seqs 0" \
+            "bench -m x --seqs 2," "tokenize --vocab" "info --json" "version extra"; do
     run "$mlxc" $args
     want_rc 2 "mlxc $args"; want_err "usage: mlxc" "mlxc $args"
 done
@@ -147,6 +148,12 @@ want_rc 0 "bench -o json"
 want_out '"test": "pp4"' "bench -o json"
 run "$mlxc" bench -m "$src/tests/fixtures/models/llama-tiny" -p 0 -n 3 -r 2 --json
 want_out '"samples_ts": \[' "bench --json"; want_out '"dispatches_per_token"' "bench --json"
+# --seqs: the -n test again as S sequences decoding together
+run "$mlxc" bench -m "$src/tests/fixtures/models/llama-tiny" -p 0 -n 3 -r 2 --seqs 1,4
+want_rc 0 "bench --seqs"
+[ "$(grep -cE '^\| llama .*\| +tg3( x[14])? \| +[0-9.]+ ± [0-9.]+ \|$' "$out")" = 3 ] ||
+    bad "bench --seqs: not three rows tg3, tg3 x1, tg3 x4"
+want_out "tg3 x4: per step (4 tokens) [0-9.]* dispatches" "bench --seqs"
 run "$mlxc" bench -m "$work/no-such-model" -p 4 -n 0 -r 1
 want_rc 1 "bench on a missing model"
 

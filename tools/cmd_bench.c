@@ -7,7 +7,10 @@
  *
  *   pp N  prefill of N token ids (fixed pseudo-random ids, BOS first when
  *         the model adds one) into an empty KV cache, in chunks of -b;
- *   tg N  N decode steps of one token each, starting from an empty cache.
+ *   tg N  N decode steps of one token each, starting from an empty cache;
+ *   tg N xS  with --seqs: S sequences (mlxc_batch) each decoding N tokens,
+ *         one token of every sequence a step (one forward pass of S rows);
+ *         t/s counts the tokens of all S sequences.
  *
  * Each test runs once untimed (warm-up: first-touch of the weights, the
  * decode graph's capture), then -r times, each from an empty cache; t/s is
@@ -28,7 +31,8 @@
 #include "opt.h"
 
 static const char k_usage[] =
-    "usage: mlxc bench -m MODEL [-p N[,N...]] [-n N[,N...]] [-r N] [-o md|json|jsonl] [--profile FILE]\n"
+    "usage: mlxc bench -m MODEL [-p N[,N...]] [-n N[,N...]] [-r N] [--seqs S[,S...]] [-o md|json|jsonl]\n"
+    "                  [--profile FILE]\n"
     "  -m, --model PATH       a .gguf file or a model directory\n"
     "  -p, --n-prompt N       prompt processing test(s): prefill N tokens (default 512; 0: none)\n"
     "  -n, --n-gen N          text generation test(s): decode N tokens one by one (default 128; 0: none)\n"
@@ -38,6 +42,9 @@ static const char k_usage[] =
     "  --act auto|f32|bf16    activation dtype (default auto: bf16 on a GPU, f32\n"
     "                         on the CPU; bf16 halves the activation traffic and\n"
     "                         lets GPU prefill use the tensor-core GEMMs)\n"
+    "  --seqs S[,S...]        also run each -n test as S sequences decoding together\n"
+    "                         (1..8, mlxc_batch: one forward pass of S rows a step,\n"
+    "                         encoded each step); t/s counts all S sequences' tokens\n"
     "  --no-warmup            skip the untimed first run of each test\n"
     "  -o, --output FORMAT    md (llama-bench's table, default), json (one array), jsonl (one object a line)\n"
     "  --json                 the same as -o json\n"
@@ -72,8 +79,9 @@ static bool parse_list(const char *s, long *v, int *n) {
 }
 
 typedef struct bench_result {
-    char     test[24];          /* "pp512", "tg128"                     */
+    char     test[24];          /* "pp512", "tg128", "tg128 x4"         */
     long     n_prompt, n_gen;
+    long     n_seq;             /* tg with --seqs: sequences (0: none)  */
     double  *ts;                /* (reps) tokens per second of each run */
     double  *ns;                /* (reps) nanoseconds of each run       */
     double   avg_ts, sd_ts, avg_ns, sd_ns;
@@ -148,6 +156,23 @@ static mlxc_status run_once(mlxc_context *ctx, const int32_t *ids, long n_prompt
     return st;
 }
 
+/* One run of a --seqs test: every sequence emptied, then n_gen steps of
+ * one token for each of the batch's sequences together. */
+static mlxc_status run_batch_once(mlxc_batch *b, const int32_t *ids, long n_ids, long n_gen, double *secs) {
+    const uint32_t ns = mlxc_batch_n_seq(b);
+    uint32_t seqs[MLXC_BATCH_MAX_SEQ];
+    int32_t tok[MLXC_BATCH_MAX_SEQ];
+    mlxc_status st = MLXC_OK;
+    for (uint32_t j = 0; j < ns && !st; j++) st = mlxc_batch_reset_seq(b, j), seqs[j] = j;
+    double t0 = now_s();
+    for (long i = 0; i < n_gen && !st; i++) {
+        for (uint32_t j = 0; j < ns; j++) tok[j] = ids[(i + (long)j) % n_ids];
+        st = mlxc_batch_decode(b, tok, seqs, ns, NULL);
+    }
+    *secs = now_s() - t0;
+    return st;
+}
+
 static void print_md(const bench_result *r, int nr, const char *model, double size_b, uint64_t params,
                      const char *backend, const char *device) {
     char size[32], par[32];
@@ -169,7 +194,10 @@ static void print_md(const bench_result *r, int nr, const char *model, double si
     printf("\n");
     for (int i = 0; i < nr; i++)
         if (r[i].n_gen && r[i].dispatch >= 0) {
-            if (r[i].replayed)
+            if (r[i].n_seq)
+                printf("%s: per step (%ld tokens) %.1f dispatches, %.1f command buffers, %.1f host waits\n",
+                       r[i].test, r[i].n_seq, r[i].dispatch, r[i].cmd_buf, r[i].sync);
+            else if (r[i].replayed)
                 printf("%s: per decode token %.1f dispatches in %.1f graph launch, %.1f command buffer, %.1f host wait\n",
                        r[i].test, r[i].dispatch, r[i].cmd_buf, r[i].cmd_buf, r[i].sync);
             else
@@ -212,6 +240,7 @@ static json_t *result_json(const bench_result *r, int reps, const char *path, co
         json_object_set_new(o, "graph_launches_per_token", json_real(r->replayed ? r->cmd_buf : 0));
         json_object_set_new(o, "host_waits_per_token", json_real(r->sync));
     }
+    if (r->n_seq) json_object_set_new(o, "n_seq", json_integer(r->n_seq));
     return o;
 }
 
@@ -350,7 +379,7 @@ static int bench_profile(mlxc_device *dev, mlxc_context *ctx, const int32_t *ids
 }
 
 int mlxc_cmd_bench(int argc, char **argv) {
-    const char *model = NULL, *p_list = "512", *n_list = "128", *profile = NULL;
+    const char *model = NULL, *p_list = "512", *n_list = "128", *profile = NULL, *s_list = NULL;
     long reps = 5, n_batch = 512;
     int kv_i = 0, out_i = 0, act_i = 0;
     bool json = false, no_warmup = false;
@@ -362,6 +391,7 @@ int mlxc_cmd_bench(int argc, char **argv) {
         CLI_OPT_INT("-b|--batch-size", &n_batch, 1, 1 << 16),
         CLI_OPT_CHOICE("--kv", &kv_i, MLXC_TOOL_KV_CHOICES),
         CLI_OPT_CHOICE("--act", &act_i, MLXC_TOOL_ACT_CHOICES),
+        CLI_OPT_STRING("--seqs", &s_list),
         CLI_OPT_FLAG("--no-warmup", &no_warmup),
         CLI_OPT_CHOICE("-o|--output", &out_i, "md|json|jsonl"),
         CLI_OPT_FLAG("--json", &json),
@@ -371,17 +401,24 @@ int mlxc_cmd_bench(int argc, char **argv) {
     cli_cmd c = {"bench", k_usage, opts, NULL, 0, 0};
     int prc = cli_parse(&c, argc, argv);
     if (prc >= 0) return prc;
-    long pv[MAX_TESTS], nv[MAX_TESTS];
-    int np, nn;
+    long pv[MAX_TESTS], nv[MAX_TESTS], sv[MAX_TESTS];
+    int np, nn, ns = 0;
     if (!parse_list(p_list, pv, &np)) return cli_usage_error(&c, "bad value '%s' for -p (N or N,N,...)", p_list);
     if (!parse_list(n_list, nv, &nn)) return cli_usage_error(&c, "bad value '%s' for -n (N or N,N,...)", n_list);
+    if (s_list) {
+        bool ok = parse_list(s_list, sv, &ns);
+        for (int i = 0; ok && i < ns; i++) ok = sv[i] >= 1 && sv[i] <= MLXC_BATCH_MAX_SEQ;
+        if (!ok) return cli_usage_error(&c, "bad value '%s' for --seqs (S or S,S,... each 1..%d)", s_list,
+                                        MLXC_BATCH_MAX_SEQ);
+        if (profile) return cli_usage_error(&c, "--seqs and --profile do not go together");
+    }
     if (!model) return cli_usage_error(&c, "-m MODEL is required");
     if (json) out_i = 1;
     static const char *const kv_names[] = {"f16", "bf16", "f32"};
     mlxc_dtype kv = mlxc_tool_kv_dtype(kv_i);
 
     /* the tests, in llama-bench's order: every pp, then every tg */
-    bench_result res[2 * MAX_TESTS];
+    bench_result res[2 * MAX_TESTS + MAX_TESTS * MAX_TESTS];
     int nr = 0;
     long max_p = 0, max_n = 0;
     for (int i = 0; i < np; i++)
@@ -398,6 +435,12 @@ int mlxc_cmd_bench(int argc, char **argv) {
             if (nv[i] > max_n) max_n = nv[i];
             nr++;
         }
+    for (int i = 0; i < nn; i++)
+        for (int j = 0; j < ns && nv[i]; j++) {
+            res[nr] = (bench_result){.n_gen = nv[i], .n_seq = sv[j], .dispatch = -1};
+            snprintf(res[nr].test, sizeof res[nr].test, "tg%ld x%ld", nv[i], sv[j]);
+            nr++;
+        }
     if (nr == 0) return cli_usage_error(&c, "nothing to run: -p and -n are both 0");
 
     int rc = 1;
@@ -405,6 +448,7 @@ int mlxc_cmd_bench(int argc, char **argv) {
     mlxc_weights *w = NULL;
     mlxc_model *m = NULL;
     mlxc_context *ctx = NULL;
+    mlxc_batch *bt = NULL;
     int32_t *ids = NULL;
     json_t *arr = NULL;
     for (int i = 0; i < nr; i++) {
@@ -451,16 +495,25 @@ int mlxc_cmd_bench(int argc, char **argv) {
     for (int i = 0; i < nr; i++) {
         bench_result *r = &res[i];
         double s;
+        mlxc_batch_free(bt);
+        bt = NULL;
+        if (r->n_seq) {
+            mlxc_context_params bp = cp;
+            bp.n_ctx = (uint32_t)(r->n_gen + 1 > 16 ? r->n_gen + 1 : 16);
+            if (mlxc_batch_create(m, (uint32_t)r->n_seq, &bp, &bt)) goto fail;
+        }
         if (!no_warmup) {
             /* llama-bench's warm-up: the prompt once, one decode step */
-            if (run_once(ctx, ids, r->n_prompt, r->n_gen ? 1 : 0, &s)) goto fail;
+            if (bt ? run_batch_once(bt, ids, n_ids, 1, &s) : run_once(ctx, ids, r->n_prompt, r->n_gen ? 1 : 0, &s))
+                goto fail;
         }
         mlxc_counters a, b;
         for (int k = 0; k < reps; k++) {
             if (k == reps - 1) mlxc_counters_get(&a);
-            if (run_once(ctx, ids, r->n_prompt, r->n_gen, &s)) goto fail;
+            if (bt ? run_batch_once(bt, ids, n_ids, r->n_gen, &s) : run_once(ctx, ids, r->n_prompt, r->n_gen, &s))
+                goto fail;
             if (k == reps - 1) mlxc_counters_get(&b);
-            long n = r->n_prompt ? r->n_prompt : r->n_gen;
+            long n = r->n_prompt ? r->n_prompt : r->n_gen * (r->n_seq ? r->n_seq : 1);
             r->ns[k] = s * 1e9;
             r->ts[k] = s > 0 ? (double)n / s : 0;
         }
@@ -519,6 +572,7 @@ out:
         free(res[i].ns);
     }
     free(ids);
+    mlxc_batch_free(bt);
     mlxc_context_free(ctx);
     mlxc_model_close(m);
     mlxc_weights_close(w);
