@@ -16,6 +16,12 @@
 #   MLX_LM=1 MLX itself times it (python3 -m mlx_lm.benchmark -p 512 -g 128
 #   -n 3: MLX's CUDA backend where the mlx-cuda wheel is installed), and the
 #   table gains MLX's columns.
+#   BUILD_DIR needs only its mlxc binary (the kernels are embedded): one
+#   built on the workstation for the device's GPU (cmake -B build-cu
+#   -DMLXC_CUDA_ARCHS=sm_90a; cmake --build build-cu --target mlxc_tool,
+#   about 2 minutes on two cores) and carried as build-cu/mlxc (15 MB) saves
+#   the device call its build; it finds libjansson and libpcre2 through
+#   LD_LIBRARY_PATH (.cache/devdeps).
 set -u
 B=$1; V=$2; shift 2
 specs=("$@")
