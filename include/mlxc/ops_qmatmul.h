@@ -89,8 +89,8 @@ MLXC_API mlxc_status mlxc_qmatmul(mlxc_encoder *enc, const mlxc_buffer *x, const
  * mlxc_qmatmul_fused_supported before anything is encoded).  On CUDA it
  * is fast for the shapes mlxc_qmatmul_fused_fast names (with x, aux and g
  * 16-byte aligned); other shapes are correct but run a slow path, one
- * thread a row (50-200x slower).  On the CPU the result equals those ops followed by
- * mlxc_qmatmul bit for bit.
+ * thread a row (50-200x slower).  On the CPU the result equals those ops
+ * followed by mlxc_qmatmul bit for bit.
  *
  *     mlxc_qmm_fuse f = {MLXC_QMM_PRO_RMS_NORM, MLXC_QMM_EPI_STORE, 1e-5f};
  *     mlxc_qmatmul_fused(enc, resid, NULL, attn_norm, &wqkv, qkv, n, k, &f); */
@@ -114,9 +114,8 @@ MLXC_API mlxc_status mlxc_qmatmul_fused_supported(const mlxc_qmm_weight *w);
  * columns on its fast path: rows of whole 16-byte units, k a multiple of
  * 8, and for MLX affine a power-of-two group of at least 32 (at 8 bits
  * with 2-byte scales, 32 or 64) and a row's scales a multiple of 4 bytes
- * (k / group even for f16/bf16 scales).  Else
- * MLXC_ERR_UNSUPPORTED with the reason set (a caller then runs the
- * separate ops). */
+ * (k / group even for f16/bf16 scales).  Else MLXC_ERR_UNSUPPORTED with
+ * the reason set (a caller then runs the separate ops). */
 MLXC_API mlxc_status mlxc_qmatmul_fused_fast(const mlxc_qmm_weight *w, uint32_t k);
 MLXC_API mlxc_status mlxc_qmatmul_fused(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buffer *aux,
                                         const mlxc_buffer *g, const mlxc_qmm_weight *w, mlxc_buffer *y, uint32_t n,

@@ -253,7 +253,7 @@ mlxc_status mlxc_qmatmul_fused_fast(const mlxc_qmm_weight *w, uint32_t k) {
     if (row && mlxc_qmv_ring_takes(f, bits, k, row, group, es)) return MLXC_OK;
     return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "mlxc_qmatmul_fused: k = %u (%llu-byte rows%s) is off the fast path", k,
                           (unsigned long long)row,
-                          aff ? "; affine: k whole stages, group a power of two >= 32" : "");
+                          aff ? "; affine: a power-of-two group >= 32, scale rows of whole 4-byte units" : "");
 }
 
 mlxc_status mlxc_qmatmul_fused(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buffer *aux, const mlxc_buffer *g,
