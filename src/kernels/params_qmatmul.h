@@ -44,6 +44,13 @@
 #define MLXC_QMVT_THREADS 256
 #define MLXC_QMVT_ROWS    16
 #define MLXC_QMVT_WARPS   8
+/* Blocks of the fused mat-vec (qmvf) an SM holds at once: its register
+ * budget (__launch_bounds__) and the grid the front-end launches where the
+ * ring's shared memory fits that many.  A build-time knob for comparisons:
+ * at 3, qmvf fits 80 registers (Q4_K spills 8 bytes); at 2, 91-93. */
+#ifndef MLXC_QMVF_MIN_BLOCKS
+#define MLXC_QMVF_MIN_BLOCKS 2
+#endif
 /* CUDA mat-mat launch: an output tile of QMM_BM x rows by QMM_BN weight
  * rows, k walked in chunks of QMM_BK dequantized values. */
 #define MLXC_QMM_THREADS 256
