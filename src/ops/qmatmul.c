@@ -304,15 +304,16 @@ mlxc_status mlxc_qmatmul_fused(mlxc_encoder *enc, const mlxc_buffer *x, const ml
         block = 1;
     } else {
         /* the ring without x, then the whole x': a grid of
-         * MLXC_QMVF_MIN_BLOCKS blocks an SM where that many fit */
+         * MLXC_QMVF_BLOCKS blocks an SM where that many fit */
         const uint32_t es = vp.q.sdtype == MLXC_QS_F32 ? 4 : 2;
         const uint32_t ring = mlxc_qmvf_smem_bytes(vp.q.format, vp.q.bits, k, vp.q.group, es);
         groups = (n + MLXC_QMVT_ROWS - 1) / MLXC_QMVT_ROWS;
         block = 32 * MLXC_QMVT_WARPS;
         if (ring + 8 * 1024 <= dev->caps.max_shared_bytes) {
-            const uint32_t per_block = ring + 6 * 1024, fit = (uint32_t)(228 * 1024 / per_block);
-            const uint64_t cap = (uint64_t)(dev->caps.compute_units > 0 ? dev->caps.compute_units : 1) *
-                                 (fit < MLXC_QMVF_MIN_BLOCKS ? fit : MLXC_QMVF_MIN_BLOCKS);
+            const uint32_t per_block = ring + 6 * 1024, fit = (uint32_t)(228 * 1024 / per_block),
+                           want = MLXC_QMVF_BLOCKS(vp.q.format, vp.q.bits);
+            const uint64_t cap =
+                (uint64_t)(dev->caps.compute_units > 0 ? dev->caps.compute_units : 1) * (fit < want ? fit : want);
             shared = ring;
             if (groups > cap) groups = cap;
         }

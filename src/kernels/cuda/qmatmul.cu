@@ -1880,7 +1880,7 @@ QMV_RING_FORMATS(QMVT_XY)
 QMVT_XY(q6_k, MLXC_QMMF_Q6_K, 0)
 
 #define QMVF_ENTRY(NAME, F, B)                                                                                        \
-    extern "C" __global__ void __launch_bounds__(MLXC_QMVT_THREADS, MLXC_QMVF_MIN_BLOCKS)                            \
+    extern "C" __global__ void __launch_bounds__(MLXC_QMVT_THREADS, MLXC_QMVF_BLOCKS(F, B))                          \
         qmvf_##NAME##_bf16_bf16(const uint16_t *x, const uint16_t *aux, const uint16_t *g, const uint8_t *w,         \
                                 const void *scales, const void *biases, uint16_t *y, mlxc_p_qmvf p) { MLXC_PDL_INSIDE(); \
         mlxc_qmm::qmvf<F, B>(x, aux, g, w, scales, biases, y, p);                                                    \
