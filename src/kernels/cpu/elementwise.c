@@ -10,9 +10,7 @@ static inline ops_v4f gelu4(ops_v4f x) {
     const ops_v4f u = 0.7978845608028654f * (x + 0.044715f * x * x * x);
     return x / (1.0f + ops_exp4(-2.0f * u));
 }
-static inline ops_v4f sigmoid4(ops_v4f x) { return 1.0f / (1.0f + ops_exp4(-x)); }
-static inline ops_v4f silu_mul4(ops_v4f a, ops_v4f b) { return a * sigmoid4(a) * b; }
-static inline ops_v4f sigmoid_mul4(ops_v4f a, ops_v4f b) { return a * sigmoid4(b); }
+static inline ops_v4f sigmoid_mul4(ops_v4f a, ops_v4f b) { return a * ops_sigmoid4(b); }
 
 /* The last m < 4 elements from i: loaded into lanes padded with zeros, and
  * only the m valid lanes stored. */
@@ -34,7 +32,7 @@ typedef enum { EW_GELU, EW_SILU_MUL, EW_SIGMOID_MUL } ew_act_kind;
 OPS_ALWAYS_INLINE ops_v4f ew_act4(ew_act_kind op, ops_v4f a, ops_v4f b) {
     switch (op) {
     case EW_GELU:     return gelu4(a);
-    case EW_SILU_MUL: return silu_mul4(a, b);
+    case EW_SILU_MUL: return ops_silu_mul4(a, b);
     default:          return sigmoid_mul4(a, b);
     }
 }

@@ -218,6 +218,10 @@ static inline ops_v4f ops_exp4(ops_v4f x) {
     const ops_v4f e = q * (ops_v4f)bits;
     return ops_v4_sel(x < lo, ops_v4_splat(0.0f), ops_v4_sel(x != x, x, e));
 }
+/* silu(a) * b per lane, a / (1 + e^-a) written a * (1 / (1 + e^-a)) * b:
+ * the silu_mul op and the fused mat-vec's prologue make the same bits. */
+static inline ops_v4f ops_sigmoid4(ops_v4f x) { return 1.0f / (1.0f + ops_exp4(-x)); }
+static inline ops_v4f ops_silu_mul4(ops_v4f a, ops_v4f b) { return a * ops_sigmoid4(a) * b; }
 
 /* A key whose unsigned order is the order argmax/top-k rank elements by:
  * larger value first, then lower index; NaN ranks below everything and

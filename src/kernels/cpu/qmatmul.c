@@ -623,7 +623,7 @@ static void qc_vf(const mlxc_cpu_launch *l) {
         for (uint32_t i = 0; i < k; i++)
             xf[i] = qc_round_bf16(ops_ld(OPS_BF16, x, i) * inv * ops_ld(OPS_BF16, g, i));
     } else if (vp->pro == MLXC_QMVF_SILU_MUL) {
-        /* silu_mul's four lanes: a * (1 / (1 + e^-a)) * b */
+        /* silu_mul's four lanes (ops_silu_mul4, the op's own) */
         for (uint32_t i = 0; i < k; i += 4) {
             float a[4] = {0}, b[4] = {0};
             const uint32_t c = k - i < 4 ? k - i : 4;
@@ -631,7 +631,7 @@ static void qc_vf(const mlxc_cpu_launch *l) {
             ops_v4f va, vb;
             memcpy(&va, a, 16);
             memcpy(&vb, b, 16);
-            const ops_v4f r = va * (1.0f / (1.0f + ops_exp4(-va))) * vb;
+            const ops_v4f r = ops_silu_mul4(va, vb);
             float o[4];
             memcpy(o, &r, 16);
             for (uint32_t j = 0; j < c; j++) xf[i + j] = qc_round_bf16(o[j]);
