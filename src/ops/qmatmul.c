@@ -148,6 +148,21 @@ static bool qmm_overlaps_weight(const mlxc_buffer *y, const mlxc_qmm_weight *w) 
            (w->biases && ops_overlap(y, w->biases));
 }
 
+/* The shared memory of a mat-vec ring of `ring` bytes (0: none, or it
+ * does not fit a block), capping *groups to `per_sm` blocks an SM where
+ * that many fit, at least one: 228 KB a Hopper or Ampere SM, 1 KB of it
+ * reserved a block, the kernel's static sums 4.6 KB.  With the grid no
+ * larger than what runs at once, each block's ring runs over several
+ * tiles without draining. */
+static uint32_t qmv_ring_launch(const mlxc_device *dev, uint32_t ring, uint32_t per_sm, uint64_t *groups) {
+    if (!ring || ring + 8 * 1024 > dev->caps.max_shared_bytes) return 0;
+    const uint32_t fit = (uint32_t)(228 * 1024 / (ring + 6 * 1024)), blocks = fit < per_sm ? fit : per_sm;
+    const uint64_t cap =
+        (uint64_t)(dev->caps.compute_units > 0 ? dev->caps.compute_units : 1) * (blocks > 0 ? blocks : 1);
+    if (*groups > cap) *groups = cap;
+    return ring;
+}
+
 mlxc_status mlxc_qmatmul(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_qmm_weight *w, mlxc_buffer *y,
                          uint32_t m, uint32_t n, uint32_t k) {
     MLXC_CHECK_ARG(enc && x && w && y, "mlxc_qmatmul: NULL argument");
@@ -193,16 +208,7 @@ mlxc_status mlxc_qmatmul(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_qmm
                        ring = tc ? mlxc_qmvt_smem_bytes(p.format, p.bits, m, (uint32_t)mlxc_dtype_size(x->dtype),
                                                         p.group, es)
                                  : 0;
-        if (ring && ring + 8 * 1024 <= dev->caps.max_shared_bytes) {
-            /* 228 KB a Hopper or Ampere SM; 1 KB of it reserved a block;
-             * the kernel's static sums 4.6 KB. */
-            const uint32_t per_block = ring + 6 * 1024, fit = (uint32_t)(228 * 1024 / per_block);
-            const uint64_t cap = (uint64_t)(dev->caps.compute_units > 0 ? dev->caps.compute_units : 1) *
-                                 (fit >= 2 ? 2 : 1);
-            block = 32 * MLXC_QMVT_WARPS;
-            shared = ring;
-            if (groups > cap) groups = cap;
-        }
+        if ((shared = qmv_ring_launch(dev, ring, 2, &groups))) block = 32 * MLXC_QMVT_WARPS;
     } else {
         groups = (uint64_t)((n + MLXC_QMM_BN - 1) / MLXC_QMM_BN) * ((m + MLXC_QMM_BM - 1) / MLXC_QMM_BM);
         block = MLXC_QMM_THREADS;
@@ -309,14 +315,7 @@ mlxc_status mlxc_qmatmul_fused(mlxc_encoder *enc, const mlxc_buffer *x, const ml
         const uint32_t ring = mlxc_qmvf_smem_bytes(vp.q.format, vp.q.bits, k, vp.q.group, es);
         groups = (n + MLXC_QMVT_ROWS - 1) / MLXC_QMVT_ROWS;
         block = 32 * MLXC_QMVT_WARPS;
-        if (ring + 8 * 1024 <= dev->caps.max_shared_bytes) {
-            const uint32_t per_block = ring + 6 * 1024, fit = (uint32_t)(228 * 1024 / per_block),
-                           want = MLXC_QMVF_BLOCKS(vp.q.format, vp.q.bits);
-            const uint64_t cap =
-                (uint64_t)(dev->caps.compute_units > 0 ? dev->caps.compute_units : 1) * (fit < want ? fit : want);
-            shared = ring;
-            if (groups > cap) groups = cap;
-        }
+        shared = qmv_ring_launch(dev, ring, MLXC_QMVF_BLOCKS(vp.q.format, vp.q.bits), &groups);
     }
     if (groups > INT32_MAX) groups = INT32_MAX;
     const mlxc_kernel *kern = NULL;
