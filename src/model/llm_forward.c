@@ -404,41 +404,41 @@ static mlxc_buffer *block_out(fw *f, mlxc_encoder *enc, mlxc_buffer *xb2, const 
  * six kernels.  A weight the fused mat-vec does not take (Q6_K) gets the
  * separate norm or add instead; *pending is then the block output the
  * next norm must add to the residual (NULL: the residual is current). */
+/* The norm in front of a block of the fused step: inside the mat-vec of
+ * w into the first n values of y when `fuse` and the residual is current,
+ * else the separate norm into xb (adding `pending` to the residual
+ * first).  *fused says which ran. */
+static mlxc_status norm_in(fw *f, mlxc_encoder *enc, const mlxc_buffer *norm, const llm_weight *w, bool fuse,
+                           mlxc_buffer *y, int64_t n, mlxc_buffer *pending, bool *fused) {
+    mlxc_context *c = f->ctx;
+    mlxc_model *M = f->m;
+    const uint32_t dim = (uint32_t)M->dim;
+    mlxc_buffer *x = view(f, c->x, 0, 2, 1, dim, 0), *xb = view(f, c->xb, 0, 2, 1, dim, 0);
+    *fused = fuse && !pending;
+    if (*fused) {
+        const mlxc_qmm_fuse nrm = {MLXC_QMM_PRO_RMS_NORM, MLXC_QMM_EPI_STORE, M->eps};
+        mlxc_qmm_weight q = llm_qmm(w);
+        return mlxc_qmatmul_fused(enc, view(f, c->x, 0, 1, dim, 0, 0), NULL, norm, &q, view(f, y, 0, 1, n, 0, 0),
+                                  (uint32_t)n, dim, &nrm);
+    }
+    if (pending) return mlxc_rms_norm_residual(enc, pending, x, norm, xb, x, dim, M->eps);
+    return mlxc_rms_norm(enc, x, norm, xb, dim, M->eps);
+}
+
 static mlxc_status layer_fused(fw *f, mlxc_encoder *enc, int l, uint32_t p0, mlxc_buffer **pending) {
     mlxc_context *c = f->ctx;
     mlxc_model *M = f->m;
     const llm_layer *L = &M->layers[l];
-    const uint32_t dim = (uint32_t)M->dim;
     const int64_t qkvn = (M->n_heads + 2 * M->n_kv_heads) * M->head_dim;
-    const mlxc_qmm_fuse nrm = {MLXC_QMM_PRO_RMS_NORM, MLXC_QMM_EPI_STORE, M->eps};
-    mlxc_buffer *x1 = view(f, c->x, 0, 1, dim, 0, 0), *x = view(f, c->x, 0, 2, 1, dim, 0);
-    mlxc_buffer *xb = view(f, c->xb, 0, 2, 1, dim, 0), *xb2 = view(f, c->xb2, 0, 2, 1, dim, 0);
-    mlxc_qmm_weight q;
+    mlxc_buffer *xb2 = view(f, c->xb2, 0, 2, 1, M->dim, 0);
+    bool fused;
     /* attention */
-    const bool qkv = L->fuse_qkv && !*pending;
-    if (qkv) {
-        q = llm_qmm(&L->wqkv);
-        TRY(mlxc_qmatmul_fused(enc, x1, NULL, L->attn_norm, &q, view(f, c->qkv, 0, 1, qkvn, 0, 0), (uint32_t)qkvn, dim,
-                               &nrm));
-    } else if (*pending) {
-        TRY(mlxc_rms_norm_residual(enc, *pending, x, L->attn_norm, xb, x, dim, M->eps));
-    } else {
-        TRY(mlxc_rms_norm(enc, x, L->attn_norm, xb, dim, M->eps));
-    }
-    TRY(attention_block(f, enc, l, p0, 1, qkv, L->fuse_wo));
+    TRY(norm_in(f, enc, L->attn_norm, &L->wqkv, L->fuse_qkv, c->qkv, qkvn, *pending, &fused));
+    TRY(attention_block(f, enc, l, p0, 1, fused, L->fuse_wo));
     *pending = L->fuse_wo ? NULL : xb2;
     /* MLP */
-    const bool gu = L->fuse_gate_up && !*pending;
-    if (gu) {
-        q = llm_qmm(&L->w_gate_up);
-        TRY(mlxc_qmatmul_fused(enc, x1, NULL, L->ffn_norm, &q, view(f, c->gu, 0, 1, 2 * M->ff, 0, 0),
-                               (uint32_t)(2 * M->ff), dim, &nrm));
-    } else if (*pending) {
-        TRY(mlxc_rms_norm_residual(enc, *pending, x, L->ffn_norm, xb, x, dim, M->eps));
-    } else {
-        TRY(mlxc_rms_norm(enc, x, L->ffn_norm, xb, dim, M->eps));
-    }
-    TRY(ffn_block(f, enc, l, 1, gu, L->fuse_down));
+    TRY(norm_in(f, enc, L->ffn_norm, &L->w_gate_up, L->fuse_gate_up, c->gu, 2 * M->ff, *pending, &fused));
+    TRY(ffn_block(f, enc, l, 1, fused, L->fuse_down));
     *pending = L->fuse_down ? NULL : xb2;
     return MLXC_OK;
 }
