@@ -139,6 +139,201 @@ __global__ void __launch_bounds__(256) q4_0_q8x(const uint8_t *__restrict__ w, c
     }
 }
 
+
+/* x in registers: warp (g, s) of a block of G x S warps keeps the int8 x
+ * of its k slice (32 J blocks: lane l holds blocks s 32 J + 32 j + l) in
+ * registers for the whole kernel and walks rows, R at a time, so each
+ * weight load is a coalesced 16 bytes a lane (512 contiguous bytes a warp,
+ * repacked layout) and x is read once per warp, not once per row.  The S
+ * slices of a row meet in shared memory.  Blocks stride over tiles of
+ * G R rows. */
+template <int J, int R, int S, int G>
+__global__ void __launch_bounds__(32 * S * G) q4_0_q8x_reg(const uint8_t *__restrict__ w, const __half *__restrict__ sc,
+                                                           const int8_t *__restrict__ xq, const float2 *__restrict__ xds,
+                                                           float *__restrict__ y, uint32_t n, uint32_t k) {
+    const uint32_t nb = k / 32, lane = threadIdx.x % 32, wi = threadIdx.x / 32, s = wi % S, g = wi / S;
+    __shared__ float red[G][S][R];
+    int4 xl[J], xh[J];
+    float xd[J], xs[J];
+    bool on[J];
+#pragma unroll
+    for (int j = 0; j < J; j++) {
+        const uint32_t b = s * 32 * J + 32 * j + lane;
+        on[j] = b < nb;
+        xl[j] = on[j] ? __ldg((const int4 *)(xq + 32 * b)) : make_int4(0, 0, 0, 0);
+        xh[j] = on[j] ? __ldg((const int4 *)(xq + 32 * b + 16)) : make_int4(0, 0, 0, 0);
+        const float2 t = on[j] ? __ldg(xds + b) : make_float2(0.0f, 0.0f);
+        xd[j] = t.x, xs[j] = -8.0f * t.y;
+    }
+    for (uint64_t t0 = (uint64_t)blockIdx.x * G * R; t0 < n; t0 += (uint64_t)gridDim.x * G * R) {
+        const uint64_t r0 = t0 + (uint64_t)g * R;
+        uint4 q[R][J];
+        __half d[R][J];
+#pragma unroll
+        for (int r = 0; r < R; r++) {
+            const uint64_t row = r0 + r < n ? r0 + r : n - 1;
+#pragma unroll
+            for (int j = 0; j < J; j++) {
+                const uint32_t b = s * 32 * J + 32 * j + lane;
+                if (on[j]) {
+                    q[r][j] = __ldcs((const uint4 *)(w + (row * nb + b) * 16));
+                    d[r][j] = sc[row * nb + b];
+                } else {
+                    q[r][j] = make_uint4(0, 0, 0, 0);
+                    d[r][j] = __float2half(0.0f);
+                }
+            }
+        }
+        float acc[R];
+#pragma unroll
+        for (int r = 0; r < R; r++) {
+            acc[r] = 0.0f;
+#pragma unroll
+            for (int j = 0; j < J; j++) {
+                const uint32_t qq[4] = {q[r][j].x, q[r][j].y, q[r][j].z, q[r][j].w};
+                acc[r] = fmaf(__half2float(d[r][j]), fmaf(xd[j], (float)dot_words(qq, xl[j], xh[j]), xs[j]), acc[r]);
+            }
+#pragma unroll
+            for (int o = 16; o > 0; o >>= 1) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], o);
+        }
+        if (S == 1) {
+            if (lane < R && r0 + lane < n) {
+                float v = acc[0];
+#pragma unroll
+                for (int r = 1; r < R; r++) v = lane == r ? acc[r] : v;
+                y[r0 + lane] = v;
+            }
+        } else {
+            if (lane == 0)
+#pragma unroll
+                for (int r = 0; r < R; r++) red[g][s][r] = acc[r];
+            __syncthreads();
+            if (s == 0 && lane < R && r0 + lane < n) {
+                float v = 0.0f;
+#pragma unroll
+                for (int i = 0; i < S; i++) v += red[g][i][lane];
+                y[r0 + lane] = v;
+            }
+            __syncthreads();
+        }
+    }
+}
+
+/* The generic form: GGUF blocks as stored (18 bytes, 2-byte aligned: five
+ * aligned words cover one, and a funnel shift by 16 or 32 picks the codes
+ * whatever the block's parity), 16 warps a block as S slices of 128 blocks
+ * (4 a lane) times G = 16 / S row groups, R rows a warp at a time; the
+ * slices of a row meet in shared memory, double-buffered (one barrier a
+ * tile).  Any k with k / 32 <= 2048. */
+__device__ __forceinline__ void q4_0_gguf_words(const uint8_t *p, bool last, uint32_t q[4], float &d) {
+    const uint32_t *a = (const uint32_t *)((uintptr_t)p & ~(uintptr_t)3);
+    const bool odd = ((uintptr_t)p & 2) != 0;
+    uint32_t v[5];
+#pragma unroll
+    for (int i = 0; i < 4; i++) v[i] = __ldcs(a + i);
+    /* an even block's last word reaches 2 bytes past it: the matrix's last block reads only its half */
+    v[4] = last && !odd ? (uint32_t)__ldcs((const uint16_t *)(a + 4)) : __ldcs(a + 4);
+    const uint32_t sh = odd ? 32u : 16u;
+#pragma unroll
+    for (int i = 0; i < 4; i++) q[i] = __funnelshift_rc(v[i], v[i + 1], sh);
+    d = __half2float(__ushort_as_half((unsigned short)(odd ? v[0] >> 16 : v[0] & 0xffffu)));
+}
+
+template <int R, bool REP>
+__global__ void __launch_bounds__(512, 1) q4_0_q8x_gen(const uint8_t *__restrict__ w, const __half *__restrict__ sc,
+                                                       const int8_t *__restrict__ xq, const float2 *__restrict__ xds,
+                                                       float *__restrict__ y, uint32_t n, uint32_t k) {
+    const uint32_t nb = k / 32, lane = threadIdx.x % 32, wi = threadIdx.x / 32;
+    const uint32_t S = (nb + 127) / 128, G = 16 / S, s = wi % S, g = wi / S;
+    const bool active = g < G;
+    const uint64_t row_bytes = (uint64_t)nb * 18;
+    __shared__ float red[2][16][R];
+    int4 xl[4], xh[4];
+    float xd[4], xs[4];
+    bool on[4];
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        const uint32_t b = s * 128 + 32 * j + lane;
+        on[j] = active && b < nb;
+        xl[j] = on[j] ? __ldg((const int4 *)(xq + 32 * b)) : make_int4(0, 0, 0, 0);
+        xh[j] = on[j] ? __ldg((const int4 *)(xq + 32 * b + 16)) : make_int4(0, 0, 0, 0);
+        const float2 t = on[j] ? __ldg(xds + b) : make_float2(0.0f, 0.0f);
+        xd[j] = t.x, xs[j] = -8.0f * t.y;
+    }
+    uint32_t buf = 0;
+    for (uint64_t t0 = (uint64_t)blockIdx.x * G * R; t0 < n; t0 += (uint64_t)gridDim.x * G * R, buf ^= 1) {
+        const uint64_t r0 = t0 + (uint64_t)g * R;
+        uint32_t q[R][4][4];
+        float d[R][4];
+#pragma unroll
+        for (int r = 0; r < R; r++) {
+            const uint64_t row = r0 + r < n ? r0 + r : n - 1;
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                const uint32_t b = s * 128 + 32 * j + lane;
+                if (on[j]) {
+                    if (REP) {
+                        const uint4 v = __ldcs((const uint4 *)(w + (row * nb + b) * 16));
+                        q[r][j][0] = v.x, q[r][j][1] = v.y, q[r][j][2] = v.z, q[r][j][3] = v.w;
+                        d[r][j] = __half2float(sc[row * nb + b]);
+                    } else {
+                        q4_0_gguf_words(w + row * row_bytes + 18ull * b, row == n - 1 && b == nb - 1, q[r][j], d[r][j]);
+                    }
+                } else {
+                    q[r][j][0] = q[r][j][1] = q[r][j][2] = q[r][j][3] = 0;
+                    d[r][j] = 0.0f;
+                }
+            }
+        }
+        float acc[R];
+#pragma unroll
+        for (int r = 0; r < R; r++) {
+            acc[r] = 0.0f;
+#pragma unroll
+            for (int j = 0; j < 4; j++) acc[r] = fmaf(d[r][j], fmaf(xd[j], (float)dot_words(q[r][j], xl[j], xh[j]), xs[j]), acc[r]);
+#pragma unroll
+            for (int o = 16; o > 0; o >>= 1) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], o);
+        }
+        if (S == 1) {
+            if (active && lane < R && r0 + lane < n) {
+                float v = acc[0];
+#pragma unroll
+                for (int r = 1; r < R; r++) v = lane == r ? acc[r] : v;
+                y[r0 + lane] = v;
+            }
+        } else {
+            if (active && lane == 0)
+#pragma unroll
+                for (int r = 0; r < R; r++) red[buf][wi][r] = acc[r];
+            __syncthreads();
+            if (active && s == 0 && lane < R && r0 + lane < n) {
+                float v = 0.0f;
+                for (uint32_t i = 0; i < S; i++) v += red[buf][wi + i][lane];
+                y[r0 + lane] = v;
+            }
+        }
+    }
+}
+
+/* Reads the repacked codes and scales as q4_0_q8x_reg does and nothing
+ * else: the ceiling of that access pattern (its check fails by design). */
+__global__ void __launch_bounds__(256) read_only(const uint8_t *__restrict__ w, const __half *__restrict__ sc, float *y,
+                                                 uint64_t n16, uint64_t nh) {
+    uint32_t acc = 0;
+    const uint64_t st = (uint64_t)gridDim.x * 256;
+    uint64_t i = (uint64_t)blockIdx.x * 256 + threadIdx.x;
+    for (; i + 3 * st < n16; i += 4 * st) {
+        uint4 v[4];
+#pragma unroll
+        for (int u = 0; u < 4; u++) v[u] = __ldcs((const uint4 *)w + i + u * st);
+#pragma unroll
+        for (int u = 0; u < 4; u++) acc ^= v[u].x ^ v[u].y ^ v[u].z ^ v[u].w;
+    }
+    for (; i < n16; i += st) acc ^= __ldcs((const uint4 *)w + i).x;
+    for (i = (uint64_t)blockIdx.x * 256 + threadIdx.x; i < nh / 8; i += st) acc ^= __ldcs((const uint4 *)sc + i).y;
+    if (acc == 0x9e3779b9u) y[0] = 1.0f;
+}
+
 static float h2f(uint16_t h) {
     __half x;
     memcpy(&x, &h, 2);
@@ -149,6 +344,7 @@ struct Variant {
     const char *name;
     void (*launch)(const uint8_t *, const __half *, const int8_t *, const float2 *, float *, uint32_t, uint32_t);
     bool rep;
+    uint32_t only_k; /* 0: every shape */
 };
 template <int R, int U, bool REP>
 static void launch(const uint8_t *w, const __half *sc, const int8_t *xq, const float2 *xds, float *y, uint32_t n,
@@ -162,7 +358,35 @@ static void launch(const uint8_t *w, const __half *sc, const int8_t *xq, const f
     q4_0_q8x<R, U, REP><<<(n + R - 1) / R, 256, smem>>>(w, sc, xq, xds, y, n, k);
 }
 
+static int g_sms = 132;
+template <int J, int R, int S, int G, int BPS>
+static void launch_reg(const uint8_t *w, const __half *sc, const int8_t *xq, const float2 *xds, float *y, uint32_t n,
+                       uint32_t k) {
+    if (k / 32 > 32u * J * S) {
+        fprintf(stderr, "launch_reg: k %u exceeds the slices\n", k);
+        exit(2);
+    }
+    const uint32_t tiles = (n + G * R - 1) / (G * R), cap = (uint32_t)(g_sms * BPS);
+    q4_0_q8x_reg<J, R, S, G><<<tiles < cap ? tiles : cap, 32 * S * G>>>(w, sc, xq, xds, y, n, k);
+}
+template <int R, bool REP, int BPS>
+static void launch_gen(const uint8_t *w, const __half *sc, const int8_t *xq, const float2 *xds, float *y, uint32_t n,
+                       uint32_t k) {
+    const uint32_t nb = k / 32, S = (nb + 127) / 128, G = 16 / S;
+    const uint32_t tiles = (n + G * R - 1) / (G * R), cap = (uint32_t)(g_sms * BPS);
+    q4_0_q8x_gen<R, REP><<<tiles < cap ? tiles : cap, 512>>>(w, sc, xq, xds, y, n, k);
+}
+static void launch_read(const uint8_t *w, const __half *sc, const int8_t *, const float2 *, float *y, uint32_t n,
+                        uint32_t k) {
+    read_only<<<g_sms * 8, 256>>>(w, sc, y, (uint64_t)n * (k / 32), (uint64_t)n * (k / 32));
+}
+
 int main(void) {
+    {
+        cudaDeviceProp pr;
+        CK(cudaGetDeviceProperties(&pr, 0));
+        g_sms = pr.multiProcessorCount;
+    }
     const Variant vs[] = {
         {"gguf blocks, 4 rows, 1 block a step", launch<4, 1, false>, false},
         {"gguf blocks, 4 rows, 2 blocks a step", launch<4, 2, false>, false},
@@ -171,8 +395,19 @@ int main(void) {
         {"repacked, 4 rows, 2 blocks a step", launch<4, 2, true>, true},
         {"repacked, 8 rows, 1 block a step", launch<8, 1, true>, true},
         {"repacked, 2 rows, 4 blocks a step", launch<2, 4, true>, true},
+        {"x in registers: 4 blocks a lane, 2 rows, 1 slice x 8 warps", launch_reg<4, 2, 1, 8, 4>, true, 4096},
+        {"x in registers: 4 blocks a lane, 4 rows, 1 slice x 8 warps", launch_reg<4, 4, 1, 8, 2>, true, 4096},
+        {"x in registers: 2 blocks a lane, 4 rows, 2 slices x 4 warps", launch_reg<2, 4, 2, 4, 4>, true, 4096},
+        {"x in registers: 7 blocks a lane, 2 rows, 2 slices x 4 warps", launch_reg<7, 2, 2, 4, 2>, true, 14336},
+        {"x in registers: 4 blocks a lane, 2 rows, 4 slices x 2 warps", launch_reg<4, 2, 4, 2, 4>, true, 14336},
+        {"x in registers: 4 blocks a lane, 4 rows, 4 slices x 2 warps", launch_reg<4, 4, 4, 2, 2>, true, 14336},
+        {"x in registers: 2 blocks a lane, 4 rows, 7 slices x 1 warp", launch_reg<2, 4, 7, 1, 4>, true, 14336},
+        {"generic, gguf blocks, 2 rows a warp", launch_gen<2, false, 1>, false},
+        {"generic, gguf blocks, 4 rows a warp", launch_gen<4, false, 1>, false},
+        {"generic, repacked, 4 rows a warp", launch_gen<4, true, 1>, true},
+        {"read only (the ceiling of this access)", launch_read, true},
     };
-    const uint32_t shapes[2][2] = {{4096, 14336}, {14336, 4096}}; /* k, n */
+    const uint32_t shapes[4][2] = {{4096, 14336}, {14336, 4096}, {4096, 12288}, {11008, 4096}}; /* k, n */
     cudaEvent_t e0, e1;
     CK(cudaEventCreate(&e0));
     CK(cudaEventCreate(&e1));
@@ -265,6 +500,8 @@ int main(void) {
         CK(cudaMemcpy(dxq, hxq.data(), k, cudaMemcpyHostToDevice));
         CK(cudaMemcpy(dxd, hxd.data(), nb * sizeof(float2), cudaMemcpyHostToDevice));
         for (const auto &v : vs) {
+            if (v.only_k && v.only_k != k) continue;
+            const bool ceil_row = v.launch == launch_read;
             auto wset = [&](int s) { return v.rep ? drep + (size_t)n * nb * 16 * s : dw + bytes * s; };
             CK(cudaMemset(dy, 0xff, n * sizeof(float))); /* poisoned: NaN */
             v.launch(wset(0), dsc, dxq, dxd, dy, n, k);
@@ -274,7 +511,7 @@ int main(void) {
             double num = 0, den = 0;
             for (uint32_t r = 0; r < n; r++) num += fabs(hy[r] - ref[r]), den += fabs(ref[r]);
             const double nerr = den > 0 ? num / den : num;
-            const bool ok = nerr <= 1e-5 && nerr == nerr;
+            const bool ok = ceil_row || (nerr <= 1e-5 && nerr == nerr);
             bad |= !ok;
             for (int s = 0; s < sets; s++) v.launch(wset(s), dsc + (size_t)n * nb * s, dxq, dxd, dy, n, k); /* warm */
             const int iters = 20 * sets;
@@ -286,7 +523,7 @@ int main(void) {
             CK(cudaEventElapsedTime(&ms, e0, e1));
             const double t = ms * 1e-3 / iters, moved = (double)bytes + k + nb * 8.0 + n * 4.0;
             printf("| %s | %u x %u | %.2f | %.0f | %.1f%% | nerr %.1e %s |\n", v.name, k, n, t * 1e6, moved / t / 1e9,
-                   100.0 * moved / t / ceiling, nerr, ok ? "ok" : "MISMATCH");
+                   100.0 * moved / t / ceiling, nerr, ceil_row ? "(no result)" : ok ? "ok" : "MISMATCH");
         }
         CK(cudaFree(dw));
         CK(cudaFree(drep));
