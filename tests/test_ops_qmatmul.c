@@ -368,6 +368,87 @@ static void grouped(void) {
     }
 }
 
+/* MLXC_QMM_ACT_Q8 on the CPU: x' made by the ops as above, quantized here
+ * to int8 per 32 values (scale max / 127, round to nearest even) and
+ * multiplied as f32 by mlxc_qmatmul, then the epilogue: bit for bit. */
+static void fused_q8(void) {
+    static const qt_format fmts[] = {
+        {MLXC_QF_MLX_AFFINE, 4, 64, MLXC_BF16}, {MLXC_QF_MLX_AFFINE, 4, 32, MLXC_F16},
+        {MLXC_QF_MLX_AFFINE, 4, 128, MLXC_F16}, {MLXC_QF_Q4_0, 0, 32, MLXC_U8},
+    };
+    for (size_t fi = 0; fi < sizeof fmts / sizeof *fmts; fi++)
+        for (int c = 0; c < 6; c++) {
+            const int pro = c % 3, epi = c / 3;
+            const uint32_t n = 37, k = c == 2 ? 4096 : 1280;
+            qt_weight w = qt_weight_rand(fmts[fi], n, k);
+            qt_dev_weight dw = qt_upload(dev, &w);
+            ot_buf x = ot_rand(dev, MLXC_BF16, k, -2, 2), aux = ot_rand(dev, MLXC_BF16, k, -1, 1);
+            ot_buf g = ot_rand(dev, MLXC_BF16, k, 0.5, 1.5), y0 = ot_rand(dev, MLXC_BF16, n, -4, 4);
+            ot_buf y = ot_rand(dev, MLXC_BF16, n, 0, 0), xp = ot_out(dev, MLXC_BF16, k), xq = ot_out(dev, MLXC_F32, k);
+            ot_buf t = ot_out(dev, MLXC_BF16, n), want = ot_out(dev, MLXC_BF16, n);
+            for (size_t i = 0; i < n; i++) y.h[i] = y0.h[i];
+            ot_upload(&y);
+            const mlxc_qmm_fuse fz = {.pro = (mlxc_qmm_prologue)pro, .epi = (mlxc_qmm_epilogue)epi, .eps = 1e-5f,
+                                      .act = MLXC_QMM_ACT_Q8};
+            OT_RUN(dev, mlxc_qmatmul_fused(enc, x.b, pro == MLXC_QMM_PRO_SILU_MUL ? aux.b : NULL,
+                                           pro == MLXC_QMM_PRO_RMS_NORM ? g.b : NULL, &dw.w, y.b, n, k, &fz));
+            if (pro == MLXC_QMM_PRO_RMS_NORM) OT_RUN(dev, mlxc_rms_norm(enc, x.b, g.b, xp.b, k, 1e-5f));
+            else if (pro == MLXC_QMM_PRO_SILU_MUL) OT_RUN(dev, mlxc_silu_mul(enc, x.b, aux.b, xp.b));
+            else OT_RUN(dev, mlxc_copy(enc, x.b, xp.b));
+            ot_download(&xp);
+            for (uint32_t b = 0; b < k; b += 32) {
+                float a = 0.0f;
+                for (uint32_t j = 0; j < 32; j++) a = fmaxf(a, fabsf((float)xp.h[b + j]));
+                const float d = a / 127.0f, id = a > 0.0f ? 127.0f / a : 0.0f;
+                for (uint32_t j = 0; j < 32; j++) xq.h[b + j] = d * nearbyintf((float)xp.h[b + j] * id);
+            }
+            ot_upload(&xq);
+            OT_RUN(dev, mlxc_qmatmul(enc, xq.b, &dw.w, epi ? t.b : want.b, 1, n, k));
+            if (epi) OT_RUN(dev, mlxc_add(enc, y0.b, t.b, want.b));
+            ot_download(&y);
+            ot_download(&want);
+            char lab[48];
+            OT_EXACT(&y, want.h, "fused q8 %s k=%u prologue %d epilogue %d", qt_label(&fmts[fi], lab, sizeof lab), k,
+                     pro, epi);
+            /* the int8 values moved the result, but not far */
+            ot_buf e = ot_out(dev, MLXC_BF16, n);
+            const mlxc_qmm_fuse fx = {.pro = fz.pro, .epi = fz.epi, .eps = fz.eps};
+            for (size_t i = 0; i < n; i++) e.h[i] = y0.h[i];
+            ot_upload(&e);
+            OT_RUN(dev, mlxc_qmatmul_fused(enc, x.b, pro == MLXC_QMM_PRO_SILU_MUL ? aux.b : NULL,
+                                           pro == MLXC_QMM_PRO_RMS_NORM ? g.b : NULL, &dw.w, e.b, n, k, &fx));
+            ot_download(&e);
+            double num = 0, den = 0, moved = 0;
+            for (size_t i = 0; i < n; i++)
+                num += fabs(y.h[i] - e.h[i]), den += fabs(e.h[i] - (epi ? y0.h[i] : 0.0)), moved += y.h[i] != e.h[i];
+            CHECK_MSG(moved > 0 && num <= 0.05 * den, "fused q8 %s: %g of the exact result's size apart (%g rows differ)",
+                  qt_label(&fmts[fi], lab, sizeof lab), den > 0 ? num / den : num, moved);
+            ot_free(&x), ot_free(&aux), ot_free(&g), ot_free(&y0), ot_free(&y), ot_free(&xp), ot_free(&xq);
+            ot_free(&t), ot_free(&want), ot_free(&e);
+            qt_dev_free(&dw);
+            qt_weight_free(&w);
+        }
+    /* what the GPU's int8 mat-vec takes */
+    static const struct {
+        qt_format f;
+        uint32_t k;
+        bool ok;
+    } takes[] = {
+        {{MLXC_QF_MLX_AFFINE, 4, 64, MLXC_BF16}, 4096, true},  {{MLXC_QF_MLX_AFFINE, 4, 128, MLXC_F16}, 32768, true},
+        {{MLXC_QF_MLX_AFFINE, 4, 32, MLXC_F16}, 4128, true},   {{MLXC_QF_MLX_AFFINE, 4, 64, MLXC_F32}, 4096, false},
+        {{MLXC_QF_MLX_AFFINE, 8, 64, MLXC_BF16}, 4096, false}, {{MLXC_QF_MLX_AFFINE, 4, 128, MLXC_F16}, 32896, false},
+        {{MLXC_QF_Q4_0, 0, 32, MLXC_U8}, 4096, false},
+    };
+    for (size_t i = 0; i < sizeof takes / sizeof *takes; i++) {
+        qt_weight w = qt_weight_rand(takes[i].f, 2, takes[i].k);
+        qt_dev_weight dw = qt_upload(dev, &w);
+        mlxc_status st = mlxc_qmatmul_fused_q8_fast(&dw.w, takes[i].k);
+        CHECK_MSG(takes[i].ok ? st == MLXC_OK : st == MLXC_ERR_UNSUPPORTED, "q8_fast case %zu: status %d", i, (int)st);
+        qt_dev_free(&dw);
+        qt_weight_free(&w);
+    }
+}
+
 /* The fused decode mat-vec against the ops it folds in, bit for bit: the
  * prologue's rms_norm or silu_mul into a bf16 vector, mlxc_qmatmul, then
  * the epilogue's add. */
@@ -389,7 +470,7 @@ static void fused(void) {
                 ot_buf want = ot_out(dev, MLXC_BF16, n);
                 for (size_t i = 0; i < n; i++) y.h[i] = y0.h[i];
                 ot_upload(&y);
-                const mlxc_qmm_fuse fz = {(mlxc_qmm_prologue)pro, (mlxc_qmm_epilogue)epi, 1e-5f};
+                const mlxc_qmm_fuse fz = {.pro = (mlxc_qmm_prologue)pro, .epi = (mlxc_qmm_epilogue)epi, .eps = 1e-5f};
                 OT_RUN(dev, mlxc_qmatmul_fused(enc, x.b, pro == MLXC_QMM_PRO_SILU_MUL ? aux.b : NULL,
                                                pro == MLXC_QMM_PRO_RMS_NORM ? g.b : NULL, &dw.w, y.b, n, k, &fz));
                 if (pro == MLXC_QMM_PRO_RMS_NORM) OT_RUN(dev, mlxc_rms_norm(enc, x.b, g.b, xp.b, k, 1e-5f));
@@ -413,8 +494,13 @@ static void fused(void) {
     mlxc_buffer *g7 = alloc(MLXC_BF16, 63);
     mlxc_encoder *enc = NULL;
     CHECK_OK(mlxc_encoder_create(dev, &enc));
-    const mlxc_qmm_fuse nrm = {MLXC_QMM_PRO_RMS_NORM, MLXC_QMM_EPI_STORE, 1e-5f}, bad = {(mlxc_qmm_prologue)7, 0, 0};
-    const mlxc_qmm_fuse nan_eps = {MLXC_QMM_PRO_RMS_NORM, MLXC_QMM_EPI_ADD, NAN};
+    const mlxc_qmm_fuse nrm = {.pro = MLXC_QMM_PRO_RMS_NORM, .epi = MLXC_QMM_EPI_STORE, .eps = 1e-5f},
+                        bad = {.pro = (mlxc_qmm_prologue)7};
+    const mlxc_qmm_fuse nan_eps = {.pro = MLXC_QMM_PRO_RMS_NORM, .epi = MLXC_QMM_EPI_ADD, .eps = NAN};
+    const mlxc_qmm_fuse bad_act = {.pro = MLXC_QMM_PRO_RMS_NORM, .eps = 1e-5f, .act = (mlxc_qmm_act)5};
+    CHECK_ERR(mlxc_qmatmul_fused(enc, x, NULL, g, &dw.w, y, 8, 64, &bad_act), MLXC_ERR_INVALID_ARGUMENT);
+    /* the GPU's int8 mat-vec: MLX affine 4-bit, 2-byte scales, k <= 32768 */
+    CHECK_ERR(mlxc_qmatmul_fused_q8_fast(&d6.w, 256), MLXC_ERR_UNSUPPORTED);
     CHECK_ERR(mlxc_qmatmul_fused_supported(&d6.w), MLXC_ERR_UNSUPPORTED);
     CHECK_OK(mlxc_qmatmul_fused_supported(&dw.w));
     CHECK_ERR(mlxc_qmatmul_fused(enc, x, NULL, g, &d6.w, y, 8, 256, &nrm), MLXC_ERR_UNSUPPORTED);
@@ -473,6 +559,7 @@ int main(void) {
     RUN(experts);
     RUN(grouped);
     RUN(fused);
+    RUN(fused_q8);
     mlxc_device_close(dev);
     HARNESS_END();
 }

@@ -338,7 +338,7 @@ static void par_fused(void) {
             qt_weight w = qt_weight_rand(fmts[fi], n, k);
             qt_dev_weight wc = qt_upload(cpu, &w), wg = qt_upload(gpu, &w);
             pair x = p_rand(MLXC_BF16, k), aux = p_rand(MLXC_BF16, k), g = p_rand(MLXC_BF16, k), y = p_rand(MLXC_BF16, n);
-            const mlxc_qmm_fuse fz = {(mlxc_qmm_prologue)pro, (mlxc_qmm_epilogue)epi, 1e-5f};
+            const mlxc_qmm_fuse fz = {.pro = (mlxc_qmm_prologue)pro, .epi = (mlxc_qmm_epilogue)epi, .eps = 1e-5f};
             const bool ua = pro == MLXC_QMM_PRO_SILU_MUL, ug = pro == MLXC_QMM_PRO_RMS_NORM;
             if (!epi) { /* STORE: poisoned outputs */
                 ot_poison(&y.c);
@@ -382,6 +382,57 @@ static void par_fused(void) {
         }
 }
 
+/* The fused mat-vec over int8 activations (MLXC_QMM_ACT_Q8: the GPU's
+ * register walk) on both devices: MLX affine 4-bit, groups 32/64/128,
+ * f16 and bf16 scales, k of one slice (4096), several (11008: 3, 14336:
+ * 4) and a part slice (4128), every prologue and epilogue. */
+static void par_fused_q8(void) {
+    static const qt_format fmts[] = {
+        {MLXC_QF_MLX_AFFINE, 4, 64, MLXC_BF16}, {MLXC_QF_MLX_AFFINE, 4, 32, MLXC_F16},
+        {MLXC_QF_MLX_AFFINE, 4, 128, MLXC_BF16},
+    };
+    static const uint32_t ks[] = {4096, 11008, 14336, 4128};
+    for (size_t fi = 0; fi < sizeof fmts / sizeof *fmts; fi++)
+        for (int c = 0; c < 6; c++) {
+            const int pro = c % 3, epi = c / 3;
+            const uint32_t n = 1003, k = ks[(fi + (size_t)c) % 4] % fmts[fi].group ? 4096 : ks[(fi + (size_t)c) % 4];
+            qt_weight w = qt_weight_rand(fmts[fi], n, k);
+            qt_dev_weight wc = qt_upload(cpu, &w), wg = qt_upload(gpu, &w);
+            pair x = p_rand(MLXC_BF16, k), aux = p_rand(MLXC_BF16, k), g = p_rand(MLXC_BF16, k), y = p_rand(MLXC_BF16, n);
+            const mlxc_qmm_fuse fz = {.pro = (mlxc_qmm_prologue)pro, .epi = (mlxc_qmm_epilogue)epi, .eps = 1e-5f,
+                                      .act = MLXC_QMM_ACT_Q8};
+            const bool ua = pro == MLXC_QMM_PRO_SILU_MUL, ug = pro == MLXC_QMM_PRO_RMS_NORM;
+            if (!epi) {
+                ot_poison(&y.c);
+                ot_poison(&y.g);
+            }
+            CHECK_OK(mlxc_qmatmul_fused_q8_fast(&wg.w, k));
+            OT_RUN(cpu, mlxc_qmatmul_fused(enc, x.c.b, ua ? aux.c.b : NULL, ug ? g.c.b : NULL, &wc.w, y.c.b, n, k, &fz));
+            OT_RUN(gpu, mlxc_qmatmul_fused(enc, x.g.b, ua ? aux.g.b : NULL, ug ? g.g.b : NULL, &wg.w, y.g.b, n, k, &fz));
+            ot_download(&y.c);
+            ot_download(&y.g);
+            g_cases++;
+            char lab[48];
+            OT_CLOSE(&y.g, y.c.h, tol(MLXC_BF16), "fused q8 %s k=%u prologue %d epilogue %d",
+                     qt_label(&fmts[fi], lab, sizeof lab), k, pro, epi);
+            p_free(&x), p_free(&aux), p_free(&g), p_free(&y);
+            qt_dev_free(&wc), qt_dev_free(&wg);
+            qt_weight_free(&w);
+        }
+    /* a weight the register walk does not take: refused on the GPU */
+    qt_weight w = qt_weight_rand((qt_format){MLXC_QF_Q4_0, 0, 32, MLXC_U8}, 64, 256);
+    qt_dev_weight wg = qt_upload(gpu, &w);
+    pair x = p_rand(MLXC_BF16, 256), y = p_rand(MLXC_BF16, 64);
+    const mlxc_qmm_fuse fz = {.act = MLXC_QMM_ACT_Q8};
+    mlxc_encoder *enc = NULL;
+    CHECK_OK(mlxc_encoder_create(gpu, &enc));
+    CHECK_ERR(mlxc_qmatmul_fused(enc, x.g.b, NULL, NULL, &wg.w, y.g.b, 64, 256, &fz), MLXC_ERR_UNSUPPORTED);
+    mlxc_encoder_destroy(enc);
+    p_free(&x), p_free(&y);
+    qt_dev_free(&wg);
+    qt_weight_free(&w);
+}
+
 int main(void) {
     ot_parity_devices("qmatmul parity", false, &cpu, &gpu);
     RUN(par_launch);
@@ -392,6 +443,7 @@ int main(void) {
     RUN(par_grouped);
     RUN(par_written_weights);
     RUN(par_fused);
+    RUN(par_fused_q8);
     printf("%d comparisons\n", g_cases);
     mlxc_device_close(gpu);
     mlxc_device_close(cpu);

@@ -92,7 +92,7 @@ MLXC_API mlxc_status mlxc_qmatmul(mlxc_encoder *enc, const mlxc_buffer *x, const
  * thread a row (50-200x slower).  On the CPU the result equals those ops
  * followed by mlxc_qmatmul bit for bit.
  *
- *     mlxc_qmm_fuse f = {MLXC_QMM_PRO_RMS_NORM, MLXC_QMM_EPI_STORE, 1e-5f};
+ *     mlxc_qmm_fuse f = {.pro = MLXC_QMM_PRO_RMS_NORM, .epi = MLXC_QMM_EPI_STORE, .eps = 1e-5f};
  *     mlxc_qmatmul_fused(enc, resid, NULL, attn_norm, &wqkv, qkv, n, k, &f); */
 typedef enum mlxc_qmm_prologue {
     MLXC_QMM_PRO_NONE = 0,
@@ -100,10 +100,19 @@ typedef enum mlxc_qmm_prologue {
     MLXC_QMM_PRO_SILU_MUL = 2
 } mlxc_qmm_prologue;
 typedef enum mlxc_qmm_epilogue { MLXC_QMM_EPI_STORE = 0, MLXC_QMM_EPI_ADD = 1 } mlxc_qmm_epilogue;
+/* The activations multiplied.  EXACT: x' as above.  Q8: x' quantized to
+ * int8 in blocks of 32 values (scale max|x'| / 127, round to nearest even),
+ * llama.cpp's q8_1 numerics: about 0.4% relative error per value, for a
+ * mat-vec that reads x' once into registers and dots 4 weights an
+ * instruction (dp4a).  On CUDA only for the weights
+ * mlxc_qmatmul_fused_q8_fast accepts (MLXC_ERR_UNSUPPORTED otherwise); the
+ * CPU runs it for every fused format, quantizing x' the same way. */
+typedef enum mlxc_qmm_act { MLXC_QMM_ACT_EXACT = 0, MLXC_QMM_ACT_Q8 = 1 } mlxc_qmm_act;
 typedef struct mlxc_qmm_fuse {
     mlxc_qmm_prologue pro;
     mlxc_qmm_epilogue epi;
     float             eps;   /* RMS_NORM: finite, >= 0 */
+    mlxc_qmm_act      act;   /* EXACT (0, the default) or Q8 */
 } mlxc_qmm_fuse;
 
 /* MLXC_OK when mlxc_qmatmul_fused takes this weight's format, else
@@ -117,6 +126,12 @@ MLXC_API mlxc_status mlxc_qmatmul_fused_supported(const mlxc_qmm_weight *w);
  * (k / group even for f16/bf16 scales).  Else MLXC_ERR_UNSUPPORTED with
  * the reason set (a caller then runs the separate ops). */
 MLXC_API mlxc_status mlxc_qmatmul_fused_fast(const mlxc_qmm_weight *w, uint32_t k);
+
+/* MLXC_OK when a GPU runs mlxc_qmatmul_fused with MLXC_QMM_ACT_Q8 for
+ * this weight and k: MLX affine 4-bit with f16 or bf16 scales, group 32,
+ * 64 or 128, k a multiple of 32 up to 32768.  Else MLXC_ERR_UNSUPPORTED
+ * with the reason set. */
+MLXC_API mlxc_status mlxc_qmatmul_fused_q8_fast(const mlxc_qmm_weight *w, uint32_t k);
 MLXC_API mlxc_status mlxc_qmatmul_fused(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buffer *aux,
                                         const mlxc_buffer *g, const mlxc_qmm_weight *w, mlxc_buffer *y, uint32_t n,
                                         uint32_t k, const mlxc_qmm_fuse *f);

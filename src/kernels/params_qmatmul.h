@@ -125,15 +125,37 @@ typedef struct mlxc_p_qgather {
  *   MLXC_QMVF_RMS_NORM  x' = round(x * inv_rms(x) * g)    (as rms_norm)
  *   MLXC_QMVF_SILU_MUL  x' = round(silu(x) * aux)         (as silu_mul)
  * and the epilogue stores y = round(x' . W^T), or with MLXC_QMVF_ADD adds
- * it to what y holds: y = round(y + round(x' . W^T)) (the residual add). */
+ * it to what y holds: y = round(y + round(x' . W^T)) (the residual add).
+ * act MLXC_QMVF_ACT_Q8 multiplies x' quantized to int8 instead: per 32
+ * values (i .. i + 31, i a multiple of 32) a = max |x'|, d = a / 127,
+ * q = round-to-even(x' * (127 / a)) (0 where a = 0), and x' . W^T is
+ * taken with d q for x'.  On CUDA that form is the register walk
+ * (qmvr, affine 4-bit: mlxc_qmvr_takes); the CPU twin quantizes x' so. */
 enum { MLXC_QMVF_NONE = 0, MLXC_QMVF_RMS_NORM = 1, MLXC_QMVF_SILU_MUL = 2 };
 enum { MLXC_QMVF_STORE = 0, MLXC_QMVF_ADD = 1 };
+enum { MLXC_QMVF_ACT_EXACT = 0, MLXC_QMVF_ACT_Q8 = 1 };
 typedef struct mlxc_p_qmvf {
     mlxc_p_qmatmul q;
     uint32_t       pro, epi;
     float          eps;       /* RMS_NORM */
-    uint32_t       pad;
+    uint32_t       act;       /* MLXC_QMVF_ACT_* */
 } mlxc_p_qmvf;
+
+/* The register walk (qmvr): a block of MLXC_QMVR_WARPS warps; warp w
+ * takes slice w % S of a row's 32-value chunks (128 of them, 4 a lane,
+ * held in registers as int8 for the whole kernel) and rows in groups of
+ * MLXC_QMVR_R; S = ceil(k / 4096) slices, 8 / S row groups a block.  It
+ * takes MLX affine 4-bit weights with 2-byte scales, a group of 32, 64 or
+ * 128, and k a multiple of 32 up to 32768.  Shared memory: x' as int8 (k
+ * bytes), then (d, d * sum q) per chunk (8 bytes). */
+#define MLXC_QMVR_WARPS 8
+#define MLXC_QMVR_R     2
+MLXC_QF_HD static inline int mlxc_qmvr_takes(uint32_t f, uint32_t bits, uint32_t k, uint32_t group, uint32_t es) {
+    return f == MLXC_QMMF_AFFINE && bits == 4 && es == 2 && (group == 32 || group == 64 || group == 128) &&
+           k % group == 0 && k % 32 == 0 && k / 32 <= 128 * MLXC_QMVR_WARPS;
+}
+MLXC_QF_HD static inline uint32_t mlxc_qmvr_slices(uint32_t k) { return (k / 32 + 127) / 128; }
+MLXC_QF_HD static inline uint32_t mlxc_qmvr_smem_bytes(uint32_t k) { return k + k / 32 * 8; }
 
 /* qmoe_F_X_Y(x, w, scales, biases, ids, y, mlxc_p_qmoe): expert-routed
  * mat-vec.  W holds `experts` matrices (n, k) stacked as (experts * n, k);

@@ -262,6 +262,26 @@ mlxc_status mlxc_qmatmul_fused_fast(const mlxc_qmm_weight *w, uint32_t k) {
                           aff ? "; affine: a power-of-two group >= 32, scale rows of whole 4-byte units" : "");
 }
 
+/* The weight's format code, bits, group and scale size for the register
+ * walk's test (mlxc_qmvr_takes). */
+static bool qmvr_weight(const mlxc_qmm_weight *w, uint32_t k) {
+    const uint32_t f = qmm_code(w->format, NULL);
+    const uint32_t es = w->scales && w->scales->dtype == MLXC_F32 ? 4 : 2;
+    return f == MLXC_QMMF_AFFINE && mlxc_qmvr_takes(f, w->bits, k, w->group_size, es);
+}
+
+mlxc_status mlxc_qmatmul_fused_q8_fast(const mlxc_qmm_weight *w, uint32_t k) {
+    mlxc_status s = mlxc_qmatmul_fused_supported(w);
+    if (s) return s;
+    MLXC_CHECK_ARG(k >= 1 && k <= INT32_MAX, "mlxc_qmatmul_fused_q8_fast: k = %u (1 .. 2^31 - 1)", k);
+    if (qmvr_weight(w, k)) return MLXC_OK;
+    return mlxc_set_error(MLXC_ERR_UNSUPPORTED,
+                          "mlxc_qmatmul_fused: int8 activations on a GPU take MLX affine 4-bit weights with 2-byte "
+                          "scales, group 32, 64 or 128, k a multiple of 32 up to 32768 (%s%u-bit, group %u, k = %u)",
+                          mlxc_qformat_name(w->format) ? mlxc_qformat_name(w->format) : "?", w->bits, w->group_size,
+                          k);
+}
+
 mlxc_status mlxc_qmatmul_fused(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buffer *aux, const mlxc_buffer *g,
                                const mlxc_qmm_weight *w, mlxc_buffer *y, uint32_t n, uint32_t k,
                                const mlxc_qmm_fuse *f) {
@@ -277,9 +297,12 @@ mlxc_status mlxc_qmatmul_fused(mlxc_encoder *enc, const mlxc_buffer *x, const ml
     MLXC_CHECK_ARG(f->pro != MLXC_QMM_PRO_SILU_MUL || (aux && !g), "mlxc_qmatmul_fused: SILU_MUL takes aux and no g");
     MLXC_CHECK_ARG(f->pro != MLXC_QMM_PRO_NONE || (!aux && !g), "mlxc_qmatmul_fused: NONE takes neither aux nor g");
     MLXC_CHECK_ARG(isfinite(f->eps) && f->eps >= 0.0f, "mlxc_qmatmul_fused: eps %g (finite, >= 0)", (double)f->eps);
+    MLXC_CHECK_ARG(f->act == MLXC_QMM_ACT_EXACT || f->act == MLXC_QMM_ACT_Q8, "mlxc_qmatmul_fused: unknown act %d",
+                   (int)f->act);
     mlxc_status s = mlxc_qmatmul_fused_supported(w);
     if (s) return s;
-    mlxc_p_qmvf vp = {.q = {.m = 1, .n = n, .k = k}, .pro = (uint32_t)f->pro, .epi = (uint32_t)f->epi, .eps = f->eps};
+    mlxc_p_qmvf vp = {.q = {.m = 1, .n = n, .k = k}, .pro = (uint32_t)f->pro, .epi = (uint32_t)f->epi, .eps = f->eps,
+                      .act = f->act == MLXC_QMM_ACT_Q8 ? MLXC_QMVF_ACT_Q8 : MLXC_QMVF_ACT_EXACT};
     if ((s = qmm_check_weight(w, n, k, &vp.q))) return s;
     const mlxc_buffer *vecs[3] = {x, aux, g};
     static const char *const vname[3] = {"x (k)", "aux (k)", "g (k)"};
@@ -308,6 +331,20 @@ mlxc_status mlxc_qmatmul_fused(mlxc_encoder *enc, const mlxc_buffer *x, const ml
     if (cpu) {
         groups = ops_cpu_tile_groups(dev, (n + MLXC_CPU_QMM_NT - 1) / MLXC_CPU_QMM_NT);
         block = 1;
+    } else if (vp.act == MLXC_QMVF_ACT_Q8) {
+        /* the register walk: x' in registers, tiles of 8 / S row groups of
+         * MLXC_QMVR_R rows, two blocks an SM striding over them */
+        if (!qmvr_weight(w, k)) return mlxc_qmatmul_fused_q8_fast(w, k);
+        if ((w->data->offset | x->offset | (aux ? aux->offset : 0) | (g ? g->offset : 0)) & 15)
+            return mlxc_set_error(MLXC_ERR_UNSUPPORTED,
+                                  "mlxc_qmatmul_fused: int8 activations on a GPU take 16-byte aligned x, aux, g and "
+                                  "weight views");
+        const uint32_t rows = MLXC_QMVR_WARPS / mlxc_qmvr_slices(k) * MLXC_QMVR_R;
+        const uint64_t cap = (uint64_t)(dev->caps.compute_units > 0 ? dev->caps.compute_units : 1) * 2;
+        groups = (n + rows - 1) / rows;
+        if (groups > cap) groups = cap;
+        block = 32 * MLXC_QMVR_WARPS;
+        shared = mlxc_qmvr_smem_bytes(k);
     } else {
         /* the ring without x, then the whole x': a grid of
          * MLXC_QMVF_BLOCKS blocks an SM where that many fit */

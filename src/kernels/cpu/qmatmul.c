@@ -598,6 +598,18 @@ static void qc_moeg_bf16_f32(const mlxc_cpu_launch *l) { qc_moeg(l, 1, 0); }
 static void qc_moeg_bf16_bf16(const mlxc_cpu_launch *l) { qc_moeg(l, 1, 1); }
 
 #define MLXC_FAMILY_NAME qmatmul
+/* MLXC_QMVF_ACT_Q8: x' as the int8 values the GPU multiplies, d q per 32
+ * (params_qmatmul.h); q as __float2int_rn rounds (to nearest even). */
+static void qc_q8_act(float *xf, uint32_t k) {
+    for (uint32_t i = 0; i < k; i += 32) {
+        const uint32_t c = k - i < 32 ? k - i : 32;
+        float a = 0.0f;
+        for (uint32_t j = 0; j < c; j++) a = fmaxf(a, fabsf(xf[i + j]));
+        const float d = a / 127.0f, id = a > 0.0f ? 127.0f / a : 0.0f;
+        for (uint32_t j = 0; j < c; j++) xf[i + j] = d * rintf(xf[i + j] * id);
+    }
+}
+
 /* The fused decode mat-vec (mlxc_p_qmvf): x' made with the formulas of
  * the CPU rms_norm and silu_mul (so it equals what those ops store), then
  * each row summed as qc_run sums it, then the epilogue.  A group owns
@@ -639,6 +651,7 @@ static void qc_vf(const mlxc_cpu_launch *l) {
     } else {
         for (uint32_t i = 0; i < k; i++) xf[i] = ops_ld(OPS_BF16, x, i);
     }
+    if (vp->act == MLXC_QMVF_ACT_Q8) qc_q8_act(xf, k);
     for (uint64_t t = t0; t < t1; t++) {
         const uint32_t c0 = (uint32_t)t * NT, nr = n - c0 < NT ? n - c0 : NT;
         for (uint32_t r = 0; r < nr; r++) {

@@ -1277,7 +1277,10 @@ __device__ __forceinline__ int dp4a_us(uint32_t a, int b, int c) {
     return d;
 }
 /* 8 values (a thread's piece) quantized against the amax of the 4 lanes
- * that hold one 32-value block; lanes past k8 pass zeros. */
+ * that hold one 32-value block; lanes past k8 pass zeros.  EO: the even
+ * values' bytes in the first word and the odd ones' in the second (the
+ * order of an MLX 4-bit word's low and high nibbles, qmvr). */
+template <bool EO = false>
 __device__ __forceinline__ void q8x_put(uint32_t i, uint32_t k8, uint4 v, int8_t *xq, float2 *xd) {
     float f[8];
     qvf_bf8(v, f);
@@ -1293,7 +1296,8 @@ __device__ __forceinline__ void q8x_put(uint32_t i, uint32_t k8, uint4 v, int8_t
     for (int j = 0; j < 8; j++) {
         const int q = __float2int_rn(f[j] * id);
         sq += q;
-        w[j / 4] |= (uint32_t)(q & 0xff) << (8 * (j % 4));
+        if (EO) w[j % 2] |= (uint32_t)(q & 0xff) << (8 * (j / 2));
+        else w[j / 4] |= (uint32_t)(q & 0xff) << (8 * (j % 4));
     }
     sq += __shfl_xor_sync(0xffffffffu, sq, 1);
     sq += __shfl_xor_sync(0xffffffffu, sq, 2);
@@ -1358,7 +1362,9 @@ template <int F, int B> __device__ __forceinline__ uint4 qvf_perm(uint4 u) {
         return make_uint4(__byte_perm(u.x, u.y, 0x5410), __byte_perm(u.x, u.y, 0x7632), __byte_perm(u.z, u.w, 0x5410),
                           __byte_perm(u.z, u.w, 0x7632));
 }
-template <int F, int B, typename X>
+/* Q8: x' as int8 and per-32 (d, d sum q) into xf's 2k bytes (q8x_put),
+ * 1 in value order, 2 even/odd (qmvr); 0 bf16 in the walk's order. */
+template <int F, int B, int Q8 = (q8x_on<F>::v ? 1 : 0), typename X>
 __device__ __forceinline__ void qvf_prologue(const X *__restrict__ x, const QFuse *fz, uint32_t k, X *xf, float *xsum,
                                              QtcRed &red) {
     static_assert(sizeof(X) == 2, "the fused mat-vec is bf16");
@@ -1416,8 +1422,8 @@ __device__ __forceinline__ void qvf_prologue(const X *__restrict__ x, const QFus
      * pieces: nt is whole warps, so the 4 lanes of a group are neighbours
      * and every lane runs each shuffle) */
     auto put = [&](uint32_t i, uint4 v) {
-        if constexpr (q8x_on<F>::v) {
-            q8x_put(i, k8, v, (int8_t *)xf, (float2 *)((uint8_t *)xf + k)); /* both inside x's 2k bytes */
+        if constexpr (Q8 != 0) {
+            q8x_put<Q8 == 2>(i, k8, v, (int8_t *)xf, (float2 *)((uint8_t *)xf + k)); /* both inside x's 2k bytes */
             return;
         }
         float f[8];
@@ -1862,6 +1868,127 @@ __device__ __forceinline__ void qmoeg(const X *__restrict__ x, const uint8_t *__
     }
 }
 
+/* ---------------------------------------------------------------------------
+ * qmvr: the fused mat-vec over int8 activations (MLXC_QMVF_ACT_Q8), MLX
+ * affine 4-bit.  The ring walks above spend 2.5 or more instructions a
+ * weight and stream x' from shared memory for every row; a chain of plain
+ * reads of the same sizes reaches 90% of copy bandwidth
+ * (bench/cuda/read_ceiling.cu), the ring walk 36%.  Here each warp holds
+ * x' for its slice of k in registers, as int8 (4 chunks of 32 values a
+ * lane, the even values' bytes apart from the odd ones', the order of a
+ * 4-bit word's low and high nibbles), for the whole kernel, and walks
+ * rows MLXC_QMVR_R at a time: a row's chunk is one coalesced 16-byte load
+ * a lane, its 32 products 8 dp4a.  Slices of a row (k > 4096) meet in
+ * shared memory, double-buffered so a tile costs one barrier.  The first
+ * tile's weights are prefetched into L2 before the kernel waits for the
+ * one before it.  Launch: mlxc_qmvr_takes, 32 MLXC_QMVR_WARPS threads,
+ * mlxc_qmvr_smem_bytes(k) of shared memory.
+ * ------------------------------------------------------------------------- */
+template <int SD> __device__ __forceinline__ float qmvr_sc(uint16_t h) { return SD == MLXC_QS_F16 ? f16(h) : bf16(h); }
+
+template <int SD, int GSH>
+__device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse *fz, const uint8_t *__restrict__ w,
+                                     const uint16_t *__restrict__ sc, const uint16_t *__restrict__ bi,
+                                     uint16_t *__restrict__ y, const mlxc_p_qmatmul &p, QtcRed &red, uint8_t *smem) {
+    constexpr int R = MLXC_QMVR_R, J = 4;
+    constexpr uint32_t JS = 32u >> GSH; /* scale groups a lane's next chunk is on (group = 32 << GSH) */
+    const uint32_t k = p.k, nch = k / 32, S = mlxc_qmvr_slices(k), G = MLXC_QMVR_WARPS / S;
+    const uint64_t n = p.n, rb = p.row_bytes, gpr = k >> (5 + GSH), tile = (uint64_t)G * R;
+    const uint32_t lane = threadIdx.x % 32, wi = threadIdx.x / 32, s = wi % S, gi = wi / S;
+    /* the lane's chunk j is cb + 32 j: bytes cw + 512 j of a row, scale cs + JS j */
+    const uint32_t cb = s * 128 + lane, cw = cb * 16, cs = cb >> GSH;
+    const bool active = gi < G;
+    if (active) {
+        const uint64_t r0 = (uint64_t)blockIdx.x * tile + (uint64_t)gi * R;
+#pragma unroll
+        for (int r = 0; r < R; r++)
+#pragma unroll
+            for (int j = 0; j < J; j++)
+                if (r0 + r < n && cb + 32 * j < nch)
+                    asm volatile("prefetch.global.L2 [%0];" ::"l"(w + (r0 + r) * rb + cw + 512 * j));
+    }
+    MLXC_PDL_WAIT();
+    qvf_prologue<MLXC_QMMF_AFFINE, 4, 2>(x, fz, k, (uint16_t *)smem, nullptr, red);
+    const int8_t *xq = (const int8_t *)smem;
+    const float2 *xd = (const float2 *)(smem + k);
+    int xe[J][4], xo[J][4];
+    float dx[J], dxs[J];
+    bool on[J];
+#pragma unroll
+    for (int j = 0; j < J; j++) {
+        const uint32_t c = cb + 32 * j;
+        on[j] = active && c < nch;
+        uint4 a = make_uint4(0, 0, 0, 0), b = a;
+        float2 t = make_float2(0.0f, 0.0f);
+        if (on[j]) a = ((const uint4 *)(xq + 32 * c))[0], b = ((const uint4 *)(xq + 32 * c))[1], t = xd[c];
+        xe[j][0] = (int)a.x, xo[j][0] = (int)a.y, xe[j][1] = (int)a.z, xo[j][1] = (int)a.w;
+        xe[j][2] = (int)b.x, xo[j][2] = (int)b.y, xe[j][3] = (int)b.z, xo[j][3] = (int)b.w;
+        dx[j] = t.x, dxs[j] = t.y;
+    }
+    float *part = &red.red[0][0][0]; /* [2][MLXC_QMVR_WARPS][R] */
+    uint32_t buf = 0;
+    for (uint64_t t0 = (uint64_t)blockIdx.x * tile; t0 < n; t0 += (uint64_t)gridDim.x * tile, buf ^= 1) {
+        const uint64_t r0 = t0 + (uint64_t)gi * R;
+        uint4 q[R][J];
+        uint16_t hs[R][J], hb[R][J];
+#pragma unroll
+        for (int r = 0; r < R; r++) {
+            const uint64_t row = r0 + r < n ? r0 + r : n - 1;
+            const uint8_t *wr = w + row * rb + cw;
+            const uint16_t *sr = sc + row * gpr + cs, *br = bi + row * gpr + cs;
+#pragma unroll
+            for (int j = 0; j < J; j++) {
+                q[r][j] = make_uint4(0, 0, 0, 0), hs[r][j] = hb[r][j] = 0;
+                if (on[j]) {
+                    q[r][j] = __ldcs((const uint4 *)(wr + 512 * j));
+                    hs[r][j] = __ldg(sr + JS * j), hb[r][j] = __ldg(br + JS * j);
+                }
+            }
+        }
+        float acc[R];
+#pragma unroll
+        for (int r = 0; r < R; r++) {
+            acc[r] = 0.0f;
+#pragma unroll
+            for (int j = 0; j < J; j++) {
+                const uint32_t wd[4] = {q[r][j].x, q[r][j].y, q[r][j].z, q[r][j].w};
+                int lo = 0, hi = 0;
+#pragma unroll
+                for (int i = 0; i < 4; i++) {
+                    lo = dp4a_us(wd[i] & 0x0f0f0f0fu, xe[j][i], lo);
+                    hi = dp4a_us(wd[i] & 0xf0f0f0f0u, xo[j][i], hi); /* 16 times the high nibbles */
+                }
+                acc[r] = fmaf(qmvr_sc<SD>(hs[r][j]), dx[j] * (float)(lo + (hi >> 4)),
+                              fmaf(qmvr_sc<SD>(hb[r][j]), dxs[j], acc[r]));
+            }
+#pragma unroll
+            for (int o = 16; o > 0; o >>= 1) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], o);
+        }
+        float v = acc[0];
+#pragma unroll
+        for (int r = 1; r < R; r++) v = lane == (uint32_t)r ? acc[r] : v;
+        if (S > 1) {
+            if (active && lane < R) part[(buf * MLXC_QMVR_WARPS + wi) * R + lane] = v;
+            __syncthreads();
+            v = 0.0f;
+            if (active && s == 0 && lane < R)
+                for (uint32_t i = 0; i < S; i++) v += part[(buf * MLXC_QMVR_WARPS + gi * S + i) * R + lane];
+        }
+        if (active && s == 0 && lane < R && r0 + lane < n) {
+            const uint64_t o = r0 + lane;
+            sty(y, o, fz->epi == MLXC_QMVF_ADD ? ldy(y, o) + rnd(y, v) : v);
+        }
+    }
+}
+template <int SD>
+__device__ __forceinline__ void qmvr_g(const uint16_t *x, const QFuse *fz, const uint8_t *w, const uint16_t *sc,
+                                       const uint16_t *bi, uint16_t *y, const mlxc_p_qmatmul &p, QtcRed &red,
+                                       uint8_t *smem) {
+    if (p.group == 32) qmvr<SD, 0>(x, fz, w, sc, bi, y, p, red, smem);
+    else if (p.group == 64) qmvr<SD, 1>(x, fz, w, sc, bi, y, p, red, smem);
+    else qmvr<SD, 2>(x, fz, w, sc, bi, y, p, red, smem);
+}
+
 /* qmvf: the fused mat-vec.  The ring path where the launch suits it (the
  * front-end's), else one thread per row reading global memory, correct
  * for any launch shape. */
@@ -1889,6 +2016,16 @@ __device__ __forceinline__ void qmvf(const uint16_t *__restrict__ x, const uint1
     extern __shared__ __align__(16) uint8_t qtc_ring[];
     const mlxc_p_qmatmul &p = vp.q;
     const QFuse fz = {aux, g, vp.pro, vp.epi, vp.eps};
+    if constexpr (F == MLXC_QMMF_AFFINE && B == 4) {
+        /* int8 activations: the front-end checked mlxc_qmvr_takes */
+        if (vp.act == MLXC_QMVF_ACT_Q8) {
+            if (p.sdtype == MLXC_QS_F16)
+                qmvr_g<MLXC_QS_F16>(x, &fz, w, (const uint16_t *)sc, (const uint16_t *)bi, y, p, red, qtc_ring);
+            else
+                qmvr_g<MLXC_QS_BF16>(x, &fz, w, (const uint16_t *)sc, (const uint16_t *)bi, y, p, red, qtc_ring);
+            return;
+        }
+    }
     if (qvf_smem_ok<F, B>(x, aux, g, w, sc, bi, p)) {
         if (F != MLXC_QMMF_AFFINE) qmv_tc_smem<F, B, 0, true>(x, w, sc, bi, y, p, red, qtc_ring, &fz);
         else if (p.sdtype == MLXC_QS_F32) qmv_tc_smem<F, B, MLXC_QS_F32, true>(x, w, sc, bi, y, p, red, qtc_ring, &fz);
