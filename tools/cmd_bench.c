@@ -42,6 +42,8 @@ static const char k_usage[] =
     "  --act auto|f32|bf16    activation dtype (default auto: bf16 on a GPU, f32\n"
     "                         on the CPU; bf16 halves the activation traffic and\n"
     "                         lets GPU prefill use the tensor-core GEMMs)\n"
+    "  --q8                   decode over int8 activations (llama.cpp's q8_1 numerics) where\n"
+    "                         the GPU's int8 mat-vec takes the weights (MLX 4-bit); see README\n"
     "  --seqs S[,S...]        also run each -n test as S sequences decoding together\n"
     "                         (1..8, mlxc_batch: one forward pass of S rows a step,\n"
     "                         encoded each step); t/s counts all S sequences' tokens\n"
@@ -382,6 +384,7 @@ int mlxc_cmd_bench(int argc, char **argv) {
     const char *model = NULL, *p_list = "512", *n_list = "128", *profile = NULL, *s_list = NULL;
     long reps = 5, n_batch = 512;
     int kv_i = 0, out_i = 0, act_i = 0;
+    bool q8 = false;
     bool json = false, no_warmup = false;
     const cli_opt opts[] = {
         CLI_OPT_STRING("-m|--model", &model),
@@ -391,6 +394,7 @@ int mlxc_cmd_bench(int argc, char **argv) {
         CLI_OPT_INT("-b|--batch-size", &n_batch, 1, 1 << 16),
         CLI_OPT_CHOICE("--kv", &kv_i, MLXC_TOOL_KV_CHOICES),
         CLI_OPT_CHOICE("--act", &act_i, MLXC_TOOL_ACT_CHOICES),
+        CLI_OPT_FLAG("--q8", &q8),
         CLI_OPT_STRING("--seqs", &s_list),
         CLI_OPT_FLAG("--no-warmup", &no_warmup),
         CLI_OPT_CHOICE("-o|--output", &out_i, "md|json|jsonl"),
@@ -483,6 +487,7 @@ int mlxc_cmd_bench(int argc, char **argv) {
     if (cp.n_ctx < 16) cp.n_ctx = 16;
     cp.n_batch = (uint32_t)n_batch;
     cp.kv_dtype = kv;
+    cp.decode_q8 = q8;
     /* profiling times each dispatch: the decode step runs them directly */
     if (profile) cp.decode_graph = false, cp.n_ctx += 1;
     if (mlxc_context_create_ex(m, &cp, &ctx)) goto fail;

@@ -137,6 +137,8 @@ static const char k_usage[] =
     "                         sampling, as mlxc run (default temp 0.8, top-k 40, top-p 0.95, min-p 0.05)\n"
     "  --kv f16|bf16|f32      KV cache dtype (default f16)\n"
     "  --act auto|f32|bf16    activation dtype (default auto: bf16 on a GPU, f32 on the CPU)\n"
+    "  --q8                   decode over int8 activations (llama.cpp's q8_1 numerics) where\n"
+    "                         the GPU's int8 mat-vec takes the weights (MLX 4-bit); see README\n"
     "  --no-reuse             evaluate the whole conversation every turn (no KV cache reuse)\n"
     "  --verbose              per turn on stderr: tokens reused from the cache, evaluated, generated\n"
     "environment: MLXC_BACKEND=auto|cpu|cuda chooses the device\n";
@@ -251,6 +253,7 @@ int mlxc_cmd_chat(int argc, char **argv) {
     mlxc_sampler_params sp = mlxc_sampler_default_params();
     long top_k = sp.top_k, last_n = sp.repeat_last_n;
     int kv_i = 0, act_i = 0;
+    bool q8 = false;
     const cli_opt opts[] = {
         CLI_OPT_STRING("-m|--model", &model),
         CLI_OPT_STRING("--system", &system),
@@ -261,6 +264,7 @@ int mlxc_cmd_chat(int argc, char **argv) {
         MLXC_TOOL_SAMPLER_OPTS(sp, top_k, last_n),
         CLI_OPT_CHOICE("--kv", &kv_i, MLXC_TOOL_KV_CHOICES),
         CLI_OPT_CHOICE("--act", &act_i, MLXC_TOOL_ACT_CHOICES),
+        CLI_OPT_FLAG("--q8", &q8),
         CLI_OPT_FLAG("--no-reuse", &no_reuse),
         CLI_OPT_FLAG("--verbose", &verbose),
         CLI_OPT_END,
@@ -300,6 +304,7 @@ int mlxc_cmd_chat(int argc, char **argv) {
     mlxc_context_params cp = mlxc_context_default_params();   /* n_ctx 0: the trained context, at most 4096 */
     cp.n_ctx = (uint32_t)n_ctx;
     cp.kv_dtype = kv;
+    cp.decode_q8 = q8;
     if (mlxc_context_create_ex(m, &cp, &ctx)) goto fail;
     n_ctx = (long)mlxc_context_n_ctx(ctx);
     cache = malloc((size_t)n_ctx * sizeof *cache);

@@ -39,6 +39,8 @@ static const char k_usage[] =
     "  --seed S               random seed (default 0)\n"
     "  --kv f16|bf16|f32      KV cache dtype (default f16)\n"
     "  --act auto|f32|bf16    activation dtype (default auto: bf16 on a GPU, f32 on the CPU)\n"
+    "  --q8                   decode over int8 activations (llama.cpp's q8_1 numerics) where\n"
+    "                         the GPU's int8 mat-vec takes the weights (MLX 4-bit); see README\n"
     "  --ignore-eos           keep generating after the end-of-sequence token\n"
     "  --no-bos               do not add the model's BOS token\n"
     "  --chat                 the prompt as one user turn of a chat, formatted by the model's chat\n"
@@ -169,6 +171,7 @@ int mlxc_cmd_run(int argc, char **argv) {
     mlxc_dtype kv = MLXC_F16;
     long top_k = sp.top_k, last_n = sp.repeat_last_n;
     int kv_i = 0, act_i = 0;
+    bool q8 = false;
     const cli_opt opts[] = {
         CLI_OPT_STRING("-m|--model", &model),
         CLI_OPT_STRING("-p|--prompt", &prompt),
@@ -177,6 +180,7 @@ int mlxc_cmd_run(int argc, char **argv) {
         MLXC_TOOL_SAMPLER_OPTS(sp, top_k, last_n),
         CLI_OPT_CHOICE("--kv", &kv_i, MLXC_TOOL_KV_CHOICES),
         CLI_OPT_CHOICE("--act", &act_i, MLXC_TOOL_ACT_CHOICES),
+        CLI_OPT_FLAG("--q8", &q8),
         CLI_OPT_FLAG("--ignore-eos", &ignore_eos),
         CLI_OPT_FLAG("--no-bos", &no_bos),
         CLI_OPT_FLAG("--chat", &chat),
@@ -239,6 +243,7 @@ int mlxc_cmd_run(int argc, char **argv) {
         goto out;
     }
     mlxc_context_params cp = {.n_ctx = (uint32_t)n_ctx, .kv_dtype = kv};
+    cp.decode_q8 = q8;
     if (mlxc_context_create_ex(m, &cp, &ctx)) goto fail;
     mlxc_generate_stats st = {0};
     r.dec = malloc(n_ids * sizeof *r.dec);

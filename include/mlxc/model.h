@@ -148,9 +148,15 @@ typedef struct mlxc_context_params {
      * the model (f16/bf16 cache, head size 64/96/128/256); elsewhere each
      * step is encoded anew. */
     bool       decode_graph;
+    /* The fused decode step multiplies int8 activations (MLXC_QMM_ACT_Q8,
+     * llama.cpp's q8_1 numerics) where the GPU's int8 mat-vec takes the
+     * weight (mlxc_qmatmul_fused_q8_fast: MLX affine 4-bit), on every
+     * backend alike; exact bf16 activations elsewhere.  The environment
+     * variable MLXC_DECODE_Q8=1 or 0 overrides it. */
+    bool       decode_q8;
 } mlxc_context_params;
 
-/* n_ctx 0, n_batch 0, kv_dtype F16, decode_graph true. */
+/* n_ctx 0, n_batch 0, kv_dtype F16, decode_graph true, decode_q8 false. */
 MLXC_API mlxc_context_params mlxc_context_default_params(void);
 
 /* A context of n_ctx positions with the default parameters. */

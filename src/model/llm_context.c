@@ -81,6 +81,7 @@ mlxc_status mlxc_context_create_ex(mlxc_model *m, const mlxc_context_params *p, 
     const long fz = mlxc_env_int("MLXC_FUSED_DECODE", 1); /* 2: on the CPU too (tests) */
     c->fused_step = (fz == 2 || (fz == 1 && mlxc_device_backend(m->dev) != MLXC_BACKEND_CPU)) && m->act == MLXC_BF16 &&
                     !m->gelu && !m->layers[0].post_attn_norm;
+    c->act_q8 = mlxc_env_int("MLXC_DECODE_Q8", p->decode_q8 ? 1 : 0) != 0;
     uint32_t nb = p->n_batch ? p->n_batch : 512;
     if (nb > n_ctx) nb = n_ctx;
     uint64_t lrows = LLM_LOGITS_BYTES / ((uint64_t)m->vocab * 4);

@@ -251,6 +251,16 @@ static mlxc_status add_bias(fw *f, mlxc_encoder *enc, mlxc_buffer *y, mlxc_buffe
     return mlxc_add(enc, y, rows, y);
 }
 
+/* The fused step's fuse descriptor for weight w (k columns): int8
+ * activations where the context asks for them and the GPU's int8 mat-vec
+ * takes w (the same choice on every backend, so the CPU twin runs what
+ * the GPU runs). */
+static mlxc_qmm_fuse fuse_of(fw *f, const llm_weight *w, mlxc_qmm_prologue pro, mlxc_qmm_epilogue epi) {
+    mlxc_qmm_weight q = llm_qmm(w);
+    const bool q8 = f->ctx->act_q8 && !mlxc_qmatmul_fused_q8_fast(&q, (uint32_t)w->cols);
+    return (mlxc_qmm_fuse){.pro = pro, .epi = epi, .eps = f->m->eps, .act = q8 ? MLXC_QMM_ACT_Q8 : MLXC_QMM_ACT_EXACT};
+}
+
 /* The attention's output projection: into xb2, or (wo_add, one token)
  * added into the residual by the fused mat-vec. */
 static mlxc_status attn_out(fw *f, mlxc_encoder *enc, const llm_layer *L, uint32_t m, bool wo_add) {
@@ -258,7 +268,7 @@ static mlxc_status attn_out(fw *f, mlxc_encoder *enc, const llm_layer *L, uint32
     mlxc_model *M = f->m;
     const int64_t qd = M->n_heads * M->head_dim;
     if (wo_add) {
-        const mlxc_qmm_fuse add = {MLXC_QMM_PRO_NONE, MLXC_QMM_EPI_ADD, 0.0f};
+        const mlxc_qmm_fuse add = fuse_of(f, &L->wo, MLXC_QMM_PRO_NONE, MLXC_QMM_EPI_ADD);
         mlxc_qmm_weight q = llm_qmm(&L->wo);
         return mlxc_qmatmul_fused(enc, view(f, c->att, 0, 1, qd, 0, 0), NULL, NULL, &q, view(f, c->x, 0, 1, M->dim, 0, 0),
                                   (uint32_t)M->dim, (uint32_t)qd, &add);
@@ -369,7 +379,7 @@ static mlxc_status ffn_block(fw *f, mlxc_encoder *enc, int l, uint32_t m, bool g
         gate = view(f, c->gu, 0, 2, 1, M->ff, 0);
         up = view(f, c->gu, M->ff, 2, 1, M->ff, 0);
         if (down_add) {
-            const mlxc_qmm_fuse glu = {MLXC_QMM_PRO_SILU_MUL, MLXC_QMM_EPI_ADD, 0.0f};
+            const mlxc_qmm_fuse glu = fuse_of(f, &L->w_down, MLXC_QMM_PRO_SILU_MUL, MLXC_QMM_EPI_ADD);
             mlxc_qmm_weight q = llm_qmm(&L->w_down);
             return mlxc_qmatmul_fused(enc, view(f, c->gu, 0, 1, M->ff, 0, 0), view(f, c->gu, M->ff, 1, M->ff, 0, 0), NULL,
                                       &q, view(f, c->x, 0, 1, M->dim, 0, 0), (uint32_t)M->dim, (uint32_t)M->ff, &glu);
@@ -416,7 +426,7 @@ static mlxc_status norm_in(fw *f, mlxc_encoder *enc, const mlxc_buffer *norm, co
     mlxc_buffer *x = view(f, c->x, 0, 2, 1, dim, 0), *xb = view(f, c->xb, 0, 2, 1, dim, 0);
     *fused = fuse && !pending;
     if (*fused) {
-        const mlxc_qmm_fuse nrm = {MLXC_QMM_PRO_RMS_NORM, MLXC_QMM_EPI_STORE, M->eps};
+        const mlxc_qmm_fuse nrm = fuse_of(f, w, MLXC_QMM_PRO_RMS_NORM, MLXC_QMM_EPI_STORE);
         mlxc_qmm_weight q = llm_qmm(w);
         return mlxc_qmatmul_fused(enc, view(f, c->x, 0, 1, dim, 0, 0), NULL, norm, &q, view(f, y, 0, 1, n, 0, 0),
                                   (uint32_t)n, dim, &nrm);
