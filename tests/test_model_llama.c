@@ -656,8 +656,9 @@ static void test_sampler_chain(void) {
 /* Several sequences decoding together (mlxc_batch): each sequence's logits
  * after its prefill and after every batched step equal those of the same
  * tokens run alone through a context, whatever the other rows of the step
- * are: 1 .. n_seq sequences per step in changing orders, at different
- * positions, one sequence reset and refilled while the others continue. */
+ * are: 1 .. n_seq sequences per step in changing orders (each list twice
+ * in a row: captured, then replayed), at different positions, one
+ * sequence reset and refilled while the others continue. */
 #define BATCH_STEPS 10
 static int32_t batch_tok(const ref *r, uint32_t s, size_t k) {
     return k == 0 ? 0 : r->greedy[(k + s) % r->n_greedy];
@@ -710,12 +711,14 @@ static void check_batch(const char *name, mlxc_dtype kv, uint32_t n_seq, double 
     }
     bool did_reset = false;
     for (uint32_t t = 0; t < 200 && b; t++) {
-        /* 1 .. n_seq rows, in an order that changes from step to step */
-        uint32_t want_n = 1 + (t * 5) % n_seq, n = 0, seqs[MLXC_BATCH_MAX_SEQ];
+        /* 1 .. n_seq rows, in an order that changes every second step
+         * (the second replays the first's captured step) */
+        const uint32_t u = t / 2;
+        uint32_t want_n = 1 + (u * 5) % n_seq, n = 0, seqs[MLXC_BATCH_MAX_SEQ];
         int32_t toks[MLXC_BATCH_MAX_SEQ];
         bool used[MLXC_BATCH_MAX_SEQ] = {false};
         for (uint32_t i = 0; i < 4 * n_seq && n < want_n; i++) {
-            uint32_t s = (t + 3 * i + i / n_seq) % n_seq;
+            uint32_t s = (u + 3 * i + i / n_seq) % n_seq;
             if (used[s] || done[s] >= BATCH_STEPS) continue;
             used[s] = true;
             seqs[n] = s;

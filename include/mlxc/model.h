@@ -193,8 +193,12 @@ MLXC_API mlxc_status mlxc_context_truncate(mlxc_context *ctx, uint32_t n_keep);
  * of each of n sequences goes through ONE forward pass, every matmul with
  * n rows (the quantized mat-vec takes up to 8), while rope, the cache
  * write and attention run per sequence against its own cache and
- * position.  Prefill runs one sequence at a time.  The batched step is
- * encoded anew each time (no captured graph). */
+ * position.  Prefill runs one sequence at a time.  Where the contexts
+ * decode by a replayed graph (mlxc_context_params.decode_graph), the
+ * batched step is one too: captured for a list of sequences on its first
+ * step, replayed while the next steps name the same list in the same
+ * order (another list captures anew).  A step of one sequence is that
+ * sequence's own decode step (the fused one on a GPU). */
 typedef struct mlxc_batch mlxc_batch;
 
 /* At most this many sequences in a batch. */

@@ -18,6 +18,12 @@ struct mlxc_batch {
     uint32_t       n_seq;
     mlxc_context **seq;       /* (n_seq) each sequence's cache and prefill buffers */
     mlxc_buffer   *logits;    /* (n_seq, vocab) f32: a batched step's rows      */
+    /* The last batched step as a replayed graph, for the sequence list it
+     * was captured with (the positions come from device buffers, as in a
+     * context's decode graph, so only the list shapes the step). */
+    mlxc_graph      *graph;
+    mlxc_graph_exec *exec;
+    uint32_t         key_n, key[MLXC_BATCH_MAX_SEQ];
 };
 
 mlxc_status mlxc_batch_create(mlxc_model *m, uint32_t n_seq, const mlxc_context_params *p, mlxc_batch **out) {
@@ -58,8 +64,17 @@ fail:
     return st;
 }
 
+static void drop_graph(mlxc_batch *b) {
+    mlxc_graph_exec_destroy(b->exec);
+    mlxc_graph_destroy(b->graph);
+    b->exec = NULL;
+    b->graph = NULL;
+    b->key_n = 0;
+}
+
 void mlxc_batch_free(mlxc_batch *b) {
     if (!b) return;
+    drop_graph(b);
     for (uint32_t s = 0; b->seq && s < b->n_seq; s++) mlxc_context_free(b->seq[s]);
     free(b->seq);
     mlxc_buffer_release(b->logits);
@@ -95,16 +110,13 @@ mlxc_status mlxc_batch_reset_seq(mlxc_batch *b, uint32_t seq) {
     return mlxc_context_reset(b->seq[seq]);
 }
 
-/* The forward pass of one batched step on c0's buffers (ids, positions
- * and the window masks already written), then each row's logits to its
- * sequence's context. */
-static mlxc_status step(mlxc_batch *b, mlxc_context **rows, uint32_t n) {
+/* Encode the forward pass of one batched step on c0's buffers (ids,
+ * positions and the window masks already written), then each row's
+ * logits to its sequence's context. */
+static mlxc_status encode_step(mlxc_batch *b, mlxc_encoder *enc, mlxc_context **rows, uint32_t n) {
     mlxc_context *c0 = b->seq[0];
     mlxc_model *M = b->m;
-    mlxc_encoder *enc;
-    mlxc_status st = mlxc_encoder_create(M->dev, &enc);
-    if (st) return st;
-    mlxc_encoder_set_auto_barrier(enc, true);
+    mlxc_status st;
     mlxc_buffer *own = c0->logits;
     c0->logits = b->logits;
     c0->rows = rows;
@@ -120,6 +132,47 @@ static mlxc_status step(mlxc_batch *b, mlxc_context **rows, uint32_t n) {
         mlxc_buffer_release(src);
         mlxc_buffer_release(dst);
     }
+    return st;
+}
+
+/* One batched step: replayed from the graph of this sequence list where
+ * the contexts decode by graph (captured on first use), else encoded. */
+static mlxc_status step(mlxc_batch *b, mlxc_context **rows, const uint32_t *seqs, uint32_t n) {
+    mlxc_context *c0 = b->seq[0];
+    mlxc_device *dev = b->m->dev;
+    mlxc_encoder *enc;
+    mlxc_status st;
+    if (c0->use_graph) {
+        if (b->key_n != n || memcmp(b->key, seqs, (size_t)n * sizeof *seqs)) {
+            drop_graph(b);
+            if ((st = mlxc_encoder_create(dev, &enc))) return st;
+            mlxc_encoder_set_auto_barrier(enc, true);
+            st = mlxc_encoder_start_capture(enc);
+            if (!st) st = encode_step(b, enc, rows, n);
+            mlxc_graph *g = NULL;
+            mlxc_status st2 = mlxc_encoder_take_capture(enc, &g);
+            if (!st) st = st2;
+            mlxc_encoder_destroy(enc);
+            llm_release_views(c0); /* the graph holds what it names */
+            if (!st) st = mlxc_graph_instantiate(g, dev, &b->exec);
+            if (st) {
+                mlxc_graph_destroy(g);
+                b->exec = NULL;
+                return st;
+            }
+            b->graph = g;
+            b->key_n = n;
+            memcpy(b->key, seqs, (size_t)n * sizeof *seqs);
+        }
+        if ((st = mlxc_encoder_create(dev, &enc))) return st;
+        st = mlxc_graph_exec_launch(b->exec, enc);
+        if (!st) st = mlxc_encoder_commit_and_wait_labeled(enc, "model.batch_decode");
+        mlxc_encoder_destroy(enc);
+        return st;
+    }
+    if ((st = mlxc_encoder_create(dev, &enc))) return st;
+    mlxc_encoder_set_auto_barrier(enc, true);
+    st = encode_step(b, enc, rows, n);
     if (!st) st = mlxc_encoder_commit_and_wait_labeled(enc, "model.batch_decode");
     mlxc_encoder_destroy(enc);
     llm_release_views(c0);
@@ -154,6 +207,13 @@ mlxc_status mlxc_batch_decode(mlxc_batch *b, const int32_t *tokens, const uint32
         ids[i] = (uint32_t)tokens[i];
         pos[i] = c->n_past;
     }
+    if (n == 1) {
+        /* one sequence: its own context's decode step (the fused one,
+         * replayed), its logits copied into the batch's first row */
+        mlxc_status st = mlxc_context_eval(rows[0], tokens, 1);
+        if (!st && logits) st = mlxc_context_logits(rows[0], logits, (size_t)b->m->vocab);
+        return st;
+    }
     mlxc_context *c0 = b->seq[0];
     mlxc_status st = mlxc_buffer_write(c0->ids, 0, ids, (size_t)n * 4);
     if (!st) st = mlxc_buffer_write(c0->pos, 0, pos, (size_t)n * 4);
@@ -167,7 +227,7 @@ mlxc_status mlxc_batch_decode(mlxc_batch *b, const int32_t *tokens, const uint32
             st = mlxc_buffer_write(c0->mask, (size_t)i * c0->n_ctx * 4, c0->mask_host, (size_t)L * 4);
         }
     }
-    if (!st) st = step(b, rows, n);
+    if (!st) st = step(b, rows, seqs, n);
     if (!st && logits) st = mlxc_buffer_read(b->logits, 0, logits, (size_t)n * (size_t)b->m->vocab * 4);
     /* the caches were written only at positions past n_past, so a failure
      * leaves every sequence as it was */
