@@ -149,12 +149,24 @@ typedef struct mlxc_p_qmvf {
  * 128, and k a multiple of 32 up to 32768.  Shared memory: x' as int8 (k
  * bytes), then (d, d * sum q) per chunk (8 bytes). */
 #define MLXC_QMVR_WARPS 8
-#define MLXC_QMVR_R     2
+#ifndef MLXC_QMVR_R
+#define MLXC_QMVR_R 2
+#endif
+/* 32-value chunks a lane holds (a slice is 32 J chunks) */
+#ifndef MLXC_QMVR_J
+#define MLXC_QMVR_J 4
+#endif
+/* blocks an SM (the kernel's launch bounds and the front-end's grid) */
+#ifndef MLXC_QMVR_BLOCKS
+#define MLXC_QMVR_BLOCKS 2
+#endif
 MLXC_QF_HD static inline int mlxc_qmvr_takes(uint32_t f, uint32_t bits, uint32_t k, uint32_t group, uint32_t es) {
     return f == MLXC_QMMF_AFFINE && bits == 4 && es == 2 && (group == 32 || group == 64 || group == 128) &&
-           k % group == 0 && k % 32 == 0 && k / 32 <= 128 * MLXC_QMVR_WARPS;
+           k % group == 0 && k % 32 == 0 && k / 32 <= 32 * MLXC_QMVR_J * MLXC_QMVR_WARPS;
 }
-MLXC_QF_HD static inline uint32_t mlxc_qmvr_slices(uint32_t k) { return (k / 32 + 127) / 128; }
+MLXC_QF_HD static inline uint32_t mlxc_qmvr_slices(uint32_t k) {
+    return (k / 32 + 32 * MLXC_QMVR_J - 1) / (32 * MLXC_QMVR_J);
+}
 MLXC_QF_HD static inline uint32_t mlxc_qmvr_smem_bytes(uint32_t k) { return k + k / 32 * 8; }
 
 /* qmoe_F_X_Y(x, w, scales, biases, ids, y, mlxc_p_qmoe): expert-routed

@@ -325,22 +325,23 @@ mlxc_status mlxc_qmatmul_fused(mlxc_encoder *enc, const mlxc_buffer *x, const ml
     qmm_code(w->format, &kname);
     if (vp.q.format == MLXC_QMMF_AFFINE) snprintf(fmt, sizeof fmt, "affine%u", vp.q.bits);
     else snprintf(fmt, sizeof fmt, "%s", kname);
-    snprintf(name, sizeof name, "qmvf_%s_bf16_bf16", fmt);
+    snprintf(name, sizeof name, "%s_%s_bf16_bf16", !cpu && vp.act == MLXC_QMVF_ACT_Q8 ? "qmvr" : "qmvf", fmt);
     uint64_t groups;
     uint32_t block, shared = 0;
     if (cpu) {
         groups = ops_cpu_tile_groups(dev, (n + MLXC_CPU_QMM_NT - 1) / MLXC_CPU_QMM_NT);
         block = 1;
     } else if (vp.act == MLXC_QMVF_ACT_Q8) {
-        /* the register walk: x' in registers, tiles of 8 / S row groups of
-         * MLXC_QMVR_R rows, two blocks an SM striding over them */
+        /* the register walk (qmvr): x' in registers, tiles of 8 / S row
+         * groups of MLXC_QMVR_R rows, MLXC_QMVR_BLOCKS blocks an SM
+         * striding over them */
         if (!qmvr_weight(w, k)) return mlxc_qmatmul_fused_q8_fast(w, k);
         if ((w->data->offset | x->offset | (aux ? aux->offset : 0) | (g ? g->offset : 0)) & 15)
             return mlxc_set_error(MLXC_ERR_UNSUPPORTED,
                                   "mlxc_qmatmul_fused: int8 activations on a GPU take 16-byte aligned x, aux, g and "
                                   "weight views");
         const uint32_t rows = MLXC_QMVR_WARPS / mlxc_qmvr_slices(k) * MLXC_QMVR_R;
-        const uint64_t cap = (uint64_t)(dev->caps.compute_units > 0 ? dev->caps.compute_units : 1) * 2;
+        const uint64_t cap = (uint64_t)(dev->caps.compute_units > 0 ? dev->caps.compute_units : 1) * MLXC_QMVR_BLOCKS;
         groups = (n + rows - 1) / rows;
         if (groups > cap) groups = cap;
         block = 32 * MLXC_QMVR_WARPS;

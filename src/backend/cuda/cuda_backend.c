@@ -527,8 +527,11 @@ static mlxc_status cu_kernel_resolve(mlxc_device *dev, mlxc_kernel *k) {
             f->pdl = true;
             /* the streaming mat-vecs load their first weights before they
              * wait (qmatmul.cu, MLXC_PDL_INSIDE): qmvt tracks x then the
-             * weight, qmvf x, aux and g then the weight (ops/qmatmul.c) */
-            f->pdl_late = strncmp(k->name, "qmvt_", 5) == 0 ? 1 : strncmp(k->name, "qmvf_", 5) == 0 ? 3 : 0;
+             * weight, qmvf and qmvr x, aux and g then the weight
+             * (ops/qmatmul.c) */
+            f->pdl_late = strncmp(k->name, "qmvt_", 5) == 0                                            ? 1
+                          : strncmp(k->name, "qmvf_", 5) == 0 || strncmp(k->name, "qmvr_", 5) == 0 ? 3
+                                                                                                   : 0;
             if (f->nparams != UINT32_MAX && f->nparams != sig->nparams) {
                 pthread_mutex_unlock(&cu->mu);
                 return mlxc_set_error(MLXC_ERR_INTERNAL, "built-in CUDA kernel %s: table says %u parameters, module %u",

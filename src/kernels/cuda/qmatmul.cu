@@ -1890,13 +1890,13 @@ template <int SD, int GSH>
 __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse *fz, const uint8_t *__restrict__ w,
                                      const uint16_t *__restrict__ sc, const uint16_t *__restrict__ bi,
                                      uint16_t *__restrict__ y, const mlxc_p_qmatmul &p, QtcRed &red, uint8_t *smem) {
-    constexpr int R = MLXC_QMVR_R, J = 4;
+    constexpr int R = MLXC_QMVR_R, J = MLXC_QMVR_J;
     constexpr uint32_t JS = 32u >> GSH; /* scale groups a lane's next chunk is on (group = 32 << GSH) */
     const uint32_t k = p.k, nch = k / 32, S = mlxc_qmvr_slices(k), G = MLXC_QMVR_WARPS / S;
     const uint64_t n = p.n, rb = p.row_bytes, gpr = k >> (5 + GSH), tile = (uint64_t)G * R;
     const uint32_t lane = threadIdx.x % 32, wi = threadIdx.x / 32, s = wi % S, gi = wi / S;
     /* the lane's chunk j is cb + 32 j: bytes cw + 512 j of a row, scale cs + JS j */
-    const uint32_t cb = s * 128 + lane, cw = cb * 16, cs = cb >> GSH;
+    const uint32_t cb = s * 32 * J + lane, cw = cb * 16, cs = cb >> GSH;
     const bool active = gi < G;
     if (active) {
         const uint64_t r0 = (uint64_t)blockIdx.x * tile + (uint64_t)gi * R;
@@ -2016,16 +2016,6 @@ __device__ __forceinline__ void qmvf(const uint16_t *__restrict__ x, const uint1
     extern __shared__ __align__(16) uint8_t qtc_ring[];
     const mlxc_p_qmatmul &p = vp.q;
     const QFuse fz = {aux, g, vp.pro, vp.epi, vp.eps};
-    if constexpr (F == MLXC_QMMF_AFFINE && B == 4) {
-        /* int8 activations: the front-end checked mlxc_qmvr_takes */
-        if (vp.act == MLXC_QMVF_ACT_Q8) {
-            if (p.sdtype == MLXC_QS_F16)
-                qmvr_g<MLXC_QS_F16>(x, &fz, w, (const uint16_t *)sc, (const uint16_t *)bi, y, p, red, qtc_ring);
-            else
-                qmvr_g<MLXC_QS_BF16>(x, &fz, w, (const uint16_t *)sc, (const uint16_t *)bi, y, p, red, qtc_ring);
-            return;
-        }
-    }
     if (qvf_smem_ok<F, B>(x, aux, g, w, sc, bi, p)) {
         if (F != MLXC_QMMF_AFFINE) qmv_tc_smem<F, B, 0, true>(x, w, sc, bi, y, p, red, qtc_ring, &fz);
         else if (p.sdtype == MLXC_QS_F32) qmv_tc_smem<F, B, MLXC_QS_F32, true>(x, w, sc, bi, y, p, red, qtc_ring, &fz);
@@ -2129,6 +2119,21 @@ QMVT_XY(q6_k, MLXC_QMMF_Q6_K, 0)
         mlxc_qmm::qmvf<F, B>(x, aux, g, w, scales, biases, y, p);                                                    \
     }
 QMV_RING_FORMATS(QMVF_ENTRY)
+
+/* The int8 walk (act MLXC_QMVF_ACT_Q8; the front-end checked
+ * mlxc_qmvr_takes and launches 32 MLXC_QMVR_WARPS threads with
+ * mlxc_qmvr_smem_bytes). */
+extern "C" __global__ void __launch_bounds__(32 * MLXC_QMVR_WARPS, MLXC_QMVR_BLOCKS)
+    qmvr_affine4_bf16_bf16(const uint16_t *x, const uint16_t *aux, const uint16_t *g, const uint8_t *w,
+                           const void *scales, const void *biases, uint16_t *y, mlxc_p_qmvf vp) { MLXC_PDL_INSIDE();
+    __shared__ __align__(16) mlxc_qmm::QtcRed red;
+    extern __shared__ __align__(16) uint8_t qvr_smem[];
+    const mlxc_qmm::QFuse fz = {aux, g, vp.pro, vp.epi, vp.eps};
+    if (vp.q.sdtype == MLXC_QS_F16)
+        mlxc_qmm::qmvr_g<MLXC_QS_F16>(x, &fz, w, (const uint16_t *)scales, (const uint16_t *)biases, y, vp.q, red, qvr_smem);
+    else
+        mlxc_qmm::qmvr_g<MLXC_QS_BF16>(x, &fz, w, (const uint16_t *)scales, (const uint16_t *)biases, y, vp.q, red, qvr_smem);
+}
 
 #define QGATHER_ENTRY(NAME, F, B, YS, YT)                                                                            \
     extern "C" __global__ void qgather_##NAME##_##YS(const uint32_t *ids, const uint8_t *w, const void *scales,       \
