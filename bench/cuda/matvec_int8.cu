@@ -25,14 +25,7 @@
 #include <string.h>
 #include <vector>
 
-#define CK(x)                                                                                                          \
-    do {                                                                                                               \
-        cudaError_t e_ = (x);                                                                                          \
-        if (e_ != cudaSuccess) {                                                                                       \
-            fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_));                        \
-            exit(2);                                                                                                   \
-        }                                                                                                              \
-    } while (0)
+#include "probe.cuh"
 
 /* Unsigned bytes of a times signed bytes of b, summed into c. */
 __device__ __forceinline__ int dp4a_us(uint32_t a, int b, int c) {
@@ -413,25 +406,9 @@ int main(void) {
     CK(cudaEventCreate(&e1));
 
     /* the ceiling: a 256 MiB device copy, best of 5 */
-    const size_t cb = (size_t)256 << 20;
-    void *ca, *cbuf;
-    CK(cudaMalloc(&ca, cb));
-    CK(cudaMalloc(&cbuf, cb));
-    CK(cudaMemset(ca, 1, cb));
-    float best = 1e30f;
-    for (int i = 0; i < 5; i++) {
-        CK(cudaEventRecord(e0));
-        CK(cudaMemcpy(cbuf, ca, cb, cudaMemcpyDeviceToDevice));
-        CK(cudaEventRecord(e1));
-        CK(cudaEventSynchronize(e1));
-        float ms;
-        CK(cudaEventElapsedTime(&ms, e0, e1));
-        if (ms < best) best = ms;
-    }
-    const double ceiling = 2.0 * (double)cb / (best * 1e-3);
-    CK(cudaFree(ca));
-    CK(cudaFree(cbuf));
-    printf("copy 256 MiB: %.1f us, %.0f GB/s (read + write): the ceiling below\n\n", best * 1e3, ceiling / 1e9);
+    double cus;
+    const double ceiling = probe_copy_ceiling(0, &cus);
+    printf("copy 256 MiB: %.1f us, %.0f GB/s (read + write): the ceiling below\n\n", cus, ceiling / 1e9);
     printf("| layout and tiling | k x n | us | GB/s | of copy | check |\n|---|---|---:|---:|---:|---|\n");
 
     int bad = 0;

@@ -24,14 +24,7 @@
 #include <stdlib.h>
 #include <vector>
 
-#define CK(x)                                                                          \
-    do {                                                                               \
-        cudaError_t e_ = (x);                                                          \
-        if (e_ != cudaSuccess) {                                                       \
-            fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
-            exit(1);                                                                   \
-        }                                                                              \
-    } while (0)
+#include "probe.cuh"
 
 /* wait: 1 griddepcontrol.wait first (a dependent kernel); pf: bytes of
  * `next` this grid prefetches into L2 as its blocks finish. */
@@ -83,26 +76,10 @@ int main() {
     CK(cudaEventCreate(&e0));
     CK(cudaEventCreate(&e1));
 
-    const size_t cb = (size_t)256 << 20;
-    void *ca, *cbuf;
-    CK(cudaMalloc(&ca, cb));
-    CK(cudaMalloc(&cbuf, cb));
-    CK(cudaMemset(ca, 1, cb));
-    float best = 1e30f;
-    for (int i = 0; i < 5; i++) {
-        CK(cudaEventRecord(e0, s));
-        CK(cudaMemcpyAsync(cbuf, ca, cb, cudaMemcpyDeviceToDevice, s));
-        CK(cudaEventRecord(e1, s));
-        CK(cudaEventSynchronize(e1));
-        float ms;
-        CK(cudaEventElapsedTime(&ms, e0, e1));
-        if (ms < best) best = ms;
-    }
-    const double ceiling = 2.0 * (double)cb / (best * 1e-3);
-    CK(cudaFree(ca));
-    CK(cudaFree(cbuf));
+    double cus;
+    const double ceiling = probe_copy_ceiling(s, &cus);
     printf("%s, %d SMs, L2 %d MB; copy 256 MiB: %.1f us, %.0f GB/s (read + write): the ceiling below\n\n", prop.name,
-           sms, prop.l2CacheSize >> 20, best * 1e3, ceiling / 1e9);
+           sms, prop.l2CacheSize >> 20, cus, ceiling / 1e9);
 
     /* chains: a 7B Q4_0 layer's four weights, 8 layers; the same bytes as
      * 32 equal 28 MB kernels; 16 x 66 MB; one 1 GB read */
