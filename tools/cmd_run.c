@@ -242,7 +242,10 @@ int mlxc_cmd_run(int argc, char **argv) {
         fprintf(stderr, "mlxc run: the prompt has %zu tokens, the context only %ld (-c)\n", n_ids, n_ctx);
         goto out;
     }
-    mlxc_context_params cp = {.n_ctx = (uint32_t)n_ctx, .kv_dtype = kv};
+    /* the defaults (decode steps replayed as one captured graph), then the flags */
+    mlxc_context_params cp = mlxc_context_default_params();
+    cp.n_ctx = (uint32_t)n_ctx;
+    cp.kv_dtype = kv;
     cp.decode_q8 = q8;
     if (mlxc_context_create_ex(m, &cp, &ctx)) goto fail;
     mlxc_generate_stats st = {0};
