@@ -1207,23 +1207,34 @@ __device__ __forceinline__ uint32_t dyn_smem() {
     return r;
 }
 
-/* Whether the launch gave the ring its memory and the views suit 16-byte
- * copies (else the register path runs). */
+/* What both ring walks (qmvt, qmvf) need of a launch: the table above
+ * matching the front-end's (mlxc_qmvt_ring_of), a block of QTC_WARPS
+ * warps, a weight the ring takes with 16-byte aligned views, and `smem`
+ * bytes of dynamic shared memory. */
+template <int F, int B>
+__device__ __forceinline__ bool qring_ok(const uint8_t *w, const void *sc, const void *bi, const mlxc_p_qmatmul &p,
+                                         uint32_t smem) {
+    using S = QTStage<F, B>;
+    mlxc_qmvt_ring r;
+    const uint32_t es = p.sdtype == MLXC_QS_F32 ? 4 : 2;
+    if (!mlxc_qmvt_ring_of(F, B, &r) || r.sv != S::SV || r.unit != S::UNIT || r.ub != S::UB || r.stages != S::P)
+        return false;
+    if (blockDim.x != 32 * QTC_WARPS || ((uintptr_t)w & 15) ||
+        !mlxc_qmv_ring_takes(F, B, p.k, p.row_bytes, p.group, es) || dyn_smem() < smem)
+        return false;
+    return F != MLXC_QMMF_AFFINE || (((uintptr_t)sc | (uintptr_t)bi) & 15) == 0;
+}
+
+/* Whether the launch gave qmvt's ring its memory and the views suit
+ * 16-byte copies (else the register path runs). */
 template <int F, int B, typename X>
 __device__ __forceinline__ bool qtc_smem_ok(const X *x, const uint8_t *w, const void *sc, const void *bi,
                                             const mlxc_p_qmatmul &p) {
     if constexpr (!has_smem<F, B>::v) return false;
     else {
-        using S = QTStage<F, B>;
-        mlxc_qmvt_ring r;
         const uint32_t es = p.sdtype == MLXC_QS_F32 ? 4 : 2;
-        if (!mlxc_qmvt_ring_of(F, B, &r) || r.sv != S::SV || r.unit != S::UNIT || r.ub != S::UB || r.stages != S::P)
-            return false;
-        if (blockDim.x != 32 * QTC_WARPS || ((uintptr_t)w & 15) || ((uintptr_t)x & 15) ||
-            ((uint64_t)p.k * sizeof(X)) % 16 || !mlxc_qmv_ring_takes(F, B, p.k, p.row_bytes, p.group, es) ||
-            dyn_smem() < mlxc_qmvt_smem_bytes(F, B, p.m, sizeof(X), p.group, es))
-            return false;
-        return F != MLXC_QMMF_AFFINE || (((uintptr_t)sc | (uintptr_t)bi) & 15) == 0;
+        return qring_ok<F, B>(w, sc, bi, p, mlxc_qmvt_smem_bytes(F, B, p.m, sizeof(X), p.group, es)) &&
+               ((uintptr_t)x & 15) == 0 && ((uint64_t)p.k * sizeof(X)) % 16 == 0;
     }
 }
 
@@ -1995,16 +2006,9 @@ __device__ __forceinline__ void qmvr_g(const uint16_t *x, const QFuse *fz, const
 template <int F, int B>
 __device__ __forceinline__ bool qvf_smem_ok(const uint16_t *x, const uint16_t *aux, const uint16_t *g, const uint8_t *w,
                                             const void *sc, const void *bi, const mlxc_p_qmatmul &p) {
-    using S = QTStage<F, B>;
-    mlxc_qmvt_ring r;
     const uint32_t es = p.sdtype == MLXC_QS_F32 ? 4 : 2;
-    if (!mlxc_qmvt_ring_of(F, B, &r) || r.sv != S::SV || r.unit != S::UNIT || r.ub != S::UB || r.stages != S::P)
-        return false;
-    if (blockDim.x != 32 * QTC_WARPS || p.m != 1 || ((uintptr_t)w & 15) ||
-        !mlxc_qmv_ring_takes(F, B, p.k, p.row_bytes, p.group, es) ||
-        dyn_smem() < mlxc_qmvf_smem_bytes(F, B, p.k, p.group, es) || (((uintptr_t)x | (uintptr_t)aux | (uintptr_t)g) & 15))
-        return false;
-    return F != MLXC_QMMF_AFFINE || (((uintptr_t)sc | (uintptr_t)bi) & 15) == 0;
+    return p.m == 1 && qring_ok<F, B>(w, sc, bi, p, mlxc_qmvf_smem_bytes(F, B, p.k, p.group, es)) &&
+           (((uintptr_t)x | (uintptr_t)aux | (uintptr_t)g) & 15) == 0;
 }
 
 template <int F, int B>
