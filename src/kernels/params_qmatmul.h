@@ -46,15 +46,9 @@
 #define MLXC_QMVT_WARPS   8
 /* Blocks of the fused mat-vec (qmvf) an SM holds at once: its register
  * budget (__launch_bounds__) and the grid the front-end launches where the
- * ring's shared memory fits that many.  A build-time knob for comparisons:
- * at 3, Q4_0, Q4_1, Q8_0 and affine 4-bit fit 80 registers without
- * spills (at 2 they take 91-93); Q4_K and affine 8-bit would spill and
- * keep 2 (MLXC_QMVF_BLOCKS). */
-#ifndef MLXC_QMVF_MIN_BLOCKS
-#define MLXC_QMVF_MIN_BLOCKS 2
-#endif
-#define MLXC_QMVF_BLOCKS(f, bits)                                                                                    \
-    ((f) == MLXC_QMMF_Q4_K || ((f) == MLXC_QMMF_AFFINE && (bits) == 8) ? 2 : MLXC_QMVF_MIN_BLOCKS)
+ * ring's shared memory fits that many.  (Three, at 80 registers, measured
+ * slower: bench/results/decode-q8-h200-2026-12-04.md.) */
+#define MLXC_QMVF_BLOCKS 2
 /* CUDA mat-mat launch: an output tile of QMM_BM x rows by QMM_BN weight
  * rows, k walked in chunks of QMM_BK dequantized values. */
 #define MLXC_QMM_THREADS 256

@@ -148,12 +148,12 @@ static bool qmm_overlaps_weight(const mlxc_buffer *y, const mlxc_qmm_weight *w) 
            (w->biases && ops_overlap(y, w->biases));
 }
 
-/* The shared memory of a mat-vec ring of `ring` bytes (0: none, or it
- * does not fit a block), capping *groups to `per_sm` blocks an SM where
- * that many fit, at least one: 228 KB a Hopper or Ampere SM, 1 KB of it
- * reserved a block, the kernel's static sums 4.6 KB.  With the grid no
- * larger than what runs at once, each block's ring runs over several
- * tiles without draining. */
+/* The shared memory of a streaming mat-vec (qmvt's or qmvf's ring, qmvr's
+ * x') of `ring` bytes (0: none, or it does not fit a block), capping
+ * *groups to `per_sm` blocks an SM where that many fit, at least one:
+ * 228 KB a Hopper or Ampere SM, 1 KB of it reserved a block, the kernel's
+ * static sums 4.6 KB.  With the grid no larger than what runs at once,
+ * each block streams over several tiles without draining. */
 static uint32_t qmv_ring_launch(const mlxc_device *dev, uint32_t ring, uint32_t per_sm, uint64_t *groups) {
     if (!ring || ring + 8 * 1024 > dev->caps.max_shared_bytes) return 0;
     const uint32_t fit = (uint32_t)(228 * 1024 / (ring + 6 * 1024)), blocks = fit < per_sm ? fit : per_sm;
@@ -262,12 +262,11 @@ mlxc_status mlxc_qmatmul_fused_fast(const mlxc_qmm_weight *w, uint32_t k) {
                           aff ? "; affine: a power-of-two group >= 32, scale rows of whole 4-byte units" : "");
 }
 
-/* The weight's format code, bits, group and scale size for the register
- * walk's test (mlxc_qmvr_takes). */
+/* Whether the int8 walk takes w with k columns (mlxc_qmvr_takes on the
+ * weight's format code, bits, group and scale size). */
 static bool qmvr_weight(const mlxc_qmm_weight *w, uint32_t k) {
-    const uint32_t f = qmm_code(w->format, NULL);
     const uint32_t es = w->scales && w->scales->dtype == MLXC_F32 ? 4 : 2;
-    return f == MLXC_QMMF_AFFINE && mlxc_qmvr_takes(f, w->bits, k, w->group_size, es);
+    return mlxc_qmvr_takes(qmm_code(w->format, NULL), w->bits, k, w->group_size, es);
 }
 
 mlxc_status mlxc_qmatmul_fused_q8_fast(const mlxc_qmm_weight *w, uint32_t k) {
@@ -341,11 +340,12 @@ mlxc_status mlxc_qmatmul_fused(mlxc_encoder *enc, const mlxc_buffer *x, const ml
                                   "mlxc_qmatmul_fused: int8 activations on a GPU take 16-byte aligned x, aux, g and "
                                   "weight views");
         const uint32_t rows = MLXC_QMVR_WARPS / mlxc_qmvr_slices(k) * MLXC_QMVR_R;
-        const uint64_t cap = (uint64_t)(dev->caps.compute_units > 0 ? dev->caps.compute_units : 1) * MLXC_QMVR_BLOCKS;
         groups = (n + rows - 1) / rows;
-        if (groups > cap) groups = cap;
         block = 32 * MLXC_QMVR_WARPS;
-        shared = mlxc_qmvr_smem_bytes(k);
+        shared = qmv_ring_launch(dev, mlxc_qmvr_smem_bytes(k), MLXC_QMVR_BLOCKS, &groups);
+        if (!shared)
+            return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "mlxc_qmatmul_fused: k = %u needs more shared memory for "
+                                  "int8 activations than a block has", k);
     } else {
         /* the ring without x, then the whole x': a grid of
          * MLXC_QMVF_BLOCKS blocks an SM where that many fit */
@@ -353,7 +353,7 @@ mlxc_status mlxc_qmatmul_fused(mlxc_encoder *enc, const mlxc_buffer *x, const ml
         const uint32_t ring = mlxc_qmvf_smem_bytes(vp.q.format, vp.q.bits, k, vp.q.group, es);
         groups = (n + MLXC_QMVT_ROWS - 1) / MLXC_QMVT_ROWS;
         block = 32 * MLXC_QMVT_WARPS;
-        shared = qmv_ring_launch(dev, ring, MLXC_QMVF_BLOCKS(vp.q.format, vp.q.bits), &groups);
+        shared = qmv_ring_launch(dev, ring, MLXC_QMVF_BLOCKS, &groups);
     }
     if (groups > INT32_MAX) groups = INT32_MAX;
     const mlxc_kernel *kern = NULL;

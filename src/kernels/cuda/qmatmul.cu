@@ -1266,21 +1266,9 @@ __device__ __forceinline__ uint4 qvf_pack8(const float f[8]) {
                (uint32_t)__bfloat16_as_ushort(__float2bfloat16_rn(f[2 * i + 1])) << 16;
     return make_uint4(u[0], u[1], u[2], u[3]);
 }
-/* ---------------------------------------------------------------------------
- * An experiment behind a build-time knob (MLXC_QMVF_Q8X=1; off by default):
- * the fused Q4_0 mat-vec over int8 activations, one scale per 32 values,
- * each thread dotting whole blocks of one row with dp4a instead of the
- * mma walk.  Not the library's numerics (the CPU reference multiplies the
- * bf16 x' exactly): a comparison of speed, within the parity suite's bf16
- * bound.  The prologue stores x' as int8 (k bytes) and, per 32 values, its
- * scale and the scale times the code sum (float2) after them: both in the
- * 2k bytes x' would take.
- * ------------------------------------------------------------------------- */
-#ifndef MLXC_QMVF_Q8X
-#define MLXC_QMVF_Q8X 0
-#endif
-template <int F> struct q8x_on { static constexpr bool v = MLXC_QMVF_Q8X && F == MLXC_QMMF_Q4_0; };
-
+/* The int8 activations of qmvr (MLXC_QMVF_ACT_Q8): the prologue stores
+ * x' as int8 (k bytes) and, per 32 values, its scale and the scale times
+ * the code sum (float2) after them, both in the 2k bytes x' would take. */
 /* Unsigned bytes of a times signed bytes of b, added to c. */
 __device__ __forceinline__ int dp4a_us(uint32_t a, int b, int c) {
     int d;
@@ -1288,10 +1276,9 @@ __device__ __forceinline__ int dp4a_us(uint32_t a, int b, int c) {
     return d;
 }
 /* 8 values (a thread's piece) quantized against the amax of the 4 lanes
- * that hold one 32-value block; lanes past k8 pass zeros.  EO: the even
- * values' bytes in the first word and the odd ones' in the second (the
+ * that hold one 32-value block; lanes past k8 pass zeros.  The even
+ * values' bytes go in the first word and the odd ones' in the second (the
  * order of an MLX 4-bit word's low and high nibbles, qmvr). */
-template <bool EO = false>
 __device__ __forceinline__ void q8x_put(uint32_t i, uint32_t k8, uint4 v, int8_t *xq, float2 *xd) {
     float f[8];
     qvf_bf8(v, f);
@@ -1307,61 +1294,13 @@ __device__ __forceinline__ void q8x_put(uint32_t i, uint32_t k8, uint4 v, int8_t
     for (int j = 0; j < 8; j++) {
         const int q = __float2int_rn(f[j] * id);
         sq += q;
-        if (EO) w[j % 2] |= (uint32_t)(q & 0xff) << (8 * (j / 2));
-        else w[j / 4] |= (uint32_t)(q & 0xff) << (8 * (j % 4));
+        w[j % 2] |= (uint32_t)(q & 0xff) << (8 * (j / 2));
     }
     sq += __shfl_xor_sync(0xffffffffu, sq, 1);
     sq += __shfl_xor_sync(0xffffffffu, sq, 2);
     if (i < k8) ((uint2 *)xq)[i] = make_uint2(w[0], w[1]);
     if (i % 4 == 0 && i < k8) xd[i / 4] = make_float2(d, d * (float)sq);
 }
-/* One stage of the tile's 16 rows: thread (warp w, lane l) takes row l % 16
- * and blocks w + 16 j + 8 (l / 16): a warp's blocks share w's parity, so
- * odd warps read the codes as 4-byte words.  acc: the thread's row. */
-__device__ __forceinline__ void q8x_walk(const uint8_t *buf, uint32_t RS, const int8_t *xq, const float2 *xd,
-                                         uint32_t nch, uint32_t wid, uint32_t lane, float &acc) {
-    const uint8_t *row = buf + (lane % 16) * RS;
-    for (uint32_t c = wid + 8 * (lane / 16); c < nch; c += 16) {
-        const uint8_t *b = row + c * 18;
-        uint32_t q[4];
-        if (wid & 1) {
-#pragma unroll
-            for (int i = 0; i < 4; i++) q[i] = ((const uint32_t *)(b + 2))[i];
-        } else {
-            const uint16_t *h = (const uint16_t *)(b + 2);
-#pragma unroll
-            for (int i = 0; i < 4; i++) q[i] = (uint32_t)h[2 * i] | (uint32_t)h[2 * i + 1] << 16;
-        }
-        const float dw = f16(*(const uint16_t *)b);
-        const int4 xl = ((const int4 *)xq)[2 * c], xh = ((const int4 *)xq)[2 * c + 1];
-        const int xlv[4] = {xl.x, xl.y, xl.z, xl.w}, xhv[4] = {xh.x, xh.y, xh.z, xh.w};
-        int lo = 0, hi = 0;
-#pragma unroll
-        for (int i = 0; i < 4; i++) {
-            lo = dp4a_us(q[i] & 0x0f0f0f0fu, xlv[i], lo);
-            hi = dp4a_us(q[i] & 0xf0f0f0f0u, xhv[i], hi); /* 16 times the high nibbles */
-        }
-        const float2 s = xd[c];
-        acc = fmaf(dw, fmaf(s.x, (float)(lo + (hi >> 4)), -8.0f * s.y), acc);
-    }
-}
-/* The tile's 16 sums: lanes l and l + 16 share a row, then the 8 warps. */
-template <bool ADD, typename Y>
-__device__ __forceinline__ void q8x_store(QtcRed &R, float acc, Y *y, uint64_t tile, uint32_t n, uint32_t wid,
-                                          uint32_t lane) {
-    acc += __shfl_xor_sync(0xffffffffu, acc, 16);
-    if (lane < 16) R.red[wid][lane][0] = acc;
-    __syncthreads();
-    if (threadIdx.x < QTC_ROWS && tile + threadIdx.x < n) {
-        float s = 0.0f;
-        for (uint32_t v = 0; v < QTC_WARPS; v++) s += R.red[v][threadIdx.x][0];
-        const uint64_t i = tile + threadIdx.x;
-        if (ADD) sty(y, i, ldy(y, i) + rnd(y, s));
-        else sty(y, i, s);
-    }
-    __syncthreads();
-}
-
 /* 8 bf16 values (v0, v1 in .x, ...) in the order the A-operand walk of
  * format F loads them (xq4p, xa4p); as they are for the other walks. */
 template <int F, int B> __device__ __forceinline__ uint4 qvf_perm(uint4 u) {
@@ -1373,9 +1312,9 @@ template <int F, int B> __device__ __forceinline__ uint4 qvf_perm(uint4 u) {
         return make_uint4(__byte_perm(u.x, u.y, 0x5410), __byte_perm(u.x, u.y, 0x7632), __byte_perm(u.z, u.w, 0x5410),
                           __byte_perm(u.z, u.w, 0x7632));
 }
-/* Q8: x' as int8 and per-32 (d, d sum q) into xf's 2k bytes (q8x_put),
- * 1 in value order, 2 even/odd (qmvr); 0 bf16 in the walk's order. */
-template <int F, int B, int Q8 = (q8x_on<F>::v ? 1 : 0), typename X>
+/* Q8: x' as int8 and per-32 (d, d sum q) into xf's 2k bytes (q8x_put,
+ * qmvr); else bf16 in the walk's order. */
+template <int F, int B, bool Q8 = false, typename X>
 __device__ __forceinline__ void qvf_prologue(const X *__restrict__ x, const QFuse *fz, uint32_t k, X *xf, float *xsum,
                                              QtcRed &red) {
     static_assert(sizeof(X) == 2, "the fused mat-vec is bf16");
@@ -1433,8 +1372,8 @@ __device__ __forceinline__ void qvf_prologue(const X *__restrict__ x, const QFus
      * pieces: nt is whole warps, so the 4 lanes of a group are neighbours
      * and every lane runs each shuffle) */
     auto put = [&](uint32_t i, uint4 v) {
-        if constexpr (Q8 != 0) {
-            q8x_put<Q8 == 2>(i, k8, v, (int8_t *)xf, (float2 *)((uint8_t *)xf + k)); /* both inside x's 2k bytes */
+        if constexpr (Q8) {
+            q8x_put(i, k8, v, (int8_t *)xf, (float2 *)((uint8_t *)xf + k)); /* both inside x's 2k bytes */
             return;
         }
         float f[8];
@@ -1597,11 +1536,7 @@ __device__ __forceinline__ void qmv_tc_smem(const X *__restrict__ x, const uint8
         const uint8_t *buf = smem + slot * stage_bytes, *sbuf = buf + QTC_ROWS * RS;
         const X *xs = FZ ? xfull + (uint64_t)st * S::SV : (const X *)(buf + wbytes) + (xv ? g : 0) * S::SV;
         const uint32_t vals = (rowb - st * SB < SB ? rowb - st * SB : SB) / S::UB * S::UNIT;
-        if constexpr (FZ && q8x_on<F>::v) {
-            q8x_walk(buf, RS, (const int8_t *)xfull + st * S::SV,
-                     (const float2 *)((const uint8_t *)xfull + p.k) + st * (S::SV / 32),
-                     vals / 32, wid, threadIdx.x % 32, acc[0][0]);
-        } else if constexpr (has_qa<F, B>::v) {
+        if constexpr (has_qa<F, B>::v) {
             /* tokens past m read token 0's x: their columns are never stored */
             qa_walk<F, SD, FZ, X>(xs, FZ ? xsum + st * (S::SV / 32) : nullptr, true, buf + g * RS, buf + (g + 8) * RS, sbuf + g * SS, sbuf + (g + 8) * SS,
                               sbuf + (QTC_ROWS + g) * SS, sbuf + (QTC_ROWS + g + 8) * SS, p.group, vals / qa_vals<F>::v, wid,
@@ -1622,10 +1557,7 @@ __device__ __forceinline__ void qmv_tc_smem(const X *__restrict__ x, const uint8
         }
         if (st == nst - 1) {
             const uint64_t tile = (blockIdx.x + (uint64_t)ci * gridDim.x) * QTC_ROWS;
-            if constexpr (FZ && q8x_on<F>::v) {
-                if (fz->epi == MLXC_QMVF_ADD) q8x_store<true>(red, acc[0][0], y, tile, n, wid, threadIdx.x % 32);
-                else q8x_store<false>(red, acc[0][0], y, tile, n, wid, threadIdx.x % 32);
-            } else if (FZ && fz->epi == MLXC_QMVF_ADD) {
+            if (FZ && fz->epi == MLXC_QMVF_ADD) {
                 qtc_store<has_qa<F, B>::v, true>(red, acc, y, tile, n, m, g, t, wid, nw);
             } else {
                 qtc_store<has_qa<F, B>::v>(red, acc, y, tile, n, m, g, t, wid, nw);
@@ -1919,7 +1851,7 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
                     asm volatile("prefetch.global.L2 [%0];" ::"l"(w + (r0 + r) * rb + cw + 512 * j));
     }
     MLXC_PDL_WAIT();
-    qvf_prologue<MLXC_QMMF_AFFINE, 4, 2>(x, fz, k, (uint16_t *)smem, nullptr, red);
+    qvf_prologue<MLXC_QMMF_AFFINE, 4, true>(x, fz, k, (uint16_t *)smem, nullptr, red);
     const int8_t *xq = (const int8_t *)smem;
     const float2 *xd = (const float2 *)(smem + k);
     int xe[J][4], xo[J][4];
@@ -2117,7 +2049,7 @@ QMV_RING_FORMATS(QMVT_XY)
 QMVT_XY(q6_k, MLXC_QMMF_Q6_K, 0)
 
 #define QMVF_ENTRY(NAME, F, B)                                                                                        \
-    extern "C" __global__ void __launch_bounds__(MLXC_QMVT_THREADS, MLXC_QMVF_BLOCKS(F, B))                          \
+    extern "C" __global__ void __launch_bounds__(MLXC_QMVT_THREADS, MLXC_QMVF_BLOCKS)                          \
         qmvf_##NAME##_bf16_bf16(const uint16_t *x, const uint16_t *aux, const uint16_t *g, const uint8_t *w,         \
                                 const void *scales, const void *biases, uint16_t *y, mlxc_p_qmvf p) { MLXC_PDL_INSIDE(); \
         mlxc_qmm::qmvf<F, B>(x, aux, g, w, scales, biases, y, p);                                                    \
