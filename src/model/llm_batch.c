@@ -135,41 +135,33 @@ static mlxc_status encode_step(mlxc_batch *b, mlxc_encoder *enc, mlxc_context **
     return st;
 }
 
+typedef struct step_arg {
+    mlxc_batch    *b;
+    mlxc_context **rows;
+    uint32_t       n;
+} step_arg;
+static mlxc_status encode_step_fn(mlxc_encoder *enc, void *arg) {
+    step_arg *a = arg;
+    return encode_step(a->b, enc, a->rows, a->n);
+}
+
 /* One batched step: replayed from the graph of this sequence list where
  * the contexts decode by graph (captured on first use), else encoded. */
 static mlxc_status step(mlxc_batch *b, mlxc_context **rows, const uint32_t *seqs, uint32_t n) {
     mlxc_context *c0 = b->seq[0];
     mlxc_device *dev = b->m->dev;
-    mlxc_encoder *enc;
     mlxc_status st;
     if (c0->use_graph) {
         if (b->key_n != n || memcmp(b->key, seqs, (size_t)n * sizeof *seqs)) {
             drop_graph(b);
-            if ((st = mlxc_encoder_create(dev, &enc))) return st;
-            mlxc_encoder_set_auto_barrier(enc, true);
-            st = mlxc_encoder_start_capture(enc);
-            if (!st) st = encode_step(b, enc, rows, n);
-            mlxc_graph *g = NULL;
-            mlxc_status st2 = mlxc_encoder_take_capture(enc, &g);
-            if (!st) st = st2;
-            mlxc_encoder_destroy(enc);
-            llm_release_views(c0); /* the graph holds what it names */
-            if (!st) st = mlxc_graph_instantiate(g, dev, &b->exec);
-            if (st) {
-                mlxc_graph_destroy(g);
-                b->exec = NULL;
-                return st;
-            }
-            b->graph = g;
+            step_arg a = {b, rows, n};
+            if ((st = llm_capture(c0, encode_step_fn, &a, &b->graph, &b->exec))) return st;
             b->key_n = n;
             memcpy(b->key, seqs, (size_t)n * sizeof *seqs);
         }
-        if ((st = mlxc_encoder_create(dev, &enc))) return st;
-        st = mlxc_graph_exec_launch(b->exec, enc);
-        if (!st) st = mlxc_encoder_commit_and_wait_labeled(enc, "model.batch_decode");
-        mlxc_encoder_destroy(enc);
-        return st;
+        return llm_replay(dev, b->exec, "model.batch_decode");
     }
+    mlxc_encoder *enc;
     if ((st = mlxc_encoder_create(dev, &enc))) return st;
     mlxc_encoder_set_auto_barrier(enc, true);
     st = encode_step(b, enc, rows, n);

@@ -210,34 +210,53 @@ void mlxc_context_free(mlxc_context *c) {
     free(c);
 }
 
+mlxc_status llm_capture(mlxc_context *vc, llm_encode_fn fn, void *arg, mlxc_graph **g, mlxc_graph_exec **exec) {
+    mlxc_device *dev = vc->m->dev;
+    mlxc_encoder *enc;
+    *g = NULL;
+    *exec = NULL;
+    mlxc_status st = mlxc_encoder_create(dev, &enc);
+    if (st) return st;
+    mlxc_encoder_set_auto_barrier(enc, true);
+    st = mlxc_encoder_start_capture(enc);
+    if (!st) st = fn(enc, arg);
+    mlxc_graph *cg = NULL;
+    mlxc_status st2 = mlxc_encoder_take_capture(enc, &cg);
+    if (!st) st = st2;
+    mlxc_encoder_destroy(enc);
+    llm_release_views(vc); /* the graph holds what it names */
+    if (!st) st = mlxc_graph_instantiate(cg, dev, exec);
+    if (st) {
+        mlxc_graph_destroy(cg);
+        *exec = NULL;
+        return st;
+    }
+    *g = cg;
+    return MLXC_OK;
+}
+
+mlxc_status llm_replay(mlxc_device *dev, mlxc_graph_exec *exec, const char *label) {
+    mlxc_encoder *enc;
+    mlxc_status st = mlxc_encoder_create(dev, &enc);
+    if (st) return st;
+    st = mlxc_graph_exec_launch(exec, enc);
+    if (!st) st = mlxc_encoder_commit_and_wait_labeled(enc, label);
+    mlxc_encoder_destroy(enc);
+    return st;
+}
+
+static mlxc_status encode_decode(mlxc_encoder *enc, void *arg) {
+    mlxc_context *c = arg;
+    return llm_forward(c, enc, c->n_past, 1, 1);
+}
+
 /* A decode step as a replayed graph.  Nothing in the step depends on the
  * position on the host: rope, the KV write and the attention length all
  * read it from ctx->pos, so one capture serves every position. */
 static mlxc_status decode_replay(mlxc_context *c) {
     mlxc_status st;
-    mlxc_encoder *enc;
-    if (!c->decode_exec) {
-        if ((st = mlxc_encoder_create(c->m->dev, &enc))) return st;
-        mlxc_encoder_set_auto_barrier(enc, true);
-        st = mlxc_encoder_start_capture(enc);
-        if (!st) st = llm_forward(c, enc, c->n_past, 1, 1);
-        mlxc_graph *g = NULL;
-        mlxc_status st2 = mlxc_encoder_take_capture(enc, &g);
-        if (!st) st = st2;
-        mlxc_encoder_destroy(enc);
-        llm_release_views(c);   /* the graph holds what it names */
-        if (!st) st = mlxc_graph_instantiate(g, c->m->dev, &c->decode_exec);
-        if (st) {
-            mlxc_graph_destroy(g);
-            c->decode_exec = NULL;
-            return st;
-        }
-        c->decode_graph = g;
-    }
-    if ((st = mlxc_encoder_create(c->m->dev, &enc))) return st;
-    st = mlxc_graph_exec_launch(c->decode_exec, enc);
-    if (!st) st = mlxc_encoder_commit_and_wait_labeled(enc, "model.decode");
-    mlxc_encoder_destroy(enc);
+    if (!c->decode_exec && (st = llm_capture(c, encode_decode, c, &c->decode_graph, &c->decode_exec))) return st;
+    st = llm_replay(c->m->dev, c->decode_exec, "model.decode");
     if (!st) c->n_past += 1;
     return st;
 }

@@ -181,6 +181,15 @@ struct mlxc_context {
  * tokens go to ctx->logits rows 0 .. n_out - 1. */
 mlxc_status llm_forward(mlxc_context *ctx, mlxc_encoder *enc, uint32_t p0, uint32_t m, uint32_t n_out);
 void        llm_release_views(mlxc_context *ctx);
+
+/* A step captured as a graph: what fn(enc, arg) records, with auto-barrier
+ * on, into *g and its instantiation *exec (both NULL on failure); the views
+ * made on vc while encoding are released, the graph holding what it names
+ * (a context's decode step, a batch's step). */
+typedef mlxc_status (*llm_encode_fn)(mlxc_encoder *enc, void *arg);
+mlxc_status llm_capture(mlxc_context *vc, llm_encode_fn fn, void *arg, mlxc_graph **g, mlxc_graph_exec **exec);
+/* Launch exec on dev in one command buffer labelled `label` and wait. */
+mlxc_status llm_replay(mlxc_device *dev, mlxc_graph_exec *exec, const char *label);
 /* The last evaluated token's argmax and its log-probability, computed on
  * the device with the forward pass: reading them is 8 bytes, not a row. */
 mlxc_status llm_context_top1(const mlxc_context *ctx, int32_t *token, float *logprob);
