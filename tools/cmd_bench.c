@@ -46,7 +46,7 @@ static const char k_usage[] =
     "                         the GPU's int8 mat-vec takes the weights (MLX 4-bit); see README\n"
     "  --seqs S[,S...]        also run each -n test as S sequences decoding together\n"
     "                         (1..8, mlxc_batch: one forward pass of S rows a step,\n"
-    "                         encoded each step); t/s counts all S sequences' tokens\n"
+    "                         replayed as one graph); t/s counts all S sequences' tokens\n"
     "  --no-warmup            skip the untimed first run of each test\n"
     "  -o, --output FORMAT    md (llama-bench's table, default), json (one array), jsonl (one object a line)\n"
     "  --json                 the same as -o json\n"
