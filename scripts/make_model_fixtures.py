@@ -408,13 +408,14 @@ def write_gguf(hf_dir, path, qtype=None, dequantized=False, drop=None, arch_name
     w.close()
 
 
-def write_mlx(hf_dir, out, bits=4, group_size=64, dequantized=False):
+def write_mlx(hf_dir, out, bits=4, group_size=64, dequantized=False, bf16=False):
     """The model as an MLX directory quantized with mlx itself
     (mx.quantize, affine mode): every linear layer and the embedding whose
     input width the group divides becomes a (weight, scales, biases) triple,
     the others stay dense, as mlx_lm converts.  dequantized: the same values
     through mx.dequantize as a plain f32 directory (the exact reference).
-    False when mlx cannot be imported."""
+    bf16: the weights quantized from bf16, so the scales and biases are bf16
+    (as mlx_lm converts a bf16 model).  False when mlx cannot be imported."""
     import shutil
     try:
         import mlx.core as mx
@@ -427,18 +428,23 @@ def write_mlx(hf_dir, out, bits=4, group_size=64, dequantized=False):
     res = {}
     for n, a in t.items():
         if a.ndim == 2 and a.shape[1] % group_size == 0 and n.endswith(".weight"):
-            wq, sc, bi = mx.quantize(mx.array(a.astype(np.float32)), group_size=group_size, bits=bits)
+            src = mx.array(a.astype(np.float32))
+            wq, sc, bi = mx.quantize(src.astype(mx.bfloat16) if bf16 else src, group_size=group_size, bits=bits)
             if dequantized:
                 res[n] = np.array(mx.dequantize(wq, sc, bi, group_size=group_size, bits=bits), dtype=np.float32)
             else:
                 stem = n[: -len(".weight")]
                 res[n] = np.array(wq, dtype=np.uint32)
-                res[stem + ".scales"] = np.array(sc, dtype=np.float32)
-                res[stem + ".biases"] = np.array(bi, dtype=np.float32)
+                for suf, v in ((".scales", sc), (".biases", bi)):
+                    f = np.array(v.astype(mx.float32), dtype=np.float32)
+                    # bf16 values exactly: their top 16 bits, tagged BF16 below
+                    res[stem + suf] = (f.view(np.uint32) >> 16).astype(np.uint16) if bf16 else f
         else:
             res[n] = a
     os.makedirs(out, exist_ok=True)
     save_file(res, os.path.join(out, "model.safetensors"))
+    if bf16:
+        _retag_bf16(os.path.join(out, "model.safetensors"))
     if not dequantized:
         cfg["quantization"] = {"group_size": group_size, "bits": bits, "mode": "affine"}
     with open(os.path.join(out, "config.json"), "w") as f:
@@ -628,9 +634,10 @@ def main():
             mlx_dir = os.path.join(a.test_data, name + "-mlx4")
             if write_mlx(src, mlx_dir):
                 write_mlx(src, mlx_dir + "-deq", dequantized=True)
+                write_mlx(src, mlx_dir + "-bf16", bf16=True)
             else:
-                shutil.rmtree(mlx_dir, ignore_errors=True)
-                shutil.rmtree(mlx_dir + "-deq", ignore_errors=True)
+                for d in (mlx_dir, mlx_dir + "-deq", mlx_dir + "-bf16"):
+                    shutil.rmtree(d, ignore_errors=True)
         for name in MODELS:
             for dt in ("f16", "bf16"):
                 write_half(os.path.join(a.out, name), os.path.join(a.test_data, f"{name}-{dt}"), dt)
