@@ -186,10 +186,12 @@ static mlxc_status attention_fused(fw *f, mlxc_encoder *enc, int l, uint32_t p0,
                              .window = M->layers[l].window, .scale = M->attn_scale, .softcap = M->attn_softcap};
     if (m == 1) {
         /* the length comes from the position buffer (L = 1 + pos[r]), so a
-         * captured decode step replays at any position */
+         * captured decode step replays at any position; the partials go to
+         * the sequence's own scratch, so that a batched step's rows share no
+         * buffer and their attentions run side by side in its graph */
         mlxc_buffer *q = view(f, c->q, off, 2, H, hd, 0), *o = view(f, c->att, off, 2, H, hd, 0);
         d.kv_len = 1;
-        return mlxc_attention_decode(enc, q, kc->k_cache[l], kc->v_cache[l], o, c->attn_scratch,
+        return mlxc_attention_decode(enc, q, kc->k_cache[l], kc->v_cache[l], o, kc->attn_scratch,
                                      view(f, c->pos, r, 1, 1, 0, 0), &d);
     }
     d.q_len = m;
