@@ -159,30 +159,48 @@ static int reduce_edges(cu_topo *t) {
 static int early_reads(cu_topo *t) {
     t->plain = calloc(t->k ? t->k : 1, 1);
     if (!t->plain) return -1;
+    if (!t->ranges) {
+        for (uint32_t j = 0; j < t->k; j++) t->plain[j] = ((const cu_func *)t->d[j]->kernel->impl)->pdl_late != 0;
+        return 0;
+    }
+    /* the writes seen so far, listed per allocation (rslot.writes; reads
+     * unused), so a dispatch checks its early reads against the writes to
+     * the same allocations only */
+    size_t nw = 0;
+    for (uint32_t j = 0; j < t->k; j++) nw += t->d[j]->ranges.n;
+    size_t cap = 16;
+    while (cap < 2 * nw) cap <<= 1;
+    rslot *tab = calloc(cap, sizeof *tab);
+    rrec *pool = malloc((nw ? nw : 1) * sizeof *pool);
+    if (!tab || !pool) {
+        free(tab);
+        free(pool);
+        return -1;
+    }
+    uint32_t npool = 0;
     for (uint32_t j = 0; j < t->k; j++) {
-        const mlxc_cmd_dispatch *d = t->d[j];
-        const uint32_t late = ((const cu_func *)d->kernel->impl)->pdl_late;
-        if (!late) continue;
-        if (!t->ranges) {
-            t->plain[j] = 1;
-            continue;
-        }
-        const mlxc_range_set *rj = &d->ranges;
-        for (uint32_t i = 0; i < j && !t->plain[j]; i++) {
-            const mlxc_range_set *ri = &t->d[i]->ranges;
-            for (uint32_t a = 0; a < ri->n && !t->plain[j]; a++) {
-                const mlxc_buffer_range *w = &ri->r[a];
-                if (w->role != MLXC_RANGE_DST) continue;
-                for (uint32_t b = late; b < rj->n; b++) {
-                    const mlxc_buffer_range *r = &rj->r[b];
-                    if (r->role == MLXC_RANGE_SRC && r->alloc_id == w->alloc_id && r->p0 < w->p1 && w->p0 < r->p1) {
-                        t->plain[j] = 1;
-                        break;
-                    }
+        const mlxc_range_set *rj = &t->d[j]->ranges;
+        const uint32_t late = ((const cu_func *)t->d[j]->kernel->impl)->pdl_late;
+        for (uint32_t b = late ? late : rj->n; b < rj->n && !t->plain[j]; b++) {
+            const mlxc_buffer_range *r = &rj->r[b];
+            if (r->role != MLXC_RANGE_SRC) continue;
+            const rslot *sl = rslot_find(tab, cap, r->alloc_id);
+            for (uint32_t e = sl->writes; e != RNIL; e = pool[e].next)
+                if (r->p0 < pool[e].p1 && pool[e].p0 < r->p1) {
+                    t->plain[j] = 1;
+                    break;
                 }
-            }
+        }
+        for (uint32_t b = 0; b < rj->n; b++) {
+            const mlxc_buffer_range *w = &rj->r[b];
+            if (w->role != MLXC_RANGE_DST) continue;
+            rslot *sl = rslot_find(tab, cap, w->alloc_id);
+            pool[npool] = (rrec){w->p0, w->p1, j, sl->writes};
+            sl->writes = npool++;
         }
     }
+    free(tab);
+    free(pool);
     return 0;
 }
 
