@@ -218,15 +218,28 @@ MLXC_QF_HD static inline uint32_t mlxc_qf_block_bytes(uint32_t f) {
 typedef struct mlxc_qmvt_ring {
     uint32_t sv, unit, ub, stages;
 } mlxc_qmvt_ring;
+/* MLX affine 4-bit in the fused mat-vec (qmvf, m = 1): values a stage and
+ * stages.  qmvt keeps 1024 x 4, which its m = 8 rows of x on each stage
+ * need (2048 cost m = 8 15% at 14336 x 4096); one row gains from fewer,
+ * longer stages (bench/results/decode-q8-h200-2026-12-04.md section 12). */
+#ifndef MLXC_QMVF_A4_SV
+#define MLXC_QMVF_A4_SV 2048
+#endif
+#ifndef MLXC_QMVF_A4_STAGES
+#define MLXC_QMVF_A4_STAGES 3
+#endif
 /* Ring stages of Q4_0 and Q4_1 (a build-time knob for comparisons). */
 #ifndef MLXC_QMVT_Q4_STAGES
 #define MLXC_QMVT_Q4_STAGES 3
 #endif
-MLXC_QF_HD static inline int mlxc_qmvt_ring_of(uint32_t f, uint32_t bits, mlxc_qmvt_ring *r) {
+/* The ring of format f in qmvt (fused 0) or in the fused mat-vec qmvf
+ * (fused 1; they differ for MLX affine 4-bit only). */
+MLXC_QF_HD static inline int mlxc_qmvt_ring_of(uint32_t f, uint32_t bits, int fused, mlxc_qmvt_ring *r) {
     switch (f) {
     case MLXC_QMMF_AFFINE:
         if (bits != 4 && bits != 8) return 0;
-        r->sv = bits == 4 ? 1024 : 512, r->unit = 32, r->ub = 4 * bits, r->stages = 4;
+        r->sv = bits == 8 ? 512 : fused ? MLXC_QMVF_A4_SV : 1024, r->unit = 32, r->ub = 4 * bits;
+        r->stages = bits == 4 && fused ? MLXC_QMVF_A4_STAGES : 4;
         return 1;
     /* stages of twice the values: more work for each stage's fixed cost */
     case MLXC_QMMF_Q4_0: r->sv = 2048, r->unit = 32, r->ub = 18, r->stages = MLXC_QMVT_Q4_STAGES; return 1;
@@ -250,7 +263,7 @@ MLXC_QF_HD static inline uint32_t mlxc_qmvt_stage_bytes(const mlxc_qmvt_ring *r,
 MLXC_QF_HD static inline uint32_t mlxc_qmvt_smem_bytes(uint32_t f, uint32_t bits, uint32_t m, uint32_t xsize,
                                                        uint32_t group, uint32_t scale_size) {
     mlxc_qmvt_ring r;
-    if (!mlxc_qmvt_ring_of(f, bits, &r)) return 0;
+    if (!mlxc_qmvt_ring_of(f, bits, 0, &r)) return 0;
     const uint32_t ss = f == MLXC_QMMF_AFFINE && group ? r.sv / group * scale_size : 0;
     return r.stages * mlxc_qmvt_stage_bytes(&r, m, xsize, ss);
 }
@@ -259,7 +272,7 @@ MLXC_QF_HD static inline uint32_t mlxc_qmvt_smem_bytes(uint32_t f, uint32_t bits
 MLXC_QF_HD static inline uint32_t mlxc_qmvf_smem_bytes(uint32_t f, uint32_t bits, uint32_t k, uint32_t group,
                                                        uint32_t scale_size) {
     mlxc_qmvt_ring r;
-    if (!mlxc_qmvt_ring_of(f, bits, &r)) return 0;
+    if (!mlxc_qmvt_ring_of(f, bits, 1, &r)) return 0;
     const uint32_t ss = f == MLXC_QMMF_AFFINE && group ? r.sv / group * scale_size : 0;
     return r.stages * mlxc_qmvt_stage_bytes(&r, 0, 2, ss) + ((k * 2 + 15) / 16) * 16 + ((k + 31) / 32 * 4 + 15) / 16 * 16;
 }
@@ -272,15 +285,15 @@ MLXC_QF_HD static inline uint32_t mlxc_qmv_scale_granule(uint32_t k, uint32_t gr
     while (g >= 4 && (row % g || stage % g || last % g)) g /= 2;
     return g >= 4 ? g : 0;
 }
-/* Whether the ring of qmvt/qmvf takes a weight of this shape (the rest
- * goes through their slower paths): rows of whole 16-byte units, and for
- * MLX affine a group a power of two of at least 32, a stage's scales
- * whole 16-byte units and a scale row copied in pieces of 4 bytes or
- * more.  es: bytes of one scale. */
-MLXC_QF_HD static inline int mlxc_qmv_ring_takes(uint32_t f, uint32_t bits, uint32_t k, uint64_t row_bytes,
-                                                 uint32_t group, uint32_t es) {
+/* Whether the ring of qmvt (fused 0) or qmvf (fused 1) takes a weight of
+ * this shape (the rest goes through their slower paths): rows of whole
+ * 16-byte units, and for MLX affine a group a power of two of at least 32,
+ * a stage's scales whole 16-byte units and a scale row copied in pieces of
+ * 4 bytes or more.  es: bytes of one scale. */
+MLXC_QF_HD static inline int mlxc_qmv_ring_takes(uint32_t f, uint32_t bits, int fused, uint32_t k,
+                                                 uint64_t row_bytes, uint32_t group, uint32_t es) {
     mlxc_qmvt_ring r;
-    if (!mlxc_qmvt_ring_of(f, bits, &r) || row_bytes % 16 || k % 8) return 0;
+    if (!mlxc_qmvt_ring_of(f, bits, fused, &r) || row_bytes % 16 || k % 8) return 0;
     if (f != MLXC_QMMF_AFFINE) return 1;
     return group >= 32 && (group & (group - 1)) == 0 && k % group == 0 && (r.sv / group * es) % 16 == 0 &&
            mlxc_qmv_scale_granule(k, group, es, r.sv) != 0;

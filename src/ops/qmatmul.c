@@ -235,7 +235,7 @@ mlxc_status mlxc_qmatmul(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_qmm
 /* The formats of the fused mat-vec: those with a qmvt ring. */
 static bool qmvf_has(uint32_t f, uint32_t bits) {
     mlxc_qmvt_ring r;
-    return mlxc_qmvt_ring_of(f, bits, &r) != 0;
+    return mlxc_qmvt_ring_of(f, bits, 1, &r) != 0;
 }
 
 mlxc_status mlxc_qmatmul_fused_supported(const mlxc_qmm_weight *w) {
@@ -256,7 +256,7 @@ mlxc_status mlxc_qmatmul_fused_fast(const mlxc_qmm_weight *w, uint32_t k) {
     const uint32_t bits = aff ? w->bits : 0, group = aff ? w->group_size : mlxc_qf_block_elems(f);
     const uint64_t row = group && k % group == 0 ? mlxc_qmm_row_bytes(w->format, bits, group, k) : 0;
     const uint32_t es = aff && w->scales && w->scales->dtype == MLXC_F32 ? 4 : 2;
-    if (row && mlxc_qmv_ring_takes(f, bits, k, row, group, es)) return MLXC_OK;
+    if (row && mlxc_qmv_ring_takes(f, bits, 1, k, row, group, es)) return MLXC_OK;
     return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "mlxc_qmatmul_fused: k = %u (%llu-byte rows%s) is off the fast path", k,
                           (unsigned long long)row,
                           aff ? "; affine: a power-of-two group >= 32, scale rows of whole 4-byte units" : "");

@@ -1178,12 +1178,15 @@ __device__ __forceinline__ void qa_walk(const X *xr, const float *xsum, bool xv,
  * of the next tile load while the last ones of the current tile are
  * multiplied): with a grid of a few blocks per SM it never drains until
  * the end.  Sizes: mlxc_qmvt_ring_of, which this table must match. */
-template <int F, int B> struct QTStage;
-template <int B> struct QTStage<MLXC_QMMF_AFFINE, B> { static constexpr uint32_t SV = B == 4 ? 1024 : 512, UNIT = 32, UB = 4 * B, P = 4; };
-template <> struct QTStage<MLXC_QMMF_Q4_0, 0> { static constexpr uint32_t SV = 2048, UNIT = 32, UB = 18, P = MLXC_QMVT_Q4_STAGES; };
-template <> struct QTStage<MLXC_QMMF_Q4_1, 0> { static constexpr uint32_t SV = 2048, UNIT = 32, UB = 20, P = MLXC_QMVT_Q4_STAGES; };
-template <> struct QTStage<MLXC_QMMF_Q8_0, 0> { static constexpr uint32_t SV = 1024, UNIT = 32, UB = 34, P = 3; };
-template <> struct QTStage<MLXC_QMMF_Q4_K, 0> { static constexpr uint32_t SV = 2048, UNIT = 256, UB = 144, P = 3; };
+template <int F, int B, bool FZ = false> struct QTStage;
+template <int B, bool FZ> struct QTStage<MLXC_QMMF_AFFINE, B, FZ> {
+    static constexpr uint32_t SV = B == 8 ? 512 : FZ ? MLXC_QMVF_A4_SV : 1024, UNIT = 32, UB = 4 * B,
+                              P = B == 4 && FZ ? MLXC_QMVF_A4_STAGES : 4;
+};
+template <bool FZ> struct QTStage<MLXC_QMMF_Q4_0, 0, FZ> { static constexpr uint32_t SV = 2048, UNIT = 32, UB = 18, P = MLXC_QMVT_Q4_STAGES; };
+template <bool FZ> struct QTStage<MLXC_QMMF_Q4_1, 0, FZ> { static constexpr uint32_t SV = 2048, UNIT = 32, UB = 20, P = MLXC_QMVT_Q4_STAGES; };
+template <bool FZ> struct QTStage<MLXC_QMMF_Q8_0, 0, FZ> { static constexpr uint32_t SV = 1024, UNIT = 32, UB = 34, P = 3; };
+template <bool FZ> struct QTStage<MLXC_QMMF_Q4_K, 0, FZ> { static constexpr uint32_t SV = 2048, UNIT = 256, UB = 144, P = 3; };
 template <int F, int B> struct has_smem { static constexpr bool v = F == MLXC_QMMF_AFFINE || F == MLXC_QMMF_Q4_0 || F == MLXC_QMMF_Q4_1 || F == MLXC_QMMF_Q8_0 || F == MLXC_QMMF_Q4_K; };
 
 __device__ __forceinline__ void cp16(void *dst, const void *src) {
@@ -1211,16 +1214,16 @@ __device__ __forceinline__ uint32_t dyn_smem() {
  * matching the front-end's (mlxc_qmvt_ring_of), a block of QTC_WARPS
  * warps, a weight the ring takes with 16-byte aligned views, and `smem`
  * bytes of dynamic shared memory. */
-template <int F, int B>
+template <int F, int B, bool FZ = false>
 __device__ __forceinline__ bool qring_ok(const uint8_t *w, const void *sc, const void *bi, const mlxc_p_qmatmul &p,
                                          uint32_t smem) {
-    using S = QTStage<F, B>;
+    using S = QTStage<F, B, FZ>;
     mlxc_qmvt_ring r;
     const uint32_t es = p.sdtype == MLXC_QS_F32 ? 4 : 2;
-    if (!mlxc_qmvt_ring_of(F, B, &r) || r.sv != S::SV || r.unit != S::UNIT || r.ub != S::UB || r.stages != S::P)
+    if (!mlxc_qmvt_ring_of(F, B, FZ, &r) || r.sv != S::SV || r.unit != S::UNIT || r.ub != S::UB || r.stages != S::P)
         return false;
     if (blockDim.x != 32 * QTC_WARPS || ((uintptr_t)w & 15) ||
-        !mlxc_qmv_ring_takes(F, B, p.k, p.row_bytes, p.group, es) || dyn_smem() < smem)
+        !mlxc_qmv_ring_takes(F, B, FZ, p.k, p.row_bytes, p.group, es) || dyn_smem() < smem)
         return false;
     return F != MLXC_QMMF_AFFINE || (((uintptr_t)sc | (uintptr_t)bi) & 15) == 0;
 }
@@ -1402,7 +1405,7 @@ __device__ __forceinline__ void qmv_tc_smem(const X *__restrict__ x, const uint8
                                             const void *__restrict__ sc, const void *__restrict__ bi,
                                             Y *__restrict__ y, const mlxc_p_qmatmul &p, QtcRed &red,
                                             uint8_t *smem, const QFuse *fz = nullptr) {
-    using S = QTStage<F, B>;
+    using S = QTStage<F, B, FZ>;
     constexpr bool AFF = F == MLXC_QMMF_AFFINE;
     constexpr uint32_t SB = S::SV / S::UNIT * S::UB, RS = SB + 16, ES = SD == MLXC_QS_F32 ? 4 : 2;
     const uint32_t lane = threadIdx.x % 32, g = lane / 4, t = lane % 4, wid = threadIdx.x / 32, nw = QTC_WARPS;
@@ -1939,7 +1942,7 @@ template <int F, int B>
 __device__ __forceinline__ bool qvf_smem_ok(const uint16_t *x, const uint16_t *aux, const uint16_t *g, const uint8_t *w,
                                             const void *sc, const void *bi, const mlxc_p_qmatmul &p) {
     const uint32_t es = p.sdtype == MLXC_QS_F32 ? 4 : 2;
-    return p.m == 1 && qring_ok<F, B>(w, sc, bi, p, mlxc_qmvf_smem_bytes(F, B, p.k, p.group, es)) &&
+    return p.m == 1 && qring_ok<F, B, true>(w, sc, bi, p, mlxc_qmvf_smem_bytes(F, B, p.k, p.group, es)) &&
            (((uintptr_t)x | (uintptr_t)aux | (uintptr_t)g) & 15) == 0;
 }
 
