@@ -43,16 +43,30 @@ static rslot *rslot_find(rslot *tab, size_t cap, uint64_t id) {
     return &tab[i];
 }
 
-static int range_edges(cu_topo *t) {
+/* The table of allocations (*cap slots, a power of two at least twice the
+ * ranges of the segment) and the pool of access records, one per range.
+ * -1: out of memory (nothing left allocated). */
+static int rtab_new(const cu_topo *t, rslot **tab, size_t *cap, rrec **pool) {
     size_t nr = 0;
     for (uint32_t j = 0; j < t->k; j++) nr += t->d[j]->ranges.n;
-    size_t cap = 16;
-    while (cap < 2 * nr) cap <<= 1;
-    rslot *tab = calloc(cap, sizeof *tab);
-    rrec *pool = malloc((nr ? nr : 1) * sizeof *pool);
+    *cap = 16;
+    while (*cap < 2 * nr) *cap <<= 1;
+    *tab = calloc(*cap, sizeof **tab);
+    *pool = malloc((nr ? nr : 1) * sizeof **pool);
+    if (*tab && *pool) return 0;
+    free(*tab);
+    free(*pool);
+    return -1;
+}
+
+static int range_edges(cu_topo *t) {
+    size_t cap;
+    rslot *tab;
+    rrec *pool;
+    if (rtab_new(t, &tab, &cap, &pool)) return -1;
     uint32_t *stamp = malloc(t->k * sizeof *stamp);
     t->dep_off = malloc((t->k + 1) * sizeof *t->dep_off);
-    if (!tab || !pool || !stamp || !t->dep_off) {
+    if (!stamp || !t->dep_off) {
         free(tab);
         free(pool);
         free(stamp);
@@ -166,17 +180,10 @@ static int early_reads(cu_topo *t) {
     /* the writes seen so far, listed per allocation (rslot.writes; reads
      * unused), so a dispatch checks its early reads against the writes to
      * the same allocations only */
-    size_t nw = 0;
-    for (uint32_t j = 0; j < t->k; j++) nw += t->d[j]->ranges.n;
-    size_t cap = 16;
-    while (cap < 2 * nw) cap <<= 1;
-    rslot *tab = calloc(cap, sizeof *tab);
-    rrec *pool = malloc((nw ? nw : 1) * sizeof *pool);
-    if (!tab || !pool) {
-        free(tab);
-        free(pool);
-        return -1;
-    }
+    size_t cap;
+    rslot *tab;
+    rrec *pool;
+    if (rtab_new(t, &tab, &cap, &pool)) return -1;
     uint32_t npool = 0;
     for (uint32_t j = 0; j < t->k; j++) {
         const mlxc_range_set *rj = &t->d[j]->ranges;
