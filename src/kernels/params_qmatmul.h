@@ -228,9 +228,11 @@ typedef struct mlxc_qmvt_ring {
 #ifndef MLXC_QMVF_A4_STAGES
 #define MLXC_QMVF_A4_STAGES 3
 #endif
-/* Ring stages of Q4_0 and Q4_1 (a build-time knob for comparisons). */
+/* Ring stages of Q4_0 and Q4_1 (a build-time knob for comparisons): two
+ * of 2048 values; three cost m = 8 13-23% and one row 1-4% (results file
+ * decode-q8-h200-2026-12-04.md section 13). */
 #ifndef MLXC_QMVT_Q4_STAGES
-#define MLXC_QMVT_Q4_STAGES 3
+#define MLXC_QMVT_Q4_STAGES 2
 #endif
 /* The ring of format f in qmvt (fused 0) or in the fused mat-vec qmvf
  * (fused 1; they differ for MLX affine 4-bit only). */
