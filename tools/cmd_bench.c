@@ -42,8 +42,7 @@ static const char k_usage[] =
     "  --act auto|f32|bf16    activation dtype (default auto: bf16 on a GPU, f32\n"
     "                         on the CPU; bf16 halves the activation traffic and\n"
     "                         lets GPU prefill use the tensor-core GEMMs)\n"
-    "  --q8                   decode over int8 activations (llama.cpp's q8_1 numerics) where\n"
-    "                         the GPU's int8 mat-vec takes the weights (MLX 4-bit); see README\n"
+    MLXC_TOOL_Q8_USAGE
     "  --seqs S[,S...]        also run each -n test as S sequences decoding together\n"
     "                         (1..8, mlxc_batch: one forward pass of S rows a step,\n"
     "                         replayed as one graph); t/s counts all S sequences' tokens\n"

@@ -137,8 +137,7 @@ static const char k_usage[] =
     "                         sampling, as mlxc run (default temp 0.8, top-k 40, top-p 0.95, min-p 0.05)\n"
     "  --kv f16|bf16|f32      KV cache dtype (default f16)\n"
     "  --act auto|f32|bf16    activation dtype (default auto: bf16 on a GPU, f32 on the CPU)\n"
-    "  --q8                   decode over int8 activations (llama.cpp's q8_1 numerics) where\n"
-    "                         the GPU's int8 mat-vec takes the weights (MLX 4-bit); see README\n"
+    MLXC_TOOL_Q8_USAGE
     "  --no-reuse             evaluate the whole conversation every turn (no KV cache reuse)\n"
     "  --verbose              per turn on stderr: tokens reused from the cache, evaluated, generated\n"
     "environment: MLXC_BACKEND=auto|cpu|cuda chooses the device\n";

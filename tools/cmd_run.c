@@ -39,8 +39,7 @@ static const char k_usage[] =
     "  --seed S               random seed (default 0)\n"
     "  --kv f16|bf16|f32      KV cache dtype (default f16)\n"
     "  --act auto|f32|bf16    activation dtype (default auto: bf16 on a GPU, f32 on the CPU)\n"
-    "  --q8                   decode over int8 activations (llama.cpp's q8_1 numerics) where\n"
-    "                         the GPU's int8 mat-vec takes the weights (MLX 4-bit); see README\n"
+    MLXC_TOOL_Q8_USAGE
     "  --ignore-eos           keep generating after the end-of-sequence token\n"
     "  --no-bos               do not add the model's BOS token\n"
     "  --chat                 the prompt as one user turn of a chat, formatted by the model's chat\n"

@@ -46,6 +46,12 @@ static inline mlxc_dtype mlxc_tool_act_dtype(int choice, const mlxc_device *dev)
     return mlxc_device_backend(dev) == MLXC_BACKEND_CPU ? MLXC_F32 : MLXC_BF16;
 }
 
+/* The usage lines of --q8 (mlxc_context_params.decode_q8) in run, chat
+ * and bench. */
+#define MLXC_TOOL_Q8_USAGE                                                                                            \
+    "  --q8                   decode over int8 activations (llama.cpp's q8_1 numerics) where\n"                        \
+    "                         the GPU's int8 mat-vec takes the weights (MLX 4-bit); see README\n"
+
 /* --kv f16|bf16|f32 of run, chat, bench and perplexity, from the choice's index. */
 #define MLXC_TOOL_KV_CHOICES "f16|bf16|f32"
 static inline mlxc_dtype mlxc_tool_kv_dtype(int choice) {
