@@ -247,6 +247,12 @@ mlxc_status mlxc_qmatmul_fused_supported(const mlxc_qmm_weight *w) {
                           f == MLXC_QMMF_AFFINE ? " (affine: 4 or 8 bits)" : "");
 }
 
+/* Bytes of one MLX scale of w (4 for f32 scales, else 2; only the affine
+ * walks read it). */
+static uint32_t qmm_scale_bytes(const mlxc_qmm_weight *w) {
+    return w->scales && w->scales->dtype == MLXC_F32 ? 4 : 2;
+}
+
 mlxc_status mlxc_qmatmul_fused_fast(const mlxc_qmm_weight *w, uint32_t k) {
     mlxc_status s = mlxc_qmatmul_fused_supported(w);
     if (s) return s;
@@ -255,7 +261,7 @@ mlxc_status mlxc_qmatmul_fused_fast(const mlxc_qmm_weight *w, uint32_t k) {
     const bool aff = f == MLXC_QMMF_AFFINE;
     const uint32_t bits = aff ? w->bits : 0, group = aff ? w->group_size : mlxc_qf_block_elems(f);
     const uint64_t row = group && k % group == 0 ? mlxc_qmm_row_bytes(w->format, bits, group, k) : 0;
-    const uint32_t es = aff && w->scales && w->scales->dtype == MLXC_F32 ? 4 : 2;
+    const uint32_t es = qmm_scale_bytes(w);
     if (row && mlxc_qmv_ring_takes(f, bits, 1, k, row, group, es)) return MLXC_OK;
     return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "mlxc_qmatmul_fused: k = %u (%llu-byte rows%s) is off the fast path", k,
                           (unsigned long long)row,
@@ -265,8 +271,7 @@ mlxc_status mlxc_qmatmul_fused_fast(const mlxc_qmm_weight *w, uint32_t k) {
 /* Whether the int8 walk takes w with k columns (mlxc_qmvr_takes on the
  * weight's format code, bits, group and scale size). */
 static bool qmvr_weight(const mlxc_qmm_weight *w, uint32_t k) {
-    const uint32_t es = w->scales && w->scales->dtype == MLXC_F32 ? 4 : 2;
-    return mlxc_qmvr_takes(qmm_code(w->format, NULL), w->bits, k, w->group_size, es);
+    return mlxc_qmvr_takes(qmm_code(w->format, NULL), w->bits, k, w->group_size, qmm_scale_bytes(w));
 }
 
 mlxc_status mlxc_qmatmul_fused_q8_fast(const mlxc_qmm_weight *w, uint32_t k) {

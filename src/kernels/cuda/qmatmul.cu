@@ -1269,16 +1269,16 @@ __device__ __forceinline__ uint4 qvf_pack8(const float f[8]) {
                (uint32_t)__bfloat16_as_ushort(__float2bfloat16_rn(f[2 * i + 1])) << 16;
     return make_uint4(u[0], u[1], u[2], u[3]);
 }
-/* The int8 activations of qmvr (MLXC_QMVF_ACT_Q8): the prologue stores
- * x' as int8 (k bytes) and, per 32 values, its scale and the scale times
- * the code sum (float2) after them, both in the 2k bytes x' would take. */
 /* Unsigned bytes of a times signed bytes of b, added to c. */
 __device__ __forceinline__ int dp4a_us(uint32_t a, int b, int c) {
     int d;
     asm("dp4a.u32.s32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
     return d;
 }
-/* 8 values (a thread's piece) quantized against the amax of the 4 lanes
+/* The int8 activations of qmvr (MLXC_QMVF_ACT_Q8): the prologue stores
+ * x' as int8 (k bytes) and, per 32 values, its scale and the scale times
+ * the code sum (float2) after them, both in the 2k bytes x' would take.
+ * 8 values (a thread's piece) quantized against the amax of the 4 lanes
  * that hold one 32-value block; lanes past k8 pass zeros.  The even
  * values' bytes go in the first word and the odd ones' in the second (the
  * order of an MLX 4-bit word's low and high nibbles, qmvr). */
