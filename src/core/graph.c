@@ -310,10 +310,9 @@ static mlxc_status splice(mlxc_graph *g, size_t i, size_t j, gnode *fusedn, size
     return MLXC_OK;
 }
 
-mlxc_status mlxc_graph_fuse(mlxc_graph *g, mlxc_device *dev, size_t *fused_out) {
-    MLXC_CHECK_ARG(g && dev, "mlxc_graph_fuse: NULL argument");
-    size_t nrules = 0;
-    const mlxc_graph_rule *const *rules = mlxc_graph_rules(&nrules);
+mlxc_status mlxc_graph_fuse_rules(mlxc_graph *g, mlxc_device *dev, const mlxc_graph_rule *const *rules,
+                                  size_t nrules, size_t *fused_out) {
+    MLXC_CHECK_ARG(g && dev && (rules || !nrules), "mlxc_graph_fuse: NULL argument");
     size_t fused = 0;
     for (size_t i = 0; i < g->n; i++) {
         if (g->nodes[i].barrier) continue;

@@ -63,13 +63,11 @@ bool mlxc_graph_arg_same_view(const mlxc_arg *a, const mlxc_arg *b);
  * overwrites all of it?  A node without ranges counts as reading it. */
 bool mlxc_graph_range_read_after(const mlxc_graph_rule_window *w, const mlxc_buffer_range *r);
 
-/* The rules mlxc_graph_fuse applies, tried in order at each node; the first
- * that matches wins.  Defined by the op layer (src/ops/fusion.c), not here:
- * core references this symbol, so linking any program that fuses pulls the
- * rule table out of a static archive as surely as out of the shared library.
- * A constructor that registers rules, or a weak default in core, would not:
- * an archive member that nothing references is never linked, and its rules
- * would vanish without a link error. */
-const mlxc_graph_rule *const *mlxc_graph_rules(size_t *count);
+/* The fusion pass: at each dispatch node, try `rules` in order on the window
+ * that starts there; the first that matches replaces it.  Core owns no rule:
+ * the public mlxc_graph_fuse is defined by the op layer (src/ops/fusion.c),
+ * which passes its own table, so the dependency points from ops to core. */
+mlxc_status mlxc_graph_fuse_rules(mlxc_graph *g, mlxc_device *dev, const mlxc_graph_rule *const *rules,
+                                  size_t nrules, size_t *fused_out);
 
 #endif /* MLXC_CORE_GRAPH_RULES_H */

@@ -1,6 +1,6 @@
-/* The fusion rules mlxc_graph_fuse applies (src/core/graph_rules.h): the
- * op layer knows which kernels fuse and how their parameters combine; core
- * only splices what a rule returns. */
+/* mlxc_graph_fuse and the rules it applies (src/core/graph_rules.h): the op
+ * layer knows which kernels fuse and how their parameters combine; core only
+ * walks the graph and splices what a rule returns. */
 #include <stdio.h>
 #include <string.h>
 
@@ -82,7 +82,6 @@ static const mlxc_graph_rule rule_rms_norm_mul = {"rms_norm_mul", 2, rms_norm_mu
 
 static const mlxc_graph_rule *const rules[] = {&rule_rms_norm_mul};
 
-const mlxc_graph_rule *const *mlxc_graph_rules(size_t *count) {
-    *count = sizeof rules / sizeof rules[0];
-    return rules;
+mlxc_status mlxc_graph_fuse(mlxc_graph *g, mlxc_device *dev, size_t *fused_out) {
+    return mlxc_graph_fuse_rules(g, dev, rules, sizeof rules / sizeof rules[0], fused_out);
 }
