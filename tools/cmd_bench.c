@@ -56,12 +56,6 @@ static const char k_usage[] =
     "                         bandwidth measured in the same run\n"
     "environment: MLXC_BACKEND=auto|cpu|cuda chooses the device\n";
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 #define MAX_TESTS 16
 
 /* "512" or "128,256": at most MAX_TESTS values in [0, 1 << 20]. */
@@ -147,13 +141,13 @@ static void fill_ids(int32_t *ids, size_t n, int64_t vocab, int32_t bos) {
 static mlxc_status run_once(mlxc_context *ctx, const int32_t *ids, long n_prompt, long n_gen, double *secs) {
     mlxc_status st = mlxc_context_reset(ctx);
     if (st) return st;
-    double t0 = now_s();
+    double t0 = mlxc_tool_now_s();
     if (n_prompt) {
         st = mlxc_context_eval(ctx, ids, (size_t)n_prompt);
     } else {
         for (long i = 0; i < n_gen && !st; i++) st = mlxc_context_eval(ctx, ids + i, 1);
     }
-    *secs = now_s() - t0;
+    *secs = mlxc_tool_now_s() - t0;
     return st;
 }
 
@@ -165,12 +159,12 @@ static mlxc_status run_batch_once(mlxc_batch *b, const int32_t *ids, long n_ids,
     int32_t tok[MLXC_BATCH_MAX_SEQ];
     mlxc_status st = MLXC_OK;
     for (uint32_t j = 0; j < ns && !st; j++) st = mlxc_batch_reset_seq(b, j), seqs[j] = j;
-    double t0 = now_s();
+    double t0 = mlxc_tool_now_s();
     for (long i = 0; i < n_gen && !st; i++) {
         for (uint32_t j = 0; j < ns; j++) tok[j] = ids[(i + (long)j) % n_ids];
         st = mlxc_batch_decode(b, tok, seqs, ns, NULL);
     }
-    *secs = now_s() - t0;
+    *secs = mlxc_tool_now_s() - t0;
     return st;
 }
 

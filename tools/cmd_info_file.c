@@ -23,19 +23,13 @@
 #include "mlxc/mlxc.h"
 #include "mlxc/weights.h"
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 typedef struct bar { double start, last; bool shown; } bar;
 
 /* Drawn only once loading has taken more than a moment, at most 10 times
  * a second, and only on a terminal unless forced. */
 static bool progress_cb(uint64_t done, uint64_t total, void *user) {
     bar *b = user;
-    double t = now_s();
+    double t = mlxc_tool_now_s();
     if (t - b->start < 0.3 || (t - b->last < 0.1 && done < total)) return true;
     b->last = t;
     b->shown = true;
@@ -395,12 +389,12 @@ static void print_gguf_metadata(const mlxc_gguf *g) {
 int mlxc_info_file(const char *path, const mlxc_info_opts *io) {
     bool as_json = io->json, load = io->load, copy = io->copy, tensors = io->tensors, zero_copy = false;
     mlxc_weights *w;
-    double t0 = now_s();
+    double t0 = mlxc_tool_now_s();
     if (mlxc_weights_open(path, &w) != MLXC_OK) {
         fprintf(stderr, "mlxc info: %s\n", mlxc_last_error());
         return 1;
     }
-    double t_open = now_s() - t0;
+    double t_open = mlxc_tool_now_s() - t0;
     size_t n = mlxc_weights_count(w);
     const mlxc_model_config *cfg = mlxc_weights_config(w);
     const mlxc_gguf *g = mlxc_weights_gguf(w);
@@ -423,12 +417,12 @@ int mlxc_info_file(const char *path, const mlxc_info_opts *io) {
         mlxc_device_caps caps;
         zero_copy = !copy && mlxc_device_caps_get(dev, &caps) == MLXC_OK && caps.host_visible;
         mlxc_buffer **bufs = calloc(n ? n : 1, sizeof *bufs);
-        bar b = {.start = now_s(), .last = 0};
+        bar b = {.start = mlxc_tool_now_s(), .last = 0};
         mlxc_load_options opt = {.flags = copy ? MLXC_LOAD_COPY : 0, .progress = progress_cb, .user = &b};
-        double t1 = now_s();
+        double t1 = mlxc_tool_now_s();
         mlxc_status st = bufs ? mlxc_weights_load_all(w, dev, &opt, bufs) : MLXC_ERR_OUT_OF_MEMORY;
         if (st == MLXC_OK) st = mlxc_device_synchronize(dev);
-        load_s = now_s() - t1;
+        load_s = mlxc_tool_now_s() - t1;
         if (b.shown) fputc('\n', stderr);
         if (st) {
             fprintf(stderr, "mlxc info: load failed: %s\n", mlxc_last_error());

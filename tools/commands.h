@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "mlxc/mlxc.h"
 
@@ -51,6 +52,13 @@ static inline mlxc_dtype mlxc_tool_act_dtype(int choice, const mlxc_device *dev)
 #define MLXC_TOOL_Q8_USAGE                                                                                            \
     "  --q8                   decode over int8 activations (llama.cpp's q8_1 numerics) where\n"                        \
     "                         the GPU's int8 mat-vec takes the weights (MLX 4-bit); see README\n"
+
+/* Seconds on the monotonic clock, for the timings the commands print. */
+static inline double mlxc_tool_now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
 
 /* --kv f16|bf16|f32 of run, chat, bench and perplexity, from the choice's index. */
 #define MLXC_TOOL_KV_CHOICES "f16|bf16|f32"
