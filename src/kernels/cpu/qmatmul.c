@@ -337,10 +337,16 @@ static inline float qc_lanes(const float l[8]) {
  * addressed through pointers: with a 32-bit index j + q the compiler cannot
  * assume consecutive addresses and gathers lane by lane. */
 static inline float qc_dot(const float *a, const float *b, uint32_t n) {
-    float l[8] = {0};
+    /* lanes 0..3 and 4..7 as two 4-wide vectors: the same sums */
+    ops_v4f v0 = ops_v4_splat(0.0f), v1 = v0;
     const uint32_t n8 = n / 8 * 8;
-    for (const float *pa = a, *pb = b, *end = a + n8; pa < end; pa += 8, pb += 8)
-        for (int q = 0; q < 8; q++) l[q] += pa[q] * pb[q];
+    for (const float *pa = a, *pb = b, *end = a + n8; pa < end; pa += 8, pb += 8) {
+        v0 += ops_ld4_f32(pa) * ops_ld4_f32(pb);
+        v1 += ops_ld4_f32(pa + 4) * ops_ld4_f32(pb + 4);
+    }
+    float l[8];
+    ops_st4_f32(l, v0);
+    ops_st4_f32(l + 4, v1);
     for (uint32_t q = 0; n8 + q < n; q++) l[q] += a[n8 + q] * b[n8 + q];
     return qc_lanes(l);
 }
@@ -362,18 +368,23 @@ static float qc_row_dot(const mlxc_p_qmatmul *p, const uint8_t *w, const void *s
  * acc[0], acc[1], acc[ldc], acc[ldc + 1].  Each sum keeps qc_dot's lanes
  * and order (the same bits); the four share their loads. */
 static inline void qc_dot2x2(const float *a, const float *b, uint32_t n, uint32_t ld, float *acc, uint32_t ldc) {
-    float l00[8] = {0}, l01[8] = {0}, l10[8] = {0}, l11[8] = {0};
     const float *a1 = a + ld, *b1 = b + ld;
     const uint32_t n8 = n / 8 * 8;
-    for (size_t j = 0; j < n8; j += 8) {
-        const float *pa = a + j, *pa1 = a1 + j, *pb = b + j, *pb1 = b1 + j;
-        for (int q = 0; q < 8; q++) {
-            l00[q] += pa[q] * pb[q];
-            l01[q] += pa1[q] * pb[q];
-            l10[q] += pa[q] * pb1[q];
-            l11[q] += pa1[q] * pb1[q];
+    /* each sum's lanes 0..3 and 4..7 as two 4-wide vectors */
+    ops_v4f s[4][2];
+    for (int i = 0; i < 4; i++) s[i][0] = s[i][1] = ops_v4_splat(0.0f);
+    for (size_t j = 0; j < n8; j += 8)
+        for (int h = 0; h < 2; h++) {
+            const ops_v4f va = ops_ld4_f32(a + j + 4 * h), va1 = ops_ld4_f32(a1 + j + 4 * h);
+            const ops_v4f vb = ops_ld4_f32(b + j + 4 * h), vb1 = ops_ld4_f32(b1 + j + 4 * h);
+            s[0][h] += va * vb;
+            s[1][h] += va1 * vb;
+            s[2][h] += va * vb1;
+            s[3][h] += va1 * vb1;
         }
-    }
+    float l00[8], l01[8], l10[8], l11[8];
+    float *const ls[4] = {l00, l01, l10, l11};
+    for (int i = 0; i < 4; i++) ops_st4_f32(ls[i], s[i][0]), ops_st4_f32(ls[i] + 4, s[i][1]);
     for (uint32_t q = 0; n8 + q < n; q++) {
         l00[q] += a[n8 + q] * b[n8 + q];
         l01[q] += a1[n8 + q] * b[n8 + q];
