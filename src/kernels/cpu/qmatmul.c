@@ -353,8 +353,46 @@ static inline float qc_dot(const float *a, const float *b, uint32_t n) {
 
 /* Weight row r dotted with the whole x (k f32 values), a chunk of KB at a
  * time through wk (KB floats): the sum qc_run forms for that row. */
+/* qc_row_dot of a GGML block format f (a constant where it is called, so
+ * qc_block's switch folds): each block dequantized into a small buffer
+ * and multiplied at once, the lanes as qc_dot's over each KB chunk (the
+ * same bits, without the whole chunk's round trip through memory). */
+_Static_assert(MLXC_CPU_QMM_KB % 256 == 0, "a chunk holds whole 256-value blocks");
+static inline float qc_row_dot_blocks(uint32_t f, const uint8_t *row, uint32_t k, const float *xk) {
+    const uint32_t bb = mlxc_qf_block_bytes(f), be = mlxc_qf_block_elems(f); /* be: 32 or 256, dividing KB */
+    float acc = 0.0f;
+    for (uint32_t kb = 0; kb < k; kb += MLXC_CPU_QMM_KB) {
+        const uint32_t kl = k - kb < MLXC_CPU_QMM_KB ? k - kb : MLXC_CPU_QMM_KB;
+        ops_v4f v0 = ops_v4_splat(0.0f), v1 = v0;
+        for (uint32_t j = 0; j < kl; j += be) {
+            float wv[256];
+            qc_block(f, row + (uint64_t)(kb + j) / be * bb, wv);
+            const float *x = xk + kb + j;
+            for (uint32_t i = 0; i < be; i += 8) {
+                v0 += ops_ld4_f32(wv + i) * ops_ld4_f32(x + i);
+                v1 += ops_ld4_f32(wv + i + 4) * ops_ld4_f32(x + i + 4);
+            }
+        }
+        float l[8];
+        ops_st4_f32(l, v0);
+        ops_st4_f32(l + 4, v1);
+        acc += qc_lanes(l);
+    }
+    return acc;
+}
+
 static float qc_row_dot(const mlxc_p_qmatmul *p, const uint8_t *w, const void *scales, const void *biases, uint32_t r,
                         const float *xk, float *wk) {
+    const uint8_t *row = w + (uint64_t)r * p->row_bytes;
+    switch (p->format) { /* the decode formats of GGUF files: no chunk buffer */
+    case MLXC_QMMF_Q4_0: return qc_row_dot_blocks(MLXC_QMMF_Q4_0, row, p->k, xk);
+    case MLXC_QMMF_Q4_1: return qc_row_dot_blocks(MLXC_QMMF_Q4_1, row, p->k, xk);
+    case MLXC_QMMF_Q8_0: return qc_row_dot_blocks(MLXC_QMMF_Q8_0, row, p->k, xk);
+    case MLXC_QMMF_Q4_K: return qc_row_dot_blocks(MLXC_QMMF_Q4_K, row, p->k, xk);
+    case MLXC_QMMF_Q5_K: return qc_row_dot_blocks(MLXC_QMMF_Q5_K, row, p->k, xk);
+    case MLXC_QMMF_Q6_K: return qc_row_dot_blocks(MLXC_QMMF_Q6_K, row, p->k, xk);
+    default: break;
+    }
     float acc = 0.0f;
     for (uint32_t kb = 0; kb < p->k; kb += MLXC_CPU_QMM_KB) {
         const uint32_t kl = p->k - kb < MLXC_CPU_QMM_KB ? p->k - kb : MLXC_CPU_QMM_KB;
