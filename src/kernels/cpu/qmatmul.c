@@ -381,9 +381,50 @@ static inline float qc_row_dot_blocks(uint32_t f, const uint8_t *row, uint32_t k
     return acc;
 }
 
+/* The same for MLX affine 4 and 8 bits (groups of 32, 64 or 128: every 32
+ * values lie in one group): 32 values at a time, each s q + b as
+ * qc_dequant_row forms it. */
+static inline float qc_row_dot_affine(const mlxc_p_qmatmul *p, const uint8_t *row, const void *scales,
+                                      const void *biases, uint32_t r, const float *xk) {
+    const uint32_t k = p->k, gsh = p->group == 32 ? 5 : p->group == 64 ? 6 : 7;
+    const uint64_t g0 = (uint64_t)r * (k >> gsh);
+    float acc = 0.0f;
+    for (uint32_t kb = 0; kb < k; kb += MLXC_CPU_QMM_KB) {
+        const uint32_t kl = k - kb < MLXC_CPU_QMM_KB ? k - kb : MLXC_CPU_QMM_KB;
+        ops_v4f v0 = ops_v4_splat(0.0f), v1 = v0;
+        for (uint32_t j = 0; j < kl; j += 32) {
+            const uint32_t e = kb + j;
+            const float sc = qc_scale(scales, p->sdtype, g0 + (e >> gsh)), bb = qc_scale(biases, p->sdtype, g0 + (e >> gsh));
+            float wv[32];
+            if (p->bits == 4) {
+                const uint8_t *at = row + e / 2;
+                int32_t q[32];
+                for (int t = 0; t < 16; t++) q[2 * t] = at[t] & 0xF, q[2 * t + 1] = at[t] >> 4;
+                for (int t = 0; t < 32; t++) wv[t] = sc * (float)q[t] + bb;
+            } else {
+                const uint8_t *at = row + e;
+                for (int t = 0; t < 32; t++) wv[t] = sc * (float)(int32_t)at[t] + bb;
+            }
+            const float *x = xk + e;
+            for (int i = 0; i < 32; i += 8) {
+                v0 += ops_ld4_f32(wv + i) * ops_ld4_f32(x + i);
+                v1 += ops_ld4_f32(wv + i + 4) * ops_ld4_f32(x + i + 4);
+            }
+        }
+        float l[8];
+        ops_st4_f32(l, v0);
+        ops_st4_f32(l + 4, v1);
+        acc += qc_lanes(l);
+    }
+    return acc;
+}
+
 static float qc_row_dot(const mlxc_p_qmatmul *p, const uint8_t *w, const void *scales, const void *biases, uint32_t r,
                         const float *xk, float *wk) {
     const uint8_t *row = w + (uint64_t)r * p->row_bytes;
+    if (p->format == MLXC_QMMF_AFFINE && (p->bits == 4 || p->bits == 8) &&
+        (p->group == 32 || p->group == 64 || p->group == 128))
+        return qc_row_dot_affine(p, row, scales, biases, r, xk);
     switch (p->format) { /* the decode formats of GGUF files: no chunk buffer */
     case MLXC_QMMF_Q4_0: return qc_row_dot_blocks(MLXC_QMMF_Q4_0, row, p->k, xk);
     case MLXC_QMMF_Q4_1: return qc_row_dot_blocks(MLXC_QMMF_Q4_1, row, p->k, xk);
