@@ -397,10 +397,18 @@ static inline float qc_row_dot_affine(const mlxc_p_qmatmul *p, const uint8_t *ro
             const float sc = qc_scale(scales, p->sdtype, g0 + (e >> gsh)), bb = qc_scale(biases, p->sdtype, g0 + (e >> gsh));
             float wv[32];
             if (p->bits == 4) {
+                /* low nibbles are the even values, high ones the odd: each
+                 * converted in a straight loop, then interleaved */
                 const uint8_t *at = row + e / 2;
-                int32_t q[32];
-                for (int t = 0; t < 16; t++) q[2 * t] = at[t] & 0xF, q[2 * t + 1] = at[t] >> 4;
-                for (int t = 0; t < 32; t++) wv[t] = sc * (float)q[t] + bb;
+                int32_t lo[16], hi[16];
+                float fl[16], fh[16];
+                for (int t = 0; t < 16; t++) lo[t] = at[t] & 0xF, hi[t] = at[t] >> 4;
+                for (int t = 0; t < 16; t++) fl[t] = sc * (float)lo[t] + bb, fh[t] = sc * (float)hi[t] + bb;
+                for (int u = 0; u < 4; u++) {
+                    const ops_v4f a = ops_ld4_f32(fl + 4 * u), b = ops_ld4_f32(fh + 4 * u);
+                    ops_st4_f32(wv + 8 * u, (ops_v4f){a[0], b[0], a[1], b[1]});
+                    ops_st4_f32(wv + 8 * u + 4, (ops_v4f){a[2], b[2], a[3], b[3]});
+                }
             } else {
                 const uint8_t *at = row + e;
                 for (int t = 0; t < 32; t++) wv[t] = sc * (float)(int32_t)at[t] + bb;
