@@ -351,70 +351,51 @@ static inline float qc_dot(const float *a, const float *b, uint32_t n) {
     return qc_lanes(l);
 }
 
-/* Weight row r dotted with the whole x (k f32 values), a chunk of KB at a
- * time through wk (KB floats): the sum qc_run forms for that row. */
-/* qc_row_dot of a GGML block format f (a constant where it is called, so
- * qc_block's switch folds): each block dequantized into a small buffer
- * and multiplied at once, the lanes as qc_dot's over each KB chunk (the
- * same bits, without the whole chunk's round trip through memory). */
+/* qc_row_dot without the chunk buffer, for the decode formats: GGML block
+ * format f (a constant where it is called, so the branches fold) a block
+ * at a time, MLX affine 4 or 8 bits (groups of 32, 64 or 128: every 32
+ * values lie in one group) 32 values at a time, each piece dequantized as
+ * qc_block and qc_dequant_row do and multiplied at once into the lanes
+ * qc_dot keeps over each KB chunk: the same bits. */
 _Static_assert(MLXC_CPU_QMM_KB % 256 == 0, "a chunk holds whole 256-value blocks");
-static inline float qc_row_dot_blocks(uint32_t f, const uint8_t *row, uint32_t k, const float *xk) {
-    const uint32_t bb = mlxc_qf_block_bytes(f), be = mlxc_qf_block_elems(f); /* be: 32 or 256, dividing KB */
-    float acc = 0.0f;
-    for (uint32_t kb = 0; kb < k; kb += MLXC_CPU_QMM_KB) {
-        const uint32_t kl = k - kb < MLXC_CPU_QMM_KB ? k - kb : MLXC_CPU_QMM_KB;
-        ops_v4f v0 = ops_v4_splat(0.0f), v1 = v0;
-        for (uint32_t j = 0; j < kl; j += be) {
-            float wv[256];
-            qc_block(f, row + (uint64_t)(kb + j) / be * bb, wv);
-            const float *x = xk + kb + j;
-            for (uint32_t i = 0; i < be; i += 8) {
-                v0 += ops_ld4_f32(wv + i) * ops_ld4_f32(x + i);
-                v1 += ops_ld4_f32(wv + i + 4) * ops_ld4_f32(x + i + 4);
-            }
-        }
-        float l[8];
-        ops_st4_f32(l, v0);
-        ops_st4_f32(l + 4, v1);
-        acc += qc_lanes(l);
-    }
-    return acc;
-}
-
-/* The same for MLX affine 4 and 8 bits (groups of 32, 64 or 128: every 32
- * values lie in one group): 32 values at a time, each s q + b as
- * qc_dequant_row forms it. */
-static inline float qc_row_dot_affine(const mlxc_p_qmatmul *p, const uint8_t *row, const void *scales,
+OPS_ALWAYS_INLINE float qc_row_dot_pieces(uint32_t f, const mlxc_p_qmatmul *p, const uint8_t *row, const void *scales,
                                       const void *biases, uint32_t r, const float *xk) {
-    const uint32_t k = p->k, gsh = p->group == 32 ? 5 : p->group == 64 ? 6 : 7;
-    const uint64_t g0 = (uint64_t)r * (k >> gsh);
+    const bool aff = f == MLXC_QMMF_AFFINE;
+    const uint32_t k = p->k, bb = aff ? 0 : mlxc_qf_block_bytes(f), pe = aff ? 32 : mlxc_qf_block_elems(f);
+    const uint32_t gsh = p->group == 32 ? 5 : p->group == 64 ? 6 : 7;
+    const uint64_t g0 = aff ? (uint64_t)r * (k >> gsh) : 0;
     float acc = 0.0f;
     for (uint32_t kb = 0; kb < k; kb += MLXC_CPU_QMM_KB) {
         const uint32_t kl = k - kb < MLXC_CPU_QMM_KB ? k - kb : MLXC_CPU_QMM_KB;
         ops_v4f v0 = ops_v4_splat(0.0f), v1 = v0;
-        for (uint32_t j = 0; j < kl; j += 32) {
+        for (uint32_t j = 0; j < kl; j += pe) {
             const uint32_t e = kb + j;
-            const float sc = qc_scale(scales, p->sdtype, g0 + (e >> gsh)), bb = qc_scale(biases, p->sdtype, g0 + (e >> gsh));
-            float wv[32];
-            if (p->bits == 4) {
-                /* low nibbles are the even values, high ones the odd: each
-                 * converted in a straight loop, then interleaved */
-                const uint8_t *at = row + e / 2;
-                int32_t lo[16], hi[16];
-                float fl[16], fh[16];
-                for (int t = 0; t < 16; t++) lo[t] = at[t] & 0xF, hi[t] = at[t] >> 4;
-                for (int t = 0; t < 16; t++) fl[t] = sc * (float)lo[t] + bb, fh[t] = sc * (float)hi[t] + bb;
-                for (int u = 0; u < 4; u++) {
-                    const ops_v4f a = ops_ld4_f32(fl + 4 * u), b = ops_ld4_f32(fh + 4 * u);
-                    ops_st4_f32(wv + 8 * u, (ops_v4f){a[0], b[0], a[1], b[1]});
-                    ops_st4_f32(wv + 8 * u + 4, (ops_v4f){a[2], b[2], a[3], b[3]});
-                }
+            float wv[256];
+            if (!aff) {
+                qc_block(f, row + (uint64_t)e / pe * bb, wv);
             } else {
-                const uint8_t *at = row + e;
-                for (int t = 0; t < 32; t++) wv[t] = sc * (float)(int32_t)at[t] + bb;
+                const uint64_t gi = g0 + (e >> gsh);
+                const float sc = qc_scale(scales, p->sdtype, gi), b0 = qc_scale(biases, p->sdtype, gi);
+                if (p->bits == 4) {
+                    /* low nibbles are the even values, high ones the odd: each
+                     * converted in a straight loop, then interleaved */
+                    const uint8_t *at = row + e / 2;
+                    int32_t lo[16], hi[16];
+                    float fl[16], fh[16];
+                    for (int t = 0; t < 16; t++) lo[t] = at[t] & 0xF, hi[t] = at[t] >> 4;
+                    for (int t = 0; t < 16; t++) fl[t] = sc * (float)lo[t] + b0, fh[t] = sc * (float)hi[t] + b0;
+                    for (int u = 0; u < 4; u++) {
+                        const ops_v4f a = ops_ld4_f32(fl + 4 * u), b = ops_ld4_f32(fh + 4 * u);
+                        ops_st4_f32(wv + 8 * u, (ops_v4f){a[0], b[0], a[1], b[1]});
+                        ops_st4_f32(wv + 8 * u + 4, (ops_v4f){a[2], b[2], a[3], b[3]});
+                    }
+                } else {
+                    const uint8_t *at = row + e;
+                    for (int t = 0; t < 32; t++) wv[t] = sc * (float)(int32_t)at[t] + b0;
+                }
             }
             const float *x = xk + e;
-            for (int i = 0; i < 32; i += 8) {
+            for (uint32_t i = 0; i < pe; i += 8) {
                 v0 += ops_ld4_f32(wv + i) * ops_ld4_f32(x + i);
                 v1 += ops_ld4_f32(wv + i + 4) * ops_ld4_f32(x + i + 4);
             }
@@ -427,19 +408,22 @@ static inline float qc_row_dot_affine(const mlxc_p_qmatmul *p, const uint8_t *ro
     return acc;
 }
 
+/* Weight row r dotted with the whole x (k f32 values), a chunk of KB at a
+ * time through wk (KB floats): the sum qc_run forms for that row. */
 static float qc_row_dot(const mlxc_p_qmatmul *p, const uint8_t *w, const void *scales, const void *biases, uint32_t r,
                         const float *xk, float *wk) {
     const uint8_t *row = w + (uint64_t)r * p->row_bytes;
-    if (p->format == MLXC_QMMF_AFFINE && (p->bits == 4 || p->bits == 8) &&
-        (p->group == 32 || p->group == 64 || p->group == 128))
-        return qc_row_dot_affine(p, row, scales, biases, r, xk);
-    switch (p->format) { /* the decode formats of GGUF files: no chunk buffer */
-    case MLXC_QMMF_Q4_0: return qc_row_dot_blocks(MLXC_QMMF_Q4_0, row, p->k, xk);
-    case MLXC_QMMF_Q4_1: return qc_row_dot_blocks(MLXC_QMMF_Q4_1, row, p->k, xk);
-    case MLXC_QMMF_Q8_0: return qc_row_dot_blocks(MLXC_QMMF_Q8_0, row, p->k, xk);
-    case MLXC_QMMF_Q4_K: return qc_row_dot_blocks(MLXC_QMMF_Q4_K, row, p->k, xk);
-    case MLXC_QMMF_Q5_K: return qc_row_dot_blocks(MLXC_QMMF_Q5_K, row, p->k, xk);
-    case MLXC_QMMF_Q6_K: return qc_row_dot_blocks(MLXC_QMMF_Q6_K, row, p->k, xk);
+    switch (p->format) { /* the decode formats: no chunk buffer */
+    case MLXC_QMMF_AFFINE:
+        if ((p->bits == 4 || p->bits == 8) && (p->group == 32 || p->group == 64 || p->group == 128))
+            return qc_row_dot_pieces(MLXC_QMMF_AFFINE, p, row, scales, biases, r, xk);
+        break;
+    case MLXC_QMMF_Q4_0: return qc_row_dot_pieces(MLXC_QMMF_Q4_0, p, row, scales, biases, r, xk);
+    case MLXC_QMMF_Q4_1: return qc_row_dot_pieces(MLXC_QMMF_Q4_1, p, row, scales, biases, r, xk);
+    case MLXC_QMMF_Q8_0: return qc_row_dot_pieces(MLXC_QMMF_Q8_0, p, row, scales, biases, r, xk);
+    case MLXC_QMMF_Q4_K: return qc_row_dot_pieces(MLXC_QMMF_Q4_K, p, row, scales, biases, r, xk);
+    case MLXC_QMMF_Q5_K: return qc_row_dot_pieces(MLXC_QMMF_Q5_K, p, row, scales, biases, r, xk);
+    case MLXC_QMMF_Q6_K: return qc_row_dot_pieces(MLXC_QMMF_Q6_K, p, row, scales, biases, r, xk);
     default: break;
     }
     float acc = 0.0f;
