@@ -259,10 +259,12 @@ def _llama3_factors(cfg, head_dim):
     return np.array(out, dtype=np.float32)
 
 
-def write_gguf(hf_dir, path, qtype=None, dequantized=False, drop=None, arch_name=None):
+def write_gguf(hf_dir, path, qtype=None, dequantized=False, drop=None, arch_name=None, mix=None):
     """qtype (a gguf.GGMLQuantizationType name, e.g. "Q8_0"): the 2-D weights
     (embedding, output, every linear layer) quantized with gguf.quants, norms
-    kept F32.  dequantized: the same quantized values written back as F32
+    kept F32.  mix: {tensor name suffix: type name} overriding qtype for
+    those tensors (as llama.cpp's mixes keep attn_v and ffn_down in more
+    bits).  dequantized: the same quantized values written back as F32
     (the exact reference of the quantized file).  For the error tests: drop
     leaves out the tensor of that name, arch_name writes another
     general.architecture."""
@@ -350,12 +352,13 @@ def write_gguf(hf_dir, path, qtype=None, dequantized=False, drop=None, arch_name
         a = np.ascontiguousarray(a, dtype=np.float32)
         if gemma and name.endswith("norm.weight"):
             a = a + 1.0   # llama.cpp stores Gemma's 1 + w
-        if qt is not None and a.ndim == 2:
-            q = gguf.quants.quantize(a, qt)
+        qn = next((getattr(gguf.GGMLQuantizationType, v) for k, v in (mix or {}).items() if name.endswith(k)), qt)
+        if qn is not None and a.ndim == 2:
+            q = gguf.quants.quantize(a, qn)
             if dequantized:
-                w.add_tensor(name, np.ascontiguousarray(gguf.quants.dequantize(q, qt), dtype=np.float32))
+                w.add_tensor(name, np.ascontiguousarray(gguf.quants.dequantize(q, qn), dtype=np.float32))
             else:
-                w.add_tensor(name, q, raw_dtype=qt)
+                w.add_tensor(name, q, raw_dtype=qn)
             return
         w.add_tensor(name, a)
 
@@ -631,6 +634,11 @@ def main():
                 base = os.path.join(a.test_data, f"{name}-{qt.lower()}")
                 write_gguf(src, base + ".gguf", qt)
                 write_gguf(src, base + "-deq.gguf", qt, dequantized=True)
+            if name == "llama-tiny":
+                # a mix (Q4_K_M's layout in block-32 types): q, k stack
+                # into one fused mat-vec, v and down are fused apart
+                write_gguf(src, os.path.join(a.test_data, "llama-tiny-q4_0-mix.gguf"), "Q4_0",
+                           mix={"attn_v.weight": "Q8_0", "ffn_down.weight": "Q8_0"})
             mlx_dir = os.path.join(a.test_data, name + "-mlx4")
             if write_mlx(src, mlx_dir):
                 write_mlx(src, mlx_dir + "-deq", dequantized=True)

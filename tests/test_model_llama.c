@@ -162,7 +162,9 @@ static float *path_logits(const char *path, const ref *r) { return path_logits_e
 static void test_fused_step(void) {
     static const char *const files[][2] = {{"llama-tiny", "llama-tiny-q4_0.gguf"}, {"llama-tiny", "llama-tiny-q8_0.gguf"},
                                            {"llama-tiny", "llama-tiny-mlx4"},      {"phi3-tiny", "phi3-tiny-q8_0.gguf"},
-                                           {"phi3-tiny", "phi3-tiny-mlx4"}};
+                                           {"phi3-tiny", "phi3-tiny-mlx4"},
+                                           /* v and down in Q8_0: q, k stacked, v fused apart */
+                                           {"llama-tiny", "llama-tiny-q4_0-mix.gguf"}};
     const bool cpu = mlxc_device_backend(g_dev) == MLXC_BACKEND_CPU;
     const mlxc_model_options opt = {.load_flags = MLXC_LOAD_COPY, .act_dtype = MLXC_BF16};
     for (size_t i = 0; i < sizeof files / sizeof *files; i++) {

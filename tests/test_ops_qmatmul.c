@@ -455,6 +455,7 @@ static void fused_q8(void) {
 static const qt_format k_fused[] = {
     {MLXC_QF_Q4_0, 0, 32, MLXC_U8}, {MLXC_QF_Q4_1, 0, 32, MLXC_U8},         {MLXC_QF_Q8_0, 0, 32, MLXC_U8},
     {MLXC_QF_Q4_K, 0, 256, MLXC_U8}, {MLXC_QF_MLX_AFFINE, 4, 64, MLXC_BF16}, {MLXC_QF_MLX_AFFINE, 8, 32, MLXC_F16},
+    {MLXC_QF_Q6_K, 0, 256, MLXC_U8},
 };
 static void fused(void) {
     for (size_t fi = 0; fi < sizeof k_fused / sizeof *k_fused; fi++)
@@ -489,7 +490,8 @@ static void fused(void) {
             }
     /* what it refuses */
     qt_weight w = qt_weight_rand(k_fused[0], 8, 64), w6 = qt_weight_rand((qt_format){MLXC_QF_Q6_K, 0, 256, MLXC_U8}, 8, 256);
-    qt_dev_weight dw = qt_upload(dev, &w), d6 = qt_upload(dev, &w6);
+    qt_weight w5 = qt_weight_rand((qt_format){MLXC_QF_Q5_K, 0, 256, MLXC_U8}, 8, 256);
+    qt_dev_weight dw = qt_upload(dev, &w), d6 = qt_upload(dev, &w6), d5 = qt_upload(dev, &w5);
     mlxc_buffer *x = alloc(MLXC_BF16, 64), *xf = alloc(MLXC_F32, 64), *y = alloc(MLXC_BF16, 8), *g = alloc(MLXC_BF16, 64);
     mlxc_buffer *g7 = alloc(MLXC_BF16, 63);
     mlxc_encoder *enc = NULL;
@@ -501,9 +503,11 @@ static void fused(void) {
     CHECK_ERR(mlxc_qmatmul_fused(enc, x, NULL, g, &dw.w, y, 8, 64, &bad_act), MLXC_ERR_INVALID_ARGUMENT);
     /* the GPU's int8 mat-vec: MLX affine 4-bit, 2-byte scales, k <= 32768 */
     CHECK_ERR(mlxc_qmatmul_fused_q8_fast(&d6.w, 256), MLXC_ERR_UNSUPPORTED);
-    CHECK_ERR(mlxc_qmatmul_fused_supported(&d6.w), MLXC_ERR_UNSUPPORTED);
+    /* formats without a fused mat-vec (Q5_K) */
+    CHECK_ERR(mlxc_qmatmul_fused_supported(&d5.w), MLXC_ERR_UNSUPPORTED);
     CHECK_OK(mlxc_qmatmul_fused_supported(&dw.w));
-    CHECK_ERR(mlxc_qmatmul_fused(enc, x, NULL, g, &d6.w, y, 8, 256, &nrm), MLXC_ERR_UNSUPPORTED);
+    CHECK_OK(mlxc_qmatmul_fused_supported(&d6.w));
+    CHECK_ERR(mlxc_qmatmul_fused(enc, x, NULL, g, &d5.w, y, 8, 256, &nrm), MLXC_ERR_UNSUPPORTED);
     CHECK_ERR(mlxc_qmatmul_fused(enc, x, NULL, NULL, &dw.w, y, 8, 64, &nrm), MLXC_ERR_INVALID_ARGUMENT);
     CHECK_ERR(mlxc_qmatmul_fused(enc, x, g, g, &dw.w, y, 8, 64, &nrm), MLXC_ERR_INVALID_ARGUMENT);
     CHECK_ERR(mlxc_qmatmul_fused(enc, x, NULL, g, &dw.w, y, 8, 64, &bad), MLXC_ERR_INVALID_ARGUMENT);
@@ -528,7 +532,11 @@ static void fused(void) {
         {k_fused[4], 576, MLXC_ERR_UNSUPPORTED},            /* 9 two-byte scales a row */
         {k_fused[5], 11008, MLXC_OK},
         {k_fused[5], 1536, MLXC_OK},
-        {(qt_format){MLXC_QF_Q6_K, 0, 256, MLXC_U8}, 4096, MLXC_ERR_UNSUPPORTED},
+        /* Q6_K: any whole blocks (rows off 16-byte boundaries are shifted) */
+        {(qt_format){MLXC_QF_Q6_K, 0, 256, MLXC_U8}, 4096, MLXC_OK},
+        {(qt_format){MLXC_QF_Q6_K, 0, 256, MLXC_U8}, 11008, MLXC_OK}, /* 9030-byte rows */
+        {(qt_format){MLXC_QF_Q6_K, 0, 256, MLXC_U8}, 2304, MLXC_OK},
+        {(qt_format){MLXC_QF_Q5_K, 0, 256, MLXC_U8}, 4096, MLXC_ERR_UNSUPPORTED},
     };
     for (size_t i = 0; i < sizeof fast / sizeof *fast; i++) {
         qt_weight wf = qt_weight_rand(fast[i].f, 2, fast[i].k);
@@ -542,8 +550,8 @@ static void fused(void) {
     CHECK_ERR(mlxc_qmatmul_fused_fast(&dw.w, 0), MLXC_ERR_INVALID_ARGUMENT);
     mlxc_buffer_release(x), mlxc_buffer_release(xf), mlxc_buffer_release(y), mlxc_buffer_release(g);
     mlxc_buffer_release(g7);
-    qt_dev_free(&dw), qt_dev_free(&d6);
-    qt_weight_free(&w), qt_weight_free(&w6);
+    qt_dev_free(&dw), qt_dev_free(&d6), qt_dev_free(&d5);
+    qt_weight_free(&w), qt_weight_free(&w6), qt_weight_free(&w5);
 }
 
 int main(void) {

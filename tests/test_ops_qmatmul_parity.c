@@ -321,20 +321,24 @@ static void par_written_weights(void) {
 
 /* The fused decode mat-vec on both devices: every prologue and epilogue,
  * the formats it takes, the decode shapes' k (down's 14336 for Q4_0,
- * 11008 and 1152 for affine: a partial last ring stage), y
+ * 11008 and 1152 for affine: a partial last ring stage; Q6_K's 11008 and
+ * 2304, rows that start off 16-byte boundaries and a partial stage), y
  * starting from the same random residual; one hand launch with an odd
  * grid and block and no shared memory (the kernel's any-launch path). */
 static void par_fused(void) {
     static const qt_format fmts[] = {
         {MLXC_QF_Q4_0, 0, 32, MLXC_U8},  {MLXC_QF_Q4_1, 0, 32, MLXC_U8},         {MLXC_QF_Q8_0, 0, 32, MLXC_U8},
         {MLXC_QF_Q4_K, 0, 256, MLXC_U8}, {MLXC_QF_MLX_AFFINE, 4, 64, MLXC_BF16}, {MLXC_QF_MLX_AFFINE, 8, 32, MLXC_F16},
+        {MLXC_QF_Q6_K, 0, 256, MLXC_U8},
     };
+    static const uint32_t q6k_k[7] = {4096, 4096, 4096, 14336, 11008, 2304, 4096};
     for (size_t fi = 0; fi < sizeof fmts / sizeof *fmts; fi++)
         for (int c = 0; c < 7; c++) {
             const int pro = c % 3, epi = (c / 3) % 2, hand = c == 6;
             /* affine: k of partial ring stages (Llama-2's 11008; 1152,
              * whose scale rows copy in 4- or 8-byte pieces) */
-            const uint32_t n = 1003, k = fi == 0 && c >= 4 ? 14336 : fi >= 4 && c == 4 ? 11008 : fi >= 4 && c == 5 ? 1152 : 4096;
+            const bool q6 = fmts[fi].f == MLXC_QF_Q6_K;
+            const uint32_t n = 1003, k = q6 ? q6k_k[c] : fi == 0 && c >= 4 ? 14336 : fi >= 4 && c == 4 ? 11008 : fi >= 4 && c == 5 ? 1152 : 4096;
             qt_weight w = qt_weight_rand(fmts[fi], n, k);
             qt_dev_weight wc = qt_upload(cpu, &w), wg = qt_upload(gpu, &w);
             pair x = p_rand(MLXC_BF16, k), aux = p_rand(MLXC_BF16, k), g = p_rand(MLXC_BF16, k), y = p_rand(MLXC_BF16, n);

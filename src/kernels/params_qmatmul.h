@@ -214,9 +214,13 @@ MLXC_QF_HD static inline uint32_t mlxc_qf_block_bytes(uint32_t f) {
  * every row of the block's MLXC_QMVT_ROWS (in units of `unit` values
  * stored in `ub` bytes: a GGML block, or 32 affine values), the affine
  * scales and biases of those values, and the x rows for them; `stages`
- * stages are in flight.  0 when the format streams no ring. */
+ * stages are in flight.  A row's piece of a stage takes its bytes plus
+ * `pad` (spreading the rows over the banks).  `shift`: the rows need not
+ * start on 16 bytes (Q6_K's 210-byte blocks); each row's piece is copied
+ * from the 16-byte boundary below it, so it sits that many bytes into its
+ * slot (the pad holds them).  0 when the format streams no ring. */
 typedef struct mlxc_qmvt_ring {
-    uint32_t sv, unit, ub, stages;
+    uint32_t sv, unit, ub, stages, pad, shift;
 } mlxc_qmvt_ring;
 /* MLX affine 4-bit in the fused mat-vec (qmvf, m = 1): values a stage and
  * stages.  qmvt keeps 1024 x 4, which its m = 8 rows of x on each stage
@@ -234,9 +238,17 @@ typedef struct mlxc_qmvt_ring {
 #ifndef MLXC_QMVT_Q4_STAGES
 #define MLXC_QMVT_Q4_STAGES 2
 #endif
+/* Q6_K stages in the fused mat-vec: 2048 values (8 blocks, 1680 bytes a
+ * row: the fewest whole blocks that are whole 16-byte units), two in
+ * flight so that two blocks an SM fit beside a 14336-value x'. */
+#ifndef MLXC_QMVF_Q6K_STAGES
+#define MLXC_QMVF_Q6K_STAGES 2
+#endif
 /* The ring of format f in qmvt (fused 0) or in the fused mat-vec qmvf
- * (fused 1; they differ for MLX affine 4-bit only). */
+ * (fused 1; they differ for MLX affine 4-bit, and Q6_K has a ring in qmvf
+ * only: qmvt reads it from global memory). */
 MLXC_QF_HD static inline int mlxc_qmvt_ring_of(uint32_t f, uint32_t bits, int fused, mlxc_qmvt_ring *r) {
+    r->pad = 16, r->shift = 0;
     switch (f) {
     case MLXC_QMMF_AFFINE:
         if (bits != 4 && bits != 8) return 0;
@@ -248,16 +260,21 @@ MLXC_QF_HD static inline int mlxc_qmvt_ring_of(uint32_t f, uint32_t bits, int fu
     case MLXC_QMMF_Q4_1: r->sv = 2048, r->unit = 32, r->ub = 20, r->stages = MLXC_QMVT_Q4_STAGES; return 1;
     case MLXC_QMMF_Q8_0: r->sv = 1024, r->unit = 32, r->ub = 34, r->stages = 3; return 1;
     case MLXC_QMMF_Q4_K: r->sv = 2048, r->unit = 256, r->ub = 144, r->stages = 3; return 1;
+    /* pad 32: 16 for the shift, and rows 1712 bytes apart put the 8 rows
+     * a warp reads on distinct banks */
+    case MLXC_QMMF_Q6_K:
+        if (!fused) return 0;
+        r->sv = 2048, r->unit = 256, r->ub = 210, r->stages = MLXC_QMVF_Q6K_STAGES, r->pad = 32, r->shift = 1;
+        return 1;
     default: return 0;
     }
 }
-/* Bytes of one ring stage: rows padded by 16 bytes (the row offsets fall
- * on different banks), then the affine scales and biases (`ss` bytes a
+/* Bytes of one ring stage: rows padded by `pad` bytes, then the affine scales and biases (`ss` bytes a
  * row), then min(m, 8) x rows of `sv` values of `xsize` bytes. */
 MLXC_QF_HD static inline uint32_t mlxc_qmvt_stage_bytes(const mlxc_qmvt_ring *r, uint32_t m, uint32_t xsize,
                                                         uint32_t ss) {
     const uint32_t mx = m < 8 ? m : 8;
-    return MLXC_QMVT_ROWS * (r->sv / r->unit * r->ub + 16) + 2 * MLXC_QMVT_ROWS * ss + mx * r->sv * xsize;
+    return MLXC_QMVT_ROWS * (r->sv / r->unit * r->ub + r->pad) + 2 * MLXC_QMVT_ROWS * ss + mx * r->sv * xsize;
 }
 /* The dynamic shared memory that puts qmvt on its ring for this format,
  * m, x element size and affine group and scale size (0 when the format
@@ -289,13 +306,16 @@ MLXC_QF_HD static inline uint32_t mlxc_qmv_scale_granule(uint32_t k, uint32_t gr
 }
 /* Whether the ring of qmvt (fused 0) or qmvf (fused 1) takes a weight of
  * this shape (the rest goes through their slower paths): rows of whole
- * 16-byte units, and for MLX affine a group a power of two of at least 32,
- * a stage's scales whole 16-byte units and a scale row copied in pieces of
- * 4 bytes or more.  es: bytes of one scale. */
+ * 16-byte units (any whole blocks where the ring shifts), and for MLX
+ * affine a group a power of two of at least 32, a stage's scales whole
+ * 16-byte units and a scale row copied in pieces of 4 bytes or more.  es:
+ * bytes of one scale. */
 MLXC_QF_HD static inline int mlxc_qmv_ring_takes(uint32_t f, uint32_t bits, int fused, uint32_t k,
                                                  uint64_t row_bytes, uint32_t group, uint32_t es) {
     mlxc_qmvt_ring r;
-    if (!mlxc_qmvt_ring_of(f, bits, fused, &r) || row_bytes % 16 || k % 8) return 0;
+    if (!mlxc_qmvt_ring_of(f, bits, fused, &r) || k % 8) return 0;
+    if (r.shift) return k % r.unit == 0 && row_bytes == (uint64_t)k / r.unit * r.ub;
+    if (row_bytes % 16) return 0;
     if (f != MLXC_QMMF_AFFINE) return 1;
     return group >= 32 && (group & (group - 1)) == 0 && k % group == 0 && (r.sv / group * es) % 16 == 0 &&
            mlxc_qmv_scale_granule(k, group, es, r.sv) != 0;

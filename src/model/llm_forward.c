@@ -279,7 +279,7 @@ static mlxc_status attn_out(fw *f, mlxc_encoder *enc, const llm_layer *L, uint32
 }
 
 /* qkv_done: the stacked q/k/v row is already in ctx->qkv (the fused
- * decode step's normed projection). */
+ * decode step's normed projections). */
 static mlxc_status attention_block(fw *f, mlxc_encoder *enc, int l, uint32_t p0, uint32_t m, bool qkv_done,
                                    bool wo_add) {
     mlxc_context *c = f->ctx;
@@ -307,7 +307,7 @@ static mlxc_status attention_block(fw *f, mlxc_encoder *enc, int l, uint32_t p0,
             TRY(linear(f, enc, xb, &L->wq, view(f, c->qkv, 0, 2, 1, qd, 0), 1));
             TRY(linear(f, enc, xb, &L->wk, view(f, c->qkv, qd, 2, 1, kvd, 0), 1));
         }
-        if (L->qkv_parts != 3) TRY(linear(f, enc, xb, &L->wv, view(f, c->qkv, qd + kvd, 2, 1, kvd, 0), 1));
+        if (L->qkv_parts != 3 && !qkv_done) TRY(linear(f, enc, xb, &L->wv, view(f, c->qkv, qd + kvd, 2, 1, kvd, 0), 1));
         if (!L->bq || L->bqkv) {
             /* bias, q/k norms, rope and the cache write in one dispatch */
             rd.n_heads = (uint32_t)H;
@@ -413,15 +413,17 @@ static mlxc_buffer *block_out(fw *f, mlxc_encoder *enc, mlxc_buffer *xb2, const 
  * family): the attention norm inside the q/k/v mat-vec, the residual adds
  * inside the wo and down mat-vecs, the MLP norm inside the gate/up one and
  * silu_mul inside down: with the fused rope/cache write and the attention,
- * six kernels.  A weight the fused mat-vec does not take (Q6_K) gets the
+ * six kernels (seven where v is stored apart from q and k, as in
+ * Q4_K_M).  A weight the fused mat-vec does not take (Q5_K, or off the
+ * GPU's fast path) gets the
  * separate norm or add instead; *pending is then the block output the
  * next norm must add to the residual (NULL: the residual is current). */
 /* The norm in front of a block of the fused step: inside the mat-vec of
- * w into the first n values of y when `fuse` and the residual is current,
- * else the separate norm into xb (adding `pending` to the residual
- * first).  *fused says which ran. */
+ * w into values off .. off + n of y when `fuse` and the residual is
+ * current, else the separate norm into xb (adding `pending` to the
+ * residual first).  *fused says which ran. */
 static mlxc_status norm_in(fw *f, mlxc_encoder *enc, const mlxc_buffer *norm, const llm_weight *w, bool fuse,
-                           mlxc_buffer *y, int64_t n, mlxc_buffer *pending, bool *fused) {
+                           mlxc_buffer *y, int64_t off, int64_t n, mlxc_buffer *pending, bool *fused) {
     mlxc_context *c = f->ctx;
     mlxc_model *M = f->m;
     const uint32_t dim = (uint32_t)M->dim;
@@ -430,7 +432,7 @@ static mlxc_status norm_in(fw *f, mlxc_encoder *enc, const mlxc_buffer *norm, co
     if (*fused) {
         const mlxc_qmm_fuse nrm = fuse_of(f, w, MLXC_QMM_PRO_RMS_NORM, MLXC_QMM_EPI_STORE);
         mlxc_qmm_weight q = llm_qmm(w);
-        return mlxc_qmatmul_fused(enc, view(f, c->x, 0, 1, dim, 0, 0), NULL, norm, &q, view(f, y, 0, 1, n, 0, 0),
+        return mlxc_qmatmul_fused(enc, view(f, c->x, 0, 1, dim, 0, 0), NULL, norm, &q, view(f, y, off, 1, n, 0, 0),
                                   (uint32_t)n, dim, &nrm);
     }
     if (pending) return mlxc_rms_norm_residual(enc, pending, x, norm, xb, x, dim, M->eps);
@@ -441,15 +443,16 @@ static mlxc_status layer_fused(fw *f, mlxc_encoder *enc, int l, uint32_t p0, mlx
     mlxc_context *c = f->ctx;
     mlxc_model *M = f->m;
     const llm_layer *L = &M->layers[l];
-    const int64_t qkvn = (M->n_heads + 2 * M->n_kv_heads) * M->head_dim;
     mlxc_buffer *xb2 = view(f, c->xb2, 0, 2, 1, M->dim, 0);
     bool fused;
-    /* attention */
-    TRY(norm_in(f, enc, L->attn_norm, &L->wqkv, L->fuse_qkv, c->qkv, qkvn, *pending, &fused));
+    /* attention: q, k (and v) in one mat-vec, or v in a second one */
+    TRY(norm_in(f, enc, L->attn_norm, &L->wqkv, L->fuse_qkv, c->qkv, 0, L->wqkv.rows, *pending, &fused));
+    if (fused && L->qkv_parts == 2)
+        TRY(norm_in(f, enc, L->attn_norm, &L->wv, true, c->qkv, L->wqkv.rows, L->wv.rows, NULL, &fused));
     TRY(attention_block(f, enc, l, p0, 1, fused, L->fuse_wo));
     *pending = L->fuse_wo ? NULL : xb2;
     /* MLP */
-    TRY(norm_in(f, enc, L->ffn_norm, &L->w_gate_up, L->fuse_gate_up, c->gu, 2 * M->ff, *pending, &fused));
+    TRY(norm_in(f, enc, L->ffn_norm, &L->w_gate_up, L->fuse_gate_up, c->gu, 0, 2 * M->ff, *pending, &fused));
     TRY(ffn_block(f, enc, l, 1, fused, L->fuse_down));
     *pending = L->fuse_down ? NULL : xb2;
     return MLXC_OK;

@@ -52,7 +52,8 @@ typedef struct llm_layer {
     int          qkv_parts;
     mlxc_buffer *bqkv;            /* with wqkv: bq, bk, bv stacked, or NULL    */
     /* mlxc_qmatmul_fused takes these (llm_forward.c's fused decode step):
-     * wqkv (all three) with the attention norm, wo adding into the
+     * wqkv with the attention norm (all three, or q and k with wv beside
+     * it in a second fused mat-vec: a mix such as Q4_K_M's Q6_K v), wo adding into the
      * residual, w_gate_up with the MLP norm, w_down after silu_mul adding
      * into the residual */
     bool         fuse_qkv, fuse_wo, fuse_gate_up, fuse_down;

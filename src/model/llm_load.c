@@ -806,7 +806,8 @@ static mlxc_status bind_all(binder *b) {
             (st = bind_linear(b, &R_DOWN, l, m->dim, m->ff, &L->w_down)))
             return st;
         if ((!b->mapped && (st = stack_layer(b, L))) || (st = stack_biases(b, L))) return st;
-        L->fuse_qkv = L->qkv_parts == 3 && fusable(m, &L->wqkv);
+        L->fuse_qkv = (L->qkv_parts == 3 && fusable(m, &L->wqkv)) ||
+                      (L->qkv_parts == 2 && fusable(m, &L->wqkv) && fusable(m, &L->wv));
         L->fuse_wo = fusable(m, &L->wo);
         L->fuse_gate_up = fusable(m, &L->w_gate_up);
         L->fuse_down = L->w_gate_up.w && fusable(m, &L->w_down);

@@ -1179,14 +1179,20 @@ __device__ __forceinline__ void qa_walk(const X *xr, const float *xsum, bool xv,
  * multiplied): with a grid of a few blocks per SM it never drains until
  * the end.  Sizes: mlxc_qmvt_ring_of, which this table must match. */
 template <int F, int B, bool FZ = false> struct QTStage;
-template <int B, bool FZ> struct QTStage<MLXC_QMMF_AFFINE, B, FZ> {
+struct QTRows16 { static constexpr uint32_t PAD = 16; static constexpr bool SHIFT = false; };
+template <int B, bool FZ> struct QTStage<MLXC_QMMF_AFFINE, B, FZ> : QTRows16 {
     static constexpr uint32_t SV = B == 8 ? 512 : FZ ? MLXC_QMVF_A4_SV : 1024, UNIT = 32, UB = 4 * B,
                               P = B == 4 && FZ ? MLXC_QMVF_A4_STAGES : 4;
 };
-template <bool FZ> struct QTStage<MLXC_QMMF_Q4_0, 0, FZ> { static constexpr uint32_t SV = 2048, UNIT = 32, UB = 18, P = MLXC_QMVT_Q4_STAGES; };
-template <bool FZ> struct QTStage<MLXC_QMMF_Q4_1, 0, FZ> { static constexpr uint32_t SV = 2048, UNIT = 32, UB = 20, P = MLXC_QMVT_Q4_STAGES; };
-template <bool FZ> struct QTStage<MLXC_QMMF_Q8_0, 0, FZ> { static constexpr uint32_t SV = 1024, UNIT = 32, UB = 34, P = 3; };
-template <bool FZ> struct QTStage<MLXC_QMMF_Q4_K, 0, FZ> { static constexpr uint32_t SV = 2048, UNIT = 256, UB = 144, P = 3; };
+template <bool FZ> struct QTStage<MLXC_QMMF_Q4_0, 0, FZ> : QTRows16 { static constexpr uint32_t SV = 2048, UNIT = 32, UB = 18, P = MLXC_QMVT_Q4_STAGES; };
+template <bool FZ> struct QTStage<MLXC_QMMF_Q4_1, 0, FZ> : QTRows16 { static constexpr uint32_t SV = 2048, UNIT = 32, UB = 20, P = MLXC_QMVT_Q4_STAGES; };
+template <bool FZ> struct QTStage<MLXC_QMMF_Q8_0, 0, FZ> : QTRows16 { static constexpr uint32_t SV = 1024, UNIT = 32, UB = 34, P = 3; };
+template <bool FZ> struct QTStage<MLXC_QMMF_Q4_K, 0, FZ> : QTRows16 { static constexpr uint32_t SV = 2048, UNIT = 256, UB = 144, P = 3; };
+/* qmvf only (mlxc_qmvt_ring_of): rows of 210-byte blocks, shifted */
+template <> struct QTStage<MLXC_QMMF_Q6_K, 0, true> {
+    static constexpr uint32_t SV = 2048, UNIT = 256, UB = 210, P = MLXC_QMVF_Q6K_STAGES, PAD = 32;
+    static constexpr bool SHIFT = true;
+};
 template <int F, int B> struct has_smem { static constexpr bool v = F == MLXC_QMMF_AFFINE || F == MLXC_QMMF_Q4_0 || F == MLXC_QMMF_Q4_1 || F == MLXC_QMMF_Q8_0 || F == MLXC_QMMF_Q4_K; };
 
 __device__ __forceinline__ void cp16(void *dst, const void *src) {
@@ -1201,6 +1207,12 @@ __device__ __forceinline__ void cp8(void *dst, const void *src) {
 __device__ __forceinline__ void cp4(void *dst, const void *src) {
     const uint32_t d = (uint32_t)__cvta_generic_to_shared(dst);
     asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(d), "l"(src) : "memory");
+}
+/* 16 bytes at dst of which the first n (1..16) come from src (16-byte
+ * aligned; only n bytes are read) and the rest are zeros. */
+__device__ __forceinline__ void cp16n(void *dst, const void *src, uint32_t n) {
+    const uint32_t d = (uint32_t)__cvta_generic_to_shared(dst);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(d), "l"(src), "r"(n) : "memory");
 }
 __device__ __forceinline__ void cp_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
 template <int N> __device__ __forceinline__ void cp_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory"); }
@@ -1220,7 +1232,8 @@ __device__ __forceinline__ bool qring_ok(const uint8_t *w, const void *sc, const
     using S = QTStage<F, B, FZ>;
     mlxc_qmvt_ring r;
     const uint32_t es = p.sdtype == MLXC_QS_F32 ? 4 : 2;
-    if (!mlxc_qmvt_ring_of(F, B, FZ, &r) || r.sv != S::SV || r.unit != S::UNIT || r.ub != S::UB || r.stages != S::P)
+    if (!mlxc_qmvt_ring_of(F, B, FZ, &r) || r.sv != S::SV || r.unit != S::UNIT || r.ub != S::UB || r.stages != S::P ||
+        r.pad != S::PAD || r.shift != (uint32_t)S::SHIFT)
         return false;
     if (blockDim.x != 32 * QTC_WARPS || ((uintptr_t)w & 15) ||
         !mlxc_qmv_ring_takes(F, B, FZ, p.k, p.row_bytes, p.group, es) || dyn_smem() < smem)
@@ -1407,7 +1420,8 @@ __device__ __forceinline__ void qmv_tc_smem(const X *__restrict__ x, const uint8
                                             uint8_t *smem, const QFuse *fz = nullptr) {
     using S = QTStage<F, B, FZ>;
     constexpr bool AFF = F == MLXC_QMMF_AFFINE;
-    constexpr uint32_t SB = S::SV / S::UNIT * S::UB, RS = SB + 16, ES = SD == MLXC_QS_F32 ? 4 : 2;
+    constexpr uint32_t SB = S::SV / S::UNIT * S::UB, RS = SB + S::PAD, ES = SD == MLXC_QS_F32 ? 4 : 2;
+    static_assert(SB % 16 == 0 && (!S::SHIFT || S::PAD >= 16), "stages of whole 16-byte units; room for the shift");
     const uint32_t lane = threadIdx.x % 32, g = lane / 4, t = lane % 4, wid = threadIdx.x / 32, nw = QTC_WARPS;
     const uint32_t m = p.m < 8 ? p.m : 8, n = p.n, rowb = p.row_bytes, nst = (rowb + SB - 1) / SB;
     const uint32_t gpr = AFF ? p.k / p.group : 0, SS = AFF ? S::SV / p.group * ES : 0; /* scale bytes per stage row */
@@ -1421,17 +1435,26 @@ __device__ __forceinline__ void qmv_tc_smem(const X *__restrict__ x, const uint8
     /* This thread's 16-byte pieces of a whole stage, the same in every
      * stage: row r_j, destination and source offsets (computed once, so a
      * stage costs each thread a few adds per copy). */
-    constexpr uint32_t W16 = QTC_ROWS * (SB / 16), WJ = (W16 + 32 * QTC_WARPS - 1) / (32 * QTC_WARPS);
+    /* Shifted rows (S::SHIFT): row r's bytes start (r * rowb) % 16 bytes
+     * past a 16-byte boundary (the same in every tile and stage: tiles
+     * are 16 rows, stages whole 16-byte units), so its piece is copied
+     * from that boundary, one 16-byte unit more, and the last unit only up
+     * to the row's end (never past the weight). */
+    constexpr uint32_t P16 = SB / 16 + (S::SHIFT ? 1 : 0);
+    constexpr uint32_t W16 = QTC_ROWS * P16, WJ = (W16 + 32 * QTC_WARPS - 1) / (32 * QTC_WARPS);
     constexpr uint32_t X16 = S::SV * (uint32_t)sizeof(X) / 16;
     static_assert((X16 & (X16 - 1)) == 0, "x pieces per token a power of two");
-    uint32_t wr[WJ], wdst[WJ];
+    auto shift_of = [&](uint32_t r) -> uint32_t { return S::SHIFT ? (uint32_t)(((uint64_t)r * rowb) & 15) : 0; };
+    uint32_t wr[WJ], wdst[WJ], wn[WJ];
     uint64_t wsrc[WJ];
 #pragma unroll
     for (uint32_t j = 0; j < WJ; j++) {
-        const uint32_t i = threadIdx.x + j * 32 * QTC_WARPS, r = i / (SB / 16), col = i % (SB / 16);
+        const uint32_t i = threadIdx.x + j * 32 * QTC_WARPS, r = i / P16, col = i % P16;
         wr[j] = i < W16 ? r : 0xffffffffu;
         wdst[j] = r * RS + col * 16;
-        wsrc[j] = (uint64_t)r * rowb + col * 16;
+        wsrc[j] = ((uint64_t)r * rowb & ~(uint64_t)15) + col * 16;
+        const int lim = (int)(shift_of(r) + SB) - (int)(col * 16); /* the row's bytes from this unit on */
+        wn[j] = lim <= 0 ? 0 : lim >= 16 ? 16 : (uint32_t)lim;
     }
     /* Stage st of the block's tile i into ring slot `slot`.  Rows past n
      * are not copied (their sums are never stored).  The stage counters
@@ -1448,8 +1471,20 @@ __device__ __forceinline__ void qmv_tc_smem(const X *__restrict__ x, const uint8
         const uint64_t left = n - tile;
         if (have == SB) {
 #pragma unroll
-            for (uint32_t j = 0; j < WJ; j++)
-                if (wr[j] < left) cp16(buf + wdst[j], base + wsrc[j]);
+            for (uint32_t j = 0; j < WJ; j++) {
+                if (wr[j] >= left) continue;
+                if (!S::SHIFT || wn[j] == 16) cp16(buf + wdst[j], base + wsrc[j]);
+                else if (wn[j]) cp16n(buf + wdst[j], base + wsrc[j], wn[j]);
+            }
+        } else if constexpr (S::SHIFT) {
+            const uint32_t v16 = (have + 15) / 16 + 1;
+            for (uint32_t i = threadIdx.x; i < QTC_ROWS * v16; i += blockDim.x) {
+                const uint32_t r = i / v16, col = i % v16;
+                const int lim = (int)(shift_of(r) + have) - (int)(col * 16);
+                if (r >= left || lim <= 0) continue;
+                cp16n(buf + r * RS + col * 16, base + ((uint64_t)r * rowb & ~(uint64_t)15) + col * 16,
+                      lim >= 16 ? 16u : (uint32_t)lim);
+            }
         } else {
             const uint32_t v16 = have / 16;
             for (uint32_t i = threadIdx.x; i < QTC_ROWS * v16; i += blockDim.x) {
@@ -1549,7 +1584,8 @@ __device__ __forceinline__ void qmv_tc_smem(const X *__restrict__ x, const uint8
 #pragma unroll
             for (int r = 0; r < QTC_RT; r++) {
                 const uint32_t a = r * 8 + 2 * t;
-                R[r].g = buf + (r * 8 + g) * RS, R[r].a = buf + a * RS, R[r].b = buf + (a + 1) * RS;
+                R[r].g = buf + (r * 8 + g) * RS + shift_of(r * 8 + g);
+                R[r].a = buf + a * RS + shift_of(a), R[r].b = buf + (a + 1) * RS + shift_of(a + 1);
                 R[r].sa = sbuf + a * SS, R[r].sb = sbuf + (a + 1) * SS;
                 R[r].ba = sbuf + QTC_ROWS * SS + a * SS, R[r].bb = sbuf + QTC_ROWS * SS + (a + 1) * SS;
                 R[r].group = p.group;
@@ -2042,8 +2078,8 @@ QMM_FORMATS(qmm)
         mlxc_qmm::qmvt<F, B>(x, w, scales, biases, y, p);                                                            \
     }
 #define QMVT_XY(NAME, F, B) QM_XY_PAIRS(QMVT_ENTRY, NAME, F, B)
-/* The formats with a ring (mlxc_qmvt_ring_of): qmvt and qmvf; qmvt also
- * reads Q6_K, from global memory. */
+/* The formats with a ring in both qmvt and qmvf (mlxc_qmvt_ring_of); qmvt
+ * also reads Q6_K, from global memory, and qmvf streams it on its ring. */
 #define QMV_RING_FORMATS(M)                                                                                           \
     M(affine4, MLXC_QMMF_AFFINE, 4)                                                                                   \
     M(affine8, MLXC_QMMF_AFFINE, 8)                                                                                   \
@@ -2058,6 +2094,7 @@ QMVT_XY(q6_k, MLXC_QMMF_Q6_K, 0)
         mlxc_qmm::qmvf<F, B>(x, aux, g, w, scales, biases, y, p);                                                    \
     }
 QMV_RING_FORMATS(QMVF_ENTRY)
+QMVF_ENTRY(q6_k, MLXC_QMMF_Q6_K, 0)
 
 /* The int8 walk (act MLXC_QMVF_ACT_Q8; the front-end checked
  * mlxc_qmvr_takes and launches 32 MLXC_QMVR_WARPS threads with
