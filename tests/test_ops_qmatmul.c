@@ -525,7 +525,7 @@ static void fused(void) {
     /* the GPU's fast path: whole 16-byte rows; affine k in whole stages */
     struct { qt_format f; uint32_t k; mlxc_status want; } fast[] = {
         {k_fused[0], 11008, MLXC_OK},                       /* 6192-byte Q4_0 rows   */
-        {k_fused[1], 576, MLXC_ERR_UNSUPPORTED},            /* SmolLM2: 360 bytes    */
+        {k_fused[1], 576, MLXC_OK},                         /* SmolLM2: 360-byte rows, shifted */
         {k_fused[1], 2048, MLXC_OK},
         {k_fused[4], 4096, MLXC_OK},
         {k_fused[4], 11008, MLXC_OK},                       /* Llama-2-7B down: a partial stage */

@@ -173,6 +173,14 @@ static void par_launch(void) {
             one(f, c[i].m, c[i].n, c[i].k, c[i].xd, c[i].yd, c[i].grid, MLXC_QMVT_THREADS);
         }
     }
+    /* Q4_1's ring takes rows off 16-byte boundaries (shifted): SmolLM2's
+     * 576 values (360-byte rows) and 1120 (700 bytes: every shift) */
+    static const struct { uint32_t m, n, k, grid; mlxc_dtype xd, yd; } cs[] = {
+        {1, 37, 576, 2, MLXC_BF16, MLXC_BF16}, {8, 45, 1120, 1, MLXC_F32, MLXC_BF16}, {3, 29, 2720, 3, MLXC_BF16, MLXC_F32}};
+    for (size_t i = 0; i < sizeof cs / sizeof *cs; i++) {
+        g_shared = mlxc_qmvt_smem_bytes(MLXC_QMMF_Q4_1, 0, cs[i].m, cs[i].xd == MLXC_F32 ? 4 : 2, 32, 2);
+        one(&ft[3], cs[i].m, cs[i].n, cs[i].k, cs[i].xd, cs[i].yd, cs[i].grid, MLXC_QMVT_THREADS);
+    }
     g_shared = 0;
     g_prefix = NULL;
 }
@@ -322,7 +330,8 @@ static void par_written_weights(void) {
 /* The fused decode mat-vec on both devices: every prologue and epilogue,
  * the formats it takes, the decode shapes' k (down's 14336 for Q4_0,
  * 11008 and 1152 for affine: a partial last ring stage; Q6_K's 11008 and
- * 2304, rows that start off 16-byte boundaries and a partial stage), y
+ * 2304 and Q4_1's 576 and 1120, rows that start off 16-byte
+ * boundaries and partial stages), y
  * starting from the same random residual; one hand launch with an odd
  * grid and block and no shared memory (the kernel's any-launch path). */
 static void par_fused(void) {
@@ -338,7 +347,8 @@ static void par_fused(void) {
             /* affine: k of partial ring stages (Llama-2's 11008; 1152,
              * whose scale rows copy in 4- or 8-byte pieces) */
             const bool q6 = fmts[fi].f == MLXC_QF_Q6_K;
-            const uint32_t n = 1003, k = q6 ? q6k_k[c] : fi == 0 && c >= 4 ? 14336 : fi >= 4 && c == 4 ? 11008 : fi >= 4 && c == 5 ? 1152 : 4096;
+            const uint32_t n = 1003, k = q6 ? q6k_k[c] : fi == 0 && c >= 4 ? 14336 : fi == 1 && c >= 4 ? 576 + 544 * (uint32_t)(c - 4)
+                                       : fi >= 4 && c == 4 ? 11008 : fi >= 4 && c == 5 ? 1152 : 4096;
             qt_weight w = qt_weight_rand(fmts[fi], n, k);
             qt_dev_weight wc = qt_upload(cpu, &w), wg = qt_upload(gpu, &w);
             pair x = p_rand(MLXC_BF16, k), aux = p_rand(MLXC_BF16, k), g = p_rand(MLXC_BF16, k), y = p_rand(MLXC_BF16, n);

@@ -216,7 +216,8 @@ MLXC_QF_HD static inline uint32_t mlxc_qf_block_bytes(uint32_t f) {
  * scales and biases of those values, and the x rows for them; `stages`
  * stages are in flight.  A row's piece of a stage takes its bytes plus
  * `pad` (spreading the rows over the banks).  `shift`: the rows need not
- * start on 16 bytes (Q6_K's 210-byte blocks); each row's piece is copied
+ * start on 16 bytes (Q6_K's 210-byte blocks, Q4_1's 20; the shift keeps
+ * Q4_1's 4-byte alignment); each row's piece is copied
  * from the 16-byte boundary below it, so it sits that many bytes into its
  * slot (the pad holds them).  0 when the format streams no ring. */
 typedef struct mlxc_qmvt_ring {
@@ -257,7 +258,7 @@ MLXC_QF_HD static inline int mlxc_qmvt_ring_of(uint32_t f, uint32_t bits, int fu
         return 1;
     /* stages of twice the values: more work for each stage's fixed cost */
     case MLXC_QMMF_Q4_0: r->sv = 2048, r->unit = 32, r->ub = 18, r->stages = MLXC_QMVT_Q4_STAGES; return 1;
-    case MLXC_QMMF_Q4_1: r->sv = 2048, r->unit = 32, r->ub = 20, r->stages = MLXC_QMVT_Q4_STAGES; return 1;
+    case MLXC_QMMF_Q4_1: r->sv = 2048, r->unit = 32, r->ub = 20, r->stages = MLXC_QMVT_Q4_STAGES, r->shift = 1; return 1;
     case MLXC_QMMF_Q8_0: r->sv = 1024, r->unit = 32, r->ub = 34, r->stages = 3; return 1;
     case MLXC_QMMF_Q4_K: r->sv = 2048, r->unit = 256, r->ub = 144, r->stages = 3; return 1;
     /* pad 32: 16 for the shift, and rows 1712 bytes apart put the 8 rows

@@ -451,8 +451,9 @@ static mlxc_status stack_rows(binder *b, llm_weight *const *parts, int n, llm_we
 
 /* Whether the fused decode mat-vec takes w, on a GPU on its fast path
  * (mlxc_qmatmul_fused_fast): elsewhere its any-shape path runs 10-200x
- * slower than the separate kernels (SmolLM2's 360-byte Q4_1 rows, or its
- * 576 columns as MLX 4-bit: 9 two-byte scales a row).  The CPU has one
+ * slower than the separate kernels (Q4_0 rows off 16-byte boundaries,
+ * such as SmolLM2's 576 columns, or those columns as MLX 4-bit: 9
+ * two-byte scales a row).  The CPU has one
  * path. */
 static bool fusable(const mlxc_model *m, const llm_weight *w) {
     if (w->format != LLM_W_QUANT || !w->w) return false;

@@ -1185,7 +1185,12 @@ template <int B, bool FZ> struct QTStage<MLXC_QMMF_AFFINE, B, FZ> : QTRows16 {
                               P = B == 4 && FZ ? MLXC_QMVF_A4_STAGES : 4;
 };
 template <bool FZ> struct QTStage<MLXC_QMMF_Q4_0, 0, FZ> : QTRows16 { static constexpr uint32_t SV = 2048, UNIT = 32, UB = 18, P = MLXC_QMVT_Q4_STAGES; };
-template <bool FZ> struct QTStage<MLXC_QMMF_Q4_1, 0, FZ> : QTRows16 { static constexpr uint32_t SV = 2048, UNIT = 32, UB = 20, P = MLXC_QMVT_Q4_STAGES; };
+/* Q4_1 rows of any whole blocks (SmolLM2's 576 values: 360 bytes), shifted
+ * by a multiple of 4 bytes (20-byte blocks), so its 4-byte loads hold */
+template <bool FZ> struct QTStage<MLXC_QMMF_Q4_1, 0, FZ> {
+    static constexpr uint32_t SV = 2048, UNIT = 32, UB = 20, P = MLXC_QMVT_Q4_STAGES, PAD = 16;
+    static constexpr bool SHIFT = true;
+};
 template <bool FZ> struct QTStage<MLXC_QMMF_Q8_0, 0, FZ> : QTRows16 { static constexpr uint32_t SV = 1024, UNIT = 32, UB = 34, P = 3; };
 template <bool FZ> struct QTStage<MLXC_QMMF_Q4_K, 0, FZ> : QTRows16 { static constexpr uint32_t SV = 2048, UNIT = 256, UB = 144, P = 3; };
 /* qmvf only (mlxc_qmvt_ring_of): rows of 210-byte blocks, shifted */
@@ -1576,7 +1581,8 @@ __device__ __forceinline__ void qmv_tc_smem(const X *__restrict__ x, const uint8
         const uint32_t vals = (rowb - st * SB < SB ? rowb - st * SB : SB) / S::UB * S::UNIT;
         if constexpr (has_qa<F, B>::v) {
             /* tokens past m read token 0's x: their columns are never stored */
-            qa_walk<F, SD, FZ, X>(xs, FZ ? xsum + st * (S::SV / 32) : nullptr, true, buf + g * RS, buf + (g + 8) * RS, sbuf + g * SS, sbuf + (g + 8) * SS,
+            qa_walk<F, SD, FZ, X>(xs, FZ ? xsum + st * (S::SV / 32) : nullptr, true, buf + g * RS + shift_of(g),
+                              buf + (g + 8) * RS + shift_of(g + 8), sbuf + g * SS, sbuf + (g + 8) * SS,
                               sbuf + (QTC_ROWS + g) * SS, sbuf + (QTC_ROWS + g + 8) * SS, p.group, vals / qa_vals<F>::v, wid,
                               nw, t, &acc[0][0]);
         } else {
