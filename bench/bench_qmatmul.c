@@ -3,10 +3,11 @@
  * as a fraction of the device-to-device copy bandwidth measured in the same
  * run.
  *
- *   bench_qmatmul [--check-only] [--no-prefill] [--only NAME]
+ *   bench_qmatmul [--check-only] [--no-prefill] [--prefill-only] [--only NAME]
  *
  * --only NAME: the mat-vec checks and timings of the formats whose label
  * contains NAME (e.g. q4_0, affine4), and neither MoE nor prefill.
+ * --prefill-only: the prefill table alone (no checks).
  *
  * Mat-vec: (k, n) = (4096, 14336) and (14336, 4096), m = 1 and 8, bf16 x
  * and y, every format (MLX affine at group 64 with bf16 scales).  Weight
@@ -19,7 +20,8 @@
  * Prefill: m = 512 and 2048 on the same shapes for affine4 g64, Q4_K and
  * Q8_0: the mat-mat kernel, the whole matrix dequantized to a bf16 scratch
  * then the dense GEMM (cuBLASLt where present), and the dense GEMM alone
- * (the rate to compare with), in TFLOP/s.
+ * (the rate to compare with), in TFLOP/s; and the dequantize pass alone
+ * (weight bytes read + bf16 bytes written) as a fraction of copy.
  *
  * MoE decode: 128 experts of 768 x 2048, top 8, one token (moe() below). */
 #include <ctype.h>
@@ -166,7 +168,15 @@ static mlxc_status run_p(mlxc_encoder *enc, int i, void *ctx) {
     return mlxc_matmul(enc, c->x, c->scratch, c->y, c->m, c->n, c->k);
 }
 
-static void prefill(void) {
+/* The dequantize pass of the scratch path alone: the weight read, n k bf16
+ * values written. */
+static mlxc_status run_deq(mlxc_encoder *enc, int i, void *ctx) {
+    pctx *c = ctx;
+    (void)i;
+    return mlxc_qembedding_gather(enc, &c->w.w, NULL, c->scratch, c->n, c->k, 1.0f);
+}
+
+static void prefill(double ceiling) {
     const qt_format fs[3] = {{MLXC_QF_MLX_AFFINE, 4, 64, MLXC_BF16}, {MLXC_QF_Q4_K, 0, 256, MLXC_U8},
                              {MLXC_QF_Q8_0, 0, 32, MLXC_U8}};
     static const uint32_t kn[2][2] = {{4096, 14336}, {14336, 4096}};
@@ -181,6 +191,17 @@ static void prefill(void) {
             c.w = qt_upload(gpu, &w);
             qt_weight_free(&w);
             c.scratch = fbuf(gpu, MLXC_BF16, (size_t)c.n * c.k, NULL);
+            {
+                const double t = time_iters(run_deq, &c);
+                double wb = (double)mlxc_buffer_bytes(c.w.w.data);
+                if (c.w.w.scales) wb += (double)mlxc_buffer_bytes(c.w.w.scales);
+                if (c.w.w.biases) wb += (double)mlxc_buffer_bytes(c.w.w.biases);
+                const double bytes = wb + 2.0 * c.n * c.k;
+                char lab[48];
+                printf("%-22s %6u %6u %5s %-20s %10.1f %8s  %.0f GB/s, %.1f%% of copy\n",
+                       qt_label(&fs[fi], lab, sizeof lab), c.k, c.n, "-", "dequantize pass", t * 1e6, "-",
+                       bytes / t / 1e9, 100.0 * bytes / t / ceiling);
+            }
             for (int mi = 0; mi < 2; mi++) {
                 c.m = ms[mi];
                 c.x = fbuf(gpu, MLXC_BF16, (size_t)c.m * c.k, NULL);
@@ -256,14 +277,15 @@ int main(int argc, char **argv) {
     }
     mlxc_device_caps caps;
     if (mlxc_device_caps_get(gpu, &caps) == MLXC_OK && caps.l2_bytes) g_l2_bytes = (double)caps.l2_bytes;
-    int check_only = 0, no_prefill = 0;
+    int check_only = 0, no_prefill = 0, prefill_only = 0;
     const char *only = NULL;
     for (int a = 1; a < argc; a++) {
         if (strcmp(argv[a], "--check-only") == 0) check_only = 1;
         else if (strcmp(argv[a], "--no-prefill") == 0) no_prefill = 1;
+        else if (strcmp(argv[a], "--prefill-only") == 0) prefill_only = 1;
         else if (strcmp(argv[a], "--only") == 0 && a + 1 < argc) only = argv[++a], no_prefill = 1;
         else {
-            fprintf(stderr, "usage: bench_qmatmul [--check-only] [--no-prefill] [--only NAME]\n");
+            fprintf(stderr, "usage: bench_qmatmul [--check-only] [--no-prefill] [--prefill-only] [--only NAME]\n");
             return 2;
         }
     }
@@ -289,6 +311,7 @@ int main(int argc, char **argv) {
         }
         nf = kept;
     }
+    if (prefill_only) nf = 0, only = "", no_prefill = 0; /* no checks, mat-vecs or MoE */
     int bad = 0;
     for (int i = 0; i < nf; i++) bad |= check(&fs[i]);
     for (size_t i = 0; i < QT_NFORMATS && !only; i++)
@@ -354,7 +377,7 @@ int main(int argc, char **argv) {
             for (int r = 0; r < c.nrot; r++) qt_dev_free(&c.w[r]);
         }
     if (!only) moe(ceiling);
-    if (!no_prefill) prefill();
+    if (!no_prefill) prefill(ceiling);
     mlxc_device_close(gpu);
     mlxc_device_close(cpu);
     return bad;

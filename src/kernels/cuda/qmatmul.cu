@@ -96,7 +96,11 @@ __device__ __forceinline__ void deq8(const uint8_t *__restrict__ w, const void *
 #pragma unroll
             for (int b = 0; b < B; b++) bits |= (uint64_t)at[b] << (8 * b);
         }
-        const uint64_t gi = ((uint64_t)r * p.k + e) / p.group;
+        /* the group: k is whole groups, and MLX's are powers of two (a
+         * shift, not a 64-bit division) */
+        const uint32_t g = p.group;
+        const uint64_t gi = (g & (g - 1)) == 0 ? (uint64_t)r * (p.k >> (__ffs(g) - 1)) + (e >> (__ffs(g) - 1))
+                                               : (uint64_t)r * (p.k / g) + e / g;
         const float s = scale_at(scales, p.sdtype, gi), bb = scale_at(biases, p.sdtype, gi);
 #pragma unroll
         for (int t = 0; t < 8; t++) v[t] = s * (float)((bits >> (B * t)) & ((1u << B) - 1)) + bb;
@@ -1775,21 +1779,53 @@ __device__ __forceinline__ void qmm(const X *__restrict__ x, const uint8_t *__re
     }
 }
 
-/* out[r, e .. e + 7] for every (row, run of 8) unit, grid-stride. */
+/* 8 values to out[i .. i + 7] (i a multiple of 8) as one 16-byte store
+ * (bf16) or two (f32) where out is 16-byte aligned; rounded as sty. */
+__device__ __forceinline__ void st8(float *out, uint64_t i, const float v[8], bool vec) {
+    if (vec) {
+        ((float4 *)(out + i))[0] = make_float4(v[0], v[1], v[2], v[3]);
+        ((float4 *)(out + i))[1] = make_float4(v[4], v[5], v[6], v[7]);
+    } else {
+#pragma unroll
+        for (int t = 0; t < 8; t++) out[i + t] = v[t];
+    }
+}
+__device__ __forceinline__ void st8(uint16_t *out, uint64_t i, const float v[8], bool vec) {
+    if (vec) *(uint4 *)(out + i) = qvf_pack8(v);
+    else {
+#pragma unroll
+        for (int t = 0; t < 8; t++) sty(out, i + t, v[t]);
+    }
+}
+
+/* out[r, e .. e + 7] for every (row, run of 8) unit, grid-stride.  A
+ * thread's units u, u + stride, ... of 8 values (row r, values e ..
+ * e + 7): the row and run advance by stride's quotient and remainder, so
+ * the loop divides once, not at every unit. */
 template <int F, int B, typename Y>
 __device__ __forceinline__ void qgather(const uint32_t *__restrict__ ids, const uint8_t *__restrict__ w,
                                         const void *__restrict__ scales, const void *__restrict__ biases,
                                         Y *__restrict__ out, const mlxc_p_qgather &g) {
     const mlxc_p_qmatmul &p = g.q;
-    const uint64_t runs = p.k / 8, units = (uint64_t)p.m * runs;
-    const uint64_t stride = (uint64_t)gridDim.x * blockDim.x;
-    for (uint64_t u = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x; u < units; u += stride) {
-        const uint64_t r = u / runs;
-        const uint32_t e = (uint32_t)(u % runs) * 8, src = g.has_ids ? ids[r] : (uint32_t)r;
+    const uint32_t runs = p.k / 8;
+    const uint64_t units = (uint64_t)p.m * runs, stride = (uint64_t)gridDim.x * blockDim.x;
+    const uint64_t u0 = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (u0 >= units || runs == 0) return;
+    const bool vec = ((uintptr_t)out & 15) == 0;
+    const uint64_t dq = stride / runs;
+    const uint32_t dr = (uint32_t)(stride % runs);
+    uint64_t r = u0 / runs;
+    uint32_t j = (uint32_t)(u0 % runs);
+    for (uint64_t u = u0; u < units; u += stride) {
+        const uint32_t e = j * 8, src = g.has_ids ? ids[r] : (uint32_t)r;
         float v[8] = {0, 0, 0, 0, 0, 0, 0, 0};
         if (src < p.n) deq8<F, B>(w, scales, biases, p, src, e, v);
 #pragma unroll
-        for (int t = 0; t < 8; t++) sty(out, r * p.k + e + t, v[t] * g.scale);
+        for (int t = 0; t < 8; t++) v[t] *= g.scale;
+        st8(out, r * p.k + e, v, vec);
+        r += dq;
+        j += dr;
+        if (j >= runs) j -= runs, r++;
     }
 }
 
