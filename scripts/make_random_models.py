@@ -13,13 +13,14 @@ the activations stay finite; the text they produce means nothing).
                 embedding (no output.weight).  Random weights of the real
                 shape; the vocabulary is --vocab's (pass a GGUF with
                 SmolLM2's tokenizer for its 49152 tokens)
-    TYPE    q4_0, q4_1, q8_0, q4_k_m or f16 (the tensor types llama.cpp's
-            quantize gives: Q4_0, Q4_1 and Q4_K_M keep the output head in
+    TYPE    q4_0, q4_1, q8_0, q4_k_m, q5_k_m or f16 (the tensor types llama.cpp's
+            quantize gives: Q4_0, Q4_1 and Q4_K_M / Q5_K_M keep the output head in
             Q6_K, or Q8_0 where the hidden size is no multiple of 256 (the
             head is the token embedding when tied, so SmolLM2 Q4_1 has
-            Q4_1 layers and a Q8_0 embedding, as the real file); Q4_K_M puts
-            attn_v and ffn_down of some layers in Q6_K as llama.cpp does
-            and needs a hidden size that is a multiple of 256)
+            Q4_1 layers and a Q8_0 embedding, as the real file); Q4_K_M and
+            Q5_K_M (Q4_K or Q5_K layers) put attn_v and ffn_down of some
+            layers in Q6_K as llama.cpp does and need a hidden size that
+            is a multiple of 256)
     --vocab a GGUF whose tokenizer.* metadata is copied (default: the
             llama SentencePiece vocabulary of ../shared/data/vocab)
 
@@ -50,7 +51,8 @@ SHAPES = {
     "tiny": dict(hidden=256, layers=2, ffn=768, heads=4, kv=2),  # for checking the script
 }
 # bytes and values per block; the f16 scale fields set below
-BLOCK = {T.Q4_0: (18, 32), T.Q4_1: (20, 32), T.Q8_0: (34, 32), T.Q4_K: (144, 256), T.Q6_K: (210, 256)}
+BLOCK = {T.Q4_0: (18, 32), T.Q4_1: (20, 32), T.Q8_0: (34, 32), T.Q4_K: (144, 256), T.Q5_K: (176, 256),
+         T.Q6_K: (210, 256)}
 
 
 def f16_bytes(rng, n, lo, hi):
@@ -71,7 +73,7 @@ def random_blocks(rng, qt, rows, cols):
         b[:, 2:4] = (d.astype(np.float32) * -7.5).astype(np.float16).view(np.uint8).reshape(n, 2)
     elif qt == T.Q8_0:
         b[:, 0:2] = f16_bytes(rng, n, 0.0002, 0.0003)
-    elif qt == T.Q4_K:
+    elif qt in (T.Q4_K, T.Q5_K):
         b[:, 0:2] = f16_bytes(rng, n, 0.8e-4, 1.2e-4)  # d
         b[:, 2:4] = f16_bytes(rng, n, 0.8e-4, 1.2e-4)  # dmin
     elif qt == T.Q6_K:
@@ -137,7 +139,7 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser()
     ap.add_argument("shape", choices=SHAPES)
-    ap.add_argument("type", choices=["q4_0", "q4_1", "q8_0", "q4_k_m", "f16", "mlx4"])
+    ap.add_argument("type", choices=["q4_0", "q4_1", "q8_0", "q4_k_m", "q5_k_m", "f16", "mlx4"])
     ap.add_argument("out")
     ap.add_argument("--vocab", default=os.path.join(here, "..", "..", "shared", "data", "vocab",
                                                     "ggml-vocab-llama-spm.gguf"))
@@ -150,8 +152,8 @@ def main():
             ap.error("mlx4 needs --tokenizer DIR")
         write_mlx4(s, a.out, a.tokenizer, np.random.default_rng(a.seed))
         return
-    if a.type == "q4_k_m" and s["hidden"] % 256:
-        ap.error(f"q4_k_m needs a hidden size that is a multiple of 256 ({a.shape}: {s['hidden']})")
+    if a.type in ("q4_k_m", "q5_k_m") and s["hidden"] % 256:
+        ap.error(f"{a.type} needs a hidden size that is a multiple of 256 ({a.shape}: {s['hidden']})")
     rng = np.random.default_rng(a.seed)
     voc = gguf.GGUFReader(a.vocab)
     tokens = voc.fields["tokenizer.ggml.tokens"]
@@ -161,7 +163,7 @@ def main():
     w.add_name(f"random-llama-{a.shape}-{a.type}")
     ft = gguf.LlamaFileType
     w.add_file_type({"q4_0": ft.MOSTLY_Q4_0, "q4_1": ft.MOSTLY_Q4_1, "q8_0": ft.MOSTLY_Q8_0,
-                     "q4_k_m": ft.MOSTLY_Q4_K_M, "f16": ft.MOSTLY_F16}[a.type])
+                     "q4_k_m": ft.MOSTLY_Q4_K_M, "q5_k_m": ft.MOSTLY_Q5_K_M, "f16": ft.MOSTLY_F16}[a.type])
     w.add_block_count(s["layers"])
     w.add_context_length(s.get("ctx", 4096))
     w.add_embedding_length(s["hidden"])
@@ -190,13 +192,13 @@ def main():
 
     h, f, L = s["hidden"], s["ffn"], s["layers"]
     hd = h // s["heads"]
-    base = {"q4_0": T.Q4_0, "q4_1": T.Q4_1, "q8_0": T.Q8_0, "q4_k_m": T.Q4_K, "f16": T.F16}[a.type]
-    head = T.Q6_K if a.type in ("q4_0", "q4_1", "q4_k_m") else base
+    base = {"q4_0": T.Q4_0, "q4_1": T.Q4_1, "q8_0": T.Q8_0, "q4_k_m": T.Q4_K, "q5_k_m": T.Q5_K, "f16": T.F16}[a.type]
+    head = T.Q6_K if a.type in ("q4_0", "q4_1", "q4_k_m", "q5_k_m") else base
     if head == T.Q6_K and h % 256:
         head = T.Q8_0  # llama.cpp's fallback where Q6_K's blocks do not fit a row
     tied = s.get("tied", False)
 
-    def more_bits(i):  # llama.cpp's use_more_bits for Q4_K_M
+    def more_bits(i):  # llama.cpp's use_more_bits for Q4_K_M and Q5_K_M
         return i < L // 8 or i >= 7 * L // 8 or (i - L // 8) % 3 == 2
 
     def add(name, qt, rows, cols):
@@ -213,7 +215,7 @@ def main():
         add(p + "attn_norm.weight", T.F32, 1, h)
         add(p + "attn_q.weight", base, h, h)
         add(p + "attn_k.weight", base, s["kv"] * hd, h)
-        qv = T.Q6_K if a.type == "q4_k_m" and more_bits(i) else base
+        qv = T.Q6_K if a.type in ("q4_k_m", "q5_k_m") and more_bits(i) else base
         add(p + "attn_v.weight", qv, s["kv"] * hd, h)
         add(p + "attn_output.weight", base, h, h)
         add(p + "ffn_norm.weight", T.F32, 1, h)

@@ -612,14 +612,14 @@ static void signatures_match(void) {
     }
     /* 126 + attention at head dim 512 (decode and prefill x 2 KV dtypes) and
      * its general prefill (5 head dims x 2) + qmatmul: qmv and qmm 22 formats
-     * x 4 dtype pairs each, qgather 22 x 2, qmoe and qmoeg 22 x 4 each + moe: route and
+     * x 4 dtype pairs each, qmvt 8 formats x 4, qgather 22 x 2, qmoe and qmoeg 22 x 4 each + moe: route and
      * combine x 2 dtypes, group; linear_attn: 5 ops x 3 dtypes; hadamard: 3
      * dtypes x 3 (transform, tq copy, tq dequant), tq decode 3 head dims x 4
      * bit widths, the combine; dense matmul with f16 x and f16 w: matvec
      * and gemm x 2 y dtypes, and its library GEMM; rope_qkv_cache: 3 x 3 dtype
-     * pairs; the fused mat-vec qmvf: 7 formats, bf16, and its int8 walk
+     * pairs; the fused mat-vec qmvf: 8 formats, bf16, and its int8 walk
      * qmvr (affine 4-bit). */
-    CHECK_EQ_INT(n, 126 + 4 + 10 + 88 + 28 + 88 + 44 + 88 + 88 + 5 + 15 + 22 + 5 + 9 + 7 + 1);
+    CHECK_EQ_INT(n, 126 + 4 + 10 + 88 + 32 + 88 + 44 + 88 + 88 + 5 + 15 + 22 + 5 + 9 + 8 + 1);
     size_t ncpu = 0;
     for (const mlxc_cpu_builtin *b; (b = mlxc_cpu_builtin_at(ncpu)) != NULL; ncpu++) {
         const mlxc_kernel_signature *s = mlxc_kernel_builtin_signature(b->name);

@@ -455,7 +455,7 @@ static void fused_q8(void) {
 static const qt_format k_fused[] = {
     {MLXC_QF_Q4_0, 0, 32, MLXC_U8}, {MLXC_QF_Q4_1, 0, 32, MLXC_U8},         {MLXC_QF_Q8_0, 0, 32, MLXC_U8},
     {MLXC_QF_Q4_K, 0, 256, MLXC_U8}, {MLXC_QF_MLX_AFFINE, 4, 64, MLXC_BF16}, {MLXC_QF_MLX_AFFINE, 8, 32, MLXC_F16},
-    {MLXC_QF_Q6_K, 0, 256, MLXC_U8},
+    {MLXC_QF_Q6_K, 0, 256, MLXC_U8}, {MLXC_QF_Q5_K, 0, 256, MLXC_U8},
 };
 static void fused(void) {
     for (size_t fi = 0; fi < sizeof k_fused / sizeof *k_fused; fi++)
@@ -490,7 +490,7 @@ static void fused(void) {
             }
     /* what it refuses */
     qt_weight w = qt_weight_rand(k_fused[0], 8, 64), w6 = qt_weight_rand((qt_format){MLXC_QF_Q6_K, 0, 256, MLXC_U8}, 8, 256);
-    qt_weight w5 = qt_weight_rand((qt_format){MLXC_QF_Q5_K, 0, 256, MLXC_U8}, 8, 256);
+    qt_weight w5 = qt_weight_rand((qt_format){MLXC_QF_Q3_K, 0, 256, MLXC_U8}, 8, 256);
     qt_dev_weight dw = qt_upload(dev, &w), d6 = qt_upload(dev, &w6), d5 = qt_upload(dev, &w5);
     mlxc_buffer *x = alloc(MLXC_BF16, 64), *xf = alloc(MLXC_F32, 64), *y = alloc(MLXC_BF16, 8), *g = alloc(MLXC_BF16, 64);
     mlxc_buffer *g7 = alloc(MLXC_BF16, 63);
@@ -503,7 +503,7 @@ static void fused(void) {
     CHECK_ERR(mlxc_qmatmul_fused(enc, x, NULL, g, &dw.w, y, 8, 64, &bad_act), MLXC_ERR_INVALID_ARGUMENT);
     /* the GPU's int8 mat-vec: MLX affine 4-bit, 2-byte scales, k <= 32768 */
     CHECK_ERR(mlxc_qmatmul_fused_q8_fast(&d6.w, 256), MLXC_ERR_UNSUPPORTED);
-    /* formats without a fused mat-vec (Q5_K) */
+    /* formats without a fused mat-vec (Q3_K) */
     CHECK_ERR(mlxc_qmatmul_fused_supported(&d5.w), MLXC_ERR_UNSUPPORTED);
     CHECK_OK(mlxc_qmatmul_fused_supported(&dw.w));
     CHECK_OK(mlxc_qmatmul_fused_supported(&d6.w));
@@ -536,7 +536,8 @@ static void fused(void) {
         {(qt_format){MLXC_QF_Q6_K, 0, 256, MLXC_U8}, 4096, MLXC_OK},
         {(qt_format){MLXC_QF_Q6_K, 0, 256, MLXC_U8}, 11008, MLXC_OK}, /* 9030-byte rows */
         {(qt_format){MLXC_QF_Q6_K, 0, 256, MLXC_U8}, 2304, MLXC_OK},
-        {(qt_format){MLXC_QF_Q5_K, 0, 256, MLXC_U8}, 4096, MLXC_ERR_UNSUPPORTED},
+        {(qt_format){MLXC_QF_Q5_K, 0, 256, MLXC_U8}, 4096, MLXC_OK},
+        {(qt_format){MLXC_QF_Q3_K, 0, 256, MLXC_U8}, 4096, MLXC_ERR_UNSUPPORTED},
     };
     for (size_t i = 0; i < sizeof fast / sizeof *fast; i++) {
         qt_weight wf = qt_weight_rand(fast[i].f, 2, fast[i].k);

@@ -149,12 +149,12 @@ static void par_launch(void) {
     /* The tensor-core mat-vec (at most MLXC_QMVT_THREADS threads a block):
      * both of its paths (whole warps) and the warp-per-row fallback. */
     static const struct { uint32_t grid, block; } lt[] = {{1, 32}, {3, 96}, {2, 100}, {5, 1}, {1, 256}, {2, 64}};
-    const qt_format ft[7] = {{MLXC_QF_MLX_AFFINE, 4, 64, MLXC_BF16}, {MLXC_QF_MLX_AFFINE, 8, 32, MLXC_F32},
+    const qt_format ft[8] = {{MLXC_QF_MLX_AFFINE, 4, 64, MLXC_BF16}, {MLXC_QF_MLX_AFFINE, 8, 32, MLXC_F32},
                              {MLXC_QF_Q4_0, 0, 32, MLXC_U8},         {MLXC_QF_Q4_1, 0, 32, MLXC_U8},
                              {MLXC_QF_Q8_0, 0, 32, MLXC_U8},         {MLXC_QF_Q4_K, 0, 256, MLXC_U8},
-                             {MLXC_QF_Q6_K, 0, 256, MLXC_U8}};
+                             {MLXC_QF_Q6_K, 0, 256, MLXC_U8},        {MLXC_QF_Q5_K, 0, 256, MLXC_U8}};
     g_prefix = "qmvt";
-    for (int fi = 0; fi < 7; fi++)
+    for (int fi = 0; fi < 8; fi++)
         for (size_t i = 0; i < sizeof lt / sizeof *lt; i++) {
             one(&ft[fi], 3, 41, 768, MLXC_F32, MLXC_F32, lt[i].grid, lt[i].block);
             one(&ft[fi], 8, 19, 2048, MLXC_BF16, MLXC_BF16, lt[i].grid, lt[i].block);
@@ -162,7 +162,7 @@ static void par_launch(void) {
     /* The shared-memory ring given its memory: one or two blocks walking
      * several 16-row tiles (the ring runs on across them), k of 2 to 4
      * stages and one ending in a partial stage. */
-    for (int fi = 0; fi < 7; fi++) {
+    for (int fi = 0; fi < 8; fi++) {
         const qt_format *f = &ft[fi];
         const uint32_t es = f->sdt == MLXC_F32 ? 4 : 2, code = qt_kernel_code(f->f);
         static const struct { uint32_t m, n, k, grid; mlxc_dtype xd, yd; } c[] = {
@@ -338,7 +338,7 @@ static void par_fused(void) {
     static const qt_format fmts[] = {
         {MLXC_QF_Q4_0, 0, 32, MLXC_U8},  {MLXC_QF_Q4_1, 0, 32, MLXC_U8},         {MLXC_QF_Q8_0, 0, 32, MLXC_U8},
         {MLXC_QF_Q4_K, 0, 256, MLXC_U8}, {MLXC_QF_MLX_AFFINE, 4, 64, MLXC_BF16}, {MLXC_QF_MLX_AFFINE, 8, 32, MLXC_F16},
-        {MLXC_QF_Q6_K, 0, 256, MLXC_U8},
+        {MLXC_QF_Q6_K, 0, 256, MLXC_U8}, {MLXC_QF_Q5_K, 0, 256, MLXC_U8},
     };
     static const uint32_t q6k_k[7] = {4096, 4096, 4096, 14336, 11008, 2304, 4096};
     for (size_t fi = 0; fi < sizeof fmts / sizeof *fmts; fi++)
@@ -346,7 +346,7 @@ static void par_fused(void) {
             const int pro = c % 3, epi = (c / 3) % 2, hand = c == 6;
             /* affine: k of partial ring stages (Llama-2's 11008; 1152,
              * whose scale rows copy in 4- or 8-byte pieces) */
-            const bool q6 = fmts[fi].f == MLXC_QF_Q6_K;
+            const bool q6 = fmts[fi].f == MLXC_QF_Q6_K || fmts[fi].f == MLXC_QF_Q5_K; /* k: whole 256-value blocks */
             const uint32_t n = 1003, k = q6 ? q6k_k[c] : fi == 0 && c >= 4 ? 14336 : fi == 1 && c >= 4 ? 576 + 544 * (uint32_t)(c - 4)
                                        : fi >= 4 && c == 4 ? 11008 : fi >= 4 && c == 5 ? 1152 : 4096;
             qt_weight w = qt_weight_rand(fmts[fi], n, k);

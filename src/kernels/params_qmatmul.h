@@ -261,6 +261,7 @@ MLXC_QF_HD static inline int mlxc_qmvt_ring_of(uint32_t f, uint32_t bits, int fu
     case MLXC_QMMF_Q4_1: r->sv = 2048, r->unit = 32, r->ub = 20, r->stages = MLXC_QMVT_Q4_STAGES, r->shift = 1; return 1;
     case MLXC_QMMF_Q8_0: r->sv = 1024, r->unit = 32, r->ub = 34, r->stages = 3; return 1;
     case MLXC_QMMF_Q4_K: r->sv = 2048, r->unit = 256, r->ub = 144, r->stages = 3; return 1;
+    case MLXC_QMMF_Q5_K: r->sv = 2048, r->unit = 256, r->ub = 176, r->stages = 3; return 1;
     /* pad 32: 16 for the shift, and rows 1712 bytes apart put the 8 rows
      * a warp reads on distinct banks */
     case MLXC_QMMF_Q6_K:
@@ -324,7 +325,7 @@ MLXC_QF_HD static inline int mlxc_qmv_ring_takes(uint32_t f, uint32_t bits, int 
 /* Whether qmvt_F_X_Y exists for the format (affine: its bits). */
 MLXC_QF_HD static inline int mlxc_qmvt_has(uint32_t f, uint32_t bits) {
     return (f == MLXC_QMMF_AFFINE && (bits == 4 || bits == 8)) || f == MLXC_QMMF_Q4_0 || f == MLXC_QMMF_Q4_1 ||
-           f == MLXC_QMMF_Q8_0 || f == MLXC_QMMF_Q4_K || f == MLXC_QMMF_Q6_K;
+           f == MLXC_QMMF_Q8_0 || f == MLXC_QMMF_Q4_K || f == MLXC_QMMF_Q5_K || f == MLXC_QMMF_Q6_K;
 }
 
 #endif /* MLXC_KERNELS_PARAMS_QMATMUL_H */

@@ -620,6 +620,65 @@ template <> struct QT<MLXC_QMMF_Q4_K, 0> {
     }
 };
 
+/* Q5_K (d, dmin, scales[12], qh[32], qs[128]): Q4_K's walk with a fifth
+ * bit: value l of sub-block 2j (low nibble of qs[32j + l]) takes bit 2j of
+ * qh[l], of sub-block 2j + 1 (high nibble) bit 2j + 1.  Thread t's 8 code
+ * bytes (l = 8t .. 8t + 7) become two words of 5-bit codes per sub-block. */
+template <> struct QT<MLXC_QMMF_Q5_K, 0> {
+    using K4 = QT<MLXC_QMMF_Q4_K, 0>;
+    static constexpr uint32_t VALS = 64, U = 1;
+    using Xc = K4::Xc;
+    struct Wc { uint32_t lo[2], hi[2]; float s[2][2], m[2][2]; };
+    template <typename X> __device__ static void xload(const X *xr, bool xv, uint32_t c, uint32_t t, Xc &x) {
+        K4::xload<X>(xr, xv, c, t, x);
+    }
+    template <int SD, bool W4>
+    __device__ static void load(const Rows &R, uint32_t c, uint32_t t, Wc &o) {
+        const uint32_t sb = c / 4, j = c % 4;
+#pragma unroll
+        for (int i = 0; i < 2; i++) {
+            const uint32_t q = ld32<W4>(R.g + sb * 176 + 48 + j * 32 + t * 8 + i * 4);
+            const uint32_t h = ld32<W4>(R.g + sb * 176 + 16 + t * 8 + i * 4);
+            o.lo[i] = (q & 0x0f0f0f0fu) | ((h >> (2 * j)) & 0x01010101u) << 4;
+            o.hi[i] = ((q >> 4) & 0x0f0f0f0fu) | ((h >> (2 * j + 1)) & 0x01010101u) << 4;
+        }
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            const uint8_t *b = (r ? R.b : R.a) + sb * 176;
+            const uint32_t dd = ld32<W4>(b), s[3] = {ld32<W4>(b + 4), ld32<W4>(b + 8), ld32<W4>(b + 12)};
+            const float d = f16((uint16_t)dd), dmin = f16((uint16_t)(dd >> 16));
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                const uint32_t sub = 2 * j + h;
+                uint32_t sc, mn;
+                if (sub < 4) sc = byte_of(s, sub) & 63, mn = byte_of(s, sub + 4) & 63;
+                else
+                    sc = (byte_of(s, sub + 4) & 15) | (byte_of(s, sub - 4) >> 6) << 4,
+                    mn = (byte_of(s, sub + 4) >> 4) | (byte_of(s, sub) >> 6) << 4;
+                o.s[r][h] = d * (float)sc;
+                o.m[r][h] = dmin * (float)mn;
+            }
+        }
+    }
+    template <typename X> __device__ static void run2(const Xc &x, float xsl, float xsh, const Wc &o, float acc[2]) {
+        uint32_t b0, b1;
+        float lo[4] = {0, 0, 0, 0}, hi[4] = {0, 0, 0, 0};
+#pragma unroll
+        for (int i = 0; i < 2; i++) {
+            codes(o.lo[i], QTC_N128, b0, b1);
+            mmax<X>(lo, x.lo[i], b0, b1);
+            codes(o.hi[i], QTC_N128, b0, b1);
+            mmax<X>(hi, x.hi[i], b0, b1);
+        }
+#pragma unroll
+        for (int r = 0; r < 2; r++)
+            acc[r] += o.s[r][0] * lo[r] - o.m[r][0] * xsl + o.s[r][1] * hi[r] - o.m[r][1] * xsh;
+    }
+    template <typename X> __device__ static void xsum2(const Xc &x, float &xsl, float &xsh) {
+        K4::xsum2<X>(x, xsl, xsh);
+    }
+};
+
 /* Q6_K (ql[128], qh[64], scales[16] int8, d per 256 values): a chunk is
  * one half h (128 values).  Value h*128 + 32 qu + l (l < 32) is the nibble
  * of ql[64h + l + 32 (qu & 1)] (high for qu >= 2) with bits 2qu of
@@ -699,6 +758,18 @@ template <> struct QTS<MLXC_QMMF_Q4_K, 0> {
     }
 };
 
+template <> struct QTS<MLXC_QMMF_Q5_K, 0> {
+    struct S { float l, h; };
+    template <typename X> __device__ static void sums(const QT<MLXC_QMMF_Q5_K, 0>::Xc &x, S &s) {
+        QT<MLXC_QMMF_Q5_K, 0>::xsum2<X>(x, s.l, s.h);
+    }
+    template <typename X>
+    __device__ static void run(const QT<MLXC_QMMF_Q5_K, 0>::Xc &x, const S &s, const QT<MLXC_QMMF_Q5_K, 0>::Wc &o,
+                               float acc[2]) {
+        QT<MLXC_QMMF_Q5_K, 0>::run2<X>(x, s.l, s.h, o, acc);
+    }
+};
+
 template <int F, int B> struct has_qt { static constexpr bool v = false; };
 template <> struct has_qt<MLXC_QMMF_AFFINE, 4> { static constexpr bool v = true; };
 template <> struct has_qt<MLXC_QMMF_AFFINE, 8> { static constexpr bool v = true; };
@@ -706,6 +777,7 @@ template <> struct has_qt<MLXC_QMMF_Q4_0, 0> { static constexpr bool v = true; }
 template <> struct has_qt<MLXC_QMMF_Q4_1, 0> { static constexpr bool v = true; };
 template <> struct has_qt<MLXC_QMMF_Q8_0, 0> { static constexpr bool v = true; };
 template <> struct has_qt<MLXC_QMMF_Q4_K, 0> { static constexpr bool v = true; };
+template <> struct has_qt<MLXC_QMMF_Q5_K, 0> { static constexpr bool v = true; };
 template <> struct has_qt<MLXC_QMMF_Q6_K, 0> { static constexpr bool v = true; };
 
 /* Thread t's codes and fold scales of UU chunks, and the x of token g for
@@ -1197,12 +1269,13 @@ template <bool FZ> struct QTStage<MLXC_QMMF_Q4_1, 0, FZ> {
 };
 template <bool FZ> struct QTStage<MLXC_QMMF_Q8_0, 0, FZ> : QTRows16 { static constexpr uint32_t SV = 1024, UNIT = 32, UB = 34, P = 3; };
 template <bool FZ> struct QTStage<MLXC_QMMF_Q4_K, 0, FZ> : QTRows16 { static constexpr uint32_t SV = 2048, UNIT = 256, UB = 144, P = 3; };
+template <bool FZ> struct QTStage<MLXC_QMMF_Q5_K, 0, FZ> : QTRows16 { static constexpr uint32_t SV = 2048, UNIT = 256, UB = 176, P = 3; };
 /* qmvf only (mlxc_qmvt_ring_of): rows of 210-byte blocks, shifted */
 template <> struct QTStage<MLXC_QMMF_Q6_K, 0, true> {
     static constexpr uint32_t SV = 2048, UNIT = 256, UB = 210, P = MLXC_QMVF_Q6K_STAGES, PAD = 32;
     static constexpr bool SHIFT = true;
 };
-template <int F, int B> struct has_smem { static constexpr bool v = F == MLXC_QMMF_AFFINE || F == MLXC_QMMF_Q4_0 || F == MLXC_QMMF_Q4_1 || F == MLXC_QMMF_Q8_0 || F == MLXC_QMMF_Q4_K; };
+template <int F, int B> struct has_smem { static constexpr bool v = F == MLXC_QMMF_AFFINE || F == MLXC_QMMF_Q4_0 || F == MLXC_QMMF_Q4_1 || F == MLXC_QMMF_Q8_0 || F == MLXC_QMMF_Q4_K || F == MLXC_QMMF_Q5_K; };
 
 __device__ __forceinline__ void cp16(void *dst, const void *src) {
     const uint32_t d = (uint32_t)__cvta_generic_to_shared(dst);
@@ -2125,7 +2198,8 @@ QMM_FORMATS(qmm)
 #define QMV_RING_FORMATS(M)                                                                                           \
     M(affine4, MLXC_QMMF_AFFINE, 4)                                                                                   \
     M(affine8, MLXC_QMMF_AFFINE, 8)                                                                                   \
-    M(q4_0, MLXC_QMMF_Q4_0, 0) M(q4_1, MLXC_QMMF_Q4_1, 0) M(q8_0, MLXC_QMMF_Q8_0, 0) M(q4_k, MLXC_QMMF_Q4_K, 0)
+    M(q4_0, MLXC_QMMF_Q4_0, 0) M(q4_1, MLXC_QMMF_Q4_1, 0) M(q8_0, MLXC_QMMF_Q8_0, 0) M(q4_k, MLXC_QMMF_Q4_K, 0)      \
+    M(q5_k, MLXC_QMMF_Q5_K, 0)
 QMV_RING_FORMATS(QMVT_XY)
 QMVT_XY(q6_k, MLXC_QMMF_Q6_K, 0)
 
