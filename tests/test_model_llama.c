@@ -726,13 +726,13 @@ static size_t batch_prompt(const ref *r, uint32_t s, int32_t *out) {
     for (size_t i = 0; i < n; i++) out[i] = r->prompt[(i + s) % r->n_prompt];
     return n;
 }
-static void check_batch(const char *name, mlxc_dtype kv, uint32_t n_seq, double tol) {
+static void check_batch_ex(const char *name, mlxc_dtype kv, uint32_t n_seq, double tol, const mlxc_model_options *opt) {
     ref r;
     CHECK(load_ref(name, &r));
     char p[1024];
     snprintf(p, sizeof p, "%s/%s", g_fix, name);
     mlxc_model *m = NULL;
-    CHECK_OK(mlxc_model_open(g_dev, p, &m));
+    CHECK_OK(mlxc_model_open_ex(g_dev, p, opt, &m));
     if (!m) { free_ref(&r); return; }
     size_t V = r.vocab;
     mlxc_context_params cp = mlxc_context_default_params();
@@ -807,13 +807,18 @@ static void check_batch(const char *name, mlxc_dtype kv, uint32_t n_seq, double 
         }
     }
     for (uint32_t s = 0; s < n_seq && b; s++) CHECK_EQ_INT(done[s], BATCH_STEPS);
-    printf("       %-12s %u sequences, %s KV: max rel err %.2e\n", name, n_seq, mlxc_dtype_name(kv), worst);
+    printf("       %-12s %u sequences, %s KV%s: max rel err %.2e\n", name, n_seq, mlxc_dtype_name(kv),
+           opt && (opt->load_flags & MLXC_LOAD_COPY) ? ", stacked q/k/v" : "", worst);
     free(got);
     free(one);
     free(want);
     mlxc_batch_free(b);
     mlxc_model_close(m);
     free_ref(&r);
+}
+
+static void check_batch(const char *name, mlxc_dtype kv, uint32_t n_seq, double tol) {
+    check_batch_ex(name, kv, n_seq, tol, NULL);
 }
 
 static void test_batch(void) {
@@ -827,6 +832,13 @@ static void test_batch(void) {
     /* the attention ops (16-bit caches) */
     check_batch("qwen3-tiny", MLXC_BF16, 8, cpu ? 1e-5 : 1e-3);
     check_batch("gemma3-tiny", MLXC_F16, 5, cpu ? 1e-5 : 1e-3);
+    /* copied weights: q, k, v stacked, so a batched step projects every
+     * row in one mat-vec and writes each row's cache in one dispatch
+     * (plain, biases, q/k norms, local layers) */
+    const mlxc_model_options copy = {.load_flags = MLXC_LOAD_COPY};
+    const char *stacked[] = {"llama-tiny", "qwen2-tiny", "qwen3-tiny", "gemma3-tiny"};
+    for (size_t i = 0; i < sizeof stacked / sizeof *stacked; i++) check_batch_ex(stacked[i], MLXC_F32, 8, tol, &copy);
+    check_batch_ex("qwen3-tiny", MLXC_BF16, 8, cpu ? 1e-5 : 1e-3, &copy);
 }
 
 /* Bad input to the batch: statuses, nothing changed. */

@@ -131,8 +131,10 @@ mlxc_status mlxc_context_create_ex(mlxc_model *m, const mlxc_context_params *p, 
     /* one token's row of the stacked projections (llm_forward.c) */
     bool stacked_gu = false;
     for (int64_t l = 0; l < m->n_layers; l++) stacked_gu |= m->layers[l].w_gate_up.w != NULL;
-    /* (every model: unstacked projections write their parts into it too) */
-    if ((st = alloc(dev, A, 1, (H + 2 * KV) * hd, 0, &c->qkv))) goto fail;
+    /* (every model: unstacked projections write their parts into it too);
+     * a batched step's rows when this context lends its buffers to one */
+    c->qkv_rows = nb < MLXC_BATCH_MAX_SEQ ? nb : MLXC_BATCH_MAX_SEQ;
+    if ((st = alloc(dev, A, c->qkv_rows, (H + 2 * KV) * hd, 0, &c->qkv))) goto fail;
     if (stacked_gu && (st = alloc(dev, A, 1, 2 * m->ff, 0, &c->gu))) goto fail;
     if (m->layers[0].post_attn_norm && (st = alloc(dev, A, nb, m->dim, 0, &c->post))) goto fail;
     /* GPU prefill of a quantized model: room for its largest layer weight

@@ -320,6 +320,24 @@ static mlxc_status attention_block(fw *f, mlxc_encoder *enc, int l, uint32_t p0,
         qsrc = view(f, c->qkv, 0, 3, 1, H, hd);
         ksrc = view(f, c->qkv, qd, 3, 1, KV, hd);
         vsrc = view(f, c->qkv, qd + kvd, 3, 1, KV, hd);
+    } else if (c->rows && L->qkv_parts == 3 && (!L->bq || L->bqkv) && m <= c->qkv_rows) {
+        /* a batched step over the stacked weight: one mat-vec for every
+         * row's q, k, v, then each row's bias, q/k norms, rope and cache
+         * write in one dispatch into its own sequence's cache (the ops
+         * this replaces give the same bits) and its attention */
+        const int64_t n = qd + 2 * kvd;
+        TRY(linear(f, enc, xb, &L->wqkv, view(f, c->qkv, 0, 2, m, n, 0), m));
+        rd.n_heads = (uint32_t)H;
+        for (uint32_t r = 0; r < m; r++) {
+            const mlxc_context *kc = c->rows[r];
+            mlxc_rope_qkv_desc qkd = {.rope = rd, .n_kv_heads = (uint32_t)KV, .capacity = kc->n_ctx, .eps = M->eps};
+            TRY(mlxc_rope_qkv_cache(enc, view(f, c->qkv, (int64_t)r * n, 3, 1, H + 2 * KV, hd), L->bqkv, L->q_norm,
+                                    L->k_norm, view(f, c->q, (int64_t)r * qd, 3, 1, H, hd), kc->k_cache[l],
+                                    kc->v_cache[l], view(f, c->pos, r, 1, 1, 0, 0), freqs, &qkd));
+            TRY(c->fused_attn ? attention_fused(f, enc, l, kc->n_past, 1, r, kc)
+                              : attention_composed(f, enc, l, kc->n_past, 1, r, kc));
+        }
+        return attn_out(f, enc, L, m, wo_add);
     } else {
         TRY(linear(f, enc, xb, &L->wq, view(f, c->q, 0, 2, m, qd, 0), m));
         TRY(linear(f, enc, xb, &L->wk, view(f, c->k, 0, 2, m, kvd, 0), m));

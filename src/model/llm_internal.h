@@ -147,8 +147,10 @@ struct mlxc_context {
     mlxc_buffer *v;               /* (n_batch, n_kv_heads, head_dim)           */
     mlxc_buffer *att;             /* (n_batch, n_heads, head_dim)              */
     mlxc_buffer *kn;              /* (n_batch, n_kv_heads, head_dim) Qwen3 k norm */
-    mlxc_buffer *qkv;             /* (n_heads + 2 n_kv_heads) * head_dim: one token's
-                                   * q, k, v side by side                    */
+    mlxc_buffer *qkv;             /* (qkv_rows, (n_heads + 2 n_kv_heads) * head_dim):
+                                   * a token's q, k, v side by side; a batched
+                                   * step's rows (llm_forward.c)             */
+    uint32_t     qkv_rows;
     mlxc_buffer *gu;              /* (2 ff): its stacked gate and up, or NULL */
     mlxc_buffer *gate;            /* (n_batch, ff)                             */
     mlxc_buffer *up;              /* (n_batch, ff)                             */
