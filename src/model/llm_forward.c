@@ -432,9 +432,9 @@ static mlxc_buffer *block_out(fw *f, mlxc_encoder *enc, mlxc_buffer *xb2, const 
  * inside the wo and down mat-vecs, the MLP norm inside the gate/up one and
  * silu_mul inside down: with the fused rope/cache write and the attention,
  * six kernels (seven where v is stored apart from q and k, as in
- * Q4_K_M).  A weight the fused mat-vec does not take (Q5_K, or off the
- * GPU's fast path) gets the
- * separate norm or add instead; *pending is then the block output the
+ * Q4_K_M).  A weight the fused mat-vec does not take (Q2_K, Q3_K, the
+ * IQ types, or one off the GPU's fast path) gets the separate norm or add
+ * instead; *pending is then the block output the
  * next norm must add to the residual (NULL: the residual is current). */
 /* The norm in front of a block of the fused step: inside the mat-vec of
  * w into values off .. off + n of y when `fuse` and the residual is
