@@ -239,15 +239,15 @@ typedef struct mlxc_qmvt_ring {
 #ifndef MLXC_QMVT_Q4_STAGES
 #define MLXC_QMVT_Q4_STAGES 2
 #endif
-/* Q6_K stages in the fused mat-vec: 2048 values (8 blocks, 1680 bytes a
- * row: the fewest whole blocks that are whole 16-byte units), two in
- * flight so that two blocks an SM fit beside a 14336-value x'. */
-#ifndef MLXC_QMVF_Q6K_STAGES
-#define MLXC_QMVF_Q6K_STAGES 2
+/* Q6_K stages: 2048 values (8 blocks, 1680 bytes a row: the fewest whole
+ * blocks that are whole 16-byte units), two in flight so that two blocks
+ * of the fused mat-vec fit an SM beside a 14336-value x' (and qmvt's m = 8
+ * f32 rows fit one). */
+#ifndef MLXC_QMVT_Q6K_STAGES
+#define MLXC_QMVT_Q6K_STAGES 2
 #endif
 /* The ring of format f in qmvt (fused 0) or in the fused mat-vec qmvf
- * (fused 1; they differ for MLX affine 4-bit, and Q6_K has a ring in qmvf
- * only: qmvt reads it from global memory). */
+ * (fused 1; they differ for MLX affine 4-bit only). */
 MLXC_QF_HD static inline int mlxc_qmvt_ring_of(uint32_t f, uint32_t bits, int fused, mlxc_qmvt_ring *r) {
     r->pad = 16, r->shift = 0;
     switch (f) {
@@ -265,8 +265,7 @@ MLXC_QF_HD static inline int mlxc_qmvt_ring_of(uint32_t f, uint32_t bits, int fu
     /* pad 32: 16 for the shift, and rows 1712 bytes apart put the 8 rows
      * a warp reads on distinct banks */
     case MLXC_QMMF_Q6_K:
-        if (!fused) return 0;
-        r->sv = 2048, r->unit = 256, r->ub = 210, r->stages = MLXC_QMVF_Q6K_STAGES, r->pad = 32, r->shift = 1;
+        r->sv = 2048, r->unit = 256, r->ub = 210, r->stages = MLXC_QMVT_Q6K_STAGES, r->pad = 32, r->shift = 1;
         return 1;
     default: return 0;
     }

@@ -1270,12 +1270,12 @@ template <bool FZ> struct QTStage<MLXC_QMMF_Q4_1, 0, FZ> {
 template <bool FZ> struct QTStage<MLXC_QMMF_Q8_0, 0, FZ> : QTRows16 { static constexpr uint32_t SV = 1024, UNIT = 32, UB = 34, P = 3; };
 template <bool FZ> struct QTStage<MLXC_QMMF_Q4_K, 0, FZ> : QTRows16 { static constexpr uint32_t SV = 2048, UNIT = 256, UB = 144, P = 3; };
 template <bool FZ> struct QTStage<MLXC_QMMF_Q5_K, 0, FZ> : QTRows16 { static constexpr uint32_t SV = 2048, UNIT = 256, UB = 176, P = 3; };
-/* qmvf only (mlxc_qmvt_ring_of): rows of 210-byte blocks, shifted */
-template <> struct QTStage<MLXC_QMMF_Q6_K, 0, true> {
-    static constexpr uint32_t SV = 2048, UNIT = 256, UB = 210, P = MLXC_QMVF_Q6K_STAGES, PAD = 32;
+/* rows of 210-byte blocks, shifted */
+template <bool FZ> struct QTStage<MLXC_QMMF_Q6_K, 0, FZ> {
+    static constexpr uint32_t SV = 2048, UNIT = 256, UB = 210, P = MLXC_QMVT_Q6K_STAGES, PAD = 32;
     static constexpr bool SHIFT = true;
 };
-template <int F, int B> struct has_smem { static constexpr bool v = F == MLXC_QMMF_AFFINE || F == MLXC_QMMF_Q4_0 || F == MLXC_QMMF_Q4_1 || F == MLXC_QMMF_Q8_0 || F == MLXC_QMMF_Q4_K || F == MLXC_QMMF_Q5_K; };
+template <int F, int B> struct has_smem { static constexpr bool v = F == MLXC_QMMF_AFFINE || F == MLXC_QMMF_Q4_0 || F == MLXC_QMMF_Q4_1 || F == MLXC_QMMF_Q8_0 || F == MLXC_QMMF_Q4_K || F == MLXC_QMMF_Q5_K || F == MLXC_QMMF_Q6_K; };
 
 __device__ __forceinline__ void cp16(void *dst, const void *src) {
     const uint32_t d = (uint32_t)__cvta_generic_to_shared(dst);
@@ -2193,15 +2193,13 @@ QMM_FORMATS(qmm)
         mlxc_qmm::qmvt<F, B>(x, w, scales, biases, y, p);                                                            \
     }
 #define QMVT_XY(NAME, F, B) QM_XY_PAIRS(QMVT_ENTRY, NAME, F, B)
-/* The formats with a ring in both qmvt and qmvf (mlxc_qmvt_ring_of); qmvt
- * also reads Q6_K, from global memory, and qmvf streams it on its ring. */
+/* The formats with a ring, in qmvt and qmvf (mlxc_qmvt_ring_of). */
 #define QMV_RING_FORMATS(M)                                                                                           \
     M(affine4, MLXC_QMMF_AFFINE, 4)                                                                                   \
     M(affine8, MLXC_QMMF_AFFINE, 8)                                                                                   \
     M(q4_0, MLXC_QMMF_Q4_0, 0) M(q4_1, MLXC_QMMF_Q4_1, 0) M(q8_0, MLXC_QMMF_Q8_0, 0) M(q4_k, MLXC_QMMF_Q4_K, 0)      \
-    M(q5_k, MLXC_QMMF_Q5_K, 0)
+    M(q5_k, MLXC_QMMF_Q5_K, 0) M(q6_k, MLXC_QMMF_Q6_K, 0)
 QMV_RING_FORMATS(QMVT_XY)
-QMVT_XY(q6_k, MLXC_QMMF_Q6_K, 0)
 
 #define QMVF_ENTRY(NAME, F, B)                                                                                        \
     extern "C" __global__ void __launch_bounds__(MLXC_QMVT_THREADS, MLXC_QMVF_BLOCKS)                          \
@@ -2210,7 +2208,6 @@ QMVT_XY(q6_k, MLXC_QMMF_Q6_K, 0)
         mlxc_qmm::qmvf<F, B>(x, aux, g, w, scales, biases, y, p);                                                    \
     }
 QMV_RING_FORMATS(QMVF_ENTRY)
-QMVF_ENTRY(q6_k, MLXC_QMMF_Q6_K, 0)
 
 /* The int8 walk (act MLXC_QMVF_ACT_Q8; the front-end checked
  * mlxc_qmvr_takes and launches 32 MLXC_QMVR_WARPS threads with
