@@ -560,6 +560,41 @@ __device__ __forceinline__ uint32_t byte_of(const uint32_t s[3], uint32_t i) {
     const uint32_t v = i < 4 ? s[0] : i < 8 ? s[1] : s[2];
     return (v >> (8 * (i % 4))) & 255;
 }
+/* d * scale and dmin * min of sub-blocks 2j and 2j + 1 of the Q4_K / Q5_K
+ * super-block at b (d, dmin, then the 12 bytes of 6-bit scales and mins). */
+template <bool W4> __device__ __forceinline__ void k4_scales(const uint8_t *b, uint32_t j, float s2[2], float m2[2]) {
+    const uint32_t dd = ld32<W4>(b), s[3] = {ld32<W4>(b + 4), ld32<W4>(b + 8), ld32<W4>(b + 12)};
+    const float d = f16((uint16_t)dd), dmin = f16((uint16_t)(dd >> 16));
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        const uint32_t sub = 2 * j + h;
+        uint32_t sc, mn;
+        if (sub < 4) sc = byte_of(s, sub) & 63, mn = byte_of(s, sub + 4) & 63;
+        else
+            sc = (byte_of(s, sub + 4) & 15) | (byte_of(s, sub - 4) >> 6) << 4,
+            mn = (byte_of(s, sub + 4) >> 4) | (byte_of(s, sub) >> 6) << 4;
+        s2[h] = d * (float)sc;
+        m2[h] = dmin * (float)mn;
+    }
+}
+/* Rows a, b (acc[0], acc[1]) of one Q4_K / Q5_K chunk: the codes of
+ * sub-blocks 2j (lo) and 2j + 1 (hi) against x, each scaled, less the
+ * mins times the sub-blocks' x sums xsl, xsh. */
+template <typename X>
+__device__ __forceinline__ void k4_run2(const XP xlo[2], const XP xhi[2], float xsl, float xsh, const uint32_t qlo[2],
+                                        const uint32_t qhi[2], const float s[2][2], const float m[2][2], float acc[2]) {
+    uint32_t b0, b1;
+    float lo[4] = {0, 0, 0, 0}, hi[4] = {0, 0, 0, 0};
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+        codes(qlo[i], QTC_N128, b0, b1);
+        mmax<X>(lo, xlo[i], b0, b1);
+        codes(qhi[i], QTC_N128, b0, b1);
+        mmax<X>(hi, xhi[i], b0, b1);
+    }
+#pragma unroll
+    for (int r = 0; r < 2; r++) acc[r] += s[r][0] * lo[r] - m[r][0] * xsl + s[r][1] * hi[r] - m[r][1] * xsh;
+}
 template <> struct QT<MLXC_QMMF_Q4_K, 0> {
     static constexpr uint32_t VALS = 64, U = 1;
     struct Xc { XP lo[2], hi[2]; };
@@ -577,38 +612,14 @@ template <> struct QT<MLXC_QMMF_Q4_K, 0> {
 #pragma unroll
         for (int i = 0; i < 2; i++) o.q[i] = ld32<W4>(R.g + sb * 144 + 16 + j * 32 + t * 8 + i * 4);
 #pragma unroll
-        for (int r = 0; r < 2; r++) {
-            const uint8_t *b = (r ? R.b : R.a) + sb * 144;
-            const uint32_t dd = ld32<W4>(b), s[3] = {ld32<W4>(b + 4), ld32<W4>(b + 8), ld32<W4>(b + 12)};
-            const float d = f16((uint16_t)dd), dmin = f16((uint16_t)(dd >> 16));
-#pragma unroll
-            for (int h = 0; h < 2; h++) {
-                const uint32_t sub = 2 * j + h;
-                uint32_t sc, mn;
-                if (sub < 4) sc = byte_of(s, sub) & 63, mn = byte_of(s, sub + 4) & 63;
-                else
-                    sc = (byte_of(s, sub + 4) & 15) | (byte_of(s, sub - 4) >> 6) << 4,
-                    mn = (byte_of(s, sub + 4) >> 4) | (byte_of(s, sub) >> 6) << 4;
-                o.s[r][h] = d * (float)sc;
-                o.m[r][h] = dmin * (float)mn;
-            }
-        }
+        for (int r = 0; r < 2; r++) k4_scales<W4>((r ? R.b : R.a) + sb * 144, j, o.s[r], o.m[r]);
     }
     /* The two sub-blocks' x sums come in packed: xs holds sub-block 2j in
      * xsl and 2j + 1 in xsh (see xsum2). */
     template <typename X> __device__ static void run2(const Xc &x, float xsl, float xsh, const Wc &o, float acc[2]) {
-        uint32_t b0, b1;
-        float lo[4] = {0, 0, 0, 0}, hi[4] = {0, 0, 0, 0};
-#pragma unroll
-        for (int i = 0; i < 2; i++) {
-            codes(o.q[i] & 0x0f0f0f0fu, QTC_N128, b0, b1);
-            mmax<X>(lo, x.lo[i], b0, b1);
-            codes((o.q[i] >> 4) & 0x0f0f0f0fu, QTC_N128, b0, b1);
-            mmax<X>(hi, x.hi[i], b0, b1);
-        }
-#pragma unroll
-        for (int r = 0; r < 2; r++)
-            acc[r] += o.s[r][0] * lo[r] - o.m[r][0] * xsl + o.s[r][1] * hi[r] - o.m[r][1] * xsh;
+        const uint32_t lo[2] = {o.q[0] & 0x0f0f0f0fu, o.q[1] & 0x0f0f0f0fu};
+        const uint32_t hi[2] = {(o.q[0] >> 4) & 0x0f0f0f0fu, (o.q[1] >> 4) & 0x0f0f0f0fu};
+        k4_run2<X>(x.lo, x.hi, xsl, xsh, lo, hi, o.s, o.m, acc);
     }
     template <typename X> __device__ static void xsum2(const Xc &x, float &xsl, float &xsh) {
         float a[4] = {0, 0, 0, 0}, b[4] = {0, 0, 0, 0};
@@ -643,36 +654,10 @@ template <> struct QT<MLXC_QMMF_Q5_K, 0> {
             o.hi[i] = ((q >> 4) & 0x0f0f0f0fu) | ((h >> (2 * j + 1)) & 0x01010101u) << 4;
         }
 #pragma unroll
-        for (int r = 0; r < 2; r++) {
-            const uint8_t *b = (r ? R.b : R.a) + sb * 176;
-            const uint32_t dd = ld32<W4>(b), s[3] = {ld32<W4>(b + 4), ld32<W4>(b + 8), ld32<W4>(b + 12)};
-            const float d = f16((uint16_t)dd), dmin = f16((uint16_t)(dd >> 16));
-#pragma unroll
-            for (int h = 0; h < 2; h++) {
-                const uint32_t sub = 2 * j + h;
-                uint32_t sc, mn;
-                if (sub < 4) sc = byte_of(s, sub) & 63, mn = byte_of(s, sub + 4) & 63;
-                else
-                    sc = (byte_of(s, sub + 4) & 15) | (byte_of(s, sub - 4) >> 6) << 4,
-                    mn = (byte_of(s, sub + 4) >> 4) | (byte_of(s, sub) >> 6) << 4;
-                o.s[r][h] = d * (float)sc;
-                o.m[r][h] = dmin * (float)mn;
-            }
-        }
+        for (int r = 0; r < 2; r++) k4_scales<W4>((r ? R.b : R.a) + sb * 176, j, o.s[r], o.m[r]);
     }
     template <typename X> __device__ static void run2(const Xc &x, float xsl, float xsh, const Wc &o, float acc[2]) {
-        uint32_t b0, b1;
-        float lo[4] = {0, 0, 0, 0}, hi[4] = {0, 0, 0, 0};
-#pragma unroll
-        for (int i = 0; i < 2; i++) {
-            codes(o.lo[i], QTC_N128, b0, b1);
-            mmax<X>(lo, x.lo[i], b0, b1);
-            codes(o.hi[i], QTC_N128, b0, b1);
-            mmax<X>(hi, x.hi[i], b0, b1);
-        }
-#pragma unroll
-        for (int r = 0; r < 2; r++)
-            acc[r] += o.s[r][0] * lo[r] - o.m[r][0] * xsl + o.s[r][1] * hi[r] - o.m[r][1] * xsh;
+        k4_run2<X>(x.lo, x.hi, xsl, xsh, o.lo, o.hi, o.s, o.m, acc);
     }
     template <typename X> __device__ static void xsum2(const Xc &x, float &xsl, float &xsh) {
         K4::xsum2<X>(x, xsl, xsh);
@@ -746,29 +731,18 @@ template <int F, int B> struct QTS {
         QT<F, B>::template run<X>(x, s.a, o, acc);
     }
 };
-template <> struct QTS<MLXC_QMMF_Q4_K, 0> {
+/* Q4_K and Q5_K: two sub-blocks a chunk, each with its own x sum. */
+template <int F> struct QTS2 {
+    using Q = QT<F, 0>;
     struct S { float l, h; };
-    template <typename X> __device__ static void sums(const QT<MLXC_QMMF_Q4_K, 0>::Xc &x, S &s) {
-        QT<MLXC_QMMF_Q4_K, 0>::xsum2<X>(x, s.l, s.h);
-    }
+    template <typename X> __device__ static void sums(const typename Q::Xc &x, S &s) { Q::template xsum2<X>(x, s.l, s.h); }
     template <typename X>
-    __device__ static void run(const QT<MLXC_QMMF_Q4_K, 0>::Xc &x, const S &s, const QT<MLXC_QMMF_Q4_K, 0>::Wc &o,
-                               float acc[2]) {
-        QT<MLXC_QMMF_Q4_K, 0>::run2<X>(x, s.l, s.h, o, acc);
+    __device__ static void run(const typename Q::Xc &x, const S &s, const typename Q::Wc &o, float acc[2]) {
+        Q::template run2<X>(x, s.l, s.h, o, acc);
     }
 };
-
-template <> struct QTS<MLXC_QMMF_Q5_K, 0> {
-    struct S { float l, h; };
-    template <typename X> __device__ static void sums(const QT<MLXC_QMMF_Q5_K, 0>::Xc &x, S &s) {
-        QT<MLXC_QMMF_Q5_K, 0>::xsum2<X>(x, s.l, s.h);
-    }
-    template <typename X>
-    __device__ static void run(const QT<MLXC_QMMF_Q5_K, 0>::Xc &x, const S &s, const QT<MLXC_QMMF_Q5_K, 0>::Wc &o,
-                               float acc[2]) {
-        QT<MLXC_QMMF_Q5_K, 0>::run2<X>(x, s.l, s.h, o, acc);
-    }
-};
+template <> struct QTS<MLXC_QMMF_Q4_K, 0> : QTS2<MLXC_QMMF_Q4_K> {};
+template <> struct QTS<MLXC_QMMF_Q5_K, 0> : QTS2<MLXC_QMMF_Q5_K> {};
 
 template <int F, int B> struct has_qt { static constexpr bool v = false; };
 template <> struct has_qt<MLXC_QMMF_AFFINE, 4> { static constexpr bool v = true; };
