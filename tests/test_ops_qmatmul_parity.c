@@ -218,6 +218,57 @@ static void par_gather(void) {
     }
 }
 
+/* The dequantize pass launched by hand on a small grid (each thread walks
+ * many units: its row and run advance by the stride's quotient and
+ * remainder), into an output that starts 16-byte aligned and one that
+ * does not (the scalar stores); nothing outside the view is written (the
+ * poison around it stays on both devices). */
+static void par_gather_launch(void) {
+    static const qt_format fs[4] = {{MLXC_QF_MLX_AFFINE, 4, 64, MLXC_BF16}, {MLXC_QF_Q4_0, 0, 32, MLXC_U8},
+                                    {MLXC_QF_Q5_K, 0, 256, MLXC_U8}, {MLXC_QF_Q6_K, 0, 256, MLXC_U8}};
+    static const char *const names[4] = {"affine4", "q4_0", "q5_k", "q6_k"};
+    for (int fi = 0; fi < 4; fi++)
+        for (int shift = 0; shift < 2; shift++) {
+            const qt_format *f = &fs[fi];
+            const uint32_t n = 37, k = 768;
+            const mlxc_dtype od = k_dt[(fi + shift) % 2];
+            const size_t off = shift ? 2 : 0, es = mlxc_dtype_size(od);
+            qt_weight w = qt_weight_rand(*f, n, k);
+            qt_dev_weight wc = qt_upload(cpu, &w), wg = qt_upload(gpu, &w);
+            pair whole = {ot_out(cpu, od, (size_t)n * k + 8), ot_out(gpu, od, (size_t)n * k + 8)};
+            const int64_t shp[2] = {n, k};
+            mlxc_buffer *vc = NULL, *vg = NULL;
+            CHECK_OK(mlxc_buffer_view(whole.c.b, off * es, od, 2, shp, &vc));
+            CHECK_OK(mlxc_buffer_view(whole.g.b, off * es, od, 2, shp, &vg));
+            OT_RUN(cpu, mlxc_qembedding_gather(enc, &wc.w, NULL, vc, n, k, 0.75f));
+            char name[48];
+            snprintf(name, sizeof name, "qgather_%s_%s", names[fi], od == MLXC_F32 ? "f32" : "bf16");
+            const mlxc_kernel *kern = NULL;
+            CHECK_OK(mlxc_kernel_get(gpu, name, &kern));
+            const uint32_t sd = f->sdt == MLXC_F32 ? MLXC_QS_F32 : f->sdt == MLXC_F16 ? MLXC_QS_F16 : MLXC_QS_BF16;
+            mlxc_p_qgather gp = {{n, n, k, qt_kernel_code(f->f), f->bits, f->group,
+                                  f->f == MLXC_QF_MLX_AFFINE ? sd : 0, (uint32_t)w.row_bytes},
+                                 0, 0.75f};
+            const mlxc_buffer *sc = wg.scales ? wg.scales : wg.data, *bi = wg.biases ? wg.biases : sc;
+            mlxc_arg args[6] = {mlxc_arg_buffer(wg.data), mlxc_arg_buffer(wg.data), mlxc_arg_buffer(sc),
+                                mlxc_arg_buffer(bi),      mlxc_arg_buffer(vg),      mlxc_arg_bytes(&gp, sizeof gp)};
+            mlxc_dispatch d = {.kernel = kern, .args = args, .nargs = 6, .grid = {3, 1, 1}, .block = {64, 1, 1}};
+            if (kern && vg) OT_RUN(gpu, mlxc_encoder_dispatch(enc, &d));
+            ot_download(&whole.c);
+            ot_download(&whole.g);
+            g_cases++;
+            char lab[48];
+            OT_CLOSE(&whole.g, whole.c.h, od == MLXC_F32 ? 1e-6 : 8e-3, "gather %s by hand (grid 3 x 64) at element %zu",
+                     qt_label(f, lab, sizeof lab), off);
+            mlxc_buffer_release(vc);
+            mlxc_buffer_release(vg);
+            p_free(&whole);
+            qt_dev_free(&wc);
+            qt_dev_free(&wg);
+            qt_weight_free(&w);
+        }
+}
+
 /* The expert-grouped mat-mat: ids grouped by mlxc_moe_group on each
  * device, more slots than a tile for one expert, ids past the experts. */
 static void par_grouped(void) {
@@ -456,6 +507,7 @@ int main(void) {
     RUN(par_experts);
     RUN(par_grouped);
     RUN(par_written_weights);
+    RUN(par_gather_launch);
     RUN(par_fused);
     RUN(par_fused_q8);
     printf("%d comparisons\n", g_cases);
