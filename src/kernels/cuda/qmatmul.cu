@@ -577,6 +577,15 @@ template <bool W4> __device__ __forceinline__ void k4_scales(const uint8_t *b, u
         m2[h] = dmin * (float)mn;
     }
 }
+/* The 6-bit scales and mins of sub-blocks 2j and 2j + 1 from a Q4_K /
+ * Q5_K super-block's scale words s0, s1, s2 (bytes 4 .. 15), as the bytes
+ * (scale 2j, scale 2j + 1, min 2j, min 2j + 1) of one word. */
+__device__ __forceinline__ uint32_t k4_pair(uint32_t s0, uint32_t s1, uint32_t s2, uint32_t j) {
+    const uint32_t sh = 16 * (j & 1), a = (s0 >> sh) & 0xffff, b = (s1 >> sh) & 0xffff, c = (s2 >> sh) & 0xffff;
+    const uint32_t sc = j < 2 ? a & 0x3f3f : (c & 0x0f0f) | ((a >> 2) & 0x3030);
+    const uint32_t mn = j < 2 ? b & 0x3f3f : ((c >> 4) & 0x0f0f) | ((b >> 2) & 0x3030);
+    return sc | mn << 16;
+}
 /* Rows a, b (acc[0], acc[1]) of one Q4_K / Q5_K chunk: the codes of
  * sub-blocks 2j (lo) and 2j + 1 (hi) against x, each scaled, less the
  * mins times the sub-blocks' x sums xsl, xsh. */
@@ -1348,9 +1357,12 @@ __device__ __forceinline__ int dp4a_us(uint32_t a, int b, int c) {
  * x' as int8 (k bytes) and, per 32 values, its scale and the scale times
  * the code sum (float2) after them, both in the 2k bytes x' would take.
  * 8 values (a thread's piece) quantized against the amax of the 4 lanes
- * that hold one 32-value block; lanes past k8 pass zeros.  The even
- * values' bytes go in the first word and the odd ones' in the second (the
- * order of an MLX 4-bit word's low and high nibbles, qmvr). */
+ * that hold one 32-value block; lanes past k8 pass zeros.  PLAIN keeps
+ * the values' order (Q4_K: a code byte's low nibbles are consecutive
+ * values); else the even values' bytes go in the first word and the odd
+ * ones' in the second (the order of an MLX 4-bit word's low and high
+ * nibbles). */
+template <bool PLAIN>
 __device__ __forceinline__ void q8x_put(uint32_t i, uint32_t k8, uint4 v, int8_t *xq, float2 *xd) {
     float f[8];
     qvf_bf8(v, f);
@@ -1366,7 +1378,8 @@ __device__ __forceinline__ void q8x_put(uint32_t i, uint32_t k8, uint4 v, int8_t
     for (int j = 0; j < 8; j++) {
         const int q = __float2int_rn(f[j] * id);
         sq += q;
-        w[j % 2] |= (uint32_t)(q & 0xff) << (8 * (j / 2));
+        if (PLAIN) w[j / 4] |= (uint32_t)(q & 0xff) << (8 * (j % 4));
+        else w[j % 2] |= (uint32_t)(q & 0xff) << (8 * (j / 2));
     }
     sq += __shfl_xor_sync(0xffffffffu, sq, 1);
     sq += __shfl_xor_sync(0xffffffffu, sq, 2);
@@ -1445,7 +1458,8 @@ __device__ __forceinline__ void qvf_prologue(const X *__restrict__ x, const QFus
      * and every lane runs each shuffle) */
     auto put = [&](uint32_t i, uint4 v) {
         if constexpr (Q8) {
-            q8x_put(i, k8, v, (int8_t *)xf, (float2 *)((uint8_t *)xf + k)); /* both inside x's 2k bytes */
+            /* both inside x's 2k bytes */
+            q8x_put<F != MLXC_QMMF_AFFINE>(i, k8, v, (int8_t *)xf, (float2 *)((uint8_t *)xf + k));
             return;
         }
         float f[8];
@@ -1941,33 +1955,49 @@ __device__ __forceinline__ void qmoeg(const X *__restrict__ x, const uint8_t *__
 
 /* ---------------------------------------------------------------------------
  * qmvr: the fused mat-vec over int8 activations (MLXC_QMVF_ACT_Q8), MLX
- * affine 4-bit.  The ring walks above spend 2.5 or more instructions a
- * weight and stream x' from shared memory for every row; a chain of plain
- * reads of the same sizes reaches 90% of copy bandwidth
+ * affine 4-bit and Q4_K.  The ring walks above spend 2.5 or more
+ * instructions a weight and stream x' from shared memory for every row; a
+ * chain of plain reads of the same sizes reaches 90% of copy bandwidth
  * (bench/cuda/read_ceiling.cu), the ring walk 36%.  Here each warp holds
- * x' for its slice of k in registers, as int8 (4 chunks of 32 values a
- * lane, the even values' bytes apart from the odd ones', the order of a
- * 4-bit word's low and high nibbles), for the whole kernel, and walks
- * rows MLXC_QMVR_R at a time: a row's chunk is one coalesced 16-byte load
- * a lane, its 32 products 8 dp4a.  Slices of a row (k > 4096) meet in
- * shared memory, double-buffered so a tile costs one barrier.  The first
- * tile's weights are prefetched into L2 before the kernel waits for the
- * one before it.  Launch: mlxc_qmvr_takes, 32 MLXC_QMVR_WARPS threads,
- * mlxc_qmvr_smem_bytes(k) of shared memory.
+ * x' for its slice of k in registers, as int8, for the whole kernel, and
+ * walks rows MLXC_QMVR_R at a time: a row's unit of 32 codes is one
+ * coalesced 16-byte load a lane, its 32 products 8 dp4a.  Slices of a row
+ * (k > 4096) meet in shared memory, double-buffered so a tile costs one
+ * barrier.  The first tile's weights are prefetched into L2 before the
+ * kernel waits for the one before it.  Launch: mlxc_qmvr_takes, 32
+ * MLXC_QMVR_WARPS threads, mlxc_qmvr_smem_bytes(k) of shared memory.
+ *
+ * A lane's unit j is u = cb + 32 j of a row's k / 32:
+ * - affine: the 16 code bytes of values 32u .. 32u + 31 (bytes 16u of the
+ *   row; the even values in the low nibbles), scale and bias of group
+ *   u >> GSH; x' is stored even values apart from odd ones.
+ * - Q4_K: 16-byte piece u % 8 of super-block u / 8 (144 bytes: d, dmin,
+ *   12 bytes of scales, 128 of codes).  Piece 2j + h holds in its low
+ *   nibbles values 64j + 16h .. + 15 of the super-block (sub-block 2j) and
+ *   in its high nibbles the 16 values 32 further (sub-block 2j + 1); the
+ *   lane also loads the super-block's first 16 bytes (d, dmin, scales: one
+ *   load for the 8 lanes of a super-block).  x' is stored in order.  Units
+ *   a lane holds are 4 super-blocks (576 bytes) apart, and its piece of a
+ *   super-block is the same in each.
  * ------------------------------------------------------------------------- */
 template <int SD> __device__ __forceinline__ float qmvr_sc(uint16_t h) { return SD == MLXC_QS_F16 ? f16(h) : bf16(h); }
 
-template <int SD, int GSH>
+template <int F, int SD, int GSH>
 __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse *fz, const uint8_t *__restrict__ w,
                                      const uint16_t *__restrict__ sc, const uint16_t *__restrict__ bi,
                                      uint16_t *__restrict__ y, const mlxc_p_qmatmul &p, QtcRed &red, uint8_t *smem) {
+    constexpr bool K4 = F == MLXC_QMMF_Q4_K;
+    static_assert(K4 || F == MLXC_QMMF_AFFINE, "qmvr: MLX affine 4-bit or Q4_K");
     constexpr int R = MLXC_QMVR_R, J = MLXC_QMVR_J;
-    constexpr uint32_t JS = 32u >> GSH; /* scale groups a lane's next chunk is on (group = 32 << GSH) */
+    constexpr uint32_t JS = 32u >> GSH;      /* scale groups a lane's next unit is on (group = 32 << GSH) */
+    constexpr uint32_t WJ = K4 ? 576 : 512;  /* row bytes between a lane's units */
     const uint32_t k = p.k, nch = k / 32, S = mlxc_qmvr_slices(k), G = MLXC_QMVR_WARPS / S;
     const uint64_t n = p.n, rb = p.row_bytes, gpr = k >> (5 + GSH), tile = (uint64_t)G * R;
     const uint32_t lane = threadIdx.x % 32, wi = threadIdx.x / 32, s = wi % S, gi = wi / S;
-    /* the lane's chunk j is cb + 32 j: bytes cw + 512 j of a row, scale cs + JS j */
-    const uint32_t cb = s * 32 * J + lane, cw = cb * 16, cs = cb >> GSH;
+    /* the lane's unit j is cb + 32 j: code bytes cw + WJ j of a row (Q4_K:
+     * its super-block's head at ch + WJ j), scale cs + JS j (affine) */
+    const uint32_t cb = s * 32 * J + lane, cs = cb >> GSH;
+    const uint32_t ch = 144 * (cb / 8), cw = K4 ? ch + 16 + 16 * (cb % 8) : cb * 16, pj = cb % 8 / 2;
     const bool active = gi < G;
     if (active) {
         const uint64_t r0 = (uint64_t)blockIdx.x * tile + (uint64_t)gi * R;
@@ -1976,43 +2006,68 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
 #pragma unroll
             for (int j = 0; j < J; j++)
                 if (r0 + r < n && cb + 32 * j < nch)
-                    asm volatile("prefetch.global.L2 [%0];" ::"l"(w + (r0 + r) * rb + cw + 512 * j));
+                    asm volatile("prefetch.global.L2 [%0];" ::"l"(w + (r0 + r) * rb + cw + WJ * j));
     }
     MLXC_PDL_WAIT();
-    qvf_prologue<MLXC_QMMF_AFFINE, 4, true>(x, fz, k, (uint16_t *)smem, nullptr, red);
+    qvf_prologue<F, K4 ? 0 : 4, true>(x, fz, k, (uint16_t *)smem, nullptr, red);
     const int8_t *xq = (const int8_t *)smem;
     const float2 *xd = (const float2 *)(smem + k);
+    /* x' of unit j: affine xe / xo the even / odd values' bytes, dx the
+     * scale, dxs the scale times the code sum; Q4_K xe / xo the low / high
+     * nibbles' 16 values, dx / dxs their scales (dxs over 16: the high
+     * nibbles are multiplied unshifted), ml / mh the scales times the code
+     * sums */
     int xe[J][4], xo[J][4];
-    float dx[J], dxs[J];
+    float dx[J], dxs[J], ml[J], mh[J];
     bool on[J];
 #pragma unroll
     for (int j = 0; j < J; j++) {
         const uint32_t c = cb + 32 * j;
         on[j] = active && c < nch;
         uint4 a = make_uint4(0, 0, 0, 0), b = a;
-        float2 t = make_float2(0.0f, 0.0f);
-        if (on[j]) a = ((const uint4 *)(xq + 32 * c))[0], b = ((const uint4 *)(xq + 32 * c))[1], t = xd[c];
-        xe[j][0] = (int)a.x, xo[j][0] = (int)a.y, xe[j][1] = (int)a.z, xo[j][1] = (int)a.w;
-        xe[j][2] = (int)b.x, xo[j][2] = (int)b.y, xe[j][3] = (int)b.z, xo[j][3] = (int)b.w;
-        dx[j] = t.x, dxs[j] = t.y;
+        float2 t = make_float2(0.0f, 0.0f), t2 = t;
+        if constexpr (K4) {
+            /* values 256 (c / 8) + 64 pj + 16 (c % 2), and 32 further */
+            const uint32_t v0 = 256 * (c / 8) + 64 * pj + 16 * (c % 2), c0 = 8 * (c / 8) + 2 * pj;
+            if (on[j]) a = *(const uint4 *)(xq + v0), b = *(const uint4 *)(xq + v0 + 32), t = xd[c0], t2 = xd[c0 + 1];
+            xe[j][0] = (int)a.x, xe[j][1] = (int)a.y, xe[j][2] = (int)a.z, xe[j][3] = (int)a.w;
+            xo[j][0] = (int)b.x, xo[j][1] = (int)b.y, xo[j][2] = (int)b.z, xo[j][3] = (int)b.w;
+            int sl = 0, sh = 0;
+#pragma unroll
+            for (int i = 0; i < 4; i++) sl = __dp4a(xe[j][i], 0x01010101, sl), sh = __dp4a(xo[j][i], 0x01010101, sh);
+            dx[j] = t.x, dxs[j] = t2.x * (1.0f / 16.0f), ml[j] = t.x * (float)sl, mh[j] = t2.x * (float)sh;
+        } else {
+            if (on[j]) a = ((const uint4 *)(xq + 32 * c))[0], b = ((const uint4 *)(xq + 32 * c))[1], t = xd[c];
+            xe[j][0] = (int)a.x, xo[j][0] = (int)a.y, xe[j][1] = (int)a.z, xo[j][1] = (int)a.w;
+            xe[j][2] = (int)b.x, xo[j][2] = (int)b.y, xe[j][3] = (int)b.z, xo[j][3] = (int)b.w;
+            dx[j] = t.x, dxs[j] = t.y, ml[j] = mh[j] = 0.0f;
+        }
     }
     float *part = &red.red[0][0][0]; /* [2][MLXC_QMVR_WARPS][R] */
     uint32_t buf = 0;
     for (uint64_t t0 = (uint64_t)blockIdx.x * tile; t0 < n; t0 += (uint64_t)gridDim.x * tile, buf ^= 1) {
         const uint64_t r0 = t0 + (uint64_t)gi * R;
-        uint4 q[R][J];
-        uint16_t hs[R][J], hb[R][J];
+        uint4 q[R][J], hd[R][K4 ? J : 1];
+        uint16_t hs[R][K4 ? 1 : J], hb[R][K4 ? 1 : J];
 #pragma unroll
         for (int r = 0; r < R; r++) {
             const uint64_t row = r0 + r < n ? r0 + r : n - 1;
-            const uint8_t *wr = w + row * rb + cw;
-            const uint16_t *sr = sc + row * gpr + cs, *br = bi + row * gpr + cs;
+            const uint8_t *wr = w + row * rb;
 #pragma unroll
             for (int j = 0; j < J; j++) {
-                q[r][j] = make_uint4(0, 0, 0, 0), hs[r][j] = hb[r][j] = 0;
-                if (on[j]) {
-                    q[r][j] = __ldcs((const uint4 *)(wr + 512 * j));
-                    hs[r][j] = __ldg(sr + JS * j), hb[r][j] = __ldg(br + JS * j);
+                q[r][j] = make_uint4(0, 0, 0, 0);
+                if constexpr (K4) {
+                    hd[r][j] = q[r][j];
+                    if (on[j])
+                        q[r][j] = __ldcs((const uint4 *)(wr + cw + WJ * j)),
+                        hd[r][j] = __ldcs((const uint4 *)(wr + ch + WJ * j));
+                } else {
+                    const uint16_t *sr = sc + row * gpr + cs, *br = bi + row * gpr + cs;
+                    hs[r][j] = hb[r][j] = 0;
+                    if (on[j]) {
+                        q[r][j] = __ldcs((const uint4 *)(wr + cw + WJ * j));
+                        hs[r][j] = __ldg(sr + JS * j), hb[r][j] = __ldg(br + JS * j);
+                    }
                 }
             }
         }
@@ -2029,8 +2084,20 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
                     lo = dp4a_us(wd[i] & 0x0f0f0f0fu, xe[j][i], lo);
                     hi = dp4a_us(wd[i] & 0xf0f0f0f0u, xo[j][i], hi); /* 16 times the high nibbles */
                 }
-                acc[r] = fmaf(qmvr_sc<SD>(hs[r][j]), dx[j] * (float)(lo + (hi >> 4)),
-                              fmaf(qmvr_sc<SD>(hb[r][j]), dxs[j], acc[r]));
+                if constexpr (K4) {
+                    /* d sc q - dmin m per sub-block (k4_scales_w): the low
+                     * nibbles' sub-block 2 pj, the high ones' 2 pj + 1 */
+                    const uint4 h = hd[r][j];
+                    const uint32_t sm = k4_pair(h.y, h.z, h.w, pj);
+                    const float d = f16((uint16_t)h.x), dmin = f16((uint16_t)(h.x >> 16));
+                    const float t = fmaf((float)(sm & 0xff), dx[j] * (float)lo,
+                                         (float)((sm >> 8) & 0xff) * (dxs[j] * (float)hi));
+                    const float u = fmaf((float)((sm >> 16) & 0xff), ml[j], (float)(sm >> 24) * mh[j]);
+                    acc[r] = fmaf(d, t, fmaf(-dmin, u, acc[r]));
+                } else {
+                    acc[r] = fmaf(qmvr_sc<SD>(hs[r][j]), dx[j] * (float)(lo + (hi >> 4)),
+                                  fmaf(qmvr_sc<SD>(hb[r][j]), dxs[j], acc[r]));
+                }
             }
 #pragma unroll
             for (int o = 16; o > 0; o >>= 1) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], o);
@@ -2055,9 +2122,9 @@ template <int SD>
 __device__ __forceinline__ void qmvr_g(const uint16_t *x, const QFuse *fz, const uint8_t *w, const uint16_t *sc,
                                        const uint16_t *bi, uint16_t *y, const mlxc_p_qmatmul &p, QtcRed &red,
                                        uint8_t *smem) {
-    if (p.group == 32) qmvr<SD, 0>(x, fz, w, sc, bi, y, p, red, smem);
-    else if (p.group == 64) qmvr<SD, 1>(x, fz, w, sc, bi, y, p, red, smem);
-    else qmvr<SD, 2>(x, fz, w, sc, bi, y, p, red, smem);
+    if (p.group == 32) qmvr<MLXC_QMMF_AFFINE, SD, 0>(x, fz, w, sc, bi, y, p, red, smem);
+    else if (p.group == 64) qmvr<MLXC_QMMF_AFFINE, SD, 1>(x, fz, w, sc, bi, y, p, red, smem);
+    else qmvr<MLXC_QMMF_AFFINE, SD, 2>(x, fz, w, sc, bi, y, p, red, smem);
 }
 
 /* qmvf: the fused mat-vec.  The ring path where the launch suits it (the
@@ -2196,6 +2263,15 @@ extern "C" __global__ void __launch_bounds__(32 * MLXC_QMVR_WARPS, MLXC_QMVR_BLO
         mlxc_qmm::qmvr_g<MLXC_QS_F16>(x, &fz, w, (const uint16_t *)scales, (const uint16_t *)biases, y, vp.q, red, qvr_smem);
     else
         mlxc_qmm::qmvr_g<MLXC_QS_BF16>(x, &fz, w, (const uint16_t *)scales, (const uint16_t *)biases, y, vp.q, red, qvr_smem);
+}
+extern "C" __global__ void __launch_bounds__(32 * MLXC_QMVR_WARPS, MLXC_QMVR_BLOCKS)
+    qmvr_q4_k_bf16_bf16(const uint16_t *x, const uint16_t *aux, const uint16_t *g, const uint8_t *w,
+                        const void *scales, const void *biases, uint16_t *y, mlxc_p_qmvf vp) { MLXC_PDL_INSIDE();
+    __shared__ __align__(16) mlxc_qmm::QtcRed red;
+    extern __shared__ __align__(16) uint8_t qvr_smem[];
+    const mlxc_qmm::QFuse fz = {aux, g, vp.pro, vp.epi, vp.eps};
+    mlxc_qmm::qmvr<MLXC_QMMF_Q4_K, MLXC_QS_F16, 0>(x, &fz, w, (const uint16_t *)scales, (const uint16_t *)biases, y,
+                                                  vp.q, red, qvr_smem);
 }
 
 #define QGATHER_ENTRY(NAME, F, B, YS, YT)                                                                            \
