@@ -197,6 +197,61 @@ static void test_fused_step(void) {
     }
 }
 
+/* GGUF Q4_0 and Q8_0 loaded as MLX affine (mlxc_model_options
+ * .ggml_as_affine): the same weights, so the same logits as the blocks
+ * give, prompt and decode, fused step and separate kernels.  On the CPU
+ * the affine and block row dots form each value and sum alike: equal bit
+ * for bit; on a GPU other kernels run (another summation order). */
+static void test_ggml_as_affine(void) {
+    static const char *const files[] = {"llama-tiny-q4_0.gguf", "llama-tiny-q8_0.gguf", "llama-tiny-q4_0-mix.gguf"};
+    const bool cpu = mlxc_device_backend(g_dev) == MLXC_BACKEND_CPU;
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++)
+        for (int fz = 0; fz < 2; fz++) {
+            ref r;
+            CHECK(load_ref("llama-tiny", &r));
+            char p[1024];
+            snprintf(p, sizeof p, "%s/%s", g_gen, files[i]);
+            struct stat sb;
+            if (stat(p, &sb) == 0) {
+                mlxc_model_options opt = {.load_flags = MLXC_LOAD_COPY, .act_dtype = MLXC_BF16};
+                setenv("MLXC_FUSED_DECODE", fz ? (cpu ? "2" : "1") : "0", 1);
+                float *blocks = path_logits_ex(p, &r, &opt);
+                opt.ggml_as_affine = true;
+                float *aff = path_logits_ex(p, &r, &opt);
+                unsetenv("MLXC_FUSED_DECODE");
+                if (blocks && aff) {
+                    double e = 0;
+                    for (size_t k = 0; k < r.n_prompt + r.steps; k++) {
+                        double ek = rel_err(aff + k * r.vocab, blocks + k * r.vocab, r.vocab);
+                        if (ek > e) e = ek;
+                    }
+                    const size_t n = (r.n_prompt + r.steps) * r.vocab;
+                    if (cpu) CHECK_MSG(memcmp(blocks, aff, n * 4) == 0, "%s as affine: logits differ (%.3g)", p, e);
+                    else CHECK_MSG(e <= 2e-2, "%s as affine: rel err %.3g", p, e);
+                    printf("       %-26s as MLX affine%s: rel err %.2e\n", files[i], fz ? " (fused step)" : "", e);
+                }
+                free(blocks);
+                free(aff);
+                /* the conversion took place: 20 bytes a Q4_0 block of 18, 36 a Q8_0 block of 34 */
+                if (fz == 0) {
+                    mlxc_model *m0 = NULL, *m1 = NULL;
+                    opt.ggml_as_affine = false;
+                    CHECK_OK(mlxc_model_open_ex(g_dev, p, &opt, &m0));
+                    opt.ggml_as_affine = true;
+                    CHECK_OK(mlxc_model_open_ex(g_dev, p, &opt, &m1));
+                    if (m0 && m1)
+                        CHECK_MSG(mlxc_model_weight_bytes(m1) > mlxc_model_weight_bytes(m0),
+                                  "%s as affine: %llu bytes, as blocks %llu", p,
+                                  (unsigned long long)mlxc_model_weight_bytes(m1),
+                                  (unsigned long long)mlxc_model_weight_bytes(m0));
+                    mlxc_model_close(m0);
+                    mlxc_model_close(m1);
+                }
+            }
+            free_ref(&r);
+        }
+}
+
 /* The fused step over int8 activations (MLXC_DECODE_Q8: x' quantized per
  * 32 values before each MLX 4-bit mat-vec with bf16 scales, as a bf16
  * model converts; on a GPU the register walk)
@@ -907,6 +962,7 @@ int main(void) {
     RUN(test_stacked_projections);
     RUN(test_fused_step);
     RUN(test_fused_step_q8);
+    RUN(test_ggml_as_affine);
     RUN(test_chunked_prefill);
     RUN(test_half_caches);
     RUN(test_half_weights);
@@ -930,6 +986,7 @@ int main(void) {
         RUN(test_quantized);
         RUN(test_fused_step);
         RUN(test_fused_step_q8);
+        RUN(test_ggml_as_affine);
         RUN(test_chunked_prefill);
         RUN(test_half_caches);
         RUN(test_half_weights);

@@ -243,6 +243,64 @@ static void test_ggml_round_trip_bound(void) {
     }
 }
 
+/* ---- GGML restated as MLX affine --------------------------------------------------------- */
+
+/* Q4_0 and Q8_0 as MLX affine (mlxc_ggml_to_affine): every value the MLX
+ * layout gives (codes unpacked LSB first, scale * q + bias in f32, with and
+ * without fma) equals gguf's dequantized value (bit for bit but where
+ * gguf's zero is -0: d (q - 8) with d < 0 and q = 8), over random
+ * blocks and the edge scales (0, -0, subnormal, the largest whose bias is
+ * an f16); a d whose bias overflows, or a non-finite d, is refused. */
+static void test_ggml_to_affine(void) {
+    enum { ROWS = 3, COLS = 256, NB = ROWS * COLS / 32 };
+    static const uint16_t edge[] = {0x0000, 0x8000, 0x0001, 0x83ff, 0x3c00, 0xefff /* -8188 */,
+                                    0x6fff /* 8188 */, 0x5fff /* 511.75 */};
+    uint64_t seed = 5;
+    for (int t = 0; t < 2; t++) {
+        const bool q4 = t == 0;
+        const size_t bb = q4 ? 18 : 34, bits = q4 ? 4 : 8;
+        static uint8_t blocks[NB * 34];
+        static uint32_t wq[ROWS * COLS * 8 / 32];
+        static uint16_t sc[NB], bi[NB];
+        static float want[ROWS * COLS];
+        for (size_t i = 0; i < sizeof blocks; i++) blocks[i] = (uint8_t)(urand(&seed) * 256 + 256);
+        for (int b = 0; b < NB; b++) {
+            uint16_t d = b < 8 ? edge[b] : mlxc_f32_to_f16((float)(urand(&seed) * 0.1));
+            if (!q4 && (d == 0xefff || d == 0x6fff)) d = 0xdfff; /* Q8_0's largest: -511.75 */
+            blocks[b * bb] = (uint8_t)d, blocks[b * bb + 1] = (uint8_t)(d >> 8);
+        }
+        mlxc_qweight w = {.format = q4 ? MLXC_QF_Q4_0 : MLXC_QF_Q8_0, .bits = (uint32_t)bits, .group_size = 32,
+                          .block_bytes = (uint32_t)bb, .rows = ROWS, .cols = COLS, .data = blocks,
+                          .data_bytes = NB * bb};
+        CHECK_OK(mlxc_ggml_dequantize(q4 ? MLXC_GGML_Q4_0 : MLXC_GGML_Q8_0, blocks, NB * bb, ROWS * COLS, want));
+        CHECK_OK(mlxc_ggml_to_affine(&w, wq, sc, bi));
+        size_t bad = 0;
+        for (size_t i = 0; i < ROWS * COLS; i++) {
+            const uint32_t q = (wq[i * bits / 32] >> (i * bits % 32)) & ((1u << bits) - 1);
+            const float s = mlxc_f16_to_f32(sc[i / 32]), b = mlxc_f16_to_f32(bi[i / 32]);
+            volatile float prod = s * (float)q;
+            const float plain = prod + b, fused = fmaf(s, (float)q, b);
+            if (plain != want[i] || fused != want[i]) bad++; /* equal, so bitwise but for a zero's sign */
+        }
+        CHECK_MSG(bad == 0, "%s as affine: %zu values differ", q4 ? "Q4_0" : "Q8_0", bad);
+        /* a scale whose bias is no f16, and one that is not finite */
+        const uint16_t refuse[] = {q4 ? 0x7000 : 0x6000 /* 512 */, 0x7c00, 0x7e00};
+        for (size_t r = 0; r < sizeof refuse / sizeof *refuse; r++) {
+            uint8_t keep[2] = {blocks[bb], blocks[bb + 1]};
+            blocks[bb] = (uint8_t)refuse[r], blocks[bb + 1] = (uint8_t)(refuse[r] >> 8);
+            CHECK_ERR(mlxc_ggml_to_affine(&w, wq, sc, bi), MLXC_ERR_UNSUPPORTED);
+            blocks[bb] = keep[0], blocks[bb + 1] = keep[1];
+        }
+        mlxc_qweight wrong = w;
+        wrong.data_bytes--;
+        CHECK_ERR(mlxc_ggml_to_affine(&wrong, wq, sc, bi), MLXC_ERR_INVALID_ARGUMENT);
+        wrong = w;
+        wrong.format = MLXC_QF_Q4_1;
+        CHECK_ERR(mlxc_ggml_to_affine(&wrong, wq, sc, bi), MLXC_ERR_UNSUPPORTED);
+        CHECK_ERR(mlxc_ggml_to_affine(&w, NULL, sc, bi), MLXC_ERR_INVALID_ARGUMENT);
+    }
+}
+
 /* ---- bad input: a status and a message, never a crash ---------------------------------- */
 
 static void test_bad_input(void) {
@@ -346,6 +404,7 @@ int main(void) {
     RUN(test_bad_input);
     RUN(test_affine_round_trip_bound);
     RUN(test_ggml_round_trip_bound);
+    RUN(test_ggml_to_affine);
     g_dir = getenv("MLXC_QUANT_FIXTURES");
     char probe[1024];
     snprintf(probe, sizeof probe, "%s/cases.txt", g_dir ? g_dir : ".");

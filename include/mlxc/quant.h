@@ -175,6 +175,29 @@ MLXC_API mlxc_status mlxc_ggml_quantize(uint32_t ggml_type, const float *x, size
 /* Dequantize n values from src (src_bytes = n / block * type_size) into y. */
 MLXC_API mlxc_status mlxc_ggml_dequantize(uint32_t ggml_type, const void *src, size_t src_bytes, size_t n, float *y);
 
+/* ---- GGML restated as MLX affine ------------------------------------------------------ */
+
+/* A GGML Q4_0 or Q8_0 weight restated as MLX affine codes of group 32 with
+ * f16 scales and biases, which the GPU's int8 decode walk reads in 16-byte
+ * units (GGML blocks are 18 and 34 bytes, so their codes sit off 16-byte
+ * boundaries):
+ *   Q4_0 (w = d (q - 8)): 4-bit codes in MLX's order (value i of a row at
+ *        word i / 8, bits 4 (i % 8); a block keeps value j in its low nibble
+ *        j and value 16 + j in its high nibble j), scale d, bias -8 d;
+ *   Q8_0 (w = d q, q signed): 8-bit codes q + 128, scale d, bias -128 d.
+ * scale * q + bias then equals the block's value exactly in f32 (with or
+ * without a fused multiply-add; a zero may differ in sign): d q and the
+ * bias are exact, and so is their sum, d times an integer of 8 bits.  11% (Q4_0) and 6%
+ * (Q8_0) more bytes than the blocks.
+ *
+ * src: the weight (format MLXC_QF_Q4_0 or MLXC_QF_Q8_0, data the blocks,
+ * rows * cols / 32 of them); wq: rows * cols * bits / 32 words; scales and
+ * biases: rows * cols / 32 f16 each.  MLXC_ERR_UNSUPPORTED for another
+ * format, and where a block's d is not finite or its bias does not fit
+ * f16 exactly (|d| above 8188 for Q4_0, 511.75 for Q8_0): the outputs are
+ * then partly written. */
+MLXC_API mlxc_status mlxc_ggml_to_affine(const mlxc_qweight *src, uint32_t *wq, uint16_t *scales, uint16_t *biases);
+
 #ifdef __cplusplus
 }
 #endif

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/env.h"
 #include "model/llm_internal.h"
 #include "mlxc/ops.h"
 #include "mlxc/ops_elementwise.h"
@@ -108,6 +109,7 @@ typedef struct binder {
     bool               norm_plus_one; /* Gemma HF/MLX norms: the kernels take 1 + w */
     bool               count_weights; /* the weights count against m->mem_budget */
     bool               mapped;     /* weights read from the file's mapping    */
+    bool               as_affine;  /* Q4_0 / Q8_0 stored as MLX affine        */
     mlxc_status        st;
     char               name[256];
 } binder;
@@ -234,6 +236,46 @@ static mlxc_status bind_norm(binder *b, const role *r, int layer, int64_t n, boo
     return MLXC_OK;
 }
 
+/* A device buffer of `bytes` from host memory, owned by the model. */
+static mlxc_status upload_new(binder *b, const void *src, size_t bytes, mlxc_dtype dt, int64_t rows, int64_t cols,
+                              mlxc_buffer **out) {
+    int64_t shape[2] = {rows, cols};
+    mlxc_status st = mlxc_buffer_alloc(b->m->dev, bytes, dt, 2, shape, out);
+    if (st || (st = own(b->m, *out))) return st;
+    b->m->weight_bytes += bytes;
+    return mlxc_buffer_write(*out, 0, src, bytes);
+}
+
+/* GGUF Q4_0 / Q8_0 tensor i (descriptor d) as MLX affine codes, f16 scales
+ * and biases of group 32 (mlxc_ggml_to_affine).  MLXC_ERR_UNSUPPORTED
+ * (the error cleared) where a block's scale does not convert: the caller
+ * loads the blocks then. */
+static mlxc_status bind_as_affine(binder *b, size_t i, const mlxc_qweight *d, llm_weight *out) {
+    const uint32_t bits = d->format == MLXC_QF_Q4_0 ? 4 : 8;
+    const size_t rows = (size_t)d->rows, wpr = (size_t)d->cols * bits / 32, gpr = (size_t)d->cols / 32;
+    uint32_t *wq = malloc(rows * wpr * 4);
+    uint16_t *sb = malloc(rows * gpr * 4);
+    if (!wq || !sb) {
+        free(wq), free(sb);
+        return mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "model: out of memory converting %s", b->name);
+    }
+    mlxc_status st = mlxc_ggml_to_affine(d, wq, sb, sb + rows * gpr);
+    if (st == MLXC_ERR_UNSUPPORTED) mlxc_clear_error();
+    if (!st && !(st = upload_new(b, wq, rows * wpr * 4, MLXC_U32, d->rows, (int64_t)wpr, &out->w)) &&
+        !(st = upload_new(b, sb, rows * gpr * 2, MLXC_F16, d->rows, (int64_t)gpr, &out->scales)))
+        st = upload_new(b, sb + rows * gpr, rows * gpr * 2, MLXC_F16, d->rows, (int64_t)gpr, &out->biases);
+    free(wq), free(sb);
+    if (st) return st;
+    out->qformat = MLXC_QF_MLX_AFFINE;
+    out->bits = bits;
+    out->group_size = 32;
+    mlxc_tensor_info ti;
+    if (mlxc_weights_info(b->w, i, &ti) == MLXC_OK) b->done += ti.bytes;
+    if (b->user_progress && !b->user_progress(b->done, b->total, b->user))
+        return mlxc_set_error(MLXC_ERR_STATE, "model: loading stopped by the progress callback");
+    return MLXC_OK;
+}
+
 /* A quantized weight: the packed data as raw bytes (or MLX's uint32 words),
  * scales and biases beside it for the MLX formats, loaded as the dense
  * weights are (zero copy where the device can read the mapping). */
@@ -262,6 +304,11 @@ static mlxc_status bind_quant(binder *b, size_t i, int64_t rows, int64_t cols, l
     out->group_size = d.group_size;
     out->rows = rows;
     out->cols = cols;
+    if (!triple && b->as_affine && (d.format == MLXC_QF_Q4_0 || d.format == MLXC_QF_Q8_0)) {
+        st = bind_as_affine(b, i, &d, out);
+        if (st != MLXC_ERR_UNSUPPORTED) return st;
+        out->w = out->scales = out->biases = NULL;
+    }
     if (!triple) {
         /* the kernels read f16 block headers: an odd GGUF alignment gets a copy */
         const mlxc_gguf *g = mlxc_weights_gguf(b->w);
@@ -744,6 +791,13 @@ static mlxc_status check_budget(binder *b, const mlxc_model_options *opt) {
     if (mapped && !given) return MLXC_OK;
     b->count_weights = true;
     uint64_t need = mlxc_weights_total_bytes(b->w);
+    /* Q4_0 / Q8_0 restated as MLX affine: 20 bytes a block of 18, 36 of 34 */
+    for (size_t i = 0, n = b->as_affine ? mlxc_weights_count(b->w) : 0; i < n; i++) {
+        mlxc_tensor_info ti;
+        if (mlxc_weights_info(b->w, i, &ti) != MLXC_OK) continue;
+        if (ti.ggml_type == MLXC_GGML_Q4_0) need += ti.bytes / 9;
+        else if (ti.ggml_type == MLXC_GGML_Q8_0) need += ti.bytes / 17;
+    }
     char a[32], c[32];
     if (m->mem_budget && need > m->mem_budget)
         return mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "model: the weights take %s, more than the %s %s",
@@ -869,6 +923,7 @@ mlxc_status mlxc_model_open_ex(mlxc_device *dev, const char *path, const mlxc_mo
                 .user_progress = opt ? opt->progress : NULL, .user = opt ? opt->user : NULL,
                 .total = mlxc_weights_total_bytes(w)};
     b.lopt.flags = opt ? opt->load_flags : 0;
+    b.as_affine = b.gguf && mlxc_env_int("MLXC_GGML_AS_AFFINE", opt && opt->ggml_as_affine ? 1 : 0) != 0;
     if (b.user_progress) {
         b.lopt.progress = per_tensor_progress;
         b.lopt.user = &b;

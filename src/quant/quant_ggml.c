@@ -397,3 +397,51 @@ mlxc_status mlxc_ggml_quantize(uint32_t type, const float *x, size_t n, void *ds
     for (size_t b = 0; b < n / blk; b++) f(x + b * blk, (uint8_t *)dst + b * tsz);
     return MLXC_OK;
 }
+
+/* ---- GGML restated as MLX affine ---------------------------------------------------------- */
+
+mlxc_status mlxc_ggml_to_affine(const mlxc_qweight *src, uint32_t *wq, uint16_t *scales, uint16_t *biases) {
+    MLXC_CHECK_ARG(src && wq && scales && biases && src->data, "mlxc_ggml_to_affine: NULL argument");
+    const bool q4 = src->format == MLXC_QF_Q4_0;
+    if (!q4 && src->format != MLXC_QF_Q8_0)
+        return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "mlxc_ggml_to_affine: %s is not Q4_0 or Q8_0",
+                              mlxc_qformat_name(src->format) ? mlxc_qformat_name(src->format) : "the format");
+    MLXC_CHECK_ARG(src->rows >= 0 && src->cols >= 0 && src->cols % 32 == 0,
+                   "mlxc_ggml_to_affine: %lld x %lld (columns a multiple of 32)", (long long)src->rows,
+                   (long long)src->cols);
+    const size_t nb = (size_t)src->rows * (size_t)src->cols / 32, bb = q4 ? 18 : 34;
+    MLXC_CHECK_ARG(src->data_bytes == nb * bb, "mlxc_ggml_to_affine: %llu data bytes, %zu blocks of %zu want %zu",
+                   (unsigned long long)src->data_bytes, nb, bb, nb * bb);
+    const uint8_t *blk = src->data;
+    const float off = q4 ? -8.0f : -128.0f;
+    for (size_t i = 0; i < nb; i++, blk += bb) {
+        const uint16_t dh = (uint16_t)(blk[0] | blk[1] << 8);
+        const float d = mlxc_f16_to_f32(dh), bias = off * d;
+        const uint16_t bh = mlxc_f32_to_f16(bias);
+        if (!isfinite(d) || mlxc_f16_to_f32(bh) != bias)
+            return mlxc_set_error(MLXC_ERR_UNSUPPORTED,
+                                  "mlxc_ggml_to_affine: block %zu has d = %g, whose bias %g is not an f16", i,
+                                  (double)d, (double)bias);
+        scales[i] = dh;
+        biases[i] = bh;
+        const uint8_t *qs = blk + 2;
+        if (q4) {
+            uint32_t *o = wq + 4 * i; /* 32 values, 8 a word */
+            for (int w = 0; w < 4; w++) {
+                uint32_t v = 0;
+                for (int n = 0; n < 8; n++) {
+                    const int e = 8 * w + n;
+                    const uint32_t q = e < 16 ? qs[e] & 15u : (uint32_t)qs[e - 16] >> 4;
+                    v |= q << (4 * n);
+                }
+                o[w] = v;
+            }
+        } else {
+            uint32_t *o = wq + 8 * i; /* 32 values, 4 a word */
+            for (int w = 0; w < 8; w++)
+                o[w] = (uint32_t)(qs[4 * w] ^ 0x80) | (uint32_t)(qs[4 * w + 1] ^ 0x80) << 8 |
+                       (uint32_t)(qs[4 * w + 2] ^ 0x80) << 16 | (uint32_t)(qs[4 * w + 3] ^ 0x80) << 24;
+        }
+    }
+    return MLXC_OK;
+}
