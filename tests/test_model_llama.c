@@ -254,18 +254,23 @@ static void test_ggml_as_affine(void) {
 
 /* The fused step over int8 activations (MLXC_DECODE_Q8: x' quantized per
  * 32 values before each MLX 4-bit mat-vec with bf16 scales, as a bf16
- * model converts; on a GPU the register walk)
+ * model converts, and each GGUF Q4_0 / Q8_0 one loaded as MLX affine 4- /
+ * 8-bit; on a GPU the register walk)
  * against the exact step of separate kernels and against transformers'
- * f32 logits.  The int8 rounding adds to the 4-bit weights' own error:
- * bounded by the 4-bit format's bound against transformers (as
- * test_quantized), and against the exact step by 5e-2 of the largest
- * logit (measured on the CPU: 1.6e-2 and 1.7e-2).  A GPU fuses only the
+ * f32 logits.  The int8 rounding adds to the weights' own error: bounded
+ * by the 4-bit formats' bound against transformers (as test_quantized;
+ * Q8_0 by twice its 3e-2), and against the exact step by 5e-2 of the
+ * largest logit (measured on the CPU: 1.6e-2 and 1.7e-2 for MLX 4-bit,
+ * 2.1e-2 and 2.2e-2 for Q4_0 and Q8_0, the Q8_0 one 2.2e-2 against
+ * transformers).  A GPU fuses only the
  * projections its fast paths take, none of these tiny ones: there the two
  * steps are the same (said so; the kernel's parity suite and the 1B/7B
  * benchmarks cover the GPU's walk). */
 static void test_fused_step_q8(void) {
     static const struct { const char *model, *name; double tol_ref; } v[] = {
-        {"llama-tiny", "llama-tiny-mlx4-bf16", 3.5e-1}, {"phi3-tiny", "phi3-tiny-mlx4-bf16", 4.5e-1}};
+        {"llama-tiny", "llama-tiny-mlx4-bf16", 3.5e-1}, {"phi3-tiny", "phi3-tiny-mlx4-bf16", 4.5e-1},
+        /* GGUF blocks as MLX affine (MLXC_GGML_AS_AFFINE), as --q8 loads them on a GPU */
+        {"llama-tiny", "llama-tiny-q4_0.gguf", 3.5e-1}, {"llama-tiny", "llama-tiny-q8_0.gguf", 6e-2}};
     const bool cpu = mlxc_device_backend(g_dev) == MLXC_BACKEND_CPU;
     const mlxc_model_options opt = {.load_flags = MLXC_LOAD_COPY, .act_dtype = MLXC_BF16};
     for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
@@ -275,6 +280,7 @@ static void test_fused_step_q8(void) {
         snprintf(p, sizeof p, "%s/%s", g_gen, v[i].name);
         struct stat sb;
         if (stat(p, &sb) == 0) {
+            if (strstr(v[i].name, ".gguf")) setenv("MLXC_GGML_AS_AFFINE", "1", 1);
             setenv("MLXC_FUSED_DECODE", "0", 1);
             float *apart = path_logits_ex(p, &r, &opt);
             setenv("MLXC_FUSED_DECODE", cpu ? "2" : "1", 1);
@@ -282,6 +288,7 @@ static void test_fused_step_q8(void) {
             float *q8 = path_logits_ex(p, &r, &opt);
             unsetenv("MLXC_FUSED_DECODE");
             unsetenv("MLXC_DECODE_Q8");
+            unsetenv("MLXC_GGML_AS_AFFINE");
             if (apart && q8) {
                 double e = 0, e_ref = 0;
                 size_t agree = 0;

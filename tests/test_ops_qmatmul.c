@@ -436,7 +436,8 @@ static void fused_q8(void) {
     } takes[] = {
         {{MLXC_QF_MLX_AFFINE, 4, 64, MLXC_BF16}, 4096, true},  {{MLXC_QF_MLX_AFFINE, 4, 128, MLXC_F16}, 32768, true},
         {{MLXC_QF_MLX_AFFINE, 4, 32, MLXC_F16}, 4128, true},   {{MLXC_QF_MLX_AFFINE, 4, 64, MLXC_F32}, 4096, false},
-        {{MLXC_QF_MLX_AFFINE, 8, 64, MLXC_BF16}, 4096, false}, {{MLXC_QF_MLX_AFFINE, 4, 128, MLXC_F16}, 32896, false},
+        {{MLXC_QF_MLX_AFFINE, 8, 64, MLXC_BF16}, 4096, true},  {{MLXC_QF_MLX_AFFINE, 4, 128, MLXC_F16}, 32896, false},
+        {{MLXC_QF_MLX_AFFINE, 8, 32, MLXC_F16}, 14336, true},  {{MLXC_QF_MLX_AFFINE, 6, 64, MLXC_F16}, 4096, false},
         {{MLXC_QF_Q4_0, 0, 32, MLXC_U8}, 4096, false},         {{MLXC_QF_Q4_K, 0, 256, MLXC_U8}, 4096, true},
         {{MLXC_QF_Q4_K, 0, 256, MLXC_U8}, 32768, true},        {{MLXC_QF_Q4_K, 0, 256, MLXC_U8}, 33024, false},
         {{MLXC_QF_Q6_K, 0, 256, MLXC_U8}, 4096, false},

@@ -280,9 +280,9 @@ mlxc_status mlxc_qmatmul_fused_q8_fast(const mlxc_qmm_weight *w, uint32_t k) {
     MLXC_CHECK_ARG(k >= 1 && k <= INT32_MAX, "mlxc_qmatmul_fused_q8_fast: k = %u (1 .. 2^31 - 1)", k);
     if (qmvr_weight(w, k)) return MLXC_OK;
     return mlxc_set_error(MLXC_ERR_UNSUPPORTED,
-                          "mlxc_qmatmul_fused: int8 activations on a GPU take MLX affine 4-bit weights with 2-byte "
-                          "scales, group 32, 64 or 128, k a multiple of 32 up to 32768, or Q4_K with k a multiple of "
-                          "256 up to 32768 (%s%u-bit, group %u, k = %u)",
+                          "mlxc_qmatmul_fused: int8 activations on a GPU take MLX affine 4- or 8-bit weights with "
+                          "2-byte scales, group 32, 64 or 128, k a multiple of 32 up to 32768, or Q4_K with k a "
+                          "multiple of 256 up to 32768 (%s%u-bit, group %u, k = %u)",
                           mlxc_qformat_name(w->format) ? mlxc_qformat_name(w->format) : "?", w->bits, w->group_size,
                           k);
 }
@@ -338,14 +338,14 @@ mlxc_status mlxc_qmatmul_fused(mlxc_encoder *enc, const mlxc_buffer *x, const ml
         block = 1;
     } else if (vp.act == MLXC_QMVF_ACT_Q8) {
         /* the register walk (qmvr): x' in registers, tiles of 8 / S row
-         * groups of MLXC_QMVR_R rows, MLXC_QMVR_BLOCKS blocks an SM
+         * groups of mlxc_qmvr_rows rows, MLXC_QMVR_BLOCKS blocks an SM
          * striding over them */
         if (!qmvr_weight(w, k)) return mlxc_qmatmul_fused_q8_fast(w, k);
         if ((w->data->offset | x->offset | (aux ? aux->offset : 0) | (g ? g->offset : 0)) & 15)
             return mlxc_set_error(MLXC_ERR_UNSUPPORTED,
                                   "mlxc_qmatmul_fused: int8 activations on a GPU take 16-byte aligned x, aux, g and "
                                   "weight views");
-        const uint32_t rows = MLXC_QMVR_WARPS / mlxc_qmvr_slices(k) * MLXC_QMVR_R;
+        const uint32_t rows = mlxc_qmvr_rows(vp.q.format, vp.q.bits, k);
         groups = (n + rows - 1) / rows;
         block = 32 * MLXC_QMVR_WARPS;
         shared = qmv_ring_launch(dev, mlxc_qmvr_smem_bytes(k), MLXC_QMVR_BLOCKS, &groups);

@@ -1358,8 +1358,8 @@ __device__ __forceinline__ int dp4a_us(uint32_t a, int b, int c) {
  * the code sum (float2) after them, both in the 2k bytes x' would take.
  * 8 values (a thread's piece) quantized against the amax of the 4 lanes
  * that hold one 32-value block; lanes past k8 pass zeros.  PLAIN keeps
- * the values' order (Q4_K: a code byte's low nibbles are consecutive
- * values); else the even values' bytes go in the first word and the odd
+ * the values' order (8-bit codes; Q4_K, whose code bytes' low nibbles are
+ * consecutive values); else the even values' bytes go in the first word and the odd
  * ones' in the second (the order of an MLX 4-bit word's low and high
  * nibbles). */
 template <bool PLAIN>
@@ -1459,7 +1459,7 @@ __device__ __forceinline__ void qvf_prologue(const X *__restrict__ x, const QFus
     auto put = [&](uint32_t i, uint4 v) {
         if constexpr (Q8) {
             /* both inside x's 2k bytes */
-            q8x_put<F != MLXC_QMMF_AFFINE>(i, k8, v, (int8_t *)xf, (float2 *)((uint8_t *)xf + k));
+            q8x_put<!(F == MLXC_QMMF_AFFINE && B == 4)>(i, k8, v, (int8_t *)xf, (float2 *)((uint8_t *)xf + k));
             return;
         }
         float f[8];
@@ -1955,22 +1955,26 @@ __device__ __forceinline__ void qmoeg(const X *__restrict__ x, const uint8_t *__
 
 /* ---------------------------------------------------------------------------
  * qmvr: the fused mat-vec over int8 activations (MLXC_QMVF_ACT_Q8), MLX
- * affine 4-bit and Q4_K.  The ring walks above spend 2.5 or more
+ * affine 4- and 8-bit and Q4_K.  The ring walks above spend 2.5 or more
  * instructions a weight and stream x' from shared memory for every row; a
  * chain of plain reads of the same sizes reaches 90% of copy bandwidth
  * (bench/cuda/read_ceiling.cu), the ring walk 36%.  Here each warp holds
- * x' for its slice of k in registers, as int8, for the whole kernel, and
- * walks rows MLXC_QMVR_R at a time: a row's unit of 32 codes is one
- * coalesced 16-byte load a lane, its 32 products 8 dp4a.  Slices of a row
- * (k > 4096) meet in shared memory, double-buffered so a tile costs one
- * barrier.  The first tile's weights are prefetched into L2 before the
- * kernel waits for the one before it.  Launch: mlxc_qmvr_takes, 32
- * MLXC_QMVR_WARPS threads, mlxc_qmvr_smem_bytes(k) of shared memory.
+ * x' for its slice of k (4096 values) in registers, as int8, for the
+ * whole kernel, and walks rows RR at a time: a row's unit of codes is one
+ * coalesced 16-byte load a lane, its products 4 or 8 dp4a.  Slices of a
+ * row (k > 4096) meet in shared memory, double-buffered so a tile costs
+ * one barrier.  The first tile's weights are prefetched into L2 before
+ * the kernel waits for the one before it.  Launch: mlxc_qmvr_takes, 32
+ * MLXC_QMVR_WARPS threads, mlxc_qmvr_smem_bytes(k) of shared memory,
+ * tiles of mlxc_qmvr_rows rows.
  *
- * A lane's unit j is u = cb + 32 j of a row's k / 32:
- * - affine: the 16 code bytes of values 32u .. 32u + 31 (bytes 16u of the
- *   row; the even values in the low nibbles), scale and bias of group
- *   u >> GSH; x' is stored even values apart from odd ones.
+ * A lane's unit j is u = cb + 32 j of a row's units:
+ * - affine 4-bit: the 16 code bytes of values 32u .. 32u + 31 (bytes 16u
+ *   of the row; the even values in the low nibbles), scale and bias of
+ *   group u >> GSH; x' is stored even values apart from odd ones.
+ * - affine 8-bit: the 16 codes of values 16u .. 16u + 15, twice the units
+ *   a lane (JJ = 2 J) and half the rows at a time (MLXC_QMVR_R8), the same
+ *   bytes in flight; x' in order.
  * - Q4_K: 16-byte piece u % 8 of super-block u / 8 (144 bytes: d, dmin,
  *   12 bytes of scales, 128 of codes).  Piece 2j + h holds in its low
  *   nibbles values 64j + 16h .. + 15 of the super-block (sub-block 2j) and
@@ -1982,46 +1986,49 @@ __device__ __forceinline__ void qmoeg(const X *__restrict__ x, const uint8_t *__
  * ------------------------------------------------------------------------- */
 template <int SD> __device__ __forceinline__ float qmvr_sc(uint16_t h) { return SD == MLXC_QS_F16 ? f16(h) : bf16(h); }
 
-template <int F, int SD, int GSH>
+template <int F, int BITS, int SD, int GSH>
 __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse *fz, const uint8_t *__restrict__ w,
                                      const uint16_t *__restrict__ sc, const uint16_t *__restrict__ bi,
                                      uint16_t *__restrict__ y, const mlxc_p_qmatmul &p, QtcRed &red, uint8_t *smem) {
-    constexpr bool K4 = F == MLXC_QMMF_Q4_K;
-    static_assert(K4 || F == MLXC_QMMF_AFFINE, "qmvr: MLX affine 4-bit or Q4_K");
-    constexpr int R = MLXC_QMVR_R, J = MLXC_QMVR_J;
-    constexpr uint32_t JS = 32u >> GSH;      /* scale groups a lane's next unit is on (group = 32 << GSH) */
+    constexpr bool K4 = F == MLXC_QMMF_Q4_K, A8 = F == MLXC_QMMF_AFFINE && BITS == 8;
+    static_assert(K4 || (F == MLXC_QMMF_AFFINE && (BITS == 4 || BITS == 8)), "qmvr: MLX affine 4/8-bit or Q4_K");
+    constexpr int J = MLXC_QMVR_J, JJ = A8 ? 2 * J : J, RR = A8 ? MLXC_QMVR_R8 : MLXC_QMVR_R;
+    constexpr int XO = A8 ? 1 : JJ, KM = K4 ? JJ : 1; /* sizes of the arrays a walk does not use */
+    /* units a scale group spans on a lane's next unit (group = 32 << GSH) */
+    constexpr uint32_t JS = A8 ? 16u >> GSH : 32u >> GSH, GU = A8 ? GSH + 1 : GSH;
     constexpr uint32_t WJ = K4 ? 576 : 512;  /* row bytes between a lane's units */
-    const uint32_t k = p.k, nch = k / 32, S = mlxc_qmvr_slices(k), G = MLXC_QMVR_WARPS / S;
-    const uint64_t n = p.n, rb = p.row_bytes, gpr = k >> (5 + GSH), tile = (uint64_t)G * R;
+    const uint32_t k = p.k, nch = A8 ? k / 16 : k / 32, S = mlxc_qmvr_slices(k), G = MLXC_QMVR_WARPS / S;
+    const uint64_t n = p.n, rb = p.row_bytes, gpr = k >> (5 + GSH), tile = (uint64_t)G * RR;
     const uint32_t lane = threadIdx.x % 32, wi = threadIdx.x / 32, s = wi % S, gi = wi / S;
     /* the lane's unit j is cb + 32 j: code bytes cw + WJ j of a row (Q4_K:
      * its super-block's head at ch + WJ j), scale cs + JS j (affine) */
-    const uint32_t cb = s * 32 * J + lane, cs = cb >> GSH;
+    const uint32_t cb = s * 32 * JJ + lane, cs = cb >> GU;
     const uint32_t ch = 144 * (cb / 8), cw = K4 ? ch + 16 + 16 * (cb % 8) : cb * 16, pj = cb % 8 / 2;
     const bool active = gi < G;
     if (active) {
-        const uint64_t r0 = (uint64_t)blockIdx.x * tile + (uint64_t)gi * R;
+        const uint64_t r0 = (uint64_t)blockIdx.x * tile + (uint64_t)gi * RR;
 #pragma unroll
-        for (int r = 0; r < R; r++)
+        for (int r = 0; r < RR; r++)
 #pragma unroll
-            for (int j = 0; j < J; j++)
+            for (int j = 0; j < JJ; j++)
                 if (r0 + r < n && cb + 32 * j < nch)
                     asm volatile("prefetch.global.L2 [%0];" ::"l"(w + (r0 + r) * rb + cw + WJ * j));
     }
     MLXC_PDL_WAIT();
-    qvf_prologue<F, K4 ? 0 : 4, true>(x, fz, k, (uint16_t *)smem, nullptr, red);
+    qvf_prologue<F, K4 ? 0 : BITS, true>(x, fz, k, (uint16_t *)smem, nullptr, red);
     const int8_t *xq = (const int8_t *)smem;
     const float2 *xd = (const float2 *)(smem + k);
-    /* x' of unit j: affine xe / xo the even / odd values' bytes, dx the
-     * scale, dxs the scale times the code sum; Q4_K xe / xo the low / high
-     * nibbles' 16 values, dx / dxs their scales (dxs over 16: the high
-     * nibbles are multiplied unshifted), ml / mh the scales times the code
-     * sums */
-    int xe[J][4], xo[J][4];
-    float dx[J], dxs[J], ml[J], mh[J];
-    bool on[J];
+    /* x' of unit j: affine 4-bit xe / xo the even / odd values' bytes, dx
+     * the scale, dxs the scale times the code sum; 8-bit xe the 16 values,
+     * dx their block's scale, dxs that times their code sum; Q4_K xe / xo
+     * the low / high nibbles' 16 values, dx / dxs their scales (dxs over
+     * 16: the high nibbles are multiplied unshifted), ml / mh the scales
+     * times the code sums */
+    int xe[JJ][4], xo[XO][4];
+    float dx[JJ], dxs[JJ], ml[KM], mh[KM];
+    bool on[JJ];
 #pragma unroll
-    for (int j = 0; j < J; j++) {
+    for (int j = 0; j < JJ; j++) {
         const uint32_t c = cb + 32 * j;
         on[j] = active && c < nch;
         uint4 a = make_uint4(0, 0, 0, 0), b = a;
@@ -2036,25 +2043,32 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
 #pragma unroll
             for (int i = 0; i < 4; i++) sl = __dp4a(xe[j][i], 0x01010101, sl), sh = __dp4a(xo[j][i], 0x01010101, sh);
             dx[j] = t.x, dxs[j] = t2.x * (1.0f / 16.0f), ml[j] = t.x * (float)sl, mh[j] = t2.x * (float)sh;
+        } else if constexpr (A8) {
+            if (on[j]) a = *(const uint4 *)(xq + 16 * c), t = xd[c / 2];
+            xe[j][0] = (int)a.x, xe[j][1] = (int)a.y, xe[j][2] = (int)a.z, xe[j][3] = (int)a.w;
+            int sm = 0;
+#pragma unroll
+            for (int i = 0; i < 4; i++) sm = __dp4a(xe[j][i], 0x01010101, sm);
+            dx[j] = t.x, dxs[j] = t.x * (float)sm;
         } else {
             if (on[j]) a = ((const uint4 *)(xq + 32 * c))[0], b = ((const uint4 *)(xq + 32 * c))[1], t = xd[c];
             xe[j][0] = (int)a.x, xo[j][0] = (int)a.y, xe[j][1] = (int)a.z, xo[j][1] = (int)a.w;
             xe[j][2] = (int)b.x, xo[j][2] = (int)b.y, xe[j][3] = (int)b.z, xo[j][3] = (int)b.w;
-            dx[j] = t.x, dxs[j] = t.y, ml[j] = mh[j] = 0.0f;
+            dx[j] = t.x, dxs[j] = t.y;
         }
     }
-    float *part = &red.red[0][0][0]; /* [2][MLXC_QMVR_WARPS][R] */
+    float *part = &red.red[0][0][0]; /* [2][MLXC_QMVR_WARPS][RR] */
     uint32_t buf = 0;
     for (uint64_t t0 = (uint64_t)blockIdx.x * tile; t0 < n; t0 += (uint64_t)gridDim.x * tile, buf ^= 1) {
-        const uint64_t r0 = t0 + (uint64_t)gi * R;
-        uint4 q[R][J], hd[R][K4 ? J : 1];
-        uint16_t hs[R][K4 ? 1 : J], hb[R][K4 ? 1 : J];
+        const uint64_t r0 = t0 + (uint64_t)gi * RR;
+        uint4 q[RR][JJ], hd[RR][KM];
+        uint16_t hs[RR][K4 ? 1 : JJ], hb[RR][K4 ? 1 : JJ];
 #pragma unroll
-        for (int r = 0; r < R; r++) {
+        for (int r = 0; r < RR; r++) {
             const uint64_t row = r0 + r < n ? r0 + r : n - 1;
             const uint8_t *wr = w + row * rb;
 #pragma unroll
-            for (int j = 0; j < J; j++) {
+            for (int j = 0; j < JJ; j++) {
                 q[r][j] = make_uint4(0, 0, 0, 0);
                 if constexpr (K4) {
                     hd[r][j] = q[r][j];
@@ -2071,21 +2085,29 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
                 }
             }
         }
-        float acc[R];
+        float acc[RR];
 #pragma unroll
-        for (int r = 0; r < R; r++) {
+        for (int r = 0; r < RR; r++) {
             acc[r] = 0.0f;
 #pragma unroll
-            for (int j = 0; j < J; j++) {
+            for (int j = 0; j < JJ; j++) {
                 const uint32_t wd[4] = {q[r][j].x, q[r][j].y, q[r][j].z, q[r][j].w};
                 int lo = 0, hi = 0;
+                if constexpr (A8) {
 #pragma unroll
-                for (int i = 0; i < 4; i++) {
-                    lo = dp4a_us(wd[i] & 0x0f0f0f0fu, xe[j][i], lo);
-                    hi = dp4a_us(wd[i] & 0xf0f0f0f0u, xo[j][i], hi); /* 16 times the high nibbles */
+                    for (int i = 0; i < 4; i++) lo = dp4a_us(wd[i], xe[j][i], lo);
+                } else {
+#pragma unroll
+                    for (int i = 0; i < 4; i++) {
+                        lo = dp4a_us(wd[i] & 0x0f0f0f0fu, xe[j][i], lo);
+                        hi = dp4a_us(wd[i] & 0xf0f0f0f0u, xo[j][i], hi); /* 16 times the high nibbles */
+                    }
                 }
-                if constexpr (K4) {
-                    /* d sc q - dmin m per sub-block (k4_scales_w): the low
+                if constexpr (A8) {
+                    acc[r] = fmaf(qmvr_sc<SD>(hs[r][j]), dx[j] * (float)lo,
+                                  fmaf(qmvr_sc<SD>(hb[r][j]), dxs[j], acc[r]));
+                } else if constexpr (K4) {
+                    /* d sc q - dmin m per sub-block (k4_pair): the low
                      * nibbles' sub-block 2 pj, the high ones' 2 pj + 1 */
                     const uint4 h = hd[r][j];
                     const uint32_t sm = k4_pair(h.y, h.z, h.w, pj);
@@ -2104,27 +2126,27 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
         }
         float v = acc[0];
 #pragma unroll
-        for (int r = 1; r < R; r++) v = lane == (uint32_t)r ? acc[r] : v;
+        for (int r = 1; r < RR; r++) v = lane == (uint32_t)r ? acc[r] : v;
         if (S > 1) {
-            if (active && lane < R) part[(buf * MLXC_QMVR_WARPS + wi) * R + lane] = v;
+            if (active && lane < RR) part[(buf * MLXC_QMVR_WARPS + wi) * RR + lane] = v;
             __syncthreads();
             v = 0.0f;
-            if (active && s == 0 && lane < R)
-                for (uint32_t i = 0; i < S; i++) v += part[(buf * MLXC_QMVR_WARPS + gi * S + i) * R + lane];
+            if (active && s == 0 && lane < RR)
+                for (uint32_t i = 0; i < S; i++) v += part[(buf * MLXC_QMVR_WARPS + gi * S + i) * RR + lane];
         }
-        if (active && s == 0 && lane < R && r0 + lane < n) {
+        if (active && s == 0 && lane < RR && r0 + lane < n) {
             const uint64_t o = r0 + lane;
             sty(y, o, fz->epi == MLXC_QMVF_ADD ? ldy(y, o) + rnd(y, v) : v);
         }
     }
 }
-template <int SD>
+template <int BITS, int SD>
 __device__ __forceinline__ void qmvr_g(const uint16_t *x, const QFuse *fz, const uint8_t *w, const uint16_t *sc,
                                        const uint16_t *bi, uint16_t *y, const mlxc_p_qmatmul &p, QtcRed &red,
                                        uint8_t *smem) {
-    if (p.group == 32) qmvr<MLXC_QMMF_AFFINE, SD, 0>(x, fz, w, sc, bi, y, p, red, smem);
-    else if (p.group == 64) qmvr<MLXC_QMMF_AFFINE, SD, 1>(x, fz, w, sc, bi, y, p, red, smem);
-    else qmvr<MLXC_QMMF_AFFINE, SD, 2>(x, fz, w, sc, bi, y, p, red, smem);
+    if (p.group == 32) qmvr<MLXC_QMMF_AFFINE, BITS, SD, 0>(x, fz, w, sc, bi, y, p, red, smem);
+    else if (p.group == 64) qmvr<MLXC_QMMF_AFFINE, BITS, SD, 1>(x, fz, w, sc, bi, y, p, red, smem);
+    else qmvr<MLXC_QMMF_AFFINE, BITS, SD, 2>(x, fz, w, sc, bi, y, p, red, smem);
 }
 
 /* qmvf: the fused mat-vec.  The ring path where the launch suits it (the
@@ -2253,25 +2275,28 @@ QMV_RING_FORMATS(QMVF_ENTRY)
 /* The int8 walk (act MLXC_QMVF_ACT_Q8; the front-end checked
  * mlxc_qmvr_takes and launches 32 MLXC_QMVR_WARPS threads with
  * mlxc_qmvr_smem_bytes). */
-extern "C" __global__ void __launch_bounds__(32 * MLXC_QMVR_WARPS, MLXC_QMVR_BLOCKS)
-    qmvr_affine4_bf16_bf16(const uint16_t *x, const uint16_t *aux, const uint16_t *g, const uint8_t *w,
-                           const void *scales, const void *biases, uint16_t *y, mlxc_p_qmvf vp) { MLXC_PDL_INSIDE();
-    __shared__ __align__(16) mlxc_qmm::QtcRed red;
-    extern __shared__ __align__(16) uint8_t qvr_smem[];
-    const mlxc_qmm::QFuse fz = {aux, g, vp.pro, vp.epi, vp.eps};
-    if (vp.q.sdtype == MLXC_QS_F16)
-        mlxc_qmm::qmvr_g<MLXC_QS_F16>(x, &fz, w, (const uint16_t *)scales, (const uint16_t *)biases, y, vp.q, red, qvr_smem);
-    else
-        mlxc_qmm::qmvr_g<MLXC_QS_BF16>(x, &fz, w, (const uint16_t *)scales, (const uint16_t *)biases, y, vp.q, red, qvr_smem);
-}
+#define QMVR_AFFINE_ENTRY(BITS)                                                                                       \
+    extern "C" __global__ void __launch_bounds__(32 * MLXC_QMVR_WARPS, MLXC_QMVR_BLOCKS)                              \
+        qmvr_affine##BITS##_bf16_bf16(const uint16_t *x, const uint16_t *aux, const uint16_t *g, const uint8_t *w,    \
+                                      const void *scales, const void *biases, uint16_t *y,                          \
+                                      mlxc_p_qmvf vp) { MLXC_PDL_INSIDE();                                            \
+        __shared__ __align__(16) mlxc_qmm::QtcRed red;                                                                \
+        extern __shared__ __align__(16) uint8_t qvr_smem[];                                                           \
+        const mlxc_qmm::QFuse fz = {aux, g, vp.pro, vp.epi, vp.eps};                                                  \
+        const uint16_t *s = (const uint16_t *)scales, *b = (const uint16_t *)biases;                                 \
+        if (vp.q.sdtype == MLXC_QS_F16) mlxc_qmm::qmvr_g<BITS, MLXC_QS_F16>(x, &fz, w, s, b, y, vp.q, red, qvr_smem); \
+        else mlxc_qmm::qmvr_g<BITS, MLXC_QS_BF16>(x, &fz, w, s, b, y, vp.q, red, qvr_smem);                          \
+    }
+QMVR_AFFINE_ENTRY(4)
+QMVR_AFFINE_ENTRY(8)
 extern "C" __global__ void __launch_bounds__(32 * MLXC_QMVR_WARPS, MLXC_QMVR_BLOCKS)
     qmvr_q4_k_bf16_bf16(const uint16_t *x, const uint16_t *aux, const uint16_t *g, const uint8_t *w,
                         const void *scales, const void *biases, uint16_t *y, mlxc_p_qmvf vp) { MLXC_PDL_INSIDE();
     __shared__ __align__(16) mlxc_qmm::QtcRed red;
     extern __shared__ __align__(16) uint8_t qvr_smem[];
     const mlxc_qmm::QFuse fz = {aux, g, vp.pro, vp.epi, vp.eps};
-    mlxc_qmm::qmvr<MLXC_QMMF_Q4_K, MLXC_QS_F16, 0>(x, &fz, w, (const uint16_t *)scales, (const uint16_t *)biases, y,
-                                                  vp.q, red, qvr_smem);
+    mlxc_qmm::qmvr<MLXC_QMMF_Q4_K, 0, MLXC_QS_F16, 0>(x, &fz, w, (const uint16_t *)scales, (const uint16_t *)biases,
+                                                     y, vp.q, red, qvr_smem);
 }
 
 #define QGATHER_ENTRY(NAME, F, B, YS, YT)                                                                            \
