@@ -10,7 +10,8 @@
  * --prefill-only: the prefill table alone (no checks).
  *
  * Mat-vec: (k, n) = (4096, 14336) and (14336, 4096), m = 1 and 8, bf16 x
- * and y, every format (MLX affine at group 64 with bf16 scales).  Weight
+ * and y, every format (MLX affine at group 64 with bf16 scales, and 4- and
+ * 8-bit at group 32 with f16 scales).  Weight
  * sets (the same random bytes at different addresses) are rotated so that
  * they total at least 4x the L2 (from the device caps): no iteration
  * finds its weights in L2, as in decode.  Bytes counted: packed weights +
@@ -289,11 +290,15 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
-    /* The benched formats: affine at g64 bf16 for every bits, then the rest. */
+    /* The benched formats: affine at g64 bf16 for every bits, 4 and 8 at g32
+     * f16, then the rest. */
     qt_format fs[32];
     int nf = 0;
     static const uint32_t abits[6] = {2, 3, 4, 5, 6, 8};
     for (int b = 0; b < 6; b++) fs[nf++] = (qt_format){MLXC_QF_MLX_AFFINE, abits[b], 64, MLXC_BF16};
+    /* the layouts GGUF Q4_0 and Q8_0 load as (mlxc_model_options.ggml_as_affine) */
+    fs[nf++] = (qt_format){MLXC_QF_MLX_AFFINE, 4, 32, MLXC_F16};
+    fs[nf++] = (qt_format){MLXC_QF_MLX_AFFINE, 8, 32, MLXC_F16};
     for (size_t i = 0; i < QT_NFORMATS; i++)
         if (qt_formats[i].f != MLXC_QF_MLX_AFFINE) fs[nf++] = qt_formats[i];
     if (only) {
