@@ -400,6 +400,14 @@ mlxc_status mlxc_ggml_quantize(uint32_t type, const float *x, size_t n, void *ds
 
 /* ---- GGML restated as MLX affine ---------------------------------------------------------- */
 
+/* Eight bytes of 0..15 (byte j the j-th value) as eight nibbles, value j
+ * at bits 4j. */
+static inline uint32_t pack_nibbles(uint64_t b) {
+    b = (b | b >> 4) & 0x00FF00FF00FF00FFull;
+    b = (b | b >> 8) & 0x0000FFFF0000FFFFull;
+    return (uint32_t)(b | b >> 16);
+}
+
 mlxc_status mlxc_ggml_to_affine(const mlxc_qweight *src, uint32_t *wq, uint16_t *scales, uint16_t *biases) {
     MLXC_CHECK_ARG(src && wq && scales && biases && src->data, "mlxc_ggml_to_affine: NULL argument");
     const bool q4 = src->format == MLXC_QF_Q4_0;
@@ -414,27 +422,33 @@ mlxc_status mlxc_ggml_to_affine(const mlxc_qweight *src, uint32_t *wq, uint16_t 
                    (unsigned long long)src->data_bytes, nb, bb, nb * bb);
     const uint8_t *blk = src->data;
     const float off = q4 ? -8.0f : -128.0f;
+    const uint32_t esh = q4 ? 3 : 7; /* the bias is -2^esh d */
     for (size_t i = 0; i < nb; i++, blk += bb) {
         const uint16_t dh = (uint16_t)(blk[0] | blk[1] << 8);
-        const float d = mlxc_f16_to_f32(dh), bias = off * d;
-        const uint16_t bh = mlxc_f32_to_f16(bias);
-        if (!isfinite(d) || mlxc_f16_to_f32(bh) != bias)
-            return mlxc_set_error(MLXC_ERR_UNSUPPORTED,
-                                  "mlxc_ggml_to_affine: block %zu has d = %g, whose bias %g is not an f16", i,
-                                  (double)d, (double)bias);
+        const uint32_t e = dh >> 10 & 31;
+        uint16_t bh;
+        if (e >= 1 && e + esh <= 30) {
+            bh = (uint16_t)((dh + (esh << 10)) ^ 0x8000); /* a normal d: 2^esh d, negated, in its bits */
+        } else {
+            const float d = mlxc_f16_to_f32(dh), bias = off * d;
+            bh = mlxc_f32_to_f16(bias);
+            if (!isfinite(d) || mlxc_f16_to_f32(bh) != bias)
+                return mlxc_set_error(MLXC_ERR_UNSUPPORTED,
+                                      "mlxc_ggml_to_affine: block %zu has d = %g, whose bias %g is not an f16", i,
+                                      (double)d, (double)bias);
+        }
         scales[i] = dh;
         biases[i] = bh;
         const uint8_t *qs = blk + 2;
         if (q4) {
-            uint32_t *o = wq + 4 * i; /* 32 values, 8 a word */
-            for (int w = 0; w < 4; w++) {
-                uint32_t v = 0;
-                for (int n = 0; n < 8; n++) {
-                    const int e = 8 * w + n;
-                    const uint32_t q = e < 16 ? qs[e] & 15u : (uint32_t)qs[e - 16] >> 4;
-                    v |= q << (4 * n);
-                }
-                o[w] = v;
+            /* words 0, 1: the low nibbles of bytes 0..7 and 8..15 (values
+             * 0..15); words 2, 3: their high nibbles (values 16..31) */
+            uint32_t *o = wq + 4 * i;
+            for (int h = 0; h < 2; h++) {
+                uint64_t b = 0;
+                for (int j = 7; j >= 0; j--) b = b << 8 | qs[8 * h + j];
+                o[h] = pack_nibbles(b & 0x0F0F0F0F0F0F0F0Full);
+                o[2 + h] = pack_nibbles(b >> 4 & 0x0F0F0F0F0F0F0F0Full);
             }
         } else {
             uint32_t *o = wq + 8 * i; /* 32 values, 4 a word */
