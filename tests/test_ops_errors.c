@@ -618,8 +618,8 @@ static void signatures_match(void) {
      * bit widths, the combine; dense matmul with f16 x and f16 w: matvec
      * and gemm x 2 y dtypes, and its library GEMM; rope_qkv_cache: 3 x 3 dtype
      * pairs; the fused mat-vec qmvf: 8 formats, bf16, and its int8 walk
-     * qmvr (affine 4- and 8-bit, Q4_K). */
-    CHECK_EQ_INT(n, 126 + 4 + 10 + 88 + 32 + 88 + 44 + 88 + 88 + 5 + 15 + 22 + 5 + 9 + 8 + 3);
+     * qmvr (affine 4- and 8-bit, Q4_K, Q5_K). */
+    CHECK_EQ_INT(n, 126 + 4 + 10 + 88 + 32 + 88 + 44 + 88 + 88 + 5 + 15 + 22 + 5 + 9 + 8 + 4);
     size_t ncpu = 0;
     for (const mlxc_cpu_builtin *b; (b = mlxc_cpu_builtin_at(ncpu)) != NULL; ncpu++) {
         const mlxc_kernel_signature *s = mlxc_kernel_builtin_signature(b->name);

@@ -440,7 +440,7 @@ static void fused_q8(void) {
         {{MLXC_QF_MLX_AFFINE, 8, 32, MLXC_F16}, 14336, true},  {{MLXC_QF_MLX_AFFINE, 6, 64, MLXC_F16}, 4096, false},
         {{MLXC_QF_Q4_0, 0, 32, MLXC_U8}, 4096, false},         {{MLXC_QF_Q4_K, 0, 256, MLXC_U8}, 4096, true},
         {{MLXC_QF_Q4_K, 0, 256, MLXC_U8}, 32768, true},        {{MLXC_QF_Q4_K, 0, 256, MLXC_U8}, 33024, false},
-        {{MLXC_QF_Q6_K, 0, 256, MLXC_U8}, 4096, false},
+        {{MLXC_QF_Q6_K, 0, 256, MLXC_U8}, 4096, false},        {{MLXC_QF_Q5_K, 0, 256, MLXC_U8}, 11008, true},
     };
     for (size_t i = 0; i < sizeof takes / sizeof *takes; i++) {
         qt_weight w = qt_weight_rand(takes[i].f, 2, takes[i].k);

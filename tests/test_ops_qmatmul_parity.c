@@ -450,7 +450,7 @@ static void par_fused(void) {
 /* The fused mat-vec over int8 activations (MLXC_QMM_ACT_Q8: the GPU's
  * register walk) on both devices: MLX affine 4-bit, groups 32/64/128,
  * f16 and bf16 scales, 8-bit groups 32 and 64 (Q8_0 as affine, and
- * MLX's), and Q4_K; k of one slice (4096), several (11008:
+ * MLX's), Q4_K and Q5_K; k of one slice (4096), several (11008:
  * 3, 14336: 4) and a part slice (4128 for affine), every prologue and
  * epilogue. */
 static void par_fused_q8(void) {
@@ -458,6 +458,7 @@ static void par_fused_q8(void) {
         {MLXC_QF_MLX_AFFINE, 4, 64, MLXC_BF16}, {MLXC_QF_MLX_AFFINE, 4, 32, MLXC_F16},
         {MLXC_QF_MLX_AFFINE, 4, 128, MLXC_BF16}, {MLXC_QF_Q4_K, 0, 256, MLXC_U8},
         {MLXC_QF_MLX_AFFINE, 8, 32, MLXC_F16},  {MLXC_QF_MLX_AFFINE, 8, 64, MLXC_BF16},
+        {MLXC_QF_Q5_K, 0, 256, MLXC_U8},
     };
     static const uint32_t ks[] = {4096, 11008, 14336, 4128};
     for (size_t fi = 0; fi < sizeof fmts / sizeof *fmts; fi++)

@@ -52,7 +52,7 @@ static inline mlxc_dtype mlxc_tool_act_dtype(int choice, const mlxc_device *dev)
 #define MLXC_TOOL_Q8_USAGE                                                                                            \
     "  --q8                   decode over int8 activations (llama.cpp's q8_1 numerics) where\n"                        \
     "                         the GPU's int8 mat-vec takes the weights (MLX 4-bit and 8-bit,\n"                       \
-    "                         Q4_K; on a GPU GGUF Q4_0 and Q8_0 load as MLX affine); see README\n"
+    "                         Q4_K, Q5_K; on a GPU GGUF Q4_0 and Q8_0 load as MLX affine); see README\n"
 
 /* --q8 on a GPU also stores GGUF Q4_0 and Q8_0 as MLX affine, the layout
  * its int8 mat-vec reads (mlxc_model_options.ggml_as_affine).  Not on the

@@ -158,7 +158,7 @@ typedef struct mlxc_context_params {
     bool       decode_graph;
     /* The fused decode step multiplies int8 activations (MLXC_QMM_ACT_Q8,
      * llama.cpp's q8_1 numerics) where the GPU's int8 mat-vec takes the
-     * weight (mlxc_qmatmul_fused_q8_fast: MLX affine 4/8-bit, Q4_K), on every
+     * weight (mlxc_qmatmul_fused_q8_fast: MLX affine 4/8-bit, Q4_K, Q5_K), on every
      * backend alike; exact bf16 activations elsewhere.  The environment
      * variable MLXC_DECODE_Q8=1 or 0 overrides it. */
     bool       decode_q8;

@@ -129,8 +129,8 @@ MLXC_API mlxc_status mlxc_qmatmul_fused_fast(const mlxc_qmm_weight *w, uint32_t 
 
 /* MLXC_OK when a GPU runs mlxc_qmatmul_fused with MLXC_QMM_ACT_Q8 for
  * this weight and k: MLX affine 4-bit with f16 or bf16 scales, group 32,
- * 64 or 128, k a multiple of 32 up to 32768; Q4_K with k a multiple of
- * 256 up to 32768.  Else MLXC_ERR_UNSUPPORTED
+ * 64 or 128, k a multiple of 32 up to 32768; Q4_K and Q5_K with k a
+ * multiple of 256 up to 32768.  Else MLXC_ERR_UNSUPPORTED
  * with the reason set. */
 MLXC_API mlxc_status mlxc_qmatmul_fused_q8_fast(const mlxc_qmm_weight *w, uint32_t k);
 MLXC_API mlxc_status mlxc_qmatmul_fused(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buffer *aux,

@@ -124,7 +124,7 @@ typedef struct mlxc_p_qgather {
  * values (i .. i + 31, i a multiple of 32) a = max |x'|, d = a / 127,
  * q = round-to-even(x' * (127 / a)) (0 where a = 0), and x' . W^T is
  * taken with d q for x'.  On CUDA that form is the register walk
- * (qmvr, affine 4/8-bit and Q4_K: mlxc_qmvr_takes); the CPU twin quantizes x' so. */
+ * (qmvr, affine 4/8-bit, Q4_K, Q5_K: mlxc_qmvr_takes); the CPU twin quantizes x' so. */
 enum { MLXC_QMVF_NONE = 0, MLXC_QMVF_RMS_NORM = 1, MLXC_QMVF_SILU_MUL = 2 };
 enum { MLXC_QMVF_STORE = 0, MLXC_QMVF_ADD = 1 };
 enum { MLXC_QMVF_ACT_EXACT = 0, MLXC_QMVF_ACT_Q8 = 1 };
@@ -140,8 +140,8 @@ typedef struct mlxc_p_qmvf {
  * held in registers as int8 for the whole kernel) and rows in groups of
  * MLXC_QMVR_R; S = ceil(k / 4096) slices, 8 / S row groups a block.  It
  * takes MLX affine 4- and 8-bit weights with 2-byte scales, a group of 32,
- * 64 or 128, and k a multiple of 32 up to 32768, and Q4_K with k a
- * multiple of 256 up to 32768.  Shared memory: x' as int8 (k
+ * 64 or 128, and k a multiple of 32 up to 32768, and Q4_K and Q5_K with
+ * k a multiple of 256 up to 32768.  Shared memory: x' as int8 (k
  * bytes), then (d, d * sum q) per chunk (8 bytes). */
 #define MLXC_QMVR_WARPS 8
 #ifndef MLXC_QMVR_R
@@ -156,13 +156,14 @@ typedef struct mlxc_p_qmvf {
 #define MLXC_QMVR_BLOCKS 2
 #endif
 /* rows at a time of the 8-bit walk (twice the units a lane: the same
- * bytes in flight as MLXC_QMVR_R rows of 4-bit) */
+ * bytes in flight as MLXC_QMVR_R rows of 4-bit) and of Q5_K's (three
+ * 16-byte loads a unit) */
 #ifndef MLXC_QMVR_R8
 #define MLXC_QMVR_R8 1
 #endif
 MLXC_QF_HD static inline int mlxc_qmvr_takes(uint32_t f, uint32_t bits, uint32_t k, uint32_t group, uint32_t es) {
     if (k % 32 != 0 || k / 32 > 32 * MLXC_QMVR_J * MLXC_QMVR_WARPS) return 0;
-    if (f == MLXC_QMMF_Q4_K) return k % 256 == 0;
+    if (f == MLXC_QMMF_Q4_K || f == MLXC_QMMF_Q5_K) return k % 256 == 0;
     return f == MLXC_QMMF_AFFINE && (bits == 4 || bits == 8) && es == 2 &&
            (group == 32 || group == 64 || group == 128) && k % group == 0;
 }
@@ -172,7 +173,8 @@ MLXC_QF_HD static inline uint32_t mlxc_qmvr_slices(uint32_t k) {
 MLXC_QF_HD static inline uint32_t mlxc_qmvr_smem_bytes(uint32_t k) { return k + k / 32 * 8; }
 /* Rows of one tile (a block's rows at a time): 8 / S row groups. */
 MLXC_QF_HD static inline uint32_t mlxc_qmvr_rows(uint32_t f, uint32_t bits, uint32_t k) {
-    return MLXC_QMVR_WARPS / mlxc_qmvr_slices(k) * (f == MLXC_QMMF_AFFINE && bits == 8 ? MLXC_QMVR_R8 : MLXC_QMVR_R);
+    const int r8 = (f == MLXC_QMMF_AFFINE && bits == 8) || f == MLXC_QMMF_Q5_K;
+    return MLXC_QMVR_WARPS / mlxc_qmvr_slices(k) * (r8 ? MLXC_QMVR_R8 : MLXC_QMVR_R);
 }
 
 /* qmoe_F_X_Y(x, w, scales, biases, ids, y, mlxc_p_qmoe): expert-routed

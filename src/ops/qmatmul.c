@@ -281,8 +281,8 @@ mlxc_status mlxc_qmatmul_fused_q8_fast(const mlxc_qmm_weight *w, uint32_t k) {
     if (qmvr_weight(w, k)) return MLXC_OK;
     return mlxc_set_error(MLXC_ERR_UNSUPPORTED,
                           "mlxc_qmatmul_fused: int8 activations on a GPU take MLX affine 4- or 8-bit weights with "
-                          "2-byte scales, group 32, 64 or 128, k a multiple of 32 up to 32768, or Q4_K with k a "
-                          "multiple of 256 up to 32768 (%s%u-bit, group %u, k = %u)",
+                          "2-byte scales, group 32, 64 or 128, k a multiple of 32 up to 32768, or Q4_K or Q5_K with "
+                          "k a multiple of 256 up to 32768 (%s%u-bit, group %u, k = %u)",
                           mlxc_qformat_name(w->format) ? mlxc_qformat_name(w->format) : "?", w->bits, w->group_size,
                           k);
 }

@@ -1955,7 +1955,7 @@ __device__ __forceinline__ void qmoeg(const X *__restrict__ x, const uint8_t *__
 
 /* ---------------------------------------------------------------------------
  * qmvr: the fused mat-vec over int8 activations (MLXC_QMVF_ACT_Q8), MLX
- * affine 4- and 8-bit and Q4_K.  The ring walks above spend 2.5 or more
+ * affine 4- and 8-bit, Q4_K and Q5_K.  The ring walks above spend 2.5 or more
  * instructions a weight and stream x' from shared memory for every row; a
  * chain of plain reads of the same sizes reaches 90% of copy bandwidth
  * (bench/cuda/read_ceiling.cu), the ring walk 36%.  Here each warp holds
@@ -1983,6 +1983,11 @@ __device__ __forceinline__ void qmoeg(const X *__restrict__ x, const uint8_t *__
  *   load for the 8 lanes of a super-block).  x' is stored in order.  Units
  *   a lane holds are 4 super-blocks (576 bytes) apart, and its piece of a
  *   super-block is the same in each.
+ * - Q5_K: as Q4_K in 176-byte super-blocks (d, dmin, scales, then 32
+ *   bytes of fifth bits, then the codes): piece u % 8 at 48 + 16 (u % 8),
+ *   and the 16 fifth-bit bytes of its values at 16 + 16 (u % 2) (bits
+ *   2j and 2j + 1 for sub-blocks 2j, 2j + 1), one row at a time
+ *   (MLXC_QMVR_R8: three 16-byte loads a unit).
  * ------------------------------------------------------------------------- */
 template <int SD> __device__ __forceinline__ float qmvr_sc(uint16_t h) { return SD == MLXC_QS_F16 ? f16(h) : bf16(h); }
 
@@ -1990,20 +1995,23 @@ template <int F, int BITS, int SD, int GSH>
 __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse *fz, const uint8_t *__restrict__ w,
                                      const uint16_t *__restrict__ sc, const uint16_t *__restrict__ bi,
                                      uint16_t *__restrict__ y, const mlxc_p_qmatmul &p, QtcRed &red, uint8_t *smem) {
-    constexpr bool K4 = F == MLXC_QMMF_Q4_K, A8 = F == MLXC_QMMF_AFFINE && BITS == 8;
-    static_assert(K4 || (F == MLXC_QMMF_AFFINE && (BITS == 4 || BITS == 8)), "qmvr: MLX affine 4/8-bit or Q4_K");
-    constexpr int J = MLXC_QMVR_J, JJ = A8 ? 2 * J : J, RR = A8 ? MLXC_QMVR_R8 : MLXC_QMVR_R;
+    /* K4: a K-quant walk (Q4_K, or Q5_K with K5) */
+    constexpr bool K5 = F == MLXC_QMMF_Q5_K, K4 = F == MLXC_QMMF_Q4_K || K5, A8 = F == MLXC_QMMF_AFFINE && BITS == 8;
+    static_assert(K4 || (F == MLXC_QMMF_AFFINE && (BITS == 4 || BITS == 8)), "qmvr: MLX affine 4/8-bit, Q4_K, Q5_K");
+    constexpr int J = MLXC_QMVR_J, JJ = A8 ? 2 * J : J, RR = A8 || K5 ? MLXC_QMVR_R8 : MLXC_QMVR_R;
+    constexpr uint32_t SB = K5 ? 176 : 144, QO = K5 ? 48 : 16; /* super-block bytes, its codes' offset */
     constexpr int XO = A8 ? 1 : JJ, KM = K4 ? JJ : 1; /* sizes of the arrays a walk does not use */
     /* units a scale group spans on a lane's next unit (group = 32 << GSH) */
     constexpr uint32_t JS = A8 ? 16u >> GSH : 32u >> GSH, GU = A8 ? GSH + 1 : GSH;
-    constexpr uint32_t WJ = K4 ? 576 : 512;  /* row bytes between a lane's units */
+    constexpr uint32_t WJ = K4 ? 4 * SB : 512; /* row bytes between a lane's units */
     const uint32_t k = p.k, nch = A8 ? k / 16 : k / 32, S = mlxc_qmvr_slices(k), G = MLXC_QMVR_WARPS / S;
     const uint64_t n = p.n, rb = p.row_bytes, gpr = k >> (5 + GSH), tile = (uint64_t)G * RR;
     const uint32_t lane = threadIdx.x % 32, wi = threadIdx.x / 32, s = wi % S, gi = wi / S;
     /* the lane's unit j is cb + 32 j: code bytes cw + WJ j of a row (Q4_K:
      * its super-block's head at ch + WJ j), scale cs + JS j (affine) */
     const uint32_t cb = s * 32 * JJ + lane, cs = cb >> GU;
-    const uint32_t ch = 144 * (cb / 8), cw = K4 ? ch + 16 + 16 * (cb % 8) : cb * 16, pj = cb % 8 / 2;
+    const uint32_t ch = SB * (cb / 8), cw = K4 ? ch + QO + 16 * (cb % 8) : cb * 16, pj = cb % 8 / 2;
+    const uint32_t cq = ch + 16 + 16 * (cb % 2); /* Q5_K: the fifth bits of the lane's values */
     const bool active = gi < G;
     if (active) {
         const uint64_t r0 = (uint64_t)blockIdx.x * tile + (uint64_t)gi * RR;
@@ -2042,7 +2050,7 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
             int sl = 0, sh = 0;
 #pragma unroll
             for (int i = 0; i < 4; i++) sl = __dp4a(xe[j][i], 0x01010101, sl), sh = __dp4a(xo[j][i], 0x01010101, sh);
-            dx[j] = t.x, dxs[j] = t2.x * (1.0f / 16.0f), ml[j] = t.x * (float)sl, mh[j] = t2.x * (float)sh;
+            dx[j] = t.x, dxs[j] = K5 ? t2.x : t2.x * (1.0f / 16.0f), ml[j] = t.x * (float)sl, mh[j] = t2.x * (float)sh;
         } else if constexpr (A8) {
             if (on[j]) a = *(const uint4 *)(xq + 16 * c), t = xd[c / 2];
             xe[j][0] = (int)a.x, xe[j][1] = (int)a.y, xe[j][2] = (int)a.z, xe[j][3] = (int)a.w;
@@ -2061,7 +2069,7 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
     uint32_t buf = 0;
     for (uint64_t t0 = (uint64_t)blockIdx.x * tile; t0 < n; t0 += (uint64_t)gridDim.x * tile, buf ^= 1) {
         const uint64_t r0 = t0 + (uint64_t)gi * RR;
-        uint4 q[RR][JJ], hd[RR][KM];
+        uint4 q[RR][JJ], hd[RR][KM], q5[RR][K5 ? JJ : 1];
         uint16_t hs[RR][K4 ? 1 : JJ], hb[RR][K4 ? 1 : JJ];
 #pragma unroll
         for (int r = 0; r < RR; r++) {
@@ -2075,6 +2083,7 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
                     if (on[j])
                         q[r][j] = __ldcs((const uint4 *)(wr + cw + WJ * j)),
                         hd[r][j] = __ldcs((const uint4 *)(wr + ch + WJ * j));
+                    if constexpr (K5) q5[r][j] = on[j] ? __ldcs((const uint4 *)(wr + cq + WJ * j)) : hd[r][j];
                 } else {
                     const uint16_t *sr = sc + row * gpr + cs, *br = bi + row * gpr + cs;
                     hs[r][j] = hb[r][j] = 0;
@@ -2096,6 +2105,17 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
                 if constexpr (A8) {
 #pragma unroll
                     for (int i = 0; i < 4; i++) lo = dp4a_us(wd[i], xe[j][i], lo);
+                } else if constexpr (K5) {
+                    /* the codes with their fifth bits: bit 2 pj of a value's
+                     * byte for the low nibbles, 2 pj + 1 for the high */
+                    const uint32_t hw[4] = {q5[r][j].x, q5[r][j].y, q5[r][j].z, q5[r][j].w};
+#pragma unroll
+                    for (int i = 0; i < 4; i++) {
+                        const uint32_t l5 = (wd[i] & 0x0f0f0f0fu) | (hw[i] >> (2 * pj) & 0x01010101u) << 4;
+                        const uint32_t h5 = (wd[i] >> 4 & 0x0f0f0f0fu) | (hw[i] >> (2 * pj + 1) & 0x01010101u) << 4;
+                        lo = dp4a_us(l5, xe[j][i], lo);
+                        hi = dp4a_us(h5, xo[j][i], hi);
+                    }
                 } else {
 #pragma unroll
                     for (int i = 0; i < 4; i++) {
@@ -2289,15 +2309,19 @@ QMV_RING_FORMATS(QMVF_ENTRY)
     }
 QMVR_AFFINE_ENTRY(4)
 QMVR_AFFINE_ENTRY(8)
-extern "C" __global__ void __launch_bounds__(32 * MLXC_QMVR_WARPS, MLXC_QMVR_BLOCKS)
-    qmvr_q4_k_bf16_bf16(const uint16_t *x, const uint16_t *aux, const uint16_t *g, const uint8_t *w,
-                        const void *scales, const void *biases, uint16_t *y, mlxc_p_qmvf vp) { MLXC_PDL_INSIDE();
-    __shared__ __align__(16) mlxc_qmm::QtcRed red;
-    extern __shared__ __align__(16) uint8_t qvr_smem[];
-    const mlxc_qmm::QFuse fz = {aux, g, vp.pro, vp.epi, vp.eps};
-    mlxc_qmm::qmvr<MLXC_QMMF_Q4_K, 0, MLXC_QS_F16, 0>(x, &fz, w, (const uint16_t *)scales, (const uint16_t *)biases,
-                                                     y, vp.q, red, qvr_smem);
-}
+#define QMVR_KQ_ENTRY(NAME, F)                                                                                        \
+    extern "C" __global__ void __launch_bounds__(32 * MLXC_QMVR_WARPS, MLXC_QMVR_BLOCKS)                              \
+        qmvr_##NAME##_bf16_bf16(const uint16_t *x, const uint16_t *aux, const uint16_t *g, const uint8_t *w,          \
+                                const void *scales, const void *biases, uint16_t *y,                                  \
+                                mlxc_p_qmvf vp) { MLXC_PDL_INSIDE();                                                  \
+        __shared__ __align__(16) mlxc_qmm::QtcRed red;                                                                \
+        extern __shared__ __align__(16) uint8_t qvr_smem[];                                                           \
+        const mlxc_qmm::QFuse fz = {aux, g, vp.pro, vp.epi, vp.eps};                                                  \
+        mlxc_qmm::qmvr<F, 0, MLXC_QS_F16, 0>(x, &fz, w, (const uint16_t *)scales, (const uint16_t *)biases, y, vp.q,   \
+                                           red, qvr_smem);                                                            \
+    }
+QMVR_KQ_ENTRY(q4_k, MLXC_QMMF_Q4_K)
+QMVR_KQ_ENTRY(q5_k, MLXC_QMMF_Q5_K)
 
 #define QGATHER_ENTRY(NAME, F, B, YS, YT)                                                                            \
     extern "C" __global__ void qgather_##NAME##_##YS(const uint32_t *ids, const uint8_t *w, const void *scales,       \
