@@ -202,13 +202,15 @@ mlxc_status mlxc_qmatmul(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_qmm
         groups = (n + MLXC_QMV_BLOCK_ROWS - 1) / MLXC_QMV_BLOCK_ROWS;
         block = tc ? MLXC_QMVT_THREADS : MLXC_QMV_THREADS;
         /* The tensor-core kernel's ring (formats that have one): a grid of
-         * as many blocks as fit on the SMs at once (two, by registers), so
-         * each block's ring runs over several tiles without draining. */
+         * as many blocks as fit on the SMs at once (two, by registers; one
+         * for Q6_K with f32 x, whose kernel takes 167 registers a thread),
+         * so each block's ring runs over several tiles without draining. */
         const uint32_t es = p.sdtype == MLXC_QS_F32 ? 4 : 2,
                        ring = tc ? mlxc_qmvt_smem_bytes(p.format, p.bits, m, (uint32_t)mlxc_dtype_size(x->dtype),
                                                         p.group, es)
                                  : 0;
-        if ((shared = qmv_ring_launch(dev, ring, 2, &groups))) block = 32 * MLXC_QMVT_WARPS;
+        const uint32_t per_sm = p.format == MLXC_QMMF_Q6_K && x->dtype == MLXC_F32 ? 1 : 2;
+        if ((shared = qmv_ring_launch(dev, ring, per_sm, &groups))) block = 32 * MLXC_QMVT_WARPS;
     } else {
         groups = (uint64_t)((n + MLXC_QMM_BN - 1) / MLXC_QMM_BN) * ((m + MLXC_QMM_BM - 1) / MLXC_QMM_BM);
         block = MLXC_QMM_THREADS;

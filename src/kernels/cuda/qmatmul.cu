@@ -1711,7 +1711,7 @@ __device__ __forceinline__ void qmv_tc(const X *__restrict__ x, const uint8_t *_
         if (p.sdtype == MLXC_QS_F32) qmv_tc_reg<F, B, MLXC_QS_F32, true>(x, w, sc, bi, y, p, red);
         else if (p.sdtype == MLXC_QS_F16) qmv_tc_reg<F, B, MLXC_QS_F16, true>(x, w, sc, bi, y, p, red);
         else qmv_tc_reg<F, B, MLXC_QS_BF16, true>(x, w, sc, bi, y, p, red);
-    } else if (F == MLXC_QMMF_Q4_1 || F == MLXC_QMMF_Q4_K) {
+    } else if (F == MLXC_QMMF_Q4_1 || F == MLXC_QMMF_Q4_K || F == MLXC_QMMF_Q5_K) {
         if (w4) qmv_tc_reg<F, B, 0, true>(x, w, sc, bi, y, p, red);
         else qmv_tc_reg<F, B, 0, false>(x, w, sc, bi, y, p, red);
     } else {
