@@ -1273,11 +1273,20 @@ __device__ __forceinline__ void cp4(void *dst, const void *src) {
     const uint32_t d = (uint32_t)__cvta_generic_to_shared(dst);
     asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(d), "l"(src) : "memory");
 }
-/* 16 bytes at dst of which the first n (1..16) come from src (16-byte
- * aligned; only n bytes are read) and the rest are zeros. */
-__device__ __forceinline__ void cp16n(void *dst, const void *src, uint32_t n) {
-    const uint32_t d = (uint32_t)__cvta_generic_to_shared(dst);
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(d), "l"(src), "r"(n) : "memory");
+/* A shifted row's 16-byte unit at src (16-byte aligned) of which it needs
+ * the first n (1..16) bytes: the whole unit where it lies inside the
+ * weight (the bytes past n belong to the next row or stage and are never
+ * read from the slot), else, at the weight's end, only those n bytes and
+ * zeros, with plain loads: a cp.async with a source size below 16 reads
+ * only that many bytes, but compute-sanitizer reports it as a 16-byte
+ * read (measured on the H200), and it happens once a kernel. */
+__device__ __forceinline__ void cp16_upto(uint8_t *dst, const uint8_t *src, uint32_t n, const uint8_t *wend) {
+    if (src + 16 <= wend) {
+        cp16(dst, src);
+        return;
+    }
+#pragma unroll 1
+    for (uint32_t i = 0; i < 16; i++) dst[i] = i < n ? __ldg(src + i) : (uint8_t)0;
 }
 __device__ __forceinline__ void cp_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
 template <int N> __device__ __forceinline__ void cp_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory"); }
@@ -1508,8 +1517,8 @@ __device__ __forceinline__ void qmv_tc_smem(const X *__restrict__ x, const uint8
     /* Shifted rows (S::SHIFT): row r's bytes start (r * rowb) % 16 bytes
      * past a 16-byte boundary (the same in every tile and stage: tiles
      * are 16 rows, stages whole 16-byte units), so its piece is copied
-     * from that boundary, one 16-byte unit more, and the last unit only up
-     * to the row's end (never past the weight). */
+     * from that boundary, one 16-byte unit more, the last unit whole
+     * except at the weight's end (cp16_upto: never past the weight). */
     constexpr uint32_t P16 = SB / 16 + (S::SHIFT ? 1 : 0);
     constexpr uint32_t W16 = QTC_ROWS * P16, WJ = (W16 + 32 * QTC_WARPS - 1) / (32 * QTC_WARPS);
     constexpr uint32_t X16 = S::SV * (uint32_t)sizeof(X) / 16;
@@ -1537,14 +1546,14 @@ __device__ __forceinline__ void qmv_tc_smem(const X *__restrict__ x, const uint8
         const uint64_t tile = (blockIdx.x + (uint64_t)i_ * gridDim.x) * QTC_ROWS;
         const uint32_t off = st_ * SB, have = rowb - off < SB ? rowb - off : SB;
         uint8_t *buf = smem + slot_ * stage_bytes;
-        const uint8_t *base = w + tile * rowb + off;
+        const uint8_t *base = w + tile * rowb + off, *wend = w + (uint64_t)n * rowb;
         const uint64_t left = n - tile;
         if (have == SB) {
 #pragma unroll
             for (uint32_t j = 0; j < WJ; j++) {
                 if (wr[j] >= left) continue;
                 if (!S::SHIFT || wn[j] == 16) cp16(buf + wdst[j], base + wsrc[j]);
-                else if (wn[j]) cp16n(buf + wdst[j], base + wsrc[j], wn[j]);
+                else if (wn[j]) cp16_upto(buf + wdst[j], base + wsrc[j], wn[j], wend);
             }
         } else if constexpr (S::SHIFT) {
             const uint32_t v16 = (have + 15) / 16 + 1;
@@ -1552,8 +1561,8 @@ __device__ __forceinline__ void qmv_tc_smem(const X *__restrict__ x, const uint8
                 const uint32_t r = i / v16, col = i % v16;
                 const int lim = (int)(shift_of(r) + have) - (int)(col * 16);
                 if (r >= left || lim <= 0) continue;
-                cp16n(buf + r * RS + col * 16, base + ((uint64_t)r * rowb & ~(uint64_t)15) + col * 16,
-                      lim >= 16 ? 16u : (uint32_t)lim);
+                cp16_upto(buf + r * RS + col * 16, base + ((uint64_t)r * rowb & ~(uint64_t)15) + col * 16,
+                          lim >= 16 ? 16u : (uint32_t)lim, wend);
             }
         } else {
             const uint32_t v16 = have / 16;
