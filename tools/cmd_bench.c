@@ -456,8 +456,7 @@ int mlxc_cmd_bench(int argc, char **argv) {
     /* dispatch profiling is read from the environment once, on first use */
     if (profile && setenv("MLXC_PROFILE_DISPATCH", "1", 1) != 0) goto fail_oom;
     if (mlxc_device_open(MLXC_BACKEND_AUTO, 0, &dev) || mlxc_weights_open(model, &w)) goto fail;
-    mlxc_model_options mo = {.act_dtype = mlxc_tool_act_dtype(act_i, dev),
-                             .ggml_as_affine = mlxc_tool_q8_affine(q8, dev)};
+    mlxc_model_options mo = {.act_dtype = mlxc_tool_act_dtype(act_i, dev)};
     if (mlxc_model_open_ex(dev, model, &mo, &m)) goto fail;
     const mlxc_tokenizer *tok = mlxc_model_tokenizer(m);
     int32_t bos = -1;

@@ -292,8 +292,7 @@ int mlxc_cmd_chat(int argc, char **argv) {
     reply r = {0};
     mlxc_stop_on_sigint();
     if (mlxc_device_open(MLXC_BACKEND_AUTO, 0, &dev)) goto fail;
-    mlxc_model_options mo = {.act_dtype = mlxc_tool_act_dtype(act_i, dev),
-                             .ggml_as_affine = mlxc_tool_q8_affine(q8, dev)};
+    mlxc_model_options mo = {.act_dtype = mlxc_tool_act_dtype(act_i, dev)};
     if (mlxc_model_open_ex(dev, model, &mo, &m)) goto fail;
     if (!mlxc_model_tokenizer(m)) {
         fprintf(stderr, "mlxc chat: %s has no tokenizer\n", model);

@@ -207,8 +207,7 @@ int mlxc_cmd_run(int argc, char **argv) {
     if (mlxc_device_open(MLXC_BACKEND_AUTO, 0, &dev)) goto fail;
     int shown = -1;
     mlxc_model_options mo = {.progress = (!json && isatty(2)) ? progress : NULL, .user = &shown,
-                             .act_dtype = mlxc_tool_act_dtype(act_i, dev),
-                             .ggml_as_affine = mlxc_tool_q8_affine(q8, dev)};
+                             .act_dtype = mlxc_tool_act_dtype(act_i, dev)};
     if (mlxc_model_open_ex(dev, model, &mo, &m)) goto fail;
     r.tok = mlxc_model_tokenizer(m);
     if (!r.tok) {

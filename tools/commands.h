@@ -52,16 +52,7 @@ static inline mlxc_dtype mlxc_tool_act_dtype(int choice, const mlxc_device *dev)
 #define MLXC_TOOL_Q8_USAGE                                                                                            \
     "  --q8                   decode over int8 activations (llama.cpp's q8_1 numerics) where\n"                        \
     "                         the GPU's int8 mat-vec takes the weights (MLX 4-bit and 8-bit,\n"                       \
-    "                         Q4_K, Q5_K; on a GPU GGUF Q4_0 and Q8_0 load as MLX affine); see README\n"
-
-/* --q8 on a GPU also stores GGUF Q4_0 and Q8_0 as MLX affine, the layout
- * its int8 mat-vec reads (mlxc_model_options.ggml_as_affine).  Not on the
- * CPU: its decode does not run the int8 step (the fused step is a GPU
- * path there), and its affine row dots are slower than the blocks' (1B
- * Q4_0, 2 cores: tg 8.3 -> 6.5, pp 21 -> 13.5 tokens/s as affine). */
-static inline bool mlxc_tool_q8_affine(bool q8, const mlxc_device *dev) {
-    return q8 && mlxc_device_backend(dev) != MLXC_BACKEND_CPU;
-}
+    "                         Q4_K, Q5_K; GGUF Q4_0 / Q8_0 with MLXC_GGML_AS_AFFINE=1); see README\n"
 
 /* Seconds on the monotonic clock, for the timings the commands print. */
 static inline double mlxc_tool_now_s(void) {
