@@ -2177,6 +2177,16 @@ __device__ __forceinline__ void qmvr_g(const uint16_t *x, const QFuse *fz, const
     else if (p.group == 64) qmvr<MLXC_QMMF_AFFINE, BITS, SD, 1>(x, fz, w, sc, bi, y, p, red, smem);
     else qmvr<MLXC_QMMF_AFFINE, BITS, SD, 2>(x, fz, w, sc, bi, y, p, red, smem);
 }
+/* One int8-walk kernel's body: affine by the scales' dtype and group, the
+ * K-quants with their f16 scales. */
+template <int F, int BITS>
+__device__ __forceinline__ void qmvr_run(const uint16_t *x, const QFuse *fz, const uint8_t *w, const uint16_t *sc,
+                                         const uint16_t *bi, uint16_t *y, const mlxc_p_qmatmul &p, QtcRed &red,
+                                         uint8_t *smem) {
+    if constexpr (F != MLXC_QMMF_AFFINE) qmvr<F, 0, MLXC_QS_F16, 0>(x, fz, w, sc, bi, y, p, red, smem);
+    else if (p.sdtype == MLXC_QS_F16) qmvr_g<BITS, MLXC_QS_F16>(x, fz, w, sc, bi, y, p, red, smem);
+    else qmvr_g<BITS, MLXC_QS_BF16>(x, fz, w, sc, bi, y, p, red, smem);
+}
 
 /* qmvf: the fused mat-vec.  The ring path where the launch suits it (the
  * front-end's), else one thread per row reading global memory, correct
@@ -2304,33 +2314,28 @@ QMV_RING_FORMATS(QMVF_ENTRY)
 /* The int8 walk (act MLXC_QMVF_ACT_Q8; the front-end checked
  * mlxc_qmvr_takes and launches 32 MLXC_QMVR_WARPS threads with
  * mlxc_qmvr_smem_bytes). */
-#define QMVR_AFFINE_ENTRY(BITS)                                                                                       \
-    extern "C" __global__ void __launch_bounds__(32 * MLXC_QMVR_WARPS, MLXC_QMVR_BLOCKS)                              \
-        qmvr_affine##BITS##_bf16_bf16(const uint16_t *x, const uint16_t *aux, const uint16_t *g, const uint8_t *w,    \
-                                      const void *scales, const void *biases, uint16_t *y,                          \
-                                      mlxc_p_qmvf vp) { MLXC_PDL_INSIDE();                                            \
-        __shared__ __align__(16) mlxc_qmm::QtcRed red;                                                                \
-        extern __shared__ __align__(16) uint8_t qvr_smem[];                                                           \
-        const mlxc_qmm::QFuse fz = {aux, g, vp.pro, vp.epi, vp.eps};                                                  \
-        const uint16_t *s = (const uint16_t *)scales, *b = (const uint16_t *)biases;                                 \
-        if (vp.q.sdtype == MLXC_QS_F16) mlxc_qmm::qmvr_g<BITS, MLXC_QS_F16>(x, &fz, w, s, b, y, vp.q, red, qvr_smem); \
-        else mlxc_qmm::qmvr_g<BITS, MLXC_QS_BF16>(x, &fz, w, s, b, y, vp.q, red, qvr_smem);                          \
-    }
-QMVR_AFFINE_ENTRY(4)
-QMVR_AFFINE_ENTRY(8)
-#define QMVR_KQ_ENTRY(NAME, F)                                                                                        \
-    extern "C" __global__ void __launch_bounds__(32 * MLXC_QMVR_WARPS, MLXC_QMVR_BLOCKS)                              \
+/* Q5_K's walk needs a few registers more than 128 on sm_80 (not on
+ * sm_90a): one block an SM there. */
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
+#define QMVR_Q5K_BLOCKS 1
+#else
+#define QMVR_Q5K_BLOCKS MLXC_QMVR_BLOCKS
+#endif
+#define QMVR_ENTRY(NAME, F, BITS, MINB)                                                                               \
+    extern "C" __global__ void __launch_bounds__(32 * MLXC_QMVR_WARPS, MINB)                                          \
         qmvr_##NAME##_bf16_bf16(const uint16_t *x, const uint16_t *aux, const uint16_t *g, const uint8_t *w,          \
                                 const void *scales, const void *biases, uint16_t *y,                                  \
                                 mlxc_p_qmvf vp) { MLXC_PDL_INSIDE();                                                  \
         __shared__ __align__(16) mlxc_qmm::QtcRed red;                                                                \
         extern __shared__ __align__(16) uint8_t qvr_smem[];                                                           \
         const mlxc_qmm::QFuse fz = {aux, g, vp.pro, vp.epi, vp.eps};                                                  \
-        mlxc_qmm::qmvr<F, 0, MLXC_QS_F16, 0>(x, &fz, w, (const uint16_t *)scales, (const uint16_t *)biases, y, vp.q,   \
-                                           red, qvr_smem);                                                            \
+        mlxc_qmm::qmvr_run<F, BITS>(x, &fz, w, (const uint16_t *)scales, (const uint16_t *)biases, y, vp.q, red,      \
+                                    qvr_smem);                                                                        \
     }
-QMVR_KQ_ENTRY(q4_k, MLXC_QMMF_Q4_K)
-QMVR_KQ_ENTRY(q5_k, MLXC_QMMF_Q5_K)
+QMVR_ENTRY(affine4, MLXC_QMMF_AFFINE, 4, MLXC_QMVR_BLOCKS)
+QMVR_ENTRY(affine8, MLXC_QMMF_AFFINE, 8, MLXC_QMVR_BLOCKS)
+QMVR_ENTRY(q4_k, MLXC_QMMF_Q4_K, 0, MLXC_QMVR_BLOCKS)
+QMVR_ENTRY(q5_k, MLXC_QMMF_Q5_K, 0, QMVR_Q5K_BLOCKS)
 
 #define QGATHER_ENTRY(NAME, F, B, YS, YT)                                                                            \
     extern "C" __global__ void qgather_##NAME##_##YS(const uint32_t *ids, const uint8_t *w, const void *scales,       \
