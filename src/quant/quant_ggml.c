@@ -417,12 +417,13 @@ mlxc_status mlxc_ggml_to_affine(const mlxc_qweight *src, uint32_t *wq, uint16_t 
     MLXC_CHECK_ARG(src->rows >= 0 && src->cols >= 0 && src->cols % 32 == 0,
                    "mlxc_ggml_to_affine: %lld x %lld (columns a multiple of 32)", (long long)src->rows,
                    (long long)src->cols);
-    const size_t nb = (size_t)src->rows * (size_t)src->cols / 32, bb = q4 ? 18 : 34;
+    const size_t nb = (size_t)src->rows * (size_t)src->cols / 32,
+                 bb = q4 ? sizeof(mlxc_block_q4_0) : sizeof(mlxc_block_q8_0);
     MLXC_CHECK_ARG(src->data_bytes == nb * bb, "mlxc_ggml_to_affine: %llu data bytes, %zu blocks of %zu want %zu",
                    (unsigned long long)src->data_bytes, nb, bb, nb * bb);
     const uint8_t *blk = src->data;
-    const float off = q4 ? -8.0f : -128.0f;
     const uint32_t esh = q4 ? 3 : 7; /* the bias is -2^esh d */
+    const float off = -(float)(1u << esh);
     for (size_t i = 0; i < nb; i++, blk += bb) {
         const uint16_t dh = (uint16_t)(blk[0] | blk[1] << 8);
         const uint32_t e = dh >> 10 & 31;
