@@ -38,6 +38,7 @@ done
 # bad values
 for args in "demo --replays abc" "demo --replays 0" "run -m x -p y -n abc" "run -m x -p y --kv f8" \
             "run -m x -p y --act f16" "chat -m x --act bogus" "bench -m x --act f16" \
+            "run -m x -p y --decode int4" "bench -m x --q8 --decode exact" "chat -m x --decode" \
             "run -m x -p y --temp" "run -m x -p y --seed -1" "perplexity -m x -f y -c 1" "bench -m x -p abc" \
             "bench -m x -r 0" "bench -m x -o xml" "bench -m x --seqs 9" "bench -m x --seqs 0" \
             "bench -m x --seqs 2," "tokenize --vocab" "info --json" "version extra"; do

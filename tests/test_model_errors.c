@@ -161,6 +161,25 @@ static void test_context_limits(void) {
     cp.kv_dtype = MLXC_I32;
     CHECK_ERR(mlxc_context_create_ex(m, &cp, &c), MLXC_ERR_DTYPE);
     cp.kv_dtype = MLXC_F16;
+    cp.decode_act = (mlxc_decode_act)3;
+    CHECK_ERR(mlxc_context_create_ex(m, &cp, &c), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_MSG(strstr(mlxc_last_error(), "decode_act"), "%s", mlxc_last_error());
+    /* AUTO is exact on the CPU; Q8 asks for int8; MLXC_DECODE_Q8 overrides both */
+    cp.decode_act = MLXC_DECODE_ACT_AUTO;
+    CHECK_OK(mlxc_context_create_ex(m, &cp, &c));
+    CHECK_EQ_INT(mlxc_context_decode_act(c), MLXC_DECODE_ACT_EXACT);
+    mlxc_context_free(c);
+    cp.decode_act = MLXC_DECODE_ACT_Q8;
+    CHECK_OK(mlxc_context_create_ex(m, &cp, &c));
+    CHECK_EQ_INT(mlxc_context_decode_act(c), MLXC_DECODE_ACT_Q8);
+    mlxc_context_free(c);
+    setenv("MLXC_DECODE_Q8", "0", 1);
+    CHECK_OK(mlxc_context_create_ex(m, &cp, &c));
+    CHECK_EQ_INT(mlxc_context_decode_act(c), MLXC_DECODE_ACT_EXACT);
+    mlxc_context_free(c);
+    unsetenv("MLXC_DECODE_Q8");
+    CHECK_EQ_INT(mlxc_context_decode_act(NULL), MLXC_DECODE_ACT_EXACT);
+    cp.decode_act = MLXC_DECODE_ACT_AUTO;
     cp.n_ctx = 1u << 30;
     CHECK_ERR(mlxc_context_create_ex(m, &cp, &c), MLXC_ERR_OUT_OF_RANGE);
     /* past the context the model was trained for (max_position_embeddings 256) */

@@ -169,7 +169,7 @@ static mlxc_status run_batch_once(mlxc_batch *b, const int32_t *ids, long n_ids,
 }
 
 static void print_md(const bench_result *r, int nr, const char *model, double size_b, uint64_t params,
-                     const char *backend, const char *device) {
+                     const char *backend, const char *device, bool q8) {
     char size[32], par[32];
     if (size_b < 1024.0 * 1024 * 1024) snprintf(size, sizeof size, "%.2f MiB", size_b / (1024.0 * 1024));
     else snprintf(size, sizeof size, "%.2f GiB", size_b / (1024.0 * 1024 * 1024));
@@ -199,11 +199,14 @@ static void print_md(const bench_result *r, int nr, const char *model, double si
                 printf("%s: per decode token %.1f dispatches, %.1f command buffers, %.1f host waits (no graph replay)\n",
                        r[i].test, r[i].dispatch, r[i].cmd_buf, r[i].sync);
         }
+    printf("decode activations: %s\n", q8 ? "int8 where the int8 mat-vec takes the weight, else bf16 (--decode q8)"
+                                           : "bf16 (--decode exact)");
     printf("build: mlxc %s\n", mlxc_version());
 }
 
 static json_t *result_json(const bench_result *r, int reps, const char *path, const char *model, uint64_t size_b,
-                           uint64_t params, const char *backend, const char *device, long n_batch, const char *kv) {
+                           uint64_t params, const char *backend, const char *device, long n_batch, const char *kv,
+                           bool q8) {
     json_t *o = json_object();
     json_object_set_new(o, "build", json_string(mlxc_version()));
     json_object_set_new(o, "model_filename", json_string(path));
@@ -215,6 +218,7 @@ static json_t *result_json(const bench_result *r, int reps, const char *path, co
     json_object_set_new(o, "n_batch", json_integer(n_batch));
     json_object_set_new(o, "type_k", json_string(kv));
     json_object_set_new(o, "type_v", json_string(kv));
+    json_object_set_new(o, "decode_act", json_string(q8 ? "q8" : "exact"));
     json_object_set_new(o, "n_prompt", json_integer(r->n_prompt));
     json_object_set_new(o, "n_gen", json_integer(r->n_gen));
     json_object_set_new(o, "test", json_string(r->test));
@@ -378,6 +382,7 @@ int mlxc_cmd_bench(int argc, char **argv) {
     long reps = 5, n_batch = 512;
     int kv_i = 0, out_i = 0, act_i = 0;
     bool q8 = false;
+    int dec_i = 0;
     bool json = false, no_warmup = false;
     const cli_opt opts[] = {
         CLI_OPT_STRING("-m|--model", &model),
@@ -387,6 +392,7 @@ int mlxc_cmd_bench(int argc, char **argv) {
         CLI_OPT_INT("-b|--batch-size", &n_batch, 1, 1 << 16),
         CLI_OPT_CHOICE("--kv", &kv_i, MLXC_TOOL_KV_CHOICES),
         CLI_OPT_CHOICE("--act", &act_i, MLXC_TOOL_ACT_CHOICES),
+        CLI_OPT_CHOICE("--decode", &dec_i, MLXC_TOOL_DECODE_CHOICES),
         CLI_OPT_FLAG("--q8", &q8),
         CLI_OPT_STRING("--seqs", &s_list),
         CLI_OPT_FLAG("--no-warmup", &no_warmup),
@@ -398,6 +404,8 @@ int mlxc_cmd_bench(int argc, char **argv) {
     cli_cmd c = {"bench", k_usage, opts, NULL, 0, 0};
     int prc = cli_parse(&c, argc, argv);
     if (prc >= 0) return prc;
+    const int dec_act = mlxc_tool_decode_act(dec_i, q8);
+    if (dec_act < 0) return cli_usage_error(&c, "--q8 and --decode exact disagree");
     long pv[MAX_TESTS], nv[MAX_TESTS], sv[MAX_TESTS];
     int np, nn, ns = 0;
     if (!parse_list(p_list, pv, &np)) return cli_usage_error(&c, "bad value '%s' for -p (N or N,N,...)", p_list);
@@ -480,7 +488,7 @@ int mlxc_cmd_bench(int argc, char **argv) {
     if (cp.n_ctx < 16) cp.n_ctx = 16;
     cp.n_batch = (uint32_t)n_batch;
     cp.kv_dtype = kv;
-    cp.decode_q8 = q8;
+    cp.decode_act = (mlxc_decode_act)dec_act;
     /* profiling times each dispatch: the decode step runs them directly */
     if (profile) cp.decode_graph = false, cp.n_ctx += 1;
     if (mlxc_context_create_ex(m, &cp, &ctx)) goto fail;
@@ -533,12 +541,13 @@ int mlxc_cmd_bench(int argc, char **argv) {
     const char *backend = mlxc_device_backend(dev) == MLXC_BACKEND_CUDA ? "CUDA" : "CPU";
     uint64_t size_b = mlxc_weights_total_bytes(w), params = mlxc_weights_param_count(w);
     if (out_i == 0) {
-        print_md(res, nr, desc, (double)size_b, params, backend, mlxc_device_name(dev));
+        print_md(res, nr, desc, (double)size_b, params, backend, mlxc_device_name(dev),
+                 mlxc_context_decode_act(ctx) == MLXC_DECODE_ACT_Q8);
     } else {
         arr = json_array();
         for (int i = 0; i < nr; i++) {
             json_t *o = result_json(&res[i], (int)reps, model, desc, size_b, params, backend, mlxc_device_name(dev),
-                                    n_batch, kv_names[kv_i]);
+                                    n_batch, kv_names[kv_i], mlxc_context_decode_act(ctx) == MLXC_DECODE_ACT_Q8);
             if (out_i == 2) {
                 char *line = json_dumps(o, JSON_COMPACT);
                 if (line) puts(line);

@@ -253,6 +253,7 @@ int mlxc_cmd_chat(int argc, char **argv) {
     long top_k = sp.top_k, last_n = sp.repeat_last_n;
     int kv_i = 0, act_i = 0;
     bool q8 = false;
+    int dec_i = 0;
     const cli_opt opts[] = {
         CLI_OPT_STRING("-m|--model", &model),
         CLI_OPT_STRING("--system", &system),
@@ -263,6 +264,7 @@ int mlxc_cmd_chat(int argc, char **argv) {
         MLXC_TOOL_SAMPLER_OPTS(sp, top_k, last_n),
         CLI_OPT_CHOICE("--kv", &kv_i, MLXC_TOOL_KV_CHOICES),
         CLI_OPT_CHOICE("--act", &act_i, MLXC_TOOL_ACT_CHOICES),
+        CLI_OPT_CHOICE("--decode", &dec_i, MLXC_TOOL_DECODE_CHOICES),
         CLI_OPT_FLAG("--q8", &q8),
         CLI_OPT_FLAG("--no-reuse", &no_reuse),
         CLI_OPT_FLAG("--verbose", &verbose),
@@ -271,6 +273,8 @@ int mlxc_cmd_chat(int argc, char **argv) {
     cli_cmd c = {"chat", k_usage, opts, NULL, 0, 0};
     int prc = cli_parse(&c, argc, argv);
     if (prc >= 0) return prc;
+    const int dec_act = mlxc_tool_decode_act(dec_i, q8);
+    if (dec_act < 0) return cli_usage_error(&c, "--q8 and --decode exact disagree");
     sp.top_k = (int32_t)top_k;
     sp.repeat_last_n = (int32_t)last_n;
     mlxc_dtype kv = mlxc_tool_kv_dtype(kv_i);
@@ -303,7 +307,7 @@ int mlxc_cmd_chat(int argc, char **argv) {
     mlxc_context_params cp = mlxc_context_default_params();   /* n_ctx 0: the trained context, at most 4096 */
     cp.n_ctx = (uint32_t)n_ctx;
     cp.kv_dtype = kv;
-    cp.decode_q8 = q8;
+    cp.decode_act = (mlxc_decode_act)dec_act;
     if (mlxc_context_create_ex(m, &cp, &ctx)) goto fail;
     n_ctx = (long)mlxc_context_n_ctx(ctx);
     cache = malloc((size_t)n_ctx * sizeof *cache);

@@ -171,6 +171,7 @@ int mlxc_cmd_run(int argc, char **argv) {
     long top_k = sp.top_k, last_n = sp.repeat_last_n;
     int kv_i = 0, act_i = 0;
     bool q8 = false;
+    int dec_i = 0;
     const cli_opt opts[] = {
         CLI_OPT_STRING("-m|--model", &model),
         CLI_OPT_STRING("-p|--prompt", &prompt),
@@ -179,6 +180,7 @@ int mlxc_cmd_run(int argc, char **argv) {
         MLXC_TOOL_SAMPLER_OPTS(sp, top_k, last_n),
         CLI_OPT_CHOICE("--kv", &kv_i, MLXC_TOOL_KV_CHOICES),
         CLI_OPT_CHOICE("--act", &act_i, MLXC_TOOL_ACT_CHOICES),
+        CLI_OPT_CHOICE("--decode", &dec_i, MLXC_TOOL_DECODE_CHOICES),
         CLI_OPT_FLAG("--q8", &q8),
         CLI_OPT_FLAG("--ignore-eos", &ignore_eos),
         CLI_OPT_FLAG("--no-bos", &no_bos),
@@ -189,6 +191,8 @@ int mlxc_cmd_run(int argc, char **argv) {
     cli_cmd c = {"run", k_usage, opts, NULL, 0, 0};
     int prc = cli_parse(&c, argc, argv);
     if (prc >= 0) return prc;
+    const int dec_act = mlxc_tool_decode_act(dec_i, q8);
+    if (dec_act < 0) return cli_usage_error(&c, "--q8 and --decode exact disagree");
     sp.top_k = (int32_t)top_k;
     sp.repeat_last_n = (int32_t)last_n;
     kv = mlxc_tool_kv_dtype(kv_i);
@@ -245,7 +249,7 @@ int mlxc_cmd_run(int argc, char **argv) {
     mlxc_context_params cp = mlxc_context_default_params();
     cp.n_ctx = (uint32_t)n_ctx;
     cp.kv_dtype = kv;
-    cp.decode_q8 = q8;
+    cp.decode_act = (mlxc_decode_act)dec_act;
     if (mlxc_context_create_ex(m, &cp, &ctx)) goto fail;
     mlxc_generate_stats st = {0};
     r.dec = malloc(n_ids * sizeof *r.dec);

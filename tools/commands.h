@@ -47,12 +47,23 @@ static inline mlxc_dtype mlxc_tool_act_dtype(int choice, const mlxc_device *dev)
     return mlxc_device_backend(dev) == MLXC_BACKEND_CPU ? MLXC_F32 : MLXC_BF16;
 }
 
-/* The usage lines of --q8 (mlxc_context_params.decode_q8) in run, chat
- * and bench. */
+/* The usage lines of --decode and --q8 (mlxc_context_params.decode_act) in
+ * run, chat and bench; the choices are in mlxc_decode_act's order. */
+#define MLXC_TOOL_DECODE_CHOICES "auto|exact|q8"
 #define MLXC_TOOL_Q8_USAGE                                                                                            \
-    "  --q8                   decode over int8 activations (llama.cpp's q8_1 numerics) where\n"                        \
-    "                         the GPU's int8 mat-vec takes the weights (MLX 4-bit and 8-bit,\n"                       \
-    "                         Q4_K, Q5_K; GGUF Q4_0 / Q8_0 with MLXC_GGML_AS_AFFINE=1); see README\n"
+    "  --decode auto|exact|q8 the decode step's activations: q8 multiplies int8 activations\n"                      \
+    "                         (llama.cpp's q8_1 numerics) where the GPU's int8 mat-vec takes\n"                      \
+    "                         the weights (MLX 4-bit and 8-bit, Q4_K, Q5_K; GGUF Q4_0 / Q8_0\n"                      \
+    "                         with MLXC_GGML_AS_AFFINE=1), exact keeps bf16 activations;\n"                          \
+    "                         auto (default): q8 on a GPU, exact on the CPU; see README\n"                           \
+    "  --q8                   the same as --decode q8\n"
+
+/* decode_act from --decode's choice and the --q8 flag; -1 when they
+ * disagree. */
+static inline int mlxc_tool_decode_act(int choice, bool q8) {
+    if (q8 && choice != MLXC_DECODE_ACT_AUTO && choice != MLXC_DECODE_ACT_Q8) return -1;
+    return q8 ? MLXC_DECODE_ACT_Q8 : choice;
+}
 
 /* Seconds on the monotonic clock, for the timings the commands print. */
 static inline double mlxc_tool_now_s(void) {

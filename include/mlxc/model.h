@@ -145,6 +145,18 @@ MLXC_API uint64_t    mlxc_model_weight_bytes(const mlxc_model *m);
 
 /* ---- context: one sequence and its KV cache ---------------------------------------- */
 
+/* The fused decode step's activations.  Int8 activations (MLXC_QMM_ACT_Q8,
+ * x' quantized per 32 values: llama.cpp's q8_1 numerics, which its mat-vec
+ * uses by default) apply to the weights the GPU's int8 mat-vec takes
+ * (mlxc_qmatmul_fused_q8_fast: MLX affine 4/8-bit, Q4_K, Q5_K); every
+ * other weight multiplies exact bf16 activations.  Where int8 applies, the
+ * CPU runs the same numerics as the GPU (its twin of the walk). */
+typedef enum mlxc_decode_act {
+    MLXC_DECODE_ACT_AUTO  = 0, /* int8 on a GPU, exact on the CPU (default) */
+    MLXC_DECODE_ACT_EXACT = 1, /* exact bf16 activations on every backend   */
+    MLXC_DECODE_ACT_Q8    = 2, /* int8 activations on every backend         */
+} mlxc_decode_act;
+
 typedef struct mlxc_context_params {
     uint32_t   n_ctx;      /* KV cache positions; 0: min(trained context, 4096); at
                               most the trained context (max_position_embeddings) */
@@ -156,15 +168,12 @@ typedef struct mlxc_context_params {
      * the model (f16/bf16 cache, head size 64/96/128/256); elsewhere each
      * step is encoded anew. */
     bool       decode_graph;
-    /* The fused decode step multiplies int8 activations (MLXC_QMM_ACT_Q8,
-     * llama.cpp's q8_1 numerics) where the GPU's int8 mat-vec takes the
-     * weight (mlxc_qmatmul_fused_q8_fast: MLX affine 4/8-bit, Q4_K, Q5_K), on every
-     * backend alike; exact bf16 activations elsewhere.  The environment
-     * variable MLXC_DECODE_Q8=1 or 0 overrides it. */
-    bool       decode_q8;
+    /* How the fused decode step multiplies its activations (mlxc_decode_act;
+     * the environment variable MLXC_DECODE_Q8=1 or 0 overrides it). */
+    mlxc_decode_act decode_act;
 } mlxc_context_params;
 
-/* n_ctx 0, n_batch 0, kv_dtype F16, decode_graph true, decode_q8 false. */
+/* n_ctx 0, n_batch 0, kv_dtype F16, decode_graph true, decode_act AUTO. */
 MLXC_API mlxc_context_params mlxc_context_default_params(void);
 
 /* A context of n_ctx positions with the default parameters. */
@@ -172,6 +181,9 @@ MLXC_API mlxc_status mlxc_context_create(mlxc_model *m, uint32_t n_ctx, mlxc_con
 MLXC_API mlxc_status mlxc_context_create_ex(mlxc_model *m, const mlxc_context_params *p, mlxc_context **out);
 /* NULL is accepted. */
 MLXC_API void        mlxc_context_free(mlxc_context *ctx);
+/* The activations ctx's decode step multiplies, AUTO and MLXC_DECODE_Q8
+ * resolved: MLXC_DECODE_ACT_EXACT or MLXC_DECODE_ACT_Q8 (EXACT for NULL). */
+MLXC_API mlxc_decode_act mlxc_context_decode_act(const mlxc_context *ctx);
 
 /* Evaluate tokens[0..n) at positions n_past .. n_past + n - 1, appending
  * them to the cache (n >= 1; n_past + n <= n_ctx; every id < vocab).

@@ -128,7 +128,7 @@ struct mlxc_context {
                                    * layer's weights allow (GPU, bf16, the
                                    * Llama family; MLXC_FUSED_DECODE=0: off) */
     bool         use_graph;       /* decode by replaying decode_exec           */
-    bool         act_q8;          /* the fused step's int8 activations (decode_q8) */
+    bool         act_q8;          /* the fused step's int8 activations (decode_act resolved) */
     mlxc_graph  *decode_graph;    /* the captured decode step (holds its buffers) */
     mlxc_graph_exec *decode_exec;
     bool         have_logits;
