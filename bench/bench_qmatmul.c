@@ -4,10 +4,13 @@
  * run.
  *
  *   bench_qmatmul [--check-only] [--no-prefill] [--prefill-only] [--only NAME]
+ *                 [--shapes KxN,KxN,...]
  *
  * --only NAME: the mat-vec checks and timings of the formats whose label
  * contains NAME (e.g. q4_0, affine4), and neither MoE nor prefill.
  * --prefill-only: the prefill table alone (no checks).
+ * --shapes: the mat-vec shapes instead of the two below (at most 8), e.g. a
+ * model's projections: 4096x12288,4096x4096,4096x22016,11008x4096.
  *
  * Mat-vec: (k, n) = (4096, 14336) and (14336, 4096), m = 1 and 8, bf16 x
  * and y, every format (MLX affine at group 64 with bf16 scales, and 4- and
@@ -278,15 +281,30 @@ int main(int argc, char **argv) {
     }
     mlxc_device_caps caps;
     if (mlxc_device_caps_get(gpu, &caps) == MLXC_OK && caps.l2_bytes) g_l2_bytes = (double)caps.l2_bytes;
-    int check_only = 0, no_prefill = 0, prefill_only = 0;
+    int check_only = 0, no_prefill = 0, prefill_only = 0, nshape = 2;
+    uint32_t kn[8][2] = {{4096, 14336}, {14336, 4096}};
     const char *only = NULL;
     for (int a = 1; a < argc; a++) {
         if (strcmp(argv[a], "--check-only") == 0) check_only = 1;
         else if (strcmp(argv[a], "--no-prefill") == 0) no_prefill = 1;
         else if (strcmp(argv[a], "--prefill-only") == 0) prefill_only = 1;
         else if (strcmp(argv[a], "--only") == 0 && a + 1 < argc) only = argv[++a], no_prefill = 1;
-        else {
-            fprintf(stderr, "usage: bench_qmatmul [--check-only] [--no-prefill] [--prefill-only] [--only NAME]\n");
+        else if (strcmp(argv[a], "--shapes") == 0 && a + 1 < argc) {
+            const char *sp = argv[++a];
+            for (nshape = 0; *sp && nshape < 8; nshape++) {
+                unsigned kk = 0, nn = 0;
+                int used = 0;
+                if (sscanf(sp, "%ux%u%n", &kk, &nn, &used) != 2 || kk == 0 || nn == 0) {
+                    fprintf(stderr, "--shapes: KxN[,KxN...] (at most 8)\n");
+                    return 2;
+                }
+                kn[nshape][0] = kk, kn[nshape][1] = nn;
+                sp += used;
+                if (*sp == ',') sp++;
+            }
+        } else {
+            fprintf(stderr, "usage: bench_qmatmul [--check-only] [--no-prefill] [--prefill-only] [--only NAME] "
+                            "[--shapes KxN,...]\n");
             return 2;
         }
     }
@@ -335,10 +353,9 @@ int main(int argc, char **argv) {
 
     printf("%-22s %6s %6s %3s %4s %10s %9s %9s %8s\n", "format", "k", "n", "m", "sets", "time us", "MB", "GB/s",
            "of copy");
-    static const uint32_t kn[2][2] = {{4096, 14336}, {14336, 4096}};
     static const uint32_t ms[2] = {1, 8};
     for (int fi = 0; fi < nf; fi++)
-        for (int s = 0; s < 2; s++) {
+        for (int s = 0; s < nshape; s++) {
             qctx c = {.k = kn[s][0], .n = kn[s][1]};
             qt_weight w = qt_weight_rand(fs[fi], c.n, c.k);
             double wbytes = (double)w.row_bytes * c.n;
