@@ -161,19 +161,58 @@ typedef struct mlxc_p_qmvf {
 #ifndef MLXC_QMVR_R8
 #define MLXC_QMVR_R8 1
 #endif
+/* How the walk's weights reach it (a comparison switch, default 0, not yet
+ * measured on a GPU):
+ *   0  each tile loads into registers; the first is prefetched into L2
+ *      before the PDL wait;
+ *   1  the first tile (affine 4-bit only: the others spill) is copied into
+ *      shared memory with cp.async before the wait, so that it streams
+ *      during the prologue; later tiles as 0;
+ *   2  a ring of MLXC_QMVR_STAGES tiles in shared memory for every format,
+ *      the first ones issued before the wait and each refilled after its
+ *      use; it also takes GGUF Q4_0 and Q8_0 blocks in place (k % 256 == 0:
+ *      rows of whole 16-byte units; the 18- / 34-byte blocks are read from
+ *      shared memory at their 2-byte alignment).
+ * Set it for both compilers (CMAKE_C_FLAGS and MLXC_CUDA_NVCC_FLAGS): the
+ * front-end sizes shared memory and picks formats from it. */
+#ifndef MLXC_QMVR_CPA
+#define MLXC_QMVR_CPA 0
+#endif
+#ifndef MLXC_QMVR_STAGES
+#define MLXC_QMVR_STAGES 2
+#endif
 MLXC_QF_HD static inline int mlxc_qmvr_takes(uint32_t f, uint32_t bits, uint32_t k, uint32_t group, uint32_t es) {
     if (k % 32 != 0 || k / 32 > 32 * MLXC_QMVR_J * MLXC_QMVR_WARPS) return 0;
     if (f == MLXC_QMMF_Q4_K || f == MLXC_QMMF_Q5_K) return k % 256 == 0;
+    if (f == MLXC_QMMF_Q4_0 || f == MLXC_QMMF_Q8_0) return MLXC_QMVR_CPA == 2 && k % 256 == 0;
     return f == MLXC_QMMF_AFFINE && (bits == 4 || bits == 8) && es == 2 &&
            (group == 32 || group == 64 || group == 128) && k % group == 0;
 }
 MLXC_QF_HD static inline uint32_t mlxc_qmvr_slices(uint32_t k) {
     return (k / 32 + 32 * MLXC_QMVR_J - 1) / (32 * MLXC_QMVR_J);
 }
-MLXC_QF_HD static inline uint32_t mlxc_qmvr_smem_bytes(uint32_t k) { return k + k / 32 * 8; }
+/* Shared memory of the walk: x' (k bytes, then 8 a chunk; 16-byte
+ * rounded), then with MLXC_QMVR_CPA what mlxc_qmvr_stage_bytes gives: 1
+ * the first tile's 16-byte units and 4-byte scale words a thread, 2 the
+ * ring's stages */
+MLXC_QF_HD static inline uint32_t mlxc_qmvr_stage_bytes(uint32_t f, uint32_t bits) {
+    const int r8 = (f == MLXC_QMMF_AFFINE && bits == 8) || f == MLXC_QMMF_Q5_K || f == MLXC_QMMF_Q8_0;
+    const uint32_t rr = r8 ? MLXC_QMVR_R8 : MLXC_QMVR_R, jj = f == MLXC_QMMF_AFFINE && bits == 8 ? 2 * MLXC_QMVR_J : MLXC_QMVR_J;
+    const uint32_t units = rr * jj * (f == MLXC_QMMF_Q5_K ? 3 : f == MLXC_QMMF_Q4_K ? 2 : 1);
+    const uint32_t words = f == MLXC_QMMF_AFFINE ? 2 * rr * jj : 0;
+    if (MLXC_QMVR_CPA == 2 && f == MLXC_QMMF_Q4_0) /* spans of 576 bytes, 16 bytes read past the last */
+        return MLXC_QMVR_STAGES * MLXC_QMVR_WARPS * MLXC_QMVR_R * MLXC_QMVR_J * 576 + 16;
+    if (MLXC_QMVR_CPA == 2 && f == MLXC_QMMF_Q8_0) /* spans of 1088 bytes */
+        return MLXC_QMVR_STAGES * MLXC_QMVR_WARPS * MLXC_QMVR_R8 * MLXC_QMVR_J * 1088 + 16;
+    if (MLXC_QMVR_CPA == 2 && (f == MLXC_QMMF_Q4_K || f == MLXC_QMMF_Q5_K)) /* codes (and fifth bits), a head per 8 lanes */
+        return MLXC_QMVR_STAGES * 16 * (rr * jj * 32 * MLXC_QMVR_WARPS * (f == MLXC_QMMF_Q5_K ? 2 : 1) + rr * jj * 4 * MLXC_QMVR_WARPS);
+    if (MLXC_QMVR_CPA == 2) return f == MLXC_QMMF_AFFINE ? MLXC_QMVR_STAGES * 32 * MLXC_QMVR_WARPS * 16 * units : 0;
+    return MLXC_QMVR_CPA == 1 && f == MLXC_QMMF_AFFINE && bits == 4 ? 32 * MLXC_QMVR_WARPS * (16 * units + 4 * words) : 0;
+}
+MLXC_QF_HD static inline uint32_t mlxc_qmvr_smem_bytes(uint32_t k) { return (k + k / 32 * 8 + 15) / 16 * 16; }
 /* Rows of one tile (a block's rows at a time): 8 / S row groups. */
 MLXC_QF_HD static inline uint32_t mlxc_qmvr_rows(uint32_t f, uint32_t bits, uint32_t k) {
-    const int r8 = (f == MLXC_QMMF_AFFINE && bits == 8) || f == MLXC_QMMF_Q5_K;
+    const int r8 = (f == MLXC_QMMF_AFFINE && bits == 8) || f == MLXC_QMMF_Q5_K || f == MLXC_QMMF_Q8_0;
     return MLXC_QMVR_WARPS / mlxc_qmvr_slices(k) * (r8 ? MLXC_QMVR_R8 : MLXC_QMVR_R);
 }
 
