@@ -2031,6 +2031,16 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
     bool on[JJ];
 #pragma unroll
     for (int j = 0; j < JJ; j++) on[j] = active && cb + 32 * j < nch;
+    /* fn(r, j, u = r JJ + j, row, its bytes) for the units of the rows r0
+     * .. r0 + RR - 1 (rows past n read row n - 1) */
+    auto units = [&](uint64_t r0, auto fn) {
+#pragma unroll
+        for (int r = 0; r < RR; r++) {
+            const uint64_t row = r0 + r < n ? r0 + r : n - 1;
+#pragma unroll
+            for (int j = 0; j < JJ; j++) fn(r, j, r * JJ + j, row, w + row * rb);
+        }
+    };
 #if MLXC_QMVR_CPA
     /* the block's first tile is copied into shared memory before the wait
      * (cp.async: no registers held), each thread its own units, so it
@@ -2050,24 +2060,12 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
         else *dst = (uint32_t)__ldg(src) << ((uintptr_t)src & 2 ? 16 : 0);
     };
     if (CP && active && (uint64_t)blockIdx.x * tile < n) {
-        const uint64_t r0 = (uint64_t)blockIdx.x * tile + (uint64_t)gi * RR;
-#pragma unroll
-        for (int r = 0; r < RR; r++) {
-            const uint64_t row = r0 + r < n ? r0 + r : n - 1;
-            const uint8_t *wr = w + row * rb;
-#pragma unroll
-            for (int j = 0; j < JJ; j++) {
-                if (cb + 32 * j >= nch) continue;
-                const int u = r * JJ + j;
-                cp16(su + u * NT, wr + cw + WJ * j);
-                if constexpr (K4) cp16(su + (RR * JJ + u) * NT, wr + ch + WJ * j);
-                if constexpr (K5) cp16(su + (2 * RR * JJ + u) * NT, wr + cq + WJ * j);
-                if constexpr (!K4) {
-                    cpw(sw + u * NT, sc + row * gpr + cs + JS * j, sc, send);
-                    cpw(sw + (RR * JJ + u) * NT, bi + row * gpr + cs + JS * j, bi, bend);
-                }
-            }
-        }
+        units((uint64_t)blockIdx.x * tile + (uint64_t)gi * RR, [&](int, int j, int u, uint64_t row, const uint8_t *wr) {
+            if (!on[j]) return;
+            cp16(su + u * NT, wr + cw + WJ * j);
+            cpw(sw + u * NT, sc + row * gpr + cs + JS * j, sc, send);
+            cpw(sw + (RR * JJ + u) * NT, bi + row * gpr + cs + JS * j, bi, bend);
+        });
         cp_commit();
     }
     /* CPA 2: a ring of MLXC_QMVR_STAGES tiles of codes in shared memory
@@ -2090,50 +2088,30 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
     uint8_t *q0s = smem + mlxc_qmvr_smem_bytes(k);
     auto issue = [&](uint32_t i) {
         const uint64_t t0 = ((uint64_t)blockIdx.x + (uint64_t)i * gridDim.x) * tile;
+        const uint64_t r0 = t0 + (uint64_t)gi * RR;
         if (QG && active && t0 < n) {
-            const uint64_t r0 = t0 + (uint64_t)gi * RR;
             const uint32_t vb = nch * GB;
+            units(r0, [&](int, int j, int u, uint64_t, const uint8_t *wr) {
+                const uint32_t sp = SP * (s * JJ + j);
+                uint8_t *dst = q0s + (i % P) * (NT / 32 * RR * JJ * SP) + (wi * RR * JJ + u) * SP;
 #pragma unroll
-            for (int r = 0; r < RR; r++) {
-                const uint64_t row = r0 + r < n ? r0 + r : n - 1;
-                const uint8_t *wr = w + row * rb;
-#pragma unroll
-                for (int j = 0; j < JJ; j++) {
-                    const uint32_t sp = SP * (s * JJ + j);
-                    uint8_t *dst = q0s + (i % P) * (NT / 32 * RR * JJ * SP) + ((wi * RR + r) * JJ + j) * SP;
-#pragma unroll
-                    for (uint32_t o = 0; o + 512 <= SP; o += 512)
-                        if (sp + o + 16 * lane < vb) cp16(dst + o + 16 * lane, wr + sp + o + 16 * lane);
-                    constexpr uint32_t OT = SP / 512 * 512;
-                    if (lane < 4 && sp + OT + 16 * lane < vb) cp16(dst + OT + 16 * lane, wr + sp + OT + 16 * lane);
-                }
-            }
+                for (uint32_t o = 0; o + 512 <= SP; o += 512)
+                    if (sp + o + 16 * lane < vb) cp16(dst + o + 16 * lane, wr + sp + o + 16 * lane);
+                constexpr uint32_t OT = SP / 512 * 512;
+                if (lane < 4 && sp + OT + 16 * lane < vb) cp16(dst + OT + 16 * lane, wr + sp + OT + 16 * lane);
+            });
         } else if (K4 && active && t0 < n) {
-            const uint64_t r0 = t0 + (uint64_t)gi * RR;
             uint4 *b = kst + (i % P) * SU4;
-#pragma unroll
-            for (int r = 0; r < RR; r++) {
-                const uint64_t row = r0 + r < n ? r0 + r : n - 1;
-                const uint8_t *wr = w + row * rb;
-#pragma unroll
-                for (int j = 0; j < JJ; j++) {
-                    const int u = r * JJ + j;
-                    if (!on[j]) continue;
-                    cp16(b + u * NT + threadIdx.x, wr + cw + WJ * j);
-                    if constexpr (K5) cp16(b + (RR * JJ + u) * NT + threadIdx.x, wr + cq + WJ * j);
-                    if (lane % 8 == 0) cp16(b + KC + u * (NT / 8) + threadIdx.x / 8, wr + ch + WJ * j);
-                }
-            }
+            units(r0, [&](int, int j, int u, uint64_t, const uint8_t *wr) {
+                if (!on[j]) return;
+                cp16(b + u * NT + threadIdx.x, wr + cw + WJ * j);
+                if constexpr (K5) cp16(b + (RR * JJ + u) * NT + threadIdx.x, wr + cq + WJ * j);
+                if (lane % 8 == 0) cp16(b + KC + u * (NT / 8) + threadIdx.x / 8, wr + ch + WJ * j);
+            });
         } else if (!QG && !K4 && active && t0 < n) {
-            const uint64_t r0 = t0 + (uint64_t)gi * RR;
-#pragma unroll
-            for (int r = 0; r < RR; r++) {
-                const uint64_t row = r0 + r < n ? r0 + r : n - 1;
-                const uint8_t *wr = w + row * rb;
-#pragma unroll
-                for (int j = 0; j < JJ; j++)
-                    if (on[j]) cp16(su + ((i % P) * NU + r * JJ + j) * NT, wr + cw + WJ * j);
-            }
+            units(r0, [&](int, int j, int u, uint64_t, const uint8_t *wr) {
+                if (on[j]) cp16(su + ((i % P) * NU + u) * NT, wr + cw + WJ * j);
+            });
             if (lane < 4 * RR && r0 + lane / 4 < n) {
                 const uint16_t *a = (lane / 2 % 2 ? bi : sc) + (r0 + lane / 4) * gpr + ((s * 32 * JJ) >> GU) + 64 * (lane % 2);
                 if (a < (lane / 2 % 2 ? bend : send)) asm volatile("prefetch.global.L2 [%0];" ::"l"(a));
@@ -2210,13 +2188,7 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
         uint4 q[RR][JJ], hd[RR][KM], q5[RR][K5 || Q80 ? JJ : 1]; /* q5: Q8_0's values 16-31 */
         uint16_t hs[RR][K4 ? 1 : JJ], hb[RR][K4 ? 1 : JJ];
         auto tile_load = [&](auto ldu, auto ldh) {
-#pragma unroll
-        for (int r = 0; r < RR; r++) {
-            const uint64_t row = r0 + r < n ? r0 + r : n - 1;
-            const uint8_t *wr = w + row * rb;
-#pragma unroll
-            for (int j = 0; j < JJ; j++) {
-                const int u = r * JJ + j;
+            units(r0, [&](int r, int j, int u, uint64_t row, const uint8_t *wr) {
                 q[r][j] = make_uint4(0, 0, 0, 0);
                 if constexpr (K4) {
                     hd[r][j] = q[r][j];
@@ -2230,8 +2202,7 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
                         hs[r][j] = ldh(u, sr + JS * j), hb[r][j] = ldh(RR * JJ + u, br + JS * j);
                     }
                 }
-            }
-        }
+            });
         };
         auto gu = [](int, const uint8_t *src) -> uint4 { return __ldcs((const uint4 *)src); };
         auto gh = [](int, const uint16_t *src) -> uint16_t { return __ldg(src); };
