@@ -450,9 +450,9 @@ static void par_fused(void) {
 /* The fused mat-vec over int8 activations (MLXC_QMM_ACT_Q8: the GPU's
  * register walk) on both devices: MLX affine 4-bit, groups 32/64/128,
  * f16 and bf16 scales, 8-bit groups 32 and 64 (Q8_0 as affine, and
- * MLX's), Q4_K, Q5_K (and Q4_0, Q8_0 in place with MLXC_QMVR_CPA 2); k of one slice (4096), several (11008:
- * 3, 14336: 4) and a part slice (4128 for affine), every prologue and
- * epilogue. */
+ * MLX's), Q4_K, Q5_K (and Q4_0, Q8_0 in place with MLXC_QMVR_CPA 2);
+ * k of one slice (4096), several (11008: 3, 14336: 4) and a part slice
+ * (4128 for affine), every prologue and epilogue. */
 static void par_fused_q8(void) {
     static const qt_format fmts[] = {
         {MLXC_QF_MLX_AFFINE, 4, 64, MLXC_BF16}, {MLXC_QF_MLX_AFFINE, 4, 32, MLXC_F16},

@@ -200,10 +200,10 @@ MLXC_QF_HD static inline uint32_t mlxc_qmvr_stage_bytes(uint32_t f, uint32_t bit
     const uint32_t rr = r8 ? MLXC_QMVR_R8 : MLXC_QMVR_R, jj = f == MLXC_QMMF_AFFINE && bits == 8 ? 2 * MLXC_QMVR_J : MLXC_QMVR_J;
     const uint32_t units = rr * jj * (f == MLXC_QMMF_Q5_K ? 3 : f == MLXC_QMMF_Q4_K ? 2 : 1);
     const uint32_t words = f == MLXC_QMMF_AFFINE ? 2 * rr * jj : 0;
-    if (MLXC_QMVR_CPA == 2 && f == MLXC_QMMF_Q4_0) /* spans of 576 bytes, 16 bytes read past the last */
-        return MLXC_QMVR_STAGES * MLXC_QMVR_WARPS * MLXC_QMVR_R * MLXC_QMVR_J * 576 + 16;
-    if (MLXC_QMVR_CPA == 2 && f == MLXC_QMMF_Q8_0) /* spans of 1088 bytes */
-        return MLXC_QMVR_STAGES * MLXC_QMVR_WARPS * MLXC_QMVR_R8 * MLXC_QMVR_J * 1088 + 16;
+    if (MLXC_QMVR_CPA == 2 && (f == MLXC_QMMF_Q4_0 || f == MLXC_QMMF_Q8_0)) { /* spans of 32 blocks, 16 bytes read past the last */
+        const uint32_t gb = f == MLXC_QMMF_Q8_0 ? sizeof(mlxc_block_q8_0) : sizeof(mlxc_block_q4_0);
+        return MLXC_QMVR_STAGES * MLXC_QMVR_WARPS * rr * jj * 32 * gb + 16;
+    }
     if (MLXC_QMVR_CPA == 2 && (f == MLXC_QMMF_Q4_K || f == MLXC_QMMF_Q5_K)) /* codes (and fifth bits), a head per 8 lanes */
         return MLXC_QMVR_STAGES * 16 * (rr * jj * 32 * MLXC_QMVR_WARPS * (f == MLXC_QMMF_Q5_K ? 2 : 1) + rr * jj * 4 * MLXC_QMVR_WARPS);
     if (MLXC_QMVR_CPA == 2) return f == MLXC_QMMF_AFFINE ? MLXC_QMVR_STAGES * 32 * MLXC_QMVR_WARPS * 16 * units : 0;

@@ -2009,7 +2009,7 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
     /* Q40 / Q80: GGUF Q4_0 / Q8_0 blocks in place, through the ring
      * (MLXC_QMVR_CPA 2); GB the block's bytes */
     constexpr bool Q40 = F == MLXC_QMMF_Q4_0, Q80 = F == MLXC_QMMF_Q8_0, QG = Q40 || Q80;
-    constexpr uint32_t GB = Q80 ? 34 : 18;
+    constexpr uint32_t GB = Q80 ? sizeof(mlxc_block_q8_0) : sizeof(mlxc_block_q4_0);
     (void)GB;
     static_assert(K4 || (QG && MLXC_QMVR_CPA == 2) || (F == MLXC_QMMF_AFFINE && (BITS == 4 || BITS == 8)),
                   "qmvr: MLX affine 4/8-bit, Q4_K, Q5_K (Q4_0, Q8_0 with the ring)");
@@ -2086,6 +2086,7 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
      * makes the row's valid bytes whole units */
     constexpr uint32_t SP = 32 * GB;
     uint8_t *q0s = smem + mlxc_qmvr_smem_bytes(k);
+    auto span = [&](uint32_t st, int u) { return q0s + st * (NT / 32 * RR * JJ * SP) + (wi * RR * JJ + u) * SP; };
     auto issue = [&](uint32_t i) {
         const uint64_t t0 = ((uint64_t)blockIdx.x + (uint64_t)i * gridDim.x) * tile;
         const uint64_t r0 = t0 + (uint64_t)gi * RR;
@@ -2093,7 +2094,7 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
             const uint32_t vb = nch * GB;
             units(r0, [&](int, int j, int u, uint64_t, const uint8_t *wr) {
                 const uint32_t sp = SP * (s * JJ + j);
-                uint8_t *dst = q0s + (i % P) * (NT / 32 * RR * JJ * SP) + (wi * RR * JJ + u) * SP;
+                uint8_t *dst = span(i % P, u);
 #pragma unroll
                 for (uint32_t o = 0; o + 512 <= SP; o += 512)
                     if (sp + o + 16 * lane < vb) cp16(dst + o + 16 * lane, wr + sp + o + 16 * lane);
@@ -2210,35 +2211,28 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
         if constexpr (QG) {
             cp_wait<P - 1>();
             __syncwarp(); /* the warp's spans were copied by its lanes */
-#pragma unroll
-            for (int r = 0; r < RR; r++)
-#pragma unroll
-                for (int j = 0; j < JJ; j++) {
-                    /* the lane's block: its f16 scale, then 16 / 32 code
-                     * bytes 2 bytes past a word boundary or on one */
-                    const uint8_t *b = q0s + (ti % P) * (NT / 32 * RR * JJ * SP) + ((wi * RR + r) * JJ + j) * SP + GB * lane;
-                    const uint32_t *wp = (const uint32_t *)((uintptr_t)(b + 2) & ~(uintptr_t)3);
-                    const uint32_t sh = 8 * (uint32_t)((uintptr_t)(b + 2) & 3);
-                    q[r][j] = make_uint4(__funnelshift_r(wp[0], wp[1], sh), __funnelshift_r(wp[1], wp[2], sh),
-                                         __funnelshift_r(wp[2], wp[3], sh), __funnelshift_r(wp[3], wp[4], sh));
-                    if constexpr (Q80)
-                        q5[r][j] = make_uint4(__funnelshift_r(wp[4], wp[5], sh), __funnelshift_r(wp[5], wp[6], sh),
-                                              __funnelshift_r(wp[6], wp[7], sh), __funnelshift_r(wp[7], wp[8], sh));
-                    hs[r][j] = on[j] ? *(const uint16_t *)b : (uint16_t)0;
-                }
+            units(r0, [&](int r, int j, int u, uint64_t, const uint8_t *) {
+                /* the lane's block: its f16 scale, then 16 / 32 code bytes
+                 * 2 bytes past a word boundary or on one */
+                const uint8_t *b = span(ti % P, u) + GB * lane;
+                const uint32_t *wp = (const uint32_t *)((uintptr_t)(b + 2) & ~(uintptr_t)3);
+                const uint32_t sh = 8 * (uint32_t)((uintptr_t)(b + 2) & 3);
+                q[r][j] = make_uint4(__funnelshift_r(wp[0], wp[1], sh), __funnelshift_r(wp[1], wp[2], sh),
+                                     __funnelshift_r(wp[2], wp[3], sh), __funnelshift_r(wp[3], wp[4], sh));
+                if constexpr (Q80)
+                    q5[r][j] = make_uint4(__funnelshift_r(wp[4], wp[5], sh), __funnelshift_r(wp[5], wp[6], sh),
+                                          __funnelshift_r(wp[6], wp[7], sh), __funnelshift_r(wp[7], wp[8], sh));
+                hs[r][j] = on[j] ? *(const uint16_t *)b : (uint16_t)0;
+            });
         } else if constexpr (RG && K4) {
             cp_wait<P - 1>();
             __syncwarp(); /* the heads were copied by lanes % 8 == 0 */
             const uint4 *b = kst + (ti % P) * SU4;
-#pragma unroll
-            for (int r = 0; r < RR; r++)
-#pragma unroll
-                for (int j = 0; j < JJ; j++) {
-                    const int u = r * JJ + j;
-                    q[r][j] = hd[r][j] = make_uint4(0, 0, 0, 0);
-                    if (on[j]) q[r][j] = b[u * NT + threadIdx.x], hd[r][j] = b[KC + u * (NT / 8) + threadIdx.x / 8];
-                    if constexpr (K5) q5[r][j] = on[j] ? b[(RR * JJ + u) * NT + threadIdx.x] : hd[r][j];
-                }
+            units(r0, [&](int r, int j, int u, uint64_t, const uint8_t *) {
+                q[r][j] = hd[r][j] = make_uint4(0, 0, 0, 0);
+                if (on[j]) q[r][j] = b[u * NT + threadIdx.x], hd[r][j] = b[KC + u * (NT / 8) + threadIdx.x / 8];
+                if constexpr (K5) q5[r][j] = on[j] ? b[(RR * JJ + u) * NT + threadIdx.x] : hd[r][j];
+            });
         } else if constexpr (RG) {
             cp_wait<P - 1>();
             tile_load([&](int slot, const uint8_t *) -> uint4 { return su[((ti % P) * NU + slot) * NT]; }, gh);
