@@ -463,14 +463,15 @@ static void par_fused_q8(void) {
         {MLXC_QF_Q4_0, 0, 32, MLXC_U8},         {MLXC_QF_Q8_0, 0, 32, MLXC_U8},
 #endif
     };
-    static const uint32_t ks[] = {4096, 11008, 14336, 4128};
+    /* 2048 and 1024: one slice of half the chunks a lane (mlxc_qmvr_j) */
+    static const uint32_t ks[] = {4096, 11008, 14336, 4128, 2048, 1024};
     for (size_t fi = 0; fi < sizeof fmts / sizeof *fmts; fi++)
         for (int c = 0; c < 6; c++) {
             const int pro = c % 3, epi = c / 3;
             /* Q4_0 and Q8_0 are walked in place where their rows are whole
              * 16-byte units (k % 256 == 0) */
             const bool gg = fmts[fi].f == MLXC_QF_Q4_0 || fmts[fi].f == MLXC_QF_Q8_0;
-            const uint32_t kc = ks[(fi + (size_t)c) % 4], kg = gg ? 256 : fmts[fi].group;
+            const uint32_t kc = ks[(fi + (size_t)c) % (sizeof ks / sizeof *ks)], kg = gg ? 256 : fmts[fi].group;
             const uint32_t n = 1003, k = kc % kg ? 4096 : kc;
             qt_weight w = qt_weight_rand(fmts[fi], n, k);
             qt_dev_weight wc = qt_upload(cpu, &w), wg = qt_upload(gpu, &w);

@@ -181,6 +181,20 @@ typedef struct mlxc_p_qmvf {
 #ifndef MLXC_QMVR_STAGES
 #define MLXC_QMVR_STAGES 2
 #endif
+/* With MLXC_QMVR_SMALLK 1 (a comparison switch, default 0, not yet
+ * measured on a GPU), a k that one slice of MLXC_QMVR_J / 2 chunks a lane
+ * covers (k <= 2048 at J 4: a 1B model's q/k/v, gate/up and o
+ * projections) is walked with half the chunks a lane and twice the rows a
+ * warp, so that every lane loads: at J 4 a 2048-column row leaves half
+ * the lanes' units empty.  A tile's units, and so its stage bytes, stay
+ * the same. */
+#ifndef MLXC_QMVR_SMALLK
+#define MLXC_QMVR_SMALLK 0
+#endif
+/* Chunks a lane holds at k. */
+MLXC_QF_HD static inline uint32_t mlxc_qmvr_j(uint32_t k) {
+    return MLXC_QMVR_SMALLK && k / 32 <= 32 * (MLXC_QMVR_J / 2) ? MLXC_QMVR_J / 2 : MLXC_QMVR_J;
+}
 MLXC_QF_HD static inline int mlxc_qmvr_takes(uint32_t f, uint32_t bits, uint32_t k, uint32_t group, uint32_t es) {
     if (k % 32 != 0 || k / 32 > 32 * MLXC_QMVR_J * MLXC_QMVR_WARPS) return 0;
     if (f == MLXC_QMMF_Q4_K || f == MLXC_QMMF_Q5_K) return k % 256 == 0;
@@ -189,7 +203,7 @@ MLXC_QF_HD static inline int mlxc_qmvr_takes(uint32_t f, uint32_t bits, uint32_t
            (group == 32 || group == 64 || group == 128) && k % group == 0;
 }
 MLXC_QF_HD static inline uint32_t mlxc_qmvr_slices(uint32_t k) {
-    return (k / 32 + 32 * MLXC_QMVR_J - 1) / (32 * MLXC_QMVR_J);
+    return (k / 32 + 32 * mlxc_qmvr_j(k) - 1) / (32 * mlxc_qmvr_j(k));
 }
 /* Shared memory of the walk: x' (k bytes, then 8 a chunk; 16-byte
  * rounded), then with MLXC_QMVR_CPA what mlxc_qmvr_stage_bytes gives: 1
@@ -213,7 +227,7 @@ MLXC_QF_HD static inline uint32_t mlxc_qmvr_smem_bytes(uint32_t k) { return (k +
 /* Rows of one tile (a block's rows at a time): 8 / S row groups. */
 MLXC_QF_HD static inline uint32_t mlxc_qmvr_rows(uint32_t f, uint32_t bits, uint32_t k) {
     const int r8 = (f == MLXC_QMMF_AFFINE && bits == 8) || f == MLXC_QMMF_Q5_K || f == MLXC_QMMF_Q8_0;
-    return MLXC_QMVR_WARPS / mlxc_qmvr_slices(k) * (r8 ? MLXC_QMVR_R8 : MLXC_QMVR_R);
+    return MLXC_QMVR_WARPS / mlxc_qmvr_slices(k) * (r8 ? MLXC_QMVR_R8 : MLXC_QMVR_R) * (MLXC_QMVR_J / mlxc_qmvr_j(k));
 }
 
 /* qmoe_F_X_Y(x, w, scales, biases, ids, y, mlxc_p_qmoe): expert-routed

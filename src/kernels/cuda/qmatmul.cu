@@ -2000,7 +2000,7 @@ __device__ __forceinline__ void qmoeg(const X *__restrict__ x, const uint8_t *__
  * ------------------------------------------------------------------------- */
 template <int SD> __device__ __forceinline__ float qmvr_sc(uint16_t h) { return SD == MLXC_QS_F16 ? f16(h) : bf16(h); }
 
-template <int F, int BITS, int SD, int GSH>
+template <int F, int BITS, int SD, int GSH, int JT>
 __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse *fz, const uint8_t *__restrict__ w,
                                      const uint16_t *__restrict__ sc, const uint16_t *__restrict__ bi,
                                      uint16_t *__restrict__ y, const mlxc_p_qmatmul &p, QtcRed &red, uint8_t *smem) {
@@ -2013,7 +2013,9 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
     (void)GB;
     static_assert(K4 || (QG && MLXC_QMVR_CPA == 2) || (F == MLXC_QMMF_AFFINE && (BITS == 4 || BITS == 8)),
                   "qmvr: MLX affine 4/8-bit, Q4_K, Q5_K (Q4_0, Q8_0 with the ring)");
-    constexpr int J = MLXC_QMVR_J, JJ = A8 ? 2 * J : J, RR = A8 || K5 || Q80 ? MLXC_QMVR_R8 : MLXC_QMVR_R;
+    /* J chunks a lane (mlxc_qmvr_j), RR rows a warp: fewer chunks, more
+     * rows, the same units a lane */
+    constexpr int J = JT, JJ = A8 ? 2 * J : J, RR = (A8 || K5 || Q80 ? MLXC_QMVR_R8 : MLXC_QMVR_R) * (MLXC_QMVR_J / J);
     constexpr uint32_t SB = K5 ? 176 : 144, QO = K5 ? 48 : 16; /* super-block bytes, its codes' offset */
     constexpr int XO = A8 ? 1 : JJ, KM = K4 ? JJ : 1; /* sizes of the arrays a walk does not use */
     /* units a scale group spans on a lane's next unit (group = 32 << GSH) */
@@ -2331,13 +2333,26 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
         }
     }
 }
+/* The walk at the chunks a lane that k takes (mlxc_qmvr_j). */
+template <int F, int BITS, int SD, int GSH>
+__device__ __forceinline__ void qmvr_k(const uint16_t *x, const QFuse *fz, const uint8_t *w, const uint16_t *sc,
+                                       const uint16_t *bi, uint16_t *y, const mlxc_p_qmatmul &p, QtcRed &red,
+                                       uint8_t *smem) {
+#if MLXC_QMVR_SMALLK
+    if (mlxc_qmvr_j(p.k) != MLXC_QMVR_J) {
+        qmvr<F, BITS, SD, GSH, MLXC_QMVR_J / 2>(x, fz, w, sc, bi, y, p, red, smem);
+        return;
+    }
+#endif
+    qmvr<F, BITS, SD, GSH, MLXC_QMVR_J>(x, fz, w, sc, bi, y, p, red, smem);
+}
 template <int BITS, int SD>
 __device__ __forceinline__ void qmvr_g(const uint16_t *x, const QFuse *fz, const uint8_t *w, const uint16_t *sc,
                                        const uint16_t *bi, uint16_t *y, const mlxc_p_qmatmul &p, QtcRed &red,
                                        uint8_t *smem) {
-    if (p.group == 32) qmvr<MLXC_QMMF_AFFINE, BITS, SD, 0>(x, fz, w, sc, bi, y, p, red, smem);
-    else if (p.group == 64) qmvr<MLXC_QMMF_AFFINE, BITS, SD, 1>(x, fz, w, sc, bi, y, p, red, smem);
-    else qmvr<MLXC_QMMF_AFFINE, BITS, SD, 2>(x, fz, w, sc, bi, y, p, red, smem);
+    if (p.group == 32) qmvr_k<MLXC_QMMF_AFFINE, BITS, SD, 0>(x, fz, w, sc, bi, y, p, red, smem);
+    else if (p.group == 64) qmvr_k<MLXC_QMMF_AFFINE, BITS, SD, 1>(x, fz, w, sc, bi, y, p, red, smem);
+    else qmvr_k<MLXC_QMMF_AFFINE, BITS, SD, 2>(x, fz, w, sc, bi, y, p, red, smem);
 }
 /* One int8-walk kernel's body: affine by the scales' dtype and group, the
  * K-quants with their f16 scales. */
@@ -2345,7 +2360,7 @@ template <int F, int BITS>
 __device__ __forceinline__ void qmvr_run(const uint16_t *x, const QFuse *fz, const uint8_t *w, const uint16_t *sc,
                                          const uint16_t *bi, uint16_t *y, const mlxc_p_qmatmul &p, QtcRed &red,
                                          uint8_t *smem) {
-    if constexpr (F != MLXC_QMMF_AFFINE) qmvr<F, 0, MLXC_QS_F16, 0>(x, fz, w, sc, bi, y, p, red, smem);
+    if constexpr (F != MLXC_QMMF_AFFINE) qmvr_k<F, 0, MLXC_QS_F16, 0>(x, fz, w, sc, bi, y, p, red, smem);
     else if (p.sdtype == MLXC_QS_F16) qmvr_g<BITS, MLXC_QS_F16>(x, fz, w, sc, bi, y, p, red, smem);
     else qmvr_g<BITS, MLXC_QS_BF16>(x, fz, w, sc, bi, y, p, red, smem);
 }
