@@ -191,6 +191,11 @@ typedef struct mlxc_p_qmvf {
 #ifndef MLXC_QMVR_SMALLK
 #define MLXC_QMVR_SMALLK 0
 #endif
+/* Whether a format's walk takes MLXC_QMVR_R8 rows at a time (twice the
+ * units a lane, or three loads a unit) instead of MLXC_QMVR_R. */
+MLXC_QF_HD static inline int mlxc_qmvr_r8(uint32_t f, uint32_t bits) {
+    return (f == MLXC_QMMF_AFFINE && bits == 8) || f == MLXC_QMMF_Q5_K || f == MLXC_QMMF_Q8_0;
+}
 /* Chunks a lane holds at k. */
 MLXC_QF_HD static inline uint32_t mlxc_qmvr_j(uint32_t k) {
     return MLXC_QMVR_SMALLK && k / 32 <= 32 * (MLXC_QMVR_J / 2) ? MLXC_QMVR_J / 2 : MLXC_QMVR_J;
@@ -203,15 +208,15 @@ MLXC_QF_HD static inline int mlxc_qmvr_takes(uint32_t f, uint32_t bits, uint32_t
            (group == 32 || group == 64 || group == 128) && k % group == 0;
 }
 MLXC_QF_HD static inline uint32_t mlxc_qmvr_slices(uint32_t k) {
-    return (k / 32 + 32 * mlxc_qmvr_j(k) - 1) / (32 * mlxc_qmvr_j(k));
+    const uint32_t c = 32 * mlxc_qmvr_j(k); /* chunks a slice */
+    return (k / 32 + c - 1) / c;
 }
 /* Shared memory of the walk: x' (k bytes, then 8 a chunk; 16-byte
  * rounded), then with MLXC_QMVR_CPA what mlxc_qmvr_stage_bytes gives: 1
  * the first tile's 16-byte units and 4-byte scale words a thread, 2 the
  * ring's stages */
 MLXC_QF_HD static inline uint32_t mlxc_qmvr_stage_bytes(uint32_t f, uint32_t bits) {
-    const int r8 = (f == MLXC_QMMF_AFFINE && bits == 8) || f == MLXC_QMMF_Q5_K || f == MLXC_QMMF_Q8_0;
-    const uint32_t rr = r8 ? MLXC_QMVR_R8 : MLXC_QMVR_R, jj = f == MLXC_QMMF_AFFINE && bits == 8 ? 2 * MLXC_QMVR_J : MLXC_QMVR_J;
+    const uint32_t rr = mlxc_qmvr_r8(f, bits) ? MLXC_QMVR_R8 : MLXC_QMVR_R, jj = f == MLXC_QMMF_AFFINE && bits == 8 ? 2 * MLXC_QMVR_J : MLXC_QMVR_J;
     const uint32_t units = rr * jj * (f == MLXC_QMMF_Q5_K ? 3 : f == MLXC_QMMF_Q4_K ? 2 : 1);
     const uint32_t words = f == MLXC_QMMF_AFFINE ? 2 * rr * jj : 0;
     if (MLXC_QMVR_CPA == 2 && (f == MLXC_QMMF_Q4_0 || f == MLXC_QMMF_Q8_0)) { /* spans of 32 blocks, 16 bytes read past the last */
@@ -226,8 +231,8 @@ MLXC_QF_HD static inline uint32_t mlxc_qmvr_stage_bytes(uint32_t f, uint32_t bit
 MLXC_QF_HD static inline uint32_t mlxc_qmvr_smem_bytes(uint32_t k) { return (k + k / 32 * 8 + 15) / 16 * 16; }
 /* Rows of one tile (a block's rows at a time): 8 / S row groups. */
 MLXC_QF_HD static inline uint32_t mlxc_qmvr_rows(uint32_t f, uint32_t bits, uint32_t k) {
-    const int r8 = (f == MLXC_QMMF_AFFINE && bits == 8) || f == MLXC_QMMF_Q5_K || f == MLXC_QMMF_Q8_0;
-    return MLXC_QMVR_WARPS / mlxc_qmvr_slices(k) * (r8 ? MLXC_QMVR_R8 : MLXC_QMVR_R) * (MLXC_QMVR_J / mlxc_qmvr_j(k));
+    return MLXC_QMVR_WARPS / mlxc_qmvr_slices(k) * (mlxc_qmvr_r8(f, bits) ? MLXC_QMVR_R8 : MLXC_QMVR_R) *
+           (MLXC_QMVR_J / mlxc_qmvr_j(k));
 }
 
 /* qmoe_F_X_Y(x, w, scales, biases, ids, y, mlxc_p_qmoe): expert-routed

@@ -2053,7 +2053,8 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
     constexpr uint32_t NT = 32 * MLXC_QMVR_WARPS;
     constexpr bool CP = MLXC_QMVR_CPA == 1 && F == MLXC_QMMF_AFFINE && BITS == 4; /* the others spill with it */
     constexpr int NU = RR * JJ * (K5 ? 3 : K4 ? 2 : 1);
-    uint4 *su = (uint4 *)(smem + mlxc_qmvr_smem_bytes(k)) + threadIdx.x;
+    uint8_t *stg = smem + mlxc_qmvr_smem_bytes(k); /* the staged tiles, after x' */
+    uint4 *su = (uint4 *)stg + threadIdx.x;
     uint32_t *sw = (uint32_t *)(su - threadIdx.x + NU * NT) + threadIdx.x;
     const uint16_t *send = sc + n * gpr, *bend = bi + n * gpr;
     auto cpw = [&](uint32_t *dst, const uint16_t *src, const uint16_t *base, const uint16_t *end) {
@@ -2080,15 +2081,14 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
      * fifth-bit units after them, then one head (d, dmin, scales) per 8
      * lanes (slot u NT / 8 + tid / 8), copied by lane % 8 == 0 */
     constexpr uint32_t KC = RR * JJ * NT * (K5 ? 2 : 1), SU4 = KC + RR * JJ * NT / 8;
-    uint4 *kst = (uint4 *)(smem + mlxc_qmvr_smem_bytes(k));
+    uint4 *kst = (uint4 *)stg;
     constexpr int P = MLXC_QMVR_STAGES;
     /* Q4_0 / Q8_0: the warp's 32 blocks of (r, j) are SP = 32 GB bytes of
      * the row (36 / 68 units: lane l copies units l, l + 32 and lanes 0-3
      * the last 4), at span ((wi RR + r) JJ + j) of the stage; k % 256 == 0
      * makes the row's valid bytes whole units */
     constexpr uint32_t SP = 32 * GB;
-    uint8_t *q0s = smem + mlxc_qmvr_smem_bytes(k);
-    auto span = [&](uint32_t st, int u) { return q0s + st * (NT / 32 * RR * JJ * SP) + (wi * RR * JJ + u) * SP; };
+    auto span = [&](uint32_t st, int u) { return stg + st * (NT / 32 * RR * JJ * SP) + (wi * RR * JJ + u) * SP; };
     auto issue = [&](uint32_t i) {
         const uint64_t t0 = ((uint64_t)blockIdx.x + (uint64_t)i * gridDim.x) * tile;
         const uint64_t r0 = t0 + (uint64_t)gi * RR;
