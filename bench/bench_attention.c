@@ -136,34 +136,38 @@ static int dec_sets(uint32_t KVH, uint32_t T, uint32_t hd, size_t *elems) {
 }
 
 /* One decode table: query heads H over each of the n_kvh KV head counts
- * kvhs, at head dim hd, over the n_ctx contexts ctxs. */
+ * kvhs, at head dim hd, over the n_ctx contexts ctxs, in caches of cap
+ * slots (0: as many as the context; else the split count is the one a
+ * cap-slot cache gets, as in a model's decode step at a short context). */
 static void decode_table_of(uint32_t H, const uint32_t *kvhs, size_t n_kvh, uint32_t hd, const uint32_t *ctxs,
-                            size_t n_ctx) {
+                            size_t n_ctx, uint32_t cap) {
     /* one pool of bf16 for every shape's sets: K_i, V_i at 2i, 2i+1 cache sizes */
     size_t pool_elems = 0;
     for (size_t hi = 0; hi < n_kvh; hi++)
         for (size_t ci = 0; ci < n_ctx; ci++) {
             size_t e;
-            const int n = dec_sets(kvhs[hi], ctxs[ci], hd, &e);
+            const int n = dec_sets(kvhs[hi], cap > ctxs[ci] ? cap : ctxs[ci], hd, &e);
             if ((size_t)n * 2 * e > pool_elems) pool_elems = (size_t)n * 2 * e;
         }
     mlxc_buffer *pool = alloc_rand(MLXC_BF16, pool_elems);
-    printf("\n## decode (bf16 q/K/V/out, head dim %u, %u query heads; K/V rotated over >= %.0f MB)\n\n", hd, H,
+    printf("\n## decode (bf16 q/K/V/out, head dim %u, %u query heads; K/V rotated over >= %.0f MB", hd, H,
            ROT_BYTES / 1e6);
+    if (cap) printf("; caches of %u slots, the context their first keys", cap);
+    printf(")\n\n");
     printf("| KV heads | context | splits | K/V sets | time (us) | MB read+written | GB/s | of ceiling (%.0f GB/s) | check |\n",
            bench_g.ceiling / 1e9);
     printf("|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
     for (size_t hi = 0; hi < n_kvh; hi++)
         for (size_t ci = 0; ci < n_ctx; ci++) {
-            const uint32_t KVH = kvhs[hi], T = ctxs[ci];
+            const uint32_t KVH = kvhs[hi], T = ctxs[ci], C = cap > T ? cap : T;
             dec_ctx c;
             memset(&c, 0, sizeof c);
             c.d = (mlxc_attention_desc){.struct_size = sizeof(mlxc_attention_desc), .n_heads = H, .n_kv_heads = KVH,
-                                        .head_dim = hd, .kv_capacity = T, .kv_len = T,
+                                        .head_dim = hd, .kv_capacity = C, .kv_len = T,
                                         .scale = 1.0f / sqrtf((float)hd)};
             size_t sb = 0, e = 0;
             mlxc_attention_decode_scratch_bytes(gpu, &c.d, &sb);
-            c.nsets = dec_sets(KVH, T, hd, &e);
+            c.nsets = dec_sets(KVH, C, hd, &e);
             int64_t shape[1] = {(int64_t)e};
             for (int i = 0; i < c.nsets; i++)
                 if (mlxc_buffer_view(pool, (size_t)(2 * i) * e * 2, MLXC_BF16, 1, shape, &c.ks[i]) ||
@@ -198,9 +202,12 @@ static void decode_table_of(uint32_t H, const uint32_t *kvhs, size_t n_kvh, uint
  * and 8; the plain f32 kernel). */
 static const uint32_t dec512_ctxs[] = {1024, 4096, 16384};
 static const uint32_t dec512_kvhs[] = {1, 2};
+/* Short contexts in a 4096-slot cache: a model's first decode steps. */
+static const uint32_t dec_short_ctxs[] = {16, 64, 128, 256, 1024};
 static void decode_table(void) {
-    decode_table_of(32, dec_kvhs, 2, 128, dec_ctxs, sizeof dec_ctxs / sizeof *dec_ctxs);
-    decode_table_of(16, dec512_kvhs, 2, 512, dec512_ctxs, sizeof dec512_ctxs / sizeof *dec512_ctxs);
+    decode_table_of(32, dec_kvhs, 2, 128, dec_ctxs, sizeof dec_ctxs / sizeof *dec_ctxs, 0);
+    decode_table_of(32, dec_kvhs, 1, 128, dec_short_ctxs, sizeof dec_short_ctxs / sizeof *dec_short_ctxs, 4096);
+    decode_table_of(16, dec512_kvhs, 2, 512, dec512_ctxs, sizeof dec512_ctxs / sizeof *dec512_ctxs, 0);
 }
 
 static void prefill_table(void) {

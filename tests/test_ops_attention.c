@@ -516,17 +516,34 @@ static attn_case ac_contract_case(uint32_t H, uint32_t KVH, uint32_t hd, uint32_
     return c;
 }
 
+/* The split settings of scratch_sequence_on's passes: MLXC_ATTN_DECODE_SPLITS
+ * and MLXC_ATTN_SPLIT_KEYS (NULL: unset). */
+static const char *const k_split_pass[4][3] = {
+    {NULL, NULL, "default splits"},
+    {"37", NULL, "37 splits"},
+    {"37", "0", "37 splits, every split live"},
+    {NULL, "100000", "one live split"},
+};
+static void split_pass_env(int pass) {
+    const char *const *e = pass >= 0 ? k_split_pass[pass] : k_split_pass[0];
+    if (e[0]) setenv("MLXC_ATTN_DECODE_SPLITS", e[0], 1);
+    else unsetenv("MLXC_ATTN_DECODE_SPLITS");
+    if (e[1]) setenv("MLXC_ATTN_SPLIT_KEYS", e[1], 1);
+    else unsetenv("MLXC_ATTN_SPLIT_KEYS");
+}
+
 /* One scratch, zeroed once, under a sequence of decodes of three descs at
- * several lengths (host-known and from len_buf), first with the device's
- * split rule, then with 37 forced splits (two merge rounds, trailing empty
- * splits); the counters are zero after every call. */
+ * several lengths (host-known and from len_buf), with the device's split
+ * rule, with 37 forced splits (two merge rounds, trailing empty splits),
+ * with every split live whatever the length, and with one live split (out
+ * written by the split itself); the counters are zero after every call. */
 static void scratch_sequence_on(mlxc_device *dev) {
     attn_case cs[3] = {ac_contract_case(16, 2, 128, 2500, 0, false), ac_contract_case(8, 8, 64, 300, 50, false),
                        ac_contract_case(12, 4, 256, 640, 0, true)};
     static const uint32_t lens[3][3] = {{2500, 1, 333}, {300, 17, 64}, {900, 641, 2}};
     size_t most = 0;
-    for (int pass = 0; pass < 2; pass++) {
-        if (pass) setenv("MLXC_ATTN_DECODE_SPLITS", "37", 1);
+    for (int pass = 0; pass < 4; pass++) {
+        split_pass_env(pass);
         for (int i = 0; i < 3; i++) {
             mlxc_attention_desc d = ac_desc(&cs[i]);
             size_t sb = 0;
@@ -534,12 +551,12 @@ static void scratch_sequence_on(mlxc_device *dev) {
             if (sb > most) most = sb;
         }
     }
-    unsetenv("MLXC_ATTN_DECODE_SPLITS");
+    split_pass_env(-1);
     mlxc_buffer *scratch = ac_scratch(dev, most, 8);
     ac_bufs b[3];
     for (int i = 0; i < 3; i++) b[i] = ac_upload(dev, &cs[i]);
-    for (int pass = 0; pass < 2; pass++) {
-        if (pass) setenv("MLXC_ATTN_DECODE_SPLITS", "37", 1);
+    for (int pass = 0; pass < 4; pass++) {
+        split_pass_env(pass);
         for (int j = 0; j < 3; j++)
             for (int i = 0; i < 3; i++) {
                 attn_case *c = &cs[i];
@@ -554,11 +571,11 @@ static void scratch_sequence_on(mlxc_device *dev) {
                 ot_poison(&b[i].out);
                 OT_RUN(dev, mlxc_attention_decode(enc, b[i].q.b, b[i].k.b, b[i].v.b, b[i].out.b, scratch,
                                                   dev_len ? b[i].lb.b : NULL, &d));
-                ac_check_out(c, &b[i].out, len, pass ? "37 splits" : "default splits");
+                ac_check_out(c, &b[i].out, len, k_split_pass[pass][2]);
                 CHECK_MSG(ac_counters_zero(scratch, 8), "pass %d, desc %d, length %u left a counter set", pass, i, len);
             }
     }
-    unsetenv("MLXC_ATTN_DECODE_SPLITS");
+    split_pass_env(-1);
     for (int i = 0; i < 3; i++) {
         ac_bufs_free(&b[i]);
         ac_free(&cs[i]);

@@ -43,9 +43,13 @@
  * keeps decodes of different descs from writing partials over each other's
  * counters when they share one scratch.
  *
- * Split s of a decode covers the positions [lo + s*chunk, lo + (s+1)*chunk)
- * clipped to [lo, L), chunk = round_up(ceil((L - lo) / S), 16), with L the
- * valid length and lo its first attended position.
+ * A decode uses the first `live` of its S splits (mlxc_attn_live_splits:
+ * at most one per split_keys keys of the span L - lo, L the valid length
+ * and lo its first attended position, both known only on the device).
+ * Split s < live covers the positions [lo + s*chunk, lo + (s+1)*chunk)
+ * clipped to [lo, L), chunk = round_up(ceil((L - lo) / live), 16); the
+ * splits from live on do nothing.  With one live split its item writes
+ * out itself and touches neither the counter nor the partials.
  */
 #ifndef MLXC_KERNELS_PARAMS_ATTENTION_H
 #define MLXC_KERNELS_PARAMS_ATTENTION_H
@@ -103,11 +107,33 @@ typedef struct mlxc_p_attn_decode {
     uint32_t len_mode;    /* MLXC_ATTN_LEN_*                              */
     uint32_t window;      /* 0 = none                                     */
     uint32_t ring;        /* slot = position % capacity                   */
-    uint32_t n_splits;
+    uint32_t n_splits;    /* splits of the scratch (the most a call uses) */
     uint32_t q_dtype, out_dtype;
     float    scale, softcap;
-    uint32_t pad[3];
+    uint32_t split_keys;  /* keys a live split covers at least; 0: any     */
+    uint32_t pad[2];
 } mlxc_p_attn_decode;
+
+#ifdef __CUDACC__
+#define MLXC_ATTN_HD __host__ __device__
+#else
+#define MLXC_ATTN_HD
+#endif
+
+/* The live splits of a decode over span keys with S splits: min(S,
+ * ceil(span / split_keys)), at least 1 (split_keys 0: S); *chunk gets the
+ * keys of each, round_up(ceil(span / live), MLXC_ATTN_SPLIT_ALIGN). */
+MLXC_ATTN_HD static inline uint32_t mlxc_attn_live_splits(int64_t span, uint32_t S, uint32_t split_keys,
+                                                          int64_t *chunk) {
+    uint32_t live = S ? S : 1;
+    if (split_keys) {
+        const int64_t most = (span + split_keys - 1) / split_keys;
+        if (most < (int64_t)live) live = most > 1 ? (uint32_t)most : 1u;
+    }
+    const int64_t c = (span + live - 1) / live;
+    *chunk = (c + MLXC_ATTN_SPLIT_ALIGN - 1) / MLXC_ATTN_SPLIT_ALIGN * MLXC_ATTN_SPLIT_ALIGN;
+    return live;
+}
 
 typedef struct mlxc_p_attn_prefill {
     uint32_t n_heads, n_kv_heads, head_dim, capacity;

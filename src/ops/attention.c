@@ -101,6 +101,21 @@ static uint32_t attn_splits(const mlxc_device *dev, const mlxc_attention_desc *d
     return s ? (uint32_t)s : 1;
 }
 
+/* Keys a live split of decode covers at least (mlxc_attn_live_splits): the
+ * split count above is fixed when the call is recorded, for the longest
+ * length, while the length itself is read on the device; a short one then
+ * uses fewer splits, and one split of at most this many keys writes out
+ * without the partials, the counter and the merge.  64 keys: the rule
+ * above, applied to the length of the call.  Measured (bench/results/
+ * attention-live-splits-2026-12-05.md): tg128 +1.5-2.2% on the H200,
+ * neutral on the H100; 256 or 512 keys gain 2-3% more at tg128 but cost
+ * 2-7 us a call at cold 512-2048-key contexts and up to 7x at head dim
+ * 512.  MLXC_ATTN_SPLIT_KEYS=n sets n (0: every split live; for tuning). */
+static uint32_t attn_split_keys(void) {
+    const long env = mlxc_env_int("MLXC_ATTN_SPLIT_KEYS", 64);
+    return env >= 0 && env <= INT32_MAX ? (uint32_t)env : 64u;
+}
+
 /* Scratch bytes of S splits (params_attention.h): the counter region, then
  * acc and (m, l) per (query head, split). */
 static size_t attn_scratch_bytes(const mlxc_attention_desc *d, uint32_t S) {
@@ -199,7 +214,8 @@ mlxc_status mlxc_attention_decode(mlxc_encoder *enc, const mlxc_buffer *q, const
         return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_attention_decode: scratch or out overlaps an operand");
 
     mlxc_p_attn_decode p = {d->n_heads, d->n_kv_heads, d->head_dim, d->kv_capacity, d->kv_len, len_mode, d->window,
-                            d->ring, S, attn_dt(q->dtype), attn_dt(out->dtype), d->scale, d->softcap, {0, 0, 0}};
+                            d->ring, S, attn_dt(q->dtype), attn_dt(out->dtype), d->scale, d->softcap,
+                            attn_split_keys(), {0, 0}};
     /* The exact bytes used (counters read and written, partials written):
      * the prefix of scratch. */
     mlxc_buffer *sv = NULL;

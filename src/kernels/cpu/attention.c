@@ -125,22 +125,24 @@ static void attn_decode_range(const mlxc_p_attn_decode *p, const void *len_buf, 
     ops_decode_range(p->kv_len, add, p->capacity, p->window, p->ring, lo, len);
 }
 
-/* Merge the S partials of each query head of KV head kvh into out. */
+/* Merge the first `live` of the S partials of each query head of KV head
+ * kvh into out. */
 static void attn_decode_merge_group(const mlxc_p_attn_decode *p, const float *acc_in, const float *ml, void *out,
-                                    uint32_t kvh) {
+                                    uint32_t kvh, uint32_t live) {
     const uint32_t hd = p->head_dim, G = p->n_heads / p->n_kv_heads, S = p->n_splits;
     for (uint64_t h = (uint64_t)kvh * G; h < (uint64_t)(kvh + 1) * G; h++) {
         float o[ATTN_MAX_HD];
-        const float L = ops_merge_splits(acc_in + h * S * hd, ml + h * S * 2, S, hd, o);
+        const float L = ops_merge_splits(acc_in + h * S * hd, ml + h * S * 2, live, hd, o);
         const float inv = L > 0.0f ? 1.0f / L : 0.0f;
         for (uint32_t d = 0; d < hd; d++) attn_st(p->out_dtype, out, h * hd + d, o[d] * inv);
     }
 }
 
-/* One item per (KV head, split), as on CUDA: the item writes its partial
- * and counts it in the head's counter (acquire-release, so the last to
- * arrive sees every other item's partial); the last merges and resets the
- * counter to zero for the next call. */
+/* One item per (KV head, split), as on CUDA: a live split's item writes
+ * its partial and counts it in the head's counter (acquire-release, so the
+ * last to arrive sees every other item's partial); the last merges and
+ * resets the counter to zero for the next call.  One live split writes out
+ * directly; the items past the live splits do nothing. */
 static void attn_decode(const mlxc_cpu_launch *l, uint32_t kv_dt) {
     const void *q = l->args[0], *len_buf = l->args[3];
     const uint16_t *k = l->args[1], *v = l->args[2];
@@ -153,13 +155,13 @@ static void attn_decode(const mlxc_cpu_launch *l, uint32_t kv_dt) {
     float *acc_out = scratch + MLXC_ATTN_COUNTER_WORDS(p->n_kv_heads), *ml_out = acc_out + (size_t)p->n_heads * S * hd;
     int64_t lo, L;
     attn_decode_range(p, len_buf, &lo, &L);
-    const int64_t span = L - lo;
-    int64_t chunk = (span + S - 1) / S;
-    chunk = (chunk + MLXC_ATTN_SPLIT_ALIGN - 1) / MLXC_ATTN_SPLIT_ALIGN * MLXC_ATTN_SPLIT_ALIGN;
+    int64_t chunk;
+    const uint32_t live = mlxc_attn_live_splits(L - lo, S, p->split_keys, &chunk);
     uint64_t i0, i1;
     mlxc_cpu_slice(l, (uint64_t)p->n_kv_heads * S, &i0, &i1);
     for (uint64_t it = i0; it < i1; it++) {
         const uint32_t kvh = (uint32_t)(it / S), sp = (uint32_t)(it % S);
+        if (sp >= live) continue;
         int64_t s_lo = lo + (int64_t)sp * chunk, s_hi = s_lo + chunk;
         if (s_hi > L) s_hi = L;
         float qf[ATTN_MAX_ROWS * ATTN_MAX_HD], m[ATTN_MAX_ROWS], ls[ATTN_MAX_ROWS], acc[ATTN_MAX_ROWS * ATTN_MAX_HD];
@@ -179,6 +181,14 @@ static void attn_decode(const mlxc_cpu_launch *l, uint32_t kv_dt) {
                                   .ring = p->ring, .scale = p->scale, .softcap = p->softcap};
             attn_rows(&src, qf, G, rlo, rhi, s_lo, s_hi, m, ls, acc, kb, vb);
         }
+        if (live == 1) {
+            for (uint32_t g = 0; g < G; g++) {
+                const uint64_t h = (uint64_t)kvh * G + g;
+                const float inv = ls[g] > 0.0f ? 1.0f / ls[g] : 0.0f;
+                for (uint32_t d = 0; d < hd; d++) attn_st(p->out_dtype, out, h * hd + d, acc[g * hd + d] * inv);
+            }
+            continue;
+        }
         for (uint32_t g = 0; g < G; g++) {
             const uint64_t row = ((uint64_t)kvh * G + g) * S + sp;
             ml_out[row * 2] = m[g];
@@ -186,9 +196,9 @@ static void attn_decode(const mlxc_cpu_launch *l, uint32_t kv_dt) {
             if (m[g] > -INFINITY)
                 for (uint32_t d = 0; d < hd; d++) acc_out[row * hd + d] = acc[g * hd + d];
         }
-        if (__atomic_add_fetch(&ctr[kvh], 1u, __ATOMIC_ACQ_REL) == S) {
+        if (__atomic_add_fetch(&ctr[kvh], 1u, __ATOMIC_ACQ_REL) == live) {
             __atomic_store_n(&ctr[kvh], 0u, __ATOMIC_RELAXED);
-            attn_decode_merge_group(p, acc_out, ml_out, out, kvh);
+            attn_decode_merge_group(p, acc_out, ml_out, out, kvh, live);
         }
     }
 }

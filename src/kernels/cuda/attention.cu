@@ -45,21 +45,21 @@ using mlxc::block_linear;
  * split with m = -inf was never written: it is loaded but selected away. */
 template <int HD>
 __device__ __forceinline__ void decode_merge_group(const float *acc, const float *ml, void *out, uint32_t kvh,
-                                                   uint32_t G, uint32_t S, uint32_t out_dt) {
+                                                   uint32_t G, uint32_t S, uint32_t live, uint32_t out_dt) {
     constexpr int D4 = HD / 4, R = 16;
     for (uint32_t e = threadIdx.x; e < G * D4; e += NT) {
         const uint32_t r = e / D4, d4 = e % D4;
         const uint64_t row0 = ((uint64_t)kvh * G + r) * S; /* (head, split 0) */
         float M = -INFINITY, L = 0.0f;
         float4 o = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-        for (uint32_t s0 = 0; s0 < S; s0 += R) {
+        for (uint32_t s0 = 0; s0 < live; s0 += R) {
             float2 w[R];
             float4 x[R];
 #pragma unroll
             for (int j = 0; j < R; j++) {
                 w[j] = make_float2(-INFINITY, 0.0f);
                 x[j] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-                if (s0 + j < S) {
+                if (s0 + j < live) {
                     w[j] = __ldcg(reinterpret_cast<const float2 *>(ml) + row0 + s0 + j);
                     x[j] = __ldcg(reinterpret_cast<const float4 *>(acc + (row0 + s0 + j) * HD) + d4);
                 }
@@ -115,19 +115,24 @@ __device__ __forceinline__ void decode(const void *q, const T *k, const T *v, co
     int64_t lo = 0;
     if (p.window && L > p.window) lo = L - p.window;
     if (p.ring && L - lo > p.capacity) lo = L - p.capacity;
-    int64_t chunk = (L - lo + S - 1) / S;
-    chunk = (chunk + MLXC_ATTN_SPLIT_ALIGN - 1) / MLXC_ATTN_SPLIT_ALIGN * MLXC_ATTN_SPLIT_ALIGN;
+    int64_t chunk;
+    const uint32_t live = mlxc_attn_live_splits(L - lo, S, p.split_keys, &chunk);
 
     unsigned int *ctr = reinterpret_cast<unsigned int *>(scratch);
     float *acc_out = scratch + MLXC_ATTN_COUNTER_WORDS(p.n_kv_heads);
     float *ml_out = acc_out + (uint64_t)p.n_heads * S * HD;
     for (uint64_t item = block_linear(); item < (uint64_t)p.n_kv_heads * S; item += block_count()) {
         const uint32_t kvh = (uint32_t)(item / S), sp = (uint32_t)(item % S);
+        if (sp >= live) continue; /* past the live splits: nothing to do */
         const int64_t s_lo = lo + (int64_t)sp * chunk;
         const int64_t s_hi = s_lo + chunk < L ? s_lo + chunk : L;
         if (s_lo >= s_hi) {
-            for (uint32_t g = threadIdx.x; g < G; g += NT) {
-                const uint64_t row = ((uint64_t)kvh * G + g) * S + sp;
+            for (uint32_t e = threadIdx.x; e < (live == 1 ? G * HD / 2 : G); e += NT) {
+                if (live == 1) { /* nothing attended: zeros */
+                    st2_dt(p.out_dtype, out, (uint64_t)kvh * G * HD + 2 * e, 0.0f, 0.0f);
+                    continue;
+                }
+                const uint64_t row = ((uint64_t)kvh * G + e) * S + sp;
                 ml_out[row * 2] = -INFINITY;
                 ml_out[row * 2 + 1] = 0.0f;
             }
@@ -193,29 +198,42 @@ __device__ __forceinline__ void decode(const void *q, const T *k, const T *v, co
                 }
             }
             __syncthreads();
-            for (uint32_t e = threadIdx.x; e < G * HD; e += NT) {
-                const uint32_t r = e / HD, d = e % HD;
+            /* Two dims (d, d + 1) of query row r a step: the split's
+             * partial, or out itself when it is the only live split. */
+            for (uint32_t e = threadIdx.x; e < G * HD / 2; e += NT) {
+                const uint32_t r = e / (HD / 2), d = 2 * (e % (HD / 2));
                 float M = -INFINITY;
 #pragma unroll
                 for (int w = 0; w < 4; w++) M = fmaxf(M, cm[w * 16 + r]);
-                float a = 0.0f, lsum = 0.0f;
+                float a0 = 0.0f, a1 = 0.0f, lsum = 0.0f;
                 if (M > -INFINITY)
 #pragma unroll
                     for (int w = 0; w < 4; w++) {
                         const float mw = cm[w * 16 + r];
                         if (mw > -INFINITY) {
                             const float f = exp2f(mw - M);
-                            a += f * co[(w * 16 + r) * HD + d];
+                            a0 += f * co[(w * 16 + r) * HD + d];
+                            a1 += f * co[(w * 16 + r) * HD + d + 1];
                             lsum += f * cl[w * 16 + r];
                         }
                     }
+                if (live == 1) {
+                    const float inv = lsum > 0.0f ? 1.0f / lsum : 0.0f;
+                    st2_dt(p.out_dtype, out, ((uint64_t)kvh * G + r) * HD + d, a0 * inv, a1 * inv);
+                    continue;
+                }
                 const uint64_t row = ((uint64_t)kvh * G + r) * S + sp;
-                acc_out[row * HD + d] = a;
+                acc_out[row * HD + d] = a0;
+                acc_out[row * HD + d + 1] = a1;
                 if (d == 0) {
                     ml_out[row * 2] = M;
                     ml_out[row * 2 + 1] = lsum;
                 }
             }
+        }
+        if (live == 1) { /* out is written: no partial to count */
+            __syncthreads(); /* shared memory is reused by the next item */
+            continue;
         }
         /* Publish the partial, then count it: every thread's stores are
          * fenced before thread 0's increment, so the block that sees S - 1
@@ -226,14 +244,14 @@ __device__ __forceinline__ void decode(const void *q, const T *k, const T *v, co
         __syncthreads();
         if (threadIdx.x == 0) {
             const unsigned int prev = atomicAdd(ctr + kvh, 1u);
-            s_last = prev == S - 1;
-            if (prev == S - 1) {
+            s_last = prev == live - 1;
+            if (prev == live - 1) {
                 ctr[kvh] = 0u;
                 __threadfence();
             }
         }
         __syncthreads();
-        if (s_last) decode_merge_group<HD>(acc_out, ml_out, out, kvh, G, S, p.out_dtype);
+        if (s_last) decode_merge_group<HD>(acc_out, ml_out, out, kvh, G, S, live, p.out_dtype);
         __syncthreads(); /* shared memory and s_last are reused by the next item */
     }
 }

@@ -83,6 +83,12 @@ __device__ __forceinline__ float ld_dt(uint32_t dt, const void *p, uint64_t i) {
     if (dt == MLXC_ATTN_DT_F16) return __half2float(static_cast<const __half *>(p)[i]);
     return __bfloat162float(static_cast<const __nv_bfloat16 *>(p)[i]);
 }
+/* Store a at element i. */
+__device__ __forceinline__ void st_dt(uint32_t dt, void *p, uint64_t i, float a) {
+    if (dt == MLXC_ATTN_DT_F32) static_cast<float *>(p)[i] = a;
+    else if (dt == MLXC_ATTN_DT_F16) static_cast<__half *>(p)[i] = __float2half_rn(a);
+    else static_cast<__nv_bfloat16 *>(p)[i] = __float2bfloat16_rn(a);
+}
 /* Store the pair (a, b) at elements i, i+1 (i even). */
 __device__ __forceinline__ void st2_dt(uint32_t dt, void *p, uint64_t i, float a, float b) {
     if (dt == MLXC_ATTN_DT_F32) *reinterpret_cast<float2 *>(static_cast<float *>(p) + i) = make_float2(a, b);

@@ -196,19 +196,24 @@ __device__ __forceinline__ void simt_decode(const void *q, const T *k, const T *
     int64_t lo = 0;
     if (p.window && L > p.window) lo = L - p.window;
     if (p.ring && L - lo > p.capacity) lo = L - p.capacity;
-    int64_t chunk = (L - lo + S - 1) / S;
-    chunk = (chunk + MLXC_ATTN_SPLIT_ALIGN - 1) / MLXC_ATTN_SPLIT_ALIGN * MLXC_ATTN_SPLIT_ALIGN;
+    int64_t chunk;
+    const uint32_t live = mlxc_attn_live_splits(L - lo, S, p.split_keys, &chunk);
 
     unsigned int *ctr = reinterpret_cast<unsigned int *>(scratch);
     float *acc_out = scratch + MLXC_ATTN_COUNTER_WORDS(p.n_kv_heads);
     float *ml_out = acc_out + (uint64_t)p.n_heads * S * HD;
     for (uint64_t item = block_linear(); item < (uint64_t)p.n_kv_heads * S; item += block_count()) {
         const uint32_t kvh = (uint32_t)(item / S), sp = (uint32_t)(item % S);
+        if (sp >= live) continue; /* past the live splits: nothing to do */
         const int64_t s_lo = lo + (int64_t)sp * chunk;
         const int64_t s_hi = s_lo + chunk < L ? s_lo + chunk : L;
         if (s_lo >= s_hi) {
-            for (uint32_t g = threadIdx.x; g < G; g += NT) {
-                const uint64_t row = ((uint64_t)kvh * G + g) * S + sp;
+            for (uint32_t e = threadIdx.x; e < (live == 1 ? G * HD : G); e += NT) {
+                if (live == 1) { /* nothing attended: zeros */
+                    st_dt(p.out_dtype, out, (uint64_t)kvh * G * HD + e, 0.0f);
+                    continue;
+                }
+                const uint64_t row = ((uint64_t)kvh * G + e) * S + sp;
                 ml_out[row * 2] = -INFINITY;
                 ml_out[row * 2 + 1] = 0.0f;
             }
@@ -239,27 +244,35 @@ __device__ __forceinline__ void simt_decode(const void *q, const T *k, const T *
 #pragma unroll
             for (int i = 0; i < NACC; i++) {
                 const int e = threadIdx.x + i * NT, r = e / HD, d = e % HD;
-                if (r < (int)G) acc_out[(((uint64_t)kvh * G + r) * S + sp) * HD + d] = acc[i];
+                if (r < (int)G && live == 1) /* the only live split: out itself */
+                    st_dt(p.out_dtype, out, ((uint64_t)kvh * G + r) * HD + d,
+                          rs.l[r] > 0.0f ? acc[i] * (1.0f / rs.l[r]) : 0.0f);
+                else if (r < (int)G)
+                    acc_out[(((uint64_t)kvh * G + r) * S + sp) * HD + d] = acc[i];
             }
-            if (threadIdx.x < G) {
+            if (threadIdx.x < G && live > 1) {
                 const uint64_t row = ((uint64_t)kvh * G + threadIdx.x) * S + sp;
                 ml_out[row * 2] = rs.m[threadIdx.x];
                 ml_out[row * 2 + 1] = rs.l[threadIdx.x];
             }
+        }
+        if (live == 1) { /* out is written: no partial to count */
+            __syncthreads();
+            continue;
         }
         /* Publish, count, and let the last split merge (as decode()). */
         __threadfence();
         __syncthreads();
         if (threadIdx.x == 0) {
             const unsigned int prev = atomicAdd(ctr + kvh, 1u);
-            s_last = prev == S - 1;
-            if (prev == S - 1) {
+            s_last = prev == live - 1;
+            if (prev == live - 1) {
                 ctr[kvh] = 0u;
                 __threadfence();
             }
         }
         __syncthreads();
-        if (s_last) decode_merge_group<HD>(acc_out, ml_out, out, kvh, G, S, p.out_dtype);
+        if (s_last) decode_merge_group<HD>(acc_out, ml_out, out, kvh, G, S, live, p.out_dtype);
         __syncthreads();
     }
 }
