@@ -450,29 +450,23 @@ static void par_fused(void) {
 /* The fused mat-vec over int8 activations (MLXC_QMM_ACT_Q8: the GPU's
  * register walk) on both devices: MLX affine 4-bit, groups 32/64/128,
  * f16 and bf16 scales, 8-bit groups 32 and 64 (Q8_0 as affine, and
- * MLX's), Q4_K, Q5_K (and Q4_0, Q8_0 in place with MLXC_QMVR_CPA 2);
- * k of one slice (4096), several (11008: 3, 14336: 4) and a part slice
- * (4128 for affine), every prologue and epilogue. */
+ * MLX's), Q4_K and Q5_K; k of one slice (4096), several (11008: 3,
+ * 14336: 4), a part slice (4128 for affine) and a slice of half or a
+ * quarter of the lanes (2048, 1024: a 1B model's rows), every prologue
+ * and epilogue. */
 static void par_fused_q8(void) {
     static const qt_format fmts[] = {
         {MLXC_QF_MLX_AFFINE, 4, 64, MLXC_BF16}, {MLXC_QF_MLX_AFFINE, 4, 32, MLXC_F16},
         {MLXC_QF_MLX_AFFINE, 4, 128, MLXC_BF16}, {MLXC_QF_Q4_K, 0, 256, MLXC_U8},
         {MLXC_QF_MLX_AFFINE, 8, 32, MLXC_F16},  {MLXC_QF_MLX_AFFINE, 8, 64, MLXC_BF16},
         {MLXC_QF_Q5_K, 0, 256, MLXC_U8},
-#if MLXC_QMVR_CPA == 2 /* the walk through the shared-memory ring takes GGUF blocks in place */
-        {MLXC_QF_Q4_0, 0, 32, MLXC_U8},         {MLXC_QF_Q8_0, 0, 32, MLXC_U8},
-#endif
     };
-    /* 2048 and 1024: one slice of half the chunks a lane (mlxc_qmvr_j) */
     static const uint32_t ks[] = {4096, 11008, 14336, 4128, 2048, 1024};
     for (size_t fi = 0; fi < sizeof fmts / sizeof *fmts; fi++)
         for (int c = 0; c < 6; c++) {
             const int pro = c % 3, epi = c / 3;
-            /* Q4_0 and Q8_0 are walked in place where their rows are whole
-             * 16-byte units (k % 256 == 0) */
-            const bool gg = fmts[fi].f == MLXC_QF_Q4_0 || fmts[fi].f == MLXC_QF_Q8_0;
-            const uint32_t kc = ks[(fi + (size_t)c) % (sizeof ks / sizeof *ks)], kg = gg ? 256 : fmts[fi].group;
-            const uint32_t n = 1003, k = kc % kg ? 4096 : kc;
+            const uint32_t kc = ks[(fi + (size_t)c) % (sizeof ks / sizeof *ks)];
+            const uint32_t n = 1003, k = kc % fmts[fi].group ? 4096 : kc;
             qt_weight w = qt_weight_rand(fmts[fi], n, k);
             qt_dev_weight wc = qt_upload(cpu, &w), wg = qt_upload(gpu, &w);
             pair x = p_rand(MLXC_BF16, k), aux = p_rand(MLXC_BF16, k), g = p_rand(MLXC_BF16, k), y = p_rand(MLXC_BF16, n);

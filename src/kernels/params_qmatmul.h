@@ -161,78 +161,20 @@ typedef struct mlxc_p_qmvf {
 #ifndef MLXC_QMVR_R8
 #define MLXC_QMVR_R8 1
 #endif
-/* How the walk's weights reach it (a comparison switch, default 0, not yet
- * measured on a GPU):
- *   0  each tile loads into registers; the first is prefetched into L2
- *      before the PDL wait;
- *   1  the first tile (affine 4-bit only: the others spill) is copied into
- *      shared memory with cp.async before the wait, so that it streams
- *      during the prologue; later tiles as 0;
- *   2  a ring of MLXC_QMVR_STAGES tiles in shared memory for every format,
- *      the first ones issued before the wait and each refilled after its
- *      use; it also takes GGUF Q4_0 and Q8_0 blocks in place (k % 256 == 0:
- *      rows of whole 16-byte units; the 18- / 34-byte blocks are read from
- *      shared memory at their 2-byte alignment).
- * Set it for both compilers (CMAKE_C_FLAGS and MLXC_CUDA_NVCC_FLAGS): the
- * front-end sizes shared memory and picks formats from it. */
-#ifndef MLXC_QMVR_CPA
-#define MLXC_QMVR_CPA 0
-#endif
-#ifndef MLXC_QMVR_STAGES
-#define MLXC_QMVR_STAGES 2
-#endif
-/* With MLXC_QMVR_SMALLK 1 (a comparison switch, default 0, not yet
- * measured on a GPU), a k that one slice of MLXC_QMVR_J / 2 chunks a lane
- * covers (k <= 2048 at J 4: a 1B model's q/k/v, gate/up and o
- * projections) is walked with half the chunks a lane and twice the rows a
- * warp, so that every lane loads: at J 4 a 2048-column row leaves half
- * the lanes' units empty.  A tile's units, and so its stage bytes, stay
- * the same. */
-#ifndef MLXC_QMVR_SMALLK
-#define MLXC_QMVR_SMALLK 0
-#endif
-/* Whether a format's walk takes MLXC_QMVR_R8 rows at a time (twice the
- * units a lane, or three loads a unit) instead of MLXC_QMVR_R. */
-MLXC_QF_HD static inline int mlxc_qmvr_r8(uint32_t f, uint32_t bits) {
-    return (f == MLXC_QMMF_AFFINE && bits == 8) || f == MLXC_QMMF_Q5_K || f == MLXC_QMMF_Q8_0;
-}
-/* Chunks a lane holds at k. */
-MLXC_QF_HD static inline uint32_t mlxc_qmvr_j(uint32_t k) {
-    return MLXC_QMVR_SMALLK && k / 32 <= 32 * (MLXC_QMVR_J / 2) ? MLXC_QMVR_J / 2 : MLXC_QMVR_J;
-}
 MLXC_QF_HD static inline int mlxc_qmvr_takes(uint32_t f, uint32_t bits, uint32_t k, uint32_t group, uint32_t es) {
     if (k % 32 != 0 || k / 32 > 32 * MLXC_QMVR_J * MLXC_QMVR_WARPS) return 0;
     if (f == MLXC_QMMF_Q4_K || f == MLXC_QMMF_Q5_K) return k % 256 == 0;
-    if (f == MLXC_QMMF_Q4_0 || f == MLXC_QMMF_Q8_0) return MLXC_QMVR_CPA == 2 && k % 256 == 0;
     return f == MLXC_QMMF_AFFINE && (bits == 4 || bits == 8) && es == 2 &&
            (group == 32 || group == 64 || group == 128) && k % group == 0;
 }
 MLXC_QF_HD static inline uint32_t mlxc_qmvr_slices(uint32_t k) {
-    const uint32_t c = 32 * mlxc_qmvr_j(k); /* chunks a slice */
-    return (k / 32 + c - 1) / c;
+    return (k / 32 + 32 * MLXC_QMVR_J - 1) / (32 * MLXC_QMVR_J);
 }
-/* Shared memory of the walk: x' (k bytes, then 8 a chunk; 16-byte
- * rounded), then with MLXC_QMVR_CPA what mlxc_qmvr_stage_bytes gives: 1
- * the first tile's 16-byte units and 4-byte scale words a thread, 2 the
- * ring's stages */
-MLXC_QF_HD static inline uint32_t mlxc_qmvr_stage_bytes(uint32_t f, uint32_t bits) {
-    const uint32_t rr = mlxc_qmvr_r8(f, bits) ? MLXC_QMVR_R8 : MLXC_QMVR_R, jj = f == MLXC_QMMF_AFFINE && bits == 8 ? 2 * MLXC_QMVR_J : MLXC_QMVR_J;
-    const uint32_t units = rr * jj * (f == MLXC_QMMF_Q5_K ? 3 : f == MLXC_QMMF_Q4_K ? 2 : 1);
-    const uint32_t words = f == MLXC_QMMF_AFFINE ? 2 * rr * jj : 0;
-    if (MLXC_QMVR_CPA == 2 && (f == MLXC_QMMF_Q4_0 || f == MLXC_QMMF_Q8_0)) { /* spans of 32 blocks, 16 bytes read past the last */
-        const uint32_t gb = f == MLXC_QMMF_Q8_0 ? sizeof(mlxc_block_q8_0) : sizeof(mlxc_block_q4_0);
-        return MLXC_QMVR_STAGES * MLXC_QMVR_WARPS * rr * jj * 32 * gb + 16;
-    }
-    if (MLXC_QMVR_CPA == 2 && (f == MLXC_QMMF_Q4_K || f == MLXC_QMMF_Q5_K)) /* codes (and fifth bits), a head per 8 lanes */
-        return MLXC_QMVR_STAGES * 16 * (rr * jj * 32 * MLXC_QMVR_WARPS * (f == MLXC_QMMF_Q5_K ? 2 : 1) + rr * jj * 4 * MLXC_QMVR_WARPS);
-    if (MLXC_QMVR_CPA == 2) return f == MLXC_QMMF_AFFINE ? MLXC_QMVR_STAGES * 32 * MLXC_QMVR_WARPS * 16 * units : 0;
-    return MLXC_QMVR_CPA == 1 && f == MLXC_QMMF_AFFINE && bits == 4 ? 32 * MLXC_QMVR_WARPS * (16 * units + 4 * words) : 0;
-}
-MLXC_QF_HD static inline uint32_t mlxc_qmvr_smem_bytes(uint32_t k) { return (k + k / 32 * 8 + 15) / 16 * 16; }
+MLXC_QF_HD static inline uint32_t mlxc_qmvr_smem_bytes(uint32_t k) { return k + k / 32 * 8; }
 /* Rows of one tile (a block's rows at a time): 8 / S row groups. */
 MLXC_QF_HD static inline uint32_t mlxc_qmvr_rows(uint32_t f, uint32_t bits, uint32_t k) {
-    return MLXC_QMVR_WARPS / mlxc_qmvr_slices(k) * (mlxc_qmvr_r8(f, bits) ? MLXC_QMVR_R8 : MLXC_QMVR_R) *
-           (MLXC_QMVR_J / mlxc_qmvr_j(k));
+    const int r8 = (f == MLXC_QMMF_AFFINE && bits == 8) || f == MLXC_QMMF_Q5_K;
+    return MLXC_QMVR_WARPS / mlxc_qmvr_slices(k) * (r8 ? MLXC_QMVR_R8 : MLXC_QMVR_R);
 }
 
 /* qmoe_F_X_Y(x, w, scales, biases, ids, y, mlxc_p_qmoe): expert-routed

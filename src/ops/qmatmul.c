@@ -350,8 +350,7 @@ mlxc_status mlxc_qmatmul_fused(mlxc_encoder *enc, const mlxc_buffer *x, const ml
         const uint32_t rows = mlxc_qmvr_rows(vp.q.format, vp.q.bits, k);
         groups = (n + rows - 1) / rows;
         block = 32 * MLXC_QMVR_WARPS;
-        shared = qmv_ring_launch(dev, mlxc_qmvr_smem_bytes(k) + mlxc_qmvr_stage_bytes(vp.q.format, vp.q.bits),
-                                 MLXC_QMVR_BLOCKS, &groups);
+        shared = qmv_ring_launch(dev, mlxc_qmvr_smem_bytes(k), MLXC_QMVR_BLOCKS, &groups);
         if (!shared)
             return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "mlxc_qmatmul_fused: k = %u needs more shared memory for "
                                   "int8 activations than a block has", k);

@@ -2000,22 +2000,14 @@ __device__ __forceinline__ void qmoeg(const X *__restrict__ x, const uint8_t *__
  * ------------------------------------------------------------------------- */
 template <int SD> __device__ __forceinline__ float qmvr_sc(uint16_t h) { return SD == MLXC_QS_F16 ? f16(h) : bf16(h); }
 
-template <int F, int BITS, int SD, int GSH, int JT>
+template <int F, int BITS, int SD, int GSH>
 __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse *fz, const uint8_t *__restrict__ w,
                                      const uint16_t *__restrict__ sc, const uint16_t *__restrict__ bi,
                                      uint16_t *__restrict__ y, const mlxc_p_qmatmul &p, QtcRed &red, uint8_t *smem) {
     /* K4: a K-quant walk (Q4_K, or Q5_K with K5) */
     constexpr bool K5 = F == MLXC_QMMF_Q5_K, K4 = F == MLXC_QMMF_Q4_K || K5, A8 = F == MLXC_QMMF_AFFINE && BITS == 8;
-    /* Q40 / Q80: GGUF Q4_0 / Q8_0 blocks in place, through the ring
-     * (MLXC_QMVR_CPA 2); GB the block's bytes */
-    constexpr bool Q40 = F == MLXC_QMMF_Q4_0, Q80 = F == MLXC_QMMF_Q8_0, QG = Q40 || Q80;
-    constexpr uint32_t GB = Q80 ? sizeof(mlxc_block_q8_0) : sizeof(mlxc_block_q4_0);
-    (void)GB;
-    static_assert(K4 || (QG && MLXC_QMVR_CPA == 2) || (F == MLXC_QMMF_AFFINE && (BITS == 4 || BITS == 8)),
-                  "qmvr: MLX affine 4/8-bit, Q4_K, Q5_K (Q4_0, Q8_0 with the ring)");
-    /* J chunks a lane (mlxc_qmvr_j), RR rows a warp: fewer chunks, more
-     * rows, the same units a lane */
-    constexpr int J = JT, JJ = A8 ? 2 * J : J, RR = (A8 || K5 || Q80 ? MLXC_QMVR_R8 : MLXC_QMVR_R) * (MLXC_QMVR_J / J);
+    static_assert(K4 || (F == MLXC_QMMF_AFFINE && (BITS == 4 || BITS == 8)), "qmvr: MLX affine 4/8-bit, Q4_K, Q5_K");
+    constexpr int J = MLXC_QMVR_J, JJ = A8 ? 2 * J : J, RR = A8 || K5 ? MLXC_QMVR_R8 : MLXC_QMVR_R;
     constexpr uint32_t SB = K5 ? 176 : 144, QO = K5 ? 48 : 16; /* super-block bytes, its codes' offset */
     constexpr int XO = A8 ? 1 : JJ, KM = K4 ? JJ : 1; /* sizes of the arrays a walk does not use */
     /* units a scale group spans on a lane's next unit (group = 32 << GSH) */
@@ -2030,106 +2022,7 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
     const uint32_t ch = SB * (cb / 8), cw = K4 ? ch + QO + 16 * (cb % 8) : cb * 16, pj = cb % 8 / 2;
     const uint32_t cq = ch + 16 + 16 * (cb % 2); /* Q5_K: the fifth bits of the lane's values */
     const bool active = gi < G;
-    bool on[JJ];
-#pragma unroll
-    for (int j = 0; j < JJ; j++) on[j] = active && cb + 32 * j < nch;
-    /* fn(r, j, u = r JJ + j, row, its bytes) for the units of the rows r0
-     * .. r0 + RR - 1 (rows past n read row n - 1) */
-    auto units = [&](uint64_t r0, auto fn) {
-#pragma unroll
-        for (int r = 0; r < RR; r++) {
-            const uint64_t row = r0 + r < n ? r0 + r : n - 1;
-#pragma unroll
-            for (int j = 0; j < JJ; j++) fn(r, j, r * JJ + j, row, w + row * rb);
-        }
-    };
-#if MLXC_QMVR_CPA
-    /* the block's first tile is copied into shared memory before the wait
-     * (cp.async: no registers held), each thread its own units, so it
-     * streams while the prologue runs; later tiles load into registers.
-     * Unit u of a thread at su[u NT] (codes, then Q4_K heads, then Q5_K
-     * fifth bits), affine scale / bias words at sw[u NT] / sw[(RR JJ + u) NT]:
-     * the aligned 4-byte word holding the 2-byte value */
-    constexpr uint32_t NT = 32 * MLXC_QMVR_WARPS;
-    constexpr bool CP = MLXC_QMVR_CPA == 1 && F == MLXC_QMMF_AFFINE && BITS == 4; /* the others spill with it */
-    constexpr int NU = RR * JJ * (K5 ? 3 : K4 ? 2 : 1);
-    uint8_t *stg = smem + mlxc_qmvr_smem_bytes(k); /* the staged tiles, after x' */
-    uint4 *su = (uint4 *)stg + threadIdx.x;
-    uint32_t *sw = (uint32_t *)(su - threadIdx.x + NU * NT) + threadIdx.x;
-    const uint16_t *send = sc + n * gpr, *bend = bi + n * gpr;
-    auto cpw = [&](uint32_t *dst, const uint16_t *src, const uint16_t *base, const uint16_t *end) {
-        const uint16_t *a = (const uint16_t *)((uintptr_t)src & ~(uintptr_t)3);
-        if (a >= base && a + 2 <= end) cp4(dst, a);
-        else *dst = (uint32_t)__ldg(src) << ((uintptr_t)src & 2 ? 16 : 0);
-    };
-    if (CP && active && (uint64_t)blockIdx.x * tile < n) {
-        units((uint64_t)blockIdx.x * tile + (uint64_t)gi * RR, [&](int, int j, int u, uint64_t row, const uint8_t *wr) {
-            if (!on[j]) return;
-            cp16(su + u * NT, wr + cw + WJ * j);
-            cpw(sw + u * NT, sc + row * gpr + cs + JS * j, sc, send);
-            cpw(sw + (RR * JJ + u) * NT, bi + row * gpr + cs + JS * j, bi, bend);
-        });
-        cp_commit();
-    }
-    /* CPA 2: a ring of MLXC_QMVR_STAGES tiles of codes in shared memory
-     * (affine); tile i of the block (t0 = (blockIdx.x + i gridDim.x) tile)
-     * in stage i % P, one commit group a tile (empty past the end); the
-     * scales and biases of an issued tile are prefetched into L2 (lane l
-     * < 4 RR: row l / 4, array l / 2 % 2, line l % 2 of the warp's span) */
-    constexpr bool RG = MLXC_QMVR_CPA == 2;
-    /* K-quants: a stage is the lanes' code units (slot u NT + tid), Q5_K's
-     * fifth-bit units after them, then one head (d, dmin, scales) per 8
-     * lanes (slot u NT / 8 + tid / 8), copied by lane % 8 == 0 */
-    constexpr uint32_t KC = RR * JJ * NT * (K5 ? 2 : 1), SU4 = KC + RR * JJ * NT / 8;
-    uint4 *kst = (uint4 *)stg;
-    constexpr int P = MLXC_QMVR_STAGES;
-    /* Q4_0 / Q8_0: the warp's 32 blocks of (r, j) are SP = 32 GB bytes of
-     * the row (36 / 68 units: lane l copies units l, l + 32 and lanes 0-3
-     * the last 4), at span ((wi RR + r) JJ + j) of the stage; k % 256 == 0
-     * makes the row's valid bytes whole units */
-    constexpr uint32_t SP = 32 * GB;
-    auto span = [&](uint32_t st, int u) { return stg + st * (NT / 32 * RR * JJ * SP) + (wi * RR * JJ + u) * SP; };
-    auto issue = [&](uint32_t i) {
-        const uint64_t t0 = ((uint64_t)blockIdx.x + (uint64_t)i * gridDim.x) * tile;
-        const uint64_t r0 = t0 + (uint64_t)gi * RR;
-        if (QG && active && t0 < n) {
-            const uint32_t vb = nch * GB;
-            units(r0, [&](int, int j, int u, uint64_t, const uint8_t *wr) {
-                const uint32_t sp = SP * (s * JJ + j);
-                uint8_t *dst = span(i % P, u);
-#pragma unroll
-                for (uint32_t o = 0; o + 512 <= SP; o += 512)
-                    if (sp + o + 16 * lane < vb) cp16(dst + o + 16 * lane, wr + sp + o + 16 * lane);
-                constexpr uint32_t OT = SP / 512 * 512;
-                if (lane < 4 && sp + OT + 16 * lane < vb) cp16(dst + OT + 16 * lane, wr + sp + OT + 16 * lane);
-            });
-        } else if (K4 && active && t0 < n) {
-            uint4 *b = kst + (i % P) * SU4;
-            units(r0, [&](int, int j, int u, uint64_t, const uint8_t *wr) {
-                if (!on[j]) return;
-                cp16(b + u * NT + threadIdx.x, wr + cw + WJ * j);
-                if constexpr (K5) cp16(b + (RR * JJ + u) * NT + threadIdx.x, wr + cq + WJ * j);
-                if (lane % 8 == 0) cp16(b + KC + u * (NT / 8) + threadIdx.x / 8, wr + ch + WJ * j);
-            });
-        } else if (!QG && !K4 && active && t0 < n) {
-            units(r0, [&](int, int j, int u, uint64_t, const uint8_t *wr) {
-                if (on[j]) cp16(su + ((i % P) * NU + u) * NT, wr + cw + WJ * j);
-            });
-            if (lane < 4 * RR && r0 + lane / 4 < n) {
-                const uint16_t *a = (lane / 2 % 2 ? bi : sc) + (r0 + lane / 4) * gpr + ((s * 32 * JJ) >> GU) + 64 * (lane % 2);
-                if (a < (lane / 2 % 2 ? bend : send)) asm volatile("prefetch.global.L2 [%0];" ::"l"(a));
-            }
-        }
-        cp_commit();
-    };
-    if constexpr (RG) {
-#pragma unroll
-        for (int i = 0; i < P; i++) issue(i);
-    }
-    if (!CP && !RG && active) {
-#else
     if (active) {
-#endif
         const uint64_t r0 = (uint64_t)blockIdx.x * tile + (uint64_t)gi * RR;
 #pragma unroll
         for (int r = 0; r < RR; r++)
@@ -2150,9 +2043,11 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
      * times the code sums */
     int xe[JJ][4], xo[XO][4];
     float dx[JJ], dxs[JJ], ml[KM], mh[KM];
+    bool on[JJ];
 #pragma unroll
     for (int j = 0; j < JJ; j++) {
         const uint32_t c = cb + 32 * j;
+        on[j] = active && c < nch;
         uint4 a = make_uint4(0, 0, 0, 0), b = a;
         float2 t = make_float2(0.0f, 0.0f), t2 = t;
         if constexpr (K4) {
@@ -2165,11 +2060,6 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
 #pragma unroll
             for (int i = 0; i < 4; i++) sl = __dp4a(xe[j][i], 0x01010101, sl), sh = __dp4a(xo[j][i], 0x01010101, sh);
             dx[j] = t.x, dxs[j] = K5 ? t2.x : t2.x * (1.0f / 16.0f), ml[j] = t.x * (float)sl, mh[j] = t2.x * (float)sh;
-        } else if constexpr (QG) {
-            if (on[j]) a = *(const uint4 *)(xq + 32 * c), b = *(const uint4 *)(xq + 32 * c + 16), t = xd[c];
-            xe[j][0] = (int)a.x, xe[j][1] = (int)a.y, xe[j][2] = (int)a.z, xe[j][3] = (int)a.w;
-            xo[j][0] = (int)b.x, xo[j][1] = (int)b.y, xo[j][2] = (int)b.z, xo[j][3] = (int)b.w;
-            dx[j] = t.x, dxs[j] = t.y;
         } else if constexpr (A8) {
             if (on[j]) a = *(const uint4 *)(xq + 16 * c), t = xd[c / 2];
             xe[j][0] = (int)a.x, xe[j][1] = (int)a.y, xe[j][2] = (int)a.z, xe[j][3] = (int)a.w;
@@ -2185,68 +2075,34 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
         }
     }
     float *part = &red.red[0][0][0]; /* [2][MLXC_QMVR_WARPS][RR] */
-    uint32_t buf = 0, ti = 0;
-    for (uint64_t t0 = (uint64_t)blockIdx.x * tile; t0 < n; t0 += (uint64_t)gridDim.x * tile, buf ^= 1, ti++) {
+    uint32_t buf = 0;
+    for (uint64_t t0 = (uint64_t)blockIdx.x * tile; t0 < n; t0 += (uint64_t)gridDim.x * tile, buf ^= 1) {
         const uint64_t r0 = t0 + (uint64_t)gi * RR;
-        uint4 q[RR][JJ], hd[RR][KM], q5[RR][K5 || Q80 ? JJ : 1]; /* q5: Q8_0's values 16-31 */
+        uint4 q[RR][JJ], hd[RR][KM], q5[RR][K5 ? JJ : 1];
         uint16_t hs[RR][K4 ? 1 : JJ], hb[RR][K4 ? 1 : JJ];
-        auto tile_load = [&](auto ldu, auto ldh) {
-            units(r0, [&](int r, int j, int u, uint64_t row, const uint8_t *wr) {
+#pragma unroll
+        for (int r = 0; r < RR; r++) {
+            const uint64_t row = r0 + r < n ? r0 + r : n - 1;
+            const uint8_t *wr = w + row * rb;
+#pragma unroll
+            for (int j = 0; j < JJ; j++) {
                 q[r][j] = make_uint4(0, 0, 0, 0);
                 if constexpr (K4) {
                     hd[r][j] = q[r][j];
-                    if (on[j]) q[r][j] = ldu(u, wr + cw + WJ * j), hd[r][j] = ldu(RR * JJ + u, wr + ch + WJ * j);
-                    if constexpr (K5) q5[r][j] = on[j] ? ldu(2 * RR * JJ + u, wr + cq + WJ * j) : hd[r][j];
+                    if (on[j])
+                        q[r][j] = __ldcs((const uint4 *)(wr + cw + WJ * j)),
+                        hd[r][j] = __ldcs((const uint4 *)(wr + ch + WJ * j));
+                    if constexpr (K5) q5[r][j] = on[j] ? __ldcs((const uint4 *)(wr + cq + WJ * j)) : hd[r][j];
                 } else {
                     const uint16_t *sr = sc + row * gpr + cs, *br = bi + row * gpr + cs;
                     hs[r][j] = hb[r][j] = 0;
                     if (on[j]) {
-                        q[r][j] = ldu(u, wr + cw + WJ * j);
-                        hs[r][j] = ldh(u, sr + JS * j), hb[r][j] = ldh(RR * JJ + u, br + JS * j);
+                        q[r][j] = __ldcs((const uint4 *)(wr + cw + WJ * j));
+                        hs[r][j] = __ldg(sr + JS * j), hb[r][j] = __ldg(br + JS * j);
                     }
                 }
-            });
-        };
-        auto gu = [](int, const uint8_t *src) -> uint4 { return __ldcs((const uint4 *)src); };
-        auto gh = [](int, const uint16_t *src) -> uint16_t { return __ldg(src); };
-#if MLXC_QMVR_CPA
-        if constexpr (QG) {
-            cp_wait<P - 1>();
-            __syncwarp(); /* the warp's spans were copied by its lanes */
-            units(r0, [&](int r, int j, int u, uint64_t, const uint8_t *) {
-                /* the lane's block: its f16 scale, then 16 / 32 code bytes
-                 * 2 bytes past a word boundary or on one */
-                const uint8_t *b = span(ti % P, u) + GB * lane;
-                const uint32_t *wp = (const uint32_t *)((uintptr_t)(b + 2) & ~(uintptr_t)3);
-                const uint32_t sh = 8 * (uint32_t)((uintptr_t)(b + 2) & 3);
-                q[r][j] = make_uint4(__funnelshift_r(wp[0], wp[1], sh), __funnelshift_r(wp[1], wp[2], sh),
-                                     __funnelshift_r(wp[2], wp[3], sh), __funnelshift_r(wp[3], wp[4], sh));
-                if constexpr (Q80)
-                    q5[r][j] = make_uint4(__funnelshift_r(wp[4], wp[5], sh), __funnelshift_r(wp[5], wp[6], sh),
-                                          __funnelshift_r(wp[6], wp[7], sh), __funnelshift_r(wp[7], wp[8], sh));
-                hs[r][j] = on[j] ? *(const uint16_t *)b : (uint16_t)0;
-            });
-        } else if constexpr (RG && K4) {
-            cp_wait<P - 1>();
-            __syncwarp(); /* the heads were copied by lanes % 8 == 0 */
-            const uint4 *b = kst + (ti % P) * SU4;
-            units(r0, [&](int r, int j, int u, uint64_t, const uint8_t *) {
-                q[r][j] = hd[r][j] = make_uint4(0, 0, 0, 0);
-                if (on[j]) q[r][j] = b[u * NT + threadIdx.x], hd[r][j] = b[KC + u * (NT / 8) + threadIdx.x / 8];
-                if constexpr (K5) q5[r][j] = on[j] ? b[(RR * JJ + u) * NT + threadIdx.x] : hd[r][j];
-            });
-        } else if constexpr (RG) {
-            cp_wait<P - 1>();
-            tile_load([&](int slot, const uint8_t *) -> uint4 { return su[((ti % P) * NU + slot) * NT]; }, gh);
-        } else if (CP && t0 == (uint64_t)blockIdx.x * tile) {
-            cp_wait<0>();
-            tile_load([&](int slot, const uint8_t *) -> uint4 { return su[slot * NT]; },
-                      [&](int slot, const uint16_t *src) -> uint16_t {
-                          return (uint16_t)(sw[slot * NT] >> ((uintptr_t)src & 2 ? 16 : 0));
-                      });
-        } else
-#endif
-            tile_load(gu, gh);
+            }
+        }
         float acc[RR];
 #pragma unroll
         for (int r = 0; r < RR; r++) {
@@ -2258,17 +2114,6 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
                 if constexpr (A8) {
 #pragma unroll
                     for (int i = 0; i < 4; i++) lo = dp4a_us(wd[i], xe[j][i], lo);
-                } else if constexpr (Q40) {
-#pragma unroll
-                    for (int i = 0; i < 4; i++) {
-                        lo = dp4a_us(wd[i] & 0x0f0f0f0fu, xe[j][i], lo);
-                        hi = dp4a_us(wd[i] >> 4 & 0x0f0f0f0fu, xo[j][i], hi);
-                    }
-                } else if constexpr (Q80) {
-                    const uint32_t w2[4] = {q5[r][j].x, q5[r][j].y, q5[r][j].z, q5[r][j].w};
-#pragma unroll
-                    for (int i = 0; i < 4; i++)
-                        lo = __dp4a((int)wd[i], xe[j][i], lo), hi = __dp4a((int)w2[i], xo[j][i], hi);
                 } else if constexpr (K5) {
                     /* the codes with their fifth bits: bit 2 pj of a value's
                      * byte for the low nibbles, 2 pj + 1 for the high */
@@ -2290,11 +2135,6 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
                 if constexpr (A8) {
                     acc[r] = fmaf(qmvr_sc<SD>(hs[r][j]), dx[j] * (float)lo,
                                   fmaf(qmvr_sc<SD>(hb[r][j]), dxs[j], acc[r]));
-                } else if constexpr (Q40) {
-                    /* d (q - 8) . x' = d (dx (lo + hi) - 8 dx sum q) */
-                    acc[r] = fmaf(f16(hs[r][j]), fmaf(dx[j], (float)(lo + hi), -8.0f * dxs[j]), acc[r]);
-                } else if constexpr (Q80) {
-                    acc[r] = fmaf(f16(hs[r][j]), dx[j] * (float)(lo + hi), acc[r]);
                 } else if constexpr (K4) {
                     /* d sc q - dmin m per sub-block (k4_pair): the low
                      * nibbles' sub-block 2 pj, the high ones' 2 pj + 1 */
@@ -2313,10 +2153,6 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
 #pragma unroll
             for (int o = 16; o > 0; o >>= 1) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], o);
         }
-#if MLXC_QMVR_CPA
-        if constexpr (QG || K4) __syncwarp(); /* the warp's reads of the stage are done */
-        if constexpr (RG) issue(ti + P); /* this thread's reads of the stage are used above */
-#endif
         float v = acc[0];
 #pragma unroll
         for (int r = 1; r < RR; r++) v = lane == (uint32_t)r ? acc[r] : v;
@@ -2333,26 +2169,13 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
         }
     }
 }
-/* The walk at the chunks a lane that k takes (mlxc_qmvr_j). */
-template <int F, int BITS, int SD, int GSH>
-__device__ __forceinline__ void qmvr_k(const uint16_t *x, const QFuse *fz, const uint8_t *w, const uint16_t *sc,
-                                       const uint16_t *bi, uint16_t *y, const mlxc_p_qmatmul &p, QtcRed &red,
-                                       uint8_t *smem) {
-#if MLXC_QMVR_SMALLK
-    if (mlxc_qmvr_j(p.k) != MLXC_QMVR_J) {
-        qmvr<F, BITS, SD, GSH, MLXC_QMVR_J / 2>(x, fz, w, sc, bi, y, p, red, smem);
-        return;
-    }
-#endif
-    qmvr<F, BITS, SD, GSH, MLXC_QMVR_J>(x, fz, w, sc, bi, y, p, red, smem);
-}
 template <int BITS, int SD>
 __device__ __forceinline__ void qmvr_g(const uint16_t *x, const QFuse *fz, const uint8_t *w, const uint16_t *sc,
                                        const uint16_t *bi, uint16_t *y, const mlxc_p_qmatmul &p, QtcRed &red,
                                        uint8_t *smem) {
-    if (p.group == 32) qmvr_k<MLXC_QMMF_AFFINE, BITS, SD, 0>(x, fz, w, sc, bi, y, p, red, smem);
-    else if (p.group == 64) qmvr_k<MLXC_QMMF_AFFINE, BITS, SD, 1>(x, fz, w, sc, bi, y, p, red, smem);
-    else qmvr_k<MLXC_QMMF_AFFINE, BITS, SD, 2>(x, fz, w, sc, bi, y, p, red, smem);
+    if (p.group == 32) qmvr<MLXC_QMMF_AFFINE, BITS, SD, 0>(x, fz, w, sc, bi, y, p, red, smem);
+    else if (p.group == 64) qmvr<MLXC_QMMF_AFFINE, BITS, SD, 1>(x, fz, w, sc, bi, y, p, red, smem);
+    else qmvr<MLXC_QMMF_AFFINE, BITS, SD, 2>(x, fz, w, sc, bi, y, p, red, smem);
 }
 /* One int8-walk kernel's body: affine by the scales' dtype and group, the
  * K-quants with their f16 scales. */
@@ -2360,7 +2183,7 @@ template <int F, int BITS>
 __device__ __forceinline__ void qmvr_run(const uint16_t *x, const QFuse *fz, const uint8_t *w, const uint16_t *sc,
                                          const uint16_t *bi, uint16_t *y, const mlxc_p_qmatmul &p, QtcRed &red,
                                          uint8_t *smem) {
-    if constexpr (F != MLXC_QMMF_AFFINE) qmvr_k<F, 0, MLXC_QS_F16, 0>(x, fz, w, sc, bi, y, p, red, smem);
+    if constexpr (F != MLXC_QMMF_AFFINE) qmvr<F, 0, MLXC_QS_F16, 0>(x, fz, w, sc, bi, y, p, red, smem);
     else if (p.sdtype == MLXC_QS_F16) qmvr_g<BITS, MLXC_QS_F16>(x, fz, w, sc, bi, y, p, red, smem);
     else qmvr_g<BITS, MLXC_QS_BF16>(x, fz, w, sc, bi, y, p, red, smem);
 }
@@ -2512,10 +2335,6 @@ QMV_RING_FORMATS(QMVF_ENTRY)
 QMVR_ENTRY(affine4, MLXC_QMMF_AFFINE, 4, MLXC_QMVR_BLOCKS)
 QMVR_ENTRY(affine8, MLXC_QMMF_AFFINE, 8, MLXC_QMVR_BLOCKS)
 QMVR_ENTRY(q4_k, MLXC_QMMF_Q4_K, 0, MLXC_QMVR_BLOCKS)
-#if MLXC_QMVR_CPA == 2
-QMVR_ENTRY(q4_0, MLXC_QMMF_Q4_0, 0, MLXC_QMVR_BLOCKS)
-QMVR_ENTRY(q8_0, MLXC_QMMF_Q8_0, 0, MLXC_QMVR_BLOCKS)
-#endif
 QMVR_ENTRY(q5_k, MLXC_QMMF_Q5_K, 0, QMVR_Q5K_BLOCKS)
 
 #define QGATHER_ENTRY(NAME, F, B, YS, YT)                                                                            \
