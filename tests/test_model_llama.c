@@ -657,6 +657,54 @@ static void test_decode_graph(void) {
     }
 }
 
+/* A replayed decode step returns while it runs (mlxc_context_eval's
+ * overlap): the steps evaluated in a row with nothing read in between,
+ * then mlxc_context_sync and the logits, give the bits of the same steps
+ * with MLXC_DECODE_OVERLAP=0; again after a truncate, whose positions
+ * hold. */
+static void test_decode_overlap(void) {
+    ref r;
+    CHECK(load_ref("qwen3-tiny", &r));
+    char p[1024];
+    snprintf(p, sizeof p, "%s/qwen3-tiny", g_fix);
+    mlxc_model *m = NULL;
+    CHECK_OK(mlxc_model_open(g_dev, p, &m));
+    if (!m) {
+        free_ref(&r);
+        return;
+    }
+    mlxc_context *c[2] = {NULL, NULL};
+    for (int o = 0; o < 2; o++) {
+        if (o == 0) setenv("MLXC_DECODE_OVERLAP", "0", 1);
+        mlxc_context_params cp = mlxc_context_default_params();
+        cp.n_ctx = 32;
+        cp.kv_dtype = MLXC_BF16;
+        CHECK_OK(mlxc_context_create_ex(m, &cp, &c[o]));
+        unsetenv("MLXC_DECODE_OVERLAP");
+    }
+    float *a = malloc(r.vocab * 4), *b = malloc(r.vocab * 4);
+    for (int round = 0; round < 2 && c[0] && c[1]; round++) {
+        for (int o = 0; o < 2; o++) {
+            if (round == 0) CHECK_OK(mlxc_context_eval(c[o], r.prompt, r.n_prompt));
+            else CHECK_OK(mlxc_context_truncate(c[o], (uint32_t)r.n_prompt + 1));
+            for (size_t s = round; s < r.steps; s++) CHECK_OK(mlxc_context_eval(c[o], &r.greedy[s], 1));
+            CHECK_OK(mlxc_context_sync(c[o]));
+        }
+        CHECK_EQ_INT(mlxc_context_n_past(c[0]), mlxc_context_n_past(c[1]));
+        CHECK_OK(mlxc_context_logits(c[0], a, r.vocab));
+        CHECK_OK(mlxc_context_logits(c[1], b, r.vocab));
+        CHECK_MSG(memcmp(a, b, r.vocab * 4) == 0, "round %d: overlapped steps differ (rel err %.3g)", round,
+                  rel_err(b, a, r.vocab));
+    }
+    CHECK_ERR(mlxc_context_sync(NULL), MLXC_ERR_INVALID_ARGUMENT);
+    free(a);
+    free(b);
+    mlxc_context_free(c[0]);
+    mlxc_context_free(c[1]);
+    mlxc_model_close(m);
+    free_ref(&r);
+}
+
 /* Greedy generation through the library's loop reproduces the reference. */
 static void test_generate_greedy(void) {
     ref r;
@@ -977,6 +1025,7 @@ int main(void) {
     RUN(test_half_weights);
     RUN(test_bf16_activations);
     RUN(test_decode_graph);
+    RUN(test_decode_overlap);
     RUN(test_batch);
     RUN(test_batch_errors);
     RUN(test_generate_greedy);
@@ -1001,6 +1050,7 @@ int main(void) {
         RUN(test_half_weights);
         RUN(test_bf16_activations);
         RUN(test_decode_graph);
+        RUN(test_decode_overlap);
         RUN(test_batch);
         RUN(test_batch_errors);
         RUN(test_generate_greedy);

@@ -382,6 +382,58 @@ static void test_op_validation(void) {
     mlxc_buffer_release(i32);
 }
 
+/* mlxc_buffer_write_queued is a step of the device's queue: a copy
+ * committed before it (and not yet waited for) reads the old bytes, one
+ * committed after it the new, and its source may be reused at once; 40
+ * small writes in a row (more than the pinned slots) land in order; bad
+ * sizes are refused. */
+static void test_write_queued(void) {
+    enum { N = 1024 }; /* 4096 bytes: the largest queued write */
+    mlxc_buffer *src = tu_alloc_f32(dev, N), *d1 = tu_alloc_f32(dev, N), *d2 = tu_alloc_f32(dev, N);
+    static float a[N], b[N], out[N];
+    tu_fill(a, N);
+    for (int i = 0; i < N; i++) b[i] = -a[i] - 1.0f;
+    CHECK_OK(mlxc_buffer_write(src, 0, a, sizeof a));
+    mlxc_encoder *e1 = NULL, *e2 = NULL;
+    CHECK_OK(mlxc_encoder_create(dev, &e1));
+    CHECK_OK(mlxc_encoder_create(dev, &e2));
+    CHECK_OK(mlxc_copy(e1, src, d1));
+    CHECK_OK(mlxc_encoder_commit(e1));
+    CHECK_OK(mlxc_buffer_write_queued(src, 0, b, sizeof b));
+    for (int i = 0; i < N; i++) b[i] = 7.0f; /* reused at once */
+    CHECK_OK(mlxc_copy(e2, src, d2));
+    CHECK_OK(mlxc_encoder_commit(e2));
+    CHECK_OK(mlxc_encoder_wait(e1));
+    CHECK_OK(mlxc_encoder_wait(e2));
+    CHECK_OK(mlxc_buffer_read(d1, 0, out, sizeof out));
+    CHECK_MSG(memcmp(out, a, sizeof out) == 0, "the copy committed before the queued write saw it");
+    CHECK_OK(mlxc_buffer_read(d2, 0, out, sizeof out));
+    int ok = 1;
+    for (int i = 0; i < N; i++) ok &= out[i] == -a[i] - 1.0f;
+    CHECK_MSG(ok, "the copy committed after the queued write did not see it");
+    mlxc_encoder_destroy(e1);
+    mlxc_encoder_destroy(e2);
+    /* 40 writes of one float each, element i % 8, then a copy: the last
+     * value of each element */
+    for (int i = 0; i < 40; i++) {
+        const float v = (float)i;
+        CHECK_OK(mlxc_buffer_write_queued(src, (size_t)(i % 8) * 4, &v, 4));
+    }
+    CHECK_OK(mlxc_encoder_create(dev, &e1));
+    CHECK_OK(mlxc_copy(e1, src, d1));
+    CHECK_OK(mlxc_encoder_commit_and_wait(e1));
+    mlxc_encoder_destroy(e1);
+    CHECK_OK(mlxc_buffer_read(d1, 0, out, 8 * 4));
+    for (int j = 0; j < 8; j++) CHECK_MSG(out[j] == (float)(32 + j), "element %d: %g after 40 queued writes", j, out[j]);
+    CHECK_ERR(mlxc_buffer_write_queued(src, 0, a, MLXC_BUFFER_QUEUED_MAX + 4), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_ERR(mlxc_buffer_write_queued(src, 4, a, MLXC_BUFFER_QUEUED_MAX), MLXC_ERR_OUT_OF_RANGE);
+    CHECK_ERR(mlxc_buffer_write_queued(src, 0, a, 0), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_ERR(mlxc_buffer_write_queued(NULL, 0, a, 4), MLXC_ERR_INVALID_ARGUMENT);
+    mlxc_buffer_release(src);
+    mlxc_buffer_release(d1);
+    mlxc_buffer_release(d2);
+}
+
 int main(void) {
     dev = tu_open();
     printf("device: %s\n", mlxc_device_name(dev));
@@ -396,6 +448,7 @@ int main(void) {
     RUN(test_dispatch_validation);
     RUN(test_encoder_states);
     RUN(test_op_validation);
+    RUN(test_write_queued);
     mlxc_device_close(dev);
     HARNESS_END();
 }

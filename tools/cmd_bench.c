@@ -147,6 +147,7 @@ static mlxc_status run_once(mlxc_context *ctx, const int32_t *ids, long n_prompt
     } else {
         for (long i = 0; i < n_gen && !st; i++) st = mlxc_context_eval(ctx, ids + i, 1);
     }
+    if (!st) st = mlxc_context_sync(ctx); /* the last decode step may still run */
     *secs = mlxc_tool_now_s() - t0;
     return st;
 }

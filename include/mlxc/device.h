@@ -126,6 +126,16 @@ MLXC_API uint64_t    mlxc_buffer_device_address(const mlxc_buffer *buf);
  * Synchronous; not ordered against command buffers still in flight. */
 MLXC_API mlxc_status mlxc_buffer_write(mlxc_buffer *buf, size_t offset, const void *src, size_t n);
 MLXC_API mlxc_status mlxc_buffer_read(const mlxc_buffer *buf, size_t offset, void *dst, size_t n);
+/* Largest write mlxc_buffer_write_queued takes. */
+#define MLXC_BUFFER_QUEUED_MAX 4096
+/* Copy n bytes (1 .. MLXC_BUFFER_QUEUED_MAX) from src into the view as a
+ * step of the device's queue: after all work of the command buffers
+ * committed before the call, before all work of those committed after it.
+ * Returns without waiting for the device (on CUDA; the CPU backend waits
+ * for the committed work, then copies); src may be reused at once.  For
+ * the small per-step inputs of a replayed graph (a token id, a position)
+ * while the previous step still runs. */
+MLXC_API mlxc_status mlxc_buffer_write_queued(mlxc_buffer *buf, size_t offset, const void *src, size_t n);
 /* Host pointer to the view's first byte where the device memory is host
  * visible (CPU backend); NULL otherwise. */
 MLXC_API void       *mlxc_buffer_host_ptr(const mlxc_buffer *buf);

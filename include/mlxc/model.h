@@ -189,8 +189,18 @@ MLXC_API mlxc_decode_act mlxc_context_decode_act(const mlxc_context *ctx);
  * them to the cache (n >= 1; n_past + n <= n_ctx; every id < vocab).
  * Prompts run in chunks of n_batch tokens; n == 1 is one decode step.
  * Afterwards mlxc_context_logits gives the last token's logits.  On failure
- * the cache is left as before the call. */
+ * the cache is left as before the call.
+ * A decode step on a GPU (n == 1, the replayed decode graph) returns once
+ * it is queued and the step before it has finished, so the host's launch
+ * of a step overlaps the device's work on the one before
+ * (MLXC_DECODE_OVERLAP=0: each returns finished).  Whatever reads its
+ * results waits for it (mlxc_context_logits, a sampler, eval_all), as
+ * does mlxc_context_sync; a failure of the step is returned by the call
+ * that waits for it. */
 MLXC_API mlxc_status mlxc_context_eval(mlxc_context *ctx, const int32_t *tokens, size_t n);
+/* Wait for the context's device work (a decode step still running after
+ * its mlxc_context_eval); the status of that work. */
+MLXC_API mlxc_status mlxc_context_sync(mlxc_context *ctx);
 /* As mlxc_context_eval, and `logits` (n * vocab floats) receives every
  * token's logits, row i for tokens[i] (for scoring and perplexity). */
 MLXC_API mlxc_status mlxc_context_eval_all(mlxc_context *ctx, const int32_t *tokens, size_t n, float *logits);

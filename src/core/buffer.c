@@ -224,6 +224,17 @@ mlxc_status mlxc_buffer_write(mlxc_buffer *b, size_t offset, const void *src, si
     return b->st->dev->be->mem_write(b->st->dev, b->st, b->offset + offset, src, n);
 }
 
+mlxc_status mlxc_buffer_write_queued(mlxc_buffer *b, size_t offset, const void *src, size_t n) {
+    MLXC_CHECK_ARG(n <= MLXC_BUFFER_QUEUED_MAX, "mlxc_buffer_write_queued: %zu bytes (at most %d)", n,
+                   MLXC_BUFFER_QUEUED_MAX);
+    mlxc_status s = check_io(b, offset, src, n, "mlxc_buffer_write_queued");
+    if (s) return s;
+    mlxc_device *dev = b->st->dev;
+    if (dev->be->mem_write_queued) return dev->be->mem_write_queued(dev, b->st, b->offset + offset, src, n);
+    if ((s = dev->be->synchronize(dev))) return s;
+    return dev->be->mem_write(dev, b->st, b->offset + offset, src, n);
+}
+
 mlxc_status mlxc_buffer_read(const mlxc_buffer *b, size_t offset, void *dst, size_t n) {
     mlxc_status s = check_io(b, offset, dst, n, "mlxc_buffer_read");
     if (s) return s;

@@ -196,6 +196,9 @@ typedef struct mlxc_backend {
     void        (*mem_free)(mlxc_device *dev, mlxc_storage *st);
     mlxc_status (*mem_write)(mlxc_device *dev, mlxc_storage *st, size_t off, const void *src, size_t n);
     mlxc_status (*mem_read)(mlxc_device *dev, mlxc_storage *st, size_t off, void *dst, size_t n);
+    /* Optional: n <= MLXC_BUFFER_QUEUED_MAX bytes written in queue order,
+     * without waiting (NULL: synchronize, then mem_write). */
+    mlxc_status (*mem_write_queued)(mlxc_device *dev, mlxc_storage *st, size_t off, const void *src, size_t n);
 
     /* k->name and constants are set; fill k->impl and (if known) k->sig. */
     mlxc_status (*kernel_resolve)(mlxc_device *dev, mlxc_kernel *k);

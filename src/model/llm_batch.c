@@ -203,11 +203,15 @@ mlxc_status mlxc_batch_decode(mlxc_batch *b, const int32_t *tokens, const uint32
         /* one sequence: its own context's decode step (the fused one,
          * replayed), its logits copied into the batch's first row */
         mlxc_status st = mlxc_context_eval(rows[0], tokens, 1);
+        if (!st) st = llm_ctx_sync(rows[0]); /* a batch step returns finished */
         if (!st && logits) st = mlxc_context_logits(rows[0], logits, (size_t)b->m->vocab);
         return st;
     }
     mlxc_context *c0 = b->seq[0];
-    mlxc_status st = mlxc_buffer_write(c0->ids, 0, ids, (size_t)n * 4);
+    mlxc_status st = MLXC_OK;
+    /* a sequence's own decode step may still run (mlxc_context_eval) */
+    for (uint32_t i = 0; i < b->n_seq && !st; i++) st = llm_ctx_sync(b->seq[i]);
+    if (!st) st = mlxc_buffer_write(c0->ids, 0, ids, (size_t)n * 4);
     if (!st) st = mlxc_buffer_write(c0->pos, 0, pos, (size_t)n * 4);
     if (!st && c0->mask) {
         /* row i's sliding window over its own L = pos + 1 keys, at row i */

@@ -84,6 +84,7 @@ mlxc_status mlxc_context_create_ex(mlxc_model *m, const mlxc_context_params *p, 
     int64_t H = m->n_heads, KV = m->n_kv_heads, hd = m->head_dim;
     c->fused_attn = p->kv_dtype != MLXC_F32 && (hd == 64 || hd == 96 || hd == 128 || hd == 256) && H / KV <= 8;
     c->use_graph = p->decode_graph && c->fused_attn;
+    c->overlap = c->use_graph && mlxc_env_int("MLXC_DECODE_OVERLAP", 1) != 0;
     /* the fused decode step: Gemma's block-output norms and GeGLU sit
      * between the mat-vecs it fuses */
     const long fz = mlxc_env_int("MLXC_FUSED_DECODE", 1); /* 2: on the CPU too (tests) */
@@ -208,6 +209,7 @@ fail:
 
 void mlxc_context_free(mlxc_context *c) {
     if (!c) return;
+    (void)llm_ctx_sync(c);
     mlxc_graph_exec_destroy(c->decode_exec);
     mlxc_graph_destroy(c->decode_graph);
     for (int64_t l = 0; c->k_cache && l < c->m->n_layers; l++) mlxc_buffer_release(c->k_cache[l]);
@@ -264,13 +266,43 @@ static mlxc_status encode_decode(mlxc_encoder *enc, void *arg) {
     return llm_forward(c, enc, c->n_past, 1, 1);
 }
 
+mlxc_status llm_ctx_sync(mlxc_context *c) {
+    if (!c || !c->pending) return MLXC_OK;
+    mlxc_status st = mlxc_encoder_wait(c->pending);
+    mlxc_encoder_destroy(c->pending);
+    c->pending = NULL;
+    return st;
+}
+
 /* A decode step as a replayed graph.  Nothing in the step depends on the
  * position on the host: rope, the KV write and the attention length all
- * read it from ctx->pos, so one capture serves every position. */
+ * read it from ctx->pos, so one capture serves every position.
+ * With overlap the step is left running: it waits for the step before
+ * (which ran while this one was queued and its graph launched) and returns
+ * that one's status; whatever reads the results waits for this one
+ * (llm_ctx_sync).  The device then no longer idles between steps while
+ * the host waits, writes the id and position and launches the graph
+ * (bench/results/decode-overlap-2026-12-05.md). */
 static mlxc_status decode_replay(mlxc_context *c) {
     mlxc_status st;
     if (!c->decode_exec && (st = llm_capture(c, encode_decode, c, &c->decode_graph, &c->decode_exec))) return st;
-    st = llm_replay(c->m->dev, c->decode_exec, "model.decode");
+    if (!c->overlap) {
+        st = llm_replay(c->m->dev, c->decode_exec, "model.decode");
+        if (!st) c->n_past += 1;
+        return st;
+    }
+    mlxc_encoder *enc;
+    if ((st = mlxc_encoder_create(c->m->dev, &enc))) return st;
+    st = mlxc_graph_exec_launch(c->decode_exec, enc);
+    if (!st) st = mlxc_encoder_commit_labeled(enc, "model.decode");
+    if (st) {
+        if (mlxc_encoder_is_committed(enc)) (void)mlxc_encoder_wait(enc);
+        mlxc_encoder_destroy(enc);
+        (void)llm_ctx_sync(c);
+        return st;
+    }
+    st = llm_ctx_sync(c);
+    c->pending = enc;
     if (!st) c->n_past += 1;
     return st;
 }
@@ -279,6 +311,15 @@ static mlxc_status decode_replay(mlxc_context *c) {
  * command buffer, wait. */
 static mlxc_status run_chunk(mlxc_context *c, const int32_t *tokens, uint32_t m, uint32_t n_out) {
     uint32_t p0 = c->n_past;
+    if (m == 1 && c->use_graph && c->overlap) {
+        /* the id and position in queue order, behind the step in flight */
+        const uint32_t id = (uint32_t)tokens[0];
+        mlxc_status st = mlxc_buffer_write_queued(c->ids, 0, &id, 4);
+        if (!st) st = mlxc_buffer_write_queued(c->pos, 0, &p0, 4);
+        return st ? st : decode_replay(c);
+    }
+    mlxc_status sst = llm_ctx_sync(c);
+    if (sst) return sst;
     uint32_t buf[512];
     for (uint32_t i = 0; i < m; i += 512) {
         uint32_t k = m - i < 512 ? m - i : 512;
@@ -333,6 +374,7 @@ static mlxc_status eval(mlxc_context *c, const int32_t *tokens, size_t n, float 
         bool last = i + m == n;
         uint32_t n_out = all ? m : last ? 1 : 0;
         st = run_chunk(c, tokens + i, m, n_out);
+        if (!st && all) st = llm_ctx_sync(c);
         if (!st && all)
             st = mlxc_buffer_read(c->logits, 0, all + i * (size_t)c->m->vocab, (size_t)m * (size_t)c->m->vocab * 4);
     }
@@ -363,13 +405,15 @@ mlxc_status mlxc_context_logits(const mlxc_context *c, float *out, size_t n_voca
         return mlxc_set_error(MLXC_ERR_SHAPE, "mlxc_context_logits: %zu floats, the vocabulary has %lld", n_vocab,
                               (long long)c->m->vocab);
     if (!c->have_logits) return mlxc_set_error(MLXC_ERR_STATE, "mlxc_context_logits: nothing evaluated yet");
-    return mlxc_buffer_read(c->logits, 0, out, n_vocab * 4);
+    mlxc_status st = llm_ctx_sync((mlxc_context *)c); /* the step still in flight, whose logits these are */
+    return st ? st : mlxc_buffer_read(c->logits, 0, out, n_vocab * 4);
 }
 
 mlxc_status llm_context_top1(const mlxc_context *c, int32_t *token, float *logprob) {
     if (!c->have_logits) return mlxc_set_error(MLXC_ERR_STATE, "sampler: the context has evaluated nothing yet");
-    uint32_t id;
-    mlxc_status st = mlxc_buffer_read(c->top_id, 0, &id, 4);
+    uint32_t id = 0;
+    mlxc_status st = llm_ctx_sync((mlxc_context *)c);
+    if (!st) st = mlxc_buffer_read(c->top_id, 0, &id, 4);
     if (!st && logprob) st = mlxc_buffer_read(c->top_lp, 0, logprob, 4);
     *token = (int32_t)id;
     return st;
@@ -378,8 +422,14 @@ mlxc_status llm_context_top1(const mlxc_context *c, int32_t *token, float *logpr
 uint32_t mlxc_context_n_past(const mlxc_context *c) { return c ? c->n_past : 0; }
 uint32_t mlxc_context_n_ctx(const mlxc_context *c) { return c ? c->n_ctx : 0; }
 
+mlxc_status mlxc_context_sync(mlxc_context *c) {
+    MLXC_CHECK_ARG(c, "mlxc_context_sync: NULL context");
+    return llm_ctx_sync(c);
+}
+
 mlxc_status mlxc_context_reset(mlxc_context *c) {
     MLXC_CHECK_ARG(c, "mlxc_context_reset: NULL context");
+    (void)llm_ctx_sync(c); /* a failed step in flight is forgotten with the positions */
     c->n_past = 0;
     c->have_logits = false;
     return MLXC_OK;
@@ -389,6 +439,8 @@ mlxc_status mlxc_context_truncate(mlxc_context *c, uint32_t n_keep) {
     MLXC_CHECK_ARG(c, "mlxc_context_truncate: NULL context");
     if (n_keep > c->n_past)
         return mlxc_set_error(MLXC_ERR_OUT_OF_RANGE, "mlxc_context_truncate: %u kept of %u positions", n_keep, c->n_past);
+    mlxc_status st = llm_ctx_sync(c);
+    if (st) return st;
     c->n_past = n_keep;
     c->have_logits = false;
     return MLXC_OK;

@@ -246,6 +246,9 @@ static void cu_free_dev(cu_dev *cu, bool lost) {
         if (cu->stage[i]) (void)api->MemFreeHost(cu->stage[i]);
         if (cu->stage_ev[i]) (void)api->EventDestroy(cu->stage_ev[i]);
     }
+    if (cu->qw) (void)api->MemFreeHost(cu->qw);
+    for (int i = 0; i < CU_QW_SLOTS; i++)
+        if (cu->qw_ev[i]) (void)api->EventDestroy(cu->qw_ev[i]);
     if (cu->ref_ev) (void)api->EventDestroy(cu->ref_ev);
     for (int i = 0; i < 3; i++)
         if (cu->side[i]) (void)api->StreamDestroy(cu->side[i]);
@@ -355,6 +358,44 @@ static mlxc_status cu_mem_write(mlxc_device *dev, mlxc_storage *st, size_t off, 
     if (s) return s;
     if (r != CUDA_SUCCESS) return cu_fail(dev, r, what);
     return MLXC_OK;
+}
+
+/* A queued write: src into the next of CU_QW_SLOTS pinned slots (waiting
+ * only for that slot's previous copy, CU_QW_SLOTS writes ago), copied on
+ * the stream after everything submitted so far; no wait for it. */
+static mlxc_status cu_mem_write_queued(mlxc_device *dev, mlxc_storage *st, size_t off, const void *src, size_t n) {
+    cu_dev *cu = cu_of(dev);
+    mlxc_status s = cu_enter(dev);
+    if (s) return s;
+    const mlxc_cu_api *api = mlxc_cu();
+    CUresult r = CUDA_SUCCESS;
+    const char *what = "";
+    pthread_mutex_lock(&cu->mu);
+    if (!cu->qw) {
+        void *p = NULL;
+        if ((r = api->MemHostAlloc(&p, (size_t)CU_QW_SLOTS * MLXC_BUFFER_QUEUED_MAX, CU_MEMHOSTALLOC_PORTABLE)) !=
+            CUDA_SUCCESS)
+            what = "cuMemHostAlloc (queued writes)";
+        for (int i = 0; i < CU_QW_SLOTS && r == CUDA_SUCCESS; i++)
+            if (!cu->qw_ev[i] && (r = api->EventCreate(&cu->qw_ev[i], CU_EVENT_DISABLE_TIMING)) != CUDA_SUCCESS)
+                what = "cuEventCreate";
+        if (r == CUDA_SUCCESS) cu->qw = p, cu->qw_used = 0, cu->qw_next = 0;
+        else if (p) (void)api->MemFreeHost(p);
+    }
+    if (r == CUDA_SUCCESS) {
+        const unsigned k = cu->qw_next;
+        unsigned char *slot = cu->qw + (size_t)k * MLXC_BUFFER_QUEUED_MAX;
+        if ((cu->qw_used >> k & 1u) && (r = api->EventSynchronize(cu->qw_ev[k])) != CUDA_SUCCESS)
+            what = "cuEventSynchronize";
+        if (r == CUDA_SUCCESS) {
+            memcpy(slot, src, n);
+            if ((r = api->MemcpyHtoDAsync(st->addr + off, slot, n, cu->stream)) != CUDA_SUCCESS) what = "cuMemcpyHtoDAsync";
+            else if ((r = api->EventRecord(cu->qw_ev[k], cu->stream)) != CUDA_SUCCESS) what = "cuEventRecord";
+            else cu->qw_used |= 1u << k, cu->qw_next = (k + 1) % CU_QW_SLOTS;
+        }
+    }
+    pthread_mutex_unlock(&cu->mu);
+    return r == CUDA_SUCCESS ? MLXC_OK : cu_fail(dev, r, what);
 }
 
 static mlxc_status cu_mem_read(mlxc_device *dev, mlxc_storage *st, size_t off, void *dst, size_t n) {
@@ -672,6 +713,7 @@ const mlxc_backend mlxc_cuda_backend = {
     .mem_free = cu_mem_free,
     .mem_write = cu_mem_write,
     .mem_read = cu_mem_read,
+    .mem_write_queued = cu_mem_write_queued,
     .kernel_resolve = cu_kernel_resolve,
     .kernel_register_source = cu_kernel_register_source,
     .kernel_register_cpu = NULL,

@@ -88,6 +88,9 @@ typedef struct cu_module {
 typedef struct cu_gexec cu_gexec;
 typedef struct cu_lt cu_lt;
 
+/* Slots of mlxc_buffer_write_queued's pinned ring. */
+#define CU_QW_SLOTS 16
+
 typedef struct cu_dev {
     CUdevice     cudev;
     CUcontext    ctx;
@@ -112,6 +115,10 @@ typedef struct cu_dev {
     CUevent      stage_ev[2];
     int          stage_used[2];
     size_t       stage_bytes;
+    unsigned char *qw;             /* pinned slots of queued writes (CU_QW_SLOTS
+                                      x MLXC_BUFFER_QUEUED_MAX), NULL until used */
+    CUevent      qw_ev[CU_QW_SLOTS]; /* each slot's copy, recorded on the stream */
+    unsigned     qw_used, qw_next; /* slots recorded (bit mask); the next one   */
 
     CUevent      ref_ev;           /* device-time reference...                  */
     int64_t      ref_ns;           /* ...and its host-clock value               */
