@@ -607,6 +607,39 @@ static void test_bf16_activations(void) {
     CHECK_ERR(mlxc_model_open_ex(g_dev, p, &bad, &m), MLXC_ERR_DTYPE);
 }
 
+/* The reference of fixture `name` and its model opened on g_dev; false,
+ * with nothing left to release, when either fails (a failed check). */
+static bool open_fixture(const char *name, ref *r, mlxc_model **m) {
+    *m = NULL;
+    if (!load_ref(name, r)) {
+        CHECK_MSG(false, "%s: no reference", name);
+        return false;
+    }
+    char p[1024];
+    snprintf(p, sizeof p, "%s/%s", g_fix, name);
+    CHECK_OK(mlxc_model_open(g_dev, p, m));
+    if (!*m) free_ref(r);
+    return *m != NULL;
+}
+
+/* Whether contexts c[0] and c[1] hold bit-equal logits, read into a and
+ * b (vocab floats each). */
+static bool same_logits(mlxc_context *const *c, size_t vocab, float *a, float *b) {
+    CHECK_OK(mlxc_context_logits(c[0], a, vocab));
+    CHECK_OK(mlxc_context_logits(c[1], b, vocab));
+    return memcmp(a, b, vocab * 4) == 0;
+}
+
+/* What a comparison of two contexts held. */
+static void free_pair(mlxc_context **c, mlxc_model *m, ref *r, float *a, float *b) {
+    free(a);
+    free(b);
+    mlxc_context_free(c[0]);
+    mlxc_context_free(c[1]);
+    mlxc_model_close(m);
+    free_ref(r);
+}
+
 /* Decode through the replayed graph gives the same bits as decode encoded
  * step by step, at every position (after a truncate and a reset too), and
  * a replayed step records no new dispatch. */
@@ -642,18 +675,11 @@ static void test_decode_graph(void) {
                 CHECK_OK(mlxc_context_eval(c[1], &r.greedy[s], 1));
                 mlxc_counters_get(&c1);
                 if (round > 0 || s > 0) CHECK_EQ_INT(c1.dispatch - c0.dispatch, 0);
-                CHECK_OK(mlxc_context_logits(c[0], a, r.vocab));
-                CHECK_OK(mlxc_context_logits(c[1], b, r.vocab));
-                CHECK_MSG(memcmp(a, b, r.vocab * 4) == 0, "%s round %d step %zu: replay differs (rel err %.3g)",
+                CHECK_MSG(same_logits(c, r.vocab, a, b), "%s round %d step %zu: replay differs (rel err %.3g)",
                           names[i], round, s, rel_err(b, a, r.vocab));
             }
         }
-        free(a);
-        free(b);
-        mlxc_context_free(c[0]);
-        mlxc_context_free(c[1]);
-        mlxc_model_close(m);
-        free_ref(&r);
+        free_pair(c, m, &r, a, b);
     }
 }
 
@@ -664,15 +690,8 @@ static void test_decode_graph(void) {
  * hold. */
 static void test_decode_overlap(void) {
     ref r;
-    CHECK(load_ref("qwen3-tiny", &r));
-    char p[1024];
-    snprintf(p, sizeof p, "%s/qwen3-tiny", g_fix);
     mlxc_model *m = NULL;
-    CHECK_OK(mlxc_model_open(g_dev, p, &m));
-    if (!m) {
-        free_ref(&r);
-        return;
-    }
+    if (!open_fixture("qwen3-tiny", &r, &m)) return;
     mlxc_context *c[2] = {NULL, NULL};
     for (int o = 0; o < 2; o++) {
         if (o == 0) setenv("MLXC_DECODE_OVERLAP", "0", 1);
@@ -691,30 +710,20 @@ static void test_decode_overlap(void) {
             CHECK_OK(mlxc_context_sync(c[o]));
         }
         CHECK_EQ_INT(mlxc_context_n_past(c[0]), mlxc_context_n_past(c[1]));
-        CHECK_OK(mlxc_context_logits(c[0], a, r.vocab));
-        CHECK_OK(mlxc_context_logits(c[1], b, r.vocab));
-        CHECK_MSG(memcmp(a, b, r.vocab * 4) == 0, "round %d: overlapped steps differ (rel err %.3g)", round,
+        CHECK_MSG(same_logits(c, r.vocab, a, b), "round %d: overlapped steps differ (rel err %.3g)", round,
                   rel_err(b, a, r.vocab));
     }
     CHECK_ERR(mlxc_context_sync(NULL), MLXC_ERR_INVALID_ARGUMENT);
-    free(a);
-    free(b);
-    mlxc_context_free(c[0]);
-    mlxc_context_free(c[1]);
-    mlxc_model_close(m);
-    free_ref(&r);
+    free_pair(c, m, &r, a, b);
 }
 
 /* Greedy generation through the library's loop reproduces the reference. */
 static void test_generate_greedy(void) {
     ref r;
-    CHECK(load_ref("llama-tiny", &r));
-    char p[1024];
-    snprintf(p, sizeof p, "%s/llama-tiny", g_fix);
     mlxc_model *m = NULL;
     mlxc_context *c = NULL;
     mlxc_sampler *s = NULL;
-    CHECK_OK(mlxc_model_open(g_dev, p, &m));
+    if (!open_fixture("llama-tiny", &r, &m)) return;
     mlxc_context_params cp = {.n_ctx = 32, .kv_dtype = MLXC_F32};
     if (m) CHECK_OK(mlxc_context_create_ex(m, &cp, &c));
     mlxc_sampler_params sp = mlxc_sampler_default_params();
