@@ -5,7 +5,7 @@
  * Systems.  A CUPTI injection library, not part of mlxc: the CUDA driver
  * loads it into any process that sets CUDA_INJECTION64_PATH.
  *
- *   gcc -O2 -shared -fPIC -I$CUPTI/include -o libkernel_trace.so bench/cuda/kernel_trace.c \
+ *   gcc -O2 -shared -fPIC -I$CUPTI/include -I$CUDA/include -o libkernel_trace.so bench/cuda/kernel_trace.c \
  *       -L$CUPTI/lib -l:libcupti.so.13 -Wl,-rpath,'$ORIGIN'
  *   CUDA_INJECTION64_PATH=$PWD/libkernel_trace.so MLXC_KERNEL_TRACE=trace.csv [MLXC_KERNEL_TRACE_API=1] \
  *       mlxc bench -m model.gguf -p 0 -n 8 -r 1

@@ -8,6 +8,13 @@
 #   bench   every bench_<family> program (fractions of the copy bandwidth
 #           measured in the same run) and the command-buffer benchmark
 #   qmm     quantized matmul parity and bench_qmatmul
+#   trace   the decode timeline of each model in $MLXC_TRACE_MODELS
+#           (space-separated "PATH:KERNELS_A_TOKEN"), through
+#           bench/cuda/kernel_trace.c; CUPTI from the nvidia-cuda-cupti
+#           wheel unpacked into .cache/cupti on the workstation:
+#             pip download --no-deps nvidia-cuda-cupti==13.0.85 -d /tmp/w &&
+#             python3 -m zipfile -e /tmp/w/*.whl /tmp/w/x &&
+#             mkdir -p .cache/cupti && cp -r /tmp/w/x/nvidia/cu13/{include,lib} .cache/cupti/
 #
 #   bash bench/cuda/run.sh suite cuda        (no phase: suite cuda san bench)
 set -u
@@ -91,4 +98,23 @@ if has bench; then
   done > "$OUT/bench_families.md" 2>&1
   grep -E "ceiling|FAIL|reproduce|^# bench" "$OUT/bench_families.md" | head -40
   ( cd $B && ./bench_cuda_graphs 50 ) > "$OUT/bench_graphs.md" 2>&1
+fi
+
+if has trace; then
+  C=$PWD/.cache/cupti
+  if [ ! -d "$C/include" ]; then
+    echo "trace: no CUPTI in .cache/cupti (see the top of this script)"
+  else
+    gcc -O2 -shared -fPIC -I"$C/include" -I"$(dirname "$(command -v nvcc)")/../include" \
+      -o "$B/libkernel_trace.so" bench/cuda/kernel_trace.c \
+      -L"$C/lib" -l:libcupti.so.13 -Wl,-rpath,"$C/lib" || exit 1
+    for mk in ${MLXC_TRACE_MODELS:-}; do
+      m=${mk%:*}; k=${mk##*:}; t="$OUT/trace-$(basename "$m").csv"
+      echo "# trace $(basename "$m")"
+      CUDA_INJECTION64_PATH=$PWD/$B/libkernel_trace.so MLXC_KERNEL_TRACE="$t" MLXC_KERNEL_TRACE_API=1 \
+        MLXC_BACKEND=cuda $B/mlxc bench -m "$m" -p 0 -n 16 -r 1 2>&1 | grep -E "tg16|kernel_trace"
+      python3 bench/cuda/kernel_trace.py "$t" "$k" 4
+    done > "$OUT/trace.md" 2>&1
+    cat "$OUT/trace.md"
+  fi
 fi
