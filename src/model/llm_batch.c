@@ -159,7 +159,7 @@ static mlxc_status step(mlxc_batch *b, mlxc_context **rows, const uint32_t *seqs
             b->key_n = n;
             memcpy(b->key, seqs, (size_t)n * sizeof *seqs);
         }
-        return llm_replay(dev, b->exec, "model.batch_decode");
+        return llm_replay(dev, b->exec, "model.batch_decode", NULL);
     }
     mlxc_encoder *enc;
     if ((st = mlxc_encoder_create(dev, &enc))) return st;

@@ -251,12 +251,18 @@ mlxc_status llm_capture(mlxc_context *vc, llm_encode_fn fn, void *arg, mlxc_grap
     return MLXC_OK;
 }
 
-mlxc_status llm_replay(mlxc_device *dev, mlxc_graph_exec *exec, const char *label) {
+mlxc_status llm_replay(mlxc_device *dev, mlxc_graph_exec *exec, const char *label, mlxc_encoder **running) {
+    if (running) *running = NULL;
     mlxc_encoder *enc;
     mlxc_status st = mlxc_encoder_create(dev, &enc);
     if (st) return st;
     st = mlxc_graph_exec_launch(exec, enc);
-    if (!st) st = mlxc_encoder_commit_and_wait_labeled(enc, label);
+    if (!st) st = running ? mlxc_encoder_commit_labeled(enc, label) : mlxc_encoder_commit_and_wait_labeled(enc, label);
+    if (!st && running) {
+        *running = enc;
+        return MLXC_OK;
+    }
+    if (running && mlxc_encoder_is_committed(enc)) (void)mlxc_encoder_wait(enc);
     mlxc_encoder_destroy(enc);
     return st;
 }
@@ -286,23 +292,11 @@ mlxc_status llm_ctx_sync(mlxc_context *c) {
 static mlxc_status decode_replay(mlxc_context *c) {
     mlxc_status st;
     if (!c->decode_exec && (st = llm_capture(c, encode_decode, c, &c->decode_graph, &c->decode_exec))) return st;
-    if (!c->overlap) {
-        st = llm_replay(c->m->dev, c->decode_exec, "model.decode");
-        if (!st) c->n_past += 1;
-        return st;
-    }
-    mlxc_encoder *enc;
-    if ((st = mlxc_encoder_create(c->m->dev, &enc))) return st;
-    st = mlxc_graph_exec_launch(c->decode_exec, enc);
-    if (!st) st = mlxc_encoder_commit_labeled(enc, "model.decode");
-    if (st) {
-        if (mlxc_encoder_is_committed(enc)) (void)mlxc_encoder_wait(enc);
-        mlxc_encoder_destroy(enc);
-        (void)llm_ctx_sync(c);
-        return st;
-    }
-    st = llm_ctx_sync(c);
+    mlxc_encoder *enc = NULL;
+    st = llm_replay(c->m->dev, c->decode_exec, "model.decode", c->overlap ? &enc : NULL);
+    const mlxc_status before = llm_ctx_sync(c); /* the step before (none without overlap) */
     c->pending = enc;
+    if (!st) st = before;
     if (!st) c->n_past += 1;
     return st;
 }
@@ -311,7 +305,7 @@ static mlxc_status decode_replay(mlxc_context *c) {
  * command buffer, wait. */
 static mlxc_status run_chunk(mlxc_context *c, const int32_t *tokens, uint32_t m, uint32_t n_out) {
     uint32_t p0 = c->n_past;
-    if (m == 1 && c->use_graph && c->overlap) {
+    if (m == 1 && c->overlap) {
         /* the id and position in queue order, behind the step in flight */
         const uint32_t id = (uint32_t)tokens[0];
         mlxc_status st = mlxc_buffer_write_queued(c->ids, 0, &id, 4);

@@ -131,7 +131,8 @@ struct mlxc_context {
     bool         act_q8;          /* the fused step's int8 activations (decode_act resolved) */
     mlxc_graph  *decode_graph;    /* the captured decode step (holds its buffers) */
     mlxc_graph_exec *decode_exec;
-    bool         overlap;         /* a decode step returns before it finishes   */
+    bool         overlap;         /* a replayed decode step (use_graph) returns
+                                     before it finishes                         */
     mlxc_encoder *pending;        /* that step, until llm_ctx_sync waits for it */
     bool         have_logits;
     mlxc_buffer **k_cache;        /* (n_layers) of (n_kv_heads, n_ctx, head_dim) */
@@ -193,11 +194,13 @@ void        llm_release_views(mlxc_context *ctx);
  * (a context's decode step, a batch's step). */
 typedef mlxc_status (*llm_encode_fn)(mlxc_encoder *enc, void *arg);
 mlxc_status llm_capture(mlxc_context *vc, llm_encode_fn fn, void *arg, mlxc_graph **g, mlxc_graph_exec **exec);
-/* Launch exec on dev in one command buffer labelled `label` and wait. */
+/* Launch exec on dev in one command buffer labelled `label` and wait; with
+ * `running`, commit without waiting and hand the encoder over (NULL on
+ * failure, when nothing is left running). */
+mlxc_status llm_replay(mlxc_device *dev, mlxc_graph_exec *exec, const char *label, mlxc_encoder **running);
 /* Wait for the context's decode step still in flight (the overlap of
  * decode_replay), if any; its status. */
 mlxc_status llm_ctx_sync(mlxc_context *c);
-mlxc_status llm_replay(mlxc_device *dev, mlxc_graph_exec *exec, const char *label);
 /* The last evaluated token's argmax and its log-probability, computed on
  * the device with the forward pass: reading them is 8 bytes, not a row. */
 mlxc_status llm_context_top1(const mlxc_context *ctx, int32_t *token, float *logprob);

@@ -125,6 +125,14 @@ static void attn_decode_range(const mlxc_p_attn_decode *p, const void *len_buf, 
     ops_decode_range(p->kv_len, add, p->capacity, p->window, p->ring, lo, len);
 }
 
+/* Query head h's output: its unnormalised sum o (head_dim values) over its
+ * softmax sum L (zeros where L is 0: nothing attended). */
+static void attn_decode_store(const mlxc_p_attn_decode *p, void *out, uint64_t h, const float *o, float L) {
+    const uint32_t hd = p->head_dim;
+    const float inv = L > 0.0f ? 1.0f / L : 0.0f;
+    for (uint32_t d = 0; d < hd; d++) attn_st(p->out_dtype, out, h * hd + d, o[d] * inv);
+}
+
 /* Merge the first `live` of the S partials of each query head of KV head
  * kvh into out. */
 static void attn_decode_merge_group(const mlxc_p_attn_decode *p, const float *acc_in, const float *ml, void *out,
@@ -133,8 +141,7 @@ static void attn_decode_merge_group(const mlxc_p_attn_decode *p, const float *ac
     for (uint64_t h = (uint64_t)kvh * G; h < (uint64_t)(kvh + 1) * G; h++) {
         float o[ATTN_MAX_HD];
         const float L = ops_merge_splits(acc_in + h * S * hd, ml + h * S * 2, live, hd, o);
-        const float inv = L > 0.0f ? 1.0f / L : 0.0f;
-        for (uint32_t d = 0; d < hd; d++) attn_st(p->out_dtype, out, h * hd + d, o[d] * inv);
+        attn_decode_store(p, out, h, o, L);
     }
 }
 
@@ -182,11 +189,7 @@ static void attn_decode(const mlxc_cpu_launch *l, uint32_t kv_dt) {
             attn_rows(&src, qf, G, rlo, rhi, s_lo, s_hi, m, ls, acc, kb, vb);
         }
         if (live == 1) {
-            for (uint32_t g = 0; g < G; g++) {
-                const uint64_t h = (uint64_t)kvh * G + g;
-                const float inv = ls[g] > 0.0f ? 1.0f / ls[g] : 0.0f;
-                for (uint32_t d = 0; d < hd; d++) attn_st(p->out_dtype, out, h * hd + d, acc[g * hd + d] * inv);
-            }
+            for (uint32_t g = 0; g < G; g++) attn_decode_store(p, out, (uint64_t)kvh * G + g, acc + g * hd, ls[g]);
             continue;
         }
         for (uint32_t g = 0; g < G; g++) {
