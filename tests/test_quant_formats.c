@@ -301,6 +301,68 @@ static void test_ggml_to_affine(void) {
     }
 }
 
+/* ---- GGML Q4_0 in 16-row tiles ----------------------------------------------------------- */
+
+/* mlxc_ggml_to_tiles: every value read from the tiles by the layout that
+ * mlxc/quant.h documents (record, slot, word, scale offsets) is the
+ * block's; mlxc_tiles_to_ggml gives the blocks back bit for bit;
+ * mlxc_qweight_dequantize of the tiles equals gguf's Q4_0 values; shapes
+ * the tiles do not take are refused. */
+static void test_ggml_to_tiles(void) {
+    enum { ROWS = 48, COLS = 384, NB = ROWS * COLS / 32, BYTES = NB * 18 };
+    static uint8_t blocks[BYTES], tiles[BYTES], back[BYTES];
+    static float want[ROWS * COLS], got[ROWS * COLS];
+    uint64_t seed = 11;
+    for (size_t i = 0; i < BYTES; i++) blocks[i] = (uint8_t)(urand(&seed) * 256 + 256);
+    for (int b = 0; b < NB; b++) {
+        const uint16_t d = mlxc_f32_to_f16((float)(urand(&seed) * 0.1));
+        blocks[b * 18] = (uint8_t)d, blocks[b * 18 + 1] = (uint8_t)(d >> 8);
+    }
+    mlxc_qweight w = {.format = MLXC_QF_Q4_0, .bits = 4, .group_size = 32, .block_bytes = 18, .rows = ROWS,
+                      .cols = COLS, .data = blocks, .data_bytes = BYTES};
+    CHECK_OK(mlxc_ggml_to_tiles(&w, tiles, BYTES));
+    size_t bad = 0;
+    for (size_t r = 0; r < ROWS; r++)
+        for (size_t e = 0; e < COLS; e++) {
+            const uint8_t *blk = blocks + (r * (COLS / 32) + e / 32) * 18;
+            const size_t j = e % 32, byte = j % 16;
+            const int q_blk = j < 16 ? blk[2 + byte] & 15 : blk[2 + byte] >> 4;
+            /* the documented place: record (r / 16, e / 128), rows 16t + 8h2 .. at 512 h2, slot byte / 4 of row
+             * r % 8 at 16 (4 (r % 8) + slot), word (e % 128) / 32, byte byte % 4 of it */
+            const size_t h = r % 16, i = (e % 128) / 32;
+            const uint8_t *rec = tiles + ((r / 16) * (COLS / 128) + e / 128) * 1152;
+            const uint8_t code = rec[512 * (h / 8) + 16 * (4 * (h % 8) + byte / 4) + 4 * i + byte % 4];
+            const int q_til = j < 16 ? code & 15 : code >> 4;
+            const uint16_t d_blk = (uint16_t)(blk[0] | blk[1] << 8);
+            const uint16_t d_til = (uint16_t)(rec[1024 + 8 * h + 2 * i] | rec[1024 + 8 * h + 2 * i + 1] << 8);
+            if (q_blk != q_til || d_blk != d_til) bad++;
+        }
+    CHECK_MSG(bad == 0, "tiles: %zu values not where the layout says", bad);
+    mlxc_qweight t = w;
+    t.format = MLXC_QF_Q4_0_TILES, t.block_bytes = 0, t.data = tiles;
+    CHECK_OK(mlxc_tiles_to_ggml(&t, back, BYTES));
+    CHECK_MSG(memcmp(back, blocks, BYTES) == 0, "tiles: the blocks do not come back");
+    CHECK_OK(mlxc_ggml_dequantize(MLXC_GGML_Q4_0, blocks, BYTES, ROWS * COLS, want));
+    CHECK_OK(mlxc_qweight_dequantize(&t, got, ROWS * COLS));
+    CHECK_MSG(memcmp(want, got, sizeof want) == 0, "tiles: dequantized values differ from Q4_0's");
+    CHECK(mlxc_qformat_can_dequantize(MLXC_QF_Q4_0_TILES));
+    CHECK(strcmp(mlxc_qformat_name(MLXC_QF_Q4_0_TILES), "Q4_0-tiles") == 0);
+    /* refused: another format, rows or columns off the tile, sizes, NULL */
+    mlxc_qweight bad_w = w;
+    bad_w.format = MLXC_QF_Q8_0;
+    CHECK_ERR(mlxc_ggml_to_tiles(&bad_w, tiles, BYTES), MLXC_ERR_UNSUPPORTED);
+    CHECK_ERR(mlxc_tiles_to_ggml(&w, back, BYTES), MLXC_ERR_UNSUPPORTED);
+    bad_w = w, bad_w.rows = 40, bad_w.data_bytes = 40 * (COLS / 32) * 18;
+    CHECK_ERR(mlxc_ggml_to_tiles(&bad_w, tiles, (size_t)bad_w.data_bytes), MLXC_ERR_UNSUPPORTED);
+    bad_w = w, bad_w.cols = 320, bad_w.data_bytes = ROWS * 10 * 18;
+    CHECK_ERR(mlxc_ggml_to_tiles(&bad_w, tiles, (size_t)bad_w.data_bytes), MLXC_ERR_UNSUPPORTED);
+    CHECK_ERR(mlxc_ggml_to_tiles(&w, tiles, BYTES - 18), MLXC_ERR_SHAPE);
+    bad_w = w, bad_w.data_bytes = BYTES + 18;
+    CHECK_ERR(mlxc_ggml_to_tiles(&bad_w, tiles, BYTES), MLXC_ERR_SHAPE);
+    CHECK_ERR(mlxc_ggml_to_tiles(&w, NULL, BYTES), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_ERR(mlxc_ggml_to_tiles(NULL, tiles, BYTES), MLXC_ERR_INVALID_ARGUMENT);
+}
+
 /* ---- bad input: a status and a message, never a crash ---------------------------------- */
 
 static void test_bad_input(void) {
@@ -405,6 +467,7 @@ int main(void) {
     RUN(test_affine_round_trip_bound);
     RUN(test_ggml_round_trip_bound);
     RUN(test_ggml_to_affine);
+    RUN(test_ggml_to_tiles);
     g_dir = getenv("MLXC_QUANT_FIXTURES");
     char probe[1024];
     snprintf(probe, sizeof probe, "%s/cases.txt", g_dir ? g_dir : ".");

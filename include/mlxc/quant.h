@@ -79,6 +79,7 @@ typedef enum mlxc_qformat {
     MLXC_QF_MLX_MXFP4  = 9,    /* uint32 e2m1 codes + e8m0 scales, group 32   */
     MLXC_QF_MLX_NVFP4  = 10,   /* uint32 e2m1 codes + e4m3 scales, group 16   */
     MLXC_QF_MLX_MXFP8  = 11,   /* uint32 e4m3 codes + e8m0 scales, group 32   */
+    MLXC_QF_Q4_0_TILES = 12,   /* GGML Q4_0 in 16-row tiles (mlxc_ggml_to_tiles) */
     MLXC_QF_GGML       = 64,   /* + mlxc_ggml_type                            */
     MLXC_QF_Q4_0   = MLXC_QF_GGML + MLXC_GGML_Q4_0,
     MLXC_QF_Q4_1   = MLXC_QF_GGML + MLXC_GGML_Q4_1,
@@ -197,6 +198,35 @@ MLXC_API mlxc_status mlxc_ggml_dequantize(uint32_t ggml_type, const void *src, s
  * f16 exactly (|d| above 8188 for Q4_0, 511.75 for Q8_0): the outputs are
  * then partly written. */
 MLXC_API mlxc_status mlxc_ggml_to_affine(const mlxc_qweight *src, uint32_t *wq, uint16_t *scales, uint16_t *biases);
+
+/* ---- GGML Q4_0 in 16-row tiles -------------------------------------------------------- */
+
+/* MLXC_QF_Q4_0_TILES: a Q4_0 weight's bytes regrouped so that a GPU
+ * mat-vec reads 16 rows by 128 columns as one 1152-byte record, each warp
+ * load 512 contiguous bytes that feed its tensor-core fragments as loaded.
+ * The values, and the byte count, are the blocks' own.
+ *
+ * Rows are taken 16 at a time (tile t: rows 16t .. 16t + 15) and columns
+ * 128 at a time (chunk c: blocks 4c .. 4c + 3 of each row).  Record (t, c)
+ * sits at byte (t * cols / 128 + c) * 1152:
+ *   bytes    0 ..  511  rows 16t + 0..7: row 16t + g, slot j (0..3) at
+ *                       16 (4g + j): its word i (0..3) is bytes 4j .. 4j + 3
+ *                       of the codes (qs) of block 4c + i
+ *   bytes  512 .. 1023  rows 16t + 8..15, the same way
+ *   bytes 1024 .. 1151  the f16 scales d of blocks 4c .. 4c + 3 of row
+ *                       16t + h at 1024 + 8h (4 of them, in block order)
+ * A value keeps its block's meaning: d (q - 8), q its code as in Q4_0.
+ * rows must be a multiple of 16 and cols of 128.  The descriptor: format
+ * MLXC_QF_Q4_0_TILES, bits 4, group_size 32, data the records, data_bytes
+ * rows * cols / 32 * 18 (as the blocks), no scales or biases. */
+
+/* src (MLXC_QF_Q4_0, rows * cols / 32 blocks) into dst (dst_bytes = the
+ * blocks' byte count).  MLXC_ERR_UNSUPPORTED for another format or a shape
+ * the tiles do not take (rows % 16, cols % 128); MLXC_ERR_SHAPE for sizes
+ * that do not match. */
+MLXC_API mlxc_status mlxc_ggml_to_tiles(const mlxc_qweight *src, void *dst, size_t dst_bytes);
+/* The inverse: src (MLXC_QF_Q4_0_TILES) back into Q4_0 blocks, bit for bit. */
+MLXC_API mlxc_status mlxc_tiles_to_ggml(const mlxc_qweight *src, void *blocks, size_t blocks_bytes);
 
 #ifdef __cplusplus
 }

@@ -48,6 +48,20 @@ typedef struct mlxc_block_q4_0 {
 } mlxc_block_q4_0;
 MLXC_QB_ASSERT(sizeof(mlxc_block_q4_0) == 18, "Q4_0 block is 18 bytes");
 
+/* Q4_0 in 16-row tiles (MLXC_QF_Q4_0_TILES, mlxc/quant.h): a record of
+ * 1152 bytes holds 16 rows by 128 columns (4 blocks of each row).  Inside
+ * record (tile t, chunk c), row 16t + h's block 4c + i keeps code bytes
+ * 4j .. 4j + 3 (j = 0..3) at MLXC_Q4T_CODE(h, i, j) and its f16 d at
+ * MLXC_Q4T_SCALE(h, i); the record sits at byte (t * cols / 128 + c) *
+ * MLXC_Q4T_RECORD, which is also t * 16 * (row bytes of Q4_0) + c * 1152. */
+#define MLXC_Q4T_ROWS 16
+#define MLXC_Q4T_COLS 128
+#define MLXC_Q4T_RECORD 1152
+#define MLXC_Q4T_CODE(h, i, j) (512u * ((h) / 8u) + 16u * (4u * ((h) % 8u) + (j)) + 4u * (i))
+#define MLXC_Q4T_SCALE(h, i) (1024u + 8u * (h) + 2u * (i))
+MLXC_QB_ASSERT(MLXC_Q4T_RECORD == MLXC_Q4T_ROWS * MLXC_Q4T_COLS / MLXC_QK4_0 * sizeof(mlxc_block_q4_0),
+               "a Q4_0 tile record holds its blocks' bytes");
+
 /* Q4_1: w = d * q + m. Nibble order as Q4_0. */
 typedef struct mlxc_block_q4_1 {
     uint16_t d;                    /* f16 scale                                   */

@@ -1,5 +1,6 @@
 /* The GGML type table and the format enum: names, block geometry, and the
  * mapping from what a file says (ggml type number, MLX "mode") to a format. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "mlxc/quant.h"
@@ -45,6 +46,7 @@ const char *mlxc_qformat_name(mlxc_qformat f) {
     case MLXC_QF_MLX_MXFP4: return "mlx-mxfp4";
     case MLXC_QF_MLX_NVFP4: return "mlx-nvfp4";
     case MLXC_QF_MLX_MXFP8: return "mlx-mxfp8";
+    case MLXC_QF_Q4_0_TILES: return "Q4_0-tiles";
     default: break;
     }
     if (f > MLXC_QF_GGML && f < MLXC_QF_LIMIT) return mlxc_ggml_type_name((uint32_t)(f - MLXC_QF_GGML));
@@ -81,7 +83,7 @@ bool mlxc_qformat_can_dequantize(mlxc_qformat f) {
     case MLXC_QF_MLX_AFFINE: case MLXC_QF_MLX_MXFP4: case MLXC_QF_MLX_NVFP4: case MLXC_QF_MLX_MXFP8:
     case MLXC_QF_Q4_0: case MLXC_QF_Q4_1: case MLXC_QF_Q5_0: case MLXC_QF_Q5_1: case MLXC_QF_Q8_0:
     case MLXC_QF_Q2_K: case MLXC_QF_Q3_K: case MLXC_QF_Q4_K: case MLXC_QF_Q5_K: case MLXC_QF_Q6_K:
-    case MLXC_QF_IQ4_NL: case MLXC_QF_IQ4_XS: case MLXC_QF_MXFP4: case MLXC_QF_NVFP4:
+    case MLXC_QF_IQ4_NL: case MLXC_QF_IQ4_XS: case MLXC_QF_MXFP4: case MLXC_QF_NVFP4: case MLXC_QF_Q4_0_TILES:
         return true;
     default: return false;
     }
@@ -130,6 +132,17 @@ mlxc_status mlxc_qweight_dequantize(const mlxc_qweight *w, float *out, size_t ou
             return mlxc_set_error(MLXC_ERR_SHAPE, "mlxc_qweight_dequantize: buffer sizes do not fit %lld x %lld %s",
                                   (long long)w->rows, (long long)w->cols, mlxc_qformat_name(w->format));
         return mlxc_mlx_fp_dequantize(w->format, w->data, w->scales, rows, cols, out);
+    }
+    case MLXC_QF_Q4_0_TILES: {
+        /* back into the blocks, then as Q4_0 */
+        const size_t bytes = rows * (cols / 32) * 18;
+        uint8_t *blocks = cols % 32 ? NULL : malloc(bytes ? bytes : 1);
+        if (!blocks && cols % 32 == 0) return mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "mlxc_qweight_dequantize: out of memory");
+        mlxc_status st = blocks ? mlxc_tiles_to_ggml(w, blocks, bytes)
+                                : mlxc_set_error(MLXC_ERR_UNSUPPORTED, "mlxc_qweight_dequantize: %zu columns for Q4_0 tiles", cols);
+        if (!st) st = mlxc_ggml_dequantize(MLXC_GGML_Q4_0, blocks, bytes, out_count, out);
+        free(blocks);
+        return st;
     }
     default:
         if (w->format > MLXC_QF_GGML && w->format < MLXC_QF_LIMIT) {
