@@ -262,6 +262,25 @@ static inline qt_dev_weight qt_upload(mlxc_device *dev, const qt_weight *w) {
     return d;
 }
 
+/* A Q4_0 weight (w: format Q4_0, n % 16 == 0, k % 128 == 0) on a device
+ * as Q4_0 tiles (mlxc_ggml_to_tiles). */
+static inline qt_dev_weight qt_upload_tiles(mlxc_device *dev, const qt_weight *w) {
+    qt_dev_weight d = {NULL, NULL, NULL, {MLXC_QF_Q4_0_TILES, 4, 32, NULL, NULL, NULL}};
+    const size_t bytes = (size_t)w->row_bytes * w->n;
+    uint8_t *t = malloc(bytes);
+    mlxc_qweight q = {.format = MLXC_QF_Q4_0, .bits = 4, .group_size = 32, .block_bytes = 18, .rows = w->n,
+                      .cols = w->k, .data = w->data, .data_bytes = bytes};
+    int64_t shape[1] = {(int64_t)bytes};
+    if (!t || mlxc_ggml_to_tiles(&q, t, bytes) || mlxc_buffer_alloc(dev, bytes, MLXC_U8, 1, shape, &d.data) ||
+        mlxc_buffer_write(d.data, 0, t, bytes)) {
+        fprintf(stderr, "qt_upload_tiles: %s\n", mlxc_last_error());
+        exit(1);
+    }
+    free(t);
+    d.w.data = d.data;
+    return d;
+}
+
 static inline void qt_dev_free(qt_dev_weight *d) {
     mlxc_buffer_release(d->data);
     mlxc_buffer_release(d->scales);

@@ -558,6 +558,97 @@ static void fused(void) {
     qt_weight_free(&w), qt_weight_free(&w6), qt_weight_free(&w5);
 }
 
+/* Q4_0 tiles (MLXC_QF_Q4_0_TILES) give Q4_0's results bit for bit: the
+ * same values, dequantized and summed in the same order, through the
+ * mat-vec (m 1, 3, 8), the mat-mat (m 20), the fused mat-vec (every
+ * prologue and epilogue), the gather and the expert-routed mat-vec; shapes
+ * the tiles do not take, and a misaligned view, are refused. */
+static void tiles(void) {
+    static const qt_format q4 = {MLXC_QF_Q4_0, 0, 32, MLXC_U8};
+    static const uint32_t shapes[3][2] = {{48, 384}, {32, 1024}, {16, 128}};
+    for (int si = 0; si < 3; si++) {
+        const uint32_t n = shapes[si][0], k = shapes[si][1];
+        qt_weight w = qt_weight_rand(q4, n, k);
+        qt_dev_weight dq = qt_upload(dev, &w), dt = qt_upload_tiles(dev, &w);
+        static const uint32_t ms[4] = {1, 3, 8, 20};
+        for (int mi = 0; mi < 4; mi++) {
+            const uint32_t m = ms[mi];
+            ot_buf x = ot_rand(dev, MLXC_BF16, (size_t)m * k, -1, 1), a = ot_out(dev, MLXC_F32, (size_t)m * n),
+                   b = ot_out(dev, MLXC_F32, (size_t)m * n);
+            OT_RUN(dev, mlxc_qmatmul(enc, x.b, &dq.w, a.b, m, n, k));
+            OT_RUN(dev, mlxc_qmatmul(enc, x.b, &dt.w, b.b, m, n, k));
+            ot_download(&a);
+            ot_download(&b);
+            OT_EXACT(&b, a.h, "tiles m=%u n=%u k=%u", m, n, k);
+            ot_free(&x), ot_free(&a), ot_free(&b);
+        }
+        for (int c = 0; c < 6; c++) {
+            const int pro = c % 3, epi = c / 3;
+            ot_buf x = ot_rand(dev, MLXC_BF16, k, -2, 2), aux = ot_rand(dev, MLXC_BF16, k, -1, 1);
+            ot_buf g = ot_rand(dev, MLXC_BF16, k, 0.5, 1.5), a = ot_rand(dev, MLXC_BF16, n, -4, 4);
+            ot_buf b = ot_out(dev, MLXC_BF16, n);
+            for (size_t i = 0; i < n; i++) b.h[i] = a.h[i];
+            ot_upload(&b);
+            const mlxc_qmm_fuse fz = {.pro = (mlxc_qmm_prologue)pro, .epi = (mlxc_qmm_epilogue)epi, .eps = 1e-5f};
+            const mlxc_buffer *ua = pro == MLXC_QMM_PRO_SILU_MUL ? aux.b : NULL, *ug = pro == MLXC_QMM_PRO_RMS_NORM ? g.b : NULL;
+            OT_RUN(dev, mlxc_qmatmul_fused(enc, x.b, ua, ug, &dq.w, a.b, n, k, &fz));
+            OT_RUN(dev, mlxc_qmatmul_fused(enc, x.b, ua, ug, &dt.w, b.b, n, k, &fz));
+            ot_download(&a);
+            ot_download(&b);
+            OT_EXACT(&b, a.h, "tiles fused n=%u k=%u prologue %d epilogue %d", n, k, pro, epi);
+            ot_free(&x), ot_free(&aux), ot_free(&g), ot_free(&a), ot_free(&b);
+        }
+        {
+            ot_buf a = ot_out(dev, MLXC_F32, (size_t)n * k), b = ot_out(dev, MLXC_F32, (size_t)n * k);
+            OT_RUN(dev, mlxc_qembedding_gather(enc, &dq.w, NULL, a.b, n, k, 0.5f));
+            OT_RUN(dev, mlxc_qembedding_gather(enc, &dt.w, NULL, b.b, n, k, 0.5f));
+            ot_download(&a);
+            ot_download(&b);
+            OT_EXACT(&b, a.h, "tiles gather n=%u k=%u", n, k);
+            ot_free(&a), ot_free(&b);
+        }
+        if (n % 32 == 0) { /* two experts of n / 2 rows */
+            const uint32_t E = 2, ne = n / 2, tokens = 3, topk = 2;
+            ot_buf x = ot_rand(dev, MLXC_BF16, (size_t)tokens * k, -1, 1), ids = ot_out(dev, MLXC_U32, tokens * topk);
+            ot_buf a = ot_out(dev, MLXC_F32, (size_t)tokens * topk * ne), b = ot_out(dev, MLXC_F32, (size_t)tokens * topk * ne);
+            for (size_t i = 0; i < tokens * topk; i++) ids.h[i] = (double)(i % E);
+            ot_upload(&ids);
+            OT_RUN(dev, mlxc_qmatmul_experts(enc, x.b, &dq.w, ids.b, a.b, tokens, topk, E, ne, k));
+            OT_RUN(dev, mlxc_qmatmul_experts(enc, x.b, &dt.w, ids.b, b.b, tokens, topk, E, ne, k));
+            ot_download(&a);
+            ot_download(&b);
+            OT_EXACT(&b, a.h, "tiles experts n=%u k=%u", ne, k);
+            ot_free(&x), ot_free(&ids), ot_free(&a), ot_free(&b);
+        }
+        qt_dev_free(&dq), qt_dev_free(&dt);
+        qt_weight_free(&w);
+    }
+    /* n off the 16-row tile, k off the 128-column chunk, a misaligned view */
+    qt_weight w = qt_weight_rand(q4, 48, 384);
+    qt_dev_weight dt = qt_upload_tiles(dev, &w);
+    ot_buf x = ot_rand(dev, MLXC_F32, 384, -1, 1), y = ot_out(dev, MLXC_F32, 48);
+    mlxc_encoder *e = NULL;
+    CHECK_OK(mlxc_encoder_create(dev, &e));
+    mlxc_buffer *v = NULL;
+    CHECK_OK(mlxc_buffer_view(dt.data, 0, MLXC_U8, 1, (int64_t[]){40 * 216}, &v));
+    mlxc_qmm_weight wv = dt.w;
+    wv.data = v;
+    CHECK_ERR(mlxc_qmatmul(e, x.b, &wv, y.b, 1, 40, 384), MLXC_ERR_SHAPE);
+    mlxc_buffer_release(v);
+    CHECK_OK(mlxc_buffer_view(dt.data, 0, MLXC_U8, 1, (int64_t[]){48 * 198}, &v));
+    wv.data = v;
+    CHECK_ERR(mlxc_qmatmul(e, x.b, &wv, y.b, 1, 48, 352), MLXC_ERR_SHAPE);
+    mlxc_buffer_release(v);
+    CHECK_OK(mlxc_buffer_view(dt.data, 8, MLXC_U8, 1, (int64_t[]){16 * 216}, &v));
+    wv.data = v;
+    CHECK_ERR(mlxc_qmatmul(e, x.b, &wv, y.b, 1, 16, 384), MLXC_ERR_INVALID_ARGUMENT);
+    mlxc_buffer_release(v);
+    mlxc_encoder_destroy(e);
+    ot_free(&x), ot_free(&y);
+    qt_dev_free(&dt);
+    qt_weight_free(&w);
+}
+
 int main(void) {
     if (mlxc_device_open(MLXC_BACKEND_CPU, 0, &dev) != MLXC_OK) {
         fprintf(stderr, "cannot open the CPU device: %s\n", mlxc_last_error());
@@ -572,6 +663,7 @@ int main(void) {
     RUN(grouped);
     RUN(fused);
     RUN(fused_q8);
+    RUN(tiles);
     mlxc_device_close(dev);
     HARNESS_END();
 }

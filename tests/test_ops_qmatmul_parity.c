@@ -427,7 +427,7 @@ static void par_fused(void) {
                 const uint32_t sd = fmts[fi].sdt == MLXC_F32 ? MLXC_QS_F32 : fmts[fi].sdt == MLXC_F16 ? MLXC_QS_F16 : MLXC_QS_BF16;
                 mlxc_p_qmvf vp = {{1, n, k, qt_kernel_code(fmts[fi].f), fmts[fi].bits, fmts[fi].group,
                                    fmts[fi].f == MLXC_QF_MLX_AFFINE ? sd : 0, (uint32_t)w.row_bytes},
-                                  (uint32_t)pro, (uint32_t)epi, 1e-5f, 0};
+                                  (uint32_t)pro, (uint32_t)epi, 1e-5f, 0, 0};
                 const mlxc_buffer *sc = wg.scales ? wg.scales : wg.data, *bi = wg.biases ? wg.biases : sc;
                 mlxc_arg args[8] = {mlxc_arg_buffer(x.g.b),  mlxc_arg_buffer(aux.g.b), mlxc_arg_buffer(g.g.b),
                                     mlxc_arg_buffer(wg.data), mlxc_arg_buffer(sc),     mlxc_arg_buffer(bi),
@@ -504,6 +504,77 @@ static void par_fused_q8(void) {
     qt_weight_free(&w);
 }
 
+/* Q4_0 tiles (MLXC_QF_Q4_0_TILES) on both devices: the mat-vec and mat-mat
+ * (deq8's tile addressing), the gather, and the fused mat-vec: the tile
+ * walk (qmvf_q4_0t through the front-end) at k of one record pair up to
+ * 14336 and n from one tile to 4096, every prologue and epilogue; then
+ * hand launches: a grid of 5 blocks of the walk's shape with S = 2 (each
+ * block striding over several tile groups), and an odd shape (the generic
+ * body). */
+static void par_tiles(void) {
+    static const qt_format q4 = {MLXC_QF_Q4_0, 0, 32, MLXC_U8};
+    static const uint32_t shapes[6][2] = {{48, 384}, {1008, 4096}, {4096, 4096}, {1024, 11008}, {4096, 14336}, {16, 128}};
+    for (int si = 0; si < 6; si++) {
+        const uint32_t n = shapes[si][0], k = shapes[si][1];
+        qt_weight w = qt_weight_rand(q4, n, k);
+        qt_dev_weight wc = qt_upload_tiles(cpu, &w), wg = qt_upload_tiles(gpu, &w);
+        char lab[48];
+        snprintf(lab, sizeof lab, "Q4_0-tiles");
+        if (si == 0 || si == 5) {
+            static const uint32_t ms[4] = {1, 5, 8, 33};
+            for (int mi = 0; mi < 4; mi++)
+                for (int d = 0; d < 2; d++) {
+                    const uint32_t m = ms[mi];
+                    pair x = p_rand(k_dt[d], (size_t)m * k);
+                    pair y = {ot_out(cpu, k_dt[1 - d], (size_t)m * n), ot_out(gpu, k_dt[1 - d], (size_t)m * n)};
+                    OT_RUN(cpu, mlxc_qmatmul(enc, x.c.b, &wc.w, y.c.b, m, n, k));
+                    OT_RUN(gpu, mlxc_qmatmul(enc, x.g.b, &wg.w, y.g.b, m, n, k));
+                    ot_download(&y.c), ot_download(&y.g);
+                    g_cases++;
+                    OT_CLOSE(&y.g, y.c.h, tol(k_dt[1 - d]), "%s m=%u n=%u k=%u", lab, m, n, k);
+                    p_free(&x), p_free(&y);
+                }
+            pair o = {ot_out(cpu, MLXC_BF16, (size_t)n * k), ot_out(gpu, MLXC_BF16, (size_t)n * k)};
+            OT_RUN(cpu, mlxc_qembedding_gather(enc, &wc.w, NULL, o.c.b, n, k, 0.75f));
+            OT_RUN(gpu, mlxc_qembedding_gather(enc, &wg.w, NULL, o.g.b, n, k, 0.75f));
+            ot_download(&o.c), ot_download(&o.g);
+            g_cases++;
+            OT_CLOSE(&o.g, o.c.h, 8e-3, "%s gather n=%u k=%u", lab, n, k);
+            p_free(&o);
+        }
+        for (int c = 0; c < 8; c++) {
+            const int pro = c % 3, epi = (c / 3) % 2, hand = c >= 6 ? c - 5 : 0;
+            pair x = p_rand(MLXC_BF16, k), aux = p_rand(MLXC_BF16, k), g = p_rand(MLXC_BF16, k), y = p_rand(MLXC_BF16, n);
+            const mlxc_qmm_fuse fz = {.pro = (mlxc_qmm_prologue)pro, .epi = (mlxc_qmm_epilogue)epi, .eps = 1e-5f};
+            const bool ua = pro == MLXC_QMM_PRO_SILU_MUL, ug = pro == MLXC_QMM_PRO_RMS_NORM;
+            if (!epi) ot_poison(&y.c), ot_poison(&y.g);
+            OT_RUN(cpu, mlxc_qmatmul_fused(enc, x.c.b, ua ? aux.c.b : NULL, ug ? g.c.b : NULL, &wc.w, y.c.b, n, k, &fz));
+            if (!hand) {
+                OT_RUN(gpu, mlxc_qmatmul_fused(enc, x.g.b, ua ? aux.g.b : NULL, ug ? g.g.b : NULL, &wg.w, y.g.b, n, k, &fz));
+            } else {
+                const mlxc_kernel *kern = NULL;
+                CHECK_OK(mlxc_kernel_get(gpu, "qmvf_q4_0t_bf16_bf16", &kern));
+                mlxc_p_qmvf vp = {{1, n, k, MLXC_QMMF_Q4_0T, 0, 32, 0, (uint32_t)w.row_bytes}, (uint32_t)pro, (uint32_t)epi,
+                                  1e-5f, 0, 2};
+                mlxc_arg args[8] = {mlxc_arg_buffer(x.g.b),   mlxc_arg_buffer(aux.g.b),  mlxc_arg_buffer(g.g.b),
+                                    mlxc_arg_buffer(wg.data), mlxc_arg_buffer(wg.data),  mlxc_arg_buffer(wg.data),
+                                    mlxc_arg_buffer(y.g.b),   mlxc_arg_bytes(&vp, sizeof vp)};
+                mlxc_dispatch d = {.kernel = kern, .args = args, .nargs = 8, .grid = {hand == 1 ? 5 : 7, 1, 1},
+                                   .block = {hand == 1 ? 32 * MLXC_Q4T_WARPS : 96, 1, 1},
+                                   .shared_bytes = hand == 1 ? mlxc_q4t_smem_bytes(k) : 0};
+                if (kern) OT_RUN(gpu, mlxc_encoder_dispatch(enc, &d));
+            }
+            ot_download(&y.c), ot_download(&y.g);
+            g_cases++;
+            OT_CLOSE(&y.g, y.c.h, tol(MLXC_BF16), "%s fused n=%u k=%u prologue %d epilogue %d%s", lab, n, k, pro, epi,
+                     hand == 1 ? " (hand launch, 5 blocks)" : hand == 2 ? " (hand launch, odd shape)" : "");
+            p_free(&x), p_free(&aux), p_free(&g), p_free(&y);
+        }
+        qt_dev_free(&wc), qt_dev_free(&wg);
+        qt_weight_free(&w);
+    }
+}
+
 int main(void) {
     ot_parity_devices("qmatmul parity", false, &cpu, &gpu);
     RUN(par_launch);
@@ -516,6 +587,7 @@ int main(void) {
     RUN(par_gather_launch);
     RUN(par_fused);
     RUN(par_fused_q8);
+    RUN(par_tiles);
     printf("%d comparisons\n", g_cases);
     mlxc_device_close(gpu);
     mlxc_device_close(cpu);

@@ -82,6 +82,7 @@ enum {
     MLXC_QMMF_IQ4_NL,
     MLXC_QMMF_IQ4_XS,
     MLXC_QMMF_GGML_MXFP4,
+    MLXC_QMMF_Q4_0T,      /* Q4_0 in 16-row tiles (MLXC_Q4T_*, quant_blocks.h)    */
     MLXC_QMMF_COUNT
 };
 
@@ -133,6 +134,7 @@ typedef struct mlxc_p_qmvf {
     uint32_t       pro, epi;
     float          eps;       /* RMS_NORM */
     uint32_t       act;       /* MLXC_QMVF_ACT_* */
+    uint32_t       slices;    /* qmvf_q4_0t: mlxc_q4t_slices (else unused) */
 } mlxc_p_qmvf;
 
 /* The register walk (qmvr): a block of MLXC_QMVR_WARPS warps; warp w
@@ -200,7 +202,7 @@ typedef struct mlxc_p_qmoe {
 MLXC_QF_HD static inline uint32_t mlxc_qf_block_elems(uint32_t f) {
     switch (f) {
     case MLXC_QMMF_Q4_0: case MLXC_QMMF_Q4_1: case MLXC_QMMF_Q5_0: case MLXC_QMMF_Q5_1: case MLXC_QMMF_Q8_0:
-    case MLXC_QMMF_IQ4_NL: case MLXC_QMMF_GGML_MXFP4: return 32;
+    case MLXC_QMMF_IQ4_NL: case MLXC_QMMF_GGML_MXFP4: case MLXC_QMMF_Q4_0T: return 32;
     case MLXC_QMMF_Q2_K: case MLXC_QMMF_Q3_K: case MLXC_QMMF_Q4_K: case MLXC_QMMF_Q5_K: case MLXC_QMMF_Q6_K:
     case MLXC_QMMF_IQ4_XS: return MLXC_QK_K;
     default: return 0;
@@ -208,7 +210,7 @@ MLXC_QF_HD static inline uint32_t mlxc_qf_block_elems(uint32_t f) {
 }
 MLXC_QF_HD static inline uint32_t mlxc_qf_block_bytes(uint32_t f) {
     switch (f) {
-    case MLXC_QMMF_Q4_0: return sizeof(mlxc_block_q4_0);
+    case MLXC_QMMF_Q4_0: case MLXC_QMMF_Q4_0T: return sizeof(mlxc_block_q4_0);
     case MLXC_QMMF_Q4_1: return sizeof(mlxc_block_q4_1);
     case MLXC_QMMF_Q5_0: return sizeof(mlxc_block_q5_0);
     case MLXC_QMMF_Q5_1: return sizeof(mlxc_block_q5_1);
@@ -224,6 +226,38 @@ MLXC_QF_HD static inline uint32_t mlxc_qf_block_bytes(uint32_t f) {
     default: return 0;
     }
 }
+/* Q4_0 tiles: the byte offset of the record holding row r's block b in a
+ * weight of `row_bytes` (Q4_0's) a row; the row's place in it is r % 16.
+ * Every kernel that reads a row through its row bytes reads these rows
+ * through this instead. */
+MLXC_QF_HD static inline uint64_t mlxc_q4t_record(uint32_t row_bytes, uint64_t r, uint32_t b) {
+    return r / MLXC_Q4T_ROWS * MLXC_Q4T_ROWS * (uint64_t)row_bytes + (uint64_t)(b / 4) * MLXC_Q4T_RECORD;
+}
+/* The fused mat-vec of Q4_0 tiles (qmvf_q4_0t): blocks of MLXC_Q4T_WARPS
+ * warps; S = slices warps split k for one 16-row tile, so a block walks
+ * MLXC_Q4T_WARPS / S tiles at a time; each warp streams its slice through
+ * MLXC_Q4T_STAGES shared-memory stages of MLXC_Q4T_UNITS records, copied by
+ * the copy engine (bench/results/matvec-tiles-2026-12-05.md). */
+#define MLXC_Q4T_WARPS  8
+#define MLXC_Q4T_UNITS  2
+#define MLXC_Q4T_STAGES 3
+/* Dynamic shared memory of qmvf_q4_0t: x' (bf16, k values), the sums of
+ * its 32-value blocks, then the warps' stages. */
+MLXC_QF_HD static inline uint32_t mlxc_q4t_smem_bytes(uint32_t k) {
+    return 2 * k + (k / 32 * 4 + 15) / 16 * 16 + MLXC_Q4T_WARPS * MLXC_Q4T_STAGES * MLXC_Q4T_UNITS * MLXC_Q4T_RECORD;
+}
+/* Slices for n rows of k values when `slots` blocks run at once: the
+ * fewest that give the slots a tile group each, keeping two records a
+ * slice.  The front-end counts MLXC_Q4T_SLICE_BLOCKS blocks an SM (7B
+ * Q4_0 tg128 on an H100: 452 with 2, 446 with 3 or more, 372 with 1). */
+#define MLXC_Q4T_SLICE_BLOCKS 2
+MLXC_QF_HD static inline uint32_t mlxc_q4t_slices(uint32_t n, uint32_t k, uint64_t slots) {
+    const uint32_t nc = k / MLXC_Q4T_COLS, tiles = n / MLXC_Q4T_ROWS;
+    uint32_t s = 1;
+    while (s < MLXC_Q4T_WARPS && nc / (2 * s) >= 2 && (uint64_t)tiles * s / MLXC_Q4T_WARPS < slots) s *= 2;
+    return s;
+}
+
 /* The ring of qmvt's shared-memory path: each stage holds `sv` values of
  * every row of the block's MLXC_QMVT_ROWS (in units of `unit` values
  * stored in `ub` bytes: a GGML block, or 32 affine values), the affine

@@ -4,6 +4,7 @@
  * are qmv_F_X_Y and qmm_F_X_Y (src/kernels/params_qmatmul.h). */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "kernels/params_qmatmul.h"
 #include "mlxc/ops_qmatmul.h"
@@ -23,7 +24,7 @@ static const struct {
     {MLXC_QF_Q3_K, MLXC_QMMF_Q3_K, "q3_k"},           {MLXC_QF_Q4_K, MLXC_QMMF_Q4_K, "q4_k"},
     {MLXC_QF_Q5_K, MLXC_QMMF_Q5_K, "q5_k"},           {MLXC_QF_Q6_K, MLXC_QMMF_Q6_K, "q6_k"},
     {MLXC_QF_IQ4_NL, MLXC_QMMF_IQ4_NL, "iq4_nl"},     {MLXC_QF_IQ4_XS, MLXC_QMMF_IQ4_XS, "iq4_xs"},
-    {MLXC_QF_MXFP4, MLXC_QMMF_GGML_MXFP4, "gmxfp4"},
+    {MLXC_QF_MXFP4, MLXC_QMMF_GGML_MXFP4, "gmxfp4"},   {MLXC_QF_Q4_0_TILES, MLXC_QMMF_Q4_0T, "q4_0t"},
 };
 
 /* The kernel code of f, 0 when no kernel takes it; *name its kernel name part. */
@@ -107,6 +108,9 @@ static mlxc_status qmm_check_weight(const mlxc_qmm_weight *w, uint32_t n, uint32
     if (k % group)
         return mlxc_set_error(MLXC_ERR_SHAPE, "mlxc_qmatmul: k = %u is not a multiple of the %s %s of %u", k, name,
                               mlx ? "group size" : "block", group);
+    if (f == MLXC_QMMF_Q4_0T && (n % MLXC_Q4T_ROWS || k % MLXC_Q4T_COLS))
+        return mlxc_set_error(MLXC_ERR_SHAPE, "mlxc_qmatmul: %s takes n a multiple of %u and k of %u (n = %u, k = %u)",
+                              name, MLXC_Q4T_ROWS, MLXC_Q4T_COLS, n, k);
     const uint64_t row = mlxc_qmm_row_bytes(w->format, bits, group, k);
     if (row == 0 || row > UINT32_MAX)
         return mlxc_set_error(MLXC_ERR_SHAPE, "mlxc_qmatmul: a %s row of k = %u does not fit", name, k);
@@ -114,9 +118,10 @@ static mlxc_status qmm_check_weight(const mlxc_qmm_weight *w, uint32_t n, uint32
     p->group = group;
     p->row_bytes = (uint32_t)row;
     /* MLX: uint32 words; GGML: blocks holding an f16 are 2-byte aligned,
-     * MXFP4's (bytes only) are not. */
+     * MXFP4's (bytes only) are not; Q4_0 tiles are copied in 16-byte units. */
     mlxc_status s =
-        qmm_check_view("the weight data", w->data, row * n, false, mlx ? 4 : f == MLXC_QMMF_GGML_MXFP4 ? 1 : 2);
+        qmm_check_view("the weight data", w->data, row * n, false,
+                       mlx ? 4 : f == MLXC_QMMF_GGML_MXFP4 ? 1 : f == MLXC_QMMF_Q4_0T ? 16 : 2);
     if (s || !mlx) return s;
 
     const uint64_t ng = (uint64_t)n * (k / group);
@@ -237,7 +242,7 @@ mlxc_status mlxc_qmatmul(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_qmm
 /* The formats of the fused mat-vec: those with a qmvt ring. */
 static bool qmvf_has(uint32_t f, uint32_t bits) {
     mlxc_qmvt_ring r;
-    return mlxc_qmvt_ring_of(f, bits, 1, &r) != 0;
+    return f == MLXC_QMMF_Q4_0T || mlxc_qmvt_ring_of(f, bits, 1, &r) != 0;
 }
 
 mlxc_status mlxc_qmatmul_fused_supported(const mlxc_qmm_weight *w) {
@@ -264,6 +269,10 @@ mlxc_status mlxc_qmatmul_fused_fast(const mlxc_qmm_weight *w, uint32_t k) {
     const uint32_t bits = aff ? w->bits : 0, group = aff ? w->group_size : mlxc_qf_block_elems(f);
     const uint64_t row = group && k % group == 0 ? mlxc_qmm_row_bytes(w->format, bits, group, k) : 0;
     const uint32_t es = qmm_scale_bytes(w);
+    if (f == MLXC_QMMF_Q4_0T) {
+        if (k % MLXC_Q4T_COLS == 0 && mlxc_q4t_smem_bytes(k) + 16 * 1024 <= 227 * 1024) return MLXC_OK;
+        return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "mlxc_qmatmul_fused: Q4_0 tiles of k = %u are off the fast path", k);
+    }
     if (row && mlxc_qmv_ring_takes(f, bits, 1, k, row, group, es)) return MLXC_OK;
     return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "mlxc_qmatmul_fused: k = %u (%llu-byte rows%s) is off the fast path", k,
                           (unsigned long long)row,
@@ -354,6 +363,25 @@ mlxc_status mlxc_qmatmul_fused(mlxc_encoder *enc, const mlxc_buffer *x, const ml
         if (!shared)
             return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "mlxc_qmatmul_fused: k = %u needs more shared memory for "
                                   "int8 activations than a block has", k);
+    } else if (vp.q.format == MLXC_QMMF_Q4_0T) {
+        /* the tile walk (qmvf_q4_0t): as many blocks as fit on the SMs at
+         * once, each streaming its tiles through the copy engine; the
+         * kernel's static shared memory is about 10 KB */
+        const uint32_t sm = mlxc_q4t_smem_bytes(k), per = sm + 10 * 1024;
+        const bool al = ((w->data->offset | x->offset | (aux ? aux->offset : 0) | (g ? g->offset : 0)) & 15) == 0;
+        block = 32 * MLXC_Q4T_WARPS;
+        groups = n / MLXC_Q4T_ROWS;
+        if (al && sm + 16 * 1024 <= dev->caps.max_shared_bytes) {
+            const uint64_t fit = 228 * 1024 / per ? 228 * 1024 / per : 1,
+                           slots = (uint64_t)(dev->caps.compute_units > 0 ? dev->caps.compute_units : 1) * fit;
+            /* slices as if two blocks an SM ran: measured best on the
+             * 7B shapes (bench/results/matvec-tiles-2026-12-05.md) */
+            vp.slices = mlxc_q4t_slices(n, k, (uint64_t)(dev->caps.compute_units > 0 ? dev->caps.compute_units : 1) *
+                                                  MLXC_Q4T_SLICE_BLOCKS);
+            groups = (groups + MLXC_Q4T_WARPS / vp.slices - 1) / (MLXC_Q4T_WARPS / vp.slices);
+            if (groups > slots) groups = slots;
+            shared = sm;
+        }
     } else {
         /* the ring without x, then the whole x': a grid of
          * MLXC_QMVF_BLOCKS blocks an SM where that many fit */

@@ -11,6 +11,7 @@
  * one function serves every format, which the parameters name. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "kernels/cpu/ops_cpu.h"
 #include "kernels/params_qmatmul.h"
@@ -255,6 +256,15 @@ static void qc_block(uint32_t f, const void *b, float *y) {
     }
 }
 
+/* Block b of row r of a Q4_0 tiles weight (quant_blocks.h) as the Q4_0
+ * block it was. */
+static void qc_q4t_block(const uint8_t *w, uint32_t row_bytes, uint32_t r, uint32_t b, mlxc_block_q4_0 *o) {
+    const uint8_t *rec = w + mlxc_q4t_record(row_bytes, r, b);
+    const uint32_t h = r % MLXC_Q4T_ROWS, i = b % 4;
+    memcpy(&o->d, rec + MLXC_Q4T_SCALE(h, i), 2);
+    for (uint32_t j = 0; j < 4; j++) memcpy(o->qs + 4 * j, rec + MLXC_Q4T_CODE(h, i, j), 4);
+}
+
 /* Values [e0, e0 + cnt) of weight row r into y; e0 and cnt are multiples
  * of the format's block or group size. */
 static void qc_dequant_row(const mlxc_p_qmatmul *p, const uint8_t *w, const void *scales, const void *biases,
@@ -311,6 +321,13 @@ static void qc_dequant_row(const mlxc_p_qmatmul *p, const uint8_t *w, const void
         for (uint32_t j = 0; j < cnt; j++)
             y[j] = qc_e4m3(row[e0 + j]) * qc_e8m0(((const uint8_t *)scales)[g0 + j / p->group]);
         break;
+    case MLXC_QMMF_Q4_0T:
+        for (uint32_t j = 0; j < cnt; j += 32) {
+            mlxc_block_q4_0 blk;
+            qc_q4t_block(w, p->row_bytes, r, (e0 + j) / 32, &blk);
+            qc_block(MLXC_QMMF_Q4_0, &blk, y + j);
+        }
+        break;
     default: {
         const uint32_t be = mlxc_qf_block_elems(p->format), bb = mlxc_qf_block_bytes(p->format);
         for (uint32_t j = 0; j < cnt; j += be) qc_block(p->format, row + (uint64_t)(e0 + j) / be * bb, y + j);
@@ -358,8 +375,8 @@ static inline float qc_dot(const float *a, const float *b, uint32_t n) {
  * qc_block and qc_dequant_row do and multiplied at once into the lanes
  * qc_dot keeps over each KB chunk: the same bits. */
 _Static_assert(MLXC_CPU_QMM_KB % 256 == 0, "a chunk holds whole 256-value blocks");
-OPS_ALWAYS_INLINE float qc_row_dot_pieces(uint32_t f, const mlxc_p_qmatmul *p, const uint8_t *row, const void *scales,
-                                      const void *biases, uint32_t r, const float *xk) {
+OPS_ALWAYS_INLINE float qc_row_dot_pieces(uint32_t f, const mlxc_p_qmatmul *p, const uint8_t *w, const uint8_t *row,
+                                      const void *scales, const void *biases, uint32_t r, const float *xk) {
     const bool aff = f == MLXC_QMMF_AFFINE;
     const uint32_t k = p->k, bb = aff ? 0 : mlxc_qf_block_bytes(f), pe = aff ? 32 : mlxc_qf_block_elems(f);
     const uint32_t gsh = p->group == 32 ? 5 : p->group == 64 ? 6 : 7;
@@ -371,7 +388,11 @@ OPS_ALWAYS_INLINE float qc_row_dot_pieces(uint32_t f, const mlxc_p_qmatmul *p, c
         for (uint32_t j = 0; j < kl; j += pe) {
             const uint32_t e = kb + j;
             float wv[256];
-            if (!aff) {
+            if (f == MLXC_QMMF_Q4_0T) {
+                mlxc_block_q4_0 blk;
+                qc_q4t_block(w, p->row_bytes, r, e / 32, &blk);
+                qc_block(MLXC_QMMF_Q4_0, &blk, wv);
+            } else if (!aff) {
                 qc_block(f, row + (uint64_t)e / pe * bb, wv);
             } else {
                 const uint64_t gi = g0 + (e >> gsh);
@@ -416,14 +437,15 @@ static float qc_row_dot(const mlxc_p_qmatmul *p, const uint8_t *w, const void *s
     switch (p->format) { /* the decode formats: no chunk buffer */
     case MLXC_QMMF_AFFINE:
         if ((p->bits == 4 || p->bits == 8) && (p->group == 32 || p->group == 64 || p->group == 128))
-            return qc_row_dot_pieces(MLXC_QMMF_AFFINE, p, row, scales, biases, r, xk);
+            return qc_row_dot_pieces(MLXC_QMMF_AFFINE, p, w, row, scales, biases, r, xk);
         break;
-    case MLXC_QMMF_Q4_0: return qc_row_dot_pieces(MLXC_QMMF_Q4_0, p, row, scales, biases, r, xk);
-    case MLXC_QMMF_Q4_1: return qc_row_dot_pieces(MLXC_QMMF_Q4_1, p, row, scales, biases, r, xk);
-    case MLXC_QMMF_Q8_0: return qc_row_dot_pieces(MLXC_QMMF_Q8_0, p, row, scales, biases, r, xk);
-    case MLXC_QMMF_Q4_K: return qc_row_dot_pieces(MLXC_QMMF_Q4_K, p, row, scales, biases, r, xk);
-    case MLXC_QMMF_Q5_K: return qc_row_dot_pieces(MLXC_QMMF_Q5_K, p, row, scales, biases, r, xk);
-    case MLXC_QMMF_Q6_K: return qc_row_dot_pieces(MLXC_QMMF_Q6_K, p, row, scales, biases, r, xk);
+    case MLXC_QMMF_Q4_0: return qc_row_dot_pieces(MLXC_QMMF_Q4_0, p, w, row, scales, biases, r, xk);
+    case MLXC_QMMF_Q4_1: return qc_row_dot_pieces(MLXC_QMMF_Q4_1, p, w, row, scales, biases, r, xk);
+    case MLXC_QMMF_Q8_0: return qc_row_dot_pieces(MLXC_QMMF_Q8_0, p, w, row, scales, biases, r, xk);
+    case MLXC_QMMF_Q4_K: return qc_row_dot_pieces(MLXC_QMMF_Q4_K, p, w, row, scales, biases, r, xk);
+    case MLXC_QMMF_Q5_K: return qc_row_dot_pieces(MLXC_QMMF_Q5_K, p, w, row, scales, biases, r, xk);
+    case MLXC_QMMF_Q6_K: return qc_row_dot_pieces(MLXC_QMMF_Q6_K, p, w, row, scales, biases, r, xk);
+    case MLXC_QMMF_Q4_0T: return qc_row_dot_pieces(MLXC_QMMF_Q4_0T, p, w, row, scales, biases, r, xk);
     default: break;
     }
     float acc = 0.0f;

@@ -78,6 +78,18 @@ template <int F, int B>
 __device__ __forceinline__ void deq8(const uint8_t *__restrict__ w, const void *__restrict__ scales,
                                      const void *__restrict__ biases, const mlxc_p_qmatmul &p, uint32_t r, uint32_t e,
                                      float v[8]) {
+    if constexpr (F == MLXC_QMMF_Q4_0T) {
+        /* values e .. e + 7 of block b: code bytes (e % 16) .. + 7, two of
+         * the row's 4-byte slots, low or high nibbles */
+        const uint32_t b = e / 32, h = r % MLXC_Q4T_ROWS, i = b % 4, j0 = e % 32, by = j0 % 16;
+        const uint8_t *rec = w + mlxc_q4t_record(p.row_bytes, r, b);
+        const float d = f16(*(const uint16_t *)(rec + MLXC_Q4T_SCALE(h, i)));
+        const uint32_t q0 = *(const uint32_t *)(rec + MLXC_Q4T_CODE(h, i, by / 4)),
+                       q1 = *(const uint32_t *)(rec + MLXC_Q4T_CODE(h, i, by / 4 + 1)), sh = j0 < 16 ? 0 : 4;
+#pragma unroll
+        for (int t = 0; t < 8; t++) v[t] = d * (float)((int)(((t < 4 ? q0 : q1) >> (8 * (t % 4) + sh)) & 15) - 8);
+        return;
+    }
     const uint8_t *row = w + (uint64_t)r * p.row_bytes;
     if (F == MLXC_QMMF_AFFINE) {
         /* 8 values of B bits are B whole bytes at byte e * B / 8. */
@@ -1398,7 +1410,7 @@ __device__ __forceinline__ void q8x_put(uint32_t i, uint32_t k8, uint4 v, int8_t
 /* 8 bf16 values (v0, v1 in .x, ...) in the order the A-operand walk of
  * format F loads them (xq4p, xa4p); as they are for the other walks. */
 template <int F, int B> __device__ __forceinline__ uint4 qvf_perm(uint4 u) {
-    if constexpr (!has_qa<F, B>::v) return u;
+    if constexpr (!has_qa<F, B>::v && F != MLXC_QMMF_Q4_0T) return u;
     else if constexpr (F == MLXC_QMMF_AFFINE)
         return make_uint4(__byte_perm(u.x, u.z, 0x5410), __byte_perm(u.y, u.w, 0x5410), __byte_perm(u.x, u.z, 0x7632),
                           __byte_perm(u.y, u.w, 0x7632));
@@ -2208,12 +2220,14 @@ __device__ __forceinline__ void qmvf(const uint16_t *__restrict__ x, const uint1
     extern __shared__ __align__(16) uint8_t qtc_ring[];
     const mlxc_p_qmatmul &p = vp.q;
     const QFuse fz = {aux, g, vp.pro, vp.epi, vp.eps};
-    if (qvf_smem_ok<F, B>(x, aux, g, w, sc, bi, p)) {
-        if (F != MLXC_QMMF_AFFINE) qmv_tc_smem<F, B, 0, true>(x, w, sc, bi, y, p, red, qtc_ring, &fz);
-        else if (p.sdtype == MLXC_QS_F32) qmv_tc_smem<F, B, MLXC_QS_F32, true>(x, w, sc, bi, y, p, red, qtc_ring, &fz);
-        else if (p.sdtype == MLXC_QS_F16) qmv_tc_smem<F, B, MLXC_QS_F16, true>(x, w, sc, bi, y, p, red, qtc_ring, &fz);
-        else qmv_tc_smem<F, B, MLXC_QS_BF16, true>(x, w, sc, bi, y, p, red, qtc_ring, &fz);
-        return;
+    if constexpr (has_smem<F, B>::v) {
+        if (qvf_smem_ok<F, B>(x, aux, g, w, sc, bi, p)) {
+            if (F != MLXC_QMMF_AFFINE) qmv_tc_smem<F, B, 0, true>(x, w, sc, bi, y, p, red, qtc_ring, &fz);
+            else if (p.sdtype == MLXC_QS_F32) qmv_tc_smem<F, B, MLXC_QS_F32, true>(x, w, sc, bi, y, p, red, qtc_ring, &fz);
+            else if (p.sdtype == MLXC_QS_F16) qmv_tc_smem<F, B, MLXC_QS_F16, true>(x, w, sc, bi, y, p, red, qtc_ring, &fz);
+            else qmv_tc_smem<F, B, MLXC_QS_BF16, true>(x, w, sc, bi, y, p, red, qtc_ring, &fz);
+            return;
+        }
     }
     MLXC_PDL_WAIT();
     const uint32_t n = p.n, k = p.k;
@@ -2240,6 +2254,161 @@ __device__ __forceinline__ void qmvf(const uint16_t *__restrict__ x, const uint1
             }
         }
         sty(y, r, vp.epi == MLXC_QMVF_ADD ? ldy(y, r) + rnd(y, acc) : acc);
+    }
+}
+
+/* ---------------------------------------------------------------------------
+ * qmvf_q4_0t: the fused mat-vec of Q4_0 tiles (MLXC_Q4T_*, quant_blocks.h).
+ *
+ * The math: one mma.m16n8k16 (bf16 in, f32 accumulate) takes a tile's 16
+ * weight rows as the A operand, thread (g, t) = (lane / 4, lane % 4)
+ * supplying rows g and g + 8, and x' as the B operand, the same in every
+ * column, so each thread receives its two rows' sums.  The 16 k slots of an
+ * mma come from one 32-value block (one scale): thread t's slots are the 4
+ * values of its own word of the block, which the tile record holds where
+ * the thread's 16-byte slot is.  The codes become bf16 (q - 8) exactly
+ * (lop_nib, then bsub), so the products are exact and each block's sum is
+ * f32 before its scale multiplies it, as in the CPU reference.
+ *
+ * The stream: warp (row group gi, slice s) of a block walks records of its
+ * slice of k for tile blockIdx.x * G + gi (then + gridDim.x * G, ...), a
+ * step of MLXC_Q4T_UNITS records at a time.  Its lane 0 copies each step
+ * into one of the warp's MLXC_Q4T_STAGES shared-memory stages with the copy
+ * engine (cp.async.bulk onto the stage's mbarrier, L2 evict-first),
+ * MLXC_Q4T_STAGES steps ahead; the first copies start before the wait for
+ * the kernel before, since the weights do not depend on it.  The slices of
+ * a tile meet in shared memory in a fixed order.  Every warp takes the
+ * same number of steps a tile, so the block's barriers match.
+ * ------------------------------------------------------------------------- */
+__device__ __forceinline__ uint32_t q4t_sa(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
+__device__ __forceinline__ void q4t_bar_init(uint64_t *b) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(q4t_sa(b)) : "memory");
+}
+__device__ __forceinline__ void q4t_bar_wait(uint64_t *b, uint32_t ph) {
+    asm volatile("{\n\t.reg .pred p;\n"
+                 "Q4TW%=:\n\tmbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n\t@!p bra Q4TW%=;\n}" ::"r"(q4t_sa(b)),
+                 "r"(ph)
+                 : "memory");
+}
+/* bytes (a multiple of 16, both addresses 16-aligned) from global src to
+ * shared dst, completing on mbarrier b */
+__device__ __forceinline__ void q4t_copy(void *dst, const void *src, uint32_t bytes, uint64_t *b, uint64_t pol) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(q4t_sa(b)), "r"(bytes) : "memory");
+    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint [%0], [%1], %2, "
+                 "[%3], %4;" ::"r"(q4t_sa(dst)),
+                 "l"(src), "r"(bytes), "r"(q4t_sa(b)), "l"(pol)
+                 : "memory");
+}
+/* d = A . B + c: A the 16 x 16 weight fragment (rows g, g + 8), B x'. */
+__device__ __forceinline__ void q4t_mma(float d[4], const float c[4], uint32_t a0, uint32_t a1, uint32_t a2,
+                                        uint32_t a3, uint32_t b0, uint32_t b1) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%10,%11,%12,%13};"
+        : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1), "f"(c[0]), "f"(c[1]), "f"(c[2]), "f"(c[3]));
+}
+/* Whether the tile walk takes this launch (the front-end's); else qmvf's
+ * generic body runs. */
+__device__ __forceinline__ bool q4t_ok(const uint16_t *x, const uint16_t *aux, const uint16_t *g, const uint8_t *w,
+                                       const mlxc_p_qmvf &vp) {
+    const uint32_t S = vp.slices;
+    return blockDim.x == 32 * MLXC_Q4T_WARPS && (S == 1 || S == 2 || S == 4 || S == 8) && S <= MLXC_Q4T_WARPS &&
+           vp.q.m == 1 && vp.q.k % MLXC_Q4T_COLS == 0 && vp.q.n % MLXC_Q4T_ROWS == 0 &&
+           (((uintptr_t)x | (uintptr_t)aux | (uintptr_t)g | (uintptr_t)w) & 15) == 0 &&
+           dyn_smem() >= mlxc_q4t_smem_bytes(vp.q.k);
+}
+
+__device__ __forceinline__ void qmvf_q4t(const uint16_t *__restrict__ x, const QFuse *fz, const uint8_t *__restrict__ w,
+                                         uint16_t *__restrict__ y, const mlxc_p_qmvf &vp, QtcRed &red) {
+    constexpr uint32_t NW = MLXC_Q4T_WARPS, U = MLXC_Q4T_UNITS, NS = MLXC_Q4T_STAGES, REC = MLXC_Q4T_RECORD;
+    __shared__ __align__(8) uint64_t bars[NW][NS];
+    extern __shared__ __align__(128) uint8_t q4t_smem[];
+    const uint32_t k = vp.q.k, NB = k / 32, NC = k / MLXC_Q4T_COLS, S = vp.slices, G = NW / S;
+    const uint32_t lane = threadIdx.x % 32, g = lane / 4, t = lane % 4, wi = threadIdx.x / 32, s = wi % S, gi = wi / S;
+    const uint32_t CS = (NC + S - 1) / S, c0 = s * CS, c1 = min(c0 + CS, NC), SPT = (CS + U - 1) / U;
+    const uint64_t ntiles = vp.q.n / MLXC_Q4T_ROWS;
+    uint16_t *xf = (uint16_t *)q4t_smem;
+    float *xsum = (float *)(q4t_smem + 2 * k);
+    uint8_t *ring = q4t_smem + 2 * k + (NB * 4 + 15) / 16 * 16 + wi * NS * U * REC;
+    float *part = &red.red[0][0][0]; /* [2][NW][16] */
+    uint64_t pol;
+    asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(pol));
+    /* step j: tile blockIdx.x + (j / SPT) gridDim.x of this row group,
+     * records c0 + (j % SPT) U .. of the slice (nvalid of them) */
+    auto tile_of = [&](uint32_t j) { return (uint64_t)blockIdx.x + (uint64_t)(j / SPT) * gridDim.x; };
+    /* records of step j this warp reads: none past its slice or past the
+     * last tile (a block's last row groups may have no tile) */
+    auto nvalid = [&](uint32_t j) -> uint32_t {
+        const uint32_t c = c0 + (j % SPT) * U;
+        if (tile_of(j) * G + gi >= ntiles || c >= c1) return 0;
+        return min(U, c1 - c);
+    };
+    auto issue = [&](uint32_t j) {
+        const uint32_t nv = nvalid(j);
+        if (lane == 0 && nv) {
+            const uint64_t rt = tile_of(j) * G + gi;
+            q4t_copy(ring + (j % NS) * U * REC, w + (rt * NC + c0 + (j % SPT) * U) * REC, nv * REC, &bars[wi][j % NS],
+                     pol);
+        }
+    };
+    if (lane == 0)
+        for (uint32_t i = 0; i < NS; i++) q4t_bar_init(&bars[wi][i]);
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    __syncwarp();
+    for (uint32_t j = 0; j < NS; j++) issue(j);
+    MLXC_PDL_WAIT();
+    qvf_prologue<MLXC_QMMF_Q4_0T, 0>(x, fz, k, xf, xsum, red);
+    float acc0 = 0.0f, acc1 = 0.0f;
+    uint32_t rbuf = 0, phase = 0;
+    for (uint32_t j = 0; tile_of(j) * G < ntiles; j++) {
+        const uint32_t nv = nvalid(j), st = j % NS, cc = c0 + (j % SPT) * U;
+        if (nv) {
+            q4t_bar_wait(&bars[wi][st], (phase >> st) & 1);
+            phase ^= 1u << st;
+        }
+        const uint8_t *stg = ring + st * U * REC;
+#pragma unroll
+        for (uint32_t u = 0; u < U; u++) {
+            if (u >= nv) break;
+            const uint8_t *rec = stg + u * REC;
+            const uint4 qA = *(const uint4 *)(rec + 16 * lane), qB = *(const uint4 *)(rec + 512 + 16 * lane);
+            const uint2 sA = *(const uint2 *)(rec + 1024 + 8 * g), sB = *(const uint2 *)(rec + 1088 + 8 * g);
+            const uint32_t wA[4] = {qA.x, qA.y, qA.z, qA.w}, wB[4] = {qB.x, qB.y, qB.z, qB.w};
+            const uint32_t hA[4] = {sA.x & 0xffffu, sA.x >> 16, sA.y & 0xffffu, sA.y >> 16};
+            const uint32_t hB[4] = {sB.x & 0xffffu, sB.x >> 16, sB.y & 0xffffu, sB.y >> 16};
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                /* block 4 (cc + u) + i: x' values 4t .. 4t + 3 as (x0, x2), (x1, x3)
+                 * (qvf_perm), then 16 + 4t .. */
+                const uint16_t *xb = xf + 32 * (4 * (cc + u) + i) + 4 * t;
+                const uint2 x0 = *(const uint2 *)xb, x1 = *(const uint2 *)(xb + 16);
+                const float z[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+                float c[4], d[4];
+                q4t_mma(c, z, bsub(lop_nib(wA[i]), QTC_N136), bsub(lop_nib(wB[i]), QTC_N136),
+                        bsub(lop_nib(wA[i] >> 8), QTC_N136), bsub(lop_nib(wB[i] >> 8), QTC_N136), x0.x, x0.y);
+                q4t_mma(d, c, bsub(lop_nib(wA[i] >> 4), QTC_N136), bsub(lop_nib(wB[i] >> 4), QTC_N136),
+                        bsub(lop_nib(wA[i] >> 12), QTC_N136), bsub(lop_nib(wB[i] >> 12), QTC_N136), x1.x, x1.y);
+                acc0 = fmaf(f16((uint16_t)hA[i]), d[0], acc0);
+                acc1 = fmaf(f16((uint16_t)hB[i]), d[2], acc1);
+            }
+        }
+        /* the stage is read: refill it NS steps ahead */
+        asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+        __syncwarp();
+        issue(j + NS);
+        if (j % SPT == SPT - 1) { /* the tile's slices are done */
+            const uint64_t rt = tile_of(j) * G + gi;
+            if (t == 0) part[(rbuf * NW + wi) * 16 + g] = acc0, part[(rbuf * NW + wi) * 16 + g + 8] = acc1;
+            __syncthreads();
+            if (s == 0 && lane < 16 && rt < ntiles) {
+                float v = 0.0f;
+                for (uint32_t i = 0; i < S; i++) v += part[(rbuf * NW + wi + i) * 16 + lane];
+                const uint64_t o = rt * 16 + lane;
+                sty(y, o, fz->epi == MLXC_QMVF_ADD ? ldy(y, o) + rnd(y, v) : v);
+            }
+            rbuf ^= 1;
+            acc0 = acc1 = 0.0f;
+        }
     }
 }
 
@@ -2282,7 +2451,8 @@ __device__ __forceinline__ void qmvf(const uint16_t *__restrict__ x, const uint1
     QMM_XY(OP, q6_k, MLXC_QMMF_Q6_K, 0)                                                                                 \
     QMM_XY(OP, iq4_nl, MLXC_QMMF_IQ4_NL, 0)                                                                             \
     QMM_XY(OP, iq4_xs, MLXC_QMMF_IQ4_XS, 0)                                                                             \
-    QMM_XY(OP, gmxfp4, MLXC_QMMF_GGML_MXFP4, 0)
+    QMM_XY(OP, gmxfp4, MLXC_QMMF_GGML_MXFP4, 0)                                                                         \
+    QMM_XY(OP, q4_0t, MLXC_QMMF_Q4_0T, 0)
 
 QMM_FORMATS(qmv)
 QMM_FORMATS(qmm)
@@ -2310,6 +2480,19 @@ QMV_RING_FORMATS(QMVT_XY)
         mlxc_qmm::qmvf<F, B>(x, aux, g, w, scales, biases, y, p);                                                    \
     }
 QMV_RING_FORMATS(QMVF_ENTRY)
+/* Q4_0 tiles: the tile walk where the launch suits it (the front-end's),
+ * else qmvf's generic body. */
+extern "C" __global__ void __launch_bounds__(32 * MLXC_Q4T_WARPS)
+    qmvf_q4_0t_bf16_bf16(const uint16_t *x, const uint16_t *aux, const uint16_t *g, const uint8_t *w,
+                         const void *scales, const void *biases, uint16_t *y, mlxc_p_qmvf p) { MLXC_PDL_INSIDE();
+    if (mlxc_qmm::q4t_ok(x, aux, g, w, p)) {
+        __shared__ __align__(16) mlxc_qmm::QtcRed red;
+        const mlxc_qmm::QFuse fz = {aux, g, p.pro, p.epi, p.eps};
+        mlxc_qmm::qmvf_q4t(x, &fz, w, y, p, red);
+    } else {
+        mlxc_qmm::qmvf<MLXC_QMMF_Q4_0T, 0>(x, aux, g, w, scales, biases, y, p);
+    }
+}
 
 /* The int8 walk (act MLXC_QMVF_ACT_Q8; the front-end checked
  * mlxc_qmvr_takes and launches 32 MLXC_QMVR_WARPS threads with
