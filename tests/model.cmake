@@ -9,6 +9,11 @@ add_test(NAME model_fixtures
   COMMAND ${Python3_EXECUTABLE} ${CMAKE_SOURCE_DIR}/scripts/make_model_fixtures.py ${MLXC_MODEL_FIX}
           --test-data ${MLXC_MODEL_OUT})
 set_tests_properties(model_fixtures PROPERTIES FIXTURES_SETUP model_fixtures TIMEOUT 300)
+# a random Q4_0 model whose projections Q4_0 tiles take (test_model_llama)
+add_test(NAME model_fixture_random_tiny
+  COMMAND ${Python3_EXECUTABLE} ${CMAKE_SOURCE_DIR}/scripts/make_random_models.py tiny q4_0
+          ${MLXC_MODEL_OUT}/random-tiny-q4_0.gguf)
+set_tests_properties(model_fixture_random_tiny PROPERTIES FIXTURES_SETUP model_fixtures TIMEOUT 300)
 foreach(t test_model_llama test_model_errors)
   if(TEST ${t})
     set_tests_properties(${t} PROPERTIES FIXTURES_REQUIRED model_fixtures

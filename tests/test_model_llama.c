@@ -153,6 +153,57 @@ static float *path_logits_ex(const char *path, const ref *r, const mlxc_model_op
 
 static float *path_logits(const char *path, const ref *r) { return path_logits_ex(path, r, NULL); }
 
+/* Q4_0 tiles (mlxc_model_options.ggml_tiles) on a random Q4_0 model whose
+ * projections the tiles take (scripts/make_random_models.py tiny: hidden
+ * 256, ffn 768): the same weights, so on the CPU the same logits bit for
+ * bit as the blocks, on a GPU within bf16 rounding (the tile walk sums in
+ * another order), with the fused step and without; the same weight bytes. */
+static void test_ggml_tiles(void) {
+    char p[1024];
+    snprintf(p, sizeof p, "%s/random-tiny-q4_0.gguf", g_gen);
+    struct stat sb;
+    if (stat(p, &sb) != 0) {
+        printf("       skip: %s is missing\n", p);
+        return;
+    }
+    const bool cpu = mlxc_device_backend(g_dev) == MLXC_BACKEND_CPU;
+    ref r = {.n_prompt = 6, .steps = 4, .vocab = 32000};
+    const int32_t prompt[6] = {1, 450, 4996, 17354, 1701, 29916}, next[4] = {432, 5321, 29889, 13};
+    memcpy(r.prompt, prompt, sizeof prompt);
+    memcpy(r.greedy, next, sizeof next);
+    for (int fz = 0; fz < 2; fz++) {
+        mlxc_model_options opt = {.load_flags = MLXC_LOAD_COPY, .act_dtype = MLXC_BF16};
+        setenv("MLXC_FUSED_DECODE", fz ? (cpu ? "2" : "1") : "0", 1);
+        float *blocks = path_logits_ex(p, &r, &opt);
+        opt.ggml_tiles = true;
+        float *tiles = path_logits_ex(p, &r, &opt);
+        unsetenv("MLXC_FUSED_DECODE");
+        if (blocks && tiles) {
+            double e = 0;
+            for (size_t k = 0; k < r.n_prompt + r.steps; k++) {
+                double ek = rel_err(tiles + k * r.vocab, blocks + k * r.vocab, r.vocab);
+                if (ek > e) e = ek;
+            }
+            const size_t n = (r.n_prompt + r.steps) * r.vocab;
+            if (cpu) CHECK_MSG(memcmp(blocks, tiles, n * 4) == 0, "Q4_0 tiles: logits differ (%.3g)", e);
+            else CHECK_MSG(e <= 2e-2, "Q4_0 tiles: rel err %.3g", e);
+            printf("       random-tiny-q4_0 as tiles%s: rel err %.2e\n", fz ? " (fused step)" : "", e);
+        }
+        free(blocks);
+        free(tiles);
+    }
+    mlxc_model *m0 = NULL, *m1 = NULL;
+    mlxc_model_options opt = {.load_flags = MLXC_LOAD_COPY};
+    CHECK_OK(mlxc_model_open_ex(g_dev, p, &opt, &m0));
+    opt.ggml_tiles = true;
+    CHECK_OK(mlxc_model_open_ex(g_dev, p, &opt, &m1));
+    if (m0 && m1)
+        CHECK_MSG(mlxc_model_weight_bytes(m1) == mlxc_model_weight_bytes(m0), "Q4_0 tiles: %llu bytes, as blocks %llu",
+                  (unsigned long long)mlxc_model_weight_bytes(m1), (unsigned long long)mlxc_model_weight_bytes(m0));
+    mlxc_model_close(m0);
+    mlxc_model_close(m1);
+}
+
 /* The fused decode step (norms, silu and residual adds inside the
  * mat-vecs, llm_forward.c's layer_fused) against the step of separate
  * kernels, bf16 activations, the quantized fixtures.  On the CPU
@@ -1029,6 +1080,7 @@ int main(void) {
     RUN(test_fused_step);
     RUN(test_fused_step_q8);
     RUN(test_ggml_as_affine);
+    RUN(test_ggml_tiles);
     RUN(test_chunked_prefill);
     RUN(test_half_caches);
     RUN(test_half_weights);
@@ -1054,6 +1106,7 @@ int main(void) {
         RUN(test_fused_step);
         RUN(test_fused_step_q8);
         RUN(test_ggml_as_affine);
+        RUN(test_ggml_tiles);
         RUN(test_chunked_prefill);
         RUN(test_half_caches);
         RUN(test_half_weights);

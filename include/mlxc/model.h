@@ -114,6 +114,16 @@ typedef struct mlxc_model_options {
      * one whose scales do not convert stays as stored.  The environment
      * variable MLXC_GGML_AS_AFFINE=1 or 0 overrides it. */
     bool                  ggml_as_affine;
+    /* Store GGUF Q4_0 linear weights (rows a multiple of 16, columns of
+     * 128) as Q4_0 tiles (mlxc_ggml_to_tiles: the same values and bytes),
+     * which a GPU's decode mat-vec streams through the copy engine (on the
+     * CPU the results are the blocks' bit for bit).
+     * Not the default: on an H100, 7B Q4_0 tg128 452 against 434 with the
+     * blocks, but 1B 1506 against 1591
+     * (bench/results/matvec-tiles-2026-12-05.md).  The token embedding
+     * keeps its blocks.  The environment variable MLXC_GGML_TILES=1 or 0
+     * overrides it. */
+    bool                  ggml_tiles;
 } mlxc_model_options;
 
 /* Open the model at `path` (a .gguf file, or a directory) on `dev`: read the

@@ -13,6 +13,7 @@
 
 #include "core/env.h"
 #include "model/llm_internal.h"
+#include "quant/quant_blocks.h"
 #include "mlxc/ops.h"
 #include "mlxc/ops_elementwise.h"
 #include "mlxc/ops_qmatmul.h"
@@ -110,6 +111,7 @@ typedef struct binder {
     bool               count_weights; /* the weights count against m->mem_budget */
     bool               mapped;     /* weights read from the file's mapping    */
     bool               as_affine;  /* Q4_0 / Q8_0 stored as MLX affine        */
+    bool               tiles;      /* Q4_0 linear weights stored as Q4_0 tiles */
     mlxc_status        st;
     char               name[256];
 } binder;
@@ -276,6 +278,24 @@ static mlxc_status bind_as_affine(binder *b, size_t i, const mlxc_qweight *d, ll
     return MLXC_OK;
 }
 
+/* GGUF Q4_0 tensor i (descriptor d) as Q4_0 tiles (mlxc_ggml_to_tiles: the
+ * same values and bytes, regrouped for the GPU's streaming mat-vec). */
+static mlxc_status bind_tiles(binder *b, size_t i, const mlxc_qweight *d, llm_weight *out) {
+    const size_t bytes = (size_t)d->data_bytes;
+    uint8_t *t = malloc(bytes ? bytes : 1);
+    if (!t) return mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "model: out of memory converting %s", b->name);
+    mlxc_status st = mlxc_ggml_to_tiles(d, t, bytes);
+    if (!st) st = upload_new(b, t, bytes, MLXC_U8, d->rows, (int64_t)(bytes / (size_t)d->rows), &out->w);
+    free(t);
+    if (st) return st;
+    out->qformat = MLXC_QF_Q4_0_TILES;
+    mlxc_tensor_info ti;
+    if (mlxc_weights_info(b->w, i, &ti) == MLXC_OK) b->done += ti.bytes;
+    if (b->user_progress && !b->user_progress(b->done, b->total, b->user))
+        return mlxc_set_error(MLXC_ERR_STATE, "model: loading stopped by the progress callback");
+    return MLXC_OK;
+}
+
 /* A quantized weight: the packed data as raw bytes (or MLX's uint32 words),
  * scales and biases beside it for the MLX formats, loaded as the dense
  * weights are (zero copy where the device can read the mapping). */
@@ -309,6 +329,8 @@ static mlxc_status bind_quant(binder *b, size_t i, int64_t rows, int64_t cols, l
         if (st != MLXC_ERR_UNSUPPORTED) return st;
         out->w = out->scales = out->biases = NULL;
     }
+    if (!triple && b->tiles && d.format == MLXC_QF_Q4_0 && rows % MLXC_Q4T_ROWS == 0 && cols % MLXC_Q4T_COLS == 0)
+        return bind_tiles(b, i, &d, out);
     if (!triple) {
         /* the kernels read f16 block headers: an odd GGUF alignment gets a copy */
         const mlxc_gguf *g = mlxc_weights_gguf(b->w);
@@ -825,7 +847,12 @@ static mlxc_status bind_all(binder *b) {
         return check_shape(b, &ti, 2, want);
     }
     m->vocab = ti.shape[0];
-    if ((st = bind_linear(b, &R_EMBD, -1, m->vocab, m->dim, &m->embd))) return st;
+    /* the embedding keeps its blocks (the gather's and the tied head's form) */
+    const bool tiles = b->tiles;
+    b->tiles = false;
+    st = bind_linear(b, &R_EMBD, -1, m->vocab, m->dim, &m->embd);
+    b->tiles = tiles;
+    if (st) return st;
     if (m->embd.format == LLM_W_DENSE) m->tok_embd = m->embd.w;
     if ((st = bind_norm(b, &R_NORM, -1, m->dim, false, &m->out_norm))) return st;
     if (lookup(b, &R_OUT, -1) != SIZE_MAX) {
@@ -924,6 +951,7 @@ mlxc_status mlxc_model_open_ex(mlxc_device *dev, const char *path, const mlxc_mo
                 .total = mlxc_weights_total_bytes(w)};
     b.lopt.flags = opt ? opt->load_flags : 0;
     b.as_affine = b.gguf && mlxc_env_int("MLXC_GGML_AS_AFFINE", opt && opt->ggml_as_affine ? 1 : 0) != 0;
+    b.tiles = b.gguf && !b.as_affine && mlxc_env_int("MLXC_GGML_TILES", opt && opt->ggml_tiles ? 1 : 0) != 0;
     if (b.user_progress) {
         b.lopt.progress = per_tensor_progress;
         b.lopt.user = &b;
