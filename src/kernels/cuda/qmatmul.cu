@@ -27,6 +27,7 @@
 #include <cuda_fp16.h>
 #include <stdint.h>
 
+#include "bulk_copy.cuh"
 #include "common.cuh"
 #include "kernels/params_qmatmul.h"
 
@@ -2280,25 +2281,9 @@ __device__ __forceinline__ void qmvf(const uint16_t *__restrict__ x, const uint1
  * a tile meet in shared memory in a fixed order.  Every warp takes the
  * same number of steps a tile, so the block's barriers match.
  * ------------------------------------------------------------------------- */
-__device__ __forceinline__ uint32_t q4t_sa(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
-__device__ __forceinline__ void q4t_bar_init(uint64_t *b) {
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(q4t_sa(b)) : "memory");
-}
-__device__ __forceinline__ void q4t_bar_wait(uint64_t *b, uint32_t ph) {
-    asm volatile("{\n\t.reg .pred p;\n"
-                 "Q4TW%=:\n\tmbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n\t@!p bra Q4TW%=;\n}" ::"r"(q4t_sa(b)),
-                 "r"(ph)
-                 : "memory");
-}
-/* bytes (a multiple of 16, both addresses 16-aligned) from global src to
- * shared dst, completing on mbarrier b */
-__device__ __forceinline__ void q4t_copy(void *dst, const void *src, uint32_t bytes, uint64_t *b, uint64_t pol) {
-    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(q4t_sa(b)), "r"(bytes) : "memory");
-    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint [%0], [%1], %2, "
-                 "[%3], %4;" ::"r"(q4t_sa(dst)),
-                 "l"(src), "r"(bytes), "r"(q4t_sa(b)), "l"(pol)
-                 : "memory");
-}
+/* The copy engine's bulk copies and mbarriers are sm_90 features: before
+ * it, qmvf_q4_0t runs qmvf's generic body. */
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 900
 /* d = A . B + c: A the 16 x 16 weight fragment (rows g, g + 8), B x'. */
 __device__ __forceinline__ void q4t_mma(float d[4], const float c[4], uint32_t a0, uint32_t a1, uint32_t a2,
                                         uint32_t a3, uint32_t b0, uint32_t b1) {
@@ -2331,8 +2316,7 @@ __device__ __forceinline__ void qmvf_q4t(const uint16_t *__restrict__ x, const Q
     float *xsum = (float *)(q4t_smem + 2 * k);
     uint8_t *ring = q4t_smem + 2 * k + (NB * 4 + 15) / 16 * 16 + wi * NS * U * REC;
     float *part = &red.red[0][0][0]; /* [2][NW][16] */
-    uint64_t pol;
-    asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(pol));
+    const uint64_t pol = mlxc_bulk::evict_first();
     /* step j: tile blockIdx.x + (j / SPT) gridDim.x of this row group,
      * records c0 + (j % SPT) U .. of the slice (nvalid of them) */
     auto tile_of = [&](uint32_t j) { return (uint64_t)blockIdx.x + (uint64_t)(j / SPT) * gridDim.x; };
@@ -2347,12 +2331,12 @@ __device__ __forceinline__ void qmvf_q4t(const uint16_t *__restrict__ x, const Q
         const uint32_t nv = nvalid(j);
         if (lane == 0 && nv) {
             const uint64_t rt = tile_of(j) * G + gi;
-            q4t_copy(ring + (j % NS) * U * REC, w + (rt * NC + c0 + (j % SPT) * U) * REC, nv * REC, &bars[wi][j % NS],
+            mlxc_bulk::copy(ring + (j % NS) * U * REC, w + (rt * NC + c0 + (j % SPT) * U) * REC, nv * REC, &bars[wi][j % NS],
                      pol);
         }
     };
     if (lane == 0)
-        for (uint32_t i = 0; i < NS; i++) q4t_bar_init(&bars[wi][i]);
+        for (uint32_t i = 0; i < NS; i++) mlxc_bulk::bar_init(&bars[wi][i]);
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     __syncwarp();
     for (uint32_t j = 0; j < NS; j++) issue(j);
@@ -2363,7 +2347,7 @@ __device__ __forceinline__ void qmvf_q4t(const uint16_t *__restrict__ x, const Q
     for (uint32_t j = 0; tile_of(j) * G < ntiles; j++) {
         const uint32_t nv = nvalid(j), st = j % NS, cc = c0 + (j % SPT) * U;
         if (nv) {
-            q4t_bar_wait(&bars[wi][st], (phase >> st) & 1);
+            mlxc_bulk::bar_wait(&bars[wi][st], (phase >> st) & 1);
             phase ^= 1u << st;
         }
         const uint8_t *stg = ring + st * U * REC;
@@ -2411,6 +2395,8 @@ __device__ __forceinline__ void qmvf_q4t(const uint16_t *__restrict__ x, const Q
         }
     }
 }
+
+#endif /* sm_90 */
 
 } // namespace mlxc_qmm
 
@@ -2485,13 +2471,15 @@ QMV_RING_FORMATS(QMVF_ENTRY)
 extern "C" __global__ void __launch_bounds__(32 * MLXC_Q4T_WARPS)
     qmvf_q4_0t_bf16_bf16(const uint16_t *x, const uint16_t *aux, const uint16_t *g, const uint8_t *w,
                          const void *scales, const void *biases, uint16_t *y, mlxc_p_qmvf p) { MLXC_PDL_INSIDE();
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     if (mlxc_qmm::q4t_ok(x, aux, g, w, p)) {
         __shared__ __align__(16) mlxc_qmm::QtcRed red;
         const mlxc_qmm::QFuse fz = {aux, g, p.pro, p.epi, p.eps};
         mlxc_qmm::qmvf_q4t(x, &fz, w, y, p, red);
-    } else {
-        mlxc_qmm::qmvf<MLXC_QMMF_Q4_0T, 0>(x, aux, g, w, scales, biases, y, p);
+        return;
     }
+#endif
+    mlxc_qmm::qmvf<MLXC_QMMF_Q4_0T, 0>(x, aux, g, w, scales, biases, y, p);
 }
 
 /* The int8 walk (act MLXC_QMVF_ACT_Q8; the front-end checked
