@@ -153,6 +153,33 @@ static float *path_logits_ex(const char *path, const ref *r, const mlxc_model_op
 
 static float *path_logits(const char *path, const ref *r) { return path_logits_ex(path, r, NULL); }
 
+/* The logits of GGUF file p opened with opt and with alt (bf16
+ * activations; the fused step or not): equal bit for bit on the CPU,
+ * within bf16 rounding on a GPU, where other kernels run.  label names
+ * the alternative in the messages. */
+static void same_weights_logits(const char *p, const ref *r, const mlxc_model_options *alt, bool fused,
+                                const char *label) {
+    const bool cpu = mlxc_device_backend(g_dev) == MLXC_BACKEND_CPU;
+    const mlxc_model_options opt = {.load_flags = MLXC_LOAD_COPY, .act_dtype = MLXC_BF16};
+    setenv("MLXC_FUSED_DECODE", fused ? (cpu ? "2" : "1") : "0", 1);
+    float *a = path_logits_ex(p, r, &opt), *b = path_logits_ex(p, r, alt);
+    unsetenv("MLXC_FUSED_DECODE");
+    if (a && b) {
+        double e = 0;
+        for (size_t k = 0; k < r->n_prompt + r->steps; k++) {
+            double ek = rel_err(b + k * r->vocab, a + k * r->vocab, r->vocab);
+            if (ek > e) e = ek;
+        }
+        const size_t n = (r->n_prompt + r->steps) * r->vocab;
+        if (cpu) CHECK_MSG(memcmp(a, b, n * 4) == 0, "%s %s: logits differ (%.3g)", p, label, e);
+        else CHECK_MSG(e <= 2e-2, "%s %s: rel err %.3g", p, label, e);
+        const char *base = strrchr(p, '/');
+        printf("       %-26s %s%s: rel err %.2e\n", base ? base + 1 : p, label, fused ? " (fused step)" : "", e);
+    }
+    free(a);
+    free(b);
+}
+
 /* Q4_0 tiles (mlxc_model_options.ggml_tiles) on a random Q4_0 model whose
  * projections the tiles take (scripts/make_random_models.py tiny: hidden
  * 256, ffn 768): the same weights, so on the CPU the same logits bit for
@@ -166,32 +193,12 @@ static void test_ggml_tiles(void) {
         printf("       skip: %s is missing\n", p);
         return;
     }
-    const bool cpu = mlxc_device_backend(g_dev) == MLXC_BACKEND_CPU;
     ref r = {.n_prompt = 6, .steps = 4, .vocab = 32000};
     const int32_t prompt[6] = {1, 450, 4996, 17354, 1701, 29916}, next[4] = {432, 5321, 29889, 13};
     memcpy(r.prompt, prompt, sizeof prompt);
     memcpy(r.greedy, next, sizeof next);
-    for (int fz = 0; fz < 2; fz++) {
-        mlxc_model_options opt = {.load_flags = MLXC_LOAD_COPY, .act_dtype = MLXC_BF16};
-        setenv("MLXC_FUSED_DECODE", fz ? (cpu ? "2" : "1") : "0", 1);
-        float *blocks = path_logits_ex(p, &r, &opt);
-        opt.ggml_tiles = true;
-        float *tiles = path_logits_ex(p, &r, &opt);
-        unsetenv("MLXC_FUSED_DECODE");
-        if (blocks && tiles) {
-            double e = 0;
-            for (size_t k = 0; k < r.n_prompt + r.steps; k++) {
-                double ek = rel_err(tiles + k * r.vocab, blocks + k * r.vocab, r.vocab);
-                if (ek > e) e = ek;
-            }
-            const size_t n = (r.n_prompt + r.steps) * r.vocab;
-            if (cpu) CHECK_MSG(memcmp(blocks, tiles, n * 4) == 0, "Q4_0 tiles: logits differ (%.3g)", e);
-            else CHECK_MSG(e <= 2e-2, "Q4_0 tiles: rel err %.3g", e);
-            printf("       random-tiny-q4_0 as tiles%s: rel err %.2e\n", fz ? " (fused step)" : "", e);
-        }
-        free(blocks);
-        free(tiles);
-    }
+    const mlxc_model_options tiles = {.load_flags = MLXC_LOAD_COPY, .act_dtype = MLXC_BF16, .ggml_tiles = true};
+    for (int fz = 0; fz < 2; fz++) same_weights_logits(p, &r, &tiles, fz, "as Q4_0 tiles");
     mlxc_model *m0 = NULL, *m1 = NULL;
     mlxc_model_options opt = {.load_flags = MLXC_LOAD_COPY};
     CHECK_OK(mlxc_model_open_ex(g_dev, p, &opt, &m0));
@@ -255,7 +262,6 @@ static void test_fused_step(void) {
  * for bit; on a GPU other kernels run (another summation order). */
 static void test_ggml_as_affine(void) {
     static const char *const files[] = {"llama-tiny-q4_0.gguf", "llama-tiny-q8_0.gguf", "llama-tiny-q4_0-mix.gguf"};
-    const bool cpu = mlxc_device_backend(g_dev) == MLXC_BACKEND_CPU;
     for (size_t i = 0; i < sizeof files / sizeof *files; i++)
         for (int fz = 0; fz < 2; fz++) {
             ref r;
@@ -264,25 +270,8 @@ static void test_ggml_as_affine(void) {
             snprintf(p, sizeof p, "%s/%s", g_gen, files[i]);
             struct stat sb;
             if (stat(p, &sb) == 0) {
-                mlxc_model_options opt = {.load_flags = MLXC_LOAD_COPY, .act_dtype = MLXC_BF16};
-                setenv("MLXC_FUSED_DECODE", fz ? (cpu ? "2" : "1") : "0", 1);
-                float *blocks = path_logits_ex(p, &r, &opt);
-                opt.ggml_as_affine = true;
-                float *aff = path_logits_ex(p, &r, &opt);
-                unsetenv("MLXC_FUSED_DECODE");
-                if (blocks && aff) {
-                    double e = 0;
-                    for (size_t k = 0; k < r.n_prompt + r.steps; k++) {
-                        double ek = rel_err(aff + k * r.vocab, blocks + k * r.vocab, r.vocab);
-                        if (ek > e) e = ek;
-                    }
-                    const size_t n = (r.n_prompt + r.steps) * r.vocab;
-                    if (cpu) CHECK_MSG(memcmp(blocks, aff, n * 4) == 0, "%s as affine: logits differ (%.3g)", p, e);
-                    else CHECK_MSG(e <= 2e-2, "%s as affine: rel err %.3g", p, e);
-                    printf("       %-26s as MLX affine%s: rel err %.2e\n", files[i], fz ? " (fused step)" : "", e);
-                }
-                free(blocks);
-                free(aff);
+                mlxc_model_options opt = {.load_flags = MLXC_LOAD_COPY, .act_dtype = MLXC_BF16, .ggml_as_affine = true};
+                same_weights_logits(p, &r, &opt, fz, "as MLX affine");
                 /* the conversion took place: 20 bytes a Q4_0 block of 18, 36 a Q8_0 block of 34 */
                 if (fz == 0) {
                     mlxc_model *m0 = NULL, *m1 = NULL;

@@ -49,6 +49,7 @@
 #include <vector>
 
 #include "probe.cuh"
+#include "../../src/kernels/cuda/bulk_copy.cuh"
 
 __device__ __forceinline__ uint32_t lop_nib(uint32_t q) {
     uint32_t r;
@@ -82,6 +83,70 @@ struct Args {
 /* Shared memory: x as B fragments, [block B][t] -> uint4 {b0, b1 of the
  * block's first mma, b0, b1 of its second}, then the blocks' x sums. */
 __device__ __forceinline__ uint32_t pack2(uint16_t lo, uint16_t hi) { return (uint32_t)lo | (uint32_t)hi << 16; }
+
+/* q >> s on the FMA pipe (IMAD.HI) rather than the integer ALU, which the
+ * LOP3s keep busy */
+template <bool MH> __device__ __forceinline__ uint32_t shr(uint32_t q, int sft) {
+    return MH ? __umulhi(q, 1u << (32 - sft)) : q >> sft;
+}
+/* One super-chunk (4 blocks) of rows g and g + 8 into acc0, acc1: codes
+ * qA, qB (lane t's 16 bytes of each row), their 4 f16 scales sA, sB, the
+ * blocks 4 c .. 4 c + 3 of x in smx / sxs.  EX: codes made q - 8 before the
+ * mma, else 128 + q and the offset taken out through the x sums.  RO: the
+ * bytes only folded into xr (the read-only twins). */
+template <bool EX, bool MH, bool RO>
+__device__ __forceinline__ void chunk_math(uint4 qA, uint4 qB, uint2 sA, uint2 sB, uint32_t c, uint32_t t,
+                                           const uint4 *smx, const float *sxs, float &acc0, float &acc1, uint32_t &xr) {
+    const uint32_t wA[4] = {qA.x, qA.y, qA.z, qA.w}, wB[4] = {qB.x, qB.y, qB.z, qB.w};
+    const uint32_t hA[4] = {sA.x & 0xffffu, sA.x >> 16, sA.y & 0xffffu, sA.y >> 16};
+    const uint32_t hB[4] = {sB.x & 0xffffu, sB.x >> 16, sB.y & 0xffffu, sB.y >> 16};
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        if (RO) {
+            xr ^= wA[i] ^ wB[i] ^ hA[i] ^ hB[i];
+            continue;
+        }
+        const uint32_t B = 4 * c + i;
+        const uint4 xf = smx[4 * B + t];
+        const float z[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        float cc[4], d[4];
+        uint32_t p0 = lop_nib(wA[i]), p1 = lop_nib(wB[i]), p2 = lop_nib(shr<MH>(wA[i], 8)), p3 = lop_nib(shr<MH>(wB[i], 8));
+        uint32_t r0 = lop_nib(shr<MH>(wA[i], 4)), r1 = lop_nib(shr<MH>(wB[i], 4)), r2 = lop_nib(shr<MH>(wA[i], 12)),
+                 r3 = lop_nib(shr<MH>(wB[i], 12));
+        if (EX) {
+            p0 = bsub(p0), p1 = bsub(p1), p2 = bsub(p2), p3 = bsub(p3);
+            r0 = bsub(r0), r1 = bsub(r1), r2 = bsub(r2), r3 = bsub(r3);
+        }
+        mma(cc, z, p0, p1, p2, p3, xf.x, xf.y);
+        mma(d, cc, r0, r1, r2, r3, xf.z, xf.w);
+        const float sx = EX ? 0.0f : -136.0f * sxs[B];
+        acc0 = fmaf(h2f_d(hA[i]), d[0] + sx, acc0);
+        acc1 = fmaf(h2f_d(hB[i]), d[2] + sx, acc1);
+    }
+}
+
+/* x (k bf16 values, zero past k) into shared memory as B fragments:
+ * smx[4 B + t] = {b0, b1 of block B's first mma, b0, b1 of its second} for
+ * lane t of a quad, and sxs[B] the block's sum.  Whole warps run every
+ * round (the quad sums shuffle). */
+__device__ __forceinline__ void stage_x(const uint16_t *x, uint32_t k, uint32_t NB, uint4 *smx, float *sxs) {
+    for (uint32_t i0 = 0; i0 < 4 * NB; i0 += blockDim.x) { /* whole warps: the quad sums shuffle */
+        const uint32_t i = i0 + threadIdx.x, B = i / 4, tt = i % 4, base = 32 * B + 4 * tt;
+        uint16_t v[8];
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            v[j] = base + j < k ? x[base + j] : 0;
+            v[4 + j] = base + 16 + j < k ? x[base + 16 + j] : 0;
+        }
+        if (i < 4 * NB) smx[i] = make_uint4(pack2(v[0], v[2]), pack2(v[1], v[3]), pack2(v[4], v[6]), pack2(v[5], v[7]));
+        float sum = 0.0f;
+#pragma unroll
+        for (int j = 0; j < 8; j++) sum += __uint_as_float((uint32_t)v[j] << 16);
+        sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+        sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+        if (i < 4 * NB && tt == 0) sxs[B] = sum;
+    }
+}
 
 template <int U, int NW, int MINB, bool PF, bool EX, bool RO, bool TL>
 __global__ void __launch_bounds__(32 * NW, MINB) qmx(Args a) {
@@ -138,22 +203,7 @@ __global__ void __launch_bounds__(32 * NW, MINB) qmx(Args a) {
     if (tb * G < ntiles) load(I0{}, tb, cc);
     asm volatile("griddepcontrol.wait;\n\tgriddepcontrol.launch_dependents;" ::: "memory");
     /* stage x */
-    for (uint32_t i0 = 0; i0 < 4 * NB; i0 += blockDim.x) { /* whole warps: the quad sums shuffle */
-        const uint32_t i = i0 + threadIdx.x, B = i / 4, tt = i % 4, base = 32 * B + 4 * tt;
-        uint16_t v[8];
-#pragma unroll
-        for (int j = 0; j < 4; j++) {
-            v[j] = base + j < k ? a.x[base + j] : 0;
-            v[4 + j] = base + 16 + j < k ? a.x[base + 16 + j] : 0;
-        }
-        if (i < 4 * NB) smx[i] = make_uint4(pack2(v[0], v[2]), pack2(v[1], v[3]), pack2(v[4], v[6]), pack2(v[5], v[7]));
-        float sum = 0.0f;
-#pragma unroll
-        for (int j = 0; j < 8; j++) sum += __uint_as_float((uint32_t)v[j] << 16);
-        sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-        sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-        if (i < 4 * NB && tt == 0) sxs[B] = sum;
-    }
+    stage_x(a.x, k, NB, smx, sxs);
     __syncthreads();
     float acc0 = 0.0f, acc1 = 0.0f;
     uint32_t rbuf = 0, xr = 0;
@@ -169,39 +219,7 @@ __global__ void __launch_bounds__(32 * NW, MINB) qmx(Args a) {
 #pragma unroll
         for (int u = 0; u < U; u++) {
             if (!(cc + u < c1)) break;
-            const uint4 qA = qa[C][u], qB = qb[C][u];
-            const uint32_t wA[4] = {qA.x, qA.y, qA.z, qA.w}, wB[4] = {qB.x, qB.y, qB.z, qB.w};
-            const uint32_t hA[4] = {sa[C][u].x & 0xffffu, sa[C][u].x >> 16, sa[C][u].y & 0xffffu, sa[C][u].y >> 16};
-            const uint32_t hB[4] = {sbv[C][u].x & 0xffffu, sbv[C][u].x >> 16, sbv[C][u].y & 0xffffu, sbv[C][u].y >> 16};
-            if (RO) {
-#pragma unroll
-                for (int i = 0; i < 4; i++) xr ^= wA[i] ^ wB[i] ^ hA[i] ^ hB[i];
-                continue;
-            }
-#pragma unroll
-            for (int i = 0; i < 4; i++) {
-                const uint32_t B = 4 * (cc + u) + i;
-                const uint4 xf = smx[4 * B + t];
-                const float z[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-                float c[4], d[4];
-                uint32_t p0 = lop_nib(wA[i]), p1 = lop_nib(wB[i]), p2 = lop_nib(wA[i] >> 8), p3 = lop_nib(wB[i] >> 8);
-                uint32_t r0 = lop_nib(wA[i] >> 4), r1 = lop_nib(wB[i] >> 4), r2 = lop_nib(wA[i] >> 12),
-                         r3 = lop_nib(wB[i] >> 12);
-                if (EX) {
-                    p0 = bsub(p0), p1 = bsub(p1), p2 = bsub(p2), p3 = bsub(p3);
-                    r0 = bsub(r0), r1 = bsub(r1), r2 = bsub(r2), r3 = bsub(r3);
-                }
-                mma(c, z, p0, p1, p2, p3, xf.x, xf.y);
-                mma(d, c, r0, r1, r2, r3, xf.z, xf.w);
-                if (EX) {
-                    acc0 = fmaf(h2f_d(hA[i]), d[0], acc0);
-                    acc1 = fmaf(h2f_d(hB[i]), d[2], acc1);
-                } else {
-                    const float sx = -136.0f * sxs[B];
-                    acc0 = fmaf(h2f_d(hA[i]), d[0] + sx, acc0);
-                    acc1 = fmaf(h2f_d(hB[i]), d[2] + sx, acc1);
-                }
-            }
+            chunk_math<EX, false, RO>(qa[C][u], qb[C][u], sa[C][u], sbv[C][u], cc + u, t, smx, sxs, acc0, acc1, xr);
         }
         if constexpr (!PF) {
             if (more) load(I0{}, ntb, ncc);
@@ -248,32 +266,9 @@ __global__ void __launch_bounds__(32 * NW, MINB) qmx(Args a) {
  * without holding them in registers.  The first NS copies start before
  * griddepcontrol.wait.
  * ------------------------------------------------------------------------- */
-__device__ __forceinline__ uint32_t sa32(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
-__device__ __forceinline__ void mbar_init(uint64_t *b) {
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(sa32(b)) : "memory");
-}
-__device__ __forceinline__ void mbar_wait(uint64_t *b, uint32_t ph) {
-    asm volatile("{\n\t.reg .pred p;\n"
-                 "W%=:\n\tmbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n\t@!p bra W%=;\n}" ::"r"(sa32(b)),
-                 "r"(ph)
-                 : "memory");
-}
-__device__ __forceinline__ void bulk_load(void *dst, const void *src, uint32_t bytes, uint64_t *b, uint64_t pol) {
-    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(sa32(b)), "r"(bytes) : "memory");
-    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint [%0], [%1], %2, "
-                 "[%3], %4;" ::"r"(sa32(dst)),
-                 "l"(src), "r"(bytes), "r"(sa32(b)), "l"(pol)
-                 : "memory");
-}
-
-/* q >> s on the FMA pipe (IMAD.HI) rather than the integer ALU, which the
- * LOP3s keep busy */
-template <bool MH> __device__ __forceinline__ uint32_t shr(uint32_t q, int sft) {
-    return MH ? __umulhi(q, 1u << (32 - sft)) : q >> sft;
-}
 template <int U, int NS, int NW, bool RO, bool MH = false>
 __global__ void __launch_bounds__(32 * NW) qmt(Args a) {
-    extern __shared__ __align__(128) uint4 smx[];
+    extern __shared__ __align__(16) uint4 smx[];
     __shared__ __align__(8) uint64_t bars[NW][NS];
     __shared__ float red[2][NW][16];
     const uint32_t k = a.k, kp = (k + 127) & ~127u, NB = kp / 32, NC = kp / 128, S = a.S, G = NW / S;
@@ -283,8 +278,7 @@ __global__ void __launch_bounds__(32 * NW) qmt(Args a) {
     const uint32_t CS = (NC + S - 1) / S, c0 = s * CS, c1 = min(c0 + CS, NC), SPT = (CS + U - 1) / U;
     const uint64_t ntiles = (a.n + 15) / 16;
     uint8_t *ring = (uint8_t *)(sxs + ((NB + 3) & ~3u)) + (size_t)wi * NS * U * 1152;
-    uint64_t pol;
-    asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(pol));
+    const uint64_t pol = mlxc_bulk::evict_first();
     /* step j: tile blockIdx.x + (j / SPT) gridDim.x, chunks c0 + (j % SPT) U .. */
     auto tile_of = [&](uint32_t j) { return (uint64_t)blockIdx.x + (uint64_t)(j / SPT) * gridDim.x; };
     auto nvalid = [&](uint32_t j) -> uint32_t {
@@ -297,38 +291,23 @@ __global__ void __launch_bounds__(32 * NW) qmt(Args a) {
         if (lane == 0 && nv) {
             const uint64_t rt = tile_of(j) * G + gi;
             const uint32_t c = c0 + (j % SPT) * U;
-            bulk_load(ring + (j % NS) * U * 1152, a.w + (rt * NC + c) * 1152, nv * 1152, &bars[wi][j % NS], pol);
+            mlxc_bulk::copy(ring + (j % NS) * U * 1152, a.w + (rt * NC + c) * 1152, nv * 1152, &bars[wi][j % NS], pol);
         }
     };
     if (lane == 0)
-        for (int i = 0; i < NS; i++) mbar_init(&bars[wi][i]);
+        for (int i = 0; i < NS; i++) mlxc_bulk::bar_init(&bars[wi][i]);
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     __syncwarp();
     for (uint32_t j = 0; j < NS; j++) issue(j);
     asm volatile("griddepcontrol.wait;\n\tgriddepcontrol.launch_dependents;" ::: "memory");
-    for (uint32_t i0 = 0; i0 < 4 * NB; i0 += blockDim.x) {
-        const uint32_t i = i0 + threadIdx.x, B = i / 4, tt = i % 4, base = 32 * B + 4 * tt;
-        uint16_t v[8];
-#pragma unroll
-        for (int j = 0; j < 4; j++) {
-            v[j] = base + j < k ? a.x[base + j] : 0;
-            v[4 + j] = base + 16 + j < k ? a.x[base + 16 + j] : 0;
-        }
-        if (i < 4 * NB) smx[i] = make_uint4(pack2(v[0], v[2]), pack2(v[1], v[3]), pack2(v[4], v[6]), pack2(v[5], v[7]));
-        float sum = 0.0f;
-#pragma unroll
-        for (int j = 0; j < 8; j++) sum += __uint_as_float((uint32_t)v[j] << 16);
-        sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-        sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-        if (i < 4 * NB && tt == 0) sxs[B] = sum;
-    }
+    stage_x(a.x, k, NB, smx, sxs);
     __syncthreads();
     float acc0 = 0.0f, acc1 = 0.0f;
     uint32_t rbuf = 0, xr = 0, phase = 0;
     for (uint32_t j = 0; tile_of(j) * G < ntiles; j++) {
         const uint32_t nv = nvalid(j), st = j % NS, cc = c0 + (j % SPT) * U;
         if (nv) {
-            mbar_wait(&bars[wi][st], (phase >> st) & 1);
+            mlxc_bulk::bar_wait(&bars[wi][st], (phase >> st) & 1);
             phase ^= 1u << st;
         }
         const uint8_t *stg = ring + st * U * 1152;
@@ -338,28 +317,7 @@ __global__ void __launch_bounds__(32 * NW) qmt(Args a) {
             const uint8_t *rec = stg + u * 1152;
             const uint4 qA = *(const uint4 *)(rec + 16 * lane), qB = *(const uint4 *)(rec + 512 + 16 * lane);
             const uint2 sA = *(const uint2 *)(rec + 1024 + 8 * g), sB = *(const uint2 *)(rec + 1088 + 8 * g);
-            const uint32_t wA[4] = {qA.x, qA.y, qA.z, qA.w}, wB[4] = {qB.x, qB.y, qB.z, qB.w};
-            const uint32_t hA[4] = {sA.x & 0xffffu, sA.x >> 16, sA.y & 0xffffu, sA.y >> 16};
-            const uint32_t hB[4] = {sB.x & 0xffffu, sB.x >> 16, sB.y & 0xffffu, sB.y >> 16};
-            if (RO) {
-#pragma unroll
-                for (int i = 0; i < 4; i++) xr ^= wA[i] ^ wB[i] ^ hA[i] ^ hB[i];
-                continue;
-            }
-#pragma unroll
-            for (int i = 0; i < 4; i++) {
-                const uint32_t B = 4 * (cc + u) + i;
-                const uint4 xf = smx[4 * B + t];
-                const float z[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-                float c[4], d[4];
-                mma(c, z, lop_nib(wA[i]), lop_nib(wB[i]), lop_nib(shr<MH>(wA[i], 8)), lop_nib(shr<MH>(wB[i], 8)), xf.x,
-                    xf.y);
-                mma(d, c, lop_nib(shr<MH>(wA[i], 4)), lop_nib(shr<MH>(wB[i], 4)), lop_nib(shr<MH>(wA[i], 12)),
-                    lop_nib(shr<MH>(wB[i], 12)), xf.z, xf.w);
-                const float sx = -136.0f * sxs[B];
-                acc0 = fmaf(h2f_d(hA[i]), d[0] + sx, acc0);
-                acc1 = fmaf(h2f_d(hB[i]), d[2] + sx, acc1);
-            }
+            chunk_math<false, MH, RO>(qA, qB, sA, sB, cc + u, t, smx, sxs, acc0, acc1, xr);
         }
         /* the stage is read: refill it NS steps ahead */
         asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
@@ -642,7 +600,6 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 4; i++) total += 8.0 * (lm[i].wbytes + lm[i].sbytes);
     for (int vi = 0; vi < NV; vi++) {
         const Variant &v = vs[vi];
-        cudaGraph_t gr;
         CK(cudaStreamBeginCapture(st, cudaStreamCaptureModeGlobal));
         for (int l = 0; l < 8; l++)
             for (int i = 0; i < 4; i++) {
@@ -651,22 +608,7 @@ int main(int argc, char **argv) {
                           pick_s(m.k, m.n, v.nw, v.minb)};
                 launch(v, a, st, true);
             }
-        CK(cudaStreamEndCapture(st, &gr));
-        cudaGraphExec_t ge;
-        CK(cudaGraphInstantiate(&ge, gr, 0));
-        float best = 1e30f;
-        for (int r = 0; r < 6; r++) {
-            CK(cudaEventRecord(e0, st));
-            CK(cudaGraphLaunch(ge, st));
-            CK(cudaEventRecord(e1, st));
-            CK(cudaEventSynchronize(e1));
-            float ms;
-            CK(cudaEventElapsedTime(&ms, e0, e1));
-            if (r > 0 && ms < best) best = ms;
-        }
-        CK(cudaGraphExecDestroy(ge));
-        CK(cudaGraphDestroy(gr));
-        const double tt = best * 1e-3;
+        const double tt = probe_graph_seconds(st);
         printf("| %s | %.1f | %.2f | %.0f | %.1f%% |\n", v.name, tt * 1e6, tt * 1e6 / 32, total / tt / 1e9,
                100.0 * total / tt / ceiling);
         fflush(stdout);

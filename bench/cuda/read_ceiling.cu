@@ -72,9 +72,6 @@ int main() {
     const int sms = prop.multiProcessorCount;
     cudaStream_t s;
     CK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
-    cudaEvent_t e0, e1;
-    CK(cudaEventCreate(&e0));
-    CK(cudaEventCreate(&e1));
 
     double cus;
     const double ceiling = probe_copy_ceiling(s, &cus);
@@ -134,7 +131,6 @@ int main() {
         for (const cfg &c : cfgs) {
             if (ch.mb100.size() == 1 && (c.pdl == 0 || c.pf_frac > 0 || c.wait == 0)) continue;
             kfn f = c.u == 8 ? read_k<8> : read_k<4>;
-            cudaGraph_t g;
             CK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
             for (size_t i = 0; i < bytes.size(); i++) {
                 cudaLaunchConfig_t lc = {};
@@ -151,22 +147,7 @@ int main() {
                 if (pf > ((size_t)24 << 20)) pf = (size_t)24 << 20;
                 CK(cudaLaunchKernelEx(&lc, f, (const uint4 *)ptr[i], bytes[i] / 16, out, c.wait, (const char *)ptr[i + 1], pf));
             }
-            CK(cudaStreamEndCapture(s, &g));
-            cudaGraphExec_t ge;
-            CK(cudaGraphInstantiate(&ge, g, 0));
-            float bt = 1e30f;
-            for (int r = 0; r < 6; r++) {
-                CK(cudaEventRecord(e0, s));
-                CK(cudaGraphLaunch(ge, s));
-                CK(cudaEventRecord(e1, s));
-                CK(cudaEventSynchronize(e1));
-                float ms;
-                CK(cudaEventElapsedTime(&ms, e0, e1));
-                if (r > 0 && ms < bt) bt = ms;
-            }
-            CK(cudaGraphExecDestroy(ge));
-            CK(cudaGraphDestroy(g));
-            const double t = bt * 1e-3;
+            const double t = probe_graph_seconds(s);
             printf("| %s | %zu | %s | %.1f | %.2f | %.0f | %.1f%% |\n", ch.name, bytes.size(), c.name, t * 1e6,
                    t * 1e6 / bytes.size(), total / t / 1e9, 100.0 * total / t / ceiling);
             fflush(stdout);
