@@ -226,12 +226,12 @@ MLXC_QF_HD static inline uint32_t mlxc_qf_block_bytes(uint32_t f) {
     default: return 0;
     }
 }
-/* Q4_0 tiles: the byte offset of the record holding row r's block b in a
- * weight of `row_bytes` (Q4_0's) a row; the row's place in it is r % 16.
- * Every kernel that reads a row through its row bytes reads these rows
- * through this instead. */
+/* Q4_0 tiles: the byte offset of the record holding row r's block b
+ * (MLXC_Q4T_RECORD_AT); the row's place in it is r % 16.  Every kernel
+ * that reads a row through its row bytes reads these rows through this
+ * instead. */
 MLXC_QF_HD static inline uint64_t mlxc_q4t_record(uint32_t row_bytes, uint64_t r, uint32_t b) {
-    return r / MLXC_Q4T_ROWS * MLXC_Q4T_ROWS * (uint64_t)row_bytes + (uint64_t)(b / 4) * MLXC_Q4T_RECORD;
+    return MLXC_Q4T_RECORD_AT(row_bytes, r, b);
 }
 /* The fused mat-vec of Q4_0 tiles (qmvf_q4_0t): blocks of MLXC_Q4T_WARPS
  * warps; S = slices warps split k for one 16-row tile, so a block walks

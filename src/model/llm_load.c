@@ -248,6 +248,16 @@ static mlxc_status upload_new(binder *b, const void *src, size_t bytes, mlxc_dty
     return mlxc_buffer_write(*out, 0, src, bytes);
 }
 
+/* Tensor i loaded through a host conversion: its file bytes counted done,
+ * and the progress callback told (which may stop the load). */
+static mlxc_status converted(binder *b, size_t i) {
+    mlxc_tensor_info ti;
+    if (mlxc_weights_info(b->w, i, &ti) == MLXC_OK) b->done += ti.bytes;
+    if (b->user_progress && !b->user_progress(b->done, b->total, b->user))
+        return mlxc_set_error(MLXC_ERR_STATE, "model: loading stopped by the progress callback");
+    return MLXC_OK;
+}
+
 /* GGUF Q4_0 / Q8_0 tensor i (descriptor d) as MLX affine codes, f16 scales
  * and biases of group 32 (mlxc_ggml_to_affine).  MLXC_ERR_UNSUPPORTED
  * (the error cleared) where a block's scale does not convert: the caller
@@ -271,11 +281,7 @@ static mlxc_status bind_as_affine(binder *b, size_t i, const mlxc_qweight *d, ll
     out->qformat = MLXC_QF_MLX_AFFINE;
     out->bits = bits;
     out->group_size = 32;
-    mlxc_tensor_info ti;
-    if (mlxc_weights_info(b->w, i, &ti) == MLXC_OK) b->done += ti.bytes;
-    if (b->user_progress && !b->user_progress(b->done, b->total, b->user))
-        return mlxc_set_error(MLXC_ERR_STATE, "model: loading stopped by the progress callback");
-    return MLXC_OK;
+    return converted(b, i);
 }
 
 /* GGUF Q4_0 tensor i (descriptor d) as Q4_0 tiles (mlxc_ggml_to_tiles: the
@@ -289,11 +295,7 @@ static mlxc_status bind_tiles(binder *b, size_t i, const mlxc_qweight *d, llm_we
     free(t);
     if (st) return st;
     out->qformat = MLXC_QF_Q4_0_TILES;
-    mlxc_tensor_info ti;
-    if (mlxc_weights_info(b->w, i, &ti) == MLXC_OK) b->done += ti.bytes;
-    if (b->user_progress && !b->user_progress(b->done, b->total, b->user))
-        return mlxc_set_error(MLXC_ERR_STATE, "model: loading stopped by the progress callback");
-    return MLXC_OK;
+    return converted(b, i);
 }
 
 /* A quantized weight: the packed data as raw bytes (or MLX's uint32 words),

@@ -59,6 +59,10 @@ MLXC_QB_ASSERT(sizeof(mlxc_block_q4_0) == 18, "Q4_0 block is 18 bytes");
 #define MLXC_Q4T_RECORD 1152
 #define MLXC_Q4T_CODE(h, i, j) (512u * ((h) / 8u) + 16u * (4u * ((h) % 8u) + (j)) + 4u * (i))
 #define MLXC_Q4T_SCALE(h, i) (1024u + 8u * (h) + 2u * (i))
+/* The byte offset of the record holding row r's block b, in a weight of
+ * Q4_0's row_bytes (cols / 32 * 18) a row. */
+#define MLXC_Q4T_RECORD_AT(row_bytes, r, b)                                                                            \
+    ((uint64_t)(r) / MLXC_Q4T_ROWS * MLXC_Q4T_ROWS * (uint64_t)(row_bytes) + (uint64_t)((b) / 4) * MLXC_Q4T_RECORD)
 MLXC_QB_ASSERT(MLXC_Q4T_RECORD == MLXC_Q4T_ROWS * MLXC_Q4T_COLS / MLXC_QK4_0 * sizeof(mlxc_block_q4_0),
                "a Q4_0 tile record holds its blocks' bytes");
 

@@ -463,19 +463,18 @@ mlxc_status mlxc_ggml_to_affine(const mlxc_qweight *src, uint32_t *wq, uint16_t 
 
 /* ---- GGML Q4_0 in 16-row tiles ---------------------------------------------------------- */
 
-/* Checks a tiles conversion's shape and sizes; *nb the block count. */
+/* Checks a tiles conversion's shape and sizes. */
 static mlxc_status tiles_check(const char *fn, const mlxc_qweight *w, mlxc_qformat want, const void *out,
-                               size_t out_bytes, size_t *nb) {
+                               size_t out_bytes) {
     MLXC_CHECK_ARG(w && out && w->data, "%s: NULL argument", fn);
     if (w->format != want)
         return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "%s: the weight is %s, not %s", fn,
                               mlxc_qformat_name(w->format) ? mlxc_qformat_name(w->format) : "unknown",
                               mlxc_qformat_name(want));
-    if (w->rows <= 0 || w->cols <= 0 || w->rows % 16 || w->cols % 128)
+    if (w->rows <= 0 || w->cols <= 0 || w->rows % MLXC_Q4T_ROWS || w->cols % MLXC_Q4T_COLS)
         return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "%s: %lld x %lld (tiles take rows a multiple of 16, columns of 128)",
                               fn, (long long)w->rows, (long long)w->cols);
-    *nb = (size_t)w->rows * (size_t)(w->cols / 32);
-    const size_t bytes = *nb * sizeof(mlxc_block_q4_0);
+    const size_t bytes = (size_t)w->rows * (size_t)(w->cols / 32) * sizeof(mlxc_block_q4_0);
     if (w->data_bytes != bytes || out_bytes != bytes)
         return mlxc_set_error(MLXC_ERR_SHAPE, "%s: %llu bytes in, %zu out, want %zu for %lld x %lld", fn,
                               (unsigned long long)w->data_bytes, out_bytes, bytes, (long long)w->rows,
@@ -487,11 +486,11 @@ static mlxc_status tiles_check(const char *fn, const mlxc_qweight *w, mlxc_qform
  * blocks and its place in the tiles: blocks -> tiles where to_tiles. */
 static void tiles_move(const mlxc_qweight *w, const uint8_t *blocks_in, uint8_t *tiles_out, const uint8_t *tiles_in,
                        uint8_t *blocks_out) {
-    const size_t rows = (size_t)w->rows, nbr = (size_t)w->cols / 32, nc = nbr / 4;
+    const size_t rows = (size_t)w->rows, nbr = (size_t)w->cols / 32, rb = nbr * sizeof(mlxc_block_q4_0);
     for (size_t r = 0; r < rows; r++)
         for (size_t b = 0; b < nbr; b++) {
-            const size_t h = r % 16, i = b % 4, blk = (r * nbr + b) * sizeof(mlxc_block_q4_0),
-                         rec = ((r / 16) * nc + b / 4) * MLXC_Q4T_RECORD;
+            const size_t h = r % MLXC_Q4T_ROWS, i = b % 4, blk = (r * nbr + b) * sizeof(mlxc_block_q4_0),
+                         rec = (size_t)MLXC_Q4T_RECORD_AT(rb, r, b);
             if (tiles_out) {
                 memcpy(tiles_out + rec + MLXC_Q4T_SCALE(h, i), blocks_in + blk, 2);
                 for (size_t j = 0; j < 4; j++) memcpy(tiles_out + rec + MLXC_Q4T_CODE(h, i, j), blocks_in + blk + 2 + 4 * j, 4);
@@ -503,16 +502,14 @@ static void tiles_move(const mlxc_qweight *w, const uint8_t *blocks_in, uint8_t 
 }
 
 mlxc_status mlxc_ggml_to_tiles(const mlxc_qweight *src, void *dst, size_t dst_bytes) {
-    size_t nb;
-    mlxc_status s = tiles_check("mlxc_ggml_to_tiles", src, MLXC_QF_Q4_0, dst, dst_bytes, &nb);
+    mlxc_status s = tiles_check("mlxc_ggml_to_tiles", src, MLXC_QF_Q4_0, dst, dst_bytes);
     if (s) return s;
     tiles_move(src, src->data, dst, NULL, NULL);
     return MLXC_OK;
 }
 
 mlxc_status mlxc_tiles_to_ggml(const mlxc_qweight *src, void *blocks, size_t blocks_bytes) {
-    size_t nb;
-    mlxc_status s = tiles_check("mlxc_tiles_to_ggml", src, MLXC_QF_Q4_0_TILES, blocks, blocks_bytes, &nb);
+    mlxc_status s = tiles_check("mlxc_tiles_to_ggml", src, MLXC_QF_Q4_0_TILES, blocks, blocks_bytes);
     if (s) return s;
     tiles_move(src, NULL, NULL, src->data, blocks);
     return MLXC_OK;

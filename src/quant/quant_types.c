@@ -134,12 +134,12 @@ mlxc_status mlxc_qweight_dequantize(const mlxc_qweight *w, float *out, size_t ou
         return mlxc_mlx_fp_dequantize(w->format, w->data, w->scales, rows, cols, out);
     }
     case MLXC_QF_Q4_0_TILES: {
-        /* back into the blocks, then as Q4_0 */
+        /* back into the blocks (mlxc_tiles_to_ggml refuses a shape the
+         * tiles do not take), then as Q4_0 */
         const size_t bytes = rows * (cols / 32) * 18;
-        uint8_t *blocks = cols % 32 ? NULL : malloc(bytes ? bytes : 1);
-        if (!blocks && cols % 32 == 0) return mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "mlxc_qweight_dequantize: out of memory");
-        mlxc_status st = blocks ? mlxc_tiles_to_ggml(w, blocks, bytes)
-                                : mlxc_set_error(MLXC_ERR_UNSUPPORTED, "mlxc_qweight_dequantize: %zu columns for Q4_0 tiles", cols);
+        uint8_t *blocks = malloc(bytes ? bytes : 1);
+        if (!blocks) return mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "mlxc_qweight_dequantize: out of memory");
+        mlxc_status st = mlxc_tiles_to_ggml(w, blocks, bytes);
         if (!st) st = mlxc_ggml_dequantize(MLXC_GGML_Q4_0, blocks, bytes, out_count, out);
         free(blocks);
         return st;
