@@ -4,7 +4,6 @@
  * are qmv_F_X_Y and qmm_F_X_Y (src/kernels/params_qmatmul.h). */
 #include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
 
 #include "kernels/params_qmatmul.h"
 #include "mlxc/ops_qmatmul.h"
@@ -239,7 +238,8 @@ mlxc_status mlxc_qmatmul(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_qmm
     return mlxc_encoder_dispatch_tracked(enc, &d);
 }
 
-/* The formats of the fused mat-vec: those with a qmvt ring. */
+/* The formats of the fused mat-vec: those with a qmvt ring, and Q4_0
+ * tiles (their own walk). */
 static bool qmvf_has(uint32_t f, uint32_t bits) {
     mlxc_qmvt_ring r;
     return f == MLXC_QMMF_Q4_0T || mlxc_qmvt_ring_of(f, bits, 1, &r) != 0;
@@ -364,24 +364,18 @@ mlxc_status mlxc_qmatmul_fused(mlxc_encoder *enc, const mlxc_buffer *x, const ml
             return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "mlxc_qmatmul_fused: k = %u needs more shared memory for "
                                   "int8 activations than a block has", k);
     } else if (vp.q.format == MLXC_QMMF_Q4_0T) {
-        /* the tile walk (qmvf_q4_0t): as many blocks as fit on the SMs at
-         * once, each streaming its tiles through the copy engine; the
-         * kernel's static shared memory is about 10 KB */
-        const uint32_t sm = mlxc_q4t_smem_bytes(k), per = sm + 10 * 1024;
+        /* the tile walk (qmvf_q4_0t): its row groups of tiles, capped at
+         * as many blocks as fit on the SMs at once (qmv_ring_launch), each
+         * streaming its tiles through the copy engine; slices as if two
+         * blocks an SM ran, measured best on the 7B shapes
+         * (bench/results/matvec-tiles-2026-12-05.md).  Misaligned views
+         * get no shared memory: the kernel's generic body. */
         const bool al = ((w->data->offset | x->offset | (aux ? aux->offset : 0) | (g ? g->offset : 0)) & 15) == 0;
+        const uint64_t sms = (uint64_t)(dev->caps.compute_units > 0 ? dev->caps.compute_units : 1);
+        vp.slices = mlxc_q4t_slices(n, k, sms * MLXC_Q4T_SLICE_BLOCKS);
         block = 32 * MLXC_Q4T_WARPS;
-        groups = n / MLXC_Q4T_ROWS;
-        if (al && sm + 16 * 1024 <= dev->caps.max_shared_bytes) {
-            const uint64_t fit = 228 * 1024 / per ? 228 * 1024 / per : 1,
-                           slots = (uint64_t)(dev->caps.compute_units > 0 ? dev->caps.compute_units : 1) * fit;
-            /* slices as if two blocks an SM ran: measured best on the
-             * 7B shapes (bench/results/matvec-tiles-2026-12-05.md) */
-            vp.slices = mlxc_q4t_slices(n, k, (uint64_t)(dev->caps.compute_units > 0 ? dev->caps.compute_units : 1) *
-                                                  MLXC_Q4T_SLICE_BLOCKS);
-            groups = (groups + MLXC_Q4T_WARPS / vp.slices - 1) / (MLXC_Q4T_WARPS / vp.slices);
-            if (groups > slots) groups = slots;
-            shared = sm;
-        }
+        groups = (n / MLXC_Q4T_ROWS + MLXC_Q4T_WARPS / vp.slices - 1) / (MLXC_Q4T_WARPS / vp.slices);
+        if (al) shared = qmv_ring_launch(dev, mlxc_q4t_smem_bytes(k), MLXC_Q4T_WARPS, &groups);
     } else {
         /* the ring without x, then the whole x': a grid of
          * MLXC_QMVF_BLOCKS blocks an SM where that many fit */
