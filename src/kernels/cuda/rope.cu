@@ -9,8 +9,7 @@
  * rounded once, as the CPU does.  Also rope_qkv_cache, the decode step's
  * fused bias, q/k norm, rope and KV-cache write (below).
  */
-#include "kernels/params_rope.h"
-#include "common.cuh"
+#include "rope.cuh"
 
 namespace mlxc_ops {
 
@@ -28,14 +27,6 @@ __device__ __forceinline__ float rope_position(const int32_t *pos, const mlxc_p_
         sec = sector < s0 ? 0 : sector < s0 + s1 ? 1 : sector < s0 + s1 + s2 ? 2 : 3;
     }
     return (float)pos[(uint64_t)sec * p.n_tokens + t];
-}
-
-/* One pair turned by (cs, sn): the one expression every rotation of the
- * family uses, so that nvcc contracts it alike in each (rope_qkv_cache must
- * give rope's bits). */
-__device__ __forceinline__ void rope_rotate(float a, float b, float cs, float sn, float *lo, float *hi) {
-    *lo = a * cs - b * sn;
-    *hi = a * sn + b * cs;
 }
 
 template <typename T>
@@ -68,16 +59,6 @@ __device__ __forceinline__ void rope_scalar(const T *x, T *out, const int32_t *p
             out[row * hd + j] = x[row * hd + j];
         }
     }
-}
-
-/* The angle of pair i of token t, and its sine and cosine times mscale. */
-__device__ __forceinline__ void rope_angle(float position, const float *ff, const mlxc_p_rope &p, uint32_t i, float *sn,
-                                           float *cs) {
-    float theta = __fmul_rn(position, p.inv_freq[i]);
-    if (p.has_freq_factors) theta = __fdiv_rn(theta, ff[i]);
-    sincosf(theta, sn, cs);
-    *sn = __fmul_rn(*sn, p.mscale);
-    *cs = __fmul_rn(*cs, p.mscale);
 }
 
 /* Vector path: one unit is N consecutive pairs (NeoX-style: a frag at i and
@@ -227,21 +208,9 @@ __device__ __forceinline__ void rope_qkv_cache(const T *qkv, const T *bias, cons
         }
         __syncthreads();
         if (q.has_norm) {
-            const uint32_t main = hd / 8 * 8;
-            for (uint32_t k = t; k < 8; k += nt) {
-                float acc = 0.0f;
-                for (uint32_t i = k; i < main; i += 8) acc = __fadd_rn(acc, __fmul_rn(xs[i], xs[i]));
-                lane_sum[k] = acc;
-            }
+            for (uint32_t k = t; k < 8; k += nt) lane_sum[k] = rope_lane_sum(xs, k, hd);
             __syncthreads();
-            if (t == 0) {
-                float a0 = lane_sum[0];
-                for (uint32_t i = main; i < hd; i++) a0 = __fadd_rn(a0, __fmul_rn(xs[i], xs[i]));
-                const float *l = lane_sum;
-                const float ss = __fadd_rn(__fadd_rn(__fadd_rn(a0, l[1]), __fadd_rn(l[2], l[3])),
-                                           __fadd_rn(__fadd_rn(l[4], l[5]), __fadd_rn(l[6], l[7])));
-                inv_sh = __fdiv_rn(1.0f, __fsqrt_rn(__fadd_rn(__fdiv_rn(ss, (float)hd), q.eps)));
-            }
+            if (t == 0) inv_sh = rope_row_inv(lane_sum, xs, hd, q.eps);
             __syncthreads();
             const float inv = inv_sh;
             const T *w = is_q ? q_norm : k_norm; /* (head_dim) */

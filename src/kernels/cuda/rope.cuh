@@ -1,0 +1,55 @@
+/*
+ * The pieces of a rotation every rope kernel shares (rope.cu) and the
+ * decode attention that ropes its own q and k (attention.cu,
+ * attn_decode_qkv): the angle of a pair, the rotation, and the q/k norm's
+ * sum in rms_norm_rows' order (norm.cu).  Kept in one place so that the
+ * kernels built from them give the same bits.
+ */
+#ifndef MLXC_KERNELS_CUDA_ROPE_CUH
+#define MLXC_KERNELS_CUDA_ROPE_CUH
+
+#include "common.cuh"
+#include "kernels/params_rope.h"
+
+namespace mlxc_ops {
+
+/* The angle of pair i at `position`, and its sine and cosine times mscale. */
+__device__ __forceinline__ void rope_angle(float position, const float *ff, const mlxc_p_rope &p, uint32_t i, float *sn,
+                                           float *cs) {
+    float theta = __fmul_rn(position, p.inv_freq[i]);
+    if (p.has_freq_factors) theta = __fdiv_rn(theta, ff[i]);
+    sincosf(theta, sn, cs);
+    *sn = __fmul_rn(*sn, p.mscale);
+    *cs = __fmul_rn(*cs, p.mscale);
+}
+
+/* One pair turned by (cs, sn): the one expression every rotation of the
+ * family uses, so that nvcc contracts it alike in each (rope_qkv_cache and
+ * attn_decode_qkv must give rope's bits). */
+__device__ __forceinline__ void rope_rotate(float a, float b, float cs, float sn, float *lo, float *hi) {
+    *lo = a * cs - b * sn;
+    *hi = a * sn + b * cs;
+}
+
+/* Lane k (0..7) of a head row's sum of squares: xs[k], xs[k + 8], ...
+ * below hd / 8 * 8, in order. */
+__device__ __forceinline__ float rope_lane_sum(const float *xs, uint32_t k, uint32_t hd) {
+    const uint32_t main = hd / 8 * 8;
+    float acc = 0.0f;
+    for (uint32_t i = k; i < main; i += 8) acc = __fadd_rn(acc, __fmul_rn(xs[i], xs[i]));
+    return acc;
+}
+
+/* 1 / sqrt(mean of squares + eps) of the row xs from its eight lane sums:
+ * the tail past hd / 8 * 8 into lane 0, then the fixed tree. */
+__device__ __forceinline__ float rope_row_inv(const float *lane, const float *xs, uint32_t hd, float eps) {
+    float a0 = lane[0];
+    for (uint32_t i = hd / 8 * 8; i < hd; i++) a0 = __fadd_rn(a0, __fmul_rn(xs[i], xs[i]));
+    const float ss = __fadd_rn(__fadd_rn(__fadd_rn(a0, lane[1]), __fadd_rn(lane[2], lane[3])),
+                               __fadd_rn(__fadd_rn(lane[4], lane[5]), __fadd_rn(lane[6], lane[7])));
+    return __fdiv_rn(1.0f, __fsqrt_rn(__fadd_rn(__fdiv_rn(ss, (float)hd), eps)));
+}
+
+} // namespace mlxc_ops
+
+#endif
