@@ -15,6 +15,7 @@
  * runs the same cases on the CUDA device. */
 #include "mlxc/ops_attention.h"
 #include "ops_test.h"
+#include "rope_qkv_test.h"
 
 /* One attention case: shapes, options and the host data (doubles holding
  * the values as stored in their dtype). */
@@ -718,12 +719,214 @@ static void ring_chunks_on(mlxc_device *dev, uint32_t hd, double tol) {
     ac_free(&full);
 }
 
+/* ---- mlxc_attention_decode_qkv: a decode step from its q/k/v row ---------------- */
+
+/* Decode steps over GQA 1..16 at head dims 64, 96, 128, 256 and 512 (the
+ * two-dispatch path on every backend), full and partial rotary: short
+ * caches, many splits with the new key inside a tile, at a tile's last
+ * and first slots, a wrapped ring, windows, a softcap, and positions past
+ * a linear cache (no row kept).  pos0 is the first of DQ_STEPS steps. */
+typedef struct dq_case {
+    rq_case  r; /* T = 1 */
+    uint32_t window;
+    float    softcap;
+} dq_case;
+static const dq_case dq_cases[] = {
+    {{MLXC_ROPE_NEOX, 1, 4, 2, 64, 0, false, false, 16, 5, 0.0f}, 0, 0.0f},
+    {{MLXC_ROPE_NORM, 1, 32, 8, 128, 0, true, false, 2048, 1000, 0.0f}, 0, 0.0f},
+    {{MLXC_ROPE_NORM, 1, 8, 8, 128, 0, false, false, 300, 63, 0.0f}, 0, 0.0f},
+    {{MLXC_ROPE_NEOX, 1, 6, 3, 128, 64, true, true, 96, 250, 0.0f}, 96, 0.0f},
+    {{MLXC_ROPE_NEOX, 1, 4, 1, 256, 128, false, false, 200, 130, 1.118f}, 0, 30.0f},
+    {{MLXC_ROPE_NORM, 1, 16, 1, 64, 32, false, false, 80, 77, 0.0f}, 0, 0.0f},
+    {{MLXC_ROPE_NEOX, 1, 4, 2, 64, 0, false, false, 12, 20, 0.0f}, 0, 0.0f},
+    {{MLXC_ROPE_NORM, 1, 8, 2, 96, 0, false, false, 600, 517, 0.0f}, 200, 0.0f},
+    {{MLXC_ROPE_NEOX, 1, 4, 2, 512, 0, false, false, 40, 30, 0.0f}, 0, 0.0f},
+};
+#define DQ_NCASES (sizeof dq_cases / sizeof *dq_cases)
+#define DQ_STEPS 3
+
+/* A case's inputs: the rope inputs with filled caches, and a q/k/v row per
+ * step. */
+typedef struct dq_inputs {
+    rq_inputs in;
+    double   *qkv[DQ_STEPS];
+} dq_inputs;
+static dq_inputs dq_make(const dq_case *c) {
+    dq_inputs d = {rq_make(&c->r, true), {NULL}};
+    for (int s = 0; s < DQ_STEPS; s++) d.qkv[s] = rq_rand((size_t)rq_nh(&c->r) * c->r.D, -2, 2);
+    return d;
+}
+static void dq_free_inputs(dq_inputs *d) {
+    rq_free_inputs(&d->in);
+    for (int s = 0; s < DQ_STEPS; s++) free(d->qkv[s]);
+}
+
+/* What a way leaves: the last step's q, the caches, and each step's out. */
+typedef struct dq_out {
+    ot_buf q, k, v, out[DQ_STEPS];
+} dq_out;
+static void dq_free_out(dq_out *o) {
+    ot_free(&o->q); ot_free(&o->k); ot_free(&o->v);
+    for (int s = 0; s < DQ_STEPS; s++) ot_free(&o->out[s]);
+}
+static bool dq_same(const dq_out *a, const dq_out *b) {
+    bool same = rq_same_bytes(&a->q, &b->q) && rq_same_bytes(&a->k, &b->k) && rq_same_bytes(&a->v, &b->v);
+    for (int s = 0; s < DQ_STEPS; s++) same = same && rq_same_bytes(&a->out[s], &b->out[s]);
+    return same;
+}
+
+/* The steps on dev, as one op (fused) or as mlxc_rope_qkv_cache then
+ * mlxc_attention_decode, each committed on its own; out is f32 for f32
+ * activations, else bf16.  Every output is downloaded. */
+static dq_out dq_run(mlxc_device *dev, const dq_case *c, const dq_inputs *di, mlxc_dtype act, mlxc_dtype cdt, bool bias,
+                     bool norm, bool fused) {
+    const rq_case *r = &c->r;
+    const uint32_t NH = rq_nh(r), rd = r->rd ? r->rd : r->D;
+    const mlxc_dtype odt = act == MLXC_F32 ? MLXC_F32 : MLXC_BF16;
+    dq_out o = {ot_out(dev, act, (size_t)r->H * r->D), rq_cache(dev, cdt, r, di->in.cache_k),
+                rq_cache(dev, cdt, r, di->in.cache_v), {{0}}};
+    ot_buf b = rq_upload(dev, act, (size_t)NH * r->D, di->in.bias), qn = rq_upload(dev, act, r->D, di->in.qn);
+    ot_buf kn = rq_upload(dev, act, r->D, di->in.kn), ff = rq_upload(dev, MLXC_F32, rd / 2, di->in.ff);
+    mlxc_rope_qkv_desc rq = {rq_rope_desc(r, r->H), r->KV, r->cap, r->sliding, RQ_EPS};
+    mlxc_attention_desc ad = MLXC_ATTENTION_DESC_INIT;
+    ad.n_heads = r->H;
+    ad.n_kv_heads = r->KV;
+    ad.head_dim = r->D;
+    ad.kv_capacity = r->cap;
+    ad.kv_len = 1;
+    ad.window = c->window;
+    ad.scale = 1.0f / sqrtf((float)r->D);
+    ad.softcap = c->softcap;
+    ad.ring = r->sliding;
+    size_t sb = 0;
+    CHECK_OK(mlxc_attention_decode_scratch_bytes(dev, &ad, &sb));
+    ot_buf sc = ot_alloc(dev, MLXC_F32, sb / 4); /* fresh: zero */
+    for (int s = 0; s < DQ_STEPS; s++) {
+        const double p = r->pos0 + s;
+        ot_buf qkv = rq_upload(dev, act, (size_t)NH * r->D, di->qkv[s]), pos = rq_upload(dev, MLXC_I32, 1, &p);
+        o.out[s] = ot_out(dev, odt, (size_t)r->H * r->D);
+        const mlxc_buffer *bb = bias ? b.b : NULL, *qb = norm ? qn.b : NULL, *kb = norm ? kn.b : NULL;
+        const mlxc_buffer *fb = r->ff ? ff.b : NULL;
+        if (fused) {
+            OT_RUN(dev, mlxc_attention_decode_qkv(enc, qkv.b, bb, qb, kb, o.q.b, o.k.b, o.v.b, pos.b, fb, o.out[s].b, sc.b,
+                                                  &rq, &ad));
+        } else {
+            OT_RUN(dev, mlxc_rope_qkv_cache(enc, qkv.b, bb, qb, kb, o.q.b, o.k.b, o.v.b, pos.b, fb, &rq));
+            OT_RUN(dev, mlxc_attention_decode(enc, o.q.b, o.k.b, o.v.b, o.out[s].b, sc.b, pos.b, &ad));
+        }
+        ot_free(&qkv); ot_free(&pos);
+        ot_download(&o.out[s]);
+    }
+    ot_download(&o.q); ot_download(&o.k); ot_download(&o.v);
+    ot_free(&b); ot_free(&qn); ot_free(&kn); ot_free(&ff); ot_free(&sc);
+    return o;
+}
+
+/* Every case the suites run: case c, activations f32 / bf16 (ai), caches
+ * f16 / bf16 (ci), variant v (bit 0 bias, bit 1 norms); the head dim 512
+ * case once. */
+#define DQ_FOR_EACH(c, ai, ci, v)                                                                              \
+    for (size_t c = 0; c < DQ_NCASES; c++)                                                                     \
+        for (int ai = 0; ai < 2; ai++)                                                                         \
+            for (int ci = 0; ci < 2; ci++)                                                                     \
+                for (int v = 0; v < 4; v++)                                                                    \
+                    if (dq_cases[c].r.D < 512 || (ai == 1 && ci == 1 && v == 3))
+#define DQ_ACT(ai) ((ai) ? MLXC_BF16 : MLXC_F32)
+#define DQ_CACHE(ci) ((ci) ? MLXC_BF16 : MLXC_F16)
+
+/* The checks of mlxc_attention_decode_qkv beyond its two ops': the two
+ * descs agree, one token's row, out and scratch apart from the inputs. */
+static void decode_qkv_checks_on(mlxc_device *dev) {
+    const uint32_t H = 4, KV = 2, D = 64, cap = 16;
+    ot_buf qkv = ot_alloc(dev, MLXC_BF16, (H + 2 * KV) * D), qkv2 = ot_alloc(dev, MLXC_BF16, 2 * (H + 2 * KV) * D);
+    ot_buf q = ot_alloc(dev, MLXC_BF16, H * D), q2 = ot_alloc(dev, MLXC_BF16, 2 * H * D), o = ot_alloc(dev, MLXC_BF16, H * D);
+    ot_buf k = ot_alloc(dev, MLXC_BF16, KV * cap * D), v = ot_alloc(dev, MLXC_BF16, KV * cap * D);
+    ot_buf pos = ot_alloc(dev, MLXC_I32, 1), pos2 = ot_alloc(dev, MLXC_I32, 2), pu = ot_alloc(dev, MLXC_U32, 1);
+    mlxc_rope_qkv_desc rq = {{MLXC_ROPE_NEOX, H, D, 0, 10000.0f, 1.0f, {0}, 0.0f}, KV, cap, false, 1e-6f};
+    mlxc_attention_desc ad = MLXC_ATTENTION_DESC_INIT;
+    ad.n_heads = H;
+    ad.n_kv_heads = KV;
+    ad.head_dim = D;
+    ad.kv_capacity = cap;
+    ad.scale = 0.125f;
+    size_t sb = 0;
+    CHECK_OK(mlxc_attention_decode_scratch_bytes(dev, &ad, &sb));
+    ot_buf sc = ot_alloc(dev, MLXC_F32, sb / 4);
+    mlxc_encoder *enc = NULL;
+    CHECK_OK(mlxc_encoder_create(dev, &enc));
+#define DQ(...) mlxc_attention_decode_qkv(enc, __VA_ARGS__)
+    CHECK_OK(DQ(qkv.b, NULL, NULL, NULL, q.b, k.b, v.b, pos.b, NULL, o.b, sc.b, &rq, &ad));
+    CHECK_OK(mlxc_encoder_commit_and_wait(enc));
+    mlxc_encoder_destroy(enc);
+    CHECK_OK(mlxc_encoder_create(dev, &enc));
+    CHECK_ERR(mlxc_attention_decode_qkv(NULL, qkv.b, NULL, NULL, NULL, q.b, k.b, v.b, pos.b, NULL, o.b, sc.b, &rq, &ad),
+              MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_ERR(DQ(qkv.b, NULL, NULL, NULL, q.b, k.b, v.b, pos.b, NULL, NULL, sc.b, &rq, &ad), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_ERR(DQ(qkv.b, NULL, NULL, NULL, q.b, k.b, v.b, pos.b, NULL, o.b, NULL, &rq, &ad), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_ERR(DQ(qkv.b, NULL, NULL, NULL, q.b, k.b, v.b, pos.b, NULL, o.b, sc.b, NULL, &ad), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_ERR(DQ(qkv.b, NULL, NULL, NULL, q.b, k.b, v.b, pos.b, NULL, o.b, sc.b, &rq, NULL), MLXC_ERR_INVALID_ARGUMENT);
+    /* two tokens' rows */
+    CHECK_ERR(DQ(qkv2.b, NULL, NULL, NULL, q2.b, k.b, v.b, pos2.b, NULL, o.b, sc.b, &rq, &ad),
+              MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_MSG(strstr(mlxc_last_error(), "one token") != NULL, "rows message: %s", mlxc_last_error());
+    /* the descs disagree */
+    mlxc_rope_qkv_desc r2 = rq;
+    r2.sliding = true;
+    CHECK_ERR(DQ(qkv.b, NULL, NULL, NULL, q.b, k.b, v.b, pos.b, NULL, o.b, sc.b, &r2, &ad), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_MSG(strstr(mlxc_last_error(), "ring") != NULL, "ring message: %s", mlxc_last_error());
+    mlxc_attention_desc a2 = ad;
+    a2.kv_capacity = 8;
+    CHECK_ERR(DQ(qkv.b, NULL, NULL, NULL, q.b, k.b, v.b, pos.b, NULL, o.b, sc.b, &rq, &a2), MLXC_ERR_INVALID_ARGUMENT);
+    a2 = ad;
+    a2.n_kv_heads = 4;
+    CHECK_ERR(DQ(qkv.b, NULL, NULL, NULL, q.b, k.b, v.b, pos.b, NULL, o.b, sc.b, &rq, &a2), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_MSG(strstr(mlxc_last_error(), "heads") != NULL, "heads message: %s", mlxc_last_error());
+    a2 = ad;
+    a2.struct_size = 0;
+    CHECK_ERR(DQ(qkv.b, NULL, NULL, NULL, q.b, k.b, v.b, pos.b, NULL, o.b, sc.b, &rq, &a2), MLXC_ERR_INVALID_ARGUMENT);
+    /* pos as u32: rope_qkv_cache takes i32 positions */
+    CHECK_ERR(DQ(qkv.b, NULL, NULL, NULL, q.b, k.b, v.b, pu.b, NULL, o.b, sc.b, &rq, &ad), MLXC_ERR_DTYPE);
+    /* out over the q/k/v row; the row inside the scratch */
+    mlxc_buffer *ov = NULL, *sv = NULL, *row = NULL;
+    int64_t shq[1] = {(int64_t)H * D}, shs[1] = {(int64_t)(sb / 4)}, shr[1] = {(int64_t)(H + 2 * KV) * D};
+    ot_buf big = ot_alloc(dev, MLXC_F32, sb / 4);
+    CHECK_OK(mlxc_buffer_view(qkv.b, 0, MLXC_BF16, 1, shq, &ov));
+    CHECK_ERR(DQ(qkv.b, NULL, NULL, NULL, q.b, k.b, v.b, pos.b, NULL, ov, sc.b, &rq, &ad), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_OK(mlxc_buffer_view(big.b, 0, MLXC_F32, 1, shs, &sv));
+    CHECK_OK(mlxc_buffer_view(big.b, sb / 2 / 16 * 16, MLXC_BF16, 1, shr, &row));
+    CHECK_ERR(DQ(row, NULL, NULL, NULL, q.b, k.b, v.b, pos.b, NULL, o.b, sv, &rq, &ad), MLXC_ERR_INVALID_ARGUMENT);
+#undef DQ
+    mlxc_buffer_release(ov);
+    mlxc_buffer_release(sv);
+    mlxc_buffer_release(row);
+    mlxc_encoder_destroy(enc);
+    ot_free(&qkv); ot_free(&qkv2); ot_free(&q); ot_free(&q2); ot_free(&o); ot_free(&k); ot_free(&v);
+    ot_free(&pos); ot_free(&pos2); ot_free(&pu); ot_free(&sc); ot_free(&big);
+}
+
+/* On dev the one op gives the two ops' bits, every step. */
+static void decode_qkv_on(mlxc_device *dev) {
+    DQ_FOR_EACH(c, ai, ci, v) {
+        dq_inputs di = dq_make(&dq_cases[c]);
+        dq_out f = dq_run(dev, &dq_cases[c], &di, DQ_ACT(ai), DQ_CACHE(ci), v & 1, v & 2, true);
+        dq_out t = dq_run(dev, &dq_cases[c], &di, DQ_ACT(ai), DQ_CACHE(ci), v & 1, v & 2, false);
+        CHECK_MSG(dq_same(&f, &t), "decode_qkv case %zu %s/%s bias %d norm %d on %s: differs from rope_qkv_cache + "
+                  "attention_decode", c, mlxc_dtype_name(DQ_ACT(ai)), mlxc_dtype_name(DQ_CACHE(ci)), v & 1, v >> 1,
+                  mlxc_device_name(dev));
+        dq_free_out(&f);
+        dq_free_out(&t);
+        dq_free_inputs(&di);
+    }
+}
+
 #ifndef ATTN_NO_MAIN
 
 static mlxc_device *g_cpu, *g_dev;
 
 static void scratch_sequence(void) { scratch_sequence_on(g_dev); }
 static void scratch_replay(void) { scratch_replay_on(g_dev); }
+static void decode_qkv(void) { decode_qkv_on(g_cpu); }
+static void decode_qkv_checks(void) { decode_qkv_checks_on(g_cpu); }
 
 static void check_case(attn_case *c) {
     char s[256];
@@ -1077,6 +1280,8 @@ int main(void) {
     RUN(empty_rows_are_zero);
     RUN(device_length_changes);
     RUN(argument_checks);
+    RUN(decode_qkv);
+    RUN(decode_qkv_checks);
     g_dev = g_cpu;
     RUN(scratch_sequence);
     RUN(scratch_replay);

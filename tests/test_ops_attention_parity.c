@@ -116,6 +116,34 @@ static void wide_long_cases(void) {
 }
 
 /* The decode scratch contract (test_ops_attention.c) on the GPU. */
+/* mlxc_attention_decode_qkv: on CUDA the one kernel gives the bits of
+ * rope_qkv_cache + attention_decode there (every step: keys written by
+ * the step before, the new key patched into its tile), and the CPU's
+ * results within the bounds of the two ops (q and k through sincosf, v
+ * exactly, out as the decode). */
+static void decode_qkv(void) {
+    decode_qkv_on(g_gpu);
+    DQ_FOR_EACH(c, ai, ci, v) {
+        const mlxc_dtype act = DQ_ACT(ai), cdt = DQ_CACHE(ci);
+        dq_inputs di = dq_make(&dq_cases[c]);
+        dq_out oc = dq_run(g_cpu, &dq_cases[c], &di, act, cdt, v & 1, v & 2, true);
+        dq_out og = dq_run(g_gpu, &dq_cases[c], &di, act, cdt, v & 1, v & 2, true);
+        const double tq = ot_tol(act) * 2, tk = (ot_tol(act) > ot_tol(cdt) ? ot_tol(act) : ot_tol(cdt)) * 2;
+        const double to = (cdt == MLXC_BF16 ? 1.2e-2 : 2.5e-3) > ot_tol(og.out[0].dt) ? (cdt == MLXC_BF16 ? 1.2e-2 : 2.5e-3)
+                                                                                    : ot_tol(og.out[0].dt);
+        OT_CLOSE(&og.q, oc.q.h, tq, "decode_qkv q case %zu %s/%s v %d", c, mlxc_dtype_name(act), mlxc_dtype_name(cdt), v);
+        OT_CLOSE(&og.k, oc.k.h, tk, "decode_qkv k case %zu %s/%s v %d", c, mlxc_dtype_name(act), mlxc_dtype_name(cdt), v);
+        OT_EXACT(&og.v, oc.v.h, "decode_qkv v case %zu %s/%s v %d", c, mlxc_dtype_name(act), mlxc_dtype_name(cdt), v);
+        for (int st = 0; st < DQ_STEPS; st++)
+            OT_CLOSE(&og.out[st], oc.out[st].h, to, "decode_qkv out case %zu %s/%s v %d step %d", c,
+                     mlxc_dtype_name(act), mlxc_dtype_name(cdt), v, st);
+        dq_free_out(&oc);
+        dq_free_out(&og);
+        dq_free_inputs(&di);
+    }
+}
+static void decode_qkv_checks(void) { decode_qkv_checks_on(g_gpu); }
+
 static void scratch_sequence(void) { scratch_sequence_on(g_gpu); }
 static void scratch_replay(void) { scratch_replay_on(g_gpu); }
 
@@ -239,6 +267,8 @@ int main(void) {
     RUN(sm90_launch);
     RUN(scratch_sequence);
     RUN(scratch_replay);
+    RUN(decode_qkv);
+    RUN(decode_qkv_checks);
     mlxc_device_close(g_gpu);
     mlxc_device_close(g_cpu);
     HARNESS_END();

@@ -86,6 +86,7 @@
 #include <stddef.h>
 
 #include "mlxc/encoder.h"
+#include "mlxc/ops_rope.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -139,6 +140,32 @@ MLXC_API mlxc_status mlxc_attention_decode_scratch_bytes(const mlxc_device *dev,
 MLXC_API mlxc_status mlxc_attention_decode(mlxc_encoder *enc, const mlxc_buffer *q, const mlxc_buffer *k,
                                            const mlxc_buffer *v, mlxc_buffer *out, mlxc_buffer *scratch,
                                            const mlxc_buffer *len_buf, const mlxc_attention_desc *desc);
+
+/* One decode step's attention from its q/k/v projection row: what
+ * mlxc_rope_qkv_cache (bias, q/k norms, rope, the new k and v into the
+ * caches at pos[0], the roped q into q_out) and then mlxc_attention_decode
+ * of q_out (len_buf = pos, so the query at position pos[0] sees the keys
+ * up to it) give, with the same buffers.  `rope` and `attn` describe the
+ * same heads, head_dim and cache (rope->capacity = attn->kv_capacity,
+ * rope->sliding = attn->ring); attn->kv_len is not read.
+ *   qkv: (n_heads + 2 * n_kv_heads, head_dim) of one token; bias, q_norm,
+ *   k_norm, freq_factors as mlxc_rope_qkv_cache; q_out (n_heads, head_dim)
+ *   in qkv's dtype; k_cache, v_cache, out, scratch as mlxc_attention_decode;
+ *   pos: one i32.
+ * On CUDA at head dims up to 256 this is one kernel: each block ropes its
+ * KV head's q rows itself, the block whose keys hold pos[0] also the new k
+ * and v rows, and its first K/V tiles are requested before it waits for
+ * the kernel before it in a captured graph (programmatic dependent
+ * launch).  Elsewhere (the CPU, head dim 512), and with
+ * MLXC_ATTN_FUSED_ROPE=0, it is the two dispatches, ordered inside (a
+ * barrier between them when auto-barrier is off); every backend gives the
+ * bits of those two on that backend.  Like any op, it is ordered after
+ * the dispatches that write its inputs by a barrier or auto-barrier. */
+MLXC_API mlxc_status mlxc_attention_decode_qkv(mlxc_encoder *enc, const mlxc_buffer *qkv, const mlxc_buffer *bias,
+                                               const mlxc_buffer *q_norm, const mlxc_buffer *k_norm, mlxc_buffer *q_out,
+                                               mlxc_buffer *k_cache, mlxc_buffer *v_cache, const mlxc_buffer *pos,
+                                               const mlxc_buffer *freq_factors, mlxc_buffer *out, mlxc_buffer *scratch,
+                                               const mlxc_rope_qkv_desc *rope, const mlxc_attention_desc *attn);
 
 /*   q, out: ([batch,] q_len, n_heads, head_dim)
  *   k, v:   ([batch,] n_kv_heads, kv_capacity, head_dim) */

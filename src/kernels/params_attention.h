@@ -56,6 +56,8 @@
 
 #include <stdint.h>
 
+#include "kernels/params_rope.h"
+
 #define MLXC_ATTN_DT_F32  0u
 #define MLXC_ATTN_DT_F16  1u
 #define MLXC_ATTN_DT_BF16 2u
@@ -113,6 +115,22 @@ typedef struct mlxc_p_attn_decode {
     uint32_t split_keys;  /* keys a live split covers at least; 0: any     */
     uint32_t pad[2];
 } mlxc_p_attn_decode;
+
+/* The decode over a fused q/k/v projection row (attn_decode_qkv_hdHD_KV:
+ * qkv, bias, q_norm, k_norm, q_out, k, v, pos, freq_factors, scratch, out,
+ * mlxc_p_attn_decode_qkv; CUDA only).  a is the decode of the roped q
+ * (a.len_mode I32, a.kv_len 1: the query at position pos[0] sees keys up to
+ * it); r the bias, q/k norms, rope and cache write of rope_qkv_cache for one
+ * token.  Each block stages its KV head's q rows (and, in the block whose
+ * keys hold pos[0], the new k and v rows) in shared memory: the dynamic
+ * shared memory of attn_decode_hdHD plus MLXC_ATTN_QKV_SMEM(G, HD) bytes. */
+typedef struct mlxc_p_attn_decode_qkv {
+    mlxc_p_attn_decode a;
+    mlxc_p_rope_qkv    r;
+} mlxc_p_attn_decode_qkv;
+/* G + 2 staged f32 rows, the new k and v rows in the caches' 16-bit dtype,
+ * and eight lane sums plus one inverse norm per staged row. */
+#define MLXC_ATTN_QKV_SMEM(G, hd) ((((G) + 2u) * (hd) * 4u + 2u * (hd) * 2u + ((G) + 2u) * 9u * 4u + 15u) / 16u * 16u)
 
 #ifdef __CUDACC__
 #define MLXC_ATTN_HD __host__ __device__

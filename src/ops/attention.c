@@ -176,60 +176,140 @@ static mlxc_status attn_dispatch(mlxc_encoder *enc, const char *op, const char *
     return attn_dispatch_w(enc, op, kernel, args, nargs, groups, block, shared, reads, nreads, ws, 1);
 }
 
+/* The checks of a decode (desc loaded) and its kernel's parameters: *S
+ * splits, *need scratch bytes. */
+static mlxc_status attn_decode_params(const char *op, const mlxc_device *dev, const mlxc_buffer *q, const mlxc_buffer *k,
+                                      const mlxc_buffer *v, const mlxc_buffer *out, const mlxc_buffer *scratch,
+                                      const mlxc_buffer *len_buf, const mlxc_attention_desc *d, mlxc_p_attn_decode *p,
+                                      size_t *need) {
+    mlxc_status s = attn_check_desc(op, d);
+    if (s || (s = attn_check_bufs(op, q, k, v, out, d, 1, 1))) return s;
+    MLXC_CHECK_ARG(d->batch <= 1, "mlxc_%s: batch %u (decode takes one sequence)", op, d->batch);
+    MLXC_CHECK_ARG(!d->non_causal, "mlxc_%s: non_causal is a prefill option", op);
+    MLXC_CHECK_ARG(d->ring || len_buf || d->kv_len <= d->kv_capacity,
+                   "mlxc_%s: kv_len %u exceeds kv_capacity %u of a linear cache", op, d->kv_len, d->kv_capacity);
+    uint32_t len_mode = MLXC_ATTN_LEN_NONE;
+    if (len_buf) {
+        if (len_buf->dtype != MLXC_U32 && len_buf->dtype != MLXC_I32)
+            return mlxc_set_error(MLXC_ERR_DTYPE, "mlxc_%s: len_buf has dtype %s (u32 or i32)", op,
+                                  mlxc_dtype_name(len_buf->dtype));
+        if (mlxc_buffer_elements(len_buf) < 1) return mlxc_set_error(MLXC_ERR_SHAPE, "mlxc_%s: len_buf is empty", op);
+        len_mode = len_buf->dtype == MLXC_U32 ? MLXC_ATTN_LEN_U32 : MLXC_ATTN_LEN_I32;
+    }
+    if ((s = ops_check_dtype(op, "scratch", scratch, MLXC_F32))) return s;
+    const uint32_t S = attn_splits(dev, d);
+    *need = attn_scratch_bytes(d, S);
+    if (scratch->bytes < *need)
+        return mlxc_set_error(MLXC_ERR_SHAPE, "mlxc_%s: scratch has %zu bytes, needs %zu "
+                              "(mlxc_attention_decode_scratch_bytes)", op, scratch->bytes, *need);
+    if (mlxc_buffer_offset(scratch) % 16u)
+        return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_%s: scratch starts at byte %zu of its "
+                              "allocation (a multiple of 16 is needed)", op, mlxc_buffer_offset(scratch));
+    if (ops_overlap(scratch, q) || ops_overlap(scratch, k) || ops_overlap(scratch, v) || ops_overlap(scratch, out) ||
+        (len_buf && (ops_overlap(scratch, len_buf) || ops_overlap(out, len_buf))))
+        return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_%s: scratch or out overlaps an operand", op);
+    *p = (mlxc_p_attn_decode){d->n_heads, d->n_kv_heads, d->head_dim, d->kv_capacity, d->kv_len, len_mode, d->window,
+                              d->ring, S, attn_dt(q->dtype), attn_dt(out->dtype), d->scale, d->softcap,
+                              attn_split_keys(), {0, 0}};
+    return MLXC_OK;
+}
+
+/* The exact bytes of scratch a decode uses (counters read and written,
+ * partials written): its prefix, as a view. */
+static mlxc_status attn_scratch_view(mlxc_buffer *scratch, size_t need, mlxc_buffer **sv) {
+    int64_t shape[1] = {(int64_t)(need / sizeof(float))};
+    return mlxc_buffer_view(scratch, 0, MLXC_F32, 1, shape, sv);
+}
+
 mlxc_status mlxc_attention_decode(mlxc_encoder *enc, const mlxc_buffer *q, const mlxc_buffer *k, const mlxc_buffer *v,
                                   mlxc_buffer *out, mlxc_buffer *scratch, const mlxc_buffer *len_buf,
                                   const mlxc_attention_desc *user) {
     const char *op = "attention_decode";
     MLXC_CHECK_ARG(enc && q && k && v && out && scratch && user, "mlxc_attention_decode: NULL argument");
     mlxc_attention_desc d_, *d = &d_;
-    mlxc_status s = attn_load_desc(op, user, d);
-    if (!s) s = attn_check_desc(op, d);
-    if (s || (s = attn_check_bufs(op, q, k, v, out, d, 1, 1))) return s;
-    MLXC_CHECK_ARG(d->batch <= 1, "mlxc_attention_decode: batch %u (decode takes one sequence)", d->batch);
-    MLXC_CHECK_ARG(!d->non_causal, "mlxc_attention_decode: non_causal is a prefill option");
     mlxc_device *dev = mlxc_encoder_device(enc);
-    MLXC_CHECK_ARG(d->ring || len_buf || d->kv_len <= d->kv_capacity,
-                   "mlxc_attention_decode: kv_len %u exceeds kv_capacity %u of a linear cache", d->kv_len,
-                   d->kv_capacity);
-    uint32_t len_mode = MLXC_ATTN_LEN_NONE;
-    if (len_buf) {
-        if (len_buf->dtype != MLXC_U32 && len_buf->dtype != MLXC_I32)
-            return mlxc_set_error(MLXC_ERR_DTYPE, "mlxc_attention_decode: len_buf has dtype %s (u32 or i32)",
-                                  mlxc_dtype_name(len_buf->dtype));
-        if (mlxc_buffer_elements(len_buf) < 1)
-            return mlxc_set_error(MLXC_ERR_SHAPE, "mlxc_attention_decode: len_buf is empty");
-        len_mode = len_buf->dtype == MLXC_U32 ? MLXC_ATTN_LEN_U32 : MLXC_ATTN_LEN_I32;
-    }
-    if ((s = ops_check_dtype(op, "scratch", scratch, MLXC_F32))) return s;
-    const uint32_t S = attn_splits(dev, d);
-    const size_t need = attn_scratch_bytes(d, S);
-    if (scratch->bytes < need)
-        return mlxc_set_error(MLXC_ERR_SHAPE, "mlxc_attention_decode: scratch has %zu bytes, needs %zu "
-                              "(mlxc_attention_decode_scratch_bytes)", scratch->bytes, need);
-    if (mlxc_buffer_offset(scratch) % 16u)
-        return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_attention_decode: scratch starts at byte %zu of its "
-                              "allocation (a multiple of 16 is needed)", mlxc_buffer_offset(scratch));
-    if (ops_overlap(scratch, q) || ops_overlap(scratch, k) || ops_overlap(scratch, v) || ops_overlap(scratch, out) ||
-        (len_buf && (ops_overlap(scratch, len_buf) || ops_overlap(out, len_buf))))
-        return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_attention_decode: scratch or out overlaps an operand");
-
-    mlxc_p_attn_decode p = {d->n_heads, d->n_kv_heads, d->head_dim, d->kv_capacity, d->kv_len, len_mode, d->window,
-                            d->ring, S, attn_dt(q->dtype), attn_dt(out->dtype), d->scale, d->softcap,
-                            attn_split_keys(), {0, 0}};
-    /* The exact bytes used (counters read and written, partials written):
-     * the prefix of scratch. */
+    mlxc_p_attn_decode p;
+    size_t need;
+    mlxc_status s = attn_load_desc(op, user, d);
+    if (s || (s = attn_decode_params(op, dev, q, k, v, out, scratch, len_buf, d, &p, &need))) return s;
     mlxc_buffer *sv = NULL;
-    int64_t shape[1] = {(int64_t)(need / sizeof(float))};
-    if ((s = mlxc_buffer_view(scratch, 0, MLXC_F32, 1, shape, &sv))) return s;
+    if ((s = attn_scratch_view(scratch, need, &sv))) return s;
     char name[40];
     snprintf(name, sizeof name, "attn_decode_hd%u_%s", d->head_dim, ops_float_sfx(k->dtype));
     mlxc_arg a[7] = {mlxc_arg_buffer(q), mlxc_arg_buffer(k), mlxc_arg_buffer(v), mlxc_arg_buffer(len_buf ? len_buf : q),
                      mlxc_arg_buffer(sv), mlxc_arg_buffer(out), mlxc_arg_bytes(&p, sizeof p)};
     const mlxc_buffer *r[4] = {q, k, v, len_buf}, *w[2] = {sv, out};
-    const uint32_t items = d->n_kv_heads * S;
+    const uint32_t items = d->n_kv_heads * p.n_splits;
     const uint32_t groups = ops_is_cpu(dev) ? ops_groups(dev, items, 1) : items;
     s = attn_dispatch_w(enc, op, name, a, 7, groups, MLXC_ATTN_CUDA_THREADS, attn_smem(dev, d->head_dim, false), r, 4,
                         w, 2);
+    mlxc_buffer_release(sv);
+    return s;
+}
+
+/* Whether attention_decode_qkv runs as one kernel: on CUDA at head dims up
+ * to 256 (the tensor-core decode), unless MLXC_ATTN_FUSED_ROPE=0 asks for
+ * the two dispatches it replaces. */
+static bool attn_qkv_fused(const mlxc_device *dev, uint32_t hd) {
+    return !ops_is_cpu(dev) && hd <= 256u && mlxc_env_int("MLXC_ATTN_FUSED_ROPE", 1) != 0;
+}
+
+mlxc_status mlxc_attention_decode_qkv(mlxc_encoder *enc, const mlxc_buffer *qkv, const mlxc_buffer *bias,
+                                      const mlxc_buffer *q_norm, const mlxc_buffer *k_norm, mlxc_buffer *q_out,
+                                      mlxc_buffer *k_cache, mlxc_buffer *v_cache, const mlxc_buffer *pos,
+                                      const mlxc_buffer *freq_factors, mlxc_buffer *out, mlxc_buffer *scratch,
+                                      const mlxc_rope_qkv_desc *rope, const mlxc_attention_desc *attn) {
+    const char *op = "attention_decode_qkv";
+    MLXC_CHECK_ARG(enc && qkv && q_out && k_cache && v_cache && pos && out && scratch && rope && attn,
+                   "mlxc_attention_decode_qkv: NULL argument");
+    mlxc_device *dev = mlxc_encoder_device(enc);
+    mlxc_p_attn_decode_qkv p;
+    uint32_t n_tokens;
+    size_t need;
+    mlxc_attention_desc d_, *d = &d_;
+    mlxc_status s = ops_rope_qkv_params(op, qkv, bias, q_norm, k_norm, q_out, k_cache, v_cache, pos, freq_factors,
+                                        rope, &p.r, &n_tokens);
+    if (s || (s = attn_load_desc(op, attn, d))) return s;
+    MLXC_CHECK_ARG(n_tokens == 1, "mlxc_%s: qkv holds %u rows (one token's)", op, n_tokens);
+    MLXC_CHECK_ARG(rope->rope.n_heads == d->n_heads && rope->n_kv_heads == d->n_kv_heads &&
+                       rope->rope.head_dim == d->head_dim,
+                   "mlxc_%s: rope desc heads %u / %u, head_dim %u against attention desc %u / %u, %u", op,
+                   rope->rope.n_heads, rope->n_kv_heads, rope->rope.head_dim, d->n_heads, d->n_kv_heads, d->head_dim);
+    MLXC_CHECK_ARG(rope->capacity == d->kv_capacity && rope->sliding == d->ring,
+                   "mlxc_%s: rope desc capacity %u, sliding %d against attention desc kv_capacity %u, ring %d", op,
+                   rope->capacity, (int)rope->sliding, d->kv_capacity, (int)d->ring);
+    d->kv_len = 1; /* the query at pos[0] sees keys up to it */
+    if ((s = attn_decode_params(op, dev, q_out, k_cache, v_cache, out, scratch, pos, d, &p.a, &need))) return s;
+    const mlxc_buffer *in[6] = {qkv, bias, q_norm, k_norm, freq_factors, pos};
+    for (int i = 0; i < 6; i++)
+        if (in[i] && (ops_overlap(out, in[i]) || ops_overlap(scratch, in[i])))
+            return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_%s: out or scratch overlaps an input", op);
+    if (!attn_qkv_fused(dev, d->head_dim)) {
+        /* the two dispatches it stands for (the CPU's reference) */
+        if ((s = mlxc_rope_qkv_cache(enc, qkv, bias, q_norm, k_norm, q_out, k_cache, v_cache, pos, freq_factors, rope)))
+            return s;
+        /* the attention reads what the first wrote: with auto-barrier on
+         * the tracker orders them, otherwise a barrier does */
+        if (!mlxc_encoder_auto_barrier(enc) && (s = mlxc_encoder_barrier(enc))) return s;
+        return mlxc_attention_decode(enc, q_out, k_cache, v_cache, out, scratch, pos, d);
+    }
+    mlxc_buffer *sv = NULL;
+    if ((s = attn_scratch_view(scratch, need, &sv))) return s;
+    char name[48];
+    snprintf(name, sizeof name, "attn_decode_qkv_hd%u_%s", d->head_dim, ops_float_sfx(k_cache->dtype));
+    mlxc_arg a[12] = {mlxc_arg_buffer(qkv),    mlxc_arg_buffer(bias ? bias : qkv), mlxc_arg_buffer(q_norm ? q_norm : qkv),
+                      mlxc_arg_buffer(k_norm ? k_norm : qkv), mlxc_arg_buffer(q_out), mlxc_arg_buffer(k_cache),
+                      mlxc_arg_buffer(v_cache), mlxc_arg_buffer(pos), mlxc_arg_buffer(freq_factors ? freq_factors : pos),
+                      mlxc_arg_buffer(sv), mlxc_arg_buffer(out), mlxc_arg_bytes(&p, sizeof p)};
+    /* read after the kernel waits for the one before: the first six (absent
+     * operands stand in as qkv, so the count holds); before it: pos and the
+     * caches (cuda_backend.c: pdl_late) */
+    const mlxc_buffer *r[9] = {qkv, bias ? bias : qkv, q_norm ? q_norm : qkv, k_norm ? k_norm : qkv,
+                               freq_factors ? freq_factors : qkv, sv, pos, k_cache, v_cache};
+    const mlxc_buffer *w[5] = {q_out, k_cache, v_cache, sv, out};
+    const uint32_t G = d->n_heads / d->n_kv_heads;
+    s = attn_dispatch_w(enc, op, name, a, 12, d->n_kv_heads * p.a.n_splits, MLXC_ATTN_CUDA_THREADS,
+                        attn_smem(dev, d->head_dim, false) + MLXC_ATTN_QKV_SMEM(G, d->head_dim), r, 9, w, 5);
     mlxc_buffer_release(sv);
     return s;
 }

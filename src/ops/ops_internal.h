@@ -5,6 +5,7 @@
 #define MLXC_OPS_INTERNAL_H
 
 #include "core/internal.h"
+#include "kernels/params_rope.h"
 #include "mlxc/ops.h"
 #include "mlxc/ops_attention.h"
 #include "mlxc/ops_elementwise.h"
@@ -54,10 +55,18 @@ typedef struct ops_launch {
     uint32_t           groups;
     uint32_t           block;
     uint32_t           shared; /* dynamic shared memory bytes (CUDA), 0: none */
-    const mlxc_buffer *reads[8];
-    const mlxc_buffer *writes[3];
+    const mlxc_buffer *reads[10];
+    const mlxc_buffer *writes[5];
 } ops_launch;
 
 mlxc_status ops_dispatch(mlxc_encoder *enc, const char *op, const ops_launch *l);
+
+/* The checks of mlxc_rope_qkv_cache (op names it in messages: "mlxc_" op)
+ * and its kernel's parameters; *n_tokens receives the rows of qkv. */
+mlxc_status ops_rope_qkv_params(const char *op, const mlxc_buffer *qkv, const mlxc_buffer *bias,
+                                const mlxc_buffer *q_norm, const mlxc_buffer *k_norm, const mlxc_buffer *q_out,
+                                const mlxc_buffer *k_cache, const mlxc_buffer *v_cache, const mlxc_buffer *pos,
+                                const mlxc_buffer *freq_factors, const mlxc_rope_qkv_desc *d, mlxc_p_rope_qkv *p,
+                                uint32_t *n_tokens);
 
 #endif

@@ -92,12 +92,14 @@ mlxc_status mlxc_rope(mlxc_encoder *enc, const mlxc_buffer *x, mlxc_buffer *out,
     return ops_dispatch(enc, op, &l);
 }
 
-mlxc_status mlxc_rope_qkv_cache(mlxc_encoder *enc, const mlxc_buffer *qkv, const mlxc_buffer *bias,
-                                const mlxc_buffer *q_norm, const mlxc_buffer *k_norm, mlxc_buffer *q_out,
-                                mlxc_buffer *k_cache, mlxc_buffer *v_cache, const mlxc_buffer *pos,
-                                const mlxc_buffer *freq_factors, const mlxc_rope_qkv_desc *d) {
-    const char *op = "rope_qkv_cache", *fn = "mlxc_rope_qkv_cache";
-    MLXC_CHECK_ARG(enc && qkv && q_out && k_cache && v_cache && pos && d, "%s: NULL argument", fn);
+mlxc_status ops_rope_qkv_params(const char *op, const mlxc_buffer *qkv, const mlxc_buffer *bias,
+                                const mlxc_buffer *q_norm, const mlxc_buffer *k_norm, const mlxc_buffer *q_out,
+                                const mlxc_buffer *k_cache, const mlxc_buffer *v_cache, const mlxc_buffer *pos,
+                                const mlxc_buffer *freq_factors, const mlxc_rope_qkv_desc *d, mlxc_p_rope_qkv *p,
+                                uint32_t *n_tokens_out) {
+    char fn[48];
+    snprintf(fn, sizeof fn, "mlxc_%s", op);
+    MLXC_CHECK_ARG(qkv && q_out && k_cache && v_cache && pos && d, "%s: NULL argument", fn);
     mlxc_status s;
     uint32_t rope_dim, n_tokens;
     if ((s = rope_desc_check(fn, &d->rope, &rope_dim))) return s;
@@ -145,16 +147,32 @@ mlxc_status mlxc_rope_qkv_cache(mlxc_encoder *enc, const mlxc_buffer *qkv, const
             if (all[i] && i < 6 + o && ops_overlap(outs[o], all[i]))
                 return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "%s: %s overlaps %s", fn, names[6 + o], names[i]);
 
-    mlxc_p_rope_qkv p;
-    memset(&p, 0, sizeof p);
-    rope_params(rd, n_tokens, rope_dim, freq_factors != NULL, &p.rope);
-    p.n_kv_heads = d->n_kv_heads;
-    p.capacity = d->capacity;
-    p.sliding = d->sliding;
-    p.has_bias = bias != NULL;
-    p.has_norm = q_norm != NULL;
-    p.eps = d->eps;
+    memset(p, 0, sizeof *p);
+    rope_params(rd, n_tokens, rope_dim, freq_factors != NULL, &p->rope);
+    p->n_kv_heads = d->n_kv_heads;
+    p->capacity = d->capacity;
+    p->sliding = d->sliding;
+    p->has_bias = bias != NULL;
+    p->has_norm = q_norm != NULL;
+    p->eps = d->eps;
+    *n_tokens_out = n_tokens;
+    return MLXC_OK;
+}
 
+mlxc_status mlxc_rope_qkv_cache(mlxc_encoder *enc, const mlxc_buffer *qkv, const mlxc_buffer *bias,
+                                const mlxc_buffer *q_norm, const mlxc_buffer *k_norm, mlxc_buffer *q_out,
+                                mlxc_buffer *k_cache, mlxc_buffer *v_cache, const mlxc_buffer *pos,
+                                const mlxc_buffer *freq_factors, const mlxc_rope_qkv_desc *d) {
+    const char *op = "rope_qkv_cache";
+    MLXC_CHECK_ARG(enc, "mlxc_rope_qkv_cache: NULL argument");
+    mlxc_p_rope_qkv p;
+    uint32_t n_tokens;
+    mlxc_status s = ops_rope_qkv_params(op, qkv, bias, q_norm, k_norm, q_out, k_cache, v_cache, pos, freq_factors, d,
+                                        &p, &n_tokens);
+    if (s) return s;
+    const mlxc_rope_desc *rd = &d->rope;
+    const uint64_t heads = (uint64_t)rd->n_heads + 2ull * d->n_kv_heads;
+    const uint32_t rope_dim = p.rope.rope_dim;
     char name[48];
     snprintf(name, sizeof name, "rope_qkv_cache_%s_%s", ops_float_sfx(qkv->dtype), ops_float_sfx(k_cache->dtype));
     mlxc_arg args[10] = {mlxc_arg_buffer(qkv), mlxc_arg_buffer(bias ? bias : qkv),

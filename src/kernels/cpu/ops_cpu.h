@@ -23,6 +23,10 @@
 #define OPS_SIG6(sz) {7, {OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_B}, {0, 0, 0, 0, 0, 0, sz}}
 #define OPS_SIG7(sz) {8, {OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_B}, {0, 0, 0, 0, 0, 0, 0, sz}}
 #define OPS_SIG8(sz) {9, {OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_B}, {0, 0, 0, 0, 0, 0, 0, 0, sz}}
+#define OPS_SIG9(sz) {10, {OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_B}, {0, 0, 0, 0, 0, 0, 0, 0, 0, sz}}
+#define OPS_SIG11(sz)                                                                                      \
+    {12, {OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_B},            \
+     {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, sz}}
 
 /* Four f32 lanes (GNU vector extension, gcc and clang): the kernels that
  * call exp or divide per element run through these so they use SIMD at

@@ -170,11 +170,6 @@ ROPE_QKV_CACHES(bf16, OPS_BF16)
 #undef ROPE_QKV_CACHES
 #undef ROPE_QKV
 
-/* Nine pointers: rope_qkv_cache's. */
-#ifndef OPS_SIG9
-#define OPS_SIG9(sz) {10, {OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_B}, {0, 0, 0, 0, 0, 0, 0, 0, 0, sz}}
-#endif
-
 #define MLXC_FAMILY_NAME rope
 #define MLXC_FAMILY_DEF "kernels/rope.def"
 #include "kernels/cpu/family_tables.h"

@@ -30,6 +30,7 @@
  * elements.
  */
 #include "attention.cuh"
+#include "rope.cuh"
 
 namespace mlxc_attn {
 
@@ -94,9 +95,106 @@ __device__ __forceinline__ void decode_merge_group(const float *acc, const float
     }
 }
 
+/* The operands of attn_decode_qkv beyond the decode's own. */
+struct qkv_in {
+    const void *qkv, *bias, *q_norm, *k_norm;
+    void *q_out;
+    const float *ff;
+    const mlxc_p_rope_qkv *r;
+};
+
+/* A value rounded to the activations' dtype dt, as a buffer of it stores. */
+__device__ __forceinline__ float round_dt(uint32_t dt, float v) {
+    if (dt == MLXC_ATTN_DT_F16) return __half2float(__float2half_rn(v));
+    if (dt == MLXC_ATTN_DT_BF16) return __bfloat162float(__float2bfloat16_rn(v));
+    return v;
+}
+
+/* attn_decode_qkv: KV head kvh's G query rows of the projection row qkv,
+ * with rope_qkv_cache's bias, q/k norm and rope (the same operations in
+ * the same order: rope.cuh), into sQ as T (rows G..15 zero), and into
+ * q_out when write_q.  `own` (the block whose keys hold the new position):
+ * also the new k and v rows, into the caches at `slot` and into knew /
+ * vnew for the tile that holds the position.  Staged in xs (G + 2 rows of
+ * HD floats); red holds 8 lane sums and an inverse norm per row.  Every
+ * thread of the block calls it. */
 template <typename T, int HD>
+__device__ __forceinline__ void stage_qkv(const mlxc_p_attn_decode &p, const qkv_in &f, uint32_t kvh, bool own,
+                                          bool write_q, uint64_t slot, float ptok, T *sQ, float *xs, float *red,
+                                          T *knew, T *vnew, T *k_cache, T *v_cache) {
+    constexpr int LD = HD + 8;
+    const mlxc_p_rope_qkv &rq = *f.r;
+    const uint32_t G = p.n_heads / p.n_kv_heads, H = p.n_heads, dt = p.q_dtype;
+    const uint32_t nr = G + (own ? 2u : 0u), nn = G + (own ? 1u : 0u); /* rows staged, normed and turned */
+    const uint32_t half = rq.rope.rope_dim / 2, rd = rq.rope.rope_dim;
+    const bool adjacent = rq.rope.mode == MLXC_ROPE_MODE_NORM;
+    /* row r: q head kvh * G + r, then k head kvh, then v head kvh */
+    auto head = [&](uint32_t r) -> uint64_t {
+        return r < G ? (uint64_t)kvh * G + r : r == G ? (uint64_t)H + kvh : (uint64_t)H + p.n_kv_heads + kvh;
+    };
+    for (uint32_t e = threadIdx.x; e < nr * HD; e += NT) {
+        const uint32_t r = e / HD, j = e % HD;
+        const uint64_t i = head(r) * HD + j;
+        float x = ld_dt(dt, f.qkv, i);
+        if (rq.has_bias) x = round_dt(dt, x + ld_dt(dt, f.bias, i));
+        xs[e] = x;
+    }
+    for (uint32_t e = threadIdx.x; e < (16u - G) * HD; e += NT) sQ[(G + e / HD) * LD + e % HD] = mlxc::conv<T>::store(0.0f);
+    __syncthreads();
+    if (rq.has_norm) {
+        for (uint32_t e = threadIdx.x; e < nn * 8; e += NT) red[e] = mlxc_ops::rope_lane_sum(xs + (e / 8) * HD, e % 8, HD);
+        __syncthreads();
+        for (uint32_t r = threadIdx.x; r < nn; r += NT) red[nr * 8 + r] = mlxc_ops::rope_row_inv(red + r * 8, xs + r * HD, HD, rq.eps);
+        __syncthreads();
+        for (uint32_t e = threadIdx.x; e < nn * HD; e += NT) {
+            const uint32_t r = e / HD;
+            const void *w = r < G ? f.q_norm : f.k_norm;
+            xs[e] = round_dt(dt, __fmul_rn(__fmul_rn(xs[e], red[nr * 8 + r]), ld_dt(dt, w, e % HD)));
+        }
+        __syncthreads();
+    }
+    T *kd = k_cache + ((uint64_t)kvh * rq.capacity + slot) * HD, *vd = v_cache + ((uint64_t)kvh * rq.capacity + slot) * HD;
+    /* one value of row r at dim j, rounded to dt: to its places */
+    auto put = [&](uint32_t r, uint32_t j, float x) {
+        const T c = mlxc::conv<T>::store(x);
+        if (r < G) {
+            sQ[r * LD + j] = c;
+            if (write_q) st_dt(dt, f.q_out, ((uint64_t)kvh * G + r) * HD + j, x);
+        } else {
+            knew[j] = c;
+            kd[j] = c;
+        }
+    };
+    for (uint32_t e = threadIdx.x; e < nn * half; e += NT) {
+        const uint32_t r = e / half, i = e % half;
+        float sn, cs, lo, hi;
+        mlxc_ops::rope_angle(ptok, f.ff, rq.rope, i, &sn, &cs);
+        const uint32_t ia = adjacent ? 2 * i : i, ib = adjacent ? 2 * i + 1 : i + half;
+        mlxc_ops::rope_rotate(xs[r * HD + ia], xs[r * HD + ib], cs, sn, &lo, &hi);
+        put(r, ia, round_dt(dt, lo));
+        put(r, ib, round_dt(dt, hi));
+    }
+    for (uint32_t e = threadIdx.x; e < nn * (HD - rd); e += NT) {
+        const uint32_t r = e / (HD - rd), j = rd + e % (HD - rd);
+        put(r, j, xs[r * HD + j]);
+    }
+    if (own)
+        for (uint32_t j = threadIdx.x; j < HD; j += NT) {
+            const T c = mlxc::conv<T>::store(xs[(G + 1) * HD + j]);
+            vnew[j] = c;
+            vd[j] = c;
+        }
+    __syncthreads();
+}
+
+/* QKV: attn_decode_qkv (f non-null; q unused, len_buf is pos).  Its first
+ * item's first tiles are requested before the wait for the kernel before
+ * (only the new position's row may be stale, and it is patched in shared
+ * memory), and the k and v stores of the new row go where T's cache is
+ * (k, v are written then). */
+template <typename T, int HD, bool QKV = false>
 __device__ __forceinline__ void decode(const void *q, const T *k, const T *v, const void *len_buf, float *scratch,
-                                       void *out, const mlxc_p_attn_decode &p) {
+                                       void *out, const mlxc_p_attn_decode &p, const qkv_in *f = nullptr) {
     constexpr int LD = HD + 8;
     constexpr bool QREG = HD <= 128;
     constexpr int DS = decode_stages(HD);
@@ -121,11 +219,44 @@ __device__ __forceinline__ void decode(const void *q, const T *k, const T *v, co
     unsigned int *ctr = reinterpret_cast<unsigned int *>(scratch);
     float *acc_out = scratch + MLXC_ATTN_COUNTER_WORDS(p.n_kv_heads);
     float *ml_out = acc_out + (uint64_t)p.n_heads * S * HD;
+    /* attn_decode_qkv: the new key's position and cache slot (kept as
+     * rope_qkv_cache keeps it), the staging space past the tiles */
+    const int64_t npos = QKV ? (int64_t)*static_cast<const int32_t *>(len_buf) : 0;
+    uint64_t nslot = (uint64_t)(uint32_t)npos;
+    bool nkeep = true;
+    if (QKV) {
+        if (f->r->sliding) nslot %= f->r->capacity;
+        else if (nslot >= f->r->capacity) nkeep = false;
+    }
+    float *xs = reinterpret_cast<float *>(sV + DS * BK * LD);
+    const uint32_t nrow = QKV ? G + 2 : 0;
+    float *red = xs + nrow * HD;
+    T *knew = reinterpret_cast<T *>(red + nrow * 9), *vnew = knew + HD;
+    bool waited = !QKV;
     for (uint64_t item = block_linear(); item < (uint64_t)p.n_kv_heads * S; item += block_count()) {
         const uint32_t kvh = (uint32_t)(item / S), sp = (uint32_t)(item % S);
         if (sp >= live) continue; /* past the live splits: nothing to do */
         const int64_t s_lo = lo + (int64_t)sp * chunk;
         const int64_t s_hi = s_lo + chunk < L ? s_lo + chunk : L;
+        const T *kh = k + (uint64_t)kvh * p.capacity * HD, *vh = v + (uint64_t)kvh * p.capacity * HD;
+        const int ntiles = s_lo < s_hi ? (int)((s_hi - s_lo + BK - 1) / BK) : 0;
+        /* Prologue: tiles 0 .. DS-2 in flight (one commit group each, empty
+         * past the last tile, so the group count stays tile-aligned). */
+#pragma unroll
+        for (int st = 0; st < DS - 1; st++) {
+            if (st < ntiles)
+                load_kv_tile<T, HD>(sK + st * BK * LD, sV + st * BK * LD, kh, vh, s_lo + (int64_t)st * BK, s_hi,
+                                    p.capacity, p.ring);
+            cp_async_commit();
+        }
+        const bool own = QKV && nkeep && s_lo <= npos && npos < s_hi;
+        if constexpr (QKV) {
+            if (!waited) MLXC_PDL_WAIT();
+            waited = true;
+            if (ntiles || sp == 0)
+                stage_qkv<T, HD>(p, *f, kvh, own, sp == 0, nslot, (float)npos, sQ, xs, red, knew, vnew,
+                                 const_cast<T *>(k), const_cast<T *>(v));
+        }
         if (s_lo >= s_hi) {
             for (uint32_t e = threadIdx.x; e < (live == 1 ? G * HD / 2 : G); e += NT) {
                 if (live == 1) { /* nothing attended: zeros */
@@ -137,19 +268,10 @@ __device__ __forceinline__ void decode(const void *q, const T *k, const T *v, co
                 ml_out[row * 2 + 1] = 0.0f;
             }
         } else {
-            const T *kh = k + (uint64_t)kvh * p.capacity * HD, *vh = v + (uint64_t)kvh * p.capacity * HD;
-            const int ntiles = (int)((s_hi - s_lo + BK - 1) / BK);
-            /* Prologue: tiles 0 .. DS-2 in flight (one commit group each, empty
-             * past the last tile, so the group count stays tile-aligned). */
-#pragma unroll
-            for (int st = 0; st < DS - 1; st++) {
-                if (st < ntiles)
-                    load_kv_tile<T, HD>(sK + st * BK * LD, sV + st * BK * LD, kh, vh, s_lo + (int64_t)st * BK, s_hi,
-                                        p.capacity, p.ring);
-                cp_async_commit();
-            }
-            load_q_tile<T, HD>(sQ, 16, q, p.q_dtype,
-                               [&](int r) -> int64_t { return r < (int)G ? (int64_t)kvh * G + r : -1; });
+            if constexpr (!QKV)
+                load_q_tile<T, HD>(sQ, 16, q, p.q_dtype,
+                                   [&](int r) -> int64_t { return r < (int)G ? (int64_t)kvh * G + r : -1; });
+            const int ptile = own ? (int)((npos - s_lo) / BK) : -1; /* the tile holding the new key */
             uint32_t qf[QREG ? HD / 16 : 1][4];
             warp_state<HD> st;
             st.init();
@@ -160,6 +282,16 @@ __device__ __forceinline__ void decode(const void *q, const T *k, const T *v, co
                  * with tile - 1, whose stage receives tile + DS - 1 */
                 cp_async_wait<DS - 2>();
                 __syncthreads();
+                if constexpr (QKV)
+                    if (tile == ptile) { /* the new key's row as staged, whatever the load found */
+                        const int row = (int)(npos - key0);
+                        T *dk = sK + (tile % DS) * BK * LD + row * LD, *dv = sV + (tile % DS) * BK * LD + row * LD;
+                        for (int j = threadIdx.x; j < HD; j += NT) {
+                            dk[j] = knew[j];
+                            dv[j] = vnew[j];
+                        }
+                        __syncthreads();
+                    }
                 if constexpr (QREG)
                     if (tile == 0) load_q_frags<T, HD>(qf, sQ, 0);
                 if (tile + DS - 1 < ntiles) {
@@ -375,9 +507,19 @@ __device__ __forceinline__ void prefill(const void *q, const T *k, const T *v, v
                                       mlxc_p_attn_prefill_x p) { MLXC_PDL_WAIT();                                                    \
         mlxc_attn::simt_prefill<T, HD>(q, k, v, out, mask, key_lens, k_chunk, v_chunk, p);                          \
     }
+/* The decode over a fused q/k/v row: it waits inside, after its first
+ * tiles are requested (the front-end tracks pos, k and v as read early). */
+#define ATTN_KERNELS_QKV(HD, T, SFX)                                                                                \
+    extern "C" __global__ void __launch_bounds__(MLXC_ATTN_CUDA_THREADS, 1)                                         \
+        attn_decode_qkv_hd##HD##_##SFX(const void *qkv, const void *bias, const void *q_norm, const void *k_norm,  \
+                                       void *q_out, T *k, T *v, const int32_t *pos, const float *ff, float *scratch, \
+                                       void *out, mlxc_p_attn_decode_qkv p) { MLXC_PDL_INSIDE();                    \
+        const mlxc_attn::qkv_in f = {qkv, bias, q_norm, k_norm, q_out, ff, &p.r};                                   \
+        mlxc_attn::decode<T, HD, true>(qkv, k, v, pos, scratch, out, p.a, &f);                                      \
+    }
 #define ATTN_HD(HD)                                                                                                 \
     ATTN_KERNELS(HD, __half, f16) ATTN_KERNELS(HD, __nv_bfloat16, bf16) ATTN_KERNELS_X(HD, __half, f16)             \
-    ATTN_KERNELS_X(HD, __nv_bfloat16, bf16)
+    ATTN_KERNELS_X(HD, __nv_bfloat16, bf16) ATTN_KERNELS_QKV(HD, __half, f16) ATTN_KERNELS_QKV(HD, __nv_bfloat16, bf16)
 ATTN_HD(64)
 ATTN_HD(96)
 ATTN_HD(128)
@@ -390,6 +532,7 @@ ATTN_KERNELS_X(512, __nv_bfloat16, bf16)
 #undef ATTN_KERNELS
 #undef ATTN_KERNELS_SIMT
 #undef ATTN_KERNELS_X
+#undef ATTN_KERNELS_QKV
 
 /* The Hopper prefill (wgmma; the fast path on sm_90a only). */
 #include "attention_sm90.cuh"
