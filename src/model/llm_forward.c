@@ -176,14 +176,23 @@ static mlxc_status linear(fw *f, mlxc_encoder *enc, const mlxc_buffer *x, const 
 /* Rows r .. r + m - 1 of the pass (queries at positions p0 ..) attend to
  * kc's cache: kc is the context itself, or in a batched decode step the
  * sequence whose token row r is (then m = 1). */
+/* The attention desc of layer l over kc's cache (kv_len 1: set by the
+ * caller where it is read). */
+static mlxc_attention_desc attn_desc(fw *f, int l, const mlxc_context *kc) {
+    const mlxc_model *M = f->m;
+    return (mlxc_attention_desc){.struct_size = sizeof(mlxc_attention_desc), .n_heads = (uint32_t)M->n_heads,
+                                 .n_kv_heads = (uint32_t)M->n_kv_heads, .head_dim = (uint32_t)M->head_dim,
+                                 .kv_capacity = kc->n_ctx, .kv_len = 1, .window = M->layers[l].window,
+                                 .scale = M->attn_scale, .softcap = M->attn_softcap};
+}
+
 static mlxc_status attention_fused(fw *f, mlxc_encoder *enc, int l, uint32_t p0, uint32_t m, uint32_t r,
                                    const mlxc_context *kc) {
     mlxc_context *c = f->ctx;
     mlxc_model *M = f->m;
     int64_t H = M->n_heads, hd = M->head_dim, off = (int64_t)r * H * hd;
-    mlxc_attention_desc d = {.struct_size = sizeof(mlxc_attention_desc), .n_heads = (uint32_t)H, .n_kv_heads = (uint32_t)M->n_kv_heads,
-                             .head_dim = (uint32_t)hd, .kv_capacity = kc->n_ctx, .kv_len = p0 + m,
-                             .window = M->layers[l].window, .scale = M->attn_scale, .softcap = M->attn_softcap};
+    mlxc_attention_desc d = attn_desc(f, l, kc);
+    d.kv_len = p0 + m;
     if (m == 1) {
         /* the length comes from the position buffer (L = 1 + pos[r]), so a
          * captured decode step replays at any position; the partials go to
@@ -309,12 +318,21 @@ static mlxc_status attention_block(fw *f, mlxc_encoder *enc, int l, uint32_t p0,
         }
         if (L->qkv_parts != 3 && !qkv_done) TRY(linear(f, enc, xb, &L->wv, view(f, c->qkv, qd + kvd, 2, 1, kvd, 0), 1));
         if (!L->bq || L->bqkv) {
-            /* bias, q/k norms, rope and the cache write in one dispatch */
+            /* bias, q/k norms, rope and the cache write in one dispatch, or
+             * with the attention in one (mlxc_attention_decode_qkv) */
             rd.n_heads = (uint32_t)H;
             mlxc_rope_qkv_desc qkd = {.rope = rd, .n_kv_heads = (uint32_t)KV, .capacity = c->n_ctx, .eps = M->eps};
-            TRY(mlxc_rope_qkv_cache(enc, view(f, c->qkv, 0, 3, 1, H + 2 * KV, hd), L->bqkv, L->q_norm, L->k_norm, q3,
-                                    c->k_cache[l], c->v_cache[l], pos, freqs, &qkd));
-            TRY(c->fused_attn ? attention_fused(f, enc, l, p0, 1, 0, c) : attention_composed(f, enc, l, p0, 1, 0, c));
+            mlxc_buffer *qkv = view(f, c->qkv, 0, 3, 1, H + 2 * KV, hd);
+            if (c->fused_attn) {
+                mlxc_attention_desc d = attn_desc(f, l, c);
+                TRY(mlxc_attention_decode_qkv(enc, qkv, L->bqkv, L->q_norm, L->k_norm, view(f, c->q, 0, 2, H, hd, 0),
+                                              c->k_cache[l], c->v_cache[l], pos, freqs,
+                                              view(f, c->att, 0, 2, H, hd, 0), c->attn_scratch, &qkd, &d));
+            } else {
+                TRY(mlxc_rope_qkv_cache(enc, qkv, L->bqkv, L->q_norm, L->k_norm, q3, c->k_cache[l], c->v_cache[l], pos,
+                                        freqs, &qkd));
+                TRY(attention_composed(f, enc, l, p0, 1, 0, c));
+            }
             return attn_out(f, enc, L, 1, wo_add);
         }
         qsrc = view(f, c->qkv, 0, 3, 1, H, hd);
@@ -427,15 +445,6 @@ static mlxc_buffer *block_out(fw *f, mlxc_encoder *enc, mlxc_buffer *xb2, const 
     return f->st ? NULL : out;
 }
 
-/* One layer of the fused decode step (one token on a GPU, the Llama
- * family): the attention norm inside the q/k/v mat-vec, the residual adds
- * inside the wo and down mat-vecs, the MLP norm inside the gate/up one and
- * silu_mul inside down: with the fused rope/cache write and the attention,
- * six kernels (seven where v is stored apart from q and k, as in
- * Q4_K_M).  A weight the fused mat-vec does not take (Q2_K, Q3_K, the
- * IQ types, or one off the GPU's fast path) gets the separate norm or add
- * instead; *pending is then the block output the
- * next norm must add to the residual (NULL: the residual is current). */
 /* The norm in front of a block of the fused step: inside the mat-vec of
  * w into values off .. off + n of y when `fuse` and the residual is
  * current, else the separate norm into xb (adding `pending` to the
@@ -457,6 +466,16 @@ static mlxc_status norm_in(fw *f, mlxc_encoder *enc, const mlxc_buffer *norm, co
     return mlxc_rms_norm(enc, x, norm, xb, dim, M->eps);
 }
 
+/* One layer of the fused decode step (one token on a GPU, the Llama
+ * family): the attention norm inside the q/k/v mat-vec, the residual adds
+ * inside the wo and down mat-vecs, the MLP norm inside the gate/up one and
+ * silu_mul inside down: with the attention that ropes q and k and writes
+ * the cache itself (mlxc_attention_decode_qkv), five kernels (six where v
+ * is stored apart from q and k, as in Q4_K_M).  A weight the fused
+ * mat-vec does not take (Q2_K, Q3_K, the IQ types, or one off the GPU's
+ * fast path) gets the separate norm or add instead; *pending is then the
+ * block output the next norm must add to the residual (NULL: the residual
+ * is current). */
 static mlxc_status layer_fused(fw *f, mlxc_encoder *enc, int l, uint32_t p0, mlxc_buffer **pending) {
     mlxc_context *c = f->ctx;
     mlxc_model *M = f->m;
