@@ -775,6 +775,14 @@ static bool dq_same(const dq_out *a, const dq_out *b) {
     return same;
 }
 
+/* The attention desc of a decode over H / KV heads of head dim D, the
+ * usual scale. */
+static mlxc_attention_desc dq_attn_desc(uint32_t H, uint32_t KV, uint32_t D, uint32_t cap) {
+    const mlxc_attention_desc ad = {.struct_size = sizeof ad, .n_heads = H, .n_kv_heads = KV, .head_dim = D,
+                                    .kv_capacity = cap, .kv_len = 1, .scale = 1.0f / sqrtf((float)D)};
+    return ad;
+}
+
 /* The steps on dev, as one op (fused) or as mlxc_rope_qkv_cache then
  * mlxc_attention_decode, each committed on its own; out is f32 for f32
  * activations, else bf16.  Every output is downloaded. */
@@ -788,14 +796,8 @@ static dq_out dq_run(mlxc_device *dev, const dq_case *c, const dq_inputs *di, ml
     ot_buf b = rq_upload(dev, act, (size_t)NH * r->D, di->in.bias), qn = rq_upload(dev, act, r->D, di->in.qn);
     ot_buf kn = rq_upload(dev, act, r->D, di->in.kn), ff = rq_upload(dev, MLXC_F32, rd / 2, di->in.ff);
     mlxc_rope_qkv_desc rq = {rq_rope_desc(r, r->H), r->KV, r->cap, r->sliding, RQ_EPS};
-    mlxc_attention_desc ad = MLXC_ATTENTION_DESC_INIT;
-    ad.n_heads = r->H;
-    ad.n_kv_heads = r->KV;
-    ad.head_dim = r->D;
-    ad.kv_capacity = r->cap;
-    ad.kv_len = 1;
+    mlxc_attention_desc ad = dq_attn_desc(r->H, r->KV, r->D, r->cap);
     ad.window = c->window;
-    ad.scale = 1.0f / sqrtf((float)r->D);
     ad.softcap = c->softcap;
     ad.ring = r->sliding;
     size_t sb = 0;
@@ -843,12 +845,7 @@ static void decode_qkv_checks_on(mlxc_device *dev) {
     ot_buf k = ot_alloc(dev, MLXC_BF16, KV * cap * D), v = ot_alloc(dev, MLXC_BF16, KV * cap * D);
     ot_buf pos = ot_alloc(dev, MLXC_I32, 1), pos2 = ot_alloc(dev, MLXC_I32, 2), pu = ot_alloc(dev, MLXC_U32, 1);
     mlxc_rope_qkv_desc rq = {{MLXC_ROPE_NEOX, H, D, 0, 10000.0f, 1.0f, {0}, 0.0f}, KV, cap, false, 1e-6f};
-    mlxc_attention_desc ad = MLXC_ATTENTION_DESC_INIT;
-    ad.n_heads = H;
-    ad.n_kv_heads = KV;
-    ad.head_dim = D;
-    ad.kv_capacity = cap;
-    ad.scale = 0.125f;
+    mlxc_attention_desc ad = dq_attn_desc(H, KV, D, cap);
     size_t sb = 0;
     CHECK_OK(mlxc_attention_decode_scratch_bytes(dev, &ad, &sb));
     ot_buf sc = ot_alloc(dev, MLXC_F32, sb / 4);
