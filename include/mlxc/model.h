@@ -118,9 +118,10 @@ typedef struct mlxc_model_options {
      * 128) as Q4_0 tiles (mlxc_ggml_to_tiles: the same values and bytes),
      * which a GPU's decode mat-vec streams through the copy engine (on the
      * CPU the results are the blocks' bit for bit).
-     * Not the default: on an H100, 7B Q4_0 tg128 452 against 434 with the
-     * blocks, but 1B 1506 against 1591
-     * (bench/results/matvec-tiles-2026-12-05.md).  The token embedding
+     * Not the default: on an H100, 7B Q4_0 tg128 473 against 448 with the
+     * blocks, but 1B 1576 against 1655, and tiles for only some of a
+     * model's weights are slower than either
+     * (bench/results/decode-attn-qkv-2026-12-05.md).  The token embedding
      * keeps its blocks.  The environment variable MLXC_GGML_TILES=1 or 0
      * overrides it. */
     bool                  ggml_tiles;
