@@ -41,7 +41,7 @@ for args in "demo --replays abc" "demo --replays 0" "run -m x -p y -n abc" "run 
             "run -m x -p y --decode int4" "bench -m x --q8 --decode exact" "chat -m x --decode" \
             "run -m x -p y --temp" "run -m x -p y --seed -1" "perplexity -m x -f y -c 1" "bench -m x -p abc" \
             "bench -m x -r 0" "bench -m x -o xml" "bench -m x --seqs 9" "bench -m x --seqs 0" \
-            "bench -m x --seqs 2," "tokenize --vocab" "info --json" "version extra"; do
+            "bench -m x --seqs 2," "bench -m x -d 4 --seqs 2" "bench -m x -d -1" "tokenize --vocab" "info --json" "version extra"; do
     run "$mlxc" $args
     want_rc 2 "mlxc $args"; want_err "usage: mlxc" "mlxc $args"
 done
@@ -155,6 +155,14 @@ want_rc 0 "bench --seqs"
 [ "$(grep -cE '^\| llama .*\| +tg3( x[14])? \| +[0-9.]+ ± [0-9.]+ \|$' "$out")" = 3 ] ||
     bad "bench --seqs: not three rows tg3, tg3 x1, tg3 x4"
 want_out "tg3 x4: per step (4 tokens) [0-9.]* dispatches" "bench --seqs"
+# -d: each test again after that many tokens in the context (llama-bench's "@ dN")
+run "$mlxc" bench -m "$src/tests/fixtures/models/llama-tiny" -p 4 -n 2 -d 0,8 -r 1
+want_rc 0 "bench -d"
+[ "$(grep -cE '^\| llama .*\| +(pp4|tg2)( @ d8)? \| +[0-9.]+ ± [0-9.]+ \|$' "$out")" = 4 ] ||
+    bad "bench -d: not four rows pp4, pp4 @ d8, tg2, tg2 @ d8"
+want_out "tg2 @ d8: per decode token [0-9.]* dispatches" "bench -d"
+run "$mlxc" bench -m "$src/tests/fixtures/models/llama-tiny" -p 0 -n 2 -d 8 -r 1 -o json
+want_out '"n_depth": 8' "bench -d -o json"
 run "$mlxc" bench -m "$work/no-such-model" -p 4 -n 0 -r 1
 want_rc 1 "bench on a missing model"
 

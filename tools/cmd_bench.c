@@ -31,11 +31,13 @@
 #include "opt.h"
 
 static const char k_usage[] =
-    "usage: mlxc bench -m MODEL [-p N[,N...]] [-n N[,N...]] [-r N] [--seqs S[,S...]] [-o md|json|jsonl]\n"
-    "                  [--profile FILE]\n"
+    "usage: mlxc bench -m MODEL [-p N[,N...]] [-n N[,N...]] [-d N[,N...]] [-r N] [--seqs S[,S...]]\n"
+    "                  [-o md|json|jsonl] [--profile FILE]\n"
     "  -m, --model PATH       a .gguf file or a model directory\n"
     "  -p, --n-prompt N       prompt processing test(s): prefill N tokens (default 512; 0: none)\n"
     "  -n, --n-gen N          text generation test(s): decode N tokens one by one (default 128; 0: none)\n"
+    "  -d, --n-depth N        run each test after N tokens already in the context,\n"
+    "                         prefilled untimed (default 0; llama-bench's \"@ dN\" rows)\n"
     "  -r, --repetitions N    timed runs of each test (default 5)\n"
     "  -b, --batch-size N     tokens per prefill chunk (default 512)\n"
     "  --kv f16|bf16|f32      KV cache dtype (default f16)\n"
@@ -74,8 +76,9 @@ static bool parse_list(const char *s, long *v, int *n) {
 }
 
 typedef struct bench_result {
-    char     test[24];          /* "pp512", "tg128", "tg128 x4"         */
+    char     test[32];          /* "pp512", "tg128", "tg128 x4", "tg128 @ d4096" */
     long     n_prompt, n_gen;
+    long     n_depth;           /* tokens in the context before the test */
     long     n_seq;             /* tg with --seqs: sequences (0: none)  */
     double  *ts;                /* (reps) tokens per second of each run */
     double  *ns;                /* (reps) nanoseconds of each run       */
@@ -137,10 +140,17 @@ static void fill_ids(int32_t *ids, size_t n, int64_t vocab, int32_t bos) {
     if (n && bos >= 0) ids[0] = bos;
 }
 
-/* One run of a test from an empty cache; its wall time in *secs. */
-static mlxc_status run_once(mlxc_context *ctx, const int32_t *ids, long n_prompt, long n_gen, double *secs) {
+/* One run of a test after n_depth tokens (ids[0 ..]) prefilled untimed
+ * into an emptied cache; its wall time in *secs, and the counters around
+ * the test itself in *c0 and *c1 (either may be NULL). */
+static mlxc_status run_once(mlxc_context *ctx, const int32_t *ids, long n_depth, long n_prompt, long n_gen,
+                            double *secs, mlxc_counters *c0, mlxc_counters *c1) {
     mlxc_status st = mlxc_context_reset(ctx);
+    if (!st && n_depth) st = mlxc_context_eval(ctx, ids, (size_t)n_depth);
+    if (!st && n_depth) st = mlxc_context_sync(ctx);
     if (st) return st;
+    ids += n_depth;
+    if (c0) mlxc_counters_get(c0);
     double t0 = mlxc_tool_now_s();
     if (n_prompt) {
         st = mlxc_context_eval(ctx, ids, (size_t)n_prompt);
@@ -149,6 +159,7 @@ static mlxc_status run_once(mlxc_context *ctx, const int32_t *ids, long n_prompt
     }
     if (!st) st = mlxc_context_sync(ctx); /* the last decode step may still run */
     *secs = mlxc_tool_now_s() - t0;
+    if (c1) mlxc_counters_get(c1);
     return st;
 }
 
@@ -222,6 +233,7 @@ static json_t *result_json(const bench_result *r, int reps, const char *path, co
     json_object_set_new(o, "decode_act", json_string(q8 ? "q8" : "exact"));
     json_object_set_new(o, "n_prompt", json_integer(r->n_prompt));
     json_object_set_new(o, "n_gen", json_integer(r->n_gen));
+    json_object_set_new(o, "n_depth", json_integer(r->n_depth));
     json_object_set_new(o, "test", json_string(r->test));
     json_object_set_new(o, "avg_ns", json_integer((json_int_t)llround(r->avg_ns)));
     json_object_set_new(o, "stddev_ns", json_integer((json_int_t)llround(r->sd_ns)));
@@ -354,9 +366,9 @@ static void print_profile(const mlxc_profile_dispatch_entry *e, size_t n, double
 /* Warm up (the prompt and one token), then the profiled token. */
 static int bench_profile(mlxc_device *dev, mlxc_context *ctx, const int32_t *ids, long n_prompt, const char *path) {
     double s;
-    if (run_once(ctx, ids, n_prompt, 0, &s) || mlxc_context_eval(ctx, ids + n_prompt, 1)) return 1;
+    if (run_once(ctx, ids, 0, n_prompt, 0, &s, NULL, NULL) || mlxc_context_eval(ctx, ids + n_prompt, 1)) return 1;
     const double ceiling = copy_ceiling(dev);
-    if (run_once(ctx, ids, n_prompt, 0, &s)) return 1;
+    if (run_once(ctx, ids, 0, n_prompt, 0, &s, NULL, NULL)) return 1;
     mlxc_profile_reset();
     if (mlxc_context_eval(ctx, ids + n_prompt, 1)) return 1;
     size_t n = mlxc_profile_dispatch_entries(NULL, 0);
@@ -379,7 +391,7 @@ static int bench_profile(mlxc_device *dev, mlxc_context *ctx, const int32_t *ids
 }
 
 int mlxc_cmd_bench(int argc, char **argv) {
-    const char *model = NULL, *p_list = "512", *n_list = "128", *profile = NULL, *s_list = NULL;
+    const char *model = NULL, *p_list = "512", *n_list = "128", *d_list = "0", *profile = NULL, *s_list = NULL;
     long reps = 5, n_batch = 512;
     int kv_i = 0, out_i = 0, act_i = 0;
     bool q8 = false;
@@ -389,6 +401,7 @@ int mlxc_cmd_bench(int argc, char **argv) {
         CLI_OPT_STRING("-m|--model", &model),
         CLI_OPT_STRING("-p|--n-prompt", &p_list),
         CLI_OPT_STRING("-n|--n-gen", &n_list),
+        CLI_OPT_STRING("-d|--n-depth", &d_list),
         CLI_OPT_INT("-r|--repetitions", &reps, 1, 1000),
         CLI_OPT_INT("-b|--batch-size", &n_batch, 1, 1 << 16),
         CLI_OPT_CHOICE("--kv", &kv_i, MLXC_TOOL_KV_CHOICES),
@@ -407,10 +420,15 @@ int mlxc_cmd_bench(int argc, char **argv) {
     if (prc >= 0) return prc;
     const int dec_act = mlxc_tool_decode_act(dec_i, q8);
     if (dec_act < 0) return cli_usage_error(&c, "--q8 and --decode exact disagree");
-    long pv[MAX_TESTS], nv[MAX_TESTS], sv[MAX_TESTS];
-    int np, nn, ns = 0;
+    long pv[MAX_TESTS], nv[MAX_TESTS], sv[MAX_TESTS], dv[MAX_TESTS];
+    int np, nn, ns = 0, nd;
     if (!parse_list(p_list, pv, &np)) return cli_usage_error(&c, "bad value '%s' for -p (N or N,N,...)", p_list);
     if (!parse_list(n_list, nv, &nn)) return cli_usage_error(&c, "bad value '%s' for -n (N or N,N,...)", n_list);
+    if (!parse_list(d_list, dv, &nd)) return cli_usage_error(&c, "bad value '%s' for -d (N or N,N,...)", d_list);
+    long max_d = 0;
+    for (int i = 0; i < nd; i++) max_d = dv[i] > max_d ? dv[i] : max_d;
+    if (max_d && (s_list || profile))
+        return cli_usage_error(&c, "-d goes with neither --seqs nor --profile (whose prompt is the first -p)");
     if (s_list) {
         bool ok = parse_list(s_list, sv, &ns);
         for (int i = 0; ok && i < ns; i++) ok = sv[i] >= 1 && sv[i] <= MLXC_BATCH_MAX_SEQ;
@@ -423,21 +441,24 @@ int mlxc_cmd_bench(int argc, char **argv) {
     static const char *const kv_names[] = {"f16", "bf16", "f32"};
     mlxc_dtype kv = mlxc_tool_kv_dtype(kv_i);
 
-    /* the tests, in llama-bench's order: every pp, then every tg */
-    bench_result res[2 * MAX_TESTS + MAX_TESTS * MAX_TESTS];
+    /* the tests, in llama-bench's order: every pp, then every tg, each at
+     * every depth ("@ dN" past 0) */
+    bench_result res[2 * MAX_TESTS * MAX_TESTS + MAX_TESTS * MAX_TESTS];
     int nr = 0;
     long max_p = 0, max_n = 0;
     for (int i = 0; i < np; i++)
-        if (pv[i]) {
-            res[nr] = (bench_result){.n_prompt = pv[i], .dispatch = -1};
-            snprintf(res[nr].test, sizeof res[nr].test, "pp%ld", pv[i]);
+        for (int j = 0; j < nd && pv[i]; j++) {
+            res[nr] = (bench_result){.n_prompt = pv[i], .n_depth = dv[j], .dispatch = -1};
+            if (dv[j]) snprintf(res[nr].test, sizeof res[nr].test, "pp%ld @ d%ld", pv[i], dv[j]);
+            else snprintf(res[nr].test, sizeof res[nr].test, "pp%ld", pv[i]);
             if (pv[i] > max_p) max_p = pv[i];
             nr++;
         }
     for (int i = 0; i < nn; i++)
-        if (nv[i]) {
-            res[nr] = (bench_result){.n_gen = nv[i], .dispatch = -1};
-            snprintf(res[nr].test, sizeof res[nr].test, "tg%ld", nv[i]);
+        for (int j = 0; j < nd && nv[i]; j++) {
+            res[nr] = (bench_result){.n_gen = nv[i], .n_depth = dv[j], .dispatch = -1};
+            if (dv[j]) snprintf(res[nr].test, sizeof res[nr].test, "tg%ld @ d%ld", nv[i], dv[j]);
+            else snprintf(res[nr].test, sizeof res[nr].test, "tg%ld", nv[i]);
             if (nv[i] > max_n) max_n = nv[i];
             nr++;
         }
@@ -480,12 +501,12 @@ int mlxc_cmd_bench(int argc, char **argv) {
         mlxc_clear_error();
     }
     int64_t vocab = mlxc_model_vocab_size(m);
-    long n_ids = (max_p > max_n ? max_p : max_n) + 1;
+    long n_ids = max_d + (max_p > max_n ? max_p : max_n) + 1;
     ids = malloc((size_t)(n_ids ? n_ids : 1) * sizeof *ids);
     if (!ids) goto fail_oom;
     fill_ids(ids, (size_t)n_ids, vocab, bos);
     mlxc_context_params cp = mlxc_context_default_params();
-    cp.n_ctx = (uint32_t)(max_p > max_n ? max_p : max_n);
+    cp.n_ctx = (uint32_t)(max_d + (max_p > max_n ? max_p : max_n));
     if (cp.n_ctx < 16) cp.n_ctx = 16;
     cp.n_batch = (uint32_t)n_batch;
     cp.kv_dtype = kv;
@@ -511,15 +532,18 @@ int mlxc_cmd_bench(int argc, char **argv) {
         }
         if (!no_warmup) {
             /* llama-bench's warm-up: the prompt once, one decode step */
-            if (bt ? run_batch_once(bt, ids, n_ids, 1, &s) : run_once(ctx, ids, r->n_prompt, r->n_gen ? 1 : 0, &s))
+            if (bt ? run_batch_once(bt, ids, n_ids, 1, &s)
+                   : run_once(ctx, ids, r->n_depth, r->n_prompt, r->n_gen ? 1 : 0, &s, NULL, NULL))
                 goto fail;
         }
         mlxc_counters a, b;
         for (int k = 0; k < reps; k++) {
-            if (k == reps - 1) mlxc_counters_get(&a);
-            if (bt ? run_batch_once(bt, ids, n_ids, r->n_gen, &s) : run_once(ctx, ids, r->n_prompt, r->n_gen, &s))
+            const bool last = k == reps - 1;
+            if (last && bt) mlxc_counters_get(&a);
+            if (bt ? run_batch_once(bt, ids, n_ids, r->n_gen, &s)
+                   : run_once(ctx, ids, r->n_depth, r->n_prompt, r->n_gen, &s, last ? &a : NULL, last ? &b : NULL))
                 goto fail;
-            if (k == reps - 1) mlxc_counters_get(&b);
+            if (last && bt) mlxc_counters_get(&b);
             long n = r->n_prompt ? r->n_prompt : r->n_gen * (r->n_seq ? r->n_seq : 1);
             r->ns[k] = s * 1e9;
             r->ts[k] = s > 0 ? (double)n / s : 0;
