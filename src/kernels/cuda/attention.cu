@@ -187,11 +187,11 @@ __device__ __forceinline__ void stage_qkv(const mlxc_p_attn_decode &p, const qkv
     __syncthreads();
 }
 
-/* QKV: attn_decode_qkv (f non-null; q unused, len_buf is pos).  Its first
- * item's first tiles are requested before the wait for the kernel before
- * (only the new position's row may be stale, and it is patched in shared
- * memory), and the k and v stores of the new row go where T's cache is
- * (k, v are written then). */
+/* QKV: attn_decode_qkv (f non-null; q is unused and len_buf is pos).  A
+ * block requests its first item's first tiles before it waits for the
+ * kernel before it: the keys before pos were written by earlier steps,
+ * and the row at pos, which this kernel writes, is patched into its tile
+ * from the staged values.  k and v are written then (the new row). */
 template <typename T, int HD, bool QKV = false>
 __device__ __forceinline__ void decode(const void *q, const T *k, const T *v, const void *len_buf, float *scratch,
                                        void *out, const mlxc_p_attn_decode &p, const qkv_in *f = nullptr) {
