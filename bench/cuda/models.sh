@@ -11,6 +11,9 @@
 #   LLAMA_BENCH=PATH/llama-bench also times each model with llama.cpp, same
 #   file and settings (-ngl 99 -fa 1 -p 512 -n 128 -r 3), right after mlxc,
 #   and ends with one table of both.  It is not built here: give a binary.
+#   BENCH_DEPTH=N runs both tools' tests after N tokens in the context (-d N,
+#   the rows "pp512 @ dN" and "tg128 @ dN"; N + 512 within the model's
+#   positions, 4096 for make_random_models.py's shapes).
 #   TYPE mlx4 makes an MLX 4-bit directory instead (make_random_models.py
 #   mlx4; MLX_TOKENIZER=DIR names the tokenizer files it copies); with
 #   MLX_LM=1 MLX itself times it (python3 -m mlx_lm.benchmark -p 512 -g 128
@@ -28,6 +31,9 @@ specs=("$@")
 [ ${#specs[@]} -eq 0 ] && specs=(1b:q4_0 1b:q8_0 1b:q4_k_m 1b:f16 7b:q4_0 7b:q4_k_m)
 M=${MLXC_MODELS_DIR:-/tmp/mlxc-random-models}
 L=${LLAMA_BENCH:-}
+D=${BENCH_DEPTH:-0}
+dflag=() sfx=""
+if [ "$D" != 0 ]; then dflag=(-d "$D"); sfx=" @ d$D"; fi
 mkdir -p "$M"
 if [ -n "$L" ] && [ ! -x "$L" ]; then
   echo "models.sh: LLAMA_BENCH=$L is not an executable" >&2
@@ -66,22 +72,22 @@ for s in "${specs[@]}"; do
     f=$M/llama-$shape-$type.gguf
     [ -f "$f" ] || python3 scripts/make_random_models.py "$shape" "$type" "$f" --vocab "$voc" || continue
   fi
-  MLXC_BACKEND=${MLXC_BACKEND:-cuda} "$B/mlxc" bench -m "$f" -p 512 -n 128 -r 3 ${MLXC_BENCH_ARGS:-} > "$tmp/mlxc" 2>&1
+  MLXC_BACKEND=${MLXC_BACKEND:-cuda} "$B/mlxc" bench -m "$f" -p 512 -n 128 "${dflag[@]}" -r 3 ${MLXC_BENCH_ARGS:-} > "$tmp/mlxc" 2>&1
   grep -E "^\| llama|per decode token" "$tmp/mlxc" || tail -5 "$tmp/mlxc"
   : > "$tmp/llama"
   : > "$tmp/mlx"
   if [ -n "$L" ] && [ "$type" != mlx4 ]; then
-    "$L" -m "$f" -ngl 99 -fa 1 -p 512 -n 128 -r 3 > "$tmp/llama" 2>&1
+    "$L" -m "$f" -ngl 99 -fa 1 -p 512 -n 128 "${dflag[@]}" -r 3 > "$tmp/llama" 2>&1
     grep -E "^\| llama|^build:" "$tmp/llama" || { echo "llama-bench failed on $f:"; tail -5 "$tmp/llama"; }
   fi
   if [ -n "${MLX_LM:-}" ] && [ "$type" = mlx4 ]; then
     python3 -m mlx_lm.benchmark --model "$f" -p 512 -g 128 -n 3 > "$tmp/mlx" 2>&1
     grep -E "^Averages" "$tmp/mlx" || { echo "mlx_lm.benchmark failed on $f:"; tail -5 "$tmp/mlx"; }
   fi
-  size=$(md_field pp512 size < "$tmp/mlxc"); [ -n "$size" ] || size=$(md_field pp512 size < "$tmp/llama")
+  size=$(md_field "pp512$sfx" size < "$tmp/mlxc"); [ -n "$size" ] || size=$(md_field "pp512$sfx" size < "$tmp/llama")
   mlx_pp=$(sed -nE 's/^Averages: prompt_tps=([0-9.]+).*/\1/p' "$tmp/mlx")
   mlx_tg=$(sed -nE 's/^Averages: .*generation_tps=([0-9.]+).*/\1/p' "$tmp/mlx")
-  rows+=("$shape $type|${size:--}|$(md_field pp512 t/s < "$tmp/mlxc")|$(md_field pp512 t/s < "$tmp/llama")|$(md_field tg128 t/s < "$tmp/mlxc")|$(md_field tg128 t/s < "$tmp/llama")|$mlx_pp|$mlx_tg")
+  rows+=("$shape $type$sfx|${size:--}|$(md_field "pp512$sfx" t/s < "$tmp/mlxc")|$(md_field "pp512$sfx" t/s < "$tmp/llama")|$(md_field "tg128$sfx" t/s < "$tmp/mlxc")|$(md_field "tg128$sfx" t/s < "$tmp/llama")|$mlx_pp|$mlx_tg")
 done
 
 [ -n "$L" ] || [ -n "${MLX_LM:-}" ] || exit 0
