@@ -2284,14 +2284,6 @@ __device__ __forceinline__ void qmvf(const uint16_t *__restrict__ x, const uint1
 /* The copy engine's bulk copies and mbarriers are sm_90 features: before
  * it, qmvf_q4_0t runs qmvf's generic body. */
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 900
-/* d = A . B + c: A the 16 x 16 weight fragment (rows g, g + 8), B x'. */
-__device__ __forceinline__ void q4t_mma(float d[4], const float c[4], uint32_t a0, uint32_t a1, uint32_t a2,
-                                        uint32_t a3, uint32_t b0, uint32_t b1) {
-    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-        "{%10,%11,%12,%13};"
-        : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
-        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1), "f"(c[0]), "f"(c[1]), "f"(c[2]), "f"(c[3]));
-}
 /* Whether the tile walk takes this launch (the front-end's); else qmvf's
  * generic body runs. */
 __device__ __forceinline__ bool q4t_ok(const uint16_t *x, const uint16_t *aux, const uint16_t *g, const uint8_t *w,
@@ -2366,12 +2358,12 @@ __device__ __forceinline__ void qmvf_q4t(const uint16_t *__restrict__ x, const Q
                  * (qvf_perm), then 16 + 4t .. */
                 const uint16_t *xb = xf + 32 * (4 * (cc + u) + i) + 4 * t;
                 const uint2 x0 = *(const uint2 *)xb, x1 = *(const uint2 *)(xb + 16);
-                const float z[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-                float c[4], d[4];
-                q4t_mma(c, z, bsub(lop_nib(wA[i]), QTC_N136), bsub(lop_nib(wB[i]), QTC_N136),
-                        bsub(lop_nib(wA[i] >> 8), QTC_N136), bsub(lop_nib(wB[i] >> 8), QTC_N136), x0.x, x0.y);
-                q4t_mma(d, c, bsub(lop_nib(wA[i] >> 4), QTC_N136), bsub(lop_nib(wB[i] >> 4), QTC_N136),
-                        bsub(lop_nib(wA[i] >> 12), QTC_N136), bsub(lop_nib(wB[i] >> 12), QTC_N136), x1.x, x1.y);
+                /* A: the 16 x 16 weight fragment (rows g, g + 8), B: x' */
+                float d[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+                mmaA(d, bsub(lop_nib(wA[i]), QTC_N136), bsub(lop_nib(wB[i]), QTC_N136),
+                     bsub(lop_nib(wA[i] >> 8), QTC_N136), bsub(lop_nib(wB[i] >> 8), QTC_N136), x0.x, x0.y);
+                mmaA(d, bsub(lop_nib(wA[i] >> 4), QTC_N136), bsub(lop_nib(wB[i] >> 4), QTC_N136),
+                     bsub(lop_nib(wA[i] >> 12), QTC_N136), bsub(lop_nib(wB[i] >> 12), QTC_N136), x1.x, x1.y);
                 acc0 = fmaf(f16((uint16_t)hA[i]), d[0], acc0);
                 acc1 = fmaf(f16((uint16_t)hB[i]), d[2], acc1);
             }
