@@ -221,30 +221,39 @@ static mlxc_status attn_scratch_view(mlxc_buffer *scratch, size_t need, mlxc_buf
     return mlxc_buffer_view(scratch, 0, MLXC_F32, 1, shape, sv);
 }
 
+/* The dispatch of a decode whose checks attn_decode_params made (p, need). */
+static mlxc_status attn_decode_dispatch(mlxc_encoder *enc, const mlxc_buffer *q, const mlxc_buffer *k,
+                                        const mlxc_buffer *v, mlxc_buffer *out, mlxc_buffer *scratch,
+                                        const mlxc_buffer *len_buf, const mlxc_p_attn_decode *p, size_t need) {
+    mlxc_device *dev = mlxc_encoder_device(enc);
+    mlxc_buffer *sv = NULL;
+    mlxc_status s = attn_scratch_view(scratch, need, &sv);
+    if (s) return s;
+    char name[40];
+    snprintf(name, sizeof name, "attn_decode_hd%u_%s", p->head_dim, ops_float_sfx(k->dtype));
+    mlxc_arg a[7] = {mlxc_arg_buffer(q), mlxc_arg_buffer(k), mlxc_arg_buffer(v), mlxc_arg_buffer(len_buf ? len_buf : q),
+                     mlxc_arg_buffer(sv), mlxc_arg_buffer(out), mlxc_arg_bytes(p, sizeof *p)};
+    const mlxc_buffer *r[4] = {q, k, v, len_buf}, *w[2] = {sv, out};
+    const uint32_t items = p->n_kv_heads * p->n_splits;
+    const uint32_t groups = ops_is_cpu(dev) ? ops_groups(dev, items, 1) : items;
+    s = attn_dispatch_w(enc, "attention_decode", name, a, 7, groups, MLXC_ATTN_CUDA_THREADS,
+                        attn_smem(dev, p->head_dim, false), r, 4, w, 2);
+    mlxc_buffer_release(sv);
+    return s;
+}
+
 mlxc_status mlxc_attention_decode(mlxc_encoder *enc, const mlxc_buffer *q, const mlxc_buffer *k, const mlxc_buffer *v,
                                   mlxc_buffer *out, mlxc_buffer *scratch, const mlxc_buffer *len_buf,
                                   const mlxc_attention_desc *user) {
     const char *op = "attention_decode";
     MLXC_CHECK_ARG(enc && q && k && v && out && scratch && user, "mlxc_attention_decode: NULL argument");
-    mlxc_attention_desc d_, *d = &d_;
-    mlxc_device *dev = mlxc_encoder_device(enc);
+    mlxc_attention_desc d;
     mlxc_p_attn_decode p;
     size_t need;
-    mlxc_status s = attn_load_desc(op, user, d);
-    if (s || (s = attn_decode_params(op, dev, q, k, v, out, scratch, len_buf, d, &p, &need))) return s;
-    mlxc_buffer *sv = NULL;
-    if ((s = attn_scratch_view(scratch, need, &sv))) return s;
-    char name[40];
-    snprintf(name, sizeof name, "attn_decode_hd%u_%s", d->head_dim, ops_float_sfx(k->dtype));
-    mlxc_arg a[7] = {mlxc_arg_buffer(q), mlxc_arg_buffer(k), mlxc_arg_buffer(v), mlxc_arg_buffer(len_buf ? len_buf : q),
-                     mlxc_arg_buffer(sv), mlxc_arg_buffer(out), mlxc_arg_bytes(&p, sizeof p)};
-    const mlxc_buffer *r[4] = {q, k, v, len_buf}, *w[2] = {sv, out};
-    const uint32_t items = d->n_kv_heads * p.n_splits;
-    const uint32_t groups = ops_is_cpu(dev) ? ops_groups(dev, items, 1) : items;
-    s = attn_dispatch_w(enc, op, name, a, 7, groups, MLXC_ATTN_CUDA_THREADS, attn_smem(dev, d->head_dim, false), r, 4,
-                        w, 2);
-    mlxc_buffer_release(sv);
-    return s;
+    mlxc_status s = attn_load_desc(op, user, &d);
+    if (s || (s = attn_decode_params(op, mlxc_encoder_device(enc), q, k, v, out, scratch, len_buf, &d, &p, &need)))
+        return s;
+    return attn_decode_dispatch(enc, q, k, v, out, scratch, len_buf, &p, need);
 }
 
 /* Whether attention_decode_qkv runs as one kernel: on CUDA at head dims up
@@ -264,13 +273,12 @@ mlxc_status mlxc_attention_decode_qkv(mlxc_encoder *enc, const mlxc_buffer *qkv,
                    "mlxc_attention_decode_qkv: NULL argument");
     mlxc_device *dev = mlxc_encoder_device(enc);
     mlxc_p_attn_decode_qkv p;
-    uint32_t n_tokens;
     size_t need;
     mlxc_attention_desc d_, *d = &d_;
     mlxc_status s = ops_rope_qkv_params(op, qkv, bias, q_norm, k_norm, q_out, k_cache, v_cache, pos, freq_factors,
-                                        rope, &p.r, &n_tokens);
+                                        rope, &p.r);
     if (s || (s = attn_load_desc(op, attn, d))) return s;
-    MLXC_CHECK_ARG(n_tokens == 1, "mlxc_%s: qkv holds %u rows (one token's)", op, n_tokens);
+    MLXC_CHECK_ARG(p.r.rope.n_tokens == 1, "mlxc_%s: qkv holds %u rows (one token's)", op, p.r.rope.n_tokens);
     MLXC_CHECK_ARG(rope->rope.n_heads == d->n_heads && rope->n_kv_heads == d->n_kv_heads &&
                        rope->rope.head_dim == d->head_dim,
                    "mlxc_%s: rope desc heads %u / %u, head_dim %u against attention desc %u / %u, %u", op,
@@ -285,13 +293,15 @@ mlxc_status mlxc_attention_decode_qkv(mlxc_encoder *enc, const mlxc_buffer *qkv,
         if (in[i] && (ops_overlap(out, in[i]) || ops_overlap(scratch, in[i])))
             return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_%s: out or scratch overlaps an input", op);
     if (!attn_qkv_fused(dev, d->head_dim)) {
-        /* the two dispatches it stands for (the CPU's reference) */
-        if ((s = mlxc_rope_qkv_cache(enc, qkv, bias, q_norm, k_norm, q_out, k_cache, v_cache, pos, freq_factors, rope)))
+        /* the two dispatches it stands for (the CPU's reference), of the
+         * parameters checked above */
+        if ((s = ops_rope_qkv_dispatch(enc, qkv, bias, q_norm, k_norm, q_out, k_cache, v_cache, pos, freq_factors,
+                                       &p.r)))
             return s;
         /* the attention reads what the first wrote: with auto-barrier on
          * the tracker orders them, otherwise a barrier does */
         if (!mlxc_encoder_auto_barrier(enc) && (s = mlxc_encoder_barrier(enc))) return s;
-        return mlxc_attention_decode(enc, q_out, k_cache, v_cache, out, scratch, pos, d);
+        return attn_decode_dispatch(enc, q_out, k_cache, v_cache, out, scratch, pos, &p.a, need);
     }
     mlxc_buffer *sv = NULL;
     if ((s = attn_scratch_view(scratch, need, &sv))) return s;

@@ -62,11 +62,15 @@ typedef struct ops_launch {
 mlxc_status ops_dispatch(mlxc_encoder *enc, const char *op, const ops_launch *l);
 
 /* The checks of mlxc_rope_qkv_cache (op names it in messages: "mlxc_" op)
- * and its kernel's parameters; *n_tokens receives the rows of qkv. */
+ * and its kernel's parameters (p->rope.n_tokens: the rows of qkv). */
 mlxc_status ops_rope_qkv_params(const char *op, const mlxc_buffer *qkv, const mlxc_buffer *bias,
                                 const mlxc_buffer *q_norm, const mlxc_buffer *k_norm, const mlxc_buffer *q_out,
                                 const mlxc_buffer *k_cache, const mlxc_buffer *v_cache, const mlxc_buffer *pos,
-                                const mlxc_buffer *freq_factors, const mlxc_rope_qkv_desc *d, mlxc_p_rope_qkv *p,
-                                uint32_t *n_tokens);
+                                const mlxc_buffer *freq_factors, const mlxc_rope_qkv_desc *d, mlxc_p_rope_qkv *p);
+/* Its dispatch, for parameters ops_rope_qkv_params made of these operands. */
+mlxc_status ops_rope_qkv_dispatch(mlxc_encoder *enc, const mlxc_buffer *qkv, const mlxc_buffer *bias,
+                                  const mlxc_buffer *q_norm, const mlxc_buffer *k_norm, mlxc_buffer *q_out,
+                                  mlxc_buffer *k_cache, mlxc_buffer *v_cache, const mlxc_buffer *pos,
+                                  const mlxc_buffer *freq_factors, const mlxc_p_rope_qkv *p);
 
 #endif

@@ -95,8 +95,7 @@ mlxc_status mlxc_rope(mlxc_encoder *enc, const mlxc_buffer *x, mlxc_buffer *out,
 mlxc_status ops_rope_qkv_params(const char *op, const mlxc_buffer *qkv, const mlxc_buffer *bias,
                                 const mlxc_buffer *q_norm, const mlxc_buffer *k_norm, const mlxc_buffer *q_out,
                                 const mlxc_buffer *k_cache, const mlxc_buffer *v_cache, const mlxc_buffer *pos,
-                                const mlxc_buffer *freq_factors, const mlxc_rope_qkv_desc *d, mlxc_p_rope_qkv *p,
-                                uint32_t *n_tokens_out) {
+                                const mlxc_buffer *freq_factors, const mlxc_rope_qkv_desc *d, mlxc_p_rope_qkv *p) {
     char fn[48];
     snprintf(fn, sizeof fn, "mlxc_%s", op);
     MLXC_CHECK_ARG(qkv && q_out && k_cache && v_cache && pos && d, "%s: NULL argument", fn);
@@ -155,41 +154,43 @@ mlxc_status ops_rope_qkv_params(const char *op, const mlxc_buffer *qkv, const ml
     p->has_bias = bias != NULL;
     p->has_norm = q_norm != NULL;
     p->eps = d->eps;
-    *n_tokens_out = n_tokens;
     return MLXC_OK;
 }
 
-mlxc_status mlxc_rope_qkv_cache(mlxc_encoder *enc, const mlxc_buffer *qkv, const mlxc_buffer *bias,
-                                const mlxc_buffer *q_norm, const mlxc_buffer *k_norm, mlxc_buffer *q_out,
-                                mlxc_buffer *k_cache, mlxc_buffer *v_cache, const mlxc_buffer *pos,
-                                const mlxc_buffer *freq_factors, const mlxc_rope_qkv_desc *d) {
-    const char *op = "rope_qkv_cache";
-    MLXC_CHECK_ARG(enc, "mlxc_rope_qkv_cache: NULL argument");
-    mlxc_p_rope_qkv p;
-    uint32_t n_tokens;
-    mlxc_status s = ops_rope_qkv_params(op, qkv, bias, q_norm, k_norm, q_out, k_cache, v_cache, pos, freq_factors, d,
-                                        &p, &n_tokens);
-    if (s) return s;
-    const mlxc_rope_desc *rd = &d->rope;
-    const uint64_t heads = (uint64_t)rd->n_heads + 2ull * d->n_kv_heads;
-    const uint32_t rope_dim = p.rope.rope_dim;
+mlxc_status ops_rope_qkv_dispatch(mlxc_encoder *enc, const mlxc_buffer *qkv, const mlxc_buffer *bias,
+                                  const mlxc_buffer *q_norm, const mlxc_buffer *k_norm, mlxc_buffer *q_out,
+                                  mlxc_buffer *k_cache, mlxc_buffer *v_cache, const mlxc_buffer *pos,
+                                  const mlxc_buffer *freq_factors, const mlxc_p_rope_qkv *p) {
+    const uint64_t heads = (uint64_t)p->rope.n_heads + 2ull * p->n_kv_heads;
+    const uint32_t rope_dim = p->rope.rope_dim, head_dim = p->rope.head_dim;
     char name[48];
     snprintf(name, sizeof name, "rope_qkv_cache_%s_%s", ops_float_sfx(qkv->dtype), ops_float_sfx(k_cache->dtype));
     mlxc_arg args[10] = {mlxc_arg_buffer(qkv), mlxc_arg_buffer(bias ? bias : qkv),
                          mlxc_arg_buffer(q_norm ? q_norm : qkv), mlxc_arg_buffer(k_norm ? k_norm : qkv),
                          mlxc_arg_buffer(q_out), mlxc_arg_buffer(k_cache), mlxc_arg_buffer(v_cache),
                          mlxc_arg_buffer(pos), mlxc_arg_buffer(freq_factors ? freq_factors : pos),
-                         mlxc_arg_bytes(&p, sizeof p)};
+                         mlxc_arg_bytes(p, sizeof *p)};
     mlxc_device *dev = mlxc_encoder_device(enc);
-    const uint64_t rows = (uint64_t)n_tokens * heads;
+    const uint64_t rows = (uint64_t)p->rope.n_tokens * heads;
     /* CPU: runs of head rows.  CUDA: a block per (token, head) row (a
      * decode step is 48 to 100 rows: every row on its own SM), a thread
      * per rotated pair, 64 to 256 threads. */
     const uint32_t pairs = (rope_dim / 2 + 31) / 32 * 32;
     ops_launch l = {.kernel = name, .kind = MLXC_OP_ROPE, .args = args, .nargs = 10,
-                    .groups = ops_is_cpu(dev) ? ops_row_groups(dev, rows, rd->head_dim) : ops_groups(dev, rows, 1),
-                    .block = ops_is_cpu(dev) ? ops_row_block(rd->head_dim) / 2 : pairs < 64 ? 64 : pairs,
+                    .groups = ops_is_cpu(dev) ? ops_row_groups(dev, rows, head_dim) : ops_groups(dev, rows, 1),
+                    .block = ops_is_cpu(dev) ? ops_row_block(head_dim) / 2 : pairs < 64 ? 64 : pairs,
                     .reads = {qkv, bias, q_norm, k_norm, pos, freq_factors},
                     .writes = {q_out, k_cache, v_cache}};
-    return ops_dispatch(enc, op, &l);
+    return ops_dispatch(enc, "rope_qkv_cache", &l);
+}
+
+mlxc_status mlxc_rope_qkv_cache(mlxc_encoder *enc, const mlxc_buffer *qkv, const mlxc_buffer *bias,
+                                const mlxc_buffer *q_norm, const mlxc_buffer *k_norm, mlxc_buffer *q_out,
+                                mlxc_buffer *k_cache, mlxc_buffer *v_cache, const mlxc_buffer *pos,
+                                const mlxc_buffer *freq_factors, const mlxc_rope_qkv_desc *d) {
+    MLXC_CHECK_ARG(enc, "mlxc_rope_qkv_cache: NULL argument");
+    mlxc_p_rope_qkv p;
+    mlxc_status s = ops_rope_qkv_params("rope_qkv_cache", qkv, bias, q_norm, k_norm, q_out, k_cache, v_cache, pos,
+                                        freq_factors, d, &p);
+    return s ? s : ops_rope_qkv_dispatch(enc, qkv, bias, q_norm, k_norm, q_out, k_cache, v_cache, pos, freq_factors, &p);
 }
