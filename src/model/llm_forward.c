@@ -173,9 +173,6 @@ static mlxc_status linear(fw *f, mlxc_encoder *enc, const mlxc_buffer *x, const 
     return llm_linear(enc, x, w, y, m, deq);
 }
 
-/* Rows r .. r + m - 1 of the pass (queries at positions p0 ..) attend to
- * kc's cache: kc is the context itself, or in a batched decode step the
- * sequence whose token row r is (then m = 1). */
 /* The attention desc of layer l over kc's cache (kv_len 1: set by the
  * caller where it is read). */
 static mlxc_attention_desc attn_desc(fw *f, int l, const mlxc_context *kc) {
@@ -186,6 +183,9 @@ static mlxc_attention_desc attn_desc(fw *f, int l, const mlxc_context *kc) {
                                  .scale = M->attn_scale, .softcap = M->attn_softcap};
 }
 
+/* Rows r .. r + m - 1 of the pass (queries at positions p0 ..) attend to
+ * kc's cache: kc is the context itself, or in a batched decode step the
+ * sequence whose token row r is (then m = 1). */
 static mlxc_status attention_fused(fw *f, mlxc_encoder *enc, int l, uint32_t p0, uint32_t m, uint32_t r,
                                    const mlxc_context *kc) {
     mlxc_context *c = f->ctx;
