@@ -111,6 +111,8 @@ F16_FIELDS = {
     "Q4_0": [0], "Q4_1": [0, 2], "Q5_0": [0], "Q5_1": [0, 2], "Q8_0": [0],
     "Q2_K": [80, 82], "Q3_K": [108], "Q4_K": [0, 2], "Q5_K": [0, 2], "Q6_K": [208],
     "IQ4_NL": [0], "IQ4_XS": [0], "MXFP4": [], "NVFP4": [],
+    "IQ2_XXS": [0], "IQ2_XS": [0], "IQ2_S": [0], "IQ3_XXS": [0], "IQ3_S": [0], "IQ1_S": [0],
+    "IQ1_M": [], "TQ1_0": [52], "TQ2_0": [64],
 }
 for tname, fields in F16_FIELDS.items():
     if tname not in T.__members__:   # older gguf packages lack NVFP4
@@ -121,6 +123,10 @@ for tname, fields in F16_FIELDS.items():
     raw = rng.integers(0, 256, size=(nblocks, tsz), dtype=np.uint8)
     for off in fields:
         raw[:, off:off + 2] = (rng.standard_normal(nblocks) * 0.05).astype(np.float16).view(np.uint8).reshape(nblocks, 2)
+    if tname == "IQ1_M":   # its f16 d is the top nibbles of the scale words at bytes 48..55
+        d = (rng.standard_normal(nblocks) * 0.05).astype(np.float16).view(np.uint16)
+        for i in range(4):
+            raw[:, 49 + 2 * i] = (raw[:, 49 + 2 * i] & 0x0F) | (((d >> (4 * i)) & 0xF) << 4).astype(np.uint8)
     deq = gguf.quants.dequantize(raw, t)
     name = f"ggml_{tname}_bytes"
     save(name, "q", raw)

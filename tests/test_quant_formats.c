@@ -398,7 +398,7 @@ static void test_bad_input(void) {
     CHECK_ERR(mlxc_ggml_quantize(MLXC_GGML_Q8_0, NULL, 32, blocks, 34), MLXC_ERR_INVALID_ARGUMENT);
     CHECK_ERR(mlxc_ggml_dequantize(MLXC_GGML_Q6_K, blocks, 209, 256, out), MLXC_ERR_SHAPE);
     CHECK_ERR(mlxc_ggml_dequantize(MLXC_GGML_Q6_K, blocks, 210, 0, out), MLXC_ERR_SHAPE);
-    CHECK_ERR(mlxc_ggml_dequantize(MLXC_GGML_IQ2_XXS, blocks, 66, 256, out), MLXC_ERR_UNSUPPORTED);
+    CHECK_ERR(mlxc_ggml_dequantize(MLXC_GGML_Q1_0, blocks, 18, 128, out), MLXC_ERR_UNSUPPORTED); /* no reference */
     CHECK_ERR(mlxc_ggml_dequantize(MLXC_GGML_TYPE_LIMIT, blocks, 66, 256, out), MLXC_ERR_INVALID_ARGUMENT);
     CHECK_ERR(mlxc_ggml_dequantize(MLXC_GGML_Q8_0, blocks, 34, 32, NULL), MLXC_ERR_INVALID_ARGUMENT);
     /* formats and the descriptor */
@@ -423,7 +423,7 @@ static void test_bad_input(void) {
     CHECK_ERR(mlxc_qweight_dequantize(&d, out, 1024), MLXC_ERR_INVALID_ARGUMENT);
     d.biases = b, d.data_bytes = 512, d.scales_bytes = d.biases_bytes = 31;
     CHECK_ERR(mlxc_qweight_dequantize(&d, out, 1024), MLXC_ERR_SHAPE);
-    d.format = MLXC_QF_GGML + MLXC_GGML_IQ1_S, d.data_bytes = 200;
+    d.format = MLXC_QF_GGML + MLXC_GGML_Q1_0, d.data_bytes = 144;
     CHECK_ERR(mlxc_qweight_dequantize(&d, out, 1024), MLXC_ERR_UNSUPPORTED);
     d.format = (mlxc_qformat)99999;
     CHECK_ERR(mlxc_qweight_dequantize(&d, out, 1024), MLXC_ERR_UNSUPPORTED);

@@ -14,9 +14,12 @@
  *   MLX mxfp4 / nvfp4 / mxfp8   mx.dequantize(..., dtype=float32), and
  *                  mx.quantize for f32, f16 and bf16 input.
  *   GGML blocks    gguf.quants.dequantize (gguf 0.19) for Q4_0 Q4_1 Q5_0 Q5_1
- *                  Q8_0 Q2_K Q3_K Q4_K Q5_K Q6_K IQ4_NL IQ4_XS MXFP4 NVFP4;
- *                  gguf.quants.quantize for Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 MXFP4
- *                  (the package implements no quantizer for the others).
+ *                  Q8_0 Q2_K Q3_K Q4_K Q5_K Q6_K IQ4_NL IQ4_XS MXFP4 NVFP4,
+ *                  the code-book formats IQ2_XXS IQ2_XS IQ2_S IQ3_XXS IQ3_S
+ *                  IQ1_S IQ1_M and the ternary TQ1_0 TQ2_0 (every weight type
+ *                  a GGUF file holds but Q1_0); gguf.quants.quantize for Q4_0
+ *                  Q4_1 Q5_0 Q5_1 Q8_0 MXFP4 TQ1_0 TQ2_0 (the package
+ *                  implements no quantizer for the others).
  *
  *     uint32_t wq[4 * 256 * 4 / 32]; uint16_t s[4 * 4], b[4 * 4];
  *     mlxc_mlx_affine_quantize(w, MLXC_F16, 4, 256, 4, 64, wq, s, b);
@@ -95,6 +98,15 @@ typedef enum mlxc_qformat {
     MLXC_QF_IQ4_XS = MLXC_QF_GGML + MLXC_GGML_IQ4_XS,
     MLXC_QF_MXFP4  = MLXC_QF_GGML + MLXC_GGML_MXFP4,
     MLXC_QF_NVFP4  = MLXC_QF_GGML + MLXC_GGML_NVFP4,
+    MLXC_QF_IQ2_XXS = MLXC_QF_GGML + MLXC_GGML_IQ2_XXS,
+    MLXC_QF_IQ2_XS  = MLXC_QF_GGML + MLXC_GGML_IQ2_XS,
+    MLXC_QF_IQ2_S   = MLXC_QF_GGML + MLXC_GGML_IQ2_S,
+    MLXC_QF_IQ3_XXS = MLXC_QF_GGML + MLXC_GGML_IQ3_XXS,
+    MLXC_QF_IQ3_S   = MLXC_QF_GGML + MLXC_GGML_IQ3_S,
+    MLXC_QF_IQ1_S   = MLXC_QF_GGML + MLXC_GGML_IQ1_S,
+    MLXC_QF_IQ1_M   = MLXC_QF_GGML + MLXC_GGML_IQ1_M,
+    MLXC_QF_TQ1_0   = MLXC_QF_GGML + MLXC_GGML_TQ1_0,
+    MLXC_QF_TQ2_0   = MLXC_QF_GGML + MLXC_GGML_TQ2_0,
     MLXC_QF_LIMIT  = MLXC_QF_GGML + MLXC_GGML_TYPE_LIMIT
 } mlxc_qformat;
 

@@ -182,6 +182,91 @@ typedef struct mlxc_block_iq4_xs {
 } mlxc_block_iq4_xs;
 MLXC_QB_ASSERT(sizeof(mlxc_block_iq4_xs) == 136, "IQ4_XS block is 136 bytes");
 
+/* The code-book formats, 256 values a block: their values are points of
+ * fixed code books (quant_grids.h) with per-group scales and sign patterns;
+ * src/quant/quant_iq.h decodes them. */
+
+/* IQ2_XXS: per 32 values two words: 4 point bytes (8 values each), then 4
+ * 7-bit sign groups and a 4-bit scale in the top bits. */
+typedef struct mlxc_block_iq2_xxs {
+    uint16_t d;
+    uint16_t qs[MLXC_QK_K / 8];
+} mlxc_block_iq2_xxs;
+MLXC_QB_ASSERT(sizeof(mlxc_block_iq2_xxs) == 66, "IQ2_XXS block is 66 bytes");
+
+/* IQ2_XS: per 8 values a 9-bit point and 7-bit sign group; a 4-bit scale
+ * per 16 values. */
+typedef struct mlxc_block_iq2_xs {
+    uint16_t d;
+    uint16_t qs[MLXC_QK_K / 8];
+    uint8_t  scales[MLXC_QK_K / 32];
+} mlxc_block_iq2_xs;
+MLXC_QB_ASSERT(sizeof(mlxc_block_iq2_xs) == 74, "IQ2_XS block is 74 bytes");
+
+/* IQ2_S: qs holds 32 point bytes then 32 sign bytes; qh 2 high point bits
+ * per 8 values; a 4-bit scale per 16 values. */
+typedef struct mlxc_block_iq2_s {
+    uint16_t d;
+    uint8_t  qs[MLXC_QK_K / 4];
+    uint8_t  qh[MLXC_QK_K / 32];
+    uint8_t  scales[MLXC_QK_K / 32];
+} mlxc_block_iq2_s;
+MLXC_QB_ASSERT(sizeof(mlxc_block_iq2_s) == 82, "IQ2_S block is 82 bytes");
+
+/* IQ3_XXS: 64 point bytes (4 values each), then per 32 values a word of 4
+ * 7-bit sign groups and a 4-bit scale. */
+typedef struct mlxc_block_iq3_xxs {
+    uint16_t d;
+    uint8_t  qs[3 * MLXC_QK_K / 8];
+} mlxc_block_iq3_xxs;
+MLXC_QB_ASSERT(sizeof(mlxc_block_iq3_xxs) == 98, "IQ3_XXS block is 98 bytes");
+
+/* IQ3_S: 64 point bytes, their ninth bits, a sign byte per 8 values, a 4-bit
+ * scale per 32. */
+typedef struct mlxc_block_iq3_s {
+    uint16_t d;
+    uint8_t  qs[MLXC_QK_K / 4];
+    uint8_t  qh[MLXC_QK_K / 32];
+    uint8_t  signs[MLXC_QK_K / 8];
+    uint8_t  scales[MLXC_QK_K / 64];
+} mlxc_block_iq3_s;
+MLXC_QB_ASSERT(sizeof(mlxc_block_iq3_s) == 110, "IQ3_S block is 110 bytes");
+
+/* IQ1_S: 32 point bytes; per 32 values a word of 4 x 3 high point bits, a
+ * 3-bit scale and the delta's sign. */
+typedef struct mlxc_block_iq1_s {
+    uint16_t d;
+    uint8_t  qs[MLXC_QK_K / 8];
+    uint16_t qh[MLXC_QK_K / 32];
+} mlxc_block_iq1_s;
+MLXC_QB_ASSERT(sizeof(mlxc_block_iq1_s) == 50, "IQ1_S block is 50 bytes");
+
+/* IQ1_M: no d field: its 16 bits are the top nibbles of the 4 scale words
+ * (each also holding four 3-bit scales, one per 16 values); qh holds a
+ * nibble per 8 values (3 high point bits, the delta's sign). */
+typedef struct mlxc_block_iq1_m {
+    uint8_t qs[MLXC_QK_K / 8];
+    uint8_t qh[MLXC_QK_K / 16];
+    uint8_t scales[MLXC_QK_K / 32];
+} mlxc_block_iq1_m;
+MLXC_QB_ASSERT(sizeof(mlxc_block_iq1_m) == 56, "IQ1_M block is 56 bytes");
+
+/* TQ1_0 (ternary): 5 base-3 digits a byte (stored as ceil(v * 256 / 243)),
+ * 4 in each qh byte; w = d * (digit - 1). */
+typedef struct mlxc_block_tq1_0 {
+    uint8_t  qs[(MLXC_QK_K - 4 * MLXC_QK_K / 64) / 5];
+    uint8_t  qh[MLXC_QK_K / 64];
+    uint16_t d;
+} mlxc_block_tq1_0;
+MLXC_QB_ASSERT(sizeof(mlxc_block_tq1_0) == 54, "TQ1_0 block is 54 bytes");
+
+/* TQ2_0 (ternary): 2-bit digits; w = d * (digit - 1). */
+typedef struct mlxc_block_tq2_0 {
+    uint8_t  qs[MLXC_QK_K / 4];
+    uint16_t d;
+} mlxc_block_tq2_0;
+MLXC_QB_ASSERT(sizeof(mlxc_block_tq2_0) == 66, "TQ2_0 block is 66 bytes");
+
 /* MXFP4 (GGML): e8m0 shared exponent, 32 e2m1 codes; element j in the low
  * nibble of qs[j], element j + 16 in the high nibble. */
 typedef struct mlxc_block_mxfp4 {

@@ -1,6 +1,7 @@
 /* GGML block formats on the CPU: reference dequantize for every block type in
- * quant_blocks.h, and quantize for the types the gguf Python package
- * quantizes (Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 MXFP4), float for float as that package
+ * quant_blocks.h (the code-book formats, TQ and NVFP4 through quant_iq.h),
+ * and quantize for the types the gguf Python package quantizes (Q4_0 Q4_1
+ * Q5_0 Q5_1 Q8_0 MXFP4 TQ1_0 TQ2_0), float for float as that package
  * computes them (f32 arithmetic, one rounding per operation), so the bytes
  * match gguf.quants.quantize and the floats gguf.quants.dequantize. */
 #include <math.h>
@@ -9,8 +10,16 @@
 #include "mlxc/quant.h"
 #include "core/internal.h"
 #include "quant/quant_blocks.h"
+#define MLXC_QI_F16(h) mlxc_f16_to_f32((uint16_t)(h))
+#include "quant/quant_iq.h"
 
-static const int8_t k_e2m1_x2[16] = MLXC_E2M1_X2_INIT;
+_Static_assert((int)MLXC_QI_IQ2_XXS == (int)MLXC_GGML_IQ2_XXS && (int)MLXC_QI_IQ2_XS == (int)MLXC_GGML_IQ2_XS &&
+                   (int)MLXC_QI_IQ2_S == (int)MLXC_GGML_IQ2_S && (int)MLXC_QI_IQ3_XXS == (int)MLXC_GGML_IQ3_XXS &&
+                   (int)MLXC_QI_IQ3_S == (int)MLXC_GGML_IQ3_S && (int)MLXC_QI_IQ1_S == (int)MLXC_GGML_IQ1_S &&
+                   (int)MLXC_QI_IQ1_M == (int)MLXC_GGML_IQ1_M && (int)MLXC_QI_TQ1_0 == (int)MLXC_GGML_TQ1_0 &&
+                   (int)MLXC_QI_TQ2_0 == (int)MLXC_GGML_TQ2_0 && (int)MLXC_QI_NVFP4 == (int)MLXC_GGML_NVFP4,
+               "quant_iq.h numbers the formats as ggml does");
+
 static const int8_t k_iq4nl[16] = MLXC_IQ4NL_INIT;
 
 static float h2f(uint16_t h) { return mlxc_f16_to_f32(h); }
@@ -192,28 +201,8 @@ static void deq_mxfp4(const void *s, size_t i, float *y) {
     LOAD_BLOCK(mlxc_block_mxfp4, b, s, i);
     float d = e8m0_half(b.e);
     for (int j = 0; j < 16; j++) {
-        y[j] = d * (float)k_e2m1_x2[b.qs[j] & 15];
-        y[j + 16] = d * (float)k_e2m1_x2[b.qs[j] >> 4];
-    }
-}
-
-/* Unsigned e4m3 (bias 7), halved for the doubled code book; 0x7F reads 0. */
-static float ue4m3_half(uint8_t x) {
-    int e = (x >> 3) & 15, m = x & 7;
-    if (x == 0 || x == 0x7F) return 0.0f;
-    float v = e == 0 ? ldexpf((float)m, -9) : ldexpf(1.0f + (float)m / 8.0f, e - 7);
-    return v * 0.5f;
-}
-
-static void deq_nvfp4(const void *s, size_t i, float *y) {
-    LOAD_BLOCK(mlxc_block_nvfp4, b, s, i);
-    for (int sb = 0; sb < 4; sb++) {
-        float d = ue4m3_half(b.d[sb]);
-        for (int j = 0; j < 8; j++) {
-            uint8_t q = b.qs[8 * sb + j];
-            y[16 * sb + j] = d * (float)k_e2m1_x2[q & 15];
-            y[16 * sb + j + 8] = d * (float)k_e2m1_x2[q >> 4];
-        }
+        y[j] = d * (float)mlxc_qi_e2m1x2[b.qs[j] & 15];
+        y[j + 16] = d * (float)mlxc_qi_e2m1x2[b.qs[j] >> 4];
     }
 }
 
@@ -234,7 +223,6 @@ static deq_fn deq_for(uint32_t t) {
     case MLXC_GGML_IQ4_NL: return deq_iq4_nl;
     case MLXC_GGML_IQ4_XS: return deq_iq4_xs;
     case MLXC_GGML_MXFP4: return deq_mxfp4;
-    case MLXC_GGML_NVFP4: return deq_nvfp4;
     default: return NULL;
     }
 }
@@ -258,9 +246,15 @@ mlxc_status mlxc_ggml_dequantize(uint32_t type, const void *src, size_t src_byte
     mlxc_status st = check_sizes("mlxc_ggml_dequantize", type, n, src_bytes, &blk, &tsz);
     if (st) return st;
     deq_fn f = deq_for(type);
-    if (!f) return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "mlxc_ggml_dequantize: no CPU reference for %s",
-                                  mlxc_ggml_type_name(type));
-    for (size_t b = 0; b < n / blk; b++) f(src, b, y + b * blk);
+    if (f) {
+        for (size_t b = 0; b < n / blk; b++) f(src, b, y + b * blk);
+        return MLXC_OK;
+    }
+    if (!mlxc_qi_has(type))
+        return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "mlxc_ggml_dequantize: no CPU reference for %s",
+                              mlxc_ggml_type_name(type));
+    for (size_t b = 0; b < n / blk; b++)
+        for (uint32_t j = 0; j < blk; j += 8) mlxc_qi_deq8(type, (const uint8_t *)src + b * tsz, j, y + b * blk + j);
     return MLXC_OK;
 }
 
@@ -359,14 +353,66 @@ static void q_mxfp4(const float *x, void *dst) {
     uint8_t q[32];
     for (int j = 0; j < 32; j++) {
         int best = 0;
-        float be = fabsf(d * (float)k_e2m1_x2[0] - x[j]);
+        float be = fabsf(d * (float)mlxc_qi_e2m1x2[0] - x[j]);
         for (int k = 1; k < 16; k++) {
-            float e = fabsf(d * (float)k_e2m1_x2[k] - x[j]);
+            float e = fabsf(d * (float)mlxc_qi_e2m1x2[k] - x[j]);
             if (e < be) { be = e; best = k; }
         }
         q[j] = (uint8_t)best;
     }
     for (int j = 0; j < 16; j++) b.qs[j] = (uint8_t)(q[j] | q[j + 16] << 4);
+    memcpy(dst, &b, sizeof b);
+}
+
+/* The ternary formats: d = max |x|, each value rounded (half away from
+ * zero) to -1, 0 or 1 of d, stored as that plus one. */
+static float tq_digits(const float *x, uint8_t q[256]) {
+    float d = 0.0f;
+    for (int j = 0; j < 256; j++) d = fmaxf(d, fabsf(x[j]));
+    const float id = d == 0.0f ? 0.0f : 1.0f / d;
+    for (int j = 0; j < 256; j++) {
+        const float r = roundf(x[j] * id);
+        q[j] = (uint8_t)(r >= 1.0f ? 2 : r <= -1.0f ? 0 : 1);
+    }
+    return d;
+}
+
+/* TQ1_0: 5 digits a byte, the first digit most significant, the byte
+ * ceil(v * 256 / 243) so that multiplying by 3^k brings digit k to the top:
+ * bytes 0..31 hold values j + 32k (k = 0..4), bytes 32..47 values
+ * 160 + j + 16k, bytes 48..51 values 240 + j + 4k (k = 0..3). */
+static void q_tq1_0(const float *x, void *dst) {
+    mlxc_block_tq1_0 b;
+    uint8_t q[256];
+    const float d = tq_digits(x, q);
+    static const uint32_t w[5] = {81, 27, 9, 3, 1};
+    for (int j = 0; j < 48; j++) {
+        const int base = j < 32 ? j : 160 + (j - 32), step = j < 32 ? 32 : 16;
+        uint32_t v = 0;
+        for (int k = 0; k < 5; k++) v += q[base + step * k] * w[k];
+        b.qs[j] = (uint8_t)((v * 256 + 242) / 243);
+    }
+    for (int j = 0; j < 4; j++) {
+        uint32_t v = 0;
+        for (int k = 0; k < 4; k++) v += q[240 + j + 4 * k] * w[k];
+        b.qh[j] = (uint8_t)((v * 256 + 242) / 243);
+    }
+    b.d = mlxc_f32_to_f16(d);
+    memcpy(dst, &b, sizeof b);
+}
+
+/* TQ2_0: value 128c + 32k + j in bits 2k of byte 32c + j. */
+static void q_tq2_0(const float *x, void *dst) {
+    mlxc_block_tq2_0 b;
+    uint8_t q[256];
+    const float d = tq_digits(x, q);
+    for (int c = 0; c < 2; c++)
+        for (int j = 0; j < 32; j++) {
+            uint32_t v = 0;
+            for (int k = 0; k < 4; k++) v |= (uint32_t)q[128 * c + 32 * k + j] << (2 * k);
+            b.qs[32 * c + j] = (uint8_t)v;
+        }
+    b.d = mlxc_f32_to_f16(d);
     memcpy(dst, &b, sizeof b);
 }
 
@@ -380,6 +426,8 @@ static q_fn q_for(uint32_t t) {
     case MLXC_GGML_Q5_1: return q_q5_1;
     case MLXC_GGML_Q8_0: return q_q8_0;
     case MLXC_GGML_MXFP4: return q_mxfp4;
+    case MLXC_GGML_TQ1_0: return q_tq1_0;
+    case MLXC_GGML_TQ2_0: return q_tq2_0;
     default: return NULL;
     }
 }

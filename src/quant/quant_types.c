@@ -84,6 +84,8 @@ bool mlxc_qformat_can_dequantize(mlxc_qformat f) {
     case MLXC_QF_Q4_0: case MLXC_QF_Q4_1: case MLXC_QF_Q5_0: case MLXC_QF_Q5_1: case MLXC_QF_Q8_0:
     case MLXC_QF_Q2_K: case MLXC_QF_Q3_K: case MLXC_QF_Q4_K: case MLXC_QF_Q5_K: case MLXC_QF_Q6_K:
     case MLXC_QF_IQ4_NL: case MLXC_QF_IQ4_XS: case MLXC_QF_MXFP4: case MLXC_QF_NVFP4: case MLXC_QF_Q4_0_TILES:
+    case MLXC_QF_IQ2_XXS: case MLXC_QF_IQ2_XS: case MLXC_QF_IQ2_S: case MLXC_QF_IQ3_XXS: case MLXC_QF_IQ3_S:
+    case MLXC_QF_IQ1_S: case MLXC_QF_IQ1_M: case MLXC_QF_TQ1_0: case MLXC_QF_TQ2_0:
         return true;
     default: return false;
     }
