@@ -24,6 +24,14 @@ the activations stay finite; the text they produce means nothing).
     --vocab a GGUF whose tokenizer.* metadata is copied (default: the
             llama SentencePiece vocabulary of ../shared/data/vocab)
 
+    python3 scripts/make_random_models.py tiny books OUT.gguf --deq TWIN.gguf
+
+    books   for tests: every GGML type that llama.cpp's recipes do not name
+            here, one per tensor in turn (IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS,
+            IQ3_S, IQ1_S, IQ1_M, TQ1_0, TQ2_0, NVFP4; the embedding TQ2_0,
+            the output head IQ3_S), and with --deq a twin holding the same
+            values dequantized by gguf.quants.dequantize as F32
+
     python3 scripts/make_random_models.py SHAPE mlx4 OUT_DIR --tokenizer DIR
 
     mlx4    an MLX directory as mlx-lm's convert -q writes it (affine 4-bit,
@@ -50,9 +58,12 @@ SHAPES = {
     "smollm2": dict(hidden=576, layers=30, ffn=1536, heads=9, kv=3, rope=100000.0, ctx=8192, tied=True),
     "tiny": dict(hidden=256, layers=2, ffn=768, heads=4, kv=2),  # for checking the script
 }
-# bytes and values per block; the f16 scale fields set below
-BLOCK = {T.Q4_0: (18, 32), T.Q4_1: (20, 32), T.Q8_0: (34, 32), T.Q4_K: (144, 256), T.Q5_K: (176, 256),
-         T.Q6_K: (210, 256)}
+# the code-book, ternary and NVFP4 types: (offset of the f16 d, its range),
+# chosen so that a weight is about 0.02 to 0.05 as in the types above
+BOOKS = [T.IQ2_XXS, T.IQ2_XS, T.IQ2_S, T.IQ3_XXS, T.IQ3_S, T.IQ1_S, T.IQ1_M, T.TQ1_0, T.TQ2_0, T.NVFP4]
+BOOK_D = {T.IQ2_XXS: (0, 4e-4, 6e-4), T.IQ2_XS: (0, 4e-4, 6e-4), T.IQ2_S: (0, 4e-4, 6e-4),
+          T.IQ3_XXS: (0, 2e-4, 3e-4), T.IQ3_S: (0, 2e-4, 3e-4), T.IQ1_S: (0, 3e-3, 5e-3),
+          T.IQ1_M: (None, 3e-3, 5e-3), T.TQ1_0: (52, 0.02, 0.04), T.TQ2_0: (64, 0.02, 0.04)}
 
 
 def f16_bytes(rng, n, lo, hi):
@@ -60,11 +71,22 @@ def f16_bytes(rng, n, lo, hi):
 
 
 def random_blocks(rng, qt, rows, cols):
-    nb, vals = BLOCK[qt]
+    vals, nb = gguf.GGML_QUANT_SIZES[qt]
     assert cols % vals == 0, (qt, cols)
     n = rows * cols // vals
     b = rng.integers(0, 256, size=(n, nb), dtype=np.uint8)
-    if qt == T.Q4_0:
+    if qt in BOOK_D:
+        off, lo, hi = BOOK_D[qt]
+        d = f16_bytes(rng, n, lo, hi)
+        if off is not None:
+            b[:, off:off + 2] = d
+        else:  # IQ1_M: d is the top nibbles of the four scale words (bytes 48..55)
+            dv = d.view(np.uint16).reshape(n)
+            for i in range(4):
+                b[:, 49 + 2 * i] = (b[:, 49 + 2 * i] & 0x0F) | (((dv >> (4 * i)) & 0xF) << 4).astype(np.uint8)
+    elif qt == T.NVFP4:
+        b[:, 0:4] = rng.integers(0x08, 0x10, size=(n, 4), dtype=np.uint8)  # unsigned e4m3 0.008 .. 0.015
+    elif qt == T.Q4_0:
         b[:, 0:2] = f16_bytes(rng, n, 0.004, 0.006)
     elif qt == T.Q4_1:
         # d * q + m with q in 0..15: m near -7.5 d centres the values on 0 as Q4_0's do
@@ -135,35 +157,9 @@ def write_mlx4(s, out, tok_dir, rng, group=64):
     print(f"{out}: {size / 1e9:.2f} GB", file=sys.stderr)
 
 
-def main():
-    here = os.path.dirname(os.path.abspath(__file__))
-    ap = argparse.ArgumentParser()
-    ap.add_argument("shape", choices=SHAPES)
-    ap.add_argument("type", choices=["q4_0", "q4_1", "q8_0", "q4_k_m", "q5_k_m", "f16", "mlx4"])
-    ap.add_argument("out")
-    ap.add_argument("--vocab", default=os.path.join(here, "..", "..", "shared", "data", "vocab",
-                                                    "ggml-vocab-llama-spm.gguf"))
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--tokenizer", help="mlx4: a directory with tokenizer.json and tokenizer_config.json")
-    a = ap.parse_args()
-    s = SHAPES[a.shape]
-    if a.type == "mlx4":
-        if not a.tokenizer:
-            ap.error("mlx4 needs --tokenizer DIR")
-        write_mlx4(s, a.out, a.tokenizer, np.random.default_rng(a.seed))
-        return
-    if a.type in ("q4_k_m", "q5_k_m") and s["hidden"] % 256:
-        ap.error(f"{a.type} needs a hidden size that is a multiple of 256 ({a.shape}: {s['hidden']})")
-    rng = np.random.default_rng(a.seed)
-    voc = gguf.GGUFReader(a.vocab)
-    tokens = voc.fields["tokenizer.ggml.tokens"]
-    n_vocab = len(tokens.data)
-
-    w = gguf.GGUFWriter(a.out, "llama")
+def write_header(w, a, s, voc, n_vocab):
+    """The hyperparameters and the vocabulary's tokenizer.* keys."""
     w.add_name(f"random-llama-{a.shape}-{a.type}")
-    ft = gguf.LlamaFileType
-    w.add_file_type({"q4_0": ft.MOSTLY_Q4_0, "q4_1": ft.MOSTLY_Q4_1, "q8_0": ft.MOSTLY_Q8_0,
-                     "q4_k_m": ft.MOSTLY_Q4_K_M, "q5_k_m": ft.MOSTLY_Q5_K_M, "f16": ft.MOSTLY_F16}[a.type])
     w.add_block_count(s["layers"])
     w.add_context_length(s.get("ctx", 4096))
     w.add_embedding_length(s["hidden"])
@@ -190,10 +186,51 @@ def main():
         else:
             w.add_key_value(name, field.parts[field.data[0]].tolist()[0], vt)
 
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    ap = argparse.ArgumentParser()
+    ap.add_argument("shape", choices=SHAPES)
+    ap.add_argument("type", choices=["q4_0", "q4_1", "q8_0", "q4_k_m", "q5_k_m", "f16", "mlx4", "books"])
+    ap.add_argument("out")
+    ap.add_argument("--vocab", default=os.path.join(here, "..", "..", "shared", "data", "vocab",
+                                                    "ggml-vocab-llama-spm.gguf"))
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--tokenizer", help="mlx4: a directory with tokenizer.json and tokenizer_config.json")
+    ap.add_argument("--deq", help="books: also write the same values dequantized to F32 here")
+    a = ap.parse_args()
+    s = SHAPES[a.shape]
+    if a.type == "mlx4":
+        if not a.tokenizer:
+            ap.error("mlx4 needs --tokenizer DIR")
+        write_mlx4(s, a.out, a.tokenizer, np.random.default_rng(a.seed))
+        return
+    if a.type in ("q4_k_m", "q5_k_m") and s["hidden"] % 256:
+        ap.error(f"{a.type} needs a hidden size that is a multiple of 256 ({a.shape}: {s['hidden']})")
+    if a.type == "books" and (s["hidden"] % 256 or s["ffn"] % 256):
+        ap.error(f"books needs hidden and FFN sizes that are multiples of 256 ({a.shape})")
+    rng = np.random.default_rng(a.seed)
+    voc = gguf.GGUFReader(a.vocab)
+    tokens = voc.fields["tokenizer.ggml.tokens"]
+    n_vocab = len(tokens.data)
+
+    ws = [gguf.GGUFWriter(a.out, "llama")] + ([gguf.GGUFWriter(a.deq, "llama")] if a.deq else [])
+    for w in ws:
+        write_header(w, a, s, voc, n_vocab)
+    w = ws[0]
+    ft = gguf.LlamaFileType
+    w.add_file_type({"q4_0": ft.MOSTLY_Q4_0, "q4_1": ft.MOSTLY_Q4_1, "q8_0": ft.MOSTLY_Q8_0,
+                     "q4_k_m": ft.MOSTLY_Q4_K_M, "q5_k_m": ft.MOSTLY_Q5_K_M, "f16": ft.MOSTLY_F16,
+                     "books": ft.GUESSED}[a.type])
+    if a.deq:
+        ws[1].add_file_type(ft.ALL_F32)
+
     h, f, L = s["hidden"], s["ffn"], s["layers"]
     hd = h // s["heads"]
-    base = {"q4_0": T.Q4_0, "q4_1": T.Q4_1, "q8_0": T.Q8_0, "q4_k_m": T.Q4_K, "q5_k_m": T.Q5_K, "f16": T.F16}[a.type]
+    base = {"q4_0": T.Q4_0, "q4_1": T.Q4_1, "q8_0": T.Q8_0, "q4_k_m": T.Q4_K, "q5_k_m": T.Q5_K, "f16": T.F16,
+            "books": T.IQ3_S}[a.type]
     head = T.Q6_K if a.type in ("q4_0", "q4_1", "q4_k_m", "q5_k_m") else base
+    books = iter(BOOKS * 16) if a.type == "books" else None
     if head == T.Q6_K and h % 256:
         head = T.Q8_0  # llama.cpp's fallback where Q6_K's blocks do not fit a row
     tied = s.get("tied", False)
@@ -202,12 +239,18 @@ def main():
         return i < L // 8 or i >= 7 * L // 8 or (i - L // 8) % 3 == 2
 
     def add(name, qt, rows, cols):
+        if books is not None and qt == base and name != "output.weight":
+            qt = T.TQ2_0 if name == "token_embd.weight" else next(books)
         if qt == T.F32:
-            w.add_tensor(name, np.ones(cols, dtype=np.float32))
+            for x in ws:
+                x.add_tensor(name, np.ones(cols, dtype=np.float32))
         elif qt == T.F16:
             w.add_tensor(name, (rng.standard_normal((rows, cols), dtype=np.float32) * 0.02).astype(np.float16))
         else:
-            w.add_tensor(name, random_blocks(rng, qt, rows, cols), raw_dtype=qt)
+            b = random_blocks(rng, qt, rows, cols)
+            w.add_tensor(name, b, raw_dtype=qt)
+            if a.deq:
+                ws[1].add_tensor(name, np.ascontiguousarray(gguf.quants.dequantize(b, qt), dtype=np.float32))
 
     add("token_embd.weight", head if tied else base, n_vocab, h)
     for i in range(L):
@@ -225,10 +268,11 @@ def main():
     add("output_norm.weight", T.F32, 1, h)
     if not tied:
         add("output.weight", head, n_vocab, h)
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
+    for x in ws:
+        x.write_header_to_file()
+        x.write_kv_data_to_file()
+        x.write_tensors_to_file()
+        x.close()
     print(f"{a.out}: {os.path.getsize(a.out) / 1e9:.2f} GB", file=sys.stderr)
 
 

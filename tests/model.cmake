@@ -14,6 +14,12 @@ add_test(NAME model_fixture_random_tiny
   COMMAND ${Python3_EXECUTABLE} ${CMAKE_SOURCE_DIR}/scripts/make_random_models.py tiny q4_0
           ${MLXC_MODEL_OUT}/random-tiny-q4_0.gguf)
 set_tests_properties(model_fixture_random_tiny PROPERTIES FIXTURES_SETUP model_fixtures TIMEOUT 300)
+# a random model in the code-book, ternary and NVFP4 GGML types, and its
+# dequantized F32 twin (test_model_llama)
+add_test(NAME model_fixture_random_books
+  COMMAND ${Python3_EXECUTABLE} ${CMAKE_SOURCE_DIR}/scripts/make_random_models.py tiny books
+          ${MLXC_MODEL_OUT}/random-tiny-books.gguf --deq ${MLXC_MODEL_OUT}/random-tiny-books-deq.gguf)
+set_tests_properties(model_fixture_random_books PROPERTIES FIXTURES_SETUP model_fixtures TIMEOUT 300)
 foreach(t test_model_llama test_model_errors)
   if(TEST ${t})
     set_tests_properties(${t} PROPERTIES FIXTURES_REQUIRED model_fixtures

@@ -11,6 +11,7 @@
 #include "mlxc/ops_qmatmul.h"
 #include "ops_test.h"
 #include "quant/quant_blocks.h"
+#include "quant/quant_grids.h"
 
 typedef struct qt_format {
     mlxc_qformat    f;
@@ -28,7 +29,10 @@ static const qt_format qt_formats[] = {
     {MLXC_QF_Q5_1, 0, 32, MLXC_U8},      {MLXC_QF_Q8_0, 0, 32, MLXC_U8},      {MLXC_QF_Q2_K, 0, 256, MLXC_U8},
     {MLXC_QF_Q3_K, 0, 256, MLXC_U8},     {MLXC_QF_Q4_K, 0, 256, MLXC_U8},     {MLXC_QF_Q5_K, 0, 256, MLXC_U8},
     {MLXC_QF_Q6_K, 0, 256, MLXC_U8},     {MLXC_QF_IQ4_NL, 0, 32, MLXC_U8},    {MLXC_QF_IQ4_XS, 0, 256, MLXC_U8},
-    {MLXC_QF_MXFP4, 0, 32, MLXC_U8},
+    {MLXC_QF_MXFP4, 0, 32, MLXC_U8},     {MLXC_QF_NVFP4, 0, 64, MLXC_U8},     {MLXC_QF_IQ2_XXS, 0, 256, MLXC_U8},
+    {MLXC_QF_IQ2_XS, 0, 256, MLXC_U8},   {MLXC_QF_IQ2_S, 0, 256, MLXC_U8},    {MLXC_QF_IQ3_XXS, 0, 256, MLXC_U8},
+    {MLXC_QF_IQ3_S, 0, 256, MLXC_U8},    {MLXC_QF_IQ1_S, 0, 256, MLXC_U8},    {MLXC_QF_IQ1_M, 0, 256, MLXC_U8},
+    {MLXC_QF_TQ1_0, 0, 256, MLXC_U8},    {MLXC_QF_TQ2_0, 0, 256, MLXC_U8},
 };
 #define QT_NFORMATS (sizeof qt_formats / sizeof *qt_formats)
 
@@ -87,7 +91,9 @@ static inline qt_weight qt_weight_rand(qt_format fmt, uint32_t n, uint32_t k) {
     case MLXC_QF_Q4_K: off[1] = offsetof(mlxc_block_q4_k, dmin), nh = 2; break;
     case MLXC_QF_Q5_K: off[1] = offsetof(mlxc_block_q5_k, dmin), nh = 2; break;
     case MLXC_QF_Q6_K: off[0] = offsetof(mlxc_block_q6_k, d); break;
-    case MLXC_QF_MXFP4: nh = 0; break;
+    case MLXC_QF_MXFP4: case MLXC_QF_NVFP4: case MLXC_QF_IQ1_M: nh = 0; break;
+    case MLXC_QF_TQ1_0: off[0] = offsetof(mlxc_block_tq1_0, d); break;
+    case MLXC_QF_TQ2_0: off[0] = offsetof(mlxc_block_tq2_0, d); break;
     default: break;
     }
     const uint32_t be = fmt.group;
@@ -95,6 +101,12 @@ static inline qt_weight qt_weight_rand(qt_format fmt, uint32_t n, uint32_t k) {
     for (size_t b = 0; b < nb; b++) {
         uint8_t *blk = w.data + b * bb;
         if (fmt.f == MLXC_QF_MXFP4) blk[0] = (uint8_t)(120 + ot_u32() % 14);
+        if (fmt.f == MLXC_QF_NVFP4)
+            for (int i = 0; i < 4; i++) blk[i] = (uint8_t)(0x28 + ot_u32() % 0x20); /* e4m3 0.03 .. 0.9 */
+        if (fmt.f == MLXC_QF_IQ1_M) { /* d: the top nibbles of the four scale words */
+            const uint16_t d = qt_half(ot_uniform(-1, 1) / 64);
+            for (int i = 0; i < 4; i++) blk[49 + 2 * i] = (uint8_t)((blk[49 + 2 * i] & 15) | ((d >> (4 * i)) & 15) << 4);
+        }
         for (size_t h = 0; h < nh; h++) qt_put16(blk + off[h], qt_half(ot_uniform(-1, 1) / 64));
     }
     return w;
@@ -123,6 +135,89 @@ static inline unsigned qt_bit(const uint8_t *p, uint64_t b) { return (p[b / 8] >
 static inline void qt_k4(const uint8_t *s, int j, double *d, double *m) {
     if (j < 4) *d = s[j] & 63, *m = s[j + 4] & 63;
     else *d = (s[j + 4] & 15) | ((s[j - 4] >> 6) << 4), *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+}
+
+/* The code books' point p, value t (quant_grids.h: value t in byte t). */
+static inline unsigned qt_point(const uint64_t *book, unsigned p, unsigned t) { return (book[p] >> (8 * t)) & 255; }
+/* Bit t of the IQ2/IQ3 sign group i: the 7 bits, then even parity. */
+static inline int qt_sign_neg(unsigned i, unsigned t) {
+    if (t < 7) return (i >> t) & 1;
+    int ones = 0;
+    for (int u = 0; u < 7; u++) ones += (i >> u) & 1;
+    return ones & 1;
+}
+static inline unsigned qt_u16(const uint8_t *p) { return p[0] | (unsigned)p[1] << 8; }
+static inline unsigned qt_u32(const uint8_t *p) { return qt_u16(p) | qt_u16(p + 2) << 16; }
+
+/* The code-book, ternary and NVFP4 blocks: value j of the block at b. */
+static inline double qt_elem_books(mlxc_qformat f, const uint8_t *b, unsigned j) {
+    static const uint64_t g2xxs[] = MLXC_IQ2XXS_GRID_INIT, g2xs[] = MLXC_IQ2XS_GRID_INIT, g2s[] = MLXC_IQ2S_GRID_INIT,
+                          g1s[] = MLXC_IQ1S_GRID_INIT;
+    static const uint32_t g3xxs[] = MLXC_IQ3XXS_GRID_INIT, g3s[] = MLXC_IQ3S_GRID_INIT;
+    const unsigned ib = j / 32, l = j / 8, t = j % 8;
+    switch (f) {
+    case MLXC_QF_IQ2_XXS: {
+        const unsigned aux = qt_u32(b + 2 + 8 * ib + 4), v = qt_point(g2xxs, b[2 + 8 * ib + l % 4], t);
+        const double a = qt_f16(b) * (0.5 + (aux >> 28)) * 0.25 * v;
+        return qt_sign_neg((aux >> (7 * (l % 4))) & 127, t) ? -a : a;
+    }
+    case MLXC_QF_IQ2_XS: {
+        const unsigned q = qt_u16(b + 2 + 2 * l), sc = (b[66 + j / 32] >> (j % 32 < 16 ? 0 : 4)) & 15;
+        const double a = qt_f16(b) * (0.5 + sc) * 0.25 * qt_point(g2xs, q & 511, t);
+        return qt_sign_neg(q >> 9, t) ? -a : a;
+    }
+    case MLXC_QF_IQ2_S: {
+        const unsigned p = b[2 + l] | ((b[66 + l / 4] >> (2 * (l % 4))) & 3) << 8;
+        const unsigned sc = (b[74 + j / 32] >> (j % 32 < 16 ? 0 : 4)) & 15;
+        const double a = qt_f16(b) * (0.5 + sc) * 0.25 * qt_point(g2s, p, t);
+        return (b[34 + l] >> t) & 1 ? -a : a;
+    }
+    case MLXC_QF_IQ3_XXS: {
+        const unsigned aux = qt_u32(b + 66 + 4 * ib), p = b[2 + j / 4];
+        const double a = qt_f16(b) * (0.5 + (aux >> 28)) * 0.5 * ((g3xxs[p] >> (8 * (j % 4))) & 255);
+        return qt_sign_neg((aux >> (7 * (l % 4))) & 127, t) ? -a : a;
+    }
+    case MLXC_QF_IQ3_S: {
+        const unsigned e = j / 4, p = b[2 + e] | ((b[66 + e / 8] >> (e % 8)) & 1) << 8;
+        const unsigned sc = (b[106 + ib / 2] >> (ib % 2 ? 4 : 0)) & 15;
+        const double a = qt_f16(b) * (1 + 2 * sc) * ((g3s[p] >> (8 * (j % 4))) & 255);
+        return (b[74 + l] >> t) & 1 ? -a : a;
+    }
+    case MLXC_QF_IQ1_S: {
+        const unsigned h = qt_u16(b + 34 + 2 * ib), p = b[2 + l] | ((h >> (3 * (l % 4))) & 7) << 8;
+        const double v = (int8_t)qt_point(g1s, p, t) + ((h & 0x8000) ? -0.125 : 0.125);
+        return qt_f16(b) * (2 * ((h >> 12) & 7) + 1) * v;
+    }
+    case MLXC_QF_IQ1_M: {
+        uint8_t d[2];
+        const unsigned dh = qt_u16(b + 48) >> 12 | (qt_u16(b + 50) >> 12) << 4 | (qt_u16(b + 52) >> 12) << 8 |
+                            (qt_u16(b + 54) >> 12) << 12;
+        d[0] = (uint8_t)dh, d[1] = (uint8_t)(dh >> 8);
+        const unsigned sc = (qt_u16(b + 48 + 2 * (j / 64)) >> (3 * ((j / 16) % 4))) & 7;
+        const unsigned h = (b[32 + l / 2] >> (l % 2 ? 4 : 0)) & 15, p = b[l] | (h & 7) << 8;
+        return qt_f16(d) * (2 * sc + 1) * ((int8_t)qt_point(g1s, p, t) + ((h & 8) ? -0.125 : 0.125));
+    }
+    case MLXC_QF_TQ1_0: {
+        /* value j: a base-3 digit of byte j % 32 (j < 160), 32 + (j - 160) % 16
+         * (j < 240) or 48 + (j - 240) % 4, the digit (j / 32, (j - 160) / 16,
+         * (j - 240) / 4) counted from the most significant */
+        unsigned byte, k;
+        if (j < 160) byte = b[j % 32], k = j / 32;
+        else if (j < 240) byte = b[32 + (j - 160) % 16], k = (j - 160) / 16;
+        else byte = b[48 + (j - 240) % 4], k = (j - 240) / 4;
+        unsigned m = byte;
+        for (unsigned u = 0; u < k; u++) m = (m * 3) & 255;
+        return qt_f16(b + 52) * ((int)((m * 3) >> 8) - 1);
+    }
+    case MLXC_QF_TQ2_0: return qt_f16(b + 64) * ((int)((b[32 * (j / 128) + j % 32] >> (2 * ((j % 128) / 32))) & 3) - 1);
+    case MLXC_QF_NVFP4: { /* unsigned e4m3 scale per 16 (bit 7 unread; bytes 0 and 0x7f read 0), e2m1 codes */
+        const unsigned s = b[j / 16], se = (s >> 3) & 15, sm = s & 7;
+        const double sc = s == 0 || s == 0x7f ? 0 : se == 0 ? ldexp(sm, -9) : ldexp(8 + sm, (int)se - 10);
+        const unsigned c = (b[4 + 8 * (j / 16) + j % 8] >> (j % 16 < 8 ? 0 : 4)) & 15;
+        return qt_e2m1(c) * sc;
+    }
+    default: return NAN;
+    }
 }
 
 /* W[r, e] in double. */
@@ -187,7 +282,7 @@ static inline double qt_elem(const qt_weight *w, uint32_t r, uint32_t e) {
         const int ls = (int)(((b[4 + ib / 2] >> (4 * (ib % 2))) & 15) | ((sh >> (2 * ib)) & 3) << 4);
         return qt_f16(b) * (ls - 32) * iq4[qt_nib(b + 8 + ib * 16, jj)];
     }
-    default: return NAN;
+    default: return qt_elem_books(w->fmt.f, b, j);
     }
 }
 

@@ -211,6 +211,44 @@ static void test_ggml_tiles(void) {
     mlxc_model_close(m1);
 }
 
+/* A random model whose every weight is one of the code-book, ternary and
+ * NVFP4 GGML types (scripts/make_random_models.py tiny books: the embedding
+ * TQ2_0, the head IQ3_S, the projections IQ2_XXS .. NVFP4 in turn) against
+ * its twin holding the same values dequantized by the gguf package as F32:
+ * the quantized gather and matmul of every such type inside a model, within
+ * the f32 bound (0 on the CPU: the kernels dequantize to the same floats),
+ * over a prompt and four decode steps. */
+static void test_code_book_formats(void) {
+    char p[1024], pd[1024];
+    snprintf(p, sizeof p, "%s/random-tiny-books.gguf", g_gen);
+    snprintf(pd, sizeof pd, "%s/random-tiny-books-deq.gguf", g_gen);
+    struct stat sb;
+    if (stat(p, &sb) != 0 || stat(pd, &sb) != 0) {
+        printf("       skip: %s or its twin is missing\n", p);
+        return;
+    }
+    ref r = {.n_prompt = 6, .steps = 4, .vocab = 32000};
+    const int32_t prompt[6] = {1, 450, 4996, 17354, 1701, 29916}, next[4] = {432, 5321, 29889, 13};
+    memcpy(r.prompt, prompt, sizeof prompt);
+    memcpy(r.greedy, next, sizeof next);
+    float *d = path_logits(pd, &r);
+    float *q = path_logits(p, &r);
+    if (q && d) {
+        double e = 0;
+        size_t agree = 0;
+        for (size_t k = 0; k < r.n_prompt + r.steps; k++) {
+            const double ek = rel_err(q + k * r.vocab, d + k * r.vocab, r.vocab);
+            if (ek > e) e = ek;
+            agree += argmax(q + k * r.vocab, r.vocab) == argmax(d + k * r.vocab, r.vocab);
+        }
+        CHECK_MSG(e <= g_tol32, "random-tiny-books vs its dequantized twin: rel err %.3g", e);
+        printf("       %-26s vs dequantized f32 %.2e, top-1 %zu/%zu\n", "random-tiny-books.gguf", e, agree,
+               r.n_prompt + r.steps);
+    }
+    free(q);
+    free(d);
+}
+
 /* The fused decode step (norms, silu and residual adds inside the
  * mat-vecs, llm_forward.c's layer_fused) against the step of separate
  * kernels, bf16 activations, the quantized fixtures.  On the CPU
@@ -1070,6 +1108,7 @@ int main(void) {
     RUN(test_fused_step_q8);
     RUN(test_ggml_as_affine);
     RUN(test_ggml_tiles);
+    RUN(test_code_book_formats);
     RUN(test_chunked_prefill);
     RUN(test_half_caches);
     RUN(test_half_weights);
@@ -1096,6 +1135,7 @@ int main(void) {
         RUN(test_fused_step_q8);
         RUN(test_ggml_as_affine);
         RUN(test_ggml_tiles);
+        RUN(test_code_book_formats);
         RUN(test_chunked_prefill);
         RUN(test_half_caches);
         RUN(test_half_weights);

@@ -273,7 +273,9 @@ static void errors(void) {
     CHECK_ERR(mlxc_qmatmul(enc, x, &v, y, 2, 4, 128), MLXC_ERR_INVALID_ARGUMENT);
     v = w, v.group_size = 16;
     CHECK_ERR(mlxc_qmatmul(enc, x, &v, y, 2, 4, 128), MLXC_ERR_INVALID_ARGUMENT);
-    v = w, v.format = (mlxc_qformat)99;
+    v = w, v.format = (mlxc_qformat)(MLXC_QF_GGML + MLXC_GGML_Q1_0); /* no reference, no kernel */
+    CHECK_ERR(mlxc_qmatmul(enc, x, &v, y, 2, 4, 128), MLXC_ERR_UNSUPPORTED);
+    v = w, v.format = (mlxc_qformat)12345;
     CHECK_ERR(mlxc_qmatmul(enc, x, &v, y, 2, 4, 128), MLXC_ERR_UNSUPPORTED);
     v = w, v.format = MLXC_QF_F32;
     CHECK_ERR(mlxc_qmatmul(enc, x, &v, y, 2, 4, 128), MLXC_ERR_UNSUPPORTED);

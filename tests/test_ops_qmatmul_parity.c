@@ -35,6 +35,16 @@ static uint32_t qt_kernel_code(mlxc_qformat f) {
     case MLXC_QF_IQ4_NL: return MLXC_QMMF_IQ4_NL;
     case MLXC_QF_IQ4_XS: return MLXC_QMMF_IQ4_XS;
     case MLXC_QF_MXFP4: return MLXC_QMMF_GGML_MXFP4;
+    case MLXC_QF_NVFP4: return MLXC_QMMF_GGML_NVFP4;
+    case MLXC_QF_IQ2_XXS: return MLXC_QMMF_IQ2_XXS;
+    case MLXC_QF_IQ2_XS: return MLXC_QMMF_IQ2_XS;
+    case MLXC_QF_IQ2_S: return MLXC_QMMF_IQ2_S;
+    case MLXC_QF_IQ3_XXS: return MLXC_QMMF_IQ3_XXS;
+    case MLXC_QF_IQ3_S: return MLXC_QMMF_IQ3_S;
+    case MLXC_QF_IQ1_S: return MLXC_QMMF_IQ1_S;
+    case MLXC_QF_IQ1_M: return MLXC_QMMF_IQ1_M;
+    case MLXC_QF_TQ1_0: return MLXC_QMMF_TQ1_0;
+    case MLXC_QF_TQ2_0: return MLXC_QMMF_TQ2_0;
     default: return 0;
     }
 }
@@ -74,9 +84,11 @@ static void one(const qt_format *f, uint32_t m, uint32_t n, uint32_t k, mlxc_dty
         OT_RUN(gpu, mlxc_qmatmul(enc, x.g.b, &wg.w, y.g.b, m, n, k));
     } else {
         char name[48], fmt[16];
-        /* the kernels' name for the format: lower case, GGML's MXFP4 "gmxfp4" */
+        /* the kernels' name for the format: lower case, GGML's MXFP4 and
+         * NVFP4 "gmxfp4" and "gnvfp4" */
         if (f->f == MLXC_QF_MLX_AFFINE) snprintf(fmt, sizeof fmt, "affine%u", f->bits);
         else if (f->f == MLXC_QF_MXFP4) snprintf(fmt, sizeof fmt, "gmxfp4");
+        else if (f->f == MLXC_QF_NVFP4) snprintf(fmt, sizeof fmt, "gnvfp4");
         else {
             const char *s = mlxc_qformat_name(f->f);
             size_t i = 0;

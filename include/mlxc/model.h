@@ -5,7 +5,7 @@
  * A model is weights + hyperparameters + tokenizer from one GGUF file or one
  * Hugging Face / MLX directory (config.json, f32/f16/bf16 safetensors, sharded
  * or not, tokenizer.json).  Weights may be quantized: GGUF block types
- * (Q4_0 .. Q8_0, the K-quants, IQ4_NL/XS, MXFP4) and MLX (weight, scales,
+ * (Q4_0 .. Q8_0, the K-quants, IQ1 .. IQ4, TQ1_0/TQ2_0, MXFP4, NVFP4) and MLX (weight, scales,
  * biases) triples (config "quantization": affine 2-8 bits, mxfp4, nvfp4,
  * mxfp8) stay packed on the device and multiply through mlxc_qmatmul; a
  * quantized embedding is gathered row by row, a tied output head multiplies

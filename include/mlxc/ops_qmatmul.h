@@ -28,12 +28,15 @@
  *   MLXC_QF_MLX_MXFP8 MLX mxfp8: fp8 e4m3 values (one byte each) times
  *                     2^(s - 127), s one uint8 per group of 32.
  *   MLXC_QF_Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K,
- *   IQ4_NL, IQ4_XS, MXFP4
+ *   IQ4_NL, IQ4_XS, MXFP4, NVFP4, IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S,
+ *   IQ1_S, IQ1_M, TQ1_0, TQ2_0
  *                     GGML blocks as a GGUF file stores them
  *                     (src/quant/quant_blocks.h, scales inside the blocks):
- *                     k a multiple of 32, or 256 for the K-quants and
- *                     IQ4_XS; `scales`, `biases`, `bits` and `group_size`
- *                     are ignored.
+ *                     k a multiple of 32, 64 for NVFP4, or 256 for the
+ *                     K-quants, IQ4_XS, the IQ1/IQ2/IQ3 and the TQ formats;
+ *                     `scales`, `biases`, `bits` and `group_size` are
+ *                     ignored.  These read through the general kernels
+ *                     (no tensor-core mat-vec, no fused form).
  *
  * For the MLX formats `bits` and `group_size` must be the mode's own (0
  * picks them) except for the affine mode where both are required.  `data`

@@ -83,6 +83,16 @@ enum {
     MLXC_QMMF_IQ4_XS,
     MLXC_QMMF_GGML_MXFP4,
     MLXC_QMMF_Q4_0T,      /* Q4_0 in 16-row tiles (MLXC_Q4T_*, quant_blocks.h)    */
+    MLXC_QMMF_IQ2_XXS,    /* the code-book, ternary and GGML NVFP4 blocks, read   */
+    MLXC_QMMF_IQ2_XS,     /* through src/quant/quant_iq.h (mlxc_qf_qi_type)       */
+    MLXC_QMMF_IQ2_S,
+    MLXC_QMMF_IQ3_XXS,
+    MLXC_QMMF_IQ3_S,
+    MLXC_QMMF_IQ1_S,
+    MLXC_QMMF_IQ1_M,
+    MLXC_QMMF_TQ1_0,
+    MLXC_QMMF_TQ2_0,
+    MLXC_QMMF_GGML_NVFP4,
     MLXC_QMMF_COUNT
 };
 
@@ -203,8 +213,11 @@ MLXC_QF_HD static inline uint32_t mlxc_qf_block_elems(uint32_t f) {
     switch (f) {
     case MLXC_QMMF_Q4_0: case MLXC_QMMF_Q4_1: case MLXC_QMMF_Q5_0: case MLXC_QMMF_Q5_1: case MLXC_QMMF_Q8_0:
     case MLXC_QMMF_IQ4_NL: case MLXC_QMMF_GGML_MXFP4: case MLXC_QMMF_Q4_0T: return 32;
+    case MLXC_QMMF_GGML_NVFP4: return MLXC_QK_NVFP4;
     case MLXC_QMMF_Q2_K: case MLXC_QMMF_Q3_K: case MLXC_QMMF_Q4_K: case MLXC_QMMF_Q5_K: case MLXC_QMMF_Q6_K:
-    case MLXC_QMMF_IQ4_XS: return MLXC_QK_K;
+    case MLXC_QMMF_IQ4_XS: case MLXC_QMMF_IQ2_XXS: case MLXC_QMMF_IQ2_XS: case MLXC_QMMF_IQ2_S:
+    case MLXC_QMMF_IQ3_XXS: case MLXC_QMMF_IQ3_S: case MLXC_QMMF_IQ1_S: case MLXC_QMMF_IQ1_M:
+    case MLXC_QMMF_TQ1_0: case MLXC_QMMF_TQ2_0: return MLXC_QK_K;
     default: return 0;
     }
 }
@@ -223,6 +236,33 @@ MLXC_QF_HD static inline uint32_t mlxc_qf_block_bytes(uint32_t f) {
     case MLXC_QMMF_IQ4_NL: return sizeof(mlxc_block_iq4_nl);
     case MLXC_QMMF_IQ4_XS: return sizeof(mlxc_block_iq4_xs);
     case MLXC_QMMF_GGML_MXFP4: return sizeof(mlxc_block_mxfp4);
+    case MLXC_QMMF_IQ2_XXS: return sizeof(mlxc_block_iq2_xxs);
+    case MLXC_QMMF_IQ2_XS: return sizeof(mlxc_block_iq2_xs);
+    case MLXC_QMMF_IQ2_S: return sizeof(mlxc_block_iq2_s);
+    case MLXC_QMMF_IQ3_XXS: return sizeof(mlxc_block_iq3_xxs);
+    case MLXC_QMMF_IQ3_S: return sizeof(mlxc_block_iq3_s);
+    case MLXC_QMMF_IQ1_S: return sizeof(mlxc_block_iq1_s);
+    case MLXC_QMMF_IQ1_M: return sizeof(mlxc_block_iq1_m);
+    case MLXC_QMMF_TQ1_0: return sizeof(mlxc_block_tq1_0);
+    case MLXC_QMMF_TQ2_0: return sizeof(mlxc_block_tq2_0);
+    case MLXC_QMMF_GGML_NVFP4: return sizeof(mlxc_block_nvfp4);
+    default: return 0;
+    }
+}
+/* The ggml type number that src/quant/quant_iq.h decodes format f as; 0
+ * for the formats the kernels decode themselves. */
+MLXC_QF_HD static inline uint32_t mlxc_qf_qi_type(uint32_t f) {
+    switch (f) {
+    case MLXC_QMMF_IQ2_XXS: return MLXC_QI_IQ2_XXS;
+    case MLXC_QMMF_IQ2_XS: return MLXC_QI_IQ2_XS;
+    case MLXC_QMMF_IQ3_XXS: return MLXC_QI_IQ3_XXS;
+    case MLXC_QMMF_IQ1_S: return MLXC_QI_IQ1_S;
+    case MLXC_QMMF_IQ3_S: return MLXC_QI_IQ3_S;
+    case MLXC_QMMF_IQ2_S: return MLXC_QI_IQ2_S;
+    case MLXC_QMMF_IQ1_M: return MLXC_QI_IQ1_M;
+    case MLXC_QMMF_TQ1_0: return MLXC_QI_TQ1_0;
+    case MLXC_QMMF_TQ2_0: return MLXC_QI_TQ2_0;
+    case MLXC_QMMF_GGML_NVFP4: return MLXC_QI_NVFP4;
     default: return 0;
     }
 }

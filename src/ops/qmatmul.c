@@ -24,6 +24,11 @@ static const struct {
     {MLXC_QF_Q5_K, MLXC_QMMF_Q5_K, "q5_k"},           {MLXC_QF_Q6_K, MLXC_QMMF_Q6_K, "q6_k"},
     {MLXC_QF_IQ4_NL, MLXC_QMMF_IQ4_NL, "iq4_nl"},     {MLXC_QF_IQ4_XS, MLXC_QMMF_IQ4_XS, "iq4_xs"},
     {MLXC_QF_MXFP4, MLXC_QMMF_GGML_MXFP4, "gmxfp4"},   {MLXC_QF_Q4_0_TILES, MLXC_QMMF_Q4_0T, "q4_0t"},
+    {MLXC_QF_IQ2_XXS, MLXC_QMMF_IQ2_XXS, "iq2_xxs"},  {MLXC_QF_IQ2_XS, MLXC_QMMF_IQ2_XS, "iq2_xs"},
+    {MLXC_QF_IQ2_S, MLXC_QMMF_IQ2_S, "iq2_s"},        {MLXC_QF_IQ3_XXS, MLXC_QMMF_IQ3_XXS, "iq3_xxs"},
+    {MLXC_QF_IQ3_S, MLXC_QMMF_IQ3_S, "iq3_s"},        {MLXC_QF_IQ1_S, MLXC_QMMF_IQ1_S, "iq1_s"},
+    {MLXC_QF_IQ1_M, MLXC_QMMF_IQ1_M, "iq1_m"},        {MLXC_QF_TQ1_0, MLXC_QMMF_TQ1_0, "tq1_0"},
+    {MLXC_QF_TQ2_0, MLXC_QMMF_TQ2_0, "tq2_0"},        {MLXC_QF_NVFP4, MLXC_QMMF_GGML_NVFP4, "gnvfp4"},
 };
 
 /* The kernel code of f, 0 when no kernel takes it; *name its kernel name part. */
@@ -117,10 +122,10 @@ static mlxc_status qmm_check_weight(const mlxc_qmm_weight *w, uint32_t n, uint32
     p->group = group;
     p->row_bytes = (uint32_t)row;
     /* MLX: uint32 words; GGML: blocks holding an f16 are 2-byte aligned,
-     * MXFP4's (bytes only) are not; Q4_0 tiles are copied in 16-byte units. */
-    mlxc_status s =
-        qmm_check_view("the weight data", w->data, row * n, false,
-                       mlx ? 4 : f == MLXC_QMMF_GGML_MXFP4 ? 1 : f == MLXC_QMMF_Q4_0T ? 16 : 2);
+     * MXFP4's (bytes only) are not, nor are those read a byte at a time
+     * (quant_iq.h); Q4_0 tiles are copied in 16-byte units. */
+    const size_t align = mlx ? 4 : f == MLXC_QMMF_GGML_MXFP4 || mlxc_qf_qi_type(f) ? 1 : f == MLXC_QMMF_Q4_0T ? 16 : 2;
+    mlxc_status s = qmm_check_view("the weight data", w->data, row * n, false, align);
     if (s || !mlx) return s;
 
     const uint64_t ng = (uint64_t)n * (k / group);

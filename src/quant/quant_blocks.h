@@ -186,6 +186,12 @@ MLXC_QB_ASSERT(sizeof(mlxc_block_iq4_xs) == 136, "IQ4_XS block is 136 bytes");
  * fixed code books (quant_grids.h) with per-group scales and sign patterns;
  * src/quant/quant_iq.h decodes them. */
 
+/* The ggml type numbers (mlxc_ggml_type) of the formats quant_iq.h decodes. */
+enum {
+    MLXC_QI_IQ2_XXS = 16, MLXC_QI_IQ2_XS = 17, MLXC_QI_IQ3_XXS = 18, MLXC_QI_IQ1_S = 19, MLXC_QI_IQ3_S = 21,
+    MLXC_QI_IQ2_S = 22, MLXC_QI_IQ1_M = 29, MLXC_QI_TQ1_0 = 34, MLXC_QI_TQ2_0 = 35, MLXC_QI_NVFP4 = 40
+};
+
 /* IQ2_XXS: per 32 values two words: 4 point bytes (8 values each), then 4
  * 7-bit sign groups and a 4-bit scale in the top bits. */
 typedef struct mlxc_block_iq2_xxs {

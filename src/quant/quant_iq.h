@@ -43,12 +43,6 @@
 #define MLXC_QI_TABLE static const
 #endif
 
-/* The ggml type numbers of the formats decoded here (mlxc_ggml_type). */
-enum {
-    MLXC_QI_IQ2_XXS = 16, MLXC_QI_IQ2_XS = 17, MLXC_QI_IQ3_XXS = 18, MLXC_QI_IQ1_S = 19, MLXC_QI_IQ3_S = 21,
-    MLXC_QI_IQ2_S = 22, MLXC_QI_IQ1_M = 29, MLXC_QI_TQ1_0 = 34, MLXC_QI_TQ2_0 = 35, MLXC_QI_NVFP4 = 40
-};
-
 MLXC_QI_TABLE uint64_t mlxc_qi_iq2xxs[MLXC_IQ2XXS_GRID_SIZE] = MLXC_IQ2XXS_GRID_INIT;
 MLXC_QI_TABLE uint64_t mlxc_qi_iq2xs[MLXC_IQ2XS_GRID_SIZE] = MLXC_IQ2XS_GRID_INIT;
 MLXC_QI_TABLE uint64_t mlxc_qi_iq2s[MLXC_IQ2S_GRID_SIZE] = MLXC_IQ2S_GRID_INIT;

@@ -15,6 +15,8 @@
 
 #include "kernels/cpu/ops_cpu.h"
 #include "kernels/params_qmatmul.h"
+#define MLXC_QI_F16(h) mlxc_half_f16_to_f32((uint16_t)(h))
+#include "quant/quant_iq.h"
 
 static inline float qc_f16(uint16_t h) { return mlxc_half_f16_to_f32(h); }
 
@@ -252,7 +254,12 @@ static void qc_block(uint32_t f, const void *b, float *y) {
         }
         break;
     }
-    default: break;
+    default: {
+        /* the code-book, ternary and NVFP4 blocks: the format layer's decoder */
+        const uint32_t t = mlxc_qf_qi_type(f), be = mlxc_qf_block_elems(f);
+        for (uint32_t j = 0; t && j < be; j += 8) mlxc_qi_deq8(t, b, j, y + j);
+        break;
+    }
     }
 }
 

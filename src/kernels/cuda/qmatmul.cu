@@ -30,6 +30,8 @@
 #include "bulk_copy.cuh"
 #include "common.cuh"
 #include "kernels/params_qmatmul.h"
+#define MLXC_QI_F16(h) __half2float(__ushort_as_half((unsigned short)(h)))
+#include "quant/quant_iq.h"
 
 namespace mlxc_qmm {
 
@@ -134,7 +136,8 @@ __device__ __forceinline__ void deq8(const uint8_t *__restrict__ w, const void *
     const uint32_t be = F == MLXC_QMMF_Q2_K || F == MLXC_QMMF_Q3_K || F == MLXC_QMMF_Q4_K || F == MLXC_QMMF_Q5_K ||
                                 F == MLXC_QMMF_Q6_K || F == MLXC_QMMF_IQ4_XS
                             ? 256
-                            : 32;
+                        : mlxc_qf_qi_type(F) ? mlxc_qf_block_elems(F)
+                                             : 32;
     const uint8_t *b = row + (uint64_t)(e / be) * mlxc_qf_block_bytes(F);
     const uint32_t j0 = e % be;
     if (F == MLXC_QMMF_Q4_0 || F == MLXC_QMMF_IQ4_NL) {
@@ -208,6 +211,9 @@ __device__ __forceinline__ void deq8(const uint8_t *__restrict__ w, const void *
         const float dl = ld16(b) * (float)(ls - 32);
 #pragma unroll
         for (int t = 0; t < 8; t++) v[t] = dl * (float)iq4nl(nib(b + 8 + ib * 16, jj0 + t));
+    } else if (mlxc_qf_qi_type(F) != 0) {
+        /* the code-book, ternary and NVFP4 blocks: the format layer's decoder */
+        mlxc_qi_deq8(mlxc_qf_qi_type(F), b, j0, v);
     }
 }
 
@@ -2430,7 +2436,17 @@ __device__ __forceinline__ void qmvf_q4t(const uint16_t *__restrict__ x, const Q
     QMM_XY(OP, iq4_nl, MLXC_QMMF_IQ4_NL, 0)                                                                             \
     QMM_XY(OP, iq4_xs, MLXC_QMMF_IQ4_XS, 0)                                                                             \
     QMM_XY(OP, gmxfp4, MLXC_QMMF_GGML_MXFP4, 0)                                                                         \
-    QMM_XY(OP, q4_0t, MLXC_QMMF_Q4_0T, 0)
+    QMM_XY(OP, q4_0t, MLXC_QMMF_Q4_0T, 0)                                                                               \
+    QMM_XY(OP, iq2_xxs, MLXC_QMMF_IQ2_XXS, 0)                                                                           \
+    QMM_XY(OP, iq2_xs, MLXC_QMMF_IQ2_XS, 0)                                                                             \
+    QMM_XY(OP, iq2_s, MLXC_QMMF_IQ2_S, 0)                                                                               \
+    QMM_XY(OP, iq3_xxs, MLXC_QMMF_IQ3_XXS, 0)                                                                           \
+    QMM_XY(OP, iq3_s, MLXC_QMMF_IQ3_S, 0)                                                                               \
+    QMM_XY(OP, iq1_s, MLXC_QMMF_IQ1_S, 0)                                                                               \
+    QMM_XY(OP, iq1_m, MLXC_QMMF_IQ1_M, 0)                                                                               \
+    QMM_XY(OP, tq1_0, MLXC_QMMF_TQ1_0, 0)                                                                               \
+    QMM_XY(OP, tq2_0, MLXC_QMMF_TQ2_0, 0)                                                                               \
+    QMM_XY(OP, gnvfp4, MLXC_QMMF_GGML_NVFP4, 0)
 
 QMM_FORMATS(qmv)
 QMM_FORMATS(qmm)
