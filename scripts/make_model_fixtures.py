@@ -259,6 +259,32 @@ def _llama3_factors(cfg, head_dim):
     return np.array(out, dtype=np.float32)
 
 
+def add_tokenizer(w, hf_dir, cfg):
+    """The directory's byte-level BPE tokenizer.json as tokenizer.ggml.* keys."""
+    import gguf
+    tj = json.load(open(os.path.join(hf_dir, "tokenizer.json")))
+    vocab = tj["model"]["vocab"]
+    added = {a["content"]: a["id"] for a in tj.get("added_tokens", [])}
+    n = cfg["vocab_size"]
+    toks, types = [""] * n, [gguf.TokenType.UNUSED] * n
+    for s, i in list(vocab.items()) + list(added.items()):
+        if i < n:
+            toks[i] = s
+            types[i] = gguf.TokenType.CONTROL if s in added else gguf.TokenType.NORMAL
+    for i in range(n):
+        if not toks[i]:
+            toks[i] = f"[PAD{i}]"
+    merges = [m if isinstance(m, str) else " ".join(m) for m in tj["model"]["merges"]]
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre("gpt-2")
+    w.add_token_list(toks)
+    w.add_token_types(types)
+    w.add_token_merges(merges)
+    w.add_bos_token_id(added["<s>"])
+    w.add_eos_token_id(added["</s>"])
+    w.add_add_bos_token(True)
+
+
 def write_gguf(hf_dir, path, qtype=None, dequantized=False, drop=None, arch_name=None, mix=None):
     """qtype (a gguf.GGMLQuantizationType name, e.g. "Q8_0"): the 2-D weights
     (embedding, output, every linear layer) quantized with gguf.quants, norms
@@ -324,27 +350,7 @@ def write_gguf(hf_dir, path, qtype=None, dequantized=False, drop=None, arch_name
             w.add_rope_scaling_factor(rp["factor"])
     w.add_file_type(getattr(gguf.LlamaFileType, "MOSTLY_" + qtype) if qt is not None and not dequantized
                     else gguf.LlamaFileType.ALL_F32)
-    tj = json.load(open(os.path.join(hf_dir, "tokenizer.json")))
-    vocab = tj["model"]["vocab"]
-    added = {a["content"]: a["id"] for a in tj.get("added_tokens", [])}
-    n = cfg["vocab_size"]
-    toks, types = [""] * n, [gguf.TokenType.UNUSED] * n
-    for s, i in list(vocab.items()) + list(added.items()):
-        if i < n:
-            toks[i] = s
-            types[i] = gguf.TokenType.CONTROL if s in added else gguf.TokenType.NORMAL
-    for i in range(n):
-        if not toks[i]:
-            toks[i] = f"[PAD{i}]"
-    merges = [m if isinstance(m, str) else " ".join(m) for m in tj["model"]["merges"]]
-    w.add_tokenizer_model("gpt2")
-    w.add_tokenizer_pre("gpt-2")
-    w.add_token_list(toks)
-    w.add_token_types(types)
-    w.add_token_merges(merges)
-    w.add_bos_token_id(added["<s>"])
-    w.add_eos_token_id(added["</s>"])
-    w.add_add_bos_token(True)
+    add_tokenizer(w, hf_dir, cfg)
 
     def put(name, a):
         if name == drop:
@@ -534,6 +540,70 @@ def write_phi3_split(src, out):
     shutil.copy(os.path.join(src, "tokenizer.json"), out)
 
 
+def write_qwen3moe_gguf(mlx_dir, path):
+    """An MLX 4-bit group-32 Qwen3-MoE directory whose scales and biases are
+    f16 values (scripts/make_moe_model_fixture.py) as a GGUF file of the same
+    weights: each group of 32 codes with its scale d and bias m is a Q4_1
+    block (d * q + m), the experts stacked (experts, rows, cols) under
+    llama.cpp's qwen3moe names; norms F32."""
+    import gguf
+    from safetensors.numpy import load_file
+    cfg = json.load(open(os.path.join(mlx_dir, "config.json")))
+    t = load_file(os.path.join(mlx_dir, "model.safetensors"))
+    assert cfg["quantization"]["bits"] == 4 and cfg["quantization"]["group_size"] == 32
+
+    def q4_1(prefix):
+        wq, sc, bi = t[prefix + ".weight"], t[prefix + ".scales"], t[prefix + ".biases"]
+        lead, words = wq.shape[:-1], wq.shape[-1]
+        codes = (wq.reshape(-1, words, 1) >> (4 * np.arange(8, dtype=np.uint32))) & 15   # LSB first
+        codes = codes.reshape(-1, words * 8 // 32, 32).astype(np.uint8)
+        d = sc.reshape(-1, codes.shape[1], 1).astype(np.float16)
+        m = bi.reshape(-1, codes.shape[1], 1).astype(np.float16)
+        assert np.array_equal(d.astype(np.float32).ravel(), sc.ravel()), prefix
+        qs = codes[..., :16] | (codes[..., 16:] << 4)
+        blk = np.concatenate([d.view(np.uint8), m.view(np.uint8), qs], axis=-1)   # 20 bytes a block
+        return blk.reshape(*lead, -1)
+
+    arch = "qwen3moe"
+    w = gguf.GGUFWriter(path, arch)
+    w.add_name("qwen3moe-tiny")
+    w.add_context_length(cfg["max_position_embeddings"])
+    w.add_embedding_length(cfg["hidden_size"])
+    w.add_block_count(cfg["num_hidden_layers"])
+    w.add_feed_forward_length(cfg["intermediate_size"])
+    w.add_expert_feed_forward_length(cfg["moe_intermediate_size"])
+    w.add_expert_count(cfg["num_experts"])
+    w.add_expert_used_count(cfg["num_experts_per_tok"])
+    w.add_head_count(cfg["num_attention_heads"])
+    w.add_head_count_kv(cfg["num_key_value_heads"])
+    w.add_key_length(cfg["head_dim"])
+    w.add_value_length(cfg["head_dim"])
+    w.add_rope_freq_base(float(cfg["rope_theta"]))
+    w.add_layer_norm_rms_eps(cfg["rms_norm_eps"])
+    w.add_vocab_size(cfg["vocab_size"])
+    w.add_file_type(gguf.LlamaFileType.MOSTLY_Q4_1)
+    add_tokenizer(w, mlx_dir, cfg)
+    Q = gguf.GGMLQuantizationType.Q4_1
+    w.add_tensor("token_embd.weight", q4_1("model.embed_tokens"), raw_dtype=Q)
+    w.add_tensor("output_norm.weight", t["model.norm.weight"])
+    w.add_tensor("output.weight", q4_1("lm_head"), raw_dtype=Q)
+    for i in range(cfg["num_hidden_layers"]):
+        hf, gg = f"model.layers.{i}.", f"blk.{i}."
+        w.add_tensor(gg + "attn_norm.weight", t[hf + "input_layernorm.weight"])
+        w.add_tensor(gg + "ffn_norm.weight", t[hf + "post_attention_layernorm.weight"])
+        w.add_tensor(gg + "attn_q_norm.weight", t[hf + "self_attn.q_norm.weight"])
+        w.add_tensor(gg + "attn_k_norm.weight", t[hf + "self_attn.k_norm.weight"])
+        for a_, b_ in (("q_proj", "attn_q"), ("k_proj", "attn_k"), ("v_proj", "attn_v"), ("o_proj", "attn_output")):
+            w.add_tensor(gg + b_ + ".weight", q4_1(hf + "self_attn." + a_), raw_dtype=Q)
+        w.add_tensor(gg + "ffn_gate_inp.weight", q4_1(hf + "mlp.gate"), raw_dtype=Q)
+        for a_, b_ in (("gate_proj", "ffn_gate_exps"), ("up_proj", "ffn_up_exps"), ("down_proj", "ffn_down_exps")):
+            w.add_tensor(gg + b_ + ".weight", q4_1(hf + "mlp.switch_mlp." + a_), raw_dtype=Q)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
 def write_half(src, out, dtype):
     """The fixture with f16 or bf16 weights, in two shards with an index (as
     transformers writes large models)."""
@@ -618,6 +688,7 @@ def main():
             if name != "mistral-tiny":
                 write_gguf(os.path.join(a.out, name), os.path.join(a.test_data, name + ".gguf"))
         write_bad(os.path.join(a.out, "llama-tiny"), a.test_data)
+        write_qwen3moe_gguf(os.path.join(a.out, "qwen3moe-tiny"), os.path.join(a.test_data, "qwen3moe-tiny-q4_1.gguf"))
         write_bad_gemma(os.path.join(a.out, "gemma3-tiny"), a.test_data)
         write_bad_phi3(os.path.join(a.out, "phi3-tiny"), a.test_data)
         write_phi3_split(os.path.join(a.out, "phi3-tiny"), os.path.join(a.test_data, "phi3-tiny-split"))

@@ -481,6 +481,40 @@ static void test_stacked_projections(void) {
     }
 }
 
+/* Qwen3-MoE (qwen3moe-tiny: an MLX 4-bit directory, 8 experts of width 32,
+ * 2 a token, renormalized; scripts/make_moe_model_fixture.py), against the
+ * logits of mlx-lm itself on the same quantized weights: the prompt in one
+ * chunk (its experts grouped, mlxc_moe_group + mlxc_qmatmul_grouped) and
+ * in chunks of 3 (a slot at a time, mlxc_qmatmul_experts, as each decode
+ * step), and the same weights as GGUF Q4_1 (make_model_fixtures.py writes
+ * them at test time: an MLX 4-bit group of 32 whose scale and bias are f16
+ * values is a Q4_1 block). */
+static void test_moe(void) {
+    ref r;
+    if (!load_ref("qwen3moe-tiny", &r)) {
+        CHECK_MSG(false, "qwen3moe-tiny: reference missing");
+        free_ref(&r);
+        return;
+    }
+    char p[1024];
+    snprintf(p, sizeof p, "%s/qwen3moe-tiny", g_fix);
+    mlxc_model *m = NULL;
+    CHECK_OK(mlxc_model_open(g_dev, p, &m));
+    if (m) CHECK_EQ_INT(mlxc_model_arch(m), MLXC_ARCH_QWEN3_MOE);
+    mlxc_model_close(m);
+    double e = run_ref(p, &r, MLXC_F32, 0, g_tol32), e3 = run_ref(p, &r, MLXC_F32, 3, g_tol32);
+    printf("       qwen3moe-tiny mlx4 vs mlx-lm: max rel err %.2e (chunks of 3: %.2e)\n", e, e3);
+    snprintf(p, sizeof p, "%s/qwen3moe-tiny-q4_1.gguf", g_gen);
+    struct stat sb;
+    if (stat(p, &sb) == 0) {
+        e = run_ref(p, &r, MLXC_F32, 0, g_tol32);
+        printf("       qwen3moe-tiny gguf Q4_1 vs mlx-lm: max rel err %.2e\n", e);
+    } else {
+        CHECK_MSG(false, "%s is missing", p);
+    }
+    free_ref(&r);
+}
+
 /* Every fixture in one file form (dir: the committed HF directory, else
  * the generated GGUF), f32 KV cache, against transformers' logits. */
 static void check_f32_form(bool gguf, const char *label) {
@@ -1109,6 +1143,7 @@ int main(void) {
     RUN(test_ggml_as_affine);
     RUN(test_ggml_tiles);
     RUN(test_code_book_formats);
+    RUN(test_moe);
     RUN(test_chunked_prefill);
     RUN(test_half_caches);
     RUN(test_half_weights);
@@ -1136,6 +1171,7 @@ int main(void) {
         RUN(test_ggml_as_affine);
         RUN(test_ggml_tiles);
         RUN(test_code_book_formats);
+        RUN(test_moe);
         RUN(test_chunked_prefill);
         RUN(test_half_caches);
         RUN(test_half_weights);

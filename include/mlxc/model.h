@@ -83,7 +83,8 @@ typedef enum mlxc_arch {
     MLXC_ARCH_GEMMA2 = 4,  /* GeGLU, (1 + w) norms around both blocks, scaled
                               embedding, local/global layers, logit softcaps  */
     MLXC_ARCH_GEMMA3 = 5,  /* Gemma 2's layout + q/k norms, a local rope base */
-    MLXC_ARCH_PHI3   = 6   /* fused qkv and gate/up, partial rotary, LongRoPE   */
+    MLXC_ARCH_PHI3   = 6,  /* fused qkv and gate/up, partial rotary, LongRoPE   */
+    MLXC_ARCH_QWEN3_MOE = 7 /* Qwen3's attention, a mixture of experts as the MLP */
 } mlxc_arch;
 
 /* "llama", "qwen2", "qwen3", "gemma2", "gemma3", "phi3"; "unknown" otherwise. */

@@ -114,6 +114,16 @@ typedef struct mlxc_model_config {
                                       / 2); 0 = none (GGUF keeps them as tensors)   */
     float    rope_short_factor[MLXC_MAX_ROPE_FACTORS]; /* frequency divisors up to the */
     float    rope_long_factor[MLXC_MAX_ROPE_FACTORS];  /* original context, and past it */
+    /* Mixture of experts (Qwen3-MoE, Mixtral): */
+    int64_t  num_experts;          /* num_experts, num_local_experts; GGUF <arch>.expert_count;
+                                      0 = a dense model                             */
+    int64_t  num_experts_used;     /* num_experts_per_tok; GGUF expert_used_count   */
+    int64_t  moe_intermediate_size;/* an expert's FFN width; GGUF
+                                      expert_feed_forward_length; 0 = intermediate_size */
+    int32_t  norm_topk_prob;       /* the k routing weights renormalized: 1, 0, or -1
+                                      when the file does not say                    */
+    int32_t  moe_dense_layers;     /* layers a sparse step or mlp_only_layers keeps dense
+                                      (decoder_sparse_step > 1 or a non-empty list): 1 */
 } mlxc_model_config;
 
 /* An initializer: struct_size set, nothing given. */

@@ -312,6 +312,22 @@ static mlxc_status parse_root(json_t *root, mlxc_model_config *cfg) {
         (st = get_int(&s, k_sw, &cfg->sliding_window)) || (st = get_num(&s, k_theta, &cfg->rope_theta)) ||
         (st = get_num(&s, k_eps, &cfg->norm_eps)))
         return st;
+    static const char *const k_nexp[] = {"num_experts", "num_local_experts", "n_routed_experts", NULL};
+    static const char *const k_kexp[] = {"num_experts_per_tok", NULL};
+    static const char *const k_fexp[] = {"moe_intermediate_size", NULL};
+    static const char *const k_step[] = {"decoder_sparse_step", NULL};
+    int64_t step = 0;
+    if ((st = get_int(&s, k_nexp, &cfg->num_experts)) || (st = get_int(&s, k_kexp, &cfg->num_experts_used)) ||
+        (st = get_int(&s, k_fexp, &cfg->moe_intermediate_size)) || (st = get_int(&s, k_step, &step)))
+        return st;
+    json_t *mlp_only = field(&s, "mlp_only_layers");
+    if (mlp_only && !json_is_array(mlp_only))
+        return mlxc_set_error(MLXC_ERR_FORMAT, "config.json: \"mlp_only_layers\" is not an array");
+    cfg->moe_dense_layers = step > 1 || (mlp_only && json_array_size(mlp_only) > 0);
+    json_t *ntp = field(&s, "norm_topk_prob");
+    if (ntp && !json_is_boolean(ntp))
+        return mlxc_set_error(MLXC_ERR_FORMAT, "config.json: \"norm_topk_prob\" is not a bool");
+    cfg->norm_topk_prob = ntp ? json_is_true(ntp) : -1;
     json_t *tie = field(&s, "tie_word_embeddings");
     if (tie) {
         if (!json_is_boolean(tie))
@@ -598,6 +614,22 @@ static mlxc_status gguf_fill(const mlxc_gguf *g, mlxc_model_config *cfg) {
         (st = gg_num(g, arch, "rope.scaling.attn_factor", &cfg->rope_attn_factor)))
         return st;
     if (cfg->norm_eps == 0 && (st = gg_num(g, arch, "attention.layer_norm_epsilon", &cfg->norm_eps))) return st;
+    if ((st = gg_int(g, arch, "expert_count", &cfg->num_experts)) ||
+        (st = gg_int(g, arch, "expert_used_count", &cfg->num_experts_used)) ||
+        (st = gg_int(g, arch, "expert_feed_forward_length", &cfg->moe_intermediate_size)))
+        return st;
+    int64_t wnorm = -1;
+    {
+        char nk[160];
+        snprintf(nk, sizeof nk, "%s.expert_weights_norm", arch);
+        mlxc_gguf_value v;
+        if (mlxc_gguf_find(g, nk, &v) == MLXC_OK) {
+            if (mlxc_gguf_value_int(&v, &wnorm)) return mlxc_set_error(MLXC_ERR_FORMAT, "GGUF: \"%s\" is not a bool", nk);
+        } else {
+            mlxc_clear_error();
+        }
+    }
+    cfg->norm_topk_prob = wnorm < 0 ? -1 : wnorm != 0;
     if ((st = gg_num(g, arch, "attn_logit_softcapping", &cfg->attn_logit_softcap)) ||
         (st = gg_num(g, arch, "final_logit_softcapping", &cfg->final_logit_softcap)) ||
         (st = gg_num(g, arch, "rope.freq_base_swa", &cfg->rope_local_theta)) ||

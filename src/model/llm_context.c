@@ -48,6 +48,9 @@ static uint64_t context_bytes(const mlxc_model *m, const mlxc_context *c, uint32
     uint64_t bytes = 2 * (uint64_t)m->n_layers * KV * n_ctx * hd * kv;
     bytes += nb * (3 * (uint64_t)m->dim + 2 * H * hd + 2 * KV * hd + 2 * (uint64_t)m->ff) * a;
     bytes += (uint64_t)nlog * (uint64_t)m->vocab * 4;
+    if (m->n_experts)
+        bytes += nb * ((uint64_t)m->n_experts * a + (uint64_t)m->n_experts_used *
+                                                      (8 + (2 * (uint64_t)m->expert_ff + (uint64_t)m->dim) * a));
     if (!c->fused_attn) {
         bytes += 2 * H * nb * hd * a + H * nb * n_ctx * 4 + KV * hd * n_ctx * kv;
         if (m->window && m->window < n_ctx) bytes += nb * n_ctx * 4;
@@ -137,6 +140,18 @@ mlxc_status mlxc_context_create_ex(mlxc_model *m, const mlxc_context_params *p, 
         (st = alloc(dev, MLXC_U32, 1, 0, 0, &c->top_id)) || (st = alloc(dev, MLXC_F32, 1, 0, 0, &c->top_lp)))
         goto fail;
     if (m->layers[0].bq && (st = alloc(dev, A, nb, bias_cols, 0, &c->bias_rows))) goto fail;
+    if (m->n_experts) {
+        const int64_t E = m->n_experts, k = m->n_experts_used;
+        if ((st = alloc(dev, A, nb, E, 0, &c->moe_logits)) || (st = alloc(dev, MLXC_U32, nb, k, 0, &c->moe_ids)) ||
+            (st = alloc(dev, MLXC_F32, nb, k, 0, &c->moe_w)) ||
+            (st = alloc(dev, A, (int64_t)nb * k, m->expert_ff, 0, &c->moe_gate)) ||
+            (st = alloc(dev, A, (int64_t)nb * k, m->expert_ff, 0, &c->moe_up)) ||
+            (st = alloc(dev, A, (int64_t)nb * k, m->dim, 0, &c->moe_out)) ||
+            (st = alloc(dev, MLXC_U32, E, 0, 0, &c->moe_counts)) ||
+            (st = alloc(dev, MLXC_U32, E + 1, 0, 0, &c->moe_offsets)) ||
+            (st = alloc(dev, MLXC_U32, (int64_t)nb * k, 0, 0, &c->moe_perm)))
+            goto fail;
+    }
     /* the gather writes f32 or the table's dtype; other activations get a cast */
     if (m->tok_embd && A != MLXC_F32 && A != mlxc_buffer_dtype(m->tok_embd) && (st = alloc(dev, MLXC_F32, nb, m->dim, 0, &c->emb)))
         goto fail;
@@ -218,7 +233,9 @@ void mlxc_context_free(mlxc_context *c) {
     free(c->v_cache);
     mlxc_buffer *bufs[] = {c->ids, c->pos, c->x,  c->xb,     c->xb2,    c->post,   c->q,      c->k,
                            c->v,   c->att, c->kn, c->qkv, c->gu, c->emb, c->gate,   c->up,     c->bias_rows, c->logits, c->top_id, c->top_lp,
-                           c->attn_scratch, c->qh, c->oh,   c->scores, c->vt, c->mask, c->wdeq, c->xh, c->yf};
+                           c->attn_scratch, c->qh, c->oh,   c->scores, c->vt, c->mask, c->wdeq, c->xh, c->yf,
+                           c->moe_logits, c->moe_ids, c->moe_w, c->moe_gate, c->moe_up, c->moe_out, c->moe_counts,
+                           c->moe_offsets, c->moe_perm};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) mlxc_buffer_release(bufs[i]);
     llm_release_views(c);
     free(c->views);

@@ -18,6 +18,8 @@
  *     x  += att @ wo^T
  *     xb  = rms_norm(x) * ffn_norm
  *     x  += (silu(xb @ wg^T) * (xb @ wu^T)) @ wd^T
+ *           [a mixture of experts (Qwen3-MoE, Mixtral): the weighted sum of
+ *           that MLP over each token's top k experts, moe_block]
  *   logits = rms_norm(x) * out_norm @ output^T           (n_out, vocab)
  *
  * Gemma differs in places: the embedding is scaled by sqrt(dim); each
@@ -41,6 +43,7 @@
 #include "mlxc/ops_elementwise.h"
 #include "mlxc/ops_layout.h"
 #include "mlxc/ops_matmul.h"
+#include "mlxc/ops_moe.h"
 #include "mlxc/ops_norm.h"
 #include "mlxc/ops_rope.h"
 #include "mlxc/ops_sample.h"
@@ -401,6 +404,46 @@ static mlxc_status attention_block(fw *f, mlxc_encoder *enc, int l, uint32_t p0,
     return attn_out(f, enc, L, m, wo_add);
 }
 
+/* Layer l's mixture of experts on the m normed rows of xb, into xb2 (as
+ * a dense MLP leaves its output): the router's logits, each token's top k
+ * experts and weights (mlxc_moe_route), every chosen expert's SwiGLU on its
+ * token, and the weighted sum (mlxc_moe_combine).  A chunk of more than
+ * LLM_QMV_ROWS tokens runs the experts grouped (mlxc_moe_group), each
+ * expert's rows read once per tile of its tokens; fewer run them one slot
+ * at a time.  The down projection's slots are its own tokens (one expert
+ * each), so the grouping serves both. */
+static mlxc_status moe_block(fw *f, mlxc_encoder *enc, int l, uint32_t m) {
+    mlxc_context *c = f->ctx;
+    mlxc_model *M = f->m;
+    const llm_layer *L = &M->layers[l];
+    const uint32_t E = (uint32_t)M->n_experts, k = (uint32_t)M->n_experts_used, eff = (uint32_t)M->expert_ff,
+                   dim = (uint32_t)M->dim, slots = m * k;
+    mlxc_buffer *xb = view(f, c->xb, 0, 2, m, dim, 0);
+    mlxc_buffer *logits = view(f, c->moe_logits, 0, 2, m, E, 0);
+    mlxc_buffer *ids = view(f, c->moe_ids, 0, 2, m, k, 0), *w = view(f, c->moe_w, 0, 2, m, k, 0);
+    mlxc_buffer *gate = view(f, c->moe_gate, 0, 2, slots, eff, 0), *up = view(f, c->moe_up, 0, 2, slots, eff, 0);
+    mlxc_buffer *eo = view(f, c->moe_out, 0, 2, slots, dim, 0);
+    TRY(linear(f, enc, xb, &L->router, logits, m));
+    const mlxc_moe_route_desc rd = {.scoring = MLXC_MOE_SOFTMAX_TOPK, .experts = E, .k = k, .renormalize = M->moe_norm,
+                                    .scale = 1.0f};
+    TRY(mlxc_moe_route(enc, logits, NULL, ids, w, &rd));
+    const mlxc_qmm_weight qg = llm_qmm(&L->exp_gate), qu = llm_qmm(&L->exp_up), qd = llm_qmm(&L->exp_down);
+    if (m > LLM_QMV_ROWS) {
+        mlxc_buffer *offsets = view(f, c->moe_offsets, 0, 1, E + 1, 0, 0), *perm = view(f, c->moe_perm, 0, 1, slots, 0, 0);
+        TRY(mlxc_moe_group(enc, ids, view(f, c->moe_counts, 0, 1, E, 0, 0), offsets, perm, m, k, E));
+        TRY(mlxc_qmatmul_grouped(enc, xb, &qg, offsets, perm, gate, m, k, E, eff, dim));
+        TRY(mlxc_qmatmul_grouped(enc, xb, &qu, offsets, perm, up, m, k, E, eff, dim));
+        TRY(mlxc_silu_mul(enc, gate, up, gate));
+        TRY(mlxc_qmatmul_grouped(enc, gate, &qd, offsets, perm, eo, slots, 1, E, dim, eff));
+    } else {
+        TRY(mlxc_qmatmul_experts(enc, xb, &qg, ids, gate, m, k, E, eff, dim));
+        TRY(mlxc_qmatmul_experts(enc, xb, &qu, ids, up, m, k, E, eff, dim));
+        TRY(mlxc_silu_mul(enc, gate, up, gate));
+        TRY(mlxc_qmatmul_experts(enc, gate, &qd, view(f, c->moe_ids, 0, 2, slots, 1, 0), eo, slots, 1, E, dim, eff));
+    }
+    return mlxc_moe_combine(enc, eo, w, NULL, NULL, NULL, view(f, c->xb2, 0, 2, m, dim, 0), m, k, dim);
+}
+
 /* gu_done: the stacked gate/up row is already in ctx->gu; down_add: the
  * down projection reads it through silu_mul and adds into the residual
  * (the fused decode step). */
@@ -408,6 +451,7 @@ static mlxc_status ffn_block(fw *f, mlxc_encoder *enc, int l, uint32_t m, bool g
     mlxc_context *c = f->ctx;
     mlxc_model *M = f->m;
     const llm_layer *L = &M->layers[l];
+    if (M->n_experts) return moe_block(f, enc, l, m);
     mlxc_buffer *xb = view(f, c->xb, 0, 2, m, M->dim, 0);
     mlxc_buffer *act = view(f, c->gate, 0, 2, m, M->ff, 0);            /* (m, ff) */
     mlxc_buffer *gate = act, *up;

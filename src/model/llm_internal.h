@@ -58,6 +58,12 @@ typedef struct llm_layer {
      * into the residual */
     bool         fuse_qkv, fuse_wo, fuse_gate_up, fuse_down;
     llm_weight   w_gate_up;
+    /* A mixture-of-experts MLP (model n_experts > 0) instead of w_gate,
+     * w_up and w_down: the router (n_experts, dim) and each expert's
+     * matrices stacked, quantized: (n_experts * expert_ff, dim) for gate
+     * and up, (n_experts * dim, expert_ff) for down */
+    llm_weight   router;
+    llm_weight   exp_gate, exp_up, exp_down;
     uint32_t     window;          /* sliding window of this layer; 0 = global  */
     float        rope_theta;      /* this layer's rope base (Gemma 3: local ones differ) */
     float        rope_freq_scale;
@@ -78,6 +84,12 @@ struct mlxc_model {
     float              attn_softcap, final_softcap; /* Gemma 2; 0 = off           */
     float              embd_scale;/* 1, Gemma sqrt(dim)                         */
     bool               gelu;      /* GeGLU (gelu tanh) instead of SwiGLU        */
+    /* Mixture of experts (Qwen3-MoE, Mixtral): every layer's MLP routes each
+     * token to n_experts_used of n_experts SwiGLU experts of width
+     * expert_ff (softmax over the router's logits, the top k, their weights
+     * renormalized when moe_norm); 0 experts: a dense model */
+    int64_t            n_experts, n_experts_used, expert_ff;
+    bool               moe_norm;
     mlxc_dtype         act;       /* activation dtype (f32 or bf16)            */
     mlxc_rope_mode     rope_mode; /* NEOX; NORM for GGUF llama (permuted q/k)  */
     float              rope_theta, rope_freq_scale;
@@ -158,6 +170,16 @@ struct mlxc_context {
     mlxc_buffer *gate;            /* (n_batch, ff)                             */
     mlxc_buffer *up;              /* (n_batch, ff)                             */
     mlxc_buffer *bias_rows;       /* (n_batch, max(q_dim, kv_dim)) broadcast bias */
+    /* the mixture of experts (NULL in a dense model) */
+    mlxc_buffer *moe_logits;      /* (n_batch, n_experts) the router's          */
+    mlxc_buffer *moe_ids;         /* (n_batch, k) u32 each token's experts       */
+    mlxc_buffer *moe_w;           /* (n_batch, k) f32 their weights              */
+    mlxc_buffer *moe_gate;        /* (n_batch * k, expert_ff) per slot           */
+    mlxc_buffer *moe_up;          /* (n_batch * k, expert_ff)                    */
+    mlxc_buffer *moe_out;         /* (n_batch * k, dim) the experts' outputs     */
+    mlxc_buffer *moe_counts;      /* (n_experts) u32, mlxc_moe_group's (prefill) */
+    mlxc_buffer *moe_offsets;     /* (n_experts + 1) u32                         */
+    mlxc_buffer *moe_perm;        /* (n_batch * k) u32                           */
     mlxc_buffer *logits;          /* (n_batch, vocab) f32                      */
     mlxc_buffer *top_id;          /* (1) u32 argmax of the last token's logits */
     mlxc_buffer *top_lp;          /* (1) f32 its log-probability               */

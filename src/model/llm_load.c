@@ -16,6 +16,7 @@
 #include "quant/quant_blocks.h"
 #include "mlxc/ops.h"
 #include "mlxc/ops_elementwise.h"
+#include "mlxc/ops_moe.h"
 #include "mlxc/ops_qmatmul.h"
 
 const char *mlxc_arch_name(mlxc_arch arch) {
@@ -26,6 +27,7 @@ const char *mlxc_arch_name(mlxc_arch arch) {
     case MLXC_ARCH_GEMMA2: return "gemma2";
     case MLXC_ARCH_GEMMA3: return "gemma3";
     case MLXC_ARCH_PHI3: return "phi3";
+    case MLXC_ARCH_QWEN3_MOE: return "qwen3moe";
     }
     return "unknown";
 }
@@ -40,6 +42,11 @@ static const struct { const char *name; mlxc_arch arch; } k_arch_names[] = {
     {"gemma2", MLXC_ARCH_GEMMA2},            {"gemma3", MLXC_ARCH_GEMMA3},
     {"gemma3_text", MLXC_ARCH_GEMMA3},
     {"Phi3ForCausalLM", MLXC_ARCH_PHI3},     {"phi3", MLXC_ARCH_PHI3},
+    {"Qwen3MoeForCausalLM", MLXC_ARCH_QWEN3_MOE}, {"qwen3_moe", MLXC_ARCH_QWEN3_MOE},
+    {"qwen3moe", MLXC_ARCH_QWEN3_MOE},
+    /* Mixtral: Llama's layers with a mixture of experts (GGUF: "llama"
+     * with an expert count) */
+    {"MixtralForCausalLM", MLXC_ARCH_LLAMA}, {"mixtral", MLXC_ARCH_LLAMA},
 };
 
 static mlxc_status find_arch(mlxc_model *m) {
@@ -56,7 +63,7 @@ static mlxc_status find_arch(mlxc_model *m) {
         }
     return mlxc_set_error(MLXC_ERR_UNSUPPORTED,
                           "model: unknown architecture \"%s\" (model_type \"%s\"); this build runs "
-                          "llama, mistral, qwen2, qwen3, gemma2, gemma3 and phi3",
+                          "llama, mistral, mixtral, qwen2, qwen3, qwen3_moe, gemma2, gemma3 and phi3",
                           cfg->architecture[0] ? cfg->architecture : "(none)",
                           cfg->model_type[0] ? cfg->model_type : "(none)");
 }
@@ -96,6 +103,18 @@ static const role R_G_PFNORM = {"model.layers.%d.post_feedforward_layernorm.weig
 static const role R_QKV    = {"model.layers.%d.self_attn.qkv_proj.weight", "blk.%d.attn_qkv.weight"};
 static const role R_GATEUP = {"model.layers.%d.mlp.gate_up_proj.weight", "blk.%d.ffn_up.weight"};
 static const role R_RF_SHORT = {NULL, "rope_factors_short.weight"};
+/* The mixture of experts: the router and the stacked experts, as mlx-lm
+ * names them for Qwen3-MoE (mlp.) and Mixtral (block_sparse_moe.), and as
+ * llama.cpp does (the HF per-expert tensors are dense, which the experts'
+ * kernels do not take). */
+static const role R_ROUTER[2] = {{"model.layers.%d.mlp.gate.weight", "blk.%d.ffn_gate_inp.weight"},
+                                 {"model.layers.%d.block_sparse_moe.gate.weight", NULL}};
+static const role R_EGATE[2] = {{"model.layers.%d.mlp.switch_mlp.gate_proj.weight", "blk.%d.ffn_gate_exps.weight"},
+                                {"model.layers.%d.block_sparse_moe.switch_mlp.gate_proj.weight", NULL}};
+static const role R_EUP[2] = {{"model.layers.%d.mlp.switch_mlp.up_proj.weight", "blk.%d.ffn_up_exps.weight"},
+                              {"model.layers.%d.block_sparse_moe.switch_mlp.up_proj.weight", NULL}};
+static const role R_EDOWN[2] = {{"model.layers.%d.mlp.switch_mlp.down_proj.weight", "blk.%d.ffn_down_exps.weight"},
+                                {"model.layers.%d.block_sparse_moe.switch_mlp.down_proj.weight", NULL}};
 static const role R_RF_LONG  = {NULL, "rope_factors_long.weight"};
 
 typedef struct binder {
@@ -441,6 +460,39 @@ static mlxc_status bind_gate_up(binder *b, int l, llm_layer *L) {
     return st ? st : bind_linear(b, &R_UP, l, m->ff, m->dim, &L->w_up);
 }
 
+/* The role of r[2] (Qwen3-MoE's names, Mixtral's) that layer l's file
+ * has; the first when neither. */
+static const role *moe_role(binder *b, const role r[2], int l) {
+    return lookup(b, &r[0], l) == SIZE_MAX && lookup(b, &r[1], l) != SIZE_MAX ? &r[1] : &r[0];
+}
+
+/* Layer l's mixture of experts: the router, dense or quantized, and the
+ * experts' stacked matrices, which must be quantized (the experts'
+ * kernels, mlxc_qmatmul_experts and mlxc_qmatmul_grouped, take the
+ * quantized formats only); they keep their file form (no Q4_0 tiles or
+ * affine restatement, which the experts' kernels are not measured on). */
+static mlxc_status bind_moe(binder *b, int l, llm_layer *L) {
+    mlxc_model *m = b->m;
+    const int64_t E = m->n_experts, eff = m->expert_ff;
+    mlxc_status st = bind_linear(b, moe_role(b, R_ROUTER, l), l, E, m->dim, &L->router);
+    if (st) return st;
+    const bool tiles = b->tiles, as_affine = b->as_affine;
+    b->tiles = b->as_affine = false;
+    struct { const role *r; int64_t rows, cols; llm_weight *w; } e[3] = {
+        {R_EGATE, E * eff, m->dim, &L->exp_gate}, {R_EUP, E * eff, m->dim, &L->exp_up},
+        {R_EDOWN, E * m->dim, eff, &L->exp_down}};
+    for (int i = 0; i < 3 && !st; i++) {
+        st = bind_linear(b, moe_role(b, e[i].r, l), l, e[i].rows, e[i].cols, e[i].w);
+        if (!st && e[i].w->format != LLM_W_QUANT)
+            st = mlxc_set_error(MLXC_ERR_UNSUPPORTED,
+                                "model: the experts of %s are dense; mlxc multiplies quantized experts only "
+                                "(a GGUF or an MLX quantized model)",
+                                b->name);
+    }
+    b->tiles = tiles, b->as_affine = as_affine;
+    return st;
+}
+
 /* ---- the decode step's fused projections --------------------------------------------- */
 
 /* Stored alike: the same storage, format, bits, group, columns and buffer
@@ -548,7 +600,7 @@ static mlxc_status stack_layer(binder *b, llm_layer *L) {
         if ((st = stack_rows(b, parts, n, &L->wqkv))) return st;
         L->qkv_parts = n;
     }
-    if (!L->w_gate_up.w && same_storage(&L->w_gate, &L->w_up)) {
+    if (!L->w_gate_up.w && L->w_gate.w && same_storage(&L->w_gate, &L->w_up)) {
         llm_weight *const parts[2] = {&L->w_gate, &L->w_up};
         if ((st = stack_rows(b, parts, 2, &L->w_gate_up))) return st;
     }
@@ -759,7 +811,7 @@ static mlxc_status setup_layers(mlxc_model *m, bool gguf) {
 
 /* ---- open ---------------------------------------------------------------------------- */
 
-static mlxc_status check_config(mlxc_model *m, const mlxc_model_options *opt) {
+static mlxc_status check_config(mlxc_model *m, const mlxc_model_options *opt, bool gguf) {
     mlxc_model_config *c = &m->cfg;
     if (c->hidden_size <= 0 || c->num_layers <= 0 || c->num_heads <= 0 || c->intermediate_size <= 0)
         return mlxc_set_error(MLXC_ERR_FORMAT,
@@ -785,6 +837,29 @@ static mlxc_status check_config(mlxc_model *m, const mlxc_model_options *opt) {
     m->head_dim = c->head_dim;
     m->ff = c->intermediate_size;
     m->eps = (float)c->norm_eps;
+    if (m->arch == MLXC_ARCH_QWEN3_MOE && c->num_experts <= 0)
+        return mlxc_set_error(MLXC_ERR_FORMAT, "model: a qwen3_moe config without num_experts");
+    if (c->num_experts > 0) {
+        const int64_t k = c->num_experts_used, eff = c->moe_intermediate_size > 0 ? c->moe_intermediate_size
+                                                                                 : c->intermediate_size;
+        if (c->num_experts > MLXC_MOE_MAX_EXPERTS || k < 1 || k > c->num_experts || k > MLXC_MOE_MAX_K)
+            return mlxc_set_error(MLXC_ERR_FORMAT,
+                                  "model: %lld experts, %lld a token (1 .. 64 of at most 512 experts)",
+                                  (long long)c->num_experts, (long long)k);
+        if (eff > lim || c->num_experts * (eff > c->hidden_size ? eff : c->hidden_size) > INT32_MAX)
+            return mlxc_set_error(MLXC_ERR_FORMAT, "model: the experts' sizes are out of range");
+        if (c->moe_dense_layers)
+            return mlxc_set_error(MLXC_ERR_UNSUPPORTED,
+                                  "model: dense layers between the mixture-of-experts ones (decoder_sparse_step "
+                                  "or mlp_only_layers) are not supported");
+        m->n_experts = c->num_experts;
+        m->n_experts_used = k;
+        m->expert_ff = eff;
+        /* where the file is silent: llama.cpp renormalizes (GGUF), Mixtral
+         * always does (its softmax over the top k is that), transformers'
+         * Qwen3-MoE does not */
+        m->moe_norm = c->norm_topk_prob >= 0 ? c->norm_topk_prob != 0 : gguf || m->arch == MLXC_ARCH_LLAMA;
+    }
     m->act = opt ? opt->act_dtype : MLXC_F32;
     if (m->act != MLXC_F32 && m->act != MLXC_BF16)
         return mlxc_set_error(MLXC_ERR_DTYPE, "model: activations must be f32 or bf16, not %s", mlxc_dtype_name(m->act));
@@ -870,7 +945,8 @@ static mlxc_status bind_all(binder *b) {
     int64_t qd = m->n_heads * m->head_dim, kvd = m->n_kv_heads * m->head_dim;
     m->layers = calloc((size_t)m->n_layers, sizeof *m->layers);
     if (!m->layers) return mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "model: out of memory");
-    bool bias = m->arch == MLXC_ARCH_QWEN2, qk_norm = m->arch == MLXC_ARCH_QWEN3 || m->arch == MLXC_ARCH_GEMMA3;
+    bool bias = m->arch == MLXC_ARCH_QWEN2;
+    bool qk_norm = m->arch == MLXC_ARCH_QWEN3 || m->arch == MLXC_ARCH_QWEN3_MOE || m->arch == MLXC_ARCH_GEMMA3;
     bool gemma = is_gemma(m);
     for (int l = 0; l < (int)m->n_layers; l++) {
         llm_layer *L = &m->layers[l];
@@ -886,8 +962,9 @@ static mlxc_status bind_all(binder *b) {
             (st = bind_norm(b, gemma ? &R_G_FNORM : &R_FNORM, l, m->dim, false, &L->ffn_norm)) ||
             (gemma && (st = bind_norm(b, &R_G_PANORM, l, m->dim, false, &L->post_attn_norm))) ||
             (gemma && (st = bind_norm(b, &R_G_PFNORM, l, m->dim, false, &L->post_ffn_norm))) ||
-            (st = bind_gate_up(b, l, L)) ||
-            (st = bind_linear(b, &R_DOWN, l, m->dim, m->ff, &L->w_down)))
+            (m->n_experts && (st = bind_moe(b, l, L))) ||
+            (!m->n_experts && (st = bind_gate_up(b, l, L))) ||
+            (!m->n_experts && (st = bind_linear(b, &R_DOWN, l, m->dim, m->ff, &L->w_down))))
             return st;
         if ((!b->mapped && (st = stack_layer(b, L))) || (st = stack_biases(b, L))) return st;
         L->fuse_qkv = (L->qkv_parts == 3 && fusable(m, &L->wqkv)) ||
@@ -964,7 +1041,7 @@ mlxc_status mlxc_model_open_ex(mlxc_device *dev, const char *path, const mlxc_mo
     }
     m->cfg = *cfg;
     m->cfg.quant_overrides = NULL;   /* owned by the weights handle */
-    if ((st = find_arch(m)) || (st = check_config(m, opt)) || (st = check_budget(&b, opt))) goto fail;
+    if ((st = find_arch(m)) || (st = check_config(m, opt, b.gguf)) || (st = check_budget(&b, opt))) goto fail;
     b.norm_plus_one = is_gemma(m) && !b.gguf;
     if ((st = mlxc_encoder_create(dev, &b.enc))) goto fail;
     mlxc_encoder_set_auto_barrier(b.enc, true);

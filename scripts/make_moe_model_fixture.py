@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""A tiny random-weight Qwen3-MoE model as an MLX 4-bit directory, and its
+reference logits made by mlx-lm itself (the oracle of the MoE model test).
+
+    python3 scripts/make_moe_model_fixture.py tests/fixtures/models
+
+Needs mlx (the CPU build, 0.32.4) and mlx-lm 0.32.2, installed without its
+dependencies (pip install --no-deps mlx-lm==0.32.2): only its model code is
+used, imported without the package's __init__ (which wants transformers and
+huggingface_hub).  Writes <out>/qwen3moe-tiny/: config.json and
+model.safetensors as mlx-lm saves a quantized model (every linear layer,
+the router, the stacked experts and the embedding in affine 4-bit, group
+32, f32 scales and biases holding f16 values), tokenizer.json (qwen3-tiny's), ref.json,
+ref_prefill.f32 (the f32 logits of every prompt position) and
+ref_decode.f32 (those of six greedy steps), the layout the model tests read.
+These are committed.
+"""
+import importlib.util
+import json
+import os
+import shutil
+import sys
+import types
+
+import numpy as np
+import mlx.core as mx
+import mlx.nn as nn
+from mlx.utils import tree_flatten
+
+ROOT = os.path.dirname(importlib.util.find_spec("mlx").submodule_search_locations[0])
+pkg = types.ModuleType("mlx_lm")
+pkg.__path__ = [os.path.join(ROOT, "mlx_lm")]
+sys.modules["mlx_lm"] = pkg
+from mlx_lm.models import qwen3_moe  # noqa: E402
+
+CONFIG = dict(model_type="qwen3_moe", architectures=["Qwen3MoeForCausalLM"], hidden_size=64, num_hidden_layers=2,
+              intermediate_size=160, num_attention_heads=4, num_key_value_heads=2, head_dim=16, num_experts=8,
+              num_experts_per_tok=2, decoder_sparse_step=1, mlp_only_layers=[], moe_intermediate_size=32,
+              rms_norm_eps=1e-6, vocab_size=517, rope_theta=1000000.0, tie_word_embeddings=False,
+              max_position_embeddings=256, norm_topk_prob=True)
+QUANT = {"group_size": 32, "bits": 4, "mode": "affine"}
+DECODE_STEPS = 6
+
+
+def main():
+    out = os.path.join(sys.argv[1], "qwen3moe-tiny")
+    here = os.path.dirname(os.path.abspath(__file__))
+    src_tok = os.path.join(here, "..", "tests", "fixtures", "models", "qwen3-tiny")
+    os.makedirs(out, exist_ok=True)
+    mx.set_default_device(mx.cpu)
+    mx.random.seed(7)
+    args = qwen3_moe.ModelArgs.from_dict(CONFIG)
+    model = qwen3_moe.Model(args)
+    # norms away from 1, so that a norm read wrongly shows
+    params = dict(tree_flatten(model.parameters()))
+    for k, v in params.items():
+        if k.endswith("norm.weight"):
+            params[k] = 1.0 + 0.2 * mx.random.normal(v.shape)
+    model.load_weights(list(params.items()))
+    nn.quantize(model, group_size=QUANT["group_size"], bits=QUANT["bits"])
+    # scales and biases made f16 values (kept in f32), so that GGUF Q4_1
+    # (d * q + m, f16 d and m, groups of 32) holds the same weights exactly
+    # (make_model_fixtures.py writes that form at test time)
+    weights = dict(tree_flatten(model.parameters()))
+    for k, v in weights.items():
+        if k.endswith(".scales") or k.endswith(".biases"):
+            weights[k] = v.astype(mx.float16).astype(mx.float32)
+    model.load_weights(list(weights.items()))
+    mx.eval(model.parameters())
+    mx.save_safetensors(os.path.join(out, "model.safetensors"), weights)
+    cfg = dict(CONFIG, quantization=QUANT)
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=1)
+    shutil.copy(os.path.join(src_tok, "tokenizer.json"), os.path.join(out, "tokenizer.json"))
+
+    prompt = json.load(open(os.path.join(src_tok, "ref.json")))["prompt"]
+    logits = model(mx.array([prompt]))[0].astype(mx.float32)
+    mx.eval(logits)
+    prefill = np.array(logits)
+    greedy = [int(np.argmax(prefill[-1]))]
+    decode = []
+    toks = list(prompt)
+    for _ in range(DECODE_STEPS):
+        toks.append(greedy[-1])
+        row = np.array(model(mx.array([toks]))[0, -1].astype(mx.float32))
+        decode.append(row)
+        greedy.append(int(np.argmax(row)))
+    prefill.astype(np.float32).tofile(os.path.join(out, "ref_prefill.f32"))
+    np.stack(decode).astype(np.float32).tofile(os.path.join(out, "ref_decode.f32"))
+    from importlib.metadata import version
+    ref = {"model": "qwen3moe-tiny", "architecture": "Qwen3MoeForCausalLM", "vocab": CONFIG["vocab_size"],
+           "prompt": prompt, "greedy": greedy, "decode_steps": DECODE_STEPS,
+           "oracle": f"mlx-lm {version('mlx-lm')}, mlx {mx.__version__} (CPU, f32)"}
+    with open(os.path.join(out, "ref.json"), "w") as f:
+        json.dump(ref, f, indent=1)
+    print(f"{out}: greedy {greedy}; tensors {len(weights)}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
