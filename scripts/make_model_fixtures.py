@@ -540,17 +540,22 @@ def write_phi3_split(src, out):
     shutil.copy(os.path.join(src, "tokenizer.json"), out)
 
 
-def write_qwen3moe_gguf(mlx_dir, path):
-    """An MLX 4-bit group-32 Qwen3-MoE directory whose scales and biases are
-    f16 values (scripts/make_moe_model_fixture.py) as a GGUF file of the same
-    weights: each group of 32 codes with its scale d and bias m is a Q4_1
-    block (d * q + m), the experts stacked (experts, rows, cols) under
-    llama.cpp's qwen3moe names; norms F32."""
+def write_moe_gguf(mlx_dir, path):
+    """An MLX 4-bit group-32 mixture-of-experts directory (Qwen3-MoE or
+    Mixtral) whose scales and biases are f16 values
+    (scripts/make_moe_model_fixture.py) as a GGUF file of the same weights:
+    each group of 32 codes with its scale d and bias m is a Q4_1 block
+    (d * q + m), the experts stacked (experts, rows, cols), under llama.cpp's
+    names: qwen3moe, or Mixtral as "llama" with experts (q and k rows
+    permuted for its adjacent-pair rope, no expert_feed_forward_length: the
+    experts are feed_forward_length wide); norms F32."""
     import gguf
     from safetensors.numpy import load_file
     cfg = json.load(open(os.path.join(mlx_dir, "config.json")))
     t = load_file(os.path.join(mlx_dir, "model.safetensors"))
     assert cfg["quantization"]["bits"] == 4 and cfg["quantization"]["group_size"] == 32
+    mixtral = cfg["model_type"] == "mixtral"
+    nh, nkv = cfg["num_attention_heads"], cfg["num_key_value_heads"]
 
     def q4_1(prefix):
         wq, sc, bi = t[prefix + ".weight"], t[prefix + ".scales"], t[prefix + ".biases"]
@@ -564,20 +569,23 @@ def write_qwen3moe_gguf(mlx_dir, path):
         blk = np.concatenate([d.view(np.uint8), m.view(np.uint8), qs], axis=-1)   # 20 bytes a block
         return blk.reshape(*lead, -1)
 
-    arch = "qwen3moe"
+    arch = "llama" if mixtral else "qwen3moe"
     w = gguf.GGUFWriter(path, arch)
-    w.add_name("qwen3moe-tiny")
+    w.add_name(os.path.basename(os.path.normpath(mlx_dir)))
     w.add_context_length(cfg["max_position_embeddings"])
     w.add_embedding_length(cfg["hidden_size"])
     w.add_block_count(cfg["num_hidden_layers"])
     w.add_feed_forward_length(cfg["intermediate_size"])
-    w.add_expert_feed_forward_length(cfg["moe_intermediate_size"])
-    w.add_expert_count(cfg["num_experts"])
+    if not mixtral:
+        w.add_expert_feed_forward_length(cfg["moe_intermediate_size"])
+    w.add_expert_count(cfg.get("num_experts") or cfg["num_local_experts"])
     w.add_expert_used_count(cfg["num_experts_per_tok"])
-    w.add_head_count(cfg["num_attention_heads"])
-    w.add_head_count_kv(cfg["num_key_value_heads"])
-    w.add_key_length(cfg["head_dim"])
-    w.add_value_length(cfg["head_dim"])
+    w.add_head_count(nh)
+    w.add_head_count_kv(nkv)
+    hd = cfg.get("head_dim") or cfg["hidden_size"] // nh
+    w.add_key_length(hd)
+    w.add_value_length(hd)
+    w.add_rope_dimension_count(hd)
     w.add_rope_freq_base(float(cfg["rope_theta"]))
     w.add_layer_norm_rms_eps(cfg["rms_norm_eps"])
     w.add_vocab_size(cfg["vocab_size"])
@@ -587,17 +595,23 @@ def write_qwen3moe_gguf(mlx_dir, path):
     w.add_tensor("token_embd.weight", q4_1("model.embed_tokens"), raw_dtype=Q)
     w.add_tensor("output_norm.weight", t["model.norm.weight"])
     w.add_tensor("output.weight", q4_1("lm_head"), raw_dtype=Q)
+    moe = "block_sparse_moe." if mixtral else "mlp."
     for i in range(cfg["num_hidden_layers"]):
         hf, gg = f"model.layers.{i}.", f"blk.{i}."
         w.add_tensor(gg + "attn_norm.weight", t[hf + "input_layernorm.weight"])
         w.add_tensor(gg + "ffn_norm.weight", t[hf + "post_attention_layernorm.weight"])
-        w.add_tensor(gg + "attn_q_norm.weight", t[hf + "self_attn.q_norm.weight"])
-        w.add_tensor(gg + "attn_k_norm.weight", t[hf + "self_attn.k_norm.weight"])
-        for a_, b_ in (("q_proj", "attn_q"), ("k_proj", "attn_k"), ("v_proj", "attn_v"), ("o_proj", "attn_output")):
-            w.add_tensor(gg + b_ + ".weight", q4_1(hf + "self_attn." + a_), raw_dtype=Q)
-        w.add_tensor(gg + "ffn_gate_inp.weight", q4_1(hf + "mlp.gate"), raw_dtype=Q)
+        if not mixtral:
+            w.add_tensor(gg + "attn_q_norm.weight", t[hf + "self_attn.q_norm.weight"])
+            w.add_tensor(gg + "attn_k_norm.weight", t[hf + "self_attn.k_norm.weight"])
+        for a_, b_, heads in (("q_proj", "attn_q", nh), ("k_proj", "attn_k", nkv), ("v_proj", "attn_v", 0),
+                              ("o_proj", "attn_output", 0)):
+            blocks = q4_1(hf + "self_attn." + a_)
+            if mixtral and heads:
+                blocks = _permute(blocks, heads)
+            w.add_tensor(gg + b_ + ".weight", np.ascontiguousarray(blocks), raw_dtype=Q)
+        w.add_tensor(gg + "ffn_gate_inp.weight", q4_1(hf + moe + "gate"), raw_dtype=Q)
         for a_, b_ in (("gate_proj", "ffn_gate_exps"), ("up_proj", "ffn_up_exps"), ("down_proj", "ffn_down_exps")):
-            w.add_tensor(gg + b_ + ".weight", q4_1(hf + "mlp.switch_mlp." + a_), raw_dtype=Q)
+            w.add_tensor(gg + b_ + ".weight", q4_1(hf + moe + "switch_mlp." + a_), raw_dtype=Q)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
@@ -688,7 +702,8 @@ def main():
             if name != "mistral-tiny":
                 write_gguf(os.path.join(a.out, name), os.path.join(a.test_data, name + ".gguf"))
         write_bad(os.path.join(a.out, "llama-tiny"), a.test_data)
-        write_qwen3moe_gguf(os.path.join(a.out, "qwen3moe-tiny"), os.path.join(a.test_data, "qwen3moe-tiny-q4_1.gguf"))
+        for name in ("qwen3moe-tiny", "mixtral-tiny"):
+            write_moe_gguf(os.path.join(a.out, name), os.path.join(a.test_data, name + "-q4_1.gguf"))
         write_bad_gemma(os.path.join(a.out, "gemma3-tiny"), a.test_data)
         write_bad_phi3(os.path.join(a.out, "phi3-tiny"), a.test_data)
         write_phi3_split(os.path.join(a.out, "phi3-tiny"), os.path.join(a.test_data, "phi3-tiny-split"))

@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
-"""A tiny random-weight Qwen3-MoE model as an MLX 4-bit directory, and its
-reference logits made by mlx-lm itself (the oracle of the MoE model test).
+"""Tiny random-weight mixture-of-experts models (Qwen3-MoE, Mixtral) as MLX
+4-bit directories, and their reference logits made by mlx-lm itself (the
+oracle of the MoE model test).
 
     python3 scripts/make_moe_model_fixture.py tests/fixtures/models
 
 Needs mlx (the CPU build, 0.32.4) and mlx-lm 0.32.2, installed without its
 dependencies (pip install --no-deps mlx-lm==0.32.2): only its model code is
 used, imported without the package's __init__ (which wants transformers and
-huggingface_hub).  Writes <out>/qwen3moe-tiny/: config.json and
+huggingface_hub).  Writes <out>/qwen3moe-tiny/ and <out>/mixtral-tiny/:
+config.json and
 model.safetensors as mlx-lm saves a quantized model (every linear layer,
 the router, the stacked experts and the embedding in affine 4-bit, group
 32, f32 scales and biases holding f16 values), tokenizer.json (qwen3-tiny's), ref.json,
@@ -31,26 +33,33 @@ ROOT = os.path.dirname(importlib.util.find_spec("mlx").submodule_search_location
 pkg = types.ModuleType("mlx_lm")
 pkg.__path__ = [os.path.join(ROOT, "mlx_lm")]
 sys.modules["mlx_lm"] = pkg
-from mlx_lm.models import qwen3_moe  # noqa: E402
+from mlx_lm.models import mixtral, qwen3_moe  # noqa: E402
 
-CONFIG = dict(model_type="qwen3_moe", architectures=["Qwen3MoeForCausalLM"], hidden_size=64, num_hidden_layers=2,
+QWEN3MOE = dict(model_type="qwen3_moe", architectures=["Qwen3MoeForCausalLM"], hidden_size=64, num_hidden_layers=2,
               intermediate_size=160, num_attention_heads=4, num_key_value_heads=2, head_dim=16, num_experts=8,
               num_experts_per_tok=2, decoder_sparse_step=1, mlp_only_layers=[], moe_intermediate_size=32,
               rms_norm_eps=1e-6, vocab_size=517, rope_theta=1000000.0, tie_word_embeddings=False,
               max_position_embeddings=256, norm_topk_prob=True)
+# Mixtral: the experts are intermediate_size wide; its top 2 of the router's
+# logits, softmax over those two
+MIXTRAL = dict(model_type="mixtral", architectures=["MixtralForCausalLM"], hidden_size=64, num_hidden_layers=2,
+               intermediate_size=32, num_attention_heads=4, num_key_value_heads=2, num_local_experts=8,
+               num_experts_per_tok=2, rms_norm_eps=1e-5, vocab_size=517, rope_theta=1000000.0,
+               tie_word_embeddings=False, max_position_embeddings=256)
+MODELS = {"qwen3moe-tiny": (qwen3_moe, QWEN3MOE, 7), "mixtral-tiny": (mixtral, MIXTRAL, 8)}
 QUANT = {"group_size": 32, "bits": 4, "mode": "affine"}
 DECODE_STEPS = 6
 
 
-def main():
-    out = os.path.join(sys.argv[1], "qwen3moe-tiny")
+def write(out_root, name):
+    module, config, seed = MODELS[name]
+    out = os.path.join(out_root, name)
     here = os.path.dirname(os.path.abspath(__file__))
     src_tok = os.path.join(here, "..", "tests", "fixtures", "models", "qwen3-tiny")
     os.makedirs(out, exist_ok=True)
-    mx.set_default_device(mx.cpu)
-    mx.random.seed(7)
-    args = qwen3_moe.ModelArgs.from_dict(CONFIG)
-    model = qwen3_moe.Model(args)
+    mx.random.seed(seed)
+    args = module.ModelArgs.from_dict(config)
+    model = module.Model(args)
     # norms away from 1, so that a norm read wrongly shows
     params = dict(tree_flatten(model.parameters()))
     for k, v in params.items():
@@ -68,9 +77,8 @@ def main():
     model.load_weights(list(weights.items()))
     mx.eval(model.parameters())
     mx.save_safetensors(os.path.join(out, "model.safetensors"), weights)
-    cfg = dict(CONFIG, quantization=QUANT)
     with open(os.path.join(out, "config.json"), "w") as f:
-        json.dump(cfg, f, indent=1)
+        json.dump(dict(config, quantization=QUANT), f, indent=1)
     shutil.copy(os.path.join(src_tok, "tokenizer.json"), os.path.join(out, "tokenizer.json"))
 
     prompt = json.load(open(os.path.join(src_tok, "ref.json")))["prompt"]
@@ -88,12 +96,18 @@ def main():
     prefill.astype(np.float32).tofile(os.path.join(out, "ref_prefill.f32"))
     np.stack(decode).astype(np.float32).tofile(os.path.join(out, "ref_decode.f32"))
     from importlib.metadata import version
-    ref = {"model": "qwen3moe-tiny", "architecture": "Qwen3MoeForCausalLM", "vocab": CONFIG["vocab_size"],
+    ref = {"model": name, "architecture": config["architectures"][0], "vocab": config["vocab_size"],
            "prompt": prompt, "greedy": greedy, "decode_steps": DECODE_STEPS,
            "oracle": f"mlx-lm {version('mlx-lm')}, mlx {mx.__version__} (CPU, f32)"}
     with open(os.path.join(out, "ref.json"), "w") as f:
         json.dump(ref, f, indent=1)
     print(f"{out}: greedy {greedy}; tensors {len(weights)}", file=sys.stderr)
+
+
+def main():
+    mx.set_default_device(mx.cpu)
+    for name in MODELS:
+        write(sys.argv[1], name)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,9 @@ the activations stay finite; the text they produce means nothing).
 
     SHAPE   1b: hidden 2048, 16 layers, FFN 8192, 32 heads, 8 KV heads
             7b: hidden 4096, 32 layers, FFN 11008, 32 heads, 32 KV heads
+            30b-a3b: Qwen3-30B-A3B's shape as llama.cpp's qwen3moe: hidden 2048,
+                48 layers, 32 heads, 4 KV heads, head dim 128, 128 experts of
+                FFN 768, 8 a token (the router F32, the experts in TYPE)
             smollm2: SmolLM2-135M as its GGUF has it: hidden 576, 30 layers,
                 FFN 1536, 9 heads, 3 KV heads (head dim 64), rope theta
                 100000, context 8192, output head tied to the token
@@ -57,6 +60,12 @@ SHAPES = {
     "7b": dict(hidden=4096, layers=32, ffn=11008, heads=32, kv=32),
     "smollm2": dict(hidden=576, layers=30, ffn=1536, heads=9, kv=3, rope=100000.0, ctx=8192, tied=True),
     "tiny": dict(hidden=256, layers=2, ffn=768, heads=4, kv=2),  # for checking the script
+    # Qwen3-30B-A3B's shape (llama.cpp's qwen3moe): 128 experts of width 768,
+    # 8 a token, head_dim 128 (q is 4096 wide on a 2048 residual), q/k norms
+    "30b-a3b": dict(hidden=2048, layers=48, ffn=6144, heads=32, kv=4, head_dim=128, experts=128, used=8,
+                    expert_ffn=768, rope=1000000.0, arch="qwen3moe"),
+    "tiny-moe": dict(hidden=256, layers=2, ffn=768, heads=4, kv=2, experts=8, used=2, expert_ffn=256,
+                     arch="qwen3moe"),  # for checking the script
 }
 # the code-book, ternary and NVFP4 types: (offset of the f16 d, its range),
 # chosen so that a weight is about 0.02 to 0.05 as in the types above
@@ -159,7 +168,7 @@ def write_mlx4(s, out, tok_dir, rng, group=64):
 
 def write_header(w, a, s, voc, n_vocab):
     """The hyperparameters and the vocabulary's tokenizer.* keys."""
-    w.add_name(f"random-llama-{a.shape}-{a.type}")
+    w.add_name(f"random-{s.get('arch', 'llama')}-{a.shape}-{a.type}")
     w.add_block_count(s["layers"])
     w.add_context_length(s.get("ctx", 4096))
     w.add_embedding_length(s["hidden"])
@@ -167,7 +176,14 @@ def write_header(w, a, s, voc, n_vocab):
     w.add_head_count(s["heads"])
     w.add_head_count_kv(s["kv"])
     w.add_layer_norm_rms_eps(1e-5)
-    w.add_rope_dimension_count(s["hidden"] // s["heads"])
+    hd = s.get("head_dim", s["hidden"] // s["heads"])
+    w.add_key_length(hd)
+    w.add_value_length(hd)
+    w.add_rope_dimension_count(hd)
+    if s.get("experts"):
+        w.add_expert_count(s["experts"])
+        w.add_expert_used_count(s["used"])
+        w.add_expert_feed_forward_length(s["expert_ffn"])
     w.add_rope_freq_base(s.get("rope", 10000.0))
     w.add_vocab_size(n_vocab)
     for name, field in voc.fields.items():
@@ -214,7 +230,8 @@ def main():
     tokens = voc.fields["tokenizer.ggml.tokens"]
     n_vocab = len(tokens.data)
 
-    ws = [gguf.GGUFWriter(a.out, "llama")] + ([gguf.GGUFWriter(a.deq, "llama")] if a.deq else [])
+    arch = s.get("arch", "llama")
+    ws = [gguf.GGUFWriter(a.out, arch)] + ([gguf.GGUFWriter(a.deq, arch)] if a.deq else [])
     for w in ws:
         write_header(w, a, s, voc, n_vocab)
     w = ws[0]
@@ -226,7 +243,8 @@ def main():
         ws[1].add_file_type(ft.ALL_F32)
 
     h, f, L = s["hidden"], s["ffn"], s["layers"]
-    hd = h // s["heads"]
+    hd = s.get("head_dim", h // s["heads"])
+    qd = s["heads"] * hd
     base = {"q4_0": T.Q4_0, "q4_1": T.Q4_1, "q8_0": T.Q8_0, "q4_k_m": T.Q4_K, "q5_k_m": T.Q5_K, "f16": T.F16,
             "books": T.IQ3_S}[a.type]
     head = T.Q6_K if a.type in ("q4_0", "q4_1", "q4_k_m", "q5_k_m") else base
@@ -238,12 +256,17 @@ def main():
     def more_bits(i):  # llama.cpp's use_more_bits for Q4_K_M and Q5_K_M
         return i < L // 8 or i >= 7 * L // 8 or (i - L // 8) % 3 == 2
 
-    def add(name, qt, rows, cols):
+    def add(name, qt, rows, cols, experts=0):
         if books is not None and qt == base and name != "output.weight":
             qt = T.TQ2_0 if name == "token_embd.weight" else next(books)
-        if qt == T.F32:
+        if qt == T.F32 and rows > 1:  # the router: random logits, so tokens pick different experts
+            for x in ws:
+                x.add_tensor(name, rng.standard_normal((rows, cols), dtype=np.float32) * 0.05)
+        elif qt == T.F32:
             for x in ws:
                 x.add_tensor(name, np.ones(cols, dtype=np.float32))
+        elif experts:  # stacked (experts, rows, cols)
+            w.add_tensor(name, random_blocks(rng, qt, experts * rows, cols).reshape(experts, rows, -1), raw_dtype=qt)
         elif qt == T.F16:
             w.add_tensor(name, (rng.standard_normal((rows, cols), dtype=np.float32) * 0.02).astype(np.float16))
         else:
@@ -256,12 +279,22 @@ def main():
     for i in range(L):
         p = f"blk.{i}."
         add(p + "attn_norm.weight", T.F32, 1, h)
-        add(p + "attn_q.weight", base, h, h)
+        add(p + "attn_q.weight", base, qd, h)
         add(p + "attn_k.weight", base, s["kv"] * hd, h)
         qv = T.Q6_K if a.type in ("q4_k_m", "q5_k_m") and more_bits(i) else base
         add(p + "attn_v.weight", qv, s["kv"] * hd, h)
-        add(p + "attn_output.weight", base, h, h)
+        add(p + "attn_output.weight", base, h, qd)
+        if arch == "qwen3moe":
+            add(p + "attn_q_norm.weight", T.F32, 1, hd)
+            add(p + "attn_k_norm.weight", T.F32, 1, hd)
         add(p + "ffn_norm.weight", T.F32, 1, h)
+        if s.get("experts"):
+            E, ef = s["experts"], s["expert_ffn"]
+            add(p + "ffn_gate_inp.weight", T.F32, E, h)
+            add(p + "ffn_gate_exps.weight", base, ef, h, experts=E)
+            add(p + "ffn_up_exps.weight", base, ef, h, experts=E)
+            add(p + "ffn_down_exps.weight", qv, h, ef, experts=E)
+            continue
         add(p + "ffn_gate.weight", base, f, h)
         add(p + "ffn_up.weight", base, f, h)
         add(p + "ffn_down.weight", qv, h, f)

@@ -481,38 +481,75 @@ static void test_stacked_projections(void) {
     }
 }
 
-/* Qwen3-MoE (qwen3moe-tiny: an MLX 4-bit directory, 8 experts of width 32,
- * 2 a token, renormalized; scripts/make_moe_model_fixture.py), against the
- * logits of mlx-lm itself on the same quantized weights: the prompt in one
- * chunk (its experts grouped, mlxc_moe_group + mlxc_qmatmul_grouped) and
- * in chunks of 3 (a slot at a time, mlxc_qmatmul_experts, as each decode
- * step), and the same weights as GGUF Q4_1 (make_model_fixtures.py writes
- * them at test time: an MLX 4-bit group of 32 whose scale and bias are f16
- * values is a Q4_1 block). */
+/* Mixtures of experts: qwen3moe-tiny (Qwen3-MoE: 8 experts of width 32, 2
+ * a token, renormalized) and mixtral-tiny (Mixtral: 8 of width 32, 2, the
+ * softmax over those two), MLX 4-bit directories
+ * (scripts/make_moe_model_fixture.py), against the logits of mlx-lm itself
+ * on the same quantized weights: the prompt in one chunk (its experts
+ * grouped, mlxc_moe_group + mlxc_qmatmul_grouped) and in chunks of 3 (a
+ * slot at a time, mlxc_qmatmul_experts, as each decode step), and the same
+ * weights as GGUF Q4_1 (make_model_fixtures.py writes them at test time: an
+ * MLX 4-bit group of 32 whose scale and bias are f16 values is a Q4_1
+ * block; Mixtral as llama.cpp's "llama" with experts, q and k permuted). */
 static void test_moe(void) {
-    ref r;
-    if (!load_ref("qwen3moe-tiny", &r)) {
-        CHECK_MSG(false, "qwen3moe-tiny: reference missing");
+    static const struct { const char *name; mlxc_arch arch; } v[] = {{"qwen3moe-tiny", MLXC_ARCH_QWEN3_MOE},
+                                                                     {"mixtral-tiny", MLXC_ARCH_LLAMA}};
+    for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
+        ref r;
+        if (!load_ref(v[i].name, &r)) {
+            CHECK_MSG(false, "%s: reference missing", v[i].name);
+            free_ref(&r);
+            continue;
+        }
+        char p[1024];
+        snprintf(p, sizeof p, "%s/%s", g_fix, v[i].name);
+        mlxc_model *m = NULL;
+        CHECK_OK(mlxc_model_open(g_dev, p, &m));
+        if (m) CHECK_EQ_INT(mlxc_model_arch(m), v[i].arch);
+        mlxc_model_close(m);
+        double e = run_ref(p, &r, MLXC_F32, 0, g_tol32), e3 = run_ref(p, &r, MLXC_F32, 3, g_tol32);
+        printf("       %-13s mlx4 vs mlx-lm: max rel err %.2e (chunks of 3: %.2e)\n", v[i].name, e, e3);
+        /* bf16 activations (a GPU's default; there the fused decode step
+         * with the experts between its kernels), within test_bf16_activations' bound */
+        const mlxc_model_options bf = {.act_dtype = MLXC_BF16};
+        float *all = path_logits_ex(p, &r, &bf);
+        double eb = INFINITY;
+        for (size_t k = 0; all && k < r.n_prompt + r.steps; k++) {
+            const float *want = k < r.n_prompt ? r.prefill + k * r.vocab : r.decode + (k - r.n_prompt) * r.vocab;
+            const double ek = rel_err(all + k * r.vocab, want, r.vocab);
+            eb = k == 0 || ek > eb ? ek : eb;
+        }
+        CHECK_MSG(eb <= 6e-2, "%s bf16 activations: rel err %.3g", p, eb);
+        printf("       %-13s bf16 activations: max rel err %.2e\n", v[i].name, eb);
+        /* the fused decode step (its norms and adds around the experts):
+         * on the CPU the same bits, on a GPU within bf16 rounding */
+        const bool cpu = mlxc_device_backend(g_dev) == MLXC_BACKEND_CPU;
+        setenv("MLXC_FUSED_DECODE", cpu ? "2" : "1", 1);
+        const mlxc_model_options bfc = {.act_dtype = MLXC_BF16, .load_flags = MLXC_LOAD_COPY};
+        float *fz = path_logits_ex(p, &r, &bfc);
+        unsetenv("MLXC_FUSED_DECODE");
+        if (all && fz) {
+            const size_t n = (r.n_prompt + r.steps) * r.vocab;
+            double ef = 0;
+            for (size_t k = 0; k < r.n_prompt + r.steps; k++) {
+                const double ek = rel_err(fz + k * r.vocab, all + k * r.vocab, r.vocab);
+                if (ek > ef) ef = ek;
+            }
+            if (cpu) CHECK_MSG(memcmp(fz, all, n * 4) == 0, "%s fused step: logits differ (%.3g)", p, ef);
+            else CHECK_MSG(ef <= 2e-2, "%s fused step: rel err %.3g", p, ef);
+        }
+        free(fz);
+        free(all);
+        snprintf(p, sizeof p, "%s/%s-q4_1.gguf", g_gen, v[i].name);
+        struct stat sb;
+        if (stat(p, &sb) == 0) {
+            e = run_ref(p, &r, MLXC_F32, 0, g_tol32);
+            printf("       %-13s gguf Q4_1 vs mlx-lm: max rel err %.2e\n", v[i].name, e);
+        } else {
+            CHECK_MSG(false, "%s is missing", p);
+        }
         free_ref(&r);
-        return;
     }
-    char p[1024];
-    snprintf(p, sizeof p, "%s/qwen3moe-tiny", g_fix);
-    mlxc_model *m = NULL;
-    CHECK_OK(mlxc_model_open(g_dev, p, &m));
-    if (m) CHECK_EQ_INT(mlxc_model_arch(m), MLXC_ARCH_QWEN3_MOE);
-    mlxc_model_close(m);
-    double e = run_ref(p, &r, MLXC_F32, 0, g_tol32), e3 = run_ref(p, &r, MLXC_F32, 3, g_tol32);
-    printf("       qwen3moe-tiny mlx4 vs mlx-lm: max rel err %.2e (chunks of 3: %.2e)\n", e, e3);
-    snprintf(p, sizeof p, "%s/qwen3moe-tiny-q4_1.gguf", g_gen);
-    struct stat sb;
-    if (stat(p, &sb) == 0) {
-        e = run_ref(p, &r, MLXC_F32, 0, g_tol32);
-        printf("       qwen3moe-tiny gguf Q4_1 vs mlx-lm: max rel err %.2e\n", e);
-    } else {
-        CHECK_MSG(false, "%s is missing", p);
-    }
-    free_ref(&r);
 }
 
 /* Every fixture in one file form (dir: the committed HF directory, else

@@ -9,7 +9,11 @@
  * biases) triples (config "quantization": affine 2-8 bits, mxfp4, nvfp4,
  * mxfp8) stay packed on the device and multiply through mlxc_qmatmul; a
  * quantized embedding is gathered row by row, a tied output head multiplies
- * by the same table.  A context is one sequence: a KV cache of n_ctx
+ * by the same table.  A mixture-of-experts model (Qwen3-MoE, Mixtral: GGUF
+ * files and MLX quantized directories) routes each token's MLP through its
+ * top k experts on the device (mlxc_moe_route, mlxc_qmatmul_experts /
+ * _grouped, mlxc_moe_combine); its experts must be quantized.
+ * A context is one sequence: a KV cache of n_ctx
  * positions and the buffers one forward pass needs.  Every step is encoded
  * from the op library (mlxc/ops_*.h) into command buffers, so the same code
  * runs on the CPU and on CUDA.
@@ -77,7 +81,8 @@ typedef struct mlxc_sampler mlxc_sampler;
 /* ---- model ------------------------------------------------------------------------ */
 
 typedef enum mlxc_arch {
-    MLXC_ARCH_LLAMA = 1,   /* Llama 1/2/3, SmolLM2, Mistral (sliding window)    */
+    MLXC_ARCH_LLAMA = 1,   /* Llama 1/2/3, SmolLM2, Mistral (sliding window),
+                              Mixtral (with experts)                            */
     MLXC_ARCH_QWEN2 = 2,   /* + q/k/v biases                                    */
     MLXC_ARCH_QWEN3 = 3,   /* + q/k RMS norms per head                          */
     MLXC_ARCH_GEMMA2 = 4,  /* GeGLU, (1 + w) norms around both blocks, scaled
@@ -87,7 +92,8 @@ typedef enum mlxc_arch {
     MLXC_ARCH_QWEN3_MOE = 7 /* Qwen3's attention, a mixture of experts as the MLP */
 } mlxc_arch;
 
-/* "llama", "qwen2", "qwen3", "gemma2", "gemma3", "phi3"; "unknown" otherwise. */
+/* "llama", "qwen2", "qwen3", "gemma2", "gemma3", "phi3", "qwen3moe";
+ * "unknown" otherwise. */
 MLXC_API const char *mlxc_arch_name(mlxc_arch arch);
 
 typedef struct mlxc_model_options {
