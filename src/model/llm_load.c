@@ -317,10 +317,17 @@ static mlxc_status bind_tiles(binder *b, size_t i, const mlxc_qweight *d, llm_we
     return converted(b, i);
 }
 
+/* The restatements a GGUF weight may take where the options ask for them
+ * (binder as_affine, tiles): the projections take both; the embedding
+ * keeps its blocks (the gather's and the tied head's form) but may be
+ * affine; experts keep their file form (the experts' kernels are not
+ * measured on the others). */
+enum { CONV_AFFINE = 1, CONV_TILES = 2, CONV_ALL = CONV_AFFINE | CONV_TILES };
+
 /* A quantized weight: the packed data as raw bytes (or MLX's uint32 words),
  * scales and biases beside it for the MLX formats, loaded as the dense
  * weights are (zero copy where the device can read the mapping). */
-static mlxc_status bind_quant(binder *b, size_t i, int64_t rows, int64_t cols, llm_weight *out) {
+static mlxc_status bind_quant(binder *b, size_t i, int64_t rows, int64_t cols, unsigned conv, llm_weight *out) {
     mlxc_quant_triple qt;
     bool triple = !b->gguf && mlxc_weights_quant_find(b->w, b->name, &qt) == MLXC_OK;
     mlxc_clear_error();
@@ -345,12 +352,13 @@ static mlxc_status bind_quant(binder *b, size_t i, int64_t rows, int64_t cols, l
     out->group_size = d.group_size;
     out->rows = rows;
     out->cols = cols;
-    if (!triple && b->as_affine && (d.format == MLXC_QF_Q4_0 || d.format == MLXC_QF_Q8_0)) {
+    if (!triple && b->as_affine && (conv & CONV_AFFINE) && (d.format == MLXC_QF_Q4_0 || d.format == MLXC_QF_Q8_0)) {
         st = bind_as_affine(b, i, &d, out);
         if (st != MLXC_ERR_UNSUPPORTED) return st;
         out->w = out->scales = out->biases = NULL;
     }
-    if (!triple && b->tiles && d.format == MLXC_QF_Q4_0 && rows % MLXC_Q4T_ROWS == 0 && cols % MLXC_Q4T_COLS == 0)
+    if (!triple && b->tiles && (conv & CONV_TILES) && d.format == MLXC_QF_Q4_0 && rows % MLXC_Q4T_ROWS == 0 &&
+        cols % MLXC_Q4T_COLS == 0)
         return bind_tiles(b, i, &d, out);
     if (!triple) {
         /* the kernels read f16 block headers: an odd GGUF alignment gets a copy */
@@ -366,8 +374,10 @@ static mlxc_status bind_quant(binder *b, size_t i, int64_t rows, int64_t cols, l
     return MLXC_OK;
 }
 
-/* A linear layer's weight of (rows, cols), dense or quantized. */
-static mlxc_status bind_linear(binder *b, const role *r, int layer, int64_t rows, int64_t cols, llm_weight *out) {
+/* A linear layer's weight of (rows, cols), dense or quantized (conv: the
+ * restatements it may take). */
+static mlxc_status bind_linear_as(binder *b, const role *r, int layer, int64_t rows, int64_t cols, unsigned conv,
+                                  llm_weight *out) {
     memset(out, 0, sizeof *out);
     size_t i = lookup(b, r, layer);
     if (i == SIZE_MAX) return mlxc_set_error(MLXC_ERR_NOT_FOUND, "model: tensor %s is missing", b->name);
@@ -377,7 +387,7 @@ static mlxc_status bind_linear(binder *b, const role *r, int layer, int64_t rows
     mlxc_quant_triple qt;
     bool triple = !b->gguf && mlxc_weights_quant_find(b->w, b->name, &qt) == MLXC_OK;
     mlxc_clear_error();
-    if (triple || (b->gguf && ti.ggml_type >= 0 && !ti.dtype_exact)) return bind_quant(b, i, rows, cols, out);
+    if (triple || (b->gguf && ti.ggml_type >= 0 && !ti.dtype_exact)) return bind_quant(b, i, rows, cols, conv, out);
     if (!ti.dtype_exact || (ti.dtype != MLXC_F32 && ti.dtype != MLXC_F16 && ti.dtype != MLXC_BF16))
         return mlxc_set_error(MLXC_ERR_DTYPE,
                               "model: tensor %s is %s; a linear weight must be F32, F16, BF16 or quantized", b->name,
@@ -388,6 +398,10 @@ static mlxc_status bind_linear(binder *b, const role *r, int layer, int64_t rows
     out->rows = rows;
     out->cols = cols;
     return load_tensor(b, i, &out->w);
+}
+
+static mlxc_status bind_linear(binder *b, const role *r, int layer, int64_t rows, int64_t cols, llm_weight *out) {
+    return bind_linear_as(b, r, layer, rows, cols, CONV_ALL, out);
 }
 
 /* Rows [r0, r0 + rows) of a buffer holding `total` equal rows (dense
@@ -469,27 +483,23 @@ static const role *moe_role(binder *b, const role r[2], int l) {
 /* Layer l's mixture of experts: the router, dense or quantized, and the
  * experts' stacked matrices, which must be quantized (the experts'
  * kernels, mlxc_qmatmul_experts and mlxc_qmatmul_grouped, take the
- * quantized formats only); they keep their file form (no Q4_0 tiles or
- * affine restatement, which the experts' kernels are not measured on). */
+ * quantized formats only), in their file form. */
 static mlxc_status bind_moe(binder *b, int l, llm_layer *L) {
     mlxc_model *m = b->m;
     const int64_t E = m->n_experts, eff = m->expert_ff;
     mlxc_status st = bind_linear(b, moe_role(b, R_ROUTER, l), l, E, m->dim, &L->router);
     if (st) return st;
-    const bool tiles = b->tiles, as_affine = b->as_affine;
-    b->tiles = b->as_affine = false;
     struct { const role *r; int64_t rows, cols; llm_weight *w; } e[3] = {
         {R_EGATE, E * eff, m->dim, &L->exp_gate}, {R_EUP, E * eff, m->dim, &L->exp_up},
         {R_EDOWN, E * m->dim, eff, &L->exp_down}};
     for (int i = 0; i < 3 && !st; i++) {
-        st = bind_linear(b, moe_role(b, e[i].r, l), l, e[i].rows, e[i].cols, e[i].w);
+        st = bind_linear_as(b, moe_role(b, e[i].r, l), l, e[i].rows, e[i].cols, 0, e[i].w);
         if (!st && e[i].w->format != LLM_W_QUANT)
             st = mlxc_set_error(MLXC_ERR_UNSUPPORTED,
                                 "model: the experts of %s are dense; mlxc multiplies quantized experts only "
                                 "(a GGUF or an MLX quantized model)",
                                 b->name);
     }
-    b->tiles = tiles, b->as_affine = as_affine;
     return st;
 }
 
@@ -924,12 +934,7 @@ static mlxc_status bind_all(binder *b) {
         return check_shape(b, &ti, 2, want);
     }
     m->vocab = ti.shape[0];
-    /* the embedding keeps its blocks (the gather's and the tied head's form) */
-    const bool tiles = b->tiles;
-    b->tiles = false;
-    st = bind_linear(b, &R_EMBD, -1, m->vocab, m->dim, &m->embd);
-    b->tiles = tiles;
-    if (st) return st;
+    if ((st = bind_linear_as(b, &R_EMBD, -1, m->vocab, m->dim, CONV_AFFINE, &m->embd))) return st;
     if (m->embd.format == LLM_W_DENSE) m->tok_embd = m->embd.w;
     if ((st = bind_norm(b, &R_NORM, -1, m->dim, false, &m->out_norm))) return st;
     if (lookup(b, &R_OUT, -1) != SIZE_MAX) {
