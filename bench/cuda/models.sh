@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One device call: random-weight Llama models at real shapes
-# (scripts/make_random_models.py), each timed with `mlxc bench` as
-# llama-bench measures (pp512, tg128, 3 repetitions).
+# (scripts/make_random_models.py; 30b-a3b: Qwen3-30B-A3B's mixture of
+# experts), each timed with `mlxc bench` as llama-bench measures (pp512,
+# tg128, 3 repetitions).
 #
 #   bash bench/cuda/models.sh BUILD_DIR VOCAB.gguf [SHAPE:TYPE[:VOCAB.gguf] ...]
 #   MLXC_BENCH_ARGS adds mlxc bench flags (e.g. --act f32; the default on
@@ -73,12 +74,12 @@ for s in "${specs[@]}"; do
     [ -f "$f" ] || python3 scripts/make_random_models.py "$shape" "$type" "$f" --vocab "$voc" || continue
   fi
   MLXC_BACKEND=${MLXC_BACKEND:-cuda} "$B/mlxc" bench -m "$f" -p 512 -n 128 "${dflag[@]}" -r 3 ${MLXC_BENCH_ARGS:-} > "$tmp/mlxc" 2>&1
-  grep -E "^\| llama|per decode token" "$tmp/mlxc" || tail -5 "$tmp/mlxc"
+  grep -E "^\| [a-z0-9]+ [0-9]|per decode token" "$tmp/mlxc" || tail -5 "$tmp/mlxc"
   : > "$tmp/llama"
   : > "$tmp/mlx"
   if [ -n "$L" ] && [ "$type" != mlx4 ]; then
     "$L" -m "$f" -ngl 99 -fa 1 -p 512 -n 128 "${dflag[@]}" -r 3 > "$tmp/llama" 2>&1
-    grep -E "^\| llama|^build:" "$tmp/llama" || { echo "llama-bench failed on $f:"; tail -5 "$tmp/llama"; }
+    grep -E "^\| [a-z0-9]+ [0-9]|^build:" "$tmp/llama" || { echo "llama-bench failed on $f:"; tail -5 "$tmp/llama"; }
   fi
   if [ -n "${MLX_LM:-}" ] && [ "$type" = mlx4 ]; then
     python3 -m mlx_lm.benchmark --model "$f" -p 512 -g 128 -n 3 > "$tmp/mlx" 2>&1
