@@ -541,20 +541,21 @@ def write_phi3_split(src, out):
 
 
 def write_moe_gguf(mlx_dir, path):
-    """An MLX 4-bit group-32 mixture-of-experts directory (Qwen3-MoE or
-    Mixtral) whose scales and biases are f16 values
+    """An MLX 4-bit group-32 mixture-of-experts directory (Qwen3-MoE, Mixtral
+    or Qwen2-MoE) whose scales and biases are f16 values
     (scripts/make_moe_model_fixture.py) as a GGUF file of the same weights:
     each group of 32 codes with its scale d and bias m is a Q4_1 block
     (d * q + m), the experts stacked (experts, rows, cols), under llama.cpp's
-    names: qwen3moe, or Mixtral as "llama" with experts (q and k rows
-    permuted for its adjacent-pair rope, no expert_feed_forward_length: the
-    experts are feed_forward_length wide); norms F32."""
+    names: qwen3moe, qwen2moe (q/k/v biases F32, the shared expert and its
+    gate), or Mixtral as "llama" with experts (q and k rows permuted for its
+    adjacent-pair rope, no expert_feed_forward_length: the experts are
+    feed_forward_length wide); norms F32."""
     import gguf
     from safetensors.numpy import load_file
     cfg = json.load(open(os.path.join(mlx_dir, "config.json")))
     t = load_file(os.path.join(mlx_dir, "model.safetensors"))
     assert cfg["quantization"]["bits"] == 4 and cfg["quantization"]["group_size"] == 32
-    mixtral = cfg["model_type"] == "mixtral"
+    mixtral, qwen2 = cfg["model_type"] == "mixtral", cfg["model_type"] == "qwen2_moe"
     nh, nkv = cfg["num_attention_heads"], cfg["num_key_value_heads"]
 
     def q4_1(prefix):
@@ -569,7 +570,7 @@ def write_moe_gguf(mlx_dir, path):
         blk = np.concatenate([d.view(np.uint8), m.view(np.uint8), qs], axis=-1)   # 20 bytes a block
         return blk.reshape(*lead, -1)
 
-    arch = "llama" if mixtral else "qwen3moe"
+    arch = "llama" if mixtral else "qwen2moe" if qwen2 else "qwen3moe"
     w = gguf.GGUFWriter(path, arch)
     w.add_name(os.path.basename(os.path.normpath(mlx_dir)))
     w.add_context_length(cfg["max_position_embeddings"])
@@ -578,6 +579,8 @@ def write_moe_gguf(mlx_dir, path):
     w.add_feed_forward_length(cfg["intermediate_size"])
     if not mixtral:
         w.add_expert_feed_forward_length(cfg["moe_intermediate_size"])
+    if qwen2:
+        w.add_expert_shared_feed_forward_length(cfg["shared_expert_intermediate_size"])
     w.add_expert_count(cfg.get("num_experts") or cfg["num_local_experts"])
     w.add_expert_used_count(cfg["num_experts_per_tok"])
     w.add_head_count(nh)
@@ -600,7 +603,13 @@ def write_moe_gguf(mlx_dir, path):
         hf, gg = f"model.layers.{i}.", f"blk.{i}."
         w.add_tensor(gg + "attn_norm.weight", t[hf + "input_layernorm.weight"])
         w.add_tensor(gg + "ffn_norm.weight", t[hf + "post_attention_layernorm.weight"])
-        if not mixtral:
+        if qwen2:
+            for a_, b_ in (("q_proj", "attn_q"), ("k_proj", "attn_k"), ("v_proj", "attn_v")):
+                w.add_tensor(gg + b_ + ".bias", t[hf + "self_attn." + a_ + ".bias"])
+            for a_, b_ in (("gate_proj", "ffn_gate_shexp"), ("up_proj", "ffn_up_shexp"), ("down_proj", "ffn_down_shexp")):
+                w.add_tensor(gg + b_ + ".weight", q4_1(hf + "mlp.shared_expert." + a_), raw_dtype=Q)
+            w.add_tensor(gg + "ffn_gate_inp_shexp.weight", q4_1(hf + "mlp.shared_expert_gate"), raw_dtype=Q)
+        elif not mixtral:
             w.add_tensor(gg + "attn_q_norm.weight", t[hf + "self_attn.q_norm.weight"])
             w.add_tensor(gg + "attn_k_norm.weight", t[hf + "self_attn.k_norm.weight"])
         for a_, b_, heads in (("q_proj", "attn_q", nh), ("k_proj", "attn_k", nkv), ("v_proj", "attn_v", 0),
@@ -702,7 +711,7 @@ def main():
             if name != "mistral-tiny":
                 write_gguf(os.path.join(a.out, name), os.path.join(a.test_data, name + ".gguf"))
         write_bad(os.path.join(a.out, "llama-tiny"), a.test_data)
-        for name in ("qwen3moe-tiny", "mixtral-tiny"):
+        for name in ("qwen3moe-tiny", "mixtral-tiny", "qwen2moe-tiny"):
             write_moe_gguf(os.path.join(a.out, name), os.path.join(a.test_data, name + "-q4_1.gguf"))
         write_bad_gemma(os.path.join(a.out, "gemma3-tiny"), a.test_data)
         write_bad_phi3(os.path.join(a.out, "phi3-tiny"), a.test_data)

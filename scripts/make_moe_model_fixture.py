@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Tiny random-weight mixture-of-experts models (Qwen3-MoE, Mixtral) as MLX
+"""Tiny random-weight mixture-of-experts models (Qwen3-MoE, Mixtral, Qwen2-MoE) as MLX
 4-bit directories, and their reference logits made by mlx-lm itself (the
 oracle of the MoE model test).
 
@@ -8,7 +8,7 @@ oracle of the MoE model test).
 Needs mlx (the CPU build, 0.32.4) and mlx-lm 0.32.2, installed without its
 dependencies (pip install --no-deps mlx-lm==0.32.2): only its model code is
 used, imported without the package's __init__ (which wants transformers and
-huggingface_hub).  Writes <out>/qwen3moe-tiny/ and <out>/mixtral-tiny/:
+huggingface_hub).  Writes <out>/qwen3moe-tiny/, mixtral-tiny/ and qwen2moe-tiny/:
 config.json and
 model.safetensors as mlx-lm saves a quantized model (every linear layer,
 the router, the stacked experts and the embedding in affine 4-bit, group
@@ -33,7 +33,7 @@ ROOT = os.path.dirname(importlib.util.find_spec("mlx").submodule_search_location
 pkg = types.ModuleType("mlx_lm")
 pkg.__path__ = [os.path.join(ROOT, "mlx_lm")]
 sys.modules["mlx_lm"] = pkg
-from mlx_lm.models import mixtral, qwen3_moe  # noqa: E402
+from mlx_lm.models import mixtral, qwen2_moe, qwen3_moe  # noqa: E402
 
 QWEN3MOE = dict(model_type="qwen3_moe", architectures=["Qwen3MoeForCausalLM"], hidden_size=64, num_hidden_layers=2,
               intermediate_size=160, num_attention_heads=4, num_key_value_heads=2, head_dim=16, num_experts=8,
@@ -46,7 +46,15 @@ MIXTRAL = dict(model_type="mixtral", architectures=["MixtralForCausalLM"], hidde
                intermediate_size=32, num_attention_heads=4, num_key_value_heads=2, num_local_experts=8,
                num_experts_per_tok=2, rms_norm_eps=1e-5, vocab_size=517, rope_theta=1000000.0,
                tie_word_embeddings=False, max_position_embeddings=256)
-MODELS = {"qwen3moe-tiny": (qwen3_moe, QWEN3MOE, 7), "mixtral-tiny": (mixtral, MIXTRAL, 8)}
+# Qwen2-MoE: q/k/v biases, no renormalizing, a shared expert (width 64)
+# scaled by the sigmoid of its own gate
+QWEN2MOE = dict(model_type="qwen2_moe", architectures=["Qwen2MoeForCausalLM"], hidden_size=64, num_hidden_layers=2,
+                intermediate_size=160, num_attention_heads=4, num_key_value_heads=2, num_experts=8,
+                num_experts_per_tok=2, moe_intermediate_size=32, shared_expert_intermediate_size=64,
+                rms_norm_eps=1e-6, vocab_size=517, rope_theta=1000000.0, tie_word_embeddings=False,
+                max_position_embeddings=256)
+MODELS = {"qwen3moe-tiny": (qwen3_moe, QWEN3MOE, 7), "mixtral-tiny": (mixtral, MIXTRAL, 8),
+          "qwen2moe-tiny": (qwen2_moe, QWEN2MOE, 9)}
 QUANT = {"group_size": 32, "bits": 4, "mode": "affine"}
 DECODE_STEPS = 6
 
@@ -60,11 +68,13 @@ def write(out_root, name):
     mx.random.seed(seed)
     args = module.ModelArgs.from_dict(config)
     model = module.Model(args)
-    # norms away from 1, so that a norm read wrongly shows
+    # norms away from 1, so that a norm read wrongly shows; biases away from 0
     params = dict(tree_flatten(model.parameters()))
     for k, v in params.items():
         if k.endswith("norm.weight"):
             params[k] = 1.0 + 0.2 * mx.random.normal(v.shape)
+        elif k.endswith("proj.bias"):
+            params[k] = 0.2 * mx.random.normal(v.shape)
     model.load_weights(list(params.items()))
     nn.quantize(model, group_size=QUANT["group_size"], bits=QUANT["bits"])
     # scales and biases made f16 values (kept in f32), so that GGUF Q4_1

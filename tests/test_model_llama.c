@@ -482,8 +482,10 @@ static void test_stacked_projections(void) {
 }
 
 /* Mixtures of experts: qwen3moe-tiny (Qwen3-MoE: 8 experts of width 32, 2
- * a token, renormalized) and mixtral-tiny (Mixtral: 8 of width 32, 2, the
- * softmax over those two), MLX 4-bit directories
+ * a token, renormalized), mixtral-tiny (Mixtral: 8 of width 32, 2, the
+ * softmax over those two) and qwen2moe-tiny (Qwen2-MoE: q/k/v biases, 8 of
+ * width 32, 2, not renormalized, plus a shared expert of width 64 under a
+ * sigmoid gate), MLX 4-bit directories
  * (scripts/make_moe_model_fixture.py), against the logits of mlx-lm itself
  * on the same quantized weights: the prompt in one chunk (its experts
  * grouped, mlxc_moe_group + mlxc_qmatmul_grouped) and in chunks of 3 (a
@@ -493,7 +495,8 @@ static void test_stacked_projections(void) {
  * block; Mixtral as llama.cpp's "llama" with experts, q and k permuted). */
 static void test_moe(void) {
     static const struct { const char *name; mlxc_arch arch; } v[] = {{"qwen3moe-tiny", MLXC_ARCH_QWEN3_MOE},
-                                                                     {"mixtral-tiny", MLXC_ARCH_LLAMA}};
+                                                                     {"mixtral-tiny", MLXC_ARCH_LLAMA},
+                                                                     {"qwen2moe-tiny", MLXC_ARCH_QWEN2_MOE}};
     for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
         ref r;
         if (!load_ref(v[i].name, &r)) {

@@ -70,6 +70,9 @@ static const struct {
     {"vocab_size", "vocab_size", offsetof(mlxc_model_config, vocab_size)},
     {"max_positions", "max_position_embeddings", offsetof(mlxc_model_config, max_position_embeddings)},
     {"sliding_window", "sliding_window", offsetof(mlxc_model_config, sliding_window)},
+    {"num_experts", "num_experts", offsetof(mlxc_model_config, num_experts)},
+    {"experts_per_token", "num_experts_per_tok", offsetof(mlxc_model_config, num_experts_used)},
+    {"expert_ffn", "moe_intermediate_size", offsetof(mlxc_model_config, moe_intermediate_size)},
 };
 #define N_INT_FIELDS (sizeof k_int_fields / sizeof *k_int_fields)
 

@@ -9,7 +9,7 @@
  * biases) triples (config "quantization": affine 2-8 bits, mxfp4, nvfp4,
  * mxfp8) stay packed on the device and multiply through mlxc_qmatmul; a
  * quantized embedding is gathered row by row, a tied output head multiplies
- * by the same table.  A mixture-of-experts model (Qwen3-MoE, Mixtral: GGUF
+ * by the same table.  A mixture-of-experts model (Qwen3-MoE, Qwen2-MoE, Mixtral: GGUF
  * files and MLX quantized directories) routes each token's MLP through its
  * top k experts on the device (mlxc_moe_route, mlxc_qmatmul_experts /
  * _grouped, mlxc_moe_combine); its experts must be quantized.
@@ -89,10 +89,11 @@ typedef enum mlxc_arch {
                               embedding, local/global layers, logit softcaps  */
     MLXC_ARCH_GEMMA3 = 5,  /* Gemma 2's layout + q/k norms, a local rope base */
     MLXC_ARCH_PHI3   = 6,  /* fused qkv and gate/up, partial rotary, LongRoPE   */
-    MLXC_ARCH_QWEN3_MOE = 7 /* Qwen3's attention, a mixture of experts as the MLP */
+    MLXC_ARCH_QWEN3_MOE = 7, /* Qwen3's attention, a mixture of experts as the MLP */
+    MLXC_ARCH_QWEN2_MOE = 8  /* Qwen2's attention, experts plus a gated shared one */
 } mlxc_arch;
 
-/* "llama", "qwen2", "qwen3", "gemma2", "gemma3", "phi3", "qwen3moe";
+/* "llama", "qwen2", "qwen3", "gemma2", "gemma3", "phi3", "qwen3moe", "qwen2moe";
  * "unknown" otherwise. */
 MLXC_API const char *mlxc_arch_name(mlxc_arch arch);
 

@@ -124,6 +124,8 @@ typedef struct mlxc_model_config {
                                       when the file does not say                    */
     int32_t  moe_dense_layers;     /* layers a sparse step or mlp_only_layers keeps dense
                                       (decoder_sparse_step > 1 or a non-empty list): 1 */
+    int64_t  shared_expert_intermediate_size; /* Qwen2-MoE's shared expert; GGUF
+                                      expert_shared_feed_forward_length; 0 = none  */
 } mlxc_model_config;
 
 /* An initializer: struct_size set, nothing given. */

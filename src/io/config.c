@@ -316,9 +316,11 @@ static mlxc_status parse_root(json_t *root, mlxc_model_config *cfg) {
     static const char *const k_kexp[] = {"num_experts_per_tok", NULL};
     static const char *const k_fexp[] = {"moe_intermediate_size", NULL};
     static const char *const k_step[] = {"decoder_sparse_step", NULL};
+    static const char *const k_shexp[] = {"shared_expert_intermediate_size", NULL};
     int64_t step = 0;
     if ((st = get_int(&s, k_nexp, &cfg->num_experts)) || (st = get_int(&s, k_kexp, &cfg->num_experts_used)) ||
-        (st = get_int(&s, k_fexp, &cfg->moe_intermediate_size)) || (st = get_int(&s, k_step, &step)))
+        (st = get_int(&s, k_fexp, &cfg->moe_intermediate_size)) || (st = get_int(&s, k_step, &step)) ||
+        (st = get_int(&s, k_shexp, &cfg->shared_expert_intermediate_size)))
         return st;
     json_t *mlp_only = field(&s, "mlp_only_layers");
     if (mlp_only && !json_is_array(mlp_only))
@@ -616,7 +618,8 @@ static mlxc_status gguf_fill(const mlxc_gguf *g, mlxc_model_config *cfg) {
     if (cfg->norm_eps == 0 && (st = gg_num(g, arch, "attention.layer_norm_epsilon", &cfg->norm_eps))) return st;
     if ((st = gg_int(g, arch, "expert_count", &cfg->num_experts)) ||
         (st = gg_int(g, arch, "expert_used_count", &cfg->num_experts_used)) ||
-        (st = gg_int(g, arch, "expert_feed_forward_length", &cfg->moe_intermediate_size)))
+        (st = gg_int(g, arch, "expert_feed_forward_length", &cfg->moe_intermediate_size)) ||
+        (st = gg_int(g, arch, "expert_shared_feed_forward_length", &cfg->shared_expert_intermediate_size)))
         return st;
     int64_t wnorm = -1;
     {

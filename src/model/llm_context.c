@@ -50,7 +50,8 @@ static uint64_t context_bytes(const mlxc_model *m, const mlxc_context *c, uint32
     bytes += (uint64_t)nlog * (uint64_t)m->vocab * 4;
     if (m->n_experts)
         bytes += nb * ((uint64_t)m->n_experts * a + (uint64_t)m->n_experts_used *
-                                                      (8 + (2 * (uint64_t)m->expert_ff + (uint64_t)m->dim) * a));
+                                                      (8 + (2 * (uint64_t)m->expert_ff + (uint64_t)m->dim) * a) +
+                       (m->shared_ff ? (2 * (uint64_t)m->shared_ff + (uint64_t)m->dim + 1) * a : 0));
     if (!c->fused_attn) {
         bytes += 2 * H * nb * hd * a + H * nb * n_ctx * 4 + KV * hd * n_ctx * kv;
         if (m->window && m->window < n_ctx) bytes += nb * n_ctx * 4;
@@ -151,6 +152,11 @@ mlxc_status mlxc_context_create_ex(mlxc_model *m, const mlxc_context_params *p, 
             (st = alloc(dev, MLXC_U32, E + 1, 0, 0, &c->moe_offsets)) ||
             (st = alloc(dev, MLXC_U32, (int64_t)nb * k, 0, 0, &c->moe_perm)))
             goto fail;
+        if (m->shared_ff &&
+            ((st = alloc(dev, A, nb, m->shared_ff, 0, &c->sh_gate)) ||
+             (st = alloc(dev, A, nb, m->shared_ff, 0, &c->sh_up)) || (st = alloc(dev, A, nb, m->dim, 0, &c->sh_out)) ||
+             (st = alloc(dev, A, nb, 1, 0, &c->sh_logit))))
+            goto fail;
     }
     /* the gather writes f32 or the table's dtype; other activations get a cast */
     if (m->tok_embd && A != MLXC_F32 && A != mlxc_buffer_dtype(m->tok_embd) && (st = alloc(dev, MLXC_F32, nb, m->dim, 0, &c->emb)))
@@ -235,7 +241,7 @@ void mlxc_context_free(mlxc_context *c) {
                            c->v,   c->att, c->kn, c->qkv, c->gu, c->emb, c->gate,   c->up,     c->bias_rows, c->logits, c->top_id, c->top_lp,
                            c->attn_scratch, c->qh, c->oh,   c->scores, c->vt, c->mask, c->wdeq, c->xh, c->yf,
                            c->moe_logits, c->moe_ids, c->moe_w, c->moe_gate, c->moe_up, c->moe_out, c->moe_counts,
-                           c->moe_offsets, c->moe_perm};
+                           c->moe_offsets, c->moe_perm, c->sh_gate, c->sh_up, c->sh_out, c->sh_logit};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) mlxc_buffer_release(bufs[i]);
     llm_release_views(c);
     free(c->views);

@@ -411,7 +411,8 @@ static mlxc_status attention_block(fw *f, mlxc_encoder *enc, int l, uint32_t p0,
  * LLM_QMV_ROWS tokens runs the experts grouped (mlxc_moe_group), each
  * expert's rows read once per tile of its tokens; fewer run them one slot
  * at a time.  The down projection's slots are its own tokens (one expert
- * each), so the grouping serves both. */
+ * each), so the grouping serves both.  Qwen2-MoE adds a shared expert that
+ * every token takes, weighted by the sigmoid of its own gate. */
 static mlxc_status moe_block(fw *f, mlxc_encoder *enc, int l, uint32_t m) {
     mlxc_context *c = f->ctx;
     mlxc_model *M = f->m;
@@ -441,7 +442,21 @@ static mlxc_status moe_block(fw *f, mlxc_encoder *enc, int l, uint32_t m) {
         TRY(mlxc_silu_mul(enc, gate, up, gate));
         TRY(mlxc_qmatmul_experts(enc, gate, &qd, view(f, c->moe_ids, 0, 2, slots, 1, 0), eo, slots, 1, E, dim, eff));
     }
-    return mlxc_moe_combine(enc, eo, w, NULL, NULL, NULL, view(f, c->xb2, 0, 2, m, dim, 0), m, k, dim);
+    mlxc_buffer *shared = NULL, *sgate = NULL;
+    if (M->shared_ff) {
+        /* Qwen2-MoE's shared expert on every token, its gate's logit the
+         * combine's sigmoid weight */
+        const uint32_t sff = (uint32_t)M->shared_ff;
+        mlxc_buffer *sg = view(f, c->sh_gate, 0, 2, m, sff, 0), *su = view(f, c->sh_up, 0, 2, m, sff, 0);
+        shared = view(f, c->sh_out, 0, 2, m, dim, 0);
+        sgate = view(f, c->sh_logit, 0, 1, m, 0, 0);
+        TRY(linear(f, enc, xb, &L->sh_gate, sg, m));
+        TRY(linear(f, enc, xb, &L->sh_up, su, m));
+        TRY(mlxc_silu_mul(enc, sg, su, sg));
+        TRY(linear(f, enc, sg, &L->sh_down, shared, m));
+        TRY(linear(f, enc, xb, &L->sh_router, view(f, c->sh_logit, 0, 2, m, 1, 0), m));
+    }
+    return mlxc_moe_combine(enc, eo, w, shared, sgate, NULL, view(f, c->xb2, 0, 2, m, dim, 0), m, k, dim);
 }
 
 /* gu_done: the stacked gate/up row is already in ctx->gu; down_add: the

@@ -64,6 +64,9 @@ typedef struct llm_layer {
      * and up, (n_experts * dim, expert_ff) for down */
     llm_weight   router;
     llm_weight   exp_gate, exp_up, exp_down;
+    /* Qwen2-MoE's shared expert, a SwiGLU MLP of width shared_ff every
+     * token takes, scaled by sigmoid(shared_gate . x) (w NULL: none) */
+    llm_weight   sh_gate, sh_up, sh_down, sh_router;
     uint32_t     window;          /* sliding window of this layer; 0 = global  */
     float        rope_theta;      /* this layer's rope base (Gemma 3: local ones differ) */
     float        rope_freq_scale;
@@ -90,6 +93,7 @@ struct mlxc_model {
      * renormalized when moe_norm); 0 experts: a dense model */
     int64_t            n_experts, n_experts_used, expert_ff;
     bool               moe_norm;
+    int64_t            shared_ff; /* Qwen2-MoE's shared expert; 0: none       */
     mlxc_dtype         act;       /* activation dtype (f32 or bf16)            */
     mlxc_rope_mode     rope_mode; /* NEOX; NORM for GGUF llama (permuted q/k)  */
     float              rope_theta, rope_freq_scale;
@@ -180,6 +184,10 @@ struct mlxc_context {
     mlxc_buffer *moe_counts;      /* (n_experts) u32, mlxc_moe_group's (prefill) */
     mlxc_buffer *moe_offsets;     /* (n_experts + 1) u32                         */
     mlxc_buffer *moe_perm;        /* (n_batch * k) u32                           */
+    mlxc_buffer *sh_gate;         /* (n_batch, shared_ff) the shared expert's    */
+    mlxc_buffer *sh_up;           /* (n_batch, shared_ff)                        */
+    mlxc_buffer *sh_out;          /* (n_batch, dim)                              */
+    mlxc_buffer *sh_logit;        /* (n_batch, 1) its gate's logit               */
     mlxc_buffer *logits;          /* (n_batch, vocab) f32                      */
     mlxc_buffer *top_id;          /* (1) u32 argmax of the last token's logits */
     mlxc_buffer *top_lp;          /* (1) f32 its log-probability               */

@@ -28,6 +28,7 @@ const char *mlxc_arch_name(mlxc_arch arch) {
     case MLXC_ARCH_GEMMA3: return "gemma3";
     case MLXC_ARCH_PHI3: return "phi3";
     case MLXC_ARCH_QWEN3_MOE: return "qwen3moe";
+    case MLXC_ARCH_QWEN2_MOE: return "qwen2moe";
     }
     return "unknown";
 }
@@ -44,6 +45,8 @@ static const struct { const char *name; mlxc_arch arch; } k_arch_names[] = {
     {"Phi3ForCausalLM", MLXC_ARCH_PHI3},     {"phi3", MLXC_ARCH_PHI3},
     {"Qwen3MoeForCausalLM", MLXC_ARCH_QWEN3_MOE}, {"qwen3_moe", MLXC_ARCH_QWEN3_MOE},
     {"qwen3moe", MLXC_ARCH_QWEN3_MOE},
+    {"Qwen2MoeForCausalLM", MLXC_ARCH_QWEN2_MOE}, {"qwen2_moe", MLXC_ARCH_QWEN2_MOE},
+    {"qwen2moe", MLXC_ARCH_QWEN2_MOE},
     /* Mixtral: Llama's layers with a mixture of experts (GGUF: "llama"
      * with an expert count) */
     {"MixtralForCausalLM", MLXC_ARCH_LLAMA}, {"mixtral", MLXC_ARCH_LLAMA},
@@ -63,7 +66,7 @@ static mlxc_status find_arch(mlxc_model *m) {
         }
     return mlxc_set_error(MLXC_ERR_UNSUPPORTED,
                           "model: unknown architecture \"%s\" (model_type \"%s\"); this build runs "
-                          "llama, mistral, mixtral, qwen2, qwen3, qwen3_moe, gemma2, gemma3 and phi3",
+                          "llama, mistral, mixtral, qwen2, qwen2_moe, qwen3, qwen3_moe, gemma2, gemma3 and phi3",
                           cfg->architecture[0] ? cfg->architecture : "(none)",
                           cfg->model_type[0] ? cfg->model_type : "(none)");
 }
@@ -115,6 +118,11 @@ static const role R_EUP[2] = {{"model.layers.%d.mlp.switch_mlp.up_proj.weight", 
                               {"model.layers.%d.block_sparse_moe.switch_mlp.up_proj.weight", NULL}};
 static const role R_EDOWN[2] = {{"model.layers.%d.mlp.switch_mlp.down_proj.weight", "blk.%d.ffn_down_exps.weight"},
                                 {"model.layers.%d.block_sparse_moe.switch_mlp.down_proj.weight", NULL}};
+/* Qwen2-MoE's shared expert and its gate */
+static const role R_SH_GATE = {"model.layers.%d.mlp.shared_expert.gate_proj.weight", "blk.%d.ffn_gate_shexp.weight"};
+static const role R_SH_UP = {"model.layers.%d.mlp.shared_expert.up_proj.weight", "blk.%d.ffn_up_shexp.weight"};
+static const role R_SH_DOWN = {"model.layers.%d.mlp.shared_expert.down_proj.weight", "blk.%d.ffn_down_shexp.weight"};
+static const role R_SH_ROUTER = {"model.layers.%d.mlp.shared_expert_gate.weight", "blk.%d.ffn_gate_inp_shexp.weight"};
 static const role R_RF_LONG  = {NULL, "rope_factors_long.weight"};
 
 typedef struct binder {
@@ -500,7 +508,13 @@ static mlxc_status bind_moe(binder *b, int l, llm_layer *L) {
                                 "(a GGUF or an MLX quantized model)",
                                 b->name);
     }
-    return st;
+    if (st || !m->shared_ff) return st;
+    /* the shared expert: an MLP like a dense layer's, and its gate (1, dim) */
+    if ((st = bind_linear(b, &R_SH_GATE, l, m->shared_ff, m->dim, &L->sh_gate)) ||
+        (st = bind_linear(b, &R_SH_UP, l, m->shared_ff, m->dim, &L->sh_up)) ||
+        (st = bind_linear(b, &R_SH_DOWN, l, m->dim, m->shared_ff, &L->sh_down)))
+        return st;
+    return bind_linear(b, &R_SH_ROUTER, l, 1, m->dim, &L->sh_router);
 }
 
 /* ---- the decode step's fused projections --------------------------------------------- */
@@ -847,8 +861,8 @@ static mlxc_status check_config(mlxc_model *m, const mlxc_model_options *opt, bo
     m->head_dim = c->head_dim;
     m->ff = c->intermediate_size;
     m->eps = (float)c->norm_eps;
-    if (m->arch == MLXC_ARCH_QWEN3_MOE && c->num_experts <= 0)
-        return mlxc_set_error(MLXC_ERR_FORMAT, "model: a qwen3_moe config without num_experts");
+    if ((m->arch == MLXC_ARCH_QWEN3_MOE || m->arch == MLXC_ARCH_QWEN2_MOE) && c->num_experts <= 0)
+        return mlxc_set_error(MLXC_ERR_FORMAT, "model: a %s config without num_experts", mlxc_arch_name(m->arch));
     if (c->num_experts > 0) {
         const int64_t k = c->num_experts_used, eff = c->moe_intermediate_size > 0 ? c->moe_intermediate_size
                                                                                  : c->intermediate_size;
@@ -865,10 +879,14 @@ static mlxc_status check_config(mlxc_model *m, const mlxc_model_options *opt, bo
         m->n_experts = c->num_experts;
         m->n_experts_used = k;
         m->expert_ff = eff;
-        /* where the file is silent: llama.cpp renormalizes (GGUF), Mixtral
-         * always does (its softmax over the top k is that), transformers'
-         * Qwen3-MoE does not */
-        m->moe_norm = c->norm_topk_prob >= 0 ? c->norm_topk_prob != 0 : gguf || m->arch == MLXC_ARCH_LLAMA;
+        /* where the file is silent: Mixtral renormalizes (its softmax over
+         * the top k is that), Qwen2-MoE does not, and Qwen3-MoE does in
+         * llama.cpp (GGUF) but not by transformers' default */
+        m->moe_norm = c->norm_topk_prob >= 0            ? c->norm_topk_prob != 0
+                      : m->arch == MLXC_ARCH_QWEN2_MOE ? false
+                                                        : gguf || m->arch == MLXC_ARCH_LLAMA;
+        m->shared_ff = c->shared_expert_intermediate_size;
+        if (m->shared_ff > lim) return mlxc_set_error(MLXC_ERR_FORMAT, "model: the shared expert's size is out of range");
     }
     m->act = opt ? opt->act_dtype : MLXC_F32;
     if (m->act != MLXC_F32 && m->act != MLXC_BF16)
@@ -950,7 +968,7 @@ static mlxc_status bind_all(binder *b) {
     int64_t qd = m->n_heads * m->head_dim, kvd = m->n_kv_heads * m->head_dim;
     m->layers = calloc((size_t)m->n_layers, sizeof *m->layers);
     if (!m->layers) return mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "model: out of memory");
-    bool bias = m->arch == MLXC_ARCH_QWEN2;
+    bool bias = m->arch == MLXC_ARCH_QWEN2 || m->arch == MLXC_ARCH_QWEN2_MOE;
     bool qk_norm = m->arch == MLXC_ARCH_QWEN3 || m->arch == MLXC_ARCH_QWEN3_MOE || m->arch == MLXC_ARCH_GEMMA3;
     bool gemma = is_gemma(m);
     for (int l = 0; l < (int)m->n_layers; l++) {
