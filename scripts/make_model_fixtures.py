@@ -515,6 +515,29 @@ def write_bad_phi3(src, out):
     write_variant(src, out, "bad-phi3-rope", t, dict(cfg, rope_parameters=rp))
 
 
+def write_bad_moe(src, out):
+    """Broken copies of qwen3moe-tiny for the error tests: more experts a
+    token than experts; a dense layer between the MoE ones
+    (decoder_sparse_step 2); an expert stack missing; the experts dense, as a
+    Hugging Face directory stores them (one f32 tensor per expert, here
+    stacked under the MLX name, which the experts' kernels do not take)."""
+    from safetensors.numpy import load_file
+    t = load_file(os.path.join(src, "model.safetensors"))
+    cfg = json.load(open(os.path.join(src, "config.json")))
+    write_variant(src, out, "bad-moe-topk", t, dict(cfg, num_experts_per_tok=9))
+    write_variant(src, out, "bad-moe-step", t, dict(cfg, decoder_sparse_step=2))
+    up = "model.layers.1.mlp.switch_mlp.up_proj."
+    write_variant(src, out, "bad-moe-missing", {k: v for k, v in t.items() if not k.startswith(up)}, cfg)
+    dense = {k: v for k, v in t.items() if not k.startswith("model.layers.0.mlp.switch_mlp.")}
+    E, eff, d = cfg["num_experts"], cfg["moe_intermediate_size"], cfg["hidden_size"]
+    for n_, shape in (("gate_proj", (E, eff, d)), ("up_proj", (E, eff, d)), ("down_proj", (E, d, eff))):
+        dense[f"model.layers.0.mlp.switch_mlp.{n_}.weight"] = np.full(shape, 0.01, dtype=np.float32)
+    q = dict(cfg["quantization"])
+    for n_ in ("gate_proj", "up_proj", "down_proj"):
+        q[f"model.layers.0.mlp.switch_mlp.{n_}"] = False   # mlx's per-layer "not quantized"
+    write_variant(src, out, "bad-moe-dense", dense, dict(cfg, quantization=q))
+
+
 def write_phi3_split(src, out):
     """phi3-tiny with q/k/v and gate/up as separate tensors (Llama's names),
     a layout llama.cpp's Phi-3 also reads: the same model."""
@@ -711,6 +734,7 @@ def main():
             if name != "mistral-tiny":
                 write_gguf(os.path.join(a.out, name), os.path.join(a.test_data, name + ".gguf"))
         write_bad(os.path.join(a.out, "llama-tiny"), a.test_data)
+        write_bad_moe(os.path.join(a.out, "qwen3moe-tiny"), a.test_data)
         for name in ("qwen3moe-tiny", "mixtral-tiny", "qwen2moe-tiny"):
             write_moe_gguf(os.path.join(a.out, name), os.path.join(a.test_data, name + "-q4_1.gguf"))
         write_bad_gemma(os.path.join(a.out, "gemma3-tiny"), a.test_data)

@@ -49,7 +49,8 @@ static void test_unknown_arch(void) {
 }
 
 /* Each broken file names what is wrong: the tensor (missing or misshapen,
- * fused ones too, in HF and GGUF names), the architecture, the rope lists. */
+ * fused ones too, in HF and GGUF names), the architecture, the rope lists,
+ * a mixture of experts' counts, layout or dense experts. */
 static void test_broken_files(void) {
     static const struct { const char *name; mlxc_status st; const char *want[3]; } v[] = {
         {"bad-missing.gguf", MLXC_ERR_NOT_FOUND, {"blk.1.ffn_down.weight is missing"}},
@@ -58,6 +59,12 @@ static void test_broken_files(void) {
         {"bad-phi3-missing.gguf", MLXC_ERR_NOT_FOUND, {"blk.0.attn_qkv.weight is missing"}},
         {"bad-phi3-shape", MLXC_ERR_SHAPE, {"model.layers.0.self_attn.qkv_proj.weight", "(96, 64)", "(128, 64)"}},
         {"bad-phi3-rope", MLXC_ERR_FORMAT, {"LongRoPE", "of 4 entries", "has 3"}},
+        /* mixtures of experts (qwen3moe-tiny broken) */
+        {"bad-moe-topk", MLXC_ERR_FORMAT, {"8 experts, 9 a token"}},
+        {"bad-moe-step", MLXC_ERR_UNSUPPORTED, {"decoder_sparse_step"}},
+        {"bad-moe-missing", MLXC_ERR_NOT_FOUND, {"model.layers.1.mlp.switch_mlp.up_proj.weight is missing"}},
+        {"bad-moe-dense", MLXC_ERR_UNSUPPORTED, {"model.layers.0.mlp.switch_mlp.gate_proj.weight", "dense",
+                                                 "quantized experts only"}},
     };
     for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
         char p[1024];

@@ -382,6 +382,15 @@ static mlxc_status bind_quant(binder *b, size_t i, int64_t rows, int64_t cols, u
     return MLXC_OK;
 }
 
+/* Whether tensor b->name (info ti) is quantized: an MLX triple, or a GGUF
+ * block type. */
+static bool quantized_at(binder *b, const mlxc_tensor_info *ti) {
+    mlxc_quant_triple qt;
+    const bool triple = !b->gguf && mlxc_weights_quant_find(b->w, b->name, &qt) == MLXC_OK;
+    mlxc_clear_error();
+    return triple || (b->gguf && ti->ggml_type >= 0 && !ti->dtype_exact);
+}
+
 /* A linear layer's weight of (rows, cols), dense or quantized (conv: the
  * restatements it may take). */
 static mlxc_status bind_linear_as(binder *b, const role *r, int layer, int64_t rows, int64_t cols, unsigned conv,
@@ -392,10 +401,7 @@ static mlxc_status bind_linear_as(binder *b, const role *r, int layer, int64_t r
     mlxc_tensor_info ti;
     mlxc_status st = mlxc_weights_info(b->w, i, &ti);
     if (st) return st;
-    mlxc_quant_triple qt;
-    bool triple = !b->gguf && mlxc_weights_quant_find(b->w, b->name, &qt) == MLXC_OK;
-    mlxc_clear_error();
-    if (triple || (b->gguf && ti.ggml_type >= 0 && !ti.dtype_exact)) return bind_quant(b, i, rows, cols, conv, out);
+    if (quantized_at(b, &ti)) return bind_quant(b, i, rows, cols, conv, out);
     if (!ti.dtype_exact || (ti.dtype != MLXC_F32 && ti.dtype != MLXC_F16 && ti.dtype != MLXC_BF16))
         return mlxc_set_error(MLXC_ERR_DTYPE,
                               "model: tensor %s is %s; a linear weight must be F32, F16, BF16 or quantized", b->name,
@@ -501,12 +507,16 @@ static mlxc_status bind_moe(binder *b, int l, llm_layer *L) {
         {R_EGATE, E * eff, m->dim, &L->exp_gate}, {R_EUP, E * eff, m->dim, &L->exp_up},
         {R_EDOWN, E * m->dim, eff, &L->exp_down}};
     for (int i = 0; i < 3 && !st; i++) {
-        st = bind_linear_as(b, moe_role(b, e[i].r, l), l, e[i].rows, e[i].cols, 0, e[i].w);
-        if (!st && e[i].w->format != LLM_W_QUANT)
-            st = mlxc_set_error(MLXC_ERR_UNSUPPORTED,
-                                "model: the experts of %s are dense; mlxc multiplies quantized experts only "
-                                "(a GGUF or an MLX quantized model)",
-                                b->name);
+        const role *r = moe_role(b, e[i].r, l);
+        const size_t ti_i = lookup(b, r, l);
+        mlxc_tensor_info ti;
+        if (ti_i != SIZE_MAX && mlxc_weights_info(b->w, ti_i, &ti) == MLXC_OK && !quantized_at(b, &ti))
+            return mlxc_set_error(MLXC_ERR_UNSUPPORTED,
+                                  "model: the experts of %s are dense (%s); mlxc multiplies quantized experts only "
+                                  "(a GGUF or an MLX quantized model)",
+                                  b->name, ti.dtype_name);
+        mlxc_clear_error();
+        st = bind_linear_as(b, r, l, e[i].rows, e[i].cols, 0, e[i].w);
     }
     if (st || !m->shared_ff) return st;
     /* the shared expert: an MLP like a dense layer's, and its gate (1, dim) */
