@@ -358,7 +358,8 @@ static void errors(void) {
     CHECK(mlxc_qmm_row_bytes(MLXC_QF_Q4_K, 0, 0, 512) == 288);
     CHECK(mlxc_qmm_row_bytes(MLXC_QF_Q4_K, 0, 0, 500) == 0);
     CHECK(mlxc_qmm_row_bytes(MLXC_QF_MLX_AFFINE, 3, 32, 96) == 36);
-    CHECK(mlxc_qmm_row_bytes(MLXC_QF_BF16, 0, 0, 256) == 0);
+    CHECK(mlxc_qmm_row_bytes(MLXC_QF_BF16, 0, 0, 256) == 512);   /* dense: the expert forms take them */
+    CHECK(mlxc_qmm_row_bytes(MLXC_QF_INVALID, 0, 0, 256) == 0);
 }
 
 /* The grouped form equals the expert-routed one bit for bit, with the
@@ -389,6 +390,57 @@ static void grouped(void) {
         ot_free(&x), ot_free(&y), ot_free(&want), ot_free(&ids), ot_free(&counts), ot_free(&offsets), ot_free(&perm);
         qt_dev_free(&dw);
         qt_weight_free(&w);
+    }
+}
+
+/* Dense experts (MLXC_QF_F32, F16, BF16: models whose experts are not
+ * quantized): mlxc_qmatmul_experts against a double reference of the
+ * stored values (an id past the experts a zero row), f32 y within 1e-6 of
+ * the sums of |x w| and bf16 y within its rounding; mlxc_qmatmul_grouped
+ * equal to it bit for bit; mlxc_qmatmul refuses them. */
+static void experts_dense(void) {
+    static const mlxc_qformat fs[3] = {MLXC_QF_F32, MLXC_QF_F16, MLXC_QF_BF16};
+    static const mlxc_dtype wd[3] = {MLXC_F32, MLXC_F16, MLXC_BF16};
+    const uint32_t E = 5, n = 21, k = 72, tokens = 11, topk = 2, pairs = tokens * topk;
+    for (int fi = 0; fi < 3; fi++) {
+        const mlxc_dtype xd = fi % 2 ? MLXC_BF16 : MLXC_F32, yd = fi == 2 ? MLXC_BF16 : MLXC_F32;
+        ot_buf w = ot_rand(dev, wd[fi], (size_t)E * n * k, -0.5, 0.5); /* h: the stored values */
+        ot_buf x = ot_rand(dev, xd, (size_t)tokens * k, -1, 1), y = ot_out(dev, yd, (size_t)pairs * n);
+        ot_buf g = ot_out(dev, yd, (size_t)pairs * n), ids = ot_alloc(dev, MLXC_U32, pairs);
+        ot_buf counts = ot_alloc(dev, MLXC_U32, E), offsets = ot_alloc(dev, MLXC_U32, E + 1),
+               perm = ot_alloc(dev, MLXC_U32, pairs);
+        for (uint32_t i = 0; i < pairs; i++) ids.h[i] = (i * 3 + (uint32_t)fi) % (E + 1); /* E: past the experts */
+        ot_upload(&ids);
+        const mlxc_qmm_weight q = {fs[fi], 0, 0, w.b, NULL, NULL};
+        OT_RUN(dev, mlxc_qmatmul_experts(enc, x.b, &q, ids.b, y.b, tokens, topk, E, n, k));
+        OT_RUN(dev, mlxc_moe_group(enc, ids.b, counts.b, offsets.b, perm.b, tokens, topk, E));
+        OT_RUN(dev, mlxc_qmatmul_grouped(enc, x.b, &q, offsets.b, perm.b, g.b, tokens, topk, E, n, k));
+        ot_download(&y);
+        ot_download(&g);
+        double *ref = calloc((size_t)pairs * n, sizeof *ref), err2 = 0, mag2 = 0;
+        for (uint32_t pr = 0; pr < pairs; pr++)
+            for (uint32_t r = 0; r < n && ids.h[pr] < E; r++) {
+                double sum = 0, a = 0;
+                for (uint32_t c = 0; c < k; c++) {
+                    const double t = x.h[(size_t)(pr / topk) * k + c] * w.h[((size_t)ids.h[pr] * n + r) * k + c];
+                    sum += t, a += fabs(t);
+                }
+                ref[(size_t)pr * n + r] = sum;
+                err2 += (y.h[(size_t)pr * n + r] - sum) * (y.h[(size_t)pr * n + r] - sum), mag2 += a * a;
+            }
+        const char *name = mlxc_qformat_name(fs[fi]);
+        if (yd == MLXC_F32) CHECK_MSG(sqrt(err2 / mag2) <= 1e-6, "dense experts %s: error %.3g", name, sqrt(err2 / mag2));
+        else OT_CLOSE(&y, ref, 8e-3, "dense experts %s", name);
+        OT_EXACT(&g, y.h, "dense experts %s grouped", name);
+        mlxc_buffer *xv = view(x.b, 0, xd, k), *yv = view(y.b, 0, yd, n);
+        mlxc_encoder *enc = NULL;
+        CHECK_OK(mlxc_encoder_create(dev, &enc));
+        if (enc) CHECK_ERR(mlxc_qmatmul(enc, xv, &q, yv, 1, n, k), MLXC_ERR_UNSUPPORTED);
+        mlxc_encoder_destroy(enc);
+        mlxc_buffer_release(xv), mlxc_buffer_release(yv);
+        free(ref);
+        ot_free(&w), ot_free(&x), ot_free(&y), ot_free(&g), ot_free(&ids), ot_free(&counts), ot_free(&offsets),
+            ot_free(&perm);
     }
 }
 
@@ -685,6 +737,7 @@ int main(void) {
     RUN(gather);
     RUN(experts);
     RUN(grouped);
+    RUN(experts_dense);
     RUN(fused);
     RUN(fused_q8);
     RUN(tiles);

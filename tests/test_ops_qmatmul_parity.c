@@ -314,6 +314,39 @@ static void par_grouped(void) {
     }
 }
 
+/* Dense experts (MLXC_QF_F32, F16, BF16): the expert-routed mat-vec and
+ * the grouped mat-mat on both devices, the same stored values and ids. */
+static void par_experts_dense(void) {
+    static const mlxc_qformat fs[3] = {MLXC_QF_F32, MLXC_QF_F16, MLXC_QF_BF16};
+    const uint32_t E = 8, n = 45, k = 200, tokens = 13, topk = 4, pairs = tokens * topk;
+    for (int fi = 0; fi < 3; fi++) {
+        const mlxc_dtype xd = k_dt[fi % 2], yd = k_dt[(fi / 2) % 2];
+        pair w = p_rand(ot_float_dtypes[fi], (size_t)E * n * k), x = p_rand(xd, (size_t)tokens * k);
+        pair y = {ot_out(cpu, yd, (size_t)pairs * n), ot_out(gpu, yd, (size_t)pairs * n)};
+        pair yg = {ot_out(cpu, yd, (size_t)pairs * n), ot_out(gpu, yd, (size_t)pairs * n)};
+        pair ids = {ot_alloc(cpu, MLXC_U32, pairs), ot_alloc(gpu, MLXC_U32, pairs)};
+        pair cnt = {ot_alloc(cpu, MLXC_U32, E), ot_alloc(gpu, MLXC_U32, E)};
+        pair off = {ot_alloc(cpu, MLXC_U32, E + 1), ot_alloc(gpu, MLXC_U32, E + 1)};
+        pair perm = {ot_alloc(cpu, MLXC_U32, pairs), ot_alloc(gpu, MLXC_U32, pairs)};
+        for (uint32_t i = 0; i < pairs; i++) ids.c.h[i] = ids.g.h[i] = (i * 5 + (uint32_t)fi) % (E + 1);
+        ot_upload(&ids.c);
+        ot_upload(&ids.g);
+        const mlxc_qmm_weight wc = {fs[fi], 0, 0, w.c.b, NULL, NULL}, wg = {fs[fi], 0, 0, w.g.b, NULL, NULL};
+        OT_RUN(cpu, mlxc_qmatmul_experts(enc, x.c.b, &wc, ids.c.b, y.c.b, tokens, topk, E, n, k));
+        OT_RUN(gpu, mlxc_qmatmul_experts(enc, x.g.b, &wg, ids.g.b, y.g.b, tokens, topk, E, n, k));
+        OT_RUN(cpu, mlxc_moe_group(enc, ids.c.b, cnt.c.b, off.c.b, perm.c.b, tokens, topk, E));
+        OT_RUN(gpu, mlxc_moe_group(enc, ids.g.b, cnt.g.b, off.g.b, perm.g.b, tokens, topk, E));
+        OT_RUN(cpu, mlxc_qmatmul_grouped(enc, x.c.b, &wc, off.c.b, perm.c.b, yg.c.b, tokens, topk, E, n, k));
+        OT_RUN(gpu, mlxc_qmatmul_grouped(enc, x.g.b, &wg, off.g.b, perm.g.b, yg.g.b, tokens, topk, E, n, k));
+        ot_download(&y.c), ot_download(&y.g), ot_download(&yg.c), ot_download(&yg.g);
+        g_cases += 2;
+        const char *name = mlxc_qformat_name(fs[fi]);
+        OT_CLOSE(&y.g, y.c.h, tol(yd), "dense experts %s x %s y %s", name, mlxc_dtype_name(xd), mlxc_dtype_name(yd));
+        OT_CLOSE(&yg.g, yg.c.h, tol(yd), "dense grouped %s x %s y %s", name, mlxc_dtype_name(xd), mlxc_dtype_name(yd));
+        p_free(&w), p_free(&x), p_free(&y), p_free(&yg), p_free(&ids), p_free(&cnt), p_free(&off), p_free(&perm);
+    }
+}
+
 /* The expert-routed mat-vec: 8 experts of (n, k), 3 tokens x top 4 with an
  * id past the experts, every format. */
 static void par_experts(void) {
@@ -595,6 +628,7 @@ int main(void) {
     RUN(par_gather);
     RUN(par_experts);
     RUN(par_grouped);
+    RUN(par_experts_dense);
     RUN(par_written_weights);
     RUN(par_gather_launch);
     RUN(par_fused);

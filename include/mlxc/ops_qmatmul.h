@@ -70,7 +70,9 @@ typedef struct mlxc_qmm_weight {
     const mlxc_buffer *biases;     /* MLX affine                          */
 } mlxc_qmm_weight;
 
-/* Bytes of one packed row of k values (0 when k does not fit the format). */
+/* Bytes of one packed row of k values (0 when k does not fit the format,
+ * or no kernel takes it); a dense format's row too (the expert forms take
+ * dense experts). */
 MLXC_API uint64_t mlxc_qmm_row_bytes(mlxc_qformat f, uint32_t bits, uint32_t group_size, uint32_t k);
 
 /* y = x @ W^T.  x holds m*k elements and y m*n; m, n, k >= 1 and at most
@@ -145,7 +147,11 @@ MLXC_API mlxc_status mlxc_qmatmul_fused(mlxc_encoder *enc, const mlxc_buffer *x,
  * the same way); ids (tokens, topk) u32 are device data naming each token's
  * experts.  y (tokens, topk, n): y[t, j, :] = x[t, :] . W_{ids[t, j]}^T, an
  * id >= experts gives a zero row.  Each row equals mlxc_qmatmul on that
- * expert's matrix (on the CPU bit for bit). */
+ * expert's matrix (on the CPU bit for bit).  Dense experts are taken too
+ * (format MLXC_QF_F32, F16 or BF16: rows of values, aligned to a value;
+ * bits and group_size ignored), for models whose experts are not
+ * quantized; mlxc_qmatmul itself refuses them (mlxc_matmul multiplies a
+ * dense weight). */
 MLXC_API mlxc_status mlxc_qmatmul_experts(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_qmm_weight *w,
                                           const mlxc_buffer *ids, mlxc_buffer *y, uint32_t tokens, uint32_t topk,
                                           uint32_t experts, uint32_t n, uint32_t k);

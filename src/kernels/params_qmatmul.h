@@ -93,6 +93,9 @@ enum {
     MLXC_QMMF_TQ1_0,
     MLXC_QMMF_TQ2_0,
     MLXC_QMMF_GGML_NVFP4,
+    MLXC_QMMF_F32,        /* dense rows of f32, f16, bf16: the expert forms only  */
+    MLXC_QMMF_F16,        /* (qmoe, qmoeg), for models whose experts are dense    */
+    MLXC_QMMF_BF16,
     MLXC_QMMF_COUNT
 };
 
@@ -248,6 +251,10 @@ MLXC_QF_HD static inline uint32_t mlxc_qf_block_bytes(uint32_t f) {
     case MLXC_QMMF_GGML_NVFP4: return sizeof(mlxc_block_nvfp4);
     default: return 0;
     }
+}
+/* Bytes of a value of a dense format, 0 for the others. */
+MLXC_QF_HD static inline uint32_t mlxc_qf_dense_size(uint32_t f) {
+    return f == MLXC_QMMF_F32 ? 4 : f == MLXC_QMMF_F16 || f == MLXC_QMMF_BF16 ? 2 : 0;
 }
 /* The ggml type number that src/quant/quant_iq.h decodes format f as; 0
  * for the formats the kernels decode themselves. */

@@ -29,6 +29,9 @@ static const struct {
     {MLXC_QF_IQ3_S, MLXC_QMMF_IQ3_S, "iq3_s"},        {MLXC_QF_IQ1_S, MLXC_QMMF_IQ1_S, "iq1_s"},
     {MLXC_QF_IQ1_M, MLXC_QMMF_IQ1_M, "iq1_m"},        {MLXC_QF_TQ1_0, MLXC_QMMF_TQ1_0, "tq1_0"},
     {MLXC_QF_TQ2_0, MLXC_QMMF_TQ2_0, "tq2_0"},        {MLXC_QF_NVFP4, MLXC_QMMF_GGML_NVFP4, "gnvfp4"},
+    /* dense experts: mlxc_qmatmul_experts and _grouped only */
+    {MLXC_QF_F32, MLXC_QMMF_F32, "f32"},              {MLXC_QF_F16, MLXC_QMMF_F16, "f16"},
+    {MLXC_QF_BF16, MLXC_QMMF_BF16, "bf16"},
 };
 
 /* The kernel code of f, 0 when no kernel takes it; *name its kernel name part. */
@@ -50,6 +53,7 @@ static void qmm_mode(uint32_t f, uint32_t *bits, uint32_t *group) {
 uint64_t mlxc_qmm_row_bytes(mlxc_qformat f, uint32_t bits, uint32_t group_size, uint32_t k) {
     const uint32_t c = qmm_code(f, NULL);
     if (c == 0 || k == 0) return 0;
+    if (mlxc_qf_dense_size(c)) return (uint64_t)k * mlxc_qf_dense_size(c);
     if (c <= MLXC_QMMF_MXFP8) {
         if (c != MLXC_QMMF_AFFINE) qmm_mode(c, &bits, &group_size);
         if (group_size == 0 || k % group_size) return 0;
@@ -79,12 +83,14 @@ static mlxc_status qmm_check_act(const char *what, const mlxc_buffer *b) {
 }
 
 /* The weight's format parameters into p (bits, group, sdtype, row_bytes). */
-static mlxc_status qmm_check_weight(const mlxc_qmm_weight *w, uint32_t n, uint32_t k, mlxc_p_qmatmul *p) {
+/* dense: the caller takes the dense formats (the expert forms). */
+static mlxc_status qmm_check_weight(const mlxc_qmm_weight *w, uint32_t n, uint32_t k, bool dense, mlxc_p_qmatmul *p) {
     const uint32_t f = qmm_code(w->format, NULL);
     const char *name = mlxc_qformat_name(w->format);
-    if (!f)
-        return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "mlxc_qmatmul: no kernel for the weight format %s (%d)",
-                              name ? name : "unknown", (int)w->format);
+    if (!f || (!dense && mlxc_qf_dense_size(f)))
+        return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "mlxc_qmatmul: no kernel for the weight format %s (%d)%s",
+                              name ? name : "unknown", (int)w->format,
+                              f ? "; dense weights multiply through mlxc_matmul" : "");
     if (!w->data) return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_qmatmul: %s weight without data", name);
     const bool mlx = f <= MLXC_QMMF_MXFP8;
     uint32_t bits = w->bits, group = w->group_size;
@@ -105,6 +111,9 @@ static mlxc_status qmm_check_weight(const mlxc_qmm_weight *w, uint32_t n, uint32
                                   "mlxc_qmatmul: %s has %u-bit values in groups of %u, not bits %u group %u", name, mb,
                                   mg, bits, group);
         bits = mb, group = mg;
+    } else if (mlxc_qf_dense_size(f)) {
+        bits = 8 * mlxc_qf_dense_size(f);
+        group = 1;
     } else {
         bits = 0;
         group = mlxc_qf_block_elems(f);
@@ -124,7 +133,11 @@ static mlxc_status qmm_check_weight(const mlxc_qmm_weight *w, uint32_t n, uint32
     /* MLX: uint32 words; GGML: blocks holding an f16 are 2-byte aligned,
      * MXFP4's (bytes only) are not, nor are those read a byte at a time
      * (quant_iq.h); Q4_0 tiles are copied in 16-byte units. */
-    const size_t align = mlx ? 4 : f == MLXC_QMMF_GGML_MXFP4 || mlxc_qf_qi_type(f) ? 1 : f == MLXC_QMMF_Q4_0T ? 16 : 2;
+    const size_t align = mlx                                                 ? 4
+                         : mlxc_qf_dense_size(f)                               ? mlxc_qf_dense_size(f)
+                         : f == MLXC_QMMF_GGML_MXFP4 || mlxc_qf_qi_type(f) ? 1
+                         : f == MLXC_QMMF_Q4_0T                                ? 16
+                                                                               : 2;
     mlxc_status s = qmm_check_view("the weight data", w->data, row * n, false, align);
     if (s || !mlx) return s;
 
@@ -179,7 +192,7 @@ mlxc_status mlxc_qmatmul(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_qmm
                    "mlxc_qmatmul: m = %u, n = %u, k = %u (each 1 .. 2^31 - 1)", m, n, k);
     mlxc_p_qmatmul p = {.m = m, .n = n, .k = k};
     mlxc_status s;
-    if ((s = qmm_check_act("x", x)) || (s = qmm_check_act("y", y)) || (s = qmm_check_weight(w, n, k, &p)))
+    if ((s = qmm_check_act("x", x)) || (s = qmm_check_act("y", y)) || (s = qmm_check_weight(w, n, k, false, &p)))
         return s;
     if ((s = qmm_check_view("x (m, k)", x, (uint64_t)m * k, true, mlxc_dtype_size(x->dtype))) ||
         (s = qmm_check_view("y (m, n)", y, (uint64_t)m * n, true, mlxc_dtype_size(y->dtype))))
@@ -324,7 +337,7 @@ mlxc_status mlxc_qmatmul_fused(mlxc_encoder *enc, const mlxc_buffer *x, const ml
     if (s) return s;
     mlxc_p_qmvf vp = {.q = {.m = 1, .n = n, .k = k}, .pro = (uint32_t)f->pro, .epi = (uint32_t)f->epi, .eps = f->eps,
                       .act = f->act == MLXC_QMM_ACT_Q8 ? MLXC_QMVF_ACT_Q8 : MLXC_QMVF_ACT_EXACT};
-    if ((s = qmm_check_weight(w, n, k, &vp.q))) return s;
+    if ((s = qmm_check_weight(w, n, k, false, &vp.q))) return s;
     const mlxc_buffer *vecs[3] = {x, aux, g};
     static const char *const vname[3] = {"x (k)", "aux (k)", "g (k)"};
     for (int i = 0; i < 3; i++) {
@@ -419,7 +432,7 @@ mlxc_status mlxc_qembedding_gather(mlxc_encoder *enc, const mlxc_qmm_weight *tab
                    "mlxc_qembedding_gather: n = %u, k = %u (each 1 .. 2^31 - 1)", n, k);
     mlxc_p_qgather g = {.q = {.n = n, .k = k}, .has_ids = ids != NULL, .scale = scale};
     mlxc_status s;
-    if ((s = qmm_check_act("out", out)) || (s = qmm_check_weight(table, n, k, &g.q))) return s;
+    if ((s = qmm_check_act("out", out)) || (s = qmm_check_weight(table, n, k, false, &g.q))) return s;
     uint64_t rows = n;
     if (ids) {
         if (ids->dtype != MLXC_U32)
@@ -482,7 +495,7 @@ static mlxc_status qmoe_prepare(const char *op, const char *kop, const mlxc_buff
     *mp = (mlxc_p_qmoe){.q = {.m = pairs, .n = n, .k = k}, .topk = topk, .experts = experts};
     mlxc_status s;
     if ((s = qmm_check_act("x", x)) || (s = qmm_check_act("y", y)) ||
-        (s = qmm_check_weight(w, experts * n, k, &mp->q)))
+        (s = qmm_check_weight(w, experts * n, k, true, &mp->q)))
         return s;
     mp->q.n = n; /* the rows of one expert; the check covered all of them */
     if ((s = qmm_check_view("x (tokens, k)", x, (uint64_t)tokens * k, true, mlxc_dtype_size(x->dtype))) ||

@@ -328,6 +328,17 @@ static void qc_dequant_row(const mlxc_p_qmatmul *p, const uint8_t *w, const void
         for (uint32_t j = 0; j < cnt; j++)
             y[j] = qc_e4m3(row[e0 + j]) * qc_e8m0(((const uint8_t *)scales)[g0 + j / p->group]);
         break;
+    case MLXC_QMMF_F32:
+        memcpy(y, row + (uint64_t)e0 * 4, (size_t)cnt * 4);
+        break;
+    case MLXC_QMMF_F16:
+    case MLXC_QMMF_BF16:
+        for (uint32_t j = 0; j < cnt; j++) {
+            uint16_t h;
+            memcpy(&h, row + (uint64_t)(e0 + j) * 2, 2);
+            y[j] = p->format == MLXC_QMMF_F16 ? mlxc_half_f16_to_f32(h) : mlxc_half_bf16_to_f32(h);
+        }
+        break;
     case MLXC_QMMF_Q4_0T:
         for (uint32_t j = 0; j < cnt; j += 32) {
             mlxc_block_q4_0 blk;

@@ -11,7 +11,8 @@
  *               values of k, the x tile and the dequantized weight tile go
  *               to shared memory as f32 and each thread sums its outputs.
  *               The plain correct path (no tensor cores yet).
- *   qmoe_F_X_Y  expert-routed mat-vec: one warp per (token-expert pair,
+ *   qmoe_F_X_Y  expert-routed mat-vec (also for dense experts: F f32, f16,
+ *               bf16): one warp per (token-expert pair,
  *               weight row), the expert's rows picked by the device ids.
  *   qgather_F_Y rows of W dequantized (embedding gather, or the whole
  *               matrix as a scratch for the dense GEMM): one thread per run
@@ -94,6 +95,15 @@ __device__ __forceinline__ void deq8(const uint8_t *__restrict__ w, const void *
         return;
     }
     const uint8_t *row = w + (uint64_t)r * p.row_bytes;
+    if constexpr (F == MLXC_QMMF_F32 || F == MLXC_QMMF_F16 || F == MLXC_QMMF_BF16) {
+        /* dense experts: rows of values, 4- or 2-byte aligned */
+#pragma unroll
+        for (int t = 0; t < 8; t++)
+            v[t] = F == MLXC_QMMF_F32 ? ((const float *)row)[e + t]
+                   : F == MLXC_QMMF_F16 ? f16(((const uint16_t *)row)[e + t])
+                                        : bf16(((const uint16_t *)row)[e + t]);
+        return;
+    }
     if (F == MLXC_QMMF_AFFINE) {
         /* 8 values of B bits are B whole bytes at byte e * B / 8. */
         const uint8_t *at = row + (uint64_t)e * B / 8;
@@ -2534,6 +2544,10 @@ QMM_FORMATS(qgather)
 #undef QMM_XY
 #define QMM_XY(OP, NAME, F, B) QM_XY_PAIRS(QMOE_ENTRY, NAME, F, B)
 QMM_FORMATS(qmoe)
+/* dense experts (mlxc_qmatmul_experts' MLXC_QF_F32 / F16 / BF16) */
+QMM_XY(qmoe, f32, MLXC_QMMF_F32, 0)
+QMM_XY(qmoe, f16, MLXC_QMMF_F16, 0)
+QMM_XY(qmoe, bf16, MLXC_QMMF_BF16, 0)
 
 #define QMOEG_ENTRY(NAME, F, B, XS, XT, YS, YT)                                                                       \
     extern "C" __global__ void qmoeg_##NAME##_##XS##_##YS(const XT *x, const uint8_t *w, const void *scales,          \
@@ -2544,3 +2558,6 @@ QMM_FORMATS(qmoe)
 #undef QMM_XY
 #define QMM_XY(OP, NAME, F, B) QM_XY_PAIRS(QMOEG_ENTRY, NAME, F, B)
 QMM_FORMATS(qmoeg)
+QMM_XY(qmoeg, f32, MLXC_QMMF_F32, 0)
+QMM_XY(qmoeg, f16, MLXC_QMMF_F16, 0)
+QMM_XY(qmoeg, bf16, MLXC_QMMF_BF16, 0)
