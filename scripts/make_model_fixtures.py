@@ -518,9 +518,8 @@ def write_bad_phi3(src, out):
 def write_bad_moe(src, out):
     """Broken copies of qwen3moe-tiny for the error tests: more experts a
     token than experts; a dense layer between the MoE ones
-    (decoder_sparse_step 2); an expert stack missing; the experts dense, as a
-    Hugging Face directory stores them (one f32 tensor per expert, here
-    stacked under the MLX name, which the experts' kernels do not take)."""
+    (decoder_sparse_step 2); an expert stack missing; a dense expert stack
+    of the wrong shape."""
     from safetensors.numpy import load_file
     t = load_file(os.path.join(src, "model.safetensors"))
     cfg = json.load(open(os.path.join(src, "config.json")))
@@ -530,12 +529,29 @@ def write_bad_moe(src, out):
     write_variant(src, out, "bad-moe-missing", {k: v for k, v in t.items() if not k.startswith(up)}, cfg)
     dense = {k: v for k, v in t.items() if not k.startswith("model.layers.0.mlp.switch_mlp.")}
     E, eff, d = cfg["num_experts"], cfg["moe_intermediate_size"], cfg["hidden_size"]
-    for n_, shape in (("gate_proj", (E, eff, d)), ("up_proj", (E, eff, d)), ("down_proj", (E, d, eff))):
+    for n_, shape in (("gate_proj", (E, eff + 1, d)), ("up_proj", (E, eff, d)), ("down_proj", (E, d, eff))):
         dense[f"model.layers.0.mlp.switch_mlp.{n_}.weight"] = np.full(shape, 0.01, dtype=np.float32)
     q = dict(cfg["quantization"])
     for n_ in ("gate_proj", "up_proj", "down_proj"):
         q[f"model.layers.0.mlp.switch_mlp.{n_}"] = False   # mlx's per-layer "not quantized"
-    write_variant(src, out, "bad-moe-dense", dense, dict(cfg, quantization=q))
+    write_variant(src, out, "bad-moe-shape", dense, dict(cfg, quantization=q))
+
+
+def write_moe_dense_variants(src, out):
+    """qwen3moe-tiny-f32 (a Hugging Face directory, one f32 tensor per
+    expert) with its experts stacked (experts, rows, cols) as an MLX
+    directory not quantized names them (switch_mlp), and as a GGUF F32 file
+    (write_moe_gguf)."""
+    from safetensors.numpy import load_file
+    t = load_file(os.path.join(src, "model.safetensors"))
+    cfg = json.load(open(os.path.join(src, "config.json")))
+    stacked = {k: v for k, v in t.items() if ".mlp.experts." not in k}
+    for i in range(cfg["num_hidden_layers"]):
+        for n_ in ("gate_proj", "up_proj", "down_proj"):
+            stacked[f"model.layers.{i}.mlp.switch_mlp.{n_}.weight"] = np.stack(
+                [t[f"model.layers.{i}.mlp.experts.{e}.{n_}.weight"] for e in range(cfg["num_experts"])])
+    write_variant(src, out, "qwen3moe-tiny-f32-stacked", stacked, cfg)
+    write_moe_gguf(os.path.join(out, "qwen3moe-tiny-f32-stacked"), os.path.join(out, "qwen3moe-tiny-f32.gguf"))
 
 
 def write_phi3_split(src, out):
@@ -565,7 +581,8 @@ def write_phi3_split(src, out):
 
 def write_moe_gguf(mlx_dir, path):
     """An MLX 4-bit group-32 mixture-of-experts directory (Qwen3-MoE, Mixtral
-    or Qwen2-MoE) whose scales and biases are f16 values
+    or Qwen2-MoE) whose scales and biases are f16 values, or one not
+    quantized (then every weight F32),
     (scripts/make_moe_model_fixture.py) as a GGUF file of the same weights:
     each group of 32 codes with its scale d and bias m is a Q4_1 block
     (d * q + m), the experts stacked (experts, rows, cols), under llama.cpp's
@@ -577,7 +594,8 @@ def write_moe_gguf(mlx_dir, path):
     from safetensors.numpy import load_file
     cfg = json.load(open(os.path.join(mlx_dir, "config.json")))
     t = load_file(os.path.join(mlx_dir, "model.safetensors"))
-    assert cfg["quantization"]["bits"] == 4 and cfg["quantization"]["group_size"] == 32
+    quant = "quantization" in cfg
+    assert not quant or (cfg["quantization"]["bits"] == 4 and cfg["quantization"]["group_size"] == 32)
     mixtral, qwen2 = cfg["model_type"] == "mixtral", cfg["model_type"] == "qwen2_moe"
     nh, nkv = cfg["num_attention_heads"], cfg["num_key_value_heads"]
 
@@ -592,6 +610,17 @@ def write_moe_gguf(mlx_dir, path):
         qs = codes[..., :16] | (codes[..., 16:] << 4)
         blk = np.concatenate([d.view(np.uint8), m.view(np.uint8), qs], axis=-1)   # 20 bytes a block
         return blk.reshape(*lead, -1)
+
+    def put(name, prefix, heads=0):
+        """prefix's weight: Q4_1 blocks, or F32 where the directory is not
+        quantized; q or k rows permuted (Mixtral) where heads is given."""
+        a = q4_1(prefix) if quant else t[prefix + ".weight"]
+        if heads:
+            a = _permute(a, heads)
+        if quant:
+            w.add_tensor(name, np.ascontiguousarray(a), raw_dtype=gguf.GGMLQuantizationType.Q4_1)
+        else:
+            w.add_tensor(name, np.ascontiguousarray(a, dtype=np.float32))
 
     arch = "llama" if mixtral else "qwen2moe" if qwen2 else "qwen3moe"
     w = gguf.GGUFWriter(path, arch)
@@ -615,12 +644,11 @@ def write_moe_gguf(mlx_dir, path):
     w.add_rope_freq_base(float(cfg["rope_theta"]))
     w.add_layer_norm_rms_eps(cfg["rms_norm_eps"])
     w.add_vocab_size(cfg["vocab_size"])
-    w.add_file_type(gguf.LlamaFileType.MOSTLY_Q4_1)
+    w.add_file_type(gguf.LlamaFileType.MOSTLY_Q4_1 if quant else gguf.LlamaFileType.ALL_F32)
     add_tokenizer(w, mlx_dir, cfg)
-    Q = gguf.GGMLQuantizationType.Q4_1
-    w.add_tensor("token_embd.weight", q4_1("model.embed_tokens"), raw_dtype=Q)
+    put("token_embd.weight", "model.embed_tokens")
     w.add_tensor("output_norm.weight", t["model.norm.weight"])
-    w.add_tensor("output.weight", q4_1("lm_head"), raw_dtype=Q)
+    put("output.weight", "lm_head")
     moe = "block_sparse_moe." if mixtral else "mlp."
     for i in range(cfg["num_hidden_layers"]):
         hf, gg = f"model.layers.{i}.", f"blk.{i}."
@@ -630,20 +658,17 @@ def write_moe_gguf(mlx_dir, path):
             for a_, b_ in (("q_proj", "attn_q"), ("k_proj", "attn_k"), ("v_proj", "attn_v")):
                 w.add_tensor(gg + b_ + ".bias", t[hf + "self_attn." + a_ + ".bias"])
             for a_, b_ in (("gate_proj", "ffn_gate_shexp"), ("up_proj", "ffn_up_shexp"), ("down_proj", "ffn_down_shexp")):
-                w.add_tensor(gg + b_ + ".weight", q4_1(hf + "mlp.shared_expert." + a_), raw_dtype=Q)
-            w.add_tensor(gg + "ffn_gate_inp_shexp.weight", q4_1(hf + "mlp.shared_expert_gate"), raw_dtype=Q)
+                put(gg + b_ + ".weight", hf + "mlp.shared_expert." + a_)
+            put(gg + "ffn_gate_inp_shexp.weight", hf + "mlp.shared_expert_gate")
         elif not mixtral:
             w.add_tensor(gg + "attn_q_norm.weight", t[hf + "self_attn.q_norm.weight"])
             w.add_tensor(gg + "attn_k_norm.weight", t[hf + "self_attn.k_norm.weight"])
         for a_, b_, heads in (("q_proj", "attn_q", nh), ("k_proj", "attn_k", nkv), ("v_proj", "attn_v", 0),
                               ("o_proj", "attn_output", 0)):
-            blocks = q4_1(hf + "self_attn." + a_)
-            if mixtral and heads:
-                blocks = _permute(blocks, heads)
-            w.add_tensor(gg + b_ + ".weight", np.ascontiguousarray(blocks), raw_dtype=Q)
-        w.add_tensor(gg + "ffn_gate_inp.weight", q4_1(hf + moe + "gate"), raw_dtype=Q)
+            put(gg + b_ + ".weight", hf + "self_attn." + a_, heads if mixtral else 0)
+        put(gg + "ffn_gate_inp.weight", hf + moe + "gate")
         for a_, b_ in (("gate_proj", "ffn_gate_exps"), ("up_proj", "ffn_up_exps"), ("down_proj", "ffn_down_exps")):
-            w.add_tensor(gg + b_ + ".weight", q4_1(hf + moe + "switch_mlp." + a_), raw_dtype=Q)
+            put(gg + b_ + ".weight", hf + moe + "switch_mlp." + a_)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
@@ -735,6 +760,7 @@ def main():
                 write_gguf(os.path.join(a.out, name), os.path.join(a.test_data, name + ".gguf"))
         write_bad(os.path.join(a.out, "llama-tiny"), a.test_data)
         write_bad_moe(os.path.join(a.out, "qwen3moe-tiny"), a.test_data)
+        write_moe_dense_variants(os.path.join(a.out, "qwen3moe-tiny-f32"), a.test_data)
         for name in ("qwen3moe-tiny", "mixtral-tiny", "qwen2moe-tiny"):
             write_moe_gguf(os.path.join(a.out, name), os.path.join(a.test_data, name + "-q4_1.gguf"))
         write_bad_gemma(os.path.join(a.out, "gemma3-tiny"), a.test_data)

@@ -8,12 +8,13 @@ oracle of the MoE model test).
 Needs mlx (the CPU build, 0.32.4) and mlx-lm 0.32.2, installed without its
 dependencies (pip install --no-deps mlx-lm==0.32.2): only its model code is
 used, imported without the package's __init__ (which wants transformers and
-huggingface_hub).  Writes <out>/qwen3moe-tiny/, mixtral-tiny/ and qwen2moe-tiny/:
-config.json and
-model.safetensors as mlx-lm saves a quantized model (every linear layer,
-the router, the stacked experts and the embedding in affine 4-bit, group
-32, f32 scales and biases holding f16 values), tokenizer.json (qwen3-tiny's), ref.json,
-ref_prefill.f32 (the f32 logits of every prompt position) and
+huggingface_hub).  Writes <out>/qwen3moe-tiny/, mixtral-tiny/ and
+qwen2moe-tiny/ as mlx-lm saves a quantized model (config.json and
+model.safetensors: every linear layer, the router, the stacked experts and
+the embedding in affine 4-bit, group 32, f32 scales and biases holding f16
+values), and qwen3moe-tiny-f32/ not quantized, in Hugging Face's layout
+(one f32 tensor per expert); each with tokenizer.json (qwen3-tiny's),
+ref.json, ref_prefill.f32 (the f32 logits of every prompt position) and
 ref_decode.f32 (those of six greedy steps), the layout the model tests read.
 These are committed.
 """
@@ -54,7 +55,9 @@ QWEN2MOE = dict(model_type="qwen2_moe", architectures=["Qwen2MoeForCausalLM"], h
                 rms_norm_eps=1e-6, vocab_size=517, rope_theta=1000000.0, tie_word_embeddings=False,
                 max_position_embeddings=256)
 MODELS = {"qwen3moe-tiny": (qwen3_moe, QWEN3MOE, 7), "mixtral-tiny": (mixtral, MIXTRAL, 8),
-          "qwen2moe-tiny": (qwen2_moe, QWEN2MOE, 9)}
+          "qwen2moe-tiny": (qwen2_moe, QWEN2MOE, 9), "qwen3moe-tiny-f32": (qwen3_moe, QWEN3MOE, 10)}
+# not quantized, in Hugging Face's layout: one f32 tensor per expert
+DENSE = {"qwen3moe-tiny-f32"}
 QUANT = {"group_size": 32, "bits": 4, "mode": "affine"}
 DECODE_STEPS = 6
 
@@ -76,19 +79,32 @@ def write(out_root, name):
         elif k.endswith("proj.bias"):
             params[k] = 0.2 * mx.random.normal(v.shape)
     model.load_weights(list(params.items()))
-    nn.quantize(model, group_size=QUANT["group_size"], bits=QUANT["bits"])
-    # scales and biases made f16 values (kept in f32), so that GGUF Q4_1
-    # (d * q + m, f16 d and m, groups of 32) holds the same weights exactly
-    # (make_model_fixtures.py writes that form at test time)
-    weights = dict(tree_flatten(model.parameters()))
-    for k, v in weights.items():
-        if k.endswith(".scales") or k.endswith(".biases"):
-            weights[k] = v.astype(mx.float16).astype(mx.float32)
-    model.load_weights(list(weights.items()))
-    mx.eval(model.parameters())
-    mx.save_safetensors(os.path.join(out, "model.safetensors"), weights)
-    with open(os.path.join(out, "config.json"), "w") as f:
-        json.dump(dict(config, quantization=QUANT), f, indent=1)
+    if name in DENSE:
+        mx.eval(model.parameters())
+        weights = {}
+        for k, v in tree_flatten(model.parameters()):
+            if ".switch_mlp." in k:   # (experts, rows, cols) -> experts.E.*_proj.weight
+                for e in range(v.shape[0]):
+                    weights[k.replace("switch_mlp.", f"experts.{e}.")] = v[e]
+            else:
+                weights[k] = v
+        mx.save_safetensors(os.path.join(out, "model.safetensors"), weights)
+        with open(os.path.join(out, "config.json"), "w") as f:
+            json.dump(config, f, indent=1)
+    else:
+        nn.quantize(model, group_size=QUANT["group_size"], bits=QUANT["bits"])
+        # scales and biases made f16 values (kept in f32), so that GGUF Q4_1
+        # (d * q + m, f16 d and m, groups of 32) holds the same weights
+        # exactly (make_model_fixtures.py writes that form at test time)
+        weights = dict(tree_flatten(model.parameters()))
+        for k, v in weights.items():
+            if k.endswith(".scales") or k.endswith(".biases"):
+                weights[k] = v.astype(mx.float16).astype(mx.float32)
+        model.load_weights(list(weights.items()))
+        mx.eval(model.parameters())
+        mx.save_safetensors(os.path.join(out, "model.safetensors"), weights)
+        with open(os.path.join(out, "config.json"), "w") as f:
+            json.dump(dict(config, quantization=QUANT), f, indent=1)
     shutil.copy(os.path.join(src_tok, "tokenizer.json"), os.path.join(out, "tokenizer.json"))
 
     prompt = json.load(open(os.path.join(src_tok, "ref.json")))["prompt"]

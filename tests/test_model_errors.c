@@ -50,7 +50,7 @@ static void test_unknown_arch(void) {
 
 /* Each broken file names what is wrong: the tensor (missing or misshapen,
  * fused ones too, in HF and GGUF names), the architecture, the rope lists,
- * a mixture of experts' counts, layout or dense experts. */
+ * a mixture of experts' counts, layout or a dense expert stack's shape. */
 static void test_broken_files(void) {
     static const struct { const char *name; mlxc_status st; const char *want[3]; } v[] = {
         {"bad-missing.gguf", MLXC_ERR_NOT_FOUND, {"blk.1.ffn_down.weight is missing"}},
@@ -63,8 +63,8 @@ static void test_broken_files(void) {
         {"bad-moe-topk", MLXC_ERR_FORMAT, {"8 experts, 9 a token"}},
         {"bad-moe-step", MLXC_ERR_UNSUPPORTED, {"decoder_sparse_step"}},
         {"bad-moe-missing", MLXC_ERR_NOT_FOUND, {"model.layers.1.mlp.switch_mlp.up_proj.weight is missing"}},
-        {"bad-moe-dense", MLXC_ERR_UNSUPPORTED, {"model.layers.0.mlp.switch_mlp.gate_proj.weight", "dense",
-                                                 "quantized experts only"}},
+        {"bad-moe-shape", MLXC_ERR_SHAPE, {"model.layers.0.mlp.switch_mlp.gate_proj.weight", "(8, 33, 64)",
+                                           "(8, 32, 64)"}},
     };
     for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
         char p[1024];

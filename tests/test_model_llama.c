@@ -492,7 +492,8 @@ static void test_stacked_projections(void) {
  * slot at a time, mlxc_qmatmul_experts, as each decode step), and the same
  * weights as GGUF Q4_1 (make_model_fixtures.py writes them at test time: an
  * MLX 4-bit group of 32 whose scale and bias are f16 values is a Q4_1
- * block; Mixtral as llama.cpp's "llama" with experts, q and k permuted). */
+ * block; Mixtral as llama.cpp's "llama" with experts, q and k permuted).
+ * And a model whose experts are not quantized. */
 static void test_moe(void) {
     static const struct { const char *name; mlxc_arch arch; } v[] = {{"qwen3moe-tiny", MLXC_ARCH_QWEN3_MOE},
                                                                      {"mixtral-tiny", MLXC_ARCH_LLAMA},
@@ -553,6 +554,29 @@ static void test_moe(void) {
         }
         free_ref(&r);
     }
+    /* experts not quantized (qwen3moe-tiny-f32, mlx-lm's f32 logits): a
+     * Hugging Face directory (one tensor an expert, stacked at load), the
+     * same experts stacked as an MLX directory names them, and as GGUF F32;
+     * the dense expert forms of mlxc_qmatmul_experts / _grouped */
+    ref r;
+    if (!load_ref("qwen3moe-tiny-f32", &r)) {
+        CHECK_MSG(false, "qwen3moe-tiny-f32: reference missing");
+    } else {
+        static const char *const forms[3] = {"hf", "stacked", "gguf"};
+        for (int fi = 0; fi < 3; fi++) {
+            char p[1024];
+            if (fi == 0) snprintf(p, sizeof p, "%s/qwen3moe-tiny-f32", g_fix);
+            else snprintf(p, sizeof p, "%s/qwen3moe-tiny-f32%s", g_gen, fi == 1 ? "-stacked" : ".gguf");
+            struct stat sb;
+            if (stat(p, &sb) != 0) {
+                CHECK_MSG(false, "%s is missing", p);
+                continue;
+            }
+            const double e = run_ref(p, &r, MLXC_F32, 0, g_tol32), e3 = run_ref(p, &r, MLXC_F32, 3, g_tol32);
+            printf("       qwen3moe-tiny-f32 %-7s vs mlx-lm: max rel err %.2e (chunks of 3: %.2e)\n", forms[fi], e, e3);
+        }
+    }
+    free_ref(&r);
 }
 
 /* Every fixture in one file form (dir: the committed HF directory, else

@@ -12,7 +12,8 @@
  * by the same table.  A mixture-of-experts model (Qwen3-MoE, Qwen2-MoE, Mixtral: GGUF
  * files and MLX quantized directories) routes each token's MLP through its
  * top k experts on the device (mlxc_moe_route, mlxc_qmatmul_experts /
- * _grouped, mlxc_moe_combine); its experts must be quantized.
+ * _grouped, mlxc_moe_combine); its experts may be quantized or dense (a
+ * Hugging Face directory's one tensor an expert is stacked at load).
  * A context is one sequence: a KV cache of n_ctx
  * positions and the buffers one forward pass needs.  Every step is encoded
  * from the op library (mlxc/ops_*.h) into command buffers, so the same code

@@ -52,7 +52,12 @@
 /* ---- the matmul call site --------------------------------------------------------------- */
 
 mlxc_qmm_weight llm_qmm(const llm_weight *w) {
-    return (mlxc_qmm_weight){.format = w->qformat, .bits = w->bits, .group_size = w->group_size,
+    mlxc_qformat f = w->qformat;
+    if (w->format == LLM_W_DENSE && w->w) { /* dense experts: the expert forms take them */
+        const mlxc_dtype dt = mlxc_buffer_dtype(w->w);
+        f = dt == MLXC_F32 ? MLXC_QF_F32 : dt == MLXC_F16 ? MLXC_QF_F16 : MLXC_QF_BF16;
+    }
+    return (mlxc_qmm_weight){.format = f, .bits = w->bits, .group_size = w->group_size,
                              .data = w->w, .scales = w->scales, .biases = w->biases};
 }
 

@@ -118,6 +118,14 @@ static const role R_EUP[2] = {{"model.layers.%d.mlp.switch_mlp.up_proj.weight", 
                               {"model.layers.%d.block_sparse_moe.switch_mlp.up_proj.weight", NULL}};
 static const role R_EDOWN[2] = {{"model.layers.%d.mlp.switch_mlp.down_proj.weight", "blk.%d.ffn_down_exps.weight"},
                                 {"model.layers.%d.block_sparse_moe.switch_mlp.down_proj.weight", NULL}};
+/* A Hugging Face directory's experts, one dense tensor each (the second
+ * %d the expert): Qwen's names, and Mixtral's w1 (gate), w3 (up), w2 (down) */
+static const char *const R_HF_EXPERT[2][3] = {
+    {"model.layers.%d.mlp.experts.%d.gate_proj.weight", "model.layers.%d.mlp.experts.%d.up_proj.weight",
+     "model.layers.%d.mlp.experts.%d.down_proj.weight"},
+    {"model.layers.%d.block_sparse_moe.experts.%d.w1.weight", "model.layers.%d.block_sparse_moe.experts.%d.w3.weight",
+     "model.layers.%d.block_sparse_moe.experts.%d.w2.weight"}};
+
 /* Qwen2-MoE's shared expert and its gate */
 static const role R_SH_GATE = {"model.layers.%d.mlp.shared_expert.gate_proj.weight", "blk.%d.ffn_gate_shexp.weight"};
 static const role R_SH_UP = {"model.layers.%d.mlp.shared_expert.up_proj.weight", "blk.%d.ffn_up_shexp.weight"};
@@ -494,10 +502,78 @@ static const role *moe_role(binder *b, const role r[2], int l) {
     return lookup(b, &r[0], l) == SIZE_MAX && lookup(b, &r[1], l) != SIZE_MAX ? &r[1] : &r[0];
 }
 
+/* A stack of dense experts (E, rows / E, cols) or (rows, cols), F32, F16
+ * or BF16 (an MLX or GGUF model not quantized), loaded as it is: the
+ * expert forms take dense rows (mlxc_qmatmul_experts). */
+static mlxc_status bind_experts_dense(binder *b, size_t i, const mlxc_tensor_info *ti, int64_t rows, int64_t cols,
+                                      llm_weight *out) {
+    memset(out, 0, sizeof *out);
+    const int64_t E = b->m->n_experts;
+    if (!ti->dtype_exact || (ti->dtype != MLXC_F32 && ti->dtype != MLXC_F16 && ti->dtype != MLXC_BF16))
+        return mlxc_set_error(MLXC_ERR_DTYPE, "model: the experts %s are %s (F32, F16, BF16 or quantized)", b->name,
+                              ti->dtype_name);
+    const int64_t want3[3] = {E, rows / E, cols}, want2[2] = {rows, cols};
+    mlxc_status st = ti->ndim == 3 ? check_shape(b, ti, 3, want3) : check_shape(b, ti, 2, want2);
+    if (st) return st;
+    out->format = LLM_W_DENSE;
+    out->rows = rows;
+    out->cols = cols;
+    return load_tensor(b, i, &out->w);
+}
+
+/* Projection `which` (0 gate, 1 up, 2 down) of layer l's experts from a
+ * Hugging Face directory, one dense tensor an expert (Qwen's or Mixtral's
+ * names), stacked into one (rows, cols) buffer in their dtype.
+ * MLXC_ERR_NOT_FOUND (the error set) when expert 0 has neither name. */
+static mlxc_status bind_experts_hf(binder *b, int l, int which, int64_t rows, int64_t cols, llm_weight *out) {
+    memset(out, 0, sizeof *out);
+    const int64_t E = b->m->n_experts, er = rows / E;
+    size_t i;
+    int form = 0;
+    for (form = 0; form < 2; form++) {
+        snprintf(b->name, sizeof b->name, R_HF_EXPERT[form][which], l, 0);
+        if (mlxc_weights_find(b->w, b->name, &i) == MLXC_OK) break;
+    }
+    mlxc_clear_error();
+    if (form == 2) return mlxc_set_error(MLXC_ERR_NOT_FOUND, "model: layer %d has no experts", l);
+    mlxc_status st = MLXC_OK;
+    size_t es = 0;
+    for (int64_t e = 0; e < E && !st; e++) {
+        snprintf(b->name, sizeof b->name, R_HF_EXPERT[form][which], l, (int)e);
+        mlxc_tensor_info ti;
+        const int64_t want[2] = {er, cols};
+        if (mlxc_weights_find(b->w, b->name, &i)) return mlxc_set_error(MLXC_ERR_NOT_FOUND, "model: tensor %s is missing", b->name);
+        if ((st = mlxc_weights_info(b->w, i, &ti))) return st;
+        if (!ti.dtype_exact || (ti.dtype != MLXC_F32 && ti.dtype != MLXC_F16 && ti.dtype != MLXC_BF16) ||
+            (e > 0 && ti.dtype != mlxc_buffer_dtype(out->w)))
+            return mlxc_set_error(MLXC_ERR_DTYPE, "model: expert tensor %s is %s (F32, F16 or BF16, as expert 0)",
+                                  b->name, ti.dtype_name);
+        if ((st = check_shape(b, &ti, 2, want))) return st;
+        const mlxc_safetensors *sf = mlxc_weights_safetensors(b->w, ti.file);
+        size_t j;
+        mlxc_st_tensor_info si;
+        if (!sf || (st = mlxc_safetensors_find(sf, b->name, &j)) || (st = mlxc_safetensors_tensor_at(sf, j, &si)))
+            return st ? st : mlxc_set_error(MLXC_ERR_INTERNAL, "model: %s has no safetensors file", b->name);
+        if (e == 0) {
+            es = mlxc_dtype_size(ti.dtype);
+            const int64_t shape[2] = {rows, cols};
+            if ((st = mlxc_buffer_alloc(b->m->dev, (size_t)(rows * cols) * es, ti.dtype, 2, shape, &out->w)) ||
+                (st = own(b->m, out->w)))
+                return st;
+            b->m->weight_bytes += (uint64_t)(rows * cols) * es;
+        }
+        if (!(st = mlxc_buffer_write(out->w, (size_t)(e * er * cols) * es, si.data, (size_t)si.bytes)))
+            st = converted(b, i);
+    }
+    out->format = LLM_W_DENSE;
+    out->rows = rows;
+    out->cols = cols;
+    return st;
+}
+
 /* Layer l's mixture of experts: the router, dense or quantized, and the
- * experts' stacked matrices, which must be quantized (the experts'
- * kernels, mlxc_qmatmul_experts and mlxc_qmatmul_grouped, take the
- * quantized formats only), in their file form. */
+ * experts' stacked matrices, quantized (in their file form) or dense (a
+ * stack, or a Hugging Face directory's one tensor an expert). */
 static mlxc_status bind_moe(binder *b, int l, llm_layer *L) {
     mlxc_model *m = b->m;
     const int64_t E = m->n_experts, eff = m->expert_ff;
@@ -510,13 +586,19 @@ static mlxc_status bind_moe(binder *b, int l, llm_layer *L) {
         const role *r = moe_role(b, e[i].r, l);
         const size_t ti_i = lookup(b, r, l);
         mlxc_tensor_info ti;
-        if (ti_i != SIZE_MAX && mlxc_weights_info(b->w, ti_i, &ti) == MLXC_OK && !quantized_at(b, &ti))
-            return mlxc_set_error(MLXC_ERR_UNSUPPORTED,
-                                  "model: the experts of %s are dense (%s); mlxc multiplies quantized experts only "
-                                  "(a GGUF or an MLX quantized model)",
-                                  b->name, ti.dtype_name);
-        mlxc_clear_error();
-        st = bind_linear_as(b, r, l, e[i].rows, e[i].cols, 0, e[i].w);
+        if (ti_i == SIZE_MAX) {
+            /* no stack: a Hugging Face directory's experts, one tensor each */
+            mlxc_clear_error();
+            if (!b->gguf) {
+                st = bind_experts_hf(b, l, i, e[i].rows, e[i].cols, e[i].w);
+                if (st != MLXC_ERR_NOT_FOUND) continue;
+                lookup(b, r, l); /* name the stack in the error */
+            }
+            return mlxc_set_error(MLXC_ERR_NOT_FOUND, "model: tensor %s is missing", b->name);
+        }
+        if ((st = mlxc_weights_info(b->w, ti_i, &ti))) return st;
+        st = quantized_at(b, &ti) ? bind_linear_as(b, r, l, e[i].rows, e[i].cols, 0, e[i].w)
+                                  : bind_experts_dense(b, ti_i, &ti, e[i].rows, e[i].cols, e[i].w);
     }
     if (st || !m->shared_ff) return st;
     /* the shared expert: an MLP like a dense layer's, and its gate (1, dim) */
