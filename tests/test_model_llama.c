@@ -180,6 +180,17 @@ static void same_weights_logits(const char *p, const ref *r, const mlxc_model_op
     free(b);
 }
 
+/* The path the random-weight models (scripts/make_random_models.py tiny,
+ * the llama vocabulary) are run on: a prompt and four tokens fed after it,
+ * whatever they predict (their logits compared between two forms). */
+static ref random_tiny_ref(void) {
+    ref r = {.n_prompt = 6, .steps = 4, .vocab = 32000};
+    const int32_t prompt[6] = {1, 450, 4996, 17354, 1701, 29916}, next[4] = {432, 5321, 29889, 13};
+    memcpy(r.prompt, prompt, sizeof prompt);
+    memcpy(r.greedy, next, sizeof next);
+    return r;
+}
+
 /* Q4_0 tiles (mlxc_model_options.ggml_tiles) on a random Q4_0 model whose
  * projections the tiles take (scripts/make_random_models.py tiny: hidden
  * 256, ffn 768): the same weights, so on the CPU the same logits bit for
@@ -193,10 +204,7 @@ static void test_ggml_tiles(void) {
         printf("       skip: %s is missing\n", p);
         return;
     }
-    ref r = {.n_prompt = 6, .steps = 4, .vocab = 32000};
-    const int32_t prompt[6] = {1, 450, 4996, 17354, 1701, 29916}, next[4] = {432, 5321, 29889, 13};
-    memcpy(r.prompt, prompt, sizeof prompt);
-    memcpy(r.greedy, next, sizeof next);
+    ref r = random_tiny_ref();
     const mlxc_model_options tiles = {.load_flags = MLXC_LOAD_COPY, .act_dtype = MLXC_BF16, .ggml_tiles = true};
     for (int fz = 0; fz < 2; fz++) same_weights_logits(p, &r, &tiles, fz, "as Q4_0 tiles");
     mlxc_model *m0 = NULL, *m1 = NULL;
@@ -227,10 +235,7 @@ static void test_code_book_formats(void) {
         printf("       skip: %s or its twin is missing\n", p);
         return;
     }
-    ref r = {.n_prompt = 6, .steps = 4, .vocab = 32000};
-    const int32_t prompt[6] = {1, 450, 4996, 17354, 1701, 29916}, next[4] = {432, 5321, 29889, 13};
-    memcpy(r.prompt, prompt, sizeof prompt);
-    memcpy(r.greedy, next, sizeof next);
+    ref r = random_tiny_ref();
     float *d = path_logits(pd, &r);
     float *q = path_logits(p, &r);
     if (q && d) {
