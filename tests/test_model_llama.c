@@ -515,6 +515,13 @@ static void test_moe(void) {
         mlxc_model *m = NULL;
         CHECK_OK(mlxc_model_open(g_dev, p, &m));
         if (m) CHECK_EQ_INT(mlxc_model_arch(m), v[i].arch);
+        /* a decode token reads 2 of the 8 experts: less than the weights,
+         * more than the weights without any expert */
+        if (m)
+            CHECK_MSG(mlxc_model_decode_weight_bytes(m) < mlxc_model_weight_bytes(m) &&
+                          mlxc_model_decode_weight_bytes(m) > mlxc_model_weight_bytes(m) / 4,
+                      "%s: decode reads %llu of %llu weight bytes", v[i].name,
+                      (unsigned long long)mlxc_model_decode_weight_bytes(m), (unsigned long long)mlxc_model_weight_bytes(m));
         mlxc_model_close(m);
         double e = run_ref(p, &r, MLXC_F32, 0, g_tol32), e3 = run_ref(p, &r, MLXC_F32, 3, g_tol32);
         printf("       %-13s mlx4 vs mlx-lm: max rel err %.2e (chunks of 3: %.2e)\n", v[i].name, e, e3);
@@ -558,6 +565,16 @@ static void test_moe(void) {
             CHECK_MSG(false, "%s is missing", p);
         }
         free_ref(&r);
+    }
+    /* a dense model reads all its weights every token */
+    {
+        char p[1024];
+        snprintf(p, sizeof p, "%s/llama-tiny", g_fix);
+        mlxc_model *m = NULL;
+        CHECK_OK(mlxc_model_open(g_dev, p, &m));
+        if (m) CHECK(mlxc_model_decode_weight_bytes(m) == mlxc_model_weight_bytes(m));
+        mlxc_model_close(m);
+        CHECK(mlxc_model_decode_weight_bytes(NULL) == 0);
     }
     /* experts not quantized (qwen3moe-tiny-f32, mlx-lm's f32 logits): a
      * Hugging Face directory (one tensor an expert, stacked at load), the

@@ -181,7 +181,7 @@ static mlxc_status run_batch_once(mlxc_batch *b, const int32_t *ids, long n_ids,
 }
 
 static void print_md(const bench_result *r, int nr, const char *model, double size_b, uint64_t params,
-                     const char *backend, const char *device, bool q8) {
+                     const char *backend, const char *device, bool q8, const mlxc_model *m) {
     char size[32], par[32];
     if (size_b < 1024.0 * 1024 * 1024) snprintf(size, sizeof size, "%.2f MiB", size_b / (1024.0 * 1024));
     else snprintf(size, sizeof size, "%.2f GiB", size_b / (1024.0 * 1024 * 1024));
@@ -211,6 +211,9 @@ static void print_md(const bench_result *r, int nr, const char *model, double si
                 printf("%s: per decode token %.1f dispatches, %.1f command buffers, %.1f host waits (no graph replay)\n",
                        r[i].test, r[i].dispatch, r[i].cmd_buf, r[i].sync);
         }
+    if (mlxc_model_decode_weight_bytes(m) != mlxc_model_weight_bytes(m))
+        printf("weights a decode token reads: %.3f GB of %.3f GB (a mixture of experts: the chosen experts)\n",
+               (double)mlxc_model_decode_weight_bytes(m) * 1e-9, (double)mlxc_model_weight_bytes(m) * 1e-9);
     printf("decode activations: %s\n", q8 ? "int8 where the int8 mat-vec takes the weight, else bf16 (--decode q8)"
                                            : "bf16 (--decode exact)");
     printf("build: mlxc %s\n", mlxc_version());
@@ -567,12 +570,15 @@ int mlxc_cmd_bench(int argc, char **argv) {
     uint64_t size_b = mlxc_weights_total_bytes(w), params = mlxc_weights_param_count(w);
     if (out_i == 0) {
         print_md(res, nr, desc, (double)size_b, params, backend, mlxc_device_name(dev),
-                 mlxc_context_decode_act(ctx) == MLXC_DECODE_ACT_Q8);
+                 mlxc_context_decode_act(ctx) == MLXC_DECODE_ACT_Q8, m);
+
     } else {
         arr = json_array();
         for (int i = 0; i < nr; i++) {
             json_t *o = result_json(&res[i], (int)reps, model, desc, size_b, params, backend, mlxc_device_name(dev),
                                     n_batch, kv_names[kv_i], mlxc_context_decode_act(ctx) == MLXC_DECODE_ACT_Q8);
+            /* the bytes a decode token reads (less than model_size for a mixture of experts) */
+            json_object_set_new(o, "decode_weight_bytes", json_integer((json_int_t)mlxc_model_decode_weight_bytes(m)));
             if (out_i == 2) {
                 char *line = json_dumps(o, JSON_COMPACT);
                 if (line) puts(line);

@@ -1199,3 +1199,19 @@ const mlxc_tokenizer *mlxc_model_tokenizer(const mlxc_model *m) { return m ? m->
 const char *mlxc_model_chat_template(const mlxc_model *m) { return m ? m->chat_template : NULL; }
 int64_t mlxc_model_vocab_size(const mlxc_model *m) { return m ? m->vocab : 0; }
 uint64_t mlxc_model_weight_bytes(const mlxc_model *m) { return m ? m->weight_bytes : 0; }
+
+uint64_t mlxc_model_decode_weight_bytes(const mlxc_model *m) {
+    if (!m) return 0;
+    if (!m->n_experts) return m->weight_bytes;
+    uint64_t experts = 0;
+    for (int64_t l = 0; l < m->n_layers; l++) {
+        const llm_weight *ws[3] = {&m->layers[l].exp_gate, &m->layers[l].exp_up, &m->layers[l].exp_down};
+        for (int i = 0; i < 3; i++) {
+            const mlxc_buffer *bs[3] = {ws[i]->w, ws[i]->scales, ws[i]->biases};
+            for (int j = 0; j < 3; j++) experts += bs[j] ? mlxc_buffer_bytes(bs[j]) : 0;
+        }
+    }
+    if (experts > m->weight_bytes) return m->weight_bytes;
+    return m->weight_bytes - experts +
+           (uint64_t)((double)experts * (double)m->n_experts_used / (double)m->n_experts + 0.5);
+}
