@@ -1,7 +1,7 @@
 /*
  * The transformer forward pass of the Llama family (Llama, Mistral, Qwen2,
- * The transformer forward pass of the Llama family (Llama, Mistral, Qwen2,
- * Qwen3, Phi-3) and of Gemma 2 / 3, encoded from ops so that one code path
+ * Qwen3, Phi-3, and the mixtures of experts Mixtral, Qwen2-MoE and
+ * Qwen3-MoE) and of Gemma 2 / 3, encoded from ops so that one code path
  * runs on every backend.  Phi-3's fused projections arrive here as
  * separate weights (row views of the fused tensor, llm_load.c).
  *
@@ -18,8 +18,9 @@
  *     x  += att @ wo^T
  *     xb  = rms_norm(x) * ffn_norm
  *     x  += (silu(xb @ wg^T) * (xb @ wu^T)) @ wd^T
- *           [a mixture of experts (Qwen3-MoE, Mixtral): the weighted sum of
- *           that MLP over each token's top k experts, moe_block]
+ *           [a mixture of experts (Qwen3-MoE, Qwen2-MoE, Mixtral): the
+ *           weighted sum of that MLP over each token's top k experts, and
+ *           Qwen2-MoE's gated shared expert, moe_block]
  *   logits = rms_norm(x) * out_norm @ output^T           (n_out, vocab)
  *
  * Gemma differs in places: the embedding is scaled by sqrt(dim); each

@@ -106,10 +106,10 @@ static const role R_G_PFNORM = {"model.layers.%d.post_feedforward_layernorm.weig
 static const role R_QKV    = {"model.layers.%d.self_attn.qkv_proj.weight", "blk.%d.attn_qkv.weight"};
 static const role R_GATEUP = {"model.layers.%d.mlp.gate_up_proj.weight", "blk.%d.ffn_up.weight"};
 static const role R_RF_SHORT = {NULL, "rope_factors_short.weight"};
+static const role R_RF_LONG  = {NULL, "rope_factors_long.weight"};
 /* The mixture of experts: the router and the stacked experts, as mlx-lm
- * names them for Qwen3-MoE (mlp.) and Mixtral (block_sparse_moe.), and as
- * llama.cpp does (the HF per-expert tensors are dense, which the experts'
- * kernels do not take). */
+ * names them for Qwen (mlp.) and Mixtral (block_sparse_moe.), and as
+ * llama.cpp does; a Hugging Face directory's one tensor an expert below. */
 static const role R_ROUTER[2] = {{"model.layers.%d.mlp.gate.weight", "blk.%d.ffn_gate_inp.weight"},
                                  {"model.layers.%d.block_sparse_moe.gate.weight", NULL}};
 static const role R_EGATE[2] = {{"model.layers.%d.mlp.switch_mlp.gate_proj.weight", "blk.%d.ffn_gate_exps.weight"},
@@ -131,7 +131,6 @@ static const role R_SH_GATE = {"model.layers.%d.mlp.shared_expert.gate_proj.weig
 static const role R_SH_UP = {"model.layers.%d.mlp.shared_expert.up_proj.weight", "blk.%d.ffn_up_shexp.weight"};
 static const role R_SH_DOWN = {"model.layers.%d.mlp.shared_expert.down_proj.weight", "blk.%d.ffn_down_shexp.weight"};
 static const role R_SH_ROUTER = {"model.layers.%d.mlp.shared_expert_gate.weight", "blk.%d.ffn_gate_inp_shexp.weight"};
-static const role R_RF_LONG  = {NULL, "rope_factors_long.weight"};
 
 typedef struct binder {
     mlxc_model        *m;
