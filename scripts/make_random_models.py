@@ -9,7 +9,9 @@ the activations stay finite; the text they produce means nothing).
             7b: hidden 4096, 32 layers, FFN 11008, 32 heads, 32 KV heads
             30b-a3b: Qwen3-30B-A3B's shape as llama.cpp's qwen3moe: hidden 2048,
                 48 layers, 32 heads, 4 KV heads, head dim 128, 128 experts of
-                FFN 768, 8 a token (the router F32, the experts in TYPE)
+                FFN 768, 8 a token (the router F32, the experts in TYPE);
+                small-moe the same layout at hidden 1024, 4 layers, 64
+                experts of 512, 4 a token, for CPU timings
             smollm2: SmolLM2-135M as its GGUF has it: hidden 576, 30 layers,
                 FFN 1536, 9 heads, 3 KV heads (head dim 64), rope theta
                 100000, context 8192, output head tied to the token
@@ -66,6 +68,9 @@ SHAPES = {
                     expert_ffn=768, rope=1000000.0, arch="qwen3moe"),
     "tiny-moe": dict(hidden=256, layers=2, ffn=768, heads=4, kv=2, experts=8, used=2, expert_ffn=256,
                      arch="qwen3moe"),  # for checking the script
+    # a small mixture of experts for CPU timings: 64 experts of 512, 4 a token
+    "small-moe": dict(hidden=1024, layers=4, ffn=3072, heads=8, kv=2, experts=64, used=4, expert_ffn=512,
+                      arch="qwen3moe"),
 }
 # the code-book, ternary and NVFP4 types: (offset of the f16 d, its range),
 # chosen so that a weight is about 0.02 to 0.05 as in the types above
