@@ -621,17 +621,8 @@ static mlxc_status gguf_fill(const mlxc_gguf *g, mlxc_model_config *cfg) {
         (st = gg_int(g, arch, "expert_feed_forward_length", &cfg->moe_intermediate_size)) ||
         (st = gg_int(g, arch, "expert_shared_feed_forward_length", &cfg->shared_expert_intermediate_size)))
         return st;
-    int64_t wnorm = -1;
-    {
-        char nk[160];
-        snprintf(nk, sizeof nk, "%s.expert_weights_norm", arch);
-        mlxc_gguf_value v;
-        if (mlxc_gguf_find(g, nk, &v) == MLXC_OK) {
-            if (mlxc_gguf_value_int(&v, &wnorm)) return mlxc_set_error(MLXC_ERR_FORMAT, "GGUF: \"%s\" is not a bool", nk);
-        } else {
-            mlxc_clear_error();
-        }
-    }
+    int64_t wnorm = -1; /* a bool: gg_int reads it as 0 or 1, and leaves -1 where absent */
+    if ((st = gg_int(g, arch, "expert_weights_norm", &wnorm))) return st;
     cfg->norm_topk_prob = wnorm < 0 ? -1 : wnorm != 0;
     if ((st = gg_num(g, arch, "attn_logit_softcapping", &cfg->attn_logit_softcap)) ||
         (st = gg_num(g, arch, "final_logit_softcapping", &cfg->final_logit_softcap)) ||
