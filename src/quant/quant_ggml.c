@@ -254,7 +254,7 @@ mlxc_status mlxc_ggml_dequantize(uint32_t type, const void *src, size_t src_byte
         return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "mlxc_ggml_dequantize: no CPU reference for %s",
                               mlxc_ggml_type_name(type));
     for (size_t b = 0; b < n / blk; b++)
-        for (uint32_t j = 0; j < blk; j += 8) mlxc_qi_deq8(type, (const uint8_t *)src + b * tsz, j, y + b * blk + j);
+        mlxc_qi_deq_block(type, (const uint8_t *)src + b * tsz, blk, y + b * blk);
     return MLXC_OK;
 }
 

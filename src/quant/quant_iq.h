@@ -181,4 +181,9 @@ MLXC_QI_FN void mlxc_qi_deq8(uint32_t t, const uint8_t *b, uint32_t j0, float v[
     }
 }
 
+/* The n values (a multiple of 8) of the block of type t at b into y. */
+MLXC_QI_FN void mlxc_qi_deq_block(uint32_t t, const uint8_t *b, uint32_t n, float *y) {
+    for (uint32_t j = 0; j < n; j += 8) mlxc_qi_deq8(t, b, j, y + j);
+}
+
 #endif /* MLXC_QUANT_IQ_H */

@@ -57,7 +57,6 @@ static inline void qc_bits32(const uint8_t *p, int32_t h[32]) {
 }
 
 static const int8_t k_iq4nl[16] = MLXC_IQ4NL_INIT;
-static const int8_t k_e2m1x2[16] = MLXC_E2M1_X2_INIT;
 
 /* One GGML block (src/quant/quant_blocks.h) at b into y; blocks holding
  * an f16 are 2-byte aligned (the front-end checks the view, and every such
@@ -123,8 +122,8 @@ static void qc_block(uint32_t f, const void *b, float *y) {
         const mlxc_block_mxfp4 *x = b;
         const float d = x->e == 255 ? NAN : ldexpf(1.0f, (int)x->e - 128);
         for (int j = 0; j < 16; j++) {
-            y[j] = (float)k_e2m1x2[x->qs[j] & 0xF] * d;
-            y[j + 16] = (float)k_e2m1x2[x->qs[j] >> 4] * d;
+            y[j] = (float)mlxc_qi_e2m1x2[x->qs[j] & 0xF] * d;
+            y[j + 16] = (float)mlxc_qi_e2m1x2[x->qs[j] >> 4] * d;
         }
         break;
     }
@@ -256,8 +255,8 @@ static void qc_block(uint32_t f, const void *b, float *y) {
     }
     default: {
         /* the code-book, ternary and NVFP4 blocks: the format layer's decoder */
-        const uint32_t t = mlxc_qf_qi_type(f), be = mlxc_qf_block_elems(f);
-        for (uint32_t j = 0; t && j < be; j += 8) mlxc_qi_deq8(t, b, j, y + j);
+        const uint32_t t = mlxc_qf_qi_type(f);
+        if (t) mlxc_qi_deq_block(t, b, mlxc_qf_block_elems(f), y);
         break;
     }
     }
@@ -321,7 +320,7 @@ static void qc_dequant_row(const mlxc_p_qmatmul *p, const uint8_t *w, const void
             const uint32_t e = e0 + j;
             const uint8_t sb = ((const uint8_t *)scales)[g0 + j / p->group];
             const float s = p->format == MLXC_QMMF_MXFP4 ? qc_e8m0(sb) : qc_e4m3(sb);
-            y[j] = 0.5f * (float)k_e2m1x2[(row[e / 2] >> (4 * (e % 2))) & 0xF] * s;
+            y[j] = 0.5f * (float)mlxc_qi_e2m1x2[(row[e / 2] >> (4 * (e % 2))) & 0xF] * s;
         }
         break;
     case MLXC_QMMF_MXFP8:
