@@ -212,6 +212,12 @@ static mlxc_status load_tensor(binder *b, size_t i, mlxc_buffer **out) {
     return own(b->m, *out);
 }
 
+/* Whether a tensor holds plain float values (F32, F16 or BF16): what a
+ * dense weight, a norm or a bias must be. */
+static bool float_tensor(const mlxc_tensor_info *ti) {
+    return ti->dtype_exact && (ti->dtype == MLXC_F32 || ti->dtype == MLXC_F16 || ti->dtype == MLXC_BF16);
+}
+
 /* A vector of n elements in the activation dtype.  Absent: *out = NULL and
  * MLXC_OK when optional, MLXC_ERR_NOT_FOUND naming it otherwise. */
 static mlxc_status bind_vec(binder *b, const role *r, int layer, int64_t n, bool optional, mlxc_buffer **out) {
@@ -225,7 +231,7 @@ static mlxc_status bind_vec(binder *b, const role *r, int layer, int64_t n, bool
     mlxc_status st = mlxc_weights_info(b->w, i, &ti);
     if (st) return st;
     if ((st = check_shape(b, &ti, 1, &n))) return st;
-    if (!ti.dtype_exact || (ti.dtype != MLXC_F32 && ti.dtype != MLXC_F16 && ti.dtype != MLXC_BF16))
+    if (!float_tensor(&ti))
         return mlxc_set_error(MLXC_ERR_DTYPE, "model: tensor %s is %s; norms and biases must be F32, F16 or BF16",
                               b->name, ti.dtype_name);
     mlxc_buffer *raw;
@@ -409,7 +415,7 @@ static mlxc_status bind_linear_as(binder *b, const role *r, int layer, int64_t r
     mlxc_status st = mlxc_weights_info(b->w, i, &ti);
     if (st) return st;
     if (quantized_at(b, &ti)) return bind_quant(b, i, rows, cols, conv, out);
-    if (!ti.dtype_exact || (ti.dtype != MLXC_F32 && ti.dtype != MLXC_F16 && ti.dtype != MLXC_BF16))
+    if (!float_tensor(&ti))
         return mlxc_set_error(MLXC_ERR_DTYPE,
                               "model: tensor %s is %s; a linear weight must be F32, F16, BF16 or quantized", b->name,
                               ti.dtype_name);
@@ -508,7 +514,7 @@ static mlxc_status bind_experts_dense(binder *b, size_t i, const mlxc_tensor_inf
                                       llm_weight *out) {
     memset(out, 0, sizeof *out);
     const int64_t E = b->m->n_experts;
-    if (!ti->dtype_exact || (ti->dtype != MLXC_F32 && ti->dtype != MLXC_F16 && ti->dtype != MLXC_BF16))
+    if (!float_tensor(ti))
         return mlxc_set_error(MLXC_ERR_DTYPE, "model: the experts %s are %s (F32, F16, BF16 or quantized)", b->name,
                               ti->dtype_name);
     const int64_t want3[3] = {E, rows / E, cols}, want2[2] = {rows, cols};
@@ -543,8 +549,7 @@ static mlxc_status bind_experts_hf(binder *b, int l, int which, int64_t rows, in
         const int64_t want[2] = {er, cols};
         if (mlxc_weights_find(b->w, b->name, &i)) return mlxc_set_error(MLXC_ERR_NOT_FOUND, "model: tensor %s is missing", b->name);
         if ((st = mlxc_weights_info(b->w, i, &ti))) return st;
-        if (!ti.dtype_exact || (ti.dtype != MLXC_F32 && ti.dtype != MLXC_F16 && ti.dtype != MLXC_BF16) ||
-            (e > 0 && ti.dtype != mlxc_buffer_dtype(out->w)))
+        if (!float_tensor(&ti) || (e > 0 && ti.dtype != mlxc_buffer_dtype(out->w)))
             return mlxc_set_error(MLXC_ERR_DTYPE, "model: expert tensor %s is %s (F32, F16 or BF16, as expert 0)",
                                   b->name, ti.dtype_name);
         if ((st = check_shape(b, &ti, 2, want))) return st;
