@@ -527,7 +527,8 @@ static mlxc_status qmoe_check_index(const char *op, const char *what, const mlxc
  * buffers, y, then the parameters. */
 static mlxc_status qmoe_dispatch(mlxc_encoder *enc, const char *op, const char *name, const mlxc_buffer *x,
                                  const mlxc_qmm_weight *w, const mlxc_buffer *const *idx, uint32_t nidx,
-                                 mlxc_buffer *y, const mlxc_p_qmoe *mp, uint64_t groups, uint32_t block) {
+                                 mlxc_buffer *y, const mlxc_p_qmoe *mp, uint64_t groups, uint32_t gy, uint32_t block,
+                                 uint32_t shared) {
     mlxc_device *dev = mlxc_encoder_device(enc);
     if (groups > INT32_MAX) groups = INT32_MAX;
     const mlxc_kernel *kern = NULL;
@@ -543,8 +544,9 @@ static mlxc_status qmoe_dispatch(mlxc_encoder *enc, const char *op, const char *
     for (uint32_t i = 0; i < nidx; i++) args[4 + i] = mlxc_arg_buffer(idx[i]), reads[4 + i] = idx[i];
     args[4 + nidx] = mlxc_arg_buffer(y);
     args[5 + nidx] = mlxc_arg_bytes(mp, sizeof *mp);
-    mlxc_dispatch d = {.kernel = kern, .args = args, .nargs = 6 + nidx, .grid = {(uint32_t)groups, 1, 1},
-                       .block = {block, 1, 1}, .reads = reads, .nreads = 4 + nidx, .writes = writes, .nwrites = 1};
+    mlxc_dispatch d = {.kernel = kern, .args = args, .nargs = 6 + nidx, .grid = {(uint32_t)groups, gy, 1},
+                       .block = {block, 1, 1}, .shared_bytes = shared, .reads = reads, .nreads = 4 + nidx,
+                       .writes = writes, .nwrites = 1};
     if ((s = mlxc_encoder_set_op_kind(enc, MLXC_OP_MATMUL))) return s;
     return mlxc_encoder_dispatch_tracked(enc, &d);
 }
@@ -561,11 +563,31 @@ mlxc_status mlxc_qmatmul_experts(mlxc_encoder *enc, const mlxc_buffer *x, const 
         (s = qmoe_check_index(op, "ids (tokens, topk)", ids, mp.q.m, y)))
         return s;
     mlxc_device *dev = mlxc_encoder_device(enc);
+    const mlxc_buffer *idx[1] = {ids};
+    const uint32_t pairs = mp.q.m;
+    if (!ops_is_cpu(dev) && mlxc_qmvt_has(mp.q.format, mp.q.bits) && pairs <= 65535) {
+        /* the tensor-core mat-vec per (token, expert) pair, grid.y the pair:
+         * each pair's blocks share the SMs' room for qmvt's ring (two
+         * blocks an SM, one for Q6_K with f32 x), at least one a pair */
+        const uint32_t es = mp.q.sdtype == MLXC_QS_F32 ? 4 : 2;
+        const uint32_t ring = mlxc_qmvt_smem_bytes(mp.q.format, mp.q.bits, 1, (uint32_t)mlxc_dtype_size(x->dtype),
+                                                   mp.q.group, es);
+        const uint32_t per_sm = mp.q.format == MLXC_QMMF_Q6_K && x->dtype == MLXC_F32 ? 1 : 2;
+        uint64_t gx = (n + MLXC_QMV_BLOCK_ROWS - 1) / MLXC_QMV_BLOCK_ROWS, all = (uint64_t)-1;
+        uint32_t block = MLXC_QMVT_THREADS, shared = qmv_ring_launch(dev, ring, per_sm, &all);
+        if (shared) {
+            block = 32 * MLXC_QMVT_WARPS;
+            const uint64_t share = all / pairs ? all / pairs : 1;
+            if (gx > share) gx = share;
+        }
+        char tname[56];
+        snprintf(tname, sizeof tname, "qmoet%.48s", name + 4); /* qmoe_F_X_Y -> qmoet_F_X_Y */
+        return qmoe_dispatch(enc, op, tname, x, w, idx, 1, y, &mp, gx, pairs, block, shared);
+    }
     const uint64_t groups = ops_is_cpu(dev)
                                 ? ops_cpu_tile_groups(dev, (uint64_t)mp.q.m * ((n + MLXC_CPU_QMM_NT - 1) / MLXC_CPU_QMM_NT))
                                 : ((uint64_t)mp.q.m * n + MLXC_QMV_ROWS - 1) / MLXC_QMV_ROWS;
-    const mlxc_buffer *idx[1] = {ids};
-    return qmoe_dispatch(enc, op, name, x, w, idx, 1, y, &mp, groups, MLXC_QMV_THREADS);
+    return qmoe_dispatch(enc, op, name, x, w, idx, 1, y, &mp, groups, 1, MLXC_QMV_THREADS, 0);
 }
 
 mlxc_status mlxc_qmatmul_grouped(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_qmm_weight *w,
@@ -586,5 +608,5 @@ mlxc_status mlxc_qmatmul_grouped(mlxc_encoder *enc, const mlxc_buffer *x, const 
                                                       (ops_is_cpu(dev) ? MLXC_CPU_QMM_NT : MLXC_QMM_BN));
     const uint64_t groups = ops_is_cpu(dev) ? ops_cpu_tile_groups(dev, units) : units;
     const mlxc_buffer *idx[2] = {offsets, perm};
-    return qmoe_dispatch(enc, op, name, x, w, idx, 2, y, &mp, groups, ops_is_cpu(dev) ? 1 : MLXC_QMM_THREADS);
+    return qmoe_dispatch(enc, op, name, x, w, idx, 2, y, &mp, groups, 1, ops_is_cpu(dev) ? 1 : MLXC_QMM_THREADS, 0);
 }

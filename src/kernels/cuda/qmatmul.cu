@@ -11,6 +11,8 @@
  *               values of k, the x tile and the dequantized weight tile go
  *               to shared memory as f32 and each thread sums its outputs.
  *               The plain correct path (no tensor cores yet).
+ *   qmoet_F_X_Y the expert-routed mat-vec through qmvt (the formats with a
+ *               ring): grid.y the (token, expert) pair, its blocks qmvt's
  *   qmoe_F_X_Y  expert-routed mat-vec (also for dense experts: F f32, f16,
  *               bf16): one warp per (token-expert pair,
  *               weight row), the expert's rows picked by the device ids.
@@ -1956,6 +1958,37 @@ __device__ __forceinline__ void qmoe(const X *__restrict__ x, const uint8_t *__r
     }
 }
 
+/* Expert-routed mat-vec through the tensor-core mat-vec (qmoet, the
+ * formats with a ring): grid.y is the (token, expert) pair, and the pair's
+ * grid.x blocks run qmvt over its expert's n rows, which start at row
+ * ids[pair] * n (scales and biases likewise).  The ids are what an earlier
+ * kernel (the routing) wrote, so the wait comes first: the weights cannot be
+ * requested before it, as qmvt's are.  An id past the experts gives a zero
+ * row, as qmoe's. */
+template <int F, int B, typename X, typename Y>
+__device__ __forceinline__ void qmoet(const X *__restrict__ x, const uint8_t *__restrict__ w,
+                                      const void *__restrict__ scales, const void *__restrict__ biases,
+                                      const uint32_t *__restrict__ ids, Y *__restrict__ y, const mlxc_p_qmoe &mp) {
+    MLXC_PDL_WAIT();
+    mlxc_p_qmatmul p = mp.q;
+    p.m = 1;
+    const uint32_t pair = blockIdx.y, e = ids[pair];
+    Y *yp = y + (uint64_t)pair * p.n;
+    if (e >= mp.experts) {
+        for (uint64_t r = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x; r < p.n; r += (uint64_t)gridDim.x * blockDim.x)
+            sty(yp, r, 0.0f);
+        return;
+    }
+    const uint64_t row0 = (uint64_t)e * p.n;
+    const void *se = scales, *be = biases;
+    if (F == MLXC_QMMF_AFFINE) {
+        const uint64_t off = row0 * (p.k / p.group) * (p.sdtype == MLXC_QS_F32 ? 4 : 2);
+        se = (const uint8_t *)scales + off;
+        be = (const uint8_t *)biases + off;
+    }
+    qmvt<F, B>(x + (uint64_t)(pair / mp.topk) * p.k, w + row0 * p.row_bytes, se, be, yp, p);
+}
+
 /* Expert-grouped mat-mat (qmoeg, params_qmatmul.h): a block owns a unit
  * (expert or the unrouted tail, tile of BN weight rows) and walks the
  * expert's slots BM at a time through the tiles of qmm (f32 in shared
@@ -2548,6 +2581,16 @@ QMM_FORMATS(qmoe)
 QMM_XY(qmoe, f32, MLXC_QMMF_F32, 0)
 QMM_XY(qmoe, f16, MLXC_QMMF_F16, 0)
 QMM_XY(qmoe, bf16, MLXC_QMMF_BF16, 0)
+
+/* qmoet_F_X_Y: qmvt's launch bounds; the formats with a ring */
+#define QMOET_ENTRY(NAME, F, B, XS, XT, YS, YT)                                                                       \
+    extern "C" __global__ void __launch_bounds__(MLXC_QMVT_THREADS, F == MLXC_QMMF_Q6_K ? 1 : 2)                      \
+        qmoet_##NAME##_##XS##_##YS(const XT *x, const uint8_t *w, const void *scales, const void *biases,             \
+                                   const uint32_t *ids, YT *y, mlxc_p_qmoe p) { MLXC_PDL_INSIDE();                    \
+        mlxc_qmm::qmoet<F, B>(x, w, scales, biases, ids, y, p);                                                       \
+    }
+#define QMOET_XY(NAME, F, B) QM_XY_PAIRS(QMOET_ENTRY, NAME, F, B)
+QMV_RING_FORMATS(QMOET_XY)
 
 #define QMOEG_ENTRY(NAME, F, B, XS, XT, YS, YT)                                                                       \
     extern "C" __global__ void qmoeg_##NAME##_##XS##_##YS(const XT *x, const uint8_t *w, const void *scales,          \
