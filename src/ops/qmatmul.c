@@ -572,7 +572,8 @@ mlxc_status mlxc_qmatmul_experts(mlxc_encoder *enc, const mlxc_buffer *x, const 
         const uint32_t es = mp.q.sdtype == MLXC_QS_F32 ? 4 : 2;
         const uint32_t ring = mlxc_qmvt_smem_bytes(mp.q.format, mp.q.bits, 1, (uint32_t)mlxc_dtype_size(x->dtype),
                                                    mp.q.group, es);
-        const uint32_t per_sm = mp.q.format == MLXC_QMMF_Q6_K && x->dtype == MLXC_F32 ? 1 : 2;
+        const uint32_t per_sm =
+            (mp.q.format == MLXC_QMMF_Q6_K || mp.q.format == MLXC_QMMF_Q5_K) && x->dtype == MLXC_F32 ? 1 : 2;
         uint64_t gx = (n + MLXC_QMV_BLOCK_ROWS - 1) / MLXC_QMV_BLOCK_ROWS, all = (uint64_t)-1;
         uint32_t block = MLXC_QMVT_THREADS, shared = qmv_ring_launch(dev, ring, per_sm, &all);
         if (shared) {

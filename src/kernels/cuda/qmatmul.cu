@@ -2582,9 +2582,12 @@ QMM_XY(qmoe, f32, MLXC_QMMF_F32, 0)
 QMM_XY(qmoe, f16, MLXC_QMMF_F16, 0)
 QMM_XY(qmoe, bf16, MLXC_QMMF_BF16, 0)
 
-/* qmoet_F_X_Y: qmvt's launch bounds; the formats with a ring */
+/* qmoet_F_X_Y: qmvt's launch bounds, the formats with a ring; Q5_K with
+ * f32 x takes one block an SM as Q6_K does (at two, the pair's offsets
+ * spilled 16 bytes) */
 #define QMOET_ENTRY(NAME, F, B, XS, XT, YS, YT)                                                                       \
-    extern "C" __global__ void __launch_bounds__(MLXC_QMVT_THREADS, F == MLXC_QMMF_Q6_K ? 1 : 2)                      \
+    extern "C" __global__ void __launch_bounds__(                                                                     \
+        MLXC_QMVT_THREADS, F == MLXC_QMMF_Q6_K || (F == MLXC_QMMF_Q5_K && sizeof(XT) == 4) ? 1 : 2)                   \
         qmoet_##NAME##_##XS##_##YS(const XT *x, const uint8_t *w, const void *scales, const void *biases,             \
                                    const uint32_t *ids, YT *y, mlxc_p_qmoe p) { MLXC_PDL_INSIDE();                    \
         mlxc_qmm::qmoet<F, B>(x, w, scales, biases, ids, y, p);                                                       \
