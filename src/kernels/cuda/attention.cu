@@ -222,12 +222,8 @@ __device__ __forceinline__ void decode(const void *q, const T *k, const T *v, co
     /* attn_decode_qkv: the new key's position and cache slot (kept as
      * rope_qkv_cache keeps it), the staging space past the tiles */
     const int64_t npos = QKV ? (int64_t)*static_cast<const int32_t *>(len_buf) : 0;
-    uint64_t nslot = (uint64_t)(uint32_t)npos;
-    bool nkeep = true;
-    if (QKV) {
-        if (f->r->sliding) nslot %= f->r->capacity;
-        else if (nslot >= f->r->capacity) nkeep = false;
-    }
+    uint64_t nslot = 0;
+    const bool nkeep = QKV ? mlxc_ops::rope_cache_slot((int32_t)npos, f->r->sliding, f->r->capacity, &nslot) : true;
     float *xs = reinterpret_cast<float *>(sV + DS * BK * LD);
     const uint32_t nrow = QKV ? G + 2 : 0;
     float *red = xs + nrow * HD;

@@ -182,11 +182,10 @@ __device__ __forceinline__ void rope_qkv_cache(const T *qkv, const T *bias, cons
     for (uint64_t r = block_linear(); r < rows; r += block_count()) {
         const uint32_t tok = (uint32_t)(r / NH), h = (uint32_t)(r - (uint64_t)tok * NH);
         const bool is_q = h < H, is_v = h >= H + KV;
-        /* The slot as kv_cache_copy picks it (ops_kv_slot on the CPU). */
-        uint64_t slot = (uint64_t)(uint32_t)pos[tok];
-        bool keep = !(q.sliding && ntok > cap && tok < ntok - cap);
-        if (q.sliding) slot %= cap;
-        else if (slot >= cap) keep = false;
+        /* The slot as kv_cache_copy picks it; a ring keeps only the last
+         * cap tokens of the chunk. */
+        uint64_t slot;
+        const bool keep = rope_cache_slot(pos[tok], q.sliding, cap, &slot) && !(q.sliding && ntok > cap && tok < ntok - cap);
         if (!is_q && !keep) continue; /* the whole block skips the row */
         const uint64_t kvh = is_q ? 0 : is_v ? h - H - KV : h - H;
         const T *xr = qkv + r * hd;        /* (head_dim) */

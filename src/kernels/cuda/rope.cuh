@@ -50,6 +50,15 @@ __device__ __forceinline__ float rope_row_inv(const float *lane, const float *xs
     return __fdiv_rn(1.0f, __fsqrt_rn(__fadd_rn(__fdiv_rn(ss, (float)hd), eps)));
 }
 
+/* The cache slot of a key at `pos` (kv_cache_copy's rule, ops_kv_slot on
+ * the CPU): a ring (sliding) wraps it, a linear cache keeps it only below
+ * its capacity; false when the key is not kept. */
+__device__ __forceinline__ bool rope_cache_slot(int32_t pos, bool sliding, uint64_t cap, uint64_t *slot) {
+    const uint64_t s = (uint64_t)(uint32_t)pos;
+    *slot = sliding ? s % cap : s;
+    return sliding || s < cap;
+}
+
 } // namespace mlxc_ops
 
 #endif
