@@ -358,11 +358,19 @@ static mlxc_status attention_block(fw *f, mlxc_encoder *enc, int l, uint32_t p0,
         for (uint32_t r = 0; r < m; r++) {
             const mlxc_context *kc = c->rows[r];
             mlxc_rope_qkv_desc qkd = {.rope = rd, .n_kv_heads = (uint32_t)KV, .capacity = kc->n_ctx, .eps = M->eps};
-            TRY(mlxc_rope_qkv_cache(enc, view(f, c->qkv, (int64_t)r * n, 3, 1, H + 2 * KV, hd), L->bqkv, L->q_norm,
-                                    L->k_norm, view(f, c->q, (int64_t)r * qd, 3, 1, H, hd), kc->k_cache[l],
-                                    kc->v_cache[l], view(f, c->pos, r, 1, 1, 0, 0), freqs, &qkd));
-            TRY(c->fused_attn ? attention_fused(f, enc, l, kc->n_past, 1, r, kc)
-                              : attention_composed(f, enc, l, kc->n_past, 1, r, kc));
+            mlxc_buffer *qkv = view(f, c->qkv, (int64_t)r * n, 3, 1, H + 2 * KV, hd);
+            mlxc_buffer *pr = view(f, c->pos, r, 1, 1, 0, 0);
+            if (c->fused_attn) {
+                mlxc_attention_desc d = attn_desc(f, l, kc);
+                TRY(mlxc_attention_decode_qkv(enc, qkv, L->bqkv, L->q_norm, L->k_norm,
+                                              view(f, c->q, (int64_t)r * qd, 2, H, hd, 0), kc->k_cache[l],
+                                              kc->v_cache[l], pr, freqs, view(f, c->att, (int64_t)r * qd, 2, H, hd, 0),
+                                              kc->attn_scratch, &qkd, &d));
+                continue;
+            }
+            TRY(mlxc_rope_qkv_cache(enc, qkv, L->bqkv, L->q_norm, L->k_norm, view(f, c->q, (int64_t)r * qd, 3, 1, H, hd),
+                                    kc->k_cache[l], kc->v_cache[l], pr, freqs, &qkd));
+            TRY(attention_composed(f, enc, l, kc->n_past, 1, r, kc));
         }
         return attn_out(f, enc, L, m, wo_add);
     } else {
