@@ -915,6 +915,62 @@ static void test_decode_overlap(void) {
     free_pair(c, m, &r, a, b);
 }
 
+/* Stops after `limit` tokens (the callback's false). */
+typedef struct capped {
+    collected got;
+    size_t    limit;
+} capped;
+static bool collect_capped(int32_t t, float lp, void *user) {
+    capped *c = user;
+    collect(t, lp, &c->got);
+    return c->got.n < c->limit;
+}
+
+/* Greedy generation with each pick fed back on the device (the default
+ * where the decode step replays) gives the plain loop's tokens, logprobs
+ * and context length (MLXC_GENERATE_FEED=0): to n_gen, stopped by the
+ * callback (the step queued for the next token dropped), and stopped by a
+ * full cache. */
+static void test_generate_fed(void) {
+    ref r;
+    mlxc_model *m = NULL;
+    if (!open_fixture("qwen3-tiny", &r, &m)) return;
+    static const struct { uint32_t n_gen, extra_ctx; size_t limit; } runs[] = {{8, 16, 100}, {8, 16, 3}, {8, 4, 100}};
+    for (size_t k = 0; k < sizeof runs / sizeof *runs && m; k++) {
+        capped got[2];
+        uint32_t n_past[2] = {0, 0};
+        for (int fed = 0; fed < 2; fed++) {
+            mlxc_context *c = NULL;
+            mlxc_sampler *s = NULL;
+            mlxc_context_params cp = mlxc_context_default_params();
+            cp.n_ctx = (uint32_t)r.n_prompt + runs[k].extra_ctx;
+            cp.kv_dtype = MLXC_BF16;
+            CHECK_OK(mlxc_context_create_ex(m, &cp, &c));
+            mlxc_sampler_params sp = mlxc_sampler_default_params();
+            sp.temperature = 0;
+            CHECK_OK(mlxc_sampler_create(&sp, &s));
+            got[fed] = (capped){.got = {.n = 0}, .limit = runs[k].limit};
+            if (!fed) setenv("MLXC_GENERATE_FEED", "0", 1);
+            if (c && s)
+                CHECK_OK(mlxc_generate(c, s, r.prompt, r.n_prompt, runs[k].n_gen, false, collect_capped, &got[fed], NULL));
+            unsetenv("MLXC_GENERATE_FEED");
+            n_past[fed] = mlxc_context_n_past(c);
+            /* the context goes on from where it stopped */
+            if (c && got[fed].got.n && n_past[fed] < cp.n_ctx)
+                CHECK_OK(mlxc_context_eval(c, &got[fed].got.ids[got[fed].got.n - 1], 1));
+            mlxc_sampler_free(s);
+            mlxc_context_free(c);
+        }
+        CHECK_EQ_INT(got[1].got.n, got[0].got.n);
+        CHECK_EQ_INT(n_past[1], n_past[0]);
+        CHECK_MSG(memcmp(got[1].got.ids, got[0].got.ids, got[0].got.n * sizeof(int32_t)) == 0 &&
+                      memcmp(got[1].got.lp, got[0].got.lp, got[0].got.n * sizeof(float)) == 0,
+                  "run %zu: the fed loop's tokens or logprobs differ", k);
+    }
+    mlxc_model_close(m);
+    free_ref(&r);
+}
+
 /* Greedy generation through the library's loop reproduces the reference. */
 static void test_generate_greedy(void) {
     ref r;
@@ -1239,6 +1295,7 @@ int main(void) {
     RUN(test_batch);
     RUN(test_batch_errors);
     RUN(test_generate_greedy);
+    RUN(test_generate_fed);
     RUN(test_sampler_chain);
     mlxc_device_close(g_dev);
     /* The same forward pass on a GPU when there is one.  The bound is
@@ -1267,6 +1324,7 @@ int main(void) {
         RUN(test_batch);
         RUN(test_batch_errors);
         RUN(test_generate_greedy);
+    RUN(test_generate_fed);
         mlxc_device_close(g_dev);
     }
     HARNESS_END();

@@ -434,6 +434,62 @@ static void test_write_queued(void) {
     mlxc_buffer_release(d2);
 }
 
+/* mlxc_buffer_read_queued is a step of the device's queue too: a read
+ * queued before a committed copy sees the old bytes, one queued after it
+ * the new; 20 reads after 20 queued writes see each value in turn, the 4
+ * oldest tickets giving MLXC_ERR_STATE once their slots are reused; bad
+ * sizes and tickets are refused. */
+static void test_read_queued(void) {
+    enum { N = 1024 };
+    mlxc_buffer *src = tu_alloc_f32(dev, N), *d = tu_alloc_f32(dev, N);
+    static float a[N], b[N], out[N];
+    tu_fill(a, N);
+    for (int i = 0; i < N; i++) b[i] = -a[i] - 1.0f;
+    CHECK_OK(mlxc_buffer_write(d, 0, a, sizeof a));
+    CHECK_OK(mlxc_buffer_write(src, 0, b, sizeof b));
+    mlxc_read_ticket t1 = 0, t2 = 0;
+    CHECK_OK(mlxc_buffer_read_queued(d, 0, sizeof a, &t1));
+    mlxc_encoder *e = NULL;
+    CHECK_OK(mlxc_encoder_create(dev, &e));
+    CHECK_OK(mlxc_copy(e, src, d));
+    CHECK_OK(mlxc_encoder_commit(e));
+    CHECK_OK(mlxc_buffer_read_queued(d, 0, sizeof a, &t2));
+    CHECK_MSG(t1 && t2 && t2 != t1, "tickets %llu, %llu", (unsigned long long)t1, (unsigned long long)t2);
+    CHECK_OK(mlxc_buffer_read_wait(dev, t2, out, sizeof out));
+    CHECK_MSG(memcmp(out, b, sizeof out) == 0, "the read queued after the copy did not see it");
+    CHECK_OK(mlxc_buffer_read_wait(dev, t1, out, sizeof out));
+    CHECK_MSG(memcmp(out, a, sizeof out) == 0, "the read queued before the copy saw it");
+    CHECK_OK(mlxc_encoder_wait(e));
+    mlxc_encoder_destroy(e);
+    mlxc_read_ticket t[20];
+    for (int i = 0; i < 20; i++) {
+        const float v = (float)i;
+        CHECK_OK(mlxc_buffer_write_queued(d, 8, &v, 4));
+        CHECK_OK(mlxc_buffer_read_queued(d, 8, 4, &t[i]));
+    }
+    for (int i = 0; i < 20; i++) {
+        float v = -1.0f;
+        if (i < 20 - MLXC_BUFFER_READ_SLOTS) {
+            CHECK_ERR(mlxc_buffer_read_wait(dev, t[i], &v, 4), MLXC_ERR_STATE);
+            continue;
+        }
+        CHECK_OK(mlxc_buffer_read_wait(dev, t[i], &v, 4));
+        CHECK_MSG(v == (float)i, "read %d saw %g", i, v);
+    }
+    mlxc_read_ticket tb = 0;
+    CHECK_ERR(mlxc_buffer_read_queued(d, 0, 0, &tb), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_ERR(mlxc_buffer_read_queued(d, 0, MLXC_BUFFER_QUEUED_MAX + 4, &tb), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_ERR(mlxc_buffer_read_queued(d, sizeof a - 4, 8, &tb), MLXC_ERR_OUT_OF_RANGE);
+    CHECK_ERR(mlxc_buffer_read_queued(d, 0, 4, NULL), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_ERR(mlxc_buffer_read_queued(NULL, 0, 4, &tb), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_ERR(mlxc_buffer_read_wait(dev, t[19], out, 8), MLXC_ERR_INVALID_ARGUMENT); /* it read 4 bytes */
+    CHECK_ERR(mlxc_buffer_read_wait(dev, 0, out, 4), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_ERR(mlxc_buffer_read_wait(dev, t[19] + 100, out, 4), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_ERR(mlxc_buffer_read_wait(NULL, t[19], out, 4), MLXC_ERR_INVALID_ARGUMENT);
+    mlxc_buffer_release(src);
+    mlxc_buffer_release(d);
+}
+
 int main(void) {
     dev = tu_open();
     printf("device: %s\n", mlxc_device_name(dev));
@@ -449,6 +505,7 @@ int main(void) {
     RUN(test_encoder_states);
     RUN(test_op_validation);
     RUN(test_write_queued);
+    RUN(test_read_queued);
     mlxc_device_close(dev);
     HARNESS_END();
 }

@@ -136,6 +136,26 @@ MLXC_API mlxc_status mlxc_buffer_read(const mlxc_buffer *buf, size_t offset, voi
  * the small per-step inputs of a replayed graph (a token id, a position)
  * while the previous step still runs. */
 MLXC_API mlxc_status mlxc_buffer_write_queued(mlxc_buffer *buf, size_t offset, const void *src, size_t n);
+/* Reads a device holds at once (mlxc_buffer_read_queued). */
+#define MLXC_BUFFER_READ_SLOTS 16
+/* A queued read, named by mlxc_buffer_read_queued (never 0). */
+typedef uint64_t mlxc_read_ticket;
+/* The counterpart of mlxc_buffer_write_queued: n bytes (1 ..
+ * MLXC_BUFFER_QUEUED_MAX) of the view at `offset` are copied as a step of
+ * the device's queue (after all work of the command buffers committed
+ * before the call, before all work of those committed after it) into a
+ * slot of the device; the call returns without waiting for the device (on
+ * CUDA; the CPU backend waits for the committed work, then copies).
+ * mlxc_buffer_read_wait then waits for that step and copies the n bytes
+ * to dst.  For a replayed step's small results (a sampled id) read while
+ * the next step already runs.  A device holds MLXC_BUFFER_READ_SLOTS
+ * reads: a later read takes the slot of the read that many before it,
+ * whose ticket then fails with MLXC_ERR_STATE. */
+MLXC_API mlxc_status mlxc_buffer_read_queued(const mlxc_buffer *buf, size_t offset, size_t n,
+                                             mlxc_read_ticket *ticket);
+/* Wait for the queued read `ticket` of dev and copy its n bytes (as many
+ * as it read) to dst. */
+MLXC_API mlxc_status mlxc_buffer_read_wait(mlxc_device *dev, mlxc_read_ticket ticket, void *dst, size_t n);
 /* Host pointer to the view's first byte where the device memory is host
  * visible (CPU backend); NULL otherwise. */
 MLXC_API void       *mlxc_buffer_host_ptr(const mlxc_buffer *buf);

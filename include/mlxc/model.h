@@ -340,7 +340,14 @@ typedef struct mlxc_generate_stats {
  * and evaluate up to n_gen tokens, calling fn (may be NULL) for each.
  * Stops early at the tokenizer's EOS when stop_at_eos (the EOS token is
  * reported but not evaluated), when fn returns false, or when the cache is
- * full.  stats may be NULL. */
+ * full.  stats may be NULL.
+ * Greedy sampling (temperature 0, no repetition penalty) on a context that
+ * replays its decode step feeds each pick back on the device: the step of
+ * token i + 1 is queued before token i reaches fn, so the device does not
+ * wait for the host.  Where generation stops, the step queued for a token
+ * not wanted is dropped: the context holds what the plain loop leaves, but
+ * no logits (mlxc_context_logits fails until the next evaluation).
+ * MLXC_GENERATE_FEED=0 keeps the plain loop. */
 MLXC_API mlxc_status mlxc_generate(mlxc_context *ctx, mlxc_sampler *s, const int32_t *prompt, size_t n_prompt,
                                    uint32_t n_gen, bool stop_at_eos, mlxc_token_fn fn, void *user,
                                    mlxc_generate_stats *stats);

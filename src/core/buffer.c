@@ -235,6 +235,82 @@ mlxc_status mlxc_buffer_write_queued(mlxc_buffer *b, size_t offset, const void *
     return dev->be->mem_write(dev, b->st, b->offset + offset, src, n);
 }
 
+/* The queued reads of a device: slot i holds the read whose ticket is seq
+ * (ticket t lives in slot (t - 1) % MLXC_BUFFER_READ_SLOTS), its size, and
+ * its bytes where the backend reads at once (no mem_read_queued). */
+struct mlxc_read_ring {
+    pthread_mutex_t mu;   /* the ring and the backend's slots */
+    uint64_t        next; /* the last ticket given */
+    struct {
+        uint64_t      seq;
+        size_t        n;
+        unsigned char data[MLXC_BUFFER_QUEUED_MAX];
+    } slot[MLXC_BUFFER_READ_SLOTS];
+};
+
+void mlxc_read_ring_free(mlxc_read_ring *rr) {
+    if (!rr) return;
+    pthread_mutex_destroy(&rr->mu);
+    free(rr);
+}
+
+mlxc_status mlxc_buffer_read_queued(const mlxc_buffer *b, size_t offset, size_t n, mlxc_read_ticket *ticket) {
+    MLXC_CHECK_ARG(ticket, "mlxc_buffer_read_queued: NULL ticket");
+    MLXC_CHECK_ARG(n <= MLXC_BUFFER_QUEUED_MAX, "mlxc_buffer_read_queued: %zu bytes (at most %d)", n,
+                   MLXC_BUFFER_QUEUED_MAX);
+    *ticket = 0;
+    mlxc_status s = check_io(b, offset, b, n, "mlxc_buffer_read_queued");
+    if (s) return s;
+    mlxc_device *dev = b->st->dev;
+    pthread_mutex_lock(&dev->lock);
+    if (!dev->reads && (dev->reads = calloc(1, sizeof *dev->reads))) pthread_mutex_init(&dev->reads->mu, NULL);
+    mlxc_read_ring *rr = dev->reads;
+    pthread_mutex_unlock(&dev->lock);
+    if (!rr) return mlxc_set_error(MLXC_ERR_OUT_OF_MEMORY, "mlxc_buffer_read_queued: out of memory");
+    pthread_mutex_lock(&rr->mu);
+    const uint64_t seq = rr->next + 1;
+    const unsigned k = (unsigned)((seq - 1) % MLXC_BUFFER_READ_SLOTS);
+    if (dev->be->mem_read_queued) s = dev->be->mem_read_queued(dev, b->st, b->offset + offset, n, k);
+    else if (!(s = dev->be->synchronize(dev))) s = dev->be->mem_read(dev, b->st, b->offset + offset, rr->slot[k].data, n);
+    if (!s) {
+        rr->next = seq;
+        rr->slot[k].seq = seq;
+        rr->slot[k].n = n;
+        *ticket = seq;
+    }
+    pthread_mutex_unlock(&rr->mu);
+    return s;
+}
+
+mlxc_status mlxc_buffer_read_wait(mlxc_device *dev, mlxc_read_ticket ticket, void *dst, size_t n) {
+    MLXC_CHECK_ARG(dev && dst, "mlxc_buffer_read_wait: NULL argument");
+    MLXC_CHECK_ARG(ticket, "mlxc_buffer_read_wait: ticket 0 names no read");
+    pthread_mutex_lock(&dev->lock);
+    mlxc_read_ring *rr = dev->reads;
+    pthread_mutex_unlock(&dev->lock);
+    if (!rr)
+        return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_buffer_read_wait: ticket %llu was never given",
+                              (unsigned long long)ticket);
+    pthread_mutex_lock(&rr->mu);
+    const unsigned k = (unsigned)((ticket - 1) % MLXC_BUFFER_READ_SLOTS);
+    mlxc_status s = MLXC_OK;
+    if (ticket > rr->next)
+        s = mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_buffer_read_wait: ticket %llu was never given",
+                           (unsigned long long)ticket);
+    else if (rr->slot[k].seq != ticket)
+        s = mlxc_set_error(MLXC_ERR_STATE, "mlxc_buffer_read_wait: ticket %llu's slot holds a later read (%d reads "
+                           "are kept)", (unsigned long long)ticket, MLXC_BUFFER_READ_SLOTS);
+    else if (n != rr->slot[k].n)
+        s = mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_buffer_read_wait: %zu bytes asked, the read took %zu", n,
+                           rr->slot[k].n);
+    else if (dev->be->mem_read_wait)
+        s = dev->be->mem_read_wait(dev, k, dst, n);
+    else
+        memcpy(dst, rr->slot[k].data, n);
+    pthread_mutex_unlock(&rr->mu);
+    return s;
+}
+
 mlxc_status mlxc_buffer_read(const mlxc_buffer *b, size_t offset, void *dst, size_t n) {
     mlxc_status s = check_io(b, offset, dst, n, "mlxc_buffer_read");
     if (s) return s;

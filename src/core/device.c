@@ -110,6 +110,7 @@ void mlxc_device_release(mlxc_device *dev) {
     mlxc_kernel_table_free(dev->kernels);
     dev->be->device_close(dev);
     pthread_mutex_destroy(&dev->lock);
+    mlxc_read_ring_free(dev->reads);
     free(dev);
 }
 

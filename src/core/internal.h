@@ -199,6 +199,12 @@ typedef struct mlxc_backend {
     /* Optional: n <= MLXC_BUFFER_QUEUED_MAX bytes written in queue order,
      * without waiting (NULL: synchronize, then mem_write). */
     mlxc_status (*mem_write_queued)(mlxc_device *dev, mlxc_storage *st, size_t off, const void *src, size_t n);
+    /* Optional, both or neither: n <= MLXC_BUFFER_QUEUED_MAX bytes read in
+     * queue order into the backend's slot `slot` (< MLXC_BUFFER_READ_SLOTS),
+     * without waiting; and the wait for slot `slot`'s last read, its n
+     * bytes to dst (NULL: the core synchronizes and reads at once). */
+    mlxc_status (*mem_read_queued)(mlxc_device *dev, mlxc_storage *st, size_t off, size_t n, unsigned slot);
+    mlxc_status (*mem_read_wait)(mlxc_device *dev, unsigned slot, void *dst, size_t n);
 
     /* k->name and constants are set; fill k->impl and (if known) k->sig. */
     mlxc_status (*kernel_resolve)(mlxc_device *dev, mlxc_kernel *k);
@@ -239,6 +245,9 @@ extern const mlxc_backend mlxc_cuda_backend;
 
 typedef struct mlxc_kernel_table mlxc_kernel_table;
 
+typedef struct mlxc_read_ring mlxc_read_ring;
+void mlxc_read_ring_free(mlxc_read_ring *rr);
+
 struct mlxc_device {
     _Atomic int         refs;
     const mlxc_backend *be;
@@ -249,6 +258,7 @@ struct mlxc_device {
     mlxc_kernel_table  *kernels;
     pthread_mutex_t     lock;          /* kernels and the in-flight list      */
     mlxc_cmdbuf        *inflight;      /* committed, not yet reaped           */
+    mlxc_read_ring     *reads;         /* queued reads (buffer.c); made under lock */
 };
 
 void        mlxc_device_retain(mlxc_device *dev);

@@ -233,6 +233,8 @@ void mlxc_context_free(mlxc_context *c) {
     (void)llm_ctx_sync(c);
     mlxc_graph_exec_destroy(c->decode_exec);
     mlxc_graph_destroy(c->decode_graph);
+    mlxc_graph_exec_destroy(c->feed_exec);
+    mlxc_graph_destroy(c->feed_graph);
     for (int64_t l = 0; c->k_cache && l < c->m->n_layers; l++) mlxc_buffer_release(c->k_cache[l]);
     for (int64_t l = 0; c->v_cache && l < c->m->n_layers; l++) mlxc_buffer_release(c->v_cache[l]);
     free(c->k_cache);
@@ -321,6 +323,49 @@ static mlxc_status decode_replay(mlxc_context *c) {
     c->pending = enc;
     if (!st) st = before;
     if (!st) c->n_past += 1;
+    return st;
+}
+
+static mlxc_status encode_fed(mlxc_encoder *enc, void *arg) {
+    mlxc_context *c = arg;
+    c->feed_top = true;
+    mlxc_status st = llm_forward(c, enc, c->n_past, 1, 1);
+    c->feed_top = false;
+    return st;
+}
+
+bool llm_feed_ok(const mlxc_context *c) { return c->use_graph && c->overlap && !c->rows; }
+
+/* The decode step of the last step's pick (fed on the device), at the next
+ * position: its graph launched, then the step before waited for, as
+ * decode_replay does. */
+mlxc_status llm_decode_fed(mlxc_context *c) {
+    if (c->n_past >= c->n_ctx) return mlxc_set_error(MLXC_ERR_OUT_OF_RANGE, "context: full (%u positions)", c->n_ctx);
+    mlxc_status st;
+    if (!c->feed_exec && (st = llm_capture(c, encode_fed, c, &c->feed_graph, &c->feed_exec))) return st;
+    const uint32_t p0 = c->n_past;
+    if ((st = mlxc_buffer_write_queued(c->pos, 0, &p0, 4))) return st;
+    mlxc_encoder *enc = NULL;
+    st = llm_replay(c->m->dev, c->feed_exec, "model.decode", &enc);
+    const mlxc_status before = llm_ctx_sync(c);
+    c->pending = enc;
+    if (!st) st = before;
+    if (!st) c->n_past += 1, c->have_logits = true;
+    return st;
+}
+
+/* The pick of the step last queued and its log-probability, read in queue
+ * order (before the next step overwrites them). */
+mlxc_status llm_queue_pick(mlxc_context *c, mlxc_read_ticket t[2]) {
+    mlxc_status st = mlxc_buffer_read_queued(c->top_id, 0, 4, &t[0]);
+    return st ? st : mlxc_buffer_read_queued(c->top_lp, 0, 4, &t[1]);
+}
+
+mlxc_status llm_pick_wait(mlxc_context *c, const mlxc_read_ticket t[2], int32_t *token, float *logprob) {
+    uint32_t id = 0;
+    mlxc_status st = mlxc_buffer_read_wait(c->m->dev, t[0], &id, 4);
+    if (!st) st = mlxc_buffer_read_wait(c->m->dev, t[1], logprob, 4);
+    *token = (int32_t)id;
     return st;
 }
 

@@ -574,7 +574,8 @@ static mlxc_status forward(fw *f, mlxc_encoder *enc, uint32_t p0, uint32_t m, ui
     mlxc_buffer *x = view(f, c->x, 0, 2, m, M->dim, 0);                /* (m, dim) residual */
     mlxc_buffer *xb = view(f, c->xb, 0, 2, m, M->dim, 0);              /* (m, dim) normed   */
     mlxc_buffer *xb2 = view(f, c->xb2, 0, 2, m, M->dim, 0);            /* (m, dim) block out */
-    mlxc_buffer *ids = view(f, c->ids, 0, 1, m, 0, 0);
+    /* the tokens, or the last step's pick where it is fed back */
+    mlxc_buffer *ids = c->feed_top && m == 1 ? view(f, c->top_id, 0, 1, 1, 0, 0) : view(f, c->ids, 0, 1, m, 0, 0);
     if (M->embd.format == LLM_W_QUANT) {
         /* dequantized straight into the activation dtype */
         mlxc_qmm_weight q = llm_qmm(&M->embd);

@@ -147,6 +147,10 @@ struct mlxc_context {
     bool         act_q8;          /* the fused step's int8 activations (decode_act resolved) */
     mlxc_graph  *decode_graph;    /* the captured decode step (holds its buffers) */
     mlxc_graph_exec *decode_exec;
+    mlxc_graph  *feed_graph;      /* the same step reading its token from top_id:
+                                   * the last step's pick, fed back on the device */
+    mlxc_graph_exec *feed_exec;
+    bool         feed_top;        /* while it is encoded                        */
     bool         overlap;         /* a replayed decode step (use_graph) returns
                                      before it finishes                         */
     mlxc_encoder *pending;        /* that step, until llm_ctx_sync waits for it */
@@ -223,6 +227,14 @@ void        llm_release_views(mlxc_context *ctx);
  * made on vc while encoding are released, the graph holding what it names
  * (a context's decode step, a batch's step). */
 typedef mlxc_status (*llm_encode_fn)(mlxc_encoder *enc, void *arg);
+/* Greedy generation with the pick fed back on the device: the decode step
+ * whose token is the last step's pick (top_id), at the next position, left
+ * running (the step before waited for); and queued reads of a step's pick
+ * and its log-probability.  llm_feed_ok says whether the context can. */
+bool        llm_feed_ok(const mlxc_context *c);
+mlxc_status llm_decode_fed(mlxc_context *c);
+mlxc_status llm_queue_pick(mlxc_context *c, mlxc_read_ticket t[2]);
+mlxc_status llm_pick_wait(mlxc_context *c, const mlxc_read_ticket t[2], int32_t *token, float *logprob);
 mlxc_status llm_capture(mlxc_context *vc, llm_encode_fn fn, void *arg, mlxc_graph **g, mlxc_graph_exec **exec);
 /* Launch exec on dev in one command buffer labelled `label` and wait; with
  * `running`, commit without waiting and hand the encoder over (NULL on

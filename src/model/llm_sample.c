@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/env.h"
 #include "model/llm_internal.h"
 
 struct mlxc_sampler {
@@ -205,6 +206,35 @@ static double now_s(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* Greedy decoding with each pick fed back on the device (llm_decode_fed):
+ * the step of token i + 1 is queued before token i reaches the host, so
+ * the device does not wait for the host between steps.  Token i is read
+ * in queue order behind its step.  When token i ends the generation, the
+ * step already queued for i + 1 is dropped (the context truncated back to
+ * what the plain loop evaluates). */
+static mlxc_status generate_fed(mlxc_context *ctx, mlxc_sampler *s, uint32_t n_gen, bool stop_at_eos, int32_t eos,
+                                mlxc_token_fn fn, void *user, mlxc_generate_stats *stats) {
+    mlxc_read_ticket t[2][2];
+    mlxc_status st = llm_queue_pick(ctx, t[0]);
+    for (uint32_t i = 0; i < n_gen && !st; i++) {
+        const bool more = i + 1 < n_gen && ctx->n_past < ctx->n_ctx;
+        if (more && !(st = llm_decode_fed(ctx))) st = llm_queue_pick(ctx, t[(i + 1) & 1]);
+        int32_t tok = 0;
+        float lp = 0.0f;
+        if (!st) st = llm_pick_wait(ctx, t[i & 1], &tok, &lp);
+        if (st) break;
+        mlxc_sampler_accept(s, tok);
+        if (stats) stats->n_gen++;
+        const bool go = fn ? fn(tok, lp, user) : true;
+        if (!go || (stop_at_eos && tok == eos)) {
+            if (more) st = mlxc_context_truncate(ctx, ctx->n_past - 1); /* the step queued for a token not wanted */
+            break;
+        }
+        if (!more) break;
+    }
+    return st;
+}
+
 mlxc_status mlxc_generate(mlxc_context *ctx, mlxc_sampler *s, const int32_t *prompt, size_t n_prompt, uint32_t n_gen,
                           bool stop_at_eos, mlxc_token_fn fn, void *user, mlxc_generate_stats *stats) {
     MLXC_CHECK_ARG(ctx && s && (prompt || n_prompt == 0), "mlxc_generate: NULL argument");
@@ -221,6 +251,12 @@ mlxc_status mlxc_generate(mlxc_context *ctx, mlxc_sampler *s, const int32_t *pro
     }
     const mlxc_tokenizer *tok = mlxc_model_tokenizer(ctx->m);
     int32_t eos = tok ? mlxc_tokenizer_special_id(tok, MLXC_TOKEN_EOS) : -1;
+    if (s->p.temperature == 0 && s->p.repeat_penalty == 1.0f && llm_feed_ok(ctx) &&
+        mlxc_env_int("MLXC_GENERATE_FEED", 1) != 0) {
+        st = generate_fed(ctx, s, n_gen, stop_at_eos, eos, fn, user, stats);
+        if (stats) stats->gen_s = now_s() - t1;
+        return st;
+    }
     for (uint32_t i = 0; i < n_gen; i++) {
         int32_t t;
         float lp;

@@ -249,6 +249,9 @@ static void cu_free_dev(cu_dev *cu, bool lost) {
     if (cu->qw) (void)api->MemFreeHost(cu->qw);
     for (int i = 0; i < CU_QW_SLOTS; i++)
         if (cu->qw_ev[i]) (void)api->EventDestroy(cu->qw_ev[i]);
+    if (cu->qr) (void)api->MemFreeHost(cu->qr);
+    for (int i = 0; i < MLXC_BUFFER_READ_SLOTS; i++)
+        if (cu->qr_ev[i]) (void)api->EventDestroy(cu->qr_ev[i]);
     if (cu->ref_ev) (void)api->EventDestroy(cu->ref_ev);
     for (int i = 0; i < 3; i++)
         if (cu->side[i]) (void)api->StreamDestroy(cu->side[i]);
@@ -360,6 +363,21 @@ static mlxc_status cu_mem_write(mlxc_device *dev, mlxc_storage *st, size_t off, 
     return MLXC_OK;
 }
 
+/* n pinned slots of MLXC_BUFFER_QUEUED_MAX bytes and an event each, made
+ * on first use (*mem NULL until then); cu->mu is held. */
+static CUresult pinned_slots(unsigned char **mem, CUevent *ev, int n, const char **what) {
+    const mlxc_cu_api *api = mlxc_cu();
+    if (*mem) return CUDA_SUCCESS;
+    void *p = NULL;
+    CUresult r = api->MemHostAlloc(&p, (size_t)n * MLXC_BUFFER_QUEUED_MAX, CU_MEMHOSTALLOC_PORTABLE);
+    if (r != CUDA_SUCCESS) *what = "cuMemHostAlloc (queued copies)";
+    for (int i = 0; i < n && r == CUDA_SUCCESS; i++)
+        if (!ev[i] && (r = api->EventCreate(&ev[i], CU_EVENT_DISABLE_TIMING)) != CUDA_SUCCESS) *what = "cuEventCreate";
+    if (r == CUDA_SUCCESS) *mem = p;
+    else if (p) (void)api->MemFreeHost(p);
+    return r;
+}
+
 /* A queued write: src into the next of CU_QW_SLOTS pinned slots (waiting
  * only for that slot's previous copy, CU_QW_SLOTS writes ago), copied on
  * the stream after everything submitted so far; no wait for it. */
@@ -371,17 +389,8 @@ static mlxc_status cu_mem_write_queued(mlxc_device *dev, mlxc_storage *st, size_
     CUresult r = CUDA_SUCCESS;
     const char *what = "";
     pthread_mutex_lock(&cu->mu);
-    if (!cu->qw) {
-        void *p = NULL;
-        if ((r = api->MemHostAlloc(&p, (size_t)CU_QW_SLOTS * MLXC_BUFFER_QUEUED_MAX, CU_MEMHOSTALLOC_PORTABLE)) !=
-            CUDA_SUCCESS)
-            what = "cuMemHostAlloc (queued writes)";
-        for (int i = 0; i < CU_QW_SLOTS && r == CUDA_SUCCESS; i++)
-            if (!cu->qw_ev[i] && (r = api->EventCreate(&cu->qw_ev[i], CU_EVENT_DISABLE_TIMING)) != CUDA_SUCCESS)
-                what = "cuEventCreate";
-        if (r == CUDA_SUCCESS) cu->qw = p, cu->qw_used = 0, cu->qw_next = 0;
-        else if (p) (void)api->MemFreeHost(p);
-    }
+    if (!cu->qw && (r = pinned_slots(&cu->qw, cu->qw_ev, CU_QW_SLOTS, &what)) == CUDA_SUCCESS)
+        cu->qw_used = 0, cu->qw_next = 0;
     if (r == CUDA_SUCCESS) {
         const unsigned k = cu->qw_next;
         unsigned char *slot = cu->qw + (size_t)k * MLXC_BUFFER_QUEUED_MAX;
@@ -396,6 +405,35 @@ static mlxc_status cu_mem_write_queued(mlxc_device *dev, mlxc_storage *st, size_
     }
     pthread_mutex_unlock(&cu->mu);
     return r == CUDA_SUCCESS ? MLXC_OK : cu_fail(dev, r, what);
+}
+
+/* A queued read: n bytes into pinned slot `slot` by a copy on the stream
+ * after everything submitted so far, its event recorded behind it; no
+ * wait (a slot's earlier copy is ahead of it on the stream). */
+static mlxc_status cu_mem_read_queued(mlxc_device *dev, mlxc_storage *st, size_t off, size_t n, unsigned slot) {
+    mlxc_status s = cu_enter(dev);
+    if (s) return s;
+    cu_dev *cu = cu_of(dev);
+    const char *what = "cuMemcpyDtoHAsync";
+    pthread_mutex_lock(&cu->mu);
+    CUresult r = pinned_slots(&cu->qr, cu->qr_ev, MLXC_BUFFER_READ_SLOTS, &what);
+    if (r == CUDA_SUCCESS)
+        r = mlxc_cu()->MemcpyDtoHAsync(cu->qr + (size_t)slot * MLXC_BUFFER_QUEUED_MAX, st->addr + off, n, cu->stream);
+    if (r == CUDA_SUCCESS && (r = mlxc_cu()->EventRecord(cu->qr_ev[slot], cu->stream)) != CUDA_SUCCESS)
+        what = "cuEventRecord";
+    pthread_mutex_unlock(&cu->mu);
+    return r == CUDA_SUCCESS ? MLXC_OK : cu_fail(dev, r, what);
+}
+
+/* The wait for slot `slot`'s queued read, then its bytes. */
+static mlxc_status cu_mem_read_wait(mlxc_device *dev, unsigned slot, void *dst, size_t n) {
+    cu_dev *cu = cu_of(dev);
+    mlxc_status s = cu_enter(dev);
+    if (s) return s;
+    CUresult r = cu->qr ? mlxc_cu()->EventSynchronize(cu->qr_ev[slot]) : CUDA_ERROR_INVALID_VALUE;
+    if (r != CUDA_SUCCESS) return cu_fail(dev, r, "cuEventSynchronize (queued read)");
+    memcpy(dst, cu->qr + (size_t)slot * MLXC_BUFFER_QUEUED_MAX, n);
+    return MLXC_OK;
 }
 
 static mlxc_status cu_mem_read(mlxc_device *dev, mlxc_storage *st, size_t off, void *dst, size_t n) {
@@ -717,6 +755,8 @@ const mlxc_backend mlxc_cuda_backend = {
     .mem_write = cu_mem_write,
     .mem_read = cu_mem_read,
     .mem_write_queued = cu_mem_write_queued,
+    .mem_read_queued = cu_mem_read_queued,
+    .mem_read_wait = cu_mem_read_wait,
     .kernel_resolve = cu_kernel_resolve,
     .kernel_register_source = cu_kernel_register_source,
     .kernel_register_cpu = NULL,

@@ -119,6 +119,10 @@ typedef struct cu_dev {
                                       x MLXC_BUFFER_QUEUED_MAX), NULL until used */
     CUevent      qw_ev[CU_QW_SLOTS]; /* each slot's copy, recorded on the stream */
     unsigned     qw_used, qw_next; /* slots recorded (bit mask); the next one   */
+    unsigned char *qr;             /* pinned slots of queued reads
+                                      (MLXC_BUFFER_READ_SLOTS x
+                                      MLXC_BUFFER_QUEUED_MAX), NULL until used */
+    CUevent      qr_ev[MLXC_BUFFER_READ_SLOTS]; /* each slot's copy          */
 
     CUevent      ref_ev;           /* device-time reference...                  */
     int64_t      ref_ns;           /* ...and its host-clock value               */
