@@ -296,6 +296,31 @@ static mlxc_status attn_out(fw *f, mlxc_encoder *enc, const llm_layer *L, uint32
     return linear(f, enc, view(f, c->att, 0, 2, m, qd, 0), &L->wo, view(f, c->xb2, 0, 2, m, M->dim, 0), m);
 }
 
+/* Row r of ctx->qkv (one token's stacked q, k, v rows, of kc's sequence
+ * at position p0): its bias, q/k norms, rope and cache write in one
+ * dispatch and then its attention, or all of it in one
+ * (mlxc_attention_decode_qkv); the row's output in ctx->att. */
+static mlxc_status qkv_row_attention(fw *f, mlxc_encoder *enc, int l, uint32_t r, uint32_t p0, const mlxc_context *kc,
+                                     const mlxc_rope_desc *rd, mlxc_buffer *freqs) {
+    mlxc_context *c = f->ctx;
+    const mlxc_model *M = f->m;
+    const llm_layer *L = &M->layers[l];
+    const int64_t H = M->n_heads, KV = M->n_kv_heads, hd = M->head_dim, qd = H * hd;
+    const mlxc_rope_qkv_desc qkd = {.rope = *rd, .n_kv_heads = (uint32_t)KV, .capacity = kc->n_ctx, .eps = M->eps};
+    mlxc_buffer *qkv = view(f, c->qkv, (int64_t)r * (H + 2 * KV) * hd, 3, 1, H + 2 * KV, hd);
+    mlxc_buffer *pos = view(f, c->pos, r, 1, 1, 0, 0);
+    if (c->fused_attn) {
+        mlxc_attention_desc d = attn_desc(f, l, kc);
+        TRY(mlxc_attention_decode_qkv(enc, qkv, L->bqkv, L->q_norm, L->k_norm, view(f, c->q, (int64_t)r * qd, 2, H, hd, 0),
+                                      kc->k_cache[l], kc->v_cache[l], pos, freqs,
+                                      view(f, c->att, (int64_t)r * qd, 2, H, hd, 0), kc->attn_scratch, &qkd, &d));
+        return MLXC_OK;
+    }
+    TRY(mlxc_rope_qkv_cache(enc, qkv, L->bqkv, L->q_norm, L->k_norm, view(f, c->q, (int64_t)r * qd, 3, 1, H, hd),
+                            kc->k_cache[l], kc->v_cache[l], pos, freqs, &qkd));
+    return attention_composed(f, enc, l, p0, 1, r, kc);
+}
+
 /* qkv_done: the stacked q/k/v row is already in ctx->qkv (the fused
  * decode step's normed projections). */
 static mlxc_status attention_block(fw *f, mlxc_encoder *enc, int l, uint32_t p0, uint32_t m, bool qkv_done,
@@ -327,21 +352,8 @@ static mlxc_status attention_block(fw *f, mlxc_encoder *enc, int l, uint32_t p0,
         }
         if (L->qkv_parts != 3 && !qkv_done) TRY(linear(f, enc, xb, &L->wv, view(f, c->qkv, qd + kvd, 2, 1, kvd, 0), 1));
         if (!L->bq || L->bqkv) {
-            /* bias, q/k norms, rope and the cache write in one dispatch, or
-             * with the attention in one (mlxc_attention_decode_qkv) */
             rd.n_heads = (uint32_t)H;
-            mlxc_rope_qkv_desc qkd = {.rope = rd, .n_kv_heads = (uint32_t)KV, .capacity = c->n_ctx, .eps = M->eps};
-            mlxc_buffer *qkv = view(f, c->qkv, 0, 3, 1, H + 2 * KV, hd);
-            if (c->fused_attn) {
-                mlxc_attention_desc d = attn_desc(f, l, c);
-                TRY(mlxc_attention_decode_qkv(enc, qkv, L->bqkv, L->q_norm, L->k_norm, view(f, c->q, 0, 2, H, hd, 0),
-                                              c->k_cache[l], c->v_cache[l], pos, freqs,
-                                              view(f, c->att, 0, 2, H, hd, 0), c->attn_scratch, &qkd, &d));
-            } else {
-                TRY(mlxc_rope_qkv_cache(enc, qkv, L->bqkv, L->q_norm, L->k_norm, q3, c->k_cache[l], c->v_cache[l], pos,
-                                        freqs, &qkd));
-                TRY(attention_composed(f, enc, l, p0, 1, 0, c));
-            }
+            TRY(qkv_row_attention(f, enc, l, 0, p0, c, &rd, freqs));
             return attn_out(f, enc, L, 1, wo_add);
         }
         qsrc = view(f, c->qkv, 0, 3, 1, H, hd);
@@ -355,23 +367,7 @@ static mlxc_status attention_block(fw *f, mlxc_encoder *enc, int l, uint32_t p0,
         const int64_t n = qd + 2 * kvd;
         TRY(linear(f, enc, xb, &L->wqkv, view(f, c->qkv, 0, 2, m, n, 0), m));
         rd.n_heads = (uint32_t)H;
-        for (uint32_t r = 0; r < m; r++) {
-            const mlxc_context *kc = c->rows[r];
-            mlxc_rope_qkv_desc qkd = {.rope = rd, .n_kv_heads = (uint32_t)KV, .capacity = kc->n_ctx, .eps = M->eps};
-            mlxc_buffer *qkv = view(f, c->qkv, (int64_t)r * n, 3, 1, H + 2 * KV, hd);
-            mlxc_buffer *pr = view(f, c->pos, r, 1, 1, 0, 0);
-            if (c->fused_attn) {
-                mlxc_attention_desc d = attn_desc(f, l, kc);
-                TRY(mlxc_attention_decode_qkv(enc, qkv, L->bqkv, L->q_norm, L->k_norm,
-                                              view(f, c->q, (int64_t)r * qd, 2, H, hd, 0), kc->k_cache[l],
-                                              kc->v_cache[l], pr, freqs, view(f, c->att, (int64_t)r * qd, 2, H, hd, 0),
-                                              kc->attn_scratch, &qkd, &d));
-                continue;
-            }
-            TRY(mlxc_rope_qkv_cache(enc, qkv, L->bqkv, L->q_norm, L->k_norm, view(f, c->q, (int64_t)r * qd, 3, 1, H, hd),
-                                    kc->k_cache[l], kc->v_cache[l], pr, freqs, &qkd));
-            TRY(attention_composed(f, enc, l, kc->n_past, 1, r, kc));
-        }
+        for (uint32_t r = 0; r < m; r++) TRY(qkv_row_attention(f, enc, l, r, c->rows[r]->n_past, c->rows[r], &rd, freqs));
         return attn_out(f, enc, L, m, wo_add);
     } else {
         TRY(linear(f, enc, xb, &L->wq, view(f, c->q, 0, 2, m, qd, 0), m));
