@@ -314,11 +314,11 @@ mlxc_status llm_ctx_sync(mlxc_context *c) {
  * (llm_ctx_sync).  The device then no longer idles between steps while
  * the host waits, writes the id and position and launches the graph
  * (bench/results/decode-overlap-2026-12-05.md). */
-static mlxc_status decode_replay(mlxc_context *c) {
+static mlxc_status replay_step(mlxc_context *c, llm_encode_fn fn, mlxc_graph **g, mlxc_graph_exec **exec) {
     mlxc_status st;
-    if (!c->decode_exec && (st = llm_capture(c, encode_decode, c, &c->decode_graph, &c->decode_exec))) return st;
+    if (!*exec && (st = llm_capture(c, fn, c, g, exec))) return st;
     mlxc_encoder *enc = NULL;
-    st = llm_replay(c->m->dev, c->decode_exec, "model.decode", c->overlap ? &enc : NULL);
+    st = llm_replay(c->m->dev, *exec, "model.decode", c->overlap ? &enc : NULL);
     const mlxc_status before = llm_ctx_sync(c); /* the step before (none without overlap) */
     c->pending = enc;
     if (!st) st = before;
@@ -326,10 +326,15 @@ static mlxc_status decode_replay(mlxc_context *c) {
     return st;
 }
 
+static mlxc_status decode_replay(mlxc_context *c) {
+    return replay_step(c, encode_decode, &c->decode_graph, &c->decode_exec);
+}
+
+/* The decode step with its token read from top_id (llm_forward's ids). */
 static mlxc_status encode_fed(mlxc_encoder *enc, void *arg) {
     mlxc_context *c = arg;
     c->feed_top = true;
-    mlxc_status st = llm_forward(c, enc, c->n_past, 1, 1);
+    mlxc_status st = encode_decode(enc, arg);
     c->feed_top = false;
     return st;
 }
@@ -337,20 +342,14 @@ static mlxc_status encode_fed(mlxc_encoder *enc, void *arg) {
 bool llm_feed_ok(const mlxc_context *c) { return c->use_graph && c->overlap && !c->rows; }
 
 /* The decode step of the last step's pick (fed on the device), at the next
- * position: its graph launched, then the step before waited for, as
- * decode_replay does. */
+ * position, replayed as decode_replay replays the plain one (left running:
+ * llm_feed_ok asks for overlap). */
 mlxc_status llm_decode_fed(mlxc_context *c) {
     if (c->n_past >= c->n_ctx) return mlxc_set_error(MLXC_ERR_OUT_OF_RANGE, "context: full (%u positions)", c->n_ctx);
-    mlxc_status st;
-    if (!c->feed_exec && (st = llm_capture(c, encode_fed, c, &c->feed_graph, &c->feed_exec))) return st;
     const uint32_t p0 = c->n_past;
-    if ((st = mlxc_buffer_write_queued(c->pos, 0, &p0, 4))) return st;
-    mlxc_encoder *enc = NULL;
-    st = llm_replay(c->m->dev, c->feed_exec, "model.decode", &enc);
-    const mlxc_status before = llm_ctx_sync(c);
-    c->pending = enc;
-    if (!st) st = before;
-    if (!st) c->n_past += 1, c->have_logits = true;
+    mlxc_status st = mlxc_buffer_write_queued(c->pos, 0, &p0, 4);
+    if (!st) st = replay_step(c, encode_fed, &c->feed_graph, &c->feed_exec);
+    if (!st) c->have_logits = true;
     return st;
 }
 
