@@ -299,14 +299,16 @@ static mlxc_status attn_out(fw *f, mlxc_encoder *enc, const llm_layer *L, uint32
 /* Row r of ctx->qkv (one token's stacked q, k, v rows, of kc's sequence
  * at position p0): its bias, q/k norms, rope and cache write in one
  * dispatch and then its attention, or all of it in one
- * (mlxc_attention_decode_qkv); the row's output in ctx->att. */
+ * (mlxc_attention_decode_qkv); the row's output in ctx->att.  rd: the
+ * layer's rope, whatever its n_heads. */
 static mlxc_status qkv_row_attention(fw *f, mlxc_encoder *enc, int l, uint32_t r, uint32_t p0, const mlxc_context *kc,
                                      const mlxc_rope_desc *rd, mlxc_buffer *freqs) {
     mlxc_context *c = f->ctx;
     const mlxc_model *M = f->m;
     const llm_layer *L = &M->layers[l];
     const int64_t H = M->n_heads, KV = M->n_kv_heads, hd = M->head_dim, qd = H * hd;
-    const mlxc_rope_qkv_desc qkd = {.rope = *rd, .n_kv_heads = (uint32_t)KV, .capacity = kc->n_ctx, .eps = M->eps};
+    mlxc_rope_qkv_desc qkd = {.rope = *rd, .n_kv_heads = (uint32_t)KV, .capacity = kc->n_ctx, .eps = M->eps};
+    qkd.rope.n_heads = (uint32_t)H; /* the row's q heads */
     mlxc_buffer *qkv = view(f, c->qkv, (int64_t)r * (H + 2 * KV) * hd, 3, 1, H + 2 * KV, hd);
     mlxc_buffer *pos = view(f, c->pos, r, 1, 1, 0, 0);
     if (c->fused_attn) {
@@ -352,7 +354,6 @@ static mlxc_status attention_block(fw *f, mlxc_encoder *enc, int l, uint32_t p0,
         }
         if (L->qkv_parts != 3 && !qkv_done) TRY(linear(f, enc, xb, &L->wv, view(f, c->qkv, qd + kvd, 2, 1, kvd, 0), 1));
         if (!L->bq || L->bqkv) {
-            rd.n_heads = (uint32_t)H;
             TRY(qkv_row_attention(f, enc, l, 0, p0, c, &rd, freqs));
             return attn_out(f, enc, L, 1, wo_add);
         }
@@ -366,7 +367,6 @@ static mlxc_status attention_block(fw *f, mlxc_encoder *enc, int l, uint32_t p0,
          * this replaces give the same bits) and its attention */
         const int64_t n = qd + 2 * kvd;
         TRY(linear(f, enc, xb, &L->wqkv, view(f, c->qkv, 0, 2, m, n, 0), m));
-        rd.n_heads = (uint32_t)H;
         for (uint32_t r = 0; r < m; r++) TRY(qkv_row_attention(f, enc, l, r, c->rows[r]->n_past, c->rows[r], &rd, freqs));
         return attn_out(f, enc, L, m, wo_add);
     } else {
