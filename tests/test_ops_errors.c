@@ -616,7 +616,8 @@ static void signatures_match(void) {
     /* 126 + attention at head dim 512 (decode and prefill x 2 KV dtypes) and
      * its general prefill (5 head dims x 2) + qmatmul: qmv and qmm 33 formats
      * (with Q4_0 tiles and the code-book, ternary and GGML NVFP4 blocks) x 4
-     * dtype pairs each, qmvt 8 formats x 4, qgather 33 x 2, qmoe and qmoeg 33 x 4 each and 3 dense formats x 4 each, qmoet 8 x 4 + moe: route and
+     * dtype pairs each, qmvt 8 formats x 4, qgather 33 x 2, qmoe and qmoeg 33 x 4 each and 3 dense formats x 4 each, qmoet 8 x 4,
+ * qmoegt 36 (33 formats and 3 dense, bf16 only) + moe: route and
      * combine x 2 dtypes, group; linear_attn: 5 ops x 3 dtypes; hadamard: 3
      * dtypes x 3 (transform, tq copy, tq dequant), tq decode 3 head dims x 4
      * bit widths, the combine; dense matmul with f16 x and f16 w: matvec
@@ -624,7 +625,7 @@ static void signatures_match(void) {
      * pairs; the fused mat-vec qmvf: 9 formats, bf16, and its int8 walk
      * qmvr (affine 4- and 8-bit, Q4_K, Q5_K); the decode over a fused q/k/v
      * row: 4 head dims x 2 KV dtypes (CUDA only). */
-    CHECK_EQ_INT(n, 126 + 4 + 10 + 132 + 32 + 132 + 66 + 132 + 132 + 24 + 32 + 5 + 15 + 22 + 5 + 9 + 9 + 4 + 8);
+    CHECK_EQ_INT(n, 126 + 4 + 10 + 132 + 32 + 132 + 66 + 132 + 132 + 24 + 32 + 36 + 5 + 15 + 22 + 5 + 9 + 9 + 4 + 8);
     size_t ncpu = 0;
     for (const mlxc_cpu_builtin *b; (b = mlxc_cpu_builtin_at(ncpu)) != NULL; ncpu++) {
         const mlxc_kernel_signature *s = mlxc_kernel_builtin_signature(b->name);

@@ -67,6 +67,21 @@ static void p_free(pair *p) {
     ot_free(&p->g);
 }
 
+/* The kernels' name for a format: lower case, GGML's MXFP4 and NVFP4
+ * "gmxfp4" and "gnvfp4". */
+static void kernel_fmt(const qt_format *f, char *fmt, size_t size) {
+    if (f->f == MLXC_QF_MLX_AFFINE) snprintf(fmt, size, "affine%u", f->bits);
+    else if (f->f == MLXC_QF_MXFP4) snprintf(fmt, size, "gmxfp4");
+    else if (f->f == MLXC_QF_NVFP4) snprintf(fmt, size, "gnvfp4");
+    else {
+        const char *s = mlxc_qformat_name(f->f);
+        size_t i = 0;
+        if (strncmp(s, "mlx-", 4) == 0) s += 4;
+        for (; s[i] && i + 1 < size; i++) fmt[i] = (char)tolower((unsigned char)s[i]);
+        fmt[i] = 0;
+    }
+}
+
 /* y on both devices through the front-end; when block != 0 the GPU side is
  * dispatched by hand with `grid` x `block` under the front-end's name. */
 /* When set, hand launches use this kernel prefix instead of qmv/qmm. */
@@ -84,18 +99,7 @@ static void one(const qt_format *f, uint32_t m, uint32_t n, uint32_t k, mlxc_dty
         OT_RUN(gpu, mlxc_qmatmul(enc, x.g.b, &wg.w, y.g.b, m, n, k));
     } else {
         char name[48], fmt[16];
-        /* the kernels' name for the format: lower case, GGML's MXFP4 and
-         * NVFP4 "gmxfp4" and "gnvfp4" */
-        if (f->f == MLXC_QF_MLX_AFFINE) snprintf(fmt, sizeof fmt, "affine%u", f->bits);
-        else if (f->f == MLXC_QF_MXFP4) snprintf(fmt, sizeof fmt, "gmxfp4");
-        else if (f->f == MLXC_QF_NVFP4) snprintf(fmt, sizeof fmt, "gnvfp4");
-        else {
-            const char *s = mlxc_qformat_name(f->f);
-            size_t i = 0;
-            if (strncmp(s, "mlx-", 4) == 0) s += 4;
-            for (; s[i] && i + 1 < sizeof fmt; i++) fmt[i] = (char)tolower((unsigned char)s[i]);
-            fmt[i] = 0;
-        }
+        kernel_fmt(f, fmt, sizeof fmt);
         snprintf(name, sizeof name, "%s_%s_%s_%s", g_prefix ? g_prefix : m <= MLXC_QMV_MAX_M ? "qmv" : "qmm", fmt,
                  xd == MLXC_F32 ? "f32" : "bf16", yd == MLXC_F32 ? "f32" : "bf16");
         const mlxc_kernel *kern = NULL;
@@ -314,6 +318,84 @@ static void par_grouped(void) {
     }
 }
 
+/* One grouped case with bf16 x and y on both devices (the GPU's
+ * tensor-core kernel, qmoegt): 600 slots over 12 experts, one expert with
+ * several slot tiles, some empty, ids past the experts (the tail), n and k
+ * not multiples of the tiles.  hand: the GPU kernel launched by hand with
+ * a block it does not tile (96 threads, 7 blocks: the plain path), or
+ * without its shared memory. */
+static void grouped_tc(const mlxc_qmm_weight *wc, const mlxc_qmm_weight *wg, const char *kname, const char *label,
+                       uint32_t E, uint32_t n, uint32_t k, int hand) {
+    const uint32_t tokens = 150, topk = 4, pairs = tokens * topk;
+    pair x = p_rand(MLXC_BF16, (size_t)tokens * k);
+    pair y = {ot_out(cpu, MLXC_BF16, (size_t)pairs * n), ot_out(gpu, MLXC_BF16, (size_t)pairs * n)};
+    pair ids = {ot_alloc(cpu, MLXC_U32, pairs), ot_alloc(gpu, MLXC_U32, pairs)};
+    pair cnt = {ot_alloc(cpu, MLXC_U32, E), ot_alloc(gpu, MLXC_U32, E)};
+    pair off = {ot_alloc(cpu, MLXC_U32, E + 1), ot_alloc(gpu, MLXC_U32, E + 1)};
+    pair perm = {ot_alloc(cpu, MLXC_U32, pairs), ot_alloc(gpu, MLXC_U32, pairs)};
+    for (uint32_t i = 0; i < pairs; i++) /* expert 3 takes about 40%; 7 and 9 none; E, E + 1 the tail */
+        ids.c.h[i] = ids.g.h[i] = (i * 13) % 5 < 2 ? 3 : (uint32_t[]){0, 1, 2, 4, 5, 6, 8, 10, 11, 12, 13}[(i * 7) % 11];
+    ot_upload(&ids.c);
+    ot_upload(&ids.g);
+    OT_RUN(cpu, mlxc_moe_group(enc, ids.c.b, cnt.c.b, off.c.b, perm.c.b, tokens, topk, E));
+    OT_RUN(gpu, mlxc_moe_group(enc, ids.g.b, cnt.g.b, off.g.b, perm.g.b, tokens, topk, E));
+    OT_RUN(cpu, mlxc_qmatmul_grouped(enc, x.c.b, wc, off.c.b, perm.c.b, y.c.b, tokens, topk, E, n, k));
+    if (!hand) {
+        OT_RUN(gpu, mlxc_qmatmul_grouped(enc, x.g.b, wg, off.g.b, perm.g.b, y.g.b, tokens, topk, E, n, k));
+    } else {
+        char name[48];
+        snprintf(name, sizeof name, "qmoegt_%s_bf16_bf16", kname);
+        const mlxc_kernel *kern = NULL;
+        CHECK_OK(mlxc_kernel_get(gpu, name, &kern));
+        uint32_t bits = wg->bits, group = wg->group_size; /* as qt_formats gives them */
+        const uint32_t dense = wg->format == MLXC_QF_F32 ? 4 : wg->format == MLXC_QF_F16 || wg->format == MLXC_QF_BF16 ? 2 : 0;
+        if (dense) bits = 8 * dense, group = 1;
+        const mlxc_dtype sdt = wg->scales ? mlxc_buffer_dtype(wg->scales) : MLXC_U8;
+        const uint32_t sd = wg->format != MLXC_QF_MLX_AFFINE ? 0 : sdt == MLXC_F32 ? MLXC_QS_F32 : sdt == MLXC_F16 ? MLXC_QS_F16 : MLXC_QS_BF16;
+        mlxc_p_qmoe mp = {{pairs, n, k, qt_kernel_code(wg->format), bits, group, sd,
+                           (uint32_t)mlxc_qmm_row_bytes(wg->format, wg->bits, wg->group_size, k)},
+                          topk, E};
+        if (dense) mp.q.format = wg->format == MLXC_QF_F32 ? MLXC_QMMF_F32 : wg->format == MLXC_QF_F16 ? MLXC_QMMF_F16 : MLXC_QMMF_BF16;
+        const mlxc_buffer *sc = wg->scales ? wg->scales : wg->data, *bi = wg->biases ? wg->biases : sc;
+        mlxc_arg args[8] = {mlxc_arg_buffer(x.g.b),   mlxc_arg_buffer(wg->data),  mlxc_arg_buffer(sc),
+                            mlxc_arg_buffer(bi),      mlxc_arg_buffer(off.g.b),   mlxc_arg_buffer(perm.g.b),
+                            mlxc_arg_buffer(y.g.b),   mlxc_arg_bytes(&mp, sizeof mp)};
+        mlxc_dispatch d = {.kernel = kern, .args = args, .nargs = 8, .grid = {7, 1, 1},
+                           .block = {hand == 1 ? 96 : MLXC_QMOEGT_THREADS, 1, 1}};
+        if (kern) OT_RUN(gpu, mlxc_encoder_dispatch(enc, &d));
+    }
+    ot_download(&y.c);
+    ot_download(&y.g);
+    g_cases++;
+    OT_CLOSE(&y.g, y.c.h, tol(MLXC_BF16), "grouped (tensor cores) %s n=%u k=%u%s", label, n, k,
+             hand == 1 ? " (hand launch, 96 threads)" : hand == 2 ? " (hand launch, no shared memory)" : "");
+    p_free(&x), p_free(&y), p_free(&ids), p_free(&cnt), p_free(&off), p_free(&perm);
+}
+
+static void par_grouped_tc(void) {
+    const uint32_t E = 12, n = 200;
+    for (size_t fi = 0; fi < QT_NFORMATS; fi++) {
+        const qt_format *f = &qt_formats[fi];
+        const uint32_t k = f->group < 256 ? 10 * f->group : 512;
+        qt_weight w = qt_weight_rand(*f, E * n, k);
+        qt_dev_weight wc = qt_upload(cpu, &w), wg = qt_upload(gpu, &w);
+        char lab[48], kn[16];
+        qt_label(f, lab, sizeof lab);
+        kernel_fmt(f, kn, sizeof kn);
+        for (int hand = 0; hand < (fi % 4 == 0 ? 3 : 1); hand++) grouped_tc(&wc.w, &wg.w, kn, lab, E, n, k, hand);
+        qt_dev_free(&wc), qt_dev_free(&wg), qt_weight_free(&w);
+    }
+    static const mlxc_qformat fs[3] = {MLXC_QF_F32, MLXC_QF_F16, MLXC_QF_BF16};
+    static const char *const kn[3] = {"f32", "f16", "bf16"};
+    for (int fi = 0; fi < 3; fi++) {
+        const uint32_t k = 200;
+        pair w = p_rand(ot_float_dtypes[fi], (size_t)E * n * k);
+        const mlxc_qmm_weight wc = {fs[fi], 0, 0, w.c.b, NULL, NULL}, wg = {fs[fi], 0, 0, w.g.b, NULL, NULL};
+        for (int hand = 0; hand < 2; hand++) grouped_tc(&wc, &wg, kn[fi], mlxc_qformat_name(fs[fi]), E, n, k, hand);
+        p_free(&w);
+    }
+}
+
 /* Dense experts (MLXC_QF_F32, F16, BF16): the expert-routed mat-vec and
  * the grouped mat-mat on both devices, the same stored values and ids. */
 static void par_experts_dense(void) {
@@ -459,13 +541,7 @@ static void par_fused(void) {
                 OT_RUN(gpu, mlxc_qmatmul_fused(enc, x.g.b, ua ? aux.g.b : NULL, ug ? g.g.b : NULL, &wg.w, y.g.b, n, k, &fz));
             } else {
                 char name[48], fmt[16];
-                if (fmts[fi].f == MLXC_QF_MLX_AFFINE) snprintf(fmt, sizeof fmt, "affine%u", fmts[fi].bits);
-                else {
-                    const char *nm = mlxc_qformat_name(fmts[fi].f);
-                    size_t i = 0;
-                    for (; nm[i] && i + 1 < sizeof fmt; i++) fmt[i] = (char)tolower((unsigned char)nm[i]);
-                    fmt[i] = 0;
-                }
+                kernel_fmt(&fmts[fi], fmt, sizeof fmt);
                 snprintf(name, sizeof name, "qmvf_%s_bf16_bf16", fmt);
                 const mlxc_kernel *kern = NULL;
                 CHECK_OK(mlxc_kernel_get(gpu, name, &kern));
@@ -628,6 +704,7 @@ int main(void) {
     RUN(par_gather);
     RUN(par_experts);
     RUN(par_grouped);
+    RUN(par_grouped_tc);
     RUN(par_experts_dense);
     RUN(par_written_weights);
     RUN(par_gather_launch);

@@ -164,7 +164,10 @@ MLXC_API mlxc_status mlxc_qmatmul_experts(mlxc_encoder *enc, const mlxc_buffer *
  * offsets[e + 1]) use expert e, slot s is token s / topk's choice, and the
  * slots after offsets[experts] (ids >= experts) get zero rows.  y (tokens,
  * topk, n); w, x as for mlxc_qmatmul_experts.  On the CPU each row equals
- * mlxc_qmatmul_experts' bit for bit.  Device data cannot be checked here:
+ * mlxc_qmatmul_experts' bit for bit.  On a GPU, bf16 x and y (k a multiple
+ * of 8, x 16-byte aligned) run on the tensor cores, the weights rounded to
+ * bf16 as the dequantize-then-GEMM prefill path rounds them; other dtypes
+ * keep f32 weights.  Device data cannot be checked here:
  * offsets past the slots are clamped and slots past the end skipped. */
 MLXC_API mlxc_status mlxc_qmatmul_grouped(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_qmm_weight *w,
                                           const mlxc_buffer *offsets, const mlxc_buffer *perm, mlxc_buffer *y,

@@ -208,7 +208,27 @@ typedef struct mlxc_p_qmoe {
  * offsets[experts] none (zero rows); y[s, :] = x[s / topk, :] . W_e^T.
  * Work units are (expert or the unrouted tail, tile of output rows); each
  * walks its expert's slots in tiles, so a weight row is read once per tile
- * of slots.  Offsets and slots out of range are clamped or skipped. */
+ * of slots.  Offsets and slots out of range are clamped or skipped.
+ *
+ * qmoegt_F_bf16_bf16 (the same arguments; CUDA, bf16 x and y): the same
+ * product on the tensor cores.  A unit is (tile of MLXC_QMOEGT_BM slots of
+ * one expert or of the unrouted tail, tile of MLXC_QMOEGT_BN output rows);
+ * its weight rows are dequantized to bf16 in shared memory and multiplied
+ * by mma.sync with f32 sums, so the weights are rounded to bf16 as the
+ * dequantize-then-GEMM prefill path rounds them.  Launch: blocks of
+ * MLXC_QMOEGT_THREADS threads, MLXC_QMOEGT_SMEM bytes of dynamic shared
+ * memory, k a multiple of 8 and x 16-byte aligned (mlxc_qmoegt_units gives
+ * the grid); other launches run a plain per-output dot product. */
+#define MLXC_QMOEGT_BM      64
+#define MLXC_QMOEGT_BN      64
+#define MLXC_QMOEGT_BK      64
+#define MLXC_QMOEGT_THREADS 128
+#define MLXC_QMOEGT_SMEM    (2 * (MLXC_QMOEGT_BM + MLXC_QMOEGT_BN) * MLXC_QMOEGT_BK * 2)
+/* Units that cover any grouping of `slots` slots over `experts` experts
+ * and n output rows: each expert and the tail may end in a partial tile. */
+MLXC_QF_HD static inline uint64_t mlxc_qmoegt_units(uint32_t slots, uint32_t experts, uint32_t n) {
+    return ((uint64_t)slots / MLXC_QMOEGT_BM + experts + 1) * ((n + MLXC_QMOEGT_BN - 1) / MLXC_QMOEGT_BN);
+}
 
 /* Elements and bytes of one GGML block (src/quant/quant_blocks.h); 0 for
  * the MLX formats. */

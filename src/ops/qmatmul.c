@@ -604,10 +604,17 @@ mlxc_status mlxc_qmatmul_grouped(mlxc_encoder *enc, const mlxc_buffer *x, const 
         (s = qmoe_check_index(op, "perm (tokens, topk)", perm, mp.q.m, y)))
         return s;
     mlxc_device *dev = mlxc_encoder_device(enc);
+    const mlxc_buffer *idx[2] = {offsets, perm};
+    if (!ops_is_cpu(dev) && x->dtype == MLXC_BF16 && y->dtype == MLXC_BF16 && k % 8 == 0 && x->offset % 16 == 0) {
+        /* the tensor-core kernel: (slot tile, row tile) units */
+        char tname[56];
+        snprintf(tname, sizeof tname, "qmoegt%.48s", name + 5); /* qmoeg_F_X_Y -> qmoegt_F_X_Y */
+        return qmoe_dispatch(enc, op, tname, x, w, idx, 2, y, &mp, mlxc_qmoegt_units(mp.q.m, experts, n), 1,
+                             MLXC_QMOEGT_THREADS, MLXC_QMOEGT_SMEM);
+    }
     /* Units: (expert or the unrouted tail) x tile of output rows. */
     const uint64_t units = ((uint64_t)experts + 1) * ((n + (ops_is_cpu(dev) ? MLXC_CPU_QMM_NT : MLXC_QMM_BN) - 1) /
                                                       (ops_is_cpu(dev) ? MLXC_CPU_QMM_NT : MLXC_QMM_BN));
     const uint64_t groups = ops_is_cpu(dev) ? ops_cpu_tile_groups(dev, units) : units;
-    const mlxc_buffer *idx[2] = {offsets, perm};
     return qmoe_dispatch(enc, op, name, x, w, idx, 2, y, &mp, groups, 1, ops_is_cpu(dev) ? 1 : MLXC_QMM_THREADS, 0);
 }

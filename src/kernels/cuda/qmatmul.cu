@@ -2025,6 +2025,238 @@ __device__ __forceinline__ void qmoeg(const X *__restrict__ x, const uint8_t *__
 }
 
 /* ---------------------------------------------------------------------------
+ * qmoegt: the expert-grouped mat-mat on the tensor cores (bf16 x and y;
+ * params_qmatmul.h).  A unit is (tile of BM sorted slots of one expert, or
+ * of the unrouted tail, tile of BN of the expert's weight rows); units
+ * are numbered slot tile first, so the blocks that share x rows run
+ * together.  k goes BK values a step through two shared stages: the x
+ * rows of the tile's slots, gathered through perm, by cp.async, and the
+ * weight rows dequantized (deq8) and rounded to bf16 by the threads, both
+ * as rows of BK bf16 whose 16-byte chunk c of row r sits at c ^ (r % 8)
+ * (ldmatrix reads 8 rows of one chunk column without bank conflicts).
+ * Four warps of 32 x 32 outputs, mma.sync m16n8k16, f32 sums.  The stage
+ * for step kt + 1 is written while step kt multiplies: the x rows' copy
+ * is issued and the weight values decoded before the mma, stored after.
+ * ------------------------------------------------------------------------- */
+#define QG_BM MLXC_QMOEGT_BM
+#define QG_BN MLXC_QMOEGT_BN
+#define QG_BK MLXC_QMOEGT_BK
+#define QG_NT MLXC_QMOEGT_THREADS
+#define QG_STAGE ((QG_BM + QG_BN) * QG_BK * 2)
+static_assert(QG_BK == 64 && QG_BM == 64 && QG_BN == 64 && QG_NT == 128, "the warp layout below");
+static_assert(MLXC_QMOEGT_SMEM == 2 * QG_STAGE, "the front-end's shared memory");
+
+__device__ __forceinline__ uint32_t qg_swz(uint32_t r, uint32_t c) { return r * (QG_BK * 2) + ((c ^ (r & 7u)) << 4); }
+__device__ __forceinline__ void qg_ldm4(uint32_t a, uint32_t (&r)[4]) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(a));
+}
+__device__ __forceinline__ void qg_mma(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+                 "{%8, %9}, {%0, %1, %2, %3};"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+__device__ __forceinline__ void qg_cp16(uint32_t dst, const void *src, bool valid) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(src), "r"(valid ? 16 : 0) : "memory");
+}
+
+/* Unit mt (slot tiles numbered expert by expert, the tail last) as its
+ * group g (E: the tail) and slots lo .. hi of perm; false past the last.
+ * Warp-wide: 32 groups a round, a prefix sum of their tile counts. */
+__device__ __forceinline__ bool qg_find(const uint32_t *__restrict__ offsets, uint32_t E, uint32_t slots, uint32_t mt,
+                                        uint32_t lane, uint32_t &g, uint32_t &lo, uint32_t &hi) {
+    uint32_t base = 0; /* tiles of the groups before this round */
+    for (uint32_t g0 = 0; g0 <= E; g0 += 32) {
+        const uint32_t e = g0 + lane;
+        uint32_t a = 0, b = 0;
+        if (e <= E) {
+            a = offsets[e < E ? e : E];
+            b = e < E ? offsets[e + 1] : slots;
+            if (b > slots) b = slots;
+            if (a > b) a = b;
+        }
+        const uint32_t t = (b - a + QG_BM - 1) / QG_BM;
+        uint32_t incl = t;
+#pragma unroll
+        for (int o = 1; o < 32; o <<= 1) {
+            const uint32_t v = __shfl_up_sync(0xffffffffu, incl, o);
+            if (lane >= (uint32_t)o) incl += v;
+        }
+        const uint32_t total = __shfl_sync(0xffffffffu, incl, 31);
+        if (mt < base + total) {
+            const uint32_t hit = __ffs(__ballot_sync(0xffffffffu, mt < base + incl)) - 1;
+            const uint32_t before = __shfl_sync(0xffffffffu, base + incl - t, hit);
+            const uint32_t ha = __shfl_sync(0xffffffffu, a, hit), hb = __shfl_sync(0xffffffffu, b, hit);
+            g = g0 + hit;
+            lo = ha + (mt - before) * QG_BM;
+            hi = hb;
+            return true;
+        }
+        base += total;
+    }
+    return false;
+}
+
+/* Any other launch: one output a thread, grid-stride over (sorted slot,
+ * row); a sorted slot's expert by bisecting the offsets. */
+template <int F, int B, typename Y>
+__device__ __forceinline__ void qmoegt_plain(const uint16_t *__restrict__ x, const uint8_t *__restrict__ w,
+                                             const void *__restrict__ scales, const void *__restrict__ biases,
+                                             const uint32_t *__restrict__ offsets, const uint32_t *__restrict__ perm,
+                                             Y *__restrict__ y, const mlxc_p_qmoe &mp) {
+    const mlxc_p_qmatmul &p = mp.q;
+    const uint32_t n = p.n, k = p.k, slots = p.m, E = mp.experts;
+    const uint64_t units = (uint64_t)slots * n, nt = (uint64_t)blockDim.x * blockDim.y * blockDim.z;
+    const uint64_t t0 = (uint64_t)(blockIdx.z * gridDim.y + blockIdx.y) * gridDim.x * nt + blockIdx.x * nt +
+                        (threadIdx.z * blockDim.y + threadIdx.y) * blockDim.x + threadIdx.x;
+    const uint64_t stride = (uint64_t)gridDim.x * gridDim.y * gridDim.z * nt;
+    for (uint64_t u = t0; u < units; u += stride) {
+        const uint32_t j = (uint32_t)(u / n), r = (uint32_t)(u % n), slot = perm[j];
+        if (slot >= slots) continue;
+        uint32_t lo = 0, hi = E; /* the last e with offsets[e] <= j, E for the tail */
+        if (j >= offsets[E]) lo = E;
+        else
+            while (lo + 1 < hi) {
+                const uint32_t mid = (lo + hi) / 2;
+                if (offsets[mid] <= j) lo = mid;
+                else hi = mid;
+            }
+        float acc = 0.0f, v[8];
+        if (lo < E && j >= offsets[lo])
+            for (uint32_t q = 0; q < k; q += 8) {
+                deq8<F, B>(w, scales, biases, p, lo * n + r, q, v);
+#pragma unroll
+                for (int t = 0; t < 8; t++) acc = fmaf(v[t], bf16(x[(uint64_t)(slot / mp.topk) * k + q + t]), acc);
+            }
+        sty(y, (uint64_t)slot * n + r, acc);
+    }
+}
+
+template <int F, int B, typename Y>
+__device__ __forceinline__ void qmoegt(const uint16_t *__restrict__ x, const uint8_t *__restrict__ w,
+                                       const void *__restrict__ scales, const void *__restrict__ biases,
+                                       const uint32_t *__restrict__ offsets, const uint32_t *__restrict__ perm,
+                                       Y *__restrict__ y, const mlxc_p_qmoe &mp) {
+    extern __shared__ __align__(128) unsigned char qg_smem[];
+    __shared__ uint32_t sl[QG_BM], unit[3];
+    const mlxc_p_qmatmul &p = mp.q;
+    const uint32_t n = p.n, k = p.k, slots = p.m, E = mp.experts;
+    if (blockDim.x != QG_NT || blockDim.y * blockDim.z != 1 || dyn_smem() < MLXC_QMOEGT_SMEM || k % 8 ||
+        ((uintptr_t)x & 15)) {
+        qmoegt_plain<F, B>(x, w, scales, biases, offsets, perm, y, mp);
+        return;
+    }
+    const uint32_t tid = threadIdx.x, lane = tid & 31u, warp = tid >> 5, wm = warp >> 1, wn = warp & 1u;
+    const uint32_t tn = (n + QG_BN - 1) / QG_BN, nk = (k + QG_BK - 1) / QG_BK;
+    const uint32_t sbase = (uint32_t)__cvta_generic_to_shared(qg_smem);
+    for (uint64_t u = blockIdx.x; u < mlxc_qmoegt_units(slots, E, n); u += gridDim.x) {
+        const uint32_t mt = (uint32_t)(u / tn), c0 = (uint32_t)(u % tn) * QG_BN;
+        if (warp == 0) {
+            uint32_t g = 0, lo = 0, hi = 0;
+            const bool any = qg_find(offsets, E, slots, mt, lane, g, lo, hi);
+            if (lane == 0) unit[0] = any ? g : 0xffffffffu, unit[1] = lo, unit[2] = hi;
+        }
+        __syncthreads();
+        const uint32_t g = unit[0], lo = unit[1], sr = unit[2] - lo < QG_BM ? unit[2] - lo : QG_BM;
+        if (g == 0xffffffffu) break; /* units only grow past the last tile */
+        if (tid < QG_BM) sl[tid] = tid < sr ? perm[lo + tid] : 0xffffffffu;
+        __syncthreads();
+        const uint32_t nr = g < E ? (n - c0 < QG_BN ? n - c0 : QG_BN) : 0;
+
+        float acc[2][4][4];
+#pragma unroll
+        for (int i = 0; i < 2; i++)
+#pragma unroll
+            for (int j = 0; j < 4; j++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) acc[i][j][e] = 0.0f;
+
+        if (nr) {
+            /* thread's four chunks of each operand: rows tid / 8 + 16 q, chunk tid % 8 */
+            const uint32_t cc = tid & 7u, r0 = tid >> 3;
+            auto load_x = [&](uint32_t s, uint32_t kt) {
+                const uint32_t a_s = sbase + s * QG_STAGE, gk = kt * QG_BK + cc * 8;
+#pragma unroll
+                for (int q = 0; q < 4; q++) {
+                    const uint32_t r = r0 + 16 * q, slot = sl[r];
+                    const bool v = slot < slots && gk < k;
+                    qg_cp16(a_s + qg_swz(r, cc), v ? (const void *)(x + (uint64_t)(slot / mp.topk) * k + gk) : (const void *)x, v);
+                }
+            };
+            auto deq_w = [&](uint32_t kt, uint4 (&wv)[4]) {
+                const uint32_t gk = kt * QG_BK + cc * 8;
+#pragma unroll
+                for (int q = 0; q < 4; q++) {
+                    const uint32_t r = r0 + 16 * q;
+                    float v[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+                    if (r < nr && gk < k) deq8<F, B>(w, scales, biases, p, g * n + c0 + r, gk, v);
+                    wv[q] = qvf_pack8(v);
+                }
+            };
+            auto store_w = [&](uint32_t s, const uint4 (&wv)[4]) {
+                unsigned char *b_s = qg_smem + s * QG_STAGE + QG_BM * QG_BK * 2;
+#pragma unroll
+                for (int q = 0; q < 4; q++) *(uint4 *)(b_s + qg_swz(r0 + 16 * q, cc)) = wv[q];
+            };
+            uint4 wv[4];
+            load_x(0, 0);
+            asm volatile("cp.async.commit_group;" ::: "memory");
+            deq_w(0, wv);
+            store_w(0, wv);
+            for (uint32_t kt = 0; kt < nk; kt++) {
+                asm volatile("cp.async.wait_group 0;" ::: "memory");
+                __syncthreads(); /* stage kt is complete; stage kt + 1 is free */
+                const bool more = kt + 1 < nk;
+                if (more) {
+                    load_x((kt + 1) & 1u, kt + 1);
+                    deq_w(kt + 1, wv);
+                }
+                asm volatile("cp.async.commit_group;" ::: "memory");
+                const uint32_t a_s = sbase + (kt & 1u) * QG_STAGE, b_s = a_s + QG_BM * QG_BK * 2;
+#pragma unroll
+                for (uint32_t kk = 0; kk < QG_BK / 16; kk++) {
+                    uint32_t a[2][4], b[4][2];
+#pragma unroll
+                    for (int mi = 0; mi < 2; mi++)
+                        qg_ldm4(a_s + qg_swz(wm * 32 + mi * 16 + (lane & 15u), kk * 2 + (lane >> 4)), a[mi]);
+#pragma unroll
+                    for (int nj = 0; nj < 2; nj++) {
+                        uint32_t t4[4];
+                        qg_ldm4(b_s + qg_swz(wn * 32 + nj * 16 + (lane & 7u) + ((lane >> 4) << 3),
+                                             kk * 2 + ((lane >> 3) & 1u)),
+                                t4);
+                        b[2 * nj][0] = t4[0], b[2 * nj][1] = t4[1], b[2 * nj + 1][0] = t4[2], b[2 * nj + 1][1] = t4[3];
+                    }
+#pragma unroll
+                    for (int mi = 0; mi < 2; mi++)
+#pragma unroll
+                        for (int ni = 0; ni < 4; ni++) qg_mma(acc[mi][ni], a[mi], b[ni][0], b[ni][1]);
+                }
+                if (more) store_w((kt + 1) & 1u, wv);
+            }
+            asm volatile("cp.async.wait_group 0;" ::: "memory");
+        }
+        /* the tail's slots get zero rows */
+#pragma unroll
+        for (int mi = 0; mi < 2; mi++)
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                const uint32_t i = wm * 32 + mi * 16 + (lane >> 2) + 8 * h, slot = sl[i];
+                if (i >= sr || slot >= slots) continue;
+#pragma unroll
+                for (int ni = 0; ni < 4; ni++) {
+                    const uint32_t c = c0 + wn * 32 + ni * 8 + (lane & 3u) * 2;
+                    if (c < n) sty(y, (uint64_t)slot * n + c, acc[mi][ni][2 * h]);
+                    if (c + 1 < n) sty(y, (uint64_t)slot * n + c + 1, acc[mi][ni][2 * h + 1]);
+                }
+            }
+        __syncthreads(); /* sl, unit and the stages are rewritten by the next unit */
+    }
+}
+
+/* ---------------------------------------------------------------------------
  * qmvr: the fused mat-vec over int8 activations (MLXC_QMVF_ACT_Q8), MLX
  * affine 4- and 8-bit, Q4_K and Q5_K.  The ring walks above spend 2.5 or more
  * instructions a weight and stream x' from shared memory for every row; a
@@ -2607,3 +2839,17 @@ QMM_FORMATS(qmoeg)
 QMM_XY(qmoeg, f32, MLXC_QMMF_F32, 0)
 QMM_XY(qmoeg, f16, MLXC_QMMF_F16, 0)
 QMM_XY(qmoeg, bf16, MLXC_QMMF_BF16, 0)
+
+/* qmoegt_F_bf16_bf16: the tensor-core grouped mat-mat, every format */
+#define QMOEGT_ENTRY(NAME, F, B)                                                                                      \
+    extern "C" __global__ void __launch_bounds__(MLXC_QMOEGT_THREADS)                                               \
+        qmoegt_##NAME##_bf16_bf16(const uint16_t *x, const uint8_t *w, const void *scales, const void *biases,       \
+                                  const uint32_t *offsets, const uint32_t *perm, uint16_t *y, mlxc_p_qmoe p) { MLXC_PDL_WAIT(); \
+        mlxc_qmm::qmoegt<F, B>(x, w, scales, biases, offsets, perm, y, p);                                           \
+    }
+#undef QMM_XY
+#define QMM_XY(OP, NAME, F, B) QMOEGT_ENTRY(NAME, F, B)
+QMM_FORMATS(qmoegt)
+QMM_XY(qmoegt, f32, MLXC_QMMF_F32, 0)
+QMM_XY(qmoegt, f16, MLXC_QMMF_F16, 0)
+QMM_XY(qmoegt, bf16, MLXC_QMMF_BF16, 0)
