@@ -3,8 +3,8 @@
  * as a fraction of the device-to-device copy bandwidth measured in the same
  * run.
  *
- *   bench_qmatmul [--check-only] [--no-prefill] [--prefill-only] [--only NAME]
- *                 [--shapes KxN,KxN,...]
+ *   bench_qmatmul [--check-only] [--no-prefill] [--prefill-only] [--moe-prefill-only]
+ *                 [--only NAME] [--shapes KxN,KxN,...]
  *
  * --only NAME: the mat-vec checks and timings of the formats whose label
  * contains NAME (e.g. q4_0, affine4), and neither MoE nor prefill.
@@ -27,7 +27,9 @@
  * (the rate to compare with), in TFLOP/s; and the dequantize pass alone
  * (weight bytes read + bf16 bytes written) as a fraction of copy.
  *
- * MoE decode: 128 experts of 768 x 2048, top 8, one token (moe() below). */
+ * MoE decode: 128 experts of 768 x 2048, top 8, one token (moe() below);
+ * MoE prefill: 512 tokens of the same experts grouped (moe_prefill(),
+ * alone with --moe-prefill-only). */
 #include <ctype.h>
 #include <math.h>
 #include <stdio.h>
@@ -36,6 +38,7 @@
 
 #include "mlxc/mlxc.h"
 #include "mlxc/ops_matmul.h"
+#include "mlxc/ops_moe.h"
 #include "qmatmul_test.h"
 
 #define ITERS   30
@@ -268,6 +271,76 @@ static void moe(double ceiling) {
     }
 }
 
+/* MoE prefill: 512 tokens, top 8 of 128 experts, Qwen3-30B-A3B's gate
+ * (n 768, k 2048) and down (n 2048, k 768) shapes, each token's experts
+ * spread by a fixed hash (32 slots an expert on average), grouped once by
+ * mlxc_moe_group; the grouped product timed, bf16 x and y.  TFLOP/s =
+ * 2 slots n k / time, beside the dense bf16 GEMM of the same m, n, k (one
+ * weight for every slot: the rate to compare with); the bytes are every
+ * expert's weights (each is read at least once) and x, y. */
+typedef struct gctx {
+    qt_dev_weight w;
+    mlxc_buffer  *x, *y, *off, *perm, *dense;
+    uint32_t      n, k, mode; /* 0 grouped, 1 dense GEMM */
+} gctx;
+#define MOE_TOK 512
+#define MOE_E   128
+#define MOE_TOP 8
+
+static mlxc_status run_grouped(mlxc_encoder *enc, int i, void *ctx) {
+    (void)i;
+    gctx *c = ctx;
+    if (c->mode == 1) return mlxc_matmul(enc, c->x, c->dense, c->y, MOE_TOK * MOE_TOP, c->n, c->k);
+    return mlxc_qmatmul_grouped(enc, c->x, &c->w.w, c->off, c->perm, c->y, MOE_TOK, MOE_TOP, MOE_E, c->n, c->k);
+}
+
+static void moe_prefill(double ceiling) {
+    const qt_format fs[3] = {{MLXC_QF_MLX_AFFINE, 4, 64, MLXC_BF16}, {MLXC_QF_Q4_0, 0, 32, MLXC_U8},
+                             {MLXC_QF_Q4_K, 0, 256, MLXC_U8}};
+    static const uint32_t nk[2][2] = {{768, 2048}, {2048, 768}};
+    const uint32_t slots = MOE_TOK * MOE_TOP;
+    double ids[MOE_TOK * MOE_TOP];
+    for (uint32_t t = 0; t < MOE_TOK; t++) /* 8 distinct experts a token: a stride coprime with 128 */
+        for (uint32_t j = 0; j < MOE_TOP; j++) ids[t * MOE_TOP + j] = (double)((t * 37u + j * 17u) % MOE_E);
+    printf("\nMoE prefill: %u tokens, top %u of %u experts, bf16 x and y; TFLOP/s = 2 slots n k / time\n"
+           "%-22s %6s %6s %-16s %10s %8s %9s %8s\n",
+           MOE_TOK, MOE_TOP, MOE_E, "format", "n", "k", "path", "time us", "TFLOP/s", "GB/s", "of copy");
+    for (int fi = 0; fi < 3; fi++)
+        for (int s = 0; s < 2; s++) {
+            gctx c = {.n = nk[s][0], .k = nk[s][1]};
+            qt_weight w = qt_weight_rand(fs[fi], MOE_E * c.n, c.k);
+            double wb = (double)w.row_bytes * MOE_E * c.n;
+            if (qt_is_mlx(fs[fi].f)) wb += (double)MOE_E * c.n * (c.k / fs[fi].group) * mlxc_dtype_size(fs[fi].sdt) * 2;
+            c.w = qt_upload(gpu, &w);
+            qt_weight_free(&w);
+            c.x = fbuf(gpu, MLXC_BF16, (size_t)slots * c.k, NULL); /* the down projection's x: one row a slot */
+            c.y = fbuf(gpu, MLXC_BF16, (size_t)slots * c.n, NULL);
+            c.dense = fbuf(gpu, MLXC_BF16, (size_t)c.n * c.k, NULL);
+            mlxc_buffer *idb = fbuf(gpu, MLXC_U32, slots, ids), *cnt = fbuf(gpu, MLXC_U32, MOE_E, NULL);
+            c.off = fbuf(gpu, MLXC_U32, MOE_E + 1, NULL);
+            c.perm = fbuf(gpu, MLXC_U32, slots, NULL);
+            mlxc_encoder *enc = NULL;
+            if (mlxc_encoder_create(gpu, &enc) || mlxc_moe_group(enc, idb, cnt, c.off, c.perm, MOE_TOK, MOE_TOP, MOE_E) ||
+                mlxc_encoder_commit_and_wait(enc)) {
+                fprintf(stderr, "moe_group: %s\n", mlxc_last_error());
+                exit(1);
+            }
+            mlxc_encoder_destroy(enc);
+            for (c.mode = 0; c.mode < 2; c.mode++) {
+                const double t = time_iters(run_grouped, &c);
+                const double bytes = (c.mode ? 2.0 * c.n * c.k : wb) + 2.0 * slots * (c.k + c.n);
+                char lab[48];
+                printf("%-22s %6u %6u %-16s %10.1f %8.1f %9.0f %7.1f%%\n", qt_label(&fs[fi], lab, sizeof lab), c.n,
+                       c.k, c.mode ? "dense bf16 GEMM" : "grouped", t * 1e6, 2.0 * slots * c.n * c.k / t / 1e12,
+                       bytes / t / 1e9, 100.0 * bytes / t / ceiling);
+            }
+            mlxc_buffer_release(idb), mlxc_buffer_release(cnt), mlxc_buffer_release(c.off);
+            mlxc_buffer_release(c.perm), mlxc_buffer_release(c.x), mlxc_buffer_release(c.y);
+            mlxc_buffer_release(c.dense);
+            qt_dev_free(&c.w);
+        }
+}
+
 int main(int argc, char **argv) {
     int ndev = 0;
     mlxc_device_count(MLXC_BACKEND_CUDA, &ndev);
@@ -281,13 +354,14 @@ int main(int argc, char **argv) {
     }
     mlxc_device_caps caps;
     if (mlxc_device_caps_get(gpu, &caps) == MLXC_OK && caps.l2_bytes) g_l2_bytes = (double)caps.l2_bytes;
-    int check_only = 0, no_prefill = 0, prefill_only = 0, nshape = 2;
+    int check_only = 0, no_prefill = 0, prefill_only = 0, moe_only = 0, nshape = 2;
     uint32_t kn[8][2] = {{4096, 14336}, {14336, 4096}};
     const char *only = NULL;
     for (int a = 1; a < argc; a++) {
         if (strcmp(argv[a], "--check-only") == 0) check_only = 1;
         else if (strcmp(argv[a], "--no-prefill") == 0) no_prefill = 1;
         else if (strcmp(argv[a], "--prefill-only") == 0) prefill_only = 1;
+        else if (strcmp(argv[a], "--moe-prefill-only") == 0) moe_only = 1;
         else if (strcmp(argv[a], "--only") == 0 && a + 1 < argc) only = argv[++a], no_prefill = 1;
         else if (strcmp(argv[a], "--shapes") == 0 && a + 1 < argc) {
             const char *sp = argv[++a];
@@ -303,8 +377,8 @@ int main(int argc, char **argv) {
                 if (*sp == ',') sp++;
             }
         } else {
-            fprintf(stderr, "usage: bench_qmatmul [--check-only] [--no-prefill] [--prefill-only] [--only NAME] "
-                            "[--shapes KxN,...]\n");
+            fprintf(stderr, "usage: bench_qmatmul [--check-only] [--no-prefill] [--prefill-only] "
+                            "[--moe-prefill-only] [--only NAME] [--shapes KxN,...]\n");
             return 2;
         }
     }
@@ -335,6 +409,7 @@ int main(int argc, char **argv) {
         nf = kept;
     }
     if (prefill_only) nf = 0, only = "", no_prefill = 0; /* no checks, mat-vecs or MoE */
+    if (moe_only) nf = 0, only = "", no_prefill = 1;     /* the MoE prefill table alone */
     int bad = 0;
     for (int i = 0; i < nf; i++) bad |= check(&fs[i]);
     for (size_t i = 0; i < QT_NFORMATS && !only; i++)
@@ -399,6 +474,7 @@ int main(int argc, char **argv) {
             for (int r = 0; r < c.nrot; r++) qt_dev_free(&c.w[r]);
         }
     if (!only) moe(ceiling);
+    if (!only || moe_only) moe_prefill(ceiling);
     if (!no_prefill) prefill(ceiling);
     mlxc_device_close(gpu);
     mlxc_device_close(cpu);
