@@ -53,6 +53,23 @@ static void err_elementwise(void) {
     FAILS(mlxc_silu_mul(enc, a, h, b), MLXC_ERR_DTYPE);
     FAILS(mlxc_silu_mul(enc, a, s, b), MLXC_ERR_SHAPE);
     FAILS(mlxc_sigmoid_mul(enc, a, b, s), MLXC_ERR_SHAPE);
+    mlxc_buffer *a5 = buf(MLXC_F32, 5), *h5 = buf(MLXC_F16, 5);
+    FAILS(mlxc_swiglu(enc, a, NULL, 1, 5), BAD_ARG);
+    FAILS(mlxc_swiglu(NULL, a, a5, 1, 5), BAD_ARG);
+    FAILS(mlxc_swiglu(enc, a, a5, 0, 5), BAD_ARG);
+    FAILS(mlxc_swiglu(enc, a, a5, 1, 0), BAD_ARG);
+    FAILS(mlxc_swiglu(enc, a, h5, 1, 5), MLXC_ERR_DTYPE);
+    FAILS(mlxc_swiglu(enc, u, u, 1, 5), MLXC_ERR_DTYPE);
+    FAILS(mlxc_swiglu(enc, a, a5, 2, 5), MLXC_ERR_SHAPE);  /* x holds 1 row of 10 */
+    FAILS(mlxc_swiglu(enc, a, b, 1, 5), MLXC_ERR_SHAPE);   /* out holds 10, not 5 */
+    FAILS(mlxc_swiglu(enc, a, a, 1, 5), MLXC_ERR_SHAPE);
+    mlxc_buffer *a10v = NULL;
+    int64_t shp5[1] = {5};
+    CHECK_OK(mlxc_buffer_view(a, 0, MLXC_F32, 1, shp5, &a10v));
+    FAILS(mlxc_swiglu(enc, a, a10v, 1, 5), BAD_ARG);        /* out overlaps x */
+    mlxc_buffer_release(a10v);
+    mlxc_buffer_release(a5);
+    mlxc_buffer_release(h5);
     FAILS(mlxc_sigmoid_mul(enc, NULL, b, a), BAD_ARG);
     FAILS(mlxc_cast(enc, a, NULL), BAD_ARG);
     FAILS(mlxc_cast(enc, u, a), MLXC_ERR_DTYPE);
@@ -613,7 +630,7 @@ static void signatures_match(void) {
         CHECK_MSG(b != NULL, "%s has no CPU kernel", e->name);
         if (b) CHECK_MSG(sig_equal(&b->sig, &e->sig), "%s: signatures differ", e->name);
     }
-    /* 126 + attention at head dim 512 (decode and prefill x 2 KV dtypes) and
+    /* 126 + swiglu x 3 dtypes + attention at head dim 512 (decode and prefill x 2 KV dtypes) and
      * its general prefill (5 head dims x 2) + qmatmul: qmv and qmm 33 formats
      * (with Q4_0 tiles and the code-book, ternary and GGML NVFP4 blocks) x 4
      * dtype pairs each, qmvt 8 formats x 4, qgather 33 x 2, qmoe and qmoeg 33 x 4 each and 3 dense formats x 4 each, qmoet 8 x 4,
@@ -625,7 +642,7 @@ static void signatures_match(void) {
      * pairs; the fused mat-vec qmvf: 9 formats, bf16, and its int8 walk
      * qmvr (affine 4- and 8-bit, Q4_K, Q5_K); the decode over a fused q/k/v
      * row: 4 head dims x 2 KV dtypes (CUDA only). */
-    CHECK_EQ_INT(n, 126 + 4 + 10 + 132 + 32 + 132 + 66 + 132 + 132 + 24 + 32 + 36 + 5 + 15 + 22 + 5 + 9 + 9 + 4 + 8);
+    CHECK_EQ_INT(n, 126 + 3 + 4 + 10 + 132 + 32 + 132 + 66 + 132 + 132 + 24 + 32 + 36 + 5 + 15 + 22 + 5 + 9 + 9 + 4 + 8);
     size_t ncpu = 0;
     for (const mlxc_cpu_builtin *b; (b = mlxc_cpu_builtin_at(ncpu)) != NULL; ncpu++) {
         const mlxc_kernel_signature *s = mlxc_kernel_builtin_signature(b->name);

@@ -107,6 +107,32 @@ static void par_elementwise(void) {
         }
 }
 
+/* swiglu on rows of [gate | up], aligned and one value off (k_rows' dims
+ * as the half width). */
+static void par_swiglu(void) {
+    for (int di = 0; di < 3; di++)
+        for (size_t ri = 0; ri < NROWS; ri++)
+            for (int off = 0; off < 2; off++) {
+                const mlxc_dtype dt = ot_float_dtypes[di];
+                const uint32_t rows = k_rows[ri].rows, n = k_rows[ri].dim;
+                const size_t tot = (size_t)rows * n;
+                pbuf x = p_rand(dt, 2 * tot + 1, -6, 6), o = p_out(dt, tot);
+                int64_t shape[2] = {rows, 2 * (int64_t)n};
+                mlxc_buffer *xv[2] = {NULL, NULL};
+                for (int sd = 0; sd < 2; sd++)
+                    if (mlxc_buffer_view(sd ? x.g.b : x.c.b, (size_t)off * mlxc_dtype_size(dt), dt, 2, shape, &xv[sd])) {
+                        fprintf(stderr, "view: %s\n", mlxc_last_error());
+                        exit(1);
+                    }
+                P_RUN(mlxc_swiglu(enc, xv[side], B(o), rows, n));
+                P_CHECK(&o, p_tol(dt), "swiglu %s %ux%u off %d", mlxc_dtype_name(dt), rows, n, off);
+                mlxc_buffer_release(xv[0]);
+                mlxc_buffer_release(xv[1]);
+                p_free(&x);
+                p_free(&o);
+            }
+}
+
 static void par_layout(void) {
     static const mlxc_dtype dts[4] = {MLXC_U8, MLXC_BF16, MLXC_F32, MLXC_I64};
     static const uint32_t shp[][3] = {{1, 1, 1}, {1, 7, 3}, {3, 33, 65}, {2, 64, 32}, {1, 1, 300}, {4, 129, 257}, {2, 136, 200}};
@@ -453,6 +479,7 @@ int main(int argc, char **argv) {
      * harness itself (and of the CPU kernels under odd launch shapes). */
     ot_parity_devices("parity", true, &cpu, &gpu);
     RUN(par_elementwise);
+    RUN(par_swiglu);
     RUN(par_layout);
     RUN(par_select);
     RUN(par_norm);

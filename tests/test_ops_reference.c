@@ -78,6 +78,52 @@ static void test_binary_act(void) {
         }
 }
 
+/* swiglu on rows of [gate | up]: against the double reference, and equal
+ * to silu_mul on the two halves copied apart (the same values by
+ * contract); whole and partial 16-byte frags, and an x view one value off
+ * its buffer's start (the unaligned path). */
+static void test_swiglu(void) {
+    static const uint32_t shp[][2] = {{1, 1}, {3, 7}, {5, 33}, {2, 257}, {8, 768}, {17, 64}, {3, 1000}};
+    for (int di = 0; di < 3; di++)
+        for (size_t si = 0; si < sizeof shp / sizeof *shp; si++)
+            for (int off = 0; off < 2; off++) {
+                const mlxc_dtype dt = ot_float_dtypes[di];
+                const uint32_t rows = shp[si][0], n = shp[si][1];
+                const size_t tot = (size_t)rows * n;
+                ot_buf xb = ot_rand(dev, dt, 2 * tot + 1, -6, 6), o = ot_out(dev, dt, tot);
+                ot_buf g = ot_alloc(dev, dt, tot), u = ot_alloc(dev, dt, tot), o2 = ot_out(dev, dt, tot);
+                int64_t shape[2] = {rows, 2 * (int64_t)n};
+                mlxc_buffer *x = NULL;
+                if (mlxc_buffer_view(xb.b, (size_t)off * mlxc_dtype_size(dt), dt, 2, shape, &x) != MLXC_OK) {
+                    fprintf(stderr, "view: %s\n", mlxc_last_error());
+                    exit(1);
+                }
+                double *ref = malloc(tot * sizeof *ref);
+                for (uint32_t r = 0; r < rows; r++)
+                    for (uint32_t i = 0; i < n; i++) {
+                        const double a = xb.h[off + (size_t)r * 2 * n + i], b = xb.h[off + (size_t)r * 2 * n + n + i];
+                        ref[(size_t)r * n + i] = a * sigmoid_d(a) * b;
+                        g.h[(size_t)r * n + i] = a;
+                        u.h[(size_t)r * n + i] = b;
+                    }
+                ot_upload(&g);
+                ot_upload(&u);
+                OT_RUN(dev, mlxc_swiglu(enc, x, o.b, rows, n));
+                ot_download(&o);
+                OT_CLOSE(&o, ref, ot_tol(dt), "swiglu %s %ux%u off %d", mlxc_dtype_name(dt), rows, n, off);
+                OT_RUN(dev, mlxc_silu_mul(enc, g.b, u.b, o2.b));
+                ot_download(&o2);
+                OT_EXACT(&o, o2.h, "swiglu = silu_mul %s %ux%u off %d", mlxc_dtype_name(dt), rows, n, off);
+                free(ref);
+                mlxc_buffer_release(x);
+                ot_free(&xb);
+                ot_free(&o);
+                ot_free(&g);
+                ot_free(&u);
+                ot_free(&o2);
+            }
+}
+
 static void test_cast(void) {
     for (int si = 0; si < 3; si++)
         for (int di = 0; di < 3; di++)
@@ -625,6 +671,7 @@ int main(void) {
     }
     RUN(test_unary);
     RUN(test_binary_act);
+    RUN(test_swiglu);
     RUN(test_cast);
     RUN(test_copy_strided);
     RUN(test_transpose_permute);

@@ -9,6 +9,7 @@
  * The output may be the same buffer as an input (in place).
  *
  *     mlxc_silu_mul(enc, gate, up, act);        // act = silu(gate) * up
+ *     mlxc_swiglu(enc, gate_up, act, rows, n);  // the same on rows of [gate | up]
  *     mlxc_cast(enc, act, act_bf16);            // f32 -> bf16
  */
 #ifndef MLXC_OPS_ELEMENTWISE_H
@@ -33,6 +34,14 @@ MLXC_API mlxc_status mlxc_gelu(mlxc_encoder *enc, const mlxc_buffer *x, mlxc_buf
  * gate, up, out: (n), one dtype. */
 MLXC_API mlxc_status mlxc_silu_mul(mlxc_encoder *enc, const mlxc_buffer *gate, const mlxc_buffer *up,
                                    mlxc_buffer *out);
+
+/* out[r, i] = silu(x[r, i]) * x[r, n + i] for r < rows, i < n: SwiGLU on
+ * rows that hold the gate's n values followed by the up projection's n (a
+ * stacked gate/up product, such as the experts' of a MoE layer).
+ * x: (rows, 2n), out: (rows, n), one dtype; each value equals
+ * mlxc_silu_mul's on the two halves.  out overlaps no part of x. */
+MLXC_API mlxc_status mlxc_swiglu(mlxc_encoder *enc, const mlxc_buffer *x, mlxc_buffer *out, uint32_t rows,
+                                 uint32_t n);
 
 /* out = x * sigmoid(g)  (the Qwen attention output gate).  (n), one dtype. */
 MLXC_API mlxc_status mlxc_sigmoid_mul(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buffer *g,

@@ -18,6 +18,8 @@
  *   gelu_DT(x, out, mlxc_p_elementwise)            tanh-form GELU
  *   silu_mul_DT(gate, up, out, mlxc_p_elementwise) out = silu(gate) * up
  *   sigmoid_mul_DT(x, g, out, mlxc_p_elementwise)  out = x * sigmoid(g)
+ *   swiglu_DT(x, out, mlxc_p_glu)                  out[i] = silu(x[r, c]) * x[r, half + c],
+ *                                                  r = i / half, c = i % half, rows of 2 half
  *   cast_A_B(src, dst, mlxc_p_elementwise)         A != B in {f32, f16, bf16}
  */
 #ifndef MLXC_KERNELS_PARAMS_ELEMENTWISE_H
@@ -35,5 +37,12 @@ typedef struct mlxc_p_scale {
     float    s;
     uint32_t pad;
 } mlxc_p_scale;
+
+/* swiglu_*: n output values, rows of `half` (x rows of 2 half). */
+typedef struct mlxc_p_glu {
+    uint64_t n;
+    uint32_t half;
+    uint32_t pad;
+} mlxc_p_glu;
 
 #endif /* MLXC_KERNELS_PARAMS_ELEMENTWISE_H */

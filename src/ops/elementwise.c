@@ -1,5 +1,5 @@
 /* Front-ends of the elementwise ops: add, mul, scale, softcap, gelu, silu_mul,
- * sigmoid_mul, cast (include/mlxc/ops_elementwise.h). */
+ * swiglu, sigmoid_mul, cast (include/mlxc/ops_elementwise.h). */
 #include <stdio.h>
 #include <string.h>
 
@@ -66,6 +66,24 @@ mlxc_status mlxc_gelu(mlxc_encoder *enc, const mlxc_buffer *x, mlxc_buffer *out)
 mlxc_status mlxc_silu_mul(mlxc_encoder *enc, const mlxc_buffer *gate, const mlxc_buffer *up, mlxc_buffer *out) {
     MLXC_CHECK_ARG(up, "mlxc_silu_mul: NULL argument");
     return plain(enc, "silu_mul", MLXC_OP_ACTIVATION, gate, up, out);
+}
+
+mlxc_status mlxc_swiglu(mlxc_encoder *enc, const mlxc_buffer *x, mlxc_buffer *out, uint32_t rows, uint32_t n) {
+    MLXC_CHECK_ARG(enc && x && out, "mlxc_swiglu: NULL argument");
+    MLXC_CHECK_ARG(rows > 0 && n > 0, "mlxc_swiglu: rows %u and n %u must be positive", rows, n);
+    mlxc_status s;
+    if ((s = ops_check_float("swiglu", "x", x)) || (s = ops_check_dtype("swiglu", "out", out, x->dtype))) return s;
+    const uint64_t total = (uint64_t)rows * n;
+    if ((s = ops_check_elems("swiglu", "x", x, 2 * total)) || (s = ops_check_elems("swiglu", "out", out, total))) return s;
+    if (ops_overlap(out, x)) return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_swiglu: out overlaps x");
+    mlxc_p_glu p = {total, n, 0};
+    char name[32];
+    snprintf(name, sizeof name, "swiglu_%s", ops_float_sfx(x->dtype));
+    mlxc_arg args[3] = {mlxc_arg_buffer(x), mlxc_arg_buffer(out), mlxc_arg_bytes(&p, sizeof p)};
+    mlxc_device *dev = mlxc_encoder_device(enc);
+    ops_launch l = {.kernel = name, .kind = MLXC_OP_ACTIVATION, .args = args, .nargs = 3,
+                    .groups = ops_groups(dev, total, ELEMS_PER_GROUP), .block = 256, .reads = {x}, .writes = {out}};
+    return ops_dispatch(enc, "swiglu", &l);
 }
 
 mlxc_status mlxc_sigmoid_mul(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buffer *g, mlxc_buffer *out) {

@@ -1,5 +1,5 @@
 /* Elementwise kernels: add, mul, scale, softcap, gelu (tanh), silu_mul,
- * sigmoid_mul and casts between the float dtypes.  Each group takes one
+ * swiglu, sigmoid_mul and casts between the float dtypes.  Each group takes one
  * contiguous slice; arithmetic is f32, rounded once to the storage type. */
 #include "kernels/params_elementwise.h"
 #include "kernels/cpu/ops_cpu.h"
@@ -107,6 +107,30 @@ OPS_ALWAYS_INLINE void ew_softcap(const mlxc_cpu_launch *l, ops_dtype t) {
     }
 }
 
+/* swiglu: out[i] = silu(x[r, c]) * x[r, half + c] over this group's slice
+ * of outputs, four lanes at a time within a row (the same values as
+ * silu_mul's lanes), a row's last partial chunk padded. */
+OPS_ALWAYS_INLINE void ew_swiglu(const mlxc_cpu_launch *l, ops_dtype t) {
+    const void *x = l->args[0]; /* (rows, 2 half) */
+    void *out = l->args[1];     /* (rows, half)   */
+    const mlxc_p_glu *p = l->args[2];
+    const uint64_t h = p->half;
+    uint64_t lo, hi;
+    mlxc_cpu_slice(l, p->n, &lo, &hi);
+    for (uint64_t i = lo; i < hi;) {
+        const uint64_t r = i / h, c = i % h, end = (r + 1) * h < hi ? (r + 1) * h : hi;
+        const uint64_t g = r * 2 * h + c; /* x's gate value of out[i]; up is h on */
+        uint64_t j = 0;
+        for (; i + j + 4 <= end; j += 4)
+            ops_st4(t, out, i + j, ops_silu_mul4(ops_ld4(t, x, g + j), ops_ld4(t, x, g + h + j)));
+        if (i + j < end) {
+            const uint32_t m = (uint32_t)(end - i - j);
+            ew_st_part(t, out, i + j, m, ops_silu_mul4(ew_ld_part(t, x, g + j, m), ew_ld_part(t, x, g + h + j, m)));
+        }
+        i = end;
+    }
+}
+
 /* add and mul: out = a OP b in f32, one rounding. */
 OPS_ALWAYS_INLINE void ew_binary(const mlxc_cpu_launch *l, ops_dtype t, int is_mul) {
     const void *a = l->args[0]; /* (n) */
@@ -153,6 +177,9 @@ static void silu_mul_bf16(const mlxc_cpu_launch *l) { ew_act(l, OPS_BF16, EW_SIL
 static void sigmoid_mul_f32(const mlxc_cpu_launch *l) { ew_act(l, OPS_F32, EW_SIGMOID_MUL, 2); }
 static void sigmoid_mul_f16(const mlxc_cpu_launch *l) { ew_act(l, OPS_F16, EW_SIGMOID_MUL, 2); }
 static void sigmoid_mul_bf16(const mlxc_cpu_launch *l) { ew_act(l, OPS_BF16, EW_SIGMOID_MUL, 2); }
+static void swiglu_f32(const mlxc_cpu_launch *l) { ew_swiglu(l, OPS_F32); }
+static void swiglu_f16(const mlxc_cpu_launch *l) { ew_swiglu(l, OPS_F16); }
+static void swiglu_bf16(const mlxc_cpu_launch *l) { ew_swiglu(l, OPS_BF16); }
 static void cast_f32_f16(const mlxc_cpu_launch *l) { ew_cast(l, OPS_F32, OPS_F16); }
 static void cast_f32_bf16(const mlxc_cpu_launch *l) { ew_cast(l, OPS_F32, OPS_BF16); }
 static void cast_f16_f32(const mlxc_cpu_launch *l) { ew_cast(l, OPS_F16, OPS_F32); }

@@ -60,7 +60,7 @@ MLXC_BINARY(mul_bf16, __nv_bfloat16, mlxc::op_mul)
 
 /*
  * Unary and gated elementwise kernels (src/kernels/params_elementwise.h): scale, softcap,
- * gelu (tanh form), silu_mul, sigmoid_mul and the casts.  Grid-stride loops
+ * gelu (tanh form), silu_mul, swiglu, sigmoid_mul and the casts.  Grid-stride loops
  * over 16-byte frags (8 elements of a 16-bit type, 4 of f32) with a scalar
  * tail, f32 arithmetic with the accurate libdevice functions (tanhf, expf),
  * one rounding to the storage type.
@@ -151,6 +151,31 @@ __device__ __forceinline__ void cast(const TS *src, TD *dst, uint64_t n) {
     map<TS, TD>(src, src, dst, n, g_copy{});
 }
 
+/* out[i] = silu(x[r, c]) * x[r, half + c], r = i / half, c = i % half:
+ * frags of N when half is whole frags and both pointers are 16-byte
+ * aligned (a frag then lies in one row), else one value a thread. */
+template <typename T>
+__device__ __forceinline__ void swiglu(const T *x, T *out, uint64_t n, uint32_t half) {
+    constexpr uint32_t N = vec_n<T>::N;
+    const uint64_t st = global_stride();
+    const g_binary<f_silu_mul> g{};
+    if (half % N == 0 && aligned16(x) && aligned16(out)) {
+        const uint32_t hv = half / N;
+        for (uint64_t i = global_index(); i < n / N; i += st) {
+            const uint64_t r = i / hv, c = i % hv;
+            frag<T, N> a, b;
+            a.load(x + (r * 2 * hv + c) * N);
+            b.load(x + (r * 2 * hv + hv + c) * N);
+            map_frag<T, T, N>(a, b, g).store(out + i * N);
+        }
+        return;
+    }
+    for (uint64_t i = global_index(); i < n; i += st) {
+        const uint64_t r = i / half, c = i % half;
+        out[i] = conv<T>::store(g(conv<T>::load(x[r * 2 * half + c]), conv<T>::load(x[r * 2 * half + half + c])));
+    }
+}
+
 } // namespace mlxc_ops
 
 /* x and out may be one buffer (in place): no on the entry points. */
@@ -173,6 +198,15 @@ OPS_ALL_DTYPES(OPS_UNARY_S, softcap, mlxc_ops::f_softcap)
 OPS_ALL_DTYPES(OPS_UNARY, gelu, mlxc_ops::f_gelu)
 OPS_ALL_DTYPES(OPS_BINARY, silu_mul, mlxc_ops::f_silu_mul)
 OPS_ALL_DTYPES(OPS_BINARY, sigmoid_mul, mlxc_ops::f_sigmoid_mul)
+
+#define OPS_SWIGLU(T, sfx)                                                                      \
+    extern "C" __global__ void swiglu_##sfx(const T *__restrict__ x, T *__restrict__ out, mlxc_p_glu p) { MLXC_PDL_WAIT(); \
+        mlxc_ops::swiglu<T>(x, out, p.n, p.half);                                               \
+    }
+OPS_SWIGLU(float, f32)
+OPS_SWIGLU(__half, f16)
+OPS_SWIGLU(__nv_bfloat16, bf16)
+#undef OPS_SWIGLU
 
 #define OPS_CAST(TS, s, TD, d)                                                                  \
     extern "C" __global__ void cast_##s##_##d(const TS *src, TD *dst, mlxc_p_elementwise p) { MLXC_PDL_WAIT();   \
