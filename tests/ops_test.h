@@ -64,6 +64,13 @@ static inline void ot_st(mlxc_dtype dt, void *p, size_t i, double v) {
     }
 }
 
+/* v rounded to dt's storage (as a kernel's store rounds it). */
+static inline double ot_round(mlxc_dtype dt, double v) {
+    unsigned char raw[8];
+    ot_st(dt, raw, 0, v);
+    return ot_ld(dt, raw, 0);
+}
+
 static inline ot_buf ot_alloc(mlxc_device *dev, mlxc_dtype dt, size_t n) {
     ot_buf t = {NULL, dt, n, calloc(n, sizeof(double))};
     int64_t shape[1] = {(int64_t)n};

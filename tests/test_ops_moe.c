@@ -186,7 +186,7 @@ static void combine_ref(const combine_case *c, const double *y, const double *w,
             double acc = 0;
             for (uint32_t j = 0; j < c->k; j++) acc += w[(size_t)t * c->k + j] * y[((size_t)t * c->k + j) * c->hidden + h];
             if (c->shared) acc += (c->shared >= 2 ? 1.0 / (1.0 + exp(-g[t])) : 1.0) * sh[o];
-            if (c->residual) acc += res[o];
+            if (c->residual) acc = ot_round(c->dt, acc) + res[o]; /* rounded, then added */
             out[o] = acc;
         }
 }

@@ -38,11 +38,13 @@
  * (DeepSeek-V3 routed_scaling_factor; 1 for the others).  k <= 64,
  * k <= experts <= 512.
  *
- * Combine.  out = sum_j w[t, j] * expert_out[t, j, :] + g * shared[t, :] +
- * residual[t, :], accumulated in f32 and rounded once; g = sigmoid(gate[t])
- * with a gate, else 1 (a shared expert without a gate, DeepSeek-V3); each
- * of shared, gate and residual is optional.  out may be the residual
- * buffer itself (in place).
+ * Combine.  s = sum_j w[t, j] * expert_out[t, j, :] + g * shared[t, :],
+ * accumulated in f32 and rounded to out's dtype; g = sigmoid(gate[t]) with
+ * a gate, else 1 (a shared expert without a gate, DeepSeek-V3); then out =
+ * s + residual[t, :], rounded again: the bits of a combine without the
+ * residual followed by mlxc_add (the same for f32).  Each of shared, gate
+ * and residual is optional.  out may be the residual buffer itself (in
+ * place), so a layer's experts can join the residual stream in this pass.
  *
  * Grouping.  Slot s = t * k + j is token t's j-th choice.  From ids
  * (tokens, k): counts[e] (the slots of expert e), offsets (experts + 1: the

@@ -44,9 +44,10 @@ typedef struct mlxc_p_moe_route {
     uint32_t pad;
 } mlxc_p_moe_route;
 
-/* out = sum_j w[t, j] * expert_out[t, j] (j in order) + g * shared + residual,
- * g = sigmoid(gate[t]) when use_gate, else 1; the shared and residual terms
- * only when use_shared / use_residual.  One rounding, at the store. */
+/* s = sum_j w[t, j] * expert_out[t, j] (j in order) + g * shared, g =
+ * sigmoid(gate[t]) when use_gate, else 1, rounded to DT; out = s, or with
+ * use_residual round(s + residual) (a combine, then an add).  The shared
+ * term only when use_shared. */
 typedef struct mlxc_p_moe_combine {
     uint32_t tokens, k, hidden;
     uint32_t use_shared, use_gate, gate_f32, use_residual;

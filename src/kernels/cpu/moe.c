@@ -101,7 +101,7 @@ OPS_ALWAYS_INLINE void moe_route(const mlxc_cpu_launch *l, ops_dtype t) {
 /* moe_combine(expert_out, weights, shared, gate, residual, out, p): a
  * token's row in chunks of HC, each summed over the k expert rows in f32
  * (row by row, so the reads run along rows), then the shared and residual
- * terms, one rounding at the store. */
+ * terms: rounded at the store, and before the residual is added. */
 #define HC 256
 OPS_ALWAYS_INLINE void moe_combine(const mlxc_cpu_launch *l, ops_dtype t) {
     const void *y = l->args[0];         /* (tokens, k, hidden) */
@@ -130,7 +130,7 @@ OPS_ALWAYS_INLINE void moe_combine(const mlxc_cpu_launch *l, ops_dtype t) {
             if (p->use_shared)
                 for (uint32_t i = 0; i < n; i++) acc[i] += g * ops_ld(t, shared, o + i);
             if (p->use_residual)
-                for (uint32_t i = 0; i < n; i++) acc[i] += ops_ld(t, residual, o + i);
+                for (uint32_t i = 0; i < n; i++) acc[i] = ops_round(t, acc[i]) + ops_ld(t, residual, o + i);
             for (uint32_t i = 0; i < n; i++) ops_st(t, out, o + i, acc[i]);
         }
     }

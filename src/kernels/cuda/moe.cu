@@ -231,7 +231,7 @@ __device__ __forceinline__ void moe_combine(const T *y, const float *w, const T 
                 F f;
                 f.load(residual + o);
 #pragma unroll
-                for (uint32_t i = 0; i < N; i++) acc[i] += f.get(i);
+                for (uint32_t i = 0; i < N; i++) acc[i] = conv<T>::load(conv<T>::store(acc[i])) + f.get(i);
             }
             F f;
             f.pack(acc);
@@ -244,7 +244,7 @@ __device__ __forceinline__ void moe_combine(const T *y, const float *w, const T 
         float acc = 0.0f;
         for (uint32_t j = 0; j < k; j++) acc += w[r * k + j] * conv<T>::load(y[(r * k + j) * H + h]);
         if (p.use_shared) acc += gate_of<T>(gate, r, p) * conv<T>::load(shared[o]);
-        if (p.use_residual) acc += conv<T>::load(residual[o]);
+        if (p.use_residual) acc = conv<T>::load(conv<T>::store(acc)) + conv<T>::load(residual[o]);
         out[o] = conv<T>::store(acc);
     }
 }
