@@ -50,7 +50,7 @@ static uint64_t context_bytes(const mlxc_model *m, const mlxc_context *c, uint32
     bytes += (uint64_t)nlog * (uint64_t)m->vocab * 4;
     if (m->n_experts)
         bytes += nb * ((uint64_t)m->n_experts * a + (uint64_t)m->n_experts_used *
-                                                      (8 + (2 * (uint64_t)m->expert_ff + (uint64_t)m->dim) * a) +
+                                                      (8 + (3 * (uint64_t)m->expert_ff + (uint64_t)m->dim) * a) +
                        (m->shared_ff ? (2 * (uint64_t)m->shared_ff + (uint64_t)m->dim + 1) * a : 0));
     if (!c->fused_attn) {
         bytes += 2 * H * nb * hd * a + H * nb * n_ctx * 4 + KV * hd * n_ctx * kv;
@@ -146,7 +146,7 @@ mlxc_status mlxc_context_create_ex(mlxc_model *m, const mlxc_context_params *p, 
         if ((st = alloc(dev, A, nb, E, 0, &c->moe_logits)) || (st = alloc(dev, MLXC_U32, nb, k, 0, &c->moe_ids)) ||
             (st = alloc(dev, MLXC_F32, nb, k, 0, &c->moe_w)) ||
             (st = alloc(dev, A, (int64_t)nb * k, m->expert_ff, 0, &c->moe_gate)) ||
-            (st = alloc(dev, A, (int64_t)nb * k, m->expert_ff, 0, &c->moe_up)) ||
+            (st = alloc(dev, A, (int64_t)nb * k, 2 * m->expert_ff, 0, &c->moe_up)) ||
             (st = alloc(dev, A, (int64_t)nb * k, m->dim, 0, &c->moe_out)) ||
             (st = alloc(dev, MLXC_U32, E, 0, 0, &c->moe_counts)) ||
             (st = alloc(dev, MLXC_U32, E + 1, 0, 0, &c->moe_offsets)) ||

@@ -414,16 +414,29 @@ static mlxc_status attention_block(fw *f, mlxc_encoder *enc, int l, uint32_t p0,
     return attn_out(f, enc, L, m, wo_add);
 }
 
+/* The experts' product of x (the slots' rows through ids, or grouped by
+ * expert through offsets and perm) with w of width n into y (slots, n). */
+static mlxc_status experts_mm(mlxc_encoder *enc, const mlxc_buffer *x, const llm_weight *w, const mlxc_buffer *ids,
+                              const mlxc_buffer *offsets, const mlxc_buffer *perm, mlxc_buffer *y, uint32_t m,
+                              uint32_t k, uint32_t E, uint32_t n, uint32_t kdim) {
+    const mlxc_qmm_weight q = llm_qmm(w);
+    if (offsets) return mlxc_qmatmul_grouped(enc, x, &q, offsets, perm, y, m, k, E, n, kdim);
+    return mlxc_qmatmul_experts(enc, x, &q, ids, y, m, k, E, n, kdim);
+}
+
 /* Layer l's mixture of experts on the m normed rows of xb, into xb2 (as
- * a dense MLP leaves its output): the router's logits, each token's top k
- * experts and weights (mlxc_moe_route), every chosen expert's SwiGLU on its
- * token, and the weighted sum (mlxc_moe_combine).  A chunk of more than
- * LLM_QMV_ROWS tokens runs the experts grouped (mlxc_moe_group), each
- * expert's rows read once per tile of its tokens; fewer run them one slot
- * at a time.  The down projection's slots are its own tokens (one expert
- * each), so the grouping serves both.  Qwen2-MoE adds a shared expert that
- * every token takes, weighted by the sigmoid of its own gate. */
-static mlxc_status moe_block(fw *f, mlxc_encoder *enc, int l, uint32_t m) {
+ * a dense MLP leaves its output), or with `add` straight into the
+ * residual x: the router's logits, each token's top k experts and weights
+ * (mlxc_moe_route), every chosen expert's SwiGLU on its token, and the
+ * weighted sum (mlxc_moe_combine).  Gate and up are one product where the
+ * loader stacked them (exp_gate_up, then mlxc_swiglu), else two.  A chunk
+ * of more than LLM_QMV_ROWS tokens runs the experts grouped
+ * (mlxc_moe_group), each expert's rows read once per tile of its tokens;
+ * fewer run them one slot at a time.  The down projection's slots are its
+ * own tokens (one expert each), so the grouping serves both.  Qwen2-MoE
+ * adds a shared expert that every token takes, weighted by the sigmoid of
+ * its own gate. */
+static mlxc_status moe_block(fw *f, mlxc_encoder *enc, int l, uint32_t m, bool add) {
     mlxc_context *c = f->ctx;
     mlxc_model *M = f->m;
     const llm_layer *L = &M->layers[l];
@@ -432,26 +445,31 @@ static mlxc_status moe_block(fw *f, mlxc_encoder *enc, int l, uint32_t m) {
     mlxc_buffer *xb = view(f, c->xb, 0, 2, m, dim, 0);
     mlxc_buffer *logits = view(f, c->moe_logits, 0, 2, m, E, 0);
     mlxc_buffer *ids = view(f, c->moe_ids, 0, 2, m, k, 0), *w = view(f, c->moe_w, 0, 2, m, k, 0);
-    mlxc_buffer *gate = view(f, c->moe_gate, 0, 2, slots, eff, 0), *up = view(f, c->moe_up, 0, 2, slots, eff, 0);
+    mlxc_buffer *gate = view(f, c->moe_gate, 0, 2, slots, eff, 0);
     mlxc_buffer *eo = view(f, c->moe_out, 0, 2, slots, dim, 0);
     TRY(linear(f, enc, xb, &L->router, logits, m));
     const mlxc_moe_route_desc rd = {.scoring = MLXC_MOE_SOFTMAX_TOPK, .experts = E, .k = k, .renormalize = M->moe_norm,
                                     .scale = 1.0f};
     TRY(mlxc_moe_route(enc, logits, NULL, ids, w, &rd));
-    const mlxc_qmm_weight qg = llm_qmm(&L->exp_gate), qu = llm_qmm(&L->exp_up), qd = llm_qmm(&L->exp_down);
+    mlxc_buffer *offsets = NULL, *perm = NULL;
     if (m > LLM_QMV_ROWS) {
-        mlxc_buffer *offsets = view(f, c->moe_offsets, 0, 1, E + 1, 0, 0), *perm = view(f, c->moe_perm, 0, 1, slots, 0, 0);
+        offsets = view(f, c->moe_offsets, 0, 1, E + 1, 0, 0);
+        perm = view(f, c->moe_perm, 0, 1, slots, 0, 0);
         TRY(mlxc_moe_group(enc, ids, view(f, c->moe_counts, 0, 1, E, 0, 0), offsets, perm, m, k, E));
-        TRY(mlxc_qmatmul_grouped(enc, xb, &qg, offsets, perm, gate, m, k, E, eff, dim));
-        TRY(mlxc_qmatmul_grouped(enc, xb, &qu, offsets, perm, up, m, k, E, eff, dim));
-        TRY(mlxc_silu_mul(enc, gate, up, gate));
-        TRY(mlxc_qmatmul_grouped(enc, gate, &qd, offsets, perm, eo, slots, 1, E, dim, eff));
-    } else {
-        TRY(mlxc_qmatmul_experts(enc, xb, &qg, ids, gate, m, k, E, eff, dim));
-        TRY(mlxc_qmatmul_experts(enc, xb, &qu, ids, up, m, k, E, eff, dim));
-        TRY(mlxc_silu_mul(enc, gate, up, gate));
-        TRY(mlxc_qmatmul_experts(enc, gate, &qd, view(f, c->moe_ids, 0, 2, slots, 1, 0), eo, slots, 1, E, dim, eff));
     }
+    if (L->exp_gate_up.w) {
+        mlxc_buffer *gu = view(f, c->moe_up, 0, 2, slots, 2 * eff, 0);
+        TRY(experts_mm(enc, xb, &L->exp_gate_up, ids, offsets, perm, gu, m, k, E, 2 * eff, dim));
+        TRY(mlxc_swiglu(enc, gu, gate, slots, eff));
+    } else {
+        mlxc_buffer *up = view(f, c->moe_up, 0, 2, slots, eff, 0);
+        TRY(experts_mm(enc, xb, &L->exp_gate, ids, offsets, perm, gate, m, k, E, eff, dim));
+        TRY(experts_mm(enc, xb, &L->exp_up, ids, offsets, perm, up, m, k, E, eff, dim));
+        TRY(mlxc_silu_mul(enc, gate, up, gate));
+    }
+    /* the down projection: slot s is its own token (k = 1) */
+    TRY(experts_mm(enc, gate, &L->exp_down, view(f, c->moe_ids, 0, 2, slots, 1, 0), offsets, perm, eo, slots, 1, E,
+                   dim, eff));
     mlxc_buffer *shared = NULL, *sgate = NULL;
     if (M->shared_ff) {
         /* Qwen2-MoE's shared expert on every token, its gate's logit the
@@ -466,17 +484,18 @@ static mlxc_status moe_block(fw *f, mlxc_encoder *enc, int l, uint32_t m) {
         TRY(linear(f, enc, sg, &L->sh_down, shared, m));
         TRY(linear(f, enc, xb, &L->sh_router, view(f, c->sh_logit, 0, 2, m, 1, 0), m));
     }
-    return mlxc_moe_combine(enc, eo, w, shared, sgate, NULL, view(f, c->xb2, 0, 2, m, dim, 0), m, k, dim);
+    mlxc_buffer *x = add ? view(f, c->x, 0, 2, m, dim, 0) : NULL;
+    return mlxc_moe_combine(enc, eo, w, shared, sgate, x, add ? x : view(f, c->xb2, 0, 2, m, dim, 0), m, k, dim);
 }
 
 /* gu_done: the stacked gate/up row is already in ctx->gu; down_add: the
  * down projection reads it through silu_mul and adds into the residual
- * (the fused decode step). */
+ * (the fused decode step), or a MoE layer's combine adds its sum there. */
 static mlxc_status ffn_block(fw *f, mlxc_encoder *enc, int l, uint32_t m, bool gu_done, bool down_add) {
     mlxc_context *c = f->ctx;
     mlxc_model *M = f->m;
     const llm_layer *L = &M->layers[l];
-    if (M->n_experts) return moe_block(f, enc, l, m);
+    if (M->n_experts) return moe_block(f, enc, l, m, down_add);
     mlxc_buffer *xb = view(f, c->xb, 0, 2, m, M->dim, 0);
     mlxc_buffer *act = view(f, c->gate, 0, 2, m, M->ff, 0);            /* (m, ff) */
     mlxc_buffer *gate = act, *up;
@@ -559,8 +578,10 @@ static mlxc_status layer_fused(fw *f, mlxc_encoder *enc, int l, uint32_t p0, mlx
     *pending = L->fuse_wo ? NULL : xb2;
     /* MLP */
     TRY(norm_in(f, enc, L->ffn_norm, &L->w_gate_up, L->fuse_gate_up, c->gu, 0, 2 * M->ff, *pending, &fused));
-    TRY(ffn_block(f, enc, l, 1, fused, L->fuse_down));
-    *pending = L->fuse_down ? NULL : xb2;
+    /* a dense MLP's down mat-vec, or the experts' combine, adds into the residual */
+    const bool add = L->fuse_down || M->n_experts;
+    TRY(ffn_block(f, enc, l, 1, fused, add));
+    *pending = add ? NULL : xb2;
     return MLXC_OK;
 }
 

@@ -64,6 +64,12 @@ typedef struct llm_layer {
      * and up, (n_experts * dim, expert_ff) for down */
     llm_weight   router;
     llm_weight   exp_gate, exp_up, exp_down;
+    /* gate and up stacked expert by expert where their storage matches
+     * (device copies only): expert e's rows [2e * expert_ff, (2e + 1) *
+     * expert_ff) are its gate, the next expert_ff its up, so one expert
+     * launch of width 2 expert_ff computes both and mlxc_swiglu takes the
+     * rows; exp_gate and exp_up are then empty (w NULL) */
+    llm_weight   exp_gate_up;
     /* Qwen2-MoE's shared expert, a SwiGLU MLP of width shared_ff every
      * token takes, scaled by sigmoid(shared_gate . x) (w NULL: none) */
     llm_weight   sh_gate, sh_up, sh_down, sh_router;
@@ -183,7 +189,9 @@ struct mlxc_context {
     mlxc_buffer *moe_ids;         /* (n_batch, k) u32 each token's experts       */
     mlxc_buffer *moe_w;           /* (n_batch, k) f32 their weights              */
     mlxc_buffer *moe_gate;        /* (n_batch * k, expert_ff) per slot           */
-    mlxc_buffer *moe_up;          /* (n_batch * k, expert_ff)                    */
+    mlxc_buffer *moe_up;          /* (n_batch * k, 2 expert_ff): the stacked
+                                   * experts' gate and up rows (exp_gate_up),
+                                   * or up, (slots, expert_ff), at its start    */
     mlxc_buffer *moe_out;         /* (n_batch * k, dim) the experts' outputs     */
     mlxc_buffer *moe_counts;      /* (n_experts) u32, mlxc_moe_group's (prefill) */
     mlxc_buffer *moe_offsets;     /* (n_experts + 1) u32                         */

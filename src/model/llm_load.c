@@ -16,6 +16,7 @@
 #include "quant/quant_blocks.h"
 #include "mlxc/ops.h"
 #include "mlxc/ops_elementwise.h"
+#include "mlxc/ops_layout.h"
 #include "mlxc/ops_moe.h"
 #include "mlxc/ops_qmatmul.h"
 
@@ -692,6 +693,56 @@ static mlxc_status stack_rows(binder *b, llm_weight *const *parts, int n, llm_we
     return st;
 }
 
+/* The experts' gate and up of layer L (E matrices each) as one stack of E
+ * (2 expert_ff, dim) matrices, gate over up expert by expert (a strided
+ * copy a buffer: the data, the scales, the biases), their own buffers
+ * freed once the copies are done. */
+static mlxc_status stack_experts(binder *b, llm_layer *L) {
+    mlxc_model *m = b->m;
+    const uint64_t E = (uint64_t)m->n_experts;
+    llm_weight gu = L->exp_gate;
+    gu.rows = L->exp_gate.rows + L->exp_up.rows;
+    mlxc_buffer *old[3][2] = {{NULL}};
+    mlxc_encoder *enc = NULL;
+    mlxc_status st = mlxc_encoder_create(m->dev, &enc);
+    for (int c = 0; c < 3 && !st; c++) {
+        mlxc_buffer *parts[2] = {*weight_buf(&L->exp_gate, c), *weight_buf(&L->exp_up, c)};
+        if (!parts[0]) continue;
+        const mlxc_dtype dt = mlxc_buffer_dtype(parts[0]);
+        const size_t es = mlxc_dtype_size(dt), bytes = mlxc_buffer_bytes(parts[0]);
+        const uint64_t per = bytes / es / E; /* values of one expert's matrix */
+        if (mlxc_buffer_bytes(parts[1]) != bytes || per * E * es != bytes) {
+            st = mlxc_set_error(MLXC_ERR_SHAPE, "model: experts' gate and up buffers of %zu and %zu bytes do not stack",
+                                bytes, mlxc_buffer_bytes(parts[1]));
+            break;
+        }
+        int64_t shape[2] = {gu.rows, (int64_t)(2 * bytes / es / (uint64_t)gu.rows)};
+        mlxc_buffer *nb;
+        if ((st = mlxc_buffer_alloc(m->dev, 2 * bytes, dt, 2, shape, &nb)) || (st = own(m, nb))) break;
+        m->weight_bytes += 2 * bytes;
+        *weight_buf(&gu, c) = nb;
+        for (int i = 0; i < 2 && !st; i++) {
+            /* expert e's part i goes to values (2e + i) per .. (2e + i + 1) per */
+            int64_t vshape[1] = {(int64_t)(2 * E * per - i * per)};
+            mlxc_buffer *v = NULL;
+            const mlxc_strided_copy sc = {2, {E, per, 0}, {per, 1, 0}, {2 * per, 1, 0}};
+            if (!(st = mlxc_buffer_view(nb, i * per * es, dt, 1, vshape, &v))) st = mlxc_copy_strided(enc, parts[i], v, &sc);
+            mlxc_buffer_release(v);
+            old[c][i] = parts[i];
+        }
+    }
+    if (!st) st = mlxc_encoder_commit_and_wait_labeled(enc, "model.load.stack_experts");
+    mlxc_encoder_destroy(enc);
+    if (st) return st;
+    for (int c = 0; c < 3; c++)
+        for (int i = 0; i < 2; i++)
+            if (old[c][i]) disown(m, old[c][i]);
+    L->exp_gate_up = gu;
+    L->exp_gate.w = L->exp_gate.scales = L->exp_gate.biases = NULL;
+    L->exp_up.w = L->exp_up.scales = L->exp_up.biases = NULL;
+    return MLXC_OK;
+}
+
 /* Whether the fused decode mat-vec takes w, on a GPU on its fast path
  * (mlxc_qmatmul_fused_fast): elsewhere its any-shape path runs 10-200x
  * slower than the separate kernels (Q4_0 rows off 16-byte boundaries,
@@ -708,9 +759,9 @@ static bool fusable(const mlxc_model *m, const llm_weight *w) {
     return false;
 }
 
-/* q, k, v (or q, k) and gate, up of layer L as stacked weights where their
- * storage matches: the decode step then reads each stack in one mat-vec
- * (llm_forward.c).  Only where the weights are device copies: on a device
+/* q, k, v (or q, k) and gate, up of layer L (a dense MLP's, or the
+ * experts') as stacked weights where their storage matches: the decode step
+ * then reads each stack in one mat-vec (llm_forward.c).  Only where the weights are device copies: on a device
  * that reads the file's mapping, stacking would copy every weight. */
 static mlxc_status stack_layer(binder *b, llm_layer *L) {
     mlxc_status st;
@@ -724,6 +775,9 @@ static mlxc_status stack_layer(binder *b, llm_layer *L) {
         llm_weight *const parts[2] = {&L->w_gate, &L->w_up};
         if ((st = stack_rows(b, parts, 2, &L->w_gate_up))) return st;
     }
+    if (!L->exp_gate_up.w && L->exp_gate.w && L->exp_gate.rows == L->exp_up.rows &&
+        same_storage(&L->exp_gate, &L->exp_up) && (st = stack_experts(b, L)))
+        return st;
     return MLXC_OK;
 }
 
@@ -1209,8 +1263,9 @@ uint64_t mlxc_model_decode_weight_bytes(const mlxc_model *m) {
     if (!m->n_experts) return m->weight_bytes;
     uint64_t experts = 0;
     for (int64_t l = 0; l < m->n_layers; l++) {
-        const llm_weight *ws[3] = {&m->layers[l].exp_gate, &m->layers[l].exp_up, &m->layers[l].exp_down};
-        for (int i = 0; i < 3; i++) {
+        const llm_weight *ws[4] = {&m->layers[l].exp_gate, &m->layers[l].exp_up, &m->layers[l].exp_down,
+                                   &m->layers[l].exp_gate_up};
+        for (int i = 0; i < 4; i++) {
             const mlxc_buffer *bs[3] = {ws[i]->w, ws[i]->scales, ws[i]->biases};
             for (int j = 0; j < 3; j++) experts += bs[j] ? mlxc_buffer_bytes(bs[j]) : 0;
         }
