@@ -630,7 +630,7 @@ static void signatures_match(void) {
         CHECK_MSG(b != NULL, "%s has no CPU kernel", e->name);
         if (b) CHECK_MSG(sig_equal(&b->sig, &e->sig), "%s: signatures differ", e->name);
     }
-    /* 126 + swiglu x 3 dtypes + attention at head dim 512 (decode and prefill x 2 KV dtypes) and
+    /* 126 + swiglu x 3 dtypes + qmoef 8 formats + attention at head dim 512 (decode and prefill x 2 KV dtypes) and
      * its general prefill (5 head dims x 2) + qmatmul: qmv and qmm 33 formats
      * (with Q4_0 tiles and the code-book, ternary and GGML NVFP4 blocks) x 4
      * dtype pairs each, qmvt 8 formats x 4, qgather 33 x 2, qmoe and qmoeg 33 x 4 each and 3 dense formats x 4 each, qmoet 8 x 4,
@@ -642,7 +642,7 @@ static void signatures_match(void) {
      * pairs; the fused mat-vec qmvf: 9 formats, bf16, and its int8 walk
      * qmvr (affine 4- and 8-bit, Q4_K, Q5_K); the decode over a fused q/k/v
      * row: 4 head dims x 2 KV dtypes (CUDA only). */
-    CHECK_EQ_INT(n, 126 + 3 + 4 + 10 + 132 + 32 + 132 + 66 + 132 + 132 + 24 + 32 + 36 + 5 + 15 + 22 + 5 + 9 + 9 + 4 + 8);
+    CHECK_EQ_INT(n, 126 + 3 + 8 + 4 + 10 + 132 + 32 + 132 + 66 + 132 + 132 + 24 + 32 + 36 + 5 + 15 + 22 + 5 + 9 + 9 + 4 + 8);
     size_t ncpu = 0;
     for (const mlxc_cpu_builtin *b; (b = mlxc_cpu_builtin_at(ncpu)) != NULL; ncpu++) {
         const mlxc_kernel_signature *s = mlxc_kernel_builtin_signature(b->name);

@@ -639,6 +639,81 @@ static void fused(void) {
  * mat-vec (m 1, 3, 8), the mat-mat (m 20), the fused mat-vec (every
  * prologue and epilogue), the gather and the expert-routed mat-vec; shapes
  * the tiles do not take, and a misaligned view, are refused. */
+/* The expert-routed fused mat-vec against the ops it folds in, bit for
+ * bit: the prologue's rms_norm or silu_mul of each token's row, then
+ * mlxc_qmatmul_experts (an id past the experts gives zeros).  SILU_MUL
+ * runs on stacked [gate | up] rows (x the rows, aux the view k values on,
+ * x_stride 2k), as a MoE layer's down projection reads them. */
+static void experts_fused(void) {
+    const uint32_t E = 4, n = 37, tokens = 3, topk = 2, pairs = tokens * topk;
+    static const uint32_t idv[6] = {3, 0, 1, 9, 2, 3};
+    for (size_t fi = 0; fi < sizeof k_fused / sizeof *k_fused; fi++)
+        for (int pro = 0; pro < 3; pro++) {
+            const qt_format *f = &k_fused[fi];
+            const uint32_t k = fi % 2 ? 512 : 768, xs = pro == MLXC_QMM_PRO_SILU_MUL ? 2 * k : k + 8 * (uint32_t)pro;
+            qt_weight w = qt_weight_rand(*f, E * n, k);
+            qt_dev_weight dw = qt_upload(dev, &w);
+            ot_buf x = ot_rand(dev, MLXC_BF16, (size_t)tokens * xs, -2, 2), g = ot_rand(dev, MLXC_BF16, k, 0.5, 1.5);
+            ot_buf ids = ot_alloc(dev, MLXC_U32, pairs), y = ot_out(dev, MLXC_BF16, (size_t)pairs * n);
+            ot_buf xp = ot_out(dev, MLXC_BF16, (size_t)tokens * k), want = ot_out(dev, MLXC_BF16, (size_t)pairs * n);
+            for (uint32_t i = 0; i < pairs; i++) ids.h[i] = idv[i];
+            ot_upload(&ids);
+            mlxc_buffer *aux = pro == MLXC_QMM_PRO_SILU_MUL ? view(x.b, (size_t)k * 2, MLXC_BF16, (int64_t)tokens * xs - k)
+                                                           : NULL;
+            const mlxc_qmm_fuse fz = {.pro = (mlxc_qmm_prologue)pro, .eps = 1e-5f};
+            OT_RUN(dev, mlxc_qmatmul_experts_fused(enc, x.b, aux, pro == MLXC_QMM_PRO_RMS_NORM ? g.b : NULL, &dw.w,
+                                                   ids.b, y.b, tokens, topk, E, n, k, xs, &fz));
+            for (uint32_t t = 0; t < tokens; t++) {
+                mlxc_buffer *xt = view(x.b, (size_t)t * xs * 2, MLXC_BF16, k);
+                mlxc_buffer *ut = pro == MLXC_QMM_PRO_SILU_MUL ? view(x.b, ((size_t)t * xs + k) * 2, MLXC_BF16, k) : NULL;
+                mlxc_buffer *pt = view(xp.b, (size_t)t * k * 2, MLXC_BF16, k);
+                if (pro == MLXC_QMM_PRO_RMS_NORM) OT_RUN(dev, mlxc_rms_norm(enc, xt, g.b, pt, k, 1e-5f));
+                else if (pro == MLXC_QMM_PRO_SILU_MUL) OT_RUN(dev, mlxc_silu_mul(enc, xt, ut, pt));
+                else OT_RUN(dev, mlxc_copy(enc, xt, pt));
+                mlxc_buffer_release(xt), mlxc_buffer_release(ut), mlxc_buffer_release(pt);
+            }
+            OT_RUN(dev, mlxc_qmatmul_experts(enc, xp.b, &dw.w, ids.b, want.b, tokens, topk, E, n, k));
+            ot_download(&y);
+            ot_download(&want);
+            char lab[48];
+            OT_EXACT(&y, want.h, "experts_fused %s prologue %d", qt_label(f, lab, sizeof lab), pro);
+            mlxc_buffer_release(aux);
+            ot_free(&x), ot_free(&g), ot_free(&ids), ot_free(&y), ot_free(&xp), ot_free(&want);
+            qt_dev_free(&dw);
+            qt_weight_free(&w);
+        }
+    /* what it refuses */
+    qt_weight w = qt_weight_rand(k_fused[0], 4 * 8, 64), w3 = qt_weight_rand((qt_format){MLXC_QF_Q3_K, 0, 256, MLXC_U8}, 32, 256);
+    qt_dev_weight dw = qt_upload(dev, &w), d3 = qt_upload(dev, &w3);
+    mlxc_buffer *x = alloc(MLXC_BF16, 128), *xf = alloc(MLXC_F32, 128), *y = alloc(MLXC_BF16, 16), *g = alloc(MLXC_BF16, 64);
+    mlxc_buffer *ids = alloc(MLXC_U32, 2), *idf = alloc(MLXC_F32, 2), *x1 = alloc(MLXC_BF16, 100);
+    mlxc_encoder *e = NULL;
+    CHECK_OK(mlxc_encoder_create(dev, &e));
+    const mlxc_qmm_fuse nrm = {.pro = MLXC_QMM_PRO_RMS_NORM, .eps = 1e-5f}, none = {0};
+    const mlxc_qmm_fuse add = {.pro = MLXC_QMM_PRO_RMS_NORM, .epi = MLXC_QMM_EPI_ADD, .eps = 1e-5f};
+    const mlxc_qmm_fuse q8 = {.pro = MLXC_QMM_PRO_RMS_NORM, .eps = 1e-5f, .act = MLXC_QMM_ACT_Q8};
+    CHECK_OK(mlxc_qmatmul_experts_fused(e, x, NULL, g, &dw.w, ids, y, 2, 1, 4, 8, 64, 64, &nrm));
+    CHECK_OK(mlxc_qmatmul_experts_fused(e, x, NULL, NULL, &dw.w, ids, y, 1, 2, 4, 8, 64, 64, &none));
+    CHECK_ERR(mlxc_qmatmul_experts_fused(e, x, NULL, g, &dw.w, ids, y, 2, 1, 4, 8, 64, 64, NULL), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_ERR(mlxc_qmatmul_experts_fused(e, x, NULL, g, &dw.w, ids, y, 2, 1, 4, 8, 64, 64, &add), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_ERR(mlxc_qmatmul_experts_fused(e, x, NULL, g, &dw.w, ids, y, 2, 1, 4, 8, 64, 64, &q8), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_ERR(mlxc_qmatmul_experts_fused(e, x, NULL, NULL, &dw.w, ids, y, 2, 1, 4, 8, 64, 64, &nrm), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_ERR(mlxc_qmatmul_experts_fused(e, x, NULL, g, &dw.w, ids, y, 2, 1, 4, 8, 64, 32, &nrm), MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_ERR(mlxc_qmatmul_experts_fused(e, xf, NULL, g, &dw.w, ids, y, 2, 1, 4, 8, 64, 64, &nrm), MLXC_ERR_DTYPE);
+    CHECK_ERR(mlxc_qmatmul_experts_fused(e, x1, NULL, g, &dw.w, ids, y, 2, 1, 4, 8, 64, 64, &nrm), MLXC_ERR_SHAPE);
+    CHECK_ERR(mlxc_qmatmul_experts_fused(e, x, NULL, g, &dw.w, idf, y, 2, 1, 4, 8, 64, 64, &nrm), MLXC_ERR_DTYPE);
+    CHECK_ERR(mlxc_qmatmul_experts_fused(e, x, NULL, g, &dw.w, ids, y, 2, 1, 5, 8, 64, 64, &nrm), MLXC_ERR_SHAPE);
+    CHECK_ERR(mlxc_qmatmul_experts_fused(e, x, NULL, g, &d3.w, ids, y, 2, 1, 1, 32, 256, 256, &nrm), MLXC_ERR_UNSUPPORTED);
+    mlxc_buffer *yx = view(x, 0, MLXC_BF16, 16); /* y inside x */
+    CHECK_ERR(mlxc_qmatmul_experts_fused(e, x, NULL, g, &dw.w, ids, yx, 2, 1, 4, 8, 64, 64, &nrm), MLXC_ERR_INVALID_ARGUMENT);
+    mlxc_buffer_release(yx);
+    mlxc_encoder_destroy(e);
+    mlxc_buffer_release(x), mlxc_buffer_release(xf), mlxc_buffer_release(y), mlxc_buffer_release(g);
+    mlxc_buffer_release(ids), mlxc_buffer_release(idf), mlxc_buffer_release(x1);
+    qt_dev_free(&dw), qt_dev_free(&d3);
+    qt_weight_free(&w), qt_weight_free(&w3);
+}
+
 static void tiles(void) {
     static const qt_format q4 = {MLXC_QF_Q4_0, 0, 32, MLXC_U8};
     static const uint32_t shapes[3][2] = {{48, 384}, {32, 1024}, {16, 128}};
@@ -740,6 +815,7 @@ int main(void) {
     RUN(experts_dense);
     RUN(fused);
     RUN(fused_q8);
+    RUN(experts_fused);
     RUN(tiles);
     mlxc_device_close(dev);
     HARNESS_END();

@@ -458,6 +458,58 @@ static void par_experts(void) {
     }
 }
 
+/* The expert-routed fused mat-vec on both devices, every fused format:
+ * each prologue, SILU_MUL on stacked [gate | up] rows (aux the view k
+ * values on, x_stride 2k, one expert a slot as a MoE down projection runs
+ * it), RMS_NORM with 16-byte rows and NONE with rows 3 values apart (off
+ * 16-byte boundaries: the generic body for the tokens after the first);
+ * an id past the experts; and Qwen3-30B-A3B's down shape (2048 x 768). */
+static void par_experts_fused(void) {
+    static const qt_format fmts[] = {
+        {MLXC_QF_Q4_0, 0, 32, MLXC_U8},  {MLXC_QF_Q4_1, 0, 32, MLXC_U8},         {MLXC_QF_Q8_0, 0, 32, MLXC_U8},
+        {MLXC_QF_Q4_K, 0, 256, MLXC_U8}, {MLXC_QF_MLX_AFFINE, 4, 64, MLXC_BF16}, {MLXC_QF_MLX_AFFINE, 8, 32, MLXC_F16},
+        {MLXC_QF_Q6_K, 0, 256, MLXC_U8}, {MLXC_QF_Q5_K, 0, 256, MLXC_U8},
+    };
+    static const uint32_t idv[8] = {7, 0, 3, 9, 1, 1, 2, 6};
+    for (size_t fi = 0; fi < sizeof fmts / sizeof *fmts; fi++)
+        for (int c = 0; c < 4; c++) {
+            const int pro = c == 3 ? MLXC_QMM_PRO_SILU_MUL : c;
+            const bool big = c == 3;
+            const uint32_t E = 8, n = big ? 2048 : 45, k = 768, tokens = pro == MLXC_QMM_PRO_SILU_MUL ? 8 : 4,
+                           topk = pro == MLXC_QMM_PRO_SILU_MUL ? 1 : 2, pairs = tokens * topk;
+            const uint32_t xs = pro == MLXC_QMM_PRO_SILU_MUL ? 2 * k : pro == MLXC_QMM_PRO_RMS_NORM ? k + 8 : k + 3;
+            qt_weight w = qt_weight_rand(fmts[fi], E * n, k);
+            qt_dev_weight wc = qt_upload(cpu, &w), wg = qt_upload(gpu, &w);
+            pair x = p_rand(MLXC_BF16, (size_t)tokens * xs), g = p_rand(MLXC_BF16, k);
+            pair y = {ot_out(cpu, MLXC_BF16, (size_t)pairs * n), ot_out(gpu, MLXC_BF16, (size_t)pairs * n)};
+            pair ids = {ot_alloc(cpu, MLXC_U32, pairs), ot_alloc(gpu, MLXC_U32, pairs)};
+            for (uint32_t i = 0; i < pairs; i++) ids.c.h[i] = ids.g.h[i] = idv[i % 8];
+            ot_upload(&ids.c);
+            ot_upload(&ids.g);
+            mlxc_buffer *aux[2] = {NULL, NULL};
+            if (pro == MLXC_QMM_PRO_SILU_MUL) {
+                const int64_t na = (int64_t)tokens * xs - k;
+                CHECK_OK(mlxc_buffer_view(x.c.b, (size_t)k * 2, MLXC_BF16, 1, &na, &aux[0]));
+                CHECK_OK(mlxc_buffer_view(x.g.b, (size_t)k * 2, MLXC_BF16, 1, &na, &aux[1]));
+            }
+            const bool ug = pro == MLXC_QMM_PRO_RMS_NORM;
+            const mlxc_qmm_fuse fz = {.pro = (mlxc_qmm_prologue)pro, .eps = 1e-5f};
+            OT_RUN(cpu, mlxc_qmatmul_experts_fused(enc, x.c.b, aux[0], ug ? g.c.b : NULL, &wc.w, ids.c.b, y.c.b, tokens,
+                                                   topk, E, n, k, xs, &fz));
+            OT_RUN(gpu, mlxc_qmatmul_experts_fused(enc, x.g.b, aux[1], ug ? g.g.b : NULL, &wg.w, ids.g.b, y.g.b, tokens,
+                                                   topk, E, n, k, xs, &fz));
+            ot_download(&y.c);
+            ot_download(&y.g);
+            g_cases++;
+            char lab[48];
+            OT_CLOSE(&y.g, y.c.h, tol(MLXC_BF16), "experts_fused %s n=%u prologue %d x_stride %u",
+                     qt_label(&fmts[fi], lab, sizeof lab), n, pro, xs);
+            mlxc_buffer_release(aux[0]), mlxc_buffer_release(aux[1]);
+            p_free(&x), p_free(&g), p_free(&y), p_free(&ids);
+            qt_dev_free(&wc), qt_dev_free(&wg), qt_weight_free(&w);
+        }
+}
+
 /* Weights an earlier dispatch of the same command buffer writes: the
  * streaming mat-vec loads its first weights before it waits for the kernels
  * it depends on (programmatic dependent launch in a CUDA graph), which the
@@ -710,6 +762,7 @@ int main(void) {
     RUN(par_gather_launch);
     RUN(par_fused);
     RUN(par_fused_q8);
+    RUN(par_experts_fused);
     RUN(par_tiles);
     printf("%d comparisons\n", g_cases);
     mlxc_device_close(gpu);

@@ -156,6 +156,27 @@ MLXC_API mlxc_status mlxc_qmatmul_experts(mlxc_encoder *enc, const mlxc_buffer *
                                           const mlxc_buffer *ids, mlxc_buffer *y, uint32_t tokens, uint32_t topk,
                                           uint32_t experts, uint32_t n, uint32_t k);
 
+/* The expert-routed mat-vec of a fused prologue's vector (MoE decode):
+ * for each token t, x'_t is made from its rows of x and aux (k values
+ * each, starting at t * x_stride) and g as mlxc_qmatmul_fused makes x',
+ * then y[t, j, :] = round(x'_t . W_{ids[t, j]}^T) as mlxc_qmatmul_experts
+ * multiplies (an id >= experts gives a zero row).  x_stride >= k lets x and
+ * aux be the two halves of stacked [gate | up] rows: x the whole rows,
+ * aux a view starting k values on, x_stride 2k, f->pro
+ * MLXC_QMM_PRO_SILU_MUL (a MoE layer's down projection after its stacked
+ * gate/up product, without mlxc_swiglu between).  x and aux hold at least
+ * (tokens - 1) * x_stride + k values, g (k); all bf16, as y (tokens, topk,
+ * n); y overlaps none of them.  f->epi must be MLXC_QMM_EPI_STORE and f->act
+ * MLXC_QMM_ACT_EXACT; tokens * topk at most 65535.  The formats of
+ * mlxc_qmatmul_fused but Q4_0 tiles, on CUDA fast where
+ * mlxc_qmatmul_fused_fast says so for (w, k).  On the CPU each row equals
+ * the prologue's op (rms_norm, silu_mul) followed by
+ * mlxc_qmatmul_experts bit for bit. */
+MLXC_API mlxc_status mlxc_qmatmul_experts_fused(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buffer *aux,
+                                                const mlxc_buffer *g, const mlxc_qmm_weight *w, const mlxc_buffer *ids,
+                                                mlxc_buffer *y, uint32_t tokens, uint32_t topk, uint32_t experts,
+                                                uint32_t n, uint32_t k, uint32_t x_stride, const mlxc_qmm_fuse *f);
+
 /* Expert-grouped mat-mat (MoE prefill): the result of
  * mlxc_qmatmul_experts, computed expert by expert so that each weight row
  * is read once per tile of the expert's slots rather than once per slot.

@@ -201,6 +201,19 @@ typedef struct mlxc_p_qmoe {
     uint32_t       topk, experts;
 } mlxc_p_qmoe;
 
+/* qmoef_F_bf16_bf16(x, aux, g, w, scales, biases, ids, y, mlxc_p_qmoef):
+ * the expert-routed form of qmvf.  Pair s = t * topk + j (v.q.m = 1; the
+ * grid's y is the pair on CUDA) multiplies x'_t, made by v's prologue from
+ * x + t * x_stride (and aux + t * x_stride, g), by expert ids[s]'s rows
+ * (v.q.n of them, from row ids[s] * v.q.n of the stacked weight) into
+ * y + s * v.q.n; an id >= experts gives a zero row.  v.epi is STORE and
+ * v.act EXACT. */
+typedef struct mlxc_p_qmoef {
+    mlxc_p_qmvf v;
+    uint32_t    topk, experts, x_stride;
+    uint32_t    pairs;        /* tokens * topk */
+} mlxc_p_qmoef;
+
 /* qmoeg_F_X_Y(x, w, scales, biases, offsets, perm, y, mlxc_p_qmoe): the
  * expert-grouped mat-mat (MoE prefill).  offsets (experts + 1) and perm
  * (q.m = tokens * topk slots) as mlxc_moe_group makes them: slots

@@ -425,18 +425,20 @@ static mlxc_status experts_mm(mlxc_encoder *enc, const mlxc_buffer *x, const llm
 }
 
 /* Layer l's mixture of experts on the m normed rows of xb, into xb2 (as
- * a dense MLP leaves its output), or with `add` straight into the
- * residual x: the router's logits, each token's top k experts and weights
+ * a dense MLP leaves its output), or in the fused decode step (`fused`)
+ * straight into the residual x: the router's logits, each token's top k experts and weights
  * (mlxc_moe_route), every chosen expert's SwiGLU on its token, and the
  * weighted sum (mlxc_moe_combine).  Gate and up are one product where the
- * loader stacked them (exp_gate_up, then mlxc_swiglu), else two.  A chunk
+ * loader stacked them (exp_gate_up, then mlxc_swiglu, or in the fused
+ * step the down projection's own prologue where its format allows:
+ * mlxc_qmatmul_experts_fused), else two.  A chunk
  * of more than LLM_QMV_ROWS tokens runs the experts grouped
  * (mlxc_moe_group), each expert's rows read once per tile of its tokens;
  * fewer run them one slot at a time.  The down projection's slots are its
  * own tokens (one expert each), so the grouping serves both.  Qwen2-MoE
  * adds a shared expert that every token takes, weighted by the sigmoid of
  * its own gate. */
-static mlxc_status moe_block(fw *f, mlxc_encoder *enc, int l, uint32_t m, bool add) {
+static mlxc_status moe_block(fw *f, mlxc_encoder *enc, int l, uint32_t m, bool fused) {
     mlxc_context *c = f->ctx;
     mlxc_model *M = f->m;
     const llm_layer *L = &M->layers[l];
@@ -457,10 +459,21 @@ static mlxc_status moe_block(fw *f, mlxc_encoder *enc, int l, uint32_t m, bool a
         perm = view(f, c->moe_perm, 0, 1, slots, 0, 0);
         TRY(mlxc_moe_group(enc, ids, view(f, c->moe_counts, 0, 1, E, 0, 0), offsets, perm, m, k, E));
     }
+    bool down_done = false;
     if (L->exp_gate_up.w) {
         mlxc_buffer *gu = view(f, c->moe_up, 0, 2, slots, 2 * eff, 0);
         TRY(experts_mm(enc, xb, &L->exp_gate_up, ids, offsets, perm, gu, m, k, E, 2 * eff, dim));
-        TRY(mlxc_swiglu(enc, gu, gate, slots, eff));
+        if (fused && L->fuse_exp_down) {
+            /* down reads the [gate | up] rows through silu_mul itself */
+            const mlxc_qmm_fuse glu = {.pro = MLXC_QMM_PRO_SILU_MUL};
+            const mlxc_qmm_weight qd = llm_qmm(&L->exp_down);
+            TRY(mlxc_qmatmul_experts_fused(enc, gu, view(f, c->moe_up, eff, 1, (int64_t)slots * 2 * eff - eff, 0, 0),
+                                           NULL, &qd, view(f, c->moe_ids, 0, 2, slots, 1, 0), eo, slots, 1, E, dim,
+                                           eff, 2 * eff, &glu));
+            down_done = true;
+        } else {
+            TRY(mlxc_swiglu(enc, gu, gate, slots, eff));
+        }
     } else {
         mlxc_buffer *up = view(f, c->moe_up, 0, 2, slots, eff, 0);
         TRY(experts_mm(enc, xb, &L->exp_gate, ids, offsets, perm, gate, m, k, E, eff, dim));
@@ -468,8 +481,9 @@ static mlxc_status moe_block(fw *f, mlxc_encoder *enc, int l, uint32_t m, bool a
         TRY(mlxc_silu_mul(enc, gate, up, gate));
     }
     /* the down projection: slot s is its own token (k = 1) */
-    TRY(experts_mm(enc, gate, &L->exp_down, view(f, c->moe_ids, 0, 2, slots, 1, 0), offsets, perm, eo, slots, 1, E,
-                   dim, eff));
+    if (!down_done)
+        TRY(experts_mm(enc, gate, &L->exp_down, view(f, c->moe_ids, 0, 2, slots, 1, 0), offsets, perm, eo, slots, 1,
+                       E, dim, eff));
     mlxc_buffer *shared = NULL, *sgate = NULL;
     if (M->shared_ff) {
         /* Qwen2-MoE's shared expert on every token, its gate's logit the
@@ -484,8 +498,8 @@ static mlxc_status moe_block(fw *f, mlxc_encoder *enc, int l, uint32_t m, bool a
         TRY(linear(f, enc, sg, &L->sh_down, shared, m));
         TRY(linear(f, enc, xb, &L->sh_router, view(f, c->sh_logit, 0, 2, m, 1, 0), m));
     }
-    mlxc_buffer *x = add ? view(f, c->x, 0, 2, m, dim, 0) : NULL;
-    return mlxc_moe_combine(enc, eo, w, shared, sgate, x, add ? x : view(f, c->xb2, 0, 2, m, dim, 0), m, k, dim);
+    mlxc_buffer *x = fused ? view(f, c->x, 0, 2, m, dim, 0) : NULL;
+    return mlxc_moe_combine(enc, eo, w, shared, sgate, x, fused ? x : view(f, c->xb2, 0, 2, m, dim, 0), m, k, dim);
 }
 
 /* gu_done: the stacked gate/up row is already in ctx->gu; down_add: the

@@ -70,6 +70,10 @@ typedef struct llm_layer {
      * launch of width 2 expert_ff computes both and mlxc_swiglu takes the
      * rows; exp_gate and exp_up are then empty (w NULL) */
     llm_weight   exp_gate_up;
+    bool         fuse_exp_down;   /* with exp_gate_up and bf16 activations:
+                                   * the fused step's down projection takes
+                                   * silu_mul as its prologue
+                                   * (mlxc_qmatmul_experts_fused) */
     /* Qwen2-MoE's shared expert, a SwiGLU MLP of width shared_ff every
      * token takes, scaled by sigmoid(shared_gate . x) (w NULL: none) */
     llm_weight   sh_gate, sh_up, sh_down, sh_router;

@@ -1145,6 +1145,7 @@ static mlxc_status bind_all(binder *b) {
         L->fuse_wo = fusable(m, &L->wo);
         L->fuse_gate_up = fusable(m, &L->w_gate_up);
         L->fuse_down = L->w_gate_up.w && fusable(m, &L->w_down);
+        L->fuse_exp_down = L->exp_gate_up.w && m->act == MLXC_BF16 && fusable(m, &L->exp_down);
         if ((L->q_norm != NULL) != (L->k_norm != NULL))
             return mlxc_set_error(MLXC_ERR_NOT_FOUND, "model: layer %d has only one of the q/k norms", l);
         if (m->rope_mode == MLXC_ROPE_NORM && L->q_norm)

@@ -591,6 +591,103 @@ mlxc_status mlxc_qmatmul_experts(mlxc_encoder *enc, const mlxc_buffer *x, const 
     return qmoe_dispatch(enc, op, name, x, w, idx, 1, y, &mp, groups, 1, MLXC_QMV_THREADS, 0);
 }
 
+mlxc_status mlxc_qmatmul_experts_fused(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buffer *aux,
+                                       const mlxc_buffer *g, const mlxc_qmm_weight *w, const mlxc_buffer *ids,
+                                       mlxc_buffer *y, uint32_t tokens, uint32_t topk, uint32_t experts, uint32_t n,
+                                       uint32_t k, uint32_t x_stride, const mlxc_qmm_fuse *f) {
+    static const char op[] = "mlxc_qmatmul_experts_fused";
+    MLXC_CHECK_ARG(enc && x && w && ids && y && f, "mlxc_qmatmul_experts_fused: NULL argument");
+    MLXC_CHECK_ARG(tokens >= 1 && topk >= 1 && experts >= 1 && n >= 1 && k >= 1 && k <= INT32_MAX &&
+                       (uint64_t)tokens * topk <= 65535 && (uint64_t)experts * n <= INT32_MAX && x_stride >= k &&
+                       x_stride <= INT32_MAX,
+                   "%s: tokens = %u, topk = %u, experts = %u, n = %u, k = %u, x_stride = %u (each >= 1, tokens * "
+                   "topk at most 65535, experts * n at most 2^31 - 1, k <= x_stride <= 2^31 - 1)",
+                   op, tokens, topk, experts, n, k, x_stride);
+    MLXC_CHECK_ARG(f->pro == MLXC_QMM_PRO_NONE || f->pro == MLXC_QMM_PRO_RMS_NORM || f->pro == MLXC_QMM_PRO_SILU_MUL,
+                   "%s: unknown prologue %d", op, (int)f->pro);
+    MLXC_CHECK_ARG(f->epi == MLXC_QMM_EPI_STORE, "%s: the epilogue must be MLXC_QMM_EPI_STORE", op);
+    MLXC_CHECK_ARG(f->act == MLXC_QMM_ACT_EXACT, "%s: the activations must be MLXC_QMM_ACT_EXACT", op);
+    MLXC_CHECK_ARG(f->pro != MLXC_QMM_PRO_RMS_NORM || (g && !aux), "%s: RMS_NORM takes g and no aux", op);
+    MLXC_CHECK_ARG(f->pro != MLXC_QMM_PRO_SILU_MUL || (aux && !g), "%s: SILU_MUL takes aux and no g", op);
+    MLXC_CHECK_ARG(f->pro != MLXC_QMM_PRO_NONE || (!aux && !g), "%s: NONE takes neither aux nor g", op);
+    MLXC_CHECK_ARG(isfinite(f->eps) && f->eps >= 0.0f, "%s: eps %g (finite, >= 0)", op, (double)f->eps);
+    mlxc_status s = mlxc_qmatmul_fused_supported(w);
+    if (s) return s;
+    const uint32_t pairs = tokens * topk;
+    mlxc_p_qmoef mp = {.v = {.q = {.m = 1, .n = n, .k = k}, .pro = (uint32_t)f->pro, .epi = MLXC_QMVF_STORE,
+                             .eps = f->eps, .act = MLXC_QMVF_ACT_EXACT},
+                       .topk = topk, .experts = experts, .x_stride = x_stride, .pairs = pairs};
+    if ((s = qmm_check_weight(w, experts * n, k, false, &mp.v.q))) return s;
+    mp.v.q.n = n; /* the rows of one expert; the check covered all of them */
+    if (mp.v.q.format == MLXC_QMMF_Q4_0T)
+        return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "%s: Q4_0 tiles are not an expert form", op);
+    /* x and aux: token t's k values from t * x_stride on; g: k values */
+    const uint64_t span = (uint64_t)(tokens - 1) * x_stride + k;
+    const mlxc_buffer *vecs[3] = {x, aux, g};
+    static const char *const vname[3] = {"x", "aux", "g"};
+    for (int i = 0; i < 3; i++) {
+        if (!vecs[i]) continue;
+        if ((s = ops_check_dtype(op, vname[i], vecs[i], MLXC_BF16))) return s;
+        const uint64_t want = i == 2 ? k : span;
+        if ((uint64_t)mlxc_buffer_elements(vecs[i]) < want || vecs[i]->offset % 2)
+            return mlxc_set_error(MLXC_ERR_SHAPE, "%s: %s has %lld elements at byte offset %zu (want %llu or more, "
+                                  "2-byte aligned)", op, vname[i], (long long)mlxc_buffer_elements(vecs[i]),
+                                  vecs[i]->offset, (unsigned long long)want);
+        if (ops_overlap(y, vecs[i])) return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "%s: y overlaps %s", op, vname[i]);
+    }
+    if ((s = ops_check_dtype(op, "y", y, MLXC_BF16)) ||
+        (s = qmm_check_view("y (tokens, topk, n)", y, (uint64_t)pairs * n, true, 2)) ||
+        (s = qmoe_check_index(op, "ids (tokens, topk)", ids, pairs, y)))
+        return s;
+    if (qmm_overlaps_weight(y, w)) return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "%s: y overlaps the weight", op);
+
+    mlxc_device *dev = mlxc_encoder_device(enc);
+    char fmt[16], name[48];
+    const char *kname = NULL;
+    qmm_code(w->format, &kname);
+    if (mp.v.q.format == MLXC_QMMF_AFFINE) snprintf(fmt, sizeof fmt, "affine%u", mp.v.q.bits);
+    else snprintf(fmt, sizeof fmt, "%s", kname);
+    snprintf(name, sizeof name, "qmoef_%s_bf16_bf16", fmt);
+    uint64_t gx;
+    uint32_t gy = 1, block = 1, shared = 0;
+    if (ops_is_cpu(dev)) {
+        gx = ops_cpu_tile_groups(dev, (uint64_t)pairs * ((n + MLXC_CPU_QMM_NT - 1) / MLXC_CPU_QMM_NT));
+    } else {
+        /* qmvf's ring a pair, grid.y the pair: the pairs share the blocks
+         * that fit at once (MLXC_QMVF_BLOCKS an SM), at least one a pair */
+        const uint32_t es = mp.v.q.sdtype == MLXC_QS_F32 ? 4 : 2;
+        const uint32_t ring = mlxc_qmvf_smem_bytes(mp.v.q.format, mp.v.q.bits, k, mp.v.q.group, es);
+        uint64_t all = (uint64_t)-1;
+        gx = (n + MLXC_QMVT_ROWS - 1) / MLXC_QMVT_ROWS;
+        gy = pairs;
+        block = 32 * MLXC_QMVT_WARPS;
+        shared = qmv_ring_launch(dev, ring, MLXC_QMVF_BLOCKS, &all);
+        if (shared) {
+            const uint64_t share = all / pairs ? all / pairs : 1;
+            if (gx > share) gx = share;
+        }
+    }
+    if (gx > INT32_MAX) gx = INT32_MAX;
+    const mlxc_kernel *kern = NULL;
+    if ((s = mlxc_kernel_get(dev, name, &kern))) return s;
+    const mlxc_buffer *sc = w->scales ? w->scales : w->data, *bi = w->biases ? w->biases : sc;
+    const mlxc_buffer *ax = aux ? aux : x, *gv = g ? g : x;
+    const mlxc_buffer *all_b[8] = {x, ax, gv, w->data, sc, bi, ids, y};
+    for (int i = 0; i < 8; i++)
+        if (mlxc_buffer_device(all_b[i]) != dev)
+            return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "%s: a buffer lives on another device than the encoder",
+                                  op);
+    mlxc_arg args[9] = {mlxc_arg_buffer(x),  mlxc_arg_buffer(ax),  mlxc_arg_buffer(gv),
+                        mlxc_arg_buffer(w->data), mlxc_arg_buffer(sc), mlxc_arg_buffer(bi),
+                        mlxc_arg_buffer(ids), mlxc_arg_buffer(y),  mlxc_arg_bytes(&mp, sizeof mp)};
+    const mlxc_buffer *reads[7] = {x, ax, gv, w->data, sc, bi, ids}, *writes[1] = {y};
+    mlxc_dispatch d = {.kernel = kern, .args = args, .nargs = 9, .grid = {(uint32_t)gx, gy, 1},
+                       .block = {block, 1, 1}, .shared_bytes = shared, .reads = reads, .nreads = 7,
+                       .writes = writes, .nwrites = 1};
+    if ((s = mlxc_encoder_set_op_kind(enc, MLXC_OP_MATMUL))) return s;
+    return mlxc_encoder_dispatch_tracked(enc, &d);
+}
+
 mlxc_status mlxc_qmatmul_grouped(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_qmm_weight *w,
                                  const mlxc_buffer *offsets, const mlxc_buffer *perm, mlxc_buffer *y, uint32_t tokens,
                                  uint32_t topk, uint32_t experts, uint32_t n, uint32_t k) {

@@ -731,26 +731,11 @@ static void qc_q8_act(float *xf, uint32_t k) {
     }
 }
 
-/* The fused decode mat-vec (mlxc_p_qmvf): x' made with the formulas of
- * the CPU rms_norm and silu_mul (so it equals what those ops store), then
- * each row summed as qc_run sums it, then the epilogue.  A group owns
- * tiles of MLXC_CPU_QMM_NT rows and makes x' itself. */
-static void qc_vf(const mlxc_cpu_launch *l) {
-    const uint16_t *x = l->args[0], *aux = l->args[1], *g = l->args[2];
-    const uint8_t *w = l->args[3];
-    const void *scales = l->args[4], *biases = l->args[5];
-    uint16_t *y = l->args[6];
-    const mlxc_p_qmvf *vp = l->args[7];
-    const mlxc_p_qmatmul *p = &vp->q;
-    const uint32_t n = p->n, k = p->k, NT = MLXC_CPU_QMM_NT, KB = MLXC_CPU_QMM_KB;
-    uint64_t t0, t1;
-    mlxc_cpu_slice(l, (n + NT - 1) / NT, &t0, &t1);
-    if (t0 >= t1) return;
-    float *xf = malloc(((size_t)k + KB) * sizeof(float)), *wf = xf + k;
-    if (!xf) {
-        *l->fault = 1;
-        return;
-    }
+/* x' of the fused mat-vec (k values into xf) with the formulas of the CPU
+ * rms_norm and silu_mul, so it equals what those ops store; then, for
+ * int8 activations, quantized as the GPU multiplies it. */
+static void qc_vf_prologue(const mlxc_p_qmvf *vp, const uint16_t *x, const uint16_t *aux, const uint16_t *g,
+                           uint32_t k, float *xf) {
     if (vp->pro == MLXC_QMVF_RMS_NORM) {
         const float inv = 1.0f / sqrtf(ops_sum_sq(OPS_BF16, x, k) / (float)k + vp->eps);
         for (uint32_t i = 0; i < k; i++)
@@ -773,12 +758,74 @@ static void qc_vf(const mlxc_cpu_launch *l) {
         for (uint32_t i = 0; i < k; i++) xf[i] = ops_ld(OPS_BF16, x, i);
     }
     if (vp->act == MLXC_QMVF_ACT_Q8) qc_q8_act(xf, k);
+}
+
+/* The fused decode mat-vec (mlxc_p_qmvf): x' (qc_vf_prologue), then each
+ * row summed as qc_run sums it, then the epilogue.  A group owns tiles of
+ * MLXC_CPU_QMM_NT rows and makes x' itself. */
+static void qc_vf(const mlxc_cpu_launch *l) {
+    const uint16_t *x = l->args[0], *aux = l->args[1], *g = l->args[2];
+    const uint8_t *w = l->args[3];
+    const void *scales = l->args[4], *biases = l->args[5];
+    uint16_t *y = l->args[6];
+    const mlxc_p_qmvf *vp = l->args[7];
+    const mlxc_p_qmatmul *p = &vp->q;
+    const uint32_t n = p->n, k = p->k, NT = MLXC_CPU_QMM_NT, KB = MLXC_CPU_QMM_KB;
+    uint64_t t0, t1;
+    mlxc_cpu_slice(l, (n + NT - 1) / NT, &t0, &t1);
+    if (t0 >= t1) return;
+    float *xf = malloc(((size_t)k + KB) * sizeof(float)), *wf = xf + k;
+    if (!xf) {
+        *l->fault = 1;
+        return;
+    }
+    qc_vf_prologue(vp, x, aux, g, k, xf);
     for (uint64_t t = t0; t < t1; t++) {
         const uint32_t c0 = (uint32_t)t * NT, nr = n - c0 < NT ? n - c0 : NT;
         for (uint32_t r = 0; r < nr; r++) {
             float v = qc_round_bf16(qc_row_dot(p, w, scales, biases, c0 + r, xf, wf));
             if (vp->epi == MLXC_QMVF_ADD) v += mlxc_half_bf16_to_f32(y[c0 + r]);
             y[c0 + r] = mlxc_half_f32_to_bf16(v);
+        }
+    }
+    free(xf);
+}
+
+/* The expert-routed fused mat-vec (mlxc_p_qmoef): a group owns runs of
+ * (pair, tile of NT rows), makes x' of a pair's token when the token
+ * changes, and sums each row of the pair's expert as qc_moe does (the
+ * same bits as the prologue's op, then mlxc_qmatmul_experts). */
+static void qc_moef(const mlxc_cpu_launch *l) {
+    const uint16_t *x = l->args[0], *aux = l->args[1], *g = l->args[2];
+    const uint8_t *w = l->args[3];
+    const void *scales = l->args[4], *biases = l->args[5];
+    const uint32_t *ids = l->args[6];
+    uint16_t *y = l->args[7];
+    const mlxc_p_qmoef *mp = l->args[8];
+    const mlxc_p_qmvf *vp = &mp->v;
+    const mlxc_p_qmatmul *p = &vp->q;
+    const uint32_t n = p->n, k = p->k, NT = MLXC_CPU_QMM_NT, KB = MLXC_CPU_QMM_KB;
+    const uint64_t ntn = (n + NT - 1) / NT;
+    uint64_t t0, t1;
+    mlxc_cpu_slice(l, (uint64_t)mp->pairs * ntn, &t0, &t1);
+    if (t0 >= t1) return;
+    float *xf = malloc(((size_t)k + KB) * sizeof(float)), *wf = xf + k;
+    if (!xf) {
+        *l->fault = 1;
+        return;
+    }
+    uint32_t have = UINT32_MAX; /* the token x' holds */
+    for (uint64_t t = t0; t < t1; t++) {
+        const uint32_t pair = (uint32_t)(t / ntn), c0 = (uint32_t)(t % ntn) * NT, nr = n - c0 < NT ? n - c0 : NT;
+        const uint32_t e = ids[pair], tok = pair / mp->topk;
+        if (e < mp->experts && tok != have) {
+            const uint64_t at = (uint64_t)tok * mp->x_stride;
+            qc_vf_prologue(vp, x + at, aux + at, g, k, xf);
+            have = tok;
+        }
+        for (uint32_t r = 0; r < nr; r++) {
+            const float v = e < mp->experts ? qc_row_dot(p, w, scales, biases, e * n + c0 + r, xf, wf) : 0.0f;
+            y[(uint64_t)pair * n + c0 + r] = mlxc_half_f32_to_bf16(v);
         }
     }
     free(xf);

@@ -2539,6 +2539,35 @@ __device__ __forceinline__ void qmvf(const uint16_t *__restrict__ x, const uint1
     }
 }
 
+/* The expert-routed fused mat-vec (qmoef, params_qmatmul.h): grid.y is
+ * the (token, expert) pair, and the pair's grid.x blocks run qmvf on its
+ * token's rows of x and aux and its expert's rows, as qmoet runs qmvt.
+ * The entry waits first: the ids are the routing's, so the weights cannot
+ * be requested before it. */
+template <int F, int B>
+__device__ __forceinline__ void qmoef(const uint16_t *__restrict__ x, const uint16_t *__restrict__ aux,
+                                      const uint16_t *__restrict__ g, const uint8_t *__restrict__ w,
+                                      const void *__restrict__ scales, const void *__restrict__ biases,
+                                      const uint32_t *__restrict__ ids, uint16_t *__restrict__ y,
+                                      const mlxc_p_qmoef &mp) {
+    const mlxc_p_qmatmul &p = mp.v.q;
+    const uint32_t pair = blockIdx.y, e = ids[pair];
+    uint16_t *yp = y + (uint64_t)pair * p.n;
+    if (e >= mp.experts) {
+        for (uint64_t r = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x; r < p.n; r += (uint64_t)gridDim.x * blockDim.x)
+            sty(yp, r, 0.0f);
+        return;
+    }
+    const uint64_t row0 = (uint64_t)e * p.n, xo = (uint64_t)(pair / mp.topk) * mp.x_stride;
+    const void *se = scales, *be = biases;
+    if (F == MLXC_QMMF_AFFINE) {
+        const uint64_t off = row0 * (p.k / p.group) * (p.sdtype == MLXC_QS_F32 ? 4 : 2);
+        se = (const uint8_t *)scales + off;
+        be = (const uint8_t *)biases + off;
+    }
+    qmvf<F, B>(x + xo, aux + xo, g, w + row0 * p.row_bytes, se, be, yp, mp.v);
+}
+
 /* ---------------------------------------------------------------------------
  * qmvf_q4_0t: the fused mat-vec of Q4_0 tiles (MLXC_Q4T_*, quant_blocks.h).
  *
@@ -2749,6 +2778,14 @@ QMV_RING_FORMATS(QMVT_XY)
         mlxc_qmm::qmvf<F, B>(x, aux, g, w, scales, biases, y, p);                                                    \
     }
 QMV_RING_FORMATS(QMVF_ENTRY)
+#define QMOEF_ENTRY(NAME, F, B)                                                                                       \
+    extern "C" __global__ void __launch_bounds__(MLXC_QMVT_THREADS, MLXC_QMVF_BLOCKS)                          \
+        qmoef_##NAME##_bf16_bf16(const uint16_t *x, const uint16_t *aux, const uint16_t *g, const uint8_t *w,        \
+                                 const void *scales, const void *biases, const uint32_t *ids, uint16_t *y,            \
+                                 mlxc_p_qmoef p) { MLXC_PDL_WAIT();                                                  \
+        mlxc_qmm::qmoef<F, B>(x, aux, g, w, scales, biases, ids, y, p);                                              \
+    }
+QMV_RING_FORMATS(QMOEF_ENTRY)
 /* Q4_0 tiles: the tile walk where the launch suits it (the front-end's),
  * else qmvf's generic body. */
 extern "C" __global__ void __launch_bounds__(32 * MLXC_Q4T_WARPS)
