@@ -1958,6 +1958,27 @@ __device__ __forceinline__ void qmoe(const X *__restrict__ x, const uint8_t *__r
     }
 }
 
+/* The (token, expert) pair of this block (grid.y) in qmoet and qmoef: for
+ * an id past the experts its y row (n values at yp) is zeroed and the
+ * result false; else the expert's first row of the stacked weight and its
+ * scales and biases (MLX affine; the block formats carry theirs). */
+template <int F, typename Y>
+__device__ __forceinline__ bool qmoe_pair(uint32_t e, Y *yp, const mlxc_p_qmatmul &p, uint32_t experts,
+                                          const void *&se, const void *&be, uint64_t &row0) {
+    if (e >= experts) {
+        for (uint64_t r = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x; r < p.n; r += (uint64_t)gridDim.x * blockDim.x)
+            sty(yp, r, 0.0f);
+        return false;
+    }
+    row0 = (uint64_t)e * p.n;
+    if (F == MLXC_QMMF_AFFINE) {
+        const uint64_t off = row0 * (p.k / p.group) * (p.sdtype == MLXC_QS_F32 ? 4 : 2);
+        se = (const uint8_t *)se + off;
+        be = (const uint8_t *)be + off;
+    }
+    return true;
+}
+
 /* Expert-routed mat-vec through the tensor-core mat-vec (qmoet, the
  * formats with a ring): grid.y is the (token, expert) pair, and the pair's
  * grid.x blocks run qmvt over its expert's n rows, which start at row
@@ -1972,20 +1993,11 @@ __device__ __forceinline__ void qmoet(const X *__restrict__ x, const uint8_t *__
     MLXC_PDL_WAIT();
     mlxc_p_qmatmul p = mp.q;
     p.m = 1;
-    const uint32_t pair = blockIdx.y, e = ids[pair];
+    const uint32_t pair = blockIdx.y;
     Y *yp = y + (uint64_t)pair * p.n;
-    if (e >= mp.experts) {
-        for (uint64_t r = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x; r < p.n; r += (uint64_t)gridDim.x * blockDim.x)
-            sty(yp, r, 0.0f);
-        return;
-    }
-    const uint64_t row0 = (uint64_t)e * p.n;
     const void *se = scales, *be = biases;
-    if (F == MLXC_QMMF_AFFINE) {
-        const uint64_t off = row0 * (p.k / p.group) * (p.sdtype == MLXC_QS_F32 ? 4 : 2);
-        se = (const uint8_t *)scales + off;
-        be = (const uint8_t *)biases + off;
-    }
+    uint64_t row0;
+    if (!qmoe_pair<F>(ids[pair], yp, p, mp.experts, se, be, row0)) return;
     qmvt<F, B>(x + (uint64_t)(pair / mp.topk) * p.k, w + row0 * p.row_bytes, se, be, yp, p);
 }
 
@@ -2551,20 +2563,12 @@ __device__ __forceinline__ void qmoef(const uint16_t *__restrict__ x, const uint
                                       const uint32_t *__restrict__ ids, uint16_t *__restrict__ y,
                                       const mlxc_p_qmoef &mp) {
     const mlxc_p_qmatmul &p = mp.v.q;
-    const uint32_t pair = blockIdx.y, e = ids[pair];
+    const uint32_t pair = blockIdx.y;
     uint16_t *yp = y + (uint64_t)pair * p.n;
-    if (e >= mp.experts) {
-        for (uint64_t r = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x; r < p.n; r += (uint64_t)gridDim.x * blockDim.x)
-            sty(yp, r, 0.0f);
-        return;
-    }
-    const uint64_t row0 = (uint64_t)e * p.n, xo = (uint64_t)(pair / mp.topk) * mp.x_stride;
     const void *se = scales, *be = biases;
-    if (F == MLXC_QMMF_AFFINE) {
-        const uint64_t off = row0 * (p.k / p.group) * (p.sdtype == MLXC_QS_F32 ? 4 : 2);
-        se = (const uint8_t *)scales + off;
-        be = (const uint8_t *)biases + off;
-    }
+    uint64_t row0;
+    if (!qmoe_pair<F>(ids[pair], yp, p, mp.experts, se, be, row0)) return;
+    const uint64_t xo = (uint64_t)(pair / mp.topk) * mp.x_stride;
     qmvf<F, B>(x + xo, aux + xo, g, w + row0 * p.row_bytes, se, be, yp, mp.v);
 }
 
