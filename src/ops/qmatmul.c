@@ -165,6 +165,27 @@ static mlxc_status qmm_check_weight(const mlxc_qmm_weight *w, uint32_t n, uint32
     return qmm_check_view("the scales (n, k / group)", w->scales, ng, true, 1);
 }
 
+/* The format part of a kernel name (affine4, q4_0, ...) of w, whose
+ * parameters qmm_check_weight put in p, into fmt. */
+static void qmm_kernel_fmt(const mlxc_qmm_weight *w, const mlxc_p_qmatmul *p, char *fmt, size_t n) {
+    const char *kname = NULL;
+    qmm_code(w->format, &kname);
+    if (p->format == MLXC_QMMF_AFFINE) snprintf(fmt, n, "affine%u", p->bits);
+    else snprintf(fmt, n, "%s", kname);
+}
+
+/* The prologue of a fused mat-vec and the vectors it takes: aux for
+ * SILU_MUL, g for RMS_NORM, neither for NONE; a finite eps >= 0. */
+static mlxc_status qmm_check_fuse(const char *op, const mlxc_buffer *aux, const mlxc_buffer *g, const mlxc_qmm_fuse *f) {
+    MLXC_CHECK_ARG(f->pro == MLXC_QMM_PRO_NONE || f->pro == MLXC_QMM_PRO_RMS_NORM || f->pro == MLXC_QMM_PRO_SILU_MUL,
+                   "%s: unknown prologue %d", op, (int)f->pro);
+    MLXC_CHECK_ARG(f->pro != MLXC_QMM_PRO_RMS_NORM || (g && !aux), "%s: RMS_NORM takes g and no aux", op);
+    MLXC_CHECK_ARG(f->pro != MLXC_QMM_PRO_SILU_MUL || (aux && !g), "%s: SILU_MUL takes aux and no g", op);
+    MLXC_CHECK_ARG(f->pro != MLXC_QMM_PRO_NONE || (!aux && !g), "%s: NONE takes neither aux nor g", op);
+    MLXC_CHECK_ARG(isfinite(f->eps) && f->eps >= 0.0f, "%s: eps %g (finite, >= 0)", op, (double)f->eps);
+    return MLXC_OK;
+}
+
 static bool qmm_overlaps_weight(const mlxc_buffer *y, const mlxc_qmm_weight *w) {
     return ops_overlap(y, w->data) || (w->scales && ops_overlap(y, w->scales)) ||
            (w->biases && ops_overlap(y, w->biases));
@@ -203,10 +224,7 @@ mlxc_status mlxc_qmatmul(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_qmm
     mlxc_device *dev = mlxc_encoder_device(enc);
     const bool cpu = ops_is_cpu(dev), matvec = m <= MLXC_QMV_MAX_M;
     char fmt[16], name[48];
-    const char *kname = NULL;
-    qmm_code(w->format, &kname);
-    if (p.format == MLXC_QMMF_AFFINE) snprintf(fmt, sizeof fmt, "affine%u", p.bits);
-    else snprintf(fmt, sizeof fmt, "%s", kname);
+    qmm_kernel_fmt(w, &p, fmt, sizeof fmt);
     /* CUDA mat-vec: the tensor-core kernel where the format has one. */
     const bool tc = !cpu && matvec && mlxc_qmvt_has(p.format, p.bits);
     snprintf(name, sizeof name, "%s_%s_%s_%s", tc ? "qmvt" : matvec ? "qmv" : "qmm", fmt, ops_float_sfx(x->dtype),
@@ -323,18 +341,12 @@ mlxc_status mlxc_qmatmul_fused(mlxc_encoder *enc, const mlxc_buffer *x, const ml
     MLXC_CHECK_ARG(enc && x && w && y && f, "mlxc_qmatmul_fused: NULL argument");
     MLXC_CHECK_ARG(n >= 1 && k >= 1 && n <= INT32_MAX && k <= INT32_MAX,
                    "mlxc_qmatmul_fused: n = %u, k = %u (each 1 .. 2^31 - 1)", n, k);
-    MLXC_CHECK_ARG(f->pro == MLXC_QMM_PRO_NONE || f->pro == MLXC_QMM_PRO_RMS_NORM || f->pro == MLXC_QMM_PRO_SILU_MUL,
-                   "mlxc_qmatmul_fused: unknown prologue %d", (int)f->pro);
     MLXC_CHECK_ARG(f->epi == MLXC_QMM_EPI_STORE || f->epi == MLXC_QMM_EPI_ADD, "mlxc_qmatmul_fused: unknown epilogue %d",
                    (int)f->epi);
-    MLXC_CHECK_ARG(f->pro != MLXC_QMM_PRO_RMS_NORM || (g && !aux), "mlxc_qmatmul_fused: RMS_NORM takes g and no aux");
-    MLXC_CHECK_ARG(f->pro != MLXC_QMM_PRO_SILU_MUL || (aux && !g), "mlxc_qmatmul_fused: SILU_MUL takes aux and no g");
-    MLXC_CHECK_ARG(f->pro != MLXC_QMM_PRO_NONE || (!aux && !g), "mlxc_qmatmul_fused: NONE takes neither aux nor g");
-    MLXC_CHECK_ARG(isfinite(f->eps) && f->eps >= 0.0f, "mlxc_qmatmul_fused: eps %g (finite, >= 0)", (double)f->eps);
     MLXC_CHECK_ARG(f->act == MLXC_QMM_ACT_EXACT || f->act == MLXC_QMM_ACT_Q8, "mlxc_qmatmul_fused: unknown act %d",
                    (int)f->act);
-    mlxc_status s = mlxc_qmatmul_fused_supported(w);
-    if (s) return s;
+    mlxc_status s;
+    if ((s = qmm_check_fuse("mlxc_qmatmul_fused", aux, g, f)) || (s = mlxc_qmatmul_fused_supported(w))) return s;
     mlxc_p_qmvf vp = {.q = {.m = 1, .n = n, .k = k}, .pro = (uint32_t)f->pro, .epi = (uint32_t)f->epi, .eps = f->eps,
                       .act = f->act == MLXC_QMM_ACT_Q8 ? MLXC_QMVF_ACT_Q8 : MLXC_QMVF_ACT_EXACT};
     if ((s = qmm_check_weight(w, n, k, false, &vp.q))) return s;
@@ -355,10 +367,7 @@ mlxc_status mlxc_qmatmul_fused(mlxc_encoder *enc, const mlxc_buffer *x, const ml
     mlxc_device *dev = mlxc_encoder_device(enc);
     const bool cpu = ops_is_cpu(dev);
     char fmt[16], name[48];
-    const char *kname = NULL;
-    qmm_code(w->format, &kname);
-    if (vp.q.format == MLXC_QMMF_AFFINE) snprintf(fmt, sizeof fmt, "affine%u", vp.q.bits);
-    else snprintf(fmt, sizeof fmt, "%s", kname);
+    qmm_kernel_fmt(w, &vp.q, fmt, sizeof fmt);
     snprintf(name, sizeof name, "%s_%s_bf16_bf16", !cpu && vp.act == MLXC_QMVF_ACT_Q8 ? "qmvr" : "qmvf", fmt);
     uint64_t groups;
     uint32_t block, shared = 0;
@@ -454,10 +463,7 @@ mlxc_status mlxc_qembedding_gather(mlxc_encoder *enc, const mlxc_qmm_weight *tab
 
     mlxc_device *dev = mlxc_encoder_device(enc);
     char fmt[16], name[48];
-    const char *kname = NULL;
-    qmm_code(table->format, &kname);
-    if (g.q.format == MLXC_QMMF_AFFINE) snprintf(fmt, sizeof fmt, "affine%u", g.q.bits);
-    else snprintf(fmt, sizeof fmt, "%s", kname);
+    qmm_kernel_fmt(table, &g.q, fmt, sizeof fmt);
     snprintf(name, sizeof name, "qgather_%s_%s", fmt, ops_float_sfx(out->dtype));
     const uint64_t units = rows * (k / 8);
     uint32_t groups = ops_is_cpu(dev) ? ops_groups(dev, rows * k, 1u << 14) : ops_groups(dev, units, 256);
@@ -504,10 +510,7 @@ static mlxc_status qmoe_prepare(const char *op, const char *kop, const mlxc_buff
     if (ops_overlap(y, x) || qmm_overlaps_weight(y, w))
         return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "%s: y overlaps x or the weight", op);
     char fmt[16];
-    const char *kname = NULL;
-    qmm_code(w->format, &kname);
-    if (mp->q.format == MLXC_QMMF_AFFINE) snprintf(fmt, sizeof fmt, "affine%u", mp->q.bits);
-    else snprintf(fmt, sizeof fmt, "%s", kname);
+    qmm_kernel_fmt(w, &mp->q, fmt, sizeof fmt);
     snprintf(name, name_size, "%s_%s_%s_%s", kop, fmt, ops_float_sfx(x->dtype), ops_float_sfx(y->dtype));
     return MLXC_OK;
 }
@@ -603,16 +606,10 @@ mlxc_status mlxc_qmatmul_experts_fused(mlxc_encoder *enc, const mlxc_buffer *x, 
                    "%s: tokens = %u, topk = %u, experts = %u, n = %u, k = %u, x_stride = %u (each >= 1, tokens * "
                    "topk at most 65535, experts * n at most 2^31 - 1, k <= x_stride <= 2^31 - 1)",
                    op, tokens, topk, experts, n, k, x_stride);
-    MLXC_CHECK_ARG(f->pro == MLXC_QMM_PRO_NONE || f->pro == MLXC_QMM_PRO_RMS_NORM || f->pro == MLXC_QMM_PRO_SILU_MUL,
-                   "%s: unknown prologue %d", op, (int)f->pro);
     MLXC_CHECK_ARG(f->epi == MLXC_QMM_EPI_STORE, "%s: the epilogue must be MLXC_QMM_EPI_STORE", op);
     MLXC_CHECK_ARG(f->act == MLXC_QMM_ACT_EXACT, "%s: the activations must be MLXC_QMM_ACT_EXACT", op);
-    MLXC_CHECK_ARG(f->pro != MLXC_QMM_PRO_RMS_NORM || (g && !aux), "%s: RMS_NORM takes g and no aux", op);
-    MLXC_CHECK_ARG(f->pro != MLXC_QMM_PRO_SILU_MUL || (aux && !g), "%s: SILU_MUL takes aux and no g", op);
-    MLXC_CHECK_ARG(f->pro != MLXC_QMM_PRO_NONE || (!aux && !g), "%s: NONE takes neither aux nor g", op);
-    MLXC_CHECK_ARG(isfinite(f->eps) && f->eps >= 0.0f, "%s: eps %g (finite, >= 0)", op, (double)f->eps);
-    mlxc_status s = mlxc_qmatmul_fused_supported(w);
-    if (s) return s;
+    mlxc_status s;
+    if ((s = qmm_check_fuse(op, aux, g, f)) || (s = mlxc_qmatmul_fused_supported(w))) return s;
     const uint32_t pairs = tokens * topk;
     mlxc_p_qmoef mp = {.v = {.q = {.m = 1, .n = n, .k = k}, .pro = (uint32_t)f->pro, .epi = MLXC_QMVF_STORE,
                              .eps = f->eps, .act = MLXC_QMVF_ACT_EXACT},
@@ -643,10 +640,7 @@ mlxc_status mlxc_qmatmul_experts_fused(mlxc_encoder *enc, const mlxc_buffer *x, 
 
     mlxc_device *dev = mlxc_encoder_device(enc);
     char fmt[16], name[48];
-    const char *kname = NULL;
-    qmm_code(w->format, &kname);
-    if (mp.v.q.format == MLXC_QMMF_AFFINE) snprintf(fmt, sizeof fmt, "affine%u", mp.v.q.bits);
-    else snprintf(fmt, sizeof fmt, "%s", kname);
+    qmm_kernel_fmt(w, &mp.v.q, fmt, sizeof fmt);
     snprintf(name, sizeof name, "qmoef_%s_bf16_bf16", fmt);
     uint64_t gx;
     uint32_t gy = 1, block = 1, shared = 0;
