@@ -52,7 +52,8 @@ static const char k_usage[] =
     "  -o, --output FORMAT    md (llama-bench's table, default), json (one array), jsonl (one object a line)\n"
     "  --json                 the same as -o json\n"
     "  --profile FILE         instead of the tests: one decode token after a prompt\n"
-    "                         of the first -p length, every dispatch timed; writes\n"
+    "                         of the first -p length (with -n 0: that prompt's\n"
+    "                         prefill), every dispatch timed; writes\n"
     "                         its Perfetto trace to FILE and prints the time, the\n"
     "                         bytes each kernel names and the fraction of the copy\n"
     "                         bandwidth measured in the same run\n"
@@ -320,7 +321,7 @@ static int by_ns_desc(const void *a, const void *b) {
 
 /* The decode token's dispatches by kernel, then by op kind. */
 static void print_profile(const mlxc_profile_dispatch_entry *e, size_t n, double ceiling, long n_prompt,
-                          const char *backend, const char *path) {
+                          bool prefill, const char *backend, const char *path) {
     kern_sum *k = calloc(n ? n : 1, sizeof *k), *kinds = calloc(n ? n : 1, sizeof *kinds);
     size_t nk = 0, nkind = 0;
     uint64_t total = 0, bytes = 0;
@@ -342,8 +343,12 @@ static void print_profile(const mlxc_profile_dispatch_entry *e, size_t n, double
     }
     qsort(k, nk, sizeof *k, by_ns_desc);
     qsort(kinds, nkind, sizeof *kinds, by_ns_desc);
-    printf("one decode token after a %ld-token prompt on %s: %zu dispatches, %.1f us summed\n", n_prompt, backend, n,
-           (double)total * 1e-3);
+    if (prefill)
+        printf("the prefill of a %ld-token prompt on %s: %zu dispatches, %.1f us summed\n", n_prompt, backend, n,
+               (double)total * 1e-3);
+    else
+        printf("one decode token after a %ld-token prompt on %s: %zu dispatches, %.1f us summed\n", n_prompt, backend,
+               n, (double)total * 1e-3);
     printf("(each dispatch timed alone: profiling runs them one at a time, without the decode graph)\n");
     if (ceiling > 0) printf("copy bandwidth now: %.0f GB/s (256 MiB device copy, read + write)\n", ceiling * 1e-9);
     printf("MB: the bytes of the views a kernel names (reads + writes), an upper bound of what it moves\n\n");
@@ -366,14 +371,20 @@ static void print_profile(const mlxc_profile_dispatch_entry *e, size_t n, double
     free(kinds);
 }
 
-/* Warm up (the prompt and one token), then the profiled token. */
-static int bench_profile(mlxc_device *dev, mlxc_context *ctx, const int32_t *ids, long n_prompt, const char *path) {
+/* Warm up (the prompt and one token), then the profiled token, or with
+ * `prefill` the profiled prompt. */
+static int bench_profile(mlxc_device *dev, mlxc_context *ctx, const int32_t *ids, long n_prompt, bool prefill,
+                         const char *path) {
     double s;
     if (run_once(ctx, ids, 0, n_prompt, 0, &s, NULL, NULL) || mlxc_context_eval(ctx, ids + n_prompt, 1)) return 1;
     const double ceiling = copy_ceiling(dev);
+    if (prefill) mlxc_profile_reset();
     if (run_once(ctx, ids, 0, n_prompt, 0, &s, NULL, NULL)) return 1;
-    mlxc_profile_reset();
-    if (mlxc_context_eval(ctx, ids + n_prompt, 1)) return 1;
+    if (!prefill) {
+        mlxc_profile_reset();
+        if (mlxc_context_eval(ctx, ids + n_prompt, 1)) return 1;
+    }
+    const char *label = prefill ? "model.prefill" : "model.decode";
     size_t n = mlxc_profile_dispatch_entries(NULL, 0);
     mlxc_profile_dispatch_entry *e = malloc((n ? n : 1) * sizeof *e);
     if (!e) {
@@ -383,12 +394,13 @@ static int bench_profile(mlxc_device *dev, mlxc_context *ctx, const int32_t *ids
     n = mlxc_profile_dispatch_entries(e, n);
     size_t nd = 0;
     for (size_t i = 0; i < n; i++)
-        if (strcmp(e[i].cb_label, "model.decode") == 0) e[nd++] = e[i];
+        if (strcmp(e[i].cb_label, label) == 0) e[nd++] = e[i];
     if (mlxc_profile_write_trace(path)) {
         free(e);
         return 1;
     }
-    print_profile(e, nd, ceiling, n_prompt, mlxc_device_backend(dev) == MLXC_BACKEND_CUDA ? "CUDA" : "CPU", path);
+    print_profile(e, nd, ceiling, n_prompt, prefill, mlxc_device_backend(dev) == MLXC_BACKEND_CUDA ? "CUDA" : "CPU",
+                  path);
     free(e);
     return 0;
 }
@@ -518,7 +530,7 @@ int mlxc_cmd_bench(int argc, char **argv) {
     if (profile) cp.decode_graph = false, cp.n_ctx += 1;
     if (mlxc_context_create_ex(m, &cp, &ctx)) goto fail;
     if (profile) {
-        rc = bench_profile(dev, ctx, ids, max_p, profile);
+        rc = bench_profile(dev, ctx, ids, max_p, max_n == 0, profile);
         if (rc) goto fail;
         goto out;
     }
