@@ -142,6 +142,33 @@ static void par_lt_f16(void) {
     }
 }
 
+/* The f32 library GEMM (f32 compute, not TF32) resolves wherever the bf16
+ * one does and agrees with the CPU within the f32 bound: a MoE router's
+ * prefill shape (512 tokens, 128 experts, hidden 2048), a layer's, and
+ * small odd ones, y a view 16 bytes into its allocation. */
+static void par_lt_f32(void) {
+    const mlxc_kernel *kb = NULL, *kf = NULL;
+    if (mlxc_kernel_get(gpu, "gemm_lt_bf16_bf16_f32", &kb) != MLXC_OK) {
+        printf("  cuBLASLt not available (%s): the f32 GEMM runs our own kernel\n", mlxc_last_error());
+        return;
+    }
+    CHECK_OK(mlxc_kernel_get(gpu, "gemm_lt_f32_f32_f32", &kf));
+    static const struct { uint32_t m, n, k; } c[] = {{512, 128, 2048}, {512, 2048, 2048}, {77, 136, 72}, {9, 8, 8}};
+    for (size_t s = 0; s < sizeof c / sizeof *c; s++) {
+        const uint32_t m = c[s].m, n = c[s].n, k = c[s].k;
+        pair x = p_rand(MLXC_F32, (size_t)m * k), w = p_rand(MLXC_F32, (size_t)n * k);
+        pair whole = p_out(MLXC_F32, (size_t)m * n + 4);
+        pair y = {view_at(&whole.c, 4, (size_t)m * n), view_at(&whole.g, 4, (size_t)m * n)};
+        OT_RUN(cpu, mlxc_matmul(enc, x.c.b, w.c.b, y.c.b, m, n, k));
+        OT_RUN(gpu, mlxc_matmul(enc, x.g.b, w.g.b, y.g.b, m, n, k));
+        compare(&y, MLXC_F32, "w f32 x f32 y f32 (cuBLASLt)", m, n, k);
+        p_free(&x);
+        p_free(&w);
+        p_free(&y);
+        p_free(&whole);
+    }
+}
+
 /* y as a view one element into its allocation (the model layer's scratch
  * views are like that): the GEMM's pair stores must not assume an 8-byte
  * aligned row even where the index is even. */
@@ -341,6 +368,7 @@ int main(void) {
     RUN(par_own_gemm);
     RUN(par_lt);
     RUN(par_lt_f16);
+    RUN(par_lt_f32);
     RUN(par_gemm);
     RUN(par_matvec);
     RUN(par_view_offset);

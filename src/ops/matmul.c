@@ -57,11 +57,14 @@ mlxc_status mlxc_matmul(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buff
      * measured ahead of ours: bench/results/matmul-*.md) and the operands
      * are 16-byte aligned row by row, the alignment its plans assume.  So
      * do f16 GEMMs with an f32 y: cuBLASLt has no f16 x f16 -> bf16 GEMM
-     * with f32 compute, so f16 with a bf16 y stays on our plain kernel. */
+     * with f32 compute, so f16 with a bf16 y stays on our plain kernel;
+     * and f32 GEMMs (f32 compute, no TF32), which our plain kernel runs a
+     * thread an element. */
     const mlxc_kernel *kern = NULL;
     const bool lt_bf16 = w->dtype == MLXC_BF16 && x->dtype == MLXC_BF16;
     const bool lt_f16 = w->dtype == MLXC_F16 && x->dtype == MLXC_F16 && y->dtype == MLXC_F32;
-    if (!cpu && !matvec && (lt_bf16 || lt_f16) && k % 8 == 0 && n % 8 == 0 && x->offset % 16 == 0 &&
+    const bool lt_f32 = w->dtype == MLXC_F32 && x->dtype == MLXC_F32 && y->dtype == MLXC_F32;
+    if (!cpu && !matvec && (lt_bf16 || lt_f16 || lt_f32) && k % 8 == 0 && n % 8 == 0 && x->offset % 16 == 0 &&
         w->offset % 16 == 0 && y->offset % 16 == 0) {
         char lt[48];
         snprintf(lt, sizeof lt, "gemm_lt_%s_%s_%s", ops_float_sfx(w->dtype), ops_float_sfx(x->dtype),

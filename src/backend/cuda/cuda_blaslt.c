@@ -5,6 +5,7 @@
  *   gemm_lt_bf16_bf16_bf16(x, w, y, mlxc_lib_gemm)   y bf16
  *   gemm_lt_bf16_bf16_f32 (x, w, y, mlxc_lib_gemm)   y f32
  *   gemm_lt_f16_f16_f32   (x, w, y, mlxc_lib_gemm)   x, w f16, y f32
+ *   gemm_lt_f32_f32_f32   (x, w, y, mlxc_lib_gemm)   all f32 (f32 compute, not TF32)
  *
  * The call is described by mlxc_lib_gemm (src/core/libcall.h; its rows in
  * src/kernels/matmul.def), so the front-end dispatches the names
@@ -23,8 +24,8 @@
  * (k, n) matrix and B = x as (k, m), each column-major matrix's leading
  * dimension the row-major one's row distance: the "TN" case, f32 compute
  * and scale.  Those are among cuBLASLt's documented combinations for
- * bf16 A/B (C/D bf16 or f32) and f16 A/B (C/D f16 or f32); f16 A/B with a
- * bf16 D is not, hence no gemm_lt_f16_f16_bf16.
+ * bf16 A/B (C/D bf16 or f32), f16 A/B (C/D f16 or f32) and f32 A/B/C/D;
+ * f16 A/B with a bf16 D is not, hence no gemm_lt_f16_f16_bf16.
  * Plans (descriptors and the heuristic's algorithm) are cached per device
  * and shape.  The algorithm is chosen for 16-byte aligned operands and no
  * workspace, so any call of the shape may run it and concurrent graph nodes
@@ -136,6 +137,7 @@ static const struct {
     {"gemm_lt_bf16_bf16_bf16", LT_R_16BF, LT_R_16BF},
     {"gemm_lt_bf16_bf16_f32", LT_R_16BF, LT_R_32F},
     {"gemm_lt_f16_f16_f32", LT_R_16F, LT_R_32F},
+    {"gemm_lt_f32_f32_f32", LT_R_32F, LT_R_32F},
 };
 
 typedef struct lt_plan {
