@@ -486,6 +486,22 @@ static void test_stacked_projections(void) {
     }
 }
 
+/* Model p with bf16 activations against r's logits (mlx-lm's), within
+ * test_bf16_activations' bound: the largest relative error, and the
+ * logits in *all (the caller frees them). */
+static double bf16_err(const char *p, const ref *r, float **all) {
+    const mlxc_model_options bf = {.act_dtype = MLXC_BF16};
+    *all = path_logits_ex(p, r, &bf);
+    double eb = INFINITY;
+    for (size_t k = 0; *all && k < r->n_prompt + r->steps; k++) {
+        const float *want = k < r->n_prompt ? r->prefill + k * r->vocab : r->decode + (k - r->n_prompt) * r->vocab;
+        const double ek = rel_err(*all + k * r->vocab, want, r->vocab);
+        eb = k == 0 || ek > eb ? ek : eb;
+    }
+    CHECK_MSG(eb <= 6e-2, "%s bf16 activations: rel err %.3g", p, eb);
+    return eb;
+}
+
 /* Mixtures of experts: qwen3moe-tiny (Qwen3-MoE: 8 experts of width 32, 2
  * a token, renormalized), mixtral-tiny (Mixtral: 8 of width 32, 2, the
  * softmax over those two) and qwen2moe-tiny (Qwen2-MoE: q/k/v biases, 8 of
@@ -527,15 +543,8 @@ static void test_moe(void) {
         printf("       %-13s mlx4 vs mlx-lm: max rel err %.2e (chunks of 3: %.2e)\n", v[i].name, e, e3);
         /* bf16 activations (a GPU's default; there the fused decode step
          * with the experts between its kernels), within test_bf16_activations' bound */
-        const mlxc_model_options bf = {.act_dtype = MLXC_BF16};
-        float *all = path_logits_ex(p, &r, &bf);
-        double eb = INFINITY;
-        for (size_t k = 0; all && k < r.n_prompt + r.steps; k++) {
-            const float *want = k < r.n_prompt ? r.prefill + k * r.vocab : r.decode + (k - r.n_prompt) * r.vocab;
-            const double ek = rel_err(all + k * r.vocab, want, r.vocab);
-            eb = k == 0 || ek > eb ? ek : eb;
-        }
-        CHECK_MSG(eb <= 6e-2, "%s bf16 activations: rel err %.3g", p, eb);
+        float *all = NULL;
+        const double eb = bf16_err(p, &r, &all);
         printf("       %-13s bf16 activations: max rel err %.2e\n", v[i].name, eb);
         /* the fused decode step (its norms and adds around the experts):
          * on the CPU the same bits, on a GPU within bf16 rounding */
@@ -596,6 +605,12 @@ static void test_moe(void) {
             }
             const double e = run_ref(p, &r, MLXC_F32, 0, g_tol32), e3 = run_ref(p, &r, MLXC_F32, 3, g_tol32);
             printf("       qwen3moe-tiny-f32 %-7s vs mlx-lm: max rel err %.2e (chunks of 3: %.2e)\n", forms[fi], e, e3);
+            /* bf16 activations: on a GPU the f32 weights' prefill GEMMs
+             * (the chunk cast to f32, cuBLASLt's f32 GEMM) */
+            float *all = NULL;
+            const double eb = bf16_err(p, &r, &all);
+            free(all);
+            printf("       qwen3moe-tiny-f32 %-7s bf16 activations: max rel err %.2e\n", forms[fi], eb);
         }
     }
     free_ref(&r);

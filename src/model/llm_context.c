@@ -183,21 +183,26 @@ mlxc_status mlxc_context_create_ex(mlxc_model *m, const mlxc_context_params *p, 
                 if (ws[i]->format == LLM_W_QUANT && ws[i]->rows * ws[i]->cols > most) most = ws[i]->rows * ws[i]->cols;
         }
         if (most && (st = alloc(dev, MLXC_BF16, most, 0, 0, &c->wdeq))) goto fail;
-        /* f16 dense weights: room for an activation chunk as f16 (the
-         * widest input) and a layer output in f32 (the widest output; the
-         * head writes the f32 logits itself), for the f16 GEMM (linear()). */
-        int64_t in = 0, outw = 0;
+        /* f16 and f32 dense weights (a GGUF MoE's F32 router among them):
+         * room for an activation chunk in the weight's dtype (the widest
+         * input) and a layer output in f32 (the widest output; the head
+         * writes the f32 logits itself), for their GEMMs (linear()). */
+        int64_t in = 0, in32 = 0, outw = 0;
         for (int64_t l = 0; l < m->n_layers; l++) {
-            const llm_weight *ws[] = {&m->layers[l].wq, &m->layers[l].wk,     &m->layers[l].wv,  &m->layers[l].wo,
-                                      &m->layers[l].w_gate, &m->layers[l].w_up, &m->layers[l].w_down};
-            for (size_t i = 0; i < sizeof ws / sizeof *ws; i++)
-                if (llm_weight_is_f16(ws[i])) {
-                    if (ws[i]->cols > in) in = ws[i]->cols;
-                    if (ws[i]->rows > outw) outw = ws[i]->rows;
-                }
+            const llm_layer *L = &m->layers[l];
+            const llm_weight *ws[] = {&L->wq,     &L->wk,   &L->wv,    &L->wo,      &L->w_gate, &L->w_up,
+                                      &L->w_down, &L->router, &L->sh_gate, &L->sh_up, &L->sh_down, &L->sh_router};
+            for (size_t i = 0; i < sizeof ws / sizeof *ws; i++) {
+                const bool h = llm_weight_is_f16(ws[i]), s = llm_weight_is_f32(ws[i]);
+                if (h && ws[i]->cols > in) in = ws[i]->cols;
+                if (s && ws[i]->cols > in32) in32 = ws[i]->cols;
+                if ((h || s) && ws[i]->rows > outw) outw = ws[i]->rows;
+            }
         }
         if (llm_weight_is_f16(&m->output) && m->output.cols > in) in = m->output.cols;
+        if (llm_weight_is_f32(&m->output) && m->output.cols > in32) in32 = m->output.cols;
         if (in && (st = alloc(dev, MLXC_F16, nb, in, 0, &c->xh))) goto fail;
+        if (in32 && (st = alloc(dev, MLXC_F32, nb, in32, 0, &c->xf))) goto fail;
         if (outw && (st = alloc(dev, MLXC_F32, nb, outw, 0, &c->yf))) goto fail;
     }
     if (c->fused_attn) {
@@ -241,7 +246,7 @@ void mlxc_context_free(mlxc_context *c) {
     free(c->v_cache);
     mlxc_buffer *bufs[] = {c->ids, c->pos, c->x,  c->xb,     c->xb2,    c->post,   c->q,      c->k,
                            c->v,   c->att, c->kn, c->qkv, c->gu, c->emb, c->gate,   c->up,     c->bias_rows, c->logits, c->top_id, c->top_lp,
-                           c->attn_scratch, c->qh, c->oh,   c->scores, c->vt, c->mask, c->wdeq, c->xh, c->yf,
+                           c->attn_scratch, c->qh, c->oh,   c->scores, c->vt, c->mask, c->wdeq, c->xh, c->xf, c->yf,
                            c->moe_logits, c->moe_ids, c->moe_w, c->moe_gate, c->moe_up, c->moe_out, c->moe_counts,
                            c->moe_offsets, c->moe_perm, c->sh_gate, c->sh_up, c->sh_out, c->sh_logit};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) mlxc_buffer_release(bufs[i]);

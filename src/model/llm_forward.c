@@ -137,31 +137,35 @@ mlxc_status llm_rows(mlxc_buffer *b, int64_t r0, int64_t nrows, int64_t cols, ml
 
 /* ---- attention ------------------------------------------------------------------------ */
 
-/* f16 weights times bf16 activations, more than LLM_QMV_ROWS rows on a
- * GPU: the f16 x f16 GEMM on the tensor cores (cuBLASLt; mlxc_matmul has no
- * tensor-core f16 x bf16 GEMM, and converting the weights to bf16 would
- * drop 3 bits of each).  The chunk is converted to f16 in the context's xh,
- * which is exact for bf16 values of magnitude 2^-14 .. 65504 (bf16 has 8
- * significant bits, f16 11) and rounds only smaller ones (to f16's
- * subnormal steps of 2^-24); a value past 65504 would become inf, as in
- * other engines that run f16 models on f16 GEMMs.  The
- * f32 result goes to y directly or through yf and one rounding to bf16,
- * the rounding the bf16 GEMM makes.  false where this does not apply;
- * true with the status in *st where it ran. */
-static bool linear_f16(fw *f, mlxc_encoder *enc, const mlxc_buffer *x, const llm_weight *w, mlxc_buffer *y,
-                       uint32_t m, mlxc_status *st) {
+/* f16 or f32 weights times bf16 activations, more than LLM_QMV_ROWS rows
+ * on a GPU: the GEMM in the weight's dtype on cuBLASLt (mlxc_matmul has no
+ * tensor-core f16 x bf16 GEMM, and runs an f32 x bf16 one a thread an
+ * element; converting the weights to bf16 would drop bits of each).  The
+ * chunk is converted to the weight's dtype in the context's xh (f16) or xf
+ * (f32).  f32 is exact; f16 is exact for bf16 values of magnitude 2^-14 ..
+ * 65504 (bf16 has 8 significant bits, f16 11) and rounds only smaller ones
+ * (to f16's subnormal steps of 2^-24); a value past 65504 would become inf,
+ * as in other engines that run f16 models on f16 GEMMs.  The f32 result
+ * goes to y directly or through yf and one rounding to bf16, the rounding
+ * the bf16 GEMM makes.  false where this does not apply; true with the
+ * status in *st where it ran. */
+static bool linear_cast(fw *f, mlxc_encoder *enc, const mlxc_buffer *x, const llm_weight *w, mlxc_buffer *y,
+                        uint32_t m, mlxc_status *st) {
     mlxc_context *c = f->ctx;
     const uint64_t n = (uint64_t)w->rows, k = (uint64_t)w->cols;
     const mlxc_dtype yd = mlxc_buffer_dtype(y);
-    if (!c->xh || !llm_weight_is_f16(w) || m <= LLM_QMV_ROWS || mlxc_buffer_dtype(x) != MLXC_BF16 ||
-        (uint64_t)m * k > mlxc_buffer_bytes(c->xh) / 2)
+    const bool h = llm_weight_is_f16(w);
+    mlxc_buffer *scratch = h ? c->xh : c->xf;
+    const size_t es = h ? 2 : 4;
+    if (!scratch || !(h || llm_weight_is_f32(w)) || m <= LLM_QMV_ROWS || mlxc_buffer_dtype(x) != MLXC_BF16 ||
+        (uint64_t)m * k > mlxc_buffer_bytes(scratch) / es)
         return false;
     if (yd != MLXC_F32 && (yd != MLXC_BF16 || !c->yf || (uint64_t)m * n > mlxc_buffer_bytes(c->yf) / 4)) return false;
-    mlxc_buffer *xh = view(f, c->xh, 0, 2, m, (int64_t)k, 0);                       /* (m, k) f16 */
+    mlxc_buffer *xc = view(f, scratch, 0, 2, m, (int64_t)k, 0);                    /* (m, k) f16 or f32 */
     mlxc_buffer *yf = yd == MLXC_F32 ? y : view(f, c->yf, 0, 2, m, (int64_t)n, 0); /* (m, n) f32 */
     *st = f->st; /* a failed view */
-    if (!*st) *st = mlxc_cast(enc, x, xh);
-    if (!*st) *st = mlxc_matmul(enc, xh, w->w, yf, m, (uint32_t)n, (uint32_t)k);
+    if (!*st) *st = mlxc_cast(enc, x, xc);
+    if (!*st) *st = mlxc_matmul(enc, xc, w->w, yf, m, (uint32_t)n, (uint32_t)k);
     if (!*st && yf != y) *st = mlxc_cast(enc, yf, y);
     return true;
 }
@@ -169,11 +173,11 @@ static bool linear_f16(fw *f, mlxc_encoder *enc, const mlxc_buffer *x, const llm
 /* The attention ops: f16/bf16 caches, head sizes 64/96/128/256. */
 /* llm_linear with the context's bf16 scratch as an (n, k) view where the
  * dequantize-then-GEMM path applies (GPU, bf16 activations, prefill), or
- * the f16 GEMM (linear_f16). */
+ * the f16 or f32 GEMM (linear_cast). */
 static mlxc_status linear(fw *f, mlxc_encoder *enc, const mlxc_buffer *x, const llm_weight *w, mlxc_buffer *y,
                           uint32_t m) {
     mlxc_status st;
-    if (linear_f16(f, enc, x, w, y, m, &st)) return st;
+    if (linear_cast(f, enc, x, w, y, m, &st)) return st;
     mlxc_buffer *deq = NULL, *scratch = f->ctx->wdeq;
     if (scratch && w->format == LLM_W_QUANT && m > LLM_QMV_ROWS && mlxc_buffer_dtype(x) == MLXC_BF16 &&
         (uint64_t)w->rows * (uint64_t)w->cols <= mlxc_buffer_bytes(scratch) / 2)

@@ -131,6 +131,9 @@ struct mlxc_model {
 static inline bool llm_weight_is_f16(const llm_weight *w) {
     return w->format == LLM_W_DENSE && w->w && mlxc_buffer_dtype(w->w) == MLXC_F16;
 }
+static inline bool llm_weight_is_f32(const llm_weight *w) {
+    return w->format == LLM_W_DENSE && w->w && mlxc_buffer_dtype(w->w) == MLXC_F32;
+}
 
 /* y (m, w.rows) = x (m, w.cols) @ w^T, whatever w's storage. */
 mlxc_status llm_linear(mlxc_encoder *enc, const mlxc_buffer *x, const llm_weight *w, mlxc_buffer *y, uint32_t m,
@@ -213,6 +216,8 @@ struct mlxc_context {
                                    * or NULL (CPU, dense models)               */
     mlxc_buffer *xh;              /* GPU prefill, f16 weights: (n_batch, widest
                                    * input) f16 activations, or NULL          */
+    mlxc_buffer *xf;              /* GPU prefill, f32 weights: (n_batch, widest
+                                   * input) f32 activations, or NULL          */
     mlxc_buffer *yf;              /* and (n_batch, widest output) f32, or NULL */
     /* the composed attention (f32 caches, other head sizes) */
     mlxc_buffer *qh;              /* (n_heads, n_batch, head_dim)              */
