@@ -280,8 +280,9 @@ static void moe(double ceiling) {
  * expert's weights (each is read at least once) and x, y. */
 typedef struct gctx {
     qt_dev_weight w;
-    mlxc_buffer  *x, *y, *off, *perm, *dense;
+    mlxc_buffer  *x, *xg, *y, *off, *perm, *dense; /* xg: x's first tokens rows */
     uint32_t      n, k, mode; /* 0 grouped, 1 dense GEMM */
+    uint32_t      tokens, top; /* gate: 512 tokens' rows, 8 slots each; down: a row a slot, 1 each */
 } gctx;
 #define MOE_TOK 512
 #define MOE_E   128
@@ -291,7 +292,7 @@ static mlxc_status run_grouped(mlxc_encoder *enc, int i, void *ctx) {
     (void)i;
     gctx *c = ctx;
     if (c->mode == 1) return mlxc_matmul(enc, c->x, c->dense, c->y, MOE_TOK * MOE_TOP, c->n, c->k);
-    return mlxc_qmatmul_grouped(enc, c->x, &c->w.w, c->off, c->perm, c->y, MOE_TOK, MOE_TOP, MOE_E, c->n, c->k);
+    return mlxc_qmatmul_grouped(enc, c->xg, &c->w.w, c->off, c->perm, c->y, c->tokens, c->top, MOE_E, c->n, c->k);
 }
 
 static void moe_prefill(double ceiling) {
@@ -307,13 +308,21 @@ static void moe_prefill(double ceiling) {
            MOE_TOK, MOE_TOP, MOE_E, "format", "n", "k", "path", "time us", "TFLOP/s", "GB/s", "of copy");
     for (int fi = 0; fi < 3; fi++)
         for (int s = 0; s < 2; s++) {
-            gctx c = {.n = nk[s][0], .k = nk[s][1]};
+            /* gate reads each token's row for its 8 slots; down reads each
+             * slot's own row (the model's calls: slot s = t * 8 + j either way,
+             * so one grouping serves both) */
+            gctx c = {.n = nk[s][0], .k = nk[s][1], .tokens = s ? slots : MOE_TOK, .top = s ? 1 : MOE_TOP};
             qt_weight w = qt_weight_rand(fs[fi], MOE_E * c.n, c.k);
             double wb = (double)w.row_bytes * MOE_E * c.n;
             if (qt_is_mlx(fs[fi].f)) wb += (double)MOE_E * c.n * (c.k / fs[fi].group) * mlxc_dtype_size(fs[fi].sdt) * 2;
             c.w = qt_upload(gpu, &w);
             qt_weight_free(&w);
-            c.x = fbuf(gpu, MLXC_BF16, (size_t)slots * c.k, NULL); /* the down projection's x: one row a slot */
+            c.x = fbuf(gpu, MLXC_BF16, (size_t)slots * c.k, NULL); /* (slots, k), the dense GEMM's */
+            const int64_t xs[1] = {(int64_t)c.tokens * c.k};
+            if (mlxc_buffer_view(c.x, 0, MLXC_BF16, 1, xs, &c.xg)) {
+                fprintf(stderr, "view: %s\n", mlxc_last_error());
+                exit(1);
+            }
             c.y = fbuf(gpu, MLXC_BF16, (size_t)slots * c.n, NULL);
             c.dense = fbuf(gpu, MLXC_BF16, (size_t)c.n * c.k, NULL);
             mlxc_buffer *idb = fbuf(gpu, MLXC_U32, slots, ids), *cnt = fbuf(gpu, MLXC_U32, MOE_E, NULL);
@@ -335,7 +344,7 @@ static void moe_prefill(double ceiling) {
                        bytes / t / 1e9, 100.0 * bytes / t / ceiling);
             }
             mlxc_buffer_release(idb), mlxc_buffer_release(cnt), mlxc_buffer_release(c.off);
-            mlxc_buffer_release(c.perm), mlxc_buffer_release(c.x), mlxc_buffer_release(c.y);
+            mlxc_buffer_release(c.perm), mlxc_buffer_release(c.xg), mlxc_buffer_release(c.x), mlxc_buffer_release(c.y);
             mlxc_buffer_release(c.dense);
             qt_dev_free(&c.w);
         }
