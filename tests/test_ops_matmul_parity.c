@@ -111,30 +111,31 @@ static void par_gemm(void) {
     one(40, 72, 304, MLXC_F16, MLXC_F16, MLXC_BF16);
 }
 
-/* The f16 library GEMM resolves wherever the bf16 one does, and agrees with
- * the CPU at the model's prefill shapes (1B Llama: dim 2048, ff 8192), x
- * and w of a wider range than +-1 (f16 keeps 11 significant bits at any
- * magnitude up to 65504), and y a view 16 bytes into its allocation. */
-static void par_lt_f16(void) {
-    const mlxc_kernel *kb = NULL, *kh = NULL;
+/* A library GEMM of w and x of dtype dt (x uniform in +-xr, or p_rand's
+ * range for xr 0) into an f32 y that is a view 16 bytes into its
+ * allocation, the CPU against the GPU at each shape; skipped (saying so)
+ * where cuBLASLt is not loaded. */
+typedef struct { uint32_t m, n, k; } mnk;
+static void lt_cases(const char *name, mlxc_dtype dt, double xr, const mnk *c, size_t nc, const char *label) {
+    const mlxc_kernel *kb = NULL, *kn = NULL;
     if (mlxc_kernel_get(gpu, "gemm_lt_bf16_bf16_f32", &kb) != MLXC_OK) {
-        printf("  cuBLASLt not available (%s): the f16 GEMM runs our own kernel\n", mlxc_last_error());
+        printf("  cuBLASLt not available (%s): %s runs our own kernel\n", mlxc_last_error(), label);
         return;
     }
-    CHECK_OK(mlxc_kernel_get(gpu, "gemm_lt_f16_f16_f32", &kh));
-    static const struct { uint32_t m, n, k; } c[] = {{512, 2048, 2048}, {512, 8192, 2048}, {512, 2048, 8192},
-                                                     {77, 512, 2048}};
-    for (size_t s = 0; s < sizeof c / sizeof *c; s++) {
+    CHECK_OK(mlxc_kernel_get(gpu, name, &kn));
+    for (size_t s = 0; s < nc; s++) {
         const uint32_t m = c[s].m, n = c[s].n, k = c[s].k;
-        pair x = p_rand(MLXC_F16, (size_t)m * k), w = p_rand(MLXC_F16, (size_t)n * k);
-        for (size_t i = 0; i < (size_t)m * k; i++) x.c.h[i] = x.g.h[i] = ot_uniform(-40, 40);
-        ot_upload(&x.c);
-        ot_upload(&x.g);
+        pair x = p_rand(dt, (size_t)m * k), w = p_rand(dt, (size_t)n * k);
+        if (xr > 0) {
+            for (size_t i = 0; i < (size_t)m * k; i++) x.c.h[i] = x.g.h[i] = ot_uniform(-xr, xr);
+            ot_upload(&x.c);
+            ot_upload(&x.g);
+        }
         pair whole = p_out(MLXC_F32, (size_t)m * n + 4);
         pair y = {view_at(&whole.c, 4, (size_t)m * n), view_at(&whole.g, 4, (size_t)m * n)};
         OT_RUN(cpu, mlxc_matmul(enc, x.c.b, w.c.b, y.c.b, m, n, k));
         OT_RUN(gpu, mlxc_matmul(enc, x.g.b, w.g.b, y.g.b, m, n, k));
-        compare(&y, MLXC_F32, "w f16 x f16 y f32 (cuBLASLt)", m, n, k);
+        compare(&y, MLXC_F32, label, m, n, k);
         p_free(&x);
         p_free(&w);
         p_free(&y);
@@ -142,31 +143,21 @@ static void par_lt_f16(void) {
     }
 }
 
-/* The f32 library GEMM (f32 compute, not TF32) resolves wherever the bf16
- * one does and agrees with the CPU within the f32 bound: a MoE router's
- * prefill shape (512 tokens, 128 experts, hidden 2048), a layer's, and
- * small odd ones, y a view 16 bytes into its allocation. */
+/* The f16 library GEMM resolves wherever the bf16 one does, and agrees with
+ * the CPU at the model's prefill shapes (1B Llama: dim 2048, ff 8192), x
+ * of a wider range than +-1 (f16 keeps 11 significant bits at any
+ * magnitude up to 65504). */
+static void par_lt_f16(void) {
+    static const mnk c[] = {{512, 2048, 2048}, {512, 8192, 2048}, {512, 2048, 8192}, {77, 512, 2048}};
+    lt_cases("gemm_lt_f16_f16_f32", MLXC_F16, 40, c, sizeof c / sizeof *c, "w f16 x f16 y f32 (cuBLASLt)");
+}
+
+/* The f32 library GEMM (f32 compute, not TF32), likewise within the f32
+ * bound: a MoE router's prefill shape (512 tokens, 128 experts, hidden
+ * 2048), a layer's, and small odd ones. */
 static void par_lt_f32(void) {
-    const mlxc_kernel *kb = NULL, *kf = NULL;
-    if (mlxc_kernel_get(gpu, "gemm_lt_bf16_bf16_f32", &kb) != MLXC_OK) {
-        printf("  cuBLASLt not available (%s): the f32 GEMM runs our own kernel\n", mlxc_last_error());
-        return;
-    }
-    CHECK_OK(mlxc_kernel_get(gpu, "gemm_lt_f32_f32_f32", &kf));
-    static const struct { uint32_t m, n, k; } c[] = {{512, 128, 2048}, {512, 2048, 2048}, {77, 136, 72}, {9, 8, 8}};
-    for (size_t s = 0; s < sizeof c / sizeof *c; s++) {
-        const uint32_t m = c[s].m, n = c[s].n, k = c[s].k;
-        pair x = p_rand(MLXC_F32, (size_t)m * k), w = p_rand(MLXC_F32, (size_t)n * k);
-        pair whole = p_out(MLXC_F32, (size_t)m * n + 4);
-        pair y = {view_at(&whole.c, 4, (size_t)m * n), view_at(&whole.g, 4, (size_t)m * n)};
-        OT_RUN(cpu, mlxc_matmul(enc, x.c.b, w.c.b, y.c.b, m, n, k));
-        OT_RUN(gpu, mlxc_matmul(enc, x.g.b, w.g.b, y.g.b, m, n, k));
-        compare(&y, MLXC_F32, "w f32 x f32 y f32 (cuBLASLt)", m, n, k);
-        p_free(&x);
-        p_free(&w);
-        p_free(&y);
-        p_free(&whole);
-    }
+    static const mnk c[] = {{512, 128, 2048}, {512, 2048, 2048}, {77, 136, 72}, {9, 8, 8}};
+    lt_cases("gemm_lt_f32_f32_f32", MLXC_F32, 0, c, sizeof c / sizeof *c, "w f32 x f32 y f32 (cuBLASLt)");
 }
 
 /* y as a view one element into its allocation (the model layer's scratch
