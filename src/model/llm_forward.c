@@ -453,6 +453,7 @@ static mlxc_status moe_block(fw *f, mlxc_encoder *enc, int l, uint32_t m, bool f
     mlxc_buffer *ids = view(f, c->moe_ids, 0, 2, m, k, 0), *w = view(f, c->moe_w, 0, 2, m, k, 0);
     mlxc_buffer *gate = view(f, c->moe_gate, 0, 2, slots, eff, 0);
     mlxc_buffer *eo = view(f, c->moe_out, 0, 2, slots, dim, 0);
+    mlxc_buffer *slot_ids = view(f, c->moe_ids, 0, 2, slots, 1, 0); /* the down projection's: slot s its own token */
     TRY(linear(f, enc, xb, &L->router, logits, m));
     const mlxc_moe_route_desc rd = {.scoring = MLXC_MOE_SOFTMAX_TOPK, .experts = E, .k = k, .renormalize = M->moe_norm,
                                     .scale = 1.0f};
@@ -472,8 +473,7 @@ static mlxc_status moe_block(fw *f, mlxc_encoder *enc, int l, uint32_t m, bool f
             const mlxc_qmm_fuse glu = {.pro = MLXC_QMM_PRO_SILU_MUL};
             const mlxc_qmm_weight qd = llm_qmm(&L->exp_down);
             TRY(mlxc_qmatmul_experts_fused(enc, gu, view(f, c->moe_up, eff, 1, (int64_t)slots * 2 * eff - eff, 0, 0),
-                                           NULL, &qd, view(f, c->moe_ids, 0, 2, slots, 1, 0), eo, slots, 1, E, dim,
-                                           eff, 2 * eff, &glu));
+                                           NULL, &qd, slot_ids, eo, slots, 1, E, dim, eff, 2 * eff, &glu));
             down_done = true;
         } else {
             TRY(mlxc_swiglu(enc, gu, gate, slots, eff));
@@ -486,8 +486,7 @@ static mlxc_status moe_block(fw *f, mlxc_encoder *enc, int l, uint32_t m, bool f
     }
     /* the down projection: slot s is its own token (k = 1) */
     if (!down_done)
-        TRY(experts_mm(enc, gate, &L->exp_down, view(f, c->moe_ids, 0, 2, slots, 1, 0), offsets, perm, eo, slots, 1,
-                       E, dim, eff));
+        TRY(experts_mm(enc, gate, &L->exp_down, slot_ids, offsets, perm, eo, slots, 1, E, dim, eff));
     mlxc_buffer *shared = NULL, *sgate = NULL;
     if (M->shared_ff) {
         /* Qwen2-MoE's shared expert on every token, its gate's logit the
