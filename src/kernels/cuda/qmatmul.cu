@@ -41,6 +41,15 @@ namespace mlxc_qmm {
 __device__ __forceinline__ float f16(uint16_t h) { return __half2float(__ushort_as_half(h)); }
 __device__ __forceinline__ float bf16(uint16_t h) { return __uint_as_float((uint32_t)h << 16); }
 __device__ __forceinline__ float ld16(const uint8_t *p) { return f16((uint16_t)(p[0] | p[1] << 8)); }
+/* The GGML blocks that hold an f16 are 2-byte aligned (the front-end
+ * checks the view; their sizes are even), and so are their code bytes at
+ * an even offset: an f16 in one 16-bit load, eight bytes in four (byte t
+ * of the word is byte t at p), where a byte at a time took eight. */
+__device__ __forceinline__ float ld16a(const uint8_t *p) { return f16(*(const uint16_t *)p); }
+__device__ __forceinline__ uint64_t ld8a(const uint8_t *p) {
+    const uint16_t *h = (const uint16_t *)p;
+    return (uint64_t)h[0] | (uint64_t)h[1] << 16 | (uint64_t)h[2] << 32 | (uint64_t)h[3] << 48;
+}
 
 /* 2^(e - 127) for e in 0..254 (0 is the subnormal 2^-127), NaN for 255. */
 __device__ __forceinline__ float e8m0(uint32_t e) {
@@ -152,29 +161,38 @@ __device__ __forceinline__ void deq8(const uint8_t *__restrict__ w, const void *
                                              : 32;
     const uint8_t *b = row + (uint64_t)(e / be) * mlxc_qf_block_bytes(F);
     const uint32_t j0 = e % be;
+    /* the 32-value blocks below: values j0 .. j0 + 7 (j0 a multiple of 8)
+     * are the low (j0 < 16) or high nibbles of code bytes j0 % 16 .. + 7 */
+    const uint32_t nsh = j0 < 16 ? 0 : 4;
     if (F == MLXC_QMMF_Q4_0 || F == MLXC_QMMF_IQ4_NL) {
-        const float d = ld16(b);
-#pragma unroll
-        for (int t = 0; t < 8; t++)
-            v[t] = F == MLXC_QMMF_Q4_0 ? d * (float)((int)nib(b + 2, j0 + t) - 8) : d * (float)iq4nl(nib(b + 2, j0 + t));
-    } else if (F == MLXC_QMMF_Q4_1) {
-        const float d = ld16(b), m = ld16(b + 2);
-#pragma unroll
-        for (int t = 0; t < 8; t++) v[t] = (float)nib(b + 4, j0 + t) * d + m;
-    } else if (F == MLXC_QMMF_Q5_0 || F == MLXC_QMMF_Q5_1) {
-        const bool one = F == MLXC_QMMF_Q5_1;
-        const float d = ld16(b), m = one ? ld16(b + 2) : 0.0f;
-        const uint8_t *qh = b + (one ? 4 : 2), *qs = b + (one ? 8 : 6);
-        const uint32_t h = (uint32_t)qh[0] | (uint32_t)qh[1] << 8 | (uint32_t)qh[2] << 16 | (uint32_t)qh[3] << 24;
+        const float d = ld16a(b);
+        const uint64_t q = ld8a(b + 2 + j0 % 16);
 #pragma unroll
         for (int t = 0; t < 8; t++) {
-            const uint32_t q = nib(qs, j0 + t) | ((h >> (j0 + t)) & 1) << 4;
-            v[t] = one ? (float)q * d + m : (float)((int)q - 16) * d;
+            const uint32_t c = (uint32_t)(q >> (8 * t + nsh)) & 15;
+            v[t] = F == MLXC_QMMF_Q4_0 ? d * (float)((int)c - 8) : d * (float)iq4nl(c);
+        }
+    } else if (F == MLXC_QMMF_Q4_1) {
+        const float d = ld16a(b), m = ld16a(b + 2);
+        const uint64_t q = ld8a(b + 4 + j0 % 16);
+#pragma unroll
+        for (int t = 0; t < 8; t++) v[t] = (float)((uint32_t)(q >> (8 * t + nsh)) & 15) * d + m;
+    } else if (F == MLXC_QMMF_Q5_0 || F == MLXC_QMMF_Q5_1) {
+        const bool one = F == MLXC_QMMF_Q5_1;
+        const float d = ld16a(b), m = one ? ld16a(b + 2) : 0.0f;
+        const uint8_t *qh = b + (one ? 4 : 2), *qs = b + (one ? 8 : 6);
+        const uint32_t h = (uint32_t)((const uint16_t *)qh)[0] | (uint32_t)((const uint16_t *)qh)[1] << 16;
+        const uint64_t q = ld8a(qs + j0 % 16);
+#pragma unroll
+        for (int t = 0; t < 8; t++) {
+            const uint32_t c = ((uint32_t)(q >> (8 * t + nsh)) & 15) | ((h >> (j0 + t)) & 1) << 4;
+            v[t] = one ? (float)c * d + m : (float)((int)c - 16) * d;
         }
     } else if (F == MLXC_QMMF_Q8_0) {
-        const float d = ld16(b);
+        const float d = ld16a(b);
+        const uint64_t q = ld8a(b + 2 + j0);
 #pragma unroll
-        for (int t = 0; t < 8; t++) v[t] = (float)(int8_t)b[2 + j0 + t] * d;
+        for (int t = 0; t < 8; t++) v[t] = (float)(int8_t)(uint8_t)(q >> (8 * t)) * d;
     } else if (F == MLXC_QMMF_GGML_MXFP4) {
         const float d = e8m0_half(b[0]);
 #pragma unroll
