@@ -39,6 +39,7 @@
 #include "mlxc/mlxc.h"
 #include "mlxc/ops_matmul.h"
 #include "mlxc/ops_moe.h"
+#include "kernels/params_qmatmul.h"
 #include "qmatmul_test.h"
 
 #define ITERS   30
@@ -281,8 +282,11 @@ static void moe(double ceiling) {
 typedef struct gctx {
     qt_dev_weight w;
     mlxc_buffer  *x, *xg, *y, *off, *perm, *dense; /* xg: x's first tokens rows */
-    uint32_t      n, k, mode; /* 0 grouped, 1 dense GEMM */
+    uint32_t      n, k, mode; /* 0 grouped, 1 dense GEMM, 2 a hand launch of the raw-tile path */
     uint32_t      tokens, top; /* gate: 512 tokens' rows, 8 slots each; down: a row a slot, 1 each */
+    const mlxc_kernel *kern;   /* mode 2: qmoegt_F_bf16_bf16, its threads, stages and parameters */
+    uint32_t      threads, stages;
+    mlxc_p_qmoe   mp;
 } gctx;
 #define MOE_TOK 512
 #define MOE_E   128
@@ -292,6 +296,19 @@ static mlxc_status run_grouped(mlxc_encoder *enc, int i, void *ctx) {
     (void)i;
     gctx *c = ctx;
     if (c->mode == 1) return mlxc_matmul(enc, c->x, c->dense, c->y, MOE_TOK * MOE_TOP, c->n, c->k);
+    if (c->mode == 2) {
+        const mlxc_qmm_weight *w = &c->w.w;
+        const mlxc_buffer *sc = w->scales ? w->scales : w->data, *bi = w->biases ? w->biases : sc;
+        mlxc_arg args[8] = {mlxc_arg_buffer(c->xg),  mlxc_arg_buffer(w->data), mlxc_arg_buffer(sc),
+                            mlxc_arg_buffer(bi),      mlxc_arg_buffer(c->off), mlxc_arg_buffer(c->perm),
+                            mlxc_arg_buffer(c->y),    mlxc_arg_bytes(&c->mp, sizeof c->mp)};
+        mlxc_dispatch d = {.kernel = c->kern, .args = args, .nargs = 8,
+                           .grid = {(uint32_t)mlxc_qmoeg2_units(c->mp.q.m, MOE_E, c->n), 1, 1},
+                           .block = {c->threads, 1, 1},
+                           .shared_bytes = c->stages * mlxc_qmoeg2_stage(c->mp.q.format, c->mp.q.bits, c->mp.q.group,
+                                                                         c->mp.q.sdtype)};
+        return mlxc_encoder_dispatch(enc, &d);
+    }
     return mlxc_qmatmul_grouped(enc, c->xg, &c->w.w, c->off, c->perm, c->y, c->tokens, c->top, MOE_E, c->n, c->k);
 }
 
@@ -313,6 +330,7 @@ static void moe_prefill(double ceiling) {
              * so one grouping serves both) */
             gctx c = {.n = nk[s][0], .k = nk[s][1], .tokens = s ? slots : MOE_TOK, .top = s ? 1 : MOE_TOP};
             qt_weight w = qt_weight_rand(fs[fi], MOE_E * c.n, c.k);
+            const uint32_t rbytes = (uint32_t)w.row_bytes;
             double wb = (double)w.row_bytes * MOE_E * c.n;
             if (qt_is_mlx(fs[fi].f)) wb += (double)MOE_E * c.n * (c.k / fs[fi].group) * mlxc_dtype_size(fs[fi].sdt) * 2;
             c.w = qt_upload(gpu, &w);
@@ -335,13 +353,31 @@ static void moe_prefill(double ceiling) {
                 exit(1);
             }
             mlxc_encoder_destroy(enc);
-            for (c.mode = 0; c.mode < 2; c.mode++) {
+            /* the raw-tile path launched by hand with 2, 3 and 4 stages */
+            const uint32_t code = fs[fi].f == MLXC_QF_Q4_0 ? MLXC_QMMF_Q4_0
+                                  : fs[fi].f == MLXC_QF_Q4_K ? MLXC_QMMF_Q4_K
+                                                            : MLXC_QMMF_AFFINE; /* affine4 g64, bf16 scales */
+            char kname[48];
+            snprintf(kname, sizeof kname, "qmoegt_%s_bf16_bf16",
+                     code == MLXC_QMMF_Q4_0 ? "q4_0" : code == MLXC_QMMF_Q4_K ? "q4_k" : "affine4");
+            const uint32_t bits = code == MLXC_QMMF_AFFINE ? 4 : 0, sd = code == MLXC_QMMF_AFFINE ? MLXC_QS_BF16 : 0;
+            const int hands =
+                mlxc_qmoeg2_takes(code, bits, fs[fi].group, c.k) && !mlxc_kernel_get(gpu, kname, &c.kern) ? 3 : 0;
+            c.mp = (mlxc_p_qmoe){{slots, c.n, c.k, code, bits, fs[fi].group, sd, rbytes}, c.top, MOE_E};
+            for (c.mode = 0; c.mode < 2 + (uint32_t)hands; c.mode++) {
+                const uint32_t mode = c.mode;
+                char path[32];
+                if (mode >= 2) {
+                    c.threads = MLXC_QMOEG2_THREADS, c.stages = mode, c.mode = 2;
+                    snprintf(path, sizeof path, "raw, %u stages", c.stages);
+                } else snprintf(path, sizeof path, "%s", mode ? "dense bf16 GEMM" : "grouped");
                 const double t = time_iters(run_grouped, &c);
-                const double bytes = (c.mode ? 2.0 * c.n * c.k : wb) + 2.0 * slots * (c.k + c.n);
+                c.mode = mode;
+                const double bytes = (c.mode == 1 ? 2.0 * c.n * c.k : wb) + 2.0 * slots * (c.k + c.n);
                 char lab[48];
                 printf("%-22s %6u %6u %-16s %10.1f %8.1f %9.0f %7.1f%%\n", qt_label(&fs[fi], lab, sizeof lab), c.n,
-                       c.k, c.mode ? "dense bf16 GEMM" : "grouped", t * 1e6, 2.0 * slots * c.n * c.k / t / 1e12,
-                       bytes / t / 1e9, 100.0 * bytes / t / ceiling);
+                       c.k, path, t * 1e6, 2.0 * slots * c.n * c.k / t / 1e12, bytes / t / 1e9,
+                       100.0 * bytes / t / ceiling);
             }
             mlxc_buffer_release(idb), mlxc_buffer_release(cnt), mlxc_buffer_release(c.off);
             mlxc_buffer_release(c.perm), mlxc_buffer_release(c.xg), mlxc_buffer_release(c.x), mlxc_buffer_release(c.y);

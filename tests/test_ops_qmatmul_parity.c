@@ -360,15 +360,22 @@ static void grouped_tc(const mlxc_qmm_weight *wc, const mlxc_qmm_weight *wg, con
         mlxc_arg args[8] = {mlxc_arg_buffer(x.g.b),   mlxc_arg_buffer(wg->data),  mlxc_arg_buffer(sc),
                             mlxc_arg_buffer(bi),      mlxc_arg_buffer(off.g.b),   mlxc_arg_buffer(perm.g.b),
                             mlxc_arg_buffer(y.g.b),   mlxc_arg_bytes(&mp, sizeof mp)};
+        /* hands 3 and 4: the raw-tile path with 2 and 4 stages, 7 blocks
+         * for all units */
         mlxc_dispatch d = {.kernel = kern, .args = args, .nargs = 8, .grid = {7, 1, 1},
-                           .block = {hand == 1 ? 96 : MLXC_QMOEGT_THREADS, 1, 1}};
+                           .block = {hand == 1 ? 96 : hand >= 3 ? MLXC_QMOEG2_THREADS : MLXC_QMOEGT_THREADS, 1, 1},
+                           .shared_bytes = hand >= 3 ? (hand == 3 ? 2 : 4) * mlxc_qmoeg2_stage(mp.q.format, mp.q.bits,
+                                                                                             mp.q.group, mp.q.sdtype)
+                                                     : 0};
         if (kern) OT_RUN(gpu, mlxc_encoder_dispatch(enc, &d));
     }
     ot_download(&y.c);
     ot_download(&y.g);
     g_cases++;
     OT_CLOSE(&y.g, y.c.h, tol(MLXC_BF16), "grouped (tensor cores) %s n=%u k=%u%s", label, n, k,
-             hand == 1 ? " (hand launch, 96 threads)" : hand == 2 ? " (hand launch, no shared memory)" : "");
+             hand == 1 ? " (hand launch, 96 threads)" : hand == 2 ? " (hand launch, no shared memory)"
+             : hand == 3 ? " (hand launch, raw tiles: 2 stages, 7 blocks)"
+             : hand == 4 ? " (hand launch, raw tiles: 4 stages, 7 blocks)" : "");
     p_free(&x), p_free(&y), p_free(&ids), p_free(&cnt), p_free(&off), p_free(&perm);
 }
 
@@ -383,6 +390,16 @@ static void par_grouped_tc(void) {
         qt_label(f, lab, sizeof lab);
         kernel_fmt(f, kn, sizeof kn);
         for (int hand = 0; hand < (fi % 4 == 0 ? 3 : 1); hand++) grouped_tc(&wc.w, &wg.w, kn, lab, E, n, k, hand);
+        qt_dev_free(&wc), qt_dev_free(&wg), qt_weight_free(&w);
+        /* the raw-tile path (k a multiple of its step): 3 steps, so the
+         * stage ring wraps */
+        const uint32_t k2 = 3 * MLXC_QMOEG2_BK;
+        if (!mlxc_qmoeg2_takes(qt_kernel_code(f->f), f->bits, f->group, k2)) continue;
+        w = qt_weight_rand(*f, E * n, k2);
+        wc = qt_upload(cpu, &w), wg = qt_upload(gpu, &w);
+        grouped_tc(&wc.w, &wg.w, kn, lab, E, n, k2, 0);
+        grouped_tc(&wc.w, &wg.w, kn, lab, E, n, k2, 3);
+        grouped_tc(&wc.w, &wg.w, kn, lab, E, n, k2, 4);
         qt_dev_free(&wc), qt_dev_free(&wg), qt_weight_free(&w);
     }
     static const mlxc_qformat fs[3] = {MLXC_QF_F32, MLXC_QF_F16, MLXC_QF_BF16};

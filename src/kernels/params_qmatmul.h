@@ -242,6 +242,41 @@ typedef struct mlxc_p_qmoef {
 MLXC_QF_HD static inline uint64_t mlxc_qmoegt_units(uint32_t slots, uint32_t experts, uint32_t n) {
     return ((uint64_t)slots / MLXC_QMOEGT_BM + experts + 1) * ((n + MLXC_QMOEGT_BN - 1) / MLXC_QMOEGT_BN);
 }
+/* The raw-tile path of qmoegt (Q4_0, Q4_K and MLX affine 4-bit of group
+ * 32, 64 or 128, with k a multiple of MLXC_QMOEG2_BK, so that a row's
+ * bytes of a k step are whole 16-byte units): stages of the raw weight
+ * bytes of MLXC_QMOEG2_BN rows (and of their affine scales and biases:
+ * the buffers 4-byte aligned) and the bf16 x rows of MLXC_QMOEG2_BM
+ * slots, copied by cp.async; the codes are decoded from shared memory as
+ * exact bf16 integers and each 32-value block's scale (and min, or bias)
+ * is applied to its partial sums.  Launch: MLXC_QMOEG2_THREADS threads,
+ * dynamic shared memory of 2 to 4 stages (mlxc_qmoeg2_stage each),
+ * mlxc_qmoeg2_units blocks or fewer.  The kernel falls back to the tiles
+ * above when the weight, scales or biases are not so aligned. */
+#define MLXC_QMOEG2_BM      32
+#define MLXC_QMOEG2_BN      128
+#define MLXC_QMOEG2_BK      256
+#define MLXC_QMOEG2_THREADS 256
+MLXC_QF_HD static inline uint32_t mlxc_qmoeg2_row_step(uint32_t format, uint32_t bits) { /* a row's code bytes a k step */
+    return format == MLXC_QMMF_Q4_0 ? MLXC_QMOEG2_BK / 32 * 18
+           : format == MLXC_QMMF_Q4_K ? 144
+           : format == MLXC_QMMF_AFFINE && bits == 4 ? MLXC_QMOEG2_BK / 2 : 0;
+}
+MLXC_QF_HD static inline uint32_t mlxc_qmoeg2_side_step(uint32_t format, uint32_t group, uint32_t sdtype) {
+    /* a row's bytes of scales (and as many of biases) a k step */
+    return format == MLXC_QMMF_AFFINE && group ? MLXC_QMOEG2_BK / group * (sdtype == MLXC_QS_F32 ? 4 : 2) : 0;
+}
+MLXC_QF_HD static inline int mlxc_qmoeg2_takes(uint32_t format, uint32_t bits, uint32_t group, uint32_t k) {
+    return mlxc_qmoeg2_row_step(format, bits) != 0 && k % MLXC_QMOEG2_BK == 0 &&
+           (format != MLXC_QMMF_AFFINE || group == 32 || group == 64 || group == 128);
+}
+MLXC_QF_HD static inline uint32_t mlxc_qmoeg2_stage(uint32_t format, uint32_t bits, uint32_t group, uint32_t sdtype) {
+    return MLXC_QMOEG2_BN * (mlxc_qmoeg2_row_step(format, bits) + 2 * mlxc_qmoeg2_side_step(format, group, sdtype)) +
+           MLXC_QMOEG2_BM * MLXC_QMOEG2_BK * 2;
+}
+MLXC_QF_HD static inline uint64_t mlxc_qmoeg2_units(uint32_t slots, uint32_t experts, uint32_t n) {
+    return ((uint64_t)slots / MLXC_QMOEG2_BM + experts + 1) * ((n + MLXC_QMOEG2_BN - 1) / MLXC_QMOEG2_BN);
+}
 
 /* Elements and bytes of one GGML block (src/quant/quant_blocks.h); 0 for
  * the MLX formats. */

@@ -191,6 +191,11 @@ static bool qmm_overlaps_weight(const mlxc_buffer *y, const mlxc_qmm_weight *w) 
            (w->biases && ops_overlap(y, w->biases));
 }
 
+/* Stages of qmoegt's raw-tile path: bench_qmatmul --moe-prefill-only times
+ * 2, 3 and 4 (H100, 2026-12-06: 3 and 2 alike, 4 fits one block an SM and
+ * is 40% slower). */
+#define QMOEG2_STAGES 3
+
 /* The shared memory of a streaming mat-vec (qmvt's or qmvf's ring, qmvr's
  * x') of `ring` bytes (0: none, or it does not fit a block), capping
  * *groups to `per_sm` blocks an SM where that many fit, at least one:
@@ -697,9 +702,18 @@ mlxc_status mlxc_qmatmul_grouped(mlxc_encoder *enc, const mlxc_buffer *x, const 
     mlxc_device *dev = mlxc_encoder_device(enc);
     const mlxc_buffer *idx[2] = {offsets, perm};
     if (!ops_is_cpu(dev) && x->dtype == MLXC_BF16 && y->dtype == MLXC_BF16 && k % 8 == 0 && x->offset % 16 == 0) {
-        /* the tensor-core kernel: (slot tile, row tile) units */
+        /* the tensor-core kernel: (slot tile, row tile) units; raw weight
+         * tiles through cp.async where the format and k allow */
         char tname[56];
         snprintf(tname, sizeof tname, "qmoegt%.48s", name + 5); /* qmoeg_F_X_Y -> qmoegt_F_X_Y */
+        const bool sides = !w->scales || (w->scales->offset % 4 == 0 && (!w->biases || w->biases->offset % 4 == 0));
+        const uint32_t raw = mlxc_qmoeg2_takes(mp.q.format, mp.q.bits, mp.q.group, k) && mp.q.row_bytes % 16 == 0 &&
+                                     w->data->offset % 16 == 0 && sides
+                                 ? QMOEG2_STAGES * mlxc_qmoeg2_stage(mp.q.format, mp.q.bits, mp.q.group, mp.q.sdtype)
+                                 : 0;
+        if (raw && raw <= dev->caps.max_shared_bytes)
+            return qmoe_dispatch(enc, op, tname, x, w, idx, 2, y, &mp, mlxc_qmoeg2_units(mp.q.m, experts, n), 1,
+                                 MLXC_QMOEG2_THREADS, raw);
         return qmoe_dispatch(enc, op, tname, x, w, idx, 2, y, &mp, mlxc_qmoegt_units(mp.q.m, experts, n), 1,
                              MLXC_QMOEGT_THREADS, MLXC_QMOEGT_SMEM);
     }

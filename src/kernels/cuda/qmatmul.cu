@@ -2095,6 +2095,7 @@ __device__ __forceinline__ void qg_cp16(uint32_t dst, const void *src, bool vali
 /* Unit mt (slot tiles numbered expert by expert, the tail last) as its
  * group g (E: the tail) and slots lo .. hi of perm; false past the last.
  * Warp-wide: 32 groups a round, a prefix sum of their tile counts. */
+template <uint32_t BM = QG_BM>
 __device__ __forceinline__ bool qg_find(const uint32_t *__restrict__ offsets, uint32_t E, uint32_t slots, uint32_t mt,
                                         uint32_t lane, uint32_t &g, uint32_t &lo, uint32_t &hi) {
     uint32_t base = 0; /* tiles of the groups before this round */
@@ -2107,7 +2108,7 @@ __device__ __forceinline__ bool qg_find(const uint32_t *__restrict__ offsets, ui
             if (b > slots) b = slots;
             if (a > b) a = b;
         }
-        const uint32_t t = (b - a + QG_BM - 1) / QG_BM;
+        const uint32_t t = (b - a + BM - 1) / BM;
         uint32_t incl = t;
 #pragma unroll
         for (int o = 1; o < 32; o <<= 1) {
@@ -2120,7 +2121,7 @@ __device__ __forceinline__ bool qg_find(const uint32_t *__restrict__ offsets, ui
             const uint32_t before = __shfl_sync(0xffffffffu, base + incl - t, hit);
             const uint32_t ha = __shfl_sync(0xffffffffu, a, hit), hb = __shfl_sync(0xffffffffu, b, hit);
             g = g0 + hit;
-            lo = ha + (mt - before) * QG_BM;
+            lo = ha + (mt - before) * BM;
             hi = hb;
             return true;
         }
@@ -2164,6 +2165,305 @@ __device__ __forceinline__ void qmoegt_plain(const uint16_t *__restrict__ x, con
     }
 }
 
+
+/* ---------------------------------------------------------------------------
+ * qmoeg2: qmoegt's raw-tile path (params_qmatmul.h).  A unit is (tile of
+ * G2_BM sorted slots of one expert or of the tail, tile of G2_BN of the
+ * expert's weight rows).  Each k step of G2_BK values copies by cp.async,
+ * G2_S stages ahead, the raw bytes of the tile's weight rows (G2<F>::STEP
+ * bytes a row, whole 16-byte units) and the bf16 x rows of its slots (row
+ * r's 16-byte chunk c at c ^ (r % 8), for ldmatrix).  Each of the
+ * MLXC_QMOEG2_THREADS / 32 warps multiplies its m16 tiles of weight rows
+ * (the A operand) by the 32 slots (four n8 tiles, B); a 32-value block's codes become exact bf16
+ * integers (code - 8), its two k16 products are summed apart and then
+ * scaled by the block's d into the f32 sums.  The weights are thus not
+ * rounded to bf16 at all: each product is exact until the f32 sums.
+ * ------------------------------------------------------------------------- */
+#define G2_BM MLXC_QMOEG2_BM
+#define G2_BN MLXC_QMOEG2_BN
+#define G2_BK MLXC_QMOEG2_BK
+#define G2_S MLXC_QMOEG2_STAGES
+static_assert(G2_BM == 32 && G2_BN == 128 && G2_BK == 256 && MLXC_QMOEG2_THREADS % 32 == 0 &&
+                  G2_BN % (MLXC_QMOEG2_THREADS / 2) == 0, "the warp layout below");
+
+template <int F> struct G2;
+/* Where a row's scales and biases of the step are (the MLX affine form:
+ * sbh bytes each, the biases bb bytes after the scales), their dtype and
+ * log2 of the group over 32. */
+struct G2Side {
+    uint32_t bb, sd, gsh;
+};
+/* Q4_0: blocks of 18 bytes, d then 16 code bytes; byte j holds values j
+ * (low nibble) and j + 16 (high).  Lane (g, t) of a tile takes bytes 2t,
+ * 2t + 1, 2t + 8, 2t + 9 of rows g and g + 8: the low nibbles are the
+ * A fragment of values 0 .. 15, the high ones of values 16 .. 31. */
+template <> struct G2<MLXC_QMMF_Q4_0> {
+    static constexpr uint32_t STEP = G2_BK / 32 * 18, BLOCKS = G2_BK / 32;
+    static constexpr bool MIN = false, SIDE = false;
+    __device__ static void frag(const uint8_t *r0, const uint8_t *r1, const uint8_t *, const uint8_t *, const G2Side &,
+                                uint32_t b, uint32_t t, uint32_t (&lo)[4], uint32_t (&hi)[4], float (&d)[2],
+                                float (&)[2]) {
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *blk = (h ? r1 : r0) + b * 18;
+            const uint16_t *qs = (const uint16_t *)(blk + 2);
+            const uint32_t q = __byte_perm(qs[t], qs[t + 4], 0x5410);
+            const uint32_t l = q & 0x0f0f0f0fu, u = (q >> 4) & 0x0f0f0f0fu;
+            /* a0, a2 (row g: values 2t.., 2t + 8..), a1, a3 (row g + 8) */
+            codes(l, QTC_N136, lo[h], lo[2 + h]);
+            codes(u, QTC_N136, hi[h], hi[2 + h]);
+            d[h] = f16(*(const uint16_t *)blk);
+        }
+    }
+};
+
+/* Q4_K: a k step is one super-block (d, dmin, 12 bytes of 6-bit scales
+ * and mins, 128 code bytes); sub-block b's values i are the low (b even)
+ * or high nibbles of code bytes 32 (b / 2) + i, each d * scale * code -
+ * dmin * min.  Lane (g, t) takes bytes 2t, 2t + 1, 2t + 8, 2t + 9 of the
+ * first 16 and of the second 16 of them, rows g and g + 8. */
+template <> struct G2<MLXC_QMMF_Q4_K> {
+    static constexpr uint32_t STEP = 144, BLOCKS = 8;
+    static constexpr bool MIN = true, SIDE = false;
+    __device__ static void frag(const uint8_t *r0, const uint8_t *r1, const uint8_t *, const uint8_t *, const G2Side &,
+                                uint32_t b, uint32_t t, uint32_t (&lo)[4], uint32_t (&hi)[4], float (&d)[2],
+                                float (&m)[2]) {
+        const uint32_t sh = 4 * (b & 1u);
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *sb = h ? r1 : r0;
+            const uint16_t *qs = (const uint16_t *)(sb + 16 + 32 * (b >> 1));
+            const uint32_t qa = __byte_perm(qs[t], qs[t + 4], 0x5410), qb = __byte_perm(qs[t + 8], qs[t + 12], 0x5410);
+            codes((qa >> sh) & 0x0f0f0f0fu, QTC_N128, lo[h], lo[2 + h]);
+            codes((qb >> sh) & 0x0f0f0f0fu, QTC_N128, hi[h], hi[2 + h]);
+            const uint32_t dd = *(const uint32_t *)sb;
+            const uint8_t *s = sb + 4;
+            uint32_t sc, mn;
+            if (b < 4) sc = s[b] & 63, mn = s[b + 4] & 63;
+            else sc = (s[b + 4] & 15) | (s[b - 4] >> 6) << 4, mn = (s[b + 4] >> 4) | (s[b] >> 6) << 4;
+            d[h] = f16((uint16_t)dd) * (float)sc;
+            m[h] = f16((uint16_t)(dd >> 16)) * (float)mn;
+        }
+    }
+};
+
+/* MLX affine 4-bit: 16 code bytes a 32-value block, value j in nibble
+ * j % 8 of word j / 8 (low nibble first); each value scale * code + bias
+ * of its group.  Lane (g, t) takes byte t of the block's four words: its
+ * nibbles are values 2t and 2t + 1 of words 0 .. 3 (values 0 .. 7, 8 ..
+ * 15, 16 .. 23, 24 .. 31). */
+template <> struct G2<MLXC_QMMF_AFFINE> {
+    static constexpr uint32_t STEP = G2_BK / 2, BLOCKS = G2_BK / 32;
+    static constexpr bool MIN = true, SIDE = true;
+    /* byte t of q (zeros above) as the bf16 pair (low nibble, high nibble) */
+    __device__ static uint32_t pair(uint32_t q, uint32_t sel) {
+        const uint32_t v = __byte_perm(q, 0u, sel);
+        return bsub(lop_nib(v * 0x1001u), QTC_N128); /* nibble 1 to bits 16 .. 19 */
+    }
+    __device__ static float side(const uint8_t *s, uint32_t sd, uint32_t i) {
+        if (sd == MLXC_QS_F32) return ((const float *)s)[i];
+        const uint16_t h = ((const uint16_t *)s)[i];
+        return sd == MLXC_QS_F16 ? f16(h) : bf16(h);
+    }
+    __device__ static void frag(const uint8_t *r0, const uint8_t *r1, const uint8_t *s0, const uint8_t *s1,
+                                const G2Side &sd, uint32_t b, uint32_t t, uint32_t (&lo)[4], uint32_t (&hi)[4],
+                                float (&d)[2], float (&m)[2]) {
+        const uint32_t sel = 0x4440u | t, gi = b >> sd.gsh;
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            const uint4 q = *(const uint4 *)((h ? r1 : r0) + 16 * b);
+            lo[h] = pair(q.x, sel), lo[2 + h] = pair(q.y, sel);
+            hi[h] = pair(q.z, sel), hi[2 + h] = pair(q.w, sel);
+            const uint8_t *sr = h ? s1 : s0;
+            d[h] = side(sr, sd.sd, gi);
+            m[h] = -side(sr + sd.bb, sd.sd, gi);
+        }
+    }
+};
+
+/* acc[i][j] += A(lo, hi) . B(x lo, x hi), the block's two k16 halves
+ * summed apart (c) and scaled by d of rows g (c0, c1) and g + 8. */
+__device__ __forceinline__ void g2_mma(float (&acc)[4], const uint32_t (&lo)[4], const uint32_t (&hi)[4],
+                                       const uint32_t (&xb)[4], const float (&d)[2]) {
+    float c[4];
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+        "{%10, %10, %10, %10};"
+        : "=f"(c[0]), "=f"(c[1]), "=f"(c[2]), "=f"(c[3])
+        : "r"(lo[0]), "r"(lo[1]), "r"(lo[2]), "r"(lo[3]), "r"(xb[0]), "r"(xb[1]), "f"(0.0f));
+    qg_mma(c, hi, xb[2], xb[3]);
+    acc[0] = fmaf(d[0], c[0], acc[0]);
+    acc[1] = fmaf(d[0], c[1], acc[1]);
+    acc[2] = fmaf(d[1], c[2], acc[2]);
+    acc[3] = fmaf(d[1], c[3], acc[3]);
+}
+/* The formats with a min: acc -= m (rows g, g + 8) x the block's x sums
+ * of slots 2t, 2t + 1 (cs). */
+__device__ __forceinline__ void g2_min(float (&acc)[4], const float (&m)[2], const float (&cs)[2]) {
+    acc[0] = fmaf(-m[0], cs[0], acc[0]);
+    acc[1] = fmaf(-m[0], cs[1], acc[1]);
+    acc[2] = fmaf(-m[1], cs[0], acc[2]);
+    acc[3] = fmaf(-m[1], cs[1], acc[3]);
+}
+
+/* W warps of G2_BN / W weight rows each (MI m16 tiles); the stages that
+ * fit the dynamic shared memory, 2 to 4. */
+template <int F>
+__device__ __forceinline__ void qmoeg2(const uint16_t *__restrict__ x, const uint8_t *__restrict__ w,
+                                       const uint8_t *__restrict__ scales, const uint8_t *__restrict__ biases,
+                                       const uint32_t *__restrict__ offsets, const uint32_t *__restrict__ perm,
+                                       uint16_t *__restrict__ y, const mlxc_p_qmoe &mp) {
+    extern __shared__ __align__(128) unsigned char qg_smem[];
+    __shared__ uint32_t sl[G2_BM], xr[G2_BM], unit[3];
+    const mlxc_p_qmatmul &p = mp.q;
+    /* a stage: the codes (CB), the scales and the biases (SBH bytes a
+     * row each), then x */
+    constexpr uint32_t W = MLXC_QMOEG2_THREADS / 32, NT = 32 * W, MI = G2_BN / 16 / W, STEP = G2<F>::STEP;
+    constexpr uint32_t CB = G2_BN * STEP, WCH = CB / 16, XCH = G2_BM * G2_BK / 8;
+    static_assert(STEP % 16 == 0 && MI >= 1 && G2_BM * G2_BN * 2 <= CB + G2_BM * G2_BK * 2, "whole chunks; y fits");
+    const uint32_t SBH = mlxc_qmoeg2_side_step(p.format, p.group, p.sdtype), WB = CB + 2 * G2_BN * SBH;
+    const uint32_t STAGE = WB + G2_BM * G2_BK * 2, S = dyn_smem() / STAGE < 4 ? dyn_smem() / STAGE : 4;
+    const G2Side sd = {G2_BN * SBH, p.sdtype, p.group == 128 ? 2u : p.group == 64 ? 1u : 0u};
+    const uint32_t n = p.n, k = p.k, slots = p.m, E = mp.experts, rb = p.row_bytes;
+    const uint32_t tid = threadIdx.x, lane = tid & 31u, warp = tid >> 5, gq = lane >> 2, t = lane & 3u;
+    const uint32_t tn = (n + G2_BN - 1) / G2_BN, nk = k / G2_BK;
+    const uint32_t sbase = (uint32_t)__cvta_generic_to_shared(qg_smem);
+    const bool yvec = n % 8 == 0 && !((uintptr_t)y & 15);
+    for (uint64_t u = blockIdx.x; u < mlxc_qmoeg2_units(slots, E, n); u += gridDim.x) {
+        const uint32_t mt = (uint32_t)(u / tn), c0 = (uint32_t)(u % tn) * G2_BN;
+        if (warp == 0) {
+            uint32_t g = 0, lo = 0, hi = 0;
+            const bool any = qg_find<G2_BM>(offsets, E, slots, mt, lane, g, lo, hi);
+            if (lane == 0) unit[0] = any ? g : 0xffffffffu, unit[1] = lo, unit[2] = hi;
+        }
+        __syncthreads();
+        const uint32_t g = unit[0], lo = unit[1], sr = unit[2] - lo < G2_BM ? unit[2] - lo : G2_BM;
+        if (g == 0xffffffffu) break; /* units only grow past the last tile */
+        if (tid < G2_BM) {
+            const uint32_t s_ = tid < sr ? perm[lo + tid] : 0xffffffffu;
+            sl[tid] = s_;
+            xr[tid] = s_ < slots ? s_ / mp.topk : 0xffffffffu;
+        }
+        __syncthreads();
+        const uint32_t nr = g < E ? (n - c0 < G2_BN ? n - c0 : G2_BN) : 0;
+
+        float acc[MI][4][4];
+#pragma unroll
+        for (int i = 0; i < (int)MI; i++)
+#pragma unroll
+            for (int j = 0; j < 4; j++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) acc[i][j][e] = 0.0f;
+
+        if (nr) {
+            const uint8_t *wt = w + ((uint64_t)g * n + c0) * rb;
+            auto load = [&](uint32_t kt) {
+                const uint32_t s_ = sbase + (kt % S) * STAGE;
+#pragma unroll
+                for (uint32_t q = 0; q < (WCH + NT - 1) / NT; q++) {
+                    const uint32_t c = tid + q * NT, r = c / (STEP / 16), o = c % (STEP / 16) * 16;
+                    if (WCH % NT && c >= WCH) break;
+                    const bool v = r < nr;
+                    qg_cp16(s_ + r * STEP + o, v ? (const void *)(wt + (uint64_t)r * rb + kt * STEP + o) : (const void *)w, v);
+                }
+                if constexpr (G2<F>::SIDE) {
+                    /* SBH / 4 words a row of the scales, then of the biases */
+                    const uint32_t wr = SBH / 4, gr = k / G2_BK * SBH; /* a row's bytes of scales */
+                    for (uint32_t c = tid; c < 2 * G2_BN * wr; c += NT) {
+                        const uint32_t a = c / (G2_BN * wr), r = c % (G2_BN * wr) / wr, o = c % wr * 4;
+                        const bool v = r < nr;
+                        const uint8_t *src = (a ? biases : scales) + ((uint64_t)g * n + c0 + r) * gr + kt * SBH + o;
+                        asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;" ::"r"(s_ + CB + a * G2_BN * SBH + r * SBH + o),
+                                     "l"(v ? (const void *)src : (const void *)scales), "r"(v ? 4 : 0) : "memory");
+                    }
+                }
+#pragma unroll
+                for (uint32_t q = 0; q < (XCH + NT - 1) / NT; q++) {
+                    const uint32_t c = tid + q * NT, r = c / (G2_BK / 8), cc = c % (G2_BK / 8);
+                    if (XCH % NT && c >= XCH) break;
+                    const uint32_t xrow = xr[r];
+                    const bool v = xrow != 0xffffffffu;
+                    qg_cp16(s_ + WB + r * (G2_BK * 2) + ((cc ^ (r & 7u)) << 4),
+                            v ? (const void *)(x + (uint64_t)xrow * k + kt * G2_BK + cc * 8) : (const void *)x, v);
+                }
+            };
+            for (uint32_t s_ = 0; s_ + 1 < S; s_++) {
+                if (s_ < nk) load(s_);
+                asm volatile("cp.async.commit_group;" ::: "memory");
+            }
+            for (uint32_t kt = 0; kt < nk; kt++) {
+                /* stage kt is in once at most S - 2 later groups are pending */
+                if (S == 2) asm volatile("cp.async.wait_group 0;" ::: "memory");
+                else if (S == 3) asm volatile("cp.async.wait_group 1;" ::: "memory");
+                else asm volatile("cp.async.wait_group 2;" ::: "memory");
+                __syncthreads(); /* stage kt is in; stage kt - 1 is free */
+                if (kt + S - 1 < nk) load(kt + S - 1);
+                asm volatile("cp.async.commit_group;" ::: "memory");
+                const unsigned char *wsb = qg_smem + (kt % S) * STAGE;
+                const uint32_t xs = sbase + (kt % S) * STAGE + WB;
+#pragma unroll 2
+                for (uint32_t b = 0; b < G2<F>::BLOCKS; b++) {
+                    uint32_t xb[4][4];
+#pragma unroll
+                    for (int j = 0; j < 4; j++) {
+                        const uint32_t r = j * 8 + (lane & 7u);
+                        qg_ldm4(xs + r * (G2_BK * 2) + (((4 * b + (lane >> 3)) ^ (r & 7u)) << 4), xb[j]);
+                    }
+                    float cs[4][2]; /* the block's x sums of slots 8j + 2t, + 1 */
+                    if constexpr (G2<F>::MIN) {
+                        const uint32_t ones[4] = {0x3f803f80u, 0x3f803f80u, 0x3f803f80u, 0x3f803f80u};
+#pragma unroll
+                        for (int j = 0; j < 4; j++) {
+                            float c[4] = {0, 0, 0, 0};
+                            qg_mma(c, ones, xb[j][0], xb[j][1]);
+                            qg_mma(c, ones, xb[j][2], xb[j][3]);
+                            cs[j][0] = c[0], cs[j][1] = c[1];
+                        }
+                    }
+#pragma unroll
+                    for (int i = 0; i < (int)MI; i++) {
+                        uint32_t lo4[4], hi4[4];
+                        float d[2], m[2];
+                        const uint32_t r0 = warp * (G2_BN / W) + 16 * i + gq;
+                        G2<F>::frag(wsb + r0 * STEP, wsb + (r0 + 8) * STEP, wsb + CB + r0 * SBH, wsb + CB + (r0 + 8) * SBH,
+                                    sd, b, t, lo4, hi4, d, m);
+#pragma unroll
+                        for (int j = 0; j < 4; j++) {
+                            g2_mma(acc[i][j], lo4, hi4, xb[j], d);
+                            if constexpr (G2<F>::MIN) g2_min(acc[i][j], m, cs[j]);
+                        }
+                    }
+                }
+            }
+            asm volatile("cp.async.wait_group 0;" ::: "memory");
+        }
+        /* C: rows (128 / W) w + 16i + gq (+ 8), slots 8j + 2t (+ 1), as
+         * bf16 into a (slot, row) tile over the stages, then whole rows of
+         * y; the tail's slots get zero rows */
+        __syncthreads(); /* every warp is past its last stage */
+        uint16_t *yt = (uint16_t *)qg_smem;
+#pragma unroll
+        for (int i = 0; i < (int)MI; i++)
+#pragma unroll
+            for (int j = 0; j < 4; j++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    const uint32_t r = warp * (G2_BN / W) + 16 * i + gq + 8 * (e >> 1), si = 8 * j + 2 * t + (e & 1);
+                    yt[si * G2_BN + r] = __bfloat16_as_ushort(__float2bfloat16_rn(acc[i][j][e]));
+                }
+        __syncthreads();
+        const uint32_t rows = n - c0 < G2_BN ? n - c0 : G2_BN;
+        for (uint32_t c = tid; c < G2_BM * (G2_BN / 8); c += NT) {
+            const uint32_t si = c / (G2_BN / 8), r0 = c % (G2_BN / 8) * 8, slot = sl[si];
+            if (si >= sr || slot >= slots || r0 >= rows) continue;
+            uint16_t *dst = y + (uint64_t)slot * n + c0 + r0;
+            if (yvec && r0 + 8 <= rows) *(uint4 *)dst = *(const uint4 *)(yt + si * G2_BN + r0);
+            else
+                for (uint32_t q = 0; q < 8 && r0 + q < rows; q++) dst[q] = yt[si * G2_BN + r0 + q];
+        }
+        __syncthreads(); /* sl, xr, unit and the stages are rewritten by the next unit */
+    }
+}
+
 template <int F, int B, typename Y>
 __device__ __forceinline__ void qmoegt(const uint16_t *__restrict__ x, const uint8_t *__restrict__ w,
                                        const void *__restrict__ scales, const void *__restrict__ biases,
@@ -2173,8 +2473,16 @@ __device__ __forceinline__ void qmoegt(const uint16_t *__restrict__ x, const uin
     __shared__ uint32_t sl[QG_BM], unit[3];
     const mlxc_p_qmatmul &p = mp.q;
     const uint32_t n = p.n, k = p.k, slots = p.m, E = mp.experts;
-    if (blockDim.x != QG_NT || blockDim.y * blockDim.z != 1 || dyn_smem() < MLXC_QMOEGT_SMEM || k % 8 ||
-        ((uintptr_t)x & 15)) {
+    const bool tiled = blockDim.y * blockDim.z == 1 && k % 8 == 0 && !((uintptr_t)x & 15);
+    if constexpr (sizeof(Y) == 2 && (F == MLXC_QMMF_Q4_0 || F == MLXC_QMMF_Q4_K || (F == MLXC_QMMF_AFFINE && B == 4))) {
+        if (tiled && blockDim.x == MLXC_QMOEG2_THREADS && mlxc_qmoeg2_takes(F, B, p.group, k) &&
+            dyn_smem() >= 2 * mlxc_qmoeg2_stage(F, B, p.group, p.sdtype) && !((uintptr_t)w & 15) &&
+            p.row_bytes % 16 == 0 && !((uintptr_t)scales & 3) && !((uintptr_t)biases & 3)) {
+            qmoeg2<F>(x, w, (const uint8_t *)scales, (const uint8_t *)biases, offsets, perm, y, mp);
+            return;
+        }
+    }
+    if (!tiled || blockDim.x != QG_NT || dyn_smem() < MLXC_QMOEGT_SMEM) {
         qmoegt_plain<F, B>(x, w, scales, biases, offsets, perm, y, mp);
         return;
     }
@@ -2899,9 +3207,12 @@ QMM_XY(qmoeg, f32, MLXC_QMMF_F32, 0)
 QMM_XY(qmoeg, f16, MLXC_QMMF_F16, 0)
 QMM_XY(qmoeg, bf16, MLXC_QMMF_BF16, 0)
 
-/* qmoegt_F_bf16_bf16: the tensor-core grouped mat-mat, every format */
+/* qmoegt_F_bf16_bf16: the tensor-core grouped mat-mat, every format.  No
+ * launch bounds: with __launch_bounds__(256) ptxas held the raw-tile path
+ * to 128 registers and spilled, with (256, 1) it took 152 (one block an
+ * SM); unbounded it takes about 100, two 256-thread blocks an SM. */
 #define QMOEGT_ENTRY(NAME, F, B)                                                                                      \
-    extern "C" __global__ void __launch_bounds__(MLXC_QMOEGT_THREADS)                                               \
+    extern "C" __global__ void                                                                                       \
         qmoegt_##NAME##_bf16_bf16(const uint16_t *x, const uint8_t *w, const void *scales, const void *biases,       \
                                   const uint32_t *offsets, const uint32_t *perm, uint16_t *y, mlxc_p_qmoe p) { MLXC_PDL_WAIT(); \
         mlxc_qmm::qmoegt<F, B>(x, w, scales, biases, offsets, perm, y, p);                                           \
