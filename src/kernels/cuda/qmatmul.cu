@@ -2170,14 +2170,17 @@ __device__ __forceinline__ void qmoegt_plain(const uint16_t *__restrict__ x, con
  * qmoeg2: qmoegt's raw-tile path (params_qmatmul.h).  A unit is (tile of
  * G2_BM sorted slots of one expert or of the tail, tile of G2_BN of the
  * expert's weight rows).  Each k step of G2_BK values copies by cp.async,
- * G2_S stages ahead, the raw bytes of the tile's weight rows (G2<F>::STEP
- * bytes a row, whole 16-byte units) and the bf16 x rows of its slots (row
- * r's 16-byte chunk c at c ^ (r % 8), for ldmatrix).  Each of the
- * MLXC_QMOEG2_THREADS / 32 warps multiplies its m16 tiles of weight rows
- * (the A operand) by the 32 slots (four n8 tiles, B); a 32-value block's codes become exact bf16
- * integers (code - 8), its two k16 products are summed apart and then
- * scaled by the block's d into the f32 sums.  The weights are thus not
- * rounded to bf16 at all: each product is exact until the f32 sums.
+ * into a ring of 2 to 4 stages, the raw bytes of the tile's weight rows
+ * (G2<F>::STEP bytes a row, whole 16-byte units; the affine scales and
+ * biases beside them) and the bf16 x rows of its slots (row r's 16-byte
+ * chunk c at c ^ (r % 8), for ldmatrix).  Each of the MLXC_QMOEG2_THREADS
+ * / 32 warps multiplies its m16 tiles of weight rows (the A operand) by
+ * the 32 slots (four n8 tiles, B).  A 32-value block's codes become exact
+ * bf16 integers (Q4_0: code - 8; Q4_K, affine: the code), its two k16
+ * products are summed apart and then scaled by the block's d (and, for a
+ * min or bias, the block's x sums times it are added) into the f32 sums.
+ * The weights are thus not rounded to bf16 at all: each product is exact
+ * until the f32 sums.
  * ------------------------------------------------------------------------- */
 #define G2_BM MLXC_QMOEG2_BM
 #define G2_BN MLXC_QMOEG2_BN
