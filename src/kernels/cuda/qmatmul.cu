@@ -2185,7 +2185,6 @@ __device__ __forceinline__ void qmoegt_plain(const uint16_t *__restrict__ x, con
 #define G2_BM MLXC_QMOEG2_BM
 #define G2_BN MLXC_QMOEG2_BN
 #define G2_BK MLXC_QMOEG2_BK
-#define G2_S MLXC_QMOEG2_STAGES
 static_assert(G2_BM == 32 && G2_BN == 128 && G2_BK == 256 && MLXC_QMOEG2_THREADS % 32 == 0 &&
                   G2_BN % (MLXC_QMOEG2_THREADS / 2) == 0, "the warp layout below");
 
@@ -2215,7 +2214,7 @@ template <> struct G2<MLXC_QMMF_Q4_0> {
             /* a0, a2 (row g: values 2t.., 2t + 8..), a1, a3 (row g + 8) */
             codes(l, QTC_N136, lo[h], lo[2 + h]);
             codes(u, QTC_N136, hi[h], hi[2 + h]);
-            d[h] = f16(*(const uint16_t *)blk);
+            d[h] = ld16a(blk);
         }
     }
 };
@@ -2240,12 +2239,10 @@ template <> struct G2<MLXC_QMMF_Q4_K> {
             codes((qa >> sh) & 0x0f0f0f0fu, QTC_N128, lo[h], lo[2 + h]);
             codes((qb >> sh) & 0x0f0f0f0fu, QTC_N128, hi[h], hi[2 + h]);
             const uint32_t dd = *(const uint32_t *)sb;
-            const uint8_t *s = sb + 4;
-            uint32_t sc, mn;
-            if (b < 4) sc = s[b] & 63, mn = s[b + 4] & 63;
-            else sc = (s[b + 4] & 15) | (s[b - 4] >> 6) << 4, mn = (s[b + 4] >> 4) | (s[b] >> 6) << 4;
-            d[h] = f16((uint16_t)dd) * (float)sc;
-            m[h] = f16((uint16_t)(dd >> 16)) * (float)mn;
+            float sc, mn;
+            k4(sb + 4, b, &sc, &mn);
+            d[h] = f16((uint16_t)dd) * sc;
+            m[h] = f16((uint16_t)(dd >> 16)) * mn;
         }
     }
 };
@@ -2263,11 +2260,6 @@ template <> struct G2<MLXC_QMMF_AFFINE> {
         const uint32_t v = __byte_perm(q, 0u, sel);
         return bsub(lop_nib(v * 0x1001u), QTC_N128); /* nibble 1 to bits 16 .. 19 */
     }
-    __device__ static float side(const uint8_t *s, uint32_t sd, uint32_t i) {
-        if (sd == MLXC_QS_F32) return ((const float *)s)[i];
-        const uint16_t h = ((const uint16_t *)s)[i];
-        return sd == MLXC_QS_F16 ? f16(h) : bf16(h);
-    }
     __device__ static void frag(const uint8_t *r0, const uint8_t *r1, const uint8_t *s0, const uint8_t *s1,
                                 const G2Side &sd, uint32_t b, uint32_t t, uint32_t (&lo)[4], uint32_t (&hi)[4],
                                 float (&d)[2], float (&m)[2]) {
@@ -2278,8 +2270,8 @@ template <> struct G2<MLXC_QMMF_AFFINE> {
             lo[h] = pair(q.x, sel), lo[2 + h] = pair(q.y, sel);
             hi[h] = pair(q.z, sel), hi[2 + h] = pair(q.w, sel);
             const uint8_t *sr = h ? s1 : s0;
-            d[h] = side(sr, sd.sd, gi);
-            m[h] = -side(sr + sd.bb, sd.sd, gi);
+            d[h] = scale_at(sr, sd.sd, gi);
+            m[h] = -scale_at(sr + sd.bb, sd.sd, gi);
         }
     }
 };
