@@ -313,8 +313,8 @@ static mlxc_status run_grouped(mlxc_encoder *enc, int i, void *ctx) {
 }
 
 static void moe_prefill(double ceiling) {
-    const qt_format fs[3] = {{MLXC_QF_MLX_AFFINE, 4, 64, MLXC_BF16}, {MLXC_QF_Q4_0, 0, 32, MLXC_U8},
-                             {MLXC_QF_Q4_K, 0, 256, MLXC_U8}};
+    const qt_format fs[4] = {{MLXC_QF_MLX_AFFINE, 4, 64, MLXC_BF16}, {MLXC_QF_Q4_0, 0, 32, MLXC_U8},
+                             {MLXC_QF_Q4_K, 0, 256, MLXC_U8}, {MLXC_QF_Q6_K, 0, 256, MLXC_U8}};
     static const uint32_t nk[2][2] = {{768, 2048}, {2048, 768}};
     const uint32_t slots = MOE_TOK * MOE_TOP;
     double ids[MOE_TOK * MOE_TOP];
@@ -323,7 +323,7 @@ static void moe_prefill(double ceiling) {
     printf("\nMoE prefill: %u tokens, top %u of %u experts, bf16 x and y; TFLOP/s = 2 slots n k / time\n"
            "%-22s %6s %6s %-16s %10s %8s %9s %8s\n",
            MOE_TOK, MOE_TOP, MOE_E, "format", "n", "k", "path", "time us", "TFLOP/s", "GB/s", "of copy");
-    for (int fi = 0; fi < 3; fi++)
+    for (int fi = 0; fi < 4; fi++)
         for (int s = 0; s < 2; s++) {
             /* gate reads each token's row for its 8 slots; down reads each
              * slot's own row (the model's calls: slot s = t * 8 + j either way,
@@ -354,12 +354,16 @@ static void moe_prefill(double ceiling) {
             }
             mlxc_encoder_destroy(enc);
             /* the raw-tile path launched by hand with 2, 3 and 4 stages */
-            const uint32_t code = fs[fi].f == MLXC_QF_Q4_0 ? MLXC_QMMF_Q4_0
+            const uint32_t code = fs[fi].f == MLXC_QF_Q4_0   ? MLXC_QMMF_Q4_0
                                   : fs[fi].f == MLXC_QF_Q4_K ? MLXC_QMMF_Q4_K
-                                                            : MLXC_QMMF_AFFINE; /* affine4 g64, bf16 scales */
+                                  : fs[fi].f == MLXC_QF_Q6_K ? MLXC_QMMF_Q6_K
+                                                             : MLXC_QMMF_AFFINE; /* affine4 g64, bf16 scales */
             char kname[48];
             snprintf(kname, sizeof kname, "qmoegt_%s_bf16_bf16",
-                     code == MLXC_QMMF_Q4_0 ? "q4_0" : code == MLXC_QMMF_Q4_K ? "q4_k" : "affine4");
+                     code == MLXC_QMMF_Q4_0   ? "q4_0"
+                     : code == MLXC_QMMF_Q4_K ? "q4_k"
+                     : code == MLXC_QMMF_Q6_K ? "q6_k"
+                                              : "affine4");
             const uint32_t bits = code == MLXC_QMMF_AFFINE ? 4 : 0, sd = code == MLXC_QMMF_AFFINE ? MLXC_QS_BF16 : 0;
             const int hands =
                 mlxc_qmoeg2_takes(code, bits, fs[fi].group, c.k) && !mlxc_kernel_get(gpu, kname, &c.kern) ? 3 : 0;

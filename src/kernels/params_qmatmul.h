@@ -242,10 +242,11 @@ typedef struct mlxc_p_qmoef {
 MLXC_QF_HD static inline uint64_t mlxc_qmoegt_units(uint32_t slots, uint32_t experts, uint32_t n) {
     return ((uint64_t)slots / MLXC_QMOEGT_BM + experts + 1) * ((n + MLXC_QMOEGT_BN - 1) / MLXC_QMOEGT_BN);
 }
-/* The raw-tile path of qmoegt (Q4_0, Q4_K and MLX affine 4-bit of group
- * 32, 64 or 128, with k a multiple of MLXC_QMOEG2_BK, so that a row's
- * bytes of a k step are whole 16-byte units): stages of the raw weight
- * bytes of MLXC_QMOEG2_BN rows (and of their affine scales and biases:
+/* The raw-tile path of qmoegt (Q4_0, Q4_K, Q6_K and MLX affine 4-bit of
+ * group 32, 64 or 128, with k a multiple of MLXC_QMOEG2_BK, so that a
+ * row's bytes of a k step are whole 16-byte units; Q6_K's 210 bytes are
+ * copied as the 14 units around them and read from their offset there):
+ * stages of the raw weight bytes of MLXC_QMOEG2_BN rows (and of their affine scales and biases:
  * the buffers 4-byte aligned) and the bf16 x rows of MLXC_QMOEG2_BM
  * slots, copied by cp.async; the codes are decoded from shared memory as
  * exact bf16 integers and each 32-value block's scale (and min, or bias)
@@ -260,6 +261,7 @@ MLXC_QF_HD static inline uint64_t mlxc_qmoegt_units(uint32_t slots, uint32_t exp
 MLXC_QF_HD static inline uint32_t mlxc_qmoeg2_row_step(uint32_t format, uint32_t bits) { /* a row's code bytes a k step */
     return format == MLXC_QMMF_Q4_0 ? MLXC_QMOEG2_BK / 32 * 18
            : format == MLXC_QMMF_Q4_K ? 144
+           : format == MLXC_QMMF_Q6_K ? 224 /* 210 bytes, in the 14 16-byte units around them */
            : format == MLXC_QMMF_AFFINE && bits == 4 ? MLXC_QMOEG2_BK / 2 : 0;
 }
 MLXC_QF_HD static inline uint32_t mlxc_qmoeg2_side_step(uint32_t format, uint32_t group, uint32_t sdtype) {

@@ -193,8 +193,9 @@ static bool qmm_overlaps_weight(const mlxc_buffer *y, const mlxc_qmm_weight *w) 
 
 /* Stages of qmoegt's raw-tile path: bench_qmatmul --moe-prefill-only times
  * 2, 3 and 4 (H100, 2026-12-06: 3 and 2 alike, 4 fits one block an SM and
- * is 40% slower). */
-#define QMOEG2_STAGES 3
+ * is 40% slower).  3 where two blocks an SM still fit (Q4_0, Q4_K, MLX
+ * 4-bit), else 2 (Q6_K's 45 KB stages). */
+static uint32_t qmoeg2_stages(uint32_t stage) { return 3 * stage <= 112 * 1024 ? 3 : 2; }
 
 /* The shared memory of a streaming mat-vec (qmvt's or qmvf's ring, qmvr's
  * x') of `ring` bytes (0: none, or it does not fit a block), capping
@@ -707,9 +708,12 @@ mlxc_status mlxc_qmatmul_grouped(mlxc_encoder *enc, const mlxc_buffer *x, const 
         char tname[56];
         snprintf(tname, sizeof tname, "qmoegt%.48s", name + 5); /* qmoeg_F_X_Y -> qmoegt_F_X_Y */
         const bool sides = !w->scales || (w->scales->offset % 4 == 0 && (!w->biases || w->biases->offset % 4 == 0));
-        const uint32_t raw = mlxc_qmoeg2_takes(mp.q.format, mp.q.bits, mp.q.group, k) && mp.q.row_bytes % 16 == 0 &&
+        /* whole 16-byte rows, or Q6_K's read from the units around them */
+        const uint32_t stage = mlxc_qmoeg2_stage(mp.q.format, mp.q.bits, mp.q.group, mp.q.sdtype);
+        const uint32_t raw = mlxc_qmoeg2_takes(mp.q.format, mp.q.bits, mp.q.group, k) &&
+                                     (mp.q.row_bytes % 16 == 0 || mp.q.format == MLXC_QMMF_Q6_K) &&
                                      w->data->offset % 16 == 0 && sides
-                                 ? QMOEG2_STAGES * mlxc_qmoeg2_stage(mp.q.format, mp.q.bits, mp.q.group, mp.q.sdtype)
+                                 ? qmoeg2_stages(stage) * stage
                                  : 0;
         if (raw && raw <= dev->caps.max_shared_bytes)
             return qmoe_dispatch(enc, op, tname, x, w, idx, 2, y, &mp, mlxc_qmoeg2_units(mp.q.m, experts, n), 1,

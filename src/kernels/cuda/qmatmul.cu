@@ -2200,8 +2200,8 @@ struct G2Side {
  * 2t + 1, 2t + 8, 2t + 9 of rows g and g + 8: the low nibbles are the
  * A fragment of values 0 .. 15, the high ones of values 16 .. 31. */
 template <> struct G2<MLXC_QMMF_Q4_0> {
-    static constexpr uint32_t STEP = G2_BK / 32 * 18, BLOCKS = G2_BK / 32;
-    static constexpr bool MIN = false, SIDE = false;
+    static constexpr uint32_t STEP = G2_BK / 32 * 18, SRC = STEP, BLOCKS = G2_BK / 32;
+    static constexpr bool MIN = false, SIDE = false, SPLIT = false;
     __device__ static void frag(const uint8_t *r0, const uint8_t *r1, const uint8_t *, const uint8_t *, const G2Side &,
                                 uint32_t b, uint32_t t, uint32_t (&lo)[4], uint32_t (&hi)[4], float (&d)[2],
                                 float (&)[2]) {
@@ -2225,8 +2225,8 @@ template <> struct G2<MLXC_QMMF_Q4_0> {
  * dmin * min.  Lane (g, t) takes bytes 2t, 2t + 1, 2t + 8, 2t + 9 of the
  * first 16 and of the second 16 of them, rows g and g + 8. */
 template <> struct G2<MLXC_QMMF_Q4_K> {
-    static constexpr uint32_t STEP = 144, BLOCKS = 8;
-    static constexpr bool MIN = true, SIDE = false;
+    static constexpr uint32_t STEP = 144, SRC = STEP, BLOCKS = 8;
+    static constexpr bool MIN = true, SIDE = false, SPLIT = false;
     __device__ static void frag(const uint8_t *r0, const uint8_t *r1, const uint8_t *, const uint8_t *, const G2Side &,
                                 uint32_t b, uint32_t t, uint32_t (&lo)[4], uint32_t (&hi)[4], float (&d)[2],
                                 float (&m)[2]) {
@@ -2253,8 +2253,8 @@ template <> struct G2<MLXC_QMMF_Q4_K> {
  * nibbles are values 2t and 2t + 1 of words 0 .. 3 (values 0 .. 7, 8 ..
  * 15, 16 .. 23, 24 .. 31). */
 template <> struct G2<MLXC_QMMF_AFFINE> {
-    static constexpr uint32_t STEP = G2_BK / 2, BLOCKS = G2_BK / 32;
-    static constexpr bool MIN = true, SIDE = true;
+    static constexpr uint32_t STEP = G2_BK / 2, SRC = STEP, BLOCKS = G2_BK / 32;
+    static constexpr bool MIN = true, SIDE = true, SPLIT = false;
     /* byte t of q (zeros above) as the bf16 pair (low nibble, high nibble) */
     __device__ static uint32_t pair(uint32_t q, uint32_t sel) {
         const uint32_t v = __byte_perm(q, 0u, sel);
@@ -2272,6 +2272,37 @@ template <> struct G2<MLXC_QMMF_AFFINE> {
             const uint8_t *sr = h ? s1 : s0;
             d[h] = scale_at(sr, sd.sd, gi);
             m[h] = -scale_at(sr + sd.bb, sd.sd, gi);
+        }
+    }
+};
+
+/* Q6_K: a k step is one super-block (ql[128], qh[64], scales[16] int8, d)
+ * of 210 bytes, so a row's step starts 2-byte aligned only: it is copied
+ * as the 14 16-byte units from the one at or below its start (SRC bytes
+ * read, STEP bytes a row of the stage) and read from its offset there.
+ * Block b is half b / 4 (128 values), quarter j = b % 4 of it: value l
+ * (< 32) is the nibble (high for j >= 2) of ql[64 (b / 4) + 32 (j % 2) + l]
+ * with bits 2j of qh[32 (b / 4) + l] above it, minus 32; values 0 .. 15
+ * take scales[8 (b / 4) + 2j], 16 .. 31 the next one (d lo and hi). */
+template <> struct G2<MLXC_QMMF_Q6_K> {
+    static constexpr uint32_t STEP = 224, SRC = 210, BLOCKS = 8;
+    static constexpr bool MIN = false, SIDE = false, SPLIT = true;
+    __device__ static void frag(const uint8_t *r0, const uint8_t *r1, const uint8_t *, const uint8_t *, const G2Side &,
+                                uint32_t b, uint32_t t, uint32_t (&lo)[4], uint32_t (&hi)[4], float (&d)[2],
+                                float (&dh)[2]) {
+        const uint32_t half = b >> 2, j = b & 3u, sh = 4 * (j >> 1), hs = 2 * j;
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *sb = h ? r1 : r0;
+            const uint16_t *ql = (const uint16_t *)(sb + 64 * half + 32 * (j & 1u)), *qh = (const uint16_t *)(sb + 128 + 32 * half);
+            const uint32_t la = __byte_perm(ql[t], ql[t + 4], 0x5410), lb = __byte_perm(ql[t + 8], ql[t + 12], 0x5410);
+            const uint32_t ha = __byte_perm(qh[t], qh[t + 4], 0x5410), hb = __byte_perm(qh[t + 8], qh[t + 12], 0x5410);
+            codes(((la >> sh) & 0x0f0f0f0fu) | (((ha >> hs) & 0x03030303u) << 4), QTC_N160, lo[h], lo[2 + h]);
+            codes(((lb >> sh) & 0x0f0f0f0fu) | (((hb >> hs) & 0x03030303u) << 4), QTC_N160, hi[h], hi[2 + h]);
+            const uint32_t s2 = *(const uint16_t *)(sb + 192 + 8 * half + 2 * j);
+            const float dd = ld16a(sb + 208);
+            d[h] = dd * (float)(int8_t)(s2 & 255u);
+            dh[h] = dd * (float)(int8_t)(s2 >> 8);
         }
     }
 };
@@ -2298,6 +2329,19 @@ __device__ __forceinline__ void g2_min(float (&acc)[4], const float (&m)[2], con
     acc[1] = fmaf(-m[0], cs[1], acc[1]);
     acc[2] = fmaf(-m[1], cs[0], acc[2]);
     acc[3] = fmaf(-m[1], cs[1], acc[3]);
+}
+
+/* The formats with a scale a k16 half (Q6_K): acc += d . A(lo) B(x lo) +
+ * dh . A(hi) B(x hi), rows g (c0, c1) and g + 8. */
+__device__ __forceinline__ void g2_mma2(float (&acc)[4], const uint32_t (&lo)[4], const uint32_t (&hi)[4],
+                                        const uint32_t (&xb)[4], const float (&d)[2], const float (&dh)[2]) {
+    float c[4] = {0, 0, 0, 0}, e[4] = {0, 0, 0, 0};
+    qg_mma(c, lo, xb[0], xb[1]);
+    qg_mma(e, hi, xb[2], xb[3]);
+    acc[0] = fmaf(dh[0], e[0], fmaf(d[0], c[0], acc[0]));
+    acc[1] = fmaf(dh[0], e[1], fmaf(d[0], c[1], acc[1]));
+    acc[2] = fmaf(dh[1], e[2], fmaf(d[1], c[2], acc[2]));
+    acc[3] = fmaf(dh[1], e[3], fmaf(d[1], c[3], acc[3]));
 }
 
 /* W warps of G2_BN / W weight rows each (MI m16 tiles); the stages that
@@ -2351,6 +2395,12 @@ __device__ __forceinline__ void qmoeg2(const uint16_t *__restrict__ x, const uin
 
         if (nr) {
             const uint8_t *wt = w + ((uint64_t)g * n + c0) * rb;
+            /* where row r's step kt starts in its stage row: the offset
+             * of its bytes in their 16-byte unit (w is 16-byte aligned) */
+            const uint32_t wt32 = (uint32_t)(uintptr_t)wt;
+            auto at = [&](uint32_t r, uint32_t kt) -> uint32_t {
+                return G2<F>::SRC == STEP ? 0u : (wt32 + r * rb + kt * G2<F>::SRC) & 15u;
+            };
             auto load = [&](uint32_t kt) {
                 const uint32_t s_ = sbase + (kt % S) * STAGE;
 #pragma unroll
@@ -2358,7 +2408,18 @@ __device__ __forceinline__ void qmoeg2(const uint16_t *__restrict__ x, const uin
                     const uint32_t c = tid + q * NT, r = c / (STEP / 16), o = c % (STEP / 16) * 16;
                     if (WCH % NT && c >= WCH) break;
                     const bool v = r < nr;
-                    qg_cp16(s_ + r * STEP + o, v ? (const void *)(wt + (uint64_t)r * rb + kt * STEP + o) : (const void *)w, v);
+                    if constexpr (G2<F>::SRC == STEP) {
+                        qg_cp16(s_ + r * STEP + o, v ? (const void *)(wt + (uint64_t)r * rb + kt * STEP + o) : (const void *)w, v);
+                    } else {
+                        /* the unit o of those at or below the row's SRC bytes:
+                         * whole but for the last, which ends with them */
+                        const uint8_t *a = wt + (uint64_t)r * rb + kt * G2<F>::SRC;
+                        const uint8_t *u = (const uint8_t *)((uintptr_t)a & ~(uintptr_t)15) + o;
+                        const uint32_t left = (uint32_t)(a + G2<F>::SRC - u);
+                        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(s_ + r * STEP + o),
+                                     "l"(v ? (const void *)u : (const void *)w), "r"(v ? (left < 16 ? left : 16u) : 0u)
+                                     : "memory");
+                    }
                 }
                 if constexpr (G2<F>::SIDE) {
                     /* SBH / 4 words a row of the scales, then of the biases */
@@ -2419,11 +2480,12 @@ __device__ __forceinline__ void qmoeg2(const uint16_t *__restrict__ x, const uin
                         uint32_t lo4[4], hi4[4];
                         float d[2], m[2];
                         const uint32_t r0 = warp * (G2_BN / W) + 16 * i + gq;
-                        G2<F>::frag(wsb + r0 * STEP, wsb + (r0 + 8) * STEP, wsb + CB + r0 * SBH, wsb + CB + (r0 + 8) * SBH,
-                                    sd, b, t, lo4, hi4, d, m);
+                        G2<F>::frag(wsb + r0 * STEP + at(r0, kt), wsb + (r0 + 8) * STEP + at(r0 + 8, kt),
+                                    wsb + CB + r0 * SBH, wsb + CB + (r0 + 8) * SBH, sd, b, t, lo4, hi4, d, m);
 #pragma unroll
                         for (int j = 0; j < 4; j++) {
-                            g2_mma(acc[i][j], lo4, hi4, xb[j], d);
+                            if constexpr (G2<F>::SPLIT) g2_mma2(acc[i][j], lo4, hi4, xb[j], d, m);
+                            else g2_mma(acc[i][j], lo4, hi4, xb[j], d);
                             if constexpr (G2<F>::MIN) g2_min(acc[i][j], m, cs[j]);
                         }
                     }
@@ -2469,10 +2531,12 @@ __device__ __forceinline__ void qmoegt(const uint16_t *__restrict__ x, const uin
     const mlxc_p_qmatmul &p = mp.q;
     const uint32_t n = p.n, k = p.k, slots = p.m, E = mp.experts;
     const bool tiled = blockDim.y * blockDim.z == 1 && k % 8 == 0 && !((uintptr_t)x & 15);
-    if constexpr (sizeof(Y) == 2 && (F == MLXC_QMMF_Q4_0 || F == MLXC_QMMF_Q4_K || (F == MLXC_QMMF_AFFINE && B == 4))) {
+    if constexpr (sizeof(Y) == 2 && (F == MLXC_QMMF_Q4_0 || F == MLXC_QMMF_Q4_K || F == MLXC_QMMF_Q6_K ||
+                                     (F == MLXC_QMMF_AFFINE && B == 4))) {
+        /* Q6_K's rows are read from the 16-byte units around them */
         if (tiled && blockDim.x == MLXC_QMOEG2_THREADS && mlxc_qmoeg2_takes(F, B, p.group, k) &&
             dyn_smem() >= 2 * mlxc_qmoeg2_stage(F, B, p.group, p.sdtype) && !((uintptr_t)w & 15) &&
-            p.row_bytes % 16 == 0 && !((uintptr_t)scales & 3) && !((uintptr_t)biases & 3)) {
+            (p.row_bytes % 16 == 0 || F == MLXC_QMMF_Q6_K) && !((uintptr_t)scales & 3) && !((uintptr_t)biases & 3)) {
             qmoeg2<F>(x, w, (const uint8_t *)scales, (const uint8_t *)biases, offsets, perm, y, mp);
             return;
         }
