@@ -6,7 +6,8 @@ PER_TOKEN: kernels a decode token runs (mlxc bench prints it); TOKENS: how
 many tokens to take, those before the run's last (default 4).  Prints a token's span on
 the device, the time some kernel was running (the union of the kernels'
 intervals) and the idle rest, then per kernel name the count, summed and
-mean duration, and the gaps between consecutive kernels (negative: the
+mean duration, the time it adds to the chain (its end past the latest end
+before it), and the gaps between consecutive kernels (negative: the
 next one started before the last ended, as programmatic dependent launch
 allows).
 """
@@ -38,14 +39,21 @@ def main():
     n = len(ks) / per
     print(f"{len(ks)} kernels, {n:.0f} tokens: a token {(t1 - t0) / n / 1e3:.1f} us on the device, "
           f"kernels running {busy / n / 1e3:.1f} us, nothing running {(t1 - t0 - busy) / n / 1e3:.1f} us")
-    agg = collections.defaultdict(lambda: [0, 0])
+    # "added": how much later the chain ends for each kernel, its end past
+    # the latest end before it (a kernel that starts early under
+    # programmatic dependent launch waits for the one before it, so its
+    # duration counts that wait too; the added times sum to the span)
+    agg = collections.defaultdict(lambda: [0, 0, 0])
+    last_end = ks[0][0]
     for s, e, name in ks:
         a = agg[name.split("(")[0][:48]]
         a[0] += 1
         a[1] += e - s
-    print("\n| kernel | a token | us a token | us each |\n|---|---:|---:|---:|")
-    for name, (c, d) in sorted(agg.items(), key=lambda x: -x[1][1]):
-        print(f"| {name} | {c / n:.0f} | {d / n / 1e3:.1f} | {d / c / 1e3:.2f} |")
+        a[2] += max(0, e - last_end)
+        last_end = max(last_end, e)
+    print("\n| kernel | a token | us a token | us each | added a token | added each |\n|---|---:|---:|---:|---:|---:|")
+    for name, (c, d, x) in sorted(agg.items(), key=lambda x: -x[1][2]):
+        print(f"| {name} | {c / n:.0f} | {d / n / 1e3:.1f} | {d / c / 1e3:.2f} | {x / n / 1e3:.1f} | {x / c / 1e3:.2f} |")
     gaps = sorted(b[0] - a[1] for a, b in zip(ks, ks[1:]))
     print(f"\ngaps between consecutive kernels: median {gaps[len(gaps) // 2] / 1e3:.2f} us, "
           f"positive {sum(g for g in gaps if g > 0) / n / 1e3:.1f} us a token, "
