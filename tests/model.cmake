@@ -14,6 +14,11 @@ add_test(NAME model_fixture_random_tiny
   COMMAND ${Python3_EXECUTABLE} ${CMAKE_SOURCE_DIR}/scripts/make_random_models.py tiny q4_0
           ${MLXC_MODEL_OUT}/random-tiny-q4_0.gguf)
 set_tests_properties(model_fixture_random_tiny PROPERTIES FIXTURES_SETUP model_fixtures TIMEOUT 300)
+# a random Q4_K_M model, layer 1's v in Q6_K beside Q4_K q and k (test_model_llama)
+add_test(NAME model_fixture_random_kq
+  COMMAND ${Python3_EXECUTABLE} ${CMAKE_SOURCE_DIR}/scripts/make_random_models.py tiny q4_k_m
+          ${MLXC_MODEL_OUT}/random-tiny-q4_k_m.gguf)
+set_tests_properties(model_fixture_random_kq PROPERTIES FIXTURES_SETUP model_fixtures TIMEOUT 300)
 # a random model in the code-book, ternary and NVFP4 GGML types, and its
 # dequantized F32 twin (test_model_llama)
 add_test(NAME model_fixture_random_books

@@ -219,6 +219,44 @@ static void test_ggml_tiles(void) {
     mlxc_model_close(m1);
 }
 
+/* A random Q4_K_M model (scripts/make_random_models.py tiny q4_k_m: layer
+ * 1's v in Q6_K beside its Q4_K q and k, as llama.cpp's recipe puts it):
+ * the fused decode step, which runs that layer's q/k and v mat-vecs as one
+ * pair (mlxc_qmatmul_fused_pair: q and k with int8 activations, v exact),
+ * against the step of separate exact ops, over a prompt and four decode
+ * steps: within test_fused_step_q8's 5e-2. */
+static void test_mixed_qkv(void) {
+    char p[1024];
+    snprintf(p, sizeof p, "%s/random-tiny-q4_k_m.gguf", g_gen);
+    struct stat sb;
+    if (stat(p, &sb) != 0) {
+        printf("       skip: %s is missing\n", p);
+        return;
+    }
+    ref r = random_tiny_ref();
+    const bool cpu = mlxc_device_backend(g_dev) == MLXC_BACKEND_CPU;
+    const mlxc_model_options opt = {.load_flags = MLXC_LOAD_COPY, .act_dtype = MLXC_BF16};
+    setenv("MLXC_FUSED_DECODE", "0", 1);
+    float *a = path_logits_ex(p, &r, &opt);
+    setenv("MLXC_FUSED_DECODE", cpu ? "2" : "1", 1);
+    setenv("MLXC_DECODE_Q8", "1", 1);
+    float *b = path_logits_ex(p, &r, &opt);
+    unsetenv("MLXC_FUSED_DECODE");
+    unsetenv("MLXC_DECODE_Q8");
+    if (a && b) {
+        double e = 0;
+        for (size_t k = 0; k < r.n_prompt + r.steps; k++) {
+            double ek = rel_err(b + k * r.vocab, a + k * r.vocab, r.vocab);
+            if (ek > e) e = ek;
+        }
+        CHECK_MSG(e <= 5e-2, "%s: fused int8-activation step against separate ops: rel err %.3g", p, e);
+        if (cpu) CHECK_MSG(e > 0, "%s: MLXC_DECODE_Q8 changed nothing on the CPU", p);
+        printf("       random-tiny-q4_k_m fused int8-activation step against separate ops: rel err %.2e\n", e);
+    }
+    free(a);
+    free(b);
+}
+
 /* A random model whose every weight is one of the code-book, ternary and
  * NVFP4 GGML types (scripts/make_random_models.py tiny books: the embedding
  * TQ2_0, the head IQ3_S, the projections IQ2_XXS .. NVFP4 in turn) against
@@ -1299,6 +1337,7 @@ int main(void) {
     RUN(test_fused_step_q8);
     RUN(test_ggml_as_affine);
     RUN(test_ggml_tiles);
+    RUN(test_mixed_qkv);
     RUN(test_code_book_formats);
     RUN(test_moe);
     RUN(test_chunked_prefill);
@@ -1328,6 +1367,7 @@ int main(void) {
         RUN(test_fused_step_q8);
         RUN(test_ggml_as_affine);
         RUN(test_ggml_tiles);
+        RUN(test_mixed_qkv);
         RUN(test_code_book_formats);
         RUN(test_moe);
         RUN(test_chunked_prefill);

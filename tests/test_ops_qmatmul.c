@@ -444,6 +444,73 @@ static void experts_dense(void) {
     }
 }
 
+/* mlxc_qmatmul_fused_pair on the CPU: the pair of q/k (Q4_K, Q5_K with
+ * int8 activations: one dispatch of the pair's kernel; Q4_0 exact: two)
+ * and v (Q6_K) equals two mlxc_qmatmul_fused calls bit for bit, with and
+ * without the norm; and what it refuses. */
+static void fused_pair(void) {
+    static const qt_format f1s[3] = {{MLXC_QF_Q4_K, 0, 256, MLXC_U8}, {MLXC_QF_Q5_K, 0, 256, MLXC_U8},
+                                     {MLXC_QF_Q4_0, 0, 32, MLXC_U8}};
+    const qt_format q6 = {MLXC_QF_Q6_K, 0, 256, MLXC_U8};
+    const uint32_t k = 512, n1 = 72, n2 = 40;
+    for (int fi = 0; fi < 3; fi++)
+        for (int pro = 0; pro < 2; pro++) {
+            qt_weight w1 = qt_weight_rand(f1s[fi], n1, k), w2 = qt_weight_rand(q6, n2, k);
+            qt_dev_weight d1 = qt_upload(dev, &w1), d2 = qt_upload(dev, &w2);
+            ot_buf x = ot_rand(dev, MLXC_BF16, k, -1, 1), g = ot_rand(dev, MLXC_BF16, k, -1, 1);
+            ot_buf y = ot_out(dev, MLXC_BF16, n1 + n2), s = ot_out(dev, MLXC_BF16, n1 + n2);
+            const mlxc_qmm_fuse f1 = {.pro = pro ? MLXC_QMM_PRO_RMS_NORM : MLXC_QMM_PRO_NONE, .eps = 1e-5f,
+                                      .act = fi < 2 ? MLXC_QMM_ACT_Q8 : MLXC_QMM_ACT_EXACT},
+                                f2 = {.pro = f1.pro, .eps = 1e-5f};
+            mlxc_buffer *v[2][2];
+            const int64_t sh[2] = {n1, n2};
+            for (int o = 0; o < 2; o++)
+                for (int part = 0; part < 2; part++)
+                    CHECK_OK(mlxc_buffer_view((o ? &s : &y)->b, part ? (size_t)n1 * 2 : 0, MLXC_BF16, 1, &sh[part],
+                                              &v[o][part]));
+            const mlxc_buffer *gb = pro ? g.b : NULL;
+            OT_RUN(dev, mlxc_qmatmul_fused_pair(enc, x.b, gb, &d1.w, v[0][0], n1, &f1, &d2.w, v[0][1], n2, &f2, k));
+            OT_RUN(dev, mlxc_qmatmul_fused(enc, x.b, NULL, gb, &d1.w, v[1][0], n1, k, &f1));
+            OT_RUN(dev, mlxc_qmatmul_fused(enc, x.b, NULL, gb, &d2.w, v[1][1], n2, k, &f2));
+            ot_download(&y), ot_download(&s);
+            char lab[48];
+            OT_EXACT(&y, s.h, "fused pair %s + Q6_K prologue %d", qt_label(&f1s[fi], lab, sizeof lab), pro);
+            if (fi == 0 && pro) {
+                mlxc_encoder *enc = NULL;
+                CHECK_OK(mlxc_encoder_create(dev, &enc));
+                const mlxc_qmm_fuse add = {.pro = f1.pro, .epi = MLXC_QMM_EPI_ADD, .eps = 1e-5f}, none = {.eps = 1e-5f},
+                                    silu = {.pro = MLXC_QMM_PRO_SILU_MUL}, eps2 = {.pro = f1.pro, .eps = 1e-6f};
+                /* the epilogue, the prologues, the eps, outputs that overlap, NULL */
+                CHECK_ERR(mlxc_qmatmul_fused_pair(enc, x.b, g.b, &d1.w, v[0][0], n1, &f1, &d2.w, v[0][1], n2, &add, k),
+                          MLXC_ERR_INVALID_ARGUMENT);
+                CHECK_ERR(mlxc_qmatmul_fused_pair(enc, x.b, g.b, &d1.w, v[0][0], n1, &f1, &d2.w, v[0][1], n2, &none, k),
+                          MLXC_ERR_INVALID_ARGUMENT);
+                CHECK_ERR(mlxc_qmatmul_fused_pair(enc, x.b, g.b, &d1.w, v[0][0], n1, &silu, &d2.w, v[0][1], n2, &silu,
+                                                  k),
+                          MLXC_ERR_INVALID_ARGUMENT);
+                CHECK_ERR(mlxc_qmatmul_fused_pair(enc, x.b, g.b, &d1.w, v[0][0], n1, &f1, &d2.w, v[0][1], n2, &eps2, k),
+                          MLXC_ERR_INVALID_ARGUMENT);
+                mlxc_buffer *ov = NULL; /* y2 over y1's last 8 values */
+                CHECK_OK(mlxc_buffer_view(y.b, (size_t)(n1 - 8) * 2, MLXC_BF16, 1, &sh[1], &ov));
+                CHECK_ERR(mlxc_qmatmul_fused_pair(enc, x.b, g.b, &d1.w, v[0][0], n1, &f1, &d2.w, ov, n2, &f2, k),
+                          MLXC_ERR_INVALID_ARGUMENT);
+                mlxc_buffer_release(ov);
+                CHECK_ERR(mlxc_qmatmul_fused_pair(enc, x.b, g.b, &d1.w, v[0][0], n1, &f1, NULL, v[0][1], n2, &f2, k),
+                          MLXC_ERR_INVALID_ARGUMENT);
+                /* a part's own errors: y2 too short for n2 */
+                CHECK_ERR(mlxc_qmatmul_fused_pair(enc, x.b, g.b, &d1.w, v[0][0], n1, &f1, &d2.w, v[0][1], n2 + 1, &f2,
+                                                  k),
+                          MLXC_ERR_SHAPE);
+                mlxc_encoder_destroy(enc);
+            }
+            for (int o = 0; o < 2; o++)
+                for (int part = 0; part < 2; part++) mlxc_buffer_release(v[o][part]);
+            ot_free(&x), ot_free(&g), ot_free(&y), ot_free(&s);
+            qt_dev_free(&d1), qt_dev_free(&d2);
+            qt_weight_free(&w1), qt_weight_free(&w2);
+        }
+}
+
 /* MLXC_QMM_ACT_Q8 on the CPU: x' made by the ops as above, quantized here
  * to int8 per 32 values (scale max / 127, round to nearest even) and
  * multiplied as f32 by mlxc_qmatmul, then the epilogue: bit for bit. */
@@ -815,6 +882,7 @@ int main(void) {
     RUN(experts_dense);
     RUN(fused);
     RUN(fused_q8);
+    RUN(fused_pair);
     RUN(experts_fused);
     RUN(tiles);
     mlxc_device_close(dev);

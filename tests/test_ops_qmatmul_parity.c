@@ -694,6 +694,79 @@ static void par_fused_q8(void) {
     qt_weight_free(&w);
 }
 
+/* mlxc_qmatmul_fused_pair: the q/k weight (Q4_K or Q5_K with int8
+ * activations: one kernel with the v weight's ring on the GPU; Q4_0
+ * exact: two dispatches) and the v weight (Q6_K, exact) of one x, with
+ * and without the norm, into the two halves of one row (the model's qkv
+ * row).  On each device the pair equals two mlxc_qmatmul_fused calls bit
+ * for bit; the GPU's against the CPU's within the bf16 bound.  Then the
+ * refusals: other prologues or epilogues, outputs that overlap. */
+static void par_fused_pair(void) {
+    static const qt_format f1s[3] = {{MLXC_QF_Q4_K, 0, 256, MLXC_U8}, {MLXC_QF_Q5_K, 0, 256, MLXC_U8},
+                                     {MLXC_QF_Q4_0, 0, 32, MLXC_U8}};
+    const qt_format q6 = {MLXC_QF_Q6_K, 0, 256, MLXC_U8};
+    const uint32_t k = 2048, n1 = 2608, n2 = 520;
+    for (int fi = 0; fi < 3; fi++)
+        for (int pro = 0; pro < 2; pro++) {
+            qt_weight w1 = qt_weight_rand(f1s[fi], n1, k), w2 = qt_weight_rand(q6, n2, k);
+            qt_dev_weight c1 = qt_upload(cpu, &w1), g1 = qt_upload(gpu, &w1), c2 = qt_upload(cpu, &w2),
+                          g2 = qt_upload(gpu, &w2);
+            pair x = p_rand(MLXC_BF16, k), g = p_rand(MLXC_BF16, k), y = p_rand(MLXC_BF16, n1 + n2),
+                 s = p_rand(MLXC_BF16, n1 + n2);
+            ot_poison(&y.c), ot_poison(&y.g), ot_poison(&s.c), ot_poison(&s.g);
+            const mlxc_qmm_fuse f1 = {.pro = pro ? MLXC_QMM_PRO_RMS_NORM : MLXC_QMM_PRO_NONE, .eps = 1e-5f,
+                                      .act = fi < 2 ? MLXC_QMM_ACT_Q8 : MLXC_QMM_ACT_EXACT},
+                                f2 = {.pro = f1.pro, .eps = 1e-5f};
+            mlxc_buffer *v[2][2][2]; /* [device][pair or singles][part] */
+            const int64_t sh[2][1] = {{n1}, {n2}};
+            for (int d = 0; d < 2; d++)
+                for (int o = 0; o < 2; o++)
+                    for (int part = 0; part < 2; part++)
+                        CHECK_OK(mlxc_buffer_view((o ? (d ? &s.g : &s.c) : (d ? &y.g : &y.c))->b,
+                                                  part ? (size_t)n1 * 2 : 0, MLXC_BF16, 1, sh[part], &v[d][o][part]));
+            for (int d = 0; d < 2; d++) {
+                mlxc_device *dev = d ? gpu : cpu;
+                const mlxc_qmm_weight *a = d ? &g1.w : &c1.w, *b = d ? &g2.w : &c2.w;
+                const mlxc_buffer *xb = d ? x.g.b : x.c.b, *gb = pro ? (d ? g.g.b : g.c.b) : NULL;
+                OT_RUN(dev, mlxc_qmatmul_fused_pair(enc, xb, gb, a, v[d][0][0], n1, &f1, b, v[d][0][1], n2, &f2, k));
+                OT_RUN(dev, mlxc_qmatmul_fused(enc, xb, NULL, gb, a, v[d][1][0], n1, k, &f1));
+                OT_RUN(dev, mlxc_qmatmul_fused(enc, xb, NULL, gb, b, v[d][1][1], n2, k, &f2));
+            }
+            ot_download(&y.c), ot_download(&y.g), ot_download(&s.c), ot_download(&s.g);
+            char lab[48];
+            qt_label(&f1s[fi], lab, sizeof lab);
+            g_cases++;
+            CHECK_MSG(memcmp(y.c.h, s.c.h, (n1 + n2) * sizeof *y.c.h) == 0, "fused pair %s + Q6_K (CPU) != two calls", lab);
+            CHECK_MSG(memcmp(y.g.h, s.g.h, (n1 + n2) * sizeof *y.g.h) == 0, "fused pair %s + Q6_K (GPU) != two calls", lab);
+            OT_CLOSE(&y.g, y.c.h, tol(MLXC_BF16), "fused pair %s + Q6_K prologue %d", lab, pro);
+            if (fi == 0 && pro == 1) {
+                /* refused: another epilogue, two prologues, overlapping outputs */
+                mlxc_encoder *enc = NULL;
+                CHECK_OK(mlxc_encoder_create(gpu, &enc));
+                const mlxc_qmm_fuse add = {.pro = f1.pro, .epi = MLXC_QMM_EPI_ADD, .eps = 1e-5f},
+                                    none = {.eps = 1e-5f};
+                CHECK_ERR(mlxc_qmatmul_fused_pair(enc, x.g.b, g.g.b, &g1.w, v[1][0][0], n1, &f1, &g2.w, v[1][0][1], n2,
+                                                  &add, k),
+                          MLXC_ERR_INVALID_ARGUMENT);
+                CHECK_ERR(mlxc_qmatmul_fused_pair(enc, x.g.b, g.g.b, &g1.w, v[1][0][0], n1, &f1, &g2.w, v[1][0][1], n2,
+                                                  &none, k),
+                          MLXC_ERR_INVALID_ARGUMENT);
+                mlxc_buffer *ov = NULL; /* y2 over y1's last 8 values */
+                CHECK_OK(mlxc_buffer_view(y.g.b, (size_t)(n1 - 8) * 2, MLXC_BF16, 1, sh[1], &ov));
+                CHECK_ERR(mlxc_qmatmul_fused_pair(enc, x.g.b, g.g.b, &g1.w, v[1][0][0], n1, &f1, &g2.w, ov, n2, &f2, k),
+                          MLXC_ERR_INVALID_ARGUMENT);
+                mlxc_buffer_release(ov);
+                mlxc_encoder_destroy(enc);
+            }
+            for (int d = 0; d < 2; d++)
+                for (int o = 0; o < 2; o++)
+                    for (int part = 0; part < 2; part++) mlxc_buffer_release(v[d][o][part]);
+            p_free(&x), p_free(&g), p_free(&y), p_free(&s);
+            qt_dev_free(&c1), qt_dev_free(&g1), qt_dev_free(&c2), qt_dev_free(&g2);
+            qt_weight_free(&w1), qt_weight_free(&w2);
+        }
+}
+
 /* Q4_0 tiles (MLXC_QF_Q4_0_TILES) on both devices: the mat-vec and mat-mat
  * (deq8's tile addressing), the gather, and the fused mat-vec: the tile
  * walk (qmvf_q4_0t through the front-end) at k of one record pair up to
@@ -779,6 +852,7 @@ int main(void) {
     RUN(par_gather_launch);
     RUN(par_fused);
     RUN(par_fused_q8);
+    RUN(par_fused_pair);
     RUN(par_experts_fused);
     RUN(par_tiles);
     printf("%d comparisons\n", g_cases);

@@ -142,6 +142,21 @@ MLXC_API mlxc_status mlxc_qmatmul_fused(mlxc_encoder *enc, const mlxc_buffer *x,
                                         const mlxc_buffer *g, const mlxc_qmm_weight *w, mlxc_buffer *y, uint32_t n,
                                         uint32_t k, const mlxc_qmm_fuse *f);
 
+/* Two fused mat-vecs of one x: y1 (n1) as mlxc_qmatmul_fused(x, NULL, g,
+ * w1, y1, n1, k, f1) and y2 (n2) as with w2 and f2, the same bits.  f1
+ * and f2 share the prologue (MLXC_QMM_PRO_NONE, or RMS_NORM with one eps)
+ * and store (MLXC_QMM_EPI_STORE); each has its own activations.  y1 and
+ * y2 may not overlap each other, x, g or the weights.  Where the pair has
+ * one, one kernel runs both (Q4_K or Q5_K with MLXC_QMM_ACT_Q8 beside
+ * Q6_K with MLXC_QMM_ACT_EXACT: the q/k and v projections of a Q4_K_M or
+ * Q5_K_M model, whose v is Q6_K in half the layers); else two dispatches.
+ * Errors as mlxc_qmatmul_fused's, checked for both parts before anything
+ * is encoded. */
+MLXC_API mlxc_status mlxc_qmatmul_fused_pair(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buffer *g,
+                                             const mlxc_qmm_weight *w1, mlxc_buffer *y1, uint32_t n1,
+                                             const mlxc_qmm_fuse *f1, const mlxc_qmm_weight *w2, mlxc_buffer *y2,
+                                             uint32_t n2, const mlxc_qmm_fuse *f2, uint32_t k);
+
 /* Expert-routed mat-vec (MoE decode).  w describes `experts` matrices
  * (n, k) stacked as one (experts * n, k) weight (scales and biases stacked
  * the same way); ids (tokens, topk) u32 are device data naming each token's

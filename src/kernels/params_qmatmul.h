@@ -150,6 +150,19 @@ typedef struct mlxc_p_qmvf {
     uint32_t       slices;    /* qmvf_q4_0t: mlxc_q4t_slices (else unused) */
 } mlxc_p_qmvf;
 
+/* qmvp_F1_F2_bf16_bf16 (x, g, w1, scales1, biases1, y1, w2, scales2,
+ * biases2, y2, mlxc_p_qmvp): two fused mat-vecs of one x in one launch
+ * (mlxc_qmatmul_fused_pair), a the int8 walk (qmvr, act Q8) of w1 into
+ * y1 and b the ring (qmvf, act EXACT) of w2 into y2, the same prologue
+ * (NONE or RMS_NORM with g) and the store epilogue: the q/k and v
+ * projections of a model whose v weight has another format (Q4_K_M's
+ * Q6_K).  grid.y is the part (0: a, 1: b); both parts stride over
+ * grid.x blocks of MLXC_QMVT_THREADS threads; the dynamic shared memory
+ * is the larger of the two parts'. */
+typedef struct mlxc_p_qmvp {
+    mlxc_p_qmvf a, b;
+} mlxc_p_qmvp;
+
 /* The register walk (qmvr): a block of MLXC_QMVR_WARPS warps; warp w
  * takes slice w % S of a row's 32-value chunks (128 of them, 4 a lane,
  * held in registers as int8 for the whole kernel) and rows in groups of

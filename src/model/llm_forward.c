@@ -575,8 +575,9 @@ static mlxc_status norm_in(fw *f, mlxc_encoder *enc, const mlxc_buffer *norm, co
  * family): the attention norm inside the q/k/v mat-vec, the residual adds
  * inside the wo and down mat-vecs, the MLP norm inside the gate/up one and
  * silu_mul inside down: with the attention that ropes q and k and writes
- * the cache itself (mlxc_attention_decode_qkv), five kernels (six where v
- * is stored apart from q and k, as in Q4_K_M).  A weight the fused
+ * the cache itself (mlxc_attention_decode_qkv), five kernels (where v
+ * is stored apart from q and k, as in Q4_K_M, its mat-vec runs beside
+ * theirs: mlxc_qmatmul_fused_pair).  A weight the fused
  * mat-vec does not take (Q2_K, Q3_K, the IQ types, or one off the GPU's
  * fast path) gets the separate norm or add instead; *pending is then the
  * block output the next norm must add to the residual (NULL: the residual
@@ -587,10 +588,22 @@ static mlxc_status layer_fused(fw *f, mlxc_encoder *enc, int l, uint32_t p0, mlx
     const llm_layer *L = &M->layers[l];
     mlxc_buffer *xb2 = view(f, c->xb2, 0, 2, 1, M->dim, 0);
     bool fused;
-    /* attention: q, k (and v) in one mat-vec, or v in a second one */
-    TRY(norm_in(f, enc, L->attn_norm, &L->wqkv, L->fuse_qkv, c->qkv, 0, L->wqkv.rows, *pending, &fused));
-    if (fused && L->qkv_parts == 2)
-        TRY(norm_in(f, enc, L->attn_norm, &L->wv, true, c->qkv, L->wqkv.rows, L->wv.rows, NULL, &fused));
+    /* attention: q, k (and v) in one mat-vec, or q/k and v (another
+     * format) as one pair of mat-vecs */
+    if (L->fuse_qkv && !*pending && L->qkv_parts == 2) {
+        const uint32_t dim = (uint32_t)M->dim;
+        const mlxc_qmm_fuse f1 = fuse_of(f, &L->wqkv, MLXC_QMM_PRO_RMS_NORM, MLXC_QMM_EPI_STORE),
+                            f2 = fuse_of(f, &L->wv, MLXC_QMM_PRO_RMS_NORM, MLXC_QMM_EPI_STORE);
+        const mlxc_qmm_weight q1 = llm_qmm(&L->wqkv), q2 = llm_qmm(&L->wv);
+        TRY(mlxc_qmatmul_fused_pair(enc, view(f, c->x, 0, 1, dim, 0, 0), L->attn_norm, &q1,
+                                    view(f, c->qkv, 0, 1, L->wqkv.rows, 0, 0), (uint32_t)L->wqkv.rows, &f1, &q2,
+                                    view(f, c->qkv, L->wqkv.rows, 1, L->wv.rows, 0, 0), (uint32_t)L->wv.rows, &f2, dim));
+        fused = true;
+    } else {
+        TRY(norm_in(f, enc, L->attn_norm, &L->wqkv, L->fuse_qkv, c->qkv, 0, L->wqkv.rows, *pending, &fused));
+        if (fused && L->qkv_parts == 2)
+            TRY(norm_in(f, enc, L->attn_norm, &L->wv, true, c->qkv, L->wqkv.rows, L->wv.rows, NULL, &fused));
+    }
     TRY(attention_block(f, enc, l, p0, 1, fused, L->fuse_wo));
     *pending = L->fuse_wo ? NULL : xb2;
     /* MLP */

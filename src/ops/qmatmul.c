@@ -340,9 +340,20 @@ mlxc_status mlxc_qmatmul_fused_q8_fast(const mlxc_qmm_weight *w, uint32_t k) {
                           k);
 }
 
-mlxc_status mlxc_qmatmul_fused(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buffer *aux, const mlxc_buffer *g,
-                               const mlxc_qmm_weight *w, mlxc_buffer *y, uint32_t n, uint32_t k,
-                               const mlxc_qmm_fuse *f) {
+/* One fused mat-vec checked and its launch chosen: the kernel, its
+ * parameters, grid, block and shared memory, and the buffers it binds. */
+typedef struct qmvf_plan {
+    mlxc_p_qmvf        vp;
+    const mlxc_kernel *kern;
+    uint64_t           groups;
+    uint32_t           block, shared;
+    const mlxc_buffer *x, *ax, *gx, *sc, *bi, *y;
+    const mlxc_qmm_weight *w;
+} qmvf_plan;
+
+static mlxc_status qmvf_prepare(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buffer *aux,
+                                const mlxc_buffer *g, const mlxc_qmm_weight *w, mlxc_buffer *y, uint32_t n,
+                                uint32_t k, const mlxc_qmm_fuse *f, qmvf_plan *pl) {
     const char *op = "qmatmul_fused";
     MLXC_CHECK_ARG(enc && x && w && y && f, "mlxc_qmatmul_fused: NULL argument");
     MLXC_CHECK_ARG(n >= 1 && k >= 1 && n <= INT32_MAX && k <= INT32_MAX,
@@ -428,14 +439,81 @@ mlxc_status mlxc_qmatmul_fused(mlxc_encoder *enc, const mlxc_buffer *x, const ml
         if (mlxc_buffer_device(all[i]) != dev)
             return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT,
                                   "mlxc_qmatmul_fused: a buffer lives on another device than the encoder");
-    mlxc_arg args[8] = {mlxc_arg_buffer(x),  mlxc_arg_buffer(ax), mlxc_arg_buffer(gx), mlxc_arg_buffer(w->data),
-                        mlxc_arg_buffer(sc), mlxc_arg_buffer(bi), mlxc_arg_buffer(y),  mlxc_arg_bytes(&vp, sizeof vp)};
+    *pl = (qmvf_plan){.vp = vp, .kern = kern, .groups = groups, .block = block, .shared = shared,
+                      .x = x, .ax = ax, .gx = gx, .sc = sc, .bi = bi, .y = y, .w = w};
+    return MLXC_OK;
+}
+
+static mlxc_status qmvf_dispatch(mlxc_encoder *enc, const qmvf_plan *pl) {
+    mlxc_arg args[8] = {mlxc_arg_buffer(pl->x),       mlxc_arg_buffer(pl->ax), mlxc_arg_buffer(pl->gx),
+                        mlxc_arg_buffer(pl->w->data), mlxc_arg_buffer(pl->sc), mlxc_arg_buffer(pl->bi),
+                        mlxc_arg_buffer(pl->y),       mlxc_arg_bytes(&pl->vp, sizeof pl->vp)};
     /* the first three are read after the kernel waits for earlier ones,
      * the weight before (cuda: pdl_late) */
-    const mlxc_buffer *reads[6] = {x, ax, gx, w->data, sc, bi}, *writes[1] = {y};
-    mlxc_dispatch d = {.kernel = kern, .args = args, .nargs = 8, .grid = {(uint32_t)groups, 1, 1},
-                       .block = {block, 1, 1}, .shared_bytes = shared, .reads = reads, .nreads = 6,
+    const mlxc_buffer *reads[6] = {pl->x, pl->ax, pl->gx, pl->w->data, pl->sc, pl->bi}, *writes[1] = {pl->y};
+    mlxc_dispatch d = {.kernel = pl->kern, .args = args, .nargs = 8, .grid = {(uint32_t)pl->groups, 1, 1},
+                       .block = {pl->block, 1, 1}, .shared_bytes = pl->shared, .reads = reads, .nreads = 6,
                        .writes = writes, .nwrites = 1};
+    mlxc_status s;
+    if ((s = mlxc_encoder_set_op_kind(enc, MLXC_OP_MATMUL))) return s;
+    return mlxc_encoder_dispatch_tracked(enc, &d);
+}
+
+mlxc_status mlxc_qmatmul_fused(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buffer *aux, const mlxc_buffer *g,
+                               const mlxc_qmm_weight *w, mlxc_buffer *y, uint32_t n, uint32_t k,
+                               const mlxc_qmm_fuse *f) {
+    qmvf_plan pl;
+    mlxc_status s = qmvf_prepare(enc, x, aux, g, w, y, n, k, f, &pl);
+    return s ? s : qmvf_dispatch(enc, &pl);
+}
+
+mlxc_status mlxc_qmatmul_fused_pair(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buffer *g,
+                                    const mlxc_qmm_weight *w1, mlxc_buffer *y1, uint32_t n1, const mlxc_qmm_fuse *f1,
+                                    const mlxc_qmm_weight *w2, mlxc_buffer *y2, uint32_t n2, const mlxc_qmm_fuse *f2,
+                                    uint32_t k) {
+    MLXC_CHECK_ARG(enc && x && w1 && y1 && f1 && w2 && y2 && f2, "mlxc_qmatmul_fused_pair: NULL argument");
+    MLXC_CHECK_ARG(f1->pro == f2->pro && (f1->pro == MLXC_QMM_PRO_NONE || f1->pro == MLXC_QMM_PRO_RMS_NORM) &&
+                       f1->epi == MLXC_QMM_EPI_STORE && f2->epi == MLXC_QMM_EPI_STORE &&
+                       (f1->pro == MLXC_QMM_PRO_NONE || f1->eps == f2->eps),
+                   "mlxc_qmatmul_fused_pair: both parts take one prologue (none, or the RMS norm with one eps) "
+                   "and the store epilogue");
+    qmvf_plan a, b;
+    mlxc_status s;
+    if ((s = qmvf_prepare(enc, x, NULL, g, w1, y1, n1, k, f1, &a)) ||
+        (s = qmvf_prepare(enc, x, NULL, g, w2, y2, n2, k, f2, &b)))
+        return s;
+    if (ops_overlap(y1, y2)) return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_qmatmul_fused_pair: y1 overlaps y2");
+    if (qmm_overlaps_weight(y1, w2) || qmm_overlaps_weight(y2, w1))
+        return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_qmatmul_fused_pair: an output overlaps the other weight");
+    /* one kernel where the pair has one: part a the int8 walk, part b the
+     * exact ring (on a GPU both on their shared-memory paths), else two */
+    mlxc_device *dev = mlxc_encoder_device(enc);
+    const mlxc_kernel *kern = NULL;
+    char f1s[16], f2s[16], name[64];
+    qmm_kernel_fmt(w1, &a.vp.q, f1s, sizeof f1s);
+    qmm_kernel_fmt(w2, &b.vp.q, f2s, sizeof f2s);
+    snprintf(name, sizeof name, "qmvp_%s_%s_bf16_bf16", f1s, f2s);
+    const bool one = a.vp.act == MLXC_QMVF_ACT_Q8 && b.vp.act == MLXC_QMVF_ACT_EXACT &&
+                     (ops_is_cpu(dev) || (a.shared && b.shared && a.block == b.block)) &&
+                     mlxc_kernel_get(dev, name, &kern) == MLXC_OK;
+    mlxc_clear_error();
+    if (!one) {
+        if ((s = qmvf_dispatch(enc, &a))) return s;
+        return qmvf_dispatch(enc, &b);
+    }
+    mlxc_p_qmvp pp = {a.vp, b.vp};
+    mlxc_arg args[11] = {mlxc_arg_buffer(x),       mlxc_arg_buffer(a.gx),      mlxc_arg_buffer(w1->data),
+                         mlxc_arg_buffer(a.sc),    mlxc_arg_buffer(a.bi),      mlxc_arg_buffer(y1),
+                         mlxc_arg_buffer(w2->data), mlxc_arg_buffer(b.sc),     mlxc_arg_buffer(b.bi),
+                         mlxc_arg_buffer(y2),      mlxc_arg_bytes(&pp, sizeof pp)};
+    /* x and g are read after the wait, the weights before (cuda: pdl_late) */
+    const mlxc_buffer *reads[8] = {x, a.gx, w1->data, a.sc, a.bi, w2->data, b.sc, b.bi}, *writes[2] = {y1, y2};
+    uint64_t gx = a.groups > b.groups ? a.groups : b.groups;
+    if (ops_is_cpu(dev)) gx = ops_cpu_tile_groups(dev, ((n1 > n2 ? n1 : n2) + MLXC_CPU_QMM_NT - 1) / MLXC_CPU_QMM_NT);
+    mlxc_dispatch d = {.kernel = kern, .args = args, .nargs = 11,
+                       .grid = {(uint32_t)gx, ops_is_cpu(dev) ? 1u : 2u, 1},
+                       .block = {a.block, 1, 1}, .shared_bytes = a.shared > b.shared ? a.shared : b.shared,
+                       .reads = reads, .nreads = 8, .writes = writes, .nwrites = 2};
     if ((s = mlxc_encoder_set_op_kind(enc, MLXC_OP_MATMUL))) return s;
     return mlxc_encoder_dispatch_tracked(enc, &d);
 }

@@ -606,12 +606,13 @@ static mlxc_status cu_kernel_resolve(mlxc_device *dev, mlxc_kernel *k) {
             f->pdl = true;
             /* the streaming mat-vecs load their first weights before they
              * wait (qmatmul.cu, MLXC_PDL_INSIDE): qmvt tracks x then the
-             * weight, qmvf and qmvr x, aux and g then the weight
-             * (ops/qmatmul.c); the fused-rope decode attention its first
+             * weight, qmvf and qmvr x, aux and g then the weight, qmvp x
+             * and g then its two weights (ops/qmatmul.c); the fused-rope decode attention its first
              * K/V tiles (attention.cu): six operands, then pos and the
              * caches (ops/attention.c) */
             f->pdl_late = strncmp(k->name, "qmvt_", 5) == 0                                            ? 1
                           : strncmp(k->name, "qmvf_", 5) == 0 || strncmp(k->name, "qmvr_", 5) == 0 ? 3
+                          : strncmp(k->name, "qmvp_", 5) == 0                                      ? 2
                           : strncmp(k->name, "attn_decode_qkv_", 16) == 0                          ? 6
                                                                                                    : 0;
             if (f->nparams != UINT32_MAX && f->nparams != sig->nparams) {

@@ -24,6 +24,9 @@
 #define OPS_SIG7(sz) {8, {OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_B}, {0, 0, 0, 0, 0, 0, 0, sz}}
 #define OPS_SIG8(sz) {9, {OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_B}, {0, 0, 0, 0, 0, 0, 0, 0, sz}}
 #define OPS_SIG9(sz) {10, {OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_B}, {0, 0, 0, 0, 0, 0, 0, 0, 0, sz}}
+#define OPS_SIG10(sz)                                                                                      \
+    {11, {OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_B},                   \
+     {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, sz}}
 #define OPS_SIG11(sz)                                                                                      \
     {12, {OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_P, OPS_B},            \
      {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, sz}}

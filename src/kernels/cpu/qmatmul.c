@@ -791,6 +791,23 @@ static void qc_vf(const mlxc_cpu_launch *l) {
     free(xf);
 }
 
+/* Two fused mat-vecs of one x (mlxc_p_qmvp): qc_vf on part a (w1 into
+ * y1), then on part b (w2 into y2), each group its slice of both. */
+static void qc_vp(const mlxc_cpu_launch *l) {
+    const mlxc_p_qmvp *pp = l->args[10];
+    for (int part = 0; part < 2; part++) {
+        const int o = 2 + 4 * part; /* w, scales, biases, y of the part */
+        void *const args[8] = {l->args[0], l->args[0], l->args[1], l->args[o], l->args[o + 1], l->args[o + 2],
+                               l->args[o + 3], (void *)(part ? &pp->b : &pp->a)};
+        mlxc_cpu_launch sub = *l;
+        sub.args = args;
+        sub.arg_sizes = NULL;
+        sub.nargs = 8;
+        qc_vf(&sub);
+        if (*l->fault) return;
+    }
+}
+
 /* The expert-routed fused mat-vec (mlxc_p_qmoef): a group owns runs of
  * (pair, tile of NT rows), makes x' of a pair's token when the token
  * changes, and sums each row of the pair's expert as qc_moe does (the

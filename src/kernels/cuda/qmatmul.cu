@@ -3217,6 +3217,30 @@ QMVR_ENTRY(affine8, MLXC_QMMF_AFFINE, 8, MLXC_QMVR_BLOCKS)
 QMVR_ENTRY(q4_k, MLXC_QMMF_Q4_K, 0, MLXC_QMVR_BLOCKS)
 QMVR_ENTRY(q5_k, MLXC_QMMF_Q5_K, 0, QMVR_Q5K_BLOCKS)
 
+/* qmvp_F1_F2 (params_qmatmul.h): qmvr's walk of w1 (grid.y 0) and qmvf's
+ * ring of w2 (grid.y 1) in one launch, so that the q/k and v projections
+ * of a layer whose v has another format are one kernel of the decode
+ * step, not two in a row.  qmvf's launch bounds (both bodies' blocks are
+ * 256 threads, two an SM). */
+#define QMVP_ENTRY(N1, F1, N2, F2)                                                                                    \
+    extern "C" __global__ void __launch_bounds__(MLXC_QMVT_THREADS, MLXC_QMVF_BLOCKS)                                 \
+        qmvp_##N1##_##N2##_bf16_bf16(const uint16_t *x, const uint16_t *g, const uint8_t *w1, const void *s1,         \
+                                     const void *b1, uint16_t *y1, const uint8_t *w2, const void *s2, const void *b2, \
+                                     uint16_t *y2, mlxc_p_qmvp pp) { MLXC_PDL_INSIDE();                               \
+        if (blockIdx.y == 0) {                                                                                        \
+            __shared__ __align__(16) mlxc_qmm::QtcRed red;                                                            \
+            extern __shared__ __align__(16) uint8_t qvr_smem[];                                                       \
+            const mlxc_qmm::QFuse fz = {x, g, pp.a.pro, pp.a.epi, pp.a.eps};                                          \
+            mlxc_qmm::qmvr_run<F1, 0>(x, &fz, w1, (const uint16_t *)s1, (const uint16_t *)b1, y1, pp.a.q, red,        \
+                                      qvr_smem);                                                                      \
+        } else {                                                                                                      \
+            mlxc_qmm::qmvf<F2, 0>(x, x, g, w2, s2, b2, y2, pp.b);                                                     \
+        }                                                                                                             \
+    }
+static_assert(32 * MLXC_QMVR_WARPS == MLXC_QMVT_THREADS, "qmvp: both parts' blocks alike");
+QMVP_ENTRY(q4_k, MLXC_QMMF_Q4_K, q6_k, MLXC_QMMF_Q6_K)
+QMVP_ENTRY(q5_k, MLXC_QMMF_Q5_K, q6_k, MLXC_QMMF_Q6_K)
+
 #define QGATHER_ENTRY(NAME, F, B, YS, YT)                                                                            \
     extern "C" __global__ void qgather_##NAME##_##YS(const uint32_t *ids, const uint8_t *w, const void *scales,       \
                                                       const void *biases, YT *out, mlxc_p_qgather p) { MLXC_PDL_WAIT();                \
