@@ -390,4 +390,10 @@ static inline const char *qt_label(const qt_format *f, char *buf, size_t n) {
     return buf;
 }
 
+/* mlxc_qmatmul_fused_pair's tests: the q/k formats beside a Q6_K v, the
+ * two with a pair kernel (int8 activations) and one without (Q4_0). */
+static const qt_format qt_pair_qk[3] = {{MLXC_QF_Q4_K, 0, 256, MLXC_U8}, {MLXC_QF_Q5_K, 0, 256, MLXC_U8},
+                                        {MLXC_QF_Q4_0, 0, 32, MLXC_U8}};
+static const qt_format qt_pair_v = {MLXC_QF_Q6_K, 0, 256, MLXC_U8};
+
 #endif

@@ -191,6 +191,30 @@ static ref random_tiny_ref(void) {
     return r;
 }
 
+/* A model's logits along r's path through the step of separate exact ops
+ * (*apart) and through the fused step with int8 activations (*q8). */
+static void exact_and_q8_logits(const char *p, const ref *r, float **apart, float **q8) {
+    const bool cpu = mlxc_device_backend(g_dev) == MLXC_BACKEND_CPU;
+    const mlxc_model_options opt = {.load_flags = MLXC_LOAD_COPY, .act_dtype = MLXC_BF16};
+    setenv("MLXC_FUSED_DECODE", "0", 1);
+    *apart = path_logits_ex(p, r, &opt);
+    setenv("MLXC_FUSED_DECODE", cpu ? "2" : "1", 1);
+    setenv("MLXC_DECODE_Q8", "1", 1);
+    *q8 = path_logits_ex(p, r, &opt);
+    unsetenv("MLXC_FUSED_DECODE");
+    unsetenv("MLXC_DECODE_Q8");
+}
+
+/* The path of a fixture made at test time (MLXC_MODEL_GEN) into p, or
+ * false with a skip line when it is missing. */
+static bool gen_fixture(const char *name, char *p, size_t np) {
+    snprintf(p, np, "%s/%s", g_gen, name);
+    struct stat sb;
+    if (stat(p, &sb) == 0) return true;
+    printf("       skip: %s is missing\n", p);
+    return false;
+}
+
 /* Q4_0 tiles (mlxc_model_options.ggml_tiles) on a random Q4_0 model whose
  * projections the tiles take (scripts/make_random_models.py tiny: hidden
  * 256, ffn 768): the same weights, so on the CPU the same logits bit for
@@ -198,12 +222,7 @@ static ref random_tiny_ref(void) {
  * another order), with the fused step and without; the same weight bytes. */
 static void test_ggml_tiles(void) {
     char p[1024];
-    snprintf(p, sizeof p, "%s/random-tiny-q4_0.gguf", g_gen);
-    struct stat sb;
-    if (stat(p, &sb) != 0) {
-        printf("       skip: %s is missing\n", p);
-        return;
-    }
+    if (!gen_fixture("random-tiny-q4_0.gguf", p, sizeof p)) return;
     ref r = random_tiny_ref();
     const mlxc_model_options tiles = {.load_flags = MLXC_LOAD_COPY, .act_dtype = MLXC_BF16, .ggml_tiles = true};
     for (int fz = 0; fz < 2; fz++) same_weights_logits(p, &r, &tiles, fz, "as Q4_0 tiles");
@@ -227,22 +246,11 @@ static void test_ggml_tiles(void) {
  * steps: within test_fused_step_q8's 5e-2. */
 static void test_mixed_qkv(void) {
     char p[1024];
-    snprintf(p, sizeof p, "%s/random-tiny-q4_k_m.gguf", g_gen);
-    struct stat sb;
-    if (stat(p, &sb) != 0) {
-        printf("       skip: %s is missing\n", p);
-        return;
-    }
+    if (!gen_fixture("random-tiny-q4_k_m.gguf", p, sizeof p)) return;
     ref r = random_tiny_ref();
     const bool cpu = mlxc_device_backend(g_dev) == MLXC_BACKEND_CPU;
-    const mlxc_model_options opt = {.load_flags = MLXC_LOAD_COPY, .act_dtype = MLXC_BF16};
-    setenv("MLXC_FUSED_DECODE", "0", 1);
-    float *a = path_logits_ex(p, &r, &opt);
-    setenv("MLXC_FUSED_DECODE", cpu ? "2" : "1", 1);
-    setenv("MLXC_DECODE_Q8", "1", 1);
-    float *b = path_logits_ex(p, &r, &opt);
-    unsetenv("MLXC_FUSED_DECODE");
-    unsetenv("MLXC_DECODE_Q8");
+    float *a = NULL, *b = NULL;
+    exact_and_q8_logits(p, &r, &a, &b);
     if (a && b) {
         double e = 0;
         for (size_t k = 0; k < r.n_prompt + r.steps; k++) {
@@ -395,7 +403,6 @@ static void test_fused_step_q8(void) {
         /* GGUF blocks as MLX affine (MLXC_GGML_AS_AFFINE), as --q8 loads them on a GPU */
         {"llama-tiny", "llama-tiny-q4_0.gguf", 3.5e-1}, {"llama-tiny", "llama-tiny-q8_0.gguf", 6e-2}};
     const bool cpu = mlxc_device_backend(g_dev) == MLXC_BACKEND_CPU;
-    const mlxc_model_options opt = {.load_flags = MLXC_LOAD_COPY, .act_dtype = MLXC_BF16};
     for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
         ref r;
         CHECK(load_ref(v[i].model, &r));
@@ -404,13 +411,8 @@ static void test_fused_step_q8(void) {
         struct stat sb;
         if (stat(p, &sb) == 0) {
             if (strstr(v[i].name, ".gguf")) setenv("MLXC_GGML_AS_AFFINE", "1", 1);
-            setenv("MLXC_FUSED_DECODE", "0", 1);
-            float *apart = path_logits_ex(p, &r, &opt);
-            setenv("MLXC_FUSED_DECODE", cpu ? "2" : "1", 1);
-            setenv("MLXC_DECODE_Q8", "1", 1);
-            float *q8 = path_logits_ex(p, &r, &opt);
-            unsetenv("MLXC_FUSED_DECODE");
-            unsetenv("MLXC_DECODE_Q8");
+            float *apart = NULL, *q8 = NULL;
+            exact_and_q8_logits(p, &r, &apart, &q8);
             unsetenv("MLXC_GGML_AS_AFFINE");
             if (apart && q8) {
                 double e = 0, e_ref = 0;

@@ -449,9 +449,7 @@ static void experts_dense(void) {
  * and v (Q6_K) equals two mlxc_qmatmul_fused calls bit for bit, with and
  * without the norm; and what it refuses. */
 static void fused_pair(void) {
-    static const qt_format f1s[3] = {{MLXC_QF_Q4_K, 0, 256, MLXC_U8}, {MLXC_QF_Q5_K, 0, 256, MLXC_U8},
-                                     {MLXC_QF_Q4_0, 0, 32, MLXC_U8}};
-    const qt_format q6 = {MLXC_QF_Q6_K, 0, 256, MLXC_U8};
+    const qt_format *f1s = qt_pair_qk, q6 = qt_pair_v;
     const uint32_t k = 512, n1 = 72, n2 = 40;
     for (int fi = 0; fi < 3; fi++)
         for (int pro = 0; pro < 2; pro++) {

@@ -702,9 +702,7 @@ static void par_fused_q8(void) {
  * for bit; the GPU's against the CPU's within the bf16 bound.  Then the
  * refusals: other prologues or epilogues, outputs that overlap. */
 static void par_fused_pair(void) {
-    static const qt_format f1s[3] = {{MLXC_QF_Q4_K, 0, 256, MLXC_U8}, {MLXC_QF_Q5_K, 0, 256, MLXC_U8},
-                                     {MLXC_QF_Q4_0, 0, 32, MLXC_U8}};
-    const qt_format q6 = {MLXC_QF_Q6_K, 0, 256, MLXC_U8};
+    const qt_format *f1s = qt_pair_qk, q6 = qt_pair_v;
     const uint32_t k = 2048, n1 = 2608, n2 = 520;
     for (int fi = 0; fi < 3; fi++)
         for (int pro = 0; pro < 2; pro++) {
