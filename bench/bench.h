@@ -23,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "crash.h"
 #include "mlxc/mlxc.h"
 #include "mlxc_git_commit.h" /* MLXC_GIT_COMMIT, generated at build time */
 
@@ -214,6 +215,7 @@ static inline double bench_measure_ceiling(size_t *bytes_out) {
  * rows whose label contains TEXT), --iters N.  Returns the index of the
  * first argument it did not consume (argc when all were). */
 static inline int bench_init(int argc, char **argv, const char *what) {
+    bench_on_crash();
     bench_g.argc = argc;
     bench_g.argv = argv;
     int force_cpu = 0, iters = 0, a = 1;

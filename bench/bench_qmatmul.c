@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crash.h"
 #include "mlxc/mlxc.h"
 #include "mlxc/ops_matmul.h"
 #include "mlxc/ops_moe.h"
@@ -391,6 +392,7 @@ static void moe_prefill(double ceiling) {
 }
 
 int main(int argc, char **argv) {
+    bench_on_crash();
     int ndev = 0;
     mlxc_device_count(MLXC_BACKEND_CUDA, &ndev);
     if (ndev == 0) {
