@@ -601,8 +601,6 @@ static mlxc_status layer_fused(fw *f, mlxc_encoder *enc, int l, uint32_t p0, mlx
         fused = true;
     } else {
         TRY(norm_in(f, enc, L->attn_norm, &L->wqkv, L->fuse_qkv, c->qkv, 0, L->wqkv.rows, *pending, &fused));
-        if (fused && L->qkv_parts == 2)
-            TRY(norm_in(f, enc, L->attn_norm, &L->wv, true, c->qkv, L->wqkv.rows, L->wv.rows, NULL, &fused));
     }
     TRY(attention_block(f, enc, l, p0, 1, fused, L->fuse_wo));
     *pending = L->fuse_wo ? NULL : xb2;
