@@ -2878,6 +2878,17 @@ __device__ __forceinline__ void qmvr_run(const uint16_t *x, const QFuse *fz, con
     else if (p.sdtype == MLXC_QS_F16) qmvr_g<BITS, MLXC_QS_F16>(x, fz, w, sc, bi, y, p, red, smem);
     else qmvr_g<BITS, MLXC_QS_BF16>(x, fz, w, sc, bi, y, p, red, smem);
 }
+/* A qmvr kernel's whole body (its own and qmvp's part a): the block's
+ * reduction scratch and x' in shared memory, the fused prologue, the walk. */
+template <int F, int BITS>
+__device__ __forceinline__ void qmvr_kernel(const uint16_t *x, const uint16_t *aux, const uint16_t *g, const uint8_t *w,
+                                            const void *scales, const void *biases, uint16_t *y,
+                                            const mlxc_p_qmvf &vp) {
+    __shared__ __align__(16) QtcRed red;
+    extern __shared__ __align__(16) uint8_t qvr_smem[];
+    const QFuse fz = {aux, g, vp.pro, vp.epi, vp.eps};
+    qmvr_run<F, BITS>(x, &fz, w, (const uint16_t *)scales, (const uint16_t *)biases, y, vp.q, red, qvr_smem);
+}
 
 /* qmvf: the fused mat-vec.  The ring path where the launch suits it (the
  * front-end's), else one thread per row reading global memory, correct
@@ -3206,11 +3217,7 @@ extern "C" __global__ void __launch_bounds__(32 * MLXC_Q4T_WARPS)
         qmvr_##NAME##_bf16_bf16(const uint16_t *x, const uint16_t *aux, const uint16_t *g, const uint8_t *w,          \
                                 const void *scales, const void *biases, uint16_t *y,                                  \
                                 mlxc_p_qmvf vp) { MLXC_PDL_INSIDE();                                                  \
-        __shared__ __align__(16) mlxc_qmm::QtcRed red;                                                                \
-        extern __shared__ __align__(16) uint8_t qvr_smem[];                                                           \
-        const mlxc_qmm::QFuse fz = {aux, g, vp.pro, vp.epi, vp.eps};                                                  \
-        mlxc_qmm::qmvr_run<F, BITS>(x, &fz, w, (const uint16_t *)scales, (const uint16_t *)biases, y, vp.q, red,      \
-                                    qvr_smem);                                                                        \
+        mlxc_qmm::qmvr_kernel<F, BITS>(x, aux, g, w, scales, biases, y, vp);                                          \
     }
 QMVR_ENTRY(affine4, MLXC_QMMF_AFFINE, 4, MLXC_QMVR_BLOCKS)
 QMVR_ENTRY(affine8, MLXC_QMMF_AFFINE, 8, MLXC_QMVR_BLOCKS)
@@ -3227,15 +3234,8 @@ QMVR_ENTRY(q5_k, MLXC_QMMF_Q5_K, 0, QMVR_Q5K_BLOCKS)
         qmvp_##N1##_##N2##_bf16_bf16(const uint16_t *x, const uint16_t *g, const uint8_t *w1, const void *s1,         \
                                      const void *b1, uint16_t *y1, const uint8_t *w2, const void *s2, const void *b2, \
                                      uint16_t *y2, mlxc_p_qmvp pp) { MLXC_PDL_INSIDE();                               \
-        if (blockIdx.y == 0) {                                                                                        \
-            __shared__ __align__(16) mlxc_qmm::QtcRed red;                                                            \
-            extern __shared__ __align__(16) uint8_t qvr_smem[];                                                       \
-            const mlxc_qmm::QFuse fz = {x, g, pp.a.pro, pp.a.epi, pp.a.eps};                                          \
-            mlxc_qmm::qmvr_run<F1, 0>(x, &fz, w1, (const uint16_t *)s1, (const uint16_t *)b1, y1, pp.a.q, red,        \
-                                      qvr_smem);                                                                      \
-        } else {                                                                                                      \
-            mlxc_qmm::qmvf<F2, 0>(x, x, g, w2, s2, b2, y2, pp.b);                                                     \
-        }                                                                                                             \
+        if (blockIdx.y == 0) mlxc_qmm::qmvr_kernel<F1, 0>(x, x, g, w1, s1, b1, y1, pp.a);                             \
+        else mlxc_qmm::qmvf<F2, 0>(x, x, g, w2, s2, b2, y2, pp.b);                                                    \
     }
 static_assert(32 * MLXC_QMVR_WARPS == MLXC_QMVT_THREADS, "qmvp: both parts' blocks alike");
 QMVP_ENTRY(q4_k, MLXC_QMMF_Q4_K, q6_k, MLXC_QMMF_Q6_K)
