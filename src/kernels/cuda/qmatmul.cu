@@ -2394,7 +2394,7 @@ __device__ __forceinline__ void qmoeg2(const uint16_t *__restrict__ x, const uin
                 for (int e = 0; e < 4; e++) acc[i][j][e] = 0.0f;
 
         if (nr) {
-            const uint8_t *wt = w + ((uint64_t)g * n + c0) * rb;
+            const uint8_t *wt = w + ((uint64_t)g * n + c0) * rb, *wend = w + (uint64_t)E * n * rb;
             /* where row r's step kt starts in its stage row: the offset
              * of its bytes in their 16-byte unit (w is 16-byte aligned) */
             const uint32_t wt32 = (uint32_t)(uintptr_t)wt;
@@ -2411,14 +2411,14 @@ __device__ __forceinline__ void qmoeg2(const uint16_t *__restrict__ x, const uin
                     if constexpr (G2<F>::SRC == STEP) {
                         qg_cp16(s_ + r * STEP + o, v ? (const void *)(wt + (uint64_t)r * rb + kt * STEP + o) : (const void *)w, v);
                     } else {
-                        /* the unit o of those at or below the row's SRC bytes:
-                         * whole but for the last, which ends with them */
+                        /* the unit o of those at or below the row's SRC bytes,
+                         * whole (the bytes past the step are never read from
+                         * the slot) but at the weight's end (cp16_upto) */
                         const uint8_t *a = wt + (uint64_t)r * rb + kt * G2<F>::SRC;
                         const uint8_t *u = (const uint8_t *)((uintptr_t)a & ~(uintptr_t)15) + o;
                         const uint32_t left = (uint32_t)(a + G2<F>::SRC - u);
-                        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(s_ + r * STEP + o),
-                                     "l"(v ? (const void *)u : (const void *)w), "r"(v ? (left < 16 ? left : 16u) : 0u)
-                                     : "memory");
+                        if (v) cp16_upto(qg_smem + (s_ - sbase) + r * STEP + o, u, left < 16 ? left : 16u, wend);
+                        else qg_cp16(s_ + r * STEP + o, w, false);
                     }
                 }
                 if constexpr (G2<F>::SIDE) {
