@@ -156,11 +156,12 @@ typedef struct mlxc_p_qmvf {
  * y1 and b the ring (qmvf, act EXACT) of w2 into y2, the same prologue
  * (NONE or RMS_NORM with g) and the store epilogue: the q/k and v
  * projections of a model whose v weight has another format (Q4_K_M's
- * Q6_K).  grid.y is the part (0: a, 1: b); both parts stride over
- * grid.x blocks of MLXC_QMVT_THREADS threads; the dynamic shared memory
- * is the larger of the two parts'. */
+ * Q6_K).  Blocks of MLXC_QMVT_THREADS threads: the first blocks_b run
+ * part b, striding over its tiles, the rest part a, so that both run side
+ * by side; the dynamic shared memory is the larger of the two parts'. */
 typedef struct mlxc_p_qmvp {
     mlxc_p_qmvf a, b;
+    uint32_t    blocks_b;
 } mlxc_p_qmvp;
 
 /* The register walk (qmvr): a block of MLXC_QMVR_WARPS warps; warp w

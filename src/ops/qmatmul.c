@@ -501,18 +501,25 @@ mlxc_status mlxc_qmatmul_fused_pair(mlxc_encoder *enc, const mlxc_buffer *x, con
         if ((s = qmvf_dispatch(enc, &a))) return s;
         return qmvf_dispatch(enc, &b);
     }
-    mlxc_p_qmvp pp = {a.vp, b.vp};
+    /* part b's blocks first, then part a's, as many as fit on the SMs
+     * beside them at the pair's shared memory (on the CPU every group
+     * runs its slice of both parts) */
+    uint32_t shared = a.shared > b.shared ? a.shared : b.shared;
+    uint64_t gb = b.groups, ga = a.groups, cap = (uint64_t)-1;
+    if (!ops_is_cpu(dev) && qmv_ring_launch(dev, shared, MLXC_QMVF_BLOCKS, &cap) && cap > gb && ga > cap - gb)
+        ga = cap - gb;
+    mlxc_p_qmvp pp = {a.vp, b.vp, (uint32_t)gb};
     mlxc_arg args[11] = {mlxc_arg_buffer(x),       mlxc_arg_buffer(a.gx),      mlxc_arg_buffer(w1->data),
                          mlxc_arg_buffer(a.sc),    mlxc_arg_buffer(a.bi),      mlxc_arg_buffer(y1),
                          mlxc_arg_buffer(w2->data), mlxc_arg_buffer(b.sc),     mlxc_arg_buffer(b.bi),
                          mlxc_arg_buffer(y2),      mlxc_arg_bytes(&pp, sizeof pp)};
     /* x and g are read after the wait, the weights before (cuda: pdl_late) */
     const mlxc_buffer *reads[8] = {x, a.gx, w1->data, a.sc, a.bi, w2->data, b.sc, b.bi}, *writes[2] = {y1, y2};
-    uint64_t gx = a.groups > b.groups ? a.groups : b.groups;
-    if (ops_is_cpu(dev)) gx = ops_cpu_tile_groups(dev, ((n1 > n2 ? n1 : n2) + MLXC_CPU_QMM_NT - 1) / MLXC_CPU_QMM_NT);
-    mlxc_dispatch d = {.kernel = kern, .args = args, .nargs = 11,
-                       .grid = {(uint32_t)gx, ops_is_cpu(dev) ? 1u : 2u, 1},
-                       .block = {a.block, 1, 1}, .shared_bytes = a.shared > b.shared ? a.shared : b.shared,
+    const uint64_t gx = ops_is_cpu(dev)
+                            ? ops_cpu_tile_groups(dev, ((n1 > n2 ? n1 : n2) + MLXC_CPU_QMM_NT - 1) / MLXC_CPU_QMM_NT)
+                            : ga + gb;
+    mlxc_dispatch d = {.kernel = kern, .args = args, .nargs = 11, .grid = {(uint32_t)gx, 1, 1},
+                       .block = {a.block, 1, 1}, .shared_bytes = shared,
                        .reads = reads, .nreads = 8, .writes = writes, .nwrites = 2};
     if ((s = mlxc_encoder_set_op_kind(enc, MLXC_OP_MATMUL))) return s;
     return mlxc_encoder_dispatch_tracked(enc, &d);

@@ -1541,11 +1541,19 @@ __device__ __forceinline__ void qvf_prologue(const X *__restrict__ x, const QFus
     __syncthreads();
 }
 
+/* A block's index and the number of blocks of its walk: the launch's
+ * (grid.x), or a part's share of the grid where one kernel runs two walks
+ * (qmvp). */
+struct QBlk {
+    uint32_t id, n;
+};
+__device__ __forceinline__ QBlk qblk() { return {blockIdx.x, gridDim.x}; }
+
 template <int F, int B, int SD, bool FZ = false, typename X, typename Y>
 __device__ __forceinline__ void qmv_tc_smem(const X *__restrict__ x, const uint8_t *__restrict__ w,
                                             const void *__restrict__ sc, const void *__restrict__ bi,
                                             Y *__restrict__ y, const mlxc_p_qmatmul &p, QtcRed &red,
-                                            uint8_t *smem, const QFuse *fz = nullptr) {
+                                            uint8_t *smem, const QFuse *fz = nullptr, QBlk bk = qblk()) {
     using S = QTStage<F, B, FZ>;
     constexpr bool AFF = F == MLXC_QMMF_AFFINE;
     constexpr uint32_t SB = S::SV / S::UNIT * S::UB, RS = SB + S::PAD, ES = SD == MLXC_QS_F32 ? 4 : 2;
@@ -1557,7 +1565,7 @@ __device__ __forceinline__ void qmv_tc_smem(const X *__restrict__ x, const uint8
     const uint32_t wbytes = QTC_ROWS * RS + 2 * QTC_ROWS * SS, XB = S::SV * (uint32_t)sizeof(X);
     const uint32_t stage_bytes = wbytes + (FZ ? 0 : m * XB);
     const uint64_t ntile = (n + QTC_ROWS - 1) / QTC_ROWS;
-    const uint32_t mine = blockIdx.x < ntile ? (uint32_t)((ntile - 1 - blockIdx.x) / gridDim.x + 1) : 0;
+    const uint32_t mine = bk.id < ntile ? (uint32_t)((ntile - 1 - bk.id) / bk.n + 1) : 0;
     const uint64_t total = (uint64_t)mine * nst;
     const bool xv = g < m;
     /* This thread's 16-byte pieces of a whole stage, the same in every
@@ -1592,7 +1600,7 @@ __device__ __forceinline__ void qmv_tc_smem(const X *__restrict__ x, const uint8
      * `slot_`: they do not depend on an earlier kernel. */
     auto copy_w = [&](uint32_t i_, uint32_t st_, uint32_t slot_) {
         if (i_ >= mine) return;
-        const uint64_t tile = (blockIdx.x + (uint64_t)i_ * gridDim.x) * QTC_ROWS;
+        const uint64_t tile = (bk.id + (uint64_t)i_ * bk.n) * QTC_ROWS;
         const uint32_t off = st_ * SB, have = rowb - off < SB ? rowb - off : SB;
         uint8_t *buf = smem + slot_ * stage_bytes;
         const uint8_t *base = w + tile * rowb + off, *wend = w + (uint64_t)n * rowb;
@@ -1724,7 +1732,7 @@ __device__ __forceinline__ void qmv_tc_smem(const X *__restrict__ x, const uint8
                                                                            wid, nw, t, acc);
         }
         if (st == nst - 1) {
-            const uint64_t tile = (blockIdx.x + (uint64_t)ci * gridDim.x) * QTC_ROWS;
+            const uint64_t tile = (bk.id + (uint64_t)ci * bk.n) * QTC_ROWS;
             if (FZ && fz->epi == MLXC_QMVF_ADD) {
                 qtc_store<has_qa<F, B>::v, true>(red, acc, y, tile, n, m, g, t, wid, nw);
             } else {
@@ -2694,7 +2702,8 @@ template <int SD> __device__ __forceinline__ float qmvr_sc(uint16_t h) { return 
 template <int F, int BITS, int SD, int GSH>
 __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse *fz, const uint8_t *__restrict__ w,
                                      const uint16_t *__restrict__ sc, const uint16_t *__restrict__ bi,
-                                     uint16_t *__restrict__ y, const mlxc_p_qmatmul &p, QtcRed &red, uint8_t *smem) {
+                                     uint16_t *__restrict__ y, const mlxc_p_qmatmul &p, QtcRed &red, uint8_t *smem,
+                                     QBlk bk = qblk()) {
     /* K4: a K-quant walk (Q4_K, or Q5_K with K5) */
     constexpr bool K5 = F == MLXC_QMMF_Q5_K, K4 = F == MLXC_QMMF_Q4_K || K5, A8 = F == MLXC_QMMF_AFFINE && BITS == 8;
     static_assert(K4 || (F == MLXC_QMMF_AFFINE && (BITS == 4 || BITS == 8)), "qmvr: MLX affine 4/8-bit, Q4_K, Q5_K");
@@ -2714,7 +2723,7 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
     const uint32_t cq = ch + 16 + 16 * (cb % 2); /* Q5_K: the fifth bits of the lane's values */
     const bool active = gi < G;
     if (active) {
-        const uint64_t r0 = (uint64_t)blockIdx.x * tile + (uint64_t)gi * RR;
+        const uint64_t r0 = (uint64_t)bk.id * tile + (uint64_t)gi * RR;
 #pragma unroll
         for (int r = 0; r < RR; r++)
 #pragma unroll
@@ -2767,7 +2776,7 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
     }
     float *part = &red.red[0][0][0]; /* [2][MLXC_QMVR_WARPS][RR] */
     uint32_t buf = 0;
-    for (uint64_t t0 = (uint64_t)blockIdx.x * tile; t0 < n; t0 += (uint64_t)gridDim.x * tile, buf ^= 1) {
+    for (uint64_t t0 = (uint64_t)bk.id * tile; t0 < n; t0 += (uint64_t)bk.n * tile, buf ^= 1) {
         const uint64_t r0 = t0 + (uint64_t)gi * RR;
         uint4 q[RR][JJ], hd[RR][KM], q5[RR][K5 ? JJ : 1];
         uint16_t hs[RR][K4 ? 1 : JJ], hb[RR][K4 ? 1 : JJ];
@@ -2863,31 +2872,31 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
 template <int BITS, int SD>
 __device__ __forceinline__ void qmvr_g(const uint16_t *x, const QFuse *fz, const uint8_t *w, const uint16_t *sc,
                                        const uint16_t *bi, uint16_t *y, const mlxc_p_qmatmul &p, QtcRed &red,
-                                       uint8_t *smem) {
-    if (p.group == 32) qmvr<MLXC_QMMF_AFFINE, BITS, SD, 0>(x, fz, w, sc, bi, y, p, red, smem);
-    else if (p.group == 64) qmvr<MLXC_QMMF_AFFINE, BITS, SD, 1>(x, fz, w, sc, bi, y, p, red, smem);
-    else qmvr<MLXC_QMMF_AFFINE, BITS, SD, 2>(x, fz, w, sc, bi, y, p, red, smem);
+                                       uint8_t *smem, QBlk bk) {
+    if (p.group == 32) qmvr<MLXC_QMMF_AFFINE, BITS, SD, 0>(x, fz, w, sc, bi, y, p, red, smem, bk);
+    else if (p.group == 64) qmvr<MLXC_QMMF_AFFINE, BITS, SD, 1>(x, fz, w, sc, bi, y, p, red, smem, bk);
+    else qmvr<MLXC_QMMF_AFFINE, BITS, SD, 2>(x, fz, w, sc, bi, y, p, red, smem, bk);
 }
 /* One int8-walk kernel's body: affine by the scales' dtype and group, the
  * K-quants with their f16 scales. */
 template <int F, int BITS>
 __device__ __forceinline__ void qmvr_run(const uint16_t *x, const QFuse *fz, const uint8_t *w, const uint16_t *sc,
                                          const uint16_t *bi, uint16_t *y, const mlxc_p_qmatmul &p, QtcRed &red,
-                                         uint8_t *smem) {
-    if constexpr (F != MLXC_QMMF_AFFINE) qmvr<F, 0, MLXC_QS_F16, 0>(x, fz, w, sc, bi, y, p, red, smem);
-    else if (p.sdtype == MLXC_QS_F16) qmvr_g<BITS, MLXC_QS_F16>(x, fz, w, sc, bi, y, p, red, smem);
-    else qmvr_g<BITS, MLXC_QS_BF16>(x, fz, w, sc, bi, y, p, red, smem);
+                                         uint8_t *smem, QBlk bk = qblk()) {
+    if constexpr (F != MLXC_QMMF_AFFINE) qmvr<F, 0, MLXC_QS_F16, 0>(x, fz, w, sc, bi, y, p, red, smem, bk);
+    else if (p.sdtype == MLXC_QS_F16) qmvr_g<BITS, MLXC_QS_F16>(x, fz, w, sc, bi, y, p, red, smem, bk);
+    else qmvr_g<BITS, MLXC_QS_BF16>(x, fz, w, sc, bi, y, p, red, smem, bk);
 }
 /* A qmvr kernel's whole body (its own and qmvp's part a): the block's
  * reduction scratch and x' in shared memory, the fused prologue, the walk. */
 template <int F, int BITS>
 __device__ __forceinline__ void qmvr_kernel(const uint16_t *x, const uint16_t *aux, const uint16_t *g, const uint8_t *w,
                                             const void *scales, const void *biases, uint16_t *y,
-                                            const mlxc_p_qmvf &vp) {
+                                            const mlxc_p_qmvf &vp, QBlk bk = qblk()) {
     __shared__ __align__(16) QtcRed red;
     extern __shared__ __align__(16) uint8_t qvr_smem[];
     const QFuse fz = {aux, g, vp.pro, vp.epi, vp.eps};
-    qmvr_run<F, BITS>(x, &fz, w, (const uint16_t *)scales, (const uint16_t *)biases, y, vp.q, red, qvr_smem);
+    qmvr_run<F, BITS>(x, &fz, w, (const uint16_t *)scales, (const uint16_t *)biases, y, vp.q, red, qvr_smem, bk);
 }
 
 /* qmvf: the fused mat-vec.  The ring path where the launch suits it (the
@@ -2905,17 +2914,17 @@ template <int F, int B>
 __device__ __forceinline__ void qmvf(const uint16_t *__restrict__ x, const uint16_t *__restrict__ aux,
                                      const uint16_t *__restrict__ g, const uint8_t *__restrict__ w,
                                      const void *__restrict__ sc, const void *__restrict__ bi, uint16_t *__restrict__ y,
-                                     const mlxc_p_qmvf &vp) {
+                                     const mlxc_p_qmvf &vp, QBlk bk = qblk()) {
     __shared__ __align__(16) QtcRed red;
     extern __shared__ __align__(16) uint8_t qtc_ring[];
     const mlxc_p_qmatmul &p = vp.q;
     const QFuse fz = {aux, g, vp.pro, vp.epi, vp.eps};
     if constexpr (has_smem<F, B>::v) {
         if (qvf_smem_ok<F, B>(x, aux, g, w, sc, bi, p)) {
-            if (F != MLXC_QMMF_AFFINE) qmv_tc_smem<F, B, 0, true>(x, w, sc, bi, y, p, red, qtc_ring, &fz);
-            else if (p.sdtype == MLXC_QS_F32) qmv_tc_smem<F, B, MLXC_QS_F32, true>(x, w, sc, bi, y, p, red, qtc_ring, &fz);
-            else if (p.sdtype == MLXC_QS_F16) qmv_tc_smem<F, B, MLXC_QS_F16, true>(x, w, sc, bi, y, p, red, qtc_ring, &fz);
-            else qmv_tc_smem<F, B, MLXC_QS_BF16, true>(x, w, sc, bi, y, p, red, qtc_ring, &fz);
+            if (F != MLXC_QMMF_AFFINE) qmv_tc_smem<F, B, 0, true>(x, w, sc, bi, y, p, red, qtc_ring, &fz, bk);
+            else if (p.sdtype == MLXC_QS_F32) qmv_tc_smem<F, B, MLXC_QS_F32, true>(x, w, sc, bi, y, p, red, qtc_ring, &fz, bk);
+            else if (p.sdtype == MLXC_QS_F16) qmv_tc_smem<F, B, MLXC_QS_F16, true>(x, w, sc, bi, y, p, red, qtc_ring, &fz, bk);
+            else qmv_tc_smem<F, B, MLXC_QS_BF16, true>(x, w, sc, bi, y, p, red, qtc_ring, &fz, bk);
             return;
         }
     }
@@ -2928,8 +2937,8 @@ __device__ __forceinline__ void qmvf(const uint16_t *__restrict__ x, const uint1
         for (uint32_t i = 0; i < k; i++) ss = fmaf(bf16(x[i]), bf16(x[i]), ss);
         inv = 1.0f / sqrtf(ss / (float)k + vp.eps);
     }
-    const uint64_t stride = (uint64_t)gridDim.x * blockDim.x;
-    for (uint64_t r = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x; r < n; r += stride) {
+    const uint64_t stride = (uint64_t)bk.n * blockDim.x;
+    for (uint64_t r = (uint64_t)bk.id * blockDim.x + threadIdx.x; r < n; r += stride) {
         float acc = 0.0f, v[8];
         for (uint32_t e = 0; e < k; e += 8) {
             deq8<F, B>(w, sc, bi, p, (uint32_t)r, e, v);
@@ -3224,18 +3233,21 @@ QMVR_ENTRY(affine8, MLXC_QMMF_AFFINE, 8, MLXC_QMVR_BLOCKS)
 QMVR_ENTRY(q4_k, MLXC_QMMF_Q4_K, 0, MLXC_QMVR_BLOCKS)
 QMVR_ENTRY(q5_k, MLXC_QMMF_Q5_K, 0, QMVR_Q5K_BLOCKS)
 
-/* qmvp_F1_F2 (params_qmatmul.h): qmvr's walk of w1 (grid.y 0) and qmvf's
- * ring of w2 (grid.y 1) in one launch, so that the q/k and v projections
- * of a layer whose v has another format are one kernel of the decode
- * step, not two in a row.  qmvf's launch bounds (both bodies' blocks are
- * 256 threads, two an SM). */
+/* qmvp_F1_F2 (params_qmatmul.h): qmvf's ring of w2 (the first
+ * pp.blocks_b blocks) and qmvr's walk of w1 (the rest) in one launch, so
+ * that the q/k and v projections of a layer whose v has another format run
+ * side by side in one kernel of the decode step, not in two in a row.
+ * qmvf's launch bounds (both bodies' blocks are 256 threads, two an SM). */
 #define QMVP_ENTRY(N1, F1, N2, F2)                                                                                    \
     extern "C" __global__ void __launch_bounds__(MLXC_QMVT_THREADS, MLXC_QMVF_BLOCKS)                                 \
         qmvp_##N1##_##N2##_bf16_bf16(const uint16_t *x, const uint16_t *g, const uint8_t *w1, const void *s1,         \
                                      const void *b1, uint16_t *y1, const uint8_t *w2, const void *s2, const void *b2, \
                                      uint16_t *y2, mlxc_p_qmvp pp) { MLXC_PDL_INSIDE();                               \
-        if (blockIdx.y == 0) mlxc_qmm::qmvr_kernel<F1, 0>(x, x, g, w1, s1, b1, y1, pp.a);                             \
-        else mlxc_qmm::qmvf<F2, 0>(x, x, g, w2, s2, b2, y2, pp.b);                                                    \
+        if (blockIdx.x < pp.blocks_b)                                                                                 \
+            mlxc_qmm::qmvf<F2, 0>(x, x, g, w2, s2, b2, y2, pp.b, mlxc_qmm::QBlk{blockIdx.x, pp.blocks_b});            \
+        else                                                                                                          \
+            mlxc_qmm::qmvr_kernel<F1, 0>(x, x, g, w1, s1, b1, y1, pp.a,                                               \
+                                         mlxc_qmm::QBlk{blockIdx.x - pp.blocks_b, gridDim.x - pp.blocks_b});          \
     }
 static_assert(32 * MLXC_QMVR_WARPS == MLXC_QMVT_THREADS, "qmvp: both parts' blocks alike");
 QMVP_ENTRY(q4_k, MLXC_QMMF_Q4_K, q6_k, MLXC_QMMF_Q6_K)
