@@ -435,7 +435,7 @@ int main(int argc, char **argv) {
     }
     /* The benched formats: affine at g64 bf16 for every bits, 4 and 8 at g32
      * f16, then the rest. */
-    qt_format fs[32];
+    qt_format fs[8 + QT_NFORMATS]; /* the eight affine ones, then the rest of qt_formats */
     int nf = 0;
     static const uint32_t abits[6] = {2, 3, 4, 5, 6, 8};
     for (int b = 0; b < 6; b++) fs[nf++] = (qt_format){MLXC_QF_MLX_AFFINE, abits[b], 64, MLXC_BF16};
