@@ -19,6 +19,12 @@ add_test(NAME model_fixture_random_kq
   COMMAND ${Python3_EXECUTABLE} ${CMAKE_SOURCE_DIR}/scripts/make_random_models.py tiny q4_k_m
           ${MLXC_MODEL_OUT}/random-tiny-q4_k_m.gguf)
 set_tests_properties(model_fixture_random_kq PROPERTIES FIXTURES_SETUP model_fixtures TIMEOUT 300)
+# a random Qwen3-MoE in Q4_K_M, its router F32 (llama.cpp's recipe): the
+# fused step's one-pass router (test_model_llama)
+add_test(NAME model_fixture_random_moe
+  COMMAND ${Python3_EXECUTABLE} ${CMAKE_SOURCE_DIR}/scripts/make_random_models.py tiny-moe q4_k_m
+          ${MLXC_MODEL_OUT}/random-tiny-moe-q4_k_m.gguf)
+set_tests_properties(model_fixture_random_moe PROPERTIES FIXTURES_SETUP model_fixtures TIMEOUT 300)
 # a random model in the code-book, ternary and NVFP4 GGML types, and its
 # dequantized F32 twin (test_model_llama)
 add_test(NAME model_fixture_random_books

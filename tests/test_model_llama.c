@@ -265,6 +265,40 @@ static void test_mixed_qkv(void) {
     free(b);
 }
 
+/* The fused step of a mixture of experts whose router is dense (random
+ * tiny Qwen3-MoE in Q4_K_M, the router F32 as llama.cpp writes it): the
+ * MLP norm, the router and the route in one pass on a GPU
+ * (mlxc_moe_route_fused: the norm's bits, the route's bits on its logits),
+ * its three ops on the CPU.  Against the step of separate exact ops: the
+ * same bits on the CPU, within bf16 rounding on a GPU. */
+static void test_moe_router_step(void) {
+    char p[1024];
+    if (!gen_fixture("random-tiny-moe-q4_k_m.gguf", p, sizeof p)) return;
+    ref r = random_tiny_ref();
+    const bool cpu = mlxc_device_backend(g_dev) == MLXC_BACKEND_CPU;
+    const mlxc_model_options opt = {.load_flags = MLXC_LOAD_COPY, .act_dtype = MLXC_BF16};
+    setenv("MLXC_DECODE_Q8", "0", 1);
+    setenv("MLXC_FUSED_DECODE", "0", 1);
+    float *a = path_logits_ex(p, &r, &opt);
+    setenv("MLXC_FUSED_DECODE", cpu ? "2" : "1", 1);
+    float *b = path_logits_ex(p, &r, &opt);
+    unsetenv("MLXC_FUSED_DECODE");
+    unsetenv("MLXC_DECODE_Q8");
+    if (a && b) {
+        double e = 0;
+        for (size_t k = 0; k < r.n_prompt + r.steps; k++) {
+            const double ek = rel_err(b + k * r.vocab, a + k * r.vocab, r.vocab);
+            if (ek > e) e = ek;
+        }
+        const size_t n = (r.n_prompt + r.steps) * r.vocab;
+        if (cpu) CHECK_MSG(memcmp(a, b, n * 4) == 0, "%s fused step: logits differ (%.3g)", p, e);
+        else CHECK_MSG(e <= 2e-2, "%s fused step: rel err %.3g", p, e);
+        printf("       random-tiny-moe-q4_k_m fused step (one-pass router) against separate ops: rel err %.2e\n", e);
+    }
+    free(a);
+    free(b);
+}
+
 /* A random model whose every weight is one of the code-book, ternary and
  * NVFP4 GGML types (scripts/make_random_models.py tiny books: the embedding
  * TQ2_0, the head IQ3_S, the projections IQ2_XXS .. NVFP4 in turn) against
@@ -649,8 +683,29 @@ static void test_moe(void) {
              * (the chunk cast to f32, cuBLASLt's f32 GEMM) */
             float *all = NULL;
             const double eb = bf16_err(p, &r, &all);
-            free(all);
             printf("       qwen3moe-tiny-f32 %-7s bf16 activations: max rel err %.2e\n", forms[fi], eb);
+            /* the fused decode step with its dense router: the norm, the
+             * router and the route in one pass on a GPU
+             * (mlxc_moe_route_fused), its three ops on the CPU (the same bits) */
+            const bool cpu = mlxc_device_backend(g_dev) == MLXC_BACKEND_CPU;
+            setenv("MLXC_FUSED_DECODE", cpu ? "2" : "1", 1);
+            const mlxc_model_options bfc = {.act_dtype = MLXC_BF16, .load_flags = MLXC_LOAD_COPY};
+            float *fz = path_logits_ex(p, &r, &bfc);
+            unsetenv("MLXC_FUSED_DECODE");
+            CHECK_MSG(fz && all, "qwen3moe-tiny-f32 %s: no fused-step logits", forms[fi]);
+            if (all && fz) {
+                const size_t n = (r.n_prompt + r.steps) * r.vocab;
+                double ef = 0;
+                for (size_t k = 0; k < r.n_prompt + r.steps; k++) {
+                    const double ek = rel_err(fz + k * r.vocab, all + k * r.vocab, r.vocab);
+                    if (ek > ef) ef = ek;
+                }
+                printf("       qwen3moe-tiny-f32 %-7s fused step (dense router): rel err %.2e\n", forms[fi], ef);
+                if (cpu) CHECK_MSG(memcmp(fz, all, n * 4) == 0, "%s fused step: logits differ (%.3g)", p, ef);
+                else CHECK_MSG(ef <= 2e-2, "%s fused step: rel err %.3g", p, ef);
+            }
+            free(fz);
+            free(all);
         }
     }
     free_ref(&r);
@@ -1340,6 +1395,7 @@ int main(void) {
     RUN(test_ggml_as_affine);
     RUN(test_ggml_tiles);
     RUN(test_mixed_qkv);
+    RUN(test_moe_router_step);
     RUN(test_code_book_formats);
     RUN(test_moe);
     RUN(test_chunked_prefill);
@@ -1370,6 +1426,7 @@ int main(void) {
         RUN(test_ggml_as_affine);
         RUN(test_ggml_tiles);
         RUN(test_mixed_qkv);
+        RUN(test_moe_router_step);
         RUN(test_code_book_formats);
         RUN(test_moe);
         RUN(test_chunked_prefill);

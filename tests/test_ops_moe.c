@@ -161,6 +161,146 @@ static void check_route_on(mlxc_device *d) {
     }
 }
 
+/* ---- the fused router ------------------------------------------------------ */
+
+/* A route case (its scoring, dtype, experts, k, bias) with its own token
+ * count (0: the case's), dim, router dtype and whether x is normed first. */
+typedef struct router_case {
+    size_t     route;
+    uint32_t   tokens, dim;
+    mlxc_dtype wdt;
+    bool       norm;
+} router_case;
+static const router_case k_router[] = {
+    {2, 1, 2048, MLXC_F32, true},   /* a Qwen3-MoE decode step: 128 experts, top 8, bf16 */
+    {2, 0, 256, MLXC_F32, true},    /* 7 tokens */
+    {0, 0, 64, MLXC_F32, true},     /* one expert, f32 */
+    {6, 0, 136, MLXC_F16, false},   /* sigmoid + bias, 6 tokens, no norm */
+    {14, 0, 1024, MLXC_BF16, true}, /* runs of experts, 5 tokens */
+    {10, 0, 512, MLXC_BF16, true},  /* 9 tokens: more than CUDA's one pass takes */
+    {11, 0, 100, MLXC_BF16, true},  /* dim not a multiple of 8 */
+};
+#define NROUTER (sizeof k_router / sizeof *k_router)
+
+typedef struct router_io {
+    ot_buf x, g, w, bias, normed, logits, ids, wts;
+} router_io;
+
+/* Inputs of case r on d (the same values on every device), outputs poisoned. */
+static router_io router_inputs(mlxc_device *d, const router_case *r) {
+    const route_case *c = &k_route[r->route];
+    const uint32_t T = r->tokens ? r->tokens : c->tokens, E = c->experts, D = r->dim;
+    router_io io = {0};
+    ot_rng = 4242 + r->route * 131 + D;
+    io.x = ot_rand(d, c->dt, (size_t)T * D, -1, 1);
+    io.g = ot_rand(d, c->dt, D, 0.5, 1.5);
+    io.w = ot_rand(d, r->wdt, (size_t)E * D, -0.2, 0.2);
+    if (c->bias) io.bias = ot_rand(d, MLXC_F32, E, -0.2, 0.2);
+    if (r->norm) io.normed = ot_out(d, c->dt, (size_t)T * D);
+    io.logits = ot_out(d, c->dt, (size_t)T * E);
+    io.ids = ot_out(d, MLXC_U32, (size_t)T * c->k);
+    io.wts = ot_out(d, MLXC_F32, (size_t)T * c->k);
+    return io;
+}
+
+static void router_free(router_io *io) {
+    ot_buf *b[8] = {&io->x, &io->g, &io->w, &io->bias, &io->normed, &io->logits, &io->ids, &io->wts};
+    for (int i = 0; i < 8; i++)
+        if (b[i]->b) ot_free(b[i]);
+}
+
+/* The fused op (fused) or its three ops on d; every output downloaded. */
+static void router_run(mlxc_device *d, const router_case *r, router_io *io, bool fused, ot_buf *ctr) {
+    const route_case *c = &k_route[r->route];
+    const uint32_t T = r->tokens ? r->tokens : c->tokens, E = c->experts, D = r->dim;
+    const mlxc_moe_route_desc desc = route_desc(c);
+    mlxc_buffer *bias = c->bias ? io->bias.b : NULL, *in = r->norm ? io->normed.b : io->x.b;
+    if (fused) {
+        OT_RUN(d, mlxc_moe_route_fused(enc, io->x.b, r->norm ? io->g.b : NULL, 1e-5f, io->w.b, bias,
+                                       r->norm ? io->normed.b : NULL, io->logits.b, io->ids.b, io->wts.b, ctr->b, T,
+                                       D, &desc));
+    } else {
+        if (r->norm) OT_RUN(d, mlxc_rms_norm(enc, io->x.b, io->g.b, io->normed.b, D, 1e-5f));
+        OT_RUN(d, mlxc_matmul(enc, in, io->w.b, io->logits.b, T, E, D));
+        OT_RUN(d, mlxc_moe_route(enc, io->logits.b, bias, io->ids.b, io->wts.b, &desc));
+    }
+    ot_buf *o[4] = {&io->normed, &io->logits, &io->ids, &io->wts};
+    for (int i = 0; i < 4; i++)
+        if (o[i]->b) ot_download(o[i]);
+}
+
+/* On device d: the fused router against its three ops there (normed bit
+ * for bit, logits within the dtype's rounding), its ids and weights
+ * against the double reference of routing on its own logits, the counter
+ * back at zero, a second call bit for bit the first; then its refusals. */
+static void check_router_on(mlxc_device *d) {
+    ot_buf ctr = ot_alloc(d, MLXC_U32, 1);
+    ot_upload(&ctr);
+    for (size_t ri = 0; ri < NROUTER; ri++) {
+        const router_case *r = &k_router[ri];
+        const route_case *c = &k_route[r->route];
+        const uint32_t T = r->tokens ? r->tokens : c->tokens;
+        const size_t tk = (size_t)T * c->k;
+        router_io f = router_inputs(d, r), s = router_inputs(d, r);
+        router_run(d, r, &f, true, &ctr);
+        router_run(d, r, &s, false, &ctr);
+        if (r->norm) OT_EXACT(&f.normed, s.normed.h, "router %zu normed vs rms_norm", ri);
+        OT_CLOSE(&f.logits, s.logits.h, ot_tol(c->dt), "router %zu logits vs matmul", ri);
+        route_case cc = *c;
+        cc.tokens = T;
+        double *rid = malloc(tk * sizeof *rid), *rw = malloc(tk * sizeof *rw);
+        route_ref(&cc, f.logits.h, c->bias ? f.bias.h : NULL, rid, rw);
+        OT_EXACT(&f.ids, rid, "router %zu ids vs the reference on its logits", ri);
+        OT_CLOSE(&f.wts, rw, 2e-6, "router %zu weights vs the reference on its logits", ri);
+        ot_download(&ctr);
+        CHECK_MSG(ctr.h[0] == 0.0, "router %zu: the counter is %g after the call", ri, ctr.h[0]);
+        /* again, into poisoned outputs */
+        router_io g = router_inputs(d, r);
+        router_run(d, r, &g, true, &ctr);
+        if (r->norm) OT_EXACT(&g.normed, f.normed.h, "router %zu normed, second call", ri);
+        OT_EXACT(&g.logits, f.logits.h, "router %zu logits, second call", ri);
+        OT_EXACT(&g.ids, f.ids.h, "router %zu ids, second call", ri);
+        OT_EXACT(&g.wts, f.wts.h, "router %zu weights, second call", ri);
+        free(rid);
+        free(rw);
+        router_free(&f);
+        router_free(&s);
+        router_free(&g);
+    }
+    /* refusals */
+    const router_case *r = &k_router[1];
+    const route_case *c = &k_route[r->route];
+    router_io io = router_inputs(d, r);
+    const mlxc_moe_route_desc desc = route_desc(c);
+    mlxc_encoder *enc = NULL;
+    CHECK_OK(mlxc_encoder_create(d, &enc));
+    const uint32_t T = c->tokens, D = r->dim;
+    CHECK(mlxc_moe_route_fused(enc, io.x.b, io.g.b, 1e-5f, io.w.b, NULL, NULL, io.logits.b, io.ids.b, io.wts.b,
+                               ctr.b, T, D, &desc) == MLXC_ERR_INVALID_ARGUMENT); /* a norm without normed */
+    CHECK(mlxc_moe_route_fused(enc, io.x.b, io.g.b, 1e-5f, io.w.b, NULL, io.normed.b, io.logits.b, io.ids.b, io.wts.b,
+                               NULL, T, D, &desc) == MLXC_ERR_INVALID_ARGUMENT); /* no counter */
+    CHECK(mlxc_moe_route_fused(enc, io.x.b, io.g.b, 1e-5f, io.w.b, NULL, io.normed.b, io.logits.b, io.ids.b, io.wts.b,
+                               io.wts.b, T, D, &desc) == MLXC_ERR_DTYPE); /* an f32 counter */
+    CHECK(mlxc_moe_route_fused(enc, io.x.b, io.g.b, 1e-5f, io.w.b, NULL, io.normed.b, io.logits.b, io.ids.b, io.wts.b,
+                               ctr.b, T, D + 8, &desc) == MLXC_ERR_SHAPE); /* x is not (tokens, dim) */
+    CHECK(mlxc_moe_route_fused(enc, io.x.b, io.g.b, 1e-5f, io.w.b, NULL, io.normed.b, io.logits.b, io.ids.b,
+                               io.logits.b, ctr.b, T, D, &desc) != MLXC_OK); /* weights on the logits */
+    CHECK(mlxc_moe_route_fused(enc, io.x.b, io.g.b, 1e-5f, io.w.b, NULL, io.normed.b, io.x.b, io.ids.b, io.wts.b,
+                               ctr.b, T, D, &desc) != MLXC_OK); /* logits over x */
+    CHECK(mlxc_moe_route_fused(enc, io.x.b, io.g.b, 1e-5f, io.ids.b, NULL, io.normed.b, io.logits.b, io.ids.b,
+                               io.wts.b, ctr.b, T, D, &desc) == MLXC_ERR_DTYPE); /* a u32 router */
+    mlxc_moe_route_desc bad = desc;
+    bad.k = bad.experts + 1;
+    CHECK(mlxc_moe_route_fused(enc, io.x.b, io.g.b, 1e-5f, io.w.b, NULL, io.normed.b, io.logits.b, io.ids.b, io.wts.b,
+                               ctr.b, T, D, &bad) == MLXC_ERR_INVALID_ARGUMENT);
+    CHECK(mlxc_moe_route_fused(enc, io.x.b, io.g.b, -1.0f, io.w.b, NULL, io.normed.b, io.logits.b, io.ids.b, io.wts.b,
+                               ctr.b, T, D, &desc) == MLXC_ERR_INVALID_ARGUMENT);
+    mlxc_clear_error();
+    mlxc_encoder_destroy(enc);
+    router_free(&io);
+    ot_free(&ctr);
+}
+
 /* ---- combine -------------------------------------------------------------- */
 
 typedef struct combine_case {
@@ -366,6 +506,7 @@ static void route_reference(void) { check_route_on(dev); }
 static void combine_reference(void) { check_combine_on(dev); }
 static void group_reference(void) { check_group_on(dev); }
 static void route_torch(void) { check_torch_on(dev); }
+static void router_fused(void) { check_router_on(dev); }
 
 int main(void) {
     if (mlxc_device_open(MLXC_BACKEND_CPU, 0, &dev) != MLXC_OK) {
@@ -376,6 +517,7 @@ int main(void) {
     RUN(route_torch);
     RUN(combine_reference);
     RUN(group_reference);
+    RUN(router_fused);
     mlxc_device_close(dev);
     HARNESS_END();
 }

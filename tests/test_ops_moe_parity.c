@@ -19,6 +19,28 @@ static void cuda_route_reference(void) { check_route_on(g_gpu); }
 static void cuda_route_torch(void) { check_torch_on(g_gpu); }
 static void cuda_combine_reference(void) { check_combine_on(g_gpu); }
 static void cuda_group_reference(void) { check_group_on(g_gpu); }
+static void cuda_router(void) { check_router_on(g_gpu); }
+
+/* The fused router on both devices from the same inputs: normed bit for
+ * bit (rms_norm's contract), logits within the dtype's rounding; the ids
+ * may differ where two logits round apart across a tie, so each device's
+ * ids are checked against its own logits (cuda_router). */
+static void router_vs_cpu(void) {
+    ot_buf ctr[2] = {ot_alloc(g_cpu, MLXC_U32, 1), ot_alloc(g_gpu, MLXC_U32, 1)};
+    ot_upload(&ctr[0]);
+    ot_upload(&ctr[1]);
+    for (size_t ri = 0; ri < NROUTER; ri++) {
+        const router_case *r = &k_router[ri];
+        router_io io[2] = {router_inputs(g_cpu, r), router_inputs(g_gpu, r)};
+        for (int side = 0; side < 2; side++) router_run(side ? g_gpu : g_cpu, r, &io[side], true, &ctr[side]);
+        if (r->norm) OT_EXACT(&io[1].normed, io[0].normed.h, "router %zu normed vs cpu", ri);
+        OT_CLOSE(&io[1].logits, io[0].logits.h, ot_tol(k_route[r->route].dt), "router %zu logits vs cpu", ri);
+        router_free(&io[0]);
+        router_free(&io[1]);
+    }
+    ot_free(&ctr[0]);
+    ot_free(&ctr[1]);
+}
 
 /* The same logits on both devices: ids bit for bit, weights close. */
 static void route_vs_cpu(void) {
@@ -163,6 +185,8 @@ int main(void) {
     RUN(cuda_route_torch);
     RUN(cuda_combine_reference);
     RUN(cuda_group_reference);
+    RUN(cuda_router);
+    RUN(router_vs_cpu);
     RUN(route_vs_cpu);
     RUN(combine_vs_cpu);
     RUN(group_vs_cpu);

@@ -91,6 +91,35 @@ typedef struct mlxc_moe_route_desc {
 MLXC_API mlxc_status mlxc_moe_route(mlxc_encoder *enc, const mlxc_buffer *logits, const mlxc_buffer *bias,
                                     mlxc_buffer *ids, mlxc_buffer *weights, const mlxc_moe_route_desc *desc);
 
+/* A MoE layer's router for a few tokens (decode) in one pass where the
+ * device has it:
+ *     normed = mlxc_rms_norm(x, norm, eps)      (when norm is given)
+ *     logits = mlxc_matmul(normed or x, w)      (w: (experts, dim))
+ *     mlxc_moe_route(logits, bias) -> ids, weights
+ * with desc->experts experts.
+ *   x: (tokens, dim) f32 or bf16   norm: (dim) as x, or NULL   eps >= 0
+ *   w: (experts, dim) f32, f16 or bf16   bias: as mlxc_moe_route's
+ *   normed: (tokens, dim) as x, given exactly when norm is   logits:
+ *   (tokens, experts) as x   ids, weights: as mlxc_moe_route's
+ *   counter: one u32 or more, zero the first time a call uses it; each
+ *   call leaves it zero.  Two calls that may run at the same time must not
+ *   share it (as the attention decode scratch, ops_attention.h).
+ * Outputs overlap no input and each other.  On CUDA, for up to 8 tokens
+ * with dim a multiple of 8, w 16-byte aligned and x' (tokens * dim f32)
+ * plus the logits within the shared memory of a block, one kernel: every
+ * block norms x itself (normed has the bits of mlxc_rms_norm on the same
+ * device), a warp per expert makes the logits (summed in another order
+ * than mlxc_matmul's: they agree to f32 rounding before the store), and
+ * the last block to finish routes them (the ids and weights of
+ * mlxc_moe_route on those logits, bit for bit).  Elsewhere (the CPU, other
+ * shapes) it encodes the three ops (with a barrier after each where the
+ * encoder does not place them itself); counter is then not touched. */
+MLXC_API mlxc_status mlxc_moe_route_fused(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buffer *norm, float eps,
+                                          const mlxc_buffer *w, const mlxc_buffer *bias, mlxc_buffer *normed,
+                                          mlxc_buffer *logits, mlxc_buffer *ids, mlxc_buffer *weights,
+                                          mlxc_buffer *counter, uint32_t tokens, uint32_t dim,
+                                          const mlxc_moe_route_desc *desc);
+
 /* Weighted sum of the expert outputs, plus an optional gated shared expert
  * and an optional residual, in one pass.
  *   expert_out: (tokens, k, hidden) f32 or bf16   weights: (tokens, k) f32

@@ -44,6 +44,21 @@ typedef struct mlxc_p_moe_route {
     uint32_t pad;
 } mlxc_p_moe_route;
 
+/* moe_router_W_DT(x, norm, w, bias, normed, logits, ids, weights, counter,
+ * mlxc_p_moe_router), CUDA only (ops/moe.c encodes rms_norm, matmul and
+ * moe_route where it does not run): x (tokens, dim) DT; norm (dim) DT,
+ * read when use_norm; w (experts, dim) W (f32, f16 or bf16); bias as
+ * moe_route's; normed (tokens, dim) DT, written when write_normed; logits
+ * (tokens, experts) DT; ids, weights as moe_route's; counter one u32,
+ * zero before the launch and again after it.  x' = rms_norm(x, norm, eps)
+ * (the bits of the rms_norm kernel) or x; logits = round(x' . w^T);
+ * then moe_route of the logits with `route` (route.tokens = tokens). */
+typedef struct mlxc_p_moe_router {
+    mlxc_p_moe_route route;
+    uint32_t         dim, use_norm, write_normed;
+    float            eps;
+} mlxc_p_moe_router;
+
 /* s = sum_j w[t, j] * expert_out[t, j] (j in order) + g * shared, g =
  * sigmoid(gate[t]) when use_gate, else 1, rounded to DT; out = s, or with
  * use_residual round(s + residual) (a combine, then an add).  The shared

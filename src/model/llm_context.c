@@ -144,7 +144,7 @@ mlxc_status mlxc_context_create_ex(mlxc_model *m, const mlxc_context_params *p, 
     if (m->n_experts) {
         const int64_t E = m->n_experts, k = m->n_experts_used;
         if ((st = alloc(dev, A, nb, E, 0, &c->moe_logits)) || (st = alloc(dev, MLXC_U32, nb, k, 0, &c->moe_ids)) ||
-            (st = alloc(dev, MLXC_F32, nb, k, 0, &c->moe_w)) ||
+            (st = alloc(dev, MLXC_F32, nb, k, 0, &c->moe_w)) || (st = alloc(dev, MLXC_U32, 1, 0, 0, &c->moe_ctr)) ||
             (st = alloc(dev, A, (int64_t)nb * k, m->expert_ff, 0, &c->moe_gate)) ||
             (st = alloc(dev, A, (int64_t)nb * k, 2 * m->expert_ff, 0, &c->moe_up)) ||
             (st = alloc(dev, A, (int64_t)nb * k, m->dim, 0, &c->moe_out)) ||
@@ -247,7 +247,7 @@ void mlxc_context_free(mlxc_context *c) {
     mlxc_buffer *bufs[] = {c->ids, c->pos, c->x,  c->xb,     c->xb2,    c->post,   c->q,      c->k,
                            c->v,   c->att, c->kn, c->qkv, c->gu, c->emb, c->gate,   c->up,     c->bias_rows, c->logits, c->top_id, c->top_lp,
                            c->attn_scratch, c->qh, c->oh,   c->scores, c->vt, c->mask, c->wdeq, c->xh, c->xf, c->yf,
-                           c->moe_logits, c->moe_ids, c->moe_w, c->moe_gate, c->moe_up, c->moe_out, c->moe_counts,
+                           c->moe_logits, c->moe_ids, c->moe_w, c->moe_ctr, c->moe_gate, c->moe_up, c->moe_out, c->moe_counts,
                            c->moe_offsets, c->moe_perm, c->sh_gate, c->sh_up, c->sh_out, c->sh_logit};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) mlxc_buffer_release(bufs[i]);
     llm_release_views(c);

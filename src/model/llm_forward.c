@@ -442,7 +442,7 @@ static mlxc_status experts_mm(mlxc_encoder *enc, const mlxc_buffer *x, const llm
  * own tokens (one expert each), so the grouping serves both.  Qwen2-MoE
  * adds a shared expert that every token takes, weighted by the sigmoid of
  * its own gate. */
-static mlxc_status moe_block(fw *f, mlxc_encoder *enc, int l, uint32_t m, bool fused) {
+static mlxc_status moe_block(fw *f, mlxc_encoder *enc, int l, uint32_t m, bool fused, const mlxc_buffer *norm) {
     mlxc_context *c = f->ctx;
     mlxc_model *M = f->m;
     const llm_layer *L = &M->layers[l];
@@ -454,10 +454,16 @@ static mlxc_status moe_block(fw *f, mlxc_encoder *enc, int l, uint32_t m, bool f
     mlxc_buffer *gate = view(f, c->moe_gate, 0, 2, slots, eff, 0);
     mlxc_buffer *eo = view(f, c->moe_out, 0, 2, slots, dim, 0);
     mlxc_buffer *slot_ids = view(f, c->moe_ids, 0, 2, slots, 1, 0); /* the down projection's: slot s its own token */
-    TRY(linear(f, enc, xb, &L->router, logits, m));
     const mlxc_moe_route_desc rd = {.scoring = MLXC_MOE_SOFTMAX_TOPK, .experts = E, .k = k, .renormalize = M->moe_norm,
                                     .scale = 1.0f};
-    TRY(mlxc_moe_route(enc, logits, NULL, ids, w, &rd));
+    if (norm) {
+        /* the norm into xb, the router and the route: one pass */
+        TRY(mlxc_moe_route_fused(enc, view(f, c->x, 0, 2, m, dim, 0), norm, M->eps, L->router.w, NULL, xb, logits, ids, w,
+                                 c->moe_ctr, m, dim, &rd));
+    } else {
+        TRY(linear(f, enc, xb, &L->router, logits, m));
+        TRY(mlxc_moe_route(enc, logits, NULL, ids, w, &rd));
+    }
     mlxc_buffer *offsets = NULL, *perm = NULL;
     if (m > LLM_QMV_ROWS) {
         offsets = view(f, c->moe_offsets, 0, 1, E + 1, 0, 0);
@@ -512,7 +518,7 @@ static mlxc_status ffn_block(fw *f, mlxc_encoder *enc, int l, uint32_t m, bool g
     mlxc_context *c = f->ctx;
     mlxc_model *M = f->m;
     const llm_layer *L = &M->layers[l];
-    if (M->n_experts) return moe_block(f, enc, l, m, down_add);
+    if (M->n_experts) return moe_block(f, enc, l, m, down_add, NULL);
     mlxc_buffer *xb = view(f, c->xb, 0, 2, m, M->dim, 0);
     mlxc_buffer *act = view(f, c->gate, 0, 2, m, M->ff, 0);            /* (m, ff) */
     mlxc_buffer *gate = act, *up;
@@ -577,7 +583,11 @@ static mlxc_status norm_in(fw *f, mlxc_encoder *enc, const mlxc_buffer *norm, co
  * silu_mul inside down: with the attention that ropes q and k and writes
  * the cache itself (mlxc_attention_decode_qkv), five kernels (where v
  * is stored apart from q and k, as in Q4_K_M, its mat-vec runs beside
- * theirs: mlxc_qmatmul_fused_pair).  A weight the fused
+ * theirs: mlxc_qmatmul_fused_pair).  A mixture of experts with a dense
+ * router norms x inside the router's pass, which also routes
+ * (mlxc_moe_route_fused), then the experts' gate/up, their down reading it
+ * through silu_mul, and the combine adding into the residual: four
+ * kernels for the MLP.  A weight the fused
  * mat-vec does not take (Q2_K, Q3_K, the IQ types, or one off the GPU's
  * fast path) gets the separate norm or add instead; *pending is then the
  * block output the next norm must add to the residual (NULL: the residual
@@ -604,7 +614,12 @@ static mlxc_status layer_fused(fw *f, mlxc_encoder *enc, int l, uint32_t p0, mlx
     }
     TRY(attention_block(f, enc, l, p0, 1, fused, L->fuse_wo));
     *pending = L->fuse_wo ? NULL : xb2;
-    /* MLP */
+    /* MLP: a mixture of experts with a dense router norms x in its router's
+     * pass (mlxc_moe_route_fused) */
+    if (M->n_experts && !*pending && L->router.format == LLM_W_DENSE && !M->shared_ff) {
+        TRY(moe_block(f, enc, l, 1, true, L->ffn_norm));
+        return MLXC_OK;
+    }
     TRY(norm_in(f, enc, L->ffn_norm, &L->w_gate_up, L->fuse_gate_up, c->gu, 0, 2 * M->ff, *pending, &fused));
     /* a dense MLP's down mat-vec, or the experts' combine, adds into the residual */
     const bool add = L->fuse_down || M->n_experts;

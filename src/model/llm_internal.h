@@ -195,6 +195,7 @@ struct mlxc_context {
     mlxc_buffer *moe_logits;      /* (n_batch, n_experts) the router's          */
     mlxc_buffer *moe_ids;         /* (n_batch, k) u32 each token's experts       */
     mlxc_buffer *moe_w;           /* (n_batch, k) f32 their weights              */
+    mlxc_buffer *moe_ctr;         /* (1) u32: the fused router's counter (zero)  */
     mlxc_buffer *moe_gate;        /* (n_batch * k, expert_ff) per slot           */
     mlxc_buffer *moe_up;          /* (n_batch * k, 2 expert_ff): the stacked
                                    * experts' gate and up rows (exp_gate_up),

@@ -7,7 +7,9 @@
 #include <stdio.h>
 
 #include "kernels/params_moe.h"
+#include "mlxc/ops_matmul.h"
 #include "mlxc/ops_moe.h"
+#include "mlxc/ops_norm.h"
 #include "ops/ops_internal.h"
 
 /* f32 or bf16, the dtypes the moe kernels are built for. */
@@ -23,10 +25,8 @@ static bool same_view(const mlxc_buffer *a, const mlxc_buffer *b) {
     return a->st == b->st && a->offset == b->offset && a->bytes == b->bytes;
 }
 
-mlxc_status mlxc_moe_route(mlxc_encoder *enc, const mlxc_buffer *logits, const mlxc_buffer *bias, mlxc_buffer *ids,
-                           mlxc_buffer *weights, const mlxc_moe_route_desc *desc) {
-    const char *op = "moe_route";
-    MLXC_CHECK_ARG(enc && logits && ids && weights && desc, "mlxc_moe_route: NULL argument");
+/* The checks of a route desc (mlxc_moe_route's messages name it). */
+static mlxc_status check_route_desc(const mlxc_moe_route_desc *desc) {
     const mlxc_moe_route_desc d = *desc;
     MLXC_CHECK_ARG(d.scoring == MLXC_MOE_SOFTMAX_TOPK || d.scoring == MLXC_MOE_SIGMOID_BIAS ||
                        d.scoring == MLXC_MOE_TOPK_SOFTMAX,
@@ -36,8 +36,6 @@ mlxc_status mlxc_moe_route(mlxc_encoder *enc, const mlxc_buffer *logits, const m
     MLXC_CHECK_ARG(d.k >= 1 && d.k <= MLXC_MOE_MAX_K && d.k <= d.experts,
                    "mlxc_moe_route: k = %u (1 to %d, at most experts = %u)", d.k, MLXC_MOE_MAX_K, d.experts);
     MLXC_CHECK_ARG(isfinite(d.scale), "mlxc_moe_route: scale %g is not finite", (double)d.scale);
-    MLXC_CHECK_ARG(!bias || d.scoring == MLXC_MOE_SIGMOID_BIAS,
-                   "mlxc_moe_route: a bias is only used by MLXC_MOE_SIGMOID_BIAS");
     if (d.n_group > 1) {
         MLXC_CHECK_ARG(d.scoring == MLXC_MOE_SIGMOID_BIAS, "mlxc_moe_route: n_group needs MLXC_MOE_SIGMOID_BIAS");
         MLXC_CHECK_ARG(d.n_group <= MLXC_MOE_MAX_GROUPS && d.experts % d.n_group == 0 && d.experts / d.n_group >= 2,
@@ -51,7 +49,24 @@ mlxc_status mlxc_moe_route(mlxc_encoder *enc, const mlxc_buffer *logits, const m
         MLXC_CHECK_ARG(d.topk_group <= 1, "mlxc_moe_route: topk_group = %u without groups (n_group = %u)",
                        d.topk_group, d.n_group);
     }
+    return MLXC_OK;
+}
+
+/* The params of a route of `tokens` rows (desc checked). */
+static mlxc_p_moe_route route_params(const mlxc_moe_route_desc *d, uint32_t tokens, bool bias) {
+    return (mlxc_p_moe_route){tokens,      d->experts, d->k, (uint32_t)d->scoring, d->renormalize, bias, d->scale,
+                              d->n_group > 1 ? d->n_group : 1, d->n_group > 1 ? d->topk_group : 1, 0};
+}
+
+mlxc_status mlxc_moe_route(mlxc_encoder *enc, const mlxc_buffer *logits, const mlxc_buffer *bias, mlxc_buffer *ids,
+                           mlxc_buffer *weights, const mlxc_moe_route_desc *desc) {
+    const char *op = "moe_route";
+    MLXC_CHECK_ARG(enc && logits && ids && weights && desc, "mlxc_moe_route: NULL argument");
     mlxc_status s;
+    if ((s = check_route_desc(desc))) return s;
+    const mlxc_moe_route_desc d = *desc;
+    MLXC_CHECK_ARG(!bias || d.scoring == MLXC_MOE_SIGMOID_BIAS,
+                   "mlxc_moe_route: a bias is only used by MLXC_MOE_SIGMOID_BIAS");
     uint32_t tokens;
     if ((s = check_act(op, "logits", logits)) || (s = ops_rows_of(op, logits, d.experts, &tokens))) return s;
     if ((s = ops_check_dtype(op, "ids", ids, MLXC_U32)) || (s = ops_check_dtype(op, "weights", weights, MLXC_F32)) ||
@@ -63,8 +78,7 @@ mlxc_status mlxc_moe_route(mlxc_encoder *enc, const mlxc_buffer *logits, const m
     if (ops_overlap(ids, weights) || ops_overlap(ids, logits) || ops_overlap(weights, logits) ||
         (bias && (ops_overlap(ids, bias) || ops_overlap(weights, bias))))
         return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_moe_route: ids and weights overlap each other or an input");
-    mlxc_p_moe_route p = {tokens,      d.experts, d.k, (uint32_t)d.scoring, d.renormalize, bias != NULL, d.scale,
-                          d.n_group > 1 ? d.n_group : 1, d.n_group > 1 ? d.topk_group : 1, 0};
+    mlxc_p_moe_route p = route_params(&d, tokens, bias != NULL);
     mlxc_arg args[5] = {mlxc_arg_buffer(logits), mlxc_arg_buffer(bias ? bias : logits), mlxc_arg_buffer(ids),
                         mlxc_arg_buffer(weights), mlxc_arg_bytes(&p, sizeof p)};
     const mlxc_device *dev = mlxc_encoder_device(enc);
@@ -75,6 +89,90 @@ mlxc_status mlxc_moe_route(mlxc_encoder *enc, const mlxc_buffer *logits, const m
     ops_launch l = {.kernel = logits->dtype == MLXC_F32 ? "moe_route_f32" : "moe_route_bf16", .kind = MLXC_OP_MOE,
                     .args = args, .nargs = 5, .groups = groups, .block = 128, .reads = {logits, bias},
                     .writes = {ids, weights}};
+    return ops_dispatch(enc, op, &l);
+}
+
+/* CUDA's one-pass router (moe_router_W_DT) takes up to this many tokens,
+ * a warp an expert, ROUTER_WARPS experts a block (cuda/moe.cu). */
+#define ROUTER_TOKENS 8u
+#define ROUTER_WARPS 4u
+
+mlxc_status mlxc_moe_route_fused(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buffer *norm, float eps,
+                                 const mlxc_buffer *w, const mlxc_buffer *bias, mlxc_buffer *normed,
+                                 mlxc_buffer *logits, mlxc_buffer *ids, mlxc_buffer *weights, mlxc_buffer *counter,
+                                 uint32_t tokens, uint32_t dim, const mlxc_moe_route_desc *desc) {
+    const char *op = "moe_route_fused";
+    MLXC_CHECK_ARG(enc && x && w && logits && ids && weights && counter && desc,
+                   "mlxc_moe_route_fused: NULL argument");
+    MLXC_CHECK_ARG(!norm == !normed, "mlxc_moe_route_fused: norm and normed come together (or neither)");
+    MLXC_CHECK_ARG(tokens >= 1 && dim >= 1, "mlxc_moe_route_fused: tokens = %u, dim = %u (each >= 1)", tokens, dim);
+    MLXC_CHECK_ARG(!norm || (eps >= 0.0f && eps == eps), "mlxc_moe_route_fused: eps must be >= 0");
+    mlxc_status s;
+    if ((s = check_route_desc(desc))) return s;
+    const uint32_t E = desc->experts;
+    const uint64_t nx = (uint64_t)tokens * dim;
+    if ((s = check_act(op, "x", x)) || (s = ops_check_elems(op, "x", x, nx)) ||
+        (s = ops_check_dtype(op, "logits", logits, x->dtype)) ||
+        (s = ops_check_elems(op, "logits", logits, (uint64_t)tokens * E)) ||
+        (s = ops_check_dtype(op, "counter", counter, MLXC_U32)))
+        return s;
+    if (norm && ((s = ops_check_dtype(op, "norm", norm, x->dtype)) || (s = ops_check_elems(op, "norm", norm, dim)) ||
+                 (s = ops_check_dtype(op, "normed", normed, x->dtype)) || (s = ops_check_elems(op, "normed", normed, nx))))
+        return s;
+    if (w->dtype != MLXC_F32 && w->dtype != MLXC_F16 && w->dtype != MLXC_BF16)
+        return mlxc_set_error(MLXC_ERR_DTYPE, "mlxc_moe_route_fused: w has dtype %s (f32, f16 or bf16)",
+                              mlxc_dtype_name(w->dtype));
+    if ((s = ops_check_elems(op, "w", w, (uint64_t)E * dim))) return s;
+    if (bias && ((s = ops_check_dtype(op, "bias", bias, MLXC_F32)) || (s = ops_check_elems(op, "bias", bias, E))))
+        return s;
+    MLXC_CHECK_ARG(!bias || desc->scoring == MLXC_MOE_SIGMOID_BIAS,
+                   "mlxc_moe_route_fused: a bias is only used by MLXC_MOE_SIGMOID_BIAS");
+    if (mlxc_buffer_elements(counter) < 1)
+        return mlxc_set_error(MLXC_ERR_SHAPE, "mlxc_moe_route_fused: counter has no element");
+    const mlxc_buffer *outs[5] = {normed, logits, ids, weights, counter}, *ins[4] = {x, norm, w, bias};
+    for (int i = 0; i < 5; i++) {
+        for (int j = 0; outs[i] && j < 4; j++)
+            if (ins[j] && ops_overlap(outs[i], ins[j]))
+                return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_moe_route_fused: an output overlaps an input");
+        for (int j = i + 1; outs[i] && j < 5; j++)
+            if (outs[j] && ops_overlap(outs[i], outs[j]))
+                return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_moe_route_fused: two outputs overlap");
+    }
+    /* the one pass on CUDA: a few tokens whose x' fits the shared memory,
+     * rows of whole 16-byte loads */
+    mlxc_device *dev = mlxc_encoder_device(enc);
+    const size_t es = mlxc_dtype_size(x->dtype);
+    const uint64_t smem = nx * 4 + (uint64_t)tokens * E * es;
+    char name[40];
+    snprintf(name, sizeof name, "moe_router_%s_%s", w->dtype == MLXC_F32 ? "f32" : w->dtype == MLXC_F16 ? "f16" : "bf16",
+             x->dtype == MLXC_F32 ? "f32" : "bf16");
+    const bool fast = !ops_is_cpu(dev) && tokens <= ROUTER_TOKENS && dim % 8 == 0 && w->offset % 16 == 0 &&
+                      smem <= dev->caps.max_shared_bytes;
+    const mlxc_kernel *kern = NULL;
+    if (fast && mlxc_kernel_get(dev, name, &kern) != MLXC_OK) {
+        mlxc_clear_error();
+        kern = NULL;
+    }
+    if (!kern) {
+        /* the three ops, a barrier after each unless the encoder places them */
+        const bool bar = !mlxc_encoder_auto_barrier(enc);
+        if (norm && ((s = mlxc_rms_norm(enc, x, norm, normed, dim, eps)) || (bar && (s = mlxc_encoder_barrier(enc)))))
+            return s;
+        if ((s = mlxc_matmul(enc, norm ? normed : x, w, logits, tokens, E, dim)) ||
+            (bar && (s = mlxc_encoder_barrier(enc))))
+            return s;
+        return mlxc_moe_route(enc, logits, bias, ids, weights, desc);
+    }
+    mlxc_p_moe_router p = {.route = route_params(desc, tokens, bias != NULL), .dim = dim, .use_norm = norm != NULL,
+                           .write_normed = normed != NULL, .eps = eps};
+    mlxc_arg args[10] = {mlxc_arg_buffer(x),        mlxc_arg_buffer(norm ? norm : x),   mlxc_arg_buffer(w),
+                         mlxc_arg_buffer(bias ? bias : w), mlxc_arg_buffer(normed ? normed : logits),
+                         mlxc_arg_buffer(logits),   mlxc_arg_buffer(ids),               mlxc_arg_buffer(weights),
+                         mlxc_arg_buffer(counter),  mlxc_arg_bytes(&p, sizeof p)};
+    ops_launch l = {.kernel = name, .kind = MLXC_OP_MOE, .args = args, .nargs = 10,
+                    .groups = (E + ROUTER_WARPS - 1) / ROUTER_WARPS, .block = 32 * ROUTER_WARPS,
+                    .shared = (uint32_t)smem, .reads = {x, norm, w, bias},
+                    .writes = {normed, logits, ids, weights, counter}};
     return ops_dispatch(enc, op, &l);
 }
 

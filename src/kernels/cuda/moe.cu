@@ -114,18 +114,15 @@ __device__ __forceinline__ uint32_t allowed_groups(const T *row, const float *bi
     return groups;
 }
 
+/* One token's route by the calling warp: row its (experts) logits, id and
+ * w its (k) outputs, gk the warp's (n_group) run keys in shared memory. */
 template <typename T>
-__device__ __forceinline__ void moe_route(const T *logits, const float *bias, uint32_t *ids, float *weights,
-                                          const mlxc_p_moe_route &p) {
-    __shared__ u64 gks[32][MLXC_P_MOE_MAX_GROUPS]; /* per warp of the block: its token's run keys */
-    const uint32_t t = thread_linear(), lane = t & 31u, W = warp_width();
+__device__ __forceinline__ void route_row(const T *row, const float *bias, uint32_t *id, float *w,
+                                          const mlxc_p_moe_route &p, u64 *gk) {
+    const uint32_t lane = thread_linear() & 31u, W = warp_width();
     const unsigned mask = lanes_mask(W);
-    const uint64_t wpb = (thread_count() + 31u) / 32u;
     const uint32_t E = p.experts, k = p.k;
-    for (uint64_t r = block_linear() * wpb + t / 32u; r < p.tokens; r += block_count() * wpb) {
-        const T *row = logits + r * E;   /* (experts) */
-        uint32_t *id = ids + r * k;      /* (k) */
-        float *w = weights + r * k;      /* (k) */
+    {
         lane_keys kc;
         kc.live = 0, kc.lane = lane, kc.W = W;
 #pragma unroll
@@ -135,7 +132,7 @@ __device__ __forceinline__ void moe_route(const T *logits, const float *bias, ui
             kc.live |= (e < E ? 1u : 0u) << c;
         }
         const uint32_t gsz = p.n_group > 1 ? E / p.n_group : E;
-        const uint32_t groups = p.n_group > 1 ? allowed_groups(row, bias, p, kc, gks[t / 32u]) : 1u;
+        const uint32_t groups = p.n_group > 1 ? allowed_groups(row, bias, p, kc, gk) : 1u;
         if (p.n_group > 1) {
 #pragma unroll
             for (uint32_t c = 0; c < PER; c++) {
@@ -190,6 +187,138 @@ __device__ __forceinline__ void moe_route(const T *logits, const float *bias, ui
         }
         __syncwarp(mask); /* every lane has read the ids before the next token's are written */
     }
+}
+
+template <typename T>
+__device__ __forceinline__ void moe_route(const T *logits, const float *bias, uint32_t *ids, float *weights,
+                                          const mlxc_p_moe_route &p) {
+    __shared__ u64 gks[32][MLXC_P_MOE_MAX_GROUPS]; /* per warp of the block: its token's run keys */
+    const uint32_t t = thread_linear();
+    const uint64_t wpb = (thread_count() + 31u) / 32u;
+    for (uint64_t r = block_linear() * wpb + t / 32u; r < p.tokens; r += block_count() * wpb)
+        route_row<T>(logits + r * p.experts, bias, ids + r * p.k, weights + r * p.k, p, gks[t / 32u]);
+}
+
+/* The decode router in one pass (params_moe.h): each block makes x' of
+ * every token in shared memory (the norm in the rms_norm kernel's order:
+ * eight lanes each sum the squares of the elements of their residue mod 8
+ * in order, then one combine, so x' has its bits), then the logits of
+ * ROUTER_WARPS experts, a warp each, over rows of 16-byte loads (their
+ * first lines prefetched to L2 before the wait for the previous kernel).
+ * The last block to count itself in `counter` (after a fence) reads
+ * every logit back, routes a token a warp and sets the counter to zero. */
+constexpr uint32_t ROUTER_WARPS = 4, ROUTER_TOKENS = 8;
+
+template <typename T> struct vec8;
+template <> struct vec8<float> {
+    static constexpr uint32_t N = 4; /* values a 16-byte load */
+    __device__ static void get(const float *p, float *f) {
+        const float4 v = __ldg((const float4 *)p);
+        f[0] = v.x, f[1] = v.y, f[2] = v.z, f[3] = v.w;
+    }
+};
+template <typename H> struct vec8h {
+    static constexpr uint32_t N = 8;
+    __device__ static void get(const H *p, float *f) {
+        const uint4 v = __ldg((const uint4 *)p);
+        const H *h = (const H *)&v;
+#pragma unroll
+        for (int i = 0; i < 8; i++) f[i] = conv<H>::load(h[i]);
+    }
+};
+template <> struct vec8<__half> : vec8h<__half> {};
+template <> struct vec8<__nv_bfloat16> : vec8h<__nv_bfloat16> {};
+
+template <typename WT, typename T>
+__device__ __forceinline__ void moe_router(const T *__restrict__ x, const T *__restrict__ g, const WT *__restrict__ w,
+                                           const float *bias, T *normed, T *logits, uint32_t *ids, float *weights,
+                                           uint32_t *counter, const mlxc_p_moe_router &p) {
+    extern __shared__ __align__(16) float rt_xs[]; /* (tokens, dim) x', then (tokens, experts) logits */
+    __shared__ u64 gks[ROUTER_TOKENS][MLXC_P_MOE_MAX_GROUPS];
+    __shared__ float lane_sum[8];
+    __shared__ float inv_sh;
+    __shared__ uint32_t last_sh;
+    const uint32_t tid = threadIdx.x, nt = blockDim.x, lane = tid & 31u, warp = tid >> 5;
+    const uint32_t dim = p.dim, E = p.route.experts, NT = p.route.tokens;
+    const uint32_t e = blockIdx.x * (nt / 32u) + warp; /* this warp's expert */
+    constexpr uint32_t VN = vec8<WT>::N;
+    const WT *wr = w + (uint64_t)(e < E ? e : 0) * dim;
+    /* the weights wait for nothing: their lines to L2 first */
+    for (uint32_t i = lane * 32u; i < dim && e < E; i += 32u * 32u)
+        asm volatile("prefetch.global.L2 [%0];" ::"l"(wr + i));
+    MLXC_PDL_WAIT();
+    T *lg = (T *)(rt_xs + (uint64_t)NT * dim);
+    for (uint32_t r = 0; r < NT; r++) {
+        float *xs = rt_xs + (uint64_t)r * dim;
+        const T *xr = x + (uint64_t)r * dim;
+        for (uint32_t i = tid; i < dim; i += nt) xs[i] = conv<T>::load(xr[i]);
+        if (!p.use_norm) continue;
+        __syncthreads();
+        const uint32_t main = dim / 8 * 8;
+        float acc = 0.0f;
+        if (tid < 8) {
+#pragma unroll 8
+            for (uint32_t i = tid; i < main; i += 8) acc = __fadd_rn(acc, __fmul_rn(xs[i], xs[i]));
+            lane_sum[tid] = acc;
+        }
+        __syncthreads();
+        if (tid == 0) {
+            float a0 = lane_sum[0];
+            for (uint32_t i = main; i < dim; i++) a0 = __fadd_rn(a0, __fmul_rn(xs[i], xs[i]));
+            const float *l = lane_sum;
+            const float ss = __fadd_rn(__fadd_rn(__fadd_rn(a0, l[1]), __fadd_rn(l[2], l[3])),
+                                       __fadd_rn(__fadd_rn(l[4], l[5]), __fadd_rn(l[6], l[7])));
+            inv_sh = __fdiv_rn(1.0f, __fsqrt_rn(__fadd_rn(__fdiv_rn(ss, (float)dim), p.eps)));
+        }
+        __syncthreads();
+        const float inv = inv_sh;
+        for (uint32_t i = tid; i < dim; i += nt) {
+            const T v = conv<T>::store(__fmul_rn(__fmul_rn(xs[i], inv), conv<T>::load(g[i])));
+            xs[i] = conv<T>::load(v);
+            if (p.write_normed && blockIdx.x == 0) normed[(uint64_t)r * dim + i] = v;
+        }
+        __syncthreads(); /* lane_sum and inv_sh are read before the next token's */
+    }
+    __syncthreads();
+    if (e < E) {
+        float acc[ROUTER_TOKENS];
+#pragma unroll
+        for (uint32_t r = 0; r < ROUTER_TOKENS; r++) acc[r] = 0.0f;
+#pragma unroll 4
+        for (uint32_t i = lane * VN; i < dim; i += 32u * VN) {
+            float f[VN];
+            vec8<WT>::get(wr + i, f);
+#pragma unroll
+            for (uint32_t r = 0; r < ROUTER_TOKENS; r++) {
+                if (r >= NT) break;
+                const float *xs = rt_xs + (uint64_t)r * dim + i;
+#pragma unroll
+                for (uint32_t j = 0; j < VN; j++) acc[r] = fmaf(f[j], xs[j], acc[r]);
+            }
+        }
+#pragma unroll
+        for (uint32_t r = 0; r < ROUTER_TOKENS; r++) {
+            if (r >= NT) break;
+            float a = acc[r];
+#pragma unroll
+            for (int o = 16; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
+            if (lane == 0) logits[(uint64_t)r * E + e] = conv<T>::store(a);
+        }
+    }
+    /* the last block to finish routes: every block's logits are seen once
+     * its fence precedes its count */
+    __threadfence();
+    __syncthreads();
+    if (tid == 0) last_sh = atomicAdd(counter, 1u) == gridDim.x - 1;
+    __syncthreads();
+    if (!last_sh) return;
+    __threadfence();
+    for (uint32_t i = tid; i < NT * E; i += nt) lg[i] = __ldcg(logits + i);
+    __syncthreads();
+    for (uint32_t r = warp; r < NT; r += nt / 32u)
+        route_row<T>(lg + (uint64_t)r * E, bias, ids + (uint64_t)r * p.route.k, weights + (uint64_t)r * p.route.k,
+                     p.route, gks[r]);
+    if (tid == 0) *counter = 0u;
 }
 
 template <typename T>
@@ -330,6 +459,21 @@ __device__ __forceinline__ void moe_group(const uint32_t *ids, uint32_t *counts,
 MOE_KERNELS(float, f32)
 MOE_KERNELS(__nv_bfloat16, bf16)
 #undef MOE_KERNELS
+
+#define MOE_ROUTER(WT, wsfx, T, sfx)                                                                             \
+    extern "C" __global__ void __launch_bounds__(32 * mlxc_ops::ROUTER_WARPS)                                   \
+        moe_router_##wsfx##_##sfx(const T *x, const T *g, const WT *w, const float *bias, T *normed, T *logits,  \
+                                  uint32_t *ids, float *weights, uint32_t *counter,                             \
+                                  mlxc_p_moe_router p) { MLXC_PDL_INSIDE();                                     \
+        mlxc_ops::moe_router<WT, T>(x, g, w, bias, normed, logits, ids, weights, counter, p);                   \
+    }
+MOE_ROUTER(float, f32, float, f32)
+MOE_ROUTER(float, f32, __nv_bfloat16, bf16)
+MOE_ROUTER(__half, f16, float, f32)
+MOE_ROUTER(__half, f16, __nv_bfloat16, bf16)
+MOE_ROUTER(__nv_bfloat16, bf16, float, f32)
+MOE_ROUTER(__nv_bfloat16, bf16, __nv_bfloat16, bf16)
+#undef MOE_ROUTER
 
 extern "C" __global__ void __launch_bounds__(1024, 1) moe_group(const uint32_t *ids, uint32_t *counts,
                                                                 uint32_t *offsets, uint32_t *perm,
