@@ -179,6 +179,8 @@ static const router_case k_router[] = {
     {14, 0, 1024, MLXC_BF16, true}, /* runs of experts, 5 tokens */
     {10, 0, 512, MLXC_BF16, true},  /* 9 tokens: more than CUDA's one pass takes */
     {11, 0, 100, MLXC_BF16, true},  /* dim not a multiple of 8 */
+    {11, 0, 160, MLXC_BF16, true},  /* the softmax over the k chosen, 4 tokens */
+    {4, 0, 128, MLXC_F32, true},    /* 512 experts, k 64 */
 };
 #define NROUTER (sizeof k_router / sizeof *k_router)
 

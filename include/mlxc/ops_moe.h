@@ -105,8 +105,9 @@ MLXC_API mlxc_status mlxc_moe_route(mlxc_encoder *enc, const mlxc_buffer *logits
  *   call leaves it zero.  Two calls that may run at the same time must not
  *   share it (as the attention decode scratch, ops_attention.h).
  * Outputs overlap no input and each other.  On CUDA, for up to 8 tokens
- * with dim a multiple of 8, w 16-byte aligned and x' (tokens * dim f32)
- * plus the logits within the shared memory of a block, one kernel: every
+ * with dim a multiple of 8, x, norm and w 16-byte aligned and x' (tokens *
+ * dim f32, with 2 * dim more) plus the logits within the shared memory of
+ * a block, one kernel: every
  * block norms x itself (normed has the bits of mlxc_rms_norm on the same
  * device), a warp per expert makes the logits (summed in another order
  * than mlxc_matmul's: they agree to f32 rounding before the store), and

@@ -139,15 +139,17 @@ mlxc_status mlxc_moe_route_fused(mlxc_encoder *enc, const mlxc_buffer *x, const 
                 return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_moe_route_fused: two outputs overlap");
     }
     /* the one pass on CUDA: a few tokens whose x' fits the shared memory,
-     * rows of whole 16-byte loads */
+     * x, norm and w rows of whole 16-byte loads */
     mlxc_device *dev = mlxc_encoder_device(enc);
     const size_t es = mlxc_dtype_size(x->dtype);
-    const uint64_t smem = nx * 4 + (uint64_t)tokens * E * es;
+    /* x' (tokens, dim), the norm's weights, its squares (8, dim / 8 + 1),
+     * the logits */
+    const uint64_t smem = nx * 4 + (uint64_t)dim * 4 + 8 * ((uint64_t)dim / 8 + 1) * 4 + (uint64_t)tokens * E * es;
     char name[40];
     snprintf(name, sizeof name, "moe_router_%s_%s", w->dtype == MLXC_F32 ? "f32" : w->dtype == MLXC_F16 ? "f16" : "bf16",
              x->dtype == MLXC_F32 ? "f32" : "bf16");
     const bool fast = !ops_is_cpu(dev) && tokens <= ROUTER_TOKENS && dim % 8 == 0 && w->offset % 16 == 0 &&
-                      smem <= dev->caps.max_shared_bytes;
+                      x->offset % 16 == 0 && (!norm || norm->offset % 16 == 0) && smem <= dev->caps.max_shared_bytes;
     const mlxc_kernel *kern = NULL;
     if (fast && mlxc_kernel_get(dev, name, &kern) != MLXC_OK) {
         mlxc_clear_error();

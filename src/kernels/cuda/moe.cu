@@ -114,6 +114,43 @@ __device__ __forceinline__ uint32_t allowed_groups(const T *row, const float *bi
     return groups;
 }
 
+/* A token's k weights by the calling warp from its (experts) logits row and
+ * its chosen ids idr (k, readable by every lane) into w (k). */
+template <typename T>
+__device__ __forceinline__ void route_weights(const T *row, const uint32_t *idr, float *w, const mlxc_p_moe_route &p) {
+    const uint32_t lane = thread_linear() & 31u, W = warp_width();
+    const unsigned mask = lanes_mask(W);
+    const uint32_t E = p.experts, k = p.k;
+    /* the softmax's max and sum (f32) */
+    float m = 0.0f, sum = 1.0f;
+    if (p.scoring == MLXC_P_MOE_SOFTMAX_TOPK) {
+        float lm = -INFINITY, ls = 0.0f;
+        for (uint32_t e = lane; e < E; e += W) lm = fmaxf(lm, conv<T>::load(row[e]));
+        m = warp_all<op_max>(lm, W, mask);
+        for (uint32_t e = lane; e < E; e += W) ls += expf(conv<T>::load(row[e]) - m);
+        sum = warp_all<op_sum>(ls, W, mask);
+    } else if (p.scoring == MLXC_P_MOE_TOPK_SOFTMAX) {
+        float ls = 0.0f;
+        m = conv<T>::load(row[idr[0]]);
+        for (uint32_t j = lane; j < k; j += W) ls += expf(conv<T>::load(row[idr[j]]) - m);
+        sum = warp_all<op_sum>(ls, W, mask);
+    }
+    /* the k weights, their sum when renormalising, then the stores */
+    float lw = 0.0f;
+    if (p.renorm)
+        for (uint32_t j = lane; j < k; j += W) {
+            const float x = conv<T>::load(row[idr[j]]);
+            lw += p.scoring == MLXC_P_MOE_SIGMOID_BIAS ? sigmoid_f(x) : expf(x - m) / sum;
+        }
+    const float wsum = p.renorm ? warp_all<op_sum>(lw, W, mask) : 0.0f;
+    const float norm = p.renorm && wsum > 0.0f ? wsum : 1.0f;
+    for (uint32_t j = lane; j < k; j += W) {
+        const float x = conv<T>::load(row[idr[j]]);
+        const float wj = p.scoring == MLXC_P_MOE_SIGMOID_BIAS ? sigmoid_f(x) : expf(x - m) / sum;
+        w[j] = wj / norm * p.scale;
+    }
+}
+
 /* One token's route by the calling warp: row its (experts) logits, id and
  * w its (k) outputs, gk the warp's (n_group) run keys in shared memory. */
 template <typename T>
@@ -157,34 +194,7 @@ __device__ __forceinline__ void route_row(const T *row, const float *bias, uint3
             prev = best;
         }
         __syncwarp(mask); /* the ids lane 0 wrote are seen by every lane */
-        /* the softmax's max and sum (f32) */
-        float m = 0.0f, sum = 1.0f;
-        if (p.scoring == MLXC_P_MOE_SOFTMAX_TOPK) {
-            float lm = -INFINITY, ls = 0.0f;
-            for (uint32_t e = lane; e < E; e += W) lm = fmaxf(lm, conv<T>::load(row[e]));
-            m = warp_all<op_max>(lm, W, mask);
-            for (uint32_t e = lane; e < E; e += W) ls += expf(conv<T>::load(row[e]) - m);
-            sum = warp_all<op_sum>(ls, W, mask);
-        } else if (p.scoring == MLXC_P_MOE_TOPK_SOFTMAX) {
-            float ls = 0.0f;
-            m = conv<T>::load(row[id[0]]);
-            for (uint32_t j = lane; j < k; j += W) ls += expf(conv<T>::load(row[id[j]]) - m);
-            sum = warp_all<op_sum>(ls, W, mask);
-        }
-        /* the k weights, their sum when renormalising, then the stores */
-        float lw = 0.0f;
-        if (p.renorm)
-            for (uint32_t j = lane; j < k; j += W) {
-                const float x = conv<T>::load(row[id[j]]);
-                lw += p.scoring == MLXC_P_MOE_SIGMOID_BIAS ? sigmoid_f(x) : expf(x - m) / sum;
-            }
-        const float wsum = p.renorm ? warp_all<op_sum>(lw, W, mask) : 0.0f;
-        const float norm = p.renorm && wsum > 0.0f ? wsum : 1.0f;
-        for (uint32_t j = lane; j < k; j += W) {
-            const float x = conv<T>::load(row[id[j]]);
-            const float wj = p.scoring == MLXC_P_MOE_SIGMOID_BIAS ? sigmoid_f(x) : expf(x - m) / sum;
-            w[j] = wj / norm * p.scale;
-        }
+        route_weights<T>(row, id, w, p);
         __syncwarp(mask); /* every lane has read the ids before the next token's are written */
     }
 }
@@ -206,8 +216,17 @@ __device__ __forceinline__ void moe_route(const T *logits, const float *bias, ui
  * ROUTER_WARPS experts, a warp each, over rows of 16-byte loads (their
  * first lines prefetched to L2 before the wait for the previous kernel).
  * The last block to count itself in `counter` (after a fence) reads
- * every logit back, routes a token a warp and sets the counter to zero. */
-constexpr uint32_t ROUTER_WARPS = 4, ROUTER_TOKENS = 8;
+ * every logit back, routes them (the k best by their ranks, all threads at
+ * once; with runs of experts, a token a warp as moe_route) and sets the
+ * counter to zero.
+ * Every global read is a batch of independent 16-byte loads: the latency
+ * of a load chain, not bytes, is what such a small kernel waits on.  The
+ * squares are made by every thread and stored lane-major (row j holds the
+ * squares of elements j, j + 8, ..., padded by one against bank
+ * conflicts), so the eight sums walk rows of registers-batched loads.
+ * dim is a multiple of 8, x and g 16-byte aligned (ops/moe.c). */
+constexpr uint32_t ROUTER_WARPS = 4, ROUTER_TOKENS = 8, ROUTER_BATCH = 4;
+constexpr uint32_t ROUTER_MAX_EXPERTS = 512, ROUTER_MAX_K = 64; /* MLXC_MOE_MAX_EXPERTS, MLXC_MOE_MAX_K */
 
 template <typename T> struct vec8;
 template <> struct vec8<float> {
@@ -229,62 +248,97 @@ template <typename H> struct vec8h {
 template <> struct vec8<__half> : vec8h<__half> {};
 template <> struct vec8<__nv_bfloat16> : vec8h<__nv_bfloat16> {};
 
+/* dst[0 .. n) = src as floats, 16 bytes a load, ROUTER_BATCH loads a
+ * thread in flight; sq (when not NULL) the squares, lane-major. */
+template <typename T>
+__device__ __forceinline__ void router_load(const T *__restrict__ src, float *dst, float *sq, uint32_t n) {
+    constexpr uint32_t VN = vec8<T>::N;
+    const uint32_t tid = threadIdx.x, nt = blockDim.x, nv = n / VN, m8 = n / 8 + 1;
+    for (uint32_t b = tid; b < nv; b += ROUTER_BATCH * nt) {
+        float f[ROUTER_BATCH][VN];
+#pragma unroll
+        for (uint32_t r = 0; r < ROUTER_BATCH; r++)
+            if (b + r * nt < nv) vec8<T>::get(src + (uint64_t)(b + r * nt) * VN, f[r]);
+#pragma unroll
+        for (uint32_t r = 0; r < ROUTER_BATCH; r++) {
+            const uint32_t v = b + r * nt;
+            if (v >= nv) break;
+#pragma unroll
+            for (uint32_t j = 0; j < VN; j++) {
+                const uint32_t i = v * VN + j;
+                dst[i] = f[r][j];
+                if (sq) sq[(i % 8) * m8 + i / 8] = __fmul_rn(f[r][j], f[r][j]);
+            }
+        }
+    }
+}
+
 template <typename WT, typename T>
 __device__ __forceinline__ void moe_router(const T *__restrict__ x, const T *__restrict__ g, const WT *__restrict__ w,
                                            const float *bias, T *normed, T *logits, uint32_t *ids, float *weights,
                                            uint32_t *counter, const mlxc_p_moe_router &p) {
-    extern __shared__ __align__(16) float rt_xs[]; /* (tokens, dim) x', then (tokens, experts) logits */
+    /* (tokens, dim) x', (dim) g, (8, dim / 8 + 1) squares, then (tokens, experts) logits */
+    extern __shared__ __align__(16) float rt_xs[];
     __shared__ u64 gks[ROUTER_TOKENS][MLXC_P_MOE_MAX_GROUPS];
+    __shared__ u64 rk_keys[ROUTER_MAX_EXPERTS];
+    __shared__ uint32_t rk_ids[ROUTER_MAX_K];
     __shared__ float lane_sum[8];
     __shared__ float inv_sh;
     __shared__ uint32_t last_sh;
     const uint32_t tid = threadIdx.x, nt = blockDim.x, lane = tid & 31u, warp = tid >> 5;
-    const uint32_t dim = p.dim, E = p.route.experts, NT = p.route.tokens;
+    const uint32_t dim = p.dim, E = p.route.experts, NT = p.route.tokens, m8 = dim / 8 + 1;
     const uint32_t e = blockIdx.x * (nt / 32u) + warp; /* this warp's expert */
     constexpr uint32_t VN = vec8<WT>::N;
     const WT *wr = w + (uint64_t)(e < E ? e : 0) * dim;
     /* the weights wait for nothing: their lines to L2 first */
-    for (uint32_t i = lane * 32u; i < dim && e < E; i += 32u * 32u)
+    for (uint32_t i = lane * (128u / sizeof(WT)); i < dim && e < E; i += 32u * (128u / sizeof(WT)))
         asm volatile("prefetch.global.L2 [%0];" ::"l"(wr + i));
+    float *gs = rt_xs + (uint64_t)NT * dim, *sq = gs + dim;
+    T *lg = (T *)(sq + 8 * m8);
+    if (p.use_norm) router_load<T>(g, gs, nullptr, dim);
     MLXC_PDL_WAIT();
-    T *lg = (T *)(rt_xs + (uint64_t)NT * dim);
     for (uint32_t r = 0; r < NT; r++) {
         float *xs = rt_xs + (uint64_t)r * dim;
-        const T *xr = x + (uint64_t)r * dim;
-        for (uint32_t i = tid; i < dim; i += nt) xs[i] = conv<T>::load(xr[i]);
+        router_load<T>(x + (uint64_t)r * dim, xs, p.use_norm ? sq : nullptr, dim);
         if (!p.use_norm) continue;
         __syncthreads();
-        const uint32_t main = dim / 8 * 8;
-        float acc = 0.0f;
         if (tid < 8) {
-#pragma unroll 8
-            for (uint32_t i = tid; i < main; i += 8) acc = __fadd_rn(acc, __fmul_rn(xs[i], xs[i]));
+            /* lane tid's squares in order, ROUTER_BATCH * 2 loads ahead of the adds */
+            const float *row = sq + tid * m8;
+            float acc = 0.0f;
+            uint32_t j = 0;
+            for (; j + 8 <= dim / 8; j += 8) {
+                float v[8];
+#pragma unroll
+                for (int u = 0; u < 8; u++) v[u] = row[j + u];
+#pragma unroll
+                for (int u = 0; u < 8; u++) acc = __fadd_rn(acc, v[u]);
+            }
+            for (; j < dim / 8; j++) acc = __fadd_rn(acc, row[j]);
             lane_sum[tid] = acc;
         }
         __syncthreads();
         if (tid == 0) {
-            float a0 = lane_sum[0];
-            for (uint32_t i = main; i < dim; i++) a0 = __fadd_rn(a0, __fmul_rn(xs[i], xs[i]));
             const float *l = lane_sum;
-            const float ss = __fadd_rn(__fadd_rn(__fadd_rn(a0, l[1]), __fadd_rn(l[2], l[3])),
+            const float ss = __fadd_rn(__fadd_rn(__fadd_rn(l[0], l[1]), __fadd_rn(l[2], l[3])),
                                        __fadd_rn(__fadd_rn(l[4], l[5]), __fadd_rn(l[6], l[7])));
             inv_sh = __fdiv_rn(1.0f, __fsqrt_rn(__fadd_rn(__fdiv_rn(ss, (float)dim), p.eps)));
         }
         __syncthreads();
         const float inv = inv_sh;
         for (uint32_t i = tid; i < dim; i += nt) {
-            const T v = conv<T>::store(__fmul_rn(__fmul_rn(xs[i], inv), conv<T>::load(g[i])));
+            const T v = conv<T>::store(__fmul_rn(__fmul_rn(xs[i], inv), gs[i]));
             xs[i] = conv<T>::load(v);
             if (p.write_normed && blockIdx.x == 0) normed[(uint64_t)r * dim + i] = v;
         }
-        __syncthreads(); /* lane_sum and inv_sh are read before the next token's */
+        __syncthreads(); /* sq, lane_sum and inv_sh are read before the next token's */
     }
     __syncthreads();
     if (e < E) {
         float acc[ROUTER_TOKENS];
 #pragma unroll
         for (uint32_t r = 0; r < ROUTER_TOKENS; r++) acc[r] = 0.0f;
-#pragma unroll 4
+#pragma unroll 8
         for (uint32_t i = lane * VN; i < dim; i += 32u * VN) {
             float f[VN];
             vec8<WT>::get(wr + i, f);
@@ -315,9 +369,35 @@ __device__ __forceinline__ void moe_router(const T *__restrict__ x, const T *__r
     __threadfence();
     for (uint32_t i = tid; i < NT * E; i += nt) lg[i] = __ldcg(logits + i);
     __syncthreads();
-    for (uint32_t r = warp; r < NT; r += nt / 32u)
-        route_row<T>(lg + (uint64_t)r * E, bias, ids + (uint64_t)r * p.route.k, weights + (uint64_t)r * p.route.k,
-                     p.route, gks[r]);
+    if (p.route.n_group > 1) {
+        for (uint32_t r = warp; r < NT; r += nt / 32u)
+            route_row<T>(lg + (uint64_t)r * E, bias, ids + (uint64_t)r * p.route.k, weights + (uint64_t)r * p.route.k,
+                         p.route, gks[r]);
+    } else {
+        /* the k best by rank, every thread at once: expert e's rank is the
+         * count of keys above its own (keys are unique), so the expert of
+         * rank j is the j-th a warp's k rounds of maxima would pick; then
+         * warp 0 makes the weights as moe_route does */
+        const uint32_t k = p.route.k;
+        for (uint32_t r = 0; r < NT; r++) {
+            const T *row = lg + (uint64_t)r * E;
+            for (uint32_t x_ = tid; x_ < E; x_ += nt) rk_keys[x_] = rank_key(route_score(row, bias, p.route, x_), x_);
+            __syncthreads();
+            for (uint32_t x_ = tid; x_ < E; x_ += nt) {
+                const u64 ke = rk_keys[x_];
+                uint32_t rank = 0;
+#pragma unroll 8
+                for (uint32_t q = 0; q < E; q++) rank += rk_keys[q] > ke ? 1u : 0u;
+                if (rank < k) rk_ids[rank] = x_;
+            }
+            __syncthreads();
+            if (warp == 0) {
+                for (uint32_t j = lane; j < k; j += 32u) ids[(uint64_t)r * k + j] = rk_ids[j];
+                route_weights<T>(row, rk_ids, weights + (uint64_t)r * k, p.route);
+            }
+            __syncthreads(); /* rk_keys and rk_ids are read before the next token's */
+        }
+    }
     if (tid == 0) *counter = 0u;
 }
 
@@ -461,7 +541,7 @@ MOE_KERNELS(__nv_bfloat16, bf16)
 #undef MOE_KERNELS
 
 #define MOE_ROUTER(WT, wsfx, T, sfx)                                                                             \
-    extern "C" __global__ void __launch_bounds__(32 * mlxc_ops::ROUTER_WARPS)                                   \
+    extern "C" __global__ void __launch_bounds__(32 * mlxc_ops::ROUTER_WARPS, 1)                                 \
         moe_router_##wsfx##_##sfx(const T *x, const T *g, const WT *w, const float *bias, T *normed, T *logits,  \
                                   uint32_t *ids, float *weights, uint32_t *counter,                             \
                                   mlxc_p_moe_router p) { MLXC_PDL_INSIDE();                                     \
