@@ -215,6 +215,30 @@ static bool gen_fixture(const char *name, char *p, size_t np) {
     return false;
 }
 
+/* The fused decode step's logits of p along r's path (bf16 activations)
+ * against `apart`, the same path through separate ops: the same bits on
+ * the CPU, within bf16 rounding on a GPU.  Prints label with the error. */
+static void fused_step_vs(const char *p, const ref *r, const float *apart, const char *label) {
+    const bool cpu = mlxc_device_backend(g_dev) == MLXC_BACKEND_CPU;
+    setenv("MLXC_FUSED_DECODE", cpu ? "2" : "1", 1);
+    const mlxc_model_options bfc = {.act_dtype = MLXC_BF16, .load_flags = MLXC_LOAD_COPY};
+    float *fz = path_logits_ex(p, r, &bfc);
+    unsetenv("MLXC_FUSED_DECODE");
+    CHECK_MSG(fz && apart, "%s: no logits to compare", label);
+    if (apart && fz) {
+        const size_t n = (r->n_prompt + r->steps) * r->vocab;
+        double e = 0;
+        for (size_t k = 0; k < r->n_prompt + r->steps; k++) {
+            const double ek = rel_err(fz + k * r->vocab, apart + k * r->vocab, r->vocab);
+            if (ek > e) e = ek;
+        }
+        printf("       %s: rel err %.2e\n", label, e);
+        if (cpu) CHECK_MSG(memcmp(fz, apart, n * 4) == 0, "%s: logits differ (%.3g)", label, e);
+        else CHECK_MSG(e <= 2e-2, "%s: rel err %.3g", label, e);
+    }
+    free(fz);
+}
+
 /* Q4_0 tiles (mlxc_model_options.ggml_tiles) on a random Q4_0 model whose
  * projections the tiles take (scripts/make_random_models.py tiny: hidden
  * 256, ffn 768): the same weights, so on the CPU the same logits bit for
@@ -275,28 +299,14 @@ static void test_moe_router_step(void) {
     char p[1024];
     if (!gen_fixture("random-tiny-moe-q4_k_m.gguf", p, sizeof p)) return;
     ref r = random_tiny_ref();
-    const bool cpu = mlxc_device_backend(g_dev) == MLXC_BACKEND_CPU;
     const mlxc_model_options opt = {.load_flags = MLXC_LOAD_COPY, .act_dtype = MLXC_BF16};
     setenv("MLXC_DECODE_Q8", "0", 1);
     setenv("MLXC_FUSED_DECODE", "0", 1);
     float *a = path_logits_ex(p, &r, &opt);
-    setenv("MLXC_FUSED_DECODE", cpu ? "2" : "1", 1);
-    float *b = path_logits_ex(p, &r, &opt);
     unsetenv("MLXC_FUSED_DECODE");
+    fused_step_vs(p, &r, a, "random-tiny-moe-q4_k_m fused step (one-pass router) against separate ops");
     unsetenv("MLXC_DECODE_Q8");
-    if (a && b) {
-        double e = 0;
-        for (size_t k = 0; k < r.n_prompt + r.steps; k++) {
-            const double ek = rel_err(b + k * r.vocab, a + k * r.vocab, r.vocab);
-            if (ek > e) e = ek;
-        }
-        const size_t n = (r.n_prompt + r.steps) * r.vocab;
-        if (cpu) CHECK_MSG(memcmp(a, b, n * 4) == 0, "%s fused step: logits differ (%.3g)", p, e);
-        else CHECK_MSG(e <= 2e-2, "%s fused step: rel err %.3g", p, e);
-        printf("       random-tiny-moe-q4_k_m fused step (one-pass router) against separate ops: rel err %.2e\n", e);
-    }
     free(a);
-    free(b);
 }
 
 /* A random model whose every weight is one of the code-book, ternary and
@@ -620,24 +630,11 @@ static void test_moe(void) {
         float *all = NULL;
         const double eb = bf16_err(p, &r, &all);
         printf("       %-13s bf16 activations: max rel err %.2e\n", v[i].name, eb);
-        /* the fused decode step (its norms and adds around the experts):
-         * on the CPU the same bits, on a GPU within bf16 rounding */
-        const bool cpu = mlxc_device_backend(g_dev) == MLXC_BACKEND_CPU;
-        setenv("MLXC_FUSED_DECODE", cpu ? "2" : "1", 1);
-        const mlxc_model_options bfc = {.act_dtype = MLXC_BF16, .load_flags = MLXC_LOAD_COPY};
-        float *fz = path_logits_ex(p, &r, &bfc);
-        unsetenv("MLXC_FUSED_DECODE");
-        if (all && fz) {
-            const size_t n = (r.n_prompt + r.steps) * r.vocab;
-            double ef = 0;
-            for (size_t k = 0; k < r.n_prompt + r.steps; k++) {
-                const double ek = rel_err(fz + k * r.vocab, all + k * r.vocab, r.vocab);
-                if (ek > ef) ef = ek;
-            }
-            if (cpu) CHECK_MSG(memcmp(fz, all, n * 4) == 0, "%s fused step: logits differ (%.3g)", p, ef);
-            else CHECK_MSG(ef <= 2e-2, "%s fused step: rel err %.3g", p, ef);
-        }
-        free(fz);
+        /* the fused decode step (its norms and adds around the experts;
+         * the router quantized, so the norm runs apart from it) */
+        char label[96];
+        snprintf(label, sizeof label, "%s fused step", v[i].name);
+        fused_step_vs(p, &r, all, label);
         free(all);
         snprintf(p, sizeof p, "%s/%s-q4_1.gguf", g_gen, v[i].name);
         struct stat sb;
@@ -684,27 +681,11 @@ static void test_moe(void) {
             float *all = NULL;
             const double eb = bf16_err(p, &r, &all);
             printf("       qwen3moe-tiny-f32 %-7s bf16 activations: max rel err %.2e\n", forms[fi], eb);
-            /* the fused decode step with its dense router: the norm, the
-             * router and the route in one pass on a GPU
-             * (mlxc_moe_route_fused), its three ops on the CPU (the same bits) */
-            const bool cpu = mlxc_device_backend(g_dev) == MLXC_BACKEND_CPU;
-            setenv("MLXC_FUSED_DECODE", cpu ? "2" : "1", 1);
-            const mlxc_model_options bfc = {.act_dtype = MLXC_BF16, .load_flags = MLXC_LOAD_COPY};
-            float *fz = path_logits_ex(p, &r, &bfc);
-            unsetenv("MLXC_FUSED_DECODE");
-            CHECK_MSG(fz && all, "qwen3moe-tiny-f32 %s: no fused-step logits", forms[fi]);
-            if (all && fz) {
-                const size_t n = (r.n_prompt + r.steps) * r.vocab;
-                double ef = 0;
-                for (size_t k = 0; k < r.n_prompt + r.steps; k++) {
-                    const double ek = rel_err(fz + k * r.vocab, all + k * r.vocab, r.vocab);
-                    if (ek > ef) ef = ek;
-                }
-                printf("       qwen3moe-tiny-f32 %-7s fused step (dense router): rel err %.2e\n", forms[fi], ef);
-                if (cpu) CHECK_MSG(memcmp(fz, all, n * 4) == 0, "%s fused step: logits differ (%.3g)", p, ef);
-                else CHECK_MSG(ef <= 2e-2, "%s fused step: rel err %.3g", p, ef);
-            }
-            free(fz);
+            /* the fused decode step around dense experts (the attention's
+             * weights F32: its norms run apart, and so the MoE norm too) */
+            char label[96];
+            snprintf(label, sizeof label, "qwen3moe-tiny-f32 %s fused step", forms[fi]);
+            fused_step_vs(p, &r, all, label);
             free(all);
         }
     }

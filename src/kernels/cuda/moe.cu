@@ -547,12 +547,12 @@ MOE_KERNELS(__nv_bfloat16, bf16)
                                   mlxc_p_moe_router p) { MLXC_PDL_INSIDE();                                     \
         mlxc_ops::moe_router<WT, T>(x, g, w, bias, normed, logits, ids, weights, counter, p);                   \
     }
-MOE_ROUTER(float, f32, float, f32)
-MOE_ROUTER(float, f32, __nv_bfloat16, bf16)
-MOE_ROUTER(__half, f16, float, f32)
-MOE_ROUTER(__half, f16, __nv_bfloat16, bf16)
-MOE_ROUTER(__nv_bfloat16, bf16, float, f32)
-MOE_ROUTER(__nv_bfloat16, bf16, __nv_bfloat16, bf16)
+/* each router dtype with f32 and bf16 activations */
+#define MOE_ROUTER_W(WT, wsfx) MOE_ROUTER(WT, wsfx, float, f32) MOE_ROUTER(WT, wsfx, __nv_bfloat16, bf16)
+MOE_ROUTER_W(float, f32)
+MOE_ROUTER_W(__half, f16)
+MOE_ROUTER_W(__nv_bfloat16, bf16)
+#undef MOE_ROUTER_W
 #undef MOE_ROUTER
 
 extern "C" __global__ void __launch_bounds__(1024, 1) moe_group(const uint32_t *ids, uint32_t *counts,
