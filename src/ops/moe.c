@@ -2,7 +2,8 @@
  * argument checks, then one dispatch each.  CUDA routes a token per warp
  * (four warps a block), combines a 16-byte vector (or an element) per
  * thread, and groups in one block; the CPU takes runs of tokens per group
- * and groups on one. */
+ * and groups on one.  The fused router is one CUDA kernel (a warp an
+ * expert, four a block), elsewhere the norm, matmul and route ops. */
 #include <math.h>
 #include <stdio.h>
 

@@ -16,6 +16,9 @@
  * are not whole vectors or a pointer is not aligned), the k expert rows
  * summed in order in f32, one rounding at the store.
  *
+ * moe_router: the decode router in one pass (a block norms the tokens,
+ * a warp makes an expert's logits, the last block routes: see below).
+ *
  * moe_group: one block (blocks past the first have nothing to do).  Two
  * passes over the slots in rounds of one slot per thread: within a warp,
  * __match_any_sync gives each slot the lanes with the same expert, so the
