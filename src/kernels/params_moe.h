@@ -59,6 +59,17 @@ typedef struct mlxc_p_moe_router {
     float            eps;
 } mlxc_p_moe_router;
 
+/* Its launch: a warp an expert, MLXC_MOE_ROUTER_WARPS a block, at most
+ * MLXC_MOE_ROUTER_TOKENS tokens; the dynamic shared memory: x' (tokens,
+ * dim) f32, the norm's weights (dim) f32, the squares (8, dim / 8 + 1)
+ * f32, the logits (tokens, experts) of es bytes. */
+#define MLXC_MOE_ROUTER_WARPS 4u
+#define MLXC_MOE_ROUTER_TOKENS 8u
+static inline uint64_t mlxc_moe_router_smem(uint32_t tokens, uint32_t dim, uint32_t experts, uint32_t es) {
+    return (uint64_t)tokens * dim * 4 + (uint64_t)dim * 4 + 8 * ((uint64_t)dim / 8 + 1) * 4 +
+           (uint64_t)tokens * experts * es;
+}
+
 /* s = sum_j w[t, j] * expert_out[t, j] (j in order) + g * shared, g =
  * sigmoid(gate[t]) when use_gate, else 1, rounded to DT; out = s, or with
  * use_residual round(s + residual) (a combine, then an add).  The shared

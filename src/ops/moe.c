@@ -93,11 +93,6 @@ mlxc_status mlxc_moe_route(mlxc_encoder *enc, const mlxc_buffer *logits, const m
     return ops_dispatch(enc, op, &l);
 }
 
-/* CUDA's one-pass router (moe_router_W_DT) takes up to this many tokens,
- * a warp an expert, ROUTER_WARPS experts a block (cuda/moe.cu). */
-#define ROUTER_TOKENS 8u
-#define ROUTER_WARPS 4u
-
 mlxc_status mlxc_moe_route_fused(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buffer *norm, float eps,
                                  const mlxc_buffer *w, const mlxc_buffer *bias, mlxc_buffer *normed,
                                  mlxc_buffer *logits, mlxc_buffer *ids, mlxc_buffer *weights, mlxc_buffer *counter,
@@ -142,14 +137,11 @@ mlxc_status mlxc_moe_route_fused(mlxc_encoder *enc, const mlxc_buffer *x, const 
     /* the one pass on CUDA: a few tokens whose x' fits the shared memory,
      * x, norm and w rows of whole 16-byte loads */
     mlxc_device *dev = mlxc_encoder_device(enc);
-    const size_t es = mlxc_dtype_size(x->dtype);
-    /* x' (tokens, dim), the norm's weights, its squares (8, dim / 8 + 1),
-     * the logits */
-    const uint64_t smem = nx * 4 + (uint64_t)dim * 4 + 8 * ((uint64_t)dim / 8 + 1) * 4 + (uint64_t)tokens * E * es;
+    const uint64_t smem = mlxc_moe_router_smem(tokens, dim, E, (uint32_t)mlxc_dtype_size(x->dtype));
     char name[40];
     snprintf(name, sizeof name, "moe_router_%s_%s", w->dtype == MLXC_F32 ? "f32" : w->dtype == MLXC_F16 ? "f16" : "bf16",
              x->dtype == MLXC_F32 ? "f32" : "bf16");
-    const bool fast = !ops_is_cpu(dev) && tokens <= ROUTER_TOKENS && dim % 8 == 0 && w->offset % 16 == 0 &&
+    const bool fast = !ops_is_cpu(dev) && tokens <= MLXC_MOE_ROUTER_TOKENS && dim % 8 == 0 && w->offset % 16 == 0 &&
                       x->offset % 16 == 0 && (!norm || norm->offset % 16 == 0) && smem <= dev->caps.max_shared_bytes;
     const mlxc_kernel *kern = NULL;
     if (fast && mlxc_kernel_get(dev, name, &kern) != MLXC_OK) {
@@ -173,7 +165,7 @@ mlxc_status mlxc_moe_route_fused(mlxc_encoder *enc, const mlxc_buffer *x, const 
                          mlxc_arg_buffer(logits),   mlxc_arg_buffer(ids),               mlxc_arg_buffer(weights),
                          mlxc_arg_buffer(counter),  mlxc_arg_bytes(&p, sizeof p)};
     ops_launch l = {.kernel = name, .kind = MLXC_OP_MOE, .args = args, .nargs = 10,
-                    .groups = (E + ROUTER_WARPS - 1) / ROUTER_WARPS, .block = 32 * ROUTER_WARPS,
+                    .groups = (E + MLXC_MOE_ROUTER_WARPS - 1) / MLXC_MOE_ROUTER_WARPS, .block = 32 * MLXC_MOE_ROUTER_WARPS,
                     .shared = (uint32_t)smem, .reads = {x, norm, w, bias},
                     .writes = {normed, logits, ids, weights, counter}};
     return ops_dispatch(enc, op, &l);

@@ -162,44 +162,42 @@ __device__ __forceinline__ void route_row(const T *row, const float *bias, uint3
     const uint32_t lane = thread_linear() & 31u, W = warp_width();
     const unsigned mask = lanes_mask(W);
     const uint32_t E = p.experts, k = p.k;
-    {
-        lane_keys kc;
-        kc.live = 0, kc.lane = lane, kc.W = W;
+    lane_keys kc;
+    kc.live = 0, kc.lane = lane, kc.W = W;
+#pragma unroll
+    for (uint32_t c = 0; c < PER; c++) {
+        const uint32_t e = lane + c * W;
+        kc.hi[c] = e < E ? (uint32_t)(rank_key(route_score(row, bias, p, e), e) >> 32) : 0;
+        kc.live |= (e < E ? 1u : 0u) << c;
+    }
+    const uint32_t gsz = p.n_group > 1 ? E / p.n_group : E;
+    const uint32_t groups = p.n_group > 1 ? allowed_groups(row, bias, p, kc, gk) : 1u;
+    if (p.n_group > 1) {
 #pragma unroll
         for (uint32_t c = 0; c < PER; c++) {
             const uint32_t e = lane + c * W;
-            kc.hi[c] = e < E ? (uint32_t)(rank_key(route_score(row, bias, p, e), e) >> 32) : 0;
-            kc.live |= (e < E ? 1u : 0u) << c;
+            if (e < E && !(groups >> (e / gsz) & 1u)) kc.live &= ~(1u << c);
         }
-        const uint32_t gsz = p.n_group > 1 ? E / p.n_group : E;
-        const uint32_t groups = p.n_group > 1 ? allowed_groups(row, bias, p, kc, gk) : 1u;
-        if (p.n_group > 1) {
-#pragma unroll
-            for (uint32_t c = 0; c < PER; c++) {
-                const uint32_t e = lane + c * W;
-                if (e < E && !(groups >> (e / gsz) & 1u)) kc.live &= ~(1u << c);
-            }
-        }
-        u64 prev = ~0ull;
-        for (uint32_t j = 0; j < k; j++) {
-            u64 best = 0;
-#pragma unroll
-            for (uint32_t c = 0; c < PER; c++) {
-                const u64 key = kc.key(c);
-                best = key < prev && key > best ? key : best;
-            }
-            for (uint32_t e = lane + PER * W; e < E; e += W) {
-                const u64 key = groups >> (e / gsz) & 1u ? rank_key(route_score(row, bias, p, e), e) : 0;
-                best = key < prev && key > best ? key : best;
-            }
-            best = warp_all<op_max>(best, W, mask);
-            if (lane == 0) id[j] = rank_index(best);
-            prev = best;
-        }
-        __syncwarp(mask); /* the ids lane 0 wrote are seen by every lane */
-        route_weights<T>(row, id, w, p);
-        __syncwarp(mask); /* every lane has read the ids before the next token's are written */
     }
+    u64 prev = ~0ull;
+    for (uint32_t j = 0; j < k; j++) {
+        u64 best = 0;
+#pragma unroll
+        for (uint32_t c = 0; c < PER; c++) {
+            const u64 key = kc.key(c);
+            best = key < prev && key > best ? key : best;
+        }
+        for (uint32_t e = lane + PER * W; e < E; e += W) {
+            const u64 key = groups >> (e / gsz) & 1u ? rank_key(route_score(row, bias, p, e), e) : 0;
+            best = key < prev && key > best ? key : best;
+        }
+        best = warp_all<op_max>(best, W, mask);
+        if (lane == 0) id[j] = rank_index(best);
+        prev = best;
+    }
+    __syncwarp(mask); /* the ids lane 0 wrote are seen by every lane */
+    route_weights<T>(row, id, w, p);
+    __syncwarp(mask); /* every lane has read the ids before the next token's are written */
 }
 
 template <typename T>
@@ -228,7 +226,7 @@ __device__ __forceinline__ void moe_route(const T *logits, const float *bias, ui
  * squares of elements j, j + 8, ..., padded by one against bank
  * conflicts), so the eight sums walk rows of registers-batched loads.
  * dim is a multiple of 8, x and g 16-byte aligned (ops/moe.c). */
-constexpr uint32_t ROUTER_WARPS = 4, ROUTER_TOKENS = 8, ROUTER_BATCH = 4;
+constexpr uint32_t ROUTER_WARPS = MLXC_MOE_ROUTER_WARPS, ROUTER_TOKENS = MLXC_MOE_ROUTER_TOKENS, ROUTER_BATCH = 4;
 constexpr uint32_t ROUTER_MAX_EXPERTS = 512, ROUTER_MAX_K = 64; /* MLXC_MOE_MAX_EXPERTS, MLXC_MOE_MAX_K */
 
 template <typename T> struct vec8;
@@ -280,7 +278,8 @@ template <typename WT, typename T>
 __device__ __forceinline__ void moe_router(const T *__restrict__ x, const T *__restrict__ g, const WT *__restrict__ w,
                                            const float *bias, T *normed, T *logits, uint32_t *ids, float *weights,
                                            uint32_t *counter, const mlxc_p_moe_router &p) {
-    /* (tokens, dim) x', (dim) g, (8, dim / 8 + 1) squares, then (tokens, experts) logits */
+    /* (tokens, dim) x', (dim) g, (8, dim / 8 + 1) squares, then (tokens,
+     * experts) logits: mlxc_moe_router_smem bytes */
     extern __shared__ __align__(16) float rt_xs[];
     __shared__ u64 gks[ROUTER_TOKENS][MLXC_P_MOE_MAX_GROUPS];
     __shared__ u64 rk_keys[ROUTER_MAX_EXPERTS];
@@ -306,7 +305,7 @@ __device__ __forceinline__ void moe_router(const T *__restrict__ x, const T *__r
         if (!p.use_norm) continue;
         __syncthreads();
         if (tid < 8) {
-            /* lane tid's squares in order, ROUTER_BATCH * 2 loads ahead of the adds */
+            /* lane tid's squares in order, eight loads ahead of their adds */
             const float *row = sq + tid * m8;
             float acc = 0.0f;
             uint32_t j = 0;
