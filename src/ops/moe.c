@@ -166,6 +166,7 @@ mlxc_status mlxc_moe_route_fused(mlxc_encoder *enc, const mlxc_buffer *x, const 
                          mlxc_arg_buffer(counter),  mlxc_arg_bytes(&p, sizeof p)};
     ops_launch l = {.kernel = name, .kind = MLXC_OP_MOE, .args = args, .nargs = 10,
                     .groups = (E + MLXC_MOE_ROUTER_WARPS - 1) / MLXC_MOE_ROUTER_WARPS, .block = 32 * MLXC_MOE_ROUTER_WARPS,
+                    /* x is read after the wait, the rest may be before (cuda: pdl_late) */
                     .shared = (uint32_t)smem, .reads = {x, norm, w, bias},
                     .writes = {normed, logits, ids, weights, counter}};
     return ops_dispatch(enc, op, &l);

@@ -609,8 +609,10 @@ static mlxc_status cu_kernel_resolve(mlxc_device *dev, mlxc_kernel *k) {
              * weight, qmvf and qmvr x, aux and g then the weight, qmvp x
              * and g then its two weights (ops/qmatmul.c); the fused-rope decode attention its first
              * K/V tiles (attention.cu): six operands, then pos and the
-             * caches (ops/attention.c) */
-            f->pdl_late = strncmp(k->name, "qmvt_", 5) == 0                                            ? 1
+             * caches (ops/attention.c); the one-pass MoE router its norm's
+             * weights (moe.cu): x, then the norm, the router and the bias
+             * (ops/moe.c) */
+            f->pdl_late = strncmp(k->name, "qmvt_", 5) == 0 || strncmp(k->name, "moe_router_", 11) == 0 ? 1
                           : strncmp(k->name, "qmvf_", 5) == 0 || strncmp(k->name, "qmvr_", 5) == 0 ? 3
                           : strncmp(k->name, "qmvp_", 5) == 0                                      ? 2
                           : strncmp(k->name, "attn_decode_qkv_", 16) == 0                          ? 6
