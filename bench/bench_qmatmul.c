@@ -3,7 +3,7 @@
  * as a fraction of the device-to-device copy bandwidth measured in the same
  * run.
  *
- *   bench_qmatmul [--check-only] [--no-prefill] [--prefill-only] [--moe-prefill-only]
+ *   bench_qmatmul [--check-only] [--no-prefill] [--prefill-only] [--moe-prefill-only] [--moe-decode-only]
  *                 [--only NAME] [--shapes KxN,KxN,...]
  *
  * --only NAME: the mat-vec checks and timings of the formats whose label
@@ -27,9 +27,10 @@
  * (the rate to compare with), in TFLOP/s; and the dequantize pass alone
  * (weight bytes read + bf16 bytes written) as a fraction of copy.
  *
- * MoE decode: 128 experts of 768 x 2048, top 8, one token (moe() below);
- * MoE prefill: 512 tokens of the same experts grouped (moe_prefill(),
- * alone with --moe-prefill-only). */
+ * MoE decode: 128 experts of 768 x 2048 and of 2048 x 768, top 8, one
+ * token, bf16 and int8 activations (moe() below; alone with
+ * --moe-decode-only); MoE prefill: 512 tokens of the same experts grouped
+ * (moe_prefill(), alone with --moe-prefill-only). */
 #include <ctype.h>
 #include <math.h>
 #include <stdio.h>
@@ -229,48 +230,65 @@ static void prefill(double ceiling) {
         }
 }
 
-/* MoE decode: 128 experts of (n 768, k 2048) (Qwen3-30B-A3B's), one token,
- * top 8; iteration i takes the 8 experts 8 (i % 16) .. 8 (i % 16) + 7, so
- * the bank (over the L2) is walked and each expert is cold when touched.
- * Bytes: the 8 experts' weights and scales, x and y. */
+/* MoE decode: 128 experts, one token, top 8, Qwen3-30B-A3B's shapes: the
+ * gate's (n 768, k 2048; the eight experts share x) and the down
+ * projection's (n 2048, k 768; each expert its own row of x, as the
+ * fused step runs it); iteration i takes the 8 experts 8 (i % 16) .. 8 (i
+ * % 16) + 7, so the bank (over the L2) is walked and each expert is cold
+ * when touched.  Each through mlxc_qmatmul_experts (bf16 x), and through
+ * mlxc_qmatmul_experts_fused with int8 activations where the GPU takes
+ * them (the fused step's decode default).  Bytes: the 8 experts' weights
+ * and scales, x and y. */
 typedef struct mctx {
     qt_dev_weight w;
     mlxc_buffer  *x, *y, *ids[16];
+    uint32_t      n, k, down, q8;
 } mctx;
 
 static mlxc_status run_moe(mlxc_encoder *enc, int i, void *ctx) {
     mctx *c = ctx;
-    return mlxc_qmatmul_experts(enc, c->x, &c->w.w, c->ids[i % 16], c->y, 1, 8, 128, 768, 2048);
+    const uint32_t tokens = c->down ? 8 : 1, topk = c->down ? 1 : 8;
+    if (!c->q8) return mlxc_qmatmul_experts(enc, c->x, &c->w.w, c->ids[i % 16], c->y, tokens, topk, 128, c->n, c->k);
+    const mlxc_qmm_fuse f = {.act = MLXC_QMM_ACT_Q8};
+    return mlxc_qmatmul_experts_fused(enc, c->x, NULL, NULL, &c->w.w, c->ids[i % 16], c->y, tokens, topk, 128, c->n,
+                                      c->k, c->k, &f);
 }
 
 static void moe(double ceiling) {
-    const qt_format fs[4] = {{MLXC_QF_MLX_AFFINE, 4, 64, MLXC_BF16}, {MLXC_QF_Q4_K, 0, 256, MLXC_U8},
-                             {MLXC_QF_Q8_0, 0, 32, MLXC_U8}, {MLXC_QF_MXFP4, 0, 32, MLXC_U8}};
-    printf("\nMoE decode: 128 experts (768 x 2048), top 8, one token, bf16 x and y\n%-22s %10s %9s %9s %8s\n",
-           "format", "time us", "MB", "GB/s", "of copy");
-    for (int fi = 0; fi < 4; fi++) {
-        mctx c;
-        qt_weight w = qt_weight_rand(fs[fi], 128 * 768, 2048);
-        double per = (double)w.row_bytes * 768;
-        if (qt_is_mlx(fs[fi].f)) per += 768.0 * (2048 / fs[fi].group) * mlxc_dtype_size(fs[fi].sdt) * 2;
-        c.w = qt_upload(gpu, &w);
-        qt_weight_free(&w);
-        c.x = fbuf(gpu, MLXC_BF16, 2048, NULL);
-        c.y = fbuf(gpu, MLXC_BF16, 8 * 768, NULL);
-        for (int sset = 0; sset < 16; sset++) {
-            double v[8];
-            for (int j = 0; j < 8; j++) v[j] = 8 * sset + j;
-            c.ids[sset] = fbuf(gpu, MLXC_U32, 8, v);
+    const qt_format fs[5] = {{MLXC_QF_MLX_AFFINE, 4, 64, MLXC_BF16}, {MLXC_QF_Q4_K, 0, 256, MLXC_U8},
+                             {MLXC_QF_Q6_K, 0, 256, MLXC_U8}, {MLXC_QF_Q8_0, 0, 32, MLXC_U8},
+                             {MLXC_QF_MXFP4, 0, 32, MLXC_U8}};
+    printf("\nMoE decode: 128 experts, top 8, one token, bf16 x and y (int8: int8 activations)\n"
+           "%-22s %5s %5s %5s %10s %9s %9s %8s\n", "format", "n", "k", "x", "time us", "MB", "GB/s", "of copy");
+    for (int sh = 0; sh < 2; sh++)
+        for (int fi = 0; fi < 5; fi++) {
+            mctx c = {.n = sh ? 2048 : 768, .k = sh ? 768 : 2048, .down = (uint32_t)sh};
+            qt_weight w = qt_weight_rand(fs[fi], 128 * c.n, c.k);
+            double per = (double)w.row_bytes * c.n;
+            if (qt_is_mlx(fs[fi].f)) per += (double)c.n * (c.k / fs[fi].group) * mlxc_dtype_size(fs[fi].sdt) * 2;
+            c.w = qt_upload(gpu, &w);
+            qt_weight_free(&w);
+            const uint32_t xr = sh ? 8 : 1;
+            c.x = fbuf(gpu, MLXC_BF16, (size_t)xr * c.k, NULL);
+            c.y = fbuf(gpu, MLXC_BF16, (size_t)8 * c.n, NULL);
+            for (int sset = 0; sset < 16; sset++) {
+                double v[8];
+                for (int j = 0; j < 8; j++) v[j] = 8 * sset + j;
+                c.ids[sset] = fbuf(gpu, MLXC_U32, 8, v);
+            }
+            for (c.q8 = 0; c.q8 < 2; c.q8++) {
+                if (c.q8 && mlxc_qmatmul_fused_q8_fast(&c.w.w, c.k) != MLXC_OK) break;
+                const double t = time_iters(run_moe, &c), bytes = 8 * per + 2.0 * (xr * c.k + 8 * c.n);
+                char lab[48];
+                printf("%-22s %5u %5u %5s %10.2f %9.2f %9.1f %7.1f%%\n", qt_label(&fs[fi], lab, sizeof lab), c.n, c.k,
+                       c.q8 ? "int8" : "bf16", t * 1e6, bytes / 1e6, bytes / t / 1e9, 100.0 * bytes / t / ceiling);
+            }
+            mlxc_clear_error();
+            for (int sset = 0; sset < 16; sset++) mlxc_buffer_release(c.ids[sset]);
+            mlxc_buffer_release(c.x);
+            mlxc_buffer_release(c.y);
+            qt_dev_free(&c.w);
         }
-        const double t = time_iters(run_moe, &c), bytes = 8 * per + 2.0 * (2048 + 8 * 768);
-        char lab[48];
-        printf("%-22s %10.2f %9.2f %9.1f %7.1f%%\n", qt_label(&fs[fi], lab, sizeof lab), t * 1e6, bytes / 1e6,
-               bytes / t / 1e9, 100.0 * bytes / t / ceiling);
-        for (int sset = 0; sset < 16; sset++) mlxc_buffer_release(c.ids[sset]);
-        mlxc_buffer_release(c.x);
-        mlxc_buffer_release(c.y);
-        qt_dev_free(&c.w);
-    }
 }
 
 /* MoE prefill: 512 tokens, top 8 of 128 experts, Qwen3-30B-A3B's gate
@@ -413,6 +431,7 @@ int main(int argc, char **argv) {
         else if (strcmp(argv[a], "--no-prefill") == 0) no_prefill = 1;
         else if (strcmp(argv[a], "--prefill-only") == 0) prefill_only = 1;
         else if (strcmp(argv[a], "--moe-prefill-only") == 0) moe_only = 1;
+        else if (strcmp(argv[a], "--moe-decode-only") == 0) moe_only = 2;
         else if (strcmp(argv[a], "--only") == 0 && a + 1 < argc) only = argv[++a], no_prefill = 1;
         else if (strcmp(argv[a], "--shapes") == 0 && a + 1 < argc) {
             const char *sp = argv[++a];
@@ -429,7 +448,7 @@ int main(int argc, char **argv) {
             }
         } else {
             fprintf(stderr, "usage: bench_qmatmul [--check-only] [--no-prefill] [--prefill-only] "
-                            "[--moe-prefill-only] [--only NAME] [--shapes KxN,...]\n");
+                            "[--moe-prefill-only] [--moe-decode-only] [--only NAME] [--shapes KxN,...]\n");
             return 2;
         }
     }
@@ -460,7 +479,7 @@ int main(int argc, char **argv) {
         nf = kept;
     }
     if (prefill_only) nf = 0, only = "", no_prefill = 0; /* no checks, mat-vecs or MoE */
-    if (moe_only) nf = 0, only = "", no_prefill = 1;     /* the MoE prefill table alone */
+    if (moe_only) nf = 0, only = "", no_prefill = 1;     /* the MoE prefill or decode table alone */
     int bad = 0;
     for (int i = 0; i < nf; i++) bad |= check(&fs[i]);
     for (size_t i = 0; i < QT_NFORMATS && !only; i++)
@@ -524,8 +543,8 @@ int main(int argc, char **argv) {
             mlxc_clear_error();
             for (int r = 0; r < c.nrot; r++) qt_dev_free(&c.w[r]);
         }
-    if (!only) moe(ceiling);
-    if (!only || moe_only) moe_prefill(ceiling);
+    if (!only || moe_only == 2) moe(ceiling);
+    if (!only || moe_only == 1) moe_prefill(ceiling);
     if (!no_prefill) prefill(ceiling);
     mlxc_device_close(gpu);
     mlxc_device_close(cpu);

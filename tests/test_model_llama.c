@@ -294,7 +294,9 @@ static void test_mixed_qkv(void) {
  * MLP norm, the router and the route in one pass on a GPU
  * (mlxc_moe_route_fused: the norm's bits, the route's bits on its logits),
  * its three ops on the CPU.  Against the step of separate exact ops: the
- * same bits on the CPU, within bf16 rounding on a GPU. */
+ * same bits on the CPU, within bf16 rounding on a GPU; with int8
+ * activations (the experts' gate/up and Q4_K down too, through
+ * mlxc_qmatmul_experts_fused) within 5e-2, and not the same. */
 static void test_moe_router_step(void) {
     char p[1024];
     if (!gen_fixture("random-tiny-moe-q4_k_m.gguf", p, sizeof p)) return;
@@ -307,6 +309,22 @@ static void test_moe_router_step(void) {
     fused_step_vs(p, &r, a, "random-tiny-moe-q4_k_m fused step (one-pass router) against separate ops");
     unsetenv("MLXC_DECODE_Q8");
     free(a);
+    /* int8 activations: the experts' gate/up and Q4_K down through the
+     * int8 walk, within test_mixed_qkv's 5e-2 of the exact separate ops */
+    float *ex = NULL, *q8 = NULL;
+    exact_and_q8_logits(p, &r, &ex, &q8);
+    CHECK_MSG(ex && q8, "%s: no logits to compare", p);
+    if (ex && q8) {
+        double e = 0;
+        for (size_t k = 0; k < r.n_prompt + r.steps; k++) {
+            const double ek = rel_err(q8 + k * r.vocab, ex + k * r.vocab, r.vocab);
+            if (ek > e) e = ek;
+        }
+        CHECK_MSG(e <= 5e-2 && e > 0, "%s: fused int8-activation step against separate ops: rel err %.3g", p, e);
+        printf("       random-tiny-moe-q4_k_m fused int8-activation step against separate ops: rel err %.2e\n", e);
+    }
+    free(ex);
+    free(q8);
 }
 
 /* A random model whose every weight is one of the code-book, ternary and

@@ -643,8 +643,11 @@ static void signatures_match(void) {
      * qmvr (affine 4- and 8-bit, Q4_K, Q5_K) and the pair qmvp (Q4_K and
      * Q5_K beside Q6_K); the decode over a fused q/k/v row: 4 head dims x 2
      * KV dtypes (CUDA only); the one-pass MoE router: 3 router x 2
-     * activation dtypes (CUDA only). */
-    CHECK_EQ_INT(n, 126 + 3 + 8 + 4 + 10 + 132 + 32 + 132 + 66 + 132 + 132 + 24 + 32 + 36 + 5 + 15 + 22 + 5 + 1 + 9 + 9 + 4 + 2 + 8 + 6);
+     * activation dtypes (CUDA only); the expert-routed fused mat-vec with
+     * the combine qmoec (8 formats) and the expert-routed int8 walk qmoer
+     * and qmoerc (4 formats each). */
+    CHECK_EQ_INT(n, 126 + 3 + 8 + 4 + 10 + 132 + 32 + 132 + 66 + 132 + 132 + 24 + 32 + 36 + 5 + 15 + 22 + 5 + 1 + 9 + 9 + 4 + 2 + 8 + 6 +
+                        8 + 8);
     size_t ncpu = 0;
     for (const mlxc_cpu_builtin *b; (b = mlxc_cpu_builtin_at(ncpu)) != NULL; ncpu++) {
         const mlxc_kernel_signature *s = mlxc_kernel_builtin_signature(b->name);

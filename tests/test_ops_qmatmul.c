@@ -8,6 +8,7 @@
  * rounding).  Also:
  * any grid gives the same bits, and every error the front-end reports. */
 #include "kernels/params_qmatmul.h"
+#include "mlxc/ops_moe.h"
 #include "qmatmul_test.h"
 
 static mlxc_device *dev;
@@ -699,6 +700,155 @@ static void fused(void) {
     qt_weight_free(&w), qt_weight_free(&w6), qt_weight_free(&w5);
 }
 
+/* The down projection with the experts' combine against the two ops it
+ * folds together, bit for bit: mlxc_qmatmul_experts_fused with a pair a
+ * row, then mlxc_moe_combine into the residual.  One token (SILU_MUL on
+ * stacked [gate | up] rows, a MoE layer's down) and three (NONE on rows 3
+ * values apart), an id past the experts among the pairs; the counters
+ * stay zero. */
+static void experts_combine(void) {
+    const uint32_t E = 6, topk = 4;
+    static const uint32_t idv[12] = {5, 0, 2, 9, 1, 1, 3, 4, 0, 5, 2, 3};
+    for (size_t fi = 0; fi < sizeof k_fused / sizeof *k_fused; fi++)
+        for (int c = 0; c < 2; c++) {
+            const qt_format *f = &k_fused[fi];
+            const int pro = c ? MLXC_QMM_PRO_NONE : MLXC_QMM_PRO_SILU_MUL;
+            const uint32_t tokens = c ? 3 : 1, pairs = tokens * topk, n = c ? 37 : 64, k = fi % 2 ? 512 : 768,
+                           xs = pro == MLXC_QMM_PRO_SILU_MUL ? 2 * k : k + 3, nctr = tokens * ((n + 15) / 16);
+            qt_weight w = qt_weight_rand(*f, E * n, k);
+            qt_dev_weight dw = qt_upload(dev, &w);
+            ot_buf x = ot_rand(dev, MLXC_BF16, (size_t)pairs * xs, -2, 2), rw = ot_rand(dev, MLXC_F32, pairs, 0, 1);
+            ot_buf ids = ot_alloc(dev, MLXC_U32, pairs), ctr = ot_alloc(dev, MLXC_U32, nctr);
+            ot_buf y = ot_out(dev, MLXC_BF16, (size_t)pairs * n), wy = ot_out(dev, MLXC_BF16, (size_t)pairs * n);
+            ot_buf res = ot_rand(dev, MLXC_BF16, (size_t)tokens * n, -2, 2), want = ot_alloc(dev, MLXC_BF16, res.n);
+            for (uint32_t i = 0; i < pairs; i++) ids.h[i] = idv[i];
+            memcpy(want.h, res.h, res.n * sizeof *res.h);
+            ot_upload(&ids), ot_upload(&ctr), ot_upload(&want);
+            mlxc_buffer *aux = pro == MLXC_QMM_PRO_SILU_MUL ? view(x.b, (size_t)k * 2, MLXC_BF16, (int64_t)pairs * xs - k)
+                                                           : NULL;
+            const mlxc_qmm_fuse fz = {.pro = (mlxc_qmm_prologue)pro};
+            OT_RUN(dev, mlxc_qmatmul_experts_combine(enc, x.b, aux, NULL, &dw.w, ids.b, rw.b, y.b, res.b, ctr.b, tokens,
+                                                     topk, E, n, k, xs, &fz));
+            OT_RUN(dev, mlxc_qmatmul_experts_fused(enc, x.b, aux, NULL, &dw.w, ids.b, wy.b, pairs, 1, E, n, k, xs, &fz));
+            OT_RUN(dev, mlxc_moe_combine(enc, wy.b, rw.b, NULL, NULL, want.b, want.b, tokens, topk, n));
+            ot_download(&y), ot_download(&wy), ot_download(&res), ot_download(&want), ot_download(&ctr);
+            char lab[48];
+            OT_EXACT(&y, wy.h, "experts_combine %s tokens %u: y", qt_label(f, lab, sizeof lab), tokens);
+            OT_EXACT(&res, want.h, "experts_combine %s tokens %u: resid", qt_label(f, lab, sizeof lab), tokens);
+            for (uint32_t i = 0; i < nctr; i++) CHECK(ctr.h[i] == 0);
+            mlxc_buffer_release(aux);
+            ot_free(&x), ot_free(&rw), ot_free(&ids), ot_free(&ctr), ot_free(&y), ot_free(&wy), ot_free(&res),
+                ot_free(&want);
+            qt_dev_free(&dw);
+            qt_weight_free(&w);
+        }
+    /* what it refuses (n = 32: two counters a token) */
+    qt_weight w = qt_weight_rand(k_fused[0], 4 * 32, 64);
+    qt_dev_weight dw = qt_upload(dev, &w);
+    mlxc_buffer *x = alloc(MLXC_BF16, 128), *y = alloc(MLXC_BF16, 64), *r = alloc(MLXC_BF16, 32);
+    mlxc_buffer *ids = alloc(MLXC_U32, 2), *rw = alloc(MLXC_F32, 2), *rwb = alloc(MLXC_BF16, 2);
+    mlxc_buffer *ctr = alloc(MLXC_U32, 2), *ctr1 = alloc(MLXC_U32, 1), *r31 = alloc(MLXC_BF16, 31);
+    mlxc_buffer *ry = view(y, 0, MLXC_BF16, 32); /* the residual inside y */
+    mlxc_encoder *e = NULL;
+    CHECK_OK(mlxc_encoder_create(dev, &e));
+    const mlxc_qmm_fuse none = {0}, add = {.epi = MLXC_QMM_EPI_ADD};
+    CHECK_OK(mlxc_qmatmul_experts_combine(e, x, NULL, NULL, &dw.w, ids, rw, y, r, ctr, 1, 2, 4, 32, 64, 64, &none));
+    CHECK_ERR(mlxc_qmatmul_experts_combine(e, x, NULL, NULL, &dw.w, ids, NULL, y, r, ctr, 1, 2, 4, 32, 64, 64, &none),
+              MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_ERR(mlxc_qmatmul_experts_combine(e, x, NULL, NULL, &dw.w, ids, rw, y, r, ctr, 1, 2, 4, 32, 64, 64, &add),
+              MLXC_ERR_INVALID_ARGUMENT);
+    CHECK_ERR(mlxc_qmatmul_experts_combine(e, x, NULL, NULL, &dw.w, ids, rwb, y, r, ctr, 1, 2, 4, 32, 64, 64, &none),
+              MLXC_ERR_DTYPE);
+    CHECK_ERR(mlxc_qmatmul_experts_combine(e, x, NULL, NULL, &dw.w, ids, rw, y, r31, ctr, 1, 2, 4, 32, 64, 64, &none),
+              MLXC_ERR_SHAPE);
+    CHECK_ERR(mlxc_qmatmul_experts_combine(e, x, NULL, NULL, &dw.w, ids, rw, y, r, ctr1, 1, 2, 4, 32, 64, 64, &none),
+              MLXC_ERR_SHAPE);
+    CHECK_ERR(mlxc_qmatmul_experts_combine(e, x, NULL, NULL, &dw.w, ids, rw, y, ry, ctr, 1, 2, 4, 32, 64, 64, &none),
+              MLXC_ERR_INVALID_ARGUMENT);
+    /* x holds one pair's row of x_stride 100, not two */
+    CHECK_ERR(mlxc_qmatmul_experts_combine(e, x, NULL, NULL, &dw.w, ids, rw, y, r, ctr, 1, 2, 4, 32, 64, 100, &none),
+              MLXC_ERR_SHAPE);
+    mlxc_encoder_destroy(e);
+    mlxc_buffer_release(x), mlxc_buffer_release(y), mlxc_buffer_release(r), mlxc_buffer_release(ids);
+    mlxc_buffer_release(rw), mlxc_buffer_release(rwb), mlxc_buffer_release(ctr), mlxc_buffer_release(ctr1);
+    mlxc_buffer_release(r31), mlxc_buffer_release(ry);
+    qt_dev_free(&dw);
+    qt_weight_free(&w);
+}
+
+/* The expert-routed forms with int8 activations (MLXC_QMM_ACT_Q8, the
+ * int8 walk's formats): each pair's row equals mlxc_qmatmul_fused with
+ * int8 activations of its token's x' on the whole stacked weight, bit for
+ * bit (SILU_MUL on stacked rows, RMS_NORM on rows 8 values apart, an id
+ * past the experts); the combine form equals it then mlxc_moe_combine. */
+static void experts_q8(void) {
+    static const qt_format fmts[4] = {{MLXC_QF_Q4_K, 0, 256, MLXC_U8}, {MLXC_QF_Q5_K, 0, 256, MLXC_U8},
+                                      {MLXC_QF_MLX_AFFINE, 4, 64, MLXC_BF16}, {MLXC_QF_MLX_AFFINE, 8, 32, MLXC_F16}};
+    const uint32_t E = 4, n = 48, k = 512, tokens = 2, topk = 3, pairs = tokens * topk;
+    static const uint32_t idv[6] = {3, 0, 9, 2, 1, 3};
+    for (int fi = 0; fi < 4; fi++)
+        for (int pro = 1; pro < 3; pro++) {
+            const uint32_t xs = pro == MLXC_QMM_PRO_SILU_MUL ? 2 * k : k + 8;
+            qt_weight w = qt_weight_rand(fmts[fi], E * n, k);
+            qt_dev_weight dw = qt_upload(dev, &w);
+            ot_buf x = ot_rand(dev, MLXC_BF16, (size_t)pairs * xs, -2, 2), g = ot_rand(dev, MLXC_BF16, k, 0.5, 1.5);
+            ot_buf ids = ot_alloc(dev, MLXC_U32, pairs), rw = ot_rand(dev, MLXC_F32, pairs, 0, 1);
+            ot_buf y = ot_out(dev, MLXC_BF16, (size_t)pairs * n), all = ot_out(dev, MLXC_BF16, (size_t)E * n);
+            ot_buf xp = ot_out(dev, MLXC_BF16, k), yc = ot_out(dev, MLXC_BF16, (size_t)pairs * n);
+            ot_buf yp = ot_out(dev, MLXC_BF16, (size_t)pairs * n), ctr = ot_alloc(dev, MLXC_U32, tokens * 3);
+            ot_buf res = ot_rand(dev, MLXC_BF16, (size_t)tokens * n, -2, 2), want = ot_alloc(dev, MLXC_BF16, res.n);
+            for (uint32_t i = 0; i < pairs; i++) ids.h[i] = idv[i];
+            memcpy(want.h, res.h, res.n * sizeof *res.h);
+            ot_upload(&ids), ot_upload(&ctr), ot_upload(&want);
+            const int64_t na = (int64_t)pairs * xs - k;
+            mlxc_buffer *aux = pro == MLXC_QMM_PRO_SILU_MUL ? view(x.b, (size_t)k * 2, MLXC_BF16, na) : NULL;
+            mlxc_buffer *gb = pro == MLXC_QMM_PRO_RMS_NORM ? g.b : NULL;
+            const mlxc_qmm_fuse fz = {.pro = (mlxc_qmm_prologue)pro, .eps = 1e-5f, .act = MLXC_QMM_ACT_Q8},
+                                none = {.act = MLXC_QMM_ACT_Q8};
+            /* token t's pairs; then each pair its own row (the down form) */
+            OT_RUN(dev, mlxc_qmatmul_experts_fused(enc, x.b, aux, gb, &dw.w, ids.b, y.b, tokens, topk, E, n, k,
+                                                   (uint32_t)((uint64_t)xs * topk), &fz));
+            OT_RUN(dev, mlxc_qmatmul_experts_fused(enc, x.b, aux, gb, &dw.w, ids.b, yp.b, pairs, 1, E, n, k, xs, &fz));
+            if (pro == MLXC_QMM_PRO_SILU_MUL)
+                OT_RUN(dev, mlxc_qmatmul_experts_combine(enc, x.b, aux, gb, &dw.w, ids.b, rw.b, yc.b, res.b, ctr.b,
+                                                         tokens, topk, E, n, k, xs, &fz));
+            ot_download(&y), ot_download(&yp), ot_download(&yc), ot_download(&res), ot_download(&ctr);
+            double *wy = malloc(sizeof(double) * pairs * n), *wp = malloc(sizeof(double) * pairs * n);
+            for (uint32_t s = 0; s < pairs; s++) {
+                for (int form = 0; form < 2; form++) {
+                    /* x' of the pair's row: token s / topk's (form 0) or its own (form 1) */
+                    const size_t row = form ? s : (size_t)(s / topk) * topk;
+                    mlxc_buffer *xr = view(x.b, row * xs * 2, MLXC_BF16, k);
+                    mlxc_buffer *ur = aux ? view(x.b, (row * xs + k) * 2, MLXC_BF16, k) : NULL;
+                    if (pro == MLXC_QMM_PRO_SILU_MUL) OT_RUN(dev, mlxc_silu_mul(enc, xr, ur, xp.b));
+                    else OT_RUN(dev, mlxc_rms_norm(enc, xr, g.b, xp.b, k, 1e-5f));
+                    OT_RUN(dev, mlxc_qmatmul_fused(enc, xp.b, NULL, NULL, &dw.w, all.b, E * n, k, &none));
+                    ot_download(&all);
+                    for (uint32_t r = 0; r < n; r++)
+                        (form ? wp : wy)[(size_t)s * n + r] = idv[s] < E ? all.h[(size_t)idv[s] * n + r] : 0.0;
+                    mlxc_buffer_release(xr), mlxc_buffer_release(ur);
+                }
+            }
+            char lab[48];
+            qt_label(&fmts[fi], lab, sizeof lab);
+            OT_EXACT(&y, wy, "experts_fused int8 %s prologue %d", lab, pro);
+            OT_EXACT(&yp, wp, "experts_fused int8 %s prologue %d, a pair a row", lab, pro);
+            if (pro == MLXC_QMM_PRO_SILU_MUL) {
+                OT_RUN(dev, mlxc_moe_combine(enc, yp.b, rw.b, NULL, NULL, want.b, want.b, tokens, topk, n));
+                ot_download(&want);
+                OT_EXACT(&yc, wp, "experts_combine int8 %s: y", lab);
+                OT_EXACT(&res, want.h, "experts_combine int8 %s: resid", lab);
+                for (uint32_t i = 0; i < ctr.n; i++) CHECK(ctr.h[i] == 0);
+            }
+            free(wy), free(wp);
+            mlxc_buffer_release(aux);
+            ot_free(&x), ot_free(&g), ot_free(&ids), ot_free(&rw), ot_free(&y), ot_free(&all), ot_free(&xp);
+            ot_free(&yc), ot_free(&yp), ot_free(&ctr), ot_free(&res), ot_free(&want);
+            qt_dev_free(&dw);
+            qt_weight_free(&w);
+        }
+}
+
 /* Q4_0 tiles (MLXC_QF_Q4_0_TILES) give Q4_0's results bit for bit: the
  * same values, dequantized and summed in the same order, through the
  * mat-vec (m 1, 3, 8), the mat-mat (m 20), the fused mat-vec (every
@@ -761,7 +911,11 @@ static void experts_fused(void) {
     CHECK_OK(mlxc_qmatmul_experts_fused(e, x, NULL, NULL, &dw.w, ids, y, 1, 2, 4, 8, 64, 64, &none));
     CHECK_ERR(mlxc_qmatmul_experts_fused(e, x, NULL, g, &dw.w, ids, y, 2, 1, 4, 8, 64, 64, NULL), MLXC_ERR_INVALID_ARGUMENT);
     CHECK_ERR(mlxc_qmatmul_experts_fused(e, x, NULL, g, &dw.w, ids, y, 2, 1, 4, 8, 64, 64, &add), MLXC_ERR_INVALID_ARGUMENT);
-    CHECK_ERR(mlxc_qmatmul_experts_fused(e, x, NULL, g, &dw.w, ids, y, 2, 1, 4, 8, 64, 64, &q8), MLXC_ERR_INVALID_ARGUMENT);
+    /* int8 activations: the CPU twin takes every format, CUDA the int8 walk's (not Q4_0) */
+    if (mlxc_device_backend(dev) == MLXC_BACKEND_CPU)
+        CHECK_OK(mlxc_qmatmul_experts_fused(e, x, NULL, g, &dw.w, ids, y, 2, 1, 4, 8, 64, 64, &q8));
+    else
+        CHECK_ERR(mlxc_qmatmul_experts_fused(e, x, NULL, g, &dw.w, ids, y, 2, 1, 4, 8, 64, 64, &q8), MLXC_ERR_UNSUPPORTED);
     CHECK_ERR(mlxc_qmatmul_experts_fused(e, x, NULL, NULL, &dw.w, ids, y, 2, 1, 4, 8, 64, 64, &nrm), MLXC_ERR_INVALID_ARGUMENT);
     CHECK_ERR(mlxc_qmatmul_experts_fused(e, x, NULL, g, &dw.w, ids, y, 2, 1, 4, 8, 64, 32, &nrm), MLXC_ERR_INVALID_ARGUMENT);
     CHECK_ERR(mlxc_qmatmul_experts_fused(e, xf, NULL, g, &dw.w, ids, y, 2, 1, 4, 8, 64, 64, &nrm), MLXC_ERR_DTYPE);
@@ -882,6 +1036,8 @@ int main(void) {
     RUN(fused_q8);
     RUN(fused_pair);
     RUN(experts_fused);
+    RUN(experts_combine);
+    RUN(experts_q8);
     RUN(tiles);
     mlxc_device_close(dev);
     HARNESS_END();

@@ -181,16 +181,45 @@ MLXC_API mlxc_status mlxc_qmatmul_experts(mlxc_encoder *enc, const mlxc_buffer *
  * MLXC_QMM_PRO_SILU_MUL (a MoE layer's down projection after its stacked
  * gate/up product, without mlxc_swiglu between).  x and aux hold at least
  * (tokens - 1) * x_stride + k values, g (k); all bf16, as y (tokens, topk,
- * n); y overlaps none of them.  f->epi must be MLXC_QMM_EPI_STORE and f->act
- * MLXC_QMM_ACT_EXACT; tokens * topk at most 65535.  The formats of
- * mlxc_qmatmul_fused but Q4_0 tiles, on CUDA fast where
- * mlxc_qmatmul_fused_fast says so for (w, k).  On the CPU each row equals
- * the prologue's op (rms_norm, silu_mul) followed by
- * mlxc_qmatmul_experts bit for bit. */
+ * n); y overlaps none of them.  f->epi must be MLXC_QMM_EPI_STORE;
+ * tokens * topk at most 65535.  The formats of mlxc_qmatmul_fused but Q4_0
+ * tiles, on CUDA fast where mlxc_qmatmul_fused_fast says so for (w, k).
+ * With f->act MLXC_QMM_ACT_EXACT, on the CPU each row equals the
+ * prologue's op (rms_norm, silu_mul) followed by mlxc_qmatmul_experts bit
+ * for bit.  With MLXC_QMM_ACT_Q8, x' is quantized to int8 as
+ * mlxc_qmatmul_fused quantizes it; on CUDA that takes the weights
+ * mlxc_qmatmul_fused_q8_fast takes, 16-byte aligned views of x, aux, g and
+ * the weight, x_stride a multiple of 8 and each expert's rows whole 16-byte
+ * units (else MLXC_ERR_UNSUPPORTED). */
 MLXC_API mlxc_status mlxc_qmatmul_experts_fused(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buffer *aux,
                                                 const mlxc_buffer *g, const mlxc_qmm_weight *w, const mlxc_buffer *ids,
                                                 mlxc_buffer *y, uint32_t tokens, uint32_t topk, uint32_t experts,
                                                 uint32_t n, uint32_t k, uint32_t x_stride, const mlxc_qmm_fuse *f);
+
+/* A MoE layer's down projection and its combine in one pass (decode):
+ * pair s = t * topk + j of token t multiplies x'_s, made from its own rows
+ * of x and aux (k values each from s * x_stride on) and g as
+ * mlxc_qmatmul_experts_fused makes x', by expert ids[s]'s matrix into
+ * y[t, j, :] (an id >= experts gives a zero row), then adds the experts'
+ * weighted sum to the residual row as mlxc_moe_combine(y, weights, NULL,
+ * NULL, resid, resid, tokens, topk, n) does:
+ *   resid[t, i] = round(round(sum_j weights[t, j] * y[t, j, i]) + resid[t, i])
+ * (f32 sum in j's order).  The bits equal mlxc_qmatmul_experts_fused(x,
+ * aux, g, w, ids, y, tokens * topk, 1, experts, n, k, x_stride, f)
+ * followed by that combine, on each backend.  weights (tokens, topk) f32;
+ * resid (tokens, n) bf16, read and written; counters u32, at least tokens
+ * * ceil(n / 16) of them, zero on entry and left zero (the CUDA kernel's
+ * last block of each tile of rows combines it; the CPU does not touch
+ * them).  y, resid and counters overlap each other, the inputs and the
+ * weight nowhere.  The other arguments and errors as
+ * mlxc_qmatmul_experts_fused's, x and aux holding at least (tokens * topk
+ * - 1) * x_stride + k values. */
+MLXC_API mlxc_status mlxc_qmatmul_experts_combine(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buffer *aux,
+                                                  const mlxc_buffer *g, const mlxc_qmm_weight *w,
+                                                  const mlxc_buffer *ids, const mlxc_buffer *weights, mlxc_buffer *y,
+                                                  mlxc_buffer *resid, mlxc_buffer *counters, uint32_t tokens,
+                                                  uint32_t topk, uint32_t experts, uint32_t n, uint32_t k,
+                                                  uint32_t x_stride, const mlxc_qmm_fuse *f);
 
 /* Expert-grouped mat-mat (MoE prefill): the result of
  * mlxc_qmatmul_experts, computed expert by expert so that each weight row

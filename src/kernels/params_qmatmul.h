@@ -206,6 +206,23 @@ MLXC_QF_HD static inline uint32_t mlxc_qmvr_rows(uint32_t f, uint32_t bits, uint
     return MLXC_QMVR_WARPS / mlxc_qmvr_slices(k) * (r8 ? MLXC_QMVR_R8 : MLXC_QMVR_R);
 }
 
+/* The expert-routed int8 walk's shape (qmoer, qmoerc): an expert's rows
+ * may be short (a MoE layer's down projection: k = 768 on Qwen3-30B-A3B),
+ * so for Q4_K and MLX affine 4-bit with k / 32 <= 32 chunks a lane holds
+ * one unit and a warp 8 rows, the same loads in flight as the default
+ * walk's 4 units of 2 rows (j = 1; else 0, the default walk).  On an H100
+ * this took the 30B's decode from 302.7-303.6 to 307.3-308.3 tokens/s;
+ * two units of 4 rows for k <= 2048 (the gate/up) measured no better
+ * (bench/results/moe-int8-experts-2026-12-06.md).  Rows of a tile for j
+ * units a lane: */
+MLXC_QF_HD static inline uint32_t mlxc_qmoer_j(uint32_t f, uint32_t bits, uint32_t k) {
+    if (f != MLXC_QMMF_Q4_K && !(f == MLXC_QMMF_AFFINE && bits == 4)) return 0;
+    return k / 32 <= 32 ? 1 : 0;
+}
+MLXC_QF_HD static inline uint32_t mlxc_qmoer_rows(uint32_t f, uint32_t bits, uint32_t k, uint32_t j) {
+    return j ? MLXC_QMVR_WARPS * (MLXC_QMVR_J * MLXC_QMVR_R / j) : mlxc_qmvr_rows(f, bits, k);
+}
+
 /* qmoe_F_X_Y(x, w, scales, biases, ids, y, mlxc_p_qmoe): expert-routed
  * mat-vec.  W holds `experts` matrices (n, k) stacked as (experts * n, k);
  * for every pair p < q.m (token t = p / topk), y[p, :] = x[t, :] . W_e^T
@@ -220,12 +237,30 @@ typedef struct mlxc_p_qmoe {
  * grid's y is the pair on CUDA) multiplies x'_t, made by v's prologue from
  * x + t * x_stride (and aux + t * x_stride, g), by expert ids[s]'s rows
  * (v.q.n of them, from row ids[s] * v.q.n of the stacked weight) into
- * y + s * v.q.n; an id >= experts gives a zero row.  v.epi is STORE and
- * v.act EXACT. */
+ * y + s * v.q.n; an id >= experts gives a zero row.  v.epi is STORE;
+ * v.act EXACT (qmoer below: Q8; the CPU function honours either).
+ *
+ * qmoec_F_bf16_bf16(x, aux, g, w, scales, biases, ids, rw, y, resid, ctr,
+ * mlxc_p_qmoef): the same with topk 1 (pair s reads its own rows of x and
+ * aux, s * x_stride on: a MoE down projection), then the experts' combine
+ * of each token t's `group` pairs into its residual row (bf16, n values):
+ *   resid[t, r] = round(round(sum_j rw[t, j] * y[t, j, r]) + resid[t, r])
+ * rw (tokens, group) f32, j in order, as moe_combine.  On CUDA the last
+ * of a token's blocks with one grid.x combines that block's tiles of
+ * rows (MLXC_QMVT_ROWS each), counted in ctr[t * grid.x + block] (u32,
+ * zero before, zero after); the CPU combines each tile of rows after
+ * its pairs.
+ *
+ * qmoer_F_bf16_bf16 (qmoef's arguments) and qmoerc_F_bf16_bf16 (qmoec's):
+ * the same with v.act MLXC_QMVF_ACT_Q8, on CUDA through the int8 walk
+ * (qmvr: mlxc_qmvr_takes), whose tiles are mlxc_qmoer_rows rows; the CPU
+ * runs qmoef's and qmoec's functions. */
 typedef struct mlxc_p_qmoef {
     mlxc_p_qmvf v;
     uint32_t    topk, experts, x_stride;
     uint32_t    pairs;        /* tokens * topk */
+    uint32_t    group;        /* qmoec: pairs a token (the combine's k); else 0 */
+    uint32_t    jx;           /* qmoer: the walk's units a lane (mlxc_qmoer_j; 0 the default walk) */
 } mlxc_p_qmoef;
 
 /* qmoeg_F_X_Y(x, w, scales, biases, offsets, perm, y, mlxc_p_qmoe): the

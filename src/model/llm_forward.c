@@ -473,13 +473,23 @@ static mlxc_status moe_block(fw *f, mlxc_encoder *enc, int l, uint32_t m, bool f
     bool down_done = false;
     if (L->exp_gate_up.w) {
         mlxc_buffer *gu = view(f, c->moe_up, 0, 2, slots, 2 * eff, 0);
-        TRY(experts_mm(enc, xb, &L->exp_gate_up, ids, offsets, perm, gu, m, k, E, 2 * eff, dim));
+        const mlxc_qmm_fuse gf = fuse_of(f, &L->exp_gate_up, MLXC_QMM_PRO_NONE, MLXC_QMM_EPI_STORE);
+        if (fused && L->fuse_exp_down && gf.act == MLXC_QMM_ACT_Q8) {
+            /* the fused step's int8 activations (the int8 walk a pair) */
+            const mlxc_qmm_weight qg = llm_qmm(&L->exp_gate_up);
+            TRY(mlxc_qmatmul_experts_fused(enc, xb, NULL, NULL, &qg, ids, gu, m, k, E, 2 * eff, dim, dim, &gf));
+        } else {
+            TRY(experts_mm(enc, xb, &L->exp_gate_up, ids, offsets, perm, gu, m, k, E, 2 * eff, dim));
+        }
         if (fused && L->fuse_exp_down) {
-            /* down reads the [gate | up] rows through silu_mul itself */
-            const mlxc_qmm_fuse glu = {.pro = MLXC_QMM_PRO_SILU_MUL};
+            /* down reads the [gate | up] rows through silu_mul itself (the
+             * combine stays a kernel of its own: folded into the down
+             * projection's last blocks, mlxc_qmatmul_experts_combine, it
+             * measured 0.4-0.9 us a layer slower on an H100) */
+            const mlxc_qmm_fuse glu = fuse_of(f, &L->exp_down, MLXC_QMM_PRO_SILU_MUL, MLXC_QMM_EPI_STORE);
             const mlxc_qmm_weight qd = llm_qmm(&L->exp_down);
-            TRY(mlxc_qmatmul_experts_fused(enc, gu, view(f, c->moe_up, eff, 1, (int64_t)slots * 2 * eff - eff, 0, 0),
-                                           NULL, &qd, slot_ids, eo, slots, 1, E, dim, eff, 2 * eff, &glu));
+            mlxc_buffer *up = view(f, c->moe_up, eff, 1, (int64_t)slots * 2 * eff - eff, 0, 0);
+            TRY(mlxc_qmatmul_experts_fused(enc, gu, up, NULL, &qd, slot_ids, eo, slots, 1, E, dim, eff, 2 * eff, &glu));
             down_done = true;
         } else {
             TRY(mlxc_swiglu(enc, gu, gate, slots, eff));
@@ -585,9 +595,10 @@ static mlxc_status norm_in(fw *f, mlxc_encoder *enc, const mlxc_buffer *norm, co
  * is stored apart from q and k, as in Q4_K_M, its mat-vec runs beside
  * theirs: mlxc_qmatmul_fused_pair).  A mixture of experts with a dense
  * router norms x inside the router's pass, which also routes
- * (mlxc_moe_route_fused), then the experts' gate/up, their down reading it
- * through silu_mul, and the combine adding into the residual: four
- * kernels for the MLP.  A weight the fused
+ * (mlxc_moe_route_fused), then the experts' gate/up, their down reading
+ * it through silu_mul (both with int8 activations where the int8 walk
+ * takes the weight), and the combine adding into the residual: four
+ * kernels for the MLP, seven for the layer.  A weight the fused
  * mat-vec does not take (Q2_K, Q3_K, the IQ types, or one off the GPU's
  * fast path) gets the separate norm or add instead; *pending is then the
  * block output the next norm must add to the residual (NULL: the residual

@@ -685,12 +685,14 @@ mlxc_status mlxc_qmatmul_experts(mlxc_encoder *enc, const mlxc_buffer *x, const 
     return qmoe_dispatch(enc, op, name, x, w, idx, 1, y, &mp, groups, 1, MLXC_QMV_THREADS, 0);
 }
 
-mlxc_status mlxc_qmatmul_experts_fused(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buffer *aux,
-                                       const mlxc_buffer *g, const mlxc_qmm_weight *w, const mlxc_buffer *ids,
-                                       mlxc_buffer *y, uint32_t tokens, uint32_t topk, uint32_t experts, uint32_t n,
-                                       uint32_t k, uint32_t x_stride, const mlxc_qmm_fuse *f) {
-    static const char op[] = "mlxc_qmatmul_experts_fused";
-    MLXC_CHECK_ARG(enc && x && w && ids && y && f, "mlxc_qmatmul_experts_fused: NULL argument");
+/* The expert-routed fused mat-vec (qmoef), or with rw set its combine
+ * form (qmoec: pair s its own rows of x and aux, then the experts' sum of
+ * each token's `group` pairs added to resid, counted in ctr). */
+static mlxc_status experts_fused(const char *op, mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buffer *aux,
+                                 const mlxc_buffer *g, const mlxc_qmm_weight *w, const mlxc_buffer *ids,
+                                 const mlxc_buffer *rw, mlxc_buffer *y, mlxc_buffer *resid, mlxc_buffer *ctr,
+                                 uint32_t tokens, uint32_t topk, uint32_t experts, uint32_t n, uint32_t k,
+                                 uint32_t x_stride, const mlxc_qmm_fuse *f) {
     MLXC_CHECK_ARG(tokens >= 1 && topk >= 1 && experts >= 1 && n >= 1 && k >= 1 && k <= INT32_MAX &&
                        (uint64_t)tokens * topk <= 65535 && (uint64_t)experts * n <= INT32_MAX && x_stride >= k &&
                        x_stride <= INT32_MAX,
@@ -698,19 +700,22 @@ mlxc_status mlxc_qmatmul_experts_fused(mlxc_encoder *enc, const mlxc_buffer *x, 
                    "topk at most 65535, experts * n at most 2^31 - 1, k <= x_stride <= 2^31 - 1)",
                    op, tokens, topk, experts, n, k, x_stride);
     MLXC_CHECK_ARG(f->epi == MLXC_QMM_EPI_STORE, "%s: the epilogue must be MLXC_QMM_EPI_STORE", op);
-    MLXC_CHECK_ARG(f->act == MLXC_QMM_ACT_EXACT, "%s: the activations must be MLXC_QMM_ACT_EXACT", op);
+    MLXC_CHECK_ARG(f->act == MLXC_QMM_ACT_EXACT || f->act == MLXC_QMM_ACT_Q8, "%s: unknown act %d", op, (int)f->act);
     mlxc_status s;
     if ((s = qmm_check_fuse(op, aux, g, f)) || (s = mlxc_qmatmul_fused_supported(w))) return s;
     const uint32_t pairs = tokens * topk;
+    const bool comb = rw != NULL, q8 = f->act == MLXC_QMM_ACT_Q8;
     mlxc_p_qmoef mp = {.v = {.q = {.m = 1, .n = n, .k = k}, .pro = (uint32_t)f->pro, .epi = MLXC_QMVF_STORE,
-                             .eps = f->eps, .act = MLXC_QMVF_ACT_EXACT},
-                       .topk = topk, .experts = experts, .x_stride = x_stride, .pairs = pairs};
+                             .eps = f->eps, .act = q8 ? MLXC_QMVF_ACT_Q8 : MLXC_QMVF_ACT_EXACT},
+                       .topk = comb ? 1 : topk, .experts = experts, .x_stride = x_stride, .pairs = pairs,
+                       .group = comb ? topk : 0};
     if ((s = qmm_check_weight(w, experts * n, k, false, &mp.v.q))) return s;
     mp.v.q.n = n; /* the rows of one expert; the check covered all of them */
     if (mp.v.q.format == MLXC_QMMF_Q4_0T)
         return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "%s: Q4_0 tiles are not an expert form", op);
-    /* x and aux: token t's k values from t * x_stride on; g: k values */
-    const uint64_t span = (uint64_t)(tokens - 1) * x_stride + k;
+    /* x and aux: row r's k values from r * x_stride on (r the token, or
+     * with the combine the pair); g: k values */
+    const uint64_t span = (uint64_t)((comb ? pairs : tokens) - 1) * x_stride + k;
     const mlxc_buffer *vecs[3] = {x, aux, g};
     static const char *const vname[3] = {"x", "aux", "g"};
     for (int i = 0; i < 3; i++) {
@@ -722,21 +727,74 @@ mlxc_status mlxc_qmatmul_experts_fused(mlxc_encoder *enc, const mlxc_buffer *x, 
                                   "2-byte aligned)", op, vname[i], (long long)mlxc_buffer_elements(vecs[i]),
                                   vecs[i]->offset, (unsigned long long)want);
         if (ops_overlap(y, vecs[i])) return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "%s: y overlaps %s", op, vname[i]);
+        if (comb && ops_overlap(resid, vecs[i]))
+            return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "%s: resid overlaps %s", op, vname[i]);
     }
     if ((s = ops_check_dtype(op, "y", y, MLXC_BF16)) ||
         (s = qmm_check_view("y (tokens, topk, n)", y, (uint64_t)pairs * n, true, 2)) ||
         (s = qmoe_check_index(op, "ids (tokens, topk)", ids, pairs, y)))
         return s;
     if (qmm_overlaps_weight(y, w)) return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "%s: y overlaps the weight", op);
+    /* the combine's counters: a token's grid.x blocks at most */
+    const uint64_t nctr = (uint64_t)tokens * ((n + MLXC_QMVT_ROWS - 1) / MLXC_QMVT_ROWS);
+    if (comb) {
+        if ((s = ops_check_dtype(op, "weights", rw, MLXC_F32)) || (s = ops_check_dtype(op, "resid", resid, MLXC_BF16)) ||
+            (s = ops_check_dtype(op, "counters", ctr, MLXC_U32)) ||
+            (s = qmm_check_view("weights (tokens, topk)", rw, pairs, true, 4)) ||
+            (s = qmm_check_view("resid (tokens, n)", resid, (uint64_t)tokens * n, true, 2)))
+            return s;
+        if ((uint64_t)mlxc_buffer_elements(ctr) < nctr || ctr->offset % 4)
+            return mlxc_set_error(MLXC_ERR_SHAPE, "%s: counters has %lld elements at byte offset %zu (want %llu or "
+                                  "more, 4-byte aligned)", op, (long long)mlxc_buffer_elements(ctr), ctr->offset,
+                                  (unsigned long long)nctr);
+        const mlxc_buffer *outs[3] = {y, resid, ctr}, *ins[4] = {ids, rw, w->data, NULL};
+        static const char *const oname[3] = {"y", "resid", "counters"}, *const iname[3] = {"ids", "weights", "the weight"};
+        for (int a = 0; a < 3; a++) {
+            for (int b = a + 1; b < 3; b++)
+                if (ops_overlap(outs[a], outs[b]))
+                    return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "%s: %s overlaps %s", op, oname[a], oname[b]);
+            for (int b = 0; ins[b]; b++)
+                if (ops_overlap(outs[a], ins[b]))
+                    return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "%s: %s overlaps %s", op, oname[a], iname[b]);
+            if (a && qmm_overlaps_weight(outs[a], w))
+                return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "%s: %s overlaps the weight", op, oname[a]);
+        }
+    }
 
     mlxc_device *dev = mlxc_encoder_device(enc);
     char fmt[16], name[48];
     qmm_kernel_fmt(w, &mp.v.q, fmt, sizeof fmt);
-    snprintf(name, sizeof name, "qmoef_%s_bf16_bf16", fmt);
+    /* the CPU's qmoef and qmoec honour act; CUDA's int8 walk is qmoer */
+    const bool walk = q8 && !ops_is_cpu(dev);
+    snprintf(name, sizeof name, "%s_%s_bf16_bf16", walk ? (comb ? "qmoerc" : "qmoer") : comb ? "qmoec" : "qmoef", fmt);
     uint64_t gx;
     uint32_t gy = 1, block = 1, shared = 0;
     if (ops_is_cpu(dev)) {
-        gx = ops_cpu_tile_groups(dev, (uint64_t)pairs * ((n + MLXC_CPU_QMM_NT - 1) / MLXC_CPU_QMM_NT));
+        gx = ops_cpu_tile_groups(dev, (uint64_t)(comb ? tokens : pairs) * ((n + MLXC_CPU_QMM_NT - 1) / MLXC_CPU_QMM_NT));
+    } else if (q8) {
+        /* qmvr's int8 walk a pair (its formats, 16-byte aligned rows of x,
+         * aux and each expert's weight), grid.y the pair: the pairs share
+         * the blocks that fit at once, at least one a pair */
+        if (!qmvr_weight(w, k)) return mlxc_qmatmul_fused_q8_fast(w, k);
+        if ((w->data->offset | x->offset | (aux ? aux->offset : 0) | (g ? g->offset : 0)) & 15 ||
+            ((uint64_t)x_stride * 2) % 16 || ((uint64_t)n * mp.v.q.row_bytes) % 16)
+            return mlxc_set_error(MLXC_ERR_UNSUPPORTED,
+                                  "%s: int8 activations on a GPU take 16-byte aligned x, aux, g and weight views, "
+                                  "x_stride a multiple of 8 and experts of whole 16-byte units", op);
+        mp.jx = mlxc_qmoer_j(mp.v.q.format, mp.v.q.bits, k);
+        const uint32_t rows = mlxc_qmoer_rows(mp.v.q.format, mp.v.q.bits, k, mp.jx);
+        uint64_t all = (uint64_t)-1;
+        gx = (n + rows - 1) / rows;
+        gy = pairs;
+        block = 32 * MLXC_QMVR_WARPS;
+        shared = qmv_ring_launch(dev, mlxc_qmvr_smem_bytes(k), MLXC_QMVR_BLOCKS, &all);
+        if (!shared)
+            return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "%s: k = %u needs more shared memory for int8 activations "
+                                  "than a block has", op, k);
+        const uint64_t share = all / pairs ? all / pairs : 1;
+        if (gx > share) gx = share;
+        /* the combine's counters: ceil(n / 16) a token */
+        if (comb && gx > (n + MLXC_QMVT_ROWS - 1) / MLXC_QMVT_ROWS) gx = (n + MLXC_QMVT_ROWS - 1) / MLXC_QMVT_ROWS;
     } else {
         /* qmvf's ring a pair, grid.y the pair: the pairs share the blocks
          * that fit at once (MLXC_QMVF_BLOCKS an SM), at least one a pair */
@@ -757,20 +815,44 @@ mlxc_status mlxc_qmatmul_experts_fused(mlxc_encoder *enc, const mlxc_buffer *x, 
     if ((s = mlxc_kernel_get(dev, name, &kern))) return s;
     const mlxc_buffer *sc = w->scales ? w->scales : w->data, *bi = w->biases ? w->biases : sc;
     const mlxc_buffer *ax = aux ? aux : x, *gv = g ? g : x;
-    const mlxc_buffer *all_b[8] = {x, ax, gv, w->data, sc, bi, ids, y};
-    for (int i = 0; i < 8; i++)
+    const mlxc_buffer *all_b[11] = {x, ax, gv, w->data, sc, bi, ids, y, rw, resid, ctr};
+    for (int i = 0; i < (comb ? 11 : 8); i++)
         if (mlxc_buffer_device(all_b[i]) != dev)
             return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "%s: a buffer lives on another device than the encoder",
                                   op);
-    mlxc_arg args[9] = {mlxc_arg_buffer(x),  mlxc_arg_buffer(ax),  mlxc_arg_buffer(gv),
-                        mlxc_arg_buffer(w->data), mlxc_arg_buffer(sc), mlxc_arg_buffer(bi),
-                        mlxc_arg_buffer(ids), mlxc_arg_buffer(y),  mlxc_arg_bytes(&mp, sizeof mp)};
-    const mlxc_buffer *reads[7] = {x, ax, gv, w->data, sc, bi, ids}, *writes[1] = {y};
-    mlxc_dispatch d = {.kernel = kern, .args = args, .nargs = 9, .grid = {(uint32_t)gx, gy, 1},
-                       .block = {block, 1, 1}, .shared_bytes = shared, .reads = reads, .nreads = 7,
-                       .writes = writes, .nwrites = 1};
+    mlxc_arg args[12] = {mlxc_arg_buffer(x),  mlxc_arg_buffer(ax), mlxc_arg_buffer(gv), mlxc_arg_buffer(w->data),
+                         mlxc_arg_buffer(sc), mlxc_arg_buffer(bi), mlxc_arg_buffer(ids)};
+    int na = 7;
+    if (comb) args[na++] = mlxc_arg_buffer(rw);
+    args[na++] = mlxc_arg_buffer(y);
+    if (comb) args[na++] = mlxc_arg_buffer(resid), args[na++] = mlxc_arg_buffer(ctr);
+    args[na++] = mlxc_arg_bytes(&mp, sizeof mp);
+    const mlxc_buffer *reads[10] = {x, ax, gv, w->data, sc, bi, ids, rw, resid, ctr}, *writes[3] = {y, resid, ctr};
+    mlxc_dispatch d = {.kernel = kern, .args = args, .nargs = (uint32_t)na, .grid = {(uint32_t)gx, gy, 1},
+                       .block = {block, 1, 1}, .shared_bytes = shared, .reads = reads, .nreads = comb ? 10 : 7,
+                       .writes = writes, .nwrites = comb ? 3 : 1};
     if ((s = mlxc_encoder_set_op_kind(enc, MLXC_OP_MATMUL))) return s;
     return mlxc_encoder_dispatch_tracked(enc, &d);
+}
+
+mlxc_status mlxc_qmatmul_experts_fused(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buffer *aux,
+                                       const mlxc_buffer *g, const mlxc_qmm_weight *w, const mlxc_buffer *ids,
+                                       mlxc_buffer *y, uint32_t tokens, uint32_t topk, uint32_t experts, uint32_t n,
+                                       uint32_t k, uint32_t x_stride, const mlxc_qmm_fuse *f) {
+    MLXC_CHECK_ARG(enc && x && w && ids && y && f, "mlxc_qmatmul_experts_fused: NULL argument");
+    return experts_fused("mlxc_qmatmul_experts_fused", enc, x, aux, g, w, ids, NULL, y, NULL, NULL, tokens, topk,
+                         experts, n, k, x_stride, f);
+}
+
+mlxc_status mlxc_qmatmul_experts_combine(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buffer *aux,
+                                         const mlxc_buffer *g, const mlxc_qmm_weight *w, const mlxc_buffer *ids,
+                                         const mlxc_buffer *weights, mlxc_buffer *y, mlxc_buffer *resid,
+                                         mlxc_buffer *counters, uint32_t tokens, uint32_t topk, uint32_t experts,
+                                         uint32_t n, uint32_t k, uint32_t x_stride, const mlxc_qmm_fuse *f) {
+    MLXC_CHECK_ARG(enc && x && w && ids && weights && y && resid && counters && f,
+                   "mlxc_qmatmul_experts_combine: NULL argument");
+    return experts_fused("mlxc_qmatmul_experts_combine", enc, x, aux, g, w, ids, weights, y, resid, counters, tokens,
+                         topk, experts, n, k, x_stride, f);
 }
 
 mlxc_status mlxc_qmatmul_grouped(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_qmm_weight *w,

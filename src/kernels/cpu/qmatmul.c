@@ -848,5 +848,56 @@ static void qc_moef(const mlxc_cpu_launch *l) {
     free(xf);
 }
 
+/* The experts' down projection and their combine (mlxc_p_qmoef, group >
+ * 0): a group owns (token, tile of NT rows) units; for each it makes x'
+ * of each of the token's pairs (pair s its own rows of x and aux) and sums
+ * the tile's rows of the pair's expert as qc_moef does, then adds the
+ * tile's weighted sum to the residual as moe_combine does: the bits of
+ * qc_moef and moe_combine one after the other. */
+static void qc_moec(const mlxc_cpu_launch *l) {
+    const uint16_t *x = l->args[0], *aux = l->args[1], *g = l->args[2];
+    const uint8_t *w = l->args[3];
+    const void *scales = l->args[4], *biases = l->args[5];
+    const uint32_t *ids = l->args[6];
+    const float *rw = l->args[7];
+    uint16_t *y = l->args[8], *resid = l->args[9];
+    const mlxc_p_qmoef *mp = l->args[11];
+    const mlxc_p_qmvf *vp = &mp->v;
+    const mlxc_p_qmatmul *p = &vp->q;
+    const uint32_t n = p->n, k = p->k, NT = MLXC_CPU_QMM_NT, KB = MLXC_CPU_QMM_KB, G = mp->group;
+    const uint64_t ntn = (n + NT - 1) / NT;
+    uint64_t t0, t1;
+    if (G == 0) return;
+    mlxc_cpu_slice(l, (uint64_t)(mp->pairs / G) * ntn, &t0, &t1);
+    if (t0 >= t1) return;
+    float *xf = malloc(((size_t)k + KB) * sizeof(float)), *wf = xf + k;
+    if (!xf) {
+        *l->fault = 1;
+        return;
+    }
+    for (uint64_t t = t0; t < t1; t++) {
+        const uint32_t tok = (uint32_t)(t / ntn), c0 = (uint32_t)(t % ntn) * NT, nr = n - c0 < NT ? n - c0 : NT;
+        for (uint32_t j = 0; j < G; j++) {
+            const uint32_t pair = tok * G + j, e = ids[pair];
+            if (e < mp->experts) {
+                const uint64_t at = (uint64_t)pair * mp->x_stride;
+                qc_vf_prologue(vp, x + at, aux + at, g, k, xf);
+            }
+            for (uint32_t r = 0; r < nr; r++) {
+                const float v = e < mp->experts ? qc_row_dot(p, w, scales, biases, e * n + c0 + r, xf, wf) : 0.0f;
+                y[(uint64_t)pair * n + c0 + r] = mlxc_half_f32_to_bf16(v);
+            }
+        }
+        for (uint32_t r = 0; r < nr; r++) {
+            float acc = 0.0f;
+            for (uint32_t j = 0; j < G; j++)
+                acc += rw[tok * G + j] * mlxc_half_bf16_to_f32(y[((uint64_t)tok * G + j) * n + c0 + r]);
+            const uint64_t o = (uint64_t)tok * n + c0 + r;
+            resid[o] = mlxc_half_f32_to_bf16(qc_round_bf16(acc) + mlxc_half_bf16_to_f32(resid[o]));
+        }
+    }
+    free(xf);
+}
+
 #define MLXC_FAMILY_DEF "kernels/qmatmul.def"
 #include "kernels/cpu/family_tables.h"

@@ -12,7 +12,12 @@
  *               to shared memory as f32 and each thread sums its outputs.
  *               The plain correct path (no tensor cores yet).
  *   qmoet_F_X_Y the expert-routed mat-vec through qmvt (the formats with a
- *               ring): grid.y the (token, expert) pair, its blocks qmvt's
+ *               ring): grid.y the (token, expert) pair, its blocks qmvt's.
+ *   qmoef_F_bf16_bf16, qmoec_F_bf16_bf16  the same through the fused
+ *               mat-vec qmvf; qmoec then adds the experts' weighted sum
+ *               to the residual (the last block of each tile's pairs).
+ *   qmoer_F_bf16_bf16, qmoerc_F_bf16_bf16  the same through the int8
+ *               walk qmvr (int8 activations).
  *   qmoe_F_X_Y  expert-routed mat-vec (also for dense experts: F f32, f16,
  *               bf16): one warp per (token-expert pair,
  *               weight row), the expert's rows picked by the device ids.
@@ -1544,10 +1549,13 @@ __device__ __forceinline__ void qvf_prologue(const X *__restrict__ x, const QFus
 /* A block's index and the number of blocks of its walk: the launch's
  * (grid.x), or a part's share of the grid where one kernel runs two walks
  * (qmvp). */
+/* A block's place in a walk: its index and the count of blocks sharing
+ * the rows; base (qmvr) the first row of the matrix within w, scales and
+ * biases (an expert's rows of a stacked weight, qmoer). */
 struct QBlk {
-    uint32_t id, n;
+    uint32_t id, n, base = 0;
 };
-__device__ __forceinline__ QBlk qblk() { return {blockIdx.x, gridDim.x}; }
+__device__ __forceinline__ QBlk qblk() { return {blockIdx.x, gridDim.x, 0}; }
 
 template <int F, int B, int SD, bool FZ = false, typename X, typename Y>
 __device__ __forceinline__ void qmv_tc_smem(const X *__restrict__ x, const uint8_t *__restrict__ w,
@@ -2699,7 +2707,10 @@ __device__ __forceinline__ void qmoegt(const uint16_t *__restrict__ x, const uin
  * ------------------------------------------------------------------------- */
 template <int SD> __device__ __forceinline__ float qmvr_sc(uint16_t h) { return SD == MLXC_QS_F16 ? f16(h) : bf16(h); }
 
-template <int F, int BITS, int SD, int GSH>
+/* JX (the expert walk's short rows, mlxc_qmoer_j): JX units a lane and
+ * MLXC_QMVR_J MLXC_QMVR_R / JX rows a warp at a time, the same loads in
+ * flight; 0 the default walk. */
+template <int F, int BITS, int SD, int GSH, int JX = 0>
 __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse *fz, const uint8_t *__restrict__ w,
                                      const uint16_t *__restrict__ sc, const uint16_t *__restrict__ bi,
                                      uint16_t *__restrict__ y, const mlxc_p_qmatmul &p, QtcRed &red, uint8_t *smem,
@@ -2707,13 +2718,16 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
     /* K4: a K-quant walk (Q4_K, or Q5_K with K5) */
     constexpr bool K5 = F == MLXC_QMMF_Q5_K, K4 = F == MLXC_QMMF_Q4_K || K5, A8 = F == MLXC_QMMF_AFFINE && BITS == 8;
     static_assert(K4 || (F == MLXC_QMMF_AFFINE && (BITS == 4 || BITS == 8)), "qmvr: MLX affine 4/8-bit, Q4_K, Q5_K");
-    constexpr int J = MLXC_QMVR_J, JJ = A8 ? 2 * J : J, RR = A8 || K5 ? MLXC_QMVR_R8 : MLXC_QMVR_R;
+    static_assert(JX == 0 || (!A8 && !K5), "qmvr: short rows for 4-bit walks only");
+    constexpr int J = JX ? JX : MLXC_QMVR_J, JJ = A8 ? 2 * J : J,
+                  RR = JX ? MLXC_QMVR_J * MLXC_QMVR_R / JX : A8 || K5 ? MLXC_QMVR_R8 : MLXC_QMVR_R;
     constexpr uint32_t SB = K5 ? 176 : 144, QO = K5 ? 48 : 16; /* super-block bytes, its codes' offset */
     constexpr int XO = A8 ? 1 : JJ, KM = K4 ? JJ : 1; /* sizes of the arrays a walk does not use */
     /* units a scale group spans on a lane's next unit (group = 32 << GSH) */
     constexpr uint32_t JS = A8 ? 16u >> GSH : 32u >> GSH, GU = A8 ? GSH + 1 : GSH;
     constexpr uint32_t WJ = K4 ? 4 * SB : 512; /* row bytes between a lane's units */
-    const uint32_t k = p.k, nch = A8 ? k / 16 : k / 32, S = mlxc_qmvr_slices(k), G = MLXC_QMVR_WARPS / S;
+    const uint32_t k = p.k, nch = A8 ? k / 16 : k / 32, S = JX ? (k / 32 + 32 * JX - 1) / (32 * JX) : mlxc_qmvr_slices(k),
+                   G = MLXC_QMVR_WARPS / S;
     const uint64_t n = p.n, rb = p.row_bytes, gpr = k >> (5 + GSH), tile = (uint64_t)G * RR;
     const uint32_t lane = threadIdx.x % 32, wi = threadIdx.x / 32, s = wi % S, gi = wi / S;
     /* the lane's unit j is cb + 32 j: code bytes cw + WJ j of a row (Q4_K:
@@ -2729,7 +2743,7 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
 #pragma unroll
             for (int j = 0; j < JJ; j++)
                 if (r0 + r < n && cb + 32 * j < nch)
-                    asm volatile("prefetch.global.L2 [%0];" ::"l"(w + (r0 + r) * rb + cw + WJ * j));
+                    asm volatile("prefetch.global.L2 [%0];" ::"l"(w + (bk.base + r0 + r) * rb + cw + WJ * j));
     }
     MLXC_PDL_WAIT();
     qvf_prologue<F, K4 ? 0 : BITS, true>(x, fz, k, (uint16_t *)smem, nullptr, red);
@@ -2782,7 +2796,7 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
         uint16_t hs[RR][K4 ? 1 : JJ], hb[RR][K4 ? 1 : JJ];
 #pragma unroll
         for (int r = 0; r < RR; r++) {
-            const uint64_t row = r0 + r < n ? r0 + r : n - 1;
+            const uint64_t row = bk.base + (r0 + r < n ? r0 + r : n - 1);
             const uint8_t *wr = w + row * rb;
 #pragma unroll
             for (int j = 0; j < JJ; j++) {
@@ -2869,23 +2883,23 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
         }
     }
 }
-template <int BITS, int SD>
+template <int BITS, int SD, int JX = 0>
 __device__ __forceinline__ void qmvr_g(const uint16_t *x, const QFuse *fz, const uint8_t *w, const uint16_t *sc,
                                        const uint16_t *bi, uint16_t *y, const mlxc_p_qmatmul &p, QtcRed &red,
                                        uint8_t *smem, QBlk bk) {
-    if (p.group == 32) qmvr<MLXC_QMMF_AFFINE, BITS, SD, 0>(x, fz, w, sc, bi, y, p, red, smem, bk);
-    else if (p.group == 64) qmvr<MLXC_QMMF_AFFINE, BITS, SD, 1>(x, fz, w, sc, bi, y, p, red, smem, bk);
-    else qmvr<MLXC_QMMF_AFFINE, BITS, SD, 2>(x, fz, w, sc, bi, y, p, red, smem, bk);
+    if (p.group == 32) qmvr<MLXC_QMMF_AFFINE, BITS, SD, 0, JX>(x, fz, w, sc, bi, y, p, red, smem, bk);
+    else if (p.group == 64) qmvr<MLXC_QMMF_AFFINE, BITS, SD, 1, JX>(x, fz, w, sc, bi, y, p, red, smem, bk);
+    else qmvr<MLXC_QMMF_AFFINE, BITS, SD, 2, JX>(x, fz, w, sc, bi, y, p, red, smem, bk);
 }
 /* One int8-walk kernel's body: affine by the scales' dtype and group, the
  * K-quants with their f16 scales. */
-template <int F, int BITS>
+template <int F, int BITS, int JX = 0>
 __device__ __forceinline__ void qmvr_run(const uint16_t *x, const QFuse *fz, const uint8_t *w, const uint16_t *sc,
                                          const uint16_t *bi, uint16_t *y, const mlxc_p_qmatmul &p, QtcRed &red,
                                          uint8_t *smem, QBlk bk = qblk()) {
-    if constexpr (F != MLXC_QMMF_AFFINE) qmvr<F, 0, MLXC_QS_F16, 0>(x, fz, w, sc, bi, y, p, red, smem, bk);
-    else if (p.sdtype == MLXC_QS_F16) qmvr_g<BITS, MLXC_QS_F16>(x, fz, w, sc, bi, y, p, red, smem, bk);
-    else qmvr_g<BITS, MLXC_QS_BF16>(x, fz, w, sc, bi, y, p, red, smem, bk);
+    if constexpr (F != MLXC_QMMF_AFFINE) qmvr<F, 0, MLXC_QS_F16, 0, JX>(x, fz, w, sc, bi, y, p, red, smem, bk);
+    else if (p.sdtype == MLXC_QS_F16) qmvr_g<BITS, MLXC_QS_F16, JX>(x, fz, w, sc, bi, y, p, red, smem, bk);
+    else qmvr_g<BITS, MLXC_QS_BF16, JX>(x, fz, w, sc, bi, y, p, red, smem, bk);
 }
 /* A qmvr kernel's whole body (its own and qmvp's part a): the block's
  * reduction scratch and x' in shared memory, the fused prologue, the walk. */
@@ -2899,9 +2913,52 @@ __device__ __forceinline__ void qmvr_kernel(const uint16_t *x, const uint16_t *a
     qmvr_run<F, BITS>(x, &fz, w, (const uint16_t *)scales, (const uint16_t *)biases, y, vp.q, red, qvr_smem, bk);
 }
 
+/* The expert-routed int8 walk (qmoer, qmoerc; params_qmatmul.h): grid.y
+ * the (token, expert) pair, whose grid.x blocks run qmvr on its rows of
+ * x and aux and its expert's rows, each block owning the same tiles of
+ * mlxc_qmvr_rows rows in every pair; with COMB then the experts' combine
+ * (qmoe_combine).  The entry waits first (the ids are the routing's). */
+__device__ __forceinline__ void qmoe_combine(const uint32_t *__restrict__ ids, const float *__restrict__ rw,
+                                             const uint16_t *y, uint16_t *__restrict__ resid,
+                                             uint32_t *__restrict__ ctr, const mlxc_p_qmoef &mp, uint32_t TR);
+template <int F, int BITS, bool COMB>
+__device__ __forceinline__ void qmoer(const uint16_t *x, const uint16_t *aux, const uint16_t *g, const uint8_t *w,
+                                      const void *scales, const void *biases, const uint32_t *__restrict__ ids,
+                                      const float *rw, uint16_t *y, uint16_t *resid, uint32_t *ctr,
+                                      const mlxc_p_qmoef &mp) {
+    const mlxc_p_qmatmul &p = mp.v.q;
+    const uint32_t pair = blockIdx.y;
+    uint16_t *yp = y + (uint64_t)pair * p.n;
+    const void *se = scales, *be = biases;
+    uint64_t row0;
+    if (qmoe_pair<F>(ids[pair], yp, p, mp.experts, se, be, row0)) {
+        /* the expert's rows as the walk's base row (fewer live registers
+         * than offset pointers: the walk fits 128 a thread); short rows
+         * (mp.jx, mlxc_qmoer_j) hold more rows a warp */
+        __shared__ __align__(16) QtcRed red;
+        extern __shared__ __align__(16) uint8_t qvr_smem[];
+        const uint64_t xo = (uint64_t)(pair / mp.topk) * mp.x_stride;
+        const QFuse fz = {aux + xo, g, mp.v.pro, mp.v.epi, mp.v.eps};
+        const QBlk bk{blockIdx.x, gridDim.x, (uint32_t)row0};
+        const uint16_t *sc = (const uint16_t *)scales, *bi = (const uint16_t *)biases;
+        if constexpr (F == MLXC_QMMF_Q4_K || (F == MLXC_QMMF_AFFINE && BITS == 4)) {
+            if (mp.jx == 1) qmvr_run<F, BITS, 1>(x + xo, &fz, w, sc, bi, yp, p, red, qvr_smem, bk);
+            else qmvr_run<F, BITS>(x + xo, &fz, w, sc, bi, yp, p, red, qvr_smem, bk);
+        } else {
+            qmvr_run<F, BITS>(x + xo, &fz, w, sc, bi, yp, p, red, qvr_smem, bk);
+        }
+    }
+    if constexpr (COMB)
+        qmoe_combine(ids, rw, y, resid, ctr, mp,
+                     mlxc_qmoer_rows(F, BITS, p.k, F == MLXC_QMMF_Q4_K || (F == MLXC_QMMF_AFFINE && BITS == 4) ? mp.jx : 0));
+}
+
 /* qmvf: the fused mat-vec.  The ring path where the launch suits it (the
  * front-end's), else one thread per row reading global memory, correct
- * for any launch shape. */
+ * for any launch shape.  Either way block bk.id owns tiles bk.id,
+ * bk.id + bk.n, ... of the rows: of QTC_ROWS rows on the ring, of
+ * blockDim.x rows in the generic body, or with OWN of QTC_ROWS there too,
+ * so that the caller knows which rows a block stored (qmoec). */
 template <int F, int B>
 __device__ __forceinline__ bool qvf_smem_ok(const uint16_t *x, const uint16_t *aux, const uint16_t *g, const uint8_t *w,
                                             const void *sc, const void *bi, const mlxc_p_qmatmul &p) {
@@ -2910,7 +2967,7 @@ __device__ __forceinline__ bool qvf_smem_ok(const uint16_t *x, const uint16_t *a
            (((uintptr_t)x | (uintptr_t)aux | (uintptr_t)g) & 15) == 0;
 }
 
-template <int F, int B>
+template <int F, int B, bool OWN = false>
 __device__ __forceinline__ void qmvf(const uint16_t *__restrict__ x, const uint16_t *__restrict__ aux,
                                      const uint16_t *__restrict__ g, const uint8_t *__restrict__ w,
                                      const void *__restrict__ sc, const void *__restrict__ bi, uint16_t *__restrict__ y,
@@ -2937,8 +2994,7 @@ __device__ __forceinline__ void qmvf(const uint16_t *__restrict__ x, const uint1
         for (uint32_t i = 0; i < k; i++) ss = fmaf(bf16(x[i]), bf16(x[i]), ss);
         inv = 1.0f / sqrtf(ss / (float)k + vp.eps);
     }
-    const uint64_t stride = (uint64_t)bk.n * blockDim.x;
-    for (uint64_t r = (uint64_t)bk.id * blockDim.x + threadIdx.x; r < n; r += stride) {
+    auto row = [&](uint64_t r) {
         float acc = 0.0f, v[8];
         for (uint32_t e = 0; e < k; e += 8) {
             deq8<F, B>(w, sc, bi, p, (uint32_t)r, e, v);
@@ -2953,6 +3009,13 @@ __device__ __forceinline__ void qmvf(const uint16_t *__restrict__ x, const uint1
             }
         }
         sty(y, r, vp.epi == MLXC_QMVF_ADD ? ldy(y, r) + rnd(y, acc) : acc);
+    };
+    if constexpr (OWN) {
+        for (uint64_t r0 = (uint64_t)bk.id * QTC_ROWS; r0 < n; r0 += (uint64_t)bk.n * QTC_ROWS)
+            for (uint64_t r = r0 + threadIdx.x; r < r0 + QTC_ROWS && r < n; r += blockDim.x) row(r);
+    } else {
+        const uint64_t stride = (uint64_t)bk.n * blockDim.x;
+        for (uint64_t r = (uint64_t)bk.id * blockDim.x + threadIdx.x; r < n; r += stride) row(r);
     }
 }
 
@@ -2975,6 +3038,69 @@ __device__ __forceinline__ void qmoef(const uint16_t *__restrict__ x, const uint
     if (!qmoe_pair<F>(ids[pair], yp, p, mp.experts, se, be, row0)) return;
     const uint64_t xo = (uint64_t)(pair / mp.topk) * mp.x_stride;
     qmvf<F, B>(x + xo, aux + xo, g, w + row0 * p.row_bytes, se, be, yp, mp.v);
+}
+
+/* The experts' combine after an expert-routed mat-vec whose grid.x block
+ * owns tiles blockIdx.x, blockIdx.x + gridDim.x, ... of TR rows in every
+ * pair (qmoec, qmoerc): each block counts itself in its counter (one per
+ * token and grid.x block) after a fence; the last of the token's `group`
+ * blocks with that grid.x has every pair's rows of those tiles and adds
+ * their weighted sum to the residual with moe_combine's arithmetic (f32
+ * sum in j's order, a pair whose id is past the experts adding w * 0,
+ * rounded, plus the residual, rounded), then sets the counter back to
+ * zero. */
+__device__ __forceinline__ void qmoe_combine(const uint32_t *__restrict__ ids, const float *__restrict__ rw,
+                                             const uint16_t *y, uint16_t *__restrict__ resid,
+                                             uint32_t *__restrict__ ctr, const mlxc_p_qmoef &mp, uint32_t TR) {
+    __shared__ uint32_t last_sh;
+    const uint32_t G = mp.group, tok = blockIdx.y / G, n = mp.v.q.n;
+    /* every pair's stores are seen once its fence precedes its count */
+    uint32_t *c = ctr + (uint64_t)tok * gridDim.x + blockIdx.x;
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) last_sh = atomicAdd(c, 1u) == G - 1;
+    __syncthreads();
+    if (!last_sh) return;
+    __threadfence();
+    const uint32_t *ti = ids + (uint64_t)tok * G;
+    const float *tw = rw + (uint64_t)tok * G;
+    const uint16_t *yt = y + (uint64_t)tok * G * n;
+    uint16_t *rt = resid + (uint64_t)tok * n;
+    const uint64_t ntile = (n + TR - 1) / TR;
+    const uint64_t mine = blockIdx.x < ntile ? (ntile - 1 - blockIdx.x) / gridDim.x + 1 : 0;
+    for (uint64_t i = threadIdx.x; i < mine * TR; i += blockDim.x) {
+        const uint64_t r = (blockIdx.x + i / TR * gridDim.x) * TR + i % TR;
+        if (r >= n) continue;
+        float acc = 0.0f;
+        for (uint32_t j = 0; j < G; j++)
+            acc = fmaf(tw[j], ti[j] < mp.experts ? bf16(__ldcg(yt + (uint64_t)j * n + r)) : 0.0f, acc);
+        sty(rt, r, bf16(__bfloat16_as_ushort(__float2bfloat16_rn(acc))) + bf16(rt[r]));
+    }
+    if (threadIdx.x == 0) *c = 0u;
+}
+
+/* The expert-routed fused mat-vec and the experts' combine in one pass
+ * (qmoec, params_qmatmul.h): pair s = t * group + j runs qmvf on its own
+ * rows of x and aux (s * x_stride on) and expert ids[s]'s rows into y + s
+ * * n, as qmoef, each block of grid.x owning the same tiles of QTC_ROWS
+ * rows in every pair; then qmoe_combine.  The combine is spread over the
+ * grid.x blocks: no block waits for another. */
+template <int F, int B>
+__device__ __forceinline__ void qmoec(const uint16_t *__restrict__ x, const uint16_t *__restrict__ aux,
+                                      const uint16_t *__restrict__ g, const uint8_t *__restrict__ w,
+                                      const void *__restrict__ scales, const void *__restrict__ biases,
+                                      const uint32_t *__restrict__ ids, const float *__restrict__ rw, uint16_t *y,
+                                      uint16_t *__restrict__ resid, uint32_t *__restrict__ ctr, const mlxc_p_qmoef &mp) {
+    const mlxc_p_qmatmul &p = mp.v.q;
+    const uint32_t pair = blockIdx.y;
+    uint16_t *yp = y + (uint64_t)pair * p.n;
+    const void *se = scales, *be = biases;
+    uint64_t row0;
+    if (qmoe_pair<F>(ids[pair], yp, p, mp.experts, se, be, row0)) {
+        const uint64_t xo = (uint64_t)pair * mp.x_stride;
+        qmvf<F, B, true>(x + xo, aux + xo, g, w + row0 * p.row_bytes, se, be, yp, mp.v);
+    }
+    qmoe_combine(ids, rw, y, resid, ctr, mp, QTC_ROWS);
 }
 
 /* ---------------------------------------------------------------------------
@@ -3195,6 +3321,14 @@ QMV_RING_FORMATS(QMVF_ENTRY)
         mlxc_qmm::qmoef<F, B>(x, aux, g, w, scales, biases, ids, y, p);                                              \
     }
 QMV_RING_FORMATS(QMOEF_ENTRY)
+#define QMOEC_ENTRY(NAME, F, B)                                                                                       \
+    extern "C" __global__ void __launch_bounds__(MLXC_QMVT_THREADS, MLXC_QMVF_BLOCKS)                          \
+        qmoec_##NAME##_bf16_bf16(const uint16_t *x, const uint16_t *aux, const uint16_t *g, const uint8_t *w,        \
+                                 const void *scales, const void *biases, const uint32_t *ids, const float *rw,         \
+                                 uint16_t *y, uint16_t *resid, uint32_t *ctr, mlxc_p_qmoef p) { MLXC_PDL_WAIT();     \
+        mlxc_qmm::qmoec<F, B>(x, aux, g, w, scales, biases, ids, rw, y, resid, ctr, p);                              \
+    }
+QMV_RING_FORMATS(QMOEC_ENTRY)
 /* Q4_0 tiles: the tile walk where the launch suits it (the front-end's),
  * else qmvf's generic body. */
 extern "C" __global__ void __launch_bounds__(32 * MLXC_Q4T_WARPS)
@@ -3232,6 +3366,26 @@ QMVR_ENTRY(affine4, MLXC_QMMF_AFFINE, 4, MLXC_QMVR_BLOCKS)
 QMVR_ENTRY(affine8, MLXC_QMMF_AFFINE, 8, MLXC_QMVR_BLOCKS)
 QMVR_ENTRY(q4_k, MLXC_QMMF_Q4_K, 0, MLXC_QMVR_BLOCKS)
 QMVR_ENTRY(q5_k, MLXC_QMMF_Q5_K, 0, QMVR_Q5K_BLOCKS)
+
+/* qmoer_F / qmoerc_F: the expert-routed int8 walk, without and with the
+ * experts' combine, qmvr's launch bounds. */
+#define QMOER_ENTRY(NAME, F, BITS, MINB)                                                                              \
+    extern "C" __global__ void __launch_bounds__(32 * MLXC_QMVR_WARPS, MINB)                                          \
+        qmoer_##NAME##_bf16_bf16(const uint16_t *x, const uint16_t *aux, const uint16_t *g, const uint8_t *w,         \
+                                 const void *scales, const void *biases, const uint32_t *ids, uint16_t *y,            \
+                                 mlxc_p_qmoef p) { MLXC_PDL_WAIT();                                                  \
+        mlxc_qmm::qmoer<F, BITS, false>(x, aux, g, w, scales, biases, ids, nullptr, y, nullptr, nullptr, p);         \
+    }                                                                                                                 \
+    extern "C" __global__ void __launch_bounds__(32 * MLXC_QMVR_WARPS, MINB)                                          \
+        qmoerc_##NAME##_bf16_bf16(const uint16_t *x, const uint16_t *aux, const uint16_t *g, const uint8_t *w,        \
+                                  const void *scales, const void *biases, const uint32_t *ids, const float *rw,       \
+                                  uint16_t *y, uint16_t *resid, uint32_t *ctr, mlxc_p_qmoef p) { MLXC_PDL_WAIT();    \
+        mlxc_qmm::qmoer<F, BITS, true>(x, aux, g, w, scales, biases, ids, rw, y, resid, ctr, p);                     \
+    }
+QMOER_ENTRY(affine4, MLXC_QMMF_AFFINE, 4, MLXC_QMVR_BLOCKS)
+QMOER_ENTRY(affine8, MLXC_QMMF_AFFINE, 8, MLXC_QMVR_BLOCKS)
+QMOER_ENTRY(q4_k, MLXC_QMMF_Q4_K, 0, MLXC_QMVR_BLOCKS)
+QMOER_ENTRY(q5_k, MLXC_QMMF_Q5_K, 0, QMVR_Q5K_BLOCKS)
 
 /* qmvp_F1_F2 (params_qmatmul.h): qmvf's ring of w2 (the first
  * pp.blocks_b blocks) and qmvr's walk of w1 (the rest) in one launch, so
