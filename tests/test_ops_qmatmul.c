@@ -753,21 +753,26 @@ static void experts_combine(void) {
     CHECK_OK(mlxc_encoder_create(dev, &e));
     const mlxc_qmm_fuse none = {0}, add = {.epi = MLXC_QMM_EPI_ADD};
     CHECK_OK(mlxc_qmatmul_experts_combine(e, x, NULL, NULL, &dw.w, ids, rw, y, r, ctr, 1, 2, 4, 32, 64, 64, &none));
-    CHECK_ERR(mlxc_qmatmul_experts_combine(e, x, NULL, NULL, &dw.w, ids, NULL, y, r, ctr, 1, 2, 4, 32, 64, 64, &none),
-              MLXC_ERR_INVALID_ARGUMENT);
-    CHECK_ERR(mlxc_qmatmul_experts_combine(e, x, NULL, NULL, &dw.w, ids, rw, y, r, ctr, 1, 2, 4, 32, 64, 64, &add),
-              MLXC_ERR_INVALID_ARGUMENT);
-    CHECK_ERR(mlxc_qmatmul_experts_combine(e, x, NULL, NULL, &dw.w, ids, rwb, y, r, ctr, 1, 2, 4, 32, 64, 64, &none),
-              MLXC_ERR_DTYPE);
-    CHECK_ERR(mlxc_qmatmul_experts_combine(e, x, NULL, NULL, &dw.w, ids, rw, y, r31, ctr, 1, 2, 4, 32, 64, 64, &none),
-              MLXC_ERR_SHAPE);
-    CHECK_ERR(mlxc_qmatmul_experts_combine(e, x, NULL, NULL, &dw.w, ids, rw, y, r, ctr1, 1, 2, 4, 32, 64, 64, &none),
-              MLXC_ERR_SHAPE);
-    CHECK_ERR(mlxc_qmatmul_experts_combine(e, x, NULL, NULL, &dw.w, ids, rw, y, ry, ctr, 1, 2, 4, 32, 64, 64, &none),
-              MLXC_ERR_INVALID_ARGUMENT);
-    /* x holds one pair's row of x_stride 100, not two */
-    CHECK_ERR(mlxc_qmatmul_experts_combine(e, x, NULL, NULL, &dw.w, ids, rw, y, r, ctr, 1, 2, 4, 32, 64, 100, &none),
-              MLXC_ERR_SHAPE);
+    /* then one argument wrong each: no weights, the add
+     * epilogue, bf16 weights, a residual one short, one counter for two
+     * tiles, the residual inside y, x holding one pair's row of x_stride
+     * 100, not two */
+    const struct {
+        mlxc_buffer *rw, *r, *ctr;
+        uint32_t xs;
+        const mlxc_qmm_fuse *f;
+        mlxc_status want;
+    } cases[] = {{NULL, r, ctr, 64, &none, MLXC_ERR_INVALID_ARGUMENT},
+                 {rw, r, ctr, 64, &add, MLXC_ERR_INVALID_ARGUMENT},
+                 {rwb, r, ctr, 64, &none, MLXC_ERR_DTYPE},
+                 {rw, r31, ctr, 64, &none, MLXC_ERR_SHAPE},
+                 {rw, r, ctr1, 64, &none, MLXC_ERR_SHAPE},
+                 {rw, ry, ctr, 64, &none, MLXC_ERR_INVALID_ARGUMENT},
+                 {rw, r, ctr, 100, &none, MLXC_ERR_SHAPE}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        CHECK_ERR(mlxc_qmatmul_experts_combine(e, x, NULL, NULL, &dw.w, ids, cases[i].rw, y, cases[i].r, cases[i].ctr, 1,
+                                               2, 4, 32, 64, cases[i].xs, cases[i].f),
+                  cases[i].want);
     mlxc_encoder_destroy(e);
     mlxc_buffer_release(x), mlxc_buffer_release(y), mlxc_buffer_release(r), mlxc_buffer_release(ids);
     mlxc_buffer_release(rw), mlxc_buffer_release(rwb), mlxc_buffer_release(ctr), mlxc_buffer_release(ctr1);
