@@ -321,6 +321,12 @@ mlxc_status mlxc_qmatmul_fused_fast(const mlxc_qmm_weight *w, uint32_t k) {
                           aff ? "; affine: a power-of-two group >= 32, scale rows of whole 4-byte units" : "");
 }
 
+/* Whether the views a fused mat-vec's 16-byte walks read (the weight's
+ * data, x, and aux and g where given) start on 16 bytes. */
+static bool qmm_views16(const mlxc_qmm_weight *w, const mlxc_buffer *x, const mlxc_buffer *aux, const mlxc_buffer *g) {
+    return ((w->data->offset | x->offset | (aux ? aux->offset : 0) | (g ? g->offset : 0)) & 15) == 0;
+}
+
 /* Whether the int8 walk takes w with k columns (mlxc_qmvr_takes on the
  * weight's format code, bits, group and scale size). */
 static bool qmvr_weight(const mlxc_qmm_weight *w, uint32_t k) {
@@ -396,7 +402,7 @@ static mlxc_status qmvf_prepare(mlxc_encoder *enc, const mlxc_buffer *x, const m
          * groups of mlxc_qmvr_rows rows, MLXC_QMVR_BLOCKS blocks an SM
          * striding over them */
         if (!qmvr_weight(w, k)) return mlxc_qmatmul_fused_q8_fast(w, k);
-        if ((w->data->offset | x->offset | (aux ? aux->offset : 0) | (g ? g->offset : 0)) & 15)
+        if (!qmm_views16(w, x, aux, g))
             return mlxc_set_error(MLXC_ERR_UNSUPPORTED,
                                   "mlxc_qmatmul_fused: int8 activations on a GPU take 16-byte aligned x, aux, g and "
                                   "weight views");
@@ -414,7 +420,7 @@ static mlxc_status qmvf_prepare(mlxc_encoder *enc, const mlxc_buffer *x, const m
          * blocks an SM ran, measured best on the 7B shapes
          * (bench/results/matvec-tiles-2026-12-05.md).  Misaligned views
          * get no shared memory: the kernel's generic body. */
-        const bool al = ((w->data->offset | x->offset | (aux ? aux->offset : 0) | (g ? g->offset : 0)) & 15) == 0;
+        const bool al = qmm_views16(w, x, aux, g);
         const uint64_t sms = (uint64_t)(dev->caps.compute_units > 0 ? dev->caps.compute_units : 1);
         vp.slices = mlxc_q4t_slices(n, k, sms * MLXC_Q4T_SLICE_BLOCKS);
         block = 32 * MLXC_Q4T_WARPS;
@@ -735,8 +741,9 @@ static mlxc_status experts_fused(const char *op, mlxc_encoder *enc, const mlxc_b
         (s = qmoe_check_index(op, "ids (tokens, topk)", ids, pairs, y)))
         return s;
     if (qmm_overlaps_weight(y, w)) return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "%s: y overlaps the weight", op);
-    /* the combine's counters: a token's grid.x blocks at most */
-    const uint64_t nctr = (uint64_t)tokens * ((n + MLXC_QMVT_ROWS - 1) / MLXC_QMVT_ROWS);
+    /* the combine's counters: a token's grid.x blocks at most, one per
+     * MLXC_QMVT_ROWS rows (the launches below keep grid.x within it) */
+    const uint64_t ctr_tok = (n + MLXC_QMVT_ROWS - 1) / MLXC_QMVT_ROWS, nctr = (uint64_t)tokens * ctr_tok;
     if (comb) {
         if ((s = ops_check_dtype(op, "weights", rw, MLXC_F32)) || (s = ops_check_dtype(op, "resid", resid, MLXC_BF16)) ||
             (s = ops_check_dtype(op, "counters", ctr, MLXC_U32)) ||
@@ -776,8 +783,7 @@ static mlxc_status experts_fused(const char *op, mlxc_encoder *enc, const mlxc_b
          * aux and each expert's weight), grid.y the pair: the pairs share
          * the blocks that fit at once, at least one a pair */
         if (!qmvr_weight(w, k)) return mlxc_qmatmul_fused_q8_fast(w, k);
-        if ((w->data->offset | x->offset | (aux ? aux->offset : 0) | (g ? g->offset : 0)) & 15 ||
-            ((uint64_t)x_stride * 2) % 16 || ((uint64_t)n * mp.v.q.row_bytes) % 16)
+        if (!qmm_views16(w, x, aux, g) || ((uint64_t)x_stride * 2) % 16 || ((uint64_t)n * mp.v.q.row_bytes) % 16)
             return mlxc_set_error(MLXC_ERR_UNSUPPORTED,
                                   "%s: int8 activations on a GPU take 16-byte aligned x, aux, g and weight views, "
                                   "x_stride a multiple of 8 and experts of whole 16-byte units", op);
@@ -793,8 +799,7 @@ static mlxc_status experts_fused(const char *op, mlxc_encoder *enc, const mlxc_b
                                   "than a block has", op, k);
         const uint64_t share = all / pairs ? all / pairs : 1;
         if (gx > share) gx = share;
-        /* the combine's counters: ceil(n / 16) a token */
-        if (comb && gx > (n + MLXC_QMVT_ROWS - 1) / MLXC_QMVT_ROWS) gx = (n + MLXC_QMVT_ROWS - 1) / MLXC_QMVT_ROWS;
+        if (comb && gx > ctr_tok) gx = ctr_tok;
     } else {
         /* qmvf's ring a pair, grid.y the pair: the pairs share the blocks
          * that fit at once (MLXC_QMVF_BLOCKS an SM), at least one a pair */
