@@ -1546,12 +1546,11 @@ __device__ __forceinline__ void qvf_prologue(const X *__restrict__ x, const QFus
     __syncthreads();
 }
 
-/* A block's index and the number of blocks of its walk: the launch's
- * (grid.x), or a part's share of the grid where one kernel runs two walks
- * (qmvp). */
-/* A block's place in a walk: its index and the count of blocks sharing
- * the rows; base (qmvr) the first row of the matrix within w, scales and
- * biases (an expert's rows of a stacked weight, qmoer). */
+/* A block's place in a walk: its index and the number of blocks of the
+ * walk, the launch's (grid.x) or a part's share of the grid where one
+ * kernel runs two walks (qmvp); base (qmvr) the first row of the matrix
+ * within w, scales and biases (an expert's rows of a stacked weight,
+ * qmoer). */
 struct QBlk {
     uint32_t id, n, base = 0;
 };
@@ -2913,14 +2912,50 @@ __device__ __forceinline__ void qmvr_kernel(const uint16_t *x, const uint16_t *a
     qmvr_run<F, BITS>(x, &fz, w, (const uint16_t *)scales, (const uint16_t *)biases, y, vp.q, red, qvr_smem, bk);
 }
 
+/* The experts' combine after an expert-routed mat-vec whose grid.x block
+ * owns tiles blockIdx.x, blockIdx.x + gridDim.x, ... of TR rows in every
+ * pair (qmoec, qmoerc): each block counts itself in its counter (one per
+ * token and grid.x block) after a fence; the last of the token's `group`
+ * blocks with that grid.x has every pair's rows of those tiles and adds
+ * their weighted sum to the residual with moe_combine's arithmetic (f32
+ * sum in j's order, a pair whose id is past the experts adding w * 0,
+ * rounded, plus the residual, rounded), then sets the counter back to
+ * zero. */
+__device__ __forceinline__ void qmoe_combine(const uint32_t *__restrict__ ids, const float *__restrict__ rw,
+                                             const uint16_t *y, uint16_t *__restrict__ resid,
+                                             uint32_t *__restrict__ ctr, const mlxc_p_qmoef &mp, uint32_t TR) {
+    __shared__ uint32_t last_sh;
+    const uint32_t G = mp.group, tok = blockIdx.y / G, n = mp.v.q.n;
+    /* every pair's stores are seen once its fence precedes its count */
+    uint32_t *c = ctr + (uint64_t)tok * gridDim.x + blockIdx.x;
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) last_sh = atomicAdd(c, 1u) == G - 1;
+    __syncthreads();
+    if (!last_sh) return;
+    __threadfence();
+    const uint32_t *ti = ids + (uint64_t)tok * G;
+    const float *tw = rw + (uint64_t)tok * G;
+    const uint16_t *yt = y + (uint64_t)tok * G * n;
+    uint16_t *rt = resid + (uint64_t)tok * n;
+    const uint64_t ntile = (n + TR - 1) / TR;
+    const uint64_t mine = blockIdx.x < ntile ? (ntile - 1 - blockIdx.x) / gridDim.x + 1 : 0;
+    for (uint64_t i = threadIdx.x; i < mine * TR; i += blockDim.x) {
+        const uint64_t r = (blockIdx.x + i / TR * gridDim.x) * TR + i % TR;
+        if (r >= n) continue;
+        float acc = 0.0f;
+        for (uint32_t j = 0; j < G; j++)
+            acc = fmaf(tw[j], ti[j] < mp.experts ? bf16(__ldcg(yt + (uint64_t)j * n + r)) : 0.0f, acc);
+        sty(rt, r, bf16(__bfloat16_as_ushort(__float2bfloat16_rn(acc))) + bf16(rt[r]));
+    }
+    if (threadIdx.x == 0) *c = 0u;
+}
+
 /* The expert-routed int8 walk (qmoer, qmoerc; params_qmatmul.h): grid.y
  * the (token, expert) pair, whose grid.x blocks run qmvr on its rows of
  * x and aux and its expert's rows, each block owning the same tiles of
  * mlxc_qmvr_rows rows in every pair; with COMB then the experts' combine
  * (qmoe_combine).  The entry waits first (the ids are the routing's). */
-__device__ __forceinline__ void qmoe_combine(const uint32_t *__restrict__ ids, const float *__restrict__ rw,
-                                             const uint16_t *y, uint16_t *__restrict__ resid,
-                                             uint32_t *__restrict__ ctr, const mlxc_p_qmoef &mp, uint32_t TR);
 template <int F, int BITS, bool COMB>
 __device__ __forceinline__ void qmoer(const uint16_t *x, const uint16_t *aux, const uint16_t *g, const uint8_t *w,
                                       const void *scales, const void *biases, const uint32_t *__restrict__ ids,
@@ -3038,45 +3073,6 @@ __device__ __forceinline__ void qmoef(const uint16_t *__restrict__ x, const uint
     if (!qmoe_pair<F>(ids[pair], yp, p, mp.experts, se, be, row0)) return;
     const uint64_t xo = (uint64_t)(pair / mp.topk) * mp.x_stride;
     qmvf<F, B>(x + xo, aux + xo, g, w + row0 * p.row_bytes, se, be, yp, mp.v);
-}
-
-/* The experts' combine after an expert-routed mat-vec whose grid.x block
- * owns tiles blockIdx.x, blockIdx.x + gridDim.x, ... of TR rows in every
- * pair (qmoec, qmoerc): each block counts itself in its counter (one per
- * token and grid.x block) after a fence; the last of the token's `group`
- * blocks with that grid.x has every pair's rows of those tiles and adds
- * their weighted sum to the residual with moe_combine's arithmetic (f32
- * sum in j's order, a pair whose id is past the experts adding w * 0,
- * rounded, plus the residual, rounded), then sets the counter back to
- * zero. */
-__device__ __forceinline__ void qmoe_combine(const uint32_t *__restrict__ ids, const float *__restrict__ rw,
-                                             const uint16_t *y, uint16_t *__restrict__ resid,
-                                             uint32_t *__restrict__ ctr, const mlxc_p_qmoef &mp, uint32_t TR) {
-    __shared__ uint32_t last_sh;
-    const uint32_t G = mp.group, tok = blockIdx.y / G, n = mp.v.q.n;
-    /* every pair's stores are seen once its fence precedes its count */
-    uint32_t *c = ctr + (uint64_t)tok * gridDim.x + blockIdx.x;
-    __threadfence();
-    __syncthreads();
-    if (threadIdx.x == 0) last_sh = atomicAdd(c, 1u) == G - 1;
-    __syncthreads();
-    if (!last_sh) return;
-    __threadfence();
-    const uint32_t *ti = ids + (uint64_t)tok * G;
-    const float *tw = rw + (uint64_t)tok * G;
-    const uint16_t *yt = y + (uint64_t)tok * G * n;
-    uint16_t *rt = resid + (uint64_t)tok * n;
-    const uint64_t ntile = (n + TR - 1) / TR;
-    const uint64_t mine = blockIdx.x < ntile ? (ntile - 1 - blockIdx.x) / gridDim.x + 1 : 0;
-    for (uint64_t i = threadIdx.x; i < mine * TR; i += blockDim.x) {
-        const uint64_t r = (blockIdx.x + i / TR * gridDim.x) * TR + i % TR;
-        if (r >= n) continue;
-        float acc = 0.0f;
-        for (uint32_t j = 0; j < G; j++)
-            acc = fmaf(tw[j], ti[j] < mp.experts ? bf16(__ldcg(yt + (uint64_t)j * n + r)) : 0.0f, acc);
-        sty(rt, r, bf16(__bfloat16_as_ushort(__float2bfloat16_rn(acc))) + bf16(rt[r]));
-    }
-    if (threadIdx.x == 0) *c = 0u;
 }
 
 /* The expert-routed fused mat-vec and the experts' combine in one pass
