@@ -528,143 +528,105 @@ static void par_experts_fused(void) {
         }
 }
 
+/* One expert-routed case of 8 experts, top 8 (an id past the experts
+ * among them) on both devices, outputs poisoned.  comb: the down
+ * projection with the experts' combine (mlxc_qmatmul_experts_combine; x a
+ * row a pair, aux k values on when the prologue is SILU_MUL), run `reps`
+ * times on the same counters, y and the residual checked against the CPU,
+ * bit for bit against the GPU's experts_fused then moe_combine, and the
+ * counters left zero; else mlxc_qmatmul_experts_fused of one x a token,
+ * y checked against the CPU. */
+static void par_moe_case(const qt_format *f, uint32_t tokens, uint32_t n, uint32_t k, uint32_t xs, bool comb,
+                         const mlxc_qmm_fuse *fz, int reps) {
+    static const uint32_t idv[16] = {7, 0, 3, 9, 1, 5, 2, 6, 4, 4, 0, 1, 2, 3, 6, 7};
+    const uint32_t E = 8, topk = 8, pairs = tokens * topk, nctr = tokens * ((n + 15) / 16);
+    qt_weight w = qt_weight_rand(*f, E * n, k);
+    qt_dev_weight wc = qt_upload(cpu, &w), wg = qt_upload(gpu, &w);
+    pair x = p_rand(MLXC_BF16, (size_t)(comb ? pairs : tokens) * xs), rw = p_rand(MLXC_F32, pairs);
+    pair res = p_rand(MLXC_BF16, (size_t)tokens * n);
+    pair y = {ot_out(cpu, MLXC_BF16, (size_t)pairs * n), ot_out(gpu, MLXC_BF16, (size_t)pairs * n)};
+    pair ids = {ot_alloc(cpu, MLXC_U32, pairs), ot_alloc(gpu, MLXC_U32, pairs)};
+    pair ctr = {ot_alloc(cpu, MLXC_U32, nctr), ot_alloc(gpu, MLXC_U32, nctr)};
+    ot_buf gy = ot_out(gpu, MLXC_BF16, (size_t)pairs * n), gres = ot_alloc(gpu, MLXC_BF16, res.g.n);
+    for (uint32_t i = 0; i < pairs; i++) ids.c.h[i] = ids.g.h[i] = idv[i % 16];
+    memcpy(gres.h, res.g.h, res.g.n * sizeof *gres.h);
+    ot_upload(&ids.c), ot_upload(&ids.g), ot_upload(&ctr.c), ot_upload(&ctr.g), ot_upload(&gres);
+    mlxc_buffer *aux[2] = {NULL, NULL};
+    if (fz->pro == MLXC_QMM_PRO_SILU_MUL) {
+        const int64_t na = (int64_t)pairs * xs - k;
+        CHECK_OK(mlxc_buffer_view(x.c.b, (size_t)k * 2, MLXC_BF16, 1, &na, &aux[0]));
+        CHECK_OK(mlxc_buffer_view(x.g.b, (size_t)k * 2, MLXC_BF16, 1, &na, &aux[1]));
+    }
+    char lab[64], l0[48];
+    snprintf(lab, sizeof lab, "%s%s n=%u k=%u", qt_label(f, l0, sizeof l0), fz->act == MLXC_QMM_ACT_Q8 ? " int8" : "",
+             n, k);
+    for (int rep = 0; rep < reps; rep++) {
+        if (!comb) {
+            OT_RUN(cpu, mlxc_qmatmul_experts_fused(enc, x.c.b, NULL, NULL, &wc.w, ids.c.b, y.c.b, tokens, topk, E, n, k,
+                                                   xs, fz));
+            OT_RUN(gpu, mlxc_qmatmul_experts_fused(enc, x.g.b, NULL, NULL, &wg.w, ids.g.b, y.g.b, tokens, topk, E, n, k,
+                                                   xs, fz));
+            continue;
+        }
+        OT_RUN(cpu, mlxc_qmatmul_experts_combine(enc, x.c.b, aux[0], NULL, &wc.w, ids.c.b, rw.c.b, y.c.b, res.c.b,
+                                                 ctr.c.b, tokens, topk, E, n, k, xs, fz));
+        OT_RUN(gpu, mlxc_qmatmul_experts_combine(enc, x.g.b, aux[1], NULL, &wg.w, ids.g.b, rw.g.b, y.g.b, res.g.b,
+                                                 ctr.g.b, tokens, topk, E, n, k, xs, fz));
+        OT_RUN(gpu, mlxc_qmatmul_experts_fused(enc, x.g.b, aux[1], NULL, &wg.w, ids.g.b, gy.b, pairs, 1, E, n, k, xs, fz));
+        OT_RUN(gpu, mlxc_moe_combine(enc, gy.b, rw.g.b, NULL, NULL, gres.b, gres.b, tokens, topk, n));
+    }
+    ot_download(&y.c), ot_download(&y.g);
+    g_cases++;
+    OT_CLOSE(&y.g, y.c.h, tol(MLXC_BF16), "experts %s: y", lab);
+    if (comb) {
+        ot_download(&res.c), ot_download(&res.g), ot_download(&gy), ot_download(&gres), ot_download(&ctr.g);
+        OT_CLOSE(&res.g, res.c.h, tol(MLXC_BF16), "experts_combine %s: resid", lab);
+        OT_EXACT(&y.g, gy.h, "experts_combine %s: y against experts_fused", lab);
+        OT_EXACT(&res.g, gres.h, "experts_combine %s: resid against moe_combine", lab);
+        for (uint32_t i = 0; i < nctr; i++)
+            if (ctr.g.h[i] != 0) {
+                CHECK(ctr.g.h[i] == 0);
+                break;
+            }
+    }
+    mlxc_buffer_release(aux[0]), mlxc_buffer_release(aux[1]);
+    p_free(&x), p_free(&rw), p_free(&res), p_free(&y), p_free(&ids), p_free(&ctr);
+    ot_free(&gy), ot_free(&gres);
+    qt_dev_free(&wc), qt_dev_free(&wg), qt_weight_free(&w);
+}
+
 /* The down projection with the experts' combine
- * (mlxc_qmatmul_experts_combine) on the GPU against the CPU, and against
- * the GPU's own mlxc_qmatmul_experts_fused then mlxc_moe_combine bit for
- * bit: Qwen3-30B-A3B's down (2048 x 768, top 8 of 8 here, SILU_MUL on
- * stacked [gate | up] rows, one token) and an odd n with rows 3 values
- * apart (NONE: the generic body for the pairs off 16-byte boundaries), two
- * tokens; an id past the experts; each run twice, the second on the
- * counters the first left at zero. */
+ * (mlxc_qmatmul_experts_combine), exact activations: Qwen3-30B-A3B's down
+ * (2048 x 768, SILU_MUL on stacked [gate | up] rows, one token) and an odd
+ * n with rows 3 values apart (NONE: the generic body for the pairs off
+ * 16-byte boundaries), two tokens; each run twice (par_moe_case). */
 static void par_experts_combine(void) {
     static const qt_format fmts[] = {
         {MLXC_QF_Q4_K, 0, 256, MLXC_U8}, {MLXC_QF_Q6_K, 0, 256, MLXC_U8},         {MLXC_QF_Q4_0, 0, 32, MLXC_U8},
         {MLXC_QF_Q8_0, 0, 32, MLXC_U8},  {MLXC_QF_MLX_AFFINE, 4, 64, MLXC_BF16}, {MLXC_QF_Q5_K, 0, 256, MLXC_U8},
     };
-    static const uint32_t idv[16] = {7, 0, 3, 9, 1, 5, 2, 6, 4, 4, 0, 1, 2, 3, 6, 7};
-    for (size_t fi = 0; fi < sizeof fmts / sizeof *fmts; fi++)
-        for (int c = 0; c < 2; c++) {
-            const bool big = c == 0;
-            const int pro = big ? MLXC_QMM_PRO_SILU_MUL : MLXC_QMM_PRO_NONE;
-            const uint32_t E = 8, topk = 8, tokens = big ? 1 : 2, pairs = tokens * topk, n = big ? 2048 : 45, k = 768,
-                           xs = big ? 2 * k : k + 3, nctr = tokens * ((n + 15) / 16);
-            qt_weight w = qt_weight_rand(fmts[fi], E * n, k);
-            qt_dev_weight wc = qt_upload(cpu, &w), wg = qt_upload(gpu, &w);
-            pair x = p_rand(MLXC_BF16, (size_t)pairs * xs), rw = p_rand(MLXC_F32, pairs);
-            pair res = p_rand(MLXC_BF16, (size_t)tokens * n);
-            pair y = {ot_out(cpu, MLXC_BF16, (size_t)pairs * n), ot_out(gpu, MLXC_BF16, (size_t)pairs * n)};
-            pair ids = {ot_alloc(cpu, MLXC_U32, pairs), ot_alloc(gpu, MLXC_U32, pairs)};
-            pair ctr = {ot_alloc(cpu, MLXC_U32, nctr), ot_alloc(gpu, MLXC_U32, nctr)};
-            ot_buf gy = ot_out(gpu, MLXC_BF16, (size_t)pairs * n), gres = ot_alloc(gpu, MLXC_BF16, res.g.n);
-            for (uint32_t i = 0; i < pairs; i++) ids.c.h[i] = ids.g.h[i] = idv[i];
-            memcpy(gres.h, res.g.h, res.g.n * sizeof *gres.h);
-            ot_upload(&ids.c), ot_upload(&ids.g), ot_upload(&ctr.c), ot_upload(&ctr.g), ot_upload(&gres);
-            mlxc_buffer *aux[2] = {NULL, NULL};
-            if (pro == MLXC_QMM_PRO_SILU_MUL) {
-                const int64_t na = (int64_t)pairs * xs - k;
-                CHECK_OK(mlxc_buffer_view(x.c.b, (size_t)k * 2, MLXC_BF16, 1, &na, &aux[0]));
-                CHECK_OK(mlxc_buffer_view(x.g.b, (size_t)k * 2, MLXC_BF16, 1, &na, &aux[1]));
-            }
-            const mlxc_qmm_fuse fz = {.pro = (mlxc_qmm_prologue)pro};
-            for (int rep = 0; rep < 2; rep++) {
-                OT_RUN(cpu, mlxc_qmatmul_experts_combine(enc, x.c.b, aux[0], NULL, &wc.w, ids.c.b, rw.c.b, y.c.b, res.c.b,
-                                                         ctr.c.b, tokens, topk, E, n, k, xs, &fz));
-                OT_RUN(gpu, mlxc_qmatmul_experts_combine(enc, x.g.b, aux[1], NULL, &wg.w, ids.g.b, rw.g.b, y.g.b, res.g.b,
-                                                         ctr.g.b, tokens, topk, E, n, k, xs, &fz));
-                OT_RUN(gpu, mlxc_qmatmul_experts_fused(enc, x.g.b, aux[1], NULL, &wg.w, ids.g.b, gy.b, pairs, 1, E, n, k,
-                                                       xs, &fz));
-                OT_RUN(gpu, mlxc_moe_combine(enc, gy.b, rw.g.b, NULL, NULL, gres.b, gres.b, tokens, topk, n));
-            }
-            ot_download(&y.c), ot_download(&y.g), ot_download(&res.c), ot_download(&res.g), ot_download(&gy);
-            ot_download(&gres), ot_download(&ctr.g);
-            g_cases++;
-            char lab[48];
-            qt_label(&fmts[fi], lab, sizeof lab);
-            OT_CLOSE(&y.g, y.c.h, tol(MLXC_BF16), "experts_combine %s n=%u: y", lab, n);
-            OT_CLOSE(&res.g, res.c.h, tol(MLXC_BF16), "experts_combine %s n=%u: resid", lab, n);
-            OT_EXACT(&y.g, gy.h, "experts_combine %s n=%u: y against experts_fused", lab, n);
-            OT_EXACT(&res.g, gres.h, "experts_combine %s n=%u: resid against moe_combine", lab, n);
-            for (uint32_t i = 0; i < nctr; i++)
-                if (ctr.g.h[i] != 0) {
-                    CHECK(ctr.g.h[i] == 0);
-                    break;
-                }
-            mlxc_buffer_release(aux[0]), mlxc_buffer_release(aux[1]);
-            p_free(&x), p_free(&rw), p_free(&res), p_free(&y), p_free(&ids), p_free(&ctr);
-            ot_free(&gy), ot_free(&gres);
-            qt_dev_free(&wc), qt_dev_free(&wg), qt_weight_free(&w);
-        }
+    const mlxc_qmm_fuse silu = {.pro = MLXC_QMM_PRO_SILU_MUL}, none = {.pro = MLXC_QMM_PRO_NONE};
+    for (size_t fi = 0; fi < sizeof fmts / sizeof *fmts; fi++) {
+        par_moe_case(&fmts[fi], 1, 2048, 768, 2 * 768, true, &silu, 2);
+        par_moe_case(&fmts[fi], 2, 45, 768, 768 + 3, true, &none, 2);
+    }
 }
 
 /* The expert-routed forms with int8 activations (the int8 walk a pair,
- * qmoer and qmoerc) on the GPU against the CPU twin, which quantizes x'
- * the same way: Qwen3-30B-A3B's gate/up (1536 x 2048, top 8, x the
- * router's normed row, one token, an id past the experts: the default
- * walk) and its down with the combine (2048 x 768, SILU_MUL on stacked
- * rows: the short-row walk, one unit a lane), the latter also bit for bit against the
- * GPU's experts_fused then moe_combine; and the down form of two tokens
- * with n = 45 (a part of one tile), k = 512. */
+ * qmoer and qmoerc) against the CPU twin, which quantizes x' the same
+ * way: Qwen3-30B-A3B's gate/up (1536 x 2048, one x a token: the default
+ * walk), its down with the combine (2048 x 768, SILU_MUL on stacked rows:
+ * the short-row walk, one unit a lane), and the down form of two tokens
+ * with n = 45 (a part of one tile), k = 512 (par_moe_case). */
 static void par_experts_q8(void) {
     static const qt_format fmts[] = {{MLXC_QF_Q4_K, 0, 256, MLXC_U8}, {MLXC_QF_Q5_K, 0, 256, MLXC_U8},
                                      {MLXC_QF_MLX_AFFINE, 4, 64, MLXC_BF16}, {MLXC_QF_MLX_AFFINE, 8, 32, MLXC_F16}};
-    static const uint32_t idv[16] = {7, 0, 3, 9, 1, 5, 2, 6, 4, 4, 0, 1, 2, 3, 6, 7};
-    for (size_t fi = 0; fi < sizeof fmts / sizeof *fmts; fi++)
-        for (int c = 0; c < 3; c++) {
-            const bool down = c >= 1;
-            const uint32_t E = 8, topk = 8, tokens = c == 2 ? 2 : 1, pairs = tokens * topk,
-                           n = c == 2 ? 45 : down ? 2048 : 1536, k = c == 2 ? 512 : down ? 768 : 2048,
-                           xs = down ? 2 * k : k, nctr = tokens * ((n + 15) / 16);
-            qt_weight w = qt_weight_rand(fmts[fi], E * n, k);
-            qt_dev_weight wc = qt_upload(cpu, &w), wg = qt_upload(gpu, &w);
-            pair x = p_rand(MLXC_BF16, (size_t)(down ? pairs : tokens) * xs), rw = p_rand(MLXC_F32, pairs);
-            pair res = p_rand(MLXC_BF16, (size_t)tokens * n);
-            pair y = {ot_out(cpu, MLXC_BF16, (size_t)pairs * n), ot_out(gpu, MLXC_BF16, (size_t)pairs * n)};
-            pair ids = {ot_alloc(cpu, MLXC_U32, pairs), ot_alloc(gpu, MLXC_U32, pairs)};
-            pair ctr = {ot_alloc(cpu, MLXC_U32, nctr), ot_alloc(gpu, MLXC_U32, nctr)};
-            ot_buf gy = ot_out(gpu, MLXC_BF16, (size_t)pairs * n), gres = ot_alloc(gpu, MLXC_BF16, res.g.n);
-            for (uint32_t i = 0; i < pairs; i++) ids.c.h[i] = ids.g.h[i] = idv[i];
-            memcpy(gres.h, res.g.h, res.g.n * sizeof *gres.h);
-            ot_upload(&ids.c), ot_upload(&ids.g), ot_upload(&ctr.c), ot_upload(&ctr.g), ot_upload(&gres);
-            mlxc_buffer *aux[2] = {NULL, NULL};
-            if (down) {
-                const int64_t na = (int64_t)pairs * xs - k;
-                CHECK_OK(mlxc_buffer_view(x.c.b, (size_t)k * 2, MLXC_BF16, 1, &na, &aux[0]));
-                CHECK_OK(mlxc_buffer_view(x.g.b, (size_t)k * 2, MLXC_BF16, 1, &na, &aux[1]));
-            }
-            const mlxc_qmm_fuse fz = {.pro = down ? MLXC_QMM_PRO_SILU_MUL : MLXC_QMM_PRO_NONE, .act = MLXC_QMM_ACT_Q8};
-            char lab[48];
-            qt_label(&fmts[fi], lab, sizeof lab);
-            if (down) {
-                OT_RUN(cpu, mlxc_qmatmul_experts_combine(enc, x.c.b, aux[0], NULL, &wc.w, ids.c.b, rw.c.b, y.c.b, res.c.b,
-                                                         ctr.c.b, tokens, topk, E, n, k, xs, &fz));
-                OT_RUN(gpu, mlxc_qmatmul_experts_combine(enc, x.g.b, aux[1], NULL, &wg.w, ids.g.b, rw.g.b, y.g.b, res.g.b,
-                                                         ctr.g.b, tokens, topk, E, n, k, xs, &fz));
-                OT_RUN(gpu, mlxc_qmatmul_experts_fused(enc, x.g.b, aux[1], NULL, &wg.w, ids.g.b, gy.b, pairs, 1, E, n, k,
-                                                       xs, &fz));
-                OT_RUN(gpu, mlxc_moe_combine(enc, gy.b, rw.g.b, NULL, NULL, gres.b, gres.b, tokens, topk, n));
-                ot_download(&res.c), ot_download(&res.g), ot_download(&gy), ot_download(&gres), ot_download(&ctr.g);
-                OT_CLOSE(&res.g, res.c.h, tol(MLXC_BF16), "experts_combine int8 %s: resid", lab);
-                OT_EXACT(&res.g, gres.h, "experts_combine int8 %s: resid against moe_combine", lab);
-                for (uint32_t i = 0; i < nctr; i++)
-                    if (ctr.g.h[i] != 0) {
-                        CHECK(ctr.g.h[i] == 0);
-                        break;
-                    }
-            } else {
-                OT_RUN(cpu, mlxc_qmatmul_experts_fused(enc, x.c.b, NULL, NULL, &wc.w, ids.c.b, y.c.b, tokens, topk, E, n,
-                                                       k, xs, &fz));
-                OT_RUN(gpu, mlxc_qmatmul_experts_fused(enc, x.g.b, NULL, NULL, &wg.w, ids.g.b, y.g.b, tokens, topk, E, n,
-                                                       k, xs, &fz));
-            }
-            ot_download(&y.c), ot_download(&y.g);
-            g_cases++;
-            OT_CLOSE(&y.g, y.c.h, tol(MLXC_BF16), "experts int8 %s n=%u k=%u: y", lab, n, k);
-            if (down) OT_EXACT(&y.g, gy.h, "experts_combine int8 %s: y against experts_fused", lab);
-            mlxc_buffer_release(aux[0]), mlxc_buffer_release(aux[1]);
-            p_free(&x), p_free(&rw), p_free(&res), p_free(&y), p_free(&ids), p_free(&ctr);
-            ot_free(&gy), ot_free(&gres);
-            qt_dev_free(&wc), qt_dev_free(&wg), qt_weight_free(&w);
-        }
+    const mlxc_qmm_fuse silu = {.pro = MLXC_QMM_PRO_SILU_MUL, .act = MLXC_QMM_ACT_Q8}, none = {.act = MLXC_QMM_ACT_Q8};
+    for (size_t fi = 0; fi < sizeof fmts / sizeof *fmts; fi++) {
+        par_moe_case(&fmts[fi], 1, 1536, 2048, 2048, false, &none, 1);
+        par_moe_case(&fmts[fi], 1, 2048, 768, 2 * 768, true, &silu, 1);
+        par_moe_case(&fmts[fi], 2, 45, 512, 2 * 512, true, &silu, 1);
+    }
 }
 
 /* Weights an earlier dispatch of the same command buffer writes: the

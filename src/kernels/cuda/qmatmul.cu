@@ -2012,6 +2012,23 @@ __device__ __forceinline__ bool qmoe_pair(uint32_t e, Y *yp, const mlxc_p_qmatmu
     return true;
 }
 
+/* This block's pair (grid.y) of an expert-routed mat-vec: its y row and,
+ * where its expert is in range (ok; qmoe_pair, which zeroes the row
+ * otherwise), the expert's first row and scales. */
+template <typename Y> struct QmoeBlk {
+    Y *yp;
+    const void *se, *be;
+    uint64_t row0;
+    bool ok;
+};
+template <int F, typename Y>
+__device__ __forceinline__ QmoeBlk<Y> qmoe_blk(const uint32_t *__restrict__ ids, Y *y, const mlxc_p_qmatmul &p, uint32_t experts,
+                                               const void *scales, const void *biases) {
+    QmoeBlk<Y> b = {y + (uint64_t)blockIdx.y * p.n, scales, biases, 0, false};
+    b.ok = qmoe_pair<F>(ids[blockIdx.y], b.yp, p, experts, b.se, b.be, b.row0);
+    return b;
+}
+
 /* Expert-routed mat-vec through the tensor-core mat-vec (qmoet, the
  * formats with a ring): grid.y is the (token, expert) pair, and the pair's
  * grid.x blocks run qmvt over its expert's n rows, which start at row
@@ -2026,12 +2043,9 @@ __device__ __forceinline__ void qmoet(const X *__restrict__ x, const uint8_t *__
     MLXC_PDL_WAIT();
     mlxc_p_qmatmul p = mp.q;
     p.m = 1;
-    const uint32_t pair = blockIdx.y;
-    Y *yp = y + (uint64_t)pair * p.n;
-    const void *se = scales, *be = biases;
-    uint64_t row0;
-    if (!qmoe_pair<F>(ids[pair], yp, p, mp.experts, se, be, row0)) return;
-    qmvt<F, B>(x + (uint64_t)(pair / mp.topk) * p.k, w + row0 * p.row_bytes, se, be, yp, p);
+    const QmoeBlk<Y> b = qmoe_blk<F>(ids, y, p, mp.experts, scales, biases);
+    if (!b.ok) return;
+    qmvt<F, B>(x + (uint64_t)(blockIdx.y / mp.topk) * p.k, w + b.row0 * p.row_bytes, b.se, b.be, b.yp, p);
 }
 
 /* Expert-grouped mat-mat (qmoeg, params_qmatmul.h): a block owns a unit
@@ -2962,19 +2976,17 @@ __device__ __forceinline__ void qmoer(const uint16_t *x, const uint16_t *aux, co
                                       const float *rw, uint16_t *y, uint16_t *resid, uint32_t *ctr,
                                       const mlxc_p_qmoef &mp) {
     const mlxc_p_qmatmul &p = mp.v.q;
-    const uint32_t pair = blockIdx.y;
-    uint16_t *yp = y + (uint64_t)pair * p.n;
-    const void *se = scales, *be = biases;
-    uint64_t row0;
-    if (qmoe_pair<F>(ids[pair], yp, p, mp.experts, se, be, row0)) {
+    const QmoeBlk<uint16_t> b = qmoe_blk<F>(ids, y, p, mp.experts, scales, biases);
+    if (b.ok) {
         /* the expert's rows as the walk's base row (fewer live registers
          * than offset pointers: the walk fits 128 a thread); short rows
          * (mp.jx, mlxc_qmoer_j) hold more rows a warp */
         __shared__ __align__(16) QtcRed red;
         extern __shared__ __align__(16) uint8_t qvr_smem[];
-        const uint64_t xo = (uint64_t)(pair / mp.topk) * mp.x_stride;
+        const uint64_t xo = (uint64_t)(blockIdx.y / mp.topk) * mp.x_stride;
         const QFuse fz = {aux + xo, g, mp.v.pro, mp.v.epi, mp.v.eps};
-        const QBlk bk{blockIdx.x, gridDim.x, (uint32_t)row0};
+        const QBlk bk{blockIdx.x, gridDim.x, (uint32_t)b.row0};
+        uint16_t *yp = b.yp;
         const uint16_t *sc = (const uint16_t *)scales, *bi = (const uint16_t *)biases;
         if constexpr (F == MLXC_QMMF_Q4_K || (F == MLXC_QMMF_AFFINE && BITS == 4)) {
             if (mp.jx == 1) qmvr_run<F, BITS, 1>(x + xo, &fz, w, sc, bi, yp, p, red, qvr_smem, bk);
@@ -3066,13 +3078,10 @@ __device__ __forceinline__ void qmoef(const uint16_t *__restrict__ x, const uint
                                       const uint32_t *__restrict__ ids, uint16_t *__restrict__ y,
                                       const mlxc_p_qmoef &mp) {
     const mlxc_p_qmatmul &p = mp.v.q;
-    const uint32_t pair = blockIdx.y;
-    uint16_t *yp = y + (uint64_t)pair * p.n;
-    const void *se = scales, *be = biases;
-    uint64_t row0;
-    if (!qmoe_pair<F>(ids[pair], yp, p, mp.experts, se, be, row0)) return;
-    const uint64_t xo = (uint64_t)(pair / mp.topk) * mp.x_stride;
-    qmvf<F, B>(x + xo, aux + xo, g, w + row0 * p.row_bytes, se, be, yp, mp.v);
+    const QmoeBlk<uint16_t> b = qmoe_blk<F>(ids, y, p, mp.experts, scales, biases);
+    if (!b.ok) return;
+    const uint64_t xo = (uint64_t)(blockIdx.y / mp.topk) * mp.x_stride;
+    qmvf<F, B>(x + xo, aux + xo, g, w + b.row0 * p.row_bytes, b.se, b.be, b.yp, mp.v);
 }
 
 /* The expert-routed fused mat-vec and the experts' combine in one pass
@@ -3088,13 +3097,10 @@ __device__ __forceinline__ void qmoec(const uint16_t *__restrict__ x, const uint
                                       const uint32_t *__restrict__ ids, const float *__restrict__ rw, uint16_t *y,
                                       uint16_t *__restrict__ resid, uint32_t *__restrict__ ctr, const mlxc_p_qmoef &mp) {
     const mlxc_p_qmatmul &p = mp.v.q;
-    const uint32_t pair = blockIdx.y;
-    uint16_t *yp = y + (uint64_t)pair * p.n;
-    const void *se = scales, *be = biases;
-    uint64_t row0;
-    if (qmoe_pair<F>(ids[pair], yp, p, mp.experts, se, be, row0)) {
-        const uint64_t xo = (uint64_t)pair * mp.x_stride;
-        qmvf<F, B, true>(x + xo, aux + xo, g, w + row0 * p.row_bytes, se, be, yp, mp.v);
+    const QmoeBlk<uint16_t> b = qmoe_blk<F>(ids, y, p, mp.experts, scales, biases);
+    if (b.ok) {
+        const uint64_t xo = (uint64_t)blockIdx.y * mp.x_stride;
+        qmvf<F, B, true>(x + xo, aux + xo, g, w + b.row0 * p.row_bytes, b.se, b.be, b.yp, mp.v);
     }
     qmoe_combine(ids, rw, y, resid, ctr, mp, QTC_ROWS);
 }
