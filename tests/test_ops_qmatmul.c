@@ -447,20 +447,21 @@ static void experts_dense(void) {
 
 /* mlxc_qmatmul_fused_pair on the CPU: the pair of q/k (Q4_K, Q5_K with
  * int8 activations: one dispatch of the pair's kernel; Q4_0 exact: two)
- * and v (Q6_K) equals two mlxc_qmatmul_fused calls bit for bit, with and
- * without the norm; and what it refuses. */
+ * and v (Q6_K, exact or int8) equals two mlxc_qmatmul_fused calls bit for
+ * bit, with and without the norm; and what it refuses. */
 static void fused_pair(void) {
     const qt_format *f1s = qt_pair_qk, q6 = qt_pair_v;
     const uint32_t k = 512, n1 = 72, n2 = 40;
     for (int fi = 0; fi < 3; fi++)
-        for (int pro = 0; pro < 2; pro++) {
+        for (int c = 0; c < 4; c++) {
+            const int pro = c % 2, v8 = c / 2;
             qt_weight w1 = qt_weight_rand(f1s[fi], n1, k), w2 = qt_weight_rand(q6, n2, k);
             qt_dev_weight d1 = qt_upload(dev, &w1), d2 = qt_upload(dev, &w2);
             ot_buf x = ot_rand(dev, MLXC_BF16, k, -1, 1), g = ot_rand(dev, MLXC_BF16, k, -1, 1);
             ot_buf y = ot_out(dev, MLXC_BF16, n1 + n2), s = ot_out(dev, MLXC_BF16, n1 + n2);
             const mlxc_qmm_fuse f1 = {.pro = pro ? MLXC_QMM_PRO_RMS_NORM : MLXC_QMM_PRO_NONE, .eps = 1e-5f,
                                       .act = fi < 2 ? MLXC_QMM_ACT_Q8 : MLXC_QMM_ACT_EXACT},
-                                f2 = {.pro = f1.pro, .eps = 1e-5f};
+                                f2 = {.pro = f1.pro, .eps = 1e-5f, .act = v8 ? MLXC_QMM_ACT_Q8 : MLXC_QMM_ACT_EXACT};
             mlxc_buffer *v[2][2];
             const int64_t sh[2] = {n1, n2};
             for (int o = 0; o < 2; o++)
@@ -473,8 +474,9 @@ static void fused_pair(void) {
             OT_RUN(dev, mlxc_qmatmul_fused(enc, x.b, NULL, gb, &d2.w, v[1][1], n2, k, &f2));
             ot_download(&y), ot_download(&s);
             char lab[48];
-            OT_EXACT(&y, s.h, "fused pair %s + Q6_K prologue %d", qt_label(&f1s[fi], lab, sizeof lab), pro);
-            if (fi == 0 && pro) {
+            OT_EXACT(&y, s.h, "fused pair %s + Q6_K%s prologue %d", qt_label(&f1s[fi], lab, sizeof lab),
+                     v8 ? " int8" : "", pro);
+            if (fi == 0 && c == 1) {
                 mlxc_encoder *enc = NULL;
                 CHECK_OK(mlxc_encoder_create(dev, &enc));
                 const mlxc_qmm_fuse add = {.pro = f1.pro, .epi = MLXC_QMM_EPI_ADD, .eps = 1e-5f}, none = {.eps = 1e-5f},
@@ -582,7 +584,9 @@ static void fused_q8(void) {
         {{MLXC_QF_MLX_AFFINE, 8, 32, MLXC_F16}, 14336, true},  {{MLXC_QF_MLX_AFFINE, 6, 64, MLXC_F16}, 4096, false},
         {{MLXC_QF_Q4_0, 0, 32, MLXC_U8}, 4096, false},         {{MLXC_QF_Q4_K, 0, 256, MLXC_U8}, 4096, true},
         {{MLXC_QF_Q4_K, 0, 256, MLXC_U8}, 32768, true},        {{MLXC_QF_Q4_K, 0, 256, MLXC_U8}, 33024, false},
-        {{MLXC_QF_Q6_K, 0, 256, MLXC_U8}, 4096, false},        {{MLXC_QF_Q5_K, 0, 256, MLXC_U8}, 11008, true},
+        {{MLXC_QF_Q6_K, 0, 256, MLXC_U8}, 4096, true},         {{MLXC_QF_Q5_K, 0, 256, MLXC_U8}, 11008, true},
+        {{MLXC_QF_Q6_K, 0, 256, MLXC_U8}, 16384, true},        {{MLXC_QF_Q6_K, 0, 256, MLXC_U8}, 16640, false},
+        {{MLXC_QF_Q8_0, 0, 32, MLXC_U8}, 4096, false},
     };
     for (size_t i = 0; i < sizeof takes / sizeof *takes; i++) {
         qt_weight w = qt_weight_rand(takes[i].f, 2, takes[i].k);
@@ -646,8 +650,9 @@ static void fused(void) {
     const mlxc_qmm_fuse nan_eps = {.pro = MLXC_QMM_PRO_RMS_NORM, .epi = MLXC_QMM_EPI_ADD, .eps = NAN};
     const mlxc_qmm_fuse bad_act = {.pro = MLXC_QMM_PRO_RMS_NORM, .eps = 1e-5f, .act = (mlxc_qmm_act)5};
     CHECK_ERR(mlxc_qmatmul_fused(enc, x, NULL, g, &dw.w, y, 8, 64, &bad_act), MLXC_ERR_INVALID_ARGUMENT);
-    /* the GPU's int8 mat-vec: MLX affine 4-bit, 2-byte scales, k <= 32768 */
-    CHECK_ERR(mlxc_qmatmul_fused_q8_fast(&d6.w, 256), MLXC_ERR_UNSUPPORTED);
+    /* the GPU's int8 mat-vec takes Q6_K (k a multiple of 256), not Q3_K */
+    CHECK_OK(mlxc_qmatmul_fused_q8_fast(&d6.w, 256));
+    CHECK_ERR(mlxc_qmatmul_fused_q8_fast(&d5.w, 256), MLXC_ERR_UNSUPPORTED);
     /* formats without a fused mat-vec (Q3_K) */
     CHECK_ERR(mlxc_qmatmul_fused_supported(&d5.w), MLXC_ERR_UNSUPPORTED);
     CHECK_OK(mlxc_qmatmul_fused_supported(&dw.w));
@@ -787,11 +792,12 @@ static void experts_combine(void) {
  * bit (SILU_MUL on stacked rows, RMS_NORM on rows 8 values apart, an id
  * past the experts); the combine form equals it then mlxc_moe_combine. */
 static void experts_q8(void) {
-    static const qt_format fmts[4] = {{MLXC_QF_Q4_K, 0, 256, MLXC_U8}, {MLXC_QF_Q5_K, 0, 256, MLXC_U8},
-                                      {MLXC_QF_MLX_AFFINE, 4, 64, MLXC_BF16}, {MLXC_QF_MLX_AFFINE, 8, 32, MLXC_F16}};
+    static const qt_format fmts[5] = {{MLXC_QF_Q4_K, 0, 256, MLXC_U8},        {MLXC_QF_Q5_K, 0, 256, MLXC_U8},
+                                      {MLXC_QF_MLX_AFFINE, 4, 64, MLXC_BF16}, {MLXC_QF_MLX_AFFINE, 8, 32, MLXC_F16},
+                                      {MLXC_QF_Q6_K, 0, 256, MLXC_U8}};
     const uint32_t E = 4, n = 48, k = 512, tokens = 2, topk = 3, pairs = tokens * topk;
     static const uint32_t idv[6] = {3, 0, 9, 2, 1, 3};
-    for (int fi = 0; fi < 4; fi++)
+    for (int fi = 0; fi < 5; fi++)
         for (int pro = 1; pro < 3; pro++) {
             const uint32_t xs = pro == MLXC_QMM_PRO_SILU_MUL ? 2 * k : k + 8;
             qt_weight w = qt_weight_rand(fmts[fi], E * n, k);

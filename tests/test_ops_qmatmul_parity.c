@@ -619,13 +619,16 @@ static void par_experts_combine(void) {
  * the short-row walk, one unit a lane), and the down form of two tokens
  * with n = 45 (a part of one tile), k = 512 (par_moe_case). */
 static void par_experts_q8(void) {
-    static const qt_format fmts[] = {{MLXC_QF_Q4_K, 0, 256, MLXC_U8}, {MLXC_QF_Q5_K, 0, 256, MLXC_U8},
-                                     {MLXC_QF_MLX_AFFINE, 4, 64, MLXC_BF16}, {MLXC_QF_MLX_AFFINE, 8, 32, MLXC_F16}};
+    static const qt_format fmts[] = {{MLXC_QF_Q4_K, 0, 256, MLXC_U8},        {MLXC_QF_Q5_K, 0, 256, MLXC_U8},
+                                     {MLXC_QF_MLX_AFFINE, 4, 64, MLXC_BF16}, {MLXC_QF_MLX_AFFINE, 8, 32, MLXC_F16},
+                                     {MLXC_QF_Q6_K, 0, 256, MLXC_U8}};
     const mlxc_qmm_fuse silu = {.pro = MLXC_QMM_PRO_SILU_MUL, .act = MLXC_QMM_ACT_Q8}, none = {.act = MLXC_QMM_ACT_Q8};
     for (size_t fi = 0; fi < sizeof fmts / sizeof *fmts; fi++) {
+        /* an expert of whole 16-byte units: Q6_K's 420-byte rows by 4 */
+        const uint32_t odd = fmts[fi].f == MLXC_QF_Q6_K ? 44 : 45;
         par_moe_case(&fmts[fi], 1, 1536, 2048, 2048, false, &none, 1);
         par_moe_case(&fmts[fi], 1, 2048, 768, 2 * 768, true, &silu, 1);
-        par_moe_case(&fmts[fi], 2, 45, 512, 2 * 512, true, &silu, 1);
+        par_moe_case(&fmts[fi], 2, odd, 512, 2 * 512, true, &silu, 1);
     }
 }
 
@@ -742,16 +745,17 @@ static void par_fused(void) {
 /* The fused mat-vec over int8 activations (MLXC_QMM_ACT_Q8: the GPU's
  * register walk) on both devices: MLX affine 4-bit, groups 32/64/128,
  * f16 and bf16 scales, 8-bit groups 32 and 64 (Q8_0 as affine, and
- * MLX's), Q4_K and Q5_K; k of one slice (4096), several (11008: 3,
+ * MLX's), Q4_K, Q5_K and Q6_K; k of one slice (4096), several (11008: 3,
  * 14336: 4), a part slice (4128 for affine) and a slice of half or a
  * quarter of the lanes (2048, 1024: a 1B model's rows), every prologue
- * and epilogue. */
+ * and epilogue; n odd (Q6_K's 210-byte super-blocks then start on every
+ * 2-byte boundary, the last one's words ending where the weight does). */
 static void par_fused_q8(void) {
     static const qt_format fmts[] = {
         {MLXC_QF_MLX_AFFINE, 4, 64, MLXC_BF16}, {MLXC_QF_MLX_AFFINE, 4, 32, MLXC_F16},
         {MLXC_QF_MLX_AFFINE, 4, 128, MLXC_BF16}, {MLXC_QF_Q4_K, 0, 256, MLXC_U8},
         {MLXC_QF_MLX_AFFINE, 8, 32, MLXC_F16},  {MLXC_QF_MLX_AFFINE, 8, 64, MLXC_BF16},
-        {MLXC_QF_Q5_K, 0, 256, MLXC_U8},
+        {MLXC_QF_Q5_K, 0, 256, MLXC_U8},        {MLXC_QF_Q6_K, 0, 256, MLXC_U8},
     };
     static const uint32_t ks[] = {4096, 11008, 14336, 4128, 2048, 1024};
     for (size_t fi = 0; fi < sizeof fmts / sizeof *fmts; fi++)
@@ -797,9 +801,9 @@ static void par_fused_q8(void) {
 }
 
 /* mlxc_qmatmul_fused_pair: the q/k weight (Q4_K or Q5_K with int8
- * activations: one kernel with the v weight's ring on the GPU; Q4_0
- * exact: two dispatches) and the v weight (Q6_K, exact) of one x, with
- * and without the norm, into the two halves of one row (the model's qkv
+ * activations: one kernel with the v weight's walk on the GPU; Q4_0
+ * exact: two dispatches) and the v weight (Q6_K, exact or int8) of one x,
+ * with and without the norm, into the two halves of one row (the model's qkv
  * row).  On each device the pair equals two mlxc_qmatmul_fused calls bit
  * for bit; the GPU's against the CPU's within the bf16 bound.  Then the
  * refusals: other prologues or epilogues, outputs that overlap. */
@@ -807,7 +811,8 @@ static void par_fused_pair(void) {
     const qt_format *f1s = qt_pair_qk, q6 = qt_pair_v;
     const uint32_t k = 2048, n1 = 2608, n2 = 520;
     for (int fi = 0; fi < 3; fi++)
-        for (int pro = 0; pro < 2; pro++) {
+        for (int c = 0; c < 4; c++) {
+            const int pro = c % 2, v8 = c / 2;
             qt_weight w1 = qt_weight_rand(f1s[fi], n1, k), w2 = qt_weight_rand(q6, n2, k);
             qt_dev_weight c1 = qt_upload(cpu, &w1), g1 = qt_upload(gpu, &w1), c2 = qt_upload(cpu, &w2),
                           g2 = qt_upload(gpu, &w2);
@@ -816,7 +821,7 @@ static void par_fused_pair(void) {
             ot_poison(&y.c), ot_poison(&y.g), ot_poison(&s.c), ot_poison(&s.g);
             const mlxc_qmm_fuse f1 = {.pro = pro ? MLXC_QMM_PRO_RMS_NORM : MLXC_QMM_PRO_NONE, .eps = 1e-5f,
                                       .act = fi < 2 ? MLXC_QMM_ACT_Q8 : MLXC_QMM_ACT_EXACT},
-                                f2 = {.pro = f1.pro, .eps = 1e-5f};
+                                f2 = {.pro = f1.pro, .eps = 1e-5f, .act = v8 ? MLXC_QMM_ACT_Q8 : MLXC_QMM_ACT_EXACT};
             mlxc_buffer *v[2][2][2]; /* [device][pair or singles][part] */
             const int64_t sh[2][1] = {{n1}, {n2}};
             for (int d = 0; d < 2; d++)
@@ -835,11 +840,12 @@ static void par_fused_pair(void) {
             ot_download(&y.c), ot_download(&y.g), ot_download(&s.c), ot_download(&s.g);
             char lab[48];
             qt_label(&f1s[fi], lab, sizeof lab);
+            const char *vl = v8 ? "Q6_K int8" : "Q6_K";
             g_cases++;
-            CHECK_MSG(memcmp(y.c.h, s.c.h, (n1 + n2) * sizeof *y.c.h) == 0, "fused pair %s + Q6_K (CPU) != two calls", lab);
-            CHECK_MSG(memcmp(y.g.h, s.g.h, (n1 + n2) * sizeof *y.g.h) == 0, "fused pair %s + Q6_K (GPU) != two calls", lab);
-            OT_CLOSE(&y.g, y.c.h, tol(MLXC_BF16), "fused pair %s + Q6_K prologue %d", lab, pro);
-            if (fi == 0 && pro == 1) {
+            CHECK_MSG(memcmp(y.c.h, s.c.h, (n1 + n2) * sizeof *y.c.h) == 0, "fused pair %s + %s (CPU) != two calls", lab, vl);
+            CHECK_MSG(memcmp(y.g.h, s.g.h, (n1 + n2) * sizeof *y.g.h) == 0, "fused pair %s + %s (GPU) != two calls", lab, vl);
+            OT_CLOSE(&y.g, y.c.h, tol(MLXC_BF16), "fused pair %s + %s prologue %d", lab, vl, pro);
+            if (fi == 0 && c == 1) {
                 /* refused: another epilogue, two prologues, overlapping outputs */
                 mlxc_encoder *enc = NULL;
                 CHECK_OK(mlxc_encoder_create(gpu, &enc));

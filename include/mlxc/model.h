@@ -173,7 +173,7 @@ MLXC_API uint64_t    mlxc_model_decode_weight_bytes(const mlxc_model *m);
 /* The fused decode step's activations.  Int8 activations (MLXC_QMM_ACT_Q8,
  * x' quantized per 32 values: llama.cpp's q8_1 numerics, which its mat-vec
  * uses by default) apply to the weights the GPU's int8 mat-vec takes
- * (mlxc_qmatmul_fused_q8_fast: MLX affine 4/8-bit, Q4_K, Q5_K); every
+ * (mlxc_qmatmul_fused_q8_fast: MLX affine 4/8-bit, Q4_K, Q5_K, Q6_K); every
  * other weight multiplies exact bf16 activations.  Where int8 applies, the
  * CPU runs the same numerics as the GPU (its twin of the walk). */
 typedef enum mlxc_decode_act {

@@ -133,10 +133,10 @@ MLXC_API mlxc_status mlxc_qmatmul_fused_supported(const mlxc_qmm_weight *w);
 MLXC_API mlxc_status mlxc_qmatmul_fused_fast(const mlxc_qmm_weight *w, uint32_t k);
 
 /* MLXC_OK when a GPU runs mlxc_qmatmul_fused with MLXC_QMM_ACT_Q8 for
- * this weight and k: MLX affine 4-bit with f16 or bf16 scales, group 32,
- * 64 or 128, k a multiple of 32 up to 32768; Q4_K and Q5_K with k a
- * multiple of 256 up to 32768.  Else MLXC_ERR_UNSUPPORTED
- * with the reason set. */
+ * this weight and k: MLX affine 4- and 8-bit with f16 or bf16 scales,
+ * group 32, 64 or 128, k a multiple of 32 up to 32768; Q4_K and Q5_K with
+ * k a multiple of 256 up to 32768; Q6_K with k a multiple of 256 up to
+ * 16384.  Else MLXC_ERR_UNSUPPORTED with the reason set. */
 MLXC_API mlxc_status mlxc_qmatmul_fused_q8_fast(const mlxc_qmm_weight *w, uint32_t k);
 MLXC_API mlxc_status mlxc_qmatmul_fused(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buffer *aux,
                                         const mlxc_buffer *g, const mlxc_qmm_weight *w, mlxc_buffer *y, uint32_t n,
@@ -148,8 +148,8 @@ MLXC_API mlxc_status mlxc_qmatmul_fused(mlxc_encoder *enc, const mlxc_buffer *x,
  * and store (MLXC_QMM_EPI_STORE); each has its own activations.  y1 and
  * y2 may not overlap each other, x, g or the weights.  Where the pair has
  * one, one kernel runs both (Q4_K or Q5_K with MLXC_QMM_ACT_Q8 beside
- * Q6_K with MLXC_QMM_ACT_EXACT: the q/k and v projections of a Q4_K_M or
- * Q5_K_M model, whose v is Q6_K in half the layers); else two dispatches.
+ * Q6_K with either act: the q/k and v projections of a Q4_K_M or Q5_K_M
+ * model, whose v is Q6_K in half the layers); else two dispatches.
  * Errors as mlxc_qmatmul_fused's, checked for both parts before anything
  * is encoded. */
 MLXC_API mlxc_status mlxc_qmatmul_fused_pair(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buffer *g,

@@ -138,7 +138,7 @@ typedef struct mlxc_p_qgather {
  * values (i .. i + 31, i a multiple of 32) a = max |x'|, d = a / 127,
  * q = round-to-even(x' * (127 / a)) (0 where a = 0), and x' . W^T is
  * taken with d q for x'.  On CUDA that form is the register walk
- * (qmvr, affine 4/8-bit, Q4_K, Q5_K: mlxc_qmvr_takes); the CPU twin quantizes x' so. */
+ * (qmvr, affine 4/8-bit, Q4_K, Q5_K, Q6_K: mlxc_qmvr_takes); the CPU twin quantizes x' so. */
 enum { MLXC_QMVF_NONE = 0, MLXC_QMVF_RMS_NORM = 1, MLXC_QMVF_SILU_MUL = 2 };
 enum { MLXC_QMVF_STORE = 0, MLXC_QMVF_ADD = 1 };
 enum { MLXC_QMVF_ACT_EXACT = 0, MLXC_QMVF_ACT_Q8 = 1 };
@@ -153,7 +153,8 @@ typedef struct mlxc_p_qmvf {
 /* qmvp_F1_F2_bf16_bf16 (x, g, w1, scales1, biases1, y1, w2, scales2,
  * biases2, y2, mlxc_p_qmvp): two fused mat-vecs of one x in one launch
  * (mlxc_qmatmul_fused_pair), a the int8 walk (qmvr, act Q8) of w1 into
- * y1 and b the ring (qmvf, act EXACT) of w2 into y2, the same prologue
+ * y1 and b w2's into y2, the ring (qmvf) for b.act EXACT or the int8 walk
+ * for Q8, the same prologue
  * (NONE or RMS_NORM with g) and the store epilogue: the q/k and v
  * projections of a model whose v weight has another format (Q4_K_M's
  * Q6_K).  Blocks of MLXC_QMVT_THREADS threads: the first blocks_b run
@@ -170,8 +171,9 @@ typedef struct mlxc_p_qmvp {
  * MLXC_QMVR_R; S = ceil(k / 4096) slices, 8 / S row groups a block.  It
  * takes MLX affine 4- and 8-bit weights with 2-byte scales, a group of 32,
  * 64 or 128, and k a multiple of 32 up to 32768, and Q4_K and Q5_K with
- * k a multiple of 256 up to 32768.  Shared memory: x' as int8 (k
- * bytes), then (d, d * sum q) per chunk (8 bytes). */
+ * k a multiple of 256 up to 32768; Q6_K with k a multiple of 256 up to
+ * 16384 (its lanes hold MLXC_QMVR_J6 chunks).  Shared memory: x' as int8
+ * (k bytes), then (d, d * sum q) per chunk (8 bytes). */
 #define MLXC_QMVR_WARPS 8
 #ifndef MLXC_QMVR_R
 #define MLXC_QMVR_R 2
@@ -180,6 +182,13 @@ typedef struct mlxc_p_qmvp {
 #ifndef MLXC_QMVR_J
 #define MLXC_QMVR_J 4
 #endif
+/* Q6_K's chunks a lane: a chunk's weights are 13 registers (its 2-byte
+ * aligned super-block read as 4-byte words), so half the chunks of the
+ * 4-bit walks and as many rows */
+#ifndef MLXC_QMVR_J6
+#define MLXC_QMVR_J6 2
+#endif
+MLXC_QF_HD static inline uint32_t mlxc_qmvr_j(uint32_t f) { return f == MLXC_QMMF_Q6_K ? MLXC_QMVR_J6 : MLXC_QMVR_J; }
 /* blocks an SM (the kernel's launch bounds and the front-end's grid) */
 #ifndef MLXC_QMVR_BLOCKS
 #define MLXC_QMVR_BLOCKS 2
@@ -191,36 +200,39 @@ typedef struct mlxc_p_qmvp {
 #define MLXC_QMVR_R8 1
 #endif
 MLXC_QF_HD static inline int mlxc_qmvr_takes(uint32_t f, uint32_t bits, uint32_t k, uint32_t group, uint32_t es) {
-    if (k % 32 != 0 || k / 32 > 32 * MLXC_QMVR_J * MLXC_QMVR_WARPS) return 0;
-    if (f == MLXC_QMMF_Q4_K || f == MLXC_QMMF_Q5_K) return k % 256 == 0;
+    if (k % 32 != 0 || k / 32 > 32 * mlxc_qmvr_j(f) * MLXC_QMVR_WARPS) return 0;
+    if (f == MLXC_QMMF_Q4_K || f == MLXC_QMMF_Q5_K || f == MLXC_QMMF_Q6_K) return k % 256 == 0;
     return f == MLXC_QMMF_AFFINE && (bits == 4 || bits == 8) && es == 2 &&
            (group == 32 || group == 64 || group == 128) && k % group == 0;
 }
-MLXC_QF_HD static inline uint32_t mlxc_qmvr_slices(uint32_t k) {
-    return (k / 32 + 32 * MLXC_QMVR_J - 1) / (32 * MLXC_QMVR_J);
+MLXC_QF_HD static inline uint32_t mlxc_qmvr_slices(uint32_t f, uint32_t k) {
+    return (k / 32 + 32 * mlxc_qmvr_j(f) - 1) / (32 * mlxc_qmvr_j(f));
 }
 MLXC_QF_HD static inline uint32_t mlxc_qmvr_smem_bytes(uint32_t k) { return k + k / 32 * 8; }
 /* Rows of one tile (a block's rows at a time): 8 / S row groups. */
 MLXC_QF_HD static inline uint32_t mlxc_qmvr_rows(uint32_t f, uint32_t bits, uint32_t k) {
     const int r8 = (f == MLXC_QMMF_AFFINE && bits == 8) || f == MLXC_QMMF_Q5_K;
-    return MLXC_QMVR_WARPS / mlxc_qmvr_slices(k) * (r8 ? MLXC_QMVR_R8 : MLXC_QMVR_R);
+    return MLXC_QMVR_WARPS / mlxc_qmvr_slices(f, k) * (r8 ? MLXC_QMVR_R8 : MLXC_QMVR_R);
 }
 
 /* The expert-routed int8 walk's shape (qmoer, qmoerc): an expert's rows
  * may be short (a MoE layer's down projection: k = 768 on Qwen3-30B-A3B),
- * so for Q4_K and MLX affine 4-bit with k / 32 <= 32 chunks a lane holds
- * one unit and a warp 8 rows, the same loads in flight as the default
- * walk's 4 units of 2 rows (j = 1; else 0, the default walk).  On an H100
- * this took the 30B's decode from 302.7-303.6 to 307.3-308.3 tokens/s;
- * two units of 4 rows for k <= 2048 (the gate/up) measured no better
- * (bench/results/moe-int8-experts-2026-12-06.md).  Rows of a tile for j
- * units a lane: */
+ * so for the walks MLXC_QMVR_SHORT names, with k / 32 <= 32 chunks, a lane
+ * holds one unit and a warp MLXC_QMVR_J (Q6_K: MLXC_QMVR_J6) times the
+ * rows, the same loads in flight as the default walk (j = 1; else 0, the
+ * default walk).  On an H100 this took the 30B's decode from 302.7-303.6
+ * to 307.3-308.3 tokens/s (Q4_K); two units of 4 rows for k <= 2048 (the
+ * gate/up) measured no better (bench/results/moe-int8-experts-2026-12-06.md).
+ * A macro: the kernels test it at compile time. */
+#define MLXC_QMVR_SHORT(f, bits) \
+    ((f) == MLXC_QMMF_Q4_K || (f) == MLXC_QMMF_Q6_K || ((f) == MLXC_QMMF_AFFINE && (bits) == 4))
 MLXC_QF_HD static inline uint32_t mlxc_qmoer_j(uint32_t f, uint32_t bits, uint32_t k) {
-    if (f != MLXC_QMMF_Q4_K && !(f == MLXC_QMMF_AFFINE && bits == 4)) return 0;
-    return k / 32 <= 32 ? 1 : 0;
+    return MLXC_QMVR_SHORT(f, bits) && k / 32 <= 32 ? 1 : 0;
 }
-MLXC_QF_HD static inline uint32_t mlxc_qmoer_rows(uint32_t f, uint32_t bits, uint32_t k, uint32_t j) {
-    return j ? MLXC_QMVR_WARPS * (MLXC_QMVR_J * MLXC_QMVR_R / j) : mlxc_qmvr_rows(f, bits, k);
+/* Rows of a tile of the expert-routed walk */
+MLXC_QF_HD static inline uint32_t mlxc_qmoer_rows(uint32_t f, uint32_t bits, uint32_t k) {
+    const uint32_t j = mlxc_qmoer_j(f, bits, k);
+    return j ? MLXC_QMVR_WARPS * (mlxc_qmvr_j(f) * MLXC_QMVR_R / j) : mlxc_qmvr_rows(f, bits, k);
 }
 
 /* qmoe_F_X_Y(x, w, scales, biases, ids, y, mlxc_p_qmoe): expert-routed
@@ -260,7 +272,6 @@ typedef struct mlxc_p_qmoef {
     uint32_t    topk, experts, x_stride;
     uint32_t    pairs;        /* tokens * topk */
     uint32_t    group;        /* qmoec: pairs a token (the combine's k); else 0 */
-    uint32_t    jx;           /* qmoer: the walk's units a lane (mlxc_qmoer_j; 0 the default walk) */
 } mlxc_p_qmoef;
 
 /* qmoeg_F_X_Y(x, w, scales, biases, offsets, perm, y, mlxc_p_qmoe): the

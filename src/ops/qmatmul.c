@@ -340,8 +340,9 @@ mlxc_status mlxc_qmatmul_fused_q8_fast(const mlxc_qmm_weight *w, uint32_t k) {
     if (qmvr_weight(w, k)) return MLXC_OK;
     return mlxc_set_error(MLXC_ERR_UNSUPPORTED,
                           "mlxc_qmatmul_fused: int8 activations on a GPU take MLX affine 4- or 8-bit weights with "
-                          "2-byte scales, group 32, 64 or 128, k a multiple of 32 up to 32768, or Q4_K or Q5_K with "
-                          "k a multiple of 256 up to 32768 (%s%u-bit, group %u, k = %u)",
+                          "2-byte scales, group 32, 64 or 128, k a multiple of 32 up to 32768, Q4_K or Q5_K with "
+                          "k a multiple of 256 up to 32768, or Q6_K with k a multiple of 256 up to 16384 (%s%u-bit, "
+                          "group %u, k = %u)",
                           mlxc_qformat_name(w->format) ? mlxc_qformat_name(w->format) : "?", w->bits, w->group_size,
                           k);
 }
@@ -492,14 +493,15 @@ mlxc_status mlxc_qmatmul_fused_pair(mlxc_encoder *enc, const mlxc_buffer *x, con
     if (qmm_overlaps_weight(y1, w2) || qmm_overlaps_weight(y2, w1))
         return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_qmatmul_fused_pair: an output overlaps the other weight");
     /* one kernel where the pair has one: part a the int8 walk, part b the
-     * exact ring (on a GPU both on their shared-memory paths), else two */
+     * exact ring or the int8 walk (on a GPU both on their shared-memory
+     * paths), else two */
     mlxc_device *dev = mlxc_encoder_device(enc);
     const mlxc_kernel *kern = NULL;
     char f1s[16], f2s[16], name[64];
     qmm_kernel_fmt(w1, &a.vp.q, f1s, sizeof f1s);
     qmm_kernel_fmt(w2, &b.vp.q, f2s, sizeof f2s);
     snprintf(name, sizeof name, "qmvp_%s_%s_bf16_bf16", f1s, f2s);
-    const bool one = a.vp.act == MLXC_QMVF_ACT_Q8 && b.vp.act == MLXC_QMVF_ACT_EXACT &&
+    const bool one = a.vp.act == MLXC_QMVF_ACT_Q8 &&
                      (ops_is_cpu(dev) || (a.shared && b.shared && a.block == b.block)) &&
                      mlxc_kernel_get(dev, name, &kern) == MLXC_OK;
     mlxc_clear_error();
@@ -787,8 +789,7 @@ static mlxc_status experts_fused(const char *op, mlxc_encoder *enc, const mlxc_b
             return mlxc_set_error(MLXC_ERR_UNSUPPORTED,
                                   "%s: int8 activations on a GPU take 16-byte aligned x, aux, g and weight views, "
                                   "x_stride a multiple of 8 and experts of whole 16-byte units", op);
-        mp.jx = mlxc_qmoer_j(mp.v.q.format, mp.v.q.bits, k);
-        const uint32_t rows = mlxc_qmoer_rows(mp.v.q.format, mp.v.q.bits, k, mp.jx);
+        const uint32_t rows = mlxc_qmoer_rows(mp.v.q.format, mp.v.q.bits, k);
         uint64_t all = (uint64_t)-1;
         gx = (n + rows - 1) / rows;
         gy = pairs;

@@ -2684,7 +2684,7 @@ __device__ __forceinline__ void qmoegt(const uint16_t *__restrict__ x, const uin
 
 /* ---------------------------------------------------------------------------
  * qmvr: the fused mat-vec over int8 activations (MLXC_QMVF_ACT_Q8), MLX
- * affine 4- and 8-bit, Q4_K and Q5_K.  The ring walks above spend 2.5 or more
+ * affine 4- and 8-bit, Q4_K, Q5_K and Q6_K.  The ring walks above spend 2.5 or more
  * instructions a weight and stream x' from shared memory for every row; a
  * chain of plain reads of the same sizes reaches 90% of copy bandwidth
  * (bench/cuda/read_ceiling.cu), the ring walk 36%.  Here each warp holds
@@ -2717,30 +2717,57 @@ __device__ __forceinline__ void qmoegt(const uint16_t *__restrict__ x, const uin
  *   and the 16 fifth-bit bytes of its values at 16 + 16 (u % 2) (bits
  *   2j and 2j + 1 for sub-blocks 2j, 2j + 1), one row at a time
  *   (MLXC_QMVR_R8: three 16-byte loads a unit).
+ * - Q6_K: 210-byte super-blocks (ql[128] low nibbles, qh[64] top bits,
+ *   16 int8 scales, d), 2-byte aligned, so a unit is read as 4-byte words
+ *   from the aligned word at or below it and shifted 2 bytes where the
+ *   super-block is not 4-byte aligned (the last word only then, so no
+ *   read leaves the super-block's words).  Unit u % 8 = 4 h + a of
+ *   super-block u / 8 holds l = 8a .. 8a + 7 of half h: values
+ *   128 h + 32 qu + l for qu = 0 .. 3 are the low nibbles of ql[64 h + l]
+ *   (qu 0) and ql[64 h + 32 + l] (qu 1), their high nibbles (qu 2, 3),
+ *   each with bits 2 qu of qh[32 h + l] above it, minus 32, times
+ *   scales[8 h + 2 qu + a / 2] and d: three 8-byte pieces, the 8 scale
+ *   bytes of half h and d, 13 words a unit, MLXC_QMVR_J6 units a lane.
+ *   x' in order; a unit's x' is 8 values of 4 blocks of 32, each with
+ *   its scale and -32 times its code sum (the dot's start).
  * ------------------------------------------------------------------------- */
 template <int SD> __device__ __forceinline__ float qmvr_sc(uint16_t h) { return SD == MLXC_QS_F16 ? f16(h) : bf16(h); }
 
+/* A Q6_K unit's words: 3 of each 8-byte piece (ql at 64 h + 8 a and 32
+ * further, qh at 128 + 32 h + 8 a), 3 of the scales of half h, d. */
+struct Q6u {
+    uint32_t w[9], s[3];
+    uint16_t d;
+};
+/* The 8 bytes from word i of a Q6_K window, shifted by al (0 or 16) bits */
+__device__ __forceinline__ uint2 q6_piece(const uint32_t *w, uint32_t al) {
+    return make_uint2(__funnelshift_r(w[0], w[1], al), __funnelshift_r(w[1], w[2], al));
+}
+
 /* JX (the expert walk's short rows, mlxc_qmoer_j): JX units a lane and
- * MLXC_QMVR_J MLXC_QMVR_R / JX rows a warp at a time, the same loads in
- * flight; 0 the default walk. */
+ * J R / JX rows a warp at a time (J the format's units a lane,
+ * mlxc_qmvr_j), the same loads in flight; 0 the default walk. */
 template <int F, int BITS, int SD, int GSH, int JX = 0>
 __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse *fz, const uint8_t *__restrict__ w,
                                      const uint16_t *__restrict__ sc, const uint16_t *__restrict__ bi,
                                      uint16_t *__restrict__ y, const mlxc_p_qmatmul &p, QtcRed &red, uint8_t *smem,
                                      QBlk bk = qblk()) {
-    /* K4: a K-quant walk (Q4_K, or Q5_K with K5) */
-    constexpr bool K5 = F == MLXC_QMMF_Q5_K, K4 = F == MLXC_QMMF_Q4_K || K5, A8 = F == MLXC_QMMF_AFFINE && BITS == 8;
-    static_assert(K4 || (F == MLXC_QMMF_AFFINE && (BITS == 4 || BITS == 8)), "qmvr: MLX affine 4/8-bit, Q4_K, Q5_K");
-    static_assert(JX == 0 || (!A8 && !K5), "qmvr: short rows for 4-bit walks only");
-    constexpr int J = JX ? JX : MLXC_QMVR_J, JJ = A8 ? 2 * J : J,
-                  RR = JX ? MLXC_QMVR_J * MLXC_QMVR_R / JX : A8 || K5 ? MLXC_QMVR_R8 : MLXC_QMVR_R;
-    constexpr uint32_t SB = K5 ? 176 : 144, QO = K5 ? 48 : 16; /* super-block bytes, its codes' offset */
-    constexpr int XO = A8 ? 1 : JJ, KM = K4 ? JJ : 1; /* sizes of the arrays a walk does not use */
+    /* K4: a 16-byte K-quant walk (Q4_K, or Q5_K with K5); K6 Q6_K's */
+    constexpr bool K5 = F == MLXC_QMMF_Q5_K, K4 = F == MLXC_QMMF_Q4_K || K5, K6 = F == MLXC_QMMF_Q6_K,
+                   A8 = F == MLXC_QMMF_AFFINE && BITS == 8;
+    static_assert(K4 || K6 || (F == MLXC_QMMF_AFFINE && (BITS == 4 || BITS == 8)),
+                  "qmvr: MLX affine 4/8-bit, Q4_K, Q5_K, Q6_K");
+    static_assert(JX == 0 || MLXC_QMVR_SHORT(F, BITS), "qmvr: short rows for the walks MLXC_QMVR_SHORT names");
+    constexpr int JF = K6 ? MLXC_QMVR_J6 : MLXC_QMVR_J, J = JX ? JX : JF, JJ = A8 ? 2 * J : J,
+                  RR = JX ? JF * MLXC_QMVR_R / JX : A8 || K5 ? MLXC_QMVR_R8 : MLXC_QMVR_R;
+    constexpr uint32_t SB = K6 ? 210 : K5 ? 176 : 144, QO = K5 ? 48 : 16; /* super-block bytes, its codes' offset */
+    /* sizes of the arrays a walk does not use */
+    constexpr int XO = A8 ? 1 : JJ, KM = K4 ? JJ : 1, K6M = K6 ? JJ : 1, QM = K6 ? 1 : JJ;
     /* units a scale group spans on a lane's next unit (group = 32 << GSH) */
     constexpr uint32_t JS = A8 ? 16u >> GSH : 32u >> GSH, GU = A8 ? GSH + 1 : GSH;
-    constexpr uint32_t WJ = K4 ? 4 * SB : 512; /* row bytes between a lane's units */
-    const uint32_t k = p.k, nch = A8 ? k / 16 : k / 32, S = JX ? (k / 32 + 32 * JX - 1) / (32 * JX) : mlxc_qmvr_slices(k),
-                   G = MLXC_QMVR_WARPS / S;
+    constexpr uint32_t WJ = K4 || K6 ? 4 * SB : 512; /* row bytes between a lane's units */
+    const uint32_t k = p.k, nch = A8 ? k / 16 : k / 32,
+                   S = JX ? (k / 32 + 32 * JX - 1) / (32 * JX) : mlxc_qmvr_slices(F, k), G = MLXC_QMVR_WARPS / S;
     const uint64_t n = p.n, rb = p.row_bytes, gpr = k >> (5 + GSH), tile = (uint64_t)G * RR;
     const uint32_t lane = threadIdx.x % 32, wi = threadIdx.x / 32, s = wi % S, gi = wi / S;
     /* the lane's unit j is cb + 32 j: code bytes cw + WJ j of a row (Q4_K:
@@ -2748,6 +2775,11 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
     const uint32_t cb = s * 32 * JJ + lane, cs = cb >> GU;
     const uint32_t ch = SB * (cb / 8), cw = K4 ? ch + QO + 16 * (cb % 8) : cb * 16, pj = cb % 8 / 2;
     const uint32_t cq = ch + 16 + 16 * (cb % 2); /* Q5_K: the fifth bits of the lane's values */
+    /* Q6_K: the unit's half h and eighth a of it (unit cb % 8 = 4 h + a),
+     * its words from the super-block's first: the three pieces' (o6) and
+     * the scales' (os); sel6 picks its 4 scales of the 8 */
+    const uint32_t h6 = cb % 8 / 4, a6 = cb % 4, o6[3] = {16 * h6 + 2 * a6, 16 * h6 + 2 * a6 + 8, 32 + 8 * h6 + 2 * a6},
+                   os6 = 48 + 2 * h6, sel6 = a6 / 2 ? 0x7531u : 0x6420u;
     const bool active = gi < G;
     if (active) {
         const uint64_t r0 = (uint64_t)bk.id * tile + (uint64_t)gi * RR;
@@ -2755,11 +2787,14 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
         for (int r = 0; r < RR; r++)
 #pragma unroll
             for (int j = 0; j < JJ; j++)
-                if (r0 + r < n && cb + 32 * j < nch)
-                    asm volatile("prefetch.global.L2 [%0];" ::"l"(w + (bk.base + r0 + r) * rb + cw + WJ * j));
+                if (r0 + r < n && cb + 32 * j < nch) {
+                    const uint8_t *u = w + (bk.base + r0 + r) * rb + (K6 ? ch : cw) + WJ * j;
+                    asm volatile("prefetch.global.L2 [%0];" ::"l"(u + (K6 ? 64 * h6 + 8 * a6 : 0)));
+                    if constexpr (K6) asm volatile("prefetch.global.L2 [%0];" ::"l"(u + 128 + 32 * h6 + 8 * a6));
+                }
     }
     MLXC_PDL_WAIT();
-    qvf_prologue<F, K4 ? 0 : BITS, true>(x, fz, k, (uint16_t *)smem, nullptr, red);
+    qvf_prologue<F, K4 || K6 ? 0 : BITS, true>(x, fz, k, (uint16_t *)smem, nullptr, red);
     const int8_t *xq = (const int8_t *)smem;
     const float2 *xd = (const float2 *)(smem + k);
     /* x' of unit j: affine 4-bit xe / xo the even / odd values' bytes, dx
@@ -2767,9 +2802,11 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
      * dx their block's scale, dxs that times their code sum; Q4_K xe / xo
      * the low / high nibbles' 16 values, dx / dxs their scales (dxs over
      * 16: the high nibbles are multiplied unshifted), ml / mh the scales
-     * times the code sums */
-    int xe[JJ][4], xo[XO][4];
-    float dx[JJ], dxs[JJ], ml[KM], mh[KM];
+     * times the code sums; Q6_K xe / xo the 8 values of blocks qu = 0, 1
+     * / 2, 3 (two words each), d6 each block's scale, n6 -32 times its
+     * code sum */
+    int xe[JJ][4], xo[XO][4], n6[K6M][4];
+    float dx[JJ], dxs[JJ], ml[KM], mh[KM], d6[K6M][4];
     bool on[JJ];
 #pragma unroll
     for (int j = 0; j < JJ; j++) {
@@ -2787,6 +2824,17 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
 #pragma unroll
             for (int i = 0; i < 4; i++) sl = __dp4a(xe[j][i], 0x01010101, sl), sh = __dp4a(xo[j][i], 0x01010101, sh);
             dx[j] = t.x, dxs[j] = K5 ? t2.x : t2.x * (1.0f / 16.0f), ml[j] = t.x * (float)sl, mh[j] = t2.x * (float)sh;
+        } else if constexpr (K6) {
+            /* values 256 (c / 8) + 128 h + 8 a + 32 qu */
+            const uint32_t v0 = 256 * (c / 8) + 128 * h6 + 8 * a6;
+#pragma unroll
+            for (int qu = 0; qu < 4; qu++) {
+                const uint2 v = on[j] ? *(const uint2 *)(xq + v0 + 32 * qu) : make_uint2(0, 0);
+                if (qu < 2) xe[j][2 * qu] = (int)v.x, xe[j][2 * qu + 1] = (int)v.y;
+                else xo[j][2 * qu - 4] = (int)v.x, xo[j][2 * qu - 3] = (int)v.y;
+                d6[j][qu] = on[j] ? xd[v0 / 32 + qu].x : 0.0f;
+                n6[j][qu] = -32 * __dp4a((int)v.x, 0x01010101, __dp4a((int)v.y, 0x01010101, 0));
+            }
         } else if constexpr (A8) {
             if (on[j]) a = *(const uint4 *)(xq + 16 * c), t = xd[c / 2];
             xe[j][0] = (int)a.x, xe[j][1] = (int)a.y, xe[j][2] = (int)a.z, xe[j][3] = (int)a.w;
@@ -2805,23 +2853,44 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
     uint32_t buf = 0;
     for (uint64_t t0 = (uint64_t)bk.id * tile; t0 < n; t0 += (uint64_t)bk.n * tile, buf ^= 1) {
         const uint64_t r0 = t0 + (uint64_t)gi * RR;
-        uint4 q[RR][JJ], hd[RR][KM], q5[RR][K5 ? JJ : 1];
-        uint16_t hs[RR][K4 ? 1 : JJ], hb[RR][K4 ? 1 : JJ];
+        uint4 q[RR][QM], hd[RR][KM], q5[RR][K5 ? JJ : 1];
+        uint16_t hs[RR][K4 || K6 ? 1 : JJ], hb[RR][K4 || K6 ? 1 : JJ];
+        Q6u q6[RR][K6M];
+        uint32_t al6[RR]; /* Q6_K: the row's shift (the super-blocks' words) */
 #pragma unroll
         for (int r = 0; r < RR; r++) {
             const uint64_t row = bk.base + (r0 + r < n ? r0 + r : n - 1);
             const uint8_t *wr = w + row * rb;
+            const uintptr_t u6 = (uintptr_t)(wr + ch);
+            al6[r] = (uint32_t)(u6 & 2) * 8;
 #pragma unroll
             for (int j = 0; j < JJ; j++) {
-                q[r][j] = make_uint4(0, 0, 0, 0);
-                if constexpr (K4) {
-                    hd[r][j] = q[r][j];
+                if constexpr (K6) {
+                    /* units a lane holds are 4 super-blocks (210 words) apart */
+                    const uint32_t *b4 = (const uint32_t *)(u6 & ~(uintptr_t)3) + 210 * j;
+                    Q6u &o = q6[r][j];
+#pragma unroll
+                    for (int i = 0; i < 9; i++) o.w[i] = 0;
+                    o.s[0] = o.s[1] = o.s[2] = 0, o.d = 0;
+                    if (on[j]) {
+#pragma unroll
+                        for (int pc = 0; pc < 3; pc++) {
+                            o.w[3 * pc] = __ldcs(b4 + o6[pc]), o.w[3 * pc + 1] = __ldcs(b4 + o6[pc] + 1);
+                            if (al6[r]) o.w[3 * pc + 2] = __ldcs(b4 + o6[pc] + 2);
+                        }
+                        o.s[0] = __ldcs(b4 + os6), o.s[1] = __ldcs(b4 + os6 + 1);
+                        if (al6[r]) o.s[2] = __ldcs(b4 + os6 + 2);
+                        o.d = __ldcs((const unsigned short *)(u6 + 840 * j + 208));
+                    }
+                } else if constexpr (K4) {
+                    q[r][j] = hd[r][j] = make_uint4(0, 0, 0, 0);
                     if (on[j])
                         q[r][j] = __ldcs((const uint4 *)(wr + cw + WJ * j)),
                         hd[r][j] = __ldcs((const uint4 *)(wr + ch + WJ * j));
                     if constexpr (K5) q5[r][j] = on[j] ? __ldcs((const uint4 *)(wr + cq + WJ * j)) : hd[r][j];
                 } else {
                     const uint16_t *sr = sc + row * gpr + cs, *br = bi + row * gpr + cs;
+                    q[r][j] = make_uint4(0, 0, 0, 0);
                     hs[r][j] = hb[r][j] = 0;
                     if (on[j]) {
                         q[r][j] = __ldcs((const uint4 *)(wr + cw + WJ * j));
@@ -2836,45 +2905,69 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
             acc[r] = 0.0f;
 #pragma unroll
             for (int j = 0; j < JJ; j++) {
-                const uint32_t wd[4] = {q[r][j].x, q[r][j].y, q[r][j].z, q[r][j].w};
-                int lo = 0, hi = 0;
-                if constexpr (A8) {
+                if constexpr (K6) {
+                    /* per word i (4 values of l) the codes of blocks qu:
+                     * low nibbles of ql (qu 0) and ql + 32 (qu 1), their
+                     * high nibbles (qu 2, 3), qh's bits 2 qu above */
+                    const Q6u &o = q6[r][j];
+                    const uint2 ql = q6_piece(o.w, al6[r]), qm = q6_piece(o.w + 3, al6[r]),
+                                qh = q6_piece(o.w + 6, al6[r]), s8 = q6_piece(o.s, al6[r]);
+                    const uint32_t scl = __byte_perm(s8.x, s8.y, sel6);
+                    int dt[4] = {n6[j][0], n6[j][1], n6[j][2], n6[j][3]};
 #pragma unroll
-                    for (int i = 0; i < 4; i++) lo = dp4a_us(wd[i], xe[j][i], lo);
-                } else if constexpr (K5) {
-                    /* the codes with their fifth bits: bit 2 pj of a value's
-                     * byte for the low nibbles, 2 pj + 1 for the high */
-                    const uint32_t hw[4] = {q5[r][j].x, q5[r][j].y, q5[r][j].z, q5[r][j].w};
-#pragma unroll
-                    for (int i = 0; i < 4; i++) {
-                        const uint32_t l5 = (wd[i] & 0x0f0f0f0fu) | (hw[i] >> (2 * pj) & 0x01010101u) << 4;
-                        const uint32_t h5 = (wd[i] >> 4 & 0x0f0f0f0fu) | (hw[i] >> (2 * pj + 1) & 0x01010101u) << 4;
-                        lo = dp4a_us(l5, xe[j][i], lo);
-                        hi = dp4a_us(h5, xo[j][i], hi);
+                    for (int i = 0; i < 2; i++) {
+                        const uint32_t a = i ? ql.y : ql.x, b = i ? qm.y : qm.x, hb2 = i ? qh.y : qh.x;
+                        dt[0] = __dp4a((int)((a & 0x0f0f0f0fu) | (hb2 << 4 & 0x30303030u)), xe[j][i], dt[0]);
+                        dt[1] = __dp4a((int)((b & 0x0f0f0f0fu) | (hb2 << 2 & 0x30303030u)), xe[j][2 + i], dt[1]);
+                        dt[2] = __dp4a((int)((a >> 4 & 0x0f0f0f0fu) | (hb2 & 0x30303030u)), xo[j][i], dt[2]);
+                        dt[3] = __dp4a((int)((b >> 4 & 0x0f0f0f0fu) | (hb2 >> 2 & 0x30303030u)), xo[j][2 + i], dt[3]);
                     }
-                } else {
+                    float t = 0.0f;
 #pragma unroll
-                    for (int i = 0; i < 4; i++) {
-                        lo = dp4a_us(wd[i] & 0x0f0f0f0fu, xe[j][i], lo);
-                        hi = dp4a_us(wd[i] & 0xf0f0f0f0u, xo[j][i], hi); /* 16 times the high nibbles */
-                    }
-                }
-                if constexpr (A8) {
-                    acc[r] = fmaf(qmvr_sc<SD>(hs[r][j]), dx[j] * (float)lo,
-                                  fmaf(qmvr_sc<SD>(hb[r][j]), dxs[j], acc[r]));
-                } else if constexpr (K4) {
-                    /* d sc q - dmin m per sub-block (k4_pair): the low
-                     * nibbles' sub-block 2 pj, the high ones' 2 pj + 1 */
-                    const uint4 h = hd[r][j];
-                    const uint32_t sm = k4_pair(h.y, h.z, h.w, pj);
-                    const float d = f16((uint16_t)h.x), dmin = f16((uint16_t)(h.x >> 16));
-                    const float t = fmaf((float)(sm & 0xff), dx[j] * (float)lo,
-                                         (float)((sm >> 8) & 0xff) * (dxs[j] * (float)hi));
-                    const float u = fmaf((float)((sm >> 16) & 0xff), ml[j], (float)(sm >> 24) * mh[j]);
-                    acc[r] = fmaf(d, t, fmaf(-dmin, u, acc[r]));
+                    for (int qu = 0; qu < 4; qu++)
+                        t = fmaf((float)(int8_t)(uint8_t)(scl >> (8 * qu)) * d6[j][qu], (float)dt[qu], t);
+                    acc[r] = fmaf(f16(o.d), t, acc[r]);
                 } else {
-                    acc[r] = fmaf(qmvr_sc<SD>(hs[r][j]), dx[j] * (float)(lo + (hi >> 4)),
-                                  fmaf(qmvr_sc<SD>(hb[r][j]), dxs[j], acc[r]));
+                    const uint32_t wd[4] = {q[r][j].x, q[r][j].y, q[r][j].z, q[r][j].w};
+                    int lo = 0, hi = 0;
+                    if constexpr (A8) {
+#pragma unroll
+                        for (int i = 0; i < 4; i++) lo = dp4a_us(wd[i], xe[j][i], lo);
+                    } else if constexpr (K5) {
+                        /* the codes with their fifth bits: bit 2 pj of a value's
+                         * byte for the low nibbles, 2 pj + 1 for the high */
+                        const uint32_t hw[4] = {q5[r][j].x, q5[r][j].y, q5[r][j].z, q5[r][j].w};
+#pragma unroll
+                        for (int i = 0; i < 4; i++) {
+                            const uint32_t l5 = (wd[i] & 0x0f0f0f0fu) | (hw[i] >> (2 * pj) & 0x01010101u) << 4;
+                            const uint32_t h5 = (wd[i] >> 4 & 0x0f0f0f0fu) | (hw[i] >> (2 * pj + 1) & 0x01010101u) << 4;
+                            lo = dp4a_us(l5, xe[j][i], lo);
+                            hi = dp4a_us(h5, xo[j][i], hi);
+                        }
+                    } else {
+#pragma unroll
+                        for (int i = 0; i < 4; i++) {
+                            lo = dp4a_us(wd[i] & 0x0f0f0f0fu, xe[j][i], lo);
+                            hi = dp4a_us(wd[i] & 0xf0f0f0f0u, xo[j][i], hi); /* 16 times the high nibbles */
+                        }
+                    }
+                    if constexpr (A8) {
+                        acc[r] = fmaf(qmvr_sc<SD>(hs[r][j]), dx[j] * (float)lo,
+                                      fmaf(qmvr_sc<SD>(hb[r][j]), dxs[j], acc[r]));
+                    } else if constexpr (K4) {
+                        /* d sc q - dmin m per sub-block (k4_pair): the low
+                         * nibbles' sub-block 2 pj, the high ones' 2 pj + 1 */
+                        const uint4 h = hd[r][j];
+                        const uint32_t sm = k4_pair(h.y, h.z, h.w, pj);
+                        const float d = f16((uint16_t)h.x), dmin = f16((uint16_t)(h.x >> 16));
+                        const float t = fmaf((float)(sm & 0xff), dx[j] * (float)lo,
+                                             (float)((sm >> 8) & 0xff) * (dxs[j] * (float)hi));
+                        const float u = fmaf((float)((sm >> 16) & 0xff), ml[j], (float)(sm >> 24) * mh[j]);
+                        acc[r] = fmaf(d, t, fmaf(-dmin, u, acc[r]));
+                    } else {
+                        acc[r] = fmaf(qmvr_sc<SD>(hs[r][j]), dx[j] * (float)(lo + (hi >> 4)),
+                                      fmaf(qmvr_sc<SD>(hb[r][j]), dxs[j], acc[r]));
+                    }
                 }
             }
 #pragma unroll
@@ -2980,7 +3073,7 @@ __device__ __forceinline__ void qmoer(const uint16_t *x, const uint16_t *aux, co
     if (b.ok) {
         /* the expert's rows as the walk's base row (fewer live registers
          * than offset pointers: the walk fits 128 a thread); short rows
-         * (mp.jx, mlxc_qmoer_j) hold more rows a warp */
+         * (mlxc_qmoer_j) hold more rows a warp */
         __shared__ __align__(16) QtcRed red;
         extern __shared__ __align__(16) uint8_t qvr_smem[];
         const uint64_t xo = (uint64_t)(blockIdx.y / mp.topk) * mp.x_stride;
@@ -2988,16 +3081,14 @@ __device__ __forceinline__ void qmoer(const uint16_t *x, const uint16_t *aux, co
         const QBlk bk{blockIdx.x, gridDim.x, (uint32_t)b.row0};
         uint16_t *yp = b.yp;
         const uint16_t *sc = (const uint16_t *)scales, *bi = (const uint16_t *)biases;
-        if constexpr (F == MLXC_QMMF_Q4_K || (F == MLXC_QMMF_AFFINE && BITS == 4)) {
-            if (mp.jx == 1) qmvr_run<F, BITS, 1>(x + xo, &fz, w, sc, bi, yp, p, red, qvr_smem, bk);
+        if constexpr (MLXC_QMVR_SHORT(F, BITS)) {
+            if (mlxc_qmoer_j(F, BITS, p.k)) qmvr_run<F, BITS, 1>(x + xo, &fz, w, sc, bi, yp, p, red, qvr_smem, bk);
             else qmvr_run<F, BITS>(x + xo, &fz, w, sc, bi, yp, p, red, qvr_smem, bk);
         } else {
             qmvr_run<F, BITS>(x + xo, &fz, w, sc, bi, yp, p, red, qvr_smem, bk);
         }
     }
-    if constexpr (COMB)
-        qmoe_combine(ids, rw, y, resid, ctr, mp,
-                     mlxc_qmoer_rows(F, BITS, p.k, F == MLXC_QMMF_Q4_K || (F == MLXC_QMMF_AFFINE && BITS == 4) ? mp.jx : 0));
+    if constexpr (COMB) qmoe_combine(ids, rw, y, resid, ctr, mp, mlxc_qmoer_rows(F, BITS, p.k));
 }
 
 /* qmvf: the fused mat-vec.  The ring path where the launch suits it (the
@@ -3368,6 +3459,7 @@ QMVR_ENTRY(affine4, MLXC_QMMF_AFFINE, 4, MLXC_QMVR_BLOCKS)
 QMVR_ENTRY(affine8, MLXC_QMMF_AFFINE, 8, MLXC_QMVR_BLOCKS)
 QMVR_ENTRY(q4_k, MLXC_QMMF_Q4_K, 0, MLXC_QMVR_BLOCKS)
 QMVR_ENTRY(q5_k, MLXC_QMMF_Q5_K, 0, QMVR_Q5K_BLOCKS)
+QMVR_ENTRY(q6_k, MLXC_QMMF_Q6_K, 0, MLXC_QMVR_BLOCKS)
 
 /* qmoer_F / qmoerc_F: the expert-routed int8 walk, without and with the
  * experts' combine, qmvr's launch bounds. */
@@ -3388,18 +3480,22 @@ QMOER_ENTRY(affine4, MLXC_QMMF_AFFINE, 4, MLXC_QMVR_BLOCKS)
 QMOER_ENTRY(affine8, MLXC_QMMF_AFFINE, 8, MLXC_QMVR_BLOCKS)
 QMOER_ENTRY(q4_k, MLXC_QMMF_Q4_K, 0, MLXC_QMVR_BLOCKS)
 QMOER_ENTRY(q5_k, MLXC_QMMF_Q5_K, 0, QMVR_Q5K_BLOCKS)
+QMOER_ENTRY(q6_k, MLXC_QMMF_Q6_K, 0, MLXC_QMVR_BLOCKS)
 
-/* qmvp_F1_F2 (params_qmatmul.h): qmvf's ring of w2 (the first
- * pp.blocks_b blocks) and qmvr's walk of w1 (the rest) in one launch, so
- * that the q/k and v projections of a layer whose v has another format run
- * side by side in one kernel of the decode step, not in two in a row.
- * qmvf's launch bounds (both bodies' blocks are 256 threads, two an SM). */
+/* qmvp_F1_F2 (params_qmatmul.h): w2's walk (the first pp.blocks_b blocks:
+ * qmvf's ring, or qmvr's where pp.b.act is MLXC_QMVF_ACT_Q8) and qmvr's
+ * walk of w1 (the rest) in one launch, so that the q/k and v projections
+ * of a layer whose v has another format run side by side in one kernel of
+ * the decode step, not in two in a row.  qmvf's launch bounds (both
+ * bodies' blocks are 256 threads, two an SM). */
 #define QMVP_ENTRY(N1, F1, N2, F2)                                                                                    \
     extern "C" __global__ void __launch_bounds__(MLXC_QMVT_THREADS, MLXC_QMVF_BLOCKS)                                 \
         qmvp_##N1##_##N2##_bf16_bf16(const uint16_t *x, const uint16_t *g, const uint8_t *w1, const void *s1,         \
                                      const void *b1, uint16_t *y1, const uint8_t *w2, const void *s2, const void *b2, \
                                      uint16_t *y2, mlxc_p_qmvp pp) { MLXC_PDL_INSIDE();                               \
-        if (blockIdx.x < pp.blocks_b)                                                                                 \
+        if (blockIdx.x < pp.blocks_b && pp.b.act == MLXC_QMVF_ACT_Q8)                                                 \
+            mlxc_qmm::qmvr_kernel<F2, 0>(x, x, g, w2, s2, b2, y2, pp.b, mlxc_qmm::QBlk{blockIdx.x, pp.blocks_b});     \
+        else if (blockIdx.x < pp.blocks_b)                                                                            \
             mlxc_qmm::qmvf<F2, 0>(x, x, g, w2, s2, b2, y2, pp.b, mlxc_qmm::QBlk{blockIdx.x, pp.blocks_b});            \
         else                                                                                                          \
             mlxc_qmm::qmvr_kernel<F1, 0>(x, x, g, w1, s1, b1, y1, pp.a,                                               \
