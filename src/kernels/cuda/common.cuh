@@ -334,6 +334,16 @@ __device__ __forceinline__ void for_rows(uint64_t rows, uint32_t nv, uint32_t pe
     for (uint64_t row = block_linear(); row < rows; row += block_count()) row_fn(row, team{t, nt, 0});
 }
 
+/* 1 / sqrt(mean of squares + eps) of a row of n values from the sums of
+ * squares of eight lanes (a0 lane 0's, the row's tail included; l[1 .. 7]
+ * the others), added in the fixed tree every RMS norm of the decode step
+ * uses (rms_norm, the router's norm, the rope norm). */
+__device__ __forceinline__ float rms_inv8(float a0, const float *l, uint32_t n, float eps) {
+    const float ss = __fadd_rn(__fadd_rn(__fadd_rn(a0, l[1]), __fadd_rn(l[2], l[3])),
+                               __fadd_rn(__fadd_rn(l[4], l[5]), __fadd_rn(l[6], l[7])));
+    return __fdiv_rn(1.0f, __fsqrt_rn(__fadd_rn(__fdiv_rn(ss, (float)n), eps)));
+}
+
 } // namespace mlxc_ops
 
 #endif

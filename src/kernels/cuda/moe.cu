@@ -320,12 +320,7 @@ __device__ __forceinline__ void moe_router(const T *__restrict__ x, const T *__r
             lane_sum[tid] = acc;
         }
         __syncthreads();
-        if (tid == 0) {
-            const float *l = lane_sum;
-            const float ss = __fadd_rn(__fadd_rn(__fadd_rn(l[0], l[1]), __fadd_rn(l[2], l[3])),
-                                       __fadd_rn(__fadd_rn(l[4], l[5]), __fadd_rn(l[6], l[7])));
-            inv_sh = __fdiv_rn(1.0f, __fsqrt_rn(__fadd_rn(__fdiv_rn(ss, (float)dim), p.eps)));
-        }
+        if (tid == 0) inv_sh = rms_inv8(lane_sum[0], lane_sum, dim, p.eps);
         __syncthreads();
         const float inv = inv_sh;
         for (uint32_t i = tid; i < dim; i += nt) {

@@ -56,10 +56,7 @@ __device__ __forceinline__ void rms_norm_rows(const T *__restrict__ x,  // [rows
                 const float v = conv<T>::load(xr[i]);
                 a0 = __fadd_rn(a0, __fmul_rn(v, v));
             }
-            const float *l = lane_sum;
-            const float ss = __fadd_rn(__fadd_rn(__fadd_rn(a0, l[1]), __fadd_rn(l[2], l[3])),
-                                       __fadd_rn(__fadd_rn(l[4], l[5]), __fadd_rn(l[6], l[7])));
-            inv_sh = __fdiv_rn(1.0f, __fsqrt_rn(__fadd_rn(__fdiv_rn(ss, (float)dim), p.eps)));
+            inv_sh = mlxc_ops::rms_inv8(a0, lane_sum, dim, p.eps);
         }
         __syncthreads();
         const float inv = inv_sh;

@@ -41,13 +41,11 @@ __device__ __forceinline__ float rope_lane_sum(const float *xs, uint32_t k, uint
 }
 
 /* 1 / sqrt(mean of squares + eps) of the row xs from its eight lane sums:
- * the tail past hd / 8 * 8 into lane 0, then the fixed tree. */
+ * the tail past hd / 8 * 8 into lane 0, then the fixed tree (rms_inv8). */
 __device__ __forceinline__ float rope_row_inv(const float *lane, const float *xs, uint32_t hd, float eps) {
     float a0 = lane[0];
     for (uint32_t i = hd / 8 * 8; i < hd; i++) a0 = __fadd_rn(a0, __fmul_rn(xs[i], xs[i]));
-    const float ss = __fadd_rn(__fadd_rn(__fadd_rn(a0, lane[1]), __fadd_rn(lane[2], lane[3])),
-                               __fadd_rn(__fadd_rn(lane[4], lane[5]), __fadd_rn(lane[6], lane[7])));
-    return __fdiv_rn(1.0f, __fsqrt_rn(__fadd_rn(__fdiv_rn(ss, (float)hd), eps)));
+    return rms_inv8(a0, lane, hd, eps);
 }
 
 /* The cache slot of a key at `pos` (kv_cache_copy's rule, ops_kv_slot on
