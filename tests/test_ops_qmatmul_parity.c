@@ -557,7 +557,7 @@ static void par_moe_case(const qt_format *f, uint32_t tokens, uint32_t n, uint32
         CHECK_OK(mlxc_buffer_view(x.c.b, (size_t)k * 2, MLXC_BF16, 1, &na, &aux[0]));
         CHECK_OK(mlxc_buffer_view(x.g.b, (size_t)k * 2, MLXC_BF16, 1, &na, &aux[1]));
     }
-    char lab[64], l0[48];
+    char lab[96], l0[48];
     snprintf(lab, sizeof lab, "%s%s n=%u k=%u", qt_label(f, l0, sizeof l0), fz->act == MLXC_QMM_ACT_Q8 ? " int8" : "",
              n, k);
     for (int rep = 0; rep < reps; rep++) {
