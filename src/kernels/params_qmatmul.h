@@ -218,9 +218,8 @@ MLXC_QF_HD static inline uint32_t mlxc_qmvr_rows(uint32_t f, uint32_t bits, uint
 /* The expert-routed int8 walk's shape (qmoer, qmoerc): an expert's rows
  * may be short (a MoE layer's down projection: k = 768 on Qwen3-30B-A3B),
  * so for the walks MLXC_QMVR_SHORT names, with k / 32 <= 32 chunks, a lane
- * holds one unit and a warp MLXC_QMVR_J (Q6_K: MLXC_QMVR_J6) times the
- * rows, the same loads in flight as the default walk (j = 1; else 0, the
- * default walk).  On an H100 this took the 30B's decode from 302.7-303.6
+ * holds one unit and a warp mlxc_qmvr_j(f) times the default walk's rows,
+ * the same loads in flight (j = 1; else 0, the default walk).  On an H100 this took the 30B's decode from 302.7-303.6
  * to 307.3-308.3 tokens/s (Q4_K); two units of 4 rows for k <= 2048 (the
  * gate/up) measured no better (bench/results/moe-int8-experts-2026-12-06.md).
  * A macro: the kernels test it at compile time. */
