@@ -228,23 +228,27 @@ __device__ __forceinline__ void moe_route(const T *logits, const float *bias, ui
  * dim is a multiple of 8, x and g 16-byte aligned (ops/moe.c). */
 constexpr uint32_t ROUTER_WARPS = MLXC_MOE_ROUTER_WARPS, ROUTER_TOKENS = MLXC_MOE_ROUTER_TOKENS, ROUTER_BATCH = 4;
 constexpr uint32_t ROUTER_MAX_EXPERTS = 512, ROUTER_MAX_K = 64; /* MLXC_MOE_MAX_EXPERTS, MLXC_MOE_MAX_K */
+/* 16-byte loads of its expert's row a lane holds in registers from before
+ * the wait (dim up to 2048 in f32, 4096 in f16 / bf16); the rest of a
+ * longer row is read after it */
+constexpr uint32_t ROUTER_HOLD = 16;
 
 template <typename T> struct vec8;
 template <> struct vec8<float> {
     static constexpr uint32_t N = 4; /* values a 16-byte load */
-    __device__ static void get(const float *p, float *f) {
-        const float4 v = __ldg((const float4 *)p);
-        f[0] = v.x, f[1] = v.y, f[2] = v.z, f[3] = v.w;
+    __device__ static void cvt(uint4 v, float *f) {
+        f[0] = __uint_as_float(v.x), f[1] = __uint_as_float(v.y), f[2] = __uint_as_float(v.z), f[3] = __uint_as_float(v.w);
     }
+    __device__ static void get(const float *p, float *f) { cvt(__ldg((const uint4 *)p), f); }
 };
 template <typename H> struct vec8h {
     static constexpr uint32_t N = 8;
-    __device__ static void get(const H *p, float *f) {
-        const uint4 v = __ldg((const uint4 *)p);
+    __device__ static void cvt(uint4 v, float *f) {
         const H *h = (const H *)&v;
 #pragma unroll
         for (int i = 0; i < 8; i++) f[i] = conv<H>::load(h[i]);
     }
+    __device__ static void get(const H *p, float *f) { cvt(__ldg((const uint4 *)p), f); }
 };
 template <> struct vec8<__half> : vec8h<__half> {};
 template <> struct vec8<__nv_bfloat16> : vec8h<__nv_bfloat16> {};
@@ -292,8 +296,16 @@ __device__ __forceinline__ void moe_router(const T *__restrict__ x, const T *__r
     const uint32_t e = blockIdx.x * (nt / 32u) + warp; /* this warp's expert */
     constexpr uint32_t VN = vec8<WT>::N;
     const WT *wr = w + (uint64_t)(e < E ? e : 0) * dim;
-    /* the weights wait for nothing: their lines to L2 first */
-    for (uint32_t i = lane * (128u / sizeof(WT)); i < dim && e < E; i += 32u * (128u / sizeof(WT)))
+    /* the weights wait for nothing: the row's first ROUTER_HOLD loads a
+     * lane into registers, the lines past them to L2 */
+    constexpr uint32_t HV = 32u * ROUTER_HOLD * VN; /* values held by the warp */
+    uint4 held[ROUTER_HOLD];
+#pragma unroll
+    for (uint32_t c = 0; c < ROUTER_HOLD; c++) {
+        const uint32_t i = (lane + 32u * c) * VN;
+        held[c] = e < E && i < dim ? __ldg((const uint4 *)(wr + i)) : make_uint4(0, 0, 0, 0);
+    }
+    for (uint32_t i = HV + lane * (128u / sizeof(WT)); i < dim && e < E; i += 32u * (128u / sizeof(WT)))
         asm volatile("prefetch.global.L2 [%0];" ::"l"(wr + i));
     float *gs = rt_xs + (uint64_t)NT * dim, *sq = gs + dim;
     T *lg = (T *)(sq + 8 * m8);
@@ -305,18 +317,23 @@ __device__ __forceinline__ void moe_router(const T *__restrict__ x, const T *__r
         if (!p.use_norm) continue;
         __syncthreads();
         if (tid < 8) {
-            /* lane tid's squares in order, eight loads ahead of their adds */
+            /* lane tid's squares in order, the next eight loaded while the
+             * current eight are added */
             const float *row = sq + tid * m8;
-            float acc = 0.0f;
+            const uint32_t n8 = dim / 8;
+            float acc = 0.0f, v[8], nx[8];
             uint32_t j = 0;
-            for (; j + 8 <= dim / 8; j += 8) {
-                float v[8];
 #pragma unroll
-                for (int u = 0; u < 8; u++) v[u] = row[j + u];
+            for (int u = 0; u < 8; u++) v[u] = u < (int)n8 ? row[u] : 0.0f;
+            for (; j + 8 <= n8; j += 8) {
+#pragma unroll
+                for (int u = 0; u < 8; u++) nx[u] = j + 8 + u < n8 ? row[j + 8 + u] : 0.0f;
 #pragma unroll
                 for (int u = 0; u < 8; u++) acc = __fadd_rn(acc, v[u]);
+#pragma unroll
+                for (int u = 0; u < 8; u++) v[u] = nx[u];
             }
-            for (; j < dim / 8; j++) acc = __fadd_rn(acc, row[j]);
+            for (; j < n8; j++) acc = __fadd_rn(acc, row[j]);
             lane_sum[tid] = acc;
         }
         __syncthreads();
@@ -335,10 +352,9 @@ __device__ __forceinline__ void moe_router(const T *__restrict__ x, const T *__r
         float acc[ROUTER_TOKENS];
 #pragma unroll
         for (uint32_t r = 0; r < ROUTER_TOKENS; r++) acc[r] = 0.0f;
-#pragma unroll 8
-        for (uint32_t i = lane * VN; i < dim; i += 32u * VN) {
-            float f[VN];
-            vec8<WT>::get(wr + i, f);
+        /* the lane's values i = (lane + 32 c) VN + j in order: the held
+         * loads, then the rest of the row */
+        auto dot = [&](uint32_t i, const float *f) {
 #pragma unroll
             for (uint32_t r = 0; r < ROUTER_TOKENS; r++) {
                 if (r >= NT) break;
@@ -346,6 +362,20 @@ __device__ __forceinline__ void moe_router(const T *__restrict__ x, const T *__r
 #pragma unroll
                 for (uint32_t j = 0; j < VN; j++) acc[r] = fmaf(f[j], xs[j], acc[r]);
             }
+        };
+#pragma unroll
+        for (uint32_t c = 0; c < ROUTER_HOLD; c++) {
+            const uint32_t i = (lane + 32u * c) * VN;
+            if (i >= dim) break;
+            float f[VN];
+            vec8<WT>::cvt(held[c], f);
+            dot(i, f);
+        }
+#pragma unroll 8
+        for (uint32_t i = HV + lane * VN; i < dim; i += 32u * VN) {
+            float f[VN];
+            vec8<WT>::get(wr + i, f);
+            dot(i, f);
         }
 #pragma unroll
         for (uint32_t r = 0; r < ROUTER_TOKENS; r++) {
