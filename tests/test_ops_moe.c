@@ -181,6 +181,7 @@ static const router_case k_router[] = {
     {11, 0, 100, MLXC_BF16, true},  /* dim not a multiple of 8 */
     {11, 0, 160, MLXC_BF16, true},  /* the softmax over the k chosen, 4 tokens */
     {4, 0, 128, MLXC_F32, true},    /* 512 experts, k 64 */
+    {2, 1, 4096, MLXC_F32, true},   /* Qwen3-235B-A22B's: past the row CUDA holds in registers */
 };
 #define NROUTER (sizeof k_router / sizeof *k_router)
 
