@@ -746,6 +746,7 @@ static void par_fused(void) {
  * register walk) on both devices: MLX affine 4-bit, groups 32/64/128,
  * f16 and bf16 scales, 8-bit groups 32 and 64 (Q8_0 as affine, and
  * MLX's), Q4_K, Q5_K and Q6_K; k of one slice (4096), several (11008: 3,
+ * or 4 in the wide form of Q4_K and affine 4-bit, par_fused_q8_wide;
  * 14336: 4), a part slice (4128 for affine) and a slice of half or a
  * quarter of the lanes (2048, 1024: a 1B model's rows), every prologue
  * and epilogue; n odd (Q6_K's 210-byte super-blocks then start on every
@@ -807,12 +808,26 @@ static void par_fused_q8(void) {
  * row).  On each device the pair equals two mlxc_qmatmul_fused calls bit
  * for bit; the GPU's against the CPU's within the bf16 bound.  Then the
  * refusals: other prologues or epilogues, outputs that overlap. */
+/* The int8 walk's wide form (MLXC_QMV_WIDE=1: qmvr_wide_F where
+ * mlxc_qmvr_wide takes k) against the CPU, as par_fused_q8 */
+static void par_fused_q8_wide(void) {
+    setenv("MLXC_QMV_WIDE", "1", 1);
+    par_fused_q8();
+    unsetenv("MLXC_QMV_WIDE");
+}
+
 static void par_fused_pair(void) {
     const qt_format *f1s = qt_pair_qk, q6 = qt_pair_v;
-    const uint32_t k = 2048, n1 = 2608, n2 = 520;
+    /* n1 = 6000: on a GPU the two parts' groups exceed one wave of
+     * blocks (with MLXC_QMVP_SPLIT=1 the parts share it by their weight
+     * bytes, each striding); the last case at k = 11008, where with
+     * MLXC_QMV_WIDE=1 the GPU's Q4_K walk takes its wide form and the pair
+     * runs as two kernels */
+    const uint32_t n1 = 6000, n2 = 520;
     for (int fi = 0; fi < 3; fi++)
         for (int c = 0; c < 4; c++) {
             const int pro = c % 2, v8 = c / 2;
+            const uint32_t k = c == 3 ? 11008 : 2048;
             qt_weight w1 = qt_weight_rand(f1s[fi], n1, k), w2 = qt_weight_rand(q6, n2, k);
             qt_dev_weight c1 = qt_upload(cpu, &w1), g1 = qt_upload(gpu, &w1), c2 = qt_upload(cpu, &w2),
                           g2 = qt_upload(gpu, &w2);
@@ -958,7 +973,15 @@ int main(void) {
     RUN(par_gather_launch);
     RUN(par_fused);
     RUN(par_fused_q8);
+    RUN(par_fused_q8_wide);
     RUN(par_fused_pair);
+    /* the pair's one wave shared by weight bytes, and the wide walk of
+     * part a at k = 11008 (two kernels) */
+    setenv("MLXC_QMVP_SPLIT", "1", 1);
+    setenv("MLXC_QMV_WIDE", "1", 1);
+    RUN(par_fused_pair);
+    unsetenv("MLXC_QMVP_SPLIT");
+    unsetenv("MLXC_QMV_WIDE");
     RUN(par_experts_fused);
     RUN(par_experts_combine);
     RUN(par_experts_q8);

@@ -215,13 +215,29 @@ MLXC_QF_HD static inline uint32_t mlxc_qmvr_rows(uint32_t f, uint32_t bits, uint
     return MLXC_QMVR_WARPS / mlxc_qmvr_slices(f, k) * (r8 ? MLXC_QMVR_R8 : MLXC_QMVR_R);
 }
 
+/* The walk's wide form (qmvr_wide_F; the front-end takes it where
+ * MLXC_QMV_WIDE=1): where k's slices of 32 J chunks leave warps of the
+ * block idle (S = 3, 5, 6 or 7 does not divide the 8 warps: k = 11008 has
+ * 344 chunks, 3 slices of 128, 2 row groups, 2 warps idle), Q4_K and MLX
+ * affine 4-bit lanes hold 3 units and warps take 3 rows at a time if that
+ * makes S = ceil(k / 3072) divide the 8 warps (k = 11008: 4 slices, 2 row
+ * groups, every warp; 9 units a warp in flight, not 8): 3, else 0. */
+MLXC_QF_HD static inline uint32_t mlxc_qmvr_wide(uint32_t f, uint32_t bits, uint32_t k) {
+    if (f != MLXC_QMMF_Q4_K && !(f == MLXC_QMMF_AFFINE && bits == 4)) return 0;
+    const uint32_t s = mlxc_qmvr_slices(f, k), s3 = (k / 32 + 95) / 96;
+    return MLXC_QMVR_WARPS % s != 0 && MLXC_QMVR_WARPS % s3 == 0 ? 3 : 0;
+}
+/* Rows of one tile of the wide form */
+MLXC_QF_HD static inline uint32_t mlxc_qmvr_wide_rows(uint32_t k) { return MLXC_QMVR_WARPS / ((k / 32 + 95) / 96) * 3; }
+
 /* The expert-routed int8 walk's shape (qmoer, qmoerc): an expert's rows
  * may be short (a MoE layer's down projection: k = 768 on Qwen3-30B-A3B),
  * so for the walks MLXC_QMVR_SHORT names, with k / 32 <= 32 chunks, a lane
  * holds one unit and a warp mlxc_qmvr_j(f) times the default walk's rows,
- * the same loads in flight (j = 1; else 0, the default walk).  On an H100 this took the 30B's decode from 302.7-303.6
- * to 307.3-308.3 tokens/s (Q4_K); two units of 4 rows for k <= 2048 (the
- * gate/up) measured no better (bench/results/moe-int8-experts-2026-12-06.md).
+ * the same loads in flight (j = 1; else 0, the default walk).  On an
+ * H100 this took the 30B's decode from 302.7-303.6 to 307.3-308.3
+ * tokens/s (Q4_K); two units of 4 rows for k <= 2048 (the gate/up)
+ * measured no better (bench/results/moe-int8-experts-2026-12-06.md).
  * A macro: the kernels test it at compile time. */
 #define MLXC_QMVR_SHORT(f, bits) \
     ((f) == MLXC_QMMF_Q4_K || (f) == MLXC_QMMF_Q6_K || ((f) == MLXC_QMMF_AFFINE && (bits) == 4))
