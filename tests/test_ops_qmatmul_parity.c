@@ -801,13 +801,6 @@ static void par_fused_q8(void) {
     qt_weight_free(&w);
 }
 
-/* mlxc_qmatmul_fused_pair: the q/k weight (Q4_K or Q5_K with int8
- * activations: one kernel with the v weight's walk on the GPU; Q4_0
- * exact: two dispatches) and the v weight (Q6_K, exact or int8) of one x,
- * with and without the norm, into the two halves of one row (the model's qkv
- * row).  On each device the pair equals two mlxc_qmatmul_fused calls bit
- * for bit; the GPU's against the CPU's within the bf16 bound.  Then the
- * refusals: other prologues or epilogues, outputs that overlap. */
 /* The int8 walk's wide form (MLXC_QMV_WIDE=1: qmvr_wide_F where
  * mlxc_qmvr_wide takes k) against the CPU, as par_fused_q8 */
 static void par_fused_q8_wide(void) {
@@ -816,6 +809,13 @@ static void par_fused_q8_wide(void) {
     unsetenv("MLXC_QMV_WIDE");
 }
 
+/* mlxc_qmatmul_fused_pair: the q/k weight (Q4_K or Q5_K with int8
+ * activations: one kernel with the v weight's walk on the GPU; Q4_0
+ * exact: two dispatches) and the v weight (Q6_K, exact or int8) of one x,
+ * with and without the norm, into the two halves of one row (the model's qkv
+ * row).  On each device the pair equals two mlxc_qmatmul_fused calls bit
+ * for bit; the GPU's against the CPU's within the bf16 bound.  Then the
+ * refusals: other prologues or epilogues, outputs that overlap. */
 static void par_fused_pair(void) {
     const qt_format *f1s = qt_pair_qk, q6 = qt_pair_v;
     /* n1 = 6000: on a GPU the two parts' groups exceed one wave of
