@@ -888,6 +888,17 @@ static void par_fused_pair(void) {
         }
 }
 
+/* par_fused_pair with the pair's one wave shared by weight bytes
+ * (MLXC_QMVP_SPLIT=1) and the wide walk of part a at k = 11008
+ * (MLXC_QMV_WIDE=1: two kernels) */
+static void par_fused_pair_switched(void) {
+    setenv("MLXC_QMVP_SPLIT", "1", 1);
+    setenv("MLXC_QMV_WIDE", "1", 1);
+    par_fused_pair();
+    unsetenv("MLXC_QMVP_SPLIT");
+    unsetenv("MLXC_QMV_WIDE");
+}
+
 /* Q4_0 tiles (MLXC_QF_Q4_0_TILES) on both devices: the mat-vec and mat-mat
  * (deq8's tile addressing), the gather, and the fused mat-vec: the tile
  * walk (qmvf_q4_0t through the front-end) at k of one record pair up to
@@ -975,13 +986,7 @@ int main(void) {
     RUN(par_fused_q8);
     RUN(par_fused_q8_wide);
     RUN(par_fused_pair);
-    /* the pair's one wave shared by weight bytes, and the wide walk of
-     * part a at k = 11008 (two kernels) */
-    setenv("MLXC_QMVP_SPLIT", "1", 1);
-    setenv("MLXC_QMV_WIDE", "1", 1);
-    RUN(par_fused_pair);
-    unsetenv("MLXC_QMVP_SPLIT");
-    unsetenv("MLXC_QMV_WIDE");
+    RUN(par_fused_pair_switched);
     RUN(par_experts_fused);
     RUN(par_experts_combine);
     RUN(par_experts_q8);

@@ -205,9 +205,9 @@ MLXC_QF_HD static inline int mlxc_qmvr_takes(uint32_t f, uint32_t bits, uint32_t
     return f == MLXC_QMMF_AFFINE && (bits == 4 || bits == 8) && es == 2 &&
            (group == 32 || group == 64 || group == 128) && k % group == 0;
 }
-MLXC_QF_HD static inline uint32_t mlxc_qmvr_slices(uint32_t f, uint32_t k) {
-    return (k / 32 + 32 * mlxc_qmvr_j(f) - 1) / (32 * mlxc_qmvr_j(f));
-}
+/* Slices of a row of k for j units (32 chunks of 32) a lane: ceil(k / 32 / (32 j)) */
+MLXC_QF_HD static inline uint32_t mlxc_qmvr_slices_j(uint32_t k, uint32_t j) { return (k / 32 + 32 * j - 1) / (32 * j); }
+MLXC_QF_HD static inline uint32_t mlxc_qmvr_slices(uint32_t f, uint32_t k) { return mlxc_qmvr_slices_j(k, mlxc_qmvr_j(f)); }
 MLXC_QF_HD static inline uint32_t mlxc_qmvr_smem_bytes(uint32_t k) { return k + k / 32 * 8; }
 /* Rows of one tile (a block's rows at a time): 8 / S row groups. */
 MLXC_QF_HD static inline uint32_t mlxc_qmvr_rows(uint32_t f, uint32_t bits, uint32_t k) {
@@ -224,11 +224,11 @@ MLXC_QF_HD static inline uint32_t mlxc_qmvr_rows(uint32_t f, uint32_t bits, uint
  * groups, every warp; 9 units a warp in flight, not 8): 3, else 0. */
 MLXC_QF_HD static inline uint32_t mlxc_qmvr_wide(uint32_t f, uint32_t bits, uint32_t k) {
     if (f != MLXC_QMMF_Q4_K && !(f == MLXC_QMMF_AFFINE && bits == 4)) return 0;
-    const uint32_t s = mlxc_qmvr_slices(f, k), s3 = (k / 32 + 95) / 96;
+    const uint32_t s = mlxc_qmvr_slices(f, k), s3 = mlxc_qmvr_slices_j(k, 3);
     return MLXC_QMVR_WARPS % s != 0 && MLXC_QMVR_WARPS % s3 == 0 ? 3 : 0;
 }
 /* Rows of one tile of the wide form */
-MLXC_QF_HD static inline uint32_t mlxc_qmvr_wide_rows(uint32_t k) { return MLXC_QMVR_WARPS / ((k / 32 + 95) / 96) * 3; }
+MLXC_QF_HD static inline uint32_t mlxc_qmvr_wide_rows(uint32_t k) { return MLXC_QMVR_WARPS / mlxc_qmvr_slices_j(k, 3) * 3; }
 
 /* The expert-routed int8 walk's shape (qmoer, qmoerc): an expert's rows
  * may be short (a MoE layer's down projection: k = 768 on Qwen3-30B-A3B),

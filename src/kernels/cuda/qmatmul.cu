@@ -2768,7 +2768,7 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
     constexpr uint32_t JS = A8 ? 16u >> GSH : 32u >> GSH, GU = A8 ? GSH + 1 : GSH;
     constexpr uint32_t WJ = K4 || K6 ? 4 * SB : 512; /* row bytes between a lane's units */
     const uint32_t k = p.k, nch = A8 ? k / 16 : k / 32,
-                   S = JX ? (k / 32 + 32 * JX - 1) / (32 * JX) : mlxc_qmvr_slices(F, k), G = MLXC_QMVR_WARPS / S;
+                   S = JX ? mlxc_qmvr_slices_j(k, JX) : mlxc_qmvr_slices(F, k), G = MLXC_QMVR_WARPS / S;
     const uint64_t n = p.n, rb = p.row_bytes, gpr = k >> (5 + GSH), tile = (uint64_t)G * RR;
     const uint32_t lane = threadIdx.x % 32, wi = threadIdx.x / 32, s = wi % S, gi = wi / S;
     /* the lane's unit j is cb + 32 j: code bytes cw + WJ j of a row (Q4_K:
