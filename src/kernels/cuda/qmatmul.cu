@@ -3462,15 +3462,15 @@ QMVR_ENTRY(affine8, MLXC_QMMF_AFFINE, 8, MLXC_QMVR_BLOCKS)
 QMVR_ENTRY(q4_k, MLXC_QMMF_Q4_K, 0, MLXC_QMVR_BLOCKS)
 QMVR_ENTRY(q5_k, MLXC_QMMF_Q5_K, 0, QMVR_Q5K_BLOCKS)
 QMVR_ENTRY(q6_k, MLXC_QMMF_Q6_K, 0, MLXC_QMVR_BLOCKS)
-/* qmvr_wide_F: the wide form of the walk (mlxc_qmvr_wide: 3 units a lane,
- * 3 rows a warp at a time), tiles of mlxc_qmvr_wide_rows rows; the
+/* qmvr_wide_F: the wide form of the walk (mlxc_qmvr_wide: MLXC_QMVR_JW = 3
+ * units a lane, 3 rows a warp at a time), tiles of mlxc_qmvr_wide_rows rows; the
  * front-end takes it where MLXC_QMV_WIDE=1 and the shape suits it. */
 #define QMVRW_ENTRY(NAME, F, BITS)                                                                                    \
     extern "C" __global__ void __launch_bounds__(32 * MLXC_QMVR_WARPS, MLXC_QMVR_BLOCKS)                              \
         qmvr_wide_##NAME##_bf16_bf16(const uint16_t *x, const uint16_t *aux, const uint16_t *g, const uint8_t *w,     \
                                      const void *scales, const void *biases, uint16_t *y,                             \
                                      mlxc_p_qmvf vp) { MLXC_PDL_INSIDE();                                             \
-        mlxc_qmm::qmvr_kernel<F, BITS, 3>(x, aux, g, w, scales, biases, y, vp);                                       \
+        mlxc_qmm::qmvr_kernel<F, BITS, MLXC_QMVR_JW>(x, aux, g, w, scales, biases, y, vp);                            \
     }
 QMVRW_ENTRY(affine4, MLXC_QMMF_AFFINE, 4)
 QMVRW_ENTRY(q4_k, MLXC_QMMF_Q4_K, 0)
