@@ -640,15 +640,14 @@ static void signatures_match(void) {
      * bit widths, the combine; dense matmul with f16 x and f16 w: matvec
      * and gemm x 2 y dtypes, and its library GEMM; the f32 library GEMM; rope_qkv_cache: 3 x 3 dtype
      * pairs; the fused mat-vec qmvf: 9 formats, bf16, and its int8 walk
-     * qmvr (affine 4- and 8-bit, Q4_K, Q5_K, Q6_K), its wide form qmvr_wide
-     * (affine 4-bit, Q4_K) and the pair qmvp (Q4_K and
+     * qmvr (affine 4- and 8-bit, Q4_K, Q5_K, Q6_K) and the pair qmvp (Q4_K and
      * Q5_K beside Q6_K); the decode over a fused q/k/v row: 4 head dims x 2
      * KV dtypes (CUDA only); the one-pass MoE router: 3 router x 2
      * activation dtypes (CUDA only); the expert-routed fused mat-vec with
      * the combine qmoec (8 formats) and the expert-routed int8 walk qmoer
      * and qmoerc (5 formats each). */
-    CHECK_EQ_INT(n, 126 + 3 + 8 + 4 + 10 + 132 + 32 + 132 + 66 + 132 + 132 + 24 + 32 + 36 + 5 + 15 + 22 + 5 + 1 + 9 + 9 + 5 + 2 + 2 + 8 +
-                        6 + 8 + 10);
+    CHECK_EQ_INT(n, 126 + 3 + 8 + 4 + 10 + 132 + 32 + 132 + 66 + 132 + 132 + 24 + 32 + 36 + 5 + 15 + 22 + 5 + 1 + 9 + 9 + 5 + 2 + 8 + 6 +
+                        8 + 10);
     size_t ncpu = 0;
     for (const mlxc_cpu_builtin *b; (b = mlxc_cpu_builtin_at(ncpu)) != NULL; ncpu++) {
         const mlxc_kernel_signature *s = mlxc_kernel_builtin_signature(b->name);

@@ -745,8 +745,7 @@ static void par_fused(void) {
 /* The fused mat-vec over int8 activations (MLXC_QMM_ACT_Q8: the GPU's
  * register walk) on both devices: MLX affine 4-bit, groups 32/64/128,
  * f16 and bf16 scales, 8-bit groups 32 and 64 (Q8_0 as affine, and
- * MLX's), Q4_K, Q5_K and Q6_K; k of one slice (4096), several (11008: 3,
- * or 4 in the wide form of Q4_K and affine 4-bit, par_fused_q8_wide;
+ * MLX's), Q4_K, Q5_K and Q6_K; k of one slice (4096), several (11008: 3;
  * 14336: 4), a part slice (4128 for affine) and a slice of half or a
  * quarter of the lanes (2048, 1024: a 1B model's rows), every prologue
  * and epilogue; n odd (Q6_K's 210-byte super-blocks then start on every
@@ -801,14 +800,6 @@ static void par_fused_q8(void) {
     qt_weight_free(&w);
 }
 
-/* The int8 walk's wide form (MLXC_QMV_WIDE=1: qmvr_wide_F where
- * mlxc_qmvr_wide takes k) against the CPU, as par_fused_q8 */
-static void par_fused_q8_wide(void) {
-    setenv("MLXC_QMV_WIDE", "1", 1);
-    par_fused_q8();
-    unsetenv("MLXC_QMV_WIDE");
-}
-
 /* mlxc_qmatmul_fused_pair: the q/k weight (Q4_K or Q5_K with int8
  * activations: one kernel with the v weight's walk on the GPU; Q4_0
  * exact: two dispatches) and the v weight (Q6_K, exact or int8) of one x,
@@ -819,10 +810,9 @@ static void par_fused_q8_wide(void) {
 static void par_fused_pair(void) {
     const qt_format *f1s = qt_pair_qk, q6 = qt_pair_v;
     /* n1 = 6000: on a GPU the two parts' groups exceed one wave of
-     * blocks (with MLXC_QMVP_SPLIT=1 the parts share it by their weight
-     * bytes, each striding); the last case at k = 11008, where with
-     * MLXC_QMV_WIDE=1 the GPU's Q4_K walk takes its wide form and the pair
-     * runs as two kernels */
+     * blocks, so the parts share it by their weight bytes, each striding
+     * over its groups; the last case at k = 11008 (a 7B's down
+     * projection's k: 3 slices of a row leave warps of a block idle) */
     const uint32_t n1 = 6000, n2 = 520;
     for (int fi = 0; fi < 3; fi++)
         for (int c = 0; c < 4; c++) {
@@ -886,17 +876,6 @@ static void par_fused_pair(void) {
             qt_dev_free(&c1), qt_dev_free(&g1), qt_dev_free(&c2), qt_dev_free(&g2);
             qt_weight_free(&w1), qt_weight_free(&w2);
         }
-}
-
-/* par_fused_pair with the pair's one wave shared by weight bytes
- * (MLXC_QMVP_SPLIT=1) and the wide walk of part a at k = 11008
- * (MLXC_QMV_WIDE=1: two kernels) */
-static void par_fused_pair_switched(void) {
-    setenv("MLXC_QMVP_SPLIT", "1", 1);
-    setenv("MLXC_QMV_WIDE", "1", 1);
-    par_fused_pair();
-    unsetenv("MLXC_QMVP_SPLIT");
-    unsetenv("MLXC_QMV_WIDE");
 }
 
 /* Q4_0 tiles (MLXC_QF_Q4_0_TILES) on both devices: the mat-vec and mat-mat
@@ -984,9 +963,7 @@ int main(void) {
     RUN(par_gather_launch);
     RUN(par_fused);
     RUN(par_fused_q8);
-    RUN(par_fused_q8_wide);
     RUN(par_fused_pair);
-    RUN(par_fused_pair_switched);
     RUN(par_experts_fused);
     RUN(par_experts_combine);
     RUN(par_experts_q8);

@@ -25,7 +25,7 @@
 #                  NCUC profiled)
 #   sh:CMD         a command
 #
-#   AB_ENVS='-;MLXC_QMVP_SPLIT=1' bash bench/cuda/steps.sh setup gen:7b-q4_k_m \
+#   AB_ENVS='-;MLXC_ATTN_FUSED_ROPE=0' bash bench/cuda/steps.sh setup gen:7b-q4_k_m \
 #       test:test_ops_qmatmul_parity wait:7b-q4_k_m ab:7b-q4_k_m copy
 set -u
 R=$PWD
@@ -106,7 +106,7 @@ best = 1e9
 for _ in range(10):
     s.record(); b.copy_(a); e.record(); e.synchronize()
     best = min(best, s.elapsed_time(e))
-print(f"copy of 2 GiB, device to device: {best:.3f} ms, {2 * 2 * n / best / 1e9:.0f} GB/s (read + write)")
+print(f"copy of 2 GiB, device to device: {best:.3f} ms, {2 * 2 * n / best / 1e6:.0f} GB/s (read + write)")
 PY
     ;;
   table)
@@ -127,5 +127,6 @@ PY
     ;;
   esac
 done
-cp $L/*.log "$O"/ 2>/dev/null
+# the background logs as one file (a call returns few files)
+for f in $L/*.log; do [ -f "$f" ] && { echo "== $(basename "$f")"; tail -20 "$f"; }; done > "$O/dlog.txt" 2>/dev/null
 log done

@@ -38,8 +38,6 @@ static const env_var k_env[] = {
     {"MLXC_CUBLASLT", ENV_BOOL, "1", "0: bf16 GEMMs on CUDA use our own kernel, not cuBLASLt"},
     {"MLXC_CUBLASLT_PATH", ENV_PATH, "", "a file to load as libcublasLt"},
     {"MLXC_NVRTC_PATH", ENV_PATH, "", "a file to load as libnvrtc"},
-    {"MLXC_QMV_WIDE", ENV_BOOL, "0", "1: the int8 mat-vec's wide form where k's slices leave warps idle (Q4_K, MLX 4-bit; comparisons)"},
-    {"MLXC_QMVP_SPLIT", ENV_BOOL, "0", "1: the q/k + v pair's parts share one wave of blocks by weight bytes (comparisons)"},
     {"MLXC_ATTN_DECODE_SPLITS", ENV_INT, "0", "decode attention: KV splits per head (0: from the SM count)"},
     {"MLXC_ATTN_SPLIT_KEYS", ENV_INT, "64", "decode attention: keys a live split covers at least (0: every split live)"},
     {"MLXC_ATTN_FUSED_ROPE", ENV_BOOL, "1", "0: decode attention over a q/k/v row as two dispatches (rope/cache, then attention)"},

@@ -215,26 +215,6 @@ MLXC_QF_HD static inline uint32_t mlxc_qmvr_rows(uint32_t f, uint32_t bits, uint
     return MLXC_QMVR_WARPS / mlxc_qmvr_slices(f, k) * (r8 ? MLXC_QMVR_R8 : MLXC_QMVR_R);
 }
 
-/* The walk's wide form (qmvr_wide_F; the front-end takes it where
- * MLXC_QMV_WIDE=1): where k's slices of 32 J chunks leave warps of the
- * block idle (S = 3, 5, 6 or 7 does not divide the 8 warps: k = 11008 has
- * 344 chunks, 3 slices of 128, 2 row groups, 2 warps idle), Q4_K and MLX
- * affine 4-bit lanes hold 3 units and warps take 3 rows at a time if that
- * makes S = ceil(k / 3072) divide the 8 warps (k = 11008: 4 slices, 2 row
- * groups, every warp; 9 units a warp in flight, not 8): 3, else 0. */
-#define MLXC_QMVR_JW 3 /* the wide form's units a lane (qmvr_wide_F's JX) */
-MLXC_QF_HD static inline uint32_t mlxc_qmvr_wide(uint32_t f, uint32_t bits, uint32_t k) {
-    if (f != MLXC_QMMF_Q4_K && !(f == MLXC_QMMF_AFFINE && bits == 4)) return 0;
-    const uint32_t s = mlxc_qmvr_slices(f, k), sw = mlxc_qmvr_slices_j(k, MLXC_QMVR_JW);
-    return MLXC_QMVR_WARPS % s != 0 && MLXC_QMVR_WARPS % sw == 0 ? MLXC_QMVR_JW : 0;
-}
-/* Rows of one tile of the wide form: its row groups times the kernel's
- * rows a warp at a time, ceil(J R / JW) */
-MLXC_QF_HD static inline uint32_t mlxc_qmvr_wide_rows(uint32_t k) {
-    return MLXC_QMVR_WARPS / mlxc_qmvr_slices_j(k, MLXC_QMVR_JW) *
-           ((MLXC_QMVR_J * MLXC_QMVR_R + MLXC_QMVR_JW - 1) / MLXC_QMVR_JW);
-}
-
 /* The expert-routed int8 walk's shape (qmoer, qmoerc): an expert's rows
  * may be short (a MoE layer's down projection: k = 768 on Qwen3-30B-A3B),
  * so for the walks MLXC_QMVR_SHORT names, with k / 32 <= 32 chunks, a lane

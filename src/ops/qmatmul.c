@@ -356,7 +356,6 @@ typedef struct qmvf_plan {
     uint32_t           block, shared;
     const mlxc_buffer *x, *ax, *gx, *sc, *bi, *y;
     const mlxc_qmm_weight *w;
-    bool               wide; /* qmvr_wide_F (mlxc_qmvr_wide) */
 } qmvf_plan;
 
 static mlxc_status qmvf_prepare(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buffer *aux,
@@ -396,24 +395,19 @@ static mlxc_status qmvf_prepare(mlxc_encoder *enc, const mlxc_buffer *x, const m
     snprintf(name, sizeof name, "%s_%s_bf16_bf16", !cpu && vp.act == MLXC_QMVF_ACT_Q8 ? "qmvr" : "qmvf", fmt);
     uint64_t groups;
     uint32_t block, shared = 0;
-    bool wide = false;
     if (cpu) {
         groups = ops_cpu_tile_groups(dev, (n + MLXC_CPU_QMM_NT - 1) / MLXC_CPU_QMM_NT);
         block = 1;
     } else if (vp.act == MLXC_QMVF_ACT_Q8) {
         /* the register walk (qmvr): x' in registers, tiles of 8 / S row
          * groups of mlxc_qmvr_rows rows, MLXC_QMVR_BLOCKS blocks an SM
-         * striding over them; with MLXC_QMV_WIDE=1 its wide form where
-         * the shape suits it (qmvr_wide_F, mlxc_qmvr_wide: not yet
-         * measured against the default, so not the default) */
+         * striding over them */
         if (!qmvr_weight(w, k)) return mlxc_qmatmul_fused_q8_fast(w, k);
         if (!qmm_views16(w, x, aux, g))
             return mlxc_set_error(MLXC_ERR_UNSUPPORTED,
                                   "mlxc_qmatmul_fused: int8 activations on a GPU take 16-byte aligned x, aux, g and "
                                   "weight views");
-        wide = mlxc_qmvr_wide(vp.q.format, vp.q.bits, k) && mlxc_env_int("MLXC_QMV_WIDE", 0) != 0;
-        if (wide) snprintf(name, sizeof name, "qmvr_wide_%s_bf16_bf16", fmt);
-        const uint32_t rows = wide ? mlxc_qmvr_wide_rows(k) : mlxc_qmvr_rows(vp.q.format, vp.q.bits, k);
+        const uint32_t rows = mlxc_qmvr_rows(vp.q.format, vp.q.bits, k);
         groups = (n + rows - 1) / rows;
         block = 32 * MLXC_QMVR_WARPS;
         shared = qmv_ring_launch(dev, mlxc_qmvr_smem_bytes(k), MLXC_QMVR_BLOCKS, &groups);
@@ -453,7 +447,7 @@ static mlxc_status qmvf_prepare(mlxc_encoder *enc, const mlxc_buffer *x, const m
             return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT,
                                   "mlxc_qmatmul_fused: a buffer lives on another device than the encoder");
     *pl = (qmvf_plan){.vp = vp, .kern = kern, .groups = groups, .block = block, .shared = shared,
-                      .x = x, .ax = ax, .gx = gx, .sc = sc, .bi = bi, .y = y, .w = w, .wide = wide};
+                      .x = x, .ax = ax, .gx = gx, .sc = sc, .bi = bi, .y = y, .w = w};
     return MLXC_OK;
 }
 
@@ -507,34 +501,30 @@ mlxc_status mlxc_qmatmul_fused_pair(mlxc_encoder *enc, const mlxc_buffer *x, con
     qmm_kernel_fmt(w1, &a.vp.q, f1s, sizeof f1s);
     qmm_kernel_fmt(w2, &b.vp.q, f2s, sizeof f2s);
     snprintf(name, sizeof name, "qmvp_%s_%s_bf16_bf16", f1s, f2s);
-    /* qmvp's parts walk qmvr's default tiles, not the wide form's */
     const bool one = a.vp.act == MLXC_QMVF_ACT_Q8 &&
-                     (ops_is_cpu(dev) || (!a.wide && !b.wide && a.shared && b.shared && a.block == b.block)) &&
+                     (ops_is_cpu(dev) || (a.shared && b.shared && a.block == b.block)) &&
                      mlxc_kernel_get(dev, name, &kern) == MLXC_OK;
     mlxc_clear_error();
     if (!one) {
         if ((s = qmvf_dispatch(enc, &a))) return s;
         return qmvf_dispatch(enc, &b);
     }
-    /* part b's blocks first, then part a's, as many as fit on the SMs
-     * beside them at the pair's shared memory (on the CPU every group
-     * runs its slice of both parts); with MLXC_QMVP_SPLIT=1, where the
-     * two parts' groups exceed one wave of blocks, they share it by their
-     * weight bytes, each striding over its groups, so that no block makes
-     * x' a second time (not yet measured against the default, so not the
-     * default) */
+    /* part b's blocks first, then part a's (on the CPU every group runs
+     * its slice of both parts).  Where the two parts' groups exceed one
+     * wave of blocks at the pair's shared memory, they share the wave by
+     * their weight bytes, each striding over its groups, so that no block
+     * makes x' a second time (the 7B Q4_K_M's Q6_K layers ran two waves,
+     * 528 blocks, before: on an H100 this took its decode from 339.5 to
+     * 342.4-343.3 tokens/s, bench/results/qmv-wide-pair-split-2026-12-07.md) */
     uint32_t shared = a.shared > b.shared ? a.shared : b.shared;
     uint64_t gb = b.groups, ga = a.groups, cap = (uint64_t)-1;
-    const bool fits = !ops_is_cpu(dev) && qmv_ring_launch(dev, shared, MLXC_QMVF_BLOCKS, &cap);
-    if (fits && mlxc_env_int("MLXC_QMVP_SPLIT", 0) == 0) {
-        if (cap > gb && ga > cap - gb) ga = cap - gb;
-    } else if (fits && cap >= 2 && ga + gb > cap) {
+    if (!ops_is_cpu(dev) && qmv_ring_launch(dev, shared, MLXC_QMVF_BLOCKS, &cap) && cap >= 2 && ga + gb > cap) {
         const double wa = (double)n1 * a.vp.q.row_bytes, wb = (double)n2 * b.vp.q.row_bytes;
         uint64_t sb = (uint64_t)((double)cap * wb / (wa + wb) + 0.5);
         sb = sb < 1 ? 1 : sb > cap - 1 ? cap - 1 : sb;
-        if (sb > gb) sb = gb;                 /* part b needs no more than its groups */
-        if (ga > cap - sb) ga = cap - sb;     /* part a the rest of the wave, */
-        if (gb > cap - ga) gb = cap - ga;     /* and part b what part a leaves */
+        if (sb > gb) sb = gb;             /* part b needs no more than its groups */
+        if (ga > cap - sb) ga = cap - sb; /* part a the rest of the wave, */
+        if (gb > cap - ga) gb = cap - ga; /* and part b what part a leaves */
     }
     mlxc_p_qmvp pp = {a.vp, b.vp, (uint32_t)gb};
     mlxc_arg args[11] = {mlxc_arg_buffer(x),       mlxc_arg_buffer(a.gx),      mlxc_arg_buffer(w1->data),

@@ -2695,7 +2695,7 @@ __device__ __forceinline__ void qmoegt(const uint16_t *__restrict__ x, const uin
  * one barrier.  The first tile's weights are prefetched into L2 before
  * the kernel waits for the one before it.  Launch: mlxc_qmvr_takes, 32
  * MLXC_QMVR_WARPS threads, mlxc_qmvr_smem_bytes(k) of shared memory,
- * tiles of mlxc_qmvr_rows rows (qmvr_wide_F: mlxc_qmvr_wide_rows).
+ * tiles of mlxc_qmvr_rows rows.
  *
  * A lane's unit j is u = cb + 32 j of a row's units:
  * - affine 4-bit: the 16 code bytes of values 32u .. 32u + 31 (bytes 16u
@@ -2746,8 +2746,7 @@ __device__ __forceinline__ uint2 q6_piece(const uint32_t *w, uint32_t al) {
 
 /* JX: JX units a lane and ceil(J R / JX) rows a warp at a time (J the
  * format's units a lane, mlxc_qmvr_j): 1 the expert walk's short rows
- * (mlxc_qmoer_j), the same loads in flight; 3 the wide form
- * (mlxc_qmvr_wide, qmvr_wide_F); 0 the default walk. */
+ * (mlxc_qmoer_j), the same loads in flight; 0 the default walk. */
 template <int F, int BITS, int SD, int GSH, int JX = 0>
 __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse *fz, const uint8_t *__restrict__ w,
                                      const uint16_t *__restrict__ sc, const uint16_t *__restrict__ bi,
@@ -3008,17 +3007,16 @@ __device__ __forceinline__ void qmvr_run(const uint16_t *x, const QFuse *fz, con
     else if (p.sdtype == MLXC_QS_F16) qmvr_g<BITS, MLXC_QS_F16, JX>(x, fz, w, sc, bi, y, p, red, smem, bk);
     else qmvr_g<BITS, MLXC_QS_BF16, JX>(x, fz, w, sc, bi, y, p, red, smem, bk);
 }
-/* A qmvr kernel's whole body (its own, qmvr_wide's with JX 3, and qmvp's
- * part a): the block's reduction scratch and x' in shared memory, the
- * fused prologue, the walk. */
-template <int F, int BITS, int JX = 0>
+/* A qmvr kernel's whole body (its own and qmvp's part a): the block's
+ * reduction scratch and x' in shared memory, the fused prologue, the walk. */
+template <int F, int BITS>
 __device__ __forceinline__ void qmvr_kernel(const uint16_t *x, const uint16_t *aux, const uint16_t *g, const uint8_t *w,
                                             const void *scales, const void *biases, uint16_t *y,
                                             const mlxc_p_qmvf &vp, QBlk bk = qblk()) {
     __shared__ __align__(16) QtcRed red;
     extern __shared__ __align__(16) uint8_t qvr_smem[];
     const QFuse fz = {aux, g, vp.pro, vp.epi, vp.eps};
-    qmvr_run<F, BITS, JX>(x, &fz, w, (const uint16_t *)scales, (const uint16_t *)biases, y, vp.q, red, qvr_smem, bk);
+    qmvr_run<F, BITS>(x, &fz, w, (const uint16_t *)scales, (const uint16_t *)biases, y, vp.q, red, qvr_smem, bk);
 }
 
 /* The experts' combine after an expert-routed mat-vec whose grid.x block
@@ -3462,18 +3460,6 @@ QMVR_ENTRY(affine8, MLXC_QMMF_AFFINE, 8, MLXC_QMVR_BLOCKS)
 QMVR_ENTRY(q4_k, MLXC_QMMF_Q4_K, 0, MLXC_QMVR_BLOCKS)
 QMVR_ENTRY(q5_k, MLXC_QMMF_Q5_K, 0, QMVR_Q5K_BLOCKS)
 QMVR_ENTRY(q6_k, MLXC_QMMF_Q6_K, 0, MLXC_QMVR_BLOCKS)
-/* qmvr_wide_F: the wide form of the walk (mlxc_qmvr_wide: MLXC_QMVR_JW = 3
- * units a lane, 3 rows a warp at a time), tiles of mlxc_qmvr_wide_rows rows; the
- * front-end takes it where MLXC_QMV_WIDE=1 and the shape suits it. */
-#define QMVRW_ENTRY(NAME, F, BITS)                                                                                    \
-    extern "C" __global__ void __launch_bounds__(32 * MLXC_QMVR_WARPS, MLXC_QMVR_BLOCKS)                              \
-        qmvr_wide_##NAME##_bf16_bf16(const uint16_t *x, const uint16_t *aux, const uint16_t *g, const uint8_t *w,     \
-                                     const void *scales, const void *biases, uint16_t *y,                             \
-                                     mlxc_p_qmvf vp) { MLXC_PDL_INSIDE();                                             \
-        mlxc_qmm::qmvr_kernel<F, BITS, MLXC_QMVR_JW>(x, aux, g, w, scales, biases, y, vp);                            \
-    }
-QMVRW_ENTRY(affine4, MLXC_QMMF_AFFINE, 4)
-QMVRW_ENTRY(q4_k, MLXC_QMMF_Q4_K, 0)
 
 /* qmoer_F / qmoerc_F: the expert-routed int8 walk, without and with the
  * experts' combine, qmvr's launch bounds. */
