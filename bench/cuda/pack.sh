@@ -13,6 +13,10 @@
 #              .cache/dev/bin/ (default: mlxc test_ops_qmatmul_parity
 #              test_model_llama bench_qmatmul; the kernels are embedded)
 #
+# BASE=DIR also packs DIR/mlxc as bin/mlxc-base (a build of the commit to
+# compare with, e.g. from `git worktree add /tmp/base REV`: steps.sh's
+# abbin step alternates the two binaries on one machine).
+#
 # Also: libjansson and libpcre2 (the device image lacks them), the model
 # tests' generated fixtures (make_model_fixtures.py --test-data, without
 # the random-tiny models, which steps.sh regenerates there), the llama
@@ -29,6 +33,11 @@ for b in "${bins[@]}"; do
   [ -x "$B/$b" ] || { echo "pack: $B/$b is not built" >&2; exit 1; }
   strip -o "$D/bin/$b" "$B/$b" && xz -f -T2 -6 "$D/bin/$b"
 done
+rm -f $D/bin/mlxc-base.xz
+if [ -n "${BASE:-}" ]; then
+  [ -x "$BASE/mlxc" ] || { echo "pack: $BASE/mlxc is not built" >&2; exit 1; }
+  strip -o "$D/bin/mlxc-base" "$BASE/mlxc" && xz -f -T2 -6 "$D/bin/mlxc-base"
+fi
 for l in libjansson.so.4 libpcre2-8.so.0; do
   [ -f $D/lib/$l ] || cp "$(ldconfig -p | awk -v l=$l '$1 == l {print $NF; exit}')" $D/lib/
 done

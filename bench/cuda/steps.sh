@@ -17,10 +17,13 @@
 #   ab:S           mlxc bench -p AB_P (512) -n 128 -r 3 on model S once for
 #                  each entry of AB_ENVS (';'-separated environment
 #                  settings, '-' for none), AB_N (2) rounds alternating
+#   abbin:S        the same bench alternating /tmp/bin/mlxc-base (pack.sh's
+#                  BASE) and /tmp/bin/mlxc, AB_N (2) rounds
 #   copy           the device-to-device copy bandwidth (torch), the ceiling
 #   table          bench/cuda/models.sh over TABLE (its SHAPE:TYPE specs),
 #                  beside llama-bench where LLAMA_BENCH names one
-#   ncu:S          Nsight Compute SpeedOfLight of the kernels matching the
+#   ncu:S          Nsight Compute SpeedOfLight (at the real clock, not ncu's
+#                  locked base clock) of the kernels matching the
 #                  regex NCUK in a short mlxc bench on S (NCUS skipped,
 #                  NCUC profiled)
 #   sh:CMD         a command
@@ -92,6 +95,16 @@ for st in "$@"; do
       done
     done
     ;;
+  abbin)
+    [ -x $BIN/mlxc-base ] || { log "abbin: no mlxc-base (pack.sh BASE=DIR)"; continue; }
+    for ((r = 0; r < ${AB_N:-2}; r++)); do
+      for b in mlxc-base mlxc; do
+        res=$(env MLXC_BACKEND=cuda $BIN/$b bench -m "$(model "$a")" -p ${AB_P:-512} -n 128 -r 3 2>&1)
+        echo "$res" >> "$O/abbin-$a.log"
+        echo "$a r$r [$b] $(echo "$res" | grep -E '^\| .*(pp|tg)[0-9]' | awk -F'|' '{printf "%s:%s ", $(NF-2), $(NF-1)}')"
+      done
+    done
+    ;;
   copy)
     python3 - <<'PY' 2>&1 | tee "$O/copy.txt"
 import torch
@@ -115,7 +128,7 @@ PY
   ncu)
     t=$O/ncu-$a${TTAG:-}.log
     env MLXC_BACKEND=cuda ${TENV:-} ncu --section SpeedOfLight -k "regex:${NCUK:?ncu needs NCUK}" -s ${NCUS:-0} \
-      -c ${NCUC:-4} $BIN/mlxc bench -m "$(model "$a")" -p 16 -n 8 -r 1 > "$t" 2>&1
+      -c ${NCUC:-4} --clock-control none $BIN/mlxc bench -m "$(model "$a")" -p 16 -n 8 -r 1 > "$t" 2>&1
     log "ncu rc=$?"
     grep -E "^  [a-z_].*\(|Duration|DRAM Throughput|Memory Throughput" "$t" | head -40
     ;;
