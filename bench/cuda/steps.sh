@@ -44,6 +44,15 @@ T0=$(date +%s)
 log() { echo "[$(date +%T) +$(($(date +%s) - T0))s] $*"; }
 vocab() { case $1 in smollm2*) echo "$D/smollm2-vocab.gguf" ;; *) echo "$D/vocab.gguf" ;; esac; }
 model() { echo "$M/llama-$1.gguf"; }
+# benchone S LABEL LOG CMD...: mlxc bench of model S by CMD (a binary with
+# its environment), appended to LOG, its pp and tg rows printed on one line
+benchone() {
+  local s=$1 label=$2 log=$3 res
+  shift 3
+  res=$(env MLXC_BACKEND=cuda "$@" bench -m "$(model "$s")" -p ${AB_P:-512} -n 128 -r 3 2>&1)
+  echo "$res" >> "$log"
+  echo "$s $label $(echo "$res" | grep -E '^\| .*(pp|tg)[0-9]' | awk -F'|' '{printf "%s:%s ", $(NF-2), $(NF-1)}')"
+}
 for st in "$@"; do
   IFS=: read -r cmd a _ <<<"$st"
   log "step $st"
@@ -89,20 +98,15 @@ for st in "$@"; do
     for ((r = 0; r < ${AB_N:-2}; r++)); do
       for e in "${envs[@]}"; do
         [ "$e" = - ] && e=""
-        res=$(env MLXC_BACKEND=cuda $e $BIN/mlxc bench -m "$(model "$a")" -p ${AB_P:-512} -n 128 -r 3 2>&1)
-        echo "$res" >> "$O/ab-$a.log"
-        echo "$a r$r [${e:-default}] $(echo "$res" | grep -E '^\| .*(pp|tg)[0-9]' | awk -F'|' '{printf "%s:%s ", $(NF-2), $(NF-1)}')"
+        # $e unquoted: none, one or several VAR=value words
+        benchone "$a" "r$r [${e:-default}]" "$O/ab-$a.log" $e $BIN/mlxc
       done
     done
     ;;
   abbin)
     [ -x $BIN/mlxc-base ] || { log "abbin: no mlxc-base (pack.sh BASE=DIR)"; continue; }
     for ((r = 0; r < ${AB_N:-2}; r++)); do
-      for b in mlxc-base mlxc; do
-        res=$(env MLXC_BACKEND=cuda $BIN/$b bench -m "$(model "$a")" -p ${AB_P:-512} -n 128 -r 3 2>&1)
-        echo "$res" >> "$O/abbin-$a.log"
-        echo "$a r$r [$b] $(echo "$res" | grep -E '^\| .*(pp|tg)[0-9]' | awk -F'|' '{printf "%s:%s ", $(NF-2), $(NF-1)}')"
-      done
+      for b in mlxc-base mlxc; do benchone "$a" "r$r [$b]" "$O/abbin-$a.log" $BIN/$b; done
     done
     ;;
   copy)

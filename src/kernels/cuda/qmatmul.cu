@@ -2744,9 +2744,10 @@ __device__ __forceinline__ uint2 q6_piece(const uint32_t *w, uint32_t al) {
     return make_uint2(__funnelshift_r(w[0], w[1], al), __funnelshift_r(w[1], w[2], al));
 }
 
-/* JX: JX units a lane and ceil(J R / JX) rows a warp at a time (J the
- * format's units a lane, mlxc_qmvr_j): 1 the expert walk's short rows
- * (mlxc_qmoer_j), the same loads in flight; 0 the default walk. */
+/* JX: JX units a lane and J R / JX rows a warp at a time (J the format's
+ * units a lane, mlxc_qmvr_j; mlxc_qmoer_rows the same rule): 1 the
+ * expert walk's short rows (mlxc_qmoer_j), the same loads in flight; 0
+ * the default walk. */
 template <int F, int BITS, int SD, int GSH, int JX = 0>
 __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse *fz, const uint8_t *__restrict__ w,
                                      const uint16_t *__restrict__ sc, const uint16_t *__restrict__ bi,
@@ -2759,7 +2760,7 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
                   "qmvr: MLX affine 4/8-bit, Q4_K, Q5_K, Q6_K");
     static_assert(JX == 0 || MLXC_QMVR_SHORT(F, BITS), "qmvr: short rows for the walks MLXC_QMVR_SHORT names");
     constexpr int JF = K6 ? MLXC_QMVR_J6 : MLXC_QMVR_J, J = JX ? JX : JF, JJ = A8 ? 2 * J : J,
-                  RR = JX ? (JF * MLXC_QMVR_R + JX - 1) / JX : A8 || K5 ? MLXC_QMVR_R8 : MLXC_QMVR_R;
+                  RR = JX ? JF * MLXC_QMVR_R / JX : A8 || K5 ? MLXC_QMVR_R8 : MLXC_QMVR_R;
     constexpr uint32_t SB = K6 ? 210 : K5 ? 176 : 144, QO = K5 ? 48 : 16; /* super-block bytes, its codes' offset */
     /* sizes of the arrays a walk does not use */
     constexpr int XO = A8 ? 1 : JJ, KM = K4 ? JJ : 1, K6M = K6 ? JJ : 1, QM = K6 ? 1 : JJ;
