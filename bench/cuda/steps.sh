@@ -76,7 +76,7 @@ for st in "$@"; do
     for s in ${a//,/ }; do
       # made (rc=0) or being made (no rc yet): skip
       [ -f $L/gen-$s.log ] && { grep -q '^rc=0' $L/gen-$s.log || ! grep -q '^rc=' $L/gen-$s.log; } && continue
-      IFS=- read -r sh ty <<<"$s"
+      sh=${s%-*} ty=${s##*-} # the type after the last '-' (30b-a3b-q4_k_m)
       setsid nohup bash -c "python3 scripts/make_random_models.py $sh $ty '$(model "$s")' --vocab '$(vocab "$s")' \
         > $L/gen-$s.log 2>&1; echo rc=\$? >> $L/gen-$s.log" > /dev/null 2>&1 &
     done
