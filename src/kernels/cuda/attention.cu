@@ -132,26 +132,7 @@ __device__ __forceinline__ void stage_qkv(const mlxc_p_attn_decode &p, const qkv
     auto head = [&](uint32_t r) -> uint64_t {
         return r < G ? (uint64_t)kvh * G + r : r == G ? (uint64_t)H + kvh : (uint64_t)H + p.n_kv_heads + kvh;
     };
-    /* a thread's first SR values (and biases) all loaded before any is
-     * used: the loop's rounds would each wait for their own L2 round trip
-     * (the row was just written by the projection) */
-    constexpr uint32_t SR = 8;
-    float xv[SR], bv[SR];
-#pragma unroll
-    for (uint32_t q = 0; q < SR; q++) {
-        const uint32_t e = threadIdx.x + q * NT;
-        if (e < nr * HD) {
-            const uint64_t i = head(e / HD) * HD + e % HD;
-            xv[q] = ld_dt(dt, f.qkv, i);
-            bv[q] = rq.has_bias ? ld_dt(dt, f.bias, i) : 0.0f;
-        }
-    }
-#pragma unroll
-    for (uint32_t q = 0; q < SR; q++) {
-        const uint32_t e = threadIdx.x + q * NT;
-        if (e < nr * HD) xs[e] = rq.has_bias ? round_dt(dt, xv[q] + bv[q]) : xv[q];
-    }
-    for (uint32_t e = threadIdx.x + SR * NT; e < nr * HD; e += NT) {
+    for (uint32_t e = threadIdx.x; e < nr * HD; e += NT) {
         const uint32_t r = e / HD, j = e % HD;
         const uint64_t i = head(r) * HD + j;
         float x = ld_dt(dt, f.qkv, i);
