@@ -4,9 +4,6 @@
 #include <jansson.h>
 
 #include "test_util.h"
-#ifdef MLXC_HAVE_CUDA
-#include "backend/cuda/cuda_backend.h"
-#endif
 
 static mlxc_device *dev;
 
@@ -37,19 +34,7 @@ static void test_env_flags(void) {
 
 static void test_dispatch_entries(void) {
     mlxc_profile_reset();
-#ifdef MLXC_HAVE_CUDA
-    mlxc_cuda_stats s0, s1;
-    mlxc_cuda_stats_get(&s0);
-#endif
     two_dispatches("test.profile.cb", MLXC_OP_OTHER);
-#ifdef MLXC_HAVE_CUDA
-    /* on CUDA the profiled buffer runs as one captured graph, so the
-     * device times the dispatches back to back, not the host's launches */
-    mlxc_cuda_stats_get(&s1);
-    if (mlxc_device_backend(dev) == MLXC_BACKEND_CUDA)
-        CHECK_MSG(s1.profile_captures == s0.profile_captures + 1, "%" PRIu64 " profile captures, want 1",
-                  s1.profile_captures - s0.profile_captures);
-#endif
     mlxc_profile_dispatch_entry e[8];
     memset(e, 0, sizeof e);
     size_t n = mlxc_profile_dispatch_entries(e, 8);

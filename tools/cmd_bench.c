@@ -349,8 +349,7 @@ static void print_profile(const mlxc_profile_dispatch_entry *e, size_t n, double
     else
         printf("one decode token after a %ld-token prompt on %s: %zu dispatches, %.1f us summed\n", n_prompt, backend,
                n, (double)total * 1e-3);
-    printf("(each dispatch timed alone, without the decode graph's overlap: on CUDA the dispatches run back to back\n"
-           " as one captured graph with an event before and after each, so no time is the host's launch latency)\n");
+    printf("(each dispatch timed alone: profiling runs them one at a time, without the decode graph)\n");
     if (ceiling > 0) printf("copy bandwidth now: %.0f GB/s (256 MiB device copy, read + write)\n", ceiling * 1e-9);
     printf("MB: the bytes of the views a kernel names (reads + writes), an upper bound of what it moves\n\n");
     printf("%-36s %5s %10s %6s %9s %9s %8s\n", "kernel", "n", "total us", "share", "MB", "GB/s", "of copy");

@@ -21,7 +21,6 @@ void mlxc_cuda_stats_get(mlxc_cuda_stats *out) {
     out->node_updates = atomic_load(&mlxc_cuda_g_stats.node_updates);
     out->graph_launches = atomic_load(&mlxc_cuda_g_stats.graph_launches);
     out->kernel_launches = atomic_load(&mlxc_cuda_g_stats.kernel_launches);
-    out->profile_captures = atomic_load(&mlxc_cuda_g_stats.profile_captures);
 }
 
 void mlxc_cuda_stats_reset(void) {
@@ -33,7 +32,6 @@ void mlxc_cuda_stats_reset(void) {
     atomic_store(&mlxc_cuda_g_stats.node_updates, 0);
     atomic_store(&mlxc_cuda_g_stats.graph_launches, 0);
     atomic_store(&mlxc_cuda_g_stats.kernel_launches, 0);
-    atomic_store(&mlxc_cuda_g_stats.profile_captures, 0);
 }
 
 mlxc_status mlxc_cuda_set_graph_mode(mlxc_device *dev, int on) {

@@ -28,7 +28,6 @@ typedef struct mlxc_cuda_stats {
     uint64_t node_updates;     /* kernel nodes updated in place                */
     uint64_t graph_launches;   /* cuGraphLaunch calls (commits and replays)    */
     uint64_t kernel_launches;  /* cuLaunchKernel calls                         */
-    uint64_t profile_captures; /* per-dispatch profile runs launched as one captured graph */
 } mlxc_cuda_stats;
 
 void mlxc_cuda_stats_get(mlxc_cuda_stats *out);
@@ -42,7 +41,7 @@ int         mlxc_cuda_graph_mode(const mlxc_device *dev);
 
 typedef struct mlxc_cuda_stats_atomic {
     _Atomic uint64_t nvrtc_compiles, disk_hits, memory_hits, graph_builds, graph_hits, node_updates,
-        graph_launches, kernel_launches, profile_captures;
+        graph_launches, kernel_launches;
 } mlxc_cuda_stats_atomic;
 extern mlxc_cuda_stats_atomic mlxc_cuda_g_stats;
 #define CU_STAT(field, n) atomic_fetch_add_explicit(&mlxc_cuda_g_stats.field, (n), memory_order_relaxed)

@@ -42,55 +42,6 @@ mlxc_status cu_cb_record(mlxc_cmdbuf *cb, const mlxc_cmd *cmd) {
     return s;
 }
 
-/* The per-dispatch profile's run: each dispatch between two timed events.
- * Launched one at a time from the host, a device that has caught up waits
- * for each launch, and a short kernel reads as the host's launch latency
- * (16 us for an RMS norm of 4096 values on an H100).  So each run of
- * dispatches and barriers is captured into one graph first (the events as
- * its nodes) and the graph launched: the device then runs them back to
- * back, each dispatch's time its own.  Other commands (waits, signals,
- * graph executions) run between the runs as they come.  A capture that
- * fails runs its commands one at a time instead. */
-static mlxc_status profile_segment(mlxc_cmdbuf *cb, cu_dev *cu, cu_cb *c, mlxc_device *dev, const mlxc_cmd *cmds,
-                                   size_t n) {
-    const mlxc_cu_api *api = mlxc_cu();
-    if (n && api->StreamBeginCapture && api->StreamEndCapture && api->EventRecordWithFlags &&
-        api->StreamBeginCapture(cu->stream, CU_STREAM_CAPTURE_MODE_RELAXED) == CUDA_SUCCESS) {
-        mlxc_status s = MLXC_OK;
-        c->capturing = true;
-        for (size_t i = 0; i < n && !s; i++) s = cu_run_cmd(cb, cu, c, &cmds[i]);
-        c->capturing = false;
-        CUgraph g = NULL;
-        CUgraphExec x = NULL;
-        CUresult r = api->StreamEndCapture(cu->stream, &g);
-        if (!s && r == CUDA_SUCCESS && g) r = api->GraphInstantiate(&x, g, 0);
-        if (g) api->GraphDestroy(g);
-        if (!s && r == CUDA_SUCCESS && x) {
-            r = api->GraphLaunch(x, cu->stream);
-            api->GraphExecDestroy(x); /* freed once the launch completes */
-            if (r == CUDA_SUCCESS) CU_STAT(profile_captures, 1);
-            return r == CUDA_SUCCESS ? MLXC_OK : cu_fail(dev, r, "cuGraphLaunch");
-        }
-        if (x) api->GraphExecDestroy(x);
-        mlxc_clear_error();
-    }
-    mlxc_status s = MLXC_OK;
-    for (size_t i = 0; i < n && !s; i++) s = cu_run_cmd(cb, cu, c, &cmds[i]);
-    return s;
-}
-
-static mlxc_status profile_run(mlxc_cmdbuf *cb, cu_dev *cu, cu_cb *c, mlxc_device *dev) {
-    mlxc_status s = MLXC_OK;
-    size_t seg = 0;
-    for (size_t i = 0; i <= cb->ncmds && !s; i++) {
-        if (i < cb->ncmds && (cb->cmds[i].type == MLXC_CMD_DISPATCH || cb->cmds[i].type == MLXC_CMD_BARRIER)) continue;
-        s = profile_segment(cb, cu, c, dev, cb->cmds + seg, i - seg);
-        if (!s && i < cb->ncmds) s = cu_run_cmd(cb, cu, c, &cb->cmds[i]);
-        seg = i + 1;
-    }
-    return s;
-}
-
 mlxc_status cu_cb_submit(mlxc_cmdbuf *cb) {
     mlxc_device *dev = cb->dev;
     cu_dev *cu = cu_of(dev);
@@ -101,7 +52,7 @@ mlxc_status cu_cb_submit(mlxc_cmdbuf *cb) {
     s = ensure_started(cu, c, dev);
     if (!s && !c->immediate) {
         if (cb->profile_dispatch) {
-            s = profile_run(cb, cu, c, dev);
+            for (size_t i = 0; i < cb->ncmds && !s; i++) s = cu_run_cmd(cb, cu, c, &cb->cmds[i]);
         } else {
             size_t seg = 0;
             for (size_t i = 0; i < cb->ncmds && !s; i++) {

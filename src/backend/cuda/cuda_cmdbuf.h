@@ -69,7 +69,6 @@ typedef struct cu_cb {
     CUevent  fork, join[CU_NSIDE];
     CUevent *pev;           /* [2 * ndispatch] when profiling dispatches */
     uint32_t cap_pev;
-    bool     capturing;     /* the profile's commands are being captured into a graph */
 } cu_cb;
 
 /* The native executable of an instantiated mlxc_graph (mlxc_graph_exec.impl). */

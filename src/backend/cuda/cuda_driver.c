@@ -114,9 +114,6 @@ static void cu_load(void) {
     NEED(GraphExecDestroy, "cuGraphExecDestroy");
     NEED(GraphExecKernelNodeSetParams, "cuGraphExecKernelNodeSetParams_v2");
     NEED(GraphExecUpdate, "cuGraphExecUpdate_v2");
-    WANT(StreamBeginCapture, "cuStreamBeginCapture_v2");
-    WANT(StreamEndCapture, "cuStreamEndCapture");
-    WANT(EventRecordWithFlags, "cuEventRecordWithFlags");
     if (!ok || api.Init(0) != CUDA_SUCCESS) {
         dlclose(lib);
         return;

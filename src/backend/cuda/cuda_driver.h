@@ -65,8 +65,6 @@ enum {
 #define CU_STREAM_NON_BLOCKING      0x1u
 #define CU_EVENT_DEFAULT            0x0u
 #define CU_EVENT_DISABLE_TIMING     0x2u
-#define CU_EVENT_RECORD_EXTERNAL    0x1u /* cuEventRecordWithFlags: a node of the graph being captured */
-#define CU_STREAM_CAPTURE_MODE_RELAXED 2
 #define CU_MEMHOSTALLOC_PORTABLE    0x01u
 #define CU_MEMHOSTALLOC_DEVICEMAP   0x02u
 #define CU_STREAM_WAIT_VALUE_GEQ    0x0u
@@ -162,11 +160,6 @@ typedef struct mlxc_cu_api {
     CUresult (*GraphExecKernelNodeSetParams)(CUgraphExec, CUgraphNode,
                                              const CUDA_KERNEL_NODE_PARAMS_v2 *);
     CUresult (*GraphExecUpdate)(CUgraphExec, CUgraph, CUgraphExecUpdateResultInfo *);
-    /* stream capture, for the per-dispatch profile (NULL where absent:
-     * it then launches the dispatches one at a time) */
-    CUresult (*StreamBeginCapture)(CUstream, int);
-    CUresult (*StreamEndCapture)(CUstream, CUgraph *);
-    CUresult (*EventRecordWithFlags)(CUevent, CUstream, unsigned int);
 } mlxc_cu_api;
 
 /* The driver API, or NULL when libcuda.so.1 is absent, lacks a needed entry

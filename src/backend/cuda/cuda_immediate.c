@@ -98,13 +98,9 @@ mlxc_status cu_run_cmd(mlxc_cmdbuf *cb, cu_dev *cu, cu_cb *c, const mlxc_cmd *cm
             if (!ev[0]) ev[0] = cu_event_get(cu);
             if (!ev[1]) ev[1] = cu_event_get(cu);
             if (!ev[0] || !ev[1]) return mlxc_set_error(MLXC_ERR_INTERNAL, "cuEventCreate failed");
-            /* captured (cu_cb_submit): the events become nodes of the graph */
-            CUresult r = c->capturing ? api->EventRecordWithFlags(ev[0], cu->stream, CU_EVENT_RECORD_EXTERNAL)
-                                      : api->EventRecord(ev[0], cu->stream);
+            CUresult r = api->EventRecord(ev[0], cu->stream);
             if (r == CUDA_SUCCESS) r = cu_launch_one(cu, d);
-            if (r == CUDA_SUCCESS)
-                r = c->capturing ? api->EventRecordWithFlags(ev[1], cu->stream, CU_EVENT_RECORD_EXTERNAL)
-                                 : api->EventRecord(ev[1], cu->stream);
+            if (r == CUDA_SUCCESS) r = api->EventRecord(ev[1], cu->stream);
             return r == CUDA_SUCCESS ? MLXC_OK : cu_fail(dev, r, "cuLaunchKernel");
         }
         CUresult r = c->immediate ? imm_dispatch(cu, c, d) : cu_launch_one(cu, d);
