@@ -18,7 +18,8 @@
 #                  each entry of AB_ENVS (';'-separated environment
 #                  settings, '-' for none), AB_N (2) rounds alternating
 #   abbin:S        the same bench alternating /tmp/bin/mlxc-base (pack.sh's
-#                  BASE) and /tmp/bin/mlxc, AB_N (2) rounds
+#                  BASE) and /tmp/bin/mlxc (or the binaries ABBINS names),
+#                  AB_N (2) rounds
 #   copy           the device-to-device copy bandwidth (torch), the ceiling
 #   table          bench/cuda/models.sh over TABLE (its SHAPE:TYPE specs),
 #                  beside llama-bench where LLAMA_BENCH names one
@@ -106,7 +107,7 @@ for st in "$@"; do
   abbin)
     [ -x $BIN/mlxc-base ] || { log "abbin: no mlxc-base (pack.sh BASE=DIR)"; continue; }
     for ((r = 0; r < ${AB_N:-2}; r++)); do
-      for b in mlxc-base mlxc; do benchone "$a" "r$r [$b]" "$O/abbin-$a.log" $BIN/$b; done
+      for b in ${ABBINS:-mlxc-base mlxc}; do benchone "$a" "r$r [$b]" "$O/abbin-$a.log" $BIN/$b; done
     done
     ;;
   copy)
