@@ -9,6 +9,7 @@
  * any grid gives the same bits, and every error the front-end reports. */
 #include "kernels/params_qmatmul.h"
 #include "mlxc/ops_moe.h"
+#include "mlxc/ops_sample.h"
 #include "qmatmul_test.h"
 
 static mlxc_device *dev;
@@ -512,6 +513,127 @@ static void fused_pair(void) {
         }
 }
 
+/* x' (xp, downloaded here) quantized into xq (uploaded) as the int8
+ * activations are: per 32 values, scale max / 127, round to nearest even. */
+static void q8_ref(ot_buf *xp, ot_buf *xq, uint32_t k) {
+    ot_download(xp);
+    for (uint32_t b = 0; b < k; b += 32) {
+        float a = 0.0f;
+        for (uint32_t j = 0; j < 32; j++) a = fmaxf(a, fabsf((float)xp->h[b + j]));
+        const float d = a / 127.0f, id = a > 0.0f ? 127.0f / a : 0.0f;
+        for (uint32_t j = 0; j < 32; j++) xq->h[b + j] = d * nearbyintf((float)xp->h[b + j] * id);
+    }
+    ot_upload(xq);
+}
+
+/* f32 y (an output head's logits) with MLXC_QMM_ACT_Q8: x' as fused_q8
+ * makes it, multiplied as f32 by mlxc_qmatmul into f32 (unrounded), then
+ * y0 + that for the add: bit for bit.  f32 y without int8 activations, or
+ * of a weight the int8 walk does not take, or in a pair: refused. */
+static void fused_q8_f32(void) {
+    static const qt_format fmts[] = {
+        {MLXC_QF_MLX_AFFINE, 4, 64, MLXC_BF16}, {MLXC_QF_MLX_AFFINE, 8, 32, MLXC_F16},
+        {MLXC_QF_Q4_K, 0, 256, MLXC_U8},        {MLXC_QF_Q6_K, 0, 256, MLXC_U8},
+    };
+    for (size_t fi = 0; fi < sizeof fmts / sizeof *fmts; fi++)
+        for (int epi = 0; epi < 2; epi++) {
+            const uint32_t n = 45, k = 1024;
+            qt_weight w = qt_weight_rand(fmts[fi], n, k);
+            qt_dev_weight dw = qt_upload(dev, &w);
+            ot_buf x = ot_rand(dev, MLXC_BF16, k, -2, 2), g = ot_rand(dev, MLXC_BF16, k, 0.5, 1.5);
+            ot_buf y0 = ot_rand(dev, MLXC_F32, n, -4, 4), y = ot_out(dev, MLXC_F32, n);
+            ot_buf xp = ot_out(dev, MLXC_BF16, k), xq = ot_out(dev, MLXC_F32, k), want = ot_out(dev, MLXC_F32, n);
+            for (size_t i = 0; i < n; i++) y.h[i] = y0.h[i];
+            ot_upload(&y);
+            const mlxc_qmm_fuse fz = {.pro = MLXC_QMM_PRO_RMS_NORM, .epi = (mlxc_qmm_epilogue)epi, .eps = 1e-5f,
+                                      .act = MLXC_QMM_ACT_Q8};
+            OT_RUN(dev, mlxc_qmatmul_fused(enc, x.b, NULL, g.b, &dw.w, y.b, n, k, &fz));
+            OT_RUN(dev, mlxc_rms_norm(enc, x.b, g.b, xp.b, k, 1e-5f));
+            q8_ref(&xp, &xq, k);
+            OT_RUN(dev, mlxc_qmatmul(enc, xq.b, &dw.w, want.b, 1, n, k));
+            ot_download(&want);
+            if (epi)
+                for (size_t i = 0; i < n; i++) want.h[i] = (float)y0.h[i] + (float)want.h[i];
+            ot_download(&y);
+            char lab[48];
+            OT_EXACT(&y, want.h, "fused q8 f32 %s epilogue %d", qt_label(&fmts[fi], lab, sizeof lab), epi);
+            if (fi == 0 && epi == 0) {
+                mlxc_encoder *e2 = NULL;
+                CHECK_OK(mlxc_encoder_create(dev, &e2));
+                const mlxc_qmm_fuse exact = {.pro = MLXC_QMM_PRO_RMS_NORM, .eps = 1e-5f};
+                CHECK_ERR(mlxc_qmatmul_fused(e2, x.b, NULL, g.b, &dw.w, y.b, n, k, &exact), MLXC_ERR_UNSUPPORTED);
+                qt_weight w0 = qt_weight_rand((qt_format){MLXC_QF_Q4_0, 0, 32, MLXC_U8}, n, k);
+                qt_dev_weight d0 = qt_upload(dev, &w0);
+                CHECK_ERR(mlxc_qmatmul_fused(e2, x.b, NULL, g.b, &d0.w, y.b, n, k, &fz), MLXC_ERR_UNSUPPORTED);
+                CHECK_ERR(mlxc_qmatmul_fused_pair(e2, x.b, g.b, &dw.w, y.b, n, &fz, &dw.w, want.b, n, &fz, k),
+                          MLXC_ERR_INVALID_ARGUMENT);
+                qt_dev_free(&d0);
+                qt_weight_free(&w0);
+                mlxc_encoder_destroy(e2);
+            }
+            ot_free(&x), ot_free(&g), ot_free(&y0), ot_free(&y), ot_free(&xp), ot_free(&xq), ot_free(&want);
+            qt_dev_free(&dw);
+            qt_weight_free(&w);
+        }
+}
+
+/* mlxc_qmatmul_fused_argmax on the CPU: the f32 fused mat-vec and the
+ * greedy mlxc_sample_softmax, bit for bit (with and without logprob), the
+ * scratch untouched; then the refusals. */
+static void fused_argmax(void) {
+    static const qt_format fmts[] = {{MLXC_QF_Q6_K, 0, 256, MLXC_U8}, {MLXC_QF_MLX_AFFINE, 4, 64, MLXC_BF16}};
+    for (size_t fi = 0; fi < sizeof fmts / sizeof *fmts; fi++)
+        for (int lp = 0; lp < 2; lp++) {
+            const uint32_t n = 301, k = 512;
+            qt_weight w = qt_weight_rand(fmts[fi], n, k);
+            qt_dev_weight dw = qt_upload(dev, &w);
+            ot_buf x = ot_rand(dev, MLXC_BF16, k, -2, 2), g = ot_rand(dev, MLXC_BF16, k, 0.5, 1.5);
+            ot_buf y = ot_out(dev, MLXC_F32, n), y2 = ot_out(dev, MLXC_F32, n), tok = ot_out(dev, MLXC_U32, 1),
+                   tok2 = ot_out(dev, MLXC_U32, 1), l = ot_out(dev, MLXC_F32, 1), l2 = ot_out(dev, MLXC_F32, 1),
+                   scr = ot_rand(dev, MLXC_U32, MLXC_QMM_ARGMAX_SCRATCH, 0, 0);
+            const mlxc_qmm_fuse fz = {.pro = MLXC_QMM_PRO_RMS_NORM, .eps = 1e-5f, .act = MLXC_QMM_ACT_Q8};
+            OT_RUN(dev, mlxc_qmatmul_fused_argmax(enc, x.b, g.b, &dw.w, y.b, tok.b, lp ? l.b : NULL, scr.b, n, k, &fz));
+            OT_RUN(dev, mlxc_qmatmul_fused(enc, x.b, NULL, g.b, &dw.w, y2.b, n, k, &fz));
+            OT_RUN(dev, mlxc_sample_softmax(enc, y2.b, NULL, tok2.b, lp ? l2.b : NULL, n, 0.0f, 0.0f));
+            ot_download(&y), ot_download(&y2), ot_download(&tok), ot_download(&tok2), ot_download(&scr);
+            char lab[48];
+            OT_EXACT(&y, y2.h, "fused argmax %s: y", qt_label(&fmts[fi], lab, sizeof lab));
+            OT_EXACT(&tok, tok2.h, "fused argmax %s: token", qt_label(&fmts[fi], lab, sizeof lab));
+            if (lp) {
+                ot_download(&l), ot_download(&l2);
+                OT_EXACT(&l, l2.h, "fused argmax %s: logprob", qt_label(&fmts[fi], lab, sizeof lab));
+            }
+            for (size_t i = 0; i < scr.n; i++) CHECK_MSG(scr.h[i] == 0, "scratch word %zu written", i);
+            if (fi == 0 && lp == 0) {
+                mlxc_encoder *e2 = NULL;
+                CHECK_OK(mlxc_encoder_create(dev, &e2));
+                const mlxc_qmm_fuse add = {.pro = MLXC_QMM_PRO_RMS_NORM, .epi = MLXC_QMM_EPI_ADD, .eps = 1e-5f,
+                                           .act = MLXC_QMM_ACT_Q8},
+                                    exact = {.pro = MLXC_QMM_PRO_RMS_NORM, .eps = 1e-5f};
+                CHECK_ERR(mlxc_qmatmul_fused_argmax(e2, x.b, g.b, &dw.w, y.b, tok.b, NULL, scr.b, n, k, &add),
+                          MLXC_ERR_INVALID_ARGUMENT);
+                CHECK_ERR(mlxc_qmatmul_fused_argmax(e2, x.b, g.b, &dw.w, y.b, tok.b, NULL, scr.b, n, k, &exact),
+                          MLXC_ERR_INVALID_ARGUMENT);
+                CHECK_ERR(mlxc_qmatmul_fused_argmax(e2, x.b, g.b, &dw.w, y.b, l.b, NULL, scr.b, n, k, &fz),
+                          MLXC_ERR_DTYPE);
+                CHECK_ERR(mlxc_qmatmul_fused_argmax(e2, x.b, g.b, &dw.w, y.b, tok.b, NULL, tok2.b, n, k, &fz),
+                          MLXC_ERR_SHAPE);
+                CHECK_ERR(mlxc_qmatmul_fused_argmax(e2, x.b, g.b, &dw.w, y.b, tok.b, NULL, NULL, n, k, &fz),
+                          MLXC_ERR_INVALID_ARGUMENT);
+                mlxc_buffer *tv = NULL; /* the token inside y */
+                CHECK_OK(mlxc_buffer_view(y.b, 4, MLXC_U32, 1, (const int64_t[]){1}, &tv));
+                CHECK_ERR(mlxc_qmatmul_fused_argmax(e2, x.b, g.b, &dw.w, y.b, tv, NULL, scr.b, n, k, &fz),
+                          MLXC_ERR_INVALID_ARGUMENT);
+                mlxc_buffer_release(tv);
+                mlxc_encoder_destroy(e2);
+            }
+            ot_free(&x), ot_free(&g), ot_free(&y), ot_free(&y2), ot_free(&tok), ot_free(&tok2), ot_free(&l),
+                ot_free(&l2), ot_free(&scr);
+            qt_dev_free(&dw);
+            qt_weight_free(&w);
+        }
+}
+
 /* MLXC_QMM_ACT_Q8 on the CPU: x' made by the ops as above, quantized here
  * to int8 per 32 values (scale max / 127, round to nearest even) and
  * multiplied as f32 by mlxc_qmatmul, then the epilogue: bit for bit. */
@@ -539,14 +661,7 @@ static void fused_q8(void) {
             if (pro == MLXC_QMM_PRO_RMS_NORM) OT_RUN(dev, mlxc_rms_norm(enc, x.b, g.b, xp.b, k, 1e-5f));
             else if (pro == MLXC_QMM_PRO_SILU_MUL) OT_RUN(dev, mlxc_silu_mul(enc, x.b, aux.b, xp.b));
             else OT_RUN(dev, mlxc_copy(enc, x.b, xp.b));
-            ot_download(&xp);
-            for (uint32_t b = 0; b < k; b += 32) {
-                float a = 0.0f;
-                for (uint32_t j = 0; j < 32; j++) a = fmaxf(a, fabsf((float)xp.h[b + j]));
-                const float d = a / 127.0f, id = a > 0.0f ? 127.0f / a : 0.0f;
-                for (uint32_t j = 0; j < 32; j++) xq.h[b + j] = d * nearbyintf((float)xp.h[b + j] * id);
-            }
-            ot_upload(&xq);
+            q8_ref(&xp, &xq, k);
             OT_RUN(dev, mlxc_qmatmul(enc, xq.b, &dw.w, epi ? t.b : want.b, 1, n, k));
             if (epi) OT_RUN(dev, mlxc_add(enc, y0.b, t.b, want.b));
             ot_download(&y);
@@ -1045,6 +1160,8 @@ int main(void) {
     RUN(experts_dense);
     RUN(fused);
     RUN(fused_q8);
+    RUN(fused_q8_f32);
+    RUN(fused_argmax);
     RUN(fused_pair);
     RUN(experts_fused);
     RUN(experts_combine);

@@ -800,6 +800,106 @@ static void par_fused_q8(void) {
     qt_weight_free(&w);
 }
 
+/* The int8 walk with f32 y (the fused step's output head: the final norm
+ * in its prologue, the logits stored unrounded): GPU against CPU within
+ * the bf16 bound (x' rounds to bf16 on both; the norm's sum is ordered
+ * differently), store and add, odd n, outputs poisoned for the store. */
+static void par_fused_q8_f32(void) {
+    static const qt_format fmts[] = {
+        {MLXC_QF_Q6_K, 0, 256, MLXC_U8},        {MLXC_QF_Q4_K, 0, 256, MLXC_U8},
+        {MLXC_QF_MLX_AFFINE, 4, 64, MLXC_BF16}, {MLXC_QF_MLX_AFFINE, 8, 32, MLXC_F16},
+        {MLXC_QF_Q5_K, 0, 256, MLXC_U8},
+    };
+    for (size_t fi = 0; fi < sizeof fmts / sizeof *fmts; fi++)
+        for (int epi = 0; epi < 2; epi++) {
+            const uint32_t n = epi ? 3001 : 32003, k = fi % 2 ? 4096 : 2048;
+            qt_weight w = qt_weight_rand(fmts[fi], n, k);
+            qt_dev_weight wc = qt_upload(cpu, &w), wg = qt_upload(gpu, &w);
+            pair x = p_rand(MLXC_BF16, k), g = p_rand(MLXC_BF16, k), y = p_rand(MLXC_F32, n);
+            const mlxc_qmm_fuse fz = {.pro = MLXC_QMM_PRO_RMS_NORM, .epi = (mlxc_qmm_epilogue)epi, .eps = 1e-5f,
+                                      .act = MLXC_QMM_ACT_Q8};
+            if (!epi) {
+                ot_poison(&y.c);
+                ot_poison(&y.g);
+            }
+            OT_RUN(cpu, mlxc_qmatmul_fused(enc, x.c.b, NULL, g.c.b, &wc.w, y.c.b, n, k, &fz));
+            OT_RUN(gpu, mlxc_qmatmul_fused(enc, x.g.b, NULL, g.g.b, &wg.w, y.g.b, n, k, &fz));
+            ot_download(&y.c);
+            ot_download(&y.g);
+            g_cases++;
+            char lab[48];
+            OT_CLOSE(&y.g, y.c.h, tol(MLXC_BF16), "fused q8 f32 y %s n=%u k=%u epilogue %d",
+                     qt_label(&fmts[fi], lab, sizeof lab), n, k, epi);
+            p_free(&x), p_free(&g), p_free(&y);
+            qt_dev_free(&wc), qt_dev_free(&wg);
+            qt_weight_free(&w);
+        }
+}
+
+/* mlxc_qmatmul_fused_argmax on the GPU (one kernel: each block's rows
+ * reduced, the last block combining): y against the CPU's within the bf16
+ * bound; token the first index of the largest value of the GPU's own y
+ * and logprob within 1e-5 of that y's log-softmax there (the CPU's token
+ * may differ where two logits lie closer than y's rounding); twice, the
+ * scratch left zero.  The last case's weight is one block of rows written
+ * twice (rows i and h + i alike), so its largest value ties across blocks
+ * and the lower index must win. */
+static void par_fused_argmax(void) {
+    static const struct {
+        qt_format f;
+        uint32_t  n, k;
+        bool      twice;
+    } cs[] = {
+        {{MLXC_QF_Q6_K, 0, 256, MLXC_U8}, 32000, 2048, false},
+        {{MLXC_QF_Q4_K, 0, 256, MLXC_U8}, 32003, 4096, false},
+        {{MLXC_QF_MLX_AFFINE, 4, 64, MLXC_BF16}, 49152, 576, false},
+        {{MLXC_QF_MLX_AFFINE, 8, 32, MLXC_F16}, 5001, 1024, false},
+        {{MLXC_QF_Q6_K, 0, 256, MLXC_U8}, 16000, 2048, true},
+    };
+    for (size_t ci = 0; ci < sizeof cs / sizeof *cs; ci++) {
+        const uint32_t n = cs[ci].n, k = cs[ci].k;
+        qt_weight w = qt_weight_rand(cs[ci].f, n, k);
+        if (cs[ci].twice) memcpy(w.data + (size_t)w.row_bytes * (n / 2), w.data, (size_t)w.row_bytes * (n / 2));
+        qt_dev_weight wc = qt_upload(cpu, &w), wg = qt_upload(gpu, &w);
+        pair x = p_rand(MLXC_BF16, k), g = p_rand(MLXC_BF16, k), y = p_rand(MLXC_F32, n), tok = p_rand(MLXC_U32, 1),
+             lp = p_rand(MLXC_F32, 1);
+        ot_buf scr = ot_alloc(gpu, MLXC_U32, MLXC_QMM_ARGMAX_SCRATCH), scc = ot_alloc(cpu, MLXC_U32, MLXC_QMM_ARGMAX_SCRATCH);
+        for (size_t i = 0; i < scr.n; i++) scr.h[i] = scc.h[i] = 0;
+        ot_upload(&scr), ot_upload(&scc);
+        const mlxc_qmm_fuse fz = {.pro = MLXC_QMM_PRO_RMS_NORM, .eps = 1e-5f, .act = MLXC_QMM_ACT_Q8};
+        char lab[48];
+        qt_label(&cs[ci].f, lab, sizeof lab);
+        for (int run = 0; run < 2; run++) {
+            ot_poison(&y.c), ot_poison(&y.g), ot_poison(&tok.g), ot_poison(&lp.g);
+            OT_RUN(cpu, mlxc_qmatmul_fused_argmax(enc, x.c.b, g.c.b, &wc.w, y.c.b, tok.c.b, lp.c.b, scc.b, n, k, &fz));
+            OT_RUN(gpu, mlxc_qmatmul_fused_argmax(enc, x.g.b, g.g.b, &wg.w, y.g.b, tok.g.b, lp.g.b, scr.b, n, k, &fz));
+            ot_download(&y.c), ot_download(&y.g), ot_download(&tok.g), ot_download(&lp.g), ot_download(&scr);
+            g_cases++;
+            OT_CLOSE(&y.g, y.c.h, tol(MLXC_BF16), "fused argmax %s n=%u k=%u: y", lab, n, k);
+            uint32_t best = 0;
+            for (uint32_t i = 1; i < n; i++)
+                if (y.g.h[i] > y.g.h[best]) best = i;
+            double sum = 0.0;
+            for (uint32_t i = 0; i < n; i++) sum += exp(y.g.h[i] - y.g.h[best]);
+            const double want_lp = -log(sum);
+            CHECK_MSG((uint32_t)tok.g.h[0] == best, "fused argmax %s n=%u: token %u, the GPU's y has its first largest at %u",
+                      lab, n, (uint32_t)tok.g.h[0], best);
+            CHECK_MSG(fabs(lp.g.h[0] - want_lp) <= 1e-5 * (1.0 + fabs(want_lp)),
+                      "fused argmax %s n=%u: logprob %.9g, want %.9g", lab, n, lp.g.h[0], want_lp);
+            if (cs[ci].twice)
+                CHECK_MSG(best < n / 2 && y.g.h[best] == y.g.h[best + n / 2],
+                          "fused argmax %s: the tie at %u and %u", lab, best, best + n / 2);
+            size_t nz = 0;
+            for (size_t i = 0; i < scr.n; i++) nz += scr.h[i] != 0 && i == 0;
+            CHECK_MSG(nz == 0, "fused argmax %s: the scratch's counter left at %g", lab, scr.h[0]);
+        }
+        p_free(&x), p_free(&g), p_free(&y), p_free(&tok), p_free(&lp);
+        ot_free(&scr), ot_free(&scc);
+        qt_dev_free(&wc), qt_dev_free(&wg);
+        qt_weight_free(&w);
+    }
+}
+
 /* mlxc_qmatmul_fused_pair: the q/k weight (Q4_K or Q5_K with int8
  * activations: one kernel with the v weight's walk on the GPU; Q4_0
  * exact: two dispatches) and the v weight (Q6_K, exact or int8) of one x,
@@ -963,6 +1063,8 @@ int main(void) {
     RUN(par_gather_launch);
     RUN(par_fused);
     RUN(par_fused_q8);
+    RUN(par_fused_q8_f32);
+    RUN(par_fused_argmax);
     RUN(par_fused_pair);
     RUN(par_experts_fused);
     RUN(par_experts_combine);

@@ -89,7 +89,10 @@ MLXC_API mlxc_status mlxc_qmatmul(mlxc_encoder *enc, const mlxc_buffer *x, const
  * y = round(x' @ W^T), or with MLXC_QMM_EPI_ADD adds it to y:
  * y = round(y + round(x' @ W^T)), the residual add of
  * mlxc_rms_norm_residual.  x, aux, g and y are bf16, x (k) and y (n); y
- * may not overlap the others.  The formats: MLX affine 4 and 8 bits,
+ * may not overlap the others.  y may be f32 instead (an output head's
+ * logits: y = x' @ W^T unrounded, or y + x' @ W^T) with MLXC_QMM_ACT_Q8
+ * and a weight mlxc_qmatmul_fused_q8_fast accepts, on either backend
+ * (MLXC_ERR_UNSUPPORTED otherwise).  The formats: MLX affine 4 and 8 bits,
  * Q4_0, Q4_1, Q8_0, Q4_K (MLXC_ERR_UNSUPPORTED for the rest, checked by
  * mlxc_qmatmul_fused_supported before anything is encoded).  On CUDA it
  * is fast for the shapes mlxc_qmatmul_fused_fast names (with x, aux and g
@@ -141,6 +144,27 @@ MLXC_API mlxc_status mlxc_qmatmul_fused_q8_fast(const mlxc_qmm_weight *w, uint32
 MLXC_API mlxc_status mlxc_qmatmul_fused(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buffer *aux,
                                         const mlxc_buffer *g, const mlxc_qmm_weight *w, mlxc_buffer *y, uint32_t n,
                                         uint32_t k, const mlxc_qmm_fuse *f);
+
+/* A decode step's last pass, the output head and the greedy pick: y (n,
+ * f32) = mlxc_qmatmul_fused(x, NULL, g, w, y, n, k, f) with f32 y (so f
+ * has int8 activations, the store epilogue, and no prologue or the RMS
+ * norm), then mlxc_sample_softmax(y, NULL, token, logprob, n, 0, 0):
+ * token (u32, 1) the first index of y's largest non-NaN value (0 if there
+ * is none), logprob (f32, 1, or NULL) y[token] - max - log(sum_i
+ * exp(y_i - max)).  On the CPU it runs those two ops.  On CUDA one kernel:
+ * each block of the mat-vec reduces its rows and the last one to finish
+ * combines them in block order (y and token equal the two ops'; logprob
+ * within float rounding of them, the sum's order differs); scratch is u32,
+ * at least MLXC_QMM_ARGMAX_SCRATCH words, its first (the blocks' count)
+ * zero on entry and left zero, the rest work space (the CPU touches none
+ * of it), not shared by two of these running at once.  y, token, logprob and scratch overlap nothing else.
+ * Errors as mlxc_qmatmul_fused's, MLXC_ERR_DTYPE / MLXC_ERR_SHAPE for the
+ * outputs, MLXC_ERR_INVALID_ARGUMENT for another f or overlaps. */
+#define MLXC_QMM_ARGMAX_SCRATCH 4100
+MLXC_API mlxc_status mlxc_qmatmul_fused_argmax(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buffer *g,
+                                               const mlxc_qmm_weight *w, mlxc_buffer *y, mlxc_buffer *token,
+                                               mlxc_buffer *logprob, mlxc_buffer *scratch, uint32_t n, uint32_t k,
+                                               const mlxc_qmm_fuse *f);
 
 /* Two fused mat-vecs of one x: y1 (n1) as mlxc_qmatmul_fused(x, NULL, g,
  * w1, y1, n1, k, f1) and y2 (n2) as with w2 and f2, the same bits.  f1

@@ -150,6 +150,19 @@ typedef struct mlxc_p_qmvf {
     uint32_t       slices;    /* qmvf_q4_0t: mlxc_q4t_slices (else unused) */
 } mlxc_p_qmvf;
 
+/* qmvr_F_bf16_f32_argmax (x, aux, g, w, scales, biases, y, token,
+ * logprob, scratch, mlxc_p_qmva): the int8 walk into f32 y, then the
+ * greedy pick of y (mlxc_qmatmul_fused_argmax, CUDA only): each block
+ * reduces its rows to (max, first index, sum of exp(y - max)) in scratch
+ * words 1 + 4 b ..; the last block to count itself in scratch[0] combines
+ * them in block order, writes token (and logprob where write_lp) and sets
+ * scratch[0] back to zero.  At most MLXC_QMVA_BLOCKS blocks. */
+#define MLXC_QMVA_BLOCKS 1024
+typedef struct mlxc_p_qmva {
+    mlxc_p_qmvf v;
+    uint32_t    write_lp, pad;
+} mlxc_p_qmva;
+
 /* qmvp_F1_F2_bf16_bf16 (x, g, w1, scales1, biases1, y1, w2, scales2,
  * biases2, y2, mlxc_p_qmvp): two fused mat-vecs of one x in one launch
  * (mlxc_qmatmul_fused_pair), a the int8 walk (qmvr, act Q8) of w1 into

@@ -138,7 +138,8 @@ mlxc_status mlxc_context_create_ex(mlxc_model *m, const mlxc_context_params *p, 
         (st = alloc(dev, A, nb, KV, hd, &c->k)) || (st = alloc(dev, A, nb, KV, hd, &c->v)) ||
         (st = alloc(dev, A, nb, H, hd, &c->att)) || (st = alloc(dev, A, nb, m->ff, 0, &c->gate)) ||
         (st = alloc(dev, A, nb, m->ff, 0, &c->up)) || (st = alloc(dev, MLXC_F32, nlog, m->vocab, 0, &c->logits)) ||
-        (st = alloc(dev, MLXC_U32, 1, 0, 0, &c->top_id)) || (st = alloc(dev, MLXC_F32, 1, 0, 0, &c->top_lp)))
+        (st = alloc(dev, MLXC_U32, 1, 0, 0, &c->top_id)) || (st = alloc(dev, MLXC_F32, 1, 0, 0, &c->top_lp)) ||
+        (st = alloc(dev, MLXC_U32, MLXC_QMM_ARGMAX_SCRATCH, 0, 0, &c->pick)))
         goto fail;
     if (m->layers[0].bq && (st = alloc(dev, A, nb, bias_cols, 0, &c->bias_rows))) goto fail;
     if (m->n_experts) {
@@ -245,7 +246,7 @@ void mlxc_context_free(mlxc_context *c) {
     free(c->k_cache);
     free(c->v_cache);
     mlxc_buffer *bufs[] = {c->ids, c->pos, c->x,  c->xb,     c->xb2,    c->post,   c->q,      c->k,
-                           c->v,   c->att, c->kn, c->qkv, c->gu, c->emb, c->gate,   c->up,     c->bias_rows, c->logits, c->top_id, c->top_lp,
+                           c->v,   c->att, c->kn, c->qkv, c->gu, c->emb, c->gate,   c->up,     c->bias_rows, c->logits, c->top_id, c->top_lp, c->pick,
                            c->attn_scratch, c->qh, c->oh,   c->scores, c->vt, c->mask, c->wdeq, c->xh, c->xf, c->yf,
                            c->moe_logits, c->moe_ids, c->moe_w, c->moe_ctr, c->moe_gate, c->moe_up, c->moe_out, c->moe_counts,
                            c->moe_offsets, c->moe_perm, c->sh_gate, c->sh_up, c->sh_out, c->sh_logit};

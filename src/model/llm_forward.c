@@ -285,6 +285,18 @@ static mlxc_qmm_fuse fuse_of(fw *f, const llm_weight *w, mlxc_qmm_prologue pro, 
     return (mlxc_qmm_fuse){.pro = pro, .epi = epi, .eps = f->m->eps, .act = q8 ? MLXC_QMM_ACT_Q8 : MLXC_QMM_ACT_EXACT};
 }
 
+/* Whether the fused step's output head takes the final norm in its
+ * prologue: a quantized head the int8 walk multiplies (f32 logits are
+ * that walk's alone, mlxc_qmatmul_fused). */
+static bool head_fused(fw *f) {
+    const llm_weight *w = &f->m->output;
+    if (w->format != LLM_W_QUANT || !w->w || !f->ctx->act_q8 || !f->m->out_norm) return false;
+    mlxc_qmm_weight q = llm_qmm(w);
+    if (mlxc_qmatmul_fused_q8_fast(&q, (uint32_t)w->cols) == MLXC_OK) return true;
+    mlxc_clear_error();
+    return false;
+}
+
 /* The attention's output projection: into xb2, or (wo_add, one token)
  * added into the residual by the fused mat-vec. */
 static mlxc_status attn_out(fw *f, mlxc_encoder *enc, const llm_layer *L, uint32_t m, bool wo_add) {
@@ -676,11 +688,27 @@ static mlxc_status forward(fw *f, mlxc_encoder *enc, uint32_t p0, uint32_t m, ui
         }
     }
     if (n_out == 0) return MLXC_OK;
-    if (out) TRY(mlxc_rms_norm_residual(enc, out, x, M->out_norm, xb, x, (uint32_t)M->dim, M->eps));
-    else TRY(mlxc_rms_norm(enc, x, M->out_norm, xb, (uint32_t)M->dim, M->eps));
-    mlxc_buffer *last = view(f, c->xb, (int64_t)(m - n_out) * M->dim, 2, n_out, M->dim, 0);
     mlxc_buffer *logits = view(f, c->logits, 0, 2, n_out, M->vocab, 0);
-    TRY(linear(f, enc, last, &M->output, logits, n_out));
+    if (m == 1 && !c->rows && c->fused_step && !out && head_fused(f)) {
+        /* the fused step's last kernel: the final norm in the int8 walk's
+         * prologue, the logits stored as f32 by its epilogue, then the
+         * greedy pick of them reduced across its blocks (a softcap would
+         * move the log-probability: then the separate pick) */
+        const mlxc_qmm_fuse nrm = fuse_of(f, &M->output, MLXC_QMM_PRO_RMS_NORM, MLXC_QMM_EPI_STORE);
+        mlxc_qmm_weight q = llm_qmm(&M->output);
+        mlxc_buffer *xr = view(f, c->x, 0, 1, M->dim, 0, 0), *lv = view(f, c->logits, 0, 1, M->vocab, 0, 0);
+        if (M->final_softcap <= 0) {
+            TRY(mlxc_qmatmul_fused_argmax(enc, xr, M->out_norm, &q, lv, c->top_id, c->top_lp, c->pick,
+                                          (uint32_t)M->vocab, (uint32_t)M->dim, &nrm));
+            return MLXC_OK;
+        }
+        TRY(mlxc_qmatmul_fused(enc, xr, NULL, M->out_norm, &q, lv, (uint32_t)M->vocab, (uint32_t)M->dim, &nrm));
+    } else {
+        if (out) TRY(mlxc_rms_norm_residual(enc, out, x, M->out_norm, xb, x, (uint32_t)M->dim, M->eps));
+        else TRY(mlxc_rms_norm(enc, x, M->out_norm, xb, (uint32_t)M->dim, M->eps));
+        mlxc_buffer *last = view(f, c->xb, (int64_t)(m - n_out) * M->dim, 2, n_out, M->dim, 0);
+        TRY(linear(f, enc, last, &M->output, logits, n_out));
+    }
     if (M->final_softcap > 0) TRY(mlxc_softcap(enc, logits, logits, M->final_softcap));
     /* greedy's pick of the last row, so a decode step ends in 8 bytes to read */
     mlxc_buffer *row = view(f, c->logits, (int64_t)(n_out - 1) * M->vocab, 2, 1, M->vocab, 0);

@@ -211,6 +211,8 @@ struct mlxc_context {
     mlxc_buffer *logits;          /* (n_batch, vocab) f32                      */
     mlxc_buffer *top_id;          /* (1) u32 argmax of the last token's logits */
     mlxc_buffer *top_lp;          /* (1) f32 its log-probability               */
+    mlxc_buffer *pick;            /* (MLXC_QMM_ARGMAX_SCRATCH) u32: the fused
+                                   * head's pick across blocks (zero)        */
     mlxc_buffer *attn_scratch;    /* decode attention partials (fused path)    */
     mlxc_buffer *wdeq;            /* GPU prefill: one quantized layer weight
                                    * dequantized to bf16 for the dense GEMM,

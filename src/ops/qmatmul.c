@@ -7,6 +7,7 @@
 
 #include "kernels/params_qmatmul.h"
 #include "mlxc/ops_qmatmul.h"
+#include "mlxc/ops_sample.h"
 #include "ops/ops_internal.h"
 
 /* The public formats (mlxc/quant.h) as the kernels' codes and names. */
@@ -384,7 +385,14 @@ static mlxc_status qmvf_prepare(mlxc_encoder *enc, const mlxc_buffer *x, const m
         if (ops_overlap(y, vecs[i]))
             return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_qmatmul_fused: y overlaps %s", vname[i]);
     }
-    if ((s = ops_check_dtype(op, "y", y, MLXC_BF16)) || (s = qmm_check_view("y (n)", y, n, true, 2))) return s;
+    /* f32 y (an output head's logits): the int8 walk's, on either backend */
+    const bool yf = y->dtype == MLXC_F32;
+    if (!yf && (s = ops_check_dtype(op, "y", y, MLXC_BF16))) return s;
+    if (yf && (vp.act != MLXC_QMVF_ACT_Q8 || !qmvr_weight(w, k)))
+        return mlxc_set_error(MLXC_ERR_UNSUPPORTED,
+                              "mlxc_qmatmul_fused: f32 y takes int8 activations (MLXC_QMM_ACT_Q8) and a weight of the "
+                              "int8 walk (mlxc_qmatmul_fused_q8_fast)");
+    if ((s = qmm_check_view("y (n)", y, n, true, yf ? 4 : 2))) return s;
     if (qmm_overlaps_weight(y, w))
         return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_qmatmul_fused: y overlaps the weight");
 
@@ -392,7 +400,8 @@ static mlxc_status qmvf_prepare(mlxc_encoder *enc, const mlxc_buffer *x, const m
     const bool cpu = ops_is_cpu(dev);
     char fmt[16], name[48];
     qmm_kernel_fmt(w, &vp.q, fmt, sizeof fmt);
-    snprintf(name, sizeof name, "%s_%s_bf16_bf16", !cpu && vp.act == MLXC_QMVF_ACT_Q8 ? "qmvr" : "qmvf", fmt);
+    snprintf(name, sizeof name, "%s_%s_bf16_%s", (!cpu || yf) && vp.act == MLXC_QMVF_ACT_Q8 ? "qmvr" : "qmvf", fmt,
+             yf ? "f32" : "bf16");
     uint64_t groups;
     uint32_t block, shared = 0;
     if (cpu) {
@@ -474,6 +483,68 @@ mlxc_status mlxc_qmatmul_fused(mlxc_encoder *enc, const mlxc_buffer *x, const ml
     return s ? s : qmvf_dispatch(enc, &pl);
 }
 
+_Static_assert(MLXC_QMM_ARGMAX_SCRATCH >= 1 + 4 * MLXC_QMVA_BLOCKS, "the argmax scratch holds every block");
+mlxc_status mlxc_qmatmul_fused_argmax(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buffer *g,
+                                      const mlxc_qmm_weight *w, mlxc_buffer *y, mlxc_buffer *token,
+                                      mlxc_buffer *logprob, mlxc_buffer *scratch, uint32_t n, uint32_t k,
+                                      const mlxc_qmm_fuse *f) {
+    const char *op = "qmatmul_fused_argmax";
+    MLXC_CHECK_ARG(enc && x && w && y && token && scratch && f, "mlxc_qmatmul_fused_argmax: NULL argument");
+    MLXC_CHECK_ARG((f->pro == MLXC_QMM_PRO_NONE || f->pro == MLXC_QMM_PRO_RMS_NORM) && f->epi == MLXC_QMM_EPI_STORE &&
+                       f->act == MLXC_QMM_ACT_Q8,
+                   "mlxc_qmatmul_fused_argmax: the prologue none or the RMS norm, the store epilogue, int8 "
+                   "activations (MLXC_QMM_ACT_Q8)");
+    mlxc_status s;
+    if ((s = ops_check_dtype(op, "y", y, MLXC_F32)) || (s = ops_check_dtype(op, "token", token, MLXC_U32)) ||
+        (s = ops_check_elems(op, "token", token, 1)) || (s = ops_check_dtype(op, "scratch", scratch, MLXC_U32)))
+        return s;
+    if (mlxc_buffer_elements(scratch) < MLXC_QMM_ARGMAX_SCRATCH)
+        return mlxc_set_error(MLXC_ERR_SHAPE, "mlxc_qmatmul_fused_argmax: scratch has %lld words, want at least %d",
+                              (long long)mlxc_buffer_elements(scratch), MLXC_QMM_ARGMAX_SCRATCH);
+    if (logprob && ((s = ops_check_dtype(op, "logprob", logprob, MLXC_F32)) ||
+                    (s = ops_check_elems(op, "logprob", logprob, 1))))
+        return s;
+    const mlxc_buffer *outs[4] = {y, token, logprob, scratch};
+    for (int i = 0; i < 4; i++)
+        for (int j = i + 1; j < 4; j++)
+            if (outs[i] && outs[j] && ops_overlap(outs[i], outs[j]))
+                return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT,
+                                      "mlxc_qmatmul_fused_argmax: y, token, logprob and scratch overlap");
+    for (int i = 1; i < 4; i++)
+        if (outs[i] && (ops_overlap(outs[i], x) || (g && ops_overlap(outs[i], g)) || qmm_overlaps_weight(outs[i], w)))
+            return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT,
+                                  "mlxc_qmatmul_fused_argmax: token, logprob or scratch overlaps an input");
+    qmvf_plan pl;
+    if ((s = qmvf_prepare(enc, x, NULL, g, w, y, n, k, f, &pl))) return s;
+    mlxc_device *dev = mlxc_encoder_device(enc);
+    if (ops_is_cpu(dev)) {
+        /* the two ops it fuses (the CPU's pick is mlxc_sample_softmax's) */
+        if ((s = qmvf_dispatch(enc, &pl)) || (!mlxc_encoder_auto_barrier(enc) && (s = mlxc_encoder_barrier(enc))))
+            return s;
+        return mlxc_sample_softmax(enc, y, NULL, token, logprob, n, 0.0f, 0.0f);
+    }
+    if (pl.groups > MLXC_QMVA_BLOCKS)
+        return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "mlxc_qmatmul_fused_argmax: %llu blocks (at most %u)",
+                              (unsigned long long)pl.groups, MLXC_QMVA_BLOCKS);
+    char fmt[16], name[64];
+    qmm_kernel_fmt(w, &pl.vp.q, fmt, sizeof fmt);
+    snprintf(name, sizeof name, "qmvr_%s_bf16_f32_argmax", fmt);
+    const mlxc_kernel *kern = NULL;
+    if ((s = mlxc_kernel_get(dev, name, &kern))) return s;
+    mlxc_p_qmva pa = {.v = pl.vp, .write_lp = logprob != NULL};
+    mlxc_arg args[11] = {mlxc_arg_buffer(pl.x),       mlxc_arg_buffer(pl.ax),    mlxc_arg_buffer(pl.gx),
+                         mlxc_arg_buffer(pl.w->data), mlxc_arg_buffer(pl.sc),    mlxc_arg_buffer(pl.bi),
+                         mlxc_arg_buffer(y),          mlxc_arg_buffer(token),    mlxc_arg_buffer(logprob ? logprob : token),
+                         mlxc_arg_buffer(scratch),    mlxc_arg_bytes(&pa, sizeof pa)};
+    const mlxc_buffer *reads[7] = {pl.x, pl.ax, pl.gx, pl.w->data, pl.sc, pl.bi, scratch},
+                      *writes[4] = {y, token, scratch, logprob};
+    mlxc_dispatch d = {.kernel = kern, .args = args, .nargs = 11, .grid = {(uint32_t)pl.groups, 1, 1},
+                       .block = {pl.block, 1, 1}, .shared_bytes = pl.shared, .reads = reads, .nreads = 7,
+                       .writes = writes, .nwrites = logprob ? 4 : 3};
+    if ((s = mlxc_encoder_set_op_kind(enc, MLXC_OP_MATMUL))) return s;
+    return mlxc_encoder_dispatch_tracked(enc, &d);
+}
+
 mlxc_status mlxc_qmatmul_fused_pair(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buffer *g,
                                     const mlxc_qmm_weight *w1, mlxc_buffer *y1, uint32_t n1, const mlxc_qmm_fuse *f1,
                                     const mlxc_qmm_weight *w2, mlxc_buffer *y2, uint32_t n2, const mlxc_qmm_fuse *f2,
@@ -489,6 +560,8 @@ mlxc_status mlxc_qmatmul_fused_pair(mlxc_encoder *enc, const mlxc_buffer *x, con
     if ((s = qmvf_prepare(enc, x, NULL, g, w1, y1, n1, k, f1, &a)) ||
         (s = qmvf_prepare(enc, x, NULL, g, w2, y2, n2, k, f2, &b)))
         return s;
+    if (y1->dtype != MLXC_BF16 || y2->dtype != MLXC_BF16)
+        return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_qmatmul_fused_pair: y1 and y2 are bf16");
     if (ops_overlap(y1, y2)) return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_qmatmul_fused_pair: y1 overlaps y2");
     if (qmm_overlaps_weight(y1, w2) || qmm_overlaps_weight(y2, w1))
         return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_qmatmul_fused_pair: an output overlaps the other weight");

@@ -761,13 +761,14 @@ static void qc_vf_prologue(const mlxc_p_qmvf *vp, const uint16_t *x, const uint1
 }
 
 /* The fused decode mat-vec (mlxc_p_qmvf): x' (qc_vf_prologue), then each
- * row summed as qc_run sums it, then the epilogue.  A group owns tiles of
- * MLXC_CPU_QMM_NT rows and makes x' itself. */
-static void qc_vf(const mlxc_cpu_launch *l) {
+ * row summed as qc_run sums it, then the epilogue into y, bf16 or (f32)
+ * f32.  A group owns tiles of MLXC_CPU_QMM_NT rows and makes x' itself. */
+static void qc_vf_y(const mlxc_cpu_launch *l, bool f32) {
     const uint16_t *x = l->args[0], *aux = l->args[1], *g = l->args[2];
     const uint8_t *w = l->args[3];
     const void *scales = l->args[4], *biases = l->args[5];
     uint16_t *y = l->args[6];
+    float *yf = l->args[6];
     const mlxc_p_qmvf *vp = l->args[7];
     const mlxc_p_qmatmul *p = &vp->q;
     const uint32_t n = p->n, k = p->k, NT = MLXC_CPU_QMM_NT, KB = MLXC_CPU_QMM_KB;
@@ -783,13 +784,20 @@ static void qc_vf(const mlxc_cpu_launch *l) {
     for (uint64_t t = t0; t < t1; t++) {
         const uint32_t c0 = (uint32_t)t * NT, nr = n - c0 < NT ? n - c0 : NT;
         for (uint32_t r = 0; r < nr; r++) {
-            float v = qc_round_bf16(qc_row_dot(p, w, scales, biases, c0 + r, xf, wf));
+            const float d = qc_row_dot(p, w, scales, biases, c0 + r, xf, wf);
+            if (f32) {
+                yf[c0 + r] = vp->epi == MLXC_QMVF_ADD ? yf[c0 + r] + d : d;
+                continue;
+            }
+            float v = qc_round_bf16(d);
             if (vp->epi == MLXC_QMVF_ADD) v += mlxc_half_bf16_to_f32(y[c0 + r]);
             y[c0 + r] = mlxc_half_f32_to_bf16(v);
         }
     }
     free(xf);
 }
+static void qc_vf(const mlxc_cpu_launch *l) { qc_vf_y(l, false); }
+static void qc_vf32(const mlxc_cpu_launch *l) { qc_vf_y(l, true); }
 
 /* Two fused mat-vecs of one x (mlxc_p_qmvp): qc_vf on part a (w1 into
  * y1), then on part b (w2 into y2), each group its slice of both. */

@@ -2748,10 +2748,10 @@ __device__ __forceinline__ uint2 q6_piece(const uint32_t *w, uint32_t al) {
  * units a lane, mlxc_qmvr_j; mlxc_qmoer_rows the same rule): 1 the
  * expert walk's short rows (mlxc_qmoer_j), the same loads in flight; 0
  * the default walk. */
-template <int F, int BITS, int SD, int GSH, int JX = 0>
+template <int F, int BITS, int SD, int GSH, int JX = 0, typename Y = uint16_t>
 __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse *fz, const uint8_t *__restrict__ w,
                                      const uint16_t *__restrict__ sc, const uint16_t *__restrict__ bi,
-                                     uint16_t *__restrict__ y, const mlxc_p_qmatmul &p, QtcRed &red, uint8_t *smem,
+                                     Y *__restrict__ y, const mlxc_p_qmatmul &p, QtcRed &red, uint8_t *smem,
                                      QBlk bk = qblk()) {
     /* K4: a 16-byte K-quant walk (Q4_K, or Q5_K with K5); K6 Q6_K's */
     constexpr bool K5 = F == MLXC_QMMF_Q5_K, K4 = F == MLXC_QMMF_Q4_K || K5, K6 = F == MLXC_QMMF_Q6_K,
@@ -2990,34 +2990,109 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
         }
     }
 }
-template <int BITS, int SD, int JX = 0>
+template <int BITS, int SD, int JX = 0, typename Y = uint16_t>
 __device__ __forceinline__ void qmvr_g(const uint16_t *x, const QFuse *fz, const uint8_t *w, const uint16_t *sc,
-                                       const uint16_t *bi, uint16_t *y, const mlxc_p_qmatmul &p, QtcRed &red,
+                                       const uint16_t *bi, Y *y, const mlxc_p_qmatmul &p, QtcRed &red,
                                        uint8_t *smem, QBlk bk) {
-    if (p.group == 32) qmvr<MLXC_QMMF_AFFINE, BITS, SD, 0, JX>(x, fz, w, sc, bi, y, p, red, smem, bk);
-    else if (p.group == 64) qmvr<MLXC_QMMF_AFFINE, BITS, SD, 1, JX>(x, fz, w, sc, bi, y, p, red, smem, bk);
-    else qmvr<MLXC_QMMF_AFFINE, BITS, SD, 2, JX>(x, fz, w, sc, bi, y, p, red, smem, bk);
+    if (p.group == 32) qmvr<MLXC_QMMF_AFFINE, BITS, SD, 0, JX, Y>(x, fz, w, sc, bi, y, p, red, smem, bk);
+    else if (p.group == 64) qmvr<MLXC_QMMF_AFFINE, BITS, SD, 1, JX, Y>(x, fz, w, sc, bi, y, p, red, smem, bk);
+    else qmvr<MLXC_QMMF_AFFINE, BITS, SD, 2, JX, Y>(x, fz, w, sc, bi, y, p, red, smem, bk);
 }
 /* One int8-walk kernel's body: affine by the scales' dtype and group, the
  * K-quants with their f16 scales. */
-template <int F, int BITS, int JX = 0>
+template <int F, int BITS, int JX = 0, typename Y = uint16_t>
 __device__ __forceinline__ void qmvr_run(const uint16_t *x, const QFuse *fz, const uint8_t *w, const uint16_t *sc,
-                                         const uint16_t *bi, uint16_t *y, const mlxc_p_qmatmul &p, QtcRed &red,
+                                         const uint16_t *bi, Y *y, const mlxc_p_qmatmul &p, QtcRed &red,
                                          uint8_t *smem, QBlk bk = qblk()) {
-    if constexpr (F != MLXC_QMMF_AFFINE) qmvr<F, 0, MLXC_QS_F16, 0, JX>(x, fz, w, sc, bi, y, p, red, smem, bk);
-    else if (p.sdtype == MLXC_QS_F16) qmvr_g<BITS, MLXC_QS_F16, JX>(x, fz, w, sc, bi, y, p, red, smem, bk);
-    else qmvr_g<BITS, MLXC_QS_BF16, JX>(x, fz, w, sc, bi, y, p, red, smem, bk);
+    if constexpr (F != MLXC_QMMF_AFFINE) qmvr<F, 0, MLXC_QS_F16, 0, JX, Y>(x, fz, w, sc, bi, y, p, red, smem, bk);
+    else if (p.sdtype == MLXC_QS_F16) qmvr_g<BITS, MLXC_QS_F16, JX, Y>(x, fz, w, sc, bi, y, p, red, smem, bk);
+    else qmvr_g<BITS, MLXC_QS_BF16, JX, Y>(x, fz, w, sc, bi, y, p, red, smem, bk);
 }
 /* A qmvr kernel's whole body (its own and qmvp's part a): the block's
- * reduction scratch and x' in shared memory, the fused prologue, the walk. */
-template <int F, int BITS>
+ * reduction scratch and x' in shared memory, the fused prologue, the walk
+ * (y bf16, or f32: the output head's logits). */
+template <int F, int BITS, typename Y = uint16_t>
 __device__ __forceinline__ void qmvr_kernel(const uint16_t *x, const uint16_t *aux, const uint16_t *g, const uint8_t *w,
-                                            const void *scales, const void *biases, uint16_t *y,
+                                            const void *scales, const void *biases, Y *y,
                                             const mlxc_p_qmvf &vp, QBlk bk = qblk()) {
     __shared__ __align__(16) QtcRed red;
     extern __shared__ __align__(16) uint8_t qvr_smem[];
     const QFuse fz = {aux, g, vp.pro, vp.epi, vp.eps};
-    qmvr_run<F, BITS>(x, &fz, w, (const uint16_t *)scales, (const uint16_t *)biases, y, vp.q, red, qvr_smem, bk);
+    qmvr_run<F, BITS, 0, Y>(x, &fz, w, (const uint16_t *)scales, (const uint16_t *)biases, y, vp.q, red, qvr_smem, bk);
+}
+
+/* The greedy pick after the int8 walk stored f32 y (qmvr_F_bf16_f32_argmax,
+ * mlxc_p_qmva): the block's rows (its tiles of `tile` rows, as qmvr
+ * strides them) reduced to the largest non-NaN value and its first index,
+ * then the sum of exp(y - that max) over them, into scratch; the last
+ * block to count itself combines the blocks in order (the max, its first
+ * index, the sums scaled to it) as mlxc_sample_softmax's greedy pick
+ * does: token the first index of the largest non-NaN value (0 if none),
+ * logprob y[token] - max - log(sum). */
+__device__ __forceinline__ void qmv_best(float &m, uint32_t &i, float om, uint32_t oi) {
+    if (om > m || (om == m && oi < i)) m = om, i = oi;
+}
+__device__ __forceinline__ void qmv_argmax(const float *y, uint32_t *__restrict__ token, float *__restrict__ logprob,
+                                           uint32_t *scratch, const mlxc_p_qmva &pa, uint32_t tile) {
+    __shared__ float wm[MLXC_QMVR_WARPS], ws[MLXC_QMVR_WARPS];
+    __shared__ uint32_t wi[MLXC_QMVR_WARPS], last_sh;
+    const uint64_t n = pa.v.q.n, ntile = (n + tile - 1) / tile;
+    const uint64_t mine = blockIdx.x < ntile ? (ntile - 1 - blockIdx.x) / gridDim.x + 1 : 0;
+    const uint32_t lane = threadIdx.x % 32, w = threadIdx.x / 32, nw = blockDim.x / 32;
+    __syncthreads(); /* the block's stores of y */
+    auto row = [&](uint64_t i) { return (blockIdx.x + i / tile * gridDim.x) * tile + i % tile; };
+    float m = -INFINITY, sum = 0.0f;
+    uint32_t mi = 0xffffffffu;
+    for (uint64_t i = threadIdx.x; i < mine * tile; i += blockDim.x) {
+        const uint64_t r = row(i);
+        if (r < n) qmv_best(m, mi, __ldcg(y + r), (uint32_t)r);
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1)
+        qmv_best(m, mi, __shfl_xor_sync(0xffffffffu, m, o), __shfl_xor_sync(0xffffffffu, mi, o));
+    if (lane == 0) wm[w] = m, wi[w] = mi;
+    __syncthreads();
+    m = wm[0], mi = wi[0];
+    for (uint32_t k = 1; k < nw; k++) qmv_best(m, mi, wm[k], wi[k]);
+    for (uint64_t i = threadIdx.x; i < mine * tile; i += blockDim.x) {
+        const uint64_t r = row(i);
+        if (r < n && m > -INFINITY) sum += expf(__ldcg(y + r) - m);
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    if (lane == 0) ws[w] = sum;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        float t = 0.0f;
+        for (uint32_t k = 0; k < nw; k++) t += ws[k];
+        uint32_t *p = scratch + 1 + 4 * (uint64_t)blockIdx.x;
+        p[0] = __float_as_uint(m), p[1] = __float_as_uint(t), p[2] = mi;
+        __threadfence();
+        last_sh = atomicAdd(scratch, 1u) == gridDim.x - 1;
+    }
+    __syncthreads();
+    if (!last_sh || w != 0) return;
+    __threadfence();
+    float M = -INFINITY;
+    uint32_t I = 0xffffffffu;
+    for (uint32_t b = lane; b < gridDim.x; b += 32)
+        qmv_best(M, I, __uint_as_float(__ldcg(scratch + 1 + 4 * b)), __ldcg(scratch + 3 + 4 * b));
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1)
+        qmv_best(M, I, __shfl_xor_sync(0xffffffffu, M, o), __shfl_xor_sync(0xffffffffu, I, o));
+    float tot = 0.0f;
+    for (uint32_t b = lane; b < gridDim.x; b += 32) {
+        const float bm = __uint_as_float(__ldcg(scratch + 1 + 4 * b));
+        if (bm > -INFINITY) tot += __uint_as_float(__ldcg(scratch + 2 + 4 * b)) * expf(bm - M);
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) tot += __shfl_xor_sync(0xffffffffu, tot, o);
+    if (lane == 0) {
+        const uint32_t tok = I == 0xffffffffu ? 0u : I;
+        token[0] = tok;
+        if (pa.write_lp) logprob[0] = (__ldcg(y + tok) - M) - logf(tot);
+        scratch[0] = 0u;
+    }
 }
 
 /* The experts' combine after an expert-routed mat-vec whose grid.x block
@@ -3456,11 +3531,30 @@ extern "C" __global__ void __launch_bounds__(32 * MLXC_Q4T_WARPS)
                                 mlxc_p_qmvf vp) { MLXC_PDL_INSIDE();                                                  \
         mlxc_qmm::qmvr_kernel<F, BITS>(x, aux, g, w, scales, biases, y, vp);                                          \
     }
-QMVR_ENTRY(affine4, MLXC_QMMF_AFFINE, 4, MLXC_QMVR_BLOCKS)
-QMVR_ENTRY(affine8, MLXC_QMMF_AFFINE, 8, MLXC_QMVR_BLOCKS)
-QMVR_ENTRY(q4_k, MLXC_QMMF_Q4_K, 0, MLXC_QMVR_BLOCKS)
-QMVR_ENTRY(q5_k, MLXC_QMMF_Q5_K, 0, QMVR_Q5K_BLOCKS)
-QMVR_ENTRY(q6_k, MLXC_QMMF_Q6_K, 0, MLXC_QMVR_BLOCKS)
+/* qmvr_F_bf16_f32: f32 y, the fused step's output head (the final norm
+ * in its prologue, the logits stored as f32) */
+#define QMVR_ENTRY_F32(NAME, F, BITS, MINB)                                                                           \
+    extern "C" __global__ void __launch_bounds__(32 * MLXC_QMVR_WARPS, MINB)                                          \
+        qmvr_##NAME##_bf16_f32(const uint16_t *x, const uint16_t *aux, const uint16_t *g, const uint8_t *w,           \
+                               const void *scales, const void *biases, float *y, mlxc_p_qmvf vp) { MLXC_PDL_INSIDE(); \
+        mlxc_qmm::qmvr_kernel<F, BITS, float>(x, aux, g, w, scales, biases, y, vp);                                   \
+    }
+/* qmvr_F_bf16_f32_argmax: that, then the greedy pick across the blocks */
+#define QMVR_ENTRY_ARGMAX(NAME, F, BITS, MINB)                                                                        \
+    extern "C" __global__ void __launch_bounds__(32 * MLXC_QMVR_WARPS, MINB) qmvr_##NAME##_bf16_f32_argmax(           \
+        const uint16_t *x, const uint16_t *aux, const uint16_t *g, const uint8_t *w, const void *scales,              \
+        const void *biases, float *y, uint32_t *token, float *logprob, uint32_t *scratch, mlxc_p_qmva pa) {          \
+        MLXC_PDL_INSIDE();                                                                                            \
+        mlxc_qmm::qmvr_kernel<F, BITS, float>(x, aux, g, w, scales, biases, y, pa.v);                                 \
+        mlxc_qmm::qmv_argmax(y, token, logprob, scratch, pa, mlxc_qmvr_rows(F, BITS, pa.v.q.k));                      \
+    }
+#define QMVR_ENTRIES(NAME, F, BITS, MINB)                                                                             \
+    QMVR_ENTRY(NAME, F, BITS, MINB) QMVR_ENTRY_F32(NAME, F, BITS, MINB) QMVR_ENTRY_ARGMAX(NAME, F, BITS, MINB)
+QMVR_ENTRIES(affine4, MLXC_QMMF_AFFINE, 4, MLXC_QMVR_BLOCKS)
+QMVR_ENTRIES(affine8, MLXC_QMMF_AFFINE, 8, MLXC_QMVR_BLOCKS)
+QMVR_ENTRIES(q4_k, MLXC_QMMF_Q4_K, 0, MLXC_QMVR_BLOCKS)
+QMVR_ENTRIES(q5_k, MLXC_QMMF_Q5_K, 0, QMVR_Q5K_BLOCKS)
+QMVR_ENTRIES(q6_k, MLXC_QMMF_Q6_K, 0, MLXC_QMVR_BLOCKS)
 
 /* qmoer_F / qmoerc_F: the expert-routed int8 walk, without and with the
  * experts' combine, qmvr's launch bounds. */
