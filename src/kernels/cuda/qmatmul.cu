@@ -3543,8 +3543,7 @@ extern "C" __global__ void __launch_bounds__(32 * MLXC_Q4T_WARPS)
 #define QMVR_ENTRY_ARGMAX(NAME, F, BITS, MINB)                                                                        \
     extern "C" __global__ void __launch_bounds__(32 * MLXC_QMVR_WARPS, MINB) qmvr_##NAME##_bf16_f32_argmax(           \
         const uint16_t *x, const uint16_t *aux, const uint16_t *g, const uint8_t *w, const void *scales,              \
-        const void *biases, float *y, uint32_t *token, float *logprob, uint32_t *scratch, mlxc_p_qmva pa) {          \
-        MLXC_PDL_INSIDE();                                                                                            \
+        const void *biases, float *y, uint32_t *token, float *logprob, uint32_t *scratch, mlxc_p_qmva pa) { MLXC_PDL_INSIDE(); \
         mlxc_qmm::qmvr_kernel<F, BITS, float>(x, aux, g, w, scales, biases, y, pa.v);                                 \
         mlxc_qmm::qmv_argmax(y, token, logprob, scratch, pa, mlxc_qmvr_rows(F, BITS, pa.v.q.k));                      \
     }
