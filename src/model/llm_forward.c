@@ -689,7 +689,7 @@ static mlxc_status forward(fw *f, mlxc_encoder *enc, uint32_t p0, uint32_t m, ui
     }
     if (n_out == 0) return MLXC_OK;
     mlxc_buffer *logits = view(f, c->logits, 0, 2, n_out, M->vocab, 0);
-    if (m == 1 && !c->rows && c->fused_step && !out && head_fused(f)) {
+    if (m == 1 && !c->rows && c->fused_step && c->fused_head && !out && head_fused(f)) {
         /* the fused step's last kernel: the final norm in the int8 walk's
          * prologue, the logits stored as f32 by its epilogue, then the
          * greedy pick of them reduced across its blocks (a softcap would
