@@ -105,7 +105,9 @@ for st in "$@"; do
     done
     ;;
   abbin)
-    [ -x $BIN/mlxc-base ] || { log "abbin: no mlxc-base (pack.sh BASE=DIR)"; continue; }
+    miss=""
+    for b in ${ABBINS:-mlxc-base mlxc}; do [ -x $BIN/$b ] || miss+=" $b"; done
+    [ -z "$miss" ] || { log "abbin: not carried:$miss (pack.sh BASE=DIR packs mlxc-base)"; continue; }
     for ((r = 0; r < ${AB_N:-2}; r++)); do
       for b in ${ABBINS:-mlxc-base mlxc}; do benchone "$a" "r$r [$b]" "$O/abbin-$a.log" $BIN/$b; done
     done
