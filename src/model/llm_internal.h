@@ -159,8 +159,7 @@ struct mlxc_context {
     bool         use_graph;       /* decode by replaying decode_exec           */
     bool         act_q8;          /* the fused step's int8 activations (decode_act resolved) */
     bool         fused_head;      /* the fused step ends in mlxc_qmatmul_fused_argmax
-                                   * (MLXC_FUSED_HEAD; default on the CPU only
-                                   * until a GPU has run it)                   */
+                                   * (MLXC_FUSED_HEAD, default 1)             */
     mlxc_graph  *decode_graph;    /* the captured decode step (holds its buffers) */
     mlxc_graph_exec *decode_exec;
     mlxc_graph  *feed_graph;      /* the same step reading its token from top_id:
