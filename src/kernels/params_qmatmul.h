@@ -206,14 +206,6 @@ MLXC_QF_HD static inline uint32_t mlxc_qmvr_j(uint32_t f) { return f == MLXC_QMM
 #ifndef MLXC_QMVR_BLOCKS
 #define MLXC_QMVR_BLOCKS 2
 #endif
-/* Q4_K's lanes in pairs over one super-block (1; 0 the walk's common
- * order, a lane's units 32 chunks apart), and that walk's rows at a time */
-#ifndef MLXC_QMVR_K4P
-#define MLXC_QMVR_K4P 0
-#endif
-#ifndef MLXC_QMVR_R4K
-#define MLXC_QMVR_R4K MLXC_QMVR_R
-#endif
 /* rows at a time of the 8-bit walk (twice the units a lane: the same
  * bytes in flight as MLXC_QMVR_R rows of 4-bit) and of Q5_K's (three
  * 16-byte loads a unit) */
@@ -233,8 +225,7 @@ MLXC_QF_HD static inline uint32_t mlxc_qmvr_smem_bytes(uint32_t k) { return k + 
 /* Rows of one tile (a block's rows at a time): 8 / S row groups. */
 MLXC_QF_HD static inline uint32_t mlxc_qmvr_rows(uint32_t f, uint32_t bits, uint32_t k) {
     const int r8 = (f == MLXC_QMMF_AFFINE && bits == 8) || f == MLXC_QMMF_Q5_K;
-    return MLXC_QMVR_WARPS / mlxc_qmvr_slices(f, k) *
-           (r8 ? MLXC_QMVR_R8 : f == MLXC_QMMF_Q4_K && MLXC_QMVR_K4P ? MLXC_QMVR_R4K : MLXC_QMVR_R);
+    return MLXC_QMVR_WARPS / mlxc_qmvr_slices(f, k) * (r8 ? MLXC_QMVR_R8 : MLXC_QMVR_R);
 }
 
 /* The expert-routed int8 walk's shape (qmoer, qmoerc): an expert's rows

@@ -2756,18 +2756,14 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
     /* K4: a 16-byte K-quant walk (Q4_K, or Q5_K with K5); K6 Q6_K's */
     constexpr bool K5 = F == MLXC_QMMF_Q5_K, K4 = F == MLXC_QMMF_Q4_K || K5, K6 = F == MLXC_QMMF_Q6_K,
                    A8 = F == MLXC_QMMF_AFFINE && BITS == 8;
-    /* KP: Q4_K's lanes in pairs, a pair's 8 units one super-block (lane
-     * 2 i + h its units 4 h .. 4 h + 3), so that a lane reads one head a
-     * row, not one a unit (MLXC_QMVR_K4P) */
-    constexpr bool KP = F == MLXC_QMMF_Q4_K && JX == 0 && MLXC_QMVR_K4P;
     static_assert(K4 || K6 || (F == MLXC_QMMF_AFFINE && (BITS == 4 || BITS == 8)),
                   "qmvr: MLX affine 4/8-bit, Q4_K, Q5_K, Q6_K");
     static_assert(JX == 0 || MLXC_QMVR_SHORT(F, BITS), "qmvr: short rows for the walks MLXC_QMVR_SHORT names");
     constexpr int JF = K6 ? MLXC_QMVR_J6 : MLXC_QMVR_J, J = JX ? JX : JF, JJ = A8 ? 2 * J : J,
-                  RR = JX ? JF * MLXC_QMVR_R / JX : A8 || K5 ? MLXC_QMVR_R8 : KP ? MLXC_QMVR_R4K : MLXC_QMVR_R;
+                  RR = JX ? JF * MLXC_QMVR_R / JX : A8 || K5 ? MLXC_QMVR_R8 : MLXC_QMVR_R;
     constexpr uint32_t SB = K6 ? 210 : K5 ? 176 : 144, QO = K5 ? 48 : 16; /* super-block bytes, its codes' offset */
     /* sizes of the arrays a walk does not use */
-    constexpr int XO = A8 ? 1 : JJ, KM = K4 ? (KP ? 1 : JJ) : 1, K6M = K6 ? JJ : 1, QM = K6 ? 1 : JJ;
+    constexpr int XO = A8 ? 1 : JJ, KM = K4 ? JJ : 1, K6M = K6 ? JJ : 1, QM = K6 ? 1 : JJ;
     /* units a scale group spans on a lane's next unit (group = 32 << GSH) */
     constexpr uint32_t JS = A8 ? 16u >> GSH : 32u >> GSH, GU = A8 ? GSH + 1 : GSH;
     constexpr uint32_t WJ = K4 || K6 ? 4 * SB : 512; /* row bytes between a lane's units */
@@ -2778,10 +2774,7 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
     /* the lane's unit j is cb + 32 j: code bytes cw + WJ j of a row (Q4_K:
      * its super-block's head at ch + WJ j), scale cs + JS j (affine) */
     const uint32_t cb = s * 32 * JJ + lane, cs = cb >> GU;
-    /* KP: the pair's super-block kb and the lane's first unit of it */
-    const uint32_t kb = s * 4 * JJ + lane / 2, kh = 4 * (lane % 2);
-    const uint32_t ch = SB * (KP ? kb : cb / 8), cw = K4 ? ch + QO + 16 * (KP ? kh : cb % 8) : cb * 16,
-                   pj = cb % 8 / 2;
+    const uint32_t ch = SB * (cb / 8), cw = K4 ? ch + QO + 16 * (cb % 8) : cb * 16, pj = cb % 8 / 2;
     const uint32_t cq = ch + 16 + 16 * (cb % 2); /* Q5_K: the fifth bits of the lane's values */
     /* Q6_K: the unit's half h and eighth a of it (unit cb % 8 = 4 h + a),
      * its words from the super-block's first: the three pieces' (o6) and
@@ -2795,8 +2788,8 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
         for (int r = 0; r < RR; r++)
 #pragma unroll
             for (int j = 0; j < JJ; j++)
-                if (r0 + r < n && (KP ? 8 * kb + kh + j : cb + 32 * j) < nch) {
-                    const uint8_t *u = w + (bk.base + r0 + r) * rb + (KP ? cw + 16 * j : (K6 ? ch : cw) + WJ * j);
+                if (r0 + r < n && cb + 32 * j < nch) {
+                    const uint8_t *u = w + (bk.base + r0 + r) * rb + (K6 ? ch : cw) + WJ * j;
                     asm volatile("prefetch.global.L2 [%0];" ::"l"(u + (K6 ? 64 * h6 + 8 * a6 : 0)));
                     if constexpr (K6) asm volatile("prefetch.global.L2 [%0];" ::"l"(u + 128 + 32 * h6 + 8 * a6));
                 }
@@ -2818,14 +2811,13 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
     bool on[JJ];
 #pragma unroll
     for (int j = 0; j < JJ; j++) {
-        const uint32_t c = KP ? 8 * kb + kh + j : cb + 32 * j;
+        const uint32_t c = cb + 32 * j;
         on[j] = active && c < nch;
         uint4 a = make_uint4(0, 0, 0, 0), b = a;
         float2 t = make_float2(0.0f, 0.0f), t2 = t;
         if constexpr (K4) {
             /* values 256 (c / 8) + 64 pj + 16 (c % 2), and 32 further */
-            const uint32_t pc = KP ? c % 8 / 2 : pj;
-            const uint32_t v0 = 256 * (c / 8) + 64 * pc + 16 * (c % 2), c0 = 8 * (c / 8) + 2 * pc;
+            const uint32_t v0 = 256 * (c / 8) + 64 * pj + 16 * (c % 2), c0 = 8 * (c / 8) + 2 * pj;
             if (on[j]) a = *(const uint4 *)(xq + v0), b = *(const uint4 *)(xq + v0 + 32), t = xd[c0], t2 = xd[c0 + 1];
             xe[j][0] = (int)a.x, xe[j][1] = (int)a.y, xe[j][2] = (int)a.z, xe[j][3] = (int)a.w;
             xo[j][0] = (int)b.x, xo[j][1] = (int)b.y, xo[j][2] = (int)b.z, xo[j][3] = (int)b.w;
@@ -2891,12 +2883,6 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
                         if (al6[r]) o.s[2] = __ldcs(b4 + os6 + 2);
                         o.d = __ldcs((const unsigned short *)(u6 + 840 * j + 208));
                     }
-                } else if constexpr (KP) {
-                    /* the lane's 4 units are 64 bytes of one super-block,
-                     * whose head it reads once a row */
-                    q[r][j] = make_uint4(0, 0, 0, 0);
-                    if (on[j]) q[r][j] = __ldcs((const uint4 *)(wr + cw + 16 * j));
-                    if (j == 0) hd[r][0] = on[0] ? __ldcs((const uint4 *)(wr + ch)) : make_uint4(0, 0, 0, 0);
                 } else if constexpr (K4) {
                     q[r][j] = hd[r][j] = make_uint4(0, 0, 0, 0);
                     if (on[j])
@@ -2972,8 +2958,8 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
                     } else if constexpr (K4) {
                         /* d sc q - dmin m per sub-block (k4_pair): the low
                          * nibbles' sub-block 2 pj, the high ones' 2 pj + 1 */
-                        const uint4 h = hd[r][KP ? 0 : j];
-                        const uint32_t sm = k4_pair(h.y, h.z, h.w, KP ? kh / 2 + j / 2 : pj);
+                        const uint4 h = hd[r][j];
+                        const uint32_t sm = k4_pair(h.y, h.z, h.w, pj);
                         const float d = f16((uint16_t)h.x), dmin = f16((uint16_t)(h.x >> 16));
                         const float t = fmaf((float)(sm & 0xff), dx[j] * (float)lo,
                                              (float)((sm >> 8) & 0xff) * (dxs[j] * (float)hi));
