@@ -223,9 +223,22 @@ MLXC_QF_HD static inline uint32_t mlxc_qmvr_slices_j(uint32_t k, uint32_t j) { r
 MLXC_QF_HD static inline uint32_t mlxc_qmvr_slices(uint32_t f, uint32_t k) { return mlxc_qmvr_slices_j(k, mlxc_qmvr_j(f)); }
 MLXC_QF_HD static inline uint32_t mlxc_qmvr_smem_bytes(uint32_t k) { return k + k / 32 * 8; }
 /* Rows of one tile (a block's rows at a time): 8 / S row groups. */
+/* The pipelined walk (MLXC_QMVR_PIPE, default 1): for MLX affine 4-bit
+ * and Q4_K a warp takes one row at a time and issues the next tile's
+ * loads before this tile's products, so that its loads stay in flight
+ * while it computes, in the registers two rows took at a time.  Not for
+ * the 8-bit and Q5_K walks (one row already: they would need twice
+ * their registers), nor Q6_K's, whose pair and expert kernels spill
+ * with it.  A macro: the kernels test it at compile time. */
+#ifndef MLXC_QMVR_PIPE
+#define MLXC_QMVR_PIPE 1
+#endif
+#define MLXC_QMVR_PIPE_F(f, bits) \
+    (MLXC_QMVR_PIPE && ((f) == MLXC_QMMF_Q4_K || ((f) == MLXC_QMMF_AFFINE && (bits) == 4)))
 MLXC_QF_HD static inline uint32_t mlxc_qmvr_rows(uint32_t f, uint32_t bits, uint32_t k) {
     const int r8 = (f == MLXC_QMMF_AFFINE && bits == 8) || f == MLXC_QMMF_Q5_K;
-    return MLXC_QMVR_WARPS / mlxc_qmvr_slices(f, k) * (r8 ? MLXC_QMVR_R8 : MLXC_QMVR_R);
+    return MLXC_QMVR_WARPS / mlxc_qmvr_slices(f, k) *
+           (r8 ? MLXC_QMVR_R8 : MLXC_QMVR_PIPE_F(f, bits) ? 1 : MLXC_QMVR_R);
 }
 
 /* The expert-routed int8 walk's shape (qmoer, qmoerc): an expert's rows

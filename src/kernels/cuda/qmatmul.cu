@@ -2692,8 +2692,12 @@ __device__ __forceinline__ void qmoegt(const uint16_t *__restrict__ x, const uin
  * whole kernel, and walks rows RR at a time: a row's unit of codes is one
  * coalesced 16-byte load a lane, its products 4 or 8 dp4a.  Slices of a
  * row (k > 4096) meet in shared memory, double-buffered so a tile costs
- * one barrier.  The first tile's weights are prefetched into L2 before
- * the kernel waits for the one before it.  Launch: mlxc_qmvr_takes, 32
+ * one barrier.  Pipelined (MLXC_QMVR_PIPE_F: affine 4-bit and Q4_K) a
+ * warp walks one row at a time and loads the next tile's weights into a
+ * second register set before this tile's products, the first tile before
+ * the kernel waits for the one before it; otherwise two rows at a time,
+ * the first tile prefetched into L2 before that wait.  Launch:
+ * mlxc_qmvr_takes, 32
  * MLXC_QMVR_WARPS threads, mlxc_qmvr_smem_bytes(k) of shared memory,
  * tiles of mlxc_qmvr_rows rows.
  *
@@ -2759,8 +2763,11 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
     static_assert(K4 || K6 || (F == MLXC_QMMF_AFFINE && (BITS == 4 || BITS == 8)),
                   "qmvr: MLX affine 4/8-bit, Q4_K, Q5_K, Q6_K");
     static_assert(JX == 0 || MLXC_QMVR_SHORT(F, BITS), "qmvr: short rows for the walks MLXC_QMVR_SHORT names");
+    /* PIPE: a row a warp at a time, the next tile's loads issued before
+     * this tile's products (two register sets; MLXC_QMVR_PIPE_F) */
+    constexpr bool PIPE = JX == 0 && MLXC_QMVR_PIPE_F(F, BITS);
     constexpr int JF = K6 ? MLXC_QMVR_J6 : MLXC_QMVR_J, J = JX ? JX : JF, JJ = A8 ? 2 * J : J,
-                  RR = JX ? JF * MLXC_QMVR_R / JX : A8 || K5 ? MLXC_QMVR_R8 : MLXC_QMVR_R;
+                  RR = JX ? JF * MLXC_QMVR_R / JX : PIPE ? 1 : A8 || K5 ? MLXC_QMVR_R8 : MLXC_QMVR_R;
     constexpr uint32_t SB = K6 ? 210 : K5 ? 176 : 144, QO = K5 ? 48 : 16; /* super-block bytes, its codes' offset */
     /* sizes of the arrays a walk does not use */
     constexpr int XO = A8 ? 1 : JJ, KM = K4 ? JJ : 1, K6M = K6 ? JJ : 1, QM = K6 ? 1 : JJ;
@@ -2782,7 +2789,67 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
     const uint32_t h6 = cb % 8 / 4, a6 = cb % 4, o6[3] = {16 * h6 + 2 * a6, 16 * h6 + 2 * a6 + 8, 32 + 8 * h6 + 2 * a6},
                    os6 = 48 + 2 * h6, sel6 = a6 / 2 ? 0x7531u : 0x6420u;
     const bool active = gi < G;
-    if (active) {
+    bool on[JJ]; /* the lane's unit j lies in the row */
+#pragma unroll
+    for (int j = 0; j < JJ; j++) on[j] = active && cb + 32 * j < nch;
+    /* a tile's weights: rows t0 + gi RR .. (the last row for those past n) */
+    struct Ld {
+        uint4 q[RR][QM], hd[RR][KM], q5[RR][K5 ? JJ : 1];
+        uint16_t hs[RR][K4 || K6 ? 1 : JJ], hb[RR][K4 || K6 ? 1 : JJ];
+        Q6u q6[RR][K6M];
+        uint32_t al6[RR]; /* Q6_K: the row's shift (the super-blocks' words) */
+    };
+    auto load = [&](Ld &L, uint64_t t0) {
+        const uint64_t r0 = t0 + (uint64_t)gi * RR;
+#pragma unroll
+        for (int r = 0; r < RR; r++) {
+            const uint64_t row = bk.base + (r0 + r < n ? r0 + r : n - 1);
+            const uint8_t *wr = w + row * rb;
+            const uintptr_t u6 = (uintptr_t)(wr + ch);
+            L.al6[r] = (uint32_t)(u6 & 2) * 8;
+#pragma unroll
+            for (int j = 0; j < JJ; j++) {
+                if constexpr (K6) {
+                    /* units a lane holds are 4 super-blocks (210 words) apart */
+                    const uint32_t *b4 = (const uint32_t *)(u6 & ~(uintptr_t)3) + 210 * j;
+                    Q6u &o = L.q6[r][j];
+#pragma unroll
+                    for (int i = 0; i < 9; i++) o.w[i] = 0;
+                    o.s[0] = o.s[1] = o.s[2] = 0, o.d = 0;
+                    if (on[j]) {
+#pragma unroll
+                        for (int pc = 0; pc < 3; pc++) {
+                            o.w[3 * pc] = __ldcs(b4 + o6[pc]), o.w[3 * pc + 1] = __ldcs(b4 + o6[pc] + 1);
+                            if (L.al6[r]) o.w[3 * pc + 2] = __ldcs(b4 + o6[pc] + 2);
+                        }
+                        o.s[0] = __ldcs(b4 + os6), o.s[1] = __ldcs(b4 + os6 + 1);
+                        if (L.al6[r]) o.s[2] = __ldcs(b4 + os6 + 2);
+                        o.d = __ldcs((const unsigned short *)(u6 + 840 * j + 208));
+                    }
+                } else if constexpr (K4) {
+                    L.q[r][j] = L.hd[r][j] = make_uint4(0, 0, 0, 0);
+                    if (on[j])
+                        L.q[r][j] = __ldcs((const uint4 *)(wr + cw + WJ * j)),
+                        L.hd[r][j] = __ldcs((const uint4 *)(wr + ch + WJ * j));
+                    if constexpr (K5) L.q5[r][j] = on[j] ? __ldcs((const uint4 *)(wr + cq + WJ * j)) : L.hd[r][j];
+                } else {
+                    const uint16_t *sr = sc + row * gpr + cs, *br = bi + row * gpr + cs;
+                    L.q[r][j] = make_uint4(0, 0, 0, 0);
+                    L.hs[r][j] = L.hb[r][j] = 0;
+                    if (on[j]) {
+                        L.q[r][j] = __ldcs((const uint4 *)(wr + cw + WJ * j));
+                        L.hs[r][j] = __ldg(sr + JS * j), L.hb[r][j] = __ldg(br + JS * j);
+                    }
+                }
+            }
+        }
+    };
+    Ld cur;
+    if constexpr (PIPE) {
+        /* the first tile into registers: the weights do not depend on the
+         * kernel before */
+        if (active) load(cur, (uint64_t)bk.id * tile);
+    } else if (active) {
         const uint64_t r0 = (uint64_t)bk.id * tile + (uint64_t)gi * RR;
 #pragma unroll
         for (int r = 0; r < RR; r++)
@@ -2808,11 +2875,9 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
      * code sum */
     int xe[JJ][4], xo[XO][4], n6[K6M][4];
     float dx[JJ], dxs[JJ], ml[KM], mh[KM], d6[K6M][4];
-    bool on[JJ];
 #pragma unroll
     for (int j = 0; j < JJ; j++) {
         const uint32_t c = cb + 32 * j;
-        on[j] = active && c < nch;
         uint4 a = make_uint4(0, 0, 0, 0), b = a;
         float2 t = make_float2(0.0f, 0.0f), t2 = t;
         if constexpr (K4) {
@@ -2854,51 +2919,11 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
     uint32_t buf = 0;
     for (uint64_t t0 = (uint64_t)bk.id * tile; t0 < n; t0 += (uint64_t)bk.n * tile, buf ^= 1) {
         const uint64_t r0 = t0 + (uint64_t)gi * RR;
-        uint4 q[RR][QM], hd[RR][KM], q5[RR][K5 ? JJ : 1];
-        uint16_t hs[RR][K4 || K6 ? 1 : JJ], hb[RR][K4 || K6 ? 1 : JJ];
-        Q6u q6[RR][K6M];
-        uint32_t al6[RR]; /* Q6_K: the row's shift (the super-blocks' words) */
-#pragma unroll
-        for (int r = 0; r < RR; r++) {
-            const uint64_t row = bk.base + (r0 + r < n ? r0 + r : n - 1);
-            const uint8_t *wr = w + row * rb;
-            const uintptr_t u6 = (uintptr_t)(wr + ch);
-            al6[r] = (uint32_t)(u6 & 2) * 8;
-#pragma unroll
-            for (int j = 0; j < JJ; j++) {
-                if constexpr (K6) {
-                    /* units a lane holds are 4 super-blocks (210 words) apart */
-                    const uint32_t *b4 = (const uint32_t *)(u6 & ~(uintptr_t)3) + 210 * j;
-                    Q6u &o = q6[r][j];
-#pragma unroll
-                    for (int i = 0; i < 9; i++) o.w[i] = 0;
-                    o.s[0] = o.s[1] = o.s[2] = 0, o.d = 0;
-                    if (on[j]) {
-#pragma unroll
-                        for (int pc = 0; pc < 3; pc++) {
-                            o.w[3 * pc] = __ldcs(b4 + o6[pc]), o.w[3 * pc + 1] = __ldcs(b4 + o6[pc] + 1);
-                            if (al6[r]) o.w[3 * pc + 2] = __ldcs(b4 + o6[pc] + 2);
-                        }
-                        o.s[0] = __ldcs(b4 + os6), o.s[1] = __ldcs(b4 + os6 + 1);
-                        if (al6[r]) o.s[2] = __ldcs(b4 + os6 + 2);
-                        o.d = __ldcs((const unsigned short *)(u6 + 840 * j + 208));
-                    }
-                } else if constexpr (K4) {
-                    q[r][j] = hd[r][j] = make_uint4(0, 0, 0, 0);
-                    if (on[j])
-                        q[r][j] = __ldcs((const uint4 *)(wr + cw + WJ * j)),
-                        hd[r][j] = __ldcs((const uint4 *)(wr + ch + WJ * j));
-                    if constexpr (K5) q5[r][j] = on[j] ? __ldcs((const uint4 *)(wr + cq + WJ * j)) : hd[r][j];
-                } else {
-                    const uint16_t *sr = sc + row * gpr + cs, *br = bi + row * gpr + cs;
-                    q[r][j] = make_uint4(0, 0, 0, 0);
-                    hs[r][j] = hb[r][j] = 0;
-                    if (on[j]) {
-                        q[r][j] = __ldcs((const uint4 *)(wr + cw + WJ * j));
-                        hs[r][j] = __ldg(sr + JS * j), hb[r][j] = __ldg(br + JS * j);
-                    }
-                }
-            }
+        Ld nx;
+        if constexpr (PIPE) {
+            if (active && t0 + (uint64_t)bk.n * tile < n) load(nx, t0 + (uint64_t)bk.n * tile);
+        } else {
+            load(cur, t0);
         }
         float acc[RR];
 #pragma unroll
@@ -2910,9 +2935,9 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
                     /* per word i (4 values of l) the codes of blocks qu:
                      * low nibbles of ql (qu 0) and ql + 32 (qu 1), their
                      * high nibbles (qu 2, 3), qh's bits 2 qu above */
-                    const Q6u &o = q6[r][j];
-                    const uint2 ql = q6_piece(o.w, al6[r]), qm = q6_piece(o.w + 3, al6[r]),
-                                qh = q6_piece(o.w + 6, al6[r]), s8 = q6_piece(o.s, al6[r]);
+                    const Q6u &o = cur.q6[r][j];
+                    const uint2 ql = q6_piece(o.w, cur.al6[r]), qm = q6_piece(o.w + 3, cur.al6[r]),
+                                qh = q6_piece(o.w + 6, cur.al6[r]), s8 = q6_piece(o.s, cur.al6[r]);
                     const uint32_t scl = __byte_perm(s8.x, s8.y, sel6);
                     int dt[4] = {n6[j][0], n6[j][1], n6[j][2], n6[j][3]};
 #pragma unroll
@@ -2929,7 +2954,7 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
                         t = fmaf((float)(int8_t)(uint8_t)(scl >> (8 * qu)) * d6[j][qu], (float)dt[qu], t);
                     acc[r] = fmaf(f16(o.d), t, acc[r]);
                 } else {
-                    const uint32_t wd[4] = {q[r][j].x, q[r][j].y, q[r][j].z, q[r][j].w};
+                    const uint32_t wd[4] = {cur.q[r][j].x, cur.q[r][j].y, cur.q[r][j].z, cur.q[r][j].w};
                     int lo = 0, hi = 0;
                     if constexpr (A8) {
 #pragma unroll
@@ -2937,7 +2962,7 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
                     } else if constexpr (K5) {
                         /* the codes with their fifth bits: bit 2 pj of a value's
                          * byte for the low nibbles, 2 pj + 1 for the high */
-                        const uint32_t hw[4] = {q5[r][j].x, q5[r][j].y, q5[r][j].z, q5[r][j].w};
+                        const uint32_t hw[4] = {cur.q5[r][j].x, cur.q5[r][j].y, cur.q5[r][j].z, cur.q5[r][j].w};
 #pragma unroll
                         for (int i = 0; i < 4; i++) {
                             const uint32_t l5 = (wd[i] & 0x0f0f0f0fu) | (hw[i] >> (2 * pj) & 0x01010101u) << 4;
@@ -2953,12 +2978,12 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
                         }
                     }
                     if constexpr (A8) {
-                        acc[r] = fmaf(qmvr_sc<SD>(hs[r][j]), dx[j] * (float)lo,
-                                      fmaf(qmvr_sc<SD>(hb[r][j]), dxs[j], acc[r]));
+                        acc[r] = fmaf(qmvr_sc<SD>(cur.hs[r][j]), dx[j] * (float)lo,
+                                      fmaf(qmvr_sc<SD>(cur.hb[r][j]), dxs[j], acc[r]));
                     } else if constexpr (K4) {
                         /* d sc q - dmin m per sub-block (k4_pair): the low
                          * nibbles' sub-block 2 pj, the high ones' 2 pj + 1 */
-                        const uint4 h = hd[r][j];
+                        const uint4 h = cur.hd[r][j];
                         const uint32_t sm = k4_pair(h.y, h.z, h.w, pj);
                         const float d = f16((uint16_t)h.x), dmin = f16((uint16_t)(h.x >> 16));
                         const float t = fmaf((float)(sm & 0xff), dx[j] * (float)lo,
@@ -2966,8 +2991,8 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
                         const float u = fmaf((float)((sm >> 16) & 0xff), ml[j], (float)(sm >> 24) * mh[j]);
                         acc[r] = fmaf(d, t, fmaf(-dmin, u, acc[r]));
                     } else {
-                        acc[r] = fmaf(qmvr_sc<SD>(hs[r][j]), dx[j] * (float)(lo + (hi >> 4)),
-                                      fmaf(qmvr_sc<SD>(hb[r][j]), dxs[j], acc[r]));
+                        acc[r] = fmaf(qmvr_sc<SD>(cur.hs[r][j]), dx[j] * (float)(lo + (hi >> 4)),
+                                      fmaf(qmvr_sc<SD>(cur.hb[r][j]), dxs[j], acc[r]));
                     }
                 }
             }
@@ -2988,6 +3013,7 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
             const uint64_t o = r0 + lane;
             sty(y, o, fz->epi == MLXC_QMVF_ADD ? ldy(y, o) + rnd(y, v) : v);
         }
+        if constexpr (PIPE) cur = nx;
     }
 }
 template <int BITS, int SD, int JX = 0, typename Y = uint16_t>
