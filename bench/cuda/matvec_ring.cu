@@ -82,36 +82,43 @@ struct Args {
     uint32_t n, k;
 };
 
-/* MODE 0: copies only (consumers release at once); 1: x' from shared
- * memory, a warp a row; 2: x' in registers, S slices. */
-template <int SR, int NS, int CW, int MODE>
-__global__ void __launch_bounds__(32 * (CW + 1)) ring(Args a) {
-    extern __shared__ __align__(128) uint8_t sm[];
-    __shared__ __align__(8) uint64_t full[NS], empty[NS];
-    __shared__ float part[NS][SR][8];
-    const uint32_t k = a.k, rb = k / 256 * SBB, nu = k / 32;
-    const uint32_t S = MODE == 2 ? (nu + 127) / 128 : 1, G = CW / S;
-    const uint32_t lane = threadIdx.x % 32, wi = threadIdx.x / 32;
-    const uint64_t ntiles = (a.n + SR - 1) / SR;
-    const uint32_t nloc = ntiles > blockIdx.x ? (uint32_t)((ntiles - blockIdx.x + gridDim.x - 1) / gridDim.x) : 0;
-    uint8_t *ring = sm;
-    int8_t *xq = (int8_t *)(sm + (size_t)NS * SR * rb);
-    float *xs = (float *)(xq + k), *xm = xs + nu;
-    asm volatile("griddepcontrol.launch_dependents;");
-    if (threadIdx.x == 0) {
-        for (int i = 0; i < NS; i++) bar_init_n(&full[i], 1), bar_init_n(&empty[i], CW);
-        asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+/* The ring's setup and its copier warp, shared by ring and ring2: NS
+ * stages of SR rows (rb bytes each) at the front of shared memory, full
+ * barriers the copies complete, empty ones the CW consumer warps release;
+ * the block's tiles are blockIdx.x + i gridDim.x, nloc of them. */
+template <int SR, int NS>
+struct Ring {
+    const Args &a;
+    uint8_t *ring;
+    uint64_t *full, *empty;
+    uint32_t rb, nloc;
+    int8_t *xq; /* x' after the stages, then its scales xs and scaled code sums xm */
+    float *xs, *xm;
+    __device__ Ring(const Args &a_, uint8_t *sm, uint64_t *f, uint64_t *e, uint32_t cw)
+        : a(a_), ring(sm), full(f), empty(e), rb(a_.k / 256 * SBB) {
+        xq = (int8_t *)(sm + (size_t)NS * SR * rb), xs = (float *)(xq + a.k), xm = xs + a.k / 32;
+        const uint64_t ntiles = (a.n + SR - 1) / SR;
+        nloc = ntiles > blockIdx.x ? (uint32_t)((ntiles - blockIdx.x + gridDim.x - 1) / gridDim.x) : 0;
+        asm volatile("griddepcontrol.launch_dependents;");
+        if (threadIdx.x == 0) {
+            for (int i = 0; i < NS; i++) bar_init_n(&full[i], 1), bar_init_n(&empty[i], cw);
+            asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+        }
+        __syncthreads();
     }
-    __syncthreads();
-    const uint64_t pol = mlxc_bulk::evict_first();
-    auto issue = [&](uint32_t i) {
+    __device__ void issue(uint32_t i, uint64_t pol) const {
         const uint64_t t = blockIdx.x + (uint64_t)i * gridDim.x;
         const uint32_t rows = (uint32_t)min((uint64_t)SR, a.n - t * SR);
         mlxc_bulk::copy(ring + (size_t)(i % NS) * SR * rb, a.w + t * SR * rb, rows * rb, &full[i % NS], pol);
-    };
-    if (wi == CW) { /* the copier */
+    }
+    /* the copier warp: the first NS copies before the wait for the kernel
+     * before, then per tile: wait for its release, sum its rows' S partial
+     * sums (part[(stage SR + row) ps + slice]) into y, refill the stage */
+    __device__ void copier(const float *part, uint32_t S, uint32_t ps) const {
+        const uint32_t lane = threadIdx.x % 32;
+        const uint64_t pol = mlxc_bulk::evict_first();
         if (lane == 0)
-            for (uint32_t i = 0; i < NS && i < nloc; i++) issue(i);
+            for (uint32_t i = 0; i < NS && i < nloc; i++) issue(i, pol);
         asm volatile("griddepcontrol.wait;" ::: "memory");
         for (uint32_t i = 0; i < nloc; i++) {
             const uint32_t st = i % NS;
@@ -119,19 +126,43 @@ __global__ void __launch_bounds__(32 * (CW + 1)) ring(Args a) {
             const uint64_t t = blockIdx.x + (uint64_t)i * gridDim.x;
             if (lane < SR && t * SR + lane < a.n) {
                 float v = 0.0f;
-                for (uint32_t s = 0; s < S; s++) v += part[st][lane][s];
+                for (uint32_t s = 0; s < S; s++) v += part[(st * SR + lane) * ps + s];
                 a.y[t * SR + lane] = v;
             }
             __syncwarp();
-            if (lane == 0 && i + NS < nloc) issue(i + NS);
+            if (lane == 0 && i + NS < nloc) issue(i + NS, pol);
         }
+    }
+};
+/* x', its scales and scaled code sums into shared memory by threads
+ * tid .. of nt (the library quantizes x' here) */
+__device__ __forceinline__ void load_x(const Args &a, int8_t *xq, float *xs, float *xm, uint32_t tid, uint32_t nt) {
+    for (uint32_t i = tid; i < a.k / 16; i += nt) ((int4 *)xq)[i] = ((const int4 *)a.xq)[i];
+    for (uint32_t i = tid; i < a.k / 32; i += nt) xs[i] = a.xs[i];
+    for (uint32_t i = tid; i < a.k / 16; i += nt) xm[i] = a.xm[i];
+}
+
+/* MODE 0: copies only (consumers release at once); 1: x' from shared
+ * memory, a warp a row; 2: x' in registers, S slices. */
+template <int SR, int NS, int CW, int MODE>
+__global__ void __launch_bounds__(32 * (CW + 1)) ring(Args a) {
+    extern __shared__ __align__(128) uint8_t sm[];
+    __shared__ __align__(8) uint64_t full[NS], empty[NS];
+    __shared__ float part[NS][SR][8];
+    const uint32_t k = a.k, nu = k / 32;
+    const uint32_t S = MODE == 2 ? (nu + 127) / 128 : 1, G = CW / S;
+    const uint32_t lane = threadIdx.x % 32, wi = threadIdx.x / 32;
+    const Ring<SR, NS> R(a, sm, full, empty, CW);
+    const uint32_t rb = R.rb, nloc = R.nloc;
+    uint8_t *ring = sm;
+    int8_t *xq = R.xq;
+    float *xs = R.xs, *xm = R.xm;
+    if (wi == CW) {
+        R.copier(&part[0][0][0], S, 8);
         return;
     }
     asm volatile("griddepcontrol.wait;" ::: "memory");
-    /* x' into shared memory (the library quantizes it here) */
-    for (uint32_t i = threadIdx.x; i < k / 16; i += 32 * CW) ((int4 *)xq)[i] = ((const int4 *)a.xq)[i];
-    for (uint32_t i = threadIdx.x; i < nu; i += 32 * CW) xs[i] = a.xs[i];
-    for (uint32_t i = threadIdx.x; i < k / 16; i += 32 * CW) xm[i] = a.xm[i];
+    load_x(a, xq, xs, xm, threadIdx.x, 32 * CW);
     asm volatile("bar.sync 1, %0;" ::"r"(32 * CW));
     const uint32_t s = wi % S, g = wi / S;
     const bool act = g < G; /* warps past the last whole row group idle */
@@ -224,6 +255,44 @@ __device__ __forceinline__ uint32_t k4_pair(uint32_t s0, uint32_t s1, uint32_t s
     return sc | mn << 16;
 }
 
+/* x' of a lane's 4 units u = 128 s + lane + 32 j (k = 4096 a slice): the
+ * low / high nibbles' 16 int8 values, their scales (the high over 16) and
+ * scaled code sums; zeros past nu units */
+struct XReg {
+    int xl[4][4], xh[4][4];
+    float fl[4], fh[4], gl[4], gh[4];
+};
+__device__ __forceinline__ void xreg_load(XReg &x, const int8_t *xq, const float *xs, const float *xm, uint32_t s,
+                                          uint32_t lane, uint32_t nu) {
+    const uint32_t p = lane % 8, is = p / 2, h = p % 2;
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        const uint32_t u = 128 * s + lane + 32 * j, b = u / 8;
+        const bool on = u < nu;
+        const int4 l = on ? *(const int4 *)(xq + 256 * b + 64 * is + 16 * h) : make_int4(0, 0, 0, 0);
+        const int4 hh = on ? *(const int4 *)(xq + 256 * b + 64 * is + 32 + 16 * h) : make_int4(0, 0, 0, 0);
+        x.xl[j][0] = l.x, x.xl[j][1] = l.y, x.xl[j][2] = l.z, x.xl[j][3] = l.w;
+        x.xh[j][0] = hh.x, x.xh[j][1] = hh.y, x.xh[j][2] = hh.z, x.xh[j][3] = hh.w;
+        x.fl[j] = on ? xs[8 * b + 2 * is] : 0.0f, x.fh[j] = on ? xs[8 * b + 2 * is + 1] * (1.0f / 16.0f) : 0.0f;
+        x.gl[j] = on ? xm[16 * b + 4 * is + h] : 0.0f, x.gh[j] = on ? xm[16 * b + 4 * is + 2 + h] : 0.0f;
+    }
+}
+/* acc plus unit j's dot: codes q (16 bytes of piece 2 is + h), its
+ * super-block's head hd (d, dmin, 12 scale bytes) */
+__device__ __forceinline__ float k4_unit(const XReg &x, int j, uint4 q, uint4 hd, uint32_t is, float acc) {
+    const uint32_t wd[4] = {q.x, q.y, q.z, q.w};
+    int lo = 0, hi = 0;
+#pragma unroll
+    for (int e = 0; e < 4; e++)
+        lo = dp4a_us(wd[e] & 0x0f0f0f0fu, x.xl[j][e], lo), hi = dp4a_us(wd[e] & 0xf0f0f0f0u, x.xh[j][e], hi);
+    const uint32_t pr = k4_pair(hd.y, hd.z, hd.w, is);
+    const float d = __half2float(__ushort_as_half((unsigned short)(hd.x & 0xffff)));
+    const float dm = __half2float(__ushort_as_half((unsigned short)(hd.x >> 16)));
+    const float t = fmaf((float)(pr & 0xff) * x.fl[j], (float)lo, (float)((pr >> 8) & 0xff) * x.fh[j] * (float)hi);
+    const float u = fmaf((float)((pr >> 16) & 0xff), x.gl[j], (float)(pr >> 24) * x.gh[j]);
+    return fmaf(d, t, fmaf(-dm, u, acc));
+}
+
 /* The ring with R rows a warp at a time: G row groups of S slices (S =
  * ceil(k / 4096), checked by the launcher), stages of G R rows, x' of the
  * warp's slice in registers; the lane's 4 units a row are independent of
@@ -234,69 +303,27 @@ __global__ void __launch_bounds__(32 * (G * S + 1)) ring2(Args a) {
     extern __shared__ __align__(128) uint8_t sm[];
     __shared__ __align__(8) uint64_t full[NS], empty[NS];
     __shared__ float part[NS][SR][S];
-    const uint32_t k = a.k, rb = k / 256 * SBB, nu = k / 32;
+    const uint32_t k = a.k, nu = k / 32;
     const uint32_t lane = threadIdx.x % 32, wi = threadIdx.x / 32;
-    const uint64_t ntiles = (a.n + SR - 1) / SR;
-    const uint32_t nloc = ntiles > blockIdx.x ? (uint32_t)((ntiles - blockIdx.x + gridDim.x - 1) / gridDim.x) : 0;
-    uint8_t *ring = sm;
-    int8_t *xq = (int8_t *)(sm + (size_t)NS * SR * rb);
-    float *xs = (float *)(xq + k), *xm = xs + nu;
-    asm volatile("griddepcontrol.launch_dependents;");
-    if (threadIdx.x == 0) {
-        for (int i = 0; i < NS; i++) bar_init_n(&full[i], 1), bar_init_n(&empty[i], CW);
-        asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
-    }
-    __syncthreads();
-    const uint64_t pol = mlxc_bulk::evict_first();
-    auto issue = [&](uint32_t i) {
-        const uint64_t t = blockIdx.x + (uint64_t)i * gridDim.x;
-        const uint32_t rows = (uint32_t)min((uint64_t)SR, a.n - t * SR);
-        mlxc_bulk::copy(ring + (size_t)(i % NS) * SR * rb, a.w + t * SR * rb, rows * rb, &full[i % NS], pol);
-    };
+    const Ring<SR, NS> Q(a, sm, full, empty, CW);
     if (wi == CW) {
-        if (lane == 0)
-            for (uint32_t i = 0; i < NS && i < nloc; i++) issue(i);
-        asm volatile("griddepcontrol.wait;" ::: "memory");
-        for (uint32_t i = 0; i < nloc; i++) {
-            const uint32_t st = i % NS;
-            mlxc_bulk::bar_wait(&empty[st], (i / NS) & 1);
-            const uint64_t t = blockIdx.x + (uint64_t)i * gridDim.x;
-            if (lane < SR && t * SR + lane < a.n) {
-                float v = 0.0f;
-#pragma unroll
-                for (int s = 0; s < S; s++) v += part[st][lane][s];
-                a.y[t * SR + lane] = v;
-            }
-            __syncwarp();
-            if (lane == 0 && i + NS < nloc) issue(i + NS);
-        }
+        Q.copier(&part[0][0][0], S, S);
         return;
     }
     asm volatile("griddepcontrol.wait;" ::: "memory");
-    for (uint32_t i = threadIdx.x; i < k / 16; i += 32 * CW) ((int4 *)xq)[i] = ((const int4 *)a.xq)[i];
-    for (uint32_t i = threadIdx.x; i < nu; i += 32 * CW) xs[i] = a.xs[i];
-    for (uint32_t i = threadIdx.x; i < k / 16; i += 32 * CW) xm[i] = a.xm[i];
+    load_x(a, Q.xq, Q.xs, Q.xm, threadIdx.x, 32 * CW);
     asm volatile("bar.sync 1, %0;" ::"r"(32 * CW));
-    const uint32_t s = wi % S, g = wi / S, p = lane % 8, is = p / 2, h = p % 2;
-    int xl[4][4], xh[4][4];
-    float fl[4], fh[4], gl[4], gh[4];
+    const uint32_t s = wi % S, g = wi / S, p = lane % 8, is = p / 2;
+    XReg xr;
+    xreg_load(xr, Q.xq, Q.xs, Q.xm, s, lane, nu);
     bool on[4];
 #pragma unroll
-    for (int j = 0; j < 4; j++) {
-        const uint32_t u = 128 * s + lane + 32 * j, b = u / 8;
-        on[j] = u < nu;
-        const int4 l = on[j] ? *(const int4 *)(xq + 256 * b + 64 * is + 16 * h) : make_int4(0, 0, 0, 0);
-        const int4 hh = on[j] ? *(const int4 *)(xq + 256 * b + 64 * is + 32 + 16 * h) : make_int4(0, 0, 0, 0);
-        xl[j][0] = l.x, xl[j][1] = l.y, xl[j][2] = l.z, xl[j][3] = l.w;
-        xh[j][0] = hh.x, xh[j][1] = hh.y, xh[j][2] = hh.z, xh[j][3] = hh.w;
-        fl[j] = on[j] ? xs[8 * b + 2 * is] : 0.0f, fh[j] = on[j] ? xs[8 * b + 2 * is + 1] * (1.0f / 16.0f) : 0.0f;
-        gl[j] = on[j] ? xm[16 * b + 4 * is + h] : 0.0f, gh[j] = on[j] ? xm[16 * b + 4 * is + 2 + h] : 0.0f;
-    }
+    for (int j = 0; j < 4; j++) on[j] = 128 * s + lane + 32 * j < nu;
     const uint32_t off = SBB * ((128 * s + lane) / 8); /* the lane's first super-block in a row */
-    for (uint32_t i = 0; i < nloc; i++) {
+    for (uint32_t i = 0; i < Q.nloc; i++) {
         const uint32_t st = i % NS;
         mlxc_bulk::bar_wait(&full[st], (i / NS) & 1);
-        const uint8_t *stg = ring + (size_t)st * SR * rb + (size_t)g * R * rb + off;
+        const uint8_t *stg = Q.ring + (size_t)st * SR * Q.rb + (size_t)g * R * Q.rb + off;
         float acc[R];
 #pragma unroll
         for (int r = 0; r < R; r++) acc[r] = 0.0f;
@@ -305,20 +332,8 @@ __global__ void __launch_bounds__(32 * (G * S + 1)) ring2(Args a) {
             if (!on[j]) continue;
 #pragma unroll
             for (int r = 0; r < R; r++) {
-                const uint8_t *sb = stg + (size_t)r * rb + 4 * SBB * j;
-                const uint4 q = *(const uint4 *)(sb + 16 + 16 * p);
-                const uint4 hd = *(const uint4 *)sb;
-                const uint32_t wd[4] = {q.x, q.y, q.z, q.w};
-                int lo = 0, hi = 0;
-#pragma unroll
-                for (int e = 0; e < 4; e++)
-                    lo = dp4a_us(wd[e] & 0x0f0f0f0fu, xl[j][e], lo), hi = dp4a_us(wd[e] & 0xf0f0f0f0u, xh[j][e], hi);
-                const uint32_t pr = k4_pair(hd.y, hd.z, hd.w, is);
-                const float d = __half2float(__ushort_as_half((unsigned short)(hd.x & 0xffff)));
-                const float dm = __half2float(__ushort_as_half((unsigned short)(hd.x >> 16)));
-                const float t = fmaf((float)(pr & 0xff) * fl[j], (float)lo, (float)((pr >> 8) & 0xff) * fh[j] * (float)hi);
-                const float u = fmaf((float)((pr >> 16) & 0xff), gl[j], (float)(pr >> 24) * gh[j]);
-                acc[r] = fmaf(d, t, fmaf(-dm, u, acc[r]));
+                const uint8_t *sb = stg + (size_t)r * Q.rb + 4 * SBB * j;
+                acc[r] = k4_unit(xr, j, *(const uint4 *)(sb + 16 + 16 * p), *(const uint4 *)sb, is, acc[r]);
             }
         }
 #pragma unroll
@@ -344,22 +359,11 @@ __global__ void __launch_bounds__(256, 2) regwalk(Args a) {
     const uint32_t k = a.k, rb = k / 256 * SBB, lane = threadIdx.x % 32, wi = threadIdx.x / 32;
     asm volatile("griddepcontrol.launch_dependents;");
     asm volatile("griddepcontrol.wait;" ::: "memory");
-    for (uint32_t i = threadIdx.x; i < k / 16; i += 256) ((int4 *)xq)[i] = ((const int4 *)a.xq)[i];
-    for (uint32_t i = threadIdx.x; i < k / 32; i += 256) xs[i] = a.xs[i];
-    for (uint32_t i = threadIdx.x; i < k / 16; i += 256) xm[i] = a.xm[i];
+    load_x(a, xq, xs, xm, threadIdx.x, 256);
     __syncthreads();
-    const uint32_t p = lane % 8, is = p / 2, h = p % 2;
-    int xl[4][4], xh[4][4];
-    float fl[4], fh[4], gl[4], gh[4];
-#pragma unroll
-    for (int j = 0; j < 4; j++) {
-        const uint32_t u = lane + 32 * j, b = u / 8;
-        const int4 l = *(const int4 *)(xq + 256 * b + 64 * is + 16 * h), hh = *(const int4 *)(xq + 256 * b + 64 * is + 32 + 16 * h);
-        xl[j][0] = l.x, xl[j][1] = l.y, xl[j][2] = l.z, xl[j][3] = l.w;
-        xh[j][0] = hh.x, xh[j][1] = hh.y, xh[j][2] = hh.z, xh[j][3] = hh.w;
-        fl[j] = xs[8 * b + 2 * is], fh[j] = xs[8 * b + 2 * is + 1] * (1.0f / 16.0f);
-        gl[j] = xm[16 * b + 4 * is + h], gh[j] = xm[16 * b + 4 * is + 2 + h];
-    }
+    const uint32_t p = lane % 8, is = p / 2;
+    XReg xr;
+    xreg_load(xr, xq, xs, xm, 0, lane, k / 32);
     for (uint64_t r0 = ((uint64_t)blockIdx.x * 8 + wi) * R; r0 < a.n; r0 += (uint64_t)gridDim.x * 8 * R) {
         uint4 q[R][4], hd[R][4];
 #pragma unroll
@@ -375,18 +379,7 @@ __global__ void __launch_bounds__(256, 2) regwalk(Args a) {
         for (int r = 0; r < R; r++) {
             float acc = 0.0f;
 #pragma unroll
-            for (int j = 0; j < 4; j++) {
-                const uint32_t wd[4] = {q[r][j].x, q[r][j].y, q[r][j].z, q[r][j].w};
-                int lo = 0, hi = 0;
-#pragma unroll
-                for (int e = 0; e < 4; e++)
-                    lo = dp4a_us(wd[e] & 0x0f0f0f0fu, xl[j][e], lo), hi = dp4a_us(wd[e] & 0xf0f0f0f0u, xh[j][e], hi);
-                float sl, sh, ml, mh;
-                k4_sm(hd[r][j].y, hd[r][j].z, hd[r][j].w, is, sl, sh, ml, mh);
-                const float d = __half2float(__ushort_as_half((unsigned short)(hd[r][j].x & 0xffff)));
-                const float dm = __half2float(__ushort_as_half((unsigned short)(hd[r][j].x >> 16)));
-                acc = fmaf(d, fmaf(sl * fl[j], (float)lo, sh * fh[j] * (float)hi), fmaf(-dm, fmaf(ml, gl[j], mh * gh[j]), acc));
-            }
+            for (int j = 0; j < 4; j++) acc = k4_unit(xr, j, q[r][j], hd[r][j], is, acc);
 #pragma unroll
             for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
             if (lane == 0 && r0 + r < a.n) a.y[r0 + r] = acc;
@@ -419,58 +412,45 @@ static void sm_host(const uint8_t *q, int j, int &sc, int &m) {
 typedef bool (*Launch)(const Args &, cudaStream_t, bool);
 static int g_sms = 132;
 static size_t g_smem_max = 227 * 1024;
-template <int SR, int NS, int CW, int MODE>
-static bool launch_ring(const Args &a, cudaStream_t s, bool pdl) {
-    const uint32_t rb = a.k / 256 * SBB;
-    const size_t smem = (size_t)NS * SR * rb + a.k + (a.k / 32) * 4 + (a.k / 16) * 4;
-    if (smem + sizeof(uint64_t) * 2 * NS + 4 * NS * SR * 8 > g_smem_max) return false;
-    auto kf = ring<SR, NS, CW, MODE>;
-    CK(cudaFuncSetAttribute(kf, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+/* Launches kernel kf over min(tiles, blocks that fit at once) blocks of
+ * `threads`, with smem bytes of dynamic shared memory (0: none) and, with
+ * pdl, programmatic dependent launch. */
+static void launch_ex(void (*kf)(Args), const Args &a, uint64_t tiles, uint32_t threads, size_t smem, cudaStream_t s,
+                      bool pdl) {
+    if (smem) CK(cudaFuncSetAttribute(kf, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    int per = 1;
+    CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per, kf, (int)threads, smem));
+    const uint64_t cap = (uint64_t)g_sms * (per > 0 ? per : 1);
     cudaLaunchConfig_t c = {};
     cudaLaunchAttribute at[1];
     at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
     at[0].val.programmaticStreamSerializationAllowed = 1;
-    const uint64_t ntiles = (a.n + SR - 1) / SR;
-    int per = 1;
-    CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per, kf, 32 * (CW + 1), smem));
-    const uint64_t cap = (uint64_t)g_sms * (per > 0 ? per : 1);
-    c.gridDim = dim3((unsigned)(ntiles < cap ? ntiles : cap)), c.blockDim = dim3(32 * (CW + 1)), c.dynamicSmemBytes = smem,
+    c.gridDim = dim3((unsigned)(tiles < cap ? tiles : cap)), c.blockDim = dim3(threads), c.dynamicSmemBytes = smem,
     c.stream = s, c.attrs = at, c.numAttrs = pdl ? 1 : 0;
     CK(cudaLaunchKernelEx(&c, kf, a));
+}
+/* a ring of NS stages of SR rows and x' with its scales, if it fits */
+static size_t ring_smem(const Args &a, int SR, int NS, int S) {
+    const size_t smem = (size_t)NS * SR * (a.k / 256 * SBB) + a.k + (a.k / 32) * 4 + (a.k / 16) * 4;
+    return smem + sizeof(uint64_t) * 2 * NS + 4 * NS * SR * S > g_smem_max ? 0 : smem;
+}
+template <int SR, int NS, int CW, int MODE>
+static bool launch_ring(const Args &a, cudaStream_t s, bool pdl) {
+    const size_t smem = ring_smem(a, SR, NS, 8);
+    if (!smem) return false;
+    launch_ex(ring<SR, NS, CW, MODE>, a, (a.n + SR - 1) / SR, 32 * (CW + 1), smem, s, pdl);
     return true;
 }
 template <int R, int G, int S, int NS>
 static bool launch_ring2(const Args &a, cudaStream_t s, bool pdl) {
-    constexpr int CW = G * S, SR = G * R;
-    const uint32_t rb = a.k / 256 * SBB;
-    if ((a.k / 32 + 127) / 128 != (uint32_t)S) return false;
-    const size_t smem = (size_t)NS * SR * rb + a.k + (a.k / 32) * 4 + (a.k / 16) * 4;
-    if (smem + sizeof(uint64_t) * 2 * NS + 4 * NS * SR * S > g_smem_max) return false;
-    auto kf = ring2<R, G, S, NS>;
-    CK(cudaFuncSetAttribute(kf, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-    cudaLaunchConfig_t c = {};
-    cudaLaunchAttribute at[1];
-    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    at[0].val.programmaticStreamSerializationAllowed = 1;
-    const uint64_t ntiles = (a.n + SR - 1) / SR;
-    int per = 1;
-    CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per, kf, 32 * (CW + 1), smem));
-    const uint64_t cap = (uint64_t)g_sms * (per > 0 ? per : 1);
-    c.gridDim = dim3((unsigned)(ntiles < cap ? ntiles : cap)), c.blockDim = dim3(32 * (CW + 1)), c.dynamicSmemBytes = smem,
-    c.stream = s, c.attrs = at, c.numAttrs = pdl ? 1 : 0;
-    CK(cudaLaunchKernelEx(&c, kf, a));
+    const size_t smem = ring_smem(a, G * R, NS, S);
+    if ((a.k / 32 + 127) / 128 != (uint32_t)S || !smem) return false;
+    launch_ex(ring2<R, G, S, NS>, a, (a.n + G * R - 1) / (G * R), 32 * (G * S + 1), smem, s, pdl);
     return true;
 }
 template <int R>
 static bool launch_reg(const Args &a, cudaStream_t s, bool pdl) {
-    cudaLaunchConfig_t c = {};
-    cudaLaunchAttribute at[1];
-    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    at[0].val.programmaticStreamSerializationAllowed = 1;
-    const uint64_t tiles = (a.n + 8 * R - 1) / (8 * R), cap = (uint64_t)g_sms * 2;
-    c.gridDim = dim3((unsigned)(tiles < cap ? tiles : cap)), c.blockDim = dim3(256), c.stream = s, c.attrs = at,
-    c.numAttrs = pdl ? 1 : 0;
-    CK(cudaLaunchKernelEx(&c, regwalk<R>, a));
+    launch_ex(regwalk<R>, a, (a.n + 8 * R - 1) / (8 * R), 256, 0, s, pdl);
     return true;
 }
 
@@ -482,7 +462,7 @@ __global__ void __launch_bounds__(256, 2) regpipe(Args a) {
     __shared__ float xs[128], xm[256];
     const uint32_t k = a.k, rb = k / 256 * SBB, lane = threadIdx.x % 32, wi = threadIdx.x / 32;
     asm volatile("griddepcontrol.launch_dependents;");
-    const uint32_t p = lane % 8, is = p / 2, h = p % 2;
+    const uint32_t p = lane % 8, is = p / 2;
     const uint64_t stride = (uint64_t)gridDim.x * 8;
     uint64_t row = (uint64_t)blockIdx.x * 8 + wi;
     uint4 q[4], hd[4];
@@ -497,39 +477,16 @@ __global__ void __launch_bounds__(256, 2) regpipe(Args a) {
     };
     load(row, q, hd); /* the weights do not depend on the kernel before */
     asm volatile("griddepcontrol.wait;" ::: "memory");
-    for (uint32_t i = threadIdx.x; i < k / 16; i += 256) ((int4 *)xq)[i] = ((const int4 *)a.xq)[i];
-    for (uint32_t i = threadIdx.x; i < k / 32; i += 256) xs[i] = a.xs[i];
-    for (uint32_t i = threadIdx.x; i < k / 16; i += 256) xm[i] = a.xm[i];
+    load_x(a, xq, xs, xm, threadIdx.x, 256);
     __syncthreads();
-    int xl[4][4], xh[4][4];
-    float fl[4], fh[4], gl[4], gh[4];
-#pragma unroll
-    for (int j = 0; j < 4; j++) {
-        const uint32_t u = lane + 32 * j, b = u / 8;
-        const int4 l = *(const int4 *)(xq + 256 * b + 64 * is + 16 * h), hh = *(const int4 *)(xq + 256 * b + 64 * is + 32 + 16 * h);
-        xl[j][0] = l.x, xl[j][1] = l.y, xl[j][2] = l.z, xl[j][3] = l.w;
-        xh[j][0] = hh.x, xh[j][1] = hh.y, xh[j][2] = hh.z, xh[j][3] = hh.w;
-        fl[j] = xs[8 * b + 2 * is], fh[j] = xs[8 * b + 2 * is + 1] * (1.0f / 16.0f);
-        gl[j] = xm[16 * b + 4 * is + h], gh[j] = xm[16 * b + 4 * is + 2 + h];
-    }
+    XReg xr;
+    xreg_load(xr, xq, xs, xm, 0, lane, k / 32);
     for (; row < a.n; row += stride) {
         uint4 qn[4], hn[4];
         if (row + stride < a.n) load(row + stride, qn, hn);
         float acc = 0.0f;
 #pragma unroll
-        for (int j = 0; j < 4; j++) {
-            const uint32_t wd[4] = {q[j].x, q[j].y, q[j].z, q[j].w};
-            int lo = 0, hi = 0;
-#pragma unroll
-            for (int e = 0; e < 4; e++)
-                lo = dp4a_us(wd[e] & 0x0f0f0f0fu, xl[j][e], lo), hi = dp4a_us(wd[e] & 0xf0f0f0f0u, xh[j][e], hi);
-            const uint32_t pr = k4_pair(hd[j].y, hd[j].z, hd[j].w, is);
-            const float d = __half2float(__ushort_as_half((unsigned short)(hd[j].x & 0xffff)));
-            const float dm = __half2float(__ushort_as_half((unsigned short)(hd[j].x >> 16)));
-            const float t = fmaf((float)(pr & 0xff) * fl[j], (float)lo, (float)((pr >> 8) & 0xff) * fh[j] * (float)hi);
-            const float u = fmaf((float)((pr >> 16) & 0xff), gl[j], (float)(pr >> 24) * gh[j]);
-            acc = fmaf(d, t, fmaf(-dm, u, acc));
-        }
+        for (int j = 0; j < 4; j++) acc = k4_unit(xr, j, q[j], hd[j], is, acc);
 #pragma unroll
         for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
         if (lane == 0) a.y[row] = acc;
@@ -538,14 +495,7 @@ __global__ void __launch_bounds__(256, 2) regpipe(Args a) {
     }
 }
 static bool launch_pipe(const Args &a, cudaStream_t s, bool pdl) {
-    cudaLaunchConfig_t c = {};
-    cudaLaunchAttribute at[1];
-    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    at[0].val.programmaticStreamSerializationAllowed = 1;
-    const uint64_t tiles = (a.n + 7) / 8, cap = (uint64_t)g_sms * 2;
-    c.gridDim = dim3((unsigned)(tiles < cap ? tiles : cap)), c.blockDim = dim3(256), c.stream = s, c.attrs = at,
-    c.numAttrs = pdl ? 1 : 0;
-    CK(cudaLaunchKernelEx(&c, regpipe, a));
+    launch_ex(regpipe, a, (a.n + 7) / 8, 256, 0, s, pdl);
     return true;
 }
 
