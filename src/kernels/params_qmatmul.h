@@ -223,22 +223,37 @@ MLXC_QF_HD static inline uint32_t mlxc_qmvr_slices_j(uint32_t k, uint32_t j) { r
 MLXC_QF_HD static inline uint32_t mlxc_qmvr_slices(uint32_t f, uint32_t k) { return mlxc_qmvr_slices_j(k, mlxc_qmvr_j(f)); }
 MLXC_QF_HD static inline uint32_t mlxc_qmvr_smem_bytes(uint32_t k) { return k + k / 32 * 8; }
 /* Rows of one tile (a block's rows at a time): 8 / S row groups. */
-/* The pipelined walk (MLXC_QMVR_PIPE, default 1): for MLX affine 4-bit
- * and Q4_K a warp takes one row at a time and issues the next tile's
+/* The pipelined walk (MLXC_QMVR_PIPE, default 1): for MLX affine 4-bit,
+ * Q4_K and Q6_K a warp takes one row at a time and issues the next tile's
  * loads before this tile's products, so that its loads stay in flight
  * while it computes, in the registers two rows took at a time.  Not for
  * the 8-bit and Q5_K walks (one row already: they would need twice
- * their registers), nor Q6_K's, whose pair and expert kernels spill
- * with it.  A macro: the kernels test it at compile time. */
+ * their registers), nor for Q6_K in the expert kernels and beside Q5_K
+ * in a pair, which spill with it: MLXC_QMVR_PIPE_IN(f, bits, oth) with
+ * oth the pair's other format, MLXC_QMVR_IN_EXPERTS for the expert
+ * walk, 0 alone.  Macros: the kernels test them at compile time. */
 #ifndef MLXC_QMVR_PIPE
 #define MLXC_QMVR_PIPE 1
 #endif
-#define MLXC_QMVR_PIPE_F(f, bits) \
-    (MLXC_QMVR_PIPE && ((f) == MLXC_QMMF_Q4_K || ((f) == MLXC_QMMF_AFFINE && (bits) == 4)))
-MLXC_QF_HD static inline uint32_t mlxc_qmvr_rows(uint32_t f, uint32_t bits, uint32_t k) {
+/* Q6_K's pipelined walk (MLXC_QMVR_PIPE6): built without spills, default
+ * 0 until a device has measured it */
+#ifndef MLXC_QMVR_PIPE6
+#define MLXC_QMVR_PIPE6 0
+#endif
+#define MLXC_QMVR_IN_EXPERTS 0xffu
+#define MLXC_QMVR_PIPE_IN(f, bits, oth)                                                                        \
+    (MLXC_QMVR_PIPE && ((f) == MLXC_QMMF_Q4_K || ((f) == MLXC_QMMF_AFFINE && (bits) == 4) ||                   \
+                        (MLXC_QMVR_PIPE6 && (f) == MLXC_QMMF_Q6_K && (oth) != MLXC_QMMF_Q5_K &&               \
+                         (oth) != MLXC_QMVR_IN_EXPERTS)))
+/* Rows of one tile (a block's rows at a time) where the walk runs beside
+ * oth (MLXC_QMVR_PIPE_IN): 8 / S row groups. */
+MLXC_QF_HD static inline uint32_t mlxc_qmvr_rows_in(uint32_t f, uint32_t bits, uint32_t k, uint32_t oth) {
     const int r8 = (f == MLXC_QMMF_AFFINE && bits == 8) || f == MLXC_QMMF_Q5_K;
     return MLXC_QMVR_WARPS / mlxc_qmvr_slices(f, k) *
-           (r8 ? MLXC_QMVR_R8 : MLXC_QMVR_PIPE_F(f, bits) ? 1 : MLXC_QMVR_R);
+           (r8 ? MLXC_QMVR_R8 : MLXC_QMVR_PIPE_IN(f, bits, oth) ? 1 : MLXC_QMVR_R);
+}
+MLXC_QF_HD static inline uint32_t mlxc_qmvr_rows(uint32_t f, uint32_t bits, uint32_t k) {
+    return mlxc_qmvr_rows_in(f, bits, k, 0);
 }
 
 /* The expert-routed int8 walk's shape (qmoer, qmoerc): an expert's rows
@@ -258,7 +273,7 @@ MLXC_QF_HD static inline uint32_t mlxc_qmoer_j(uint32_t f, uint32_t bits, uint32
 /* Rows of a tile of the expert-routed walk */
 MLXC_QF_HD static inline uint32_t mlxc_qmoer_rows(uint32_t f, uint32_t bits, uint32_t k) {
     const uint32_t j = mlxc_qmoer_j(f, bits, k);
-    return j ? MLXC_QMVR_WARPS * (mlxc_qmvr_j(f) * MLXC_QMVR_R / j) : mlxc_qmvr_rows(f, bits, k);
+    return j ? MLXC_QMVR_WARPS * (mlxc_qmvr_j(f) * MLXC_QMVR_R / j) : mlxc_qmvr_rows_in(f, bits, k, MLXC_QMVR_IN_EXPERTS);
 }
 
 /* qmoe_F_X_Y(x, w, scales, biases, ids, y, mlxc_p_qmoe): expert-routed

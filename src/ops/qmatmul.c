@@ -545,6 +545,16 @@ mlxc_status mlxc_qmatmul_fused_argmax(mlxc_encoder *enc, const mlxc_buffer *x, c
     return mlxc_encoder_dispatch_tracked(enc, &d);
 }
 
+/* A pair's int8-walk part beside a walk of format oth: its tiles' rows
+ * follow the pair kernel's (mlxc_qmvr_rows_in: Q6_K beside Q5_K walks two
+ * rows at a time, not pipelined), and so its groups. */
+static void qmvp_regroup(const mlxc_device *dev, qmvf_plan *pl, uint32_t n, uint32_t k, uint32_t oth) {
+    if (ops_is_cpu(dev) || pl->vp.act != MLXC_QMVF_ACT_Q8 || !pl->shared || !qmvr_weight(pl->w, k)) return;
+    const uint32_t rows = mlxc_qmvr_rows_in(pl->vp.q.format, pl->vp.q.bits, k, oth);
+    uint64_t groups = (n + rows - 1) / rows;
+    if (qmv_ring_launch(dev, mlxc_qmvr_smem_bytes(k), MLXC_QMVR_BLOCKS, &groups)) pl->groups = groups;
+}
+
 mlxc_status mlxc_qmatmul_fused_pair(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buffer *g,
                                     const mlxc_qmm_weight *w1, mlxc_buffer *y1, uint32_t n1, const mlxc_qmm_fuse *f1,
                                     const mlxc_qmm_weight *w2, mlxc_buffer *y2, uint32_t n2, const mlxc_qmm_fuse *f2,
@@ -582,6 +592,8 @@ mlxc_status mlxc_qmatmul_fused_pair(mlxc_encoder *enc, const mlxc_buffer *x, con
         if ((s = qmvf_dispatch(enc, &a))) return s;
         return qmvf_dispatch(enc, &b);
     }
+    qmvp_regroup(dev, &a, n1, k, b.vp.q.format);
+    qmvp_regroup(dev, &b, n2, k, a.vp.q.format);
     /* part b's blocks first, then part a's (on the CPU every group runs
      * its slice of both parts).  Where the two parts' groups exceed one
      * wave of blocks at the pair's shared memory, they share the wave by

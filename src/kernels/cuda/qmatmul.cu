@@ -2692,7 +2692,7 @@ __device__ __forceinline__ void qmoegt(const uint16_t *__restrict__ x, const uin
  * whole kernel, and walks rows RR at a time: a row's unit of codes is one
  * coalesced 16-byte load a lane, its products 4 or 8 dp4a.  Slices of a
  * row (k > 4096) meet in shared memory, double-buffered so a tile costs
- * one barrier.  Pipelined (MLXC_QMVR_PIPE_F: affine 4-bit and Q4_K) a
+ * one barrier.  Pipelined (MLXC_QMVR_PIPE_IN: affine 4-bit, Q4_K, Q6_K) a
  * warp walks one row at a time and loads the next tile's weights into a
  * second register set before this tile's products, the first tile before
  * the kernel waits for the one before it; otherwise two rows at a time,
@@ -2752,7 +2752,7 @@ __device__ __forceinline__ uint2 q6_piece(const uint32_t *w, uint32_t al) {
  * units a lane, mlxc_qmvr_j; mlxc_qmoer_rows the same rule): 1 the
  * expert walk's short rows (mlxc_qmoer_j), the same loads in flight; 0
  * the default walk. */
-template <int F, int BITS, int SD, int GSH, int JX = 0, typename Y = uint16_t>
+template <int F, int BITS, int SD, int GSH, int JX = 0, typename Y = uint16_t, uint32_t OTH = 0>
 __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse *fz, const uint8_t *__restrict__ w,
                                      const uint16_t *__restrict__ sc, const uint16_t *__restrict__ bi,
                                      Y *__restrict__ y, const mlxc_p_qmatmul &p, QtcRed &red, uint8_t *smem,
@@ -2764,8 +2764,9 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
                   "qmvr: MLX affine 4/8-bit, Q4_K, Q5_K, Q6_K");
     static_assert(JX == 0 || MLXC_QMVR_SHORT(F, BITS), "qmvr: short rows for the walks MLXC_QMVR_SHORT names");
     /* PIPE: a row a warp at a time, the next tile's loads issued before
-     * this tile's products (two register sets; MLXC_QMVR_PIPE_F) */
-    constexpr bool PIPE = JX == 0 && MLXC_QMVR_PIPE_F(F, BITS);
+     * this tile's products (two register sets; MLXC_QMVR_PIPE_IN, OTH the
+     * walk beside it) */
+    constexpr bool PIPE = JX == 0 && MLXC_QMVR_PIPE_IN(F, BITS, OTH);
     constexpr int JF = K6 ? MLXC_QMVR_J6 : MLXC_QMVR_J, J = JX ? JX : JF, JJ = A8 ? 2 * J : J,
                   RR = JX ? JF * MLXC_QMVR_R / JX : PIPE ? 1 : A8 || K5 ? MLXC_QMVR_R8 : MLXC_QMVR_R;
     constexpr uint32_t SB = K6 ? 210 : K5 ? 176 : 144, QO = K5 ? 48 : 16; /* super-block bytes, its codes' offset */
@@ -3016,35 +3017,36 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
         if constexpr (PIPE) cur = nx;
     }
 }
-template <int BITS, int SD, int JX = 0, typename Y = uint16_t>
+template <int BITS, int SD, int JX = 0, typename Y = uint16_t, uint32_t OTH = 0>
 __device__ __forceinline__ void qmvr_g(const uint16_t *x, const QFuse *fz, const uint8_t *w, const uint16_t *sc,
                                        const uint16_t *bi, Y *y, const mlxc_p_qmatmul &p, QtcRed &red,
                                        uint8_t *smem, QBlk bk) {
-    if (p.group == 32) qmvr<MLXC_QMMF_AFFINE, BITS, SD, 0, JX, Y>(x, fz, w, sc, bi, y, p, red, smem, bk);
-    else if (p.group == 64) qmvr<MLXC_QMMF_AFFINE, BITS, SD, 1, JX, Y>(x, fz, w, sc, bi, y, p, red, smem, bk);
-    else qmvr<MLXC_QMMF_AFFINE, BITS, SD, 2, JX, Y>(x, fz, w, sc, bi, y, p, red, smem, bk);
+    if (p.group == 32) qmvr<MLXC_QMMF_AFFINE, BITS, SD, 0, JX, Y, OTH>(x, fz, w, sc, bi, y, p, red, smem, bk);
+    else if (p.group == 64) qmvr<MLXC_QMMF_AFFINE, BITS, SD, 1, JX, Y, OTH>(x, fz, w, sc, bi, y, p, red, smem, bk);
+    else qmvr<MLXC_QMMF_AFFINE, BITS, SD, 2, JX, Y, OTH>(x, fz, w, sc, bi, y, p, red, smem, bk);
 }
 /* One int8-walk kernel's body: affine by the scales' dtype and group, the
  * K-quants with their f16 scales. */
-template <int F, int BITS, int JX = 0, typename Y = uint16_t>
+template <int F, int BITS, int JX = 0, typename Y = uint16_t, uint32_t OTH = 0>
 __device__ __forceinline__ void qmvr_run(const uint16_t *x, const QFuse *fz, const uint8_t *w, const uint16_t *sc,
                                          const uint16_t *bi, Y *y, const mlxc_p_qmatmul &p, QtcRed &red,
                                          uint8_t *smem, QBlk bk = qblk()) {
-    if constexpr (F != MLXC_QMMF_AFFINE) qmvr<F, 0, MLXC_QS_F16, 0, JX, Y>(x, fz, w, sc, bi, y, p, red, smem, bk);
-    else if (p.sdtype == MLXC_QS_F16) qmvr_g<BITS, MLXC_QS_F16, JX, Y>(x, fz, w, sc, bi, y, p, red, smem, bk);
-    else qmvr_g<BITS, MLXC_QS_BF16, JX, Y>(x, fz, w, sc, bi, y, p, red, smem, bk);
+    if constexpr (F != MLXC_QMMF_AFFINE) qmvr<F, 0, MLXC_QS_F16, 0, JX, Y, OTH>(x, fz, w, sc, bi, y, p, red, smem, bk);
+    else if (p.sdtype == MLXC_QS_F16) qmvr_g<BITS, MLXC_QS_F16, JX, Y, OTH>(x, fz, w, sc, bi, y, p, red, smem, bk);
+    else qmvr_g<BITS, MLXC_QS_BF16, JX, Y, OTH>(x, fz, w, sc, bi, y, p, red, smem, bk);
 }
 /* A qmvr kernel's whole body (its own and qmvp's part a): the block's
  * reduction scratch and x' in shared memory, the fused prologue, the walk
  * (y bf16, or f32: the output head's logits). */
-template <int F, int BITS, typename Y = uint16_t>
+template <int F, int BITS, typename Y = uint16_t, uint32_t OTH = 0>
 __device__ __forceinline__ void qmvr_kernel(const uint16_t *x, const uint16_t *aux, const uint16_t *g, const uint8_t *w,
                                             const void *scales, const void *biases, Y *y,
                                             const mlxc_p_qmvf &vp, QBlk bk = qblk()) {
     __shared__ __align__(16) QtcRed red;
     extern __shared__ __align__(16) uint8_t qvr_smem[];
     const QFuse fz = {aux, g, vp.pro, vp.epi, vp.eps};
-    qmvr_run<F, BITS, 0, Y>(x, &fz, w, (const uint16_t *)scales, (const uint16_t *)biases, y, vp.q, red, qvr_smem, bk);
+    qmvr_run<F, BITS, 0, Y, OTH>(x, &fz, w, (const uint16_t *)scales, (const uint16_t *)biases, y, vp.q, red, qvr_smem,
+                                 bk);
 }
 
 /* The greedy pick after the int8 walk stored f32 y (qmvr_F_bf16_f32_argmax,
@@ -3185,9 +3187,9 @@ __device__ __forceinline__ void qmoer(const uint16_t *x, const uint16_t *aux, co
         const uint16_t *sc = (const uint16_t *)scales, *bi = (const uint16_t *)biases;
         if constexpr (MLXC_QMVR_SHORT(F, BITS)) {
             if (mlxc_qmoer_j(F, BITS, p.k)) qmvr_run<F, BITS, 1>(x + xo, &fz, w, sc, bi, yp, p, red, qvr_smem, bk);
-            else qmvr_run<F, BITS>(x + xo, &fz, w, sc, bi, yp, p, red, qvr_smem, bk);
+            else qmvr_run<F, BITS, 0, uint16_t, MLXC_QMVR_IN_EXPERTS>(x + xo, &fz, w, sc, bi, yp, p, red, qvr_smem, bk);
         } else {
-            qmvr_run<F, BITS>(x + xo, &fz, w, sc, bi, yp, p, red, qvr_smem, bk);
+            qmvr_run<F, BITS, 0, uint16_t, MLXC_QMVR_IN_EXPERTS>(x + xo, &fz, w, sc, bi, yp, p, red, qvr_smem, bk);
         }
     }
     if constexpr (COMB) qmoe_combine(ids, rw, y, resid, ctr, mp, mlxc_qmoer_rows(F, BITS, p.k));
@@ -3614,11 +3616,12 @@ QMOER_ENTRY(q6_k, MLXC_QMMF_Q6_K, 0, MLXC_QMVR_BLOCKS)
                                      const void *b1, uint16_t *y1, const uint8_t *w2, const void *s2, const void *b2, \
                                      uint16_t *y2, mlxc_p_qmvp pp) { MLXC_PDL_INSIDE();                               \
         if (blockIdx.x < pp.blocks_b && pp.b.act == MLXC_QMVF_ACT_Q8)                                                 \
-            mlxc_qmm::qmvr_kernel<F2, 0>(x, x, g, w2, s2, b2, y2, pp.b, mlxc_qmm::QBlk{blockIdx.x, pp.blocks_b});     \
+            mlxc_qmm::qmvr_kernel<F2, 0, uint16_t, F1>(x, x, g, w2, s2, b2, y2, pp.b,                                  \
+                                                       mlxc_qmm::QBlk{blockIdx.x, pp.blocks_b});                      \
         else if (blockIdx.x < pp.blocks_b)                                                                            \
             mlxc_qmm::qmvf<F2, 0>(x, x, g, w2, s2, b2, y2, pp.b, mlxc_qmm::QBlk{blockIdx.x, pp.blocks_b});            \
         else                                                                                                          \
-            mlxc_qmm::qmvr_kernel<F1, 0>(x, x, g, w1, s1, b1, y1, pp.a,                                               \
+            mlxc_qmm::qmvr_kernel<F1, 0, uint16_t, F2>(x, x, g, w1, s1, b1, y1, pp.a,                                 \
                                          mlxc_qmm::QBlk{blockIdx.x - pp.blocks_b, gridDim.x - pp.blocks_b});          \
     }
 static_assert(32 * MLXC_QMVR_WARPS == MLXC_QMVT_THREADS, "qmvp: both parts' blocks alike");
