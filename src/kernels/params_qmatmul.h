@@ -222,7 +222,6 @@ MLXC_QF_HD static inline int mlxc_qmvr_takes(uint32_t f, uint32_t bits, uint32_t
 MLXC_QF_HD static inline uint32_t mlxc_qmvr_slices_j(uint32_t k, uint32_t j) { return (k / 32 + 32 * j - 1) / (32 * j); }
 MLXC_QF_HD static inline uint32_t mlxc_qmvr_slices(uint32_t f, uint32_t k) { return mlxc_qmvr_slices_j(k, mlxc_qmvr_j(f)); }
 MLXC_QF_HD static inline uint32_t mlxc_qmvr_smem_bytes(uint32_t k) { return k + k / 32 * 8; }
-/* Rows of one tile (a block's rows at a time): 8 / S row groups. */
 /* The pipelined walk (MLXC_QMVR_PIPE, default 1): for MLX affine 4-bit,
  * Q4_K and Q6_K a warp takes one row at a time and issues the next tile's
  * loads before this tile's products, so that its loads stay in flight
