@@ -54,23 +54,26 @@ __device__ __forceinline__ void bar_init_n(uint64_t *b, uint32_t n) {
 __device__ __forceinline__ void bar_arrive(uint64_t *b) {
     asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(mlxc_bulk::smem_addr(b)) : "memory");
 }
-/* (scale, min) of sub-blocks 2 is and 2 is + 1 from the 12 scale bytes
- * (words s0, s1, s2): bytes sc_lo, sc_hi, m_lo, m_hi */
-__device__ __forceinline__ void k4_sm(uint32_t s0, uint32_t s1, uint32_t s2, uint32_t is, float &sl, float &sh,
-                                      float &ml, float &mh) {
-    const uint32_t j0 = 2 * is, j1 = 2 * is + 1;
-    auto byte = [&](uint32_t i) -> uint32_t {
-        const uint32_t wd = i < 4 ? s0 : i < 8 ? s1 : s2;
-        return (wd >> (8 * (i % 4))) & 0xff;
-    };
-    uint32_t a, b, c, d;
-    if (j0 < 4) {
-        a = byte(j0) & 63, c = byte(j0 + 4) & 63, b = byte(j1) & 63, d = byte(j1 + 4) & 63;
-    } else {
-        a = (byte(j0 + 4) & 0xf) | ((byte(j0 - 4) >> 6) << 4), c = (byte(j0 + 4) >> 4) | ((byte(j0) >> 6) << 4);
-        b = (byte(j1 + 4) & 0xf) | ((byte(j1 - 4) >> 6) << 4), d = (byte(j1 + 4) >> 4) | ((byte(j1) >> 6) << 4);
-    }
-    sl = (float)a, sh = (float)b, ml = (float)c, mh = (float)d;
+/* (scale, min) bytes of sub-blocks 2 j and 2 j + 1 from the scale words
+ * s0, s1, s2: sc_lo | sc_hi << 8 | m_lo << 16 | m_hi << 24 */
+__device__ __forceinline__ uint32_t k4_pair(uint32_t s0, uint32_t s1, uint32_t s2, uint32_t j) {
+    const uint32_t sh = 16 * (j & 1), a = (s0 >> sh) & 0xffff, b = (s1 >> sh) & 0xffff, c = (s2 >> sh) & 0xffff;
+    const uint32_t sc = j < 2 ? a & 0x3f3f : (c & 0x0f0f) | ((a >> 2) & 0x3030);
+    const uint32_t mn = j < 2 ? b & 0x3f3f : ((c >> 4) & 0x0f0f) | ((b >> 2) & 0x3030);
+    return sc | mn << 16;
+}
+/* acc plus a Q4_K unit's dot from its code sums lo (low nibbles) and hi
+ * (high nibbles, 16 times their value) against x', its super-block's head
+ * hd (d, dmin, scale words) and pair is of sub-blocks: x' scales fl, fh
+ * (fh over 16) and scaled code sums gl, gh */
+__device__ __forceinline__ float k4_dot(int lo, int hi, uint4 hd, uint32_t is, float fl, float fh, float gl, float gh,
+                                        float acc) {
+    const uint32_t pr = k4_pair(hd.y, hd.z, hd.w, is);
+    const float d = __half2float(__ushort_as_half((unsigned short)(hd.x & 0xffff)));
+    const float dm = __half2float(__ushort_as_half((unsigned short)(hd.x >> 16)));
+    const float t = fmaf((float)(pr & 0xff) * fl, (float)lo, (float)((pr >> 8) & 0xff) * fh * (float)hi);
+    const float u = fmaf((float)((pr >> 16) & 0xff), gl, (float)(pr >> 24) * gh);
+    return fmaf(d, t, fmaf(-dm, u, acc));
 }
 
 struct Args {
@@ -143,116 +146,56 @@ __device__ __forceinline__ void load_x(const Args &a, int8_t *xq, float *xs, flo
 }
 
 /* MODE 0: copies only (consumers release at once); 1: x' from shared
- * memory, a warp a row; 2: x' in registers, S slices. */
+ * memory, a warp a row (ring2 holds x' in registers). */
 template <int SR, int NS, int CW, int MODE>
 __global__ void __launch_bounds__(32 * (CW + 1)) ring(Args a) {
     extern __shared__ __align__(128) uint8_t sm[];
     __shared__ __align__(8) uint64_t full[NS], empty[NS];
-    __shared__ float part[NS][SR][8];
+    __shared__ float part[NS][SR];
     const uint32_t k = a.k, nu = k / 32;
-    const uint32_t S = MODE == 2 ? (nu + 127) / 128 : 1, G = CW / S;
     const uint32_t lane = threadIdx.x % 32, wi = threadIdx.x / 32;
     const Ring<SR, NS> R(a, sm, full, empty, CW);
     const uint32_t rb = R.rb, nloc = R.nloc;
-    uint8_t *ring = sm;
     int8_t *xq = R.xq;
     float *xs = R.xs, *xm = R.xm;
     if (wi == CW) {
-        R.copier(&part[0][0][0], S, 8);
+        R.copier(&part[0][0], 1, 1);
         return;
     }
     asm volatile("griddepcontrol.wait;" ::: "memory");
     load_x(a, xq, xs, xm, threadIdx.x, 32 * CW);
     asm volatile("bar.sync 1, %0;" ::"r"(32 * CW));
-    const uint32_t s = wi % S, g = wi / S;
-    const bool act = g < G; /* warps past the last whole row group idle */
-    /* XR: the lane's units u = 128 s + lane + 32 j: super-block u / 8,
-     * piece p = lane % 8 (is = p / 2, h = p % 2) */
-    const uint32_t p = lane % 8, is = p / 2, h = p % 2;
-    int xl[4][4], xh[4][4];
-    float fl[4], fh[4], gl[4], gh[4];
-    if constexpr (MODE == 2) {
-#pragma unroll
-        for (int j = 0; j < 4; j++) {
-            const uint32_t u = 128 * s + lane + 32 * j, b = u / 8;
-            const bool on = u < nu;
-            const int4 l = on ? *(const int4 *)(xq + 256 * b + 64 * is + 16 * h) : make_int4(0, 0, 0, 0);
-            const int4 hh = on ? *(const int4 *)(xq + 256 * b + 64 * is + 32 + 16 * h) : make_int4(0, 0, 0, 0);
-            xl[j][0] = l.x, xl[j][1] = l.y, xl[j][2] = l.z, xl[j][3] = l.w;
-            xh[j][0] = hh.x, xh[j][1] = hh.y, xh[j][2] = hh.z, xh[j][3] = hh.w;
-            fl[j] = on ? xs[8 * b + 2 * is] : 0.0f, fh[j] = on ? xs[8 * b + 2 * is + 1] * (1.0f / 16.0f) : 0.0f;
-            gl[j] = on ? xm[16 * b + 4 * is + h] : 0.0f, gh[j] = on ? xm[16 * b + 4 * is + 2 + h] : 0.0f;
-        }
-    }
     for (uint32_t i = 0; i < nloc; i++) {
         const uint32_t st = i % NS;
         mlxc_bulk::bar_wait(&full[st], (i / NS) & 1);
-        if (MODE != 0 && act) {
-            const uint8_t *stg = ring + (size_t)st * SR * rb;
-            for (uint32_t r = g; r < SR; r += G) {
+        if constexpr (MODE != 0) {
+            const uint8_t *stg = R.ring + (size_t)st * SR * rb;
+            for (uint32_t r = wi; r < SR; r += CW) {
                 const uint8_t *row = stg + (size_t)r * rb;
                 float acc = 0.0f;
-                if constexpr (MODE == 2) {
+                for (uint32_t u = lane; u < nu; u += 32) {
+                    const uint32_t b = u / 8, pp = u % 8, js = pp / 2, jh = pp % 2;
+                    const uint4 q = *(const uint4 *)(row + SBB * b + 16 + 16 * pp);
+                    const uint4 hd = *(const uint4 *)(row + SBB * b);
+                    const int4 l = *(const int4 *)(xq + 256 * b + 64 * js + 16 * jh);
+                    const int4 hh = *(const int4 *)(xq + 256 * b + 64 * js + 32 + 16 * jh);
+                    const uint32_t wd[4] = {q.x, q.y, q.z, q.w};
+                    const int lv[4] = {l.x, l.y, l.z, l.w}, hv[4] = {hh.x, hh.y, hh.z, hh.w};
+                    int lo = 0, hi = 0;
 #pragma unroll
-                    for (int j = 0; j < 4; j++) {
-                        const uint32_t u = 128 * s + lane + 32 * j, b = u / 8;
-                        if (u < nu) {
-                            const uint4 q = *(const uint4 *)(row + SBB * b + 16 + 16 * p);
-                            const uint4 hd = *(const uint4 *)(row + SBB * b);
-                            const uint32_t wd[4] = {q.x, q.y, q.z, q.w};
-                            int lo = 0, hi = 0;
-#pragma unroll
-                            for (int e = 0; e < 4; e++)
-                                lo = dp4a_us(wd[e] & 0x0f0f0f0fu, xl[j][e], lo),
-                                hi = dp4a_us(wd[e] & 0xf0f0f0f0u, xh[j][e], hi);
-                            float sl, sh, ml, mh;
-                            k4_sm(hd.y, hd.z, hd.w, is, sl, sh, ml, mh);
-                            const float d = __half2float(__ushort_as_half((unsigned short)(hd.x & 0xffff)));
-                            const float dm = __half2float(__ushort_as_half((unsigned short)(hd.x >> 16)));
-                            acc = fmaf(d, fmaf(sl * fl[j], (float)lo, sh * fh[j] * (float)hi),
-                                       fmaf(-dm, fmaf(ml, gl[j], mh * gh[j]), acc));
-                        }
-                    }
-                } else {
-                    for (uint32_t u = lane; u < nu; u += 32) {
-                        const uint32_t b = u / 8, pp = u % 8, js = pp / 2, jh = pp % 2;
-                        const uint4 q = *(const uint4 *)(row + SBB * b + 16 + 16 * pp);
-                        const uint4 hd = *(const uint4 *)(row + SBB * b);
-                        const int4 l = *(const int4 *)(xq + 256 * b + 64 * js + 16 * jh);
-                        const int4 hh = *(const int4 *)(xq + 256 * b + 64 * js + 32 + 16 * jh);
-                        const uint32_t wd[4] = {q.x, q.y, q.z, q.w};
-                        const int lv[4] = {l.x, l.y, l.z, l.w}, hv[4] = {hh.x, hh.y, hh.z, hh.w};
-                        int lo = 0, hi = 0;
-#pragma unroll
-                        for (int e = 0; e < 4; e++)
-                            lo = dp4a_us(wd[e] & 0x0f0f0f0fu, lv[e], lo), hi = dp4a_us(wd[e] & 0xf0f0f0f0u, hv[e], hi);
-                        float sl, sh, ml, mh;
-                        k4_sm(hd.y, hd.z, hd.w, js, sl, sh, ml, mh);
-                        const float d = __half2float(__ushort_as_half((unsigned short)(hd.x & 0xffff)));
-                        const float dm = __half2float(__ushort_as_half((unsigned short)(hd.x >> 16)));
-                        acc = fmaf(d,
-                                   fmaf(sl * xs[8 * b + 2 * js], (float)lo,
-                                        sh * xs[8 * b + 2 * js + 1] * (1.0f / 16.0f) * (float)hi),
-                                   fmaf(-dm, fmaf(ml, xm[16 * b + 4 * js + jh], mh * xm[16 * b + 4 * js + 2 + jh]), acc));
-                    }
+                    for (int e = 0; e < 4; e++)
+                        lo = dp4a_us(wd[e] & 0x0f0f0f0fu, lv[e], lo), hi = dp4a_us(wd[e] & 0xf0f0f0f0u, hv[e], hi);
+                    acc = k4_dot(lo, hi, hd, js, xs[8 * b + 2 * js], xs[8 * b + 2 * js + 1] * (1.0f / 16.0f),
+                                 xm[16 * b + 4 * js + jh], xm[16 * b + 4 * js + 2 + jh], acc);
                 }
 #pragma unroll
                 for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
-                if (lane == 0) part[st][r][s] = acc;
+                if (lane == 0) part[st][r] = acc;
             }
         }
         __syncwarp();
         if (lane == 0) bar_arrive(&empty[st]);
     }
-}
-
-/* (scale, min) bytes of sub-blocks 2 j and 2 j + 1 from the scale words
- * s0, s1, s2: sc_lo | sc_hi << 8 | m_lo << 16 | m_hi << 24 */
-__device__ __forceinline__ uint32_t k4_pair(uint32_t s0, uint32_t s1, uint32_t s2, uint32_t j) {
-    const uint32_t sh = 16 * (j & 1), a = (s0 >> sh) & 0xffff, b = (s1 >> sh) & 0xffff, c = (s2 >> sh) & 0xffff;
-    const uint32_t sc = j < 2 ? a & 0x3f3f : (c & 0x0f0f) | ((a >> 2) & 0x3030);
-    const uint32_t mn = j < 2 ? b & 0x3f3f : ((c >> 4) & 0x0f0f) | ((b >> 2) & 0x3030);
-    return sc | mn << 16;
 }
 
 /* x' of a lane's 4 units u = 128 s + lane + 32 j (k = 4096 a slice): the
@@ -285,12 +228,7 @@ __device__ __forceinline__ float k4_unit(const XReg &x, int j, uint4 q, uint4 hd
 #pragma unroll
     for (int e = 0; e < 4; e++)
         lo = dp4a_us(wd[e] & 0x0f0f0f0fu, x.xl[j][e], lo), hi = dp4a_us(wd[e] & 0xf0f0f0f0u, x.xh[j][e], hi);
-    const uint32_t pr = k4_pair(hd.y, hd.z, hd.w, is);
-    const float d = __half2float(__ushort_as_half((unsigned short)(hd.x & 0xffff)));
-    const float dm = __half2float(__ushort_as_half((unsigned short)(hd.x >> 16)));
-    const float t = fmaf((float)(pr & 0xff) * x.fl[j], (float)lo, (float)((pr >> 8) & 0xff) * x.fh[j] * (float)hi);
-    const float u = fmaf((float)((pr >> 16) & 0xff), x.gl[j], (float)(pr >> 24) * x.gh[j]);
-    return fmaf(d, t, fmaf(-dm, u, acc));
+    return k4_dot(lo, hi, hd, is, x.fl[j], x.fh[j], x.gl[j], x.gh[j], acc);
 }
 
 /* The ring with R rows a warp at a time: G row groups of S slices (S =
@@ -436,7 +374,7 @@ static size_t ring_smem(const Args &a, int SR, int NS, int S) {
 }
 template <int SR, int NS, int CW, int MODE>
 static bool launch_ring(const Args &a, cudaStream_t s, bool pdl) {
-    const size_t smem = ring_smem(a, SR, NS, 8);
+    const size_t smem = ring_smem(a, SR, NS, 1);
     if (!smem) return false;
     launch_ex(ring<SR, NS, CW, MODE>, a, (a.n + SR - 1) / SR, 32 * (CW + 1), smem, s, pdl);
     return true;
