@@ -359,6 +359,17 @@ typedef struct qmvf_plan {
     const mlxc_qmm_weight *w;
 } qmvf_plan;
 
+/* The int8 walk's grid (qmvr) beside a walk of format oth (0: alone):
+ * tiles of mlxc_qmvr_rows_in rows, capped at the blocks that fit,
+ * MLXC_QMVR_BLOCKS an SM striding over them; returns its shared memory,
+ * 0 where a block has too little. */
+static uint32_t qmvr_grid(const mlxc_device *dev, const mlxc_p_qmatmul *q, uint32_t n, uint32_t k, uint32_t oth,
+                          uint64_t *groups) {
+    const uint32_t rows = mlxc_qmvr_rows_in(q->format, q->bits, k, oth);
+    *groups = (n + rows - 1) / rows;
+    return qmv_ring_launch(dev, mlxc_qmvr_smem_bytes(k), MLXC_QMVR_BLOCKS, groups);
+}
+
 static mlxc_status qmvf_prepare(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buffer *aux,
                                 const mlxc_buffer *g, const mlxc_qmm_weight *w, mlxc_buffer *y, uint32_t n,
                                 uint32_t k, const mlxc_qmm_fuse *f, qmvf_plan *pl) {
@@ -416,10 +427,8 @@ static mlxc_status qmvf_prepare(mlxc_encoder *enc, const mlxc_buffer *x, const m
             return mlxc_set_error(MLXC_ERR_UNSUPPORTED,
                                   "mlxc_qmatmul_fused: int8 activations on a GPU take 16-byte aligned x, aux, g and "
                                   "weight views");
-        const uint32_t rows = mlxc_qmvr_rows(vp.q.format, vp.q.bits, k);
-        groups = (n + rows - 1) / rows;
         block = 32 * MLXC_QMVR_WARPS;
-        shared = qmv_ring_launch(dev, mlxc_qmvr_smem_bytes(k), MLXC_QMVR_BLOCKS, &groups);
+        shared = qmvr_grid(dev, &vp.q, n, k, 0, &groups);
         if (!shared)
             return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "mlxc_qmatmul_fused: k = %u needs more shared memory for "
                                   "int8 activations than a block has", k);
@@ -550,9 +559,8 @@ mlxc_status mlxc_qmatmul_fused_argmax(mlxc_encoder *enc, const mlxc_buffer *x, c
  * rows at a time, not pipelined), and so its groups. */
 static void qmvp_regroup(const mlxc_device *dev, qmvf_plan *pl, uint32_t n, uint32_t k, uint32_t oth) {
     if (ops_is_cpu(dev) || pl->vp.act != MLXC_QMVF_ACT_Q8 || !pl->shared || !qmvr_weight(pl->w, k)) return;
-    const uint32_t rows = mlxc_qmvr_rows_in(pl->vp.q.format, pl->vp.q.bits, k, oth);
-    uint64_t groups = (n + rows - 1) / rows;
-    if (qmv_ring_launch(dev, mlxc_qmvr_smem_bytes(k), MLXC_QMVR_BLOCKS, &groups)) pl->groups = groups;
+    uint64_t groups;
+    if (qmvr_grid(dev, &pl->vp.q, n, k, oth, &groups)) pl->groups = groups;
 }
 
 mlxc_status mlxc_qmatmul_fused_pair(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buffer *g,

@@ -2850,13 +2850,13 @@ __device__ __forceinline__ void qmvr(const uint16_t *__restrict__ x, const QFuse
         /* the first tile into registers: the weights do not depend on the
          * kernel before */
         if (active) load(cur, (uint64_t)bk.id * tile);
-    } else if (active) {
+    } else {
         const uint64_t r0 = (uint64_t)bk.id * tile + (uint64_t)gi * RR;
 #pragma unroll
         for (int r = 0; r < RR; r++)
 #pragma unroll
             for (int j = 0; j < JJ; j++)
-                if (r0 + r < n && cb + 32 * j < nch) {
+                if (r0 + r < n && on[j]) {
                     const uint8_t *u = w + (bk.base + r0 + r) * rb + (K6 ? ch : cw) + WJ * j;
                     asm volatile("prefetch.global.L2 [%0];" ::"l"(u + (K6 ? 64 * h6 + 8 * a6 : 0)));
                     if constexpr (K6) asm volatile("prefetch.global.L2 [%0];" ::"l"(u + 128 + 32 * h6 + 8 * a6));
