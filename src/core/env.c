@@ -31,6 +31,7 @@ static const env_var k_env[] = {
     {"MLXC_DECODE_OVERLAP", ENV_INT, "1", "0: a GPU decode step returns finished, not while it runs (mlxc_context_eval)"},
     {"MLXC_GENERATE_FEED", ENV_BOOL, "1", "0: greedy mlxc_generate reads each token before it queues the next step"},
     {"MLXC_FUSED_HEAD", ENV_INT, "1", "1 or 0: the fused decode step ends in one kernel (final norm, head, greedy pick) or in three (default 1)"},
+    {"MLXC_QMVR_WAVES", ENV_INT, "1", "the int8 mat-vec's grid: at most N times the blocks that fit at once (0: a block a tile)"},
     {"MLXC_DECODE_Q8", ENV_INT, "", "1 or 0: the fused decode step's int8 activations on or off, over mlxc_context_params.decode_act (default: on a GPU)"},
     {"MLXC_GGML_AS_AFFINE", ENV_INT, "", "1 or 0: GGUF Q4_0 / Q8_0 stored as MLX affine on or off (mlxc_model_options.ggml_as_affine)"},
     {"MLXC_GGML_TILES", ENV_INT, "", "1 or 0: GGUF Q4_0 linear weights stored as Q4_0 tiles on a GPU on or off (mlxc_model_options.ggml_tiles)"},

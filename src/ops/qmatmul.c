@@ -370,6 +370,18 @@ static uint32_t qmvr_grid(const mlxc_device *dev, const mlxc_p_qmatmul *q, uint3
     return qmv_ring_launch(dev, mlxc_qmvr_smem_bytes(k), MLXC_QMVR_BLOCKS, groups);
 }
 
+/* The int8 walk's grid alone (not in a pair): at most MLXC_QMVR_WAVES
+ * times the blocks that fit at once (qmvr_grid), 0 a block for each tile
+ * (blocks then follow one another on an SM, each making x' and walking
+ * one tile, as a grid of short blocks does). */
+static void qmvr_waves(const mlxc_p_qmatmul *q, uint32_t n, uint32_t k, uint64_t *groups) {
+    const long v = mlxc_env_int("MLXC_QMVR_WAVES", 1);
+    if (v == 1) return;
+    const uint32_t rows = mlxc_qmvr_rows_in(q->format, q->bits, k, 0);
+    const uint64_t all = (n + rows - 1) / rows;
+    *groups = v <= 0 ? all : *groups * (uint64_t)v < all ? *groups * (uint64_t)v : all;
+}
+
 static mlxc_status qmvf_prepare(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buffer *aux,
                                 const mlxc_buffer *g, const mlxc_qmm_weight *w, mlxc_buffer *y, uint32_t n,
                                 uint32_t k, const mlxc_qmm_fuse *f, qmvf_plan *pl) {
@@ -429,6 +441,7 @@ static mlxc_status qmvf_prepare(mlxc_encoder *enc, const mlxc_buffer *x, const m
                                   "weight views");
         block = 32 * MLXC_QMVR_WARPS;
         shared = qmvr_grid(dev, &vp.q, n, k, 0, &groups);
+        qmvr_waves(&vp.q, n, k, &groups);
         if (!shared)
             return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "mlxc_qmatmul_fused: k = %u needs more shared memory for "
                                   "int8 activations than a block has", k);
@@ -532,9 +545,7 @@ mlxc_status mlxc_qmatmul_fused_argmax(mlxc_encoder *enc, const mlxc_buffer *x, c
             return s;
         return mlxc_sample_softmax(enc, y, NULL, token, logprob, n, 0.0f, 0.0f);
     }
-    if (pl.groups > MLXC_QMVA_BLOCKS)
-        return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "mlxc_qmatmul_fused_argmax: %llu blocks (at most %u)",
-                              (unsigned long long)pl.groups, MLXC_QMVA_BLOCKS);
+    if (pl.groups > MLXC_QMVA_BLOCKS) pl.groups = MLXC_QMVA_BLOCKS; /* the walk strides over its tiles */
     char fmt[16], name[64];
     qmm_kernel_fmt(w, &pl.vp.q, fmt, sizeof fmt);
     snprintf(name, sizeof name, "qmvr_%s_bf16_f32_argmax", fmt);
