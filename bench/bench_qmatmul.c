@@ -103,18 +103,20 @@ static mlxc_status run_q(mlxc_encoder *enc, int i, void *ctx) {
     return mlxc_qmatmul(enc, c->x, &c->w[i % c->nrot].w, c->y, c->m, c->n, c->k);
 }
 
-/* The fused decode mat-vec (the decode step's form: RMS norm in front),
- * exact or over int8 activations. */
+/* The fused decode mat-vec (the decode step's form: RMS norm in front,
+ * or none, as the o projection's), exact or over int8 activations. */
 typedef struct fctx {
     qctx         *q;
     mlxc_buffer  *g;
     mlxc_qmm_act  act;
+    int           norm; /* the RMS norm prologue (g); 0: none, as the o projection's */
 } fctx;
 static mlxc_status run_f(mlxc_encoder *enc, int i, void *ctx) {
     fctx *f = ctx;
     qctx *c = f->q;
-    const mlxc_qmm_fuse fz = {.pro = MLXC_QMM_PRO_RMS_NORM, .epi = MLXC_QMM_EPI_STORE, .eps = 1e-5f, .act = f->act};
-    return mlxc_qmatmul_fused(enc, c->x, NULL, f->g, &c->w[i % c->nrot].w, c->y, c->n, c->k, &fz);
+    const mlxc_qmm_fuse fz = {.pro = f->norm ? MLXC_QMM_PRO_RMS_NORM : MLXC_QMM_PRO_NONE,
+                              .epi = MLXC_QMM_EPI_STORE, .eps = 1e-5f, .act = f->act};
+    return mlxc_qmatmul_fused(enc, c->x, NULL, f->norm ? f->g : NULL, &c->w[i % c->nrot].w, c->y, c->n, c->k, &fz);
 }
 
 static mlxc_buffer *fbuf(mlxc_device *dev, mlxc_dtype dt, size_t n, const double *v) {
@@ -533,17 +535,21 @@ int main(int argc, char **argv) {
                 mlxc_buffer_release(c.x);
                 mlxc_buffer_release(c.y);
             }
-            /* the fused mat-vec, m = 1: exact, and int8 activations where the GPU takes them */
-            for (int a = 0; a < 2 && mlxc_qmatmul_fused_fast(&c.w[0].w, c.k) == MLXC_OK; a++) {
-                if (a == 1 && mlxc_qmatmul_fused_q8_fast(&c.w[0].w, c.k) != MLXC_OK) break;
+            /* the fused mat-vec, m = 1: exact, and int8 activations where
+             * the GPU takes them, with the RMS norm in front and without
+             * (the prologue's cost: "q8 nonorm") */
+            for (int a = 0; a < 3 && mlxc_qmatmul_fused_fast(&c.w[0].w, c.k) == MLXC_OK; a++) {
+                if (a >= 1 && mlxc_qmatmul_fused_q8_fast(&c.w[0].w, c.k) != MLXC_OK) break;
                 c.m = 1;
                 c.x = fbuf(gpu, MLXC_BF16, c.k, NULL);
                 c.y = fbuf(gpu, MLXC_BF16, c.n, NULL);
-                fctx f = {.q = &c, .g = fbuf(gpu, MLXC_BF16, c.k, NULL), .act = a ? MLXC_QMM_ACT_Q8 : MLXC_QMM_ACT_EXACT};
+                fctx f = {.q = &c, .g = fbuf(gpu, MLXC_BF16, c.k, NULL), .act = a ? MLXC_QMM_ACT_Q8 : MLXC_QMM_ACT_EXACT,
+                          .norm = a < 2};
                 const double t = time_iters(run_f, &f), tg = time_iters_as(run_f, &f, 1);
-                const double bytes = wbytes + 2.0 * (2.0 * c.k + c.n);
+                const double bytes = wbytes + 2.0 * ((a < 2 ? 2.0 : 1.0) * c.k + c.n);
                 char lab[48], lf[64];
-                snprintf(lf, sizeof lf, "%s fused%s", qt_label(&fs[fi], lab, sizeof lab), a ? " q8" : "");
+                snprintf(lf, sizeof lf, "%s fused%s", qt_label(&fs[fi], lab, sizeof lab),
+                         a == 2 ? " q8 nonorm" : a ? " q8" : "");
                 printf("%-22s %6u %6u %3u %4d %10.2f %9.2f %9.1f %7.1f%% %9.2f %7.1f%%\n", lf, c.k, c.n, 1u, c.nrot,
                        t * 1e6, bytes / 1e6, bytes / t / 1e9, 100.0 * bytes / t / ceiling, tg * 1e6,
                        100.0 * bytes / tg / ceiling);
