@@ -371,12 +371,13 @@ static uint32_t qmvr_grid(const mlxc_device *dev, const mlxc_p_qmatmul *q, uint3
 }
 
 /* The int8 walk's grid alone (not in a pair): at most MLXC_QMVR_WAVES
- * times the blocks that fit at once (qmvr_grid), 0 a block for each tile
+ * (up to 64) times the blocks that fit at once (qmvr_grid), 0 a block for each tile
  * (blocks then follow one another on an SM, each making x' and walking
  * one tile, as a grid of short blocks does). */
 static void qmvr_waves(const mlxc_p_qmatmul *q, uint32_t n, uint32_t k, uint64_t *groups) {
-    const long v = mlxc_env_int("MLXC_QMVR_WAVES", 1);
+    long v = mlxc_env_int("MLXC_QMVR_WAVES", 1);
     if (v == 1) return;
+    if (v > 64) v = 64;
     const uint32_t rows = mlxc_qmvr_rows_in(q->format, q->bits, k, 0);
     const uint64_t all = (n + rows - 1) / rows;
     *groups = v <= 0 ? all : *groups * (uint64_t)v < all ? *groups * (uint64_t)v : all;
