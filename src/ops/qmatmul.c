@@ -360,27 +360,26 @@ typedef struct qmvf_plan {
 } qmvf_plan;
 
 /* The int8 walk's grid (qmvr) beside a walk of format oth (0: alone):
- * tiles of mlxc_qmvr_rows_in rows, capped at the blocks that fit,
- * MLXC_QMVR_BLOCKS an SM striding over them; returns its shared memory,
- * 0 where a block has too little. */
+ * tiles of mlxc_qmvr_rows_in rows, capped at waves times the blocks that
+ * fit, MLXC_QMVR_BLOCKS an SM (0: a block a tile), striding over them;
+ * returns its shared memory, 0 where a block has too little. */
 static uint32_t qmvr_grid(const mlxc_device *dev, const mlxc_p_qmatmul *q, uint32_t n, uint32_t k, uint32_t oth,
-                          uint64_t *groups) {
+                          uint32_t waves, uint64_t *groups) {
     const uint32_t rows = mlxc_qmvr_rows_in(q->format, q->bits, k, oth);
-    *groups = (n + rows - 1) / rows;
-    return qmv_ring_launch(dev, mlxc_qmvr_smem_bytes(k), MLXC_QMVR_BLOCKS, groups);
+    const uint64_t all = (n + rows - 1) / rows;
+    *groups = all;
+    const uint32_t shared = qmv_ring_launch(dev, mlxc_qmvr_smem_bytes(k), MLXC_QMVR_BLOCKS, groups);
+    if (waves != 1) *groups = waves == 0 || *groups * waves > all ? all : *groups * waves;
+    return shared;
 }
 
-/* The int8 walk's grid alone (not in a pair): at most MLXC_QMVR_WAVES
- * (up to 64) times the blocks that fit at once (qmvr_grid), 0 a block for each tile
- * (blocks then follow one another on an SM, each making x' and walking
- * one tile, as a grid of short blocks does). */
-static void qmvr_waves(const mlxc_p_qmatmul *q, uint32_t n, uint32_t k, uint64_t *groups) {
-    long v = mlxc_env_int("MLXC_QMVR_WAVES", 1);
-    if (v == 1) return;
-    if (v > 64) v = 64;
-    const uint32_t rows = mlxc_qmvr_rows_in(q->format, q->bits, k, 0);
-    const uint64_t all = (n + rows - 1) / rows;
-    *groups = v <= 0 ? all : *groups * (uint64_t)v < all ? *groups * (uint64_t)v : all;
+/* The waves of the int8 walk's grid alone (not in a pair, whose parts
+ * share one wave): MLXC_QMVR_WAVES, 1 by default, at most 64, 0 a block
+ * a tile (blocks then follow one another on an SM, each making x' and
+ * walking one tile, as a grid of short blocks does). */
+static uint32_t qmvr_waves(void) {
+    const long v = mlxc_env_int("MLXC_QMVR_WAVES", 1);
+    return v <= 0 ? 0u : v > 64 ? 64u : (uint32_t)v;
 }
 
 static mlxc_status qmvf_prepare(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buffer *aux,
@@ -441,8 +440,7 @@ static mlxc_status qmvf_prepare(mlxc_encoder *enc, const mlxc_buffer *x, const m
                                   "mlxc_qmatmul_fused: int8 activations on a GPU take 16-byte aligned x, aux, g and "
                                   "weight views");
         block = 32 * MLXC_QMVR_WARPS;
-        shared = qmvr_grid(dev, &vp.q, n, k, 0, &groups);
-        qmvr_waves(&vp.q, n, k, &groups);
+        shared = qmvr_grid(dev, &vp.q, n, k, 0, qmvr_waves(), &groups);
         if (!shared)
             return mlxc_set_error(MLXC_ERR_UNSUPPORTED, "mlxc_qmatmul_fused: k = %u needs more shared memory for "
                                   "int8 activations than a block has", k);
@@ -572,7 +570,7 @@ mlxc_status mlxc_qmatmul_fused_argmax(mlxc_encoder *enc, const mlxc_buffer *x, c
 static void qmvp_regroup(const mlxc_device *dev, qmvf_plan *pl, uint32_t n, uint32_t k, uint32_t oth) {
     if (ops_is_cpu(dev) || pl->vp.act != MLXC_QMVF_ACT_Q8 || !pl->shared || !qmvr_weight(pl->w, k)) return;
     uint64_t groups;
-    if (qmvr_grid(dev, &pl->vp.q, n, k, oth, &groups)) pl->groups = groups;
+    if (qmvr_grid(dev, &pl->vp.q, n, k, oth, 1, &groups)) pl->groups = groups;
 }
 
 mlxc_status mlxc_qmatmul_fused_pair(mlxc_encoder *enc, const mlxc_buffer *x, const mlxc_buffer *g,
