@@ -39,28 +39,19 @@
 #include <vector>
 
 #include "bulk_copy.cuh"
+#include "kquant.cuh"
 #include "probe.cuh"
 
 #define SBB 144u /* Q4_K super-block bytes */
 
-__device__ __forceinline__ int dp4a_us(uint32_t a, int b, int c) {
-    int d;
-    asm("dp4a.u32.s32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
-    return d;
-}
+using mlxc_kq::dp4a_us;
+using mlxc_kq::k4_pair;
+
 __device__ __forceinline__ void bar_init_n(uint64_t *b, uint32_t n) {
     asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(mlxc_bulk::smem_addr(b)), "r"(n) : "memory");
 }
 __device__ __forceinline__ void bar_arrive(uint64_t *b) {
     asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(mlxc_bulk::smem_addr(b)) : "memory");
-}
-/* (scale, min) bytes of sub-blocks 2 j and 2 j + 1 from the scale words
- * s0, s1, s2: sc_lo | sc_hi << 8 | m_lo << 16 | m_hi << 24 */
-__device__ __forceinline__ uint32_t k4_pair(uint32_t s0, uint32_t s1, uint32_t s2, uint32_t j) {
-    const uint32_t sh = 16 * (j & 1), a = (s0 >> sh) & 0xffff, b = (s1 >> sh) & 0xffff, c = (s2 >> sh) & 0xffff;
-    const uint32_t sc = j < 2 ? a & 0x3f3f : (c & 0x0f0f) | ((a >> 2) & 0x3030);
-    const uint32_t mn = j < 2 ? b & 0x3f3f : ((c >> 4) & 0x0f0f) | ((b >> 2) & 0x3030);
-    return sc | mn << 16;
 }
 /* acc plus a Q4_K unit's dot from its code sums lo (low nibbles) and hi
  * (high nibbles, 16 times their value) against x', its super-block's head

@@ -37,11 +37,15 @@
 
 #include "bulk_copy.cuh"
 #include "common.cuh"
+#include "kquant.cuh"
 #include "kernels/params_qmatmul.h"
 #define MLXC_QI_F16(h) __half2float(__ushort_as_half((unsigned short)(h)))
 #include "quant/quant_iq.h"
 
 namespace mlxc_qmm {
+
+using mlxc_kq::dp4a_us;
+using mlxc_kq::k4_pair;
 
 __device__ __forceinline__ float f16(uint16_t h) { return __half2float(__ushort_as_half(h)); }
 __device__ __forceinline__ float bf16(uint16_t h) { return __uint_as_float((uint32_t)h << 16); }
@@ -630,15 +634,6 @@ template <bool W4> __device__ __forceinline__ void k4_scales(const uint8_t *b, u
         s2[h] = d * (float)sc;
         m2[h] = dmin * (float)mn;
     }
-}
-/* The 6-bit scales and mins of sub-blocks 2j and 2j + 1 from a Q4_K /
- * Q5_K super-block's scale words s0, s1, s2 (bytes 4 .. 15), as the bytes
- * (scale 2j, scale 2j + 1, min 2j, min 2j + 1) of one word. */
-__device__ __forceinline__ uint32_t k4_pair(uint32_t s0, uint32_t s1, uint32_t s2, uint32_t j) {
-    const uint32_t sh = 16 * (j & 1), a = (s0 >> sh) & 0xffff, b = (s1 >> sh) & 0xffff, c = (s2 >> sh) & 0xffff;
-    const uint32_t sc = j < 2 ? a & 0x3f3f : (c & 0x0f0f) | ((a >> 2) & 0x3030);
-    const uint32_t mn = j < 2 ? b & 0x3f3f : ((c >> 4) & 0x0f0f) | ((b >> 2) & 0x3030);
-    return sc | mn << 16;
 }
 /* Rows a, b (acc[0], acc[1]) of one Q4_K / Q5_K chunk: the codes of
  * sub-blocks 2j (lo) and 2j + 1 (hi) against x, each scaled, less the
@@ -1409,12 +1404,6 @@ __device__ __forceinline__ uint4 qvf_pack8(const float f[8]) {
         u[i] = (uint32_t)__bfloat16_as_ushort(__float2bfloat16_rn(f[2 * i])) |
                (uint32_t)__bfloat16_as_ushort(__float2bfloat16_rn(f[2 * i + 1])) << 16;
     return make_uint4(u[0], u[1], u[2], u[3]);
-}
-/* Unsigned bytes of a times signed bytes of b, added to c. */
-__device__ __forceinline__ int dp4a_us(uint32_t a, int b, int c) {
-    int d;
-    asm("dp4a.u32.s32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
-    return d;
 }
 /* The int8 activations of qmvr (MLXC_QMVF_ACT_Q8): the prologue stores
  * x' as int8 (k bytes) and, per 32 values, its scale and the scale times
