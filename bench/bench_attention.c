@@ -19,7 +19,12 @@
  *                              measures its own copy ceiling)
  *
  * Exits 77 without a CUDA device.  Every decode shape and the 1024-token
- * prefill are checked against the CPU device first (bench/bench.h).  Each figure is the median of 5 command
+ * prefill are checked against the CPU device first (bench/bench.h).  The
+ * decode table's PDL columns time the same calls without the caller's
+ * barriers, auto-barrier on (bench_time_on_as tracked), as the decode step
+ * runs them: each call is scheduled while the one before finishes and
+ * waits inside (programmatic dependent launch where the GPU has it), so
+ * they show the call's cost in a chain.  Each figure is the median of 5 command
  * buffers of 20 calls (after a warm-up), timed on the device clock.  Decode
  * rotates among sets of K/V caches (views of one pool) whose total is at
  * least 5x the L2 (from the device caps), at least 2 sets, so that no call
@@ -52,11 +57,13 @@ static mlxc_buffer *alloc_rand(mlxc_dtype dt, size_t n) {
     return b;
 }
 
-/* Median time per call in ns (0 on failure). */
-static double time_calls(bench_iter_fn fn, void *ctx) {
-    const double t = bench_time_on(gpu, ITERS, fn, ctx);
+/* Median time per call in ns (0 on failure); tracked: the calls in the
+ * decode step's form (bench_time_on_as). */
+static double time_calls_as(bench_iter_fn fn, void *ctx, int tracked) {
+    const double t = bench_time_on_as(gpu, ITERS, fn, ctx, tracked);
     return isnan(t) ? 0 : t * 1e9;
 }
+static double time_calls(bench_iter_fn fn, void *ctx) { return time_calls_as(fn, ctx, 0); }
 
 #define ROT_BYTES ((double)bench_g.rotate) /* decode K/V rotation: at least this much, at least 2 sets */
 #define MAX_SETS  256
@@ -154,9 +161,10 @@ static void decode_table_of(uint32_t H, const uint32_t *kvhs, size_t n_kvh, uint
            ROT_BYTES / 1e6);
     if (cap) printf("; caches of %u slots, the context their first keys", cap);
     printf(")\n\n");
-    printf("| KV heads | context | splits | K/V sets | time (us) | MB read+written | GB/s | of ceiling (%.0f GB/s) | check |\n",
+    printf("| KV heads | context | splits | K/V sets | time (us) | MB read+written | GB/s | of ceiling (%.0f GB/s) | PDL "
+           "(us) | PDL of ceiling | check |\n",
            bench_g.ceiling / 1e9);
-    printf("|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
+    printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
     for (size_t hi = 0; hi < n_kvh; hi++)
         for (size_t ci = 0; ci < n_ctx; ci++) {
             const uint32_t KVH = kvhs[hi], T = ctxs[ci], C = cap > T ? cap : T;
@@ -180,11 +188,13 @@ static void decode_table_of(uint32_t H, const uint32_t *kvhs, size_t n_kvh, uint
             c.scratch = alloc_rand(MLXC_F32, sb / 4);
             char chk[32];
             check_attn(&c.d, false, chk, sizeof chk);
-            const double ns = time_calls(run_decode, &c);
+            const double ns = time_calls(run_decode, &c), nt = time_calls_as(run_decode, &c, 1);
             const double bytes = 2.0 * KVH * T * hd * 2 + 2.0 * H * hd * 2;
-            if (ns > 0)
-                printf("| %u | %u | %zu | %d | %.2f | %.2f | %.0f | %.0f%% | %s |\n", KVH, T, sb / 4 / (H * (hd + 2)),
-                       c.nsets, ns / 1e3, bytes / 1e6, bytes / ns, bytes / ns / (bench_g.ceiling / 1e9) * 100.0, chk);
+            if (ns > 0 && nt > 0)
+                printf("| %u | %u | %zu | %d | %.2f | %.2f | %.0f | %.0f%% | %.2f | %.0f%% | %s |\n", KVH, T,
+                       sb / 4 / (H * (hd + 2)), c.nsets, ns / 1e3, bytes / 1e6, bytes / ns,
+                       bytes / ns / (bench_g.ceiling / 1e9) * 100.0, nt / 1e3,
+                       bytes / nt / (bench_g.ceiling / 1e9) * 100.0, chk);
             fflush(stdout);
             mlxc_buffer_release(c.q);
             mlxc_buffer_release(c.out);
