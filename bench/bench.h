@@ -64,35 +64,42 @@ static inline int bench_cmp_double(const void *a, const void *b) {
 /* One iteration's work: dispatch into `enc`, iteration `i`. */
 typedef mlxc_status (*bench_iter_fn)(mlxc_encoder *enc, int i, void *ctx);
 
-/* Seconds per iteration: `iters` calls of fn in one command buffer,
- * device time (the host clock where the device gives none); median of
- * BENCH_REPS after a warm-up.  NAN on failure.  tracked 0: a barrier after
- * each call (each starts after the one before has ended); 1: the decode
- * step's form, auto-barrier on and no barrier of the caller's, so that a
- * call's edge to the one before is programmatic where the GPU has it (it
- * is scheduled early and waits inside). */
+/* Seconds per call of one command buffer of `iters` calls of fn, device
+ * time (the host clock where the device gives none); NAN on failure.
+ * tracked 0: a barrier after each call (each starts after the one before
+ * has ended); 1: the decode step's form, auto-barrier on and no barrier of
+ * the caller's, so that a call's edge to the one before is programmatic
+ * where the GPU has it (it is scheduled early and waits inside). */
+static inline double bench_cb_seconds(mlxc_device *dev, int iters, bench_iter_fn fn, void *ctx, int tracked) {
+    mlxc_encoder *enc = NULL;
+    if (mlxc_encoder_create(dev, &enc) != MLXC_OK) return NAN;
+    mlxc_status st = tracked ? mlxc_encoder_set_auto_barrier(enc, true) : MLXC_OK;
+    for (int i = 0; i < iters && !st; i++) {
+        st = fn(enc, i, ctx);
+        if (!st && !tracked) st = mlxc_encoder_barrier(enc);
+    }
+    double h0 = bench_now_ns();
+    if (!st) st = mlxc_encoder_commit_and_wait(enc);
+    double ns = bench_now_ns() - h0;
+    uint64_t g0 = 0, g1 = 0;
+    if (st) {
+        fprintf(stderr, "bench: run failed: %s\n", mlxc_last_error());
+        mlxc_encoder_destroy(enc);
+        return NAN;
+    }
+    if (mlxc_encoder_gpu_time(enc, &g0, &g1) == MLXC_OK && g1 > g0) ns = (double)(g1 - g0);
+    mlxc_encoder_destroy(enc);
+    return ns * 1e-9 / iters;
+}
+
+/* Seconds per iteration: bench_cb_seconds' median over BENCH_REPS command
+ * buffers after a warm-up.  NAN on failure. */
 static inline double bench_time_on_as(mlxc_device *dev, int iters, bench_iter_fn fn, void *ctx, int tracked) {
     double t[BENCH_REPS];
     for (int rep = -1; rep < BENCH_REPS; rep++) {
-        mlxc_encoder *enc = NULL;
-        if (mlxc_encoder_create(dev, &enc) != MLXC_OK) return NAN;
-        mlxc_status st = tracked ? mlxc_encoder_set_auto_barrier(enc, true) : MLXC_OK;
-        for (int i = 0; i < iters && !st; i++) {
-            st = fn(enc, i, ctx);
-            if (!st && !tracked) st = mlxc_encoder_barrier(enc);
-        }
-        double h0 = bench_now_ns();
-        if (!st) st = mlxc_encoder_commit_and_wait(enc);
-        double ns = bench_now_ns() - h0;
-        uint64_t g0 = 0, g1 = 0;
-        if (st) {
-            fprintf(stderr, "bench: run failed: %s\n", mlxc_last_error());
-            mlxc_encoder_destroy(enc);
-            return NAN;
-        }
-        if (mlxc_encoder_gpu_time(enc, &g0, &g1) == MLXC_OK && g1 > g0) ns = (double)(g1 - g0);
-        mlxc_encoder_destroy(enc);
-        if (rep >= 0) t[rep] = ns * 1e-9 / iters;
+        const double s = bench_cb_seconds(dev, iters, fn, ctx, tracked);
+        if (isnan(s)) return NAN;
+        if (rep >= 0) t[rep] = s;
     }
     qsort(t, BENCH_REPS, sizeof *t, bench_cmp_double);
     return t[BENCH_REPS / 2];

@@ -40,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench.h"
 #include "crash.h"
 #include "mlxc/mlxc.h"
 #include "mlxc/ops_matmul.h"
@@ -55,36 +56,23 @@ static double g_l2_bytes = 60.0 * 1e6;
 
 static mlxc_device *gpu, *cpu;
 
-typedef mlxc_status (*bench_fn)(mlxc_encoder *enc, int i, void *ctx);
-/* tracked: the decode step's form, auto-barrier on and no barrier of the
- * caller's, so that each mat-vec's edge to the one before (y written by
- * both) is programmatic where the GPU has it: a kernel issues its first
- * weight loads while the one before finishes.  Else a barrier after each
- * dispatch (a plain edge: each kernel starts after the one before ends). */
-static double time_iters_as(bench_fn fn, void *ctx, int tracked) {
+/* Best of 3 command buffers of ITERS (after a first one), as
+ * bench_cb_seconds times them.  tracked: the decode step's form,
+ * auto-barrier on and no barrier of the caller's, so that each mat-vec's
+ * edge to the one before (y written by both) is programmatic where the
+ * GPU has it: a kernel issues its first weight loads while the one before
+ * finishes.  Else a barrier after each dispatch (a plain edge: each kernel
+ * starts after the one before ends). */
+static double time_iters_as(bench_iter_fn fn, void *ctx, int tracked) {
     double best = 1e30;
     for (int rep = 0; rep < 4; rep++) {
-        mlxc_encoder *enc = NULL;
-        if (mlxc_encoder_create(gpu, &enc)) return NAN;
-        mlxc_status st = tracked ? mlxc_encoder_set_auto_barrier(enc, true) : MLXC_OK;
-        for (int i = 0; i < ITERS && !st; i++) {
-            st = fn(enc, i, ctx);
-            if (!st && !tracked) st = mlxc_encoder_barrier(enc);
-        }
-        if (!st) st = mlxc_encoder_commit_and_wait(enc);
-        uint64_t g0 = 0, g1 = 0;
-        if (st || mlxc_encoder_gpu_time(enc, &g0, &g1) != MLXC_OK || g1 <= g0) {
-            fprintf(stderr, "run failed: %s\n", mlxc_last_error());
-            mlxc_encoder_destroy(enc);
-            return NAN;
-        }
-        mlxc_encoder_destroy(enc);
-        const double t = (double)(g1 - g0) * 1e-9 / ITERS;
+        const double t = bench_cb_seconds(gpu, ITERS, fn, ctx, tracked);
+        if (isnan(t)) return NAN;
         if (rep > 0 && t < best) best = t;
     }
     return best;
 }
-static double time_iters(bench_fn fn, void *ctx) { return time_iters_as(fn, ctx, 0); }
+static double time_iters(bench_iter_fn fn, void *ctx) { return time_iters_as(fn, ctx, 0); }
 
 static mlxc_status run_copy(mlxc_encoder *enc, int i, void *ctx) {
     mlxc_buffer **b = ctx;
