@@ -162,10 +162,11 @@ MLXC_API const char *mlxc_model_chat_template(const mlxc_model *m);
 MLXC_API int64_t     mlxc_model_vocab_size(const mlxc_model *m);
 /* Bytes of weights on the device. */
 MLXC_API uint64_t    mlxc_model_weight_bytes(const mlxc_model *m);
-/* Bytes of weights one decode token reads: all of them, except that a
- * mixture of experts reads its k chosen experts of E (the experts' bytes
- * times k / E, the mean over tokens); the bandwidth limit of decode is
- * this over the copy bandwidth.  0 for NULL. */
+/* Bytes of weights one decode token reads: all of them, except that the
+ * token embedding table gives one row (all of it where the output head is
+ * the same table) and a mixture of experts reads its k chosen experts of E
+ * (the experts' bytes times k / E, the mean over tokens); the bandwidth
+ * limit of decode is this over the copy bandwidth.  0 for NULL. */
 MLXC_API uint64_t    mlxc_model_decode_weight_bytes(const mlxc_model *m);
 
 /* ---- context: one sequence and its KV cache ---------------------------------------- */

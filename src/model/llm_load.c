@@ -1259,19 +1259,30 @@ const char *mlxc_model_chat_template(const mlxc_model *m) { return m ? m->chat_t
 int64_t mlxc_model_vocab_size(const mlxc_model *m) { return m ? m->vocab : 0; }
 uint64_t mlxc_model_weight_bytes(const mlxc_model *m) { return m ? m->weight_bytes : 0; }
 
+/* Bytes of a weight's buffers (data, scales, biases). */
+static uint64_t llm_weight_bytes(const llm_weight *w) {
+    const mlxc_buffer *bs[3] = {w->w, w->scales, w->biases};
+    uint64_t n = 0;
+    for (int j = 0; j < 3; j++) n += bs[j] ? mlxc_buffer_bytes(bs[j]) : 0;
+    return n;
+}
+
 uint64_t mlxc_model_decode_weight_bytes(const mlxc_model *m) {
     if (!m) return 0;
-    if (!m->n_experts) return m->weight_bytes;
+    /* the token embeddings: a token reads one row, unless the output head
+     * is the same table (then the head reads all of it) */
+    uint64_t skip = 0;
+    if (m->embd.w && m->embd.w != m->output.w && m->vocab > 0) {
+        const uint64_t e = llm_weight_bytes(&m->embd);
+        skip = e - e / (uint64_t)m->vocab;
+    }
     uint64_t experts = 0;
-    for (int64_t l = 0; l < m->n_layers; l++) {
+    for (int64_t l = 0; m->n_experts && l < m->n_layers; l++) {
         const llm_weight *ws[4] = {&m->layers[l].exp_gate, &m->layers[l].exp_up, &m->layers[l].exp_down,
                                    &m->layers[l].exp_gate_up};
-        for (int i = 0; i < 4; i++) {
-            const mlxc_buffer *bs[3] = {ws[i]->w, ws[i]->scales, ws[i]->biases};
-            for (int j = 0; j < 3; j++) experts += bs[j] ? mlxc_buffer_bytes(bs[j]) : 0;
-        }
+        for (int i = 0; i < 4; i++) experts += llm_weight_bytes(ws[i]);
     }
-    if (experts > m->weight_bytes) return m->weight_bytes;
-    return m->weight_bytes - experts +
-           (uint64_t)((double)experts * (double)m->n_experts_used / (double)m->n_experts + 0.5);
+    if (skip + experts > m->weight_bytes) return m->weight_bytes;
+    return m->weight_bytes - skip - experts +
+           (m->n_experts ? (uint64_t)((double)experts * (double)m->n_experts_used / (double)m->n_experts + 0.5) : 0);
 }
