@@ -74,7 +74,7 @@ for s in "${specs[@]}"; do
     [ -f "$f" ] || python3 scripts/make_random_models.py "$shape" "$type" "$f" --vocab "$voc" || continue
   fi
   MLXC_BACKEND=${MLXC_BACKEND:-cuda} "$B/mlxc" bench -m "$f" -p 512 -n 128 "${dflag[@]}" -r 3 ${MLXC_BENCH_ARGS:-} > "$tmp/mlxc" 2>&1
-  grep -E "^\| [a-z0-9]+ [0-9]|per decode token" "$tmp/mlxc" || tail -5 "$tmp/mlxc"
+  grep -E "^\| [a-z0-9]+ [0-9]|per decode token|weights a decode|copy bandwidth now|weights at" "$tmp/mlxc" || tail -5 "$tmp/mlxc"
   : > "$tmp/llama"
   : > "$tmp/mlx"
   if [ -n "$L" ] && [ "$type" != mlx4 ]; then
@@ -88,16 +88,19 @@ for s in "${specs[@]}"; do
   size=$(md_field "pp512$sfx" size < "$tmp/mlxc"); [ -n "$size" ] || size=$(md_field "pp512$sfx" size < "$tmp/llama")
   mlx_pp=$(sed -nE 's/^Averages: prompt_tps=([0-9.]+).*/\1/p' "$tmp/mlx")
   mlx_tg=$(sed -nE 's/^Averages: .*generation_tps=([0-9.]+).*/\1/p' "$tmp/mlx")
-  rows+=("$shape $type$sfx|${size:--}|$(md_field "pp512$sfx" t/s < "$tmp/mlxc")|$(md_field "pp512$sfx" t/s < "$tmp/llama")|$(md_field "tg128$sfx" t/s < "$tmp/mlxc")|$(md_field "tg128$sfx" t/s < "$tmp/llama")|$mlx_pp|$mlx_tg")
+  # mlxc's tg128: its fraction of the copy bandwidth and kernels a token
+  frac=$(sed -nE "s/^tg128$sfx: weights at .*, ([0-9.]+%) of the copy.*/\1/p" "$tmp/mlxc")
+  kern=$(sed -nE "s/^tg128$sfx: per decode token ([0-9.]+) dispatches.*/\1/p" "$tmp/mlxc")
+  rows+=("$shape $type$sfx|${size:--}|$(md_field "pp512$sfx" t/s < "$tmp/mlxc")|$(md_field "pp512$sfx" t/s < "$tmp/llama")|$(md_field "tg128$sfx" t/s < "$tmp/mlxc")|$(md_field "tg128$sfx" t/s < "$tmp/llama")|$mlx_pp|$mlx_tg|$frac|$kern")
 done
 
 [ -n "$L" ] || [ -n "${MLX_LM:-}" ] || exit 0
 echo
-echo "| model | size | mlxc pp512 | llama.cpp pp512 | mlxc tg128 | llama.cpp tg128 | mlxc/llama.cpp tg | MLX pp512 | MLX tg128 | mlxc/MLX tg |"
-echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+echo "| model | size | mlxc pp512 | llama.cpp pp512 | mlxc tg128 | llama.cpp tg128 | mlxc/llama.cpp tg | MLX pp512 | MLX tg128 | mlxc/MLX tg | mlxc tg128 of copy | kernels a token |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 for r in "${rows[@]}"; do
-  IFS='|' read -r model size mp lp mt lt xp xt <<<"$r"
+  IFS='|' read -r model size mp lp mt lt xp xt frac kern <<<"$r"
   ratio=$(awk -v a="$mt" -v b="$lt" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "-" }')
   xratio=$(awk -v a="$mt" -v b="$xt" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "-" }')
-  echo "| $model | $size | ${mp:--} | ${lp:--} | ${mt:--} | ${lt:--} | $ratio | ${xp:--} | ${xt:--} | $xratio |"
+  echo "| $model | $size | ${mp:--} | ${lp:--} | ${mt:--} | ${lt:--} | $ratio | ${xp:--} | ${xt:--} | $xratio | ${frac:--} | ${kern:--} |"
 done

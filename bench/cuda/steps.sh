@@ -52,7 +52,8 @@ benchone() {
   shift 3
   res=$(env MLXC_BACKEND=cuda "$@" bench -m "$(model "$s")" -p ${AB_P:-512} -n 128 -r 3 2>&1)
   echo "$res" >> "$log"
-  echo "$s $label $(echo "$res" | grep -E '^\| .*(pp|tg)[0-9]' | awk -F'|' '{printf "%s:%s ", $(NF-2), $(NF-1)}')"
+  echo "$s $label $(echo "$res" | grep -E '^\| .*(pp|tg)[0-9]' | awk -F'|' '{printf "%s:%s ", $(NF-2), $(NF-1)}')" \
+    "$(echo "$res" | sed -nE 's/^(tg[0-9]+): weights at .*, ([0-9.]+%) of the copy.*/\1 \2 of copy/p' | tr '\n' ' ')"
 }
 for st in "$@"; do
   IFS=: read -r cmd a _ <<<"$st"
