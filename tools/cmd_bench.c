@@ -298,32 +298,38 @@ static double eager_dispatches(mlxc_model *m, int32_t id, mlxc_dtype kv) {
 
 /* ---- --profile ------------------------------------------------------------------------ */
 
-/* The device's copy bandwidth now (read + write bytes per second): the
- * best of three command buffers of four copies of 256 MiB (64 MiB on the
- * CPU), by the host's clock around each; where dispatch profiling is on,
- * the fastest copy as the device timed it. */
+/* The device's copy bandwidth now (read + write bytes per second): after
+ * a warm-up, the best of three command buffers of eight copies of 256 MiB
+ * (64 MiB on the CPU) with a barrier between them, each timed by the
+ * device's clock (the host's where the device gives none); where dispatch
+ * profiling is on, the fastest copy as the device timed it alone. */
 static double copy_ceiling(mlxc_device *dev) {
     const size_t bytes = (size_t)(mlxc_device_backend(dev) == MLXC_BACKEND_CUDA ? 256 : 64) << 20;
     const int64_t shape[1] = {(int64_t)(bytes / 4)};
+    const int n_copy = 8;
     mlxc_buffer *a = NULL, *b = NULL;
     mlxc_encoder *enc = NULL;
     double best = 0;
-    if (mlxc_buffer_alloc(dev, bytes, MLXC_F32, 1, shape, &a) || mlxc_buffer_alloc(dev, bytes, MLXC_F32, 1, shape, &b) ||
-        mlxc_encoder_create(dev, &enc))
+    if (mlxc_buffer_alloc(dev, bytes, MLXC_F32, 1, shape, &a) || mlxc_buffer_alloc(dev, bytes, MLXC_F32, 1, shape, &b))
         goto out;
     mlxc_profile_reset();
-    for (int t = 0; t < 3; t++) {
+    for (int t = 0; t < 4; t++) {
+        if (mlxc_encoder_create(dev, &enc)) goto out;
+        for (int i = 0; i < n_copy; i++)
+            if (mlxc_copy(enc, i % 2 ? b : a, i % 2 ? a : b) || mlxc_encoder_barrier(enc)) goto out;
         const double t0 = mlxc_tool_now_s();
-        for (int i = 0; i < 4; i++)
-            if (mlxc_copy(enc, i % 2 ? b : a, i % 2 ? a : b)) goto out;
         if (mlxc_encoder_commit_and_wait_labeled(enc, "bench.copy")) goto out;
-        const double s = mlxc_tool_now_s() - t0;
-        if (s > 0 && 8.0 * (double)bytes / s > best) best = 8.0 * (double)bytes / s;
+        double s = mlxc_tool_now_s() - t0;
+        uint64_t g0 = 0, g1 = 0;
+        if (mlxc_encoder_gpu_time(enc, &g0, &g1) == MLXC_OK && g1 > g0) s = (double)(g1 - g0) * 1e-9;
+        mlxc_encoder_destroy(enc);
+        enc = NULL;
+        if (t > 0 && s > 0 && 2.0 * n_copy * (double)bytes / s > best) best = 2.0 * n_copy * (double)bytes / s;
     }
-    mlxc_profile_dispatch_entry e[16];
-    const size_t n = mlxc_profile_dispatch_entries(e, 16);
+    mlxc_profile_dispatch_entry e[64];
+    const size_t n = mlxc_profile_dispatch_entries(e, 64);
     double dev_best = 0;
-    for (size_t i = 0; i < n && i < 16; i++)
+    for (size_t i = 0; i < n && i < 64; i++)
         if (e[i].gpu_ns > 0 && 2.0 * (double)bytes / ((double)e[i].gpu_ns * 1e-9) > dev_best)
             dev_best = 2.0 * (double)bytes / ((double)e[i].gpu_ns * 1e-9);
     if (dev_best > 0) best = dev_best;
