@@ -42,6 +42,7 @@ static const env_var k_env[] = {
     {"MLXC_NVRTC_PATH", ENV_PATH, "", "a file to load as libnvrtc"},
     {"MLXC_ATTN_DECODE_SPLITS", ENV_INT, "0", "decode attention: KV splits per head (0: from the SM count)"},
     {"MLXC_ATTN_SPLIT_KEYS", ENV_INT, "64", "decode attention: keys a live split covers at least (0: every split live)"},
+    {"MLXC_ATTN_TRIGGER", ENV_INT, "2", "fused decode attention: the next kernel scheduled at its wait (0), after the q/k/v staging (1), after the key tiles (2, default) or at its exit (3)"},
     {"MLXC_ATTN_FUSED_ROPE", ENV_BOOL, "1", "0: decode attention over a q/k/v row as two dispatches (rope/cache, then attention)"},
     {"MLXC_ATTN_PREFILL", ENV_STRING, "", "prefill attention: mma forces the mma.sync kernel on Hopper (comparisons)"},
     {"MLXC_ATTN_PREFILL_GRID", ENV_INT, "0", "prefill attention on CUDA: cap the grid at N blocks"},

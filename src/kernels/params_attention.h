@@ -113,8 +113,18 @@ typedef struct mlxc_p_attn_decode {
     uint32_t q_dtype, out_dtype;
     float    scale, softcap;
     uint32_t split_keys;  /* keys a live split covers at least; 0: any     */
-    uint32_t pad[2];
+    uint32_t trigger;     /* attn_decode_qkv: MLXC_ATTN_TRIGGER_*          */
+    uint32_t pad;
 } mlxc_p_attn_decode;
+
+/* Where attn_decode_qkv lets the next kernel be scheduled (programmatic
+ * dependent launch; the next kernel's blocks then stream their first
+ * weights while this one runs): at its wait, after the q/k/v staging,
+ * after the key tiles (the front-end's default), or at its exit. */
+#define MLXC_ATTN_TRIGGER_WAIT  0u
+#define MLXC_ATTN_TRIGGER_STAGE 1u
+#define MLXC_ATTN_TRIGGER_TILES 2u
+#define MLXC_ATTN_TRIGGER_EXIT  3u
 
 /* The decode over a fused q/k/v projection row (attn_decode_qkv_hdHD_KV:
  * qkv, bias, q_norm, k_norm, q_out, k, v, pos, freq_factors, scratch, out,

@@ -116,6 +116,17 @@ static uint32_t attn_split_keys(void) {
     return env >= 0 && env <= INT32_MAX ? (uint32_t)env : 64u;
 }
 
+/* MLXC_ATTN_TRIGGER: where the fused decode attention lets the next kernel
+ * be scheduled (params_attention.h).  After the key tiles by default: the
+ * o projection's blocks then stream their first weights during the warps'
+ * combine, not during the q/k/v staging and the tiles, whose L2 round trips
+ * they slowed (H100: the 7B and 1B Q4_K_M decode 0.9% faster than at the
+ * wait; bench/results/attn-trigger-2026-12-08.md). */
+static uint32_t attn_trigger(void) {
+    const long env = mlxc_env_int("MLXC_ATTN_TRIGGER", MLXC_ATTN_TRIGGER_TILES);
+    return env >= 0 && env <= (long)MLXC_ATTN_TRIGGER_EXIT ? (uint32_t)env : MLXC_ATTN_TRIGGER_TILES;
+}
+
 /* Scratch bytes of S splits (params_attention.h): the counter region, then
  * acc and (m, l) per (query head, split). */
 static size_t attn_scratch_bytes(const mlxc_attention_desc *d, uint32_t S) {
@@ -210,7 +221,7 @@ static mlxc_status attn_decode_params(const char *op, const mlxc_device *dev, co
         return mlxc_set_error(MLXC_ERR_INVALID_ARGUMENT, "mlxc_%s: scratch or out overlaps an operand", op);
     *p = (mlxc_p_attn_decode){d->n_heads, d->n_kv_heads, d->head_dim, d->kv_capacity, d->kv_len, len_mode, d->window,
                               d->ring, S, attn_dt(q->dtype), attn_dt(out->dtype), d->scale, d->softcap,
-                              attn_split_keys(), {0, 0}};
+                              attn_split_keys(), attn_trigger(), 0};
     return MLXC_OK;
 }
 

@@ -229,6 +229,16 @@ __device__ __forceinline__ void decode(const void *q, const T *k, const T *v, co
     float *red = xs + nrow * HD;
     T *knew = reinterpret_cast<T *>(red + nrow * 9), *vnew = knew + HD;
     bool waited = !QKV;
+    /* attn_decode_qkv: its dependents scheduled at p.trigger's point (the
+     * first point reached at or past it; MLXC_ATTN_TRIGGER_EXIT: as the
+     * block exits).  The plain decode triggered with its wait. */
+    bool triggered = !QKV;
+    auto trigger = [&](uint32_t at) {
+        if (!triggered && p.trigger <= at) {
+            MLXC_PDL_LAUNCH_DEPENDENTS();
+            triggered = true;
+        }
+    };
     for (uint64_t item = block_linear(); item < (uint64_t)p.n_kv_heads * S; item += block_count()) {
         const uint32_t kvh = (uint32_t)(item / S), sp = (uint32_t)(item % S);
         if (sp >= live) continue; /* past the live splits: nothing to do */
@@ -247,11 +257,13 @@ __device__ __forceinline__ void decode(const void *q, const T *k, const T *v, co
         }
         const bool own = QKV && nkeep && s_lo <= npos && npos < s_hi;
         if constexpr (QKV) {
-            if (!waited) MLXC_PDL_WAIT();
+            if (!waited) MLXC_PDL_WAIT_ONLY();
             waited = true;
+            trigger(MLXC_ATTN_TRIGGER_WAIT);
             if (ntiles || sp == 0)
                 stage_qkv<T, HD>(p, *f, kvh, own, sp == 0, nslot, (float)npos, sQ, xs, red, knew, vnew,
                                  const_cast<T *>(k), const_cast<T *>(v));
+            trigger(MLXC_ATTN_TRIGGER_STAGE);
         }
         if (s_lo >= s_hi) {
             for (uint32_t e = threadIdx.x; e < (live == 1 ? G * HD / 2 : G); e += NT) {
@@ -303,6 +315,7 @@ __device__ __forceinline__ void decode(const void *q, const T *k, const T *v, co
             }
             cp_async_wait<0>();
             st.finish_l();
+            if constexpr (QKV) trigger(MLXC_ATTN_TRIGGER_TILES);
             __syncthreads(); /* every warp is done with the tiles: their memory is reused below */
             /* Combine the 4 warps: each parks (m, l) of its 16 rows and o of
              * the G live rows in shared memory. */

@@ -29,6 +29,20 @@
 #else
 #define MLXC_PDL_WAIT() ((void)0)
 #endif
+/* The two halves of MLXC_PDL_WAIT(), for a kernel that lets its dependents
+ * be scheduled later than its wait (the fused decode attention,
+ * MLXC_ATTN_TRIGGER): the wait alone, and the trigger alone (a no-op in
+ * the trigger-at-exit comparison build). */
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+#define MLXC_PDL_WAIT_ONLY() asm volatile("griddepcontrol.wait;" ::: "memory")
+#else
+#define MLXC_PDL_WAIT_ONLY() ((void)0)
+#endif
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 && !defined(MLXC_PDL_TRIGGER_AT_EXIT)
+#define MLXC_PDL_LAUNCH_DEPENDENTS() asm volatile("griddepcontrol.launch_dependents;" ::: "memory")
+#else
+#define MLXC_PDL_LAUNCH_DEPENDENTS() ((void)0)
+#endif
 /* Marks a kernel that calls MLXC_PDL_WAIT() itself, later, on every path
  * and before its first access to what an earlier kernel writes (the
  * streaming mat-vec loads its first weights before it). */
