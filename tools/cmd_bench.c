@@ -181,10 +181,11 @@ static mlxc_status run_batch_once(mlxc_batch *b, const int32_t *ids, long n_ids,
     return st;
 }
 
-/* A one-sequence tg test's weight bandwidth: the bytes a decode token reads
- * times tokens per second. */
+/* A tg test's weight bandwidth: the bytes a decode step reads times steps
+ * per second (with --seqs a step decodes a token of each sequence). */
 static double weight_bw(const bench_result *r, const mlxc_model *m) {
-    return r->n_gen && !r->n_prompt && !r->n_seq ? (double)mlxc_model_decode_weight_bytes(m) * r->avg_ts : 0;
+    return r->n_gen && !r->n_prompt ? (double)mlxc_model_decode_weight_bytes(m) * r->avg_ts / (r->n_seq ? r->n_seq : 1)
+                                    : 0;
 }
 
 static void print_md(const bench_result *r, int nr, const char *model, double size_b, uint64_t params,
@@ -230,7 +231,7 @@ static void print_md(const bench_result *r, int nr, const char *model, double si
             if (weight_bw(&r[i], m) > 0)
                 printf("%s: weights at %.0f GB/s, %.1f%% of the copy bandwidth (the bandwidth limit: %.1f t/s)\n",
                        r[i].test, weight_bw(&r[i], m) * 1e-9, 100.0 * weight_bw(&r[i], m) / ceiling,
-                       ceiling / (double)mlxc_model_decode_weight_bytes(m));
+                       ceiling / (double)mlxc_model_decode_weight_bytes(m) * (double)(r[i].n_seq ? r[i].n_seq : 1));
     }
     printf("decode activations: %s\n", q8 ? "int8 where the int8 mat-vec takes the weight, else bf16 (--decode q8)"
                                            : "bf16 (--decode exact)");

@@ -119,9 +119,10 @@ static uint32_t attn_split_keys(void) {
 /* MLXC_ATTN_TRIGGER: where the fused decode attention lets the next kernel
  * be scheduled (params_attention.h).  After the key tiles by default: the
  * o projection's blocks then stream their first weights during the warps'
- * combine, not during the q/k/v staging and the tiles, whose L2 round trips
- * they slowed (H100: the 7B and 1B Q4_K_M decode 0.9% faster than at the
- * wait; bench/results/attn-trigger-2026-12-08.md). */
+ * combine rather than beside the q/k/v staging and the tiles, whose L2
+ * round trips are the attention's critical path (H100: the 7B and 1B
+ * Q4_K_M decode 0.9% faster than at the wait, the other models within
+ * their spread; bench/results/attn-trigger-2026-12-08.md). */
 static uint32_t attn_trigger(void) {
     const long env = mlxc_env_int("MLXC_ATTN_TRIGGER", MLXC_ATTN_TRIGGER_TILES);
     return env >= 0 && env <= (long)MLXC_ATTN_TRIGGER_EXIT ? (uint32_t)env : MLXC_ATTN_TRIGGER_TILES;
