@@ -227,11 +227,13 @@ static void print_md(const bench_result *r, int nr, const char *model, double si
         printf("weights a decode token reads: %.3f GB, all of them\n", (double)mlxc_model_weight_bytes(m) * 1e-9);
     if (ceiling > 0) {
         printf("copy bandwidth now: %.0f GB/s (device to device, read + write)\n", ceiling * 1e-9);
-        for (int i = 0; i < nr; i++)
-            if (weight_bw(&r[i], m) > 0)
+        const double limit = ceiling / (double)mlxc_model_decode_weight_bytes(m); /* steps per second */
+        for (int i = 0; i < nr; i++) {
+            const double bw = weight_bw(&r[i], m);
+            if (bw > 0)
                 printf("%s: weights at %.0f GB/s, %.1f%% of the copy bandwidth (the bandwidth limit: %.1f t/s)\n",
-                       r[i].test, weight_bw(&r[i], m) * 1e-9, 100.0 * weight_bw(&r[i], m) / ceiling,
-                       ceiling / (double)mlxc_model_decode_weight_bytes(m) * (double)(r[i].n_seq ? r[i].n_seq : 1));
+                       r[i].test, bw * 1e-9, 100.0 * bw / ceiling, limit * (double)(r[i].n_seq ? r[i].n_seq : 1));
+        }
     }
     printf("decode activations: %s\n", q8 ? "int8 where the int8 mat-vec takes the weight, else bf16 (--decode q8)"
                                            : "bf16 (--decode exact)");
@@ -609,10 +611,10 @@ int mlxc_cmd_bench(int argc, char **argv) {
         }
     }
 
-    /* the ceiling of the tg tests' weight bandwidth, measured after them */
-    double ceiling = 0;
-    for (int i = 0; i < nr && ceiling == 0; i++)
-        if (weight_bw(&res[i], m) > 0) ceiling = copy_ceiling(dev);
+    /* the ceiling of the tg tests' weight bandwidth, measured once after them */
+    bool any_tg = false;
+    for (int i = 0; i < nr; i++) any_tg = any_tg || weight_bw(&res[i], m) > 0;
+    const double ceiling = any_tg ? copy_ceiling(dev) : 0;
     char desc[160];
     describe(w, m, desc, sizeof desc);
     const char *backend = mlxc_device_backend(dev) == MLXC_BACKEND_CUDA ? "CUDA" : "CPU";
@@ -628,9 +630,9 @@ int mlxc_cmd_bench(int argc, char **argv) {
                                     n_batch, kv_names[kv_i], mlxc_context_decode_act(ctx) == MLXC_DECODE_ACT_Q8);
             /* the bytes a decode token reads (less than model_size for a mixture of experts) */
             json_object_set_new(o, "decode_weight_bytes", json_integer((json_int_t)mlxc_model_decode_weight_bytes(m)));
+            const double bw = weight_bw(&res[i], m);
             if (ceiling > 0) json_object_set_new(o, "copy_bandwidth", json_real(ceiling));
-            if (ceiling > 0 && weight_bw(&res[i], m) > 0)
-                json_object_set_new(o, "bandwidth_fraction", json_real(weight_bw(&res[i], m) / ceiling));
+            if (ceiling > 0 && bw > 0) json_object_set_new(o, "bandwidth_fraction", json_real(bw / ceiling));
             if (out_i == 2) {
                 char *line = json_dumps(o, JSON_COMPACT);
                 if (line) puts(line);
